@@ -1,0 +1,36 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/types.js';
+
+/** Where a request came from (checklist L1). */
+export interface AuditSource {
+  ip?: string;
+  userAgent?: string;
+  requestId?: string;
+}
+
+/**
+ * One security-relevant event. Never holds a secret or confidential plaintext: ids, not names.
+ * `action` is dotted, e.g. `auth.login`, `doc.read`, `backup.run`, `keys.rotate`.
+ */
+export interface AuditEvent {
+  action: string;
+  /** `user:<id>`, `token:<id>`, `local:<os-user>`, `job:<name>`, `anonymous` */
+  actor: string;
+  outcome: 'success' | 'failure' | 'denied';
+  /** stable reason code when not success, e.g. `BAD_PASSWORD`, `THROTTLED` */
+  reason?: string;
+  /** ids of what was acted upon, e.g. { workspace: '…', document: '…' } */
+  targets?: Record<string, string>;
+  source?: AuditSource;
+}
+
+/**
+ * The audit trail's write side (fail closed, STYLE.md #11).
+ * `record(trx, e)` writes inside the caller's transaction: if it throws, the caller's change
+ * rolls back. `recordNow(e)` writes in its own transaction (reads are recorded before the data
+ * is released; denials and failed logins have no other change to join).
+ */
+export interface Auditor {
+  record(trx: Kysely<Database>, e: AuditEvent): Promise<void>;
+  recordNow(e: AuditEvent): Promise<void>;
+}

@@ -1,0 +1,8 @@
+import type { Command } from 'commander';
+import type { Io } from './output.js';
+import { registerInit } from './init.js';
+import { registerServe } from './serve.js';
+import { registerDb } from './db.js';
+
+/** Every verb of `coffre`, one registration per file (one line per module). */
+export const registrations: ((program: Command, io: Io) => void)[] = [registerInit, registerServe, registerDb];

@@ -1,0 +1,24 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+/** The customer's PKCS#11 HSM (SoftHSM2 under the data dir by default). */
+export const KeysSection = Type.Object(
+  {
+    type: Type.Literal('pkcs11'),
+    module: Type.String({ default: '/usr/lib/softhsm/libsofthsm2.so', description: 'PKCS#11 library path' }),
+    slot: Type.Optional(Type.Integer({ minimum: 0 })),
+    tokenLabel: Type.Optional(Type.String()),
+    /** file holding the user PIN (0600); never the PIN itself */
+    pinFile: Type.String({ default: 'secrets/hsm-pin' }),
+    /** label prefix of the key-encryption key; versions are `<kekLabel>-<n>` */
+    kekLabel: Type.String({ default: 'coffre-kek' }),
+    /** SoftHSM2 only: its configuration file (sets SOFTHSM2_CONF for the process) */
+    softhsmConfFile: Type.Optional(Type.String()),
+    sessionPoolSize: Type.Integer({ minimum: 1, maximum: 64, default: 4 }),
+    dekCacheSize: Type.Integer({ minimum: 0, default: 10_000 }),
+    dekCacheTtlMs: Type.Integer({ minimum: 0, default: 600_000 }),
+    /** after rotation, the old KEK version is destroyed after this many days */
+    retiredKekGraceDays: Type.Integer({ minimum: 0, default: 30 }),
+  },
+  { additionalProperties: false, default: { type: 'pkcs11' } },
+);
+export type KeysConfig = Static<typeof KeysSection>;

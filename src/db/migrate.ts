@@ -1,0 +1,64 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { Kysely } from 'kysely';
+import { Migrator, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely/migration';
+import { AppError } from '../shared/errors.js';
+
+/** Top-level migrations/ (next to src/ both in the checkout and in dist/). */
+export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
+
+const NAME = /^\d{4}-\d{2}-\d{2}T\d{4}-[a-z0-9-]+\.(ts|js)$/;
+
+/** Loads migrations named `YYYY-MM-DDTHHMM-what.{ts,js}`, each exporting `up(db: Kysely<any>)`. */
+export class DirMigrationProvider implements MigrationProvider {
+  constructor(private readonly dir: string = MIGRATIONS_DIR) {}
+  async getMigrations(): Promise<Record<string, Migration>> {
+    const out: Record<string, Migration> = {};
+    for (const f of fs.readdirSync(this.dir).sort()) {
+      if (!NAME.test(f) || f.endsWith('.d.ts')) continue;
+      const mod = (await import(pathToFileURL(path.join(this.dir, f)).href)) as Migration;
+      out[f.replace(/\.(ts|js)$/, '')] = mod;
+    }
+    return out;
+  }
+}
+
+export interface MigrateResult {
+  applied: string[];
+  pending: number;
+}
+
+/**
+ * Applies every pending migration in ONE transaction (all dialects we use have transactional
+ * DDL), so a crash or a failing migration leaves the database exactly as it was.
+ */
+export async function migrateToLatest(db: Kysely<any>, dir?: string): Promise<MigrateResult> {
+  const migrator = new Migrator({
+    db,
+    provider: new DirMigrationProvider(dir),
+    migrationTableName: 'coffre_migrations',
+    migrationLockTableName: 'coffre_migrations_lock',
+  });
+  const rs: MigrationResultSet = await migrator.migrateToLatest();
+  if (rs.error) {
+    const failed = rs.results?.find((r) => r.status === 'Error');
+    throw new AppError(
+      'MIGRATION_FAILED',
+      `migration ${failed?.migrationName ?? '(unknown)'} failed: ${(rs.error as Error).message ?? String(rs.error)}; the database was left unchanged`,
+      { exitCode: 1, cause: rs.error, hint: 'report this error; the appliance will not start until migrations apply' },
+    );
+  }
+  return { applied: (rs.results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName), pending: 0 };
+}
+
+/** Names of migrations not yet applied. */
+export async function pendingMigrations(db: Kysely<any>, dir?: string): Promise<string[]> {
+  const migrator = new Migrator({
+    db,
+    provider: new DirMigrationProvider(dir),
+    migrationTableName: 'coffre_migrations',
+    migrationLockTableName: 'coffre_migrations_lock',
+  });
+  return (await migrator.getMigrations()).filter((m) => !m.executedAt).map((m) => m.name);
+}

@@ -1,0 +1,10 @@
+import type { Kysely } from 'kysely';
+import type { CoreTables } from './tables.js';
+
+/**
+ * Every table of the appliance. Each module adds its table interface here (one line each).
+ */
+export interface Database extends CoreTables {}
+
+export type Db = Kysely<Database>;
+export type Dialect = 'sqlite' | 'postgres';

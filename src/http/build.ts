@@ -1,0 +1,90 @@
+import crypto from 'node:crypto';
+import type { TlsOptions } from 'node:tls';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import type { HttpConfig } from '../config/sections/http.js';
+import type { Logger } from '../shared/logger.js';
+import { installGate } from './gate.js';
+import { installHeaders } from './headers.js';
+import { installBrowserGate } from './browsers.js';
+import { installErrorHandler } from './error-handler.js';
+import { healthRoutes, type HealthCheck } from './health.js';
+import type { Authenticator } from './permissions.js';
+
+export interface BuildOptions {
+  http: HttpConfig;
+  log: Logger;
+  /** https server options; omitted in inject-only tests */
+  https?: TlsOptions;
+  /** wired by the identity module; absent = every non-public route answers 401 */
+  auth?: Authenticator | (() => Authenticator | undefined);
+  /** API plugins, registered under /api/v1 */
+  api?: FastifyPluginAsync[];
+  /** plugins registered at the root (console static files) */
+  root?: FastifyPluginAsync[];
+  /** readiness details for monitoring (not exposed by /healthz) */
+  health?: HealthCheck[];
+  /** global per-address rate limit (requests per minute) */
+  rateLimitPerMinute?: number;
+}
+
+export type App = FastifyInstance;
+
+/**
+ * Builds the HTTPS application without listening (STYLE.md #8). Tests use `app.inject`.
+ */
+export async function build(opts: BuildOptions): Promise<App> {
+  const { http } = opts;
+  const app = Fastify({
+    loggerInstance: opts.log as FastifyBaseLogger,
+    ...(opts.https ? { https: opts.https } : {}),
+    genReqId: () => crypto.randomUUID(),
+    bodyLimit: http.bodyLimitBytes,
+    requestTimeout: http.requestTimeoutMs,
+    connectionTimeout: http.connectionTimeoutMs,
+    keepAliveTimeout: http.keepAliveTimeoutMs,
+    trustProxy: http.trustedProxies.length ? http.trustedProxies : false,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+  }) as unknown as FastifyInstance;
+
+  app.server.headersTimeout = http.headersTimeoutMs;
+
+  installErrorHandler(app);
+  installBrowserGate(app);
+  const auth = opts.auth;
+  installGate(app, typeof auth === 'function' ? auth : () => auth);
+  await installHeaders(app, http.hstsMaxAgeSeconds);
+  await app.register(rateLimit, {
+    global: true,
+    max: opts.rateLimitPerMinute ?? 1200,
+    timeWindow: 60_000,
+    keyGenerator: (req) => req.ip,
+    addHeadersOnExceeding: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false },
+  });
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Coffre API', version: '1' },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer' },
+          session: { type: 'apiKey', in: 'cookie', name: '__Host-coffre' },
+        },
+      },
+    },
+  });
+
+  await app.register(healthRoutes, { checks: opts.health ?? [] });
+  await app.register(
+    async (api) => {
+      api.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
+      for (const p of opts.api ?? []) await api.register(p);
+    },
+    { prefix: '/api/v1' },
+  );
+  for (const p of opts.root ?? []) await app.register(p);
+  return app;
+}

@@ -1,0 +1,6 @@
+export { build, type App, type BuildOptions } from './build.js';
+export { listen } from './server.js';
+export { tlsServerOptions, TLS_POLICY, CIPHERS } from './tls.js';
+export { makeSelfSigned, certFingerprint } from './cert.js';
+export type { Actor, Authenticator, Permission } from './permissions.js';
+export type { HealthCheck } from './health.js';

@@ -1,0 +1,233 @@
+import type { Db } from '../db/index.js';
+import type { Clock } from '../shared/clock.js';
+import type { Logger } from '../shared/logger.js';
+import { AppError } from '../shared/errors.js';
+import { nodeCronAdapter, previousFire, validateCron, type CronAdapter } from './cron.js';
+import { Leases, makeHolderId } from './leases.js';
+import type { JobDefinition, JobProgress, JobRunRecord, JobTrigger } from './types.js';
+
+export interface SchedulerOptions {
+  db: Db;
+  clock: Clock;
+  log: Logger;
+  timeZone: string;
+  leaseTtlMs: number;
+  /** per-job cron overrides (config jobs.schedules) */
+  schedules?: Readonly<Record<string, string>>;
+  cron?: CronAdapter;
+  holder?: string;
+}
+
+export interface RunOptions {
+  trigger: JobTrigger;
+  actor: string;
+  scheduledFor?: number | null;
+  onProgress?: (p: JobProgress) => void;
+}
+
+/**
+ * The job registry and scheduler. `run()` is the one path for every trigger (cron, catch-up,
+ * CLI, API): it takes the job's lease, records a job run, renews the lease while running and
+ * records the outcome.
+ */
+export class Scheduler {
+  private readonly jobs = new Map<string, JobDefinition>();
+  private readonly tasks: { stop(): void }[] = [];
+  private readonly running = new Map<string, { abort: AbortController; done: Promise<unknown> }>();
+  private readonly leases: Leases;
+  private readonly cron: CronAdapter;
+  private started = false;
+
+  constructor(private readonly o: SchedulerOptions) {
+    this.leases = new Leases(o.db, o.clock, o.holder ?? makeHolderId(), o.leaseTtlMs);
+    this.cron = o.cron ?? nodeCronAdapter;
+  }
+
+  register(job: JobDefinition): void {
+    if (this.jobs.has(job.name)) throw new Error(`job ${job.name} registered twice`);
+    const expr = this.scheduleOf(job);
+    if (expr) {
+      try {
+        validateCron(expr);
+      } catch (e) {
+        throw new AppError('CONFIG_INVALID', `jobs.schedules.${job.name}: invalid cron expression "${expr}": ${(e as Error).message}`, { exitCode: 2 });
+      }
+    }
+    this.jobs.set(job.name, job as JobDefinition);
+  }
+
+  list(): { name: string; schedule: string | undefined }[] {
+    return [...this.jobs.values()].map((j) => ({ name: j.name, schedule: this.scheduleOf(j) }));
+  }
+
+  has(name: string): boolean {
+    return this.jobs.has(name);
+  }
+
+  private scheduleOf(job: JobDefinition): string | undefined {
+    return this.o.schedules?.[job.name] ?? job.schedule;
+  }
+
+  /** Runs a job now. Throws JOB_BUSY when another run (here or elsewhere) holds the lease. */
+  async run<R = unknown>(name: string, ro: RunOptions): Promise<{ runId: number; result: R }> {
+    const job = this.jobs.get(name);
+    if (!job) throw new AppError('JOB_UNKNOWN', `no job named ${name}`, { httpStatus: 404, exitCode: 2 });
+    const { db, clock } = this.o;
+    if (!(await this.leases.acquire(name))) {
+      throw new AppError('JOB_BUSY', `job ${name} is already running`, { httpStatus: 409, exitCode: 1, hint: 'wait for the current run to finish' });
+    }
+    const startedAt = clock.nowMs();
+    let runId: number;
+    try {
+      const row = await db
+        .insertInto('job_runs')
+        .values({ job: name, trigger: ro.trigger, actor: ro.actor, scheduled_for: ro.scheduledFor ?? null, started_at: startedAt, ended_at: null, outcome: 'running', progress: null, error: null })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      runId = Number(row.id);
+    } catch (e) {
+      await this.leases.release(name);
+      throw e;
+    }
+    const abort = new AbortController();
+    const log = this.o.log.child({ job: name, runId });
+    let lastWrite = 0;
+    let pending: JobProgress | null = null;
+    const flush = async () => {
+      if (!pending) return;
+      const p = pending;
+      pending = null;
+      await db.updateTable('job_runs').set({ progress: JSON.stringify(p) }).where('id', '=', runId).execute().catch(() => undefined);
+    };
+    const renew = setInterval(() => {
+      void this.leases.renew(name).then((ok) => {
+        if (!ok) log.error('job lease lost; another holder took over');
+      });
+      void flush();
+    }, Math.max(1000, Math.floor(this.o.leaseTtlMs / 3)));
+    renew.unref();
+    const exec = (async () => {
+      log.info({ trigger: ro.trigger }, 'job started');
+      try {
+        const result = (await job.run({
+          runId,
+          trigger: ro.trigger,
+          actor: ro.actor,
+          scheduledFor: ro.scheduledFor ?? null,
+          signal: abort.signal,
+          log,
+          progress: (p) => {
+            pending = p;
+            ro.onProgress?.(p);
+            const now = Date.now();
+            if (now - lastWrite > 1000) {
+              lastWrite = now;
+              void flush();
+            }
+          },
+        })) as R;
+        await flush();
+        await db.updateTable('job_runs').set({ ended_at: clock.nowMs(), outcome: 'succeeded' }).where('id', '=', runId).execute();
+        log.info({ ms: clock.nowMs() - startedAt }, 'job succeeded');
+        return result;
+      } catch (e) {
+        const msg = e instanceof AppError ? e.toLine() : (e as Error).message;
+        await flush();
+        await db.updateTable('job_runs').set({ ended_at: clock.nowMs(), outcome: 'failed', error: msg.slice(0, 2000) }).where('id', '=', runId).execute().catch(() => undefined);
+        log.error({ err: e }, 'job failed');
+        throw e;
+      } finally {
+        clearInterval(renew);
+        await this.leases.release(name).catch(() => undefined);
+      }
+    })();
+    this.running.set(name, { abort, done: exec.catch(() => undefined) });
+    try {
+      return { runId, result: await exec };
+    } finally {
+      this.running.delete(name);
+    }
+  }
+
+  /** Starts cron triggers, marks runs abandoned by a crash, and catches up missed slots. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    await this.markAbandoned();
+    for (const job of this.jobs.values()) {
+      const expr = this.scheduleOf(job);
+      if (!expr) continue;
+      this.tasks.push(
+        this.cron.schedule(expr, this.o.timeZone, () => {
+          const slot = previousFire(expr, this.o.timeZone, this.o.clock.nowMs());
+          this.fire(job.name, 'schedule', slot);
+        }),
+      );
+    }
+    await this.catchUp();
+  }
+
+  private fire(name: string, trigger: JobTrigger, slot: number | null): void {
+    void this.run(name, { trigger, actor: `job:${name}`, scheduledFor: slot }).catch((e: unknown) => {
+      if (e instanceof AppError && e.code === 'JOB_BUSY') this.o.log.warn({ job: name }, 'skipped: already running');
+    });
+  }
+
+  /** For each scheduled job with catchUp, run it now if its latest slot has no run. */
+  async catchUp(): Promise<string[]> {
+    const started: string[] = [];
+    for (const job of this.jobs.values()) {
+      const expr = this.scheduleOf(job);
+      if (!expr || !job.catchUp) continue;
+      const slot = previousFire(expr, this.o.timeZone, this.o.clock.nowMs());
+      if (slot === null) continue;
+      const ran = await this.o.db
+        .selectFrom('job_runs')
+        .select('id')
+        .where('job', '=', job.name)
+        .where('outcome', 'in', ['succeeded', 'running'])
+        .where('started_at', '>=', slot)
+        .executeTakeFirst();
+      if (!ran) {
+        this.o.log.info({ job: job.name, slot: new Date(slot).toISOString() }, 'catching up a missed run');
+        started.push(job.name);
+        this.fire(job.name, 'catch-up', slot);
+      }
+    }
+    return started;
+  }
+
+  private async markAbandoned(): Promise<void> {
+    const live = await this.leases.live();
+    let q = this.o.db.updateTable('job_runs').set({ outcome: 'abandoned', ended_at: this.o.clock.nowMs(), error: 'process stopped during the run' }).where('outcome', '=', 'running');
+    if (live.length) q = q.where('job', 'not in', live);
+    await q.execute();
+  }
+
+  /** Stops cron triggers, asks running jobs to stop at a safe point, waits up to `graceMs`. */
+  async stop(graceMs = 10_000): Promise<void> {
+    for (const t of this.tasks.splice(0)) t.stop();
+    const running = [...this.running.values()];
+    for (const r of running) r.abort.abort();
+    if (running.length) {
+      await Promise.race([Promise.all(running.map((r) => r.done)), new Promise((res) => setTimeout(res, graceMs).unref())]);
+    }
+  }
+
+  async runs(job?: string, limit = 50): Promise<JobRunRecord[]> {
+    let q = this.o.db.selectFrom('job_runs').selectAll().orderBy('id', 'desc').limit(limit);
+    if (job) q = q.where('job', '=', job);
+    return (await q.execute()).map((r) => ({
+      id: Number(r.id),
+      job: r.job,
+      trigger: r.trigger,
+      actor: r.actor,
+      scheduledFor: r.scheduled_for === null ? null : Number(r.scheduled_for),
+      startedAt: Number(r.started_at),
+      endedAt: r.ended_at === null ? null : Number(r.ended_at),
+      outcome: r.outcome as JobRunRecord['outcome'],
+      progress: r.progress ? (JSON.parse(r.progress) as JobProgress) : null,
+      error: r.error,
+    }));
+  }
+}

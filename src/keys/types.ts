@@ -1,0 +1,66 @@
+/**
+ * Key interfaces (ARCHITECTURE.md "keys/"). Implementations: ./pkcs11/ (the only one: there is no
+ * software fallback, invariant 3).
+ */
+
+/** A data key wrapped by a KEK inside the HSM. Self-describing (STYLE.md #3): rotation never breaks it. */
+export interface WrappedKey {
+  /** HSM label of the KEK version, e.g. `coffre-kek-3` */
+  kekLabel: string;
+  kekVersion: number;
+  /** e.g. `CKM_AES_KEY_WRAP_PAD` */
+  mechanism: string;
+  /** wrapped bytes */
+  wrapped: Buffer;
+}
+
+export interface KeyHealth {
+  up: boolean;
+  /** CKR_… code or message of the last failure, never a secret */
+  lastError?: string;
+  lastLatencyMs?: number;
+  reconnects: number;
+}
+
+/**
+ * The customer's HSM. Small on purpose (STYLE.md #1). Every method fails with AppError
+ * KEYS_UNAVAILABLE (503) when the HSM is missing, locked or down, and with KEYS_INTEGRITY when
+ * input was tampered with. Key material of a KEK never leaves the HSM.
+ */
+export interface KeyProvider {
+  /** wraps 32 raw bytes under the current KEK version */
+  wrap(dek: Buffer): Promise<WrappedKey>;
+  /** unwraps with the KEK version the wrapped key names */
+  unwrap(w: WrappedKey): Promise<Buffer>;
+  /** HMAC-SHA256 under a named non-extractable HSM key (created on first use): audit checkpoints */
+  mac(keyName: string, data: Buffer): Promise<Buffer>;
+  /** verifies a MAC made by `mac` (constant time, inside the HSM) */
+  verifyMac(keyName: string, data: Buffer, mac: Buffer): Promise<boolean>;
+  health(): KeyHealth;
+  close(): Promise<void>;
+}
+
+/**
+ * Envelope encryption: data keys (DEKs), stored wrapped in the database, cached unwrapped in a
+ * bounded memory cache (wiped on eviction).
+ */
+export interface DataKeys {
+  /** creates a fresh AES-256 DEK for `scope` (e.g. `doc:<id>:v<n>`, `field:users`) */
+  create(scope: string): Promise<{ keyId: string; key: Buffer }>;
+  /** the DEK by id (cache, else HSM unwrap) */
+  get(keyId: string): Promise<Buffer>;
+  /** crypto-shredding: the wrapped key is deleted; data under it is unrecoverable */
+  destroy(keyId: string): Promise<void>;
+}
+
+/**
+ * Confidential columns (names, descriptions, e-mail, phone): AES-256-GCM under a DEK of the
+ * scope; `context` (e.g. `users.email:<userId>`) is bound as AAD so a value cannot be moved to
+ * another row or column.
+ */
+export interface FieldCipher {
+  encrypt(scope: string, plaintext: string, context: string): Promise<string>;
+  decrypt(ciphertext: string, context: string): Promise<string>;
+  /** deterministic HMAC for lookup (e.g. e-mail at reset), under an HSM-protected key */
+  blindIndex(purpose: string, value: string): Promise<string>;
+}

@@ -1,0 +1,150 @@
+import { loadConfig, processEnv, type Config, type Env } from './config/index.js';
+import { openDatabase, migrateToLatest, type DatabaseHandle } from './db/index.js';
+import { build, listen, tlsServerOptions, type App } from './http/index.js';
+import type { Authenticator, HealthCheck } from './http/index.js';
+import { Scheduler, type CronAdapter } from './jobs/index.js';
+import { createLogger, type Logger } from './shared/logger.js';
+import { systemClock, type Clock } from './shared/clock.js';
+import type { FastifyPluginAsync } from 'fastify';
+
+/**
+ * Composition root: config → db → keys → stores → http + scheduler. No global singletons: every
+ * module gets what it needs from here. Only this file (and registries) import implementations.
+ */
+export interface ApplianceOptions {
+  dataDir: string;
+  env?: Env;
+  log?: Logger;
+  clock?: Clock;
+  cron?: CronAdapter;
+  /** apply pending migrations (serve: yes; read-only commands: no) */
+  migrate?: boolean;
+}
+
+export interface Appliance {
+  config: Config;
+  log: Logger;
+  clock: Clock;
+  db: DatabaseHandle;
+  scheduler: Scheduler;
+  /** API plugins of every module, mounted under /api/v1 */
+  api: FastifyPluginAsync[];
+  /** root plugins (console) */
+  root: FastifyPluginAsync[];
+  health: HealthCheck[];
+  auth: Authenticator | undefined;
+  /** closers in reverse order of opening */
+  close(): Promise<void>;
+}
+
+export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
+  const env = o.env ?? processEnv();
+  const config = loadConfig(o.dataDir, env);
+  const log = o.log ?? createLogger({ level: config.logging.level, destination: 'stderr' });
+  const clock = o.clock ?? systemClock;
+  const closers: (() => Promise<void>)[] = [];
+  const db = openDatabase(config.database, { mustExist: config.database.type === 'sqlite' });
+  closers.push(() => db.close());
+  try {
+    if (o.migrate !== false) {
+      const r = await migrateToLatest(db.db);
+      if (r.applied.length) log.info({ applied: r.applied }, 'migrations applied');
+    }
+    const scheduler = new Scheduler({
+      db: db.db,
+      clock,
+      log,
+      timeZone: config.site.timeZone,
+      leaseTtlMs: config.jobs.leaseTtlMs,
+      schedules: config.jobs.schedules,
+      ...(o.cron ? { cron: o.cron } : {}),
+    });
+    const api: FastifyPluginAsync[] = [];
+    const root: FastifyPluginAsync[] = [];
+    const health: HealthCheck[] = [
+      { name: 'database', check: async () => ({ ok: (await db.db.selectFrom('appliance_meta').select('key').limit(1).execute()) !== undefined }) },
+    ];
+    let auth: Authenticator | undefined;
+
+    // ---- modules are wired here, in dependency order (keys, storage, audit, auth, vault, backup…) ----
+
+    return {
+      config,
+      log,
+      clock,
+      db,
+      scheduler,
+      api,
+      root,
+      health,
+      auth,
+      close: async () => {
+        await scheduler.stop(config.http.shutdownGraceMs);
+        for (const c of closers.reverse()) await c().catch((e: unknown) => log.error({ err: e }, 'close failed'));
+      },
+    };
+  } catch (e) {
+    for (const c of closers.reverse()) await c().catch(() => undefined);
+    throw e;
+  }
+}
+
+/** Builds the HTTPS app of an opened appliance (without listening). */
+export async function buildApp(a: Appliance, withTls = true): Promise<App> {
+  return build({
+    http: a.config.http,
+    log: a.log,
+    ...(withTls ? { https: tlsServerOptions(a.config.tls) } : {}),
+    auth: () => a.auth,
+    api: a.api,
+    root: a.root,
+    health: a.health,
+  });
+}
+
+export interface Running {
+  appliance: Appliance;
+  app: App;
+  url: string;
+  stop(reason?: string): Promise<void>;
+}
+
+/** Runs the appliance: HTTPS + scheduler. `stop()` drains within the configured grace. */
+export async function serve(o: ApplianceOptions & { port?: number; host?: string }): Promise<Running> {
+  const log = o.log ?? createLogger({ level: 'info', destination: 'stdout' });
+  const appliance = await openAppliance({ ...o, log, migrate: true });
+  let app: App;
+  try {
+    app = await buildApp(appliance);
+    await app.ready();
+  } catch (e) {
+    await appliance.close();
+    throw e;
+  }
+  const { config } = appliance;
+  const host = o.host ?? config.http.host;
+  const port = o.port ?? config.http.port;
+  await listen(app, host, port, log);
+  const addr = app.server.address();
+  const boundPort = typeof addr === 'object' && addr ? addr.port : port;
+  const url = `https://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${boundPort}`;
+  if (config.jobs.enabled) await appliance.scheduler.start();
+  log.info({ event: 'appliance.started', url, applianceId: config.applianceId }, 'Coffre is serving');
+  let stopping: Promise<void> | undefined;
+  const stop = (reason = 'stop') =>
+    (stopping ??= (async () => {
+      log.info({ event: 'appliance.stopping', reason }, 'stopping');
+      const grace = config.http.shutdownGraceMs;
+      const timer = setTimeout(() => {
+        log.warn('grace period over: closing remaining connections');
+        app.server.closeAllConnections();
+      }, grace);
+      timer.unref();
+      await app.close();
+      clearTimeout(timer);
+      await appliance.close();
+      log.info({ event: 'appliance.stopped' }, 'stopped');
+      log.flush();
+    })());
+  return { appliance, app, url, stop };
+}
