@@ -39,21 +39,21 @@ export async function initAppliance(o: InitOptions): Promise<InitResult> {
   const say = o.progress ?? (() => undefined);
   const dir = path.resolve(o.dataDir);
   const jurisdiction = o.jurisdiction.toUpperCase();
-  if (!/^[A-Z]{2}$/.test(jurisdiction)) throw new AppError('USAGE', `--jurisdiction must be an ISO 3166-1 alpha-2 code (got "${o.jurisdiction}")`, { exitCode: 2 });
+  if (!/^[A-Z]{2}$/.test(jurisdiction)) throw new AppError('USAGE', `--jurisdiction must be an ISO 3166-1 alpha-2 code (got "${o.jurisdiction}")`, { exitCode: 2, hint: 'e.g. --jurisdiction FR' });
   try {
     new Intl.DateTimeFormat('en', { timeZone: o.timeZone });
   } catch {
     throw new AppError('USAGE', `--tz: unknown time zone "${o.timeZone}"`, { exitCode: 2, hint: 'use an IANA name such as Europe/Paris' });
   }
   for (const h of o.hostnames) {
-    if (!/^[A-Za-z0-9.-]{1,253}$/.test(h)) throw new AppError('USAGE', `--hostname: invalid host name "${h}"`, { exitCode: 2 });
+    if (!/^[A-Za-z0-9.-]{1,253}$/.test(h)) throw new AppError('USAGE', `--hostname: invalid host name "${h}"`, { exitCode: 2, hint: 'use a DNS name such as coffre.example.org' });
   }
   if (fs.existsSync(path.join(dir, CONFIG_FILE))) {
     throw new AppError('APPLIANCE_EXISTS', `an appliance already exists in ${dir}; nothing was changed`, { exitCode: 2, hint: 'use another --data-dir, or `coffre serve` to run this one' });
   }
   let createdDir = false;
   if (fs.existsSync(dir)) {
-    if (!fs.statSync(dir).isDirectory()) throw new AppError('USAGE', `${dir} is not a directory`, { exitCode: 2 });
+    if (!fs.statSync(dir).isDirectory()) throw new AppError('USAGE', `${dir} is not a directory`, { exitCode: 2, hint: 'pass a directory to --data-dir' });
     if (fs.readdirSync(dir).length) throw new AppError('DATA_DIR_NOT_EMPTY', `${dir} is not empty; nothing was changed`, { exitCode: 2, hint: 'init needs an empty or absent directory' });
   } else {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });

@@ -65,7 +65,7 @@ export function parseNumber(name: string, min: number, max: number, integer = fa
   return (v: string): number => {
     const n = Number(v);
     if (!Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
-      throw new AppError('USAGE', `${name} must be ${integer ? 'an integer' : 'a number'} between ${min} and ${max} (got "${v}")`, { exitCode: 2 });
+      throw new AppError('USAGE', `${name} must be ${integer ? 'an integer' : 'a number'} between ${min} and ${max} (got "${v}")`, { exitCode: 2, hint: 'see --help' });
     }
     return n;
   };

@@ -96,11 +96,12 @@ function deepFreeze<T>(o: T): T {
 }
 
 /** Files that must exist for the appliance to start, checked with the schema. */
-function fileProblems(cfg: ConfigFile): ConfigProblem[] {
+function fileProblems(cfg: Partial<ConfigFile>): ConfigProblem[] {
   const out: ConfigProblem[] = [];
-  const must = (p: string | undefined, at: string) => {
-    if (p !== undefined && !fs.existsSync(p)) out.push({ path: at, message: `file not found: ${p}` });
+  const must = (p: unknown, at: string) => {
+    if (typeof p === 'string' && !fs.existsSync(p)) out.push({ path: at, message: `file not found: ${p}` });
   };
+  if (!cfg.tls || !cfg.keys || !cfg.database) return out;
   must(cfg.tls.certFile, '/tls/certFile');
   must(cfg.tls.keyFile, '/tls/keyFile');
   must(cfg.tls.keyPassphraseFile, '/tls/keyPassphraseFile');
@@ -129,10 +130,8 @@ export function validateConfig(raw: unknown, dataDir: string, env: Env = {}, sou
     if (problems.some((p) => p.path === e.path)) continue;
     problems.push({ path: e.path, message: e.message });
   }
-  if (problems.length === 0) {
-    resolvePaths(withDefaults, dataDir);
-    problems.push(...fileProblems(withDefaults as unknown as ConfigFile));
-  }
+  resolvePaths(withDefaults, dataDir);
+  problems.push(...fileProblems(withDefaults as unknown as ConfigFile).filter((f) => !problems.some((p) => p.path === f.path)));
   if (problems.length) throw new ConfigError(problems, source);
   return deepFreeze({ ...(withDefaults as unknown as ConfigFile), dataDir });
 }

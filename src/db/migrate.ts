@@ -17,7 +17,10 @@ export class DirMigrationProvider implements MigrationProvider {
     const out: Record<string, Migration> = {};
     for (const f of fs.readdirSync(this.dir).sort()) {
       if (!NAME.test(f) || f.endsWith('.d.ts')) continue;
-      const mod = (await import(pathToFileURL(path.join(this.dir, f)).href)) as Migration;
+      // the mtime in the URL keeps a rewritten file from being served from the module cache
+      const p = path.join(this.dir, f);
+      const url = pathToFileURL(p).href + (f.endsWith('.js') ? `?m=${fs.statSync(p).mtimeMs}` : '');
+      const mod = (await import(url)) as Migration;
       out[f.replace(/\.(ts|js)$/, '')] = mod;
     }
     return out;

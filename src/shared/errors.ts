@@ -52,7 +52,7 @@ export const errors = {
   config: (message: string, details?: unknown) =>
     new AppError('CONFIG_INVALID', message, { httpStatus: 500, exitCode: 2, hint: 'fix the configuration and try again', details }),
   usage: (message: string, hint?: string) =>
-    new AppError('USAGE', message, { httpStatus: 400, exitCode: 2, ...(hint ? { hint } : {}) }),
+    new AppError('USAGE', message, { httpStatus: 400, exitCode: 2, hint: hint ?? 'see --help' }),
   notFound: (what = 'resource') => new AppError('NOT_FOUND', `${what} not found`, { httpStatus: 404 }),
   unauthenticated: () => new AppError('UNAUTHENTICATED', 'authentication required', { httpStatus: 401 }),
   forbidden: () => new AppError('FORBIDDEN', 'not allowed', { httpStatus: 403 }),

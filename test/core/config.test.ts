@@ -1,0 +1,84 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../support/cli.js';
+import { tempDir, treeHashes } from '../support/tmp.js';
+import { validateConfig, ConfigError } from '../../src/config/index.js';
+
+describe('configuration', () => {
+  it('lists a wrong type, an unknown key and a missing certificate at once, exits 2, creates nothing', async () => {
+    const dir = path.join(tempDir(), 'appliance');
+    const init = await runCli(['init', '--data-dir', dir, '--json']);
+    expect(init.code, init.stderr).toBe(0);
+    const cfgFile = path.join(dir, 'config.json');
+    const cfg = JSON.parse(fs.readFileSync(cfgFile, 'utf8'));
+    cfg.http.port = 'eighty';
+    cfg.http.colour = 'blue';
+    cfg.tls = { certFile: 'tls/missing.pem' };
+    fs.writeFileSync(cfgFile, JSON.stringify(cfg));
+    fs.rmSync(path.join(dir, 'coffre.db'));
+    const before = treeHashes(dir);
+    for (const args of [['serve', '--data-dir', dir, '--port', '0'], ['db', 'migrate', '--data-dir', dir]]) {
+      const r = await runCli(args);
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(/^CONFIG_INVALID: 3 problem\(s\)/);
+      expect(r.stderr).toMatch(/\/http\/port: Expected integer/);
+      expect(r.stderr).toMatch(/\/http\/colour: Unexpected property/);
+      expect(r.stderr).toMatch(/\/tls\/certFile: file not found: .*missing\.pem/);
+      expect(treeHashes(dir)).toEqual(before);
+    }
+  });
+
+  it('applies COFFRE_* environment overrides and reports bad ones with their path', () => {
+    const dir = tempDir();
+    const base = { version: 1, applianceId: 'abcdefgh-1234', keys: { type: 'pkcs11', module: '/bin/sh', pinFile: '/bin/sh' }, tls: { certFile: '/bin/sh', keyFile: '/bin/sh' } };
+    const c = validateConfig(base, dir, { COFFRE_PORT: '9443', COFFRE_CFG_logging__level: 'debug' });
+    expect(c.http.port).toBe(9443);
+    expect(c.logging.level).toBe('debug');
+    expect(Object.isFrozen(c.http)).toBe(true);
+    expect(c.database).toMatchObject({ type: 'sqlite', file: path.join(dir, 'coffre.db') });
+    try {
+      validateConfig(base, dir, { COFFRE_PORT: '99999' });
+      expect.unreachable();
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigError);
+      expect((e as ConfigError).problems.map((p) => p.path)).toEqual(['/http/port']);
+    }
+  });
+
+  it('a missing data dir is a usage error (exit 2) with what to do', async () => {
+    const r = await runCli(['serve', '--data-dir', path.join(tempDir(), 'nope')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^NO_APPLIANCE: no appliance at .* — run `coffre init/);
+  });
+});
+
+describe('coffre init', () => {
+  it('refuses a second init on the same data dir and changes nothing', async () => {
+    const dir = path.join(tempDir(), 'appliance');
+    const first = await runCli(['init', '--data-dir', dir, '--jurisdiction', 'de', '--lat', '50.1', '--lon', '8.7', '--json']);
+    expect(first.code, first.stderr).toBe(0);
+    const out = JSON.parse(first.stdout);
+    expect(out.url).toMatch(/^https:\/\//);
+    expect(fs.existsSync(out.caFile)).toBe(true);
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')).site).toMatchObject({ jurisdiction: 'DE', lat: 50.1, lon: 8.7 });
+    expect(fs.statSync(path.join(dir, 'tls/key.pem')).mode & 0o777).toBe(0o600);
+    const before = treeHashes(dir);
+    const second = await runCli(['init', '--data-dir', dir, '--json']);
+    expect(second.code).toBe(2);
+    expect(second.stdout).toBe('');
+    expect(second.stderr).toMatch(/^APPLIANCE_EXISTS: /);
+    expect(treeHashes(dir)).toEqual(before);
+  });
+
+  it('rejects bad flags with exit 2 and creates nothing', async () => {
+    const dir = path.join(tempDir(), 'appliance');
+    for (const args of [['--lat', '123'], ['--jurisdiction', 'France'], ['--port', 'x'], ['--bogus'], ['--tz', 'Mars/Olympus']]) {
+      const r = await runCli(['init', '--data-dir', dir, ...args]);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(/^[A-Z_]+: .+ — /);
+      expect(fs.existsSync(dir)).toBe(false);
+    }
+  });
+});
