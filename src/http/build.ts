@@ -1,4 +1,6 @@
 import crypto from 'node:crypto';
+import nodeHttp from 'node:http';
+import https from 'node:https';
 import type { TlsOptions } from 'node:tls';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
@@ -36,9 +38,22 @@ export type App = FastifyInstance;
  */
 export async function build(opts: BuildOptions): Promise<App> {
   const { http } = opts;
+  // Our own server so every timeout is set deliberately (Node's defaults check stale connections
+  // only every 30 s, so a trickled-header client would linger well past headersTimeout).
+  const serverOptions = {
+    requestTimeout: http.requestTimeoutMs,
+    headersTimeout: http.headersTimeoutMs,
+    keepAliveTimeout: http.keepAliveTimeoutMs,
+    connectionsCheckingInterval: Math.min(1000, http.headersTimeoutMs),
+    maxHeaderSize: 16 * 1024,
+  };
   const app = Fastify({
     loggerInstance: opts.log as FastifyBaseLogger,
-    ...(opts.https ? { https: opts.https } : {}),
+    serverFactory: (handler) => {
+      const server = opts.https ? https.createServer({ ...opts.https, ...serverOptions }, handler) : nodeHttp.createServer(serverOptions, handler);
+      server.timeout = http.connectionTimeoutMs;
+      return server as nodeHttp.Server;
+    },
     genReqId: () => crypto.randomUUID(),
     bodyLimit: http.bodyLimitBytes,
     requestTimeout: http.requestTimeoutMs,
@@ -49,8 +64,6 @@ export async function build(opts: BuildOptions): Promise<App> {
     forceCloseConnections: 'idle',
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
   }) as unknown as FastifyInstance;
-
-  app.server.headersTimeout = http.headersTimeoutMs;
 
   installErrorHandler(app);
   installBrowserGate(app);

@@ -1,4 +1,5 @@
 import https from 'node:https';
+import tls from 'node:tls';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -49,6 +50,30 @@ describe('graceful shutdown', () => {
     await expect(get(port, cert.certPem, '/healthz')).rejects.toThrow(/ECONNREFUSED|ECONNRESET|socket hang up/);
     expect(await inflight).toEqual({ status: 200, body: '{"done":true}' });
     await closing;
+  });
+
+  it('closes a connection whose headers trickle in past headersTimeout (slowloris)', async () => {
+    const cert = await makeSelfSigned([]);
+    const app = await build({
+      http: Value.Default(HttpSection, { headersTimeoutMs: 1000 }) as never,
+      log,
+      https: { ...TLS_POLICY, cert: cert.certPem, key: cert.keyPem },
+    });
+    await listen(app, '127.0.0.1', 0, log);
+    const port = (app.server.address() as { port: number }).port;
+    const started = Date.now();
+    const closedAfter = await new Promise<number>((resolve) => {
+      const s = tls.connect({ host: '127.0.0.1', port, ca: cert.certPem, servername: 'localhost' }, () => {
+        s.write('GET /healthz HTTP/1.1\r\nHost: localhost\r\n');
+        const t = setInterval(() => s.writable && s.write('X-Slow: a\r\n'), 200);
+        s.on('close', () => (clearInterval(t), resolve(Date.now() - started)));
+      });
+      s.on('error', () => undefined);
+      s.resume();
+      setTimeout(() => s.destroy(), 15_000);
+    });
+    expect(closedAfter).toBeLessThan(5000);
+    await app.close();
   });
 
   it('coffre serve stops cleanly on SIGTERM (exit 0, logged)', async () => {

@@ -10,7 +10,8 @@ export const HttpSection = Type.Object(
     hostnames: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
     /** Peers whose X-Forwarded-For is believed (checklist B4). */
     trustedProxies: Type.Array(Type.String(), { default: [] }),
-    requestTimeoutMs: Type.Integer({ minimum: 1000, default: 300_000 }),
+    /** whole-request limit: generous because uploads stream; stalled sockets are cut by connectionTimeoutMs */
+    requestTimeoutMs: Type.Integer({ minimum: 1000, default: 3_600_000 }),
     headersTimeoutMs: Type.Integer({ minimum: 1000, default: 10_000 }),
     keepAliveTimeoutMs: Type.Integer({ minimum: 1000, default: 5_000 }),
     connectionTimeoutMs: Type.Integer({ minimum: 1000, default: 60_000 }),
