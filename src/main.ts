@@ -6,6 +6,7 @@ import { Scheduler, type CronAdapter } from './jobs/index.js';
 import { createLogger, type Logger } from './shared/logger.js';
 import { systemClock, type Clock } from './shared/clock.js';
 import type { FastifyPluginAsync } from 'fastify';
+import { DbAuditor, type Auditor } from './audit/index.js';
 
 /**
  * Composition root: config → db → keys → stores → http + scheduler. No global singletons: every
@@ -33,6 +34,8 @@ export interface Appliance {
   root: FastifyPluginAsync[];
   health: HealthCheck[];
   auth: Authenticator | undefined;
+  /** the audit trail (fail closed: if it throws, refuse the action) */
+  audit: Auditor;
   /** closers in reverse order of opening */
   close(): Promise<void>;
 }
@@ -67,6 +70,8 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     let auth: Authenticator | undefined;
 
     // ---- modules are wired here, in dependency order (keys, storage, audit, auth, vault, backup…) ----
+    const audit = new DbAuditor({ db: db.db, clock, log });
+    closers.push(() => audit.close());
 
     return {
       config,
@@ -78,6 +83,7 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
       root,
       health,
       auth,
+      audit,
       close: async () => {
         await scheduler.stop(config.http.shutdownGraceMs);
         for (const c of closers.reverse()) await c().catch((e: unknown) => log.error({ err: e }, 'close failed'));
@@ -109,6 +115,9 @@ export interface Running {
   stop(reason?: string): Promise<void>;
 }
 
+/** `SIGTERM` → `SIGTERM`, `stop` → `STOP`: a stable reason code for the audit trail. */
+const reasonCode = (r: string): string => (r.toUpperCase().replace(/[^A-Z0-9_]/g, '_').replace(/^[^A-Z]+/, '') || 'STOP').slice(0, 64);
+
 /** Runs the appliance: HTTPS + scheduler. `stop()` drains within the configured grace. */
 export async function serve(o: ApplianceOptions & { port?: number; host?: string }): Promise<Running> {
   const log = o.log ?? createLogger({ level: 'info', destination: 'stdout' });
@@ -122,6 +131,14 @@ export async function serve(o: ApplianceOptions & { port?: number; host?: string
     throw e;
   }
   const { config } = appliance;
+  try {
+    // fail closed: no audit trail, no appliance
+    await appliance.audit.recordNow({ action: 'appliance.start', actor: 'system', outcome: 'success', targets: { appliance: config.applianceId } });
+  } catch (e) {
+    await app.close().catch(() => undefined);
+    await appliance.close();
+    throw e;
+  }
   const host = o.host ?? config.http.host;
   const port = o.port ?? config.http.port;
   await listen(app, host, port, log);
@@ -134,6 +151,9 @@ export async function serve(o: ApplianceOptions & { port?: number; host?: string
   const stop = (reason = 'stop') =>
     (stopping ??= (async () => {
       log.info({ event: 'appliance.stopping', reason }, 'stopping');
+      await appliance.audit
+        .recordNow({ action: 'appliance.stop', actor: 'system', outcome: 'success', reason: reasonCode(reason), targets: { appliance: config.applianceId } })
+        .catch((e: unknown) => log.error({ err: e }, 'appliance.stop could not be audited'));
       const grace = config.http.shutdownGraceMs;
       const timer = setTimeout(() => {
         log.warn('grace period over: closing remaining connections');

@@ -14,7 +14,7 @@ export interface AuditSource {
  */
 export interface AuditEvent {
   action: string;
-  /** `user:<id>`, `token:<id>`, `local:<os-user>`, `job:<name>`, `anonymous` */
+  /** `user:<id>`, `token:<id>`, `local:<os-user>`, `job:<name>`, `anonymous`, `system` (appliance start/stop) */
   actor: string;
   outcome: 'success' | 'failure' | 'denied';
   /** stable reason code when not success, e.g. `BAD_PASSWORD`, `THROTTLED` */

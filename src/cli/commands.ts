@@ -3,6 +3,7 @@ import type { Io } from './output.js';
 import { registerInit } from './init.js';
 import { registerServe } from './serve.js';
 import { registerDb } from './db.js';
+import { registerAudit } from './audit.js';
 
 /** Every verb of `coffre`, one registration per file (one line per module). */
-export const registrations: ((program: Command, io: Io) => void)[] = [registerInit, registerServe, registerDb];
+export const registrations: ((program: Command, io: Io) => void)[] = [registerInit, registerServe, registerDb, registerAudit];

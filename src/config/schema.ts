@@ -6,6 +6,7 @@ import { SiteSection } from './sections/site.js';
 import { JobsSection } from './sections/jobs.js';
 import { LoggingSection } from './sections/logging.js';
 import { StorageSection } from './sections/storage.js';
+import { AuditSection } from './sections/audit.js';
 
 /**
  * The whole configuration: one file `<data dir>/config.json` plus `COFFRE_*` overrides.
@@ -24,6 +25,7 @@ export const sections = {
   site: SiteSection,
   jobs: JobsSection,
   logging: LoggingSection,
+  audit: AuditSection,
 } satisfies Record<string, TSchema>;
 
 export const ConfigSchema = Type.Object(

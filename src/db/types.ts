@@ -1,10 +1,11 @@
 import type { Kysely } from 'kysely';
 import type { CoreTables } from './tables.js';
+import type { AuditTables } from '../audit/tables.js';
 
 /**
  * Every table of the appliance. Each module adds its table interface here (one line each).
  */
-export interface Database extends CoreTables {}
+export interface Database extends CoreTables, AuditTables {}
 
 export type Db = Kysely<Database>;
 export type Dialect = 'sqlite' | 'postgres';

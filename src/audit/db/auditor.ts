@@ -1,0 +1,121 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../../db/types.js';
+import type { Clock } from '../../shared/clock.js';
+import type { Logger } from '../../shared/logger.js';
+import { AppError, isAppError } from '../../shared/errors.js';
+import type { AuditEvent, Auditor } from '../types.js';
+import { normalizeEvent, type PendingRecord } from '../canonical.js';
+import { auditErrors } from '../errors.js';
+import { appendRecords } from './append.js';
+
+export interface DbAuditorOptions {
+  db: Kysely<Database>;
+  clock: Clock;
+  log: Logger;
+  /** group commit: at most this many `recordNow` events per transaction (default 1000) */
+  maxBatch?: number;
+}
+
+interface Waiting {
+  rec: PendingRecord;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+/**
+ * The Auditor over the appliance database (the trail lives in `audit_events`).
+ *
+ * - `record(trx, e)` appends inside the caller's transaction: if it throws, the caller's change
+ *   must roll back (kysely's `db.transaction().execute()` does so when the error propagates).
+ * - `recordNow(e)` joins a group commit: concurrent calls are written in one transaction (one
+ *   fsync), and each promise resolves only once its record is durable. Never call it from inside a
+ *   transaction you hold on SQLite (the single connection is busy: it would wait for ever); use
+ *   `record(trx, e)` there.
+ */
+export class DbAuditor implements Auditor {
+  private readonly queue: Waiting[] = [];
+  private flushing: Promise<void> | null = null;
+  private closed = false;
+  private readonly listeners = new Set<(lastSeq: number) => void>();
+  private readonly maxBatch: number;
+
+  constructor(private readonly o: DbAuditorOptions) {
+    this.maxBatch = o.maxBatch ?? 1000;
+  }
+
+  async record(trx: Kysely<Database>, e: AuditEvent): Promise<void> {
+    if (this.closed) throw auditErrors.closed();
+    if (!trx.isTransaction) throw auditErrors.notInTransaction();
+    const rec = normalizeEvent(e, this.o.clock.nowMs());
+    const [r] = await appendRecords(trx, [rec]);
+    // committed later by the caller: listeners only take this as a hint to look
+    if (r) this.notify(r.seq);
+  }
+
+  recordNow(e: AuditEvent): Promise<void> {
+    if (this.closed) return Promise.reject(auditErrors.closed());
+    let rec: PendingRecord;
+    try {
+      rec = normalizeEvent(e, this.o.clock.nowMs());
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ rec, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  /** Called (as a hint) after records were appended; returns an unsubscribe function. */
+  onAppended(fn: (lastSeq: number) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  /** Waits for queued records; further records are refused. */
+  async close(): Promise<void> {
+    this.closed = true;
+    while (this.flushing) await this.flushing;
+  }
+
+  /** Resolves once every record queued so far is written (or refused). */
+  async flush(): Promise<void> {
+    while (this.flushing) await this.flushing;
+  }
+
+  private schedule(): void {
+    if (this.flushing) return;
+    this.flushing = this.drain().finally(() => {
+      this.flushing = null;
+      if (this.queue.length) this.schedule();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    // let callers in the same tick join the batch
+    await new Promise<void>((r) => setImmediate(r));
+    while (this.queue.length) {
+      const batch = this.queue.splice(0, this.maxBatch);
+      try {
+        const records = await this.o.db.transaction().execute((trx) => appendRecords(trx, batch.map((b) => b.rec)));
+        for (const b of batch) b.resolve();
+        const last = records[records.length - 1];
+        if (last) this.notify(last.seq);
+      } catch (e) {
+        const err: AppError = isAppError(e) ? e : auditErrors.unavailable(e);
+        this.o.log.error({ code: err.code, events: batch.length }, 'audit records could not be written; the recorded actions were refused');
+        for (const b of batch) b.reject(err);
+      }
+    }
+  }
+
+  private notify(seq: number): void {
+    for (const fn of this.listeners) {
+      try {
+        fn(seq);
+      } catch (e) {
+        this.o.log.warn({ err: e }, 'audit listener failed');
+      }
+    }
+  }
+}

@@ -1,0 +1,157 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/types.js';
+import type { KeyProvider } from '../keys/types.js';
+import { canonicalEncoding, chainHash, GENESIS_HASH } from './canonical.js';
+import { checkpointEncoding, rowToCheckpoint, type Checkpoint } from './checkpoint-format.js';
+import { iterateRecords, readHead } from './db/rows.js';
+
+export type VerifyProblemCode =
+  /** a record is missing (deleted) */
+  | 'SEQ_GAP'
+  /** a record's content or hash does not match the chain (modified, inserted, reordered) */
+  | 'HASH_MISMATCH'
+  /** records past the head row (appended without the chain) or a head that does not match the last record */
+  | 'HEAD_MISMATCH'
+  /** the trail ends before the head, a checkpoint or an exported checkpoint says it did */
+  | 'TRUNCATED'
+  /** the chain is self-consistent but differs from a MACed checkpoint: it was recomputed after a change */
+  | 'CHECKPOINT_MISMATCH'
+  /** a checkpoint's MAC does not verify in the HSM: forged or altered */
+  | 'CHECKPOINT_MAC_INVALID'
+  /** an exported checkpoint of another appliance */
+  | 'CHECKPOINT_FOREIGN';
+
+export interface VerifyOptions {
+  db: Kysely<Database>;
+  applianceId: string;
+  /** when given, every checkpoint's MAC is checked inside the HSM */
+  keys?: KeyProvider;
+  /** checkpoints exported earlier (SIEM, backups): detect a cut-off tail */
+  anchors?: readonly Checkpoint[];
+  pageSize?: number;
+}
+
+export interface VerifyReport {
+  ok: boolean;
+  /** records checked */
+  records: number;
+  firstSeq: number | null;
+  lastSeq: number | null;
+  /** records up to this seq were pruned under a MACed "pruned" checkpoint (0: none) */
+  prunedUpTo: number;
+  checkpoints: { total: number; matched: number; macChecked: boolean };
+  anchors: { total: number; matched: number };
+  /** the first sequence number that is missing, altered, forged or out of place */
+  firstBadSeq?: number;
+  problem?: { code: VerifyProblemCode; message: string };
+}
+
+interface Expectation {
+  seq: number;
+  hash: string;
+  what: string;
+  anchor: boolean;
+  macOk: boolean | undefined;
+}
+
+/**
+ * Recomputes the whole chain and checks it against the head row, every stored checkpoint (MACs in
+ * the HSM when `keys` is given) and every exported checkpoint given as anchor. Stops at the first
+ * problem and names the first bad sequence number. Reads page by page: constant memory.
+ */
+export async function verifyTrail(o: VerifyOptions): Promise<VerifyReport> {
+  const { db } = o;
+  const head0 = await readHead(db);
+  const stored = (await db.selectFrom('audit_checkpoints').selectAll().orderBy('seq', 'asc').execute()).map((r) => rowToCheckpoint(r, o.applianceId));
+  const anchors = o.anchors ?? [];
+  const report: VerifyReport = {
+    ok: true,
+    records: 0,
+    firstSeq: null,
+    lastSeq: null,
+    prunedUpTo: 0,
+    checkpoints: { total: stored.length, matched: 0, macChecked: o.keys !== undefined },
+    anchors: { total: anchors.length, matched: 0 },
+  };
+  const fail = (seq: number, code: VerifyProblemCode, message: string): VerifyReport => {
+    report.ok = false;
+    report.firstBadSeq = seq;
+    report.problem = { code, message };
+    return report;
+  };
+  if (!head0) return fail(1, 'HEAD_MISMATCH', 'the chain head row is missing');
+
+  for (const a of anchors) {
+    if (a.applianceId !== o.applianceId) return fail(a.seq, 'CHECKPOINT_FOREIGN', `exported checkpoint at seq ${a.seq} belongs to appliance ${a.applianceId}, not ${o.applianceId}`);
+  }
+  const macOk = async (c: Checkpoint): Promise<boolean | undefined> =>
+    o.keys ? o.keys.verifyMac(c.keyName, checkpointEncoding(c), Buffer.from(c.mac, 'hex')) : undefined;
+
+  const expectations: Expectation[] = [];
+  for (const c of stored) expectations.push({ seq: c.seq, hash: c.hash, what: `${c.kind} checkpoint at seq ${c.seq}`, anchor: false, macOk: await macOk(c) });
+  for (const a of anchors) expectations.push({ seq: a.seq, hash: a.hash, what: `exported ${a.kind} checkpoint at seq ${a.seq}`, anchor: true, macOk: await macOk(a) });
+  expectations.sort((a, b) => a.seq - b.seq);
+
+  // the base: the latest "pruned" checkpoint whose MAC holds (or is not checked)
+  let prev = { seq: 0, hash: GENESIS_HASH };
+  for (const c of stored) {
+    if (c.kind !== 'pruned') continue;
+    const e = expectations.find((x) => !x.anchor && x.seq === c.seq && x.hash === c.hash);
+    if (e?.macOk === false) continue; // reported below when reached
+    if (c.seq > prev.seq) prev = { seq: c.seq, hash: c.hash };
+  }
+  report.prunedUpTo = prev.seq;
+  let pending = expectations.filter((e) => e.seq > prev.seq);
+  for (const e of expectations) {
+    if (e.seq <= prev.seq && e.macOk === false) return fail(e.seq, 'CHECKPOINT_MAC_INVALID', `the MAC of the ${e.what} does not verify: it was forged or altered`);
+    if (e.seq === prev.seq && e.hash !== prev.hash) return fail(e.seq, 'CHECKPOINT_MISMATCH', `the ${e.what} disagrees with the pruning checkpoint`);
+  }
+  let lastMatched = prev.seq;
+
+  const settle = (seq: number, hash: string): VerifyReport | undefined => {
+    while (pending.length && pending[0]!.seq === seq) {
+      const e = pending.shift()!;
+      if (e.macOk === false) return fail(seq, 'CHECKPOINT_MAC_INVALID', `the MAC of the ${e.what} does not verify: it was forged or altered`);
+      if (e.hash !== hash) {
+        return fail(lastMatched + 1, 'CHECKPOINT_MISMATCH', `the chain up to seq ${seq} differs from the ${e.what}: records ${lastMatched + 1}–${seq} were rewritten and the chain recomputed`);
+      }
+      if (e.anchor) report.anchors.matched += 1;
+      else report.checkpoints.matched += 1;
+    }
+    lastMatched = seq;
+    return undefined;
+  };
+  // expectations at the base itself
+  const base = settle(prev.seq, prev.hash);
+  if (base) return base;
+
+  for await (const r of iterateRecords(db, prev.seq, o.pageSize ?? 5000, head0.seq)) {
+    const expected = prev.seq + 1;
+    if (r.seq !== expected) return fail(expected, 'SEQ_GAP', `record ${expected} is missing (the next record is ${r.seq})`);
+    const h = chainHash(prev.hash, canonicalEncoding(r));
+    if (h !== r.hash) return fail(r.seq, 'HASH_MISMATCH', `record ${r.seq} does not match its hash: it was modified, inserted or moved`);
+    report.records += 1;
+    report.firstSeq ??= r.seq;
+    report.lastSeq = r.seq;
+    prev = { seq: r.seq, hash: r.hash };
+    if (pending.length && pending[0]!.seq === r.seq) {
+      const bad = settle(r.seq, r.hash);
+      if (bad) return bad;
+    }
+  }
+
+  const last = prev;
+  if (head0.seq > last.seq) return fail(last.seq + 1, 'TRUNCATED', `the trail ends at seq ${last.seq} but its head says ${head0.seq}: records ${last.seq + 1}–${head0.seq} were removed`);
+  if (head0.seq === last.seq && head0.hash !== last.hash) return fail(last.seq, 'HEAD_MISMATCH', `the head's hash does not match record ${last.seq}`);
+  pending = pending.filter((e) => e.seq > last.seq);
+  if (pending.length) {
+    const e = pending[0]!;
+    if (e.macOk === false) return fail(e.seq, 'CHECKPOINT_MAC_INVALID', `the MAC of the ${e.what} does not verify: it was forged or altered`);
+    return fail(last.seq + 1, 'TRUNCATED', `the trail ends at seq ${last.seq} but the ${e.what} exists: the tail was cut off`);
+  }
+  // records beyond the head: appended outside the chain (writers move the head in the same transaction)
+  const head1 = (await readHead(db)) ?? head0;
+  const beyond = await db.selectFrom('audit_events').select('seq').where('seq', '>', head1.seq).orderBy('seq', 'asc').limit(1).executeTakeFirst();
+  if (beyond) return fail(Math.min(Number(beyond.seq), head1.seq + 1), 'HEAD_MISMATCH', `record ${Number(beyond.seq)} lies beyond the chain head (${head1.seq}): it was inserted outside the trail`);
+  return report;
+}

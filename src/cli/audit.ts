@@ -1,0 +1,83 @@
+import fs from 'node:fs';
+import type { Command } from 'commander';
+import { openAppliance } from '../main.js';
+import { resolveDataDir } from '../config/index.js';
+import { createLogger } from '../shared/logger.js';
+import { AppError } from '../shared/errors.js';
+import { parseExportedCheckpoint, verifyTrail, type Checkpoint, type VerifyReport } from '../audit/index.js';
+import { action, dataDirOption, emit, jsonOption, localActor, type Io } from './output.js';
+
+/** Reads exported checkpoints (a JSON object, an array, or JSON lines: other lines are ignored). */
+export function readAnchors(files: readonly string[]): Checkpoint[] {
+  const out: Checkpoint[] = [];
+  for (const f of files) {
+    let text: string;
+    try {
+      text = fs.readFileSync(f, 'utf8');
+    } catch (e) {
+      throw new AppError('USAGE', `--checkpoint: cannot read ${f} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, { exitCode: 2 });
+    }
+    const found: Checkpoint[] = [];
+    const take = (o: unknown) => {
+      const c = parseExportedCheckpoint(o);
+      if (c) found.push(c);
+    };
+    try {
+      const whole = JSON.parse(text) as unknown;
+      if (Array.isArray(whole)) whole.forEach(take);
+      else take(whole);
+    } catch {
+      for (const line of text.split('\n')) {
+        const t = line.trim();
+        if (!t.startsWith('{')) continue;
+        try {
+          take(JSON.parse(t));
+        } catch {
+          /* not a JSON line */
+        }
+      }
+    }
+    if (!found.length) throw new AppError('USAGE', `--checkpoint: ${f} holds no Coffre audit checkpoint`, { exitCode: 2, hint: 'pass a checkpoint exported to the SIEM or included with a backup' });
+    out.push(...found);
+  }
+  return out;
+}
+
+function human(r: VerifyReport): string {
+  if (!r.ok) return `audit trail ALTERED at seq ${r.firstBadSeq}: ${r.problem?.message ?? ''}`;
+  const range = r.records ? `seq ${r.firstSeq}–${r.lastSeq}` : 'empty';
+  const pruned = r.prunedUpTo ? `, pruned up to ${r.prunedUpTo}` : '';
+  const mac = r.checkpoints.macChecked ? 'MACs checked in the HSM' : 'MACs not checked';
+  const anchors = r.anchors.total ? `, ${r.anchors.matched}/${r.anchors.total} exported checkpoint(s) matched` : '';
+  return `audit trail verified: ${r.records} record(s) (${range}${pruned}), ${r.checkpoints.matched}/${r.checkpoints.total} checkpoint(s) matched (${mac})${anchors}`;
+}
+
+export function registerAudit(program: Command, io: Io): void {
+  const audit = program.command('audit').description('the tamper-evident audit trail');
+  audit
+    .command('verify')
+    .description('recompute the audit chain and check every checkpoint; exit 1 and the first bad record if it was altered')
+    .addOption(dataDirOption())
+    .option('--checkpoint <file...>', 'exported checkpoint(s) (from the SIEM or a backup): detects a cut-off tail')
+    .addOption(jsonOption())
+    .action(
+      action(io, async (opts: { dataDir?: string; checkpoint?: string[]; json?: boolean }) => {
+        const anchors = readAnchors(opts.checkpoint ?? []);
+        const a = await openAppliance({ dataDir: resolveDataDir(opts.dataDir), migrate: false, log: createLogger({ level: 'warn', destination: 'stderr' }) });
+        try {
+          const report = await verifyTrail({ db: a.db.db, applianceId: a.config.applianceId, anchors });
+          // local commands are audited like any other actor; the verdict is printed even if that fails
+          await a.audit
+            .recordNow({ action: 'audit.verify', actor: localActor(), outcome: report.ok ? 'success' : 'failure', ...(report.ok ? {} : { reason: report.problem!.code }) })
+            .catch((e: unknown) => io.err(`warning: this verification could not be recorded in the audit trail (${(e as Error).message})`));
+          emit(io, opts.json, { ...report }, () => human(report));
+          if (!report.ok) {
+            io.err(`AUDIT_TAMPERED: ${report.problem!.message} — first bad seq ${report.firstBadSeq}; keep this database and the exported checkpoints as evidence`);
+            process.exitCode = 1;
+          }
+        } finally {
+          await a.close();
+        }
+      }),
+    );
+}

@@ -1,0 +1,105 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initAppliance } from '../../src/init.js';
+import { serve } from '../../src/main.js';
+import { main } from '../../src/cli/main.js';
+import { loadConfig } from '../../src/config/index.js';
+import { openDatabase } from '../../src/db/index.js';
+import { exportCheckpoint } from '../../src/audit/index.js';
+import { rmrf, silentLog, tamper } from './support.js';
+
+let dir: string;
+beforeAll(async () => {
+  dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'coffre-audit-cli-')), 'data');
+  await initAppliance({ dataDir: dir, jurisdiction: 'FR', timeZone: 'UTC', hostnames: [], actor: 'local:test' });
+});
+afterAll(() => rmrf(path.dirname(dir)));
+
+async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await main(['node', 'coffre', ...args], { out: (s) => void (out += s.endsWith('\n') ? s : s + '\n'), err: (s) => void (err += s.endsWith('\n') ? s : s + '\n') });
+  process.exitCode = undefined;
+  return { code, out, err };
+}
+
+async function events(): Promise<{ seq: number; action: string; actor: string; reason: string | null }[]> {
+  const h = openDatabase(loadConfig(dir, {}).database);
+  try {
+    return (await h.db.selectFrom('audit_events').select(['seq', 'action', 'actor', 'reason']).orderBy('seq').execute()).map((r) => ({ ...r, seq: Number(r.seq) }));
+  } finally {
+    await h.close();
+  }
+}
+
+describe('appliance start/stop and `coffre audit verify`', () => {
+  it('records appliance.start before serving and appliance.stop when stopping', async () => {
+    const running = await serve({ dataDir: dir, env: {}, log: silentLog(), port: 0, host: '127.0.0.1' });
+    await running.stop('SIGTERM');
+    const evs = await events();
+    expect(evs.map((e) => [e.action, e.actor])).toEqual([
+      ['appliance.start', 'system'],
+      ['appliance.stop', 'system'],
+    ]);
+    expect(evs[1]!.reason).toBe('SIGTERM');
+  });
+
+  it('verifies a clean trail (exit 0, one JSON object) and records the verification', async () => {
+    const r = await run(['audit', 'verify', '--data-dir', dir, '--json']);
+    expect(r.code).toBe(0);
+    const lines = r.out.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ ok: true, records: 2, firstSeq: 1, lastSeq: 2 });
+    const evs = await events();
+    expect(evs.at(-1)).toMatchObject({ action: 'audit.verify', actor: expect.stringMatching(/^local:/) });
+    const human = await run(['audit', 'verify', '--data-dir', dir]);
+    expect(human.code).toBe(0);
+    expect(human.out).toMatch(/audit trail verified: 3 record\(s\)/);
+  });
+
+  it('exits 1 and names the first bad sequence number when a record was altered', async () => {
+    const file = loadConfig(dir, {}).database.type === 'sqlite' ? (loadConfig(dir, {}).database as { file: string }).file : '';
+    tamper(file, (db) => db.prepare(`UPDATE audit_events SET actor = 'user:someone' WHERE seq = 2`).run());
+    const r = await run(['audit', 'verify', '--data-dir', dir, '--json']);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.out)).toMatchObject({ ok: false, firstBadSeq: 2, problem: { code: 'HASH_MISMATCH' } });
+    expect(r.err).toMatch(/^AUDIT_TAMPERED: .*first bad seq 2/m);
+    const human = await run(['audit', 'verify', '--data-dir', dir]);
+    expect(human.code).toBe(1);
+    expect(human.out).toMatch(/ALTERED at seq 2/);
+    // the failed verification is itself recorded
+    expect((await events()).at(-1)).toMatchObject({ action: 'audit.verify', reason: 'HASH_MISMATCH' });
+    tamper(file, (db) => db.prepare(`UPDATE audit_events SET actor = 'system' WHERE seq = 2`).run());
+    expect((await run(['audit', 'verify', '--data-dir', dir])).code).toBe(0);
+  });
+
+  it('detects a cut-off tail against an exported checkpoint, and rejects a file that holds none', async () => {
+    const cfg = loadConfig(dir, {});
+    const file = (cfg.database as { file: string }).file;
+    const h = openDatabase(cfg.database);
+    const last = await h.db.selectFrom('audit_events').select(['seq', 'hash', 'at']).orderBy('seq', 'desc').executeTakeFirstOrThrow();
+    await h.close();
+    // an exported checkpoint as the SIEM received it (MAC checks need the HSM: covered with checkpoints)
+    const anchor = path.join(path.dirname(dir), 'cp.jsonl');
+    const cp = exportCheckpoint({ applianceId: cfg.applianceId, kind: 'periodic', seq: Number(last.seq), hash: last.hash, at: Number(last.at), keyName: 'k', mac: '00' });
+    fs.writeFileSync(anchor, `<134>1 noise\n${JSON.stringify(cp)}\n`);
+    expect((await run(['audit', 'verify', '--data-dir', dir, '--checkpoint', anchor, '--json'])).code).toBe(0);
+    // the intruder cuts the tail and fixes the head row so the database alone looks consistent
+    const n = Number(last.seq);
+    tamper(file, (db) => {
+      db.prepare('DELETE FROM audit_events WHERE seq >= ?').run(n - 1);
+      const prev = db.prepare('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string };
+      db.prepare('UPDATE audit_head SET seq = ?, hash = ?').run(prev.seq, prev.hash);
+    });
+    const cut = await run(['audit', 'verify', '--data-dir', dir, '--checkpoint', anchor, '--json']);
+    expect(cut.code).toBe(1);
+    expect(JSON.parse(cut.out)).toMatchObject({ ok: false, firstBadSeq: n - 1, problem: { code: 'TRUNCATED' } });
+    const none = path.join(path.dirname(dir), 'none.json');
+    fs.writeFileSync(none, '{"hello":1}');
+    const bad = await run(['audit', 'verify', '--data-dir', dir, '--checkpoint', none]);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/^USAGE: --checkpoint: .* holds no Coffre audit checkpoint/);
+  });
+});
