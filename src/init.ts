@@ -4,7 +4,7 @@ import crypto from 'node:crypto';
 import { CONFIG_FILE, validateConfig, type ConfigFile } from './config/index.js';
 import { openDatabase, migrateToLatest } from './db/index.js';
 import { makeSelfSigned } from './http/index.js';
-import { bootstrapDefaultToken } from './keys/bootstrap.js';
+import { bootstrapKeys, type KeysFileSection } from './keys/bootstrap.js';
 import { AppError } from './shared/errors.js';
 
 export interface InitOptions {
@@ -18,6 +18,8 @@ export interface InitOptions {
   admin?: string | undefined;
   adminEmail?: string | undefined;
   actor: string;
+  /** an existing HSM token to use (customer HSM; tests) instead of creating the default SoftHSM2 one */
+  hsm?: KeysFileSection | undefined;
   progress?: (msg: string) => void;
 }
 
@@ -72,7 +74,7 @@ export async function initAppliance(o: InitOptions): Promise<InitResult> {
     fs.writeFileSync(path.join(dir, 'tls', 'key.pem'), cert.keyPem, { mode: 0o600 });
 
     say('creating the HSM token and the key-encryption key…');
-    const keys = await bootstrapDefaultToken(dir, applianceId);
+    const keys = await bootstrapKeys(dir, applianceId, o.hsm);
 
     const port = o.port ?? 8443;
     const publicHost = o.hostnames[0] ?? '127.0.0.1';

@@ -7,6 +7,7 @@ import { createLogger, type Logger } from './shared/logger.js';
 import { systemClock, type Clock } from './shared/clock.js';
 import type { FastifyPluginAsync } from 'fastify';
 import { DbAuditor, type Auditor } from './audit/index.js';
+import { openKeys, type Keys } from './keys/index.js';
 
 /**
  * Composition root: config → db → keys → stores → http + scheduler. No global singletons: every
@@ -27,6 +28,8 @@ export interface Appliance {
   log: Logger;
   clock: Clock;
   db: DatabaseHandle;
+  /** the customer's HSM, data keys, field encryption (503 KEYS_UNAVAILABLE while the HSM is down) */
+  keys: Keys;
   scheduler: Scheduler;
   /** API plugins of every module, mounted under /api/v1 */
   api: FastifyPluginAsync[];
@@ -70,6 +73,9 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     let auth: Authenticator | undefined;
 
     // ---- modules are wired here, in dependency order (keys, storage, audit, auth, vault, backup…) ----
+    const keys = await openKeys({ config: config.keys, db: db.db, clock, log });
+    closers.push(() => keys.close());
+    health.push(keys.health);
     const audit = new DbAuditor({ db: db.db, clock, log });
     closers.push(() => audit.close());
 
@@ -78,6 +84,7 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
       log,
       clock,
       db,
+      keys,
       scheduler,
       api,
       root,

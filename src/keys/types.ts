@@ -20,6 +20,8 @@ export interface KeyHealth {
   lastError?: string;
   lastLatencyMs?: number;
   reconnects: number;
+  /** HSM operations (wrap, unwrap, mac, verify) since start: monitoring and benchmarks */
+  operations: number;
 }
 
 /**
@@ -38,6 +40,60 @@ export interface KeyProvider {
   verifyMac(keyName: string, data: Buffer, mac: Buffer): Promise<boolean>;
   health(): KeyHealth;
   close(): Promise<void>;
+}
+
+/** Attributes of a KEK version as read back from the HSM (never its value). */
+export interface KekAttributes {
+  label: string;
+  version: number;
+  keyType: string;
+  valueLen: number;
+  token: boolean;
+  private: boolean;
+  extractable: boolean;
+  sensitive: boolean;
+  neverExtractable: boolean;
+  alwaysSensitive: boolean;
+  local: boolean;
+  modifiable: boolean;
+  wrap: boolean;
+  unwrap: boolean;
+  encrypt: boolean;
+  decrypt: boolean;
+  sign: boolean;
+  verify: boolean;
+  derive: boolean;
+  /** wrapping mechanism this version is used with */
+  mechanism: string;
+}
+
+export interface TokenInfo {
+  module: string;
+  slotId: number;
+  label: string;
+  serial: string;
+  manufacturer: string;
+  model: string;
+}
+
+/**
+ * Administration of KEK versions (`coffre keys init|status|rotate`). Separate from KeyProvider on
+ * purpose (STYLE.md #1): request paths never need it.
+ */
+export interface KekAdmin {
+  /** fails with KEYS_UNAVAILABLE (CKR code, config key to check) when the HSM cannot be used */
+  ready(): Promise<void>;
+  token(): Promise<TokenInfo>;
+  /** KEK versions present in the HSM, ascending */
+  kekVersions(): Promise<number[]>;
+  /** the version `wrap` uses: the highest present */
+  currentKekVersion(): Promise<number>;
+  kekAttributes(version: number): Promise<KekAttributes>;
+  /** generates `<kekLabel>-<version>` inside the HSM (non-extractable, sensitive) */
+  createKekVersion(version: number): Promise<KekAttributes>;
+  destroyKekVersion(version: number): Promise<void>;
+  /** one HSM round trip; returns its latency in ms */
+  ping(): Promise<number>;
 }
 
 /**

@@ -13,6 +13,8 @@ export const KeysSection = Type.Object(
     kekLabel: Type.String({ default: 'coffre-kek' }),
     /** SoftHSM2 only: its configuration file (sets SOFTHSM2_CONF for the process) */
     softhsmConfFile: Type.Optional(Type.String()),
+    /** 'auto': CKM_AES_KEY_WRAP_PAD when the token wraps with it, else CKM_AES_GCM */
+    wrapMechanism: Type.Union([Type.Literal('auto'), Type.Literal('CKM_AES_KEY_WRAP_PAD'), Type.Literal('CKM_AES_GCM')], { default: 'auto' }),
     sessionPoolSize: Type.Integer({ minimum: 1, maximum: 64, default: 4 }),
     dekCacheSize: Type.Integer({ minimum: 0, default: 10_000 }),
     dekCacheTtlMs: Type.Integer({ minimum: 0, default: 600_000 }),

@@ -1,0 +1,119 @@
+import crypto from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/types.js';
+import type { Clock } from '../shared/clock.js';
+import { keysErrors } from './errors.js';
+import type { DekCache } from './dek-cache.js';
+import type { DataKeys, KeyProvider, WrappedKey } from './types.js';
+
+const KEY_ID = /^dk_[A-Za-z0-9_-]{22}$/;
+export const isDataKeyId = (s: string): boolean => KEY_ID.test(s);
+
+type Row = Database['data_keys'];
+
+export const toWrapped = (r: Pick<Row, 'kek_label' | 'kek_version' | 'mechanism' | 'wrapped'>): WrappedKey => ({
+  kekLabel: r.kek_label,
+  kekVersion: Number(r.kek_version),
+  mechanism: r.mechanism,
+  wrapped: Buffer.from(r.wrapped, 'base64'),
+});
+
+/**
+ * Envelope encryption over the `data_keys` table: a fresh AES-256 DEK per call of `create`,
+ * wrapped by the current KEK inside the HSM; unwrapped DEKs live in the bounded DekCache, so a
+ * hot key costs no HSM call. Every returned key is a copy the caller owns.
+ */
+export class DbDataKeys implements DataKeys {
+  private readonly pending = new Map<string, Promise<Buffer>>();
+  private readonly names = new Map<string, string>();
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly provider: KeyProvider,
+    private readonly cache: DekCache,
+    private readonly clock: Clock,
+  ) {}
+
+  async create(scope: string, name?: string): Promise<{ keyId: string; key: Buffer }> {
+    if (!scope || scope.length > 200) throw keysErrors.usage('a data key scope is 1 to 200 characters');
+    const key = crypto.randomBytes(32);
+    const w = await this.provider.wrap(key);
+    const keyId = `dk_${crypto.randomBytes(16).toString('base64url')}`;
+    await this.db
+      .insertInto('data_keys')
+      .values({
+        id: keyId,
+        name: name ?? null,
+        scope,
+        kek_label: w.kekLabel,
+        kek_version: w.kekVersion,
+        mechanism: w.mechanism,
+        wrapped: w.wrapped.toString('base64'),
+        created_at: this.clock.nowMs(),
+        rewrapped_at: null,
+      })
+      .execute();
+    this.cache.set(keyId, key);
+    return { keyId, key };
+  }
+
+  async get(keyId: string): Promise<Buffer> {
+    if (!isDataKeyId(keyId)) throw keysErrors.integrity(`"${keyId.slice(0, 40)}" is not a data key id`);
+    const hit = this.cache.get(keyId);
+    if (hit) return hit;
+    // single flight: concurrent readers of one cold key cost one unwrap
+    let p = this.pending.get(keyId);
+    if (!p) {
+      p = (async () => {
+        const row = await this.db.selectFrom('data_keys').select(['kek_label', 'kek_version', 'mechanism', 'wrapped']).where('id', '=', keyId).executeTakeFirst();
+        if (!row) throw keysErrors.dataKeyGone(keyId);
+        const key = await this.provider.unwrap(toWrapped(row));
+        this.cache.set(keyId, key);
+        // every waiter copies it in a microtask; wipe the shared buffer after they all have
+        setImmediate(() => key.fill(0));
+        return key;
+      })().finally(() => this.pending.delete(keyId));
+      this.pending.set(keyId, p);
+    }
+    return Buffer.from(await p);
+  }
+
+  async destroy(keyId: string): Promise<void> {
+    await this.db.deleteFrom('data_keys').where('id', '=', keyId).execute();
+    this.cache.delete(keyId);
+  }
+
+  /**
+   * The long-lived key called `name` (e.g. `field:users`, `blind:email`), created on first use.
+   * Concurrent first uses (even from two nodes) agree on one key thanks to the unique name.
+   */
+  async named(name: string, scope = name): Promise<string> {
+    const known = this.names.get(name);
+    if (known) return known;
+    const find = () => this.db.selectFrom('data_keys').select('id').where('name', '=', name).executeTakeFirst();
+    let row = await find();
+    if (!row) {
+      try {
+        const { keyId, key } = await this.create(scope, name);
+        key.fill(0);
+        row = { id: keyId };
+      } catch (e) {
+        row = await find(); // lost the race to another writer: use its key
+        if (!row) throw e;
+      }
+    }
+    this.names.set(name, row.id);
+    return row.id;
+  }
+
+  /** Wrapped keys per KEK version (status, rotation). */
+  async countByVersion(): Promise<Record<string, number>> {
+    const rows = await this.db.selectFrom('data_keys').select(['kek_version']).select((eb) => eb.fn.countAll<number>().as('n')).groupBy('kek_version').execute();
+    return Object.fromEntries(rows.map((r) => [String(r.kek_version), Number(r.n)]));
+  }
+
+  /** Forget every cached key (wiped). */
+  wipeCache(): void {
+    this.cache.clear();
+  }
+}

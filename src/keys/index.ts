@@ -1,0 +1,56 @@
+import type { Kysely } from 'kysely';
+import type { KeysConfig } from '../config/sections/keys.js';
+import type { Database } from '../db/types.js';
+import type { Clock } from '../shared/clock.js';
+import type { Logger } from '../shared/logger.js';
+import type { HealthCheck } from '../http/health.js';
+import { DbDataKeys } from './data-keys.js';
+import { DekCache } from './dek-cache.js';
+import { DataKeyFieldCipher } from './field-cipher.js';
+import { createKeyProvider, type AdminKeyProvider } from './registry.js';
+import type { FieldCipher } from './types.js';
+
+export type * from './types.js';
+export { keysErrors } from './errors.js';
+export { DbDataKeys } from './data-keys.js';
+export type { AdminKeyProvider } from './registry.js';
+
+/**
+ * The keys module as the rest of the appliance sees it (Appliance.keys):
+ * - `provider`: the customer's HSM (wrap/unwrap/mac/verifyMac/health; KEK administration);
+ * - `dataKeys`: envelope encryption (DEKs wrapped by the KEK, bounded cache);
+ * - `fields`: confidential columns and blind indexes.
+ * Anything here that needs the HSM fails with 503 KEYS_UNAVAILABLE while it is down.
+ */
+export interface Keys {
+  provider: AdminKeyProvider;
+  dataKeys: DbDataKeys;
+  fields: FieldCipher;
+  health: HealthCheck;
+  close(): Promise<void>;
+}
+
+export async function openKeys(o: { config: KeysConfig; db: Kysely<Database>; clock: Clock; log?: Logger }): Promise<Keys> {
+  const provider = await createKeyProvider(o.config, { log: o.log });
+  const cache = new DekCache(o.config.dekCacheSize, o.config.dekCacheTtlMs, o.clock);
+  const sweep = setInterval(() => cache.sweep(), Math.max(1_000, Math.min(60_000, o.config.dekCacheTtlMs))).unref();
+  const dataKeys = new DbDataKeys(o.db, provider, cache, o.clock);
+  const fields = new DataKeyFieldCipher(dataKeys);
+  return {
+    provider,
+    dataKeys,
+    fields,
+    health: {
+      name: 'keys',
+      check: async () => {
+        const h = provider.health();
+        return { ok: h.up, ...(h.up ? {} : { detail: h.lastError ?? 'HSM unavailable' }) };
+      },
+    },
+    close: async () => {
+      clearInterval(sweep);
+      cache.clear();
+      await provider.close();
+    },
+  };
+}

@@ -1,0 +1,28 @@
+import type { KeysConfig } from '../config/sections/keys.js';
+import type { Logger } from '../shared/logger.js';
+import { Pkcs11KeyProvider } from './pkcs11/provider.js';
+import type { KekAdmin, KeyProvider } from './types.js';
+
+export type AdminKeyProvider = KeyProvider & KekAdmin;
+
+/**
+ * The one place that maps `keys.type` to an implementation (STYLE.md #4). There is deliberately
+ * no software provider (invariant 3).
+ */
+export async function createKeyProvider(cfg: KeysConfig, o: { log?: Logger | undefined; createKek?: boolean } = {}): Promise<AdminKeyProvider> {
+  switch (cfg.type) {
+    case 'pkcs11':
+      return Pkcs11KeyProvider.open({
+        module: cfg.module,
+        slot: cfg.slot,
+        tokenLabel: cfg.tokenLabel,
+        pinFile: cfg.pinFile,
+        kekLabel: cfg.kekLabel,
+        softhsmConfFile: cfg.softhsmConfFile,
+        sessionPoolSize: cfg.sessionPoolSize,
+        wrapMechanism: cfg.wrapMechanism,
+        createKek: o.createKek ?? false,
+        log: o.log,
+      });
+  }
+}
