@@ -1,0 +1,465 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import ssh2 from 'ssh2';
+import type { Client as SshClient, SFTPWrapper, Stats, FileEntryWithStats } from 'ssh2';
+import { backupErrors, BackupError } from '../errors.js';
+import { pathSegments, tempName, type BackupTarget, type TargetEntry } from './types.js';
+
+const { Client } = ssh2;
+
+/** SFTP status codes (draft-ietf-secsh-filexfer-02) */
+const FX = { EOF: 1, NO_SUCH_FILE: 2, PERMISSION_DENIED: 3, FAILURE: 4 } as const;
+
+export interface SftpOptions {
+  host: string;
+  port: number;
+  username: string;
+  /** absolute directory at the server */
+  dir: string;
+  /** pinned `SHA256:…` fingerprint of the server's host key */
+  hostKey: string;
+  privateKey?: Buffer;
+  password?: string;
+  connectTimeoutMs?: number;
+  /** outstanding write/read requests per file (pipelining) */
+  window?: number;
+}
+
+/** `SHA256:<base64, no padding>` of an SSH public key blob, as `ssh-keygen -l` prints it. */
+export function sshFingerprint(blob: Buffer): string {
+  return `SHA256:${crypto.createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
+}
+
+/**
+ * Normalises `--host-key`: a `SHA256:…` fingerprint, or an OpenSSH public key line
+ * (`ssh-ed25519 AAAA… [comment]`, e.g. from `ssh-keyscan` or /etc/ssh/ssh_host_*_key.pub).
+ */
+export function parseHostKey(v: string): string {
+  const s = v.trim();
+  if (/^SHA256:[A-Za-z0-9+/]{43}$/.test(s)) return s;
+  const m = /^(ssh-ed25519|ecdsa-sha2-nistp(?:256|384|521)|ssh-rsa|rsa-sha2-(?:256|512))\s+([A-Za-z0-9+/]+={0,2})(\s.*)?$/.exec(s);
+  if (m) return sshFingerprint(Buffer.from(m[2]!, 'base64'));
+  throw backupErrors.usage('--host-key must be a SHA256:… fingerprint or an OpenSSH public key line', 'print it at the target with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`');
+}
+
+/** 256-bit AEAD ciphers only, modern key exchange (same posture as the HTTPS side). */
+const ALGORITHMS = {
+  cipher: ['aes256-gcm@openssh.com', 'chacha20-poly1305@openssh.com'],
+  kex: ['curve25519-sha256', 'curve25519-sha256@libssh.org', 'ecdh-sha2-nistp521', 'ecdh-sha2-nistp384', 'diffie-hellman-group18-sha512', 'diffie-hellman-group16-sha512'],
+  serverHostKey: ['ssh-ed25519', 'ecdsa-sha2-nistp521', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp256', 'rsa-sha2-512', 'rsa-sha2-256'],
+  hmac: ['hmac-sha2-512-etm@openssh.com', 'hmac-sha2-256-etm@openssh.com'],
+  compress: ['none'],
+} as never;
+
+const p2 =
+  <T>(fn: (cb: (err: Error | null | undefined, v: T) => void) => void): Promise<T> =>
+    new Promise<T>((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v))));
+
+/**
+ * SFTP over SSH (ssh2): pinned host key, public-key or password authentication, pipelined reads
+ * and writes, atomic puts (temporary name, fsync@openssh.com, size check, rename that never
+ * replaces), reconnect after a lost connection.
+ */
+export class SftpTarget implements BackupTarget {
+  readonly display: string;
+  private conn: Promise<{ client: SshClient; sftp: SFTPWrapper }> | null = null;
+  private readonly window: number;
+
+  constructor(private readonly o: SftpOptions) {
+    this.display = `sftp://${o.username}@${o.host}:${o.port}${o.dir}`;
+    this.window = o.window ?? 8;
+  }
+
+  private connect(): Promise<{ client: SshClient; sftp: SFTPWrapper }> {
+    if (this.conn) return this.conn;
+    const p = new Promise<{ client: SshClient; sftp: SFTPWrapper }>((resolve, reject) => {
+      const client = new Client();
+      let presented = '';
+      let settled = false;
+      const done = (e: Error | null, v?: { client: SshClient; sftp: SFTPWrapper }) => {
+        if (settled) return;
+        settled = true;
+        if (e) {
+          client.end();
+          reject(e);
+        } else resolve(v!);
+      };
+      client.on('error', (e: Error & { level?: string; code?: string }) => {
+        this.conn = null;
+        if (!settled) {
+          if (/Host denied/.test(e.message) || (presented && presented !== this.o.hostKey)) done(backupErrors.hostKey(this.display, presented));
+          else if (e.level === 'client-authentication') done(backupErrors.auth(this.display, 'no accepted method'));
+          else done(backupErrors.unreachable(this.display, e.code ?? e.level ?? e.message, e));
+        }
+      });
+      client.on('close', () => {
+        this.conn = null;
+        done(backupErrors.unreachable(this.display, 'connection closed'));
+      });
+      client.on('ready', () => {
+        client.sftp((err, sftp) => {
+          if (err) return done(backupErrors.unreachable(this.display, `sftp subsystem refused: ${err.message}`, err));
+          done(null, { client, sftp });
+        });
+      });
+      client.connect({
+        host: this.o.host,
+        port: this.o.port,
+        username: this.o.username,
+        ...(this.o.privateKey ? { privateKey: this.o.privateKey } : {}),
+        ...(this.o.password !== undefined ? { password: this.o.password } : {}),
+        tryKeyboard: false,
+        readyTimeout: this.o.connectTimeoutMs ?? 20_000,
+        keepaliveInterval: 15_000,
+        keepaliveCountMax: 4,
+        algorithms: ALGORITHMS,
+        hostVerifier: (key: Buffer) => {
+          presented = sshFingerprint(key);
+          return presented === this.o.hostKey;
+        },
+      });
+    });
+    this.conn = p;
+    p.catch(() => {
+      if (this.conn === p) this.conn = null;
+    });
+    return p;
+  }
+
+  private abs(p: string, allowRoot = false): string {
+    return path.posix.join(this.o.dir, ...pathSegments(p, allowRoot));
+  }
+
+  /** maps an SFTP status error */
+  private fail(e: unknown, p: string): never {
+    if (e instanceof BackupError) throw e;
+    const err = e as Error & { code?: number | string };
+    if (err.code === FX.NO_SUCH_FILE) throw backupErrors.notFound(this.display, p);
+    if (err.code === FX.PERMISSION_DENIED) throw backupErrors.io(this.display, `permission denied on ${p}`, e);
+    if (typeof err.code === 'number') throw backupErrors.io(this.display, `${err.message} on ${p}`, e);
+    // not an SFTP status: the channel or the connection went away
+    this.conn = null;
+    throw backupErrors.unreachable(this.display, `${err.message} on ${p}`, e);
+  }
+
+  private async mkdirp(sftp: SFTPWrapper, dir: string): Promise<void> {
+    const rel = path.posix.relative(this.o.dir, dir);
+    let cur = this.o.dir;
+    for (const seg of rel ? rel.split('/') : []) {
+      cur = path.posix.join(cur, seg);
+      try {
+        await p2<void>((cb) => sftp.mkdir(cur, { mode: 0o700 }, (e) => cb(e, undefined)));
+      } catch (e) {
+        const st = await p2<Stats>((cb) => sftp.stat(cur, cb)).catch(() => null);
+        if (!st?.isDirectory()) throw e;
+      }
+    }
+  }
+
+  /** Writes `data` at offset 0.. with up to `window` outstanding requests. */
+  private async writeAll(sftp: SFTPWrapper, handle: Buffer, data: Buffer | Readable): Promise<number> {
+    const chunk = (sftp as unknown as { _maxWriteLen: number })._maxWriteLen || 32_768;
+    let pos = 0;
+    let inflight = 0;
+    let error: unknown = null;
+    let wake: (() => void) | null = null;
+    const signal = () => {
+      const w = wake;
+      wake = null;
+      w?.();
+    };
+    const send = (buf: Buffer) => {
+      const at = pos;
+      pos += buf.length;
+      inflight++;
+      sftp.write(handle, buf, 0, buf.length, at, (e) => {
+        inflight--;
+        if (e && !error) error = e;
+        signal();
+      });
+    };
+    const waitBelow = async (n: number) => {
+      while (inflight > n && !error) await new Promise<void>((r) => (wake = r));
+      if (error) throw error;
+    };
+    if (Buffer.isBuffer(data)) {
+      for (let off = 0; off < data.length; off += chunk) {
+        await waitBelow(this.window - 1);
+        send(data.subarray(off, Math.min(off + chunk, data.length)));
+      }
+    } else {
+      let pending: Buffer[] = [];
+      let pendingLen = 0;
+      for await (const c of data as AsyncIterable<Buffer>) {
+        pending.push(c);
+        pendingLen += c.length;
+        while (pendingLen >= chunk) {
+          const all = Buffer.concat(pending, pendingLen);
+          await waitBelow(this.window - 1);
+          send(all.subarray(0, chunk));
+          pending = [all.subarray(chunk)];
+          pendingLen = all.length - chunk;
+        }
+      }
+      if (pendingLen) {
+        await waitBelow(this.window - 1);
+        send(Buffer.concat(pending, pendingLen));
+      }
+    }
+    await waitBelow(0);
+    return pos;
+  }
+
+  async put(p: string, data: Buffer | Readable): Promise<{ size: number }> {
+    const final = this.abs(p);
+    const { sftp } = await this.connect();
+    const dir = path.posix.dirname(final);
+    const tmp = path.posix.join(dir, tempName(path.posix.basename(final)));
+    let handle: Buffer | null = null;
+    try {
+      await this.mkdirp(sftp, dir);
+      handle = await p2<Buffer>((cb) => sftp.open(tmp, 'wx', { mode: 0o600 }, cb));
+      const sent = await this.writeAll(sftp, handle, data);
+      await p2<void>((cb) => sftp.ext_openssh_fsync(handle!, (e) => cb(e, undefined))).catch((e: Error) => {
+        // servers without fsync@openssh.com: the size check and the read-back verify remain
+        if (!/not supported/i.test(e.message)) throw e;
+      });
+      const st = await p2<Stats>((cb) => sftp.fstat(handle!, cb));
+      await p2<void>((cb) => sftp.close(handle!, (e) => cb(e, undefined)));
+      handle = null;
+      if (st.size !== sent) throw backupErrors.io(this.display, `size check failed for ${p}: sent ${sent} bytes, the target holds ${st.size}`);
+      await this.renameNoReplace(sftp, tmp, final, p);
+      return { size: sent };
+    } catch (e) {
+      if (handle) sftp.close(handle, () => undefined);
+      if (this.conn) await p2<void>((cb) => sftp.unlink(tmp, (er) => cb(er, undefined))).catch(() => undefined);
+      if ((e as Error & { code?: unknown }).code === FX.FAILURE) {
+        // OpenSSH maps ENOSPC to a generic failure: tell a full disk from other failures
+        const space = await this.space().catch(() => null);
+        if (space && space.free < (Buffer.isBuffer(data) ? data.length : 1 << 20)) throw backupErrors.full(this.display, `${space.free} bytes free`);
+      }
+      this.fail(e, p);
+    }
+  }
+
+  /** SSH_FXP_RENAME: OpenSSH links then unlinks files, so an existing name is never replaced. */
+  private async renameNoReplace(sftp: SFTPWrapper, from: string, to: string, label: string): Promise<void> {
+    const exists = await p2<Stats>((cb) => sftp.lstat(to, cb)).then(
+      () => true,
+      () => false,
+    );
+    if (exists) throw backupErrors.exists(this.display, label);
+    await p2<void>((cb) => sftp.rename(from, to, (e) => cb(e, undefined)));
+  }
+
+  async get(p: string): Promise<Readable> {
+    const f = this.abs(p);
+    const { sftp } = await this.connect();
+    let handle: Buffer;
+    let size: number;
+    try {
+      handle = await p2<Buffer>((cb) => sftp.open(f, 'r', cb));
+      size = (await p2<Stats>((cb) => sftp.fstat(handle, cb))).size;
+    } catch (e) {
+      this.fail(e, p);
+    }
+    return this.readPipelined(sftp, handle, size, p);
+  }
+
+  /** A Readable that keeps `window` read requests in flight and emits the bytes in order. */
+  private readPipelined(sftp: SFTPWrapper, handle: Buffer, size: number, label: string): Readable {
+    const chunk = (sftp as unknown as { _maxReadLen: number })._maxReadLen || 32_768;
+    let next = 0; // next offset to request
+    const done = new Map<number, Buffer>(); // offset → bytes, out of order
+    let emitAt = 0;
+    let inflight = 0;
+    let closed = false;
+    let ended = false;
+    const self = this;
+    const closeHandle = () => {
+      if (!closed) {
+        closed = true;
+        sftp.close(handle, () => undefined);
+      }
+    };
+    const stream = new Readable({
+      highWaterMark: 4 << 20,
+      read() {
+        pump();
+      },
+      destroy(err, cb) {
+        closeHandle();
+        cb(err);
+      },
+    });
+    const flush = () => {
+      let more = true;
+      while (done.has(emitAt)) {
+        const b = done.get(emitAt)!;
+        done.delete(emitAt);
+        emitAt += b.length;
+        more = stream.push(b);
+      }
+      if (emitAt >= size && inflight === 0 && !ended) {
+        ended = true;
+        closeHandle();
+        stream.push(null);
+      }
+      return more;
+    };
+    const request = (at: number, len: number) => {
+      inflight++;
+      const buf = Buffer.allocUnsafe(len);
+      sftp.read(handle, buf, 0, len, at, (e, n) => {
+        inflight--;
+        if (e || !n) {
+          stream.destroy(e ? self.mapError(e, label) : backupErrors.io(self.display, `${label} ended early`));
+          return;
+        }
+        done.set(at, buf.subarray(0, n));
+        if (n < len) request(at + n, len - n); // short read: ask for the rest
+        if (flush()) pump();
+      });
+    };
+    const pump = () => {
+      while (inflight < self.window && next < size) {
+        const len = Math.min(chunk, size - next);
+        request(next, len);
+        next += len;
+      }
+      if (size === 0) flush();
+    };
+    return stream;
+  }
+
+  private mapError(e: unknown, p: string): Error {
+    try {
+      this.fail(e, p);
+    } catch (err) {
+      return err as Error;
+    }
+  }
+
+  async list(dir: string): Promise<TargetEntry[]> {
+    const d = this.abs(dir, true);
+    const { sftp } = await this.connect();
+    let ents: FileEntryWithStats[];
+    try {
+      ents = await p2<FileEntryWithStats[]>((cb) => sftp.readdir(d, cb));
+    } catch (e) {
+      if ((e as { code?: number }).code === FX.NO_SUCH_FILE) return [];
+      this.fail(e, dir);
+    }
+    return ents
+      .filter((e) => e.attrs.isFile() || e.attrs.isDirectory())
+      .map((e) => ({ name: e.filename, type: e.attrs.isFile() ? ('file' as const) : ('dir' as const), size: e.attrs.isFile() ? e.attrs.size : 0 }))
+      .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    const a = this.abs(from);
+    const b = this.abs(to);
+    const { sftp } = await this.connect();
+    try {
+      await this.mkdirp(sftp, path.posix.dirname(b));
+      await this.renameNoReplace(sftp, a, b, to);
+    } catch (e) {
+      this.fail(e, `${from} → ${to}`);
+    }
+  }
+
+  async remove(p: string): Promise<void> {
+    const f = this.abs(p);
+    const { sftp } = await this.connect();
+    const rm = async (x: string): Promise<void> => {
+      let st: Stats;
+      try {
+        st = await p2<Stats>((cb) => sftp.lstat(x, cb));
+      } catch (e) {
+        if ((e as { code?: number }).code === FX.NO_SUCH_FILE) return;
+        throw e;
+      }
+      if (st.isDirectory()) {
+        const ents = await p2<FileEntryWithStats[]>((cb) => sftp.readdir(x, cb));
+        for (const e of ents) await rm(path.posix.join(x, e.filename));
+        await p2<void>((cb) => sftp.rmdir(x, (e) => cb(e, undefined)));
+      } else {
+        await p2<void>((cb) => sftp.unlink(x, (e) => cb(e, undefined)));
+      }
+    };
+    try {
+      await rm(f);
+    } catch (e) {
+      this.fail(e, p);
+    }
+  }
+
+  async space(): Promise<{ free: number; total: number } | null> {
+    const { sftp } = await this.connect();
+    try {
+      const s = await p2<{ f_frsize: number; f_bavail: number; f_blocks: number; f_bsize: number }>((cb) => sftp.ext_openssh_statvfs(this.o.dir, cb as never));
+      const unit = Number(s.f_frsize || s.f_bsize);
+      return { free: Number(s.f_bavail) * unit, total: Number(s.f_blocks) * unit };
+    } catch (e) {
+      if (/not supported/i.test((e as Error).message)) return null;
+      this.fail(e, '.');
+    }
+  }
+
+  async close(): Promise<void> {
+    const c = this.conn;
+    this.conn = null;
+    if (!c) return;
+    const { client } = await c.catch(() => ({ client: null }));
+    if (client) await new Promise<void>((r) => {
+      client.once('close', () => r());
+      client.end();
+      setTimeout(r, 2000).unref();
+    });
+  }
+}
+
+/** Builds an SFTP target from a registered URL and the auth files it names. */
+export function sftpFromUrl(
+  url: string,
+  o: { hostKey: string; identityFile?: string | null; passwordFile?: string | null; readSecret: (file: string, what: string) => string; connectTimeoutMs?: number },
+): SftpTarget {
+  const u = parseSftpUrl(url);
+  let privateKey: Buffer | undefined;
+  if (o.identityFile) {
+    try {
+      privateKey = fs.readFileSync(o.identityFile);
+    } catch (e) {
+      throw backupErrors.usage(`cannot read the identity file ${o.identityFile} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
+  const password = o.passwordFile ? o.readSecret(o.passwordFile, 'backup target password file') : undefined;
+  if (!privateKey && password === undefined) throw backupErrors.usage('an SFTP target needs --identity FILE (or a password file)');
+  return new SftpTarget({
+    ...u,
+    hostKey: o.hostKey,
+    ...(privateKey ? { privateKey } : {}),
+    ...(password !== undefined ? { password } : {}),
+    ...(o.connectTimeoutMs ? { connectTimeoutMs: o.connectTimeoutMs } : {}),
+  });
+}
+
+/** `sftp://user@host[:port]/abs/dir`; a password in the URL is refused (secrets never in URLs). */
+export function parseSftpUrl(url: string): { host: string; port: number; username: string; dir: string } {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw backupErrors.usage(`not a URL: ${JSON.stringify(url.replace(/:[^@/]*@/, ':***@'))}`, 'use sftp://user@host:port/dir or file:///dir');
+  }
+  if (u.protocol !== 'sftp:') throw backupErrors.usage(`expected an sftp:// URL, got ${u.protocol}`);
+  if (u.password) throw backupErrors.usage('a password in the URL is refused: pass a password file instead');
+  if (!u.username) throw backupErrors.usage('the sftp URL needs a user: sftp://user@host/dir');
+  if (!u.hostname) throw backupErrors.usage('the sftp URL needs a host');
+  const dir = decodeURIComponent(u.pathname).replace(/\/+$/, '');
+  if (!dir.startsWith('/') || dir.split('/').some((s) => s === '..')) throw backupErrors.usage('the sftp URL needs an absolute directory: sftp://user@host/srv/coffre');
+  if (u.search || u.hash) throw backupErrors.usage('the sftp URL must not have a query or fragment');
+  return { host: u.hostname.replace(/^\[|\]$/g, ''), port: u.port ? Number(u.port) : 22, username: decodeURIComponent(u.username), dir };
+}

@@ -1,0 +1,133 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { buffer } from 'node:stream/consumers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backupTargetContract } from '../contracts/backup-target.js';
+import { startSshd, type Sshd } from '../support/sshd.js';
+import { PathTarget } from '../../src/backup/targets/path.js';
+import { SftpTarget, parseHostKey, parseSftpUrl } from '../../src/backup/targets/sftp.js';
+import { BandwidthLimitedTarget, RetryingTarget } from '../../src/backup/targets/wrappers.js';
+
+let sshd: Sshd;
+beforeAll(async () => {
+  sshd = await startSshd();
+});
+afterAll(async () => {
+  await sshd?.close();
+});
+
+const tmpDir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'coffre-target-'));
+const sftp = (dir: string, over: Partial<ConstructorParameters<typeof SftpTarget>[0]> = {}) =>
+  new SftpTarget({
+    host: sshd.host,
+    port: sshd.port,
+    username: sshd.user,
+    dir: path.join(sshd.root, dir),
+    hostKey: sshd.hostKeyFingerprint,
+    privateKey: fs.readFileSync(sshd.identityFile),
+    connectTimeoutMs: 5000,
+    ...over,
+  });
+let n = 0;
+
+backupTargetContract('path', async () => {
+  const d = tmpDir();
+  return { target: new PathTarget(d), cleanup: async () => fs.rmSync(d, { recursive: true, force: true }) };
+});
+
+backupTargetContract('sftp (real OpenSSH sshd)', async () => {
+  const dir = `contract-${n++}`;
+  fs.mkdirSync(path.join(sshd.root, dir));
+  return { target: sftp(dir), cleanup: async () => undefined };
+});
+
+backupTargetContract('sftp wrapped in retry and a bandwidth limit', async () => {
+  const dir = `contract-${n++}`;
+  fs.mkdirSync(path.join(sshd.root, dir));
+  return { target: new RetryingTarget(new BandwidthLimitedTarget(sftp(dir), 200 * 1024 * 1024), { retries: 2, baseMs: 10 }), cleanup: async () => undefined };
+});
+
+describe('sftp target failures', () => {
+  const code = async (p: Promise<unknown>) => p.then(() => 'no error', (e: { code?: string }) => e.code);
+
+  it('refuses a server whose host key is not the pinned one', async () => {
+    const other = parseHostKey(`ssh-ed25519 ${crypto.randomBytes(51).toString('base64')}`);
+    const t = sftp('.', { hostKey: other });
+    const err = await t.list('').catch((e: Error & { code: string }) => e);
+    expect((err as { code: string }).code).toBe('TARGET_HOST_KEY');
+    expect((err as Error).message).toContain(sshd.hostKeyFingerprint);
+    await t.close();
+  });
+
+  it('reports refused authentication', async () => {
+    const d = tmpDir();
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(d, 'k')]);
+    const t = sftp('.', { privateKey: fs.readFileSync(path.join(d, 'k')) });
+    expect(await code(t.list(''))).toBe('TARGET_AUTH');
+    await t.close();
+  });
+
+  it('reports an unreachable server, reconnects when it is back, and the retry wrapper rides out a short outage', async () => {
+    fs.mkdirSync(path.join(sshd.root, 'outage'), { recursive: true });
+    const t = sftp('outage');
+    await t.put('before', Buffer.from('1'));
+    await sshd.stop();
+    expect(await code(t.put('during', Buffer.from('2')))).toBe('TARGET_UNREACHABLE');
+    const retries: number[] = [];
+    const r = new RetryingTarget(t, { retries: 6, baseMs: 150, onRetry: (i) => retries.push(i.attempt) });
+    const pending = r.put('after', Buffer.from('3'));
+    await new Promise((res) => setTimeout(res, 200));
+    await sshd.start();
+    await pending;
+    expect(retries.length).toBeGreaterThan(0);
+    expect((await buffer(await t.get('after'))).toString()).toBe('3');
+    expect((await t.list('')).map((e) => e.name)).toEqual(['after', 'before']);
+    await t.close();
+  });
+
+  it('does not retry final failures', async () => {
+    const retries: number[] = [];
+    const r = new RetryingTarget(sftp('.', { hostKey: parseHostKey(`ssh-ed25519 ${crypto.randomBytes(51).toString('base64')}`) }), { retries: 3, baseMs: 10, onRetry: (i) => retries.push(i.attempt) });
+    expect(await code(r.list(''))).toBe('TARGET_HOST_KEY');
+    expect(retries).toEqual([]);
+    await r.close();
+  });
+
+  it('bandwidth limit paces uploads', async () => {
+    fs.mkdirSync(path.join(sshd.root, 'slow'), { recursive: true });
+    const t = new BandwidthLimitedTarget(sftp('slow'), 1024 * 1024);
+    const t0 = performance.now();
+    await t.put('x', crypto.randomBytes(1536 * 1024)); // 1 s of burst allowance, then 0.5 s paced
+    expect(performance.now() - t0).toBeGreaterThan(400);
+    await t.close();
+  });
+});
+
+describe('target URLs and host keys', () => {
+  it('parses sftp URLs and refuses passwords in them', () => {
+    expect(parseSftpUrl('sftp://backup@dr.example.fr:2222/srv/coffre/')).toEqual({ host: 'dr.example.fr', port: 2222, username: 'backup', dir: '/srv/coffre' });
+    expect(parseSftpUrl('sftp://b@[::1]/x').host).toBe('::1');
+    expect(() => parseSftpUrl('sftp://b:hunter2@h/x')).toThrow(/password in the URL/);
+    expect(() => parseSftpUrl('sftp://b:hunter2@h/x')).not.toThrow(/hunter2/);
+    expect(() => parseSftpUrl('sftp://h/x')).toThrow(/needs a user/);
+    expect(() => parseSftpUrl('sftp://b@h')).toThrow(/absolute directory/);
+    expect(() => parseSftpUrl('http://b@h/x')).toThrow(/sftp:\/\//);
+  });
+
+  it('takes a fingerprint or a public key line', () => {
+    expect(parseHostKey(sshd.hostKeyLine)).toBe(sshd.hostKeyFingerprint);
+    expect(parseHostKey(` ${sshd.hostKeyFingerprint} `)).toBe(sshd.hostKeyFingerprint);
+    expect(() => parseHostKey('yes')).toThrow(/--host-key/);
+  });
+
+  it('a path target whose directory vanished (unmounted volume) is unreachable, not empty', async () => {
+    const d = path.join(tmpDir(), 'mnt');
+    const t = new PathTarget(d);
+    await expect(t.list('')).rejects.toMatchObject({ code: 'TARGET_UNREACHABLE' });
+    await expect(t.put('x', Buffer.from('x'))).rejects.toMatchObject({ code: 'TARGET_UNREACHABLE' });
+    expect(fs.existsSync(d)).toBe(false);
+  });
+});
