@@ -8,6 +8,7 @@ import { systemClock, type Clock } from './shared/clock.js';
 import type { FastifyPluginAsync } from 'fastify';
 import { DbAuditor, type Auditor } from './audit/index.js';
 import { openKeys, type Keys } from './keys/index.js';
+import { consolePlugin } from './console/serve.js';
 
 /**
  * Composition root: config → db → keys → stores → http + scheduler. No global singletons: every
@@ -78,6 +79,7 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     health.push(keys.health);
     const audit = new DbAuditor({ db: db.db, clock, log });
     closers.push(() => audit.close());
+    root.push(consolePlugin({ log }));
 
     return {
       config,

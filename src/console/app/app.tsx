@@ -1,0 +1,177 @@
+import type { ComponentChildren } from 'preact';
+import { useEffect, useRef } from 'preact/hooks';
+import { setSessionLostHandler } from './api.js';
+import { auth } from './endpoints.js';
+import { can, getSession, setAnonymous, useSession, type Me } from './session.js';
+import { current, match, navigate, useRoute, type Route } from './router.js';
+import { Icon, Loading, Notifications, type IconName } from './ui.js';
+import { EnrolPage, ForgotPage, LoginPage, ResetPage } from './screens/signin.js';
+import { AccountPage } from './screens/account.js';
+import { WorkspacesPage, WorkspacePage, DocumentPage, MembersPage } from './screens/documents.js';
+import { UsersPage, ReviewsPage, ReviewPage, KeysPage, SettingsPage } from './screens/admin.js';
+import { BackupPage } from './screens/backup.js';
+import { AuditPage } from './screens/audit.js';
+
+/** the console's sections, shown to whoever holds the permission */
+interface NavItem {
+  path: string;
+  label: string;
+  icon: IconName;
+  permission: string;
+  section: string;
+}
+const NAV: NavItem[] = [
+  { path: '/workspaces', label: 'Workspaces', icon: 'folder', permission: 'workspace:use', section: 'Documents' },
+  { path: '/users', label: 'Users', icon: 'users', permission: 'users:read', section: 'Administration' },
+  { path: '/reviews', label: 'Access reviews', icon: 'list', permission: 'access:review', section: 'Administration' },
+  { path: '/keys', label: 'Keys', icon: 'key', permission: 'keys:read', section: 'Administration' },
+  { path: '/settings', label: 'Settings', icon: 'settings', permission: 'settings:manage', section: 'Administration' },
+  { path: '/backups', label: 'Backups', icon: 'archive', permission: 'backup:read', section: 'Operations' },
+  { path: '/audit', label: 'Audit trail', icon: 'shield', permission: 'audit:read', section: 'Operations' },
+  { path: '/account', label: 'My account', icon: 'user', permission: 'self', section: 'You' },
+];
+
+const PUBLIC = ['/login', '/enrol', '/reset', '/forgot'];
+const isPublic = (r: Route) => PUBLIC.includes(`/${r.parts[0] ?? ''}`);
+
+export function homeOf(me: Me): string {
+  return NAV.find((n) => can(me, n.permission))?.path ?? '/account';
+}
+
+let bootstrapped = false;
+
+export function App() {
+  const session = useSession();
+  const route = useRoute();
+
+  useEffect(() => {
+    if (bootstrapped) return;
+    bootstrapped = true;
+    setSessionLostHandler(() => {
+      if (getSession().status !== 'signed-in') return;
+      const r = current();
+      setAnonymous('Your session has ended (it was idle too long, reached its time limit, or was ended). Please sign in again.');
+      navigate('/login', isPublic(r) ? undefined : { next: r.path }, true);
+    });
+    void auth.resume();
+  }, []);
+
+  if (session.status === 'unknown') {
+    return (
+      <div class="auth-page">
+        <Loading label="Connecting to the appliance…" />
+      </div>
+    );
+  }
+  const p = route.parts[0] ?? '';
+  if (p === 'enrol') return <EnrolPage route={route} />;
+  if (p === 'reset') return <ResetPage route={route} />;
+  if (p === 'forgot') return <ForgotPage />;
+  if (session.status === 'anonymous' || p === 'login') {
+    if (session.status === 'signed-in') {
+      return <Redirect to={route.query.get('next') ?? homeOf(session.me)} />;
+    }
+    return <LoginPage route={route} notice={session.status === 'anonymous' ? session.notice : undefined} />;
+  }
+  return (
+    <Shell me={session.me} route={route}>
+      <Screen me={session.me} route={route} />
+    </Shell>
+  );
+}
+
+function Redirect({ to }: { to: string }) {
+  useEffect(() => navigate(to, undefined, true), [to]);
+  return null;
+}
+
+function Screen({ me, route }: { me: Me; route: Route }) {
+  let m: Record<string, string> | undefined;
+  if (route.path === '/' || route.path === '') return <Redirect to={homeOf(me)} />;
+  if (match('/workspaces', route)) return <WorkspacesPage me={me} />;
+  if ((m = match('/workspaces/:ws', route))) return <WorkspacePage me={me} ws={m.ws!} route={route} />;
+  if ((m = match('/workspaces/:ws/members', route))) return <MembersPage me={me} ws={m.ws!} />;
+  if ((m = match('/workspaces/:ws/documents/:doc', route))) return <DocumentPage me={me} ws={m.ws!} doc={m.doc!} />;
+  if (match('/users', route)) return <UsersPage me={me} />;
+  if (match('/reviews', route)) return <ReviewsPage me={me} />;
+  if ((m = match('/reviews/:id', route))) return <ReviewPage me={me} id={m.id!} />;
+  if (match('/keys', route)) return <KeysPage me={me} />;
+  if (match('/settings', route)) return <SettingsPage me={me} />;
+  if (match('/backups', route)) return <BackupPage me={me} />;
+  if (match('/audit', route)) return <AuditPage me={me} route={route} />;
+  if (match('/account', route) || match('/account/:tab', route)) return <AccountPage me={me} route={route} />;
+  return (
+    <div class="empty">
+      <h1 class="page-title" tabIndex={-1}>
+        Page not found
+      </h1>
+      <p class="muted">
+        There is nothing at this address. <a href={`#${homeOf(me)}`}>Go to the start page</a>.
+      </p>
+    </div>
+  );
+}
+
+function Shell({ me, route, children }: { me: Me; route: Route; children: ComponentChildren }) {
+  const main = useRef<HTMLElement>(null);
+  // move focus to the page's title on navigation (screen readers announce the new page)
+  useEffect(() => {
+    const t = setTimeout(() => {
+      const h = main.current?.querySelector<HTMLElement>('.page-title');
+      if (h && !main.current?.contains(document.activeElement)) h.focus({ preventScroll: true });
+    }, 0);
+    document.title = `${titleOf(route)} — Coffre`;
+    return () => clearTimeout(t);
+  }, [route.path]);
+  const items = NAV.filter((n) => can(me, n.permission));
+  const sections = [...new Set(items.map((i) => i.section))];
+  const here = `/${route.parts[0] ?? ''}`;
+  return (
+    <div class="shell">
+      <a class="skip-link" href="#main" onClick={(e) => (e.preventDefault(), main.current?.focus())}>
+        Skip to content
+      </a>
+      <header class="topbar">
+        <a class="brand" href={`#${homeOf(me)}`}>
+          <span class="brand-mark">
+            <Icon name="lock" size={20} />
+          </span>
+          Coffre
+        </a>
+        <span class="spacer" />
+        <div class="user">
+          <Icon name="user" />
+          <span data-testid="whoami">{me.username}</span>
+          <span class="badge">{me.role}</span>
+          <button type="button" class="btn btn-ghost btn-sm" onClick={() => void auth.logout()}>
+            <Icon name="logout" /> Sign out
+          </button>
+        </div>
+      </header>
+      <nav class="sidebar" aria-label="Main">
+        {sections.map((s) => (
+          <div class="nav-section">
+            <h2>{s}</h2>
+            {items
+              .filter((i) => i.section === s)
+              .map((i) => (
+                <a class="nav-link" href={`#${i.path}`} aria-current={here === i.path ? 'page' : undefined}>
+                  <Icon name={i.icon} />
+                  {i.label}
+                </a>
+              ))}
+          </div>
+        ))}
+      </nav>
+      <main id="main" class="content" ref={main} tabIndex={-1}>
+        {children}
+      </main>
+      <Notifications />
+    </div>
+  );
+}
+
+function titleOf(r: Route): string {
+  const n = NAV.find((i) => i.path === `/${r.parts[0] ?? ''}`);
+  return n?.label ?? 'Console';
+}

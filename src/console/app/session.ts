@@ -1,0 +1,56 @@
+import { useEffect, useState } from 'preact/hooks';
+import { setCsrfToken } from './api.js';
+
+/**
+ * Who is signed in, in memory only. Reloading the page asks the appliance again (the session
+ * cookie is HttpOnly); closing the tab forgets everything. Nothing goes to localStorage or
+ * sessionStorage.
+ */
+export interface Me {
+  id: string;
+  username: string;
+  role: string;
+  /** second factor in use ('totp', 'email', 'sms') or null */
+  mfaMethod: string | null;
+  /** whether the user's role requires a second factor */
+  mfaRequired: boolean;
+  permissions: string[];
+  displayName?: string;
+}
+
+export type SessionState = { status: 'unknown' } | { status: 'anonymous'; notice?: string } | { status: 'signed-in'; me: Me };
+
+let state: SessionState = { status: 'unknown' };
+let subs: ((s: SessionState) => void)[] = [];
+
+export function getSession(): SessionState {
+  return state;
+}
+
+export function setSignedIn(me: Me, csrfToken: string | undefined): void {
+  if (csrfToken !== undefined) setCsrfToken(csrfToken);
+  state = { status: 'signed-in', me };
+  subs.forEach((s) => s(state));
+}
+
+export function setAnonymous(notice?: string): void {
+  setCsrfToken(undefined);
+  state = notice ? { status: 'anonymous', notice } : { status: 'anonymous' };
+  subs.forEach((s) => s(state));
+}
+
+export function useSession(): SessionState {
+  const [s, setS] = useState(state);
+  useEffect(() => {
+    subs.push(setS);
+    setS(state);
+    return () => {
+      subs = subs.filter((x) => x !== setS);
+    };
+  }, []);
+  return s;
+}
+
+export function can(me: Me, permission: string): boolean {
+  return me.permissions.includes(permission);
+}
