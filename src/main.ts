@@ -67,7 +67,7 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
       ...(o.cron ? { cron: o.cron } : {}),
     });
     const api: FastifyPluginAsync[] = [];
-    const root: FastifyPluginAsync[] = [];
+    const root: FastifyPluginAsync[] = [consolePlugin({ log })]; // the web console's static files
     const health: HealthCheck[] = [
       { name: 'database', check: async () => ({ ok: (await db.db.selectFrom('appliance_meta').select('key').limit(1).execute()) !== undefined }) },
     ];
@@ -79,7 +79,6 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     health.push(keys.health);
     const audit = new DbAuditor({ db: db.db, clock, log });
     closers.push(() => audit.close());
-    root.push(consolePlugin({ log }));
 
     return {
       config,
