@@ -7,6 +7,7 @@ import { JobsSection } from './sections/jobs.js';
 import { LoggingSection } from './sections/logging.js';
 import { StorageSection } from './sections/storage.js';
 import { AuditSection } from './sections/audit.js';
+import { VaultSection } from './sections/vault.js';
 
 /**
  * The whole configuration: one file `<data dir>/config.json` plus `COFFRE_*` overrides.
@@ -26,6 +27,7 @@ export const sections = {
   jobs: JobsSection,
   logging: LoggingSection,
   audit: AuditSection,
+  vault: VaultSection,
 } satisfies Record<string, TSchema>;
 
 export const ConfigSchema = Type.Object(

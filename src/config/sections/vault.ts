@@ -1,0 +1,18 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+/** The document vault (src/vault/). */
+export const VaultSection = Type.Object(
+  {
+    /** largest single upload (plaintext bytes); larger ones get 413 UPLOAD_TOO_LARGE */
+    maxUploadBytes: Type.Integer({ minimum: 0, default: 10 * 1024 ** 3 }),
+    /** days a trashed document stays restorable; then its data keys are destroyed (crypto-shredding) */
+    trashRetentionDays: Type.Integer({ minimum: 0, maximum: 3650, default: 30 }),
+    /** per-workspace quota in bytes (sum of all versions, trash included) unless set per workspace; 0 = unlimited */
+    defaultQuotaBytes: Type.Integer({ minimum: 0, default: 0 }),
+    /** an upload whose blob is written but never committed is collected after this long (crash, kill -9) */
+    pendingUploadGraceMs: Type.Integer({ minimum: 1000, default: 15 * 60_000 }),
+    /** cron schedules of the vault jobs are in jobs.schedules: vault.trash-purge, vault.collect-orphans */
+  },
+  { additionalProperties: false, default: {} },
+);
+export type VaultConfig = Static<typeof VaultSection>;

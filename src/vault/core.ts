@@ -1,0 +1,135 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { WorkspaceRole } from '../access/permissions.js';
+import type { AuditEvent, Auditor } from '../audit/types.js';
+import type { VaultConfig } from '../config/sections/vault.js';
+import type { Database } from '../db/types.js';
+import type { DataKeys, FieldCipher } from '../keys/types.js';
+import type { Alerter } from '../monitoring/types.js';
+import type { Clock } from '../shared/clock.js';
+import type { Logger } from '../shared/logger.js';
+import { vaultErrors } from './errors.js';
+import type { SealedBlobs, VaultCaller, WorkspaceAccess, WorkspaceView } from './types.js';
+
+/** Everything the vault's operations use, injected by main.ts (STYLE.md #6). */
+export interface VaultDeps {
+  db: Kysely<Database>;
+  clock: Clock;
+  log: Logger;
+  config: VaultConfig;
+  dataKeys: DataKeys;
+  fields: FieldCipher;
+  blobs: SealedBlobs;
+  access: WorkspaceAccess;
+  audit: Auditor;
+  alerts: Alerter;
+}
+
+const RANK: Record<WorkspaceRole, number> = { viewer: 1, editor: 2, owner: 3 };
+
+/** Blob ids of document versions: the prefix keeps orphan collection to the vault's own blobs. */
+export const BLOB_PREFIX = 'doc-';
+
+/** Row → number (PostgreSQL returns bigint columns as strings). */
+export const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
+
+export const iso = (ms: number | string | null): string | null => (ms === null ? null : new Date(num(ms)).toISOString());
+
+/** Field-encryption scope and contexts (bound as AAD, so a value cannot move between rows or columns). */
+export const fieldScope = (workspaceId: string) => `vault:ws:${workspaceId}`;
+export const ctx = {
+  docName: (id: string) => `vault_documents.name:${id}`,
+  docDescription: (id: string) => `vault_documents.description:${id}`,
+  docTags: (id: string) => `vault_documents.tags:${id}`,
+  folderName: (id: string) => `vault_folders.name:${id}`,
+};
+
+/** The helpers shared by the vault's operations. */
+export class VaultCore {
+  constructor(readonly d: VaultDeps) {}
+
+  get db(): Kysely<Database> {
+    return this.d.db;
+  }
+
+  now(): number {
+    return this.d.clock.nowMs();
+  }
+
+  /** An audit event for `caller`. */
+  event(c: VaultCaller, action: string, targets: Record<string, string>, outcome: AuditEvent['outcome'] = 'success', reason?: string): AuditEvent {
+    return { action, actor: c.actor.id, outcome, targets, ...(reason ? { reason } : {}), ...(c.source ? { source: c.source } : {}) };
+  }
+
+  /** Records a read before its data is released (own transaction; throws = refuse). */
+  async recordRead(c: VaultCaller, action: string, targets: Record<string, string>): Promise<void> {
+    await this.d.audit.recordNow(this.event(c, action, targets));
+  }
+
+  async recordIn(trx: Transaction<Database>, c: VaultCaller, action: string, targets: Record<string, string>): Promise<void> {
+    await this.d.audit.record(trx, this.event(c, action, targets));
+  }
+
+  /**
+   * The caller's view of a workspace with at least role `need`. Unknown and foreign workspaces
+   * look the same (404, no existence oracle); a member with too low a role gets 403. Denials are
+   * audited.
+   */
+  async workspace(c: VaultCaller, workspaceId: string, need: WorkspaceRole, action: string): Promise<WorkspaceView> {
+    const ws = await this.d.access.view(c.actor, workspaceId);
+    if (!ws) {
+      await this.d.audit.recordNow(this.event(c, action, { workspace: workspaceId }, 'denied', 'NOT_MEMBER'));
+      throw vaultErrors.workspaceNotFound();
+    }
+    if (RANK[ws.role] < RANK[need]) {
+      await this.d.audit.recordNow(this.event(c, action, { workspace: workspaceId }, 'denied', 'ROLE_TOO_LOW'));
+      throw vaultErrors.forbidden(need);
+    }
+    if (need !== 'viewer' && !ws.writable) {
+      throw vaultErrors.archived();
+    }
+    return ws;
+  }
+
+  /** A live (not purging) document the caller may act on with role `need`; 404 when not a member. */
+  async document(c: VaultCaller, documentId: string, need: WorkspaceRole, action: string) {
+    const doc = await this.db.selectFrom('vault_documents').selectAll().where('id', '=', documentId).where('purged_at', 'is', null).executeTakeFirst();
+    if (!doc) throw vaultErrors.documentNotFound();
+    const ws = await this.d.access.view(c.actor, doc.workspace_id);
+    if (!ws) {
+      await this.d.audit.recordNow(this.event(c, action, { workspace: doc.workspace_id, document: documentId }, 'denied', 'NOT_MEMBER'));
+      throw vaultErrors.documentNotFound();
+    }
+    if (RANK[ws.role] < RANK[need]) {
+      await this.d.audit.recordNow(this.event(c, action, { workspace: doc.workspace_id, document: documentId }, 'denied', 'ROLE_TOO_LOW'));
+      throw vaultErrors.forbidden(need);
+    }
+    if (need !== 'viewer' && !ws.writable) {
+      throw vaultErrors.archived();
+    }
+    return { doc, ws };
+  }
+
+  /** A folder of the workspace, or FOLDER_NOT_FOUND. */
+  async folderIn(workspaceId: string, folderId: string) {
+    const f = await this.db.selectFrom('vault_folders').selectAll().where('id', '=', folderId).where('workspace_id', '=', workspaceId).executeTakeFirst();
+    if (!f) throw vaultErrors.folderNotFound();
+    return f;
+  }
+
+  quotaOf(ws: WorkspaceView): number {
+    return ws.quotaBytes ?? this.d.config.defaultQuotaBytes;
+  }
+
+  async usedBytes(workspaceId: string): Promise<number> {
+    const r = await this.db.selectFrom('vault_usage').select('used_bytes').where('workspace_id', '=', workspaceId).executeTakeFirst();
+    return r ? num(r.used_bytes) : 0;
+  }
+
+  encrypt(workspaceId: string, plaintext: string, context: string): Promise<string> {
+    return this.d.fields.encrypt(fieldScope(workspaceId), plaintext, context);
+  }
+
+  decrypt(ciphertext: string, context: string): Promise<string> {
+    return this.d.fields.decrypt(ciphertext, context);
+  }
+}

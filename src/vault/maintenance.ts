@@ -1,0 +1,133 @@
+import { BLOB_PREFIX, iso, num, type VaultCore } from './core.js';
+import { vaultErrors } from './errors.js';
+import type { VaultCaller } from './types.js';
+
+const DAY = 86_400_000;
+
+/**
+ * Crypto-shredding of one document, in three crash-safe steps:
+ * 1. one transaction marks it purged (hidden everywhere from then on) and writes the audit record;
+ * 2. every version's data key is destroyed (the content is unrecoverable from here, by anyone),
+ *    then its blob is deleted;
+ * 3. one transaction deletes the rows and gives the bytes back to the workspace's usage.
+ * A crash after 1 leaves `purged_at` set, and the next purge run finishes 2 and 3 (both
+ * idempotent); a blob left behind is an orphan that collection removes.
+ */
+async function shred(core: VaultCore, documentId: string): Promise<{ versions: number; bytes: number }> {
+  const { d } = core;
+  const versions = await core.db.selectFrom('vault_versions').select(['id', 'key_id', 'blob_id', 'size']).where('document_id', '=', documentId).execute();
+  for (const v of versions) await d.dataKeys.destroy(v.key_id);
+  for (const v of versions) {
+    await d.blobs.delete(v.blob_id).catch((e: unknown) => d.log.warn({ err: e, blob: v.blob_id }, 'blob not deleted; orphan collection will'));
+  }
+  const bytes = versions.reduce((s, v) => s + num(v.size), 0);
+  await core.db.transaction().execute(async (trx) => {
+    const doc = await trx.selectFrom('vault_documents').select('workspace_id').where('id', '=', documentId).executeTakeFirst();
+    if (!doc) return;
+    await trx.deleteFrom('vault_versions').where('document_id', '=', documentId).execute();
+    await trx.deleteFrom('vault_documents').where('id', '=', documentId).execute();
+    await trx
+      .updateTable('vault_usage')
+      .set((eb) => ({ used_bytes: eb('used_bytes', '-', bytes) }))
+      .where('workspace_id', '=', doc.workspace_id)
+      .execute();
+  });
+  return { versions: versions.length, bytes };
+}
+
+/** Purges one trashed document now (workspace owners). */
+export async function purgeNow(core: VaultCore, c: VaultCaller, id: string): Promise<{ id: string; versions: number; bytes: number }> {
+  const { doc, ws } = await core.document(c, id, 'owner', 'doc.purge');
+  if (doc.trashed_at === null) throw vaultErrors.notInTrash();
+  await core.db.transaction().execute(async (trx) => {
+    const r = await trx.updateTable('vault_documents').set({ purged_at: core.now() }).where('id', '=', id).where('purged_at', 'is', null).where('trashed_at', 'is not', null).executeTakeFirst();
+    if (Number(r.numUpdatedRows) !== 1) throw vaultErrors.documentNotFound();
+    await core.recordIn(trx, c, 'doc.purge', { workspace: ws.id, document: id });
+  });
+  const r = await shred(core, id);
+  return { id, ...r };
+}
+
+export interface PurgeReport {
+  documents: number;
+  versions: number;
+  bytes: number;
+  cutoff: string;
+}
+
+/**
+ * The trash-retention job: documents trashed more than `trashRetentionDays` ago are
+ * crypto-shredded, plus any purge a crash interrupted.
+ */
+export async function purgeExpired(core: VaultCore, actor: string, signal?: AbortSignal, progress?: (done: number, total: number) => void): Promise<PurgeReport> {
+  const cutoff = core.now() - core.d.config.trashRetentionDays * DAY;
+  const expired = await core.db.selectFrom('vault_documents').select(['id', 'workspace_id']).where('purged_at', 'is', null).where('trashed_at', 'is not', null).where('trashed_at', '<=', cutoff).execute();
+  for (const doc of expired) {
+    await core.db.transaction().execute(async (trx) => {
+      await trx.updateTable('vault_documents').set({ purged_at: core.now() }).where('id', '=', doc.id).where('purged_at', 'is', null).execute();
+      await core.d.audit.record(trx, { action: 'doc.purge', actor, outcome: 'success', reason: 'TRASH_RETENTION', targets: { workspace: doc.workspace_id, document: doc.id } });
+    });
+  }
+  const marked = await core.db.selectFrom('vault_documents').select('id').where('purged_at', 'is not', null).execute();
+  const report: PurgeReport = { documents: 0, versions: 0, bytes: 0, cutoff: iso(cutoff)! };
+  for (const [i, doc] of marked.entries()) {
+    if (signal?.aborted) break;
+    const r = await shred(core, doc.id);
+    report.documents++;
+    report.versions += r.versions;
+    report.bytes += r.bytes;
+    progress?.(i + 1, marked.length);
+  }
+  return report;
+}
+
+export interface CollectReport {
+  /** pending uploads past their grace (crash, kill -9) removed with their blob and data key */
+  abandonedUploads: number;
+  /** vault blobs referenced by nothing, deleted */
+  orphanBlobs: number;
+  scannedBlobs: number;
+}
+
+/**
+ * Orphan collection. Safe against concurrent uploads: a blob is only ever written after its
+ * pending row committed, and the store is listed BEFORE the rows are read, so any blob the
+ * listing shows is either pending, committed, or truly orphaned when its batch is checked.
+ */
+export async function collectOrphans(core: VaultCore, signal?: AbortSignal): Promise<CollectReport> {
+  const { d } = core;
+  const report: CollectReport = { abandonedUploads: 0, orphanBlobs: 0, scannedBlobs: 0 };
+  const stale = await core.db.selectFrom('vault_uploads').selectAll().where('expires_at', '<', core.now()).execute();
+  for (const u of stale) {
+    await d.blobs.delete(u.blob_id);
+    await d.dataKeys.destroy(u.key_id);
+    await core.db.deleteFrom('vault_uploads').where('blob_id', '=', u.blob_id).where('expires_at', '<', core.now()).execute();
+    report.abandonedUploads++;
+  }
+  let batch: string[] = [];
+  const check = async () => {
+    if (!batch.length) return;
+    const ids = batch;
+    batch = [];
+    const known = await core.db.transaction().execute(async (trx) => {
+      const a = await trx.selectFrom('vault_versions').select('blob_id').where('blob_id', 'in', ids).execute();
+      const b = await trx.selectFrom('vault_uploads').select('blob_id').where('blob_id', 'in', ids).execute();
+      return new Set([...a, ...b].map((r) => r.blob_id));
+    });
+    for (const id of ids) {
+      if (known.has(id)) continue;
+      await d.blobs.delete(id);
+      report.orphanBlobs++;
+      d.log.info({ event: 'vault.orphan_collected', blob: id }, 'orphan blob deleted');
+    }
+  };
+  for await (const id of d.blobs.list()) {
+    if (signal?.aborted) break;
+    if (!id.startsWith(BLOB_PREFIX)) continue;
+    report.scannedBlobs++;
+    batch.push(id);
+    if (batch.length >= 500) await check();
+  }
+  await check();
+  return report;
+}

@@ -1,0 +1,180 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+/** TypeBox schemas of the vault API (also the response filters: nothing else is serialised). */
+
+export const Id = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' });
+export const IsoTime = Type.String({ format: 'date-time' });
+
+export const ErrorReply = Type.Object(
+  { error: Type.Object({ code: Type.String(), message: Type.String(), requestId: Type.String(), details: Type.Optional(Type.Unknown()) }) },
+  { $id: 'VaultError', description: 'error with a stable code' },
+);
+
+export const WorkspaceParams = Type.Object({ workspaceId: Id }, { additionalProperties: false });
+export const IdParams = Type.Object({ id: Id }, { additionalProperties: false });
+
+export const Version = Type.Object(
+  {
+    version: Type.Integer({ minimum: 1 }),
+    size: Type.Integer({ minimum: 0 }),
+    sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
+    mediaType: Type.String(),
+    createdAt: IsoTime,
+    createdBy: Type.String(),
+  },
+  { additionalProperties: false },
+);
+
+const DocumentFields = {
+  id: Type.String(),
+  workspaceId: Type.String(),
+  folderId: Type.Union([Type.String(), Type.Null()]),
+  name: Type.String(),
+  description: Type.Union([Type.String(), Type.Null()]),
+  tags: Type.Array(Type.String()),
+  version: Type.Integer({ minimum: 1, description: 'newest version' }),
+  size: Type.Integer({ minimum: 0, description: 'size of the newest version' }),
+  createdAt: IsoTime,
+  createdBy: Type.String(),
+  updatedAt: IsoTime,
+  trashedAt: Type.Union([IsoTime, Type.Null()]),
+};
+export const Document = Type.Object(DocumentFields, { additionalProperties: false });
+export const DocumentWithVersions = Type.Object({ ...DocumentFields, versions: Type.Array(Version) }, { additionalProperties: false });
+
+export const UploadReply = Type.Object(
+  {
+    id: Type.String({ description: 'document id' }),
+    workspaceId: Type.String(),
+    version: Type.Integer({ minimum: 1 }),
+    size: Type.Integer({ minimum: 0 }),
+    sha256: Type.String({ pattern: '^[0-9a-f]{64}$', description: 'SHA-256 of the plaintext, hex' }),
+    created: Type.Boolean({ description: 'true when this upload created the document' }),
+  },
+  { additionalProperties: false },
+);
+
+/** Metadata of a new document, in the query string for a raw upload (form fields for multipart). */
+export const NewDocumentQuery = Type.Object(
+  {
+    name: Type.Optional(Type.String({ description: 'document name (required for a raw body; multipart defaults to the file name)' })),
+    folderId: Type.Optional(Id),
+    description: Type.Optional(Type.String()),
+    tags: Type.Optional(Type.Array(Type.String(), { maxItems: 50 })),
+    type: Type.Optional(Type.String({ maxLength: 127, description: 'media type of the content (raw body)' })),
+  },
+  { additionalProperties: false },
+);
+export const NewVersionQuery = Type.Object({ type: Type.Optional(Type.String({ maxLength: 127 })) }, { additionalProperties: false });
+
+export const UploadHeaders = Type.Object({
+  'content-length': Type.Optional(Type.String({ pattern: '^[0-9]{1,16}$' })),
+  'content-digest': Type.Optional(Type.String({ description: 'RFC 9530 `sha-256=:<base64>:`; also accepted as a trailer' })),
+  'repr-digest': Type.Optional(Type.String({ description: 'RFC 9530 `sha-256=:<base64>:`' })),
+});
+
+/** The upload body is a stream: described for OpenAPI, not validated. */
+export const UploadBodyDoc = {
+  content: {
+    'application/octet-stream': { schema: { type: 'string', format: 'binary' } },
+    'multipart/form-data': {
+      schema: {
+        type: 'object',
+        properties: {
+          name: { type: 'string' },
+          folderId: { type: 'string' },
+          description: { type: 'string' },
+          tags: { type: 'array', items: { type: 'string' } },
+          file: { type: 'string', format: 'binary' },
+        },
+        required: ['file'],
+      },
+    },
+  },
+};
+
+export const ListQuerySchema = Type.Object(
+  {
+    folderId: Type.Optional(Type.Union([Id, Type.Literal('root')], { description: 'a folder, or `root`; absent: the whole workspace' })),
+    q: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'case-insensitive part of the name' })),
+    tag: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    trash: Type.Optional(Type.Boolean({ default: false })),
+    limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+    cursor: Type.Optional(Type.String({ maxLength: 200 })),
+  },
+  { additionalProperties: false },
+);
+export type ListQueryInput = Static<typeof ListQuerySchema>;
+
+export const ListReply = Type.Object(
+  {
+    items: Type.Array(
+      Type.Object(
+        {
+          id: Type.String(),
+          folderId: Type.Union([Type.String(), Type.Null()]),
+          name: Type.String(),
+          tags: Type.Array(Type.String()),
+          version: Type.Integer(),
+          size: Type.Integer(),
+          createdAt: IsoTime,
+          updatedAt: IsoTime,
+          trashedAt: Type.Union([IsoTime, Type.Null()]),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    next: Type.Union([Type.String(), Type.Null()]),
+    total: Type.Union([Type.Integer(), Type.Null()]),
+  },
+  { additionalProperties: false },
+);
+
+export const DocumentPatchBody = Type.Object(
+  {
+    name: Type.Optional(Type.String()),
+    folderId: Type.Optional(Type.Union([Id, Type.Null()])),
+    description: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+    tags: Type.Optional(Type.Array(Type.String(), { maxItems: 50 })),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+
+export const TrashReply = Type.Object({ id: Type.String(), trashedAt: IsoTime, purgeAfter: IsoTime }, { additionalProperties: false });
+export const PurgeReply = Type.Object({ id: Type.String(), versions: Type.Integer(), bytes: Type.Integer() }, { additionalProperties: false });
+export const VersionsReply = Type.Object({ versions: Type.Array(Version) }, { additionalProperties: false });
+
+export const ContentQuery = Type.Object({ version: Type.Optional(Type.Integer({ minimum: 1 })) }, { additionalProperties: false });
+export const ContentHeaders = Type.Object({
+  range: Type.Optional(Type.String({ maxLength: 200, description: 'one byte range, e.g. `bytes=0-1023`' })),
+  'if-range': Type.Optional(Type.String({ maxLength: 200 })),
+});
+export const ContentReplyDoc = {
+  description: 'the content (200), or the requested range (206)',
+  content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } },
+};
+
+export const Folder = Type.Object(
+  {
+    id: Type.String(),
+    workspaceId: Type.String(),
+    parentId: Type.Union([Type.String(), Type.Null()]),
+    name: Type.String(),
+    createdAt: IsoTime,
+    createdBy: Type.String(),
+    updatedAt: IsoTime,
+  },
+  { additionalProperties: false },
+);
+export const FolderCreateBody = Type.Object({ name: Type.String(), parentId: Type.Optional(Type.Union([Id, Type.Null()])) }, { additionalProperties: false });
+export const FolderPatchBody = Type.Object({ name: Type.Optional(Type.String()), parentId: Type.Optional(Type.Union([Id, Type.Null()])) }, { additionalProperties: false, minProperties: 1 });
+export const FolderListQuery = Type.Object(
+  { parentId: Type.Optional(Type.Union([Id, Type.Literal('all')], { description: 'absent: the root; `all`: every folder' })) },
+  { additionalProperties: false },
+);
+export const FolderList = Type.Object({ folders: Type.Array(Folder) }, { additionalProperties: false });
+
+export const UsageReply = Type.Object(
+  { usedBytes: Type.Integer(), quotaBytes: Type.Union([Type.Integer(), Type.Null()]), documents: Type.Integer() },
+  { additionalProperties: false },
+);

@@ -1,0 +1,38 @@
+import { VaultCore, type VaultDeps } from './core.js';
+import { getDocument, restoreDocument, trashDocument, updateDocument, type DocumentPatch } from './documents.js';
+import { openContent } from './download.js';
+import { createFolder, deleteFolder, listFolders, updateFolder } from './folders.js';
+import { listDocuments, usage, type ListQuery } from './listing.js';
+import { collectOrphans, purgeExpired, purgeNow } from './maintenance.js';
+import { upload, type UploadBody, type UploadTarget } from './upload.js';
+import type { VaultCaller } from './types.js';
+
+/**
+ * The document vault: workspaces' folders, documents and versions. Every operation checks the
+ * caller's workspace role (need-to-know) and is audited; content is encrypted end to end (a data
+ * key per version, names and tags as encrypted fields). Routes and CLI call only this.
+ */
+export class VaultService {
+  readonly core: VaultCore;
+  constructor(deps: VaultDeps) {
+    this.core = new VaultCore(deps);
+  }
+
+  upload = (c: VaultCaller, target: UploadTarget, body: UploadBody) => upload(this.core, c, target, body);
+  open = (c: VaultCaller, id: string, version: number | undefined, range?: string, ifRange?: string) => openContent(this.core, c, id, version, range, ifRange);
+  get = (c: VaultCaller, id: string) => getDocument(this.core, c, id);
+  update = (c: VaultCaller, id: string, patch: DocumentPatch) => updateDocument(this.core, c, id, patch);
+  trash = (c: VaultCaller, id: string) => trashDocument(this.core, c, id);
+  restore = (c: VaultCaller, id: string) => restoreDocument(this.core, c, id);
+  purge = (c: VaultCaller, id: string) => purgeNow(this.core, c, id);
+  list = (c: VaultCaller, workspaceId: string, q: ListQuery) => listDocuments(this.core, c, workspaceId, q);
+  usage = (c: VaultCaller, workspaceId: string) => usage(this.core, c, workspaceId);
+
+  createFolder = (c: VaultCaller, workspaceId: string, name: string, parentId: string | null) => createFolder(this.core, c, workspaceId, name, parentId);
+  listFolders = (c: VaultCaller, workspaceId: string, parentId: string | null | 'all') => listFolders(this.core, c, workspaceId, parentId);
+  updateFolder = (c: VaultCaller, id: string, patch: { name?: string; parentId?: string | null }) => updateFolder(this.core, c, id, patch);
+  deleteFolder = (c: VaultCaller, id: string) => deleteFolder(this.core, c, id);
+
+  purgeExpired = (actor: string, signal?: AbortSignal, progress?: (done: number, total: number) => void) => purgeExpired(this.core, actor, signal, progress);
+  collectOrphans = (signal?: AbortSignal) => collectOrphans(this.core, signal);
+}

@@ -1,0 +1,75 @@
+/**
+ * Tables owned by the vault (migrations/2026-11-22T1800-vault.ts). Workspaces and their members
+ * belong to the identity module; the vault refers to them by id.
+ *
+ * Confidential columns (`*_enc`) hold FieldCipher ciphertext, never plaintext (invariant 1).
+ * Times are milliseconds since the epoch.
+ */
+export interface VaultTables {
+  vault_folders: {
+    id: string;
+    workspace_id: string;
+    parent_id: string | null;
+    name_enc: string;
+    created_at: number;
+    created_by: string;
+    updated_at: number;
+  };
+  vault_documents: {
+    id: string;
+    workspace_id: string;
+    folder_id: string | null;
+    name_enc: string;
+    description_enc: string | null;
+    /** FieldCipher ciphertext of a JSON array of tags */
+    tags_enc: string | null;
+    /** number of the newest version (documents always have at least one) */
+    head_version: number;
+    /** plaintext size of the newest version */
+    head_size: number;
+    created_at: number;
+    created_by: string;
+    updated_at: number;
+    trashed_at: number | null;
+    trashed_by: string | null;
+    /** set when purging (crypto-shredding) began; the row is deleted once keys and blobs are gone */
+    purged_at: number | null;
+  };
+  vault_versions: {
+    id: string;
+    document_id: string;
+    version: number;
+    /** the encrypted blob in the BlobStore */
+    blob_id: string;
+    /** the data key (DataKeys id) the blob is encrypted under; destroyed by purge */
+    key_id: string;
+    /** plaintext size */
+    size: number;
+    /** size in the blob store (header, tags) */
+    stored_size: number;
+    /** SHA-256 of the plaintext, hex */
+    sha256: string;
+    media_type: string;
+    created_at: number;
+    created_by: string;
+  };
+  /**
+   * Uploads in flight: the blob is being written (or written and renamed) but its version row has
+   * not committed. Collected with its blob and data key when `expires_at` passes (crash, kill -9).
+   */
+  vault_uploads: {
+    blob_id: string;
+    key_id: string;
+    workspace_id: string;
+    started_at: number;
+    expires_at: number;
+  };
+  /**
+   * Per-workspace usage: the sum of plaintext sizes of every stored version, trash included. The
+   * quota itself is `workspaces.quota_bytes` (identity module; null = vault.defaultQuotaBytes).
+   */
+  vault_usage: {
+    workspace_id: string;
+    used_bytes: number;
+  };
+}

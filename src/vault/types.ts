@@ -1,0 +1,51 @@
+import type { Readable } from 'node:stream';
+import type { WorkspaceRole } from '../access/permissions.js';
+import type { AuditSource } from '../audit/types.js';
+import type { Actor } from '../http/permissions.js';
+import type { ByteRange } from './range.js';
+
+/**
+ * What the vault needs from the modules around it, each as one small port (STYLE.md #1, #6).
+ * main.ts adapts the real implementations (keys, storage, access) to these.
+ */
+
+/** A workspace as the caller sees it: their role in it, and what the vault needs to enforce. */
+export interface WorkspaceView {
+  id: string;
+  role: WorkspaceRole;
+  /** bytes; null = vault.defaultQuotaBytes */
+  quotaBytes: number | null;
+  /** archived workspaces are read-only */
+  writable: boolean;
+}
+
+/**
+ * Need-to-know (access module's policy): the caller's view of a workspace, or null when it does
+ * not exist or the caller is not a member. Admins are not members by default and get null.
+ */
+export interface WorkspaceAccess {
+  view(actor: Actor, workspaceId: string): Promise<WorkspaceView | null>;
+}
+
+/**
+ * Encrypted blobs: the keys module's streaming format over a BlobStore. Plaintext goes in and
+ * comes out; the store only ever sees ciphertext. `blobId` is bound into the ciphertext (AAD), so
+ * a blob cannot be swapped for another.
+ */
+export interface SealedBlobs {
+  /**
+   * Encrypts `plaintext` under `key` into the new blob `blobId`. Resolves once the blob is durable
+   * (written, fsynced, renamed). Rejects, leaving no blob, when `plaintext` errors.
+   */
+  write(blobId: string, key: Buffer, plaintext: Readable): Promise<{ storedSize: number }>;
+  /** Plaintext of the blob, or of bytes `range` of it (random access by chunk). Errors mid-stream on tampering. */
+  read(blobId: string, key: Buffer, range?: ByteRange): Promise<Readable>;
+  delete(blobId: string): Promise<void>;
+  list(): AsyncIterable<string>;
+}
+
+/** Who acts and from where: every vault operation is audited with it. */
+export interface VaultCaller {
+  actor: Actor;
+  source?: AuditSource;
+}

@@ -1,0 +1,248 @@
+import crypto from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { isAppError } from '../shared/errors.js';
+import { BLOB_PREFIX, ctx, num, type VaultCore } from './core.js';
+import { vaultErrors } from './errors.js';
+import { Meter } from './streams.js';
+import type { VaultCaller, WorkspaceView } from './types.js';
+
+/** What to upload into: a new document, or a new version of an existing one. */
+export type UploadTarget =
+  | { kind: 'new'; workspaceId: string; folderId: string | null; name: string; description?: string; tags?: string[] }
+  | { kind: 'version'; documentId: string };
+
+export interface UploadBody {
+  stream: Readable;
+  /** Content-Length (or the multipart part's declared size), when known */
+  declaredLength?: number;
+  mediaType: string;
+  /** hex SHA-256 the client announced up front (Content-Digest / Repr-Digest header) */
+  expectedSha256?: string;
+  /**
+   * Called once the body has ended, before anything commits: checks what is only known then
+   * (a digest sent as a trailer, bytes past Content-Length). Throws to refuse the upload.
+   */
+  finish?: () => Promise<{ expectedSha256?: string } | void> | { expectedSha256?: string } | void;
+}
+
+export interface UploadResult {
+  id: string;
+  workspaceId: string;
+  version: number;
+  size: number;
+  sha256: string;
+  created: boolean;
+}
+
+const MAX_VERSION_RETRIES = 5;
+
+/**
+ * Streams a body into a new encrypted blob and commits a version for it. Crash-safe order
+ * (invariant 7): a pending-upload row (blob id, key id) commits first; the blob is written,
+ * fsynced and renamed by the store; then ONE transaction inserts the version, moves the head,
+ * counts usage against the quota, deletes the pending row and writes the audit record. A crash
+ * anywhere leaves either a committed version or a pending row that orphan collection removes with
+ * its blob and data key. Any failure (client gone, too large, digest mismatch) removes the blob
+ * and destroys its key before answering.
+ */
+export async function upload(core: VaultCore, c: VaultCaller, target: UploadTarget, body: UploadBody): Promise<UploadResult> {
+  const { d } = core;
+  const action = target.kind === 'new' ? 'doc.create' : 'doc.write';
+  let ws: WorkspaceView;
+  let documentId: string;
+  if (target.kind === 'new') {
+    ws = await core.workspace(c, target.workspaceId, 'editor', action);
+    if (target.folderId !== null) await core.folderIn(ws.id, target.folderId);
+    documentId = crypto.randomUUID();
+  } else {
+    const r = await core.document(c, target.documentId, 'editor', action);
+    if (r.doc.trashed_at !== null) throw vaultErrors.inTrash();
+    ws = r.ws;
+    documentId = r.doc.id;
+  }
+
+  // Limits known before reading a byte.
+  const max = d.config.maxUploadBytes;
+  const quota = core.quotaOf(ws);
+  const used = quota > 0 ? await core.usedBytes(ws.id) : 0;
+  if (body.declaredLength !== undefined) {
+    if (body.declaredLength > max) throw vaultErrors.tooLarge(max);
+    if (quota > 0 && used + body.declaredLength > quota) throw vaultErrors.quotaExceeded(quota, used);
+  }
+  const room = quota > 0 ? Math.max(0, quota - used) : Number.POSITIVE_INFINITY;
+  const limit = Math.min(max, room);
+  const meter = new Meter(limit, () => (limit === max ? vaultErrors.tooLarge(max) : vaultErrors.quotaExceeded(quota, used)));
+
+  // Encrypted fields of a new document, before any transaction (the cipher may use the database).
+  let enc: { name: string; description: string | null; tags: string | null } | undefined;
+  if (target.kind === 'new') {
+    enc = {
+      name: await core.encrypt(ws.id, target.name, ctx.docName(documentId)),
+      description: target.description !== undefined ? await core.encrypt(ws.id, target.description, ctx.docDescription(documentId)) : null,
+      tags: target.tags?.length ? await core.encrypt(ws.id, JSON.stringify(target.tags), ctx.docTags(documentId)) : null,
+    };
+  }
+
+  const blobId = `${BLOB_PREFIX}${crypto.randomUUID()}`;
+  const dek = await d.dataKeys.create(`doc:${documentId}:${blobId}`);
+  const grace = d.config.pendingUploadGraceMs;
+  const started = core.now();
+  await core.db.insertInto('vault_uploads').values({ blob_id: blobId, key_id: dek.keyId, workspace_id: ws.id, started_at: started, expires_at: started + grace }).execute();
+  // Keep the pending row alive while the body streams, however long it takes.
+  const heartbeat = setInterval(() => {
+    void core.db.updateTable('vault_uploads').set({ expires_at: core.now() + grace }).where('blob_id', '=', blobId).execute().catch(() => undefined);
+  }, Math.max(1000, Math.floor(grace / 3)));
+  heartbeat.unref();
+
+  try {
+    const [piped, stored] = await Promise.allSettled([pipeline(body.stream, meter), d.blobs.write(blobId, dek.key, meter)]);
+    if (piped.status === 'rejected' || stored.status === 'rejected') {
+      throw pickError(piped.status === 'rejected' ? piped.reason : undefined, stored.status === 'rejected' ? stored.reason : undefined);
+    }
+    const storedSize = stored.value.storedSize;
+    const size = meter.bytes;
+    if (body.declaredLength !== undefined && size !== body.declaredLength) throw vaultErrors.lengthMismatch(body.declaredLength, size);
+    const late = (await body.finish?.()) ?? {};
+    const expected = late.expectedSha256 ?? body.expectedSha256;
+    if (expected !== undefined && expected !== meter.sha256) throw vaultErrors.digestMismatch();
+
+    const sha256 = meter.sha256;
+    const version = await commit(core, c, { target, ws, documentId, blobId, keyId: dek.keyId, size, storedSize, sha256, mediaType: body.mediaType, quota, enc });
+    d.log.info({ event: 'vault.upload', document: documentId, version, size }, 'version stored');
+    return { id: documentId, workspaceId: ws.id, version, size, sha256, created: target.kind === 'new' };
+  } catch (e) {
+    await discard(core, blobId, dek.keyId);
+    throw e;
+  } finally {
+    clearInterval(heartbeat);
+  }
+}
+
+/** The error to report: ours (too large, length) over a downstream "premature close". */
+function pickError(source: unknown, sink: unknown): unknown {
+  if (isAppError(source)) return source;
+  if (isAppError(sink)) return sink;
+  if (source !== undefined) {
+    const code = (source as NodeJS.ErrnoException).code;
+    if (code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || (source as Error).message === 'aborted') return vaultErrors.incomplete();
+    return source;
+  }
+  return sink;
+}
+
+/** Removes what a failed upload left: blob, data key (never used for committed data), pending row. */
+async function discard(core: VaultCore, blobId: string, keyId: string): Promise<void> {
+  const { d } = core;
+  try {
+    await d.blobs.delete(blobId);
+    await d.dataKeys.destroy(keyId);
+    await core.db.deleteFrom('vault_uploads').where('blob_id', '=', blobId).execute();
+  } catch (e) {
+    // the pending row stays; orphan collection finishes the job
+    d.log.warn({ err: e, blob: blobId }, 'could not clean up a failed upload; orphan collection will');
+  }
+}
+
+interface CommitArgs {
+  target: UploadTarget;
+  ws: WorkspaceView;
+  documentId: string;
+  blobId: string;
+  keyId: string;
+  size: number;
+  storedSize: number;
+  sha256: string;
+  mediaType: string;
+  quota: number;
+  enc: { name: string; description: string | null; tags: string | null } | undefined;
+}
+
+async function commit(core: VaultCore, c: VaultCaller, a: CommitArgs): Promise<number> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await core.db.transaction().execute(async (trx) => {
+        const now = core.now();
+        let version = 1;
+        if (a.target.kind === 'new') {
+          if (a.target.folderId !== null) {
+            const f = await trx.selectFrom('vault_folders').select('id').where('id', '=', a.target.folderId).where('workspace_id', '=', a.ws.id).executeTakeFirst();
+            if (!f) throw vaultErrors.folderNotFound();
+          }
+          await trx
+            .insertInto('vault_documents')
+            .values({
+              id: a.documentId,
+              workspace_id: a.ws.id,
+              folder_id: a.target.folderId,
+              name_enc: a.enc!.name,
+              description_enc: a.enc!.description,
+              tags_enc: a.enc!.tags,
+              head_version: 1,
+              head_size: a.size,
+              created_at: now,
+              created_by: c.actor.id,
+              updated_at: now,
+              trashed_at: null,
+              trashed_by: null,
+              purged_at: null,
+            })
+            .execute();
+        } else {
+          const doc = await trx.selectFrom('vault_documents').select(['trashed_at', 'purged_at']).where('id', '=', a.documentId).executeTakeFirst();
+          if (!doc || doc.purged_at !== null) throw vaultErrors.documentNotFound();
+          if (doc.trashed_at !== null) throw vaultErrors.inTrash();
+          const top = await trx.selectFrom('vault_versions').select((eb) => eb.fn.max('version').as('v')).where('document_id', '=', a.documentId).executeTakeFirst();
+          version = num(top?.v ?? 0) + 1;
+        }
+        await trx
+          .insertInto('vault_versions')
+          .values({
+            id: crypto.randomUUID(),
+            document_id: a.documentId,
+            version,
+            blob_id: a.blobId,
+            key_id: a.keyId,
+            size: a.size,
+            stored_size: a.storedSize,
+            sha256: a.sha256,
+            media_type: a.mediaType,
+            created_at: now,
+            created_by: c.actor.id,
+          })
+          .execute();
+        if (a.target.kind === 'version') {
+          await trx.updateTable('vault_documents').set({ head_version: version, head_size: a.size, updated_at: now }).where('id', '=', a.documentId).execute();
+        }
+        await trx
+          .insertInto('vault_usage')
+          .values({ workspace_id: a.ws.id, used_bytes: a.size })
+          .onConflict((oc) => oc.column('workspace_id').doUpdateSet((eb) => ({ used_bytes: eb('vault_usage.used_bytes', '+', a.size) })))
+          .execute();
+        if (a.quota > 0) {
+          const u = await trx.selectFrom('vault_usage').select('used_bytes').where('workspace_id', '=', a.ws.id).executeTakeFirstOrThrow();
+          if (num(u.used_bytes) > a.quota) throw vaultErrors.quotaExceeded(a.quota, num(u.used_bytes) - a.size);
+        }
+        // the pending row must still be ours: if collection took it (a stall past the grace), its
+        // blob and key are gone and this version must not commit
+        const pending = await trx.deleteFrom('vault_uploads').where('blob_id', '=', a.blobId).executeTakeFirst();
+        if (Number(pending.numDeletedRows) !== 1) throw vaultErrors.incomplete();
+        await core.recordIn(trx, c, a.target.kind === 'new' ? 'doc.create' : 'doc.write', {
+          workspace: a.ws.id,
+          document: a.documentId,
+          version: String(version),
+        });
+        return version;
+      });
+    } catch (e) {
+      // two writers raced for the same version number (PostgreSQL): take the next one
+      if (attempt < MAX_VERSION_RETRIES && a.target.kind === 'version' && isUniqueViolation(e)) continue;
+      throw e;
+    }
+  }
+}
+
+function isUniqueViolation(e: unknown): boolean {
+  const err = e as { code?: string; message?: string };
+  return err.code === '23505' || err.code === 'SQLITE_CONSTRAINT_UNIQUE' || /UNIQUE constraint failed: vault_versions/.test(err.message ?? '');
+}
