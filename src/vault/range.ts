@@ -34,7 +34,7 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
   const start = Number(r[1]);
   const end = r[2] === '' ? size - 1 : Number(r[2]);
   if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end)) return null;
-  if (end < start) return null;
+  if (r[2] !== '' && end < start) return null;
   if (start >= size) throw vaultErrors.rangeNotSatisfiable(size);
   return { start, end: Math.min(end, size - 1) };
 }

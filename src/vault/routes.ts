@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest 
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import multipart from '@fastify/multipart';
 import { PERMISSIONS } from '../access/permissions.js';
+import { auditSource } from '../audit/index.js';
 import { errors } from '../shared/errors.js';
 import { vaultErrors } from './errors.js';
 import { checkDescription, checkMediaType, checkName, checkTags, decodeComponent, strictUtf8 } from './names.js';
@@ -22,8 +23,7 @@ const tags = ['vault'];
 
 function caller(req: FastifyRequest): VaultCaller {
   if (!req.actor) throw errors.unauthenticated();
-  const ua = req.headers['user-agent'];
-  return { actor: req.actor, source: { ip: req.ip, requestId: String(req.id), ...(typeof ua === 'string' ? { userAgent: ua.slice(0, 512) } : {}) } };
+  return { actor: req.actor, source: auditSource(req) };
 }
 
 /**

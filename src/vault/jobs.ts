@@ -1,0 +1,26 @@
+import type { JobDefinition } from '../jobs/index.js';
+import type { VaultService } from './service.js';
+
+/**
+ * The vault's scheduled jobs (also runnable from the CLI through the same code):
+ * - `vault.trash-purge`: crypto-shreds documents whose trash retention is over;
+ * - `vault.collect-orphans`: removes blobs and data keys of uploads a crash left uncommitted,
+ *   and any vault blob nothing references.
+ */
+export function vaultJobs(vault: VaultService): JobDefinition[] {
+  return [
+    {
+      name: 'vault.trash-purge',
+      schedule: '30 3 * * *',
+      catchUp: true,
+      run: async (ctx) =>
+        vault.purgeExpired(ctx.actor, ctx.signal, (done, total) => ctx.progress({ phase: 'shredding', done, total, percent: total ? Math.round((done / total) * 100) : 100 })),
+    },
+    {
+      name: 'vault.collect-orphans',
+      schedule: '15 4 * * *',
+      catchUp: true,
+      run: async (ctx) => vault.collectOrphans(ctx.signal),
+    },
+  ];
+}
