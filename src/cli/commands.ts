@@ -4,6 +4,7 @@ import { registerInit } from './init.js';
 import { registerServe } from './serve.js';
 import { registerDb } from './db.js';
 import { registerAudit } from './audit.js';
+import { registerDoc } from './doc.js';
 
 /** Every verb of `coffre`, one registration per file (one line per module). */
-export const registrations: ((program: Command, io: Io) => void)[] = [registerInit, registerServe, registerDb, registerAudit];
+export const registrations: ((program: Command, io: Io) => void)[] = [registerInit, registerServe, registerDb, registerAudit, registerDoc];

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
 import type { WorkspaceRole } from '../access/permissions.js';
 import type { AuditEvent, Auditor } from '../audit/types.js';
@@ -26,8 +27,13 @@ export interface VaultDeps {
 
 const RANK: Record<WorkspaceRole, number> = { viewer: 1, editor: 2, owner: 3 };
 
-/** Blob ids of document versions: the prefix keeps orphan collection to the vault's own blobs. */
-export const BLOB_PREFIX = 'doc-';
+/**
+ * Blob ids of document versions: 32 random hex digits (the store shards by the first two) and a
+ * suffix that keeps orphan collection to the vault's own blobs.
+ */
+export const BLOB_SUFFIX = '_doc';
+export const newBlobId = (): string => `${crypto.randomBytes(16).toString('hex')}${BLOB_SUFFIX}`;
+export const isVaultBlob = (id: string): boolean => /^[0-9a-f]{32}_doc$/.test(id);
 
 /** Row → number (PostgreSQL returns bigint columns as strings). */
 export const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
@@ -35,7 +41,11 @@ export const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v
 export const iso = (ms: number | string | null): string | null => (ms === null ? null : new Date(num(ms)).toISOString());
 
 /** Field-encryption scope and contexts (bound as AAD, so a value cannot move between rows or columns). */
-export const fieldScope = (workspaceId: string) => `vault:ws:${workspaceId}`;
+export const fieldScope = (workspaceId: string) => {
+  const scope = `vault.ws.${workspaceId.toLowerCase()}`;
+  if (!/^[a-z][a-z0-9_.-]{0,63}$/.test(scope)) throw vaultErrors.workspaceNotFound();
+  return scope;
+};
 export const ctx = {
   docName: (id: string) => `vault_documents.name:${id}`,
   docDescription: (id: string) => `vault_documents.description:${id}`,

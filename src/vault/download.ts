@@ -51,15 +51,7 @@ export async function openContent(
   const name = await core.decrypt(doc.name_enc, ctx.docName(doc.id));
   const targets = { workspace: doc.workspace_id, document: doc.id, version: String(v.version) };
 
-  let plain: Readable;
-  if (size === 0) {
-    const empty = new PassThrough();
-    empty.end();
-    plain = empty;
-  } else {
-    const key = await d.dataKeys.get(v.key_id);
-    plain = await d.blobs.read(v.blob_id, key, range ?? undefined);
-  }
+  const plain = await d.blobs.read(v.blob_id, v.key_id, range ?? undefined);
   const onIntegrity = (why: string) => {
     d.log.error({ event: 'vault.integrity', ...targets, why }, 'integrity check failed');
     void d.alerts

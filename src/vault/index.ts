@@ -6,4 +6,4 @@ export { vaultRoutes, type VaultRoutesOptions } from './routes.js';
 export { vaultJobs } from './jobs.js';
 export { referencedBlobIds } from './blob-refs.js';
 export { vaultErrors } from './errors.js';
-export { BLOB_PREFIX } from './core.js';
+export { isVaultBlob } from './core.js';

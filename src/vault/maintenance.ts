@@ -1,4 +1,4 @@
-import { BLOB_PREFIX, iso, num, type VaultCore } from './core.js';
+import { isVaultBlob, iso, num, type VaultCore } from './core.js';
 import { vaultErrors } from './errors.js';
 import type { VaultCaller } from './types.js';
 
@@ -87,6 +87,8 @@ export interface CollectReport {
   /** vault blobs referenced by nothing, deleted */
   orphanBlobs: number;
   scannedBlobs: number;
+  /** temp files of blob writes that died */
+  tempFiles: number;
 }
 
 /**
@@ -96,7 +98,7 @@ export interface CollectReport {
  */
 export async function collectOrphans(core: VaultCore, signal?: AbortSignal): Promise<CollectReport> {
   const { d } = core;
-  const report: CollectReport = { abandonedUploads: 0, orphanBlobs: 0, scannedBlobs: 0 };
+  const report: CollectReport = { abandonedUploads: 0, orphanBlobs: 0, scannedBlobs: 0, tempFiles: 0 };
   const stale = await core.db.selectFrom('vault_uploads').selectAll().where('expires_at', '<', core.now()).execute();
   for (const u of stale) {
     await d.blobs.delete(u.blob_id);
@@ -104,6 +106,7 @@ export async function collectOrphans(core: VaultCore, signal?: AbortSignal): Pro
     await core.db.deleteFrom('vault_uploads').where('blob_id', '=', u.blob_id).where('expires_at', '<', core.now()).execute();
     report.abandonedUploads++;
   }
+  if (d.blobs.collectTemp) report.tempFiles = await d.blobs.collectTemp(d.config.pendingUploadGraceMs, core.now());
   let batch: string[] = [];
   const check = async () => {
     if (!batch.length) return;
@@ -123,7 +126,7 @@ export async function collectOrphans(core: VaultCore, signal?: AbortSignal): Pro
   };
   for await (const id of d.blobs.list()) {
     if (signal?.aborted) break;
-    if (!id.startsWith(BLOB_PREFIX)) continue;
+    if (!isVaultBlob(id)) continue;
     report.scannedBlobs++;
     batch.push(id);
     if (batch.length >= 500) await check();

@@ -34,14 +34,20 @@ export interface WorkspaceAccess {
  */
 export interface SealedBlobs {
   /**
-   * Encrypts `plaintext` under `key` into the new blob `blobId`. Resolves once the blob is durable
-   * (written, fsynced, renamed). Rejects, leaving no blob, when `plaintext` errors.
+   * Encrypts `plaintext` under the data key into the new blob `blobId`. Resolves once the blob is
+   * durable (written, fsynced, renamed). Rejects, leaving no blob, when `plaintext` errors.
    */
-  write(blobId: string, key: Buffer, plaintext: Readable): Promise<{ storedSize: number }>;
-  /** Plaintext of the blob, or of bytes `range` of it (random access by chunk). Errors mid-stream on tampering. */
-  read(blobId: string, key: Buffer, range?: ByteRange): Promise<Readable>;
+  write(blobId: string, dek: { keyId: string; key: Buffer }, plaintext: Readable): Promise<{ storedSize: number }>;
+  /**
+   * Plaintext of the blob, or of bytes `range` of it (random access by chunk); the data key is
+   * fetched by id (DataKeys) once the blob's header was read. Errors mid-stream (KEYS_INTEGRITY)
+   * on tampering, before releasing any byte of a bad chunk.
+   */
+  read(blobId: string, keyId: string, range?: ByteRange): Promise<Readable>;
   delete(blobId: string): Promise<void>;
   list(): AsyncIterable<string>;
+  /** removes temp files of writes that died (kill -9) more than `olderThanMs` ago */
+  collectTemp?(olderThanMs: number, nowMs: number): Promise<number>;
 }
 
 /** Who acts and from where: every vault operation is audited with it. */

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { isAppError } from '../shared/errors.js';
-import { BLOB_PREFIX, ctx, num, type VaultCore } from './core.js';
+import { ctx, newBlobId, num, type VaultCore } from './core.js';
 import { vaultErrors } from './errors.js';
 import { Meter } from './streams.js';
 import type { VaultCaller, WorkspaceView } from './types.js';
@@ -84,7 +84,7 @@ export async function upload(core: VaultCore, c: VaultCaller, target: UploadTarg
     };
   }
 
-  const blobId = `${BLOB_PREFIX}${crypto.randomUUID()}`;
+  const blobId = newBlobId();
   const dek = await d.dataKeys.create(`doc:${documentId}:${blobId}`);
   const grace = d.config.pendingUploadGraceMs;
   const started = core.now();
@@ -96,7 +96,7 @@ export async function upload(core: VaultCore, c: VaultCaller, target: UploadTarg
   heartbeat.unref();
 
   try {
-    const [piped, stored] = await Promise.allSettled([pipeline(body.stream, meter), d.blobs.write(blobId, dek.key, meter)]);
+    const [piped, stored] = await Promise.allSettled([pipeline(body.stream, meter), d.blobs.write(blobId, dek, meter)]);
     if (piped.status === 'rejected' || stored.status === 'rejected') {
       throw pickError(piped.status === 'rejected' ? piped.reason : undefined, stored.status === 'rejected' ? stored.reason : undefined);
     }
@@ -116,6 +116,7 @@ export async function upload(core: VaultCore, c: VaultCaller, target: UploadTarg
     throw e;
   } finally {
     clearInterval(heartbeat);
+    dek.key.fill(0);
   }
 }
 

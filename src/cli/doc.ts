@@ -1,0 +1,196 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import cliProgress from 'cli-progress';
+import { Option, type Command } from 'commander';
+import { AppError } from '../shared/errors.js';
+import { action, emit, jsonOption, parseNumber, type Io } from './output.js';
+import { apiClient, type ApiClient } from './vault-http.js';
+
+/** Transfers above this size show a progress bar on stderr. */
+const PROGRESS_FROM = 4 * 1024 * 1024;
+
+function progress(total: number, label: string): { tick(n: number): void; stop(): void } {
+  if (total < PROGRESS_FROM || !process.stderr.isTTY) return { tick: () => undefined, stop: () => undefined };
+  const bar = new cliProgress.SingleBar(
+    { stream: process.stderr, format: `${label} [{bar}] {percentage}% {value}/{total} MiB {eta_formatted}`, hideCursor: true, clearOnComplete: true },
+    cliProgress.Presets.shades_classic,
+  );
+  const mib = (n: number) => Math.round((n / 1048576) * 10) / 10;
+  let done = 0;
+  bar.start(mib(total), 0);
+  return {
+    tick: (n) => {
+      done += n;
+      bar.update(mib(done));
+    },
+    stop: () => bar.stop(),
+  };
+}
+
+/** Counts bytes through a pipe (progress) and hashes them. */
+class Tap extends Transform {
+  readonly hash = crypto.createHash('sha256');
+  bytes = 0;
+  constructor(private readonly onBytes: (n: number) => void) {
+    super();
+  }
+  override _transform(chunk: Buffer, _e: BufferEncoding, cb: (e?: Error | null, d?: Buffer) => void): void {
+    this.bytes += chunk.length;
+    this.hash.update(chunk);
+    this.onBytes(chunk.length);
+    cb(null, chunk);
+  }
+}
+
+const human = (n: number) => (n >= 1048576 ? `${(n / 1048576).toFixed(1)} MiB` : `${n} bytes`);
+
+interface PutOpts {
+  workspace?: string;
+  document?: string;
+  name?: string;
+  folder?: string;
+  tag?: string[];
+  type?: string;
+  json?: boolean;
+}
+
+/**
+ * `coffre doc put`: streams a file up (chunked), with its SHA-256 sent as a `Content-Digest`
+ * trailer computed while it is read: the appliance refuses to commit a version whose bytes differ
+ * from what was read here.
+ */
+async function put(io: Io, client: ApiClient, file: string, o: PutOpts): Promise<void> {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(file);
+  } catch {
+    throw new AppError('USAGE', `cannot read ${file}`, { exitCode: 2, hint: 'give the path of a readable file' });
+  }
+  if (!st.isFile()) throw new AppError('USAGE', `${file} is not a regular file`, { exitCode: 2 });
+  if (!o.workspace && !o.document) throw new AppError('USAGE', 'give --workspace ID (new document) or --document ID (new version)', { exitCode: 2 });
+  const q = new URLSearchParams();
+  let url: string;
+  if (o.document) {
+    url = `/api/v1/documents/${encodeURIComponent(o.document)}/versions`;
+  } else {
+    url = `/api/v1/workspaces/${encodeURIComponent(o.workspace!)}/documents`;
+    q.set('name', o.name ?? path.basename(file));
+    if (o.folder) q.set('folderId', o.folder);
+    for (const t of o.tag ?? []) q.append('tags', t);
+  }
+  if (o.type) q.set('type', o.type);
+  const bar = progress(st.size, 'upload');
+  const tap = new Tap((n) => bar.tick(n));
+  try {
+    const res = await client.upload(`${url}${q.size ? `?${q.toString()}` : ''}`, fs.createReadStream(file).pipe(tap), () => ({
+      'content-digest': `sha-256=:${tap.hash.copy().digest('base64')}:`,
+    }));
+    const r = res as { id: string; version: number; sha256: string; size: number };
+    const local = tap.hash.digest('hex');
+    if (r.sha256 !== local) throw new AppError('INTEGRITY', 'the appliance reports another SHA-256 than the file sent', { exitCode: 1 });
+    emit(io, o.json, { id: r.id, version: r.version, sha256: r.sha256, size: r.size }, `stored ${file} as document ${r.id} version ${r.version} (${human(r.size)}, sha256 ${r.sha256})`);
+  } finally {
+    bar.stop();
+  }
+}
+
+/**
+ * `coffre doc get`: streams a version down into `<out>.partial`, checks its SHA-256 against the
+ * `Repr-Digest` the appliance recorded at upload, fsyncs, then renames it to `<out>`. A mismatch or
+ * a cut transfer leaves nothing at `<out>`.
+ */
+async function get(io: Io, client: ApiClient, id: string, o: { version?: number; output: string; json?: boolean }): Promise<void> {
+  const out = path.resolve(o.output);
+  const partial = `${out}.partial`;
+  const res = await client.download(`/api/v1/documents/${encodeURIComponent(id)}/content${o.version ? `?version=${o.version}` : ''}`);
+  const size = Number(res.headers['content-length'] ?? 0);
+  const m = /sha-256=:([A-Za-z0-9+/=]+):/.exec(String(res.headers['repr-digest'] ?? ''));
+  if (!m) {
+    res.body.destroy();
+    throw new AppError('INTEGRITY', 'the appliance sent no Repr-Digest', { exitCode: 1 });
+  }
+  const expected = Buffer.from(m[1]!, 'base64').toString('hex');
+  const bar = progress(size, 'download');
+  const tap = new Tap((n) => bar.tick(n));
+  const fd = fs.openSync(partial, 'w', 0o600);
+  try {
+    await pipeline(res.body, tap, fs.createWriteStream('', { fd, autoClose: false }));
+    const got = tap.hash.digest('hex');
+    if (got !== expected || tap.bytes !== size) throw new AppError('INTEGRITY', `downloaded content does not match its SHA-256 (${tap.bytes} of ${size} bytes)`, { exitCode: 1, hint: 'try again; if it persists, the stored copy is damaged: restore it from a backup' });
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fs.renameSync(partial, out);
+  } catch (e) {
+    try {
+      fs.closeSync(fd);
+    } catch {
+      /* already closed */
+    }
+    fs.rmSync(partial, { force: true });
+    throw (e as { code?: string }).code === 'ERR_STREAM_PREMATURE_CLOSE' || (e as Error).message === 'aborted'
+      ? new AppError('TRANSFER_FAILED', 'the download was cut before the end; nothing was written', { exitCode: 1, cause: e })
+      : e;
+  } finally {
+    bar.stop();
+  }
+  const version = Number(res.headers['x-coffre-version'] ?? o.version ?? 0);
+  emit(io, o.json, { id, version, sha256: expected, size, file: out }, `wrote ${out} (${human(size)}, version ${version}, sha256 verified)`);
+}
+
+async function list(io: Io, client: ApiClient, o: { workspace: string; q?: string; tag?: string; folder?: string; trash?: boolean; json?: boolean }): Promise<void> {
+  const items: { id: string; name: string; version: number; size: number; updatedAt: string; tags: string[] }[] = [];
+  let cursor: string | null = null;
+  do {
+    const q = new URLSearchParams({ limit: '1000' });
+    if (o.q) q.set('q', o.q);
+    if (o.tag) q.set('tag', o.tag);
+    if (o.folder) q.set('folderId', o.folder);
+    if (o.trash) q.set('trash', 'true');
+    if (cursor) q.set('cursor', cursor);
+    const page = (await client.json('GET', `/api/v1/workspaces/${encodeURIComponent(o.workspace)}/documents?${q.toString()}`)) as { items: typeof items; next: string | null };
+    items.push(...page.items);
+    cursor = page.next;
+  } while (cursor);
+  emit(io, o.json, { documents: items }, () =>
+    items.length === 0 ? 'no documents' : items.map((d) => `${d.id}  v${d.version}  ${String(d.size).padStart(12)}  ${d.updatedAt}  ${d.name}${d.tags.length ? `  [${d.tags.join(', ')}]` : ''}`).join('\n'),
+  );
+}
+
+export function registerDoc(program: Command, io: Io): void {
+  const doc = program.command('doc').description('documents of a workspace (client: COFFRE_URL, COFFRE_TOKEN, COFFRE_CA)');
+  doc
+    .command('put')
+    .description('upload a file as a new document, or as a new version with --document')
+    .argument('<file>')
+    .option('--workspace <id>', 'workspace of the new document')
+    .option('--document <id>', 'upload a new version of this document')
+    .option('--name <name>', 'document name (default: the file name)')
+    .option('--folder <id>', 'folder of the new document')
+    .option('--tag <tag...>', 'tags of the new document')
+    .option('--type <media-type>', 'media type of the content')
+    .addOption(jsonOption())
+    .action(action(io, async (file: string, o: PutOpts) => put(io, apiClient(), file, o)));
+  doc
+    .command('get')
+    .description('download a document (newest version unless --version); its SHA-256 is verified')
+    .argument('<id>')
+    .addOption(new Option('--version <n>', 'version number').argParser(parseNumber('--version', 1, 2 ** 31, true)))
+    .requiredOption('-o, --output <file>', 'where to write it')
+    .addOption(jsonOption())
+    .action(action(io, async (id: string, o: { version?: number; output: string; json?: boolean }) => get(io, apiClient(), id, o)));
+  doc
+    .command('list')
+    .description('list (or search) the documents of a workspace')
+    .requiredOption('--workspace <id>', 'workspace id')
+    .option('--q <text>', 'names containing this text')
+    .option('--tag <tag>', 'documents with this tag')
+    .option('--folder <id>', 'a folder id, or root')
+    .option('--trash', 'list the trash')
+    .addOption(jsonOption())
+    .action(action(io, async (o: { workspace: string; q?: string; tag?: string; folder?: string; trash?: boolean; json?: boolean }) => list(io, apiClient(), o)));
+}
+
+export type { Readable };
