@@ -6,7 +6,8 @@ import { Scheduler, type CronAdapter } from './jobs/index.js';
 import { createLogger, type Logger } from './shared/logger.js';
 import { systemClock, type Clock } from './shared/clock.js';
 import type { FastifyPluginAsync } from 'fastify';
-import { DbAuditor, type Auditor } from './audit/index.js';
+import { AuditService } from './audit/index.js';
+import { DbAlerter, createAlertChannels, type Alerter } from './monitoring/index.js';
 import { openKeys, type Keys } from './keys/index.js';
 import { consolePlugin } from './console/serve.js';
 
@@ -38,8 +39,10 @@ export interface Appliance {
   root: FastifyPluginAsync[];
   health: HealthCheck[];
   auth: Authenticator | undefined;
-  /** the audit trail (fail closed: if it throws, refuse the action) */
-  audit: Auditor;
+  /** the audit trail, an Auditor (fail closed: if it throws, refuse the action) */
+  audit: AuditService;
+  /** raise alerts (stored, audited, logged, sent to the channels) */
+  alerts: Alerter;
   /** closers in reverse order of opening */
   close(): Promise<void>;
 }
@@ -77,8 +80,11 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     const keys = await openKeys({ config: config.keys, db: db.db, clock, log });
     closers.push(() => keys.close());
     health.push(keys.health);
-    const audit = new DbAuditor({ db: db.db, clock, log });
+    let alerts: Alerter | undefined;
+    const audit = new AuditService({ db: db.db, keys: keys.provider, clock, log, applianceId: config.applianceId, config: config.audit, raise: (a) => alerts?.raise(a) ?? Promise.resolve() });
     closers.push(() => audit.close());
+    audit.start();
+    alerts = new DbAlerter({ db: db.db, audit, clock, log, applianceId: config.applianceId, channels: createAlertChannels({ syslog: audit.forwarder && { sink: audit.forwarder, header: { facility: config.audit.syslog.facility, appName: config.audit.syslog.appName } } }) });
 
     return {
       config,
@@ -92,6 +98,7 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
       health,
       auth,
       audit,
+      alerts,
       close: async () => {
         await scheduler.stop(config.http.shutdownGraceMs);
         for (const c of closers.reverse()) await c().catch((e: unknown) => log.error({ err: e }, 'close failed'));
@@ -142,6 +149,7 @@ export async function serve(o: ApplianceOptions & { port?: number; host?: string
   try {
     // fail closed: no audit trail, no appliance
     await appliance.audit.recordNow({ action: 'appliance.start', actor: 'system', outcome: 'success', targets: { appliance: config.applianceId } });
+    await appliance.audit.startExport();
   } catch (e) {
     await app.close().catch(() => undefined);
     await appliance.close();

@@ -4,7 +4,7 @@ import { openAppliance } from '../main.js';
 import { resolveDataDir } from '../config/index.js';
 import { createLogger } from '../shared/logger.js';
 import { AppError } from '../shared/errors.js';
-import { parseExportedCheckpoint, verifyTrail, type Checkpoint, type VerifyReport } from '../audit/index.js';
+import { parseExportedCheckpoint, type Checkpoint, type VerifyReport } from '../audit/index.js';
 import { action, dataDirOption, emit, jsonOption, localActor, type Io } from './output.js';
 
 /** Reads exported checkpoints (a JSON object, an array, or JSON lines: other lines are ignored). */
@@ -65,7 +65,7 @@ export function registerAudit(program: Command, io: Io): void {
         const anchors = readAnchors(opts.checkpoint ?? []);
         const a = await openAppliance({ dataDir: resolveDataDir(opts.dataDir), migrate: false, log: createLogger({ level: 'warn', destination: 'stderr' }) });
         try {
-          const report = await verifyTrail({ db: a.db.db, applianceId: a.config.applianceId, anchors });
+          const report = await a.audit.verify(anchors);
           // local commands are audited like any other actor; the verdict is printed even if that fails
           await a.audit
             .recordNow({ action: 'audit.verify', actor: localActor(), outcome: report.ok ? 'success' : 'failure', ...(report.ok ? {} : { reason: report.problem!.code }) })
@@ -75,6 +75,24 @@ export function registerAudit(program: Command, io: Io): void {
             io.err(`AUDIT_TAMPERED: ${report.problem!.message} — first bad seq ${report.firstBadSeq}; keep this database and the exported checkpoints as evidence`);
             process.exitCode = 1;
           }
+        } finally {
+          await a.close();
+        }
+      }),
+    );
+  audit
+    .command('checkpoint')
+    .description('MAC the head of the trail in the HSM now and print the checkpoint (keep it off the appliance: verify --checkpoint detects a trail cut back before it)')
+    .addOption(dataDirOption())
+    .addOption(jsonOption())
+    .action(
+      action(io, async (opts: { dataDir?: string; json?: boolean }) => {
+        const a = await openAppliance({ dataDir: resolveDataDir(opts.dataDir), migrate: false, log: createLogger({ level: 'warn', destination: 'stderr' }) });
+        try {
+          await a.audit.recordNow({ action: 'audit.checkpoint', actor: localActor(), outcome: 'success' });
+          const [latest] = await a.audit.exportCheckpoints(1);
+          if (!latest) throw new AppError('AUDIT_EMPTY', 'the audit trail is empty: nothing to checkpoint');
+          emit(io, opts.json, latest, () => `checkpoint at seq ${String(latest.seq)}: ${JSON.stringify(latest)}`);
         } finally {
           await a.close();
         }

@@ -1,13 +1,14 @@
 import type { Kysely } from 'kysely';
 import type { CoreTables } from './tables.js';
 import type { AuditTables } from '../audit/tables.js';
+import type { MonitoringTables } from '../monitoring/tables.js';
 import type { KeysTables } from '../keys/tables.js';
 import type { VaultTables } from '../vault/tables.js';
 
 /**
  * Every table of the appliance. Each module adds its table interface here (one line each).
  */
-export interface Database extends CoreTables, AuditTables, KeysTables, VaultTables {}
+export interface Database extends CoreTables, AuditTables, MonitoringTables, KeysTables, VaultTables {}
 
 export type Db = Kysely<Database>;
 export type Dialect = 'sqlite' | 'postgres';

@@ -7,7 +7,6 @@ import { serve } from '../../src/main.js';
 import { main } from '../../src/cli/main.js';
 import { loadConfig } from '../../src/config/index.js';
 import { openDatabase } from '../../src/db/index.js';
-import { exportCheckpoint } from '../../src/audit/index.js';
 import { rmrf, silentLog, tamper } from './support.js';
 
 let dir: string;
@@ -75,21 +74,21 @@ describe('appliance start/stop and `coffre audit verify`', () => {
     expect((await run(['audit', 'verify', '--data-dir', dir])).code).toBe(0);
   });
 
-  it('detects a cut-off tail against an exported checkpoint, and rejects a file that holds none', async () => {
+  it('detects a cut-off tail against a checkpoint kept off the box, and rejects a file that holds none', async () => {
     const cfg = loadConfig(dir, {});
     const file = (cfg.database as { file: string }).file;
-    const h = openDatabase(cfg.database);
-    const last = await h.db.selectFrom('audit_events').select(['seq', 'hash', 'at']).orderBy('seq', 'desc').executeTakeFirstOrThrow();
-    await h.close();
-    // an exported checkpoint as the SIEM received it (MAC checks need the HSM: covered with checkpoints)
+    const cp = await run(['audit', 'checkpoint', '--data-dir', dir, '--json']);
+    expect(cp.code).toBe(0);
+    const exported = JSON.parse(cp.out) as { seq: number; mac: string; type: string };
+    expect(exported).toMatchObject({ type: 'coffre.audit.checkpoint', applianceId: cfg.applianceId, mac: expect.stringMatching(/^[0-9a-f]{64}$/) });
     const anchor = path.join(path.dirname(dir), 'cp.jsonl');
-    const cp = exportCheckpoint({ applianceId: cfg.applianceId, kind: 'periodic', seq: Number(last.seq), hash: last.hash, at: Number(last.at), keyName: 'k', mac: '00' });
-    fs.writeFileSync(anchor, `<134>1 noise\n${JSON.stringify(cp)}\n`);
+    fs.writeFileSync(anchor, `<134>1 noise from the SIEM export\n${cp.out}`);
     expect((await run(['audit', 'verify', '--data-dir', dir, '--checkpoint', anchor, '--json'])).code).toBe(0);
-    // the intruder cuts the tail and fixes the head row so the database alone looks consistent
-    const n = Number(last.seq);
+    // the intruder cuts the tail, its checkpoints, and fixes the head row: the database alone looks consistent
+    const n = exported.seq;
     tamper(file, (db) => {
       db.prepare('DELETE FROM audit_events WHERE seq >= ?').run(n - 1);
+      db.prepare('DELETE FROM audit_checkpoints WHERE seq >= ?').run(n - 1);
       const prev = db.prepare('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string };
       db.prepare('UPDATE audit_head SET seq = ?, hash = ?').run(prev.seq, prev.hash);
     });

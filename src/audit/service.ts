@@ -1,0 +1,114 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/types.js';
+import type { KeyProvider } from '../keys/types.js';
+import type { AuditConfig } from '../config/sections/audit.js';
+import type { Clock } from '../shared/clock.js';
+import type { Logger } from '../shared/logger.js';
+import type { Alert } from '../monitoring/types.js';
+import { isAppError } from '../shared/errors.js';
+import type { AuditEvent, Auditor } from './types.js';
+import { DbAuditor } from './db/auditor.js';
+import { readHead } from './db/rows.js';
+import { Checkpointer } from './checkpointer.js';
+import { exportCheckpoint, type Checkpoint } from './checkpoint-format.js';
+import { SyslogForwarder } from './syslog/forwarder.js';
+import { verifyTrail, type VerifyReport } from './verify.js';
+
+export interface AuditServiceOptions {
+  db: Kysely<Database>;
+  keys: KeyProvider;
+  clock: Clock;
+  log: Logger;
+  applianceId: string;
+  config: AuditConfig;
+  /** raises an alert (late-bound: the alerter itself records through this service) */
+  raise?: (a: Alert) => Promise<void>;
+  hostname?: string;
+}
+
+/**
+ * The audit module as the appliance sees it (`appliance.audit`): the Auditor other modules record
+ * through, plus checkpoints, verification, the checkpoints that backups carry, and the real-time
+ * syslog export (started by `serve`).
+ */
+export class AuditService implements Auditor {
+  readonly auditor: DbAuditor;
+  readonly checkpointer: Checkpointer;
+  readonly forwarder: SyslogForwarder | undefined;
+
+  constructor(private readonly o: AuditServiceOptions) {
+    const log = o.log.child({ module: 'audit' });
+    const raise = (a: Alert) => void (o.raise?.(a) ?? Promise.resolve()).catch((e: unknown) => log.error({ err: e }, 'alert failed'));
+    this.auditor = new DbAuditor({ db: o.db, clock: o.clock, log });
+    this.forwarder = o.config.syslog.enabled
+      ? new SyslogForwarder({
+          db: o.db,
+          cfg: o.config.syslog,
+          applianceId: o.applianceId,
+          clock: o.clock,
+          log,
+          ...(o.hostname ? { hostname: o.hostname } : {}),
+          onDown: ({ downForMs, error, queued }) =>
+            raise({ kind: 'audit.syslog_down', severity: 'critical', message: `syslog collector unreachable for ${Math.round(downForMs / 1000)} s (${error}); ${queued} audit record(s) wait in the database and will be sent when it is back` }),
+          onUp: ({ downForMs }) => raise({ kind: 'audit.syslog_up', severity: 'info', message: `syslog collector reachable again after ${Math.round(downForMs / 1000)} s; queued audit records are being sent` }),
+        })
+      : undefined;
+    this.checkpointer = new Checkpointer({
+      db: o.db,
+      keys: o.keys,
+      clock: o.clock,
+      log,
+      applianceId: o.applianceId,
+      every: o.config.checkpointEvery,
+      intervalMs: o.config.checkpointIntervalMs,
+      onCheckpoint: () => this.forwarder?.wake(),
+      onFailure: (e) => raise({ kind: 'audit.checkpoint_failed', severity: 'critical', message: `audit checkpoints cannot be MACed in the HSM (${isAppError(e) ? e.code : 'error'}); records are still written and chained` }),
+    });
+    this.auditor.onAppended((seq) => {
+      this.checkpointer.hint(seq);
+      this.forwarder?.wake();
+    });
+  }
+
+  record(trx: Kysely<Database>, e: AuditEvent): Promise<void> {
+    return this.auditor.record(trx, e);
+  }
+
+  recordNow(e: AuditEvent): Promise<void> {
+    return this.auditor.recordNow(e);
+  }
+
+  /** Starts periodic checkpoints (every process that writes records). */
+  start(): void {
+    this.checkpointer.start();
+  }
+
+  /** Starts the real-time syslog export (the serving process). */
+  async startExport(): Promise<void> {
+    await this.forwarder?.start();
+  }
+
+  /** Recomputes the chain and checks every checkpoint's MAC in the HSM and the anchors given. */
+  verify(anchors: readonly Checkpoint[] = []): Promise<VerifyReport> {
+    return verifyTrail({ db: this.o.db, applianceId: this.o.applianceId, keys: this.o.keys, anchors });
+  }
+
+  /**
+   * For backups: MACs the current head (when records were written since the last checkpoint) and
+   * returns the latest checkpoints in their exported form, newest first. Stored next to a backup,
+   * they let `coffre audit verify --checkpoint FILE` detect a trail cut back after that backup.
+   */
+  async exportCheckpoints(n = 10): Promise<Record<string, unknown>[]> {
+    const head = await readHead(this.o.db);
+    const [latest] = await this.checkpointer.latest(1);
+    if (head && head.seq > 0 && (!latest || latest.seq < head.seq)) await this.checkpointer.checkpoint('manual');
+    return (await this.checkpointer.latest(n)).map(exportCheckpoint);
+  }
+
+  /** Refuses new records, writes what is queued, MACs the head, sends what is pending. */
+  async close(): Promise<void> {
+    await this.auditor.close();
+    await this.checkpointer.stop();
+    await this.forwarder?.stop();
+  }
+}

@@ -1,0 +1,158 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createKeyProvider, type AdminKeyProvider } from '../../src/keys/registry.js';
+import { Checkpointer, CHECKPOINT_KEY, exportCheckpoint, parseExportedCheckpoint, verifyTrail, type Checkpoint } from '../../src/audit/index.js';
+import { canonicalEncoding, chainHash, GENESIS_HASH } from '../../src/audit/canonical.js';
+import { rowToRecord } from '../../src/audit/db/rows.js';
+import { openDatabase } from '../../src/db/index.js';
+import { createTestToken } from '../support/softhsm.js';
+import { ev, openTrail, rmrf, silentLog, tamper, type TestTrail } from './support.js';
+
+const APPLIANCE = 'a1b2c3d4-0000-4000-8000-000000000003';
+let hsm: AdminKeyProvider;
+let t: TestTrail | undefined;
+let cp: Checkpointer | undefined;
+beforeAll(async () => {
+  hsm = await createKeyProvider(createTestToken().config(), { createKek: true });
+});
+afterAll(async () => {
+  await hsm.close();
+});
+afterEach(async () => {
+  await cp?.stop().catch(() => undefined);
+  if (t) {
+    await t.close().catch(() => undefined);
+    rmrf(t.dir);
+  }
+  t = cp = undefined;
+});
+
+async function setup(every = 100, intervalMs = 60_000, keys: AdminKeyProvider = hsm, onFailure?: (e: unknown) => void) {
+  t = await openTrail();
+  cp = new Checkpointer({ db: t.h.db, keys, clock: t.clock, log: silentLog(), applianceId: APPLIANCE, every, intervalMs, ...(onFailure ? { onFailure } : {}) });
+  t.auditor.onAppended((seq) => cp!.hint(seq));
+  return { t, cp };
+}
+const write = async (t: TestTrail, from: number, to: number) => {
+  await Promise.all(Array.from({ length: to - from + 1 }, (_, i) => t.auditor.recordNow(ev(from + i))));
+  await new Promise((r) => setTimeout(r, 20));
+};
+const stored = async (t: TestTrail) => (await t.h.db.selectFrom('audit_checkpoints').select(['seq', 'kind']).orderBy('seq').execute()).map((r) => [Number(r.seq), r.kind]);
+async function verifyFile(file: string, anchors: Checkpoint[] = []) {
+  const h = openDatabase({ type: 'sqlite', file, busyTimeoutMs: 5000 });
+  try {
+    return await verifyTrail({ db: h.db, applianceId: APPLIANCE, keys: hsm, anchors });
+  } finally {
+    await h.close();
+  }
+}
+
+describe('HSM checkpoints', () => {
+  it('are made every N records and at least once per interval while active, never when idle', async () => {
+    const { t, cp } = await setup(100, 60_000);
+    await write(t, 1, 1);
+    expect(await cp.maybe()).toMatchObject({ seq: 1, kind: 'periodic' }); // first record ever
+    await write(t, 2, 99);
+    expect(await cp.maybe()).toBeUndefined(); // 98 records, 0 s
+    await write(t, 100, 101);
+    await cp.maybe();
+    expect(await stored(t)).toEqual([
+      [1, 'periodic'],
+      [101, 'periodic'],
+    ]);
+    await write(t, 102, 105);
+    t.clock.advance(59_000);
+    expect(await cp.maybe()).toBeUndefined();
+    t.clock.advance(1_000);
+    expect(await cp.maybe()).toMatchObject({ seq: 105 });
+    t.clock.advance(10 * 60_000);
+    expect(await cp.maybe()).toBeUndefined(); // idle: nothing new to cover
+    await write(t, 106, 106);
+    await cp.stop();
+    expect((await stored(t)).at(-1)).toEqual([106, 'stop']);
+    // verify checks every MAC inside the HSM
+    const r = await verifyTrail({ db: t.h.db, applianceId: APPLIANCE, keys: hsm });
+    expect(r).toMatchObject({ ok: true, records: 106, checkpoints: { total: 4, matched: 4, macChecked: true } });
+  });
+
+  it('amortise HSM calls: one MAC per checkpoint, not per record', async () => {
+    const { t } = await setup(1000, 60_000);
+    const before = hsm.health().operations;
+    for (let i = 0; i < 5; i++) await write(t, i * 1000 + 1, (i + 1) * 1000);
+    await new Promise((r) => setTimeout(r, 100));
+    const macs = hsm.health().operations - before;
+    expect(macs).toBeGreaterThanOrEqual(3);
+    expect(macs).toBeLessThanOrEqual(7);
+  });
+
+  it('a forged or altered checkpoint is detected by its MAC', async () => {
+    const { t, cp } = await setup(10);
+    await write(t, 1, 30);
+    await cp.checkpoint('manual');
+    await t.close();
+    tamper(t.file, (db) => db.prepare(`UPDATE audit_checkpoints SET at = at + 1 WHERE kind = 'manual'`).run());
+    expect(await verifyFile(t.file)).toMatchObject({ ok: false, firstBadSeq: 30, problem: { code: 'CHECKPOINT_MAC_INVALID' } });
+  });
+
+  it('a rewritten and re-chained trail disagrees with its checkpoints', async () => {
+    const { t, cp } = await setup(10);
+    for (let i = 0; i < 5; i++) {
+      await write(t, i * 10 + 1, i * 10 + 10);
+      await cp.checkpoint('manual');
+    }
+    await t.close();
+    // the intruder edits record 23 and recomputes every hash after it, and the head
+    tamper(t.file, (db) => {
+      db.prepare(`UPDATE audit_events SET actor = 'user:nobody' WHERE seq = 23`).run();
+      const rows = db.prepare('SELECT * FROM audit_events ORDER BY seq').all() as Parameters<typeof rowToRecord>[0][];
+      let prev = GENESIS_HASH;
+      const set = db.prepare('UPDATE audit_events SET hash = ? WHERE seq = ?');
+      for (const row of rows) {
+        prev = chainHash(prev, canonicalEncoding(rowToRecord(row)));
+        set.run(prev, row.seq);
+      }
+      db.prepare('UPDATE audit_head SET hash = ?').run(prev);
+    });
+    const r = await verifyFile(t.file);
+    expect(r).toMatchObject({ ok: false, firstBadSeq: 21, problem: { code: 'CHECKPOINT_MISMATCH' } });
+    expect(r.problem!.message).toContain('21–30');
+  });
+
+  it('a cut-off tail (checkpoints and head fixed too) is caught by a checkpoint that left the box', async () => {
+    const { t, cp } = await setup(10);
+    await write(t, 1, 40);
+    await cp.checkpoint('manual');
+    // what syslog and backups carry, as JSON
+    const exported = JSON.parse(JSON.stringify((await cp.latest(3)).map(exportCheckpoint))) as unknown[];
+    const anchors = exported.map(parseExportedCheckpoint).filter((c): c is Checkpoint => c !== undefined);
+    expect(anchors.length).toBeGreaterThan(0);
+    await t.close();
+    expect(await verifyFile(t.file, anchors)).toMatchObject({ ok: true, anchors: { matched: anchors.length } });
+    tamper(t.file, (db) => {
+      db.prepare('DELETE FROM audit_events WHERE seq > 35').run();
+      db.prepare('DELETE FROM audit_checkpoints WHERE seq > 35').run();
+      const last = db.prepare('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string };
+      db.prepare('UPDATE audit_head SET seq = ?, hash = ?').run(last.seq, last.hash);
+    });
+    expect(await verifyFile(t.file)).toMatchObject({ ok: true }); // the database alone cannot tell
+    expect(await verifyFile(t.file, anchors)).toMatchObject({ ok: false, firstBadSeq: 36, problem: { code: 'TRUNCATED' } });
+    // a forged "exported" checkpoint does not pass either
+    const forged = { ...anchors[0]!, seq: 30, hash: 'ab'.repeat(32) };
+    expect(await verifyFile(t.file, [forged])).toMatchObject({ ok: false, firstBadSeq: 30, problem: { code: 'CHECKPOINT_MAC_INVALID' } });
+    expect(await verifyFile(t.file, [{ ...anchors[0]!, applianceId: 'another-appliance' }])).toMatchObject({ ok: false, problem: { code: 'CHECKPOINT_FOREIGN' } });
+  });
+
+  it('HSM down: records are still written, the failure is reported once, checkpoints resume', async () => {
+    const down = await createKeyProvider(createTestToken().config(), { createKek: true });
+    await down.close();
+    const failures: unknown[] = [];
+    const { t, cp } = await setup(5, 60_000, down, (e) => failures.push(e));
+    await write(t, 1, 20);
+    await expect(cp.checkpoint('manual')).rejects.toMatchObject({ code: 'KEYS_UNAVAILABLE' });
+    await cp.maybe().catch(() => undefined);
+    expect(failures).toHaveLength(1);
+    expect(Number((await t.h.db.selectFrom('audit_head').select('seq').executeTakeFirstOrThrow()).seq)).toBe(20);
+    expect(await stored(t)).toEqual([]);
+    const again = new Checkpointer({ db: t.h.db, keys: hsm, clock: t.clock, log: silentLog(), applianceId: APPLIANCE, every: 5, intervalMs: 60_000 });
+    expect(await again.maybe()).toMatchObject({ seq: 20, keyName: CHECKPOINT_KEY });
+  });
+});
