@@ -77,7 +77,7 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     let auth: Authenticator | undefined;
 
     // ---- modules are wired here, in dependency order (keys, storage, audit, auth, vault, backup…) ----
-    const keys = await openKeys({ config: config.keys, db: db.db, clock, log });
+    const keys = await openKeys({ config: config.keys, storage: config.storage, db: db.db, clock, log });
     closers.push(() => keys.close());
     health.push(keys.health);
     let alerts: Alerter | undefined;

@@ -9,37 +9,45 @@ import { DekCache } from './dek-cache.js';
 import { DataKeyFieldCipher } from './field-cipher.js';
 import { createKeyProvider, type AdminKeyProvider } from './registry.js';
 import type { FieldCipher } from './types.js';
+import type { StorageConfig } from '../config/sections/storage.js';
+import { createBlobStore } from '../storage/registry.js';
+import { EncryptedBlobs } from '../storage/encrypted.js';
 
 export type * from './types.js';
 export { keysErrors } from './errors.js';
 export { DbDataKeys } from './data-keys.js';
 export type { AdminKeyProvider } from './registry.js';
+export { EncryptedBlobs, type StoredBlob, type ObjectRef } from '../storage/encrypted.js';
 
 /**
  * The keys module as the rest of the appliance sees it (Appliance.keys):
  * - `provider`: the customer's HSM (wrap/unwrap/mac/verifyMac/health; KEK administration);
  * - `dataKeys`: envelope encryption (DEKs wrapped by the KEK, bounded cache);
- * - `fields`: confidential columns and blind indexes.
+ * - `fields`: confidential columns and blind indexes;
+ * - `blobs`: encrypted document bodies (streaming AEAD) over the configured BlobStore.
  * Anything here that needs the HSM fails with 503 KEYS_UNAVAILABLE while it is down.
  */
 export interface Keys {
   provider: AdminKeyProvider;
   dataKeys: DbDataKeys;
   fields: FieldCipher;
+  blobs: EncryptedBlobs;
   health: HealthCheck;
   close(): Promise<void>;
 }
 
-export async function openKeys(o: { config: KeysConfig; db: Kysely<Database>; clock: Clock; log?: Logger }): Promise<Keys> {
+export async function openKeys(o: { config: KeysConfig; storage: StorageConfig; db: Kysely<Database>; clock: Clock; log?: Logger; chunkSize?: number }): Promise<Keys> {
   const provider = await createKeyProvider(o.config, { log: o.log });
   const cache = new DekCache(o.config.dekCacheSize, o.config.dekCacheTtlMs, o.clock);
   const sweep = setInterval(() => cache.sweep(), Math.max(1_000, Math.min(60_000, o.config.dekCacheTtlMs))).unref();
   const dataKeys = new DbDataKeys(o.db, provider, cache, o.clock);
   const fields = new DataKeyFieldCipher(dataKeys);
+  const blobs = new EncryptedBlobs(createBlobStore(o.storage), dataKeys, o.chunkSize ? { chunkSize: o.chunkSize } : {});
   return {
     provider,
     dataKeys,
     fields,
+    blobs,
     health: {
       name: 'keys',
       check: async () => {

@@ -6,8 +6,13 @@ import type { Readable } from 'node:stream';
  *
  * - `put` is atomic: the blob appears whole under `id` or not at all (temp name, fsync, rename,
  *   fsync of the directory); an existing id is never overwritten.
- * - `get` streams the stored bytes; `range` reads part of them (random access by chunk).
- * - `list` is for orphan collection and backups.
+ * - `get` streams the stored bytes; `range` reads bytes [start, end) of them (random access by
+ *   chunk). A missing id fails with BLOB_NOT_FOUND (404).
+ * - `put` of an existing id fails with BLOB_EXISTS (409) and leaves the existing blob untouched; a
+ *   source stream that errors leaves nothing behind.
+ * - `delete` of a missing id is not an error. `list` is for orphan collection and backups; it never
+ *   lists a blob that is still being written.
+ * - Ids are 1..128 characters of [A-Za-z0-9_-] (BLOB_ID_INVALID otherwise).
  */
 export interface BlobStore {
   put(id: string, data: Readable): Promise<{ size: number }>;

@@ -1,0 +1,150 @@
+import crypto from 'node:crypto';
+import { Readable, pipeline } from 'node:stream';
+import type { BlobStore } from './types.js';
+import { storageErrors } from './errors.js';
+import type { DataKeys } from '../keys/types.js';
+import { DEFAULT_CHUNK, MAX_HEADER, TAG_BYTES, headerLength, layout, makeHeader, parseHeader, type ObjectRef } from '../keys/stream/format.js';
+import { EncryptStream } from '../keys/stream/encrypt.js';
+import { DecryptStream } from '../keys/stream/decrypt.js';
+
+export type { ObjectRef } from '../keys/stream/format.js';
+
+export interface StoredBlob {
+  /** the store's id of the encrypted blob: record it in the row of the object version */
+  blobId: string;
+  /** the data key (DEK) it is encrypted under: record it too (destroying it crypto-shreds the blob) */
+  keyId: string;
+  /** plaintext bytes */
+  size: number;
+  /** bytes in the store */
+  storedSize: number;
+}
+
+/** Reads `n` bytes (or to the end) of a stream into one buffer (small reads only: headers). */
+async function readAll(r: Readable, max: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let n = 0;
+  for await (const c of r as AsyncIterable<Buffer>) {
+    parts.push(c);
+    n += c.length;
+    if (n >= max) break;
+  }
+  r.destroy();
+  return Buffer.concat(parts, n);
+}
+
+/**
+ * Encrypted documents over any BlobStore (STYLE.md #2: a wrapper, the store only sees ciphertext).
+ * One fresh data key per object version, wrapped by the HSM's KEK; bodies never go through the HSM.
+ * Streams run in constant memory (one chunk) whatever the size, and reads can start at any chunk.
+ *
+ * Order for crash safety (invariant 7): `put` returns once the blob is durable; the caller then
+ * commits the row that references `blobId` and `keyId`. A crash in between leaves an orphan blob
+ * (collected by `collectOrphans`) and an unused key.
+ */
+export class EncryptedBlobs {
+  constructor(
+    readonly store: BlobStore & { mtimeMs?(id: string): Promise<number | null>; collectTemp?(olderThanMs: number, nowMs?: number): Promise<number> },
+    private readonly keys: DataKeys,
+    private readonly o: { chunkSize?: number } = {},
+  ) {}
+
+  /**
+   * Encrypts `plaintext` as version `ref.version` of `ref.objectId` and stores it (write-once).
+   * By default under a fresh data key (`doc:<objectId>:v<version>`) and a random blob id; a caller
+   * that manages its own keys and ids passes `dek` (a key from DataKeys.create; not wiped here) and
+   * `blobId`. Resolves once the blob is durable; rejects, leaving no blob (and no key it created),
+   * when `plaintext` errors.
+   */
+  async put(ref: ObjectRef, plaintext: Readable, opts: { dek?: { keyId: string; key: Buffer }; blobId?: string } = {}): Promise<StoredBlob> {
+    const created = opts.dek ? undefined : await this.keys.create(`doc:${ref.objectId}:v${ref.version}`);
+    const { keyId, key } = opts.dek ?? created!;
+    const blobId = opts.blobId ?? `b_${crypto.randomBytes(16).toString('base64url')}`;
+    const header = makeHeader({ ...ref, keyId, chunkSize: this.o.chunkSize ?? DEFAULT_CHUNK });
+    const enc = new EncryptStream(key, header);
+    if (created) key.fill(0);
+    pipeline(plaintext, enc, () => undefined); // an error of either side destroys both; put then rejects
+    try {
+      const { size: storedSize } = await this.store.put(blobId, enc);
+      return { blobId, keyId, size: enc.plaintextBytes, storedSize };
+    } catch (e) {
+      if (created) await this.keys.destroy(keyId).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /** Parses and checks the header; sizes of the stored blob. */
+  async describe(ref: ObjectRef & { blobId: string }): Promise<{ keyId: string; chunkSize: number; chunks: number; size: number; storedSize: number }> {
+    const { header, storedSize } = await this.header(ref);
+    const l = layout(header, storedSize);
+    return { keyId: header.keyId, chunkSize: header.chunkSize, chunks: l.chunks, size: l.plaintextSize, storedSize };
+  }
+
+  /**
+   * Plaintext of the blob, or of bytes [start, end) of it: only the chunks covering the range are
+   * read and decrypted. The stream errors with KEYS_INTEGRITY at the first chunk that fails, before
+   * any byte of that chunk is released.
+   */
+  async get(ref: ObjectRef & { blobId: string; keyId?: string }, range?: { start: number; end: number }): Promise<Readable> {
+    const getKey = (id: string) => this.keys.get(id);
+    const expect = { objectId: ref.objectId, version: ref.version };
+    if (!range) {
+      const src = await this.store.get(ref.blobId);
+      const dec = new DecryptStream({ expect, getKey, ...(ref.keyId ? { keyId: ref.keyId } : {}) });
+      return pipeline(src, dec, () => undefined);
+    }
+    const { header, storedSize } = await this.header(ref);
+    const { chunks, plaintextSize } = layout(header, storedSize);
+    const { start, end } = range;
+    if (!(Number.isInteger(start) && Number.isInteger(end) && start >= 0 && start <= end && end <= plaintextSize)) {
+      throw storageErrors.badRange(`range [${start}, ${end}) is outside the document (${plaintextSize} bytes)`);
+    }
+    if (start === end) return Readable.from([]);
+    const C = header.chunkSize;
+    const F = C + TAG_BYTES;
+    const H = header.bytes.length;
+    const first = Math.floor(start / C);
+    const last = Math.floor((end - 1) / C);
+    const src = await this.store.get(ref.blobId, { start: H + first * F, end: Math.min(storedSize, H + (last + 1) * F) });
+    const dec = new DecryptStream({
+      expect,
+      getKey,
+      ...(ref.keyId ? { keyId: ref.keyId } : {}),
+      range: { header, firstChunk: first, totalChunks: chunks, skip: start - first * C, take: end - start },
+    });
+    return pipeline(src, dec, () => undefined);
+  }
+
+  /** Deletes the blob; with `keyId`, also destroys its data key (crypto-shredding). */
+  async delete(blobId: string, keyId?: string): Promise<void> {
+    await this.store.delete(blobId);
+    if (keyId) await this.keys.destroy(keyId);
+  }
+
+  /**
+   * Orphan collection hook: deletes blobs no row references (`isReferenced` asks the owner's
+   * database), sparing blobs younger than `graceMs` (their row may still be committing), and
+   * temp files of interrupted writes.
+   */
+  async collectOrphans(isReferenced: (blobId: string) => Promise<boolean>, graceMs: number, nowMs = Date.now()): Promise<{ deleted: string[]; temp: number }> {
+    const deleted: string[] = [];
+    for await (const id of this.store.list()) {
+      if (await isReferenced(id)) continue;
+      const mtime = this.store.mtimeMs ? await this.store.mtimeMs(id) : null;
+      if (mtime !== null && nowMs - mtime < graceMs) continue;
+      await this.store.delete(id);
+      deleted.push(id);
+    }
+    const temp = this.store.collectTemp ? await this.store.collectTemp(graceMs, nowMs) : 0;
+    return { deleted, temp };
+  }
+
+  private async header(ref: ObjectRef & { blobId: string }) {
+    const st = await this.store.stat(ref.blobId);
+    if (!st) throw storageErrors.notFound(ref.blobId);
+    // one read: the longest header is 1305 bytes
+    const bytes = await readAll(await this.store.get(ref.blobId, { start: 0, end: Math.min(st.size, MAX_HEADER) }), MAX_HEADER);
+    headerLength(bytes);
+    return { header: parseHeader(bytes, ref), storedSize: st.size };
+  }
+}
