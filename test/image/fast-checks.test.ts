@@ -1,0 +1,251 @@
+/**
+ * Fast checks of the appliance image, run by ./scripts/test every time (issue 9):
+ * shellcheck on every script; systemd-analyze verify (no output) and security (exposure ≤ 1.5)
+ * on the units as installed in a Debian 12 tree; nft -c and sshd -t inside that tree; the
+ * unattended-upgrades origin; and a chroot smoke test of the app as the service user with the
+ * softhsm group, answering /healthz under the strict TLS policy.
+ * The tree is the cached debootstrap (scripts/image/rootfs); everything is written to an overlay.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import https from 'node:https';
+import tls from 'node:tls';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, Overlay, cachedTree, installAppliance, makeBundle, must, run, testSigningKey } from './rootfs.js';
+
+/** Exposure threshold for coffre.service, in systemd-analyze's tenths (15 = 1.5 "OK"); measured 1.3. */
+const EXPOSURE_THRESHOLD = 15;
+const UNITS = ['coffre.service', 'coffre-firstboot.service', 'coffre-ssh-hostkeys.service'];
+
+let ov: Overlay;
+let tmp: string;
+
+beforeAll(async () => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'coffre-fast-'));
+  const [tree, key] = await Promise.all([cachedTree(), testSigningKey(tmp)]);
+  const bundle = await makeBundle(key, tmp, '0.1.0');
+  ov = await Overlay.create(tree);
+  await installAppliance(ov, key, bundle);
+}, 25 * 60_000);
+
+afterAll(async () => {
+  await ov?.destroy();
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+/** Every shell script of the repository (by extension or shebang), tracked or new. */
+function shellScripts(): string[] {
+  const files = new Set<string>();
+  const walk = (dir: string) => {
+    for (const e of fs.readdirSync(path.join(ROOT, dir), { withFileTypes: true })) {
+      const rel = path.join(dir, e.name);
+      if (e.isDirectory()) {
+        if (!['node_modules', 'dist', '.git', '.runtime', 'output', 'data'].includes(e.name) && !e.name.startsWith('output')) walk(rel);
+      } else if (e.isFile()) {
+        if (rel.endsWith('.sh')) files.add(rel);
+        else {
+          const head = fs.readFileSync(path.join(ROOT, rel)).subarray(0, 64).toString('latin1');
+          if (/^#!\s*(\/usr)?\/bin\/(env\s+)?(ba|da)?sh\b/.test(head)) files.add(rel);
+        }
+      }
+    }
+  };
+  for (const d of ['scripts', 'appliance', 'packer', 'compose', '.ci']) if (fs.existsSync(path.join(ROOT, d))) walk(d);
+  return [...files].sort();
+}
+
+describe('scripts', () => {
+  it('shellcheck passes on every shell script, including the release wrapper', async () => {
+    const scripts = shellScripts();
+    expect(scripts).toEqual(expect.arrayContaining(['scripts/test', 'scripts/image/rootfs', 'appliance/sbin/coffre-update', 'appliance/install.sh']));
+    const wrapper = ov.file('opt/coffre/current/bin/coffre');
+    const r = await run('shellcheck', ['-x', '-S', 'style', ...scripts, wrapper]);
+    expect(r.stdout + r.stderr).toBe('');
+    expect(r.code).toBe(0);
+  });
+});
+
+describe('systemd units in the Debian 12 tree', () => {
+  it('systemd-analyze verify prints nothing', async () => {
+    // verify exits 0 even on parse errors: any output is a failure
+    const r = await run('systemd-analyze', ['verify', `--root=${ov.root}`, ...UNITS]);
+    expect(r.stdout + r.stderr).toBe('');
+    expect(r.code).toBe(0);
+  });
+
+  it('verify would have caught a broken unit (the check can fail)', async () => {
+    const broken = ov.file('usr/local/lib/systemd/system/coffre-broken-probe.service');
+    fs.writeFileSync(broken, fs.readFileSync(ov.file('usr/local/lib/systemd/system/coffre.service'), 'utf8').replace('ExecStart=/opt', 'ExecStart=/nonexistent/opt') + 'NoSuchKey=1\n');
+    try {
+      const r = await run('systemd-analyze', ['verify', `--root=${ov.root}`, 'coffre-broken-probe.service']);
+      expect(r.stdout + r.stderr).toMatch(/NoSuchKey|not executable/);
+    } finally {
+      fs.rmSync(broken);
+    }
+  });
+
+  it(`coffre.service exposure is at most ${EXPOSURE_THRESHOLD / 10} (systemd-analyze security --offline)`, async () => {
+    const r = await run('systemd-analyze', ['security', '--offline=yes', `--root=${ov.root}`, `--threshold=${EXPOSURE_THRESHOLD}`, '--no-pager', 'coffre.service']);
+    const level = /Overall exposure level for coffre\.service: ([\d.]+)/.exec(r.stdout)?.[1];
+    expect(level, r.stdout + r.stderr).toBeDefined();
+    expect(Number(level)).toBeLessThanOrEqual(EXPOSURE_THRESHOLD / 10);
+    expect(r.code).toBe(0);
+  });
+
+  it('coffre.service has the sandbox the issue requires', () => {
+    const unit = fs.readFileSync(ov.file('usr/local/lib/systemd/system/coffre.service'), 'utf8');
+    const settings = new Map<string, string[]>();
+    for (const line of unit.split('\n')) {
+      const m = /^(\w+)=(.*)$/.exec(line);
+      if (m) settings.set(m[1]!, [...(settings.get(m[1]!) ?? []), m[2]!]);
+    }
+    const one = (k: string) => settings.get(k)?.at(-1);
+    expect(one('User')).toBe('coffre');
+    expect(one('SupplementaryGroups')).toBe('softhsm');
+    expect(one('NoNewPrivileges')).toBe('yes');
+    expect(one('ProtectSystem')).toBe('strict');
+    expect(one('ReadWritePaths')).toBe('/var/lib/coffre/data');
+    expect(one('CapabilityBoundingSet')).toBe('');
+    expect(one('LimitCORE')).toBe('0');
+    expect(settings.get('SystemCallFilter')?.[0]).toBe('@system-service @pkey');
+    expect(one('SystemCallErrorNumber')).toBe('EPERM');
+    expect(one('RestrictAddressFamilies')).toBe('AF_INET AF_INET6 AF_UNIX AF_NETLINK');
+    expect(one('MemoryDenyWriteExecute')).toBe('no');
+    for (const k of ['ProtectHome', 'PrivateTmp', 'PrivateDevices', 'ProtectKernelTunables', 'ProtectKernelModules', 'ProtectKernelLogs', 'ProtectControlGroups', 'RestrictSUIDSGID', 'LockPersonality']) {
+      expect(one(k), k).toBe('yes');
+    }
+  });
+
+  it('the units are enabled in the tree', () => {
+    for (const link of ['etc/systemd/system/multi-user.target.wants/coffre.service', 'etc/systemd/system/multi-user.target.wants/coffre-firstboot.service', 'etc/systemd/system/sysinit.target.wants/nftables.service', 'etc/systemd/system/ssh.service.requires/coffre-ssh-hostkeys.service']) {
+      // absolute links into the tree: check the link, not its target on this machine
+      expect(fs.lstatSync(ov.file(link), { throwIfNoEntry: false })?.isSymbolicLink(), link).toBe(true);
+    }
+    expect(fs.readlinkSync(ov.file('etc/systemd/system/swap.target'))).toBe('/dev/null');
+  });
+});
+
+describe('host hardening in the Debian 12 tree', () => {
+  it('nft -c accepts the firewall, also with a site file, and rejects a broken one (inside the chroot)', async () => {
+    expect((await ov.chroot(['nft', '-c', '-f', '/etc/nftables.conf'])).stderr).toBe('');
+    const site = ov.file('etc/coffre/nftables.d/site.nft');
+    fs.writeFileSync(site, 'add element inet coffre mgmt_v4 { 10.0.2.2/32, 192.0.2.0/24 }\nadd element inet coffre https_v4 { 0.0.0.0/0 }\nadd element inet coffre https_v6 { ::/0 }\n');
+    try {
+      const ok = await ov.chroot(['nft', '-c', '-f', '/etc/nftables.conf']);
+      expect(ok.stderr).toBe('');
+      expect(ok.code).toBe(0);
+      fs.writeFileSync(site, 'add element inet coffre mgmt_v4 { 10.0.2.300/32 }\n');
+      const bad = await ov.chroot(['nft', '-c', '-f', '/etc/nftables.conf']);
+      expect(bad.code).not.toBe(0);
+    } finally {
+      fs.rmSync(site);
+    }
+  });
+
+  it('sshd -t accepts the configuration; keys only, no root login, no forwarding', async () => {
+    await must('chroot', [ov.root, 'ssh-keygen', '-A']);
+    fs.mkdirSync(ov.file('run/sshd'), { recursive: true, mode: 0o755 });
+    try {
+      const t = await ov.chroot(['/usr/sbin/sshd', '-t']);
+      expect(t.stderr).toBe('');
+      expect(t.code).toBe(0);
+      const T = await ov.chroot(['/usr/sbin/sshd', '-T', '-C', 'user=alice,host=h,addr=192.0.2.1']);
+      const eff = new Map(T.stdout.split('\n').map((l) => [l.split(' ')[0]!, l.slice(l.indexOf(' ') + 1)]));
+      expect(eff.get('permitrootlogin')).toBe('no');
+      expect(eff.get('passwordauthentication')).toBe('no');
+      expect(eff.get('kbdinteractiveauthentication')).toBe('no');
+      expect(eff.get('authenticationmethods')).toBe('publickey');
+      expect(eff.get('allowgroups')).toBe('coffre-ssh');
+      expect(eff.get('allowtcpforwarding')).toBe('no');
+      expect(eff.get('x11forwarding')).toBe('no');
+    } finally {
+      for (const f of fs.readdirSync(ov.file('etc/ssh'))) if (f.startsWith('ssh_host_')) fs.rmSync(ov.file(`etc/ssh/${f}`));
+    }
+  });
+
+  it('unattended-upgrades takes Debian-Security only', async () => {
+    const r = await must('chroot', [ov.root, 'apt-config', 'dump', 'Unattended-Upgrade::Origins-Pattern']);
+    const origins = r.stdout.split('\n').filter((l) => l.startsWith('Unattended-Upgrade::Origins-Pattern::'));
+    expect(origins).toEqual(['Unattended-Upgrade::Origins-Pattern:: "origin=Debian,codename=${distro_codename}-security,label=Debian-Security";']);
+  });
+
+  it('core dumps are off and the kernel settings parse', () => {
+    const sysctl = fs.readFileSync(ov.file('etc/sysctl.d/60-coffre.conf'), 'utf8');
+    expect(sysctl).toMatch(/^fs\.suid_dumpable = 0$/m);
+    expect(fs.readFileSync(ov.file('etc/systemd/coredump.conf.d/coffre.conf'), 'utf8')).toMatch(/^Storage=none$/m);
+    expect(fs.readFileSync(ov.file('etc/security/limits.d/coffre.conf'), 'utf8')).toMatch(/^\*\s+hard\s+core\s+0$/m);
+  });
+});
+
+describe('the app in the tree (chroot smoke test)', () => {
+  it('runs as the service user with the softhsm group and answers /healthz under the strict TLS policy', async () => {
+    await ov.mountPseudo();
+    const init = await ov.chroot(['/usr/local/bin/coffre', 'init', '--data-dir', '/var/lib/coffre/data', '--json'], { timeoutMs: 120_000 });
+    expect(init.code, init.stderr).toBe(0);
+    const { caFile } = JSON.parse(init.stdout) as { caFile: string };
+    const data = fs.statSync(ov.file('var/lib/coffre/data/config.json'));
+    const uid = Number((await must('chroot', [ov.root, 'id', '-u', 'coffre'])).stdout.trim());
+    const softhsmGid = Number((await must('chroot', [ov.root, 'getent', 'group', 'softhsm'])).stdout.split(':')[2]);
+    expect(data.uid).toBe(uid);
+    expect(data.mode & 0o077).toBe(0);
+
+    const child = ov.spawnChroot(['/usr/local/bin/coffre', 'serve', '--data-dir', '/var/lib/coffre/data', '--port', '0', '--host', '127.0.0.1']);
+    let out = '';
+    let errOut = '';
+    child.stderr!.on('data', (d: Buffer) => (errOut += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`no "appliance.started" line in 60 s:\n${out}\n${errOut}`)), 60_000);
+        child.stdout!.on('data', (d: Buffer) => {
+          out += d.toString();
+          const m = /"event":"appliance\.started","url":"([^"]+)"/.exec(out);
+          if (m) {
+            clearTimeout(t);
+            resolve(m[1]!);
+          }
+        });
+        child.on('exit', (code) => reject(new Error(`serve exited ${code}:\n${out}\n${errOut}`)));
+      });
+      // the serving process: the service user, with the softhsm group, no capabilities
+      const pid = (await must('pgrep', ['-f', '-n', 'main.js serve --data-dir /var/lib/coffre/data --port 0'])).stdout.trim();
+      const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+      expect(status).toMatch(new RegExp(`^Uid:\\s+${uid}\\s+${uid}\\s+${uid}\\s+${uid}$`, 'm'));
+      expect(status.match(/^Groups:\s*(.*)$/m)![1]!.trim().split(/\s+/).map(Number)).toContain(softhsmGid);
+      expect(status).toMatch(/^CapEff:\s+0+$/m);
+      expect(status).toMatch(/^NoNewPrivs:\s+1$/m);
+
+      const ca = fs.readFileSync(ov.file(caFile));
+      const u = new URL(url);
+      const res = await new Promise<{ status: number; body: string; protocol: string | null; cipher: string }>((resolve, reject) => {
+        https
+          .get({ host: u.hostname, port: u.port, path: '/healthz', ca, servername: 'localhost', agent: false }, (r) => {
+            const s = r.socket as tls.TLSSocket;
+            const protocol = s.getProtocol();
+            const cipher = s.getCipher().name;
+            let body = '';
+            r.on('data', (c: Buffer) => (body += c.toString()));
+            r.on('end', () => resolve({ status: r.statusCode ?? 0, body, protocol, cipher }));
+          })
+          .on('error', reject);
+      });
+      expect(res.status).toBe(200);
+      expect(JSON.parse(res.body)).toEqual({ status: 'ok' });
+      expect(res.protocol).toBe('TLSv1.3');
+      expect(['TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256']).toContain(res.cipher);
+      // a 128-bit suite is refused
+      const weak = await new Promise<string>((resolve) => {
+        const s = tls.connect({ host: u.hostname, port: Number(u.port), ca, servername: 'localhost', maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' }, () => {
+          resolve('connected');
+          s.end();
+        });
+        s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+      });
+      expect(weak).not.toBe('connected');
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+  });
+});
