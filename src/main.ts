@@ -6,7 +6,7 @@ import { Scheduler, type CronAdapter } from './jobs/index.js';
 import { createLogger, type Logger } from './shared/logger.js';
 import { systemClock, type Clock } from './shared/clock.js';
 import type { FastifyPluginAsync } from 'fastify';
-import { AuditService } from './audit/index.js';
+import { AuditService, auditRoutes } from './audit/index.js';
 import { DbAlerter, createAlertChannels, type Alerter } from './monitoring/index.js';
 import { openKeys, type Keys } from './keys/index.js';
 import { consolePlugin } from './console/serve.js';
@@ -84,6 +84,8 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     const audit = new AuditService({ db: db.db, keys: keys.provider, clock, log, applianceId: config.applianceId, config: config.audit, raise: (a) => alerts?.raise(a) ?? Promise.resolve() });
     closers.push(() => audit.close());
     audit.start();
+    api.push(auditRoutes(audit));
+    scheduler.register(audit.pruneJob());
     alerts = new DbAlerter({ db: db.db, audit, clock, log, applianceId: config.applianceId, channels: createAlertChannels({ syslog: audit.forwarder && { sink: audit.forwarder, header: { facility: config.audit.syslog.facility, appName: config.audit.syslog.appName } } }) });
 
     return {

@@ -10,3 +10,8 @@ export { AuditService, type AuditServiceOptions } from './service.js';
 export { Checkpointer, type CheckpointerOptions } from './checkpointer.js';
 export { SyslogForwarder, type SyslogForwarderOptions, type ForwarderStatus } from './syslog/forwarder.js';
 export { CHECKPOINT_KEY } from './checkpoint-format.js';
+export { auditRoutes } from './routes.js';
+export { queryEvents, type AuditFilter, type AuditPage } from './query.js';
+export { exportJsonLines, type ExportRange, type ExportSummary } from './export.js';
+export { recordToJson, type ExportedRecord } from './export-format.js';
+export { pruneTrail, type PruneResult, type PruneOptions } from './prune.js';

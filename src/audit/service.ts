@@ -13,6 +13,10 @@ import { Checkpointer } from './checkpointer.js';
 import { exportCheckpoint, type Checkpoint } from './checkpoint-format.js';
 import { SyslogForwarder } from './syslog/forwarder.js';
 import { verifyTrail, type VerifyReport } from './verify.js';
+import { queryEvents, type AuditFilter, type AuditPage } from './query.js';
+import { exportJsonLines, type ExportRange, type ExportSummary } from './export.js';
+import { pruneTrail, type PruneResult } from './prune.js';
+import type { JobDefinition } from '../jobs/types.js';
 
 export interface AuditServiceOptions {
   db: Kysely<Database>;
@@ -91,6 +95,42 @@ export class AuditService implements Auditor {
   /** Recomputes the chain and checks every checkpoint's MAC in the HSM and the anchors given. */
   verify(anchors: readonly Checkpoint[] = []): Promise<VerifyReport> {
     return verifyTrail({ db: this.o.db, applianceId: this.o.applianceId, keys: this.o.keys, anchors });
+  }
+
+  /** The auditor's query (newest first, keyset pagination). The caller records the read. */
+  query(f: AuditFilter, page: { limit: number; cursor?: string | undefined }): Promise<AuditPage> {
+    return queryEvents(this.o.db, f, page);
+  }
+
+  /** JSON-lines export of [from, to) (docs/formats.md "Audit export"). The caller records the read. */
+  export(range: ExportRange, write: (line: string) => Promise<void> | void): Promise<ExportSummary> {
+    return exportJsonLines(this.o.db, this.o.applianceId, range, write);
+  }
+
+  /** Retention (audit.retentionDays): see pruneTrail. */
+  prune(actor: string): Promise<PruneResult> {
+    return pruneTrail({ db: this.o.db, keys: this.o.keys, clock: this.o.clock, auditor: this.auditor, applianceId: this.o.applianceId, retentionDays: this.o.config.retentionDays, actor });
+  }
+
+  /** The daily retention job (`audit.prune`, 03:30 in the appliance time zone, caught up at start). */
+  pruneJob(): JobDefinition<PruneResult> {
+    return {
+      name: 'audit.prune',
+      schedule: '30 3 * * *',
+      catchUp: true,
+      run: async (ctx) => {
+        try {
+          const r = await this.prune(ctx.actor);
+          ctx.log.info({ prunedUpTo: r.prunedUpTo, deleted: r.deleted }, 'audit retention applied');
+          return r;
+        } catch (e) {
+          if (isAppError(e) && e.code === 'AUDIT_TAMPERED') {
+            void this.o.raise?.({ kind: 'audit.tampered', severity: 'critical', message: e.message }).catch(() => undefined);
+          }
+          throw e;
+        }
+      },
+    };
   }
 
   /**

@@ -98,4 +98,52 @@ export function registerAudit(program: Command, io: Io): void {
         }
       }),
     );
+  audit
+    .command('export')
+    .description('JSON-lines export of the audit records in [--from, --to) for auditors (stdout, or --out FILE)')
+    .addOption(dataDirOption())
+    .requiredOption('--from <time>', 'start, inclusive (ISO 8601, e.g. 2026-01-01 or 2026-01-01T00:00:00Z)')
+    .requiredOption('--to <time>', 'end, exclusive (ISO 8601)')
+    .option('--out <file>', 'write to this file (created, never overwritten) instead of stdout')
+    .addOption(jsonOption())
+    .action(
+      action(io, async (opts: { dataDir?: string; from: string; to: string; out?: string; json?: boolean }) => {
+        const range = { from: parseTime('--from', opts.from), to: parseTime('--to', opts.to) };
+        if (range.to <= range.from) throw new AppError('USAGE', '--to must be after --from', { exitCode: 2 });
+        if (opts.json && !opts.out) throw new AppError('USAGE', '--json needs --out (without it, stdout carries the JSON lines)', { exitCode: 2 });
+        const a = await openAppliance({ dataDir: resolveDataDir(opts.dataDir), migrate: false, log: createLogger({ level: 'warn', destination: 'stderr' }) });
+        let fd: number | undefined;
+        const tmp = opts.out ? `${opts.out}.partial` : undefined;
+        try {
+          if (opts.out && fs.existsSync(opts.out)) throw new AppError('USAGE', `--out: ${opts.out} exists; nothing was written`, { exitCode: 2 });
+          // reads are recorded before the data is released
+          await a.audit.recordNow({ action: 'audit.export', actor: localActor(), outcome: 'success' });
+          if (tmp) fd = fs.openSync(tmp, 'wx', 0o600);
+          const summary = await a.audit.export(range, (line) => {
+            if (fd !== undefined) fs.writeSync(fd, line + '\n');
+            else io.out(line);
+          });
+          if (fd !== undefined && tmp && opts.out) {
+            fs.fsyncSync(fd);
+            fs.closeSync(fd);
+            fd = undefined;
+            fs.renameSync(tmp, opts.out);
+            emit(io, opts.json, { file: opts.out, ...summary }, `exported ${summary.records} record(s) to ${opts.out}`);
+          } else io.err(`exported ${summary.records} record(s)`);
+        } catch (e) {
+          if (fd !== undefined) fs.closeSync(fd);
+          if (tmp) fs.rmSync(tmp, { force: true });
+          throw e;
+        } finally {
+          await a.close();
+        }
+      }),
+    );
+}
+
+/** ISO 8601 date or date-time (a date alone is midnight UTC). */
+function parseTime(flag: string, v: string): number {
+  const t = /^\d{4}-\d{2}-\d{2}$/.test(v) ? Date.parse(`${v}T00:00:00Z`) : /^\d{4}-\d{2}-\d{2}T/.test(v) ? Date.parse(v) : NaN;
+  if (!Number.isFinite(t)) throw new AppError('USAGE', `${flag} must be an ISO 8601 date or date-time (got "${v}")`, { exitCode: 2 });
+  return t;
 }

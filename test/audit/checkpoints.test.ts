@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyProvider, type AdminKeyProvider } from '../../src/keys/registry.js';
-import { Checkpointer, CHECKPOINT_KEY, exportCheckpoint, parseExportedCheckpoint, verifyTrail, type Checkpoint } from '../../src/audit/index.js';
+import { Checkpointer, CHECKPOINT_KEY, exportCheckpoint, parseExportedCheckpoint, pruneTrail, verifyTrail, type Checkpoint } from '../../src/audit/index.js';
 import { canonicalEncoding, chainHash, GENESIS_HASH } from '../../src/audit/canonical.js';
 import { rowToRecord } from '../../src/audit/db/rows.js';
 import { openDatabase } from '../../src/db/index.js';
@@ -154,5 +154,47 @@ describe('HSM checkpoints', () => {
     expect(await stored(t)).toEqual([]);
     const again = new Checkpointer({ db: t.h.db, keys: hsm, clock: t.clock, log: silentLog(), applianceId: APPLIANCE, every: 5, intervalMs: 60_000 });
     expect(await again.maybe()).toMatchObject({ seq: 20, keyName: CHECKPOINT_KEY });
+  });
+});
+
+describe('retention', () => {
+  it('prunes records older than the retention under a MACed "pruned" checkpoint; the rest still verifies', async () => {
+    const { t, cp } = await setup(50);
+    const day = 86_400_000;
+    for (let d = 0; d < 10; d++) {
+      await write(t, d * 20 + 1, d * 20 + 20);
+      await cp.maybe();
+      t.clock.advance(day);
+    }
+    // retention 5 days: the first 5 days (seq 1–100) go
+    const r = await pruneTrail({ db: t.h.db, keys: hsm, clock: t.clock, auditor: t.auditor, applianceId: APPLIANCE, retentionDays: 5, actor: 'job:audit.prune' });
+    expect(r).toMatchObject({ prunedUpTo: 100, deleted: 100, checkpoint: { kind: 'pruned', seq: 100 } });
+    expect(Number((await t.h.db.selectFrom('audit_events').select((eb) => eb.fn.min('seq').as('m')).executeTakeFirstOrThrow()).m)).toBe(101);
+    expect(await t.h.db.selectFrom('audit_targets').select('seq').where('seq', '<=', 100).execute()).toHaveLength(0);
+    const last = await t.h.db.selectFrom('audit_events').selectAll().orderBy('seq', 'desc').executeTakeFirstOrThrow();
+    expect(last).toMatchObject({ action: 'audit.prune', actor: 'job:audit.prune' });
+    expect(JSON.parse(last.targets!)).toEqual([['retentionDays', '5'], ['upToSeq', '100']]);
+    expect(await verifyTrail({ db: t.h.db, applianceId: APPLIANCE, keys: hsm })).toMatchObject({ ok: true, prunedUpTo: 100, firstSeq: 101, lastSeq: 201 });
+    // nothing more to prune: no-op
+    expect(await pruneTrail({ db: t.h.db, keys: hsm, clock: t.clock, auditor: t.auditor, applianceId: APPLIANCE, retentionDays: 5, actor: 'job:audit.prune' })).toMatchObject({ deleted: 0 });
+    // deleting the next old record by hand is still a gap; a forged "pruned" checkpoint does not pass
+    await t.close();
+    tamper(t.file, (db) => db.prepare('DELETE FROM audit_events WHERE seq = 101').run());
+    expect(await verifyFile(t.file)).toMatchObject({ ok: false, firstBadSeq: 101, problem: { code: 'SEQ_GAP' } });
+    tamper(t.file, (db) => {
+      db.prepare('DELETE FROM audit_events WHERE seq <= 120').run();
+      const h = (db.prepare('SELECT hash FROM audit_events WHERE seq = 121').get() as { hash: string }).hash;
+      db.prepare(`INSERT INTO audit_checkpoints (seq, kind, at, hash, key_name, mac) VALUES (120, 'pruned', 0, ?, 'coffre-audit-checkpoint', ?)`).run(h, 'ab'.repeat(32));
+    });
+    expect(await verifyFile(t.file)).toMatchObject({ ok: false, firstBadSeq: 101 });
+  });
+
+  it('refuses to prune a trail that does not verify (evidence is kept)', async () => {
+    const { t } = await setup(50);
+    await write(t, 1, 30);
+    t.clock.advance(400 * 86_400_000);
+    await t.h.db.updateTable('audit_events').set({ actor: 'user:x' }).where('seq', '=', 7).execute();
+    await expect(pruneTrail({ db: t.h.db, keys: hsm, clock: t.clock, auditor: t.auditor, applianceId: APPLIANCE, retentionDays: 365, actor: 'job:audit.prune' })).rejects.toMatchObject({ code: 'AUDIT_TAMPERED' });
+    expect(await t.h.db.selectFrom('audit_events').select('seq').execute()).toHaveLength(30);
   });
 });

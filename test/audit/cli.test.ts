@@ -101,4 +101,25 @@ describe('appliance start/stop and `coffre audit verify`', () => {
     expect(bad.code).toBe(2);
     expect(bad.err).toMatch(/^USAGE: --checkpoint: .* holds no Coffre audit checkpoint/);
   });
+
+  it('exports a time range as JSON lines (stdout or --out), and audits the export', async () => {
+    const out = await run(['audit', 'export', '--data-dir', dir, '--from', '2000-01-01', '--to', '2100-01-01']);
+    expect(out.code).toBe(0);
+    const lines = out.out.trim().split('\n').map((l) => JSON.parse(l) as { type: string; action?: string });
+    expect(lines[0]).toMatchObject({ type: 'coffre.audit.export', firstSeq: expect.any(Number) });
+    expect(lines.filter((l) => l.type === 'coffre.audit.event').at(-1)).toMatchObject({ action: 'audit.export' });
+    expect(out.err).toMatch(/exported \d+ record\(s\)/);
+    const file = path.join(path.dirname(dir), 'export.jsonl');
+    const r = await run(['audit', 'export', '--data-dir', dir, '--from', '2000-01-01T00:00:00Z', '--to', '2100-01-01', '--out', file, '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out)).toMatchObject({ file, records: expect.any(Number) });
+    expect(fs.readFileSync(file, 'utf8').trim().split('\n').length).toBeGreaterThan(3);
+    expect((fs.statSync(file).mode & 0o777).toString(8)).toBe('600');
+    const again = await run(['audit', 'export', '--data-dir', dir, '--from', '2000-01-01', '--to', '2100-01-01', '--out', file]);
+    expect(again.code).toBe(2);
+    expect(again.err).toMatch(/^USAGE: --out: .* exists/);
+    const bad = await run(['audit', 'export', '--data-dir', dir, '--from', 'yesterday', '--to', '2100-01-01']);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/^USAGE: --from must be an ISO 8601/);
+  });
 });
