@@ -1,7 +1,7 @@
 /**
  * Every permission a route may declare (checklist Z1). The access module maps appliance roles to
  * these; workspace-level need-to-know (owner/editor/viewer) is checked in addition by the handler
- * through the policy, because it depends on the resource.
+ * through the policy (`Policy.can` / `Policy.requireWorkspace`), because it depends on the resource.
  *
  * Separation of duties: `admin` manages users, settings, keys and monitoring but holds no
  * `doc:*` or `workspace:*` permission on content it is not a member of.
@@ -27,11 +27,13 @@ export const PERMISSIONS = {
 } as const;
 
 export type PermissionName = (typeof PERMISSIONS)[keyof typeof PERMISSIONS];
+export const ALL_PERMISSIONS: readonly PermissionName[] = Object.values(PERMISSIONS);
 
 export const APPLIANCE_ROLES = ['admin', 'backup-operator', 'auditor', 'member'] as const;
 export type ApplianceRole = (typeof APPLIANCE_ROLES)[number];
+export const isApplianceRole = (r: string): r is ApplianceRole => (APPLIANCE_ROLES as readonly string[]).includes(r);
 
-/** Which appliance role grants which permissions (the access module owns and may refine this). */
+/** Which appliance role grants which permissions (owned by the access module). */
 export const ROLE_PERMISSIONS: Record<ApplianceRole, readonly PermissionName[]> = {
   admin: ['self', 'users:manage', 'users:read', 'access:review', 'keys:read', 'keys:manage', 'settings:manage', 'monitoring:read', 'workspace:create', 'workspace:use'],
   'backup-operator': ['self', 'backup:read', 'backup:run', 'backup:manage', 'monitoring:read'],
@@ -41,3 +43,27 @@ export const ROLE_PERMISSIONS: Record<ApplianceRole, readonly PermissionName[]> 
 
 export const WORKSPACE_ROLES = ['owner', 'editor', 'viewer'] as const;
 export type WorkspaceRole = (typeof WORKSPACE_ROLES)[number];
+export const isWorkspaceRole = (r: string): r is WorkspaceRole => (WORKSPACE_ROLES as readonly string[]).includes(r);
+
+/**
+ * What a workspace role allows inside its workspace (need-to-know, Z2). Every one of these also
+ * needs the appliance permission `workspace:use`.
+ */
+export const WORKSPACE_ACTIONS = {
+  /** see the workspace, its folder tree and document metadata */
+  read: 'workspace:read',
+  /** read document content */
+  docRead: 'doc:read',
+  /** add documents and versions, rename, move */
+  docWrite: 'doc:write',
+  docDelete: 'doc:delete',
+  /** add and remove members, change roles, answer its access reviews */
+  members: 'workspace:members',
+} as const;
+export type WorkspaceAction = (typeof WORKSPACE_ACTIONS)[keyof typeof WORKSPACE_ACTIONS];
+
+export const WORKSPACE_ROLE_ACTIONS: Record<WorkspaceRole, readonly WorkspaceAction[]> = {
+  owner: ['workspace:read', 'doc:read', 'doc:write', 'doc:delete', 'workspace:members'],
+  editor: ['workspace:read', 'doc:read', 'doc:write', 'doc:delete'],
+  viewer: ['workspace:read', 'doc:read'],
+};

@@ -8,6 +8,8 @@ import { LoggingSection } from './sections/logging.js';
 import { StorageSection } from './sections/storage.js';
 import { AuditSection } from './sections/audit.js';
 import { VaultSection } from './sections/vault.js';
+import { AuthSection } from './sections/auth.js';
+import { MailSection } from './sections/mail.js';
 
 /**
  * The whole configuration: one file `<data dir>/config.json` plus `COFFRE_*` overrides.
@@ -28,6 +30,8 @@ export const sections = {
   logging: LoggingSection,
   audit: AuditSection,
   vault: VaultSection,
+  auth: AuthSection,
+  mail: MailSection,
 } satisfies Record<string, TSchema>;
 
 export const ConfigSchema = Type.Object(

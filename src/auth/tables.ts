@@ -1,0 +1,92 @@
+/** Tables of the identity module (migrations/2026-11-22T1500-auth.ts). Times are ms since the epoch. */
+export interface AuthTables {
+  users: {
+    id: string;
+    /** as given (NFKC) */
+    username: string;
+    /** NFKC + case-folded: the unique key (P1) */
+    username_key: string;
+    /** FieldCipher ciphertext, context `users.email:<id>` */
+    email_enc: string;
+    /** FieldCipher blind index of the normalised address */
+    email_index: string;
+    phone_enc: string | null;
+    phone_index: string | null;
+    role: string;
+    /** 'invited' | 'active' | 'disabled' */
+    state: string;
+    /** argon2id PHC string (parameters included) */
+    password_hash: string | null;
+    password_changed_at: number | null;
+    /** 'totp' | 'email' | 'sms' | null */
+    mfa_method: string | null;
+    totp_secret_enc: string | null;
+    totp_confirmed: number;
+    /** last accepted TOTP time step (M1: a code works once) */
+    totp_last_step: number | null;
+    created_at: number;
+    created_by: string;
+    last_login_at: number | null;
+    last_seen_at: number | null;
+    disabled_at: number | null;
+  };
+  recovery_codes: { code_hash: string; user_id: string; created_at: number; used_at: number | null };
+  one_time_links: {
+    id: string;
+    user_id: string;
+    /** 'enrol' | 'reset' */
+    purpose: string;
+    /** SHA-256 of the token (R1) */
+    token_hash: string;
+    created_at: number;
+    created_by: string;
+    expires_at: number;
+    used_at: number | null;
+    voided_at: number | null;
+  };
+  sessions: {
+    /** public id (listing, ending) */
+    id: string;
+    /** SHA-256 of the cookie value */
+    secret_hash: string;
+    user_id: string;
+    created_at: number;
+    last_seen_at: number;
+    /** absolute expiry */
+    expires_at: number;
+    ended_at: number | null;
+    end_reason: string | null;
+    ip: string | null;
+    user_agent: string | null;
+  };
+  login_challenges: {
+    /** SHA-256 of the challenge id given to the client */
+    id_hash: string;
+    user_id: string;
+    method: string;
+    /** SHA-256 of the one-time code sent by e-mail or SMS */
+    code_hash: string | null;
+    /** 'session' | 'token' */
+    purpose: string;
+    /** JSON of what to issue on success (token name, scopes, ttl) */
+    request: string | null;
+    created_at: number;
+    expires_at: number;
+    attempts: number;
+    consumed_at: number | null;
+  };
+  api_tokens: {
+    id: string;
+    user_id: string;
+    name: string;
+    token_hash: string;
+    /** JSON array of permission names */
+    scopes: string;
+    created_at: number;
+    expires_at: number;
+    last_used_at: number | null;
+    revoked_at: number | null;
+    revoked_by: string | null;
+  };
+  login_throttle: { key: string; failures: number; window_start: number; last_failure_at: number };
+}

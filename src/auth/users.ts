@@ -1,0 +1,99 @@
+import type { Kysely, Selectable } from 'kysely';
+import type { Database, Db } from '../db/index.js';
+import type { FieldCipher } from '../keys/types.js';
+import type { AuthTables } from './tables.js';
+import { normaliseEmail, normalisePhone, normaliseUsername } from './username.js';
+
+export type UserRow = Selectable<AuthTables['users']>;
+
+/** the public face of a user (never a hash, a secret or an address) */
+export interface UserView {
+  id: string;
+  username: string;
+  role: string;
+  state: string;
+  mfaMethod: string | null;
+  createdAt: string;
+  lastLoginAt: string | null;
+  lastSeenAt: string | null;
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString());
+
+export function userView(r: UserRow): UserView {
+  return {
+    id: r.id,
+    username: r.username,
+    role: r.role,
+    state: r.state,
+    mfaMethod: r.mfa_method,
+    createdAt: new Date(Number(r.created_at)).toISOString(),
+    lastLoginAt: iso(r.last_login_at),
+    lastSeenAt: iso(r.last_seen_at),
+  };
+}
+
+/**
+ * The user directory: rows, lookups, and the encrypted contact fields. E-mail and phone are
+ * encrypted with the FieldCipher (context binds the row and column) and found through a blind
+ * index (invariant 1).
+ */
+export class UserDirectory {
+  constructor(
+    private readonly db: Db,
+    private readonly fields: FieldCipher,
+  ) {}
+
+  async byId(id: string, trx: Kysely<Database> = this.db): Promise<UserRow | undefined> {
+    return trx.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  async byUsername(raw: string): Promise<UserRow | undefined> {
+    let key: string;
+    try {
+      key = normaliseUsername(raw).key;
+    } catch {
+      return undefined;
+    }
+    return this.db.selectFrom('users').selectAll().where('username_key', '=', key).executeTakeFirst();
+  }
+
+  async byEmail(raw: string): Promise<UserRow[]> {
+    let email: string;
+    try {
+      email = normaliseEmail(raw);
+    } catch {
+      return [];
+    }
+    const idx = await this.fields.blindIndex('users.email', email.toLowerCase());
+    return this.db.selectFrom('users').selectAll().where('email_index', '=', idx).execute();
+  }
+
+  async encryptEmail(userId: string, raw: string): Promise<{ email_enc: string; email_index: string }> {
+    const email = normaliseEmail(raw);
+    return {
+      email_enc: await this.fields.encrypt('field:users', email, `users.email:${userId}`),
+      email_index: await this.fields.blindIndex('users.email', email.toLowerCase()),
+    };
+  }
+
+  async encryptPhone(userId: string, raw: string): Promise<{ phone_enc: string; phone_index: string }> {
+    const phone = normalisePhone(raw);
+    return {
+      phone_enc: await this.fields.encrypt('field:users', phone, `users.phone:${userId}`),
+      phone_index: await this.fields.blindIndex('users.phone', phone),
+    };
+  }
+
+  email(r: UserRow): Promise<string> {
+    return this.fields.decrypt(r.email_enc, `users.email:${r.id}`);
+  }
+
+  phone(r: UserRow): Promise<string | undefined> {
+    return r.phone_enc ? this.fields.decrypt(r.phone_enc, `users.phone:${r.id}`) : Promise.resolve(undefined);
+  }
+
+  async list(): Promise<UserRow[]> {
+    return this.db.selectFrom('users').selectAll().orderBy('username_key').execute();
+  }
+}

@@ -1,0 +1,95 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+/**
+ * Identity and access (issue 4): password policy, argon2id cost, sessions, second factor, links,
+ * API tokens, brute-force throttling and access reviews. Minimums are the checklist's (P2, P5, S3…):
+ * the schema refuses anything weaker.
+ */
+export const AuthSection = Type.Object(
+  {
+    password: Type.Object(
+      {
+        /** P2: at least 10 code points; may be raised */
+        minLength: Type.Integer({ minimum: 10, maximum: 128, default: 10 }),
+        /** P3: how many of the 4 classes (lower, upper, digit, other) a password must use */
+        minClasses: Type.Integer({ minimum: 0, maximum: 4, default: 3 }),
+        /** P4: extra context words (organisation, product…) refused inside passwords */
+        contextWords: Type.Array(Type.String({ minLength: 3 }), { default: [] }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    argon2: Type.Object(
+      {
+        /** P5: KiB of memory per hash (≥ 19 MiB) */
+        memoryKiB: Type.Integer({ minimum: 19_456, maximum: 4_194_304, default: 19_456 }),
+        timeCost: Type.Integer({ minimum: 2, maximum: 20, default: 2 }),
+        parallelism: Type.Literal(1, { default: 1 }),
+        /** hashes computed at once; more wait (a login storm cannot starve the appliance) */
+        maxConcurrent: Type.Integer({ minimum: 1, maximum: 64, default: 2 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    sessions: Type.Object(
+      {
+        idleTimeoutMinutes: Type.Integer({ minimum: 1, maximum: 24 * 60, default: 30 }),
+        absoluteTimeoutHours: Type.Integer({ minimum: 1, maximum: 24 * 7, default: 12 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    mfa: Type.Object(
+      {
+        /** M4: appliance roles that must use a second factor */
+        requiredRoles: Type.Array(Type.String(), { default: ['admin', 'backup-operator'] }),
+        challengeTtlSeconds: Type.Integer({ minimum: 30, maximum: 900, default: 300 }),
+        maxAttempts: Type.Integer({ minimum: 1, maximum: 10, default: 5 }),
+        issuer: Type.String({ default: 'Coffre' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    links: Type.Object(
+      {
+        /** R2: enrolment and reset links expire after this many hours */
+        ttlHours: Type.Integer({ minimum: 1, maximum: 24, default: 24 }),
+        /** R4: reset requests answered per account per hour (more are silently dropped) */
+        resetPerAccountPerHour: Type.Integer({ minimum: 1, default: 3 }),
+        /** R4: reset requests per source address per hour (more get 429) */
+        resetPerAddressPerHour: Type.Integer({ minimum: 1, default: 20 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    tokens: Type.Object(
+      {
+        defaultTtlDays: Type.Integer({ minimum: 1, maximum: 365, default: 30 }),
+        maxTtlDays: Type.Integer({ minimum: 1, maximum: 365, default: 365 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    throttle: Type.Object(
+      {
+        /** B1: failures per (account, source address) before exponential back-off starts */
+        freeFailures: Type.Integer({ minimum: 1, default: 3 }),
+        maxBackoffSeconds: Type.Integer({ minimum: 1, default: 900 }),
+        /** B1: evaluated failures per account per hour, all addresses together */
+        accountFailuresPerHour: Type.Integer({ minimum: 1, maximum: 100, default: 100 }),
+        /** B2: failures from one address (IPv4 /32, IPv6 /64) per window before 429 */
+        addressFailures: Type.Integer({ minimum: 1, default: 30 }),
+        addressWindowSeconds: Type.Integer({ minimum: 1, default: 900 }),
+        /** alert `auth.bruteforce` when an account or an address reaches this many failures */
+        alertAfter: Type.Integer({ minimum: 1, default: 20 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    reviews: Type.Object(
+      {
+        /** cron (appliance time zone): quarterly by default */
+        schedule: Type.String({ default: '0 6 1 1,4,7,10 *' }),
+        dueDays: Type.Integer({ minimum: 1, default: 14 }),
+        /** Z4: accounts idle longer than this are flagged */
+        idleDays: Type.Integer({ minimum: 1, default: 90 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+  },
+  { additionalProperties: false, default: {} },
+);
+export type AuthConfig = Static<typeof AuthSection>;
