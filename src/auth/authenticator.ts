@@ -1,0 +1,92 @@
+import type { FastifyRequest } from 'fastify';
+import type { Actor, Authenticator } from '../http/permissions.js';
+import type { Auditor } from '../audit/types.js';
+import type { Policy } from '../access/policy.js';
+import type { Clock } from '../shared/clock.js';
+import type { Db } from '../db/index.js';
+import { errors } from '../shared/errors.js';
+import { SESSION_COOKIE, csrfTokenFor, readCookie, type SessionStore } from './sessions.js';
+import type { ApiTokens } from './tokens.js';
+import { authErrors } from './errors.js';
+import { safeEqual } from './secrets.js';
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+export function sourceOf(req: FastifyRequest) {
+  const ua = req.headers['user-agent'];
+  return { ip: req.ip, ...(ua ? { userAgent: ua.slice(0, 300) } : {}), requestId: String(req.id) };
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** the raw session secret of a cookie-authenticated request (to derive its CSRF token) */
+    sessionSecret?: string;
+  }
+}
+
+/**
+ * The route gate's Authenticator (Z1, S1–S5, Z3):
+ * - `Authorization: Bearer cft_…` → an API token (scoped, expiring, revocable), or
+ * - the `__Host-coffre` session cookie → a server-side session (idle and absolute timeouts);
+ *   state-changing requests also need `X-CSRF-Token` and a same-origin `Origin`/`Sec-Fetch-Site`.
+ * Anything else: 401. The user must still be active. Authorisation goes through the Policy;
+ * refusals are audited.
+ */
+export class SessionAuthenticator implements Authenticator {
+  constructor(
+    private readonly o: { db: Db; clock: Clock; sessions: SessionStore; tokens: ApiTokens; policy: Policy; audit: Auditor; publicOrigin: string | undefined },
+  ) {}
+
+  private async activeUser(id: string) {
+    return this.o.db.selectFrom('users').select(['id', 'username', 'role', 'state', 'last_seen_at']).where('id', '=', id).executeTakeFirst();
+  }
+
+  private async touch(userId: string, lastSeen: number | null): Promise<void> {
+    const now = this.o.clock.nowMs();
+    if (lastSeen === null || now - Number(lastSeen) > 60_000) await this.o.db.updateTable('users').set({ last_seen_at: now }).where('id', '=', userId).execute();
+  }
+
+  async authenticate(req: FastifyRequest): Promise<Actor> {
+    const authz = req.headers.authorization;
+    if (authz !== undefined) {
+      const m = /^Bearer\s+(\S+)$/i.exec(authz);
+      const t = m ? await this.o.tokens.lookup(m[1]!) : undefined;
+      const u = t ? await this.activeUser(t.userId) : undefined;
+      if (!t || !u || u.state !== 'active') throw errors.unauthenticated();
+      await this.touch(u.id, u.last_seen_at);
+      return { id: `token:${t.id}`, kind: 'token', userId: u.id, username: u.username, roles: [u.role], scopes: t.scopes };
+    }
+    const secret = readCookie(req.headers.cookie, SESSION_COOKIE);
+    if (!secret || secret.length > 100) throw errors.unauthenticated();
+    const r = await this.o.sessions.lookup(secret);
+    if (!r.ok) {
+      if (r.reason === 'idle' || r.reason === 'expired') {
+        await this.o.audit.recordNow({ action: 'session.expire', actor: `user:${r.userId}`, outcome: 'success', reason: r.reason.toUpperCase(), targets: { user: r.userId!, session: r.sessionId! }, source: sourceOf(req) });
+      }
+      throw errors.unauthenticated();
+    }
+    const u = await this.activeUser(r.session.userId);
+    if (!u || u.state !== 'active') throw errors.unauthenticated();
+    if (!SAFE_METHODS.has(req.method)) this.checkCsrf(req, secret);
+    req.sessionSecret = secret;
+    await this.touch(u.id, u.last_seen_at);
+    return { id: `user:${u.id}`, kind: 'user', userId: u.id, username: u.username, roles: [u.role], sessionId: r.session.id };
+  }
+
+  /** S5: synchroniser token (derived from the session) AND same-origin request */
+  private checkCsrf(req: FastifyRequest, secret: string): void {
+    const token = req.headers['x-csrf-token'];
+    if (typeof token !== 'string' || !safeEqual(token, csrfTokenFor(secret))) throw authErrors.csrf();
+    const origin = req.headers.origin;
+    const site = req.headers['sec-fetch-site'];
+    if (origin !== undefined) {
+      if (!this.o.publicOrigin || origin !== this.o.publicOrigin) throw authErrors.csrf();
+    } else if (site !== 'same-origin') throw authErrors.csrf();
+  }
+
+  async authorize(actor: Actor, permission: string, req: FastifyRequest): Promise<void> {
+    if (await this.o.policy.can(actor, permission)) return;
+    await this.o.audit.recordNow({ action: 'access.denied', actor: actor.id, outcome: 'denied', reason: 'PERMISSION', targets: { permission, route: `${req.method} ${req.routeOptions.url ?? ''}` }, source: sourceOf(req) });
+    throw errors.forbidden();
+  }
+}
