@@ -5,6 +5,7 @@ import type { Policy } from '../access/policy.js';
 import type { Clock } from '../shared/clock.js';
 import type { Db } from '../db/index.js';
 import { errors } from '../shared/errors.js';
+import { auditSource } from '../audit/index.js';
 import { SESSION_COOKIE, csrfTokenFor, readCookie, type SessionStore } from './sessions.js';
 import type { ApiTokens } from './tokens.js';
 import { authErrors } from './errors.js';
@@ -13,8 +14,7 @@ import { safeEqual } from './secrets.js';
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 export function sourceOf(req: FastifyRequest) {
-  const ua = req.headers['user-agent'];
-  return { ip: req.ip, ...(ua ? { userAgent: ua.slice(0, 300) } : {}), requestId: String(req.id) };
+  return auditSource(req);
 }
 
 declare module 'fastify' {

@@ -1,0 +1,8 @@
+export { wireIdentity, logAlerter, type Identity, type IdentityOptions } from './wire.js';
+export { SESSION_COOKIE, csrfTokenFor } from './sessions.js';
+export { Links } from './links.js';
+export { checkPassword, MAX_PASSWORD_LENGTH } from './passwords/policy.js';
+export { normaliseUsername } from './username.js';
+export { userView, type UserView } from './users.js';
+export { authErrors } from './errors.js';
+export type { MailSender, SmsSender } from './messaging.js';

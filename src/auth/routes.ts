@@ -1,0 +1,344 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import type { LoginService, LoginResult } from './login.js';
+import type { AccountService } from './accounts.js';
+import type { UserDirectory } from './users.js';
+import type { SessionStore } from './sessions.js';
+import type { ApiTokens } from './tokens.js';
+import type { Auditor } from '../audit/types.js';
+import type { Db } from '../db/index.js';
+import { userView } from './users.js';
+import { sourceOf } from './authenticator.js';
+import { clearedSessionCookie, csrfTokenFor, sessionCookie } from './sessions.js';
+import { IdParams, LoginBody, LoginReply, Ok, Password, SessionSchema, TokenSchema, TotpSchema, UserSchema, Username } from './schemas.js';
+import { AppError, errors } from '../shared/errors.js';
+import { ROLE_PERMISSIONS, isApplianceRole } from '../access/permissions.js';
+
+export interface AuthRouteDeps {
+  db: Db;
+  login: LoginService;
+  accounts: AccountService;
+  users: UserDirectory;
+  sessions: SessionStore;
+  tokens: ApiTokens;
+  audit: Auditor;
+}
+
+const actorOf = (req: FastifyRequest) => {
+  const a = req.actor;
+  if (!a?.userId) throw errors.forbidden();
+  return { ...a, userId: a.userId };
+};
+
+/**
+ * The identity API under /api/v1: sign-in, enrolment, reset, own account, users (admins).
+ * Public routes are only those a signed-out user needs.
+ */
+export function authRoutes(d: AuthRouteDeps): FastifyPluginAsync {
+  return async (app) => {
+    const reply = async (res: LoginResult, rep: FastifyReply) => {
+      if (res.status === 'mfa_required') return { status: res.status, challenge: res.challenge, method: res.method, expiresAt: new Date(res.expiresAt).toISOString() };
+      const u = await d.users.byId(res.userId);
+      const out: Record<string, unknown> = { status: 'ok', user: userView(u!) };
+      if (res.session) {
+        void rep.header('set-cookie', sessionCookie(res.session.secret));
+        out.csrfToken = res.session.csrfToken;
+      }
+      if (res.token) {
+        out.token = res.token.token;
+        out.tokenInfo = res.token.view;
+      }
+      return out;
+    };
+    const rethrow429 = (rep: FastifyReply) => (e: unknown) => {
+      if (e instanceof AppError && e.code === 'RATE_LIMITED') void rep.header('retry-after', String((e.details as { retryAfterSeconds: number }).retryAfterSeconds));
+      throw e;
+    };
+
+    app.post(
+      '/auth/login',
+      { config: { public: true }, schema: { tags: ['auth'], body: LoginBody, response: { 200: LoginReply } } },
+      async (req, rep) => {
+        const b = req.body as typeof LoginBody.static;
+        const purpose = b.issue ?? 'session';
+        const res = await d.login
+          .passwordStep({ username: b.username, password: b.password, purpose, token: purpose === 'token' ? { name: b.tokenName ?? 'coffre login', scopes: b.scopes, ttlDays: b.ttlDays } : undefined }, sourceOf(req))
+          .catch(rethrow429(rep));
+        return reply(res, rep);
+      },
+    );
+
+    app.post(
+      '/auth/login/mfa',
+      {
+        config: { public: true },
+        schema: { tags: ['auth'], body: Type.Object({ challenge: Type.String({ minLength: 1, maxLength: 100 }), code: Type.String({ minLength: 1, maxLength: 32 }) }, { additionalProperties: false }), response: { 200: LoginReply } },
+      },
+      async (req, rep) => {
+        const b = req.body as { challenge: string; code: string };
+        return reply(await d.login.mfaStep(b, sourceOf(req)), rep);
+      },
+    );
+
+    app.post(
+      '/auth/enrol',
+      {
+        config: { public: true },
+        schema: {
+          tags: ['auth'],
+          body: Type.Object(
+            {
+              token: Type.String({ minLength: 20, maxLength: 2000 }),
+              password: Password,
+              mfa: Type.Optional(Type.Union([Type.Literal('totp'), Type.Literal('email'), Type.Literal('sms')])),
+              phone: Type.Optional(Type.String({ maxLength: 32 })),
+            },
+            { additionalProperties: false },
+          ),
+          response: { 200: Type.Object({ status: Type.Literal('ok'), username: Type.String(), totp: Type.Optional(TotpSchema), recoveryCodes: Type.Optional(Type.Array(Type.String())) }) },
+        },
+      },
+      async (req) => {
+        const b = req.body as { token: string; password: string; mfa?: 'totp' | 'email' | 'sms'; phone?: string };
+        const r = await d.accounts.enrol(b, sourceOf(req));
+        return { status: 'ok' as const, username: r.username, ...(r.totp ? { totp: r.totp } : {}), ...(r.recoveryCodes ? { recoveryCodes: r.recoveryCodes } : {}) };
+      },
+    );
+
+    app.post(
+      '/auth/password/forgot',
+      {
+        config: { public: true },
+        schema: {
+          tags: ['auth'],
+          body: Type.Object({ username: Type.Optional(Username), email: Type.Optional(Type.String({ maxLength: 254 })) }, { additionalProperties: false }),
+          response: { 202: Type.Object({ status: Type.Literal('accepted') }) },
+        },
+      },
+      async (req, rep) => {
+        const b = req.body as { username?: string; email?: string };
+        const src = sourceOf(req);
+        if (!(await d.accounts.forgotAllowed(src))) {
+          void rep.header('retry-after', '3600');
+          throw new AppError('RATE_LIMITED', 'too many requests from this address; try again later', { httpStatus: 429 });
+        }
+        // R4: the same answer, at once, whether or not the account exists; the work happens after
+        setImmediate(() => void d.accounts.forgot(b, src));
+        return rep.code(202).send({ status: 'accepted' as const });
+      },
+    );
+
+    app.post(
+      '/auth/password/reset',
+      {
+        config: { public: true },
+        schema: { tags: ['auth'], body: Type.Object({ token: Type.String({ minLength: 20, maxLength: 2000 }), password: Password }, { additionalProperties: false }), response: { 200: Ok } },
+      },
+      async (req) => {
+        await d.accounts.reset(req.body as { token: string; password: string }, sourceOf(req));
+        return { status: 'ok' as const };
+      },
+    );
+
+    // ---- own account ----
+    app.get(
+      '/auth/me',
+      { config: { permission: 'self' }, schema: { tags: ['auth'], response: { 200: Type.Object({ user: UserSchema, permissions: Type.Array(Type.String()), csrfToken: Type.Optional(Type.String()), sessionId: Type.Optional(Type.String()), tokenId: Type.Optional(Type.String()) }) } } },
+      async (req) => {
+        const a = actorOf(req);
+        const u = await d.users.byId(a.userId);
+        if (!u) throw errors.unauthenticated();
+        const perms = isApplianceRole(u.role) ? [...ROLE_PERMISSIONS[u.role]] : [];
+        return {
+          user: userView(u),
+          permissions: a.kind === 'token' ? perms.filter((p) => a.scopes?.includes(p)) : perms,
+          ...(req.sessionSecret ? { csrfToken: csrfTokenFor(req.sessionSecret) } : {}),
+          ...(a.sessionId ? { sessionId: a.sessionId } : {}),
+          ...(a.kind === 'token' ? { tokenId: a.id.slice('token:'.length) } : {}),
+        };
+      },
+    );
+
+    app.post('/auth/logout', { config: { permission: 'self' }, schema: { tags: ['auth'], response: { 200: Ok } } }, async (req, rep) => {
+      const a = actorOf(req);
+      if (a.sessionId) await d.accounts.endSession(a.userId, a.sessionId, a.id, sourceOf(req), 'logout', 'auth.logout');
+      void rep.header('set-cookie', clearedSessionCookie());
+      return { status: 'ok' as const };
+    });
+
+    app.get('/auth/sessions', { config: { permission: 'self' }, schema: { tags: ['auth'], response: { 200: Type.Object({ sessions: Type.Array(SessionSchema) }) } } }, async (req) => {
+      const a = actorOf(req);
+      const rows = await d.sessions.listLive(a.userId);
+      return { sessions: rows.map((s) => ({ id: s.id, createdAt: new Date(s.createdAt).toISOString(), lastSeenAt: new Date(s.lastSeenAt).toISOString(), expiresAt: new Date(s.expiresAt).toISOString(), ip: s.ip, userAgent: s.userAgent, current: s.id === a.sessionId })) };
+    });
+
+    app.delete('/auth/sessions/:id', { config: { permission: 'self' }, schema: { tags: ['auth'], params: IdParams, response: { 200: Ok } } }, async (req) => {
+      const a = actorOf(req);
+      const ok = await d.accounts.endSession(a.userId, (req.params as { id: string }).id, a.id, sourceOf(req));
+      if (!ok) throw errors.notFound('session');
+      return { status: 'ok' as const };
+    });
+
+    app.post(
+      '/auth/sessions/end-others',
+      { config: { permission: 'self' }, schema: { tags: ['auth'], response: { 200: Type.Object({ ended: Type.Integer() }) } } },
+      async (req) => {
+        const a = actorOf(req);
+        return { ended: await d.accounts.endSessions(a.userId, a.id, sourceOf(req), a.sessionId) };
+      },
+    );
+
+    app.post(
+      '/auth/password',
+      {
+        config: { permission: 'self' },
+        schema: {
+          tags: ['auth'],
+          body: Type.Object({ currentPassword: Password, newPassword: Password, endOtherSessions: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
+          response: { 200: Type.Object({ status: Type.Literal('ok'), sessionsEnded: Type.Integer() }) },
+        },
+      },
+      async (req) => {
+        const a = actorOf(req);
+        const b = req.body as { currentPassword: string; newPassword: string; endOtherSessions?: boolean };
+        const r = await d.accounts.changePassword(a.userId, { currentPassword: b.currentPassword, newPassword: b.newPassword, endOtherSessions: b.endOtherSessions ?? true }, a.sessionId, sourceOf(req));
+        return { status: 'ok' as const, sessionsEnded: r.sessionsEnded };
+      },
+    );
+
+    app.post('/auth/mfa/totp', { config: { permission: 'self' }, schema: { tags: ['auth'], response: { 200: TotpSchema } } }, async (req) => {
+      const a = actorOf(req);
+      if (a.kind === 'token') throw errors.forbidden();
+      return d.accounts.startTotp(a.userId, sourceOf(req));
+    });
+
+    app.post(
+      '/auth/mfa/totp/confirm',
+      { config: { permission: 'self' }, schema: { tags: ['auth'], body: Type.Object({ code: Type.String({ pattern: '^[0-9]{6}$' }) }, { additionalProperties: false }), response: { 200: Type.Object({ recoveryCodes: Type.Array(Type.String()) }) } } },
+      async (req) => {
+        const a = actorOf(req);
+        if (a.kind === 'token') throw errors.forbidden();
+        return d.accounts.confirmTotp(a.userId, (req.body as { code: string }).code, sourceOf(req));
+      },
+    );
+
+    // ---- own API tokens ----
+    app.get('/auth/tokens', { config: { permission: 'self' }, schema: { tags: ['auth'], response: { 200: Type.Object({ tokens: Type.Array(TokenSchema) }) } } }, async (req) => {
+      return { tokens: await d.tokens.list(actorOf(req).userId) };
+    });
+
+    app.post(
+      '/auth/tokens',
+      {
+        config: { permission: 'self' },
+        schema: {
+          tags: ['auth'],
+          body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 100 }), scopes: Type.Optional(Type.Array(Type.String(), { maxItems: 32 })), ttlDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 365 })) }, { additionalProperties: false }),
+          response: { 201: Type.Object({ token: Type.String(), tokenInfo: TokenSchema }) },
+        },
+      },
+      async (req, rep) => {
+        const a = actorOf(req);
+        const b = req.body as { name: string; scopes?: string[]; ttlDays?: number };
+        const u = await d.users.byId(a.userId);
+        const own = u && isApplianceRole(u.role) ? [...ROLE_PERMISSIONS[u.role]] : [];
+        // a token never holds more than its creator (a token-made token: no more than that token)
+        const allowed = a.kind === 'token' ? own.filter((p) => a.scopes?.includes(p)) : own;
+        const scopes = b.scopes ?? allowed;
+        const extra = scopes.filter((s) => !allowed.includes(s as never));
+        if (extra.length) throw new AppError('FORBIDDEN', `you do not hold: ${extra.join(', ')}`, { httpStatus: 403 });
+        const t = await d.db.transaction().execute(async (trx) => {
+          const t = await d.tokens.create(trx, a.userId, { name: b.name, scopes, ttlDays: b.ttlDays });
+          await d.audit.record(trx, { action: 'token.create', actor: a.id, outcome: 'success', targets: { user: a.userId, token: t.view.id }, source: sourceOf(req) });
+          return t;
+        });
+        return rep.code(201).send({ token: t.token, tokenInfo: t.view });
+      },
+    );
+
+    app.delete('/auth/tokens/:id', { config: { permission: 'self' }, schema: { tags: ['auth'], params: IdParams, response: { 200: Ok } } }, async (req) => {
+      const a = actorOf(req);
+      const id = (req.params as { id: string }).id;
+      const ok = await d.db.transaction().execute(async (trx) => {
+        const ok = await d.tokens.revoke(trx, id, a.id, a.userId);
+        if (ok) await d.audit.record(trx, { action: 'token.revoke', actor: a.id, outcome: 'success', targets: { user: a.userId, token: id }, source: sourceOf(req) });
+        return ok;
+      });
+      if (!ok) throw errors.notFound('token');
+      return { status: 'ok' as const };
+    });
+
+    // ---- users (admins) ----
+    app.get('/users', { config: { permission: 'users:read' }, schema: { tags: ['users'], response: { 200: Type.Object({ users: Type.Array(UserSchema) }) } } }, async () => {
+      return { users: (await d.users.list()).map(userView) };
+    });
+
+    app.post(
+      '/users',
+      {
+        config: { permission: 'users:manage' },
+        schema: {
+          tags: ['users'],
+          body: Type.Object({ username: Username, email: Type.String({ minLength: 3, maxLength: 254 }), role: Type.String(), phone: Type.Optional(Type.String({ maxLength: 32 })) }, { additionalProperties: false }),
+          response: { 201: Type.Object({ user: UserSchema, enrolUrl: Type.String(), expiresAt: Type.String(), mailed: Type.Boolean() }) },
+        },
+      },
+      async (req, rep) => {
+        const b = req.body as { username: string; email: string; role: string; phone?: string };
+        const r = await d.accounts.invite(b, req.actor!.id, sourceOf(req), true);
+        return rep.code(201).send({ user: userView(r.user), enrolUrl: r.enrolUrl, expiresAt: new Date(r.expiresAt).toISOString(), mailed: r.mailed });
+      },
+    );
+
+    app.post('/users/:id/invite', { config: { permission: 'users:manage' }, schema: { tags: ['users'], params: IdParams, response: { 200: Type.Object({ enrolUrl: Type.String(), expiresAt: Type.String() }) } } }, async (req) => {
+      const r = await d.accounts.reinvite((req.params as { id: string }).id, req.actor!.id, sourceOf(req));
+      return { enrolUrl: r.enrolUrl, expiresAt: new Date(r.expiresAt).toISOString() };
+    });
+
+    app.post('/users/:id/disable', { config: { permission: 'users:manage' }, schema: { tags: ['users'], params: IdParams, response: { 200: Ok } } }, async (req) => {
+      await d.accounts.setState((req.params as { id: string }).id, 'disabled', req.actor!.id, sourceOf(req));
+      return { status: 'ok' as const };
+    });
+
+    app.post('/users/:id/enable', { config: { permission: 'users:manage' }, schema: { tags: ['users'], params: IdParams, response: { 200: Ok } } }, async (req) => {
+      await d.accounts.setState((req.params as { id: string }).id, 'active', req.actor!.id, sourceOf(req));
+      return { status: 'ok' as const };
+    });
+
+    app.put(
+      '/users/:id/role',
+      { config: { permission: 'users:manage' }, schema: { tags: ['users'], params: IdParams, body: Type.Object({ role: Type.String() }, { additionalProperties: false }), response: { 200: Ok } } },
+      async (req) => {
+        const id = (req.params as { id: string }).id;
+        if (req.actor!.userId === id) throw new AppError('SELF_ROLE', 'you cannot change your own role', { httpStatus: 409 });
+        await d.accounts.setRole(id, (req.body as { role: string }).role, req.actor!.id, sourceOf(req));
+        return { status: 'ok' as const };
+      },
+    );
+
+    app.post('/users/:id/sessions/end', { config: { permission: 'users:manage' }, schema: { tags: ['users'], params: IdParams, response: { 200: Type.Object({ ended: Type.Integer() }) } } }, async (req) => {
+      const id = (req.params as { id: string }).id;
+      if (!(await d.users.byId(id))) throw errors.notFound('user');
+      return { ended: await d.accounts.endSessions(id, req.actor!.id, sourceOf(req)) };
+    });
+
+    app.get('/users/:id/tokens', { config: { permission: 'users:read' }, schema: { tags: ['users'], params: IdParams, response: { 200: Type.Object({ tokens: Type.Array(TokenSchema) }) } } }, async (req) => {
+      return { tokens: await d.tokens.list((req.params as { id: string }).id) };
+    });
+
+    app.delete(
+      '/users/:id/tokens/:tokenId',
+      { config: { permission: 'users:manage' }, schema: { tags: ['users'], params: Type.Object({ id: Type.String(), tokenId: Type.String() }), response: { 200: Ok } } },
+      async (req) => {
+        const p = req.params as { id: string; tokenId: string };
+        const ok = await d.db.transaction().execute(async (trx) => {
+          const ok = await d.tokens.revoke(trx, p.tokenId, req.actor!.id, p.id);
+          if (ok) await d.audit.record(trx, { action: 'token.revoke', actor: req.actor!.id, outcome: 'success', targets: { user: p.id, token: p.tokenId }, source: sourceOf(req) });
+          return ok;
+        });
+        if (!ok) throw errors.notFound('token');
+        return { status: 'ok' as const };
+      },
+    );
+  };
+}

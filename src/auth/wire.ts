@@ -1,0 +1,90 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { Db } from '../db/index.js';
+import type { Clock } from '../shared/clock.js';
+import type { Logger } from '../shared/logger.js';
+import type { FieldCipher } from '../keys/types.js';
+import type { Auditor } from '../audit/types.js';
+import type { Alerter } from '../monitoring/types.js';
+import type { AuthConfig } from '../config/sections/auth.js';
+import type { MailConfig } from '../config/sections/mail.js';
+import type { AuthDeps } from './deps.js';
+import { PasswordHasher } from './passwords/hasher.js';
+import { LoginThrottle } from './throttle.js';
+import { SessionStore } from './sessions.js';
+import { SecondFactor } from './mfa.js';
+import { ApiTokens } from './tokens.js';
+import { Links } from './links.js';
+import { UserDirectory } from './users.js';
+import { LoginService } from './login.js';
+import { AccountService } from './accounts.js';
+import { SessionAuthenticator } from './authenticator.js';
+import { authRoutes } from './routes.js';
+import { httpSmsSender, smtpSender, type MailSender, type SmsSender } from './messaging.js';
+import { Policy } from '../access/policy.js';
+import { Workspaces } from '../access/workspaces.js';
+import { workspaceRoutes } from '../access/routes.js';
+
+export interface IdentityOptions {
+  db: Db;
+  clock: Clock;
+  log: Logger;
+  fields: FieldCipher;
+  audit: Auditor;
+  /** security events (brute force); when absent they are logged at warn level */
+  alerts?: Alerter | undefined;
+  auth: AuthConfig;
+  mail: MailConfig;
+  /** config http.publicUrl: links and the CSRF origin check use it, never the Host header */
+  publicUrl: string;
+  organisation?: string | undefined;
+  /** tests may inject senders (real SMTP / HTTP receivers behind them) */
+  mailSender?: MailSender | undefined;
+  smsSender?: SmsSender | undefined;
+}
+
+export interface Identity {
+  users: UserDirectory;
+  accounts: AccountService;
+  login: LoginService;
+  sessions: SessionStore;
+  tokens: ApiTokens;
+  hasher: PasswordHasher;
+  policy: Policy;
+  workspaces: Workspaces;
+  authenticator: SessionAuthenticator;
+  /** API plugins for /api/v1 */
+  api: FastifyPluginAsync[];
+}
+
+/** logs security events when no alert channel is wired */
+export const logAlerter = (log: Logger): Alerter => ({
+  raise: async (a) => void log.warn({ event: 'alert', kind: a.kind, severity: a.severity, targets: a.targets }, a.message),
+});
+
+/** Builds the identity and access modules from their configuration (composition for main.ts, init and the CLI). */
+export function wireIdentity(o: IdentityOptions): Identity {
+  const d: AuthDeps = { db: o.db, clock: o.clock, log: o.log, fields: o.fields, audit: o.audit, alerts: o.alerts ?? logAlerter(o.log), config: o.auth, publicUrl: o.publicUrl, organisation: o.organisation };
+  const hasher = new PasswordHasher(o.auth.argon2);
+  const throttle = new LoginThrottle(o.db, o.clock, o.auth.throttle);
+  const sessions = new SessionStore(o.db, o.clock, o.auth.sessions);
+  const mfa = new SecondFactor(o.db, o.clock, o.fields, o.auth.mfa);
+  const tokens = new ApiTokens(o.db, o.clock, o.auth.tokens);
+  const links = new Links(o.clock, o.publicUrl, o.auth.links.ttlHours);
+  const users = new UserDirectory(o.db, o.fields);
+  const mail = o.mailSender ?? (o.mail.smtp ? smtpSender(o.mail.smtp) : undefined);
+  const sms = o.smsSender ?? (o.mail.sms ? httpSmsSender(o.mail.sms) : undefined);
+  const login = new LoginService(d, { users, hasher, throttle, sessions, mfa, tokens, mail, sms });
+  const accounts = new AccountService(d, { users, hasher, throttle, sessions, mfa, tokens, links, mail, sms });
+  const policy = new Policy(o.db);
+  const workspaces = new Workspaces({ db: o.db, clock: o.clock, fields: o.fields, audit: o.audit, policy });
+  const publicOrigin = (() => {
+    try {
+      return new URL(o.publicUrl).origin;
+    } catch {
+      return undefined;
+    }
+  })();
+  const authenticator = new SessionAuthenticator({ db: o.db, clock: o.clock, sessions, tokens, policy, audit: o.audit, publicOrigin });
+  const api = [authRoutes({ db: o.db, login, accounts, users, sessions, tokens, audit: o.audit }), workspaceRoutes(workspaces)];
+  return { users, accounts, login, sessions, tokens, hasher, policy, workspaces, authenticator, api };
+}

@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import { parseOptions } from '@node-rs/argon2';
+import { checkPassword, MAX_PASSWORD_LENGTH } from '../../src/auth/passwords/policy.js';
+import { commonPasswords } from '../../src/auth/passwords/blocklist.js';
+import { PasswordHasher } from '../../src/auth/passwords/hasher.js';
+import { normaliseUsername } from '../../src/auth/username.js';
+import { Semaphore } from '../../src/shared/semaphore.js';
+
+const policy = { minLength: 10, minClasses: 3, contextWords: [] as string[] };
+
+describe('passwords', () => {
+  it('P1: usernames compare case-insensitively after NFKC', () => {
+    expect(normaliseUsername('Alice').key).toBe(normaliseUsername('ALICE').key);
+    // fullwidth letters fold to ASCII under NFKC
+    expect(normaliseUsername('ａｌｉｃｅ').key).toBe('alice');
+    expect(normaliseUsername('ﬁona').key).toBe('fiona');
+    expect(() => normaliseUsername('a b')).toThrow(/invalid username/);
+    expect(() => normaliseUsername('x')).toThrow(/invalid username/);
+  });
+
+  it('P2: 10 to 128 code points, counted as code points', () => {
+    expect(checkPassword('Zx9#qTr2', policy)).toContain('at least 10 characters');
+    expect(checkPassword('Zx9#qTr2vW', policy)).toEqual([]);
+    // 10 emoji are 10 code points (20 UTF-16 units): still "too short" for a policy of 11
+    expect(checkPassword('😀'.repeat(9) + 'aB3', { ...policy, minLength: 12 })).toEqual([]);
+    const long = 'Aa1!' + 'x'.repeat(MAX_PASSWORD_LENGTH - 4);
+    expect(checkPassword(long, policy)).toEqual([]);
+    expect(checkPassword(long + 'y', policy)).toContain(`at most ${MAX_PASSWORD_LENGTH} characters`);
+    // the minimum may be raised in config
+    expect(checkPassword('Zx9#qTr2vW', { ...policy, minLength: 14 })).toContain('at least 14 characters');
+  });
+
+  it('P3: 3 of 4 classes AND the blocklist (deviation from ASVS 5.0 6.2.5 documented in README)', () => {
+    expect(checkPassword('alllowercaseletters', policy).join()).toMatch(/at least 3 of/);
+    expect(checkPassword('lowercase and digits 123', policy)).toEqual([]); // lower, digit, other (space)
+    for (const p of ['Password1!', 'Welcome2026!', 'Coffre2026!', 'P@ssw0rd2026!', 'Qwerty12345!']) {
+      expect(checkPassword(p, policy).length, p).toBeGreaterThan(0);
+    }
+    expect(checkPassword('Marguerite1!', policy, ['marguerite'])).toContain('contains a word tied to this account, organisation or product');
+    expect(checkPassword('Acme-Corp-2026!', { ...policy, contextWords: ['acme'] }).length).toBeGreaterThan(0);
+    expect(checkPassword('Tangerine-Ladder-42', policy)).toEqual([]);
+  });
+
+  it('P4: the blocklist ships offline with at least 100,000 common passwords', () => {
+    const list = commonPasswords();
+    expect(list.size).toBeGreaterThanOrEqual(100_000);
+    for (const w of ['123456', 'password', 'iloveyou', 'welcome', 'qwertyuiop']) expect(list.has(w)).toBe(true);
+  });
+
+  it('P5: argon2id, m ≥ 19 MiB, t ≥ 2, p = 1, salted; parameters kept per hash and upgraded', async () => {
+    const h = new PasswordHasher({ memoryKiB: 19_456, timeCost: 2, parallelism: 1, maxConcurrent: 2 });
+    const a = await h.hash('Same-Password-42');
+    const b = await h.hash('Same-Password-42');
+    expect(a).not.toBe(b);
+    expect(a.startsWith('$argon2id$v=19$m=19456,t=2,p=1$')).toBe(true);
+    const o = parseOptions(a);
+    expect(o.memoryCost).toBeGreaterThanOrEqual(19_456);
+    expect(o.timeCost).toBeGreaterThanOrEqual(2);
+    expect(o.parallelism).toBe(1);
+    expect(await h.verify(a, 'Same-Password-42')).toBe(true);
+    expect(await h.verify(a, 'Same-Password-43')).toBe(false);
+    // no truncation: the password plus one character is a different password
+    const long = 'Aa1!' + 'z'.repeat(124);
+    const hl = await h.hash(long);
+    expect(await h.verify(hl, long + 'z')).toBe(false);
+    expect(h.needsRehash(a)).toBe(false);
+    const stronger = new PasswordHasher({ memoryKiB: 19_456, timeCost: 3, parallelism: 1, maxConcurrent: 1 });
+    expect(stronger.needsRehash(a)).toBe(true);
+  });
+
+  it('bounds concurrent hashes with a semaphore', async () => {
+    const s = new Semaphore(2);
+    let running = 0;
+    let peak = 0;
+    await Promise.all(
+      Array.from({ length: 10 }, () =>
+        s.run(async () => {
+          peak = Math.max(peak, ++running);
+          await new Promise((r) => setTimeout(r, 5));
+          running--;
+        }),
+      ),
+    );
+    expect(peak).toBe(2);
+    expect(s.running).toBe(0);
+  });
+});
