@@ -6,6 +6,9 @@ import { openDatabase, migrateToLatest } from './db/index.js';
 import { makeSelfSigned } from './http/index.js';
 import { bootstrapKeys, type KeysFileSection } from './keys/bootstrap.js';
 import { AppError } from './shared/errors.js';
+import { checkFirstAdminArgs, createFirstAdmin } from './auth/first-admin.js';
+import { createLogger } from './shared/logger.js';
+import { systemClock } from './shared/clock.js';
 
 export interface InitOptions {
   dataDir: string;
@@ -50,6 +53,7 @@ export async function initAppliance(o: InitOptions): Promise<InitResult> {
   for (const h of o.hostnames) {
     if (!/^[A-Za-z0-9.-]{1,253}$/.test(h)) throw new AppError('USAGE', `--hostname: invalid host name "${h}"`, { exitCode: 2, hint: 'use a DNS name such as coffre.example.org' });
   }
+  checkFirstAdminArgs(o.admin, o.adminEmail);
   if (fs.existsSync(path.join(dir, CONFIG_FILE))) {
     throw new AppError('APPLIANCE_EXISTS', `an appliance already exists in ${dir}; nothing was changed`, { exitCode: 2, hint: 'use another --data-dir, or `coffre serve` to run this one' });
   }
@@ -89,6 +93,7 @@ export async function initAppliance(o: InitOptions): Promise<InitResult> {
 
     say('creating the database…');
     const db = openDatabase(config.database);
+    let enrolUrl: string | undefined;
     try {
       await migrateToLatest(db.db);
       await db.db.insertInto('appliance_meta').values([
@@ -96,7 +101,11 @@ export async function initAppliance(o: InitOptions): Promise<InitResult> {
         { key: 'created_at', value: new Date().toISOString() },
         { key: 'created_by', value: o.actor },
       ]).execute();
-      // TODO(auth): create the first admin when --admin is given and return the enrolment link
+      if (o.admin && o.adminEmail) {
+        say(`creating the first administrator (${o.admin})…`);
+        const log = createLogger({ level: 'warn', destination: 'stderr' });
+        enrolUrl = (await createFirstAdmin({ config, db: db.db, clock: systemClock, log, actor: o.actor, username: o.admin, email: o.adminEmail })).enrolUrl;
+      }
     } finally {
       await db.close();
     }
@@ -110,7 +119,7 @@ export async function initAppliance(o: InitOptions): Promise<InitResult> {
     const dfd = fs.openSync(dir, 'r');
     fs.fsyncSync(dfd);
     fs.closeSync(dfd);
-    return { dataDir: dir, applianceId, url: `https://${publicHost}:${port}`, caFile: path.join(dir, 'tls', 'cert.pem'), fingerprint: cert.fingerprint256 };
+    return { dataDir: dir, applianceId, url: `https://${publicHost}:${port}`, caFile: path.join(dir, 'tls', 'cert.pem'), fingerprint: cert.fingerprint256, ...(enrolUrl ? { enrolUrl } : {}) };
   } catch (e) {
     cleanup();
     throw e;

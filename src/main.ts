@@ -8,6 +8,7 @@ import { systemClock, type Clock } from './shared/clock.js';
 import type { FastifyPluginAsync } from 'fastify';
 import { AuditService, auditRoutes } from './audit/index.js';
 import { DbAlerter, createAlertChannels, type Alerter } from './monitoring/index.js';
+import { wireIdentity, type Identity } from './auth/index.js';
 import { openKeys, type Keys } from './keys/index.js';
 import { consolePlugin } from './console/serve.js';
 
@@ -43,6 +44,8 @@ export interface Appliance {
   audit: AuditService;
   /** raise alerts (stored, audited, logged, sent to the channels) */
   alerts: Alerter;
+  /** users, sessions, tokens, the access policy and workspaces (src/auth, src/access) */
+  identity: Identity;
   /** closers in reverse order of opening */
   close(): Promise<void>;
 }
@@ -87,6 +90,9 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     api.push(auditRoutes(audit));
     scheduler.register(audit.pruneJob());
     alerts = new DbAlerter({ db: db.db, audit, clock, log, applianceId: config.applianceId, channels: createAlertChannels({ syslog: audit.forwarder && { sink: audit.forwarder, header: { facility: config.audit.syslog.facility, appName: config.audit.syslog.appName } } }) });
+    const identity = wireIdentity({ db: db.db, clock, log, fields: keys.fields, audit, alerts, auth: config.auth, mail: config.mail, publicUrl: publicUrlOf(config), organisation: config.site.name });
+    auth = identity.authenticator;
+    api.push(...identity.api);
 
     return {
       config,
@@ -101,6 +107,7 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
       auth,
       audit,
       alerts,
+      identity,
       close: async () => {
         await scheduler.stop(config.http.shutdownGraceMs);
         for (const c of closers.reverse()) await c().catch((e: unknown) => log.error({ err: e }, 'close failed'));
@@ -110,6 +117,11 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     for (const c of closers.reverse()) await c().catch(() => undefined);
     throw e;
   }
+}
+
+/** The address users reach the appliance at (links are built from it, never from Host). */
+export function publicUrlOf(config: Config): string {
+  return config.http.publicUrl ?? `https://${config.http.hostnames[0] ?? '127.0.0.1'}:${config.http.port}`;
 }
 
 /** Builds the HTTPS app of an opened appliance (without listening). */

@@ -52,7 +52,7 @@ export class Workspaces {
     if (!ownerId) throw new AppError('OWNER_REQUIRED', 'a workspace needs an owner: pass --owner USER', { httpStatus: 400, exitCode: 2 });
     if (o.quotaBytes !== undefined && o.quotaBytes !== null && (!Number.isSafeInteger(o.quotaBytes) || o.quotaBytes < 0)) throw errors.usage('quotaBytes must be a non-negative integer');
     const id = crypto.randomUUID();
-    const nameEnc = await this.o.fields.encrypt('field:workspaces', name, `workspaces.name:${id}`);
+    const nameEnc = await this.o.fields.encrypt('workspaces', name, `workspaces.name:${id}`);
     const now = this.o.clock.nowMs();
     await this.o.db.transaction().execute(async (trx) => {
       await trx.insertInto('workspaces').values({ id, name_enc: nameEnc, quota_bytes: o.quotaBytes ?? null, created_at: now, created_by: actor.id, state: 'active' }).execute();
@@ -114,7 +114,7 @@ export class Workspaces {
       } else {
         await trx.insertInto('workspace_members').values({ workspace_id: id, user_id: userId, role, added_at: now, added_by: actor.id }).execute();
       }
-      await this.o.audit.record(trx, { action: before ? 'workspace.member.role' : 'workspace.member.add', actor: actor.id, outcome: 'success', reason: before ? `${before.role}->${role}` : role, targets: { workspace: id, user: userId, role }, source });
+      await this.o.audit.record(trx, { action: before ? 'workspace.member.role' : 'workspace.member.add', actor: actor.id, outcome: 'success', targets: { workspace: id, user: userId, role, ...(before ? { previous: before.role } : {}) }, source });
     });
   }
 

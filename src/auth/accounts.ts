@@ -138,7 +138,7 @@ export class AccountService {
         .where('state', '=', 'invited')
         .execute();
       const codes = method ? await this.p.mfa.newRecoveryCodes(trx, user.id) : undefined;
-      await this.d.audit.record(trx, { action: 'user.enrol', actor: `user:${user.id}`, outcome: 'success', reason: method ? `MFA:${method}` : 'NO_MFA', targets: { user: user.id }, source });
+      await this.d.audit.record(trx, { action: 'user.enrol', actor: `user:${user.id}`, outcome: 'success', reason: method ? `MFA_${method.toUpperCase()}` : 'NO_MFA', targets: { user: user.id }, source });
       return codes;
     }).catch(async (e: unknown) => {
       if (e instanceof AppError && e.code === 'LINK_INVALID') await this.d.audit.recordNow({ action: 'user.enrol', actor: 'anonymous', outcome: 'failure', reason: 'LINK_USED', targets: { user: user.id }, source });
@@ -268,7 +268,7 @@ export class AccountService {
       await trx.updateTable('users').set({ role }).where('id', '=', userId).execute();
       // a changed role starts from fresh sessions
       await this.p.sessions.endAll(trx, userId, 'role-changed');
-      await this.d.audit.record(trx, { action: 'user.role', actor: by, outcome: 'success', reason: `${user.role}->${role}`, targets: { user: userId, role }, source });
+      await this.d.audit.record(trx, { action: 'user.role', actor: by, outcome: 'success', targets: { user: userId, role, previous: user.role }, source });
     });
   }
 

@@ -157,11 +157,11 @@ export class LoginService {
         const own = isApplianceRole(user.role) ? [...ROLE_PERMISSIONS[user.role]] : [];
         const scopes = tokenReq?.scopes?.length ? tokenReq.scopes : own;
         const t = await this.p.tokens.create(trx, user.id, { name: tokenReq?.name ?? 'coffre login', scopes, ttlDays: tokenReq?.ttlDays });
-        await this.d.audit.record(trx, { action: 'auth.login', actor: `user:${user.id}`, outcome: 'success', reason: `TOKEN_ISSUED:${factor}`, targets: { user: user.id, token: t.view.id }, source });
+        await this.d.audit.record(trx, { action: 'auth.login', actor: `user:${user.id}`, outcome: 'success', reason: `TOKEN_${factor.toUpperCase()}`, targets: { user: user.id, token: t.view.id }, source });
         return { status: 'ok' as const, userId: user.id, token: t };
       }
       const s = await this.p.sessions.create(trx, user.id, { ip: source.ip, userAgent: source.userAgent });
-      await this.d.audit.record(trx, { action: 'auth.login', actor: `user:${user.id}`, outcome: 'success', reason: `SESSION:${factor}`, targets: { user: user.id, session: s.id }, source });
+      await this.d.audit.record(trx, { action: 'auth.login', actor: `user:${user.id}`, outcome: 'success', reason: `SESSION_${factor.toUpperCase()}`, targets: { user: user.id, session: s.id }, source });
       return { status: 'ok' as const, userId: user.id, session: s };
     });
   }

@@ -52,7 +52,7 @@ export class SecondFactor {
     const t = this.totp(secret, user.username);
     const otpauthUrl = t.toString();
     return {
-      secretEnc: await this.fields.encrypt('field:users', secret.base32, `users.totp:${user.id}`),
+      secretEnc: await this.fields.encrypt('users', secret.base32, `users.totp:${user.id}`),
       provisioning: { secret: secret.base32, otpauthUrl, qrSvg: await QRCode.toString(otpauthUrl, { type: 'svg', errorCorrectionLevel: 'M' }) },
     };
   }

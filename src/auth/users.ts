@@ -72,7 +72,7 @@ export class UserDirectory {
   async encryptEmail(userId: string, raw: string): Promise<{ email_enc: string; email_index: string }> {
     const email = normaliseEmail(raw);
     return {
-      email_enc: await this.fields.encrypt('field:users', email, `users.email:${userId}`),
+      email_enc: await this.fields.encrypt('users', email, `users.email:${userId}`),
       email_index: await this.fields.blindIndex('users.email', email.toLowerCase()),
     };
   }
@@ -80,7 +80,7 @@ export class UserDirectory {
   async encryptPhone(userId: string, raw: string): Promise<{ phone_enc: string; phone_index: string }> {
     const phone = normalisePhone(raw);
     return {
-      phone_enc: await this.fields.encrypt('field:users', phone, `users.phone:${userId}`),
+      phone_enc: await this.fields.encrypt('users', phone, `users.phone:${userId}`),
       phone_index: await this.fields.blindIndex('users.phone', phone),
     };
   }

@@ -5,6 +5,7 @@ import { registerServe } from './serve.js';
 import { registerDb } from './db.js';
 import { registerAudit } from './audit.js';
 import { registerDoc } from './doc.js';
+import { registerUsers, registerTokens, registerWorkspaces } from './users.js';
 
 /** Every verb of `coffre`, one registration per file (one line per module). */
-export const registrations: ((program: Command, io: Io) => void)[] = [registerInit, registerServe, registerDb, registerAudit, registerDoc];
+export const registrations: ((program: Command, io: Io) => void)[] = [registerInit, registerServe, registerDb, registerAudit, registerDoc, registerUsers, registerTokens, registerWorkspaces];

@@ -1,0 +1,199 @@
+import type { Command } from 'commander';
+import { Option } from 'commander';
+import { openAppliance } from '../main.js';
+import { resolveDataDir } from '../config/index.js';
+import { createLogger } from '../shared/logger.js';
+import { errors } from '../shared/errors.js';
+import { userView } from '../auth/index.js';
+import { Links } from '../auth/links.js';
+import { action, dataDirOption, emit, jsonOption, localActor, type Io } from './output.js';
+import { Client, clientFromEnv, readStdinSecret } from './client.js';
+import { processEnv } from '../config/index.js';
+import { AppError } from '../shared/errors.js';
+
+async function local<T>(dataDir: string | undefined, fn: (a: Awaited<ReturnType<typeof openAppliance>>) => Promise<T>): Promise<T> {
+  const a = await openAppliance({ dataDir: resolveDataDir(dataDir), log: createLogger({ level: 'warn', destination: 'stderr' }), migrate: true });
+  try {
+    return await fn(a);
+  } finally {
+    await a.close();
+  }
+}
+
+async function findUser(a: Awaited<ReturnType<typeof openAppliance>>, name: string) {
+  const u = await a.identity.users.byUsername(name);
+  if (!u) throw new AppError('NOT_FOUND', `no user named "${name}"`, { exitCode: 2 });
+  return u;
+}
+
+/** `coffre user …`: invite/list/disable act on the local data dir; enrol is a client command. */
+export function registerUsers(program: Command, io: Io): void {
+  const user = program.command('user').description('users: invite, enrol, list, disable');
+  user
+    .command('invite <username>')
+    .description('create a user and print their one-time enrolment link (24 h, single use)')
+    .requiredOption('--email <email>', 'their e-mail address (encrypted at rest)')
+    .requiredOption('--role <role>', 'admin, backup-operator, auditor or member')
+    .option('--phone <number>', 'mobile number for SMS codes (+33…)')
+    .addOption(dataDirOption())
+    .addOption(jsonOption())
+    .action(
+      action(io, async (username: string, opts: { email: string; role: string; phone?: string; dataDir?: string; json?: boolean }) => {
+        await local(opts.dataDir, async (a) => {
+          const r = await a.identity.accounts.invite({ username, email: opts.email, role: opts.role, phone: opts.phone }, localActor(), {});
+          emit(io, opts.json, { id: r.user.id, username: r.user.username, role: r.user.role, enrolUrl: r.enrolUrl, expiresAt: new Date(r.expiresAt).toISOString() }, () =>
+            [`invited ${r.user.username} (${r.user.role})`, `  enrolment link (one use, valid 24 h): ${r.enrolUrl}`].join('\n'),
+          );
+        });
+      }),
+    );
+  user
+    .command('list')
+    .description('list users (no addresses, no secrets)')
+    .addOption(dataDirOption())
+    .addOption(jsonOption())
+    .action(
+      action(io, async (opts: { dataDir?: string; json?: boolean }) => {
+        await local(opts.dataDir, async (a) => {
+          const users = (await a.identity.users.list()).map(userView);
+          emit(io, opts.json, { users }, () => users.map((u) => `${u.username.padEnd(24)} ${u.role.padEnd(16)} ${u.state.padEnd(9)} ${u.mfaMethod ?? '-'}  last sign-in ${u.lastLoginAt ?? 'never'}`).join('\n') || 'no users');
+        });
+      }),
+    );
+  user
+    .command('disable <username>')
+    .description('disable a user: ends their sessions and revokes their API tokens')
+    .addOption(dataDirOption())
+    .addOption(jsonOption())
+    .action(
+      action(io, async (username: string, opts: { dataDir?: string; json?: boolean }) => {
+        await local(opts.dataDir, async (a) => {
+          const u = await findUser(a, username);
+          await a.identity.accounts.setState(u.id, 'disabled', localActor(), {});
+          emit(io, opts.json, { id: u.id, username: u.username, state: 'disabled' }, `disabled ${u.username}`);
+        });
+      }),
+    );
+  user
+    .command('enrol <url>')
+    .description('complete an enrolment link: you choose your own password (read from stdin)')
+    .option('--password-stdin', 'read the password from standard input (required)')
+    .addOption(new Option('--mfa <method>', 'second factor: totp (default where required), email or sms').choices(['totp', 'email', 'sms']))
+    .addOption(jsonOption())
+    .action(
+      action(io, async (url: string, opts: { passwordStdin?: boolean; mfa?: string; json?: boolean }) => {
+        if (!opts.passwordStdin) throw errors.usage('--password-stdin is required (passwords are never taken on the command line)');
+        const password = await readStdinSecret();
+        const env = processEnv();
+        let origin: string;
+        try {
+          origin = env.COFFRE_URL ?? new URL(url).origin;
+        } catch {
+          throw errors.usage('the enrolment link is not a URL');
+        }
+        const client = clientFromEnv({ url: origin });
+        const r = await client.json<{ username: string; totp?: { secret: string; otpauthUrl: string }; recoveryCodes?: string[] }>('POST', '/auth/enrol', {
+          token: Links.tokenOf(url),
+          password,
+          ...(opts.mfa ? { mfa: opts.mfa } : {}),
+        });
+        emit(io, opts.json, { username: r.username, ...(r.totp ? { totp: { secret: r.totp.secret, otpauthUrl: r.totp.otpauthUrl } } : {}), ...(r.recoveryCodes ? { recoveryCodes: r.recoveryCodes } : {}) }, () =>
+          [
+            `enrolled ${r.username}`,
+            ...(r.totp ? [`  add this account to your authenticator app: ${r.totp.otpauthUrl}`, `  (or type the secret: ${r.totp.secret})`] : []),
+            ...(r.recoveryCodes ? ['  recovery codes (each works once; keep them offline):', ...r.recoveryCodes.map((c) => `    ${c}`)] : []),
+          ].join('\n'),
+        );
+      }),
+    );
+}
+
+/** `coffre login` and `coffre token …` (client commands). */
+export function registerTokens(program: Command, io: Io): void {
+  program
+    .command('login')
+    .description('exchange your credentials (and a second-factor code) for an API token')
+    .requiredOption('--username <user>', 'your username')
+    .option('--password-stdin', 'read the password (first line) and then the code (second line) from standard input')
+    .option('--code <code>', 'second-factor code (TOTP, e-mailed/SMS code or recovery code)')
+    .option('--name <name>', 'token name', 'coffre login')
+    .option('--scope <perm...>', 'restrict the token to these permissions')
+    .option('--ttl-days <n>', 'token lifetime in days')
+    .addOption(jsonOption())
+    .action(
+      action(io, async (opts: { username: string; passwordStdin?: boolean; code?: string; name: string; scope?: string[]; ttlDays?: string; json?: boolean }) => {
+        if (!opts.passwordStdin) throw errors.usage('--password-stdin is required (passwords are never taken on the command line)');
+        const lines: string[] = [];
+        for await (const c of process.stdin) lines.push((c as Buffer).toString('utf8'));
+        const [password, stdinCode] = lines.join('').split(/\r?\n/);
+        if (!password) throw errors.usage('no password on standard input');
+        const client = clientFromEnv();
+        const body = { username: opts.username, password, issue: 'token', tokenName: opts.name, ...(opts.scope ? { scopes: opts.scope } : {}), ...(opts.ttlDays ? { ttlDays: Number(opts.ttlDays) } : {}) };
+        let r = await client.json<{ status: string; challenge?: string; method?: string; token?: string; tokenInfo?: { id: string; expiresAt: string } }>('POST', '/auth/login', body);
+        if (r.status === 'mfa_required') {
+          const code = opts.code ?? stdinCode;
+          if (!code) throw new AppError('MFA_REQUIRED', `a second-factor code is needed (${r.method})`, { exitCode: 2, hint: 'give it as the second line of standard input or with --code' });
+          r = await client.json('POST', '/auth/login/mfa', { challenge: r.challenge, code: code.trim() });
+        }
+        emit(io, opts.json, { token: r.token, id: r.tokenInfo?.id, expiresAt: r.tokenInfo?.expiresAt }, r.token!);
+      }),
+    );
+  const token = program.command('token').description('your API tokens (client commands: COFFRE_URL, COFFRE_TOKEN, COFFRE_CA)');
+  token
+    .command('create <name>')
+    .description('create another API token (shown once)')
+    .option('--scope <perm...>', 'permissions (default: all of yours)')
+    .option('--ttl-days <n>', 'lifetime in days')
+    .addOption(jsonOption())
+    .action(
+      action(io, async (name: string, opts: { scope?: string[]; ttlDays?: string; json?: boolean }) => {
+        const c: Client = clientFromEnv({ needToken: true });
+        const r = await c.json<{ token: string; tokenInfo: { id: string; expiresAt: string; scopes: string[] } }>('POST', '/auth/tokens', { name, ...(opts.scope ? { scopes: opts.scope } : {}), ...(opts.ttlDays ? { ttlDays: Number(opts.ttlDays) } : {}) });
+        emit(io, opts.json, { token: r.token, id: r.tokenInfo.id, expiresAt: r.tokenInfo.expiresAt, scopes: r.tokenInfo.scopes }, r.token);
+      }),
+    );
+  token
+    .command('list')
+    .description('list your API tokens (never their values)')
+    .addOption(jsonOption())
+    .action(
+      action(io, async (opts: { json?: boolean }) => {
+        const r = await clientFromEnv({ needToken: true }).json<{ tokens: { id: string; name: string; expiresAt: string; lastUsedAt: string | null; revokedAt: string | null }[] }>('GET', '/auth/tokens');
+        emit(io, opts.json, r, () => r.tokens.map((t) => `${t.id}  ${t.name.padEnd(20)} expires ${t.expiresAt}  last used ${t.lastUsedAt ?? 'never'}${t.revokedAt ? '  REVOKED' : ''}`).join('\n') || 'no tokens');
+      }),
+    );
+  token
+    .command('revoke <id>')
+    .description('revoke one of your API tokens')
+    .addOption(jsonOption())
+    .action(
+      action(io, async (id: string, opts: { json?: boolean }) => {
+        await clientFromEnv({ needToken: true }).json('DELETE', `/auth/tokens/${encodeURIComponent(id)}`);
+        emit(io, opts.json, { id, revoked: true }, `revoked ${id}`);
+      }),
+    );
+}
+
+/** `coffre workspace create NAME` (client command). */
+export function registerWorkspaces(program: Command, io: Io): void {
+  const ws = program.command('workspace').description('workspaces (client commands)');
+  ws.command('create <name>')
+    .description('create a workspace; you become its owner')
+    .option('--quota-bytes <n>', 'quota in bytes')
+    .addOption(jsonOption())
+    .action(
+      action(io, async (name: string, opts: { quotaBytes?: string; json?: boolean }) => {
+        const r = await clientFromEnv({ needToken: true }).json<{ id: string }>('POST', '/workspaces', { name, ...(opts.quotaBytes ? { quotaBytes: Number(opts.quotaBytes) } : {}) });
+        emit(io, opts.json, { id: r.id }, r.id);
+      }),
+    );
+  ws.command('list')
+    .description('the workspaces you are a member of')
+    .addOption(jsonOption())
+    .action(
+      action(io, async (opts: { json?: boolean }) => {
+        const r = await clientFromEnv({ needToken: true }).json<{ workspaces: { id: string; name: string; role: string }[] }>('GET', '/workspaces');
+        emit(io, opts.json, r, () => r.workspaces.map((w) => `${w.id}  ${w.role.padEnd(7)} ${w.name}`).join('\n') || 'no workspaces');
+      }),
+    );
+}
