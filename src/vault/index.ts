@@ -7,3 +7,6 @@ export { vaultJobs } from './jobs.js';
 export { referencedBlobIds } from './blob-refs.js';
 export { vaultErrors } from './errors.js';
 export { isVaultBlob } from './core.js';
+export { wireVault, type Vault, type VaultWiring } from './wire.js';
+export { sealedBlobs } from './sealed.js';
+export { policyAccess, type WorkspacePolicy } from './access.js';

@@ -1,0 +1,51 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { Kysely } from 'kysely';
+import type { Auditor } from '../audit/types.js';
+import type { VaultConfig } from '../config/sections/vault.js';
+import type { Database } from '../db/types.js';
+import type { JobDefinition } from '../jobs/index.js';
+import type { DataKeys, EncryptedBlobs, FieldCipher } from '../keys/index.js';
+import type { Alerter } from '../monitoring/types.js';
+import type { Clock } from '../shared/clock.js';
+import type { Logger } from '../shared/logger.js';
+import { policyAccess, type WorkspacePolicy } from './access.js';
+import { vaultJobs } from './jobs.js';
+import { vaultRoutes } from './routes.js';
+import { sealedBlobs } from './sealed.js';
+import { VaultService } from './service.js';
+
+export interface VaultWiring {
+  db: Kysely<Database>;
+  clock: Clock;
+  log: Logger;
+  config: VaultConfig;
+  keys: { dataKeys: DataKeys; fields: FieldCipher; blobs: EncryptedBlobs };
+  policy: WorkspacePolicy;
+  audit: Auditor;
+  alerts: Alerter;
+}
+
+export interface Vault {
+  service: VaultService;
+  /** API plugin for /api/v1 */
+  api: FastifyPluginAsync;
+  jobs: JobDefinition[];
+}
+
+/** Builds the vault from the appliance's modules (composition for main.ts). */
+export function wireVault(o: VaultWiring): Vault {
+  const service = new VaultService({
+    db: o.db,
+    clock: o.clock,
+    log: o.log.child({ module: 'vault' }),
+    config: o.config,
+    dataKeys: o.keys.dataKeys,
+    fields: o.keys.fields,
+    blobs: sealedBlobs(o.keys.blobs),
+    access: policyAccess(o.policy, o.db),
+    audit: o.audit,
+    alerts: o.alerts,
+  });
+  const api: FastifyPluginAsync = async (app) => app.register(vaultRoutes, { vault: service, maxUploadBytes: o.config.maxUploadBytes });
+  return { service, api, jobs: vaultJobs(service) };
+}
