@@ -80,8 +80,11 @@ export class DecryptStream extends Transform {
     try {
       if (!this.key) throw keysErrors.integrity('encrypted blob is truncated (no complete header)');
       const globalLast = this.o.range ? this.i === this.o.range.totalChunks - 1 : true;
-      if (this.fed === 0 && !globalLast) {
-        // a range that ends on a full chunk before the last one
+      // a range that ended on a full chunk (verified as "not last": the global last chunk would
+      // have failed that), after at least one chunk; `i` then already points past it
+      const rangeDone = this.o.range !== undefined && this.fed === 0 && this.i > this.o.range.firstChunk;
+      if (rangeDone) {
+        // nothing pending: every chunk of the range verified
       } else {
         // the last chunk: 0..C-1 bytes and its tag; anything else is a truncation
         if (!globalLast || this.fed < TAG_BYTES || this.fed >= this.F) throw keysErrors.integrity('encrypted blob is truncated');
