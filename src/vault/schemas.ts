@@ -73,21 +73,25 @@ export const UploadHeaders = Type.Object({
   'repr-digest': Type.Optional(Type.String({ description: 'RFC 9530 `sha-256=:<base64>:`' })),
 });
 
-/** The upload body is a stream: described for OpenAPI, not validated. */
+/**
+ * The upload body is a stream: described for OpenAPI. Validation sees the request stream (an
+ * object) or, for multipart, nothing (null) and lets both through; the service checks the content.
+ */
 export const UploadBodyDoc = {
   content: {
-    'application/octet-stream': { schema: { type: 'string', format: 'binary' } },
+    'application/octet-stream': { schema: { type: ['string', 'object'], format: 'binary', description: 'the document content' } },
     'multipart/form-data': {
       schema: {
-        type: 'object',
+        type: ['object', 'null'],
+        description: 'fields `name`, `folderId`, `description`, `tags` (repeated), `type`, then ONE file part (last)',
         properties: {
           name: { type: 'string' },
           folderId: { type: 'string' },
           description: { type: 'string' },
           tags: { type: 'array', items: { type: 'string' } },
+          type: { type: 'string' },
           file: { type: 'string', format: 'binary' },
         },
-        required: ['file'],
       },
     },
   },
