@@ -49,6 +49,8 @@ export async function build(opts: BuildOptions): Promise<App> {
   };
   const app = Fastify({
     loggerInstance: opts.log as FastifyBaseLogger,
+    // only tells Fastify the scheme (its "listening at https://…" log); the factory makes the server
+    ...(opts.https ? { https: opts.https } : {}),
     serverFactory: (handler) => {
       const server = opts.https ? https.createServer({ ...opts.https, ...serverOptions }, handler) : nodeHttp.createServer(serverOptions, handler);
       server.timeout = http.connectionTimeoutMs;
