@@ -8,6 +8,7 @@ import { systemClock, type Clock } from './shared/clock.js';
 import type { FastifyPluginAsync } from 'fastify';
 import { AuditService, auditRoutes } from './audit/index.js';
 import { DbAlerter, createAlertChannels, type Alerter } from './monitoring/index.js';
+import { wireVault, type VaultService } from './vault/index.js';
 import { wireIdentity, type Identity } from './auth/index.js';
 import { openKeys, type Keys } from './keys/index.js';
 import { consolePlugin } from './console/serve.js';
@@ -46,6 +47,8 @@ export interface Appliance {
   alerts: Alerter;
   /** users, sessions, tokens, the access policy and workspaces (src/auth, src/access) */
   identity: Identity;
+  /** folders, documents and versions (src/vault) */
+  vault: VaultService;
   /** closers in reverse order of opening */
   close(): Promise<void>;
 }
@@ -93,6 +96,9 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     const identity = wireIdentity({ db: db.db, clock, log, fields: keys.fields, audit, alerts, auth: config.auth, mail: config.mail, publicUrl: publicUrlOf(config), organisation: config.site.name });
     auth = identity.authenticator;
     api.push(...identity.api);
+    const vault = wireVault({ db: db.db, clock, log, config: config.vault, keys, policy: identity.policy, audit, alerts });
+    api.push(vault.api);
+    for (const j of vault.jobs) scheduler.register(j);
 
     return {
       config,
@@ -108,6 +114,7 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
       audit,
       alerts,
       identity,
+      vault: vault.service,
       close: async () => {
         await scheduler.stop(config.http.shutdownGraceMs);
         for (const c of closers.reverse()) await c().catch((e: unknown) => log.error({ err: e }, 'close failed'));

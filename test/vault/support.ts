@@ -48,7 +48,7 @@ let seq = 0;
 
 export async function openVaultEnv(env: Record<string, string> = {}): Promise<VaultEnv> {
   const clock = new FakeClock(Date.now());
-  const t = await createTestAppliance({ clock, env });
+  const t = await createTestAppliance({ clock, env, log: createLogger({ level: process.env.VAULT_TEST_LOG ?? 'silent', destination: 'stderr' }) });
   const app = await buildApp(t.appliance, true);
   const log = createLogger({ level: 'silent', destination: 'stderr' });
   await listen(app, '127.0.0.1', 0, log);
