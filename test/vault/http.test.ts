@@ -88,3 +88,95 @@ describe('Range requests: random access by chunk', () => {
     expect(multi.status).toBe(200);
   });
 });
+
+describe('versions', () => {
+  it('an upload to an existing document makes a new immutable version', async () => {
+    const v1 = new Pattern(1001).slice(0, 5000);
+    const v2 = new Pattern(1002).slice(0, 7000);
+    const doc = await upload(env, alice, ws, 'minutes.txt', v1);
+    const r = await env.req('POST', `/api/v1/documents/${doc.id}/versions`, { token: alice.token, headers: { 'content-type': 'application/octet-stream' }, body: v2 });
+    expect(r.status).toBe(201);
+    expect(r.json()).toMatchObject({ id: doc.id, version: 2, size: 7000, sha256: sha(v2), created: false });
+    const meta = (await env.req('GET', `/api/v1/documents/${doc.id}`, { token: alice.token })).json();
+    expect(meta).toMatchObject({ name: 'minutes.txt', version: 2, size: 7000 });
+    expect(meta.versions.map((v: { version: number; sha256: string }) => [v.version, v.sha256])).toEqual([
+      [2, sha(v2)],
+      [1, sha(v1)],
+    ]);
+    const old = await env.req('GET', `/api/v1/documents/${doc.id}/content?version=1`, { token: alice.token });
+    expect(old.body.equals(v1)).toBe(true);
+    const head = await env.req('GET', `/api/v1/documents/${doc.id}/content`, { token: alice.token });
+    expect(head.body.equals(v2)).toBe(true);
+    expect(head.headers['x-coffre-version']).toBe('2');
+    const missing = await env.req('GET', `/api/v1/documents/${doc.id}/content?version=3`, { token: alice.token });
+    expect(missing.status).toBe(404);
+    expect(missing.json().error.code).toBe('VERSION_NOT_FOUND');
+  });
+
+  it('two concurrent uploads to one document give two whole versions, never a mix', async () => {
+    const base = await upload(env, alice, ws, 'contended.bin', Buffer.from('v1'));
+    const size = 3 * C + 123;
+    const a = new Pattern(2001);
+    const b = new Pattern(2002);
+    const put = (p: Pattern) =>
+      env.req('POST', `/api/v1/documents/${base.id}/versions`, { token: alice.token, headers: { 'content-type': 'application/octet-stream' }, body: p.stream(size) });
+    const [ra, rb] = await Promise.all([put(a), put(b)]);
+    expect([ra.status, rb.status]).toEqual([201, 201]);
+    const versions = [ra.json().version, rb.json().version].sort();
+    expect(versions).toEqual([2, 3]);
+    const bodies = await Promise.all(
+      versions.map(async (v) => (await env.req('GET', `/api/v1/documents/${base.id}/content?version=${v}`, { token: alice.token })).body),
+    );
+    const hashes = new Set(bodies.map(sha));
+    expect(hashes).toEqual(new Set([a.sha256(size), b.sha256(size)]));
+  });
+});
+
+describe('multipart uploads', () => {
+  it('takes the fields before the file, defaults the name to the file name, and streams the file', async () => {
+    const data = new Pattern(3001).slice(0, C + 5);
+    const form = new FormData();
+    form.append('tags', 'board');
+    form.append('tags', '2026');
+    form.append('description', 'Q3 minutes, signed');
+    form.append('file', new Blob([data], { type: 'application/pdf' }), 'Procès-verbal.pdf');
+    const req = new Request('https://x/', { method: 'POST', body: form });
+    const body = Buffer.from(await req.arrayBuffer());
+    const r = await env.req('POST', `/api/v1/workspaces/${ws}/documents`, {
+      token: alice.token,
+      headers: { 'content-type': req.headers.get('content-type')!, 'content-length': String(body.length) },
+      body,
+    });
+    expect(r.status, r.body.toString()).toBe(201);
+    const { id, sha256 } = r.json();
+    expect(sha256).toBe(sha(data));
+    const meta = (await env.req('GET', `/api/v1/documents/${id}`, { token: alice.token })).json();
+    expect(meta).toMatchObject({ name: 'Procès-verbal.pdf', tags: ['board', '2026'], description: 'Q3 minutes, signed' });
+    expect(meta.versions[0].mediaType).toBe('application/pdf');
+    const down = await env.req('GET', `/api/v1/documents/${id}/content`, { token: alice.token });
+    expect(down.body.equals(data)).toBe(true);
+    expect(down.headers['content-type']).toBe('application/pdf');
+    expect(down.headers['content-disposition']).toContain("filename*=UTF-8''Proc%C3%A8s-verbal.pdf");
+  });
+});
+
+describe('API description', () => {
+  it('every vault route is in the OpenAPI document with its schemas', async () => {
+    const r = await env.req('GET', '/api/v1/openapi.json');
+    expect(r.status).toBe(200);
+    const doc = r.json();
+    for (const [p, m] of [
+      ['/api/v1/workspaces/{workspaceId}/documents', 'post'],
+      ['/api/v1/workspaces/{workspaceId}/documents', 'get'],
+      ['/api/v1/documents/{id}/content', 'get'],
+      ['/api/v1/documents/{id}/versions', 'post'],
+      ['/api/v1/documents/{id}', 'patch'],
+      ['/api/v1/documents/{id}/restore', 'post'],
+      ['/api/v1/workspaces/{workspaceId}/folders', 'post'],
+    ] as const) {
+      expect(doc.paths[p]?.[m], `${m} ${p}`).toBeDefined();
+      expect(Object.keys(doc.paths[p][m].responses).length).toBeGreaterThan(1);
+    }
+    expect(Object.keys(doc.paths['/api/v1/workspaces/{workspaceId}/documents'].post.requestBody.content)).toEqual(['application/octet-stream', 'multipart/form-data']);
+  });
+});

@@ -146,9 +146,9 @@ export async function upload(env: VaultEnv, u: User, ws: string, name: string, b
 }
 
 /** Counts rows and blobs: "nothing persisted" assertions. */
-export async function footprint(env: VaultEnv): Promise<{ documents: number; versions: number; uploads: number; blobs: number; temp: number }> {
+export async function footprint(env: VaultEnv): Promise<{ documents: number; versions: number; uploads: number; blobs: number; temp: number; dataKeys: number }> {
   const db = env.t.appliance.db.db;
-  const n = async (table: 'vault_documents' | 'vault_versions' | 'vault_uploads') => Number((await db.selectFrom(table).select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+  const n = async (table: 'vault_documents' | 'vault_versions' | 'vault_uploads' | 'data_keys') => Number((await db.selectFrom(table).select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
   const blobs = [];
   for await (const id of env.t.appliance.keys.blobs.store.list()) blobs.push(id);
   const tmpDir = path.join(env.t.appliance.config.storage.dir, '.tmp');
@@ -158,5 +158,16 @@ export async function footprint(env: VaultEnv): Promise<{ documents: number; ver
     uploads: await n('vault_uploads'),
     blobs: blobs.length,
     temp: fs.existsSync(tmpDir) ? fs.readdirSync(tmpDir).length : 0,
+    dataKeys: await n('data_keys'),
   };
+}
+
+/** Waits until `f` holds (server-side effects of a dropped connection are asynchronous). */
+export async function eventually(f: () => Promise<boolean>, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  for (;;) {
+    if (await f()) return;
+    if (Date.now() > end) throw new Error('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
