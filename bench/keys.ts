@@ -159,6 +159,13 @@ export default async function bench(): Promise<Record<string, unknown>> {
       const cold = keys.provider.health().operations;
       await pipeline(await keys.blobs.get({ ...ref, blobId: b.blobId }), sink());
       out.hsmCallsPerColdRead = keys.provider.health().operations - cold;
+
+      // rotation: re-wrap rate (inside the HSM with key-wrap-pad on both sides)
+      const extra = 3000;
+      await Promise.all(Array.from({ length: extra }, (_, i) => keys.dataKeys.create(`bench:${i}`)));
+      const total = Number((await db.db.selectFrom('data_keys').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+      const r = await keys.rotation.rotate({ actor: 'local:bench' });
+      out.rotation = { keys: total, rewrapped: r.rewrapped, seconds: r.seconds, keysPerSecond: r.keysPerSecond, batchSize: cfg.rotationBatchSize, concurrency: cfg.sessionPoolSize };
     } finally {
       await keys.close();
       await db.close();

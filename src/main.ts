@@ -86,6 +86,7 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     const keys = await openKeys({ config: config.keys, storage: config.storage, db: db.db, clock, log });
     closers.push(() => keys.close());
     health.push(keys.health);
+    keys.jobs.forEach((j) => scheduler.register(j));
     let alerts: Alerter | undefined;
     const audit = new AuditService({ db: db.db, keys: keys.provider, clock, log, applianceId: config.applianceId, config: config.audit, raise: (a) => alerts?.raise(a) ?? Promise.resolve() });
     closers.push(() => audit.close());

@@ -6,6 +6,7 @@ import { registerDb } from './db.js';
 import { registerAudit } from './audit.js';
 import { registerDoc } from './doc.js';
 import { registerUsers, registerTokens, registerWorkspaces } from './users.js';
+import { registerKeys } from './keys.js';
 
 /** Every verb of `coffre`, one registration per file (one line per module). */
-export const registrations: ((program: Command, io: Io) => void)[] = [registerInit, registerServe, registerDb, registerAudit, registerDoc, registerUsers, registerTokens, registerWorkspaces];
+export const registrations: ((program: Command, io: Io) => void)[] = [registerInit, registerServe, registerDb, registerAudit, registerDoc, registerUsers, registerTokens, registerWorkspaces, registerKeys];

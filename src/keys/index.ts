@@ -12,12 +12,15 @@ import type { FieldCipher } from './types.js';
 import type { StorageConfig } from '../config/sections/storage.js';
 import { createBlobStore } from '../storage/registry.js';
 import { EncryptedBlobs } from '../storage/encrypted.js';
+import { KeyRotation } from './rotation.js';
+import type { JobDefinition } from '../jobs/types.js';
 
 export type * from './types.js';
 export { keysErrors } from './errors.js';
 export { DbDataKeys } from './data-keys.js';
 export type { AdminKeyProvider } from './registry.js';
 export { EncryptedBlobs, type StoredBlob, type ObjectRef } from '../storage/encrypted.js';
+export { KeyRotation, type RotationResult, type KekVersionState } from './rotation.js';
 
 /**
  * The keys module as the rest of the appliance sees it (Appliance.keys):
@@ -32,6 +35,9 @@ export interface Keys {
   dataKeys: DbDataKeys;
   fields: FieldCipher;
   blobs: EncryptedBlobs;
+  rotation: KeyRotation;
+  /** jobs to register with the scheduler: keys.rotate, keys.destroy-retired */
+  jobs: JobDefinition[];
   health: HealthCheck;
   close(): Promise<void>;
 }
@@ -43,11 +49,14 @@ export async function openKeys(o: { config: KeysConfig; storage: StorageConfig; 
   const dataKeys = new DbDataKeys(o.db, provider, cache, o.clock);
   const fields = new DataKeyFieldCipher(dataKeys);
   const blobs = new EncryptedBlobs(createBlobStore(o.storage), dataKeys, o.chunkSize ? { chunkSize: o.chunkSize } : {});
+  const rotation = new KeyRotation(o.db, provider, o.clock, { graceDays: o.config.retiredKekGraceDays, batchSize: o.config.rotationBatchSize, concurrency: o.config.sessionPoolSize, log: o.log });
   return {
     provider,
     dataKeys,
     fields,
     blobs,
+    rotation,
+    jobs: rotation.jobs(),
     health: {
       name: 'keys',
       check: async () => {

@@ -92,6 +92,12 @@ export interface KekAdmin {
   /** generates `<kekLabel>-<version>` inside the HSM (non-extractable, sensitive) */
   createKekVersion(version: number): Promise<KekAttributes>;
   destroyKekVersion(version: number): Promise<void>;
+  /**
+   * Re-wraps a wrapped key under KEK `toVersion` (rotation). With key wrapping on both sides the
+   * data key is unwrapped into a sensitive session object and wrapped again inside the HSM: it
+   * never reaches host memory. Integrity failures are KEYS_INTEGRITY, as for unwrap.
+   */
+  rewrap(w: WrappedKey, toVersion: number): Promise<WrappedKey>;
   /** one HSM round trip; returns its latency in ms */
   ping(): Promise<number>;
 }

@@ -18,6 +18,8 @@ export const KeysSection = Type.Object(
     sessionPoolSize: Type.Integer({ minimum: 1, maximum: 64, default: 4 }),
     dekCacheSize: Type.Integer({ minimum: 0, default: 10_000 }),
     dekCacheTtlMs: Type.Integer({ minimum: 0, default: 600_000 }),
+    /** data keys re-wrapped per batch (and per progress update) during a KEK rotation */
+    rotationBatchSize: Type.Integer({ minimum: 1, maximum: 10_000, default: 200 }),
     /** after rotation, the old KEK version is destroyed after this many days */
     retiredKekGraceDays: Type.Integer({ minimum: 0, default: 30 }),
   },

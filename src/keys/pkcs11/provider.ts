@@ -106,7 +106,10 @@ export class Pkcs11KeyProvider implements KeyProvider, KekAdmin {
     if (dek.length !== DEK_BYTES) throw keysErrors.usage(`a data key is ${DEK_BYTES} bytes (got ${dek.length})`);
     await this.ensureUp();
     if (performance.now() - this.versionsReadAt > (this.o.kekRefreshMs ?? 60_000)) await this.run('read KEK versions', (s) => this.readVersions(s), false);
-    const version = this.current();
+    return this.wrapWith(dek, this.current());
+  }
+
+  private async wrapWith(dek: Buffer, version: number): Promise<WrappedKey> {
     const label = this.kekLabelOf(version);
     const mech = this.versionMech.get(version)!;
     const wrapped = await this.run(
@@ -139,11 +142,15 @@ export class Pkcs11KeyProvider implements KeyProvider, KekAdmin {
     return { kekLabel: label, kekVersion: version, mechanism: mech, wrapped: Buffer.from(wrapped) };
   }
 
-  async unwrap(w: WrappedKey): Promise<Buffer> {
+  private checkWrapped(w: WrappedKey): void {
     if (w.kekLabel !== this.kekLabelOf(w.kekVersion)) {
       throw keysErrors.integrity(`wrapped key names KEK "${w.kekLabel}" version ${w.kekVersion}, which is not a version of ${this.o.kekLabel}`);
     }
     if (w.mechanism !== 'CKM_AES_KEY_WRAP_PAD' && w.mechanism !== 'CKM_AES_GCM') throw keysErrors.integrity(`wrapped key uses unknown mechanism ${w.mechanism}`);
+  }
+
+  async unwrap(w: WrappedKey): Promise<Buffer> {
+    this.checkWrapped(w);
     const value = await this.run(
       'unwrap',
       async (s) => {
@@ -174,6 +181,45 @@ export class Pkcs11KeyProvider implements KeyProvider, KekAdmin {
       throw keysErrors.integrity('unwrapped data key has the wrong length');
     }
     return value;
+  }
+
+  async rewrap(w: WrappedKey, toVersion: number): Promise<WrappedKey> {
+    this.checkWrapped(w);
+    await this.ensureUp();
+    if (!this.versionMech.has(toVersion)) await this.run('read KEK versions', (s) => this.readVersions(s), false);
+    const toMech = this.versionMech.get(toVersion);
+    if (!toMech) throw keysErrors.unavailable(`KEK ${this.kekLabelOf(toVersion)} is not in the HSM`, 'check keys.kekLabel');
+    if (w.mechanism !== 'CKM_AES_KEY_WRAP_PAD' || toMech !== 'CKM_AES_KEY_WRAP_PAD') {
+      const dek = await this.unwrap(w);
+      try {
+        return await this.wrapWith(dek, toVersion);
+      } finally {
+        dek.fill(0);
+      }
+    }
+    const label = this.kekLabelOf(toVersion);
+    const wrapped = await this.run(
+      'rewrap',
+      async (s) => {
+        const from = await this.kekHandle(s, w.kekVersion);
+        const to = await this.kekHandle(s, toVersion);
+        const h = await this.p.C_UnwrapKeyAsync(s, { mechanism: pk.CKM_AES_KEY_WRAP_PAD }, from, w.wrapped, [
+          attr(pk.CKA_CLASS, pk.CKO_SECRET_KEY),
+          attr(pk.CKA_KEY_TYPE, pk.CKK_AES),
+          attr(pk.CKA_TOKEN, false),
+          attr(pk.CKA_PRIVATE, true),
+          attr(pk.CKA_SENSITIVE, true),
+          attr(pk.CKA_EXTRACTABLE, true),
+        ]);
+        try {
+          return Buffer.from(await this.p.C_WrapKeyAsync(s, { mechanism: pk.CKM_AES_KEY_WRAP_PAD }, to, h, Buffer.alloc(DEK_BYTES + 16)));
+        } finally {
+          this.p.C_DestroyObject(s, h);
+        }
+      },
+      true,
+    );
+    return { kekLabel: label, kekVersion: toVersion, mechanism: toMech, wrapped };
   }
 
   async mac(keyName: string, data: Buffer): Promise<Buffer> {
@@ -343,6 +389,10 @@ export class Pkcs11KeyProvider implements KeyProvider, KekAdmin {
         this.o.log?.info({ event: 'keys.connected', token: this.tokenInfo?.label, kekVersion: this.versions.at(-1) }, 'HSM connected');
       } catch (e) {
         const err = isAppError(e) ? e : keysErrors.unavailable(`cannot use the HSM (${ckrOf(e) ?? (e as Error).message})`, undefined, e);
+        // a module whose connection broke (a network HSM's client library) only reconnects when it
+        // is initialized again: the next attempt does that, unless the PIN was the problem or
+        // other providers of this process are using the module (connection codes reinitialize anyway)
+        if (!this.rejectedPinHash && (this.lib?.users ?? 0) <= 1) this.needReinit = true;
         this.markDown(err);
         throw err;
       } finally {

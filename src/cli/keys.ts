@@ -1,0 +1,140 @@
+import type { Command } from 'commander';
+import { openAppliance, type Appliance } from '../main.js';
+import { loadConfig, resolveDataDir } from '../config/index.js';
+import { createLogger } from '../shared/logger.js';
+import { ensureKek } from '../keys/bootstrap.js';
+import type { KekAttributes, KekVersionState, RotationResult } from '../keys/index.js';
+import type { JobProgress } from '../jobs/types.js';
+import { action, dataDirOption, emit, jsonOption, localActor, type Io } from './output.js';
+
+const quietLog = () => createLogger({ level: 'error', destination: 'stderr' });
+
+/** The attributes that matter for invariant 2, as printed by status and init. */
+const kekFlags = (a: KekAttributes) =>
+  `extractable=${a.extractable} sensitive=${a.sensitive} neverExtractable=${a.neverExtractable} alwaysSensitive=${a.alwaysSensitive} local=${a.local} ` +
+  `usages=${['wrap', 'unwrap', 'encrypt', 'decrypt', 'sign', 'verify', 'derive'].filter((u) => a[u as keyof KekAttributes] === true).join(',') || 'none'}`;
+
+async function withAppliance<T>(dataDir: string | undefined, fn: (a: Appliance) => Promise<T>): Promise<T> {
+  const a = await openAppliance({ dataDir: resolveDataDir(dataDir), migrate: true, log: quietLog() });
+  try {
+    return await fn(a);
+  } finally {
+    await a.close();
+  }
+}
+
+/** Records a local command in the audit trail; the command's own result stands if that fails. */
+async function audited(a: Appliance, io: Io, e: { action: string; outcome: 'success' | 'failure'; reason?: string; targets?: Record<string, string> }): Promise<void> {
+  await a.audit
+    .recordNow({ actor: localActor(), ...e })
+    .catch((err: unknown) => io.err(`warning: this command could not be recorded in the audit trail (${(err as Error).message})`));
+}
+
+export function registerKeys(program: Command, io: Io): void {
+  const keys = program.command('keys').description("the customer's HSM: key-encryption key, data keys, rotation");
+
+  keys
+    .command('status')
+    .description('HSM module, slot, token, KEK versions with attributes read back from the HSM, wrapped keys per version, latency; exit 1 when the HSM cannot be used')
+    .addOption(dataDirOption())
+    .addOption(jsonOption())
+    .action(
+      action(io, async (opts: { dataDir?: string; json?: boolean }) => {
+        await withAppliance(opts.dataDir, async (a) => {
+          const { provider, rotation } = a.keys;
+          await provider.ready(); // KEYS_UNAVAILABLE: … (CKR_…) — check keys.…
+          await rotation.sync();
+          const token = await provider.token();
+          const current = await provider.currentKekVersion();
+          const latencyMs = Math.round((await provider.ping()) * 1000) / 1000;
+          const versions = await rotation.versions();
+          const withAttrs: (KekVersionState & { attributes?: KekAttributes })[] = [];
+          for (const v of versions) withAttrs.push({ ...v, ...(v.inHsm ? { attributes: await provider.kekAttributes(v.version) } : {}) });
+          const cfg = a.config.keys;
+          const obj = {
+            up: true,
+            module: token.module,
+            slot: token.slotId,
+            token: { label: token.label, serial: token.serial, manufacturer: token.manufacturer, model: token.model },
+            kek: { labelPrefix: cfg.kekLabel, currentVersion: current, currentLabel: `${cfg.kekLabel}-${current}` },
+            versions: withAttrs,
+            latencyMs,
+            health: provider.health(),
+            dekCache: { maxEntries: cfg.dekCacheSize, ttlMs: cfg.dekCacheTtlMs },
+            retiredKekGraceDays: cfg.retiredKekGraceDays,
+          };
+          emit(io, opts.json, obj, () =>
+            [
+              `HSM up (round trip ${latencyMs} ms)`,
+              `  module:  ${token.module}`,
+              `  slot:    ${token.slotId}`,
+              `  token:   "${token.label}" serial ${token.serial} (${token.manufacturer} ${token.model})`,
+              `  KEK:     ${cfg.kekLabel}-${current} (current)`,
+              ...withAttrs.map(
+                (v) =>
+                  `  v${v.version}  ${v.label}  ${v.state}${v.inHsm ? '' : ' (not in HSM)'}  ${v.wrappedKeys} wrapped key(s)` +
+                  (v.destroyAfter && v.state === 'retired' ? `  destroyed after ${v.destroyAfter}` : '') +
+                  ('attributes' in v && v.attributes ? `\n      ${kekFlags(v.attributes)}` : ''),
+              ),
+            ].join('\n'),
+          );
+        });
+      }),
+    );
+
+  keys
+    .command('rotate')
+    .description('create a new KEK version in the HSM, re-wrap every data key online (resumable), retire the old version (destroyed after keys.retiredKekGraceDays)')
+    .addOption(dataDirOption())
+    .addOption(jsonOption())
+    .action(
+      action(io, async (opts: { dataDir?: string; json?: boolean }) => {
+        await withAppliance(opts.dataDir, async (a) => {
+          await a.keys.provider.ready();
+          let last = 0;
+          const onProgress = (p: JobProgress) => {
+            const now = Date.now();
+            if (now - last < 500 && p.done !== p.total) return;
+            last = now;
+            io.err(`re-wrapping data keys: ${p.done ?? 0}/${p.total ?? '?'} (${p.percent ?? 0}%)`);
+          };
+          let r: RotationResult;
+          try {
+            r = (await a.scheduler.run<RotationResult>('keys.rotate', { trigger: 'cli', actor: localActor(), onProgress })).result;
+          } catch (e) {
+            await audited(a, io, { action: 'keys.rotate', outcome: 'failure', reason: (e as { code?: string }).code ?? 'ERROR' });
+            throw e;
+          }
+          await audited(a, io, { action: 'keys.rotate', outcome: 'success', targets: { kek_version: String(r.toVersion) } });
+          emit(io, opts.json, { ...r }, () =>
+            [
+              `KEK rotated to version ${r.toVersion}${r.resumed ? ' (resumed an interrupted rotation)' : ''}`,
+              `  re-wrapped: ${r.rewrapped} data key(s) in ${r.seconds} s (${r.keysPerSecond}/s)`,
+              `  retired:    ${r.retired.length ? r.retired.map((v) => `v${v}`).join(', ') : 'none'} (destroyed after ${a.config.keys.retiredKekGraceDays} day(s))`,
+              `  destroyed:  ${r.destroyed.length ? r.destroyed.map((v) => `v${v}`).join(', ') : 'none'}`,
+            ].join('\n'),
+          );
+        });
+      }),
+    );
+
+  keys
+    .command('init')
+    .description("customer HSM: find or create the configured KEK label on the configured token (after editing the keys section of config.json)")
+    .addOption(dataDirOption())
+    .addOption(jsonOption())
+    .action(
+      action(io, async (opts: { dataDir?: string; json?: boolean }) => {
+        const dataDir = resolveDataDir(opts.dataDir);
+        const config = loadConfig(dataDir);
+        const { token, kek } = await ensureKek(config.keys);
+        await withAppliance(dataDir, async (a) => {
+          await a.keys.rotation.sync();
+          await audited(a, io, { action: 'keys.init', outcome: 'success', targets: { kek_version: String(kek.version) } });
+        });
+        emit(io, opts.json, { token, kek }, () =>
+          [`token "${token.label}" serial ${token.serial} in slot ${token.slotId} (${token.module})`, `KEK ${kek.label}: ${kekFlags(kek)}`].join('\n'),
+        );
+      }),
+    );
+}
