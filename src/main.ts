@@ -88,7 +88,7 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     health.push(keys.health);
     keys.jobs.forEach((j) => scheduler.register(j));
     let alerts: Alerter | undefined;
-    const audit = new AuditService({ db: db.db, keys: keys.provider, clock, log, applianceId: config.applianceId, config: config.audit, raise: (a) => alerts?.raise(a) ?? Promise.resolve() });
+    const audit = new AuditService({ db: db.db, keys: keys.provider, clock, log, applianceId: config.applianceId, config: config.audit, leaseTtlMs: config.jobs.leaseTtlMs, raise: (a) => alerts?.raise(a) ?? Promise.resolve() });
     closers.push(() => audit.close());
     audit.start();
     api.push(auditRoutes(audit));

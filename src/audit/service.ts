@@ -17,6 +17,7 @@ import { queryEvents, type AuditFilter, type AuditPage } from './query.js';
 import { exportJsonLines, type ExportRange, type ExportSummary } from './export.js';
 import { pruneTrail, type PruneResult } from './prune.js';
 import type { JobDefinition } from '../jobs/types.js';
+import { Leases, makeHolderId } from '../jobs/leases.js';
 
 export interface AuditServiceOptions {
   db: Kysely<Database>;
@@ -28,6 +29,8 @@ export interface AuditServiceOptions {
   /** raises an alert (late-bound: the alerter itself records through this service) */
   raise?: (a: Alert) => Promise<void>;
   hostname?: string;
+  /** lease TTL for the single syslog sender across processes (jobs.leaseTtlMs) */
+  leaseTtlMs?: number;
 }
 
 /**
@@ -52,6 +55,7 @@ export class AuditService implements Auditor {
           clock: o.clock,
           log,
           ...(o.hostname ? { hostname: o.hostname } : {}),
+          lease: Object.assign(new Leases(o.db, o.clock, makeHolderId(), o.leaseTtlMs ?? 120_000), { ttlMs: o.leaseTtlMs ?? 120_000 }),
           onDown: ({ downForMs, error, queued }) =>
             raise({ kind: 'audit.syslog_down', severity: 'critical', message: `syslog collector unreachable for ${Math.round(downForMs / 1000)} s (${error}); ${queued} audit record(s) wait in the database and will be sent when it is back` }),
           onUp: ({ downForMs }) => raise({ kind: 'audit.syslog_up', severity: 'info', message: `syslog collector reachable again after ${Math.round(downForMs / 1000)} s; queued audit records are being sent` }),

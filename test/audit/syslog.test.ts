@@ -9,6 +9,7 @@ import { recordMessage, SD_ID } from '../../src/audit/syslog/format.js';
 import { normalizeEvent, chain, GENESIS_HASH } from '../../src/audit/canonical.js';
 import { TestCollector, parse5424 } from './collector.js';
 import { createLogger } from '../../src/shared/logger.js';
+import { Leases } from '../../src/jobs/leases.js';
 import { ev, openTrail, rmrf, silentLog, type TestTrail } from './support.js';
 
 const APPLIANCE = 'a1b2c3d4-0000-4000-8000-000000000002';
@@ -165,6 +166,43 @@ describe('syslog export', () => {
     await new Promise((r) => setTimeout(r, 500));
     expect(collector.messages).toHaveLength(0);
     expect(fwd.status().lastError).toMatch(/SELF_SIGNED|self.signed|certificate/i);
+  });
+
+  it('has one sender across processes (lease); another takes over when it stops', async () => {
+    const { t, collector, fwd } = await tlsSetup();
+    await fwd.stop();
+    const mk = (holder: string) =>
+      new SyslogForwarder({
+        db: t.h.db,
+        cfg: cfgFor({ transport: 'tls', host: '127.0.0.1', port: collector.port, caFile: path.join(t.dir, 'collector-ca.pem') }),
+        applianceId: APPLIANCE,
+        clock: t.clock,
+        log: silentLog(),
+        pollMs: 50,
+        lease: Object.assign(new Leases(t.h.db, t.clock, holder, 1500), { ttlMs: 1500 }),
+      });
+    const a = mk('node-a');
+    const b = mk('node-b');
+    try {
+      await a.start();
+      await new Promise((r) => setTimeout(r, 100));
+      await b.start();
+      await Promise.all(range(1, 300).map((i) => t.auditor.recordNow(ev(i))));
+      a.wake();
+      b.wake();
+      await collector.waitFor((m) => auditSeqs(m).length >= 300);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(auditSeqs(collector.messages)).toEqual(range(1, 300)); // each record once: one sender
+      expect([a.status().leader, b.status().leader]).toEqual([true, false]);
+      await a.stop();
+      await Promise.all(range(301, 400).map((i) => t.auditor.recordNow(ev(i))));
+      await collector.waitFor((m) => auditSeqs(m).length >= 400, 10_000);
+      expect(auditSeqs(collector.messages)).toEqual(range(1, 400));
+      expect(b.status().leader).toBe(true);
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
   });
 
   for (const transport of ['tcp', 'udp'] as const) {

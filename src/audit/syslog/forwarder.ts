@@ -37,7 +37,14 @@ export interface SyslogForwarderOptions {
   hostname?: string;
   /** reconnection back-off doubles from 250 ms up to this (default 30 s) */
   maxBackoffMs?: number;
+  /**
+   * Single sender across processes and nodes (jobs/leases.ts): only the holder of the lease
+   * `audit.syslog` sends; the others wait and take over when it stops or dies.
+   */
+  lease?: { acquire(name: string): Promise<boolean>; renew(name: string): Promise<boolean>; release(name: string): Promise<void>; ttlMs: number };
 }
+
+export const LEASE = 'audit.syslog';
 
 interface InFlight {
   t: number;
@@ -52,6 +59,8 @@ export interface ForwarderStatus {
   deliveredSeq: number;
   /** last seq written to the current connection */
   sentSeq: number;
+  /** holds the sending lease (always true without a lease) */
+  leader: boolean;
   downSince: number | null;
   lastError: string | null;
 }
@@ -77,6 +86,8 @@ export class SyslogForwarder {
   private downSince: number | null = null;
   private alerted = false;
   private lastError: string | null = null;
+  private held = false;
+  private renewedAt = 0;
   private readonly header: SyslogHeader;
 
   constructor(private readonly o: SyslogForwarderOptions) {
@@ -85,11 +96,7 @@ export class SyslogForwarder {
 
   async start(): Promise<void> {
     if (this.running) return;
-    const cur = await this.o.db.selectFrom('audit_cursors').select(['sink', 'seq']).where('sink', 'in', [EVENTS_CURSOR, CHECKPOINTS_CURSOR]).execute();
-    for (const c of cur) {
-      if (c.sink === EVENTS_CURSOR) this.deliveredSeq = Number(c.seq);
-      else this.deliveredCp = Number(c.seq);
-    }
+    await this.loadCursors();
     this.rewind();
     this.stopping = false;
     this.running = this.loop();
@@ -110,7 +117,7 @@ export class SyslogForwarder {
   }
 
   status(): ForwarderStatus {
-    return { connected: this.conn !== null, deliveredSeq: this.deliveredSeq, sentSeq: this.sentSeq, downSince: this.downSince, lastError: this.lastError };
+    return { connected: this.conn !== null, leader: this.o.lease ? this.held : true, deliveredSeq: this.deliveredSeq, sentSeq: this.sentSeq, downSince: this.downSince, lastError: this.lastError };
   }
 
   /**
@@ -136,6 +143,38 @@ export class SyslogForwarder {
       const left = Math.max(100, deadline - performance.now());
       const clean = await Promise.race([conn.closed, new Promise<string>((r) => setTimeout(() => r('timeout'), left).unref())]);
       await this.confirm(clean === undefined).catch((e: unknown) => this.o.log.warn({ err: e }, 'could not persist the syslog cursor'));
+    }
+    if (this.held) await this.o.lease?.release(LEASE).catch(() => undefined);
+    this.held = false;
+  }
+
+  /** Takes or keeps the sending lease; on taking it, reloads the cursors another holder moved. */
+  private async lead(): Promise<boolean> {
+    const lease = this.o.lease;
+    if (!lease) return true;
+    const now = performance.now();
+    if (this.held && now - this.renewedAt < lease.ttlMs / 3) return true;
+    const ok = this.held ? await lease.renew(LEASE) : await lease.acquire(LEASE);
+    if (ok && !this.held) {
+      await this.loadCursors();
+      this.rewind();
+    }
+    if (!ok && this.held) {
+      this.o.log.warn('syslog sending lease lost; another process sends now');
+      this.conn?.close();
+      this.conn = null;
+      this.rewind();
+    }
+    this.held = ok;
+    if (ok) this.renewedAt = now;
+    return ok;
+  }
+
+  private async loadCursors(): Promise<void> {
+    const cur = await this.o.db.selectFrom('audit_cursors').select(['sink', 'seq']).where('sink', 'in', [EVENTS_CURSOR, CHECKPOINTS_CURSOR]).execute();
+    for (const c of cur) {
+      if (c.sink === EVENTS_CURSOR) this.deliveredSeq = Number(c.seq);
+      else this.deliveredCp = Number(c.seq);
     }
   }
 
@@ -174,6 +213,16 @@ export class SyslogForwarder {
   private async loop(): Promise<void> {
     let backoff = 250;
     while (!this.stopping) {
+      let leader = false;
+      try {
+        leader = await this.lead();
+      } catch (e) {
+        this.o.log.warn({ err: e }, 'syslog lease check failed');
+      }
+      if (!leader) {
+        await this.sleep(Math.min(5000, (this.o.lease?.ttlMs ?? 15_000) / 3));
+        continue;
+      }
       if (!this.conn) {
         try {
           const conn = await (this.o.connect ?? ((cfg) => connectSyslog({ cfg })))(this.o.cfg);
