@@ -86,7 +86,7 @@ export class SessionAuthenticator implements Authenticator {
 
   async authorize(actor: Actor, permission: string, req: FastifyRequest): Promise<void> {
     if (await this.o.policy.can(actor, permission)) return;
-    await this.o.audit.recordNow({ action: 'access.denied', actor: actor.id, outcome: 'denied', reason: 'PERMISSION', targets: { permission, route: `${req.method} ${req.routeOptions.url ?? ''}` }, source: sourceOf(req) });
+    await this.o.audit.recordNow({ action: 'access.denied', actor: actor.id, outcome: 'denied', reason: 'PERMISSION', targets: { permission, method: req.method, route: req.routeOptions.url ?? 'unknown' }, source: sourceOf(req) });
     throw errors.forbidden();
   }
 }
