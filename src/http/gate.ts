@@ -2,6 +2,21 @@ import type { FastifyInstance, RouteOptions } from 'fastify';
 import { AppError, errors } from '../shared/errors.js';
 import type { Authenticator } from './permissions.js';
 
+/** One registered route and what it declared (the access matrix test walks them all). */
+export interface DeclaredRoute {
+  method: string;
+  url: string;
+  permission?: string;
+  public: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** every route registered on this app, with its declared permission */
+    declaredRoutes: readonly DeclaredRoute[];
+  }
+}
+
 /**
  * Default deny. Registers an onRoute hook that refuses any route without a declared permission
  * (start-up fails naming it) and an onRequest hook that authenticates and authorises every
@@ -9,9 +24,12 @@ import type { Authenticator } from './permissions.js';
  */
 export function installGate(app: FastifyInstance, getAuth: () => Authenticator | undefined): void {
   const undeclared: string[] = [];
+  const table: DeclaredRoute[] = [];
+  app.decorate('declaredRoutes', table);
   app.addHook('onRoute', (route: RouteOptions) => {
     const cfg = (route.config ?? {}) as { permission?: string; public?: boolean };
     const methods = Array.isArray(route.method) ? route.method : [route.method];
+    for (const m of methods) if (m !== 'HEAD' && m !== 'OPTIONS') table.push({ method: m, url: route.url, ...(cfg.permission !== undefined ? { permission: cfg.permission } : {}), public: cfg.public === true });
     if (methods.every((m) => m === 'HEAD' || m === 'OPTIONS') && route.prefixTrailingSlash) return;
     if (cfg.public === true && cfg.permission !== undefined) {
       undeclared.push(`${methods.join(',')} ${route.url} (declares both public and a permission)`);

@@ -1,0 +1,191 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openIdentityEnv, expectNoSecretsLogged, type IdentityEnv } from '../auth/support.js';
+import { enrolUser, signIn, type Signed } from '../auth/helpers.js';
+
+/**
+ * Z1/Z2: every registered route × every role, anonymous, and members of another workspace,
+ * against the table below. Every cell must match exactly (so: zero unexpected allows).
+ *
+ * EXTENDING: a module that adds a route adds its row to EXPECTED (and, if the route needs a
+ * body or ids to reach its handler, an entry in BODIES/ids). A route without a row fails this test.
+ *
+ * Outcomes: `allow` (the gate and the policy let the request reach the handler: any status but
+ * 401/403, and but 404 on need-to-know routes), `unauth` (401), `forbidden` (403), `hidden` (404
+ * on a workspace the caller is not a member of: its existence is itself need-to-know).
+ */
+type Who = 'anon' | 'admin' | 'backup' | 'auditor' | 'owner' | 'editor' | 'viewer' | 'outsider';
+type Outcome = 'allow' | 'unauth' | 'forbidden' | 'hidden';
+const WHO: Who[] = ['anon', 'admin', 'backup', 'auditor', 'owner', 'editor', 'viewer', 'outsider'];
+const SIGNED: Who[] = WHO.filter((w) => w !== 'anon');
+
+interface Row {
+  /** who gets through */
+  allow: readonly Who[];
+  /** who gets 404 (need-to-know) instead of 403 */
+  hidden?: readonly Who[];
+  /** need-to-know route (404 counts as hidden) */
+  ws?: boolean;
+}
+const PUBLIC: Row = { allow: WHO };
+const SELF: Row = { allow: SIGNED };
+const WS_CREATORS: readonly Who[] = ['admin', 'owner', 'editor', 'viewer', 'outsider'];
+const wsRead: Row = { allow: ['owner', 'editor', 'viewer'], hidden: ['admin', 'outsider'], ws: true };
+const wsOwner: Row = { allow: ['owner'], hidden: ['admin', 'outsider'], ws: true };
+
+const EXPECTED: Record<string, Row> = {
+  'GET /': PUBLIC,
+  'GET /healthz': PUBLIC,
+  'GET /assets/:file': PUBLIC,
+  'GET /api/v1/openapi.json': PUBLIC,
+  // identity (src/auth)
+  'POST /api/v1/auth/login': PUBLIC,
+  'POST /api/v1/auth/login/mfa': PUBLIC,
+  'POST /api/v1/auth/enrol': PUBLIC,
+  'POST /api/v1/auth/password/forgot': PUBLIC,
+  'POST /api/v1/auth/password/reset': PUBLIC,
+  'GET /api/v1/auth/me': SELF,
+  'POST /api/v1/auth/logout': SELF,
+  'GET /api/v1/auth/sessions': SELF,
+  'DELETE /api/v1/auth/sessions/:id': SELF,
+  'POST /api/v1/auth/sessions/end-others': SELF,
+  'POST /api/v1/auth/password': SELF,
+  'POST /api/v1/auth/mfa/totp': SELF,
+  'POST /api/v1/auth/mfa/totp/confirm': SELF,
+  'GET /api/v1/auth/tokens': SELF,
+  'POST /api/v1/auth/tokens': SELF,
+  'DELETE /api/v1/auth/tokens/:id': SELF,
+  'GET /api/v1/users': { allow: ['admin', 'auditor'] },
+  'POST /api/v1/users': { allow: ['admin'] },
+  'POST /api/v1/users/:id/invite': { allow: ['admin'] },
+  'POST /api/v1/users/:id/disable': { allow: ['admin'] },
+  'POST /api/v1/users/:id/enable': { allow: ['admin'] },
+  'PUT /api/v1/users/:id/role': { allow: ['admin'] },
+  'POST /api/v1/users/:id/sessions/end': { allow: ['admin'] },
+  'GET /api/v1/users/:id/tokens': { allow: ['admin', 'auditor'] },
+  'DELETE /api/v1/users/:id/tokens/:tokenId': { allow: ['admin'] },
+  // workspaces (src/access)
+  'POST /api/v1/workspaces': { allow: WS_CREATORS },
+  'GET /api/v1/workspaces': { allow: WS_CREATORS },
+  'GET /api/v1/workspaces/:id': wsRead,
+  'GET /api/v1/workspaces/:id/members': wsRead,
+  'PUT /api/v1/workspaces/:id/members/:userId': wsOwner,
+  'DELETE /api/v1/workspaces/:id/members/:userId': wsOwner,
+  // audit (src/audit)
+  'GET /api/v1/audit/events': { allow: ['auditor'] },
+  'GET /api/v1/audit/export': { allow: ['auditor'] },
+  'POST /api/v1/audit/verify': { allow: ['auditor'] },
+};
+
+/** bodies that get past validation where it matters (else {} → 400, which still counts as allow) */
+const BODIES: Record<string, unknown> = {
+  'POST /api/v1/workspaces': { name: 'Matrix' },
+  'PUT /api/v1/workspaces/:id/members/:userId': { role: 'viewer' },
+};
+
+let env: IdentityEnv;
+const s: Partial<Record<Who, Signed>> = {};
+const ids: Record<string, string> = {};
+
+beforeAll(async () => {
+  env = await openIdentityEnv();
+  const roles: Record<Exclude<Who, 'anon'>, string> = { admin: 'admin', backup: 'backup-operator', auditor: 'auditor', owner: 'member', editor: 'member', viewer: 'member', outsider: 'member' };
+  const users: Partial<Record<Who, string>> = {};
+  for (const [who, role] of Object.entries(roles) as [Exclude<Who, 'anon'>, string][]) {
+    const u = await enrolUser(env, `mx-${who}`, role);
+    users[who] = u.id;
+    s[who] = await signIn(env, u);
+  }
+  const target = await enrolUser(env, 'mx-target', 'member');
+  const extra = await enrolUser(env, 'mx-extra', 'member');
+  const mk = async (who: Who, name: string) => (await env.app.inject({ method: 'POST', url: '/api/v1/workspaces', headers: s[who]!.headers, payload: { name } })).json().id as string;
+  ids.ws = await mk('owner', 'Dossiers RH');
+  await mk('outsider', 'Other team');
+  for (const [who, role] of [['editor', 'editor'], ['viewer', 'viewer']] as const) {
+    const r = await env.app.inject({ method: 'PUT', url: `/api/v1/workspaces/${ids.ws}/members/${users[who]}`, headers: s.owner!.headers, payload: { role } });
+    expect(r.statusCode, r.body).toBe(200);
+  }
+  ids.user = target.id;
+  ids.member = extra.id;
+}, 120_000);
+
+afterAll(async () => {
+  expectNoSecretsLogged(env);
+  await env?.close();
+});
+
+const fill = (url: string) =>
+  url
+    .replace('/workspaces/:id', `/workspaces/${ids.ws}`)
+    .replace('/users/:id', `/users/${ids.user}`)
+    .replace(':userId', ids.member!)
+    .replace(':tokenId', '00000000-0000-4000-8000-000000000000')
+    .replace(':id', '00000000-0000-4000-8000-000000000000')
+    .replace(':file', 'nothing.js');
+
+function classify(status: number, row: Row): Outcome {
+  if (status === 401) return 'unauth';
+  if (status === 403) return 'forbidden';
+  if (status === 404 && row.ws) return 'hidden';
+  return 'allow';
+}
+function expected(row: Row, who: Who): Outcome {
+  if (row === PUBLIC || row.allow.includes(who)) return 'allow';
+  if (who === 'anon') return 'unauth';
+  if (row.hidden?.includes(who)) return 'hidden';
+  return 'forbidden';
+}
+
+describe('access matrix (Z1, Z2)', () => {
+  it('every registered route has an expectation row', () => {
+    const routes = env.app.declaredRoutes.map((r) => `${r.method} ${r.url}`);
+    const missing = routes.filter((k) => !(k in EXPECTED));
+    expect(missing, 'routes without a row in test/access/matrix.test.ts').toEqual([]);
+    const stale = Object.keys(EXPECTED).filter((k) => !routes.includes(k));
+    expect(stale, 'rows for routes that no longer exist').toEqual([]);
+  });
+
+  it('every route × every role, anonymous and another workspace: exactly as expected', async () => {
+    const routes = [...env.app.declaredRoutes].sort((a, b) => Number(a.url.endsWith('/logout')) - Number(b.url.endsWith('/logout')));
+    const wrong: string[] = [];
+    for (const r of routes) {
+      const key = `${r.method} ${r.url}`;
+      const row = EXPECTED[key]!;
+      for (const who of WHO) {
+        const headers = who === 'anon' ? {} : s[who]!.headers;
+        const body = r.method === 'GET' || r.method === 'DELETE' ? undefined : (BODIES[key] ?? {});
+        const res = await env.app.inject({ method: r.method as 'GET', url: fill(r.url), headers, ...(body !== undefined ? { payload: body as object } : {}) });
+        const got = classify(res.statusCode, row);
+        const want = expected(row, who);
+        if (got !== want) wrong.push(`${key} as ${who}: expected ${want}, got ${got} (${res.statusCode})`);
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it('Z2: an admin, a backup operator and a member of another workspace cannot reach its content; the policy agrees', async () => {
+    const policy = env.t.appliance.identity.policy;
+    const actor = (who: Who, role: string) => ({ id: `user:x`, kind: 'user' as const, userId: '', roles: [role] });
+    const usersByName = await env.t.appliance.db.db.selectFrom('users').select(['id', 'username', 'role']).execute();
+    const idOf = (n: string) => usersByName.find((u) => u.username === n)!.id;
+    const a = (who: Who, role: string) => ({ ...actor(who, role), id: `user:${idOf(`mx-${who}`)}`, userId: idOf(`mx-${who}`) });
+    const ws = { type: 'workspace' as const, id: ids.ws! };
+    expect(await policy.can(a('admin', 'admin'), 'doc:read', ws)).toBe(false);
+    expect(await policy.can(a('admin', 'admin'), 'workspace:read', ws)).toBe(false);
+    expect(await policy.can(a('outsider', 'member'), 'doc:read', ws)).toBe(false);
+    expect(await policy.can(a('backup', 'backup-operator'), 'doc:read', ws)).toBe(false);
+    expect(await policy.can(a('auditor', 'auditor'), 'doc:read', ws)).toBe(false);
+    expect(await policy.can(a('viewer', 'member'), 'doc:read', ws)).toBe(true);
+    expect(await policy.can(a('viewer', 'member'), 'doc:write', ws)).toBe(false);
+    expect(await policy.can(a('editor', 'member'), 'doc:write', ws)).toBe(true);
+    expect(await policy.can(a('editor', 'member'), 'workspace:members', ws)).toBe(false);
+    expect(await policy.can(a('owner', 'member'), 'workspace:members', ws)).toBe(true);
+    // a token scoped without workspace:use reaches no workspace even for its owner
+    expect(await policy.can({ ...a('owner', 'member'), kind: 'token', scopes: ['self'] }, 'doc:read', ws)).toBe(false);
+    await expect(policy.requireWorkspace(a('admin', 'admin'), ids.ws!, 'doc:read')).rejects.toMatchObject({ httpStatus: 404 });
+    await expect(policy.requireWorkspace(a('viewer', 'member'), ids.ws!, 'doc:write')).rejects.toMatchObject({ httpStatus: 403 });
+    // the admin's workspace list does not show it
+    const list = await env.t.appliance.identity.workspaces.listFor(a('admin', 'admin'));
+    expect(list.some((w) => w.id === ids.ws)).toBe(false);
+    expect((await env.t.appliance.identity.workspaces.listFor(a('viewer', 'member'))).map((w) => w.name)).toEqual(['Dossiers RH']);
+  });
+});
