@@ -70,24 +70,78 @@ const EXPECTED: Record<string, Row> = {
   'GET /api/v1/workspaces/:id/members': wsRead,
   'PUT /api/v1/workspaces/:id/members/:userId': wsOwner,
   'DELETE /api/v1/workspaces/:id/members/:userId': wsOwner,
+  // vault (src/vault): need-to-know through the policy; admins included
+  'POST /api/v1/workspaces/:workspaceId/documents': { ...wsRead, allow: ['owner', 'editor'] },
+  'GET /api/v1/workspaces/:workspaceId/documents': wsRead,
+  'GET /api/v1/documents/:id': wsRead,
+  'GET /api/v1/documents/:id/content': wsRead,
+  'GET /api/v1/documents/:id/versions': wsRead,
+  'POST /api/v1/documents/:id/versions': { ...wsRead, allow: ['owner', 'editor'] },
+  'PATCH /api/v1/documents/:id': { ...wsRead, allow: ['owner', 'editor'] },
+  'DELETE /api/v1/documents/:id': { ...wsRead, allow: ['owner', 'editor'] },
+  'POST /api/v1/documents/:id/restore': { ...wsRead, allow: ['owner', 'editor'] },
+  'POST /api/v1/documents/:id/purge': { ...wsRead, allow: ['owner'] },
+  'POST /api/v1/workspaces/:workspaceId/folders': { ...wsRead, allow: ['owner', 'editor'] },
+  'GET /api/v1/workspaces/:workspaceId/folders': wsRead,
+  'PATCH /api/v1/folders/:id': { ...wsRead, allow: ['owner', 'editor'] },
+  'DELETE /api/v1/folders/:id': { ...wsRead, allow: ['owner', 'editor'] },
+  'GET /api/v1/workspaces/:workspaceId/usage': wsRead,
   // audit (src/audit)
   'GET /api/v1/audit/events': { allow: ['auditor'] },
   'GET /api/v1/audit/export': { allow: ['auditor'] },
   'POST /api/v1/audit/verify': { allow: ['auditor'] },
 };
 
-/** bodies that get past validation where it matters (else {} → 400, which still counts as allow) */
-const BODIES: Record<string, unknown> = {
-  'POST /api/v1/workspaces': { name: 'Matrix' },
-  'PUT /api/v1/workspaces/:id/members/:userId': { role: 'viewer' },
+/**
+ * Requests that get past validation where it matters (else {} → 400, which still counts as
+ * allow). Routes that destroy their resource get a fresh one for each caller.
+ */
+interface Req {
+  url?: string;
+  query?: Record<string, string>;
+  headers?: Record<string, string>;
+  payload?: unknown;
+}
+const raw = (name: string): Req => ({ query: { name }, headers: { 'content-type': 'application/octet-stream', 'content-length': '14' }, payload: Buffer.from('matrix content') });
+const REQUESTS: Record<string, (who: Who) => Promise<Req> | Req> = {
+  'POST /api/v1/workspaces': () => ({ payload: { name: 'Matrix' } }),
+  'PUT /api/v1/workspaces/:id/members/:userId': () => ({ payload: { role: 'viewer' } }),
+  'POST /api/v1/workspaces/:workspaceId/documents': () => raw('matrix.txt'),
+  'POST /api/v1/documents/:id/versions': () => ({ ...raw('v2.txt'), query: {} }),
+  'PATCH /api/v1/documents/:id': () => ({ payload: { description: 'seen by the matrix' } }),
+  'DELETE /api/v1/documents/:id': async () => ({ url: `/api/v1/documents/${await newDoc()}` }),
+  'POST /api/v1/documents/:id/restore': async () => {
+    const id = await newDoc();
+    await env.app.inject({ method: 'DELETE', url: `/api/v1/documents/${id}`, headers: s.owner!.headers });
+    return { url: `/api/v1/documents/${id}/restore` };
+  },
+  'POST /api/v1/documents/:id/purge': async () => {
+    const id = await newDoc();
+    await env.app.inject({ method: 'DELETE', url: `/api/v1/documents/${id}`, headers: s.owner!.headers });
+    return { url: `/api/v1/documents/${id}/purge` };
+  },
+  'POST /api/v1/workspaces/:workspaceId/folders': () => ({ payload: { name: `F-${Math.random().toString(36).slice(2)}` } }),
+  'PATCH /api/v1/folders/:id': () => ({ payload: { name: `R-${Math.random().toString(36).slice(2)}` } }),
+  'DELETE /api/v1/folders/:id': async () => ({ url: `/api/v1/folders/${await newFolder()}` }),
 };
+
+async function newDoc(): Promise<string> {
+  const r = await env.https('POST', `/api/v1/workspaces/${ids.ws}/documents?name=d-${Math.random().toString(36).slice(2)}.txt`, { headers: { ...s.owner!.headers, 'content-type': 'application/octet-stream', 'content-length': '1' }, body: Buffer.from('x') });
+  expect(r.statusCode, r.body).toBe(201);
+  return JSON.parse(r.body).id as string;
+}
+async function newFolder(): Promise<string> {
+  const r = await env.app.inject({ method: 'POST', url: `/api/v1/workspaces/${ids.ws}/folders`, headers: s.owner!.headers, payload: { name: `f-${Math.random().toString(36).slice(2)}` } });
+  expect(r.statusCode, r.body).toBe(201);
+  return r.json().id as string;
+}
 
 let env: IdentityEnv;
 const s: Partial<Record<Who, Signed>> = {};
 const ids: Record<string, string> = {};
 
 beforeAll(async () => {
-  env = await openIdentityEnv();
+  env = await openIdentityEnv({}, { listen: true });
   const roles: Record<Exclude<Who, 'anon'>, string> = { admin: 'admin', backup: 'backup-operator', auditor: 'auditor', owner: 'member', editor: 'member', viewer: 'member', outsider: 'member' };
   const users: Partial<Record<Who, string>> = {};
   for (const [who, role] of Object.entries(roles) as [Exclude<Who, 'anon'>, string][]) {
@@ -106,6 +160,8 @@ beforeAll(async () => {
   }
   ids.user = target.id;
   ids.member = extra.id;
+  ids.doc = await newDoc();
+  ids.folder = await newFolder();
 }, 120_000);
 
 afterAll(async () => {
@@ -116,6 +172,9 @@ afterAll(async () => {
 const fill = (url: string) =>
   url
     .replace('/workspaces/:id', `/workspaces/${ids.ws}`)
+    .replace(':workspaceId', ids.ws!)
+    .replace('/documents/:id', `/documents/${ids.doc}`)
+    .replace('/folders/:id', `/folders/${ids.folder}`)
     .replace('/users/:id', `/users/${ids.user}`)
     .replace(':userId', ids.member!)
     .replace(':tokenId', '00000000-0000-4000-8000-000000000000')
@@ -152,8 +211,14 @@ describe('access matrix (Z1, Z2)', () => {
       const row = EXPECTED[key]!;
       for (const who of WHO) {
         const headers = who === 'anon' ? {} : s[who]!.headers;
-        const body = r.method === 'GET' || r.method === 'DELETE' ? undefined : (BODIES[key] ?? {});
-        const res = await env.app.inject({ method: r.method as 'GET', url: fill(r.url), headers, ...(body !== undefined ? { payload: body as object } : {}) });
+        const q: Req = REQUESTS[key] ? await REQUESTS[key](who) : {};
+        const body = q.payload ?? (r.method === 'GET' || r.method === 'DELETE' ? undefined : {});
+        const url = (q.url ?? fill(r.url)) + (q.query && Object.keys(q.query).length ? `?${new URLSearchParams(q.query).toString()}` : '');
+        const isBuf = Buffer.isBuffer(body);
+        const res = await env.https(r.method, url, {
+          headers: { ...headers, ...(body !== undefined && !isBuf ? { 'content-type': 'application/json' } : {}), ...q.headers },
+          ...(body !== undefined ? { body: isBuf ? (body as Buffer) : JSON.stringify(body) } : {}),
+        });
         const got = classify(res.statusCode, row);
         const want = expected(row, who);
         if (got !== want) wrong.push(`${key} as ${who}: expected ${want}, got ${got} (${res.statusCode})`);

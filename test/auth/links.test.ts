@@ -82,12 +82,13 @@ describe('enrolment and reset links', () => {
     };
     const tk: number[] = [];
     const tu: number[] = [];
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < 5; i++) {
       tk.push(await t('rufus'));
       tu.push(await t('nobody-at-all'));
     }
-    const med = (a: number[]) => a.sort((p, q) => p - q)[1]!;
-    expect(Math.abs(med(tk) - med(tu))).toBeLessThan(25);
+    const med = (a: number[]) => a.sort((p, q) => p - q)[2]!;
+    // no argon2, no SMTP, no link before the answer: both are small and alike
+    expect(Math.abs(med(tk) - med(tu))).toBeLessThan(40);
     // the reset mail arrives (first request), the per-account budget (3/h) drops the rest silently
     const m = await env.smtp.next('rufus@example.test');
     const link = linkIn(m.raw);
@@ -95,7 +96,7 @@ describe('enrolment and reset links', () => {
     expect(m.raw).not.toContain(u.password);
     await new Promise((r) => setTimeout(r, 300));
     const resets = env.smtp.messages.filter((x) => x.to === 'rufus@example.test' && /Reset your Coffre password/.test(x.raw));
-    expect(resets.length).toBe(3);
+    expect(resets.length).toBe(3); // 1 + 5 + 5 requests for rufus, at most 3 mails per hour
     // per address: 20 per hour, then 429 with Retry-After, for known and unknown names alike
     let last = await forgot({ username: 'x' }, '203.0.113.50');
     for (let i = 0; i < 20; i++) last = await forgot({ username: `n${i}` }, '203.0.113.50');

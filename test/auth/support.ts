@@ -13,7 +13,9 @@ import { SMTPServer } from 'smtp-server';
 import * as OTPAuth from 'otpauth';
 import pino from 'pino';
 import { createTestAppliance, type TestAppliance } from '../support/appliance.js';
+import https from 'node:https';
 import { buildApp } from '../../src/main.js';
+import { listen } from '../../src/http/index.js';
 import { makeSelfSigned } from '../../src/http/cert.js';
 import { FakeClock } from '../../src/shared/clock.js';
 import { LOG_REDACT_PATHS } from '../../src/shared/redact.js';
@@ -153,11 +155,13 @@ export interface IdentityEnv {
   /** every secret handed out during the suite, for the final log scan */
   secrets: Set<string>;
   publicUrl: string;
+  /** a real HTTPS request to the listening app (openIdentityEnv({}, { listen: true })) */
+  https(method: string, p: string, o?: { headers?: Record<string, string>; body?: Buffer | string }): Promise<{ statusCode: number; body: string; headers: http.IncomingHttpHeaders }>;
   close(): Promise<void>;
 }
 
 /** Opens an appliance with SMTP and SMS configured, a FakeClock and captured logs. */
-export async function openIdentityEnv(extraEnv: Record<string, string> = {}): Promise<IdentityEnv> {
+export async function openIdentityEnv(extraEnv: Record<string, string> = {}, opts: { listen?: boolean } = {}): Promise<IdentityEnv> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'coffre-id-'));
   const smtp = await startSmtp(dir);
   const sms = await startSmsReceiver();
@@ -174,8 +178,25 @@ export async function openIdentityEnv(extraEnv: Record<string, string> = {}): Pr
     ...extraEnv,
   };
   const t = await createTestAppliance({ clock, log: logs.log, env });
-  const app = await buildApp(t.appliance, false);
+  const app = await buildApp(t.appliance, opts.listen === true);
   await app.ready();
+  let port = 0;
+  if (opts.listen) {
+    await listen(app, '127.0.0.1', 0, logs.log);
+    port = (app.server.address() as { port: number }).port;
+  }
+  const agent = new https.Agent({ keepAlive: false, ca: fs.readFileSync(path.join(t.dataDir, 'tls', 'cert.pem')) });
+  const request: IdentityEnv['https'] = (method, p, o = {}) =>
+    new Promise((resolve, reject) => {
+      const r = https.request({ host: '127.0.0.1', port, path: p, method, agent, servername: 'localhost', headers: o.headers ?? {} }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => resolve({ statusCode: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      });
+      r.on('error', reject);
+      r.end(o.body);
+    });
   const publicUrl = t.appliance.config.http.publicUrl!;
   return {
     t,
@@ -186,6 +207,7 @@ export async function openIdentityEnv(extraEnv: Record<string, string> = {}): Pr
     logs,
     secrets: new Set(),
     publicUrl,
+    https: request,
     close: async () => {
       await app.close();
       await t.close();
