@@ -36,7 +36,7 @@ afterAll(async () => {
 });
 
 describe('coffre CLI: identity verbs', () => {
-  it('init --admin → user enrol → login (with TOTP) → workspace create → token create/list/revoke', async () => {
+  it('init --admin → user enrol → login (with TOTP) → workspace create → token create/list/revoke', { timeout: 240_000 }, async () => {
     const enrolUrl = (globalThis as Record<string, unknown>).enrolUrl as string;
     const password = 'Granite-Orchard-71x';
     secrets.push(password);
@@ -87,7 +87,7 @@ describe('coffre CLI: identity verbs', () => {
     expect(dead.stderr).toMatch(/^UNAUTHENTICATED/);
   });
 
-  it('local user invite / list / disable', async () => {
+  it('local user invite / list / disable', { timeout: 120_000 }, async () => {
     const inv = await runCli(['user', 'invite', 'bruno', '--email', 'bruno@example.test', '--role', 'member', '--json'], { env });
     expect(inv.code, inv.stderr).toBe(0);
     const j = JSON.parse(inv.stdout) as { enrolUrl: string };
