@@ -46,8 +46,12 @@ export class Client {
     this.base = new URL(o.url);
   }
 
-  /** a raw request: the caller streams the body and reads the response (documents) */
-  raw(method: string, path: string, o: { headers?: Record<string, string>; body?: Readable | Buffer | string } = {}): Promise<IncomingMessage> {
+  /**
+   * A raw request: the caller streams the body and reads the response (documents). `trailers`,
+   * for a streamed body, are computed when the body ends and sent after it (chunked encoding),
+   * e.g. the `Content-Digest` of what was read.
+   */
+  raw(method: string, path: string, o: { headers?: Record<string, string>; body?: Readable | Buffer | string; trailers?: () => Record<string, string> } = {}): Promise<IncomingMessage> {
     const url = new URL(`/api/v1${path}`, this.base);
     return new Promise((resolve, reject) => {
       const req = https.request(
@@ -65,7 +69,16 @@ export class Client {
       );
       if (o.body === undefined) req.end();
       else if (typeof o.body === 'string' || Buffer.isBuffer(o.body)) req.end(o.body);
-      else o.body.pipe(req);
+      else if (o.trailers) {
+        const body = o.body;
+        const trailers = o.trailers;
+        body.on('error', (e) => req.destroy(e));
+        body.on('end', () => {
+          req.addTrailers(trailers());
+          req.end();
+        });
+        body.pipe(req, { end: false });
+      } else o.body.pipe(req);
     });
   }
 

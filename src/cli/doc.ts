@@ -1,13 +1,14 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import cliProgress from 'cli-progress';
 import { Option, type Command } from 'commander';
 import { AppError } from '../shared/errors.js';
 import { action, emit, jsonOption, parseNumber, type Io } from './output.js';
-import { apiClient, type ApiClient } from './vault-http.js';
+import type { IncomingMessage } from 'node:http';
+import { clientFromEnv, type Client } from './client.js';
 
 /** Transfers above this size show a progress bar on stderr. */
 const PROGRESS_FROM = 4 * 1024 * 1024;
@@ -45,6 +46,27 @@ class Tap extends Transform {
   }
 }
 
+/** The JSON reply of a streamed request; API errors become AppErrors with the API's code. */
+async function reply(res: IncomingMessage): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  for await (const c of res) chunks.push(c as Buffer);
+  const text = Buffer.concat(chunks).toString('utf8');
+  let parsed: { error?: { code?: string; message?: string } } & Record<string, unknown> = {};
+  try {
+    parsed = text ? JSON.parse(text) : {};
+  } catch {
+    /* not JSON */
+  }
+  const status = res.statusCode ?? 0;
+  if (status >= 400) {
+    throw new AppError(parsed.error?.code ?? `HTTP_${status}`, parsed.error?.message ?? `the appliance answered ${status}`, {
+      httpStatus: status,
+      exitCode: status === 400 || status === 413 || status === 415 ? 2 : 1,
+    });
+  }
+  return parsed;
+}
+
 const human = (n: number) => (n >= 1048576 ? `${(n / 1048576).toFixed(1)} MiB` : `${n} bytes`);
 
 interface PutOpts {
@@ -62,7 +84,7 @@ interface PutOpts {
  * trailer computed while it is read: the appliance refuses to commit a version whose bytes differ
  * from what was read here.
  */
-async function put(io: Io, client: ApiClient, file: string, o: PutOpts): Promise<void> {
+async function put(io: Io, client: Client, file: string, o: PutOpts): Promise<void> {
   let st: fs.Stats;
   try {
     st = fs.statSync(file);
@@ -74,9 +96,9 @@ async function put(io: Io, client: ApiClient, file: string, o: PutOpts): Promise
   const q = new URLSearchParams();
   let url: string;
   if (o.document) {
-    url = `/api/v1/documents/${encodeURIComponent(o.document)}/versions`;
+    url = `/documents/${encodeURIComponent(o.document)}/versions`;
   } else {
-    url = `/api/v1/workspaces/${encodeURIComponent(o.workspace!)}/documents`;
+    url = `/workspaces/${encodeURIComponent(o.workspace!)}/documents`;
     q.set('name', o.name ?? path.basename(file));
     if (o.folder) q.set('folderId', o.folder);
     for (const t of o.tag ?? []) q.append('tags', t);
@@ -85,10 +107,12 @@ async function put(io: Io, client: ApiClient, file: string, o: PutOpts): Promise
   const bar = progress(st.size, 'upload');
   const tap = new Tap((n) => bar.tick(n));
   try {
-    const res = await client.upload(`${url}${q.size ? `?${q.toString()}` : ''}`, fs.createReadStream(file).pipe(tap), () => ({
-      'content-digest': `sha-256=:${tap.hash.copy().digest('base64')}:`,
-    }));
-    const r = res as { id: string; version: number; sha256: string; size: number };
+    const res = await client.raw('POST', `${url}${q.size ? `?${q.toString()}` : ''}`, {
+      headers: { 'content-type': 'application/octet-stream', trailer: 'content-digest' },
+      body: fs.createReadStream(file).pipe(tap),
+      trailers: () => ({ 'content-digest': `sha-256=:${tap.hash.copy().digest('base64')}:` }),
+    });
+    const r = (await reply(res)) as unknown as { id: string; version: number; sha256: string; size: number };
     const local = tap.hash.digest('hex');
     if (r.sha256 !== local) throw new AppError('INTEGRITY', 'the appliance reports another SHA-256 than the file sent', { exitCode: 1 });
     emit(io, o.json, { id: r.id, version: r.version, sha256: r.sha256, size: r.size }, `stored ${file} as document ${r.id} version ${r.version} (${human(r.size)}, sha256 ${r.sha256})`);
@@ -102,14 +126,15 @@ async function put(io: Io, client: ApiClient, file: string, o: PutOpts): Promise
  * `Repr-Digest` the appliance recorded at upload, fsyncs, then renames it to `<out>`. A mismatch or
  * a cut transfer leaves nothing at `<out>`.
  */
-async function get(io: Io, client: ApiClient, id: string, o: { version?: number; output: string; json?: boolean }): Promise<void> {
+async function get(io: Io, client: Client, id: string, o: { version?: number; output: string; json?: boolean }): Promise<void> {
   const out = path.resolve(o.output);
   const partial = `${out}.partial`;
-  const res = await client.download(`/api/v1/documents/${encodeURIComponent(id)}/content${o.version ? `?version=${o.version}` : ''}`);
+  const res = await client.raw('GET', `/documents/${encodeURIComponent(id)}/content${o.version ? `?version=${o.version}` : ''}`, { headers: { accept: 'application/octet-stream' } });
+  if ((res.statusCode ?? 0) >= 400) await reply(res);
   const size = Number(res.headers['content-length'] ?? 0);
   const m = /sha-256=:([A-Za-z0-9+/=]+):/.exec(String(res.headers['repr-digest'] ?? ''));
   if (!m) {
-    res.body.destroy();
+    res.destroy();
     throw new AppError('INTEGRITY', 'the appliance sent no Repr-Digest', { exitCode: 1 });
   }
   const expected = Buffer.from(m[1]!, 'base64').toString('hex');
@@ -117,7 +142,7 @@ async function get(io: Io, client: ApiClient, id: string, o: { version?: number;
   const tap = new Tap((n) => bar.tick(n));
   const fd = fs.openSync(partial, 'w', 0o600);
   try {
-    await pipeline(res.body, tap, fs.createWriteStream('', { fd, autoClose: false }));
+    await pipeline(res, tap, fs.createWriteStream('', { fd, autoClose: false }));
     const got = tap.hash.digest('hex');
     if (got !== expected || tap.bytes !== size) throw new AppError('INTEGRITY', `downloaded content does not match its SHA-256 (${tap.bytes} of ${size} bytes)`, { exitCode: 1, hint: 'try again; if it persists, the stored copy is damaged: restore it from a backup' });
     fs.fsyncSync(fd);
@@ -140,7 +165,7 @@ async function get(io: Io, client: ApiClient, id: string, o: { version?: number;
   emit(io, o.json, { id, version, sha256: expected, size, file: out }, `wrote ${out} (${human(size)}, version ${version}, sha256 verified)`);
 }
 
-async function list(io: Io, client: ApiClient, o: { workspace: string; q?: string; tag?: string; folder?: string; trash?: boolean; json?: boolean }): Promise<void> {
+async function list(io: Io, client: Client, o: { workspace: string; q?: string; tag?: string; folder?: string; trash?: boolean; json?: boolean }): Promise<void> {
   const items: { id: string; name: string; version: number; size: number; updatedAt: string; tags: string[] }[] = [];
   let cursor: string | null = null;
   do {
@@ -150,7 +175,7 @@ async function list(io: Io, client: ApiClient, o: { workspace: string; q?: strin
     if (o.folder) q.set('folderId', o.folder);
     if (o.trash) q.set('trash', 'true');
     if (cursor) q.set('cursor', cursor);
-    const page = (await client.json('GET', `/api/v1/workspaces/${encodeURIComponent(o.workspace)}/documents?${q.toString()}`)) as { items: typeof items; next: string | null };
+    const page = await client.json<{ items: typeof items; next: string | null }>('GET', `/workspaces/${encodeURIComponent(o.workspace)}/documents?${q.toString()}`);
     items.push(...page.items);
     cursor = page.next;
   } while (cursor);
@@ -172,7 +197,7 @@ export function registerDoc(program: Command, io: Io): void {
     .option('--tag <tag...>', 'tags of the new document')
     .option('--type <media-type>', 'media type of the content')
     .addOption(jsonOption())
-    .action(action(io, async (file: string, o: PutOpts) => put(io, apiClient(), file, o)));
+    .action(action(io, async (file: string, o: PutOpts) => put(io, clientFromEnv({ needToken: true }), file, o)));
   doc
     .command('get')
     .description('download a document (newest version unless --version); its SHA-256 is verified')
@@ -180,7 +205,7 @@ export function registerDoc(program: Command, io: Io): void {
     .addOption(new Option('--version <n>', 'version number').argParser(parseNumber('--version', 1, 2 ** 31, true)))
     .requiredOption('-o, --output <file>', 'where to write it')
     .addOption(jsonOption())
-    .action(action(io, async (id: string, o: { version?: number; output: string; json?: boolean }) => get(io, apiClient(), id, o)));
+    .action(action(io, async (id: string, o: { version?: number; output: string; json?: boolean }) => get(io, clientFromEnv({ needToken: true }), id, o)));
   doc
     .command('list')
     .description('list (or search) the documents of a workspace')
@@ -190,7 +215,6 @@ export function registerDoc(program: Command, io: Io): void {
     .option('--folder <id>', 'a folder id, or root')
     .option('--trash', 'list the trash')
     .addOption(jsonOption())
-    .action(action(io, async (o: { workspace: string; q?: string; tag?: string; folder?: string; trash?: boolean; json?: boolean }) => list(io, apiClient(), o)));
+    .action(action(io, async (o: { workspace: string; q?: string; tag?: string; folder?: string; trash?: boolean; json?: boolean }) => list(io, clientFromEnv({ needToken: true }), o)));
 }
 
-export type { Readable };

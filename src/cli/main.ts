@@ -7,6 +7,8 @@ export function makeProgram(io: Io = stdio): Command {
   const program = new Command('coffre')
     .description('Coffre: the self-hosted digital safe. Exit codes: 0 done, 1 failed, 2 usage or configuration error.')
     .version(process.env.npm_package_version ?? '0.1.0')
+    // root options only before the verb: `coffre doc get ID --version 2` is the verb's own option
+    .enablePositionalOptions()
     .showHelpAfterError(false)
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s), outputError: () => undefined })
     .exitOverride();

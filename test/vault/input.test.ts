@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import https from 'node:https';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Pattern } from '../support/pattern.js';
@@ -178,6 +179,34 @@ describe('size limit, media type, digests', () => {
     const r = await post(`/api/v1/workspaces/${ws}/documents?name=d.bin`, 'content', alice.token, { 'content-digest': wrong });
     expect(r.status).toBe(400);
     expect(r.json().error.code).toBe('DIGEST_MISMATCH');
+    await unchanged();
+  });
+});
+
+describe('digest sent as a trailer (what `coffre doc put` does)', () => {
+  const send = (trailer: string) =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = https.request(
+        { host: '127.0.0.1', port: env.port, servername: 'localhost', ca: env.ca, method: 'POST', path: `/api/v1/workspaces/${ws}/documents?name=trailer.bin`, headers: { authorization: `Bearer ${alice.token}`, 'content-type': 'application/octet-stream', trailer: 'content-digest' } },
+        (res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => (body += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode!, body }));
+        },
+      );
+      req.on('error', reject);
+      req.write('trailer content');
+      req.addTrailers({ 'content-digest': trailer });
+      req.end();
+    });
+
+  it('a matching trailer commits; a wrong one gets 400 DIGEST_MISMATCH and nothing is stored', async () => {
+    const good = await send(`sha-256=:${crypto.createHash('sha256').update('trailer content').digest('base64')}:`);
+    expect(good.status).toBe(201);
+    before = await footprint(env);
+    const bad = await send(`sha-256=:${crypto.createHash('sha256').update('other content').digest('base64')}:`);
+    expect(bad.status).toBe(400);
+    expect(JSON.parse(bad.body).error.code).toBe('DIGEST_MISMATCH');
     await unchanged();
   });
 });
