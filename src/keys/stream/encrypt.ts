@@ -7,9 +7,10 @@ import { NONCE_BYTES, TAG_BYTES, nonceInto, type BlobHeader } from './format.js'
  *
  * A full chunk is never the last one (format.ts), so each chunk is encrypted as "not last" piece by
  * piece as input arrives; its ciphertext is held (at most one chunk) and released with its tag once
- * the chunk is full. At the end of input the pending partial chunk (0..C-1 bytes, kept as
- * references to the input buffers) is encrypted again as the last chunk: at most one chunk per
- * blob is encrypted twice. The DEK is turned into a KeyObject once per stream (a raw-key
+ * the chunk is full. Input is copied into one reused chunk buffer first (a memcpy costs ~5% of the
+ * AES-GCM time) and encrypted from there, so a producer that reuses its buffers cannot make the two
+ * passes disagree. At the end of input the pending partial chunk (0..C-1 bytes) is encrypted again
+ * from that buffer as the last chunk: at most one chunk per blob is encrypted twice. The DEK is turned into a KeyObject once per stream (a raw-key
  * createCipheriv per chunk costs five times more) and the caller's buffer is not kept; the
  * KeyObject's copy is cleared by Node when it is collected.
  */
@@ -17,9 +18,9 @@ export class EncryptStream extends Transform {
   private readonly key: KeyObject;
   private readonly nonce = Buffer.alloc(NONCE_BYTES);
   private readonly C: number;
+  private readonly buf: Buffer;
   private cipher: CipherGCM | undefined;
   private fed = 0;
-  private heldIn: Buffer[] = [];
   private heldOut: Buffer[] = [];
   private i = 0;
   private started = false;
@@ -33,6 +34,7 @@ export class EncryptStream extends Transform {
     super({ highWaterMark: header.chunkSize + TAG_BYTES });
     this.key = crypto.createSecretKey(key);
     this.C = header.chunkSize;
+    this.buf = Buffer.allocUnsafe(this.C);
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -43,9 +45,8 @@ export class EncryptStream extends Transform {
       while (off < chunk.length) {
         this.cipher ??= this.newCipher(false);
         const n = Math.min(this.C - this.fed, chunk.length - off);
-        const piece = n === chunk.length ? chunk : chunk.subarray(off, off + n);
-        this.heldIn.push(piece);
-        this.heldOut.push(this.cipher.update(piece));
+        chunk.copy(this.buf, this.fed, off, off + n);
+        this.heldOut.push(this.cipher.update(this.buf.subarray(this.fed, this.fed + n)));
         this.fed += n;
         off += n;
         if (this.fed === this.C) {
@@ -66,10 +67,11 @@ export class EncryptStream extends Transform {
       if (!this.started) this.start();
       // the last chunk: re-encrypt the pending partial chunk with the "last" flag
       const c = this.newCipher(true);
-      for (const b of this.heldIn) this.push(c.update(b));
+      if (this.fed) this.push(c.update(this.buf.subarray(0, this.fed)));
       c.final();
       this.push(c.getAuthTag());
       this.next();
+      this.buf.fill(0);
       cb();
     } catch (e) {
       cb(e as Error);
@@ -77,9 +79,9 @@ export class EncryptStream extends Transform {
   }
 
   override _destroy(err: Error | null, cb: (error: Error | null) => void): void {
-    this.heldIn = [];
     this.heldOut = [];
     this.cipher = undefined;
+    this.buf.fill(0);
     cb(err);
   }
 
@@ -98,7 +100,6 @@ export class EncryptStream extends Transform {
     this.i++;
     this.fed = 0;
     this.cipher = undefined;
-    this.heldIn = [];
     this.heldOut = [];
   }
 }
