@@ -4,7 +4,7 @@ import { openAppliance } from '../main.js';
 import { resolveDataDir } from '../config/index.js';
 import { createLogger } from '../shared/logger.js';
 import { AppError } from '../shared/errors.js';
-import { parseExportedCheckpoint, type Checkpoint, type VerifyReport } from '../audit/index.js';
+import { parseExportedCheckpoint, type Checkpoint, type PruneResult, type VerifyReport } from '../audit/index.js';
 import { action, dataDirOption, emit, jsonOption, localActor, type Io } from './output.js';
 
 /** Reads exported checkpoints (a JSON object, an array, or JSON lines: other lines are ignored). */
@@ -134,6 +134,22 @@ export function registerAudit(program: Command, io: Io): void {
           if (fd !== undefined) fs.closeSync(fd);
           if (tmp) fs.rmSync(tmp, { force: true });
           throw e;
+        } finally {
+          await a.close();
+        }
+      }),
+    );
+  audit
+    .command('prune')
+    .description('apply the retention now (audit.retentionDays): delete older records under a MACed "pruned up to N" checkpoint, once the whole trail verifies')
+    .addOption(dataDirOption())
+    .addOption(jsonOption())
+    .action(
+      action(io, async (opts: { dataDir?: string; json?: boolean }) => {
+        const a = await openAppliance({ dataDir: resolveDataDir(opts.dataDir), migrate: false, log: createLogger({ level: 'warn', destination: 'stderr' }) });
+        try {
+          const { result } = await a.scheduler.run<PruneResult>('audit.prune', { trigger: 'cli', actor: localActor() });
+          emit(io, opts.json, { prunedUpTo: result.prunedUpTo, deleted: result.deleted }, result.deleted ? `pruned ${result.deleted} record(s) up to seq ${result.prunedUpTo}` : `nothing to prune (records are kept ${a.config.audit.retentionDays} days)`);
         } finally {
           await a.close();
         }

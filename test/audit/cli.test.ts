@@ -122,4 +122,16 @@ describe('appliance start/stop and `coffre audit verify`', () => {
     expect(bad.code).toBe(2);
     expect(bad.err).toMatch(/^USAGE: --from must be an ISO 8601/);
   });
+
+  it('prune: nothing within the retention; refused with exit 1 when the trail does not verify', async () => {
+    const ok = await run(['audit', 'prune', '--data-dir', dir, '--json']);
+    expect(ok.code, ok.err).toBe(0);
+    expect(JSON.parse(ok.out)).toEqual({ prunedUpTo: 0, deleted: 0 });
+    const file = (loadConfig(dir, {}).database as { file: string }).file;
+    tamper(file, (db) => db.prepare(`UPDATE audit_events SET outcome = 'failure' WHERE seq = 3`).run());
+    const r = await run(['audit', 'prune', '--data-dir', dir, '--json']);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/^AUDIT_TAMPERED: .*first bad seq 3/);
+    expect((await events()).some((e) => e.seq === 1)).toBe(true);
+  });
 });

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
 import { openIdentityEnv, type IdentityEnv } from '../auth/support.js';
 import { enrolUser, tokenFor } from '../auth/helpers.js';
 
@@ -70,5 +71,22 @@ describe('audit API', () => {
     const evs = (denied.json() as { events: { outcome: string; reason: string; targets: Record<string, string> }[] }).events;
     expect(evs.length).toBeGreaterThanOrEqual(6);
     expect(evs[0]).toMatchObject({ outcome: 'denied', reason: 'PERMISSION', targets: { permission: expect.stringMatching(/^audit:/), method: expect.any(String), route: expect.stringMatching(/^\/api\/v1\/audit\//) } });
+  });
+
+  it('refuses to release audit data it cannot record reading: 503 AUDIT_UNAVAILABLE, nothing sent', async () => {
+    const db = env.t.appliance.db.db;
+    await sql`PRAGMA query_only = ON`.execute(db);
+    try {
+      const r = await env.app.inject({ url: '/api/v1/audit/events?limit=5', headers: as(auditor) });
+      expect(r.statusCode).toBe(503);
+      expect(r.json()).toMatchObject({ error: { code: 'AUDIT_UNAVAILABLE' } });
+      expect(r.body).not.toContain('"events"');
+      const x = await env.app.inject({ url: '/api/v1/audit/export?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z', headers: as(auditor) });
+      expect(x.statusCode).toBe(503);
+      expect(x.body).not.toContain('coffre.audit.event');
+    } finally {
+      await sql`PRAGMA query_only = OFF`.execute(db);
+    }
+    expect((await env.app.inject({ url: '/api/v1/audit/events?limit=5', headers: as(auditor) })).statusCode).toBe(200);
   });
 });
