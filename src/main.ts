@@ -97,6 +97,7 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     const identity = wireIdentity({ db: db.db, clock, log, fields: keys.fields, audit, alerts, auth: config.auth, mail: config.mail, publicUrl: publicUrlOf(config), organisation: config.site.name });
     auth = identity.authenticator;
     api.push(...identity.api);
+    for (const j of identity.jobs) scheduler.register(j);
     const vault = wireVault({ db: db.db, clock, log, config: config.vault, keys, policy: identity.policy, audit, alerts });
     api.push(vault.api);
     for (const j of vault.jobs) scheduler.register(j);

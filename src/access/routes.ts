@@ -2,6 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { Workspaces } from './workspaces.js';
 import { auditSource } from '../audit/index.js';
+import { AccessReviews } from './reviews.js';
 
 const WorkspaceSchema = Type.Object({ id: Type.String(), name: Type.String(), quotaBytes: Type.Union([Type.Integer(), Type.Null()]), createdAt: Type.String(), state: Type.String(), role: Type.String() });
 const MemberSchema = Type.Object({ userId: Type.String(), username: Type.String(), role: Type.String(), addedAt: Type.String() });
@@ -46,5 +47,66 @@ export function workspaceRoutes(ws: Workspaces): FastifyPluginAsync {
       await ws.removeMember(req.actor!, p.id, p.userId, auditSource(req));
       return { status: 'ok' as const };
     });
+  };
+}
+
+const ReviewSchema = Type.Object({ id: Type.String(), createdAt: Type.String(), dueAt: Type.String(), closedAt: Type.Union([Type.String(), Type.Null()]), pending: Type.Integer(), total: Type.Integer() });
+const Nullable = (t: ReturnType<typeof Type.String>) => Type.Union([t, Type.Null()]);
+const ItemSchema = Type.Object({
+  id: Type.String(),
+  kind: Type.String(),
+  userId: Type.String(),
+  username: Type.String(),
+  workspaceId: Nullable(Type.String()),
+  tokenId: Nullable(Type.String()),
+  tokenName: Nullable(Type.String()),
+  role: Nullable(Type.String()),
+  reviewer: Type.String(),
+  lastSeenAt: Nullable(Type.String()),
+  idle: Type.Boolean(),
+  decision: Nullable(Type.String()),
+  decidedBy: Nullable(Type.String()),
+  decidedAt: Nullable(Type.String()),
+});
+
+/** Access reviews (Z4) under /api/v1/access-reviews. */
+export function reviewRoutes(reviews: AccessReviews): FastifyPluginAsync {
+  return async (app) => {
+    app.post('/access-reviews', { config: { permission: 'access:review' }, schema: { tags: ['access'], response: { 201: Type.Object({ id: Type.String(), items: Type.Integer() }) } } }, async (req, rep) =>
+      rep.code(201).send(await reviews.start(req.actor!.id, auditSource(req))),
+    );
+    // owners answer for their workspaces, so listing needs only `self`; items are filtered per caller
+    app.get('/access-reviews', { config: { permission: 'self' }, schema: { tags: ['access'], response: { 200: Type.Object({ reviews: Type.Array(ReviewSchema) }) } } }, async () => ({ reviews: await reviews.list() }));
+    app.get(
+      '/access-reviews/export',
+      { config: { permission: 'access:review' }, schema: { tags: ['access'], querystring: Type.Object({ format: Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('csv')])) }, { additionalProperties: false }), response: { 200: Type.Unknown({ description: 'JSON {generatedAt, users[]} or CSV (format=csv); ids and names only, never a secret' }) } } },
+      async (req, rep) => {
+        const rows = await reviews.exportRows();
+        if ((req.query as { format?: string }).format === 'csv') {
+          return rep.header('content-type', 'text/csv; charset=utf-8').header('content-disposition', 'attachment; filename="coffre-access.csv"').send(AccessReviews.toCsv(rows));
+        }
+        return rep.header('content-type', 'application/json; charset=utf-8').send(JSON.stringify({ generatedAt: new Date().toISOString(), users: rows }));
+      },
+    );
+    app.get('/access-reviews/:id/items', { config: { permission: 'self' }, schema: { tags: ['access'], params: WsParams, response: { 200: Type.Object({ items: Type.Array(ItemSchema) }) } } }, async (req) => ({
+      items: await reviews.items(req.actor!, (req.params as { id: string }).id),
+    }));
+    app.post(
+      '/access-reviews/:id/items/:itemId',
+      {
+        config: { permission: 'self' },
+        schema: {
+          tags: ['access'],
+          params: Type.Object({ id: Type.String({ maxLength: 100 }), itemId: Type.String({ maxLength: 100 }) }),
+          body: Type.Object({ decision: Type.Union([Type.Literal('confirm'), Type.Literal('revoke')]) }, { additionalProperties: false }),
+          response: { 200: Ok },
+        },
+      },
+      async (req) => {
+        const p = req.params as { id: string; itemId: string };
+        await reviews.decide(req.actor!, p.id, p.itemId, (req.body as { decision: 'confirm' | 'revoke' }).decision, auditSource(req));
+        return { status: 'ok' as const };
+      },
+    );
   };
 }

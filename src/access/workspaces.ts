@@ -119,6 +119,7 @@ export class Workspaces {
   }
 
   async removeMember(actor: Actor, id: string, userId: string, source: AuditSource, via = 'workspace.member.remove'): Promise<void> {
+    // an access-review revocation was authorised by the review (owner checked there)
     if (via === 'workspace.member.remove') await this.o.policy.requireWorkspace(actor, id, 'workspace:members');
     await this.o.db.transaction().execute(async (trx) => {
       const r = await trx.deleteFrom('workspace_members').where('workspace_id', '=', id).where('user_id', '=', userId).executeTakeFirst();

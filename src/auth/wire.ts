@@ -22,7 +22,10 @@ import { authRoutes } from './routes.js';
 import { httpSmsSender, smtpSender, type MailSender, type SmsSender } from './messaging.js';
 import { Policy } from '../access/policy.js';
 import { Workspaces } from '../access/workspaces.js';
-import { workspaceRoutes } from '../access/routes.js';
+import { workspaceRoutes, reviewRoutes } from '../access/routes.js';
+import { AccessReviews } from '../access/reviews.js';
+import type { JobDefinition } from '../jobs/index.js';
+import { notices } from './notices.js';
 
 export interface IdentityOptions {
   db: Db;
@@ -52,6 +55,9 @@ export interface Identity {
   policy: Policy;
   workspaces: Workspaces;
   authenticator: SessionAuthenticator;
+  reviews: AccessReviews;
+  /** scheduled jobs (access reviews and reminders) */
+  jobs: JobDefinition[];
   /** API plugins for /api/v1 */
   api: FastifyPluginAsync[];
 }
@@ -85,6 +91,36 @@ export function wireIdentity(o: IdentityOptions): Identity {
     }
   })();
   const authenticator = new SessionAuthenticator({ db: o.db, clock: o.clock, sessions, tokens, policy, audit: o.audit, publicOrigin });
-  const api = [authRoutes({ db: o.db, login, accounts, users, sessions, tokens, audit: o.audit }), workspaceRoutes(workspaces)];
-  return { users, accounts, login, sessions, tokens, hasher, policy, workspaces, authenticator, api };
+  const reviews = new AccessReviews({
+    db: o.db,
+    clock: o.clock,
+    log: o.log,
+    audit: o.audit,
+    alerts: d.alerts,
+    policy,
+    cfg: o.auth.reviews,
+    effects: {
+      removeMember: (actor, ws, userId, source) => workspaces.removeMember(actor, ws, userId, source, 'access.review.revoke'),
+      downgradeRole: async (userId, by, source) => {
+        const u = await users.byId(userId);
+        if (u?.role === 'member') await accounts.setState(userId, 'disabled', by, source);
+        else await accounts.setRole(userId, 'member', by, source);
+      },
+      revokeToken: async (tokenId, by, source) => {
+        await o.db.transaction().execute(async (trx) => {
+          if (await tokens.revoke(trx, tokenId, by)) await o.audit.record(trx, { action: 'token.revoke', actor: by, outcome: 'success', reason: 'ACCESS_REVIEW', targets: { token: tokenId }, source });
+        });
+      },
+    },
+    notify: mail
+      ? async (userId, due) => {
+          const u = await users.byId(userId);
+          if (!u || u.state !== 'active') return;
+          const n = notices.reviewReminder(due);
+          await mail.send({ to: await users.email(u), subject: n.subject, text: n.text });
+        }
+      : undefined,
+  });
+  const api = [authRoutes({ db: o.db, login, accounts, users, sessions, tokens, audit: o.audit }), workspaceRoutes(workspaces), reviewRoutes(reviews)];
+  return { users, accounts, login, sessions, tokens, hasher, policy, workspaces, authenticator, reviews, jobs: reviews.jobs(), api };
 }

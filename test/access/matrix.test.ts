@@ -70,6 +70,12 @@ const EXPECTED: Record<string, Row> = {
   'GET /api/v1/workspaces/:id/members': wsRead,
   'PUT /api/v1/workspaces/:id/members/:userId': wsOwner,
   'DELETE /api/v1/workspaces/:id/members/:userId': wsOwner,
+  'POST /api/v1/access-reviews': { allow: ['admin'] },
+  'GET /api/v1/access-reviews': SELF,
+  'GET /api/v1/access-reviews/export': { allow: ['admin'] },
+  'GET /api/v1/access-reviews/:id/items': SELF,
+  // deciding: admins for roles/tokens, owners for their memberships (random item id here: 404 = passed the gate)
+  'POST /api/v1/access-reviews/:id/items/:itemId': SELF,
   // vault (src/vault): need-to-know through the policy; admins included
   'POST /api/v1/workspaces/:workspaceId/documents': { ...wsRead, allow: ['owner', 'editor'] },
   'GET /api/v1/workspaces/:workspaceId/documents': wsRead,
@@ -106,6 +112,7 @@ const raw = (name: string): Req => ({ query: { name }, headers: { 'content-type'
 const REQUESTS: Record<string, (who: Who) => Promise<Req> | Req> = {
   'POST /api/v1/workspaces': () => ({ payload: { name: 'Matrix' } }),
   'PUT /api/v1/workspaces/:id/members/:userId': () => ({ payload: { role: 'viewer' } }),
+  'POST /api/v1/access-reviews/:id/items/:itemId': () => ({ payload: { decision: 'confirm' } }),
   'POST /api/v1/workspaces/:workspaceId/documents': () => raw('matrix.txt'),
   'POST /api/v1/documents/:id/versions': () => ({ ...raw('v2.txt'), query: {} }),
   'PATCH /api/v1/documents/:id': () => ({ payload: { description: 'seen by the matrix' } }),
