@@ -1,14 +1,16 @@
 import { ApiError, get, post } from './api.js';
-import { setAnonymous, setSignedIn, type Me } from './session.js';
+import { setAnonymous, setSignedIn, type User } from './session.js';
 import { DEFAULT_RULES, type PolicyRules } from './password.js';
 
-/** Identity routes (src/auth/routes.ts on the appliance). */
-export interface SessionInfo {
-  user: Me;
-  csrfToken: string;
+/** Identity routes (src/auth/routes.ts on the appliance), as documented in /api/v1/openapi.json. */
+export interface MeReply {
+  user: User;
+  permissions: string[];
+  csrfToken?: string;
+  sessionId?: string;
 }
 
-export type LoginAnswer = { status: 'mfa_required'; challenge: string; method: string; expiresAt: number } | ({ status: 'ok' } & SessionInfo);
+export type LoginAnswer = { status: 'mfa_required'; challenge: string; method: string; expiresAt: string } | { status: 'ok'; user: User; csrfToken?: string };
 
 export interface TotpProvisioning {
   secret: string;
@@ -17,18 +19,22 @@ export interface TotpProvisioning {
 }
 
 export interface EnrolAnswer {
-  userId: string;
+  status: 'ok';
   username: string;
   totp?: TotpProvisioning;
   recoveryCodes?: string[];
 }
 
+async function me(): Promise<void> {
+  const m = await get<MeReply>('/auth/me', { anonymous: true });
+  setSignedIn({ ...m.user, permissions: m.permissions, ...(m.sessionId ? { sessionId: m.sessionId } : {}) }, m.csrfToken);
+}
+
 export const auth = {
-  /** on page load: is there a session already (the cookie is HttpOnly)? */
+  /** on page load: is there a session already (the cookie is HttpOnly, this code cannot see it)? */
   async resume(): Promise<void> {
     try {
-      const s = await get<SessionInfo>('/auth/session', { anonymous: true });
-      setSignedIn(s.user, s.csrfToken);
+      await me();
     } catch (e) {
       if (e instanceof ApiError && e.status === 401) setAnonymous();
       else setAnonymous(e instanceof ApiError ? `The appliance answered: ${e.message}` : 'The appliance could not be reached.');
@@ -37,15 +43,16 @@ export const auth = {
 
   async login(username: string, password: string): Promise<LoginAnswer> {
     const a = await post<LoginAnswer>('/auth/login', { username, password }, { anonymous: true });
-    if (a.status === 'ok') setSignedIn(a.user, a.csrfToken);
+    if (a.status === 'ok') await me();
     return a;
   },
 
-  async secondFactor(challenge: string, code: string): Promise<SessionInfo> {
-    const a = await post<{ status: 'ok' } & SessionInfo>('/auth/login/mfa', { challenge, code }, { anonymous: true });
-    setSignedIn(a.user, a.csrfToken);
-    return a;
+  async secondFactor(challenge: string, code: string): Promise<void> {
+    await post<LoginAnswer>('/auth/login/mfa', { challenge, code }, { anonymous: true });
+    await me();
   },
+
+  refresh: me,
 
   async logout(): Promise<void> {
     try {
@@ -57,12 +64,13 @@ export const auth = {
     location.hash = '#/login';
   },
 
+  /**
+   * The server's rules. The appliance publishes no policy route (yet): these are its defaults
+   * (auth.password.minLength 10, minClasses 3); a stricter configuration is still enforced by the
+   * server, whose reasons the form shows.
+   */
   async policy(): Promise<PolicyRules> {
-    try {
-      return { ...DEFAULT_RULES, ...(await get<Partial<PolicyRules>>('/auth/password-policy', { anonymous: true })) };
-    } catch {
-      return DEFAULT_RULES;
-    }
+    return DEFAULT_RULES;
   },
 
   enrol(token: string, password: string, mfa?: string): Promise<EnrolAnswer> {
@@ -70,10 +78,10 @@ export const auth = {
   },
 
   forgot(username: string): Promise<void> {
-    return post<void>('/auth/forgot', { username }, { anonymous: true });
+    return post<void>('/auth/password/forgot', { username }, { anonymous: true });
   },
 
   reset(token: string, password: string): Promise<void> {
-    return post<void>('/auth/reset', { token, password }, { anonymous: true });
+    return post<void>('/auth/password/reset', { token, password }, { anonymous: true });
   },
 };

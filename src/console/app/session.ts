@@ -6,16 +6,21 @@ import { setCsrfToken } from './api.js';
  * cookie is HttpOnly); closing the tab forgets everything. Nothing goes to localStorage or
  * sessionStorage.
  */
-export interface Me {
+export interface User {
   id: string;
   username: string;
   role: string;
+  state: string;
   /** second factor in use ('totp', 'email', 'sms') or null */
   mfaMethod: string | null;
-  /** whether the user's role requires a second factor */
-  mfaRequired: boolean;
+  createdAt: string;
+  lastLoginAt: string | null;
+  lastSeenAt: string | null;
+}
+
+export interface Me extends User {
   permissions: string[];
-  displayName?: string;
+  sessionId?: string;
 }
 
 export type SessionState = { status: 'unknown' } | { status: 'anonymous'; notice?: string } | { status: 'signed-in'; me: Me };

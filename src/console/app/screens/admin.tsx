@@ -1,18 +1,214 @@
-import type { Me } from '../session.js';
-import { PageHeader } from '../ui.js';
+import { useState } from 'preact/hooks';
+import { ApiError, get, post, put } from '../api.js';
+import { can, type Me, type User } from '../session.js';
+import { Alert, Badge, Button, Card, Dialog, EmptyState, ErrorAlert, Loading, PageHeader, SelectField, TextField, Time, notify, useAction, useAsync } from '../ui.js';
+import { mfaLabel } from './account.js';
 
-export function UsersPage(_: { me: Me }) {
-  return <PageHeader title="Users" />;
+export { ReviewsPage, ReviewPage } from './reviews.js';
+export { KeysPage } from './keys.js';
+export { SettingsPage } from './settings.js';
+
+const ROLES = ['member', 'admin', 'backup-operator', 'auditor'] as const;
+const ROLE_TEXT: Record<string, string> = {
+  member: 'Member — works with documents in their workspaces',
+  admin: 'IT admin — users, keys and settings; no access to document content',
+  'backup-operator': 'Backup operator — targets, backups, restores',
+  auditor: 'Auditor — reads the audit trail and reports',
+};
+
+interface Invited {
+  user: User;
+  enrolUrl: string;
+  expiresAt: string;
+  mailed: boolean;
 }
-export function ReviewsPage(_: { me: Me }) {
-  return <PageHeader title="Access reviews" />;
+
+/** Users (src/auth): invite, roles, disable/enable, end sessions, new enrolment links. */
+export function UsersPage({ me }: { me: Me }) {
+  const list = useAsync((signal) => get<{ users: User[] }>('/users', { signal }), []);
+  const manage = can(me, 'users:manage');
+  const [inviting, setInviting] = useState(false);
+  const [username, setUsername] = useState('');
+  const [email, setEmail] = useState('');
+  const [role, setRole] = useState<string>('member');
+  const [link, setLink] = useState<{ username: string; enrolUrl: string; expiresAt: string; mailed: boolean } | undefined>();
+  const [filter, setFilter] = useState('');
+  const invite = useAction(async () => {
+    const r = await post<Invited>('/users', { username: username.trim(), email: email.trim(), role });
+    setInviting(false);
+    setUsername('');
+    setEmail('');
+    setRole('member');
+    setLink({ username: r.user.username, enrolUrl: r.enrolUrl, expiresAt: r.expiresAt, mailed: r.mailed });
+    list.reload();
+  });
+  const reinvite = useAction(async (u: User) => {
+    const r = await post<{ enrolUrl: string; expiresAt: string }>(`/users/${encodeURIComponent(u.id)}/invite`);
+    setLink({ username: u.username, enrolUrl: r.enrolUrl, expiresAt: r.expiresAt, mailed: false });
+  });
+  const setState = useAction(async (u: User, enable: boolean) => {
+    await post(`/users/${encodeURIComponent(u.id)}/${enable ? 'enable' : 'disable'}`);
+    notify(`${u.username} ${enable ? 'enabled' : 'disabled; their sessions were ended'}`);
+    list.reload();
+  });
+  const setRoleOf = useAction(async (u: User, r: string) => {
+    await put(`/users/${encodeURIComponent(u.id)}/role`, { role: r });
+    notify(`${u.username} is now ${r}`);
+    list.reload();
+  });
+  const endSessions = useAction(async (u: User) => {
+    const r = await post<{ ended: number }>(`/users/${encodeURIComponent(u.id)}/sessions/end`);
+    notify(`${r.ended} session(s) of ${u.username} ended`);
+  });
+  const users = (list.data?.users ?? []).filter((u) => !filter || u.username.toLowerCase().includes(filter.toLowerCase()) || u.role.includes(filter.toLowerCase()));
+  return (
+    <>
+      <PageHeader
+        title="Users"
+        description="People who can sign in to this appliance. Each user chooses their own password from an enrolment link; nobody can set it for them."
+        actions={
+          manage ? (
+            <Button variant="primary" onClick={() => setInviting(true)}>
+              Invite a user
+            </Button>
+          ) : null
+        }
+      />
+      {link ? (
+        <Alert kind="ok" title={`Enrolment link for ${link.username}`}>
+          <p>{link.mailed ? 'It was also sent by e-mail. ' : ''}Give it to the person through a channel you trust. It works once and expires <Time t={link.expiresAt} />.</p>
+          <div class="link-box">
+            <input class="input" readOnly value={link.enrolUrl} aria-label="Enrolment link" data-testid="enrol-link" onFocus={(e) => e.currentTarget.select()} />
+            <Button small onClick={() => void navigator.clipboard?.writeText(link.enrolUrl).then(() => notify('Link copied'), () => notify('Copy failed: select the link and copy it', 'error'))}>
+              Copy
+            </Button>
+            <Button small variant="ghost" onClick={() => setLink(undefined)}>
+              Done
+            </Button>
+          </div>
+        </Alert>
+      ) : null}
+      <ErrorAlert error={list.error ?? reinvite.error ?? setState.error ?? setRoleOf.error ?? endSessions.error} />
+      <Card class="flush">
+        <div class="toolbar">
+          <div class="search">
+            <label class="sr-only" for="user-filter">
+              Filter users
+            </label>
+            <input id="user-filter" class="input" type="search" placeholder="Filter by name or role" value={filter} onInput={(e) => setFilter(e.currentTarget.value)} />
+          </div>
+          <span class="spacer" />
+          <span class="muted small">{list.data ? `${list.data.users.length} user(s)` : ''}</span>
+        </div>
+        {list.loading && !list.data ? <Loading /> : null}
+        {list.data && users.length === 0 ? <EmptyState icon="users" title={filter ? 'No user matches' : 'No users yet'} /> : null}
+        {users.length ? (
+          <div class="table-wrap">
+            <table class="table" aria-label="Users">
+              <thead>
+                <tr>
+                  <th>User</th>
+                  <th>Role</th>
+                  <th>State</th>
+                  <th>Second factor</th>
+                  <th>Last sign-in</th>
+                  <th class="actions">
+                    <span class="sr-only">Actions</span>
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {users.map((u) => (
+                  <tr data-user={u.username}>
+                    <td>
+                      {u.username} {u.id === me.id ? <Badge kind="accent">you</Badge> : null}
+                    </td>
+                    <td>
+                      {manage && u.id !== me.id ? (
+                        <select class="input" aria-label={`Role of ${u.username}`} value={u.role} onChange={(e) => void setRoleOf.run(u, e.currentTarget.value)}>
+                          {ROLES.map((r) => (
+                            <option value={r}>{r}</option>
+                          ))}
+                        </select>
+                      ) : (
+                        <Badge>{u.role}</Badge>
+                      )}
+                    </td>
+                    <td>
+                      <Badge kind={u.state === 'active' ? 'ok' : u.state === 'invited' ? 'warn' : 'error'}>{u.state}</Badge>
+                    </td>
+                    <td>{u.mfaMethod ? mfaLabel(u.mfaMethod) : <span class="muted">none</span>}</td>
+                    <td>
+                      <Time t={u.lastLoginAt} />
+                    </td>
+                    <td class="actions">
+                      {manage && u.id !== me.id ? (
+                        <>
+                          {u.state === 'invited' ? (
+                            <Button small onClick={() => void reinvite.run(u)}>
+                              New link
+                            </Button>
+                          ) : null}
+                          {u.state === 'active' ? (
+                            <Button small onClick={() => void endSessions.run(u)}>
+                              End sessions
+                            </Button>
+                          ) : null}
+                          {u.state === 'disabled' ? (
+                            <Button small onClick={() => void setState.run(u, true)}>
+                              Enable
+                            </Button>
+                          ) : (
+                            <Button small variant="danger" onClick={() => void setState.run(u, false)}>
+                              Disable
+                            </Button>
+                          )}
+                        </>
+                      ) : null}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        ) : null}
+      </Card>
+      <MfaPolicyNote />
+      <Dialog
+        open={inviting}
+        title="Invite a user"
+        onClose={() => (setInviting(false), invite.clear())}
+        footer={
+          <>
+            <Button onClick={() => setInviting(false)}>Cancel</Button>
+            <Button variant="primary" type="submit" form="invite" busy={invite.busy} disabled={!username.trim() || !email.trim()}>
+              Create enrolment link
+            </Button>
+          </>
+        }
+      >
+        <ErrorAlert error={invite.error instanceof ApiError && invite.error.code === 'USERNAME_TAKEN' ? undefined : invite.error} />
+        <form
+          id="invite"
+          class="stack"
+          onSubmit={(e) => {
+            e.preventDefault();
+            if (username.trim() && email.trim()) void invite.run();
+          }}
+        >
+          <TextField label="User name" value={username} onValue={setUsername} required autoFocus autoCapitalize="none" spellcheck={false} error={invite.error instanceof ApiError && invite.error.code === 'USERNAME_TAKEN' ? 'This user name is taken.' : undefined} />
+          <TextField label="E-mail address" type="email" value={email} onValue={setEmail} required hint="Stored encrypted. Used for the invitation, reset links and security notices." />
+          <SelectField label="Role" value={role} onValue={setRole} options={ROLES.map((r) => ({ value: r, label: ROLE_TEXT[r] ?? r }))} />
+        </form>
+      </Dialog>
+    </>
+  );
 }
-export function ReviewPage(_: { me: Me; id: string }) {
-  return <PageHeader title="Access review" />;
-}
-export function KeysPage(_: { me: Me }) {
-  return <PageHeader title="Keys" />;
-}
-export function SettingsPage(_: { me: Me }) {
-  return <PageHeader title="Settings" />;
+
+function MfaPolicyNote() {
+  return (
+    <p class="muted small">
+      A second factor is required for the roles listed in the appliance's configuration (<code>auth.mfa.requiredRoles</code>; by default IT admins and backup operators). Users of these roles set up an authenticator app when they enrol.
+    </p>
+  );
 }

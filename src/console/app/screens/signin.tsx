@@ -163,7 +163,7 @@ export const passwordReady = (pw: string, confirm: string, rules: PolicyRules, c
 
 /** the reasons the server gave for refusing a password, if that is what it said */
 function passwordErrorOf(e: unknown): string | undefined {
-  if (e instanceof ApiError && (e.code === 'PASSWORD_POLICY' || e.code === 'PASSWORD_REJECTED' || e.code === 'WEAK_PASSWORD')) {
+  if (e instanceof ApiError && e.code === 'PASSWORD_REJECTED') {
     const reasons = (e.details as { reasons?: string[] } | undefined)?.reasons;
     return reasons?.length ? `Refused: ${reasons.join('; ')}.` : e.message;
   }
@@ -196,8 +196,10 @@ export function EnrolPage({ route }: { route: Route }) {
   const [confirm, setConfirm] = useState('');
   const [result, setResult] = useState<EnrolAnswer | undefined>();
   const [stage, setStage] = useState<'password' | 'totp' | 'codes'>('password');
+  const [useTotp, setUseTotp] = useState(true);
   const act = useAction(async () => {
-    const r = await auth.enrol(token!, password);
+    // without a choice, the appliance still sets up an authenticator for roles that require one
+    const r = await auth.enrol(token!, password, useTotp ? 'totp' : undefined);
     setPassword('');
     setConfirm('');
     setResult(r);
@@ -247,6 +249,10 @@ export function EnrolPage({ route }: { route: Route }) {
         }}
       >
         <PasswordChooser rules={rules} context={[]} value={password} onValue={setPassword} confirm={confirm} onConfirm={setConfirm} serverError={passwordErrorOf(act.error)} />
+        <label class="check">
+          <input type="checkbox" name="totp" checked={useTotp} onChange={(e) => setUseTotp(e.currentTarget.checked)} />
+          <span>Protect my account with an authenticator app (recommended; required for some roles)</span>
+        </label>
         <Button type="submit" variant="primary" busy={act.busy} disabled={!passwordReady(password, confirm, rules, [])} class="full">
           Activate my account
         </Button>
