@@ -1,16 +1,25 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import * as OTPAuth from 'otpauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
 import { launchChromium, type Watched } from '../support/browser.js';
 import { ROOT } from '../support/cli.js';
+import { tempDir } from '../support/tmp.js';
 import { startAppliance, type RunningAppliance } from './appliance.js';
 
 /**
- * The console end to end: a real appliance (`coffre init` + `coffre serve` over HTTPS) and Debian's
- * Chromium. Screenshots of each main screen go to test-results/console/ (not committed).
+ * The console end to end, as people use it: a real appliance (`coffre init --admin` then
+ * `coffre serve`, over HTTPS) and Debian's Chromium. The tests run in order and share the
+ * appliance, like the story in issue 8: the first admin enrols from the link printed by init and
+ * sets up TOTP; invites a member, who enrols, creates a workspace, uploads 50 MB with visible
+ * progress and downloads it byte-identical; the admin cannot open that workspace's documents.
+ * Screenshots of each main screen go to test-results/console/ (not committed). Every page is
+ * watched for CSP violations and script errors during the whole run.
  */
 const SHOTS = path.join(ROOT, 'test-results', 'console');
+const BIG = 50 * 1024 * 1024;
 
 let app: RunningAppliance;
 let chrome: Watched;
@@ -19,7 +28,96 @@ async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
 }
 
+/** TOTP codes as the person's authenticator app makes them; never the same time step twice (M1) */
+class Authenticator {
+  private lastStep = -1;
+  constructor(private readonly secret: string) {}
+  async code(): Promise<string> {
+    let step = Math.floor(Date.now() / 30_000);
+    if (step <= this.lastStep) {
+      await new Promise((r) => setTimeout(r, (this.lastStep + 1) * 30_000 - Date.now() + 200));
+      step = Math.floor(Date.now() / 30_000);
+    }
+    this.lastStep = step;
+    return new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(this.secret), digits: 6, period: 30, algorithm: 'SHA1' }).generate({ timestamp: step * 30_000 + 1000 });
+  }
+}
+
+interface Person {
+  username: string;
+  password: string;
+  ctx: BrowserContext;
+  page: Page;
+  totp?: Authenticator;
+}
+
+async function person(username: string, password: string): Promise<Person> {
+  const ctx = await chrome.newContext();
+  return { username, password, ctx, page: await ctx.newPage() };
+}
+
+/** opens an enrolment link and activates the account; returns the authenticator when one was set up */
+async function enrol(p: Person, link: string, o: { totp: boolean; shots?: string }): Promise<void> {
+  const { page } = p;
+  await page.goto(link);
+  await page.getByRole('heading', { name: 'Welcome to Coffre' }).waitFor();
+  // the token left the address bar as soon as the page opened
+  expect(page.url()).toMatch(/#\/enrol$/);
+  if (o.totp === false) await page.getByLabel(/authenticator app/).uncheck();
+  await page.getByLabel('New password', { exact: true }).fill(p.password);
+  await page.getByLabel('Repeat the new password').fill(p.password);
+  await page.getByRole('button', { name: 'Activate my account' }).click();
+  if (o.totp) {
+    await page.getByRole('heading', { name: 'Set up your authenticator' }).waitFor();
+    const secret = (await page.getByTestId('totp-secret').textContent())!.replace(/\s+/g, '');
+    expect(secret).toMatch(/^[A-Z2-7]{32}$/);
+    expect(await page.getByRole('img', { name: /QR code/ }).evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth > 0)).toBe(true);
+    p.totp = new Authenticator(secret);
+    if (o.shots) await shot(page, `${o.shots}-totp-setup`);
+    await page.getByRole('button', { name: /I have added it/ }).click();
+  }
+  await page.getByRole('heading', { name: 'You are enrolled' }).waitFor();
+  if (o.totp) {
+    expect(await page.getByTestId('recovery-codes').locator('li').count()).toBe(10);
+    if (o.shots) await shot(page, `${o.shots}-recovery-codes`);
+  }
+  await page.getByRole('button', { name: 'Continue to sign-in' }).click();
+}
+
+async function signIn(p: Person): Promise<void> {
+  const { page } = p;
+  await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+  await page.getByLabel('User name').fill(p.username);
+  await page.getByLabel('Password', { exact: true }).fill(p.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  if (p.totp) {
+    await page.getByRole('heading', { name: 'Second factor' }).waitFor();
+    await page.getByLabel('One-time code').fill(await p.totp.code());
+    await page.getByRole('button', { name: 'Verify and sign in' }).click();
+  }
+  await page.getByTestId('whoami').filter({ hasText: p.username }).waitFor();
+}
+
+async function invite(admin: Person, username: string, role: string): Promise<string> {
+  const { page } = admin;
+  await page.getByRole('link', { name: 'Users' }).click();
+  await page.getByRole('button', { name: 'Invite a user' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Invite a user' });
+  await dialog.getByLabel('User name').fill(username);
+  await dialog.getByLabel('E-mail address').fill(`${username}@example.test`);
+  await dialog.getByLabel('Role').selectOption(role);
+  await dialog.getByRole('button', { name: 'Create enrolment link' }).click();
+  const link = await page.getByTestId('enrol-link').inputValue();
+  expect(link).toMatch(new RegExp(`^${app.url.replace(/[.]/g, '\\.')}/#/enrol/[A-Za-z0-9_-]{20,}$`));
+  return link;
+}
+
 describe('web console in Chromium', () => {
+  let admin: Person;
+  let member: Person;
+  let workspaceUrl = '';
+  let documentUrl = '';
+
   beforeAll(async () => {
     fs.mkdirSync(SHOTS, { recursive: true });
     app = await startAppliance({ username: 'alice', email: 'alice@example.test' });
@@ -28,18 +126,6 @@ describe('web console in Chromium', () => {
   afterAll(async () => {
     await chrome?.close();
     await app?.stop();
-  });
-
-  it('shows the sign-in page from the appliance origin', async () => {
-    const ctx: BrowserContext = await chrome.newContext();
-    const page = await ctx.newPage();
-    const res = await page.goto(app.url);
-    expect(res?.status()).toBe(200);
-    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
-    await page.getByLabel('User name').waitFor();
-    await page.getByLabel('Password').waitFor();
-    await shot(page, '01-sign-in');
-    await ctx.close();
   });
 
   it('gives an obsolete browser the 426 page instead of the console', async () => {
@@ -51,7 +137,181 @@ describe('web console in Chromium', () => {
     await ctx.close();
   });
 
-  it('reported no CSP violation and no script error during the run', () => {
+  it('shows the sign-in page to a visitor, and a wrong password gets a calm refusal', async () => {
+    const ctx = await chrome.newContext();
+    const page = await ctx.newPage();
+    const res = await page.goto(app.url);
+    expect(res?.status()).toBe(200);
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await shot(page, '01-sign-in');
+    await page.getByLabel('User name').fill('alice');
+    await page.getByLabel('Password', { exact: true }).fill('not-her-password');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('alert').waitFor();
+    expect(await page.getByRole('alert').textContent()).toMatch(/invalid username or password/i);
+    await ctx.close();
+  });
+
+  it('the first admin enrols from the link printed by init, with live password feedback, and sets up TOTP', async () => {
+    expect(app.enrolUrl).toBeTruthy();
+    admin = await person('alice', 'Quiet-Harbour-74-lanterns');
+    const { page } = admin;
+    await page.goto(app.enrolUrl!);
+    await page.getByRole('heading', { name: 'Welcome to Coffre' }).waitFor();
+    expect(page.url()).toMatch(/#\/enrol$/);
+    // live feedback mirrors the server's rules
+    const pw = page.getByLabel('New password', { exact: true });
+    await pw.fill('short');
+    expect(await page.locator('[data-check="length"]').getAttribute('class')).toBe('unmet');
+    await pw.fill('longenoughbutlower');
+    expect(await page.locator('[data-check="length"]').getAttribute('class')).toBe('met');
+    expect(await page.locator('[data-check="classes"]').getAttribute('class')).toBe('unmet');
+    expect(await page.getByRole('button', { name: 'Activate my account' }).isDisabled()).toBe(true);
+    // a password the class rule accepts but the server's blocklist refuses
+    await pw.fill('Welcome2026!');
+    await page.getByLabel('Repeat the new password').fill('Welcome2026!');
+    expect(await page.locator('[data-check="classes"]').getAttribute('class')).toBe('met');
+    await page.getByRole('button', { name: 'Activate my account' }).click();
+    await page.getByText(/Refused: .*too common/).waitFor();
+    await shot(page, '02-enrol-password-refused');
+    // the real one
+    await pw.fill(admin.password);
+    await page.getByLabel('Repeat the new password').fill(admin.password);
+    await page.getByRole('button', { name: 'Activate my account' }).click();
+    await page.getByRole('heading', { name: 'Set up your authenticator' }).waitFor();
+    const secret = (await page.getByTestId('totp-secret').textContent())!.replace(/\s+/g, '');
+    expect(secret).toMatch(/^[A-Z2-7]{32}$/);
+    admin.totp = new Authenticator(secret);
+    expect(await page.getByRole('img', { name: /QR code/ }).evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth > 0)).toBe(true);
+    await shot(page, '03-enrol-totp-qr');
+    await page.getByRole('button', { name: /I have added it/ }).click();
+    await page.getByRole('heading', { name: 'You are enrolled' }).waitFor();
+    expect(await page.getByTestId('recovery-codes').locator('li').count()).toBe(10);
+    await shot(page, '04-enrol-recovery-codes');
+    await page.getByRole('button', { name: 'Continue to sign-in' }).click();
+    // the link worked once: opening it again is refused
+    const again = await chrome.newContext();
+    const p2 = await again.newPage();
+    await p2.goto(app.enrolUrl!);
+    await p2.getByLabel('New password', { exact: true }).fill('Another-Quiet-Harbour-9');
+    await p2.getByLabel('Repeat the new password').fill('Another-Quiet-Harbour-9');
+    await p2.getByLabel(/authenticator app/).uncheck();
+    await p2.getByRole('button', { name: 'Activate my account' }).click();
+    await p2.getByRole('alert').filter({ hasText: /invalid, expired or was already used/ }).waitFor();
+    await again.close();
+  });
+
+  it('the admin signs in with password and TOTP code; nothing sensitive is kept in browser storage', async () => {
+    await signIn(admin);
+    const { page } = admin;
+    await shot(page, '05-admin-home');
+    const storage = await page.evaluate(() => ({ local: localStorage.length, session: sessionStorage.length, cookie: document.cookie }));
+    expect(storage).toEqual({ local: 0, session: 0, cookie: '' }); // the session cookie is HttpOnly
+    const cookies = await admin.ctx.cookies(app.url);
+    const sess = cookies.find((c) => c.name.startsWith('__Host-'));
+    expect(sess).toMatchObject({ httpOnly: true, secure: true, sameSite: 'Strict', path: '/' });
+  });
+
+  it('the admin invites a member from the users page', async () => {
+    const link = await invite(admin, 'bob', 'member');
+    await shot(admin.page, '06-users-invite-link');
+    member = await person('bob', 'Amber-Meadow-31-kites');
+    await enrol(member, link, { totp: false });
+    await signIn(member);
+    await member.page.getByRole('heading', { name: 'Workspaces', exact: true }).waitFor();
+    await member.page.getByText('No workspaces yet').waitFor();
+    await shot(member.page, '07-member-workspaces-empty');
+  });
+
+  it('the member creates a workspace and uploads 50 MB with visible progress, then downloads it byte-identical', async () => {
+    const { page } = member;
+    await page.getByRole('button', { name: 'New workspace' }).click();
+    const dialog = page.getByRole('dialog', { name: 'New workspace' });
+    await dialog.getByLabel('Name').fill('Finance 2026');
+    await dialog.getByRole('button', { name: 'Create' }).click();
+    await page.getByRole('heading', { name: 'Finance 2026' }).waitFor();
+    workspaceUrl = page.url();
+    await page.getByText('No documents here yet').waitFor();
+
+    // watch the upload row's text: "x MB of 52.4 MB" while it runs
+    await page.evaluate(() => {
+      const seen: string[] = [];
+      (window as unknown as { __progress: string[] }).__progress = seen;
+      new MutationObserver(() => {
+        for (const el of document.querySelectorAll('.upload-row[data-status="uploading"] .progress-text')) seen.push(el.textContent ?? '');
+      }).observe(document.body, { subtree: true, childList: true, characterData: true });
+    });
+    const dir = tempDir();
+    const file = path.join(dir, 'ledger-2026.bin');
+    const content = crypto.randomBytes(BIG);
+    fs.writeFileSync(file, content);
+    const sha = crypto.createHash('sha256').update(content).digest('hex');
+    const started = Date.now();
+    await page.locator('input[type="file"]').setInputFiles(file);
+    await page.locator('.upload-row[data-status="uploading"]').waitFor();
+    await shot(page, '08-upload-in-progress');
+    await page.locator('.upload-row[data-status="done"]').waitFor({ timeout: 120_000 });
+    const uploadMs = Date.now() - started;
+    const seen = await page.evaluate(() => (window as unknown as { __progress: string[] }).__progress);
+    const pcts = seen.map((s) => Number.parseInt(s, 10)).filter((n) => Number.isFinite(n));
+    expect(pcts.some((n) => n > 0 && n < 100), `intermediate progress seen: ${[...new Set(pcts)].join(',')}`).toBe(true);
+    const row = page.locator('tr[data-doc="ledger-2026.bin"]');
+    await row.waitFor();
+    expect(await row.textContent()).toMatch(/52\.4 MB/);
+    await shot(page, '09-workspace-documents');
+
+    // download from the list: the browser streams it to disk
+    const started2 = Date.now();
+    const [download] = await Promise.all([page.waitForEvent('download'), row.getByRole('button', { name: /Download/ }).click()]);
+    const saved = path.join(dir, 'downloaded.bin');
+    await download.saveAs(saved);
+    const downloadMs = Date.now() - started2;
+    expect(download.suggestedFilename()).toBe('ledger-2026.bin');
+    expect(fs.statSync(saved).size).toBe(BIG);
+    expect(crypto.createHash('sha256').update(fs.readFileSync(saved)).digest('hex')).toBe(sha);
+    console.log(`console e2e: 50 MiB upload ${uploadMs} ms, download ${downloadMs} ms`);
+
+    // the document page: details and versions
+    await row.getByRole('link', { name: 'ledger-2026.bin' }).click();
+    await page.getByRole('heading', { name: 'ledger-2026.bin' }).waitFor();
+    documentUrl = page.url();
+    expect(await page.getByRole('table', { name: 'Versions' }).textContent()).toContain(sha.slice(0, 16));
+    await shot(page, '10-document-versions');
+  });
+
+  it('the admin cannot open that workspace or its documents', async () => {
+    const { page } = admin;
+    await page.goto(workspaceUrl);
+    await page.getByText('You cannot open this workspace').waitFor();
+    await shot(page, '11-admin-denied-workspace');
+    await page.goto(documentUrl);
+    await page.getByText('You cannot open this workspace').waitFor();
+    // and not through the API with the admin's own session either
+    const docId = decodeURIComponent(documentUrl.split('/documents/')[1]!);
+    const status = await page.evaluate(async (id) => (await fetch(`/api/v1/documents/${id}/content`)).status, docId);
+    expect([403, 404]).toContain(status);
+    // the workspace is not in the admin's list
+    await page.getByRole('link', { name: 'Workspaces' }).click();
+    await page.getByText('No workspaces yet').waitFor();
+  });
+
+  it('a session ended by the admin sends the member back to sign-in, with nothing left behind', async () => {
+    await admin.page.getByRole('link', { name: 'Users' }).click();
+    await admin.page.locator('tr[data-user="bob"]').getByRole('button', { name: 'End sessions' }).click();
+    await admin.page.getByText(/session\(s\) of bob ended/).waitFor();
+    const { page } = member;
+    await page.getByRole('link', { name: 'My account' }).click();
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await page.getByText(/Your session has ended/).waitFor();
+    expect(page.url()).toMatch(/#\/login\?next=%2Faccount$/);
+    await shot(page, '12-session-ended');
+    // signing in again returns to where the member was going
+    await signIn(member);
+    await page.getByRole('heading', { name: 'My account' }).waitFor();
+    await shot(page, '13-my-account');
+  });
+
+  it('reported no CSP violation and no script error during the whole run', () => {
     expect(chrome.cspViolations).toEqual([]);
     expect(chrome.pageErrors).toEqual([]);
   });

@@ -63,6 +63,7 @@ export async function launchChromium(caPem: string): Promise<Watched> {
     pageErrors,
     async newContext(opts = {}) {
       const ctx = await browser.newContext({ acceptDownloads: true, viewport: { width: 1366, height: 860 }, ...(opts.userAgent ? { userAgent: opts.userAgent } : {}) });
+      ctx.setDefaultTimeout(15_000);
       await ctx.exposeBinding('__coffreCspViolation', (_src, v: string) => {
         cspViolations.push(`event: ${v}`);
       });

@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { ApiError, get, post, put } from '../api.js';
 import { can, type Me, type User } from '../session.js';
-import { Alert, Badge, Button, Card, Dialog, EmptyState, ErrorAlert, Loading, PageHeader, SelectField, TextField, Time, notify, useAction, useAsync } from '../ui.js';
+import { Alert, Badge, Button, Card, Dialog, EmptyState, ErrorAlert, Icon, Loading, PageHeader, SelectField, TextField, Time, notify, useAction, useAsync } from '../ui.js';
 import { mfaLabel } from './account.js';
 
 export { ReviewsPage, ReviewPage } from './reviews.js';
@@ -92,6 +92,7 @@ export function UsersPage({ me }: { me: Me }) {
       <Card class="flush">
         <div class="toolbar">
           <div class="search">
+            <Icon name="search" />
             <label class="sr-only" for="user-filter">
               Filter users
             </label>

@@ -1,7 +1,204 @@
-import type { Me } from '../session.js';
-import type { Route } from '../router.js';
-import { PageHeader } from '../ui.js';
+import { useState } from 'preact/hooks';
+import { get, post } from '../api.js';
+import { navigate, type Route } from '../router.js';
+import { can, type Me } from '../session.js';
+import { Alert, Badge, Button, Card, EmptyState, ErrorAlert, Loading, PageHeader, SelectField, TextField, useAction, useAsync } from '../ui.js';
 
-export function AuditPage(_: { me: Me; route: Route }) {
-  return <PageHeader title="Audit trail" />;
+/** The audit trail (src/audit): filters, pages, and `audit verify`. */
+export interface AuditRecord {
+  seq: number;
+  time: string;
+  action: string;
+  actor: string;
+  outcome: 'success' | 'failure' | 'denied';
+  reason?: string | null;
+  targets?: Record<string, string> | null;
+  source?: { ip?: string; userAgent?: string; requestId?: string } | null;
 }
+interface Page {
+  events: AuditRecord[];
+  next: string | null;
+}
+export interface VerifyResult {
+  ok: boolean;
+  records: number;
+  checkpoints?: number;
+  firstBadSeq?: number | null;
+  reason?: string | null;
+  headHash?: string;
+}
+
+const FILTERS = ['actor', 'action', 'target', 'outcome', 'from', 'to'] as const;
+type Filters = Record<(typeof FILTERS)[number], string>;
+
+/** datetime-local (the browser's time zone) → ISO UTC, as the API takes it */
+const toIso = (local: string) => (local ? new Date(local).toISOString() : undefined);
+
+export function AuditPage({ me, route }: { me: Me; route: Route }) {
+  const applied: Filters = { actor: '', action: '', target: '', outcome: '', from: '', to: '' };
+  for (const k of FILTERS) applied[k] = route.query.get(k) ?? '';
+  const [form, setForm] = useState<Filters>(applied);
+  const [pages, setPages] = useState<AuditRecord[][]>([]);
+  const [next, setNext] = useState<string | null>(null);
+  const query = (cursor?: string) => ({
+    actor: applied.actor || undefined,
+    action: applied.action || undefined,
+    target: applied.target || undefined,
+    outcome: applied.outcome || undefined,
+    from: toIso(applied.from),
+    to: toIso(applied.to),
+    limit: 50,
+    cursor,
+  });
+  const first = useAsync(
+    async (signal) => {
+      const r = await get<Page>('/audit/events', { signal, query: query() });
+      setPages([]);
+      setNext(r.next);
+      return r;
+    },
+    [route.query.toString()],
+  );
+  const more = useAction(async () => {
+    const r = await get<Page>('/audit/events', { query: query(next ?? undefined) });
+    setPages((p) => [...p, r.events]);
+    setNext(r.next);
+  });
+  const [verified, setVerified] = useState<VerifyResult | undefined>();
+  const verify = useAction(async () => setVerified(await post<VerifyResult>('/audit/verify')));
+  const events = [...(first.data?.events ?? []), ...pages.flat()];
+  const apply = (f: Filters) => {
+    const q: Record<string, string | undefined> = {};
+    for (const k of FILTERS) q[k] = f[k].trim() || undefined;
+    navigate('/audit', q);
+  };
+  const active = FILTERS.some((k) => applied[k]);
+  return (
+    <>
+      <PageHeader
+        title="Audit trail"
+        description="Every security event, recorded before it takes effect and chained so that any change is detected."
+        actions={
+          can(me, 'audit:verify') ? (
+            <Button variant="primary" busy={verify.busy} onClick={() => void verify.run()}>
+              Verify the trail
+            </Button>
+          ) : null
+        }
+      />
+      <ErrorAlert error={verify.error} />
+      {verified ? <VerifyAlert r={verified} /> : null}
+      <Card class="flush">
+        <form
+          class="filters"
+          aria-label="Filters"
+          onSubmit={(e) => {
+            e.preventDefault();
+            apply(form);
+          }}
+        >
+          <TextField label="Actor" value={form.actor} onValue={(v) => setForm({ ...form, actor: v })} placeholder="user:… or local:…" />
+          <TextField label="Action" value={form.action} onValue={(v) => setForm({ ...form, action: v })} placeholder="auth.login" />
+          <TextField label="Target" value={form.target} onValue={(v) => setForm({ ...form, target: v })} placeholder="an id" />
+          <SelectField label="Outcome" value={form.outcome} onValue={(v) => setForm({ ...form, outcome: v })} options={[{ value: '', label: 'any' }, 'success', 'failure', 'denied']} />
+          <TextField label="From" type="datetime-local" value={form.from} onValue={(v) => setForm({ ...form, from: v })} />
+          <TextField label="To" type="datetime-local" value={form.to} onValue={(v) => setForm({ ...form, to: v })} />
+          <div class="row">
+            <Button type="submit" variant="primary">
+              Apply
+            </Button>
+            {active ? (
+              <Button
+                onClick={() => {
+                  const empty = { actor: '', action: '', target: '', outcome: '', from: '', to: '' };
+                  setForm(empty);
+                  apply(empty);
+                }}
+              >
+                Clear
+              </Button>
+            ) : null}
+          </div>
+        </form>
+        <ErrorAlert error={first.error ?? more.error} />
+        {first.loading && !first.data ? <Loading /> : null}
+        {first.data && events.length === 0 ? (
+          <EmptyState icon="shield" title={active ? 'No record matches these filters' : 'The trail is empty'}>
+            {active ? 'Widen the time range or clear a filter.' : undefined}
+          </EmptyState>
+        ) : null}
+        {events.length ? (
+          <div class="table-wrap">
+            <table class="table" aria-label="Audit records">
+              <thead>
+                <tr>
+                  <th class="num">#</th>
+                  <th>Time (UTC)</th>
+                  <th>Action</th>
+                  <th>Actor</th>
+                  <th>Outcome</th>
+                  <th>Targets</th>
+                  <th>Source</th>
+                </tr>
+              </thead>
+              <tbody>
+                {events.map((e) => (
+                  <tr data-action={e.action} data-outcome={e.outcome}>
+                    <td class="num mono small">{e.seq}</td>
+                    <td class="mono small">{e.time.replace('T', ' ').replace(/\.\d+Z$|Z$/, '')}</td>
+                    <td class="mono small">{e.action}</td>
+                    <td class="mono small">{e.actor}</td>
+                    <td>
+                      <span class={`outcome-${e.outcome}`}>{e.outcome}</span>
+                      {e.reason ? <div class="muted small mono">{e.reason}</div> : null}
+                    </td>
+                    <td class="mono small">
+                      {Object.entries(e.targets ?? {}).map(([k, v]) => (
+                        <div>
+                          {k}: {v}
+                        </div>
+                      ))}
+                    </td>
+                    <td class="small">
+                      {e.source?.ip ? <div class="mono">{e.source.ip}</div> : null}
+                      {e.source?.requestId ? (
+                        <div class="muted mono" title="request id">
+                          {e.source.requestId.slice(0, 8)}
+                        </div>
+                      ) : null}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        ) : null}
+        {events.length ? (
+          <div class="pager">
+            <span class="muted small">{events.length} record(s) shown</span>
+            {next ? (
+              <Button small busy={more.busy} onClick={() => void more.run()}>
+                Older records
+              </Button>
+            ) : (
+              <span class="muted small">end of the trail</span>
+            )}
+          </div>
+        ) : null}
+      </Card>
+    </>
+  );
+}
+
+export function VerifyAlert({ r }: { r: VerifyResult }) {
+  return r.ok ? (
+    <Alert kind="ok" title="The audit trail is intact">
+      {r.records} record(s){r.checkpoints !== undefined ? ` and ${r.checkpoints} signed checkpoint(s)` : ''} checked; nothing was modified, deleted, inserted or reordered. <Badge kind="ok">verified</Badge>
+    </Alert>
+  ) : (
+    <Alert kind="error" title="The audit trail was altered">
+      The first bad record is #{r.firstBadSeq ?? '?'}{r.reason ? ` (${r.reason})` : ''}. Keep the appliance as it is and follow your incident procedure.
+    </Alert>
+  );
+}
+
