@@ -311,6 +311,44 @@ describe('web console in Chromium', () => {
     await shot(page, '13-my-account');
   });
 
+  it('an auditor filters the trail and verifies it', async () => {
+    const link = await invite(admin, 'audrey', 'auditor');
+    const auditor = await person('audrey', 'Copper-Lantern-58-owls');
+    await enrol(auditor, link, { totp: false });
+    await signIn(auditor);
+    const { page } = auditor;
+    await page.getByRole('heading', { name: 'Audit trail', exact: true }).waitFor();
+    await page.getByRole('table', { name: 'Audit records' }).waitFor();
+    await shot(page, '14-audit-trail');
+    // the failed sign-in of the start of this run, found by filters
+    const filters = page.getByRole('form', { name: 'Filters' });
+    await filters.getByLabel('Action').fill('auth.login');
+    await filters.getByLabel('Outcome').selectOption('failure');
+    await filters.getByRole('button', { name: 'Apply' }).click();
+    await page.waitForURL(/#\/audit\?.*outcome=failure/);
+    const rows = page.getByRole('table', { name: 'Audit records' }).locator('tbody tr');
+    await rows.first().waitFor();
+    const n = await rows.count();
+    expect(n).toBeGreaterThanOrEqual(1);
+    for (let i = 0; i < n; i++) {
+      expect(await rows.nth(i).getAttribute('data-action')).toBe('auth.login');
+      expect(await rows.nth(i).getAttribute('data-outcome')).toBe('failure');
+    }
+    expect(await rows.first().textContent()).toContain('BAD_PASSWORD');
+    // by actor, with a user name: the admin's own records only
+    await filters.getByLabel('Outcome').selectOption('');
+    await filters.getByLabel('Action').fill('user.*');
+    await filters.getByLabel('Actor').fill('alice');
+    await filters.getByRole('button', { name: 'Apply' }).click();
+    await page.waitForURL(/actor=alice/);
+    await page.getByRole('table', { name: 'Audit records' }).locator('tbody tr[data-action="user.invite"]').first().waitFor();
+    expect(await page.getByRole('table', { name: 'Audit records' }).locator('tbody tr').evaluateAll((trs) => trs.every((tr) => tr.getAttribute('data-action')!.startsWith('user.')))).toBe(true);
+    await shot(page, '15-audit-filtered');
+    await page.getByRole('button', { name: 'Verify the trail' }).click();
+    await page.getByText('The audit trail is intact').waitFor();
+    await shot(page, '16-audit-verified');
+  });
+
   it('reported no CSP violation and no script error during the whole run', () => {
     expect(chrome.cspViolations).toEqual([]);
     expect(chrome.pageErrors).toEqual([]);

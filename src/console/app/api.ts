@@ -115,7 +115,7 @@ export async function call<T>(method: string, path: string, body?: unknown, opts
 }
 
 export const get = <T>(path: string, opts?: CallOptions) => call<T>('GET', path, undefined, opts);
-export const post = <T>(path: string, body?: unknown, opts?: CallOptions) => call<T>('POST', path, body ?? {}, opts);
+export const post = <T>(path: string, body?: unknown, opts?: CallOptions) => call<T>('POST', path, body === undefined ? {} : body, opts);
 export const put = <T>(path: string, body?: unknown, opts?: CallOptions) => call<T>('PUT', path, body ?? {}, opts);
 export const patch = <T>(path: string, body?: unknown, opts?: CallOptions) => call<T>('PATCH', path, body ?? {}, opts);
 export const del = <T>(path: string, opts?: CallOptions) => call<T>('DELETE', path, undefined, opts);

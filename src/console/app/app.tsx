@@ -2,7 +2,7 @@ import type { ComponentChildren } from 'preact';
 import { useEffect, useRef } from 'preact/hooks';
 import { setSessionLostHandler } from './api.js';
 import { auth } from './endpoints.js';
-import { can, getSession, setAnonymous, useSession, type Me } from './session.js';
+import { activity, can, getSession, IDLE_MS, idleFor, setAnonymous, useSession, type Me } from './session.js';
 import { current, match, navigate, useRoute, type Route } from './router.js';
 import { Icon, Loading, Notifications, type IconName } from './ui.js';
 import { EnrolPage, ForgotPage, LoginPage, ResetPage } from './screens/signin.js';
@@ -55,6 +55,21 @@ export function App() {
     });
     void auth.resume();
   }, []);
+
+  useEffect(() => {
+    if (session.status !== 'signed-in') return;
+    activity();
+    const on = () => activity();
+    const events = ['pointerdown', 'keydown', 'wheel', 'touchstart'] as const;
+    for (const e of events) window.addEventListener(e, on, { passive: true });
+    const timer = setInterval(() => {
+      if (idleFor() > IDLE_MS) void auth.logout('You were signed out after 30 minutes without activity.');
+    }, 15_000);
+    return () => {
+      for (const e of events) window.removeEventListener(e, on);
+      clearInterval(timer);
+    };
+  }, [session.status]);
 
   if (session.status === 'unknown') {
     return (

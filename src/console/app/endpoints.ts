@@ -54,13 +54,13 @@ export const auth = {
 
   refresh: me,
 
-  async logout(): Promise<void> {
+  async logout(notice = 'You have signed out.'): Promise<void> {
     try {
       await post('/auth/logout', {}, { anonymous: true });
     } catch {
       /* the session may be gone already */
     }
-    setAnonymous('You have signed out.');
+    setAnonymous(notice);
     location.hash = '#/login';
   },
 

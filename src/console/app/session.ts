@@ -59,3 +59,15 @@ export function useSession(): SessionState {
 export function can(me: Me, permission: string): boolean {
   return me.permissions.includes(permission);
 }
+
+/**
+ * Inactivity lock: after this long without a key, click or upload progress, the console signs
+ * out by itself so that nothing stays on an unattended screen. It mirrors the server's default
+ * idle timeout (auth.sessions.idleTimeoutMinutes, 30); the server enforces its own in any case.
+ */
+export const IDLE_MS = 30 * 60_000;
+let lastActivity = Date.now();
+export function activity(): void {
+  lastActivity = Date.now();
+}
+export const idleFor = (): number => Date.now() - lastActivity;

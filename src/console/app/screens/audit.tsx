@@ -1,31 +1,35 @@
 import { useState } from 'preact/hooks';
 import { get, post } from '../api.js';
 import { navigate, type Route } from '../router.js';
-import { can, type Me } from '../session.js';
+import { can, type Me, type User } from '../session.js';
 import { Alert, Badge, Button, Card, EmptyState, ErrorAlert, Loading, PageHeader, SelectField, TextField, useAction, useAsync } from '../ui.js';
 
 /** The audit trail (src/audit): filters, pages, and `audit verify`. */
 export interface AuditRecord {
   seq: number;
-  time: string;
+  at: string;
   action: string;
   actor: string;
-  outcome: 'success' | 'failure' | 'denied';
-  reason?: string | null;
-  targets?: Record<string, string> | null;
-  source?: { ip?: string; userAgent?: string; requestId?: string } | null;
+  outcome: string;
+  reason: string | null;
+  targets: Record<string, string>;
+  source: { ip: string | null; userAgent: string | null; requestId: string | null };
+  hash: string;
 }
 interface Page {
   events: AuditRecord[];
-  next: string | null;
+  nextCursor: string | null;
 }
 export interface VerifyResult {
   ok: boolean;
   records: number;
-  checkpoints?: number;
-  firstBadSeq?: number | null;
-  reason?: string | null;
-  headHash?: string;
+  firstSeq: number | null;
+  lastSeq: number | null;
+  prunedUpTo: number;
+  checkpoints: { total: number; matched: number; macChecked: boolean };
+  anchors: { total: number; matched: number };
+  firstBadSeq?: number;
+  problem?: { code: string; message: string };
 }
 
 const FILTERS = ['actor', 'action', 'target', 'outcome', 'from', 'to'] as const;
@@ -40,8 +44,16 @@ export function AuditPage({ me, route }: { me: Me; route: Route }) {
   const [form, setForm] = useState<Filters>(applied);
   const [pages, setPages] = useState<AuditRecord[][]>([]);
   const [next, setNext] = useState<string | null>(null);
+  // the auditor reads the user directory: names are shown and accepted for user:<id> actors
+  const directory = useAsync(async (signal) => (can(me, 'users:read') ? (await get<{ users: User[] }>('/users', { signal })).users : []), [me.id]);
+  const names = new Map((directory.data ?? []).map((u) => [`user:${u.id}`, u.username]));
+  const actorOf = (a: string) => {
+    if (!a || a.includes(':') || a === 'anonymous' || a === 'system') return a || undefined;
+    const u = directory.data?.find((x) => x.username.toLowerCase() === a.toLowerCase());
+    return u ? `user:${u.id}` : a;
+  };
   const query = (cursor?: string) => ({
-    actor: applied.actor || undefined,
+    actor: actorOf(applied.actor),
     action: applied.action || undefined,
     target: applied.target || undefined,
     outcome: applied.outcome || undefined,
@@ -52,20 +64,21 @@ export function AuditPage({ me, route }: { me: Me; route: Route }) {
   });
   const first = useAsync(
     async (signal) => {
+      if (directory.loading) return undefined;
       const r = await get<Page>('/audit/events', { signal, query: query() });
       setPages([]);
-      setNext(r.next);
+      setNext(r.nextCursor);
       return r;
     },
-    [route.query.toString()],
+    [route.query.toString(), directory.loading],
   );
   const more = useAction(async () => {
     const r = await get<Page>('/audit/events', { query: query(next ?? undefined) });
     setPages((p) => [...p, r.events]);
-    setNext(r.next);
+    setNext(r.nextCursor);
   });
   const [verified, setVerified] = useState<VerifyResult | undefined>();
-  const verify = useAction(async () => setVerified(await post<VerifyResult>('/audit/verify')));
+  const verify = useAction(async () => setVerified(await post<VerifyResult>('/audit/verify', null)));
   const events = [...(first.data?.events ?? []), ...pages.flat()];
   const apply = (f: Filters) => {
     const q: Record<string, string | undefined> = {};
@@ -97,8 +110,8 @@ export function AuditPage({ me, route }: { me: Me; route: Route }) {
             apply(form);
           }}
         >
-          <TextField label="Actor" value={form.actor} onValue={(v) => setForm({ ...form, actor: v })} placeholder="user:… or local:…" />
-          <TextField label="Action" value={form.action} onValue={(v) => setForm({ ...form, action: v })} placeholder="auth.login" />
+          <TextField label="Actor" value={form.actor} onValue={(v) => setForm({ ...form, actor: v })} placeholder="a user name, local:…, job:…" />
+          <TextField label="Action" value={form.action} onValue={(v) => setForm({ ...form, action: v })} placeholder="auth.login or auth.*" />
           <TextField label="Target" value={form.target} onValue={(v) => setForm({ ...form, target: v })} placeholder="an id" />
           <SelectField label="Outcome" value={form.outcome} onValue={(v) => setForm({ ...form, outcome: v })} options={[{ value: '', label: 'any' }, 'success', 'failure', 'denied']} />
           <TextField label="From" type="datetime-local" value={form.from} onValue={(v) => setForm({ ...form, from: v })} />
@@ -145,15 +158,18 @@ export function AuditPage({ me, route }: { me: Me; route: Route }) {
                 {events.map((e) => (
                   <tr data-action={e.action} data-outcome={e.outcome}>
                     <td class="num mono small">{e.seq}</td>
-                    <td class="mono small">{e.time.replace('T', ' ').replace(/\.\d+Z$|Z$/, '')}</td>
+                    <td class="mono small">{e.at.replace('T', ' ').replace(/\.\d+Z$|Z$/, '')}</td>
                     <td class="mono small">{e.action}</td>
-                    <td class="mono small">{e.actor}</td>
+                    <td class="small">
+                      {names.get(e.actor) ? <strong>{names.get(e.actor)}</strong> : null}
+                      <div class="mono muted">{e.actor}</div>
+                    </td>
                     <td>
                       <span class={`outcome-${e.outcome}`}>{e.outcome}</span>
                       {e.reason ? <div class="muted small mono">{e.reason}</div> : null}
                     </td>
                     <td class="mono small">
-                      {Object.entries(e.targets ?? {}).map(([k, v]) => (
+                      {Object.entries(e.targets).map(([k, v]) => (
                         <div>
                           {k}: {v}
                         </div>
@@ -193,11 +209,17 @@ export function AuditPage({ me, route }: { me: Me; route: Route }) {
 export function VerifyAlert({ r }: { r: VerifyResult }) {
   return r.ok ? (
     <Alert kind="ok" title="The audit trail is intact">
-      {r.records} record(s){r.checkpoints !== undefined ? ` and ${r.checkpoints} signed checkpoint(s)` : ''} checked; nothing was modified, deleted, inserted or reordered. <Badge kind="ok">verified</Badge>
+      <p>
+        {r.records} record(s){r.firstSeq !== null ? ` (#${r.firstSeq} to #${r.lastSeq})` : ''} recomputed and {r.checkpoints.matched} of {r.checkpoints.total} checkpoint(s) matched{r.checkpoints.macChecked ? ', their HSM MACs checked' : ''}. Nothing was modified, deleted, inserted or reordered.
+      </p>
+      <Badge kind="ok">verified</Badge>
     </Alert>
   ) : (
     <Alert kind="error" title="The audit trail was altered">
-      The first bad record is #{r.firstBadSeq ?? '?'}{r.reason ? ` (${r.reason})` : ''}. Keep the appliance as it is and follow your incident procedure.
+      <p>
+        The first bad record is #{r.firstBadSeq ?? '?'}
+        {r.problem ? `: ${r.problem.message} (${r.problem.code})` : ''}. Keep the appliance as it is and follow your incident procedure.
+      </p>
     </Alert>
   );
 }

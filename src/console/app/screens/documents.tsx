@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, del, describeError, get, patch, post, put, upload, url } from '../api.js';
 import { href, navigate, type Route } from '../router.js';
-import { can, type Me, type User } from '../session.js';
+import { activity, can, type Me, type User } from '../session.js';
 import { Alert, Badge, Button, Card, Dialog, EmptyState, ErrorAlert, Facts, Icon, Loading, PageHeader, Progress, SelectField, TextField, Time, bytes, notify, useAction, useAsync } from '../ui.js';
 
 /** Workspaces (src/access) and their documents (src/vault). */
@@ -538,7 +538,7 @@ function Uploader({ workspaceId, folderId, documentId, onDone }: { workspaceId: 
             query,
             headers: { 'content-type': 'application/octet-stream' },
             signal: abort.signal,
-            onProgress: (sent) => update(key, { sent }),
+            onProgress: (sent) => (activity(), update(key, { sent })),
           });
           update(key, { status: 'done', sent: file.size });
           notify(`"${file.name}" uploaded (version ${r.version})`);
