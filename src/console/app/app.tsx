@@ -34,7 +34,13 @@ const NAV: NavItem[] = [
 const PUBLIC = ['/login', '/enrol', '/reset', '/forgot'];
 const isPublic = (r: Route) => PUBLIC.includes(`/${r.parts[0] ?? ''}`);
 
+/** where each role starts: its main task */
+const HOME: Record<string, string> = { member: '/workspaces', admin: '/users', 'backup-operator': '/backups', auditor: '/audit' };
+
 export function homeOf(me: Me): string {
+  const h = HOME[me.role];
+  const item = NAV.find((n) => n.path === h);
+  if (item && can(me, item.permission)) return item.path;
   return NAV.find((n) => can(me, n.permission))?.path ?? '/account';
 }
 
