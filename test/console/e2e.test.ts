@@ -62,7 +62,7 @@ async function enrol(p: Person, link: string, o: { totp: boolean; shots?: string
   await page.goto(link);
   await page.getByRole('heading', { name: 'Welcome to Coffre' }).waitFor();
   // the token left the address bar as soon as the page opened
-  expect(page.url()).toMatch(/#\/enrol$/);
+  await page.waitForURL(/#\/enrol$/);
   if (o.totp === false) await page.getByLabel(/authenticator app/).uncheck();
   await page.getByLabel('New password', { exact: true }).fill(p.password);
   await page.getByLabel('Repeat the new password').fill(p.password);
@@ -100,7 +100,7 @@ async function signIn(p: Person): Promise<void> {
 
 async function invite(admin: Person, username: string, role: string): Promise<string> {
   const { page } = admin;
-  await page.getByRole('link', { name: 'Users' }).click();
+  await page.getByRole('link', { name: 'Users', exact: true }).click();
   await page.getByRole('button', { name: 'Invite a user' }).click();
   const dialog = page.getByRole('dialog', { name: 'Invite a user' });
   await dialog.getByLabel('User name').fill(username);
@@ -158,7 +158,7 @@ describe('web console in Chromium', () => {
     const { page } = admin;
     await page.goto(app.enrolUrl!);
     await page.getByRole('heading', { name: 'Welcome to Coffre' }).waitFor();
-    expect(page.url()).toMatch(/#\/enrol$/);
+    await page.waitForURL(/#\/enrol$/);
     // live feedback mirrors the server's rules
     const pw = page.getByLabel('New password', { exact: true });
     await pw.fill('short');
@@ -292,12 +292,12 @@ describe('web console in Chromium', () => {
     const status = await page.evaluate(async (id) => (await fetch(`/api/v1/documents/${id}/content`)).status, docId);
     expect([403, 404]).toContain(status);
     // the workspace is not in the admin's list
-    await page.getByRole('link', { name: 'Workspaces' }).click();
+    await page.getByRole('link', { name: 'Workspaces', exact: true }).click();
     await page.getByText('No workspaces yet').waitFor();
   });
 
   it('a session ended by the admin sends the member back to sign-in, with nothing left behind', async () => {
-    await admin.page.getByRole('link', { name: 'Users' }).click();
+    await admin.page.getByRole('link', { name: 'Users', exact: true }).click();
     await admin.page.locator('tr[data-user="bob"]').getByRole('button', { name: 'End sessions' }).click();
     await admin.page.getByText(/session\(s\) of bob ended/).waitFor();
     const { page } = member;

@@ -27,6 +27,29 @@ function safeDecode(s: string): string {
   }
 }
 
+const linkTokens = new Map<string, string>();
+
+/**
+ * Takes the secret of an enrolment or reset link (`#/enrol/<token>`) into memory and replaces the
+ * address with `#/enrol` before anything renders: the token stays neither in the address bar,
+ * nor in the history, nor in any component's state. Called at start and on every hash change.
+ */
+export function captureLinkToken(): void {
+  const m = /^#\/(enrol|reset)\/([A-Za-z0-9_-]{20,})\/?$/.exec(location.hash);
+  if (m) {
+    linkTokens.set(m[1]!, m[2]!);
+    history.replaceState(null, '', `#/${m[1]}`);
+  }
+}
+
+export function linkToken(kind: 'enrol' | 'reset'): string | undefined {
+  return linkTokens.get(kind);
+}
+
+export function forgetLinkToken(kind: 'enrol' | 'reset'): void {
+  linkTokens.delete(kind);
+}
+
 export function current(): Route {
   return parse(location.hash);
 }
@@ -58,7 +81,10 @@ export function scrub(path: string): void {
 export function useRoute(): Route {
   const [r, setR] = useState<Route>(current);
   useEffect(() => {
-    const on = () => setR(current());
+    const on = () => {
+      captureLinkToken();
+      setR(current());
+    };
     window.addEventListener('hashchange', on);
     return () => window.removeEventListener('hashchange', on);
   }, []);

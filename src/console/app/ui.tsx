@@ -312,7 +312,7 @@ export function bytes(n: number | undefined | null): string {
     v /= 1000;
     i++;
   }
-  return `${i === 0 ? v : v.toFixed(v < 10 ? 1 : 0)} ${u[i]}`;
+  return `${i === 0 ? v : v.toFixed(v < 100 ? 1 : 0)} ${u[i]}`;
 }
 
 export function when(t: number | string | undefined | null): string {

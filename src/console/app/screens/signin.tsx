@@ -1,9 +1,9 @@
 import type { ComponentChildren } from 'preact';
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { ApiError } from '../api.js';
 import { auth, type EnrolAnswer, type LoginAnswer } from '../endpoints.js';
 import { checkPassword, DEFAULT_RULES, type PolicyRules } from '../password.js';
-import { navigate, scrub, type Route } from '../router.js';
+import { linkToken, forgetLinkToken, navigate, type Route } from '../router.js';
 import { Alert, Button, ErrorAlert, Field, Icon, TextField, useAction } from '../ui.js';
 
 /** the frame of every sign-in page */
@@ -170,15 +170,10 @@ function passwordErrorOf(e: unknown): string | undefined {
   return undefined;
 }
 
-/** takes a token from `#/<kind>/<token>` into memory and drops it from the address */
-function useLinkToken(route: Route, kind: string): string | undefined {
-  const held = useRef<string | undefined>(undefined);
-  const fromUrl = route.parts[0] === kind ? route.parts[1] : undefined;
-  if (fromUrl) held.current = fromUrl;
-  useEffect(() => {
-    if (fromUrl) scrub(`/${kind}`);
-  }, [fromUrl]);
-  return held.current;
+/** the token of the link this page was opened from (captured before rendering, see router.ts) */
+function useLinkToken(route: Route, kind: 'enrol' | 'reset'): string | undefined {
+  void route;
+  return linkToken(kind);
 }
 
 function usePolicy(): PolicyRules {
@@ -200,24 +195,13 @@ export function EnrolPage({ route }: { route: Route }) {
   const act = useAction(async () => {
     // without a choice, the appliance still sets up an authenticator for roles that require one
     const r = await auth.enrol(token!, password, useTotp ? 'totp' : undefined);
+    forgetLinkToken('enrol');
     setPassword('');
     setConfirm('');
     setResult(r);
     setStage(r.totp ? 'totp' : r.recoveryCodes ? 'codes' : 'codes');
   });
 
-  if (!token) {
-    return (
-      <AuthFrame title="Open your invitation link">
-        <Alert kind="warn" title="No enrolment link">
-          For your safety, the link's secret is removed from the address as soon as the page opens, so this page cannot be reloaded. Open the link from your invitation again, or ask an IT admin for a new one.
-        </Alert>
-        <a class="btn btn-secondary full" href="#/login">
-          Go to sign-in
-        </a>
-      </AuthFrame>
-    );
-  }
   if (result && stage === 'totp' && result.totp) {
     return (
       <AuthFrame title="Set up your authenticator" wide lead={`Account ${result.username} is ready. Your role requires a second factor.`}>
@@ -236,6 +220,18 @@ export function EnrolPage({ route }: { route: Route }) {
         <Button variant="primary" class="full" onClick={() => navigate('/login', undefined, true)}>
           Continue to sign-in
         </Button>
+      </AuthFrame>
+    );
+  }
+  if (!token) {
+    return (
+      <AuthFrame title="Open your invitation link">
+        <Alert kind="warn" title="No enrolment link">
+          For your safety, the link's secret is removed from the address as soon as the page opens, so this page cannot be reloaded. Open the link from your invitation again, or ask an IT admin for a new one.
+        </Alert>
+        <a class="btn btn-secondary full" href="#/login">
+          Go to sign-in
+        </a>
       </AuthFrame>
     );
   }
@@ -343,6 +339,7 @@ export function ResetPage({ route }: { route: Route }) {
   const [done, setDone] = useState(false);
   const act = useAction(async () => {
     await auth.reset(token!, password);
+    forgetLinkToken('reset');
     setPassword('');
     setConfirm('');
     setDone(true);
