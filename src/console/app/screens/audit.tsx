@@ -79,7 +79,8 @@ export function AuditPage({ me, route }: { me: Me; route: Route }) {
   });
   const [verified, setVerified] = useState<VerifyResult | undefined>();
   const verify = useAction(async () => setVerified(await post<VerifyResult>('/audit/verify', null)));
-  const events = [...(first.data?.events ?? []), ...pages.flat()];
+  // while another filter loads, the rows of the previous one are not shown as if they matched it
+  const events = first.loading ? [] : [...(first.data?.events ?? []), ...pages.flat()];
   const apply = (f: Filters) => {
     const q: Record<string, string | undefined> = {};
     for (const k of FILTERS) q[k] = f[k].trim() || undefined;
@@ -134,8 +135,8 @@ export function AuditPage({ me, route }: { me: Me; route: Route }) {
           </div>
         </form>
         <ErrorAlert error={first.error ?? more.error} />
-        {first.loading && !first.data ? <Loading /> : null}
-        {first.data && events.length === 0 ? (
+        {first.loading ? <Loading /> : null}
+        {!first.loading && first.data && events.length === 0 ? (
           <EmptyState icon="shield" title={active ? 'No record matches these filters' : 'The trail is empty'}>
             {active ? 'Widen the time range or clear a filter.' : undefined}
           </EmptyState>
