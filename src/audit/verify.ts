@@ -149,9 +149,14 @@ export async function verifyTrail(o: VerifyOptions): Promise<VerifyReport> {
     if (e.macOk === false) return fail(e.seq, 'CHECKPOINT_MAC_INVALID', `the MAC of the ${e.what} does not verify: it was forged or altered`);
     return fail(last.seq + 1, 'TRUNCATED', `the trail ends at seq ${last.seq} but the ${e.what} exists: the tail was cut off`);
   }
-  // records beyond the head: appended outside the chain (writers move the head in the same transaction)
-  const head1 = (await readHead(db)) ?? head0;
-  const beyond = await db.selectFrom('audit_events').select('seq').where('seq', '>', head1.seq).orderBy('seq', 'asc').limit(1).executeTakeFirst();
-  if (beyond) return fail(Math.min(Number(beyond.seq), head1.seq + 1), 'HEAD_MISMATCH', `record ${Number(beyond.seq)} lies beyond the chain head (${head1.seq}): it was inserted outside the trail`);
+  // records beyond the head: appended outside the chain. A writer moves the head in the same
+  // transaction as its records, so reading the record first and the head second never mistakes a
+  // record committed meanwhile for a forged one.
+  const beyond = await db.selectFrom('audit_events').select('seq').where('seq', '>', head0.seq).orderBy('seq', 'asc').limit(1).executeTakeFirst();
+  if (beyond) {
+    const head1 = (await readHead(db)) ?? head0;
+    const b = Number(beyond.seq);
+    if (b > head1.seq) return fail(Math.min(b, head1.seq + 1), 'HEAD_MISMATCH', `record ${b} lies beyond the chain head (${head1.seq}): it was inserted outside the trail`);
+  }
   return report;
 }

@@ -91,6 +91,27 @@ describe('DbAuditor', () => {
     expect(tg.map((x) => Number(x.seq))).toHaveLength(1);
   });
 
+  it('verifies a live trail while writers keep appending (no false alarm)', async () => {
+    t = await openTrail();
+    const { auditor, h } = t;
+    await Promise.all(Array.from({ length: 200 }, (_, i) => auditor.recordNow(ev(i))));
+    let stop = false;
+    const writer = (async () => {
+      for (let i = 0; !stop; i++) {
+        await Promise.all(Array.from({ length: 20 }, (_, j) => auditor.recordNow(ev(i * 20 + j))));
+      }
+    })();
+    const reports = [];
+    for (let k = 0; k < 15; k++) {
+      reports.push(await verifyTrail({ db: h.db, applianceId: APPLIANCE, pageSize: 64 }));
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    stop = true;
+    await writer;
+    expect(reports.every((r) => r.ok)).toBe(true);
+    expect(reports.at(-1)!.records).toBeGreaterThan(reports[0]!.records);
+  });
+
   it('rolls the caller’s change back with its audit record, and refuses record() outside a transaction', async () => {
     t = await openTrail();
     const { auditor, h } = t;

@@ -48,7 +48,11 @@ export async function readAfter(db: Kysely<Database>, afterSeq: number, limit: n
   return (await q.execute()).map(rowToRecord);
 }
 
-/** Async iterator over every record after `afterSeq`, in seq order, page by page. */
+/**
+ * Async iterator over every record after `afterSeq`, in seq order, page by page. Yields to the
+ * event loop between pages: SQLite calls are synchronous, and a long verification or export must
+ * not stall the requests the appliance is serving.
+ */
 export async function* iterateRecords(db: Kysely<Database>, afterSeq = 0, pageSize = 5000, upToSeq?: number): AsyncGenerator<AuditRecord> {
   let after = afterSeq;
   for (;;) {
@@ -56,6 +60,7 @@ export async function* iterateRecords(db: Kysely<Database>, afterSeq = 0, pageSi
     for (const r of page) yield r;
     if (page.length < pageSize) return;
     after = page[page.length - 1]!.seq;
+    await new Promise<void>((r) => setImmediate(r));
   }
 }
 
