@@ -66,6 +66,31 @@ describe('scripts', () => {
   });
 });
 
+describe('packer', () => {
+  it('packer validate accepts the template with a fresh output dir (and the check can fail)', async () => {
+    const out = path.join(tmp, 'packer-output-fresh');
+    const vars = {
+      PKR_VAR_base_image: path.join(tmp, 'base.qcow2'),
+      PKR_VAR_base_checksum: 'sha256:' + '0'.repeat(64),
+      PKR_VAR_ssh_private_key_file: path.join(tmp, 'build-key'),
+      PKR_VAR_bundle: path.join(tmp, 'coffre.bundle'),
+      PKR_VAR_update_key: path.join(tmp, 'test.pub.pem'),
+      PKR_VAR_output_dir: out,
+      CHECKPOINT_DISABLE: '1',
+      PACKER_CACHE_DIR: path.join(tmp, 'packer_cache'),
+    };
+    for (const f of ['base.qcow2', 'coffre.bundle']) fs.writeFileSync(path.join(tmp, f), 'placeholder\n');
+    await must('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', vars.PKR_VAR_ssh_private_key_file]);
+    const ok = await run('packer', ['validate', 'packer/coffre.pkr.hcl'], { env: { ...process.env, ...vars } });
+    expect(ok.stdout + ok.stderr).not.toMatch(/error/i);
+    expect(ok.code).toBe(0);
+    // Packer 1.6.6 refuses an existing output directory: proof the validation really ran
+    fs.mkdirSync(out);
+    const taken = await run('packer', ['validate', 'packer/coffre.pkr.hcl'], { env: { ...process.env, ...vars } });
+    expect(taken.code).not.toBe(0);
+  });
+});
+
 describe('systemd units in the Debian 12 tree', () => {
   it('systemd-analyze verify prints nothing', async () => {
     // verify exits 0 even on parse errors: any output is a failure
@@ -179,11 +204,64 @@ describe('host hardening in the Debian 12 tree', () => {
 });
 
 describe('the app in the tree (chroot smoke test)', () => {
-  it('runs as the service user with the softhsm group and answers /healthz under the strict TLS policy', async () => {
+  it('coffre-firstboot refuses an invalid seed with exit 2, without showing its secrets, and creates nothing', async () => {
     await ov.mountPseudo();
-    const init = await ov.chroot(['/usr/local/bin/coffre', 'init', '--data-dir', '/var/lib/coffre/data', '--json'], { timeoutMs: 120_000 });
-    expect(init.code, init.stderr).toBe(0);
-    const { caFile } = JSON.parse(init.stdout) as { caFile: string };
+    fs.writeFileSync(ov.file('tmp/bad-seed.json'), JSON.stringify({ version: 1, hostname: 'Bad_Host', site: { jurisdiction: 'FR', lat: 0, lon: 0 }, hsm: { type: 'pkcs11', module: '/nope.so', pin: 12345678 } }));
+    const r = await ov.chroot(['/usr/local/sbin/coffre-firstboot', '--seed', '/tmp/bad-seed.json'], { timeoutMs: 60_000 });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^SEED_INVALID: 2 problem\(s\) in \/tmp\/bad-seed\.json/);
+    expect(r.stderr).toMatch(/\/hostname: /);
+    expect(r.stderr).toMatch(/\/hsm: /);
+    expect(r.stderr).not.toContain('12345678');
+    expect(fs.existsSync(ov.file('var/lib/coffre/data'))).toBe(false);
+    expect(fs.existsSync(ov.file('etc/coffre/firstboot.json'))).toBe(false);
+  });
+
+  it('coffre-firstboot applies a seed file: appliance, host name, firewall sets, operator, status; deletes the seed', async () => {
+    const key = (await must('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'op', '-f', path.join(tmp, 'op')])) && fs.readFileSync(path.join(tmp, 'op.pub'), 'utf8').trim();
+    const seed = {
+      version: 1,
+      hostname: 'coffre-fc',
+      domain: 'example.test',
+      firewall: { sshFrom: ['10.0.2.2/32', '2001:db8::/64'] },
+      operators: [{ name: 'ops', sshKeys: [key] }],
+      ntp: ['ntp.example.test'],
+      site: { jurisdiction: 'FR', lat: 45.76, lon: 4.84, timeZone: 'Europe/Paris' },
+      admin: { username: 'alice', email: 'alice@example.test' },
+    };
+    fs.writeFileSync(ov.file('etc/coffre/seed.json'), JSON.stringify(seed), { mode: 0o600 });
+    const r = await ov.chroot(['/usr/local/sbin/coffre-firstboot'], { timeoutMs: 120_000 });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(fs.existsSync(ov.file('etc/coffre/seed.json'))).toBe(false);
+    const status = JSON.parse(fs.readFileSync(ov.file('etc/coffre/firstboot.json'), 'utf8')) as Record<string, unknown>;
+    expect(status).toMatchObject({ version: 1, source: '/etc/coffre/seed.json', hostname: 'coffre-fc', url: 'https://coffre-fc.example.test', hsm: 'softhsm', operators: ['ops'] });
+    const config = JSON.parse(fs.readFileSync(ov.file('var/lib/coffre/data/config.json'), 'utf8')) as { http: { publicUrl: string; hostnames: string[] }; site: { timeZone: string } };
+    expect(config.http.publicUrl).toBe('https://coffre-fc.example.test');
+    expect(config.http.hostnames).toEqual(['coffre-fc.example.test', 'coffre-fc']);
+    expect(config.site.timeZone).toBe('Europe/Paris');
+    expect(fs.readFileSync(ov.file('etc/hostname'), 'utf8')).toBe('coffre-fc\n');
+    expect(fs.readFileSync(ov.file('etc/coffre/nftables.d/site.nft'), 'utf8')).toContain('add element inet coffre mgmt_v6 { 2001:db8::/64 }');
+    expect((await ov.chroot(['nft', '-c', '-f', '/etc/nftables.conf'])).code).toBe(0);
+    expect(fs.readFileSync(ov.file('home/ops/.ssh/authorized_keys'), 'utf8')).toBe(key + '\n');
+    expect((await must('chroot', [ov.root, 'id', '-nG', 'ops'])).stdout).toMatch(/\bcoffre-ssh\b/);
+    expect((await must('chroot', [ov.root, 'visudo', '-c', '-q'])).code).toBe(0);
+    expect(fs.readFileSync(ov.file('etc/chrony/sources.d/coffre.sources'), 'utf8')).toContain('server ntp.example.test iburst');
+    // every file of the appliance belongs to the service user and is private
+    const uid = Number((await must('chroot', [ov.root, 'id', '-u', 'coffre'])).stdout.trim());
+    const walk = (p: string): string[] => [p, ...(fs.statSync(p).isDirectory() ? fs.readdirSync(p).flatMap((e) => walk(path.join(p, e))) : [])];
+    for (const f of walk(ov.file('var/lib/coffre/data'))) {
+      const st = fs.statSync(f);
+      expect(st.uid, f).toBe(uid);
+      expect(st.mode & 0o077, f).toBe(0);
+    }
+    // a second run has nothing to do
+    const again = await ov.chroot(['/usr/local/sbin/coffre-firstboot'], { timeoutMs: 60_000 });
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain('nothing to do');
+  });
+
+  it('runs as the service user with the softhsm group and answers /healthz under the strict TLS policy', async () => {
+    const caFile = '/var/lib/coffre/data/tls/cert.pem';
     const data = fs.statSync(ov.file('var/lib/coffre/data/config.json'));
     const uid = Number((await must('chroot', [ov.root, 'id', '-u', 'coffre'])).stdout.trim());
     const softhsmGid = Number((await must('chroot', [ov.root, 'getent', 'group', 'softhsm'])).stdout.split(':')[2]);
