@@ -9,7 +9,7 @@ SUITE=bookworm
 # Debian packages the image tooling needs on the build machine (scripts install them when missing).
 # shellcheck disable=SC2034
 IMAGE_TOOL_PKGS=(debootstrap qemu-utils qemu-system-x86 extlinux syslinux-common fdisk packer
-  nftables shellcheck docker-compose podman runc uidmap slirp4netns fuse-overlayfs openssl curl
+  nftables shellcheck docker-compose podman runc catatonit uidmap slirp4netns fuse-overlayfs openssl curl
   openssh-client e2fsprogs)
 
 # ensure_pkgs PKG... : installs the Debian packages that are missing (root only).
