@@ -11,6 +11,7 @@ import { DbAlerter, createAlertChannels, type Alerter } from './monitoring/index
 import { wireVault, type VaultService } from './vault/index.js';
 import { wireIdentity, type Identity } from './auth/index.js';
 import { openKeys, type Keys } from './keys/index.js';
+import { keysRoutes } from './keys/routes.js';
 import { consolePlugin } from './console/serve.js';
 
 /**
@@ -92,6 +93,7 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     closers.push(() => audit.close());
     audit.start();
     api.push(auditRoutes(audit));
+    api.push(keysRoutes({ keys, config: config.keys, scheduler, audit }));
     scheduler.register(audit.pruneJob());
     alerts = new DbAlerter({ db: db.db, audit, clock, log, applianceId: config.applianceId, channels: createAlertChannels({ syslog: audit.forwarder && { sink: audit.forwarder, header: { facility: config.audit.syslog.facility, appName: config.audit.syslog.appName } } }) });
     const identity = wireIdentity({ db: db.db, clock, log, fields: keys.fields, audit, alerts, auth: config.auth, mail: config.mail, publicUrl: publicUrlOf(config), organisation: config.site.name });

@@ -23,6 +23,8 @@ export interface RunOptions {
   actor: string;
   scheduledFor?: number | null;
   onProgress?: (p: JobProgress) => void;
+  /** called once the run is recorded (an API answers with its id while the job goes on) */
+  onStarted?: (runId: number) => void;
 }
 
 /**
@@ -89,6 +91,7 @@ export class Scheduler {
       await this.leases.release(name);
       throw e;
     }
+    ro.onStarted?.(runId);
     const abort = new AbortController();
     const log = this.o.log.child({ job: name, runId });
     let lastWrite = 0;

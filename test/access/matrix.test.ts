@@ -96,6 +96,10 @@ const EXPECTED: Record<string, Row> = {
   'GET /api/v1/audit/events': { allow: ['auditor'] },
   'GET /api/v1/audit/export': { allow: ['auditor'] },
   'POST /api/v1/audit/verify': { allow: ['auditor'] },
+  // keys (src/keys): rotation needs { confirm: true }, so the matrix's {} stops at validation
+  'GET /api/v1/keys/status': { allow: ['admin', 'auditor'] },
+  'POST /api/v1/keys/rotate': { allow: ['admin'] },
+  'GET /api/v1/keys/rotations/:runId': { allow: ['admin', 'auditor'] },
 };
 
 /**

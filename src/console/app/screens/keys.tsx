@@ -2,26 +2,30 @@ import { useState } from 'preact/hooks';
 import { ApiError, get, post } from '../api.js';
 import { JobProgressView, useJobRun } from '../jobs.js';
 import { can, type Me } from '../session.js';
-import { Alert, Badge, Button, Card, Dialog, ErrorAlert, Facts, Loading, PageHeader, duration, useAction, useAsync } from '../ui.js';
+import { Alert, Badge, Button, Card, Dialog, ErrorAlert, Facts, Loading, PageHeader, Time, useAction, useAsync } from '../ui.js';
 
-/** Key status and rotation (src/keys), for IT admins (and read-only for auditors). */
+/** Key status and rotation (src/keys/routes.ts), for IT admins (read-only for auditors). */
 interface KekVersion {
-  label: string;
   version: number;
+  label: string;
   state: string;
-  createdAt?: string | null;
-  attributes: Record<string, boolean | string | number>;
+  inHsm: boolean;
   wrappedKeys: number;
+  createdAt: string | null;
+  retiredAt: string | null;
+  destroyAfter: string | null;
+  destroyedAt: string | null;
+  attributes?: { extractable: boolean; sensitive: boolean; neverExtractable: boolean; alwaysSensitive: boolean; local: boolean; keyType: string; valueLen: number; mechanism: string; wrap: boolean; unwrap: boolean };
 }
 interface KeyStatus {
+  up: boolean;
   module: string;
-  slot: number | string;
-  tokenLabel: string;
-  tokenSerial?: string;
-  available: boolean;
-  latencyMs?: number | null;
-  current: KekVersion | null;
+  slot: number;
+  token: { label: string; serial: string; manufacturer: string; model: string };
+  kek: { labelPrefix: string; currentVersion: number; currentLabel: string };
   versions: KekVersion[];
+  latencyMs: number;
+  retiredKekGraceDays: number;
 }
 
 export function KeysPage({ me }: { me: Me }) {
@@ -30,9 +34,9 @@ export function KeysPage({ me }: { me: Me }) {
   const [job, setJob] = useState<string | undefined>();
   const { run, error: jobError } = useJobRun(job, () => s.reload());
   const rotate = useAction(async () => {
-    const r = await post<{ runId: number }>('/keys/rotate');
+    const r = await post<{ runId: number }>('/keys/rotate', { confirm: true });
     setConfirm(false);
-    setJob(`/jobs/runs/${r.runId}`);
+    setJob(`/keys/rotations/${r.runId}`);
   });
   const hsmDown = s.error instanceof ApiError && s.error.code === 'KEYS_UNAVAILABLE';
   return (
@@ -42,7 +46,7 @@ export function KeysPage({ me }: { me: Me }) {
         description="The key-encryption key lives in the HSM and never leaves it; data keys are wrapped by it. Rotation re-wraps data keys and never re-encrypts documents."
         actions={
           can(me, 'keys:manage') ? (
-            <Button variant="primary" disabled={!s.data?.available || run?.outcome === 'running'} onClick={() => setConfirm(true)}>
+            <Button variant="primary" disabled={!s.data?.up || run?.outcome === 'running'} onClick={() => setConfirm(true)}>
               Rotate the key
             </Button>
           ) : null
@@ -67,11 +71,14 @@ export function KeysPage({ me }: { me: Me }) {
           <Card title="Hardware security module">
             <Facts
               items={[
-                ['State', s.data.available ? <Badge kind="ok">available</Badge> : <Badge kind="error">unavailable</Badge>],
+                ['State', s.data.up ? <Badge kind="ok">available</Badge> : <Badge kind="error">unavailable</Badge>],
                 ['PKCS#11 module', <code>{s.data.module}</code>],
                 ['Slot', String(s.data.slot)],
-                ['Token', `${s.data.tokenLabel}${s.data.tokenSerial ? ` (serial ${s.data.tokenSerial})` : ''}`],
-                ['Round trip', s.data.latencyMs === undefined || s.data.latencyMs === null ? '—' : duration(s.data.latencyMs)],
+                ['Token', `${s.data.token.label} (serial ${s.data.token.serial})`],
+                ['Device', `${s.data.token.manufacturer} ${s.data.token.model}`],
+                ['Current key', <code data-testid="kek-current">{s.data.kek.currentLabel}</code>],
+                ['Round trip', `${s.data.latencyMs} ms`],
+                ['Retired keys destroyed after', `${s.data.retiredKekGraceDays} day(s)`],
               ]}
             />
           </Card>
@@ -81,28 +88,40 @@ export function KeysPage({ me }: { me: Me }) {
                 <thead>
                   <tr>
                     <th>Label</th>
-                    <th class="num">Version</th>
                     <th>State</th>
                     <th>Attributes read from the HSM</th>
                     <th class="num">Wrapped data keys</th>
+                    <th>Created</th>
                   </tr>
                 </thead>
                 <tbody>
-                  {s.data.versions.map((v) => (
-                    <tr>
-                      <td class="mono">{v.label}</td>
-                      <td class="num">{v.version}</td>
+                  {[...s.data.versions].reverse().map((v) => (
+                    <tr data-version={v.version} data-state={v.state}>
+                      <td class="mono">
+                        {v.label} {v.version === s.data!.kek.currentVersion ? <Badge kind="accent">current</Badge> : null}
+                      </td>
                       <td>
-                        <Badge kind={v.state === 'current' || v.state === 'active' ? 'ok' : 'neutral'}>{v.state}</Badge>
+                        <Badge kind={v.state === 'active' ? 'ok' : v.state === 'destroyed' ? 'error' : 'neutral'}>{v.state}</Badge>
+                        {v.state === 'retired' && v.destroyAfter ? <div class="muted small">destroyed after {new Date(v.destroyAfter).toLocaleDateString()}</div> : null}
                       </td>
                       <td class="small">
-                        {Object.entries(v.attributes).map(([k, val]) => (
-                          <span class="badge">
-                            {k}: {String(val)}
-                          </span>
-                        ))}
+                        {v.attributes ? (
+                          <div class="row">
+                            <Badge kind={v.attributes.extractable ? 'error' : 'ok'}>extractable: {String(v.attributes.extractable)}</Badge>
+                            <Badge kind={v.attributes.sensitive ? 'ok' : 'error'}>sensitive: {String(v.attributes.sensitive)}</Badge>
+                            <Badge kind={v.attributes.neverExtractable ? 'ok' : 'warn'}>never extractable: {String(v.attributes.neverExtractable)}</Badge>
+                            <span class="muted mono">
+                              {v.attributes.keyType} {v.attributes.valueLen * 8}-bit · {v.attributes.mechanism}
+                            </span>
+                          </div>
+                        ) : (
+                          <span class="muted">{v.inHsm ? '—' : 'not in the HSM'}</span>
+                        )}
                       </td>
                       <td class="num">{v.wrappedKeys}</td>
+                      <td>
+                        <Time t={v.createdAt} />
+                      </td>
                     </tr>
                   ))}
                 </tbody>

@@ -1,0 +1,174 @@
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import { PERMISSIONS } from '../access/permissions.js';
+import type { Auditor } from '../audit/types.js';
+import { auditSource } from '../audit/source.js';
+import type { KeysConfig } from '../config/sections/keys.js';
+import type { Scheduler } from '../jobs/index.js';
+import type { JobRunRecord } from '../jobs/types.js';
+import { AppError, errors } from '../shared/errors.js';
+import type { Keys, KekAttributes, KekVersionState } from './index.js';
+
+/**
+ * Key status and rotation for the console (IT admins; auditors read the status): what
+ * `coffre keys status` prints, and `keys.rotate` started as a background job whose run record
+ * (progress: re-wrapped keys of all) is polled. While the HSM is down, status answers 503
+ * KEYS_UNAVAILABLE like everything else that needs it. Reading the status is audited (it is an
+ * admin's look at the key material's state), so is starting a rotation and how it ended.
+ */
+export interface KeysRoutesOptions {
+  keys: Keys;
+  config: KeysConfig;
+  scheduler: Scheduler;
+  audit: Auditor;
+}
+
+const tags = ['keys'];
+const ErrorReply = Type.Object({ error: Type.Object({ code: Type.String(), message: Type.String(), requestId: Type.String(), details: Type.Optional(Type.Unknown()) }) });
+const errs = { 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 409: ErrorReply, 503: ErrorReply };
+
+const Attributes = Type.Object({
+  label: Type.String(),
+  keyType: Type.String(),
+  valueLen: Type.Integer(),
+  extractable: Type.Boolean(),
+  sensitive: Type.Boolean(),
+  neverExtractable: Type.Boolean(),
+  alwaysSensitive: Type.Boolean(),
+  local: Type.Boolean(),
+  modifiable: Type.Boolean(),
+  wrap: Type.Boolean(),
+  unwrap: Type.Boolean(),
+  encrypt: Type.Boolean(),
+  decrypt: Type.Boolean(),
+  sign: Type.Boolean(),
+  verify: Type.Boolean(),
+  derive: Type.Boolean(),
+  mechanism: Type.String(),
+});
+const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
+const Version = Type.Object({
+  version: Type.Integer(),
+  label: Type.String(),
+  state: Type.String(),
+  inHsm: Type.Boolean(),
+  wrappedKeys: Type.Integer(),
+  createdAt: Nullable(Type.String()),
+  retiredAt: Nullable(Type.String()),
+  destroyAfter: Nullable(Type.String()),
+  destroyedAt: Nullable(Type.String()),
+  attributes: Type.Optional(Attributes),
+});
+export const KeyStatusReply = Type.Object({
+  up: Type.Boolean(),
+  module: Type.String(),
+  slot: Type.Integer(),
+  token: Type.Object({ label: Type.String(), serial: Type.String(), manufacturer: Type.String(), model: Type.String() }),
+  kek: Type.Object({ labelPrefix: Type.String(), currentVersion: Type.Integer(), currentLabel: Type.String() }),
+  versions: Type.Array(Version),
+  latencyMs: Type.Number(),
+  retiredKekGraceDays: Type.Number(),
+});
+const RunReply = Type.Object({
+  id: Type.Integer(),
+  job: Type.String(),
+  trigger: Type.String(),
+  actor: Type.String(),
+  startedAt: Type.String(),
+  endedAt: Nullable(Type.String()),
+  outcome: Type.String(),
+  progress: Type.Union([Type.Object({ phase: Type.String(), done: Type.Optional(Type.Number()), total: Type.Optional(Type.Number()), percent: Type.Optional(Type.Number()), unit: Type.Optional(Type.String()) }), Type.Null()]),
+  error: Nullable(Type.String()),
+});
+
+const runView = (r: JobRunRecord) => ({
+  id: r.id,
+  job: r.job,
+  trigger: r.trigger,
+  actor: r.actor,
+  startedAt: new Date(r.startedAt).toISOString(),
+  endedAt: r.endedAt === null ? null : new Date(r.endedAt).toISOString(),
+  outcome: r.outcome,
+  progress: r.progress,
+  error: r.error,
+});
+
+function actorOf(req: FastifyRequest): string {
+  if (!req.actor) throw errors.unauthenticated();
+  return req.actor.id;
+}
+
+/** the state `coffre keys status` prints; throws KEYS_UNAVAILABLE (503) when the HSM cannot be used */
+export async function keyStatus(keys: Keys, config: KeysConfig) {
+  const { provider, rotation } = keys;
+  await provider.ready();
+  await rotation.sync();
+  const token = await provider.token();
+  const current = await provider.currentKekVersion();
+  const latencyMs = Math.round((await provider.ping()) * 1000) / 1000;
+  const versions: (KekVersionState & { attributes?: KekAttributes })[] = [];
+  for (const v of await rotation.versions()) versions.push({ ...v, ...(v.inHsm ? { attributes: await provider.kekAttributes(v.version) } : {}) });
+  return {
+    up: true,
+    module: token.module,
+    slot: token.slotId,
+    token: { label: token.label, serial: token.serial, manufacturer: token.manufacturer, model: token.model },
+    kek: { labelPrefix: config.kekLabel, currentVersion: current, currentLabel: `${config.kekLabel}-${current}` },
+    versions,
+    latencyMs,
+    retiredKekGraceDays: config.retiredKekGraceDays,
+  };
+}
+
+export function keysRoutes(o: KeysRoutesOptions): FastifyPluginAsync {
+  return async (app) => {
+    app.get('/keys/status', { config: { permission: PERMISSIONS.keysRead }, schema: { tags, summary: 'HSM, token and KEK versions with their attributes read back from the HSM', response: { 200: KeyStatusReply, ...errs } } }, async (req) => {
+      await o.audit.recordNow({ action: 'keys.status', actor: actorOf(req), outcome: 'success', source: auditSource(req) });
+      return keyStatus(o.keys, o.config);
+    });
+
+    app.post(
+      '/keys/rotate',
+      {
+        config: { permission: PERMISSIONS.keysManage },
+        schema: {
+          tags,
+          summary: 'start a KEK rotation (job keys.rotate); poll its run for progress',
+          body: Type.Object({ confirm: Type.Literal(true, { description: 'rotation is deliberate: the caller says so' }) }, { additionalProperties: false }),
+          response: { 202: Type.Object({ runId: Type.Integer() }), 400: ErrorReply, ...errs },
+        },
+      },
+      async (req, reply) => {
+        const actor = actorOf(req);
+        const source = auditSource(req);
+        await o.keys.provider.ready();
+        await o.audit.recordNow({ action: 'keys.rotate.start', actor, outcome: 'success', source });
+        const runId = await new Promise<number>((resolve, reject) => {
+          let started = false;
+          o.scheduler
+            .run<{ toVersion: number }>('keys.rotate', { trigger: 'api', actor, onStarted: (id) => ((started = true), resolve(id)) })
+            .then(
+              (r) => o.audit.recordNow({ action: 'keys.rotate', actor, outcome: 'success', targets: { kek_version: String(r.result.toVersion), run: String(r.runId) }, source }),
+              async (e: unknown) => {
+                if (!started) return reject(e);
+                await o.audit.recordNow({ action: 'keys.rotate', actor, outcome: 'failure', reason: (e as { code?: string }).code ?? 'ERROR', source });
+              },
+            )
+            .catch((e: unknown) => req.log.error({ err: e }, 'keys.rotate: audit record failed'));
+        });
+        return reply.code(202).send({ runId });
+      },
+    );
+
+    app.get(
+      '/keys/rotations/:runId',
+      { config: { permission: PERMISSIONS.keysRead }, schema: { tags, summary: 'a rotation run: outcome and progress', params: Type.Object({ runId: Type.Integer({ minimum: 1 }) }), response: { 200: RunReply, ...errs } } },
+      async (req) => {
+        const id = (req.params as { runId: number }).runId;
+        const run = (await o.scheduler.runs('keys.rotate', 200)).find((r) => r.id === id);
+        if (!run) throw new AppError('NOT_FOUND', 'rotation run not found', { httpStatus: 404 });
+        return runView(run);
+      },
+    );
+  };
+}
