@@ -265,3 +265,26 @@ describe('fail closed', () => {
     }
   });
 });
+
+describe('KEK versions created elsewhere', () => {
+  it('a running provider wraps under a version another process created, once it re-reads the versions', async () => {
+    const t = createTestToken();
+    const a = await Pkcs11KeyProvider.open(opts(t, { kekRefreshMs: 0 }));
+    const b = await Pkcs11KeyProvider.open(opts(t));
+    try {
+      expect((await a.wrap(crypto.randomBytes(32))).kekVersion).toBe(1);
+      await b.createKekVersion(2);
+      const w = await a.wrap(crypto.randomBytes(32));
+      expect(w).toMatchObject({ kekVersion: 2, kekLabel: 'coffre-kek-2' });
+      expect((await b.unwrap(w)).length).toBe(32);
+      // re-wrapping moves a key between versions inside the HSM
+      const dek = crypto.randomBytes(32);
+      const w1 = await a.rewrap(await b.wrap(dek), 1);
+      expect(w1.kekVersion).toBe(1);
+      expect((await a.unwrap(await a.rewrap(w1, 2))).equals(dek)).toBe(true);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});

@@ -105,7 +105,17 @@ export class Pkcs11KeyProvider implements KeyProvider, KekAdmin {
   async wrap(dek: Buffer): Promise<WrappedKey> {
     if (dek.length !== DEK_BYTES) throw keysErrors.usage(`a data key is ${DEK_BYTES} bytes (got ${dek.length})`);
     await this.ensureUp();
-    if (performance.now() - this.versionsReadAt > (this.o.kekRefreshMs ?? 60_000)) await this.run('read KEK versions', (s) => this.readVersions(s), false);
+    if (performance.now() - this.versionsReadAt > (this.o.kekRefreshMs ?? 60_000)) {
+      // another process may have rotated: one lookup of the next label, a full listing only if it exists
+      await this.run(
+        'read KEK versions',
+        async (s) => {
+          if ((await this.find(s, this.kekLabelOf(this.current() + 1))).length) await this.readVersions(s);
+          else this.versionsReadAt = performance.now();
+        },
+        false,
+      );
+    }
     return this.wrapWith(dek, this.current());
   }
 
