@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestAppliance, type TestAppliance } from '../support/appliance.js';
+import { createTestToken } from '../support/softhsm.js';
 import { CLI, runCli } from '../support/cli.js';
 import type { Appliance } from '../../src/main.js';
 
@@ -170,6 +171,23 @@ describe('keys CLI fails closed', () => {
     const r = await runCli(['keys', 'status', '--data-dir', t.dataDir], { env: { COFFRE_CFG_keys__tokenLabel: 'gone' } });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/KEYS_UNAVAILABLE: no token labelled "gone" \(CKR_TOKEN_NOT_PRESENT\) — check keys.tokenLabel/);
+  });
+
+  it('coffre init --hsm-*: an appliance born on a customer HSM token (here SoftHSM2 through its own SOFTHSM2_CONF)', async () => {
+    const token = createTestToken();
+    const dir = path.join(t.dataDir, 'born-on-hsm');
+    const env = { SOFTHSM2_CONF: token.conf };
+    const r = await runCli(['init', '--data-dir', dir, '--hsm-module', token.module, '--hsm-token', token.label, '--hsm-pin-file', token.pinFile, '--kek-label', 'acme-kek', '--json'], { env });
+    expect(r.code, r.stderr).toBe(0);
+    const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
+    expect(cfg.keys).toEqual({ type: 'pkcs11', module: token.module, pinFile: token.pinFile, kekLabel: 'acme-kek', tokenLabel: token.label });
+    expect(fs.existsSync(path.join(dir, 'softhsm'))).toBe(false); // no default token was made
+    const s = await runCli(['keys', 'status', '--data-dir', dir, '--json'], { env });
+    expect(s.code, s.stderr).toBe(0);
+    expect(JSON.parse(s.stdout)).toMatchObject({ token: { label: token.label }, kek: { currentLabel: 'acme-kek-1' } });
+    const bad = await runCli(['init', '--data-dir', path.join(t.dataDir, 'bad-flags'), '--hsm-token', token.label]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^USAGE: .*need --hsm-module/m);
   });
 
   it('keys init finds the existing KEK (customer HSM path) and reports its attributes', async () => {
