@@ -273,7 +273,7 @@ export class AccessReviews {
       {
         name: 'access.review',
         schedule: this.o.cfg.schedule,
-        catchUp: true,
+        // no catch-up: a new appliance does not open a review at its first start
         run: async (ctx) => {
           if (await this.open()) return { started: false, reason: 'a review is already open' };
           const r = await this.start(ctx.actor, {});
