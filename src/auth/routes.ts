@@ -12,6 +12,7 @@ import { sourceOf } from './authenticator.js';
 import { clearedSessionCookie, csrfTokenFor, sessionCookie } from './sessions.js';
 import { IdParams, LoginBody, LoginReply, Ok, Password, SessionSchema, TokenSchema, TotpSchema, UserSchema, Username } from './schemas.js';
 import { AppError, errors } from '../shared/errors.js';
+import { authErrors } from './errors.js';
 import { ROLE_PERMISSIONS, isApplianceRole } from '../access/permissions.js';
 
 export interface AuthRouteDeps {
@@ -22,6 +23,8 @@ export interface AuthRouteDeps {
   sessions: SessionStore;
   tokens: ApiTokens;
   audit: Auditor;
+  /** origin of http.publicUrl (browsers' public form posts must come from it) */
+  publicOrigin: string | undefined;
 }
 
 const actorOf = (req: FastifyRequest) => {
@@ -36,6 +39,13 @@ const actorOf = (req: FastifyRequest) => {
  */
 export function authRoutes(d: AuthRouteDeps): FastifyPluginAsync {
   return async (app) => {
+    // Login CSRF: a browser may only post the public forms (sign-in, enrolment, reset) from our
+    // own origin. Scripts (no Origin, no Sec-Fetch-Site) are not affected.
+    app.addHook('onRequest', async (req) => {
+      if (req.routeOptions.config?.public !== true || req.method === 'GET' || req.method === 'HEAD') return;
+      const origin = req.headers.origin;
+      if (req.headers['sec-fetch-site'] === 'cross-site' || (origin !== undefined && origin !== d.publicOrigin)) throw authErrors.csrf();
+    });
     const reply = async (res: LoginResult, rep: FastifyReply) => {
       if (res.status === 'mfa_required') return { status: res.status, challenge: res.challenge, method: res.method, expiresAt: new Date(res.expiresAt).toISOString() };
       const u = await d.users.byId(res.userId);
@@ -280,13 +290,14 @@ export function authRoutes(d: AuthRouteDeps): FastifyPluginAsync {
         schema: {
           tags: ['users'],
           body: Type.Object({ username: Username, email: Type.String({ minLength: 3, maxLength: 254 }), role: Type.String(), phone: Type.Optional(Type.String({ maxLength: 32 })) }, { additionalProperties: false }),
-          response: { 201: Type.Object({ user: UserSchema, enrolUrl: Type.String(), expiresAt: Type.String(), mailed: Type.Boolean() }) },
+          // the link goes to the user by mail; the admin sees it only when no mail server is configured
+          response: { 201: Type.Object({ user: UserSchema, enrolUrl: Type.Optional(Type.String()), expiresAt: Type.String(), mailed: Type.Boolean() }) },
         },
       },
       async (req, rep) => {
         const b = req.body as { username: string; email: string; role: string; phone?: string };
         const r = await d.accounts.invite(b, req.actor!.id, sourceOf(req), true);
-        return rep.code(201).send({ user: userView(r.user), enrolUrl: r.enrolUrl, expiresAt: new Date(r.expiresAt).toISOString(), mailed: r.mailed });
+        return rep.code(201).send({ user: userView(r.user), ...(r.mailed ? {} : { enrolUrl: r.enrolUrl }), expiresAt: new Date(r.expiresAt).toISOString(), mailed: r.mailed });
       },
     );
 

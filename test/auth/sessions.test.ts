@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openIdentityEnv, expectNoSecretsLogged, cookieOf, type IdentityEnv } from './support.js';
+import { openIdentityEnv, expectNoSecretsLogged, cookieOf, linkIn, type IdentityEnv } from './support.js';
 import { enrolUser, signIn, tokenFor, uniquePassword } from './helpers.js';
 
 /** Sessions (S1–S5), passwords at rest and in transit (P6, P7), tokens (Z1, Z3), audit fields (L1). */
@@ -103,6 +103,18 @@ describe('sessions', () => {
     expect((await me(sa.cookie)).statusCode).toBe(401);
   });
 
+  it('S5: sign-in from another site is refused (login CSRF); scripts without Origin are not affected', async () => {
+    const u = await enrolUser(env, 'selma', 'member');
+    const cross = await env.app.inject({ method: 'POST', url: '/api/v1/auth/login', headers: { origin: 'https://evil.example' }, payload: { username: 'selma', password: u.password } });
+    expect(cross.statusCode).toBe(403);
+    expect(cross.headers['set-cookie']).toBeUndefined();
+    const site = await env.app.inject({ method: 'POST', url: '/api/v1/auth/login', headers: { 'sec-fetch-site': 'cross-site' }, payload: { username: 'selma', password: u.password } });
+    expect(site.statusCode).toBe(403);
+    const same = await env.app.inject({ method: 'POST', url: '/api/v1/auth/login', headers: { origin: new URL(env.publicUrl).origin, 'sec-fetch-site': 'same-origin' }, payload: { username: 'selma', password: u.password } });
+    expect(same.statusCode).toBe(200);
+    env.secrets.add(same.json().csrfToken).add(cookieOf(same.headers['set-cookie']).split('=')[1]!);
+  });
+
   it('S5: cookie-authenticated state changes need the CSRF token and a same-origin request', async () => {
     const u = await enrolUser(env, 'simon', 'member');
     const s = await signIn(env, u);
@@ -131,8 +143,11 @@ describe('passwords in use', () => {
     expect(inv.statusCode).toBe(400); // no such field: admins never choose passwords
     const ok = await env.app.inject({ method: 'POST', url: '/api/v1/users', headers: sa.headers, payload: { username: 'pauline', email: 'pauline@example.test', role: 'member' } });
     expect(ok.statusCode, ok.body).toBe(201);
-    env.secrets.add((ok.json().enrolUrl as string).split('/').pop()!);
+    // mailed to the user: the admin never sees the link (they could choose the password with it)
+    expect(ok.json().mailed).toBe(true);
+    expect(ok.json().enrolUrl).toBeUndefined();
     const invitation = await env.smtp.next('pauline@example.test');
+    env.secrets.add(linkIn(invitation.raw).split('/').pop()!);
     expect(invitation.raw).not.toMatch(/password:/i);
     const audit = JSON.stringify(await env.t.appliance.db.db.selectFrom('audit_events').selectAll().execute());
     for (const s of env.secrets) expect(audit.includes(s)).toBe(false);
