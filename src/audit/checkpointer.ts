@@ -37,6 +37,8 @@ export class Checkpointer {
   private busy: Promise<Checkpoint | undefined> | null = null;
   private last: { seq: number; at: number } | null = null;
   private failing = false;
+  /** a hint arrived while a checkpoint was being made: look again afterwards */
+  private again = false;
 
   constructor(private readonly o: CheckpointerOptions) {}
 
@@ -55,7 +57,10 @@ export class Checkpointer {
 
   /** Makes a checkpoint when the rules say so; returns it, or undefined. */
   async maybe(): Promise<Checkpoint | undefined> {
-    if (this.busy) return this.busy;
+    if (this.busy) {
+      this.again = true;
+      return this.busy;
+    }
     const head = await readHead(this.o.db);
     if (!head || head.seq === 0) return undefined;
     const last = await this.latestStored();
@@ -78,6 +83,10 @@ export class Checkpointer {
       return await this.busy;
     } finally {
       this.busy = null;
+      if (this.again && this.timer) {
+        this.again = false;
+        void this.maybe().catch(() => undefined);
+      }
     }
   }
 

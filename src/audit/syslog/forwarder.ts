@@ -252,7 +252,8 @@ export class SyslogForwarder {
       const conn = this.conn;
       try {
         const more = await this.pump();
-        await this.confirm(false);
+        // a cursor that cannot be saved (database read-only) is not a broken connection
+        await this.confirm(false).catch((e: unknown) => this.o.log.warn({ err: e }, 'could not persist the syslog cursor'));
         if (!more && !this.stopping) await this.sleep(Math.min(this.o.pollMs ?? 1000, this.o.confirmMs ?? 2000));
       } catch (e) {
         if (conn) this.broken(conn, e);
