@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import * as OTPAuth from 'otpauth';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
 import { launchChromium, type Watched } from '../support/browser.js';
 import { ROOT } from '../support/cli.js';
@@ -51,9 +51,12 @@ interface Person {
   totp?: Authenticator;
 }
 
+const people: Person[] = [];
 async function person(username: string, password: string): Promise<Person> {
   const ctx = await chrome.newContext();
-  return { username, password, ctx, page: await ctx.newPage() };
+  const p = { username, password, ctx, page: await ctx.newPage() };
+  people.push(p);
+  return p;
 }
 
 /** opens an enrolment link and activates the account; returns the authenticator when one was set up */
@@ -122,6 +125,10 @@ describe('web console in Chromium', () => {
     fs.mkdirSync(SHOTS, { recursive: true });
     app = await startAppliance({ username: 'alice', email: 'alice@example.test' });
     chrome = await launchChromium(app.ca);
+  });
+  afterEach(async (ctx) => {
+    // what each person saw when a step failed
+    if (ctx.task.result?.state === 'fail') for (const p of people) await shot(p.page, `failed-${ctx.task.name.slice(0, 40).replace(/\W+/g, '-')}-${p.username}`).catch(() => undefined);
   });
   afterAll(async () => {
     await chrome?.close();
@@ -320,6 +327,28 @@ describe('web console in Chromium', () => {
       return { status: r.status, bytes: (await r.arrayBuffer()).byteLength };
     }, docId);
     expect(status).toEqual({ status: 206, bytes: 1024 });
+  });
+
+  it('the admin follows the access-review campaign, decides a role and exports the access list', async () => {
+    const { page } = admin;
+    await page.getByRole('link', { name: 'Access reviews', exact: true }).click();
+    // the quarterly campaign was caught up when the appliance started: one is open already
+    await page.getByRole('table', { name: 'Campaigns' }).waitFor();
+    await shot(page, '19-access-reviews');
+    await page.getByRole('link', { name: 'Open the current campaign' }).click();
+    await page.getByRole('heading', { name: 'Access review', exact: true }).waitFor();
+    const item = page.locator('tr[data-user="alice"][data-kind="role"]');
+    await item.waitFor();
+    await shot(page, '20-access-review-items');
+    await item.getByRole('button', { name: 'Confirm' }).click();
+    await page.getByText('Access of alice confirmed').waitFor();
+    await item.waitFor({ state: 'detached' });
+    // the export for auditors: users × roles × workspaces × tokens × last use
+    await page.getByRole('link', { name: 'Access reviews', exact: true }).click();
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Export (CSV)' }).click()]);
+    const csv = fs.readFileSync((await dl.path())!, 'utf8');
+    expect(csv.split('\n')[0]).toMatch(/username/);
+    expect(csv).toMatch(/\bbob\b/);
   });
 
   it('a session ended by the admin sends the member back to sign-in, with nothing left behind', async () => {

@@ -19,9 +19,13 @@ interface NavItem {
   icon: IconName;
   permission: string;
   section: string;
+  /** shown only when this also holds */
+  also?: (me: Me) => boolean;
 }
 const NAV: NavItem[] = [
   { path: '/workspaces', label: 'Workspaces', icon: 'folder', permission: 'workspace:use', section: 'Documents' },
+  // owners confirm their members in access reviews; admins see the item under Administration
+  { path: '/reviews', label: 'Access reviews', icon: 'list', permission: 'workspace:use', section: 'Documents', also: (me) => !can(me, 'access:review') },
   { path: '/users', label: 'Users', icon: 'users', permission: 'users:read', section: 'Administration' },
   { path: '/reviews', label: 'Access reviews', icon: 'list', permission: 'access:review', section: 'Administration' },
   { path: '/keys', label: 'Keys', icon: 'key', permission: 'keys:read', section: 'Administration' },
@@ -144,7 +148,7 @@ function Shell({ me, route, children }: { me: Me; route: Route; children: Compon
     document.title = `${titleOf(route)} — Coffre`;
     return () => clearTimeout(t);
   }, [route.path]);
-  const items = NAV.filter((n) => can(me, n.permission));
+  const items = NAV.filter((n) => can(me, n.permission) && (n.also?.(me) ?? true));
   const sections = [...new Set(items.map((i) => i.section))];
   const here = `/${route.parts[0] ?? ''}`;
   return (
