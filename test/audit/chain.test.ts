@@ -3,7 +3,8 @@ import { sql } from 'kysely';
 import { canonicalEncoding, chainHash, GENESIS_HASH, verifyTrail } from '../../src/audit/index.js';
 import { normalizeEvent } from '../../src/audit/canonical.js';
 import { openDatabase } from '../../src/db/index.js';
-import { ev, openTrail, rmrf, tamper, type TestTrail } from './support.js';
+import { ev, openTrail, rmrf, silentLog, tamper, type TestTrail } from './support.js';
+import { DbAuditor } from '../../src/audit/index.js';
 
 const APPLIANCE = 'a1b2c3d4-0000-4000-8000-000000000001';
 let t: TestTrail | undefined;
@@ -110,6 +111,24 @@ describe('DbAuditor', () => {
     await writer;
     expect(reports.every((r) => r.ok)).toBe(true);
     expect(reports.at(-1)!.records).toBeGreaterThan(reports[0]!.records);
+  });
+
+  it('turns recordNow inside a held SQLite transaction (a deadlock) into an error that writes nothing', async () => {
+    t = await openTrail();
+    const auditor = new DbAuditor({ db: t.h.db, clock: t.clock, log: silentLog(), startTimeoutMs: 300 });
+    const err = await t.h.db
+      .transaction()
+      .execute(async (trx) => {
+        await trx.insertInto('appliance_meta').values({ key: 'k', value: 'v' }).execute();
+        await auditor.recordNow(ev(1)); // wrong: should be record(trx, …)
+      })
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'AUDIT_UNAVAILABLE', message: expect.stringContaining('TIMEOUT') });
+    await auditor.recordNow(ev(2));
+    const rows = await t.h.db.selectFrom('audit_events').select(['seq', 'request_id']).execute();
+    expect(rows).toEqual([{ seq: 1, request_id: 'req-2' }]);
+    expect(await t.h.db.selectFrom('appliance_meta').selectAll().where('key', '=', 'k').execute()).toHaveLength(0);
+    await auditor.close();
   });
 
   it('rolls the caller’s change back with its audit record, and refuses record() outside a transaction', async () => {

@@ -14,7 +14,16 @@ export interface DbAuditorOptions {
   log: Logger;
   /** group commit: at most this many `recordNow` events per transaction (default 1000) */
   maxBatch?: number;
+  /**
+   * A group commit that cannot start its transaction within this time (default 30 s) refuses its
+   * events (AUDIT_UNAVAILABLE) instead of hanging; when the transaction starts later it writes
+   * nothing. This turns `recordNow` called inside a held SQLite transaction (a deadlock) into an
+   * error, and bounds how long a request waits behind a long transaction.
+   */
+  startTimeoutMs?: number;
 }
+
+const ABANDONED = new Error('abandoned group commit');
 
 interface Waiting {
   rec: PendingRecord;
@@ -96,15 +105,31 @@ export class DbAuditor implements Auditor {
     await new Promise<void>((r) => setImmediate(r));
     while (this.queue.length) {
       const batch = this.queue.splice(0, this.maxBatch);
+      const state = { started: false, abandoned: false };
+      const refuse = (err: AppError) => {
+        this.o.log.error({ code: err.code, events: batch.length }, `audit records could not be written (${err.message}); the recorded actions were refused`);
+        for (const b of batch) b.reject(err);
+      };
+      const timer = setTimeout(() => {
+        if (state.started) return;
+        state.abandoned = true;
+        refuse(auditErrors.unavailable({ code: 'TIMEOUT waiting for the database (recordNow inside a held transaction?)' }));
+      }, this.o.startTimeoutMs ?? 30_000);
       try {
-        const records = await this.o.db.transaction().execute((trx) => appendRecords(trx, batch.map((b) => b.rec)));
+        const records = await this.o.db.transaction().execute((trx) => {
+          state.started = true;
+          clearTimeout(timer);
+          if (state.abandoned) throw ABANDONED;
+          return appendRecords(trx, batch.map((b) => b.rec));
+        });
         for (const b of batch) b.resolve();
         const last = records[records.length - 1];
         if (last) this.notify(last.seq);
       } catch (e) {
-        const err: AppError = isAppError(e) ? e : auditErrors.unavailable(e);
-        this.o.log.error({ code: err.code, events: batch.length }, 'audit records could not be written; the recorded actions were refused');
-        for (const b of batch) b.reject(err);
+        clearTimeout(timer);
+        if (e === ABANDONED) continue;
+        if (state.abandoned) continue;
+        refuse(isAppError(e) ? e : auditErrors.unavailable(e));
       }
     }
   }
