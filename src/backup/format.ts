@@ -57,6 +57,8 @@ export interface Manifest {
   /** the newest applied migration: the schema of db/coffre.db */
   schemaVersion: string;
   site: { jurisdiction: string; lat: number; lon: number; timeZone: string; name?: string };
+  /** rows and blobs in the snapshot: the restore drill compares what it restored with these */
+  counts: { documents: number; versions: number; blobs: number };
   members: ManifestMember[];
 }
 

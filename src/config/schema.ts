@@ -10,6 +10,7 @@ import { AuditSection } from './sections/audit.js';
 import { VaultSection } from './sections/vault.js';
 import { AuthSection } from './sections/auth.js';
 import { MailSection } from './sections/mail.js';
+import { BackupSection } from './sections/backup.js';
 
 /**
  * The whole configuration: one file `<data dir>/config.json` plus `COFFRE_*` overrides.
@@ -32,6 +33,7 @@ export const sections = {
   vault: VaultSection,
   auth: AuthSection,
   mail: MailSection,
+  backup: BackupSection,
 } satisfies Record<string, TSchema>;
 
 export const ConfigSchema = Type.Object(

@@ -44,6 +44,8 @@ export function openDatabase(cfg: DatabaseConfig, opts: { readonly?: boolean; mu
       sqlite = new SQLite(cfg.file, { readonly: opts.readonly ?? false, timeout: cfg.busyTimeoutMs });
       if (!opts.readonly) sqlite.pragma('journal_mode = WAL');
       sqlite.pragma('foreign_keys = ON');
+      // deleted rows are zeroed in place: crypto-shredded keys (data keys, backup session keys) leave no residue in free space
+      sqlite.pragma('secure_delete = ON');
       // FULL: a committed transaction survives power loss, not just a process crash
       sqlite.pragma('synchronous = FULL');
       sqlite.pragma(`busy_timeout = ${cfg.busyTimeoutMs}`);

@@ -6,11 +6,12 @@ import type { KeysTables } from '../keys/tables.js';
 import type { VaultTables } from '../vault/tables.js';
 import type { AuthTables } from '../auth/tables.js';
 import type { AccessTables } from '../access/tables.js';
+import type { BackupTables } from '../backup/tables.js';
 
 /**
  * Every table of the appliance. Each module adds its table interface here (one line each).
  */
-export interface Database extends CoreTables, AuditTables, MonitoringTables, KeysTables, VaultTables, AuthTables, AccessTables {}
+export interface Database extends CoreTables, AuditTables, MonitoringTables, KeysTables, VaultTables, AuthTables, AccessTables, BackupTables {}
 
 export type Db = Kysely<Database>;
 export type Dialect = 'sqlite' | 'postgres';

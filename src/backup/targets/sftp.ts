@@ -421,6 +421,31 @@ export class SftpTarget implements BackupTarget {
   }
 }
 
+/**
+ * Connects only to learn the server's host key fingerprint (refusing it, so nothing is
+ * authenticated): what `target add` shows when --host-key is missing, to be checked out of band.
+ */
+export function probeHostKey(url: string, timeoutMs = 10_000): Promise<string> {
+  const u = parseSftpUrl(url);
+  return new Promise((resolve, reject) => {
+    const c = new Client();
+    let presented = '';
+    c.on('error', () => (presented ? resolve(presented) : reject(backupErrors.unreachable(url, 'no answer'))));
+    c.on('close', () => (presented ? resolve(presented) : reject(backupErrors.unreachable(url, 'closed'))));
+    c.connect({
+      host: u.host,
+      port: u.port,
+      username: u.username,
+      readyTimeout: timeoutMs,
+      algorithms: ALGORITHMS,
+      hostVerifier: (key: Buffer) => {
+        presented = sshFingerprint(key);
+        return false;
+      },
+    });
+  });
+}
+
 /** Builds an SFTP target from a registered URL and the auth files it names. */
 export function sftpFromUrl(
   url: string,

@@ -1,0 +1,66 @@
+import path from 'node:path';
+import { backupErrors } from './errors.js';
+import { PathTarget } from './targets/path.js';
+import { parseSftpUrl, sftpFromUrl } from './targets/sftp.js';
+import type { BackupTarget, TargetSpec } from './targets/types.js';
+import { BandwidthLimitedTarget, RetryingTarget, type RetryOptions } from './targets/wrappers.js';
+
+/**
+ * The one place that maps a target `type` to an implementation (STYLE.md #4), and wraps it with
+ * the configured behaviour (bandwidth limit inside, retries outside: each retry is paced too).
+ */
+export interface OpenTargetOptions {
+  readSecret: (file: string, what: string) => string;
+  connectTimeoutMs?: number;
+  bandwidthLimitBytesPerSec?: number;
+  retry?: RetryOptions;
+}
+
+export function openTarget(spec: TargetSpec, o: OpenTargetOptions): BackupTarget {
+  let t: BackupTarget;
+  switch (spec.type) {
+    case 'sftp':
+      if (!spec.hostKey) throw backupErrors.usage('an SFTP target needs a pinned host key (--host-key)');
+      t = sftpFromUrl(spec.url, {
+        hostKey: spec.hostKey,
+        identityFile: spec.identityFile ?? null,
+        passwordFile: spec.passwordFile ?? null,
+        readSecret: o.readSecret,
+        ...(o.connectTimeoutMs ? { connectTimeoutMs: o.connectTimeoutMs } : {}),
+      });
+      break;
+    case 'path':
+      t = new PathTarget(pathFromFileUrl(spec.url));
+      break;
+    default:
+      throw backupErrors.usage(`unknown target type ${String((spec as { type: unknown }).type)}`, 'use --type sftp or --type path');
+  }
+  if (o.bandwidthLimitBytesPerSec) t = new BandwidthLimitedTarget(t, o.bandwidthLimitBytesPerSec);
+  if (o.retry && o.retry.retries > 0) t = new RetryingTarget(t, o.retry);
+  return t;
+}
+
+/** `file:///mnt/secondary` → `/mnt/secondary` */
+export function pathFromFileUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw backupErrors.usage(`not a URL: ${JSON.stringify(url)}`, 'use file:///absolute/dir or sftp://user@host:port/dir');
+  }
+  if (u.protocol !== 'file:' || (u.host && u.host !== 'localhost')) throw backupErrors.usage(`expected a file:/// URL, got ${JSON.stringify(url)}`);
+  const p = decodeURIComponent(u.pathname).replace(/\/+$/, '');
+  if (!p.startsWith('/') || p === '' || path.normalize(p) !== p) throw backupErrors.usage(`the directory of ${JSON.stringify(url)} must be absolute and normalised`);
+  return p;
+}
+
+/** Checks a URL for its type without connecting (CLI `target add`). Returns the normalised URL. */
+export function normaliseTargetUrl(type: TargetSpec['type'], url: string): string {
+  if (type === 'path') return `file://${pathFromFileUrl(url)}`;
+  if (type === 'sftp') {
+    const u = parseSftpUrl(url);
+    const host = u.host.includes(':') ? `[${u.host}]` : u.host;
+    return `sftp://${encodeURIComponent(u.username)}@${host}:${u.port}${u.dir}`;
+  }
+  throw backupErrors.usage(`unknown target type ${String(type)}`, 'use --type sftp or --type path');
+}

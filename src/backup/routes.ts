@@ -1,0 +1,159 @@
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type, type Static } from '@sinclair/typebox';
+import { PERMISSIONS } from '../access/permissions.js';
+import type { Scheduler } from '../jobs/index.js';
+import { errors, isAppError } from '../shared/errors.js';
+import { BACKUP_JOB, DRILL_JOB, VERIFY_JOB, WATCHDOG_JOB } from './jobs.js';
+import type { BackupService } from './service.js';
+
+const tags = ['backup'];
+const ErrorReply = Type.Object({ error: Type.Object({ code: Type.String(), message: Type.String(), requestId: Type.String(), details: Type.Optional(Type.Unknown()) }) });
+const errs = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 409: ErrorReply, 503: ErrorReply };
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
+
+const BackupSchema = Type.Object(
+  {
+    id: Type.String(),
+    target: Type.String(),
+    slot: Type.Integer(),
+    slotName: Type.String(),
+    createdAt: Type.String(),
+    state: Type.String(),
+    plainSize: Nullable(Type.Integer()),
+    size: Nullable(Type.Integer()),
+    parts: Nullable(Type.Integer()),
+    members: Nullable(Type.Integer()),
+    verifiedAt: Nullable(Type.String()),
+    error: Nullable(Type.String()),
+  },
+  { additionalProperties: false },
+);
+const TargetSchema = Type.Object(
+  {
+    name: Type.String(),
+    type: Type.String(),
+    url: Type.String(),
+    jurisdiction: Type.String(),
+    lat: Type.Number(),
+    lon: Type.Number(),
+    distanceKm: Type.Number(),
+    allowed: Type.Boolean(),
+    hostKey: Nullable(Type.String()),
+    createdAt: Type.String(),
+    createdBy: Type.String(),
+  },
+  { additionalProperties: false },
+);
+const RunSchema = Type.Object(
+  {
+    id: Type.Integer(),
+    job: Type.String(),
+    trigger: Type.String(),
+    actor: Type.String(),
+    startedAt: Type.String(),
+    endedAt: Nullable(Type.String()),
+    outcome: Type.String(),
+    progress: Nullable(Type.Object({ phase: Type.String(), done: Type.Optional(Type.Number()), total: Type.Optional(Type.Number()), percent: Type.Optional(Type.Number()), unit: Type.Optional(Type.String()) })),
+    error: Nullable(Type.String()),
+  },
+  { additionalProperties: false },
+);
+const AddTargetBody = Type.Object(
+  {
+    name: Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,31}$' }),
+    type: Type.Union([Type.Literal('sftp'), Type.Literal('path')]),
+    url: Type.String({ minLength: 1, maxLength: 2000 }),
+    jurisdiction: Type.String({ pattern: '^[A-Z]{2}$' }),
+    lat: Type.Number({ minimum: -90, maximum: 90 }),
+    lon: Type.Number({ minimum: -180, maximum: 180 }),
+    hostKey: Type.Optional(Type.String({ maxLength: 4000 })),
+    identityFile: Type.Optional(Type.String({ maxLength: 4000 })),
+  },
+  { additionalProperties: false },
+);
+const Started = Type.Object({ status: Type.Literal('started'), job: Type.String() }, { additionalProperties: false });
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+function actorOf(req: FastifyRequest): string {
+  if (!req.actor) throw errors.unauthenticated();
+  return req.actor.id;
+}
+
+/**
+ * The backup operator's API (role `backup-operator`): list backups, targets and runs
+ * (`backup:read`), start a backup or a verification (`backup:run`, answered 202 at once: follow it
+ * in /backup/runs), manage targets (`backup:manage`).
+ */
+export function backupRoutes(service: BackupService, scheduler: Scheduler): FastifyPluginAsync {
+  /** Starts a job; answers 409 at once if it (or another backup operation) is running. */
+  const start = async (job: string, actor: string, run?: () => Promise<unknown>) => {
+    const p = run ? run() : scheduler.run(job, { trigger: 'api', actor });
+    p.catch(() => undefined);
+    const early = await Promise.race([p.then(() => null, (e: unknown) => e), new Promise((r) => setTimeout(() => r(null), 250))]);
+    if (early && isAppError(early) && (early.code === 'JOB_BUSY' || early.code === 'BACKUP_BUSY')) throw early;
+    return { status: 'started' as const, job };
+  };
+
+  return async (app0) => {
+    const app = app0.withTypeProvider<TypeBoxTypeProvider>();
+
+    app.get('/backup/backups', { config: { permission: PERMISSIONS.backupRead }, schema: { tags, summary: 'backups in the catalogue, newest first', response: { 200: Type.Object({ backups: Type.Array(BackupSchema) }), ...errs } } }, async () => ({
+      backups: (await service.list()).map((b) => ({
+        id: b.id,
+        target: b.target,
+        slot: b.slot,
+        slotName: b.slotName,
+        createdAt: iso(b.createdAt)!,
+        state: b.state,
+        plainSize: b.plainSize,
+        size: b.size,
+        parts: b.parts,
+        members: b.members,
+        verifiedAt: iso(b.verifiedAt),
+        error: b.error,
+      })),
+    }));
+
+    app.get('/backup/targets', { config: { permission: PERMISSIONS.backupRead }, schema: { tags, summary: 'registered targets and whether their site is allowed', response: { 200: Type.Object({ targets: Type.Array(TargetSchema) }), ...errs } } }, async () => ({
+      targets: (await service.listTargets()).map((t) => {
+        const v = service.geoCheck(t);
+        return { name: t.name, type: t.type, url: t.url, jurisdiction: t.jurisdiction, lat: t.lat, lon: t.lon, distanceKm: Math.round(v.distanceKm * 10) / 10, allowed: v.ok, hostKey: t.hostKey, createdAt: iso(t.createdAt)!, createdBy: t.createdBy };
+      }),
+    }));
+
+    app.get('/backup/runs', { config: { permission: PERMISSIONS.backupRead }, schema: { tags, summary: 'recent runs of the backup jobs, with progress', response: { 200: Type.Object({ runs: Type.Array(RunSchema) }), ...errs } } }, async () => {
+      const runs = (await Promise.all([BACKUP_JOB, VERIFY_JOB, DRILL_JOB, WATCHDOG_JOB].map((j) => scheduler.runs(j, 20)))).flat().sort((a, b) => b.startedAt - a.startedAt).slice(0, 50);
+      return { runs: runs.map((r) => ({ id: r.id, job: r.job, trigger: r.trigger, actor: r.actor, startedAt: iso(r.startedAt)!, endedAt: iso(r.endedAt), outcome: r.outcome, progress: r.progress, error: r.error })) };
+    });
+
+    app.post('/backup/run', { config: { permission: PERMISSIONS.backupRun }, schema: { tags, summary: 'take a backup now (202; follow it in /backup/runs)', response: { 202: Started, ...errs } } }, async (req, reply) => {
+      reply.code(202);
+      return start(BACKUP_JOB, actorOf(req));
+    });
+
+    app.post(
+      '/backup/backups/:id/verify',
+      { config: { permission: PERMISSIONS.backupRun }, schema: { tags, summary: 'download, decrypt and check a backup (202; the result is in /backup/backups)', params: Type.Object({ id: Type.String({ pattern: '^(latest|\\d{8}T\\d{6}Z-[0-9a-f]{6})$' }) }), response: { 202: Started, ...errs } } },
+      async (req, reply) => {
+        const { id } = req.params as { id: string };
+        await service.find(id);
+        reply.code(202);
+        return start('verify', actorOf(req), () => service.verify(id, { actor: actorOf(req) }));
+      },
+    );
+
+    app.post('/backup/targets', { config: { permission: PERMISSIONS.backupManage }, schema: { tags, summary: 'register a target (refused when its site breaks the policy)', body: AddTargetBody, response: { 201: TargetSchema, ...errs } } }, async (req, reply) => {
+      const b = req.body as Static<typeof AddTargetBody>;
+      const t = await service.addTarget({ ...b }, actorOf(req));
+      reply.code(201);
+      return { name: t.name, type: t.type, url: t.url, jurisdiction: t.jurisdiction, lat: t.lat, lon: t.lon, distanceKm: Math.round(t.distanceKm * 10) / 10, allowed: true, hostKey: t.hostKey, createdAt: iso(t.createdAt)!, createdBy: t.createdBy };
+    });
+
+    app.delete(
+      '/backup/targets/:name',
+      { config: { permission: PERMISSIONS.backupManage }, schema: { tags, summary: 'destroy every backup at a target, then unregister it', params: Type.Object({ name: Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,31}$' }) }), response: { 200: Type.Object({ deleted: Type.Array(Type.String()) }), ...errs } } },
+      async (req) => service.removeTarget((req.params as { name: string }).name, actorOf(req)),
+    );
+  };
+}
