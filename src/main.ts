@@ -6,9 +6,10 @@ import { Scheduler, type CronAdapter } from './jobs/index.js';
 import { createLogger, type Logger } from './shared/logger.js';
 import { systemClock, type Clock } from './shared/clock.js';
 import type { FastifyPluginAsync } from 'fastify';
+import { BackupService, backupJobs, backupRoutes } from './backup/index.js';
 import { AuditService, auditRoutes } from './audit/index.js';
 import { DbAlerter, createAlertChannels, type Alerter } from './monitoring/index.js';
-import { wireVault, type VaultService } from './vault/index.js';
+import { referencedBlobIds, wireVault, type VaultService } from './vault/index.js';
 import { wireIdentity, type Identity } from './auth/index.js';
 import { openKeys, type Keys } from './keys/index.js';
 import { keysRoutes } from './keys/routes.js';
@@ -50,6 +51,8 @@ export interface Appliance {
   identity: Identity;
   /** folders, documents and versions (src/vault) */
   vault: VaultService;
+  /** backups to a distant site, verification, restore drill (src/backup) */
+  backup: BackupService;
   /** closers in reverse order of opening */
   close(): Promise<void>;
 }
@@ -103,6 +106,9 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     const vault = wireVault({ db: db.db, clock, log, config: config.vault, keys, policy: identity.policy, audit, alerts });
     api.push(vault.api);
     for (const j of vault.jobs) scheduler.register(j);
+    const backup = new BackupService({ db, config, keys: keys.provider, blobs: keys.blobs.store, blobRefs: referencedBlobIds, audit, alerts, clock, log: log.child({ module: 'backup' }) });
+    api.push(backupRoutes(backup, scheduler));
+    if (config.backup.enabled) for (const j of backupJobs(backup, config.backup.time)) scheduler.register(j);
 
     return {
       config,
@@ -119,6 +125,7 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
       alerts,
       identity,
       vault: vault.service,
+      backup,
       close: async () => {
         await scheduler.stop(config.http.shutdownGraceMs);
         for (const c of closers.reverse()) await c().catch((e: unknown) => log.error({ err: e }, 'close failed'));

@@ -106,17 +106,24 @@ export async function unpackArchive(
       let n = 0;
       const tap = new PassThrough({ highWaterMark: 1 << 20 });
       const consumer = onMember(h.name, h.size, tap);
-      await pipeline(
-        entry as unknown as Readable,
-        async function* (s: AsyncIterable<Buffer>) {
-          for await (const c of s) {
-            hash.update(c);
-            n += c.length;
-            yield c;
-          }
-        },
-        tap,
-      );
+      consumer.catch(() => undefined); // awaited below; a failed read must not leave it unhandled
+      try {
+        await pipeline(
+          entry as unknown as Readable,
+          async function* (s: AsyncIterable<Buffer>) {
+            for await (const c of s) {
+              hash.update(c);
+              n += c.length;
+              yield c;
+            }
+          },
+          tap,
+        );
+      } catch (e) {
+        tap.destroy(e as Error);
+        await consumer.catch(() => undefined);
+        throw e;
+      }
       await consumer;
       seen.push({ name: h.name, size: n, sha256: hash.digest('hex') });
     }

@@ -2,6 +2,7 @@ export { BackupService, type BackupDeps, type RunReport, type TargetRunReport, t
 export { backupJobs, BACKUP_JOB, VERIFY_JOB, DRILL_JOB, WATCHDOG_JOB } from './jobs.js';
 export { restoreInto, pickBackup, type RestoreOptions, type RestoreReport } from './restore.js';
 export { openTarget, normaliseTargetUrl } from './registry.js';
+export { parseHostKey } from './targets/sftp.js';
 export { backupRoutes } from './routes.js';
 export { backupErrors, BackupError } from './errors.js';
 export type { BackupTables } from './tables.js';

@@ -7,6 +7,7 @@ import { registerAudit } from './audit.js';
 import { registerDoc } from './doc.js';
 import { registerUsers, registerTokens, registerWorkspaces } from './users.js';
 import { registerKeys } from './keys.js';
+import { registerBackup } from './backup.js';
 
 /** Every verb of `coffre`, one registration per file (one line per module). */
-export const registrations: ((program: Command, io: Io) => void)[] = [registerInit, registerServe, registerDb, registerAudit, registerDoc, registerUsers, registerTokens, registerWorkspaces, registerKeys];
+export const registrations: ((program: Command, io: Io) => void)[] = [registerInit, registerServe, registerDb, registerAudit, registerDoc, registerUsers, registerTokens, registerWorkspaces, registerKeys, registerBackup];

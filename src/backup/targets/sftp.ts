@@ -144,16 +144,22 @@ export class SftpTarget implements BackupTarget {
     throw backupErrors.unreachable(this.display, `${err.message} on ${p}`, e);
   }
 
+  /** mkdir -p, the target's own directory included (created on first use, like `restic init`). */
   private async mkdirp(sftp: SFTPWrapper, dir: string): Promise<void> {
-    const rel = path.posix.relative(this.o.dir, dir);
-    let cur = this.o.dir;
-    for (const seg of rel ? rel.split('/') : []) {
-      cur = path.posix.join(cur, seg);
+    const isDir = (p: string) =>
+      p2<Stats>((cb) => sftp.stat(p, cb)).then(
+        (st) => st.isDirectory(),
+        () => false,
+      );
+    if (await isDir(dir)) return;
+    let cur = '';
+    for (const seg of dir.split('/').filter(Boolean)) {
+      cur = `${cur}/${seg}`;
+      if (await isDir(cur)) continue;
       try {
         await p2<void>((cb) => sftp.mkdir(cur, { mode: 0o700 }, (e) => cb(e, undefined)));
       } catch (e) {
-        const st = await p2<Stats>((cb) => sftp.stat(cur, cb)).catch(() => null);
-        if (!st?.isDirectory()) throw e;
+        if (!(await isDir(cur))) throw e;
       }
     }
   }

@@ -1,0 +1,334 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import cliProgress from 'cli-progress';
+import { Option, type Command } from 'commander';
+import { Value } from '@sinclair/typebox/value';
+import { openAppliance, type Appliance } from '../main.js';
+import { resolveDataDir } from '../config/index.js';
+import { KeysSection, type KeysConfig } from '../config/sections/keys.js';
+import { createKeyProvider } from '../keys/registry.js';
+import { createLogger } from '../shared/logger.js';
+import type { AppError } from '../shared/errors.js';
+import type { JobProgress } from '../jobs/types.js';
+import { BACKUP_JOB, backupErrors, fmtBytes, openTarget, parseHostKey, restoreInto, slotName, type RunReport } from '../backup/index.js';
+import { readSecretFile } from '../config/index.js';
+import { action, dataDirOption, emit, jsonOption, localActor, parseNumber, type Io } from './output.js';
+
+/** A progress bar on stderr, one per phase (nothing when stderr is not a terminal). */
+export function progressBar(): { update(p: JobProgress): void; stop(): void } {
+  if (!process.stderr.isTTY) return { update: () => undefined, stop: () => undefined };
+  const bar = new cliProgress.SingleBar({ stream: process.stderr, format: '{phase} [{bar}] {percentage}% {detail}', hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic);
+  let phase = '';
+  let started = false;
+  return {
+    update(p) {
+      const detail = p.unit === 'bytes' && p.done !== undefined && p.total !== undefined ? `${fmtBytes(p.done)} / ${fmtBytes(p.total)}` : '';
+      if (p.phase !== phase) {
+        if (started) bar.stop();
+        phase = p.phase;
+        bar.start(100, 0, { phase: phase.padEnd(9), detail });
+        started = true;
+      }
+      bar.update(Math.min(100, p.percent ?? 0), { phase: phase.padEnd(9), detail });
+    },
+    stop: () => {
+      if (started) bar.stop();
+    },
+  };
+}
+
+async function withAppliance<T>(dataDir: string | undefined, fn: (a: Appliance) => Promise<T>): Promise<T> {
+  const a = await openAppliance({ dataDir: resolveDataDir(dataDir), log: createLogger({ level: 'warn', destination: 'stderr' }) });
+  try {
+    return await fn(a);
+  } finally {
+    await a.close();
+  }
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+export function registerBackup(program: Command, io: Io): void {
+  const backup = program.command('backup').description('encrypted backups to a distant site in the same jurisdiction');
+
+  // ---------------------------------------------------------------- targets
+  const target = backup.command('target').description('where backups go');
+  target
+    .command('add <name>')
+    .description('register a target at a declared site; refused (exit 2) in another jurisdiction or closer than backup.minDistanceKm')
+    .addOption(dataDirOption())
+    .addOption(new Option('--type <type>', 'sftp or path').choices(['sftp', 'path']).makeOptionMandatory())
+    .requiredOption('--url <url>', 'sftp://user@host:port/dir or file:///mnt/secondary')
+    .requiredOption('--jurisdiction <CC>', 'ISO 3166-1 alpha-2 code of the target site')
+    .addOption(new Option('--lat <deg>', 'latitude of the target site').argParser(parseNumber('--lat', -90, 90)).makeOptionMandatory())
+    .addOption(new Option('--lon <deg>', 'longitude of the target site').argParser(parseNumber('--lon', -180, 180)).makeOptionMandatory())
+    .option('--host-key <key>', 'SFTP: the server host key to pin (SHA256:… fingerprint or public key line)')
+    .option('--identity <file>', 'SFTP: private key file for authentication')
+    .option('--password-file <file>', 'SFTP: file holding the password (when no identity)')
+    .addOption(jsonOption())
+    .action(
+      action(io, async (name: string, o: { dataDir?: string; type: 'sftp' | 'path'; url: string; jurisdiction: string; lat: number; lon: number; hostKey?: string; identity?: string; passwordFile?: string; json?: boolean }) => {
+        await withAppliance(o.dataDir, async (a) => {
+          const t = await a.backup.addTarget({ name, type: o.type, url: o.url, jurisdiction: o.jurisdiction, lat: o.lat, lon: o.lon, hostKey: o.hostKey, identityFile: o.identity, passwordFile: o.passwordFile }, localActor());
+          emit(io, o.json, { name: t.name, type: t.type, url: t.url, jurisdiction: t.jurisdiction, lat: t.lat, lon: t.lon, distanceKm: Math.round(t.distanceKm * 10) / 10, hostKey: t.hostKey }, `target ${t.name} registered: ${t.url} (${t.jurisdiction}, ${t.distanceKm.toFixed(0)} km away)`);
+        });
+      }),
+    );
+  target
+    .command('list')
+    .description('registered targets')
+    .addOption(dataDirOption())
+    .addOption(jsonOption())
+    .action(
+      action(io, async (o: { dataDir?: string; json?: boolean }) => {
+        await withAppliance(o.dataDir, async (a) => {
+          const ts = (await a.backup.listTargets()).map((t) => {
+            const v = a.backup.geoCheck(t);
+            return { name: t.name, type: t.type, url: t.url, jurisdiction: t.jurisdiction, lat: t.lat, lon: t.lon, distanceKm: Math.round(v.distanceKm * 10) / 10, allowed: v.ok, problems: v.problems, hostKey: t.hostKey, createdAt: iso(t.createdAt) };
+          });
+          emit(io, o.json, { targets: ts }, () => (ts.length ? ts.map((t) => `${t.name}\t${t.url}\t${t.jurisdiction}\t${t.distanceKm} km${t.allowed ? '' : `\tREFUSED: ${t.problems.join('; ')}`}`).join('\n') : 'no target registered'));
+        });
+      }),
+    );
+  target
+    .command('remove <name>')
+    .description('destroy every backup at the target (keys shredded, files deleted), then unregister it')
+    .addOption(dataDirOption())
+    .addOption(jsonOption())
+    .action(
+      action(io, async (name: string, o: { dataDir?: string; json?: boolean }) => {
+        await withAppliance(o.dataDir, async (a) => {
+          const r = await a.backup.removeTarget(name, localActor());
+          emit(io, o.json, { name, deleted: r.deleted }, `target ${name} removed; ${r.deleted.length} backup(s) destroyed`);
+        });
+      }),
+    );
+
+  // ---------------------------------------------------------------- escrow keys
+  const escrow = backup.command('escrow').description("the customer's offline OpenPGP recovery keys");
+  escrow
+    .command('add')
+    .description('also encrypt every future backup to this OpenPGP public key (refused when GnuPG 2.2 could not read the result)')
+    .addOption(dataDirOption())
+    .requiredOption('--public-key <file>', 'the public key (armored or binary), e.g. from `gpg --export --armor KEYID`')
+    .addOption(jsonOption())
+    .action(
+      action(io, async (o: { dataDir?: string; publicKey: string; json?: boolean }) => {
+        let text: Buffer;
+        try {
+          text = fs.readFileSync(o.publicKey);
+        } catch (e) {
+          throw backupErrors.usage(`--public-key: cannot read ${o.publicKey} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+        }
+        await withAppliance(o.dataDir, async (a) => {
+          const k = await a.backup.addEscrow(new Uint8Array(text), localActor());
+          emit(io, o.json, { ...k, expiresAt: iso(k.expiresAt), createdAt: iso(k.createdAt) }, `escrow key ${k.fingerprint} (${k.userIds.join(', ')}, ${k.algorithm}) added: future backups open with it`);
+        });
+      }),
+    );
+  escrow
+    .command('list')
+    .description('registered escrow keys')
+    .addOption(dataDirOption())
+    .addOption(jsonOption())
+    .action(
+      action(io, async (o: { dataDir?: string; json?: boolean }) => {
+        await withAppliance(o.dataDir, async (a) => {
+          const ks = (await a.backup.listEscrow()).map((k) => ({ ...k, expiresAt: iso(k.expiresAt), createdAt: iso(k.createdAt) }));
+          emit(io, o.json, { keys: ks }, () => (ks.length ? ks.map((k) => `${k.fingerprint}\t${k.algorithm}\t${k.userIds.join(', ')}`).join('\n') : 'no escrow key'));
+        });
+      }),
+    );
+
+  // ---------------------------------------------------------------- run, list, verify, drill
+  backup
+    .command('run')
+    .description('take a backup now, to every target (the same code as the daily job); progress on stderr')
+    .addOption(dataDirOption())
+    .addOption(jsonOption())
+    .action(
+      action(io, async (o: { dataDir?: string; json?: boolean }) => {
+        await withAppliance(o.dataDir, async (a) => {
+          const bar = progressBar();
+          let report: RunReport;
+          try {
+            ({ result: report } = await a.scheduler.run<RunReport>(BACKUP_JOB, { trigger: 'cli', actor: localActor(), onProgress: (p) => bar.update(p) }));
+          } catch (e) {
+            bar.stop();
+            const details = (e as AppError).details as RunReport | undefined;
+            if (o.json && details?.targets) io.out(JSON.stringify({ ...details, ok: false }));
+            throw e;
+          }
+          bar.stop();
+          emit(io, o.json, { ...report }, () =>
+            report.targets.map((t) => `${t.target}: backup ${t.backupId} verified, ${fmtBytes(t.plainSize ?? 0)} in ${t.parts} part(s), ${((t.durationMs ?? 0) / 1000).toFixed(1)} s${t.deleted.length ? `; destroyed ${t.deleted.map((d) => `${d.id} (${d.reason})`).join(', ')}` : ''}`).join('\n'),
+          );
+        });
+      }),
+    );
+  backup
+    .command('list')
+    .description('backups at each target with date, weekday slot, size, verification state')
+    .addOption(dataDirOption())
+    .option('--all', 'include deleted and failed backups')
+    .addOption(jsonOption())
+    .action(
+      action(io, async (o: { dataDir?: string; all?: boolean; json?: boolean }) => {
+        await withAppliance(o.dataDir, async (a) => {
+          const bs = (await a.backup.list({ includeDeleted: o.all ?? false })).map((b) => ({
+            id: b.id,
+            target: b.target,
+            createdAt: iso(b.createdAt),
+            slot: b.slot,
+            slotName: slotName(b.slot),
+            state: b.state,
+            plainSize: b.plainSize,
+            size: b.size,
+            parts: b.parts,
+            verifiedAt: iso(b.verifiedAt),
+            error: b.error,
+          }));
+          emit(io, o.json, { backups: bs }, () =>
+            bs.length ? bs.map((b) => `${b.id}\t${b.target}\t${b.slotName}\t${b.state}\t${b.size === null ? '-' : fmtBytes(b.size)}\t${b.error ? `LAST CHECK FAILED: ${b.error}` : b.verifiedAt ? `verified ${b.verifiedAt}` : 'not verified'}`).join('\n') : 'no backup',
+          );
+        });
+      }),
+    );
+  backup
+    .command('verify [id]')
+    .description('download, decrypt and check a backup (default: latest); exit 1 when it fails')
+    .addOption(dataDirOption())
+    .addOption(jsonOption())
+    .action(
+      action(io, async (id: string | undefined, o: { dataDir?: string; json?: boolean }) => {
+        await withAppliance(o.dataDir, async (a) => {
+          const bar = progressBar();
+          try {
+            const r = await a.backup.verify(id ?? 'latest', { actor: localActor(), progress: (p) => bar.update(p) });
+            bar.stop();
+            emit(io, o.json, { ...r }, `backup ${r.id} at ${r.target} verified: ${r.members} member(s), ${fmtBytes(r.plainSize)}, ${(r.durationMs / 1000).toFixed(1)} s`);
+          } finally {
+            bar.stop();
+          }
+        });
+      }),
+    );
+  backup
+    .command('drill')
+    .description('restore the newest backup into scratch space, check it, record the time taken (RTO)')
+    .addOption(dataDirOption())
+    .addOption(jsonOption())
+    .action(
+      action(io, async (o: { dataDir?: string; json?: boolean }) => {
+        await withAppliance(o.dataDir, async (a) => {
+          const bar = progressBar();
+          try {
+            const r = await a.backup.drill({ actor: localActor(), progress: (p) => bar.update(p) });
+            bar.stop();
+            emit(io, o.json, { ...r }, `restore drill of ${r.backupId}: ${r.documents} document(s), ${r.blobs} blob(s), ${r.samples} sample(s) decrypted and matched; RTO ${(r.rtoMs / 1000).toFixed(1)} s`);
+          } finally {
+            bar.stop();
+          }
+        });
+      }),
+    );
+
+  registerRestore(program, io);
+}
+
+/** Reads `--keys FILE`: the `keys` section for this site's HSM; relative paths against the file. */
+function readKeysFile(file: string): KeysConfig {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw backupErrors.usage(`--keys: cannot read ${file} as JSON (${(e as Error).message})`);
+  }
+  const obj = (raw && typeof raw === 'object' && 'keys' in (raw as object) ? (raw as { keys: unknown }).keys : raw) as Record<string, unknown>;
+  const withDefaults = Value.Default(KeysSection, structuredClone(obj)) as Record<string, unknown>;
+  const problems = [...Value.Errors(KeysSection, withDefaults)].map((e) => `${e.path || '/'}: ${e.message}`);
+  if (problems.length) throw backupErrors.usage(`--keys: ${problems.join('; ')}`);
+  for (const k of ['module', 'pinFile', 'softhsmConfFile']) {
+    const v = withDefaults[k];
+    if (typeof v === 'string') withDefaults[k] = path.resolve(path.dirname(path.resolve(file)), v);
+  }
+  return withDefaults as unknown as KeysConfig;
+}
+
+function registerRestore(program: Command, io: Io): void {
+  program
+    .command('restore')
+    .description('build a secondary installation from a backup; the keys come from the HSM (the same partition or its replica)')
+    .requiredOption('--from <target>', 'a target URL (sftp://…, file://…) or the name of a target registered at --source-data-dir')
+    .requiredOption('--backup <id>', 'a backup id, or latest')
+    .requiredOption('--data-dir <dir>', 'the new data directory (absent or empty)')
+    .option('--keys <file>', "JSON of the `keys` section for this site's HSM (default: the source appliance's)")
+    .option('--source-data-dir <dir>', 'an appliance whose registered target and HSM to use (e.g. the live one, for a test restore)')
+    .option('--host-key <key>', 'SFTP URL: the server host key to pin')
+    .option('--identity <file>', 'SFTP URL: private key file')
+    .option('--password-file <file>', 'SFTP URL: password file')
+    .addOption(jsonOption())
+    .action(
+      action(io, async (o: { from: string; backup: string; dataDir: string; keys?: string; sourceDataDir?: string; hostKey?: string; identity?: string; passwordFile?: string; json?: boolean }) => {
+        const actor = localActor();
+        const log = createLogger({ level: 'warn', destination: 'stderr' });
+        const source = o.sourceDataDir ? await openAppliance({ dataDir: resolveDataDir(o.sourceDataDir), log, migrate: false }) : null;
+        let sourceOpen = source !== null;
+        const closeSource = async () => {
+          if (sourceOpen) await source!.close();
+          sourceOpen = false;
+        };
+        const newDir = path.resolve(o.dataDir);
+        try {
+          let keysConfig: KeysConfig;
+          if (o.keys) keysConfig = readKeysFile(o.keys);
+          else if (source) keysConfig = { ...source.config.keys };
+          else throw backupErrors.usage('restore needs the HSM: pass --keys FILE (the keys section for this site\'s HSM) or --source-data-dir DIR', 'see docs/disaster-recovery.md');
+          let spec;
+          if (/^(sftp|file):\/\//.test(o.from)) {
+            spec = { type: o.from.startsWith('sftp:') ? ('sftp' as const) : ('path' as const), url: o.from, hostKey: o.hostKey ? parseHostKey(o.hostKey) : null, identityFile: o.identity ?? null, passwordFile: o.passwordFile ?? null };
+          } else {
+            if (!source) throw backupErrors.usage(`--from ${o.from}: a target name needs --source-data-dir (the appliance where it is registered), else give its URL`);
+            const t = (await source.backup.listTargets()).find((x) => x.name === o.from);
+            if (!t) throw backupErrors.usage(`no target named ${o.from} at ${source.config.dataDir}`);
+            spec = t;
+          }
+          const target = openTarget(spec, { readSecret: (f, what) => readSecretFile(f, what), retry: { retries: 3, baseMs: 2000 } });
+          const bar = progressBar();
+          let report;
+          try {
+            // the source appliance's own provider when there is one (one HSM session per process)
+            const keys = source && !o.keys ? source.keys.provider : await createKeyProvider(keysConfig, { log });
+            try {
+              report = await restoreInto({ target, backup: o.backup, dataDir: newDir, keys, keysSection: { ...keysConfig }, log, progress: (p) => bar.update(p) });
+            } finally {
+              if (keys !== source?.keys.provider) await keys.close();
+            }
+          } finally {
+            bar.stop();
+            await target.close();
+          }
+          if (source) await source.audit.recordNow({ action: 'backup.restore', actor, outcome: 'success', targets: { backup: report.backupId } });
+          await closeSource();
+          // start the restored appliance once: migrations, and the restore recorded in its own trail
+          const restored = await openAppliance({ dataDir: newDir, log, migrate: true });
+          try {
+            await restored.audit.recordNow({ action: 'backup.restore', actor, outcome: 'success', targets: { backup: report.backupId } });
+          } finally {
+            await restored.close();
+          }
+          emit(io, o.json, { ...report }, () =>
+            [
+              `restored backup ${report.backupId} (taken ${report.createdAt}) of appliance ${report.applianceId} into ${report.dataDir}`,
+              `  ${report.documents} document(s), ${report.versions} version(s), ${report.blobs} blob(s), ${fmtBytes(report.plainSize)}; every hash and the database checked; ${(report.durationMs / 1000).toFixed(1)} s`,
+              'next steps:',
+              ...report.nextSteps.map((s, i) => `  ${i + 1}. ${s}`),
+            ].join('\n'),
+          );
+        } finally {
+          await closeSource().catch(() => undefined);
+        }
+      }),
+    );
+}
+
