@@ -23,7 +23,7 @@ export function backupJobs(s: BackupService, time: string): JobDefinition[] {
       run: (ctx) => s.run({ actor: ctx.actor, progress: ctx.progress, signal: ctx.signal, wait: ctx.trigger !== 'cli' && ctx.trigger !== 'api' }),
     },
     { name: VERIFY_JOB, schedule: '0 4 * * 0', catchUp: true, run: (ctx) => s.verifyAll({ actor: ctx.actor, progress: ctx.progress }) },
-    { name: DRILL_JOB, schedule: '0 5 * * 0', catchUp: true, run: (ctx) => s.drill({ actor: ctx.actor, progress: ctx.progress, wait: true }) },
+    { name: DRILL_JOB, schedule: '0 5 * * 0', catchUp: true, run: (ctx) => s.drill({ actor: ctx.actor, progress: ctx.progress, wait: true, skipWhenNone: true }) },
     { name: WATCHDOG_JOB, schedule: '17 * * * *', run: (ctx) => s.watchdog({ actor: ctx.actor }) },
   ];
 }

@@ -130,7 +130,8 @@ export async function restoreInto(o: RestoreOptions): Promise<RestoreReport> {
     const archived = JSON.parse(fs.readFileSync(path.join(stage, 'config.json'), 'utf8')) as Record<string, unknown>;
     if (archived.applianceId !== sidecar.applianceId) throw backupErrors.integrity(`${id}: the archived configuration is of another appliance`);
     const http = (archived.http ?? {}) as { hostnames?: string[] };
-    const raw = { ...archived, keys: o.keysSection, database: { type: 'sqlite', file: 'coffre.db' }, storage: { type: 'fs', dir: 'blobs' }, tls: {} };
+    // backups stay off until the operator has declared this site and a target far from it
+    const raw = { ...archived, keys: o.keysSection, database: { type: 'sqlite', file: 'coffre.db' }, storage: { type: 'fs', dir: 'blobs' }, tls: {}, backup: { ...((archived.backup as object) ?? {}), enabled: false } };
     const cert = await makeSelfSigned(http.hostnames ?? []);
     fs.mkdirSync(path.join(dir, 'tls'), { mode: 0o700 });
     fs.writeFileSync(path.join(dir, 'tls', 'cert.pem'), cert.certPem, { mode: 0o644 });
@@ -159,7 +160,7 @@ export async function restoreInto(o: RestoreOptions): Promise<RestoreReport> {
         `start it: coffre serve --data-dir ${dir}`,
         `it presents a new self-signed certificate (${path.join(dir, 'tls', 'cert.pem')}, SHA-256 ${cert.fingerprint256}); install the organisation's certificate in tls/ if it has one`,
         'switch the DNS name users reach (http.publicUrl) to this machine, or move the address',
-        "edit site (lat, lon) in config.json if this machine stands elsewhere, then register a backup target far enough from it (coffre backup target add)",
+        'backups are OFF on this copy: set site (lat, lon) in config.json to where this machine stands, register a target far enough from it (coffre backup target add), then set backup.enabled to true',
         'stop the old appliance for good if it still runs: two appliances must never serve the same data',
       ],
     };

@@ -316,10 +316,8 @@ export class BackupService {
   async run(o: { actor: string; progress?: Progress; signal?: AbortSignal; wait?: boolean }): Promise<RunReport> {
     return this.withLock(o.wait ?? false, async () => {
       const targets = await this.listTargets();
-      if (!targets.length) {
-        await this.alert({ kind: 'backup.failed', severity: 'critical', message: 'no backup target is registered: nothing was backed up' });
-        throw new BackupError('BACKUP_NO_TARGET', 'no backup target is registered', { hint: 'register one with `coffre backup target add`', exitCode: 1, httpStatus: 409 });
-      }
+      // no alert here: the watchdog's dead-man alarm fires once nothing was backed up for backup.deadManHours
+      if (!targets.length) throw new BackupError('BACKUP_NO_TARGET', 'no backup target is registered', { hint: 'register one with `coffre backup target add`', exitCode: 1, httpStatus: 409 });
       const reports: TargetRunReport[] = [];
       for (const t of targets) reports.push(await this.runTarget(t, o));
       const report = { ok: reports.every((r) => r.ok), targets: reports };
@@ -733,9 +731,13 @@ export class BackupService {
    * appliance's HSM, checks the restored counts against the backup's manifest, decrypts sample
    * documents and compares their SHA-256, records the time taken (the RTO) and removes the copy.
    */
-  async drill(o: { actor: string; progress?: Progress; wait?: boolean }): Promise<{ backupId: string; target: string; rtoMs: number; documents: number; versions: number; blobs: number; samples: number }> {
+  async drill(o: { actor: string; progress?: Progress; wait?: boolean; skipWhenNone?: boolean }): Promise<{ backupId: string; target: string; rtoMs: number; documents: number; versions: number; blobs: number; samples: number } | { skipped: string }> {
     return this.withLock(o.wait ?? false, async () => {
-      const b = await this.find('latest');
+      const b = await this.find('latest').catch((e: unknown) => {
+        if (o.skipWhenNone && isAppError(e) && e.code === 'BACKUP_NOT_FOUND') return null;
+        throw e;
+      });
+      if (!b) return { skipped: 'no complete backup yet' };
       const info = await getTarget(this.db, b.target);
       if (!info) throw backupErrors.usage(`backup ${b.id} is at target ${b.target}, which is no longer registered`);
       const started = this.d.clock.nowMs();

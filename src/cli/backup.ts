@@ -225,6 +225,7 @@ export function registerBackup(program: Command, io: Io): void {
           try {
             const r = await a.backup.drill({ actor: localActor(), progress: (p) => bar.update(p) });
             bar.stop();
+            if ('skipped' in r) throw backupErrors.notFoundBackup('latest');
             emit(io, o.json, { ...r }, `restore drill of ${r.backupId}: ${r.documents} document(s), ${r.blobs} blob(s), ${r.samples} sample(s) decrypted and matched; RTO ${(r.rtoMs / 1000).toFixed(1)} s`);
           } finally {
             bar.stop();

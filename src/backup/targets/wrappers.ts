@@ -87,24 +87,34 @@ export class RetryingTarget extends TargetWrapper {
   }
 }
 
-/** Paces a byte stream to `bytesPerSec` (token bucket, 64 KiB slices, at most 1 s of burst). */
-export function throttle(src: AsyncIterable<Buffer> | Buffer, bytesPerSec: number): Readable {
+/** A token bucket (at most 1 s of burst), shared by every transfer it paces. */
+export class TokenBucket {
+  private tokens = 0;
+  private last = performance.now();
+  constructor(readonly bytesPerSec: number) {}
+  async take(n: number): Promise<void> {
+    for (;;) {
+      const now = performance.now();
+      this.tokens = Math.min(this.bytesPerSec, this.tokens + ((now - this.last) / 1000) * this.bytesPerSec);
+      this.last = now;
+      if (this.tokens >= n) {
+        this.tokens -= n;
+        return;
+      }
+      await sleep(Math.ceil(((n - this.tokens) / this.bytesPerSec) * 1000));
+    }
+  }
+}
+
+/** Paces a byte stream through `bucket`, in 64 KiB slices. */
+export function throttle(src: AsyncIterable<Buffer> | Buffer, bucket: TokenBucket): Readable {
   const slice = 64 * 1024;
   async function* paced() {
-    let tokens = 0;
-    let last = performance.now();
     const chunks: AsyncIterable<Buffer> | Buffer[] = Buffer.isBuffer(src) ? [src] : src;
     for await (const c of chunks) {
       for (let off = 0; off < c.length; off += slice) {
         const part = c.subarray(off, Math.min(off + slice, c.length));
-        for (;;) {
-          const now = performance.now();
-          tokens = Math.min(bytesPerSec, tokens + ((now - last) / 1000) * bytesPerSec);
-          last = now;
-          if (tokens >= part.length) break;
-          await sleep(Math.ceil(((part.length - tokens) / bytesPerSec) * 1000));
-        }
-        tokens -= part.length;
+        await bucket.take(part.length);
         yield part;
       }
     }
@@ -112,15 +122,19 @@ export function throttle(src: AsyncIterable<Buffer> | Buffer, bytesPerSec: numbe
   return Readable.from(paced(), { objectMode: false });
 }
 
-/** Limits transfer rate in both directions (backup.bandwidthLimitKiBps). */
+/** Limits the transfer rate of all uploads together, and of all downloads together (backup.bandwidthLimitKiBps). */
 export class BandwidthLimitedTarget extends TargetWrapper {
-  constructor(inner: BackupTarget, private readonly bytesPerSec: number) {
+  private readonly up: TokenBucket;
+  private readonly down: TokenBucket;
+  constructor(inner: BackupTarget, bytesPerSec: number) {
     super(inner);
+    this.up = new TokenBucket(bytesPerSec);
+    this.down = new TokenBucket(bytesPerSec);
   }
   override put(p: string, data: Buffer | Readable) {
-    return this.inner.put(p, throttle(data, this.bytesPerSec));
+    return this.inner.put(p, throttle(data, this.up));
   }
   override async get(p: string) {
-    return throttle(await this.inner.get(p), this.bytesPerSec);
+    return throttle(await this.inner.get(p), this.down);
   }
 }
