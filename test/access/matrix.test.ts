@@ -100,6 +100,14 @@ const EXPECTED: Record<string, Row> = {
   'GET /api/v1/keys/status': { allow: ['admin', 'auditor'] },
   'POST /api/v1/keys/rotate': { allow: ['admin'] },
   'GET /api/v1/keys/rotations/:runId': { allow: ['admin', 'auditor'] },
+  // backup (src/backup): backup:read for operators and auditors, run/manage for operators only
+  'GET /api/v1/backup/backups': { allow: ['backup', 'auditor'] },
+  'GET /api/v1/backup/targets': { allow: ['backup', 'auditor'] },
+  'GET /api/v1/backup/runs': { allow: ['backup', 'auditor'] },
+  'POST /api/v1/backup/run': { allow: ['backup'] },
+  'POST /api/v1/backup/backups/:id/verify': { allow: ['backup'] },
+  'POST /api/v1/backup/targets': { allow: ['backup'] },
+  'DELETE /api/v1/backup/targets/:name': { allow: ['backup'] },
 };
 
 /**
