@@ -172,9 +172,10 @@ export async function restoreInto(o: RestoreOptions): Promise<RestoreReport> {
 
 /** `latest` → the newest complete backup at the target (renamed into place: never a `.tmp-`). */
 export async function pickBackup(t: BackupTarget, wanted: string): Promise<string> {
+  // the marker is not required: a copy of the backups (cp without dot files) restores too
   const entries = await t.list('');
-  if (!entries.some((e) => e.name === MARKER)) throw backupErrors.usage(`${t.display} is not a Coffre backup target (no ${MARKER})`);
   const ids = entries.filter((e) => e.type === 'dir' && isBackupId(e.name)).map((e) => e.name).sort();
+  if (!ids.length && !entries.some((e) => e.name === MARKER)) throw backupErrors.usage(`${t.display} is not a Coffre backup target (no ${MARKER}, no backup)`, 'check the URL: it names the directory that holds <id>/ directories');
   if (wanted === 'latest') {
     const id = ids[ids.length - 1];
     if (!id) throw backupErrors.notFoundBackup(`latest (${t.display} holds no complete backup)`);

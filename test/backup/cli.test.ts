@@ -31,7 +31,8 @@ afterAll(async () => {
 const coffre = (args: string[], env: NodeJS.ProcessEnv = {}) => runCli([...args, '--data-dir', e.env.t.dataDir], { env: { ...cliEnv, ...env } });
 const sftpArgs = () => ['--type', 'sftp', '--url', e.sshd.url('dr'), '--host-key', e.sshd.hostKeyFingerprint, '--identity', e.sshd.identityFile];
 
-describe('coffre backup target add', () => {
+// real processes on a busy 2-core machine: generous timeouts
+describe('coffre backup target add', { timeout: 180_000 }, () => {
   it('exits 2 with one error line for an out-of-jurisdiction or too-close target; stdout stays empty', async () => {
     const be = await coffre(['backup', 'target', 'add', 'bxl', ...sftpArgs(), '--jurisdiction', 'BE', '--lat', '50.85', '--lon', '4.35', '--json']);
     expect(be.code).toBe(2);
@@ -64,8 +65,9 @@ describe('coffre backup target add', () => {
   });
 });
 
-describe('coffre backup run, list, verify', () => {
+describe('coffre backup run, list, verify', { timeout: 240_000 }, () => {
   it('takes a verified backup; list and verify report it', async () => {
+    expect((await coffre(['audit', 'checkpoint'])).code).toBe(0); // so the backup carries one
     const r = await coffre(['backup', 'run', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout) as { ok: boolean; targets: { backupId: string; ok: boolean }[] };
@@ -89,8 +91,9 @@ describe('coffre backup run, list, verify', () => {
     const deadline = Date.now() + 60_000;
     let tmpDir: string | undefined;
     for (;;) {
+      // as soon as part files are being written (at 256 KiB/s the upload takes ~15 s)
       tmpDir = fs.readdirSync(e.targetDir).find((n) => n.startsWith('.tmp-'));
-      if (tmpDir && fs.readdirSync(path.join(e.targetDir, tmpDir)).includes('part-000000.pgp')) break;
+      if (tmpDir && fs.readdirSync(path.join(e.targetDir, tmpDir)).some((f) => f.includes('part-'))) break;
       if (Date.now() > deadline || child.exitCode !== null) throw new Error('the upload never got under way');
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -123,7 +126,7 @@ describe('coffre backup run, list, verify', () => {
   });
 });
 
-describe('coffre restore', () => {
+describe('coffre restore', { timeout: 240_000 }, () => {
   it('builds a new installation; started, it serves byte-identical documents', async () => {
     const keysFile = path.join(tmp, 'keys.json');
     fs.writeFileSync(keysFile, JSON.stringify(e.env.t.token.section));
@@ -159,6 +162,12 @@ describe('coffre restore', () => {
       served.child.kill('SIGTERM');
       await new Promise((r) => served.child.once('exit', r));
     }
+    // the restored trail verifies against the audit checkpoints the backup carried
+    const cps = path.join(newDir, 'restore', 'audit-checkpoints.json');
+    expect(JSON.parse(fs.readFileSync(cps, 'utf8')).length).toBeGreaterThan(0);
+    const v = await runCli(['audit', 'verify', '--data-dir', newDir, '--checkpoint', cps, '--json'], { env: cliEnv });
+    expect(v.code, v.stderr).toBe(0);
+    expect(JSON.parse(v.stdout)).toMatchObject({ ok: true });
   });
 
   it('refuses a restore without the HSM (exit 2) and leaves no directory behind', async () => {

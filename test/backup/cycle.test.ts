@@ -59,7 +59,7 @@ describe('backup target registration', () => {
   });
 });
 
-describe('a full cycle', () => {
+describe('a full cycle', { timeout: 120_000 }, () => {
   let first: string;
   it('backs up, verifies by reading everything back, and only then renames into place', async () => {
     e.env.clock.set(MONDAY_0230);
@@ -116,7 +116,7 @@ describe('a full cycle', () => {
   });
 });
 
-describe('escrow interop with stock GnuPG', () => {
+describe('escrow interop with stock GnuPG', { timeout: 120_000 }, () => {
   it('refuses an escrow key gpg 2.2 could not read, accepts a gpg-made key', async () => {
     const openpgp = await import('openpgp');
     const v6 = await openpgp.generateKey({ type: 'curve25519', userIDs: [{ email: 'v6@example.fr' }], config: { v6Keys: true }, format: 'armored' });
@@ -148,7 +148,7 @@ describe('escrow interop with stock GnuPG', () => {
   });
 });
 
-describe('tampering and failures', () => {
+describe('tampering and failures', { timeout: 120_000 }, () => {
   it('one byte changed at the target: verify fails, alerts, records the failed check', async () => {
     const [latest] = await e.service.list();
     const part = path.join(e.targetDir, latest!.id, 'part-000001.pgp');
@@ -186,7 +186,8 @@ describe('tampering and failures', () => {
   });
 });
 
-describe('retention by weekday slot', () => {
+// many full runs on a busy 2-core machine: a generous timeout
+describe('retention by weekday slot', { timeout: 300_000 }, () => {
   it('eight daily runs leave exactly seven slots; each replacement only after the new backup verified; the expired key exists nowhere', async () => {
     // start from a clean target: destroy what earlier tests made
     for (const b of await e.service.list()) {

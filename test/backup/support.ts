@@ -30,8 +30,8 @@ export interface BackupEnv {
 /** Paris appliance (the test appliance's default site), Lyon target: 392 km, same jurisdiction. */
 export const LYON = { jurisdiction: 'FR', lat: 45.764, lon: 4.8357 };
 
-export async function openBackupEnv(config: Record<string, string> = {}): Promise<BackupEnv> {
-  const sshd = await startSshd();
+export async function openBackupEnv(config: Record<string, string> = {}, sshdOptions: Parameters<typeof startSshd>[0] = {}): Promise<BackupEnv> {
+  const sshd = await startSshd(sshdOptions);
   const env = await openVaultEnv({
     COFFRE_CFG_backup__retries: '1',
     COFFRE_CFG_backup__retryBaseMs: '20',

@@ -89,7 +89,12 @@ async function waitForBanner(port: number, timeoutMs: number, proc: ChildProcess
   }
 }
 
-export async function startSshd(): Promise<Sshd> {
+/**
+ * `small`: directories under root (relative names) that get a tmpfs of the given size inside
+ * sshd's mount namespace: a target there fills up for real (full-disk tests), and the host's
+ * file systems are untouched.
+ */
+export async function startSshd(o: { small?: Record<string, string> } = {}): Promise<Sshd> {
   if (!fs.existsSync(SSHD)) throw new Error(`${SSHD} is missing: apt-get install openssh-server (scripts/test installs it)`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'coffre-sshd-'));
   const root = path.join(dir, 'srv');
@@ -125,7 +130,14 @@ export async function startSshd(): Promise<Sshd> {
   let stderr = '';
   const start = async () => {
     stderr = '';
-    const script = `mount -t tmpfs -o mode=755 tmpfs /run && mkdir -m 755 /run/sshd && exec ${SSHD} -D -e -f ${path.join(dir, 'sshd_config')}`;
+    const small = Object.entries(o.small ?? {})
+      .map(([d, size]) => {
+        if (!/^[a-z0-9-]+$/.test(d) || !/^\d+[km]$/.test(size)) throw new Error(`bad tmpfs ${d}=${size}`);
+        fs.mkdirSync(path.join(root, d), { recursive: true });
+        return `mount -t tmpfs -o size=${size},mode=700 tmpfs ${path.join(root, d)} && `;
+      })
+      .join('');
+    const script = `mount -t tmpfs -o mode=755 tmpfs /run && mkdir -m 755 /run/sshd && ${small}exec ${SSHD} -D -e -f ${path.join(dir, 'sshd_config')}`;
     const args = process.getuid?.() === 0 ? ['-m', 'sh', '-c', script] : ['-r', '-m', 'sh', '-c', script];
     const p = spawn('unshare', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     p.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
