@@ -1,0 +1,83 @@
+/**
+ * A throwaway PostgreSQL server for tests (Debian's postgresql package): initdb into a temp dir,
+ * run as the `postgres` system user (PostgreSQL refuses to run as root), listening on 127.0.0.1 on
+ * a free port, trust authentication for the test role `coffre`. A test that needs it and cannot
+ * start it fails; it never skips.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import net from 'node:net';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+
+export interface TestPostgres {
+  host: string;
+  port: number;
+  user: string;
+  database: string;
+  stop(): Promise<void>;
+}
+
+function binDir(): string {
+  const root = '/usr/lib/postgresql';
+  const versions = fs.existsSync(root) ? fs.readdirSync(root).filter((v) => fs.existsSync(path.join(root, v, 'bin', 'postgres'))) : [];
+  if (!versions.length) throw new Error('PostgreSQL is not installed (/usr/lib/postgresql/*/bin/postgres); ./scripts/test installs the postgresql package');
+  return path.join(root, versions.sort((a, b) => Number(b) - Number(a))[0]!, 'bin');
+}
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+
+export async function startPostgres(): Promise<TestPostgres> {
+  const bin = binDir();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'coffre-pg-'));
+  const data = path.join(dir, 'data');
+  const asPostgres = process.getuid?.() === 0 ? ['runuser', '-u', 'postgres', '--'] : [];
+  if (asPostgres.length) execFileSync('chown', ['postgres:postgres', dir]);
+  const run = (cmd: string, args: string[]) => (asPostgres.length ? execFileSync(asPostgres[0]!, [...asPostgres.slice(1), cmd, ...args], { stdio: 'pipe' }) : execFileSync(cmd, args, { stdio: 'pipe' }));
+  run(path.join(bin, 'initdb'), ['-D', data, '-U', 'coffre', '-A', 'trust', '-E', 'UTF8', '--no-sync', '--locale=C']);
+  const port = await freePort();
+  const args = ['-D', data, '-k', dir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'max_connections=60'];
+  const child: ChildProcess = asPostgres.length ? spawn(asPostgres[0]!, [...asPostgres.slice(1), path.join(bin, 'postgres'), ...args], { stdio: ['ignore', 'ignore', 'pipe'] }) : spawn(path.join(bin, 'postgres'), args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  child.stderr?.on('data', (d: Buffer) => (log += d.toString()));
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+    if (ok && /ready to accept connections/.test(log)) break;
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+      throw new Error(`PostgreSQL did not start: ${log.slice(-500)}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    host: '127.0.0.1',
+    port,
+    user: 'coffre',
+    database: 'postgres',
+    stop: async () => {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGINT'); // fast shutdown
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
