@@ -123,7 +123,8 @@ describe('web console in Chromium', () => {
 
   beforeAll(async () => {
     fs.mkdirSync(SHOTS, { recursive: true });
-    app = await startAppliance({ username: 'alice', email: 'alice@example.test' });
+    // the appliance's site: Paris (its backup target will be in Lyon, same jurisdiction, ~390 km away)
+    app = await startAppliance({ username: 'alice', email: 'alice@example.test' }, ['--jurisdiction', 'FR', '--lat', '48.8566', '--lon', '2.3522']);
     chrome = await launchChromium(app.ca);
   });
   afterEach(async (ctx) => {
@@ -369,6 +370,41 @@ describe('web console in Chromium', () => {
     await page.getByRole('heading', { name: 'My account' }).waitFor();
     await shot(page, '13-my-account');
   });
+
+  it('a backup operator registers a distant target, runs a backup with progress and sees it verified', async () => {
+    const link = await invite(admin, 'olga', 'backup-operator');
+    const operator = await person('olga', 'Granite-Harbour-62-swifts');
+    await enrol(operator, link, { totp: true }); // the role requires a second factor
+    await signIn(operator);
+    const { page } = operator;
+    await page.getByRole('heading', { name: 'Backups', exact: true }).waitFor();
+    await page.getByText('No backup target').waitFor();
+    // a mounted path stands for the secondary site
+    const dir = tempDir('coffre-console-target-');
+    await page.getByRole('button', { name: 'Add a target' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Add a backup target' });
+    await dialog.getByLabel('Name').fill('lyon');
+    await dialog.getByLabel('Type').selectOption('path');
+    await dialog.getByLabel('Address').fill(`file://${dir}`);
+    await dialog.getByLabel(/Jurisdiction/).fill('FR');
+    await dialog.getByLabel('Latitude').fill('45.764');
+    await dialog.getByLabel('Longitude').fill('4.8357');
+    await dialog.getByRole('button', { name: 'Register' }).click();
+    const target = page.locator('tr[data-target="lyon"]');
+    await target.waitFor();
+    expect(await target.textContent()).toMatch(/39\d km/);
+    await page.getByRole('button', { name: 'Back up now' }).click();
+    await page.getByTestId('job-progress').waitFor();
+    await shot(page, '21-backup-running');
+    const slot = page.locator('.slot[data-verified="true"]');
+    await slot.waitFor({ timeout: 180_000 });
+    expect(await slot.textContent()).toMatch(/verified/);
+    await shot(page, '22-backups-verified');
+    await page.getByRole('button', { name: 'Verify latest' }).click();
+    await page.getByText(/Backup \S+ verified/).waitFor({ timeout: 180_000 });
+    await page.locator('tr[data-job="backup"][data-outcome="succeeded"]').waitFor();
+    await shot(page, '23-backup-verify-again');
+  }, 300_000);
 
   it('an auditor filters the trail and verifies it', async () => {
     const link = await invite(admin, 'audrey', 'auditor');

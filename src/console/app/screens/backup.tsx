@@ -1,10 +1,28 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { get, post } from '../api.js';
-import { JobProgressView, useJobRun, type JobRun } from '../jobs.js';
+import type { JobRun } from '../jobs.js';
+import { JobProgressView } from '../jobs.js';
 import { can, type Me } from '../session.js';
-import { Alert, Badge, Button, Card, EmptyState, ErrorAlert, Facts, Loading, PageHeader, Time, bytes, duration, useAction, useAsync } from '../ui.js';
+import { Alert, Badge, Button, Card, Dialog, EmptyState, ErrorAlert, Facts, Loading, PageHeader, SelectField, TextField, Time, bytes, duration, notify, useAction, useAsync } from '../ui.js';
 
-/** Backups (src/backup): targets and their sites, escrow keys, the 7 weekday slots, run and verify. */
+/**
+ * Backups (src/backup/routes.ts): the seven weekday slots, targets with their declared site and
+ * distance, the runs of the backup jobs with live progress, run now and verify now.
+ */
+interface Backup {
+  id: string;
+  target: string;
+  slot: number;
+  slotName: string;
+  createdAt: string;
+  state: string;
+  plainSize: number | null;
+  size: number | null;
+  parts: number | null;
+  members: number | null;
+  verifiedAt: string | null;
+  error: string | null;
+}
 interface Target {
   name: string;
   type: string;
@@ -13,196 +31,341 @@ interface Target {
   lat: number;
   lon: number;
   distanceKm: number;
-  reachable?: boolean | null;
-  lastError?: string | null;
-}
-interface EscrowKey {
-  fingerprint: string;
-  userIds: string[];
-  algorithm?: string;
-  addedAt: string;
-}
-interface Backup {
-  id: string;
-  target: string;
-  slot: string;
+  allowed: boolean;
+  hostKey: string | null;
   createdAt: string;
-  size: number;
-  durationMs: number | null;
-  verification: 'verified' | 'failed' | 'pending' | string;
-  verifiedAt: string | null;
-  deleteAfter: string | null;
+  createdBy: string;
 }
-interface Drill {
-  at: string;
-  ok: boolean;
-  rtoMs: number;
-  backupId: string;
-}
-interface Overview {
-  site: { jurisdiction: string; lat: number; lon: number };
-  targets: Target[];
-  escrow: EscrowKey[];
-  backups: Backup[];
-  lastDrill: Drill | null;
-  nextRun: string | null;
-}
+type Run = JobRun & { startedAt: string; endedAt: string | null };
 
-const SLOTS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
-const SLOT_NAMES: Record<string, string> = { mon: 'Monday', tue: 'Tuesday', wed: 'Wednesday', thu: 'Thursday', fri: 'Friday', sat: 'Saturday', sun: 'Sunday' };
+const SLOTS = [1, 2, 3, 4, 5, 6, 7] as const;
+const SLOT_NAMES: Record<number, string> = { 1: 'Monday', 2: 'Tuesday', 3: 'Wednesday', 4: 'Thursday', 5: 'Friday', 6: 'Saturday', 7: 'Sunday' };
+const JOB_LABEL: Record<string, string> = { backup: 'Backup', verify: 'Verification', 'backup.verify': 'Weekly verification', 'backup.drill': 'Restore drill', 'backup.watchdog': 'Watchdog' };
+const WEEK = 7 * 86_400_000;
 
 export function BackupPage({ me }: { me: Me }) {
-  const o = useAsync((signal) => get<Overview>('/backup', { signal }), []);
-  const [job, setJob] = useState<{ path: string; label: string } | undefined>();
-  const { run, error: jobError } = useJobRun(job?.path, () => o.reload());
-  const start = useAction(async (what: 'run' | 'verify', id?: string) => {
-    const r = await post<{ runId: number }>(what === 'run' ? '/backup/run' : '/backup/verify', what === 'verify' ? { backup: id ?? 'latest' } : {});
-    setJob({ path: `/jobs/runs/${r.runId}`, label: what === 'run' ? 'Backup' : 'Verification' });
-  });
+  const backups = useAsync((signal) => get<{ backups: Backup[] }>('/backup/backups', { signal }), []);
+  const targets = useAsync((signal) => get<{ targets: Target[] }>('/backup/targets', { signal }), []);
+  const runs = useAsync((signal) => get<{ runs: Run[] }>('/backup/runs', { signal }), []);
+  const [adding, setAdding] = useState(false);
   const runner = can(me, 'backup:run');
-  const busy = run?.outcome === 'running' || start.busy;
+  const manager = can(me, 'backup:manage');
+  const running = runs.data?.runs.find((r) => r.outcome === 'running' && r.job !== 'backup.watchdog');
+  const [watch, setWatch] = useState(false);
+  const live = (backups.data?.backups ?? []).filter((b) => b.state !== 'deleted' && b.state !== 'failed');
+
+  // while a job runs (or was just started), follow it every second; then refresh the lists
+  useEffect(() => {
+    if (!running && !watch) return;
+    const t = setTimeout(() => {
+      runs.reload();
+      if (!running) {
+        setWatch(false);
+        backups.reload();
+      }
+    }, 1000);
+    return () => clearTimeout(t);
+  }, [runs.data, watch]);
+
+  // a verification started here runs outside the job table: follow the backup's own record
+  const [verifying, setVerifying] = useState<{ id: string; before: string | null; since: number } | undefined>();
+  useEffect(() => {
+    if (!verifying) return;
+    const b = backups.data?.backups.find((x) => x.id === verifying.id);
+    if (b && b.verifiedAt !== verifying.before) {
+      notify(b.error ? `Verification of ${b.id} failed: ${b.error}` : `Backup ${b.id} verified`, b.error ? 'error' : 'ok');
+      setVerifying(undefined);
+      runs.reload();
+      return;
+    }
+    if (Date.now() - verifying.since > 10 * 60_000) return setVerifying(undefined);
+    const t = setTimeout(() => backups.reload(), 1000);
+    return () => clearTimeout(t);
+  }, [backups.data, verifying]);
+
+  const start = useAction(async (what: 'run' | 'verify', id?: string) => {
+    if (what === 'run') {
+      await post('/backup/run');
+      notify('Backup started');
+      setWatch(true);
+      runs.reload();
+      return;
+    }
+    const target = id ? live.find((b) => b.id === id) : [...live].sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1))[0];
+    if (!target) return;
+    await post(`/backup/backups/${encodeURIComponent(target.id)}/verify`);
+    setVerifying({ id: target.id, before: target.verifiedAt, since: Date.now() });
+  });
+  const lastEnded = runs.data?.runs.find((r) => r.outcome !== 'running' && r.job === 'backup');
+  const busy = !!running || start.busy || !!verifying;
+  const noTarget = targets.data && targets.data.targets.length === 0;
   return (
     <>
       <PageHeader
         title="Backups"
-        description="Encrypted every day to a distant site in the same jurisdiction; seven weekday slots, each verified before the one it replaces is destroyed."
+        description="Encrypted every day to a distant site in the same jurisdiction: seven weekday slots, each new backup verified before the one it replaces is destroyed."
         actions={
           runner ? (
             <>
-              <Button variant="primary" busy={start.busy} disabled={busy} onClick={() => void start.run('run')}>
+              <Button variant="primary" busy={start.busy} disabled={busy || !!noTarget} onClick={() => void start.run('run')}>
                 Back up now
               </Button>
-              <Button disabled={busy} onClick={() => void start.run('verify')}>
+              <Button disabled={busy || live.length === 0} onClick={() => void start.run('verify')}>
                 Verify latest
               </Button>
             </>
           ) : null
         }
       />
-      <ErrorAlert error={start.error ?? jobError} />
-      {run ? (
+      <ErrorAlert error={start.error} />
+      {verifying ? (
         <Card>
-          <JobProgressView run={run} label={job?.label ?? 'Job'} />
+          <div class="row" data-testid="verifying" role="status">
+            <span class="spinner" aria-hidden="true" />
+            <strong>Verifying backup {verifying.id}</strong>
+            <span class="muted">downloading, decrypting and checking every member…</span>
+          </div>
         </Card>
       ) : null}
-      <ErrorAlert error={o.error} />
-      {o.loading && !o.data ? <Loading /> : null}
-      {o.data ? <OverviewView o={o.data} runner={runner} onVerify={(id) => void start.run('verify', id)} busy={busy} /> : null}
+      {running ? (
+        <Card>
+          <JobProgressView run={running} label={JOB_LABEL[running.job] ?? running.job} />
+        </Card>
+      ) : lastEnded && watch === false && lastEnded.outcome === 'failed' ? (
+        <RunFailed run={lastEnded} />
+      ) : null}
+      {noTarget ? (
+        <Alert kind="warn" title="No backup target">
+          Nothing is backed up until a target at a distant site is registered{manager ? ': add one below' : ' by a backup operator'}.
+        </Alert>
+      ) : null}
+      <ErrorAlert error={backups.error ?? targets.error ?? runs.error} />
+      <Card title="The last seven days">
+        {backups.loading && !backups.data ? <Loading /> : <Week backups={live} runner={runner} busy={busy} onVerify={(id) => void start.run('verify', id)} />}
+      </Card>
+      <div class="grid-2">
+        <Targets targets={targets.data?.targets} manager={manager} onAdd={() => setAdding(true)} />
+        <Runs runs={runs.data?.runs} />
+      </div>
+      {manager ? <AddTarget open={adding} onClose={() => setAdding(false)} onAdded={() => (setAdding(false), targets.reload())} /> : null}
     </>
   );
 }
 
-function OverviewView({ o, runner, onVerify, busy }: { o: Overview; runner: boolean; onVerify: (id: string) => void; busy: boolean }) {
-  const bySlot = new Map<string, Backup>();
-  for (const b of o.backups) {
+function RunFailed({ run }: { run: Run }) {
+  const unreachable = /TARGET_UNREACHABLE|ECONNREFUSED|EHOSTUNREACH|ETIMEDOUT|unreachable/i.test(run.error ?? '');
+  const hsm = /KEYS_UNAVAILABLE/.test(run.error ?? '');
+  return (
+    <Alert kind="error" title={unreachable ? 'The backup target could not be reached' : hsm ? 'The hardware security module was unavailable' : `${JOB_LABEL[run.job] ?? run.job} failed`}>
+      <p>{run.error}</p>
+      <p class="muted small">
+        {unreachable ? "Check the target's address, its credentials and the network; the backup that holds this slot was kept." : hsm ? 'No backup can be encrypted without the HSM; nothing was deleted.' : 'Nothing was deleted: a slot is only replaced by a verified backup.'}
+      </p>
+    </Alert>
+  );
+}
+
+function Week({ backups, runner, busy, onVerify }: { backups: Backup[]; runner: boolean; busy: boolean; onVerify: (id: string) => void }) {
+  const bySlot = new Map<number, Backup>();
+  for (const b of backups) {
     const cur = bySlot.get(b.slot);
     if (!cur || cur.createdAt < b.createdAt) bySlot.set(b.slot, b);
   }
   return (
-    <>
-      {o.targets.length === 0 ? (
-        <Alert kind="warn" title="No backup target">
-          Nothing is backed up until a target at a distant site is registered (<code>coffre backup target add</code>).
-        </Alert>
-      ) : null}
-      <Card title="The last seven days">
-        <div class="week" aria-label="Backups by weekday slot">
-          {SLOTS.map((s) => {
-            const b = bySlot.get(s);
-            return b ? (
-              <div class="slot" data-slot={s} data-verification={b.verification}>
-                <h3>{SLOT_NAMES[s]}</h3>
-                <Time t={b.createdAt} />
-                <div>{bytes(b.size)}</div>
-                <div class="muted">took {duration(b.durationMs)}</div>
-                <div>
-                  <Badge kind={b.verification === 'verified' ? 'ok' : b.verification === 'failed' ? 'error' : 'warn'}>{b.verification}</Badge>
-                </div>
-                <div class="muted small">deleted after {b.deleteAfter ? new Date(b.deleteAfter).toLocaleDateString() : '—'}</div>
-                {runner ? (
-                  <Button small disabled={busy} onClick={() => onVerify(b.id)}>
-                    Verify
-                  </Button>
-                ) : null}
-              </div>
-            ) : (
-              <div class="slot empty-slot" data-slot={s}>
-                <h3>{SLOT_NAMES[s]}</h3>
-                <span>no backup</span>
-              </div>
-            );
-          })}
-        </div>
-        <p class="muted small">Next scheduled backup: {o.nextRun ? <Time t={o.nextRun} /> : '—'}</p>
-      </Card>
-      <div class="grid-2">
-        <Card title="Targets" class="flush">
-          {o.targets.length === 0 ? (
-            <EmptyState icon="archive" title="No target yet" />
-          ) : (
-            <div class="table-wrap">
-              <table class="table" aria-label="Backup targets">
-                <thead>
-                  <tr>
-                    <th>Name</th>
-                    <th>Site</th>
-                    <th class="num">Distance</th>
-                    <th>State</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {o.targets.map((t) => (
-                    <tr>
-                      <td>
-                        <strong>{t.name}</strong>
-                        <div class="muted small mono">{t.url}</div>
-                      </td>
-                      <td>
-                        {t.jurisdiction} · {t.lat.toFixed(2)}, {t.lon.toFixed(2)}
-                      </td>
-                      <td class="num">{Math.round(t.distanceKm)} km</td>
-                      <td>{t.reachable === false ? <Badge kind="error">unreachable</Badge> : t.reachable ? <Badge kind="ok">reachable</Badge> : <Badge>unknown</Badge>}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
+    <div class="week" aria-label="Backups by weekday slot">
+      {SLOTS.map((s) => {
+        const b = bySlot.get(s);
+        if (!b) {
+          return (
+            <div class="slot empty-slot" data-slot={s}>
+              <h3>{SLOT_NAMES[s]}</h3>
+              <span>no backup</span>
             </div>
-          )}
-          {o.targets.some((t) => t.reachable === false) ? (
-            <div class="card-body">
-              <Alert kind="error" title="A backup target cannot be reached">
-                {o.targets
-                  .filter((t) => t.reachable === false)
-                  .map((t) => `${t.name}: ${t.lastError ?? 'no answer'}`)
-                  .join('; ')}
-                . Check its address, credentials and the network; backups to it fail until then.
-              </Alert>
+          );
+        }
+        const verified = b.verifiedAt !== null && b.state === 'complete';
+        return (
+          <div class="slot" data-slot={s} data-state={b.state} data-verified={verified ? 'true' : 'false'}>
+            <h3>{SLOT_NAMES[s]}</h3>
+            <Time t={b.createdAt} />
+            <div>{bytes(b.size)}</div>
+            <div class="muted small">
+              {b.members ?? '—'} member(s) · {b.parts ?? '—'} part(s)
             </div>
-          ) : null}
-        </Card>
-        <Card title="Escrow keys and drills">
-          <Facts
-            items={[
-              ['Appliance site', `${o.site.jurisdiction} · ${o.site.lat.toFixed(2)}, ${o.site.lon.toFixed(2)}`],
-              ['Escrow keys', o.escrow.length ? o.escrow.map((k) => k.userIds[0] ?? k.fingerprint).join(', ') : 'none'],
-              ['Last restore drill', o.lastDrill ? <Time t={o.lastDrill.at} /> : 'never'],
-              ['Drill result', o.lastDrill ? <Badge kind={o.lastDrill.ok ? 'ok' : 'error'}>{o.lastDrill.ok ? 'restored' : 'failed'}</Badge> : '—'],
-              ['Recovery time (RTO)', o.lastDrill ? duration(o.lastDrill.rtoMs) : '—'],
-            ]}
-          />
-          {o.escrow.length ? (
-            <ul class="small mono">
-              {o.escrow.map((k) => (
-                <li>{k.fingerprint}</li>
-              ))}
-            </ul>
-          ) : (
-            <p class="muted small">Without an escrow key, a backup opens only with this appliance's HSM (or its replica).</p>
-          )}
-        </Card>
-      </div>
-    </>
+            <div>{verified ? <Badge kind="ok">verified</Badge> : b.state === 'complete' ? <Badge kind="warn">not verified</Badge> : <Badge kind={b.error ? 'error' : 'warn'}>{b.state}</Badge>}</div>
+            {b.verifiedAt ? (
+              <div class="muted small">
+                checked <Time t={b.verifiedAt} />
+              </div>
+            ) : null}
+            <div class="muted small">replaced after {new Date(new Date(b.createdAt).getTime() + WEEK).toLocaleDateString()}</div>
+            <div class="muted small mono" title="target">
+              → {b.target}
+            </div>
+            {runner && b.state === 'complete' ? (
+              <Button small disabled={busy} onClick={() => onVerify(b.id)} aria-label={`Verify the ${SLOT_NAMES[s]} backup`}>
+                Verify
+              </Button>
+            ) : null}
+          </div>
+        );
+      })}
+    </div>
   );
 }
 
-export type { JobRun };
+function Targets({ targets, manager, onAdd }: { targets: Target[] | undefined; manager: boolean; onAdd: () => void }) {
+  return (
+    <Card
+      title="Targets"
+      class="flush"
+      actions={
+        manager ? (
+          <Button small onClick={onAdd}>
+            Add a target
+          </Button>
+        ) : null
+      }
+    >
+      {!targets ? <Loading /> : null}
+      {targets && targets.length === 0 ? <EmptyState icon="archive" title="No target yet" /> : null}
+      {targets && targets.length ? (
+        <div class="table-wrap">
+          <table class="table" aria-label="Backup targets">
+            <thead>
+              <tr>
+                <th>Name</th>
+                <th>Declared site</th>
+                <th class="num">Distance</th>
+                <th>Policy</th>
+              </tr>
+            </thead>
+            <tbody>
+              {targets.map((t) => (
+                <tr data-target={t.name}>
+                  <td>
+                    <strong>{t.name}</strong> <Badge>{t.type}</Badge>
+                    <div class="muted small mono">{t.url}</div>
+                  </td>
+                  <td>
+                    {t.jurisdiction} · {t.lat.toFixed(3)}, {t.lon.toFixed(3)}
+                  </td>
+                  <td class="num">{Math.round(t.distanceKm)} km</td>
+                  <td>{t.allowed ? <Badge kind="ok">allowed</Badge> : <Badge kind="error">site not allowed</Badge>}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ) : null}
+    </Card>
+  );
+}
+
+function Runs({ runs }: { runs: Run[] | undefined }) {
+  const shown = (runs ?? []).filter((r) => r.job !== 'backup.watchdog').slice(0, 10);
+  const drill = (runs ?? []).find((r) => r.job === 'backup.drill' && r.outcome === 'succeeded' && r.endedAt);
+  return (
+    <Card title="Recent runs" class="flush">
+      <div class="card-body">
+        <Facts
+          items={[
+            ['Last restore drill', drill ? <Time t={drill.endedAt} /> : 'none yet (weekly, Sunday)'],
+            ['Drill duration (RTO bound)', drill ? duration(new Date(drill.endedAt!).getTime() - new Date(drill.startedAt).getTime()) : '—'],
+          ]}
+        />
+      </div>
+      {shown.length === 0 ? (
+        <EmptyState icon="clock" title="No run yet" />
+      ) : (
+        <div class="table-wrap">
+          <table class="table" aria-label="Backup runs">
+            <thead>
+              <tr>
+                <th>Job</th>
+                <th>Started</th>
+                <th class="num">Took</th>
+                <th>Outcome</th>
+              </tr>
+            </thead>
+            <tbody>
+              {shown.map((r) => (
+                <tr data-job={r.job} data-outcome={r.outcome}>
+                  <td>
+                    {JOB_LABEL[r.job] ?? r.job}
+                    <div class="muted small">{r.trigger}</div>
+                  </td>
+                  <td>
+                    <Time t={r.startedAt} />
+                  </td>
+                  <td class="num">{r.endedAt ? duration(new Date(r.endedAt).getTime() - new Date(r.startedAt).getTime()) : '…'}</td>
+                  <td>
+                    <Badge kind={r.outcome === 'succeeded' ? 'ok' : r.outcome === 'running' ? 'accent' : 'error'}>{r.outcome}</Badge>
+                    {r.error ? <div class="small field-error">{r.error}</div> : null}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </Card>
+  );
+}
+
+function AddTarget({ open, onClose, onAdded }: { open: boolean; onClose: () => void; onAdded: () => void }) {
+  const [f, setF] = useState({ name: '', type: 'sftp', url: '', jurisdiction: '', lat: '', lon: '', hostKey: '' });
+  const add = useAction(async () => {
+    await post('/backup/targets', {
+      name: f.name.trim(),
+      type: f.type,
+      url: f.url.trim(),
+      jurisdiction: f.jurisdiction.trim().toUpperCase(),
+      lat: Number(f.lat),
+      lon: Number(f.lon),
+      ...(f.hostKey.trim() ? { hostKey: f.hostKey.trim() } : {}),
+    });
+    notify(`Target ${f.name} registered`);
+    setF({ name: '', type: 'sftp', url: '', jurisdiction: '', lat: '', lon: '', hostKey: '' });
+    onAdded();
+  });
+  const ok = f.name && f.url && f.jurisdiction && f.lat !== '' && f.lon !== '' && Number.isFinite(Number(f.lat)) && Number.isFinite(Number(f.lon));
+  return (
+    <Dialog
+      open={open}
+      title="Add a backup target"
+      onClose={() => (onClose(), add.clear())}
+      footer={
+        <>
+          <Button onClick={onClose}>Cancel</Button>
+          <Button variant="primary" type="submit" form="add-target" busy={add.busy} disabled={!ok}>
+            Register
+          </Button>
+        </>
+      }
+    >
+      <ErrorAlert error={add.error} />
+      <form
+        id="add-target"
+        class="stack"
+        onSubmit={(e) => {
+          e.preventDefault();
+          if (ok) void add.run();
+        }}
+      >
+        <TextField label="Name" value={f.name} onValue={(v) => setF({ ...f, name: v })} required autoFocus hint="Lower-case letters, digits, - and _." />
+        <SelectField label="Type" value={f.type} onValue={(v) => setF({ ...f, type: v })} options={[{ value: 'sftp', label: 'SFTP server' }, { value: 'path', label: 'Mounted path' }]} />
+        <TextField label="Address" value={f.url} onValue={(v) => setF({ ...f, url: v })} required placeholder={f.type === 'sftp' ? 'sftp://coffre@backup.example:22/srv/coffre' : 'file:///mnt/secondary'} />
+        <div class="grid-2">
+          <TextField label="Jurisdiction (ISO country code)" value={f.jurisdiction} onValue={(v) => setF({ ...f, jurisdiction: v })} required maxLength={2} placeholder="FR" />
+          <div class="row">
+            <TextField label="Latitude" value={f.lat} onValue={(v) => setF({ ...f, lat: v })} required inputMode="text" placeholder="45.76" />
+            <TextField label="Longitude" value={f.lon} onValue={(v) => setF({ ...f, lon: v })} required inputMode="text" placeholder="4.84" />
+          </div>
+        </div>
+        {f.type === 'sftp' ? <TextField label="Host key (pinned)" value={f.hostKey} onValue={(v) => setF({ ...f, hostKey: v })} placeholder="ssh-ed25519 AAAA…" hint="The server's public key; the connection is refused if it ever differs." /> : null}
+        <p class="muted small">The site must be in the appliance's jurisdiction and far enough from it (the appliance refuses it otherwise).</p>
+      </form>
+    </Dialog>
+  );
+}
