@@ -110,6 +110,7 @@ async function invite(admin: Person, username: string, role: string): Promise<st
   await dialog.getByLabel('E-mail address').fill(`${username}@example.test`);
   await dialog.getByLabel('Role').selectOption(role);
   await dialog.getByRole('button', { name: 'Create enrolment link' }).click();
+  await page.getByText(`Enrolment link for ${username}`).waitFor();
   const link = await page.getByTestId('enrol-link').inputValue();
   expect(link).toMatch(new RegExp(`^${app.url.replace(/[.]/g, '\\.')}/#/enrol/[A-Za-z0-9_-]{20,}$`));
   return link;

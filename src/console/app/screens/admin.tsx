@@ -68,7 +68,7 @@ export function UsersPage({ me }: { me: Me }) {
         description="People who can sign in to this appliance. Each user chooses their own password from an enrolment link; nobody can set it for them."
         actions={
           manage ? (
-            <Button variant="primary" onClick={() => setInviting(true)}>
+            <Button variant="primary" onClick={() => (setLink(undefined), setInviting(true))}>
               Invite a user
             </Button>
           ) : null

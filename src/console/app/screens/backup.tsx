@@ -267,11 +267,11 @@ function Runs({ runs }: { runs: Run[] | undefined }) {
   const drill = (runs ?? []).find((r) => r.job === 'backup.drill' && r.outcome === 'succeeded' && r.endedAt);
   return (
     <Card title="Recent runs" class="flush">
-      <div class="card-body">
+      <div class="pad">
         <Facts
           items={[
-            ['Last restore drill', drill ? <Time t={drill.endedAt} /> : 'none yet (weekly, Sunday)'],
-            ['Drill duration (RTO bound)', drill ? duration(new Date(drill.endedAt!).getTime() - new Date(drill.startedAt).getTime()) : '—'],
+            ['Last restore drill run', drill ? <Time t={drill.endedAt} /> : 'none yet (weekly, Sunday)'],
+            ['Its duration (RTO bound)', drill ? duration(new Date(drill.endedAt!).getTime() - new Date(drill.startedAt).getTime()) : '—'],
           ]}
         />
       </div>
