@@ -28,10 +28,10 @@ export function workspaceRoutes(ws: Workspaces): FastifyPluginAsync {
       workspaces: await ws.listFor(req.actor!),
     }));
     app.get('/workspaces/:id', { config: { permission: 'workspace:use' }, schema: { tags: ['workspaces'], params: WsParams, response: { 200: WorkspaceSchema } } }, async (req) =>
-      ws.get(req.actor!, (req.params as { id: string }).id),
+      ws.get(req.actor!, (req.params as { id: string }).id, auditSource(req)),
     );
     app.get('/workspaces/:id/members', { config: { permission: 'workspace:use' }, schema: { tags: ['workspaces'], params: WsParams, response: { 200: Type.Object({ members: Type.Array(MemberSchema) }) } } }, async (req) => ({
-      members: await ws.members(req.actor!, (req.params as { id: string }).id),
+      members: await ws.members(req.actor!, (req.params as { id: string }).id, auditSource(req)),
     }));
     app.put(
       '/workspaces/:id/members/:userId',

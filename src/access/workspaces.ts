@@ -6,7 +6,7 @@ import type { Auditor, AuditSource } from '../audit/types.js';
 import type { Actor } from '../http/permissions.js';
 import type { Policy } from './policy.js';
 import { AppError, errors } from '../shared/errors.js';
-import { isWorkspaceRole, type WorkspaceRole } from './permissions.js';
+import { isWorkspaceRole, type WorkspaceAction, type WorkspaceRole } from './permissions.js';
 import crypto from 'node:crypto';
 
 export interface WorkspaceView {
@@ -36,6 +36,18 @@ export class Workspaces {
   constructor(
     private readonly o: { db: Db; clock: Clock; fields: FieldCipher; audit: Auditor; policy: Policy },
   ) {}
+
+  /** need-to-know check whose refusals are audited (`access.denied`, NOT_MEMBER or ROLE_TOO_LOW) */
+  private async require(actor: Actor, id: string, action: WorkspaceAction, source: AuditSource | undefined): Promise<WorkspaceRole> {
+    try {
+      return await this.o.policy.requireWorkspace(actor, id, action);
+    } catch (e) {
+      if (e instanceof AppError && (e.httpStatus === 403 || e.httpStatus === 404)) {
+        await this.o.audit.recordNow({ action: 'access.denied', actor: actor.id, outcome: 'denied', reason: e.httpStatus === 404 ? 'NOT_MEMBER' : 'ROLE_TOO_LOW', targets: { workspace: id.slice(0, 128), action }, ...(source ? { source } : {}) });
+      }
+      throw e;
+    }
+  }
 
   private name(id: string, enc: string): Promise<string> {
     return this.o.fields.decrypt(enc, `workspaces.name:${id}`);
@@ -76,14 +88,14 @@ export class Workspaces {
     return Promise.all(rows.map(async (r) => ({ id: r.id, name: await this.name(r.id, r.name_enc), quotaBytes: r.quota_bytes === null ? null : Number(r.quota_bytes), createdAt: new Date(Number(r.created_at)).toISOString(), state: r.state, role: r.role as WorkspaceRole })));
   }
 
-  async get(actor: Actor, id: string): Promise<WorkspaceView> {
-    const role = await this.o.policy.requireWorkspace(actor, id, 'workspace:read');
+  async get(actor: Actor, id: string, source?: AuditSource): Promise<WorkspaceView> {
+    const role = await this.require(actor, id, 'workspace:read', source);
     const r = await this.o.db.selectFrom('workspaces').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
     return { id: r.id, name: await this.name(r.id, r.name_enc), quotaBytes: r.quota_bytes === null ? null : Number(r.quota_bytes), createdAt: new Date(Number(r.created_at)).toISOString(), state: r.state, role };
   }
 
-  async members(actor: Actor, id: string): Promise<MemberView[]> {
-    await this.o.policy.requireWorkspace(actor, id, 'workspace:read');
+  async members(actor: Actor, id: string, source?: AuditSource): Promise<MemberView[]> {
+    await this.require(actor, id, 'workspace:read', source);
     const rows = await this.o.db
       .selectFrom('workspace_members')
       .innerJoin('users', 'users.id', 'workspace_members.user_id')
@@ -101,7 +113,7 @@ export class Workspaces {
 
   /** adds a member or changes their role (owners only) */
   async setMember(actor: Actor, id: string, userId: string, role: string, source: AuditSource): Promise<void> {
-    await this.o.policy.requireWorkspace(actor, id, 'workspace:members');
+    await this.require(actor, id, 'workspace:members', source);
     if (!isWorkspaceRole(role)) throw errors.usage(`unknown workspace role "${role}"`, 'one of owner, editor, viewer');
     const user = await this.o.db.selectFrom('users').select(['id', 'state']).where('id', '=', userId).executeTakeFirst();
     if (!user || user.state === 'disabled') throw errors.notFound('user');
@@ -120,7 +132,7 @@ export class Workspaces {
 
   async removeMember(actor: Actor, id: string, userId: string, source: AuditSource, via = 'workspace.member.remove'): Promise<void> {
     // an access-review revocation was authorised by the review (owner checked there)
-    if (via === 'workspace.member.remove') await this.o.policy.requireWorkspace(actor, id, 'workspace:members');
+    if (via === 'workspace.member.remove') await this.require(actor, id, 'workspace:members', source);
     await this.o.db.transaction().execute(async (trx) => {
       const r = await trx.deleteFrom('workspace_members').where('workspace_id', '=', id).where('user_id', '=', userId).executeTakeFirst();
       if (Number(r.numDeletedRows) !== 1) throw errors.notFound('member');

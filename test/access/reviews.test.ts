@@ -49,7 +49,12 @@ describe('access reviews (Z4)', () => {
     expect((await req('oscar', 'POST', `/api/v1/access-reviews/${id}/items/${tokenItem.id}`, { decision: 'revoke' })).statusCode).toBe(403);
     // the owner revokes ugo's membership: it is gone at once
     expect((await req('oscar', 'POST', `/api/v1/access-reviews/${id}/items/${ugoMembership.id}`, { decision: 'revoke' })).statusCode).toBe(200);
-    expect((await env.app.inject({ method: 'GET', url: `/api/v1/workspaces/${ws}`, headers: s.ugo!.headers })).statusCode).toBe(404);
+    const gone = await env.app.inject({ method: 'GET', url: `/api/v1/workspaces/${ws}`, headers: s.ugo!.headers });
+    expect(gone.statusCode).toBe(404);
+    // need-to-know refusals are audited with the request's source
+    const denial = await env.t.appliance.db.db.selectFrom('audit_events').selectAll().where('action', '=', 'access.denied').where('request_id', '=', gone.json().error.requestId).executeTakeFirst();
+    expect(denial?.reason).toBe('NOT_MEMBER');
+    expect(denial?.actor).toBe(`user:${u.ugo!.id}`);
     expect((await req('oscar', 'POST', `/api/v1/access-reviews/${id}/items/${ugoMembership.id}`, { decision: 'confirm' })).statusCode).toBe(409);
     // the admin revokes the token: it stops working
     expect((await req('alma', 'POST', `/api/v1/access-reviews/${id}/items/${tokenItem.id}`, { decision: 'revoke' })).statusCode).toBe(200);
