@@ -76,7 +76,7 @@ export class AccountService {
       link = await this.d.db.transaction().execute(async (trx) => {
         await trx
           .insertInto('users')
-          .values({ id, username: display, username_key: key, ...enc, ...phone, role: o.role, state: 'invited', password_hash: null, password_changed_at: null, mfa_method: null, totp_secret_enc: null, totp_confirmed: 0, totp_last_step: null, created_at: now, created_by: by, last_login_at: null, last_seen_at: null, disabled_at: null })
+          .values({ id, username: display, username_key: key, ...enc, ...phone, role: o.role, state: 'invited', password_hash: null, password_changed_at: null, mfa_method: null, totp_secret_enc: null, totp_pending_enc: null, totp_confirmed: 0, totp_last_step: null, created_at: now, created_by: by, last_login_at: null, last_seen_at: null, disabled_at: null })
           .execute();
         const l = await this.p.links.issue(trx, id, 'enrol', by);
         await this.d.audit.record(trx, { action: 'user.invite', actor: by, outcome: 'success', targets: { user: id, role: o.role }, source });
@@ -289,29 +289,39 @@ export class AccountService {
     });
   }
 
-  /** starts (or restarts) TOTP for the signed-in user; confirmed by `confirmTotp` */
+  /** starts (or restarts) TOTP for the signed-in user; the current factor keeps working until `confirmTotp` */
   async startTotp(userId: string, source: Source): Promise<TotpProvisioning> {
     const user = await this.p.users.byId(userId);
     if (!user) throw errors.unauthenticated();
     const t = await this.p.mfa.newTotp(user);
-    // kept pending: the current method stays until the new secret is confirmed
     await this.d.db.transaction().execute(async (trx) => {
-      await trx.updateTable('users').set({ totp_secret_enc: t.secretEnc, totp_confirmed: 0, totp_last_step: null }).where('id', '=', userId).execute();
+      await trx.updateTable('users').set({ totp_pending_enc: t.secretEnc }).where('id', '=', userId).execute();
       await this.d.audit.record(trx, { action: 'auth.mfa.totp.start', actor: `user:${userId}`, outcome: 'success', targets: { user: userId }, source });
     });
     return t.provisioning;
   }
 
-  async confirmTotp(userId: string, code: string, source: Source): Promise<{ recoveryCodes: string[] }> {
+  /**
+   * Confirms the pending TOTP secret with a code from it. Changing an authentication factor needs
+   * the current password (a stolen session alone cannot take over the second factor).
+   */
+  async confirmTotp(userId: string, o: { code: string; currentPassword: string }, currentSession: string | undefined, source: Source): Promise<{ recoveryCodes: string[] }> {
     const user = await this.p.users.byId(userId);
-    if (!user || !user.totp_secret_enc) throw errors.usage('start TOTP enrolment first');
-    if (!(await this.p.mfa.verifyTotp(user, code))) {
+    if (!user || user.state !== 'active' || !user.password_hash) throw errors.unauthenticated();
+    if (!user.totp_pending_enc) throw errors.usage('start TOTP set-up first (POST /auth/mfa/totp)');
+    if (!(await this.p.hasher.verify(user.password_hash, o.currentPassword))) {
+      await this.d.audit.recordNow({ action: 'auth.mfa.totp.confirm', actor: `user:${userId}`, outcome: 'failure', reason: 'BAD_PASSWORD', targets: { user: userId }, source });
+      throw authErrors.currentPasswordWrong();
+    }
+    if (!(await this.p.mfa.verifyTotp(user, o.code, user.totp_pending_enc))) {
       await this.d.audit.recordNow({ action: 'auth.mfa.totp.confirm', actor: `user:${userId}`, outcome: 'failure', reason: 'BAD_CODE', targets: { user: userId }, source });
       throw authErrors.invalidCode();
     }
     return this.d.db.transaction().execute(async (trx) => {
-      await trx.updateTable('users').set({ mfa_method: 'totp', totp_confirmed: 1 }).where('id', '=', userId).execute();
+      await trx.updateTable('users').set({ mfa_method: 'totp', totp_secret_enc: user.totp_pending_enc, totp_pending_enc: null, totp_confirmed: 1 }).where('id', '=', userId).execute();
       const codes = await this.p.mfa.newRecoveryCodes(trx, userId);
+      // the other sessions were opened with the old factor
+      await this.p.sessions.endAll(trx, userId, 'mfa-changed', currentSession);
       await this.d.audit.record(trx, { action: 'auth.mfa.totp.confirm', actor: `user:${userId}`, outcome: 'success', targets: { user: userId }, source });
       return { recoveryCodes: codes };
     });

@@ -58,9 +58,9 @@ export class SecondFactor {
   }
 
   /** M1: checks a TOTP code (±1 step) and records its step so the same code never works twice */
-  async verifyTotp(user: UserRow, code: string): Promise<boolean> {
-    if (!user.totp_secret_enc || !/^\d{6}$/.test(code)) return false;
-    const b32 = await this.fields.decrypt(user.totp_secret_enc, `users.totp:${user.id}`);
+  async verifyTotp(user: UserRow, code: string, secretEnc: string | null = user.totp_secret_enc): Promise<boolean> {
+    if (!secretEnc || !/^\d{6}$/.test(code)) return false;
+    const b32 = await this.fields.decrypt(secretEnc, `users.totp:${user.id}`);
     const t = this.totp(OTPAuth.Secret.fromBase32(b32), user.username);
     const now = this.clock.nowMs();
     const delta = t.validate({ token: code, timestamp: now, window: 1 });

@@ -224,11 +224,11 @@ export function authRoutes(d: AuthRouteDeps): FastifyPluginAsync {
 
     app.post(
       '/auth/mfa/totp/confirm',
-      { config: { permission: 'self' }, schema: { tags: ['auth'], body: Type.Object({ code: Type.String({ pattern: '^[0-9]{6}$' }) }, { additionalProperties: false }), response: { 200: Type.Object({ recoveryCodes: Type.Array(Type.String()) }) } } },
+      { config: { permission: 'self' }, schema: { tags: ['auth'], body: Type.Object({ code: Type.String({ pattern: '^[0-9]{6}$' }), currentPassword: Password }, { additionalProperties: false }), response: { 200: Type.Object({ recoveryCodes: Type.Array(Type.String()) }) } } },
       async (req) => {
         const a = actorOf(req);
         if (a.kind === 'token') throw errors.forbidden();
-        return d.accounts.confirmTotp(a.userId, (req.body as { code: string }).code, sourceOf(req));
+        return d.accounts.confirmTotp(a.userId, req.body as { code: string; currentPassword: string }, a.sessionId, sourceOf(req));
       },
     );
 

@@ -21,6 +21,8 @@ export interface AuthTables {
     /** 'totp' | 'email' | 'sms' | null */
     mfa_method: string | null;
     totp_secret_enc: string | null;
+    /** a new TOTP secret being set up (replaces totp_secret_enc once confirmed) */
+    totp_pending_enc: string | null;
     totp_confirmed: number;
     /** last accepted TOTP time step (M1: a code works once) */
     totp_last_step: number | null;

@@ -123,6 +123,27 @@ describe('second factor', () => {
     const smsCode = codeIn(body.text);
     env.secrets.add(smsCode);
     expect((await answer(cs.challenge, smsCode)).statusCode).toBe(200);
+    // TOTP later, from a session: the pending secret does not replace the current factor until
+    // confirmed, and confirming needs the current password (a stolen session cannot swap factors)
+    const mila = await enrolUser(env, 'mila', 'member');
+    const sm = await signIn(env, mila);
+    const other = await signIn(env, mila);
+    const prov = await env.app.inject({ method: 'POST', url: '/api/v1/auth/mfa/totp', headers: sm.headers });
+    expect(prov.statusCode, prov.body).toBe(200);
+    const secret = prov.json().secret as string;
+    env.secrets.add(secret);
+    expect(prov.json().qrSvg).toMatch(/^<svg/);
+    const fresh = () => totpNow(secret, env.clock);
+    const noPw = await env.app.inject({ method: 'POST', url: '/api/v1/auth/mfa/totp/confirm', headers: sm.headers, payload: { code: fresh() } });
+    expect(noPw.statusCode).toBe(400);
+    const badPw = await env.app.inject({ method: 'POST', url: '/api/v1/auth/mfa/totp/confirm', headers: sm.headers, payload: { code: fresh(), currentPassword: 'Not-The-Password-1' } });
+    expect(badPw.statusCode).toBe(403);
+    env.clock.advance(30_000);
+    const ok = await env.app.inject({ method: 'POST', url: '/api/v1/auth/mfa/totp/confirm', headers: sm.headers, payload: { code: fresh(), currentPassword: mila.password } });
+    expect(ok.statusCode, ok.body).toBe(200);
+    for (const c of ok.json().recoveryCodes as string[]) env.secrets.add(c);
+    expect((await env.app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { cookie: sm.cookie } })).statusCode).toBe(200);
+    expect((await env.app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { cookie: other.cookie } })).statusCode).toBe(401);
     // milo is an admin now: the password alone no longer signs in
     const again = await login('milo', m.password);
     expect(again.json().status).toBe('mfa_required');
