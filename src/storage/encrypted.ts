@@ -105,12 +105,14 @@ export class EncryptedBlobs {
     const H = header.bytes.length;
     const first = Math.floor(start / C);
     const last = Math.floor((end - 1) / C);
-    const src = await this.store.get(ref.blobId, { start: H + first * F, end: Math.min(storedSize, H + (last + 1) * F) });
+    // a range that reaches the last data chunk also reads the end chunk, which vouches that it is last
+    const toEnd = last === chunks - 1;
+    const src = await this.store.get(ref.blobId, { start: H + first * F, end: toEnd ? storedSize : H + (last + 1) * F });
     const dec = new DecryptStream({
       expect,
       getKey,
       ...(ref.keyId ? { keyId: ref.keyId } : {}),
-      range: { header, firstChunk: first, totalChunks: chunks, skip: start - first * C, take: end - start },
+      range: { header, firstChunk: first, toEnd, skip: start - first * C, take: end - start },
     });
     return pipeline(src, dec, () => undefined);
   }

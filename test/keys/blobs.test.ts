@@ -63,10 +63,10 @@ describe('encrypted blobs (chunked AES-256-GCM STREAM) over the filesystem store
       const ref = { objectId: `doc-${n}`, version: 1 };
       const b = await keys.blobs.put(ref, pieces(pt));
       expect(b.size).toBe(n);
-      const chunks = Math.floor(n / CHUNK) + 1; // a full chunk is never last: sizes that are multiples end with an empty chunk
+      const chunks = Math.ceil(n / CHUNK); // data chunks; then the 16-byte end chunk
       const onDisk = fs.readFileSync(stored(b.blobId));
       expect(onDisk.length).toBe(b.storedSize);
-      expect(b.storedSize - n).toBe(onDisk.readUInt16BE(6) + chunks * TAG_BYTES);
+      expect(b.storedSize - n).toBe(onDisk.readUInt16BE(6) + (chunks + 1) * TAG_BYTES);
       if (n >= 16) expect(onDisk.includes(pt.subarray(0, 16))).toBe(false);
       expect((await collect(await keys.blobs.get({ ...ref, blobId: b.blobId, keyId: b.keyId }))).equals(pt)).toBe(true);
       expect(await keys.blobs.describe({ ...ref, blobId: b.blobId })).toMatchObject({ size: n, chunks, chunkSize: CHUNK, keyId: b.keyId });
@@ -128,11 +128,20 @@ describe('encrypted blobs (chunked AES-256-GCM STREAM) over the filesystem store
     });
 
     it('drop the last chunk (truncation at a chunk boundary), or cut inside it', async () => {
-      // the six full chunks are genuine and released as they stream; the missing end is an error
-      expectDetected(await readTampered(original.subarray(0, H + 6 * F)), 6);
-      expect((await readTampered(original.subarray(0, H + 6 * F))).error?.message).toMatch(/truncated/);
-      // cut inside a full chunk: that chunk is then read as the last one and fails
+      // layout: 6 full chunks, a partial one (100 bytes), the 16-byte end chunk
+      expect(original.length).toBe(H + 6 * F + 100 + TAG_BYTES + TAG_BYTES);
+      // without the end chunk: the data looks complete, but nothing vouches that it ends there
+      expectDetected(await readTampered(original.subarray(0, original.length - TAG_BYTES)), 6);
+      // without the last data chunk and the end chunk (truncation at a chunk boundary)
+      expectDetected(await readTampered(original.subarray(0, H + 6 * F)), 5);
+      // the last data chunk dropped, the end chunk kept (its nonce counts the chunks)
+      const spliced = Buffer.concat([original.subarray(0, H + 6 * F), original.subarray(original.length - TAG_BYTES)]);
+      const res = await readTampered(spliced);
+      expect(res.error?.code).toBe('KEYS_INTEGRITY');
+      expect(res.got.equals(pt.subarray(0, 6 * CHUNK))).toBe(true);
+      // cut inside a chunk, or inside the end chunk
       expectDetected(await readTampered(original.subarray(0, H + 5 * F + 100)), 5);
+      expectDetected(await readTampered(original.subarray(0, original.length - 1)), 6);
       expectDetected(await readTampered(original.subarray(0, original.length - 1)), 6);
       expect((await readTampered(original.subarray(0, H + 5))).error?.code).toBe('KEYS_INTEGRITY');
     });
@@ -164,16 +173,26 @@ describe('encrypted blobs (chunked AES-256-GCM STREAM) over the filesystem store
       const bad = await collectUntilError(await keys.blobs.get({ ...ref, blobId: id }, { start: 4 * CHUNK + 1, end: 4 * CHUNK + 2 }));
       expect(bad.error?.code).toBe('KEYS_INTEGRITY');
       expect(bad.got.length).toBe(0);
-      // truncated at a chunk boundary: refused before reading (a last chunk is never full)
+      // truncated at a chunk boundary: a range reaching what is now the last chunk fails (chunks
+      // before it are genuine and read fine: random access authenticates what it reads)
       const id2 = `b_r${crypto.randomBytes(8).toString('hex')}`;
       await keys.blobs.store.put(id2, Readable.from([original.subarray(0, H + 6 * F)]));
-      await expect(keys.blobs.get({ ...ref, blobId: id2 }, { start: 0, end: 10 })).rejects.toMatchObject({ code: 'KEYS_INTEGRITY' });
+      expect((await collect(await keys.blobs.get({ ...ref, blobId: id2 }, { start: 0, end: 10 }))).equals(pt.subarray(0, 10))).toBe(true);
+      const atEnd = await collectUntilError(await keys.blobs.get({ ...ref, blobId: id2 }, { start: 5 * CHUNK, end: 5 * CHUNK + 10 }));
+      expect(atEnd.error?.code).toBe('KEYS_INTEGRITY');
+      expect(atEnd.got.length).toBe(0);
+      // a range over the genuine last chunk also checks the end chunk
+      const id4 = `b_r${crypto.randomBytes(8).toString('hex')}`;
+      await keys.blobs.store.put(id4, Readable.from([original.subarray(0, original.length - 1)]));
+      const cut = await collectUntilError(await keys.blobs.get({ ...ref, blobId: id4 }, { start: 6 * CHUNK, end: 6 * CHUNK + 5 }));
+      expect(cut.error?.code).toBe('KEYS_INTEGRITY');
+      expect(cut.got.length).toBe(0);
       // truncated inside a chunk: that chunk, read as the last one, fails (the last-chunk flag)
       const id3 = `b_r${crypto.randomBytes(8).toString('hex')}`;
       await keys.blobs.store.put(id3, Readable.from([original.subarray(0, H + 5 * F + 100)]));
-      const cut = await collectUntilError(await keys.blobs.get({ ...ref, blobId: id3 }, { start: 5 * CHUNK, end: 5 * CHUNK + 10 }));
-      expect(cut.error?.code).toBe('KEYS_INTEGRITY');
-      expect(cut.got.length).toBe(0);
+      const cut3 = await collectUntilError(await keys.blobs.get({ ...ref, blobId: id3 }, { start: 5 * CHUNK, end: 5 * CHUNK + 10 }));
+      expect(cut3.error?.code).toBe('KEYS_INTEGRITY');
+      expect(cut3.got.length).toBe(0);
     });
 
     it('alter the wrapped data key', async () => {

@@ -11,54 +11,55 @@ export interface DecryptOptions {
   /** when the caller also recorded the key id, it must match the header's */
   keyId?: string;
   /**
-   * Random access: the input starts at chunk `firstChunk` (not at the header, which is given) and
-   * the blob has `totalChunks` chunks; output starts `skip` bytes into that chunk and is `take`
-   * bytes long.
+   * Random access: the input starts at data chunk `firstChunk` (not at the header, which is
+   * given); it runs to the end of the blob (`toEnd`: the last data chunk and the end chunk) or
+   * stops after a full chunk. Output starts `skip` bytes into the first chunk, `take` bytes long.
    */
-  range?: { header: BlobHeader; firstChunk: number; totalChunks: number; skip: number; take: number };
+  range?: { header: BlobHeader; firstChunk: number; toEnd: boolean; skip: number; take: number };
 }
 
+const TAIL = 2 * TAG_BYTES;
+
 /**
- * Encrypted blob in, plaintext out. A chunk's plaintext is released only after its tag verified.
- * Full chunks are never last (format.ts), so they are decrypted as "not last" while they stream by
- * (their plaintext held, at most one chunk, until the tag checks); the final partial chunk is
- * opened as last at the end of input. Truncation, reordering, and splicing from another object or
- * version all fail authentication: KEYS_INTEGRITY, and the stream ends.
+ * Encrypted blob in, plaintext out. A chunk's plaintext is released only after its tag verified:
+ * its ciphertext is held (references, at most one chunk) until the tag arrives, then decrypted,
+ * checked and released at once; the last 32 bytes of input are held back, since at the end of the input they are the last
+ * data chunk's tag and the end chunk. The end chunk (sealed as "last", with the number of data
+ * chunks in its nonce) must verify, so truncation, reordering and splicing from another object or
+ * version all fail: KEYS_INTEGRITY, and the stream ends.
  */
 export class DecryptStream extends Transform {
   private header: BlobHeader | undefined;
   private key: KeyObject | undefined;
-  private F = 0;
   private C = 0;
-  private d: DecipherGCM | undefined;
   private fed = 0;
-  private heldIn: Buffer[] = [];
-  private heldOut: Buffer[] = [];
-  private tag: Buffer[] = [];
+  /** ciphertext of the current chunk (references into the input), decrypted once its tag is here */
+  private held: Buffer[] = [];
   private i: number;
-  private pre: Buffer[] = [];
-  private preLen = 0;
+  private pending: Buffer[] = [];
+  private pendLen = 0;
   private readonly nonce = Buffer.alloc(NONCE_BYTES);
   private skip: number;
   private left: number;
+  /** bytes held back: the possible last tag and end chunk, unless a range stops before them */
+  private readonly tail: number;
 
   constructor(private readonly o: DecryptOptions) {
     super({ highWaterMark: (o.range?.header.chunkSize ?? 1 << 20) + TAG_BYTES });
     this.i = o.range?.firstChunk ?? 0;
     this.skip = o.range?.skip ?? 0;
     this.left = o.range?.take ?? Number.POSITIVE_INFINITY;
+    this.tail = o.range && !o.range.toEnd ? 0 : TAIL;
     if (o.range) this.header = o.range.header;
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.add(chunk);
     if (!this.key) {
-      this.pre.push(chunk);
-      this.preLen += chunk.length;
       this.begin().then(
-        (rest) => {
-          if (rest === undefined) return cb();
+        (ready) => {
           try {
-            if (rest.length) this.consume(rest);
+            if (ready) this.drain();
             cb();
           } catch (e) {
             cb(e as Error);
@@ -69,7 +70,7 @@ export class DecryptStream extends Transform {
       return;
     }
     try {
-      this.consume(chunk);
+      this.drain();
       cb();
     } catch (e) {
       cb(e as Error);
@@ -79,21 +80,24 @@ export class DecryptStream extends Transform {
   override _flush(cb: TransformCallback): void {
     try {
       if (!this.key) throw keysErrors.integrity('encrypted blob is truncated (no complete header)');
-      const globalLast = this.o.range ? this.i === this.o.range.totalChunks - 1 : true;
-      // a range that ended on a full chunk (verified as "not last": the global last chunk would
-      // have failed that), after at least one chunk; `i` then already points past it
-      const rangeDone = this.o.range !== undefined && this.fed === 0 && this.i > this.o.range.firstChunk;
-      if (rangeDone) {
-        // nothing pending: every chunk of the range verified
+      if (this.tail === 0) {
+        // a range that stops after a full chunk
+        if (this.fed !== 0 || this.pendLen !== 0) throw keysErrors.integrity('encrypted blob is truncated');
       } else {
-        // the last chunk: 0..C-1 bytes and its tag; anything else is a truncation
-        if (!globalLast || this.fed < TAG_BYTES || this.fed >= this.F) throw keysErrors.integrity('encrypted blob is truncated');
-        this.heldOut = [];
-        const frame = Buffer.concat(this.heldIn, this.fed);
-        const d = this.newDecipher(true);
-        d.setAuthTag(frame.subarray(this.fed - TAG_BYTES));
-        const pt = d.update(frame.subarray(0, this.fed - TAG_BYTES));
-        this.verify(d, [pt]);
+        if (this.fed > 0 && this.fed < this.C && this.pendLen === TAIL) {
+          // the last data chunk was partial: what is left is its tag, then the end chunk
+          this.open(this.takeBytes(TAG_BYTES));
+        } else if (!(this.fed === 0 && this.pendLen === TAG_BYTES)) {
+          throw this.fed === 0 && this.pendLen < TAG_BYTES ? keysErrors.integrity('encrypted blob is truncated') : chunkError(this.i);
+        }
+        const end = this.newDecipher(true);
+        end.setAuthTag(this.takeBytes(TAG_BYTES));
+        end.update(Buffer.alloc(0));
+        try {
+          end.final();
+        } catch {
+          throw keysErrors.integrity(`encrypted blob does not end after chunk ${this.i}: truncated, extended or reordered`);
+        }
       }
       cb();
     } catch (e) {
@@ -102,69 +106,99 @@ export class DecryptStream extends Transform {
   }
 
   override _destroy(err: Error | null, cb: (error: Error | null) => void): void {
-    for (const b of this.heldOut) b.fill(0);
-    this.heldOut = [];
-    this.heldIn = [];
+    this.held = [];
+    this.pending = [];
     cb(err);
   }
 
-  /** Parses the header once enough bytes arrived, fetches the key; returns the bytes after it. */
-  private async begin(): Promise<Buffer | undefined> {
-    let rest: Buffer;
-    if (!this.header) {
-      if (this.preLen < HEADER_PROBE) return undefined;
-      const all = Buffer.concat(this.pre, this.preLen);
-      const len = headerLength(all);
-      if (all.length < len) {
-        this.pre = [all];
-        return undefined;
-      }
-      this.header = parseHeader(all, this.o.expect);
-      rest = all.subarray(len);
+  private add(b: Buffer): void {
+    if (b.length === 0) return;
+    this.pending.push(b);
+    this.pendLen += b.length;
+  }
+
+  /** Removes and returns `n` bytes from the front of the pending input (n ≤ pendLen). */
+  private takeBytes(n: number): Buffer {
+    const first = this.pending[0]!;
+    let r: Buffer;
+    if (first.length >= n) {
+      r = first.subarray(0, n);
+      if (first.length === n) this.pending.shift();
+      else this.pending[0] = first.subarray(n);
     } else {
-      rest = Buffer.concat(this.pre, this.preLen);
+      r = Buffer.allocUnsafe(n);
+      let o = 0;
+      while (o < n) {
+        const p = this.pending[0]!;
+        const k = Math.min(p.length, n - o);
+        p.copy(r, o, 0, k);
+        o += k;
+        if (k === p.length) this.pending.shift();
+        else this.pending[0] = p.subarray(k);
+      }
     }
-    this.pre = [];
-    this.preLen = 0;
+    this.pendLen -= n;
+    return r;
+  }
+
+  /** Parses the header once enough bytes arrived and fetches the key; false while waiting. */
+  private async begin(): Promise<boolean> {
+    if (!this.header) {
+      if (this.pendLen < HEADER_PROBE) return false;
+      const all = Buffer.concat(this.pending, this.pendLen);
+      this.pending = [all];
+      const len = headerLength(all);
+      if (all.length < len) return false;
+      this.header = parseHeader(all, this.o.expect);
+      this.takeBytes(len);
+    }
     if (this.o.keyId !== undefined && this.o.keyId !== this.header.keyId) throw keysErrors.integrity('blob names another data key than its record');
     const raw = await this.o.getKey(this.header.keyId);
     this.key = crypto.createSecretKey(raw);
     raw.fill(0);
     this.C = this.header.chunkSize;
-    this.F = this.C + TAG_BYTES;
-    return rest;
+    return true;
   }
 
-  private consume(chunk: Buffer): void {
-    let off = 0;
-    while (off < chunk.length) {
+  /** Decrypts what can be decrypted, keeping the last `tail` bytes back. */
+  private drain(): void {
+    for (;;) {
       if (this.fed < this.C) {
-        this.d ??= this.newDecipher(false);
-        const n = Math.min(this.C - this.fed, chunk.length - off);
-        const piece = n === chunk.length ? chunk : chunk.subarray(off, off + n);
-        this.heldIn.push(piece);
-        this.heldOut.push(this.d.update(piece));
+        const avail = this.pendLen - this.tail;
+        if (avail <= 0) break;
+        let n = Math.min(this.C - this.fed, avail);
         this.fed += n;
-        off += n;
-      } else {
-        const n = Math.min(this.F - this.fed, chunk.length - off);
-        const piece = chunk.subarray(off, off + n);
-        this.heldIn.push(piece);
-        this.tag.push(piece);
-        this.fed += n;
-        off += n;
-        if (this.fed === this.F) {
-          // a full chunk: never the last one
-          this.d!.setAuthTag(this.tag.length === 1 ? this.tag[0]! : Buffer.concat(this.tag));
-          this.verify(this.d!, this.heldOut);
+        while (n > 0) {
+          const p = this.pending[0]!;
+          const k = Math.min(p.length, n);
+          this.held.push(k === p.length ? p : p.subarray(0, k));
+          if (k === p.length) this.pending.shift();
+          else this.pending[0] = p.subarray(k);
+          this.pendLen -= k;
+          n -= k;
         }
+      } else {
+        // a full data chunk: its tag follows (and, unless a range stops here, the end chunk after)
+        if (this.pendLen < Math.max(TAG_BYTES, this.tail)) break;
+        this.open(this.takeBytes(TAG_BYTES));
       }
     }
+    // the at most 32 bytes held back stay references into the producer's buffer: a producer that
+    // reused it could only make the next tag fail (fail closed), never release wrong plaintext
   }
 
-  /** Checks the tag, then (and only then) releases the chunk's plaintext, windowed to the range. */
-  private verify(d: DecipherGCM, out: Buffer[]): void {
+  /**
+   * Decrypts the held chunk and checks its tag, then (and only then) releases its plaintext,
+   * windowed to the range. Decrypting only once the tag is here keeps the plaintext short-lived
+   * (it is pushed in the same tick), which the garbage collector handles far better than a chunk
+   * of plaintext held across many reads.
+   */
+  private open(tag: Buffer): void {
     const i = this.i;
+    const d = this.newDecipher(false);
+    d.setAuthTag(tag);
+    const out = this.held.map((c) => d.update(c));
+    this.held = [];
     try {
       d.final();
     } catch {
@@ -183,10 +217,6 @@ export class DecryptStream extends Transform {
     }
     this.i++;
     this.fed = 0;
-    this.d = undefined;
-    this.heldIn = [];
-    this.heldOut = [];
-    this.tag = [];
   }
 
   private newDecipher(last: boolean): DecipherGCM {

@@ -3,25 +3,20 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { NONCE_BYTES, TAG_BYTES, nonceInto, type BlobHeader } from './format.js';
 
 /**
- * Plaintext in, encrypted blob out (format.ts), in constant memory and without copying.
- *
- * A full chunk is never the last one (format.ts), so each chunk is encrypted as "not last" piece by
- * piece as input arrives; its ciphertext is held (at most one chunk) and released with its tag once
- * the chunk is full. Input is copied into one reused chunk buffer first (a memcpy costs ~5% of the
- * AES-GCM time) and encrypted from there, so a producer that reuses its buffers cannot make the two
- * passes disagree. At the end of input the pending partial chunk (0..C-1 bytes) is encrypted again
- * from that buffer as the last chunk: at most one chunk per blob is encrypted twice. The DEK is turned into a KeyObject once per stream (a raw-key
- * createCipheriv per chunk costs five times more) and the caller's buffer is not kept; the
- * KeyObject's copy is cleared by Node when it is collected.
+ * Plaintext in, encrypted blob out (format.ts), in constant memory and without copying: every
+ * data chunk is sealed as "not last", so each input piece is encrypted and its ciphertext released
+ * at once; a chunk's tag follows when the chunk is full (or at the end of input for the last,
+ * partial one), then the empty end chunk sealed as "last". Nothing is buffered or encrypted twice,
+ * and the input buffers are not kept. The DEK is turned into a KeyObject once per stream (a
+ * raw-key createCipheriv per chunk costs five times more); Node clears the KeyObject's copy when
+ * it is collected, and the caller's buffer is not kept.
  */
 export class EncryptStream extends Transform {
   private readonly key: KeyObject;
   private readonly nonce = Buffer.alloc(NONCE_BYTES);
   private readonly C: number;
-  private readonly buf: Buffer;
   private cipher: CipherGCM | undefined;
   private fed = 0;
-  private heldOut: Buffer[] = [];
   private i = 0;
   private started = false;
   /** plaintext bytes consumed */
@@ -34,7 +29,6 @@ export class EncryptStream extends Transform {
     super({ highWaterMark: header.chunkSize + TAG_BYTES });
     this.key = crypto.createSecretKey(key);
     this.C = header.chunkSize;
-    this.buf = Buffer.allocUnsafe(this.C);
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -45,16 +39,10 @@ export class EncryptStream extends Transform {
       while (off < chunk.length) {
         this.cipher ??= this.newCipher(false);
         const n = Math.min(this.C - this.fed, chunk.length - off);
-        chunk.copy(this.buf, this.fed, off, off + n);
-        this.heldOut.push(this.cipher.update(this.buf.subarray(this.fed, this.fed + n)));
+        this.push(this.cipher.update(n === chunk.length ? chunk : chunk.subarray(off, off + n)));
         this.fed += n;
         off += n;
-        if (this.fed === this.C) {
-          this.cipher.final();
-          for (const b of this.heldOut) this.push(b);
-          this.push(this.cipher.getAuthTag());
-          this.next();
-        }
+        if (this.fed === this.C) this.sealChunk();
       }
       cb();
     } catch (e) {
@@ -65,13 +53,10 @@ export class EncryptStream extends Transform {
   override _flush(cb: TransformCallback): void {
     try {
       if (!this.started) this.start();
-      // the last chunk: re-encrypt the pending partial chunk with the "last" flag
-      const c = this.newCipher(true);
-      if (this.fed) this.push(c.update(this.buf.subarray(0, this.fed)));
-      c.final();
-      this.push(c.getAuthTag());
-      this.next();
-      this.buf.fill(0);
+      if (this.cipher) this.sealChunk(); // the last, partial data chunk
+      const end = this.newCipher(true);
+      end.final();
+      this.push(end.getAuthTag());
       cb();
     } catch (e) {
       cb(e as Error);
@@ -79,9 +64,7 @@ export class EncryptStream extends Transform {
   }
 
   override _destroy(err: Error | null, cb: (error: Error | null) => void): void {
-    this.heldOut = [];
     this.cipher = undefined;
-    this.buf.fill(0);
     cb(err);
   }
 
@@ -96,10 +79,11 @@ export class EncryptStream extends Transform {
     return c;
   }
 
-  private next(): void {
-    this.i++;
-    this.fed = 0;
+  private sealChunk(): void {
+    this.cipher!.final();
+    this.push(this.cipher!.getAuthTag());
     this.cipher = undefined;
-    this.heldOut = [];
+    this.fed = 0;
+    this.i++;
   }
 }

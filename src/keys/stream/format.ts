@@ -7,14 +7,15 @@ import { keysErrors } from '../errors.js';
  *     header  = "COFB" | version u8 = 1 | algorithm u8 = 1 (AES-256-GCM STREAM) | header length u16
  *               | chunk size u32 | nonce prefix [7] | key id length u8 | key id (ASCII)
  *               | object id length u16 | object id (UTF-8) | object version u32      (big-endian)
- *     chunk i = AES-256-GCM(DEK, nonce = prefix ‖ i (u32) ‖ last (u8 0|1), aad = header)(plaintext i) ‖ tag[16]
+ *     chunk i = AES-256-GCM(DEK, nonce = prefix ‖ i (u32) ‖ 0x00, aad = header)(plaintext i) ‖ tag[16]
+ *     end     = AES-256-GCM(DEK, nonce = prefix ‖ n (u32) ‖ 0x01, aad = header)(empty) = tag[16]
  *
- * Every chunk but the last holds exactly `chunk size` plaintext bytes; the last holds 0..chunk size-1
- * (a blob whose size is a multiple of the chunk size ends with an empty last chunk: 16 bytes of
- * tag). So a full chunk is never the last one: writers encrypt and readers decrypt each full chunk
- * as it streams by, without buffering or copying it, and only the final partial chunk needs the end
- * of the stream. The stored size alone gives the number of chunks and the plaintext size, so a chunk
- * is found by arithmetic (random access) and memory is one chunk whatever the size.
+ * n data chunks (n ≥ 0), each of exactly `chunk size` plaintext bytes except the last one, which
+ * holds 1..chunk size; then the end chunk: the STREAM construction's "last" segment, always empty.
+ * Every data chunk is sealed as "not last", so writers encrypt and release each chunk as the input
+ * streams by (no buffering, no copy, nothing encrypted twice) and only the 16-byte end chunk waits
+ * for the end of the input. The stored size alone gives the number of chunks and the plaintext
+ * size, so a chunk is found by arithmetic (random access) and memory is one chunk whatever the size.
  */
 export const MAGIC = Buffer.from('COFB', 'ascii');
 export const FORMAT_VERSION = 1;
@@ -25,8 +26,6 @@ export const NONCE_BYTES = 12;
 export const MIN_CHUNK = 4096;
 export const MAX_CHUNK = 16 * 1024 * 1024;
 export const DEFAULT_CHUNK = 1024 * 1024;
-/** cipher update granularity inside a chunk (output buffers of this size) */
-export const SLICE = 64 * 1024;
 const FIXED = 4 + 1 + 1 + 2 + 4 + PREFIX_BYTES + 1;
 /** the longest possible header (255-byte key id, 1024-byte object id) */
 export const MAX_HEADER = FIXED + 255 + 2 + 1024 + 4;
@@ -115,13 +114,17 @@ export function parseHeader(b: Buffer, expect: ObjectRef): BlobHeader {
   return { chunkSize, noncePrefix, keyId, objectId, version, bytes: Buffer.from(h) };
 }
 
-/** Number of chunks and plaintext size of a stored blob of `storedSize` bytes. */
+/**
+ * Data chunks and plaintext size of a stored blob of `storedSize` bytes (the end chunk, 16 bytes,
+ * is chunk number `chunks`).
+ */
 export function layout(h: { chunkSize: number; bytes: Buffer }, storedSize: number): { chunks: number; plaintextSize: number } {
-  const body = storedSize - h.bytes.length;
+  const data = storedSize - h.bytes.length - TAG_BYTES;
   const frame = h.chunkSize + TAG_BYTES;
-  const chunks = Math.floor(body / frame) + 1;
-  if (body < 0 || body % frame < TAG_BYTES) throw keysErrors.integrity('encrypted blob is truncated');
-  return { chunks, plaintextSize: body - chunks * TAG_BYTES };
+  const rem = data % frame;
+  if (data < 0 || (rem > 0 && rem <= TAG_BYTES)) throw keysErrors.integrity('encrypted blob is truncated');
+  const chunks = Math.floor(data / frame) + (rem ? 1 : 0);
+  return { chunks, plaintextSize: data - chunks * TAG_BYTES };
 }
 
 /** Writes the nonce of chunk `i` into `out` (12 bytes, reused: no allocation per chunk). */

@@ -1,0 +1,64 @@
+import crypto from 'node:crypto';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { describe, expect, it } from 'vitest';
+import { EncryptStream } from '../../src/keys/stream/encrypt.js';
+import { DecryptStream } from '../../src/keys/stream/decrypt.js';
+import { TAG_BYTES, layout, makeHeader, parseHeader } from '../../src/keys/stream/format.js';
+
+const C = 4096;
+const key = crypto.randomBytes(32);
+const ref = { objectId: 'unit', version: 7 };
+
+async function encrypt(pt: Buffer, pieces: (b: Buffer) => Buffer[]): Promise<Buffer> {
+  const out: Buffer[] = [];
+  const h = makeHeader({ ...ref, keyId: 'dk_unitunitunitunitunitu', chunkSize: C });
+  await pipeline(Readable.from(pieces(pt)), new EncryptStream(key, h), new Writable({ write: (c: Buffer, _e, cb) => (out.push(c), cb()) }));
+  return Buffer.concat(out);
+}
+async function decrypt(ct: Buffer, pieces: (b: Buffer) => Buffer[]): Promise<Buffer> {
+  const out: Buffer[] = [];
+  await pipeline(Readable.from(pieces(ct)), new DecryptStream({ expect: ref, getKey: async () => Buffer.from(key) }), new Writable({ write: (c: Buffer, _e, cb) => (out.push(c), cb()) }));
+  return Buffer.concat(out);
+}
+const randomPieces = (max: number) => (b: Buffer) => {
+  const o: Buffer[] = [];
+  for (let i = 0; i < b.length; ) {
+    const n = 1 + crypto.randomInt(max);
+    o.push(b.subarray(i, i + n));
+    i += n;
+  }
+  return o;
+};
+const whole = (b: Buffer) => [b];
+
+describe('streaming blob format, in memory', () => {
+  it('round-trips every size near the chunk boundaries whatever the piece sizes on either side', async () => {
+    for (const n of [0, 1, 15, 16, 17, 31, 32, 33, C - 17, C - 16, C - 1, C, C + 1, C + 16, C + 17, 2 * C - 1, 2 * C, 3 * C + 33]) {
+      const pt = crypto.randomBytes(n);
+      for (const [inP, outP] of [
+        [whole, whole],
+        [randomPieces(7), randomPieces(3)],
+        [randomPieces(5000), (b: Buffer) => [...b].map((x) => Buffer.from([x]))], // one byte at a time
+      ] as const) {
+        const ct = await encrypt(pt, inP);
+        const h = parseHeader(ct, ref);
+        expect(layout(h, ct.length)).toEqual({ chunks: Math.ceil(n / C), plaintextSize: n });
+        expect(ct.length).toBe(h.bytes.length + n + (Math.ceil(n / C) + 1) * TAG_BYTES);
+        expect((await decrypt(ct, outP)).equals(pt)).toBe(true);
+      }
+    }
+  });
+
+  it('never leaves a valid-looking prefix: every truncation of a blob fails', async () => {
+    const pt = crypto.randomBytes(2 * C + 100);
+    const ct = await encrypt(pt, whole);
+    const H = ct.readUInt16BE(6);
+    for (let cut = H; cut < ct.length; cut += cut < H + 40 ? 1 : 97) {
+      await expect(decrypt(ct.subarray(0, cut), randomPieces(300))).rejects.toMatchObject({ code: 'KEYS_INTEGRITY' });
+    }
+    // and appending anything fails too
+    await expect(decrypt(Buffer.concat([ct, Buffer.alloc(1)]), whole)).rejects.toMatchObject({ code: 'KEYS_INTEGRITY' });
+    await expect(decrypt(Buffer.concat([ct, ct.subarray(ct.length - 16)]), whole)).rejects.toMatchObject({ code: 'KEYS_INTEGRITY' });
+  });
+});
