@@ -8,7 +8,8 @@ import { createKeyProvider } from '../src/keys/registry.js';
 import { KeysSection, type KeysConfig } from '../src/config/sections/keys.js';
 import { AuditSection, type AuditConfig } from '../src/config/sections/audit.js';
 import { HttpSection, type HttpConfig } from '../src/config/sections/http.js';
-import { AuditService, auditSource, type AuditEvent } from '../src/audit/index.js';
+import { AuditService, auditSource, CHECKPOINT_KEY, type AuditEvent } from '../src/audit/index.js';
+import { checkpointEncoding } from '../src/audit/checkpoint-format.js';
 import { build } from '../src/http/index.js';
 import { createLogger } from '../src/shared/logger.js';
 import { systemClock } from '../src/shared/clock.js';
@@ -160,6 +161,15 @@ export default async function bench(): Promise<Record<string, unknown>> {
     const rep = await audit.verify();
     const s4 = (performance.now() - t4) / 1000;
     out.verify = { ok: rep.ok, records: rep.records, checkpoints: rep.checkpoints.total, recordsPerSecond: round(rep.records / s4) };
+    // checkpoint MAC checks: a year of one-per-minute checkpoints is ~525,000 of them
+    const [cp] = await audit.checkpointer.latest(1);
+    const data = checkpointEncoding(cp!);
+    const mac = Buffer.from(cp!.mac, 'hex');
+    const n5 = 2000;
+    const t5 = performance.now();
+    for (let i = 0; i < n5; i += 8) await Promise.all(Array.from({ length: 8 }, () => keys.verifyMac(CHECKPOINT_KEY, data, mac)));
+    const s5 = (performance.now() - t5) / 1000;
+    out.verify = { ...(out.verify as object), checkpointMacChecksPerSecond: round(n5 / s5), secondsPerYearOfMinuteCheckpoints: round(525_600 / (n5 / s5)) };
   } finally {
     await audit.close();
     await h.close();
