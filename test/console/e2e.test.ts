@@ -405,6 +405,18 @@ describe('web console in Chromium', () => {
     await page.getByText(/Backup \S+ verified/).waitFor({ timeout: 180_000 });
     await page.locator('tr[data-job="backup"][data-outcome="succeeded"]').waitFor();
     await shot(page, '23-backup-verify-again');
+    // the secondary site goes away (volume unmounted): the run fails with a clear message, and
+    // the verified backup that holds the slot is kept
+    fs.renameSync(dir, `${dir}.away`);
+    try {
+      await page.getByRole('button', { name: 'Back up now' }).click();
+      await page.getByText('The backup target could not be reached').waitFor({ timeout: 150_000 });
+      expect(await page.getByRole('alert').filter({ hasText: 'could not be reached' }).textContent()).toMatch(/TARGET_UNREACHABLE.*absent/);
+      expect(await page.locator('.slot[data-verified="true"]').count()).toBe(1);
+      await shot(page, '24-backup-target-unreachable');
+    } finally {
+      fs.renameSync(`${dir}.away`, dir);
+    }
   }, 300_000);
 
   it('an auditor filters the trail and verifies it', async () => {
