@@ -96,7 +96,9 @@ export function App() {
     if (session.status === 'signed-in') {
       return <Redirect to={route.query.get('next') ?? homeOf(session.me)} />;
     }
-    return <LoginPage route={route} notice={session.status === 'anonymous' ? session.notice : undefined} />;
+    // a signed-out visitor of a console page signs in, then lands on that page
+    const next = p === 'login' ? (route.query.get('next') ?? undefined) : `${route.path}${route.query.toString() ? `?${route.query.toString()}` : ''}`;
+    return <LoginPage next={next} notice={session.status === 'anonymous' ? session.notice : undefined} />;
   }
   return (
     <Shell me={session.me} route={route}>

@@ -37,14 +37,18 @@ const METHOD_TEXT: Record<string, string> = {
   sms: 'We sent a one-time code to your phone by text message. Enter it below.',
 };
 
-export function LoginPage({ route, notice }: { route: Route; notice?: string | undefined }) {
+export function LoginPage({ next: nextPath, notice }: { next?: string | undefined; notice?: string | undefined }) {
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
   const [challenge, setChallenge] = useState<Extract<LoginAnswer, { status: 'mfa_required' }> | undefined>();
   const [code, setCode] = useState('');
   const [recovery, setRecovery] = useState(false);
-  const next = route.query.get('next') ?? '/';
-  const done = () => navigate(next.startsWith('/') ? next : '/', undefined, true);
+  const next = nextPath ?? '/';
+  const done = () => {
+    // only a path inside the console (never another origin); query kept
+    const [path = '/', query = ''] = (next.startsWith('/') ? next : '/').split('?', 2);
+    navigate(path, Object.fromEntries(new URLSearchParams(query)), true);
+  };
 
   const pw = useAction(async () => {
     const a = await auth.login(username.trim(), password);
