@@ -379,7 +379,7 @@ describe('web console in Chromium', () => {
     await signIn(operator);
     const { page } = operator;
     await page.getByRole('heading', { name: 'Backups', exact: true }).waitFor();
-    await page.getByText('No backup target').waitFor();
+    await page.getByText('No backup target', { exact: true }).waitFor();
     // a mounted path stands for the secondary site
     const dir = tempDir('coffre-console-target-');
     await page.getByRole('button', { name: 'Add a target' }).click();

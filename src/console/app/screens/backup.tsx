@@ -131,7 +131,7 @@ export function BackupPage({ me }: { me: Me }) {
         <Card>
           <JobProgressView run={running} label={JOB_LABEL[running.job] ?? running.job} />
         </Card>
-      ) : lastEnded && watch === false && lastEnded.outcome === 'failed' ? (
+      ) : lastEnded && watch === false && lastEnded.outcome === 'failed' && !(noTarget && /BACKUP_NO_TARGET/.test(lastEnded.error ?? '')) ? (
         <RunFailed run={lastEnded} />
       ) : null}
       {noTarget ? (
