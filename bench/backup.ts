@@ -69,7 +69,7 @@ function measure(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Prom
 }
 
 /** An appliance whose blob store holds `bytes` of mixed blobs, each referenced by a version row. */
-async function makeAppliance(dir: string, bytes: number, sshd: Sshd, targetName: string): Promise<{ dataDir: string; datasetBytes: number; files: number }> {
+export async function makeAppliance(dir: string, bytes: number, sshd: Sshd, targetName: string): Promise<{ dataDir: string; datasetBytes: number; files: number }> {
   const dataDir = path.join(dir, 'appliance');
   await initAppliance({ dataDir, jurisdiction: 'FR', timeZone: 'UTC', hostnames: [], actor: 'local:bench' });
   const a = await openAppliance({ dataDir, log: createLogger({ level: 'silent', destination: 'stderr' }) });

@@ -1,8 +1,8 @@
 import crypto from 'node:crypto';
 import { backupErrors } from './errors.js';
 import { partName, type PartRecord } from './format.js';
-import type { EncryptPool } from './pgp/pool.js';
-import { decryptPart, partSize as messageSize, PartFormatError } from './pgp/seipd.js';
+import { PartError, type PartPool } from './pgp/pool.js';
+import { partSize as messageSize } from './pgp/seipd.js';
 import type { BackupTarget } from './targets/types.js';
 
 /** A fixed set of equal buffers handed out and back: memory stays flat whatever the backup size. */
@@ -36,7 +36,7 @@ export async function uploadParts(o: {
   dir: string;
   partSize: number;
   prefixLength: number;
-  pool: EncryptPool;
+  pool: PartPool;
   threads: number;
   maxInFlight: number;
   onPlainBytes?: (n: number) => void;
@@ -61,7 +61,7 @@ export async function uploadParts(o: {
     const job = (async () => {
       const out = await outRing.take();
       const enc = await o.pool.encrypt(plain, length, out);
-      plainRing.give(enc.plain);
+      plainRing.give(enc.input);
       try {
         const name = partName(i);
         await o.target.put(`${o.dir}/${name}`, Buffer.from(enc.out, 0, enc.length));
@@ -112,58 +112,75 @@ export async function uploadParts(o: {
 }
 
 /**
- * Downloads parts in order (one ahead), checks each against its record (size and SHA-256 of the
- * ciphertext), decrypts it (authenticated before any byte is released) and yields the plaintext.
- * A yielded view is valid until the next one is requested. Any mismatch is BACKUP_INTEGRITY.
+ * Downloads parts in order, a few ahead; each one's size is checked as it arrives, then a worker
+ * checks its SHA-256 against the record and decrypts it (authenticated before any byte is
+ * released). Yields the plaintexts in order; a yielded view is valid until the next one is
+ * requested. Any mismatch is BACKUP_INTEGRITY. Memory: (ahead + 1) ciphertext and plaintext
+ * buffers of one part.
  */
 export async function* downloadParts(o: {
   target: BackupTarget;
   dir: string;
   parts: readonly PartRecord[];
-  sessionKey: Uint8Array;
+  pool: PartPool;
   label: string;
+  ahead?: number;
   onCipherBytes?: (n: number) => void;
 }): AsyncGenerator<Uint8Array> {
-  const max = Math.max(0, ...o.parts.map((p) => p.size));
-  const cipherRing = new BufferRing(2, max);
-  const plain = new Uint8Array(max);
-  const fetch = async (p: PartRecord): Promise<{ ab: ArrayBuffer; data: Uint8Array }> => {
+  const ahead = Math.max(1, o.ahead ?? 3);
+  const max = Math.max(1, ...o.parts.map((p) => p.size));
+  const cipherRing = new BufferRing(ahead, max);
+  const plainRing = new BufferRing(ahead + 1, max);
+  const fetch = async (p: PartRecord) => {
     const ab = await cipherRing.take();
+    let n = 0;
     try {
       const data = new Uint8Array(ab, 0, p.size);
-      const hash = crypto.createHash('sha256');
-      let n = 0;
       for await (const c of (await o.target.get(`${o.dir}/${p.name}`)) as AsyncIterable<Buffer>) {
         if (n + c.length > p.size) throw backupErrors.integrity(`${o.label}: ${p.name} is larger at the target than the ${p.size} bytes recorded`);
         data.set(c, n);
-        hash.update(c);
         n += c.length;
       }
       if (n !== p.size) throw backupErrors.integrity(`${o.label}: ${p.name} is ${n} bytes at the target, ${p.size} expected`);
-      if (hash.digest('hex') !== p.sha256) throw backupErrors.integrity(`${o.label}: ${p.name} does not match its recorded SHA-256`);
-      return { ab, data };
     } catch (e) {
       cipherRing.give(ab);
+      throw e;
+    }
+    const out = await plainRing.take();
+    try {
+      const r = await o.pool.decrypt(ab, p.size, out, p.sha256);
+      cipherRing.give(r.input);
+      return r;
+    } catch (e) {
+      if (e instanceof PartError) {
+        throw backupErrors.integrity(e.kind === 'hash' ? `${o.label}: ${p.name} does not match its recorded SHA-256` : `${o.label}: ${p.name} does not decrypt (${e.message})`);
+      }
       throw e;
     }
   };
+  const queue: Promise<Awaited<ReturnType<typeof fetch>>>[] = [];
+  let next = 0;
   let done = 0;
-  let next = o.parts[0] ? fetch(o.parts[0]) : null;
-  for (let i = 0; i < o.parts.length; i++) {
-    const { ab, data } = await next!;
-    next = o.parts[i + 1] ? fetch(o.parts[i + 1]!) : null;
-    next?.catch(() => undefined);
-    let out: Uint8Array;
-    try {
-      out = decryptPart(o.sessionKey, data, plain);
-    } catch (e) {
-      if (e instanceof PartFormatError) throw backupErrors.integrity(`${o.label}: ${o.parts[i]!.name} does not decrypt (${e.message})`);
-      throw e;
-    } finally {
-      cipherRing.give(ab);
+  const launch = () => {
+    while (queue.length < ahead && next < o.parts.length) {
+      const job = fetch(o.parts[next++]!);
+      job.catch(() => undefined); // awaited in order below
+      queue.push(job);
     }
-    done += data.length;
-    o.onCipherBytes?.(done);
-    yield out;
+  };
+  launch();
+  let held: ArrayBuffer | null = null;
+  try {
+    while (queue.length) {
+      const r = await queue.shift()!;
+      if (held) plainRing.give(held);
+      held = r.out;
+      done += o.parts[next - queue.length - 1]!.size;
+      o.onCipherBytes?.(done);
+      launch();
+      yield new Uint8Array(r.out, r.offset, r.length);
+    }
+  } finally {
+    await Promise.allSettled(queue);
   }
 }

@@ -6,6 +6,7 @@ import { unpackArchive } from './archive.js';
 import { backupErrors } from './errors.js';
 import { checkManifest, parseSidecar, SIDECAR, SIDECAR_MAC_KEY, sidecarMacInput, wrappedFromJson, type Manifest, type Sidecar } from './format.js';
 import { downloadParts } from './parts.js';
+import { PartPool } from './pgp/pool.js';
 import type { BackupTarget } from './targets/types.js';
 
 /**
@@ -57,19 +58,26 @@ export async function readArchive(o: {
   label: string;
   onMember: MemberSink;
   onCipherBytes?: (n: number) => void;
+  /** decryption worker threads (0: the calling thread) */
+  threads?: number;
 }): Promise<Manifest> {
   let plain = 0;
-  const parts = downloadParts({ target: o.target, dir: o.dir, parts: o.sidecar.parts, sessionKey: o.key, label: o.label, ...(o.onCipherBytes ? { onCipherBytes: o.onCipherBytes } : {}) });
-  async function* counted() {
-    for await (const p of parts) {
-      plain += p.length;
-      yield p;
+  const pool = new PartPool(Buffer.from(o.key), new Uint8Array(0), 0, o.threads ?? 2);
+  try {
+    const parts = downloadParts({ target: o.target, dir: o.dir, parts: o.sidecar.parts, pool, label: o.label, ...(o.onCipherBytes ? { onCipherBytes: o.onCipherBytes } : {}) });
+    async function* counted() {
+      for await (const p of parts) {
+        plain += p.length;
+        yield p;
+      }
     }
+    const { manifest, seen } = await unpackArchive(counted(), o.onMember, o.label);
+    if (plain !== o.sidecar.plainSize) throw backupErrors.integrity(`${o.label}: ${plain} plaintext bytes, the sidecar records ${o.sidecar.plainSize}`);
+    checkManifest(manifest, seen, { backupId: o.sidecar.backupId, applianceId: o.sidecar.applianceId }, o.label);
+    return manifest;
+  } finally {
+    await pool.close();
   }
-  const { manifest, seen } = await unpackArchive(counted(), o.onMember, o.label);
-  if (plain !== o.sidecar.plainSize) throw backupErrors.integrity(`${o.label}: ${plain} plaintext bytes, the sidecar records ${o.sidecar.plainSize}`);
-  checkManifest(manifest, seen, { backupId: o.sidecar.backupId, applianceId: o.sidecar.applianceId }, o.label);
-  return manifest;
 }
 
 /** A sink that writes chosen members to files and drains the rest. */

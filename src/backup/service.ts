@@ -54,7 +54,7 @@ import {
 import { checkTargetSite, siteProblems, type GeoVerdict } from './geo.js';
 import { uploadParts } from './parts.js';
 import { checkEscrowKey, escrowPackets } from './pgp/openpgp.js';
-import { EncryptPool } from './pgp/pool.js';
+import { PartPool } from './pgp/pool.js';
 import { openSidecar, readArchive, readSidecar, sinkTo } from './reader.js';
 import { normaliseTargetUrl, openTarget } from './registry.js';
 import { maxAgeMs, planRetention, weekdaySlot, type HeldBackup } from './retention.js';
@@ -383,7 +383,7 @@ export class BackupService {
             site: { jurisdiction: this.d.config.site.jurisdiction, lat: this.d.config.site.lat, lon: this.d.config.site.lon, timeZone: this.d.config.site.timeZone, ...(this.d.config.site.name ? { name: this.d.config.site.name } : {}) },
           };
           const { stream, done } = packArchive(iterate(members), manifestBase, new Date(createdAt));
-          const pool = new EncryptPool(key, prefix, Math.floor(createdAt / 1000), this.cfg.workers);
+          const pool = new PartPool(key, prefix, Math.floor(createdAt / 1000), this.cfg.workers);
           const tu = performance.now();
           let up: Awaited<ReturnType<typeof uploadParts>>;
           try {
@@ -553,7 +553,7 @@ export class BackupService {
     fs.mkdirSync(this.scratch, { recursive: true, mode: 0o700 });
     const dbCopy = path.join(this.scratch, `verify-${crypto.randomBytes(4).toString('hex')}.db`);
     try {
-      const manifest = await readArchive({ target: t, dir, sidecar, key, label, onMember: sinkTo({ [DB_MEMBER]: dbCopy }), ...(onBytes ? { onCipherBytes: onBytes } : {}) });
+      const manifest = await readArchive({ target: t, dir, sidecar, key, label, threads: this.cfg.workers, onMember: sinkTo({ [DB_MEMBER]: dbCopy }), ...(onBytes ? { onCipherBytes: onBytes } : {}) });
       const snap = openSnapshot(dbCopy);
       try {
         const problems = await integrityProblems(snap.db);

@@ -5,7 +5,7 @@ import path from 'node:path';
 import * as openpgp from 'openpgp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decryptPart, encryptPart, packetHeader, PartFormatError, partSize } from '../../src/backup/pgp/seipd.js';
-import { EncryptPool } from '../../src/backup/pgp/pool.js';
+import { PartPool } from '../../src/backup/pgp/pool.js';
 import { checkEscrowKey, escrowPackets } from '../../src/backup/pgp/openpgp.js';
 import { createGpg, gpgVersion, type Gpg } from '../support/gpg.js';
 
@@ -69,7 +69,7 @@ describe('part encryption (SEIPDv1), checked against OpenPGP.js', () => {
 
   it('encrypts in worker threads, results matched to their requests', async () => {
     const key = crypto.randomBytes(32);
-    const pool = new EncryptPool(key, new Uint8Array(0), date, 2);
+    const pool = new PartPool(key, new Uint8Array(0), date, 2);
     const pts = Array.from({ length: 6 }, (_, i) => crypto.randomBytes(300_000 + i * 1000));
     const out = await Promise.all(
       pts.map((p) => {
@@ -81,11 +81,27 @@ describe('part encryption (SEIPDv1), checked against OpenPGP.js', () => {
     await pool.close();
     for (let i = 0; i < pts.length; i++) {
       const r = out[i]!;
-      expect(new Uint8Array(r.plain, 0, pts[i]!.length)).toEqual(new Uint8Array(pts[i]!)); // handed back intact
+      expect(new Uint8Array(r.input, 0, pts[i]!.length)).toEqual(new Uint8Array(pts[i]!)); // handed back intact
       const msg = new Uint8Array(r.out, 0, r.length);
       expect(r.sha256).toBe(crypto.createHash('sha256').update(msg).digest('hex'));
       expect((await openpgpDecrypt(msg, key)).equals(pts[i]!)).toBe(true);
     }
+    // and back through the workers' reader: a wrong hash or a flipped byte is told apart
+    const pool2 = new PartPool(key, new Uint8Array(0), date, 2);
+    const msg0 = Buffer.from(new Uint8Array(out[0]!.out, 0, out[0]!.length));
+    const copy = () => {
+      const ab = new ArrayBuffer(msg0.length);
+      new Uint8Array(ab).set(msg0);
+      return ab;
+    };
+    const back = await pool2.decrypt(copy(), msg0.length, new ArrayBuffer(msg0.length), out[0]!.sha256);
+    expect(Buffer.from(new Uint8Array(back.out, back.offset, back.length)).equals(pts[0]!)).toBe(true);
+    await expect(pool2.decrypt(copy(), msg0.length, new ArrayBuffer(msg0.length), '0'.repeat(64))).rejects.toMatchObject({ kind: 'hash' });
+    const bad = copy();
+    new Uint8Array(bad)[100]! ^= 1;
+    const badSha = crypto.createHash('sha256').update(new Uint8Array(bad)).digest('hex');
+    await expect(pool2.decrypt(bad, msg0.length, new ArrayBuffer(msg0.length), badSha)).rejects.toMatchObject({ kind: 'format' });
+    await pool2.close();
   });
 });
 

@@ -1,27 +1,39 @@
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { encryptPart, type WorkerReply, type WorkerRequest } from './seipd.js';
+import { runRequest, type WorkerReply, type WorkerRequest } from './seipd.js';
 
 /** ./seipd.ts (tests, type stripping) or ./seipd.js (dist): the worker runs that module */
 const WORKER_URL = new URL(`./seipd${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
 
-export interface Encrypted {
-  /** the plaintext buffer, handed back for reuse */
-  plain: ArrayBuffer;
-  /** the output buffer; the message is its first `length` bytes */
+export interface Processed {
+  /** the input buffer, handed back for reuse */
+  input: ArrayBuffer;
+  /** the output buffer; the result is `out[offset, offset + length)` */
   out: ArrayBuffer;
+  offset: number;
   length: number;
+  /** SHA-256 of the message (written, or checked) */
   sha256: string;
 }
 
+/** A part that failed in a worker: its SHA-256 differs from the record, or it is not a valid part. */
+export class PartError extends Error {
+  constructor(
+    message: string,
+    readonly kind: 'hash' | 'format' | 'other',
+  ) {
+    super(message);
+  }
+}
+
 /**
- * Encrypts parts in worker threads with one backup's session key. Buffers are transferred to the
- * worker and back (no copies, no per-part allocation); `close` makes the workers wipe the key and
- * exit. `threads: 0` encrypts on the calling thread.
+ * Encrypts and decrypts parts in worker threads with one backup's session key. Buffers are
+ * transferred to the worker and back (no copies, no per-part allocation); `close` makes the
+ * workers wipe the key and exit. `threads: 0` works on the calling thread.
  */
-export class EncryptPool {
+export class PartPool {
   private readonly workers: Worker[] = [];
-  private readonly waiting = new Map<number, { resolve: (p: Encrypted) => void; reject: (e: Error) => void }>();
+  private readonly waiting = new Map<number, { resolve: (p: Processed) => void; reject: (e: Error) => void }>();
   private nextId = 0;
   private rr = 0;
   private readonly inline: { key: Buffer; prefix: Uint8Array; date: number } | null = null;
@@ -34,19 +46,21 @@ export class EncryptPool {
     }
     for (let i = 0; i < threads; i++) {
       const w = new Worker(WORKER_URL, { workerData: { role: 'coffre-seipd', key: new Uint8Array(key), prefix, date } });
-      w.on('message', (r: WorkerReply) => {
-        const p = this.waiting.get(r.id);
-        if (!p) return;
-        this.waiting.delete(r.id);
-        if (r.error !== undefined) p.reject(new Error(`encryption failed: ${r.error}`));
-        else p.resolve({ plain: r.plain, out: r.out, length: r.length, sha256: r.sha256 });
-      });
+      w.on('message', (r: WorkerReply) => this.settle(r));
       w.on('error', (e) => this.fail(e));
       w.on('exit', (code) => {
-        if (code !== 0) this.fail(new Error(`encryption worker exited with ${code}`));
+        if (code !== 0) this.fail(new Error(`part worker exited with ${code}`));
       });
       this.workers.push(w);
     }
+  }
+
+  private settle(r: WorkerReply): void {
+    const p = this.waiting.get(r.id);
+    if (!p) return;
+    this.waiting.delete(r.id);
+    if (r.error !== undefined) p.reject(Object.assign(new PartError(r.error, r.kind), { buffers: { input: r.input, out: r.out } }));
+    else p.resolve({ input: r.input, out: r.out, offset: r.offset, length: r.length, sha256: r.sha256 });
   }
 
   private fail(e: Error): void {
@@ -55,23 +69,25 @@ export class EncryptPool {
     this.waiting.clear();
   }
 
-  /** Encrypts `plain[0, length)` into `out`. Both buffers are transferred and come back in the result. */
-  encrypt(plain: ArrayBuffer, length: number, out: ArrayBuffer): Promise<Encrypted> {
+  private run(req: Omit<WorkerRequest, 'id'>): Promise<Processed> {
     if (this.failed) return Promise.reject(this.failed);
-    if (this.inline) {
-      try {
-        const r = encryptPart(this.inline.key, new Uint8Array(plain, 0, length), this.inline.prefix, this.inline.date, new Uint8Array(out));
-        return Promise.resolve({ plain, out, length: r.message.length, sha256: r.sha256 });
-      } catch (e) {
-        return Promise.reject(e as Error);
-      }
-    }
     const id = this.nextId++;
-    const w = this.workers[this.rr++ % this.workers.length]!;
-    return new Promise<Encrypted>((resolve, reject) => {
+    return new Promise<Processed>((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
-      w.postMessage({ id, plain, length, out } satisfies WorkerRequest, [plain, out]);
+      const full = { ...req, id } as WorkerRequest;
+      if (this.inline) this.settle(runRequest(this.inline.key, this.inline.prefix, this.inline.date, full));
+      else this.workers[this.rr++ % this.workers.length]!.postMessage(full, [full.input, full.out]);
     });
+  }
+
+  /** Encrypts `plain[0, length)` into `out`. Both buffers are transferred and come back in the result. */
+  encrypt(plain: ArrayBuffer, length: number, out: ArrayBuffer): Promise<Processed> {
+    return this.run({ op: 'encrypt', input: plain, length, out });
+  }
+
+  /** Checks the SHA-256 of `message[0, length)` then decrypts it into `out` (authenticated first). */
+  decrypt(message: ArrayBuffer, length: number, out: ArrayBuffer, sha256: string): Promise<Processed> {
+    return this.run({ op: 'decrypt', input: message, length, out, sha256 });
   }
 
   /** Wipes the key in every worker and stops them. */

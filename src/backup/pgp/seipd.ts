@@ -163,9 +163,33 @@ export function decryptPart(key: Uint8Array, message: Uint8Array, out?: Uint8Arr
   }
 }
 
-/** Messages between the pool (./pool.ts) and a worker: buffers travel both ways, never copied. */
-export type WorkerRequest = { id: number; plain: ArrayBuffer; length: number; out: ArrayBuffer };
-export type WorkerReply = { id: number; plain: ArrayBuffer; out: ArrayBuffer; length: number; sha256: string; error?: undefined } | { id: number; plain: ArrayBuffer; out: ArrayBuffer; error: string };
+/**
+ * Messages between the pool (./pool.ts) and a worker: buffers travel both ways, never copied.
+ * `encrypt`: input is plaintext, the message goes to `out[0, length)`. `decrypt`: input is a
+ * message whose SHA-256 must be `sha256`; the plaintext is `out[offset, offset + length)`.
+ */
+export type WorkerRequest = { id: number; op: 'encrypt' | 'decrypt'; input: ArrayBuffer; length: number; out: ArrayBuffer; sha256?: string };
+export type WorkerReply =
+  | { id: number; input: ArrayBuffer; out: ArrayBuffer; offset: number; length: number; sha256: string; error?: undefined }
+  | { id: number; input: ArrayBuffer; out: ArrayBuffer; error: string; kind: 'hash' | 'format' | 'other' };
+
+/** Runs one request (in a worker, or inline). */
+export function runRequest(key: Uint8Array, prefix: Uint8Array, date: number, m: WorkerRequest): WorkerReply {
+  const base = { id: m.id, input: m.input, out: m.out };
+  try {
+    if (m.op === 'encrypt') {
+      const { message, sha256 } = encryptPart(key, new Uint8Array(m.input, 0, m.length), prefix, date, new Uint8Array(m.out));
+      return { ...base, offset: 0, length: message.length, sha256 };
+    }
+    const msg = new Uint8Array(m.input, 0, m.length);
+    const sha256 = crypto.createHash('sha256').update(msg).digest('hex');
+    if (sha256 !== m.sha256) return { ...base, error: 'does not match its recorded SHA-256', kind: 'hash' };
+    const pt = decryptPart(key, msg, new Uint8Array(m.out));
+    return { ...base, offset: pt.byteOffset, length: pt.length, sha256 };
+  } catch (e) {
+    return { ...base, error: (e as Error).message, kind: e instanceof PartFormatError ? 'format' : 'other' };
+  }
+}
 
 if (!isMainThread && (workerData as { role?: string } | null)?.role === 'coffre-seipd') {
   const init = workerData as { role: string; key: Uint8Array; prefix: Uint8Array; date: number };
@@ -183,12 +207,7 @@ if (!isMainThread && (workerData as { role?: string } | null)?.role === 'coffre-
       port.close();
       return;
     }
-    try {
-      const { message, sha256 } = encryptPart(key, new Uint8Array(m.plain, 0, m.length), init.prefix, init.date, new Uint8Array(m.out));
-      port.postMessage({ id: m.id, plain: m.plain, out: m.out, length: message.length, sha256 } satisfies WorkerReply, [m.plain, m.out]);
-      gc({ type: 'minor' });
-    } catch (e) {
-      port.postMessage({ id: m.id, plain: m.plain, out: m.out, error: (e as Error).message } satisfies WorkerReply, [m.plain, m.out]);
-    }
+    port.postMessage(runRequest(key, init.prefix, init.date, m), [m.input, m.out]);
+    gc({ type: 'minor' });
   });
 }
