@@ -125,7 +125,10 @@ describe('web console in Chromium', () => {
   beforeAll(async () => {
     fs.mkdirSync(SHOTS, { recursive: true });
     // the appliance's site: Paris (its backup target will be in Lyon, same jurisdiction, ~390 km away)
-    app = await startAppliance({ username: 'alice', email: 'alice@example.test' }, ['--jurisdiction', 'FR', '--lat', '48.8566', '--lon', '2.3522']);
+    app = await startAppliance({ username: 'alice', email: 'alice@example.test' }, ['--jurisdiction', 'FR', '--lat', '48.8566', '--lon', '2.3522'], {
+      // an unreachable target is retried 4 times with back-off: short here, to keep the run brief
+      COFFRE_CFG_backup__retryBaseMs: '100',
+    });
     chrome = await launchChromium(app.ca);
   });
   afterEach(async (ctx) => {
@@ -370,6 +373,19 @@ describe('web console in Chromium', () => {
     await signIn(member);
     await page.getByRole('heading', { name: 'My account' }).waitFor();
     await shot(page, '13-my-account');
+    // the member adds an authenticator app from the account page (QR code, then a code and the password)
+    await page.getByRole('button', { name: 'Set up an authenticator app' }).click();
+    const secret = (await page.getByTestId('totp-secret').textContent())!.replace(/\s+/g, '');
+    expect(await page.getByRole('img', { name: /QR code/ }).evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth > 0)).toBe(true);
+    member.totp = new Authenticator(secret);
+    await page.getByLabel('Code shown by the app').fill(await member.totp.code());
+    await page.getByLabel('Your current password').fill(member.password);
+    await page.getByRole('button', { name: 'Confirm' }).click();
+    await page.getByTestId('recovery-codes').waitFor();
+    expect(await page.getByTestId('recovery-codes').locator('li').count()).toBe(10);
+    await shot(page, '13b-account-totp-recovery-codes');
+    await page.getByRole('button', { name: 'I have saved them' }).click();
+    await page.getByText('authenticator app', { exact: true }).first().waitFor();
   });
 
   it('a backup operator registers a distant target, runs a backup with progress and sees it verified', async () => {

@@ -46,11 +46,14 @@ export const mfaLabel = (m: string | null) => (m === 'totp' ? 'authenticator app
 function SecondFactorCard({ me }: { me: Me }) {
   const [prov, setProv] = useState<TotpProvisioning | undefined>();
   const [code, setCode] = useState('');
+  const [current, setCurrent] = useState('');
   const [codes, setCodes] = useState<string[] | undefined>();
   const start = useAction(async () => setProv(await post<TotpProvisioning>('/auth/mfa/totp')));
   const confirm = useAction(async () => {
-    const r = await post<{ recoveryCodes: string[] }>('/auth/mfa/totp/confirm', { code: code.trim() });
+    // the appliance asks for the password too: a stolen session alone cannot swap the second factor
+    const r = await post<{ recoveryCodes: string[] }>('/auth/mfa/totp/confirm', { code: code.trim(), currentPassword: current });
     setCode('');
+    setCurrent('');
     setProv(undefined);
     setCodes(r.recoveryCodes);
     await auth.refresh();
@@ -59,6 +62,7 @@ function SecondFactorCard({ me }: { me: Me }) {
   if (codes) {
     return (
       <Card title="Second factor">
+        <Alert kind="info">Your other sessions were ended.</Alert>
         <RecoveryCodes codes={codes} />
         <Button variant="primary" onClick={() => setCodes(undefined)}>
           I have saved them
@@ -79,10 +83,11 @@ function SecondFactorCard({ me }: { me: Me }) {
           }}
         >
           <TextField label="Code shown by the app" value={code} onValue={setCode} inputMode="numeric" autoComplete="one-time-code" pattern="[0-9]{6}" required class="input code-input" />
+          <TextField label="Your current password" type="password" value={current} onValue={setCurrent} autoComplete="current-password" required />
           <Button type="submit" variant="primary" busy={confirm.busy}>
             Confirm
           </Button>
-          <Button onClick={() => setProv(undefined)}>Cancel</Button>
+          <Button onClick={() => (setProv(undefined), setCurrent(''))}>Cancel</Button>
         </form>
       </Card>
     );
