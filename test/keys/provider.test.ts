@@ -216,9 +216,13 @@ describe('fail closed', () => {
       expect(hsm.health()).toMatchObject({ up: false, lastError: 'CKR_PIN_INCORRECT' });
       await expect(hsm.wrap(crypto.randomBytes(32))).rejects.toMatchObject({ code: 'KEYS_UNAVAILABLE' });
       // the same wrong PIN is not tried again (it would count towards locking the token)
+      const logins = () => (hsm as unknown as { loginAttempts: number }).loginAttempts;
+      const tried = logins();
+      expect(tried).toBe(1);
       await new Promise((r) => setTimeout(r, 150));
       const again = await rejects(hsm.ready());
-      expect(again.message).toMatch(/not retried until the PIN file changes/);
+      expect(again.message).toBe(e.message);
+      expect(logins()).toBe(tried);
       // fixing the file is enough: the provider picks it up without a restart
       fs.writeFileSync(t.pinFile, good);
       await new Promise((r) => setTimeout(r, 150));

@@ -40,6 +40,7 @@ interface Session {
 const GCM_IV_BYTES = 12;
 const DEK_BYTES = 32;
 const MAC_NAME = /^[a-z0-9][a-z0-9._-]{0,47}$/;
+const PIN_HINT = 'check keys.pinFile (a refused PIN is not tried again until that file changes: retries would lock the token)';
 
 const attr = (type: number, value?: number | boolean | string | Buffer) => (value === undefined ? { type } : { type, value });
 const bool = (b: Buffer | undefined) => b !== undefined && b.length > 0 && b[0] !== 0;
@@ -77,6 +78,10 @@ export class Pkcs11KeyProvider implements KeyProvider, KekAdmin {
   private nextAttemptAt = 0;
   private timer: NodeJS.Timeout | undefined;
   private rejectedPinHash: string | undefined;
+  /** the refused PIN's CKR code, repeated while the PIN file is unchanged */
+  private rejectedPinCode = 'CKR_PIN_INCORRECT';
+  /** C_Login calls made (tests check that a refused PIN is not tried again) */
+  private loginAttempts = 0;
 
   /** the session we logged in with: kept open, never used for operations, so closing an errored
    * session never closes the token's last session (which would log it out) */
@@ -465,18 +470,20 @@ export class Pkcs11KeyProvider implements KeyProvider, KekAdmin {
     const pin = this.readPin();
     const pinHash = crypto.createHash('sha256').update(pin).digest('hex');
     if (this.rejectedPinHash === pinHash) {
-      throw keysErrors.unavailable(`the HSM refused the PIN for token "${token.label}" (CKR_PIN_INCORRECT); not retried until the PIN file changes`, 'check keys.pinFile');
+      throw keysErrors.unavailable(`the HSM refused the PIN for token "${token.label}" (${this.rejectedPinCode})`, PIN_HINT);
     }
     const s = { h: this.p.C_OpenSession(this.slot, pk.CKF_SERIAL_SESSION | pk.CKF_RW_SESSION), gen: this.lib.generation };
     try {
       try {
+        this.loginAttempts++;
         this.p.C_Login(s.h, pk.CKU_USER, pin);
       } catch (e) {
         const ckr = ckrOf(e);
         if (ckr !== 'CKR_USER_ALREADY_LOGGED_IN') {
           if (ckr && PIN_CODES.has(ckr)) {
             this.rejectedPinHash = pinHash;
-            throw keysErrors.unavailable(`the HSM refused the PIN for token "${token.label}" (${ckr})`, 'check keys.pinFile', e);
+            this.rejectedPinCode = ckr;
+            throw keysErrors.unavailable(`the HSM refused the PIN for token "${token.label}" (${ckr})`, PIN_HINT, e);
           }
           throw keysErrors.unavailable(`cannot log in to token "${token.label}" (${ckr ?? (e as Error).message})`, 'check the HSM and keys.pinFile', e);
         }
