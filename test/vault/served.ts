@@ -22,6 +22,10 @@ export interface Served {
   clientEnv: Record<string, string>;
   start(): Promise<void>;
   kill(signal: NodeJS.Signals): Promise<void>;
+  /** what the server printed so far (stdout and stderr) */
+  logs(): string;
+  /** resets the kernel's peak-RSS counter (VmHWM) of the server process */
+  resetPeak(): void;
   /** peak resident set (VmHWM) and current RSS of the server process, bytes */
   memory(): { peak: number; rss: number };
   close(): Promise<void>;
@@ -40,6 +44,7 @@ export async function serveAppliance(env: Record<string, string> = {}): Promise<
   const caFile = init.caFile;
   let child!: ChildProcess;
   let url = '';
+  let logs: () => string = () => '';
   const s: Served = {
     dataDir,
     caFile,
@@ -53,10 +58,12 @@ export async function serveAppliance(env: Record<string, string> = {}): Promise<
     get url() {
       return url;
     },
+    logs: () => logs(),
     async start() {
       const r = await startServe(dataDir, 0, env);
       child = r.child;
       url = r.url;
+      logs = r.logs;
       s.clientEnv = { COFFRE_URL: url, COFFRE_CA: caFile, ...(s.token ? { COFFRE_TOKEN: s.token } : {}) };
     },
     async kill(signal) {
@@ -64,6 +71,9 @@ export async function serveAppliance(env: Record<string, string> = {}): Promise<
       const exited = new Promise((r) => child.once('exit', r));
       child.kill(signal);
       await exited;
+    },
+    resetPeak() {
+      fs.writeFileSync(`/proc/${child.pid}/clear_refs`, '5');
     },
     memory() {
       const status = fs.readFileSync(`/proc/${child.pid}/status`, 'utf8');
