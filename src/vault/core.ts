@@ -9,6 +9,7 @@ import type { Alerter } from '../monitoring/types.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import { vaultErrors } from './errors.js';
+import { NameCache } from './name-cache.js';
 import type { SealedBlobs, VaultCaller, WorkspaceAccess, WorkspaceView } from './types.js';
 
 /** Everything the vault's operations use, injected by main.ts (STYLE.md #6). */
@@ -55,7 +56,13 @@ export const ctx = {
 
 /** The helpers shared by the vault's operations. */
 export class VaultCore {
-  constructor(readonly d: VaultDeps) {}
+  /** decrypted document names and tag lists (keyed by document id, checked against the ciphertext) */
+  readonly names: NameCache;
+  readonly tags: NameCache;
+  constructor(readonly d: VaultDeps) {
+    this.names = new NameCache(d.config.nameCacheEntries);
+    this.tags = new NameCache(d.config.nameCacheEntries);
+  }
 
   get db(): Kysely<Database> {
     return this.d.db;
@@ -141,5 +148,23 @@ export class VaultCore {
 
   decrypt(ciphertext: string, context: string): Promise<string> {
     return this.d.fields.decrypt(ciphertext, context);
+  }
+
+  /** A document's name, from the cache when the row still holds the cached ciphertext. */
+  async docName(id: string, enc: string): Promise<string> {
+    const hit = this.names.get(id, enc);
+    if (hit !== undefined) return hit;
+    const name = await this.d.fields.decrypt(enc, ctx.docName(id));
+    this.names.set(id, enc, name);
+    return name;
+  }
+
+  /** A document's tags (JSON array ciphertext, or null for none), cached like names. */
+  async docTags(id: string, enc: string | null): Promise<string[]> {
+    if (enc === null) return [];
+    const hit = this.tags.get(id, enc);
+    const json = hit ?? (await this.d.fields.decrypt(enc, ctx.docTags(id)));
+    if (hit === undefined) this.tags.set(id, enc, json);
+    return JSON.parse(json) as string[];
   }
 }

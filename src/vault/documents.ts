@@ -35,9 +35,9 @@ export interface VersionInfo {
 /** Decrypts a document row's fields. */
 export async function documentInfo(core: VaultCore, doc: DocumentRow, opts: { description?: boolean } = {}): Promise<DocumentInfo> {
   const [name, description, tags] = await Promise.all([
-    core.decrypt(doc.name_enc, ctx.docName(doc.id)),
+    core.docName(doc.id, doc.name_enc),
     opts.description !== false && doc.description_enc !== null ? core.decrypt(doc.description_enc, ctx.docDescription(doc.id)) : Promise.resolve(null),
-    doc.tags_enc !== null ? core.decrypt(doc.tags_enc, ctx.docTags(doc.id)).then((t) => JSON.parse(t) as string[]) : Promise.resolve([] as string[]),
+    core.docTags(doc.id, doc.tags_enc),
   ]);
   return {
     id: doc.id,

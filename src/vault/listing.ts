@@ -1,4 +1,4 @@
-import { ctx, iso, num, type VaultCore } from './core.js';
+import { iso, num, type VaultCore } from './core.js';
 import { vaultErrors } from './errors.js';
 import type { VaultCaller } from './types.js';
 
@@ -80,8 +80,8 @@ export async function listDocuments(core: VaultCore, c: VaultCaller, workspaceId
   const item = async (r: Row, name?: string, tags?: string[]): Promise<ListItem> => ({
     id: r.id,
     folderId: r.folder_id,
-    name: name ?? (await core.decrypt(r.name_enc, ctx.docName(r.id))),
-    tags: tags ?? (r.tags_enc ? (JSON.parse(await core.decrypt(r.tags_enc, ctx.docTags(r.id))) as string[]) : []),
+    name: name ?? (await core.docName(r.id, r.name_enc)),
+    tags: tags ?? (await core.docTags(r.id, r.tags_enc)),
     version: num(r.head_version),
     size: num(r.head_size),
     createdAt: iso(r.created_at)!,
@@ -106,19 +106,22 @@ export async function listDocuments(core: VaultCore, c: VaultCaller, workspaceId
     const needle = q.q !== undefined ? fold(q.q) : undefined;
     const tag = q.tag !== undefined ? fold(q.tag) : undefined;
     const hits: { r: Row; name: string; tags?: string[] }[] = [];
-    await Promise.all(
-      rows.map(async (r) => {
-        if (tag !== undefined && r.tags_enc === null) return;
-        const name = await core.decrypt(r.name_enc, ctx.docName(r.id));
-        if (needle !== undefined && !fold(name).includes(needle)) return;
-        let tags: string[] | undefined;
-        if (tag !== undefined) {
-          tags = JSON.parse(await core.decrypt(r.tags_enc!, ctx.docTags(r.id))) as string[];
-          if (!tags.some((t) => fold(t) === tag)) return;
-        }
-        hits.push(tags ? { r, name, tags } : { r, name });
-      }),
-    );
+    // in slices: bounded concurrency and memory whatever the number of documents
+    for (let i = 0; i < rows.length; i += 512) {
+      await Promise.all(
+        rows.slice(i, i + 512).map(async (r) => {
+          if (tag !== undefined && r.tags_enc === null) return;
+          const name = await core.docName(r.id, r.name_enc);
+          if (needle !== undefined && !fold(name).includes(needle)) return;
+          let tags: string[] | undefined;
+          if (tag !== undefined) {
+            tags = await core.docTags(r.id, r.tags_enc);
+            if (!tags.some((t) => fold(t) === tag)) return;
+          }
+          hits.push(tags ? { r, name, tags } : { r, name });
+        }),
+      );
+    }
     hits.sort((a, b) => a.name.localeCompare(b.name) || a.r.id.localeCompare(b.r.id));
     const offset = q.cursor ? decodeCursor(q.cursor, (o): o is { o: number } => typeof o === 'object' && o !== null && Number.isSafeInteger((o as { o: unknown }).o) && (o as { o: number }).o >= 0).o : 0;
     const shown = hits.slice(offset, offset + q.limit);

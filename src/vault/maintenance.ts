@@ -26,6 +26,8 @@ async function shred(core: VaultCore, documentId: string): Promise<{ versions: n
     if (!doc) return;
     await trx.deleteFrom('vault_versions').where('document_id', '=', documentId).execute();
     await trx.deleteFrom('vault_documents').where('id', '=', documentId).execute();
+    core.names.delete(documentId);
+    core.tags.delete(documentId);
     await trx
       .updateTable('vault_usage')
       .set((eb) => ({ used_bytes: eb('used_bytes', '-', bytes) }))

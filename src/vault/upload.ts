@@ -109,6 +109,10 @@ export async function upload(core: VaultCore, c: VaultCaller, target: UploadTarg
 
     const sha256 = meter.sha256;
     const version = await commit(core, c, { target, ws, documentId, blobId, keyId: dek.keyId, size, storedSize, sha256, mediaType: body.mediaType, quota, enc });
+    if (target.kind === 'new' && enc) {
+      core.names.set(documentId, enc.name, target.name);
+      if (enc.tags !== null) core.tags.set(documentId, enc.tags, JSON.stringify(target.tags));
+    }
     d.log.info({ event: 'vault.upload', document: documentId, version, size }, 'version stored');
     return { id: documentId, workspaceId: ws.id, version, size, sha256, created: target.kind === 'new' };
   } catch (e) {

@@ -11,6 +11,8 @@ export const VaultSection = Type.Object(
     defaultQuotaBytes: Type.Integer({ minimum: 0, default: 0 }),
     /** an upload whose blob is written but never committed is collected after this long (crash, kill -9) */
     pendingUploadGraceMs: Type.Integer({ minimum: 1000, default: 15 * 60_000 }),
+    /** decrypted names and tags kept in memory for listing and search (entries; 0 = none) */
+    nameCacheEntries: Type.Integer({ minimum: 0, default: 200_000 }),
     /** cron schedules of the vault jobs are in jobs.schedules: vault.trash-purge, vault.collect-orphans */
   },
   { additionalProperties: false, default: {} },

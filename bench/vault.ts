@@ -1,0 +1,250 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import Fastify from 'fastify';
+import fastifyStatic from '@fastify/static';
+import { TLS_POLICY } from '../src/http/tls.js';
+import { openAppliance } from '../src/main.js';
+import { createLogger } from '../src/shared/logger.js';
+import { ctx, fieldScope } from '../src/vault/core.js';
+
+/**
+ * `npm run bench -- vault`, on loopback over HTTPS, in one run:
+ * - a 1 GiB upload and download through Coffre (`coffre serve` in its own process; its peak RSS);
+ * - (a) a durable raw disk write of the same size: `dd conv=fdatasync`;
+ * - (b) the same size served by a plain Fastify HTTPS static route (no encryption at rest);
+ * - listing and search in one workspace of 100,000 documents (names and tags decrypted in memory).
+ * Targets (issue 5): upload ≥ 0.6 × dd, download ≥ 0.7 × the static route.
+ */
+const here = path.dirname(fileURLToPath(import.meta.url));
+const CLI = path.resolve(here, '../src/cli/main.js');
+const MiB = 1024 * 1024;
+const SIZE = Number(process.env.VAULT_BENCH_BYTES ?? 1024 * MiB);
+const DOCS = Number(process.env.VAULT_BENCH_DOCS ?? 100_000);
+const run = promisify(execFile);
+
+/** A cheap generated stream: a random 1 MiB block with its index stamped in (no fixture on disk). */
+function content(size: number): Readable {
+  const block = crypto.randomBytes(MiB);
+  let pos = 0;
+  return new Readable({
+    highWaterMark: MiB,
+    read() {
+      if (pos >= size) return void this.push(null);
+      const n = Math.min(MiB, size - pos);
+      const b = Buffer.from(block.subarray(0, n));
+      b.writeDoubleBE(pos, 0);
+      pos += n;
+      this.push(b);
+    },
+  });
+}
+const sink = () => new Writable({ highWaterMark: MiB, write: (_c, _e, cb) => cb() });
+
+async function cli(args: string[], input?: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    let out = '';
+    let err = '';
+    c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    c.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    // the verb only: arguments may hold an enrolment link
+    c.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`coffre ${args.slice(0, 2).join(' ')}: ${err}`))));
+    c.stdin.end(input ?? '');
+  });
+}
+let env: Record<string, string> = {};
+
+function serve(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, 'serve', '--data-dir', dataDir, '--port', '0', '--host', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    const on = (d: Buffer) => {
+      out += d.toString();
+      const m = /"event":"appliance.started","url":"([^"]+)"/.exec(out);
+      if (m) resolve({ child, url: m[1]! });
+    };
+    child.stdout!.on('data', on);
+    child.stderr!.on('data', on);
+    child.on('exit', (c) => reject(new Error(`serve exited ${c}: ${out}`)));
+  });
+}
+const stop = (c: ChildProcess) =>
+  new Promise<void>((r) => {
+    if (c.exitCode !== null) return r();
+    c.removeAllListeners('exit');
+    c.once('exit', () => r());
+    c.kill('SIGTERM');
+  });
+const memory = (pid: number) => {
+  const s = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(s)?.[1] ?? 0) * 1024;
+  return { rss: kb('VmRSS'), peak: kb('VmHWM') };
+};
+
+function request(url: string, ca: string, method: string, p: string, token: string | undefined, body?: Readable, size?: number): Promise<{ status: number; bytes: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const req = https.request(
+      { host: u.hostname, port: u.port, servername: 'localhost', ca, method, path: p, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body ? { 'content-type': 'application/octet-stream', 'content-length': String(size) } : {}) } },
+      (res) => {
+        let bytes = 0;
+        let text = '';
+        res.on('data', (d: Buffer) => {
+          bytes += d.length;
+          if (text.length < 100_000) text += d.toString('latin1');
+        });
+        res.on('end', () => resolve({ status: res.statusCode!, bytes, text }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    if (body) body.pipe(req);
+    else req.end();
+  });
+}
+
+const rate = (bytes: number, s: number) => Math.round((bytes / MiB / s) * 10) / 10;
+
+export default async function bench(): Promise<Record<string, unknown>> {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'coffre-bench-vault-'));
+  const dataDir = path.join(root, 'data');
+  const out: Record<string, unknown> = { bytes: SIZE };
+  const children: ChildProcess[] = [];
+  try {
+    // (a) durable raw write
+    const dd = path.join(root, 'dd.bin');
+    const t0 = performance.now();
+    await run('dd', ['if=/dev/zero', `of=${dd}`, 'bs=1M', `count=${Math.round(SIZE / MiB)}`, 'conv=fdatasync', 'status=none']);
+    const ddS = (performance.now() - t0) / 1000;
+    out.ddFdatasyncMiBs = rate(SIZE, ddS);
+
+    // (b) a plain Fastify HTTPS static route serving the same size, no encryption at rest
+    const init = JSON.parse(await cli(['init', '--data-dir', dataDir, '--json'])) as { caFile: string };
+    const ca = fs.readFileSync(init.caFile, 'utf8');
+    const plain = path.join(root, 'static');
+    fs.mkdirSync(plain);
+    await pipeline(content(SIZE), fs.createWriteStream(path.join(plain, 'file.bin')));
+    fs.rmSync(dd, { force: true });
+    const st = Fastify({ https: { ...TLS_POLICY, cert: fs.readFileSync(path.join(dataDir, 'tls', 'cert.pem')), key: fs.readFileSync(path.join(dataDir, 'tls', 'key.pem')) } });
+    await st.register(fastifyStatic, { root: plain });
+    await st.listen({ host: '127.0.0.1', port: 0 });
+    const stUrl = `https://127.0.0.1:${(st.server.address() as { port: number }).port}`;
+    const t1 = performance.now();
+    const s1 = await request(stUrl, ca, 'GET', '/file.bin', undefined);
+    const staticS = (performance.now() - t1) / 1000;
+    if (s1.bytes !== SIZE) throw new Error('static route: short read');
+    out.staticDownloadMiBs = rate(SIZE, staticS);
+    await st.close();
+    fs.rmSync(plain, { recursive: true, force: true });
+
+    // Coffre: user, token, workspace through the real CLI and API
+    let server = await serve(dataDir);
+    children.push(server.child);
+    env = { COFFRE_URL: server.url, COFFRE_CA: init.caFile };
+    const inv = JSON.parse(await cli(['user', 'invite', 'bench', '--email', 'bench@example.test', '--role', 'member', '--data-dir', dataDir, '--json'])) as { enrolUrl: string; id: string };
+    const password = `Tangerine-Ladder-${crypto.randomBytes(6).toString('hex')}-Q7`;
+    await cli(['user', 'enrol', inv.enrolUrl, '--password-stdin'], `${password}\n`);
+    const token = (JSON.parse(await cli(['login', '--username', 'bench', '--password-stdin', '--json'], `${password}\n`)) as { token: string }).token;
+    env.COFFRE_TOKEN = token;
+    const ws = (JSON.parse(await cli(['workspace', 'create', 'Bench', '--json'])) as { id: string }).id;
+
+    const pid = server.child.pid!;
+    const before = memory(pid).rss;
+    fs.writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    const t2 = performance.now();
+    const up = await request(server.url, ca, 'POST', `/api/v1/workspaces/${ws}/documents?name=big.bin`, token, content(SIZE), SIZE);
+    const upS = (performance.now() - t2) / 1000;
+    if (up.status !== 201) throw new Error(`upload: ${up.status} ${up.text}`);
+    const id = (JSON.parse(up.text) as { id: string }).id;
+    const upPeak = memory(pid).peak;
+    const t3 = performance.now();
+    const down = await request(server.url, ca, 'GET', `/api/v1/documents/${id}/content`, token);
+    const downS = (performance.now() - t3) / 1000;
+    if (down.bytes !== SIZE) throw new Error('download: short read');
+    const peak = memory(pid).peak;
+    out.coffre = {
+      uploadMiBs: rate(SIZE, upS),
+      downloadMiBs: rate(SIZE, downS),
+      uploadVsDd: Math.round((upS > 0 ? ddS / upS : 0) * 100) / 100,
+      downloadVsStatic: Math.round((downS > 0 ? staticS / downS : 0) * 100) / 100,
+      serverRssBeforeMB: Math.round(before / 1e6),
+      serverPeakRssDuringUploadMB: Math.round(upPeak / 1e6),
+      serverPeakRssDuringTransfersMB: Math.round(peak / 1e6),
+    };
+    out.targets = { uploadVsDd: '>= 0.6', downloadVsStatic: '>= 0.7' };
+    await stop(server.child);
+
+    // listing and search at DOCS documents in one workspace
+    const a = await openAppliance({ dataDir, log: createLogger({ level: 'silent', destination: 'stderr' }), migrate: false });
+    let insertS = 0;
+    try {
+      const t4 = performance.now();
+      const now = Date.now();
+      for (let i = 0; i < DOCS; i += 1000) {
+        const rows = await Promise.all(
+          Array.from({ length: Math.min(1000, DOCS - i) }, async (_, k) => {
+            const n = i + k;
+            const did = crypto.randomUUID();
+            return {
+              id: did,
+              workspace_id: ws,
+              folder_id: null,
+              name_enc: await a.keys.fields.encrypt(fieldScope(ws), n % 1000 === 0 ? `Board minutes ${n}.pdf` : `document-${n}.txt`, ctx.docName(did)),
+              description_enc: null,
+              tags_enc: n % 100 === 0 ? await a.keys.fields.encrypt(fieldScope(ws), JSON.stringify(['legal', `batch-${n % 7}`]), ctx.docTags(did)) : null,
+              head_version: 1,
+              head_size: 1,
+              created_at: now + n,
+              created_by: `user:${inv.id}`,
+              updated_at: now + n,
+              trashed_at: null,
+              trashed_by: null,
+              purged_at: null,
+            };
+          }),
+        );
+        await a.db.db.insertInto('vault_documents').values(rows).execute();
+      }
+      insertS = (performance.now() - t4) / 1000;
+    } finally {
+      await a.close();
+    }
+    server = await serve(dataDir);
+    children.push(server.child);
+    const lpid = server.child.pid!;
+    const timed = async (p: string) => {
+      const t = performance.now();
+      const r = await request(server.url, ca, 'GET', p, token);
+      if (r.status !== 200) throw new Error(`${p}: ${r.status} ${r.text.slice(0, 200)}`);
+      return { ms: Math.round(performance.now() - t), json: JSON.parse(r.text) as { total: number | null; items: unknown[] } };
+    };
+    const cold = await timed(`/api/v1/workspaces/${ws}/documents?q=minutes`);
+    const warm = await timed(`/api/v1/workspaces/${ws}/documents?q=minutes`);
+    const tag = await timed(`/api/v1/workspaces/${ws}/documents?tag=legal`);
+    const page = await timed(`/api/v1/workspaces/${ws}/documents?limit=100`);
+    out.listing = {
+      documents: DOCS + 1,
+      insertDocsPerS: Math.round(DOCS / insertS),
+      searchByNameColdMs: cold.ms,
+      searchByNameWarmMs: warm.ms,
+      searchMatches: warm.json.total,
+      searchByTagMs: tag.ms,
+      tagMatches: tag.json.total,
+      firstPageOf100Ms: page.ms,
+      serverPeakRssMB: Math.round(memory(lpid).peak / 1e6),
+    };
+    await stop(server.child);
+  } finally {
+    for (const c of children) await stop(c);
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+  return out;
+}
