@@ -156,9 +156,12 @@ describe('web console in Chromium', () => {
     expect(res?.status()).toBe(200);
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();
     await shot(page, '01-sign-in');
-    await page.getByLabel('User name').fill('alice');
-    await page.getByLabel('Password', { exact: true }).fill('not-her-password');
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    // keyboard only: the user name has the focus, Tab moves to the password, Enter submits
+    expect(await page.evaluate(() => (document.activeElement as HTMLInputElement | null)?.name)).toBe('username');
+    await page.keyboard.type('alice');
+    await page.keyboard.press('Tab');
+    await page.keyboard.type('not-her-password');
+    await page.keyboard.press('Enter');
     await page.getByRole('alert').waitFor();
     expect(await page.getByRole('alert').textContent()).toMatch(/invalid username or password/i);
     await ctx.close();
