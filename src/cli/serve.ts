@@ -7,12 +7,14 @@ import { action, dataDirOption, parseNumber, type Io } from './output.js';
 
 /**
  * V8 flags of the server process. A young generation capped at 2 × 2 MiB (V8 lets it grow to
- * 2 × 64 MiB under a high allocation rate, which streaming produces) keeps the server's resident
- * memory flat while it streams documents (vault: constant memory whatever the size). They must be
- * set when the process starts, so `serve` re-executes itself once with them (same PID, so
- * systemd and signals are unaffected).
+ * 2 × 64 MiB under a high allocation rate, which streaming produces) and `gc` exposed, so the
+ * vault's streams can ask for a young-generation collection every few MiB (src/vault/streams.ts:
+ * the buffers a transfer drops are freed at once instead of piling up to V8's 64 MiB external
+ * memory trigger), keep the server's resident memory flat while it streams documents. They must be
+ * set when the process starts, so `serve` re-executes itself once with them (same PID, so systemd
+ * and signals are unaffected).
  */
-export const SERVE_V8_FLAGS = ['--max-semi-space-size=2'];
+export const SERVE_V8_FLAGS = ['--max-semi-space-size=2', '--expose-gc'];
 
 function reexecWithServerFlags(): void {
   const missing = SERVE_V8_FLAGS.filter((f) => !process.execArgv.includes(f));

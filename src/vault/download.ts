@@ -1,10 +1,10 @@
-import { PassThrough, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { VaultCore } from './core.js';
 import { ctx, num } from './core.js';
 import { vaultErrors } from './errors.js';
 import { parseRange, type ByteRange } from './range.js';
-import { VerifyingPassThrough } from './streams.js';
+import { Streamed, VerifyingPassThrough } from './streams.js';
 import type { VaultCaller } from './types.js';
 
 export interface OpenedContent {
@@ -67,7 +67,7 @@ export async function openContent(
       if (isIntegrityError(e) && !(e as { code?: string }).code?.startsWith('INTEGRITY')) onIntegrity('authentication failed');
     });
   } else {
-    const pass = new PassThrough();
+    const pass = new Streamed();
     out = pass;
     pipeline(plain, pass).catch((e: unknown) => {
       if (isIntegrityError(e)) onIntegrity('authentication failed');
