@@ -180,3 +180,17 @@ describe('API description', () => {
     expect(Object.keys(doc.paths['/api/v1/workspaces/{workspaceId}/documents'].post.requestBody.content)).toEqual(['application/octet-stream', 'multipart/form-data']);
   });
 });
+
+describe('for backups', () => {
+  it('referencedBlobIds lists exactly the blobs the database references, in pages', async () => {
+    const { referencedBlobIds } = await import('../../src/vault/index.js');
+    const db = env.t.appliance.db.db;
+    const rows = await db.selectFrom('vault_versions').select('blob_id').execute();
+    const listed: string[] = [];
+    for await (const id of referencedBlobIds(db, 3)) listed.push(id);
+    expect(listed).toEqual(rows.map((r) => r.blob_id).sort());
+    const stored: string[] = [];
+    for await (const id of env.t.appliance.keys.blobs.store.list()) stored.push(id);
+    expect(new Set(stored)).toEqual(new Set(listed));
+  });
+});
