@@ -52,4 +52,8 @@ chroot_umount() {
   for m in run dev sys proc; do
     if mountpoint -q "$r/$m"; then umount -R "$r/$m" 2>/dev/null || umount -lR "$r/$m" || true; fi
   done
+  # callers delete the tree next: never through a mount still there (/dev, /sys are the host's)
+  if awk -v p="$r/" 'index($2, p) == 1 {found = 1} END {exit !found}' /proc/self/mounts; then
+    die "still mounted under $r: not going on"
+  fi
 }

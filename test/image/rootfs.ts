@@ -117,6 +117,9 @@ export class Overlay {
       if (r.code !== 0) await run('umount', ['-lR', m]);
     }
     this.mounted = [];
+    // never delete through a mount that is still there (/dev and /sys are bind mounts of the host's)
+    const left = fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').filter((l) => l.split(' ')[1]?.startsWith(this.dir + '/'));
+    if (left.length) throw new Error(`still mounted, not deleting ${this.dir}:\n${left.join('\n')}`);
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }
