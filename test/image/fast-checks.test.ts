@@ -20,11 +20,14 @@ const UNITS = ['coffre.service', 'coffre-firstboot.service', 'coffre-ssh-hostkey
 
 let ov: Overlay;
 let tmp: string;
+let bundle: string;
+let key: { priv: string; pub: string };
 
 beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'coffre-fast-'));
-  const [tree, key] = await Promise.all([cachedTree(), testSigningKey(tmp)]);
-  const bundle = await makeBundle(key, tmp, '0.1.0');
+  const [tree, k] = await Promise.all([cachedTree(), testSigningKey(tmp)]);
+  key = k;
+  bundle = await makeBundle(key, tmp, '0.1.0');
   ov = await Overlay.create(tree);
   await installAppliance(ov, key, bundle);
 }, 25 * 60_000);
@@ -110,6 +113,50 @@ describe('compose', () => {
     const lint = await run(process.execPath, ['node_modules/dclint/bin/dclint.cjs', bad, '--disable-rule', 'require-project-name-field']);
     expect(lint.code).not.toBe(0);
     expect(lint.stdout + lint.stderr).toMatch(/no-unbound-port-interfaces/);
+  });
+});
+
+describe('coffre-update refuses what is not a signed release', () => {
+  const update = (file: string) => run(path.join(ROOT, 'appliance/sbin/coffre-update'), ['--root', ov.root, '--no-restart', file]);
+  const unpack = (dir: string) => {
+    fs.mkdirSync(dir);
+    return must('tar', ['-xf', bundle, '-C', dir]);
+  };
+  const repack = (dir: string, out: string) => must('tar', ['-cf', out, '-C', dir, 'manifest', 'manifest.sig', 'payload.tar.gz']);
+
+  it('a payload changed by one byte: exit 2 UPDATE_BAD_BUNDLE, the current release stays', async () => {
+    const t = path.join(tmp, 'tampered.bundle');
+    const b = fs.readFileSync(bundle);
+    b[3000] = (b[3000]! + 1) % 256;
+    fs.writeFileSync(t, b);
+    const r = await update(t);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^UPDATE_BAD_BUNDLE: payload does not match the signed manifest/m);
+    expect(fs.readlinkSync(ov.file('opt/coffre/current'))).toBe('releases/0.1.0');
+  });
+
+  it('a manifest signed by an untrusted key, or edited after signing: exit 2 UPDATE_BAD_SIGNATURE', async () => {
+    const other = await testSigningKey(tmp, 'untrusted');
+    const d = path.join(tmp, 'resigned');
+    await unpack(d);
+    const manifest = fs.readFileSync(path.join(d, 'manifest'), 'utf8').replace('version=0.1.0', 'version=9.9.9');
+    fs.writeFileSync(path.join(d, 'manifest'), manifest);
+    await repack(d, path.join(tmp, 'edited.bundle'));
+    const edited = await update(path.join(tmp, 'edited.bundle'));
+    expect(edited.code).toBe(2);
+    expect(edited.stderr).toMatch(/^UPDATE_BAD_SIGNATURE: /m);
+    await must('openssl', ['pkeyutl', '-sign', '-inkey', other.priv, '-rawin', '-in', path.join(d, 'manifest'), '-out', path.join(d, 'manifest.sig')]);
+    await repack(d, path.join(tmp, 'untrusted.bundle'));
+    const untrusted = await update(path.join(tmp, 'untrusted.bundle'));
+    expect(untrusted.code).toBe(2);
+    expect(untrusted.stderr).toMatch(/^UPDATE_BAD_SIGNATURE: /m);
+    expect(fs.readdirSync(ov.file('opt/coffre/releases')).filter((f) => !f.startsWith('.'))).toEqual(['0.1.0']);
+  });
+
+  it('the same release again is nothing to do (exit 0)', async () => {
+    const r = await update(bundle);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('already the current release: nothing to do');
   });
 });
 
