@@ -99,7 +99,8 @@ function deepFreeze<T>(o: T): T {
 function fileProblems(cfg: Partial<ConfigFile>): ConfigProblem[] {
   const out: ConfigProblem[] = [];
   const must = (p: unknown, at: string) => {
-    if (typeof p === 'string' && !fs.existsSync(p)) out.push({ path: at, message: `file not found: ${p}` });
+    // `credential:NAME` names a systemd credential, read at use time from $CREDENTIALS_DIRECTORY
+    if (typeof p === 'string' && !/(?:^|\/)credential:[\w.-]+$/.test(p) && !fs.existsSync(p)) out.push({ path: at, message: `file not found: ${p}` });
   };
   if (!cfg.tls || !cfg.keys || !cfg.database) return out;
   must(cfg.tls.certFile, '/tls/certFile');

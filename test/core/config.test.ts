@@ -37,6 +37,9 @@ describe('configuration', () => {
     expect(c.http.port).toBe(9443);
     expect(c.logging.level).toBe('debug');
     expect(Object.isFrozen(c.http)).toBe(true);
+    // a systemd credential is not a file on disk: accepted, read at use time
+    expect(validateConfig({ ...base, keys: { ...base.keys, pinFile: 'credential:hsm-pin' } }, dir, {}).keys.pinFile).toBe(path.join(dir, 'credential:hsm-pin'));
+    expect(() => validateConfig({ ...base, keys: { ...base.keys, pinFile: 'secrets/missing' } }, dir, {})).toThrow(/keys\/pinFile: file not found/);
     expect(c.database).toMatchObject({ type: 'sqlite', file: path.join(dir, 'coffre.db') });
     try {
       validateConfig(base, dir, { COFFRE_PORT: '99999' });
