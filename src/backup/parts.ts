@@ -127,7 +127,7 @@ export async function* downloadParts(o: {
   ahead?: number;
   onCipherBytes?: (n: number) => void;
 }): AsyncGenerator<Uint8Array> {
-  const ahead = Math.max(1, o.ahead ?? 3);
+  const ahead = Math.max(1, o.ahead ?? 2);
   const max = Math.max(1, ...o.parts.map((p) => p.size));
   const cipherRing = new BufferRing(ahead, max);
   const plainRing = new BufferRing(ahead + 1, max);

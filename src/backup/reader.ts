@@ -60,9 +60,11 @@ export async function readArchive(o: {
   onCipherBytes?: (n: number) => void;
   /** decryption worker threads (0: the calling thread) */
   threads?: number;
+  /** a pool already holding this backup's key (the run that wrote it): used, not closed */
+  pool?: PartPool;
 }): Promise<Manifest> {
   let plain = 0;
-  const pool = new PartPool(Buffer.from(o.key), new Uint8Array(0), 0, o.threads ?? 2);
+  const pool = o.pool ?? new PartPool(Buffer.from(o.key), new Uint8Array(0), 0, o.threads ?? 2);
   try {
     const parts = downloadParts({ target: o.target, dir: o.dir, parts: o.sidecar.parts, pool, label: o.label, ...(o.onCipherBytes ? { onCipherBytes: o.onCipherBytes } : {}) });
     async function* counted() {
@@ -76,7 +78,7 @@ export async function readArchive(o: {
     checkManifest(manifest, seen, { backupId: o.sidecar.backupId, applianceId: o.sidecar.applianceId }, o.label);
     return manifest;
   } finally {
-    await pool.close();
+    if (pool !== o.pool) await pool.close();
   }
 }
 

@@ -1,7 +1,6 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
 import { sql, type Kysely } from 'kysely';
 import { CONFIG_FILE, validateConfig } from '../config/index.js';
 import { migrateToLatest, openDatabase, type Database } from '../db/index.js';
@@ -11,14 +10,20 @@ import { createBlobStore } from '../storage/registry.js';
 import { referencedBlobIds, sealedBlobs } from '../vault/index.js';
 import type { Logger } from '../shared/logger.js';
 import { backupErrors, BackupError } from './errors.js';
-import { AUDIT_MEMBER, BLOB_PREFIX, CONFIG_MEMBER, DB_MEMBER, isBackupId, MARKER, type Manifest } from './format.js';
-import { discard, openSidecar, readArchive, readSidecar, toFile } from './reader.js';
+import { AUDIT_MEMBER, CONFIG_MEMBER, DB_MEMBER, isBackupId, MARKER, type Manifest } from './format.js';
+import { openSidecar, readSidecar } from './reader.js';
+import { runEngine, type ReadResult, type TargetRef } from './engine/index.js';
 import { integrityProblems } from './snapshot.js';
 import type { BackupTarget } from './targets/types.js';
 import type { Progress } from './service.js';
 
 export interface RestoreOptions {
+  /** the target, for listing and the sidecar */
   target: BackupTarget;
+  /** the same target as the backup engine's worker reaches it (bulk download) */
+  targetRef: TargetRef;
+  /** decryption worker threads */
+  threads?: number;
   /** a backup id, or `latest` (the newest complete backup at the target) */
   backup: string;
   /** the new data directory: absent or empty */
@@ -79,31 +84,27 @@ export async function restoreInto(o: RestoreOptions): Promise<RestoreReport> {
     const stage = path.join(dir, '.restore');
     fs.mkdirSync(stage, { mode: 0o700 });
     const store = createBlobStore({ type: 'fs', dir: path.join(dir, 'blobs') });
-    let blobs = 0;
-    let manifest: Manifest;
     const total = sidecar.parts.reduce((s, p) => s + p.size, 0);
+    let read: ReadResult;
     try {
-      manifest = await readArchive({
-        target: o.target,
-        dir: id,
-        sidecar,
-        key,
-        label: id,
-        onCipherBytes: (n) => o.progress?.({ phase: 'download', done: n, total, percent: total ? Math.round((n / total) * 1000) / 10 : 100, unit: 'bytes' }),
-        onMember: async (name, size, stream: Readable) => {
-          if (name === DB_MEMBER) await toFile(stream, path.join(stage, 'coffre.db'));
-          else if (name === CONFIG_MEMBER) await toFile(stream, path.join(stage, 'config.json'));
-          else if (name === AUDIT_MEMBER) await toFile(stream, path.join(stage, 'audit-checkpoints.json'));
-          else if (name.startsWith(BLOB_PREFIX)) {
-            // blobs are write-once and self-authenticating (AEAD under their data key); the manifest hash is checked once the archive ends
-            await store.put(name.slice(BLOB_PREFIX.length), stream);
-            blobs++;
-          } else await discard(name, size, stream);
+      // download, decrypt, unpack and check in the backup engine's worker thread
+      read = await runEngine(
+        {
+          kind: 'read',
+          target: o.targetRef,
+          dir: id,
+          sidecar,
+          key: new Uint8Array(key),
+          threads: o.threads ?? 1,
+          files: { [DB_MEMBER]: path.join(stage, 'coffre.db'), [CONFIG_MEMBER]: path.join(stage, 'config.json'), [AUDIT_MEMBER]: path.join(stage, 'audit-checkpoints.json') },
+          blobsDir: path.join(dir, 'blobs'),
         },
-      });
+        (n) => o.progress?.({ phase: 'download', done: n, total, percent: total ? Math.round((n / total) * 1000) / 10 : 100, unit: 'bytes' }),
+      );
     } finally {
       key.fill(0);
     }
+    const { manifest, blobs } = read;
     o.progress?.({ phase: 'finish', percent: 0 });
     for (const need of ['coffre.db', 'config.json']) {
       if (!fs.existsSync(path.join(stage, need))) throw backupErrors.integrity(`${id}: the archive has no ${need}`);

@@ -1,7 +1,6 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Readable } from 'node:stream';
 import { sql, type Kysely } from 'kysely';
 import type { Config } from '../config/index.js';
 import { readSecretFile } from '../config/index.js';
@@ -16,7 +15,6 @@ import type { JobProgress } from '../jobs/types.js';
 import { Leases, makeHolderId } from '../jobs/leases.js';
 import { isAppError } from '../shared/errors.js';
 import { exportCheckpoint } from '../audit/index.js';
-import { packArchive, type Member } from './archive.js';
 import {
   backupFromRow,
   decodeWrapped,
@@ -52,10 +50,8 @@ import {
   type Sidecar,
 } from './format.js';
 import { checkTargetSite, siteProblems, type GeoVerdict } from './geo.js';
-import { uploadParts } from './parts.js';
-import { checkEscrowKey, escrowPackets } from './pgp/openpgp.js';
-import { PartPool } from './pgp/pool.js';
-import { openSidecar, readArchive, readSidecar, sinkTo } from './reader.js';
+import { runEngine, type MemberSource, type TargetRef } from './engine/index.js';
+import { openSidecar, readSidecar } from './reader.js';
 import { normaliseTargetUrl, openTarget } from './registry.js';
 import { maxAgeMs, planRetention, weekdaySlot, type HeldBackup } from './retention.js';
 import { integrityProblems, openSnapshot, schemaVersion, snapshotDatabase } from './snapshot.js';
@@ -113,6 +109,11 @@ export interface RunReport {
   ok: boolean;
   targets: TargetRunReport[];
 }
+
+type RunOptions = { actor: string; progress?: Progress; signal?: AbortSignal };
+/** what a run has created so far, so a failure can undo it */
+type InFlight = { id: string | null; tmp: string | null };
+type Written = { id: string; createdAt: number; slot: number; plainSize: number; size: number; parts: number; members: number; uploadMs: number; verifyMs: number };
 
 const TARGET_NAME = /^[a-z0-9][a-z0-9_-]{0,31}$/;
 const LOCK = 'backup.targets';
@@ -281,6 +282,7 @@ export class BackupService {
   // ------------------------------------------------------------------ escrow keys
 
   async addEscrow(keyText: string | Uint8Array, actor: string) {
+    const { checkEscrowKey } = await import('./pgp/openpgp.js'); // OpenPGP.js loads only when escrow keys are in use
     const info = await checkEscrowKey(keyText, new Date(this.d.clock.nowMs()));
     const exists = await this.db.selectFrom('backup_escrow_keys').select('fingerprint').where('fingerprint', '=', info.fingerprint).executeTakeFirst();
     if (exists) throw backupErrors.usage(`escrow key ${info.fingerprint} is already registered`);
@@ -329,8 +331,7 @@ export class BackupService {
     });
   }
 
-  private async runTarget(info: TargetInfo, o: { actor: string; progress?: Progress; signal?: AbortSignal }): Promise<TargetRunReport> {
-    const started = this.d.clock.nowMs();
+  private async runTarget(info: TargetInfo, o: RunOptions): Promise<TargetRunReport> {
     const t0 = performance.now();
     const report: TargetRunReport = { target: info.name, ok: false, deleted: [] };
     const verdict = this.geoCheck(info);
@@ -341,127 +342,23 @@ export class BackupService {
       return { ...report, error: msg, code: 'TARGET_REFUSED' };
     }
     const t = this.open(info, o.signal);
-    let id: string | null = null;
-    let tmp: string | null = null;
+    const at: InFlight = { id: null, tmp: null };
     let verifiedNew: HeldBackup | null = null;
     try {
       await this.checkMarker(t);
       await this.cleanTemp(t, info.name, o.actor);
-      // ---- snapshot
-      o.progress?.({ phase: 'snapshot', percent: 0 });
-      const snapFile = path.join(this.scratch, `snapshot-${crypto.randomBytes(4).toString('hex')}.db`);
-      this.checkLocalSpace(fs.statSync(this.d.db.file ?? '.').size * 1.2 + 64 * 1024 * 1024);
-      try {
-        await snapshotDatabase(this.d.db, snapFile);
-        const members = await this.members(snapFile);
-        const plainEstimate = members.reduce((s, m) => s + m.size + 1024, 0) + 1024 * 1024;
-        o.progress?.({ phase: 'snapshot', percent: 100 });
-        const space = await t.space();
-        if (space && space.free < plainEstimate * 1.02 + 16 * 1024 * 1024) throw backupErrors.full(t.display, `${fmtBytes(space.free)} free, the backup needs about ${fmtBytes(plainEstimate)}`);
-        // ---- session key, wrapped by the HSM, recorded before any byte leaves
-        const createdAt = this.d.clock.nowMs();
-        id = newBackupId(createdAt);
-        tmp = `${TMP_PREFIX}${id}`;
-        report.backupId = id;
-        const slot = weekdaySlot(createdAt, this.d.config.site.timeZone);
-        const key = crypto.randomBytes(32);
-        try {
-          const wrapped = await this.d.keys.wrap(key);
-          const escrow = await listEscrow(this.db);
-          await this.db
-            .insertInto('backups')
-            .values({ id, target: info.name, slot, created_at: createdAt, state: 'uploading', plain_size: null, size: null, parts: null, members: null, wrapped_key: encodeWrapped(wrapped), escrow: JSON.stringify(escrow.map((e) => e.fingerprint)), verified_at: null, error: null, deleted_at: null, deleted_reason: null })
-            .execute();
-          // ---- archive, encrypt, upload
-          const prefix = await escrowPackets(key, escrow.map((e) => e.armored));
-          const manifestBase: Omit<Manifest, 'members'> = {
-            format: FORMAT,
-            backupId: id,
-            applianceId: this.d.config.applianceId,
-            createdAt: new Date(createdAt).toISOString(),
-            ...(await this.snapshotFacts(snapFile, members)),
-            site: { jurisdiction: this.d.config.site.jurisdiction, lat: this.d.config.site.lat, lon: this.d.config.site.lon, timeZone: this.d.config.site.timeZone, ...(this.d.config.site.name ? { name: this.d.config.site.name } : {}) },
-          };
-          const { stream, done } = packArchive(iterate(members), manifestBase, new Date(createdAt));
-          const pool = new PartPool(key, prefix, Math.floor(createdAt / 1000), this.cfg.workers);
-          const tu = performance.now();
-          let up: Awaited<ReturnType<typeof uploadParts>>;
-          try {
-            up = await uploadParts({
-              source: stream,
-              target: t,
-              dir: tmp,
-              partSize: this.cfg.partSizeMiB * 1024 * 1024,
-              prefixLength: prefix.length,
-              pool,
-              threads: this.cfg.workers,
-              maxInFlight: this.cfg.partsInFlight,
-              onPlainBytes: (n) => o.progress?.({ phase: 'upload', done: n, total: plainEstimate, percent: pct(n, plainEstimate), unit: 'bytes' }),
-              ...(o.signal ? { signal: o.signal } : {}),
-            });
-          } finally {
-            await pool.close();
-          }
-          const archived = await done;
-          report.uploadMs = Math.round(performance.now() - tu);
-          const body: Omit<Sidecar, 'mac'> = {
-            format: FORMAT,
-            backupId: id,
-            applianceId: this.d.config.applianceId,
-            createdAt: new Date(createdAt).toISOString(),
-            slot,
-            cipher: 'openpgp-seipdv1-aes256',
-            wrappedKey: wrappedToJson(wrapped),
-            hsm: { module: this.d.config.keys.module, tokenLabel: this.d.config.keys.tokenLabel, slot: this.d.config.keys.slot, kekLabel: this.d.config.keys.kekLabel },
-            escrow: escrow.map((e) => e.fingerprint),
-            plainSize: up.plainSize,
-            parts: up.parts,
-          };
-          const mac = await this.d.keys.mac(SIDECAR_MAC_KEY, sidecarMacInput(body));
-          const sidecar: Sidecar = { ...body, mac: mac.toString('hex') };
-          const sidecarBytes = Buffer.from(JSON.stringify(sidecar, null, 1) + '\n');
-          await t.put(`${tmp}/${SIDECAR}`, sidecarBytes);
-          // ---- verify: read it all back before it may look complete
-          const tv = performance.now();
-          const vStart = this.d.clock.nowMs();
-          const total = up.parts.reduce((s, p) => s + p.size, 0);
-          const read = await readSidecar(t, tmp, id);
-          if (!read.raw.equals(sidecarBytes)) throw backupErrors.integrity(`${id}: the sidecar read back differs from the one written`);
-          const manifest = await this.verifyContent(t, tmp, read.sidecar, key, id, (n) => o.progress?.({ phase: 'verify', done: n, total, percent: pct(n, total), unit: 'bytes' }));
-          if (manifest.members.length !== archived.length || manifest.members.some((m, i) => m.sha256 !== archived[i]!.sha256)) {
-            throw backupErrors.integrity(`${id}: what was read back is not what was archived`);
-          }
-          report.verifyMs = Math.round(performance.now() - tv);
-          // ---- complete: rename into place, check by listing
-          await t.rename(tmp, id);
-          tmp = null;
-          const listed = await t.list('');
-          if (!listed.some((e) => e.name === id && e.type === 'dir')) throw backupErrors.io(t.display, `${id} is not listed after the rename`);
-          const now = this.d.clock.nowMs();
-          await this.db
-            .updateTable('backups')
-            .set({ state: 'complete', plain_size: up.plainSize, size: total + sidecarBytes.length, parts: up.parts.length, members: manifest.members.length, verified_at: now })
-            .where('id', '=', id)
-            .execute();
-          await recordCheck(this.db, { backupId: id, kind: 'upload', startedAt: vStart, endedAt: now, ok: true, details: { members: manifest.members.length, plainSize: up.plainSize } });
-          verifiedNew = { id, createdAt, slot };
-          Object.assign(report, { ok: true, plainSize: up.plainSize, size: total + sidecarBytes.length, parts: up.parts.length, members: manifest.members.length });
-        } finally {
-          key.fill(0);
-        }
-      } finally {
-        fs.rmSync(snapFile, { force: true });
-      }
-      report.durationMs = Math.round(performance.now() - t0);
-      await this.d.audit.recordNow({ action: 'backup.run', actor: o.actor, outcome: 'success', targets: { target: info.name, backup: id! } });
+      const w = await this.snapshotAndWrite(t, info, o, at);
+      verifiedNew = { id: w.id, createdAt: w.createdAt, slot: w.slot };
+      Object.assign(report, { ok: true, backupId: w.id, plainSize: w.plainSize, size: w.size, parts: w.parts, members: w.members, uploadMs: w.uploadMs, verifyMs: w.verifyMs, durationMs: Math.round(performance.now() - t0) });
+      await this.d.audit.recordNow({ action: 'backup.run', actor: o.actor, outcome: 'success', targets: { target: info.name, backup: w.id } });
     } catch (e) {
-      const err = e as Error;
       report.ok = false;
-      report.error = isAppError(e) ? e.message : err.message;
+      report.error = isAppError(e) ? e.message : (e as Error).message;
       report.code = isAppError(e) ? e.code : 'BACKUP_FAILED';
-      this.d.log.error({ err: e, target: info.name, backup: id }, 'backup failed');
-      if (id) await this.abandon(t, id, tmp, report.code);
-      await this.d.audit.recordNow({ action: 'backup.run', actor: o.actor, outcome: 'failure', reason: report.code, targets: { target: info.name, ...(id ? { backup: id } : {}) } }).catch((ae: unknown) => this.d.log.error({ err: ae }, 'backup failure could not be audited'));
+      if (at.id) report.backupId = at.id;
+      this.d.log.error({ err: e, target: info.name, backup: at.id }, 'backup failed');
+      if (at.id) await this.abandon(t, at.id, at.tmp, report.code);
+      await this.d.audit.recordNow({ action: 'backup.run', actor: o.actor, outcome: 'failure', reason: report.code, targets: { target: info.name, ...(at.id ? { backup: at.id } : {}) } }).catch((ae: unknown) => this.d.log.error({ err: ae }, 'backup failure could not be audited'));
       await this.alert({ kind: 'backup.failed', severity: 'critical', message: `backup to ${info.name} failed: ${report.code}: ${report.error}; older backups were left untouched`, targets: { target: info.name } });
     }
     // ---- retention: after a verified backup, or expiry alone when this run failed
@@ -480,6 +377,118 @@ export class BackupService {
       await t.close();
     }
     return report;
+  }
+
+  /** Snapshot, then archive + encrypt + upload + verify; the snapshot file is removed in any case. */
+  private async snapshotAndWrite(t: BackupTarget, info: TargetInfo, o: RunOptions, at: InFlight): Promise<Written> {
+    o.progress?.({ phase: 'snapshot', percent: 0 });
+    const snapFile = path.join(this.scratch, `snapshot-${crypto.randomBytes(4).toString('hex')}.db`);
+    this.checkLocalSpace(fs.statSync(this.d.db.file ?? '.').size * 1.2 + 64 * 1024 * 1024);
+    try {
+      await snapshotDatabase(this.d.db, snapFile);
+      const members = await this.members(snapFile);
+      const facts = await this.snapshotFacts(snapFile, members);
+      o.progress?.({ phase: 'snapshot', percent: 100 });
+      const plainEstimate = members.reduce((sum, m) => sum + m.size + 1024, 0) + 1024 * 1024;
+      const space = await t.space();
+      if (space && space.free < plainEstimate * 1.02 + 16 * 1024 * 1024) throw backupErrors.full(t.display, `${fmtBytes(space.free)} free, the backup needs about ${fmtBytes(plainEstimate)}`);
+      return await this.write(t, info, members, facts, plainEstimate, o, at);
+    } finally {
+      fs.rmSync(snapFile, { force: true });
+    }
+  }
+
+  /**
+   * Writes one backup under `.tmp-<id>/`: a fresh session key wrapped by the HSM (recorded before
+   * any byte leaves), the parts, the sidecar; reads it all back and checks it; only then renames
+   * it into place and checks the rename by listing.
+   */
+  private async write(t: BackupTarget, info: TargetInfo, members: MemberSource[], facts: Pick<Manifest, 'schemaVersion' | 'counts'>, plainEstimate: number, o: RunOptions, at: InFlight): Promise<Written> {
+    const createdAt = this.d.clock.nowMs();
+    const id = newBackupId(createdAt);
+    const tmp = `${TMP_PREFIX}${id}`;
+    const slot = weekdaySlot(createdAt, this.d.config.site.timeZone);
+    const site = this.d.config.site;
+    const key = crypto.randomBytes(32);
+    try {
+      const wrapped = await this.d.keys.wrap(key);
+      const escrow = await listEscrow(this.db);
+      at.id = id;
+      await this.db
+        .insertInto('backups')
+        .values({ id, target: info.name, slot, created_at: createdAt, state: 'uploading', plain_size: null, size: null, parts: null, members: null, wrapped_key: encodeWrapped(wrapped), escrow: JSON.stringify(escrow.map((e) => e.fingerprint)), verified_at: null, error: null, deleted_at: null, deleted_reason: null })
+        .execute();
+      at.tmp = tmp;
+      const prefix = escrow.length ? await (await import('./pgp/openpgp.js')).escrowPackets(key, escrow.map((e) => e.armored)) : new Uint8Array(0);
+      const manifestBase: Omit<Manifest, 'members'> = {
+        format: FORMAT,
+        backupId: id,
+        applianceId: this.d.config.applianceId,
+        createdAt: new Date(createdAt).toISOString(),
+        ...facts,
+        site: { jurisdiction: site.jurisdiction, lat: site.lat, lon: site.lon, timeZone: site.timeZone, ...(site.name ? { name: site.name } : {}) },
+      };
+      // ---- archive, encrypt, upload (in the backup engine's worker thread)
+      const tu = performance.now();
+      const up = await runEngine(
+        {
+          kind: 'write',
+          target: this.targetRef(info),
+          storage: this.d.config.storage,
+          dir: tmp,
+          members,
+          manifestBase,
+          mtime: createdAt,
+          key: new Uint8Array(key),
+          prefix,
+          date: Math.floor(createdAt / 1000),
+          partSize: this.cfg.partSizeMiB * 1024 * 1024,
+          threads: this.cfg.workers,
+          maxInFlight: this.cfg.partsInFlight,
+        },
+        (n) => o.progress?.({ phase: 'upload', done: n, total: plainEstimate, percent: pct(n, plainEstimate), unit: 'bytes' }),
+        o.signal,
+      );
+      const uploadMs = Math.round(performance.now() - tu);
+      const body: Omit<Sidecar, 'mac'> = {
+        format: FORMAT,
+        backupId: id,
+        applianceId: this.d.config.applianceId,
+        createdAt: new Date(createdAt).toISOString(),
+        slot,
+        cipher: 'openpgp-seipdv1-aes256',
+        wrappedKey: wrappedToJson(wrapped),
+        hsm: { module: this.d.config.keys.module, tokenLabel: this.d.config.keys.tokenLabel, slot: this.d.config.keys.slot, kekLabel: this.d.config.keys.kekLabel },
+        escrow: escrow.map((e) => e.fingerprint),
+        plainSize: up.plainSize,
+        parts: up.parts,
+      };
+      const mac = await this.d.keys.mac(SIDECAR_MAC_KEY, sidecarMacInput(body));
+      const sidecarBytes = Buffer.from(JSON.stringify({ ...body, mac: mac.toString('hex') } satisfies Sidecar, null, 1) + '\n');
+      await t.put(`${tmp}/${SIDECAR}`, sidecarBytes);
+      // ---- verify: read it all back before it may look complete
+      const tv = performance.now();
+      const vStart = this.d.clock.nowMs();
+      const total = up.parts.reduce((sum, p) => sum + p.size, 0);
+      const read = await readSidecar(t, tmp, id);
+      if (!read.raw.equals(sidecarBytes)) throw backupErrors.integrity(`${id}: the sidecar read back differs from the one written`);
+      const manifest = await this.verifyContent(info, tmp, read.sidecar, key, (n) => o.progress?.({ phase: 'verify', done: n, total, percent: pct(n, total), unit: 'bytes' }));
+      if (manifest.members.length !== up.archived.length || manifest.members.some((m, i) => m.sha256 !== up.archived[i]!.sha256)) {
+        throw backupErrors.integrity(`${id}: what was read back is not what was archived`);
+      }
+      const verifyMs = Math.round(performance.now() - tv);
+      // ---- complete: rename into place, check by listing
+      await t.rename(tmp, id);
+      at.tmp = null;
+      if (!(await t.list('')).some((e) => e.name === id && e.type === 'dir')) throw backupErrors.io(t.display, `${id} is not listed after the rename`);
+      const now = this.d.clock.nowMs();
+      const size = total + sidecarBytes.length;
+      await this.db.updateTable('backups').set({ state: 'complete', plain_size: up.plainSize, size, parts: up.parts.length, members: manifest.members.length, verified_at: now }).where('id', '=', id).execute();
+      await recordCheck(this.db, { backupId: id, kind: 'upload', startedAt: vStart, endedAt: now, ok: true, details: { members: manifest.members.length, plainSize: up.plainSize } });
+      return { id, createdAt, slot, plainSize: up.plainSize, size, parts: up.parts.length, members: manifest.members.length, uploadMs, verifyMs };
+    } finally {
+      key.fill(0);
+    }
   }
 
   /** Marks a run's backup failed: key shredded in the catalogue, its temporary directory removed. */
@@ -505,22 +514,22 @@ export class BackupService {
   }
 
   /** The archive's members: database snapshot, configuration, audit checkpoints, referenced blobs. */
-  private async members(snapFile: string): Promise<Member[]> {
-    const out: Member[] = [];
-    out.push({ name: DB_MEMBER, size: fs.statSync(snapFile).size, open: async () => fs.createReadStream(snapFile, { highWaterMark: 1 << 20 }) });
+  private async members(snapFile: string): Promise<MemberSource[]> {
+    const out: MemberSource[] = [];
+    out.push({ name: DB_MEMBER, size: fs.statSync(snapFile).size, file: snapFile });
     const cfgText = fs.readFileSync(path.join(this.d.config.dataDir, 'config.json'));
-    out.push({ name: CONFIG_MEMBER, size: cfgText.length, open: async () => bufferStream(cfgText) });
+    out.push({ name: CONFIG_MEMBER, size: cfgText.length, bytes: new Uint8Array(cfgText) });
     const snap = openSnapshot(snapFile);
     try {
       const cps = Buffer.from(JSON.stringify(await this.checkpoints(snap.db), null, 1) + '\n');
-      out.push({ name: AUDIT_MEMBER, size: cps.length, open: async () => bufferStream(cps) });
+      out.push({ name: AUDIT_MEMBER, size: cps.length, bytes: new Uint8Array(cps) });
       const seen = new Set<string>();
       for await (const id of this.d.blobRefs(snap.db)) {
         if (seen.has(id)) continue;
         seen.add(id);
         const st = await this.d.blobs.stat(id);
         if (!st) throw backupErrors.integrity(`the database references blob ${id}, which is missing from the blob store`);
-        out.push({ name: `${BLOB_PREFIX}${id}`, size: st.size, open: () => this.d.blobs.get(id) });
+        out.push({ name: `${BLOB_PREFIX}${id}`, size: st.size, blob: id });
       }
     } finally {
       await snap.close();
@@ -535,7 +544,7 @@ export class BackupService {
   }
 
   /** Schema version and counts of the snapshot, for the manifest. */
-  private async snapshotFacts(file: string, members: readonly Member[]): Promise<Pick<Manifest, 'schemaVersion' | 'counts'>> {
+  private async snapshotFacts(file: string, members: readonly MemberSource[]): Promise<Pick<Manifest, 'schemaVersion' | 'counts'>> {
     const s = openSnapshot(file);
     try {
       const count = async (table: 'vault_documents' | 'vault_versions') => Number((await s.db.selectFrom(table).select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
@@ -549,15 +558,15 @@ export class BackupService {
   }
 
   /** Reads a backup's content back and checks it: parts, manifest, and PRAGMA integrity_check of its database. */
-  private async verifyContent(t: BackupTarget, dir: string, sidecar: Sidecar, key: Uint8Array, label: string, onBytes?: (n: number) => void): Promise<Manifest> {
+  private async verifyContent(info: TargetInfo, dir: string, sidecar: Sidecar, key: Uint8Array, onBytes?: (n: number) => void): Promise<Manifest> {
     fs.mkdirSync(this.scratch, { recursive: true, mode: 0o700 });
     const dbCopy = path.join(this.scratch, `verify-${crypto.randomBytes(4).toString('hex')}.db`);
     try {
-      const manifest = await readArchive({ target: t, dir, sidecar, key, label, threads: this.cfg.workers, onMember: sinkTo({ [DB_MEMBER]: dbCopy }), ...(onBytes ? { onCipherBytes: onBytes } : {}) });
+      const { manifest } = await runEngine({ kind: 'read', target: this.targetRef(info), dir, sidecar, key: new Uint8Array(key), threads: this.cfg.workers, files: { [DB_MEMBER]: dbCopy } }, onBytes);
       const snap = openSnapshot(dbCopy);
       try {
         const problems = await integrityProblems(snap.db);
-        if (problems.length) throw backupErrors.integrity(`${label}: the database fails PRAGMA integrity_check: ${problems.slice(0, 3).join('; ')}`);
+        if (problems.length) throw backupErrors.integrity(`${sidecar.backupId}: the database fails PRAGMA integrity_check: ${problems.slice(0, 3).join('; ')}`);
       } finally {
         await snap.close();
       }
@@ -565,6 +574,17 @@ export class BackupService {
     } finally {
       for (const f of [dbCopy, `${dbCopy}-wal`, `${dbCopy}-shm`, `${dbCopy}-journal`]) fs.rmSync(f, { force: true });
     }
+  }
+
+  /** How the backup engine's worker reaches a target: the spec, the password it names, the configured wrappers. */
+  targetRef(info: Pick<TargetInfo, 'type' | 'url' | 'hostKey' | 'identityFile' | 'passwordFile'>): TargetRef {
+    return {
+      spec: specOf(info as TargetInfo),
+      secrets: info.passwordFile ? { [info.passwordFile]: readSecretFile(info.passwordFile, 'backup target password file') } : {},
+      connectTimeoutMs: this.cfg.connectTimeoutMs,
+      ...(this.cfg.bandwidthLimitKiBps ? { bandwidthBytesPerSec: this.cfg.bandwidthLimitKiBps * 1024 } : {}),
+      retry: { retries: this.cfg.retries, baseMs: this.cfg.retryBaseMs },
+    };
   }
 
   private checkLocalSpace(need: number): void {
@@ -685,7 +705,7 @@ export class BackupService {
         let manifest: Manifest;
         try {
           const total = sidecar.parts.reduce((s, p) => s + p.size, 0);
-          manifest = await this.verifyContent(t, b.id, sidecar, key, b.id, (n) => o.progress?.({ phase: 'verify', done: n, total, percent: pct(n, total), unit: 'bytes' }));
+          manifest = await this.verifyContent(info, b.id, sidecar, key, (n) => o.progress?.({ phase: 'verify', done: n, total, percent: pct(n, total), unit: 'bytes' }));
         } finally {
           key.fill(0);
         }
@@ -745,7 +765,7 @@ export class BackupService {
       const dir = path.join(this.scratch, `drill-${crypto.randomBytes(4).toString('hex')}`);
       const t = this.open(info);
       try {
-        const r = await restoreInto({ target: t, backup: b.id, dataDir: dir, keys: this.d.keys, keysSection: { ...this.d.config.keys }, applianceId: this.d.config.applianceId, log: this.d.log, ...(o.progress ? { progress: o.progress } : {}) });
+        const r = await restoreInto({ target: t, targetRef: this.targetRef(info), threads: this.cfg.workers, backup: b.id, dataDir: dir, keys: this.d.keys, keysSection: { ...this.d.config.keys }, applianceId: this.d.config.applianceId, log: this.d.log, ...(o.progress ? { progress: o.progress } : {}) });
         const s = await sampleDocuments(dir, this.d.keys, this.cfg.drillSamples);
         const got = { documents: s.documents, versions: s.versions, blobs: r.blobs };
         if (got.documents !== r.expected.documents || got.versions !== r.expected.versions || got.blobs !== r.expected.blobs) {
@@ -856,9 +876,6 @@ export class BackupService {
   }
 }
 
-async function* iterate<T>(xs: readonly T[]): AsyncGenerator<T> {
-  yield* xs;
-}
 
 async function streamText(s: NodeJS.ReadableStream): Promise<string> {
   const chunks: Buffer[] = [];
@@ -866,9 +883,6 @@ async function streamText(s: NodeJS.ReadableStream): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-async function bufferStream(b: Buffer): Promise<Readable> {
-  return Readable.from([b]);
-}
 
 const pct = (n: number, total: number) => (total > 0 ? Math.min(100, Math.round((n / total) * 1000) / 10) : 0);
 

@@ -301,7 +301,8 @@ function registerRestore(program: Command, io: Io): void {
             // the source appliance's own provider when there is one (one HSM session per process)
             const keys = source && !o.keys ? source.keys.provider : await createKeyProvider(keysConfig, { log });
             try {
-              report = await restoreInto({ target, backup: o.backup, dataDir: newDir, keys, keysSection: { ...keysConfig }, log, progress: (p) => bar.update(p) });
+              const targetRef = { spec, secrets: spec.passwordFile ? { [spec.passwordFile]: readSecretFile(spec.passwordFile, 'backup target password file') } : {}, retry: { retries: 3, baseMs: 2000 } };
+              report = await restoreInto({ target, targetRef, backup: o.backup, dataDir: newDir, keys, keysSection: { ...keysConfig }, log, progress: (p) => bar.update(p) });
             } finally {
               if (keys !== source?.keys.provider) await keys.close();
             }

@@ -221,6 +221,10 @@ describe('retention by weekday slot', { timeout: 300_000 }, () => {
     const runSeq = events.find((x) => x.action === 'backup.run' && x.targets?.includes(days[7]!.id))!.seq;
     const delSeq = events.find((x) => x.action === 'backup.delete' && x.targets?.includes(days[0]!.id))!.seq;
     expect(delSeq).toBeGreaterThan(runSeq);
+    // the weekly verification reads all seven slots back in full
+    expect(await e.service.verifyAll({ actor: 'job:backup.verify' })).toEqual({ ok: 7, failed: [] });
+    const weekly = await e.env.t.appliance.db.db.selectFrom('backup_checks').select('backup_id').where('kind', '=', 'weekly').where('ok', '=', 1).execute();
+    expect(weekly.map((w) => w.backup_id).sort()).toEqual(days.slice(1).map((d) => d.id).sort());
     const old = await e.env.t.appliance.db.db.selectFrom('backups').selectAll().where('id', '=', days[0]!.id).executeTakeFirstOrThrow();
     expect(old).toMatchObject({ state: 'deleted', wrapped_key: null, deleted_reason: 'replaced' });
     // the expired backup's wrapped key exists nowhere: catalogue, database file and WAL, target, scratch, other backups

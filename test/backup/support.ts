@@ -38,6 +38,9 @@ export async function openBackupEnv(config: Record<string, string> = {}, sshdOpt
     COFFRE_CFG_backup__connectTimeoutMs: '3000',
     COFFRE_CFG_backup__partSizeMiB: '1',
     ...config,
+  }).catch(async (e: unknown) => {
+    await sshd.close();
+    throw e;
   });
   const service = env.t.appliance.backup;
   const alice = await env.user('alice');

@@ -137,7 +137,10 @@ export async function startSshd(o: { small?: Record<string, string> } = {}): Pro
         return `mount -t tmpfs -o size=${size},mode=700 tmpfs ${path.join(root, d)} && `;
       })
       .join('');
-    const script = `mount -t tmpfs -o mode=755 tmpfs /run && mkdir -m 755 /run/sshd && ${small}exec ${SSHD} -D -e -f ${path.join(dir, 'sshd_config')}`;
+    // sshd dies with the test process even when that is killed (no orphan listener left behind)
+    const script =
+      `mount -t tmpfs -o mode=755 tmpfs /run && mkdir -m 755 /run/sshd && ${small}` +
+      `{ ${SSHD} -D -e -f ${path.join(dir, 'sshd_config')} & s=$!; while kill -0 ${process.pid} 2>/dev/null && kill -0 $s 2>/dev/null; do sleep 1; done; kill $s 2>/dev/null; wait $s; }`;
     const args = process.getuid?.() === 0 ? ['-m', 'sh', '-c', script] : ['-r', '-m', 'sh', '-c', script];
     const p = spawn('unshare', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     p.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import ssh2 from 'ssh2';
@@ -65,11 +66,13 @@ const p2 =
 export class SftpTarget implements BackupTarget {
   readonly display: string;
   private conn: Promise<{ client: SshClient; sftp: SFTPWrapper }> | null = null;
+  /** the TCP socket under the current connection (ours, so writes can be corked) */
+  private sock: net.Socket | null = null;
   private readonly window: number;
 
   constructor(private readonly o: SftpOptions) {
     this.display = `sftp://${o.username}@${o.host}:${o.port}${o.dir}`;
-    this.window = o.window ?? 8;
+    this.window = o.window ?? 4;
   }
 
   private connect(): Promise<{ client: SshClient; sftp: SFTPWrapper }> {
@@ -104,7 +107,19 @@ export class SftpTarget implements BackupTarget {
           done(null, { client, sftp });
         });
       });
+      const sock = net.connect({ host: this.o.host, port: this.o.port });
+      sock.setNoDelay(true);
+      this.sock = sock;
+      const connectTimer = setTimeout(() => sock.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), this.o.connectTimeoutMs ?? 20_000);
+      sock.once('connect', () => clearTimeout(connectTimer));
+      sock.once('error', (e: Error & { code?: string }) => {
+        clearTimeout(connectTimer);
+        this.conn = null;
+        done(backupErrors.unreachable(this.display, e.code ?? e.message, e));
+      });
+      sock.once('close', () => clearTimeout(connectTimer));
       client.connect({
+        sock,
         host: this.o.host,
         port: this.o.port,
         username: this.o.username,
@@ -176,10 +191,16 @@ export class SftpTarget implements BackupTarget {
       wake = null;
       w?.();
     };
+    const sock = this.sock;
     const send = (buf: Buffer) => {
       const at = pos;
       pos += buf.length;
       inflight++;
+      // one write request is several SSH packets: corked, they leave in one system call
+      if (sock && !sock.writableCorked) {
+        sock.cork();
+        process.nextTick(() => sock.uncork());
+      }
       sftp.write(handle, buf, 0, buf.length, at, (e) => {
         inflight--;
         if (e && !error) error = e;
@@ -291,7 +312,7 @@ export class SftpTarget implements BackupTarget {
       }
     };
     const stream = new Readable({
-      highWaterMark: 4 << 20,
+      highWaterMark: 1 << 20,
       read() {
         pump();
       },

@@ -16,12 +16,16 @@ export const BackupSection = Type.Object(
     deadManHours: Type.Integer({ minimum: 2, maximum: 24 * 7, default: 26 }),
     /** upload and download rate limit in KiB/s; 0: unlimited */
     bandwidthLimitKiBps: Type.Integer({ minimum: 0, default: 0 }),
-    /** plaintext bytes per part (each part is one OpenPGP message and one file at the target) */
-    partSizeMiB: Type.Integer({ minimum: 1, maximum: 256, default: 8 }),
-    /** encryption worker threads; 0 encrypts on the main thread */
-    workers: Type.Integer({ minimum: 0, maximum: 16, default: 2 }),
+    /**
+     * plaintext MiB per part (each part is one OpenPGP message and one file at the target). Peak
+     * memory grows with partSizeMiB × (workers + 1 + partsInFlight); on a long-latency link, larger
+     * parts and more in flight hide the per-file round trips
+     */
+    partSizeMiB: Type.Integer({ minimum: 1, maximum: 256, default: 2 }),
+    /** encryption/decryption worker threads; 0 works on the main thread. One keeps up with the rest of the pipeline on a 2-core appliance; more help with more cores */
+    workers: Type.Integer({ minimum: 0, maximum: 16, default: 1 }),
     /** parts being encrypted or uploaded at once (memory ≈ (workers + 1 + this) × part size) */
-    partsInFlight: Type.Integer({ minimum: 1, maximum: 32, default: 4 }),
+    partsInFlight: Type.Integer({ minimum: 1, maximum: 32, default: 3 }),
     /** retries of a transient target failure within a run, with exponential back-off from retryBaseMs */
     retries: Type.Integer({ minimum: 0, maximum: 10, default: 4 }),
     retryBaseMs: Type.Integer({ minimum: 1, default: 2000 }),
