@@ -69,15 +69,23 @@ export class SftpTarget implements BackupTarget {
   /** the TCP socket under the current connection (ours, so writes can be corked) */
   private sock: net.Socket | null = null;
   private readonly window: number;
+  /** per connection: rejects when its socket closes, so no request on it waits for ever */
+  private readonly deaths = new WeakMap<SFTPWrapper, Promise<never>>();
 
   constructor(private readonly o: SftpOptions) {
     this.display = `sftp://${o.username}@${o.host}:${o.port}${o.dir}`;
     this.window = o.window ?? 4;
   }
 
+  /** an SFTP request on `sftp`, failing if its connection is lost before the answer */
+  private r<T>(sftp: SFTPWrapper, fn: (cb: (err: Error | null | undefined, v: T) => void) => void): Promise<T> {
+    const dead = this.deaths.get(sftp);
+    return dead ? Promise.race([p2<T>(fn), dead]) : p2<T>(fn);
+  }
+
   private connect(): Promise<{ client: SshClient; sftp: SFTPWrapper }> {
-    if (this.conn) return this.conn;
-    const p = new Promise<{ client: SshClient; sftp: SFTPWrapper }>((resolve, reject) => {
+    if (this.conn && this.sock && !this.sock.destroyed) return this.conn;
+    const p: Promise<{ client: SshClient; sftp: SFTPWrapper }> = new Promise<{ client: SshClient; sftp: SFTPWrapper }>((resolve, reject) => {
       const client = new Client();
       let presented = '';
       let settled = false;
@@ -104,6 +112,14 @@ export class SftpTarget implements BackupTarget {
       client.on('ready', () => {
         client.sftp((err, sftp) => {
           if (err) return done(backupErrors.unreachable(this.display, `sftp subsystem refused: ${err.message}`, err));
+          // requests sent as the connection dies are never answered: they fail with it instead
+          const dead = new Promise<never>((_, rej) => {
+            const lost = () => rej(backupErrors.unreachable(this.display, 'connection lost'));
+            if (sock.destroyed) lost();
+            else sock.once('close', lost);
+          });
+          dead.catch(() => undefined);
+          this.deaths.set(sftp, dead);
           done(null, { client, sftp });
         });
       });
@@ -117,7 +133,10 @@ export class SftpTarget implements BackupTarget {
         this.conn = null;
         done(backupErrors.unreachable(this.display, e.code ?? e.message, e));
       });
-      sock.once('close', () => clearTimeout(connectTimer));
+      sock.once('close', () => {
+        clearTimeout(connectTimer);
+        if (this.conn === p) this.conn = null;
+      });
       client.connect({
         sock,
         host: this.o.host,
@@ -162,7 +181,7 @@ export class SftpTarget implements BackupTarget {
   /** mkdir -p, the target's own directory included (created on first use, like `restic init`). */
   private async mkdirp(sftp: SFTPWrapper, dir: string): Promise<void> {
     const isDir = (p: string) =>
-      p2<Stats>((cb) => sftp.stat(p, cb)).then(
+      this.r<Stats>(sftp, (cb) => sftp.stat(p, cb)).then(
         (st) => st.isDirectory(),
         () => false,
       );
@@ -172,7 +191,7 @@ export class SftpTarget implements BackupTarget {
       cur = `${cur}/${seg}`;
       if (await isDir(cur)) continue;
       try {
-        await p2<void>((cb) => sftp.mkdir(cur, { mode: 0o700 }, (e) => cb(e, undefined)));
+        await this.r<void>(sftp, (cb) => sftp.mkdir(cur, { mode: 0o700 }, (e) => cb(e, undefined)));
       } catch (e) {
         if (!(await isDir(cur))) throw e;
       }
@@ -207,6 +226,10 @@ export class SftpTarget implements BackupTarget {
         signal();
       });
     };
+    void this.deaths.get(sftp)?.catch((e: unknown) => {
+      error ??= e;
+      signal();
+    });
     const waitBelow = async (n: number) => {
       while (inflight > n && !error) await new Promise<void>((r) => (wake = r));
       if (error) throw error;
@@ -247,21 +270,21 @@ export class SftpTarget implements BackupTarget {
     let handle: Buffer | null = null;
     try {
       await this.mkdirp(sftp, dir);
-      handle = await p2<Buffer>((cb) => sftp.open(tmp, 'wx', { mode: 0o600 }, cb));
+      handle = await this.r<Buffer>(sftp, (cb) => sftp.open(tmp, 'wx', { mode: 0o600 }, cb));
       const sent = await this.writeAll(sftp, handle, data);
-      await p2<void>((cb) => sftp.ext_openssh_fsync(handle!, (e) => cb(e, undefined))).catch((e: Error) => {
+      await this.r<void>(sftp, (cb) => sftp.ext_openssh_fsync(handle!, (e) => cb(e, undefined))).catch((e: Error) => {
         // servers without fsync@openssh.com: the size check and the read-back verify remain
         if (!/not supported/i.test(e.message)) throw e;
       });
-      const st = await p2<Stats>((cb) => sftp.fstat(handle!, cb));
-      await p2<void>((cb) => sftp.close(handle!, (e) => cb(e, undefined)));
+      const st = await this.r<Stats>(sftp, (cb) => sftp.fstat(handle!, cb));
+      await this.r<void>(sftp, (cb) => sftp.close(handle!, (e) => cb(e, undefined)));
       handle = null;
       if (st.size !== sent) throw backupErrors.io(this.display, `size check failed for ${p}: sent ${sent} bytes, the target holds ${st.size}`);
       await this.renameNoReplace(sftp, tmp, final, p);
       return { size: sent };
     } catch (e) {
       if (handle) sftp.close(handle, () => undefined);
-      if (this.conn) await p2<void>((cb) => sftp.unlink(tmp, (er) => cb(er, undefined))).catch(() => undefined);
+      if (this.conn) await this.r<void>(sftp, (cb) => sftp.unlink(tmp, (er) => cb(er, undefined))).catch(() => undefined);
       if ((e as Error & { code?: unknown }).code === FX.FAILURE) {
         // OpenSSH maps ENOSPC to a generic failure: tell a full disk from other failures
         const space = await this.space().catch(() => null);
@@ -273,12 +296,12 @@ export class SftpTarget implements BackupTarget {
 
   /** SSH_FXP_RENAME: OpenSSH links then unlinks files, so an existing name is never replaced. */
   private async renameNoReplace(sftp: SFTPWrapper, from: string, to: string, label: string): Promise<void> {
-    const exists = await p2<Stats>((cb) => sftp.lstat(to, cb)).then(
+    const exists = await this.r<Stats>(sftp, (cb) => sftp.lstat(to, cb)).then(
       () => true,
       () => false,
     );
     if (exists) throw backupErrors.exists(this.display, label);
-    await p2<void>((cb) => sftp.rename(from, to, (e) => cb(e, undefined)));
+    await this.r<void>(sftp, (cb) => sftp.rename(from, to, (e) => cb(e, undefined)));
   }
 
   async get(p: string): Promise<Readable> {
@@ -287,8 +310,8 @@ export class SftpTarget implements BackupTarget {
     let handle: Buffer;
     let size: number;
     try {
-      handle = await p2<Buffer>((cb) => sftp.open(f, 'r', cb));
-      size = (await p2<Stats>((cb) => sftp.fstat(handle, cb))).size;
+      handle = await this.r<Buffer>(sftp, (cb) => sftp.open(f, 'r', cb));
+      size = (await this.r<Stats>(sftp, (cb) => sftp.fstat(handle, cb))).size;
     } catch (e) {
       this.fail(e, p);
     }
@@ -311,6 +334,9 @@ export class SftpTarget implements BackupTarget {
         sftp.close(handle, () => undefined);
       }
     };
+    void this.deaths.get(sftp)?.catch((e: Error) => {
+      if (!ended) stream.destroy(e);
+    });
     const stream = new Readable({
       highWaterMark: 1 << 20,
       read() {
@@ -374,7 +400,7 @@ export class SftpTarget implements BackupTarget {
     const { sftp } = await this.connect();
     let ents: FileEntryWithStats[];
     try {
-      ents = await p2<FileEntryWithStats[]>((cb) => sftp.readdir(d, cb));
+      ents = await this.r<FileEntryWithStats[]>(sftp, (cb) => sftp.readdir(d, cb));
     } catch (e) {
       if ((e as { code?: number }).code === FX.NO_SUCH_FILE) return [];
       this.fail(e, dir);
@@ -403,17 +429,17 @@ export class SftpTarget implements BackupTarget {
     const rm = async (x: string): Promise<void> => {
       let st: Stats;
       try {
-        st = await p2<Stats>((cb) => sftp.lstat(x, cb));
+        st = await this.r<Stats>(sftp, (cb) => sftp.lstat(x, cb));
       } catch (e) {
         if ((e as { code?: number }).code === FX.NO_SUCH_FILE) return;
         throw e;
       }
       if (st.isDirectory()) {
-        const ents = await p2<FileEntryWithStats[]>((cb) => sftp.readdir(x, cb));
+        const ents = await this.r<FileEntryWithStats[]>(sftp, (cb) => sftp.readdir(x, cb));
         for (const e of ents) await rm(path.posix.join(x, e.filename));
-        await p2<void>((cb) => sftp.rmdir(x, (e) => cb(e, undefined)));
+        await this.r<void>(sftp, (cb) => sftp.rmdir(x, (e) => cb(e, undefined)));
       } else {
-        await p2<void>((cb) => sftp.unlink(x, (e) => cb(e, undefined)));
+        await this.r<void>(sftp, (cb) => sftp.unlink(x, (e) => cb(e, undefined)));
       }
     };
     try {
@@ -426,7 +452,7 @@ export class SftpTarget implements BackupTarget {
   async space(): Promise<{ free: number; total: number } | null> {
     const { sftp } = await this.connect();
     try {
-      const s = await p2<{ f_frsize: number; f_bavail: number; f_blocks: number; f_bsize: number }>((cb) => sftp.ext_openssh_statvfs(this.o.dir, cb as never));
+      const s = await this.r<{ f_frsize: number; f_bavail: number; f_blocks: number; f_bsize: number }>(sftp, (cb) => sftp.ext_openssh_statvfs(this.o.dir, cb as never));
       const unit = Number(s.f_frsize || s.f_bsize);
       return { free: Number(s.f_bavail) * unit, total: Number(s.f_blocks) * unit };
     } catch (e) {
