@@ -61,14 +61,16 @@ export class Checkpointer {
       this.again = true;
       return this.busy;
     }
-    const head = await readHead(this.o.db);
-    if (!head || head.seq === 0) return undefined;
-    const last = await this.latestStored();
-    const now = this.o.clock.nowMs();
-    if (last && head.seq <= last.seq) return undefined;
-    const due = !last || head.seq - last.seq >= this.o.every || now - last.at >= this.o.intervalMs;
-    if (!due) return undefined;
-    return this.checkpoint('periodic');
+    // claimed before the first await: two hints never both decide a checkpoint is due
+    return this.serialised(async () => {
+      const head = await readHead(this.o.db);
+      if (!head || head.seq === 0) return undefined;
+      const last = await this.latestStored();
+      const now = this.o.clock.nowMs();
+      if (last && head.seq <= last.seq) return undefined;
+      const due = !last || head.seq - last.seq >= this.o.every || now - last.at >= this.o.intervalMs;
+      return due ? this.make('periodic') : undefined;
+    });
   }
 
   /**
@@ -78,7 +80,11 @@ export class Checkpointer {
    */
   async checkpoint(kind: Exclude<CheckpointKind, 'pruned'> = 'manual'): Promise<Checkpoint | undefined> {
     while (this.busy) await this.busy.catch(() => undefined);
-    this.busy = this.make(kind);
+    return this.serialised(() => this.make(kind));
+  }
+
+  private async serialised(fn: () => Promise<Checkpoint | undefined>): Promise<Checkpoint | undefined> {
+    this.busy = fn();
     try {
       return await this.busy;
     } finally {

@@ -50,7 +50,8 @@ describe('HSM checkpoints', () => {
   it('are made every N records and at least once per interval while active, never when idle', async () => {
     const { t, cp } = await setup(100, 60_000);
     await write(t, 1, 1);
-    expect(await cp.maybe()).toMatchObject({ seq: 1, kind: 'periodic' }); // first record ever
+    await cp.maybe(); // the auditor's hint may already have made it: look at what is stored
+    expect(await stored(t)).toEqual([[1, 'periodic']]); // first record ever
     await write(t, 2, 99);
     expect(await cp.maybe()).toBeUndefined(); // 98 records, 0 s
     await write(t, 100, 101);
