@@ -5,6 +5,7 @@ import { Pkcs11KeyProvider } from '../../src/keys/pkcs11/provider.js';
 import { acquireLibrary, pk, releaseLibrary } from '../../src/keys/pkcs11/library.js';
 import { ckrOf } from '../../src/keys/pkcs11/ckr.js';
 import type { AppError } from '../../src/shared/errors.js';
+import { createLogger } from '../../src/shared/logger.js';
 import { createTestToken, type TestToken } from '../support/softhsm.js';
 
 const opts = (t: TestToken, over: Partial<Parameters<typeof Pkcs11KeyProvider.open>[0]> = {}) => ({
@@ -144,6 +145,21 @@ describe('Pkcs11KeyProvider on a real SoftHSM2 token', () => {
     const back = await Promise.all(wrapped.map((w) => hsm.unwrap(w)));
     back.forEach((k, i) => expect(k.equals(keys[i]!)).toBe(true));
     expect((hsm as unknown as { open: number }).open).toBeLessThanOrEqual(4);
+  });
+
+  it('logs the token label on connect (a label is not a secret: not caught by the redaction of `token`), and never the PIN', async () => {
+    const lines: string[] = [];
+    const log = createLogger({ level: 'info', destination: { write: (l: string) => void lines.push(l) } });
+    const other = await Pkcs11KeyProvider.open(opts(token, { createKek: false, log }));
+    try {
+      await other.ready();
+      const connected = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['event'] === 'keys.connected');
+      expect(connected).toMatchObject({ tokenLabel: token.label });
+      const pin = fs.readFileSync(token.pinFile, 'utf8').trim();
+      expect(lines.join('')).not.toContain(pin);
+    } finally {
+      await other.close();
+    }
   });
 
   it('logs in again after the token logged it out, and reconnects after a Finalize by another user', async () => {

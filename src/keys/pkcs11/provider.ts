@@ -401,7 +401,7 @@ export class Pkcs11KeyProvider implements KeyProvider, KekAdmin {
         this.backoffMs = 0;
         this.nextAttemptAt = 0;
         this.lastErr = undefined;
-        this.o.log?.info({ event: 'keys.connected', token: this.tokenInfo?.label, kekVersion: this.versions.at(-1) }, 'HSM connected');
+        this.o.log?.info({ event: 'keys.connected', tokenLabel: this.tokenInfo?.label, kekVersion: this.versions.at(-1) }, 'HSM connected');
       } catch (e) {
         const err = isAppError(e) ? e : keysErrors.unavailable(`cannot use the HSM (${ckrOf(e) ?? (e as Error).message})`, undefined, e);
         // a module whose connection broke (a network HSM's client library) only reconnects when it
