@@ -3,7 +3,8 @@ import { openAppliance, type Appliance } from '../main.js';
 import { loadConfig, resolveDataDir } from '../config/index.js';
 import { createLogger } from '../shared/logger.js';
 import { ensureKek } from '../keys/bootstrap.js';
-import type { KekAttributes, KekVersionState, RotationResult } from '../keys/index.js';
+import type { KekAttributes, RotationResult } from '../keys/index.js';
+import { keyStatus } from '../keys/status.js';
 import type { JobProgress } from '../jobs/types.js';
 import { action, dataDirOption, emit, jsonOption, localActor, type Io } from './output.js';
 
@@ -41,33 +42,16 @@ export function registerKeys(program: Command, io: Io): void {
     .action(
       action(io, async (opts: { dataDir?: string; json?: boolean }) => {
         await withAppliance(opts.dataDir, async (a) => {
-          const { provider, rotation } = a.keys;
-          await provider.ready(); // KEYS_UNAVAILABLE: … (CKR_…) — check keys.…
-          await rotation.sync();
-          const token = await provider.token();
-          const current = await provider.currentKekVersion();
-          const latencyMs = Math.round((await provider.ping()) * 1000) / 1000;
-          const versions = await rotation.versions();
-          const withAttrs: (KekVersionState & { attributes?: KekAttributes })[] = [];
-          for (const v of versions) withAttrs.push({ ...v, ...(v.inHsm ? { attributes: await provider.kekAttributes(v.version) } : {}) });
           const cfg = a.config.keys;
-          const obj = {
-            up: true,
-            module: token.module,
-            slot: token.slotId,
-            token: { label: token.label, serial: token.serial, manufacturer: token.manufacturer, model: token.model },
-            kek: { labelPrefix: cfg.kekLabel, currentVersion: current, currentLabel: `${cfg.kekLabel}-${current}` },
-            versions: withAttrs,
-            latencyMs,
-            health: provider.health(),
-            dekCache: { maxEntries: cfg.dekCacheSize, ttlMs: cfg.dekCacheTtlMs },
-            retiredKekGraceDays: cfg.retiredKekGraceDays,
-          };
+          const status = await keyStatus(a.keys, cfg); // KEYS_UNAVAILABLE: … (CKR_…) — check keys.…
+          const { token, latencyMs, versions: withAttrs } = status;
+          const current = status.kek.currentVersion;
+          const obj = { ...status, health: a.keys.provider.health(), dekCache: { maxEntries: cfg.dekCacheSize, ttlMs: cfg.dekCacheTtlMs } };
           emit(io, opts.json, obj, () =>
             [
               `HSM up (round trip ${latencyMs} ms)`,
-              `  module:  ${token.module}`,
-              `  slot:    ${token.slotId}`,
+              `  module:  ${status.module}`,
+              `  slot:    ${status.slot}`,
               `  token:   "${token.label}" serial ${token.serial} (${token.manufacturer} ${token.model})`,
               `  KEK:     ${cfg.kekLabel}-${current} (current)`,
               ...withAttrs.map(
