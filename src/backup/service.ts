@@ -70,6 +70,12 @@ export interface BackupDeps {
   /** the blob ids a (snapshot) database references: the vault's `referencedBlobIds` */
   blobRefs: (snapshot: Kysely<Database>) => AsyncIterable<string>;
   audit: Auditor;
+  /**
+   * The audit module's `exportCheckpoints()`: MACs the trail's head in the HSM when records were
+   * written since the last checkpoint. Called before each snapshot, so every backup carries a
+   * checkpoint of its own trail (fail closed: no checkpoint, no backup).
+   */
+  exportAuditCheckpoints: () => Promise<unknown>;
   alerts: Alerter;
   clock: Clock;
   log: Logger;
@@ -385,6 +391,7 @@ export class BackupService {
     const snapFile = path.join(this.scratch, `snapshot-${crypto.randomBytes(4).toString('hex')}.db`);
     this.checkLocalSpace(fs.statSync(this.d.db.file ?? '.').size * 1.2 + 64 * 1024 * 1024);
     try {
+      await this.d.exportAuditCheckpoints();
       await snapshotDatabase(this.d.db, snapFile);
       const members = await this.members(snapFile);
       const facts = await this.snapshotFacts(snapFile, members);

@@ -9,6 +9,7 @@ import { createGpg, type Gpg } from '../support/gpg.js';
 import { PathTarget } from '../../src/backup/targets/path.js';
 import { openSidecar, readArchive, readSidecar, sinkTo } from '../../src/backup/reader.js';
 import { DAY_MS } from '../../src/backup/retention.js';
+import { parseExportedCheckpoint } from '../../src/audit/index.js';
 
 /** the first Monday 02:30 UTC after now (the fake clock runs ahead of real time: keys made now are valid) */
 const MONDAY_0230 = (() => {
@@ -61,8 +62,18 @@ describe('backup target registration', () => {
 
 describe('a full cycle', { timeout: 120_000 }, () => {
   let first: string;
+  /** the audit trail's head just before the first backup, past its latest checkpoint */
+  let headBefore: { seq: number; hash: string };
   it('backs up, verifies by reading everything back, and only then renames into place', async () => {
     e.env.clock.set(MONDAY_0230);
+    // the trail's head is past its latest checkpoint (the fake clock stands still: no periodic one comes)
+    const trail = e.env.t.appliance.audit;
+    await trail.exportCheckpoints();
+    await trail.recordNow({ action: 'test.marker', actor: 'local:test', outcome: 'success' });
+    const db = e.env.t.appliance.db.db;
+    headBefore = await db.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1).executeTakeFirstOrThrow().then((h) => ({ seq: Number(h.seq), hash: h.hash }));
+    const latest = await db.selectFrom('audit_checkpoints').select((eb) => eb.fn.max('seq').as('seq')).executeTakeFirstOrThrow();
+    expect(Number(latest.seq)).toBeLessThan(headBefore.seq);
     const r = await run();
     expect(r.ok).toBe(true);
     const t = r.targets[0]!;
@@ -111,7 +122,11 @@ describe('a full cycle', { timeout: 120_000 }, () => {
     expect(db.includes(Buffer.from(wrapped))).toBe(false);
     expect(db.includes(Buffer.from(wrapped, 'base64'))).toBe(false);
     expect(JSON.parse(fs.readFileSync(path.join(dir, 'config'), 'utf8')).applianceId).toBe(e.env.t.appliance.config.applianceId);
-    expect(Array.isArray(JSON.parse(fs.readFileSync(path.join(dir, 'cps'), 'utf8')))).toBe(true);
+    // the backup carries a checkpoint MACed for it, covering the trail as it was when it was taken
+    const cps = (JSON.parse(fs.readFileSync(path.join(dir, 'cps'), 'utf8')) as unknown[]).map(parseExportedCheckpoint);
+    expect(cps[0]).toMatchObject({ kind: 'manual', seq: headBefore.seq, hash: headBefore.hash });
+    const v = await e.env.t.appliance.audit.verify(cps.map((c) => c!));
+    expect(v).toMatchObject({ ok: true, anchors: { total: cps.length, matched: cps.length } });
     fs.rmSync(dir, { recursive: true });
   });
 });
