@@ -14,6 +14,7 @@ import { wireIdentity, type Identity } from './auth/index.js';
 import { openKeys, type Keys } from './keys/index.js';
 import { keysRoutes } from './keys/routes.js';
 import { consolePlugin } from './console/serve.js';
+import { settingsRoutes } from './console/settings.js';
 
 /**
  * Composition root: config → db → keys → stores → http + scheduler. No global singletons: every
@@ -97,6 +98,7 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     audit.start();
     api.push(auditRoutes(audit));
     api.push(keysRoutes({ keys, config: config.keys, scheduler, audit }));
+    api.push(settingsRoutes({ config, audit })); // the console's read-only settings view
     scheduler.register(audit.pruneJob());
     alerts = new DbAlerter({ db: db.db, audit, clock, log, applianceId: config.applianceId, channels: createAlertChannels({ syslog: audit.forwarder && { sink: audit.forwarder, header: { facility: config.audit.syslog.facility, appName: config.audit.syslog.appName } } }) });
     const identity = wireIdentity({ db: db.db, clock, log, fields: keys.fields, audit, alerts, auth: config.auth, mail: config.mail, publicUrl: publicUrlOf(config), organisation: config.site.name });

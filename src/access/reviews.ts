@@ -198,6 +198,49 @@ export class AccessReviews {
     });
   }
 
+  /** the users who answer for pending items: owners of the workspaces concerned, active admins */
+  private async reviewersOf(pending: { reviewer: string; workspace_id: string | null }[]): Promise<string[]> {
+    const to = new Set<string>();
+    const wsIds = [...new Set(pending.filter((p) => p.reviewer === 'owner').map((p) => p.workspace_id!))];
+    if (wsIds.length) for (const o of await this.o.db.selectFrom('workspace_members').select('user_id').where('role', '=', 'owner').where('workspace_id', 'in', wsIds).execute()) to.add(o.user_id);
+    if (pending.some((p) => p.reviewer === 'admin')) for (const a of await this.o.db.selectFrom('users').select('id').where('role', '=', 'admin').where('state', '=', 'active').execute()) to.add(a.id);
+    return [...to];
+  }
+
+  private async sendReminders(reviewId: string, due: string, to: string[]): Promise<number> {
+    let reminded = 0;
+    for (const u of to) {
+      await this.o.notify!(u, due).then(
+        () => reminded++,
+        (e: unknown) => this.o.log.warn({ err: e, event: 'access.review.remind_failed' }, 'review reminder not sent'),
+      );
+    }
+    await this.o.db.updateTable('access_reviews').set({ reminded_at: this.o.clock.nowMs() }).where('id', '=', reviewId).execute();
+    return reminded;
+  }
+
+  /**
+   * An admin's "remind reviewers now" on an open campaign: e-mails every reviewer who still has
+   * pending items, at once (not more than once per `minIntervalMs`, so a button cannot flood
+   * people). Audited before anything is sent (`access.review.remind`, fail closed).
+   */
+  async remindNow(reviewId: string, by: string, source: AuditSource, minIntervalMs = 60 * 60_000): Promise<{ reviewers: number; reminded: number }> {
+    const r = await this.o.db.selectFrom('access_reviews').selectAll().where('id', '=', reviewId).executeTakeFirst();
+    if (!r) throw errors.notFound('access review');
+    if (r.closed_at !== null) throw new AppError('REVIEW_CLOSED', 'this access review is closed', { httpStatus: 409, exitCode: 2 });
+    if (!this.o.notify) throw new AppError('MAIL_NOT_CONFIGURED', 'reminders go by e-mail and no mail server is configured', { httpStatus: 409, exitCode: 2, hint: 'configure the mail.smtp section' });
+    const now = this.o.clock.nowMs();
+    if (r.reminded_at !== null && now - Number(r.reminded_at) < minIntervalMs) {
+      const mins = Math.ceil((minIntervalMs - (now - Number(r.reminded_at))) / 60_000);
+      throw new AppError('REMINDED_RECENTLY', `reviewers were reminded less than ${Math.round(minIntervalMs / 60_000)} minutes ago; try again in ${mins} minute(s)`, { httpStatus: 409, exitCode: 2 });
+    }
+    const pending = await this.o.db.selectFrom('access_review_items').select(['reviewer', 'workspace_id']).where('review_id', '=', r.id).where('decision', 'is', null).execute();
+    const to = pending.length ? await this.reviewersOf(pending) : [];
+    await this.o.audit.recordNow({ action: 'access.review.remind', actor: by, outcome: 'success', targets: { review: r.id, reviewers: String(to.length) }, source });
+    if (!to.length) return { reviewers: 0, reminded: 0 };
+    return { reviewers: to.length, reminded: await this.sendReminders(r.id, iso(r.due_at)!, to) };
+  }
+
   /** daily: reminders (at most weekly) to reviewers with pending items; one alert when overdue */
   async remind(): Promise<{ reminded: number; overdue: boolean }> {
     const r = await this.o.db.selectFrom('access_reviews').selectAll().where('closed_at', 'is', null).executeTakeFirst();
@@ -206,17 +249,7 @@ export class AccessReviews {
     let reminded = 0;
     const pending = await this.o.db.selectFrom('access_review_items').select(['reviewer', 'workspace_id']).where('review_id', '=', r.id).where('decision', 'is', null).execute();
     if (pending.length && this.o.notify && (r.reminded_at === null || now - Number(r.reminded_at) >= 7 * DAY)) {
-      const to = new Set<string>();
-      const wsIds = [...new Set(pending.filter((p) => p.reviewer === 'owner').map((p) => p.workspace_id!))];
-      if (wsIds.length) for (const o of await this.o.db.selectFrom('workspace_members').select('user_id').where('role', '=', 'owner').where('workspace_id', 'in', wsIds).execute()) to.add(o.user_id);
-      if (pending.some((p) => p.reviewer === 'admin')) for (const a of await this.o.db.selectFrom('users').select('id').where('role', '=', 'admin').where('state', '=', 'active').execute()) to.add(a.id);
-      for (const u of to) {
-        await this.o.notify(u, iso(r.due_at)!).then(
-          () => reminded++,
-          (e: unknown) => this.o.log.warn({ err: e, event: 'access.review.remind_failed' }, 'review reminder not sent'),
-        );
-      }
-      await this.o.db.updateTable('access_reviews').set({ reminded_at: now }).where('id', '=', r.id).execute();
+      reminded = await this.sendReminders(r.id, iso(r.due_at)!, await this.reviewersOf(pending));
     }
     let overdue = false;
     if (pending.length && now > Number(r.due_at) && r.overdue_alerted_at === null) {

@@ -42,6 +42,22 @@ export function workspaceRoutes(ws: Workspaces): FastifyPluginAsync {
         return { status: 'ok' as const };
       },
     );
+    // the owner's member picker: find people to add by user name (need-to-know, audited, rate-limited)
+    app.get(
+      '/workspaces/:id/member-candidates',
+      {
+        config: { permission: 'workspace:use', rateLimit: { max: 60, timeWindow: 60_000 } },
+        schema: {
+          tags: ['workspaces'],
+          params: WsParams,
+          querystring: Type.Object({ q: Type.String({ minLength: 2, maxLength: 64 }) }, { additionalProperties: false }),
+          response: { 200: Type.Object({ users: Type.Array(Type.Object({ userId: Type.String(), username: Type.String(), member: Type.Boolean() }, { additionalProperties: false })) }) },
+        },
+      },
+      async (req) => ({
+        users: await ws.candidates(req.actor!, (req.params as { id: string }).id, (req.query as { q: string }).q, auditSource(req)),
+      }),
+    );
     app.delete('/workspaces/:id/members/:userId', { config: { permission: 'workspace:use' }, schema: { tags: ['workspaces'], params: MemberParams, response: { 200: Ok } } }, async (req) => {
       const p = req.params as { id: string; userId: string };
       await ws.removeMember(req.actor!, p.id, p.userId, auditSource(req));
@@ -87,6 +103,11 @@ export function reviewRoutes(reviews: AccessReviews): FastifyPluginAsync {
         }
         return rep.header('content-type', 'application/json; charset=utf-8').send(JSON.stringify({ generatedAt: new Date().toISOString(), users: rows }));
       },
+    );
+    app.post(
+      '/access-reviews/:id/remind',
+      { config: { permission: 'access:review' }, schema: { tags: ['access'], params: WsParams, response: { 200: Type.Object({ reviewers: Type.Integer(), reminded: Type.Integer() }) } } },
+      async (req) => reviews.remindNow((req.params as { id: string }).id, req.actor!.id, auditSource(req)),
     );
     app.get('/access-reviews/:id/items', { config: { permission: 'self' }, schema: { tags: ['access'], params: WsParams, response: { 200: Type.Object({ items: Type.Array(ItemSchema) }) } } }, async (req) => ({
       items: await reviews.items(req.actor!, (req.params as { id: string }).id),

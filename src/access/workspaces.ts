@@ -8,6 +8,7 @@ import type { Policy } from './policy.js';
 import { AppError, errors } from '../shared/errors.js';
 import { isWorkspaceRole, type WorkspaceAction, type WorkspaceRole } from './permissions.js';
 import crypto from 'node:crypto';
+import { sql } from 'kysely';
 
 export interface WorkspaceView {
   id: string;
@@ -104,6 +105,35 @@ export class Workspaces {
       .orderBy('users.username_key')
       .execute();
     return rows.map((r) => ({ userId: r.user_id, username: r.username, role: r.role, addedAt: new Date(Number(r.added_at)).toISOString() }));
+  }
+
+  /**
+   * Users an owner may add to this workspace, found by user name: exact match first, then those
+   * whose name starts with `q` (at least 2 characters; `%` and `_` are literal). Only id and user
+   * name of active or invited accounts, never an address or a role; at most `limit`. Need-to-know:
+   * only owners of this workspace may look (others get the workspace's 404), and every lookup that
+   * reveals someone is audited (`user.lookup`, ids only: the typed text is not recorded).
+   */
+  async candidates(actor: Actor, id: string, q: string, source: AuditSource, limit = 8): Promise<{ userId: string; username: string; member: boolean }[]> {
+    await this.require(actor, id, 'workspace:members', source);
+    const key = q.normalize('NFKC').trim().toLowerCase().normalize('NFKC');
+    if (key.length < 2 || key.length > 64) throw errors.usage('type at least 2 characters of the user name');
+    const like = `${key.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    const rows = await this.o.db
+      .selectFrom('users')
+      .leftJoin('workspace_members', (j) => j.onRef('workspace_members.user_id', '=', 'users.id').on('workspace_members.workspace_id', '=', id))
+      .select(['users.id', 'users.username', 'users.username_key', 'workspace_members.role'])
+      .where((eb) => eb.or([eb('users.username_key', '=', key), sql<boolean>`users.username_key like ${like} escape '\\'`]))
+      .where('users.state', 'in', ['active', 'invited'])
+      .orderBy(sql`case when users.username_key = ${key} then 0 else 1 end`)
+      .orderBy('users.username_key')
+      .limit(Math.max(1, Math.min(limit, 20)))
+      .execute();
+    const found = rows.map((r) => ({ userId: r.id, username: r.username, member: r.role !== null }));
+    if (found.length) {
+      await this.o.audit.recordNow({ action: 'user.lookup', actor: actor.id, outcome: 'success', targets: { workspace: id, users: found.map((f) => f.userId).join(',').slice(0, 1000) }, source });
+    }
+    return found;
   }
 
   private async ownerCount(trx: Kysely<Database>, id: string): Promise<number> {

@@ -72,6 +72,27 @@ const AddTargetBody = Type.Object(
   },
   { additionalProperties: false },
 );
+const EscrowSchema = Type.Object(
+  { fingerprint: Type.String(), userIds: Type.Array(Type.String()), algorithm: Type.String(), expiresAt: Nullable(Type.String()), createdAt: Type.String(), createdBy: Type.String(), createdByName: Nullable(Type.String()) },
+  { additionalProperties: false },
+);
+const DrillSchema = Type.Object(
+  {
+    backupId: Type.String(),
+    target: Nullable(Type.String()),
+    startedAt: Type.String(),
+    endedAt: Type.String(),
+    ok: Type.Boolean(),
+    rtoMs: Nullable(Type.Number()),
+    documents: Nullable(Type.Number()),
+    versions: Nullable(Type.Number()),
+    blobs: Nullable(Type.Number()),
+    samples: Nullable(Type.Number()),
+    plainSize: Nullable(Type.Number()),
+    error: Nullable(Type.String()),
+  },
+  { additionalProperties: false },
+);
 const Started = Type.Object({ status: Type.Literal('started'), job: Type.String() }, { additionalProperties: false });
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -97,6 +118,13 @@ export function backupRoutes(service: BackupService, scheduler: Scheduler): Fast
 
   return async (app0) => {
     const app = app0.withTypeProvider<TypeBoxTypeProvider>();
+    /** user names for `user:<id>` actors (other actors, e.g. `local:root`, are shown as they are) */
+    const usernamesOf = async (actors: string[]): Promise<Map<string, string>> => {
+      const ids = [...new Set(actors.filter((a) => a.startsWith('user:')).map((a) => a.slice(5)))];
+      if (!ids.length) return new Map();
+      const rows = await service.d.db.db.selectFrom('users').select(['id', 'username']).where('id', 'in', ids).execute();
+      return new Map(rows.map((r) => [`user:${r.id}`, r.username]));
+    };
 
     app.get('/backup/backups', { config: { permission: PERMISSIONS.backupRead }, schema: { tags, summary: 'backups in the catalogue, newest first', response: { 200: Type.Object({ backups: Type.Array(BackupSchema) }), ...errs } } }, async () => ({
       backups: (await service.list()).map((b) => ({
@@ -126,6 +154,37 @@ export function backupRoutes(service: BackupService, scheduler: Scheduler): Fast
       const runs = (await Promise.all([BACKUP_JOB, VERIFY_JOB, DRILL_JOB, WATCHDOG_JOB].map((j) => scheduler.runs(j, 20)))).flat().sort((a, b) => b.startedAt - a.startedAt).slice(0, 50);
       return { runs: runs.map((r) => ({ id: r.id, job: r.job, trigger: r.trigger, actor: r.actor, startedAt: iso(r.startedAt)!, endedAt: iso(r.endedAt), outcome: r.outcome, progress: r.progress, error: r.error })) };
     });
+
+    // escrow keys: the customer's offline OpenPGP recovery keys (public parts; the armored key itself is not sent)
+    app.get('/backup/escrow', { config: { permission: PERMISSIONS.backupRead }, schema: { tags, summary: 'registered escrow keys (fingerprint, user ids, when and by whom)', response: { 200: Type.Object({ keys: Type.Array(EscrowSchema) }), ...errs } } }, async () => {
+      const keys = await service.listEscrow();
+      const names = await usernamesOf(keys.map((k) => k.createdBy));
+      return { keys: keys.map((k) => ({ fingerprint: k.fingerprint, userIds: k.userIds, algorithm: k.algorithm, expiresAt: iso(k.expiresAt), createdAt: iso(k.createdAt)!, createdBy: k.createdBy, createdByName: names.get(k.createdBy) ?? null })) };
+    });
+
+    // the latest restore drills with their recovery time (RTO), newest first
+    app.get(
+      '/backup/drills',
+      { config: { permission: PERMISSIONS.backupRead }, schema: { tags, summary: 'latest restore drills and their RTO, newest first', querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 50 })) }, { additionalProperties: false }), response: { 200: Type.Object({ drills: Type.Array(DrillSchema) }), ...errs } } },
+      async (req) => {
+        const limit = (req.query as { limit?: number }).limit ?? 10;
+        const rows = await service.d.db.db
+          .selectFrom('backup_checks')
+          .leftJoin('backups', 'backups.id', 'backup_checks.backup_id')
+          .select(['backup_checks.backup_id', 'backups.target', 'backup_checks.started_at', 'backup_checks.ended_at', 'backup_checks.ok', 'backup_checks.error', 'backup_checks.details'])
+          .where('backup_checks.kind', '=', 'drill')
+          .orderBy('backup_checks.id', 'desc')
+          .limit(limit)
+          .execute();
+        return {
+          drills: rows.map((r) => {
+            const d = (r.details ? JSON.parse(r.details) : {}) as Record<string, unknown>;
+            const n = (k: string) => (typeof d[k] === 'number' ? (d[k] as number) : null);
+            return { backupId: r.backup_id, target: r.target ?? null, startedAt: iso(Number(r.started_at))!, endedAt: iso(Number(r.ended_at))!, ok: Number(r.ok) === 1, rtoMs: n('rtoMs'), documents: n('documents'), versions: n('versions'), blobs: n('blobs'), samples: n('samples'), plainSize: n('plainSize'), error: r.error };
+          }),
+        };
+      },
+    );
 
     app.post('/backup/run', { config: { permission: PERMISSIONS.backupRun }, schema: { tags, summary: 'take a backup now (202; follow it in /backup/runs)', response: { 202: Started, ...errs } } }, async (req, reply) => {
       reply.code(202);

@@ -70,10 +70,12 @@ const EXPECTED: Record<string, Row> = {
   'GET /api/v1/workspaces/:id/members': wsRead,
   'PUT /api/v1/workspaces/:id/members/:userId': wsOwner,
   'DELETE /api/v1/workspaces/:id/members/:userId': wsOwner,
+  'GET /api/v1/workspaces/:id/member-candidates': wsOwner,
   'POST /api/v1/access-reviews': { allow: ['admin'] },
   'GET /api/v1/access-reviews': SELF,
   'GET /api/v1/access-reviews/export': { allow: ['admin'] },
   'GET /api/v1/access-reviews/:id/items': SELF,
+  'POST /api/v1/access-reviews/:id/remind': { allow: ['admin'] },
   // deciding: admins for roles/tokens, owners for their memberships (random item id here: 404 = passed the gate)
   'POST /api/v1/access-reviews/:id/items/:itemId': SELF,
   // vault (src/vault): need-to-know through the policy; admins included
@@ -108,6 +110,10 @@ const EXPECTED: Record<string, Row> = {
   'POST /api/v1/backup/backups/:id/verify': { allow: ['backup'] },
   'POST /api/v1/backup/targets': { allow: ['backup'] },
   'DELETE /api/v1/backup/targets/:name': { allow: ['backup'] },
+  'GET /api/v1/backup/escrow': { allow: ['backup', 'auditor'] },
+  'GET /api/v1/backup/drills': { allow: ['backup', 'auditor'] },
+  // console (src/console): the read-only settings view
+  'GET /api/v1/settings': { allow: ['admin'] },
 };
 
 /**
@@ -124,6 +130,7 @@ const raw = (name: string): Req => ({ query: { name }, headers: { 'content-type'
 const REQUESTS: Record<string, (who: Who) => Promise<Req> | Req> = {
   'POST /api/v1/workspaces': () => ({ payload: { name: 'Matrix' } }),
   'PUT /api/v1/workspaces/:id/members/:userId': () => ({ payload: { role: 'viewer' } }),
+  'GET /api/v1/workspaces/:id/member-candidates': () => ({ query: { q: 'mx' } }),
   'POST /api/v1/access-reviews/:id/items/:itemId': () => ({ payload: { decision: 'confirm' } }),
   'POST /api/v1/workspaces/:workspaceId/documents': () => raw('matrix.txt'),
   'POST /api/v1/documents/:id/versions': () => ({ ...raw('v2.txt'), query: {} }),

@@ -1,0 +1,69 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import type { Config } from '../config/index.js';
+import type { Auditor } from '../audit/types.js';
+import { auditSource } from '../audit/index.js';
+import { PERMISSIONS } from '../access/permissions.js';
+import { errors } from '../shared/errors.js';
+import { redactText } from '../shared/redact.js';
+
+/** what a redacted value is shown as */
+export const REDACTED = '[redacted]';
+
+/**
+ * Keys whose value is always replaced, wherever they sit: secrets themselves and the files that
+ * hold them (the configuration only ever holds `…File` paths, but a path to a PIN or a private key
+ * says where to look, so it is not shown either), and the SMS body template (a gateway may want a
+ * key in it).
+ */
+const SECRET_KEY = /(pin|password|passphrase|secret|credential|authheader|apikey|privatekey|keyfile|bodytemplate)/i;
+
+/**
+ * The effective configuration as an admin may see it: every section, defaults filled in, with
+ * secrets and secret-file paths replaced by `[redacted]` (only whether they are set is shown) and
+ * every other string passed through the display redaction (credentials in URLs, secret query
+ * parameters, link tokens). Pure, for tests.
+ */
+export function redactedConfig(config: Config): Record<string, unknown> {
+  const walk = (v: unknown, key: string): unknown => {
+    if (SECRET_KEY.test(key)) return v === undefined || v === null || v === '' ? null : REDACTED;
+    if (typeof v === 'string') return redactText(v);
+    if (Array.isArray(v)) return v.map((x) => walk(x, ''));
+    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x, k)]));
+    return v;
+  };
+  const { version: _v, applianceId: _a, dataDir: _d, ...sections } = config as Config & Record<string, unknown>;
+  return walk(sections, '') as Record<string, unknown>;
+}
+
+const SettingsReply = Type.Object(
+  {
+    applianceId: Type.String(),
+    dataDir: Type.String(),
+    /** nothing in the configuration can be changed while the appliance runs (it is frozen at start) */
+    editable: Type.Array(Type.String()),
+    howToChange: Type.String(),
+    sections: Type.Record(Type.String(), Type.Unknown()),
+  },
+  { additionalProperties: false },
+);
+
+/**
+ * GET /api/v1/settings (admins, `settings:manage`): the effective configuration, read-only and
+ * redacted. Every read is audited (`settings.read`) before the reply leaves.
+ */
+export function settingsRoutes(o: { config: Config; audit: Auditor }): FastifyPluginAsync {
+  return async (app) => {
+    app.get('/settings', { config: { permission: PERMISSIONS.settingsManage }, schema: { tags: ['settings'], summary: 'effective configuration, secrets redacted (read-only)', response: { 200: SettingsReply } } }, async (req) => {
+      if (!req.actor) throw errors.unauthenticated();
+      await o.audit.recordNow({ action: 'settings.read', actor: req.actor.id, outcome: 'success', source: auditSource(req) });
+      return {
+        applianceId: o.config.applianceId,
+        dataDir: o.config.dataDir,
+        editable: [],
+        howToChange: 'Edit config.json in the data directory (or set a COFFRE_* environment override), then restart the service. Secrets are given as files, never as values.',
+        sections: redactedConfig(o.config),
+      };
+    });
+  };
+}

@@ -1,0 +1,212 @@
+import fs from 'node:fs';
+import * as openpgp from 'openpgp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openIdentityEnv, expectNoSecretsLogged, type IdentityEnv } from '../auth/support.js';
+import { enrolUser, signIn, type Enrolled, type Signed } from '../auth/helpers.js';
+import { tempDir } from '../support/tmp.js';
+import { REDACTED, redactedConfig } from '../../src/console/settings.js';
+
+/**
+ * The small API routes the console needs beyond the modules' own: the owner's member picker
+ * (`GET /workspaces/:id/member-candidates`), "remind reviewers now", the read-only settings view,
+ * and the backup page's escrow keys and restore drills. A whole appliance (SoftHSM2, SQLite, audit
+ * trail), a real SMTP server for the reminders; only the clock is fake.
+ */
+let env: IdentityEnv;
+const u: Record<string, Enrolled> = {};
+const s: Record<string, Signed> = {};
+let ws = '';
+
+beforeAll(async () => {
+  env = await openIdentityEnv();
+  for (const [name, role] of [
+    ['adele', 'admin'],
+    ['owen', 'member'],
+    ['edith', 'member'],
+    ['olivier', 'member'],
+    ['olivia', 'member'],
+    ['oliver_x', 'member'],
+    ['bob', 'backup-operator'],
+    ['aude', 'auditor'],
+  ] as const) {
+    u[name] = await enrolUser(env, name, role);
+    s[name] = await signIn(env, u[name]);
+  }
+  ws = (await req('owen', 'POST', '/api/v1/workspaces', { name: 'Contrats' })).json().id;
+  expect((await req('owen', 'PUT', `/api/v1/workspaces/${ws}/members/${u.edith!.id}`, { role: 'editor' })).statusCode).toBe(200);
+}, 120_000);
+afterAll(async () => {
+  expectNoSecretsLogged(env);
+  await env?.close();
+});
+
+async function signInAll(): Promise<void> {
+  for (const name of Object.keys(u)) if (name !== 'olive-gone') s[name] = await signIn(env, u[name]!);
+}
+function req(who: string, method: 'GET' | 'POST' | 'PUT', url: string, payload?: object) {
+  return env.app.inject({ method, url, headers: s[who]!.headers, ...(payload ? { payload } : {}) });
+}
+const auditRows = (action: string) => env.t.appliance.db.db.selectFrom('audit_events').selectAll().where('action', '=', action).orderBy('seq').execute();
+
+describe('member picker: GET /workspaces/:id/member-candidates', () => {
+  const look = (who: string, q: string, id = ws) => req(who, 'GET', `/api/v1/workspaces/${id}/member-candidates?q=${encodeURIComponent(q)}`);
+
+  it('an owner finds people by user name: exact match first, then by prefix; id and name only; members marked', async () => {
+    const r = await look('owen', 'Olivi');
+    expect(r.statusCode, r.body).toBe(200);
+    const users = r.json().users as { userId: string; username: string; member: boolean }[];
+    expect(users.map((x) => x.username)).toEqual(['olivia', 'olivier']);
+    for (const x of users) expect(Object.keys(x).sort()).toEqual(['member', 'userId', 'username']);
+    // the exact name comes first even when others share its prefix
+    expect(((await look('owen', 'OLIVIER')).json().users as { username: string }[]).map((x) => x.username)).toEqual(['olivier']);
+    expect(((await look('owen', 'oliv')).json().users as { username: string }[]).map((x) => x.username)).toEqual(['oliver_x', 'olivia', 'olivier']);
+    expect(((await look('owen', 'olivia')).json().users as { username: string }[]).map((x) => x.username)).toEqual(['olivia']);
+    // an existing member is marked, so the picker does not offer to add them twice
+    expect((await look('owen', 'edith')).json().users).toEqual([{ userId: u.edith!.id, username: 'edith', member: true }]);
+    // LIKE wildcards are literal: "oliver_" does not match "olivier"
+    expect(((await look('owen', 'oliver_')).json().users as { username: string }[]).map((x) => x.username)).toEqual(['oliver_x']);
+    expect((await look('owen', '%%')).json().users).toEqual([]);
+  });
+
+  it('disabled accounts are not offered', async () => {
+    const z = await enrolUser(env, 'olive-gone', 'member');
+    expect((await req('adele', 'POST', `/api/v1/users/${z.id}/disable`)).statusCode).toBe(200);
+    expect(((await look('owen', 'olive')).json().users as { username: string }[]).map((x) => x.username)).not.toContain('olive-gone');
+  });
+
+  it('need-to-know: editors get 403, admins and outsiders the workspace 404; bad queries 400', async () => {
+    expect((await look('edith', 'oli')).statusCode).toBe(403);
+    expect((await look('adele', 'oli')).statusCode).toBe(404);
+    expect((await look('olivia', 'oli')).statusCode).toBe(404);
+    expect((await look('owen', 'oli', '00000000-0000-4000-8000-000000000000')).statusCode).toBe(404);
+    expect((await look('owen', 'o')).statusCode).toBe(400);
+    expect((await look('owen', 'x'.repeat(65))).statusCode).toBe(400);
+    expect((await env.app.inject({ method: 'GET', url: `/api/v1/workspaces/${ws}/member-candidates?q=oli` })).statusCode).toBe(401);
+    // the refusals are audited like any other need-to-know refusal
+    const denied = (await auditRows('access.denied')).filter((r) => r.actor === `user:${u.edith!.id}`);
+    expect(denied.some((r) => r.reason === 'ROLE_TOO_LOW')).toBe(true);
+  });
+
+  it('each lookup that reveals someone is audited with ids, never the typed text', async () => {
+    const before = (await auditRows('user.lookup')).length;
+    await look('owen', 'olivia');
+    await look('owen', 'nobody-here');
+    const rows = await auditRows('user.lookup');
+    expect(rows.length).toBe(before + 1);
+    const last = rows.at(-1)!;
+    expect(last.actor).toBe(`user:${u.owen!.id}`);
+    expect(JSON.stringify(last)).toContain(u.olivia!.id);
+    expect(JSON.stringify(last)).not.toContain('olivia');
+    expect(last.request_id).toBeTruthy();
+  });
+
+  it('is rate-limited: 60 lookups a minute per address, then 429 with Retry-After', async () => {
+    let last = 0;
+    let retryAfter: string | undefined;
+    for (let i = 0; i < 70 && last !== 429; i++) {
+      const r = await env.app.inject({ method: 'GET', url: `/api/v1/workspaces/${ws}/member-candidates?q=zz`, headers: s.owen!.headers, remoteAddress: '203.0.113.9' });
+      last = r.statusCode;
+      retryAfter = r.headers['retry-after'] as string | undefined;
+    }
+    expect(last).toBe(429);
+    expect(Number(retryAfter)).toBeGreaterThan(0);
+  });
+});
+
+describe('access reviews: POST /access-reviews/:id/remind', () => {
+  it('an admin reminds every reviewer with pending items by e-mail, at most once an hour; audited; others refused', async () => {
+    const start = await req('adele', 'POST', '/api/v1/access-reviews');
+    expect(start.statusCode, start.body).toBe(201);
+    const id = start.json().id as string;
+    expect((await req('owen', 'POST', `/api/v1/access-reviews/${id}/remind`)).statusCode).toBe(403);
+    expect((await req('aude', 'POST', `/api/v1/access-reviews/${id}/remind`)).statusCode).toBe(403);
+    expect((await req('adele', 'POST', '/api/v1/access-reviews/00000000-0000-4000-8000-000000000000/remind')).statusCode).toBe(404);
+    const sentBefore = env.smtp.messages.length;
+    const r = await req('adele', 'POST', `/api/v1/access-reviews/${id}/remind`);
+    expect(r.statusCode, r.body).toBe(200);
+    // the owner of the workspace (memberships) and the admin (roles, tokens)
+    expect(r.json()).toEqual({ reviewers: 2, reminded: 2 });
+    const owner = await env.smtp.next('owen@example.test');
+    expect(owner.raw).toMatch(/access review is waiting/);
+    await env.smtp.next('adele@example.test');
+    expect(env.smtp.messages.length - sentBefore).toBe(2);
+    // a second click at once is refused, without mail
+    const again = await req('adele', 'POST', `/api/v1/access-reviews/${id}/remind`);
+    expect(again.statusCode).toBe(409);
+    expect(again.json().error.code).toBe('REMINDED_RECENTLY');
+    expect(env.smtp.messages.length - sentBefore).toBe(2);
+    env.clock.advance(61 * 60_000);
+    await signInAll(); // the sessions' idle timeout passed with the clock
+    expect((await req('adele', 'POST', `/api/v1/access-reviews/${id}/remind`)).json()).toEqual({ reviewers: 2, reminded: 2 });
+    const audited = (await auditRows('access.review.remind')).filter((a) => a.outcome === 'success');
+    expect(audited).toHaveLength(2);
+    expect(audited[0]!.actor).toBe(`user:${u.adele!.id}`);
+    // the items are decided: nothing is pending, nobody is mailed
+    const items = (await req('adele', 'GET', `/api/v1/access-reviews/${id}/items`)).json().items as { id: string; kind: string }[];
+    for (const i of items) await req('adele', 'POST', `/api/v1/access-reviews/${id}/items/${i.id}`, { decision: 'confirm' });
+    const owned = (await req('owen', 'GET', `/api/v1/access-reviews/${id}/items`)).json().items as { id: string }[];
+    for (const i of owned) await req('owen', 'POST', `/api/v1/access-reviews/${id}/items/${i.id}`, { decision: 'confirm' });
+    // every item decided: the campaign closed, and a closed campaign is not reminded
+    const closed = await req('adele', 'POST', `/api/v1/access-reviews/${id}/remind`);
+    expect(closed.statusCode).toBe(409);
+    expect(closed.json().error.code).toBe('REVIEW_CLOSED');
+  });
+});
+
+describe('settings: GET /settings', () => {
+  it('admins read the effective configuration with every secret redacted; audited; others refused', async () => {
+    const r = await req('adele', 'GET', '/api/v1/settings');
+    expect(r.statusCode, r.body).toBe(200);
+    const j = r.json() as { editable: string[]; sections: Record<string, Record<string, unknown>> };
+    expect(j.editable).toEqual([]);
+    expect(Object.keys(j.sections)).toEqual(expect.arrayContaining(['http', 'keys', 'auth', 'mail', 'backup', 'audit', 'site']));
+    expect(j.sections.keys!.pinFile).toBe(REDACTED);
+    expect(j.sections.keys!.kekLabel).toBe(env.t.appliance.config.keys.kekLabel);
+    const mail = j.sections.mail as { smtp: { host: string }; sms: { authHeaderFile: string; url: string } };
+    expect(mail.smtp.host).toBe('127.0.0.1');
+    expect(mail.sms.authHeaderFile).toBe(REDACTED);
+    // no secret file's path, and no secret, anywhere in the answer
+    const cfg = env.t.appliance.config;
+    expect(r.body).not.toContain(cfg.keys.pinFile);
+    expect(r.body).not.toContain(cfg.tls.keyFile);
+    expect(r.body).not.toContain('sms-gateway-secret');
+    expect(r.body).not.toContain(fs.readFileSync(cfg.keys.pinFile, 'utf8').trim());
+    for (const who of ['owen', 'bob', 'aude']) expect((await req(who, 'GET', '/api/v1/settings')).statusCode).toBe(403);
+    expect((await auditRows('settings.read')).map((a) => a.actor)).toEqual([`user:${u.adele!.id}`]);
+  });
+
+  it('redaction is by key wherever it sits, and URLs lose their credentials', () => {
+    const fake = { version: 1, applianceId: 'x', dataDir: '/d', database: { type: 'postgres', passwordFile: '/run/pg-pass', host: 'db' }, mail: { sms: { url: 'https://u:hunter2@sms.example/send?token=abc123', bodyTemplate: 'key=s3cr3t&to={{to}}' } }, tls: { keyPassphraseFile: '/k', keyFile: '/key.pem', certFile: '/cert.pem' }, keys: { tokenLabel: 'coffre', pinFile: undefined } };
+    const out = JSON.stringify(redactedConfig(fake as never));
+    for (const secret of ['/run/pg-pass', 'hunter2', 'abc123', 's3cr3t', '/key.pem', '"/k"']) expect(out).not.toContain(secret);
+    expect(out).toContain('"tokenLabel":"coffre"');
+    expect(out).toContain('"certFile":"/cert.pem"');
+    expect(out).toContain('"pinFile":null');
+  });
+});
+
+describe('backup page: GET /backup/escrow and GET /backup/drills', () => {
+  it('operators and auditors see escrow keys (who added them) and the latest drills with their RTO', async () => {
+    const svc = env.t.appliance.backup;
+    expect((await req('bob', 'GET', '/api/v1/backup/drills')).json()).toEqual({ drills: [] });
+    const { publicKey } = await openpgp.generateKey({ type: 'ecc', curve: 'curve25519Legacy', userIDs: [{ email: 'escrow@example.test' }], date: new Date(env.clock.nowMs() - 86_400_000), format: 'armored' });
+    const added = await svc.addEscrow(publicKey, `user:${u.bob!.id}`);
+    const esc = await req('aude', 'GET', '/api/v1/backup/escrow');
+    expect(esc.statusCode, esc.body).toBe(200);
+    expect(esc.json().keys).toEqual([expect.objectContaining({ fingerprint: added.fingerprint, userIds: ['<escrow@example.test>'], createdBy: `user:${u.bob!.id}`, createdByName: 'bob' })]);
+    expect(esc.body).not.toContain('BEGIN PGP');
+    // a real backup to a mounted directory, then a real restore drill
+    await svc.addTarget({ name: 'lyon', type: 'path', url: `file://${tempDir('coffre-console-api-')}`, jurisdiction: 'FR', lat: 45.764, lon: 4.8357 }, 'local:test');
+    await svc.run({ actor: 'local:test' });
+    const drill = await svc.drill({ actor: 'local:test' });
+    expect('rtoMs' in drill).toBe(true);
+    const d = await req('bob', 'GET', '/api/v1/backup/drills');
+    expect(d.statusCode, d.body).toBe(200);
+    const [latest] = d.json().drills as { ok: boolean; rtoMs: number; target: string; backupId: string; documents: number }[];
+    expect(latest).toMatchObject({ ok: true, target: 'lyon', rtoMs: (drill as { rtoMs: number }).rtoMs, backupId: (drill as { backupId: string }).backupId });
+    for (const who of ['owen', 'adele']) {
+      expect((await req(who, 'GET', '/api/v1/backup/escrow')).statusCode).toBe(403);
+      expect((await req(who, 'GET', '/api/v1/backup/drills')).statusCode).toBe(403);
+    }
+  }, 120_000);
+});
