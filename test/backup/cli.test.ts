@@ -105,7 +105,12 @@ describe('coffre backup run, list, verify', { timeout: 240_000 }, () => {
     expect(fs.readdirSync(path.join(e.targetDir, tmpDir!)).some((f) => f === 'sidecar.json')).toBe(false);
     const l = JSON.parse((await coffre(['backup', 'list', '--json'])).stdout) as { backups: { id: string; state: string }[] };
     expect(l.backups.filter((b) => b.state === 'complete').map((b) => b.id)).toEqual(before);
-    await new Promise((r) => setTimeout(r, 2500)); // the killed run's leases expire
+    // the killed run's leases (2 s, real time) expire: wait for that, as the table says
+    for (;;) {
+      const held = await e.env.t.appliance.db.db.selectFrom('job_leases').select((eb) => eb.fn.max('expires_at').as('until')).executeTakeFirst();
+      if (held?.until == null || Date.now() > Number(held.until)) break;
+      await new Promise((r) => setTimeout(r, Math.max(20, Number(held.until) - Date.now() + 5)));
+    }
     const again = await coffre(['backup', 'run', '--json']);
     expect(again.code, again.stderr).toBe(0);
     const after = atTarget(e.targetDir);

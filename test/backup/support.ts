@@ -35,7 +35,7 @@ export async function openBackupEnv(config: Record<string, string> = {}, sshdOpt
   const env = await openVaultEnv({
     COFFRE_CFG_backup__retries: '1',
     COFFRE_CFG_backup__retryBaseMs: '20',
-    COFFRE_CFG_backup__connectTimeoutMs: '3000',
+    COFFRE_CFG_backup__connectTimeoutMs: '15000', // handshakes on a loaded 2-core machine; a stopped sshd refuses at once
     COFFRE_CFG_backup__partSizeMiB: '1',
     ...config,
   }).catch(async (e: unknown) => {

@@ -28,7 +28,7 @@ const sftp = (dir: string, over: Partial<ConstructorParameters<typeof SftpTarget
     dir: path.join(sshd.root, dir),
     hostKey: sshd.hostKeyFingerprint,
     privateKey: fs.readFileSync(sshd.identityFile),
-    connectTimeoutMs: 5000,
+    connectTimeoutMs: 20_000, // a handshake on a loaded 2-core machine can take seconds; refusals are immediate
     ...over,
   });
 let n = 0;
@@ -70,16 +70,29 @@ describe('sftp target failures', () => {
     await t.close();
   });
 
-  it('reports an unreachable server, reconnects when it is back, and the retry wrapper rides out a short outage', async () => {
+  it('reports an unreachable server, reconnects when it is back, and the retry wrapper rides out a short outage', { timeout: 180_000 }, async () => {
     fs.mkdirSync(path.join(sshd.root, 'outage'), { recursive: true });
     const t = sftp('outage');
     await t.put('before', Buffer.from('1'));
     await sshd.stop();
     expect(await code(t.put('during', Buffer.from('2')))).toBe('TARGET_UNREACHABLE');
+    // the wrapper retries while sshd is down; sshd comes back once it has failed at least once
+    // (a condition, not a fixed wait). 10 retries from 100 ms: ~100 s of back-off in all, far more
+    // than sshd needs to restart even on a loaded machine
+    let failedOnce!: () => void;
+    const failed = new Promise<void>((res) => (failedOnce = res));
     const retries: number[] = [];
-    const r = new RetryingTarget(t, { retries: 8, baseMs: 150, onRetry: (i) => retries.push(i.attempt) });
+    const r = new RetryingTarget(t, {
+      retries: 10,
+      baseMs: 100,
+      onRetry: (i) => {
+        retries.push(i.attempt);
+        failedOnce();
+      },
+    });
     const pending = r.put('after', Buffer.from('3'));
-    await new Promise((res) => setTimeout(res, 200));
+    pending.catch(() => undefined); // awaited below
+    await failed;
     await sshd.start();
     await pending;
     expect(retries.length).toBeGreaterThan(0);

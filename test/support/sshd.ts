@@ -146,7 +146,7 @@ export async function startSshd(o: { small?: Record<string, string> } = {}): Pro
     p.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
     proc = p;
     try {
-      await waitForBanner(port, 10_000, p, () => stderr);
+      await waitForBanner(port, 30_000, p, () => stderr); // generous: a loaded 2-core machine
     } catch (e) {
       p.kill('SIGKILL');
       throw e;
