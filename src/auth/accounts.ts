@@ -96,8 +96,8 @@ export class AccountService {
     return { user, enrolUrl: link.url, expiresAt: link.expiresAt, mailed };
   }
 
-  /** a new enrolment link for an invited user (voids the older one, R1) */
-  async reinvite(userId: string, by: string, source: Source): Promise<{ enrolUrl: string; expiresAt: number }> {
+  /** a new enrolment link for an invited user (voids the older one, R1); sent by mail when `send` and a mail server is configured */
+  async reinvite(userId: string, by: string, source: Source, send = false): Promise<{ enrolUrl: string; expiresAt: number; mailed: boolean }> {
     const u = await this.p.users.byId(userId);
     if (!u) throw errors.notFound('user');
     if (u.state !== 'invited') throw new AppError('USER_NOT_INVITED', 'the user has already enrolled; use a password reset', { httpStatus: 409, exitCode: 2 });
@@ -106,7 +106,13 @@ export class AccountService {
       await this.d.audit.record(trx, { action: 'user.reinvite', actor: by, outcome: 'success', targets: { user: userId }, source });
       return l;
     });
-    return { enrolUrl: l.url, expiresAt: l.expiresAt };
+    let mailed = false;
+    if (send && this.p.mail) {
+      const n = notices.enrol(u.username, l.url, this.d.config.links.ttlHours);
+      await this.p.mail.send({ to: await this.p.users.email(u), subject: n.subject, text: n.text });
+      mailed = true;
+    }
+    return { enrolUrl: l.url, expiresAt: l.expiresAt, mailed };
   }
 
   /**

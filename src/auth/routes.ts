@@ -301,9 +301,10 @@ export function authRoutes(d: AuthRouteDeps): FastifyPluginAsync {
       },
     );
 
-    app.post('/users/:id/invite', { config: { permission: 'users:manage' }, schema: { tags: ['users'], params: IdParams, response: { 200: Type.Object({ enrolUrl: Type.String(), expiresAt: Type.String() }) } } }, async (req) => {
-      const r = await d.accounts.reinvite((req.params as { id: string }).id, req.actor!.id, sourceOf(req));
-      return { enrolUrl: r.enrolUrl, expiresAt: new Date(r.expiresAt).toISOString() };
+    // like the invitation: the new link goes by mail when a mail server is configured, and is then not in the reply
+    app.post('/users/:id/invite', { config: { permission: 'users:manage' }, schema: { tags: ['users'], params: IdParams, response: { 200: Type.Object({ enrolUrl: Type.Optional(Type.String()), expiresAt: Type.String(), mailed: Type.Boolean() }) } } }, async (req) => {
+      const r = await d.accounts.reinvite((req.params as { id: string }).id, req.actor!.id, sourceOf(req), true);
+      return { ...(r.mailed ? {} : { enrolUrl: r.enrolUrl }), expiresAt: new Date(r.expiresAt).toISOString(), mailed: r.mailed };
     });
 
     app.post('/users/:id/disable', { config: { permission: 'users:manage' }, schema: { tags: ['users'], params: IdParams, response: { 200: Ok } } }, async (req) => {

@@ -26,7 +26,9 @@ const SECRET_KEY = /(pin|password|passphrase|secret|credential|authheader|apikey
  */
 export function redactedConfig(config: Config): Record<string, unknown> {
   const walk = (v: unknown, key: string): unknown => {
-    if (SECRET_KEY.test(key)) return v === undefined || v === null || v === '' ? null : REDACTED;
+    const object = !!v && typeof v === 'object' && !Array.isArray(v);
+    // a section named like a secret (auth.password: the password policy) is walked, its values checked by their own keys
+    if (!object && SECRET_KEY.test(key)) return v === undefined || v === null || v === '' ? null : REDACTED;
     if (typeof v === 'string') return redactText(v);
     if (Array.isArray(v)) return v.map((x) => walk(x, ''));
     if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x, k)]));

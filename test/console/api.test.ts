@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import * as openpgp from 'openpgp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openIdentityEnv, expectNoSecretsLogged, type IdentityEnv } from '../auth/support.js';
+import { openIdentityEnv, expectNoSecretsLogged, linkIn, type IdentityEnv } from '../auth/support.js';
 import { enrolUser, signIn, type Enrolled, type Signed } from '../auth/helpers.js';
 import { tempDir } from '../support/tmp.js';
 import { REDACTED, redactedConfig } from '../../src/console/settings.js';
@@ -153,6 +153,27 @@ describe('access reviews: POST /access-reviews/:id/remind', () => {
   });
 });
 
+describe('invitations with a mail server: the link goes to the person, never in the reply', () => {
+  it('POST /users and POST /users/:id/invite answer mailed: true without the link; the mail holds it', async () => {
+    const r = await req('adele', 'POST', '/api/v1/users', { username: 'nina', email: 'nina@example.test', role: 'member' });
+    expect(r.statusCode, r.body).toBe(201);
+    expect(r.json()).toMatchObject({ mailed: true });
+    expect(r.json().enrolUrl).toBeUndefined();
+    const first = linkIn((await env.smtp.next('nina@example.test')).raw);
+    env.secrets.add(first.split('/').pop()!);
+    expect(r.body).not.toContain(first.split('/').pop()!);
+    const again = await req('adele', 'POST', `/api/v1/users/${r.json().user.id}/invite`);
+    expect(again.statusCode, again.body).toBe(200);
+    expect(again.json()).toEqual({ expiresAt: expect.any(String), mailed: true });
+    const second = linkIn((await env.smtp.next('nina@example.test')).raw);
+    env.secrets.add(second.split('/').pop()!);
+    expect(second).not.toBe(first);
+    // the newer link voids the older one (R1)
+    const old = await env.app.inject({ method: 'POST', url: '/api/v1/auth/enrol', payload: { token: first, password: 'Brisk-Lantern-55-marmots' } });
+    expect(old.statusCode).toBe(410);
+  });
+});
+
 describe('settings: GET /settings', () => {
   it('admins read the effective configuration with every secret redacted; audited; others refused', async () => {
     const r = await req('adele', 'GET', '/api/v1/settings');
@@ -161,6 +182,7 @@ describe('settings: GET /settings', () => {
     expect(j.editable).toEqual([]);
     expect(Object.keys(j.sections)).toEqual(expect.arrayContaining(['http', 'keys', 'auth', 'mail', 'backup', 'audit', 'site']));
     expect(j.sections.keys!.pinFile).toBe(REDACTED);
+    expect((j.sections.auth as { password: { minLength: number } }).password.minLength).toBe(env.t.appliance.config.auth.password.minLength);
     expect(j.sections.keys!.kekLabel).toBe(env.t.appliance.config.keys.kekLabel);
     const mail = j.sections.mail as { smtp: { host: string }; sms: { authHeaderFile: string; url: string } };
     expect(mail.smtp.host).toBe('127.0.0.1');
@@ -176,12 +198,14 @@ describe('settings: GET /settings', () => {
   });
 
   it('redaction is by key wherever it sits, and URLs lose their credentials', () => {
-    const fake = { version: 1, applianceId: 'x', dataDir: '/d', database: { type: 'postgres', passwordFile: '/run/pg-pass', host: 'db' }, mail: { sms: { url: 'https://u:hunter2@sms.example/send?token=abc123', bodyTemplate: 'key=s3cr3t&to={{to}}' } }, tls: { keyPassphraseFile: '/k', keyFile: '/key.pem', certFile: '/cert.pem' }, keys: { tokenLabel: 'coffre', pinFile: undefined } };
+    const fake = { version: 1, applianceId: 'x', dataDir: '/d', database: { type: 'postgres', passwordFile: '/run/pg-pass', host: 'db' }, mail: { sms: { url: 'https://u:hunter2@sms.example/send?token=abc123', bodyTemplate: 'key=s3cr3t&to={{to}}' } }, tls: { keyPassphraseFile: '/k', keyFile: '/key.pem', certFile: '/cert.pem' }, keys: { tokenLabel: 'coffre', pinFile: undefined }, auth: { password: { minLength: 12 } } };
     const out = JSON.stringify(redactedConfig(fake as never));
     for (const secret of ['/run/pg-pass', 'hunter2', 'abc123', 's3cr3t', '/key.pem', '"/k"']) expect(out).not.toContain(secret);
     expect(out).toContain('"tokenLabel":"coffre"');
     expect(out).toContain('"certFile":"/cert.pem"');
     expect(out).toContain('"pinFile":null');
+    // the password policy is not a secret: its values are shown
+    expect(out).toContain('"password":{"minLength":12}');
   });
 });
 

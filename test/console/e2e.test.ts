@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import * as OTPAuth from 'otpauth';
+import * as openpgp from 'openpgp';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
 import { launchChromium, type Watched } from '../support/browser.js';
@@ -66,7 +67,7 @@ async function enrol(p: Person, link: string, o: { totp: boolean; shots?: string
   await page.getByRole('heading', { name: 'Welcome to Coffre' }).waitFor();
   // the token left the address bar as soon as the page opened
   await page.waitForURL(/#\/enrol$/);
-  if (o.totp === false) await page.getByLabel(/authenticator app/).uncheck();
+  if (o.totp === false) await page.getByLabel('None for now').check();
   await page.getByLabel('New password', { exact: true }).fill(p.password);
   await page.getByLabel('Repeat the new password').fill(p.password);
   await page.getByRole('button', { name: 'Activate my account' }).click();
@@ -109,7 +110,7 @@ async function invite(admin: Person, username: string, role: string): Promise<st
   await dialog.getByLabel('User name').fill(username);
   await dialog.getByLabel('E-mail address').fill(`${username}@example.test`);
   await dialog.getByLabel('Role').selectOption(role);
-  await dialog.getByRole('button', { name: 'Create enrolment link' }).click();
+  await dialog.getByRole('button', { name: 'Invite', exact: true }).click();
   await page.getByText(`Enrolment link for ${username}`).waitFor();
   const link = await page.getByTestId('enrol-link').inputValue();
   expect(link).toMatch(new RegExp(`^${app.url.replace(/[.]/g, '\\.')}/#/enrol/[A-Za-z0-9_-]{20,}$`));
@@ -210,7 +211,7 @@ describe('web console in Chromium', () => {
     await p2.goto(app.enrolUrl!);
     await p2.getByLabel('New password', { exact: true }).fill('Another-Quiet-Harbour-9');
     await p2.getByLabel('Repeat the new password').fill('Another-Quiet-Harbour-9');
-    await p2.getByLabel(/authenticator app/).uncheck();
+    await p2.getByLabel('None for now').check();
     await p2.getByRole('button', { name: 'Activate my account' }).click();
     await p2.getByRole('alert').filter({ hasText: /invalid, expired or was already used/ }).waitFor();
     await again.close();
@@ -424,6 +425,27 @@ describe('web console in Chromium', () => {
     await page.getByText(/Backup \S+ verified/).waitFor({ timeout: 180_000 });
     await page.locator('tr[data-job="backup"][data-outcome="succeeded"]').waitFor();
     await shot(page, '23-backup-verify-again');
+    // an escrow key and a restore drill, both from the CLI on the appliance: the page lists the key
+    // (who added it, when) and the drill's result with its RTO
+    const { publicKey } = await openpgp.generateKey({ type: 'ecc', curve: 'curve25519Legacy', userIDs: [{ email: 'dr-escrow@example.test' }], format: 'armored' });
+    const keyFile = path.join(tempDir('coffre-console-escrow-'), 'escrow.asc');
+    fs.writeFileSync(keyFile, publicKey);
+    const added = await app.cli(['backup', 'escrow', 'add', '--public-key', keyFile, '--json']);
+    expect(added.code, added.stderr).toBe(0);
+    const fingerprint = (JSON.parse(added.stdout) as { fingerprint: string }).fingerprint;
+    const drill = await app.cli(['backup', 'drill', '--json']);
+    expect(drill.code, drill.stderr).toBe(0);
+    const rtoMs = (JSON.parse(drill.stdout) as { rtoMs: number }).rtoMs;
+    await page.reload();
+    const escrowRow = page.locator(`tr[data-fingerprint="${fingerprint}"]`);
+    await escrowRow.waitFor();
+    expect(await escrowRow.textContent()).toMatch(/dr-escrow@example\.test.*local:/);
+    await page.locator('[data-testid="last-drill"][data-ok="true"]').waitFor();
+    // the RTO the drill measured, as the page words it (e.g. "840 ms", "2.4 s")
+    const rto = (await page.getByTestId('drill-rto').textContent())!;
+    const shown = /^(\d+) ms$/.exec(rto) ? Number(rto.split(' ')[0]) : /^[\d.]+ s$/.test(rto) ? Number.parseFloat(rto) * 1000 : Number.NaN;
+    expect(Math.abs(shown - rtoMs), `RTO shown "${rto}", measured ${rtoMs} ms`).toBeLessThanOrEqual(rtoMs < 1000 ? 1 : rtoMs < 10_000 ? 50 : 500);
+    await shot(page, '23b-backup-escrow-and-drill');
     // the secondary site goes away (volume unmounted): the run fails with a clear message, and
     // the verified backup that holds the slot is kept
     fs.renameSync(dir, `${dir}.away`);

@@ -73,8 +73,8 @@ export const auth = {
     return DEFAULT_RULES;
   },
 
-  enrol(token: string, password: string, mfa?: string): Promise<EnrolAnswer> {
-    return post<EnrolAnswer>('/auth/enrol', { token, password, ...(mfa ? { mfa } : {}) }, { anonymous: true });
+  enrol(token: string, password: string, mfa?: string, phone?: string): Promise<EnrolAnswer> {
+    return post<EnrolAnswer>('/auth/enrol', { token, password, ...(mfa ? { mfa } : {}), ...(phone ? { phone } : {}) }, { anonymous: true });
   },
 
   forgot(username: string): Promise<void> {

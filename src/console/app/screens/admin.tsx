@@ -16,12 +16,14 @@ const ROLE_TEXT: Record<string, string> = {
   auditor: 'Auditor — reads the audit trail and reports',
 };
 
+/** the invitation's answer: the link itself only when no mail server is configured */
 interface Invited {
   user: User;
-  enrolUrl: string;
+  enrolUrl?: string;
   expiresAt: string;
   mailed: boolean;
 }
+type Shown = { kind: 'link'; username: string; enrolUrl: string; expiresAt: string } | { kind: 'mailed'; username: string; email: string; expiresAt: string };
 
 /** Users (src/auth): invite, roles, disable/enable, end sessions, new enrolment links. */
 export function UsersPage({ me }: { me: Me }) {
@@ -31,20 +33,24 @@ export function UsersPage({ me }: { me: Me }) {
   const [username, setUsername] = useState('');
   const [email, setEmail] = useState('');
   const [role, setRole] = useState<string>('member');
-  const [link, setLink] = useState<{ username: string; enrolUrl: string; expiresAt: string; mailed: boolean } | undefined>();
+  const [link, setLink] = useState<Shown | undefined>();
   const [filter, setFilter] = useState('');
   const invite = useAction(async () => {
-    const r = await post<Invited>('/users', { username: username.trim(), email: email.trim(), role });
+    const to = email.trim();
+    const r = await post<Invited>('/users', { username: username.trim(), email: to, role });
     setInviting(false);
     setUsername('');
     setEmail('');
     setRole('member');
-    setLink({ username: r.user.username, enrolUrl: r.enrolUrl, expiresAt: r.expiresAt, mailed: r.mailed });
+    // mailed: the link went to the person only; it is never shown (nor kept) here
+    if (r.mailed || !r.enrolUrl) setLink({ kind: 'mailed', username: r.user.username, email: to, expiresAt: r.expiresAt });
+    else setLink({ kind: 'link', username: r.user.username, enrolUrl: r.enrolUrl, expiresAt: r.expiresAt });
     list.reload();
   });
   const reinvite = useAction(async (u: User) => {
-    const r = await post<{ enrolUrl: string; expiresAt: string }>(`/users/${encodeURIComponent(u.id)}/invite`);
-    setLink({ username: u.username, enrolUrl: r.enrolUrl, expiresAt: r.expiresAt, mailed: false });
+    const r = await post<{ enrolUrl?: string; expiresAt: string; mailed: boolean }>(`/users/${encodeURIComponent(u.id)}/invite`);
+    if (r.mailed || !r.enrolUrl) setLink({ kind: 'mailed', username: u.username, email: '', expiresAt: r.expiresAt });
+    else setLink({ kind: 'link', username: u.username, enrolUrl: r.enrolUrl, expiresAt: r.expiresAt });
   });
   const setState = useAction(async (u: User, enable: boolean) => {
     await post(`/users/${encodeURIComponent(u.id)}/${enable ? 'enable' : 'disable'}`);
@@ -74,9 +80,21 @@ export function UsersPage({ me }: { me: Me }) {
           ) : null
         }
       />
-      {link ? (
+      {link?.kind === 'mailed' ? (
+        <Alert kind="ok" title={`Invitation e-mailed to ${link.username}`}>
+          <div data-testid="invite-mailed">
+            <p>
+              An enrolment link was sent to {link.email ? <strong>{link.email}</strong> : 'the address on file'}. It works once and expires <Time t={link.expiresAt} />. For safety it is not shown here: only the person who receives the e-mail can use it.
+            </p>
+            <Button small variant="ghost" onClick={() => setLink(undefined)}>
+              Done
+            </Button>
+          </div>
+        </Alert>
+      ) : null}
+      {link?.kind === 'link' ? (
         <Alert kind="ok" title={`Enrolment link for ${link.username}`}>
-          <p>{link.mailed ? 'It was also sent by e-mail. ' : ''}Give it to the person through a channel you trust. It works once and expires <Time t={link.expiresAt} />.</p>
+          <p>No mail server is configured, so the link is shown here once. Give it to the person through a channel you trust. It works once and expires <Time t={link.expiresAt} />.</p>
           <div class="link-box">
             <input class="input" readOnly value={link.enrolUrl} aria-label="Enrolment link" data-testid="enrol-link" onFocus={(e) => e.currentTarget.select()} />
             <Button small onClick={() => void navigator.clipboard?.writeText(link.enrolUrl).then(() => notify('Link copied'), () => notify('Copy failed: select the link and copy it', 'error'))}>
@@ -183,7 +201,7 @@ export function UsersPage({ me }: { me: Me }) {
           <>
             <Button onClick={() => setInviting(false)}>Cancel</Button>
             <Button variant="primary" type="submit" form="invite" busy={invite.busy} disabled={!username.trim() || !email.trim()}>
-              Create enrolment link
+              Invite
             </Button>
           </>
         }

@@ -47,6 +47,8 @@ export function BackupPage({ me }: { me: Me }) {
   const backups = useAsync((signal) => get<{ backups: Backup[] }>('/backup/backups', { signal }), []);
   const targets = useAsync((signal) => get<{ targets: Target[] }>('/backup/targets', { signal }), []);
   const runs = useAsync((signal) => get<{ runs: Run[] }>('/backup/runs', { signal }), []);
+  const escrow = useAsync((signal) => get<{ keys: EscrowKey[] }>('/backup/escrow', { signal }), []);
+  const drills = useAsync((signal) => get<{ drills: Drill[] }>('/backup/drills', { signal, query: { limit: 5 } }), []);
   const [adding, setAdding] = useState(false);
   const runner = can(me, 'backup:run');
   const manager = can(me, 'backup:manage');
@@ -146,6 +148,11 @@ export function BackupPage({ me }: { me: Me }) {
       <div class="grid-2">
         <Targets targets={targets.data?.targets} manager={manager} onAdd={() => setAdding(true)} />
         <Runs runs={runs.data?.runs} />
+      </div>
+      <ErrorAlert error={escrow.error ?? drills.error} />
+      <div class="grid-2">
+        <Drills drills={drills.data?.drills} />
+        <EscrowKeys keys={escrow.data?.keys} />
       </div>
       {manager ? <AddTarget open={adding} onClose={() => setAdding(false)} onAdded={() => (setAdding(false), targets.reload())} /> : null}
     </>
@@ -264,17 +271,8 @@ function Targets({ targets, manager, onAdd }: { targets: Target[] | undefined; m
 
 function Runs({ runs }: { runs: Run[] | undefined }) {
   const shown = (runs ?? []).filter((r) => r.job !== 'backup.watchdog').slice(0, 10);
-  const drill = (runs ?? []).find((r) => r.job === 'backup.drill' && r.outcome === 'succeeded' && r.endedAt);
   return (
     <Card title="Recent runs" class="flush">
-      <div class="pad">
-        <Facts
-          items={[
-            ['Last restore drill run', drill ? <Time t={drill.endedAt} /> : 'none yet (weekly, Sunday)'],
-            ['Its duration (RTO bound)', drill ? duration(new Date(drill.endedAt!).getTime() - new Date(drill.startedAt).getTime()) : '—'],
-          ]}
-        />
-      </div>
       {shown.length === 0 ? (
         <EmptyState icon="clock" title="No run yet" />
       ) : (
@@ -367,5 +365,131 @@ function AddTarget({ open, onClose, onAdded }: { open: boolean; onClose: () => v
         <p class="muted small">The site must be in the appliance's jurisdiction and far enough from it (the appliance refuses it otherwise).</p>
       </form>
     </Dialog>
+  );
+}
+
+interface EscrowKey {
+  fingerprint: string;
+  userIds: string[];
+  algorithm: string;
+  expiresAt: string | null;
+  createdAt: string;
+  createdBy: string;
+  createdByName: string | null;
+}
+interface Drill {
+  backupId: string;
+  target: string | null;
+  startedAt: string;
+  endedAt: string;
+  ok: boolean;
+  rtoMs: number | null;
+  documents: number | null;
+  versions: number | null;
+  blobs: number | null;
+  samples: number | null;
+  error: string | null;
+}
+
+/** the latest restore drills (GET /backup/drills): the newest first, with its RTO */
+function Drills({ drills }: { drills: Drill[] | undefined }) {
+  const last = drills?.[0];
+  return (
+    <Card title="Restore drills" class="flush">
+      <div class="pad">
+        <p class="muted small">Every week the latest backup is restored into a scratch directory and sample documents are decrypted and compared. The time it took is the recovery time objective (RTO) measured on this appliance.</p>
+        {last ? (
+          <div data-testid="last-drill" data-ok={last.ok ? 'true' : 'false'}>
+            <Facts
+              items={[
+                ['Last drill', <Time t={last.endedAt} />],
+                ['Result', last.ok ? <Badge kind="ok">passed</Badge> : <Badge kind="error">failed</Badge>],
+                ['RTO', last.rtoMs !== null ? <strong data-testid="drill-rto">{duration(last.rtoMs)}</strong> : '—'],
+                ['Backup', <code>{last.backupId}</code>],
+                ['Restored', last.ok ? `${last.documents ?? 0} document(s), ${last.versions ?? 0} version(s), ${last.samples ?? 0} sample(s) decrypted and matched` : (last.error ?? '—')],
+              ]}
+            />
+          </div>
+        ) : null}
+      </div>
+      {drills && drills.length === 0 ? <EmptyState icon="clock" title="No restore drill yet">The first one runs on Sunday, or with <code>coffre backup drill</code>.</EmptyState> : null}
+      {drills && drills.length > 1 ? (
+        <div class="table-wrap">
+          <table class="table" aria-label="Restore drills">
+            <thead>
+              <tr>
+                <th>Ended</th>
+                <th>Backup</th>
+                <th class="num">RTO</th>
+                <th>Result</th>
+              </tr>
+            </thead>
+            <tbody>
+              {drills.slice(1).map((d) => (
+                <tr data-drill={d.backupId}>
+                  <td>
+                    <Time t={d.endedAt} />
+                  </td>
+                  <td>
+                    <code>{d.backupId}</code>
+                  </td>
+                  <td class="num">{d.rtoMs !== null ? duration(d.rtoMs) : '—'}</td>
+                  <td>{d.ok ? <Badge kind="ok">passed</Badge> : <Badge kind="error">failed</Badge>}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ) : null}
+    </Card>
+  );
+}
+
+/** escrow keys (GET /backup/escrow): the customer's offline OpenPGP recovery keys */
+function EscrowKeys({ keys }: { keys: EscrowKey[] | undefined }) {
+  return (
+    <Card title="Escrow keys" class="flush">
+      <div class="pad">
+        <p class="muted small">Every backup's key is also encrypted to these offline OpenPGP keys, so a backup can be opened without this appliance's HSM. Keys are added with <code>coffre backup escrow add</code>.</p>
+      </div>
+      {keys && keys.length === 0 ? <EmptyState icon="lock" title="No escrow key">Backups can only be opened with this appliance's HSM.</EmptyState> : null}
+      {keys && keys.length ? (
+        <div class="table-wrap">
+          <table class="table" aria-label="Escrow keys">
+            <thead>
+              <tr>
+                <th>Fingerprint</th>
+                <th>Owner</th>
+                <th>Added</th>
+                <th>By</th>
+              </tr>
+            </thead>
+            <tbody>
+              {keys.map((k) => (
+                <tr data-fingerprint={k.fingerprint}>
+                  <td>
+                    <code class="fingerprint">{k.fingerprint.replace(/(.{4})/g, '$1 ').trim()}</code>
+                    <div class="muted small">
+                      {k.algorithm}
+                      {k.expiresAt ? (
+                        <>
+                          {' '}
+                          · expires <Time t={k.expiresAt} />
+                        </>
+                      ) : null}
+                    </div>
+                  </td>
+                  <td>{k.userIds.join(', ') || '—'}</td>
+                  <td>
+                    <Time t={k.createdAt} />
+                  </td>
+                  <td>{k.createdByName ?? k.createdBy}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ) : null}
+    </Card>
   );
 }

@@ -742,16 +742,13 @@ export function DocumentPage({ ws: wsId, doc: docId }: { me: Me; ws: string; doc
 export function MembersPage({ me, ws: wsId }: { me: Me; ws: string }) {
   const ws = useWorkspace(wsId);
   const members = useAsync((signal) => get<{ members: Member[] }>(`/workspaces/${encodeURIComponent(wsId)}/members`, { signal }), [wsId]);
-  // the user directory is readable by admins and auditors only; owners add members by user id
-  const directory = useAsync(async (signal) => (can(me, 'users:read') ? (await get<{ users: User[] }>('/users', { signal })).users : undefined), [me.id]);
-  const [who, setWho] = useState('');
   const [role, setRole] = useState('editor');
+  const [picked, setPicked] = useState<Candidate | undefined>();
   const add = useAction(async () => {
-    const input = who.trim();
-    const found = directory.data?.find((u) => u.username.toLowerCase() === input.toLowerCase());
-    await put(`/workspaces/${encodeURIComponent(wsId)}/members/${encodeURIComponent(found?.id ?? input)}`, { role });
-    setWho('');
-    notify('Member added');
+    if (!picked) return;
+    await put(`/workspaces/${encodeURIComponent(wsId)}/members/${encodeURIComponent(picked.userId)}`, { role });
+    notify(`${picked.username} added as ${role}`);
+    setPicked(undefined);
     members.reload();
   });
   const change = useAction(async (m: Member, r: string) => {
@@ -784,12 +781,12 @@ export function MembersPage({ me, ws: wsId }: { me: Me; ws: string }) {
             class="inline-form"
             onSubmit={(e) => {
               e.preventDefault();
-              if (who.trim()) void add.run();
+              if (picked) void add.run();
             }}
           >
-            <TextField label={directory.data ? 'User name' : 'User id'} value={who} onValue={setWho} required hint={directory.data ? undefined : 'Ask the person for the user id shown on their account page.'} />
+            <MemberPicker wsId={wsId} picked={picked} onPick={setPicked} />
             <SelectField label="Role" value={role} onValue={setRole} options={['viewer', 'editor', 'owner']} />
-            <Button type="submit" variant="primary" busy={add.busy}>
+            <Button type="submit" variant="primary" busy={add.busy} disabled={!picked}>
               Add
             </Button>
           </form>
@@ -845,5 +842,71 @@ export function MembersPage({ me, ws: wsId }: { me: Me; ws: string }) {
         ) : null}
       </Card>
     </>
+  );
+}
+
+interface Candidate {
+  userId: string;
+  username: string;
+  member: boolean;
+}
+
+/**
+ * Finds people to add by user name (GET /workspaces/:id/member-candidates: owners only, at least
+ * 2 characters, a few results, each lookup audited). Results are buttons: keyboard and screen
+ * readers reach them like any other control.
+ */
+function MemberPicker({ wsId, picked, onPick }: { wsId: string; picked: Candidate | undefined; onPick: (c: Candidate | undefined) => void }) {
+  const [q, setQ] = useState('');
+  const [found, setFound] = useState<Candidate[] | undefined>();
+  const [error, setError] = useState<unknown>();
+  useEffect(() => {
+    const text = q.trim();
+    if (text.length < 2 || picked) return setFound(undefined);
+    const ctl = new AbortController();
+    const t = setTimeout(() => {
+      get<{ users: Candidate[] }>(`/workspaces/${encodeURIComponent(wsId)}/member-candidates`, { signal: ctl.signal, query: { q: text } }).then(
+        (r) => (setFound(r.users), setError(undefined)),
+        (e: unknown) => {
+          if (!ctl.signal.aborted) setError(e);
+        },
+      );
+    }, 250);
+    return () => (clearTimeout(t), ctl.abort());
+  }, [q, wsId, picked]);
+  if (picked) {
+    return (
+      <div class="picked" data-testid="picked-member">
+        <span class="muted small">Person</span>
+        <span>
+          <Badge kind="accent">{picked.username}</Badge>{' '}
+          <Button small variant="ghost" onClick={() => (onPick(undefined), setQ(''))}>
+            Change
+          </Button>
+        </span>
+      </div>
+    );
+  }
+  return (
+    <div class="picker">
+      <TextField label="Find a person" value={q} onValue={setQ} autoComplete="off" spellcheck={false} hint="Type at least 2 letters of their user name." />
+      <ErrorAlert error={error} />
+      {found ? (
+        found.length ? (
+          <ul class="candidates" aria-label="Matching people">
+            {found.map((c) => (
+              <li>
+                <button type="button" class="btn btn-ghost btn-sm" data-candidate={c.username} disabled={c.member} onClick={() => onPick(c)}>
+                  {c.username}
+                  {c.member ? <span class="muted small"> — already a member</span> : null}
+                </button>
+              </li>
+            ))}
+          </ul>
+        ) : (
+          <p class="muted small">Nobody with that user name.</p>
+        )
+      ) : null}
+    </div>
   );
 }

@@ -119,8 +119,14 @@ export function ReviewsPage({ me }: { me: Me }) {
   );
 }
 
-export function ReviewPage({ id }: { me: Me; id: string }) {
+export function ReviewPage({ me, id }: { me: Me; id: string }) {
   const items = useAsync((signal) => get<{ items: Item[] }>(`/access-reviews/${encodeURIComponent(id)}/items`, { signal }), [id]);
+  const admin = can(me, 'access:review');
+  const campaign = useAsync(async (signal) => (admin ? (await get<{ reviews: Review[] }>('/access-reviews', { signal })).reviews.find((r) => r.id === id) : undefined), [id, admin]);
+  const remind = useAction(async () => {
+    const r = await post<{ reviewers: number; reminded: number }>(`/access-reviews/${encodeURIComponent(id)}/remind`);
+    notify(r.reviewers === 0 ? 'Nobody to remind: every item has a decision' : `Reminder e-mailed to ${r.reminded} of ${r.reviewers} reviewer(s)`, r.reminded < r.reviewers ? 'error' : 'ok');
+  });
   const [all, setAll] = useState(false);
   const decide = useAction(async (it: Item, decision: 'confirm' | 'revoke') => {
     await post(`/access-reviews/${encodeURIComponent(id)}/items/${encodeURIComponent(it.id)}`, { decision });
@@ -131,8 +137,19 @@ export function ReviewPage({ id }: { me: Me; id: string }) {
   const pending = (items.data?.items ?? []).filter((i) => i.decision === null).length;
   return (
     <>
-      <PageHeader title="Access review" back={{ href: '#/reviews', label: 'Access reviews' }} description="Confirm what is still needed; revoke the rest. Idle accounts are flagged." />
-      <ErrorAlert error={items.error ?? decide.error} />
+      <PageHeader
+        title="Access review"
+        back={{ href: '#/reviews', label: 'Access reviews' }}
+        description="Confirm what is still needed; revoke the rest. Idle accounts are flagged."
+        actions={
+          admin && campaign.data && !campaign.data.closedAt ? (
+            <Button busy={remind.busy} onClick={() => void remind.run()}>
+              Remind reviewers
+            </Button>
+          ) : null
+        }
+      />
+      <ErrorAlert error={items.error ?? decide.error ?? remind.error} />
       {items.loading && !items.data ? <Loading /> : null}
       {items.data ? (
         <Card
@@ -203,7 +220,7 @@ export function ReviewPage({ id }: { me: Me; id: string }) {
           )}
         </Card>
       ) : null}
-      {items.data && pending > 0 ? <Alert kind="info">Undecided items are reminded by e-mail before the due date.</Alert> : null}
+      {items.data && pending > 0 ? <Alert kind="info">Undecided items are reminded by e-mail before the due date (weekly); an IT admin can also remind the reviewers now, at most once an hour.</Alert> : null}
     </>
   );
 }

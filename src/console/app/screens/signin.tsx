@@ -195,10 +195,12 @@ export function EnrolPage({ route }: { route: Route }) {
   const [confirm, setConfirm] = useState('');
   const [result, setResult] = useState<EnrolAnswer | undefined>();
   const [stage, setStage] = useState<'password' | 'totp' | 'codes'>('password');
-  const [useTotp, setUseTotp] = useState(true);
+  const [factor, setFactor] = useState<'totp' | 'email' | 'sms' | 'none'>('totp');
+  const [phone, setPhone] = useState('');
   const act = useAction(async () => {
     // without a choice, the appliance still sets up an authenticator for roles that require one
-    const r = await auth.enrol(token!, password, useTotp ? 'totp' : undefined);
+    const r = await auth.enrol(token!, password, factor === 'none' ? undefined : factor, factor === 'sms' ? phone.trim() : undefined);
+    setPhone('');
     forgetLinkToken('enrol');
     setPassword('');
     setConfirm('');
@@ -249,11 +251,24 @@ export function EnrolPage({ route }: { route: Route }) {
         }}
       >
         <PasswordChooser rules={rules} context={[]} value={password} onValue={setPassword} confirm={confirm} onConfirm={setConfirm} serverError={passwordErrorOf(act.error)} />
-        <label class="check">
-          <input type="checkbox" name="totp" checked={useTotp} onChange={(e) => setUseTotp(e.currentTarget.checked)} />
-          <span>Protect my account with an authenticator app (recommended; required for some roles)</span>
-        </label>
-        <Button type="submit" variant="primary" busy={act.busy} disabled={!passwordReady(password, confirm, rules, [])} class="full">
+        <fieldset class="choices">
+          <legend>Second factor at sign-in (required for some roles)</legend>
+          {(
+            [
+              ['totp', 'A code from an authenticator app (recommended)'],
+              ['email', 'A code sent by e-mail'],
+              ['sms', 'A code sent by text message'],
+              ['none', 'None for now'],
+            ] as const
+          ).map(([v, text]) => (
+            <label class="check">
+              <input type="radio" name="factor" value={v} checked={factor === v} onChange={() => setFactor(v)} />
+              <span>{text}</span>
+            </label>
+          ))}
+        </fieldset>
+        {factor === 'sms' ? <TextField label="Mobile phone number" type="text" value={phone} onValue={setPhone} required autoComplete="tel" hint="International format, e.g. +33 6 12 34 56 78." /> : null}
+        <Button type="submit" variant="primary" busy={act.busy} disabled={!passwordReady(password, confirm, rules, []) || (factor === 'sms' && !phone.trim())} class="full">
           Activate my account
         </Button>
       </form>
