@@ -102,6 +102,7 @@ export async function makeAppliance(dir: string, bytes: number, sshd: Sshd, targ
 }
 
 async function coffreRun(dataDir: string, datasetBytes: number) {
+  const l = load1();
   const m = await measure(process.execPath, [CLI, 'backup', 'run', '--data-dir', dataDir, '--json']);
   const r = JSON.parse(m.stdout) as { targets: { durationMs: number; uploadMs: number; verifyMs: number; size: number; parts: number }[] };
   const t = r.targets[0]!;
@@ -116,69 +117,105 @@ async function coffreRun(dataDir: string, datasetBytes: number) {
     peakRssMB: m.peakRssMB,
     parts: t.parts,
     storedBytes: t.size,
+    load1: l,
   };
 }
 
+const load1 = () => +os.loadavg()[0]!.toFixed(2);
+const best = <T extends { MBps: number }>(runs: T[]): T => runs.reduce((a, b) => (b.MBps > a.MBps ? b : a));
+
+/**
+ * Each tool runs BENCH_BACKUP_REPEAT (default 2) times, interleaved (Coffre, restic, pipe, pipe
+ * with aes256-gcm, then again), so a burst of load from elsewhere on a shared machine hits all of
+ * them alike; the best run of each is compared, and every run is reported with the 1-minute load
+ * average before it.
+ */
 export default async function bench(): Promise<Record<string, unknown>> {
   const gib = Number(process.env.BENCH_BACKUP_GIB ?? 1);
   const bigGib = Number(process.env.BENCH_BACKUP_BIG_GIB ?? 3);
+  const repeat = Math.max(1, Number(process.env.BENCH_BACKUP_REPEAT ?? 2));
   for (const tool of ['restic', 'gpg', 'tar', 'ssh']) {
     try {
       execFileSync('which', [tool], { stdio: 'ignore' });
     } catch {
-      throw new Error(`${tool} is missing: apt-get install -y restic gnupg openssh-client`);
+      throw new Error(`${tool} is missing: apt-get install -y restic gnupg openssh-client openssh-server`);
     }
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'coffre-bench-backup-'));
   const sshd = await startSshd();
-  const out: Record<string, unknown> = { machine: { cpus: os.availableParallelism(), loadavg: os.loadavg().map((x) => +x.toFixed(1)) } };
+  const out: Record<string, unknown> = { machine: { cpus: os.availableParallelism(), loadavgAtStart: os.loadavg().map((x) => +x.toFixed(2)) } };
   try {
     const small = await makeAppliance(path.join(dir, 'a1'), gib * GiB, sshd, 'coffre1');
     out.dataset = { bytes: small.datasetBytes, files: small.files };
     const ssh = (extra: string[] = []) => ['-p', String(sshd.port), '-i', sshd.identityFile, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR', ...extra];
     const sources = [path.join(small.dataDir, 'blobs'), path.join(small.dataDir, 'coffre.db')];
-
-    // Coffre
-    out.coffre = await coffreRun(small.dataDir, small.datasetBytes);
-
-    // restic: first backup into a fresh repository over sftp
-    const repo = `sftp:${sshd.user}@127.0.0.1:${path.join(sshd.root, 'restic')}`;
-    const resticEnv = { RESTIC_PASSWORD: 'bench-password', RESTIC_CACHE_DIR: path.join(dir, 'restic-cache') };
-    const sftpCmd = `sftp.command=ssh ${ssh().join(' ')} ${sshd.user}@127.0.0.1 -s sftp`;
-    execFileSync('restic', ['-r', repo, '-o', sftpCmd, 'init', '-q'], { env: { ...process.env, ...resticEnv } });
-    const rm = await measure('restic', ['-r', repo, '-o', sftpCmd, 'backup', '-q', ...sources], resticEnv);
-    out.restic = { MBps: +(small.datasetBytes / 1e6 / rm.wallS).toFixed(1), wallS: +rm.wallS.toFixed(2), cpuS: +rm.cpuS.toFixed(1), peakRssMB: rm.peakRssMB, version: execFileSync('restic', ['version']).toString().trim() };
-
-    // tar | gpg | ssh (no compression: the data is random, like encrypted blobs)
+    const resticVersion = execFileSync('restic', ['version']).toString().trim();
     const gnupg = path.join(dir, 'gnupg');
     fs.mkdirSync(gnupg, { mode: 0o700 });
     fs.writeFileSync(path.join(dir, 'pass'), 'bench-password\n', { mode: 0o600 });
+    // tar | gpg | ssh (no compression: the data is random, like encrypted blobs)
     const pipe = (sshExtra: string[], file: string) =>
       `tar -C ${small.dataDir} -cf - blobs coffre.db | gpg --homedir ${gnupg} --batch --pinentry-mode loopback --passphrase-file ${path.join(dir, 'pass')} --symmetric --cipher-algo AES256 --compress-algo none -o - | ssh ${ssh(sshExtra).join(' ')} ${sshd.user}@127.0.0.1 'cat > ${path.join(sshd.root, file)}'`;
-    const pm = await measure('bash', ['-o', 'pipefail', '-c', pipe([], 'pipe.tar.gpg')]);
-    out.pipe = { MBps: +(small.datasetBytes / 1e6 / pm.wallS).toFixed(1), wallS: +pm.wallS.toFixed(2) };
-    fs.rmSync(path.join(sshd.root, 'pipe.tar.gpg'), { force: true });
-    const pg = await measure('bash', ['-o', 'pipefail', '-c', pipe(['-c', 'aes256-gcm@openssh.com'], 'pipe-gcm.tar.gpg')]);
-    out.pipeAes256Gcm = { MBps: +(small.datasetBytes / 1e6 / pg.wallS).toFixed(1), wallS: +pg.wallS.toFixed(2) };
-    execFileSync('gpgconf', ['--homedir', gnupg, '--kill', 'gpg-agent']);
-    fs.rmSync(path.join(sshd.root, 'pipe-gcm.tar.gpg'), { force: true });
-    fs.rmSync(path.join(sshd.root, 'restic'), { recursive: true, force: true });
+    const runs = { coffre: [] as Awaited<ReturnType<typeof coffreRun>>[], restic: [] as { MBps: number; wallS: number; cpuS: number; peakRssMB: number; load1: number }[], pipe: [] as { MBps: number; wallS: number; load1: number }[], pipeAes256Gcm: [] as { MBps: number; wallS: number; load1: number }[] };
+    for (let i = 0; i < repeat; i++) {
+      // Coffre (each run is a full backup: no deduplication to profit from)
+      runs.coffre.push(await coffreRun(small.dataDir, small.datasetBytes));
 
-    const c = out.coffre as { MBps: number; peakRssMB: number };
-    out.ratios = {
-      coffreVsRestic: +(c.MBps / (out.restic as { MBps: number }).MBps).toFixed(2),
-      coffreVsPipe: +(c.MBps / (out.pipe as { MBps: number }).MBps).toFixed(2),
-      targets: 'coffreVsRestic >= 1.5 (stretch 2), coffreVsPipe >= 0.8, peakRssMB <= 256',
-    };
+      // restic: first backup into a fresh repository over sftp
+      const repo = `sftp:${sshd.user}@127.0.0.1:${path.join(sshd.root, `restic-${i}`)}`;
+      const resticEnv = { RESTIC_PASSWORD: 'bench-password', RESTIC_CACHE_DIR: path.join(dir, `restic-cache-${i}`) };
+      const sftpCmd = `sftp.command=ssh ${ssh().join(' ')} ${sshd.user}@127.0.0.1 -s sftp`;
+      execFileSync('restic', ['-r', repo, '-o', sftpCmd, 'init', '-q'], { env: { ...process.env, ...resticEnv } });
+      let l = load1();
+      const rm = await measure('restic', ['-r', repo, '-o', sftpCmd, 'backup', '-q', ...sources], resticEnv);
+      runs.restic.push({ MBps: +(small.datasetBytes / 1e6 / rm.wallS).toFixed(1), wallS: +rm.wallS.toFixed(2), cpuS: +rm.cpuS.toFixed(1), peakRssMB: rm.peakRssMB, load1: l });
+      fs.rmSync(path.join(sshd.root, `restic-${i}`), { recursive: true, force: true });
+      fs.rmSync(resticEnv.RESTIC_CACHE_DIR, { recursive: true, force: true });
+
+      l = load1();
+      const pm = await measure('bash', ['-o', 'pipefail', '-c', pipe([], 'pipe.tar.gpg')]);
+      runs.pipe.push({ MBps: +(small.datasetBytes / 1e6 / pm.wallS).toFixed(1), wallS: +pm.wallS.toFixed(2), load1: l });
+      fs.rmSync(path.join(sshd.root, 'pipe.tar.gpg'), { force: true });
+      l = load1();
+      const pg = await measure('bash', ['-o', 'pipefail', '-c', pipe(['-c', 'aes256-gcm@openssh.com'], 'pipe-gcm.tar.gpg')]);
+      runs.pipeAes256Gcm.push({ MBps: +(small.datasetBytes / 1e6 / pg.wallS).toFixed(1), wallS: +pg.wallS.toFixed(2), load1: l });
+      fs.rmSync(path.join(sshd.root, 'pipe-gcm.tar.gpg'), { force: true });
+    }
+    execFileSync('gpgconf', ['--homedir', gnupg, '--kill', 'gpg-agent']);
+    const c = best(runs.coffre);
+    const r = best(runs.restic);
+    const p = best(runs.pipe);
+    const pg = best(runs.pipeAes256Gcm);
+    out.coffre = { best: c, runs: runs.coffre };
+    out.restic = { best: r, runs: runs.restic, version: resticVersion };
+    out.pipe = { best: p, runs: runs.pipe };
+    out.pipeAes256Gcm = { best: pg, runs: runs.pipeAes256Gcm };
     fs.rmSync(path.join(dir, 'a1'), { recursive: true, force: true });
     fs.rmSync(path.join(sshd.root, 'coffre1'), { recursive: true, force: true });
 
+    let big: Awaited<ReturnType<typeof coffreRun>> | undefined;
     if (bigGib > 0) {
-      const big = await makeAppliance(path.join(dir, 'a3'), bigGib * GiB, sshd, 'coffre3');
-      const cb = await coffreRun(big.dataDir, big.datasetBytes);
-      out.coffreBig = { datasetBytes: big.datasetBytes, ...cb };
-      out.rssGrowth = +((cb.peakRssMB - c.peakRssMB) / c.peakRssMB).toFixed(3);
+      const a3 = await makeAppliance(path.join(dir, 'a3'), bigGib * GiB, sshd, 'coffre3');
+      big = await coffreRun(a3.dataDir, a3.datasetBytes);
+      out.coffreBig = { datasetBytes: a3.datasetBytes, ...big };
     }
+    const peak1 = Math.max(...runs.coffre.map((x) => x.peakRssMB));
+    const ratio = (a: number, b: number) => +(a / b).toFixed(2);
+    out.summary = {
+      MBps: { coffre: c.MBps, coffreWithVerify: c.MBpsWithVerify, restic: r.MBps, tarGpgSsh: p.MBps, tarGpgSshAes256Gcm: pg.MBps },
+      coffreVsRestic: ratio(c.MBps, r.MBps),
+      coffreVsPipe: ratio(c.MBps, p.MBps),
+      coffreVsPipeAes256Gcm: ratio(c.MBps, pg.MBps),
+      peakRssMB: { [`${gib}GiB`]: peak1, ...(big ? { [`${bigGib}GiB`]: big.peakRssMB } : {}) },
+      ...(big ? { rssGrowth: +((big.peakRssMB - peak1) / peak1).toFixed(3) } : {}),
+      targets: {
+        coffreVsRestic: { want: '>= 1.5 (stretch 2)', met: c.MBps >= 1.5 * r.MBps, stretch: c.MBps >= 2 * r.MBps },
+        coffreVsPipe: { want: '>= 0.8', met: c.MBps >= 0.8 * p.MBps },
+        peakRss: { want: '<= 256 MB', met: peak1 <= 256 && (!big || big.peakRssMB <= 256) },
+        ...(big ? { rssFlat: { want: `${bigGib} GiB within 20 % of ${gib} GiB`, met: Math.abs(big.peakRssMB - peak1) / peak1 <= 0.2 } } : {}),
+      },
+      loadavg1: { min: Math.min(...[...runs.coffre, ...runs.restic, ...runs.pipe, ...runs.pipeAes256Gcm].map((x) => x.load1)), max: Math.max(...[...runs.coffre, ...runs.restic, ...runs.pipe, ...runs.pipeAes256Gcm].map((x) => x.load1)), atEnd: load1() },
+    };
   } finally {
     await sshd.close();
     fs.rmSync(dir, { recursive: true, force: true });
