@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import nodemailer, { type Transporter } from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import type { MailConfig } from '../config/sections/mail.js';
 import { readSecretFile } from '../config/index.js';
 import { AppError } from '../shared/errors.js';
@@ -27,7 +27,8 @@ const unavailable = (what: string) =>
 export function smtpSender(cfg: NonNullable<MailConfig['smtp']>): MailSender {
   const ca = cfg.caFile ? fs.readFileSync(cfg.caFile) : undefined;
   const pass = cfg.passwordFile ? readSecretFile(cfg.passwordFile, 'mail.smtp.passwordFile') : undefined;
-  const transport: Transporter = nodemailer.createTransport({
+  // nodemailer (~5 MB of heap) loads at the first message, not at start
+  const open = async (): Promise<Transporter> => (await import('nodemailer')).default.createTransport({
     host: cfg.host,
     port: cfg.port,
     secure: cfg.tls === 'implicit',
@@ -41,10 +42,11 @@ export function smtpSender(cfg: NonNullable<MailConfig['smtp']>): MailSender {
     logger: false,
     debug: false,
   });
+  let transport: Promise<Transporter> | undefined;
   return {
     async send(m) {
       try {
-        await transport.sendMail({ from: cfg.from, to: m.to, subject: m.subject, text: m.text });
+        await (await (transport ??= open())).sendMail({ from: cfg.from, to: m.to, subject: m.subject, text: m.text });
       } catch (e) {
         // the SMTP error text may echo the message: keep only its code
         throw Object.assign(unavailable('e-mail'), { cause: new Error(redactText((e as { code?: string }).code ?? 'SMTP error')) });

@@ -1,7 +1,6 @@
 import crypto from 'node:crypto';
 import type { Kysely } from 'kysely';
 import * as OTPAuth from 'otpauth';
-import QRCode from 'qrcode';
 import type { Database, Db } from '../db/index.js';
 import type { Clock } from '../shared/clock.js';
 import type { FieldCipher } from '../keys/types.js';
@@ -53,7 +52,7 @@ export class SecondFactor {
     const otpauthUrl = t.toString();
     return {
       secretEnc: await this.fields.encrypt('users', secret.base32, `users.totp:${user.id}`),
-      provisioning: { secret: secret.base32, otpauthUrl, qrSvg: await QRCode.toString(otpauthUrl, { type: 'svg', errorCorrectionLevel: 'M' }) },
+      provisioning: { secret: secret.base32, otpauthUrl, qrSvg: await (await import('qrcode')).default.toString(otpauthUrl, { type: 'svg', errorCorrectionLevel: 'M' }) },
     };
   }
 

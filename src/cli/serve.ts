@@ -16,10 +16,21 @@ import { action, dataDirOption, parseNumber, type Io } from './output.js';
  */
 export const SERVE_V8_FLAGS = ['--max-semi-space-size=2', '--expose-gc'];
 
+/**
+ * glibc malloc settings of the server process (each applies only when not already set). Buffers
+ * of a transfer are also allocated by the thread pool (file reads, WebCrypto), and glibc gives
+ * every thread its own arena (up to 8 per core), each keeping what was freed in it: two arenas.
+ * Blocks of 256 KiB and more (chunks of documents) are mapped and unmapped, so memory freed after
+ * a transfer returns to the system at once; glibc's default raises that threshold as big blocks
+ * are freed, after which they come from the arenas and fragment them.
+ */
+export const SERVE_MALLOC_ENV: Record<string, string> = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: String(256 * 1024) };
+
 function reexecWithServerFlags(): void {
   const missing = SERVE_V8_FLAGS.filter((f) => !process.execArgv.includes(f));
-  if (missing.length === 0 || typeof process.execve !== 'function') return;
-  process.execve(process.execPath, [process.execPath, ...process.execArgv, ...missing, ...process.argv.slice(1)], process.env);
+  const env = Object.entries(SERVE_MALLOC_ENV).filter(([k]) => process.env[k] === undefined);
+  if ((missing.length === 0 && env.length === 0) || typeof process.execve !== 'function') return;
+  process.execve(process.execPath, [process.execPath, ...process.execArgv, ...missing, ...process.argv.slice(1)], { ...process.env, ...Object.fromEntries(env) } as Record<string, string>);
 }
 
 export function registerServe(program: Command, io: Io): void {

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import pg from 'pg';
+import { createRequire } from 'node:module';
 import { Kysely, PostgresDialect, SqliteAdapter, SqliteDialect, type DialectAdapter } from 'kysely';
 import type { DatabaseConfig } from '../config/sections/database.js';
 import { readSecretFile } from '../config/index.js';
@@ -56,6 +56,8 @@ export function openDatabase(cfg: DatabaseConfig, opts: { readonly?: boolean; mu
     return { db, dialect: 'sqlite', file: cfg.file, close: () => db.destroy() };
   }
   const password = cfg.passwordFile ? readSecretFile(cfg.passwordFile, 'database.passwordFile') : undefined;
+  // pg loads only for a PostgreSQL database (its ~1.4 MB of heap are not spent on SQLite appliances)
+  const pg = createRequire(import.meta.url)('pg') as typeof import('pg');
   const pool = new pg.Pool({
     host: cfg.host,
     port: cfg.port,

@@ -1,8 +1,12 @@
-import 'reflect-metadata';
 import crypto, { webcrypto } from 'node:crypto';
-import * as x509 from '@peculiar/x509';
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+/** @peculiar/x509 (and its ASN.1 stack, ~4 MB of heap) loads only when a certificate is made. */
+async function loadX509(): Promise<typeof import('@peculiar/x509')> {
+  await import('reflect-metadata');
+  const x509 = await import('@peculiar/x509');
+  x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+  return x509;
+}
 
 export interface SelfSigned {
   certPem: string;
@@ -20,6 +24,7 @@ export const MAX_CERT_DAYS = 398;
  */
 export async function makeSelfSigned(hostnames: string[], now = new Date(), days = 397): Promise<SelfSigned> {
   if (days > MAX_CERT_DAYS) throw new Error(`certificate validity over ${MAX_CERT_DAYS} days`);
+  const x509 = await loadX509();
   const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
   const keys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as CryptoKeyPair;
   const names = [...new Set([...hostnames, 'localhost'])];

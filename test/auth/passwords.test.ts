@@ -45,6 +45,7 @@ describe('passwords', () => {
     const list = commonPasswords();
     expect(list.size).toBeGreaterThanOrEqual(100_000);
     for (const w of ['123456', 'password', 'iloveyou', 'welcome', 'qwertyuiop']) expect(list.has(w)).toBe(true);
+    for (const w of ['tangerine-ladder-42', 'marguerite-quatre-vingt', '']) expect(list.has(w)).toBe(false);
   });
 
   it('P5: argon2id, m ≥ 19 MiB, t ≥ 2, p = 1, salted; parameters kept per hash and upgraded', async () => {

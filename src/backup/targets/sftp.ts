@@ -3,12 +3,14 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import ssh2 from 'ssh2';
+import { createRequire } from 'node:module';
 import type { Client as SshClient, SFTPWrapper, Stats, FileEntryWithStats } from 'ssh2';
 import { backupErrors, BackupError } from '../errors.js';
 import { pathSegments, tempName, type BackupTarget, type TargetEntry } from './types.js';
 
-const { Client } = ssh2;
+/** ssh2 (~3 MB of heap) loads when an SFTP target is first used, not when the server starts. */
+let ssh2: typeof import('ssh2') | undefined;
+const newClient = (): SshClient => new (ssh2 ??= createRequire(import.meta.url)('ssh2') as typeof import('ssh2')).Client();
 
 /** SFTP status codes (draft-ietf-secsh-filexfer-02) */
 const FX = { EOF: 1, NO_SUCH_FILE: 2, PERMISSION_DENIED: 3, FAILURE: 4 } as const;
@@ -86,7 +88,7 @@ export class SftpTarget implements BackupTarget {
   private connect(): Promise<{ client: SshClient; sftp: SFTPWrapper }> {
     if (this.conn && this.sock && !this.sock.destroyed) return this.conn;
     const p: Promise<{ client: SshClient; sftp: SFTPWrapper }> = new Promise<{ client: SshClient; sftp: SFTPWrapper }>((resolve, reject) => {
-      const client = new Client();
+      const client = newClient();
       let presented = '';
       let settled = false;
       const done = (e: Error | null, v?: { client: SshClient; sftp: SFTPWrapper }) => {
@@ -481,7 +483,7 @@ export class SftpTarget implements BackupTarget {
 export function probeHostKey(url: string, timeoutMs = 10_000): Promise<string> {
   const u = parseSftpUrl(url);
   return new Promise((resolve, reject) => {
-    const c = new Client();
+    const c = newClient();
     let presented = '';
     c.on('error', () => (presented ? resolve(presented) : reject(backupErrors.unreachable(url, 'no answer'))));
     c.on('close', () => (presented ? resolve(presented) : reject(backupErrors.unreachable(url, 'closed'))));
