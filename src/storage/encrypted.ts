@@ -82,32 +82,44 @@ export class EncryptedBlobs {
 
   /**
    * Plaintext of the blob, or of bytes [start, end) of it: only the chunks covering the range are
-   * read and decrypted. The stream errors with KEYS_INTEGRITY at the first chunk that fails, before
+   * read and decrypted (a whole read is the range of everything, after the header). The stream errors with KEYS_INTEGRITY at the first chunk that fails, before
    * any byte of that chunk is released.
    */
   async get(ref: ObjectRef & { blobId: string; keyId?: string }, range?: { start: number; end: number }): Promise<Readable> {
+    if (range) return this.open(ref, range);
+    try {
+      return await this.open(ref);
+    } catch (e) {
+      // a whole read reports a bad blob (header, size) as its stream's error, like a bad chunk
+      if ((e as { code?: string }).code !== 'KEYS_INTEGRITY') throw e;
+      return new Readable({
+        read() {
+          this.destroy(e as Error);
+        },
+      });
+    }
+  }
+
+  private async open(ref: ObjectRef & { blobId: string; keyId?: string }, range?: { start: number; end: number }): Promise<Readable> {
     const getKey = (id: string) => this.keys.get(id);
     const expect = { objectId: ref.objectId, version: ref.version };
-    if (!range) {
-      const src = await this.store.get(ref.blobId);
-      const dec = new DecryptStream({ expect, getKey, ...(ref.keyId ? { keyId: ref.keyId } : {}) });
-      return pipeline(src, dec, () => undefined);
-    }
     const { header, storedSize } = await this.header(ref);
     const { chunks, plaintextSize } = layout(header, storedSize);
-    const { start, end } = range;
+    const { start, end } = range ?? { start: 0, end: plaintextSize };
     if (!(Number.isInteger(start) && Number.isInteger(end) && start >= 0 && start <= end && end <= plaintextSize)) {
       throw storageErrors.badRange(`range [${start}, ${end}) is outside the document (${plaintextSize} bytes)`);
     }
-    if (start === end) return Readable.from([]);
+    if (start === end && range) return Readable.from([]);
     const C = header.chunkSize;
     const F = C + TAG_BYTES;
     const H = header.bytes.length;
-    const first = Math.floor(start / C);
-    const last = Math.floor((end - 1) / C);
-    // a range that reaches the last data chunk also reads the end chunk, which vouches that it is last
-    const toEnd = last === chunks - 1;
-    const src = await this.store.get(ref.blobId, { start: H + first * F, end: toEnd ? storedSize : H + (last + 1) * F });
+    const first = start === end ? 0 : Math.floor(start / C);
+    const last = start === end ? -1 : Math.floor((end - 1) / C);
+    // a range that reaches the last data chunk also reads the end chunk, which vouches that it is
+    // last (and so does a whole read, even of an empty blob)
+    const toEnd = !range || last === chunks - 1;
+    // pieces of one chunk each (ciphertext ‖ tag): DecryptStream opens them without a copy
+    const src = await this.store.get(ref.blobId, { start: H + first * F, end: toEnd ? storedSize : H + (last + 1) * F }, { readSize: F });
     const dec = new DecryptStream({
       expect,
       getKey,

@@ -7,7 +7,8 @@ import type { Readable } from 'node:stream';
  * - `put` is atomic: the blob appears whole under `id` or not at all (temp name, fsync, rename,
  *   fsync of the directory); an existing id is never overwritten.
  * - `get` streams the stored bytes; `range` reads bytes [start, end) of them (random access by
- *   chunk). A missing id fails with BLOB_NOT_FOUND (404).
+ *   chunk); `readSize` is a hint: pieces of that many bytes (one encrypted chunk each). A missing
+ *   id fails with BLOB_NOT_FOUND (404).
  * - `put` of an existing id fails with BLOB_EXISTS (409) and leaves the existing blob untouched; a
  *   source stream that errors leaves nothing behind.
  * - `delete` of a missing id is not an error. `list` is for orphan collection and backups; it never
@@ -16,7 +17,7 @@ import type { Readable } from 'node:stream';
  */
 export interface BlobStore {
   put(id: string, data: Readable): Promise<{ size: number }>;
-  get(id: string, range?: { start: number; end: number }): Promise<Readable>;
+  get(id: string, range?: { start: number; end: number }, o?: { readSize?: number }): Promise<Readable>;
   stat(id: string): Promise<{ size: number } | null>;
   delete(id: string): Promise<void>;
   list(): AsyncIterable<string>;

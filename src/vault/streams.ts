@@ -6,9 +6,9 @@ import { vaultErrors } from './errors.js';
  * Streams allocate a buffer per piece (TLS, cipher, file reads) and drop it at once; V8 frees
  * such external memory only at its next collection, which it triggers by itself only after
  * ~64 MiB more. When the process exposes `gc` (`coffre serve` does), a young-generation
- * collection (about a millisecond) every 8 MiB streamed keeps that garbage small.
+ * collection (under a millisecond) every 4 MiB streamed keeps that garbage small.
  */
-const GC_EVERY = 8 * 1024 * 1024;
+const GC_EVERY = 4 * 1024 * 1024;
 let sinceGc = 0;
 function streamed(n: number): void {
   sinceGc += n;

@@ -47,36 +47,45 @@ function get(id: string): Promise<import('node:http').IncomingMessage> {
 }
 
 const mib = (n: number) => Math.round(n / 1048576);
+const mb = (n: number) => Math.round(n / 1e6);
 
 describe('large documents, constant memory', () => {
-  it(`${mib(BIG)} MiB up and down over HTTPS: the server's resident memory stays flat`, { timeout: 600_000 }, async () => {
+  it(`${mib(BIG)} MiB up and down over HTTPS: the server's resident memory stays under 200 MB`, { timeout: 600_000 }, async () => {
     const p = new Pattern(2024);
     const baseline = s.memory().rss;
+    // the kernel's own peak (VmHWM, reset here) and, for the record, RSS sampled as it streams
     s.resetPeak();
-    const t0 = performance.now();
-    const up = await put(p, BIG, 'big.bin');
-    const tUp = (performance.now() - t0) / 1000;
-    expect(up.status, up.body).toBe(201);
-    const { id, size } = JSON.parse(up.body) as { id: string; size: number };
-    expect(size).toBe(BIG);
-    const afterUpload = s.memory().peak;
-    const t1 = performance.now();
-    const res = await get(id);
-    expect(res.statusCode).toBe(200);
-    expect(res.headers['content-length']).toBe(String(BIG));
-    const check = p.verifier();
-    await pipeline(res, check);
-    const tDown = (performance.now() - t1) / 1000;
-    expect(check.bytes).toBe(BIG);
-    expect(check.mismatchAt).toBeNull();
-    const { peak } = s.memory();
-    console.log(
-      `vault big: ${mib(BIG)} MiB upload ${(BIG / 1048576 / tUp).toFixed(0)} MiB/s (${tUp.toFixed(1)} s), download ${(BIG / 1048576 / tDown).toFixed(0)} MiB/s (${tDown.toFixed(1)} s); ` +
-        `server RSS before ${mib(baseline)} MB, peak during upload ${mib(afterUpload)} MB, peak during both ${mib(peak)} MB`,
-    );
-    if (process.env.VAULT_MEMLOG) console.log(s.logs().split('\n').filter((l) => l.startsWith('MEM')).join('\n'));
-    // the transfer adds a bounded amount, whatever the size (BIG is 2 GiB in the suite)
-    expect(peak - baseline).toBeLessThan(80 * 1048576);
+    let sampled = 0;
+    const sampler = setInterval(() => (sampled = Math.max(sampled, s.memory().rss)), 50);
+    try {
+      const t0 = performance.now();
+      const up = await put(p, BIG, 'big.bin');
+      const tUp = (performance.now() - t0) / 1000;
+      expect(up.status, up.body).toBe(201);
+      const { id, size } = JSON.parse(up.body) as { id: string; size: number };
+      expect(size).toBe(BIG);
+      const afterUpload = s.memory().peak;
+      const t1 = performance.now();
+      const res = await get(id);
+      expect(res.statusCode).toBe(200);
+      expect(res.headers['content-length']).toBe(String(BIG));
+      const check = p.verifier();
+      await pipeline(res, check);
+      const tDown = (performance.now() - t1) / 1000;
+      expect(check.bytes).toBe(BIG);
+      expect(check.mismatchAt).toBeNull();
+      const { peak } = s.memory();
+      console.log(
+        `vault big: ${mib(BIG)} MiB upload ${(BIG / 1048576 / tUp).toFixed(0)} MiB/s (${tUp.toFixed(1)} s), download ${(BIG / 1048576 / tDown).toFixed(0)} MiB/s (${tDown.toFixed(1)} s); ` +
+          `server RSS before ${mb(baseline)} MB, peak during upload ${mb(afterUpload)} MB, peak during both ${mb(peak)} MB (sampled every 50 ms: ${mb(sampled)} MB)`,
+      );
+      if (process.env.VAULT_MEMLOG) console.log(s.logs().split('\n').filter((l) => l.startsWith('MEM')).join('\n'));
+      // issue 5: the server's RSS during the transfer stays under 200 MB (10^6 bytes), whatever the size
+      expect(peak).toBeLessThan(200e6);
+      expect(sampled).toBeLessThanOrEqual(peak);
+    } finally {
+      clearInterval(sampler);
+    }
   });
 });
 

@@ -1,4 +1,4 @@
-import crypto, { type DecipherGCM, type KeyObject } from 'node:crypto';
+import crypto, { webcrypto, type DecipherGCM, type KeyObject } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { keysErrors } from '../errors.js';
 import { HEADER_PROBE, NONCE_BYTES, TAG_BYTES, chunkError, headerLength, nonceInto, parseHeader, type BlobHeader, type ObjectRef } from './format.js';
@@ -19,11 +19,33 @@ export interface DecryptOptions {
 }
 
 const TAIL = 2 * TAG_BYTES;
+/** chunks being opened at once (libuv's thread pool, 4 threads by default) */
+const IN_FLIGHT = 2;
+
+/**
+ * Frees a chunk's ciphertext once opened, when it is a whole buffer of its own (a piece read for
+ * it, or our copy): detaching hands its memory back at once instead of at V8's next collection,
+ * which keeps a download's resident memory low (a buffer other data shares is left alone).
+ */
+function free(frame: Buffer): void {
+  const ab = frame.buffer as ArrayBuffer & { transfer?: (n: number) => ArrayBuffer };
+  if (frame.byteOffset === 0 && ab.byteLength === frame.length && typeof ab.transfer === 'function') ab.transfer(0);
+}
+
+/** One chunk being opened: its plaintext (windowed to the range) once its tag verified. */
+interface Opening {
+  done: Promise<void>;
+  out?: Buffer;
+  err?: unknown;
+}
 
 /**
  * Encrypted blob in, plaintext out. A chunk's plaintext is released only after its tag verified:
- * its ciphertext is held (references, at most one chunk) until the tag arrives, then decrypted,
- * checked and released at once; the last 32 bytes of input are held back, since at the end of the input they are the last
+ * its ciphertext is held (references, at most one chunk) until the tag arrives, then opened whole
+ * by WebCrypto's AES-256-GCM, which runs in the thread pool (off the event loop, up to IN_FLIGHT
+ * chunks at a time) and returns the plaintext only if the tag verified; chunks are released in
+ * order. Input pieces that are whole chunks (ciphertext ‖ tag, as FsBlobStore reads them when told
+ * the frame size) are opened without a copy; the last 32 bytes of input are held back, since at the end of the input they are the last
  * data chunk's tag and the end chunk. The end chunk (sealed as "last", with the number of data
  * chunks in its nonce) must verify, so truncation, reordering and splicing from another object or
  * version all fail: KEYS_INTEGRITY, and the stream ends.
@@ -31,6 +53,8 @@ const TAIL = 2 * TAG_BYTES;
 export class DecryptStream extends Transform {
   private header: BlobHeader | undefined;
   private key: KeyObject | undefined;
+  private cryptoKey: webcrypto.CryptoKey | undefined;
+  private readonly queue: Opening[] = [];
   private C = 0;
   private fed = 0;
   /** ciphertext of the current chunk (references into the input), decrypted once its tag is here */
@@ -60,10 +84,11 @@ export class DecryptStream extends Transform {
         (ready) => {
           try {
             if (ready) this.drain();
-            cb();
           } catch (e) {
             cb(e as Error);
+            return;
           }
+          this.release(IN_FLIGHT, cb);
         },
         (e: unknown) => cb(e as Error),
       );
@@ -71,23 +96,35 @@ export class DecryptStream extends Transform {
     }
     try {
       this.drain();
-      cb();
     } catch (e) {
       cb(e as Error);
+      return;
     }
+    this.release(IN_FLIGHT, cb);
   }
 
   override _flush(cb: TransformCallback): void {
     try {
       if (!this.key) throw keysErrors.integrity('encrypted blob is truncated (no complete header)');
+      if (this.tail !== 0 && this.fed > 0 && this.fed < this.C && this.pendLen === TAIL) {
+        // the last data chunk was partial: what is left is its tag, then the end chunk
+        this.open(this.takeBytes(TAG_BYTES));
+      }
+    } catch (e) {
+      cb(e as Error);
+      return;
+    }
+    // every data chunk verified and released before the end is checked
+    this.release(1, (err) => (err ? cb(err) : this.finish(cb)));
+  }
+
+  private finish(cb: TransformCallback): void {
+    try {
       if (this.tail === 0) {
         // a range that stops after a full chunk
         if (this.fed !== 0 || this.pendLen !== 0) throw keysErrors.integrity('encrypted blob is truncated');
       } else {
-        if (this.fed > 0 && this.fed < this.C && this.pendLen === TAIL) {
-          // the last data chunk was partial: what is left is its tag, then the end chunk
-          this.open(this.takeBytes(TAG_BYTES));
-        } else if (!(this.fed === 0 && this.pendLen === TAG_BYTES)) {
+        if (!(this.fed === 0 && this.pendLen === TAG_BYTES)) {
           throw this.fed === 0 && this.pendLen < TAG_BYTES ? keysErrors.integrity('encrypted blob is truncated') : chunkError(this.i);
         }
         const end = this.newDecipher(true);
@@ -108,7 +145,24 @@ export class DecryptStream extends Transform {
   override _destroy(err: Error | null, cb: (error: Error | null) => void): void {
     this.held = [];
     this.pending = [];
+    this.queue.length = 0;
     cb(err);
+  }
+
+  /** Pushes opened chunks in order, waiting until fewer than `limit` are still being opened. */
+  private release(limit: number, cb: TransformCallback): void {
+    for (;;) {
+      const head = this.queue[0];
+      if (!head) return cb();
+      if (head.out === undefined && head.err === undefined) {
+        if (this.queue.length < limit) return cb();
+        head.done.then(() => this.release(limit, cb), cb);
+        return;
+      }
+      this.queue.shift();
+      if (head.err !== undefined) return cb(head.err as Error);
+      if (head.out!.length) this.push(head.out);
+    }
   }
 
   private add(b: Buffer): void {
@@ -156,6 +210,7 @@ export class DecryptStream extends Transform {
     const raw = await this.o.getKey(this.header.keyId);
     this.key = crypto.createSecretKey(raw);
     raw.fill(0);
+    this.cryptoKey = this.key.toCryptoKey({ name: 'AES-GCM' }, false, ['decrypt']);
     this.C = this.header.chunkSize;
     return true;
   }
@@ -188,33 +243,42 @@ export class DecryptStream extends Transform {
   }
 
   /**
-   * Decrypts the held chunk and checks its tag, then (and only then) releases its plaintext,
-   * windowed to the range. Decrypting only once the tag is here keeps the plaintext short-lived
-   * (it is pushed in the same tick), which the garbage collector handles far better than a chunk
-   * of plaintext held across many reads.
+   * Opens the held chunk with its tag in the thread pool; its plaintext, windowed to the range, is
+   * released (in order) only once the tag verified. A chunk that fails is never released:
+   * KEYS_INTEGRITY, after every chunk before it.
    */
   private open(tag: Buffer): void {
     const i = this.i;
-    const d = this.newDecipher(false);
-    d.setAuthTag(tag);
-    const out = this.held.map((c) => d.update(c));
+    const h = this.header!;
+    const held = this.held;
     this.held = [];
-    try {
-      d.final();
-    } catch {
-      for (const b of out) b.fill(0);
-      throw chunkError(i);
-    }
-    for (let pt of out) {
-      if (this.skip) {
-        const s = Math.min(this.skip, pt.length);
-        pt = pt.subarray(s);
-        this.skip -= s;
-      }
-      if (pt.length > this.left) pt = pt.subarray(0, this.left);
-      this.left -= pt.length;
-      if (pt.length) this.push(pt);
-    }
+    const len = held.reduce((n, c) => n + c.length, 0);
+    // ciphertext ‖ tag: a view when both lie side by side in one input piece, else one copy
+    const one = held.length === 1 ? held[0]! : undefined;
+    const frame =
+      one && one.buffer === tag.buffer && one.byteOffset + one.length === tag.byteOffset
+        ? Buffer.from(one.buffer, one.byteOffset, len + TAG_BYTES)
+        : Buffer.concat([...held, tag], len + TAG_BYTES);
+    // the window of this chunk's plaintext to release, decided now (chunks are released in order)
+    const from = Math.min(this.skip, len);
+    this.skip -= from;
+    const to = Math.min(len, from + this.left);
+    this.left -= to - from;
+    const iv = nonceInto(Buffer.alloc(NONCE_BYTES), h.noncePrefix, i, false);
+    const o: Opening = {
+      done: webcrypto.subtle.decrypt({ name: 'AES-GCM', iv, additionalData: h.bytes, tagLength: TAG_BYTES * 8 }, this.cryptoKey!, frame).then(
+        (ab) => {
+          free(frame);
+          const pt = Buffer.from(ab);
+          o.out = from === 0 && to === pt.length ? pt : pt.subarray(from, to);
+        },
+        () => {
+          free(frame);
+          o.err = chunkError(i);
+        },
+      ),
+    };
+    this.queue.push(o);
     this.i++;
     this.fed = 0;
   }

@@ -1,24 +1,37 @@
-import crypto, { type CipherGCM, type KeyObject } from 'node:crypto';
+import crypto, { webcrypto } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { NONCE_BYTES, TAG_BYTES, nonceInto, type BlobHeader } from './format.js';
 
+/** chunks being sealed at once (libuv's thread pool, 4 threads by default) */
+const IN_FLIGHT = 2;
+
+/** One chunk being sealed; `out` once done. */
+interface Sealing {
+  done: Promise<void>;
+  out?: Buffer;
+  err?: unknown;
+}
+
 /**
- * Plaintext in, encrypted blob out (format.ts), in constant memory and without copying: every
- * data chunk is sealed as "not last", so each input piece is encrypted and its ciphertext released
- * at once; a chunk's tag follows when the chunk is full (or at the end of input for the last,
- * partial one), then the empty end chunk sealed as "last". Nothing is buffered or encrypted twice,
- * and the input buffers are not kept. The DEK is turned into a KeyObject once per stream (a
- * raw-key createCipheriv per chunk costs five times more); Node clears the KeyObject's copy when
- * it is collected, and the caller's buffer is not kept.
+ * Plaintext in, encrypted blob out (format.ts), in constant memory: the input pieces (16 KiB from
+ * a TLS socket) are gathered into one chunk buffer (one copy); each full chunk is sealed whole by
+ * WebCrypto's AES-256-GCM, which runs in the thread pool, off the event loop, up to IN_FLIGHT
+ * chunks at a time; its output (ciphertext ‖ tag) is exactly the chunk's bytes in the blob and is
+ * released in order. At the end, the last (partial) data chunk, then the empty end chunk sealed as
+ * "last". Memory: IN_FLIGHT + 1 chunk buffers (reused) and the sealed chunks not yet written.
+ * The DEK is copied into a non-extractable CryptoKey once per stream; the caller's buffer is not
+ * kept.
  */
 export class EncryptStream extends Transform {
-  private readonly key: KeyObject;
-  private readonly nonce = Buffer.alloc(NONCE_BYTES);
+  private readonly key: webcrypto.CryptoKey;
   private readonly C: number;
-  private cipher: CipherGCM | undefined;
+  private buf: Buffer | undefined;
   private fed = 0;
   private i = 0;
   private started = false;
+  private readonly queue: Sealing[] = [];
+  /** chunk buffers whose sealing finished, ready for reuse */
+  private readonly spare: Buffer[] = [];
   /** plaintext bytes consumed */
   plaintextBytes = 0;
 
@@ -27,7 +40,7 @@ export class EncryptStream extends Transform {
     private readonly header: BlobHeader,
   ) {
     super({ highWaterMark: header.chunkSize + TAG_BYTES });
-    this.key = crypto.createSecretKey(key);
+    this.key = crypto.createSecretKey(key).toCryptoKey({ name: 'AES-GCM' }, false, ['encrypt']);
     this.C = header.chunkSize;
   }
 
@@ -37,34 +50,40 @@ export class EncryptStream extends Transform {
       this.plaintextBytes += chunk.length;
       let off = 0;
       while (off < chunk.length) {
-        this.cipher ??= this.newCipher(false);
-        const n = Math.min(this.C - this.fed, chunk.length - off);
-        this.push(this.cipher.update(n === chunk.length ? chunk : chunk.subarray(off, off + n)));
+        const buf = (this.buf ??= this.spare.pop() ?? Buffer.allocUnsafeSlow(this.C));
+        const n = chunk.copy(buf, this.fed, off, Math.min(chunk.length, off + this.C - this.fed));
         this.fed += n;
         off += n;
-        if (this.fed === this.C) this.sealChunk();
+        if (this.fed === this.C) {
+          this.seal(buf, this.C, false);
+          this.buf = undefined;
+          this.fed = 0;
+        }
       }
-      cb();
     } catch (e) {
       cb(e as Error);
+      return;
     }
+    this.release(IN_FLIGHT, cb);
   }
 
   override _flush(cb: TransformCallback): void {
     try {
       if (!this.started) this.start();
-      if (this.cipher) this.sealChunk(); // the last, partial data chunk
-      const end = this.newCipher(true);
-      end.final();
-      this.push(end.getAuthTag());
-      cb();
+      if (this.fed > 0) this.seal(this.buf!, this.fed, false); // the last, partial data chunk
+      this.buf = undefined;
+      this.seal(Buffer.alloc(0), 0, true); // the end chunk: a tag only
     } catch (e) {
       cb(e as Error);
+      return;
     }
+    this.release(1, cb);
   }
 
   override _destroy(err: Error | null, cb: (error: Error | null) => void): void {
-    this.cipher = undefined;
+    this.queue.length = 0;
+    this.spare.length = 0;
+    this.buf = undefined;
     cb(err);
   }
 
@@ -73,17 +92,37 @@ export class EncryptStream extends Transform {
     this.push(this.header.bytes);
   }
 
-  private newCipher(last: boolean): CipherGCM {
-    const c = crypto.createCipheriv('aes-256-gcm', this.key, nonceInto(this.nonce, this.header.noncePrefix, this.i, last), { authTagLength: TAG_BYTES });
-    c.setAAD(this.header.bytes);
-    return c;
+  /** Starts sealing bytes [0, n) of `buf` as chunk i (the end chunk when `last`). */
+  private seal(buf: Buffer, n: number, last: boolean): void {
+    const iv = nonceInto(Buffer.alloc(NONCE_BYTES), this.header.noncePrefix, this.i, last);
+    if (!last) this.i++;
+    const s: Sealing = {
+      done: webcrypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData: this.header.bytes, tagLength: TAG_BYTES * 8 }, this.key, buf.subarray(0, n)).then(
+        (ab) => {
+          s.out = Buffer.from(ab);
+          if (n === this.C && this.spare.length <= IN_FLIGHT) this.spare.push(buf);
+        },
+        (e: unknown) => {
+          s.err = e;
+        },
+      ),
+    };
+    this.queue.push(s);
   }
 
-  private sealChunk(): void {
-    this.cipher!.final();
-    this.push(this.cipher!.getAuthTag());
-    this.cipher = undefined;
-    this.fed = 0;
-    this.i++;
+  /** Pushes sealed chunks in order, waiting until fewer than `limit` are still being sealed. */
+  private release(limit: number, cb: TransformCallback): void {
+    for (;;) {
+      const head = this.queue[0];
+      if (!head) return cb();
+      if (head.out === undefined && head.err === undefined) {
+        if (this.queue.length < limit) return cb();
+        head.done.then(() => this.release(limit, cb), cb);
+        return;
+      }
+      this.queue.shift();
+      if (head.err !== undefined) return cb(head.err as Error);
+      this.push(head.out);
+    }
   }
 }
