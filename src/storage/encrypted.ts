@@ -125,6 +125,7 @@ export class EncryptedBlobs {
       getKey,
       ...(ref.keyId ? { keyId: ref.keyId } : {}),
       range: { header, firstChunk: first, toEnd, skip: start - first * C, take: end - start },
+      consumeInput: true,
     });
     return pipeline(src, dec, () => undefined);
   }

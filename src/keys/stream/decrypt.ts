@@ -16,6 +16,11 @@ export interface DecryptOptions {
    * stops after a full chunk. Output starts `skip` bytes into the first chunk, `take` bytes long.
    */
   range?: { header: BlobHeader; firstChunk: number; toEnd: boolean; skip: number; take: number };
+  /**
+   * The input pieces are this stream's alone (a file read stream opened for it): a piece that
+   * is one whole chunk is freed (detached) once opened, instead of at V8's next collection.
+   */
+  consumeInput?: boolean;
 }
 
 const TAIL = 2 * TAG_BYTES;
@@ -23,9 +28,9 @@ const TAIL = 2 * TAG_BYTES;
 const IN_FLIGHT = 2;
 
 /**
- * Frees a chunk's ciphertext once opened, when it is a whole buffer of its own (a piece read for
- * it, or our copy): detaching hands its memory back at once instead of at V8's next collection,
- * which keeps a download's resident memory low (a buffer other data shares is left alone).
+ * Frees a chunk's ciphertext once opened, when it is a whole buffer of its own: detaching hands
+ * its memory back at once instead of at V8's next collection, which keeps a download's resident
+ * memory low (a buffer other data shares is left alone).
  */
 function free(frame: Buffer): void {
   const ab = frame.buffer as ArrayBuffer & { transfer?: (n: number) => ArrayBuffer };
@@ -255,10 +260,10 @@ export class DecryptStream extends Transform {
     const len = held.reduce((n, c) => n + c.length, 0);
     // ciphertext ‖ tag: a view when both lie side by side in one input piece, else one copy
     const one = held.length === 1 ? held[0]! : undefined;
-    const frame =
-      one && one.buffer === tag.buffer && one.byteOffset + one.length === tag.byteOffset
-        ? Buffer.from(one.buffer, one.byteOffset, len + TAG_BYTES)
-        : Buffer.concat([...held, tag], len + TAG_BYTES);
+    const view = one !== undefined && one.buffer === tag.buffer && one.byteOffset + one.length === tag.byteOffset;
+    const frame = view ? Buffer.from(one.buffer, one.byteOffset, len + TAG_BYTES) : Buffer.concat([...held, tag], len + TAG_BYTES);
+    // our copy, or a piece the caller gave away: freed once opened
+    const done = !view || this.o.consumeInput === true ? () => free(frame) : () => undefined;
     // the window of this chunk's plaintext to release, decided now (chunks are released in order)
     const from = Math.min(this.skip, len);
     this.skip -= from;
@@ -268,12 +273,12 @@ export class DecryptStream extends Transform {
     const o: Opening = {
       done: webcrypto.subtle.decrypt({ name: 'AES-GCM', iv, additionalData: h.bytes, tagLength: TAG_BYTES * 8 }, this.cryptoKey!, frame).then(
         (ab) => {
-          free(frame);
+          done();
           const pt = Buffer.from(ab);
           o.out = from === 0 && to === pt.length ? pt : pt.subarray(from, to);
         },
         () => {
-          free(frame);
+          done();
           o.err = chunkError(i);
         },
       ),
