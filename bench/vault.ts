@@ -112,6 +112,8 @@ function request(url: string, ca: string, method: string, p: string, token: stri
 }
 
 const rate = (bytes: number, s: number) => Math.round((bytes / MiB / s) * 10) / 10;
+/** the 1-minute load average (2 cores are shared): reported with every figure */
+const load = () => Math.round(os.loadavg()[0]! * 100) / 100;
 
 export default async function bench(): Promise<Record<string, unknown>> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'coffre-bench-vault-'));
@@ -120,6 +122,8 @@ export default async function bench(): Promise<Record<string, unknown>> {
   const children: ChildProcess[] = [];
   try {
     // (a) durable raw write
+    const loads: Record<string, number> = { beforeDd: load() };
+    out.load1 = loads;
     const dd = path.join(root, 'dd.bin');
     const t0 = performance.now();
     await run('dd', ['if=/dev/zero', `of=${dd}`, 'bs=1M', `count=${Math.round(SIZE / MiB)}`, 'conv=fdatasync', 'status=none']);
@@ -137,6 +141,7 @@ export default async function bench(): Promise<Record<string, unknown>> {
     await st.register(fastifyStatic, { root: plain });
     await st.listen({ host: '127.0.0.1', port: 0 });
     const stUrl = `https://127.0.0.1:${(st.server.address() as { port: number }).port}`;
+    loads.beforeStatic = load();
     const t1 = performance.now();
     const s1 = await request(stUrl, ca, 'GET', '/file.bin', undefined);
     const staticS = (performance.now() - t1) / 1000;
@@ -159,12 +164,14 @@ export default async function bench(): Promise<Record<string, unknown>> {
     const pid = server.child.pid!;
     const before = memory(pid).rss;
     fs.writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    loads.beforeUpload = load();
     const t2 = performance.now();
     const up = await request(server.url, ca, 'POST', `/api/v1/workspaces/${ws}/documents?name=big.bin`, token, content(SIZE), SIZE);
     const upS = (performance.now() - t2) / 1000;
     if (up.status !== 201) throw new Error(`upload: ${up.status} ${up.text}`);
     const id = (JSON.parse(up.text) as { id: string }).id;
     const upPeak = memory(pid).peak;
+    loads.beforeDownload = load();
     const t3 = performance.now();
     const down = await request(server.url, ca, 'GET', `/api/v1/documents/${id}/content`, token);
     const downS = (performance.now() - t3) / 1000;
