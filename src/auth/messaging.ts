@@ -1,11 +1,15 @@
 import fs from 'node:fs';
-import http from 'node:http';
 import https from 'node:https';
+import type { IncomingMessage } from 'node:http';
 import type { Transporter } from 'nodemailer';
 import type { MailConfig } from '../config/sections/mail.js';
 import { readSecretFile } from '../config/index.js';
 import { AppError } from '../shared/errors.js';
 import { redactText } from '../shared/redact.js';
+
+/** node:http without an ESM import, whose namespace reads every export, including the lazy
+ * WebSocket that loads undici (~3 MB of heap the server never uses) */
+const http = process.getBuiltinModule('node:http');
 
 /** Sends e-mail. Small on purpose (STYLE.md #1). */
 export interface MailSender {
@@ -92,7 +96,7 @@ export function httpSmsSender(cfg: NonNullable<MailConfig['sms']>): SmsSender {
             timeout: cfg.timeoutMs,
             ...(ca ? { ca } : {}),
           },
-          (res: http.IncomingMessage) => {
+          (res: IncomingMessage) => {
             res.resume();
             res.on('end', () => ((res.statusCode ?? 500) < 300 ? resolve() : reject(unavailable(`SMS (gateway answered ${res.statusCode})`))));
           },

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
-import nodeHttp from 'node:http';
 import https from 'node:https';
 import type { TlsOptions } from 'node:tls';
+import type { Server as HttpServer } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
@@ -13,6 +13,10 @@ import { installBrowserGate } from './browsers.js';
 import { installErrorHandler } from './error-handler.js';
 import { healthRoutes, type HealthCheck } from './health.js';
 import type { Authenticator } from './permissions.js';
+
+/** node:http without an ESM import, whose namespace reads every export, including the lazy
+ * WebSocket that loads undici (~3 MB of heap the server never uses) */
+const nodeHttp = process.getBuiltinModule('node:http');
 
 export interface BuildOptions {
   http: HttpConfig;
@@ -54,7 +58,7 @@ export async function build(opts: BuildOptions): Promise<App> {
     serverFactory: (handler) => {
       const server = opts.https ? https.createServer({ ...opts.https, ...serverOptions }, handler) : nodeHttp.createServer(serverOptions, handler);
       server.timeout = http.connectionTimeoutMs;
-      return server as nodeHttp.Server;
+      return server as HttpServer;
     },
     genReqId: () => crypto.randomUUID(),
     bodyLimit: http.bodyLimitBytes,
