@@ -126,9 +126,9 @@ describe('access reviews: POST /access-reviews/:id/remind', () => {
     expect(r.statusCode, r.body).toBe(200);
     // the owner of the workspace (memberships) and the admin (roles, tokens)
     expect(r.json()).toEqual({ reviewers: 2, reminded: 2 });
-    const owner = await env.smtp.next('owen@example.test');
+    const owner = await env.smtp.next('owen@example.test', 30_000);
     expect(owner.raw).toMatch(/access review is waiting/);
-    await env.smtp.next('adele@example.test');
+    await env.smtp.next('adele@example.test', 30_000);
     expect(env.smtp.messages.length - sentBefore).toBe(2);
     // a second click at once is refused, without mail
     const again = await req('adele', 'POST', `/api/v1/access-reviews/${id}/remind`);
@@ -159,13 +159,13 @@ describe('invitations with a mail server: the link goes to the person, never in 
     expect(r.statusCode, r.body).toBe(201);
     expect(r.json()).toMatchObject({ mailed: true });
     expect(r.json().enrolUrl).toBeUndefined();
-    const first = linkIn((await env.smtp.next('nina@example.test')).raw);
+    const first = linkIn((await env.smtp.next('nina@example.test', 30_000)).raw);
     env.secrets.add(first.split('/').pop()!);
     expect(r.body).not.toContain(first.split('/').pop()!);
     const again = await req('adele', 'POST', `/api/v1/users/${r.json().user.id}/invite`);
     expect(again.statusCode, again.body).toBe(200);
     expect(again.json()).toEqual({ expiresAt: expect.any(String), mailed: true });
-    const second = linkIn((await env.smtp.next('nina@example.test')).raw);
+    const second = linkIn((await env.smtp.next('nina@example.test', 30_000)).raw);
     env.secrets.add(second.split('/').pop()!);
     expect(second).not.toBe(first);
     // the newer link voids the older one (R1)

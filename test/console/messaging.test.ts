@@ -86,7 +86,7 @@ async function invite(admin: Person, username: string, role: string): Promise<st
   await dialog.getByRole('button', { name: 'Invite', exact: true }).click();
   await page.getByText(`Invitation e-mailed to ${username}`).waitFor();
   expect(await page.getByTestId('invite-mailed').textContent()).toContain(`${username}@example.test`);
-  const mail = await smtp.next(`${username}@example.test`);
+  const mail = await smtp.next(`${username}@example.test`, 30_000);
   const link = linkIn(mail.raw);
   // the one-time link is nowhere in the admin's page (nor its token)
   const token = link.split('/').pop()!;
@@ -126,7 +126,7 @@ describe('web console with mail and SMS, in Chromium', () => {
   it('the admin enrols with e-mailed codes and signs in with the code from the mail', async () => {
     admin = await person('alice', 'Silver-Orchard-83-herons');
     await enrol(admin, app.enrolUrl!, 'email');
-    await signIn(admin, async () => codeIn((await smtp.next('alice@example.test')).raw), '30-second-factor-email');
+    await signIn(admin, async () => codeIn((await smtp.next('alice@example.test', 30_000)).raw), '30-second-factor-email');
     await admin.page.getByRole('link', { name: 'My account' }).click();
     await admin.page.getByRole('heading', { name: 'My account' }).waitFor();
     expect(await admin.page.locator('main').textContent()).toMatch(/e-mail/i);
@@ -139,7 +139,7 @@ describe('web console with mail and SMS, in Chromium', () => {
     await enrol(member, link, 'sms', '+33 6 12 34 56 78');
     const before = sms.received.length;
     await signIn(member, async () => {
-      await expect.poll(() => sms.received.length, { timeout: 10_000 }).toBeGreaterThan(before);
+      await expect.poll(() => sms.received.length, { timeout: 30_000 }).toBeGreaterThan(before);
       const msg = JSON.parse(sms.received.at(-1)!.body) as { to: string; text: string };
       expect(msg.to).toBe('+33612345678');
       return codeIn(msg.text);
@@ -193,8 +193,8 @@ describe('web console with mail and SMS, in Chromium', () => {
     await page.getByRole('button', { name: 'Remind reviewers' }).click();
     // sam owns a workspace (memberships to review); alice decides roles
     await page.getByText('Reminder e-mailed to 2 of 2 reviewer(s)').waitFor();
-    expect((await smtp.next('sam@example.test')).raw).toMatch(/access review is waiting/);
-    expect((await smtp.next('alice@example.test')).raw).toMatch(/access review is waiting/);
+    expect((await smtp.next('sam@example.test', 30_000)).raw).toMatch(/access review is waiting/);
+    expect((await smtp.next('alice@example.test', 30_000)).raw).toMatch(/access review is waiting/);
     await shot(page, '33-review-reminded');
     await page.getByRole('button', { name: 'Remind reviewers' }).click();
     await page.getByRole('alert').filter({ hasText: /reminded less than 60 minutes ago/ }).waitFor();
