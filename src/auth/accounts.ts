@@ -132,6 +132,10 @@ export class AccountService {
     const required = this.d.config.mfa.requiredRoles.includes(user.role);
     const method = o.mfa ?? (required ? 'totp' : undefined);
     if (method === 'sms' && !o.phone && !user.phone_enc) throw errors.usage('a phone number is needed for SMS codes');
+    // a factor this appliance cannot deliver would lock the person out at their first sign-in: refused before the link is used
+    if ((method === 'email' && !this.p.mail) || (method === 'sms' && !this.p.sms)) {
+      throw new AppError('MFA_METHOD_UNAVAILABLE', `this appliance cannot send codes by ${method === 'sms' ? 'text message (no SMS gateway is configured)' : 'e-mail (no mail server is configured)'}; choose an authenticator app`, { httpStatus: 409, exitCode: 2 });
+    }
     const totp = method === 'totp' ? await this.p.mfa.newTotp(user) : undefined;
     const phone = o.phone ? await this.p.users.encryptPhone(user.id, o.phone) : undefined;
     const codes = await this.d.db.transaction().execute(async (trx) => {
