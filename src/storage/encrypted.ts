@@ -65,7 +65,7 @@ export class EncryptedBlobs {
     if (created) key.fill(0);
     pipeline(plaintext, enc, () => undefined); // an error of either side destroys both; put then rejects
     try {
-      const { size: storedSize } = await this.store.put(blobId, enc);
+      const { size: storedSize } = await this.store.put(blobId, enc, { consumeInput: true });
       return { blobId, keyId, size: enc.plaintextBytes, storedSize };
     } catch (e) {
       if (created) await this.keys.destroy(keyId).catch(() => undefined);

@@ -6,6 +6,7 @@ import { PERMISSIONS } from '../access/permissions.js';
 import { auditSource } from '../audit/index.js';
 import { errors } from '../shared/errors.js';
 import { vaultErrors } from './errors.js';
+import { freeWhenWritten } from './streams.js';
 import { checkDescription, checkMediaType, checkName, checkTags, decodeComponent, strictUtf8 } from './names.js';
 import * as S from './schemas.js';
 import type { VaultService } from './service.js';
@@ -318,5 +319,6 @@ function sendOpened(o: Awaited<ReturnType<VaultService['open']>>, reply: Fastify
   } else {
     reply.code(200).header('content-length', String(o.size));
   }
+  freeWhenWritten(reply.raw as never);
   return reply.send(o.stream);
 }

@@ -20,7 +20,7 @@ interface Sealing {
  * released in order. At the end, the last (partial) data chunk, then the empty end chunk sealed as
  * "last". Memory: IN_FLIGHT + 1 chunk buffers (reused) and the sealed chunks not yet written.
  * The DEK is copied into a non-extractable CryptoKey once per stream; the caller's buffer is not
- * kept.
+ * kept. Every piece pushed is a buffer of its own, which the consumer may free once written.
  */
 export class EncryptStream extends Transform {
   private readonly key: webcrypto.CryptoKey;
@@ -39,7 +39,9 @@ export class EncryptStream extends Transform {
     key: Buffer,
     private readonly header: BlobHeader,
   ) {
-    super({ highWaterMark: header.chunkSize + TAG_BYTES });
+    // input waits in small pieces (a 16 KiB TLS record each): a short queue, so they are gone
+    // before a young collection would promote them; output: one sealed chunk
+    super({ writableHighWaterMark: 64 * 1024, readableHighWaterMark: header.chunkSize + TAG_BYTES });
     this.key = crypto.createSecretKey(key).toCryptoKey({ name: 'AES-GCM' }, false, ['encrypt']);
     this.C = header.chunkSize;
   }
@@ -89,7 +91,7 @@ export class EncryptStream extends Transform {
 
   private start(): void {
     this.started = true;
-    this.push(this.header.bytes);
+    this.push(Buffer.from(this.header.bytes)); // a copy: the header stays the AAD of every chunk
   }
 
   /** Starts sealing bytes [0, n) of `buf` as chunk i (the end chunk when `last`). */
