@@ -77,7 +77,7 @@ describe('backup failures', { timeout: 180_000 }, () => {
       releaseLibrary(lib);
     }
     const provider = e.env.t.appliance.keys.provider;
-    const until = Date.now() + 15_000;
+    const until = Date.now() + 60_000;
     while (!provider.health().up && Date.now() < until) {
       await provider.ready().catch(() => undefined);
       await new Promise((r) => setTimeout(r, 100));
