@@ -8,9 +8,6 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import Fastify from 'fastify';
-import fastifyStatic from '@fastify/static';
-import { TLS_POLICY } from '../src/http/tls.js';
 import { openAppliance } from '../src/main.js';
 import { createLogger } from '../src/shared/logger.js';
 import { ctx, fieldScope } from '../src/vault/core.js';
@@ -19,12 +16,16 @@ import { ctx, fieldScope } from '../src/vault/core.js';
  * `npm run bench -- vault`, on loopback over HTTPS, in one run:
  * - a 1 GiB upload and download through Coffre (`coffre serve` in its own process; its peak RSS);
  * - (a) a durable raw disk write of the same size: `dd conv=fdatasync`;
- * - (b) the same size served by a plain Fastify HTTPS static route (no encryption at rest);
+ * - (b) the same size served by a plain Fastify HTTPS static route (no encryption at rest), in its
+ *   own process like Coffre (bench/_vault-peer.ts);
+ * - (c) for reference, the same size uploaded over the same HTTPS to a plain route that writes it
+ *   durably, without hashing or encryption: what the transport alone allows on this machine;
  * - listing and search in one workspace of 100,000 documents (names and tags decrypted in memory).
  * Targets (issue 5): upload ≥ 0.6 × dd, download ≥ 0.7 × the static route.
  */
 const here = path.dirname(fileURLToPath(import.meta.url));
-const CLI = path.resolve(here, '../src/cli/main.js');
+/** VAULT_BENCH_CLI: another build's CLI (e.g. an older commit's), to compare builds with the same bench */
+const CLI = process.env.VAULT_BENCH_CLI ?? path.resolve(here, '../src/cli/main.js');
 const MiB = 1024 * 1024;
 const SIZE = Number(process.env.VAULT_BENCH_BYTES ?? 1024 * MiB);
 const DOCS = Number(process.env.VAULT_BENCH_DOCS ?? 100_000);
@@ -137,17 +138,31 @@ export default async function bench(): Promise<Record<string, unknown>> {
     fs.mkdirSync(plain);
     await pipeline(content(SIZE), fs.createWriteStream(path.join(plain, 'file.bin')));
     fs.rmSync(dd, { force: true });
-    const st = Fastify({ https: { ...TLS_POLICY, cert: fs.readFileSync(path.join(dataDir, 'tls', 'cert.pem')), key: fs.readFileSync(path.join(dataDir, 'tls', 'key.pem')) } });
-    await st.register(fastifyStatic, { root: plain });
-    await st.listen({ host: '127.0.0.1', port: 0 });
-    const stUrl = `https://127.0.0.1:${(st.server.address() as { port: number }).port}`;
+    const peer = spawn(process.execPath, [path.join(here, '_vault-peer.js'), root, path.join(dataDir, 'tls', 'cert.pem'), path.join(dataDir, 'tls', 'key.pem')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(peer);
+    const peerPort = await new Promise<number>((resolve, reject) => {
+      let o = '';
+      peer.stdout!.on('data', (d: Buffer) => {
+        o += d.toString();
+        const m = /\{"port":(\d+)\}/.exec(o);
+        if (m) resolve(Number(m[1]));
+      });
+      peer.on('exit', (c) => reject(new Error(`peer server exited ${c}`)));
+    });
+    const stUrl = `https://127.0.0.1:${peerPort}`;
     loads.beforeStatic = load();
     const t1 = performance.now();
     const s1 = await request(stUrl, ca, 'GET', '/file.bin', undefined);
     const staticS = (performance.now() - t1) / 1000;
     if (s1.bytes !== SIZE) throw new Error('static route: short read');
     out.staticDownloadMiBs = rate(SIZE, staticS);
-    await st.close();
+    loads.beforePlainUpload = load();
+    const t1u = performance.now();
+    const p1 = await request(stUrl, ca, 'POST', '/upload', undefined, content(SIZE), SIZE);
+    const plainUpS = (performance.now() - t1u) / 1000;
+    if (p1.status !== 201 || (JSON.parse(p1.text) as { bytes: number }).bytes !== SIZE) throw new Error(`plain upload: ${p1.status} ${p1.text}`);
+    out.plainDurableUploadMiBs = rate(SIZE, plainUpS);
+    await stop(peer);
     fs.rmSync(plain, { recursive: true, force: true });
 
     // Coffre: user, token, workspace through the real CLI and API
@@ -182,6 +197,7 @@ export default async function bench(): Promise<Record<string, unknown>> {
       downloadMiBs: rate(SIZE, downS),
       uploadVsDd: Math.round((upS > 0 ? ddS / upS : 0) * 100) / 100,
       downloadVsStatic: Math.round((downS > 0 ? staticS / downS : 0) * 100) / 100,
+      uploadVsPlainDurableUpload: Math.round((upS > 0 ? plainUpS / upS : 0) * 100) / 100,
       serverRssBeforeMB: Math.round(before / 1e6),
       serverPeakRssDuringUploadMB: Math.round(upPeak / 1e6),
       serverPeakRssDuringTransfersMB: Math.round(peak / 1e6),
