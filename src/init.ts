@@ -18,6 +18,8 @@ export interface InitOptions {
   lon?: number | undefined;
   timeZone: string;
   hostnames: string[];
+  /** the URL users reach (links in e-mails); default https://<first host name>:<port> */
+  publicUrl?: string | undefined;
   admin?: string | undefined;
   adminEmail?: string | undefined;
   actor: string;
@@ -85,7 +87,7 @@ export async function initAppliance(o: InitOptions): Promise<InitResult> {
     const raw: Partial<ConfigFile> & Record<string, unknown> = {
       version: 1,
       applianceId,
-      http: { port, hostnames: o.hostnames, publicUrl: `https://${publicHost}:${port}` } as ConfigFile['http'],
+      http: { port, hostnames: o.hostnames, publicUrl: o.publicUrl ?? `https://${publicHost}:${port}` } as ConfigFile['http'],
       site: { jurisdiction, lat: o.lat ?? 48.8566, lon: o.lon ?? 2.3522, timeZone: o.timeZone } as ConfigFile['site'],
       keys: keys.keys as ConfigFile['keys'],
     };

@@ -7,12 +7,35 @@ import { CONFIG_FILE } from '../config/index.js';
 import type { KeysFileSection } from '../keys/bootstrap.js';
 import { AppError } from '../shared/errors.js';
 import { seedHostnames, type Seed } from './seed.js';
-import { chronySources, firewallSite, hostsFile, staticNetwork, sudoers } from './render.js';
+import { chronySources, firewallSite, hostsFile, SHOW_ENROL_LINK, staticNetwork, sudoers } from './render.js';
 
 export const DATA_DIR = '/var/lib/coffre/data';
 export const STATUS_FILE = '/etc/coffre/firstboot.json';
 export const ENROL_FILE = '/root/coffre-enrolment-link';
 const SITE_NFT = '/etc/coffre/nftables.d/site.nft';
+/** the HSM PIN as a systemd credential (seed `hsm.pinStore: "credential"`) */
+export const PIN_CREDENTIAL = 'hsm-pin';
+export const PIN_CREDENTIAL_FILE = `/etc/coffre/credentials/${PIN_CREDENTIAL}.cred`;
+const PIN_DROPIN = '/etc/systemd/system/coffre.service.d/50-hsm-pin-credential.conf';
+
+/**
+ * Encrypts the PIN as a systemd credential (the machine's credential key, and its TPM2 when it has
+ * one: `systemd-creds encrypt`), readable by root only; coffre.service gets it decrypted in its
+ * private $CREDENTIALS_DIRECTORY, the coffre CLI as root decrypts it for one command.
+ */
+function storePinCredential(pin: string): void {
+  fs.mkdirSync(path.dirname(PIN_CREDENTIAL_FILE), { recursive: true, mode: 0o700 });
+  try {
+    execFileSync('systemd-creds', ['encrypt', `--name=${PIN_CREDENTIAL}`, '-', PIN_CREDENTIAL_FILE], { input: pin, stdio: ['pipe', 'pipe', 'pipe'] });
+  } catch (e) {
+    fs.rmSync(PIN_CREDENTIAL_FILE, { force: true });
+    throw new AppError('FIRSTBOOT_CREDENTIAL_FAILED', `could not encrypt the HSM PIN as a systemd credential (${(e as { stderr?: Buffer }).stderr?.toString().trim().split('\n')[0] ?? 'error'})`, {
+      exitCode: 1,
+      hint: 'use "pinStore": "file", or check systemd-creds on this machine',
+    });
+  }
+  fs.chmodSync(PIN_CREDENTIAL_FILE, 0o600);
+}
 
 export interface ApplyOptions {
   /** where the seed came from (recorded in the status file) */
@@ -128,16 +151,23 @@ export async function applySeed(s: Seed, o: ApplyOptions): Promise<ApplyResult> 
       lon: s.site.lon,
       timeZone: s.site.timeZone,
       hostnames,
+      // users come through 443 (redirected to 8443 by the firewall): the enrolment link too
+      publicUrl: `https://${hostnames[0]}`,
       admin: s.admin?.username,
       adminEmail: s.admin?.email,
       actor: 'local:firstboot',
       hsm,
       progress: o.log,
     });
-    if (s.hsm.type === 'pkcs11') {
+    if (s.hsm.type === 'pkcs11' && s.hsm.pinStore === 'credential') storePinCredential(s.hsm.pin);
+    else if (s.hsm.type === 'pkcs11') {
       fs.mkdirSync(path.join(DATA_DIR, 'secrets'), { recursive: true, mode: 0o700 });
       writeFile(path.join(DATA_DIR, 'secrets', 'hsm-pin'), s.hsm.pin + '\n', 0o600, owner);
     }
+  } catch (e) {
+    // nothing half-made: the appliance initAppliance created goes with the PIN it could not store
+    if (r) fs.rmSync(DATA_DIR, { recursive: true, force: true });
+    throw e;
   } finally {
     fs.rmSync(pinTmp, { force: true });
   }
@@ -147,8 +177,11 @@ export async function applySeed(s: Seed, o: ApplyOptions): Promise<ApplyResult> 
     http.publicUrl = `https://${hostnames[0]}`;
     c.http = http;
     if (s.site.name) (c.site as Record<string, unknown>).name = s.site.name;
-    if (s.hsm.type === 'pkcs11') (c.keys as Record<string, unknown>).pinFile = 'secrets/hsm-pin';
+    if (s.hsm.type === 'pkcs11') (c.keys as Record<string, unknown>).pinFile = s.hsm.pinStore === 'credential' ? `credential:${PIN_CREDENTIAL}` : 'secrets/hsm-pin';
   }, owner);
+  if (s.hsm.type === 'pkcs11' && s.hsm.pinStore === 'credential') {
+    writeFile(PIN_DROPIN, `# written by coffre-firstboot: the HSM PIN (keys.pinFile "credential:${PIN_CREDENTIAL}")\n[Service]\nLoadCredentialEncrypted=${PIN_CREDENTIAL}:${PIN_CREDENTIAL_FILE}\n`);
+  }
   let fingerprint = r.fingerprint;
   if (tls) {
     writeFile(path.join(DATA_DIR, 'tls', 'cert.pem'), tls.chain, 0o644, owner);
@@ -201,6 +234,8 @@ export async function applySeed(s: Seed, o: ApplyOptions): Promise<ApplyResult> 
   if (r.enrolUrl) {
     writeFile(ENROL_FILE, `${r.enrolUrl}\n`, 0o600);
     o.console(`\n  First administrator (${s.admin?.username}): open this one-time link within 24 h to choose a password:\n  ${r.enrolUrl}\n  (also in ${ENROL_FILE}, readable by root only)\n`);
+    // the journal says where the link is, never the link itself
+    o.log(`the first administrator's one-time enrolment link (${s.admin?.username}) is on the console and in ${ENROL_FILE}; an operator shows it with: sudo ${SHOW_ENROL_LINK}`);
   }
   o.console(`\n  Coffre is set up: https://${hostnames[0]}\n  certificate SHA-256: ${fingerprint}\n`);
 
@@ -214,6 +249,7 @@ export async function applySeed(s: Seed, o: ApplyOptions): Promise<ApplyResult> 
       }
     };
     run('hostname', [s.hostname]);
+    if (s.hsm.type === 'pkcs11' && s.hsm.pinStore === 'credential') reload(['daemon-reload']);
     reload(['reload-or-restart', 'nftables.service']);
     if (net) reload(['restart', 'systemd-networkd.service']);
     if (ntp) reload(['restart', 'chrony.service']);

@@ -4,6 +4,7 @@
  *   coffre-firstboot                apply a seed file if one is found, else run the console wizard
  *   coffre-firstboot --seed FILE    apply this seed file
  *   coffre-firstboot --wizard       run the console wizard on /dev/tty1 even if a seed exists
+ *   coffre-firstboot --enrolment-link   show the first administrator's one-time enrolment link (root)
  * Exit codes: 0 done (or already set up), 1 failed, 2 invalid seed. Errors: `CODE: message — hint`.
  */
 import fs from 'node:fs';
@@ -12,7 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { describeError } from '../cli/output.js';
 import { CONFIG_FILE } from '../config/index.js';
 import { isAppError } from '../shared/errors.js';
-import { applySeed, DATA_DIR } from './apply.js';
+import { applySeed, DATA_DIR, ENROL_FILE } from './apply.js';
 import { destroySeed, findSeed } from './discover.js';
 import { parseSeed } from './seed.js';
 import { Prompter, runWizard } from './wizard.js';
@@ -28,16 +29,32 @@ function toConsole(m: string): void {
   }
 }
 
+/** Prints the first administrator's link (root only: the file is 0600 root); exit 1 when there is none. */
+function showEnrolmentLink(): number {
+  let link: string;
+  try {
+    link = fs.readFileSync(ENROL_FILE, 'utf8').trim();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const hint = code === 'ENOENT' ? 'the first boot created no administrator (no "admin" in the seed), or the file was removed; invite one with: sudo coffre user invite NAME --email ADDRESS --role admin' : 'run it with sudo';
+    process.stderr.write(`ENROLMENT_LINK_UNAVAILABLE: cannot read ${ENROL_FILE} (${code ?? 'error'}) — ${hint}\n`);
+    return 1;
+  }
+  process.stdout.write(`${link}\n(one use, valid 24 h from the first boot)\n`);
+  return 0;
+}
+
 export async function main(argv: string[]): Promise<number> {
   process.umask(0o077);
   const args = argv.slice(2);
   if (args.includes('--help') || args.includes('-h')) {
-    process.stdout.write('usage: coffre-firstboot [--seed FILE | --wizard]\nSeed file format: docs/appliance.md\n');
+    process.stdout.write('usage: coffre-firstboot [--seed FILE | --wizard | --enrolment-link]\nSeed file format: docs/appliance.md\n');
     return 0;
   }
+  if (args.length === 1 && args[0] === '--enrolment-link') return showEnrolmentLink();
   const unknown = args.filter((a, i) => !['--seed', '--wizard'].includes(a) && args[i - 1] !== '--seed');
   if (unknown.length || (args.includes('--seed') && !args[args.indexOf('--seed') + 1])) {
-    process.stderr.write('USAGE: coffre-firstboot [--seed FILE | --wizard] — see --help\n');
+    process.stderr.write('USAGE: coffre-firstboot [--seed FILE | --wizard | --enrolment-link] — see --help\n');
     return 2;
   }
   try {

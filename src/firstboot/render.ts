@@ -1,5 +1,8 @@
 import { cidrFamily, seedHostnames, type Seed } from './seed.js';
 
+/** the first administrator's enrolment link, for operators with the "appliance" sudo rule */
+export const SHOW_ENROL_LINK = '/usr/local/sbin/coffre-firstboot --enrolment-link';
+
 /** Pure renderers: the OS files a seed produces (tested without a machine). */
 
 export function hostsFile(s: Seed): string {
@@ -46,7 +49,7 @@ export function sudoers(s: Seed): string {
     if (o.sudo === 'full') lines.push(`${o.name} ALL=(ALL:ALL) NOPASSWD: ALL`);
     else
       lines.push(
-        `${o.name} ALL=(root) NOPASSWD: /usr/local/bin/coffre, /usr/local/sbin/coffre-update, /usr/bin/systemctl status coffre.service, /usr/bin/systemctl restart coffre.service, /usr/bin/journalctl, /usr/sbin/nft list ruleset`,
+        `${o.name} ALL=(root) NOPASSWD: /usr/local/bin/coffre, /usr/local/sbin/coffre-update, ${SHOW_ENROL_LINK}, /usr/bin/systemctl status coffre.service, /usr/bin/systemctl restart coffre.service, /usr/bin/journalctl, /usr/sbin/nft list ruleset`,
       );
   }
   return lines.join('\n') + '\n';

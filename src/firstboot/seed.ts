@@ -88,6 +88,12 @@ export const SeedSchema = Type.Object(
             tokenLabel: Type.Optional(Type.String({ minLength: 1, maxLength: 32 })),
             /** user PIN (secret): stored in a 0600 file readable by the service user only */
             pin: Type.String({ minLength: 4, maxLength: 255 }),
+            /**
+             * where the PIN is kept: `file` (data/secrets/hsm-pin, 0600, owner coffre) or `credential`
+             * (a systemd credential encrypted with the machine's credential key, and its TPM2 when
+             * there is one: /etc/coffre/credentials/hsm-pin.cred, given to coffre.service only)
+             */
+            pinStore: Type.Union([Type.Literal('file'), Type.Literal('credential')], { default: 'file' }),
             kekLabel: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,48}$' })),
           },
           { additionalProperties: false },

@@ -125,6 +125,7 @@ export async function runWizard(p: Prompter): Promise<Seed> {
       const module = await p.ask('PKCS#11 library path');
       const which = await p.ask('Token label (or slot number)');
       const h: Record<string, unknown> = { type: 'pkcs11', module, pin: await p.secret('User PIN') };
+      h.pinStore = await p.choose('Keep the PIN as', ['file', 'credential'] as const, 'file');
       if (/^\d+$/.test(which)) h.slot = Number(which);
       else h.tokenLabel = which;
       raw.hsm = h;

@@ -68,6 +68,10 @@ describe('seed file', () => {
 
   it('a customer HSM needs a slot or a token label', () => {
     expect(problems({ ...minimal, hsm: { type: 'pkcs11', module: '/usr/lib/x.so', pin: '123456' } })).toEqual(['/hsm']);
+    // the PIN is kept in a 0600 file unless the seed asks for a systemd credential
+    expect(validateSeed({ ...minimal, hsm: { type: 'pkcs11', module: '/usr/lib/x.so', slot: 0, pin: '123456' } }).hsm).toMatchObject({ pinStore: 'file' });
+    expect(validateSeed({ ...minimal, hsm: { type: 'pkcs11', module: '/usr/lib/x.so', slot: 0, pin: '123456', pinStore: 'credential' } }).hsm).toMatchObject({ pinStore: 'credential' });
+    expect(problems({ ...minimal, hsm: { type: 'pkcs11', module: '/usr/lib/x.so', slot: 0, pin: '123456', pinStore: 'tpm' } })).toEqual(['/hsm']);
   });
 
   it('rejects text that is not JSON with exit code 2', () => {
@@ -134,7 +138,7 @@ describe('console wizard', () => {
       'vault1', 'example.org', 'static', '192.0.2.10/24', '192.0.2.1', '192.0.2.53', '',
       '', '10.1.0.0/16', 'ops', KEY, '',
       '',
-      'pkcs11', '/usr/lib/vendor/pkcs11.so', 'coffre', '123456',
+      'pkcs11', '/usr/lib/vendor/pkcs11.so', 'coffre', '123456', 'credential',
       'de', '52.52', '13.40', 'Europe/Berlin',
       'alice', 'alice@example.org',
       'yes',
@@ -144,7 +148,7 @@ describe('console wizard', () => {
     expect(s.network).toEqual({ mode: 'static', address: '192.0.2.10/24', gateway: '192.0.2.1', dns: ['192.0.2.53'] });
     expect(s.firewall).toEqual({ httpsFrom: ['0.0.0.0/0', '::/0'], sshFrom: ['10.1.0.0/16'] });
     expect(s.operators).toEqual([{ name: 'ops', sshKeys: [KEY], sudo: 'appliance' }]);
-    expect(s.hsm).toEqual({ type: 'pkcs11', module: '/usr/lib/vendor/pkcs11.so', tokenLabel: 'coffre', pin: '123456' });
+    expect(s.hsm).toEqual({ type: 'pkcs11', module: '/usr/lib/vendor/pkcs11.so', tokenLabel: 'coffre', pin: '123456', pinStore: 'credential' });
     expect(s.site).toEqual({ jurisdiction: 'DE', lat: 52.52, lon: 13.4, timeZone: 'Europe/Berlin' });
     expect(s.admin).toEqual({ username: 'alice', email: 'alice@example.org' });
     expect(echo).toEqual([false, true]);

@@ -315,6 +315,20 @@ describe('the app in the tree (chroot smoke test)', () => {
     expect((await must('chroot', [ov.root, 'id', '-nG', 'ops'])).stdout).toMatch(/\bcoffre-ssh\b/);
     expect((await must('chroot', [ov.root, 'visudo', '-c', '-q'])).code).toBe(0);
     expect(fs.readFileSync(ov.file('etc/chrony/sources.d/coffre.sources'), 'utf8')).toContain('server ntp.example.test iburst');
+    // the first administrator's link: in a root-only file, shown to operators on request, never in the log
+    const enrol = fs.statSync(ov.file('root/coffre-enrolment-link'));
+    expect([enrol.uid, enrol.mode & 0o777]).toEqual([0, 0o600]);
+    const link = fs.readFileSync(ov.file('root/coffre-enrolment-link'), 'utf8').trim();
+    expect(link).toMatch(/^https:\/\/coffre-fc\.example\.test\/#\/enrol\/[A-Za-z0-9_-]{20,}$/);
+    const token = link.split('/').pop()!;
+    expect(r.stdout + r.stderr).not.toContain(token);
+    expect(r.stdout).toContain('sudo /usr/local/sbin/coffre-firstboot --enrolment-link');
+    const shown = await ov.chroot(['/usr/local/sbin/coffre-firstboot', '--enrolment-link'], { timeoutMs: 60_000 });
+    expect([shown.code, shown.stdout.split('\n')[0]]).toEqual([0, link]);
+    const notRoot = await ov.chroot(['setpriv', '--reuid=coffre', '--regid=coffre', '--clear-groups', '/usr/local/sbin/coffre-firstboot', '--enrolment-link'], { timeoutMs: 60_000 });
+    expect([notRoot.code, notRoot.stdout]).toEqual([1, '']);
+    expect(notRoot.stderr).toMatch(/^ENROLMENT_LINK_UNAVAILABLE: cannot read \/root\/coffre-enrolment-link \(EACCES\)/);
+    expect(fs.readFileSync(ov.file('etc/sudoers.d/coffre-operators'), 'utf8')).toContain(', /usr/local/sbin/coffre-firstboot --enrolment-link,');
     // every file of the appliance belongs to the service user and is private
     const uid = Number((await must('chroot', [ov.root, 'id', '-u', 'coffre'])).stdout.trim());
     const walk = (p: string): string[] => [p, ...(fs.statSync(p).isDirectory() ? fs.readdirSync(p).flatMap((e) => walk(path.join(p, e))) : [])];
@@ -394,5 +408,47 @@ describe('the app in the tree (chroot smoke test)', () => {
       child.kill('SIGTERM');
     }
     expect(await exited).toBe(0);
+  });
+
+  it('a customer HSM whose PIN the seed keeps as a systemd credential: encrypted at rest, given to the unit and to the CLI as root', async () => {
+    // start again from an appliance that is not set up; a SoftHSM2 token in /var/lib/softhsm stands in for the customer's HSM
+    fs.rmSync(ov.file('var/lib/coffre/data'), { recursive: true, force: true });
+    const softhsmGid = (await must('chroot', [ov.root, 'getent', 'group', 'softhsm'])).stdout.split(':')[2]!;
+    const asCoffre = ['setpriv', '--reuid=coffre', '--regid=coffre', `--groups=${softhsmGid}`];
+    const pin = '24681357';
+    expect((await ov.chroot([...asCoffre, 'softhsm2-util', '--init-token', '--free', '--label', 'credtest', '--pin', pin, '--so-pin', '97531864'])).code).toBe(0);
+    const seed = {
+      version: 1,
+      hostname: 'coffre-cred',
+      site: { jurisdiction: 'FR', lat: 45.76, lon: 4.84 },
+      hsm: { type: 'pkcs11', module: '/usr/lib/softhsm/libsofthsm2.so', tokenLabel: 'credtest', pin, pinStore: 'credential' },
+    };
+    fs.writeFileSync(ov.file('tmp/cred-seed.json'), JSON.stringify(seed), { mode: 0o600 });
+    const r = await ov.chroot(['/usr/local/sbin/coffre-firstboot', '--seed', '/tmp/cred-seed.json'], { timeoutMs: 120_000 });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout + r.stderr).not.toContain(pin);
+    // the KEK was made by root during the set-up: the token's files go to the service user, as a real HSM needs no such step
+    await must('chroot', [ov.root, 'chown', '-R', 'coffre:softhsm', '/var/lib/softhsm/tokens']);
+
+    const config = JSON.parse(fs.readFileSync(ov.file('var/lib/coffre/data/config.json'), 'utf8')) as { keys: { pinFile: string; type: string } };
+    expect(config.keys).toMatchObject({ type: 'pkcs11', pinFile: 'credential:hsm-pin' });
+    expect(fs.existsSync(ov.file('var/lib/coffre/data/secrets/hsm-pin'))).toBe(false);
+    const cred = fs.statSync(ov.file('etc/coffre/credentials/hsm-pin.cred'));
+    expect([cred.uid, cred.mode & 0o777]).toEqual([0, 0o600]);
+    expect(fs.readFileSync(ov.file('etc/coffre/credentials/hsm-pin.cred')).includes(pin)).toBe(false);
+    expect(fs.readFileSync(ov.file('etc/systemd/system/coffre.service.d/50-hsm-pin-credential.conf'), 'utf8')).toMatch(/^LoadCredentialEncrypted=hsm-pin:\/etc\/coffre\/credentials\/hsm-pin\.cred$/m);
+    const verify = await run('systemd-analyze', ['verify', `--root=${ov.root}`, 'coffre.service']);
+    expect(verify.stdout + verify.stderr).toBe('');
+    // what the unit does: the credential decrypted into a private directory, the PIN read from it
+    const decrypted = await ov.chroot(['systemd-creds', 'decrypt', '--name=hsm-pin', '/etc/coffre/credentials/hsm-pin.cred', '-']);
+    expect([decrypted.code, decrypted.stdout]).toEqual([0, pin]);
+    // the CLI as root decrypts it for one command (the HSM answers); without it the service user has no PIN
+    const status = await ov.chroot(['/usr/local/bin/coffre', 'keys', 'status', '--json'], { timeoutMs: 120_000 });
+    expect(status.code, status.stdout + status.stderr).toBe(0);
+    expect(JSON.parse(status.stdout)).toMatchObject({ up: true, token: { label: 'credtest' } });
+    expect(fs.readdirSync(ov.file('run')).filter((f) => f.startsWith('coffre-cli-credentials'))).toEqual([]);
+    const noCred = await ov.chroot([...asCoffre, '/opt/coffre/current/bin/coffre', 'keys', 'status'], { timeoutMs: 120_000 });
+    expect(noCred.code, noCred.stderr).toBe(1);
+    expect(noCred.stderr).toMatch(/^KEYS_UNAVAILABLE: cannot read the HSM PIN file \S*credential:hsm-pin /m);
   });
 });
