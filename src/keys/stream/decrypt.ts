@@ -176,6 +176,16 @@ export class DecryptStream extends Transform {
     this.pendLen += b.length;
   }
 
+  /** Adds ciphertext to the current chunk, joining it to the previous piece when they are adjacent in one buffer (so a chunk read whole stays one view, however the tail was held back). */
+  private hold(b: Buffer): void {
+    const last = this.held[this.held.length - 1];
+    if (last && last.buffer === b.buffer && last.byteOffset + last.length === b.byteOffset) {
+      this.held[this.held.length - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + b.length);
+    } else {
+      this.held.push(b);
+    }
+  }
+
   /** Removes and returns `n` bytes from the front of the pending input (n ≤ pendLen). */
   private takeBytes(n: number): Buffer {
     const first = this.pending[0]!;
@@ -231,7 +241,7 @@ export class DecryptStream extends Transform {
         while (n > 0) {
           const p = this.pending[0]!;
           const k = Math.min(p.length, n);
-          this.held.push(k === p.length ? p : p.subarray(0, k));
+          this.hold(k === p.length ? p : p.subarray(0, k));
           if (k === p.length) this.pending.shift();
           else this.pending[0] = p.subarray(k);
           this.pendLen -= k;
