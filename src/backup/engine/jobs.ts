@@ -84,6 +84,8 @@ export type EngineJob = WriteJob | ReadJob;
  * A young-generation collection after each part: the transfer's temporaries (SSH packets, file
  * chunks, tar slices; about 4× the data in all) are buffers outside the small JS heap, which V8
  * would otherwise let pile up to tens of MB before collecting (peak RSS). About a millisecond each.
+ * A full collection every 16 parts as well was measured (2 cores, load 4-7) and not kept: peak RSS
+ * 249-280 MB at 1 GiB and 330 MB at 3 GiB, against 266-277 and 296 MB without; +16 % CPU at 3 GiB.
  */
 let gcFn: ((o: { type: 'minor' }) => void) | undefined;
 function collectYoung(): void {
