@@ -11,7 +11,7 @@ import { createLogger } from '../shared/logger.js';
 import type { AppError } from '../shared/errors.js';
 import type { JobProgress } from '../jobs/types.js';
 import { BACKUP_JOB, backupErrors, fmtBytes, openTarget, parseHostKey, restoreInto, slotName, type RunReport } from '../backup/index.js';
-import { readSecretFile } from '../config/index.js';
+import { readSecretFile, resolveConfigPath } from '../config/index.js';
 import { action, dataDirOption, emit, jsonOption, localActor, parseNumber, type Io } from './output.js';
 
 /** A progress bar on stderr, one per phase (nothing when stderr is not a terminal). */
@@ -251,7 +251,7 @@ function readKeysFile(file: string): KeysConfig {
   if (problems.length) throw backupErrors.usage(`--keys: ${problems.join('; ')}`);
   for (const k of ['module', 'pinFile', 'softhsmConfFile']) {
     const v = withDefaults[k];
-    if (typeof v === 'string') withDefaults[k] = path.resolve(path.dirname(path.resolve(file)), v);
+    if (typeof v === 'string') withDefaults[k] = resolveConfigPath(path.dirname(path.resolve(file)), v);
   }
   return withDefaults as unknown as KeysConfig;
 }

@@ -75,6 +75,14 @@ export function applyEnv(raw: Record<string, unknown>, env: Env): void {
 
 const isPathKey = (k: string) => k === 'file' || k === 'dir' || k.endsWith('File') || k.endsWith('Dir');
 
+/** `credential:NAME`: a systemd credential, read at use time from $CREDENTIALS_DIRECTORY */
+const CREDENTIAL = /^credential:([\w.-]+)$/;
+
+/** A configured path against its base directory; a `credential:NAME` is not a path and stays as it is. */
+export function resolveConfigPath(base: string, p: string): string {
+  return CREDENTIAL.test(p) ? p : path.resolve(base, p);
+}
+
 /** Resolves path-like values against the data dir, in place. */
 function resolvePaths(o: unknown, dataDir: string, parentKey = ''): void {
   if (Array.isArray(o)) return;
@@ -82,7 +90,7 @@ function resolvePaths(o: unknown, dataDir: string, parentKey = ''): void {
   const rec = o as Record<string, unknown>;
   for (const [k, v] of Object.entries(rec)) {
     if (typeof v === 'string' && (isPathKey(k) || (parentKey === 'keys' && k === 'module'))) {
-      rec[k] = path.resolve(dataDir, v);
+      rec[k] = resolveConfigPath(dataDir, v);
     } else if (typeof v === 'object') resolvePaths(v, dataDir, k);
   }
 }
@@ -99,8 +107,7 @@ function deepFreeze<T>(o: T): T {
 function fileProblems(cfg: Partial<ConfigFile>): ConfigProblem[] {
   const out: ConfigProblem[] = [];
   const must = (p: unknown, at: string) => {
-    // `credential:NAME` names a systemd credential, read at use time from $CREDENTIALS_DIRECTORY
-    if (typeof p === 'string' && !/(?:^|\/)credential:[\w.-]+$/.test(p) && !fs.existsSync(p)) out.push({ path: at, message: `file not found: ${p}` });
+    if (typeof p === 'string' && !CREDENTIAL.test(p) && !fs.existsSync(p)) out.push({ path: at, message: `file not found: ${p}` });
   };
   if (!cfg.tls || !cfg.keys || !cfg.database) return out;
   must(cfg.tls.certFile, '/tls/certFile');
@@ -165,7 +172,7 @@ export function loadConfig(dataDir: string, env: Env = processEnv()): Config {
  */
 export function readSecretFile(file: string, what: string, env: Env = processEnv()): string {
   let p = file;
-  const m = /(?:^|\/)credential:([\w.-]+)$/.exec(file);
+  const m = CREDENTIAL.exec(file);
   if (m) {
     const dir = env.CREDENTIALS_DIRECTORY;
     if (!dir) throw new AppError('SECRET_UNREADABLE', `${what}: systemd credential ${m[1]} requested but CREDENTIALS_DIRECTORY is not set`, { exitCode: 2 });

@@ -3,6 +3,7 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import { Value } from '@sinclair/typebox/value';
 import { KeysSection, type KeysConfig } from '../config/sections/keys.js';
+import { resolveConfigPath } from '../config/index.js';
 import { keysErrors } from './errors.js';
 import { acquireLibrary, releaseLibrary } from './pkcs11/library.js';
 import { initToken } from './pkcs11/token.js';
@@ -75,7 +76,7 @@ export async function ensureKek(cfg: KeysConfig): Promise<{ token: TokenInfo; ke
 const resolved = (dataDir: string, s: KeysFileSection): KeysConfig => {
   const c = Value.Default(KeysSection, structuredClone(s)) as KeysConfig;
   const abs = (p: string) => path.resolve(dataDir, p);
-  return { ...c, module: abs(c.module), pinFile: abs(c.pinFile), ...(c.softhsmConfFile ? { softhsmConfFile: abs(c.softhsmConfFile) } : {}) };
+  return { ...c, module: abs(c.module), pinFile: resolveConfigPath(dataDir, c.pinFile), ...(c.softhsmConfFile ? { softhsmConfFile: abs(c.softhsmConfFile) } : {}) };
 };
 
 /**

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
 import { tempDir, treeHashes } from '../support/tmp.js';
-import { validateConfig, ConfigError } from '../../src/config/index.js';
+import { validateConfig, ConfigError, readSecretFile } from '../../src/config/index.js';
 
 describe('configuration', () => {
   it('lists a wrong type, an unknown key and a missing certificate at once, exits 2, creates nothing', async () => {
@@ -38,7 +38,7 @@ describe('configuration', () => {
     expect(c.logging.level).toBe('debug');
     expect(Object.isFrozen(c.http)).toBe(true);
     // a systemd credential is not a file on disk: accepted, read at use time
-    expect(validateConfig({ ...base, keys: { ...base.keys, pinFile: 'credential:hsm-pin' } }, dir, {}).keys.pinFile).toBe(path.join(dir, 'credential:hsm-pin'));
+    expect(validateConfig({ ...base, keys: { ...base.keys, pinFile: 'credential:hsm-pin' } }, dir, {}).keys.pinFile).toBe('credential:hsm-pin');
     expect(() => validateConfig({ ...base, keys: { ...base.keys, pinFile: 'secrets/missing' } }, dir, {})).toThrow(/keys\/pinFile: file not found/);
     expect(c.database).toMatchObject({ type: 'sqlite', file: path.join(dir, 'coffre.db') });
     try {
@@ -48,6 +48,14 @@ describe('configuration', () => {
       expect(e).toBeInstanceOf(ConfigError);
       expect((e as ConfigError).problems.map((p) => p.path)).toEqual(['/http/port']);
     }
+  });
+
+  it('reads a `credential:NAME` secret from the systemd credentials directory, and names that place when it cannot', () => {
+    const creds = tempDir();
+    fs.writeFileSync(path.join(creds, 'hsm-pin'), 'pin-1234567\n');
+    expect(readSecretFile('credential:hsm-pin', 'keys.pinFile', { CREDENTIALS_DIRECTORY: creds })).toBe('pin-1234567');
+    expect(() => readSecretFile('credential:hsm-pin', 'keys.pinFile', {})).toThrow(/keys.pinFile: systemd credential hsm-pin requested but CREDENTIALS_DIRECTORY is not set/);
+    expect(() => readSecretFile('credential:other', 'keys.pinFile', { CREDENTIALS_DIRECTORY: creds })).toThrow(`keys.pinFile: cannot read ${path.join(creds, 'other')} (ENOENT)`);
   });
 
   it('a missing data dir is a usage error (exit 2) with what to do', async () => {

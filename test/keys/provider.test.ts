@@ -256,6 +256,7 @@ describe('fail closed', () => {
       [{ module: '/nonexistent/libpkcs11.so' }, /not found/, 'keys.module'],
       [{ createKek: false, kekLabel: 'absent-kek' }, /no key-encryption key labelled absent-kek-<n>/, 'coffre keys init'],
       [{ pinFile: '/nonexistent/pin' }, /cannot read the HSM PIN file/, 'keys.pinFile'],
+      [{ pinFile: 'credential:hsm-pin' }, /cannot read the HSM PIN file credential:hsm-pin \(systemd credential hsm-pin requested but CREDENTIALS_DIRECTORY is not set\)/, 'keys.pinFile'],
     ];
     for (const [over, msg, hint] of cases) {
       const hsm = await Pkcs11KeyProvider.open(opts(t, over));

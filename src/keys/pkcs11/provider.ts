@@ -516,7 +516,9 @@ export class Pkcs11KeyProvider implements KeyProvider, KekAdmin {
       return pin;
     } catch (e) {
       if (isAppError(e) && e.code === 'KEYS_UNAVAILABLE') throw e;
-      throw keysErrors.unavailable(`cannot read the HSM PIN file ${this.o.pinFile}`, 'check keys.pinFile (it must be readable by the service user)', e);
+      // a systemd credential: say why (not loaded for this unit, not readable…); a file: its path says it
+      const why = this.o.pinFile.startsWith('credential:') && isAppError(e) ? ` (${e.message.replace(/^keys\.pinFile: /, '')})` : '';
+      throw keysErrors.unavailable(`cannot read the HSM PIN file ${this.o.pinFile}${why}`, 'check keys.pinFile (it must be readable by the service user)', e);
     }
   }
 
