@@ -13,6 +13,7 @@ import type { JobProgress } from '../jobs/types.js';
 import { BACKUP_JOB, backupErrors, fmtBytes, openTarget, parseHostKey, restoreInto, slotName, type RunReport } from '../backup/index.js';
 import { readSecretFile, resolveConfigPath } from '../config/index.js';
 import { action, dataDirOption, emit, jsonOption, localActor, parseNumber, type Io } from './output.js';
+import { SERVE_MALLOC_ENV, SERVE_V8_FLAGS } from './serve.js';
 
 /** A progress bar on stderr, one per phase (nothing when stderr is not a terminal). */
 export function progressBar(): { update(p: JobProgress): void; stop(): void } {
@@ -35,6 +36,21 @@ export function progressBar(): { update(p: JobProgress): void; stop(): void } {
       if (started) bar.stop();
     },
   };
+}
+
+/**
+ * The verbs that stream a whole backup (run, verify, restore) re-execute the CLI once (same PID)
+ * with the server's V8 flags and malloc settings (./serve.ts): young generations capped at 2 MiB in
+ * the process and its worker threads, and two malloc arenas instead of one per thread, so the
+ * transfer buffers the threads drop are reused instead of piling up. Only as the real CLI entry,
+ * never when a test calls `main()` in its own process.
+ */
+function reexecForTransfer(): void {
+  if (!process.argv[1]?.endsWith('/cli/main.js') || typeof process.execve !== 'function') return;
+  const missing = SERVE_V8_FLAGS.filter((f) => !process.execArgv.includes(f));
+  const env = Object.entries(SERVE_MALLOC_ENV).filter(([k]) => process.env[k] === undefined);
+  if (missing.length === 0 && env.length === 0) return;
+  process.execve(process.execPath, [process.execPath, ...process.execArgv, ...missing, ...process.argv.slice(1)], { ...process.env, ...Object.fromEntries(env) } as Record<string, string>);
 }
 
 async function withAppliance<T>(dataDir: string | undefined, fn: (a: Appliance) => Promise<T>): Promise<T> {
@@ -148,6 +164,7 @@ export function registerBackup(program: Command, io: Io): void {
     .addOption(jsonOption())
     .action(
       action(io, async (o: { dataDir?: string; json?: boolean }) => {
+        reexecForTransfer();
         await withAppliance(o.dataDir, async (a) => {
           const bar = progressBar();
           let report: RunReport;
@@ -201,6 +218,7 @@ export function registerBackup(program: Command, io: Io): void {
     .addOption(jsonOption())
     .action(
       action(io, async (id: string | undefined, o: { dataDir?: string; json?: boolean }) => {
+        reexecForTransfer();
         await withAppliance(o.dataDir, async (a) => {
           const bar = progressBar();
           try {
@@ -220,6 +238,7 @@ export function registerBackup(program: Command, io: Io): void {
     .addOption(jsonOption())
     .action(
       action(io, async (o: { dataDir?: string; json?: boolean }) => {
+        reexecForTransfer();
         await withAppliance(o.dataDir, async (a) => {
           const bar = progressBar();
           try {
@@ -271,6 +290,7 @@ function registerRestore(program: Command, io: Io): void {
     .addOption(jsonOption())
     .action(
       action(io, async (o: { from: string; backup: string; dataDir: string; keys?: string; sourceDataDir?: string; hostKey?: string; identity?: string; passwordFile?: string; json?: boolean }) => {
+        reexecForTransfer();
         const actor = localActor();
         const log = createLogger({ level: 'warn', destination: 'stderr' });
         const source = o.sourceDataDir ? await openAppliance({ dataDir: resolveDataDir(o.sourceDataDir), log, migrate: false }) : null;
