@@ -20,53 +20,124 @@ export interface Member {
 const MEMBER_NAME = /^(db\/coffre\.db|config\/config\.json|audit\/checkpoints\.json|manifest\.json|blobs\/[A-Za-z0-9._-]{1,200})$/;
 export const isMemberName = (n: string) => MEMBER_NAME.test(n) && !n.endsWith('/.') && !n.includes('/..');
 
+const BLOCK = 512;
+/** padding, and the two zero blocks that end an archive */
+const ZEROS = Buffer.alloc(2 * BLOCK);
+const oct = (v: number, n: number) => `${v.toString(8).padStart(n, '0').slice(-n)} `;
+
+/** one ustar header block, as tar-stream 3 writes it (uid/gid 0, no user names); `null` if `name` needs a pax record */
+function ustarHeader(name: string, size: number, mode: number, mtime: number, typeflag: string): Buffer | null {
+  let prefix = '';
+  let rest = name;
+  while (rest.length > 100) {
+    const i = rest.indexOf('/');
+    if (i === -1) return null;
+    prefix += prefix ? `/${rest.slice(0, i)}` : rest.slice(0, i);
+    rest = rest.slice(i + 1);
+  }
+  if (prefix.length > 155) return null;
+  const b = Buffer.alloc(BLOCK);
+  b.write(rest, 0, 'latin1');
+  b.write(oct(mode & 0o7777, 6), 100);
+  b.write(oct(0, 6), 108);
+  b.write(oct(0, 6), 116);
+  if (size.toString(8).length > 11) {
+    b[124] = 0x80; // base-256 size (GNU/star extension), as tar-stream writes it
+    let v = size;
+    for (let i = 11; i > 0; i--) {
+      b[124 + i] = v & 0xff;
+      v = Math.floor(v / 0x100);
+    }
+  } else b.write(oct(size, 11), 124);
+  b.write(oct(Math.floor(mtime / 1000) | 0, 11), 136);
+  b.write(typeflag, 156);
+  b.write('ustar\u000000', 257, 'latin1');
+  b.write(oct(0, 6), 329);
+  b.write(oct(0, 6), 337);
+  if (prefix) b.write(prefix, 345, 'latin1');
+  let sum = 8 * 32;
+  for (let i = 0; i < 148; i++) sum += b[i]!;
+  for (let i = 156; i < BLOCK; i++) sum += b[i]!;
+  b.write(oct(sum, 6), 148);
+  return b;
+}
+
+/** pax `path` record: "<len> path=<name>\n", where len counts itself */
+function paxPath(name: string): Buffer {
+  const body = ` path=${name}\n`;
+  let digits = String(body.length).length;
+  if (body.length + digits >= 10 ** digits) digits++;
+  return Buffer.from(`${body.length + digits}${body}`, 'latin1');
+}
+
+/** the header block(s) of a regular file member: a pax path record first when the name does not fit ustar */
+function* fileHeader(name: string, size: number, mtime: number): Generator<Buffer> {
+  const h = ustarHeader(name, size, 0o600, mtime, '0');
+  if (h) return void (yield h);
+  const pax = paxPath(name);
+  yield ustarHeader('PaxHeader', pax.length, 0o600, mtime, 'x')!;
+  yield pax;
+  if (pax.length % BLOCK) yield ZEROS.subarray(0, BLOCK - (pax.length % BLOCK));
+  yield ustarHeader('PaxHeader', size, 0o600, mtime, '0')!;
+}
+
 /**
- * Packs `members` then the manifest. `mtime` is fixed (the backup's time) so the archive depends
- * only on the content. A member whose size changed while being read fails the backup.
+ * Packs `members` then the manifest, as a POSIX tar stream of the members' own chunks: the
+ * headers are written here and each chunk read from a member goes out as it is (no tar library
+ * stream, no copy; measured: tar-stream's pack and the stream plumbing around it cost ~1.5 CPU-s
+ * per GiB in the backup engine). A yielded chunk is valid until the next one is requested. `mtime`
+ * is fixed (the backup's time) so the archive depends only on the content. A member whose size
+ * changed while being read fails the backup.
  */
-export function packArchive(members: AsyncIterable<Member>, manifest: Omit<Manifest, 'members'>, mtime: Date): { stream: Readable; done: Promise<ManifestMember[]> } {
-  const pack = tar.pack();
-  const out = new PassThrough({ highWaterMark: 1 << 20 });
-  const piping = pipeline(pack as unknown as Readable, out).catch((e: unknown) => {
-    out.destroy(e as Error);
-  });
-  const done = (async () => {
+export function packArchive(members: AsyncIterable<Member>, manifest: Omit<Manifest, 'members'>, mtime: Date): { stream: AsyncGenerator<Buffer> & { destroy(): void }; done: Promise<ManifestMember[]> } {
+  let settle!: { resolve: (m: ManifestMember[]) => void; reject: (e: unknown) => void };
+  const done = new Promise<ManifestMember[]>((resolve, reject) => (settle = { resolve, reject }));
+  done.catch(() => undefined);
+  const t = mtime.getTime();
+  async function* gen(): AsyncGenerator<Buffer> {
     const seen: ManifestMember[] = [];
+    let finished = false;
     try {
       for await (const m of members) {
         if (!isMemberName(m.name)) throw backupErrors.usage(`internal: bad member name ${m.name}`);
         const src = await m.open();
         const hash = crypto.createHash('sha256');
         let n = 0;
-        const entry = pack.entry({ name: m.name, size: m.size, mode: 0o600, mtime, type: 'file' });
-        await pipeline(
-          src,
-          async function* (s: AsyncIterable<Buffer>) {
-            for await (const c of s) {
-              n += c.length;
-              if (n > m.size) throw backupErrors.integrity(`${m.name} grew while being archived (${m.size} bytes expected)`);
-              hash.update(c);
-              yield c;
-            }
-          },
-          entry as unknown as Writable,
-        );
+        yield* fileHeader(m.name, m.size, t);
+        try {
+          for await (const c of src as AsyncIterable<Buffer>) {
+            n += c.length;
+            if (n > m.size) throw backupErrors.integrity(`${m.name} grew while being archived (${m.size} bytes expected)`);
+            hash.update(c);
+            yield c;
+          }
+        } finally {
+          src.destroy();
+        }
         if (n !== m.size) throw backupErrors.integrity(`${m.name} shrank while being archived (${n} of ${m.size} bytes)`);
+        if (n % BLOCK) yield ZEROS.subarray(0, BLOCK - (n % BLOCK));
         seen.push({ name: m.name, size: m.size, sha256: hash.digest('hex') });
       }
       const json = Buffer.from(JSON.stringify({ ...manifest, members: seen } satisfies Manifest, null, 1));
-      await new Promise<void>((resolve, reject) => pack.entry({ name: MANIFEST, size: json.length, mode: 0o600, mtime, type: 'file' }, json, (e) => (e ? reject(e) : resolve())));
-      pack.finalize();
-      await piping;
-      return seen;
+      yield* fileHeader(MANIFEST, json.length, t);
+      yield json;
+      if (json.length % BLOCK) yield ZEROS.subarray(0, BLOCK - (json.length % BLOCK));
+      yield ZEROS;
+      finished = true;
+      settle.resolve(seen);
     } catch (e) {
-      pack.destroy(e as Error);
-      out.destroy(e as Error);
+      settle.reject(e);
       throw e;
+    } finally {
+      if (!finished) settle.reject(backupErrors.io('backup', 'the archive was stopped before its end'));
     }
-  })();
-  done.catch(() => undefined);
-  return { stream: out, done };
+  }
+  const stream = Object.assign(gen(), {
+    destroy(this: AsyncGenerator<Buffer>) {
+      void this.return(undefined).catch(() => undefined);
+    },
+  });
+  return { stream, done };
 }
 
 /**
