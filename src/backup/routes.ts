@@ -76,6 +76,7 @@ const EscrowSchema = Type.Object(
   { fingerprint: Type.String(), userIds: Type.Array(Type.String()), algorithm: Type.String(), expiresAt: Nullable(Type.String()), createdAt: Type.String(), createdBy: Type.String(), createdByName: Nullable(Type.String()) },
   { additionalProperties: false },
 );
+const AddEscrowBody = Type.Object({ publicKey: Type.String({ minLength: 1, maxLength: 200_000 }) }, { additionalProperties: false });
 const DrillSchema = Type.Object(
   {
     backupId: Type.String(),
@@ -104,7 +105,7 @@ function actorOf(req: FastifyRequest): string {
 /**
  * The backup operator's API (role `backup-operator`): list backups, targets and runs
  * (`backup:read`), start a backup or a verification (`backup:run`, answered 202 at once: follow it
- * in /backup/runs), manage targets (`backup:manage`).
+ * in /backup/runs), manage targets and add escrow keys (`backup:manage`).
  */
 export function backupRoutes(service: BackupService, scheduler: Scheduler): FastifyPluginAsync {
   /** Starts a job; answers 409 at once if it (or another backup operation) is running. */
@@ -161,6 +162,22 @@ export function backupRoutes(service: BackupService, scheduler: Scheduler): Fast
       const names = await usernamesOf(keys.map((k) => k.createdBy));
       return { keys: keys.map((k) => ({ fingerprint: k.fingerprint, userIds: k.userIds, algorithm: k.algorithm, expiresAt: iso(k.expiresAt), createdAt: iso(k.createdAt)!, createdBy: k.createdBy, createdByName: names.get(k.createdBy) ?? null })) };
     });
+
+    // add an escrow key (as `coffre backup escrow add`): the armored public key is checked for GnuPG 2.2,
+    // stored, and audited by its fingerprint; it is never echoed back nor logged
+    app.post(
+      '/backup/escrow',
+      { config: { permission: PERMISSIONS.backupManage }, schema: { tags, summary: 'register an escrow key (armored OpenPGP public key; 400 when GnuPG 2.2 could not read it, 409 when already registered)', body: AddEscrowBody, response: { 201: EscrowSchema, ...errs } } },
+      async (req, reply) => {
+        const actor = actorOf(req);
+        const added = await service.addEscrow((req.body as Static<typeof AddEscrowBody>).publicKey, actor);
+        // answered as GET /backup/escrow lists it (createdAt: when it was registered)
+        const k = (await service.listEscrow()).find((x) => x.fingerprint === added.fingerprint)!;
+        const names = await usernamesOf([k.createdBy]);
+        reply.code(201);
+        return { fingerprint: k.fingerprint, userIds: k.userIds, algorithm: k.algorithm, expiresAt: iso(k.expiresAt), createdAt: iso(k.createdAt)!, createdBy: k.createdBy, createdByName: names.get(k.createdBy) ?? null };
+      },
+    );
 
     // the latest restore drills with their recovery time (RTO), newest first
     app.get(

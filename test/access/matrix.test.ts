@@ -111,6 +111,7 @@ const EXPECTED: Record<string, Row> = {
   'POST /api/v1/backup/targets': { allow: ['backup'] },
   'DELETE /api/v1/backup/targets/:name': { allow: ['backup'] },
   'GET /api/v1/backup/escrow': { allow: ['backup', 'auditor'] },
+  'POST /api/v1/backup/escrow': { allow: ['backup'] },
   'GET /api/v1/backup/drills': { allow: ['backup', 'auditor'] },
   // console (src/console): the read-only settings view
   'GET /api/v1/settings': { allow: ['admin'] },

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openIdentityEnv, expectNoSecretsLogged, linkIn, type IdentityEnv } from '../auth/support.js';
 import { enrolUser, signIn, type Enrolled, type Signed } from '../auth/helpers.js';
 import { tempDir } from '../support/tmp.js';
+import { createGpg } from '../support/gpg.js';
 import { REDACTED, redactedConfig } from '../../src/console/settings.js';
 
 /**
@@ -233,6 +234,65 @@ describe('backup page: GET /backup/escrow and GET /backup/drills', () => {
       expect((await req(who, 'GET', '/api/v1/backup/drills')).statusCode).toBe(403);
     }
   }, 120_000);
+});
+
+describe('backup page: POST /backup/escrow', () => {
+  it('an operator adds a gpg-made key (listed, audited by fingerprint); a malformed, private or duplicate key is refused with nothing stored; others get 403', async () => {
+    // a real GnuPG key, made the day before the fake clock's "now"
+    const gpg = createGpg('cv25519', { at: new Date(env.clock.nowMs() - 86_400_000) });
+    try {
+      const before = (await req('bob', 'GET', '/api/v1/backup/escrow')).json().keys as { fingerprint: string }[];
+      const stored = async () => (await env.t.appliance.db.db.selectFrom('backup_escrow_keys').select('fingerprint').execute()).map((r) => r.fingerprint).sort();
+      const storedBefore = await stored();
+      const auditBefore = (await auditRows('backup.escrow.add')).length;
+
+      // malformed: 400 with the precise reason, nothing stored, the refusal audited without key text
+      const bad = await req('bob', 'POST', '/api/v1/backup/escrow', { publicKey: gpg.publicKey.replace(/^([A-Za-z0-9+/]{20})[A-Za-z0-9+/]{8}/m, '$1********') });
+      expect(bad.statusCode, bad.body).toBe(400);
+      expect(bad.json().error).toMatchObject({ code: 'ESCROW_KEY_REFUSED', message: expect.stringMatching(/^not an OpenPGP public key/) });
+      const priv = await req('bob', 'POST', '/api/v1/backup/escrow', { publicKey: gpg.run(['--export-secret-keys', '--armor', gpg.fingerprint]).toString() });
+      expect(priv.statusCode, priv.body).toBe(400);
+      expect(priv.json().error.message).toMatch(/^this is a PRIVATE key/);
+      expect(priv.body).not.toContain('BEGIN PGP');
+      expect((await req('bob', 'POST', '/api/v1/backup/escrow', { publicKey: '' })).statusCode).toBe(400);
+      expect(await stored()).toEqual(storedBefore);
+
+      // a member, an admin and an auditor are refused; so is a cookie without the CSRF token
+      for (const who of ['owen', 'adele', 'aude']) expect((await req(who, 'POST', '/api/v1/backup/escrow', { publicKey: gpg.publicKey })).statusCode).toBe(403);
+      const noCsrf = await env.app.inject({ method: 'POST', url: '/api/v1/backup/escrow', headers: { cookie: s.bob!.cookie, origin: s.bob!.headers.origin! }, payload: { publicKey: gpg.publicKey } });
+      expect(noCsrf.statusCode).toBe(403);
+      expect(await stored()).toEqual(storedBefore);
+
+      // valid: 201 with its fingerprint, listed as GET lists it
+      const ok = await req('bob', 'POST', '/api/v1/backup/escrow', { publicKey: gpg.publicKey });
+      expect(ok.statusCode, ok.body).toBe(201);
+      expect(ok.json()).toEqual({ fingerprint: gpg.fingerprint, userIds: ['Coffre Escrow <escrow@example.fr>'], algorithm: 'ecdh curve25519Legacy', expiresAt: null, createdAt: new Date(env.clock.nowMs()).toISOString(), createdBy: `user:${u.bob!.id}`, createdByName: 'bob' });
+      const listed = (await req('aude', 'GET', '/api/v1/backup/escrow')).json().keys as { fingerprint: string }[];
+      expect(listed).toHaveLength(before.length + 1);
+      expect(listed).toContainEqual(ok.json());
+
+      // the same key again: 409, nothing changed
+      const dup = await req('bob', 'POST', '/api/v1/backup/escrow', { publicKey: gpg.publicKey });
+      expect(dup.statusCode, dup.body).toBe(409);
+      expect(dup.json().error).toMatchObject({ code: 'ESCROW_KEY_EXISTS', message: expect.stringContaining(gpg.fingerprint) });
+      expect((await stored()).length).toBe(storedBefore.length + 1);
+
+      // audited: refusals with their reason, the addition and the duplicate by fingerprint; never the key text
+      const rows = (await auditRows('backup.escrow.add')).slice(auditBefore);
+      expect(rows.map((r) => [r.outcome, r.reason ?? null])).toEqual([
+        ['failure', 'ESCROW_KEY_REFUSED'],
+        ['failure', 'ESCROW_KEY_REFUSED'],
+        ['success', null],
+        ['failure', 'ESCROW_KEY_EXISTS'],
+      ]);
+      expect(JSON.stringify(rows.slice(2))).toContain(gpg.fingerprint);
+      const keyBody = gpg.publicKey.split('\n')[2]!;
+      expect(JSON.stringify(rows)).not.toContain(keyBody);
+      expect(env.logs.text()).not.toContain(keyBody);
+    } finally {
+      gpg.close();
+    }
+  }, 60_000);
 });
 
 describe('an appliance without mail server or SMS gateway', () => {

@@ -21,8 +21,11 @@ export function gpgVersion(): string {
   return execFileSync('gpg', ['--version']).toString().split('\n')[0]!;
 }
 
-/** Generates a key pair: `cv25519` (gpg's default ECDH) or `rsa3072`. */
-export function createGpg(algo: 'cv25519' | 'rsa3072' = 'cv25519'): Gpg {
+/**
+ * Generates a key pair: `cv25519` (gpg's default ECDH) or `rsa3072`; `at` backdates its creation
+ * (gpg --faked-system-time) for tests on a FakeClock.
+ */
+export function createGpg(algo: 'cv25519' | 'rsa3072' = 'cv25519', o: { at?: Date } = {}): Gpg {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'gpg-'));
   fs.chmodSync(home, 0o700);
   const run = (args: string[], input?: Buffer): Buffer => {
@@ -31,9 +34,10 @@ export function createGpg(algo: 'cv25519' | 'rsa3072' = 'cv25519'): Gpg {
     return r.stdout;
   };
   const [primary, sub] = algo === 'cv25519' ? ['ed25519', 'cv25519'] : ['rsa3072', 'rsa3072'];
-  run(['--quick-gen-key', 'Coffre Escrow <escrow@example.fr>', primary, 'sign', 'never']);
+  const faked = o.at ? ['--faked-system-time', `${Math.floor(o.at.getTime() / 1000)}!`] : [];
+  run([...faked, '--quick-gen-key', 'Coffre Escrow <escrow@example.fr>', primary, 'sign', 'never']);
   const fpr = run(['--list-keys', '--with-colons']).toString().split('\n').find((l) => l.startsWith('fpr:'))!.split(':')[9]!;
-  run(['--quick-add-key', fpr, sub, 'encr', 'never']);
+  run([...faked, '--quick-add-key', fpr, sub, 'encr', 'never']);
   const publicKey = run(['--export', '--armor', fpr]).toString();
   return {
     home,
