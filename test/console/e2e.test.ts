@@ -2,12 +2,12 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import * as OTPAuth from 'otpauth';
-import * as openpgp from 'openpgp';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
 import { launchChromium, type Watched } from '../support/browser.js';
 import { ROOT } from '../support/cli.js';
 import { tempDir } from '../support/tmp.js';
+import { createGpg } from '../support/gpg.js';
 import { startAppliance, type RunningAppliance } from './appliance.js';
 
 /**
@@ -425,14 +425,24 @@ describe('web console in Chromium', () => {
     await page.getByText(/Backup \S+ verified/).waitFor({ timeout: 180_000 });
     await page.locator('tr[data-job="backup"][data-outcome="succeeded"]').waitFor();
     await shot(page, '23-backup-verify-again');
-    // an escrow key and a restore drill, both from the CLI on the appliance: the page lists the key
-    // (who added it, when) and the drill's result with its RTO
-    const { publicKey } = await openpgp.generateKey({ type: 'ecc', curve: 'curve25519Legacy', userIDs: [{ email: 'dr-escrow@example.test' }], format: 'armored' });
-    const keyFile = path.join(tempDir('coffre-console-escrow-'), 'escrow.asc');
-    fs.writeFileSync(keyFile, publicKey);
-    const added = await app.cli(['backup', 'escrow', 'add', '--public-key', keyFile, '--json']);
-    expect(added.code, added.stderr).toBe(0);
-    const fingerprint = (JSON.parse(added.stdout) as { fingerprint: string }).fingerprint;
+    // an escrow key pasted on the page (a damaged one is refused with the reason; a gpg-made one
+    // shows its fingerprint), then a restore drill from the CLI: the page lists the key (who added
+    // it, when) and the drill's result with its RTO
+    const gpg = createGpg('cv25519');
+    const fingerprint = gpg.fingerprint;
+    try {
+      const form = page.getByRole('form', { name: 'Add an escrow key' });
+      const box = form.getByLabel('Public key (armored)');
+      await box.fill(gpg.publicKey.replace(/^([A-Za-z0-9+/]{20})[A-Za-z0-9+/]{8}/m, '$1********'));
+      await form.getByRole('button', { name: 'Add escrow key' }).click();
+      await form.getByRole('alert').getByText(/^Not an OpenPGP public key/).waitFor();
+      await box.fill(gpg.publicKey);
+      await form.getByRole('button', { name: 'Add escrow key' }).click();
+      expect((await page.getByTestId('escrow-added').textContent())!.replace(/ /g, '')).toBe(fingerprint);
+      expect(await form.getByRole('alert').count()).toBe(0);
+    } finally {
+      gpg.close();
+    }
     // the verification started from the page may still be releasing its lock: a busy answer is retried
     let drill = await app.cli(['backup', 'drill', '--json']);
     for (let i = 0; i < 10 && drill.code !== 0 && /BUSY/.test(drill.stderr); i++) {
@@ -444,7 +454,7 @@ describe('web console in Chromium', () => {
     await page.reload();
     const escrowRow = page.locator(`tr[data-fingerprint="${fingerprint}"]`);
     await escrowRow.waitFor();
-    expect(await escrowRow.textContent()).toMatch(/dr-escrow@example\.test.*local:/);
+    expect(await escrowRow.textContent()).toMatch(/escrow@example\.fr.*olga/);
     await page.locator('[data-testid="last-drill"][data-ok="true"]').waitFor();
     // the RTO the drill measured, as the page words it (e.g. "840 ms", "2.4 s")
     const rto = (await page.getByTestId('drill-rto').textContent())!;

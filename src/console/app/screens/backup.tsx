@@ -3,7 +3,7 @@ import { get, post } from '../api.js';
 import type { JobRun } from '../jobs.js';
 import { JobProgressView } from '../jobs.js';
 import { can, type Me } from '../session.js';
-import { Alert, Badge, Button, Card, Dialog, EmptyState, ErrorAlert, Facts, Loading, PageHeader, SelectField, TextField, Time, bytes, duration, notify, useAction, useAsync } from '../ui.js';
+import { Alert, Badge, Button, Card, Dialog, EmptyState, ErrorAlert, Facts, Field, Loading, PageHeader, SelectField, TextField, Time, bytes, duration, notify, useAction, useAsync } from '../ui.js';
 
 /**
  * Backups (src/backup/routes.ts): the seven weekday slots, targets with their declared site and
@@ -152,7 +152,7 @@ export function BackupPage({ me }: { me: Me }) {
       <ErrorAlert error={escrow.error ?? drills.error} />
       <div class="grid-2">
         <Drills drills={drills.data?.drills} />
-        <EscrowKeys keys={escrow.data?.keys} />
+        <EscrowKeys keys={escrow.data?.keys} manager={manager} onAdded={() => escrow.reload()} />
       </div>
       {manager ? <AddTarget open={adding} onClose={() => setAdding(false)} onAdded={() => (setAdding(false), targets.reload())} /> : null}
     </>
@@ -445,12 +445,13 @@ function Drills({ drills }: { drills: Drill[] | undefined }) {
   );
 }
 
-/** escrow keys (GET /backup/escrow): the customer's offline OpenPGP recovery keys */
-function EscrowKeys({ keys }: { keys: EscrowKey[] | undefined }) {
+/** escrow keys (GET /backup/escrow): the customer's offline OpenPGP recovery keys; operators add one (POST /backup/escrow) */
+function EscrowKeys({ keys, manager, onAdded }: { keys: EscrowKey[] | undefined; manager: boolean; onAdded: () => void }) {
   return (
     <Card title="Escrow keys" class="flush">
       <div class="pad">
-        <p class="muted small">Every backup's key is also encrypted to these offline OpenPGP keys, so a backup can be opened without this appliance's HSM. Keys are added with <code>coffre backup escrow add</code>.</p>
+        <p class="muted small">Every backup's key is also encrypted to these offline OpenPGP keys, so a backup can be opened without this appliance's HSM. {manager ? 'Paste a public key below (or use' : 'Keys are added by a backup operator (or with'} <code>coffre backup escrow add</code>).</p>
+        {manager ? <AddEscrow onAdded={onAdded} /> : null}
       </div>
       {keys && keys.length === 0 ? <EmptyState icon="lock" title="No escrow key">Backups can only be opened with this appliance's HSM.</EmptyState> : null}
       {keys && keys.length ? (
@@ -491,5 +492,48 @@ function EscrowKeys({ keys }: { keys: EscrowKey[] | undefined }) {
         </div>
       ) : null}
     </Card>
+  );
+}
+
+const fingerprintText = (f: string) => f.replace(/(.{4})/g, '$1 ').trim();
+
+/** paste an armored public key (`gpg --export --armor KEYID`); the appliance checks GnuPG 2.2 can read what it sends it */
+function AddEscrow({ onAdded }: { onAdded: () => void }) {
+  const [key, setKey] = useState('');
+  const [added, setAdded] = useState<EscrowKey | undefined>();
+  const add = useAction(async () => {
+    setAdded(undefined);
+    const k = await post<EscrowKey>('/backup/escrow', { publicKey: key.trim() });
+    setAdded(k);
+    setKey('');
+    notify(`Escrow key ${fingerprintText(k.fingerprint)} added`);
+    onAdded();
+  });
+  return (
+    <form
+      class="stack"
+      aria-label="Add an escrow key"
+      onSubmit={(e) => {
+        e.preventDefault();
+        if (key.trim()) void add.run();
+      }}
+    >
+      <Field label="Public key (armored)" hint="The output of gpg --export --armor KEYID. Only the public key: the private key stays offline.">
+        {(p) => <textarea class="input mono" rows={4} {...p} value={key} spellcheck={false} placeholder="-----BEGIN PGP PUBLIC KEY BLOCK-----" onInput={(e) => setKey((e.currentTarget as HTMLTextAreaElement).value)} />}
+      </Field>
+      <ErrorAlert error={add.error} />
+      {added ? (
+        <Alert kind="ok" title="Escrow key added">
+          <p>
+            Fingerprint <code class="fingerprint" data-testid="escrow-added">{fingerprintText(added.fingerprint)}</code>: future backups open with it. Check it against the key holder's copy.
+          </p>
+        </Alert>
+      ) : null}
+      <div>
+        <Button variant="primary" type="submit" busy={add.busy} disabled={!key.trim()}>
+          Add escrow key
+        </Button>
+      </div>
+    </form>
   );
 }
