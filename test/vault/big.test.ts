@@ -74,6 +74,7 @@ describe('large documents, constant memory', () => {
       const tDown = (performance.now() - t1) / 1000;
       expect(check.bytes).toBe(BIG);
       expect(check.mismatchAt).toBeNull();
+      clearInterval(sampler); // the transfer is over: later samples are not part of it
       const { peak } = s.memory();
       console.log(
         `vault big: ${mib(BIG)} MiB upload ${(BIG / 1048576 / tUp).toFixed(0)} MiB/s (${tUp.toFixed(1)} s), download ${(BIG / 1048576 / tDown).toFixed(0)} MiB/s (${tDown.toFixed(1)} s); ` +
@@ -81,8 +82,8 @@ describe('large documents, constant memory', () => {
       );
       if (process.env.VAULT_MEMLOG) console.log(s.logs().split('\n').filter((l) => l.startsWith('MEM')).join('\n'));
       // issue 5: the server's RSS during the transfer stays under 200 MB (10^6 bytes), whatever the size
-      expect(peak).toBeLessThan(200e6);
-      expect(sampled).toBeLessThanOrEqual(peak);
+      // (the kernel updates VmHWM lazily, so a 50 ms sample can exceed it by a little: both count)
+      expect(Math.max(peak, sampled)).toBeLessThan(200e6);
     } finally {
       clearInterval(sampler);
     }
