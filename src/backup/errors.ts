@@ -40,7 +40,7 @@ export const backupErrors = {
   escrow: (message: string, hint = 'use an OpenPGP v4 key (RSA ≥ 3072 or Curve25519/NIST ECDH) without the AEAD (SEIPDv2) feature, e.g. made by gpg 2.2') =>
     new BackupError('ESCROW_KEY_REFUSED', message, { httpStatus: 400, exitCode: 2, hint }),
   escrowExists: (fingerprint: string) =>
-    new BackupError('ESCROW_KEY_EXISTS', `escrow key ${fingerprint} is already registered; nothing was changed`, { httpStatus: 409, exitCode: 1 }),
+    new BackupError('ESCROW_KEY_EXISTS', `escrow key ${fingerprint} is already registered; nothing was changed`, { httpStatus: 409, exitCode: 2 }),
   localFull: (why: string) =>
     new BackupError('BACKUP_LOCAL_FULL', `not enough local space: ${why}`, { httpStatus: 507, hint: 'free space on the appliance (backup.scratchDir) and run again' }),
   unsupported: (message: string, hint?: string) => new BackupError('BACKUP_UNSUPPORTED', message, { httpStatus: 501, ...(hint ? { hint } : {}) }),

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { atTarget, LYON, openBackupEnv, randomDoc, type BackupEnv } from './support.js';
 import { CLI, runCli, startServe } from '../support/cli.js';
+import { createGpg } from '../support/gpg.js';
 
 /**
  * The `coffre backup …` and `coffre restore` verbs as real processes (the built CLI) against the
@@ -62,6 +63,19 @@ describe('coffre backup target add', { timeout: 180_000 }, () => {
     const r = await coffre(['backup', 'escrow', 'add', '--public-key', path.join(tmp, 'v6.asc')]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^ESCROW_KEY_REFUSED: a v6 key/);
+  });
+
+  it('escrow add takes a key gpg made, once: the same key again is refused (exit 2, ESCROW_KEY_EXISTS) and not listed twice', async () => {
+    const gpg = createGpg('cv25519');
+    fs.writeFileSync(path.join(tmp, 'escrow.asc'), gpg.publicKey);
+    const ok = await coffre(['backup', 'escrow', 'add', '--public-key', path.join(tmp, 'escrow.asc'), '--json']);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ fingerprint: gpg.fingerprint });
+    const again = await coffre(['backup', 'escrow', 'add', '--public-key', path.join(tmp, 'escrow.asc')]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/^ESCROW_KEY_EXISTS: escrow key .* is already registered; nothing was changed/);
+    const l = await coffre(['backup', 'escrow', 'list', '--json']);
+    expect(JSON.stringify(JSON.parse(l.stdout)).split(gpg.fingerprint).length - 1).toBe(1);
   });
 });
 
