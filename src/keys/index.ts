@@ -13,6 +13,7 @@ import type { StorageConfig } from '../config/sections/storage.js';
 import { createBlobStore } from '../storage/registry.js';
 import { EncryptedBlobs } from '../storage/encrypted.js';
 import { KeyRotation } from './rotation.js';
+import { Sealer } from './stream/sealer.js';
 import type { JobDefinition } from '../jobs/types.js';
 
 export type * from './types.js';
@@ -48,7 +49,9 @@ export async function openKeys(o: { config: KeysConfig; storage: StorageConfig; 
   const sweep = setInterval(() => cache.sweep(), Math.max(1_000, Math.min(60_000, o.config.dekCacheTtlMs))).unref();
   const dataKeys = new DbDataKeys(o.db, provider, cache, o.clock);
   const fields = new DataKeyFieldCipher(dataKeys);
-  const blobs = new EncryptedBlobs(createBlobStore(o.storage), dataKeys, o.chunkSize ? { chunkSize: o.chunkSize } : {});
+  // document bodies are sealed and hashed in a worker thread: the event loop only moves bytes
+  const sealer = new Sealer();
+  const blobs = new EncryptedBlobs(createBlobStore(o.storage), dataKeys, { sealer, ...(o.chunkSize ? { chunkSize: o.chunkSize } : {}) });
   const rotation = new KeyRotation(o.db, provider, o.clock, { graceDays: o.config.retiredKekGraceDays, batchSize: o.config.rotationBatchSize, concurrency: o.config.sessionPoolSize, log: o.log });
   return {
     provider,
@@ -67,6 +70,7 @@ export async function openKeys(o: { config: KeysConfig; storage: StorageConfig; 
     close: async () => {
       clearInterval(sweep);
       cache.clear();
+      await sealer.close();
       await provider.close();
     },
   };

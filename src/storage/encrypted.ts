@@ -5,6 +5,7 @@ import { storageErrors } from './errors.js';
 import type { DataKeys } from '../keys/types.js';
 import { DEFAULT_CHUNK, MAX_HEADER, TAG_BYTES, headerLength, layout, makeHeader, parseHeader, type ObjectRef } from '../keys/stream/format.js';
 import { EncryptStream } from '../keys/stream/encrypt.js';
+import type { Sealer } from '../keys/stream/sealer.js';
 import { DecryptStream } from '../keys/stream/decrypt.js';
 
 export type { ObjectRef } from '../keys/stream/format.js';
@@ -18,6 +19,8 @@ export interface StoredBlob {
   size: number;
   /** bytes in the store */
   storedSize: number;
+  /** SHA-256 (hex) of the plaintext, when `put` was asked for it */
+  sha256?: string;
 }
 
 /** Reads `n` bytes (or to the end) of a stream into one buffer (small reads only: headers). */
@@ -46,27 +49,29 @@ export class EncryptedBlobs {
   constructor(
     readonly store: BlobStore & { mtimeMs?(id: string): Promise<number | null>; collectTemp?(olderThanMs: number, nowMs?: number): Promise<number> },
     private readonly keys: DataKeys,
-    private readonly o: { chunkSize?: number } = {},
+    /** `sealer`: chunks are sealed in its worker thread (the server), else on the calling thread */
+    private readonly o: { chunkSize?: number; sealer?: Sealer } = {},
   ) {}
 
   /**
    * Encrypts `plaintext` as version `ref.version` of `ref.objectId` and stores it (write-once).
    * By default under a fresh data key (`doc:<objectId>:v<version>`) and a random blob id; a caller
    * that manages its own keys and ids passes `dek` (a key from DataKeys.create; not wiped here) and
-   * `blobId`. Resolves once the blob is durable; rejects, leaving no blob (and no key it created),
-   * when `plaintext` errors.
+   * `blobId`; `sha256` also hashes the plaintext on its way (in the sealing worker, if any).
+   * Resolves once the blob is durable; rejects, leaving no blob (and no key it created), when
+   * `plaintext` errors.
    */
-  async put(ref: ObjectRef, plaintext: Readable, opts: { dek?: { keyId: string; key: Buffer }; blobId?: string } = {}): Promise<StoredBlob> {
+  async put(ref: ObjectRef, plaintext: Readable, opts: { dek?: { keyId: string; key: Buffer }; blobId?: string; sha256?: boolean } = {}): Promise<StoredBlob> {
     const created = opts.dek ? undefined : await this.keys.create(`doc:${ref.objectId}:v${ref.version}`);
     const { keyId, key } = opts.dek ?? created!;
     const blobId = opts.blobId ?? `b_${crypto.randomBytes(16).toString('base64url')}`;
     const header = makeHeader({ ...ref, keyId, chunkSize: this.o.chunkSize ?? DEFAULT_CHUNK });
-    const enc = new EncryptStream(key, header);
+    const enc = new EncryptStream(key, header, { ...(this.o.sealer ? { sealer: this.o.sealer } : {}), sha256: opts.sha256 === true });
     if (created) key.fill(0);
     pipeline(plaintext, enc, () => undefined); // an error of either side destroys both; put then rejects
     try {
       const { size: storedSize } = await this.store.put(blobId, enc, { consumeInput: true });
-      return { blobId, keyId, size: enc.plaintextBytes, storedSize };
+      return { blobId, keyId, size: enc.plaintextBytes, storedSize, ...(opts.sha256 ? { sha256: enc.sha256 } : {}) };
     } catch (e) {
       if (created) await this.keys.destroy(keyId).catch(() => undefined);
       throw e;

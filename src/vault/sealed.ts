@@ -15,8 +15,8 @@ export function sealedBlobs(eb: EncryptedBlobs): SealedBlobs {
   const store = eb.store;
   return {
     async write(blobId, dek, plaintext: Readable) {
-      const s = await eb.put(ref(blobId), plaintext, { dek, blobId });
-      return { storedSize: s.storedSize };
+      const s = await eb.put(ref(blobId), plaintext, { dek, blobId, sha256: true });
+      return { storedSize: s.storedSize, sha256: s.sha256! };
     },
     read: (blobId, keyId, range) => eb.get({ ...ref(blobId), blobId, keyId }, range ? { start: range.start, end: range.end + 1 } : undefined),
     delete: (blobId) => store.delete(blobId),

@@ -22,13 +22,12 @@ function streamed(n: number): void {
 }
 
 /**
- * Upload side: counts and hashes the plaintext on its way to the encrypting writer, and stops it
- * as soon as it passes `limit` (so an oversized body is never stored whole).
+ * Upload side: counts the plaintext on its way to the encrypting writer (which hashes it, in the
+ * sealing worker), and stops it as soon as it passes `limit` (so an oversized body is never
+ * stored whole).
  */
 export class Meter extends Transform {
   bytes = 0;
-  private readonly hash = crypto.createHash('sha256');
-  private digestHex: string | undefined;
 
   constructor(private readonly limit: number, private readonly onLimit: () => Error) {
     super({ highWaterMark: 64 * 1024 });
@@ -41,19 +40,7 @@ export class Meter extends Transform {
       cb(this.onLimit());
       return;
     }
-    this.hash.update(chunk);
     cb(null, chunk);
-  }
-
-  override _flush(cb: TransformCallback): void {
-    this.digestHex = this.hash.digest('hex');
-    cb();
-  }
-
-  /** hex SHA-256 of everything that passed; only after the stream ended */
-  get sha256(): string {
-    if (this.digestHex === undefined) throw new Error('Meter: digest read before the end of the stream');
-    return this.digestHex;
   }
 }
 

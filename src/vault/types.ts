@@ -35,9 +35,10 @@ export interface WorkspaceAccess {
 export interface SealedBlobs {
   /**
    * Encrypts `plaintext` under the data key into the new blob `blobId`. Resolves once the blob is
-   * durable (written, fsynced, renamed). Rejects, leaving no blob, when `plaintext` errors.
+   * durable (written, fsynced, renamed), with the SHA-256 (hex) of the plaintext it hashed on
+   * the way. Rejects, leaving no blob, when `plaintext` errors.
    */
-  write(blobId: string, dek: { keyId: string; key: Buffer }, plaintext: Readable): Promise<{ storedSize: number }>;
+  write(blobId: string, dek: { keyId: string; key: Buffer }, plaintext: Readable): Promise<{ storedSize: number; sha256: string }>;
   /**
    * Plaintext of the blob, or of bytes `range` of it (random access by chunk); the data key is
    * fetched by id (DataKeys) once the blob's header was read. Errors mid-stream (KEYS_INTEGRITY)

@@ -100,14 +100,13 @@ export async function upload(core: VaultCore, c: VaultCaller, target: UploadTarg
     if (piped.status === 'rejected' || stored.status === 'rejected') {
       throw pickError(piped.status === 'rejected' ? piped.reason : undefined, stored.status === 'rejected' ? stored.reason : undefined);
     }
-    const storedSize = stored.value.storedSize;
+    const { storedSize, sha256 } = stored.value;
     const size = meter.bytes;
     if (body.declaredLength !== undefined && size !== body.declaredLength) throw vaultErrors.lengthMismatch(body.declaredLength, size);
     const late = (await body.finish?.()) ?? {};
     const expected = late.expectedSha256 ?? body.expectedSha256;
-    if (expected !== undefined && expected !== meter.sha256) throw vaultErrors.digestMismatch();
+    if (expected !== undefined && expected !== sha256) throw vaultErrors.digestMismatch();
 
-    const sha256 = meter.sha256;
     const version = await commit(core, c, { target, ws, documentId, blobId, keyId: dek.keyId, size, storedSize, sha256, mediaType: body.mediaType, quota, enc });
     if (target.kind === 'new' && enc) {
       core.names.set(documentId, enc.name, target.name);

@@ -1,8 +1,9 @@
 import crypto from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { describe, expect, it } from 'vitest';
-import { EncryptStream } from '../../src/keys/stream/encrypt.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { EncryptStream, type EncryptOptions } from '../../src/keys/stream/encrypt.js';
+import { Sealer } from '../../src/keys/stream/sealer.js';
 import { DecryptStream } from '../../src/keys/stream/decrypt.js';
 import { TAG_BYTES, layout, makeHeader, parseHeader } from '../../src/keys/stream/format.js';
 
@@ -10,11 +11,19 @@ const C = 4096;
 const key = crypto.randomBytes(32);
 const ref = { objectId: 'unit', version: 7 };
 
-async function encrypt(pt: Buffer, pieces: (b: Buffer) => Buffer[]): Promise<Buffer> {
+const sealer = new Sealer();
+afterAll(() => sealer.close());
+const prefix = crypto.randomBytes(7);
+
+async function encrypt(pt: Buffer, pieces: (b: Buffer) => Buffer[], o: EncryptOptions = {}): Promise<Buffer> {
+  return (await encryptWithDigest(pt, pieces, o)).ct;
+}
+async function encryptWithDigest(pt: Buffer, pieces: (b: Buffer) => Buffer[], o: EncryptOptions = {}): Promise<{ ct: Buffer; enc: EncryptStream }> {
   const out: Buffer[] = [];
-  const h = makeHeader({ ...ref, keyId: 'dk_unitunitunitunitunitu', chunkSize: C });
-  await pipeline(Readable.from(pieces(pt)), new EncryptStream(key, h), new Writable({ write: (c: Buffer, _e, cb) => (out.push(c), cb()) }));
-  return Buffer.concat(out);
+  const h = makeHeader({ ...ref, keyId: 'dk_unitunitunitunitunitu', chunkSize: C, noncePrefix: prefix });
+  const enc = new EncryptStream(key, h, o);
+  await pipeline(Readable.from(pieces(pt)), enc, new Writable({ write: (c: Buffer, _e, cb) => (out.push(c), cb()) }));
+  return { ct: Buffer.concat(out), enc };
 }
 async function decrypt(ct: Buffer, pieces: (b: Buffer) => Buffer[]): Promise<Buffer> {
   const out: Buffer[] = [];
@@ -46,8 +55,33 @@ describe('streaming blob format, in memory', () => {
         expect(layout(h, ct.length)).toEqual({ chunks: Math.ceil(n / C), plaintextSize: n });
         expect(ct.length).toBe(h.bytes.length + n + (Math.ceil(n / C) + 1) * TAG_BYTES);
         expect((await decrypt(ct, outP)).equals(pt)).toBe(true);
+        // sealed in the worker, with the plaintext's hash: the same bytes
+        const off = await encryptWithDigest(pt, inP, { sealer, sha256: true });
+        expect(off.ct.equals(ct)).toBe(true);
+        expect(off.enc.sha256).toBe(crypto.createHash('sha256').update(pt).digest('hex'));
       }
     }
+    const inl = await encryptWithDigest(Buffer.from('abc'), whole, { sha256: true });
+    expect(inl.enc.sha256).toBe(crypto.createHash('sha256').update('abc').digest('hex'));
+  });
+
+  it('a sealing worker that dies fails the stream it was sealing, and the next stream gets a new worker', async () => {
+    const own = new Sealer();
+    const h = makeHeader({ ...ref, keyId: 'dk_unitunitunitunitunitu', chunkSize: C });
+    const input = new Readable({ read() {} });
+    const enc = new EncryptStream(key, h, { sealer: own });
+    const run = pipeline(input, enc, new Writable({ write: (_c: Buffer, _e, cb) => cb() }));
+    input.push(crypto.randomBytes(3 * C));
+    await new Promise((r) => setTimeout(r, 50));
+    await (own as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+    input.push(crypto.randomBytes(3 * C));
+    input.push(null);
+    await expect(run).rejects.toThrow(/sealing worker exited|sealer/);
+    const pt = crypto.randomBytes(2 * C + 5);
+    const out: Buffer[] = [];
+    await pipeline(Readable.from([pt]), new EncryptStream(key, makeHeader({ ...ref, keyId: 'dk_unitunitunitunitunitu', chunkSize: C }), { sealer: own }), new Writable({ write: (c: Buffer, _e, cb) => (out.push(c), cb()) }));
+    expect((await decrypt(Buffer.concat(out), whole)).equals(pt)).toBe(true);
+    await own.close();
   });
 
   it('never leaves a valid-looking prefix: every truncation of a blob fails', async () => {

@@ -1,0 +1,116 @@
+import { Worker } from 'node:worker_threads';
+import type { SealReply, SealRequest } from './seal-worker.js';
+
+const FROM_SOURCES = import.meta.url.endsWith('.ts');
+const WORKER_URL = new URL(`./seal-worker.${FROM_SOURCES ? 'ts' : 'js'}`, import.meta.url);
+
+/** A sealed chunk: ciphertext (a buffer of its own) and tag; `input` is the plaintext buffer, handed back for reuse. */
+export interface Sealed {
+  out: Buffer;
+  tag: Buffer;
+  input: ArrayBuffer;
+}
+
+interface Waiting {
+  resolve(r: SealReply): void;
+  reject(e: Error): void;
+}
+
+/**
+ * Seals blob chunks (AES-256-GCM) and hashes their plaintext (SHA-256) in one worker thread, so
+ * a server's event loop only moves bytes: an upload's TLS, HTTP and disk writes stay on the main
+ * thread and its cipher and hash run on the other core. Chunk buffers are transferred both ways
+ * (no copies). The worker starts on first use and does not keep the process alive while idle; a
+ * worker that dies fails the streams it was sealing (each one fails, none is half-accepted) and the
+ * next stream starts a new one. Data keys cross to the worker as a copy, which the worker wipes
+ * once it made its key object; `close` stops it.
+ */
+export class Sealer {
+  private worker: Worker | undefined;
+  private readonly waiting = new Map<number, Waiting>();
+  private nextRid = 0;
+  private nextSid = 0;
+  private open = 0;
+
+  private start(): Worker {
+    if (this.worker) return this.worker;
+    const w = new Worker(WORKER_URL, { name: 'coffre-sealer' });
+    w.on('message', (r: SealReply) => {
+      const p = this.waiting.get(r.rid);
+      if (!p) return;
+      this.waiting.delete(r.rid);
+      if ('error' in r) p.reject(new Error(`sealing failed: ${r.error}`));
+      else p.resolve(r);
+    });
+    const fail = (e: Error) => {
+      if (this.worker !== w) return;
+      this.worker = undefined;
+      for (const p of this.waiting.values()) p.reject(e);
+      this.waiting.clear();
+    };
+    w.on('error', (e) => fail(e));
+    w.on('exit', (code) => fail(new Error(`the sealing worker exited (${code})`)));
+    this.worker = w;
+    return w;
+  }
+
+  private request(w: Worker, m: SealRequest & { rid: number }, transfer: ArrayBuffer[] = []): Promise<SealReply> {
+    return new Promise((resolve, reject) => {
+      // a stream whose worker died fails at once (its key and hash state died with it)
+      if (this.worker !== w) return reject(new Error('the sealing worker exited'));
+      this.waiting.set(m.rid, { resolve, reject });
+      w.postMessage(m, transfer);
+    });
+  }
+
+  /** Starts a stream under `key` (copied, not kept) with `aad`; `sha256` also hashes its plaintext. */
+  begin(key: Buffer, aad: Buffer, sha256: boolean): SealSession {
+    const w = this.start();
+    if (this.open++ === 0) w.ref();
+    const sid = this.nextSid++;
+    const copy = new Uint8Array(key);
+    w.postMessage({ op: 'open', sid, key: copy, aad: new Uint8Array(aad), sha256 } satisfies SealRequest, [copy.buffer]);
+    let closed = false;
+    const done = () => {
+      if (closed) return;
+      closed = true;
+      if (--this.open === 0) w.unref();
+    };
+    return {
+      seal: async (input, length, nonce) => {
+        const r = await this.request(w, { op: 'seal', sid, rid: this.nextRid++, input, length, nonce: new Uint8Array(nonce) }, [input]);
+        const s = r as Extract<SealReply, { out: ArrayBuffer }>;
+        return { out: Buffer.from(s.out), tag: Buffer.from(s.tag.buffer, s.tag.byteOffset, s.tag.length), input: s.input };
+      },
+      end: async () => {
+        try {
+          return (await this.request(w, { op: 'end', sid, rid: this.nextRid++ })) as { sha256: string | undefined };
+        } finally {
+          done();
+        }
+      },
+      drop: () => {
+        if (closed) return;
+        if (this.worker === w) w.postMessage({ op: 'drop', sid } satisfies SealRequest);
+        done();
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    const w = this.worker;
+    this.worker = undefined;
+    for (const p of this.waiting.values()) p.reject(new Error('the sealer is closed'));
+    this.waiting.clear();
+    if (w) await w.terminate();
+  }
+}
+
+export interface SealSession {
+  /** Seals `input[0, length)` under `nonce`; `input` is transferred (unusable here until handed back). */
+  seal(input: ArrayBuffer, length: number, nonce: Buffer): Promise<Sealed>;
+  /** Ends the stream: the SHA-256 (hex) of its plaintext when asked for. */
+  end(): Promise<{ sha256: string | undefined }>;
+  /** Forgets the stream (an error or a destroy): its key is dropped in the worker. */
+  drop(): void;
+}
