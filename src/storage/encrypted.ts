@@ -57,16 +57,17 @@ export class EncryptedBlobs {
    * Encrypts `plaintext` as version `ref.version` of `ref.objectId` and stores it (write-once).
    * By default under a fresh data key (`doc:<objectId>:v<version>`) and a random blob id; a caller
    * that manages its own keys and ids passes `dek` (a key from DataKeys.create; not wiped here) and
-   * `blobId`; `sha256` also hashes the plaintext on its way (in the sealing worker, if any).
+   * `blobId`; `sha256` also hashes the plaintext on its way (in the sealing worker, if any);
+   * `consumeInput`: the plaintext's pieces are this call's alone, freed once encrypted.
    * Resolves once the blob is durable; rejects, leaving no blob (and no key it created), when
    * `plaintext` errors.
    */
-  async put(ref: ObjectRef, plaintext: Readable, opts: { dek?: { keyId: string; key: Buffer }; blobId?: string; sha256?: boolean } = {}): Promise<StoredBlob> {
+  async put(ref: ObjectRef, plaintext: Readable, opts: { dek?: { keyId: string; key: Buffer }; blobId?: string; sha256?: boolean; consumeInput?: boolean } = {}): Promise<StoredBlob> {
     const created = opts.dek ? undefined : await this.keys.create(`doc:${ref.objectId}:v${ref.version}`);
     const { keyId, key } = opts.dek ?? created!;
     const blobId = opts.blobId ?? `b_${crypto.randomBytes(16).toString('base64url')}`;
     const header = makeHeader({ ...ref, keyId, chunkSize: this.o.chunkSize ?? DEFAULT_CHUNK });
-    const enc = new EncryptStream(key, header, { ...(this.o.sealer ? { sealer: this.o.sealer } : {}), sha256: opts.sha256 === true });
+    const enc = new EncryptStream(key, header, { ...(this.o.sealer ? { sealer: this.o.sealer } : {}), sha256: opts.sha256 === true, consumeInput: opts.consumeInput === true });
     if (created) key.fill(0);
     pipeline(plaintext, enc, () => undefined); // an error of either side destroys both; put then rejects
     try {

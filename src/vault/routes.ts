@@ -102,7 +102,8 @@ async function readUpload(req: FastifyRequest, max: number, isNew: boolean): Pro
   const n = declaredLength(req);
   return {
     meta: query,
-    body: { stream: (req.body as Readable | undefined) ?? req.raw, mediaType: checkMediaType(query.get('type')?.[0]), ...(n !== undefined ? { declaredLength: n } : {}), ...digest, finish },
+    // the request's own pieces (one buffer per TLS record): freed as soon as they are encrypted
+    body: { stream: (req.body as Readable | undefined) ?? req.raw, ownsPieces: true, mediaType: checkMediaType(query.get('type')?.[0]), ...(n !== undefined ? { declaredLength: n } : {}), ...digest, finish },
   };
 }
 

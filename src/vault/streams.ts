@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { vaultErrors } from './errors.js';
+import { release } from '../shared/buffers.js';
 
 /**
  * Streams allocate a buffer per piece (TLS records, sealed and opened chunks, file reads). V8
@@ -29,13 +30,17 @@ function streamed(n: number): void {
 export class Meter extends Transform {
   bytes = 0;
 
-  constructor(private readonly limit: number, private readonly onLimit: () => Error) {
+  constructor(
+    private readonly limit: number,
+    private readonly onLimit: () => Error,
+    private readonly o: { collect: boolean } = { collect: true },
+  ) {
     super({ highWaterMark: 64 * 1024 });
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.bytes += chunk.length;
-    streamed(chunk.length);
+    if (this.o.collect) streamed(chunk.length);
     if (this.bytes > this.limit) {
       cb(this.onLimit());
       return;
@@ -102,14 +107,9 @@ export function freeWhenWritten(res: { write: (...a: never[]) => boolean }): voi
     const done = typeof enc === 'function' ? enc : cb;
     const encoding = typeof enc === 'function' ? undefined : enc;
     return write(chunk, encoding, (err?: Error | null) => {
-      if (Buffer.isBuffer(chunk)) detach(chunk);
+      if (Buffer.isBuffer(chunk)) release(chunk);
       if (typeof done === 'function') (done as (e?: Error | null) => void)(err);
     });
   };
-}
-
-function detach(b: Buffer): void {
-  const ab = b.buffer as ArrayBuffer & { transfer?: (n: number) => ArrayBuffer };
-  if (b.byteOffset === 0 && ab.byteLength === b.length && b.length >= 4096 && typeof ab.transfer === 'function') ab.transfer(0);
 }
 

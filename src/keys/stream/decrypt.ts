@@ -1,6 +1,7 @@
 import crypto, { type DecipherGCM, type KeyObject } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { keysErrors } from '../errors.js';
+import { release } from '../../shared/buffers.js';
 import { HEADER_PROBE, NONCE_BYTES, TAG_BYTES, chunkError, headerLength, nonceInto, parseHeader, type BlobHeader, type ObjectRef } from './format.js';
 
 export interface DecryptOptions {
@@ -25,15 +26,6 @@ export interface DecryptOptions {
 
 const TAIL = 2 * TAG_BYTES;
 
-/**
- * Frees a chunk's ciphertext once opened, when it is a whole buffer of its own: detaching hands
- * its memory back at once instead of at V8's next collection, which keeps a download's resident
- * memory low (a buffer other data shares is left alone).
- */
-function free(frame: Buffer): void {
-  const ab = frame.buffer as ArrayBuffer & { transfer?: (n: number) => ArrayBuffer };
-  if (frame.byteOffset === 0 && ab.byteLength === frame.length && typeof ab.transfer === 'function') ab.transfer(0);
-}
 
 /**
  * Encrypted blob in, plaintext out. A chunk's plaintext is released only after its tag verified:
@@ -246,7 +238,7 @@ export class DecryptStream extends Transform {
     } finally {
       // a whole chunk read for this stream alone (ciphertext ‖ tag in one buffer): freed now
       const one = held.length === 1 ? held[0]! : undefined;
-      if (this.o.consumeInput && one && one.buffer === tag.buffer && one.byteOffset + one.length === tag.byteOffset) free(Buffer.from(one.buffer, one.byteOffset, one.length + TAG_BYTES));
+      if (this.o.consumeInput && one && one.buffer === tag.buffer && one.byteOffset + one.length === tag.byteOffset) release(Buffer.from(one.buffer, one.byteOffset, one.length + TAG_BYTES));
     }
     this.i++;
     this.fed = 0;

@@ -2,12 +2,18 @@ import crypto, { type CipherGCM, type Hash, type KeyObject } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { NONCE_BYTES, TAG_BYTES, nonceInto, type BlobHeader } from './format.js';
 import type { Sealed, SealSession, Sealer } from './sealer.js';
+import { release } from '../../shared/buffers.js';
 
 export interface EncryptOptions {
   /** seal whole chunks in this worker (a server: its event loop then only moves bytes) */
   sealer?: Sealer;
   /** also compute the SHA-256 of the plaintext (read `sha256` once the stream finished) */
   sha256?: boolean;
+  /**
+   * The input pieces are this stream's alone (an upload's request body): each one is freed
+   * (detached) once encrypted or copied, instead of at V8's next collection.
+   */
+  consumeInput?: boolean;
 }
 
 /** chunks handed to the sealing worker at once */
@@ -45,6 +51,7 @@ export class EncryptStream extends Transform {
   private readonly spare: ArrayBuffer[] = [];
   private readonly queue: { done: Promise<Sealed>; sealed?: Sealed }[] = [];
   private failed: unknown;
+  private readonly consume: boolean;
   /** plaintext bytes consumed */
   plaintextBytes = 0;
 
@@ -55,6 +62,7 @@ export class EncryptStream extends Transform {
   ) {
     super(o.sealer ? { writableHighWaterMark: 64 * 1024, readableHighWaterMark: header.chunkSize + TAG_BYTES } : { highWaterMark: header.chunkSize + TAG_BYTES });
     this.C = header.chunkSize;
+    this.consume = o.consumeInput === true;
     if (o.sealer) {
       this.session = o.sealer.begin(key, header.bytes, o.sha256 === true);
     } else {
@@ -75,7 +83,8 @@ export class EncryptStream extends Transform {
       this.plaintextBytes += chunk.length;
       if (this.session) {
         this.gather(chunk);
-        return this.release(IN_FLIGHT, cb);
+        if (this.consume) release(chunk);
+        return this.flushSealed(IN_FLIGHT, cb);
       }
       this.hash?.update(chunk);
       let off = 0;
@@ -87,6 +96,7 @@ export class EncryptStream extends Transform {
         off += n;
         if (this.fed === this.C) this.sealInline();
       }
+      if (this.consume) release(chunk);
       cb();
     } catch (e) {
       cb(e as Error);
@@ -100,7 +110,7 @@ export class EncryptStream extends Transform {
         if (this.fed > 0) this.send(this.fed, false); // the last, partial data chunk
         this.buf = undefined;
         this.send(0, true); // the end chunk: a tag only
-        this.release(1, (err) => {
+        this.flushSealed(1, (err) => {
           if (err) return cb(err);
           this.session!.end().then((r) => {
             this.digest = r.sha256;
@@ -182,14 +192,14 @@ export class EncryptStream extends Transform {
   }
 
   /** Pushes sealed chunks in order, waiting until fewer than `limit` are still being sealed. */
-  private release(limit: number, cb: (e?: Error | null) => void): void {
+  private flushSealed(limit: number, cb: (e?: Error | null) => void): void {
     for (;;) {
       if (this.failed !== undefined) return cb(this.failed as Error);
       const head = this.queue[0];
       if (!head) return cb();
       if (!head.sealed) {
         if (this.queue.length < limit) return cb();
-        head.done.then(() => this.release(limit, cb), cb);
+        head.done.then(() => this.flushSealed(limit, cb), cb);
         return;
       }
       this.queue.shift();

@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { Writable, type Readable } from 'node:stream';
 import type { BlobStore } from '../types.js';
 import { BLOB_ID, storageErrors } from '../errors.js';
+import { release } from '../../shared/buffers.js';
 
 const TMP = '.tmp';
 /** a background fdatasync every so many bytes written (see SyncingFile) */
@@ -84,7 +85,7 @@ class SyncingFile extends Writable {
     // Written pieces that are whole buffers go back to the system now rather than at V8's next
     // full collection: streamed buffers often outlive a young collection (they wait for the
     // disk), and V8 then runs a full collection for every ~64 MiB of them.
-    if (this.free) for (const b of bufs) detach(b);
+    if (this.free) for (const b of bufs) release(b);
     this.bytesWritten += total;
     this.sinceSync += total;
     if (this.sinceSync >= SYNC_EVERY && !this.syncing) {
@@ -223,11 +224,6 @@ export class FsBlobStore implements BlobStore {
     const st = await fsp.stat(this.file(id)).catch(() => null);
     return st ? st.mtimeMs : null;
   }
-}
-
-function detach(b: Buffer): void {
-  const ab = b.buffer as ArrayBuffer & { transfer?: (n: number) => ArrayBuffer };
-  if (b.byteOffset === 0 && ab.byteLength === b.length && b.length >= 4096 && typeof ab.transfer === 'function') ab.transfer(0);
 }
 
 async function fsyncDir(dir: string): Promise<void> {
