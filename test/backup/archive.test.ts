@@ -64,4 +64,34 @@ describe('archive writer', () => {
     await expect(pack(bodies.slice(1, 2), 1)).rejects.toMatchObject({ code: 'BACKUP_INTEGRITY', message: expect.stringContaining('shrank') });
     await expect(pack(bodies.slice(1, 2), -1)).rejects.toMatchObject({ code: 'BACKUP_INTEGRITY', message: expect.stringContaining('grew') });
   });
+
+  it('frees (detaches) the chunks of a member that owns them once consumed, and only those', async () => {
+    const body = crypto.randomBytes(3 * 8192);
+    const owned = [0, 1, 2].map((i) => {
+      const b = Buffer.from(new ArrayBuffer(8192)); // a whole ArrayBuffer of its own, as file reads give
+      body.copy(b, 0, i * 8192, (i + 1) * 8192);
+      return b;
+    });
+    const shared = Buffer.from(body);
+    const list: Member[] = [
+      { name: 'blobs/owned', size: body.length, ownChunks: true, open: async () => Readable.from(owned) },
+      { name: 'blobs/shared', size: body.length, open: async () => Readable.from([shared]) },
+    ];
+    const { stream, done } = packArchive(
+      (async function* () {
+        yield* list;
+      })(),
+      base,
+      new Date(1_700_000_000_000),
+    );
+    const chunks: Buffer[] = [];
+    for await (const c of stream) chunks.push(Buffer.from(c));
+    const seen = await done;
+    const sha = crypto.createHash('sha256').update(body).digest('hex');
+    expect(seen.map((m) => m.sha256)).toEqual([sha, sha]);
+    expect(owned.map((b) => b.buffer.byteLength)).toEqual([0, 0, 0]);
+    expect(shared.equals(body)).toBe(true);
+    const tar = Buffer.concat(chunks);
+    expect(tar.subarray(512, 512 + body.length).equals(body)).toBe(true);
+  });
 });

@@ -118,6 +118,7 @@ export async function runWrite(j: WriteJob, report: Report): Promise<WriteResult
       yield {
         name: m.name,
         size: m.size,
+        ownChunks: !m.bytes,
         open: async () => {
           if (m.file) return fs.createReadStream(m.file, { highWaterMark: 1 << 20 });
           if (m.blob) return store!.get(m.blob);

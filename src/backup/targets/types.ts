@@ -33,6 +33,7 @@ export interface BackupTarget {
   /** where it is, without credentials (display, logs, audit) */
   readonly display: string;
   put(path: string, data: Buffer | Readable): Promise<{ size: number }>;
+  /** the chunks read are the caller's: fresh buffers the target keeps no reference to (the reader frees them once copied) */
   get(path: string): Promise<Readable>;
   list(dir: string): Promise<TargetEntry[]>;
   rename(from: string, to: string): Promise<void>;
