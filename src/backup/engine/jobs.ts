@@ -84,16 +84,20 @@ export type EngineJob = WriteJob | ReadJob;
  * A young-generation collection after each part: the transfer's temporaries (SSH packets, file
  * chunks, tar slices; about 4× the data in all) are buffers outside the small JS heap, which V8
  * would otherwise let pile up to tens of MB before collecting (peak RSS). About a millisecond each.
- * A full collection every 16 parts as well was measured (2 cores, load 4-7) and not kept: peak RSS
- * 249-280 MB at 1 GiB and 330 MB at 3 GiB, against 266-277 and 296 MB without; +16 % CPU at 3 GiB.
+ * (A full collection every 16 parts was measured before the buffers were detached and V8's marking
+ * triggers were raised (./index.ts), and not kept then: peak RSS 249-280 MB at 1 GiB, 330 MB at
+ * 3 GiB, +16 % CPU. Now mark-compacts are otherwise rare, one every 64 parts bounds what survives.)
  */
-let gcFn: ((o: { type: 'minor' }) => void) | undefined;
+let gcFn: ((o: { type: 'minor' | 'major' }) => void) | undefined;
+let collections = 0;
+/** every this many parts, a full collection: a bound on promoted garbage whatever V8's triggers (~10 ms each on this small heap) */
+const MAJOR_EVERY = 64;
 function collectYoung(): void {
   if (!gcFn) {
     v8.setFlagsFromString('--expose-gc');
-    gcFn = vm.runInNewContext('gc') as (o: { type: 'minor' }) => void;
+    gcFn = vm.runInNewContext('gc') as (o: { type: 'minor' | 'major' }) => void;
   }
-  gcFn({ type: 'minor' });
+  gcFn({ type: ++collections % MAJOR_EVERY === 0 ? 'major' : 'minor' });
 }
 export type Report = (bytes: number) => void;
 
