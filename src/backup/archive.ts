@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
+import { release } from '../shared/buffers.js';
 import { backupErrors } from './errors.js';
 import { MANIFEST, type Manifest, type ManifestMember } from './format.js';
 
@@ -16,19 +17,11 @@ export interface Member {
   open(): Promise<Readable>;
   /**
    * The chunks `open()`'s stream yields are fresh buffers nobody else holds (file reads): each is
-   * freed (detached) as soon as the consumer is done with it, instead of at V8's next collection.
+   * freed (released) as soon as the consumer is done with it, instead of at V8's next collection
+   * (measured in the backup engine: those that outlived a young collection were otherwise only
+   * freed by mark-compacts).
    */
   ownChunks?: boolean;
-}
-
-/**
- * Frees a buffer's memory now, when it is a whole ArrayBuffer of its own (transfer(0) detaches it
- * and releases the backing store). Measured in the backup engine: without it, the ~1 GiB/GiB of
- * file-read buffers that outlived a young collection were only freed by mark-compacts.
- */
-export function detach(b: Uint8Array): void {
-  const ab = b.buffer as ArrayBuffer & { transfer?: (n: number) => ArrayBuffer };
-  if (b.byteOffset === 0 && ab.byteLength === b.length && b.length >= 4096 && typeof ab.transfer === 'function' && !(ab instanceof SharedArrayBuffer)) ab.transfer(0);
 }
 
 /** Names an archive may hold; anything else is refused when reading (no path tricks). */
@@ -125,7 +118,7 @@ export function packArchive(members: AsyncIterable<Member>, manifest: Omit<Manif
             if (n > m.size) throw backupErrors.integrity(`${m.name} grew while being archived (${m.size} bytes expected)`);
             hash.update(c);
             yield c;
-            if (m.ownChunks) detach(c);
+            if (m.ownChunks) release(c);
           }
         } finally {
           src.destroy();

@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { detach } from './archive.js';
+import { release } from '../shared/buffers.js';
 import { backupErrors } from './errors.js';
 import { partName, type PartRecord } from './format.js';
 import { PartError, type PartPool } from './pgp/pool.js';
@@ -141,7 +141,7 @@ export async function* downloadParts(o: {
         if (n + c.length > p.size) throw backupErrors.integrity(`${o.label}: ${p.name} is larger at the target than the ${p.size} bytes recorded`);
         data.set(c, n);
         n += c.length;
-        detach(c);
+        release(c);
       }
       if (n !== p.size) throw backupErrors.integrity(`${o.label}: ${p.name} is ${n} bytes at the target, ${p.size} expected`);
     } catch (e) {

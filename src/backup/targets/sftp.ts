@@ -5,6 +5,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { createRequire } from 'node:module';
 import type { Client as SshClient, SFTPWrapper, Stats, FileEntryWithStats } from 'ssh2';
+import { release } from '../../shared/buffers.js';
 import { backupErrors, BackupError } from '../errors.js';
 import { pathSegments, tempName, type BackupTarget, type TargetEntry } from './types.js';
 
@@ -65,10 +66,7 @@ const ALGORITHMS = {
 function freeWrittenPackets(sock: net.Socket): void {
   const write = sock.write;
   sock.write = function (this: net.Socket, data: unknown, ...rest: unknown[]): boolean {
-    if (rest.length === 0 && Buffer.isBuffer(data) && data.length >= 4096 && data.byteOffset === 0 && data.buffer.byteLength === data.length && !(data.buffer instanceof SharedArrayBuffer)) {
-      const ab = data.buffer as ArrayBuffer;
-      return (write as (d: Buffer, cb: () => void) => boolean).call(this, data, () => void ab.transfer(0));
-    }
+    if (rest.length === 0 && Buffer.isBuffer(data)) return (write as (d: Buffer, cb: () => void) => boolean).call(this, data, () => release(data));
     return (write as (...a: unknown[]) => boolean).call(this, data, ...rest);
   } as typeof sock.write;
 }
