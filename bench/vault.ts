@@ -101,6 +101,11 @@ const stop = (c: ChildProcess) =>
     c.once('exit', () => r());
     c.kill('SIGTERM');
   });
+/** CPU seconds (user + system, all threads) a process used so far */
+const cpuSeconds = (pid: number) => {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return { user: Number(f[11]) / 100, system: Number(f[12]) / 100 }; // utime, stime in clock ticks (USER_HZ = 100)
+};
 const memory = (pid: number) => {
   const s = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(s)?.[1] ?? 0) * 1024;
@@ -202,12 +207,18 @@ export default async function bench(): Promise<Record<string, unknown>> {
     fs.writeFileSync(`/proc/${pid}/clear_refs`, '5');
     loads.beforeUpload = load();
     let id: string | undefined;
+    const upCpu: { server: number; serverSystem: number; client: number }[] = [];
     const upT = await repeated(async () => {
+      const s0 = cpuSeconds(pid);
+      const c0 = process.cpuUsage();
       // the first upload creates the document, the next ones add versions to it
       const p = id === undefined ? `/api/v1/workspaces/${ws}/documents?name=big.bin` : `/api/v1/documents/${id}/versions`;
       const up = await request(server.url, ca, 'POST', p, token, content(SIZE), SIZE);
       if (up.status !== 201) throw new Error(`upload: ${up.status} ${up.text}`);
       id = (JSON.parse(up.text) as { id: string }).id;
+      const c = process.cpuUsage(c0);
+      const s1 = cpuSeconds(pid);
+      upCpu.push({ server: s1.user + s1.system - s0.user - s0.system, serverSystem: s1.system - s0.system, client: (c.user + c.system) / 1e6 });
     });
     const upS = upT.best;
     const upPeak = memory(pid).peak;
@@ -219,6 +230,18 @@ export default async function bench(): Promise<Record<string, unknown>> {
     const downS = downT.best;
     const peak = memory(pid).peak;
     const all = (t: { runs: number[] }) => t.runs.map((s) => rate(SIZE, s));
+    // what the upload costs in CPU: the server (event loop, sealing worker, kernel time of its
+    // writes) and this process as the HTTPS client, per GiB; both share the machine's cores
+    const gib = SIZE / 1024 ** 3;
+    const cpu = upCpu[upT.runs.indexOf(upS)]!;
+    const cores = os.availableParallelism();
+    out.uploadCpu = {
+      serverCpuSecondsPerGiB: Math.round((cpu.server / gib) * 100) / 100,
+      serverKernelCpuSecondsPerGiB: Math.round((cpu.serverSystem / gib) * 100) / 100,
+      clientCpuSecondsPerGiB: Math.round((cpu.client / gib) * 100) / 100,
+      cores,
+      cpuBoundMiBs: Math.round((cores * 1024) / ((cpu.server + cpu.client) / gib)),
+    };
     out.runsMiBs = { dd: all(ddT), staticDownload: all(staticT), plainDurableUpload: all(plainT), upload: all(upT), download: all(downT) };
     out.coffre = {
       uploadMiBs: rate(SIZE, upS),
