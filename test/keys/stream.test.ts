@@ -65,15 +65,26 @@ describe('streaming blob format, in memory', () => {
     expect(inl.enc.sha256).toBe(crypto.createHash('sha256').update('abc').digest('hex'));
   });
 
+  it('16 concurrent streams over 3 sealing workers: each blob and digest is its own', async () => {
+    const three = new Sealer(3);
+    const bodies = Array.from({ length: 16 }, (_, i) => crypto.randomBytes(5 * C + i * 333));
+    const outs = await Promise.all(bodies.map((b) => encryptWithDigest(b, randomPieces(3000), { sealer: three, sha256: true })));
+    for (const [i, o] of outs.entries()) {
+      expect(o.enc.sha256).toBe(crypto.createHash('sha256').update(bodies[i]!).digest('hex'));
+      expect((await decrypt(o.ct, whole)).equals(bodies[i]!)).toBe(true);
+    }
+    await three.close();
+  });
+
   it('a sealing worker that dies fails the stream it was sealing, and the next stream gets a new worker', async () => {
-    const own = new Sealer();
+    const own = new Sealer(1);
     const h = makeHeader({ ...ref, keyId: 'dk_unitunitunitunitunitu', chunkSize: C });
     const input = new Readable({ read() {} });
     const enc = new EncryptStream(key, h, { sealer: own });
     const run = pipeline(input, enc, new Writable({ write: (_c: Buffer, _e, cb) => cb() }));
     input.push(crypto.randomBytes(3 * C));
     await new Promise((r) => setTimeout(r, 50));
-    await (own as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+    await (own as unknown as { lanes: { worker: { terminate(): Promise<number> } }[] }).lanes[0]!.worker.terminate();
     input.push(crypto.randomBytes(3 * C));
     input.push(null);
     await expect(run).rejects.toThrow(/sealing worker exited|sealer/);

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { SealReply, SealRequest } from './seal-worker.js';
 
@@ -16,57 +17,71 @@ interface Waiting {
   reject(e: Error): void;
 }
 
+/** One worker thread and what it owes: a stream stays on the lane it started on. */
+interface Lane {
+  worker: Worker | undefined;
+  waiting: Map<number, Waiting>;
+  /** streams open on it: the worker keeps the process alive only while there are some */
+  open: number;
+}
+
 /**
- * Seals blob chunks (AES-256-GCM) and hashes their plaintext (SHA-256) in one worker thread, so
- * a server's event loop only moves bytes: an upload's TLS, HTTP and disk writes stay on the main
- * thread and its cipher and hash run on the other core. Chunk buffers are transferred both ways
- * (no copies). The worker starts on first use and does not keep the process alive while idle; a
- * worker that dies fails the streams it was sealing (each one fails, none is half-accepted) and the
- * next stream starts a new one. Data keys cross to the worker as a copy, which the worker wipes
- * once it made its key object; `close` stops it.
+ * Seals blob chunks (AES-256-GCM) and hashes their plaintext (SHA-256) in worker threads, so a
+ * server's event loop only moves bytes: an upload's TLS, HTTP and disk writes stay on the main
+ * thread and its cipher and hash run on another core. `threads` workers (default: one per core
+ * but one, at least one, at most four); each stream is pinned to one of them (its running hash
+ * lives there), streams are spread round-robin. Chunk buffers are transferred both ways (no
+ * copies). Workers start on first use and do not keep the process alive while idle; a worker that
+ * dies fails the streams it was sealing (each one fails, none is half-accepted) and the next
+ * stream on its lane starts a new one. Data keys cross to a worker as a copy, which the worker
+ * wipes once it made its key object; `close` stops them.
  */
 export class Sealer {
-  private worker: Worker | undefined;
-  private readonly waiting = new Map<number, Waiting>();
+  private readonly lanes: Lane[];
   private nextRid = 0;
   private nextSid = 0;
-  private open = 0;
+  private rr = 0;
 
-  private start(): Worker {
-    if (this.worker) return this.worker;
+  constructor(threads = Math.min(4, Math.max(1, os.availableParallelism() - 1))) {
+    this.lanes = Array.from({ length: Math.max(1, threads) }, () => ({ worker: undefined, waiting: new Map(), open: 0 }));
+  }
+
+  private start(lane: Lane): Worker {
+    if (lane.worker) return lane.worker;
     const w = new Worker(WORKER_URL, { name: 'coffre-sealer' });
     w.on('message', (r: SealReply) => {
-      const p = this.waiting.get(r.rid);
+      const p = lane.waiting.get(r.rid);
       if (!p) return;
-      this.waiting.delete(r.rid);
+      lane.waiting.delete(r.rid);
       if ('error' in r) p.reject(new Error(`sealing failed: ${r.error}`));
       else p.resolve(r);
     });
     const fail = (e: Error) => {
-      if (this.worker !== w) return;
-      this.worker = undefined;
-      for (const p of this.waiting.values()) p.reject(e);
-      this.waiting.clear();
+      if (lane.worker !== w) return;
+      lane.worker = undefined;
+      for (const p of lane.waiting.values()) p.reject(e);
+      lane.waiting.clear();
     };
     w.on('error', (e) => fail(e));
     w.on('exit', (code) => fail(new Error(`the sealing worker exited (${code})`)));
-    this.worker = w;
+    lane.worker = w;
     return w;
   }
 
-  private request(w: Worker, m: SealRequest & { rid: number }, transfer: ArrayBuffer[] = []): Promise<SealReply> {
+  private request(lane: Lane, w: Worker, m: SealRequest & { rid: number }, transfer: ArrayBuffer[] = []): Promise<SealReply> {
     return new Promise((resolve, reject) => {
       // a stream whose worker died fails at once (its key and hash state died with it)
-      if (this.worker !== w) return reject(new Error('the sealing worker exited'));
-      this.waiting.set(m.rid, { resolve, reject });
+      if (lane.worker !== w) return reject(new Error('the sealing worker exited'));
+      lane.waiting.set(m.rid, { resolve, reject });
       w.postMessage(m, transfer);
     });
   }
 
   /** Starts a stream under `key` (copied, not kept) with `aad`; `sha256` also hashes its plaintext. */
   begin(key: Buffer, aad: Buffer, sha256: boolean): SealSession {
-    const w = this.start();
-    if (this.open++ === 0) w.ref();
+    const lane = this.lanes[this.rr++ % this.lanes.length]!;
+    const w = this.start(lane);
+    if (lane.open++ === 0) w.ref();
     const sid = this.nextSid++;
     const copy = new Uint8Array(key);
     w.postMessage({ op: 'open', sid, key: copy, aad: new Uint8Array(aad), sha256 } satisfies SealRequest, [copy.buffer]);
@@ -74,35 +89,39 @@ export class Sealer {
     const done = () => {
       if (closed) return;
       closed = true;
-      if (--this.open === 0) w.unref();
+      if (--lane.open === 0) w.unref();
     };
     return {
       seal: async (input, length, nonce) => {
-        const r = await this.request(w, { op: 'seal', sid, rid: this.nextRid++, input, length, nonce: new Uint8Array(nonce) }, [input]);
+        const r = await this.request(lane, w, { op: 'seal', sid, rid: this.nextRid++, input, length, nonce: new Uint8Array(nonce) }, [input]);
         const s = r as Extract<SealReply, { out: ArrayBuffer }>;
         return { out: Buffer.from(s.out), tag: Buffer.from(s.tag.buffer, s.tag.byteOffset, s.tag.length), input: s.input };
       },
       end: async () => {
         try {
-          return (await this.request(w, { op: 'end', sid, rid: this.nextRid++ })) as { sha256: string | undefined };
+          return (await this.request(lane, w, { op: 'end', sid, rid: this.nextRid++ })) as { sha256: string | undefined };
         } finally {
           done();
         }
       },
       drop: () => {
         if (closed) return;
-        if (this.worker === w) w.postMessage({ op: 'drop', sid } satisfies SealRequest);
+        if (lane.worker === w) w.postMessage({ op: 'drop', sid } satisfies SealRequest);
         done();
       },
     };
   }
 
   async close(): Promise<void> {
-    const w = this.worker;
-    this.worker = undefined;
-    for (const p of this.waiting.values()) p.reject(new Error('the sealer is closed'));
-    this.waiting.clear();
-    if (w) await w.terminate();
+    await Promise.all(
+      this.lanes.map(async (lane) => {
+        const w = lane.worker;
+        lane.worker = undefined;
+        for (const p of lane.waiting.values()) p.reject(new Error('the sealer is closed'));
+        lane.waiting.clear();
+        if (w) await w.terminate();
+      }),
+    );
   }
 }
 
