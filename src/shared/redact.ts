@@ -14,7 +14,12 @@ export const LOG_REDACT_PATHS = [
   '*.pin',
   '*.token',
   '*.secret',
-  '*.code',
+  // second-factor and recovery codes where a body is logged (not `*.code`: that would also hide
+  // every logged error's code, which operators need)
+  'body.code',
+  '*.body.code',
+  '*.recoveryCodes',
+  'recoveryCodes',
   '*.link',
   '*.enrolUrl',
   '*.resetUrl',

@@ -133,10 +133,14 @@ describe('logging', () => {
     };
     const app = await build({ http, log: cap.log, api: [p] });
     cap.log.info({ pin: '12345678', user: { password: 'hunter2hunter2' }, token: 'tok_abcdef', link: 'https://x/enrol/abc' }, 'secrets');
+    cap.log.info({ body: { challenge: 'ch_1', code: '482913' }, user: { recoveryCodes: ['rc-7f3k-99qa'] } }, 'second factor');
+    // an error's code is not a secret: operators need it
+    cap.log.error({ err: Object.assign(new Error('HSM unavailable'), { code: 'KEYS_UNAVAILABLE' }) }, 'failed');
     await app.inject({ method: 'POST', url: '/api/v1/login', headers: { authorization: 'Bearer sekret-token', cookie: '__Host-coffre=sess123' }, payload: { password: 'Correct-Horse-9' } });
     const t = cap.text();
-    for (const s of ['12345678', 'hunter2hunter2', 'tok_abcdef', 'https://x/enrol/abc', 'sekret-token', 'sess123', 'Correct-Horse-9']) expect(t).not.toContain(s);
+    for (const s of ['12345678', 'hunter2hunter2', 'tok_abcdef', 'https://x/enrol/abc', 'sekret-token', 'sess123', 'Correct-Horse-9', '482913', 'rc-7f3k-99qa']) expect(t).not.toContain(s);
     expect(t).toContain('[REDACTED]');
+    expect(t).toContain('"code":"KEYS_UNAVAILABLE"');
     await app.close();
   });
 });
