@@ -221,6 +221,64 @@ export function Dialog({ open, title, onClose, children, footer }: { open: boole
   );
 }
 
+/**
+ * A dialog holding one form: the action's error on top, Cancel and the submit button below. The
+ * form submits (button or Enter) only when `ready`; closing clears the action's error.
+ */
+export function FormDialog({
+  open,
+  title,
+  id,
+  submitLabel,
+  action,
+  ready,
+  onClose,
+  error,
+  class: cls,
+  children,
+}: {
+  open: boolean;
+  title: string;
+  /** the form's id (the submit button sits outside it, in the footer) */
+  id: string;
+  submitLabel: string;
+  action: { run: () => unknown; busy: boolean; error: unknown; clear: () => void };
+  ready: boolean;
+  onClose: () => void;
+  /** shown instead of the action's error; `null` shows none (a field shows it) */
+  error?: unknown;
+  class?: string;
+  children: ComponentChildren;
+}) {
+  return (
+    <Dialog
+      open={open}
+      title={title}
+      onClose={() => (onClose(), action.clear())}
+      footer={
+        <>
+          <Button onClick={onClose}>Cancel</Button>
+          <Button variant="primary" type="submit" form={id} busy={action.busy} disabled={!ready}>
+            {submitLabel}
+          </Button>
+        </>
+      }
+    >
+      <ErrorAlert error={error === undefined ? action.error : error} />
+      <form
+        id={id}
+        class={cls}
+        onSubmit={(e) => {
+          e.preventDefault();
+          if (ready) void action.run();
+        }}
+      >
+        {children}
+      </form>
+    </Dialog>
+  );
+}
+
 export function Progress({ value, max, label }: { value: number; max: number; label: string }) {
   const pct = max > 0 ? Math.min(100, Math.floor((value / max) * 100)) : 0;
   return (

@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { ApiError, get, post, put } from '../api.js';
 import { can, type Me, type User } from '../session.js';
-import { Alert, Badge, Button, Card, Dialog, EmptyState, ErrorAlert, Icon, Loading, PageHeader, SelectField, TextField, Time, notify, useAction, useAsync } from '../ui.js';
+import { Alert, Badge, Button, Card, EmptyState, ErrorAlert, FormDialog, Icon, Loading, PageHeader, SelectField, TextField, Time, notify, useAction, useAsync } from '../ui.js';
 import { mfaLabel } from './account.js';
 
 export { ReviewsPage, ReviewPage } from './reviews.js';
@@ -47,6 +47,7 @@ export function UsersPage({ me }: { me: Me }) {
     else setLink({ kind: 'link', username: r.user.username, enrolUrl: r.enrolUrl, expiresAt: r.expiresAt });
     list.reload();
   });
+  const taken = invite.error instanceof ApiError && invite.error.code === 'USERNAME_TAKEN';
   const reinvite = useAction(async (u: User) => {
     const r = await post<{ enrolUrl?: string; expiresAt: string; mailed: boolean }>(`/users/${encodeURIComponent(u.id)}/invite`);
     if (r.mailed || !r.enrolUrl) setLink({ kind: 'mailed', username: u.username, email: '', expiresAt: r.expiresAt });
@@ -193,33 +194,21 @@ export function UsersPage({ me }: { me: Me }) {
         ) : null}
       </Card>
       <MfaPolicyNote />
-      <Dialog
+      <FormDialog
         open={inviting}
         title="Invite a user"
-        onClose={() => (setInviting(false), invite.clear())}
-        footer={
-          <>
-            <Button onClick={() => setInviting(false)}>Cancel</Button>
-            <Button variant="primary" type="submit" form="invite" busy={invite.busy} disabled={!username.trim() || !email.trim()}>
-              Invite
-            </Button>
-          </>
-        }
+        id="invite"
+        class="stack"
+        submitLabel="Invite"
+        action={invite}
+        ready={!!username.trim() && !!email.trim()}
+        onClose={() => setInviting(false)}
+        error={taken ? null : undefined}
       >
-        <ErrorAlert error={invite.error instanceof ApiError && invite.error.code === 'USERNAME_TAKEN' ? undefined : invite.error} />
-        <form
-          id="invite"
-          class="stack"
-          onSubmit={(e) => {
-            e.preventDefault();
-            if (username.trim() && email.trim()) void invite.run();
-          }}
-        >
-          <TextField label="User name" value={username} onValue={setUsername} required autoFocus autoCapitalize="none" spellcheck={false} error={invite.error instanceof ApiError && invite.error.code === 'USERNAME_TAKEN' ? 'This user name is taken.' : undefined} />
-          <TextField label="E-mail address" type="email" value={email} onValue={setEmail} required hint="Stored encrypted. Used for the invitation, reset links and security notices." />
-          <SelectField label="Role" value={role} onValue={setRole} options={ROLES.map((r) => ({ value: r, label: ROLE_TEXT[r] ?? r }))} />
-        </form>
-      </Dialog>
+        <TextField label="User name" value={username} onValue={setUsername} required autoFocus autoCapitalize="none" spellcheck={false} error={taken ? 'This user name is taken.' : undefined} />
+        <TextField label="E-mail address" type="email" value={email} onValue={setEmail} required hint="Stored encrypted. Used for the invitation, reset links and security notices." />
+        <SelectField label="Role" value={role} onValue={setRole} options={ROLES.map((r) => ({ value: r, label: ROLE_TEXT[r] ?? r }))} />
+      </FormDialog>
     </>
   );
 }

@@ -3,7 +3,7 @@ import { get, post } from '../api.js';
 import type { JobRun } from '../jobs.js';
 import { JobProgressView } from '../jobs.js';
 import { can, type Me } from '../session.js';
-import { Alert, Badge, Button, Card, Dialog, EmptyState, ErrorAlert, Facts, Field, Loading, PageHeader, SelectField, TextField, Time, bytes, duration, notify, useAction, useAsync } from '../ui.js';
+import { Alert, Badge, Button, Card, EmptyState, ErrorAlert, FormDialog, Facts, Field, Loading, PageHeader, SelectField, TextField, Time, bytes, duration, notify, useAction, useAsync } from '../ui.js';
 
 /**
  * Backups (src/backup/routes.ts): the seven weekday slots, targets with their declared site and
@@ -329,29 +329,8 @@ function AddTarget({ open, onClose, onAdded }: { open: boolean; onClose: () => v
   });
   const ok = f.name && f.url && f.jurisdiction && f.lat !== '' && f.lon !== '' && Number.isFinite(Number(f.lat)) && Number.isFinite(Number(f.lon));
   return (
-    <Dialog
-      open={open}
-      title="Add a backup target"
-      onClose={() => (onClose(), add.clear())}
-      footer={
-        <>
-          <Button onClick={onClose}>Cancel</Button>
-          <Button variant="primary" type="submit" form="add-target" busy={add.busy} disabled={!ok}>
-            Register
-          </Button>
-        </>
-      }
-    >
-      <ErrorAlert error={add.error} />
-      <form
-        id="add-target"
-        class="stack"
-        onSubmit={(e) => {
-          e.preventDefault();
-          if (ok) void add.run();
-        }}
-      >
-        <TextField label="Name" value={f.name} onValue={(v) => setF({ ...f, name: v })} required autoFocus hint="Lower-case letters, digits, - and _." />
+    <FormDialog open={open} title="Add a backup target" id="add-target" class="stack" submitLabel="Register" action={add} ready={!!ok} onClose={onClose}>
+      <TextField label="Name" value={f.name} onValue={(v) => setF({ ...f, name: v })} required autoFocus hint="Lower-case letters, digits, - and _." />
         <SelectField label="Type" value={f.type} onValue={(v) => setF({ ...f, type: v })} options={[{ value: 'sftp', label: 'SFTP server' }, { value: 'path', label: 'Mounted path' }]} />
         <TextField label="Address" value={f.url} onValue={(v) => setF({ ...f, url: v })} required placeholder={f.type === 'sftp' ? 'sftp://coffre@backup.example:22/srv/coffre' : 'file:///mnt/secondary'} />
         <div class="grid-2">
@@ -363,8 +342,7 @@ function AddTarget({ open, onClose, onAdded }: { open: boolean; onClose: () => v
         </div>
         {f.type === 'sftp' ? <TextField label="Host key (pinned)" value={f.hostKey} onValue={(v) => setF({ ...f, hostKey: v })} placeholder="ssh-ed25519 AAAA…" hint="The server's public key; the connection is refused if it ever differs." /> : null}
         <p class="muted small">The site must be in the appliance's jurisdiction and far enough from it (the appliance refuses it otherwise).</p>
-      </form>
-    </Dialog>
+    </FormDialog>
   );
 }
 

@@ -2,7 +2,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, del, describeError, get, patch, post, put, upload, url } from '../api.js';
 import { href, navigate, type Route } from '../router.js';
 import { activity, can, type Me, type User } from '../session.js';
-import { Alert, Badge, Button, Card, Dialog, EmptyState, ErrorAlert, Facts, Icon, Loading, PageHeader, Progress, SelectField, TextField, Time, bytes, notify, useAction, useAsync } from '../ui.js';
+import { Alert, Badge, Button, Card, EmptyState, ErrorAlert, FormDialog, Facts, Icon, Loading, PageHeader, Progress, SelectField, TextField, Time, bytes, notify, useAction, useAsync } from '../ui.js';
 
 /** Workspaces (src/access) and their documents (src/vault). */
 interface Workspace {
@@ -142,30 +142,9 @@ export function WorkspacesPage({ me }: { me: Me }) {
           </div>
         </Card>
       ) : null}
-      <Dialog
-        open={creating}
-        title="New workspace"
-        onClose={() => (setCreating(false), create.clear())}
-        footer={
-          <>
-            <Button onClick={() => setCreating(false)}>Cancel</Button>
-            <Button variant="primary" type="submit" busy={create.busy} disabled={!name.trim()} form="ws-create">
-              Create
-            </Button>
-          </>
-        }
-      >
-        <ErrorAlert error={create.error} />
-        <form
-          id="ws-create"
-          onSubmit={(e) => {
-            e.preventDefault();
-            if (name.trim()) void create.run();
-          }}
-        >
-          <TextField label="Name" value={name} onValue={setName} required autoFocus hint="Visible to the workspace's members only; stored encrypted." />
-        </form>
-      </Dialog>
+      <FormDialog open={creating} title="New workspace" id="ws-create" submitLabel="Create" action={create} ready={!!name.trim()} onClose={() => setCreating(false)}>
+        <TextField label="Name" value={name} onValue={setName} required autoFocus hint="Visible to the workspace's members only; stored encrypted." />
+      </FormDialog>
     </>
   );
 }
@@ -435,30 +414,9 @@ export function WorkspacePage({ me, ws: wsId, route }: { me: Me; ws: string; rou
           </div>
         ) : null}
       </Card>
-      <Dialog
-        open={newFolder}
-        title="New folder"
-        onClose={() => (setNewFolder(false), mkdir.clear())}
-        footer={
-          <>
-            <Button onClick={() => setNewFolder(false)}>Cancel</Button>
-            <Button variant="primary" type="submit" form="mkdir" busy={mkdir.busy} disabled={!folderName.trim()}>
-              Create
-            </Button>
-          </>
-        }
-      >
-        <ErrorAlert error={mkdir.error} />
-        <form
-          id="mkdir"
-          onSubmit={(e) => {
-            e.preventDefault();
-            if (folderName.trim()) void mkdir.run();
-          }}
-        >
-          <TextField label="Folder name" value={folderName} onValue={setFolderName} required autoFocus />
-        </form>
-      </Dialog>
+      <FormDialog open={newFolder} title="New folder" id="mkdir" submitLabel="Create" action={mkdir} ready={!!folderName.trim()} onClose={() => setNewFolder(false)}>
+        <TextField label="Folder name" value={folderName} onValue={setFolderName} required autoFocus />
+      </FormDialog>
     </>
   );
 }
@@ -711,30 +669,9 @@ export function DocumentPage({ ws: wsId, doc: docId }: { me: Me; ws: string; doc
           </table>
         </div>
       </Card>
-      <Dialog
-        open={renaming}
-        title="Rename document"
-        onClose={() => (setRenaming(false), rename.clear())}
-        footer={
-          <>
-            <Button onClick={() => setRenaming(false)}>Cancel</Button>
-            <Button variant="primary" type="submit" form="rename" busy={rename.busy} disabled={!name.trim()}>
-              Rename
-            </Button>
-          </>
-        }
-      >
-        <ErrorAlert error={rename.error} />
-        <form
-          id="rename"
-          onSubmit={(e) => {
-            e.preventDefault();
-            if (name.trim()) void rename.run();
-          }}
-        >
-          <TextField label="Name" value={name} onValue={setName} required autoFocus />
-        </form>
-      </Dialog>
+      <FormDialog open={renaming} title="Rename document" id="rename" submitLabel="Rename" action={rename} ready={!!name.trim()} onClose={() => setRenaming(false)}>
+        <TextField label="Name" value={name} onValue={setName} required autoFocus />
+      </FormDialog>
     </>
   );
 }
