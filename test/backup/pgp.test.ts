@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as openpgp from 'openpgp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decryptPart, encryptPart, packetHeader, PartFormatError, partSize } from '../../src/backup/pgp/seipd.js';
+import { cfbDecrypt, decryptPart, encryptPart, packetHeader, PartFormatError, partSize } from '../../src/backup/pgp/seipd.js';
 import { PartPool } from '../../src/backup/pgp/pool.js';
 import { checkEscrowKey, escrowPackets } from '../../src/backup/pgp/openpgp.js';
 import { createGpg, gpgVersion, type Gpg } from '../support/gpg.js';
@@ -37,6 +37,25 @@ describe('part encryption (SEIPDv1), checked against OpenPGP.js', () => {
     const { publicKey } = await openpgp.generateKey({ type: 'ecc', curve: 'curve25519Legacy', userIDs: [{ email: 'e@example.fr' }], format: 'object' });
     const msg = await openpgp.encrypt({ message: await openpgp.createMessage({ binary: pt }), sessionKey: { data: key, algorithm: 'aes256' }, encryptionKeys: publicKey, format: 'binary', config: { aeadProtect: false } });
     expect(Buffer.from(decryptPart(key, msg as Uint8Array)).equals(pt)).toBe(true);
+  });
+
+  it('decrypts CFB (zero IV) as AES-ECB of the shifted ciphertext, like OpenSSL aes-256-cfb, at any length and alignment', () => {
+    const key = crypto.randomBytes(32);
+    const lengths = [0, 1, 15, 16, 17, 31, 32, 33, 100, 4099, (1 << 20) - 1, 1 << 20, (1 << 20) + 15, (1 << 20) + 17, 2_500_001];
+    for (const n of lengths) {
+      const pt = crypto.randomBytes(n);
+      const c = crypto.createCipheriv('aes-256-cfb', key, Buffer.alloc(16));
+      const ct = Buffer.concat([c.update(pt), c.final()]);
+      for (const [inAt, outAt] of [[0, 0], [1, 3], [5, 2]] as const) {
+        const inBuf = new Uint8Array(n + 8);
+        inBuf.set(ct, inAt);
+        const outBuf = new Uint8Array(n + 8);
+        const out = outBuf.subarray(outAt, outAt + n);
+        cfbDecrypt(key, inBuf.subarray(inAt, inAt + n), out);
+        expect(Buffer.from(out).equals(pt)).toBe(true);
+      }
+    }
+    expect(() => cfbDecrypt(key, new Uint8Array(32), new Uint8Array(31))).toThrow(RangeError);
   });
 
   it('uses the shortest packet lengths', () => {
