@@ -71,6 +71,34 @@ function freeWrittenPackets(sock: net.Socket): void {
   } as typeof sock.write;
 }
 
+/**
+ * Tells the requests waiting on a connection that it died. Each waiter unsubscribes when it is
+ * answered: a never-settling promise raced against every request kept one reaction (and what it
+ * held: the answer, a whole read stream) per request for the connection's life; measured as a
+ * steady RSS creep over a multi-GiB verification.
+ */
+class DeathNotice {
+  private readonly waiters = new Set<(e: Error) => void>();
+  private dead: Error | null = null;
+  /** calls `f` when (or, if already, now that) the connection is lost; returns the unsubscribe */
+  on(f: (e: Error) => void): () => void {
+    if (this.dead) {
+      const e = this.dead;
+      queueMicrotask(() => f(e));
+      return () => undefined;
+    }
+    this.waiters.add(f);
+    return () => void this.waiters.delete(f);
+  }
+  fire(e: Error): void {
+    if (this.dead) return;
+    this.dead = e;
+    const ws = [...this.waiters];
+    this.waiters.clear();
+    for (const f of ws) f(e);
+  }
+}
+
 const p2 =
   <T>(fn: (cb: (err: Error | null | undefined, v: T) => void) => void): Promise<T> =>
     new Promise<T>((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v))));
@@ -86,8 +114,8 @@ export class SftpTarget implements BackupTarget {
   /** the TCP socket under the current connection (ours, so writes can be corked) */
   private sock: net.Socket | null = null;
   private readonly window: number;
-  /** per connection: rejects when its socket closes, so no request on it waits for ever */
-  private readonly deaths = new WeakMap<SFTPWrapper, Promise<never>>();
+  /** per connection: told when its socket closes, so no request on it waits for ever */
+  private readonly deaths = new WeakMap<SFTPWrapper, DeathNotice>();
 
   constructor(private readonly o: SftpOptions) {
     this.display = `sftp://${o.username}@${o.host}:${o.port}${o.dir}`;
@@ -96,8 +124,16 @@ export class SftpTarget implements BackupTarget {
 
   /** an SFTP request on `sftp`, failing if its connection is lost before the answer */
   private r<T>(sftp: SFTPWrapper, fn: (cb: (err: Error | null | undefined, v: T) => void) => void): Promise<T> {
-    const dead = this.deaths.get(sftp);
-    return dead ? Promise.race([p2<T>(fn), dead]) : p2<T>(fn);
+    const death = this.deaths.get(sftp);
+    if (!death) return p2<T>(fn);
+    return new Promise<T>((resolve, reject) => {
+      const off = death.on(reject);
+      fn((err, v) => {
+        off();
+        if (err) reject(err);
+        else resolve(v);
+      });
+    });
   }
 
   private connect(): Promise<{ client: SshClient; sftp: SFTPWrapper }> {
@@ -130,13 +166,11 @@ export class SftpTarget implements BackupTarget {
         client.sftp((err, sftp) => {
           if (err) return done(backupErrors.unreachable(this.display, `sftp subsystem refused: ${err.message}`, err));
           // requests sent as the connection dies are never answered: they fail with it instead
-          const dead = new Promise<never>((_, rej) => {
-            const lost = () => rej(backupErrors.unreachable(this.display, 'connection lost'));
-            if (sock.destroyed) lost();
-            else sock.once('close', lost);
-          });
-          dead.catch(() => undefined);
-          this.deaths.set(sftp, dead);
+          const death = new DeathNotice();
+          const lost = () => death.fire(backupErrors.unreachable(this.display, 'connection lost'));
+          if (sock.destroyed) lost();
+          else sock.once('close', lost);
+          this.deaths.set(sftp, death);
           done(null, { client, sftp });
         });
       });
@@ -244,7 +278,7 @@ export class SftpTarget implements BackupTarget {
         signal();
       });
     };
-    void this.deaths.get(sftp)?.catch((e: unknown) => {
+    const offDeath = this.deaths.get(sftp)?.on((e) => {
       error ??= e;
       signal();
     });
@@ -252,32 +286,36 @@ export class SftpTarget implements BackupTarget {
       while (inflight > n && !error) await new Promise<void>((r) => (wake = r));
       if (error) throw error;
     };
-    if (Buffer.isBuffer(data)) {
-      for (let off = 0; off < data.length; off += chunk) {
-        await waitBelow(this.window - 1);
-        send(data.subarray(off, Math.min(off + chunk, data.length)));
-      }
-    } else {
-      let pending: Buffer[] = [];
-      let pendingLen = 0;
-      for await (const c of data as AsyncIterable<Buffer>) {
-        pending.push(c);
-        pendingLen += c.length;
-        while (pendingLen >= chunk) {
-          const all = Buffer.concat(pending, pendingLen);
+    try {
+      if (Buffer.isBuffer(data)) {
+        for (let off = 0; off < data.length; off += chunk) {
           await waitBelow(this.window - 1);
-          send(all.subarray(0, chunk));
-          pending = [all.subarray(chunk)];
-          pendingLen = all.length - chunk;
+          send(data.subarray(off, Math.min(off + chunk, data.length)));
+        }
+      } else {
+        let pending: Buffer[] = [];
+        let pendingLen = 0;
+        for await (const c of data as AsyncIterable<Buffer>) {
+          pending.push(c);
+          pendingLen += c.length;
+          while (pendingLen >= chunk) {
+            const all = Buffer.concat(pending, pendingLen);
+            await waitBelow(this.window - 1);
+            send(all.subarray(0, chunk));
+            pending = [all.subarray(chunk)];
+            pendingLen = all.length - chunk;
+          }
+        }
+        if (pendingLen) {
+          await waitBelow(this.window - 1);
+          send(Buffer.concat(pending, pendingLen));
         }
       }
-      if (pendingLen) {
-        await waitBelow(this.window - 1);
-        send(Buffer.concat(pending, pendingLen));
-      }
+      await waitBelow(0);
+      return pos;
+    } finally {
+      offDeath?.();
     }
-    await waitBelow(0);
-    return pos;
   }
 
   async put(p: string, data: Buffer | Readable): Promise<{ size: number }> {
@@ -352,7 +390,7 @@ export class SftpTarget implements BackupTarget {
         sftp.close(handle, () => undefined);
       }
     };
-    void this.deaths.get(sftp)?.catch((e: Error) => {
+    const offDeath = this.deaths.get(sftp)?.on((e) => {
       if (!ended) stream.destroy(e);
     });
     const stream = new Readable({
@@ -361,6 +399,7 @@ export class SftpTarget implements BackupTarget {
         pump();
       },
       destroy(err, cb) {
+        offDeath?.();
         closeHandle();
         cb(err);
       },
@@ -375,6 +414,7 @@ export class SftpTarget implements BackupTarget {
       }
       if (emitAt >= size && inflight === 0 && !ended) {
         ended = true;
+        offDeath?.();
         closeHandle();
         stream.push(null);
       }
