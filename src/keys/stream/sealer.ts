@@ -89,7 +89,8 @@ export class Sealer {
     const done = () => {
       if (closed) return;
       closed = true;
-      if (--lane.open === 0) w.unref();
+      // the lane's current worker: after a crash this stream's worker is gone and a new one serves the lane
+      if (--lane.open === 0) lane.worker?.unref();
     };
     return {
       seal: async (input, length, nonce) => {
