@@ -65,7 +65,7 @@ export class Client {
         resolve,
       );
       req.on('error', (e: NodeJS.ErrnoException) =>
-        reject(new AppError('UNREACHABLE', `cannot reach ${this.base.origin} (${e.code ?? e.message})`, { exitCode: 1, hint: e.code?.startsWith('ERR_TLS') || /certificate/i.test(e.message) ? 'set COFFRE_CA to the appliance certificate' : 'check COFFRE_URL and that the appliance is running' })),
+        reject(new AppError('UNREACHABLE', `cannot reach ${this.base.origin} (${e.code ?? e.message})`, { exitCode: 1, cause: e, hint: e.code?.startsWith('ERR_TLS') || /certificate/i.test(e.message) ? 'set COFFRE_CA to the appliance certificate' : 'check COFFRE_URL and that the appliance is running' })),
       );
       if (o.body === undefined) req.end();
       else if (typeof o.body === 'string' || Buffer.isBuffer(o.body)) req.end(o.body);

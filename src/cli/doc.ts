@@ -76,7 +76,17 @@ interface PutOpts {
   folder?: string;
   tag?: string[];
   type?: string;
+  idempotencyKey?: string;
   json?: boolean;
+}
+
+/** Attempts of one upload when the connection drops before the answer (same Idempotency-Key each time). */
+const PUT_ATTEMPTS = 3;
+
+/** A connection lost after the request went out: the appliance may have stored the version. */
+function lostAnswer(e: unknown): boolean {
+  const code = ((e as { cause?: NodeJS.ErrnoException }).cause ?? (e as NodeJS.ErrnoException)).code;
+  return code === 'ECONNRESET' || code === 'EPIPE' || code === 'ERR_STREAM_PREMATURE_CLOSE' || (e as Error).message === 'aborted';
 }
 
 /**
@@ -104,18 +114,32 @@ async function put(io: Io, client: Client, file: string, o: PutOpts): Promise<vo
     for (const t of o.tag ?? []) q.append('tags', t);
   }
   if (o.type) q.set('type', o.type);
-  const bar = progress(st.size, 'upload');
+  // one key per file: a retry after a lost answer gets the version the first attempt stored
+  const idempotencyKey = o.idempotencyKey ?? crypto.randomUUID();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await putOnce(io, client, file, st.size, `${url}${q.size ? `?${q.toString()}` : ''}`, idempotencyKey, o.json);
+    } catch (e) {
+      if (attempt >= PUT_ATTEMPTS || !lostAnswer(e)) throw e;
+      process.stderr.write(`connection lost before the answer; retrying (${attempt}/${PUT_ATTEMPTS - 1}) with the same Idempotency-Key\n`);
+      await new Promise((r) => setTimeout(r, 1000 * attempt));
+    }
+  }
+}
+
+async function putOnce(io: Io, client: Client, file: string, size: number, url: string, idempotencyKey: string, json: boolean | undefined): Promise<void> {
+  const bar = progress(size, 'upload');
   const tap = new Tap((n) => bar.tick(n));
   try {
-    const res = await client.raw('POST', `${url}${q.size ? `?${q.toString()}` : ''}`, {
-      headers: { 'content-type': 'application/octet-stream', trailer: 'content-digest' },
+    const res = await client.raw('POST', url, {
+      headers: { 'content-type': 'application/octet-stream', trailer: 'content-digest', 'idempotency-key': idempotencyKey },
       body: fs.createReadStream(file).pipe(tap),
       trailers: () => ({ 'content-digest': `sha-256=:${tap.hash.copy().digest('base64')}:` }),
     });
     const r = (await reply(res)) as unknown as { id: string; version: number; sha256: string; size: number };
     const local = tap.hash.digest('hex');
     if (r.sha256 !== local) throw new AppError('INTEGRITY', 'the appliance reports another SHA-256 than the file sent', { exitCode: 1 });
-    emit(io, o.json, { id: r.id, version: r.version, sha256: r.sha256, size: r.size }, `stored ${file} as document ${r.id} version ${r.version} (${human(r.size)}, sha256 ${r.sha256})`);
+    emit(io, json, { id: r.id, version: r.version, sha256: r.sha256, size: r.size }, `stored ${file} as document ${r.id} version ${r.version} (${human(r.size)}, sha256 ${r.sha256})`);
   } finally {
     bar.stop();
   }
@@ -196,6 +220,7 @@ export function registerDoc(program: Command, io: Io): void {
     .option('--folder <id>', 'folder of the new document')
     .option('--tag <tag...>', 'tags of the new document')
     .option('--type <media-type>', 'media type of the content')
+    .option('--idempotency-key <key>', 'sent as Idempotency-Key (default: a fresh UUID): a script retrying with the same key gets the version already stored instead of a duplicate')
     .addOption(jsonOption())
     .action(action(io, async (file: string, o: PutOpts) => put(io, clientFromEnv({ needToken: true }), file, o)));
   doc

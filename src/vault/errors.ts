@@ -23,6 +23,8 @@ export const vaultErrors = {
     new AppError('BODY_LENGTH_MISMATCH', `body of ${got} bytes does not match Content-Length ${declared}`, { httpStatus: 400 }),
   digestMismatch: () => new AppError('DIGEST_MISMATCH', 'uploaded content does not match the SHA-256 the client announced', { httpStatus: 400 }),
   incomplete: () => new AppError('UPLOAD_INCOMPLETE', 'the upload ended before its body was complete', { httpStatus: 400 }),
+  idempotencyKeyReused: () =>
+    new AppError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was already used for another upload target', { httpStatus: 409, hint: 'send a fresh key for each new upload' }),
   unsupportedMedia: () =>
     new AppError('UNSUPPORTED_MEDIA_TYPE', 'upload as application/octet-stream or multipart/form-data', { httpStatus: 415 }),
   rangeNotSatisfiable: (size: number) =>

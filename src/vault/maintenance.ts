@@ -25,6 +25,7 @@ async function shred(core: VaultCore, documentId: string): Promise<{ versions: n
     const doc = await trx.selectFrom('vault_documents').select('workspace_id').where('id', '=', documentId).executeTakeFirst();
     if (!doc) return;
     await trx.deleteFrom('vault_versions').where('document_id', '=', documentId).execute();
+    await trx.deleteFrom('vault_idempotency').where('document_id', '=', documentId).execute();
     await trx.deleteFrom('vault_documents').where('id', '=', documentId).execute();
     core.names.delete(documentId);
     core.tags.delete(documentId);

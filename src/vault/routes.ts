@@ -11,7 +11,7 @@ import { checkDescription, checkMediaType, checkName, checkTags, decodeComponent
 import * as S from './schemas.js';
 import type { VaultService } from './service.js';
 import type { VaultCaller } from './types.js';
-import type { UploadBody, UploadTarget } from './upload.js';
+import { checkIdempotencyKey, type UploadBody, type UploadTarget } from './upload.js';
 
 export interface VaultRoutesOptions {
   vault: VaultService;
@@ -81,7 +81,8 @@ async function readUpload(req: FastifyRequest, max: number, isNew: boolean): Pro
     return t ? { expectedSha256: t } : {};
   };
   const headerDigest = parseDigest(req.headers['content-digest'] ?? req.headers['repr-digest']);
-  const digest = headerDigest ? { expectedSha256: headerDigest } : {};
+  const idempotencyKey = checkIdempotencyKey(req.headers['idempotency-key']);
+  const digest = { ...(headerDigest ? { expectedSha256: headerDigest } : {}), ...(idempotencyKey !== undefined ? { idempotencyKey } : {}) };
   if (req.isMultipart()) {
     const parts = req.parts({ limits: { fileSize: max + 1, files: 1, fields: 20, fieldSize: 64 * 1024, parts: 21, headerPairs: 50 } });
     const meta = new Map<string, string[]>();
@@ -105,6 +106,13 @@ async function readUpload(req: FastifyRequest, max: number, isNew: boolean): Pro
     // the request's own pieces (one buffer per TLS record): freed as soon as they are encrypted
     body: { stream: (req.body as Readable | undefined) ?? req.raw, ownsPieces: true, mediaType: checkMediaType(query.get('type')?.[0]), ...(n !== undefined ? { declaredLength: n } : {}), ...digest, finish },
   };
+}
+
+/** A retried upload (same Idempotency-Key) answers like the first, marked `Idempotent-Replayed: true`. */
+function replied(reply: FastifyReply, r: { replayed?: boolean }): FastifyReply {
+  if (r.replayed) reply.header('idempotent-replayed', 'true');
+  delete r.replayed;
+  return reply;
 }
 
 function contentDisposition(name: string): string {
@@ -174,7 +182,7 @@ export const vaultRoutes: FastifyPluginAsync<VaultRoutesOptions> = async (app0, 
         ...(meta.has('tags') ? { tags: checkTags(meta.get('tags')) } : {}),
       };
       const r = await vault.upload(c, target, body);
-      return reply.code(201).header('location', `/api/v1/documents/${r.id}`).send(r);
+      return replied(reply, r).code(201).header('location', `/api/v1/documents/${r.id}`).send(r);
     },
   );
 
@@ -189,7 +197,7 @@ export const vaultRoutes: FastifyPluginAsync<VaultRoutesOptions> = async (app0, 
       const { id } = req.params as { id: string };
       const { body } = await readUpload(req, maxUploadBytes, false);
       const r = await vault.upload(c, { kind: 'version', documentId: id }, body);
-      return reply.code(201).send(r as never);
+      return replied(reply, r).code(201).send(r as never);
     },
   );
 

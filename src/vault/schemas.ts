@@ -71,6 +71,7 @@ export const UploadHeaders = Type.Object({
   'content-length': Type.Optional(Type.String({ pattern: '^[0-9]{1,16}$' })),
   'content-digest': Type.Optional(Type.String({ description: 'RFC 9530 `sha-256=:<base64>:`; also accepted as a trailer' })),
   'repr-digest': Type.Optional(Type.String({ description: 'RFC 9530 `sha-256=:<base64>:`' })),
+  'idempotency-key': Type.Optional(Type.String({ description: 'a fresh value per upload (e.g. a UUID); a retry with the same key gets the version the first attempt created (header `Idempotent-Replayed: true`)' })),
 });
 
 /**

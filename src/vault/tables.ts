@@ -72,4 +72,17 @@ export interface VaultTables {
     workspace_id: string;
     used_bytes: number;
   };
+  /**
+   * Idempotency keys of uploads (migrations/2026-12-07T0024-vault-idempotency.ts): per user, the
+   * SHA-256 of the key, what it was used on (`ws:<id>` or `doc:<id>`) and the version it created.
+   * Kept for a day; deleted with their document.
+   */
+  vault_idempotency: {
+    actor_id: string;
+    key_hash: string;
+    target: string;
+    document_id: string;
+    version: number;
+    created_at: number;
+  };
 }

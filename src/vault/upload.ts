@@ -26,6 +26,11 @@ export interface UploadBody {
    * (a digest sent as a trailer, bytes past Content-Length). Throws to refuse the upload.
    */
   finish?: () => Promise<{ expectedSha256?: string } | void> | { expectedSha256?: string } | void;
+  /**
+   * The client's `Idempotency-Key`: a retry carrying the same key (same user, same target, within
+   * IDEMPOTENCY_TTL_MS) gets the version the first attempt created instead of a new one.
+   */
+  idempotencyKey?: string;
 }
 
 export interface UploadResult {
@@ -35,9 +40,49 @@ export interface UploadResult {
   size: number;
   sha256: string;
   created: boolean;
+  /** true when an earlier upload with the same idempotency key created this version */
+  replayed?: boolean;
 }
 
 const MAX_VERSION_RETRIES = 5;
+
+/** How long an idempotency key is remembered (the hourly sweep forgets older ones). */
+export const IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+/** An `Idempotency-Key` header value, checked (never echoed: it is the client's text). */
+export function checkIdempotencyKey(v: string | string[] | undefined): string | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || !IDEMPOTENCY_KEY.test(v)) throw vaultErrors.invalidInput('Idempotency-Key must be 1 to 255 visible ASCII characters, sent once');
+  return v;
+}
+
+interface IdempotencyScope {
+  actor: string;
+  keyHash: string;
+  /** `ws:<id>` (new document) or `doc:<id>` (new version) */
+  target: string;
+}
+
+function idempotencyScope(c: VaultCaller, key: string, target: string): IdempotencyScope {
+  return { actor: c.actor.userId ? `user:${c.actor.userId}` : c.actor.id, keyHash: crypto.createHash('sha256').update(key).digest('hex'), target };
+}
+
+/** The version an earlier upload with this key created, if any (the caller's access was checked). */
+async function replay(core: VaultCore, s: IdempotencyScope, workspaceId: string): Promise<UploadResult | undefined> {
+  const row = await core.db
+    .selectFrom('vault_idempotency as i')
+    .leftJoin('vault_versions as v', (j) => j.onRef('v.document_id', '=', 'i.document_id').onRef('v.version', '=', 'i.version'))
+    .select(['i.target', 'i.document_id', 'i.version', 'v.size', 'v.sha256'])
+    .where('i.actor_id', '=', s.actor)
+    .where('i.key_hash', '=', s.keyHash)
+    .where('i.created_at', '>', core.now() - IDEMPOTENCY_TTL_MS)
+    .executeTakeFirst();
+  if (!row) return undefined;
+  if (row.target !== s.target) throw vaultErrors.idempotencyKeyReused();
+  if (row.size === null || row.sha256 === null) throw vaultErrors.documentNotFound();
+  return { id: row.document_id, workspaceId, version: num(row.version), size: num(row.size), sha256: row.sha256, created: s.target.startsWith('ws:'), replayed: true };
+}
 
 /**
  * Streams a body into a new encrypted blob and commits a version for it. Crash-safe order
@@ -62,6 +107,14 @@ export async function upload(core: VaultCore, c: VaultCaller, target: UploadTarg
     if (r.doc.trashed_at !== null) throw vaultErrors.inTrash();
     ws = r.ws;
     documentId = r.doc.id;
+  }
+  const idem = body.idempotencyKey !== undefined ? idempotencyScope(c, body.idempotencyKey, target.kind === 'new' ? `ws:${ws.id}` : `doc:${documentId}`) : undefined;
+  if (idem) {
+    const prior = await replay(core, idem, ws.id);
+    if (prior) {
+      body.stream.resume(); // the retry's bytes are not needed: read and dropped
+      return prior;
+    }
   }
 
   // Limits known before reading a byte.
@@ -110,7 +163,7 @@ export async function upload(core: VaultCore, c: VaultCaller, target: UploadTarg
     const expected = late.expectedSha256 ?? body.expectedSha256;
     if (expected !== undefined && expected !== sha256) throw vaultErrors.digestMismatch();
 
-    const version = await commit(core, c, { target, ws, documentId, blobId, keyId: dek.keyId, size, storedSize, sha256, mediaType: body.mediaType, quota, enc });
+    const version = await commit(core, c, { target, ws, documentId, blobId, keyId: dek.keyId, size, storedSize, sha256, mediaType: body.mediaType, quota, enc, idem });
     if (target.kind === 'new' && enc) {
       core.names.set(documentId, enc.name, target.name);
       if (enc.tags !== null) core.tags.set(documentId, enc.tags, JSON.stringify(target.tags));
@@ -119,6 +172,9 @@ export async function upload(core: VaultCore, c: VaultCaller, target: UploadTarg
     return { id: documentId, workspaceId: ws.id, version, size, sha256, created: target.kind === 'new' };
   } catch (e) {
     await discard(core, blobId, dek.keyId);
+    // the same key committed meanwhile (two attempts in flight at once): that version is the answer
+    const prior = idem && (await replay(core, idem, ws.id).catch(() => undefined));
+    if (prior) return prior;
     throw e;
   } finally {
     clearInterval(heartbeat);
@@ -163,6 +219,7 @@ interface CommitArgs {
   mediaType: string;
   quota: number;
   enc: { name: string; description: string | null; tags: string | null } | undefined;
+  idem: IdempotencyScope | undefined;
 }
 
 async function commit(core: VaultCore, c: VaultCaller, a: CommitArgs): Promise<number> {
@@ -234,6 +291,12 @@ async function commit(core: VaultCore, c: VaultCaller, a: CommitArgs): Promise<n
         // blob and key are gone and this version must not commit
         const pending = await trx.deleteFrom('vault_uploads').where('blob_id', '=', a.blobId).executeTakeFirst();
         if (Number(pending.numDeletedRows) !== 1) throw vaultErrors.incomplete();
+        if (a.idem) {
+          // an expired use of the key is forgotten; a live one (a concurrent attempt that committed
+          // first) makes this insert fail, so this version does not commit and that one is the answer
+          await trx.deleteFrom('vault_idempotency').where('actor_id', '=', a.idem.actor).where('key_hash', '=', a.idem.keyHash).where('created_at', '<=', now - IDEMPOTENCY_TTL_MS).execute();
+          await trx.insertInto('vault_idempotency').values({ actor_id: a.idem.actor, key_hash: a.idem.keyHash, target: a.idem.target, document_id: a.documentId, version, created_at: now }).execute();
+        }
         await core.recordIn(trx, c, a.target.kind === 'new' ? 'doc.create' : 'doc.write', {
           workspace: a.ws.id,
           document: a.documentId,

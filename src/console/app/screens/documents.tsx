@@ -492,12 +492,17 @@ function Uploader({ workspaceId, folderId, documentId, onDone }: { workspaceId: 
           const type = file.type || 'application/octet-stream';
           const path = documentId ? `/documents/${encodeURIComponent(documentId)}/versions` : `/workspaces/${encodeURIComponent(workspaceId)}/documents`;
           const query = documentId ? { type } : { name: file.name, folderId, type };
-          const r = await upload<UploadReply>(path, file, {
-            query,
-            headers: { 'content-type': 'application/octet-stream' },
-            signal: abort.signal,
-            onProgress: (sent) => (activity(), update(key, { sent })),
-          });
+          // one Idempotency-Key per upload: when the connection drops before the answer, the retry
+          // gets the version the appliance may already have stored instead of a duplicate
+          const idempotencyKey = crypto.randomUUID();
+          const send = () =>
+            upload<UploadReply>(path, file, {
+              query,
+              headers: { 'content-type': 'application/octet-stream', 'idempotency-key': idempotencyKey },
+              signal: abort.signal,
+              onProgress: (sent) => (activity(), update(key, { sent })),
+            });
+          const r = await send().catch((e: unknown) => (e instanceof ApiError && e.code === 'NETWORK' && !abort.signal.aborted ? send() : Promise.reject(e)));
           update(key, { status: 'done', sent: file.size });
           notify(`"${file.name}" uploaded (version ${r.version})`);
           onDone();
