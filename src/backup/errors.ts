@@ -18,6 +18,12 @@ export class BackupError extends AppError {
 export const backupErrors = {
   unreachable: (what: string, why: string, cause?: unknown) =>
     new BackupError('TARGET_UNREACHABLE', `${what}: ${why}`, { cause, retryable: true, httpStatus: 502, hint: 'check the network path and that the target host is up' }),
+  stalled: (what: string, why: string) =>
+    new BackupError('TARGET_STALLED', `${what}: stalled (${why})`, {
+      retryable: true,
+      httpStatus: 504,
+      hint: 'the connection is up but the server stopped answering (its SFTP process hung or the disk blocks); check the target host; the next run starts afresh',
+    }),
   auth: (what: string, why: string) =>
     new BackupError('TARGET_AUTH', `${what}: authentication refused (${why})`, { httpStatus: 502, hint: 'check the identity or password file and the account at the target' }),
   hostKey: (what: string, presented: string) =>

@@ -12,6 +12,8 @@ import { BandwidthLimitedTarget, RetryingTarget, type RetryOptions } from './tar
 export interface OpenTargetOptions {
   readSecret: (file: string, what: string) => string;
   connectTimeoutMs?: number;
+  /** remote targets: requests in flight and no answer for this long fail with TARGET_STALLED */
+  stallTimeoutMs?: number;
   bandwidthLimitBytesPerSec?: number;
   retry?: RetryOptions;
 }
@@ -27,6 +29,7 @@ export function openTarget(spec: TargetSpec, o: OpenTargetOptions): BackupTarget
         passwordFile: spec.passwordFile ?? null,
         readSecret: o.readSecret,
         ...(o.connectTimeoutMs ? { connectTimeoutMs: o.connectTimeoutMs } : {}),
+        ...(o.stallTimeoutMs ? { stallTimeoutMs: o.stallTimeoutMs } : {}),
       });
       break;
     case 'path':

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { PassThrough } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backupTargetContract } from '../contracts/backup-target.js';
@@ -116,6 +117,75 @@ describe('sftp target failures', () => {
     // 2 MiB in two concurrent puts at 1 MiB/s with at most 1 s of burst: at least ~1 s
     await Promise.all([t.put('x', crypto.randomBytes(1024 * 1024)), t.put('y', crypto.randomBytes(1024 * 1024))]);
     expect(performance.now() - t0).toBeGreaterThan(900);
+    await t.close();
+  });
+});
+
+describe('sftp server process dies or hangs while the SSH connection stays up', () => {
+  /** a put from a stream that the test feeds: 1 MiB now, the rest never (the put waits on the target, then on the source) */
+  const feeding = () => {
+    const src = new PassThrough();
+    src.write(crypto.randomBytes(1024 * 1024));
+    return src;
+  };
+  /** waits until the temporary file of a put holds bytes at the target */
+  const untilWriting = async (dir: string) => {
+    const until = Date.now() + 20_000;
+    for (;;) {
+      const tmp = fs.readdirSync(dir).find((n) => n.startsWith('.'));
+      if (tmp && fs.statSync(path.join(dir, tmp)).size > 0) return;
+      if (Date.now() > until) throw new Error('the upload did not start');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  const signalServers = (sig: NodeJS.Signals) => {
+    const pids = sshd.sftpServers();
+    expect(pids.length).toBeGreaterThan(0);
+    for (const pid of pids) process.kill(pid, sig);
+    return pids;
+  };
+
+  it('its SFTP process killed mid-upload: the put fails at once (TARGET_UNREACHABLE), the next put reconnects', { timeout: 60_000 }, async () => {
+    const dir = path.join(sshd.root, 'killed');
+    fs.mkdirSync(dir, { recursive: true });
+    const t = sftp('killed', { stallTimeoutMs: 30_000 });
+    await t.put('before', Buffer.from('1'));
+    const src = feeding();
+    const put = t.put('big', src);
+    put.catch(() => undefined);
+    await untilWriting(dir);
+    const t0 = performance.now();
+    signalServers('SIGKILL');
+    src.write(crypto.randomBytes(1024 * 1024)); // what comes after is never acknowledged
+    await expect(put).rejects.toMatchObject({ code: 'TARGET_UNREACHABLE', message: expect.stringContaining('SFTP process ended') });
+    expect(performance.now() - t0).toBeLessThan(5000); // not the stall deadline: the channel closing is enough
+    // a later operation on the same target opens a fresh session
+    await t.put('after', Buffer.from('3'));
+    expect((await t.list('')).filter((e) => !e.name.startsWith('.')).map((e) => e.name)).toEqual(['after', 'before']);
+    await t.close();
+  });
+
+  it('its SFTP process frozen mid-upload: TARGET_STALLED after the stall deadline, not a hang; then it works again', { timeout: 60_000 }, async () => {
+    const dir = path.join(sshd.root, 'frozen');
+    fs.mkdirSync(dir, { recursive: true });
+    const t = sftp('frozen', { stallTimeoutMs: 1500 });
+    const src = feeding();
+    const put = t.put('big', src);
+    put.catch(() => undefined);
+    await untilWriting(dir);
+    const t0 = performance.now();
+    const frozen = signalServers('SIGSTOP');
+    try {
+      src.write(crypto.randomBytes(1024 * 1024));
+      await expect(put).rejects.toMatchObject({ code: 'TARGET_STALLED', retryable: true });
+      const took = performance.now() - t0;
+      expect(took).toBeGreaterThan(1400);
+      expect(took).toBeLessThan(6000);
+      // a list on a fresh session is not held up by the frozen one
+      expect((await t.list('')).some((e) => e.name.startsWith('.'))).toBe(true);
+    } finally {
+      for (const pid of frozen) process.kill(pid, 'SIGKILL');
+    }
     await t.close();
   });
 });

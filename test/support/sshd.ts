@@ -29,6 +29,8 @@ export interface Sshd {
   start(): Promise<void>;
   /** stops sshd and removes the temp dir */
   close(): Promise<void>;
+  /** pids of the running SFTP server processes (`sshd: user@internal-sftp`, one per session) */
+  sftpServers(): number[];
 }
 
 const SSHD = '/usr/sbin/sshd';
@@ -184,6 +186,16 @@ export async function startSshd(o: { small?: Record<string, string> } = {}): Pro
     url: (d: string) => `sftp://${user}@127.0.0.1:${port}${path.join(root, d)}`,
     stop,
     start,
+    sftpServers: () => {
+      const p = proc as ChildProcess | null;
+      return (p?.pid ? descendants(p.pid) : []).filter((pid) => {
+        try {
+          return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('internal-sftp');
+        } catch {
+          return false;
+        }
+      });
+    },
     close: async () => {
       await stop();
       process.off('exit', onExit);

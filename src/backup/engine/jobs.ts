@@ -27,6 +27,7 @@ export interface TargetRef {
   /** file path → content, for password files */
   secrets: Record<string, string>;
   connectTimeoutMs?: number;
+  stallTimeoutMs?: number;
   bandwidthBytesPerSec?: number;
   retry?: { retries: number; baseMs: number };
 }
@@ -109,6 +110,7 @@ function target(r: TargetRef) {
       return v;
     },
     ...(r.connectTimeoutMs ? { connectTimeoutMs: r.connectTimeoutMs } : {}),
+    ...(r.stallTimeoutMs ? { stallTimeoutMs: r.stallTimeoutMs } : {}),
     ...(r.bandwidthBytesPerSec ? { bandwidthBytesPerSec: r.bandwidthBytesPerSec } : {}),
     ...(r.retry ? { retry: r.retry } : {}),
   });

@@ -27,6 +27,8 @@ export interface SftpOptions {
   privateKey?: Buffer;
   password?: string;
   connectTimeoutMs?: number;
+  /** requests in flight and no answer for this long: the session is stalled (TARGET_STALLED) */
+  stallTimeoutMs?: number;
   /** outstanding write/read requests per file (pipelining) */
   window?: number;
 }
@@ -72,15 +74,21 @@ function freeWrittenPackets(sock: net.Socket): void {
 }
 
 /**
- * Tells the requests waiting on a connection that it died. Each waiter unsubscribes when it is
+ * One SFTP session's health, for the requests waiting on it. They are told when it dies: its
+ * socket closed, or its SFTP channel closed while the SSH connection stays up (the server's SFTP
+ * process ended: OpenSSH's own `sftp` says "Connection closed" at once, and so must we, since a
+ * request sent on a closed channel is never answered). Each waiter unsubscribes when it is
  * answered: a never-settling promise raced against every request kept one reaction (and what it
  * held: the answer, a whole read stream) per request for the connection's life; measured as a
- * steady RSS creep over a multi-GiB verification.
+ * steady RSS creep over a multi-GiB verification. It also counts the requests in flight and
+ * when the last answer came, so a session that stops answering is declared stalled.
  */
-class DeathNotice {
+class Session {
   private readonly waiters = new Set<(e: Error) => void>();
-  private dead: Error | null = null;
-  /** calls `f` when (or, if already, now that) the connection is lost; returns the unsubscribe */
+  dead: Error | null = null;
+  private inflight = 0;
+  private lastAnswer = 0;
+  /** calls `f` when (or, if already, now that) the session is lost; returns the unsubscribe */
   on(f: (e: Error) => void): () => void {
     if (this.dead) {
       const e = this.dead;
@@ -96,6 +104,22 @@ class DeathNotice {
     const ws = [...this.waiters];
     this.waiters.clear();
     for (const f of ws) f(e);
+  }
+  /** a request was sent */
+  sent(): void {
+    if (this.inflight++ === 0) this.lastAnswer = performance.now();
+  }
+  /** a request was answered (or failed) */
+  answered(): void {
+    this.inflight--;
+    this.lastAnswer = performance.now();
+  }
+  /** ms since requests in flight last saw an answer (0 when none is in flight) */
+  waitingMs(): number {
+    return this.inflight > 0 ? performance.now() - this.lastAnswer : 0;
+  }
+  get requests(): number {
+    return this.inflight;
   }
 }
 
@@ -114,21 +138,28 @@ export class SftpTarget implements BackupTarget {
   /** the TCP socket under the current connection (ours, so writes can be corked) */
   private sock: net.Socket | null = null;
   private readonly window: number;
-  /** per connection: told when its socket closes, so no request on it waits for ever */
-  private readonly deaths = new WeakMap<SFTPWrapper, DeathNotice>();
+  private readonly stallMs: number;
+  /** per session: told when it dies or stalls, so no request on it waits for ever */
+  private readonly sessions = new WeakMap<SFTPWrapper, Session>();
+  /** the current connection's session, once it is up */
+  private live: Session | null = null;
 
   constructor(private readonly o: SftpOptions) {
     this.display = `sftp://${o.username}@${o.host}:${o.port}${o.dir}`;
     this.window = o.window ?? 4;
+    this.stallMs = o.stallTimeoutMs ?? 60_000;
   }
 
-  /** an SFTP request on `sftp`, failing if its connection is lost before the answer */
+  /** an SFTP request on `sftp`, failing if its session dies or stalls before the answer */
   private r<T>(sftp: SFTPWrapper, fn: (cb: (err: Error | null | undefined, v: T) => void) => void): Promise<T> {
-    const death = this.deaths.get(sftp);
-    if (!death) return p2<T>(fn);
+    const session = this.sessions.get(sftp);
+    if (!session) return p2<T>(fn);
+    if (session.dead) return Promise.reject(session.dead);
     return new Promise<T>((resolve, reject) => {
-      const off = death.on(reject);
+      const off = session.on(reject);
+      session.sent();
       fn((err, v) => {
+        session.answered();
         off();
         if (err) reject(err);
         else resolve(v);
@@ -137,7 +168,8 @@ export class SftpTarget implements BackupTarget {
   }
 
   private connect(): Promise<{ client: SshClient; sftp: SFTPWrapper }> {
-    if (this.conn && this.sock && !this.sock.destroyed) return this.conn;
+    if (this.conn && this.sock && !this.sock.destroyed && !this.live?.dead) return this.conn;
+    this.live = null;
     const p: Promise<{ client: SshClient; sftp: SFTPWrapper }> = new Promise<{ client: SshClient; sftp: SFTPWrapper }>((resolve, reject) => {
       const client = newClient();
       let presented = '';
@@ -163,14 +195,34 @@ export class SftpTarget implements BackupTarget {
         done(backupErrors.unreachable(this.display, 'connection closed'));
       });
       client.on('ready', () => {
+        const subsystemTimer = setTimeout(() => done(backupErrors.unreachable(this.display, 'the SFTP subsystem did not start')), this.o.connectTimeoutMs ?? 20_000);
         client.sftp((err, sftp) => {
+          clearTimeout(subsystemTimer);
           if (err) return done(backupErrors.unreachable(this.display, `sftp subsystem refused: ${err.message}`, err));
-          // requests sent as the connection dies are never answered: they fail with it instead
-          const death = new DeathNotice();
-          const lost = () => death.fire(backupErrors.unreachable(this.display, 'connection lost'));
+          // requests sent as the session dies are never answered: they fail with it instead
+          const session = new Session();
+          const end = (e: Error) => {
+            clearInterval(watchdog);
+            session.fire(e);
+            if (this.conn === p) this.conn = null;
+            client.end(); // the next request reconnects: a fresh session
+          };
+          const lost = () => end(backupErrors.unreachable(this.display, 'connection lost'));
+          const closed = () => end(backupErrors.unreachable(this.display, 'the SFTP session was closed by the server (its SFTP process ended)'));
+          const watchdog = setInterval(() => {
+            const ms = session.waitingMs();
+            if (ms >= this.stallMs) {
+              end(backupErrors.stalled(this.display, `${session.requests} request(s) unanswered for ${Math.round(ms / 1000)} s`));
+              sock.destroy();
+            }
+          }, Math.max(100, Math.min(1000, Math.floor(this.stallMs / 4))));
+          watchdog.unref();
           if (sock.destroyed) lost();
           else sock.once('close', lost);
-          this.deaths.set(sftp, death);
+          sftp.once('end', closed);
+          sftp.once('close', closed);
+          this.sessions.set(sftp, session);
+          this.live = session;
           done(null, { client, sftp });
         });
       });
@@ -227,7 +279,8 @@ export class SftpTarget implements BackupTarget {
     if (typeof err.code === 'number') throw backupErrors.io(this.display, `${err.message} on ${p}`, e);
     // not an SFTP status: the channel or the connection went away
     this.conn = null;
-    throw backupErrors.unreachable(this.display, `${err.message} on ${p}`, e);
+    const why = err.message === 'No response from server' ? 'the SFTP session was closed by the server (its SFTP process ended)' : err.message;
+    throw backupErrors.unreachable(this.display, `${why} on ${p}`, e);
   }
 
   /** mkdir -p, the target's own directory included (created on first use, like `restic init`). */
@@ -272,15 +325,22 @@ export class SftpTarget implements BackupTarget {
         sock.cork();
         process.nextTick(() => sock.uncork());
       }
+      session?.sent();
       sftp.write(handle, buf, 0, buf.length, at, (e) => {
+        session?.answered();
         inflight--;
         if (e && !error) error = e;
         signal();
       });
     };
-    const offDeath = this.deaths.get(sftp)?.on((e) => {
+    const session = this.sessions.get(sftp);
+    if (session?.dead) throw session.dead;
+    const offDeath = session?.on((e) => {
       error ??= e;
       signal();
+      // a put waiting on its source, not on the target, fails now too (without an 'error' event
+      // the caller may not listen for: the loop below throws the session's error)
+      if (!Buffer.isBuffer(data)) data.destroy();
     });
     const waitBelow = async (n: number) => {
       while (inflight > n && !error) await new Promise<void>((r) => (wake = r));
@@ -313,6 +373,8 @@ export class SftpTarget implements BackupTarget {
       }
       await waitBelow(0);
       return pos;
+    } catch (e) {
+      throw error ?? e;
     } finally {
       offDeath?.();
     }
@@ -390,7 +452,8 @@ export class SftpTarget implements BackupTarget {
         sftp.close(handle, () => undefined);
       }
     };
-    const offDeath = this.deaths.get(sftp)?.on((e) => {
+    const session = this.sessions.get(sftp);
+    const offDeath = session?.on((e) => {
       if (!ended) stream.destroy(e);
     });
     const stream = new Readable({
@@ -423,7 +486,9 @@ export class SftpTarget implements BackupTarget {
     const request = (at: number, len: number) => {
       inflight++;
       const buf = Buffer.allocUnsafe(len);
+      session?.sent();
       sftp.read(handle, buf, 0, len, at, (e, n) => {
+        session?.answered();
         inflight--;
         if (e || !n) {
           stream.destroy(e ? self.mapError(e, label) : backupErrors.io(self.display, `${label} ended early`));
@@ -560,7 +625,7 @@ export function probeHostKey(url: string, timeoutMs = 10_000): Promise<string> {
 /** Builds an SFTP target from a registered URL and the auth files it names. */
 export function sftpFromUrl(
   url: string,
-  o: { hostKey: string; identityFile?: string | null; passwordFile?: string | null; readSecret: (file: string, what: string) => string; connectTimeoutMs?: number },
+  o: { hostKey: string; identityFile?: string | null; passwordFile?: string | null; readSecret: (file: string, what: string) => string; connectTimeoutMs?: number; stallTimeoutMs?: number },
 ): SftpTarget {
   const u = parseSftpUrl(url);
   let privateKey: Buffer | undefined;
@@ -579,6 +644,7 @@ export function sftpFromUrl(
     ...(privateKey ? { privateKey } : {}),
     ...(password !== undefined ? { password } : {}),
     ...(o.connectTimeoutMs ? { connectTimeoutMs: o.connectTimeoutMs } : {}),
+    ...(o.stallTimeoutMs ? { stallTimeoutMs: o.stallTimeoutMs } : {}),
   });
 }
 

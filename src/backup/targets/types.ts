@@ -25,8 +25,11 @@ export interface TargetEntry {
  * - `remove` deletes a file or a directory with everything under it; absent is not an error.
  * - `list` returns the entries directly under a directory (temporary names included), or [] when
  *   the directory is absent.
- * - Errors are BackupError with codes TARGET_UNREACHABLE (retryable), TARGET_AUTH,
- *   TARGET_HOST_KEY, TARGET_FULL, TARGET_IO, TARGET_EXISTS, TARGET_NOT_FOUND.
+ * - Errors are BackupError with codes TARGET_UNREACHABLE (retryable), TARGET_STALLED
+ *   (retryable: requests outstanding and nothing answered for the target's stall deadline),
+ *   TARGET_AUTH, TARGET_HOST_KEY, TARGET_FULL, TARGET_IO, TARGET_EXISTS, TARGET_NOT_FOUND.
+ * - No operation waits for ever: a lost connection or a closed session fails every request
+ *   waiting on it at once, and a remote target fails a stalled one with TARGET_STALLED.
  * - The target reconnects by itself after a lost connection; `close` ends it.
  */
 export interface BackupTarget {

@@ -30,6 +30,8 @@ export const BackupSection = Type.Object(
     retries: Type.Integer({ minimum: 0, maximum: 10, default: 4 }),
     retryBaseMs: Type.Integer({ minimum: 1, default: 2000 }),
     connectTimeoutMs: Type.Integer({ minimum: 1000, default: 20_000 }),
+    /** a target operation with requests in flight and no answer (no byte moved) for this long fails with TARGET_STALLED */
+    stallTimeoutMs: Type.Integer({ minimum: 1000, default: 60_000 }),
     /** local scratch space for the database snapshot, verification and restore drills */
     scratchDir: Type.String({ default: 'tmp/backup' }),
     /** documents whose content the weekly restore drill decrypts and compares */
