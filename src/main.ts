@@ -2,13 +2,14 @@ import { loadConfig, processEnv, type Config, type Env } from './config/index.js
 import { openDatabase, migrateToLatest, type DatabaseHandle } from './db/index.js';
 import { build, listen, tlsServerOptions, type App } from './http/index.js';
 import type { Authenticator, HealthCheck } from './http/index.js';
-import { Scheduler, type CronAdapter } from './jobs/index.js';
+import { Scheduler, makeHolderId, type CronAdapter } from './jobs/index.js';
 import { createLogger, type Logger } from './shared/logger.js';
 import { systemClock, type Clock } from './shared/clock.js';
 import type { FastifyPluginAsync } from 'fastify';
 import { BackupService, backupJobs, backupRoutes } from './backup/index.js';
 import { AuditService, auditRoutes } from './audit/index.js';
-import { DbAlerter, createAlertChannels, type Alerter } from './monitoring/index.js';
+import { AlertOutbox, DbAlerter, createAlertChannels, type Alerter } from './monitoring/index.js';
+import { smtpSender } from './auth/messaging.js';
 import { referencedBlobIds, wireVault, type VaultService } from './vault/index.js';
 import { wireIdentity, type Identity } from './auth/index.js';
 import { openKeys, type Keys } from './keys/index.js';
@@ -48,6 +49,8 @@ export interface Appliance {
   audit: AuditService;
   /** raise alerts (stored, audited, logged, sent to the channels) */
   alerts: Alerter;
+  /** alert life cycle and delivery (src/monitoring) */
+  monitoring: { alerter: DbAlerter; outbox: AlertOutbox };
   /** users, sessions, tokens, the access policy and workspaces (src/auth, src/access) */
   identity: Identity;
   /** folders, documents and versions (src/vault) */
@@ -100,8 +103,14 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     api.push(keysRoutes({ keys, config: config.keys, scheduler, audit }));
     api.push(settingsRoutes({ config, audit })); // the console's read-only settings view
     scheduler.register(audit.pruneJob());
-    alerts = new DbAlerter({ db: db.db, audit, clock, log, applianceId: config.applianceId, channels: createAlertChannels({ syslog: audit.forwarder && { sink: audit.forwarder, header: { facility: config.audit.syslog.facility, appName: config.audit.syslog.appName } } }) });
-    const identity = wireIdentity({ db: db.db, clock, log, fields: keys.fields, audit, alerts, auth: config.auth, mail: config.mail, publicUrl: publicUrlOf(config), organisation: config.site.name });
+    const mailer = config.mail.smtp ? smtpSender(config.mail.smtp) : undefined;
+    const { channels, minSeverity } = createAlertChannels({ alerts: config.monitoring.alerts, syslog: config.audit.syslog, mailer });
+    // alerts raised by this process (server or CLI) wait in the outbox; close() delivers what is due
+    const outbox = new AlertOutbox({ db: db.db, clock, log, channels, holder: makeHolderId(), maxAttempts: config.monitoring.alerts.maxAttempts });
+    closers.push(() => outbox.stop(config.http.shutdownGraceMs));
+    const alerter = new DbAlerter({ db: db.db, audit, clock, log, applianceId: config.applianceId, outbox, minSeverity, dedupeMs: config.monitoring.alerts.dedupeMs, renotifyMs: config.monitoring.alerts.renotifyMs });
+    alerts = alerter;
+    const identity = wireIdentity({ db: db.db, clock, log, fields: keys.fields, audit, alerts, auth: config.auth, mail: config.mail, ...(mailer ? { mailSender: mailer } : {}), publicUrl: publicUrlOf(config), organisation: config.site.name });
     auth = identity.authenticator;
     api.push(...identity.api);
     for (const j of identity.jobs) scheduler.register(j);
@@ -125,6 +134,7 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
       auth,
       audit,
       alerts,
+      monitoring: { alerter, outbox },
       identity,
       vault: vault.service,
       backup,
@@ -196,6 +206,7 @@ export async function serve(o: ApplianceOptions & { port?: number; host?: string
   const boundPort = typeof addr === 'object' && addr ? addr.port : port;
   const url = `https://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${boundPort}`;
   if (config.jobs.enabled) await appliance.scheduler.start();
+  appliance.monitoring.outbox.start();
   log.info({ event: 'appliance.started', url, applianceId: config.applianceId }, 'Coffre is serving');
   let stopping: Promise<void> | undefined;
   const stop = (reason = 'stop') =>

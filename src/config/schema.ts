@@ -11,6 +11,7 @@ import { VaultSection } from './sections/vault.js';
 import { AuthSection } from './sections/auth.js';
 import { MailSection } from './sections/mail.js';
 import { BackupSection } from './sections/backup.js';
+import { MonitoringSection } from './sections/monitoring.js';
 
 /**
  * The whole configuration: one file `<data dir>/config.json` plus `COFFRE_*` overrides.
@@ -34,6 +35,7 @@ export const sections = {
   auth: AuthSection,
   mail: MailSection,
   backup: BackupSection,
+  monitoring: MonitoringSection,
 } satisfies Record<string, TSchema>;
 
 export const ConfigSchema = Type.Object(

@@ -1,5 +1,8 @@
-export type { Alert, Alerter, AlertChannel } from './types.js';
+export type { Alert, Alerter, AlertChannel, AlertNotice } from './types.js';
 export type { MonitoringTables } from './tables.js';
-export { DbAlerter, type DbAlerterOptions, type DeliveredAlert } from './alerter.js';
+export { DbAlerter, type DbAlerterOptions, type DeliveredAlert, type AlertView, type AlertState, type Severity } from './alerter.js';
+export { AlertOutbox, type OutboxOptions } from './outbox.js';
 export { SyslogAlertChannel } from './channels/syslog.js';
-export { createAlertChannels } from './registry.js';
+export { EmailAlertChannel, alertMailText, type AlertMailer } from './channels/email.js';
+export { WebhookAlertChannel, webhookSignature, SIGNATURE_HEADER, TIMESTAMP_HEADER, DELIVERY_HEADER } from './channels/webhook.js';
+export { createAlertChannels, type AlertChannelsOptions } from './registry.js';
