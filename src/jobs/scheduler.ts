@@ -152,7 +152,7 @@ export class Scheduler {
     }
   }
 
-  /** Starts cron triggers, marks runs abandoned by a crash, and catches up missed slots. */
+  /** Starts cron triggers, marks runs abandoned by a crash, catches up missed slots and runs the jobs marked `runAtStart`. */
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
@@ -168,6 +168,7 @@ export class Scheduler {
       );
     }
     await this.catchUp();
+    for (const job of this.jobs.values()) if (job.runAtStart) this.fire(job.name, 'start', null);
   }
 
   private fire(name: string, trigger: JobTrigger, slot: number | null): void {

@@ -35,6 +35,8 @@ export interface JobDefinition<R = unknown> {
   schedule?: string;
   /** when set, a scheduled slot missed while the appliance was down is run at start */
   catchUp?: boolean;
+  /** when set, also run once when the scheduler starts (trigger `start`) */
+  runAtStart?: boolean;
   run(ctx: JobContext): Promise<R>;
 }
 

@@ -5,7 +5,9 @@ import type { VaultService } from './service.js';
  * The vault's scheduled jobs (also runnable from the CLI through the same code):
  * - `vault.trash-purge`: crypto-shreds documents whose trash retention is over;
  * - `vault.collect-orphans`: removes blobs and data keys of uploads a crash left uncommitted,
- *   and any vault blob nothing references.
+ *   and any vault blob nothing references;
+ * - `vault.sweep-uploads`: at start and hourly, the leftovers of interrupted uploads only (pending
+ *   rows, temp files, data keys past the grace), without listing the blob store.
  */
 export function vaultJobs(vault: VaultService): JobDefinition[] {
   return [
@@ -21,6 +23,12 @@ export function vaultJobs(vault: VaultService): JobDefinition[] {
       schedule: '15 4 * * *',
       catchUp: true,
       run: async (ctx) => vault.collectOrphans(ctx.signal),
+    },
+    {
+      name: 'vault.sweep-uploads',
+      schedule: '7 * * * *',
+      runAtStart: true,
+      run: async () => vault.sweepUploads(),
     },
   ];
 }

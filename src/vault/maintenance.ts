@@ -1,6 +1,7 @@
 import { isVaultBlob, iso, num, type VaultCore } from './core.js';
 import { vaultErrors } from './errors.js';
 import type { VaultCaller } from './types.js';
+import { IDEMPOTENCY_TTL_MS } from './upload.js';
 
 const DAY = 86_400_000;
 
@@ -84,14 +85,66 @@ export async function purgeExpired(core: VaultCore, actor: string, signal?: Abor
   return report;
 }
 
-export interface CollectReport {
+export interface SweepReport {
   /** pending uploads past their grace (crash, kill -9) removed with their blob and data key */
   abandonedUploads: number;
+  /** temp files of blob writes that died */
+  tempFiles: number;
+  /** data keys of uploads that died before their pending row committed */
+  orphanKeys: number;
+  /** idempotency keys older than IDEMPOTENCY_TTL_MS, forgotten */
+  expiredIdempotencyKeys: number;
+}
+
+export interface CollectReport extends SweepReport {
   /** vault blobs referenced by nothing, deleted */
   orphanBlobs: number;
   scannedBlobs: number;
-  /** temp files of blob writes that died */
-  tempFiles: number;
+}
+
+/** Data-key scope of an upload's blob (src/vault/upload.ts): `doc:<document id>:<blob id>`. */
+const UPLOAD_KEY_SCOPE = /^doc:[0-9a-f-]{36}:[0-9a-f]{32}_doc$/;
+
+/**
+ * What a killed upload leaves, once `vault.pendingUploadGraceMs` passed (never younger, never
+ * referenced): its pending row with its blob and data key, its temp file, and a data key created
+ * just before the kill with no pending row yet. Cheap (no listing of the blob store): run at start
+ * and hourly by `vault.sweep-uploads`, and as the first step of the daily collection.
+ */
+export async function sweepUploads(core: VaultCore): Promise<SweepReport> {
+  const { d } = core;
+  const cutoff = core.now() - d.config.pendingUploadGraceMs;
+  const report: SweepReport = { abandonedUploads: 0, tempFiles: 0, orphanKeys: 0, expiredIdempotencyKeys: 0 };
+  const stale = await core.db.selectFrom('vault_uploads').selectAll().where('expires_at', '<', core.now()).execute();
+  for (const u of stale) {
+    await d.blobs.delete(u.blob_id);
+    await d.dataKeys.destroy(u.key_id);
+    await core.db.deleteFrom('vault_uploads').where('blob_id', '=', u.blob_id).where('expires_at', '<', core.now()).execute();
+    report.abandonedUploads++;
+  }
+  if (d.blobs.collectTemp) report.tempFiles = await d.blobs.collectTemp(d.config.pendingUploadGraceMs, core.now());
+  const keys = await core.db
+    .selectFrom('data_keys')
+    .select(['id', 'scope'])
+    .where('scope', 'like', 'doc:%')
+    .where('name', 'is', null)
+    .where('created_at', '<', cutoff)
+    .where(({ not, exists, selectFrom }) => not(exists(selectFrom('vault_versions').select('key_id').whereRef('vault_versions.key_id', '=', 'data_keys.id'))))
+    .where(({ not, exists, selectFrom }) => not(exists(selectFrom('vault_uploads').select('key_id').whereRef('vault_uploads.key_id', '=', 'data_keys.id'))))
+    .execute();
+  for (const k of keys) {
+    if (!UPLOAD_KEY_SCOPE.test(k.scope)) continue;
+    // re-checked at deletion: a version committed since the query keeps its key
+    const used = await core.db.selectFrom('vault_versions').select('id').where('key_id', '=', k.id).executeTakeFirst();
+    if (used) continue;
+    await d.dataKeys.destroy(k.id);
+    report.orphanKeys++;
+  }
+  const idem = await core.db.deleteFrom('vault_idempotency').where('created_at', '<=', core.now() - IDEMPOTENCY_TTL_MS).executeTakeFirst();
+  report.expiredIdempotencyKeys = Number(idem.numDeletedRows);
+  const total = report.abandonedUploads + report.tempFiles + report.orphanKeys;
+  if (total) d.log.info({ event: 'vault.uploads_swept', ...report }, 'leftovers of interrupted uploads removed');
+  return report;
 }
 
 /**
@@ -101,15 +154,7 @@ export interface CollectReport {
  */
 export async function collectOrphans(core: VaultCore, signal?: AbortSignal): Promise<CollectReport> {
   const { d } = core;
-  const report: CollectReport = { abandonedUploads: 0, orphanBlobs: 0, scannedBlobs: 0, tempFiles: 0 };
-  const stale = await core.db.selectFrom('vault_uploads').selectAll().where('expires_at', '<', core.now()).execute();
-  for (const u of stale) {
-    await d.blobs.delete(u.blob_id);
-    await d.dataKeys.destroy(u.key_id);
-    await core.db.deleteFrom('vault_uploads').where('blob_id', '=', u.blob_id).where('expires_at', '<', core.now()).execute();
-    report.abandonedUploads++;
-  }
-  if (d.blobs.collectTemp) report.tempFiles = await d.blobs.collectTemp(d.config.pendingUploadGraceMs, core.now());
+  const report: CollectReport = { ...(await sweepUploads(core)), orphanBlobs: 0, scannedBlobs: 0 };
   let batch: string[] = [];
   const check = async () => {
     if (!batch.length) return;

@@ -13,7 +13,7 @@ export const VaultSection = Type.Object(
     pendingUploadGraceMs: Type.Integer({ minimum: 1000, default: 15 * 60_000 }),
     /** decrypted names and tags kept in memory for listing and search (entries; 0 = none) */
     nameCacheEntries: Type.Integer({ minimum: 0, default: 200_000 }),
-    /** cron schedules of the vault jobs are in jobs.schedules: vault.trash-purge, vault.collect-orphans */
+    /** cron schedules of the vault jobs are in jobs.schedules: vault.trash-purge, vault.collect-orphans, vault.sweep-uploads */
   },
   { additionalProperties: false, default: {} },
 );
