@@ -1,7 +1,7 @@
-export { BackupService, type BackupDeps, type RunReport, type TargetRunReport, type AddTargetInput, fmtBytes } from './service.js';
+export { BackupService, type BackupDeps, type BackupServiceConfig, type RunReport, type TargetRunReport, type AddTargetInput, fmtBytes } from './service.js';
 export { backupJobs, BACKUP_JOB, VERIFY_JOB, DRILL_JOB, WATCHDOG_JOB } from './jobs.js';
 export { restoreInto, pickBackup, type RestoreOptions, type RestoreReport } from './restore.js';
-export { openTarget, normaliseTargetUrl } from './registry.js';
+export { openTarget, normaliseTargetUrl, targetOptions, targetRef, type TargetOptions } from './registry.js';
 export { parseHostKey } from './targets/sftp.js';
 export { backupRoutes } from './routes.js';
 export { backupErrors, BackupError } from './errors.js';

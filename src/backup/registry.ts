@@ -1,4 +1,5 @@
 import path from 'node:path';
+import type { BackupConfig } from '../config/sections/backup.js';
 import { backupErrors } from './errors.js';
 import { PathTarget } from './targets/path.js';
 import { parseSftpUrl, sftpFromUrl } from './targets/sftp.js';
@@ -6,17 +7,61 @@ import type { BackupTarget, TargetSpec } from './targets/types.js';
 import { BandwidthLimitedTarget, RetryingTarget, type RetryOptions } from './targets/wrappers.js';
 
 /**
- * The one place that maps a target `type` to an implementation (STYLE.md #4), and wraps it with
- * the configured behaviour (bandwidth limit inside, retries outside: each retry is paced too).
+ * How a target is opened besides its spec: plain data, so the same object also crosses to the
+ * backup engine's worker thread (./engine). Built from the configuration by `targetOptions` only.
  */
-export interface OpenTargetOptions {
-  readSecret: (file: string, what: string) => string;
+export interface TargetOptions {
   connectTimeoutMs?: number;
   /** remote targets: requests in flight and no answer for this long fail with TARGET_STALLED */
   stallTimeoutMs?: number;
+  /** uploads together and downloads together are paced to this rate */
   bandwidthLimitBytesPerSec?: number;
+  retry?: { retries: number; baseMs: number };
+}
+
+/** The one function that turns `backup.*` settings into target options, for every path that opens a target. */
+export function targetOptions(cfg: Pick<BackupConfig, 'connectTimeoutMs' | 'stallTimeoutMs' | 'bandwidthLimitKiBps' | 'retries' | 'retryBaseMs'>): TargetOptions {
+  return {
+    connectTimeoutMs: cfg.connectTimeoutMs,
+    stallTimeoutMs: cfg.stallTimeoutMs,
+    ...(cfg.bandwidthLimitKiBps > 0 ? { bandwidthLimitBytesPerSec: cfg.bandwidthLimitKiBps * 1024 } : {}),
+    retry: { retries: cfg.retries, baseMs: cfg.retryBaseMs },
+  };
+}
+
+/** How the backup engine's worker reaches a target: its spec, the secrets it names (read here), the options. */
+export interface TargetRef {
+  spec: TargetSpec;
+  /** file path → content, for password files */
+  secrets: Record<string, string>;
+  options: TargetOptions;
+}
+
+export function targetRef(spec: TargetSpec, options: TargetOptions, readSecret: (file: string, what: string) => string): TargetRef {
+  return { spec, secrets: spec.passwordFile ? { [spec.passwordFile]: readSecret(spec.passwordFile, 'backup target password file') } : {}, options };
+}
+
+/** Opens a target the backup engine was handed (secrets come from the ref, never from files). */
+export function openTargetRef(r: TargetRef): BackupTarget {
+  return openTarget(r.spec, {
+    ...r.options,
+    readSecret: (file) => {
+      const v = r.secrets[file];
+      if (v === undefined) throw backupErrors.usage(`internal: secret ${file} was not passed to the backup engine`);
+      return v;
+    },
+  });
+}
+
+export interface OpenTargetOptions extends Omit<TargetOptions, 'retry'> {
+  readSecret: (file: string, what: string) => string;
   retry?: RetryOptions;
 }
+
+/**
+ * The one place that maps a target `type` to an implementation (STYLE.md #4), and wraps it with
+ * the configured behaviour (bandwidth limit inside, retries outside: each retry is paced too).
+ */
 
 export function openTarget(spec: TargetSpec, o: OpenTargetOptions): BackupTarget {
   let t: BackupTarget;

@@ -15,7 +15,7 @@ import { openSidecar, readSidecar } from './reader.js';
 import { runEngine, type ReadResult, type TargetRef } from './engine/index.js';
 import { integrityProblems } from './snapshot.js';
 import type { BackupTarget } from './targets/types.js';
-import type { Progress } from './service.js';
+import type { Progress } from './types.js';
 
 export interface RestoreOptions {
   /** the target, for listing and the sidecar */

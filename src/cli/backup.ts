@@ -10,7 +10,7 @@ import { createKeyProvider } from '../keys/registry.js';
 import { createLogger } from '../shared/logger.js';
 import type { AppError } from '../shared/errors.js';
 import type { JobProgress } from '../jobs/types.js';
-import { BACKUP_JOB, backupErrors, fmtBytes, openTarget, parseHostKey, restoreInto, slotName, type RunReport } from '../backup/index.js';
+import { BACKUP_JOB, backupErrors, fmtBytes, openTarget, parseHostKey, restoreInto, slotName, targetOptions, targetRef, type RunReport, type TargetOptions } from '../backup/index.js';
 import { readSecretFile, resolveConfigPath } from '../config/index.js';
 import { action, dataDirOption, emit, jsonOption, localActor, parseNumber, type Io } from './output.js';
 import { SERVE_MALLOC_ENV, SERVE_V8_FLAGS } from './serve.js';
@@ -314,15 +314,16 @@ function registerRestore(program: Command, io: Io): void {
             if (!t) throw backupErrors.usage(`no target named ${o.from} at ${source.config.dataDir}`);
             spec = t;
           }
-          const target = openTarget(spec, { readSecret: (f, what) => readSecretFile(f, what), retry: { retries: 3, baseMs: 2000 } });
+          // the source appliance's settings (bandwidth limit included) when there is one
+          const options: TargetOptions = source ? targetOptions(source.config.backup) : { retry: { retries: 3, baseMs: 2000 } };
+          const target = openTarget(spec, { ...options, readSecret: (f, what) => readSecretFile(f, what) });
           const bar = progressBar();
           let report;
           try {
             // the source appliance's own provider when there is one (one HSM session per process)
             const keys = source && !o.keys ? source.keys.provider : await createKeyProvider(keysConfig, { log });
             try {
-              const targetRef = { spec, secrets: spec.passwordFile ? { [spec.passwordFile]: readSecretFile(spec.passwordFile, 'backup target password file') } : {}, retry: { retries: 3, baseMs: 2000 } };
-              report = await restoreInto({ target, targetRef, backup: o.backup, dataDir: newDir, keys, keysSection: { ...keysConfig }, log, progress: (p) => bar.update(p) });
+              report = await restoreInto({ target, targetRef: targetRef(spec, options, readSecretFile), backup: o.backup, dataDir: newDir, keys, keysSection: { ...keysConfig }, log, progress: (p) => bar.update(p) });
             } finally {
               if (keys !== source?.keys.provider) await keys.close();
             }

@@ -5,13 +5,11 @@ import vm from 'node:vm';
 import type { StorageConfig } from '../../config/sections/storage.js';
 import { createBlobStore } from '../../storage/registry.js';
 import { packArchive, type Member } from '../archive.js';
-import { backupErrors } from '../errors.js';
 import { BLOB_PREFIX, type Manifest, type ManifestMember, type PartRecord, type Sidecar } from '../format.js';
 import { uploadParts } from '../parts.js';
 import { PartPool } from '../pgp/pool.js';
 import { discard, readArchive, toFile } from '../reader.js';
-import { openTarget } from '../registry.js';
-import type { TargetSpec } from '../targets/types.js';
+import { openTargetRef, type TargetRef } from '../registry.js';
 
 /**
  * The bulk work of a backup, run in a worker thread (./index.ts): archive + encrypt + upload, and
@@ -21,16 +19,7 @@ import type { TargetSpec } from '../targets/types.js';
  * a backup. Everything that needs the HSM, the database or the audit trail stays on the main thread.
  */
 
-/** How to reach a target from the worker: its spec, and the secrets it names (read by the main thread). */
-export interface TargetRef {
-  spec: TargetSpec;
-  /** file path → content, for password files */
-  secrets: Record<string, string>;
-  connectTimeoutMs?: number;
-  stallTimeoutMs?: number;
-  bandwidthBytesPerSec?: number;
-  retry?: { retries: number; baseMs: number };
-}
+export type { TargetRef };
 
 /** An archive member: a file, a blob of the store, or bytes. */
 export interface MemberSource {
@@ -102,19 +91,7 @@ function collectYoung(): void {
 }
 export type Report = (bytes: number) => void;
 
-function target(r: TargetRef) {
-  return openTarget(r.spec, {
-    readSecret: (file) => {
-      const v = r.secrets[file];
-      if (v === undefined) throw backupErrors.usage(`internal: secret ${file} was not passed to the backup engine`);
-      return v;
-    },
-    ...(r.connectTimeoutMs ? { connectTimeoutMs: r.connectTimeoutMs } : {}),
-    ...(r.stallTimeoutMs ? { stallTimeoutMs: r.stallTimeoutMs } : {}),
-    ...(r.bandwidthBytesPerSec ? { bandwidthBytesPerSec: r.bandwidthBytesPerSec } : {}),
-    ...(r.retry ? { retry: r.retry } : {}),
-  });
-}
+const target = openTargetRef;
 
 export async function runWrite(j: WriteJob, report: Report): Promise<WriteResult> {
   const t = target(j.target);

@@ -1,0 +1,53 @@
+import { isAppError } from '../shared/errors.js';
+import { listEscrow as listEscrowRows } from './catalogue.js';
+import type { BackupCore } from './core.js';
+import { backupErrors } from './errors.js';
+
+/** The customer's offline escrow OpenPGP keys: every future backup's session key is also encrypted to them. */
+
+
+/**
+ * Registers an escrow key (CLI `backup escrow add`, API `POST /backup/escrow`). Refused, with
+ * nothing stored and the refusal audited (fingerprint only, never the key text): a key GnuPG 2.2
+ * could not read (ESCROW_KEY_REFUSED, 400) or one already registered (ESCROW_KEY_EXISTS, 409).
+ */
+export async function addEscrow(c: BackupCore, keyText: string | Uint8Array, actor: string) {
+  const { checkEscrowKey } = await import('./pgp/openpgp.js'); // OpenPGP.js loads only when escrow keys are in use
+  let info: Awaited<ReturnType<typeof checkEscrowKey>>;
+  try {
+    info = await checkEscrowKey(keyText, new Date(c.d.clock.nowMs()));
+  } catch (e) {
+    await c.d.audit.recordNow({ action: 'backup.escrow.add', actor, outcome: 'failure', reason: isAppError(e) ? e.code : 'ESCROW_KEY_REFUSED' });
+    throw e;
+  }
+  const duplicate = () => backupErrors.escrowExists(info.fingerprint);
+  try {
+    await c.db.transaction().execute(async (trx) => {
+      const exists = await trx.selectFrom('backup_escrow_keys').select('fingerprint').where('fingerprint', '=', info.fingerprint).executeTakeFirst();
+      if (exists) throw duplicate();
+      await c.d.audit.record(trx, { action: 'backup.escrow.add', actor, outcome: 'success', targets: { escrow: info.fingerprint } });
+      await trx
+        .insertInto('backup_escrow_keys')
+        .values({ fingerprint: info.fingerprint, armored: info.armored, user_ids: JSON.stringify(info.userIds), algorithm: info.algorithm, expires_at: info.expiresAt, created_at: c.d.clock.nowMs(), created_by: actor })
+        .execute();
+    });
+  } catch (e) {
+    // a concurrent add of the same key loses on the primary key: the same answer as the check
+    const err = isAppError(e) ? e : /UNIQUE constraint/i.test((e as Error)?.message ?? '') ? duplicate() : e;
+    if (isAppError(err) && err.code === 'ESCROW_KEY_EXISTS') await c.d.audit.recordNow({ action: 'backup.escrow.add', actor, outcome: 'failure', reason: err.code, targets: { escrow: info.fingerprint } });
+    throw err;
+  }
+  const { armored: _a, ...rest } = info;
+  return rest;
+}
+
+export async function listEscrow(c: BackupCore) {
+  return (await listEscrowRows(c.db)).map((r) => ({
+    fingerprint: r.fingerprint,
+    userIds: JSON.parse(r.user_ids) as string[],
+    algorithm: r.algorithm,
+    expiresAt: r.expires_at === null ? null : Number(r.expires_at),
+    createdAt: Number(r.created_at),
+    createdBy: r.created_by,
+  }));
+}

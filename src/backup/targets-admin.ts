@@ -1,0 +1,117 @@
+import path from 'node:path';
+import { isAppError } from '../shared/errors.js';
+import { getTarget, insertTarget, listBackups, type TargetInfo } from './catalogue.js';
+import type { BackupCore } from './core.js';
+import { backupErrors } from './errors.js';
+import { FORMAT, MARKER } from './format.js';
+import { siteProblems } from './geo.js';
+import { normaliseTargetUrl } from './registry.js';
+import { adopt, cleanTemp, destroy } from './shred.js';
+import { parseHostKey, probeHostKey } from './targets/sftp.js';
+import type { BackupTarget } from './targets/types.js';
+import { streamText, type AddTargetInput } from './types.js';
+
+/** Registering and removing targets, and the marker that ties a target directory to this appliance. */
+
+const TARGET_NAME = /^[a-z0-9][a-z0-9_-]{0,31}$/;
+
+/**
+ * Registers a target. Refused (exit 2, nothing stored) when its declared site breaks the policy,
+ * its URL is malformed, an SFTP target has no pinned host key, or its directory belongs to
+ * another appliance. The target is reached once: authentication, the host key, and the
+ * directory's marker are checked before the row is written.
+ */
+export async function addTarget(c: BackupCore, i: AddTargetInput, actor: string): Promise<TargetInfo & { distanceKm: number }> {
+  if (!TARGET_NAME.test(i.name)) throw backupErrors.usage(`target name ${JSON.stringify(i.name)} must be 1-32 of a-z 0-9 _ - (starting with a letter or digit)`);
+  const site = { jurisdiction: i.jurisdiction.toUpperCase(), lat: i.lat, lon: i.lon };
+  const sp = siteProblems(site);
+  if (sp.length) throw backupErrors.usage(`target site: ${sp.join('; ')}`);
+  const verdict = c.geoCheck(site);
+  if (!verdict.ok) {
+    await c.d.audit.recordNow({ action: 'backup.target.add', actor, outcome: 'denied', reason: 'SITE_POLICY', targets: { target: i.name } });
+    throw backupErrors.refused(`target ${i.name} refused: ${verdict.problems.join('; ')}`, 'declare a target in the same jurisdiction and far enough away (backup.minDistanceKm, backup.allowedJurisdictions)');
+  }
+  if (await getTarget(c.db, i.name)) throw backupErrors.usage(`a target named ${i.name} exists`, 'remove it first or choose another name');
+  const url = normaliseTargetUrl(i.type, i.url);
+  let hostKey: string | null = null;
+  if (i.type === 'sftp') {
+    if (!i.hostKey) {
+      const presented = await probeHostKey(url, c.cfg.connectTimeoutMs).catch(() => null);
+      throw backupErrors.usage(
+        'an SFTP target needs --host-key: the server key is pinned, never trusted on first use',
+        presented ? `the server at ${url} presents ${presented}; check it out of band (ssh-keygen -lf on the target) and pass --host-key ${presented}` : 'get it at the target with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`',
+      );
+    }
+    hostKey = parseHostKey(i.hostKey);
+    if (!i.identityFile && !i.passwordFile) throw backupErrors.usage('an SFTP target needs --identity FILE (a private key) or a password file');
+  } else if (i.hostKey || i.identityFile || i.passwordFile) {
+    throw backupErrors.usage('--host-key and --identity are for SFTP targets only');
+  }
+  const info: TargetInfo = {
+    name: i.name,
+    type: i.type,
+    url,
+    jurisdiction: site.jurisdiction,
+    lat: site.lat,
+    lon: site.lon,
+    hostKey,
+    identityFile: i.identityFile ? path.resolve(i.identityFile) : null,
+    passwordFile: i.passwordFile ? path.resolve(i.passwordFile) : null,
+    createdAt: c.d.clock.nowMs(),
+    createdBy: actor,
+  };
+  const t = c.open(info);
+  try {
+    await claim(c, t, i.name);
+  } finally {
+    await t.close();
+  }
+  await c.db.transaction().execute(async (trx) => {
+    await c.d.audit.record(trx, { action: 'backup.target.add', actor, outcome: 'success', targets: { target: i.name } });
+    await insertTarget(trx, info);
+  });
+  return { ...info, distanceKm: verdict.distanceKm };
+}
+
+/** Writes or checks the marker that ties a target directory to this appliance. */
+async function claim(c: BackupCore, t: BackupTarget, name: string): Promise<void> {
+  const mine = c.d.config.applianceId;
+  const entries = await t.list('');
+  if (entries.some((e) => e.name === MARKER)) {
+    const m = JSON.parse((await streamText(await t.get(MARKER))) || '{}') as { applianceId?: string };
+    if (m.applianceId !== mine) throw backupErrors.refused(`${t.display} holds the backups of another appliance (${m.applianceId ?? 'unknown'})`, 'give each appliance its own directory');
+    return;
+  }
+  await t.put(MARKER, Buffer.from(JSON.stringify({ format: FORMAT, applianceId: mine, target: name, createdAt: new Date(c.d.clock.nowMs()).toISOString() }) + '\n'));
+}
+
+/**
+ * Removes a target after destroying every backup of this appliance at it (keys shredded, files
+ * deleted, deletion checked): data is never left where Coffre no longer manages it.
+ */
+export async function removeTarget(c: BackupCore, name: string, actor: string): Promise<{ deleted: string[] }> {
+  const info = await getTarget(c.db, name);
+  if (!info) throw backupErrors.usage(`no target named ${name}`, 'see `coffre backup target list`');
+  return c.withLock(false, async () => {
+    const t = c.open(info);
+    const deleted: string[] = [];
+    try {
+      await c.checkMarker(t);
+      await adopt(c, t, info.name);
+      for (const b of await listBackups(c.db, { target: name })) {
+        await destroy(c, t, info.name, b.id, 'target-removed', actor);
+        deleted.push(b.id);
+      }
+      await cleanTemp(c, t, name, actor);
+      await t.remove(MARKER);
+    } finally {
+      await t.close();
+    }
+    await c.db.transaction().execute(async (trx) => {
+      await c.d.audit.record(trx, { action: 'backup.target.remove', actor, outcome: 'success', targets: { target: name } });
+      await trx.deleteFrom('backup_targets').where('name', '=', name).execute();
+    });
+    return { deleted };
+  });
+}
+
