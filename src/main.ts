@@ -10,6 +10,7 @@ import { BackupService, backupJobs, backupRoutes } from './backup/index.js';
 import { AuditService, auditRoutes } from './audit/index.js';
 import { AlertOutbox, DbAlerter, createAlertChannels, type Alerter } from './monitoring/index.js';
 import { smtpSender } from './auth/messaging.js';
+import { auditExportHealth, storageHealth } from './monitoring/health.js';
 import { referencedBlobIds, wireVault, type VaultService } from './vault/index.js';
 import { wireIdentity, type Identity } from './auth/index.js';
 import { openKeys, type Keys } from './keys/index.js';
@@ -103,6 +104,7 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     api.push(keysRoutes({ keys, config: config.keys, scheduler, audit }));
     api.push(settingsRoutes({ config, audit })); // the console's read-only settings view
     scheduler.register(audit.pruneJob());
+    health.push(storageHealth(config.storage.dir), auditExportHealth(audit.forwarder && (() => audit.forwarder!.status()), config.audit.syslog.alertAfterMs, clock));
     const mailer = config.mail.smtp ? smtpSender(config.mail.smtp) : undefined;
     const { channels, minSeverity } = createAlertChannels({ alerts: config.monitoring.alerts, syslog: config.audit.syslog, mailer });
     // alerts raised by this process (server or CLI) wait in the outbox; close() delivers what is due

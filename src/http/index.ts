@@ -3,4 +3,4 @@ export { listen } from './server.js';
 export { tlsServerOptions, TLS_POLICY, CIPHERS } from './tls.js';
 export { makeSelfSigned, certFingerprint } from './cert.js';
 export type { Actor, Authenticator, Permission } from './permissions.js';
-export type { HealthCheck } from './health.js';
+export { runHealthChecks, type HealthCheck, type HealthResult } from './health.js';

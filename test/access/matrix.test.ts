@@ -35,6 +35,7 @@ const wsOwner: Row = { allow: ['owner'], hidden: ['admin', 'outsider'], ws: true
 const EXPECTED: Record<string, Row> = {
   'GET /': PUBLIC,
   'GET /healthz': PUBLIC,
+  'GET /readyz': PUBLIC,
   'GET /assets/:file': PUBLIC,
   'GET /api/v1/openapi.json': PUBLIC,
   // identity (src/auth)

@@ -1,0 +1,45 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { HealthCheck } from '../http/health.js';
+import type { ForwarderStatus } from '../audit/syslog/forwarder.js';
+import type { Clock } from '../shared/clock.js';
+
+/**
+ * The blob store directory can take a write: a small probe file is written, synced and removed
+ * (a missing, read-only or full volume fails).
+ */
+export function storageHealth(dir: string): HealthCheck {
+  return {
+    name: 'storage',
+    check: async () => {
+      const probe = path.join(dir, `.ready-${process.pid}`);
+      const fh = await fs.open(probe, 'w');
+      try {
+        await fh.writeFile('ok');
+        await fh.sync();
+      } finally {
+        await fh.close();
+        await fs.rm(probe, { force: true });
+      }
+      return { ok: true };
+    },
+  };
+}
+
+/**
+ * The audit trail's real-time export: down once the collector has been unreachable for
+ * `alertAfterMs` (records wait in the database meanwhile). Up when export is disabled, and on a
+ * node that does not hold the export lease (another node sends).
+ */
+export function auditExportHealth(status: (() => ForwarderStatus) | undefined, alertAfterMs: number, clock: Clock): HealthCheck {
+  return {
+    name: 'audit-export',
+    check: async () => {
+      if (!status) return { ok: true, detail: 'disabled' };
+      const s = status();
+      if (!s.leader || s.connected || s.downSince === null) return { ok: true };
+      const downFor = clock.nowMs() - s.downSince;
+      return downFor < alertAfterMs ? { ok: true, detail: `reconnecting (${s.lastError ?? 'unknown'})` } : { ok: false, detail: `collector unreachable for ${Math.round(downFor / 1000)} s (${s.lastError ?? 'unknown'})` };
+    },
+  };
+}
