@@ -2,8 +2,8 @@ import type { Db } from '../db/index.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import { AppError } from '../shared/errors.js';
-import { nodeCronAdapter, previousFire, validateCron, type CronAdapter } from './cron.js';
-import { Leases, makeHolderId } from './leases.js';
+import { clockCron, previousFire, validateCron, type CronAdapter } from './cron.js';
+import { describeHolder, Leases, makeHolderId, type LeaseHolder } from './leases.js';
 import type { JobDefinition, JobProgress, JobRunRecord, JobTrigger } from './types.js';
 
 export interface SchedulerOptions {
@@ -25,6 +25,8 @@ export interface RunOptions {
   onProgress?: (p: JobProgress) => void;
   /** called once the run is recorded (an API answers with its id while the job goes on) */
   onStarted?: (runId: number) => void;
+  /** told what the run found and repaired before starting (e.g. the lease of a process that is gone, taken over) */
+  onNotice?: (message: string) => void;
 }
 
 /**
@@ -39,10 +41,11 @@ export class Scheduler {
   private readonly leases: Leases;
   private readonly cron: CronAdapter;
   private started = false;
+  private stopped = false;
 
   constructor(private readonly o: SchedulerOptions) {
     this.leases = new Leases(o.db, o.clock, o.holder ?? makeHolderId(), o.leaseTtlMs);
-    this.cron = o.cron ?? nodeCronAdapter;
+    this.cron = o.cron ?? clockCron(o.clock);
   }
 
   register(job: JobDefinition): void {
@@ -75,12 +78,24 @@ export class Scheduler {
     const job = this.jobs.get(name);
     if (!job) throw new AppError('JOB_UNKNOWN', `no job named ${name}`, { httpStatus: 404, exitCode: 2 });
     const { db, clock } = this.o;
-    if (!(await this.leases.acquire(name))) {
-      throw new AppError('JOB_BUSY', `job ${name} is already running`, { httpStatus: 409, exitCode: 1, hint: 'wait for the current run to finish' });
-    }
+    const got = await this.leases.take(name);
+    if (!got.ok) throw await this.busy(name, got.holder);
     const startedAt = clock.nowMs();
     let runId: number;
     try {
+      // we hold the lease: a run of this job still marked running belongs to a process that stopped
+      const stale = await db.selectFrom('job_runs').select('id').where('job', '=', name).where('outcome', '=', 'running').execute();
+      if (stale.length) {
+        await db.updateTable('job_runs').set({ outcome: 'abandoned', ended_at: startedAt, error: 'process stopped during the run' }).where('job', '=', name).where('outcome', '=', 'running').execute();
+      }
+      if (got.tookOver || stale.length) {
+        const msg = [
+          got.tookOver ? `job ${name}: took over the lease of ${describeHolder(got.tookOver)}, which is no longer running` : `job ${name}:`,
+          stale.length ? `run${stale.length > 1 ? 's' : ''} ${stale.map((r) => `#${r.id}`).join(', ')} of a stopped process marked abandoned` : '',
+        ].filter(Boolean).join('; ');
+        this.o.log.warn({ job: name, tookOver: got.tookOver?.holder, abandoned: stale.map((r) => Number(r.id)) }, msg);
+        ro.onNotice?.(msg);
+      }
       const row = await db
         .insertInto('job_runs')
         .values({ job: name, trigger: ro.trigger, actor: ro.actor, scheduled_for: ro.scheduledFor ?? null, started_at: startedAt, ended_at: null, outcome: 'running', progress: null, error: null })
@@ -103,9 +118,13 @@ export class Scheduler {
       await db.updateTable('job_runs').set({ progress: JSON.stringify(p) }).where('id', '=', runId).execute().catch(() => undefined);
     };
     const renew = setInterval(() => {
-      void this.leases.renew(name).then((ok) => {
-        if (!ok) log.error('job lease lost; another holder took over');
-      });
+      if (this.stopped) return clearInterval(renew); // the database may be closed: no more writes
+      void this.leases.renew(name).then(
+        (ok) => {
+          if (!ok) log.error('job lease lost; another holder took over');
+        },
+        (e: unknown) => log.warn({ err: e }, 'job lease not renewed'),
+      );
       void flush();
     }, Math.max(1000, Math.floor(this.o.leaseTtlMs / 3)));
     renew.unref();
@@ -152,6 +171,19 @@ export class Scheduler {
     }
   }
 
+  /** JOB_BUSY, saying which run holds the job and where (details: `runId`). */
+  private async busy(name: string, holder: LeaseHolder | null): Promise<AppError> {
+    const run = await this.o.db.selectFrom('job_runs').select(['id', 'started_at']).where('job', '=', name).where('outcome', '=', 'running').orderBy('id', 'desc').executeTakeFirst();
+    const runId = run ? Number(run.id) : null;
+    const what = [runId !== null ? `run #${runId}, started ${new Date(Number(run!.started_at)).toISOString()}` : '', holder ? describeHolder(holder) : ''].filter(Boolean).join(', ');
+    return new AppError('JOB_BUSY', `job ${name} is already running${what ? ` (${what})` : ''}`, {
+      httpStatus: 409,
+      exitCode: 1,
+      hint: 'wait for the current run to finish',
+      details: { job: name, runId, ...(holder ? { host: holder.host, pid: holder.pid } : {}) },
+    });
+  }
+
   /** Starts cron triggers, marks runs abandoned by a crash, catches up missed slots and runs the jobs marked `runAtStart`. */
   async start(): Promise<void> {
     if (this.started) return;
@@ -161,9 +193,8 @@ export class Scheduler {
       const expr = this.scheduleOf(job);
       if (!expr) continue;
       this.tasks.push(
-        this.cron.schedule(expr, this.o.timeZone, () => {
-          const slot = previousFire(expr, this.o.timeZone, this.o.clock.nowMs());
-          this.fire(job.name, 'schedule', slot);
+        this.cron.schedule(expr, this.o.timeZone, (slot) => {
+          this.fire(job.name, 'schedule', slot ?? previousFire(expr, this.o.timeZone, this.o.clock.nowMs()));
         }),
       );
     }
@@ -216,6 +247,9 @@ export class Scheduler {
     if (running.length) {
       await Promise.race([Promise.all(running.map((r) => r.done)), new Promise((res) => setTimeout(res, graceMs).unref())]);
     }
+    // what did not stop within the grace writes nothing more (its lease expires, or is taken over
+    // at once by the next process of this host once this one has exited)
+    this.stopped = true;
   }
 
   async runs(job?: string, limit = 50): Promise<JobRunRecord[]> {

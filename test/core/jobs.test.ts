@@ -2,7 +2,9 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Writable } from 'node:stream';
 import { openDatabase, migrateToLatest, type DatabaseHandle } from '../../src/db/index.js';
-import { Scheduler, previousFire, type CronAdapter } from '../../src/jobs/index.js';
+import { spawn } from 'node:child_process';
+import os from 'node:os';
+import { Scheduler, clockCron, nextFire, previousFire, type CronAdapter } from '../../src/jobs/index.js';
 import { FakeClock } from '../../src/shared/clock.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { tempDir } from '../support/tmp.js';
@@ -139,5 +141,145 @@ describe('jobs', () => {
 
   it('computes previous fire times in the appliance time zone', () => {
     expect(previousFire('30 3 * * *', 'Europe/Paris', Date.UTC(2026, 6, 1, 12))).toBe(Date.UTC(2026, 6, 1, 1, 30));
+  });
+
+  it('one run at a time inside one process too: a second run of the same scheduler gets 409 JOB_BUSY naming the running run', async () => {
+    const { h } = await db();
+    const s = new Scheduler({ db: h.db, clock: new FakeClock(), log, timeZone: 'UTC', leaseTtlMs: 60_000, cron: new ManualCron() });
+    const gate = deferred();
+    let runs = 0;
+    s.register({ name: 'backup', run: async () => (runs++, await gate.p) });
+    let firstId = 0;
+    const first = s.run('backup', { trigger: 'api', actor: 'user:a', onStarted: (id) => (firstId = id) });
+    await new Promise((r) => setTimeout(r, 50));
+    const second = (await s.run('backup', { trigger: 'api', actor: 'user:b' }).catch((e: unknown) => e)) as { code: string; httpStatus: number; message: string; details: { runId: number } };
+    expect(second).toMatchObject({ code: 'JOB_BUSY', httpStatus: 409, details: { runId: firstId } });
+    expect(second.message).toContain(`run #${firstId}`);
+    expect(second.message).toContain(`process ${process.pid} on host ${os.hostname()}`);
+    gate.resolve();
+    await first;
+    expect(runs).toBe(1);
+    await s.run('backup', { trigger: 'api', actor: 'user:b' }); // released: runs again
+    expect(runs).toBe(2);
+  });
+
+  it('the lease of a killed process of this host is taken over at once, its run marked abandoned, and the notice says so', async () => {
+    const { h } = await db();
+    const clock = new FakeClock();
+    // a real process that held the lease, then was killed (SIGKILL: no clean-up)
+    const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+    await new Promise((r) => child.once('spawn', r));
+    const holder = `${os.hostname()}:${child.pid}:0badc0de`;
+    await h.db.insertInto('job_leases').values({ name: 'keys.rotate', holder, acquired_at: clock.nowMs(), expires_at: clock.nowMs() + 120_000 }).execute();
+    const dead = await h.db.insertInto('job_runs').values({ job: 'keys.rotate', trigger: 'cli', actor: 'local:root', scheduled_for: null, started_at: clock.nowMs(), ended_at: null, outcome: 'running', progress: null, error: null }).returning('id').executeTakeFirstOrThrow();
+    const s = new Scheduler({ db: h.db, clock, log, timeZone: 'UTC', leaseTtlMs: 120_000, cron: new ManualCron() });
+    s.register({ name: 'keys.rotate', run: async () => 'rotated' });
+    // while it lives, the job is busy, and the message says who holds it
+    await expect(s.run('keys.rotate', { trigger: 'cli', actor: 'local:root' })).rejects.toMatchObject({ code: 'JOB_BUSY', message: expect.stringContaining(`process ${child.pid}`) });
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    const notices: string[] = [];
+    clock.advance(1000); // far less than the lease's 2 minutes
+    const r = await s.run('keys.rotate', { trigger: 'cli', actor: 'local:root', onNotice: (m) => notices.push(m) });
+    expect(r.result).toBe('rotated');
+    expect(notices).toHaveLength(1);
+    expect(notices[0]).toContain(`took over the lease of process ${child.pid} on host ${os.hostname()}, which is no longer running`);
+    expect(notices[0]).toContain(`#${dead.id}`);
+    const rows = await s.runs('keys.rotate');
+    expect(rows.map((x) => [x.id, x.outcome])).toEqual([
+      [r.runId, 'succeeded'],
+      [Number(dead.id), 'abandoned'],
+    ]);
+    expect(await h.db.selectFrom('job_leases').selectAll().execute()).toEqual([]);
+  });
+
+  it('a lease of a live process is never taken over, even of this host', async () => {
+    const { h } = await db();
+    const clock = new FakeClock();
+    const other = new Scheduler({ db: h.db, clock, log, timeZone: 'UTC', leaseTtlMs: 60_000, cron: new ManualCron() }); // same pid, another holder
+    const s = new Scheduler({ db: h.db, clock, log, timeZone: 'UTC', leaseTtlMs: 60_000, cron: new ManualCron() });
+    const gate = deferred();
+    other.register({ name: 'verify', run: () => gate.p });
+    s.register({ name: 'verify', run: async () => undefined });
+    const first = other.run('verify', { trigger: 'schedule', actor: 'job:verify' });
+    await new Promise((r) => setTimeout(r, 50));
+    await expect(s.run('verify', { trigger: 'cli', actor: 'local:root' })).rejects.toMatchObject({ code: 'JOB_BUSY' });
+    gate.resolve();
+    await first;
+  });
+
+  it('a stop during a run leaves nothing behind that writes to the closed database (no lease-renewal crash)', async () => {
+    const file = path.join(tempDir(), 'stop.db');
+    const h = openDatabase({ type: 'sqlite', file, busyTimeoutMs: 2000 });
+    await migrateToLatest(h.db);
+    const s = new Scheduler({ db: h.db, clock: new FakeClock(), log, timeZone: 'UTC', leaseTtlMs: 1000, cron: new ManualCron() });
+    s.register({ name: 'stuck', run: () => new Promise(() => undefined) }); // ignores the abort
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      void s.run('stuck', { trigger: 'cli', actor: 'local:root' }).catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 100));
+      await s.stop(50);
+      await h.close();
+      await new Promise((r) => setTimeout(r, 2500)); // two renewal periods
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+    expect(unhandled.map(String)).toEqual([]);
+  });
+
+  describe('daylight saving (Europe/Paris)', () => {
+    const PARIS = 'Europe/Paris';
+    const utc = (d: string) => Date.parse(`${d}Z`);
+    it('a time in the spring-forward gap fires at the next valid minute; a repeated hour fires once', () => {
+      // 2027-03-28: 02:00 CET → 03:00 CEST (01:00 UTC); 2027-10-31: 03:00 CEST → 02:00 CET (01:00 UTC)
+      expect(nextFire('30 2 * * *', PARIS, utc('2027-03-27T12:00'))).toBe(utc('2027-03-28T01:00')); // 03:00 CEST
+      expect(nextFire('30 2 * * *', PARIS, utc('2027-03-28T01:00'))).toBe(utc('2027-03-29T00:30')); // 02:30 CEST
+      expect(previousFire('30 2 * * *', PARIS, utc('2027-03-28T01:30'))).toBe(utc('2027-03-28T01:00'));
+      expect(nextFire('30 2 * * *', PARIS, utc('2027-10-30T12:00'))).toBe(utc('2027-10-31T00:30')); // first 02:30 (CEST)
+      expect(nextFire('30 2 * * *', PARIS, utc('2027-10-31T00:30'))).toBe(utc('2027-11-01T01:30')); // not the second 02:30 (CET)
+      expect(previousFire('30 2 * * *', PARIS, utc('2027-10-31T01:45'))).toBe(utc('2027-10-31T00:30'));
+      // every quarter hour in the gap is one run at 03:00, then 03:15
+      expect(nextFire('*/15 * * * *', PARIS, utc('2027-03-28T00:50'))).toBe(utc('2027-03-28T01:00'));
+      expect(nextFire('*/15 * * * *', PARIS, utc('2027-03-28T01:00'))).toBe(utc('2027-03-28T01:15'));
+    });
+
+    it('the scheduler, on the injected clock, runs the daily 02:30 once per local date across both changes', async () => {
+      const { h } = await db();
+      const ran: { at: string; slot: string }[] = [];
+      /** a scheduler started at `from`, the clock then set to each step in turn */
+      const season = async (from: string, days: [string, string[]][]) => {
+        const clock = new FakeClock(utc(from));
+        const s = new Scheduler({ db: h.db, clock, log, timeZone: PARIS, leaseTtlMs: 60_000, cron: clockCron(clock, { maxSleepMs: 5 }) });
+        s.register({ name: 'backup', schedule: '30 2 * * *', run: async (ctx) => void ran.push({ at: clock.now().toISOString(), slot: new Date(ctx.scheduledFor!).toISOString() }) });
+        await s.start();
+        for (const [, steps] of days) {
+          for (const d of steps) {
+            clock.set(utc(d));
+            await new Promise((r) => setTimeout(r, 60));
+          }
+        }
+        await s.stop();
+        return days.map(([d]) => d);
+      };
+      const dates = [
+        ...(await season('2027-03-26T12:00', [
+          ['2027-03-27', ['2027-03-27T01:29', '2027-03-27T01:30', '2027-03-27T05:00']], // CET
+          ['2027-03-28', ['2027-03-28T00:59', '2027-03-28T01:00', '2027-03-28T01:30', '2027-03-28T05:00']], // 02:30 does not exist
+          ['2027-03-29', ['2027-03-29T00:29', '2027-03-29T00:30', '2027-03-29T05:00']], // CEST
+        ])),
+        ...(await season('2027-10-29T12:00', [
+          ['2027-10-30', ['2027-10-30T00:29', '2027-10-30T00:30', '2027-10-30T05:00']], // CEST
+          ['2027-10-31', ['2027-10-31T00:29', '2027-10-31T00:30', '2027-10-31T01:29', '2027-10-31T01:30', '2027-10-31T05:00']], // 02:30 twice
+          ['2027-11-01', ['2027-11-01T01:29', '2027-11-01T01:30', '2027-11-01T05:00']], // CET
+        ])),
+      ];
+      expect(ran.map((r) => r.slot)).toEqual(['2027-03-27T01:30:00.000Z', '2027-03-28T01:00:00.000Z', '2027-03-29T00:30:00.000Z', '2027-10-30T00:30:00.000Z', '2027-10-31T00:30:00.000Z', '2027-11-01T01:30:00.000Z']);
+      expect(ran.map((r) => r.at)).toEqual(ran.map((r) => r.slot)); // each at its slot, not later
+      // one run per local date
+      const localDate = (iso: string) => new Intl.DateTimeFormat('en-CA', { timeZone: PARIS }).format(new Date(iso));
+      expect(ran.map((r) => localDate(r.slot))).toEqual(dates);
+    });
   });
 });
