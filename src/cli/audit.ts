@@ -1,3 +1,4 @@
+import { EXIT } from './exit-codes.js';
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import { openAppliance } from '../main.js';
@@ -73,7 +74,7 @@ export function registerAudit(program: Command, io: Io): void {
           emit(io, opts.json, { ...report }, () => human(report));
           if (!report.ok) {
             io.err(`AUDIT_TAMPERED: ${report.problem!.message} — first bad seq ${report.firstBadSeq}; keep this database and the exported checkpoints as evidence`);
-            process.exitCode = 1;
+            process.exitCode = EXIT.integrity;
           }
         } finally {
           await a.close();

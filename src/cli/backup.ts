@@ -8,7 +8,6 @@ import { resolveDataDir } from '../config/index.js';
 import { KeysSection, type KeysConfig } from '../config/sections/keys.js';
 import { createKeyProvider } from '../keys/registry.js';
 import { createLogger } from '../shared/logger.js';
-import type { AppError } from '../shared/errors.js';
 import type { JobProgress } from '../jobs/types.js';
 import { BACKUP_JOB, backupErrors, fmtBytes, openTarget, parseHostKey, restoreInto, slotName, targetOptions, targetRef, type RunReport, type TargetOptions } from '../backup/index.js';
 import { readSecretFile, resolveConfigPath } from '../config/index.js';
@@ -172,9 +171,7 @@ export function registerBackup(program: Command, io: Io): void {
             ({ result: report } = await a.scheduler.run<RunReport>(BACKUP_JOB, { trigger: 'cli', actor: localActor(), onProgress: (p) => bar.update(p) }));
           } catch (e) {
             bar.stop();
-            const details = (e as AppError).details as RunReport | undefined;
-            if (o.json && details?.targets) io.out(JSON.stringify({ ...details, ok: false }));
-            throw e;
+            throw e; // with --json, action() prints the report (the error's details) with ok: false
           }
           bar.stop();
           emit(io, o.json, { ...report }, () =>

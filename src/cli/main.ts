@@ -1,12 +1,13 @@
 #!/usr/bin/env node
+import fs from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { registrations } from './commands.js';
-import { describeError, stdio, type Io } from './output.js';
+import { reportFailure, stdio, type Io } from './output.js';
 
 export function makeProgram(io: Io = stdio): Command {
   const program = new Command('coffre')
-    .description('Coffre: the self-hosted digital safe. Exit codes: 0 done, 1 failed, 2 usage or configuration error.')
-    .version(process.env.npm_package_version ?? '0.1.0')
+    .description('Coffre: the self-hosted digital safe. Exit codes: 0 done, 1 failed, 2 usage or configuration, 3 partial, 4 authentication or permission, 5 busy or locked, 6 unreachable, 7 integrity (docs/cli.md).')
+    .version(packageVersion())
     // root options only before the verb: `coffre doc get ID --version 2` is the verb's own option
     .enablePositionalOptions()
     .showHelpAfterError(false)
@@ -22,6 +23,19 @@ export function makeProgram(io: Io = stdio): Command {
   return program;
 }
 
+/** The version in the package.json above this file (src/cli in a checkout, dist/src/cli when built). */
+function packageVersion(): string {
+  for (let dir = new URL('.', import.meta.url); dir.pathname !== '/'; dir = new URL('..', dir)) {
+    try {
+      const pkg = JSON.parse(fs.readFileSync(new URL('package.json', dir), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'coffre' && pkg.version) return pkg.version;
+    } catch {
+      /* not here: look one level up */
+    }
+  }
+  return 'unknown';
+}
+
 export async function main(argv: string[], io: Io = stdio): Promise<number> {
   const program = makeProgram(io);
   try {
@@ -29,9 +43,7 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
   } catch (e) {
     if (e instanceof CommanderError && (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help')) return 0;
     if (e instanceof CommanderError && e.code === 'commander.executeSubCommandAsync') return 1;
-    const { line, exitCode } = describeError(e);
-    io.err(line);
-    return exitCode;
+    return reportFailure(io, argv.includes('--json'), e);
   }
   return typeof process.exitCode === 'number' ? process.exitCode : 0;
 }

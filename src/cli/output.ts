@@ -3,11 +3,13 @@ import { Command, CommanderError, Option } from 'commander';
 import { AppError, isAppError } from '../shared/errors.js';
 import { ConfigError } from '../config/index.js';
 import { redactText } from '../shared/redact.js';
+import { EXIT, exitCodeFor } from './exit-codes.js';
 
 /**
- * CLI conventions (CONTRACT.md): exit 0 done, 1 operation failed, 2 usage or configuration;
- * `--json` prints exactly one object on stdout; everything else (progress, logs, errors) goes to
- * stderr; errors are one line `CODE: message — what to do`.
+ * CLI conventions (docs/cli.md): exit codes from `EXIT` (./exit-codes.ts); `--json` prints exactly
+ * one object on stdout, failures included (`{"ok": false, "code", "message", "hint", "exitCode"}`);
+ * everything else (progress, logs, errors) goes to stderr; errors are one line
+ * `CODE: message — what to do`.
  */
 export interface Io {
   out(text: string): void;
@@ -38,24 +40,51 @@ export function emit(io: Io, json: boolean | undefined, obj: Record<string, unkn
   else io.out(typeof human === 'function' ? human() : human);
 }
 
-/** Turns any error into the one-line format and an exit code. */
-export function describeError(e: unknown): { line: string; exitCode: number } {
-  if (e instanceof ConfigError) return { line: redactText(`${e.code}: ${e.message}\n  — ${e.hint ?? ''}`), exitCode: 2 };
-  if (isAppError(e)) return { line: redactText(e.toLine()), exitCode: e.exitCode };
-  if (e instanceof CommanderError) return { line: `USAGE: ${e.message.replace(/^error: /, '')} — see --help`, exitCode: 2 };
-  const msg = e instanceof Error ? e.message : String(e);
-  return { line: redactText(`INTERNAL: ${msg} — this is a bug or an unexpected environment; see the logs`), exitCode: 1 };
+/** What a failure prints: the one-line text, the JSON object for `--json`, the exit code. */
+export interface Failure {
+  line: string;
+  exitCode: number;
+  json: Record<string, unknown>;
 }
 
-/** Wraps an action: errors become `CODE: message — hint` on stderr and the right exit code. */
+/** Turns any error into the one-line format, its JSON object and an exit code. */
+export function describeError(e: unknown): Failure {
+  const fail = (code: string, message: string, hint: string | undefined, exitCode: number, extra: Record<string, unknown> = {}): Failure => ({
+    line: redactText(`${code}: ${message}${hint ? ` — ${hint}` : ''}`),
+    exitCode,
+    json: { ...extra, ok: false, code, message: redactText(message), ...(hint ? { hint: redactText(hint) } : {}), exitCode },
+  });
+  if (e instanceof ConfigError) return fail(e.code, e.message, e.hint, EXIT.usage);
+  if (isAppError(e)) {
+    const details = e.details !== null && typeof e.details === 'object' && !Array.isArray(e.details) ? (e.details as Record<string, unknown>) : {};
+    return fail(e.code, e.message, e.hint, exitCodeFor(e), details);
+  }
+  if (e instanceof CommanderError) return fail('USAGE', e.message.replace(/^error: /, ''), 'see --help', EXIT.usage);
+  const msg = e instanceof Error ? e.message : String(e);
+  return fail('INTERNAL', msg, 'this is a bug or an unexpected environment; see the logs', EXIT.failed);
+}
+
+/** Prints a failure: the JSON object on stdout with `--json`, always the line on stderr. */
+export function reportFailure(io: Io, json: boolean, e: unknown): number {
+  const f = describeError(e);
+  if (json) io.out(JSON.stringify(f.json));
+  io.err(f.line);
+  return f.exitCode;
+}
+
+/** Whether the command being run was given `--json` (commander passes the command last). */
+function wantsJson(args: unknown[]): boolean {
+  const cmd = args[args.length - 1];
+  return cmd instanceof Command && cmd.opts()['json'] === true;
+}
+
+/** Wraps an action: errors become `CODE: message — hint` on stderr (and the JSON object on stdout with --json) and the right exit code. */
 export function action<A extends unknown[]>(io: Io, fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
   return async (...args: A) => {
     try {
       await fn(...args);
     } catch (e) {
-      const { line, exitCode } = describeError(e);
-      io.err(line);
-      process.exitCode = exitCode;
+      process.exitCode = reportFailure(io, wantsJson(args), e);
     }
   };
 }

@@ -63,11 +63,11 @@ describe('appliance start/stop and `coffre audit verify`', () => {
     const file = loadConfig(dir, {}).database.type === 'sqlite' ? (loadConfig(dir, {}).database as { file: string }).file : '';
     tamper(file, (db) => db.prepare(`UPDATE audit_events SET actor = 'user:someone' WHERE seq = 2`).run());
     const r = await run(['audit', 'verify', '--data-dir', dir, '--json']);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(7);
     expect(JSON.parse(r.out)).toMatchObject({ ok: false, firstBadSeq: 2, problem: { code: 'HASH_MISMATCH' } });
     expect(r.err).toMatch(/^AUDIT_TAMPERED: .*first bad seq 2/m);
     const human = await run(['audit', 'verify', '--data-dir', dir]);
-    expect(human.code).toBe(1);
+    expect(human.code).toBe(7);
     expect(human.out).toMatch(/ALTERED at seq 2/);
     // the failed verification is itself recorded
     expect((await events()).at(-1)).toMatchObject({ action: 'audit.verify', reason: 'HASH_MISMATCH' });
@@ -94,7 +94,7 @@ describe('appliance start/stop and `coffre audit verify`', () => {
       db.prepare('UPDATE audit_head SET seq = ?, hash = ?').run(prev.seq, prev.hash);
     });
     const cut = await run(['audit', 'verify', '--data-dir', dir, '--checkpoint', anchor, '--json']);
-    expect(cut.code).toBe(1);
+    expect(cut.code).toBe(7);
     expect(JSON.parse(cut.out)).toMatchObject({ ok: false, firstBadSeq: n - 1, problem: { code: 'TRUNCATED' } });
     const none = path.join(path.dirname(dir), 'none.json');
     fs.writeFileSync(none, '{"hello":1}');
@@ -131,7 +131,7 @@ describe('appliance start/stop and `coffre audit verify`', () => {
     const file = (loadConfig(dir, {}).database as { file: string }).file;
     tamper(file, (db) => db.prepare(`UPDATE audit_events SET outcome = 'failure' WHERE seq = 3`).run());
     const r = await run(['audit', 'prune', '--data-dir', dir, '--json']);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(7);
     expect(r.err).toMatch(/^AUDIT_TAMPERED: .*first bad seq 3/);
     expect((await events()).some((e) => e.seq === 1)).toBe(true);
   });

@@ -83,7 +83,7 @@ describe('coffre CLI: identity verbs', () => {
     const tr = await runCli(['token', 'revoke', t2.id], { env: withToken });
     expect(tr.code, tr.stderr).toBe(0);
     const dead = await runCli(['token', 'list'], { env: { ...env, COFFRE_TOKEN: t2.token } });
-    expect(dead.code).toBe(1);
+    expect(dead.code).toBe(4);
     expect(dead.stderr).toMatch(/^UNAUTHENTICATED/);
   });
 

@@ -34,10 +34,10 @@ const sftpArgs = () => ['--type', 'sftp', '--url', e.sshd.url('dr'), '--host-key
 
 // real processes on a busy 2-core machine: generous timeouts
 describe('coffre backup target add', { timeout: 180_000 }, () => {
-  it('exits 2 with one error line for an out-of-jurisdiction or too-close target; stdout stays empty', async () => {
+  it('exits 2 with one error line for an out-of-jurisdiction or too-close target; --json prints only the failure object', async () => {
     const be = await coffre(['backup', 'target', 'add', 'bxl', ...sftpArgs(), '--jurisdiction', 'BE', '--lat', '50.85', '--lon', '4.35', '--json']);
     expect(be.code).toBe(2);
-    expect(be.stdout).toBe('');
+    expect(JSON.parse(be.stdout)).toEqual({ ok: false, code: 'TARGET_REFUSED', message: expect.stringMatching(/^target bxl refused/), hint: expect.any(String), exitCode: 2 });
     expect(be.stderr).toMatch(/^TARGET_REFUSED: target bxl refused: target jurisdiction BE differs/m);
     const near = await coffre(['backup', 'target', 'add', 'near', ...sftpArgs(), '--jurisdiction', 'FR', '--lat', '48.80', '--lon', '2.12']);
     expect(near.code).toBe(2);

@@ -78,7 +78,7 @@ describe('coffre init', () => {
     const before = treeHashes(dir);
     const second = await runCli(['init', '--data-dir', dir, '--json']);
     expect(second.code).toBe(2);
-    expect(second.stdout).toBe('');
+    expect(JSON.parse(second.stdout)).toMatchObject({ ok: false, code: 'APPLIANCE_EXISTS', exitCode: 2 });
     expect(second.stderr).toMatch(/^APPLIANCE_EXISTS: /);
     expect(treeHashes(dir)).toEqual(before);
   });

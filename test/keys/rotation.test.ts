@@ -153,15 +153,17 @@ describe('keys CLI fails closed', { timeout: 240_000 }, () => {
     await t?.close();
   });
 
-  it('a wrong PIN: exit 1, one line with the CKR code and the config key, the PIN nowhere', async () => {
+  it('a wrong PIN: exit 6 (unreachable), one line with the CKR code and the config key, the PIN nowhere', async () => {
     const wrong = path.join(t.dataDir, 'wrong-pin');
     const wrongPin = `bad-${crypto.randomBytes(8).toString('hex')}`;
     fs.writeFileSync(wrong, wrongPin + '\n', { mode: 0o600 });
     const goodPin = fs.readFileSync(t.token.pinFile, 'utf8').trim();
     for (const args of [['keys', 'status'], ['keys', 'rotate', '--json']]) {
       const r = await runCli([...args, '--data-dir', t.dataDir], { env: { COFFRE_CFG_keys__pinFile: JSON.stringify(wrong) } });
-      expect(r.code).toBe(1);
-      expect(r.stdout).toBe('');
+      expect(r.code).toBe(6);
+      // --json: one object on stdout, the failure included; without it, nothing on stdout
+      if (args.includes('--json')) expect(JSON.parse(r.stdout)).toMatchObject({ ok: false, code: 'KEYS_UNAVAILABLE', exitCode: 6 });
+      else expect(r.stdout).toBe('');
       const lines = r.stderr.trim().split('\n').filter((l) => l.startsWith('KEYS_UNAVAILABLE'));
       expect(lines).toHaveLength(1);
       expect(lines[0]).toMatch(/^KEYS_UNAVAILABLE: the HSM refused the PIN for token ".+" \(CKR_PIN_INCORRECT\) — check keys\.pinFile \(a refused PIN is not tried again until that file changes: retries would lock the token\)$/);
@@ -170,7 +172,7 @@ describe('keys CLI fails closed', { timeout: 240_000 }, () => {
     }
     // and a missing token names its config key
     const r = await runCli(['keys', 'status', '--data-dir', t.dataDir], { env: { COFFRE_CFG_keys__tokenLabel: 'gone' } });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(6);
     expect(r.stderr).toMatch(/KEYS_UNAVAILABLE: no token labelled "gone" \(CKR_TOKEN_NOT_PRESENT\) — check keys.tokenLabel/);
   });
 
