@@ -1,7 +1,7 @@
 import type { AuthDeps, Source } from './deps.js';
 import type { UserDirectory, UserRow } from './users.js';
 import type { PasswordHasher } from './passwords/hasher.js';
-import type { LoginThrottle } from './throttle.js';
+import type { Counts, LoginThrottle } from './throttle.js';
 import type { SessionStore } from './sessions.js';
 import type { SecondFactor } from './mfa.js';
 import type { ApiTokens, TokenView } from './tokens.js';
@@ -11,6 +11,7 @@ import { addressPrefix } from './address.js';
 import { normaliseUsername } from './username.js';
 import { authErrors } from './errors.js';
 import { notices } from './notices.js';
+import { newId, randomToken } from './secrets.js';
 import { ROLE_PERMISSIONS, isApplianceRole } from '../access/permissions.js';
 import { MAX_PASSWORD_LENGTH, codePoints } from './passwords/policy.js';
 
@@ -22,7 +23,19 @@ export interface TokenRequest {
 
 export type LoginResult =
   | { status: 'mfa_required'; challenge: string; method: string; expiresAt: number }
-  | { status: 'ok'; userId: string; session?: { id: string; secret: string; csrfToken: string; expiresAt: number }; token?: { token: string; view: TokenView } };
+  | {
+      status: 'ok';
+      userId: string;
+      session?: { id: string; secret: string; csrfToken: string; expiresAt: number };
+      token?: { token: string; view: TokenView };
+      /** the device cookie's value (browser sign-ins) */
+      device?: string;
+      /** notices waiting since the last sign-in (e.g. `mfa.locked`) */
+      notices?: { kind: string; at: number }[];
+    };
+
+/** the device cookie's value: 24 random bytes, base64url */
+const DEVICE_SECRET = /^[A-Za-z0-9_-]{32}$/;
 
 export interface LoginParts {
   users: UserDirectory;
@@ -37,8 +50,11 @@ export interface LoginParts {
 
 /**
  * Sign-in (B1–B4, M1–M4, S2): password step, then the second factor bound to a challenge, then a
- * new session (cookie) or an API token. Unknown user, wrong password, disabled and throttled
- * account all answer the same INVALID_CREDENTIALS after the same work (one argon2 verification).
+ * new session (cookie) or an API token. Unknown user, wrong password and disabled account all
+ * answer the same INVALID_CREDENTIALS after the same work (one argon2 verification). Throttling
+ * never refuses the right password: it asks for a proof of work first (`LoginThrottle`), decided
+ * from counters that do not depend on whether the account exists. Second-factor failures are
+ * counted per user across challenges and lock the factor for a while (M5).
  */
 export class LoginService {
   constructor(
@@ -52,17 +68,21 @@ export class LoginService {
     return this.d.config.mfa.requiredRoles.includes(u.role) ? 'email' : null;
   }
 
-  private async fail(source: Source, reason: string, targets: Record<string, string>, alertIf?: { n: number; what: string }): Promise<never> {
-    await this.d.audit.recordNow({ action: 'auth.login', actor: 'anonymous', outcome: 'failure', reason, targets, source });
-    if (alertIf && alertIf.n === this.d.config.throttle.alertAfter) {
-      await this.d.alerts
-        .raise({ kind: 'auth.bruteforce', severity: 'warning', message: `${alertIf.n} failed sign-ins for ${alertIf.what}`, targets })
-        .catch((e: unknown) => this.d.log.error({ err: e }, 'alert failed'));
-    }
-    throw authErrors.invalidCredentials();
+  private alert(kind: string, severity: 'info' | 'warning' | 'critical', message: string, targets: Record<string, string>): Promise<void> {
+    return this.d.alerts.raise({ kind, severity, message, targets }).catch((e: unknown) => this.d.log.error({ err: e }, 'alert failed'));
   }
 
-  async passwordStep(o: { username: string; password: string; purpose: 'session' | 'token'; token?: TokenRequest | undefined }, source: Source): Promise<LoginResult> {
+  /** `auth.bruteforce` when an account or an address crosses a threshold (the alerter folds repeats) */
+  private async alertOnCounts(c: Counts, prefix: string, account: Record<string, string>): Promise<void> {
+    const t = this.d.config.throttle;
+    if (c.accountFailures === t.alertAfter) await this.alert('auth.bruteforce', 'warning', `${c.accountFailures} failed sign-ins for one account within an hour`, account);
+    if (c.accountFailures === t.accountFailuresPerHour) {
+      await this.alert('auth.bruteforce', 'critical', `one account is under attack (${c.accountFailures} failed sign-ins within an hour): sign-ins from addresses and devices it does not know now need a proof of work`, { ...account, stage: 'friction' });
+    }
+    if (c.addressFailures === t.addressFailures) await this.alert('auth.bruteforce', 'warning', `${c.addressFailures} failed sign-ins from ${prefix}: it now needs a proof of work for accounts it is not known for`, { address: prefix });
+  }
+
+  async passwordStep(o: { username: string; password: string; purpose: 'session' | 'token'; token?: TokenRequest | undefined; proof?: { challenge: string; nonce: string } | undefined; device?: string | undefined }, source: Source): Promise<LoginResult> {
     const prefix = addressPrefix(source.ip);
     let key: string;
     try {
@@ -71,48 +91,93 @@ export class LoginService {
       key = o.username.normalize('NFKC').toLowerCase().slice(0, 200);
     }
     const accountKey = Throttle.accountKey(key);
-    const r = await this.p.throttle.reserve(accountKey, prefix);
-    if (!r.ok && r.kind === 'address') {
-      await this.d.audit.recordNow({ action: 'auth.login', actor: 'anonymous', outcome: 'denied', reason: 'THROTTLED_ADDRESS', targets: { address: prefix }, source });
-      if (r.addressFailures === this.d.config.throttle.addressFailures) {
-        await this.d.alerts.raise({ kind: 'auth.bruteforce', severity: 'warning', message: `sign-in failures from ${prefix} reached the limit`, targets: { address: prefix } }).catch(() => undefined);
-      }
-      throw authErrors.rateLimited(r.retryAfterSeconds);
-    }
     const user = await this.p.users.byUsername(o.username);
     const targets: Record<string, string> = user ? { user: user.id } : {};
+    const known = user ? await this.p.throttle.known(user.id, prefix, o.device) : null;
+    const proven = await this.p.throttle.redeemProof(o.proof, accountKey, prefix);
+    const r = await this.p.throttle.reserve(accountKey, prefix, known, proven);
+    if (!r.ok) {
+      // B3: friction, never a refusal: the same demand whether the account exists or not
+      await this.d.audit.recordNow({ action: 'auth.login', actor: 'anonymous', outcome: 'denied', reason: 'PROOF_REQUIRED', targets: { ...targets, address: prefix, bits: String(r.bits) }, source });
+      throw authErrors.proofRequired(await this.p.throttle.issueProof(accountKey, prefix, r.bits));
+    }
+    await this.alertOnCounts(r, prefix, user ? { user: user.id } : { account: accountKey.slice(0, 48) });
     // P2: no silent truncation — an over-long password is simply wrong (and costs the same)
     const tooLong = codePoints(o.password) > MAX_PASSWORD_LENGTH;
-    if (!r.ok) {
-      await this.p.hasher.dummyVerify(o.password.slice(0, 256));
-      return this.fail(source, 'THROTTLED', targets, { n: r.accountFailures, what: 'one account' });
-    }
     let good = false;
     if (!user || user.state !== 'active' || !user.password_hash || tooLong) await this.p.hasher.dummyVerify(o.password.slice(0, 256));
     else good = await this.p.hasher.verify(user.password_hash, o.password);
-    await r.settle(good);
     if (!good || !user) {
       const reason = !user ? 'UNKNOWN_USER' : user.state !== 'active' ? `USER_${user.state.toUpperCase()}` : 'BAD_PASSWORD';
-      const n = Math.max(r.accountFailures, r.addressFailures);
-      return this.fail(source, reason, targets, { n, what: r.accountFailures >= r.addressFailures ? 'one account' : `address ${prefix}` });
+      await this.d.audit.recordNow({ action: 'auth.login', actor: 'anonymous', outcome: 'failure', reason, targets, source });
+      throw authErrors.invalidCredentials();
     }
     if (user.password_hash && this.p.hasher.needsRehash(user.password_hash)) {
       const upgraded = await this.p.hasher.hash(o.password);
       await this.d.db.updateTable('users').set({ password_hash: upgraded }).where('id', '=', user.id).where('password_hash', '=', user.password_hash).execute();
     }
     const method = this.mfaMethodOf(user);
-    if (method) {
-      if (method === 'sms' && (!this.p.sms || !user.phone_enc)) throw authErrors.mfaUnavailable('no SMS gateway or phone number');
-      if (method === 'email' && !this.p.mail) throw authErrors.mfaUnavailable('no mail server configured');
-      const ch = await this.d.db.transaction().execute(async (trx) => {
-        const c = await this.p.mfa.createChallenge(trx, user.id, method, o.purpose, o.token);
-        await this.d.audit.record(trx, { action: 'auth.login.password', actor: `user:${user.id}`, outcome: 'success', reason: 'MFA_REQUIRED', targets: { user: user.id }, source });
-        return c;
-      });
-      if (ch.code) await this.deliverCode(user, method, ch.code);
-      return { status: 'mfa_required', challenge: ch.challenge, method, expiresAt: ch.expiresAt };
+    if (!method) {
+      await r.release();
+      return this.issue(user, o.purpose, o.token, source, 'password', o.device);
     }
-    return this.issue(user, o.purpose, o.token, source, 'password');
+    // M5: the reservation stays counted until the second factor succeeds
+    const locked = await this.mfaLockedFor(user.id);
+    if (locked) {
+      await this.d.audit.recordNow({ action: 'auth.login.password', actor: `user:${user.id}`, outcome: 'denied', reason: 'MFA_LOCKED', targets: { user: user.id }, source });
+      throw authErrors.mfaLocked(locked);
+    }
+    if (method === 'sms' && (!this.p.sms || !user.phone_enc)) throw authErrors.mfaUnavailable('no SMS gateway or phone number');
+    if (method === 'email' && !this.p.mail) throw authErrors.mfaUnavailable('no mail server configured');
+    if (method === 'sms' || method === 'email') await this.takeCodeBudget(user, method, source);
+    const release = JSON.stringify({ accountKey, prefix });
+    const ch = await this.d.db.transaction().execute(async (trx) => {
+      const c = await this.p.mfa.createChallenge(trx, user.id, method, o.purpose, o.token, release);
+      await this.d.audit.record(trx, { action: 'auth.login.password', actor: `user:${user.id}`, outcome: 'success', reason: 'MFA_REQUIRED', targets: { user: user.id }, source });
+      return c;
+    });
+    if (ch.code) await this.deliverCode(user, method, ch.code);
+    return { status: 'mfa_required', challenge: ch.challenge, method, expiresAt: ch.expiresAt };
+  }
+
+  private static readonly WINDOW_15_MIN = 15 * 60_000;
+
+  /** M5: e-mail and SMS codes per user and per destination (no SMS pumping) */
+  private async takeCodeBudget(user: UserRow, method: 'sms' | 'email', source: Source): Promise<void> {
+    const max = this.d.config.mfa.codesPer15Min;
+    const w = LoginService.WINDOW_15_MIN;
+    const userKey = `mfacode:${user.id}`;
+    const dest = method === 'sms' ? user.phone_index : user.email_index;
+    const destKey = `mfadest:${method}:${dest ?? user.id}`;
+    if (await this.p.throttle.take(userKey, max, w)) {
+      if (await this.p.throttle.take(destKey, max, w)) return;
+      await this.p.throttle.untake(userKey);
+    }
+    const retry = Math.max(await this.p.throttle.windowLeftSeconds(userKey, w), await this.p.throttle.windowLeftSeconds(destKey, w));
+    await this.d.audit.recordNow({ action: 'auth.login.code', actor: `user:${user.id}`, outcome: 'denied', reason: 'CODE_RATE_LIMITED', targets: { user: user.id, method }, source });
+    await this.alert('auth.mfa.codes', 'warning', `the ${method === 'sms' ? 'SMS' : 'e-mail'} code budget of one account or destination is used up`, { user: user.id });
+    throw authErrors.codeRateLimited(retry);
+  }
+
+  /** seconds left while the user's second factor is locked (M5), else 0 */
+  private mfaLockedFor(userId: string): Promise<number> {
+    return this.p.throttle.activeFor(`mfalock:${userId}`, this.d.config.mfa.lockMinutes * 60_000);
+  }
+
+  /** M5: one wrong code; the `userFailuresPer15Min`-th locks the factor, tells the user and raises an alert */
+  private async countMfaFailure(user: UserRow, source: Source): Promise<void> {
+    const n = await this.p.throttle.hit(`mfafail:${user.id}`, LoginService.WINDOW_15_MIN);
+    if (n !== this.d.config.mfa.userFailuresPer15Min) return;
+    const minutes = this.d.config.mfa.lockMinutes;
+    await this.p.throttle.hit(`mfalock:${user.id}`, minutes * 60_000);
+    await this.p.throttle.clear(`mfafail:${user.id}`);
+    await this.d.audit.recordNow({ action: 'auth.mfa.lock', actor: 'system', outcome: 'success', reason: 'TOO_MANY_WRONG_CODES', targets: { user: user.id, minutes: String(minutes) }, source });
+    await this.d.db.insertInto('auth_user_notices').values({ id: newId(), user_id: user.id, kind: 'mfa.locked', created_at: this.d.clock.nowMs(), shown_at: null }).execute();
+    await this.alert('auth.mfa.locked', 'critical', `${n} wrong second-factor codes for one account within 15 minutes: its second factor is locked for ${minutes} minutes (someone may hold its password)`, { user: user.id });
+    if (this.p.mail) {
+      const m = notices.mfaLocked(user.username, minutes, new Date(this.d.clock.nowMs()).toISOString());
+      await this.p.mail.send({ to: await this.p.users.email(user), subject: m.subject, text: m.text }).catch((e: unknown) => this.d.log.warn({ err: e, event: 'auth.notify_failed' }, 'could not send the second-factor lock notice'));
+    }
   }
 
   private async deliverCode(user: UserRow, method: string, code: string): Promise<void> {
@@ -125,7 +190,13 @@ export class LoginService {
     }
   }
 
-  async mfaStep(o: { challenge: string; code: string }, source: Source): Promise<LoginResult> {
+  async mfaStep(o: { challenge: string; code: string; device?: string | undefined }, source: Source): Promise<LoginResult> {
+    const owner = await this.p.mfa.challengeUser(o.challenge);
+    const locked = owner ? await this.mfaLockedFor(owner) : 0;
+    if (owner && locked) {
+      await this.d.audit.recordNow({ action: 'auth.login.mfa', actor: `user:${owner}`, outcome: 'denied', reason: 'MFA_LOCKED', targets: { user: owner }, source });
+      throw authErrors.mfaLocked(locked);
+    }
     const res = await this.p.mfa.answer(o.challenge, o.code, (id) => this.p.users.byId(id));
     if (!res.ok) {
       const targets: Record<string, string> = res.userId ? { user: res.userId } : {};
@@ -137,6 +208,8 @@ export class LoginService {
         targets,
         source,
       });
+      const u = res.userId && res.attemptsLeft !== undefined ? await this.p.users.byId(res.userId) : undefined;
+      if (u) await this.countMfaFailure(u, source);
       throw res.reason === 'wrong-code' ? authErrors.invalidCode() : authErrors.challengeInvalid();
     }
     const user = await this.p.users.byId(res.userId);
@@ -144,13 +217,17 @@ export class LoginService {
     if (res.method === 'totp' && user.totp_confirmed === 0) {
       await this.d.db.updateTable('users').set({ totp_confirmed: 1 }).where('id', '=', user.id).execute();
     }
+    if (res.release) {
+      const rel = JSON.parse(res.release) as { accountKey: string; prefix: string };
+      await this.p.throttle.release(rel.accountKey, rel.prefix);
+    }
     const token = res.request ? (JSON.parse(res.request) as TokenRequest) : undefined;
-    return this.issue(user, res.purpose === 'token' ? 'token' : 'session', token, source, res.method);
+    return this.issue(user, res.purpose === 'token' ? 'token' : 'session', token, source, res.method, o.device);
   }
 
-  /** S2: a brand-new session (or token) at every sign-in */
-  private async issue(user: UserRow, purpose: 'session' | 'token', tokenReq: TokenRequest | undefined, source: Source, factor: string): Promise<LoginResult> {
-    return this.d.db.transaction().execute(async (trx) => {
+  /** S2: a brand-new session (or token) at every sign-in; the address (and the browser, by its device cookie) becomes known for the user */
+  private async issue(user: UserRow, purpose: 'session' | 'token', tokenReq: TokenRequest | undefined, source: Source, factor: string, device: string | undefined): Promise<LoginResult> {
+    const out = await this.d.db.transaction().execute(async (trx) => {
       const now = this.d.clock.nowMs();
       await trx.updateTable('users').set({ last_login_at: now, last_seen_at: now }).where('id', '=', user.id).execute();
       if (purpose === 'token') {
@@ -164,5 +241,15 @@ export class LoginService {
       await this.d.audit.record(trx, { action: 'auth.login', actor: `user:${user.id}`, outcome: 'success', reason: `SESSION_${factor.toUpperCase()}`, targets: { user: user.id, session: s.id }, source });
       return { status: 'ok' as const, userId: user.id, session: s };
     });
+    const dev = purpose === 'session' ? (device && DEVICE_SECRET.test(device) ? device : randomToken(24)) : undefined;
+    await this.p.throttle.remember(user.id, addressPrefix(source.ip), dev);
+    return { ...out, ...(dev ? { device: dev } : {}), notices: await this.takeNotices(user.id) };
+  }
+
+  /** notices waiting for the user (shown once, at this sign-in) */
+  private async takeNotices(userId: string): Promise<{ kind: string; at: number }[]> {
+    const rows = await this.d.db.selectFrom('auth_user_notices').selectAll().where('user_id', '=', userId).where('shown_at', 'is', null).orderBy('created_at').execute();
+    if (rows.length) await this.d.db.updateTable('auth_user_notices').set({ shown_at: this.d.clock.nowMs() }).where('id', 'in', rows.map((r) => r.id)).execute();
+    return rows.map((r) => ({ kind: r.kind, at: Number(r.created_at) }));
   }
 }

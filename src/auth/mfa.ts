@@ -21,8 +21,8 @@ export interface TotpProvisioning {
 }
 
 export type ChallengeCheck =
-  | { ok: true; userId: string; purpose: string; request: string | null; method: string }
-  | { ok: false; reason: 'invalid' | 'burned' | 'wrong-code'; userId?: string; attemptsLeft?: number };
+  | { ok: true; userId: string; purpose: string; request: string | null; method: string; release: string | null }
+  | { ok: false; reason: 'invalid' | 'burned' | 'wrong-code'; userId?: string; /** set when a code was checked (and was wrong) */ attemptsLeft?: number };
 
 const PERIOD = 30;
 const RECOVERY_ALPHABET = 'abcdefghjkmnpqrstuvwxyz23456789';
@@ -108,6 +108,7 @@ export class SecondFactor {
     method: string,
     purpose: 'session' | 'token',
     request: unknown,
+    throttleRelease: string | null = null,
   ): Promise<{ challenge: string; code?: string; expiresAt: number }> {
     const challenge = randomToken(16);
     const idHash = sha256(challenge);
@@ -127,6 +128,7 @@ export class SecondFactor {
         expires_at: expiresAt,
         attempts: 0,
         consumed_at: null,
+        throttle_release: throttleRelease,
       })
       .execute();
     return { challenge, ...(code ? { code } : {}), expiresAt };
@@ -166,7 +168,13 @@ export class SecondFactor {
     }
     const consumed = await this.db.updateTable('login_challenges').set({ consumed_at: now }).where('id_hash', '=', idHash).where('consumed_at', 'is', null).executeTakeFirst();
     if (Number(consumed.numUpdatedRows) !== 1) return { ok: false, reason: 'invalid', userId: row.user_id };
-    return { ok: true, userId: row.user_id, purpose: row.purpose, request: row.request, method: row.method };
+    return { ok: true, userId: row.user_id, purpose: row.purpose, request: row.request, method: row.method, release: row.throttle_release };
+  }
+
+  /** the user a live challenge belongs to (to check their second factor is not locked before a code is tried) */
+  async challengeUser(challenge: string): Promise<string | undefined> {
+    const row = await this.db.selectFrom('login_challenges').select(['user_id', 'consumed_at', 'expires_at']).where('id_hash', '=', sha256(challenge)).executeTakeFirst();
+    return row && row.consumed_at === null && Number(row.expires_at) > this.clock.nowMs() ? row.user_id : undefined;
   }
 
   /** housekeeping: old challenges are useless */

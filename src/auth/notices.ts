@@ -19,6 +19,10 @@ export const notices = {
     subject: 'Your Coffre sign-in code',
     text: `Your Coffre sign-in code is ${code}. It works once, for this sign-in only, for ${minutes} minutes.`,
   }),
+  mfaLocked: (username: string, minutes: number, at: string) => ({
+    subject: 'Your Coffre second factor was locked',
+    text: `Hello ${username},\n\nOn ${at} (UTC), too many wrong sign-in codes were entered for your Coffre account, so its second factor is locked for ${minutes} minutes.\nWhoever entered them knew your password. If it was not you, change your password as soon as you can and tell your administrator.\n`,
+  }),
   reviewReminder: (due: string) => ({
     subject: 'Coffre access review pending',
     text: `An access review is waiting for your decisions (due ${due}). Sign in to Coffre to confirm or revoke each access.\n`,

@@ -9,7 +9,7 @@ import type { Auditor } from '../audit/types.js';
 import type { Db } from '../db/index.js';
 import { userView } from './users.js';
 import { sourceOf } from './authenticator.js';
-import { clearedSessionCookie, csrfTokenFor, sessionCookie } from './sessions.js';
+import { DEVICE_COOKIE, clearedSessionCookie, csrfTokenFor, deviceCookie, readCookie, sessionCookie } from './sessions.js';
 import { IdParams, LoginBody, LoginReply, Ok, Password, SessionSchema, TokenSchema, TotpSchema, UserSchema, Username } from './schemas.js';
 import { AppError, errors } from '../shared/errors.js';
 import { authErrors } from './errors.js';
@@ -25,6 +25,8 @@ export interface AuthRouteDeps {
   audit: Auditor;
   /** origin of http.publicUrl (browsers' public form posts must come from it) */
   publicOrigin: string | undefined;
+  /** lifetime of the device cookie (auth.throttle.knownClientDays) */
+  knownClientDays: number;
 }
 
 const actorOf = (req: FastifyRequest) => {
@@ -50,10 +52,14 @@ export function authRoutes(d: AuthRouteDeps): FastifyPluginAsync {
       if (res.status === 'mfa_required') return { status: res.status, challenge: res.challenge, method: res.method, expiresAt: new Date(res.expiresAt).toISOString() };
       const u = await d.users.byId(res.userId);
       const out: Record<string, unknown> = { status: 'ok', user: userView(u!) };
+      const cookies: string[] = [];
       if (res.session) {
-        void rep.header('set-cookie', sessionCookie(res.session.secret));
+        cookies.push(sessionCookie(res.session.secret));
         out.csrfToken = res.session.csrfToken;
       }
+      if (res.device) cookies.push(deviceCookie(res.device, d.knownClientDays));
+      if (cookies.length) void rep.header('set-cookie', cookies.length === 1 ? cookies[0] : cookies);
+      if (res.notices?.length) out.notices = res.notices.map((n) => ({ kind: n.kind, at: new Date(n.at).toISOString() }));
       if (res.token) {
         out.token = res.token.token;
         out.tokenInfo = res.token.view;
@@ -61,7 +67,8 @@ export function authRoutes(d: AuthRouteDeps): FastifyPluginAsync {
       return out;
     };
     const rethrow429 = (rep: FastifyReply) => (e: unknown) => {
-      if (e instanceof AppError && e.code === 'RATE_LIMITED') void rep.header('retry-after', String((e.details as { retryAfterSeconds: number }).retryAfterSeconds));
+      const after = e instanceof AppError && e.httpStatus === 429 ? (e.details as { retryAfterSeconds?: number } | undefined)?.retryAfterSeconds : undefined;
+      if (after !== undefined) void rep.header('retry-after', String(after));
       throw e;
     };
 
@@ -72,7 +79,10 @@ export function authRoutes(d: AuthRouteDeps): FastifyPluginAsync {
         const b = req.body as typeof LoginBody.static;
         const purpose = b.issue ?? 'session';
         const res = await d.login
-          .passwordStep({ username: b.username, password: b.password, purpose, token: purpose === 'token' ? { name: b.tokenName ?? 'coffre login', scopes: b.scopes, ttlDays: b.ttlDays } : undefined }, sourceOf(req))
+          .passwordStep(
+            { username: b.username, password: b.password, purpose, token: purpose === 'token' ? { name: b.tokenName ?? 'coffre login', scopes: b.scopes, ttlDays: b.ttlDays } : undefined, proof: b.proof, device: readCookie(req.headers.cookie, DEVICE_COOKIE) },
+            sourceOf(req),
+          )
           .catch(rethrow429(rep));
         return reply(res, rep);
       },
@@ -86,7 +96,7 @@ export function authRoutes(d: AuthRouteDeps): FastifyPluginAsync {
       },
       async (req, rep) => {
         const b = req.body as { challenge: string; code: string };
-        return reply(await d.login.mfaStep(b, sourceOf(req)), rep);
+        return reply(await d.login.mfaStep({ ...b, device: readCookie(req.headers.cookie, DEVICE_COOKIE) }, sourceOf(req)).catch(rethrow429(rep)), rep);
       },
     );
 

@@ -45,6 +45,8 @@ export const LoginBody = Type.Object(
     tokenName: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
     scopes: Type.Optional(Type.Array(Type.String(), { maxItems: 32 })),
     ttlDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 365 })),
+    /** a solved proof of work, when the previous answer was 429 PROOF_REQUIRED */
+    proof: Type.Optional(Type.Object({ challenge: Type.String({ minLength: 1, maxLength: 64 }), nonce: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false })),
   },
   { additionalProperties: false },
 );
@@ -60,6 +62,8 @@ export const LoginReply = Type.Object({
   /** API token, shown once */
   token: Type.Optional(Type.String()),
   tokenInfo: Type.Optional(TokenSchema),
+  /** shown once, at this sign-in: e.g. `mfa.locked` (someone entered too many wrong codes) */
+  notices: Type.Optional(Type.Array(Type.Object({ kind: Type.String(), at: Type.String() }))),
 });
 
 export const TotpSchema = Type.Object({ secret: Type.String(), otpauthUrl: Type.String(), qrSvg: Type.String() });

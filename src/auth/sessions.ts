@@ -33,6 +33,12 @@ export function clearedSessionCookie(): string {
   return `${SESSION_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0`;
 }
 
+/** the browser a user signed in from (known device: no sign-in friction); same attributes, kept for `maxAgeDays` */
+export const DEVICE_COOKIE = '__Host-coffre-device';
+export function deviceCookie(secret: string, maxAgeDays: number): string {
+  return `${DEVICE_COOKIE}=${secret}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=${maxAgeDays * 86_400}`;
+}
+
 /** S5: the CSRF token is derived from the session secret (nothing more to store or leak). */
 export function csrfTokenFor(secret: string): string {
   return crypto.createHmac('sha256', secret).update('coffre-csrf-v1').digest('base64url');

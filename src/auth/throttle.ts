@@ -1,36 +1,61 @@
 import type { Db } from '../db/index.js';
 import type { Clock } from '../shared/clock.js';
-import { sha256 } from './secrets.js';
+import { randomToken, sha256 } from './secrets.js';
+import { proofHolds } from './proof.js';
 
 export interface ThrottleConfig {
   freeFailures: number;
-  maxBackoffSeconds: number;
   accountFailuresPerHour: number;
   addressFailures: number;
   addressWindowSeconds: number;
   alertAfter: number;
+  proofBits: number;
+  maxProofBits: number;
+  knownClientDays: number;
+}
+
+/** how the client is recognised for this account: a device cookie, an address, or not at all */
+export type Known = 'device' | 'address' | null;
+
+export interface Counts {
+  /** failures counted so far, this attempt included */
+  accountFailures: number;
+  addressFailures: number;
+  pairFailures: number;
 }
 
 export type Reservation =
-  | { ok: true; accountFailures: number; addressFailures: number; settle(success: boolean): Promise<void> }
-  | { ok: false; kind: 'address'; retryAfterSeconds: number; addressFailures: number }
-  | { ok: false; kind: 'account' | 'backoff'; addressFailures: number; accountFailures: number };
+  | (Counts & { ok: true; /** success: the attempt and the pair's history are given back */ release(): Promise<void> })
+  | (Counts & { ok: false; /** a proof of work of this many bits is needed first */ bits: number });
+
+export interface ProofChallenge {
+  challenge: string;
+  bits: number;
+  expiresAt: number;
+}
 
 const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+const PROOF_TTL_MS = 120_000;
 
 /**
- * Brute-force throttling (B1–B4), counters in the database (several nodes share them).
+ * Brute-force throttling without lockout (B1–B3), counters in the database (several nodes share
+ * them). Nobody is ever refused with the right password: slowing down means asking for a proof of
+ * work (SHA-256 with leading zero bits, single-use challenge bound to the account and address)
+ * before the password is evaluated.
  *
- * - per source address (IPv4 /32, IPv6 /64): at most `addressFailures` failed attempts per
- *   window, whatever the usernames; beyond, 429 with Retry-After (B2);
- * - per (account, address) pair: exponential back-off after `freeFailures` (B1); an attacker at
- *   address A never slows the real user at address B (B3);
- * - per account, all addresses: at most `accountFailuresPerHour` evaluated failures (B1).
+ * - per (account, address): `freeFailures` free failures, then one more bit per failure;
+ * - per account, all addresses: past `accountFailuresPerHour` the account is under attack and
+ *   clients it does not know (address or device) pay `proofBits`, one more bit per doubling;
+ * - per address (IPv4 /32, IPv6 /64): past `addressFailures` per window, the address pays the same
+ *   way for every account it is not known for (one NAT address never locks its users out).
+ * A device the user signed in from (cookie) pays nothing; a known address pays only for its own
+ * failures on this account. At most `maxProofBits` are asked, so a real user gets in within a minute.
  *
- * Accounts are keyed by a hash of the normalised username whether or not it exists, so throttling
- * reveals nothing (B3). Attempts are *reserved* (counted) before the password is evaluated and
- * given back on success: counters stay right under parallel bursts (B4), updates are
- * compare-and-set.
+ * Accounts are keyed by a hash of the normalised username whether or not it exists, so nothing
+ * here reveals whether an account exists. Attempts are counted before the password is evaluated
+ * and given back on success (or when a proof is asked instead): counters stay exact under
+ * parallel bursts; updates are compare-and-set.
  */
 export class LoginThrottle {
   constructor(
@@ -43,12 +68,12 @@ export class LoginThrottle {
     return `acct:${sha256(usernameKey)}`;
   }
 
+  private static pairKey(accountKey: string, prefix: string): string {
+    return `pair:${accountKey.slice(5)}:${prefix}`;
+  }
+
   /** compare-and-set update of one counter; `decide` sees the current row (window already applied) */
-  private async cas(
-    key: string,
-    windowMs: number,
-    decide: (failures: number, last: number) => { take: boolean },
-  ): Promise<{ taken: boolean; failures: number; last: number }> {
+  private async cas(key: string, windowMs: number, decide: (failures: number, last: number) => { take: boolean }): Promise<{ taken: boolean; failures: number; last: number }> {
     for (let i = 0; i < 20; i++) {
       const now = this.clock.nowMs();
       const row = await this.db.selectFrom('login_throttle').selectAll().where('key', '=', key).executeTakeFirst();
@@ -87,51 +112,133 @@ export class LoginThrottle {
       .execute();
   }
 
-  /** seconds an address must wait, 0 when it may try (read-only; used by other public forms too) */
-  async addressRetryAfter(prefix: string): Promise<number> {
-    const now = this.clock.nowMs();
-    const row = await this.db.selectFrom('login_throttle').selectAll().where('key', '=', `addr:${prefix}`).executeTakeFirst();
-    const win = this.cfg.addressWindowSeconds * 1000;
-    if (!row || Number(row.window_start) + win <= now || row.failures < this.cfg.addressFailures) return 0;
-    return Math.max(1, Math.ceil((Number(row.window_start) + win - now) / 1000));
+  /** bits for `n` failures against a threshold: 0 below it, then `proofBits` and one more per doubling */
+  private levelBits(n: number, threshold: number): number {
+    if (n < threshold) return 0;
+    return this.cfg.proofBits + Math.floor(Math.log2(n / threshold));
   }
 
-  backoffMs(failures: number): number {
-    const over = failures - this.cfg.freeFailures;
-    if (over < 0) return 0;
-    return Math.min(this.cfg.maxBackoffSeconds * 1000, 1000 * 2 ** over);
+  /** the proof of work asked before an attempt, from the failures counted before it */
+  required(before: Counts, known: Known): number {
+    if (known === 'device') return 0;
+    const over = before.pairFailures - this.cfg.freeFailures;
+    const pair = over < 0 ? 0 : this.cfg.proofBits + over;
+    const wide = known === 'address' ? 0 : Math.max(this.levelBits(before.accountFailures, this.cfg.accountFailuresPerHour), this.levelBits(before.addressFailures, this.cfg.addressFailures));
+    const bits = Math.max(pair, wide);
+    return bits === 0 ? 0 : Math.min(this.cfg.maxProofBits, bits);
   }
 
-  async reserve(accountKey: string, prefix: string): Promise<Reservation> {
+  /**
+   * Counts one attempt (account, pair, address) and says whether it may be evaluated with the
+   * proof the client brought (`provenBits`, 0 without one). When not, the attempt is given back.
+   */
+  async reserve(accountKey: string, prefix: string, known: Known, provenBits: number): Promise<Reservation> {
     const addrKey = `addr:${prefix}`;
-    const pairKey = `pair:${accountKey.slice(5)}:${prefix}`;
-    const addrWin = this.cfg.addressWindowSeconds * 1000;
-    const addr = await this.cas(addrKey, addrWin, (f) => ({ take: f < this.cfg.addressFailures }));
-    if (!addr.taken) {
-      const row = await this.db.selectFrom('login_throttle').select('window_start').where('key', '=', addrKey).executeTakeFirst();
-      const retry = row ? Math.max(1, Math.ceil((Number(row.window_start) + addrWin - this.clock.nowMs()) / 1000)) : 1;
-      return { ok: false, kind: 'address', retryAfterSeconds: retry, addressFailures: addr.failures };
+    const pairKey = LoginThrottle.pairKey(accountKey, prefix);
+    const always = () => ({ take: true });
+    const addr = await this.cas(addrKey, this.cfg.addressWindowSeconds * 1000, always);
+    const pair = await this.cas(pairKey, DAY, always);
+    const acct = await this.cas(accountKey, HOUR, always);
+    const counts: Counts = { accountFailures: acct.failures, addressFailures: addr.failures, pairFailures: pair.failures };
+    const bits = this.required({ accountFailures: acct.failures - 1, addressFailures: addr.failures - 1, pairFailures: pair.failures - 1 }, known);
+    if (bits > provenBits || !addr.taken || !pair.taken || !acct.taken) {
+      // only what was counted is given back (a counter too contended to update counts as a demand)
+      const counted = ([[addr, addrKey], [pair, pairKey], [acct, accountKey]] as const).filter(([c]) => c.taken).map(([, k]) => k);
+      await Promise.all(counted.map((k) => this.giveBack(k)));
+      return { ok: false, bits, ...counts };
     }
-    const now = this.clock.nowMs();
-    const pair = await this.cas(pairKey, 24 * HOUR, (f, last) => ({ take: f < this.cfg.freeFailures || now >= last + this.backoffMs(f) }));
-    if (!pair.taken) return { ok: false, kind: 'backoff', addressFailures: addr.failures, accountFailures: pair.failures };
-    const acct = await this.cas(accountKey, HOUR, (f) => ({ take: f < this.cfg.accountFailuresPerHour }));
-    if (!acct.taken) return { ok: false, kind: 'account', addressFailures: addr.failures, accountFailures: acct.failures };
-    return {
-      ok: true,
-      accountFailures: acct.failures,
-      addressFailures: addr.failures,
-      settle: async (success) => {
-        if (!success) return;
-        await this.giveBack(addrKey);
-        await this.giveBack(accountKey);
-        await this.db.deleteFrom('login_throttle').where('key', '=', pairKey).execute();
-      },
-    };
+    return { ok: true, ...counts, release: () => this.release(accountKey, prefix) };
   }
 
-  /** counts one request against a per-key budget (reset requests, R4); false when over `max` */
+  /** a successful sign-in gives its attempt back and clears the pair's history */
+  async release(accountKey: string, prefix: string): Promise<void> {
+    await this.giveBack(`addr:${prefix}`);
+    await this.giveBack(accountKey);
+    await this.db.deleteFrom('login_throttle').where('key', '=', LoginThrottle.pairKey(accountKey, prefix)).execute();
+  }
+
+  /** a new single-use challenge for this account and address (expires after two minutes) */
+  async issueProof(accountKey: string, prefix: string, bits: number): Promise<ProofChallenge> {
+    const now = this.clock.nowMs();
+    const challenge = randomToken(16);
+    await this.db.deleteFrom('auth_proofs').where('expires_at', '<', now).execute();
+    await this.db.insertInto('auth_proofs').values({ id_hash: sha256(challenge), account_key: accountKey, prefix, bits, expires_at: now + PROOF_TTL_MS }).execute();
+    return { challenge, bits, expiresAt: now + PROOF_TTL_MS };
+  }
+
+  /** the bits a solved challenge proves (0 when absent, expired, used, for another account or address, or wrong); it is used up either way */
+  async redeemProof(proof: { challenge: string; nonce: string } | undefined, accountKey: string, prefix: string): Promise<number> {
+    if (!proof || proof.challenge.length > 64 || proof.nonce.length > 64) return 0;
+    const idHash = sha256(proof.challenge);
+    const row = await this.db.selectFrom('auth_proofs').selectAll().where('id_hash', '=', idHash).executeTakeFirst();
+    if (!row) return 0;
+    const gone = await this.db.deleteFrom('auth_proofs').where('id_hash', '=', idHash).executeTakeFirst();
+    if (Number(gone.numDeletedRows) !== 1) return 0;
+    if (Number(row.expires_at) <= this.clock.nowMs() || row.account_key !== accountKey || row.prefix !== prefix) return 0;
+    return proofHolds(proof.challenge, proof.nonce, row.bits) ? row.bits : 0;
+  }
+
+  private static clientHash(kind: 'address' | 'device', userId: string, value: string): string {
+    return sha256(`${kind}:${userId}:${value}`);
+  }
+
+  /** whether this user completed a sign-in from this device (cookie secret) or address recently */
+  async known(userId: string, prefix: string, device: string | undefined): Promise<Known> {
+    const hashes = [LoginThrottle.clientHash('address', userId, prefix), ...(device ? [LoginThrottle.clientHash('device', userId, device)] : [])];
+    const rows = await this.db
+      .selectFrom('auth_known_clients')
+      .select('kind')
+      .where('client_hash', 'in', hashes)
+      .where('user_id', '=', userId)
+      .where('last_seen_at', '>', this.clock.nowMs() - this.cfg.knownClientDays * DAY)
+      .execute();
+    if (rows.some((r) => r.kind === 'device')) return 'device';
+    return rows.length ? 'address' : null;
+  }
+
+  /** after a complete sign-in: this address (and device, when given) is known for the user */
+  async remember(userId: string, prefix: string, device: string | undefined): Promise<void> {
+    const now = this.clock.nowMs();
+    const rows = [{ kind: 'address', hash: LoginThrottle.clientHash('address', userId, prefix) }, ...(device ? [{ kind: 'device', hash: LoginThrottle.clientHash('device', userId, device) }] : [])];
+    for (const r of rows) {
+      await this.db
+        .insertInto('auth_known_clients')
+        .values({ client_hash: r.hash, user_id: userId, kind: r.kind, first_seen_at: now, last_seen_at: now })
+        .onConflict((oc) => oc.column('client_hash').doUpdateSet({ last_seen_at: now }))
+        .execute();
+    }
+  }
+
+  /** counts one request against a per-key budget (reset requests, R4; codes, M5); false when over `max` */
   async take(key: string, max: number, windowMs: number): Promise<boolean> {
     return (await this.cas(key, windowMs, (f) => ({ take: f < max }))).taken;
+  }
+
+  /** seconds until the window of `key` ends (for Retry-After), at least 1 */
+  async windowLeftSeconds(key: string, windowMs: number): Promise<number> {
+    const row = await this.db.selectFrom('login_throttle').select('window_start').where('key', '=', key).executeTakeFirst();
+    return row ? Math.max(1, Math.ceil((Number(row.window_start) + windowMs - this.clock.nowMs()) / 1000)) : 1;
+  }
+
+  /** counts one event against `key` in its window; returns the count, this one included */
+  async hit(key: string, windowMs: number): Promise<number> {
+    return (await this.cas(key, windowMs, () => ({ take: true }))).failures;
+  }
+
+  /** seconds left while `key` (set by `hit`) is inside its window, 0 once it is over */
+  async activeFor(key: string, windowMs: number): Promise<number> {
+    const row = await this.db.selectFrom('login_throttle').selectAll().where('key', '=', key).executeTakeFirst();
+    if (!row || row.failures <= 0) return 0;
+    const left = Number(row.window_start) + windowMs - this.clock.nowMs();
+    return left > 0 ? Math.ceil(left / 1000) : 0;
+  }
+
+  async clear(key: string): Promise<void> {
+    await this.db.deleteFrom('login_throttle').where('key', '=', key).execute();
+  }
+
+  /** gives back one request taken with `take` */
+  async untake(key: string): Promise<void> {
+    await this.giveBack(key);
   }
 }

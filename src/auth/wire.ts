@@ -121,6 +121,6 @@ export function wireIdentity(o: IdentityOptions): Identity {
         }
       : undefined,
   });
-  const api = [authRoutes({ db: o.db, login, accounts, users, sessions, tokens, audit: o.audit, publicOrigin }), workspaceRoutes(workspaces), reviewRoutes(reviews)];
+  const api = [authRoutes({ db: o.db, login, accounts, users, sessions, tokens, audit: o.audit, publicOrigin, knownClientDays: o.auth.throttle.knownClientDays }), workspaceRoutes(workspaces), reviewRoutes(reviews)];
   return { users, accounts, login, sessions, tokens, hasher, policy, workspaces, authenticator, reviews, jobs: reviews.jobs(), api };
 }

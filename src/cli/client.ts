@@ -19,7 +19,7 @@ export interface ClientOptions {
 }
 
 export interface ApiError {
-  error: { code: string; message: string; requestId?: string };
+  error: { code: string; message: string; requestId?: string; details?: unknown };
 }
 
 export function clientFromEnv(o: { needToken?: boolean; url?: string | undefined; env?: Env } = {}): Client {
@@ -100,6 +100,7 @@ export class Client {
       throw new AppError(err?.code ?? `HTTP_${status}`, err?.message ?? `the appliance answered ${status}`, {
         httpStatus: status,
         exitCode: status === 400 || status === 422 ? 2 : 1,
+        ...(err?.details !== undefined ? { details: err.details } : {}),
         ...(status === 401 ? { hint: 'get a fresh token with `coffre login` (COFFRE_TOKEN)' } : {}),
       });
     }

@@ -1,3 +1,4 @@
+import { solveProof } from '../auth/proof.js';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { openAppliance } from '../main.js';
@@ -129,7 +130,8 @@ export function registerTokens(program: Command, io: Io): void {
         if (!password) throw errors.usage('no password on standard input');
         const client = clientFromEnv();
         const body = { username: opts.username, password, issue: 'token', tokenName: opts.name, ...(opts.scope ? { scopes: opts.scope } : {}), ...(opts.ttlDays ? { ttlDays: Number(opts.ttlDays) } : {}) };
-        let r = await client.json<{ status: string; challenge?: string; method?: string; token?: string; tokenInfo?: { id: string; expiresAt: string } }>('POST', '/auth/login', body);
+        type Answer = { status: string; challenge?: string; method?: string; token?: string; tokenInfo?: { id: string; expiresAt: string } };
+        let r = await withProofOfWork((proof) => client.json<Answer>('POST', '/auth/login', { ...body, ...(proof ? { proof } : {}) }));
         if (r.status === 'mfa_required') {
           const code = opts.code ?? stdinCode;
           if (!code) throw new AppError('MFA_REQUIRED', `a second-factor code is needed (${r.method})`, { exitCode: 2, hint: 'give it as the second line of standard input or with --code' });
@@ -196,4 +198,22 @@ export function registerWorkspaces(program: Command, io: Io): void {
         emit(io, opts.json, r, () => r.workspaces.map((w) => `${w.id}  ${w.role.padEnd(7)} ${w.name}`).join('\n') || 'no workspaces');
       }),
     );
+}
+
+/**
+ * Sign-in friction: when the appliance answers 429 PROOF_REQUIRED (the account or address is
+ * under attack), solve its proof of work (a few seconds at most) and send the sign-in again.
+ */
+async function withProofOfWork<T>(send: (proof?: { challenge: string; nonce: string }) => Promise<T>): Promise<T> {
+  let proof: { challenge: string; nonce: string } | undefined;
+  for (let i = 0; ; i++) {
+    try {
+      return await send(proof);
+    } catch (e) {
+      const p = e instanceof AppError && e.code === 'PROOF_REQUIRED' ? (e.details as { proof?: { challenge: string; bits: number } } | undefined)?.proof : undefined;
+      if (!p || i >= 3) throw e;
+      process.stderr.write(`the appliance asks for a proof of work (${p.bits} bits; this account or address is under attack)…\n`);
+      proof = { challenge: p.challenge, nonce: solveProof(p.challenge, p.bits) };
+    }
+  }
 }

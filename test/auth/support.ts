@@ -156,7 +156,7 @@ export interface IdentityEnv {
   secrets: Set<string>;
   publicUrl: string;
   /** a real HTTPS request to the listening app (openIdentityEnv({}, { listen: true })) */
-  https(method: string, p: string, o?: { headers?: Record<string, string>; body?: Buffer | string }): Promise<{ statusCode: number; body: string; headers: http.IncomingHttpHeaders }>;
+  https(method: string, p: string, o?: { headers?: Record<string, string>; body?: Buffer | string; /** source address, e.g. 127.0.3.9 (any loopback address) */ from?: string }): Promise<{ statusCode: number; body: string; headers: http.IncomingHttpHeaders }>;
   close(): Promise<void>;
 }
 
@@ -188,7 +188,7 @@ export async function openIdentityEnv(extraEnv: Record<string, string> = {}, opt
   const agent = new https.Agent({ keepAlive: false, ca: fs.readFileSync(path.join(t.dataDir, 'tls', 'cert.pem')) });
   const request: IdentityEnv['https'] = (method, p, o = {}) =>
     new Promise((resolve, reject) => {
-      const r = https.request({ host: '127.0.0.1', port, path: p, method, agent, servername: 'localhost', headers: o.headers ?? {} }, (res) => {
+      const r = https.request({ host: '127.0.0.1', port, path: p, method, agent, servername: 'localhost', headers: o.headers ?? {}, ...(o.from ? { localAddress: o.from } : {}) }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', reject);

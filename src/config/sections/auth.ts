@@ -43,6 +43,11 @@ export const AuthSection = Type.Object(
         challengeTtlSeconds: Type.Integer({ minimum: 30, maximum: 900, default: 300 }),
         maxAttempts: Type.Integer({ minimum: 1, maximum: 10, default: 5 }),
         issuer: Type.String({ default: 'Coffre' }),
+        /** M5: wrong codes per user (all challenges together) per 15 minutes before the factor locks */
+        userFailuresPer15Min: Type.Integer({ minimum: 3, maximum: 50, default: 10 }),
+        lockMinutes: Type.Integer({ minimum: 1, maximum: 24 * 60, default: 15 }),
+        /** M5: e-mail/SMS codes sent per user, and per destination, per 15 minutes */
+        codesPer15Min: Type.Integer({ minimum: 1, maximum: 50, default: 5 }),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -66,16 +71,26 @@ export const AuthSection = Type.Object(
     ),
     throttle: Type.Object(
       {
-        /** B1: failures per (account, source address) before exponential back-off starts */
+        /** B1: failures per (account, source address) before that pair must solve a proof of work */
         freeFailures: Type.Integer({ minimum: 1, default: 3 }),
+        /** no longer used (sign-in friction replaced the back-off refusal); kept so existing files load */
         maxBackoffSeconds: Type.Integer({ minimum: 1, default: 900 }),
-        /** B1: evaluated failures per account per hour, all addresses together */
+        /** B1/B3: failures per account per hour (all addresses) after which the account is under attack: unknown clients must solve a proof of work */
         accountFailuresPerHour: Type.Integer({ minimum: 1, maximum: 100, default: 100 }),
-        /** B2: failures from one address (IPv4 /32, IPv6 /64) per window before 429 */
+        /** B2: failures from one address (IPv4 /32, IPv6 /64) per window after which it must solve a proof of work (except for accounts it is known for) */
         addressFailures: Type.Integer({ minimum: 1, default: 30 }),
         addressWindowSeconds: Type.Integer({ minimum: 1, default: 900 }),
         /** alert `auth.bruteforce` when an account or an address reaches this many failures */
         alertAfter: Type.Integer({ minimum: 1, default: 20 }),
+        /** proof of work: leading zero bits of SHA-256(challenge ":" nonce) at the first level, and the most ever asked */
+        proofBits: Type.Integer({ minimum: 8, maximum: 24, default: 16 }),
+        maxProofBits: Type.Integer({ minimum: 8, maximum: 24, default: 21 }),
+        /** an address or device stays known this many days after the user's last sign-in from it */
+        knownClientDays: Type.Integer({ minimum: 1, maximum: 400, default: 90 }),
+        /** B5: failed bearer/cookie authentications per address per minute before 429 (checked in memory, before any database work) */
+        badCredentialsPerMinute: Type.Integer({ minimum: 1, default: 30 }),
+        /** alert `auth.flood` when failed authentications from all addresses reach this many in a minute */
+        floodAlertPerMinute: Type.Integer({ minimum: 1, default: 600 }),
       },
       { additionalProperties: false, default: {} },
     ),

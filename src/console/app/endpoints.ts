@@ -1,6 +1,7 @@
 import { ApiError, get, post } from './api.js';
 import { setAnonymous, setSignedIn, type User } from './session.js';
 import { DEFAULT_RULES, type PolicyRules } from './password.js';
+import { solveProof } from './proof.js';
 
 /** Identity routes (src/auth/routes.ts on the appliance), as documented in /api/v1/openapi.json. */
 export interface MeReply {
@@ -10,7 +11,16 @@ export interface MeReply {
   sessionId?: string;
 }
 
-export type LoginAnswer = { status: 'mfa_required'; challenge: string; method: string; expiresAt: string } | { status: 'ok'; user: User; csrfToken?: string };
+export type LoginAnswer = { status: 'mfa_required'; challenge: string; method: string; expiresAt: string } | { status: 'ok'; user: User; csrfToken?: string; notices?: { kind: string; at: string }[] };
+
+const NOTICE_TEXT: Record<string, string> = {
+  'mfa.locked': 'Too many wrong sign-in codes were entered for your account, so its second factor was locked for a while. Whoever entered them knew your password: if it was not you, change your password now and tell your administrator.',
+};
+
+/** notices the appliance kept for this sign-in (shown once) */
+function showNotices(notices: { kind: string; at: string }[] | undefined): void {
+  for (const n of notices ?? []) window.alert(`${NOTICE_TEXT[n.kind] ?? n.kind} (${n.at})`);
+}
 
 export interface TotpProvisioning {
   secret: string;
@@ -42,13 +52,27 @@ export const auth = {
   },
 
   async login(username: string, password: string): Promise<LoginAnswer> {
-    const a = await post<LoginAnswer>('/auth/login', { username, password }, { anonymous: true });
-    if (a.status === 'ok') await me();
-    return a;
+    let proof: { challenge: string; nonce: string } | undefined;
+    for (let i = 0; ; i++) {
+      try {
+        const a = await post<LoginAnswer>('/auth/login', { username, password, ...(proof ? { proof } : {}) }, { anonymous: true });
+        if (a.status === 'ok') {
+          showNotices(a.notices);
+          await me();
+        }
+        return a;
+      } catch (e) {
+        // the account or address is under attack: the appliance asks for a proof of work first
+        const p = e instanceof ApiError && e.code === 'PROOF_REQUIRED' ? (e.details as { proof?: { challenge: string; bits: number } } | undefined)?.proof : undefined;
+        if (!p || i >= 3) throw e;
+        proof = { challenge: p.challenge, nonce: await solveProof(p.challenge, p.bits) };
+      }
+    }
   },
 
   async secondFactor(challenge: string, code: string): Promise<void> {
-    await post<LoginAnswer>('/auth/login/mfa', { challenge, code }, { anonymous: true });
+    const a = await post<LoginAnswer>('/auth/login/mfa', { challenge, code }, { anonymous: true });
+    if (a.status === 'ok') showNotices(a.notices);
     await me();
   },
 
