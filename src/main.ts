@@ -2,13 +2,13 @@ import { loadConfig, processEnv, type Config, type Env } from './config/index.js
 import { openDatabase, migrateToLatest, type DatabaseHandle } from './db/index.js';
 import { build, listen, tlsServerOptions, type App } from './http/index.js';
 import type { Authenticator, HealthCheck } from './http/index.js';
-import { Scheduler, makeHolderId, type CronAdapter } from './jobs/index.js';
+import { Scheduler, type CronAdapter } from './jobs/index.js';
 import { createLogger, type Logger } from './shared/logger.js';
 import { systemClock, type Clock } from './shared/clock.js';
 import type { FastifyPluginAsync } from 'fastify';
 import { BackupService, backupJobs, backupRoutes } from './backup/index.js';
 import { AuditService, auditRoutes } from './audit/index.js';
-import { AlertOutbox, DbAlerter, createAlertChannels, type Alerter } from './monitoring/index.js';
+import { wireMonitoring, type Alerter, type Monitoring } from './monitoring/index.js';
 import { smtpSender } from './auth/messaging.js';
 import { auditExportHealth, storageHealth } from './monitoring/health.js';
 import { referencedBlobIds, wireVault, type VaultService } from './vault/index.js';
@@ -50,8 +50,8 @@ export interface Appliance {
   audit: AuditService;
   /** raise alerts (stored, audited, logged, sent to the channels) */
   alerts: Alerter;
-  /** alert life cycle and delivery (src/monitoring) */
-  monitoring: { alerter: DbAlerter; outbox: AlertOutbox };
+  /** alerts (life cycle, delivery), metrics, the operations API (src/monitoring) */
+  monitoring: Monitoring;
   /** users, sessions, tokens, the access policy and workspaces (src/auth, src/access) */
   identity: Identity;
   /** folders, documents and versions (src/vault) */
@@ -106,12 +106,12 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     scheduler.register(audit.pruneJob());
     health.push(storageHealth(config.storage.dir), auditExportHealth(audit.forwarder && (() => audit.forwarder!.status()), config.audit.syslog.alertAfterMs, clock));
     const mailer = config.mail.smtp ? smtpSender(config.mail.smtp) : undefined;
-    const { channels, minSeverity } = createAlertChannels({ alerts: config.monitoring.alerts, syslog: config.audit.syslog, mailer });
     // alerts raised by this process (server or CLI) wait in the outbox; close() delivers what is due
-    const outbox = new AlertOutbox({ db: db.db, clock, log, channels, holder: makeHolderId(), maxAttempts: config.monitoring.alerts.maxAttempts });
-    closers.push(() => outbox.stop(config.http.shutdownGraceMs));
-    const alerter = new DbAlerter({ db: db.db, audit, clock, log, applianceId: config.applianceId, outbox, minSeverity, dedupeMs: config.monitoring.alerts.dedupeMs, renotifyMs: config.monitoring.alerts.renotifyMs });
-    alerts = alerter;
+    const monitoring = wireMonitoring({ config, db: db.db, clock, log, audit, mailer, hsmProbe: () => keys.provider.kekVersions() });
+    closers.push(() => monitoring.stop(config.http.shutdownGraceMs));
+    monitoring.jobs.forEach((j) => scheduler.register(j));
+    root.push(monitoring.root);
+    alerts = monitoring.alerter;
     const identity = wireIdentity({ db: db.db, clock, log, fields: keys.fields, audit, alerts, auth: config.auth, mail: config.mail, ...(mailer ? { mailSender: mailer } : {}), publicUrl: publicUrlOf(config), organisation: config.site.name });
     auth = identity.authenticator;
     api.push(...identity.api);
@@ -122,6 +122,7 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     const backup = new BackupService({ db, config: { backup: config.backup, site: config.site, applianceId: config.applianceId, dataDir: config.dataDir, keys: config.keys, storage: config.storage, leaseTtlMs: config.jobs.leaseTtlMs }, keys: keys.provider, blobs: keys.blobs.store, blobRefs: referencedBlobIds, audit, exportAuditCheckpoints: () => audit.exportCheckpoints(), alerts, clock, log: log.child({ module: 'backup' }) });
     api.push(backupRoutes(backup, scheduler));
     if (config.backup.enabled) for (const j of backupJobs(backup, config.backup.time)) scheduler.register(j);
+    api.push(monitoring.api({ scheduler, health: () => health }));
 
     return {
       config,
@@ -136,7 +137,7 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
       auth,
       audit,
       alerts,
-      monitoring: { alerter, outbox },
+      monitoring,
       identity,
       vault: vault.service,
       backup,
@@ -166,6 +167,7 @@ export async function buildApp(a: Appliance, withTls = true): Promise<App> {
     api: a.api,
     root: a.root,
     health: a.health,
+    extensions: a.monitoring.extensions,
   });
 }
 
@@ -208,7 +210,7 @@ export async function serve(o: ApplianceOptions & { port?: number; host?: string
   const boundPort = typeof addr === 'object' && addr ? addr.port : port;
   const url = `https://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${boundPort}`;
   if (config.jobs.enabled) await appliance.scheduler.start();
-  appliance.monitoring.outbox.start();
+  appliance.monitoring.start();
   log.info({ event: 'appliance.started', url, applianceId: config.applianceId }, 'Coffre is serving');
   let stopping: Promise<void> | undefined;
   const stop = (reason = 'stop') =>

@@ -19,6 +19,8 @@ export const PERMISSIONS = {
   keysManage: 'keys:manage',
   settingsManage: 'settings:manage',
   monitoringRead: 'monitoring:read',
+  /** acknowledge and resolve alerts */
+  monitoringManage: 'monitoring:manage',
   backupRead: 'backup:read',
   backupRun: 'backup:run',
   backupManage: 'backup:manage',
@@ -35,9 +37,9 @@ export const isApplianceRole = (r: string): r is ApplianceRole => (APPLIANCE_ROL
 
 /** Which appliance role grants which permissions (owned by the access module). */
 export const ROLE_PERMISSIONS: Record<ApplianceRole, readonly PermissionName[]> = {
-  admin: ['self', 'users:manage', 'users:read', 'access:review', 'keys:read', 'keys:manage', 'settings:manage', 'monitoring:read', 'workspace:create', 'workspace:use'],
-  'backup-operator': ['self', 'backup:read', 'backup:run', 'backup:manage', 'monitoring:read'],
-  auditor: ['self', 'audit:read', 'audit:verify', 'users:read', 'backup:read', 'keys:read'],
+  admin: ['self', 'users:manage', 'users:read', 'access:review', 'keys:read', 'keys:manage', 'settings:manage', 'monitoring:read', 'monitoring:manage', 'workspace:create', 'workspace:use'],
+  'backup-operator': ['self', 'backup:read', 'backup:run', 'backup:manage', 'monitoring:read', 'monitoring:manage'],
+  auditor: ['self', 'audit:read', 'audit:verify', 'users:read', 'backup:read', 'keys:read', 'monitoring:read'],
   member: ['self', 'workspace:create', 'workspace:use'],
 };
 

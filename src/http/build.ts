@@ -33,6 +33,8 @@ export interface BuildOptions {
   health?: HealthCheck[];
   /** global per-address rate limit (requests per minute) */
   rateLimitPerMinute?: number;
+  /** installed on the root before any route (request metrics, load shedding, request budgets) */
+  extensions?: ((app: FastifyInstance) => Promise<void> | void)[];
 }
 
 export type App = FastifyInstance;
@@ -83,6 +85,7 @@ export async function build(opts: BuildOptions): Promise<App> {
     keyGenerator: (req) => req.ip,
     addHeadersOnExceeding: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false },
   });
+  for (const x of opts.extensions ?? []) await x(app);
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',

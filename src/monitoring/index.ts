@@ -6,3 +6,6 @@ export { SyslogAlertChannel } from './channels/syslog.js';
 export { EmailAlertChannel, alertMailText, type AlertMailer } from './channels/email.js';
 export { WebhookAlertChannel, webhookSignature, SIGNATURE_HEADER, TIMESTAMP_HEADER, DELIVERY_HEADER } from './channels/webhook.js';
 export { createAlertChannels, type AlertChannelsOptions } from './registry.js';
+export { wireMonitoring, type Monitoring, type MonitoringOptions } from './wire.js';
+export { MetricStore, type Sample, type Series } from './metric-store.js';
+export { Sampler, HttpStats, METRIC_HELP } from './sampler.js';

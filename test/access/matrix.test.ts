@@ -114,6 +114,16 @@ const EXPECTED: Record<string, Row> = {
   'GET /api/v1/backup/escrow': { allow: ['backup', 'auditor'] },
   'POST /api/v1/backup/escrow': { allow: ['backup'] },
   'GET /api/v1/backup/drills': { allow: ['backup', 'auditor'] },
+  // monitoring (src/monitoring): operators read, admins and backup operators act on alerts
+  'GET /metrics': PUBLIC,
+  'GET /api/v1/monitoring/health': { allow: ['admin', 'backup', 'auditor'] },
+  'GET /api/v1/monitoring/metrics': { allow: ['admin', 'backup', 'auditor'] },
+  'GET /api/v1/monitoring/now': { allow: ['admin', 'backup', 'auditor'] },
+  'GET /api/v1/monitoring/alerts': { allow: ['admin', 'backup', 'auditor'] },
+  'POST /api/v1/monitoring/alerts/:id/ack': { allow: ['admin', 'backup'] },
+  'POST /api/v1/monitoring/alerts/:id/resolve': { allow: ['admin', 'backup'] },
+  'GET /api/v1/monitoring/jobs': { allow: ['admin', 'backup', 'auditor'] },
+  'GET /api/v1/monitoring/backups': { allow: ['admin', 'backup', 'auditor'] },
   // console (src/console): the read-only settings view
   'GET /api/v1/settings': { allow: ['admin'] },
 };

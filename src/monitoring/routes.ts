@@ -1,0 +1,237 @@
+import crypto from 'node:crypto';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import type { Registry } from 'prom-client';
+import { PERMISSIONS } from '../access/permissions.js';
+import { auditSource } from '../audit/source.js';
+import { runHealthChecks, type HealthCheck } from '../http/health.js';
+import type { Scheduler } from '../jobs/index.js';
+import { AppError, errors } from '../shared/errors.js';
+import type { Clock } from '../shared/clock.js';
+import type { DbAlerter } from './alerter.js';
+import { COARSE, MINUTE, type MetricStore } from './metric-store.js';
+import type { Sampler } from './sampler.js';
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/types.js';
+
+const tags = ['monitoring'];
+const ErrorReply = Type.Object({ error: Type.Object({ code: Type.String(), message: Type.String(), requestId: Type.String(), details: Type.Optional(Type.Unknown()) }) });
+const errs = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 409: ErrorReply };
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+const RANGES = { '1h': { ms: 3_600_000, coarse: false }, '24h': { ms: 86_400_000, coarse: false }, '30d': { ms: 30 * 86_400_000, coarse: true } } as const;
+
+const AlertSchema = Type.Object(
+  {
+    id: Type.String(),
+    kind: Type.String(),
+    severity: Type.String(),
+    message: Type.String(),
+    targets: Type.Record(Type.String(), Type.String()),
+    state: Type.String(),
+    raisedAt: Type.String(),
+    lastAt: Type.String(),
+    repeats: Type.Integer(),
+    acknowledgedAt: Nullable(Type.String()),
+    acknowledgedBy: Nullable(Type.String()),
+    resolvedAt: Nullable(Type.String()),
+    resolvedBy: Nullable(Type.String()),
+    deliveries: Type.Record(Type.String(), Type.String()),
+  },
+  { additionalProperties: false },
+);
+const RunSchema = Type.Object(
+  {
+    id: Type.Integer(),
+    job: Type.String(),
+    trigger: Type.String(),
+    actor: Type.String(),
+    startedAt: Type.String(),
+    endedAt: Nullable(Type.String()),
+    durationMs: Nullable(Type.Integer()),
+    outcome: Type.String(),
+    progress: Nullable(Type.Object({ phase: Type.String(), done: Type.Optional(Type.Number()), total: Type.Optional(Type.Number()), percent: Type.Optional(Type.Number()), unit: Type.Optional(Type.String()) })),
+    error: Nullable(Type.String()),
+  },
+  { additionalProperties: false },
+);
+
+export interface MonitoringRoutesOptions {
+  db: Kysely<Database>;
+  clock: Clock;
+  alerter: DbAlerter;
+  store: MetricStore;
+  sampler: Sampler;
+  scheduler: Scheduler;
+  health: () => readonly HealthCheck[];
+}
+
+function actorOf(req: FastifyRequest): string {
+  if (!req.actor) throw errors.unauthenticated();
+  return req.actor.id;
+}
+
+/**
+ * The operations API behind the console's Operations section: component health with details,
+ * metric series, alerts (acknowledge, resolve), job runs, the newest backup per target.
+ * `monitoring:read` (admins, backup operators, auditors), `monitoring:manage` to act on alerts
+ * (admins, backup operators).
+ */
+export function monitoringRoutes(o: MonitoringRoutesOptions): FastifyPluginAsync {
+  return async (app0) => {
+    const app = app0.withTypeProvider<TypeBoxTypeProvider>();
+    const read = { permission: PERMISSIONS.monitoringRead };
+
+    app.get(
+      '/monitoring/health',
+      { config: read, schema: { tags, summary: 'each component with why it is down', response: { 200: Type.Object({ components: Type.Array(Type.Object({ name: Type.String(), ok: Type.Boolean(), detail: Type.Optional(Type.String()), ms: Type.Integer() }, { additionalProperties: false })) }), ...errs } } },
+      async () => ({ components: await runHealthChecks(o.health()) }),
+    );
+
+    app.get(
+      '/monitoring/metrics',
+      {
+        config: read,
+        schema: {
+          tags,
+          summary: 'metric series over 1 h, 24 h (1-minute points) or 30 d (15-minute points)',
+          querystring: Type.Object({ range: Type.Union([Type.Literal('1h'), Type.Literal('24h'), Type.Literal('30d')], { default: '1h' }), names: Type.String({ pattern: '^[a-z0-9_]{1,64}(,[a-z0-9_]{1,64}){0,31}$' }) }, { additionalProperties: false }),
+          response: {
+            200: Type.Object({
+              range: Type.String(),
+              resolutionMs: Type.Integer(),
+              series: Type.Array(Type.Object({ name: Type.String(), labels: Type.Record(Type.String(), Type.String()), points: Type.Array(Type.Tuple([Type.Number(), Type.Number(), Type.Number()])) }, { additionalProperties: false })),
+            }),
+            ...errs,
+          },
+        },
+      },
+      async (req) => {
+        const r = RANGES[req.query.range];
+        return { range: req.query.range, resolutionMs: r.coarse ? COARSE : MINUTE, series: await o.store.query(req.query.names.split(','), o.clock.nowMs() - r.ms, r.coarse) };
+      },
+    );
+
+    app.get(
+      '/monitoring/now',
+      { config: read, schema: { tags, summary: 'the latest sample of every metric', response: { 200: Type.Object({ samples: Type.Array(Type.Object({ name: Type.String(), labels: Type.Record(Type.String(), Type.String()), value: Type.Number() }, { additionalProperties: false })) }), ...errs } } },
+      async () => ({ samples: o.sampler.latest().map((s) => ({ name: s.name, labels: s.labels ?? {}, value: s.value })) }),
+    );
+
+    app.get(
+      '/monitoring/alerts',
+      {
+        config: read,
+        schema: {
+          tags,
+          summary: 'alerts, newest first: active (open or acknowledged), or by state, or all',
+          querystring: Type.Object({ state: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('open'), Type.Literal('acknowledged'), Type.Literal('resolved')])), limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }) }, { additionalProperties: false }),
+          response: { 200: Type.Object({ alerts: Type.Array(AlertSchema) }), ...errs },
+        },
+      },
+      async (req) => ({
+        alerts: (await o.alerter.list({ ...(req.query.state ? { state: req.query.state } : {}), limit: req.query.limit })).map((a) => ({
+          ...a,
+          raisedAt: iso(a.raisedAt)!,
+          lastAt: iso(a.lastAt)!,
+          acknowledgedAt: iso(a.acknowledgedAt),
+          resolvedAt: iso(a.resolvedAt),
+        })),
+      }),
+    );
+
+    for (const [verb, to] of [
+      ['ack', 'acknowledge'],
+      ['resolve', 'resolve'],
+    ] as const) {
+      app.post(
+        `/monitoring/alerts/:id/${verb}`,
+        {
+          config: { permission: PERMISSIONS.monitoringManage },
+          schema: { tags, summary: `${to} an alert`, params: Type.Object({ id: Type.String({ pattern: '^[0-9a-f-]{36}$' }) }), response: { 200: Type.Object({ id: Type.String(), state: Type.String() }), ...errs } },
+        },
+        async (req) => {
+          const exists = await o.db.selectFrom('alerts').select('state').where('id', '=', req.params.id).executeTakeFirst();
+          if (!exists) throw errors.notFound('alert');
+          const ok = await o.alerter[to](req.params.id, actorOf(req), auditSource(req));
+          if (!ok) throw new AppError('ALERT_NOT_OPEN', to === 'acknowledge' ? 'only an open alert can be acknowledged' : 'this alert is already resolved', { httpStatus: 409 });
+          return { id: req.params.id, state: to === 'acknowledge' ? 'acknowledged' : 'resolved' };
+        },
+      );
+    }
+
+    app.get(
+      '/monitoring/jobs',
+      {
+        config: read,
+        schema: {
+          tags,
+          summary: 'every job with its schedule, and the latest runs (progress, outcome, error)',
+          querystring: Type.Object({ job: Type.Optional(Type.String({ pattern: '^[a-z][a-z0-9.-]{0,63}$' })), limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }) }, { additionalProperties: false }),
+          response: { 200: Type.Object({ jobs: Type.Array(Type.Object({ name: Type.String(), schedule: Nullable(Type.String()) }, { additionalProperties: false })), runs: Type.Array(RunSchema) }), ...errs },
+        },
+      },
+      async (req) => ({
+        jobs: o.scheduler.list().map((j) => ({ name: j.name, schedule: j.schedule ?? null })),
+        runs: (await o.scheduler.runs(req.query.job, req.query.limit)).map((r) => ({
+          id: r.id,
+          job: r.job,
+          trigger: r.trigger,
+          actor: r.actor,
+          startedAt: iso(r.startedAt)!,
+          endedAt: iso(r.endedAt),
+          durationMs: r.endedAt === null ? null : r.endedAt - r.startedAt,
+          outcome: r.outcome,
+          progress: r.progress,
+          error: r.error,
+        })),
+      }),
+    );
+
+    app.get(
+      '/monitoring/backups',
+      {
+        config: read,
+        schema: {
+          tags,
+          summary: 'per backup target: the newest complete backup and the latest attempt (read-only)',
+          response: { 200: Type.Object({ targets: Type.Array(Type.Object({ target: Type.String(), newestCompleteAt: Nullable(Type.String()), verifiedAt: Nullable(Type.String()), lastAttemptAt: Nullable(Type.String()), lastState: Nullable(Type.String()) }, { additionalProperties: false })) }), ...errs },
+        },
+      },
+      async () => {
+        const targets = await o.db.selectFrom('backup_targets').select('name').orderBy('name').execute();
+        const out = [];
+        for (const t of targets) {
+          const complete = await o.db.selectFrom('backups').select(['created_at', 'verified_at']).where('target', '=', t.name).where('state', '=', 'complete').orderBy('created_at', 'desc').executeTakeFirst();
+          const last = await o.db.selectFrom('backups').select(['created_at', 'state']).where('target', '=', t.name).orderBy('created_at', 'desc').executeTakeFirst();
+          out.push({ target: t.name, newestCompleteAt: iso(complete ? Number(complete.created_at) : null), verifiedAt: iso(complete?.verified_at == null ? null : Number(complete.verified_at)), lastAttemptAt: iso(last ? Number(last.created_at) : null), lastState: last?.state ?? null });
+        }
+        return { targets: out };
+      },
+    );
+  };
+}
+
+/**
+ * `GET /metrics`: the Prometheus text format, for a scraper that sends `Authorization: Bearer
+ * <monitoring.scrapeTokenFile>`. 404 when no token is configured, 401 for a wrong one (compared
+ * in constant time). Public as far as the session gate goes: the token is its own credential.
+ */
+export function metricsEndpoint(o: { registry: Registry; token: string | undefined }): FastifyPluginAsync {
+  const want = o.token === undefined ? undefined : crypto.createHash('sha256').update(o.token).digest();
+  return async (app) => {
+    app.get('/metrics', { config: { public: true }, schema: { hide: true } }, async (req, reply) => {
+      if (!want) throw errors.notFound('route');
+      const m = /^Bearer ([\x21-\x7e]{1,512})$/.exec(req.headers.authorization ?? '');
+      const got = crypto.createHash('sha256').update(m?.[1] ?? '').digest();
+      if (!m || !crypto.timingSafeEqual(got, want)) {
+        reply.header('www-authenticate', 'Bearer realm="coffre-metrics"');
+        throw errors.unauthenticated();
+      }
+      reply.header('content-type', o.registry.contentType).header('cache-control', 'no-store');
+      return o.registry.metrics();
+    });
+  };
+}

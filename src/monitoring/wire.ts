@@ -1,0 +1,104 @@
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import { Registry } from 'prom-client';
+import type { Kysely } from 'kysely';
+import type { Config } from '../config/index.js';
+import { readSecretFile } from '../config/index.js';
+import type { Database } from '../db/types.js';
+import type { Auditor } from '../audit/types.js';
+import type { HealthCheck } from '../http/health.js';
+import type { JobDefinition } from '../jobs/types.js';
+import { makeHolderId, type Scheduler } from '../jobs/index.js';
+import type { Clock } from '../shared/clock.js';
+import type { Logger } from '../shared/logger.js';
+import { AlertOutbox } from './outbox.js';
+import { DbAlerter } from './alerter.js';
+import { createAlertChannels } from './registry.js';
+import type { AlertMailer } from './channels/email.js';
+import { MetricStore } from './metric-store.js';
+import { HttpStats, Sampler } from './sampler.js';
+import { metricsEndpoint, monitoringRoutes } from './routes.js';
+
+export interface MonitoringOptions {
+  config: Config;
+  db: Kysely<Database>;
+  clock: Clock;
+  log: Logger;
+  audit: Auditor;
+  mailer: AlertMailer | undefined;
+  /** a real HSM operation, timed as the HSM's latency */
+  hsmProbe?: () => Promise<unknown>;
+}
+
+export interface Monitoring {
+  alerter: DbAlerter;
+  outbox: AlertOutbox;
+  store: MetricStore;
+  sampler: Sampler;
+  registry: Registry;
+  /** installed on the HTTP root before any route: request metrics */
+  extensions: ((app: FastifyInstance) => Promise<void> | void)[];
+  /** the operations API (under /api/v1) and `/metrics` (root) */
+  api(o: { scheduler: Scheduler; health: () => readonly HealthCheck[] }): FastifyPluginAsync;
+  root: FastifyPluginAsync;
+  jobs: JobDefinition[];
+  /** serving process only: sampling and background delivery */
+  start(): void;
+  stop(graceMs: number): Promise<void>;
+}
+
+/**
+ * Monitoring for one process: alerts (delivered through the outbox by whichever process gets
+ * there first), metric sampling, the operations API. The CLI uses only the alerter; `start()`
+ * (serve) adds sampling every `monitoring.sampleIntervalMs` and outbox polling.
+ */
+export function wireMonitoring(o: MonitoringOptions): Monitoring {
+  const { config, db, clock, log } = o;
+  const m = config.monitoring;
+  const { channels, minSeverity } = createAlertChannels({ alerts: m.alerts, syslog: config.audit.syslog, mailer: o.mailer });
+  const outbox = new AlertOutbox({ db, clock, log, channels, holder: makeHolderId(), maxAttempts: m.alerts.maxAttempts });
+  const alerter = new DbAlerter({ db, audit: o.audit, clock, log, applianceId: config.applianceId, outbox, minSeverity, dedupeMs: m.alerts.dedupeMs, renotifyMs: m.alerts.renotifyMs });
+  const registry = new Registry();
+  const http = new HttpStats(registry);
+  const store = new MetricStore(db);
+  const sampler = new Sampler({
+    db,
+    clock,
+    log,
+    store,
+    registry,
+    http,
+    intervalMs: m.sampleIntervalMs,
+    volumes: [
+      { name: 'data', dir: config.dataDir },
+      { name: 'blobs', dir: config.storage.dir },
+    ],
+    ...(o.hsmProbe ? { hsmProbe: o.hsmProbe } : {}),
+    certFile: config.tls.certFile,
+    sessionIdleMs: config.auth.sessions.idleTimeoutMinutes * 60_000,
+  });
+  const token = m.scrapeTokenFile ? readSecretFile(m.scrapeTokenFile, 'monitoring.scrapeTokenFile') : undefined;
+  const compact: JobDefinition = {
+    name: 'monitoring.compact',
+    schedule: '7 * * * *',
+    run: async () => store.compact(clock.nowMs(), m.fullResolutionHours * 3_600_000, m.retentionDays * 86_400_000),
+  };
+  return {
+    alerter,
+    outbox,
+    store,
+    sampler,
+    registry,
+    extensions: [(app) => http.install(app)],
+    api: ({ scheduler, health }) => monitoringRoutes({ db, clock, alerter, store, sampler, scheduler, health }),
+    root: metricsEndpoint({ registry, token }),
+    jobs: [compact],
+    start: () => {
+      outbox.start();
+      sampler.start();
+    },
+    stop: async (graceMs) => {
+      sampler.stop();
+      await outbox.stop(graceMs);
+    },
+  };
+}
