@@ -26,7 +26,15 @@ export const PERMISSIONS = {
   backupManage: 'backup:manage',
   auditRead: 'audit:read',
   auditVerify: 'audit:verify',
+  /**
+   * a token scope only (no role grants it, no route declares it): an API token may change its
+   * user's password only when created with this scope explicitly (never by default)
+   */
+  passwordChange: 'password:change',
 } as const;
+
+/** scopes a token holds only when asked for by name (not part of any role's default token) */
+export const OPT_IN_SCOPES: readonly PermissionName[] = ['password:change'];
 
 export type PermissionName = (typeof PERMISSIONS)[keyof typeof PERMISSIONS];
 export const ALL_PERMISSIONS: readonly PermissionName[] = Object.values(PERMISSIONS);

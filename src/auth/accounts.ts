@@ -1,7 +1,7 @@
 import type { AuthDeps, Source } from './deps.js';
 import type { UserDirectory, UserRow } from './users.js';
 import type { PasswordHasher } from './passwords/hasher.js';
-import type { LoginThrottle } from './throttle.js';
+import { LoginThrottle } from './throttle.js';
 import type { SessionStore } from './sessions.js';
 import type { SecondFactor, TotpProvisioning } from './mfa.js';
 import type { ApiTokens } from './tokens.js';
@@ -230,14 +230,44 @@ export class AccountService {
     await this.p.mail.send({ to: await this.p.users.email(user), subject: n.subject, text: n.text }).catch((e: unknown) => this.d.log.warn({ err: e, event: 'auth.notify_failed' }, 'could not send the password-change notice'));
   }
 
+  /**
+   * The current password, asked by a signed-in caller (password change, TOTP set-up): the same
+   * counters and alerts as sign-in (each failure counts against the account and the address),
+   * plus a per-user budget (`currentPasswordFailuresPer15Min`, then 429), reserved before the hash
+   * is computed, so a stolen session or token can neither guess fast nor starve the hashing.
+   */
+  private async checkCurrentPassword(user: UserRow, password: string, action: string, source: Source): Promise<void> {
+    const max = this.d.config.throttle.currentPasswordFailuresPer15Min;
+    const window = 15 * 60_000;
+    const key = `pwcheck:${user.id}`;
+    const n = await this.p.throttle.hit(key, window);
+    if (n > max) {
+      await this.p.throttle.untake(key);
+      await this.d.audit.recordNow({ action, actor: `user:${user.id}`, outcome: 'denied', reason: 'THROTTLED', targets: { user: user.id }, source });
+      throw authErrors.rateLimited(await this.p.throttle.windowLeftSeconds(key, window));
+    }
+    const prefix = addressPrefix(source.ip);
+    const accountKey = LoginThrottle.accountKey(user.username_key);
+    const r = await this.p.throttle.reserve(accountKey, prefix, 'device', 0);
+    if (await this.p.hasher.verify(user.password_hash!, password)) {
+      await this.p.throttle.untake(key);
+      if (r.ok) await r.release();
+      return;
+    }
+    await this.d.audit.recordNow({ action, actor: `user:${user.id}`, outcome: 'failure', reason: 'BAD_PASSWORD', targets: { user: user.id }, source });
+    if (n === max) {
+      await this.d.alerts
+        .raise({ kind: 'auth.bruteforce', severity: 'critical', message: `${max} wrong current passwords from a signed-in session or token of one account within 15 minutes (it may be stolen)`, targets: { user: user.id, stage: 'current-password' } })
+        .catch((e: unknown) => this.d.log.error({ err: e }, 'alert failed'));
+    }
+    throw authErrors.currentPasswordWrong();
+  }
+
   /** P7: needs the current password; notifies the user; optionally ends the other sessions */
   async changePassword(userId: string, o: { currentPassword: string; newPassword: string; endOtherSessions: boolean }, currentSession: string | undefined, source: Source): Promise<{ sessionsEnded: number }> {
     const user = await this.p.users.byId(userId);
     if (!user || user.state !== 'active' || !user.password_hash) throw errors.unauthenticated();
-    if (!(await this.p.hasher.verify(user.password_hash, o.currentPassword))) {
-      await this.d.audit.recordNow({ action: 'auth.password.change', actor: `user:${userId}`, outcome: 'failure', reason: 'BAD_PASSWORD', targets: { user: userId }, source });
-      throw authErrors.currentPasswordWrong();
-    }
+    await this.checkCurrentPassword(user, o.currentPassword, 'auth.password.change', source);
     this.validatePassword(o.newPassword, user, await this.p.users.email(user));
     const hash = await this.p.hasher.hash(o.newPassword);
     const ended = await this.d.db.transaction().execute(async (trx) => {
@@ -319,10 +349,7 @@ export class AccountService {
     const user = await this.p.users.byId(userId);
     if (!user || user.state !== 'active' || !user.password_hash) throw errors.unauthenticated();
     if (!user.totp_pending_enc) throw errors.usage('start TOTP set-up first (POST /auth/mfa/totp)');
-    if (!(await this.p.hasher.verify(user.password_hash, o.currentPassword))) {
-      await this.d.audit.recordNow({ action: 'auth.mfa.totp.confirm', actor: `user:${userId}`, outcome: 'failure', reason: 'BAD_PASSWORD', targets: { user: userId }, source });
-      throw authErrors.currentPasswordWrong();
-    }
+    await this.checkCurrentPassword(user, o.currentPassword, 'auth.mfa.totp.confirm', source);
     if (!(await this.p.mfa.verifyTotp(user, o.code, user.totp_pending_enc))) {
       await this.d.audit.recordNow({ action: 'auth.mfa.totp.confirm', actor: `user:${userId}`, outcome: 'failure', reason: 'BAD_CODE', targets: { user: userId }, source });
       throw authErrors.invalidCode();

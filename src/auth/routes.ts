@@ -13,7 +13,7 @@ import { DEVICE_COOKIE, clearedSessionCookie, csrfTokenFor, deviceCookie, readCo
 import { IdParams, LoginBody, LoginReply, Ok, Password, SessionSchema, TokenSchema, TotpSchema, UserSchema, Username } from './schemas.js';
 import { AppError, errors } from '../shared/errors.js';
 import { authErrors } from './errors.js';
-import { ROLE_PERMISSIONS, isApplianceRole } from '../access/permissions.js';
+import { OPT_IN_SCOPES, ROLE_PERMISSIONS, isApplianceRole } from '../access/permissions.js';
 
 export interface AuthRouteDeps {
   db: Db;
@@ -66,11 +66,6 @@ export function authRoutes(d: AuthRouteDeps): FastifyPluginAsync {
       }
       return out;
     };
-    const rethrow429 = (rep: FastifyReply) => (e: unknown) => {
-      const after = e instanceof AppError && e.httpStatus === 429 ? (e.details as { retryAfterSeconds?: number } | undefined)?.retryAfterSeconds : undefined;
-      if (after !== undefined) void rep.header('retry-after', String(after));
-      throw e;
-    };
 
     app.post(
       '/auth/login',
@@ -78,12 +73,8 @@ export function authRoutes(d: AuthRouteDeps): FastifyPluginAsync {
       async (req, rep) => {
         const b = req.body as typeof LoginBody.static;
         const purpose = b.issue ?? 'session';
-        const res = await d.login
-          .passwordStep(
-            { username: b.username, password: b.password, purpose, token: purpose === 'token' ? { name: b.tokenName ?? 'coffre login', scopes: b.scopes, ttlDays: b.ttlDays } : undefined, proof: b.proof, device: readCookie(req.headers.cookie, DEVICE_COOKIE) },
-            sourceOf(req),
-          )
-          .catch(rethrow429(rep));
+        const token = purpose === 'token' ? { name: b.tokenName ?? 'coffre login', scopes: b.scopes, ttlDays: b.ttlDays } : undefined;
+        const res = await d.login.passwordStep({ username: b.username, password: b.password, purpose, token, proof: b.proof, device: readCookie(req.headers.cookie, DEVICE_COOKIE) }, sourceOf(req));
         return reply(res, rep);
       },
     );
@@ -96,7 +87,7 @@ export function authRoutes(d: AuthRouteDeps): FastifyPluginAsync {
       },
       async (req, rep) => {
         const b = req.body as { challenge: string; code: string };
-        return reply(await d.login.mfaStep({ ...b, device: readCookie(req.headers.cookie, DEVICE_COOKIE) }, sourceOf(req)).catch(rethrow429(rep)), rep);
+        return reply(await d.login.mfaStep({ ...b, device: readCookie(req.headers.cookie, DEVICE_COOKIE) }, sourceOf(req)), rep);
       },
     );
 
@@ -220,6 +211,9 @@ export function authRoutes(d: AuthRouteDeps): FastifyPluginAsync {
       },
       async (req) => {
         const a = actorOf(req);
+        if (a.kind === 'token' && !a.scopes?.includes('password:change')) {
+          throw new AppError('FORBIDDEN', 'this API token cannot change the password (it needs the password:change scope)', { httpStatus: 403 });
+        }
         const b = req.body as { currentPassword: string; newPassword: string; endOtherSessions?: boolean };
         const r = await d.accounts.changePassword(a.userId, { currentPassword: b.currentPassword, newPassword: b.newPassword, endOtherSessions: b.endOtherSessions ?? true }, a.sessionId, sourceOf(req));
         return { status: 'ok' as const, sessionsEnded: r.sessionsEnded };
@@ -262,10 +256,12 @@ export function authRoutes(d: AuthRouteDeps): FastifyPluginAsync {
         const b = req.body as { name: string; scopes?: string[]; ttlDays?: number };
         const u = await d.users.byId(a.userId);
         const own = u && isApplianceRole(u.role) ? [...ROLE_PERMISSIONS[u.role]] : [];
-        // a token never holds more than its creator (a token-made token: no more than that token)
+        // a token never holds more than its creator (a token-made token: no more than that token);
+        // opt-in scopes (password:change) only when named
         const allowed = a.kind === 'token' ? own.filter((p) => a.scopes?.includes(p)) : own;
+        const optIn = OPT_IN_SCOPES.filter((p) => a.kind !== 'token' || a.scopes?.includes(p));
         const scopes = b.scopes ?? allowed;
-        const extra = scopes.filter((s) => !allowed.includes(s as never));
+        const extra = scopes.filter((s) => !allowed.includes(s as never) && !optIn.includes(s as never));
         if (extra.length) throw new AppError('FORBIDDEN', `you do not hold: ${extra.join(', ')}`, { httpStatus: 403 });
         const t = await d.db.transaction().execute(async (trx) => {
           const t = await d.tokens.create(trx, a.userId, { name: b.name, scopes, ttlDays: b.ttlDays });

@@ -28,6 +28,9 @@ export function installErrorHandler(app: FastifyInstance): void {
       status = err.httpStatus;
       body = { code: err.code, message: err.expose ? err.message : 'internal error', requestId };
       if (err.expose && err.details !== undefined) body.details = err.details;
+      // checklist B4: every 429 says when to come back
+      const after = (err.details as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds;
+      if (status === 429 && typeof after === 'number' && !reply.sent) void reply.header('retry-after', String(after));
     } else if (err.validation) {
       status = 400;
       body = { code: 'VALIDATION', message: `invalid request: ${err.message}`, requestId };

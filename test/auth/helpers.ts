@@ -71,3 +71,9 @@ export async function tokenFor(env: IdentityEnv, u: Enrolled, extra: Record<stri
   env.secrets.add(j.token!);
   return j.token!;
 }
+
+export type HttpsAnswer = { statusCode: number; body: string; headers: Record<string, unknown> };
+
+/** a JSON POST to /api/v1 over real HTTPS from a given loopback address */
+export const postFrom = (env: IdentityEnv, p: string, body: unknown, from: string, headers: Record<string, string> = {}): Promise<HttpsAnswer> =>
+  env.https('POST', `/api/v1${p}`, { from, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });

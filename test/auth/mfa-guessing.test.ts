@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openIdentityEnv, expectNoSecretsLogged, totpNow, type IdentityEnv } from './support.js';
-import { enrolUser } from './helpers.js';
+import { enrolUser, postFrom, type HttpsAnswer } from './helpers.js';
 import { solveProof } from '../../src/auth/proof.js';
 
 /**
@@ -19,8 +19,8 @@ afterAll(async () => {
   await env?.close();
 });
 
-type Answer = { statusCode: number; body: string; headers: Record<string, unknown> };
-const post = (p: string, body: unknown, from: string): Promise<Answer> => env.https('POST', `/api/v1${p}`, { from, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+type Answer = HttpsAnswer;
+const post = (p: string, body: unknown, from: string) => postFrom(env, p, body, from);
 const json = (r: Answer) => JSON.parse(r.body) as { status?: string; challenge?: string; csrfToken?: string; notices?: { kind: string }[]; error?: { code: string; details?: { proof?: { challenge: string; bits: number } } } };
 const challenge = async (username: string, password: string, from: string): Promise<string> => {
   const r = await post('/auth/login', { username, password }, from);

@@ -87,6 +87,8 @@ export const AuthSection = Type.Object(
         maxProofBits: Type.Integer({ minimum: 8, maximum: 24, default: 21 }),
         /** an address or device stays known this many days after the user's last sign-in from it */
         knownClientDays: Type.Integer({ minimum: 1, maximum: 400, default: 90 }),
+        /** wrong current passwords (password change, TOTP set-up) per user per 15 minutes before 429 */
+        currentPasswordFailuresPer15Min: Type.Integer({ minimum: 1, maximum: 50, default: 5 }),
         /** B5: failed bearer/cookie authentications per address per minute before 429 (checked in memory, before any database work) */
         badCredentialsPerMinute: Type.Integer({ minimum: 1, default: 30 }),
         /** alert `auth.flood` when failed authentications from all addresses reach this many in a minute */
