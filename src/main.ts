@@ -107,7 +107,7 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     health.push(storageHealth(config.storage.dir), auditExportHealth(audit.forwarder && (() => audit.forwarder!.status()), config.audit.syslog.alertAfterMs, clock));
     const mailer = config.mail.smtp ? smtpSender(config.mail.smtp) : undefined;
     // alerts raised by this process (server or CLI) wait in the outbox; close() delivers what is due
-    const monitoring = wireMonitoring({ config, db: db.db, clock, log, audit, mailer, hsmProbe: () => keys.provider.kekVersions() });
+    const monitoring = wireMonitoring({ config, db: db.db, clock, log, audit, mailer, hsmProbe: () => keys.provider.kekVersions(), verifyAudit: () => audit.verify() });
     closers.push(() => monitoring.stop(config.http.shutdownGraceMs));
     monitoring.jobs.forEach((j) => scheduler.register(j));
     root.push(monitoring.root);

@@ -9,3 +9,4 @@ export { createAlertChannels, type AlertChannelsOptions } from './registry.js';
 export { wireMonitoring, type Monitoring, type MonitoringOptions } from './wire.js';
 export { MetricStore, type Sample, type Series } from './metric-store.js';
 export { Sampler, HttpStats, METRIC_HELP } from './sampler.js';
+export { RuleEngine, type Finding, type RuleEngineOptions } from './rules.js';

@@ -110,8 +110,6 @@ export interface SamplerOptions {
   /** the HTTPS certificate (PEM) */
   certFile?: string;
   sessionIdleMs: number;
-  /** called with every sample (the alert rules) */
-  onSample?: (samples: readonly Sample[], at: number) => Promise<void> | void;
 }
 
 /**
@@ -129,6 +127,8 @@ export class Sampler {
   private gauges = new Map<string, Gauge>();
   private last: Sample[] = [];
   private running: Promise<Sample[]> | null = null;
+  /** called with every sample (the alert rules) */
+  onSample: ((samples: readonly Sample[], at: number) => Promise<void> | void) | undefined;
 
   constructor(private readonly o: SamplerOptions) {
     this.lag = monitorEventLoopDelay({ resolution: 20 });
@@ -185,7 +185,7 @@ export class Sampler {
     this.last = out;
     this.publish(out);
     await this.o.store.write(out, at);
-    await this.o.onSample?.(out, at);
+    await this.onSample?.(out, at);
     return out;
   }
 

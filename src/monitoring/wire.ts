@@ -7,7 +7,7 @@ import type { Database } from '../db/types.js';
 import type { Auditor } from '../audit/types.js';
 import type { HealthCheck } from '../http/health.js';
 import type { JobDefinition } from '../jobs/types.js';
-import { makeHolderId, type Scheduler } from '../jobs/index.js';
+import { Leases, makeHolderId, type Scheduler } from '../jobs/index.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import { AlertOutbox } from './outbox.js';
@@ -17,6 +17,9 @@ import type { AlertMailer } from './channels/email.js';
 import { MetricStore } from './metric-store.js';
 import { HttpStats, Sampler } from './sampler.js';
 import { metricsEndpoint, monitoringRoutes } from './routes.js';
+import { RuleEngine } from './rules.js';
+
+const RULES_LEASE = 'monitoring.rules';
 
 export interface MonitoringOptions {
   config: Config;
@@ -27,6 +30,8 @@ export interface MonitoringOptions {
   mailer: AlertMailer | undefined;
   /** a real HSM operation, timed as the HSM's latency */
   hsmProbe?: () => Promise<unknown>;
+  /** verifies the audit chain (the audit-chain rule) */
+  verifyAudit?: () => Promise<{ ok: boolean; firstBadSeq?: number; problem?: { code: string } }>;
 }
 
 export interface Monitoring {
@@ -35,6 +40,7 @@ export interface Monitoring {
   store: MetricStore;
   sampler: Sampler;
   registry: Registry;
+  rules: RuleEngine;
   /** installed on the HTTP root before any route: request metrics */
   extensions: ((app: FastifyInstance) => Promise<void> | void)[];
   /** the operations API (under /api/v1) and `/metrics` (root) */
@@ -76,6 +82,15 @@ export function wireMonitoring(o: MonitoringOptions): Monitoring {
     certFile: config.tls.certFile,
     sessionIdleMs: config.auth.sessions.idleTimeoutMinutes * 60_000,
   });
+  const rules = new RuleEngine({ db, clock, log, alerts: alerter, rules: m.rules, timeZone: config.site.timeZone, ...(o.verifyAudit ? { verifyAudit: o.verifyAudit } : {}) });
+  // one node evaluates the rules (database lease, renewed at every sample)
+  const holder = makeHolderId();
+  const leases = new Leases(db, clock, holder, Math.max(config.jobs.leaseTtlMs, 4 * m.sampleIntervalMs));
+  let leading = false;
+  sampler.onSample = async (samples, at) => {
+    leading = leading ? await leases.renew(RULES_LEASE) : await leases.acquire(RULES_LEASE);
+    if (leading) await rules.evaluate({ now: at, samples });
+  };
   const token = m.scrapeTokenFile ? readSecretFile(m.scrapeTokenFile, 'monitoring.scrapeTokenFile') : undefined;
   const compact: JobDefinition = {
     name: 'monitoring.compact',
@@ -88,6 +103,7 @@ export function wireMonitoring(o: MonitoringOptions): Monitoring {
     store,
     sampler,
     registry,
+    rules,
     extensions: [(app) => http.install(app)],
     api: ({ scheduler, health }) => monitoringRoutes({ db, clock, alerter, store, sampler, scheduler, health }),
     root: metricsEndpoint({ registry, token }),
@@ -98,6 +114,7 @@ export function wireMonitoring(o: MonitoringOptions): Monitoring {
     },
     stop: async (graceMs) => {
       sampler.stop();
+      if (leading) await leases.release(RULES_LEASE).catch(() => undefined);
       await outbox.stop(graceMs);
     },
   };
