@@ -55,7 +55,7 @@ describe('alerts raised by the CLI', { timeout: 180_000 }, () => {
     expect(add.code, add.stderr).toBe(0);
     fs.rmSync(dir, { recursive: true });
     const r = await coffre(['backup', 'run', '--json']);
-    expect(r.code, r.stderr).toBe(1);
+    expect(r.code, r.stderr).toBeGreaterThan(0); // a failure exit code (by kind: docs/cli.md)
     // the process has exited: whatever was delivered was delivered by it
     expect(kinds()).toEqual({ email: ['raised:backup.failed'], syslog: ['raised:backup.failed'], webhook: ['raised:backup.failed'] });
     expect(hook.notices()[0]).toMatchObject({ severity: 'critical', targets: { target: 'dr' } });
@@ -72,7 +72,7 @@ describe('alerts raised by the CLI', { timeout: 180_000 }, () => {
       expect((await coffre(['backup', 'target', 'add', 'dr2', '--type', 'path', '--url', `file://${dir}`, ...LYON])).code).toBe(0);
       fs.rmSync(dir, { recursive: true });
       const r = await coffre(['backup', 'run']);
-      expect(r.code, r.stderr).toBe(1);
+      expect(r.code, r.stderr).toBeGreaterThan(0); // a failure exit code (by kind: docs/cli.md)
       // the server polls the outbox too; give it time to (wrongly) send again
       await new Promise((res) => setTimeout(res, 3000));
       const after = await eventually(kinds, (k) => k.webhook.length > before.webhook.length);
