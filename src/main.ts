@@ -112,6 +112,8 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     monitoring.jobs.forEach((j) => scheduler.register(j));
     root.push(monitoring.root);
     alerts = monitoring.alerter;
+    const offKeysAlerts = keys.alertOn(alerts); // keys.unavailable, raised at once, cleared on recovery
+    closers.push(async () => offKeysAlerts());
     const identity = wireIdentity({ db: db.db, clock, log, fields: keys.fields, audit, alerts, auth: config.auth, mail: config.mail, ...(mailer ? { mailSender: mailer } : {}), publicUrl: publicUrlOf(config), organisation: config.site.name });
     auth = identity.authenticator;
     api.push(...identity.api);

@@ -8,7 +8,9 @@ import { DbDataKeys } from './data-keys.js';
 import { DekCache } from './dek-cache.js';
 import { DataKeyFieldCipher } from './field-cipher.js';
 import { createKeyProvider, type AdminKeyProvider } from './registry.js';
-import type { FieldCipher } from './types.js';
+import type { FieldCipher, KeyProvider } from './types.js';
+import type { Alerter } from '../monitoring/types.js';
+import { alertOnKeysDown } from './alerts.js';
 import type { StorageConfig } from '../config/sections/storage.js';
 import { createBlobStore } from '../storage/registry.js';
 import { EncryptedBlobs } from '../storage/encrypted.js';
@@ -22,6 +24,7 @@ export { DbDataKeys } from './data-keys.js';
 export type { AdminKeyProvider } from './registry.js';
 export { EncryptedBlobs, type StoredBlob, type ObjectRef } from '../storage/encrypted.js';
 export { KeyRotation, type RotationResult, type KekVersionState } from './rotation.js';
+export { alertOnKeysDown, KEYS_UNAVAILABLE_ALERT } from './alerts.js';
 
 /**
  * The keys module as the rest of the appliance sees it (Appliance.keys):
@@ -39,14 +42,39 @@ export interface Keys {
   rotation: KeyRotation;
   /** jobs to register with the scheduler: keys.rotate, keys.destroy-retired */
   jobs: JobDefinition[];
+  /** readiness of the keys component (see `keysHealthCheck`) */
   health: HealthCheck;
+  /** raises `keys.unavailable` while the HSM is down (src/keys/alerts.ts); returns the unsubscribe */
+  alertOn(alerts: Alerter): () => void;
   close(): Promise<void>;
+}
+
+/**
+ * The keys component's readiness check (`HealthCheck`, name `keys`): ok while the HSM answers, its
+ * current KEK is present and no call is hanging; otherwise the detail says why (CKR code or
+ * timeout, never a secret). Cheap: it reads the provider's state, it makes no HSM call (the
+ * provider probes the HSM every keys.probeIntervalMs by itself).
+ */
+export function keysHealthCheck(provider: Pick<KeyProvider, 'health'>): HealthCheck {
+  return {
+    name: 'keys',
+    check: async () => {
+      const h = provider.health();
+      return { ok: h.up, ...(h.up ? {} : { detail: h.lastError ?? 'HSM unavailable' }) };
+    },
+  };
 }
 
 export async function openKeys(o: { config: KeysConfig; storage: StorageConfig; db: Kysely<Database>; clock: Clock; log?: Logger; chunkSize?: number }): Promise<Keys> {
   const provider = await createKeyProvider(o.config, { log: o.log });
   const cache = new DekCache(o.config.dekCacheSize, o.config.dekCacheTtlMs, o.clock);
   const sweep = setInterval(() => cache.sweep(), Math.max(1_000, Math.min(60_000, o.config.dekCacheTtlMs))).unref();
+  // the customer pulled a KEK: no cached data key may outlive it
+  const offMissing = provider.on((e) => {
+    if (e.kind !== 'kek-missing') return;
+    cache.clear();
+    o.log?.warn({ event: 'keys.cache_dropped', label: e.label }, 'a key-encryption key is missing from the HSM: cached data keys dropped');
+  });
   const dataKeys = new DbDataKeys(o.db, provider, cache, o.clock);
   const fields = new DataKeyFieldCipher(dataKeys);
   // document bodies are sealed and hashed in a worker thread: the event loop only moves bytes
@@ -60,14 +88,10 @@ export async function openKeys(o: { config: KeysConfig; storage: StorageConfig; 
     blobs,
     rotation,
     jobs: rotation.jobs(),
-    health: {
-      name: 'keys',
-      check: async () => {
-        const h = provider.health();
-        return { ok: h.up, ...(h.up ? {} : { detail: h.lastError ?? 'HSM unavailable' }) };
-      },
-    },
+    health: keysHealthCheck(provider),
+    alertOn: (alerts) => alertOnKeysDown(provider, alerts, o.log),
     close: async () => {
+      offMissing();
       clearInterval(sweep);
       cache.clear();
       await sealer.close();

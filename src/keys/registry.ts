@@ -1,9 +1,9 @@
 import type { KeysConfig } from '../config/sections/keys.js';
 import type { Logger } from '../shared/logger.js';
 import { Pkcs11KeyProvider } from './pkcs11/provider.js';
-import type { KekAdmin, KeyProvider } from './types.js';
+import type { KekAdmin, KeyEvents, KeyProvider } from './types.js';
 
-export type AdminKeyProvider = KeyProvider & KekAdmin;
+export type AdminKeyProvider = KeyProvider & KekAdmin & KeyEvents;
 
 /**
  * The one place that maps `keys.type` to an implementation (STYLE.md #4). There is deliberately
@@ -20,6 +20,9 @@ export async function createKeyProvider(cfg: KeysConfig, o: { log?: Logger | und
         kekLabel: cfg.kekLabel,
         softhsmConfFile: cfg.softhsmConfFile,
         sessionPoolSize: cfg.sessionPoolSize,
+        callTimeoutMs: cfg.callTimeoutMs,
+        connectTimeoutMs: cfg.connectTimeoutMs,
+        probeIntervalMs: cfg.probeIntervalMs,
         wrapMechanism: cfg.wrapMechanism,
         createKek: o.createKek ?? false,
         log: o.log,

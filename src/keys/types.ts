@@ -42,6 +42,20 @@ export interface KeyProvider {
   close(): Promise<void>;
 }
 
+/** What the HSM's state does, as the appliance needs to hear it (alerts, the data key cache). */
+export type KeyEvent =
+  /** the HSM cannot be used: down, locked, hung past the deadline, or its current KEK is gone */
+  | { kind: 'down'; reason: string }
+  /** usable again */
+  | { kind: 'up' }
+  /** a KEK version was looked up and is not in the HSM (pulled by the customer): cached data keys must go */
+  | { kind: 'kek-missing'; label: string };
+
+/** Subscription to KeyEvent; returns the unsubscribe function. Separate from KeyProvider (STYLE.md #1). */
+export interface KeyEvents {
+  on(listener: (e: KeyEvent) => void): () => void;
+}
+
 /** Attributes of a KEK version as read back from the HSM (never its value). */
 export interface KekAttributes {
   label: string;

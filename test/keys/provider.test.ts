@@ -144,7 +144,7 @@ describe('Pkcs11KeyProvider on a real SoftHSM2 token', () => {
     const wrapped = await Promise.all(keys.map((k) => hsm.wrap(k)));
     const back = await Promise.all(wrapped.map((w) => hsm.unwrap(w)));
     back.forEach((k, i) => expect(k.equals(keys[i]!)).toBe(true));
-    expect((hsm as unknown as { open: number }).open).toBeLessThanOrEqual(4);
+    expect((await hsm.stats()).sessionsOpen).toBeLessThanOrEqual(4);
   });
 
   it('logs the token label on connect (a label is not a secret: not caught by the redaction of `token`), and never the PIN', async () => {
@@ -232,13 +232,13 @@ describe('fail closed', () => {
       expect(hsm.health()).toMatchObject({ up: false, lastError: 'CKR_PIN_INCORRECT' });
       await expect(hsm.wrap(crypto.randomBytes(32))).rejects.toMatchObject({ code: 'KEYS_UNAVAILABLE' });
       // the same wrong PIN is not tried again (it would count towards locking the token)
-      const logins = () => (hsm as unknown as { loginAttempts: number }).loginAttempts;
-      const tried = logins();
+      const logins = async () => (await hsm.stats()).loginAttempts;
+      const tried = await logins();
       expect(tried).toBe(1);
       await new Promise((r) => setTimeout(r, 150));
       const again = await rejects(hsm.ready());
       expect(again.message).toBe(e.message);
-      expect(logins()).toBe(tried);
+      expect(await logins()).toBe(tried);
       // fixing the file is enough: the provider picks it up without a restart
       fs.writeFileSync(t.pinFile, good);
       await new Promise((r) => setTimeout(r, 150));

@@ -16,6 +16,12 @@ export const KeysSection = Type.Object(
     /** 'auto': CKM_AES_KEY_WRAP_PAD when the token wraps with it, else CKM_AES_GCM */
     wrapMechanism: Type.Union([Type.Literal('auto'), Type.Literal('CKM_AES_KEY_WRAP_PAD'), Type.Literal('CKM_AES_GCM')], { default: 'auto' }),
     sessionPoolSize: Type.Integer({ minimum: 1, maximum: 64, default: 4 }),
+    /** deadline of one HSM operation (wrap, unwrap, MAC): past it the HSM counts as hung and requests get 503 at once */
+    callTimeoutMs: Type.Integer({ minimum: 50, maximum: 60_000, default: 800 }),
+    /** deadline of connecting, logging in and KEK administration */
+    connectTimeoutMs: Type.Integer({ minimum: 1000, maximum: 300_000, default: 15_000 }),
+    /** the HSM is probed this often without traffic (hang, pulled KEK); 0: never */
+    probeIntervalMs: Type.Integer({ minimum: 0, default: 5_000 }),
     dekCacheSize: Type.Integer({ minimum: 0, default: 10_000 }),
     dekCacheTtlMs: Type.Integer({ minimum: 0, default: 600_000 }),
     /** data keys re-wrapped per batch (and per progress update) during a KEK rotation */

@@ -29,8 +29,10 @@ export class Pkcs11Library {
   initialized = false;
   users = 0;
   conf: string | undefined;
+  readonly modulePath: string;
 
-  constructor(readonly modulePath: string) {
+  constructor(modulePath: string) {
+    this.modulePath = modulePath;
     this.p = new pk.PKCS11();
     try {
       this.p.load(modulePath);
