@@ -80,7 +80,7 @@ describe('the HSM hangs (p11-kit server stopped), then resumes', { timeout: 180_
     appliance = await openAppliance({
       dataDir: t.dataDir,
       log: createLogger({ level: 'silent', destination: 'stderr' }),
-      env: { COFFRE_CFG_keys__module: JSON.stringify(CLIENT), COFFRE_CFG_keys__probeIntervalMs: '250', COFFRE_CFG_keys__callTimeoutMs: '600' },
+      env: { COFFRE_CFG_keys__module: JSON.stringify(CLIENT), COFFRE_CFG_keys__probeIntervalMs: '250', COFFRE_CFG_keys__callTimeoutMs: '400' },
     });
     app = await buildApp(appliance, false);
     await app.ready();
