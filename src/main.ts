@@ -6,7 +6,7 @@ import { Scheduler, type CronAdapter } from './jobs/index.js';
 import { createLogger, type Logger } from './shared/logger.js';
 import { systemClock, type Clock } from './shared/clock.js';
 import type { FastifyPluginAsync } from 'fastify';
-import { BackupService, backupJobs, backupRoutes } from './backup/index.js';
+import { BackupService, backupJobs, backupRoutes, backupKeyHolder } from './backup/index.js';
 import { AuditService, auditRoutes } from './audit/index.js';
 import { wireMonitoring, type Alerter, type Monitoring } from './monitoring/index.js';
 import { smtpSender } from './auth/messaging.js';
@@ -123,6 +123,7 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     for (const j of vault.jobs) scheduler.register(j);
     const backup = new BackupService({ db, config: { backup: config.backup, site: config.site, applianceId: config.applianceId, dataDir: config.dataDir, keys: config.keys, storage: config.storage, leaseTtlMs: config.jobs.leaseTtlMs }, keys: keys.provider, blobs: keys.blobs.store, blobRefs: referencedBlobIds, audit, exportAuditCheckpoints: () => audit.exportCheckpoints(), alerts, clock, log: log.child({ module: 'backup' }) });
     api.push(backupRoutes(backup, scheduler));
+    keys.rotation.addHolder(backupKeyHolder(db.db)); // a KEK version that wraps a live backup key is never destroyed
     if (config.backup.enabled) for (const j of backupJobs(backup, config.backup.time)) scheduler.register(j);
     api.push(monitoring.api({ scheduler, health: () => health }));
 

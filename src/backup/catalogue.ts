@@ -113,6 +113,20 @@ export const backupFromRow = (r: BackupRow): BackupInfo => ({
 export const encodeWrapped = (w: WrappedKey): string => JSON.stringify(wrappedToJson(w));
 export const decodeWrapped = (s: string): WrappedKey => wrappedFromJson(JSON.parse(s) as ReturnType<typeof wrappedToJson>);
 
+/**
+ * Live backup session keys under each KEK version, for key rotation (a version that still wraps
+ * one is never destroyed): every backup whose catalogue row still holds its wrapped key.
+ */
+export function backupKeyHolder(db: Kysely<Database>): { name: string; countUnder(kekVersion: number): Promise<number> } {
+  return {
+    name: 'backupKeys',
+    countUnder: async (kekVersion) => {
+      const rows = await db.selectFrom('backups').select('wrapped_key').where('wrapped_key', 'is not', null).execute();
+      return rows.filter((r) => decodeWrapped(r.wrapped_key!).kekVersion === kekVersion).length;
+    },
+  };
+}
+
 export async function getBackupRow(db: Kysely<Database>, id: string): Promise<BackupRow | undefined> {
   return db.selectFrom('backups').selectAll().where('id', '=', id).executeTakeFirst();
 }

@@ -8,3 +8,4 @@ export { backupErrors, BackupError } from './errors.js';
 export type { BackupTables } from './tables.js';
 export type { BackupTarget, TargetSpec } from './targets/types.js';
 export { slotName } from './retention.js';
+export { backupKeyHolder } from './catalogue.js';

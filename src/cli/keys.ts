@@ -96,6 +96,7 @@ export function registerKeys(program: Command, io: Io): void {
               `  re-wrapped: ${r.rewrapped} data key(s) in ${r.seconds} s (${r.keysPerSecond}/s)`,
               `  retired:    ${r.retired.length ? r.retired.map((v) => `v${v}`).join(', ') : 'none'} (destroyed after ${a.config.keys.retiredKekGraceDays} day(s))`,
               `  destroyed:  ${r.destroyed.length ? r.destroyed.map((v) => `v${v}`).join(', ') : 'none'}`,
+              ...r.kept.map((k) => `  kept:       v${k.version}, it still wraps ${Object.entries(k.wrappedKeys).map(([h, n]) => `${n} ${h}`).join(', ')}`),
             ].join('\n'),
           );
         });

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import { ConfigSchema, type Config, type ConfigFile } from './schema.js';
 import { AppError } from '../shared/errors.js';
+import { retiredKekGraceProblem } from './sections/keys.js';
 
 export const CONFIG_FILE = 'config.json';
 
@@ -140,6 +141,11 @@ export function validateConfig(raw: unknown, dataDir: string, env: Env = {}, sou
   }
   resolvePaths(withDefaults, dataDir);
   problems.push(...fileProblems(withDefaults as unknown as ConfigFile).filter((f) => !problems.some((p) => p.path === f.path)));
+  if (problems.length === 0) {
+    const c = withDefaults as unknown as ConfigFile;
+    const grace = retiredKekGraceProblem(c.keys, c.backup.graceHours);
+    if (grace) problems.push(grace);
+  }
   if (problems.length) throw new ConfigError(problems, source);
   return deepFreeze({ ...(withDefaults as unknown as ConfigFile), dataDir });
 }

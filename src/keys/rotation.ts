@@ -7,7 +7,7 @@ import type { JobDefinition, JobProgress } from '../jobs/types.js';
 import { keysErrors } from './errors.js';
 import { toWrapped } from './data-keys.js';
 import type { AdminKeyProvider } from './registry.js';
-import type { WrappedKey } from './types.js';
+import type { WrappedKey, WrappedKeyHolder } from './types.js';
 
 const DAY = 86_400_000;
 
@@ -21,8 +21,17 @@ export interface RotationResult {
   failed: string[];
   retired: number[];
   destroyed: number[];
+  /** retired versions due for destruction but kept, with the live keys each still wraps (counted first) */
+  kept: KeptVersion[];
   seconds: number;
   keysPerSecond: number;
+}
+
+/** A KEK version rotation did not destroy, and why: the live keys it still wraps, per holder. */
+export interface KeptVersion {
+  version: number;
+  /** e.g. { dataKeys: 0, backupKeys: 3 } */
+  wrappedKeys: Record<string, number>;
 }
 
 export interface KekVersionState {
@@ -51,15 +60,25 @@ export interface KekVersionState {
  *    (readable) for `keys.retiredKekGraceDays`, then `destroyDue` re-wraps any straggler and
  *    destroys them in the HSM (job `keys.destroy-retired`, daily, and at the end of each rotation).
  * A key that fails its integrity check is reported and left under its old version, and that
- * version is not retired: nothing is destroyed that a key still needs.
+ * version is not retired: nothing is destroyed that a key still needs. Nor is a version that still
+ * wraps a live key of another holder (a backup's session key, which stays under the version that
+ * was current when the backup was taken): those are counted before anything is destroyed, and the
+ * version is kept, and said so in the result (`kept`), until they are gone.
  */
 export class KeyRotation {
+  private readonly holders: WrappedKeyHolder[] = [];
+
   constructor(
     private readonly db: Kysely<Database>,
     private readonly provider: AdminKeyProvider,
     private readonly clock: Clock,
     private readonly o: { graceDays: number; batchSize?: number; concurrency?: number; log?: Logger | undefined },
   ) {}
+
+  /** Another holder of wrapped keys (backups): its keys keep their KEK version from being destroyed. */
+  addHolder(h: WrappedKeyHolder): void {
+    this.holders.push(h);
+  }
 
   /** Makes `kek_versions` list every version the HSM holds (created outside Coffre too). */
   async sync(): Promise<number[]> {
@@ -127,14 +146,14 @@ export class KeyRotation {
       }
       await this.db.updateTable('kek_rotations').set({ state: 'done', finished_at: now }).where('id', '=', rotationId).execute();
     }
-    const destroyed = failed.length === 0 ? await this.destroyDue() : [];
+    const { destroyed, kept } = failed.length === 0 ? await this.destroyDue() : { destroyed: [], kept: [] };
     const seconds = (performance.now() - t0) / 1000;
     if (failed.length) {
       throw keysErrors.integrity(
         `KEK rotation to version ${target} incomplete: ${failed.length} wrapped key(s) failed their integrity check (${failed.slice(0, 5).join(', ')}${failed.length > 5 ? ', …' : ''}); their KEK version was kept`,
       );
     }
-    return { resumed: !!running, fromVersions, toVersion: target, rewrapped, failed, retired, destroyed, seconds: Math.round(seconds * 1000) / 1000, keysPerSecond: seconds > 0 ? Math.round(rewrapped / seconds) : 0 };
+    return { resumed: !!running, fromVersions, toVersion: target, rewrapped, failed, retired, destroyed, kept, seconds: Math.round(seconds * 1000) / 1000, keysPerSecond: seconds > 0 ? Math.round(rewrapped / seconds) : 0 };
   }
 
   /** Re-wraps every key not under `target`, in id order, batch by batch; returns counts. */
@@ -209,12 +228,14 @@ export class KeyRotation {
   /**
    * Destroys retired KEK versions whose grace period is over: first re-wraps any key still under
    * them (a straggler written by a node that had not yet seen the new version), then destroys the
-   * key inside the HSM. A version a key still needs (integrity failure) is never destroyed.
+   * key inside the HSM. A version a key still needs (integrity failure, a live backup key) is
+   * never destroyed: the keys under it are counted first, and it is reported in `kept`.
    */
-  async destroyDue(): Promise<number[]> {
+  async destroyDue(): Promise<{ destroyed: number[]; kept: KeptVersion[] }> {
     const now = this.clock.nowMs();
     const due = await this.db.selectFrom('kek_versions').select(['version']).where('state', '=', 'retired').where('destroy_after', '<=', now).execute();
-    if (due.length === 0) return [];
+    const kept: KeptVersion[] = [];
+    if (due.length === 0) return { destroyed: [], kept };
     const versions = await this.provider.kekVersions();
     const current = versions[versions.length - 1]!;
     const destroyed: number[] = [];
@@ -237,8 +258,12 @@ export class KeyRotation {
           stuck++;
         }
       }
-      if (stuck > 0) {
-        this.o.log?.error({ event: 'keys.kek_not_destroyed', version: v, keys: stuck }, 'retired KEK version still needed by keys that fail their integrity check');
+      // counted before destroying: every live key still under v, whoever holds it
+      const wrappedKeys: Record<string, number> = { dataKeys: await this.countUnder(v) };
+      for (const h of this.holders) wrappedKeys[h.name] = await h.countUnder(v);
+      if (Object.values(wrappedKeys).some((n) => n > 0)) {
+        this.o.log?.error({ event: 'keys.kek_not_destroyed', version: v, wrappedKeys, failedIntegrity: stuck }, 'retired KEK version kept: it still wraps live keys');
+        kept.push({ version: v, wrappedKeys });
         continue;
       }
       if (versions.includes(v)) await this.provider.destroyKekVersion(v);
@@ -246,7 +271,12 @@ export class KeyRotation {
       this.o.log?.info({ event: 'keys.kek_destroyed', version: v }, 'retired KEK version destroyed in the HSM');
       destroyed.push(v);
     }
-    return destroyed;
+    return { destroyed, kept };
+  }
+
+  private async countUnder(version: number): Promise<number> {
+    const r = await this.db.selectFrom('data_keys').select((eb) => eb.fn.countAll<number>().as('n')).where('kek_version', '=', version).executeTakeFirstOrThrow();
+    return Number(r.n);
   }
 
   /** Every KEK version: its state here, whether the HSM holds it, and how many keys it wraps. */
@@ -280,7 +310,7 @@ export class KeyRotation {
   jobs(): JobDefinition[] {
     return [
       { name: 'keys.rotate', run: (ctx) => this.rotate({ actor: ctx.actor, progress: (p) => ctx.progress(p), signal: ctx.signal }) },
-      { name: 'keys.destroy-retired', schedule: '40 3 * * *', catchUp: true, run: async () => ({ destroyed: await this.destroyDue() }) },
+      { name: 'keys.destroy-retired', schedule: '40 3 * * *', catchUp: true, run: async () => this.destroyDue() },
     ];
   }
 }

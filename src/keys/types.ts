@@ -42,6 +42,17 @@ export interface KeyProvider {
   close(): Promise<void>;
 }
 
+/**
+ * Something outside `data_keys` that keeps keys wrapped under a KEK version (backup session keys):
+ * rotation counts them before it destroys a version, and keeps any version that still wraps one.
+ */
+export interface WrappedKeyHolder {
+  /** e.g. `backupKeys` (reported as such in the rotation result) */
+  readonly name: string;
+  /** live keys it holds wrapped under this KEK version */
+  countUnder(kekVersion: number): Promise<number>;
+}
+
 /** What the HSM's state does, as the appliance needs to hear it (alerts, the data key cache). */
 export type KeyEvent =
   /** the HSM cannot be used: down, locked, hung past the deadline, or its current KEK is gone */

@@ -108,18 +108,21 @@ describe('KEK rotation', { timeout: 240_000 }, () => {
     await expectReadable(a, docs, keys); // during: keys under both versions
 
     // resumed: waits for the dead run's lease to expire, then finishes the same rotation
-    let r = await runCli(['keys', 'rotate', '--data-dir', t.dataDir, '--json'], { env: { COFFRE_CFG_keys__retiredKekGraceDays: '0' } });
+    let r = await runCli(['keys', 'rotate', '--data-dir', t.dataDir, '--json']);
     for (let i = 0; i < 20 && r.code !== 0 && /JOB_BUSY/.test(r.stderr); i++) {
       await new Promise((res) => setTimeout(res, 250));
-      r = await runCli(['keys', 'rotate', '--data-dir', t.dataDir, '--json'], { env: { COFFRE_CFG_keys__retiredKekGraceDays: '0' } });
+      r = await runCli(['keys', 'rotate', '--data-dir', t.dataDir, '--json']);
     }
     expect(r.stderr).toMatch(/re-wrapping data keys: \d+\/\d+/);
     expect(r.code).toBe(0);
     const res = JSON.parse(r.stdout);
-    expect(res).toMatchObject({ resumed: true, toVersion: 2, failed: [], retired: [1], destroyed: [1] });
+    expect(res).toMatchObject({ resumed: true, toVersion: 2, failed: [], retired: [1], destroyed: [], kept: [] });
     expect(res.rewrapped).toBe(counts['1']);
     expect(await versionsOf(a)).toEqual({ '2': 806 });
-    expect(await a.keys.provider.kekVersions()).toEqual([2]); // v1 destroyed in the HSM (grace 0)
+    // v1's grace period is over (a grace shorter than the backup retention is refused at start)
+    await a.db.db.updateTable('kek_versions').set({ destroy_after: 0 }).where('version', '=', 1).execute();
+    expect(await a.keys.rotation.destroyDue()).toEqual({ destroyed: [1], kept: [] });
+    expect(await a.keys.provider.kekVersions()).toEqual([2]); // v1 destroyed in the HSM
     await expectReadable(a, docs, keys); // after, with v1 gone
 
     // a second rotation from a clean state, no kill; the old version is kept for the grace period
