@@ -115,6 +115,7 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     const offKeysAlerts = keys.alertOn(alerts); // keys.unavailable, raised at once, cleared on recovery
     closers.push(async () => offKeysAlerts());
     const identity = wireIdentity({ db: db.db, clock, log, fields: keys.fields, audit, alerts, auth: config.auth, mail: config.mail, ...(mailer ? { mailSender: mailer } : {}), publicUrl: publicUrlOf(config), organisation: config.site.name });
+    closers.push(() => identity.close());
     auth = identity.authenticator;
     api.push(...identity.api);
     for (const j of identity.jobs) scheduler.register(j);

@@ -10,6 +10,8 @@ import { SESSION_COOKIE, csrfTokenFor, readCookie, type SessionStore } from './s
 import type { ApiTokens } from './tokens.js';
 import { authErrors } from './errors.js';
 import { safeEqual } from './secrets.js';
+import { addressPrefix } from './address.js';
+import type { FailedAuthLimiter } from './flood.js';
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -30,11 +32,12 @@ declare module 'fastify' {
  * - the `__Host-coffre` session cookie → a server-side session (idle and absolute timeouts);
  *   state-changing requests also need `X-CSRF-Token` and a same-origin `Origin`/`Sec-Fetch-Site`.
  * Anything else: 401. The user must still be active. Authorisation goes through the Policy;
- * refusals are audited.
+ * refusals are audited. Failed bearer/cookie authentications are counted per address and cut
+ * (429) before any database work past a budget (`FailedAuthLimiter`, recorded in aggregate).
  */
 export class SessionAuthenticator implements Authenticator {
   constructor(
-    private readonly o: { db: Db; clock: Clock; sessions: SessionStore; tokens: ApiTokens; policy: Policy; audit: Auditor; publicOrigin: string | undefined },
+    private readonly o: { db: Db; clock: Clock; sessions: SessionStore; tokens: ApiTokens; policy: Policy; audit: Auditor; publicOrigin: string | undefined; limiter: FailedAuthLimiter },
   ) {}
 
   private async activeUser(id: string) {
@@ -48,25 +51,40 @@ export class SessionAuthenticator implements Authenticator {
 
   async authenticate(req: FastifyRequest): Promise<Actor> {
     const authz = req.headers.authorization;
-    if (authz !== undefined) {
-      const m = /^Bearer\s+(\S+)$/i.exec(authz);
-      const t = m ? await this.o.tokens.lookup(m[1]!) : undefined;
+    const bearer = authz === undefined ? undefined : (/^Bearer\s+(\S+)$/i.exec(authz)?.[1] ?? authz);
+    const secret = authz === undefined ? readCookie(req.headers.cookie, SESSION_COOKIE) : undefined;
+    // B5: a flood of bad credentials is cut per address before any database work
+    const prefix = addressPrefix(req.ip);
+    const ua = typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'] : undefined;
+    const credential = bearer ?? secret;
+    if (credential !== undefined) {
+      const wait = this.o.limiter.check(prefix, credential, ua);
+      if (wait) throw authErrors.rateLimited(wait);
+    }
+    const failed = () => {
+      this.o.limiter.failed(prefix, ua);
+      return errors.unauthenticated();
+    };
+    if (bearer !== undefined) {
+      const t = bearer !== authz ? await this.o.tokens.lookup(bearer) : undefined;
       const u = t ? await this.activeUser(t.userId) : undefined;
-      if (!t || !u || u.state !== 'active') throw errors.unauthenticated();
+      if (!t || !u || u.state !== 'active') throw failed();
+      this.o.limiter.vouch(bearer);
       await this.touch(u.id, u.last_seen_at);
       return { id: `token:${t.id}`, kind: 'token', userId: u.id, username: u.username, roles: [u.role], scopes: t.scopes };
     }
-    const secret = readCookie(req.headers.cookie, SESSION_COOKIE);
-    if (!secret || secret.length > 100) throw errors.unauthenticated();
+    if (!secret) throw errors.unauthenticated();
+    if (secret.length > 100) throw failed();
     const r = await this.o.sessions.lookup(secret);
     if (!r.ok) {
       if (r.reason === 'idle' || r.reason === 'expired') {
         await this.o.audit.recordNow({ action: 'session.expire', actor: `user:${r.userId}`, outcome: 'success', reason: r.reason.toUpperCase(), targets: { user: r.userId!, session: r.sessionId! }, source: sourceOf(req) });
       }
-      throw errors.unauthenticated();
+      throw failed();
     }
     const u = await this.activeUser(r.session.userId);
-    if (!u || u.state !== 'active') throw errors.unauthenticated();
+    if (!u || u.state !== 'active') throw failed();
+    this.o.limiter.vouch(secret);
     if (!SAFE_METHODS.has(req.method)) this.checkCsrf(req, secret);
     req.sessionSecret = secret;
     await this.touch(u.id, u.last_seen_at);

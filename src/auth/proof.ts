@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { leadingZeroBits } from './proof-bits.js';
 
 /**
- * The sign-in proof of work (docs/identity.md): find a nonce such that SHA-256 of
+ * The sign-in proof of work (docs/brute-force.md): find a nonce such that SHA-256 of
  * `challenge ":" nonce` (UTF-8) starts with `bits` zero bits. The server checks it with one hash;
  * a client does about 2^bits of them (the console does the same with WebCrypto).
  */

@@ -27,6 +27,8 @@ export interface AuthRouteDeps {
   publicOrigin: string | undefined;
   /** lifetime of the device cookie (auth.throttle.knownClientDays) */
   knownClientDays: number;
+  /** a credential just issued passes a flooded address's gate (FailedAuthLimiter) */
+  vouch: (credential: string) => void;
 }
 
 const actorOf = (req: FastifyRequest) => {
@@ -54,6 +56,7 @@ export function authRoutes(d: AuthRouteDeps): FastifyPluginAsync {
       const out: Record<string, unknown> = { status: 'ok', user: userView(u!) };
       const cookies: string[] = [];
       if (res.session) {
+        d.vouch(res.session.secret);
         cookies.push(sessionCookie(res.session.secret));
         out.csrfToken = res.session.csrfToken;
       }
@@ -61,6 +64,7 @@ export function authRoutes(d: AuthRouteDeps): FastifyPluginAsync {
       if (cookies.length) void rep.header('set-cookie', cookies.length === 1 ? cookies[0] : cookies);
       if (res.notices?.length) out.notices = res.notices.map((n) => ({ kind: n.kind, at: new Date(n.at).toISOString() }));
       if (res.token) {
+        d.vouch(res.token.token);
         out.token = res.token.token;
         out.tokenInfo = res.token.view;
       }

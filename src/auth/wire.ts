@@ -19,6 +19,7 @@ import { LoginService } from './login.js';
 import { AccountService } from './accounts.js';
 import { SessionAuthenticator } from './authenticator.js';
 import { authRoutes } from './routes.js';
+import { FailedAuthLimiter } from './flood.js';
 import { httpSmsSender, smtpSender, type MailSender, type SmsSender } from './messaging.js';
 import { Policy } from '../access/policy.js';
 import { Workspaces } from '../access/workspaces.js';
@@ -60,6 +61,8 @@ export interface Identity {
   jobs: JobDefinition[];
   /** API plugins for /api/v1 */
   api: FastifyPluginAsync[];
+  /** records the last aggregated refusals (call before the audit trail closes) */
+  close(): Promise<void>;
 }
 
 /** logs security events when no alert channel is wired */
@@ -90,7 +93,8 @@ export function wireIdentity(o: IdentityOptions): Identity {
       return undefined;
     }
   })();
-  const authenticator = new SessionAuthenticator({ db: o.db, clock: o.clock, sessions, tokens, policy, audit: o.audit, publicOrigin });
+  const limiter = new FailedAuthLimiter({ clock: o.clock, audit: o.audit, alerts: d.alerts, log: o.log, cfg: o.auth.throttle });
+  const authenticator = new SessionAuthenticator({ db: o.db, clock: o.clock, sessions, tokens, policy, audit: o.audit, publicOrigin, limiter });
   const reviews = new AccessReviews({
     db: o.db,
     clock: o.clock,
@@ -121,6 +125,6 @@ export function wireIdentity(o: IdentityOptions): Identity {
         }
       : undefined,
   });
-  const api = [authRoutes({ db: o.db, login, accounts, users, sessions, tokens, audit: o.audit, publicOrigin, knownClientDays: o.auth.throttle.knownClientDays }), workspaceRoutes(workspaces), reviewRoutes(reviews)];
-  return { users, accounts, login, sessions, tokens, hasher, policy, workspaces, authenticator, reviews, jobs: reviews.jobs(), api };
+  const api = [authRoutes({ db: o.db, login, accounts, users, sessions, tokens, audit: o.audit, publicOrigin, knownClientDays: o.auth.throttle.knownClientDays, vouch: (c) => limiter.vouch(c) }), workspaceRoutes(workspaces), reviewRoutes(reviews)];
+  return { users, accounts, login, sessions, tokens, hasher, policy, workspaces, authenticator, reviews, jobs: reviews.jobs(), api, close: () => limiter.close() };
 }

@@ -11,6 +11,7 @@ import { installGate } from './gate.js';
 import { installHeaders } from './headers.js';
 import { installBrowserGate } from './browsers.js';
 import { installErrorHandler } from './error-handler.js';
+import { capConnections, installBodyDeadline } from './limits.js';
 import { healthRoutes, type HealthCheck } from './health.js';
 import type { Authenticator } from './permissions.js';
 
@@ -60,6 +61,7 @@ export async function build(opts: BuildOptions): Promise<App> {
     serverFactory: (handler) => {
       const server = opts.https ? https.createServer({ ...opts.https, ...serverOptions }, handler) : nodeHttp.createServer(serverOptions, handler);
       server.timeout = http.connectionTimeoutMs;
+      capConnections(server, { maxConnections: http.maxConnections, perAddress: http.maxConnectionsPerAddress, trustedProxies: http.trustedProxies, log: opts.log });
       return server as HttpServer;
     },
     genReqId: () => crypto.randomUUID(),
@@ -75,6 +77,7 @@ export async function build(opts: BuildOptions): Promise<App> {
 
   installErrorHandler(app);
   installBrowserGate(app);
+  installBodyDeadline(app, http.bodyTimeoutMs);
   const auth = opts.auth;
   installGate(app, typeof auth === 'function' ? auth : () => auth);
   await installHeaders(app, http.hstsMaxAgeSeconds);

@@ -12,6 +12,8 @@ declare module 'fastify' {
     permission?: Permission;
     /** reachable without authentication (login, health, enrolment) */
     public?: boolean;
+    /** a streamed upload: once authenticated, its body is exempt from http.bodyTimeoutMs (http/limits.ts) */
+    longBody?: boolean;
   }
   interface FastifyRequest {
     /** set by the gate for non-public routes */

@@ -155,7 +155,7 @@ export const vaultRoutes: FastifyPluginAsync<VaultRoutesOptions> = async (app0, 
   app.post(
     '/workspaces/:workspaceId/documents',
     {
-      config: { permission },
+      config: { permission, longBody: true },
       schema: {
         tags,
         summary: 'upload a new document (raw body or multipart)',
@@ -189,7 +189,7 @@ export const vaultRoutes: FastifyPluginAsync<VaultRoutesOptions> = async (app0, 
   app.post(
     '/documents/:id/versions',
     {
-      config: { permission },
+      config: { permission, longBody: true },
       schema: { tags, summary: 'upload a new version (raw body or multipart)', params: S.IdParams, querystring: S.NewVersionQuery, headers: S.UploadHeaders, body: S.UploadBodyDoc, response: uploadResponse } as never,
     },
     async (req, reply) => {

@@ -15,6 +15,11 @@ export const HttpSection = Type.Object(
     headersTimeoutMs: Type.Integer({ minimum: 1000, default: 10_000 }),
     keepAliveTimeoutMs: Type.Integer({ minimum: 1000, default: 5_000 }),
     connectionTimeoutMs: Type.Integer({ minimum: 1000, default: 60_000 }),
+    /** B5: a request body must arrive within this time, on every route but the authenticated uploads (socket closed otherwise) */
+    bodyTimeoutMs: Type.Integer({ minimum: 1000, maximum: 120_000, default: 10_000 }),
+    /** B5: open connections at once, in total and from one client address (trusted proxies: total only) */
+    maxConnections: Type.Integer({ minimum: 1, default: 2048 }),
+    maxConnectionsPerAddress: Type.Integer({ minimum: 1, default: 128 }),
     /** Largest JSON body (uploads are streamed and limited by vault.maxUploadBytes). */
     bodyLimitBytes: Type.Integer({ minimum: 1024, default: 1_048_576 }),
     shutdownGraceMs: Type.Integer({ minimum: 0, default: 10_000 }),

@@ -1,7 +1,7 @@
 import { leadingZeroBits } from '../../auth/proof-bits.js';
 
 /**
- * The sign-in proof of work (the appliance's docs/identity.md): find a nonce such that
+ * The sign-in proof of work (the appliance's docs/brute-force.md): find a nonce such that
  * SHA-256(challenge ":" nonce) starts with `bits` zero bits. WebCrypto digests run in batches so
  * a 20-bit proof takes seconds, not minutes.
  */
