@@ -1,8 +1,10 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { sql, type Kysely } from 'kysely';
 import { readSecretFile } from '../config/index.js';
 import type { Database } from '../db/index.js';
 import type { Alert } from '../monitoring/types.js';
-import { Leases, makeHolderId } from '../jobs/leases.js';
+import { describeHolder, Leases, makeHolderId, type LeaseHolder } from '../jobs/leases.js';
 import { isAppError } from '../shared/errors.js';
 import { specOf, type TargetInfo } from './catalogue.js';
 import { backupErrors, BackupError } from './errors.js';
@@ -14,6 +16,10 @@ import { streamText, type BackupDeps } from './types.js';
 
 const LOCK = 'backup.targets';
 export const HOUR = 3_600_000;
+/** the jobs whose runs hold the lock (./jobs.ts) */
+const LOCK_JOBS = ['backup', 'backup.verify', 'backup.drill', 'backup.watchdog'];
+/** what backup operations write in scratch space: database snapshots, decrypted verify copies, drill restores */
+const SCRATCH = /^(snapshot|verify|drill)-[0-9a-f]{8}(\.db(-wal|-shm|-journal)?)?$/;
 
 type TargetFields = Pick<TargetInfo, 'type' | 'url' | 'hostKey' | 'identityFile' | 'passwordFile'>;
 
@@ -89,20 +95,56 @@ export class BackupCore {
     await this.d.alerts.raise(a).catch((e: unknown) => this.d.log.error({ err: e, alert: a.kind }, 'alert could not be recorded'));
   }
 
-  /** One operation on targets at a time, across processes (database lease, renewed while held). */
+  /**
+   * One operation on targets at a time, across processes and within one (database lease, renewed
+   * while held; a lease left by a process of this host that is gone is taken over at once).
+   * Under it, scratch copies a killed operation left are swept first.
+   */
   async withLock<T>(wait: boolean, fn: () => Promise<T>): Promise<T> {
     const deadline = Date.now() + 6 * HOUR;
-    while (!(await this.leases.acquire(LOCK))) {
-      if (!wait || Date.now() > deadline) throw new BackupError('BACKUP_BUSY', 'another backup operation is running', { httpStatus: 409, hint: 'try again when it ends (see `coffre backup list`)' });
+    for (;;) {
+      const got = await this.leases.take(LOCK);
+      if (got.ok) {
+        if (got.tookOver) this.d.log.warn({ holder: got.tookOver.holder }, `backup: took over the lease of ${describeHolder(got.tookOver)}, which is no longer running`);
+        break;
+      }
+      if (!wait || Date.now() > deadline) throw await this.busy(got.holder);
       await new Promise((r) => setTimeout(r, 2000));
     }
-    const renew = setInterval(() => void this.leases.renew(LOCK), Math.max(1000, Math.floor(this.d.config.leaseTtlMs / 3)));
+    const renew = setInterval(() => void this.leases.renew(LOCK).catch((e: unknown) => this.d.log.warn({ err: e }, 'backup lease not renewed')), Math.max(1000, Math.floor(this.d.config.leaseTtlMs / 3)));
     renew.unref();
     try {
+      this.sweepScratch();
       return await fn();
     } finally {
       clearInterval(renew);
       await this.leases.release(LOCK).catch(() => undefined);
     }
+  }
+
+  /** BACKUP_BUSY, naming the operation that holds the lock (details: its job run's id, when it is one). */
+  private async busy(holder: LeaseHolder | null): Promise<BackupError> {
+    const run = holder
+      ? await this.db.selectFrom('job_runs').select(['id', 'job', 'started_at']).where('job', 'in', LOCK_JOBS).where('outcome', '=', 'running').where('started_at', '<=', holder.acquiredAt).orderBy('id', 'desc').executeTakeFirst()
+      : undefined;
+    const what = [run ? `${run.job} run #${run.id}, started ${new Date(Number(run.started_at)).toISOString()}` : '', holder ? describeHolder(holder) : ''].filter(Boolean).join(', ');
+    return new BackupError('BACKUP_BUSY', `another backup operation is running${what ? ` (${what})` : ''}`, {
+      httpStatus: 409,
+      hint: 'try again when it ends (see `coffre backup list`)',
+      details: { runId: run ? Number(run.id) : null, ...(holder ? { host: holder.host, pid: holder.pid } : {}) },
+    });
+  }
+
+  /** Removes scratch copies (snapshots, decrypted verify copies, drill restores) a killed operation left. Only under the lock. */
+  private sweepScratch(): void {
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.scratch);
+    } catch {
+      return;
+    }
+    const left = names.filter((n) => SCRATCH.test(n));
+    for (const n of left) fs.rmSync(path.join(this.scratch, n), { recursive: true, force: true });
+    if (left.length) this.d.log.warn({ removed: left.length, dir: this.scratch }, 'backup: removed scratch copies an interrupted operation left');
   }
 }

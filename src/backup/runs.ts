@@ -37,7 +37,9 @@ export async function run(c: BackupCore, o: { actor: string; progress?: Progress
     // no alert here: the watchdog's dead-man alarm fires once nothing was backed up for backup.deadManHours
     if (!targets.length) throw new BackupError('BACKUP_NO_TARGET', 'no backup target is registered', { hint: 'register one with `coffre backup target add`', exitCode: 1, httpStatus: 409 });
     const reports: TargetRunReport[] = [];
-    for (const t of targets) reports.push(await runTarget(c, t, o));
+    for (const t of targets) {
+      reports.push(o.signal?.aborted ? { target: t.name, ok: false, code: 'BACKUP_ABORTED', error: 'stopped before this target', deleted: [] } : await runTarget(c, t, o));
+    }
     const report = { ok: reports.every((r) => r.ok), targets: reports };
     if (!report.ok) {
       const first = reports.find((r) => !r.ok)!;
@@ -58,6 +60,7 @@ async function runTarget(c: BackupCore, info: TargetInfo, o: RunOptions): Promis
     return { ...report, error: msg, code: 'TARGET_REFUSED' };
   }
   const t = c.open(info, o.signal);
+  const stopped = () => o.signal?.aborted === true;
   const at: InFlight = { id: null, tmp: null };
   let verifiedNew: HeldBackup | null = null;
   try {
@@ -73,11 +76,16 @@ async function runTarget(c: BackupCore, info: TargetInfo, o: RunOptions): Promis
     report.code = isAppError(e) ? e.code : 'BACKUP_FAILED';
     if (at.id) report.backupId = at.id;
     c.d.log.error({ err: e, target: info.name, backup: at.id }, 'backup failed');
-    if (at.id) await abandon(c, t, at.id, at.tmp, report.code);
+    // stopped (SIGTERM, shutdown): the catalogue is put right now; the target's temporary directory is left to the next run
+    if (at.id) await abandon(c, t, at.id, stopped() ? null : at.tmp, report.code);
     await c.d.audit.recordNow({ action: 'backup.run', actor: o.actor, outcome: 'failure', reason: report.code, targets: { target: info.name, ...(at.id ? { backup: at.id } : {}) } }).catch((ae: unknown) => c.d.log.error({ err: ae }, 'backup failure could not be audited'));
-    await c.alert({ kind: 'backup.failed', severity: 'critical', message: `backup to ${info.name} failed: ${report.code}: ${report.error}; older backups were left untouched`, targets: { target: info.name } });
+    if (!stopped()) await c.alert({ kind: 'backup.failed', severity: 'critical', message: `backup to ${info.name} failed: ${report.code}: ${report.error}; older backups were left untouched`, targets: { target: info.name } });
   }
-  // ---- retention: after a verified backup, or expiry alone when this run failed
+  // ---- retention: after a verified backup, or expiry alone when this run failed (not when stopped)
+  if (stopped()) {
+    await t.close();
+    return report;
+  }
   try {
     o.progress?.({ phase: 'retention', percent: 0 });
     report.deleted = await retain(c, t, info.name, verifiedNew, o.actor);
@@ -189,7 +197,7 @@ async function write(c: BackupCore, t: BackupTarget, info: TargetInfo, members: 
     const total = up.parts.reduce((sum, p) => sum + p.size, 0);
     const read = await readSidecar(t, tmp, id);
     if (!read.raw.equals(sidecarBytes)) throw backupErrors.integrity(`${id}: the sidecar read back differs from the one written`);
-    const manifest = await verifyContent(c, info, tmp, read.sidecar, key, (n) => o.progress?.({ phase: 'verify', done: n, total, percent: pct(n, total), unit: 'bytes' }));
+    const manifest = await verifyContent(c, info, tmp, read.sidecar, key, (n) => o.progress?.({ phase: 'verify', done: n, total, percent: pct(n, total), unit: 'bytes' }), o.signal);
     if (manifest.members.length !== up.archived.length || manifest.members.some((m, i) => m.sha256 !== up.archived[i]!.sha256)) {
       throw backupErrors.integrity(`${id}: what was read back is not what was archived`);
     }

@@ -54,7 +54,7 @@ export class BackupService {
   find(idOrLatest: string, target?: string) {
     return find(this.core, idOrLatest, target);
   }
-  verify(idOrLatest: string, o: { actor: string; kind?: string; progress?: Progress; wait?: boolean }) {
+  verify(idOrLatest: string, o: { actor: string; kind?: string; progress?: Progress; wait?: boolean; signal?: AbortSignal }) {
     return verify(this.core, idOrLatest, o);
   }
   verifyAll(o: { actor: string; progress?: Progress }) {

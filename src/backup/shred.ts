@@ -9,18 +9,26 @@ import type { BackupTarget } from './targets/types.js';
 /** Destroying backups: retention's plan, adopting what the target holds, crypto-shredding and deletion, leftovers of interrupted runs. */
 
 /**
- * Removes what an interrupted run left: `.tmp-*` directories (never complete-looking) and
- * catalogue rows still `uploading` (their keys are shredded). Called under the lease, so no
- * other run is writing.
+ * Puts right what an interrupted run left. Called under the lease, so no other run is writing.
+ * - A catalogue row still `uploading` whose backup is at the target under its final name was
+ *   killed in the rename window: that backup was verified before the rename, so it is adopted
+ *   (its sidecar's MAC checked by the HSM) and managed like any other.
+ * - Other `uploading` rows are marked failed, their keys shredded.
+ * - `.tmp-*` directories (never complete-looking) are removed.
  */
 export async function cleanTemp(c: BackupCore, t: BackupTarget, target: string, actor: string): Promise<void> {
   const stale = await c.db.selectFrom('backups').select('id').where('target', '=', target).where('state', '=', 'uploading').execute();
+  const listed = await t.list('');
+  const final = new Set(listed.filter((e) => e.type === 'dir' && isBackupId(e.name)).map((e) => e.name));
+  let shredded = 0;
   for (const r of stale) {
+    if (final.has(r.id) && (await adoptOne(c, t, target, r.id, 'update'))) continue;
     await c.db.updateTable('backups').set({ state: 'failed', wrapped_key: null, error: 'ABANDONED', deleted_at: c.d.clock.nowMs(), deleted_reason: 'abandoned' }).where('id', '=', r.id).execute();
     await c.d.audit.recordNow({ action: 'backup.delete', actor, outcome: 'success', reason: 'ABANDONED', targets: { target, backup: r.id } });
+    shredded++;
   }
-  if (stale.length) await c.truncateWal();
-  for (const e of await t.list('')) if (e.name.startsWith(TMP_PREFIX)) await t.remove(e.name);
+  if (shredded) await c.truncateWal();
+  for (const e of listed) if (e.name.startsWith(TMP_PREFIX)) await t.remove(e.name);
 }
 
 // ------------------------------------------------------------------ retention
@@ -30,12 +38,11 @@ export async function cleanTemp(c: BackupCore, t: BackupTarget, target: string, 
  * unknown here, e.g. after a restore, are adopted), then applies the weekday-slot plan.
  */
 export async function retain(c: BackupCore, t: BackupTarget, target: string, verifiedNew: HeldBackup | null, actor: string): Promise<{ id: string; reason: string }[]> {
-  await adopt(c, t, target);
+  const out = (await adopt(c, t, target, actor)).map((id) => ({ id, reason: 'unmanaged' }));
   const pending = await c.db.selectFrom('backups').select('id').where('target', '=', target).where('state', '=', 'delete-pending').execute();
   for (const r of pending) await destroy(c, t, target, r.id, 'retry', actor);
   const held = (await listBackups(c.db, { target })).filter((b) => b.state === 'complete').map((b) => ({ id: b.id, createdAt: b.createdAt, slot: b.slot }));
   const plan = planRetention({ held, verifiedNew, now: c.d.clock.nowMs(), graceMs: c.cfg.graceHours * HOUR });
-  const out: { id: string; reason: string }[] = [];
   for (const d of plan) {
     if (d.unreplaced) {
       await c.alert({ kind: 'backup.expired-unreplaced', severity: 'warning', message: `backup ${d.id} at ${target} reached the end of its promised life without a newer verified backup in its weekday slot; it was destroyed`, targets: { target, backup: d.id } });
@@ -46,27 +53,54 @@ export async function retain(c: BackupCore, t: BackupTarget, target: string, ver
   return out;
 }
 
-/** Inserts catalogue rows for this appliance's complete backups found at the target (sidecar MAC checked by the HSM). */
-export async function adopt(c: BackupCore, t: BackupTarget, target: string): Promise<void> {
-  const known = new Set((await c.db.selectFrom('backups').select('id').where('target', '=', target).execute()).map((r) => r.id));
+/**
+ * Brings what the target holds in line with the catalogue: nothing of this appliance stays at the
+ * target unmanaged. A backup found there that the catalogue does not know (e.g. after a restore)
+ * is adopted when its sidecar's MAC checks out in the HSM; one the catalogue holds as failed or
+ * deleted (its key already shredded here, but the sidecar at the target still holds the
+ * HSM-wrapped key: e.g. a run killed in the rename window, before this was handled) is destroyed.
+ */
+export async function adopt(c: BackupCore, t: BackupTarget, target: string, actor: string): Promise<string[]> {
+  const rows = new Map((await c.db.selectFrom('backups').select(['id', 'state']).where('target', '=', target).execute()).map((r) => [r.id, r.state]));
+  const removed: string[] = [];
   for (const e of await t.list('')) {
-    if (e.type !== 'dir' || !isBackupId(e.name) || known.has(e.name)) continue;
-    try {
-      const { sidecar } = await readSidecar(t, e.name, e.name);
-      await openSidecar(c.d.keys, sidecar, { backupId: e.name, applianceId: c.d.config.applianceId }, e.name).then((k) => k.fill(0));
-      await c.db
-        .insertInto('backups')
-        .values({ id: e.name, target, slot: sidecar.slot, created_at: backupIdTime(e.name), state: 'complete', plain_size: sidecar.plainSize, size: sidecar.parts.reduce((s, p) => s + p.size, 0), parts: sidecar.parts.length, members: null, wrapped_key: JSON.stringify(sidecar.wrappedKey), escrow: JSON.stringify(sidecar.escrow), verified_at: null, error: null, deleted_at: null, deleted_reason: null })
-        .execute();
-      c.d.log.info({ backup: e.name, target }, 'backup found at the target adopted into the catalogue');
-    } catch (err) {
-      // not ours, or damaged: expiry still applies to it below if it is ours by name; never silently kept past its life
-      c.d.log.warn({ err, backup: e.name, target }, 'a backup at the target could not be adopted');
-      if (c.d.clock.nowMs() - backupIdTime(e.name) > maxAgeMs(c.cfg.graceHours * HOUR)) {
-        await c.alert({ kind: 'backup.delete-failed', severity: 'critical', message: `an unreadable backup ${e.name} at ${target} is past its promised life; check and delete it by hand`, targets: { target, backup: e.name } });
-      }
+    if (e.type !== 'dir' || !isBackupId(e.name)) continue;
+    const state = rows.get(e.name);
+    if (state === undefined) await adoptOne(c, t, target, e.name, 'insert');
+    else if (state === 'failed' || state === 'deleted') {
+      await removeUnmanaged(c, t, target, e.name, actor);
+      removed.push(e.name);
     }
   }
+  return removed;
+}
+
+/** Adopts one backup found at the target; false (logged, alerted past its life) when it cannot be. */
+async function adoptOne(c: BackupCore, t: BackupTarget, target: string, id: string, how: 'insert' | 'update'): Promise<boolean> {
+  try {
+    const { sidecar } = await readSidecar(t, id, id);
+    await openSidecar(c.d.keys, sidecar, { backupId: id, applianceId: c.d.config.applianceId }, id).then((k) => k.fill(0));
+    const facts = { slot: sidecar.slot, created_at: backupIdTime(id), state: 'complete', plain_size: sidecar.plainSize, size: sidecar.parts.reduce((s, p) => s + p.size, 0), parts: sidecar.parts.length, members: null, wrapped_key: JSON.stringify(sidecar.wrappedKey), escrow: JSON.stringify(sidecar.escrow), verified_at: null, error: null, deleted_at: null, deleted_reason: null };
+    if (how === 'insert') await c.db.insertInto('backups').values({ id, target, ...facts }).execute();
+    else await c.db.updateTable('backups').set(facts).where('id', '=', id).execute();
+    c.d.log.info({ backup: id, target }, how === 'insert' ? 'backup found at the target adopted into the catalogue' : 'backup of an interrupted run, complete at the target, adopted into the catalogue');
+    return true;
+  } catch (err) {
+    // not ours, or damaged: never silently kept past its life
+    c.d.log.warn({ err, backup: id, target }, 'a backup at the target could not be adopted');
+    if (c.d.clock.nowMs() - backupIdTime(id) > maxAgeMs(c.cfg.graceHours * HOUR)) {
+      await c.alert({ kind: 'backup.delete-failed', severity: 'critical', message: `an unreadable backup ${id} at ${target} is past its promised life; check and delete it by hand`, targets: { target, backup: id } });
+    }
+    return false;
+  }
+}
+
+/** Deletes at the target a backup the catalogue no longer manages: its sidecar (the wrapped key) first, then the rest; audited. */
+export async function removeUnmanaged(c: BackupCore, t: BackupTarget, target: string, id: string, actor: string): Promise<void> {
+  await c.d.audit.recordNow({ action: 'backup.delete', actor, outcome: 'success', reason: 'UNMANAGED', targets: { target, backup: id } });
+  await t.remove(`${id}/${SIDECAR}`);
+  await t.remove(id);
+  c.d.log.warn({ backup: id, target }, 'a backup the catalogue no longer manages was destroyed at the target');
 }
 
 /**

@@ -3,10 +3,10 @@ import { isAppError } from '../shared/errors.js';
 import { getTarget, insertTarget, listBackups, type TargetInfo } from './catalogue.js';
 import type { BackupCore } from './core.js';
 import { backupErrors } from './errors.js';
-import { FORMAT, MARKER } from './format.js';
+import { FORMAT, isBackupId, MARKER } from './format.js';
 import { siteProblems } from './geo.js';
 import { normaliseTargetUrl } from './registry.js';
-import { adopt, cleanTemp, destroy } from './shred.js';
+import { adopt, cleanTemp, destroy, removeUnmanaged } from './shred.js';
 import { parseHostKey, probeHostKey } from './targets/sftp.js';
 import type { BackupTarget } from './targets/types.js';
 import { streamText, type AddTargetInput } from './types.js';
@@ -97,12 +97,19 @@ export async function removeTarget(c: BackupCore, name: string, actor: string): 
     const deleted: string[] = [];
     try {
       await c.checkMarker(t);
-      await adopt(c, t, info.name);
+      deleted.push(...(await adopt(c, t, info.name, actor)));
       for (const b of await listBackups(c.db, { target: name })) {
         await destroy(c, t, info.name, b.id, 'target-removed', actor);
         deleted.push(b.id);
       }
       await cleanTemp(c, t, name, actor);
+      // what is left in this appliance's directory (a backup that could not be adopted) goes too
+      for (const e of await t.list('')) {
+        if (e.type === 'dir' && isBackupId(e.name)) {
+          await removeUnmanaged(c, t, name, e.name, actor);
+          deleted.push(e.name);
+        }
+      }
       await t.remove(MARKER);
     } finally {
       await t.close();

@@ -14,11 +14,11 @@ import { pct, type Progress } from './types.js';
 /** Reading a backup back and checking it: after each upload, on demand, and weekly for all. */
 
 /** Reads a backup's content back and checks it: parts, manifest, and PRAGMA integrity_check of its database. */
-export async function verifyContent(c: BackupCore, info: TargetInfo, dir: string, sidecar: Sidecar, key: Uint8Array, onBytes?: (n: number) => void): Promise<Manifest> {
+export async function verifyContent(c: BackupCore, info: TargetInfo, dir: string, sidecar: Sidecar, key: Uint8Array, onBytes?: (n: number) => void, signal?: AbortSignal): Promise<Manifest> {
   fs.mkdirSync(c.scratch, { recursive: true, mode: 0o700 });
   const dbCopy = path.join(c.scratch, `verify-${crypto.randomBytes(4).toString('hex')}.db`);
   try {
-    const { manifest } = await runEngine({ kind: 'read', target: c.targetRef(info), dir, sidecar, key: new Uint8Array(key), threads: c.cfg.workers, files: { [DB_MEMBER]: dbCopy } }, onBytes);
+    const { manifest } = await runEngine({ kind: 'read', target: c.targetRef(info), dir, sidecar, key: new Uint8Array(key), threads: c.cfg.workers, files: { [DB_MEMBER]: dbCopy } }, onBytes, signal);
     const snap = openSnapshot(dbCopy);
     try {
       const problems = await integrityProblems(snap.db);
@@ -51,7 +51,7 @@ export async function find(c: BackupCore, idOrLatest: string, target?: string): 
  * Downloads, decrypts and checks a backup (every part, every member hash, the database's
  * integrity). The result is recorded; a failure alerts.
  */
-export async function verify(c: BackupCore, idOrLatest: string, o: { actor: string; kind?: string; progress?: Progress; wait?: boolean }): Promise<{ id: string; target: string; ok: true; members: number; plainSize: number; durationMs: number }> {
+export async function verify(c: BackupCore, idOrLatest: string, o: { actor: string; kind?: string; progress?: Progress; wait?: boolean; signal?: AbortSignal }): Promise<{ id: string; target: string; ok: true; members: number; plainSize: number; durationMs: number }> {
   return c.withLock(o.wait ?? false, async () => {
     const b = await find(c, idOrLatest);
     const info = await getTarget(c.db, b.target);
@@ -69,7 +69,7 @@ export async function verify(c: BackupCore, idOrLatest: string, o: { actor: stri
       let manifest: Manifest;
       try {
         const total = sidecar.parts.reduce((s, p) => s + p.size, 0);
-        manifest = await verifyContent(c, info, b.id, sidecar, key, (n) => o.progress?.({ phase: 'verify', done: n, total, percent: pct(n, total), unit: 'bytes' }));
+        manifest = await verifyContent(c, info, b.id, sidecar, key, (n) => o.progress?.({ phase: 'verify', done: n, total, percent: pct(n, total), unit: 'bytes' }), o.signal);
       } finally {
         key.fill(0);
       }
@@ -80,6 +80,11 @@ export async function verify(c: BackupCore, idOrLatest: string, o: { actor: stri
       return { id: b.id, target: b.target, ok: true as const, members: manifest.members.length, plainSize: sidecar.plainSize, durationMs: Math.round(performance.now() - t0) };
     } catch (e) {
       const code = isAppError(e) ? e.code : 'BACKUP_VERIFY_FAILED';
+      if (o.signal?.aborted) {
+        // stopped (SIGTERM, shutdown): says nothing about the backup
+        await c.d.audit.recordNow({ action: 'backup.verify', actor: o.actor, outcome: 'failure', reason: code, targets: { target: b.target, backup: b.id } }).catch(() => undefined);
+        throw e;
+      }
       await recordCheck(c.db, { backupId: b.id, kind: o.kind ?? 'verify', startedAt: started, endedAt: c.d.clock.nowMs(), ok: false, error: `${code}: ${(e as Error).message}`.slice(0, 2000) });
       await c.db.updateTable('backups').set({ error: code }).where('id', '=', b.id).execute();
       await c.d.audit.recordNow({ action: 'backup.verify', actor: o.actor, outcome: 'failure', reason: code, targets: { target: b.target, backup: b.id } }).catch(() => undefined);

@@ -11,7 +11,7 @@ import { createLogger } from '../shared/logger.js';
 import type { JobProgress } from '../jobs/types.js';
 import { BACKUP_JOB, backupErrors, fmtBytes, openTarget, parseHostKey, restoreInto, slotName, targetOptions, targetRef, type RunReport, type TargetOptions } from '../backup/index.js';
 import { readSecretFile, resolveConfigPath } from '../config/index.js';
-import { action, dataDirOption, emit, jsonOption, localActor, parseNumber, type Io } from './output.js';
+import { action, dataDirOption, emit, interruptible, jsonOption, localActor, parseNumber, type Io } from './output.js';
 import { SERVE_MALLOC_ENV, SERVE_V8_FLAGS } from './serve.js';
 
 /** A progress bar on stderr, one per phase (nothing when stderr is not a terminal). */
@@ -164,11 +164,11 @@ export function registerBackup(program: Command, io: Io): void {
     .action(
       action(io, async (o: { dataDir?: string; json?: boolean }) => {
         reexecForTransfer();
-        await withAppliance(o.dataDir, async (a) => {
+        await withAppliance(o.dataDir, (a) => interruptible(io, async (signal) => {
           const bar = progressBar();
           let report: RunReport;
           try {
-            ({ result: report } = await a.scheduler.run<RunReport>(BACKUP_JOB, { trigger: 'cli', actor: localActor(), onProgress: (p) => bar.update(p) }));
+            ({ result: report } = await a.scheduler.run<RunReport>(BACKUP_JOB, { trigger: 'cli', actor: localActor(), signal, onProgress: (p) => bar.update(p), onNotice: (m) => io.err(`note: ${m}`) }));
           } catch (e) {
             bar.stop();
             throw e; // with --json, action() prints the report (the error's details) with ok: false
@@ -177,7 +177,7 @@ export function registerBackup(program: Command, io: Io): void {
           emit(io, o.json, { ...report }, () =>
             report.targets.map((t) => `${t.target}: backup ${t.backupId} verified, ${fmtBytes(t.plainSize ?? 0)} in ${t.parts} part(s), ${((t.durationMs ?? 0) / 1000).toFixed(1)} s${t.deleted.length ? `; destroyed ${t.deleted.map((d) => `${d.id} (${d.reason})`).join(', ')}` : ''}`).join('\n'),
           );
-        });
+        }));
       }),
     );
   backup
@@ -216,16 +216,16 @@ export function registerBackup(program: Command, io: Io): void {
     .action(
       action(io, async (id: string | undefined, o: { dataDir?: string; json?: boolean }) => {
         reexecForTransfer();
-        await withAppliance(o.dataDir, async (a) => {
+        await withAppliance(o.dataDir, (a) => interruptible(io, async (signal) => {
           const bar = progressBar();
           try {
-            const r = await a.backup.verify(id ?? 'latest', { actor: localActor(), progress: (p) => bar.update(p) });
+            const r = await a.backup.verify(id ?? 'latest', { actor: localActor(), signal, progress: (p) => bar.update(p) });
             bar.stop();
             emit(io, o.json, { ...r }, `backup ${r.id} at ${r.target} verified: ${r.members} member(s), ${fmtBytes(r.plainSize)}, ${(r.durationMs / 1000).toFixed(1)} s`);
           } finally {
             bar.stop();
           }
-        });
+        }));
       }),
     );
   backup

@@ -6,7 +6,7 @@ import { ensureKek } from '../keys/bootstrap.js';
 import type { KekAttributes, RotationResult } from '../keys/index.js';
 import { keyStatus } from '../keys/status.js';
 import type { JobProgress } from '../jobs/types.js';
-import { action, dataDirOption, emit, jsonOption, localActor, type Io } from './output.js';
+import { action, dataDirOption, emit, interruptible, jsonOption, localActor, type Io } from './output.js';
 
 const quietLog = () => createLogger({ level: 'error', destination: 'stderr' });
 
@@ -73,7 +73,7 @@ export function registerKeys(program: Command, io: Io): void {
     .addOption(jsonOption())
     .action(
       action(io, async (opts: { dataDir?: string; json?: boolean }) => {
-        await withAppliance(opts.dataDir, async (a) => {
+        await withAppliance(opts.dataDir, (a) => interruptible(io, async (signal) => {
           await a.keys.provider.ready();
           let last = 0;
           const onProgress = (p: JobProgress) => {
@@ -84,7 +84,7 @@ export function registerKeys(program: Command, io: Io): void {
           };
           let r: RotationResult;
           try {
-            r = (await a.scheduler.run<RotationResult>('keys.rotate', { trigger: 'cli', actor: localActor(), onProgress })).result;
+            r = (await a.scheduler.run<RotationResult>('keys.rotate', { trigger: 'cli', actor: localActor(), signal, onProgress, onNotice: (m) => io.err(`note: ${m}`) })).result;
           } catch (e) {
             await audited(a, io, { action: 'keys.rotate', outcome: 'failure', reason: (e as { code?: string }).code ?? 'ERROR' });
             throw e;
@@ -99,7 +99,7 @@ export function registerKeys(program: Command, io: Io): void {
               ...r.kept.map((k) => `  kept:       v${k.version}, it still wraps ${Object.entries(k.wrappedKeys).map(([h, n]) => `${n} ${h}`).join(', ')}`),
             ].join('\n'),
           );
-        });
+        }));
       }),
     );
 

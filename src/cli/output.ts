@@ -89,6 +89,46 @@ export function action<A extends unknown[]>(io: Io, fn: (...args: A) => Promise<
   };
 }
 
+const SIGNAL_EXIT: Record<'SIGINT' | 'SIGTERM', number> = { SIGINT: 130, SIGTERM: 143 };
+
+/**
+ * Runs a long local command so that SIGTERM or SIGINT stops it cleanly: `fn` gets a signal that
+ * aborts at the first one; once it has unwound (its run recorded, its lease released, its scratch
+ * copies removed), the command exits with 128 + the signal's number (130 SIGINT, 143 SIGTERM). A
+ * second signal, or no unwind within `graceMs`, exits at once: the next process of this host takes
+ * the lease over at once and sweeps the scratch space.
+ */
+export async function interruptible(io: Io, fn: (signal: AbortSignal) => Promise<void>, graceMs = 30_000): Promise<void> {
+  const ac = new AbortController();
+  let got: 'SIGINT' | 'SIGTERM' | null = null;
+  const on = (sig: 'SIGINT' | 'SIGTERM') => {
+    if (got) process.exit(SIGNAL_EXIT[got]);
+    got = sig;
+    io.err(`${sig}: stopping at the next safe point (send it again to stop at once)`);
+    ac.abort();
+    setTimeout(() => {
+      io.err(`INTERRUPTED: not stopped ${Math.round(graceMs / 1000)} s after ${sig}; exiting now (the next run takes the lease over and removes what this one left)`);
+      process.exit(SIGNAL_EXIT[sig]);
+    }, graceMs).unref();
+  };
+  const onInt = () => on('SIGINT');
+  const onTerm = () => on('SIGTERM');
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
+  try {
+    await fn(ac.signal);
+  } catch (e) {
+    if (!got) throw e;
+    const { line } = describeError(e);
+    io.err(line);
+    io.err(`INTERRUPTED: stopped by ${got}; the run is recorded as failed, its lease released and its scratch copies removed`);
+    process.exitCode = SIGNAL_EXIT[got];
+  } finally {
+    process.off('SIGINT', onInt);
+    process.off('SIGTERM', onTerm);
+  }
+}
+
 /** Parses a number option, failing with a usage error. */
 export function parseNumber(name: string, min: number, max: number, integer = false) {
   return (v: string): number => {

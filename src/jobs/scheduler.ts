@@ -27,6 +27,8 @@ export interface RunOptions {
   onStarted?: (runId: number) => void;
   /** told what the run found and repaired before starting (e.g. the lease of a process that is gone, taken over) */
   onNotice?: (message: string) => void;
+  /** asks the job to stop at its next safe point (as `stop()` does), e.g. on SIGTERM in the CLI */
+  signal?: AbortSignal;
 }
 
 /**
@@ -108,6 +110,8 @@ export class Scheduler {
     }
     ro.onStarted?.(runId);
     const abort = new AbortController();
+    if (ro.signal?.aborted) abort.abort();
+    else ro.signal?.addEventListener('abort', () => abort.abort(), { once: true });
     const log = this.o.log.child({ job: name, runId });
     let lastWrite = 0;
     let pending: JobProgress | null = null;
