@@ -177,7 +177,7 @@ export function registerBackup(program: Command, io: Io): void {
           emit(io, o.json, { ...report }, () =>
             report.targets.map((t) => `${t.target}: backup ${t.backupId} verified, ${fmtBytes(t.plainSize ?? 0)} in ${t.parts} part(s), ${((t.durationMs ?? 0) / 1000).toFixed(1)} s${t.deleted.length ? `; destroyed ${t.deleted.map((d) => `${d.id} (${d.reason})`).join(', ')}` : ''}`).join('\n'),
           );
-        }));
+        }, { json: o.json }));
       }),
     );
   backup
@@ -225,7 +225,7 @@ export function registerBackup(program: Command, io: Io): void {
           } finally {
             bar.stop();
           }
-        }));
+        }, { json: o.json }));
       }),
     );
   backup

@@ -99,7 +99,7 @@ export function registerKeys(program: Command, io: Io): void {
               ...r.kept.map((k) => `  kept:       v${k.version}, it still wraps ${Object.entries(k.wrappedKeys).map(([h, n]) => `${n} ${h}`).join(', ')}`),
             ].join('\n'),
           );
-        }));
+        }, { json: opts.json }));
       }),
     );
 

@@ -89,6 +89,7 @@ export function action<A extends unknown[]>(io: Io, fn: (...args: A) => Promise<
   };
 }
 
+/** exit codes of a command stopped by a signal (128 + its number, the shell's convention) */
 const SIGNAL_EXIT: Record<'SIGINT' | 'SIGTERM', number> = { SIGINT: 130, SIGTERM: 143 };
 
 /**
@@ -98,7 +99,8 @@ const SIGNAL_EXIT: Record<'SIGINT' | 'SIGTERM', number> = { SIGINT: 130, SIGTERM
  * second signal, or no unwind within `graceMs`, exits at once: the next process of this host takes
  * the lease over at once and sweeps the scratch space.
  */
-export async function interruptible(io: Io, fn: (signal: AbortSignal) => Promise<void>, graceMs = 30_000): Promise<void> {
+export async function interruptible(io: Io, fn: (signal: AbortSignal) => Promise<void>, o: { json?: boolean | undefined; graceMs?: number } = {}): Promise<void> {
+  const graceMs = o.graceMs ?? 30_000;
   const ac = new AbortController();
   let got: 'SIGINT' | 'SIGTERM' | null = null;
   const on = (sig: 'SIGINT' | 'SIGTERM') => {
@@ -119,10 +121,12 @@ export async function interruptible(io: Io, fn: (signal: AbortSignal) => Promise
     await fn(ac.signal);
   } catch (e) {
     if (!got) throw e;
-    const { line } = describeError(e);
-    io.err(line);
+    const f = describeError(e);
+    const exitCode = SIGNAL_EXIT[got];
+    if (o.json) io.out(JSON.stringify({ ...f.json, exitCode, interrupted: got }));
+    io.err(f.line);
     io.err(`INTERRUPTED: stopped by ${got}; the run is recorded as failed, its lease released and its scratch copies removed`);
-    process.exitCode = SIGNAL_EXIT[got];
+    process.exitCode = exitCode;
   } finally {
     process.off('SIGINT', onInt);
     process.off('SIGTERM', onTerm);
