@@ -47,7 +47,8 @@ export function runEngine(job: EngineJob, onBytes?: (n: number) => void, signal?
       void w.terminate();
     };
     const onAbort = () => finish(() => reject(new BackupError('BACKUP_ABORTED', 'stopped: the appliance is shutting down', { httpStatus: 503 })));
-    signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal?.aborted) onAbort(); // stopped before the engine started: nothing is sent
+    else signal?.addEventListener('abort', onAbort, { once: true });
     w.on('message', (m: { type: 'progress'; bytes: number } | { type: 'done'; result: WriteResult | ReadResult } | { type: 'error'; error: { message: string; code?: string; hint?: string; httpStatus?: number; exitCode?: number; retryable?: boolean } }) => {
       if (m.type === 'progress') onBytes?.(m.bytes);
       else if (m.type === 'done') finish(() => resolve(m.result));
