@@ -13,7 +13,7 @@ import { smtpSender } from './auth/messaging.js';
 import { auditExportHealth, storageHealth } from './monitoring/health.js';
 import { referencedBlobIds, wireVault, type VaultService } from './vault/index.js';
 import { wireIdentity, type Identity } from './auth/index.js';
-import { openKeys, type Keys } from './keys/index.js';
+import { embeddedTokenNotice, openKeys, type Keys } from './keys/index.js';
 import { keysRoutes } from './keys/routes.js';
 import { consolePlugin } from './console/serve.js';
 import { settingsRoutes } from './console/settings.js';
@@ -216,6 +216,8 @@ export async function serve(o: ApplianceOptions & { port?: number; host?: string
   if (config.jobs.enabled) await appliance.scheduler.start();
   appliance.monitoring.start();
   log.info({ event: 'appliance.started', url, applianceId: config.applianceId }, 'Coffre is serving');
+  const embedded = embeddedTokenNotice(config.keys);
+  if (embedded) log.warn({ event: 'keys.embedded_token', evaluationOnly: true }, embedded.message);
   let stopping: Promise<void> | undefined;
   const stop = (reason = 'stop') =>
     (stopping ??= (async () => {

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { initAppliance } from '../init.js';
 import type { KeysFileSection } from '../keys/bootstrap.js';
 import { errors } from '../shared/errors.js';
-import { resolveDataDir } from '../config/index.js';
+import { loadConfig, resolveDataDir } from '../config/index.js';
+import { embeddedTokenNotice } from '../keys/embedded.js';
 import { action, dataDirOption, emit, jsonOption, localActor, parseNumber, type Io } from './output.js';
 
 export function registerInit(program: Command, io: Io): void {
@@ -45,6 +46,12 @@ export function registerInit(program: Command, io: Io): void {
         });
         const obj: Record<string, unknown> = { url: r.url, caFile: r.caFile, fingerprint: r.fingerprint, dataDir: r.dataDir, applianceId: r.applianceId };
         if (r.enrolUrl) obj.enrolUrl = r.enrolUrl;
+        // the embedded SoftHSM2 token: said plainly, every time (stderr; and in the JSON)
+        const embedded = embeddedTokenNotice(loadConfig(r.dataDir).keys);
+        if (embedded) {
+          io.err(embedded.message);
+          obj.embeddedToken = embedded;
+        }
         emit(io, opts.json, obj, () =>
           [
             `Appliance created in ${r.dataDir}`,

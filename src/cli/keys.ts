@@ -49,6 +49,7 @@ export function registerKeys(program: Command, io: Io): void {
           const obj = { ...status, health: a.keys.provider.health(), dekCache: { maxEntries: cfg.dekCacheSize, ttlMs: cfg.dekCacheTtlMs } };
           emit(io, opts.json, obj, () =>
             [
+              ...(status.embeddedToken ? [status.embeddedToken.message] : []),
               `HSM up (round trip ${latencyMs} ms)`,
               `  module:  ${status.module}`,
               `  slot:    ${status.slot}`,

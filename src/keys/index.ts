@@ -25,6 +25,7 @@ export type { AdminKeyProvider } from './registry.js';
 export { EncryptedBlobs, type StoredBlob, type ObjectRef } from '../storage/encrypted.js';
 export { KeyRotation, type RotationResult, type KekVersionState } from './rotation.js';
 export { alertOnKeysDown, KEYS_UNAVAILABLE_ALERT } from './alerts.js';
+export { embeddedTokenNotice, type EmbeddedTokenNotice } from './embedded.js';
 
 /**
  * The keys module as the rest of the appliance sees it (Appliance.keys):

@@ -69,6 +69,10 @@ export const KeyStatusReply = Type.Object({
   versions: Type.Array(Version),
   latencyMs: Type.Number(),
   retiredKekGraceDays: Type.Number(),
+  /** present when the keys are in the embedded SoftHSM2 token: evaluation only (src/keys/embedded.ts) */
+  embeddedToken: Type.Optional(
+    Type.Object({ evaluationOnly: Type.Literal(true), tokenConfig: Nullable(Type.String()), pinStore: Type.Union([Type.Literal('file'), Type.Literal('systemd-credential')]), message: Type.String() }),
+  ),
 });
 const RunReply = Type.Object({
   id: Type.Integer(),

@@ -1,5 +1,6 @@
 import type { KeysConfig } from '../config/sections/keys.js';
 import type { Keys, KekAttributes, KekVersionState } from './index.js';
+import { embeddedTokenNotice } from './embedded.js';
 
 /** the state `coffre keys status` prints; throws KEYS_UNAVAILABLE (503) when the HSM cannot be used */
 export async function keyStatus(keys: Keys, config: KeysConfig) {
@@ -20,5 +21,6 @@ export async function keyStatus(keys: Keys, config: KeysConfig) {
     versions,
     latencyMs,
     retiredKekGraceDays: config.retiredKekGraceDays,
+    ...((n) => (n ? { embeddedToken: n } : {}))(embeddedTokenNotice(config)),
   };
 }

@@ -26,6 +26,8 @@ interface KeyStatus {
   versions: KekVersion[];
   latencyMs: number;
   retiredKekGraceDays: number;
+  /** the embedded SoftHSM2 token: evaluation only */
+  embeddedToken?: { evaluationOnly: true; tokenConfig: string | null; pinStore: 'file' | 'systemd-credential'; message: string };
 }
 
 export function KeysPage({ me }: { me: Me }) {
@@ -60,6 +62,11 @@ export function KeysPage({ me }: { me: Me }) {
         <ErrorAlert error={s.error} />
       )}
       <ErrorAlert error={jobError} />
+      {s.data?.embeddedToken ? (
+        <Alert kind="warn" title="Evaluation only: the keys are in the embedded software token">
+          <span data-testid="embedded-token">{s.data.embeddedToken.message}</span>
+        </Alert>
+      ) : null}
       {run ? (
         <Card>
           <JobProgressView run={run} label="Key rotation" />
