@@ -4,7 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { atTarget, openBackupEnv, randomDoc, type BackupEnv } from './support.js';
-import { CLI, runCli } from '../support/cli.js';
+import https from 'node:https';
+import { CLI, runCli, startServe } from '../support/cli.js';
+import type { User } from '../vault/support.js';
 
 /**
  * `coffre backup run`, `backup verify` and `keys rotate` as real processes, stopped by SIGTERM,
@@ -14,11 +16,15 @@ import { CLI, runCli } from '../support/cli.js';
  */
 let e: BackupEnv;
 let scratch: string;
+let operator: User;
+/** the operator signs in with a password only (the second factor is tested elsewhere) */
+const NO_MFA = { COFFRE_CFG_auth__mfa__requiredRoles: '["admin"]' };
 // slow enough to be interrupted mid-transfer; the default lease TTL (2 min): nothing here waits for it
 const cliEnv = { COFFRE_CFG_backup__partSizeMiB: '1', COFFRE_CFG_backup__retries: '1', COFFRE_CFG_backup__retryBaseMs: '20', COFFRE_CFG_backup__bandwidthLimitKiBps: '384' };
 
 beforeAll(async () => {
-  e = await openBackupEnv();
+  e = await openBackupEnv(NO_MFA);
+  operator = await e.env.user('op', 'backup-operator');
   await e.upload('scan.tiff', randomDoc(2_500_000));
   await e.addTarget('dr');
   expect((await e.service.run({ actor: 'job:backup' })).ok).toBe(true);
@@ -115,5 +121,45 @@ describe('the CLI stopped by a signal', { timeout: 240_000 }, () => {
     const r = await coffre(['keys', 'rotate', '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain(`note: job keys.rotate: took over the lease of process ${dead.pid} on host ${os.hostname()}, which is no longer running`);
+  });
+
+  it('SIGTERM to `coffre serve` during a backup: it stops within the grace, writes nothing after closing the database, and exits', async () => {
+    const served = await startServe(e.env.t.dataDir, 0, { ...cliEnv, ...NO_MFA, COFFRE_CFG_jobs__enabled: 'false' });
+    const exited = new Promise<number | null>((r) => served.child.once('exit', (code) => r(code)));
+    const ca = fs.readFileSync(path.join(e.env.t.dataDir, 'tls', 'cert.pem'));
+    const status = await new Promise<number>((resolve, reject) => {
+      https
+        .request({ host: '127.0.0.1', port: new URL(served.url).port, path: '/api/v1/backup/run', method: 'POST', ca, servername: 'localhost', headers: { authorization: `Bearer ${operator.token}` } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode!));
+        })
+        .on('error', reject)
+        .end();
+    });
+    expect(status).toBe(202);
+    await until('the upload', uploadingParts, served.child);
+    // the run is stuck (the target's SFTP processes frozen) when the stop comes, as in the field
+    const frozen = e.sshd.sftpServers();
+    for (const pid of frozen) process.kill(pid, 'SIGSTOP');
+    const t0 = performance.now();
+    let code: number | null;
+    let took: number;
+    try {
+      served.child.kill('SIGTERM');
+      code = await exited;
+      took = performance.now() - t0;
+    } finally {
+      for (const pid of frozen) process.kill(pid, 'SIGKILL');
+    }
+    expect(code, served.logs()).toBe(0);
+    expect(took).toBeLessThan(15_000); // http.shutdownGraceMs (10 s) at most
+    const logs = served.logs();
+    const stopped = logs.indexOf('"event":"appliance.stopped"');
+    expect(stopped, logs).toBeGreaterThan(0);
+    expect(logs.slice(stopped)).not.toMatch(/destroyed|unhandled|"level":(50|60)/);
+    const [run] = await e.env.t.appliance.scheduler.runs('backup', 1);
+    expect(run).toMatchObject({ trigger: 'api', outcome: 'failed', error: expect.stringMatching(/^BACKUP_ABORTED/) });
+    expect(await db().selectFrom('job_leases').selectAll().execute()).toEqual([]);
+    expect(scratchCopies()).toEqual([]);
   });
 });
