@@ -109,4 +109,25 @@ describe('coffre CLI: identity verbs', () => {
     expect(dis.code, dis.stderr).toBe(0);
     expect(JSON.parse(dis.stdout).state).toBe('disabled');
   });
+
+  it('login solves the proof of work the appliance asks for after failed sign-ins', { timeout: 120_000 }, async () => {
+    const inv = await runCli(['user', 'invite', 'carole', '--email', 'carole@example.test', '--role', 'member', '--json'], { env });
+    expect(inv.code, inv.stderr).toBe(0);
+    const link = (JSON.parse(inv.stdout) as { enrolUrl: string }).enrolUrl;
+    secrets.push(link.split('/').pop()!);
+    const password = 'Quarry-Lantern-58x';
+    secrets.push(password);
+    const en = await runCli(['user', 'enrol', link, '--password-stdin'], { env, input: password + '\n' });
+    expect(en.code, en.stderr).toBe(0);
+    for (let i = 0; i < 3; i++) {
+      const wrong = await runCli(['login', '--username', 'carole', '--password-stdin'], { env, input: `Wrong-Guess-${i}-x\n` });
+      expect(wrong.stderr).toMatch(/^INVALID_CREDENTIALS/);
+    }
+    const li = await runCli(['login', '--username', 'carole', '--password-stdin', '--json'], { env, input: password + '\n' });
+    expect(li.code, li.stderr).toBe(0);
+    expect(li.stderr).toMatch(/proof of work \(16 bits/);
+    const tok = JSON.parse(li.stdout) as { token: string };
+    secrets.push(tok.token);
+    expect(tok.token).toMatch(/^cft_/);
+  });
 });
