@@ -105,7 +105,8 @@ describe('coffre doc put after a lost answer', () => {
     const caFile = path.join(dir, 'ca.pem');
     fs.writeFileSync(caFile, env.ca);
     const file = path.join(dir, 'report.bin');
-    const data = Buffer.alloc(2 * 1024 * 1024, 3);
+    // large enough that the replayed answer comes before the retry has sent the whole file
+    const data = Buffer.alloc(8 * 1024 * 1024, 3);
     fs.writeFileSync(file, data);
     const cliWs = await env.workspace(alice, 'Cli');
     // the first connection is cut when the appliance starts answering (after it committed)
