@@ -1,5 +1,6 @@
 import { loadConfig, processEnv, type Config, type Env } from './config/index.js';
 import { openDatabase, migrateToLatest, type DatabaseHandle } from './db/index.js';
+import { watchDatabase } from './db/faults.js';
 import { build, listen, tlsServerOptions, type App } from './http/index.js';
 import type { Authenticator, HealthCheck } from './http/index.js';
 import { Scheduler, type CronAdapter } from './jobs/index.js';
@@ -30,6 +31,8 @@ export interface ApplianceOptions {
   cron?: CronAdapter;
   /** apply pending migrations (serve: yes; read-only commands: no) */
   migrate?: boolean;
+  /** run the database integrity check before returning (serve: yes); a damaged file refuses changes */
+  integrityCheck?: boolean;
 }
 
 export interface Appliance {
@@ -114,6 +117,8 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     alerts = monitoring.alerter;
     const offKeysAlerts = keys.alertOn(alerts); // keys.unavailable, raised at once, cleared on recovery
     closers.push(async () => offKeysAlerts());
+    const dbWatch = watchDatabase({ db, alerts: monitoring.alerter, clock, log });
+    scheduler.register(dbWatch.job);
     const identity = wireIdentity({ db: db.db, clock, log, fields: keys.fields, audit, alerts, auth: config.auth, mail: config.mail, ...(mailer ? { mailSender: mailer } : {}), publicUrl: publicUrlOf(config), organisation: config.site.name });
     closers.push(() => identity.close());
     auth = identity.authenticator;
@@ -127,6 +132,8 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     keys.rotation.addHolder(backupKeyHolder(db.db)); // a KEK version that wraps a live backup key is never destroyed
     if (config.backup.enabled) for (const j of backupJobs(backup, config.backup.time)) scheduler.register(j);
     api.push(monitoring.api({ scheduler, health: () => health }));
+
+    if (o.integrityCheck) await dbWatch.check();
 
     return {
       config,
@@ -188,7 +195,7 @@ const reasonCode = (r: string): string => (r.toUpperCase().replace(/[^A-Z0-9_]/g
 /** Runs the appliance: HTTPS + scheduler. `stop()` drains within the configured grace. */
 export async function serve(o: ApplianceOptions & { port?: number; host?: string }): Promise<Running> {
   const log = o.log ?? createLogger({ level: 'info', destination: 'stdout' });
-  const appliance = await openAppliance({ ...o, log, migrate: true });
+  const appliance = await openAppliance({ ...o, log, migrate: true, integrityCheck: true });
   let app: App;
   try {
     app = await buildApp(appliance);
@@ -227,12 +234,16 @@ export async function serve(o: ApplianceOptions & { port?: number; host?: string
         .catch((e: unknown) => log.error({ err: e }, 'appliance.stop could not be audited'));
       const grace = config.http.shutdownGraceMs;
       const timer = setTimeout(() => {
-        log.warn('grace period over: closing remaining connections');
-        app.server.closeAllConnections();
+        // requests still running get an answer (503 SHUTTING_DOWN, Retry-After) before their connection closes
+        const refused = app.inFlight.refuse();
+        log.warn({ event: 'appliance.grace_over', refused }, 'grace period over: requests still running answered 503, connections closed');
+        setTimeout(() => app.server.closeAllConnections(), 1000).unref();
       }, grace);
       timer.unref();
       await app.close();
       clearTimeout(timer);
+      // their handlers' clean-up (an upload discarding its blob and data key) needs the database
+      if (!(await app.inFlight.settled(grace))) log.error({ event: 'appliance.cleanup_unfinished' }, 'request handlers still running after the grace; closing the database anyway');
       await appliance.close();
       log.info({ event: 'appliance.stopped' }, 'stopped');
       log.flush();

@@ -46,7 +46,8 @@ export class SessionAuthenticator implements Authenticator {
 
   private async touch(userId: string, lastSeen: number | null): Promise<void> {
     const now = this.o.clock.nowMs();
-    if (lastSeen === null || now - Number(lastSeen) > 60_000) await this.o.db.updateTable('users').set({ last_seen_at: now }).where('id', '=', userId).execute();
+    // not awaited: a write waiting for another process's database lock must not hold up a read
+    if (lastSeen === null || now - Number(lastSeen) > 60_000) void this.o.db.updateTable('users').set({ last_seen_at: now }).where('id', '=', userId).execute().catch(() => undefined);
   }
 
   async authenticate(req: FastifyRequest): Promise<Actor> {

@@ -97,7 +97,8 @@ export class SessionStore {
     }
     // sliding idle deadline; written at most every 15 s to spare the database
     if (now - Number(row.last_seen_at) > 15_000) {
-      await this.db.updateTable('sessions').set({ last_seen_at: now }).where('id', '=', row.id).execute();
+      // not awaited: a write waiting for another process's database lock must not hold up a read
+      void this.db.updateTable('sessions').set({ last_seen_at: now }).where('id', '=', row.id).execute().catch(() => undefined);
     }
     return {
       ok: true,

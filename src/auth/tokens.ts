@@ -58,7 +58,8 @@ export class ApiTokens {
     const now = this.clock.nowMs();
     if (!row || row.revoked_at !== null || Number(row.expires_at) <= now) return undefined;
     if (row.last_used_at === null || now - Number(row.last_used_at) > 60_000) {
-      await this.db.updateTable('api_tokens').set({ last_used_at: now }).where('id', '=', row.id).execute();
+      // not awaited: a write waiting for another process's database lock must not hold up a read
+      void this.db.updateTable('api_tokens').set({ last_used_at: now }).where('id', '=', row.id).execute().catch(() => undefined);
     }
     return { id: row.id, userId: row.user_id, scopes: JSON.parse(row.scopes) as string[] };
   }

@@ -66,6 +66,7 @@ export function registerAudit(program: Command, io: Io): void {
         const anchors = readAnchors(opts.checkpoint ?? []);
         const a = await openAppliance({ dataDir: resolveDataDir(opts.dataDir), migrate: false, log: createLogger({ level: 'warn', destination: 'stderr' }) });
         try {
+          // a damaged page surfaces as DB_CORRUPT (exit 7, integrity), from the database layer
           const report = await a.audit.verify(anchors);
           // local commands are audited like any other actor; the verdict is printed even if that fails
           await a.audit

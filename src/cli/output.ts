@@ -40,6 +40,20 @@ export function emit(io: Io, json: boolean | undefined, obj: Record<string, unkn
   else io.out(typeof human === 'function' ? human() : human);
 }
 
+/**
+ * An unexpected error's message without what it may quote of its input (JSON.parse and others
+ * quote the bytes they choked on: a damaged database's bytes, a confidential value): quoted parts
+ * are elided, anything but printable ASCII becomes `?`.
+ */
+export function scrubMessage(e: unknown): string {
+  const code = (e as { code?: unknown } | undefined)?.code;
+  const msg = (e instanceof Error ? e.message : String(e))
+    .replace(/"[^"]*"?|'[^']*'?|`[^`]*`?/g, '…')
+    .replace(/[^\x20-\x7e]/g, '?')
+    .slice(0, 200);
+  return typeof code === 'string' && /^[A-Z0-9_]{2,40}$/.test(code) ? `${msg} (${code})` : msg;
+}
+
 /** What a failure prints: the one-line text, the JSON object for `--json`, the exit code. */
 export interface Failure {
   line: string;
@@ -60,8 +74,7 @@ export function describeError(e: unknown): Failure {
     return fail(e.code, e.message, e.hint, exitCodeFor(e), details);
   }
   if (e instanceof CommanderError) return fail('USAGE', e.message.replace(/^error: /, ''), 'see --help', EXIT.usage);
-  const msg = e instanceof Error ? e.message : String(e);
-  return fail('INTERNAL', msg, 'this is a bug or an unexpected environment; see the logs', EXIT.failed);
+  return fail('INTERNAL', scrubMessage(e), 'this is a bug or an unexpected environment; see the logs', EXIT.failed);
 }
 
 /** Prints a failure: the JSON object on stdout with `--json`, always the line on stderr. */

@@ -2,30 +2,26 @@ import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { createRequire } from 'node:module';
-import { Kysely, PostgresDialect, SqliteAdapter, SqliteDialect, type DialectAdapter } from 'kysely';
+import { Kysely, PostgresDialect } from 'kysely';
 import type { DatabaseConfig } from '../config/sections/database.js';
 import { readSecretFile } from '../config/index.js';
 import type { Database, Dialect } from './types.js';
 import { AppError } from '../shared/errors.js';
-
-/** SQLite does run DDL inside transactions; kysely's adapter just doesn't say so. We need it for
- * crash-safe migrations (a kill -9 mid-migration must leave the schema as it was). */
-class TransactionalSqliteAdapter extends SqliteAdapter {
-  override get supportsTransactionalDdl(): boolean {
-    return true;
-  }
-}
-class CoffreSqliteDialect extends SqliteDialect {
-  override createAdapter(): DialectAdapter {
-    return new TransactionalSqliteAdapter();
-  }
-}
+import { CoffreSqliteDialect, SQLITE_BUSY_SPIN_MS, type BusyEvent } from './sqlite.js';
 
 export interface DatabaseHandle {
   db: Kysely<Database>;
   dialect: Dialect;
   /** SQLite only: the file path (backups use VACUUM INTO on it) */
   file?: string;
+  /** SQLite only: called when a statement gave up waiting for another process's lock (DB_BUSY) */
+  onBusy?: (e: BusyEvent) => void;
+  /** SQLite only: called when a write found no space left (STORAGE_FULL) */
+  onFull?: (e: AppError) => void;
+  /** SQLite only: called when SQLite found the file damaged (DB_CORRUPT) */
+  onCorrupt?: (e: AppError) => void;
+  /** SQLite only: refuse every change with `e` from now on (a failed integrity check); undefined lifts it */
+  refuseWrites?(e: AppError | undefined): void;
   close(): Promise<void>;
 }
 
@@ -39,21 +35,52 @@ export function openDatabase(cfg: DatabaseConfig, opts: { readonly?: boolean; mu
       throw new AppError('DB_MISSING', `database file not found: ${cfg.file}`, { exitCode: 2, hint: 'check database.file or run coffre init' });
     }
     fs.mkdirSync(path.dirname(cfg.file), { recursive: true });
-    let sqlite: SQLite.Database;
-    try {
-      sqlite = new SQLite(cfg.file, { readonly: opts.readonly ?? false, timeout: cfg.busyTimeoutMs });
-      if (!opts.readonly) sqlite.pragma('journal_mode = WAL');
+    const open = (readonly: boolean, reader = false) => {
+      const sqlite = new SQLite(cfg.file, { readonly, timeout: SQLITE_BUSY_SPIN_MS });
+      if (!readonly && !reader) sqlite.pragma('journal_mode = WAL');
       sqlite.pragma('foreign_keys = ON');
       // deleted rows are zeroed in place: crypto-shredded keys (data keys, backup session keys) leave no residue in free space
       sqlite.pragma('secure_delete = ON');
       // FULL: a committed transaction survives power loss, not just a process crash
       sqlite.pragma('synchronous = FULL');
-      sqlite.pragma(`busy_timeout = ${cfg.busyTimeoutMs}`);
+      // SQLite's own busy handler sleeps on the event loop: a few ms only, the rest is waited for asynchronously (src/db/sqlite.ts)
+      sqlite.pragma(`busy_timeout = ${SQLITE_BUSY_SPIN_MS}`);
+      return sqlite;
+    };
+    let writer: SQLite.Database;
+    try {
+      writer = open(opts.readonly ?? false);
     } catch (e) {
       throw new AppError('DB_UNAVAILABLE', `cannot open database ${cfg.file}: ${(e as Error).message}`, { cause: e, hint: 'check the file and its permissions' });
     }
-    const db = new Kysely<Database>({ dialect: new CoffreSqliteDialect({ database: sqlite }) });
-    return { db, dialect: 'sqlite', file: cfg.file, close: () => db.destroy() };
+    // reads outside transactions use their own connection, opened on first use (src/db/sqlite.ts)
+    const openReader = opts.readonly
+      ? undefined
+      : () => {
+          const r = open(false, true);
+          r.pragma('query_only = ON');
+          return r;
+        };
+    const handle: DatabaseHandle = {
+      db: undefined as unknown as Kysely<Database>,
+      dialect: 'sqlite',
+      file: cfg.file,
+      close: async () => {
+        await handle.db.destroy();
+        // kysely only closes a driver it used
+        if (writer.open) writer.close();
+      },
+    };
+    const dialect = new CoffreSqliteDialect(writer, openReader, {
+      file: cfg.file,
+      lockWaitMs: cfg.busyTimeoutMs,
+      onBusy: (e) => handle.onBusy?.(e),
+      onFull: (e) => handle.onFull?.(e),
+      onCorrupt: (e) => handle.onCorrupt?.(e),
+    });
+    handle.refuseWrites = (e) => dialect.refuseWrites(e);
+    handle.db = new Kysely<Database>({ dialect });
+    return handle;
   }
   const password = cfg.passwordFile ? readSecretFile(cfg.passwordFile, 'database.passwordFile') : undefined;
   // pg loads only for a PostgreSQL database (its ~1.4 MB of heap are not spent on SQLite appliances)

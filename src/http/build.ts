@@ -13,6 +13,7 @@ import { installBrowserGate } from './browsers.js';
 import { installErrorHandler } from './error-handler.js';
 import { capConnections, installBodyDeadline } from './limits.js';
 import { healthRoutes, type HealthCheck } from './health.js';
+import { trackInFlight, type InFlight } from './shutdown.js';
 import type { Authenticator } from './permissions.js';
 
 /** node:http without an ESM import, whose namespace reads every export, including the lazy
@@ -39,6 +40,13 @@ export interface BuildOptions {
 }
 
 export type App = FastifyInstance;
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** requests in flight, for a clean stop (src/http/shutdown.ts) */
+    inFlight: InFlight;
+  }
+}
 
 /**
  * Builds the HTTPS application without listening (STYLE.md #8). Tests use `app.inject`.
@@ -75,6 +83,7 @@ export async function build(opts: BuildOptions): Promise<App> {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
   }) as unknown as FastifyInstance;
 
+  app.decorate('inFlight', trackInFlight(app));
   installErrorHandler(app);
   installBrowserGate(app);
   installBodyDeadline(app, http.bodyTimeoutMs);

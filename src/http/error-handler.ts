@@ -51,6 +51,7 @@ export function installErrorHandler(app: FastifyInstance): void {
       reply.raw.destroy();
       return;
     }
+    if (isAppError(err) && err.retryAfterS !== undefined) void reply.header('retry-after', String(err.retryAfterS));
     void reply.code(status).header('content-type', 'application/json; charset=utf-8').send({ error: body });
   });
   app.setNotFoundHandler((req, reply) => {

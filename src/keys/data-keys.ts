@@ -58,7 +58,8 @@ export class DbDataKeys implements DataKeys {
   }
 
   async get(keyId: string): Promise<Buffer> {
-    if (!isDataKeyId(keyId)) throw keysErrors.integrity(`"${keyId.slice(0, 40)}" is not a data key id`);
+    // not quoted: the value comes from the database, which may be damaged
+    if (!isDataKeyId(keyId)) throw keysErrors.integrity(`a data key id read from the database is malformed (${keyId.length} characters)`);
     const hit = this.cache.get(keyId);
     if (hit) return hit;
     // single flight: concurrent readers of one cold key cost one unwrap

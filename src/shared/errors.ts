@@ -8,6 +8,7 @@
  * - `hint`: what the operator should do ("check keys.pinFile"). Shown by the CLI as
  *   `CODE: message — hint`.
  * - `exitCode`: what the CLI exits with (1 operation failed, 2 usage or configuration).
+ * - `retryAfterS`: for a temporary refusal (503), when to try again; sent as `Retry-After`.
  *
  * Messages must never contain secrets (PINs, passwords, tokens, keys, links).
  */
@@ -18,6 +19,7 @@ export interface AppErrorOptions {
   exitCode?: 1 | 2;
   details?: unknown;
   cause?: unknown;
+  retryAfterS?: number;
 }
 
 export class AppError extends Error {
@@ -27,6 +29,7 @@ export class AppError extends Error {
   readonly hint: string | undefined;
   readonly exitCode: 1 | 2;
   readonly details: unknown;
+  readonly retryAfterS: number | undefined;
 
   constructor(code: string, message: string, opts: AppErrorOptions = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
@@ -37,6 +40,7 @@ export class AppError extends Error {
     this.hint = opts.hint;
     this.exitCode = opts.exitCode ?? 1;
     this.details = opts.details;
+    this.retryAfterS = opts.retryAfterS;
   }
 
   /** `CODE: message — hint`, the CLI's one-line error format. */

@@ -171,6 +171,7 @@ export async function upload(core: VaultCore, c: VaultCaller, target: UploadTarg
     d.log.info({ event: 'vault.upload', document: documentId, version, size }, 'version stored');
     return { id: documentId, workspaceId: ws.id, version, size, sha256, created: target.kind === 'new' };
   } catch (e) {
+    if (isAppError(e) && e.code === 'STORAGE_FULL') void d.alerts.raise({ kind: 'storage.full', severity: 'critical', message: e.message, targets: { store: 'blobs' } }).catch(() => undefined);
     await discard(core, blobId, dek.keyId);
     // the same key committed meanwhile (two attempts in flight at once): that version is the answer
     const prior = idem && (await replay(core, idem, ws.id).catch(() => undefined));

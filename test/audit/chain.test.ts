@@ -168,7 +168,8 @@ describe('DbAuditor', () => {
     const many = await Promise.all(Array.from({ length: 3000 }, (_, i) => auditor.recordNow(ev(i)).then(() => 'ok', (e: { code?: string; httpStatus?: number; message: string }) => e)));
     const refused = many.filter((x) => x !== 'ok') as { code?: string; httpStatus?: number; message: string }[];
     expect(refused.length).toBeGreaterThan(0);
-    expect(refused[0]).toMatchObject({ code: 'AUDIT_UNAVAILABLE', httpStatus: 503 });
+    // a full database is reported as such (507), with where and how much room is left
+    expect(refused[0]).toMatchObject({ code: 'STORAGE_FULL', httpStatus: 507 });
     expect(refused[0]!.message).toContain('SQLITE_FULL');
     expect(await h.db.selectFrom('appliance_meta').selectAll().where('key', '=', 'change').execute()).toHaveLength(0);
     await sql.raw('PRAGMA max_page_count = 1073741823').execute(h.db);

@@ -7,6 +7,7 @@ import { Writable, type Readable } from 'node:stream';
 import type { BlobStore } from '../types.js';
 import { BLOB_ID, storageErrors } from '../errors.js';
 import { release } from '../../shared/buffers.js';
+import { isNoSpace, storageFull } from '../../shared/disk.js';
 
 const TMP = '.tmp';
 /** a background fdatasync every so many bytes written (see SyncingFile) */
@@ -149,6 +150,7 @@ export class FsBlobStore implements BlobStore {
     } catch (e) {
       await fsp.rm(tmp, { force: true });
       if ((e as { code?: string }).code === 'BLOB_EXISTS') throw e;
+      if (isNoSpace(e)) throw storageFull('blobs', this.dir, e);
       if ((e as NodeJS.ErrnoException).syscall) throw storageErrors.io(`cannot write blob ${id}: ${(e as NodeJS.ErrnoException).code}`, e);
       throw e;
     }
