@@ -86,8 +86,9 @@ describe('the hourly sweep', () => {
     const store = a.keys.blobs.store;
     const tmpDir = path.join(a.config.storage.dir, '.tmp');
     await a.scheduler.start();
+    expect(a.scheduler.list()).toContainEqual({ name: 'vault.sweep-uploads', schedule: '7 * * * *' });
+    // minute 7 of every hour (other jobs may share it: all of them fire, as they would)
     const hourly = cron.tasks.filter((x) => x.expr === '7 * * * *');
-    expect(hourly).toHaveLength(1);
 
     // what a process killed mid-upload leaves: pending row + key + blob + temp file, and a key
     // created just before its pending row could commit
@@ -111,7 +112,7 @@ describe('the hourly sweep', () => {
     const young = await leftovers();
     const runs = async () => (await a.scheduler.runs('vault.sweep-uploads')).filter((r) => r.outcome === 'succeeded').length;
     const before = await runs();
-    hourly[0]!.fn();
+    for (const t of hourly) t.fn();
     await eventually(async () => (await runs()) > before);
 
     expect(await db.selectFrom('vault_uploads').select('blob_id').execute()).toEqual([{ blob_id: young.blobId }]);
