@@ -19,7 +19,8 @@ declare module 'fastify' {
 export function installBodyDeadline(app: FastifyInstance, bodyTimeoutMs: number): void {
   app.addHook('onRequest', async (req, reply) => {
     const raw = req.raw;
-    if (raw.complete) return;
+    // no body (no Content-Length, no Transfer-Encoding) or already received: nothing to wait for
+    if (raw.complete || (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined)) return;
     req.bodyTimer = setTimeout(() => {
       if (raw.complete || reply.raw.writableEnded) return;
       req.log.info({ event: 'http.body_timeout', route: req.routeOptions.url }, 'request body too slow: connection closed');
@@ -32,8 +33,9 @@ export function installBodyDeadline(app: FastifyInstance, bodyTimeoutMs: number)
     }, bodyTimeoutMs);
     req.bodyTimer.unref();
     raw.once('end', () => clearTimeout(req.bodyTimer));
-    reply.raw.once('close', () => clearTimeout(req.bodyTimer));
   });
+  app.addHook('onResponse', async (req) => clearTimeout(req.bodyTimer));
+  app.addHook('onRequestAbort', async (req) => clearTimeout(req.bodyTimer));
   app.addHook('preParsing', async (req) => {
     if (req.routeOptions.config?.longBody === true && req.actor) clearTimeout(req.bodyTimer);
   });
