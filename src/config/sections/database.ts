@@ -4,6 +4,7 @@ export const SqliteDb = Type.Object(
   {
     type: Type.Literal('sqlite'),
     file: Type.String({ default: 'coffre.db' }),
+    /** how long a change waits (asynchronously, never blocking the server) for another process's lock before DB_BUSY */
     busyTimeoutMs: Type.Integer({ minimum: 0, default: 5000 }),
   },
   { additionalProperties: false },
