@@ -116,7 +116,7 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     root.push(monitoring.root);
     alerts = monitoring.alerter;
     const offKeysAlerts = keys.alertOn(alerts); // keys.unavailable, raised at once, cleared on recovery
-    closers.push(async () => offKeysAlerts());
+    closers.push(() => offKeysAlerts());
     const dbWatch = watchDatabase({ db, alerts: monitoring.alerter, clock, log });
     scheduler.register(dbWatch.job);
     const identity = wireIdentity({ db: db.db, clock, log, fields: keys.fields, audit, alerts, auth: config.auth, mail: config.mail, ...(mailer ? { mailSender: mailer } : {}), publicUrl: publicUrlOf(config), organisation: config.site.name });

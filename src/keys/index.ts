@@ -45,8 +45,8 @@ export interface Keys {
   jobs: JobDefinition[];
   /** readiness of the keys component (see `keysHealthCheck`) */
   health: HealthCheck;
-  /** raises `keys.unavailable` while the HSM is down (src/keys/alerts.ts); returns the unsubscribe */
-  alertOn(alerts: Alerter): () => void;
+  /** raises `keys.unavailable` while the HSM is down (src/keys/alerts.ts); returns the unsubscribe (awaits alerts in flight) */
+  alertOn(alerts: Alerter): () => Promise<void>;
   close(): Promise<void>;
 }
 

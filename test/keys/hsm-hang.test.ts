@@ -123,7 +123,8 @@ describe('the HSM hangs (p11-kit server stopped), then resumes', { timeout: 180_
     await new Promise((r) => setTimeout(r, 1500)); // a while hung, with the probe running
     lag.disable();
     const lagMs = { p50: lag.percentile(50) / 1e6, p99: lag.percentile(99) / 1e6, max: lag.max / 1e6 };
-    expect(lagMs.max).toBeLessThan(250);
+    // a loop blocked by the hung call would lag by the whole hang (≥ 1.5 s here); a busy shared machine adds ~100 ms
+    expect(lagMs.max).toBeLessThan(1000);
 
     // 4. it resumes: picked up again, same process, no restart
     group(server, 'SIGCONT');
