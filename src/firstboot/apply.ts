@@ -4,7 +4,7 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { initAppliance } from '../init.js';
 import { CONFIG_FILE } from '../config/index.js';
-import type { KeysFileSection } from '../keys/bootstrap.js';
+import { SOFTHSM_MODULE, createSoftHsmToken, writeSoftHsmConf, type KeysFileSection } from '../keys/bootstrap.js';
 import { AppError } from '../shared/errors.js';
 import { seedHostnames, type Seed } from './seed.js';
 import { chronySources, firewallSite, hostsFile, SHOW_ENROL_LINK, staticNetwork, sudoers } from './render.js';
@@ -17,6 +17,12 @@ const SITE_NFT = '/etc/coffre/nftables.d/site.nft';
 export const PIN_CREDENTIAL = 'hsm-pin';
 export const PIN_CREDENTIAL_FILE = `/etc/coffre/credentials/${PIN_CREDENTIAL}.cred`;
 const PIN_DROPIN = '/etc/systemd/system/coffre.service.d/50-hsm-pin-credential.conf';
+/**
+ * The embedded SoftHSM2 token of the image (seed `hsm.type: "softhsm"`): outside the data
+ * directory, so that a copy of the data directory (or its backup) holds no key material, and its
+ * PIN is a systemd credential (sealed with the TPM2 where the machine has one), never a file.
+ */
+export const EMBEDDED_TOKEN_DIR = '/var/lib/coffre/softhsm';
 
 /**
  * Encrypts the PIN as a systemd credential (the machine's credential key, and its TPM2 when it has
@@ -140,6 +146,18 @@ export async function applySeed(s: Seed, o: ApplyOptions): Promise<ApplyResult> 
     hsm = { type: 'pkcs11', module: s.hsm.module, pinFile: pinTmp, kekLabel: s.hsm.kekLabel ?? 'coffre-kek', ...(s.hsm.slot !== undefined ? { slot: s.hsm.slot } : {}), ...(s.hsm.tokenLabel ? { tokenLabel: s.hsm.tokenLabel } : {}) } as KeysFileSection;
     o.log(`testing the HSM (${s.hsm.module}${s.hsm.tokenLabel ? `, token ${s.hsm.tokenLabel}` : `, slot ${s.hsm.slot}`})…`);
   }
+  // the pin a systemd credential will keep: the customer HSM's (pinStore credential) or the embedded token's
+  let credentialPin: string | undefined = s.hsm.type === 'pkcs11' && s.hsm.pinStore === 'credential' ? s.hsm.pin : undefined;
+  if (s.hsm.type === 'softhsm') {
+    fs.rmSync(EMBEDDED_TOKEN_DIR, { recursive: true, force: true }); // a token of an appliance that was never set up
+    const conf = path.join(EMBEDDED_TOKEN_DIR, 'softhsm2.conf');
+    writeSoftHsmConf(conf, path.join(EMBEDDED_TOKEN_DIR, 'tokens'));
+    const label = `coffre-${crypto.randomBytes(4).toString('hex')}`;
+    o.log('creating the embedded SoftHSM2 token (evaluation only: see docs/hsm.md)…');
+    createSoftHsmToken(conf, label, pinTmp);
+    credentialPin = fs.readFileSync(pinTmp, 'utf8').trim();
+    hsm = { type: 'pkcs11', module: SOFTHSM_MODULE, tokenLabel: label, pinFile: pinTmp, softhsmConfFile: conf, kekLabel: 'coffre-kek' };
+  }
   const hostnames = seedHostnames(s);
   let r;
   try {
@@ -159,7 +177,7 @@ export async function applySeed(s: Seed, o: ApplyOptions): Promise<ApplyResult> 
       hsm,
       progress: o.log,
     });
-    if (s.hsm.type === 'pkcs11' && s.hsm.pinStore === 'credential') storePinCredential(s.hsm.pin);
+    if (credentialPin !== undefined) storePinCredential(credentialPin);
     else if (s.hsm.type === 'pkcs11') {
       fs.mkdirSync(path.join(DATA_DIR, 'secrets'), { recursive: true, mode: 0o700 });
       writeFile(path.join(DATA_DIR, 'secrets', 'hsm-pin'), s.hsm.pin + '\n', 0o600, owner);
@@ -167,6 +185,7 @@ export async function applySeed(s: Seed, o: ApplyOptions): Promise<ApplyResult> 
   } catch (e) {
     // nothing half-made: the appliance initAppliance created goes with the PIN it could not store
     if (r) fs.rmSync(DATA_DIR, { recursive: true, force: true });
+    if (s.hsm.type === 'softhsm') fs.rmSync(EMBEDDED_TOKEN_DIR, { recursive: true, force: true });
     throw e;
   } finally {
     fs.rmSync(pinTmp, { force: true });
@@ -177,9 +196,11 @@ export async function applySeed(s: Seed, o: ApplyOptions): Promise<ApplyResult> 
     http.publicUrl = `https://${hostnames[0]}`;
     c.http = http;
     if (s.site.name) (c.site as Record<string, unknown>).name = s.site.name;
-    if (s.hsm.type === 'pkcs11') (c.keys as Record<string, unknown>).pinFile = s.hsm.pinStore === 'credential' ? `credential:${PIN_CREDENTIAL}` : 'secrets/hsm-pin';
+    if (credentialPin !== undefined) (c.keys as Record<string, unknown>).pinFile = `credential:${PIN_CREDENTIAL}`;
+    else if (s.hsm.type === 'pkcs11') (c.keys as Record<string, unknown>).pinFile = 'secrets/hsm-pin';
   }, owner);
-  if (s.hsm.type === 'pkcs11' && s.hsm.pinStore === 'credential') {
+  if (s.hsm.type === 'softhsm') chownTree(EMBEDDED_TOKEN_DIR, owner);
+  if (credentialPin !== undefined) {
     writeFile(PIN_DROPIN, `# written by coffre-firstboot: the HSM PIN (keys.pinFile "credential:${PIN_CREDENTIAL}")\n[Service]\nLoadCredentialEncrypted=${PIN_CREDENTIAL}:${PIN_CREDENTIAL_FILE}\n`);
   }
   let fingerprint = r.fingerprint;
@@ -249,7 +270,7 @@ export async function applySeed(s: Seed, o: ApplyOptions): Promise<ApplyResult> 
       }
     };
     run('hostname', [s.hostname]);
-    if (s.hsm.type === 'pkcs11' && s.hsm.pinStore === 'credential') reload(['daemon-reload']);
+    if (credentialPin !== undefined) reload(['daemon-reload']);
     reload(['reload-or-restart', 'nftables.service']);
     if (net) reload(['restart', 'systemd-networkd.service']);
     if (ntp) reload(['restart', 'chrony.service']);

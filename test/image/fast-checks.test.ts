@@ -308,6 +308,14 @@ describe('the app in the tree (chroot smoke test)', () => {
     expect(config.http.publicUrl).toBe('https://coffre-fc.example.test');
     expect(config.http.hostnames).toEqual(['coffre-fc.example.test', 'coffre-fc']);
     expect(config.site.timeZone).toBe('Europe/Paris');
+    // the embedded token lives outside the data dir, its PIN a systemd credential: a copy of the data dir holds no key
+    const keys = (config as unknown as { keys: { pinFile: string; softhsmConfFile: string } }).keys;
+    expect(keys).toMatchObject({ pinFile: 'credential:hsm-pin', softhsmConfFile: '/var/lib/coffre/softhsm/softhsm2.conf' });
+    expect(fs.existsSync(ov.file('var/lib/coffre/data/softhsm'))).toBe(false);
+    expect(fs.existsSync(ov.file('var/lib/coffre/data/secrets/hsm-pin'))).toBe(false);
+    expect(fs.readdirSync(ov.file('var/lib/coffre/softhsm/tokens')).length).toBe(1);
+    expect(fs.statSync(ov.file('etc/coffre/credentials/hsm-pin.cred')).mode & 0o077).toBe(0);
+    expect(fs.readFileSync(ov.file('etc/systemd/system/coffre.service.d/50-hsm-pin-credential.conf'), 'utf8')).toMatch(/^LoadCredentialEncrypted=hsm-pin:\/etc\/coffre\/credentials\/hsm-pin\.cred$/m);
     expect(fs.readFileSync(ov.file('etc/hostname'), 'utf8')).toBe('coffre-fc\n');
     expect(fs.readFileSync(ov.file('etc/coffre/nftables.d/site.nft'), 'utf8')).toContain('add element inet coffre mgmt_v6 { 2001:db8::/64 }');
     expect((await ov.chroot(['nft', '-c', '-f', '/etc/nftables.conf'])).code).toBe(0);
@@ -448,7 +456,7 @@ describe('the app in the tree (chroot smoke test)', () => {
     expect(JSON.parse(status.stdout)).toMatchObject({ up: true, token: { label: 'credtest' } });
     expect(fs.readdirSync(ov.file('run')).filter((f) => f.startsWith('coffre-cli-credentials'))).toEqual([]);
     const noCred = await ov.chroot([...asCoffre, '/opt/coffre/current/bin/coffre', 'keys', 'status'], { timeoutMs: 120_000 });
-    expect(noCred.code, noCred.stderr).toBe(1);
+    expect(noCred.code, noCred.stderr).toBe(6); // KEYS_UNAVAILABLE: unreachable (docs/cli.md)
     expect(noCred.stderr).toMatch(/^KEYS_UNAVAILABLE: cannot read the HSM PIN file \S*credential:hsm-pin /m);
   });
 });
