@@ -87,8 +87,6 @@ export async function build(opts: BuildOptions): Promise<App> {
   installErrorHandler(app);
   installBrowserGate(app);
   installBodyDeadline(app, http.bodyTimeoutMs);
-  const auth = opts.auth;
-  installGate(app, typeof auth === 'function' ? auth : () => auth);
   await installHeaders(app, http.hstsMaxAgeSeconds);
   await app.register(rateLimit, {
     global: true,
@@ -98,6 +96,9 @@ export async function build(opts: BuildOptions): Promise<App> {
     addHeadersOnExceeding: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false },
   });
   for (const x of opts.extensions ?? []) await x(app);
+  // after the extensions: load shedding answers a flood before any authentication work
+  const auth = opts.auth;
+  installGate(app, typeof auth === 'function' ? auth : () => auth);
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',

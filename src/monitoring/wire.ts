@@ -18,6 +18,7 @@ import { MetricStore } from './metric-store.js';
 import { HttpStats, Sampler } from './sampler.js';
 import { metricsEndpoint, monitoringRoutes } from './routes.js';
 import { RuleEngine } from './rules.js';
+import { installShedding } from './shedding.js';
 
 const RULES_LEASE = 'monitoring.rules';
 
@@ -41,7 +42,7 @@ export interface Monitoring {
   sampler: Sampler;
   registry: Registry;
   rules: RuleEngine;
-  /** installed on the HTTP root before any route: request metrics */
+  /** installed on the HTTP root before any route: request metrics, load shedding, request budgets */
   extensions: ((app: FastifyInstance) => Promise<void> | void)[];
   /** the operations API (under /api/v1) and `/metrics` (root) */
   api(o: { scheduler: Scheduler; health: () => readonly HealthCheck[] }): FastifyPluginAsync;
@@ -104,7 +105,7 @@ export function wireMonitoring(o: MonitoringOptions): Monitoring {
     sampler,
     registry,
     rules,
-    extensions: [(app) => http.install(app)],
+    extensions: [(app) => http.install(app), (app) => installShedding(app, m)],
     api: ({ scheduler, health }) => monitoringRoutes({ db, clock, alerter, store, sampler, scheduler, health }),
     root: metricsEndpoint({ registry, token }),
     jobs: [compact],

@@ -96,10 +96,12 @@ export const MonitoringSection = Type.Object(
     pressure: Type.Object(
       {
         enabled: Type.Boolean({ default: true }),
-        maxEventLoopDelayMs: Type.Integer({ minimum: 10, default: 1000 }),
+        maxEventLoopDelayMs: Type.Integer({ minimum: 10, default: 2000 }),
         /** 0 = no heap limit */
         maxHeapUsedBytes: Type.Integer({ minimum: 0, default: 0 }),
         retryAfterSeconds: Type.Integer({ minimum: 1, default: 10 }),
+        /** shed only once the pressure has lasted this long (a start-up or GC blip passes) */
+        sustainMs: Type.Integer({ minimum: 0, default: 5000 }),
       },
       opt,
     ),
