@@ -253,8 +253,9 @@ export class Sampler {
       const s = await fs.statfs(v.dir);
       const total = s.blocks * s.bsize;
       const free = s.bavail * s.bsize;
-      // "used" as df counts it: what is not available to Coffre (root's reserve included)
-      out.push({ name: 'disk_total_bytes', labels: { volume: v.name }, value: total }, { name: 'disk_free_bytes', labels: { volume: v.name }, value: free }, { name: 'disk_used_percent', labels: { volume: v.name }, value: total > 0 ? 100 - (free / total) * 100 : 0 });
+      // Use% as df counts it: used / (used + available to unprivileged users)
+      const used = (s.blocks - s.bfree) * s.bsize;
+      out.push({ name: 'disk_total_bytes', labels: { volume: v.name }, value: total }, { name: 'disk_free_bytes', labels: { volume: v.name }, value: free }, { name: 'disk_used_percent', labels: { volume: v.name }, value: used + free > 0 ? (used / (used + free)) * 100 : 0 });
     }
     return out;
   }

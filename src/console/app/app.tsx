@@ -11,6 +11,7 @@ import { WorkspacesPage, WorkspacePage, DocumentPage, MembersPage } from './scre
 import { UsersPage, ReviewsPage, ReviewPage, KeysPage, SettingsPage } from './screens/admin.js';
 import { BackupPage } from './screens/backup.js';
 import { AuditPage } from './screens/audit.js';
+import { AlertsPage, JobsPage, OperationsPage } from './screens/operations.js';
 
 /** the console's sections, shown to whoever holds the permission */
 interface NavItem {
@@ -30,6 +31,9 @@ const NAV: NavItem[] = [
   { path: '/reviews', label: 'Access reviews', icon: 'list', permission: 'access:review', section: 'Administration' },
   { path: '/keys', label: 'Keys', icon: 'key', permission: 'keys:read', section: 'Administration' },
   { path: '/settings', label: 'Settings', icon: 'settings', permission: 'settings:manage', section: 'Administration' },
+  { path: '/operations', label: 'Dashboard', icon: 'home', permission: 'monitoring:read', section: 'Operations' },
+  { path: '/operations/alerts', label: 'Alerts', icon: 'alert', permission: 'monitoring:read', section: 'Operations' },
+  { path: '/operations/jobs', label: 'Jobs', icon: 'clock', permission: 'monitoring:read', section: 'Operations' },
   { path: '/backups', label: 'Backups', icon: 'archive', permission: 'backup:read', section: 'Operations' },
   { path: '/audit', label: 'Audit trail', icon: 'shield', permission: 'audit:read', section: 'Operations' },
   { path: '/account', label: 'My account', icon: 'user', permission: 'self', section: 'You' },
@@ -126,6 +130,9 @@ function Screen({ me, route }: { me: Me; route: Route }) {
   if (match('/settings', route)) return <SettingsPage me={me} />;
   if (match('/backups', route)) return <BackupPage me={me} />;
   if (match('/audit', route)) return <AuditPage me={me} route={route} />;
+  if (match('/operations', route)) return <OperationsPage me={me} />;
+  if (match('/operations/alerts', route)) return <AlertsPage me={me} />;
+  if (match('/operations/jobs', route)) return <JobsPage me={me} />;
   if (match('/account', route) || match('/account/:tab', route)) return <AccountPage me={me} route={route} />;
   return (
     <div class="empty">
@@ -152,7 +159,7 @@ function Shell({ me, route, children }: { me: Me; route: Route; children: Compon
   }, [route.path]);
   const items = NAV.filter((n) => can(me, n.permission) && (n.also?.(me) ?? true));
   const sections = [...new Set(items.map((i) => i.section))];
-  const here = `/${route.parts[0] ?? ''}`;
+  const here = items.some((i) => i.path === route.path) ? route.path : `/${route.parts[0] ?? ''}`;
   return (
     <div class="shell">
       <a class="skip-link" href="#main" onClick={(e) => (e.preventDefault(), main.current?.focus())}>
@@ -199,6 +206,6 @@ function Shell({ me, route, children }: { me: Me; route: Route; children: Compon
 }
 
 function titleOf(r: Route): string {
-  const n = NAV.find((i) => i.path === `/${r.parts[0] ?? ''}`);
+  const n = NAV.find((i) => i.path === r.path) ?? NAV.find((i) => i.path === `/${r.parts[0] ?? ''}`);
   return n?.label ?? 'Console';
 }
