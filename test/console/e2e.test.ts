@@ -320,6 +320,10 @@ describe('web console in Chromium', () => {
     await current.waitFor();
     const before = (await current.textContent())!;
     expect(before).toMatch(/-1$/);
+    // the test token is SoftHSM2: the page says plainly that it is for evaluation, and what an HSM changes
+    const embedded = page.getByRole('status').filter({ hasText: 'Evaluation only: the keys are in the embedded software token' });
+    await embedded.waitFor();
+    expect(await embedded.getByTestId('embedded-token').textContent()).toMatch(/^EVALUATION ONLY: .* A production HSM \(Thales Luna, Entrust nShield, YubiHSM 2, or a network HSM through p11-kit\) keeps the key-encryption key in hardware/);
     const v1 = page.locator('tr[data-version="1"]');
     expect(await v1.textContent()).toMatch(/extractable: false.*sensitive: true/);
     await shot(page, '17-keys-status');
