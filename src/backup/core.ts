@@ -52,13 +52,14 @@ export class BackupCore {
   }
 
   /** Opens a registered target with the configured retries and bandwidth limit. */
-  open(t: TargetFields, signal?: AbortSignal): BackupTarget {
+  /** Opens a target with the configured options; `retries: 0` fails at the first error (registration: the operator waits). */
+  open(t: TargetFields, signal?: AbortSignal, retries = this.cfg.retries): BackupTarget {
     const o = targetOptions(this.cfg);
     return openTarget(specOf(t as TargetInfo), {
       ...o,
       readSecret: (f, what) => readSecretFile(f, what),
       retry: {
-        retries: this.cfg.retries,
+        retries,
         baseMs: this.cfg.retryBaseMs,
         ...(signal ? { signal } : {}),
         onRetry: (i) => this.d.log.warn({ op: i.op, attempt: i.attempt, delayMs: i.delayMs, err: i.error.message }, 'backup target: retrying'),

@@ -39,6 +39,8 @@ const TargetSchema = Type.Object(
     lon: Type.Number(),
     distanceKm: Type.Number(),
     allowed: Type.Boolean(),
+    /** why the policy no longer allows the site (listing only) */
+    problems: Type.Optional(Type.Array(Type.String())),
     hostKey: Nullable(Type.String()),
     createdAt: Type.String(),
     createdBy: Type.String(),
@@ -94,7 +96,12 @@ const DrillSchema = Type.Object(
   },
   { additionalProperties: false },
 );
-const Started = Type.Object({ status: Type.Literal('started'), job: Type.String() }, { additionalProperties: false });
+const Started = Type.Object({ status: Type.Literal('started'), job: Type.String(), runId: Type.Integer() }, { additionalProperties: false });
+const RunDetailSchema = Type.Object(
+  { ...RunSchema.properties, result: Type.Unknown(), errorCode: Nullable(Type.String()), errorDetails: Type.Unknown() },
+  { additionalProperties: false },
+);
+const BACKUP_JOBS = [BACKUP_JOB, VERIFY_JOB, DRILL_JOB, WATCHDOG_JOB];
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 function actorOf(req: FastifyRequest): string {
@@ -108,13 +115,21 @@ function actorOf(req: FastifyRequest): string {
  * in /backup/runs), manage targets and add escrow keys (`backup:manage`).
  */
 export function backupRoutes(service: BackupService, scheduler: Scheduler): FastifyPluginAsync {
-  /** Starts a job; answers 409 at once if it (or another backup operation) is running. */
-  const start = async (job: string, actor: string, run?: () => Promise<unknown>) => {
-    const p = run ? run() : scheduler.run(job, { trigger: 'api', actor });
+  /**
+   * Starts a job and answers with its run id (follow it at /backup/runs/{id}); 409 at once if it
+   * (or another backup operation) is running.
+   */
+  const start = async (job: string, actor: string, params?: Record<string, string>) => {
+    let started!: (id: number) => void;
+    const id = new Promise<number>((r) => (started = r));
+    const p = scheduler.run(job, { trigger: 'api', actor, onStarted: (runId) => started(runId), ...(params ? { params } : {}) });
     p.catch(() => undefined);
-    const early = await Promise.race([p.then(() => null, (e: unknown) => e), new Promise((r) => setTimeout(() => r(null), 250))]);
+    const failed = p.then(() => null, (e: unknown) => e);
+    const first = await Promise.race([id, failed]);
+    if (typeof first !== 'number') throw first ?? errors.notFound('run');
+    const early = await Promise.race([failed, new Promise((r) => setTimeout(() => r(null), 250))]);
     if (early && isAppError(early) && (early.code === 'JOB_BUSY' || early.code === 'BACKUP_BUSY')) throw early;
-    return { status: 'started' as const, job };
+    return { status: 'started' as const, job, runId: first };
   };
 
   return async (app0) => {
@@ -127,8 +142,8 @@ export function backupRoutes(service: BackupService, scheduler: Scheduler): Fast
       return new Map(rows.map((r) => [`user:${r.id}`, r.username]));
     };
 
-    app.get('/backup/backups', { config: { permission: PERMISSIONS.backupRead }, schema: { tags, summary: 'backups in the catalogue, newest first', response: { 200: Type.Object({ backups: Type.Array(BackupSchema) }), ...errs } } }, async () => ({
-      backups: (await service.list()).map((b) => ({
+    app.get('/backup/backups', { config: { permission: PERMISSIONS.backupRead }, schema: { tags, summary: 'backups in the catalogue, newest first (all=true: deleted and failed ones too)', querystring: Type.Object({ all: Type.Optional(Type.Boolean()) }, { additionalProperties: false }), response: { 200: Type.Object({ backups: Type.Array(BackupSchema) }), ...errs } } }, async (req) => ({
+      backups: (await service.list({ includeDeleted: (req.query as { all?: boolean }).all ?? false })).map((b) => ({
         id: b.id,
         target: b.target,
         slot: b.slot,
@@ -147,7 +162,7 @@ export function backupRoutes(service: BackupService, scheduler: Scheduler): Fast
     app.get('/backup/targets', { config: { permission: PERMISSIONS.backupRead }, schema: { tags, summary: 'registered targets and whether their site is allowed', response: { 200: Type.Object({ targets: Type.Array(TargetSchema) }), ...errs } } }, async () => ({
       targets: (await service.listTargets()).map((t) => {
         const v = service.geoCheck(t);
-        return { name: t.name, type: t.type, url: t.url, jurisdiction: t.jurisdiction, lat: t.lat, lon: t.lon, distanceKm: Math.round(v.distanceKm * 10) / 10, allowed: v.ok, hostKey: t.hostKey, createdAt: iso(t.createdAt)!, createdBy: t.createdBy };
+        return { name: t.name, type: t.type, url: t.url, jurisdiction: t.jurisdiction, lat: t.lat, lon: t.lon, distanceKm: Math.round(v.distanceKm * 10) / 10, allowed: v.ok, problems: v.problems, hostKey: t.hostKey, createdAt: iso(t.createdAt)!, createdBy: t.createdBy };
       }),
     }));
 
@@ -215,7 +230,22 @@ export function backupRoutes(service: BackupService, scheduler: Scheduler): Fast
         const { id } = req.params as { id: string };
         await service.find(id);
         reply.code(202);
-        return start('verify', actorOf(req), () => service.verify(id, { actor: actorOf(req) }));
+        return start(VERIFY_JOB, actorOf(req), { id });
+      },
+    );
+
+    app.post('/backup/drill', { config: { permission: PERMISSIONS.backupRun }, schema: { tags, summary: 'run the restore drill now on the newest backup (202; follow it at /backup/runs/{id})', response: { 202: Started, ...errs } } }, async (req, reply) => {
+      reply.code(202);
+      return start(DRILL_JOB, actorOf(req));
+    });
+
+    app.get(
+      '/backup/runs/:id',
+      { config: { permission: PERMISSIONS.backupRead }, schema: { tags, summary: 'one run of a backup job: progress, outcome, and what it returned or why it failed', params: Type.Object({ id: Type.Integer({ minimum: 1 }) }), response: { 200: RunDetailSchema, ...errs } } },
+      async (req) => {
+        const r = await scheduler.runById((req.params as { id: number }).id);
+        if (!r || !BACKUP_JOBS.includes(r.job)) throw errors.notFound('run');
+        return { id: r.id, job: r.job, trigger: r.trigger, actor: r.actor, startedAt: iso(r.startedAt)!, endedAt: iso(r.endedAt), outcome: r.outcome, progress: r.progress, error: r.error, result: r.result, errorCode: r.errorCode, errorDetails: r.errorDetails };
       },
     );
 

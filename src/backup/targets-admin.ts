@@ -60,7 +60,8 @@ export async function addTarget(c: BackupCore, i: AddTargetInput, actor: string)
     createdAt: c.d.clock.nowMs(),
     createdBy: actor,
   };
-  const t = c.open(info);
+  // reached once, without retries: an unreachable target is reported at once, with its cause
+  const t = c.open(info, undefined, 0);
   try {
     await claim(c, t, i.name);
   } finally {

@@ -3,15 +3,16 @@ import path from 'node:path';
 import cliProgress from 'cli-progress';
 import { Option, type Command } from 'commander';
 import { Value } from '@sinclair/typebox/value';
-import { openAppliance, type Appliance } from '../main.js';
+import { openAppliance } from '../main.js';
 import { resolveDataDir } from '../config/index.js';
 import { KeysSection, type KeysConfig } from '../config/sections/keys.js';
 import { createKeyProvider } from '../keys/registry.js';
 import { createLogger } from '../shared/logger.js';
 import type { JobProgress } from '../jobs/types.js';
-import { BACKUP_JOB, backupErrors, fmtBytes, openTarget, parseHostKey, restoreInto, slotName, targetOptions, targetRef, type RunReport, type TargetOptions } from '../backup/index.js';
+import { backupErrors, fmtBytes, openTarget, parseHostKey, restoreInto, targetOptions, targetRef, type RunReport, type TargetOptions } from '../backup/index.js';
 import { readSecretFile, resolveConfigPath } from '../config/index.js';
 import { action, dataDirOption, emit, interruptible, jsonOption, localActor, parseNumber, type Io } from './output.js';
+import { withBackupOps, type BackupOps, type DrillResult, type VerifyResult } from './backup-ops.js';
 import { SERVE_MALLOC_ENV, SERVE_V8_FLAGS } from './serve.js';
 
 /** A progress bar on stderr, one per phase (nothing when stderr is not a terminal). */
@@ -52,19 +53,12 @@ function reexecForTransfer(): void {
   process.execve(process.execPath, [process.execPath, ...process.execArgv, ...missing, ...process.argv.slice(1)], { ...process.env, ...Object.fromEntries(env) } as Record<string, string>);
 }
 
-async function withAppliance<T>(dataDir: string | undefined, fn: (a: Appliance) => Promise<T>): Promise<T> {
-  const a = await openAppliance({ dataDir: resolveDataDir(dataDir), log: createLogger({ level: 'warn', destination: 'stderr' }) });
-  try {
-    return await fn(a);
-  } finally {
-    await a.close();
-  }
-}
 
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 export function registerBackup(program: Command, io: Io): void {
-  const backup = program.command('backup').description('encrypted backups to a distant site in the same jurisdiction');
+  const backup = program
+    .command('backup')
+    .description('encrypted backups to a distant site in the same jurisdiction; with COFFRE_URL and COFFRE_TOKEN (and no --data-dir) every verb but restore runs against that appliance as the token\'s user');
 
   // ---------------------------------------------------------------- targets
   const target = backup.command('target').description('where backups go');
@@ -78,15 +72,13 @@ export function registerBackup(program: Command, io: Io): void {
     .addOption(new Option('--lat <deg>', 'latitude of the target site').argParser(parseNumber('--lat', -90, 90)).makeOptionMandatory())
     .addOption(new Option('--lon <deg>', 'longitude of the target site').argParser(parseNumber('--lon', -180, 180)).makeOptionMandatory())
     .option('--host-key <key>', 'SFTP: the server host key to pin (SHA256:… fingerprint or public key line)')
-    .option('--identity <file>', 'SFTP: private key file for authentication')
-    .option('--password-file <file>', 'SFTP: file holding the password (when no identity)')
+    .option('--identity <file>', 'SFTP: private key file for authentication (a path on the appliance)')
+    .option('--password-file <file>', 'SFTP: file holding the password (when no identity; local mode only)')
     .addOption(jsonOption())
     .action(
       action(io, async (name: string, o: { dataDir?: string; type: 'sftp' | 'path'; url: string; jurisdiction: string; lat: number; lon: number; hostKey?: string; identity?: string; passwordFile?: string; json?: boolean }) => {
-        await withAppliance(o.dataDir, async (a) => {
-          const t = await a.backup.addTarget({ name, type: o.type, url: o.url, jurisdiction: o.jurisdiction, lat: o.lat, lon: o.lon, hostKey: o.hostKey, identityFile: o.identity, passwordFile: o.passwordFile }, localActor());
-          emit(io, o.json, { name: t.name, type: t.type, url: t.url, jurisdiction: t.jurisdiction, lat: t.lat, lon: t.lon, distanceKm: Math.round(t.distanceKm * 10) / 10, hostKey: t.hostKey }, `target ${t.name} registered: ${t.url} (${t.jurisdiction}, ${t.distanceKm.toFixed(0)} km away)`);
-        });
+        const t = await withBackupOps(o, (ops) => ops.addTarget({ name, type: o.type, url: o.url, jurisdiction: o.jurisdiction, lat: o.lat, lon: o.lon, hostKey: o.hostKey, identityFile: o.identity, passwordFile: o.passwordFile }));
+        emit(io, o.json, { ...t }, `target ${t.name} registered: ${t.url} (${t.jurisdiction}, ${t.distanceKm.toFixed(0)} km away)`);
       }),
     );
   target
@@ -96,13 +88,8 @@ export function registerBackup(program: Command, io: Io): void {
     .addOption(jsonOption())
     .action(
       action(io, async (o: { dataDir?: string; json?: boolean }) => {
-        await withAppliance(o.dataDir, async (a) => {
-          const ts = (await a.backup.listTargets()).map((t) => {
-            const v = a.backup.geoCheck(t);
-            return { name: t.name, type: t.type, url: t.url, jurisdiction: t.jurisdiction, lat: t.lat, lon: t.lon, distanceKm: Math.round(v.distanceKm * 10) / 10, allowed: v.ok, problems: v.problems, hostKey: t.hostKey, createdAt: iso(t.createdAt) };
-          });
-          emit(io, o.json, { targets: ts }, () => (ts.length ? ts.map((t) => `${t.name}\t${t.url}\t${t.jurisdiction}\t${t.distanceKm} km${t.allowed ? '' : `\tREFUSED: ${t.problems.join('; ')}`}`).join('\n') : 'no target registered'));
-        });
+        const ts = await withBackupOps(o, (ops) => ops.listTargets());
+        emit(io, o.json, { targets: ts }, () => (ts.length ? ts.map((t) => `${t.name}\t${t.url}\t${t.jurisdiction}\t${t.distanceKm} km${t.allowed ? '' : `\tREFUSED: ${t.problems.join('; ')}`}`).join('\n') : 'no target registered'));
       }),
     );
   target
@@ -112,10 +99,8 @@ export function registerBackup(program: Command, io: Io): void {
     .addOption(jsonOption())
     .action(
       action(io, async (name: string, o: { dataDir?: string; json?: boolean }) => {
-        await withAppliance(o.dataDir, async (a) => {
-          const r = await a.backup.removeTarget(name, localActor());
-          emit(io, o.json, { name, deleted: r.deleted }, `target ${name} removed; ${r.deleted.length} backup(s) destroyed`);
-        });
+        const r = await withBackupOps(o, (ops) => ops.removeTarget(name));
+        emit(io, o.json, { name, deleted: r.deleted }, `target ${name} removed; ${r.deleted.length} backup(s) destroyed`);
       }),
     );
 
@@ -135,10 +120,8 @@ export function registerBackup(program: Command, io: Io): void {
         } catch (e) {
           throw backupErrors.usage(`--public-key: cannot read ${o.publicKey} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
         }
-        await withAppliance(o.dataDir, async (a) => {
-          const k = await a.backup.addEscrow(new Uint8Array(text), localActor());
-          emit(io, o.json, { ...k, expiresAt: iso(k.expiresAt), createdAt: iso(k.createdAt) }, `escrow key ${k.fingerprint} (${k.userIds.join(', ')}, ${k.algorithm}) added: future backups open with it`);
-        });
+        const k = await withBackupOps(o, (ops) => ops.addEscrow(new Uint8Array(text)));
+        emit(io, o.json, { ...k }, `escrow key ${k.fingerprint} (${k.userIds.join(', ')}, ${k.algorithm}) added: future backups open with it`);
       }),
     );
   escrow
@@ -148,37 +131,51 @@ export function registerBackup(program: Command, io: Io): void {
     .addOption(jsonOption())
     .action(
       action(io, async (o: { dataDir?: string; json?: boolean }) => {
-        await withAppliance(o.dataDir, async (a) => {
-          const ks = (await a.backup.listEscrow()).map((k) => ({ ...k, expiresAt: iso(k.expiresAt), createdAt: iso(k.createdAt) }));
-          emit(io, o.json, { keys: ks }, () => (ks.length ? ks.map((k) => `${k.fingerprint}\t${k.algorithm}\t${k.userIds.join(', ')}`).join('\n') : 'no escrow key'));
-        });
+        const ks = await withBackupOps(o, (ops) => ops.listEscrow());
+        emit(io, o.json, { keys: ks }, () => (ks.length ? ks.map((k) => `${k.fingerprint}\t${k.algorithm}\t${k.userIds.join(', ')}`).join('\n') : 'no escrow key'));
       }),
     );
 
-  // ---------------------------------------------------------------- run, list, verify, drill
+  // ---------------------------------------------------------------- run, list, verify, drill, status
+  /** runs a job verb: at once with --no-wait (remote), else to its end with a progress bar */
+  const jobVerb = async <T extends object>(o: { dataDir?: string; wait?: boolean; json?: boolean }, job: 'run' | 'verify' | 'drill', go: (ops: BackupOps, progress: (p: JobProgress) => void, signal: AbortSignal) => Promise<T>, human: (r: T) => string, id?: string) => {
+    if (o.wait === false) {
+      const s = await withBackupOps(o, (ops) => ops.start(job, id));
+      emit(io, o.json, { ...s }, `${s.job} started: run ${s.runId} (follow it with \`coffre backup status ${s.runId}\`)`);
+      return;
+    }
+    reexecForTransfer();
+    // SIGTERM/SIGINT: a local run stops at its next safe point (run recorded, lease released, scratch
+    // removed); a remote one stops being followed and goes on at the appliance
+    await interruptible(
+      io,
+      async (signal) => {
+        const bar = progressBar();
+        try {
+          const r = await withBackupOps(o, (ops) => go(ops, (p) => bar.update(p), signal), { notice: (m) => io.err(`note: ${m}`) });
+          bar.stop();
+          emit(io, o.json, { ...(r as Record<string, unknown>) }, () => human(r));
+        } finally {
+          bar.stop(); // with --json, a failure's object (and a run's per-target report) is printed by action()
+        }
+      },
+      { json: o.json },
+    );
+  };
+  const noWait = () => new Option('--no-wait', 'remote: start it and print its run id at once (follow it with `coffre backup status RUN_ID`)');
+
   backup
     .command('run')
     .description('take a backup now, to every target (the same code as the daily job); progress on stderr')
     .addOption(dataDirOption())
+    .addOption(noWait())
     .addOption(jsonOption())
     .action(
-      action(io, async (o: { dataDir?: string; json?: boolean }) => {
-        reexecForTransfer();
-        await withAppliance(o.dataDir, (a) => interruptible(io, async (signal) => {
-          const bar = progressBar();
-          let report: RunReport;
-          try {
-            ({ result: report } = await a.scheduler.run<RunReport>(BACKUP_JOB, { trigger: 'cli', actor: localActor(), signal, onProgress: (p) => bar.update(p), onNotice: (m) => io.err(`note: ${m}`) }));
-          } catch (e) {
-            bar.stop();
-            throw e; // with --json, action() prints the report (the error's details) with ok: false
-          }
-          bar.stop();
-          emit(io, o.json, { ...report }, () =>
-            report.targets.map((t) => `${t.target}: backup ${t.backupId} verified, ${fmtBytes(t.plainSize ?? 0)} in ${t.parts} part(s), ${((t.durationMs ?? 0) / 1000).toFixed(1)} s${t.deleted.length ? `; destroyed ${t.deleted.map((d) => `${d.id} (${d.reason})`).join(', ')}` : ''}`).join('\n'),
-          );
-        }, { json: o.json }));
-      }),
+      action(io, (o: { dataDir?: string; wait?: boolean; json?: boolean }) =>
+        jobVerb(o, 'run', (ops, p, signal) => ops.run(p, signal), (report: RunReport) =>
+          report.targets.map((t) => `${t.target}: backup ${t.backupId} verified, ${fmtBytes(t.plainSize ?? 0)} in ${t.parts} part(s), ${((t.durationMs ?? 0) / 1000).toFixed(1)} s${t.deleted.length ? `; destroyed ${t.deleted.map((d) => `${d.id} (${d.reason})`).join(', ')}` : ''}`).join('\n'),
+        ),
+      ),
     );
   backup
     .command('list')
@@ -188,65 +185,51 @@ export function registerBackup(program: Command, io: Io): void {
     .addOption(jsonOption())
     .action(
       action(io, async (o: { dataDir?: string; all?: boolean; json?: boolean }) => {
-        await withAppliance(o.dataDir, async (a) => {
-          const bs = (await a.backup.list({ includeDeleted: o.all ?? false })).map((b) => ({
-            id: b.id,
-            target: b.target,
-            createdAt: iso(b.createdAt),
-            slot: b.slot,
-            slotName: slotName(b.slot),
-            state: b.state,
-            plainSize: b.plainSize,
-            size: b.size,
-            parts: b.parts,
-            verifiedAt: iso(b.verifiedAt),
-            error: b.error,
-          }));
-          emit(io, o.json, { backups: bs }, () =>
-            bs.length ? bs.map((b) => `${b.id}\t${b.target}\t${b.slotName}\t${b.state}\t${b.size === null ? '-' : fmtBytes(b.size)}\t${b.error ? `LAST CHECK FAILED: ${b.error}` : b.verifiedAt ? `verified ${b.verifiedAt}` : 'not verified'}`).join('\n') : 'no backup',
-          );
-        });
+        const bs = await withBackupOps(o, (ops) => ops.list(o.all ?? false));
+        emit(io, o.json, { backups: bs }, () =>
+          bs.length ? bs.map((b) => `${b.id}\t${b.target}\t${b.slotName}\t${b.state}\t${b.size === null ? '-' : fmtBytes(b.size)}\t${b.error ? `LAST CHECK FAILED: ${b.error}` : b.verifiedAt ? `verified ${b.verifiedAt}` : 'not verified'}`).join('\n') : 'no backup',
+        );
       }),
     );
   backup
     .command('verify [id]')
-    .description('download, decrypt and check a backup (default: latest); exit 1 when it fails')
+    .description('download, decrypt and check a backup (default: latest); exit 7 when it fails its checks')
     .addOption(dataDirOption())
+    .addOption(noWait())
     .addOption(jsonOption())
     .action(
-      action(io, async (id: string | undefined, o: { dataDir?: string; json?: boolean }) => {
-        reexecForTransfer();
-        await withAppliance(o.dataDir, (a) => interruptible(io, async (signal) => {
-          const bar = progressBar();
-          try {
-            const r = await a.backup.verify(id ?? 'latest', { actor: localActor(), signal, progress: (p) => bar.update(p) });
-            bar.stop();
-            emit(io, o.json, { ...r }, `backup ${r.id} at ${r.target} verified: ${r.members} member(s), ${fmtBytes(r.plainSize)}, ${(r.durationMs / 1000).toFixed(1)} s`);
-          } finally {
-            bar.stop();
-          }
-        }, { json: o.json }));
-      }),
+      action(io, (id: string | undefined, o: { dataDir?: string; wait?: boolean; json?: boolean }) =>
+        jobVerb(o, 'verify', (ops, p, signal) => ops.verify(id ?? 'latest', p, signal), (r: VerifyResult) => `backup ${r.id} at ${r.target} verified: ${r.members} member(s), ${fmtBytes(r.plainSize)}, ${(r.durationMs / 1000).toFixed(1)} s`, id ?? 'latest'),
+      ),
     );
   backup
     .command('drill')
     .description('restore the newest backup into scratch space, check it, record the time taken (RTO)')
     .addOption(dataDirOption())
+    .addOption(noWait())
     .addOption(jsonOption())
     .action(
-      action(io, async (o: { dataDir?: string; json?: boolean }) => {
-        reexecForTransfer();
-        await withAppliance(o.dataDir, async (a) => {
-          const bar = progressBar();
-          try {
-            const r = await a.backup.drill({ actor: localActor(), progress: (p) => bar.update(p) });
-            bar.stop();
-            if ('skipped' in r) throw backupErrors.notFoundBackup('latest');
-            emit(io, o.json, { ...r }, `restore drill of ${r.backupId}: ${r.documents} document(s), ${r.blobs} blob(s), ${r.samples} sample(s) decrypted and matched; RTO ${(r.rtoMs / 1000).toFixed(1)} s`);
-          } finally {
-            bar.stop();
-          }
-        });
+      action(io, (o: { dataDir?: string; wait?: boolean; json?: boolean }) =>
+        jobVerb(o, 'drill', (ops, p, signal) => ops.drill(p, signal), (r: DrillResult) => `restore drill of ${r.backupId}: ${r.documents} document(s), ${r.blobs} blob(s), ${r.samples} sample(s) decrypted and matched; RTO ${(r.rtoMs / 1000).toFixed(1)} s`),
+      ),
+    );
+  backup
+    .command('status <runId>')
+    .description('a run of a backup job (run, verify, drill): follows it to its end (progress on stderr) and exits as it ended; --no-wait: its state now')
+    .addOption(dataDirOption())
+    .addOption(new Option('--no-wait', 'print the run as it is now, without waiting for its end'))
+    .addOption(jsonOption())
+    .action(
+      action(io, async (runId: string, o: { dataDir?: string; wait?: boolean; json?: boolean }) => {
+        const id = parseNumber('RUN_ID', 1, Number.MAX_SAFE_INTEGER, true)(runId);
+        const bar = progressBar();
+        try {
+          const r = await withBackupOps(o, (ops) => ops.status(id, o.wait !== false, (p) => bar.update(p)));
+          bar.stop();
+          emit(io, o.json, { ...r }, `run ${r.runId} (${r.job}, by ${r.actor}): ${r.outcome}${r.progress && r.outcome === 'running' ? `, ${r.progress.phase} ${Math.round(r.progress.percent ?? 0)} %` : ''}${r.error ? ` — ${r.error}` : ''}`);
+        } finally {
+          bar.stop();
+        }
       }),
     );
 

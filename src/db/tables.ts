@@ -15,5 +15,8 @@ export interface CoreTables {
     outcome: string; // 'running' | 'succeeded' | 'failed' | 'abandoned'
     progress: string | null; // JSON {phase, done, total, percent}
     error: string | null;
+    result: string | null; // JSON: what the job returned (succeeded runs)
+    error_code: string | null; // the AppError code (failed runs)
+    error_details: string | null; // JSON: the AppError's details (failed runs, e.g. a per-target report)
   };
 }

@@ -1,10 +1,12 @@
+import type { Selectable } from 'kysely';
 import type { Db } from '../db/index.js';
+import type { CoreTables } from '../db/tables.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import { AppError } from '../shared/errors.js';
 import { clockCron, previousFire, validateCron, type CronAdapter } from './cron.js';
 import { describeHolder, Leases, makeHolderId, type LeaseHolder } from './leases.js';
-import type { JobDefinition, JobProgress, JobRunRecord, JobTrigger } from './types.js';
+import type { JobDefinition, JobProgress, JobRunDetail, JobRunRecord, JobTrigger } from './types.js';
 
 export interface SchedulerOptions {
   db: Db;
@@ -29,6 +31,8 @@ export interface RunOptions {
   onNotice?: (message: string) => void;
   /** asks the job to stop at its next safe point (as `stop()` does), e.g. on SIGTERM in the CLI */
   signal?: AbortSignal;
+  /** what this run is about, for jobs that take an argument (e.g. which backup to verify) */
+  params?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -140,6 +144,7 @@ export class Scheduler {
           trigger: ro.trigger,
           actor: ro.actor,
           scheduledFor: ro.scheduledFor ?? null,
+          params: ro.params ?? {},
           signal: abort.signal,
           log,
           progress: (p) => {
@@ -153,13 +158,14 @@ export class Scheduler {
           },
         })) as R;
         await flush();
-        await db.updateTable('job_runs').set({ ended_at: clock.nowMs(), outcome: 'succeeded' }).where('id', '=', runId).execute();
+        await db.updateTable('job_runs').set({ ended_at: clock.nowMs(), outcome: 'succeeded', result: storedJson(result) }).where('id', '=', runId).execute();
         log.info({ ms: clock.nowMs() - startedAt }, 'job succeeded');
         return result;
       } catch (e) {
         const msg = e instanceof AppError ? e.toLine() : (e as Error).message;
         await flush();
-        await db.updateTable('job_runs').set({ ended_at: clock.nowMs(), outcome: 'failed', error: msg.slice(0, 2000) }).where('id', '=', runId).execute().catch(() => undefined);
+        const failure = e instanceof AppError ? { error_code: e.code, error_details: storedJson(e.details) } : {};
+        await db.updateTable('job_runs').set({ ended_at: clock.nowMs(), outcome: 'failed', error: msg.slice(0, 2000), ...failure }).where('id', '=', runId).execute().catch(() => undefined);
         log.error({ err: e }, 'job failed');
         throw e;
       } finally {
@@ -256,20 +262,41 @@ export class Scheduler {
     this.stopped = true;
   }
 
+  /** One run by id, with its result or failure details; null when there is none. */
+  async runById(id: number): Promise<JobRunDetail | null> {
+    const r = await this.o.db.selectFrom('job_runs').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!r) return null;
+    const parse = (s: string | null): unknown => (s === null ? null : JSON.parse(s));
+    return { ...toRecord(r), result: parse(r.result), errorCode: r.error_code, errorDetails: parse(r.error_details) };
+  }
+
   async runs(job?: string, limit = 50): Promise<JobRunRecord[]> {
     let q = this.o.db.selectFrom('job_runs').selectAll().orderBy('id', 'desc').limit(limit);
     if (job) q = q.where('job', '=', job);
-    return (await q.execute()).map((r) => ({
-      id: Number(r.id),
-      job: r.job,
-      trigger: r.trigger,
-      actor: r.actor,
-      scheduledFor: r.scheduled_for === null ? null : Number(r.scheduled_for),
-      startedAt: Number(r.started_at),
-      endedAt: r.ended_at === null ? null : Number(r.ended_at),
-      outcome: r.outcome as JobRunRecord['outcome'],
-      progress: r.progress ? (JSON.parse(r.progress) as JobProgress) : null,
-      error: r.error,
-    }));
+    return (await q.execute()).map(toRecord);
+  }
+}
+
+const toRecord = (r: Selectable<CoreTables['job_runs']>): JobRunRecord => ({
+  id: Number(r.id),
+  job: r.job,
+  trigger: r.trigger,
+  actor: r.actor,
+  scheduledFor: r.scheduled_for === null ? null : Number(r.scheduled_for),
+  startedAt: Number(r.started_at),
+  endedAt: r.ended_at === null ? null : Number(r.ended_at),
+  outcome: r.outcome as JobRunRecord['outcome'],
+  progress: r.progress ? (JSON.parse(r.progress) as JobProgress) : null,
+  error: r.error,
+});
+
+/** A run's result or error details as stored (JSON, at most 64 KiB; larger or unserialisable: null). */
+function storedJson(v: unknown): string | null {
+  if (v === undefined || v === null) return null;
+  try {
+    const s = JSON.stringify(v);
+    return s !== undefined && s.length <= 65_536 ? s : null;
+  } catch {
+    return null;
   }
 }

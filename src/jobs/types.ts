@@ -18,6 +18,8 @@ export interface JobContext {
   actor: string;
   /** the slot this run is for (scheduled runs) */
   scheduledFor: number | null;
+  /** the run's arguments (empty for scheduled runs) */
+  params: Readonly<Record<string, string>>;
   /** aborted on shutdown: stop at the next safe point */
   signal: AbortSignal;
   log: Logger;
@@ -51,4 +53,11 @@ export interface JobRunRecord {
   outcome: 'running' | 'succeeded' | 'failed' | 'abandoned';
   progress: JobProgress | null;
   error: string | null;
+}
+
+/** One run with what it returned, or the code and details of its failure. */
+export interface JobRunDetail extends JobRunRecord {
+  result: unknown;
+  errorCode: string | null;
+  errorDetails: unknown;
 }

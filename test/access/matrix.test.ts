@@ -107,6 +107,8 @@ const EXPECTED: Record<string, Row> = {
   'GET /api/v1/backup/backups': { allow: ['backup', 'auditor'] },
   'GET /api/v1/backup/targets': { allow: ['backup', 'auditor'] },
   'GET /api/v1/backup/runs': { allow: ['backup', 'auditor'] },
+  'GET /api/v1/backup/runs/:id': { allow: ['backup', 'auditor'] },
+  'POST /api/v1/backup/drill': { allow: ['backup'] },
   'POST /api/v1/backup/run': { allow: ['backup'] },
   'POST /api/v1/backup/backups/:id/verify': { allow: ['backup'] },
   'POST /api/v1/backup/targets': { allow: ['backup'] },

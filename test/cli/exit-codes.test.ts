@@ -92,6 +92,17 @@ describe('coffre exit codes', { timeout: 180_000 }, () => {
       await leases.release('backup');
     }
   });
+  it('6 unreachable, at once: registering a target that cannot be reached does not retry', async () => {
+    const t0 = Date.now();
+    // default retries and back-off (the daily run keeps them); the operator at the prompt gets the cause now
+    const r = await runCli(['backup', 'target', 'add', 'gone', '--type', 'path', '--url', `file://${targets}/not-mounted`, ...LYON, '--data-dir', e.t.dataDir, '--json']);
+    const tookMs = Date.now() - t0;
+    expect(r.code, r.stderr).toBe(EXIT.unreachable);
+    expect(failure(r.stdout)).toMatchObject({ code: 'TARGET_UNREACHABLE', message: expect.stringMatching(/absent/) });
+    expect(r.stderr).not.toMatch(/retrying/);
+    expect(tookMs).toBeLessThan(15_000); // the CLI's own start is most of it; four retries took ~32 s
+  });
+
   it('7 integrity: an altered audit trail', async () => {
     const file = path.join(e.t.dataDir, 'coffre.db');
     expect(fs.existsSync(file)).toBe(true);

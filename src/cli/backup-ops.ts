@@ -1,0 +1,244 @@
+import { openAppliance, type Appliance } from '../main.js';
+import { processEnv, resolveDataDir, type Env } from '../config/index.js';
+import { createLogger } from '../shared/logger.js';
+import { AppError } from '../shared/errors.js';
+import type { JobProgress, JobRunDetail } from '../jobs/index.js';
+import { BACKUP_JOB, DRILL_JOB, VERIFY_JOB, backupErrors, slotName, type AddTargetInput, type BackupService, type RunReport } from '../backup/index.js';
+import { Client, clientFromEnv } from './client.js';
+import { localActor } from './output.js';
+
+/**
+ * What the operator verbs (`coffre backup …`) do, behind one interface with two implementations:
+ * local (the appliance's data directory, audited as `local:<os-user>`) and remote (a running
+ * appliance through /api/v1/backup with the operator's own token, audited as that user). Both
+ * return the same objects, so a verb prints the same JSON either way.
+ *
+ * Mode: `--data-dir` or `COFFRE_DATA_DIR` → local; else `COFFRE_URL` → remote; else local (./data).
+ */
+export type VerifyResult = Awaited<ReturnType<BackupService['verify']>>;
+export type DrillResult = Exclude<Awaited<ReturnType<BackupService['drill']>>, { skipped: unknown }>;
+export interface TargetOut {
+  name: string;
+  type: string;
+  url: string;
+  jurisdiction: string;
+  lat: number;
+  lon: number;
+  distanceKm: number;
+  hostKey: string | null;
+}
+export interface TargetListItem extends TargetOut {
+  allowed: boolean;
+  problems: string[];
+  createdAt: string | null;
+}
+export interface EscrowOut {
+  fingerprint: string;
+  userIds: string[];
+  algorithm: string;
+  expiresAt: string | null;
+  createdAt: string | null;
+}
+export interface BackupOut {
+  id: string;
+  target: string;
+  createdAt: string | null;
+  slot: number;
+  slotName: string;
+  state: string;
+  plainSize: number | null;
+  size: number | null;
+  parts: number | null;
+  verifiedAt: string | null;
+  error: string | null;
+}
+/** A job run as `backup status` prints it. */
+export interface RunStatus {
+  runId: number;
+  job: string;
+  actor: string;
+  startedAt: string | null;
+  endedAt: string | null;
+  outcome: string;
+  progress: JobProgress | null;
+  result: unknown;
+  error: string | null;
+  errorCode: string | null;
+}
+export interface Started {
+  status: 'started';
+  job: string;
+  runId: number;
+}
+type Progress = (p: JobProgress) => void;
+
+export interface BackupOps {
+  addTarget(t: AddTargetInput): Promise<TargetOut>;
+  listTargets(): Promise<TargetListItem[]>;
+  removeTarget(name: string): Promise<{ deleted: string[] }>;
+  addEscrow(key: Uint8Array): Promise<EscrowOut>;
+  listEscrow(): Promise<EscrowOut[]>;
+  list(all: boolean): Promise<BackupOut[]>;
+  /** `signal`: stop at the next safe point (local), or stop following the run (remote) */
+  run(progress: Progress, signal?: AbortSignal): Promise<RunReport>;
+  verify(id: string, progress: Progress, signal?: AbortSignal): Promise<VerifyResult>;
+  drill(progress: Progress, signal?: AbortSignal): Promise<DrillResult>;
+  /** starts a job and returns at once (`--no-wait`); remote only */
+  start(job: 'run' | 'verify' | 'drill', id?: string): Promise<Started>;
+  /** one run of a backup job; with `follow`, waits for its end and fails as it failed */
+  status(runId: number, follow: boolean, progress: Progress): Promise<RunStatus>;
+}
+
+const iso = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
+const round1 = (km: number) => Math.round(km * 10) / 10;
+const BACKUP_JOBS: readonly string[] = [BACKUP_JOB, VERIFY_JOB, DRILL_JOB];
+
+/** Runs `fn` with the ops of the mode the options and environment choose (see above). */
+export async function withBackupOps<T>(o: { dataDir?: string | undefined }, fn: (ops: BackupOps) => Promise<T>, x: { notice?: (m: string) => void; env?: Env } = {}): Promise<T> {
+  const env = x.env ?? processEnv();
+  if (o.dataDir === undefined && !env.COFFRE_DATA_DIR && env.COFFRE_URL) return fn(remoteOps(clientFromEnv({ needToken: true, env })));
+  const a = await openAppliance({ dataDir: resolveDataDir(o.dataDir), log: createLogger({ level: 'warn', destination: 'stderr' }) });
+  try {
+    return await fn(localOps(a, x.notice));
+  } finally {
+    await a.close();
+  }
+}
+
+function statusOf(r: JobRunDetail): RunStatus {
+  return { runId: r.id, job: r.job, actor: r.actor, startedAt: iso(r.startedAt), endedAt: iso(r.endedAt), outcome: r.outcome, progress: r.progress, result: r.result, error: r.error, errorCode: r.errorCode };
+}
+
+/** A finished run as its verb reports it: the result, or the error it failed with (same code, details). */
+function outcomeOf<T>(r: { outcome: string; result: unknown; error: string | null; errorCode: string | null; errorDetails: unknown; runId: number }): T {
+  if (r.outcome === 'succeeded') return r.result as T;
+  if (r.outcome === 'abandoned') throw new AppError('RUN_ABANDONED', `run ${r.runId} was abandoned: the process running it stopped`, { hint: 'start it again' });
+  const code = r.errorCode ?? 'JOB_FAILED';
+  const [message, hint] = (r.error ?? `run ${r.runId} failed`).replace(new RegExp(`^${code}: `), '').split(' — ', 2) as [string, string | undefined];
+  throw new AppError(code, message, { details: r.errorDetails, ...(hint ? { hint } : {}) });
+}
+
+function localOps(a: Appliance, notice: (m: string) => void = () => undefined): BackupOps {
+  const actor = localActor();
+  const b = a.backup;
+  const follow = async (runId: number, progress: Progress): Promise<JobRunDetail> => {
+    for (;;) {
+      const r = await a.scheduler.runById(runId);
+      if (!r || !BACKUP_JOBS.includes(r.job)) throw errors404(runId);
+      if (r.progress) progress(r.progress);
+      if (r.outcome !== 'running') return r;
+      await new Promise((res) => setTimeout(res, 1000));
+    }
+  };
+  return {
+    async addTarget(t) {
+      const r = await b.addTarget(t, actor);
+      return { name: r.name, type: r.type, url: r.url, jurisdiction: r.jurisdiction, lat: r.lat, lon: r.lon, distanceKm: round1(r.distanceKm), hostKey: r.hostKey };
+    },
+    async listTargets() {
+      return (await b.listTargets()).map((t) => {
+        const v = b.geoCheck(t);
+        return { name: t.name, type: t.type, url: t.url, jurisdiction: t.jurisdiction, lat: t.lat, lon: t.lon, distanceKm: round1(v.distanceKm), allowed: v.ok, problems: v.problems, hostKey: t.hostKey, createdAt: iso(t.createdAt) };
+      });
+    },
+    removeTarget: (name) => b.removeTarget(name, actor),
+    async addEscrow(key) {
+      const k = await b.addEscrow(key, actor);
+      return { fingerprint: k.fingerprint, userIds: k.userIds, algorithm: k.algorithm, expiresAt: iso(k.expiresAt), createdAt: iso(k.createdAt) };
+    },
+    async listEscrow() {
+      return (await b.listEscrow()).map((k) => ({ fingerprint: k.fingerprint, userIds: k.userIds, algorithm: k.algorithm, expiresAt: iso(k.expiresAt), createdAt: iso(k.createdAt) }));
+    },
+    async list(all) {
+      return (await b.list({ includeDeleted: all })).map((x) => ({ id: x.id, target: x.target, createdAt: iso(x.createdAt), slot: x.slot, slotName: slotName(x.slot), state: x.state, plainSize: x.plainSize, size: x.size, parts: x.parts, verifiedAt: iso(x.verifiedAt), error: x.error }));
+    },
+    async run(progress, signal) {
+      return (await a.scheduler.run<RunReport>(BACKUP_JOB, { trigger: 'cli', actor, onProgress: progress, onNotice: notice, ...(signal ? { signal } : {}) })).result;
+    },
+    verify: (id, progress, signal) => b.verify(id, { actor, progress, ...(signal ? { signal } : {}) }),
+    async drill(progress) {
+      const r = await b.drill({ actor, progress });
+      if ('skipped' in r) throw backupErrors.notFoundBackup('latest');
+      return r;
+    },
+    start: () => Promise.reject(new AppError('USAGE', '--no-wait needs a running appliance: set COFFRE_URL and COFFRE_TOKEN (without --data-dir)', { exitCode: 2 })),
+    async status(runId, wait, progress) {
+      const r = wait ? await follow(runId, progress) : await a.scheduler.runById(runId);
+      if (!r || !BACKUP_JOBS.includes(r.job)) throw errors404(runId);
+      if (wait) outcomeOf({ ...r, runId: r.id });
+      return statusOf(r);
+    },
+  };
+}
+
+const errors404 = (runId: number) => new AppError('RUN_NOT_FOUND', `no backup run ${runId}`, { httpStatus: 404, hint: 'see `coffre backup runs` in the console, or the runId a verb printed' });
+
+interface ApiRun {
+  id: number;
+  job: string;
+  actor: string;
+  startedAt: string;
+  endedAt: string | null;
+  outcome: string;
+  progress: JobProgress | null;
+  error: string | null;
+  result: unknown;
+  errorCode: string | null;
+  errorDetails: unknown;
+}
+
+function remoteOps(c: Client): BackupOps {
+  const follow = async (runId: number, progress: Progress, signal?: AbortSignal): Promise<ApiRun> => {
+    for (;;) {
+      if (signal?.aborted) throw new AppError('INTERRUPTED', `stopped following run ${runId}; it goes on at the appliance`, { hint: `follow it again with \`coffre backup status ${runId}\`` });
+      const r = await c.json<ApiRun>('GET', `/backup/runs/${runId}`);
+      if (r.progress) progress(r.progress);
+      if (r.outcome !== 'running') return r;
+      await new Promise((res) => setTimeout(res, 1000));
+    }
+  };
+  const startJob: BackupOps['start'] = (job, id) =>
+    c.json<Started>('POST', job === 'run' ? '/backup/run' : job === 'drill' ? '/backup/drill' : `/backup/backups/${encodeURIComponent(id ?? 'latest')}/verify`, {});
+  const runToEnd = async <T>(job: 'run' | 'verify' | 'drill', progress: Progress, signal?: AbortSignal, id?: string): Promise<T> => {
+    const s = await startJob(job, id);
+    const r = await follow(s.runId, progress, signal);
+    return outcomeOf<T>({ ...r, runId: r.id });
+  };
+  const escrowOut = (k: EscrowOut): EscrowOut => ({ fingerprint: k.fingerprint, userIds: k.userIds, algorithm: k.algorithm, expiresAt: k.expiresAt, createdAt: k.createdAt });
+  return {
+    async addTarget(t) {
+      if (t.passwordFile) throw new AppError('USAGE', '--password-file is read on the appliance: register password targets locally, or use --identity', { exitCode: 2 });
+      const body = { name: t.name, type: t.type, url: t.url, jurisdiction: t.jurisdiction, lat: t.lat, lon: t.lon, ...(t.hostKey ? { hostKey: t.hostKey } : {}), ...(t.identityFile ? { identityFile: t.identityFile } : {}) };
+      const r = await c.json<TargetListItem>('POST', '/backup/targets', body);
+      return { name: r.name, type: r.type, url: r.url, jurisdiction: r.jurisdiction, lat: r.lat, lon: r.lon, distanceKm: r.distanceKm, hostKey: r.hostKey };
+    },
+    async listTargets() {
+      const { targets } = await c.json<{ targets: TargetListItem[] }>('GET', '/backup/targets');
+      return targets.map((t) => ({ name: t.name, type: t.type, url: t.url, jurisdiction: t.jurisdiction, lat: t.lat, lon: t.lon, distanceKm: t.distanceKm, allowed: t.allowed, problems: t.problems ?? [], hostKey: t.hostKey, createdAt: t.createdAt }));
+    },
+    removeTarget: (name) => c.json<{ deleted: string[] }>('DELETE', `/backup/targets/${encodeURIComponent(name)}`),
+    async addEscrow(key) {
+      return escrowOut(await c.json<EscrowOut>('POST', '/backup/escrow', { publicKey: Buffer.from(key).toString('utf8') }));
+    },
+    async listEscrow() {
+      return (await c.json<{ keys: EscrowOut[] }>('GET', '/backup/escrow')).keys.map(escrowOut);
+    },
+    async list(all) {
+      const { backups } = await c.json<{ backups: BackupOut[] }>('GET', `/backup/backups${all ? '?all=true' : ''}`);
+      return backups.map((x) => ({ id: x.id, target: x.target, createdAt: x.createdAt, slot: x.slot, slotName: x.slotName, state: x.state, plainSize: x.plainSize, size: x.size, parts: x.parts, verifiedAt: x.verifiedAt, error: x.error }));
+    },
+    run: (progress, signal) => runToEnd<RunReport>('run', progress, signal),
+    verify: (id, progress, signal) => runToEnd<VerifyResult>('verify', progress, signal, id),
+    async drill(progress, signal) {
+      const r = await runToEnd<DrillResult | { skipped: unknown }>('drill', progress, signal);
+      if ('skipped' in r) throw backupErrors.notFoundBackup('latest');
+      return r;
+    },
+    start: startJob,
+    async status(runId, wait, progress) {
+      const r = wait ? await follow(runId, progress) : await c.json<ApiRun>('GET', `/backup/runs/${runId}`);
+      if (wait) outcomeOf({ ...r, runId: r.id });
+      return { runId: r.id, job: r.job, actor: r.actor, startedAt: r.startedAt, endedAt: r.endedAt, outcome: r.outcome, progress: r.progress, result: r.result, error: r.error, errorCode: r.errorCode };
+    },
+  };
+}
