@@ -183,6 +183,13 @@ export function describeError(e: unknown): { title: string; text: string; reques
       return { title: 'Not found', text: `${capital(e.message)}. It may have been moved or deleted.`, ...rid };
     case 'BODY_TOO_LARGE':
       return { title: 'Too large', text: 'The appliance refused this file because it is larger than its configured limit.', ...rid };
+    case 'DB_BUSY':
+    case 'SHUTTING_DOWN':
+      return { title: 'The appliance is busy', text: `Nothing was changed. Please try again${e.retryAfter ? ` in ${e.retryAfter} seconds` : ' in a moment'}.`, ...rid };
+    case 'STORAGE_FULL':
+      return { title: 'The appliance is out of storage space', text: 'Nothing was stored. An IT admin has been alerted and must free space; then try again.', ...rid };
+    case 'DB_CORRUPT':
+      return { title: 'The appliance refuses changes', text: 'Its database failed an integrity check, so nothing was changed. An IT admin has been alerted.', ...rid };
     case 'INTERNAL':
       return { title: 'The appliance could not complete this', text: 'An internal error occurred. If it persists, give the request id below to your IT admin.', ...rid };
     default:
