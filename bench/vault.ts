@@ -1,4 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import * as OTPAuth from 'otpauth';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
@@ -197,8 +198,10 @@ export default async function bench(): Promise<Record<string, unknown>> {
     env = { COFFRE_URL: server.url, COFFRE_CA: init.caFile };
     const inv = JSON.parse(await cli(['user', 'invite', 'bench', '--email', 'bench@example.test', '--role', 'member', '--data-dir', dataDir, '--json'])) as { enrolUrl: string; id: string };
     const password = `Tangerine-Ladder-${crypto.randomBytes(6).toString('hex')}-Q7`;
-    await cli(['user', 'enrol', inv.enrolUrl, '--password-stdin'], `${password}\n`);
-    const token = (JSON.parse(await cli(['login', '--username', 'bench', '--password-stdin', '--json'], `${password}\n`)) as { token: string }).token;
+    const enrolled = JSON.parse(await cli(['user', 'enrol', inv.enrolUrl, '--password-stdin', '--json'], `${password}\n`)) as { totp?: { secret: string } };
+    // every role has a second factor by default: the code is the second line on stdin
+    const code = enrolled.totp ? OTPAuth.TOTP.generate({ secret: OTPAuth.Secret.fromBase32(enrolled.totp.secret), algorithm: 'SHA1', digits: 6, period: 30 }) : '';
+    const token = (JSON.parse(await cli(['login', '--username', 'bench', '--password-stdin', '--json'], `${password}\n${code}\n`)) as { token: string }).token;
     env.COFFRE_TOKEN = token;
     const ws = (JSON.parse(await cli(['workspace', 'create', 'Bench', '--json'])) as { id: string }).id;
 

@@ -21,6 +21,8 @@ export interface ReviewItemView {
   userId: string;
   username: string;
   workspaceId: string | null;
+  /** the workspace's name, for reviewers who are members of it (need-to-know); null otherwise */
+  workspaceName: string | null;
   tokenId: string | null;
   tokenName: string | null;
   role: string | null;
@@ -29,7 +31,11 @@ export interface ReviewItemView {
   idle: boolean;
   decision: 'confirm' | 'revoke' | null;
   decidedBy: string | null;
+  /** the user name of whoever decided */
+  decidedByName: string | null;
   decidedAt: string | null;
+  /** the item is about the caller: someone else decides it */
+  self: boolean;
 }
 
 export interface ReviewView {
@@ -69,6 +75,8 @@ export class AccessReviews {
       policy: Policy;
       cfg: ReviewConfig;
       effects: RevokeEffects;
+      /** a workspace's name (decrypted); asked only for workspaces the caller is a member of */
+      workspaceName?: ((id: string) => Promise<string>) | undefined;
       /** e-mails a reviewer (undefined when no mail server is configured) */
       notify?: ((userId: string, due: string) => Promise<void>) | undefined;
     },
@@ -140,12 +148,20 @@ export class AccessReviews {
       const owned = this.o.db.selectFrom('workspace_members').select('workspace_id').where('user_id', '=', actor.userId).where('role', '=', 'owner');
       q = q.where('i.kind', '=', 'membership').where('i.workspace_id', 'in', owned);
     }
-    return (await q.execute()).map((r) => ({
+    const rows = await q.execute();
+    const mine = actor.userId ? new Set((await this.o.db.selectFrom('workspace_members').select('workspace_id').where('user_id', '=', actor.userId).execute()).map((m) => m.workspace_id)) : new Set<string>();
+    const wsNames = new Map<string, string | null>();
+    for (const w of new Set(rows.map((r) => r.workspace_id).filter((w): w is string => w !== null))) {
+      wsNames.set(w, mine.has(w) && this.o.workspaceName ? await this.o.workspaceName(w).catch(() => null) : null);
+    }
+    const deciders = await this.namesOf(rows.map((r) => r.decided_by).filter((d): d is string => d !== null));
+    return rows.map((r) => ({
       id: r.id,
       kind: r.kind as ReviewItemView['kind'],
       userId: r.user_id,
       username: r.username,
       workspaceId: r.workspace_id,
+      workspaceName: r.workspace_id ? (wsNames.get(r.workspace_id) ?? null) : null,
       tokenId: r.token_id,
       tokenName: r.token_name ?? null,
       role: r.role,
@@ -154,29 +170,64 @@ export class AccessReviews {
       idle: this.idle(r.last_seen_at, r.last_login_at, r.created_at),
       decision: r.decision as ReviewItemView['decision'],
       decidedBy: r.decided_by,
+      decidedByName: r.decided_by ? (deciders.get(r.decided_by) ?? null) : null,
       decidedAt: iso(r.decided_at),
+      self: actor.userId !== undefined && r.user_id === actor.userId,
     }));
+  }
+
+  /** user names of actors (`user:<id>`, `token:<id>`); others (local:, job:) keep their id */
+  private async namesOf(actors: string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    const userIds = [...new Set(actors.filter((a) => a.startsWith('user:')).map((a) => a.slice(5)))];
+    const tokenIds = [...new Set(actors.filter((a) => a.startsWith('token:')).map((a) => a.slice(6)))];
+    if (userIds.length) for (const u of await this.o.db.selectFrom('users').select(['id', 'username']).where('id', 'in', userIds).execute()) out.set(`user:${u.id}`, u.username);
+    if (tokenIds.length) {
+      const rows = await this.o.db.selectFrom('api_tokens').innerJoin('users', 'users.id', 'api_tokens.user_id').select(['api_tokens.id', 'users.username']).where('api_tokens.id', 'in', tokenIds).execute();
+      for (const t of rows) out.set(`token:${t.id}`, t.username);
+    }
+    for (const a of actors) if (!out.has(a)) out.set(a, a);
+    return out;
+  }
+
+  /** whether `userId` is the only owner of the workspace (then nobody else owns it to review them) */
+  private async soleOwner(workspaceId: string, userId: string): Promise<boolean> {
+    const owners = await this.o.db.selectFrom('workspace_members').select('user_id').where('workspace_id', '=', workspaceId).where('role', '=', 'owner').execute();
+    return owners.length === 1 && owners[0]!.user_id === userId;
+  }
+
+  /** L4: an export of the directory is recorded before it is made */
+  async recordExport(by: string, format: string, source: AuditSource): Promise<void> {
+    await this.o.audit.recordNow({ action: 'access.review.export', actor: by, outcome: 'success', targets: { format }, source });
   }
 
   /** records a decision; "revoke" takes effect; the campaign closes when nothing is pending */
   async decide(actor: Actor, reviewId: string, itemId: string, decision: 'confirm' | 'revoke', source: AuditSource): Promise<void> {
     const item = await this.o.db.selectFrom('access_review_items').selectAll().where('id', '=', itemId).where('review_id', '=', reviewId).executeTakeFirst();
     const review = await this.o.db.selectFrom('access_reviews').selectAll().where('id', '=', reviewId).executeTakeFirst();
-    if (!item || !review) throw errors.notFound('review item');
-    if (item.reviewer === 'owner') {
-      // owners decide for their workspace; the workspace's existence stays need-to-know
-      await this.o.policy.requireWorkspace(actor, item.workspace_id!, 'workspace:members');
-    } else if (!this.o.policy.hasPermission(actor, 'access:review')) {
-      await this.o.audit.recordNow({ action: 'access.denied', actor: actor.id, outcome: 'denied', reason: 'NOT_REVIEWER', targets: { review: reviewId, item: itemId }, source });
-      throw errors.forbidden();
+    try {
+      if (!item || !review) throw errors.notFound('review item');
+      // Z4: nobody reviews their own access (membership, role or token)
+      if (actor.userId !== undefined && item.user_id === actor.userId) throw new AppError('SELF_REVIEW', 'you cannot review your own access; another reviewer decides it', { httpStatus: 409, exitCode: 2 });
+      if (item.reviewer === 'owner') {
+        // owners decide for their workspace (its existence stays need-to-know); a sole owner's own
+        // membership, which no other owner can review, goes to the access reviewers (admins)
+        const byAdmin = this.o.policy.hasPermission(actor, 'access:review') && (await this.soleOwner(item.workspace_id!, item.user_id));
+        if (!byAdmin) await this.o.policy.requireWorkspace(actor, item.workspace_id!, 'workspace:members');
+      } else if (!this.o.policy.hasPermission(actor, 'access:review')) throw new AppError('NOT_REVIEWER', 'only access reviewers decide roles and tokens', { httpStatus: 403 });
+      if (review.closed_at !== null || item.decision !== null) throw new AppError('ALREADY_DECIDED', 'this access was already reviewed', { httpStatus: 409, exitCode: 2 });
+    } catch (e) {
+      // L4: every refused decision is recorded (ids only)
+      if (e instanceof AppError) {
+        await this.o.audit.recordNow({ action: 'access.review.decision', actor: actor.id, outcome: 'denied', reason: e.code, targets: { review: reviewId.slice(0, 100), item: itemId.slice(0, 100), decision }, source });
+        if (e.code === 'NOT_REVIEWER') throw errors.forbidden();
+      }
+      throw e;
     }
-    if (review.closed_at !== null || item.decision !== null) throw new AppError('ALREADY_DECIDED', 'this access was already reviewed', { httpStatus: 409, exitCode: 2 });
     if (decision === 'revoke') {
       if (item.kind === 'membership') await this.o.effects.removeMember(actor, item.workspace_id!, item.user_id, source);
-      else if (item.kind === 'role') {
-        if (actor.userId === item.user_id) throw new AppError('SELF_REVIEW', 'you cannot revoke your own role', { httpStatus: 409, exitCode: 2 });
-        await this.o.effects.downgradeRole(item.user_id, actor.id, source);
-      } else await this.o.effects.revokeToken(item.token_id!, actor.id, source);
+      else if (item.kind === 'role') await this.o.effects.downgradeRole(item.user_id, actor.id, source);
+      else await this.o.effects.revokeToken(item.token_id!, actor.id, source);
     }
     await this.o.db.transaction().execute(async (trx) => {
       const now = this.o.clock.nowMs();

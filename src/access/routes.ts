@@ -3,6 +3,7 @@ import { Type } from '@sinclair/typebox';
 import type { Workspaces } from './workspaces.js';
 import { auditSource } from '../audit/index.js';
 import { AccessReviews } from './reviews.js';
+import { AppError } from '../shared/errors.js';
 
 const WorkspaceSchema = Type.Object({ id: Type.String(), name: Type.String(), quotaBytes: Type.Union([Type.Integer(), Type.Null()]), createdAt: Type.String(), state: Type.String(), role: Type.String() });
 const MemberSchema = Type.Object({ userId: Type.String(), username: Type.String(), role: Type.String(), addedAt: Type.String() });
@@ -42,21 +43,26 @@ export function workspaceRoutes(ws: Workspaces): FastifyPluginAsync {
         return { status: 'ok' as const };
       },
     );
-    // the owner's member picker: find people to add by user name (need-to-know, audited, rate-limited)
-    app.get(
+    // the owner's member picker: one person by exact user name or e-mail (need-to-know, audited,
+    // rate-limited); the typed text travels in the body, never in the URL
+    app.post(
       '/workspaces/:id/member-candidates',
       {
         config: { permission: 'workspace:use', rateLimit: { max: 60, timeWindow: 60_000 } },
         schema: {
           tags: ['workspaces'],
           params: WsParams,
-          querystring: Type.Object({ q: Type.String({ minLength: 2, maxLength: 64 }) }, { additionalProperties: false }),
+          body: Type.Object({ q: Type.String({ minLength: 2, maxLength: 254 }) }, { additionalProperties: false }),
           response: { 200: Type.Object({ users: Type.Array(Type.Object({ userId: Type.String(), username: Type.String(), member: Type.Boolean() }, { additionalProperties: false })) }) },
         },
       },
-      async (req) => ({
-        users: await ws.candidates(req.actor!, (req.params as { id: string }).id, (req.query as { q: string }).q, auditSource(req)),
-      }),
+      async (req, rep) => {
+        const users = await ws.candidates(req.actor!, (req.params as { id: string }).id, (req.body as { q: string }).q, auditSource(req)).catch((e: unknown) => {
+          if (e instanceof AppError && e.code === 'RATE_LIMITED') void rep.header('retry-after', String((e.details as { retryAfterSeconds: number }).retryAfterSeconds));
+          throw e;
+        });
+        return { users };
+      },
     );
     app.delete('/workspaces/:id/members/:userId', { config: { permission: 'workspace:use' }, schema: { tags: ['workspaces'], params: MemberParams, response: { 200: Ok } } }, async (req) => {
       const p = req.params as { id: string; userId: string };
@@ -74,6 +80,7 @@ const ItemSchema = Type.Object({
   userId: Type.String(),
   username: Type.String(),
   workspaceId: Nullable(Type.String()),
+  workspaceName: Nullable(Type.String()),
   tokenId: Nullable(Type.String()),
   tokenName: Nullable(Type.String()),
   role: Nullable(Type.String()),
@@ -82,7 +89,9 @@ const ItemSchema = Type.Object({
   idle: Type.Boolean(),
   decision: Nullable(Type.String()),
   decidedBy: Nullable(Type.String()),
+  decidedByName: Nullable(Type.String()),
   decidedAt: Nullable(Type.String()),
+  self: Type.Boolean(),
 });
 
 /** Access reviews (Z4) under /api/v1/access-reviews. */
@@ -97,6 +106,8 @@ export function reviewRoutes(reviews: AccessReviews): FastifyPluginAsync {
       '/access-reviews/export',
       { config: { permission: 'access:review' }, schema: { tags: ['access'], querystring: Type.Object({ format: Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('csv')])) }, { additionalProperties: false }), response: { 200: Type.Unknown({ description: 'JSON {generatedAt, users[]} or CSV (format=csv); ids and names only, never a secret' }) } } },
       async (req, rep) => {
+        // L4: every export of the directory is recorded before it is made (fail closed)
+        await reviews.recordExport(req.actor!.id, (req.query as { format?: string }).format ?? 'json', auditSource(req));
         const rows = await reviews.exportRows();
         if ((req.query as { format?: string }).format === 'csv') {
           return rep.header('content-type', 'text/csv; charset=utf-8').header('content-disposition', 'attachment; filename="coffre-access.csv"').send(AccessReviews.toCsv(rows));

@@ -9,6 +9,7 @@ import { AppError, errors } from '../shared/errors.js';
 import { isWorkspaceRole, type WorkspaceAction, type WorkspaceRole } from './permissions.js';
 import crypto from 'node:crypto';
 import { sql } from 'kysely';
+import { hasInvisibleFormat } from '../shared/text.js';
 
 export interface WorkspaceView {
   id: string;
@@ -18,6 +19,21 @@ export interface WorkspaceView {
   state: string;
   /** the caller's role in it */
   role: WorkspaceRole;
+}
+
+export interface WorkspaceLimits {
+  /** vault.defaultQuotaBytes: what a workspace gets when nobody set its quota (0 = unlimited) */
+  defaultQuotaBytes: number;
+  /** vault.maxWorkspacesPerUser (0 = no limit) */
+  maxCreatedPerUser: number;
+}
+
+/** what the member picker needs from the user directory (the identity module provides it) */
+export interface PickerDirectory {
+  /** the id of the user whose user name or e-mail address is exactly `text`, if any */
+  findExact(text: string): Promise<string | undefined>;
+  /** takes one look-up from this person's budget; false when it is spent */
+  allowLookup(userId: string): Promise<boolean>;
 }
 
 export interface MemberView {
@@ -35,8 +51,12 @@ export interface MemberView {
  */
 export class Workspaces {
   constructor(
-    private readonly o: { db: Db; clock: Clock; fields: FieldCipher; audit: Auditor; policy: Policy },
+    private readonly o: { db: Db; clock: Clock; fields: FieldCipher; audit: Auditor; policy: Policy; limits?: WorkspaceLimits | undefined; directory?: PickerDirectory | undefined },
   ) {}
+
+  private get limits(): WorkspaceLimits {
+    return this.o.limits ?? { defaultQuotaBytes: 0, maxCreatedPerUser: 0 };
+  }
 
   /** need-to-know check whose refusals are audited (`access.denied`, NOT_MEMBER or ROLE_TOO_LOW) */
   private async require(actor: Actor, id: string, action: WorkspaceAction, source: AuditSource | undefined): Promise<WorkspaceRole> {
@@ -54,9 +74,18 @@ export class Workspaces {
     return this.o.fields.decrypt(enc, `workspaces.name:${id}`);
   }
 
+  /**
+   * A workspace's name, for code that has already checked the caller is a member (the access
+   * review shows names only to reviewers who are members).
+   */
+  async nameOf(id: string): Promise<string> {
+    const r = await this.o.db.selectFrom('workspaces').select('name_enc').where('id', '=', id).executeTakeFirstOrThrow();
+    return this.name(id, r.name_enc);
+  }
+
   static checkName(name: string): string {
     const n = name.normalize('NFC').trim();
-    if (n.length < 1 || n.length > 200 || /[\u0000-\u001f\u007f]/.test(n)) throw errors.usage('workspace name: 1 to 200 characters, no control characters');
+    if (n.length < 1 || n.length > 200 || /[\u0000-\u001f\u007f]/.test(n) || hasInvisibleFormat(n)) throw errors.usage('workspace name: 1 to 200 characters, no control or invisible format characters (zero-width, direction marks)');
     return n;
   }
 
@@ -64,15 +93,52 @@ export class Workspaces {
     const name = Workspaces.checkName(o.name);
     if (!ownerId) throw new AppError('OWNER_REQUIRED', 'a workspace needs an owner: pass --owner USER', { httpStatus: 400, exitCode: 2 });
     if (o.quotaBytes !== undefined && o.quotaBytes !== null && (!Number.isSafeInteger(o.quotaBytes) || o.quotaBytes < 0)) throw errors.usage('quotaBytes must be a non-negative integer');
+    await this.checkQuotaRequest(actor, o.quotaBytes, source);
     const id = crypto.randomUUID();
     const nameEnc = await this.o.fields.encrypt('workspaces', name, `workspaces.name:${id}`);
     const now = this.o.clock.nowMs();
     await this.o.db.transaction().execute(async (trx) => {
+      await this.checkCreatedCount(trx, actor);
       await trx.insertInto('workspaces').values({ id, name_enc: nameEnc, quota_bytes: o.quotaBytes ?? null, created_at: now, created_by: actor.id, state: 'active' }).execute();
       await trx.insertInto('workspace_members').values({ workspace_id: id, user_id: ownerId, role: 'owner', added_at: now, added_by: actor.id }).execute();
       await this.o.audit.record(trx, { action: 'workspace.create', actor: actor.id, outcome: 'success', targets: { workspace: id, owner: ownerId }, source });
+    }).catch(async (e: unknown) => {
+      // the refusal is recorded once the transaction that counted is over
+      if (e instanceof AppError && e.code === 'WORKSPACE_LIMIT') await this.o.audit.recordNow({ action: 'access.denied', actor: actor.id, outcome: 'denied', reason: 'WORKSPACE_LIMIT', targets: { action: 'workspace:create', limit: String(this.limits.maxCreatedPerUser) }, source });
+      throw e;
     });
     return { id };
+  }
+
+  /** admins (settings:manage) and the local CLI may set any quota */
+  private mayRaiseQuota(actor: Actor): boolean {
+    return actor.kind === 'local' || this.o.policy.hasPermission(actor, 'settings:manage');
+  }
+
+  /**
+   * Z7: only admins set or raise quotas. Anyone else gets the default (vault.defaultQuotaBytes),
+   * or may ask for a smaller one; 0 (unlimited) or more than the default is refused.
+   */
+  private async checkQuotaRequest(actor: Actor, quota: number | null | undefined, source: AuditSource): Promise<void> {
+    if (quota === undefined || quota === null || this.mayRaiseQuota(actor)) return;
+    const def = this.limits.defaultQuotaBytes;
+    if (quota > 0 && (def === 0 || quota <= def)) return;
+    await this.o.audit.recordNow({ action: 'access.denied', actor: actor.id, outcome: 'denied', reason: 'QUOTA_ADMIN_ONLY', targets: { action: 'workspace:create' }, source });
+    throw new AppError('QUOTA_ADMIN_ONLY', `only an administrator may set a quota above the default (${def === 0 ? 'unlimited' : `${def} bytes`})`, { httpStatus: 403, exitCode: 2, hint: 'leave the quota out to get the default, or ask an administrator' });
+  }
+
+  /** Z7: at most `maxCreatedPerUser` workspaces created by one person (their sessions and tokens together) */
+  private async checkCreatedCount(trx: Kysely<Database>, actor: Actor): Promise<void> {
+    const max = this.limits.maxCreatedPerUser;
+    if (max === 0 || !actor.userId || actor.kind === 'local') return;
+    const uid = actor.userId;
+    const r = await trx
+      .selectFrom('workspaces')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where((eb) => eb.or([eb('created_by', '=', `user:${uid}`), eb('created_by', 'in', eb.selectFrom('api_tokens').select(sql<string>`'token:' || id`.as('t')).where('user_id', '=', uid))]))
+      .executeTakeFirst();
+    if (Number(r?.n ?? 0) < max) return;
+    throw new AppError('WORKSPACE_LIMIT', `you have created ${max} workspaces, the most one person may create`, { httpStatus: 409, exitCode: 2, hint: 'ask an administrator (vault.maxWorkspacesPerUser)' });
   }
 
   /** workspaces the actor is a member of (and only those) */
@@ -108,31 +174,35 @@ export class Workspaces {
   }
 
   /**
-   * Users an owner may add to this workspace, found by user name: exact match first, then those
-   * whose name starts with `q` (at least 2 characters; `%` and `_` are literal). Only id and user
-   * name of active or invited accounts, never an address or a role; at most `limit`. Need-to-know:
-   * only owners of this workspace may look (others get the workspace's 404), and every lookup that
-   * reveals someone is audited (`user.lookup`, ids only: the typed text is not recorded).
+   * The owner's member picker (Z7): finds one person by their exact user name (compared like
+   * sign-in: NFKC, case-insensitive) or exact e-mail address, never by prefix, so nobody can walk
+   * the directory. Only id and user name of an active account, never an address or a role.
+   * Need-to-know: only owners of this workspace may look (others get the workspace's 404). Each
+   * person is limited to `directory.lookupsPerHour` lookups (then 429, audited); every lookup is
+   * audited (`user.lookup`, the id found or none: the typed text is never recorded).
    */
-  async candidates(actor: Actor, id: string, q: string, source: AuditSource, limit = 8): Promise<{ userId: string; username: string; member: boolean }[]> {
+  async candidates(actor: Actor, id: string, q: string, source: AuditSource): Promise<{ userId: string; username: string; member: boolean }[]> {
     await this.require(actor, id, 'workspace:members', source);
-    const key = q.normalize('NFKC').trim().toLowerCase().normalize('NFKC');
-    if (key.length < 2 || key.length > 64) throw errors.usage('type at least 2 characters of the user name');
-    const like = `${key.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-    const rows = await this.o.db
-      .selectFrom('users')
-      .leftJoin('workspace_members', (j) => j.onRef('workspace_members.user_id', '=', 'users.id').on('workspace_members.workspace_id', '=', id))
-      .select(['users.id', 'users.username', 'users.username_key', 'workspace_members.role'])
-      .where((eb) => eb.or([eb('users.username_key', '=', key), sql<boolean>`users.username_key like ${like} escape '\\'`]))
-      .where('users.state', 'in', ['active', 'invited'])
-      .orderBy(sql`case when users.username_key = ${key} then 0 else 1 end`)
-      .orderBy('users.username_key')
-      .limit(Math.max(1, Math.min(limit, 20)))
-      .execute();
-    const found = rows.map((r) => ({ userId: r.id, username: r.username, member: r.role !== null }));
-    if (found.length) {
-      await this.o.audit.recordNow({ action: 'user.lookup', actor: actor.id, outcome: 'success', targets: { workspace: id, users: found.map((f) => f.userId).join(',').slice(0, 1000) }, source });
+    const text = q.normalize('NFKC').trim();
+    if (text.length < 2 || text.length > 254) throw errors.usage('type the exact user name or e-mail address of the person to add');
+    const dir = this.o.directory;
+    if (!dir) return [];
+    if (!(await dir.allowLookup(actor.userId ?? actor.id))) {
+      await this.o.audit.recordNow({ action: 'user.lookup', actor: actor.id, outcome: 'denied', reason: 'THROTTLED', targets: { workspace: id }, source });
+      throw new AppError('RATE_LIMITED', 'too many look-ups; try again later', { httpStatus: 429, exitCode: 1, details: { retryAfterSeconds: 600 } });
     }
+    const userId = await dir.findExact(text);
+    const row = userId
+      ? await this.o.db
+          .selectFrom('users')
+          .leftJoin('workspace_members', (j) => j.onRef('workspace_members.user_id', '=', 'users.id').on('workspace_members.workspace_id', '=', id))
+          .select(['users.id', 'users.username', 'workspace_members.role'])
+          .where('users.id', '=', userId)
+          .where('users.state', '=', 'active')
+          .executeTakeFirst()
+      : undefined;
+    const found = row ? [{ userId: row.id, username: row.username, member: row.role !== null }] : [];
+    await this.o.audit.recordNow({ action: 'user.lookup', actor: actor.id, outcome: 'success', reason: found.length ? 'FOUND' : 'NOT_FOUND', targets: { workspace: id, ...(row ? { users: row.id } : {}) }, source });
     return found;
   }
 
@@ -147,6 +217,8 @@ export class Workspaces {
     if (!isWorkspaceRole(role)) throw errors.usage(`unknown workspace role "${role}"`, 'one of owner, editor, viewer');
     const user = await this.o.db.selectFrom('users').select(['id', 'state']).where('id', '=', userId).executeTakeFirst();
     if (!user || user.state === 'disabled') throw errors.notFound('user');
+    // Z6: whoever completes a pending invitation becomes that account, so it holds no membership until then
+    if (user.state !== 'active') throw new AppError('USER_NOT_ENROLLED', 'this person has not enrolled yet; add them once they have chosen their password', { httpStatus: 409, exitCode: 2 });
     await this.o.db.transaction().execute(async (trx) => {
       const now = this.o.clock.nowMs();
       const before = await trx.selectFrom('workspace_members').select('role').where('workspace_id', '=', id).where('user_id', '=', userId).executeTakeFirst();

@@ -86,7 +86,15 @@ export class SessionAuthenticator implements Authenticator {
     const u = await this.activeUser(r.session.userId);
     if (!u || u.state !== 'active') throw failed();
     this.o.limiter.vouch(secret);
-    if (!SAFE_METHODS.has(req.method)) this.checkCsrf(req, secret);
+    if (!SAFE_METHODS.has(req.method)) {
+      try {
+        this.checkCsrf(req, secret);
+      } catch (e) {
+        // L4: a refused cookie request is recorded (it needs a live session: no anonymous flood)
+        await this.o.audit.recordNow({ action: 'auth.csrf', actor: `user:${u.id}`, outcome: 'denied', reason: 'CSRF', targets: { user: u.id, method: req.method, route: req.routeOptions.url ?? 'unknown' }, source: sourceOf(req) });
+        throw e;
+      }
+    }
     req.sessionSecret = secret;
     await this.touch(u.id, u.last_seen_at);
     return { id: `user:${u.id}`, kind: 'user', userId: u.id, username: u.username, roles: [u.role], sessionId: r.session.id };

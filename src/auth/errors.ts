@@ -10,7 +10,7 @@ export const authErrors = {
     new AppError('LINK_INVALID', 'this link is invalid, expired or was already used', { httpStatus: 410, exitCode: 1, hint: 'ask an administrator for a new link' }),
   weakPassword: (reasons: string[]) =>
     new AppError('PASSWORD_REJECTED', `password refused: ${reasons.join('; ')}`, { httpStatus: 422, exitCode: 2, details: { reasons } }),
-  usernameTaken: () => new AppError('USERNAME_TAKEN', 'a user with this name already exists', { httpStatus: 409, exitCode: 2 }),
+  usernameTaken: () => new AppError('USERNAME_TAKEN', 'a user with this name, or with a name that looks the same, already exists', { httpStatus: 409, exitCode: 2 }),
   badUsername: (why: string) => new AppError('USAGE', `invalid username: ${why}`, { httpStatus: 400, exitCode: 2 }),
   badEmail: () => new AppError('USAGE', 'invalid e-mail address', { httpStatus: 400, exitCode: 2 }),
   badPhone: () => new AppError('USAGE', 'invalid phone number (use the international form, e.g. +33612345678)', { httpStatus: 400, exitCode: 2 }),

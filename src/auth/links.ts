@@ -40,17 +40,17 @@ export class Links {
   }
 
   /** the live link's row for a token, without consuming it */
-  async peek(db: Kysely<Database>, purpose: LinkPurpose, token: string): Promise<{ id: string; userId: string } | undefined> {
+  async peek(db: Kysely<Database>, purpose: LinkPurpose, token: string): Promise<{ id: string; userId: string; createdBy: string } | undefined> {
     const row = await db
       .selectFrom('one_time_links')
-      .select(['id', 'user_id'])
+      .select(['id', 'user_id', 'created_by'])
       .where('token_hash', '=', sha256(token))
       .where('purpose', '=', purpose)
       .where('used_at', 'is', null)
       .where('voided_at', 'is', null)
       .where('expires_at', '>', this.clock.nowMs())
       .executeTakeFirst();
-    return row ? { id: row.id, userId: row.user_id } : undefined;
+    return row ? { id: row.id, userId: row.user_id, createdBy: row.created_by } : undefined;
   }
 
   /** consumes the link; true for exactly one caller */
@@ -65,6 +65,10 @@ export class Links {
       .where('expires_at', '>', now)
       .executeTakeFirst();
     return Number(r.numUpdatedRows) === 1;
+  }
+
+  async voidOne(trx: Kysely<Database>, id: string): Promise<void> {
+    await trx.updateTable('one_time_links').set({ voided_at: this.clock.nowMs() }).where('id', '=', id).where('used_at', 'is', null).where('voided_at', 'is', null).execute();
   }
 
   async voidAll(trx: Kysely<Database>, userId: string): Promise<void> {

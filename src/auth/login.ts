@@ -4,7 +4,7 @@ import type { PasswordHasher } from './passwords/hasher.js';
 import type { Counts, LoginThrottle } from './throttle.js';
 import type { SessionStore } from './sessions.js';
 import type { SecondFactor } from './mfa.js';
-import type { ApiTokens, TokenView } from './tokens.js';
+import { ApiTokens, type TokenView } from './tokens.js';
 import type { MailSender, SmsSender } from './messaging.js';
 import { LoginThrottle as Throttle } from './throttle.js';
 import { addressPrefix } from './address.js';
@@ -12,7 +12,7 @@ import { normaliseUsername } from './username.js';
 import { authErrors } from './errors.js';
 import { notices } from './notices.js';
 import { newId, randomToken } from './secrets.js';
-import { ROLE_PERMISSIONS, isApplianceRole } from '../access/permissions.js';
+import { OPT_IN_SCOPES, ROLE_PERMISSIONS, isApplianceRole } from '../access/permissions.js';
 import { MAX_PASSWORD_LENGTH, codePoints } from './passwords/policy.js';
 
 export interface TokenRequest {
@@ -227,12 +227,20 @@ export class LoginService {
 
   /** S2: a brand-new session (or token) at every sign-in; the address (and the browser, by its device cookie) becomes known for the user */
   private async issue(user: UserRow, purpose: 'session' | 'token', tokenReq: TokenRequest | undefined, source: Source, factor: string, device: string | undefined): Promise<LoginResult> {
+    let scopes: string[] = [];
+    if (purpose === 'token') {
+      // Z5: scopes above the role are refused exactly as POST /auth/tokens refuses them
+      try {
+        scopes = ApiTokens.grant(isApplianceRole(user.role) ? ROLE_PERMISSIONS[user.role] : [], tokenReq?.scopes, OPT_IN_SCOPES);
+      } catch (e) {
+        await this.d.audit.recordNow({ action: 'auth.login', actor: `user:${user.id}`, outcome: 'denied', reason: 'SCOPE_ABOVE_ROLE', targets: { user: user.id }, source });
+        throw e;
+      }
+    }
     const out = await this.d.db.transaction().execute(async (trx) => {
       const now = this.d.clock.nowMs();
       await trx.updateTable('users').set({ last_login_at: now, last_seen_at: now }).where('id', '=', user.id).execute();
       if (purpose === 'token') {
-        const own = isApplianceRole(user.role) ? [...ROLE_PERMISSIONS[user.role]] : [];
-        const scopes = tokenReq?.scopes?.length ? tokenReq.scopes : own;
         const t = await this.p.tokens.create(trx, user.id, { name: tokenReq?.name ?? 'coffre login', scopes, ttlDays: tokenReq?.ttlDays });
         await this.d.audit.record(trx, { action: 'auth.login', actor: `user:${user.id}`, outcome: 'success', reason: `TOKEN_${factor.toUpperCase()}`, targets: { user: user.id, token: t.view.id }, source });
         return { status: 'ok' as const, userId: user.id, token: t };

@@ -23,6 +23,10 @@ export const notices = {
     subject: 'Your Coffre second factor was locked',
     text: `Hello ${username},\n\nOn ${at} (UTC), too many wrong sign-in codes were entered for your Coffre account, so its second factor is locked for ${minutes} minutes.\nWhoever entered them knew your password. If it was not you, change your password as soon as you can and tell your administrator.\n`,
   }),
+  ownerAlert: (owner: string, member: string, what: string) => ({
+    subject: 'Coffre: an administrator acted on a member of your workspace',
+    text: `Hello ${owner},\n\nAn administrator acted on the account ${member}, a member of a workspace you own: ${what}.\nIf you did not expect this, check the workspace's members and contact your security officer.\n`,
+  }),
   reviewReminder: (due: string) => ({
     subject: 'Coffre access review pending',
     text: `An access review is waiting for your decisions (due ${due}). Sign in to Coffre to confirm or revoke each access.\n`,

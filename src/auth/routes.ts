@@ -4,7 +4,7 @@ import type { LoginService, LoginResult } from './login.js';
 import type { AccountService } from './accounts.js';
 import type { UserDirectory } from './users.js';
 import type { SessionStore } from './sessions.js';
-import type { ApiTokens } from './tokens.js';
+import { ApiTokens } from './tokens.js';
 import type { Auditor } from '../audit/types.js';
 import type { Db } from '../db/index.js';
 import { userView } from './users.js';
@@ -48,7 +48,10 @@ export function authRoutes(d: AuthRouteDeps): FastifyPluginAsync {
     app.addHook('onRequest', async (req) => {
       if (req.routeOptions.config?.public !== true || req.method === 'GET' || req.method === 'HEAD') return;
       const origin = req.headers.origin;
-      if (req.headers['sec-fetch-site'] === 'cross-site' || (origin !== undefined && origin !== d.publicOrigin)) throw authErrors.csrf();
+      if (req.headers['sec-fetch-site'] === 'cross-site' || (origin !== undefined && origin !== d.publicOrigin)) {
+        await d.accounts.recordPublicRefusal(sourceOf(req), 'CSRF', req.routeOptions.url ?? 'unknown');
+        throw authErrors.csrf();
+      }
     });
     const reply = async (res: LoginResult, rep: FastifyReply) => {
       if (res.status === 'mfa_required') return { status: res.status, challenge: res.challenge, method: res.method, expiresAt: new Date(res.expiresAt).toISOString() };
@@ -70,6 +73,13 @@ export function authRoutes(d: AuthRouteDeps): FastifyPluginAsync {
       }
       return out;
     };
+    /** revokes one token of a user, audited in the same transaction; false when there was none live */
+    const revokeToken = (tokenId: string, by: string, userId: string, source: ReturnType<typeof sourceOf>, action = 'token.revoke') =>
+      d.db.transaction().execute(async (trx) => {
+        const ok = await d.tokens.revoke(trx, tokenId, by, userId);
+        if (ok) await d.audit.record(trx, { action, actor: by, outcome: 'success', targets: { user: userId, token: tokenId }, source });
+        return ok;
+      });
 
     app.post(
       '/auth/login',
@@ -127,7 +137,9 @@ export function authRoutes(d: AuthRouteDeps): FastifyPluginAsync {
         schema: {
           tags: ['auth'],
           body: Type.Object({ username: Type.Optional(Username), email: Type.Optional(Type.String({ maxLength: 254 })) }, { additionalProperties: false }),
-          response: { 202: Type.Object({ status: Type.Literal('accepted') }) },
+          // delivery: how a link would reach the user ('none' when no mail server is configured);
+          // the same for every account, so it says nothing about whether this one exists
+          response: { 202: Type.Object({ status: Type.Literal('accepted'), delivery: Type.Union([Type.Literal('email'), Type.Literal('none')]) }) },
         },
       },
       async (req, rep) => {
@@ -139,7 +151,7 @@ export function authRoutes(d: AuthRouteDeps): FastifyPluginAsync {
         }
         // R4: the same answer, at once, whether or not the account exists; the work happens after
         setImmediate(() => void d.accounts.forgot(b, src));
-        return rep.code(202).send({ status: 'accepted' as const });
+        return rep.code(202).send({ status: 'accepted' as const, delivery: d.accounts.canMail ? ('email' as const) : ('none' as const) });
       },
     );
 
@@ -147,11 +159,17 @@ export function authRoutes(d: AuthRouteDeps): FastifyPluginAsync {
       '/auth/password/reset',
       {
         config: { public: true },
-        schema: { tags: ['auth'], body: Type.Object({ token: Type.String({ minLength: 20, maxLength: 2000 }), password: Password }, { additionalProperties: false }), response: { 200: Ok } },
+        schema: {
+          tags: ['auth'],
+          // code: the user's own TOTP or recovery code, needed when an admin started the reset
+          body: Type.Object({ token: Type.String({ minLength: 20, maxLength: 2000 }), password: Password, code: Type.Optional(Type.String({ minLength: 1, maxLength: 32 })) }, { additionalProperties: false }),
+          // totp and recoveryCodes: only after a two-admin recovery (the lost factor is replaced)
+          response: { 200: Type.Object({ status: Type.Literal('ok'), totp: Type.Optional(TotpSchema), recoveryCodes: Type.Optional(Type.Array(Type.String())) }) },
+        },
       },
       async (req) => {
-        await d.accounts.reset(req.body as { token: string; password: string }, sourceOf(req));
-        return { status: 'ok' as const };
+        const r = await d.accounts.reset(req.body as { token: string; password: string; code?: string }, sourceOf(req));
+        return { status: 'ok' as const, ...r };
       },
     );
 
@@ -177,6 +195,8 @@ export function authRoutes(d: AuthRouteDeps): FastifyPluginAsync {
     app.post('/auth/logout', { config: { permission: 'self' }, schema: { tags: ['auth'], response: { 200: Ok } } }, async (req, rep) => {
       const a = actorOf(req);
       if (a.sessionId) await d.accounts.endSession(a.userId, a.sessionId, a.id, sourceOf(req), 'logout', 'auth.logout');
+      // S6: signing out with a bearer token revokes that token
+      if (a.kind === 'token') await revokeToken(a.id.slice('token:'.length), a.id, a.userId, sourceOf(req), 'auth.logout');
       void rep.header('set-cookie', clearedSessionCookie());
       return { status: 'ok' as const };
     });
@@ -209,8 +229,9 @@ export function authRoutes(d: AuthRouteDeps): FastifyPluginAsync {
         config: { permission: 'self' },
         schema: {
           tags: ['auth'],
-          body: Type.Object({ currentPassword: Password, newPassword: Password, endOtherSessions: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
-          response: { 200: Type.Object({ status: Type.Literal('ok'), sessionsEnded: Type.Integer() }) },
+          // S6: the user's API tokens are revoked unless keepTokens is true
+          body: Type.Object({ currentPassword: Password, newPassword: Password, endOtherSessions: Type.Optional(Type.Boolean()), keepTokens: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
+          response: { 200: Type.Object({ status: Type.Literal('ok'), sessionsEnded: Type.Integer(), tokensRevoked: Type.Integer() }) },
         },
       },
       async (req) => {
@@ -218,9 +239,9 @@ export function authRoutes(d: AuthRouteDeps): FastifyPluginAsync {
         if (a.kind === 'token' && !a.scopes?.includes('password:change')) {
           throw new AppError('FORBIDDEN', 'this API token cannot change the password (it needs the password:change scope)', { httpStatus: 403 });
         }
-        const b = req.body as { currentPassword: string; newPassword: string; endOtherSessions?: boolean };
-        const r = await d.accounts.changePassword(a.userId, { currentPassword: b.currentPassword, newPassword: b.newPassword, endOtherSessions: b.endOtherSessions ?? true }, a.sessionId, sourceOf(req));
-        return { status: 'ok' as const, sessionsEnded: r.sessionsEnded };
+        const b = req.body as { currentPassword: string; newPassword: string; endOtherSessions?: boolean; keepTokens?: boolean };
+        const r = await d.accounts.changePassword(a.userId, { currentPassword: b.currentPassword, newPassword: b.newPassword, endOtherSessions: b.endOtherSessions ?? true, keepTokens: b.keepTokens }, a.sessionId, sourceOf(req));
+        return { status: 'ok' as const, sessionsEnded: r.sessionsEnded, tokensRevoked: r.tokensRevoked };
       },
     );
 
@@ -242,7 +263,9 @@ export function authRoutes(d: AuthRouteDeps): FastifyPluginAsync {
 
     // ---- own API tokens ----
     app.get('/auth/tokens', { config: { permission: 'self' }, schema: { tags: ['auth'], response: { 200: Type.Object({ tokens: Type.Array(TokenSchema) }) } } }, async (req) => {
-      return { tokens: await d.tokens.list(actorOf(req).userId) };
+      const a = actorOf(req);
+      await d.audit.recordNow({ action: 'token.list', actor: a.id, outcome: 'success', targets: { user: a.userId }, source: sourceOf(req) });
+      return { tokens: await d.tokens.list(a.userId) };
     });
 
     app.post(
@@ -264,9 +287,7 @@ export function authRoutes(d: AuthRouteDeps): FastifyPluginAsync {
         // opt-in scopes (password:change) only when named
         const allowed = a.kind === 'token' ? own.filter((p) => a.scopes?.includes(p)) : own;
         const optIn = OPT_IN_SCOPES.filter((p) => a.kind !== 'token' || a.scopes?.includes(p));
-        const scopes = b.scopes ?? allowed;
-        const extra = scopes.filter((s) => !allowed.includes(s as never) && !optIn.includes(s as never));
-        if (extra.length) throw new AppError('FORBIDDEN', `you do not hold: ${extra.join(', ')}`, { httpStatus: 403 });
+        const scopes = ApiTokens.grant(allowed, b.scopes, optIn);
         const t = await d.db.transaction().execute(async (trx) => {
           const t = await d.tokens.create(trx, a.userId, { name: b.name, scopes, ttlDays: b.ttlDays });
           await d.audit.record(trx, { action: 'token.create', actor: a.id, outcome: 'success', targets: { user: a.userId, token: t.view.id }, source: sourceOf(req) });
@@ -278,18 +299,14 @@ export function authRoutes(d: AuthRouteDeps): FastifyPluginAsync {
 
     app.delete('/auth/tokens/:id', { config: { permission: 'self' }, schema: { tags: ['auth'], params: IdParams, response: { 200: Ok } } }, async (req) => {
       const a = actorOf(req);
-      const id = (req.params as { id: string }).id;
-      const ok = await d.db.transaction().execute(async (trx) => {
-        const ok = await d.tokens.revoke(trx, id, a.id, a.userId);
-        if (ok) await d.audit.record(trx, { action: 'token.revoke', actor: a.id, outcome: 'success', targets: { user: a.userId, token: id }, source: sourceOf(req) });
-        return ok;
-      });
-      if (!ok) throw errors.notFound('token');
+      if (!(await revokeToken((req.params as { id: string }).id, a.id, a.userId, sourceOf(req)))) throw errors.notFound('token');
       return { status: 'ok' as const };
     });
 
     // ---- users (admins) ----
-    app.get('/users', { config: { permission: 'users:read' }, schema: { tags: ['users'], response: { 200: Type.Object({ users: Type.Array(UserSchema) }) } } }, async () => {
+    // L4: every read of the user directory and of token lists is recorded (fail closed: audited first)
+    app.get('/users', { config: { permission: 'users:read' }, schema: { tags: ['users'], response: { 200: Type.Object({ users: Type.Array(UserSchema) }) } } }, async (req) => {
+      await d.audit.recordNow({ action: 'user.list', actor: req.actor!.id, outcome: 'success', source: sourceOf(req) });
       return { users: (await d.users.list()).map(userView) };
     });
 
@@ -317,6 +334,30 @@ export function authRoutes(d: AuthRouteDeps): FastifyPluginAsync {
       return { ...(r.mailed ? {} : { enrolUrl: r.enrolUrl }), expiresAt: new Date(r.expiresAt).toISOString(), mailed: r.mailed };
     });
 
+    // an admin-started reset: the link goes by mail, or to the admin but usable only with the user's own second factor
+    app.post(
+      '/users/:id/reset',
+      { config: { permission: 'users:manage' }, schema: { tags: ['users'], params: IdParams, response: { 200: Type.Object({ mailed: Type.Boolean(), resetUrl: Type.Optional(Type.String()), expiresAt: Type.String(), codeRequired: Type.Boolean() }) } } },
+      async (req) => {
+        const r = await d.accounts.adminReset((req.params as { id: string }).id, req.actor!.id, sourceOf(req));
+        return { mailed: r.mailed, ...(r.resetUrl ? { resetUrl: r.resetUrl } : {}), expiresAt: new Date(r.expiresAt).toISOString(), codeRequired: r.codeRequired };
+      },
+    );
+
+    // lost password and second factor: one admin requests, a different admin approves (each audited)
+    app.post(
+      '/users/:id/recovery',
+      {
+        config: { permission: 'users:manage' },
+        schema: { tags: ['users'], params: IdParams, response: { 200: Type.Object({ status: Type.Union([Type.Literal('requested'), Type.Literal('approved')]), mailed: Type.Optional(Type.Boolean()), resetUrl: Type.Optional(Type.String()), expiresAt: Type.Optional(Type.String()) }) } },
+      },
+      async (req) => {
+        const r = await d.accounts.recover((req.params as { id: string }).id, req.actor!.id, sourceOf(req));
+        if (r.status === 'requested') return r;
+        return { status: r.status, mailed: r.mailed, ...(r.resetUrl ? { resetUrl: r.resetUrl } : {}), expiresAt: new Date(r.expiresAt).toISOString() };
+      },
+    );
+
     app.post('/users/:id/disable', { config: { permission: 'users:manage' }, schema: { tags: ['users'], params: IdParams, response: { 200: Ok } } }, async (req) => {
       await d.accounts.setState((req.params as { id: string }).id, 'disabled', req.actor!.id, sourceOf(req));
       return { status: 'ok' as const };
@@ -329,23 +370,35 @@ export function authRoutes(d: AuthRouteDeps): FastifyPluginAsync {
 
     app.put(
       '/users/:id/role',
-      { config: { permission: 'users:manage' }, schema: { tags: ['users'], params: IdParams, body: Type.Object({ role: Type.String() }, { additionalProperties: false }), response: { 200: Ok } } },
+      {
+        config: { permission: 'users:manage' },
+        schema: {
+          tags: ['users'],
+          params: IdParams,
+          body: Type.Object({ role: Type.String() }, { additionalProperties: false }),
+          // pendingRole: the role asked for, waiting until the user sets up a second factor (role stays the current one)
+          response: { 200: Type.Object({ status: Type.Literal('ok'), role: Type.String(), pendingRole: Type.Union([Type.String(), Type.Null()]) }) },
+        },
+      },
       async (req) => {
         const id = (req.params as { id: string }).id;
         if (req.actor!.userId === id) throw new AppError('SELF_ROLE', 'you cannot change your own role', { httpStatus: 409 });
-        await d.accounts.setRole(id, (req.body as { role: string }).role, req.actor!.id, sourceOf(req));
-        return { status: 'ok' as const };
+        const r = await d.accounts.setRole(id, (req.body as { role: string }).role, req.actor!.id, sourceOf(req));
+        return { status: 'ok' as const, ...r };
       },
     );
 
-    app.post('/users/:id/sessions/end', { config: { permission: 'users:manage' }, schema: { tags: ['users'], params: IdParams, response: { 200: Type.Object({ ended: Type.Integer() }) } } }, async (req) => {
+    // S6: an admin's "end sessions" also revokes the user's API tokens
+    app.post('/users/:id/sessions/end', { config: { permission: 'users:manage' }, schema: { tags: ['users'], params: IdParams, response: { 200: Type.Object({ ended: Type.Integer(), tokensRevoked: Type.Integer() }) } } }, async (req) => {
       const id = (req.params as { id: string }).id;
       if (!(await d.users.byId(id))) throw errors.notFound('user');
-      return { ended: await d.accounts.endSessions(id, req.actor!.id, sourceOf(req)) };
+      return d.accounts.endAccess(id, req.actor!.id, sourceOf(req));
     });
 
     app.get('/users/:id/tokens', { config: { permission: 'users:read' }, schema: { tags: ['users'], params: IdParams, response: { 200: Type.Object({ tokens: Type.Array(TokenSchema) }) } } }, async (req) => {
-      return { tokens: await d.tokens.list((req.params as { id: string }).id) };
+      const id = (req.params as { id: string }).id;
+      await d.audit.recordNow({ action: 'token.list', actor: req.actor!.id, outcome: 'success', targets: { user: id.slice(0, 128) }, source: sourceOf(req) });
+      return { tokens: await d.tokens.list(id) };
     });
 
     app.delete(
@@ -353,12 +406,7 @@ export function authRoutes(d: AuthRouteDeps): FastifyPluginAsync {
       { config: { permission: 'users:manage' }, schema: { tags: ['users'], params: Type.Object({ id: Type.String(), tokenId: Type.String() }), response: { 200: Ok } } },
       async (req) => {
         const p = req.params as { id: string; tokenId: string };
-        const ok = await d.db.transaction().execute(async (trx) => {
-          const ok = await d.tokens.revoke(trx, p.tokenId, req.actor!.id, p.id);
-          if (ok) await d.audit.record(trx, { action: 'token.revoke', actor: req.actor!.id, outcome: 'success', targets: { user: p.id, token: p.tokenId }, source: sourceOf(req) });
-          return ok;
-        });
-        if (!ok) throw errors.notFound('token');
+        if (!(await revokeToken(p.tokenId, req.actor!.id, p.id, sourceOf(req)))) throw errors.notFound('token');
         return { status: 'ok' as const };
       },
     );

@@ -13,6 +13,8 @@ export const UserSchema = Type.Object({
   createdAt: Type.String(),
   lastLoginAt: Type.Union([Type.String(), Type.Null()]),
   lastSeenAt: Type.Union([Type.String(), Type.Null()]),
+  /** a role given by an admin, waiting until the user sets up a second factor */
+  pendingRole: Type.Optional(Type.Union([Type.String(), Type.Null()])),
 });
 
 export const TokenSchema = Type.Object({

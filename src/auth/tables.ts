@@ -31,6 +31,22 @@ export interface AuthTables {
     last_login_at: number | null;
     last_seen_at: number | null;
     disabled_at: number | null;
+    /** UTS #39 confusable skeleton of username_key (unique: no `аdmin` beside `admin`) */
+    username_skeleton: string | null;
+    /** a role given by an admin that needs a second factor the user has not set up yet */
+    pending_role: string | null;
+  };
+  /** an account whose owner lost both password and second factor: two different admins (each audited) */
+  account_recoveries: {
+    id: string;
+    user_id: string;
+    requested_by: string;
+    requested_at: number;
+    approved_by: string | null;
+    approved_at: number | null;
+    /** the reset link issued on approval */
+    link_id: string | null;
+    closed_at: number | null;
   };
   recovery_codes: { code_hash: string; user_id: string; created_at: number; used_at: number | null };
   one_time_links: {

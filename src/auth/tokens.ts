@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database, Db } from '../db/index.js';
 import type { Clock } from '../shared/clock.js';
-import { errors } from '../shared/errors.js';
+import { AppError, errors } from '../shared/errors.js';
 import { ALL_PERMISSIONS } from '../access/permissions.js';
 import { newId, randomToken, sha256 } from './secrets.js';
 
@@ -37,6 +37,20 @@ export class ApiTokens {
   static checkScopes(scopes: readonly string[]): void {
     const bad = scopes.filter((s) => !(ALL_PERMISSIONS as readonly string[]).includes(s));
     if (bad.length) throw errors.usage(`unknown scope(s): ${bad.join(', ')}`, `scopes are permission names: ${ALL_PERMISSIONS.join(', ')}`);
+  }
+
+  /**
+   * Z5: the scopes a new token gets: those asked for (all `allowed` when none are), refused with
+   * 403 when any is above `allowed` (the creator's role, or the creating token's own scopes)
+   * and not one of the `optIn` scopes (given only when named).
+   * Every path that mints a token goes through here.
+   */
+  static grant(allowed: readonly string[], requested: readonly string[] | undefined, optIn: readonly string[] = []): string[] {
+    const scopes = requested?.length ? [...requested] : [...allowed];
+    ApiTokens.checkScopes(scopes);
+    const extra = scopes.filter((s) => !allowed.includes(s) && !optIn.includes(s));
+    if (extra.length) throw new AppError('FORBIDDEN', `you do not hold: ${extra.join(', ')}`, { httpStatus: 403, exitCode: 1 });
+    return scopes;
   }
 
   async create(trx: Kysely<Database>, userId: string, o: { name: string; scopes: readonly string[]; ttlDays?: number | undefined }): Promise<{ token: string; view: TokenView }> {

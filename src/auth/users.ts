@@ -16,6 +16,7 @@ export interface UserView {
   createdAt: string;
   lastLoginAt: string | null;
   lastSeenAt: string | null;
+  pendingRole: string | null;
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString());
@@ -30,6 +31,7 @@ export function userView(r: UserRow): UserView {
     createdAt: new Date(Number(r.created_at)).toISOString(),
     lastLoginAt: iso(r.last_login_at),
     lastSeenAt: iso(r.last_seen_at),
+    pendingRole: r.pending_role ?? null,
   };
 }
 

@@ -22,7 +22,7 @@ import { authRoutes } from './routes.js';
 import { FailedAuthLimiter } from './flood.js';
 import { httpSmsSender, smtpSender, type MailSender, type SmsSender } from './messaging.js';
 import { Policy } from '../access/policy.js';
-import { Workspaces } from '../access/workspaces.js';
+import { Workspaces, type PickerDirectory, type WorkspaceLimits } from '../access/workspaces.js';
 import { workspaceRoutes, reviewRoutes } from '../access/routes.js';
 import { AccessReviews } from '../access/reviews.js';
 import type { JobDefinition } from '../jobs/index.js';
@@ -41,6 +41,8 @@ export interface IdentityOptions {
   /** config http.publicUrl: links and the CSRF origin check use it, never the Host header */
   publicUrl: string;
   organisation?: string | undefined;
+  /** default quota and per-user workspace limit (from the vault section) */
+  workspaceLimits?: WorkspaceLimits | undefined;
   /** tests may inject senders (real SMTP / HTTP receivers behind them) */
   mailSender?: MailSender | undefined;
   smsSender?: SmsSender | undefined;
@@ -85,7 +87,18 @@ export function wireIdentity(o: IdentityOptions): Identity {
   const login = new LoginService(d, { users, hasher, throttle, sessions, mfa, tokens, mail, sms });
   const accounts = new AccountService(d, { users, hasher, throttle, sessions, mfa, tokens, links, mail, sms });
   const policy = new Policy(o.db);
-  const workspaces = new Workspaces({ db: o.db, clock: o.clock, fields: o.fields, audit: o.audit, policy });
+  const directory: PickerDirectory = {
+    findExact: async (text) => {
+      const byName = await users.byUsername(text);
+      if (byName) return byName.id;
+      if (!text.includes('@')) return undefined;
+      const byMail = await users.byEmail(text);
+      // an address shared by several accounts names nobody
+      return byMail.length === 1 ? byMail[0]!.id : undefined;
+    },
+    allowLookup: (userId) => throttle.take(`lookup:${userId}`, o.auth.directory.lookupsPerHour, 3_600_000),
+  };
+  const workspaces = new Workspaces({ db: o.db, clock: o.clock, fields: o.fields, audit: o.audit, policy, limits: o.workspaceLimits, directory });
   const publicOrigin = (() => {
     try {
       return new URL(o.publicUrl).origin;
@@ -103,6 +116,7 @@ export function wireIdentity(o: IdentityOptions): Identity {
     alerts: d.alerts,
     policy,
     cfg: o.auth.reviews,
+    workspaceName: (id) => workspaces.nameOf(id),
     effects: {
       removeMember: (actor, ws, userId, source) => workspaces.removeMember(actor, ws, userId, source, 'access.review.revoke'),
       downgradeRole: async (userId, by, source) => {

@@ -76,6 +76,52 @@ export function registerUsers(program: Command, io: Io): void {
       }),
     );
   user
+    .command('reset <username>')
+    .description('start a password reset the user completes with their own second factor (the link is e-mailed when a mail server is configured)')
+    .option('--lost-factor', 'the user lost password and second factor: request (first admin) or approve (a second, different admin) an account recovery')
+    .addOption(dataDirOption())
+    .addOption(jsonOption())
+    .action(
+      action(io, async (username: string, opts: { lostFactor?: boolean; dataDir?: string; json?: boolean }) => {
+        await local(opts.dataDir, async (a) => {
+          const u = await findUser(a, username);
+          if (opts.lostFactor) {
+            const r = await a.identity.accounts.recover(u.id, localActor(), {});
+            if (r.status === 'requested') {
+              return emit(io, opts.json, { id: u.id, username: u.username, status: r.status }, `recovery of ${u.username} requested; a different admin must approve it (coffre user reset ${u.username} --lost-factor)`);
+            }
+            return emit(io, opts.json, { id: u.id, username: u.username, status: r.status, mailed: r.mailed, ...(r.resetUrl ? { resetUrl: r.resetUrl } : {}), expiresAt: new Date(r.expiresAt).toISOString() }, () =>
+              [`recovery of ${u.username} approved: the link replaces their second factor`, r.mailed ? '  the link was e-mailed to the user' : `  give this link to the user in person (one use, valid 24 h): ${r.resetUrl}`].join('\n'),
+            );
+          }
+          const r = await a.identity.accounts.adminReset(u.id, localActor(), {});
+          emit(io, opts.json, { id: u.id, username: u.username, mailed: r.mailed, ...(r.resetUrl ? { resetUrl: r.resetUrl } : {}), expiresAt: new Date(r.expiresAt).toISOString(), codeRequired: r.codeRequired }, () =>
+            [
+              `password reset started for ${u.username}`,
+              r.mailed ? '  the link was e-mailed to the user' : `  give this link to the user (one use, valid 24 h): ${r.resetUrl}`,
+              ...(r.codeRequired ? ['  it works only with a code from their own authenticator app'] : []),
+            ].join('\n'),
+          );
+        });
+      }),
+    );
+  user
+    .command('role <username> <role>')
+    .description('change a user\'s role (ends their sessions, revokes their API tokens); a role that requires a second factor waits until they set one up')
+    .addOption(dataDirOption())
+    .addOption(jsonOption())
+    .action(
+      action(io, async (username: string, role: string, opts: { dataDir?: string; json?: boolean }) => {
+        await local(opts.dataDir, async (a) => {
+          const u = await findUser(a, username);
+          // said before the change: the role may not take effect at once
+          if (a.identity.accounts.roleWaitsForFactor(u, role) && u.role !== role) io.err(`note: ${u.username} has no second factor; the role ${role} requires one and takes effect once they set it up (they stay ${u.role} until then)\n`);
+          const r = await a.identity.accounts.setRole(u.id, role, localActor(), {});
+          emit(io, opts.json, { id: u.id, username: u.username, role: r.role, pendingRole: r.pendingRole }, r.pendingRole ? `${u.username} stays ${r.role} until they set up a second factor; then ${r.pendingRole}` : `${u.username} is now ${r.role}`);
+        });
+      }),
+    );
+  user
     .command('enrol <url>')
     .description('complete an enrolment link: you choose your own password (read from stdin)')
     .option('--password-stdin', 'read the password from standard input (required)')

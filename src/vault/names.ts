@@ -1,4 +1,5 @@
 import { vaultErrors } from './errors.js';
+import { hasInvisibleFormat } from '../shared/text.js';
 
 /** Longest document or folder name, in code points. */
 export const MAX_NAME = 255;
@@ -48,6 +49,7 @@ export function checkName(raw: unknown, what = 'name'): string {
   if (len > MAX_NAME) throw vaultErrors.invalidName(what, `is ${len} characters long (at most ${MAX_NAME})`);
   if (name.includes('\u0000')) throw vaultErrors.invalidName(what, 'contains NUL');
   if (FORBIDDEN.test(name)) throw vaultErrors.invalidName(what, 'contains a control character');
+  if (hasInvisibleFormat(name)) throw vaultErrors.invalidName(what, 'contains an invisible format character (zero-width or direction mark)');
   if (name.includes('/') || name.includes('\\')) throw vaultErrors.invalidName(what, 'contains / or \\');
   if (name === '.' || name === '..') throw vaultErrors.invalidName(what, 'is "." or ".."');
   if (name.trim() !== name) throw vaultErrors.invalidName(what, 'starts or ends with white space');

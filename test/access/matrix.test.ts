@@ -71,7 +71,7 @@ const EXPECTED: Record<string, Row> = {
   'GET /api/v1/workspaces/:id/members': wsRead,
   'PUT /api/v1/workspaces/:id/members/:userId': wsOwner,
   'DELETE /api/v1/workspaces/:id/members/:userId': wsOwner,
-  'GET /api/v1/workspaces/:id/member-candidates': wsOwner,
+  'POST /api/v1/workspaces/:id/member-candidates': wsOwner,
   'POST /api/v1/access-reviews': { allow: ['admin'] },
   'GET /api/v1/access-reviews': SELF,
   'GET /api/v1/access-reviews/export': { allow: ['admin'] },
@@ -128,6 +128,9 @@ const EXPECTED: Record<string, Row> = {
   'GET /api/v1/monitoring/backups': { allow: ['admin', 'backup', 'auditor'] },
   // console (src/console): the read-only settings view
   'GET /api/v1/settings': { allow: ['admin'] },
+  // auth (admin-started reset and two-admin recovery)
+  'POST /api/v1/users/:id/reset': { allow: ['admin'] },
+  'POST /api/v1/users/:id/recovery': { allow: ['admin'] },
 };
 
 /**
@@ -144,7 +147,7 @@ const raw = (name: string): Req => ({ query: { name }, headers: { 'content-type'
 const REQUESTS: Record<string, (who: Who) => Promise<Req> | Req> = {
   'POST /api/v1/workspaces': () => ({ payload: { name: 'Matrix' } }),
   'PUT /api/v1/workspaces/:id/members/:userId': () => ({ payload: { role: 'viewer' } }),
-  'GET /api/v1/workspaces/:id/member-candidates': () => ({ query: { q: 'mx' } }),
+  'POST /api/v1/workspaces/:id/member-candidates': () => ({ payload: { q: 'mx-extra' } }),
   'POST /api/v1/access-reviews/:id/items/:itemId': () => ({ payload: { decision: 'confirm' } }),
   'POST /api/v1/workspaces/:workspaceId/documents': () => raw('matrix.txt'),
   'POST /api/v1/documents/:id/versions': () => ({ ...raw('v2.txt'), query: {} }),

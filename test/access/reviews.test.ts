@@ -11,7 +11,7 @@ let token = '';
 
 beforeAll(async () => {
   env = await openIdentityEnv();
-  for (const [name, role] of [['alma', 'admin'], ['oscar', 'member'], ['ines', 'member'], ['ugo', 'member'], ['nadia', 'member']] as const) {
+  for (const [name, role] of [['alma', 'admin'], ['bruno', 'admin'], ['oscar', 'member'], ['ines', 'member'], ['ugo', 'member'], ['nadia', 'member']] as const) {
     u[name] = await enrolUser(env, name, role);
     s[name] = await signIn(env, u[name]);
   }
@@ -38,8 +38,15 @@ describe('access reviews (Z4)', () => {
     expect(ownerItems.map((i) => i.kind)).toEqual(['membership', 'membership', 'membership']);
     expect(ownerItems.every((i) => i.workspaceId === ws)).toBe(true);
     expect((await req('nadia', 'GET', `/api/v1/access-reviews/${id}/items`)).json().items).toEqual([]);
-    const adminItems = (await req('alma', 'GET', `/api/v1/access-reviews/${id}/items`)).json().items as { id: string; kind: string; userId: string; reviewer: string }[];
-    expect(adminItems.filter((i) => i.kind === 'role')).toHaveLength(5);
+    // items name people and workspaces: the owner sees the workspace's name, each item says whose it is
+    const named = (await req('oscar', 'GET', `/api/v1/access-reviews/${id}/items`)).json().items as { username: string; workspaceName: string | null; self: boolean; userId: string }[];
+    expect(named.map((i) => i.username).sort()).toEqual(['ines', 'oscar', 'ugo']);
+    expect(named.every((i) => i.workspaceName === 'Comptabilité')).toBe(true);
+    expect(named.filter((i) => i.self).map((i) => i.userId)).toEqual([u.oscar!.id]);
+    const adminItems = (await req('alma', 'GET', `/api/v1/access-reviews/${id}/items`)).json().items as { id: string; kind: string; userId: string; reviewer: string; workspaceName: string | null; username: string }[];
+    // an admin who is not a member sees who, but not the workspace's name (need-to-know)
+    expect(adminItems.filter((i) => i.kind === 'membership').every((i) => i.workspaceName === null && i.username)).toBe(true);
+    expect(adminItems.filter((i) => i.kind === 'role')).toHaveLength(6);
     expect(adminItems.filter((i) => i.kind === 'token')).toHaveLength(1);
     // need-to-know holds in reviews too: the admin cannot decide a membership, nadia neither
     const ugoMembership = ownerItems.find((i) => i.userId === u.ugo!.id)!;
@@ -59,14 +66,36 @@ describe('access reviews (Z4)', () => {
     // the admin revokes the token: it stops working
     expect((await req('alma', 'POST', `/api/v1/access-reviews/${id}/items/${tokenItem.id}`, { decision: 'revoke' })).statusCode).toBe(200);
     expect((await env.app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { authorization: `Bearer ${token}` } })).statusCode).toBe(401);
-    // …and confirms the rest
-    for (const i of ownerItems.filter((x) => x.id !== ugoMembership.id)) expect((await req('oscar', 'POST', `/api/v1/access-reviews/${id}/items/${i.id}`, { decision: 'confirm' })).statusCode).toBe(200);
-    for (const i of adminItems.filter((x) => x.kind === 'role')) expect((await req('alma', 'POST', `/api/v1/access-reviews/${id}/items/${i.id}`, { decision: 'confirm' })).statusCode).toBe(200);
+    // …and confirms the rest; nobody reviews their own access: oscar's own membership (he is the
+    // only owner) goes to an admin, alma's own role to the other admin
+    const self = async (who: string, itemId: string) => {
+      const r = await req(who, 'POST', `/api/v1/access-reviews/${id}/items/${itemId}`, { decision: 'confirm' });
+      expect(r.statusCode).toBe(409);
+      expect(r.json().error.code).toBe('SELF_REVIEW');
+    };
+    for (const i of ownerItems.filter((x) => x.id !== ugoMembership.id)) {
+      if (i.userId === u.oscar!.id) {
+        await self('oscar', i.id);
+        expect((await req('alma', 'POST', `/api/v1/access-reviews/${id}/items/${i.id}`, { decision: 'confirm' })).statusCode).toBe(200);
+      } else expect((await req('oscar', 'POST', `/api/v1/access-reviews/${id}/items/${i.id}`, { decision: 'confirm' })).statusCode).toBe(200);
+    }
+    for (const i of adminItems.filter((x) => x.kind === 'role')) {
+      if (i.userId === u.alma!.id) {
+        await self('alma', i.id);
+        expect((await req('bruno', 'POST', `/api/v1/access-reviews/${id}/items/${i.id}`, { decision: 'confirm' })).statusCode).toBe(200);
+      } else expect((await req('alma', 'POST', `/api/v1/access-reviews/${id}/items/${i.id}`, { decision: 'confirm' })).statusCode).toBe(200);
+    }
+    const decided = (await req('oscar', 'GET', `/api/v1/access-reviews/${id}/items`)).json().items as { userId: string; decidedByName: string | null }[];
+    expect(decided.find((i) => i.userId === u.oscar!.id)!.decidedByName).toBe('alma');
+    expect(decided.find((i) => i.userId === u.ines!.id)!.decidedByName).toBe('oscar');
     const list = (await req('nadia', 'GET', '/api/v1/access-reviews')).json().reviews as { id: string; closedAt: string | null; pending: number }[];
     expect(list[0]).toMatchObject({ id, pending: 0 });
     expect(list[0]!.closedAt).not.toBeNull();
     const audit = await env.t.appliance.db.db.selectFrom('audit_events').select(['action', 'reason']).where('action', 'like', 'access.review%').execute();
-    expect(audit.filter((a) => a.action === 'access.review.decision')).toHaveLength(adminItems.length); // every item, memberships included
+    const decisions = await env.t.appliance.db.db.selectFrom('audit_events').select(['reason', 'outcome']).where('action', '=', 'access.review.decision').execute();
+    expect(decisions.filter((a) => a.outcome === 'success')).toHaveLength(adminItems.length); // every item, memberships included
+    // every refused decision is recorded too: the admin's and nadia's need-to-know refusals, oscar's token, the repeat, both self-reviews
+    expect(decisions.filter((a) => a.outcome === 'denied').map((a) => a.reason).sort()).toEqual(['ALREADY_DECIDED', 'NOT_FOUND', 'NOT_FOUND', 'NOT_REVIEWER', 'SELF_REVIEW', 'SELF_REVIEW']);
     expect(audit.some((a) => a.action === 'access.review.close')).toBe(true);
     expect(audit.filter((a) => a.reason === 'REVOKE')).toHaveLength(2);
   });

@@ -14,6 +14,7 @@ let dir: string;
 let server: Awaited<ReturnType<typeof startServe>>;
 let env: Record<string, string>;
 const secrets: string[] = [];
+let adminToken = '';
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'coffre-idcli-'));
@@ -66,6 +67,7 @@ describe('coffre CLI: identity verbs', () => {
     expect(tok.token).toMatch(/^cft_/);
     secrets.push(tok.token);
     const withToken = { ...env, COFFRE_TOKEN: tok.token };
+    adminToken = tok.token;
 
     const ws = await runCli(['workspace', 'create', 'Contrats 2026', '--json'], { env: withToken });
     expect(ws.code, ws.stderr).toBe(0);
@@ -117,17 +119,87 @@ describe('coffre CLI: identity verbs', () => {
     secrets.push(link.split('/').pop()!);
     const password = 'Quarry-Lantern-58x';
     secrets.push(password);
-    const en = await runCli(['user', 'enrol', link, '--password-stdin'], { env, input: password + '\n' });
+    const en = await runCli(['user', 'enrol', link, '--password-stdin', '--json'], { env, input: password + '\n' });
     expect(en.code, en.stderr).toBe(0);
+    // every role has a second factor by default: the code is stdin's second line
+    const secret = (JSON.parse(en.stdout) as { totp: { secret: string } }).totp.secret;
+    secrets.push(secret);
     for (let i = 0; i < 3; i++) {
       const wrong = await runCli(['login', '--username', 'carole', '--password-stdin'], { env, input: `Wrong-Guess-${i}-x\n` });
       expect(wrong.stderr).toMatch(/^INVALID_CREDENTIALS/);
     }
-    const li = await runCli(['login', '--username', 'carole', '--password-stdin', '--json'], { env, input: password + '\n' });
+    const code = OTPAuth.TOTP.generate({ secret: OTPAuth.Secret.fromBase32(secret), algorithm: 'SHA1', digits: 6, period: 30 });
+    const li = await runCli(['login', '--username', 'carole', '--password-stdin', '--json'], { env, input: `${password}\n${code}\n` });
     expect(li.code, li.stderr).toBe(0);
     expect(li.stderr).toMatch(/proof of work \(16 bits/);
     const tok = JSON.parse(li.stdout) as { token: string };
     secrets.push(tok.token);
     expect(tok.token).toMatch(/^cft_/);
+  });
+
+  it('local user reset and user role: a reset needs the user\'s own second factor; a lost one needs two admins; a role change', { timeout: 240_000 }, async () => {
+    const https = await import('node:https');
+    const ca = fs.readFileSync(env.COFFRE_CA!);
+    const api = (method: string, p: string, body?: unknown, token?: string) =>
+      new Promise<{ status: number; json: any }>((resolve, reject) => {
+        const u = new URL(`/api/v1${p}`, env.COFFRE_URL);
+        const r = https.request({ host: u.hostname, port: u.port, path: u.pathname, method, ca, servername: 'localhost', headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}) } }, (res) => {
+          let t = '';
+          res.on('data', (c: Buffer) => (t += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode!, json: t ? JSON.parse(t) : undefined }));
+        });
+        r.on('error', reject);
+        r.end(body ? JSON.stringify(body) : undefined);
+      });
+    const inv = JSON.parse((await runCli(['user', 'invite', 'camille', '--email', 'camille@example.test', '--role', 'member', '--json'], { env })).stdout) as { enrolUrl: string };
+    secrets.push(inv.enrolUrl.split('/').pop()!);
+    const pw = 'Harbour-Lichen-83q';
+    secrets.push(pw);
+    const en = JSON.parse((await runCli(['user', 'enrol', inv.enrolUrl, '--password-stdin', '--json'], { env, input: pw + '\n' })).stdout) as { totp: { secret: string } };
+    secrets.push(en.totp.secret);
+    const totp = () => OTPAuth.TOTP.generate({ secret: OTPAuth.Secret.fromBase32(en.totp.secret), algorithm: 'SHA1', digits: 6, period: 30 });
+
+    // no mail server: the link comes to the admin, but only the user's own code makes it work
+    const rs = await runCli(['user', 'reset', 'camille', '--json'], { env });
+    expect(rs.code, rs.stderr).toBe(0);
+    const r = JSON.parse(rs.stdout) as { mailed: boolean; resetUrl: string; codeRequired: boolean };
+    expect(r).toMatchObject({ mailed: false, codeRequired: true });
+    secrets.push(r.resetUrl.split('/').pop()!);
+    const newPw = 'Summit-Quarry-64z';
+    secrets.push(newPw);
+    const noCode = await api('POST', '/auth/password/reset', { token: r.resetUrl, password: newPw });
+    expect(noCode.status).toBe(401);
+    expect(noCode.json.error.code).toBe('CODE_REQUIRED');
+    expect((await api('POST', '/auth/password/reset', { token: r.resetUrl, password: newPw, code: '000000' })).status).toBe(401);
+    expect((await api('POST', '/auth/password/reset', { token: r.resetUrl, password: newPw, code: totp() })).status).toBe(200);
+    // unknown user: exit 2
+    expect((await runCli(['user', 'reset', 'nobody-here'], { env })).code).toBe(2);
+
+    // lost both: the first admin requests, the same admin cannot approve, a different one does
+    const req1 = await runCli(['user', 'reset', 'camille', '--lost-factor', '--json'], { env });
+    expect(req1.code, req1.stderr).toBe(0);
+    expect(JSON.parse(req1.stdout).status).toBe('requested');
+    const same = await runCli(['user', 'reset', 'camille', '--lost-factor'], { env });
+    expect(same.code).toBe(2);
+    expect(same.stderr).toMatch(/^SAME_ADMIN/);
+    const camille = (await api('GET', '/users', undefined, adminToken)).json.users.find((u: { username: string }) => u.username === 'camille') as { id: string };
+    const ok = await api('POST', `/users/${camille.id}/recovery`, undefined, adminToken);
+    expect(ok.status).toBe(200);
+    expect(ok.json.status).toBe('approved');
+    secrets.push(ok.json.resetUrl.split('/').pop());
+    const third = 'Meadow-Glacier-52k';
+    secrets.push(third);
+    const done = await api('POST', '/auth/password/reset', { token: ok.json.resetUrl, password: third });
+    expect(done.status).toBe(200);
+    expect(done.json.totp.secret).not.toBe(en.totp.secret);
+    expect(done.json.recoveryCodes).toHaveLength(10);
+    secrets.push(done.json.totp.secret, ...done.json.recoveryCodes);
+
+    // a role change from the CLI (camille has a second factor: it takes effect at once)
+    const role = await runCli(['user', 'role', 'camille', 'auditor', '--json'], { env });
+    expect(role.code, role.stderr).toBe(0);
+    expect(JSON.parse(role.stdout)).toMatchObject({ role: 'auditor', pendingRole: null });
+    const badRole = await runCli(['user', 'role', 'camille', 'root'], { env });
+    expect(badRole.code).toBe(2);
   });
 });

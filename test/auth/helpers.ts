@@ -1,4 +1,5 @@
 import { expect } from 'vitest';
+import type * as LightMyRequest from 'light-my-request';
 import type { IdentityEnv } from './support.js';
 import { cookieOf, totpNow } from './support.js';
 
@@ -55,6 +56,15 @@ export async function signIn(env: IdentityEnv, u: Enrolled, ip = '198.51.100.7')
   env.secrets.add(cookie.split('=')[1]!);
   env.secrets.add(j.csrfToken!);
   return { cookie, csrf: j.csrfToken!, headers: { cookie, 'x-csrf-token': j.csrfToken!, origin: new URL(env.publicUrl).origin } };
+}
+
+/** the answer to a password step, carried through the second factor when one is asked (a TOTP code) */
+export async function finishLogin(env: IdentityEnv, u: Enrolled, first: LightMyRequest.Response, ip = '198.51.100.7'): Promise<LightMyRequest.Response> {
+  const j = first.json() as { status: string; challenge?: string };
+  if (first.statusCode !== 200 || j.status !== 'mfa_required') return first;
+  env.secrets.add(j.challenge!);
+  env.clock.advance(30_000); // a TOTP code works once: use the next time step
+  return env.app.inject({ method: 'POST', url: '/api/v1/auth/login/mfa', remoteAddress: ip, payload: { challenge: j.challenge, code: totpNow(u.totp!, env.clock) } });
 }
 
 /** API token through `issue: token` (what `coffre login` does) */

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openIdentityEnv, expectNoSecretsLogged, cookieOf, linkIn, type IdentityEnv } from './support.js';
-import { enrolUser, signIn, tokenFor, uniquePassword } from './helpers.js';
+import { enrolUser, finishLogin, signIn, tokenFor, uniquePassword } from './helpers.js';
 
 /** Sessions (S1–S5), passwords at rest and in transit (P6, P7), tokens (Z1, Z3), audit fields (L1). */
 let env: IdentityEnv;
@@ -16,7 +16,7 @@ const me = (cookie: string) => env.app.inject({ method: 'GET', url: '/api/v1/aut
 describe('sessions', () => {
   it('S1: __Host- cookie, Secure, HttpOnly, SameSite=Strict, Path=/, no Domain', async () => {
     const u = await enrolUser(env, 'sacha', 'member');
-    const r = await env.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: 'sacha', password: u.password } });
+    const r = await finishLogin(env, u, await env.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: 'sacha', password: u.password } }));
     const c = String(r.headers['set-cookie']);
     env.secrets.add(cookieOf(c).split('=')[1]!).add(r.json().csrfToken);
     expect(c).toMatch(/^__Host-coffre=[A-Za-z0-9_-]{43};/);
@@ -29,7 +29,7 @@ describe('sessions', () => {
   it('S2: a new session id at every sign-in; a cookie sent before sign-in is worthless', async () => {
     const u = await enrolUser(env, 'salome', 'member');
     const planted = '__Host-coffre=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
-    const r = await env.app.inject({ method: 'POST', url: '/api/v1/auth/login', headers: { cookie: planted }, payload: { username: 'salome', password: u.password } });
+    const r = await finishLogin(env, u, await env.app.inject({ method: 'POST', url: '/api/v1/auth/login', headers: { cookie: planted }, payload: { username: 'salome', password: u.password } }));
     const fresh = cookieOf(r.headers['set-cookie']);
     env.secrets.add(fresh.split('=')[1]!).add(r.json().csrfToken);
     expect(fresh).not.toBe(planted);
@@ -110,7 +110,7 @@ describe('sessions', () => {
     expect(cross.headers['set-cookie']).toBeUndefined();
     const site = await env.app.inject({ method: 'POST', url: '/api/v1/auth/login', headers: { 'sec-fetch-site': 'cross-site' }, payload: { username: 'selma', password: u.password } });
     expect(site.statusCode).toBe(403);
-    const same = await env.app.inject({ method: 'POST', url: '/api/v1/auth/login', headers: { origin: new URL(env.publicUrl).origin, 'sec-fetch-site': 'same-origin' }, payload: { username: 'selma', password: u.password } });
+    const same = await finishLogin(env, u, await env.app.inject({ method: 'POST', url: '/api/v1/auth/login', headers: { origin: new URL(env.publicUrl).origin, 'sec-fetch-site': 'same-origin' }, payload: { username: 'selma', password: u.password } }));
     expect(same.statusCode).toBe(200);
     env.secrets.add(same.json().csrfToken).add(cookieOf(same.headers['set-cookie']).split('=')[1]!);
   });

@@ -229,7 +229,7 @@ export const cookieOf = (setCookie: string | string[] | undefined): string => {
 /** the scan at the end of each suite: no secret handed out during it appears in any log line */
 export function expectNoSecretsLogged(env: IdentityEnv): void {
   const text = env.logs.text();
-  const leaked = [...env.secrets].filter((s) => s.length >= 6 && text.includes(s));
+  const leaked = [...env.secrets].filter((s) => typeof s === 'string' && s.length >= 6 && text.includes(s));
   if (leaked.length) throw new Error(`secrets found in logs: ${leaked.length} (first starts ${leaked[0]!.slice(0, 3)}…)`);
   if (/#\/(enrol|reset)\/[A-Za-z0-9_-]{16,}/.test(text)) throw new Error('a one-time link was logged');
 }

@@ -9,7 +9,7 @@ import { REDACTED, redactedConfig } from '../../src/console/settings.js';
 
 /**
  * The small API routes the console needs beyond the modules' own: the owner's member picker
- * (`GET /workspaces/:id/member-candidates`), "remind reviewers now", the read-only settings view,
+ * (`POST /workspaces/:id/member-candidates`), "remind reviewers now", the read-only settings view,
  * and the backup page's escrow keys and restore drills. A whole appliance (SoftHSM2, SQLite, audit
  * trail), a real SMTP server for the reminders; only the clock is fake.
  */
@@ -49,68 +49,77 @@ function req(who: string, method: 'GET' | 'POST' | 'PUT', url: string, payload?:
 }
 const auditRows = (action: string) => env.t.appliance.db.db.selectFrom('audit_events').selectAll().where('action', '=', action).orderBy('seq').execute();
 
-describe('member picker: GET /workspaces/:id/member-candidates', () => {
-  const look = (who: string, q: string, id = ws) => req(who, 'GET', `/api/v1/workspaces/${id}/member-candidates?q=${encodeURIComponent(q)}`);
+describe('member picker: POST /workspaces/:id/member-candidates', () => {
+  const look = (who: string, q: string, id = ws) => req(who, 'POST', `/api/v1/workspaces/${id}/member-candidates`, { q });
 
-  it('an owner finds people by user name: exact match first, then by prefix; id and name only; members marked', async () => {
-    const r = await look('owen', 'Olivi');
+  it('an owner finds one person by exact user name or e-mail address, never by prefix; id and name only; members marked', async () => {
+    const r = await look('owen', 'OLIVIER');
     expect(r.statusCode, r.body).toBe(200);
-    const users = r.json().users as { userId: string; username: string; member: boolean }[];
-    expect(users.map((x) => x.username)).toEqual(['olivia', 'olivier']);
-    for (const x of users) expect(Object.keys(x).sort()).toEqual(['member', 'userId', 'username']);
-    // the exact name comes first even when others share its prefix
-    expect(((await look('owen', 'OLIVIER')).json().users as { username: string }[]).map((x) => x.username)).toEqual(['olivier']);
-    expect(((await look('owen', 'oliv')).json().users as { username: string }[]).map((x) => x.username)).toEqual(['oliver_x', 'olivia', 'olivier']);
-    expect(((await look('owen', 'olivia')).json().users as { username: string }[]).map((x) => x.username)).toEqual(['olivia']);
-    // an existing member is marked, so the picker does not offer to add them twice
+    expect(r.json().users).toEqual([{ userId: u.olivier!.id, username: 'olivier', member: false }]);
+    // two letters at a time no longer walk the directory
+    for (const q of ['Olivi', 'oliv', 'ol', 'ad', 'adel', 'oliver_']) expect((await look('owen', q)).json().users, q).toEqual([]);
+    expect((await look('owen', 'olivia@example.test')).json().users).toEqual([{ userId: u.olivia!.id, username: 'olivia', member: false }]);
+    expect((await look('owen', 'OLIVIA@EXAMPLE.TEST')).json().users).toEqual([{ userId: u.olivia!.id, username: 'olivia', member: false }]);
+    expect((await look('owen', 'olivia@example')).json().users).toEqual([]);
     expect((await look('owen', 'edith')).json().users).toEqual([{ userId: u.edith!.id, username: 'edith', member: true }]);
-    // LIKE wildcards are literal: "oliver_" does not match "olivier"
-    expect(((await look('owen', 'oliver_')).json().users as { username: string }[]).map((x) => x.username)).toEqual(['oliver_x']);
     expect((await look('owen', '%%')).json().users).toEqual([]);
+  });
+
+  it('the search text never travels in the URL: the old GET with ?q= is gone', async () => {
+    const r = await env.app.inject({ method: 'GET', url: `/api/v1/workspaces/${ws}/member-candidates?q=olivier`, headers: s.owen!.headers });
+    expect(r.statusCode).toBe(404);
+    expect(r.body).not.toContain(u.olivier!.id);
   });
 
   it('disabled accounts are not offered', async () => {
     const z = await enrolUser(env, 'olive-gone', 'member');
     expect((await req('adele', 'POST', `/api/v1/users/${z.id}/disable`)).statusCode).toBe(200);
-    expect(((await look('owen', 'olive')).json().users as { username: string }[]).map((x) => x.username)).not.toContain('olive-gone');
+    expect((await look('owen', 'olive-gone')).json().users).toEqual([]);
   });
 
   it('need-to-know: editors get 403, admins and outsiders the workspace 404; bad queries 400', async () => {
-    expect((await look('edith', 'oli')).statusCode).toBe(403);
-    expect((await look('adele', 'oli')).statusCode).toBe(404);
-    expect((await look('olivia', 'oli')).statusCode).toBe(404);
-    expect((await look('owen', 'oli', '00000000-0000-4000-8000-000000000000')).statusCode).toBe(404);
+    expect((await look('edith', 'olivia')).statusCode).toBe(403);
+    expect((await look('adele', 'olivia')).statusCode).toBe(404);
+    expect((await look('olivia', 'olivia')).statusCode).toBe(404);
+    expect((await look('owen', 'olivia', '00000000-0000-4000-8000-000000000000')).statusCode).toBe(404);
     expect((await look('owen', 'o')).statusCode).toBe(400);
-    expect((await look('owen', 'x'.repeat(65))).statusCode).toBe(400);
-    expect((await env.app.inject({ method: 'GET', url: `/api/v1/workspaces/${ws}/member-candidates?q=oli` })).statusCode).toBe(401);
-    // the refusals are audited like any other need-to-know refusal
+    expect((await look('owen', 'x'.repeat(255))).statusCode).toBe(400);
+    expect((await env.app.inject({ method: 'POST', url: `/api/v1/workspaces/${ws}/member-candidates`, payload: { q: 'olivia' } })).statusCode).toBe(401);
     const denied = (await auditRows('access.denied')).filter((r) => r.actor === `user:${u.edith!.id}`);
     expect(denied.some((r) => r.reason === 'ROLE_TOO_LOW')).toBe(true);
   });
 
-  it('each lookup that reveals someone is audited with ids, never the typed text', async () => {
+  it('every lookup is audited with ids (found or not), never the typed text', async () => {
     const before = (await auditRows('user.lookup')).length;
     await look('owen', 'olivia');
     await look('owen', 'nobody-here');
     const rows = await auditRows('user.lookup');
-    expect(rows.length).toBe(before + 1);
-    const last = rows.at(-1)!;
-    expect(last.actor).toBe(`user:${u.owen!.id}`);
-    expect(JSON.stringify(last)).toContain(u.olivia!.id);
-    expect(JSON.stringify(last)).not.toContain('olivia');
-    expect(last.request_id).toBeTruthy();
+    expect(rows.length).toBe(before + 2);
+    const [hit, miss] = rows.slice(-2);
+    expect(hit!.actor).toBe(`user:${u.owen!.id}`);
+    expect(hit!.reason).toBe('FOUND');
+    expect(JSON.stringify(hit)).toContain(u.olivia!.id);
+    expect(miss!.reason).toBe('NOT_FOUND');
+    for (const r of [hit, miss]) {
+      expect(JSON.stringify(r)).not.toContain('olivia"');
+      expect(JSON.stringify(r)).not.toContain('nobody-here');
+    }
+    expect(hit!.request_id).toBeTruthy();
   });
 
-  it('is rate-limited: 60 lookups a minute per address, then 429 with Retry-After', async () => {
+  it('is rate-limited per person (auth.directory.lookupsPerHour, 30), from any address: then 429 with Retry-After, audited', async () => {
     let last = 0;
     let retryAfter: string | undefined;
-    for (let i = 0; i < 70 && last !== 429; i++) {
-      const r = await env.app.inject({ method: 'GET', url: `/api/v1/workspaces/${ws}/member-candidates?q=zz`, headers: s.owen!.headers, remoteAddress: '203.0.113.9' });
+    let n = 0;
+    for (; n < 40 && last !== 429; n++) {
+      const r = await env.app.inject({ method: 'POST', url: `/api/v1/workspaces/${ws}/member-candidates`, payload: { q: 'zz' }, headers: s.owen!.headers, remoteAddress: `203.0.113.${n + 1}` });
       last = r.statusCode;
       retryAfter = r.headers['retry-after'] as string | undefined;
     }
     expect(last).toBe(429);
+    expect(n).toBeLessThanOrEqual(31);
     expect(Number(retryAfter)).toBeGreaterThan(0);
+    expect((await auditRows('user.lookup')).some((r) => r.outcome === 'denied' && r.reason === 'THROTTLED')).toBe(true);
   });
 });
 

@@ -232,7 +232,7 @@ describe('web console in Chromium', () => {
     const link = await invite(admin, 'bob', 'member');
     await shot(admin.page, '06-users-invite-link');
     member = await person('bob', 'Amber-Meadow-31-kites');
-    await enrol(member, link, { totp: false });
+    await enrol(member, link, { totp: true }); // every role requires a second factor by default
     await signIn(member);
     await member.page.getByRole('heading', { name: 'Workspaces', exact: true }).waitFor();
     await member.page.getByText('No workspaces yet').waitFor();
@@ -482,7 +482,7 @@ describe('web console in Chromium', () => {
   it('an auditor filters the trail and verifies it', async () => {
     const link = await invite(admin, 'audrey', 'auditor');
     const auditor = await person('audrey', 'Copper-Lantern-58-owls');
-    await enrol(auditor, link, { totp: false });
+    await enrol(auditor, link, { totp: true });
     await signIn(auditor);
     const { page } = auditor;
     await page.getByRole('heading', { name: 'Audit trail', exact: true }).waitFor();

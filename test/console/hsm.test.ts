@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as OTPAuth from 'otpauth';
 import { acquireLibrary, releaseLibrary } from '../../src/keys/pkcs11/library.js';
 import { buildApp } from '../../src/main.js';
 import { listen, type App } from '../../src/http/index.js';
@@ -47,7 +48,10 @@ describe('console: HSM unavailable', () => {
     const username = 'hsm-member';
     const password = 'Quartz-Meadow-47-herons';
     const inv = await t.appliance.identity.accounts.invite({ username, email: `${username}@example.test`, role: 'member' }, 'local:test', {});
-    expect((await app.inject({ method: 'POST', url: '/api/v1/auth/enrol', payload: { token: inv.enrolUrl, password } })).statusCode).toBe(200);
+    const enrolled = await app.inject({ method: 'POST', url: '/api/v1/auth/enrol', payload: { token: inv.enrolUrl, password } });
+    expect(enrolled.statusCode).toBe(200);
+    // every role requires a second factor by default: the member set up an authenticator
+    const secret = (enrolled.json() as { totp: { secret: string } }).totp.secret;
     const ctx = await chrome.newContext();
     const page = await ctx.newPage();
     await page.goto(`${url}/#/workspaces`);
@@ -55,6 +59,9 @@ describe('console: HSM unavailable', () => {
     await page.getByLabel('User name').fill(username);
     await page.getByLabel('Password', { exact: true }).fill(password);
     await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Second factor' }).waitFor();
+    await page.getByLabel('One-time code').fill(OTPAuth.TOTP.generate({ secret: OTPAuth.Secret.fromBase32(secret), digits: 6, period: 30, algorithm: 'SHA1', timestamp: Date.now() }));
+    await page.getByRole('button', { name: 'Verify and sign in' }).click();
     await page.getByRole('button', { name: 'New workspace' }).click();
     await page.getByRole('dialog', { name: 'New workspace' }).getByLabel('Name').fill('Archives');
     await page.getByRole('dialog', { name: 'New workspace' }).getByRole('button', { name: 'Create' }).click();

@@ -10,6 +10,7 @@ import tls from 'node:tls';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { expect } from 'vitest';
+import * as OTPAuth from 'otpauth';
 import { createTestAppliance, type TestAppliance } from '../support/appliance.js';
 import { buildApp } from '../../src/main.js';
 import { listen, type App } from '../../src/http/index.js';
@@ -98,8 +99,16 @@ export async function openVaultEnv(env: Record<string, string> = {}): Promise<Va
     const password = `Tangerine-Ladder-${seq}-${Math.random().toString(36).slice(2, 8)}X`;
     const e = await app.inject({ method: 'POST', url: '/api/v1/auth/enrol', payload: { token: inv.enrolUrl, password } });
     expect(e.statusCode, e.body).toBe(200);
-    const l = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: name, password, issue: 'token' } });
+    let l = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: name, password, issue: 'token' } });
     expect(l.statusCode, l.body).toBe(200);
+    // a second factor is required for every role by default: the enrolment set up TOTP
+    const secret = (e.json() as { totp?: { secret: string } }).totp?.secret;
+    const challenge = (l.json() as { challenge?: string }).challenge;
+    if (challenge && secret) {
+      const code = OTPAuth.TOTP.generate({ secret: OTPAuth.Secret.fromBase32(secret), algorithm: 'SHA1', digits: 6, period: 30, timestamp: clock.nowMs() });
+      l = await app.inject({ method: 'POST', url: '/api/v1/auth/login/mfa', payload: { challenge, code } });
+      expect(l.statusCode, l.body).toBe(200);
+    }
     const token = (l.json() as { token?: string }).token;
     expect(token, l.body).toBeTruthy();
     return { id: inv.user.id, username: name, token: token! };

@@ -39,7 +39,8 @@ export const AuthSection = Type.Object(
     mfa: Type.Object(
       {
         /** M4: appliance roles that must use a second factor */
-        requiredRoles: Type.Array(Type.String(), { default: ['admin', 'backup-operator'] }),
+        /** M4: every role by default; removing one is shown as a warning in the console */
+        requiredRoles: Type.Array(Type.String(), { default: ['admin', 'backup-operator', 'auditor', 'member'] }),
         challengeTtlSeconds: Type.Integer({ minimum: 30, maximum: 900, default: 300 }),
         maxAttempts: Type.Integer({ minimum: 1, maximum: 10, default: 5 }),
         issuer: Type.String({ default: 'Coffre' }),
@@ -93,6 +94,13 @@ export const AuthSection = Type.Object(
         badCredentialsPerMinute: Type.Integer({ minimum: 1, default: 30 }),
         /** alert `auth.flood` when failed authentications from all addresses reach this many in a minute */
         floodAlertPerMinute: Type.Integer({ minimum: 1, default: 600 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    directory: Type.Object(
+      {
+        /** Z7: member-picker look-ups (exact user name or e-mail) one person may make per hour */
+        lookupsPerHour: Type.Integer({ minimum: 1, maximum: 1000, default: 30 }),
       },
       { additionalProperties: false, default: {} },
     ),

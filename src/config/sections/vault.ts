@@ -9,6 +9,8 @@ export const VaultSection = Type.Object(
     trashRetentionDays: Type.Integer({ minimum: 0, maximum: 3650, default: 30 }),
     /** per-workspace quota in bytes (sum of all versions, trash included) unless set per workspace; 0 = unlimited */
     defaultQuotaBytes: Type.Integer({ minimum: 0, default: 0 }),
+    /** workspaces one person may create (members and admins alike; 0 = no limit). Only admins set or raise a quota. */
+    maxWorkspacesPerUser: Type.Integer({ minimum: 0, default: 20 }),
     /** an upload whose blob is written but never committed is collected after this long (crash, kill -9) */
     pendingUploadGraceMs: Type.Integer({ minimum: 1000, default: 15 * 60_000 }),
     /** decrypted names and tags kept in memory for listing and search (entries; 0 = none) */

@@ -794,28 +794,25 @@ interface Candidate {
 }
 
 /**
- * Finds people to add by user name (GET /workspaces/:id/member-candidates: owners only, at least
- * 2 characters, a few results, each lookup audited). Results are buttons: keyboard and screen
- * readers reach them like any other control.
+ * Finds one person to add by their exact user name or e-mail address (POST
+ * /workspaces/:id/member-candidates: owners only, the text in the body, a few look-ups an hour,
+ * each audited). Nothing is looked up while typing: only when the owner asks. The result is a
+ * button: keyboard and screen readers reach it like any other control.
  */
 function MemberPicker({ wsId, picked, onPick }: { wsId: string; picked: Candidate | undefined; onPick: (c: Candidate | undefined) => void }) {
   const [q, setQ] = useState('');
   const [found, setFound] = useState<Candidate[] | undefined>();
   const [error, setError] = useState<unknown>();
-  useEffect(() => {
+  const find = (e?: Event) => {
+    e?.preventDefault();
     const text = q.trim();
-    if (text.length < 2 || picked) return setFound(undefined);
-    const ctl = new AbortController();
-    const t = setTimeout(() => {
-      get<{ users: Candidate[] }>(`/workspaces/${encodeURIComponent(wsId)}/member-candidates`, { signal: ctl.signal, query: { q: text } }).then(
-        (r) => (setFound(r.users), setError(undefined)),
-        (e: unknown) => {
-          if (!ctl.signal.aborted) setError(e);
-        },
-      );
-    }, 250);
-    return () => (clearTimeout(t), ctl.abort());
-  }, [q, wsId, picked]);
+    if (text.length < 2) return;
+    post<{ users: Candidate[] }>(`/workspaces/${encodeURIComponent(wsId)}/member-candidates`, { q: text }).then(
+      (r) => (setFound(r.users), setError(undefined)),
+      (err: unknown) => (setFound(undefined), setError(err)),
+    );
+  };
+  useEffect(() => setFound(undefined), [q]);
   if (picked) {
     return (
       <div class="picked" data-testid="picked-member">
@@ -831,7 +828,12 @@ function MemberPicker({ wsId, picked, onPick }: { wsId: string; picked: Candidat
   }
   return (
     <div class="picker">
-      <TextField label="Find a person" value={q} onValue={setQ} autoComplete="off" spellcheck={false} hint="Type at least 2 letters of their user name." />
+      <div onKeyDown={(e) => e.key === 'Enter' && find(e)}>
+        <TextField label="Find a person" value={q} onValue={setQ} autoComplete="off" spellcheck={false} hint="Their exact user name or e-mail address." />
+      </div>
+      <Button small onClick={() => find()}>
+        Find
+      </Button>
       <ErrorAlert error={error} />
       {found ? (
         found.length ? (
@@ -846,7 +848,7 @@ function MemberPicker({ wsId, picked, onPick }: { wsId: string; picked: Candidat
             ))}
           </ul>
         ) : (
-          <p class="muted small">Nobody with that user name.</p>
+          <p class="muted small">Nobody with that exact user name or e-mail address.</p>
         )
       ) : null}
     </div>
