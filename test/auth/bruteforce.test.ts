@@ -11,7 +11,8 @@ import { solveProof } from '../../src/auth/proof.js';
 let env: IdentityEnv;
 let victim: Enrolled;
 beforeAll(async () => {
-  env = await openIdentityEnv({ COFFRE_CFG_http__trustedProxies: '["192.0.2.254"]' }, { listen: true });
+  // this suite is about the password step: members sign in with it alone here (second factor relaxed for them)
+  env = await openIdentityEnv({ COFFRE_CFG_http__trustedProxies: '["192.0.2.254"]', COFFRE_CFG_auth__mfa__requiredRoles: '["admin","backup-operator","auditor"]' }, { listen: true });
   victim = await enrolUser(env, 'victor', 'member');
 });
 afterAll(async () => {

@@ -72,7 +72,7 @@ describe('enrolment and reset links', () => {
     const byMail = await forgot({ email: 'rufus@example.test' });
     for (const r of [known, unknown, byMail]) {
       expect(r.statusCode).toBe(202);
-      expect(r.body).toBe('{"status":"accepted"}');
+      expect(r.body).toBe('{"status":"accepted","delivery":"email"}');
     }
     // timing: the work happens after the answer, so both answer in the same small time
     const t = async (name: string) => {

@@ -70,7 +70,8 @@ describe('current-password oracle', () => {
     env.secrets.add(sj.token);
     const newPassword = uniquePassword();
     env.secrets.add(newPassword);
-    const ok = await post('/auth/password', { currentPassword: u.password, newPassword, endOtherSessions: false }, bearer(sj.token));
+    // keepTokens: the other tokens stay (a password change revokes them otherwise)
+    const ok = await post('/auth/password', { currentPassword: u.password, newPassword, endOtherSessions: false, keepTokens: true }, bearer(sj.token));
     expect(ok.statusCode, ok.body).toBe(200);
     // a token without it cannot mint one that has it
     const minted = await post('/auth/tokens', { name: 'escalate', scopes: ['password:change'] }, bearer(dj.token));

@@ -381,8 +381,8 @@ describe('web console in Chromium', () => {
     await signIn(member);
     await page.getByRole('heading', { name: 'My account' }).waitFor();
     await shot(page, '13-my-account');
-    // the member adds an authenticator app from the account page (QR code, then a code and the password)
-    await page.getByRole('button', { name: 'Set up an authenticator app' }).click();
+    // the member replaces their authenticator app from the account page (QR code, then a code and the password)
+    await page.getByRole('button', { name: 'Replace authenticator app' }).click();
     const secret = (await page.getByTestId('totp-secret').textContent())!.replace(/\s+/g, '');
     expect(await page.getByRole('img', { name: /QR code/ }).evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth > 0)).toBe(true);
     member.totp = new Authenticator(secret);

@@ -101,11 +101,13 @@ export const auth = {
     return post<EnrolAnswer>('/auth/enrol', { token, password, ...(mfa ? { mfa } : {}), ...(phone ? { phone } : {}) }, { anonymous: true });
   },
 
-  forgot(username: string): Promise<void> {
-    return post<void>('/auth/password/forgot', { username }, { anonymous: true });
+  /** delivery 'none': no mail server, nothing will be sent (the same answer for every account) */
+  forgot(username: string): Promise<{ status: string; delivery: 'email' | 'none' }> {
+    return post<{ status: string; delivery: 'email' | 'none' }>('/auth/password/forgot', { username }, { anonymous: true });
   },
 
-  reset(token: string, password: string): Promise<void> {
-    return post<void>('/auth/password/reset', { token, password }, { anonymous: true });
+  /** code: the user's own authenticator (or recovery) code, needed when an admin started the reset; a recovery answers with a new authenticator */
+  reset(token: string, password: string, code?: string): Promise<{ status: string; totp?: { secret: string; otpauthUrl: string; qrSvg: string }; recoveryCodes?: string[] }> {
+    return post('/auth/password/reset', { token, password, ...(code ? { code } : {}) }, { anonymous: true });
   },
 };

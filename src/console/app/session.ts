@@ -16,6 +16,8 @@ export interface User {
   createdAt: string;
   lastLoginAt: string | null;
   lastSeenAt: string | null;
+  /** a role waiting until the user sets up a second factor */
+  pendingRole?: string | null;
 }
 
 export interface Me extends User {

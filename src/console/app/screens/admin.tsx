@@ -23,7 +23,16 @@ interface Invited {
   expiresAt: string;
   mailed: boolean;
 }
-type Shown = { kind: 'link'; username: string; enrolUrl: string; expiresAt: string } | { kind: 'mailed'; username: string; email: string; expiresAt: string };
+type Shown =
+  | { kind: 'link'; username: string; enrolUrl: string; expiresAt: string }
+  | { kind: 'mailed'; username: string; email: string; expiresAt: string }
+  | { kind: 'reset'; username: string; resetUrl?: string; expiresAt: string; codeRequired: boolean };
+
+/** auth.mfa.requiredRoles, from the settings view (admins); every role when it cannot be read */
+function useRequiredRoles(me: Me): readonly string[] {
+  const s = useAsync((signal) => (can(me, 'settings:manage') ? get<{ sections: { auth?: { mfa?: { requiredRoles?: string[] } } } }>('/settings', { signal }) : Promise.resolve(undefined)), []);
+  return s.data?.sections.auth?.mfa?.requiredRoles ?? ROLES;
+}
 
 /** Users (src/auth): invite, roles, disable/enable, end sessions, new enrolment links. */
 export function UsersPage({ me }: { me: Me }) {
@@ -58,14 +67,31 @@ export function UsersPage({ me }: { me: Me }) {
     notify(`${u.username} ${enable ? 'enabled' : 'disabled; their sessions were ended'}`);
     list.reload();
   });
+  const required = useRequiredRoles(me);
   const setRoleOf = useAction(async (u: User, r: string) => {
-    await put(`/users/${encodeURIComponent(u.id)}/role`, { role: r });
-    notify(`${u.username} is now ${r}`);
+    // said before the change: a role that needs a second factor waits until the person has one
+    const waits = !u.mfaMethod && required.includes(r);
+    const warn = waits
+      ? `${u.username} has no second factor. The role ${r} requires one: it takes effect only once they set up an authenticator app; until then they stay ${u.role}. Their sessions end and their API tokens are revoked now. Continue?`
+      : `Changing the role ends ${u.username}'s sessions and revokes their API tokens. Continue?`;
+    if (!window.confirm(warn)) return list.reload();
+    const res = await put<{ role: string; pendingRole: string | null }>(`/users/${encodeURIComponent(u.id)}/role`, { role: r });
+    notify(res.pendingRole ? `${u.username} stays ${res.role} until they set up a second factor; then ${res.pendingRole}` : `${u.username} is now ${res.role}`);
     list.reload();
   });
   const endSessions = useAction(async (u: User) => {
-    const r = await post<{ ended: number }>(`/users/${encodeURIComponent(u.id)}/sessions/end`);
-    notify(`${r.ended} session(s) of ${u.username} ended`);
+    const r = await post<{ ended: number; tokensRevoked: number }>(`/users/${encodeURIComponent(u.id)}/sessions/end`);
+    notify(`${r.ended} session(s) of ${u.username} ended, ${r.tokensRevoked} API token(s) revoked`);
+  });
+  const reset = useAction(async (u: User) => {
+    const r = await post<{ mailed: boolean; resetUrl?: string; expiresAt: string; codeRequired: boolean }>(`/users/${encodeURIComponent(u.id)}/reset`);
+    setLink({ kind: 'reset', username: u.username, ...(r.resetUrl ? { resetUrl: r.resetUrl } : {}), expiresAt: r.expiresAt, codeRequired: r.codeRequired });
+  });
+  const recover = useAction(async (u: User) => {
+    if (!window.confirm(`Recover ${u.username}'s account? This is for a person who lost both password and second factor: a second IT admin must approve it, and the owners of their workspaces are alerted.`)) return;
+    const r = await post<{ status: string; resetUrl?: string; expiresAt?: string }>(`/users/${encodeURIComponent(u.id)}/recovery`);
+    if (r.status === 'requested') notify(`Recovery of ${u.username} requested: a different IT admin must approve it`);
+    else setLink({ kind: 'reset', username: u.username, ...(r.resetUrl ? { resetUrl: r.resetUrl } : {}), expiresAt: r.expiresAt!, codeRequired: false });
   });
   const users = (list.data?.users ?? []).filter((u) => !filter || u.username.toLowerCase().includes(filter.toLowerCase()) || u.role.includes(filter.toLowerCase()));
   return (
@@ -107,7 +133,25 @@ export function UsersPage({ me }: { me: Me }) {
           </div>
         </Alert>
       ) : null}
-      <ErrorAlert error={list.error ?? reinvite.error ?? setState.error ?? setRoleOf.error ?? endSessions.error} />
+      {link?.kind === 'reset' ? (
+        <Alert kind="ok" title={`Password reset for ${link.username}`}>
+          {link.resetUrl ? (
+            <>
+              <p>
+                No mail server is configured: give this link to the person through a channel you trust. It works once and expires <Time t={link.expiresAt} />.
+                {link.codeRequired ? ' It works only with a code from their own authenticator app, so it is of no use to anyone else.' : ' It replaces their second factor.'}
+              </p>
+              <input class="input" readOnly value={link.resetUrl} aria-label="Reset link" data-testid="reset-link" onFocus={(e) => e.currentTarget.select()} />
+            </>
+          ) : (
+            <p>The reset link was e-mailed to the person. It works once and expires <Time t={link.expiresAt} />.</p>
+          )}
+          <Button small variant="ghost" onClick={() => setLink(undefined)}>
+            Done
+          </Button>
+        </Alert>
+      ) : null}
+      <ErrorAlert error={list.error ?? reinvite.error ?? setState.error ?? setRoleOf.error ?? endSessions.error ?? reset.error ?? recover.error} />
       <Card class="flush">
         <div class="toolbar">
           <div class="search">
@@ -153,6 +197,7 @@ export function UsersPage({ me }: { me: Me }) {
                       ) : (
                         <Badge>{u.role}</Badge>
                       )}
+                      {u.pendingRole ? <Badge kind="warn">{`${u.pendingRole} once a second factor is set up`}</Badge> : null}
                     </td>
                     <td>
                       <Badge kind={u.state === 'active' ? 'ok' : u.state === 'invited' ? 'warn' : 'error'}>{u.state}</Badge>
@@ -170,9 +215,17 @@ export function UsersPage({ me }: { me: Me }) {
                             </Button>
                           ) : null}
                           {u.state === 'active' ? (
-                            <Button small onClick={() => void endSessions.run(u)}>
-                              End sessions
-                            </Button>
+                            <>
+                              <Button small onClick={() => void endSessions.run(u)}>
+                                End sessions
+                              </Button>
+                              <Button small onClick={() => void reset.run(u)}>
+                                Reset password
+                              </Button>
+                              <Button small variant="ghost" onClick={() => void recover.run(u)}>
+                                Recover account
+                              </Button>
+                            </>
                           ) : null}
                           {u.state === 'disabled' ? (
                             <Button small onClick={() => void setState.run(u, true)}>
@@ -193,7 +246,7 @@ export function UsersPage({ me }: { me: Me }) {
           </div>
         ) : null}
       </Card>
-      <MfaPolicyNote />
+      <MfaPolicyNote required={required} />
       <FormDialog
         open={inviting}
         title="Invite a user"
@@ -213,10 +266,20 @@ export function UsersPage({ me }: { me: Me }) {
   );
 }
 
-function MfaPolicyNote() {
+function MfaPolicyNote({ required }: { required: readonly string[] }) {
+  const relaxed = ROLES.filter((r) => !required.includes(r));
   return (
-    <p class="muted small">
-      A second factor is required for the roles listed in the appliance's configuration (<code>auth.mfa.requiredRoles</code>; by default IT admins and backup operators). Users of these roles set up an authenticator app when they enrol.
-    </p>
+    <>
+      {relaxed.length ? (
+        <Alert kind="warn" title="A second factor is not required for every role">
+          <span data-testid="mfa-relaxed">
+            Not required for: {relaxed.join(', ')}. Anyone who learns the password of such an account signs in with it alone. This was relaxed in the configuration (<code>auth.mfa.requiredRoles</code>).
+          </span>
+        </Alert>
+      ) : null}
+      <p class="muted small">
+        A second factor is required for the roles listed in <code>auth.mfa.requiredRoles</code> (by default every role). Users of these roles set up an authenticator app when they enrol.
+      </p>
+    </>
   );
 }

@@ -316,14 +316,17 @@ export function RecoveryCodes({ codes }: { codes: string[] }) {
 
 export function ForgotPage() {
   const [username, setUsername] = useState('');
-  const [sent, setSent] = useState(false);
+  const [sent, setSent] = useState<'email' | 'none' | undefined>();
   const act = useAction(async () => {
-    await auth.forgot(username.trim());
-    setSent(true);
+    setSent((await auth.forgot(username.trim())).delivery);
   });
   return (
     <AuthFrame title="Forgot your password?" lead="Enter your user name. If the account exists, a reset link is sent to its e-mail address.">
-      {sent ? (
+      {sent === 'none' ? (
+        <Alert kind="warn" title="No e-mail can be sent from this appliance">
+          This appliance has no mail server, so no link is on its way. Ask an IT admin to start a password reset for you: they give you a link that works only with a code from your own authenticator app. If you lost your authenticator too, two IT admins must approve a recovery.
+        </Alert>
+      ) : sent ? (
         <Alert kind="ok" title="Check your e-mail">
           If an account with this user name exists, a link to choose a new password is on its way. It is valid for 24 hours and works once.
         </Alert>
@@ -355,14 +358,19 @@ export function ResetPage({ route }: { route: Route }) {
   const rules = usePolicy();
   const [password, setPassword] = useState('');
   const [confirm, setConfirm] = useState('');
+  const [code, setCode] = useState('');
   const [done, setDone] = useState(false);
+  const [recovered, setRecovered] = useState<Awaited<ReturnType<typeof auth.reset>> | undefined>();
   const act = useAction(async () => {
-    await auth.reset(token!, password);
+    const r = await auth.reset(token!, password, code.trim() || undefined);
     forgetLinkToken('reset');
     setPassword('');
     setConfirm('');
+    setCode('');
+    if (r.totp) setRecovered(r);
     setDone(true);
   });
+  const needsCode = act.error instanceof ApiError && (act.error.code === 'CODE_REQUIRED' || act.error.code === 'INVALID_CODE');
   if (!token && !done) {
     return (
       <AuthFrame title="Open your reset link">
@@ -371,6 +379,17 @@ export function ResetPage({ route }: { route: Route }) {
         </Alert>
         <a class="btn btn-secondary full" href="#/forgot">
           Ask for a new link
+        </a>
+      </AuthFrame>
+    );
+  }
+  if (done && recovered?.totp) {
+    return (
+      <AuthFrame title="Set up your new authenticator" wide lead="Your account was recovered: your old second factor no longer works.">
+        <TotpSetup totp={recovered.totp} />
+        {recovered.recoveryCodes?.length ? <RecoveryCodes codes={recovered.recoveryCodes} /> : null}
+        <a class="btn btn-primary full" href="#/login">
+          Sign in
         </a>
       </AuthFrame>
     );
@@ -395,6 +414,13 @@ export function ResetPage({ route }: { route: Route }) {
         }}
       >
         <PasswordChooser rules={rules} context={[]} value={password} onValue={setPassword} confirm={confirm} onConfirm={setConfirm} serverError={passwordErrorOf(act.error)} />
+        <TextField
+          label="Code from your authenticator app"
+          value={code}
+          onValue={setCode}
+          autoComplete="one-time-code"
+          hint={needsCode ? 'An IT admin started this reset: it works only with a code from your own authenticator app (or one of your recovery codes).' : 'Needed only when an IT admin started the reset for you.'}
+        />
         <Button type="submit" variant="primary" busy={act.busy} disabled={!passwordReady(password, confirm, rules, [])} class="full">
           Change my password
         </Button>
