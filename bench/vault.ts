@@ -113,11 +113,12 @@ const memory = (pid: number) => {
   return { rss: kb('VmRSS'), peak: kb('VmHWM') };
 };
 
-function request(url: string, ca: string, method: string, p: string, token: string | undefined, body?: Readable, size?: number): Promise<{ status: number; bytes: number; text: string }> {
+function request(url: string, ca: string, method: string, p: string, token: string | undefined, body?: Readable | string, size?: number, extra: Record<string, string> = {}): Promise<{ status: number; bytes: number; text: string }> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
+    const type = typeof body === 'string' ? { 'content-type': 'application/json' } : body ? { 'content-type': 'application/octet-stream', 'content-length': String(size) } : {};
     const req = https.request(
-      { host: u.hostname, port: u.port, servername: 'localhost', ca, method, path: p, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body ? { 'content-type': 'application/octet-stream', 'content-length': String(size) } : {}) } },
+      { host: u.hostname, port: u.port, servername: 'localhost', ca, method, path: p, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...type, ...extra } },
       (res) => {
         let bytes = 0;
         let text = '';
@@ -130,7 +131,8 @@ function request(url: string, ca: string, method: string, p: string, token: stri
       },
     );
     req.on('error', reject);
-    if (body) body.pipe(req);
+    if (typeof body === 'string') req.end(body);
+    else if (body) body.pipe(req);
     else req.end();
   });
 }
@@ -215,8 +217,8 @@ export default async function bench(): Promise<Record<string, unknown>> {
       const s0 = cpuSeconds(pid);
       const c0 = process.cpuUsage();
       // the first upload creates the document, the next ones add versions to it
-      const p = id === undefined ? `/api/v1/workspaces/${ws}/documents?name=big.bin` : `/api/v1/documents/${id}/versions`;
-      const up = await request(server.url, ca, 'POST', p, token, content(SIZE), SIZE);
+      const p = id === undefined ? `/api/v1/workspaces/${ws}/documents` : `/api/v1/documents/${id}/versions`;
+      const up = await request(server.url, ca, 'POST', p, token, content(SIZE), SIZE, { 'content-disposition': 'attachment; filename=big.bin' });
       if (up.status !== 201) throw new Error(`upload: ${up.status} ${up.text}`);
       id = (JSON.parse(up.text) as { id: string }).id;
       const c = process.cpuUsage(c0);
@@ -297,15 +299,15 @@ export default async function bench(): Promise<Record<string, unknown>> {
     server = await serve(dataDir);
     children.push(server.child);
     const lpid = server.child.pid!;
-    const timed = async (p: string) => {
+    const timed = async (p: string, search?: Record<string, string>) => {
       const t = performance.now();
-      const r = await request(server.url, ca, 'GET', p, token);
+      const r = search ? await request(server.url, ca, 'POST', `${p}/search`, token, JSON.stringify(search)) : await request(server.url, ca, 'GET', p, token);
       if (r.status !== 200) throw new Error(`${p}: ${r.status} ${r.text.slice(0, 200)}`);
       return { ms: Math.round(performance.now() - t), json: JSON.parse(r.text) as { total: number | null; items: unknown[] } };
     };
-    const cold = await timed(`/api/v1/workspaces/${ws}/documents?q=minutes`);
-    const warm = await timed(`/api/v1/workspaces/${ws}/documents?q=minutes`);
-    const tag = await timed(`/api/v1/workspaces/${ws}/documents?tag=legal`);
+    const cold = await timed(`/api/v1/workspaces/${ws}/documents`, { q: 'minutes' });
+    const warm = await timed(`/api/v1/workspaces/${ws}/documents`, { q: 'minutes' });
+    const tag = await timed(`/api/v1/workspaces/${ws}/documents`, { tag: 'legal' });
     const page = await timed(`/api/v1/workspaces/${ws}/documents?limit=100`);
     out.listing = {
       documents: DOCS + 1,

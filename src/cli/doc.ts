@@ -67,6 +67,9 @@ async function reply(res: IncomingMessage): Promise<Record<string, unknown>> {
   return parsed;
 }
 
+/** RFC 8187 ext-value: how a name, tag or description travels in a header (never in the URL). */
+const extValue = (s: string) => `UTF-8''${encodeURIComponent(s).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)}`;
+
 const human = (n: number) => (n >= 1048576 ? `${(n / 1048576).toFixed(1)} MiB` : `${n} bytes`);
 
 interface PutOpts {
@@ -75,6 +78,7 @@ interface PutOpts {
   name?: string;
   folder?: string;
   tag?: string[];
+  description?: string;
   type?: string;
   idempotencyKey?: string;
   json?: boolean;
@@ -109,22 +113,25 @@ async function put(io: Io, client: Client, file: string, o: PutOpts): Promise<vo
   }
   if (!st.isFile()) throw new AppError('USAGE', `${file} is not a regular file`, { exitCode: 2 });
   if (!o.workspace && !o.document) throw new AppError('USAGE', 'give --workspace ID (new document) or --document ID (new version)', { exitCode: 2 });
+  // ids and the media type in the URL; the name, tags and description in headers (URLs get logged)
   const q = new URLSearchParams();
+  const meta: Record<string, string> = {};
   let url: string;
   if (o.document) {
     url = `/documents/${encodeURIComponent(o.document)}/versions`;
   } else {
     url = `/workspaces/${encodeURIComponent(o.workspace!)}/documents`;
-    q.set('name', o.name ?? path.basename(file));
+    meta['content-disposition'] = `attachment; filename*=${extValue(o.name ?? path.basename(file))}`;
     if (o.folder) q.set('folderId', o.folder);
-    for (const t of o.tag ?? []) q.append('tags', t);
+    if (o.tag?.length) meta['coffre-tags'] = o.tag.map(extValue).join(', ');
+    if (o.description !== undefined) meta['coffre-description'] = extValue(o.description);
   }
   if (o.type) q.set('type', o.type);
   // one key per file: a retry after a lost answer gets the version the first attempt stored
   const idempotencyKey = o.idempotencyKey ?? crypto.randomUUID();
   for (let attempt = 1; ; attempt++) {
     try {
-      return await putOnce(io, client, file, st.size, `${url}${q.size ? `?${q.toString()}` : ''}`, idempotencyKey, o.json);
+      return await putOnce(io, client, file, st.size, `${url}${q.size ? `?${q.toString()}` : ''}`, meta, idempotencyKey, o.json);
     } catch (e) {
       if (attempt >= PUT_ATTEMPTS || !lostAnswer(e)) throw e;
       process.stderr.write(`connection lost before the answer; retrying (${attempt}/${PUT_ATTEMPTS - 1}) with the same Idempotency-Key\n`);
@@ -133,12 +140,12 @@ async function put(io: Io, client: Client, file: string, o: PutOpts): Promise<vo
   }
 }
 
-async function putOnce(io: Io, client: Client, file: string, size: number, url: string, idempotencyKey: string, json: boolean | undefined): Promise<void> {
+async function putOnce(io: Io, client: Client, file: string, size: number, url: string, meta: Record<string, string>, idempotencyKey: string, json: boolean | undefined): Promise<void> {
   const bar = progress(size, 'upload');
   const tap = new Tap((n) => bar.tick(n));
   try {
     const res = await client.raw('POST', url, {
-      headers: { 'content-type': 'application/octet-stream', trailer: 'content-digest', 'idempotency-key': idempotencyKey },
+      headers: { 'content-type': 'application/octet-stream', trailer: 'content-digest', 'idempotency-key': idempotencyKey, ...meta },
       body: fs.createReadStream(file).pipe(tap),
       trailers: () => ({ 'content-digest': `sha-256=:${tap.hash.copy().digest('base64')}:` }),
     });
@@ -199,14 +206,15 @@ async function get(io: Io, client: Client, id: string, o: { version?: number; ou
 async function list(io: Io, client: Client, o: { workspace: string; q?: string; tag?: string; folder?: string; trash?: boolean; json?: boolean }): Promise<void> {
   const items: { id: string; name: string; version: number; size: number; updatedAt: string; tags: string[] }[] = [];
   let cursor: string | null = null;
+  const base = `/workspaces/${encodeURIComponent(o.workspace)}/documents`;
+  // a search's text and tag are confidential: they travel in the body, never in the URL
+  const search = o.q !== undefined || o.tag !== undefined;
   do {
-    const q = new URLSearchParams({ limit: '1000' });
-    if (o.q) q.set('q', o.q);
-    if (o.tag) q.set('tag', o.tag);
-    if (o.folder) q.set('folderId', o.folder);
-    if (o.trash) q.set('trash', 'true');
-    if (cursor) q.set('cursor', cursor);
-    const page = await client.json<{ items: typeof items; next: string | null }>('GET', `/workspaces/${encodeURIComponent(o.workspace)}/documents?${q.toString()}`);
+    const f: Record<string, string | number | boolean> = { limit: 1000, ...(o.folder ? { folderId: o.folder } : {}), ...(o.trash ? { trash: true } : {}), ...(cursor ? { cursor } : {}) };
+    type Page = { items: typeof items; next: string | null };
+    const page: Page = search
+      ? await client.json<{ items: typeof items; next: string | null }>('POST', `${base}/search`, { ...f, ...(o.q !== undefined ? { q: o.q } : {}), ...(o.tag !== undefined ? { tag: o.tag } : {}) })
+      : await client.json<{ items: typeof items; next: string | null }>('GET', `${base}?${new URLSearchParams(Object.entries(f).map(([k, v]) => [k, String(v)])).toString()}`);
     items.push(...page.items);
     cursor = page.next;
   } while (cursor);
@@ -226,6 +234,7 @@ export function registerDoc(program: Command, io: Io): void {
     .option('--name <name>', 'document name (default: the file name)')
     .option('--folder <id>', 'folder of the new document')
     .option('--tag <tag...>', 'tags of the new document')
+    .option('--description <text>', 'description of the new document')
     .option('--type <media-type>', 'media type of the content')
     .option('--idempotency-key <key>', 'sent as Idempotency-Key (default: a fresh UUID): a script retrying with the same key gets the version already stored instead of a duplicate')
     .addOption(jsonOption())

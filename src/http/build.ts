@@ -14,6 +14,7 @@ import { installErrorHandler } from './error-handler.js';
 import { capConnections, installBodyDeadline } from './limits.js';
 import { healthRoutes, type HealthCheck } from './health.js';
 import { trackInFlight, type InFlight } from './shutdown.js';
+import { requestLogView } from './request-log.js';
 import type { Authenticator } from './permissions.js';
 
 /** node:http without an ESM import, whose namespace reads every export, including the lazy
@@ -63,7 +64,8 @@ export async function build(opts: BuildOptions): Promise<App> {
     maxHeaderSize: 16 * 1024,
   };
   const app = Fastify({
-    loggerInstance: opts.log as FastifyBaseLogger,
+    // request lines carry the route pattern and ids, never the URL (it may hold confidential text)
+    loggerInstance: opts.log.child({}, { serializers: { req: requestLogView as never } }) as FastifyBaseLogger,
     // only tells Fastify the scheme (its "listening at https://…" log); the factory makes the server
     ...(opts.https ? { https: opts.https } : {}),
     serverFactory: (handler) => {

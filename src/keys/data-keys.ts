@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/types.js';
+import { scrubDeleted } from '../db/scrub.js';
 import type { Clock } from '../shared/clock.js';
 import { keysErrors } from './errors.js';
 import type { DekCache } from './dek-cache.js';
@@ -79,9 +80,17 @@ export class DbDataKeys implements DataKeys {
     return Buffer.from(await p);
   }
 
-  async destroy(keyId: string): Promise<void> {
-    await this.db.deleteFrom('data_keys').where('id', '=', keyId).execute();
-    this.cache.delete(keyId);
+  /**
+   * Crypto-shredding: deletes the wrapped keys, drops them from the cache, then scrubs the
+   * database files (zeroed pages, truncated write-ahead log) so the wrapped bytes are nowhere on
+   * disk. Resolves with `scrubbed: false` when a reader kept the log busy: the next destroy (or
+   * closing the database) finishes it.
+   */
+  async destroy(keyIds: string | readonly string[]): Promise<{ scrubbed: boolean }> {
+    const ids = typeof keyIds === 'string' ? [keyIds] : [...keyIds];
+    for (let i = 0; i < ids.length; i += 500) await this.db.deleteFrom('data_keys').where('id', 'in', ids.slice(i, i + 500)).execute();
+    for (const id of ids) this.cache.delete(id);
+    return { scrubbed: (await scrubDeleted(this.db)).done };
   }
 
   /**

@@ -136,8 +136,11 @@ export interface DataKeys {
   create(scope: string): Promise<{ keyId: string; key: Buffer }>;
   /** the DEK by id (cache, else HSM unwrap) */
   get(keyId: string): Promise<Buffer>;
-  /** crypto-shredding: the wrapped key is deleted; data under it is unrecoverable */
-  destroy(keyId: string): Promise<void>;
+  /**
+   * crypto-shredding: the wrapped keys are deleted, and no copy of their bytes is left in the
+   * database's files (write-ahead log included); data under them is unrecoverable
+   */
+  destroy(keyIds: string | readonly string[]): Promise<unknown>;
 }
 
 /**

@@ -17,7 +17,7 @@ const DAY = 86_400_000;
 async function shred(core: VaultCore, documentId: string): Promise<{ versions: number; bytes: number }> {
   const { d } = core;
   const versions = await core.db.selectFrom('vault_versions').select(['id', 'key_id', 'blob_id', 'size']).where('document_id', '=', documentId).execute();
-  for (const v of versions) await d.dataKeys.destroy(v.key_id);
+  await d.dataKeys.destroy(versions.map((v) => v.key_id));
   for (const v of versions) {
     await d.blobs.delete(v.blob_id).catch((e: unknown) => d.log.warn({ err: e, blob: v.blob_id }, 'blob not deleted; orphan collection will'));
   }

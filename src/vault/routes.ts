@@ -46,6 +46,67 @@ function strictQuery(req: FastifyRequest): Map<string, string[]> {
   return out;
 }
 
+/** Query parameters that would put confidential text in a URL (URLs are logged along the way). */
+const CONFIDENTIAL_QUERY = new Map([
+  ['name', "send the name in `Content-Disposition: attachment; filename*=UTF-8''<percent-encoded>` (or as a multipart field)"],
+  ['description', "send the description in `Coffre-Description: UTF-8''<percent-encoded>` (or as a multipart field)"],
+  ['tags', "send the tags in `Coffre-Tags: UTF-8''<percent-encoded>, UTF-8''<…>` (or as multipart fields)"],
+  ['q', 'search with POST /api/v1/workspaces/{workspaceId}/documents/search and the text in the JSON body'],
+  ['tag', 'search with POST /api/v1/workspaces/{workspaceId}/documents/search and the tag in the JSON body'],
+]);
+
+/**
+ * An RFC 8187 ext-value (`UTF-8'[lang]'<percent-encoded>`), strictly decoded as UTF-8. Also takes
+ * the characters `encodeURIComponent` leaves as they are (`'()*`), which cannot be ambiguous there.
+ */
+function decodeExtValue(v: string, what: string): string {
+  const m = /^utf-8'[A-Za-z0-9-]*'((?:%[0-9A-Fa-f]{2}|[A-Za-z0-9!#$&+.^_`|~'()*-])*)$/i.exec(v.trim());
+  if (!m) throw vaultErrors.invalidName(what, "must be an RFC 8187 value: UTF-8''<percent-encoded UTF-8>");
+  try {
+    return decodeURIComponent(m[1]!);
+  } catch {
+    throw vaultErrors.invalidName(what, 'is not valid percent-encoded UTF-8');
+  }
+}
+
+/**
+ * The name from `Content-Disposition` (RFC 6266): `filename*` (RFC 8187, any Unicode) wins over a
+ * plain `filename` (printable ASCII only: other bytes have no defined charset in a header).
+ */
+function dispositionName(h: string | undefined): string | undefined {
+  if (h === undefined) return undefined;
+  const params = new Map<string, string>();
+  const re = /;\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;\s]*)\s*/gy;
+  const type = /^\s*[!#$%&'*+.^_`|~0-9A-Za-z-]+\s*/.exec(h);
+  if (!type) throw vaultErrors.invalidInput('malformed Content-Disposition header');
+  re.lastIndex = type[0].length;
+  while (re.lastIndex < h.length) {
+    const m = re.exec(h);
+    if (!m) throw vaultErrors.invalidInput('malformed Content-Disposition header');
+    const k = m[1]!.toLowerCase();
+    if (params.has(k)) throw vaultErrors.invalidInput(`Content-Disposition has two \`${k}\` parameters`);
+    params.set(k, m[2]!.startsWith('"') ? m[2]!.slice(1, -1).replace(/\\(.)/g, '$1') : m[2]!);
+  }
+  const ext = params.get('filename*');
+  if (ext !== undefined) return decodeExtValue(ext, 'name');
+  const plain = params.get('filename');
+  if (plain !== undefined && !/^[\x20-\x7e]*$/.test(plain)) throw vaultErrors.invalidName('name', "in `filename` must be printable ASCII; use filename*=UTF-8''<percent-encoded>");
+  return plain;
+}
+
+/** Upload metadata of a raw body, from headers (never the URL). */
+function headerMeta(req: FastifyRequest): Map<string, string[]> {
+  const meta = new Map<string, string[]>();
+  const one = (h: string | string[] | undefined) => (Array.isArray(h) ? h.join(', ') : h);
+  const name = dispositionName(one(req.headers['content-disposition']));
+  if (name !== undefined) meta.set('name', [name]);
+  const description = one(req.headers['coffre-description']);
+  if (description !== undefined) meta.set('description', [decodeExtValue(description, 'description')]);
+  const tags = one(req.headers['coffre-tags']);
+  if (tags !== undefined) meta.set('tags', tags.trim() === '' ? [] : tags.split(',').map((t) => decodeExtValue(t, 'tag')));
+  return meta;
+}
+
 /** `sha-256=:<base64>:` (RFC 9530) → hex, or undefined when absent. */
 function parseDigest(h: string | string[] | undefined): string | undefined {
   if (h === undefined) return undefined;
@@ -101,8 +162,10 @@ async function readUpload(req: FastifyRequest, max: number, isNew: boolean): Pro
   const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   if (ct !== 'application/octet-stream') throw vaultErrors.unsupportedMedia();
   const n = declaredLength(req);
+  const meta = headerMeta(req);
+  for (const k of ['folderId', 'type']) if (query.has(k)) meta.set(k, query.get(k)!);
   return {
-    meta: query,
+    meta,
     // the request's own pieces (one buffer per TLS record): freed as soon as they are encrypted
     body: { stream: (req.body as Readable | undefined) ?? req.raw, ownsPieces: true, mediaType: checkMediaType(query.get('type')?.[0]), ...(n !== undefined ? { declaredLength: n } : {}), ...digest, finish },
   };
@@ -145,9 +208,12 @@ export const vaultRoutes: FastifyPluginAsync<VaultRoutesOptions> = async (app0, 
     }
     json(req, text, done);
   });
-  // Every query string must be valid percent-encoded UTF-8.
+  // Every query string must be valid percent-encoded UTF-8, and carry nothing confidential.
   app.addHook('preValidation', async (req) => {
-    strictQuery(req);
+    for (const k of strictQuery(req).keys()) {
+      const instead = CONFIDENTIAL_QUERY.get(k);
+      if (instead) throw vaultErrors.invalidInput(`\`${k}\` is confidential and must not be in the URL: ${instead}`);
+    }
   });
 
   const uploadResponse = { 201: S.UploadReply, ...err4xx, 413: S.ErrorReply, 415: S.ErrorReply, 503: S.ErrorReply };
@@ -172,7 +238,7 @@ export const vaultRoutes: FastifyPluginAsync<VaultRoutesOptions> = async (app0, 
       const { body, meta } = await readUpload(req, maxUploadBytes, true);
       const one = (k: string) => meta.get(k)?.[0];
       const rawName = one('name');
-      if (rawName === undefined) throw vaultErrors.invalidName('name', 'is required (query parameter `name`, or the multipart field or file name)');
+      if (rawName === undefined) throw vaultErrors.invalidName('name', "is required (`Content-Disposition: attachment; filename*=UTF-8''…`, or the multipart field or file name)");
       const target: UploadTarget = {
         kind: 'new',
         workspaceId,
@@ -218,20 +284,29 @@ export const vaultRoutes: FastifyPluginAsync<VaultRoutesOptions> = async (app0, 
     async (req, reply) => sendContent(vault, req, reply),
   );
 
+  const listing = (req: FastifyRequest, workspaceId: string, q: S.ListQueryInput & { q?: string; tag?: string }) =>
+    vault.list(caller(req), workspaceId, {
+      limit: q.limit,
+      ...(q.folderId !== undefined ? { folderId: q.folderId } : {}),
+      ...(q.q !== undefined ? { q: q.q } : {}),
+      ...(q.tag !== undefined ? { tag: q.tag } : {}),
+      ...(q.trash !== undefined ? { trash: q.trash } : {}),
+      ...(q.cursor !== undefined ? { cursor: q.cursor } : {}),
+    });
+
   app.get(
     '/workspaces/:workspaceId/documents',
-    { config: { permission }, schema: { tags, summary: 'list or search documents (by name, by tag)', params: S.WorkspaceParams, querystring: S.ListQuerySchema, response: { 200: S.ListReply, ...err4xx } } },
-    async (req) => {
-      const q = req.query;
-      return vault.list(caller(req), req.params.workspaceId, {
-        limit: q.limit,
-        ...(q.folderId !== undefined ? { folderId: q.folderId } : {}),
-        ...(q.q !== undefined ? { q: q.q } : {}),
-        ...(q.tag !== undefined ? { tag: q.tag } : {}),
-        ...(q.trash !== undefined ? { trash: q.trash } : {}),
-        ...(q.cursor !== undefined ? { cursor: q.cursor } : {}),
-      });
+    { config: { permission }, schema: { tags, summary: 'list documents (to search by name or tag: POST …/documents/search)', params: S.WorkspaceParams, querystring: S.ListQuerySchema, response: { 200: S.ListReply, ...err4xx } } },
+    async (req) => listing(req, req.params.workspaceId, req.query),
+  );
+
+  app.post(
+    '/workspaces/:workspaceId/documents/search',
+    {
+      config: { permission },
+      schema: { tags, summary: 'search documents by part of the name or by tag (the search text travels in the body, never in the URL)', params: S.WorkspaceParams, body: S.SearchBody, response: { 200: S.ListReply, ...err4xx } },
     },
+    async (req) => listing(req, req.params.workspaceId, req.body),
   );
 
   app.get(

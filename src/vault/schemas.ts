@@ -54,13 +54,13 @@ export const UploadReply = Type.Object(
   { additionalProperties: false },
 );
 
-/** Metadata of a new document, in the query string for a raw upload (form fields for multipart). */
+/**
+ * Ids and the media type of a new document in the query string. Its name, description and tags
+ * never travel in the URL: headers for a raw upload (UploadHeaders), form fields for multipart.
+ */
 export const NewDocumentQuery = Type.Object(
   {
-    name: Type.Optional(Type.String({ description: 'document name (required for a raw body; multipart defaults to the file name)' })),
     folderId: Type.Optional(Id),
-    description: Type.Optional(Type.String()),
-    tags: Type.Optional(Type.Array(Type.String(), { maxItems: 50 })),
     type: Type.Optional(Type.String({ maxLength: 127, description: 'media type of the content (raw body)' })),
   },
   { additionalProperties: false },
@@ -68,6 +68,13 @@ export const NewDocumentQuery = Type.Object(
 export const NewVersionQuery = Type.Object({ type: Type.Optional(Type.String({ maxLength: 127 })) }, { additionalProperties: false });
 
 export const UploadHeaders = Type.Object({
+  'content-disposition': Type.Optional(
+    Type.String({
+      description: "raw upload of a new document: its name, `attachment; filename*=UTF-8''<percent-encoded>` (RFC 6266, RFC 8187); a plain `filename=\"…\"` must be printable ASCII",
+    }),
+  ),
+  'coffre-description': Type.Optional(Type.String({ description: "raw upload of a new document: its description, `UTF-8''<percent-encoded>` (RFC 8187)" })),
+  'coffre-tags': Type.Optional(Type.String({ description: "raw upload of a new document: its tags, comma-separated `UTF-8''<percent-encoded>` values (RFC 8187)" })),
   'content-length': Type.Optional(Type.String({ pattern: '^[0-9]{1,16}$' })),
   'content-digest': Type.Optional(Type.String({ description: 'RFC 9530 `sha-256=:<base64>:`; also accepted as a trailer' })),
   'repr-digest': Type.Optional(Type.String({ description: 'RFC 9530 `sha-256=:<base64>:`' })),
@@ -98,18 +105,24 @@ export const UploadBodyDoc = {
   },
 };
 
-export const ListQuerySchema = Type.Object(
+const ListFields = {
+  folderId: Type.Optional(Type.Union([Id, Type.Literal('root')], { description: 'a folder, or `root`; absent: the whole workspace' })),
+  trash: Type.Optional(Type.Boolean({ default: false })),
+  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+  cursor: Type.Optional(Type.String({ maxLength: 200 })),
+};
+export const ListQuerySchema = Type.Object(ListFields, { additionalProperties: false });
+export type ListQueryInput = Static<typeof ListQuerySchema>;
+
+/** A search: the text and tag are confidential, so they travel in the body, never in the URL. */
+export const SearchBody = Type.Object(
   {
-    folderId: Type.Optional(Type.Union([Id, Type.Literal('root')], { description: 'a folder, or `root`; absent: the whole workspace' })),
+    ...ListFields,
     q: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'case-insensitive part of the name' })),
-    tag: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
-    trash: Type.Optional(Type.Boolean({ default: false })),
-    limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
-    cursor: Type.Optional(Type.String({ maxLength: 200 })),
+    tag: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'exact tag (case-insensitive)' })),
   },
   { additionalProperties: false },
 );
-export type ListQueryInput = Static<typeof ListQuerySchema>;
 
 export const ListReply = Type.Object(
   {

@@ -82,6 +82,7 @@ const EXPECTED: Record<string, Row> = {
   // vault (src/vault): need-to-know through the policy; admins included
   'POST /api/v1/workspaces/:workspaceId/documents': { ...wsRead, allow: ['owner', 'editor'] },
   'GET /api/v1/workspaces/:workspaceId/documents': wsRead,
+  'POST /api/v1/workspaces/:workspaceId/documents/search': wsRead,
   'GET /api/v1/documents/:id': wsRead,
   'GET /api/v1/documents/:id/content': wsRead,
   'GET /api/v1/documents/:id/versions': wsRead,
@@ -143,14 +144,15 @@ interface Req {
   headers?: Record<string, string>;
   payload?: unknown;
 }
-const raw = (name: string): Req => ({ query: { name }, headers: { 'content-type': 'application/octet-stream', 'content-length': '14' }, payload: Buffer.from('matrix content') });
+const raw = (name: string): Req => ({ headers: { 'content-disposition': `attachment; filename=${name}`, 'content-type': 'application/octet-stream', 'content-length': '14' }, payload: Buffer.from('matrix content') });
 const REQUESTS: Record<string, (who: Who) => Promise<Req> | Req> = {
   'POST /api/v1/workspaces': () => ({ payload: { name: 'Matrix' } }),
   'PUT /api/v1/workspaces/:id/members/:userId': () => ({ payload: { role: 'viewer' } }),
   'POST /api/v1/workspaces/:id/member-candidates': () => ({ payload: { q: 'mx-extra' } }),
   'POST /api/v1/access-reviews/:id/items/:itemId': () => ({ payload: { decision: 'confirm' } }),
   'POST /api/v1/workspaces/:workspaceId/documents': () => raw('matrix.txt'),
-  'POST /api/v1/documents/:id/versions': () => ({ ...raw('v2.txt'), query: {} }),
+  'POST /api/v1/documents/:id/versions': () => raw('v2.txt'),
+  'POST /api/v1/workspaces/:workspaceId/documents/search': () => ({ payload: { q: 'matrix' } }),
   'PATCH /api/v1/documents/:id': () => ({ payload: { description: 'seen by the matrix' } }),
   'DELETE /api/v1/documents/:id': async () => ({ url: `/api/v1/documents/${await newDoc()}` }),
   'POST /api/v1/documents/:id/restore': async () => {
@@ -169,7 +171,7 @@ const REQUESTS: Record<string, (who: Who) => Promise<Req> | Req> = {
 };
 
 async function newDoc(): Promise<string> {
-  const r = await env.https('POST', `/api/v1/workspaces/${ids.ws}/documents?name=d-${Math.random().toString(36).slice(2)}.txt`, { headers: { ...s.owner!.headers, 'content-type': 'application/octet-stream', 'content-length': '1' }, body: Buffer.from('x') });
+  const r = await env.https('POST', `/api/v1/workspaces/${ids.ws}/documents`, { headers: { ...s.owner!.headers, 'content-disposition': `attachment; filename=d-${Math.random().toString(36).slice(2)}.txt`, 'content-type': 'application/octet-stream', 'content-length': '1' }, body: Buffer.from('x') });
   expect(r.statusCode, r.body).toBe(201);
   return JSON.parse(r.body).id as string;
 }

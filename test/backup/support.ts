@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'vitest';
-import { openVaultEnv, type User, type VaultEnv } from '../vault/support.js';
+import { metaHeaders, openVaultEnv, type User, type VaultEnv } from '../vault/support.js';
 import { startSshd, type Sshd } from '../support/sshd.js';
 import type { BackupService } from '../../src/backup/index.js';
 
@@ -47,7 +47,7 @@ export async function openBackupEnv(config: Record<string, string> = {}, sshdOpt
   const workspace = await env.workspace(alice);
   const docs = new Map<string, Buffer>();
   const upload = async (name: string, bytes: Buffer) => {
-    const r = await env.req('POST', `/api/v1/workspaces/${workspace}/documents?name=${encodeURIComponent(name)}`, { token: alice.token, headers: { 'content-type': 'application/octet-stream' }, body: bytes });
+    const r = await env.req('POST', `/api/v1/workspaces/${workspace}/documents`, { token: alice.token, headers: { ...metaHeaders(name), 'content-type': 'application/octet-stream' }, body: bytes });
     expect(r.status, r.body.toString()).toBe(201);
     const id = r.json<{ id: string }>().id;
     docs.set(id, bytes);

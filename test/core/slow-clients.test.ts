@@ -70,7 +70,7 @@ describe('slow clients', () => {
     expect(ws.statusCode, ws.body).toBe(201);
     const s = await connect('127.0.13.2');
     const body = 'x'.repeat(10);
-    s.write(`POST /api/v1/workspaces/${ws.json().id}/documents?name=slow.txt HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/octet-stream\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`);
+    s.write(`POST /api/v1/workspaces/${ws.json().id}/documents HTTP/1.1\r\nHost: localhost\r\nContent-Disposition: attachment; filename=slow.txt\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/octet-stream\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`);
     const done = closedWithin(s, 15_000);
     for (const ch of body) {
       await sleep(300); // 3 s in all: twice the deadline

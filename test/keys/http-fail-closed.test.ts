@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import crypto from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openVaultEnv, upload, type User, type VaultEnv } from '../vault/support.js';
+import { metaHeaders, openVaultEnv, upload, type User, type VaultEnv } from '../vault/support.js';
 import { acquireLibrary, releaseLibrary } from '../../src/keys/pkcs11/library.js';
 
 /**
@@ -38,9 +38,9 @@ describe('HTTP: 503 KEYS_UNAVAILABLE while the HSM is missing', () => {
       lib.initialize();
       env.t.appliance.keys.dataKeys.wipeCache();
 
-      const up = await env.req('POST', `/api/v1/workspaces/${ws}/documents?name=during.bin`, {
+      const up = await env.req('POST', `/api/v1/workspaces/${ws}/documents`, {
         token: alice.token,
-        headers: { 'content-type': 'application/octet-stream', 'content-length': '5' },
+        headers: { ...metaHeaders('during.bin'), 'content-type': 'application/octet-stream', 'content-length': '5' },
         body: Buffer.from('hello'),
       });
       expect(up.status, up.body.toString()).toBe(503);

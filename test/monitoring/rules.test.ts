@@ -119,7 +119,7 @@ describe('database rules, produced for real', { timeout: 120_000 }, () => {
     expect((await req('mia', 'PUT' as 'POST', `/api/v1/workspaces/${ws}/members/${u.max!.id}`, { payload: { role: 'viewer' } })).statusCode).toBe(200);
     const up = async (name: string, body: Buffer) => {
       // uploads stream: over the real HTTPS listener
-      const r = await env.https('POST', `/api/v1/workspaces/${ws}/documents?name=${name}`, { headers: { ...(s.mia!.headers as Record<string, string>), 'content-type': 'application/octet-stream', 'content-length': String(body.length) }, body });
+      const r = await env.https('POST', `/api/v1/workspaces/${ws}/documents`, { headers: { ...(s.mia!.headers as Record<string, string>), 'content-disposition': `attachment; filename=${name}`, 'content-type': 'application/octet-stream', 'content-length': String(body.length) }, body });
       expect(r.statusCode, r.body).toBe(201);
       return JSON.parse(r.body).id as string;
     };

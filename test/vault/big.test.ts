@@ -8,6 +8,7 @@ import { FakeClock } from '../../src/shared/clock.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { Pattern } from '../support/pattern.js';
 import { serveAppliance, type Served } from './served.js';
+import { metaHeaders } from './support.js';
 
 /**
  * The appliance as a real process: a 2 GiB round trip with the server's resident memory measured,
@@ -26,7 +27,7 @@ function put(p: Pattern, size: number, name: string, onSent?: (n: number) => voi
   return new Promise((resolve, reject) => {
     const u = new URL(s.url);
     const req = https.request(
-      { host: u.hostname, port: u.port, servername: 'localhost', ca: s.ca, method: 'POST', path: `/api/v1/workspaces/${s.workspace}/documents?name=${encodeURIComponent(name)}`, headers: { authorization: `Bearer ${s.token}`, 'content-type': 'application/octet-stream', 'content-length': String(size) } },
+      { host: u.hostname, port: u.port, servername: 'localhost', ca: s.ca, method: 'POST', path: `/api/v1/workspaces/${s.workspace}/documents`, headers: { ...metaHeaders(name), authorization: `Bearer ${s.token}`, 'content-type': 'application/octet-stream', 'content-length': String(size) } },
       (res) => {
         let body = '';
         res.on('data', (d: Buffer) => (body += d.toString()));

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
-import { footprint, openVaultEnv, upload, type User, type VaultEnv } from './support.js';
+import { footprint, metaHeaders, openVaultEnv, upload, type User, type VaultEnv } from './support.js';
 
 let env: VaultEnv;
 let alice: User;
@@ -24,23 +24,23 @@ afterAll(async () => {
   await env?.close();
 });
 
-const put = (u: User, p: string, body: Buffer, key?: string) =>
-  env.req('POST', p, { token: u.token, headers: { 'content-type': 'application/octet-stream', 'content-length': String(body.length), ...(key ? { 'idempotency-key': key } : {}) }, body });
+const put = (u: User, p: string, body: Buffer, key?: string, name?: string) =>
+  env.req('POST', p, { token: u.token, headers: { 'content-type': 'application/octet-stream', 'content-length': String(body.length), ...(name ? metaHeaders(name) : {}), ...(key ? { 'idempotency-key': key } : {}) }, body });
 
 describe('Idempotency-Key on uploads', () => {
   it('a retry with the same key returns the version already stored, without storing anything more', async () => {
     const body = Buffer.from('minutes of the board, v1');
-    const first = await put(alice, `/api/v1/workspaces/${ws}/documents?name=retry.txt`, body, 'key-0001');
+    const first = await put(alice, `/api/v1/workspaces/${ws}/documents`, body, 'key-0001', 'retry.txt');
     expect(first.status, first.body.toString()).toBe(201);
     expect(first.headers['idempotent-replayed']).toBeUndefined();
     const before = await footprint(env);
-    const retry = await put(alice, `/api/v1/workspaces/${ws}/documents?name=retry.txt`, body, 'key-0001');
+    const retry = await put(alice, `/api/v1/workspaces/${ws}/documents`, body, 'key-0001', 'retry.txt');
     expect(retry.status, retry.body.toString()).toBe(201);
     expect(retry.headers['idempotent-replayed']).toBe('true');
     expect(retry.json()).toEqual(first.json());
     expect(await footprint(env)).toEqual(before);
     // without a key, a second upload is a second document (as before)
-    const other = await put(alice, `/api/v1/workspaces/${ws}/documents?name=retry.txt`, body);
+    const other = await put(alice, `/api/v1/workspaces/${ws}/documents`, body, undefined, 'retry.txt');
     expect(other.status).toBe(201);
     expect(other.json().id).not.toBe(first.json().id);
   });
@@ -48,7 +48,7 @@ describe('Idempotency-Key on uploads', () => {
   it('two attempts with one key in flight at once make one document; the loser leaves nothing behind', async () => {
     const before = await footprint(env);
     const body = Buffer.alloc(3 * 1024 * 1024, 7);
-    const [a, b] = await Promise.all([put(alice, `/api/v1/workspaces/${ws}/documents?name=twice.bin`, body, 'key-race'), put(alice, `/api/v1/workspaces/${ws}/documents?name=twice.bin`, body, 'key-race')]);
+    const [a, b] = await Promise.all([put(alice, `/api/v1/workspaces/${ws}/documents`, body, 'key-race', 'twice.bin'), put(alice, `/api/v1/workspaces/${ws}/documents`, body, 'key-race', 'twice.bin')]);
     expect([a.status, b.status]).toEqual([201, 201]);
     expect(a.json().id).toBe(b.json().id);
     const after = await footprint(env);
@@ -71,14 +71,14 @@ describe('Idempotency-Key on uploads', () => {
     expect(versions.json().versions).toHaveLength(2);
 
     // the same key on another target is refused, not silently answered with the other document
-    const elsewhere = await put(alice, `/api/v1/workspaces/${ws}/documents?name=x.txt`, Buffer.from('x'), 'key-v2');
+    const elsewhere = await put(alice, `/api/v1/workspaces/${ws}/documents`, Buffer.from('x'), 'key-v2', 'x.txt');
     expect(elsewhere.status).toBe(409);
     expect(elsewhere.json().error.code).toBe('IDEMPOTENCY_KEY_REUSED');
 
     // another user's key space is their own
     const bob = await env.user('bob');
     const bobWs = await env.workspace(bob);
-    const bobs = await put(bob, `/api/v1/workspaces/${bobWs}/documents?name=b.txt`, Buffer.from('b'), 'key-0001');
+    const bobs = await put(bob, `/api/v1/workspaces/${bobWs}/documents`, Buffer.from('b'), 'key-0001', 'b.txt');
     expect(bobs.status).toBe(201);
     expect(bobs.headers['idempotent-replayed']).toBeUndefined();
     // and bob cannot learn alice's document through her key
@@ -93,7 +93,7 @@ describe('Idempotency-Key on uploads', () => {
   });
 
   it('a malformed key is refused (400) without being echoed', async () => {
-    const r = await put(alice, `/api/v1/workspaces/${ws}/documents?name=bad.txt`, Buffer.from('x'), `SECRET-MARKER ${'x'.repeat(300)}`);
+    const r = await put(alice, `/api/v1/workspaces/${ws}/documents`, Buffer.from('x'), `SECRET-MARKER ${'x'.repeat(300)}`, 'bad.txt');
     expect(r.status).toBe(400);
     expect(r.body.toString()).not.toContain('SECRET-MARKER');
   });

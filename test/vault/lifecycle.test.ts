@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Pattern } from '../support/pattern.js';
-import { footprint, openVaultEnv, upload, type User, type VaultEnv } from './support.js';
+import { footprint, metaHeaders, openVaultEnv, upload, type User, type VaultEnv } from './support.js';
 
 const DAY = 86_400_000;
 let env: VaultEnv;
@@ -35,7 +35,7 @@ describe('roles in a workspace (need-to-know)', () => {
     // viewer: reads, lists, downloads; cannot write
     expect((await env.req('GET', `/api/v1/documents/${doc.id}/content`, { token: viewer.token })).status).toBe(200);
     expect((await env.req('GET', `/api/v1/workspaces/${ws}/documents`, { token: viewer.token })).status).toBe(200);
-    const vUp = await env.req('POST', `/api/v1/workspaces/${ws}/documents?name=v.txt`, { token: viewer.token, headers: octet, body: 'x' });
+    const vUp = await env.req('POST', `/api/v1/workspaces/${ws}/documents`, { token: viewer.token, headers: { ...octet, ...metaHeaders('v.txt') }, body: 'x' });
     expect(vUp.status).toBe(403);
     expect((await env.req('PATCH', `/api/v1/documents/${doc.id}`, { token: viewer.token, json: { name: 'x' } })).status).toBe(403);
     expect((await env.req('DELETE', `/api/v1/documents/${doc.id}`, { token: viewer.token })).status).toBe(403);
@@ -121,11 +121,11 @@ describe('quota', () => {
     const small = await env.workspace(owner, 'Small', 1_000_000);
     const first = await upload(env, owner, small, 'a.bin', new Pattern(1).slice(0, 600_000));
     const before = await footprint(env);
-    const declared = await env.req('POST', `/api/v1/workspaces/${small}/documents?name=b.bin`, { token: owner.token, headers: octet, body: new Pattern(2).slice(0, 600_000) });
+    const declared = await env.req('POST', `/api/v1/workspaces/${small}/documents`, { token: owner.token, headers: { ...octet, ...metaHeaders('b.bin') }, body: new Pattern(2).slice(0, 600_000) });
     expect(declared.status).toBe(413);
     expect(declared.json().error.code).toBe('QUOTA_EXCEEDED');
     const streamed = await env
-      .req('POST', `/api/v1/workspaces/${small}/documents?name=c.bin`, { token: owner.token, headers: octet, body: new Pattern(3).stream(600_000) })
+      .req('POST', `/api/v1/workspaces/${small}/documents`, { token: owner.token, headers: { ...octet, ...metaHeaders('c.bin') }, body: new Pattern(3).stream(600_000) })
       .catch(() => ({ status: 413, json: () => ({ error: { code: 'QUOTA_EXCEEDED' } }) }));
     expect(streamed.status).toBe(413);
     expect(streamed.json().error.code).toBe('QUOTA_EXCEEDED');
@@ -134,9 +134,9 @@ describe('quota', () => {
     expect(usage).toEqual({ usedBytes: 600_000, quotaBytes: 1_000_000, documents: 1 });
     // trash still counts; purging frees it
     await env.req('DELETE', `/api/v1/documents/${first.id}`, { token: owner.token });
-    expect((await env.req('POST', `/api/v1/workspaces/${small}/documents?name=d.bin`, { token: owner.token, headers: octet, body: new Pattern(4).slice(0, 600_000) })).status).toBe(413);
+    expect((await env.req('POST', `/api/v1/workspaces/${small}/documents`, { token: owner.token, headers: { ...octet, ...metaHeaders('d.bin') }, body: new Pattern(4).slice(0, 600_000) })).status).toBe(413);
     await env.req('POST', `/api/v1/documents/${first.id}/purge`, { token: owner.token });
-    expect((await env.req('POST', `/api/v1/workspaces/${small}/documents?name=e.bin`, { token: owner.token, headers: octet, body: new Pattern(5).slice(0, 600_000) })).status).toBe(201);
+    expect((await env.req('POST', `/api/v1/workspaces/${small}/documents`, { token: owner.token, headers: { ...octet, ...metaHeaders('e.bin') }, body: new Pattern(5).slice(0, 600_000) })).status).toBe(201);
   });
 });
 
@@ -150,9 +150,9 @@ describe('folders, listing and search', () => {
       const name = i % 5 === 0 ? `Minutes ${i}.pdf` : `report-${i}.txt`;
       names.push(name);
       env.clock.advance(1000);
-      const tags = i % 5 === 0 ? '&tags=Board&tags=signed' : '';
-      const folder = i % 2 === 0 ? `&folderId=${sub.id}` : '';
-      const r = await env.req('POST', `/api/v1/workspaces/${space}/documents?name=${encodeURIComponent(name)}${tags}${folder}`, { token: owner.token, headers: octet, body: `doc ${i}` });
+      const tags = i % 5 === 0 ? ['Board', 'signed'] : undefined;
+      const folder = i % 2 === 0 ? `?folderId=${sub.id}` : '';
+      const r = await env.req('POST', `/api/v1/workspaces/${space}/documents${folder}`, { token: owner.token, headers: { ...octet, ...metaHeaders(name, tags ? { tags } : {}) }, body: `doc ${i}` });
       expect(r.status).toBe(201);
     }
     // pages of 10 by creation time, newest first, with a cursor
@@ -165,11 +165,12 @@ describe('folders, listing and search', () => {
     } while (cursor);
     expect(seen).toEqual([...names].reverse());
     // search by name: case-insensitive substring
-    const q = (await env.req('GET', `/api/v1/workspaces/${space}/documents?q=MINUTES`, { token: owner.token })).json();
+    const search = `/api/v1/workspaces/${space}/documents/search`;
+    const q = (await env.req('POST', search, { token: owner.token, json: { q: 'MINUTES' } })).json();
     expect(q.total).toBe(5);
     expect(q.items.map((i: { name: string }) => i.name)).toEqual(['Minutes 0.pdf', 'Minutes 10.pdf', 'Minutes 15.pdf', 'Minutes 20.pdf', 'Minutes 5.pdf']);
     // by tag
-    const t = (await env.req('GET', `/api/v1/workspaces/${space}/documents?tag=board`, { token: owner.token })).json();
+    const t = (await env.req('POST', search, { token: owner.token, json: { tag: 'board' } })).json();
     expect(t.total).toBe(5);
     expect(t.items[0].tags).toEqual(['Board', 'signed']);
     // by folder
@@ -195,7 +196,7 @@ describe('folders, listing and search', () => {
     expect(renamed.json()).toMatchObject({ name: 'C renamed', parentId: a.id });
     const all = (await env.req('GET', `/api/v1/workspaces/${space}/folders?parentId=all`, { token: owner.token })).json().folders;
     expect(all.map((x: { name: string }) => x.name)).toEqual(['A', 'B', 'C renamed']);
-    const doc = await env.req('POST', `/api/v1/workspaces/${space}/documents?name=in-b.txt&folderId=${b.id}`, { token: owner.token, headers: octet, body: 'x' });
+    const doc = await env.req('POST', `/api/v1/workspaces/${space}/documents?folderId=${b.id}`, { token: owner.token, headers: { ...octet, ...metaHeaders('in-b.txt') }, body: 'x' });
     expect((await env.req('DELETE', `/api/v1/folders/${b.id}`, { token: owner.token })).json().error.code).toBe('FOLDER_NOT_EMPTY');
     // move the document out, then B can go
     const moved = await env.req('PATCH', `/api/v1/documents/${doc.json().id}`, { token: owner.token, json: { folderId: null, tags: ['x'] } });

@@ -143,11 +143,23 @@ export async function openVaultEnv(env: Record<string, string> = {}): Promise<Va
   };
 }
 
+/** RFC 8187 ext-value of `s` (UTF-8, every non attr-char percent-encoded). */
+export const extValue = (s: string) => `UTF-8''${encodeURIComponent(s).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)}`;
+
+/** The headers that carry a raw upload's metadata (never the URL). */
+export function metaHeaders(name: string, o: { description?: string; tags?: string[] } = {}): Record<string, string> {
+  return {
+    'content-disposition': `attachment; filename*=${extValue(name)}`,
+    ...(o.description !== undefined ? { 'coffre-description': extValue(o.description) } : {}),
+    ...(o.tags !== undefined ? { 'coffre-tags': o.tags.map(extValue).join(', ') } : {}),
+  };
+}
+
 /** Uploads `body` as a new document; returns the parsed reply (asserting 201). */
 export async function upload(env: VaultEnv, u: User, ws: string, name: string, body: Buffer | Readable, headers: Record<string, string> = {}): Promise<{ id: string; version: number; sha256: string; size: number }> {
-  const r = await env.req('POST', `/api/v1/workspaces/${ws}/documents?name=${encodeURIComponent(name)}`, {
+  const r = await env.req('POST', `/api/v1/workspaces/${ws}/documents`, {
     token: u.token,
-    headers: { 'content-type': 'application/octet-stream', ...(Buffer.isBuffer(body) ? { 'content-length': String(body.length) } : {}), ...headers },
+    headers: { 'content-type': 'application/octet-stream', ...metaHeaders(name), ...(Buffer.isBuffer(body) ? { 'content-length': String(body.length) } : {}), ...headers },
     body,
   });
   expect(r.status, r.body.toString()).toBe(201);

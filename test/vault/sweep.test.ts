@@ -29,8 +29,8 @@ describe('a killed upload', () => {
     const cfg = loadConfig(srv.dataDir);
     const tmpDir = path.join(cfg.storage.dir, '.tmp');
     // an upload that sends 24 MiB and then waits: its temp file, pending row and data key exist
-    const url = new URL(`/api/v1/workspaces/${srv.workspace}/documents?name=doomed.bin`, srv.url);
-    const req = https.request(url, { method: 'POST', ca: srv.ca, headers: { authorization: `Bearer ${srv.token}`, 'content-type': 'application/octet-stream' } });
+    const url = new URL(`/api/v1/workspaces/${srv.workspace}/documents`, srv.url);
+    const req = https.request(url, { method: 'POST', ca: srv.ca, headers: { 'content-disposition': 'attachment; filename=doomed.bin', authorization: `Bearer ${srv.token}`, 'content-type': 'application/octet-stream' } });
     req.on('error', () => undefined);
     const chunk = Buffer.alloc(1024 * 1024, 9);
     for (let i = 0; i < 24; i++) req.write(chunk);

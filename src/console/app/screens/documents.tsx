@@ -176,12 +176,17 @@ export function WorkspacePage({ me, ws: wsId, route }: { me: Me; ws: string; rou
   const folders = useAsync((signal) => get<{ folders: Folder[] }>(`/workspaces/${encodeURIComponent(wsId)}/folders`, { signal, query: { parentId: 'all' } }), [wsId]);
   const [extra, setExtra] = useState<Item[]>([]);
   const [next, setNext] = useState<string | null>(null);
+  // the search text is confidential: it goes in a POST body, never in a URL (URLs get logged)
+  const page = (cursor: string | undefined, signal?: AbortSignal) => {
+    const path = `/workspaces/${encodeURIComponent(wsId)}/documents`;
+    const f = { folderId: q || trash ? undefined : (folderId ?? 'root'), trash: trash || undefined, limit: 100, cursor };
+    return q
+      ? post<{ items: Item[]; next: string | null; total: number | null }>(`${path}/search`, { ...f, q }, signal ? { signal } : {})
+      : get<{ items: Item[]; next: string | null; total: number | null }>(path, { ...(signal ? { signal } : {}), query: f });
+  };
   const docs = useAsync(
     async (signal) => {
-      const r = await get<{ items: Item[]; next: string | null; total: number | null }>(`/workspaces/${encodeURIComponent(wsId)}/documents`, {
-        signal,
-        query: { folderId: q || trash ? undefined : (folderId ?? 'root'), q: q || undefined, trash: trash || undefined, limit: 100 },
-      });
+      const r = await page(undefined, signal);
       setExtra([]);
       setNext(r.next);
       return r;
@@ -190,9 +195,7 @@ export function WorkspacePage({ me, ws: wsId, route }: { me: Me; ws: string; rou
   );
   const usage = useAsync((signal) => get<{ usedBytes: number; quotaBytes: number | null; documents: number }>(`/workspaces/${encodeURIComponent(wsId)}/usage`, { signal }), [wsId]);
   const more = useAction(async () => {
-    const r = await get<{ items: Item[]; next: string | null }>(`/workspaces/${encodeURIComponent(wsId)}/documents`, {
-      query: { folderId: q || trash ? undefined : (folderId ?? 'root'), q: q || undefined, trash: trash || undefined, limit: 100, cursor: next ?? undefined },
-    });
+    const r = await page(next ?? undefined);
     setExtra((x) => [...x, ...r.items]);
     setNext(r.next);
   });
@@ -491,14 +494,16 @@ function Uploader({ workspaceId, folderId, documentId, onDone }: { workspaceId: 
         try {
           const type = file.type || 'application/octet-stream';
           const path = documentId ? `/documents/${encodeURIComponent(documentId)}/versions` : `/workspaces/${encodeURIComponent(workspaceId)}/documents`;
-          const query = documentId ? { type } : { name: file.name, folderId, type };
+          // ids and the media type in the URL; the name in a header (URLs get logged), RFC 8187 encoded
+          const query = documentId ? { type } : { folderId, type };
+          const named: Record<string, string> = documentId ? {} : { 'content-disposition': `attachment; filename*=UTF-8''${encodeURIComponent(file.name)}` };
           // one Idempotency-Key per upload: when the connection drops before the answer, the retry
           // gets the version the appliance may already have stored instead of a duplicate
           const idempotencyKey = crypto.randomUUID();
           const send = () =>
             upload<UploadReply>(path, file, {
               query,
-              headers: { 'content-type': 'application/octet-stream', 'idempotency-key': idempotencyKey },
+              headers: { 'content-type': 'application/octet-stream', 'idempotency-key': idempotencyKey, ...named },
               signal: abort.signal,
               onProgress: (sent) => (activity(), update(key, { sent })),
             });
