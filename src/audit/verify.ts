@@ -19,7 +19,9 @@ export type VerifyProblemCode =
   /** a checkpoint's MAC does not verify in the HSM: forged or altered */
   | 'CHECKPOINT_MAC_INVALID'
   /** an exported checkpoint of another appliance */
-  | 'CHECKPOINT_FOREIGN';
+  | 'CHECKPOINT_FOREIGN'
+  /** the per-target index (audit_targets) disagrees with the chained records: a row deleted, altered or added */
+  | 'INDEX_MISMATCH';
 
 export interface VerifyOptions {
   db: Kysely<Database>;
@@ -132,11 +134,36 @@ export async function verifyTrail(o: VerifyOptions): Promise<VerifyReport> {
   const base = settle(prev.seq, prev.hash);
   if (base) return base;
 
-  for await (const r of iterateRecords(db, prev.seq, o.pageSize ?? 5000, head0.seq)) {
+  // the per-target index, read alongside in pages: each record's index rows must be exactly its
+  // chained targets (the auditor's "who touched this document" query reads the index)
+  const pageSize = o.pageSize ?? 5000;
+  const index = new Map<number, string[]>();
+  let indexedUpTo = prev.seq;
+  const indexOf = async (seq: number): Promise<string[]> => {
+    if (seq > indexedUpTo) {
+      index.clear();
+      const to = Math.max(seq, indexedUpTo + pageSize);
+      const rows = await db.selectFrom('audit_targets').select(['seq', 'kind', 'id']).where('seq', '>', indexedUpTo).where('seq', '<=', to).execute();
+      for (const t of rows) {
+        const k = Number(t.seq);
+        index.set(k, [...(index.get(k) ?? []), `${t.kind}\u0000${t.id}`]);
+      }
+      indexedUpTo = to;
+    }
+    return (index.get(seq) ?? []).sort();
+  };
+  const pruned = prev.seq;
+
+  for await (const r of iterateRecords(db, prev.seq, pageSize, head0.seq)) {
     const expected = prev.seq + 1;
     if (r.seq !== expected) return fail(expected, 'SEQ_GAP', `record ${expected} is missing (the next record is ${r.seq})`);
     const h = chainHash(prev.hash, canonicalEncoding(r));
     if (h !== r.hash) return fail(r.seq, 'HASH_MISMATCH', `record ${r.seq} does not match its hash: it was modified, inserted or moved`);
+    const chained = r.targets.map(([k, id]) => `${k}\u0000${id}`).sort();
+    const indexed = await indexOf(r.seq);
+    if (chained.length !== indexed.length || chained.some((x, i) => x !== indexed[i])) {
+      return fail(r.seq, 'INDEX_MISMATCH', `the target index of record ${r.seq} does not match the record (${indexed.length} index row(s) for ${chained.length} target(s)): an index row was deleted, altered or added`);
+    }
     report.records += 1;
     report.firstSeq ??= r.seq;
     report.lastSeq = r.seq;
@@ -156,6 +183,16 @@ export async function verifyTrail(o: VerifyOptions): Promise<VerifyReport> {
     if (e.macOk === false) return fail(e.seq, 'CHECKPOINT_MAC_INVALID', `the MAC of the ${e.what} does not verify: it was forged or altered`);
     return fail(last.seq + 1, 'TRUNCATED', `the trail ends at seq ${last.seq} but the ${e.what} exists: the tail was cut off`);
   }
+  // index rows of no chained record (pruned, or beyond the trail)
+  const stray = await db
+    .selectFrom('audit_targets')
+    .select('seq')
+    .where((eb) => eb.or([eb('seq', '<=', pruned), eb('seq', '>', last.seq)]))
+    .where('seq', '<=', head0.seq)
+    .orderBy('seq')
+    .limit(1)
+    .executeTakeFirst();
+  if (stray) return fail(Number(stray.seq), 'INDEX_MISMATCH', `the target index has a row for record ${stray.seq}, which the chain does not hold`);
   // records beyond the head: appended outside the chain. A writer moves the head in the same
   // transaction as its records, so reading the record first and the head second never mistakes a
   // record committed meanwhile for a forged one.

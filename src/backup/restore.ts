@@ -5,9 +5,9 @@ import { sql, type Kysely } from 'kysely';
 import { CONFIG_FILE, validateConfig } from '../config/index.js';
 import { migrateToLatest, openDatabase, type Database } from '../db/index.js';
 import { makeSelfSigned } from '../http/index.js';
-import { EncryptedBlobs, type DataKeys, type KeyProvider } from '../keys/index.js';
+import { DataKeyFieldCipher, EncryptedBlobs, type DataKeys, type KeyProvider } from '../keys/index.js';
 import { createBlobStore } from '../storage/registry.js';
-import { referencedBlobIds, sealedBlobs } from '../vault/index.js';
+import { referencedBlobIds, sealedBlobs, versionDigestContext } from '../vault/index.js';
 import type { Logger } from '../shared/logger.js';
 import { backupErrors, BackupError } from './errors.js';
 import { AUDIT_MEMBER, CONFIG_MEMBER, DB_MEMBER, isBackupId, MARKER, type Manifest } from './format.js';
@@ -228,10 +228,13 @@ class RestoredDataKeys implements DataKeys {
 export async function sampleDocuments(dataDir: string, keys: KeyProvider, samples: number): Promise<{ checked: number; documents: number; versions: number }> {
   const h = openDatabase({ type: 'sqlite', file: path.join(dataDir, 'coffre.db'), busyTimeoutMs: 5000 }, { mustExist: true });
   try {
-    const blobs = sealedBlobs(new EncryptedBlobs(createBlobStore({ type: 'fs', dir: path.join(dataDir, 'blobs') }), new RestoredDataKeys(h.db, keys)));
+    const dataKeys = new RestoredDataKeys(h.db, keys);
+    const blobs = sealedBlobs(new EncryptedBlobs(createBlobStore({ type: 'fs', dir: path.join(dataDir, 'blobs') }), dataKeys));
+    // recorded digests are field ciphertexts (older rows: hex in clear until sealed)
+    const fields = new DataKeyFieldCipher({ get: (id) => dataKeys.get(id), named: () => dataKeys.create() });
     const documents = Number((await h.db.selectFrom('vault_documents').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
     const versions = Number((await h.db.selectFrom('vault_versions').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
-    const ids = await h.db.selectFrom('vault_versions').select(['blob_id', 'key_id', 'sha256', 'size']).orderBy(sql`random()`).limit(samples).execute();
+    const ids = await h.db.selectFrom('vault_versions').select(['id', 'blob_id', 'key_id', 'sha256', 'sha256_enc', 'size']).orderBy(sql`random()`).limit(samples).execute();
     for (const v of ids) {
       const hash = crypto.createHash('sha256');
       let n = 0;
@@ -239,7 +242,8 @@ export async function sampleDocuments(dataDir: string, keys: KeyProvider, sample
         hash.update(c);
         n += c.length;
       }
-      if (n !== Number(v.size) || hash.digest('hex') !== v.sha256) throw backupErrors.integrity(`restored document blob ${v.blob_id} does not decrypt to its recorded SHA-256`);
+      const recorded = v.sha256_enc !== null ? await fields.decrypt(v.sha256_enc, versionDigestContext(v.id)) : v.sha256;
+      if (n !== Number(v.size) || hash.digest('hex') !== recorded) throw backupErrors.integrity(`restored document blob ${v.blob_id} does not decrypt to its recorded SHA-256`);
     }
     return { checked: ids.length, documents, versions };
   } finally {

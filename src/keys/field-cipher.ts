@@ -21,7 +21,7 @@ const FORMAT = /^cf1\.(dk_[A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]+)$/;
  * compute or test them.
  */
 export class DataKeyFieldCipher implements FieldCipher {
-  constructor(private readonly keys: DbDataKeys) {}
+  constructor(private readonly keys: Pick<DbDataKeys, 'get' | 'named'>) {}
 
   async encrypt(scope: string, plaintext: string, context: string): Promise<string> {
     if (!SCOPE.test(scope)) throw keysErrors.usage(`invalid field scope "${scope}"`);

@@ -21,6 +21,7 @@ import type { JobDefinition } from '../jobs/types.js';
 export type * from './types.js';
 export { keysErrors } from './errors.js';
 export { DbDataKeys } from './data-keys.js';
+export { DataKeyFieldCipher } from './field-cipher.js';
 export type { AdminKeyProvider } from './registry.js';
 export { EncryptedBlobs, type StoredBlob, type ObjectRef } from '../storage/encrypted.js';
 export { KeyRotation, type RotationResult, type KekVersionState } from './rotation.js';

@@ -52,7 +52,15 @@ export const ctx = {
   docDescription: (id: string) => `vault_documents.description:${id}`,
   docTags: (id: string) => `vault_documents.tags:${id}`,
   folderName: (id: string) => `vault_folders.name:${id}`,
+  versionDigest: (versionId: string) => `vault_versions.sha256:${versionId}`,
 };
+
+/** A version row's digest columns. */
+export interface DigestColumns {
+  id: string;
+  sha256: string;
+  sha256_enc: string | null;
+}
 
 /** The helpers shared by the vault's operations. */
 export class VaultCore {
@@ -148,6 +156,16 @@ export class VaultCore {
 
   decrypt(ciphertext: string, context: string): Promise<string> {
     return this.d.fields.decrypt(ciphertext, context);
+  }
+
+  /**
+   * The plaintext SHA-256 (hex) of a version: decrypted (field key cached: no HSM call); a row not
+   * sealed yet (written before digests were encrypted) still holds it in clear.
+   */
+  async versionDigest(v: DigestColumns): Promise<string> {
+    const hex = v.sha256_enc !== null ? await this.d.fields.decrypt(v.sha256_enc, ctx.versionDigest(v.id)) : v.sha256;
+    if (!/^[0-9a-f]{64}$/.test(hex)) throw vaultErrors.integrity();
+    return hex;
   }
 
   /** A document's name, from the cache when the row still holds the cached ciphertext. */

@@ -55,10 +55,10 @@ export async function documentInfo(core: VaultCore, doc: DocumentRow, opts: { de
   };
 }
 
-export const versionInfo = (v: VersionRow): VersionInfo => ({
+export const versionInfo = async (core: VaultCore, v: VersionRow): Promise<VersionInfo> => ({
   version: num(v.version),
   size: num(v.size),
-  sha256: v.sha256,
+  sha256: await core.versionDigest(v),
   mediaType: v.media_type,
   createdAt: iso(v.created_at)!,
   createdBy: v.created_by,
@@ -70,7 +70,7 @@ export async function getDocument(core: VaultCore, c: VaultCaller, id: string): 
   const info = await documentInfo(core, doc);
   const versions = await core.db.selectFrom('vault_versions').selectAll().where('document_id', '=', id).orderBy('version', 'desc').execute();
   await core.recordRead(c, 'doc.read', { workspace: doc.workspace_id, document: id });
-  return { ...info, versions: versions.map(versionInfo) };
+  return { ...info, versions: await Promise.all(versions.map((v) => versionInfo(core, v))) };
 }
 
 export interface DocumentPatch {

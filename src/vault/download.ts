@@ -46,8 +46,9 @@ export async function openContent(
     .executeTakeFirst();
   if (!v) throw vaultErrors.versionNotFound();
   const size = num(v.size);
+  const sha256 = await core.versionDigest(v);
   // a stale If-Range (another version's ETag) asks for the whole content (RFC 9110 §13.1.5)
-  const range = ifRange !== undefined && ifRange !== `"${v.sha256}"` ? null : parseRange(rangeHeader, size);
+  const range = ifRange !== undefined && ifRange !== `"${sha256}"` ? null : parseRange(rangeHeader, size);
   const name = await core.decrypt(doc.name_enc, ctx.docName(doc.id));
   const targets = { workspace: doc.workspace_id, document: doc.id, version: String(v.version) };
 
@@ -61,7 +62,7 @@ export async function openContent(
   };
   let out: Readable;
   if (range === null) {
-    const verify = new VerifyingPassThrough(v.sha256, size, (got) => onIntegrity(got.size !== size ? 'size mismatch' : 'SHA-256 mismatch'));
+    const verify = new VerifyingPassThrough(sha256, size, (got) => onIntegrity(got.size !== size ? 'size mismatch' : 'SHA-256 mismatch'));
     out = verify;
     pipeline(plain, verify).catch((e: unknown) => {
       if (isIntegrityError(e) && !(e as { code?: string }).code?.startsWith('INTEGRITY')) onIntegrity('authentication failed');
@@ -80,7 +81,7 @@ export async function openContent(
     plain.destroy();
     throw e;
   }
-  return { documentId: doc.id, workspaceId: doc.workspace_id, version: v.version, name, mediaType: v.media_type, size, sha256: v.sha256, range, stream: out };
+  return { documentId: doc.id, workspaceId: doc.workspace_id, version: v.version, name, mediaType: v.media_type, size, sha256, range, stream: out };
 }
 
 /** The keys module reports tampered ciphertext with an *INTEGRITY* code. */

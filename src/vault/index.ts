@@ -7,6 +7,9 @@ export { vaultJobs } from './jobs.js';
 export { referencedBlobIds } from './blob-refs.js';
 export { vaultErrors } from './errors.js';
 export { isVaultBlob } from './core.js';
+import { ctx } from './core.js';
+/** the field context of a version's encrypted SHA-256 (docs/formats.md "Vault") */
+export const versionDigestContext = ctx.versionDigest;
 export { wireVault, type Vault, type VaultWiring } from './wire.js';
 export { sealedBlobs } from './sealed.js';
 export { policyAccess, type WorkspacePolicy } from './access.js';

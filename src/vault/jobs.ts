@@ -7,7 +7,9 @@ import type { VaultService } from './service.js';
  * - `vault.collect-orphans`: removes blobs and data keys of uploads a crash left uncommitted,
  *   and any vault blob nothing references;
  * - `vault.sweep-uploads`: at start and hourly, the leftovers of interrupted uploads only (pending
- *   rows, temp files, data keys past the grace), without listing the blob store.
+ *   rows, temp files, data keys past the grace), without listing the blob store;
+ * - `vault.seal-digests`: at start and daily, encrypts the SHA-256 of versions stored before
+ *   digests were kept encrypted (none once done).
  */
 export function vaultJobs(vault: VaultService): JobDefinition[] {
   return [
@@ -29,6 +31,12 @@ export function vaultJobs(vault: VaultService): JobDefinition[] {
       schedule: '7 * * * *',
       runAtStart: true,
       run: async () => vault.sweepUploads(),
+    },
+    {
+      name: 'vault.seal-digests',
+      schedule: '45 4 * * *',
+      runAtStart: true,
+      run: async () => vault.sealDigests(),
     },
   ];
 }

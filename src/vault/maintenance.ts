@@ -1,4 +1,5 @@
-import { isVaultBlob, iso, num, type VaultCore } from './core.js';
+import { scrubDeleted } from '../db/scrub.js';
+import { ctx, isVaultBlob, iso, num, type VaultCore } from './core.js';
 import { vaultErrors } from './errors.js';
 import type { VaultCaller } from './types.js';
 import { IDEMPOTENCY_TTL_MS } from './upload.js';
@@ -181,4 +182,31 @@ export async function collectOrphans(core: VaultCore, signal?: AbortSignal): Pro
   }
   await check();
   return report;
+}
+
+/**
+ * Encrypts the SHA-256 of versions written before digests were kept encrypted
+ * (migrations/2026-12-07T0150-vault-digest-enc.ts): each row gets its field ciphertext and its
+ * clear digest is blanked in the same update, then the database is scrubbed (zeroed pages, a
+ * truncated write-ahead log) so the clear digests are in no file. Idempotent; run at start.
+ */
+export async function sealDigests(core: VaultCore): Promise<{ sealed: number }> {
+  let sealed = 0;
+  for (;;) {
+    const rows = await core.db
+      .selectFrom('vault_versions as v')
+      .innerJoin('vault_documents as d', 'd.id', 'v.document_id')
+      .select(['v.id', 'v.sha256', 'd.workspace_id'])
+      .where('v.sha256_enc', 'is', null)
+      .limit(500)
+      .execute();
+    if (rows.length === 0) break;
+    for (const r of rows) {
+      const enc = await core.encrypt(r.workspace_id, r.sha256, ctx.versionDigest(r.id));
+      await core.db.updateTable('vault_versions').set({ sha256_enc: enc, sha256: '' }).where('id', '=', r.id).where('sha256_enc', 'is', null).execute();
+      sealed++;
+    }
+  }
+  if (sealed > 0) await scrubDeleted(core.db);
+  return { sealed };
 }

@@ -3,7 +3,7 @@ import { getDocument, restoreDocument, trashDocument, updateDocument, type Docum
 import { openContent } from './download.js';
 import { createFolder, deleteFolder, listFolders, updateFolder } from './folders.js';
 import { listDocuments, usage, type ListQuery } from './listing.js';
-import { collectOrphans, purgeExpired, purgeNow, sweepUploads } from './maintenance.js';
+import { collectOrphans, purgeExpired, purgeNow, sealDigests, sweepUploads } from './maintenance.js';
 import { upload, type UploadBody, type UploadTarget } from './upload.js';
 import type { VaultCaller } from './types.js';
 
@@ -36,4 +36,5 @@ export class VaultService {
   purgeExpired = (actor: string, signal?: AbortSignal, progress?: (done: number, total: number) => void) => purgeExpired(this.core, actor, signal, progress);
   collectOrphans = (signal?: AbortSignal) => collectOrphans(this.core, signal);
   sweepUploads = () => sweepUploads(this.core);
+  sealDigests = () => sealDigests(this.core);
 }

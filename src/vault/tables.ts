@@ -47,8 +47,10 @@ export interface VaultTables {
     size: number;
     /** size in the blob store (header, tags) */
     stored_size: number;
-    /** SHA-256 of the plaintext, hex */
+    /** '' since migrations/2026-12-07T0150-vault-digest-enc.ts; before it (until sealed), the plaintext SHA-256 in hex */
     sha256: string;
+    /** FieldCipher ciphertext of the plaintext's SHA-256 (hex), context `vault_versions.sha256:<id>` */
+    sha256_enc: string | null;
     media_type: string;
     created_at: number;
     created_by: string;

@@ -73,15 +73,16 @@ async function replay(core: VaultCore, s: IdempotencyScope, workspaceId: string)
   const row = await core.db
     .selectFrom('vault_idempotency as i')
     .leftJoin('vault_versions as v', (j) => j.onRef('v.document_id', '=', 'i.document_id').onRef('v.version', '=', 'i.version'))
-    .select(['i.target', 'i.document_id', 'i.version', 'v.size', 'v.sha256'])
+    .select(['i.target', 'i.document_id', 'i.version', 'v.id as version_id', 'v.size', 'v.sha256', 'v.sha256_enc'])
     .where('i.actor_id', '=', s.actor)
     .where('i.key_hash', '=', s.keyHash)
     .where('i.created_at', '>', core.now() - IDEMPOTENCY_TTL_MS)
     .executeTakeFirst();
   if (!row) return undefined;
   if (row.target !== s.target) throw vaultErrors.idempotencyKeyReused();
-  if (row.size === null || row.sha256 === null) throw vaultErrors.documentNotFound();
-  return { id: row.document_id, workspaceId, version: num(row.version), size: num(row.size), sha256: row.sha256, created: s.target.startsWith('ws:'), replayed: true };
+  if (row.size === null || row.sha256 === null || row.version_id === null) throw vaultErrors.documentNotFound();
+  const sha256 = await core.versionDigest({ id: row.version_id, sha256: row.sha256, sha256_enc: row.sha256_enc });
+  return { id: row.document_id, workspaceId, version: num(row.version), size: num(row.size), sha256, created: s.target.startsWith('ws:'), replayed: true };
 }
 
 /**
@@ -163,7 +164,10 @@ export async function upload(core: VaultCore, c: VaultCaller, target: UploadTarg
     const expected = late.expectedSha256 ?? body.expectedSha256;
     if (expected !== undefined && expected !== sha256) throw vaultErrors.digestMismatch();
 
-    const version = await commit(core, c, { target, ws, documentId, blobId, keyId: dek.keyId, size, storedSize, sha256, mediaType: body.mediaType, quota, enc, idem });
+    // the digest is confidential too (it confirms a guessed document): stored encrypted
+    const versionId = crypto.randomUUID();
+    const sha256Enc = await core.encrypt(ws.id, sha256, ctx.versionDigest(versionId));
+    const version = await commit(core, c, { target, ws, documentId, blobId, keyId: dek.keyId, size, storedSize, versionId, sha256Enc, mediaType: body.mediaType, quota, enc, idem });
     if (target.kind === 'new' && enc) {
       core.names.set(documentId, enc.name, target.name);
       if (enc.tags !== null) core.tags.set(documentId, enc.tags, JSON.stringify(target.tags));
@@ -216,7 +220,8 @@ interface CommitArgs {
   keyId: string;
   size: number;
   storedSize: number;
-  sha256: string;
+  versionId: string;
+  sha256Enc: string;
   mediaType: string;
   quota: number;
   enc: { name: string; description: string | null; tags: string | null } | undefined;
@@ -263,14 +268,15 @@ async function commit(core: VaultCore, c: VaultCaller, a: CommitArgs): Promise<n
         await trx
           .insertInto('vault_versions')
           .values({
-            id: crypto.randomUUID(),
+            id: a.versionId,
             document_id: a.documentId,
             version,
             blob_id: a.blobId,
             key_id: a.keyId,
             size: a.size,
             stored_size: a.storedSize,
-            sha256: a.sha256,
+            sha256: '',
+            sha256_enc: a.sha256Enc,
             media_type: a.mediaType,
             created_at: now,
             created_by: c.actor.id,

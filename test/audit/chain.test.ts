@@ -265,6 +265,31 @@ describe('tampering with the SQLite file is detected', () => {
     expect(await verifyFile(file)).toMatchObject({ ok: false, firstBadSeq: 8 });
   });
 
+  it('the per-target index: a row deleted, altered or added is reported, so "who touched this document" cannot silently miss an access', async () => {
+    const { file } = await trailOf(50);
+    const seqOf = (db: import('better-sqlite3').Database, doc: string) => (db.prepare(`SELECT seq FROM audit_targets WHERE kind = 'document' AND id = ?`).get(doc) as { seq: number }).seq;
+    let seq = 0;
+    tamper(file, (db) => {
+      seq = seqOf(db, 'd23');
+      db.prepare(`DELETE FROM audit_targets WHERE seq = ? AND kind = 'document'`).run(seq);
+    });
+    expect(await verifyFile(file)).toMatchObject({ ok: false, firstBadSeq: seq, problem: { code: 'INDEX_MISMATCH' } });
+    tamper(file, (db) => {
+      db.prepare(`INSERT INTO audit_targets (seq, kind, id) VALUES (?, 'document', 'd999')`).run(seq);
+    });
+    expect(await verifyFile(file)).toMatchObject({ ok: false, firstBadSeq: seq, problem: { code: 'INDEX_MISMATCH' } });
+    tamper(file, (db) => db.prepare(`UPDATE audit_targets SET id = 'd23' WHERE seq = ? AND id = 'd999'`).run(seq));
+    expect(await verifyFile(file)).toMatchObject({ ok: true, records: 50 });
+    // an extra row for a record (a user it never touched), and a row for no record
+    tamper(file, (db) => db.prepare(`INSERT INTO audit_targets (seq, kind, id) VALUES (?, 'user', 'u7')`).run(seqOf(db, 'd40')));
+    expect(await verifyFile(file)).toMatchObject({ ok: false, problem: { code: 'INDEX_MISMATCH' } });
+    tamper(file, (db) => {
+      db.prepare(`DELETE FROM audit_targets WHERE kind = 'user' AND id = 'u7'`).run();
+      db.prepare(`INSERT INTO audit_targets (seq, kind, id) VALUES (0, 'document', 'd7')`).run();
+    });
+    expect(await verifyFile(file)).toMatchObject({ ok: false, firstBadSeq: 0, problem: { code: 'INDEX_MISMATCH' } });
+  });
+
   it('the tail cut off', async () => {
     const { file } = await trailOf(50);
     tamper(file, (db) => db.prepare('DELETE FROM audit_events WHERE seq > 44').run());
