@@ -49,9 +49,9 @@ describe('shutdown with an upload in flight', () => {
 
     // an upload that announces 16 MiB, sends 2 and then waits
     const ca = fs.readFileSync(path.join(dataDir, 'tls', 'cert.pem'), 'utf8');
-    const url = new URL(`/api/v1/workspaces/${ws}/documents?name=slow.bin`, r.url);
+    const url = new URL(`/api/v1/workspaces/${ws}/documents`, r.url);
     const answer = new Promise<{ status: number; retryAfter: string | undefined; body: string } | Error>((resolve) => {
-      const req = https.request(url, { method: 'POST', ca, servername: 'localhost', headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/octet-stream', 'content-length': String(16 * 1024 * 1024) } }, (res) => {
+      const req = https.request(url, { method: 'POST', ca, servername: 'localhost', headers: { authorization: `Bearer ${bearer}`, 'content-disposition': 'attachment; filename=slow.bin', 'content-type': 'application/octet-stream', 'content-length': String(16 * 1024 * 1024) } }, (res) => {
         let body = '';
         res.on('data', (d: Buffer) => (body += d.toString()));
         res.on('end', () => resolve({ status: res.statusCode!, retryAfter: res.headers['retry-after'] as string | undefined, body }));

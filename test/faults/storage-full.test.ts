@@ -63,7 +63,7 @@ describe('disk full', () => {
     expect(blobsDir.startsWith(MNT)).toBe(true);
     const filler = fill('filler-1', 6 * 1024 * 1024);
     const body = Buffer.alloc(10 * 1024 * 1024, 7);
-    const r = await e.req('POST', `/api/v1/workspaces/${e.workspace}/documents?name=big.bin`, { headers: { 'content-type': 'application/octet-stream', 'content-length': String(body.length) }, body });
+    const r = await e.req('POST', `/api/v1/workspaces/${e.workspace}/documents`, { headers: { 'content-disposition': 'attachment; filename=big.bin', 'content-type': 'application/octet-stream', 'content-length': String(body.length) }, body });
     expect(r.status, r.text).toBe(507);
     const err = JSON.parse(r.text).error;
     expect(err.code).toBe('STORAGE_FULL');
@@ -79,7 +79,7 @@ describe('disk full', () => {
 
     // room again: the same upload goes through, no restart
     fs.rmSync(filler);
-    const ok = await e.req('POST', `/api/v1/workspaces/${e.workspace}/documents?name=big.bin`, { headers: { 'content-type': 'application/octet-stream', 'content-length': String(body.length) }, body });
+    const ok = await e.req('POST', `/api/v1/workspaces/${e.workspace}/documents`, { headers: { 'content-disposition': 'attachment; filename=big.bin', 'content-type': 'application/octet-stream', 'content-length': String(body.length) }, body });
     expect(ok.status, ok.text).toBe(201);
   });
 
