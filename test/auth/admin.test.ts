@@ -105,8 +105,9 @@ describe('P8: look-alike user names and invisible characters in names', () => {
       expect(f.status, `U+${c.codePointAt(0)!.toString(16)}`).toBe(400);
       expect(f.json().error.code).toBe('INVALID_NAME');
     }
-    const doc = await bare.https('POST', `/api/v1/workspaces/${ws}/documents?name=${encodeURIComponent('invoice\u200b.pdf')}`, { headers: { ...o.headers, 'content-type': 'application/octet-stream', 'content-length': '1' }, body: Buffer.from('x') });
+    const doc = await bare.https('POST', `/api/v1/workspaces/${ws}/documents`, { headers: { ...o.headers, 'content-disposition': `attachment; filename*=UTF-8''${encodeURIComponent('invoice\u200b.pdf')}`, 'content-type': 'application/octet-stream', 'content-length': '1' }, body: Buffer.from('x') });
     expect(doc.statusCode, doc.body).toBe(400);
+    expect(JSON.parse(doc.body).error.code).toBe('INVALID_NAME');
     expect((await bare.t.appliance.db.db.selectFrom('vault_folders').selectAll().where('workspace_id', '=', ws).execute()).length).toBe(0);
   });
 });
