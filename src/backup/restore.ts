@@ -36,6 +36,8 @@ export interface RestoreOptions {
   applianceId?: string;
   log: Logger;
   progress?: Progress;
+  /** stops the download (the data directory is cleaned up as on any failure) */
+  signal?: AbortSignal;
 }
 
 export interface RestoreReport {
@@ -100,6 +102,7 @@ export async function restoreInto(o: RestoreOptions): Promise<RestoreReport> {
           blobsDir: path.join(dir, 'blobs'),
         },
         (n) => o.progress?.({ phase: 'download', done: n, total, percent: total ? Math.round((n / total) * 1000) / 10 : 100, unit: 'bytes' }),
+        o.signal,
       );
     } finally {
       key.fill(0);

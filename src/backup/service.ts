@@ -57,10 +57,10 @@ export class BackupService {
   verify(idOrLatest: string, o: { actor: string; kind?: string; progress?: Progress; wait?: boolean; signal?: AbortSignal }) {
     return verify(this.core, idOrLatest, o);
   }
-  verifyAll(o: { actor: string; progress?: Progress }) {
+  verifyAll(o: { actor: string; progress?: Progress; signal?: AbortSignal }) {
     return verifyAll(this.core, o);
   }
-  drill(o: { actor: string; progress?: Progress; wait?: boolean; skipWhenNone?: boolean }) {
+  drill(o: { actor: string; progress?: Progress; wait?: boolean; skipWhenNone?: boolean; signal?: AbortSignal }) {
     return drill(this.core, o);
   }
   destroy(t: BackupTarget, target: string, id: string, reason: string, actor: string) {

@@ -97,13 +97,14 @@ export async function verify(c: BackupCore, idOrLatest: string, o: { actor: stri
 }
 
 /** The weekly full verification: every complete backup (all seven slots) at every target. */
-export async function verifyAll(c: BackupCore, o: { actor: string; progress?: Progress }): Promise<{ ok: number; failed: { id: string; error: string }[] }> {
+export async function verifyAll(c: BackupCore, o: { actor: string; progress?: Progress; signal?: AbortSignal }): Promise<{ ok: number; failed: { id: string; error: string }[] }> {
   const all = (await listBackups(c.db)).filter((b) => b.state === 'complete');
   const failed: { id: string; error: string }[] = [];
   let ok = 0;
   for (const b of all) {
+    if (o.signal?.aborted) throw new BackupError('BACKUP_ABORTED', `stopped after ${ok + failed.length} of ${all.length} backups`, { httpStatus: 503 });
     try {
-      await verify(c, b.id, { actor: o.actor, kind: 'weekly', wait: true, ...(o.progress ? { progress: o.progress } : {}) });
+      await verify(c, b.id, { actor: o.actor, kind: 'weekly', wait: true, ...(o.progress ? { progress: o.progress } : {}), ...(o.signal ? { signal: o.signal } : {}) });
       ok++;
     } catch (e) {
       failed.push({ id: b.id, error: isAppError(e) ? e.toLine() : (e as Error).message });

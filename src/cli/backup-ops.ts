@@ -156,8 +156,8 @@ function localOps(a: Appliance, notice: (m: string) => void = () => undefined): 
       return (await a.scheduler.run<RunReport>(BACKUP_JOB, { trigger: 'cli', actor, onProgress: progress, onNotice: notice, ...(signal ? { signal } : {}) })).result;
     },
     verify: (id, progress, signal) => b.verify(id, { actor, progress, ...(signal ? { signal } : {}) }),
-    async drill(progress) {
-      const r = await b.drill({ actor, progress });
+    async drill(progress, signal) {
+      const r = await b.drill({ actor, progress, ...(signal ? { signal } : {}) });
       if ('skipped' in r) throw backupErrors.notFoundBackup('latest');
       return r;
     },

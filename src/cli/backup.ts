@@ -298,12 +298,15 @@ function registerRestore(program: Command, io: Io): void {
           const options: TargetOptions = source ? targetOptions(source.config.backup) : { retry: { retries: 3, baseMs: 2000 } };
           const target = openTarget(spec, { ...options, readSecret: (f, what) => readSecretFile(f, what) });
           const bar = progressBar();
-          let report;
+          let report!: Awaited<ReturnType<typeof restoreInto>>; // unset when interrupted
           try {
             // the source appliance's own provider when there is one (one HSM session per process)
             const keys = source && !o.keys ? source.keys.provider : await createKeyProvider(keysConfig, { log });
             try {
-              report = await restoreInto({ target, targetRef: targetRef(spec, options, readSecretFile), backup: o.backup, dataDir: newDir, keys, keysSection: { ...keysConfig }, log, progress: (p) => bar.update(p) });
+              // SIGTERM/SIGINT: the new data directory is cleaned up as on any failure, exit 143/130
+              await interruptible(io, async (signal) => {
+                report = await restoreInto({ target, targetRef: targetRef(spec, options, readSecretFile), backup: o.backup, dataDir: newDir, keys, keysSection: { ...keysConfig }, log, progress: (p) => bar.update(p), signal });
+              }, { json: o.json });
             } finally {
               if (keys !== source?.keys.provider) await keys.close();
             }
@@ -311,6 +314,7 @@ function registerRestore(program: Command, io: Io): void {
             bar.stop();
             await target.close();
           }
+          if ((report as typeof report | undefined) === undefined) return; // interrupted: said, exit code set
           if (source) await source.audit.recordNow({ action: 'backup.restore', actor, outcome: 'success', targets: { backup: report.backupId } });
           await closeSource();
           // start the restored appliance once: migrations, and the restore recorded in its own trail

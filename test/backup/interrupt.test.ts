@@ -92,6 +92,20 @@ describe('the CLI stopped by a signal', { timeout: 240_000 }, () => {
     expect((await db().selectFrom('backups').select(['state', 'error']).where('id', '=', id).executeTakeFirstOrThrow())).toEqual({ state: 'complete', error: null });
   });
 
+  it('SIGTERM mid-drill: exit 143, the restored copy removed, no failed drill recorded nor alerted', async () => {
+    const alerts = (await e.alerts()).length;
+    const checks = (await db().selectFrom('backup_checks').select('id').where('kind', '=', 'drill').execute()).length;
+    const { child, ended } = start(['backup', 'drill']);
+    await until('the restore', () => scratchCopies().some((n) => n.startsWith('drill-')), child);
+    child.kill('SIGTERM');
+    const r = await ended;
+    expect(r.code, r.stderr).toBe(143);
+    expect(scratchCopies()).toEqual([]);
+    expect(await db().selectFrom('job_leases').selectAll().execute()).toEqual([]);
+    expect((await e.alerts()).length).toBe(alerts);
+    expect((await db().selectFrom('backup_checks').select('id').where('kind', '=', 'drill').execute()).length).toBe(checks);
+  });
+
   it('SIGKILL mid-upload: verify and run work at once (leases taken over, said so), the killed run marked abandoned, its snapshot swept', async () => {
     const { child, ended } = start(['backup', 'run']);
     await until('the upload', uploadingParts, child);
