@@ -9,8 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { median, openFaultEnv, type FaultEnv, type Reply } from './support.js';
 
 const SQLITE_MODULE = createRequire(import.meta.url).resolve('better-sqlite3');
-const WAIT_MS = 1500;
-const HOLD_MS = 5000;
+const WAIT_MS = 2500;
+const HOLD_MS = 6000;
+/** well under WAIT_MS: an answer this fast did not wait for the lock (loose enough for a loaded machine) */
+const FAST_MS = 1200;
 
 /** A second process that takes the write lock, says so, holds it `ms`, then commits. */
 function holdLock(file: string, ms: number): Promise<{ released: Promise<void> }> {
@@ -64,7 +66,7 @@ describe('a second process holds the SQLite write lock', () => {
 
     for (const r of [me, tokens]) {
       expect(r.status, r.text).toBe(200);
-      expect(r.ms).toBeLessThan(300);
+      expect(r.ms).toBeLessThan(FAST_MS);
     }
     expect(audited.status, audited.text).toBe(503);
     expect(audited.ms).toBeLessThan(WAIT_MS + 1000);
@@ -77,8 +79,8 @@ describe('a second process holds the SQLite write lock', () => {
     const max = Math.max(...health);
     console.log(`healthz during a ${HOLD_MS} ms lock (${health.length} probes): median ${median(health).toFixed(1)} ms, max ${max.toFixed(1)} ms; writes refused after ${refused.map((w) => Math.round(w.ms)).join(', ')} ms`);
     expect(health.length).toBeGreaterThan(20);
-    expect(median(health)).toBeLessThan(50);
-    expect(max).toBeLessThan(300);
+    expect(median(health)).toBeLessThan(100);
+    expect(max).toBeLessThan(FAST_MS);
     expect(env.logs.some((l) => l.includes('ALERT db.busy'))).toBe(true);
 
     // once the lock is gone, writes go through again
