@@ -126,7 +126,16 @@ export class BackupCore {
   /** BACKUP_BUSY, naming the operation that holds the lock (details: its job run's id, when it is one). */
   private async busy(holder: LeaseHolder | null): Promise<BackupError> {
     const run = holder
-      ? await this.db.selectFrom('job_runs').select(['id', 'job', 'started_at']).where('job', 'in', LOCK_JOBS).where('outcome', '=', 'running').where('started_at', '<=', holder.acquiredAt).orderBy('id', 'desc').executeTakeFirst()
+      ? // the oldest running run of a backup job whose lease is held and that started before the lock was taken (not the caller's own run)
+        await this.db
+          .selectFrom('job_runs')
+          .select(['id', 'job', 'started_at'])
+          .where('job', 'in', LOCK_JOBS)
+          .where('job', 'in', (eb) => eb.selectFrom('job_leases').select('name'))
+          .where('outcome', '=', 'running')
+          .where('started_at', '<=', holder.acquiredAt)
+          .orderBy('id', 'asc')
+          .executeTakeFirst()
       : undefined;
     const what = [run ? `${run.job} run #${run.id}, started ${new Date(Number(run.started_at)).toISOString()}` : '', holder ? describeHolder(holder) : ''].filter(Boolean).join(', ');
     return new BackupError('BACKUP_BUSY', `another backup operation is running${what ? ` (${what})` : ''}`, {
