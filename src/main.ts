@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { loadConfig, processEnv, type Config, type Env } from './config/index.js';
 import { openDatabase, migrateToLatest, type DatabaseHandle } from './db/index.js';
 import { watchDatabase } from './db/faults.js';
@@ -100,7 +101,7 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     health.push(keys.health);
     keys.jobs.forEach((j) => scheduler.register(j));
     let alerts: Alerter | undefined;
-    const audit = new AuditService({ db: db.db, keys: keys.provider, clock, log, applianceId: config.applianceId, config: config.audit, leaseTtlMs: config.jobs.leaseTtlMs, raise: (a) => alerts?.raise(a) ?? Promise.resolve() });
+    const audit = new AuditService({ db: db.db, keys: keys.provider, clock, log, applianceId: config.applianceId, config: config.audit, leaseTtlMs: config.jobs.leaseTtlMs, anchorFile: path.join(o.dataDir, 'audit', 'anchor.json'), raise: (a) => alerts?.raise(a) ?? Promise.resolve() });
     closers.push(() => audit.close());
     audit.start();
     api.push(auditRoutes(audit));

@@ -5,6 +5,7 @@ import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import { isAppError } from '../shared/errors.js';
 import { readHead } from './db/rows.js';
+import { writeAnchor } from './anchor.js';
 import { CHECKPOINT_KEY, checkpointEncoding, rowToCheckpoint, type Checkpoint, type CheckpointKind } from './checkpoint-format.js';
 
 export interface CheckpointerOptions {
@@ -23,6 +24,8 @@ export interface CheckpointerOptions {
   onCheckpoint?: (c: Checkpoint) => void;
   /** checkpoints cannot be made (HSM down…): once per outage */
   onFailure?: (e: unknown) => void;
+  /** the latest checkpoint is also written to this file, outside the database (src/audit/anchor.ts) */
+  anchorFile?: string;
 }
 
 /**
@@ -150,6 +153,13 @@ export class Checkpointer {
       .executeTakeFirst();
     if (Number(r.numInsertedOrUpdatedRows ?? 0n) === 0) return undefined;
     if (!this.last || c.seq >= this.last.seq) this.last = { seq: c.seq, at: c.at };
+    if (this.o.anchorFile) {
+      try {
+        writeAnchor(this.o.anchorFile, c);
+      } catch (e) {
+        this.o.log.error({ err: e }, 'the audit anchor file could not be written; the checkpoint is in the database');
+      }
+    }
     this.o.log.debug({ seq: c.seq, kind }, 'audit checkpoint');
     this.o.onCheckpoint?.(c);
     return c;

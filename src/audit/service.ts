@@ -13,6 +13,7 @@ import { Checkpointer } from './checkpointer.js';
 import { exportCheckpoint, type Checkpoint } from './checkpoint-format.js';
 import { SyslogForwarder } from './syslog/forwarder.js';
 import { verifyTrail, type VerifyReport } from './verify.js';
+import { readAnchor } from './anchor.js';
 import { queryEvents, type AuditFilter, type AuditPage } from './query.js';
 import { exportJsonLines, type ExportRange, type ExportSummary } from './export.js';
 import { pruneTrail, type PruneResult } from './prune.js';
@@ -31,6 +32,8 @@ export interface AuditServiceOptions {
   hostname?: string;
   /** lease TTL for the single syslog sender across processes (jobs.leaseTtlMs) */
   leaseTtlMs?: number;
+  /** where the latest checkpoint is also kept, outside the database (src/audit/anchor.ts) */
+  anchorFile?: string;
 }
 
 /**
@@ -69,6 +72,7 @@ export class AuditService implements Auditor {
       applianceId: o.applianceId,
       every: o.config.checkpointEvery,
       intervalMs: o.config.checkpointIntervalMs,
+      ...(o.anchorFile ? { anchorFile: o.anchorFile } : {}),
       onCheckpoint: () => this.forwarder?.wake(),
       onFailure: (e) => raise({ kind: 'audit.checkpoint_failed', severity: 'critical', message: `audit checkpoints cannot be MACed in the HSM (${isAppError(e) ? e.code : 'error'}); records are still written and chained` }),
     });
@@ -98,7 +102,8 @@ export class AuditService implements Auditor {
 
   /** Recomputes the chain and checks every checkpoint's MAC in the HSM and the anchors given. */
   verify(anchors: readonly Checkpoint[] = []): Promise<VerifyReport> {
-    return verifyTrail({ db: this.o.db, applianceId: this.o.applianceId, keys: this.o.keys, anchors });
+    const file = this.o.anchorFile ? readAnchor(this.o.anchorFile) : undefined;
+    return verifyTrail({ db: this.o.db, applianceId: this.o.applianceId, keys: this.o.keys, anchors: typeof file === 'object' ? [...anchors, file] : anchors, ...(file === 'unreadable' ? { anchorUnreadable: true } : {}) });
   }
 
   /** The auditor's query (newest first, keyset pagination). The caller records the read. */

@@ -21,15 +21,19 @@ export type VerifyProblemCode =
   /** an exported checkpoint of another appliance */
   | 'CHECKPOINT_FOREIGN'
   /** the per-target index (audit_targets) disagrees with the chained records: a row deleted, altered or added */
-  | 'INDEX_MISMATCH';
+  | 'INDEX_MISMATCH'
+  /** the anchor file (the latest checkpoint kept outside the database) exists but is not a checkpoint */
+  | 'ANCHOR_UNREADABLE';
 
 export interface VerifyOptions {
   db: Kysely<Database>;
   applianceId: string;
   /** when given, every checkpoint's MAC is checked inside the HSM */
   keys?: KeyProvider;
-  /** checkpoints exported earlier (SIEM, backups): detect a cut-off tail */
+  /** checkpoints exported earlier (SIEM, backups, the anchor file): detect a cut-off tail */
   anchors?: readonly Checkpoint[];
+  /** the anchor file exists but holds no checkpoint (replaced or damaged) */
+  anchorUnreadable?: boolean;
   pageSize?: number;
 }
 
@@ -82,6 +86,7 @@ export async function verifyTrail(o: VerifyOptions): Promise<VerifyReport> {
     return report;
   };
   if (!head0) return fail(1, 'HEAD_MISMATCH', 'the chain head row is missing');
+  if (o.anchorUnreadable) return fail(head0.seq, 'ANCHOR_UNREADABLE', 'the audit anchor file holds no checkpoint: it was replaced or damaged');
 
   for (const a of anchors) {
     if (a.applianceId !== o.applianceId) return fail(a.seq, 'CHECKPOINT_FOREIGN', `exported checkpoint at seq ${a.seq} belongs to appliance ${a.applianceId}, not ${o.applianceId}`);

@@ -75,6 +75,36 @@ describe('appliance start/stop and `coffre audit verify`', () => {
     expect((await run(['audit', 'verify', '--data-dir', dir])).code).toBe(0);
   });
 
+  it('detects a cut-off tail with its checkpoints deleted by itself, through the anchor file outside the database', async () => {
+    const own = path.join(path.dirname(dir), 'anchored');
+    await initAppliance({ dataDir: own, jurisdiction: 'FR', timeZone: 'UTC', hostnames: [], actor: 'local:test' });
+    const file = (loadConfig(own, {}).database as { file: string }).file;
+    for (let i = 0; i < 3; i++) expect((await run(['audit', 'verify', '--data-dir', own])).code).toBe(0);
+    const cp = await run(['audit', 'checkpoint', '--data-dir', own, '--json']);
+    expect(cp.code, cp.err).toBe(0);
+    const n = (JSON.parse(cp.out) as { seq: number }).seq;
+    const anchorFile = path.join(own, 'audit', 'anchor.json');
+    expect(JSON.parse(fs.readFileSync(anchorFile, 'utf8'))).toMatchObject({ type: 'coffre.audit.checkpoint', seq: n });
+    const ok = await run(['audit', 'verify', '--data-dir', own, '--json']);
+    expect(ok.code, ok.out).toBe(0);
+    expect(JSON.parse(ok.out)).toMatchObject({ ok: true, anchors: { total: 1, matched: 1 } });
+    // cut the tail, its checkpoints and fix the head: only the database is rewritten
+    tamper(file, (db) => {
+      db.prepare('DELETE FROM audit_events WHERE seq >= ?').run(n - 1);
+      db.prepare('DELETE FROM audit_targets WHERE seq >= ?').run(n - 1);
+      db.prepare('DELETE FROM audit_checkpoints WHERE seq >= ?').run(n - 1);
+      const prev = db.prepare('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string };
+      db.prepare('UPDATE audit_head SET seq = ?, hash = ?').run(prev.seq, prev.hash);
+    });
+    const cut = await run(['audit', 'verify', '--data-dir', own, '--json']);
+    expect(cut.code).toBe(7);
+    expect(JSON.parse(cut.out)).toMatchObject({ ok: false, firstBadSeq: n - 1, problem: { code: 'TRUNCATED' } });
+    // an anchor file replaced by something else is reported, not ignored
+    fs.writeFileSync(anchorFile, '{"hello":1}');
+    const replaced = await run(['audit', 'verify', '--data-dir', own, '--json']);
+    expect(JSON.parse(replaced.out)).toMatchObject({ ok: false, problem: { code: 'ANCHOR_UNREADABLE' } });
+  });
+
   it('detects a cut-off tail against a checkpoint kept off the box, and rejects a file that holds none', async () => {
     const cfg = loadConfig(dir, {});
     const file = (cfg.database as { file: string }).file;
