@@ -22,7 +22,8 @@ import { settingsRoutes } from './console/settings.js';
 
 /**
  * Composition root: config → db → keys → stores → http + scheduler. No global singletons: every
- * module gets what it needs from here. Only this file (and registries) import implementations.
+ * module gets what it needs from here. Implementations are imported only here, by registries and
+ * by the named exceptions of docs/architecture.md (checked by `npm run lint`).
  */
 export interface ApplianceOptions {
   dataDir: string;

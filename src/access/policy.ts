@@ -1,4 +1,4 @@
-import type { Actor } from '../http/permissions.js';
+import type { Actor } from '../http/index.js';
 import type { Db } from '../db/index.js';
 import { AppError, errors } from '../shared/errors.js';
 import {

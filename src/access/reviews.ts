@@ -4,7 +4,7 @@ import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { Auditor, AuditSource } from '../audit/types.js';
 import type { Alerter } from '../monitoring/types.js';
-import type { Actor } from '../http/permissions.js';
+import type { Actor } from '../http/index.js';
 import type { Policy } from './policy.js';
 import type { JobDefinition } from '../jobs/index.js';
 import { AppError, errors } from '../shared/errors.js';

@@ -3,7 +3,7 @@ import type { Database, Db } from '../db/index.js';
 import type { Clock } from '../shared/clock.js';
 import type { FieldCipher } from '../keys/types.js';
 import type { Auditor, AuditSource } from '../audit/types.js';
-import type { Actor } from '../http/permissions.js';
+import type { Actor } from '../http/index.js';
 import type { Policy } from './policy.js';
 import { AppError, errors } from '../shared/errors.js';
 import { isWorkspaceRole, type WorkspaceAction, type WorkspaceRole } from './permissions.js';

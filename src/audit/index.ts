@@ -5,7 +5,7 @@ export { auditSource } from './source.js';
 export { verifyTrail, type VerifyReport, type VerifyOptions, type VerifyProblemCode } from './verify.js';
 export { canonicalEncoding, chainHash, GENESIS_HASH, CHAIN_VERSION, type AuditRecord } from './canonical.js';
 export { exportCheckpoint, parseExportedCheckpoint, type Checkpoint } from './checkpoint-format.js';
-export { auditErrors } from './errors.js';
+export { auditErrors, describeDbError } from './errors.js';
 export { AuditService, type AuditServiceOptions } from './service.js';
 export { Checkpointer, type CheckpointerOptions } from './checkpointer.js';
 export { SyslogForwarder, type SyslogForwarderOptions, type ForwarderStatus } from './syslog/forwarder.js';

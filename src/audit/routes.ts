@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from '@sinclair/typebox';
-import { PERMISSIONS } from '../access/permissions.js';
+import { PERMISSIONS } from '../access/index.js';
 import { errors, AppError } from '../shared/errors.js';
 import { auditSource } from './source.js';
 import type { AuditService } from './service.js';

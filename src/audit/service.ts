@@ -18,7 +18,7 @@ import { queryEvents, type AuditFilter, type AuditPage } from './query.js';
 import { exportJsonLines, type ExportRange, type ExportSummary } from './export.js';
 import { pruneTrail, type PruneResult } from './prune.js';
 import type { JobDefinition } from '../jobs/types.js';
-import { Leases, makeHolderId } from '../jobs/leases.js';
+import { Leases, makeHolderId } from '../jobs/index.js';
 
 export interface AuditServiceOptions {
   db: Kysely<Database>;

@@ -15,7 +15,7 @@ import { authErrors } from './errors.js';
 import { notices } from './notices.js';
 import { addressPrefix } from './address.js';
 import { newId } from './secrets.js';
-import { isApplianceRole } from '../access/permissions.js';
+import { isApplianceRole } from '../access/index.js';
 import { AppError, errors } from '../shared/errors.js';
 
 export interface AccountParts {

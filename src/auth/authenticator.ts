@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
-import type { Actor, Authenticator } from '../http/permissions.js';
+import type { Actor, Authenticator } from '../http/index.js';
 import type { Auditor } from '../audit/types.js';
-import type { Policy } from '../access/policy.js';
+import type { Policy } from '../access/index.js';
 import type { Clock } from '../shared/clock.js';
 import type { Db } from '../db/index.js';
 import { errors } from '../shared/errors.js';

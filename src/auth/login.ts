@@ -12,7 +12,7 @@ import { normaliseUsername } from './username.js';
 import { authErrors } from './errors.js';
 import { notices } from './notices.js';
 import { newId, randomToken } from './secrets.js';
-import { OPT_IN_SCOPES, ROLE_PERMISSIONS, isApplianceRole } from '../access/permissions.js';
+import { OPT_IN_SCOPES, ROLE_PERMISSIONS, isApplianceRole } from '../access/index.js';
 import { MAX_PASSWORD_LENGTH, codePoints } from './passwords/policy.js';
 
 export interface TokenRequest {

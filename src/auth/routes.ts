@@ -13,7 +13,7 @@ import { DEVICE_COOKIE, clearedSessionCookie, csrfTokenFor, deviceCookie, readCo
 import { IdParams, LoginBody, LoginReply, Ok, Password, SessionSchema, TokenSchema, TotpSchema, UserSchema, Username } from './schemas.js';
 import { AppError, errors } from '../shared/errors.js';
 import { authErrors } from './errors.js';
-import { OPT_IN_SCOPES, ROLE_PERMISSIONS, isApplianceRole } from '../access/permissions.js';
+import { OPT_IN_SCOPES, ROLE_PERMISSIONS, isApplianceRole } from '../access/index.js';
 
 export interface AuthRouteDeps {
   db: Db;

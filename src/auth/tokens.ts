@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Database, Db } from '../db/index.js';
 import type { Clock } from '../shared/clock.js';
 import { AppError, errors } from '../shared/errors.js';
-import { ALL_PERMISSIONS } from '../access/permissions.js';
+import { ALL_PERMISSIONS } from '../access/index.js';
 import { newId, randomToken, sha256 } from './secrets.js';
 
 export const TOKEN_PREFIX = 'cft_';

@@ -21,10 +21,8 @@ import { SessionAuthenticator } from './authenticator.js';
 import { authRoutes } from './routes.js';
 import { FailedAuthLimiter } from './flood.js';
 import { httpSmsSender, smtpSender, type MailSender, type SmsSender } from './messaging.js';
-import { Policy } from '../access/policy.js';
-import { Workspaces, type PickerDirectory, type WorkspaceLimits } from '../access/workspaces.js';
+import { Policy, Workspaces, AccessReviews, type PickerDirectory, type WorkspaceLimits } from '../access/index.js';
 import { workspaceRoutes, reviewRoutes } from '../access/routes.js';
-import { AccessReviews } from '../access/reviews.js';
 import type { JobDefinition } from '../jobs/index.js';
 import { notices } from './notices.js';
 

@@ -4,7 +4,7 @@ import { sql, type Kysely } from 'kysely';
 import { readSecretFile } from '../config/index.js';
 import type { Database } from '../db/index.js';
 import type { Alert } from '../monitoring/types.js';
-import { describeHolder, Leases, makeHolderId, type LeaseHolder } from '../jobs/leases.js';
+import { describeHolder, Leases, makeHolderId, type LeaseHolder } from '../jobs/index.js';
 import { isAppError } from '../shared/errors.js';
 import { specOf, type TargetInfo } from './catalogue.js';
 import { backupErrors, BackupError } from './errors.js';

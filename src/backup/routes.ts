@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from '@sinclair/typebox';
-import { PERMISSIONS } from '../access/permissions.js';
+import { PERMISSIONS } from '../access/index.js';
 import type { Scheduler } from '../jobs/index.js';
 import { errors, isAppError } from '../shared/errors.js';
 import { BACKUP_JOB, DRILL_JOB, VERIFY_JOB, WATCHDOG_JOB } from './jobs.js';

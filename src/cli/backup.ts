@@ -4,7 +4,7 @@ import cliProgress from 'cli-progress';
 import { Option, type Command } from 'commander';
 import { Value } from '@sinclair/typebox/value';
 import { openAppliance } from '../main.js';
-import { resolveDataDir } from '../config/index.js';
+import { processEnv, resolveDataDir } from '../config/index.js';
 import { KeysSection, type KeysConfig } from '../config/sections/keys.js';
 import { createKeyProvider } from '../keys/registry.js';
 import { createLogger } from '../shared/logger.js';
@@ -48,9 +48,9 @@ export function progressBar(): { update(p: JobProgress): void; stop(): void } {
 function reexecForTransfer(): void {
   if (!process.argv[1]?.endsWith('/cli/main.js') || typeof process.execve !== 'function') return;
   const missing = SERVE_V8_FLAGS.filter((f) => !process.execArgv.includes(f));
-  const env = Object.entries(SERVE_MALLOC_ENV).filter(([k]) => process.env[k] === undefined);
+  const env = Object.entries(SERVE_MALLOC_ENV).filter(([k]) => processEnv()[k] === undefined);
   if (missing.length === 0 && env.length === 0) return;
-  process.execve(process.execPath, [process.execPath, ...process.execArgv, ...missing, ...process.argv.slice(1)], { ...process.env, ...Object.fromEntries(env) } as Record<string, string>);
+  process.execve(process.execPath, [process.execPath, ...process.execArgv, ...missing, ...process.argv.slice(1)], { ...processEnv(), ...Object.fromEntries(env) } as Record<string, string>);
 }
 
 

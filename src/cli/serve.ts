@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { serve } from '../main.js';
-import { resolveDataDir } from '../config/index.js';
+import { processEnv, resolveDataDir } from '../config/index.js';
 import { createLogger } from '../shared/logger.js';
 import { action, dataDirOption, parseNumber, type Io } from './output.js';
 
@@ -27,9 +27,9 @@ export const SERVE_MALLOC_ENV: Record<string, string> = { MALLOC_ARENA_MAX: '2' 
 
 function reexecWithServerFlags(): void {
   const missing = SERVE_V8_FLAGS.filter((f) => !process.execArgv.includes(f));
-  const env = Object.entries(SERVE_MALLOC_ENV).filter(([k]) => process.env[k] === undefined);
+  const env = Object.entries(SERVE_MALLOC_ENV).filter(([k]) => processEnv()[k] === undefined);
   if ((missing.length === 0 && env.length === 0) || typeof process.execve !== 'function') return;
-  process.execve(process.execPath, [process.execPath, ...process.execArgv, ...missing, ...process.argv.slice(1)], { ...process.env, ...Object.fromEntries(env) } as Record<string, string>);
+  process.execve(process.execPath, [process.execPath, ...process.execArgv, ...missing, ...process.argv.slice(1)], { ...processEnv(), ...Object.fromEntries(env) } as Record<string, string>);
 }
 
 export function registerServe(program: Command, io: Io): void {

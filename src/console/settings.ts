@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox';
 import type { Config } from '../config/index.js';
 import type { Auditor } from '../audit/types.js';
 import { auditSource } from '../audit/index.js';
-import { PERMISSIONS } from '../access/permissions.js';
+import { PERMISSIONS } from '../access/index.js';
 import { errors } from '../shared/errors.js';
 import { redactText } from '../shared/redact.js';
 

@@ -3,7 +3,7 @@ import type { KeysConfig } from '../config/sections/keys.js';
 import type { Database } from '../db/types.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
-import type { HealthCheck } from '../http/health.js';
+import type { HealthCheck } from '../http/index.js';
 import { DbDataKeys } from './data-keys.js';
 import { DekCache } from './dek-cache.js';
 import { DataKeyFieldCipher } from './field-cipher.js';

@@ -1,8 +1,8 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { PERMISSIONS } from '../access/permissions.js';
+import { PERMISSIONS } from '../access/index.js';
 import type { Auditor } from '../audit/types.js';
-import { auditSource } from '../audit/source.js';
+import { auditSource } from '../audit/index.js';
 import type { KeysConfig } from '../config/sections/keys.js';
 import type { Scheduler } from '../jobs/index.js';
 import type { JobRunRecord } from '../jobs/types.js';

@@ -6,7 +6,7 @@ import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import { AppError } from '../shared/errors.js';
 import { redactText } from '../shared/redact.js';
-import { describeDbError } from '../audit/errors.js';
+import { describeDbError } from '../audit/index.js';
 import type { Alert, AlertChannel, AlertNotice, Alerter } from './types.js';
 import type { AlertOutbox } from './outbox.js';
 

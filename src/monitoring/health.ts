@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { HealthCheck } from '../http/health.js';
+import type { HealthCheck } from '../http/index.js';
 import type { ForwarderStatus } from '../audit/syslog/forwarder.js';
 import type { Clock } from '../shared/clock.js';
 

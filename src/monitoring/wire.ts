@@ -5,7 +5,7 @@ import type { Config } from '../config/index.js';
 import { readSecretFile } from '../config/index.js';
 import type { Database } from '../db/types.js';
 import type { Auditor } from '../audit/types.js';
-import type { HealthCheck } from '../http/health.js';
+import type { HealthCheck } from '../http/index.js';
 import type { JobDefinition } from '../jobs/types.js';
 import { Leases, makeHolderId, type Scheduler } from '../jobs/index.js';
 import type { Clock } from '../shared/clock.js';

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
-import type { WorkspaceRole } from '../access/permissions.js';
-import type { Actor } from '../http/permissions.js';
+import type { WorkspaceRole } from '../access/index.js';
+import type { Actor } from '../http/index.js';
 import type { WorkspaceAccess, WorkspaceView } from './types.js';
 
 /** The part of the access module's Policy the vault relies on. */

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
-import type { WorkspaceRole } from '../access/permissions.js';
+import type { WorkspaceRole } from '../access/index.js';
 import type { AuditEvent, Auditor } from '../audit/types.js';
 import type { VaultConfig } from '../config/sections/vault.js';
 import type { Database } from '../db/types.js';

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import multipart from '@fastify/multipart';
-import { PERMISSIONS } from '../access/permissions.js';
+import { PERMISSIONS } from '../access/index.js';
 import { auditSource } from '../audit/index.js';
 import { errors } from '../shared/errors.js';
 import { vaultErrors } from './errors.js';

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
-import type { WorkspaceRole } from '../access/permissions.js';
+import type { WorkspaceRole } from '../access/index.js';
 import type { AuditSource } from '../audit/types.js';
-import type { Actor } from '../http/permissions.js';
+import type { Actor } from '../http/index.js';
 import type { ByteRange } from './range.js';
 
 /**

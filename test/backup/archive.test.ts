@@ -48,7 +48,7 @@ describe('archive writer', () => {
     // and our own reader agrees
     const got = new Map<string, Buffer>();
     const r = await unpackArchive(
-      [tar],
+      (async function* () { yield tar; })(),
       async (name, _size, s) => {
         const cs: Buffer[] = [];
         for await (const c of s) cs.push(c as Buffer);

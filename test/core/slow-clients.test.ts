@@ -28,7 +28,8 @@ afterAll(async () => {
 const ca = () => fs.readFileSync(path.join(env.t.dataDir, 'tls', 'cert.pem'));
 function connect(from: string): Promise<tls.TLSSocket> {
   return new Promise((resolve, reject) => {
-    const s = tls.connect({ host: '127.0.0.1', port, localAddress: from, ca: ca(), servername: 'localhost' }, () => resolve(s));
+    const opts: tls.ConnectionOptions & { localAddress: string } = { host: '127.0.0.1', port, localAddress: from, ca: ca(), servername: 'localhost' };
+    const s = tls.connect(opts, () => resolve(s));
     s.once('error', reject);
   });
 }

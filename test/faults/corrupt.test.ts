@@ -24,7 +24,7 @@ const copies: string[] = [];
 beforeAll(async () => {
   t = await createTestAppliance({ keep: true });
   for (let i = 0; i < 400; i++) await t.appliance.audit.recordNow({ action: 'test.event', actor: `user:u${i % 7}`, outcome: 'success', targets: { document: `d${i}`, workspace: `w${i % 3}` } });
-  dbFile = t.appliance.config.database.file as string;
+  dbFile = (t.appliance.config.database as { file: string }).file;
   await t.appliance.close();
 });
 afterAll(() => {
@@ -111,7 +111,7 @@ describe('a damaged database', () => {
       const first = await a.scheduler.run<{ ok: boolean }>('db.integrity-check', { trigger: 'cli', actor: 'local:test' });
       expect(first.result.ok).toBe(true);
       await sql`PRAGMA wal_checkpoint(TRUNCATE)`.execute(a.db.db);
-      smash(a.config.database.file as string, rootOf('audit_targets_id'));
+      smash((a.config.database as { file: string }).file, rootOf('audit_targets_id'));
 
       await expect(a.scheduler.run('db.integrity-check', { trigger: 'schedule', actor: 'job:db.integrity-check' })).rejects.toMatchObject({ code: 'DB_CORRUPT' });
       expect(s.lines.some((l) => l.includes('ALERT db.corrupt'))).toBe(true);

@@ -41,7 +41,7 @@ describe('a second process holds the SQLite write lock', () => {
     const folder = await env.req('POST', `/api/v1/workspaces/${env.workspace}/folders`, { headers: json, body: JSON.stringify({ name: 'before' }) });
     expect(folder.status, folder.text).toBe(201);
 
-    const { released } = await holdLock(env.t.appliance.config.database.file as string, HOLD_MS);
+    const { released } = await holdLock((env.t.appliance.config.database as { file: string }).file, HOLD_MS);
     const t0 = performance.now();
     const health: number[] = [];
     const probing = (async () => {

@@ -77,7 +77,7 @@ describe('shutdown with an upload in flight', () => {
     running = undefined;
 
     // the upload's clean-up ran while the database was still open
-    const file = a.config.database.file as string;
+    const file = (a.config.database as { file: string }).file;
     const check = new SQLite(file, { readonly: true });
     try {
       expect(check.prepare('select count(*) as n from vault_uploads').get()).toEqual({ n: 0 });

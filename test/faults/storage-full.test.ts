@@ -94,7 +94,7 @@ describe('disk full', () => {
     expect(r.status, r.text).toBe(507);
     const err = JSON.parse(r.text).error;
     expect(err.code).toBe('STORAGE_FULL');
-    expect(err.message).toContain(path.dirname(a.config.database.file as string));
+    expect(err.message).toContain(path.dirname((a.config.database as { file: string }).file));
     expect(err.details).toMatchObject({ store: 'database' });
     await eventually(async () => e.logs.some((l) => l.includes('ALERT storage.full')));
 

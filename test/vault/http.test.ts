@@ -139,7 +139,7 @@ describe('multipart uploads', () => {
     form.append('tags', 'board');
     form.append('tags', '2026');
     form.append('description', 'Q3 minutes, signed');
-    form.append('file', new Blob([data], { type: 'application/pdf' }), 'Procès-verbal.pdf');
+    form.append('file', new Blob([new Uint8Array(data)], { type: 'application/pdf' }), 'Procès-verbal.pdf');
     const req = new Request('https://x/', { method: 'POST', body: form });
     const body = Buffer.from(await req.arrayBuffer());
     const r = await env.req('POST', `/api/v1/workspaces/${ws}/documents`, {

@@ -35,7 +35,7 @@ describe('a killed upload', () => {
     const chunk = Buffer.alloc(1024 * 1024, 9);
     for (let i = 0; i < 24; i++) req.write(chunk);
     const peek = () => {
-      const db = new SQLite(cfg.database.file, { readonly: true });
+      const db = new SQLite((cfg.database as { file: string }).file, { readonly: true });
       try {
         return {
           uploads: db.prepare('select blob_id, key_id from vault_uploads').all() as { blob_id: string; key_id: string }[],

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { PKCS11 } from 'pkcs11js';
 import { isAppError } from '../../shared/errors.js';
-import { readSecretFile } from '../../config/load.js';
+import { readSecretFile } from '../../config/index.js';
 import { keysErrors } from '../errors.js';
 import { PIN_CODES, ckrOf } from './ckr.js';
 import { pk } from './library.js';
