@@ -1,3 +1,4 @@
 export type { Database, Db, Dialect } from './types.js';
+export type { CoreTables } from './tables.js';
 export { openDatabase, type DatabaseHandle } from './connect.js';
 export { migrateToLatest, pendingMigrations, MIGRATIONS_DIR } from './migrate.js';

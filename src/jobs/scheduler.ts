@@ -1,6 +1,6 @@
 import type { Selectable } from 'kysely';
 import type { Db } from '../db/index.js';
-import type { CoreTables } from '../db/tables.js';
+import type { CoreTables } from '../db/index.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import { AppError } from '../shared/errors.js';
