@@ -1,4 +1,5 @@
 export type { Database, Db, Dialect } from './types.js';
 export type { CoreTables } from './tables.js';
+export { scrubDeleted, type ScrubResult } from './scrub.js';
 export { openDatabase, type DatabaseHandle } from './connect.js';
 export { migrateToLatest, pendingMigrations, MIGRATIONS_DIR } from './migrate.js';

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/types.js';
-import { scrubDeleted } from '../db/scrub.js';
+import { scrubDeleted } from '../db/index.js';
 import type { Clock } from '../shared/clock.js';
 import { keysErrors } from './errors.js';
 import type { DekCache } from './dek-cache.js';

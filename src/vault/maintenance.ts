@@ -1,4 +1,4 @@
-import { scrubDeleted } from '../db/scrub.js';
+import { scrubDeleted } from '../db/index.js';
 import { ctx, isVaultBlob, iso, num, type VaultCore } from './core.js';
 import { vaultErrors } from './errors.js';
 import type { VaultCaller } from './types.js';
