@@ -31,6 +31,11 @@ interface Item {
   lastSeenAt: string | null;
   idle: boolean;
   decision: 'confirm' | 'revoke' | null;
+  /** the workspace's name, for reviewers who are members of it */
+  workspaceName?: string | null;
+  decidedByName?: string | null;
+  /** the item is about the caller: another reviewer decides it */
+  self?: boolean;
 }
 
 export function ReviewsPage({ me }: { me: Me }) {
@@ -188,7 +193,7 @@ export function ReviewPage({ me, id }: { me: Me; id: string }) {
                       <td>
                         {it.kind === 'membership' ? (
                           <span>
-                            {it.role} of workspace <code>{it.workspaceId}</code>
+                            {it.role} of workspace {it.workspaceName ? <strong>{it.workspaceName}</strong> : <code>{it.workspaceId}</code>}
                           </span>
                         ) : it.kind === 'role' ? (
                           <span>appliance role {it.role}</span>
@@ -199,9 +204,13 @@ export function ReviewPage({ me, id }: { me: Me; id: string }) {
                       <td>
                         <Time t={it.lastSeenAt} />
                       </td>
-                      <td>{it.decision ? <Badge kind={it.decision === 'confirm' ? 'ok' : 'error'}>{it.decision}</Badge> : <span class="muted">pending</span>}</td>
+                      <td>
+                        {it.decision ? <Badge kind={it.decision === 'confirm' ? 'ok' : 'error'}>{it.decision}</Badge> : <span class="muted">pending</span>}
+                        {it.decidedByName ? <span class="muted small"> by {it.decidedByName}</span> : null}
+                      </td>
                       <td class="actions">
-                        {it.decision === null ? (
+                        {it.decision === null && it.self ? <span class="muted small">Your own access: another reviewer decides it</span> : null}
+                        {it.decision === null && !it.self ? (
                           <>
                             <Button small onClick={() => void decide.run(it, 'confirm')}>
                               Confirm
