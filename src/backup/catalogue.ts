@@ -1,7 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { Database } from '../db/types.js';
-import type { WrappedKey } from '../keys/types.js';
-import { wrappedFromJson, wrappedToJson } from './format.js';
 import type { BackupTables } from './tables.js';
 import type { TargetSpec } from './targets/types.js';
 
@@ -110,19 +108,18 @@ export const backupFromRow = (r: BackupRow): BackupInfo => ({
   hasKey: r.wrapped_key !== null,
 });
 
-export const encodeWrapped = (w: WrappedKey): string => JSON.stringify(wrappedToJson(w));
-export const decodeWrapped = (s: string): WrappedKey => wrappedFromJson(JSON.parse(s) as ReturnType<typeof wrappedToJson>);
 
 /**
  * Live backup session keys under each KEK version, for key rotation (a version that still wraps
- * one is never destroyed): every backup whose catalogue row still holds its wrapped key.
+ * one is never destroyed): every format-1 backup whose catalogue row still holds its wrapped key.
  */
 export function backupKeyHolder(db: Kysely<Database>): { name: string; countUnder(kekVersion: number): Promise<number> } {
   return {
     name: 'backupKeys',
     countUnder: async (kekVersion) => {
       const rows = await db.selectFrom('backups').select('wrapped_key').where('wrapped_key', 'is not', null).execute();
-      return rows.filter((r) => decodeWrapped(r.wrapped_key!).kekVersion === kekVersion).length;
+      // format-2 backups (a key reference to their own HSM key) do not depend on any KEK version
+      return rows.filter((r) => (JSON.parse(r.wrapped_key!) as { kekVersion?: unknown }).kekVersion === kekVersion).length;
     },
   };
 }

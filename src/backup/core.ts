@@ -8,7 +8,7 @@ import { describeHolder, Leases, makeHolderId, type LeaseHolder } from '../jobs/
 import { isAppError } from '../shared/errors.js';
 import { specOf, type TargetInfo } from './catalogue.js';
 import { backupErrors, BackupError } from './errors.js';
-import { MARKER } from './format.js';
+import { MARKER, sessionKeyName } from './format.js';
 import { checkTargetSite, type GeoVerdict } from './geo.js';
 import { openTarget, targetOptions, targetRef, type TargetRef } from './registry.js';
 import type { BackupTarget } from './targets/types.js';
@@ -85,6 +85,15 @@ export class BackupCore {
     }
     const m = JSON.parse(text || '{}') as { applianceId?: string };
     if (m.applianceId !== this.d.config.applianceId) throw backupErrors.refused(`${t.display} holds the backups of another appliance`);
+  }
+
+  /**
+   * Crypto-shredding of one backup: its own HSM key object is destroyed (format 2; a format-1
+   * backup's key was wrapped under the KEK and only its catalogue copy can be dropped).
+   * Idempotent. Throws when the HSM cannot be reached: the caller keeps the backup pending.
+   */
+  async shredKey(id: string): Promise<void> {
+    await this.d.keys.destroyMacKey(sessionKeyName(id));
   }
 
   /** A shredded key must not linger in the write-ahead log (secure_delete covers the main file). */

@@ -50,6 +50,8 @@ export const backupErrors = {
   localFull: (why: string) =>
     new BackupError('BACKUP_LOCAL_FULL', `not enough local space: ${why}`, { httpStatus: 507, hint: 'free space on the appliance (backup.scratchDir) and run again' }),
   unsupported: (message: string, hint?: string) => new BackupError('BACKUP_UNSUPPORTED', message, { httpStatus: 501, ...(hint ? { hint } : {}) }),
+  destroyed: (id: string) =>
+    new BackupError('BACKUP_DESTROYED', `backup ${id} was destroyed: its key no longer exists in the HSM, so no copy of it can be decrypted`, { httpStatus: 410, exitCode: 1, hint: 'restore a newer backup (see `coffre backup list`)' }),
   notFoundBackup: (id: string) => new BackupError('BACKUP_NOT_FOUND', `no backup ${id}`, { httpStatus: 404, exitCode: 1, hint: 'see `coffre backup list`' }),
 };
 

@@ -14,6 +14,18 @@ import { backupErrors } from './errors.js';
  * `config/config.json`, `audit/checkpoints.json`, `blobs/<id>`…, and `manifest.json` last.
  */
 export const FORMAT = 'coffre-backup/1';
+/**
+ * Sidecar format 2: the session key is not wrapped under the KEK any more but derived in the HSM
+ * under a key object of its own (`sessionKey`), destroyed with the backup: a copy of the target
+ * then holds nothing that any HSM can turn back into the key. Format 1 sidecars (`wrappedKey`)
+ * are still read.
+ */
+export const SIDECAR_FORMAT = 'coffre-backup/2';
+export const SESSION_KEY_SCHEME = 'hsm-hmac-sha256-per-backup';
+/** name of the backup's own HSM key (the provider prefixes its KEK label) */
+export const sessionKeyName = (backupId: string): string => `backup-${backupId.toLowerCase()}`;
+/** what the backup's HSM key MACs to give the 32-byte session key */
+export const sessionKeyInput = (backupId: string, nonce: string): Buffer => Buffer.from(`coffre-backup-session-key/1\0${backupId}\0${nonce}`, 'utf8');
 export const MARKER = '.coffre-target';
 export const SIDECAR = 'sidecar.json';
 export const MANIFEST = 'manifest.json';
@@ -78,15 +90,26 @@ export interface HsmLocator {
   kekLabel: string;
 }
 
+/** Where a format-2 backup's session key comes from: HMAC-SHA256 in the HSM under key `keyName` of `sessionKeyInput(backupId, nonce)`. */
+export interface SessionKeyRef {
+  scheme: typeof SESSION_KEY_SCHEME;
+  keyName: string;
+  /** 32 random bytes, hex */
+  nonce: string;
+}
+
 export interface Sidecar {
-  format: typeof FORMAT;
+  format: typeof FORMAT | typeof SIDECAR_FORMAT;
   backupId: string;
   applianceId: string;
   createdAt: string;
   /** weekday slot 1 (Mon) .. 7 (Sun), appliance time zone */
   slot: number;
   cipher: 'openpgp-seipdv1-aes256';
-  wrappedKey: { kekLabel: string; kekVersion: number; mechanism: string; wrapped: string };
+  /** format 1: the session key wrapped under the KEK */
+  wrappedKey?: { kekLabel: string; kekVersion: number; mechanism: string; wrapped: string };
+  /** format 2: the session key derived under the backup's own HSM key */
+  sessionKey?: SessionKeyRef;
   hsm: HsmLocator;
   escrow: string[];
   /** plaintext (tar) bytes */
@@ -111,11 +134,11 @@ export function canonicalJson(v: unknown): string {
 
 export const sidecarMacInput = (s: Omit<Sidecar, 'mac'>): Buffer => Buffer.from(canonicalJson({ ...s, mac: undefined }), 'utf8');
 
-export function wrappedToJson(w: WrappedKey): Sidecar['wrappedKey'] {
+export function wrappedToJson(w: WrappedKey): NonNullable<Sidecar['wrappedKey']> {
   return { kekLabel: w.kekLabel, kekVersion: w.kekVersion, mechanism: w.mechanism, wrapped: w.wrapped.toString('base64') };
 }
 
-export function wrappedFromJson(j: Sidecar['wrappedKey']): WrappedKey {
+export function wrappedFromJson(j: NonNullable<Sidecar['wrappedKey']>): WrappedKey {
   return { kekLabel: j.kekLabel, kekVersion: j.kekVersion, mechanism: j.mechanism, wrapped: Buffer.from(j.wrapped, 'base64') };
 }
 
@@ -129,13 +152,17 @@ export function parseSidecar(text: string, label: string): Sidecar {
   }
   const ok =
     s &&
-    s.format === FORMAT &&
     typeof s.backupId === 'string' &&
     isBackupId(s.backupId) &&
     typeof s.applianceId === 'string' &&
     Number.isInteger(s.slot) &&
-    s.wrappedKey &&
-    typeof s.wrappedKey.wrapped === 'string' &&
+    ((s.format === FORMAT && !!s.wrappedKey && typeof s.wrappedKey.wrapped === 'string') ||
+      (s.format === SIDECAR_FORMAT &&
+        !!s.sessionKey &&
+        s.sessionKey.scheme === SESSION_KEY_SCHEME &&
+        s.sessionKey.keyName === sessionKeyName(s.backupId) &&
+        typeof s.sessionKey.nonce === 'string' &&
+        /^[0-9a-f]{64}$/.test(s.sessionKey.nonce))) &&
     Array.isArray(s.parts) &&
     s.parts.every((p, i) => p && p.name === partName(i) && Number.isSafeInteger(p.size) && /^[0-9a-f]{64}$/.test(p.sha256)) &&
     typeof s.mac === 'string';

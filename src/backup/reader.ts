@@ -4,7 +4,8 @@ import { buffer } from 'node:stream/consumers';
 import type { KeyProvider } from '../keys/types.js';
 import { unpackArchive } from './archive.js';
 import { backupErrors } from './errors.js';
-import { checkManifest, parseSidecar, SIDECAR, SIDECAR_MAC_KEY, sidecarMacInput, wrappedFromJson, type Manifest, type Sidecar } from './format.js';
+import { canonicalJson, checkManifest, parseSidecar, sessionKeyInput, SIDECAR, SIDECAR_MAC_KEY, sidecarMacInput, wrappedFromJson, type Manifest, type Sidecar } from './format.js';
+import { isAppError } from '../shared/errors.js';
 import { downloadParts } from './parts.js';
 import { PartPool } from './pgp/pool.js';
 import type { BackupTarget } from './targets/types.js';
@@ -27,10 +28,26 @@ export async function openSidecar(keys: KeyProvider, sidecar: Sidecar, expect: {
   const { mac, ...rest } = sidecar;
   const ok = await keys.verifyMac(SIDECAR_MAC_KEY, sidecarMacInput(rest), Buffer.from(mac, 'hex'));
   if (!ok) throw backupErrors.integrity(`${label}: the sidecar's HSM MAC does not verify (altered, or made by another HSM)`);
-  const key = await keys.unwrap(wrappedFromJson(sidecar.wrappedKey));
+  const key = await sessionKey(keys, sidecar, label);
   if (key.length !== 32) throw backupErrors.integrity(`${label}: the unwrapped session key has ${key.length} bytes`);
   return key;
 }
+
+/** The session key: derived under the backup's own HSM key (format 2), or unwrapped by the KEK (format 1). */
+async function sessionKey(keys: KeyProvider, sidecar: Sidecar, label: string): Promise<Buffer> {
+  if (sidecar.sessionKey) {
+    try {
+      return await keys.mac(sidecar.sessionKey.keyName, sessionKeyInput(sidecar.backupId, sidecar.sessionKey.nonce), { create: false });
+    } catch (e) {
+      if (isAppError(e) && e.code === 'KEY_DESTROYED') throw backupErrors.destroyed(label);
+      throw e;
+    }
+  }
+  return keys.unwrap(wrappedFromJson(sidecar.wrappedKey!));
+}
+
+/** What the catalogue keeps of a backup's key (`backups.wrapped_key`): the sidecar's key reference, as JSON. */
+export const keyRefOf = (sidecar: Pick<Sidecar, 'sessionKey' | 'wrappedKey'>): string => canonicalJson(sidecar.sessionKey ?? sidecar.wrappedKey);
 
 export type MemberSink = (name: string, size: number, stream: Readable) => Promise<void>;
 

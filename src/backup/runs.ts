@@ -5,15 +5,15 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../db/index.js';
 import { isAppError } from '../shared/errors.js';
 import { exportCheckpoint } from '../audit/index.js';
-import { encodeWrapped, listEscrow, listTargets, recordCheck, type TargetInfo } from './catalogue.js';
+import { listEscrow, listTargets, recordCheck, type TargetInfo } from './catalogue.js';
 import type { BackupCore } from './core.js';
 import { backupErrors, BackupError } from './errors.js';
-import { AUDIT_MEMBER, BLOB_PREFIX, CONFIG_MEMBER, DB_MEMBER, FORMAT, newBackupId, SIDECAR, SIDECAR_MAC_KEY, sidecarMacInput, TMP_PREFIX, wrappedToJson, type Manifest, type Sidecar } from './format.js';
+import { AUDIT_MEMBER, BLOB_PREFIX, CONFIG_MEMBER, DB_MEMBER, FORMAT, newBackupId, SESSION_KEY_SCHEME, sessionKeyInput, sessionKeyName, SIDECAR, SIDECAR_FORMAT, SIDECAR_MAC_KEY, sidecarMacInput, TMP_PREFIX, type Manifest, type SessionKeyRef, type Sidecar } from './format.js';
 import { runEngine, type MemberSource } from './engine/index.js';
-import { readSidecar } from './reader.js';
+import { keyRefOf, readSidecar } from './reader.js';
 import { weekdaySlot, type HeldBackup } from './retention.js';
 import { openSnapshot, schemaVersion, snapshotDatabase } from './snapshot.js';
-import { cleanTemp, retain } from './shred.js';
+import { alertPending, cleanTemp, retain, shredExpired } from './shred.js';
 import type { BackupTarget } from './targets/types.js';
 import { fmtBytes, pct, type Progress, type RunReport, type TargetRunReport } from './types.js';
 import { verifyContent } from './verify.js';
@@ -81,17 +81,25 @@ async function runTarget(c: BackupCore, info: TargetInfo, o: RunOptions): Promis
     await c.d.audit.recordNow({ action: 'backup.run', actor: o.actor, outcome: 'failure', reason: report.code, targets: { target: info.name, ...(at.id ? { backup: at.id } : {}) } }).catch((ae: unknown) => c.d.log.error({ err: ae }, 'backup failure could not be audited'));
     if (!stopped()) await c.alert({ kind: 'backup.failed', severity: 'critical', message: `backup to ${info.name} failed: ${report.code}: ${report.error}; older backups were left untouched`, targets: { target: info.name } });
   }
-  // ---- retention: after a verified backup, or expiry alone when this run failed (not when stopped)
+  // ---- not when stopped
   if (stopped()) {
     await t.close();
     return report;
   }
+  // ---- retention at the target only after a verified backup there (a failed run may be looking
+  // at the wrong directory, e.g. an unmounted share); otherwise expired backups are crypto-shredded
+  // here and their files wait, alerted, for a run that succeeds
   try {
     o.progress?.({ phase: 'retention', percent: 0 });
-    report.deleted = await retain(c, t, info.name, verifiedNew, o.actor);
+    if (verifiedNew) report.deleted = await retain(c, t, info.name, verifiedNew, o.actor);
+    else {
+      await shredExpired(c, info.name, o.actor);
+      await alertPending(c, info.name, `the run failed: ${report.code}`);
+    }
     o.progress?.({ phase: 'retention', percent: 100 });
   } catch (e) {
     c.d.log.error({ err: e, target: info.name }, 'retention failed');
+    await alertPending(c, info.name, (e as Error).message);
     if (report.ok) {
       report.ok = false;
       report.error = `retention failed: ${(e as Error).message}`;
@@ -134,15 +142,18 @@ async function write(c: BackupCore, t: BackupTarget, info: TargetInfo, members: 
   const tmp = `${TMP_PREFIX}${id}`;
   const slot = weekdaySlot(createdAt, c.d.config.site.timeZone);
   const site = c.d.config.site;
-  const key = crypto.randomBytes(32);
+  // the session key is derived in the HSM under a key object of this backup's own, destroyed with it
+  const keyRef: SessionKeyRef = { scheme: SESSION_KEY_SCHEME, keyName: sessionKeyName(id), nonce: crypto.randomBytes(32).toString('hex') };
+  let key: Buffer | null = null;
   try {
-    const wrapped = await c.d.keys.wrap(key);
     const escrow = await listEscrow(c.db);
     at.id = id;
+    // recorded before the HSM key exists: an interrupted run's key is found and destroyed by the next run
     await c.db
       .insertInto('backups')
-      .values({ id, target: info.name, slot, created_at: createdAt, state: 'uploading', plain_size: null, size: null, parts: null, members: null, wrapped_key: encodeWrapped(wrapped), escrow: JSON.stringify(escrow.map((e) => e.fingerprint)), verified_at: null, error: null, deleted_at: null, deleted_reason: null })
+      .values({ id, target: info.name, slot, created_at: createdAt, state: 'uploading', plain_size: null, size: null, parts: null, members: null, wrapped_key: keyRefOf({ sessionKey: keyRef }), escrow: JSON.stringify(escrow.map((e) => e.fingerprint)), verified_at: null, error: null, deleted_at: null, deleted_reason: null })
       .execute();
+    key = await c.d.keys.mac(keyRef.keyName, sessionKeyInput(id, keyRef.nonce));
     at.tmp = tmp;
     const prefix = escrow.length ? await (await import('./pgp/openpgp.js')).escrowPackets(key, escrow.map((e) => e.armored)) : new Uint8Array(0);
     const manifestBase: Omit<Manifest, 'members'> = {
@@ -176,13 +187,13 @@ async function write(c: BackupCore, t: BackupTarget, info: TargetInfo, members: 
     );
     const uploadMs = Math.round(performance.now() - tu);
     const body: Omit<Sidecar, 'mac'> = {
-      format: FORMAT,
+      format: SIDECAR_FORMAT,
       backupId: id,
       applianceId: c.d.config.applianceId,
       createdAt: new Date(createdAt).toISOString(),
       slot,
       cipher: 'openpgp-seipdv1-aes256',
-      wrappedKey: wrappedToJson(wrapped),
+      sessionKey: keyRef,
       hsm: { module: c.d.config.keys.module, tokenLabel: c.d.config.keys.tokenLabel, slot: c.d.config.keys.slot, kekLabel: c.d.config.keys.kekLabel },
       escrow: escrow.map((e) => e.fingerprint),
       plainSize: up.plainSize,
@@ -212,13 +223,18 @@ async function write(c: BackupCore, t: BackupTarget, info: TargetInfo, members: 
     await recordCheck(c.db, { backupId: id, kind: 'upload', startedAt: vStart, endedAt: now, ok: true, details: { members: manifest.members.length, plainSize: up.plainSize } });
     return { id, createdAt, slot, plainSize: up.plainSize, size, parts: up.parts.length, members: manifest.members.length, uploadMs, verifyMs };
   } finally {
-    key.fill(0);
+    key?.fill(0);
   }
 }
 
 /** Marks a run's backup failed: key shredded in the catalogue, its temporary directory removed. */
 async function abandon(c: BackupCore, t: BackupTarget, id: string, tmp: string | null, code: string): Promise<void> {
-  await c.db.updateTable('backups').set({ state: 'failed', wrapped_key: null, error: code, deleted_at: c.d.clock.nowMs(), deleted_reason: 'failed' }).where('id', '=', id).execute().catch(() => undefined);
+  const shredded = await c.shredKey(id).then(
+    () => true,
+    (e: unknown) => (c.d.log.error({ err: e, id }, 'the failed backup\'s HSM key could not be destroyed; the next run retries'), false),
+  );
+  // a key that could not be destroyed leaves the row pending: every later run retries
+  await c.db.updateTable('backups').set({ state: shredded ? 'failed' : 'delete-pending', wrapped_key: null, error: code, deleted_at: shredded ? c.d.clock.nowMs() : null, deleted_reason: 'failed' }).where('id', '=', id).execute().catch(() => undefined);
   await c.truncateWal();
   if (tmp) await t.remove(tmp).catch((e: unknown) => c.d.log.warn({ err: e, id }, 'temporary backup directory not removed; the next run removes it'));
 }

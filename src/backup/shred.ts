@@ -2,7 +2,7 @@ import { listBackups } from './catalogue.js';
 import { HOUR, type BackupCore } from './core.js';
 import { backupErrors } from './errors.js';
 import { backupIdTime, isBackupId, SIDECAR, TMP_PREFIX } from './format.js';
-import { openSidecar, readSidecar } from './reader.js';
+import { keyRefOf, openSidecar, readSidecar } from './reader.js';
 import { maxAgeMs, planRetention, type HeldBackup } from './retention.js';
 import type { BackupTarget } from './targets/types.js';
 
@@ -23,6 +23,7 @@ export async function cleanTemp(c: BackupCore, t: BackupTarget, target: string, 
   let shredded = 0;
   for (const r of stale) {
     if (final.has(r.id) && (await adoptOne(c, t, target, r.id, 'update'))) continue;
+    await c.shredKey(r.id);
     await c.db.updateTable('backups').set({ state: 'failed', wrapped_key: null, error: 'ABANDONED', deleted_at: c.d.clock.nowMs(), deleted_reason: 'abandoned' }).where('id', '=', r.id).execute();
     await c.d.audit.recordNow({ action: 'backup.delete', actor, outcome: 'success', reason: 'ABANDONED', targets: { target, backup: r.id } });
     shredded++;
@@ -39,18 +40,61 @@ export async function cleanTemp(c: BackupCore, t: BackupTarget, target: string, 
  */
 export async function retain(c: BackupCore, t: BackupTarget, target: string, verifiedNew: HeldBackup | null, actor: string): Promise<{ id: string; reason: string }[]> {
   const out = (await adopt(c, t, target, actor)).map((id) => ({ id, reason: 'unmanaged' }));
-  const pending = await c.db.selectFrom('backups').select('id').where('target', '=', target).where('state', '=', 'delete-pending').execute();
-  for (const r of pending) await destroy(c, t, target, r.id, 'retry', actor);
+  await finishPending(c, t, target, actor);
   const held = (await listBackups(c.db, { target })).filter((b) => b.state === 'complete').map((b) => ({ id: b.id, createdAt: b.createdAt, slot: b.slot }));
   const plan = planRetention({ held, verifiedNew, now: c.d.clock.nowMs(), graceMs: c.cfg.graceHours * HOUR });
   for (const d of plan) {
-    if (d.unreplaced) {
-      await c.alert({ kind: 'backup.expired-unreplaced', severity: 'warning', message: `backup ${d.id} at ${target} reached the end of its promised life without a newer verified backup in its weekday slot; it was destroyed`, targets: { target, backup: d.id } });
-    }
+    if (d.unreplaced) await alertUnreplaced(c, target, d.id);
     await destroy(c, t, target, d.id, d.reason, actor);
     out.push({ id: d.id, reason: d.reason });
   }
   return out;
+}
+
+/** Retries the destructions that could not finish (keys shredded, files not yet verified gone). */
+export async function finishPending(c: BackupCore, t: BackupTarget, target: string, actor: string): Promise<string[]> {
+  const pending = await c.db.selectFrom('backups').select('id').where('target', '=', target).where('state', '=', 'delete-pending').execute();
+  for (const r of pending) await destroy(c, t, target, r.id, 'retry', actor);
+  return pending.map((r) => r.id);
+}
+
+/**
+ * Crypto-shreds, without reaching the target, every backup at `target` past its promised life:
+ * its HSM key is destroyed and the row stays `delete-pending` until a later pass at a reachable,
+ * marked target has verified its files gone. Returns the ids shredded now.
+ */
+export async function shredExpired(c: BackupCore, target: string, actor: string): Promise<string[]> {
+  const held = (await listBackups(c.db, { target })).filter((b) => b.state === 'complete').map((b) => ({ id: b.id, createdAt: b.createdAt, slot: b.slot }));
+  const plan = planRetention({ held, verifiedNew: null, now: c.now(), graceMs: c.cfg.graceHours * HOUR });
+  for (const d of plan) {
+    if (d.unreplaced) await alertUnreplaced(c, target, d.id);
+    await markPending(c, target, d.id, d.reason, actor);
+  }
+  if (plan.length) await c.truncateWal();
+  for (const d of plan) await c.shredKey(d.id);
+  return plan.map((d) => d.id);
+}
+
+const alertUnreplaced = (c: BackupCore, target: string, id: string) =>
+  c.alert({ kind: 'backup.expired-unreplaced', severity: 'warning', message: `backup ${id} at ${target} reached the end of its promised life without a newer verified backup in its weekday slot; it was destroyed`, targets: { target, backup: id } });
+
+/** Alerts while destructions at `target` are unfinished (called by every run and watchdog pass until none is left). */
+export async function alertPending(c: BackupCore, target: string, why: string): Promise<void> {
+  const pending = await c.db.selectFrom('backups').select('id').where('target', '=', target).where('state', '=', 'delete-pending').execute();
+  if (!pending.length) return;
+  await c.alert({
+    kind: 'backup.delete-failed',
+    severity: 'critical',
+    message: `${pending.length} backup(s) at ${target} are destroyed here (HSM keys destroyed) but their files are not yet verified gone at the target (${why}); retried at every run`,
+    targets: { target },
+  });
+}
+
+async function markPending(c: BackupCore, target: string, id: string, reason: string, actor: string): Promise<void> {
+  await c.db.transaction().execute(async (trx) => {
+    await c.d.audit.record(trx, { action: 'backup.delete', actor, outcome: 'success', reason: reason.toUpperCase().replace(/-/g, '_'), targets: { target, backup: id } });
+    await trx.updateTable('backups').set({ wrapped_key: null, state: 'delete-pending', deleted_reason: reason }).where('id', '=', id).execute();
+  });
 }
 
 /**
@@ -80,7 +124,7 @@ async function adoptOne(c: BackupCore, t: BackupTarget, target: string, id: stri
   try {
     const { sidecar } = await readSidecar(t, id, id);
     await openSidecar(c.d.keys, sidecar, { backupId: id, applianceId: c.d.config.applianceId }, id).then((k) => k.fill(0));
-    const facts = { slot: sidecar.slot, created_at: backupIdTime(id), state: 'complete', plain_size: sidecar.plainSize, size: sidecar.parts.reduce((s, p) => s + p.size, 0), parts: sidecar.parts.length, members: null, wrapped_key: JSON.stringify(sidecar.wrappedKey), escrow: JSON.stringify(sidecar.escrow), verified_at: null, error: null, deleted_at: null, deleted_reason: null };
+    const facts = { slot: sidecar.slot, created_at: backupIdTime(id), state: 'complete', plain_size: sidecar.plainSize, size: sidecar.parts.reduce((s, p) => s + p.size, 0), parts: sidecar.parts.length, members: null, wrapped_key: keyRefOf(sidecar), escrow: JSON.stringify(sidecar.escrow), verified_at: null, error: null, deleted_at: null, deleted_reason: null };
     if (how === 'insert') await c.db.insertInto('backups').values({ id, target, ...facts }).execute();
     else await c.db.updateTable('backups').set(facts).where('id', '=', id).execute();
     c.d.log.info({ backup: id, target }, how === 'insert' ? 'backup found at the target adopted into the catalogue' : 'backup of an interrupted run, complete at the target, adopted into the catalogue');
@@ -98,31 +142,33 @@ async function adoptOne(c: BackupCore, t: BackupTarget, target: string, id: stri
 /** Deletes at the target a backup the catalogue no longer manages: its sidecar (the wrapped key) first, then the rest; audited. */
 export async function removeUnmanaged(c: BackupCore, t: BackupTarget, target: string, id: string, actor: string): Promise<void> {
   await c.d.audit.recordNow({ action: 'backup.delete', actor, outcome: 'success', reason: 'UNMANAGED', targets: { target, backup: id } });
+  await c.shredKey(id);
   await t.remove(`${id}/${SIDECAR}`);
   await t.remove(id);
   c.d.log.warn({ backup: id, target }, 'a backup the catalogue no longer manages was destroyed at the target');
 }
 
 /**
- * Destroys a backup: first its key in the catalogue (crypto-shredding, audited in the same
- * transaction: audit fails, nothing is destroyed), then at the target its sidecar (the other
- * copy of the wrapped key), then its parts; the deletion is checked by listing. If the target
- * cannot be reached, the row stays `delete-pending` and every later run or watchdog pass retries.
+ * Destroys a backup: first its key (crypto-shredding: the catalogue's reference dropped, audited
+ * in the same transaction, then its own HSM key object destroyed, so no copy of its files can be
+ * decrypted), then at the target its sidecar and parts. The catalogue says `deleted` only once the
+ * files are verified gone from a directory that still holds this appliance's marker (an unmounted
+ * share lists as empty, and must not pass for a deletion). Until then the row stays
+ * `delete-pending`, and every later run or watchdog pass retries and alerts.
  */
 export async function destroy(c: BackupCore, t: BackupTarget, target: string, id: string, reason: string, actor: string): Promise<void> {
-  await c.db.transaction().execute(async (trx) => {
-    await c.d.audit.record(trx, { action: 'backup.delete', actor, outcome: 'success', reason: reason.toUpperCase().replace(/-/g, '_'), targets: { target, backup: id } });
-    await trx.updateTable('backups').set({ wrapped_key: null, state: 'delete-pending', deleted_reason: reason }).where('id', '=', id).execute();
-  });
+  await markPending(c, target, id, reason, actor);
   await c.truncateWal();
   try {
+    await c.shredKey(id);
+    await c.checkMarker(t);
     await t.remove(`${id}/${SIDECAR}`);
     await t.remove(id);
     if ((await t.list('')).some((e) => e.name === id)) throw backupErrors.io(t.display, `${id} is still listed after its deletion`);
+    await c.checkMarker(t);
   } catch (e) {
-    await c.alert({ kind: 'backup.delete-failed', severity: 'critical', message: `backup ${id} at ${target} could not be deleted (${(e as Error).message}); its key is destroyed here, deletion will be retried`, targets: { target, backup: id } });
+    await c.alert({ kind: 'backup.delete-failed', severity: 'critical', message: `backup ${id} at ${target} could not be verified destroyed (${(e as Error).message}); it stays pending and is retried at every run`, targets: { target, backup: id } });
     throw e;
   }
   await c.db.updateTable('backups').set({ state: 'deleted', deleted_at: c.d.clock.nowMs() }).where('id', '=', id).execute();
 }
-

@@ -2,12 +2,12 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { isAppError } from '../shared/errors.js';
-import { backupFromRow, decodeWrapped, getBackupRow, getTarget, listBackups, recordCheck, type BackupInfo, type TargetInfo } from './catalogue.js';
+import { backupFromRow, getBackupRow, getTarget, listBackups, recordCheck, type BackupInfo, type TargetInfo } from './catalogue.js';
 import type { BackupCore } from './core.js';
 import { backupErrors, BackupError } from './errors.js';
-import { backupIdTime, DB_MEMBER, type Manifest, type Sidecar } from './format.js';
+import { backupIdTime, canonicalJson, DB_MEMBER, type Manifest, type Sidecar } from './format.js';
 import { runEngine } from './engine/index.js';
-import { openSidecar, readSidecar } from './reader.js';
+import { keyRefOf, openSidecar, readSidecar } from './reader.js';
 import { integrityProblems, openSnapshot } from './snapshot.js';
 import { pct, type Progress } from './types.js';
 
@@ -62,8 +62,8 @@ export async function verify(c: BackupCore, idOrLatest: string, o: { actor: stri
     try {
       const row = await getBackupRow(c.db, b.id);
       const { sidecar } = await readSidecar(t, b.id, b.id);
-      if (row?.wrapped_key && JSON.stringify(decodeWrapped(row.wrapped_key)) !== JSON.stringify(decodeWrapped(JSON.stringify(sidecar.wrappedKey)))) {
-        throw backupErrors.integrity(`${b.id}: the sidecar's wrapped key differs from the catalogue's`);
+      if (row?.wrapped_key && canonicalJson(JSON.parse(row.wrapped_key)) !== keyRefOf(sidecar)) {
+        throw backupErrors.integrity(`${b.id}: the sidecar's key reference differs from the catalogue's`);
       }
       const key = await openSidecar(c.d.keys, sidecar, { backupId: b.id, applianceId: c.d.config.applianceId }, b.id);
       let manifest: Manifest;

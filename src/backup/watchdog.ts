@@ -1,60 +1,79 @@
-import { getTarget } from './catalogue.js';
+import { listTargets } from './catalogue.js';
 import { HOUR, type BackupCore } from './core.js';
 import { maxAgeMs } from './retention.js';
-import { retain } from './shred.js';
+import { alertPending, finishPending, shredExpired } from './shred.js';
 
+/** Completed backups: what reached `complete`, whether or not it was destroyed since (a failed or abandoned run never did). */
+const NEVER_COMPLETED = ['failed', 'abandoned'];
 
 /**
- * Hourly: raises the dead-man alarm when no backup was verified for `deadManHours`, and destroys
- * backups past their promised life even when the daily job is not running.
+ * The newest backup that completed at each registered target (its creation time), or null.
+ * Verifying an old backup again does not count: the alarm is about new backups.
  */
-export async function watchdog(c: BackupCore, o: { actor: string }): Promise<{ overdue: boolean; lastVerifiedAt: number | null; destroyed: string[] }> {
-  const now = c.d.clock.nowMs();
-  const last = await c.db.selectFrom('backups').select((eb) => eb.fn.max('verified_at').as('v')).where('state', 'in', ['complete', 'delete-pending', 'deleted']).executeTakeFirst();
-  const lastVerifiedAt = last?.v === null || last?.v === undefined ? null : Number(last.v);
-  let since = lastVerifiedAt;
-  if (since === null) {
+export async function newestCompleted(c: BackupCore): Promise<{ target: string; since: number; at: number | null }[]> {
+  const rows = await c.db
+    .selectFrom('backups')
+    .select(['target', (eb) => eb.fn.max('created_at').as('at')])
+    .where((eb) => eb.or([eb('state', '=', 'complete'), eb.and([eb('state', 'in', ['delete-pending', 'deleted']), eb('deleted_reason', 'not in', NEVER_COMPLETED)])]))
+    .groupBy('target')
+    .execute();
+  const at = new Map(rows.map((r) => [r.target, r.at === null ? null : Number(r.at)]));
+  return (await listTargets(c.db)).map((t) => ({ target: t.name, since: at.get(t.name) ?? t.createdAt, at: at.get(t.name) ?? null }));
+}
+
+/**
+ * Hourly: raises the dead-man alarm when a registered target has had no new completed backup for
+ * `deadManHours` (or none is registered since the appliance was created), crypto-shreds backups
+ * past their promised life even when the daily job is not running, and retries destructions that
+ * could not finish (alerting while any is left).
+ */
+export async function watchdog(c: BackupCore, o: { actor: string }): Promise<{ overdue: boolean; lastCompletedAt: number | null; destroyed: string[] }> {
+  const now = c.now();
+  const limit = c.cfg.deadManHours * HOUR;
+  const per = await newestCompleted(c);
+  const completed = per.map((p) => p.at).filter((x): x is number => x !== null);
+  const lastCompletedAt = completed.length ? Math.max(...completed) : null;
+  let overdue = false;
+  if (!per.length) {
     const created = await c.db.selectFrom('appliance_meta').select('value').where('key', '=', 'created_at').executeTakeFirst();
-    since = created ? Date.parse(created.value) : now;
+    const since = created ? Date.parse(created.value) : now;
+    if (now - since > limit) {
+      overdue = true;
+      await c.alert({ kind: 'backup.overdue', severity: 'critical', message: `no backup target is registered and no backup was ever taken (appliance created ${new Date(since).toISOString()})` });
+    }
   }
-  const overdue = now - since > c.cfg.deadManHours * HOUR;
-  if (overdue) {
+  for (const p of per) {
+    if (now - p.since <= limit) {
+      await c.d.alerts.clear?.({ kind: 'backup.overdue', targets: { target: p.target } }).catch((e: unknown) => c.d.log.error({ err: e }, 'alert not cleared'));
+      continue;
+    }
+    overdue = true;
     await c.alert({
       kind: 'backup.overdue',
       severity: 'critical',
-      message: lastVerifiedAt === null ? `no backup has ever been verified (appliance created ${new Date(since).toISOString()})` : `no backup verified for ${((now - since) / HOUR).toFixed(1)} h (last at ${new Date(since).toISOString()})`,
+      message: p.at === null ? `no backup has ever completed at ${p.target} (registered ${new Date(p.since).toISOString()})` : `no new backup completed at ${p.target} for ${((now - p.since) / HOUR).toFixed(1)} h (last taken ${new Date(p.since).toISOString()})`,
+      targets: { target: p.target },
     });
   }
   const destroyed: string[] = [];
-  const limit = now - maxAgeMs(c.cfg.graceHours * HOUR);
-  const due = await c.db.selectFrom('backups').select(['id', 'target']).where((eb) => eb.or([eb('state', '=', 'delete-pending'), eb.and([eb('state', '=', 'complete'), eb('created_at', '<', limit)])])).execute();
+  const expiredBefore = now - maxAgeMs(c.cfg.graceHours * HOUR);
+  const due = await c.db.selectFrom('backups').select('target').where((eb) => eb.or([eb('state', '=', 'delete-pending'), eb.and([eb('state', '=', 'complete'), eb('created_at', '<', expiredBefore)])])).execute();
   if (due.length) {
     await c.withLock(true, async () => {
-      for (const target of new Set(due.map((d) => d.target))) {
-        const info = await getTarget(c.db, target);
-        if (!info) continue;
+      for (const info of await listTargets(c.db)) {
+        if (!due.some((d) => d.target === info.name)) continue;
+        await shredExpired(c, info.name, o.actor);
         const t = c.open(info);
         try {
-          await c.checkMarker(t);
-          destroyed.push(...(await retain(c, t, target, null, o.actor)).map((d) => d.id));
+          destroyed.push(...(await finishPending(c, t, info.name, o.actor)));
         } catch (e) {
-          c.d.log.error({ err: e, target }, 'watchdog: expired backups not destroyed');
-          // keys of expired backups are destroyed here even when the target is down
-          const rows = await c.db.selectFrom('backups').select('id').where('target', '=', target).where('state', '=', 'complete').where('created_at', '<', limit).execute();
-          for (const r of rows) {
-            await c.db.transaction().execute(async (trx) => {
-              await c.d.audit.record(trx, { action: 'backup.delete', actor: o.actor, outcome: 'success', reason: 'EXPIRED', targets: { target, backup: r.id } });
-              await trx.updateTable('backups').set({ wrapped_key: null, state: 'delete-pending', deleted_reason: 'expired' }).where('id', '=', r.id).execute();
-            });
-          }
-          await c.truncateWal();
-          await c.alert({ kind: 'backup.delete-failed', severity: 'critical', message: `expired backups at ${target} could not be deleted (${(e as Error).message}); their keys are destroyed here, deletion at the target will be retried`, targets: { target } });
+          c.d.log.error({ err: e, target: info.name }, 'watchdog: destructions not finished at the target');
+          await alertPending(c, info.name, (e as Error).message);
         } finally {
           await t.close();
         }
       }
     });
   }
-  return { overdue, lastVerifiedAt, destroyed };
+  return { overdue, lastCompletedAt, destroyed };
 }
-

@@ -20,5 +20,8 @@ export const keysErrors = {
   /** A data key that was destroyed (crypto-shredding) or never existed. */
   dataKeyGone: (keyId: string) =>
     new AppError('DATA_KEY_NOT_FOUND', `data key ${keyId} does not exist (destroyed or never created)`, { httpStatus: 410, expose: true, exitCode: 1 }),
+  /** A named HSM key that was destroyed (crypto-shredding) or never existed. */
+  keyDestroyed: (keyName: string) =>
+    new AppError('KEY_DESTROYED', `the HSM holds no key ${keyName} (destroyed, or never created here)`, { httpStatus: 410, expose: true, exitCode: 1 }),
   usage: (message: string, hint?: string) => new AppError('USAGE', message, { httpStatus: 400, exitCode: 2, ...(hint ? { hint } : {}) }),
 };

@@ -34,10 +34,15 @@ export interface KeyProvider {
   wrap(dek: Buffer): Promise<WrappedKey>;
   /** unwraps with the KEK version the wrapped key names */
   unwrap(w: WrappedKey): Promise<Buffer>;
-  /** HMAC-SHA256 under a named non-extractable HSM key (created on first use): audit checkpoints */
-  mac(keyName: string, data: Buffer): Promise<Buffer>;
+  /**
+   * HMAC-SHA256 under a named non-extractable HSM key: audit checkpoints, backup session keys.
+   * Created on first use, unless `create: false`: then a missing key is KEY_DESTROYED (410).
+   */
+  mac(keyName: string, data: Buffer, o?: { create?: boolean }): Promise<Buffer>;
   /** verifies a MAC made by `mac` (constant time, inside the HSM) */
   verifyMac(keyName: string, data: Buffer, mac: Buffer): Promise<boolean>;
+  /** destroys the named HMAC key inside the HSM (crypto-shredding); false when there was none */
+  destroyMacKey(keyName: string): Promise<boolean>;
   health(): KeyHealth;
   close(): Promise<void>;
 }

@@ -9,6 +9,7 @@ import { createGpg, type Gpg } from '../support/gpg.js';
 import { PathTarget } from '../../src/backup/targets/path.js';
 import { openSidecar, readArchive, readSidecar, sinkTo } from '../../src/backup/reader.js';
 import { DAY_MS } from '../../src/backup/retention.js';
+import { sessionKeyInput, sessionKeyName } from '../../src/backup/format.js';
 import { parseExportedCheckpoint } from '../../src/audit/index.js';
 
 /** the first Monday 02:30 UTC after now (the fake clock runs ahead of real time: keys made now are valid) */
@@ -118,9 +119,9 @@ describe('a full cycle', { timeout: 120_000 }, () => {
     expect(manifest.site).toMatchObject({ jurisdiction: 'FR' });
     const db = fs.readFileSync(path.join(dir, 'db'));
     const row = await e.env.t.appliance.db.db.selectFrom('backups').select('wrapped_key').where('id', '=', first).executeTakeFirstOrThrow();
-    const wrapped = JSON.parse(row.wrapped_key!).wrapped as string;
-    expect(db.includes(Buffer.from(wrapped))).toBe(false);
-    expect(db.includes(Buffer.from(wrapped, 'base64'))).toBe(false);
+    const nonce = JSON.parse(row.wrapped_key!).nonce as string;
+    expect(db.includes(Buffer.from(nonce))).toBe(false);
+    expect(db.includes(Buffer.from(nonce, 'hex'))).toBe(false);
     expect(JSON.parse(fs.readFileSync(path.join(dir, 'config'), 'utf8')).applianceId).toBe(e.env.t.appliance.config.applianceId);
     // the backup carries a checkpoint MACed for it, covering the trail as it was when it was taken
     const cps = (JSON.parse(fs.readFileSync(path.join(dir, 'cps'), 'utf8')) as unknown[]).map(parseExportedCheckpoint);
@@ -224,7 +225,7 @@ describe('retention by weekday slot', { timeout: 300_000 }, () => {
       const r = await run();
       const id = r.targets[0]!.backupId!;
       const row = await e.env.t.appliance.db.db.selectFrom('backups').select(['slot', 'wrapped_key']).where('id', '=', id).executeTakeFirstOrThrow();
-      days.push({ id, slot: row.slot, wrapped: JSON.parse(row.wrapped_key!).wrapped });
+      days.push({ id, slot: row.slot, wrapped: JSON.parse(row.wrapped_key!).nonce });
       expect(r.targets[0]!.deleted).toEqual(d === 7 ? [{ id: days[0]!.id, reason: 'replaced' }] : []);
     }
     const at = atTarget(e.targetDir);
@@ -242,8 +243,10 @@ describe('retention by weekday slot', { timeout: 300_000 }, () => {
     expect(weekly.map((w) => w.backup_id).sort()).toEqual(days.slice(1).map((d) => d.id).sort());
     const old = await e.env.t.appliance.db.db.selectFrom('backups').selectAll().where('id', '=', days[0]!.id).executeTakeFirstOrThrow();
     expect(old).toMatchObject({ state: 'deleted', wrapped_key: null, deleted_reason: 'replaced' });
-    // the expired backup's wrapped key exists nowhere: catalogue, database file and WAL, target, scratch, other backups
-    const needles = [Buffer.from(days[0]!.wrapped), Buffer.from(days[0]!.wrapped, 'base64')];
+    // the expired backup's HSM key object is destroyed, and its key reference exists nowhere:
+    // catalogue, database file and WAL, target, scratch, other backups
+    await expect(e.env.t.appliance.keys.provider.mac(sessionKeyName(days[0]!.id), sessionKeyInput(days[0]!.id, days[0]!.wrapped), { create: false })).rejects.toMatchObject({ code: 'KEY_DESTROYED' });
+    const needles = [Buffer.from(days[0]!.wrapped), Buffer.from(days[0]!.wrapped, 'hex')];
     const dataDir = e.env.t.dataDir;
     const haystacks = [...filesUnder(dataDir), ...filesUnder(e.sshd.root)];
     for (const f of haystacks) for (const n of needles) expect(fs.readFileSync(f).includes(n), f).toBe(false);

@@ -138,9 +138,14 @@ export class Pkcs11Engine {
     return { kekLabel: this.kek.label(toVersion), kekVersion: toVersion, mechanism: toMech, wrapped };
   }
 
-  mac(keyName: string, data: Buffer): Buffer {
+  mac(keyName: string, data: Buffer, create = true): Buffer {
     const label = this.kek.macLabel(keyName);
-    return this.conn.run('mac', (p, s) => hmac(p, s, this.kek.macHandle(p, s, label), data), false);
+    return this.conn.run('mac', (p, s) => hmac(p, s, this.kek.macHandle(p, s, label, create, keyName), data), false);
+  }
+
+  destroyMacKey(keyName: string): boolean {
+    const label = this.kek.macLabel(keyName);
+    return this.conn.run('destroy key', (p, s) => this.kek.destroyMac(p, s, label), false);
   }
 
   verifyMac(keyName: string, data: Buffer, mac: Buffer): boolean {

@@ -58,7 +58,9 @@ function call(engine: Pkcs11Engine, op: string, args: unknown[]): { value: unkno
     case 'rewrap':
       return wrappedOut(engine.rewrap(wrappedIn(args[0]), args[1] as number));
     case 'mac':
-      return moved(engine.mac(args[0] as string, buf(args[1])));
+      return moved(engine.mac(args[0] as string, buf(args[1]), args[2] !== false));
+    case 'destroyMacKey':
+      return { value: engine.destroyMacKey(args[0] as string), transfer: [] };
     case 'verifyMac':
       return { value: engine.verifyMac(args[0] as string, buf(args[1]), buf(args[2])), transfer: [] };
     case 'ready':

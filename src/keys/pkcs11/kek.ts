@@ -77,11 +77,12 @@ export class KekStore {
     return found[0]!;
   }
 
-  /** The HMAC key `label`, created on first use (generic secret, non-extractable, sign/verify). */
-  macHandle(p: PKCS11, s: Buffer, label: string): Buffer {
+  /** The HMAC key `label`, created on first use unless `create` is false (generic secret, non-extractable, sign/verify). */
+  macHandle(p: PKCS11, s: Buffer, label: string, create = true, keyName = label): Buffer {
     const cached = this.handles.get(label);
     if (cached) return cached;
     let found = this.find(p, s, label);
+    if (found.length === 0 && !create) throw keysErrors.keyDestroyed(keyName);
     if (found.length === 0) {
       p.C_GenerateKey(s, { mechanism: pk.CKM_GENERIC_SECRET_KEY_GEN }, [
         attr(pk.CKA_CLASS, pk.CKO_SECRET_KEY),
@@ -110,6 +111,14 @@ export class KekStore {
         : found.map((h) => ({ h, id: p.C_GetAttributeValue(s, h, [attr(pk.CKA_ID)])[0]!.value })).sort((a, b) => Buffer.compare(a.id, b.id))[0]!.h;
     this.handles.set(label, chosen);
     return chosen;
+  }
+
+  /** Destroys every HMAC key labelled `label`; false when there was none. */
+  destroyMac(p: PKCS11, s: Buffer, label: string): boolean {
+    const found = this.find(p, s, label);
+    for (const h of found) p.C_DestroyObject(s, h);
+    this.handles.delete(label);
+    return found.length > 0;
   }
 
   /** Lists `<kekLabel>-<n>` keys (labels read back from the HSM) and the mechanism of each. */

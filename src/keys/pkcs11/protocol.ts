@@ -12,6 +12,7 @@ export type EngineOp =
   | 'rewrap'
   | 'mac'
   | 'verifyMac'
+  | 'destroyMacKey'
   | 'ready'
   | 'token'
   | 'kekVersions'

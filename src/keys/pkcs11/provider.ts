@@ -111,8 +111,12 @@ export class Pkcs11KeyProvider implements KeyProvider, KekAdmin, KeyEvents {
     return this.call('rewrap', [wrappedIn(w), toVersion], wrappedOut);
   }
 
-  mac(keyName: string, data: Buffer): Promise<Buffer> {
-    return this.call('mac', [keyName, u8(data)], toBuffer);
+  mac(keyName: string, data: Buffer, o: { create?: boolean } = {}): Promise<Buffer> {
+    return this.call('mac', [keyName, u8(data), o.create ?? true], toBuffer);
+  }
+
+  destroyMacKey(keyName: string): Promise<boolean> {
+    return this.call('destroyMacKey', [keyName]);
   }
 
   verifyMac(keyName: string, data: Buffer, mac: Buffer): Promise<boolean> {
