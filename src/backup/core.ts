@@ -5,14 +5,15 @@ import { readSecretFile } from '../config/index.js';
 import type { Database } from '../db/index.js';
 import type { Alert } from '../monitoring/types.js';
 import { describeHolder, Leases, makeHolderId, type LeaseHolder } from '../jobs/index.js';
-import { isAppError } from '../shared/errors.js';
 import { specOf, type TargetInfo } from './catalogue.js';
 import { backupErrors, BackupError } from './errors.js';
 import { MARKER, sessionKeyName } from './format.js';
 import { checkTargetSite, type GeoVerdict } from './geo.js';
 import { openTarget, targetOptions, targetRef, type TargetRef } from './registry.js';
 import type { BackupTarget } from './targets/types.js';
-import { streamText, type BackupDeps } from './types.js';
+import { describeMarker, markerRefused, newMarker, readMarker, writeMarker } from './marker.js';
+import { openSidecar, readSidecar } from './reader.js';
+import type { BackupDeps } from './types.js';
 
 const LOCK = 'backup.targets';
 export const HOUR = 3_600_000;
@@ -72,19 +73,44 @@ export class BackupCore {
     return targetRef(specOf(info as TargetInfo), targetOptions(this.cfg), (f, what) => readSecretFile(f, what));
   }
 
-  /** Checks that the target directory holds this appliance's marker. */
-  async checkMarker(t: BackupTarget): Promise<void> {
-    let text: string;
-    try {
-      text = await streamText(await t.get(MARKER));
-    } catch (e) {
-      if (isAppError(e) && e.code === 'TARGET_NOT_FOUND') {
-        throw backupErrors.unreachable(t.display, `the marker ${MARKER} is missing: wrong directory, or the volume is not mounted`);
-      }
-      throw e;
+  /**
+   * Checks the marker of registered target `target` before anything is written or deleted there.
+   * Missing: TARGET_UNREACHABLE (wrong directory, or an unmounted volume). Not this appliance's
+   * HSM-MACed claim: this appliance wrote a MACed marker when it registered the target, and a
+   * genuine appliance never overwrites one, so it was forged or replaced. If the directory still
+   * holds this appliance's backups (sidecars verified by the HSM), the marker is written again and
+   * work goes on (a forgery does not stop backups); otherwise nothing is done there. Either way the
+   * alert says which case it was.
+   */
+  async checkMarker(t: BackupTarget, target: string): Promise<void> {
+    const applianceId = this.d.config.applianceId;
+    const v = await readMarker(t, this.d.keys, applianceId);
+    if (v.kind === 'missing') throw backupErrors.unreachable(t.display, `the marker ${MARKER} is missing: wrong directory, or the volume is not mounted`);
+    if (v.kind === 'ours' && v.marker.target === target) return;
+    const what = v.kind === 'ours' ? `${t.display} is marked as target ${v.marker.target}, not ${target}` : describeMarker(v, t.display);
+    if (v.kind !== 'claim' && (await this.holdsOurBackups(t, target))) {
+      await writeMarker(t, await newMarker(this.d.keys, { applianceId, target, createdAt: new Date(this.now()).toISOString() }));
+      await this.alert({ kind: 'backup.marker-forged', severity: 'critical', message: `${what}; the directory holds this appliance's backups (sidecars verified by its HSM): the marker was written again and backups go on`, targets: { target } });
+      return;
     }
-    const m = JSON.parse(text || '{}') as { applianceId?: string };
-    if (m.applianceId !== this.d.config.applianceId) throw backupErrors.refused(`${t.display} holds the backups of another appliance`);
+    await this.alert({ kind: v.kind === 'claim' ? 'backup.target-claimed' : 'backup.marker-forged', severity: 'critical', message: `${what}; nothing was written or deleted there`, targets: { target } });
+    throw v.kind === 'ours' ? backupErrors.refused(what) : markerRefused(v, t.display);
+  }
+
+  /** Whether the target holds a complete backup of this appliance that the catalogue knows (its sidecar's HSM MAC checked). */
+  private async holdsOurBackups(t: BackupTarget, target: string): Promise<boolean> {
+    const known = new Set((await this.db.selectFrom('backups').select('id').where('target', '=', target).where('state', '=', 'complete').execute()).map((r) => r.id));
+    const found = (await t.list('')).filter((e) => e.type === 'dir' && known.has(e.name)).map((e) => e.name);
+    for (const id of found.sort().reverse().slice(0, 1)) {
+      try {
+        const { sidecar } = await readSidecar(t, id, id);
+        (await openSidecar(this.d.keys, sidecar, { backupId: id, applianceId: this.d.config.applianceId }, id)).fill(0);
+        return true;
+      } catch (e) {
+        this.d.log.warn({ err: e, backup: id, target }, 'a backup at the target does not verify');
+      }
+    }
+    return false;
   }
 
   /**

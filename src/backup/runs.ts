@@ -64,7 +64,7 @@ async function runTarget(c: BackupCore, info: TargetInfo, o: RunOptions): Promis
   const at: InFlight = { id: null, tmp: null };
   let verifiedNew: HeldBackup | null = null;
   try {
-    await c.checkMarker(t);
+    await c.checkMarker(t, info.name);
     await cleanTemp(c, t, info.name, o.actor);
     const w = await snapshotAndWrite(c, t, info, o, at);
     verifiedNew = { id: w.id, createdAt: w.createdAt, slot: w.slot };

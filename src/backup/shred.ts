@@ -161,11 +161,11 @@ export async function destroy(c: BackupCore, t: BackupTarget, target: string, id
   await c.truncateWal();
   try {
     await c.shredKey(id);
-    await c.checkMarker(t);
+    await c.checkMarker(t, target);
     await t.remove(`${id}/${SIDECAR}`);
     await t.remove(id);
     if ((await t.list('')).some((e) => e.name === id)) throw backupErrors.io(t.display, `${id} is still listed after its deletion`);
-    await c.checkMarker(t);
+    await c.checkMarker(t, target);
   } catch (e) {
     await c.alert({ kind: 'backup.delete-failed', severity: 'critical', message: `backup ${id} at ${target} could not be verified destroyed (${(e as Error).message}); it stays pending and is retried at every run`, targets: { target, backup: id } });
     throw e;

@@ -1,15 +1,16 @@
+import fs from 'node:fs';
 import path from 'node:path';
-import { isAppError } from '../shared/errors.js';
-import { getTarget, insertTarget, listBackups, type TargetInfo } from './catalogue.js';
+import { getTarget, insertTarget, listBackups, listTargets, type TargetInfo } from './catalogue.js';
 import type { BackupCore } from './core.js';
 import { backupErrors } from './errors.js';
-import { FORMAT, isBackupId, MARKER } from './format.js';
+import { isBackupId, MARKER } from './format.js';
+import { describeMarker, markerRefused, newMarker, readMarker, writeMarker } from './marker.js';
 import { siteProblems } from './geo.js';
-import { normaliseTargetUrl } from './registry.js';
+import { normaliseTargetUrl, pathFromFileUrl } from './registry.js';
 import { adopt, cleanTemp, destroy, removeUnmanaged } from './shred.js';
 import { parseHostKey, probeHostKey } from './targets/sftp.js';
 import type { BackupTarget } from './targets/types.js';
-import { streamText, type AddTargetInput } from './types.js';
+import type { AddTargetInput } from './types.js';
 
 /** Registering and removing targets, and the marker that ties a target directory to this appliance. */
 
@@ -60,10 +61,16 @@ export async function addTarget(c: BackupCore, i: AddTargetInput, actor: string)
     createdAt: c.d.clock.nowMs(),
     createdBy: actor,
   };
+  const here = canonicalLocation(i.type, url);
+  const same = (await listTargets(c.db)).find((x) => x.url === url || canonicalLocation(x.type, x.url) === here);
+  if (same) {
+    await c.d.audit.recordNow({ action: 'backup.target.add', actor, outcome: 'denied', reason: 'TARGET_DUPLICATE', targets: { target: i.name } });
+    throw backupErrors.refused(`${url} is already registered as target ${same.name}`, 'one directory holds one target; use the existing target, or another directory');
+  }
   // reached once, without retries: an unreachable target is reported at once, with its cause
   const t = c.open(info, undefined, 0);
   try {
-    await claim(c, t, i.name);
+    await claim(c, t, i.name, actor);
   } finally {
     await t.close();
   }
@@ -74,16 +81,40 @@ export async function addTarget(c: BackupCore, i: AddTargetInput, actor: string)
   return { ...info, distanceKm: verdict.distanceKm };
 }
 
-/** Writes or checks the marker that ties a target directory to this appliance. */
-async function claim(c: BackupCore, t: BackupTarget, name: string): Promise<void> {
-  const mine = c.d.config.applianceId;
-  const entries = await t.list('');
-  if (entries.some((e) => e.name === MARKER)) {
-    const m = JSON.parse((await streamText(await t.get(MARKER))) || '{}') as { applianceId?: string };
-    if (m.applianceId !== mine) throw backupErrors.refused(`${t.display} holds the backups of another appliance (${m.applianceId ?? 'unknown'})`, 'give each appliance its own directory');
-    return;
+/**
+ * Writes the HSM-MACed marker that ties a target directory to this appliance, or checks the one
+ * there: refused when the directory is already registered here under another name (the same
+ * marker), claimed by another appliance, or holds a forged marker (alerted).
+ */
+async function claim(c: BackupCore, t: BackupTarget, name: string, actor: string): Promise<void> {
+  const applianceId = c.d.config.applianceId;
+  const v = await readMarker(t, c.d.keys, applianceId);
+  if (v.kind === 'ours') {
+    const other = v.marker.target !== name ? await getTarget(c.db, v.marker.target) : undefined;
+    if (other) {
+      await c.d.audit.recordNow({ action: 'backup.target.add', actor, outcome: 'denied', reason: 'TARGET_DUPLICATE', targets: { target: name } });
+      throw backupErrors.refused(`${t.display} is already registered as target ${other.name} (its marker says so)`, 'one directory holds one target; use the existing target, or another directory');
+    }
+  } else if (v.kind !== 'missing') {
+    if (v.kind === 'forged') await c.alert({ kind: 'backup.marker-forged', severity: 'critical', message: `${describeMarker(v, t.display)}; the target ${name} was not registered`, targets: { target: name } });
+    await c.d.audit.recordNow({ action: 'backup.target.add', actor, outcome: 'denied', reason: v.kind === 'forged' ? 'MARKER_FORGED' : 'TARGET_CLAIMED', targets: { target: name } });
+    throw markerRefused(v, t.display);
   }
-  await t.put(MARKER, Buffer.from(JSON.stringify({ format: FORMAT, applianceId: mine, target: name, createdAt: new Date(c.d.clock.nowMs()).toISOString() }) + '\n'));
+  // a new directory, or one of this appliance's whose target is no longer registered (a restored appliance): claimed under this name
+  const bytes = await newMarker(c.d.keys, { applianceId, target: name, createdAt: new Date(c.now()).toISOString() });
+  if (v.kind === 'missing') await t.put(MARKER, bytes);
+  else await writeMarker(t, bytes);
+}
+
+/** The location a URL reaches, for telling one directory registered twice: symbolic links resolved for a mounted path. */
+function canonicalLocation(type: 'sftp' | 'path', url: string): string {
+  if (type !== 'path') return url;
+  const dir = pathFromFileUrl(url);
+  try {
+    return `file://${fs.realpathSync(dir)}`;
+  } catch {
+    return url;
+  }
 }
 
 /**
@@ -97,7 +128,7 @@ export async function removeTarget(c: BackupCore, name: string, actor: string): 
     const t = c.open(info);
     const deleted: string[] = [];
     try {
-      await c.checkMarker(t);
+      await c.checkMarker(t, name);
       deleted.push(...(await adopt(c, t, info.name, actor)));
       for (const b of await listBackups(c.db, { target: name })) {
         await destroy(c, t, info.name, b.id, 'target-removed', actor);

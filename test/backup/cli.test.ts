@@ -104,7 +104,9 @@ describe('coffre backup run, list, verify', { timeout: 240_000 }, () => {
     const deadline = Date.now() + 60_000;
     let tmpDir: string | undefined;
     for (;;) {
-      // as soon as part files are being written (at 256 KiB/s the upload takes ~15 s)
+      // as soon as part files are being written: the limit paces the backup engine too, so the
+      // ~3.5 MB of blobs take ~14 s at 256 KiB/s (before the engine was paced, the whole upload
+      // took well under a second and this caught it by luck)
       tmpDir = fs.readdirSync(e.targetDir).find((n) => n.startsWith('.tmp-'));
       if (tmpDir && fs.readdirSync(path.join(e.targetDir, tmpDir)).some((f) => f.includes('part-'))) break;
       if (Date.now() > deadline || child.exitCode !== null) throw new Error('the upload never got under way');
