@@ -1,7 +1,7 @@
 import { isAppError } from '../shared/errors.js';
 import { listEscrow as listEscrowRows } from './catalogue.js';
 import type { BackupCore } from './core.js';
-import { backupErrors } from './errors.js';
+import { backupErrors, BackupError } from './errors.js';
 
 /** The customer's offline escrow OpenPGP keys: every future backup's session key is also encrypted to them. */
 
@@ -50,4 +50,51 @@ export async function listEscrow(c: BackupCore) {
     createdAt: Number(r.created_at),
     createdBy: r.created_by,
   }));
+}
+
+/** The escrow keys a backup taken at `now` is encrypted to: those not past their expiry. */
+export async function activeEscrow(c: BackupCore, now: number) {
+  return (await listEscrowRows(c.db)).filter((r) => r.expires_at === null || Number(r.expires_at) > now);
+}
+
+const escrowNotFound = (fingerprint: string) => new BackupError('ESCROW_KEY_NOT_FOUND', `no escrow key ${fingerprint}`, { httpStatus: 404, exitCode: 2, hint: 'see `coffre backup escrow list`' });
+
+async function escrowRow(c: BackupCore, fingerprint: string) {
+  const fpr = fingerprint.toUpperCase().replace(/\s+/g, '');
+  const row = await c.db.selectFrom('backup_escrow_keys').select(['fingerprint', 'expires_at']).where('fingerprint', '=', fpr).executeTakeFirst();
+  if (!row) throw escrowNotFound(fpr);
+  return row;
+}
+
+/**
+ * Removes an escrow key: no later backup is encrypted to it (audited). Backups already encrypted
+ * to it stay readable by its holder, whatever Coffre destroys: only destroying the private key
+ * ends that (docs/disaster-recovery.md "Escrow keys").
+ */
+export async function removeEscrow(c: BackupCore, fingerprint: string, actor: string): Promise<{ fingerprint: string }> {
+  const row = await escrowRow(c, fingerprint);
+  await c.db.transaction().execute(async (trx) => {
+    await c.d.audit.record(trx, { action: 'backup.escrow.remove', actor, outcome: 'success', targets: { escrow: row.fingerprint } });
+    await trx.deleteFrom('backup_escrow_keys').where('fingerprint', '=', row.fingerprint).execute();
+  });
+  return { fingerprint: row.fingerprint };
+}
+
+/**
+ * Sets when Coffre stops encrypting backups to an escrow key (audited). An expiry can only be
+ * brought forward (never past the key's own OpenPGP expiry, never later than one already set):
+ * widening what an escrow key opens takes adding a key, not editing one.
+ */
+export async function expireEscrow(c: BackupCore, fingerprint: string, at: number, actor: string): Promise<{ fingerprint: string; expiresAt: number }> {
+  const row = await escrowRow(c, fingerprint);
+  if (!Number.isFinite(at)) throw backupErrors.usage('--at must be a date (ISO 8601)');
+  if (row.expires_at !== null && at > Number(row.expires_at)) {
+    await c.d.audit.recordNow({ action: 'backup.escrow.expire', actor, outcome: 'denied', reason: 'EXPIRY_LATER', targets: { escrow: row.fingerprint } });
+    throw backupErrors.usage(`escrow key ${row.fingerprint} already expires at ${new Date(Number(row.expires_at)).toISOString()}; an expiry can only be brought forward`);
+  }
+  await c.db.transaction().execute(async (trx) => {
+    await c.d.audit.record(trx, { action: 'backup.escrow.expire', actor, outcome: 'success', targets: { escrow: row.fingerprint } });
+    await trx.updateTable('backup_escrow_keys').set({ expires_at: at }).where('fingerprint', '=', row.fingerprint).execute();
+  });
+  return { fingerprint: row.fingerprint, expiresAt: at };
 }

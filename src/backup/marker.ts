@@ -1,3 +1,4 @@
+import { macCreating } from '../keys/index.js';
 import type { KeyProvider } from '../keys/types.js';
 import { isAppError } from '../shared/errors.js';
 import { backupErrors } from './errors.js';
@@ -42,7 +43,7 @@ const macInput = (m: Omit<Marker, 'mac'>) => Buffer.from(canonicalJson({ ...m, m
 
 export async function newMarker(keys: KeyProvider, m: Omit<Marker, 'mac' | 'format'>): Promise<Buffer> {
   const body = { format: FORMAT, ...m };
-  const mac = await keys.mac(MARKER_MAC_KEY, macInput(body));
+  const mac = await macCreating(keys, MARKER_MAC_KEY, macInput(body));
   return Buffer.from(JSON.stringify({ ...body, mac: mac.toString('hex') }) + '\n');
 }
 

@@ -194,6 +194,25 @@ export function backupRoutes(service: BackupService, scheduler: Scheduler): Fast
       },
     );
 
+    // stop encrypting to an escrow key (backups already encrypted to it stay readable by its holder)
+    const Fingerprint = Type.Object({ fingerprint: Type.String({ pattern: '^[0-9A-Fa-f]{40,64}$' }) });
+    app.delete(
+      '/backup/escrow/:fingerprint',
+      { config: { permission: PERMISSIONS.backupManage }, schema: { tags, summary: 'remove an escrow key: no later backup is encrypted to it', params: Fingerprint, response: { 200: Type.Object({ fingerprint: Type.String() }), ...errs } } },
+      async (req) => service.removeEscrow((req.params as { fingerprint: string }).fingerprint, actorOf(req)),
+    );
+    app.post(
+      '/backup/escrow/:fingerprint/expiry',
+      {
+        config: { permission: PERMISSIONS.backupManage },
+        schema: { tags, summary: 'stop encrypting backups to an escrow key from a date on (only brought forward)', params: Fingerprint, body: Type.Object({ expiresAt: Type.String({ format: 'date-time' }) }, { additionalProperties: false }), response: { 200: Type.Object({ fingerprint: Type.String(), expiresAt: Type.String() }), ...errs } },
+      },
+      async (req) => {
+        const r = await service.expireEscrow((req.params as { fingerprint: string }).fingerprint, Date.parse((req.body as { expiresAt: string }).expiresAt), actorOf(req));
+        return { fingerprint: r.fingerprint, expiresAt: iso(r.expiresAt)! };
+      },
+    );
+
     // the latest restore drills with their recovery time (RTO), newest first
     app.get(
       '/backup/drills',

@@ -5,7 +5,9 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../db/index.js';
 import { isAppError } from '../shared/errors.js';
 import { exportCheckpoint } from '../audit/index.js';
-import { listEscrow, listTargets, recordCheck, type TargetInfo } from './catalogue.js';
+import { listTargets, recordCheck, type TargetInfo } from './catalogue.js';
+import { activeEscrow } from './escrow.js';
+import { macCreating } from '../keys/index.js';
 import type { BackupCore } from './core.js';
 import { backupErrors, BackupError } from './errors.js';
 import { AUDIT_MEMBER, BLOB_PREFIX, CONFIG_MEMBER, DB_MEMBER, FORMAT, newBackupId, SESSION_KEY_SCHEME, sessionKeyInput, sessionKeyName, SIDECAR, SIDECAR_FORMAT, SIDECAR_MAC_KEY, sidecarMacInput, TMP_PREFIX, type Manifest, type SessionKeyRef, type Sidecar } from './format.js';
@@ -146,14 +148,15 @@ async function write(c: BackupCore, t: BackupTarget, info: TargetInfo, members: 
   const keyRef: SessionKeyRef = { scheme: SESSION_KEY_SCHEME, keyName: sessionKeyName(id), nonce: crypto.randomBytes(32).toString('hex') };
   let key: Buffer | null = null;
   try {
-    const escrow = await listEscrow(c.db);
+    const escrow = await activeEscrow(c, createdAt);
     at.id = id;
     // recorded before the HSM key exists: an interrupted run's key is found and destroyed by the next run
     await c.db
       .insertInto('backups')
       .values({ id, target: info.name, slot, created_at: createdAt, state: 'uploading', plain_size: null, size: null, parts: null, members: null, wrapped_key: keyRefOf({ sessionKey: keyRef }), escrow: JSON.stringify(escrow.map((e) => e.fingerprint)), verified_at: null, error: null, deleted_at: null, deleted_reason: null })
       .execute();
-    key = await c.d.keys.mac(keyRef.keyName, sessionKeyInput(id, keyRef.nonce));
+    await c.d.keys.createMacKey(keyRef.keyName);
+    key = await c.d.keys.mac(keyRef.keyName, sessionKeyInput(id, keyRef.nonce), { create: false });
     at.tmp = tmp;
     const prefix = escrow.length ? await (await import('./pgp/openpgp.js')).escrowPackets(key, escrow.map((e) => e.armored)) : new Uint8Array(0);
     const manifestBase: Omit<Manifest, 'members'> = {
@@ -199,7 +202,7 @@ async function write(c: BackupCore, t: BackupTarget, info: TargetInfo, members: 
       plainSize: up.plainSize,
       parts: up.parts,
     };
-    const mac = await c.d.keys.mac(SIDECAR_MAC_KEY, sidecarMacInput(body));
+    const mac = await macCreating(c.d.keys, SIDECAR_MAC_KEY, sidecarMacInput(body));
     const sidecarBytes = Buffer.from(JSON.stringify({ ...body, mac: mac.toString('hex') } satisfies Sidecar, null, 1) + '\n');
     await t.put(`${tmp}/${SIDECAR}`, sidecarBytes);
     // ---- verify: read it all back before it may look complete

@@ -2,7 +2,7 @@ import type { TargetInfo } from './catalogue.js';
 import { listBackups, listTargets } from './catalogue.js';
 import { BackupCore } from './core.js';
 import { drill } from './drill.js';
-import { addEscrow, listEscrow } from './escrow.js';
+import { addEscrow, expireEscrow, listEscrow, removeEscrow } from './escrow.js';
 import { slotName } from './retention.js';
 import { run } from './runs.js';
 import { destroy } from './shred.js';
@@ -46,6 +46,12 @@ export class BackupService {
   }
   listEscrow() {
     return listEscrow(this.core);
+  }
+  removeEscrow(fingerprint: string, actor: string) {
+    return removeEscrow(this.core, fingerprint, actor);
+  }
+  expireEscrow(fingerprint: string, at: number, actor: string) {
+    return expireEscrow(this.core, fingerprint, at, actor);
   }
 
   run(o: { actor: string; progress?: Progress; signal?: AbortSignal; wait?: boolean }): Promise<RunReport> {

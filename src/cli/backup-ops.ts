@@ -78,6 +78,8 @@ export interface BackupOps {
   removeTarget(name: string): Promise<{ deleted: string[] }>;
   addEscrow(key: Uint8Array): Promise<EscrowOut>;
   listEscrow(): Promise<EscrowOut[]>;
+  removeEscrow(fingerprint: string): Promise<{ fingerprint: string }>;
+  expireEscrow(fingerprint: string, at: number): Promise<{ fingerprint: string; expiresAt: string }>;
   list(all: boolean): Promise<BackupOut[]>;
   /** `signal`: stop at the next safe point (local), or stop following the run (remote) */
   run(progress: Progress, signal?: AbortSignal): Promise<RunReport>;
@@ -148,6 +150,11 @@ function localOps(a: Appliance, notice: (m: string) => void = () => undefined): 
     },
     async listEscrow() {
       return (await b.listEscrow()).map((k) => ({ fingerprint: k.fingerprint, userIds: k.userIds, algorithm: k.algorithm, expiresAt: iso(k.expiresAt), createdAt: iso(k.createdAt) }));
+    },
+    removeEscrow: (fingerprint) => b.removeEscrow(fingerprint, actor),
+    async expireEscrow(fingerprint, at) {
+      const r = await b.expireEscrow(fingerprint, at, actor);
+      return { fingerprint: r.fingerprint, expiresAt: iso(r.expiresAt)! };
     },
     async list(all) {
       return (await b.list({ includeDeleted: all })).map((x) => ({ id: x.id, target: x.target, createdAt: iso(x.createdAt), slot: x.slot, slotName: slotName(x.slot), state: x.state, plainSize: x.plainSize, size: x.size, parts: x.parts, verifiedAt: iso(x.verifiedAt), error: x.error }));
@@ -223,6 +230,8 @@ function remoteOps(c: Client): BackupOps {
     async listEscrow() {
       return (await c.json<{ keys: EscrowOut[] }>('GET', '/backup/escrow')).keys.map(escrowOut);
     },
+    removeEscrow: (fingerprint) => c.json<{ fingerprint: string }>('DELETE', `/backup/escrow/${encodeURIComponent(fingerprint)}`),
+    expireEscrow: (fingerprint, at) => c.json<{ fingerprint: string; expiresAt: string }>('POST', `/backup/escrow/${encodeURIComponent(fingerprint)}/expiry`, { expiresAt: new Date(at).toISOString() }),
     async list(all) {
       const { backups } = await c.json<{ backups: BackupOut[] }>('GET', `/backup/backups${all ? '?all=true' : ''}`);
       return backups.map((x) => ({ id: x.id, target: x.target, createdAt: x.createdAt, slot: x.slot, slotName: x.slotName, state: x.state, plainSize: x.plainSize, size: x.size, parts: x.parts, verifiedAt: x.verifiedAt, error: x.error }));

@@ -132,7 +132,36 @@ export function registerBackup(program: Command, io: Io): void {
     .action(
       action(io, async (o: { dataDir?: string; json?: boolean }) => {
         const ks = await withBackupOps(o, (ops) => ops.listEscrow());
-        emit(io, o.json, { keys: ks }, () => (ks.length ? ks.map((k) => `${k.fingerprint}\t${k.algorithm}\t${k.userIds.join(', ')}`).join('\n') : 'no escrow key'));
+        emit(io, o.json, { keys: ks }, () =>
+          (ks.length ? ks.map((k) => `${k.fingerprint}\t${k.algorithm}\t${k.userIds.join(', ')}\t${k.expiresAt ? `until ${k.expiresAt}` : 'no expiry'}`).join('\n') : 'no escrow key') +
+          '\nEvery backup encrypted to an escrow key stays readable by that key\'s holder, whatever Coffre destroys (docs/disaster-recovery.md "Escrow keys").',
+        );
+      }),
+    );
+
+  escrow
+    .command('remove <fingerprint>')
+    .description('stop encrypting backups to this escrow key (backups already encrypted to it stay readable by its holder)')
+    .addOption(dataDirOption())
+    .addOption(jsonOption())
+    .action(
+      action(io, async (fingerprint: string, o: { dataDir?: string; json?: boolean }) => {
+        const r = await withBackupOps(o, (ops) => ops.removeEscrow(fingerprint));
+        emit(io, o.json, r, `escrow key ${r.fingerprint} removed: later backups are not encrypted to it; destroy its private key to end access to earlier ones`);
+      }),
+    );
+  escrow
+    .command('expire <fingerprint>')
+    .description('stop encrypting backups to this escrow key from a date on (an expiry can only be brought forward)')
+    .requiredOption('--at <date>', 'ISO 8601 date, e.g. 2027-01-31T23:59:59Z')
+    .addOption(dataDirOption())
+    .addOption(jsonOption())
+    .action(
+      action(io, async (fingerprint: string, o: { dataDir?: string; at: string; json?: boolean }) => {
+        const at = Date.parse(o.at);
+        if (!Number.isFinite(at)) throw backupErrors.usage(`--at ${JSON.stringify(o.at)} is not a date`, 'use ISO 8601, e.g. 2027-01-31T23:59:59Z');
+        const r = await withBackupOps(o, (ops) => ops.expireEscrow(fingerprint, at));
+        emit(io, o.json, r, `escrow key ${r.fingerprint}: no backup taken after ${r.expiresAt} is encrypted to it`);
       }),
     );
 

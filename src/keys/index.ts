@@ -101,3 +101,4 @@ export async function openKeys(o: { config: KeysConfig; storage: StorageConfig; 
     },
   };
 }
+export { macCreating } from './mac.js';

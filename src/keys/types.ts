@@ -43,6 +43,8 @@ export interface KeyProvider {
   verifyMac(keyName: string, data: Buffer, mac: Buffer): Promise<boolean>;
   /** destroys the named HMAC key inside the HSM (crypto-shredding); false when there was none */
   destroyMacKey(keyName: string): Promise<boolean>;
+  /** creates the named HMAC key if it does not exist (token write: the slow deadline, not the per-call one) */
+  createMacKey(keyName: string): Promise<void>;
   health(): KeyHealth;
   close(): Promise<void>;
 }

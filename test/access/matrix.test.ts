@@ -116,6 +116,8 @@ const EXPECTED: Record<string, Row> = {
   'DELETE /api/v1/backup/targets/:name': { allow: ['backup'] },
   'GET /api/v1/backup/escrow': { allow: ['backup', 'auditor'] },
   'POST /api/v1/backup/escrow': { allow: ['backup'] },
+  'DELETE /api/v1/backup/escrow/:fingerprint': { allow: ['backup'] },
+  'POST /api/v1/backup/escrow/:fingerprint/expiry': { allow: ['backup'] },
   'GET /api/v1/backup/drills': { allow: ['backup', 'auditor'] },
   // monitoring (src/monitoring): operators read, admins and backup operators act on alerts
   'GET /metrics': PUBLIC,

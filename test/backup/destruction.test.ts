@@ -115,7 +115,8 @@ describe('a copy of the target does not restore a destroyed backup', { timeout: 
     // nothing in the copy decrypts: the sidecar names a key the HSM no longer holds, and a key
     // of that name made afresh opens nothing
     await expect(keys.mac(sessionKeyName(id), sessionKeyInput(id, sidecar.sessionKey!.nonce), { create: false })).rejects.toMatchObject({ code: 'KEY_DESTROYED' });
-    const fresh = await keys.mac(sessionKeyName(id), sessionKeyInput(id, sidecar.sessionKey!.nonce));
+    await keys.createMacKey(sessionKeyName(id));
+    const fresh = await keys.mac(sessionKeyName(id), sessionKeyInput(id, sidecar.sessionKey!.nonce), { create: false });
     expect(fresh.equals(live)).toBe(false);
     await expect(readArchive({ target: t, dir: id, sidecar, key: fresh, label: id, onMember: sinkTo({}) })).rejects.toThrow();
     await keys.destroyMacKey(sessionKeyName(id));

@@ -81,7 +81,7 @@ describe('the marker is MACed in the HSM', { timeout: 180_000 }, () => {
     const claimedDir = path.join(tmp, 'claimed');
     fs.mkdirSync(claimedDir);
     const body = { format: 'coffre-backup/1', applianceId: 'sister-appliance', target: 'dr', createdAt: new Date().toISOString() };
-    const mac = await keys.mac(MARKER_MAC_KEY, Buffer.from(canonicalJson(body)));
+    const mac = await keys.mac(MARKER_MAC_KEY, Buffer.from(canonicalJson(body)), { create: false }); // made when target a was registered
     fs.writeFileSync(path.join(claimedDir, '.coffre-target'), JSON.stringify({ ...body, mac: mac.toString('hex') }));
     await expect(add('claimed', claimedDir)).rejects.toMatchObject({ code: 'TARGET_REFUSED', message: expect.stringMatching(/belongs to appliance sister-appliance \(a genuine claim: its MAC verifies under this HSM\)/) });
     expect((await e.service.listTargets()).map((t) => t.name)).toEqual(['a']);

@@ -143,6 +143,11 @@ export class Pkcs11Engine {
     return this.conn.run('mac', (p, s) => hmac(p, s, this.kek.macHandle(p, s, label, create, keyName), data), false);
   }
 
+  createMacKey(keyName: string): void {
+    const label = this.kek.macLabel(keyName);
+    this.conn.run('create key', (p, s) => void this.kek.macHandle(p, s, label, true), false);
+  }
+
   destroyMacKey(keyName: string): boolean {
     const label = this.kek.macLabel(keyName);
     return this.conn.run('destroy key', (p, s) => this.kek.destroyMac(p, s, label), false);

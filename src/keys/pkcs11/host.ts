@@ -59,6 +59,8 @@ function call(engine: Pkcs11Engine, op: string, args: unknown[]): { value: unkno
       return wrappedOut(engine.rewrap(wrappedIn(args[0]), args[1] as number));
     case 'mac':
       return moved(engine.mac(args[0] as string, buf(args[1]), args[2] !== false));
+    case 'createMacKey':
+      return { value: engine.createMacKey(args[0] as string), transfer: [] };
     case 'destroyMacKey':
       return { value: engine.destroyMacKey(args[0] as string), transfer: [] };
     case 'verifyMac':

@@ -13,6 +13,7 @@ export type EngineOp =
   | 'mac'
   | 'verifyMac'
   | 'destroyMacKey'
+  | 'createMacKey'
   | 'ready'
   | 'token'
   | 'kekVersions'

@@ -119,6 +119,10 @@ export class Pkcs11KeyProvider implements KeyProvider, KekAdmin, KeyEvents {
     return this.call('destroyMacKey', [keyName]);
   }
 
+  createMacKey(keyName: string): Promise<void> {
+    return this.call('createMacKey', [keyName]);
+  }
+
   verifyMac(keyName: string, data: Buffer, mac: Buffer): Promise<boolean> {
     return this.call('verifyMac', [keyName, u8(data), u8(mac)]);
   }

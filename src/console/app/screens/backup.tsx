@@ -429,6 +429,9 @@ function EscrowKeys({ keys, manager, onAdded }: { keys: EscrowKey[] | undefined;
     <Card title="Escrow keys" class="flush">
       <div class="pad">
         <p class="muted small">Every backup's key is also encrypted to these offline OpenPGP keys, so a backup can be opened without this appliance's HSM. {manager ? 'Paste a public key below (or use' : 'Keys are added by a backup operator (or with'} <code>coffre backup escrow add</code>).</p>
+        <p class="small" data-testid="escrow-warning">
+          <strong>A backup encrypted to an escrow key stays readable by that key's holder, whatever Coffre destroys</strong> (expired or replaced backups, removed targets): only destroying the private key ends it. Bound it with one key per period, given an expiry (<code>coffre backup escrow expire</code>), whose private key the holder destroys once that period's backups have expired.
+        </p>
         {manager ? <AddEscrow onAdded={onAdded} /> : null}
       </div>
       {keys && keys.length === 0 ? <EmptyState icon="lock" title="No escrow key">Backups can only be opened with this appliance's HSM.</EmptyState> : null}
