@@ -1,5 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { Database } from '../db/types.js';
+import type { WrappedKey } from '../keys/types.js';
+import { wrappedToJson } from './format.js';
 import type { BackupTables } from './tables.js';
 import type { TargetSpec } from './targets/types.js';
 
@@ -108,6 +110,9 @@ export const backupFromRow = (r: BackupRow): BackupInfo => ({
   hasKey: r.wrapped_key !== null,
 });
 
+
+/** A format-1 wrapped session key as the catalogue kept it (tests and key rotation read such rows). */
+export const encodeWrapped = (w: WrappedKey): string => JSON.stringify(wrappedToJson(w));
 
 /**
  * Live backup session keys under each KEK version, for key rotation (a version that still wraps
