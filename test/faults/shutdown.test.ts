@@ -37,7 +37,8 @@ describe('shutdown with an upload in flight', () => {
         cb();
       },
     });
-    const env = { COFFRE_CFG_http__shutdownGraceMs: String(GRACE), COFFRE_CFG_jobs__enabled: 'false' };
+    // a password alone signs in here: this test is about shutdown, not the second factor
+    const env = { COFFRE_CFG_http__shutdownGraceMs: String(GRACE), COFFRE_CFG_jobs__enabled: 'false', COFFRE_CFG_auth__mfa__requiredRoles: '[]' };
     running = await serve({ dataDir, env, log: createLogger({ level: 'info', destination: sink }), port: 0, host: '127.0.0.1' });
     const r = running;
     const a = r.appliance;

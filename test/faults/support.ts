@@ -42,7 +42,8 @@ export async function openFaultEnv(env: Record<string, string> = {}, o: { dataDi
       cb();
     },
   });
-  const t = await createTestAppliance({ clock, env, log: createLogger({ level: 'info', destination: sink }) });
+  // users sign in with a password alone here: these tests are about faults, not the second factor
+  const t = await createTestAppliance({ clock, env: { COFFRE_CFG_auth__mfa__requiredRoles: '[]', ...env }, log: createLogger({ level: 'info', destination: sink }) });
   o.dataDir?.(t.dataDir);
   const app = await buildApp(t.appliance, true);
   await listen(app, '127.0.0.1', 0, createLogger({ level: 'silent', destination: 'stderr' }));
