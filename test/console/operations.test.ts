@@ -85,10 +85,15 @@ describe('console operations section in Chromium', { timeout: 240_000 }, () => {
     await admin.locator('tr[data-kind="backup.failed"][data-state="open"]').first().waitFor();
     // a few samples later the charts have lines
     await admin.waitForTimeout(2500);
+    // a chart needs two samples (CPU is a delta): on a loaded machine the second can come late; re-read until it has one
+    for (let i = 0; i < 20 && !(await admin.locator('[data-chart="CPU"] polyline').count()); i++) {
+      await admin.getByRole('button', { name: i % 2 ? '1h' : '24h' }).click();
+      await admin.waitForTimeout(1500);
+    }
     await admin.getByRole('button', { name: '1h' }).click();
-    await admin.locator('[data-chart="CPU"] polyline').first().waitFor();
-    await admin.locator('[data-chart="Memory"] polyline').first().waitFor();
-    await admin.locator('[data-chart="Disk"] polyline').first().waitFor();
+    await admin.locator('[data-chart="CPU"] polyline').first().waitFor({ state: 'attached' }); // a flat line has no height: attached, not visible
+    await admin.locator('[data-chart="Memory"] polyline').first().waitFor({ state: 'attached' }); // a flat line has no height: attached, not visible
+    await admin.locator('[data-chart="Disk"] polyline').first().waitFor({ state: 'attached' }); // a flat line has no height: attached, not visible
     await shot(admin, 'ops-01-dashboard');
     await admin.getByRole('button', { name: '30d' }).click();
     await admin.getByRole('button', { name: '30d', pressed: true }).waitFor();
