@@ -19,6 +19,7 @@ import { embeddedTokenNotice, openKeys, type Keys } from './keys/index.js';
 import { keysRoutes } from './keys/routes.js';
 import { consolePlugin } from './console/serve.js';
 import { settingsRoutes } from './console/settings.js';
+import { PrivacyService, privacyRoutes } from './privacy/index.js';
 
 /**
  * Composition root: config → db → keys → stores → http + scheduler. No global singletons: every
@@ -63,6 +64,8 @@ export interface Appliance {
   vault: VaultService;
   /** backups to a distant site, verification, restore drill (src/backup) */
   backup: BackupService;
+  /** a person's data: export, erasure, retention, record of processing (src/privacy) */
+  privacy: PrivacyService;
   /** closers in reverse order of opening */
   close(): Promise<void>;
 }
@@ -129,6 +132,8 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     const vault = wireVault({ db: db.db, clock, log, config: config.vault, keys, policy: identity.policy, audit, alerts });
     api.push(vault.api);
     for (const j of vault.jobs) scheduler.register(j);
+    const privacy = new PrivacyService({ db: db.db, clock, log: log.child({ module: 'privacy' }), fields: keys.fields, users: identity.users, audit });
+    api.push(privacyRoutes(privacy));
     const backup = new BackupService({ db, config: { backup: config.backup, site: config.site, applianceId: config.applianceId, dataDir: config.dataDir, keys: config.keys, storage: config.storage, leaseTtlMs: config.jobs.leaseTtlMs }, keys: keys.provider, blobs: keys.blobs.store, blobRefs: referencedBlobIds, audit, exportAuditCheckpoints: () => audit.exportCheckpoints(), alerts, clock, log: log.child({ module: 'backup' }) });
     api.push(backupRoutes(backup, scheduler));
     keys.rotation.addHolder(backupKeyHolder(db.db)); // a KEK version that wraps a live backup key is never destroyed
@@ -154,6 +159,7 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
       identity,
       vault: vault.service,
       backup,
+      privacy,
       close: async () => {
         await scheduler.stop(config.http.shutdownGraceMs);
         for (const c of closers.reverse()) await c().catch((e: unknown) => log.error({ err: e }, 'close failed'));

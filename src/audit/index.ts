@@ -15,3 +15,4 @@ export { queryEvents, type AuditFilter, type AuditPage } from './query.js';
 export { exportJsonLines, type ExportRange, type ExportSummary } from './export.js';
 export { recordToJson, type ExportedRecord } from './export-format.js';
 export { pruneTrail, type PruneResult, type PruneOptions } from './prune.js';
+export { rowToRecord } from './db/rows.js';

@@ -346,6 +346,7 @@ export class AccountService {
   async adminReset(userId: string, by: string, source: Source): Promise<{ mailed: boolean; resetUrl?: string; expiresAt: number; codeRequired: boolean }> {
     const user = await this.p.users.byId(userId);
     if (!user) throw errors.notFound('user');
+    if (user.state === 'erased') throw authErrors.erased();
     this.refuseSelf(userId, by);
     if (user.state !== 'active') throw new AppError('USER_NOT_ACTIVE', 'only an active user can be reset; an invited user gets a new invitation', { httpStatus: 409, exitCode: 2 });
     const codeRequired = user.mfa_method === 'totp';
@@ -364,6 +365,7 @@ export class AccountService {
   async recover(userId: string, by: string, source: Source): Promise<{ status: 'requested' } | { status: 'approved'; mailed: boolean; resetUrl?: string; expiresAt: number }> {
     const user = await this.p.users.byId(userId);
     if (!user) throw errors.notFound('user');
+    if (user.state === 'erased') throw authErrors.erased();
     this.refuseSelf(userId, by);
     if (user.state !== 'active') throw new AppError('USER_NOT_ACTIVE', 'only an active user can be recovered', { httpStatus: 409, exitCode: 2 });
     const now = this.d.clock.nowMs();
@@ -455,6 +457,7 @@ export class AccountService {
   async setState(userId: string, state: 'active' | 'disabled', by: string, source: Source): Promise<void> {
     const user = await this.p.users.byId(userId);
     if (!user) throw errors.notFound('user');
+    if (user.state === 'erased') throw authErrors.erased();
     if (state === 'active' && user.state !== 'disabled') throw new AppError('USER_NOT_DISABLED', 'only a disabled user can be enabled', { httpStatus: 409, exitCode: 2 });
     if (by === `user:${userId}` && state === 'disabled') throw new AppError('SELF_DISABLE', 'you cannot disable your own account', { httpStatus: 409, exitCode: 2 });
     await this.d.db.transaction().execute(async (trx) => {
@@ -486,6 +489,7 @@ export class AccountService {
     if (!isApplianceRole(role)) throw authErrors.badRole(role);
     const user = await this.p.users.byId(userId);
     if (!user) throw errors.notFound('user');
+    if (user.state === 'erased') throw authErrors.erased();
     const waits = this.roleWaitsForFactor(user, role) && role !== user.role;
     await this.d.db.transaction().execute(async (trx) => {
       await trx.updateTable('users').set(waits ? { pending_role: role } : { role, pending_role: null }).where('id', '=', userId).execute();

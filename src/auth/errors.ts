@@ -33,4 +33,5 @@ export const authErrors = {
   csrf: () => new AppError('CSRF', 'cross-site request refused (missing or wrong CSRF token or origin)', { httpStatus: 403 }),
   mfaUnavailable: (what: string) => new AppError('MFA_UNAVAILABLE', `cannot deliver the code: ${what}`, { httpStatus: 503, exitCode: 1, hint: 'check the mail / sms configuration' }),
   currentPasswordWrong: () => new AppError('INVALID_CREDENTIALS', 'the current password is wrong', { httpStatus: 403, exitCode: 1 }),
+  erased: () => new AppError('USER_ERASED', 'this user was erased: only their id remains', { httpStatus: 409, exitCode: 2 }),
 };

@@ -21,10 +21,21 @@ export interface UserView {
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString());
 
+/** what the directory shows in place of an erased person's name */
+export const ERASED_NAME = 'erased user';
+
+/**
+ * A person's own field-key scope: their e-mail and phone are encrypted under the data key
+ * `field:user.<id>`, so destroying that one key erases them (src/privacy/erase.ts). Rows written
+ * before per-person keys existed are under the shared `field:users` key until `rekey` moves them.
+ */
+export const personalScope = (userId: string): string => `user.${userId.toLowerCase()}`;
+export const personalKeyName = (userId: string): string => `field:${personalScope(userId)}`;
+
 export function userView(r: UserRow): UserView {
   return {
     id: r.id,
-    username: r.username,
+    username: r.state === 'erased' ? ERASED_NAME : r.username,
     role: r.role,
     state: r.state,
     mfaMethod: r.mfa_method,
@@ -74,7 +85,7 @@ export class UserDirectory {
   async encryptEmail(userId: string, raw: string): Promise<{ email_enc: string; email_index: string }> {
     const email = normaliseEmail(raw);
     return {
-      email_enc: await this.fields.encrypt('users', email, `users.email:${userId}`),
+      email_enc: await this.fields.encrypt(personalScope(userId), email, `users.email:${userId}`),
       email_index: await this.fields.blindIndex('users.email', email.toLowerCase()),
     };
   }
@@ -82,9 +93,27 @@ export class UserDirectory {
   async encryptPhone(userId: string, raw: string): Promise<{ phone_enc: string; phone_index: string }> {
     const phone = normalisePhone(raw);
     return {
-      phone_enc: await this.fields.encrypt('users', phone, `users.phone:${userId}`),
+      phone_enc: await this.fields.encrypt(personalScope(userId), phone, `users.phone:${userId}`),
       phone_index: await this.fields.blindIndex('users.phone', phone),
     };
+  }
+
+  /**
+   * Moves one person's e-mail and phone under their own field key (a no-op when they already are):
+   * re-encrypts, compare-and-set on the old ciphertexts. Returns whether the row changed.
+   */
+  async rekey(r: UserRow): Promise<boolean> {
+    if (r.state === 'erased') return false;
+    const keyOf = (c: string | null) => (c ? c.split('.')[1] : undefined);
+    const email = await this.email(r);
+    const emailEnc = await this.fields.encrypt(personalScope(r.id), email, `users.email:${r.id}`);
+    const phone = await this.phone(r);
+    const phoneEnc = phone === undefined ? null : await this.fields.encrypt(personalScope(r.id), phone, `users.phone:${r.id}`);
+    if (keyOf(emailEnc) === keyOf(r.email_enc) && keyOf(phoneEnc) === keyOf(r.phone_enc)) return false;
+    let q = this.db.updateTable('users').set({ email_enc: emailEnc, phone_enc: phoneEnc }).where('id', '=', r.id).where('email_enc', '=', r.email_enc);
+    q = r.phone_enc === null ? q.where('phone_enc', 'is', null) : q.where('phone_enc', '=', r.phone_enc);
+    const res = await q.executeTakeFirst();
+    return Number(res.numUpdatedRows) === 1;
   }
 
   email(r: UserRow): Promise<string> {

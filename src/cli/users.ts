@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { solveProof } from '../auth/proof.js';
 import type { Command } from 'commander';
 import { Option } from 'commander';
@@ -118,6 +120,35 @@ export function registerUsers(program: Command, io: Io): void {
           if (a.identity.accounts.roleWaitsForFactor(u, role) && u.role !== role) io.err(`note: ${u.username} has no second factor; the role ${role} requires one and takes effect once they set it up (they stay ${u.role} until then)\n`);
           const r = await a.identity.accounts.setRole(u.id, role, localActor(), {});
           emit(io, opts.json, { id: u.id, username: u.username, role: r.role, pendingRole: r.pendingRole }, r.pendingRole ? `${u.username} stays ${r.role} until they set up a second factor; then ${r.pendingRole}` : `${u.username} is now ${r.role}`);
+        });
+      }),
+    );
+  user
+    .command('export <username>')
+    .description("everything the appliance holds about a person (profile, memberships, sessions and tokens metadata, second-factor kind, audit records), as a zip of JSON and CSV (audited)")
+    .requiredOption('--out <file>', 'the zip to write (refused if it exists)')
+    .option('--id', 'the argument is the user id (an erased user has no name left)')
+    .addOption(dataDirOption())
+    .addOption(jsonOption())
+    .action(
+      action(io, async (who: string, opts: { out: string; id?: boolean; dataDir?: string; json?: boolean }) => {
+        const out = path.resolve(opts.out);
+        if (fs.existsSync(out)) throw errors.usage(`${opts.out} exists; give a new file name`);
+        if (!fs.existsSync(path.dirname(out))) throw errors.usage(`the directory of ${opts.out} does not exist`);
+        await local(opts.dataDir, async (a) => {
+          const id = opts.id ? who : (await findUser(a, who)).id;
+          const r = await a.privacy.exportZip(id, localActor(), {});
+          // written under a temporary name, fsynced, then renamed: a half-written zip never has the final name
+          const partial = `${out}.partial-${process.pid}`;
+          const fd = fs.openSync(partial, 'wx', 0o600);
+          try {
+            fs.writeSync(fd, r.zip);
+            fs.fsyncSync(fd);
+          } finally {
+            fs.closeSync(fd);
+          }
+          fs.renameSync(partial, out);
+          emit(io, opts.json, { id: r.userId, out, bytes: r.zip.length }, `wrote ${out} (${r.zip.length} bytes)`);
         });
       }),
     );

@@ -116,6 +116,18 @@ export class DbDataKeys implements DataKeys {
     return row.id;
   }
 
+  /**
+   * Crypto-shreds the long-lived key called `name` (e.g. a person's `field:user.<id>`): what it
+   * encrypted becomes unreadable everywhere. False when there was no such key.
+   */
+  async destroyNamed(name: string): Promise<{ destroyed: boolean; scrubbed: boolean }> {
+    const row = await this.db.selectFrom('data_keys').select('id').where('name', '=', name).executeTakeFirst();
+    this.names.delete(name);
+    if (!row) return { destroyed: false, scrubbed: (await scrubDeleted(this.db)).done };
+    const r = await this.destroy(row.id);
+    return { destroyed: true, scrubbed: r.scrubbed };
+  }
+
   /** Wrapped keys per KEK version (status, rotation). */
   async countByVersion(): Promise<Record<string, number>> {
     const rows = await this.db.selectFrom('data_keys').select(['kek_version']).select((eb) => eb.fn.countAll<number>().as('n')).groupBy('kek_version').execute();

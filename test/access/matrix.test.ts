@@ -64,6 +64,9 @@ const EXPECTED: Record<string, Row> = {
   'POST /api/v1/users/:id/sessions/end': { allow: ['admin'] },
   'GET /api/v1/users/:id/tokens': { allow: ['admin', 'auditor'] },
   'DELETE /api/v1/users/:id/tokens/:tokenId': { allow: ['admin'] },
+  // personal data (src/privacy)
+  'GET /api/v1/users/me/export': SELF,
+  'GET /api/v1/users/:id/export': { allow: ['admin'] },
   // workspaces (src/access)
   'POST /api/v1/workspaces': { allow: WS_CREATORS },
   'GET /api/v1/workspaces': { allow: WS_CREATORS },

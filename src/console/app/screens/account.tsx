@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import { del, get, post } from '../api.js';
+import { del, get, post, url } from '../api.js';
 import { auth, type TotpProvisioning } from '../endpoints.js';
 import { DEFAULT_RULES } from '../password.js';
 import type { Route } from '../router.js';
@@ -37,6 +37,12 @@ export function AccountPage({ me }: { me: Me; route: Route }) {
         <PasswordCard me={me} />
       </div>
       <SessionsCard />
+      <Card title="Your data">
+        <p class="muted">Everything this appliance holds about you: your profile, e-mail address and phone number, workspaces and roles, sessions and API tokens (never their secrets), your second factor's kind, and the audit records of what you did or what was done to your account. A zip of JSON and CSV files; the download is recorded in the audit trail.</p>
+        <a class="btn btn-secondary" data-testid="export-mine" href={url('/users/me/export')} download={`coffre-person-${me.id}.zip`}>
+          Download my data
+        </a>
+      </Card>
     </>
   );
 }

@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import { ApiError, get, post, put } from '../api.js';
+import { ApiError, get, post, put, url } from '../api.js';
 import { can, type Me, type User } from '../session.js';
 import { Alert, Badge, Button, Card, EmptyState, ErrorAlert, FormDialog, Icon, Loading, PageHeader, SelectField, TextField, Time, notify, useAction, useAsync } from '../ui.js';
 import { mfaLabel } from './account.js';
@@ -207,6 +207,11 @@ export function UsersPage({ me }: { me: Me }) {
                       <Time t={u.lastLoginAt} />
                     </td>
                     <td class="actions">
+                      {manage ? (
+                        <a class="btn btn-secondary btn-sm" data-testid="export-user" href={url(`/users/${encodeURIComponent(u.id)}/export`)} download={`coffre-person-${u.id}.zip`} title="Everything held about this person, as a zip of JSON and CSV (recorded in the audit trail)">
+                          Export data
+                        </a>
+                      ) : null}
                       {manage && u.id !== me.id ? (
                         <>
                           {u.state === 'invited' ? (

@@ -1,0 +1,3 @@
+export { PrivacyService, type PrivacyDeps } from './service.js';
+export { privacyRoutes } from './routes.js';
+export { collectPerson, exportMembers, zipExport, EXPORT_FORMAT, type PersonExport } from './export.js';
