@@ -14,6 +14,7 @@ import { wireMonitoring, type Alerter, type Monitoring } from './monitoring/inde
 import { smtpSender } from './auth/messaging.js';
 import { auditExportHealth, storageHealth } from './monitoring/health.js';
 import { referencedBlobIds, wireVault, type VaultService } from './vault/index.js';
+import { wireRecords, type Records } from './records/index.js';
 import { wireIdentity, type Identity } from './auth/index.js';
 import { embeddedTokenNotice, openKeys, type Keys } from './keys/index.js';
 import { keysRoutes } from './keys/routes.js';
@@ -62,6 +63,8 @@ export interface Appliance {
   identity: Identity;
   /** folders, documents and versions (src/vault) */
   vault: VaultService;
+  /** history, access reports, retention and legal hold, export (src/records) */
+  records: Records;
   /** backups to a distant site, verification, restore drill (src/backup) */
   backup: BackupService;
   /** a person's data: export, erasure, retention, record of processing (src/privacy) */
@@ -134,6 +137,8 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     for (const j of vault.jobs) scheduler.register(j);
     const privacy = new PrivacyService({ db: db.db, clock, log: log.child({ module: 'privacy' }), fields: keys.fields, users: identity.users, audit });
     api.push(privacyRoutes(privacy));
+    const records = wireRecords({ db: db.db, audit, vault: vault.service });
+    api.push(records.api);
     const backup = new BackupService({ db, config: { backup: config.backup, site: config.site, applianceId: config.applianceId, dataDir: config.dataDir, keys: config.keys, storage: config.storage, leaseTtlMs: config.jobs.leaseTtlMs }, keys: keys.provider, blobs: keys.blobs.store, blobRefs: referencedBlobIds, audit, exportAuditCheckpoints: () => audit.exportCheckpoints(), alerts, clock, log: log.child({ module: 'backup' }) });
     api.push(backupRoutes(backup, scheduler));
     keys.rotation.addHolder(backupKeyHolder(db.db)); // a KEK version that wraps a live backup key is never destroyed
@@ -158,6 +163,7 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
       monitoring,
       identity,
       vault: vault.service,
+      records,
       backup,
       privacy,
       close: async () => {

@@ -16,3 +16,4 @@ export { exportJsonLines, type ExportRange, type ExportSummary } from './export.
 export { recordToJson, type ExportedRecord } from './export-format.js';
 export { pruneTrail, type PruneResult, type PruneOptions } from './prune.js';
 export { rowToRecord } from './db/rows.js';
+export { ABOUT_MAX_IDS, eventsAbout, summaryAbout, type AboutQuery, type AboutSummaryRow } from './about.js';

@@ -13,3 +13,4 @@ export const versionDigestContext = ctx.versionDigest;
 export { wireVault, type Vault, type VaultWiring } from './wire.js';
 export { sealedBlobs } from './sealed.js';
 export { policyAccess, type WorkspacePolicy } from './access.js';
+export type { DocumentPlace } from './locate.js';

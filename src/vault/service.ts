@@ -3,6 +3,7 @@ import { getDocument, restoreDocument, trashDocument, updateDocument, type Docum
 import { openContent } from './download.js';
 import { createFolder, deleteFolder, listFolders, updateFolder } from './folders.js';
 import { listDocuments, usage, type ListQuery } from './listing.js';
+import { documentPlace, folderTree, locateDocument } from './locate.js';
 import { collectOrphans, purgeExpired, purgeNow, sealDigests, sweepUploads } from './maintenance.js';
 import { upload, type UploadBody, type UploadTarget } from './upload.js';
 import type { VaultCaller } from './types.js';
@@ -27,6 +28,11 @@ export class VaultService {
   purge = (c: VaultCaller, id: string) => purgeNow(this.core, c, id);
   list = (c: VaultCaller, workspaceId: string, q: ListQuery) => listDocuments(this.core, c, workspaceId, q);
   usage = (c: VaultCaller, workspaceId: string) => usage(this.core, c, workspaceId);
+  /** need-to-know lookup without decrypting anything (history, retention, verify) */
+  locate = (c: VaultCaller, id: string, action: string) => locateDocument(this.core, c, id, action);
+  /** ids only, no caller check: for appliance roles that see ids but no content (auditor) */
+  documentPlace = (id: string) => documentPlace(this.core, id);
+  folderTree = (folderId: string) => folderTree(this.core, folderId);
 
   createFolder = (c: VaultCaller, workspaceId: string, name: string, parentId: string | null) => createFolder(this.core, c, workspaceId, name, parentId);
   listFolders = (c: VaultCaller, workspaceId: string, parentId: string | null | 'all') => listFolders(this.core, c, workspaceId, parentId);

@@ -99,6 +99,9 @@ const EXPECTED: Record<string, Row> = {
   'PATCH /api/v1/folders/:id': { ...wsRead, allow: ['owner', 'editor'] },
   'DELETE /api/v1/folders/:id': { ...wsRead, allow: ['owner', 'editor'] },
   'GET /api/v1/workspaces/:workspaceId/usage': wsRead,
+  // records (src/records): history for members (owners see all), access reports for auditors
+  'GET /api/v1/documents/:id/history': wsRead,
+  'GET /api/v1/records/access-report': { allow: ['auditor'] },
   // audit (src/audit)
   'GET /api/v1/audit/events': { allow: ['auditor'] },
   'GET /api/v1/audit/export': { allow: ['auditor'] },

@@ -2,6 +2,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, del, describeError, get, patch, post, put, upload, url } from '../api.js';
 import { href, navigate, type Route } from '../router.js';
 import { activity, can, type Me, type User } from '../session.js';
+import { DocumentHistory } from './history.js';
 import { Alert, Badge, Button, Card, EmptyState, ErrorAlert, FormDialog, Facts, Icon, Loading, PageHeader, Progress, SelectField, TextField, Time, bytes, notify, useAction, useAsync } from '../ui.js';
 
 /** Workspaces (src/access) and their documents (src/vault). */
@@ -580,6 +581,7 @@ export function DocumentPage({ ws: wsId, doc: docId }: { me: Me; ws: string; doc
   const ws = useWorkspace(wsId);
   const doc = useAsync((signal) => get<Doc>(`/documents/${encodeURIComponent(docId)}`, { signal }), [docId]);
   const [renaming, setRenaming] = useState(false);
+  const [tab, setTab] = useState<'versions' | 'history'>('versions');
   const [name, setName] = useState('');
   const rename = useAction(async () => {
     doc.set(await patch<Doc>(`/documents/${encodeURIComponent(docId)}`, { name: name.trim() }).then((d) => ({ ...doc.data!, ...d })));
@@ -645,7 +647,21 @@ export function DocumentPage({ ws: wsId, doc: docId }: { me: Me; ws: string; doc
         />
       </Card>
       {writable && !d.trashedAt ? <Uploader workspaceId={wsId} documentId={d.id} onDone={() => doc.reload()} /> : null}
-      <Card title="Versions" class="flush">
+      <div class="tabs" role="tablist" aria-label="Document">
+        <button type="button" role="tab" id="tab-versions" aria-selected={tab === 'versions'} aria-controls="panel-doc" class={tab === 'versions' ? 'tab active' : 'tab'} onClick={() => setTab('versions')}>
+          Versions
+        </button>
+        <button type="button" role="tab" id="tab-history" aria-selected={tab === 'history'} aria-controls="panel-doc" class={tab === 'history' ? 'tab active' : 'tab'} onClick={() => setTab('history')}>
+          History
+        </button>
+      </div>
+      <div role="tabpanel" id="panel-doc" aria-labelledby={tab === 'versions' ? 'tab-versions' : 'tab-history'}>
+        {tab === 'history' ? (
+          <Card title="History">
+            <DocumentHistory id={d.id} />
+          </Card>
+        ) : (
+          <Card title="Versions" class="flush">
         <div class="table-wrap">
           <table class="table" aria-label="Versions">
             <thead>
@@ -678,7 +694,9 @@ export function DocumentPage({ ws: wsId, doc: docId }: { me: Me; ws: string; doc
             </tbody>
           </table>
         </div>
-      </Card>
+          </Card>
+        )}
+      </div>
       <FormDialog open={renaming} title="Rename document" id="rename" submitLabel="Rename" action={rename} ready={!!name.trim()} onClose={() => setRenaming(false)}>
         <TextField label="Name" value={name} onValue={setName} required autoFocus />
       </FormDialog>

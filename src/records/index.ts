@@ -1,0 +1,3 @@
+export { wireRecords, type Records, type RecordsWiring } from './wire.js';
+export { HistoryService, historyKind, type HistoryEntry, type HistoryKind, type HistoryPage, type AccessReport } from './history.js';
+export { recordsErrors } from './errors.js';
