@@ -1,5 +1,5 @@
 /**
- * Fast checks of the appliance image, run by ./scripts/test every time (issue 9):
+ * Fast checks of the appliance image, run by scripts/test-image-checks (a CI stage of its own):
  * shellcheck on every script; systemd-analyze verify (no output) and security (exposure ≤ 1.5)
  * on the units as installed in a Debian 12 tree; nft -c and sshd -t inside that tree; the
  * unattended-upgrades origin; and a chroot smoke test of the app as the service user with the
