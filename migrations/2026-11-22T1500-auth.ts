@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 
-/** Identity (issue 4): users, links, sessions, second-factor challenges, API tokens, throttling. Frozen once landed. */
+/** Identity: users, links, sessions, second-factor challenges, API tokens, throttling. Frozen once landed. */
 export async function up(db: Kysely<any>): Promise<void> {
   await db.schema
     .createTable('users')

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 
-/** Access (issue 4): workspaces, their members, access-review campaigns. Frozen once landed. */
+/** Access: workspaces, their members, access-review campaigns. Frozen once landed. */
 export async function up(db: Kysely<any>): Promise<void> {
   await db.schema
     .createTable('workspaces')

@@ -1,6 +1,6 @@
 // Builds the web console (src/console/app) into dist/console: one fingerprinted JS bundle and one
 // stylesheet under assets/, and an index.html that references them. No inline script or style
-// (checklist H1), nothing loaded from elsewhere. Run by `npm run build` after the type check.
+// (the Content-Security-Policy), nothing loaded from elsewhere. Run by `npm run build` after the type check.
 import { build } from 'esbuild';
 import fs from 'node:fs';
 import path from 'node:path';

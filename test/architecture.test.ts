@@ -30,6 +30,37 @@ function envUses(text: string): number[] {
   return lines;
 }
 
+
+/** Text files of the repository whose comments and prose must point only at what the repository holds. */
+function repoTextFiles(): string[] {
+  const dirs = ['src', 'test', 'bench', 'scripts', 'migrations', 'docs', 'appliance', 'packer', 'compose', '.ci'];
+  const files = ['README.md'];
+  for (const d of dirs) {
+    if (!fs.existsSync(path.join(ROOT, d))) continue;
+    for (const e of fs.readdirSync(path.join(ROOT, d), { withFileTypes: true, recursive: true })) {
+      if (!e.isFile() || e.parentPath.includes('node_modules')) continue;
+      if (!/\.(ts|tsx|mts|mjs|cjs|js|md|sh|json|hcl|yml|yaml|css)$|^[^.]+$/.test(e.name)) continue;
+      files.push(path.relative(ROOT, path.join(e.parentPath, e.name)).split(path.sep).join('/'));
+    }
+  }
+  return files;
+}
+
+/** References to things outside the repository: issue numbers and the team's briefing notes. */
+function outsideReferences(text: string): number[] {
+  const lines: number[] = [];
+  text.split('\n').forEach((l, i) => {
+    if (/\b[Ii]ssues? #?\d+\b|\b(STYLE|ARCHITECTURE|CONTRACT|SECURITY-CHECKLIST)\.md\b/.test(l)) lines.push(i + 1);
+  });
+  return lines;
+}
+
+/** Security-checklist codes (P2, B5, Z6…) named in comments or test names. */
+function checklistCodes(text: string): string[] {
+  const comments = text.match(/\/\*[\s\S]*?\*\/|\/\/.*$|\b(?:it|describe|test)\(\s*['"`][^'"`]*/gm) ?? [];
+  return comments.flatMap((c) => c.match(/\b[PRMBSTLZH][1-9]\d?\b/g) ?? []);
+}
+
 describe('architecture', () => {
   it('the import rules hold, apart from the named exceptions, and no exception is stale', () => {
     const r = check();
@@ -65,5 +96,26 @@ describe('architecture', () => {
     expect(envUses("const a = process['env'];")).toEqual([1]);
     expect(envUses('const { env } = process;')).toEqual([1]);
     expect(envUses('// process.env in a comment\nconst b = 1;')).toEqual([]);
+  });
+  it('comments and docs point only at what the repository holds: no issue numbers, no briefing notes', () => {
+    const found: string[] = [];
+    for (const f of repoTextFiles()) {
+      if (f === 'test/architecture.test.ts') continue; // its own probes below
+      for (const line of outsideReferences(fs.readFileSync(path.join(ROOT, f), 'utf8'))) found.push(`${f}:${line}`);
+    }
+    expect(found).toEqual([]);
+    expect(outsideReferences('// see issue 7\nok\n/* STYLE.md #3 */')).toEqual([1, 3]);
+  });
+
+  it('every security-checklist code named in src/ and test/ is defined in docs/security-checklist.md', () => {
+    const defined = new Set(fs.readFileSync(path.join(ROOT, 'docs', 'security-checklist.md'), 'utf8').match(/^- [A-Z]\d{1,2}\b/gm)?.map((m) => m.slice(2)));
+    const undefinedCodes: string[] = [];
+    for (const f of [...sources(path.join(ROOT, 'src')), ...sources(path.join(ROOT, 'test'))]) {
+      if (f === 'test/architecture.test.ts') continue; // its own probes below
+      for (const c of checklistCodes(fs.readFileSync(path.join(ROOT, f), 'utf8'))) if (!defined.has(c)) undefinedCodes.push(`${f}: ${c}`);
+    }
+    expect(undefinedCodes).toEqual([]);
+    expect(defined.size).toBeGreaterThan(40);
+    expect(checklistCodes("const T0 = 1; // B5 and Q9\nit('Z9: x', () => {})")).toEqual(['B5', 'Z9']);
   });
 });

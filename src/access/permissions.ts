@@ -1,5 +1,5 @@
 /**
- * Every permission a route may declare (checklist Z1). The access module maps appliance roles to
+ * Every permission a route may declare. The access module maps appliance roles to
  * these; workspace-level need-to-know (owner/editor/viewer) is checked in addition by the handler
  * through the policy (`Policy.can` / `Policy.requireWorkspace`), because it depends on the resource.
  *

@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import type { AuditSource } from './types.js';
 
 /**
- * The `source` of an audit event from a Fastify request (checklist L1): the client address
+ * The `source` of an audit event from a Fastify request: the client address
  * (`req.ip`, which honours X-Forwarded-For only from configured trusted proxies), the user agent
  * and the request id. Nothing else from the request (no URL: it may hold a token).
  */

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/types.js';
 
-/** Where a request came from (checklist L1). */
+/** Where a request came from. */
 export interface AuditSource {
   ip?: string;
   userAgent?: string;
@@ -25,7 +25,7 @@ export interface AuditEvent {
 }
 
 /**
- * The audit trail's write side (fail closed, STYLE.md #11).
+ * The audit trail's write side (fail closed).
  * `record(trx, e)` writes inside the caller's transaction: if it throws, the caller's change
  * rolls back. `recordNow(e)` writes in its own transaction (reads are recorded before the data
  * is released; denials and failed logins have no other change to join).

@@ -1,6 +1,6 @@
 import { AppError } from '../shared/errors.js';
 
-/** Identity errors with stable codes (STYLE.md #10). Messages never hold a secret. */
+/** Identity errors with stable codes (docs/errors.md). Messages never hold a secret. */
 export const authErrors = {
   /** the same answer for unknown user, wrong password, disabled and throttled account (B3) */
   invalidCredentials: () => new AppError('INVALID_CREDENTIALS', 'invalid username or password', { httpStatus: 401, exitCode: 1 }),

@@ -27,7 +27,7 @@ const MAX_VOUCHED = 20_000;
 
 /**
  * Failed bearer-token and cookie authentication, limited per address before any database work
- * (checklist B5), in memory (each node keeps its own counts; a flood spread over nodes is still
+ * (docs/brute-force.md), in memory (each node keeps its own counts; a flood spread over nodes is still
  * cut on each). Refusals are recorded in aggregate: one `auth.refused` audit record per address and
  * minute, with the counts. A burst raises `auth.flood` (per address once it is cut off, and for
  * all addresses together past `floodAlertPerMinute`).

@@ -11,7 +11,7 @@ import { redactText } from '../shared/redact.js';
  * WebSocket that loads undici (~3 MB of heap the server never uses) */
 const http = process.getBuiltinModule('node:http');
 
-/** Sends e-mail. Small on purpose (STYLE.md #1). */
+/** Sends e-mail. Small on purpose. */
 export interface MailSender {
   send(m: { to: string; subject: string; text: string }): Promise<void>;
 }

@@ -1,7 +1,7 @@
 import { AppError, type AppErrorOptions } from '../shared/errors.js';
 
 /**
- * Stable error codes of the backup module (STYLE.md #10). Messages never hold secrets: target
+ * Stable error codes of the backup module (docs/errors.md). Messages never hold secrets: target
  * URLs are shown without credentials, keys never.
  *
  * `retryable` marks transient failures (connection lost, timeout) that the retry wrapper

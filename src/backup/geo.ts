@@ -1,5 +1,5 @@
 /**
- * Where backups may go (issue 7 "Geography and jurisdiction"). Sites are declared by the
+ * Where backups may go (docs/disaster-recovery.md). Sites are declared by the
  * operator: the appliance's in `site`, each target's when it is registered. Coffre cannot see
  * where a server really stands; it enforces the declared policy at registration and at every run.
  */

@@ -59,7 +59,7 @@ export interface OpenTargetOptions extends Omit<TargetOptions, 'retry'> {
 }
 
 /**
- * The one place that maps a target `type` to an implementation (STYLE.md #4), and wraps it with
+ * The one place that maps a target `type` to an implementation, and wraps it with
  * the configured behaviour (bandwidth limit inside, retries outside: each retry is paced too).
  */
 

@@ -1,5 +1,5 @@
 /**
- * Retention by weekday slot (issue 7): seven slots, Monday..Sunday in the appliance's time zone.
+ * Retention by weekday slot (docs/disaster-recovery.md): seven slots, Monday..Sunday in the appliance's time zone.
  * A new backup replaces the one that held its slot, only once the new one is verified; anything
  * older than seven days plus a grace period is destroyed even when newer runs failed, because
  * data is never kept past its promised life. Pure functions: the caller acts on the plan.

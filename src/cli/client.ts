@@ -7,7 +7,7 @@ import { AppError } from '../shared/errors.js';
 import { TLS_POLICY } from '../http/tls.js';
 
 /**
- * The HTTPS client of the `coffre` client commands (CONTRACT.md): `COFFRE_URL` (the appliance),
+ * The HTTPS client of the `coffre` client commands (docs/cli.md): `COFFRE_URL` (the appliance),
  * `COFFRE_TOKEN` (an API token, sent as `Authorization: Bearer`), `COFFRE_CA` (a PEM file to trust,
  * for a self-signed certificate). Certificates are always verified; TLS policy is the appliance's.
  * Shared by every client verb (auth, workspaces, documents).

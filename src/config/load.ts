@@ -25,7 +25,7 @@ export class ConfigError extends AppError {
   }
 }
 
-/** The only place that reads process.env (STYLE.md "Avoid"). */
+/** The only place that reads process.env (docs/architecture.md, checked by test/architecture.test.ts). */
 export type Env = Readonly<Record<string, string | undefined>>;
 export const processEnv = (): Env => process.env;
 

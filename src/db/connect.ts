@@ -26,7 +26,7 @@ export interface DatabaseHandle {
 }
 
 /**
- * The one factory that knows the dialects (STYLE.md #4). Modules receive a Kysely instance and
+ * The one factory that knows the dialects. Modules receive a Kysely instance and
  * never know which engine is behind it.
  */
 export function openDatabase(cfg: DatabaseConfig, opts: { readonly?: boolean; mustExist?: boolean } = {}): DatabaseHandle {

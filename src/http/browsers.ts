@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 
 /**
- * Obsolete browsers are refused (checklist T4) with a 426 page naming those that work.
+ * Obsolete browsers are refused with a 426 page naming those that work.
  * Non-browser clients (curl, scripts, the coffre CLI) are not affected: only a User-Agent that
  * identifies a known browser engine and version is judged.
  */

@@ -50,7 +50,7 @@ declare module 'fastify' {
 }
 
 /**
- * Builds the HTTPS application without listening (STYLE.md #8). Tests use `app.inject`.
+ * Builds the HTTPS application without listening. Tests use `app.inject`.
  */
 export async function build(opts: BuildOptions): Promise<App> {
   const { http } = opts;

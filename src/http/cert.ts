@@ -15,7 +15,7 @@ export interface SelfSigned {
   notAfter: Date;
 }
 
-/** Issued certificates may be valid at most 398 days (checklist T5). */
+/** Issued certificates may be valid at most 398 days (the CA/Browser Forum limit). */
 export const MAX_CERT_DAYS = 398;
 
 /**

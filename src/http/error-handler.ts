@@ -28,7 +28,7 @@ export function installErrorHandler(app: FastifyInstance): void {
       status = err.httpStatus;
       body = { code: err.code, message: err.expose ? err.message : 'internal error', requestId };
       if (err.expose && err.details !== undefined) body.details = err.details;
-      // checklist B4: every 429 says when to come back
+      // every 429 says when to come back
       const after = (err.details as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds;
       if (status === 429 && typeof after === 'number' && !reply.sent) void reply.header('retry-after', String(after));
     } else if (err.validation) {

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import helmet from '@fastify/helmet';
 
 /**
- * Security headers (checklist H1, T3). @fastify/helmet's defaults are looser than H1; every
+ * Security headers. @fastify/helmet's defaults are looser than we want; every
  * directive is set here explicitly.
  */
 export async function installHeaders(app: FastifyInstance, hstsMaxAgeSeconds: number): Promise<void> {

@@ -11,7 +11,7 @@ declare module 'fastify' {
 }
 
 /**
- * Slow bodies (checklist B5): every request's body must be complete within `bodyTimeoutMs`,
+ * Slow bodies (docs/brute-force.md): every request's body must be complete within `bodyTimeoutMs`,
  * except on routes declaring `config.longBody` (streamed uploads) once the gate has authenticated
  * the caller. Past it the client gets 408 and the socket is closed. Install before the gate, so
  * the deadline runs while the caller is being authenticated too.
@@ -42,7 +42,7 @@ export function installBodyDeadline(app: FastifyInstance, bodyTimeoutMs: number)
 }
 
 /**
- * Caps open connections (checklist B5): `maxConnections` in total (Node refuses more) and
+ * Caps open connections (docs/brute-force.md): `maxConnections` in total (Node refuses more) and
  * `perAddress` from one peer address, except the trusted proxies (many clients share their
  * address: only the total applies to them). A connection over a cap is closed at once.
  */

@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 
 /**
- * Route-permission gate types (ARCHITECTURE.md invariant 4, checklist Z1).
+ * Route-permission gate types (default deny: docs/architecture.md "Invariants").
  * Every route declares `config: { permission: '…' }` or `config: { public: true }`.
  */
 export type Permission = string;

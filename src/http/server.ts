@@ -4,7 +4,7 @@ import type { Logger } from '../shared/logger.js';
 
 /**
  * Attaches the transport-level behaviours to a built app: renegotiation off, TLS handshake
- * failures logged (checklist L2). Then listens.
+ * failures logged. Then listens.
  */
 export async function listen(app: App, host: string, port: number, log: Logger): Promise<string> {
   const server = app.server;

@@ -6,7 +6,7 @@ import { AppError } from '../shared/errors.js';
 
 /**
  * Mozilla "modern"-plus policy, restricted to 256-bit AEAD suites with forward secrecy
- * (ARCHITECTURE.md invariant 5, checklist T1/T2). The TLS 1.3 names are listed explicitly:
+ * (docs/architecture.md "Invariants"). The TLS 1.3 names are listed explicitly:
  * otherwise Node still offers TLS_AES_128_GCM_SHA256.
  */
 export const CIPHERS = [

@@ -2,7 +2,7 @@ import { CronExpressionParser } from 'cron-parser';
 import type { Clock } from '../shared/clock.js';
 
 /**
- * Cron, behind an injected adapter (STYLE.md #6): tests drive the scheduler by hand, or through
+ * Cron, behind an injected adapter: tests drive the scheduler by hand, or through
  * the injected clock.
  */
 export interface CronAdapter {

@@ -6,7 +6,7 @@ import type { KekAdmin, KeyEvents, KeyProvider } from './types.js';
 export type AdminKeyProvider = KeyProvider & KekAdmin & KeyEvents;
 
 /**
- * The one place that maps `keys.type` to an implementation (STYLE.md #4). There is deliberately
+ * The one place that maps `keys.type` to an implementation. There is deliberately
  * no software provider (invariant 3).
  */
 export async function createKeyProvider(cfg: KeysConfig, o: { log?: Logger | undefined; createKek?: boolean } = {}): Promise<AdminKeyProvider> {

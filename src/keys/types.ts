@@ -1,9 +1,9 @@
 /**
- * Key interfaces (ARCHITECTURE.md "keys/"). Implementations: ./pkcs11/ (the only one: there is no
+ * Key interfaces (docs/architecture.md, docs/hsm.md). Implementations: ./pkcs11/ (the only one: there is no
  * software fallback, invariant 3).
  */
 
-/** A data key wrapped by a KEK inside the HSM. Self-describing (STYLE.md #3): rotation never breaks it. */
+/** A data key wrapped by a KEK inside the HSM. Self-describing: rotation never breaks it. */
 export interface WrappedKey {
   /** HSM label of the KEK version, e.g. `coffre-kek-3` */
   kekLabel: string;
@@ -25,7 +25,7 @@ export interface KeyHealth {
 }
 
 /**
- * The customer's HSM. Small on purpose (STYLE.md #1). Every method fails with AppError
+ * The customer's HSM. Small on purpose. Every method fails with AppError
  * KEYS_UNAVAILABLE (503) when the HSM is missing, locked or down, and with KEYS_INTEGRITY when
  * input was tampered with. Key material of a KEK never leaves the HSM.
  */
@@ -69,7 +69,7 @@ export type KeyEvent =
   /** a KEK version was looked up and is not in the HSM (pulled by the customer): cached data keys must go */
   | { kind: 'kek-missing'; label: string };
 
-/** Subscription to KeyEvent; returns the unsubscribe function. Separate from KeyProvider (STYLE.md #1). */
+/** Subscription to KeyEvent; returns the unsubscribe function. Separate from KeyProvider. */
 export interface KeyEvents {
   on(listener: (e: KeyEvent) => void): () => void;
 }
@@ -110,7 +110,7 @@ export interface TokenInfo {
 
 /**
  * Administration of KEK versions (`coffre keys init|status|rotate`). Separate from KeyProvider on
- * purpose (STYLE.md #1): request paths never need it.
+ * purpose: request paths never need it.
  */
 export interface KekAdmin {
   /** fails with KEYS_UNAVAILABLE (CKR code, config key to check) when the HSM cannot be used */

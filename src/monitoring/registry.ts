@@ -18,7 +18,7 @@ export interface AlertChannelsOptions {
 }
 
 /**
- * The one place that knows every AlertChannel (STYLE.md #4): e-mail (mail.smtp to
+ * The one place that knows every AlertChannel: e-mail (mail.smtp to
  * monitoring.alerts.email.to), syslog (audit.syslog's collector), webhook (HTTPS, HMAC-signed).
  */
 export function createAlertChannels(o: AlertChannelsOptions): { channels: AlertChannel[]; minSeverity: Record<string, Severity> } {

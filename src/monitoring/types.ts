@@ -39,7 +39,7 @@ export interface AlertNotice extends Alert {
 }
 
 /**
- * One delivery channel (STYLE.md #1). `send` resolves only once the other end has the notice
+ * One delivery channel. `send` resolves only once the other end has the notice
  * (SMTP accepted it, the syslog collector closed the TLS session cleanly after reading it, the
  * webhook answered 2xx) and rejects otherwise; the outbox retries a rejected notice later, so a
  * channel may see the same `deliveryId` twice after a crash, never a notice that was lost.

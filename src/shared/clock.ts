@@ -1,5 +1,5 @@
 /**
- * Time, injected (STYLE.md #6). The only fake the test-suite uses (ARCHITECTURE.md "Testing").
+ * Time, injected, so tests can move it. The only fake the test suite uses.
  */
 export interface Clock {
   now(): Date;

@@ -1,5 +1,5 @@
 /**
- * One error type for the whole appliance (STYLE.md #10).
+ * One error type for the whole appliance, with stable codes (docs/errors.md).
  *
  * - `code` is stable: scripts and the console match on it.
  * - `httpStatus` is what the HTTP error handler answers.

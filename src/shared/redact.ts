@@ -1,5 +1,5 @@
 /**
- * Secret redaction shared by the logger, error rendering and display strings (STYLE.md #4).
+ * Secret redaction shared by the logger, error rendering and display strings.
  */
 
 /** pino redact paths: anything that may hold a secret in a log object. */

@@ -1,6 +1,6 @@
 /**
  * Bounds how many async tasks run at once; the others wait in FIFO order. Used to cap concurrent
- * argon2 hashes so a login storm cannot take every core (issue 4, B-items).
+ * argon2 hashes so a login storm cannot take every core.
  */
 export class Semaphore {
   private active = 0;

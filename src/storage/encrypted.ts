@@ -37,7 +37,7 @@ async function readAll(r: Readable, max: number): Promise<Buffer> {
 }
 
 /**
- * Encrypted documents over any BlobStore (STYLE.md #2: a wrapper, the store only sees ciphertext).
+ * Encrypted documents over any BlobStore (a wrapper: the store only sees ciphertext).
  * One fresh data key per object version, wrapped by the HSM's KEK; bodies never go through the HSM.
  * Streams run in constant memory (one chunk) whatever the size, and reads can start at any chunk.
  *

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 
 /**
- * Write-once blob storage (STYLE.md #1, like Vault's physical.Backend: storage is untrusted; it
+ * Write-once blob storage (like Vault's physical.Backend: storage is untrusted; it
  * only ever sees ciphertext). Implementations: ./fs/ (local filesystem).
  *
  * - `put` is atomic: the blob appears whole under `id` or not at all (temp name, fsync, rename,

@@ -12,7 +12,7 @@ import { vaultErrors } from './errors.js';
 import { NameCache } from './name-cache.js';
 import type { SealedBlobs, VaultCaller, WorkspaceAccess, WorkspaceView } from './types.js';
 
-/** Everything the vault's operations use, injected by main.ts (STYLE.md #6). */
+/** Everything the vault's operations use, injected by main.ts. */
 export interface VaultDeps {
   db: Kysely<Database>;
   clock: Clock;

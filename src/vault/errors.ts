@@ -1,6 +1,6 @@
 import { AppError } from '../shared/errors.js';
 
-/** The vault's errors, with stable codes (STYLE.md #10). */
+/** The vault's errors, with stable codes (docs/errors.md). */
 export const vaultErrors = {
   invalidName: (what: string, why: string) =>
     new AppError('INVALID_NAME', `${what} ${why}`, { httpStatus: 400, exitCode: 2, hint: 'names are 1 to 255 characters of valid UTF-8, without / \\ NUL or control characters, and not "." or ".."' }),

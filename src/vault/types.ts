@@ -5,7 +5,7 @@ import type { Actor } from '../http/index.js';
 import type { ByteRange } from './range.js';
 
 /**
- * What the vault needs from the modules around it, each as one small port (STYLE.md #1, #6).
+ * What the vault needs from the modules around it, each as one small port.
  * main.ts adapts the real implementations (keys, storage, access) to these.
  */
 

@@ -66,7 +66,7 @@ describe('audit API', () => {
       expect((await env.app.inject({ method, url, headers: as(member) })).statusCode).toBe(403);
       expect((await env.app.inject({ method, url, headers: as(admin) })).statusCode).toBe(403);
     }
-    // each denial is in the trail (checklist L1)
+    // each denial is in the trail
     const denied = await env.app.inject({ url: '/api/v1/audit/events?action=access.denied&limit=1000', headers: as(auditor) });
     const evs = (denied.json() as { events: { outcome: string; reason: string; targets: Record<string, string> }[] }).events;
     expect(evs.length).toBeGreaterThanOrEqual(6);

@@ -4,7 +4,7 @@ import { enrolUser, type Enrolled } from './helpers.js';
 import { solveProof } from '../../src/auth/proof.js';
 
 /**
- * Brute force without lockout (checklist B1–B4, and one shared address): counters live in the
+ * Brute force without lockout (and one shared address): counters live in the
  * database; the clock is fake. The attacks run over real HTTPS from many loopback addresses
  * (127.0.x.y stand in for a botnet); the finer checks use inject with a remote address.
  */

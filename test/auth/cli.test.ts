@@ -6,7 +6,7 @@ import * as OTPAuth from 'otpauth';
 import { runCli, startServe } from '../support/cli.js';
 
 /**
- * The CLI as scripts use it (CONTRACT.md), as real processes: `init --admin` prints the first
+ * The CLI as scripts use it (docs/cli.md), as real processes: `init --admin` prints the first
  * admin's enrolment link; `user enrol` completes it; `login` exchanges password + TOTP for a token;
  * `workspace create`, `token create|list|revoke`; local `user invite|list|disable`.
  */

@@ -3,7 +3,7 @@ import { openIdentityEnv, expectNoSecretsLogged, type IdentityEnv } from './supp
 import { enrolUser, signIn, tokenFor } from './helpers.js';
 
 /**
- * A flood of bad credentials (checklist B5), over real HTTPS from loopback addresses: failed
+ * A flood of bad credentials, over real HTTPS from loopback addresses: failed
  * bearer/cookie authentication is cut per address (429 + Retry-After) before any database work,
  * recorded in aggregate (one audit record per address and minute, with counts), and a burst
  * raises `auth.flood`. People behind the flooding address who already authenticated go on.

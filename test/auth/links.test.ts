@@ -3,7 +3,7 @@ import { openIdentityEnv, expectNoSecretsLogged, linkIn, type IdentityEnv } from
 import { enrolUser, signIn, uniquePassword } from './helpers.js';
 import { sha256 } from '../../src/auth/secrets.js';
 
-/** Enrolment and reset links (checklist R1–R5), with a real SMTP server and a fake clock. */
+/** Enrolment and reset links, with a real SMTP server and a fake clock. */
 let env: IdentityEnv;
 beforeAll(async () => {
   env = await openIdentityEnv();

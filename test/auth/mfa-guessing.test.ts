@@ -4,7 +4,7 @@ import { enrolUser, postFrom, type HttpsAnswer } from './helpers.js';
 import { solveProof } from '../../src/auth/proof.js';
 
 /**
- * Second-factor guessing by someone who holds the password (checklist M5), over real HTTPS:
+ * Second-factor guessing by someone who holds the password, over real HTTPS:
  * wrong codes are counted per user across challenges, then the factor locks, the user is told
  * (e-mail and a notice at their next sign-in) and an alert is raised; codes sent by e-mail or SMS
  * are limited per user and per destination; the password step stays counted until the second

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openIdentityEnv, expectNoSecretsLogged, totpNow, codeIn, type IdentityEnv } from './support.js';
 import { enrolUser, signIn } from './helpers.js';
 
-/** Second factor (checklist M1–M4): TOTP, e-mail and SMS codes, recovery codes, challenges. */
+/** Second factor: TOTP, e-mail and SMS codes, recovery codes, challenges. */
 let env: IdentityEnv;
 beforeAll(async () => {
   env = await openIdentityEnv();

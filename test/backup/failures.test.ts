@@ -5,7 +5,7 @@ import { acquireLibrary, releaseLibrary } from '../../src/keys/pkcs11/library.js
 import { SftpTarget } from '../../src/backup/targets/sftp.js';
 
 /**
- * Failures at either end (issue 7): a full target disk, refused authentication, the HSM down.
+ * Failures at either end: a full target disk, refused authentication, the HSM down.
  * Each time: a clear error code, an alert, older backups untouched, nothing complete-looking left,
  * and the next run works.
  */

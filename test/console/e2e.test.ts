@@ -13,7 +13,7 @@ import { startAppliance, type RunningAppliance } from './appliance.js';
 /**
  * The console end to end, as people use it: a real appliance (`coffre init --admin` then
  * `coffre serve`, over HTTPS) and Debian's Chromium. The tests run in order and share the
- * appliance, like the story in issue 8: the first admin enrols from the link printed by init and
+ * appliance: the first admin enrols from the link printed by init and
  * sets up TOTP; invites a member, who enrols, creates a workspace, uploads 50 MB with visible
  * progress and downloads it byte-identical; the admin cannot open that workspace's documents.
  * Screenshots of each main screen go to test-results/console/ (not committed). Every page is

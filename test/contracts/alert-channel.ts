@@ -22,7 +22,7 @@ const wait = async (env: AlertChannelEnv, n: number): Promise<SentAlert[]> => {
 };
 
 /**
- * The one contract every AlertChannel passes (STYLE.md #5): what `send` resolving and rejecting
+ * The one contract every AlertChannel passes: what `send` resolving and rejecting
  * mean (src/monitoring/types.ts), against the real receiving end.
  */
 export function alertChannelContract(name: string, make: () => Promise<AlertChannelEnv>): void {

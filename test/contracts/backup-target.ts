@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BackupTarget } from '../../src/backup/targets/types.js';
 
 /**
- * The one contract every BackupTarget passes (STYLE.md #5), wrappers included. `make` returns a
+ * The one contract every BackupTarget passes, wrappers included. `make` returns a
  * fresh, empty target. What it checks is the doc comment of src/backup/targets/types.ts.
  */
 export function backupTargetContract(name: string, make: () => Promise<{ target: BackupTarget; cleanup: () => Promise<void> }>): void {

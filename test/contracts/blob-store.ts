@@ -1,5 +1,5 @@
 /**
- * The BlobStore contract (src/storage/types.ts), run against every implementation (STYLE.md #5).
+ * The BlobStore contract (src/storage/types.ts), run against every implementation.
  * A store under test that cannot be started fails here; nothing is skipped.
  */
 import crypto from 'node:crypto';

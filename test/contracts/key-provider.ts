@@ -1,6 +1,6 @@
 /**
  * The KeyProvider contract (src/keys/types.ts), run against every way Coffre reaches an HSM
- * (STYLE.md #5): SoftHSM2 directly, and the same token through p11-kit's remote socket. A provider
+ * : SoftHSM2 directly, and the same token through p11-kit's remote socket. A provider
  * under test that cannot be started fails here; nothing is skipped. What a path cannot do is
  * declared (`wraps: false` for p11-kit 0.24, whose RPC does not marshal key wrapping), and then the
  * contract checks that it fails closed instead.

@@ -6,7 +6,7 @@ import { openIdentityEnv, expectNoSecretsLogged, type IdentityEnv } from '../aut
 import { enrolUser, tokenFor } from '../auth/helpers.js';
 
 /**
- * Slow bodies and connection floods (checklist B5), over real TLS sockets from loopback
+ * Slow bodies and connection floods, over real TLS sockets from loopback
  * addresses: a body that trickles is cut after http.bodyTimeoutMs on every route except an
  * authenticated upload; connections are capped per address and in total; the systemd unit caps
  * the service's memory.

@@ -187,7 +187,7 @@ describe('systemd units in the Debian 12 tree', () => {
     expect(r.code).toBe(0);
   });
 
-  it('coffre.service has the sandbox the issue requires', () => {
+  it('coffre.service has its sandbox (docs/appliance.md)', () => {
     const unit = fs.readFileSync(ov.file('usr/local/lib/systemd/system/coffre.service'), 'utf8');
     const settings = new Map<string, string[]>();
     for (const line of unit.split('\n')) {

@@ -1,5 +1,5 @@
 /**
- * A real SoftHSM2 token for tests (ARCHITECTURE.md "Testing": no mock of the HSM).
+ * A real SoftHSM2 token for tests (no mock of the HSM).
  *
  * THE CONSTRAINT: one SoftHSM2 configuration per process at a time. SoftHSM2 reads SOFTHSM2_CONF
  * only inside C_Initialize, and pkcs11js (dlopen) shares one loaded library per process. vitest runs

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 /**
- * A real OpenSSH sshd on loopback (ARCHITECTURE.md "Testing"), with a generated ed25519 host key
+ * A real OpenSSH sshd on loopback, with a generated ed25519 host key
  * and user key, in a temp dir. As root, sshd needs its privilege-separation dir /run/sshd, which
  * this machine lacks: sshd gets a private mount namespace with a tmpfs /run (`unshare -m`),
  * leaving the host untouched. Fails (never skips) when sshd cannot start.

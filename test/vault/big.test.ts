@@ -82,7 +82,7 @@ describe('large documents, constant memory', () => {
           `server RSS before ${mb(baseline)} MB, peak during upload ${mb(afterUpload)} MB, peak during both ${mb(peak)} MB (sampled every 50 ms: ${mb(sampled)} MB)`,
       );
       if (process.env.VAULT_MEMLOG) console.log(s.logs().split('\n').filter((l) => l.startsWith('MEM')).join('\n'));
-      // issue 5: the server's RSS during the transfer stays under 200 MB (10^6 bytes), whatever the size
+      // the server's RSS during the transfer stays under 200 MB (10^6 bytes), whatever the size
       // (the kernel updates VmHWM lazily, so a 50 ms sample can exceed it by a little: both count)
       expect(Math.max(peak, sampled)).toBeLessThan(200e6);
     } finally {

@@ -8,7 +8,7 @@ export interface TargetEntry {
 }
 
 /**
- * A place at a distant site that holds backups (STYLE.md #1; restic's backend is the model).
+ * A place at a distant site that holds backups (restic's backend is the model).
  * Implementations: ./sftp.ts, ./path.ts; behaviour such as retries and bandwidth limits is added by
  * wrapping (./wrappers.ts). Every implementation passes test/contracts/backup-target.ts.
  *

@@ -4,7 +4,7 @@ import { isRetryable } from '../errors.js';
 import type { BackupTarget, TargetEntry } from './types.js';
 
 /**
- * Behaviour around a target, added by wrapping (STYLE.md #2; restic's retry and limiter
+ * Behaviour around a target, added by wrapping (restic's retry and limiter
  * backends). Each wrapper keeps the BackupTarget contract.
  */
 abstract class TargetWrapper implements BackupTarget {

@@ -26,7 +26,7 @@ export const AuditSyslogSection = Type.Object(
 );
 export type AuditSyslogConfig = Static<typeof AuditSyslogSection>;
 
-/** The audit trail (issue 6). */
+/** The audit trail (src/audit/, docs/formats.md "Audit"). */
 export const AuditSection = Type.Object(
   {
     /** a checkpoint is MACed by the HSM after this many records… */

@@ -1,8 +1,8 @@
 import { Type, type Static } from '@sinclair/typebox';
 
 /**
- * Identity and access (issue 4): password policy, argon2id cost, sessions, second factor, links,
- * API tokens, brute-force throttling and access reviews. Minimums are the checklist's (P2, P5, S3…):
+ * Identity and access: password policy, argon2id cost, sessions, second factor, links,
+ * API tokens, brute-force throttling and access reviews. Minimums (docs/identity.md):
  * the schema refuses anything weaker.
  */
 export const AuthSection = Type.Object(

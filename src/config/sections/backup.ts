@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 
-/** Daily encrypted backups to a distant site in the same jurisdiction (issue 7, src/backup/). */
+/** Daily encrypted backups to a distant site in the same jurisdiction (src/backup/, docs/disaster-recovery.md). */
 export const BackupSection = Type.Object(
   {
     enabled: Type.Boolean({ default: true }),

@@ -8,7 +8,7 @@ export const HttpSection = Type.Object(
     publicUrl: Type.Optional(Type.String({ pattern: '^https://' })),
     /** Host names the TLS certificate covers (besides localhost and 127.0.0.1). */
     hostnames: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
-    /** Peers whose X-Forwarded-For is believed (checklist B4). */
+    /** Peers whose X-Forwarded-For is believed (docs/brute-force.md). */
     trustedProxies: Type.Array(Type.String(), { default: [] }),
     /** whole-request limit: generous because uploads stream; stalled sockets are cut by connectionTimeoutMs */
     requestTimeoutMs: Type.Integer({ minimum: 1000, default: 3_600_000 }),

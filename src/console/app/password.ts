@@ -1,5 +1,5 @@
 /**
- * Live feedback that mirrors the server's password rules (checklist P2, P3): length in code
+ * Live feedback that mirrors the server's password rules: length in code
  * points, 3 of 4 character classes, no word tied to the account. The server stays the judge: it
  * also checks its blocklist of common passwords, whose answer the form shows after submitting.
  */

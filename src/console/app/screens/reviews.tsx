@@ -5,7 +5,7 @@ import { can, type Me } from '../session.js';
 import { Alert, Badge, Button, Card, EmptyState, ErrorAlert, Loading, PageHeader, Progress, Time, notify, useAction, useAsync } from '../ui.js';
 
 /**
- * Access reviews (src/access, checklist Z4): campaigns listing every membership (decided by the
+ * Access reviews (src/access): campaigns listing every membership (decided by the
  * workspace's owners), appliance role and API token (decided by admins); accounts idle past the
  * threshold are flagged; "revoke" takes effect at once. Reminders are sent by the appliance's
  * schedule; the export (users × roles × workspaces × tokens × last use) is for the auditors.
