@@ -1,6 +1,6 @@
 import { AppError } from '../shared/errors.js';
 
-/** The records module's errors, with stable codes (STYLE.md #10). */
+/** The records module's errors, with stable codes (docs/errors.md). */
 export const recordsErrors = {
   invalidInput: (message: string) => new AppError('INVALID_INPUT', message, { httpStatus: 400, exitCode: 2 }),
   documentNotFound: () => new AppError('DOCUMENT_NOT_FOUND', 'document not found', { httpStatus: 404 }),
