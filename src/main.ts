@@ -110,7 +110,7 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     let alerts: Alerter | undefined;
     const audit = new AuditService({ db: db.db, keys: keys.provider, clock, log, applianceId: config.applianceId, config: config.audit, leaseTtlMs: config.jobs.leaseTtlMs, anchorFile: path.join(o.dataDir, 'audit', 'anchor.json'), raise: (a) => alerts?.raise(a) ?? Promise.resolve() });
     closers.push(() => audit.close());
-    audit.start();
+    await audit.start();
     api.push(auditRoutes(audit));
     api.push(keysRoutes({ keys, config: config.keys, scheduler, audit }));
     api.push(settingsRoutes({ config, audit })); // the console's read-only settings view

@@ -8,6 +8,11 @@ import { readHead } from './db/rows.js';
 import { writeAnchor } from './anchor.js';
 import { CHECKPOINT_KEY, checkpointEncoding, rowToCheckpoint, type Checkpoint, type CheckpointKind } from './checkpoint-format.js';
 
+/** How often the timer looks for a due checkpoint by default (verify allows for it). */
+export function checkpointTickMs(intervalMs: number): number {
+  return Math.min(5000, Math.max(250, Math.floor(intervalMs / 4)));
+}
+
 export interface CheckpointerOptions {
   db: Kysely<Database>;
   keys: KeyProvider;
@@ -47,7 +52,7 @@ export class Checkpointer {
 
   start(): void {
     if (this.timer) return;
-    const tick = this.o.tickMs ?? Math.min(5000, Math.max(250, Math.floor(this.o.intervalMs / 4)));
+    const tick = this.o.tickMs ?? checkpointTickMs(this.o.intervalMs);
     this.timer = setInterval(() => void this.maybe().catch(() => undefined), tick);
     this.timer.unref();
   }

@@ -9,7 +9,7 @@ import { isAppError } from '../shared/errors.js';
 import type { AuditEvent, Auditor } from './types.js';
 import { DbAuditor } from './db/auditor.js';
 import { readHead } from './db/rows.js';
-import { Checkpointer } from './checkpointer.js';
+import { Checkpointer, checkpointTickMs } from './checkpointer.js';
 import { exportCheckpoint, type Checkpoint } from './checkpoint-format.js';
 import { SyslogForwarder } from './syslog/forwarder.js';
 import { verifyTrail, type VerifyReport } from './verify.js';
@@ -35,6 +35,9 @@ export interface AuditServiceOptions {
   /** where the latest checkpoint is also kept, outside the database (src/audit/anchor.ts) */
   anchorFile?: string;
 }
+
+/** verify's allowance, beyond the cadence, for a slow HSM call and a loaded host */
+const CADENCE_GRACE_MS = 30_000;
 
 /**
  * The audit module as the appliance sees it (`appliance.audit`): the Auditor other modules record
@@ -74,7 +77,11 @@ export class AuditService implements Auditor {
       intervalMs: o.config.checkpointIntervalMs,
       ...(o.anchorFile ? { anchorFile: o.anchorFile } : {}),
       onCheckpoint: () => this.forwarder?.wake(),
-      onFailure: (e) => raise({ kind: 'audit.checkpoint_failed', severity: 'critical', message: `audit checkpoints cannot be MACed in the HSM (${isAppError(e) ? e.code : 'error'}); records are still written and chained` }),
+      onFailure: (e) => {
+        // chained, so `verify` knows why the stretch it closes is longer than the cadence
+        void this.auditor.recordNow({ action: 'audit.checkpoint', actor: 'system', outcome: 'failure', reason: isAppError(e) && /^[A-Z][A-Z0-9_]{0,63}$/.test(e.code) ? e.code : 'ERROR' }).catch((err: unknown) => log.error({ err }, 'the checkpoint failure could not be recorded'));
+        raise({ kind: 'audit.checkpoint_failed', severity: 'critical', message: `audit checkpoints cannot be MACed in the HSM (${isAppError(e) ? e.code : 'error'}); records are still written and chained` });
+      },
     });
     this.auditor.onAppended((seq) => {
       this.checkpointer.hint(seq);
@@ -90,8 +97,13 @@ export class AuditService implements Auditor {
     return this.auditor.recordNow(e);
   }
 
-  /** Starts periodic checkpoints (every process that writes records). */
-  start(): void {
+  /**
+   * Starts periodic checkpoints (every process that writes records). First checkpoints a tail a
+   * process that died left uncovered, so this process's records open a new stretch (verify holds
+   * each stretch to the cadence); an HSM that cannot MAC now does not stop the start.
+   */
+  async start(): Promise<void> {
+    await this.checkpointer.maybe().catch(() => undefined);
     this.checkpointer.start();
   }
 
@@ -103,7 +115,8 @@ export class AuditService implements Auditor {
   /** Recomputes the chain and checks every checkpoint's MAC in the HSM and the anchors given. */
   verify(anchors: readonly Checkpoint[] = []): Promise<VerifyReport> {
     const file = this.o.anchorFile ? readAnchor(this.o.anchorFile) : undefined;
-    return verifyTrail({ db: this.o.db, applianceId: this.o.applianceId, keys: this.o.keys, anchors: typeof file === 'object' ? [...anchors, file] : anchors, ...(file === 'unreadable' ? { anchorUnreadable: true } : {}) });
+    const cadence = { every: this.o.config.checkpointEvery, intervalMs: this.o.config.checkpointIntervalMs, tickMs: checkpointTickMs(this.o.config.checkpointIntervalMs), graceMs: CADENCE_GRACE_MS };
+    return verifyTrail({ db: this.o.db, applianceId: this.o.applianceId, keys: this.o.keys, cadence, anchors: typeof file === 'object' ? [...anchors, file] : anchors, ...(file === 'unreadable' ? { anchorUnreadable: true } : {}) });
   }
 
   /** The auditor's query (newest first, keyset pagination). The caller records the read. */

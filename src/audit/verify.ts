@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/types.js';
 import type { KeyProvider } from '../keys/types.js';
-import { canonicalEncoding, chainHash, GENESIS_HASH } from './canonical.js';
+import { canonicalEncoding, chainHash, GENESIS_HASH, type AuditRecord } from './canonical.js';
 import { checkpointEncoding, rowToCheckpoint, type Checkpoint } from './checkpoint-format.js';
 import { iterateRecords, readHead } from './db/rows.js';
 
@@ -23,7 +23,21 @@ export type VerifyProblemCode =
   /** the per-target index (audit_targets) disagrees with the chained records: a row deleted, altered or added */
   | 'INDEX_MISMATCH'
   /** the anchor file (the latest checkpoint kept outside the database) exists but is not a checkpoint */
-  | 'ANCHOR_UNREADABLE';
+  | 'ANCHOR_UNREADABLE'
+  /** a stretch of records went without the checkpoint the cadence required: checkpoints deleted, or the chain rewritten past one */
+  | 'CHECKPOINT_OVERDUE';
+
+/**
+ * The checkpoint cadence the appliance keeps (audit.checkpointEvery, audit.checkpointIntervalMs):
+ * a checkpoint follows at the latest `every` records, or `intervalMs` of activity, after the previous
+ * one. `tickMs` is how often the checkpointer looks; `graceMs` allows for a slow HSM and a busy host.
+ */
+export interface CheckpointCadence {
+  every: number;
+  intervalMs: number;
+  tickMs: number;
+  graceMs: number;
+}
 
 export interface VerifyOptions {
   db: Kysely<Database>;
@@ -34,6 +48,8 @@ export interface VerifyOptions {
   anchors?: readonly Checkpoint[];
   /** the anchor file exists but holds no checkpoint (replaced or damaged) */
   anchorUnreadable?: boolean;
+  /** when given, every stretch between checkpoints (and the tail after the last) is held to it */
+  cadence?: CheckpointCadence;
   pageSize?: number;
 }
 
@@ -55,6 +71,7 @@ export interface VerifyReport {
 interface Expectation {
   seq: number;
   hash: string;
+  at: number;
   what: string;
   anchor: boolean;
   macOk: boolean | undefined;
@@ -101,7 +118,7 @@ export async function verifyTrail(o: VerifyOptions): Promise<VerifyReport> {
     const part = all.slice(i, i + 8);
     const oks = await Promise.all(part.map((x) => macOk(x.c)));
     part.forEach(({ c, anchor }, j) =>
-      expectations.push({ seq: c.seq, hash: c.hash, what: `${anchor ? 'exported ' : ''}${c.kind} checkpoint at seq ${c.seq}`, anchor, macOk: oks[j] }),
+      expectations.push({ seq: c.seq, hash: c.hash, at: c.at, what: `${anchor ? 'exported ' : ''}${c.kind} checkpoint at seq ${c.seq}`, anchor, macOk: oks[j] }),
     );
   }
   expectations.sort((a, b) => a.seq - b.seq);
@@ -114,6 +131,7 @@ export async function verifyTrail(o: VerifyOptions): Promise<VerifyReport> {
     if (e?.macOk === false) continue; // reported below when reached
     if (c.seq > prev.seq) prev = { seq: c.seq, hash: c.hash };
   }
+  const cadence = o.cadence ? new CadenceCheck(o.cadence) : undefined;
   report.prunedUpTo = prev.seq;
   let pending = expectations.filter((e) => e.seq > prev.seq);
   for (const e of expectations) {
@@ -131,6 +149,8 @@ export async function verifyTrail(o: VerifyOptions): Promise<VerifyReport> {
       }
       if (e.anchor) report.anchors.matched += 1;
       else report.checkpoints.matched += 1;
+      const late = cadence?.checkpoint(e.at);
+      if (late) return fail(late.seq, 'CHECKPOINT_OVERDUE', late.message);
     }
     lastMatched = seq;
     return undefined;
@@ -169,6 +189,7 @@ export async function verifyTrail(o: VerifyOptions): Promise<VerifyReport> {
     if (chained.length !== indexed.length || chained.some((x, i) => x !== indexed[i])) {
       return fail(r.seq, 'INDEX_MISMATCH', `the target index of record ${r.seq} does not match the record (${indexed.length} index row(s) for ${chained.length} target(s)): an index row was deleted, altered or added`);
     }
+    cadence?.record(r);
     report.records += 1;
     report.firstSeq ??= r.seq;
     report.lastSeq = r.seq;
@@ -188,6 +209,8 @@ export async function verifyTrail(o: VerifyOptions): Promise<VerifyReport> {
     if (e.macOk === false) return fail(e.seq, 'CHECKPOINT_MAC_INVALID', `the MAC of the ${e.what} does not verify: it was forged or altered`);
     return fail(last.seq + 1, 'TRUNCATED', `the trail ends at seq ${last.seq} but the ${e.what} exists: the tail was cut off`);
   }
+  const lateTail = cadence?.tail();
+  if (lateTail) return fail(lateTail.seq, 'CHECKPOINT_OVERDUE', lateTail.message);
   // index rows of no chained record (pruned, or beyond the trail)
   const stray = await db
     .selectFrom('audit_targets')
@@ -208,4 +231,76 @@ export async function verifyTrail(o: VerifyOptions): Promise<VerifyReport> {
     if (b > head1.seq) return fail(Math.min(b, head1.seq + 1), 'HEAD_MISMATCH', `record ${b} lies beyond the chain head (${head1.seq}): it was inserted outside the trail`);
   }
   return report;
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+/**
+ * Follows the stretches of records between checkpoints. In each, a checkpoint was due `every`
+ * records after it opened (the checkpointer is told at once), or `intervalMs` after the previous
+ * checkpoint once a record is waiting (it looks every `tickMs`); a record written after that moment
+ * in the same stretch shows a checkpoint that is missing. A stretch closed by a checkpoint and holding
+ * a chained `audit.checkpoint` failure (the HSM was unavailable) is excused: the closing checkpoint
+ * vouches for it. The tail after the last checkpoint never is: nothing vouches for its records.
+ */
+class CadenceCheck {
+  private openedAt: number | undefined;
+  private first: AuditRecord | undefined;
+  private count = 0;
+  private deadline = Infinity;
+  private dueBy = '';
+  private excused = false;
+  private late: { seq: number; at: number; why: string } | undefined;
+  private last: AuditRecord | undefined;
+
+  constructor(private readonly c: CheckpointCadence) {}
+
+  record(r: AuditRecord): void {
+    this.last = r;
+    if (this.count === 0) {
+      this.first = r;
+      const t = Math.max((this.openedAt ?? -Infinity) + this.c.intervalMs, r.at) + this.c.tickMs + this.c.graceMs;
+      this.deadline = t;
+      this.dueBy = `${this.c.intervalMs} ms of activity`;
+    }
+    this.count += 1;
+    if (this.count === this.c.every && r.at + this.c.graceMs < this.deadline) {
+      this.deadline = r.at + this.c.graceMs;
+      this.dueBy = `${this.c.every} records (seq ${r.seq})`;
+    }
+    if (r.action === 'audit.checkpoint' && r.outcome === 'failure') this.excused = true;
+    if (this.late) return;
+    if (r.at > this.deadline) this.late = { seq: r.seq, at: r.at, why: `one was due after ${this.dueBy}, by ${iso(this.deadline)}, yet record ${r.seq} was written at ${iso(r.at)}` };
+    // records of one transaction share a time: past twice the count, the dates no longer matter
+    else if (this.count > 2 * this.c.every) this.late = { seq: r.seq, at: r.at, why: `record ${r.seq} is more than twice checkpointEvery (${this.c.every}) records after the last checkpoint` };
+  }
+
+  /** A checkpoint (verified) at the current record: closes the stretch. */
+  checkpoint(at: number): { seq: number; message: string } | undefined {
+    const bad = this.late && !this.excused ? this.problem('before the checkpoint that closes it') : undefined;
+    this.openedAt = this.count === 0 && this.openedAt !== undefined ? Math.max(this.openedAt, at) : at;
+    this.first = undefined;
+    this.count = 0;
+    this.deadline = Infinity;
+    this.excused = false;
+    this.late = undefined;
+    return bad;
+  }
+
+  /** The records after the last checkpoint. */
+  tail(): { seq: number; message: string } | undefined {
+    return this.late ? this.problem('and no checkpoint follows') : undefined;
+  }
+
+  private problem(end: string): { seq: number; message: string } {
+    const first = this.first!;
+    const late = this.late!;
+    const last = this.last!;
+    return {
+      seq: late.seq,
+      message:
+        `records ${first.seq}–${last.seq} (${this.count} record(s), ${iso(first.at)} to ${iso(last.at)}) went without a checkpoint ${end}: ` +
+        `${late.why}; checkpoints were deleted or the chain was rewritten from seq ${first.seq} on`,
+    };
+  }
 }

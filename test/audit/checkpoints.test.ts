@@ -202,3 +202,82 @@ describe('retention', () => {
     expect(await t.h.db.selectFrom('audit_events').select('seq').execute()).toHaveLength(30);
   });
 });
+
+describe('checkpoint cadence (verify holds every stretch to checkpointEvery / checkpointIntervalMs)', () => {
+  const cadence = (every: number, intervalMs = 60_000) => ({ every, intervalMs, tickMs: 5000, graceMs: 30_000 });
+  const verifyCadence = (t: TestTrail, every: number) => verifyTrail({ db: t.h.db, applianceId: APPLIANCE, keys: hsm, cadence: cadence(every) });
+
+  it('passes a trail the checkpointer kept, through hours of activity and idle days', async () => {
+    const { t, cp } = await setup(10);
+    for (let i = 0; i < 12; i++) {
+      await write(t, i * 4 + 1, i * 4 + 4);
+      t.clock.advance(i % 5 === 4 ? 3 * 86_400_000 : 20_000); // a tick every 20 s; sometimes days idle
+      await cp.maybe();
+    }
+    expect(await verifyCadence(t, 10)).toMatchObject({ ok: true, records: 48 });
+  });
+
+  it('flags a stretch of activity longer than the interval whose checkpoint was deleted, with the range and the rule', async () => {
+    const { t, cp } = await setup(1000);
+    for (let i = 0; i < 5; i++) {
+      await write(t, i * 3 + 1, i * 3 + 3);
+      t.clock.advance(100_000);
+      await cp.maybe();
+    }
+    expect(await verifyCadence(t, 1000)).toMatchObject({ ok: true });
+    const cps = (await stored(t)).map((c) => c[0]);
+    expect(cps).toEqual(expect.arrayContaining([3, 6, 9, 12, 15])); // (and the first record's, by hint)
+    await t.h.db.deleteFrom('audit_checkpoints').where('seq', '=', 6).execute();
+    const r = await verifyCadence(t, 1000);
+    expect(r).toMatchObject({ ok: false, firstBadSeq: 7, problem: { code: 'CHECKPOINT_OVERDUE' } });
+    expect(r.problem!.message).toMatch(/^records 4–9 \(6 record\(s\), .*\) went without a checkpoint before the checkpoint that closes it: one was due after 60000 ms of activity, by .*, yet record 7 was written at .*; checkpoints were deleted or the chain was rewritten from seq 4 on$/);
+    // without the cadence (e.g. an older caller) the chain itself still verifies: the later checkpoint vouches for it
+    expect(await verifyTrail({ db: t.h.db, applianceId: APPLIANCE, keys: hsm })).toMatchObject({ ok: true });
+  });
+
+  it('a stretch holding a chained checkpoint failure (HSM down) is excused once a checkpoint closes it, never in the tail', async () => {
+    const { t, cp } = await setup(1000);
+    await write(t, 1, 3);
+    await cp.maybe();
+    t.clock.advance(10_000);
+    await write(t, 4, 5);
+    t.clock.advance(70_000);
+    await t.auditor.recordNow({ action: 'audit.checkpoint', actor: 'system', outcome: 'failure', reason: 'KEYS_UNAVAILABLE' });
+    t.clock.advance(600_000);
+    await write(t, 7, 8);
+    const tail = await verifyCadence(t, 1000);
+    expect(tail).toMatchObject({ ok: false, firstBadSeq: 7, problem: { code: 'CHECKPOINT_OVERDUE' } });
+    expect(tail.problem!.message).toContain('and no checkpoint follows');
+    await cp.maybe();
+    expect(await verifyCadence(t, 1000)).toMatchObject({ ok: true, records: 8 });
+  });
+
+  it('flags more than twice checkpointEvery records without a checkpoint, whatever their dates (tail rewritten after a cut)', async () => {
+    const { t, cp } = await setup(10);
+    await write(t, 1, 10);
+    await cp.checkpoint('manual');
+    expect((await stored(t)).at(-1)![0]).toBe(10);
+    await t.close();
+    // the intruder cuts the tail at 10 and writes 25 records of their own, all dated at once, re-chained
+    tamper(t.file, (db) => {
+      const last = db.prepare('SELECT hash FROM audit_events WHERE seq = 10').get() as { hash: string };
+      let prev = last.hash;
+      const ins = db.prepare('INSERT INTO audit_events (seq, at, actor, action, outcome, reason, targets, source_ip, user_agent, request_id, hash) VALUES (?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, NULL, ?)');
+      const at = t.clock.nowMs();
+      for (let seq = 11; seq <= 35; seq++) {
+        prev = chainHash(prev, canonicalEncoding({ seq, at, actor: 'system', action: 'doc.read', outcome: 'success', reason: null, targets: [], sourceIp: null, userAgent: null, requestId: null }));
+        ins.run(seq, at, 'system', 'doc.read', 'success', prev);
+      }
+      db.prepare('UPDATE audit_head SET seq = 35, hash = ?').run(prev);
+    });
+    const h = openDatabase({ type: 'sqlite', file: t.file, busyTimeoutMs: 5000 });
+    try {
+      expect(await verifyTrail({ db: h.db, applianceId: APPLIANCE, keys: hsm })).toMatchObject({ ok: true }); // the chain alone holds
+      const r = await verifyTrail({ db: h.db, applianceId: APPLIANCE, keys: hsm, cadence: cadence(10) });
+      expect(r).toMatchObject({ ok: false, firstBadSeq: 31, problem: { code: 'CHECKPOINT_OVERDUE' } });
+      expect(r.problem!.message).toMatch(/^records 11–35 \(25 record\(s\), .*\) went without a checkpoint and no checkpoint follows: record 31 is more than twice checkpointEvery \(10\) records after the last checkpoint; checkpoints were deleted or the chain was rewritten from seq 11 on$/);
+    } finally {
+      await h.close();
+    }
+  });
+});

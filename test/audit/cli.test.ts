@@ -8,6 +8,7 @@ import { main } from '../../src/cli/main.js';
 import { loadConfig } from '../../src/config/index.js';
 import { openDatabase } from '../../src/db/index.js';
 import { rmrf, silentLog, tamper } from './support.js';
+import { canonicalEncoding, chainHash } from '../../src/audit/canonical.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -103,6 +104,39 @@ describe('appliance start/stop and `coffre audit verify`', () => {
     fs.writeFileSync(anchorFile, '{"hello":1}');
     const replaced = await run(['audit', 'verify', '--data-dir', own, '--json']);
     expect(JSON.parse(replaced.out)).toMatchObject({ ok: false, problem: { code: 'ANCHOR_UNREADABLE' } });
+  });
+
+  it('cut tail, its checkpoints deleted, an older anchor file put back and a forged tail written: the cadence check fails with the range', async () => {
+    const own = path.join(path.dirname(dir), 'cadence');
+    await initAppliance({ dataDir: own, jurisdiction: 'FR', timeZone: 'UTC', hostnames: [], actor: 'local:test' });
+    const file = (loadConfig(own, {}).database as { file: string }).file;
+    const anchorFile = path.join(own, 'audit', 'anchor.json');
+    expect((await run(['audit', 'verify', '--data-dir', own])).code).toBe(0);
+    const old = fs.readFileSync(anchorFile); // the intruder keeps an early copy of the anchor
+    const k = (JSON.parse(old.toString()) as { seq: number }).seq;
+    for (let i = 0; i < 3; i++) expect((await run(['audit', 'verify', '--data-dir', own])).code).toBe(0);
+    // cut everything after the old anchor, delete the checkpoints, write a forged tail over ten minutes of activity
+    tamper(file, (db) => {
+      db.prepare('DELETE FROM audit_events WHERE seq > ?').run(k);
+      db.prepare('DELETE FROM audit_targets WHERE seq > ?').run(k);
+      db.prepare('DELETE FROM audit_checkpoints WHERE seq > ?').run(k);
+      const last = db.prepare('SELECT at, hash FROM audit_events WHERE seq = ?').get(k) as { at: number; hash: string };
+      let prev = last.hash;
+      const ins = db.prepare('INSERT INTO audit_events (seq, at, actor, action, outcome, reason, targets, source_ip, user_agent, request_id, hash) VALUES (?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, NULL, ?)');
+      for (let i = 1; i <= 4; i++) {
+        const r = { seq: k + i, at: last.at + i * 200_000, actor: 'system', action: 'appliance.start', outcome: 'success' as const, reason: null, targets: [], sourceIp: null, userAgent: null, requestId: null };
+        prev = chainHash(prev, canonicalEncoding(r));
+        ins.run(r.seq, r.at, r.actor, r.action, r.outcome, prev);
+      }
+      db.prepare('UPDATE audit_head SET seq = ?, hash = ?').run(k + 4, prev);
+    });
+    fs.writeFileSync(anchorFile, old);
+    const r = await run(['audit', 'verify', '--data-dir', own, '--json']);
+    expect(r.code, r.err).toBe(7);
+    const rep = JSON.parse(r.out) as { ok: boolean; firstBadSeq: number; problem: { code: string; message: string } };
+    expect(rep).toMatchObject({ ok: false, firstBadSeq: k + 2, problem: { code: 'CHECKPOINT_OVERDUE' } });
+    expect(rep.problem.message).toMatch(new RegExp(`^records ${k + 1}–${k + 4} \\(4 record\\(s\\), .*one was due after 60000 ms of activity.*yet record ${k + 2} was written at`));
+    expect(r.err).toMatch(new RegExp(`^AUDIT_TAMPERED: records ${k + 1}–${k + 4} .* first bad seq ${k + 2}`, 'm'));
   });
 
   it('detects a cut-off tail against a checkpoint kept off the box, and rejects a file that holds none', async () => {
