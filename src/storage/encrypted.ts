@@ -10,6 +10,9 @@ import { DecryptStream } from '../keys/stream/decrypt.js';
 
 export type { ObjectRef } from '../keys/stream/format.js';
 
+/** Checks a whole read's plaintext digest and size; an error it returns ends the stream (DecryptOptions.verify). */
+export type Verify = (got: { sha256: string; size: number }) => Error | undefined;
+
 export interface StoredBlob {
   /** the store's id of the encrypted blob: record it in the row of the object version */
   blobId: string;
@@ -49,7 +52,7 @@ export class EncryptedBlobs {
   constructor(
     readonly store: BlobStore & { mtimeMs?(id: string): Promise<number | null>; collectTemp?(olderThanMs: number, nowMs?: number): Promise<number> },
     private readonly keys: DataKeys,
-    /** `sealer`: chunks are sealed in its worker thread (the server), else on the calling thread */
+    /** `sealer`: chunks are sealed and opened in its worker threads (the server), else on the calling thread */
     private readonly o: { chunkSize?: number; sealer?: Sealer } = {},
   ) {}
 
@@ -89,12 +92,14 @@ export class EncryptedBlobs {
   /**
    * Plaintext of the blob, or of bytes [start, end) of it: only the chunks covering the range are
    * read and decrypted (a whole read is the range of everything, after the header). The stream errors with KEYS_INTEGRITY at the first chunk that fails, before
-   * any byte of that chunk is released.
+   * any byte of that chunk is released. `verify` (whole reads): the plaintext's SHA-256 and size
+   * are computed on the way and handed to it before the last piece is released; an error it
+   * returns ends the stream instead (DecryptOptions.verify).
    */
-  async get(ref: ObjectRef & { blobId: string; keyId?: string }, range?: { start: number; end: number }): Promise<Readable> {
+  async get(ref: ObjectRef & { blobId: string; keyId?: string }, range?: { start: number; end: number }, o: { verify?: Verify } = {}): Promise<Readable> {
     if (range) return this.open(ref, range);
     try {
-      return await this.open(ref);
+      return await this.open(ref, undefined, o.verify);
     } catch (e) {
       // a whole read reports a bad blob (header, size) as its stream's error, like a bad chunk
       if ((e as { code?: string }).code !== 'KEYS_INTEGRITY') throw e;
@@ -106,7 +111,7 @@ export class EncryptedBlobs {
     }
   }
 
-  private async open(ref: ObjectRef & { blobId: string; keyId?: string }, range?: { start: number; end: number }): Promise<Readable> {
+  private async open(ref: ObjectRef & { blobId: string; keyId?: string }, range?: { start: number; end: number }, verify?: Verify): Promise<Readable> {
     const getKey = (id: string) => this.keys.get(id);
     const expect = { objectId: ref.objectId, version: ref.version };
     const { header, storedSize } = await this.header(ref);
@@ -132,6 +137,8 @@ export class EncryptedBlobs {
       ...(ref.keyId ? { keyId: ref.keyId } : {}),
       range: { header, firstChunk: first, toEnd, skip: start - first * C, take: end - start },
       consumeInput: true,
+      ...(this.o.sealer ? { sealer: this.o.sealer } : {}),
+      ...(verify ? { verify } : {}),
     });
     return pipeline(src, dec, () => undefined);
   }

@@ -4,7 +4,7 @@ import type { VaultCore } from './core.js';
 import { ctx, num } from './core.js';
 import { vaultErrors } from './errors.js';
 import { parseRange, type ByteRange } from './range.js';
-import { Streamed, VerifyingPassThrough } from './streams.js';
+import { Streamed } from './streams.js';
 import type { VaultCaller } from './types.js';
 
 export interface OpenedContent {
@@ -52,7 +52,6 @@ export async function openContent(
   const name = await core.decrypt(doc.name_enc, ctx.docName(doc.id));
   const targets = { workspace: doc.workspace_id, document: doc.id, version: String(v.version) };
 
-  const plain = await d.blobs.read(v.blob_id, v.key_id, range ?? undefined);
   const onIntegrity = (why: string) => {
     d.log.error({ event: 'vault.integrity', ...targets, why }, 'integrity check failed');
     void d.alerts
@@ -60,20 +59,18 @@ export async function openContent(
       .catch((e: unknown) => d.log.error({ err: e }, 'could not raise the integrity alert'));
     void d.audit.recordNow(core.event(c, 'doc.download', targets, 'failure', 'INTEGRITY')).catch(() => undefined);
   };
-  let out: Readable;
-  if (range === null) {
-    const verify = new VerifyingPassThrough(sha256, size, (got) => onIntegrity(got.size !== size ? 'size mismatch' : 'SHA-256 mismatch'));
-    out = verify;
-    pipeline(plain, verify).catch((e: unknown) => {
-      if (isIntegrityError(e) && !(e as { code?: string }).code?.startsWith('INTEGRITY')) onIntegrity('authentication failed');
-    });
-  } else {
-    const pass = new Streamed();
-    out = pass;
-    pipeline(plain, pass).catch((e: unknown) => {
-      if (isIntegrityError(e)) onIntegrity('authentication failed');
-    });
-  }
+  // a whole read is checked against the recorded SHA-256 and size as it streams (hashed beside
+  // the decryption, off the event loop); its last piece is released only once they match
+  const verify = (got: { sha256: string; size: number }) => {
+    if (got.sha256 === sha256 && got.size === size) return undefined;
+    onIntegrity(got.size !== size ? 'size mismatch' : 'SHA-256 mismatch');
+    return vaultErrors.integrity();
+  };
+  const plain = await d.blobs.read(v.blob_id, v.key_id, range ?? undefined, range === null ? verify : undefined);
+  const out = new Streamed();
+  pipeline(plain, out).catch((e: unknown) => {
+    if (isIntegrityError(e) && !(e as { code?: string }).code?.startsWith('INTEGRITY')) onIntegrity('authentication failed');
+  });
   try {
     await core.recordRead(c, 'doc.download', targets);
   } catch (e) {

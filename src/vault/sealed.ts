@@ -18,7 +18,7 @@ export function sealedBlobs(eb: EncryptedBlobs): SealedBlobs {
       const s = await eb.put(ref(blobId), plaintext, { dek, blobId, sha256: true, consumeInput: o.consumeInput === true });
       return { storedSize: s.storedSize, sha256: s.sha256! };
     },
-    read: (blobId, keyId, range) => eb.get({ ...ref(blobId), blobId, keyId }, range ? { start: range.start, end: range.end + 1 } : undefined),
+    read: (blobId, keyId, range, verify) => eb.get({ ...ref(blobId), blobId, keyId }, range ? { start: range.start, end: range.end + 1 } : undefined, verify && !range ? { verify } : {}),
     delete: (blobId) => store.delete(blobId),
     list: () => store.list(),
     ...(store.collectTemp ? { collectTemp: (olderThanMs: number, nowMs: number) => store.collectTemp!(olderThanMs, nowMs) } : {}),

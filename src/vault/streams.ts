@@ -1,6 +1,4 @@
-import crypto from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
-import { vaultErrors } from './errors.js';
 import { release } from '../shared/buffers.js';
 
 /**
@@ -50,44 +48,9 @@ export class Meter extends Transform {
 }
 
 /**
- * Download side: passes plaintext through while hashing it, but holds back the last piece until
- * the end. If the SHA-256 of the whole does not match the one recorded at upload, the stream
- * errors instead of sending that last piece: the client never receives a complete body that
- * failed its check (the response is aborted, Content-Length unmet).
+ * Download side: a pass-through that counts what it streams, for the collections above (the
+ * plaintext was checked against its recorded digest by the blob reader: SealedBlobs.read).
  */
-export class VerifyingPassThrough extends Transform {
-  private readonly hash = crypto.createHash('sha256');
-  private held: Buffer | null = null;
-  bytes = 0;
-
-  constructor(private readonly expectedHex: string, private readonly expectedSize: number, private readonly onMismatch: (got: { sha256: string; size: number }) => void) {
-    super({ highWaterMark: 64 * 1024 });
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.hash.update(chunk);
-    this.bytes += chunk.length;
-    streamed(chunk.length);
-    const prev = this.held;
-    this.held = chunk;
-    cb(null, prev ?? undefined);
-  }
-
-  override _flush(cb: TransformCallback): void {
-    const got = this.hash.digest('hex');
-    if (got !== this.expectedHex || this.bytes !== this.expectedSize) {
-      this.held = null;
-      this.onMismatch({ sha256: got, size: this.bytes });
-      cb(vaultErrors.integrity());
-      return;
-    }
-    const last = this.held;
-    this.held = null;
-    cb(null, last ?? undefined);
-  }
-}
-
-/** A pass-through that counts what it streams (ranged downloads), for the collections above. */
 export class Streamed extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     streamed(chunk.length);

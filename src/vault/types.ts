@@ -43,9 +43,11 @@ export interface SealedBlobs {
   /**
    * Plaintext of the blob, or of bytes `range` of it (random access by chunk); the data key is
    * fetched by id (DataKeys) once the blob's header was read. Errors mid-stream (KEYS_INTEGRITY)
-   * on tampering, before releasing any byte of a bad chunk.
+   * on tampering, before releasing any byte of a bad chunk. `verify` (whole reads only): gets the
+   * SHA-256 (hex) and size of the plaintext, computed on the way (off the event loop on a server),
+   * before the last piece is released; an error it returns ends the stream instead.
    */
-  read(blobId: string, keyId: string, range?: ByteRange): Promise<Readable>;
+  read(blobId: string, keyId: string, range?: ByteRange, verify?: (got: { sha256: string; size: number }) => Error | undefined): Promise<Readable>;
   delete(blobId: string): Promise<void>;
   list(): AsyncIterable<string>;
   /** removes temp files of writes that died (kill -9) more than `olderThanMs` ago */

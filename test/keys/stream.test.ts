@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EncryptStream, type EncryptOptions } from '../../src/keys/stream/encrypt.js';
 import { Sealer } from '../../src/keys/stream/sealer.js';
-import { DecryptStream } from '../../src/keys/stream/decrypt.js';
+import { DecryptStream, type DecryptOptions } from '../../src/keys/stream/decrypt.js';
 import { TAG_BYTES, layout, makeHeader, parseHeader } from '../../src/keys/stream/format.js';
 
 const C = 4096;
@@ -25,11 +25,22 @@ async function encryptWithDigest(pt: Buffer, pieces: (b: Buffer) => Buffer[], o:
   await pipeline(Readable.from(pieces(pt)), enc, new Writable({ write: (c: Buffer, _e, cb) => (out.push(c), cb()) }));
   return { ct: Buffer.concat(out), enc };
 }
-async function decrypt(ct: Buffer, pieces: (b: Buffer) => Buffer[]): Promise<Buffer> {
-  const out: Buffer[] = [];
-  await pipeline(Readable.from(pieces(ct)), new DecryptStream({ expect: ref, getKey: async () => Buffer.from(key) }), new Writable({ write: (c: Buffer, _e, cb) => (out.push(c), cb()) }));
+async function decrypt(ct: Buffer, pieces: (b: Buffer) => Buffer[], o: Partial<DecryptOptions> = {}, out: Buffer[] = []): Promise<Buffer> {
+  await pipeline(Readable.from(pieces(ct)), new DecryptStream({ expect: ref, getKey: async () => Buffer.from(key), ...o }), new Writable({ write: (c: Buffer, _e, cb) => (out.push(Buffer.from(c)), cb()) }));
   return Buffer.concat(out);
 }
+/** pieces of one frame each (ciphertext ‖ tag), each in an ArrayBuffer of its own: as FsBlobStore reads them */
+const frames = (b: Buffer) => {
+  const H = b.readUInt16BE(6);
+  const o = [Buffer.from(b.subarray(0, H))];
+  for (let i = H; i < b.length; i += C + TAG_BYTES) {
+    const f = Buffer.allocUnsafeSlow(Math.min(C + TAG_BYTES, b.length - i));
+    b.copy(f, 0, i, i + f.length);
+    o.push(f);
+  }
+  return o;
+};
+const sha = (b: Buffer) => crypto.createHash('sha256').update(b).digest('hex');
 const randomPieces = (max: number) => (b: Buffer) => {
   const o: Buffer[] = [];
   for (let i = 0; i < b.length; ) {
@@ -55,6 +66,11 @@ describe('streaming blob format, in memory', () => {
         expect(layout(h, ct.length)).toEqual({ chunks: Math.ceil(n / C), plaintextSize: n });
         expect(ct.length).toBe(h.bytes.length + n + (Math.ceil(n / C) + 1) * TAG_BYTES);
         expect((await decrypt(ct, outP)).equals(pt)).toBe(true);
+        // opened in the worker, hashed on the way: the same plaintext, and the digest it checked
+        let seen: { sha256: string; size: number } | undefined;
+        const verify = (got: { sha256: string; size: number }) => void (seen = got);
+        expect((await decrypt(ct, outP, { sealer, verify })).equals(pt)).toBe(true);
+        expect(seen).toEqual({ sha256: sha(pt), size: n });
         // sealed in the worker, with the plaintext's hash: the same bytes
         const off = await encryptWithDigest(pt, inP, { sealer, sha256: true });
         expect(off.ct.equals(ct)).toBe(true);
@@ -95,13 +111,65 @@ describe('streaming blob format, in memory', () => {
     await own.close();
   });
 
+  it('opening in the worker: a frame read whole is handed over without a copy; a tampered chunk is never released', async () => {
+    const pt = crypto.randomBytes(5 * C + 77);
+    const ct = await encrypt(pt, whole);
+    const pieces = frames(ct);
+    const out: Buffer[] = [];
+    expect((await decrypt(ct, () => pieces, { sealer, consumeInput: true }, out)).equals(pt)).toBe(true);
+    // the frames were transferred to the worker (detached here), not copied
+    expect(pieces.slice(1, 6).every((f) => f.length === 0)).toBe(true);
+    const H = ct.readUInt16BE(6);
+    // byte flipped (from the end of the header) → plaintext released before the error
+    for (const [at, released] of [
+      [C - 1, 0], // chunk 0
+      [2 * (C + TAG_BYTES) + 5, 2 * C], // chunk 2
+      [ct.length - H - 17, 5 * C], // the last (partial) chunk's tag
+      [ct.length - H - 1, pt.length], // the end chunk: every data chunk verified, the end refused
+    ] as const) {
+      const bad = Buffer.from(ct);
+      bad[H + at]! ^= 1;
+      const got: Buffer[] = [];
+      await expect(decrypt(bad, frames, { sealer, consumeInput: true }, got)).rejects.toMatchObject({ code: 'KEYS_INTEGRITY' });
+      expect(Buffer.concat(got).equals(pt.subarray(0, released))).toBe(true);
+    }
+  });
+
+  it('a digest that does not match ends the stream before its last piece, inline and in the worker', async () => {
+    for (const pt of [crypto.randomBytes(3 * C + 5), crypto.randomBytes(C), Buffer.alloc(0)]) {
+      const ct = await encrypt(pt, whole);
+      for (const o of [{}, { sealer }, { sealer, consumeInput: true }]) {
+        const got: Buffer[] = [];
+        const refuse = () => Object.assign(new Error('digest mismatch'), { code: 'TEST_MISMATCH' });
+        await expect(decrypt(ct, o.sealer ? frames : randomPieces(900), { ...o, verify: refuse }, got)).rejects.toMatchObject({ code: 'TEST_MISMATCH' });
+        expect(Buffer.concat(got).length).toBeLessThan(Math.max(1, pt.length));
+        expect(pt.subarray(0, Buffer.concat(got).length).equals(Buffer.concat(got))).toBe(true);
+      }
+    }
+  });
+
+  it('16 concurrent streams opened over 3 workers: each gets its own plaintext and digest', async () => {
+    const three = new Sealer(3);
+    const bodies = Array.from({ length: 16 }, (_, i) => crypto.randomBytes(4 * C + i * 555));
+    const cts = await Promise.all(bodies.map((b) => encrypt(b, whole)));
+    const seen: string[] = [];
+    const outs = await Promise.all(cts.map((ct, i) => decrypt(ct, frames, { sealer: three, consumeInput: true, verify: (g) => void (seen[i] = g.sha256) })));
+    for (const [i, o] of outs.entries()) {
+      expect(o.equals(bodies[i]!)).toBe(true);
+      expect(seen[i]).toBe(sha(bodies[i]!));
+    }
+    await three.close();
+  });
+
   it('never leaves a valid-looking prefix: every truncation of a blob fails', async () => {
     const pt = crypto.randomBytes(2 * C + 100);
     const ct = await encrypt(pt, whole);
     const H = ct.readUInt16BE(6);
     for (let cut = H; cut < ct.length; cut += cut < H + 40 ? 1 : 97) {
       await expect(decrypt(ct.subarray(0, cut), randomPieces(300))).rejects.toMatchObject({ code: 'KEYS_INTEGRITY' });
+      if ((cut - H) % 41 === 0) await expect(decrypt(ct.subarray(0, cut), randomPieces(300), { sealer })).rejects.toMatchObject({ code: 'KEYS_INTEGRITY' });
     }
+    await expect(decrypt(Buffer.concat([ct, Buffer.alloc(1)]), frames, { sealer, consumeInput: true })).rejects.toMatchObject({ code: 'KEYS_INTEGRITY' });
     // and appending anything fails too
     await expect(decrypt(Buffer.concat([ct, Buffer.alloc(1)]), whole)).rejects.toMatchObject({ code: 'KEYS_INTEGRITY' });
     await expect(decrypt(Buffer.concat([ct, ct.subarray(ct.length - 16)]), whole)).rejects.toMatchObject({ code: 'KEYS_INTEGRITY' });

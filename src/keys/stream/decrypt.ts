@@ -1,8 +1,9 @@
-import crypto, { type DecipherGCM, type KeyObject } from 'node:crypto';
+import crypto, { type DecipherGCM, type Hash, type KeyObject } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { keysErrors } from '../errors.js';
 import { release } from '../../shared/buffers.js';
 import { HEADER_PROBE, NONCE_BYTES, TAG_BYTES, chunkError, headerLength, nonceInto, parseHeader, type BlobHeader, type ObjectRef } from './format.js';
+import type { SealSession, Sealer } from './sealer.js';
 
 export interface DecryptOptions {
   /** the object and version the caller's database says this blob is */
@@ -22,17 +23,38 @@ export interface DecryptOptions {
    * is one whole chunk is freed (detached) once opened, instead of at V8's next collection.
    */
   consumeInput?: boolean;
+  /** open whole chunks in this sealer's worker threads (a server: its event loop then only moves bytes) */
+  sealer?: Sealer;
+  /**
+   * A whole read (no `range`, or one of everything) checked against the digest recorded at
+   * upload: the plaintext's SHA-256 is computed on the way (in the sealer's worker, if any) and
+   * the last piece of plaintext is held back until the end; `check` gets the digest (hex) and the
+   * size, and an error it returns ends the stream instead of that piece, so a complete body that
+   * failed its check is never released.
+   */
+  verify?: (got: { sha256: string; size: number }) => Error | undefined;
 }
 
 const TAIL = 2 * TAG_BYTES;
+/** chunks handed to the worker at once (per stream) */
+const IN_FLIGHT = 3;
+const endError = (i: number) => keysErrors.integrity(`encrypted blob does not end after chunk ${i}: truncated, extended or reordered`);
+
+/** A chunk being opened in the worker: its plaintext once verified, or the error to end with. */
+interface Opening {
+  done: Promise<void>;
+  plain?: Buffer;
+  error?: Error;
+}
 
 
 /**
  * Encrypted blob in, plaintext out. A chunk's plaintext is released only after its tag verified:
  * its ciphertext is held (references, at most one chunk) until the tag arrives, then decrypted and
- * its plaintext pushed only once the tag verified (on the calling thread: AES-GCM runs at ~3 GB/s,
- * a 1 MiB chunk takes a third of a millisecond; the thread pool's copies and hops cost more than
- * they saved). Input pieces that are whole chunks (ciphertext ‖ tag, as FsBlobStore reads them when told
+ * its plaintext pushed only once the tag verified: on the calling thread, or with a `sealer` in
+ * its worker threads (ciphertext ‖ tag transferred there, up to IN_FLIGHT chunks per stream, the
+ * plaintext transferred back, in order), so that concurrent downloads spread their cipher and
+ * hash over the cores instead of sharing the event loop's. Input pieces that are whole chunks (ciphertext ‖ tag, as FsBlobStore reads them when told
  * the frame size) are opened without a copy; the last 32 bytes of input are held back, since at the end of the input they are the last
  * data chunk's tag and the end chunk. The end chunk (sealed as "last", with the number of data
  * chunks in its nonce) must verify, so truncation, reordering and splicing from another object or
@@ -53,6 +75,13 @@ export class DecryptStream extends Transform {
   private left: number;
   /** bytes held back: the possible last tag and end chunk, unless a range stops before them */
   private readonly tail: number;
+  // verify
+  private hash: Hash | undefined;
+  private lastPiece: Buffer | undefined;
+  private released = 0;
+  // offloaded
+  private session: SealSession | undefined;
+  private readonly queue: Opening[] = [];
 
   constructor(private readonly o: DecryptOptions) {
     super({ highWaterMark: (o.range?.header.chunkSize ?? 1 << 20) + TAG_BYTES });
@@ -61,11 +90,12 @@ export class DecryptStream extends Transform {
     this.left = o.range?.take ?? Number.POSITIVE_INFINITY;
     this.tail = o.range && !o.range.toEnd ? 0 : TAIL;
     if (o.range) this.header = o.range.header;
+    if (o.verify && o.range && (o.range.firstChunk !== 0 || o.range.skip !== 0 || !o.range.toEnd)) throw keysErrors.usage('a verified read is a whole read');
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.add(chunk);
-    if (!this.key) {
+    if (!this.ready) {
       this.begin().then(
         (ready) => {
           try {
@@ -74,7 +104,7 @@ export class DecryptStream extends Transform {
             cb(e as Error);
             return;
           }
-          cb();
+          this.pump(IN_FLIGHT, cb);
         },
         (e: unknown) => cb(e as Error),
       );
@@ -86,51 +116,87 @@ export class DecryptStream extends Transform {
       cb(e as Error);
       return;
     }
-    cb();
+    this.pump(IN_FLIGHT, cb);
   }
 
   override _flush(cb: TransformCallback): void {
     try {
-      if (!this.key) throw keysErrors.integrity('encrypted blob is truncated (no complete header)');
+      if (!this.ready) throw keysErrors.integrity('encrypted blob is truncated (no complete header)');
       if (this.tail !== 0 && this.fed > 0 && this.fed < this.C && this.pendLen === TAIL) {
         // the last data chunk was partial: what is left is its tag, then the end chunk
         this.open(this.takeBytes(TAG_BYTES));
       }
+      this.finish();
     } catch (e) {
       cb(e as Error);
       return;
     }
-    // every data chunk verified and released before the end is checked
-    this.finish(cb);
+    // every data chunk verified and released before the end is checked (the end chunk is the
+    // last of the queue), then the digest
+    this.pump(1, (err) => {
+      if (err) return cb(err);
+      this.digest().then((d) => {
+        const bad = d && this.o.verify!({ sha256: d, size: this.released });
+        if (bad) {
+          this.lastPiece = undefined;
+          return cb(bad);
+        }
+        if (this.lastPiece) this.push(this.lastPiece);
+        this.lastPiece = undefined;
+        cb();
+      }, cb);
+    });
   }
 
-  private finish(cb: TransformCallback): void {
-    try {
-      if (this.tail === 0) {
-        // a range that stops after a full chunk
-        if (this.fed !== 0 || this.pendLen !== 0) throw keysErrors.integrity('encrypted blob is truncated');
-      } else {
-        if (!(this.fed === 0 && this.pendLen === TAG_BYTES)) {
-          throw this.fed === 0 && this.pendLen < TAG_BYTES ? keysErrors.integrity('encrypted blob is truncated') : chunkError(this.i);
-        }
-        const end = this.newDecipher(true);
-        end.setAuthTag(this.takeBytes(TAG_BYTES));
-        end.update(Buffer.alloc(0));
-        try {
-          end.final();
-        } catch {
-          throw keysErrors.integrity(`encrypted blob does not end after chunk ${this.i}: truncated, extended or reordered`);
-        }
-      }
-      cb();
-    } catch (e) {
-      cb(e as Error);
+  private get ready(): boolean {
+    return this.key !== undefined || this.session !== undefined;
+  }
+
+  /** Checks the end of the input and opens the end chunk (queued behind the data chunks in worker mode). */
+  private finish(): void {
+    if (this.tail === 0) {
+      // a range that stops after a full chunk
+      if (this.fed !== 0 || this.pendLen !== 0) throw keysErrors.integrity('encrypted blob is truncated');
+      return;
     }
+    if (!(this.fed === 0 && this.pendLen === TAG_BYTES)) {
+      throw this.fed === 0 && this.pendLen < TAG_BYTES ? keysErrors.integrity('encrypted blob is truncated') : chunkError(this.i);
+    }
+    const tag = this.takeBytes(TAG_BYTES);
+    const i = this.i;
+    if (this.session) {
+      const ab = new ArrayBuffer(TAG_BYTES);
+      tag.copy(Buffer.from(ab));
+      this.enqueue(ab, 0, nonceInto(this.nonce, this.header!.noncePrefix, this.i, true), () => endError(i));
+      return;
+    }
+    const end = this.newDecipher(true);
+    end.setAuthTag(tag);
+    end.update(Buffer.alloc(0));
+    try {
+      end.final();
+    } catch {
+      throw endError(this.i);
+    }
+  }
+
+  /** The SHA-256 (hex) of the plaintext, when verifying; ends the worker's stream. */
+  private async digest(): Promise<string | undefined> {
+    if (this.session) {
+      const r = await this.session.end();
+      this.session = undefined;
+      return this.o.verify ? r.sha256 : undefined;
+    }
+    return this.hash?.digest('hex');
   }
 
   override _destroy(err: Error | null, cb: (error: Error | null) => void): void {
     this.held = [];
     this.pending = [];
+    this.queue.length = 0;
+    this.lastPiece = undefined;
+    this.session?.drop();
+    this.session = undefined;
     cb(err);
   }
 
@@ -187,7 +253,12 @@ export class DecryptStream extends Transform {
     }
     if (this.o.keyId !== undefined && this.o.keyId !== this.header.keyId) throw keysErrors.integrity('blob names another data key than its record');
     const raw = await this.o.getKey(this.header.keyId);
-    this.key = crypto.createSecretKey(raw);
+    if (this.o.sealer) {
+      this.session = this.o.sealer.begin(raw, this.header.bytes, this.o.verify !== undefined);
+    } else {
+      this.key = crypto.createSecretKey(raw);
+      if (this.o.verify) this.hash = crypto.createHash('sha256');
+    }
     raw.fill(0);
     this.C = this.header.chunkSize;
     return true;
@@ -228,6 +299,7 @@ export class DecryptStream extends Transform {
   private open(tag: Buffer): void {
     const held = this.held;
     this.held = [];
+    if (this.session) return this.openOff(held, tag);
     const d = this.newDecipher(false);
     d.setAuthTag(tag);
     const out = held.map((c) => d.update(c));
@@ -242,13 +314,77 @@ export class DecryptStream extends Transform {
     }
     this.i++;
     this.fed = 0;
-    // the window of this chunk's plaintext to release
-    for (const p of out) {
-      const from = Math.min(this.skip, p.length);
-      this.skip -= from;
-      const to = Math.min(p.length, from + this.left);
-      this.left -= to - from;
-      if (to > from) this.push(from === 0 && to === p.length ? p : p.subarray(from, to));
+    for (const p of out) this.deliver(p);
+  }
+
+  /** Releases the window of a verified chunk's plaintext (holding the last piece back when verifying). */
+  private deliver(p: Buffer): void {
+    const from = Math.min(this.skip, p.length);
+    this.skip -= from;
+    const to = Math.min(p.length, from + this.left);
+    this.left -= to - from;
+    if (to <= from) return;
+    const piece = from === 0 && to === p.length ? p : p.subarray(from, to);
+    if (!this.o.verify) {
+      this.push(piece);
+      return;
+    }
+    this.hash?.update(piece);
+    this.released += piece.length;
+    const prev = this.lastPiece;
+    this.lastPiece = piece;
+    if (prev) this.push(prev);
+  }
+
+  /**
+   * Worker mode: hands the held chunk and its tag to the worker as one buffer (the input's own
+   * when the chunk was read whole into a buffer of its own, else a copy).
+   */
+  private openOff(held: Buffer[], tag: Buffer): void {
+    const n = held.reduce((a, b) => a + b.length, 0);
+    const one = held.length === 1 ? held[0]! : undefined;
+    let ab: ArrayBuffer;
+    if (this.o.consumeInput && one && one.buffer === tag.buffer && one.byteOffset === 0 && one.length + TAG_BYTES === one.buffer.byteLength && tag.byteOffset === one.length) {
+      ab = one.buffer as ArrayBuffer;
+    } else {
+      ab = new ArrayBuffer(n + TAG_BYTES);
+      const b = Buffer.from(ab);
+      let o = 0;
+      for (const h of held) o += h.copy(b, o);
+      tag.copy(b, o);
+    }
+    const i = this.i;
+    this.enqueue(ab, n, nonceInto(this.nonce, this.header!.noncePrefix, i, false), () => chunkError(i));
+    this.i++;
+    this.fed = 0;
+  }
+
+  private enqueue(ab: ArrayBuffer, n: number, nonce: Buffer, onAuth: () => Error): void {
+    const entry: Opening = {
+      done: this.session!.unseal(ab, n, nonce).then(
+        (plain) => void (entry.plain = plain),
+        (e: unknown) => void (entry.error = (e as { auth?: boolean }).auth ? onAuth() : (e as Error)),
+      ),
+    };
+    this.queue.push(entry);
+  }
+
+  /** Releases opened chunks in order, calling back once fewer than `limit` are still being opened (inline: at once). */
+  private pump(limit: number, cb: (e?: Error | null) => void): void {
+    for (;;) {
+      const head = this.queue[0];
+      if (!head) return cb();
+      if (head.error) {
+        this.queue.length = 0;
+        return cb(head.error);
+      }
+      if (!head.plain) {
+        if (this.queue.length < limit) return cb();
+        void head.done.then(() => this.pump(limit, cb));
+        return;
+      }
+      this.queue.shift();
+      if (head.plain.length) this.deliver(head.plain);
     }
   }
 

@@ -26,9 +26,9 @@ interface Lane {
 }
 
 /**
- * Seals blob chunks (AES-256-GCM) and hashes their plaintext (SHA-256) in worker threads, so a
- * server's event loop only moves bytes: an upload's TLS, HTTP and disk writes stay on the main
- * thread and its cipher and hash run on another core. `threads` workers (default: one per core
+ * Seals and opens blob chunks (AES-256-GCM) and hashes their plaintext (SHA-256) in worker
+ * threads, so a server's event loop only moves bytes: an upload's or a download's TLS, HTTP and
+ * disk I/O stay on the main thread and its cipher and hash run on another core. `threads` workers (default: one per core
  * but one, at least one, at most four); each stream is pinned to one of them (its running hash
  * lives there), streams are spread round-robin. Chunk buffers are transferred both ways (no
  * copies). Workers start on first use and do not keep the process alive while idle; a worker that
@@ -53,7 +53,7 @@ export class Sealer {
       const p = lane.waiting.get(r.rid);
       if (!p) return;
       lane.waiting.delete(r.rid);
-      if ('error' in r) p.reject(new Error(`sealing failed: ${r.error}`));
+      if ('error' in r) p.reject(Object.assign(new Error(`sealing failed: ${r.error}`), r.auth ? { auth: true } : {}));
       else p.resolve(r);
     });
     const fail = (e: Error) => {
@@ -77,7 +77,7 @@ export class Sealer {
     });
   }
 
-  /** Starts a stream under `key` (copied, not kept) with `aad`; `sha256` also hashes its plaintext. */
+  /** Starts a stream (sealing or opening) under `key` (copied, not kept) with `aad`; `sha256` also hashes its plaintext. */
   begin(key: Buffer, aad: Buffer, sha256: boolean): SealSession {
     const lane = this.lanes[this.rr++ % this.lanes.length]!;
     const w = this.start(lane);
@@ -97,6 +97,10 @@ export class Sealer {
         const r = await this.request(lane, w, { op: 'seal', sid, rid: this.nextRid++, input, length, nonce: new Uint8Array(nonce) }, [input]);
         const s = r as Extract<SealReply, { out: ArrayBuffer }>;
         return { out: Buffer.from(s.out), tag: Buffer.from(s.tag.buffer, s.tag.byteOffset, s.tag.length), input: s.input };
+      },
+      unseal: async (input, length, nonce) => {
+        const r = await this.request(lane, w, { op: 'unseal', sid, rid: this.nextRid++, input, length, nonce: new Uint8Array(nonce) }, [input]);
+        return Buffer.from((r as Extract<SealReply, { plain: ArrayBuffer }>).plain);
       },
       end: async () => {
         try {
@@ -129,7 +133,13 @@ export class Sealer {
 export interface SealSession {
   /** Seals `input[0, length)` under `nonce`; `input` is transferred (unusable here until handed back). */
   seal(input: ArrayBuffer, length: number, nonce: Buffer): Promise<Sealed>;
-  /** Ends the stream: the SHA-256 (hex) of its plaintext when asked for. */
+  /**
+   * Opens a chunk: `input` holds its ciphertext [0, length) then its tag (transferred, not handed
+   * back). Resolves with the plaintext once the tag verified (and hashes it, when asked for);
+   * rejects with an error whose `auth` is true when it did not.
+   */
+  unseal(input: ArrayBuffer, length: number, nonce: Buffer): Promise<Buffer>;
+  /** Ends the stream: the SHA-256 (hex) of its plaintext (sealed or opened) when asked for. */
   end(): Promise<{ sha256: string | undefined }>;
   /** Forgets the stream (an error or a destroy): its key is dropped in the worker. */
   drop(): void;
