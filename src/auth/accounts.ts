@@ -17,6 +17,7 @@ import { addressPrefix } from './address.js';
 import { newId } from './secrets.js';
 import { isApplianceRole } from '../access/index.js';
 import { AppError, errors } from '../shared/errors.js';
+import type { Language } from '../shared/i18n/index.js';
 
 export interface AccountParts {
   users: UserDirectory;
@@ -76,7 +77,7 @@ export class AccountService {
   }
 
   /** creates an invited user and their enrolment link (sent by mail when `send`) */
-  async invite(o: { username: string; email: string; role: string; phone?: string | undefined }, by: string, source: Source, send = false): Promise<{ user: UserRow; enrolUrl: string; expiresAt: number; mailed: boolean }> {
+  async invite(o: { username: string; email: string; role: string; phone?: string | undefined; language?: Language | undefined }, by: string, source: Source, send = false): Promise<{ user: UserRow; enrolUrl: string; expiresAt: number; mailed: boolean }> {
     const { display, key, skeleton } = normaliseUsername(o.username);
     const email = normaliseEmail(o.email);
     if (!isApplianceRole(o.role)) throw authErrors.badRole(o.role);
@@ -89,7 +90,7 @@ export class AccountService {
       link = await this.d.db.transaction().execute(async (trx) => {
         await trx
           .insertInto('users')
-          .values({ id, username: display, username_key: key, ...enc, ...phone, role: o.role, state: 'invited', password_hash: null, password_changed_at: null, mfa_method: null, totp_secret_enc: null, totp_pending_enc: null, totp_confirmed: 0, totp_last_step: null, created_at: now, created_by: by, last_login_at: null, last_seen_at: null, disabled_at: null, username_skeleton: skeleton, pending_role: null })
+          .values({ id, username: display, username_key: key, ...enc, ...phone, role: o.role, state: 'invited', password_hash: null, password_changed_at: null, mfa_method: null, totp_secret_enc: null, totp_pending_enc: null, totp_confirmed: 0, totp_last_step: null, created_at: now, created_by: by, last_login_at: null, last_seen_at: null, disabled_at: null, username_skeleton: skeleton, pending_role: null, language: o.language ?? null })
           .execute();
         const l = await this.p.links.issue(trx, id, 'enrol', by);
         await this.d.audit.record(trx, { action: 'user.invite', actor: by, outcome: 'success', targets: { user: id, role: o.role }, source });

@@ -8,6 +8,7 @@ import { ApiTokens } from './tokens.js';
 import type { Auditor } from '../audit/types.js';
 import type { Db } from '../db/index.js';
 import { userView } from './users.js';
+import { LANGUAGES, type Language } from '../shared/i18n/index.js';
 import { sourceOf } from './authenticator.js';
 import { DEVICE_COOKIE, clearedSessionCookie, csrfTokenFor, deviceCookie, readCookie, sessionCookie } from './sessions.js';
 import { IdParams, LoginBody, LoginReply, Ok, Password, SessionSchema, TokenSchema, TotpSchema, UserSchema, Username } from './schemas.js';
@@ -192,6 +193,25 @@ export function authRoutes(d: AuthRouteDeps): FastifyPluginAsync {
       },
     );
 
+    // the user's language (docs/i18n.md): console, error messages and e-mails; null follows the browser
+    app.put(
+      '/auth/me/language',
+      {
+        config: { permission: 'self' },
+        schema: {
+          tags: ['auth'],
+          body: Type.Object({ language: Type.Union([...LANGUAGES.map((l) => Type.Literal(l)), Type.Null()]) }, { additionalProperties: false }),
+          response: { 200: Type.Object({ language: Type.Union([Type.String(), Type.Null()]) }) },
+        },
+      },
+      async (req) => {
+        const a = actorOf(req);
+        const { language } = req.body as { language: Language | null };
+        await d.users.setLanguage(a.userId, language);
+        return { language };
+      },
+    );
+
     app.post('/auth/logout', { config: { permission: 'self' }, schema: { tags: ['auth'], response: { 200: Ok } } }, async (req, rep) => {
       const a = actorOf(req);
       if (a.sessionId) await d.accounts.endSession(a.userId, a.sessionId, a.id, sourceOf(req), 'logout', 'auth.logout');
@@ -316,13 +336,14 @@ export function authRoutes(d: AuthRouteDeps): FastifyPluginAsync {
         config: { permission: 'users:manage' },
         schema: {
           tags: ['users'],
-          body: Type.Object({ username: Username, email: Type.String({ minLength: 3, maxLength: 254 }), role: Type.String(), phone: Type.Optional(Type.String({ maxLength: 32 })) }, { additionalProperties: false }),
+          // language: the invitee's, for their e-mails and console (docs/i18n.md)
+          body: Type.Object({ username: Username, email: Type.String({ minLength: 3, maxLength: 254 }), role: Type.String(), phone: Type.Optional(Type.String({ maxLength: 32 })), language: Type.Optional(Type.Union(LANGUAGES.map((l) => Type.Literal(l)))) }, { additionalProperties: false }),
           // the link goes to the user by mail; the admin sees it only when no mail server is configured
           response: { 201: Type.Object({ user: UserSchema, enrolUrl: Type.Optional(Type.String()), expiresAt: Type.String(), mailed: Type.Boolean() }) },
         },
       },
       async (req, rep) => {
-        const b = req.body as { username: string; email: string; role: string; phone?: string };
+        const b = req.body as { username: string; email: string; role: string; phone?: string; language?: Language };
         const r = await d.accounts.invite(b, req.actor!.id, sourceOf(req), true);
         return rep.code(201).send({ user: userView(r.user), ...(r.mailed ? {} : { enrolUrl: r.enrolUrl }), expiresAt: new Date(r.expiresAt).toISOString(), mailed: r.mailed });
       },

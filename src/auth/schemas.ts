@@ -15,6 +15,8 @@ export const UserSchema = Type.Object({
   lastSeenAt: Type.Union([Type.String(), Type.Null()]),
   /** a role given by an admin, waiting until the user sets up a second factor */
   pendingRole: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+  /** the user's language ('en', 'fr'), or null to follow the browser */
+  language: Type.Optional(Type.Union([Type.String(), Type.Null()])),
 });
 
 export const TokenSchema = Type.Object({

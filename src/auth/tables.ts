@@ -35,6 +35,8 @@ export interface AuthTables {
     username_skeleton: string | null;
     /** a role given by an admin that needs a second factor the user has not set up yet */
     pending_role: string | null;
+    /** 'en' | 'fr' | null (follow the browser): console, error messages and e-mails (docs/i18n.md) */
+    language: string | null;
   };
   /** an account whose owner lost both password and second factor: two different admins (each audited) */
   account_recoveries: {

@@ -17,6 +17,8 @@ export interface UserView {
   lastLoginAt: string | null;
   lastSeenAt: string | null;
   pendingRole: string | null;
+  /** 'en' | 'fr', or null: the browser's language */
+  language: string | null;
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString());
@@ -43,6 +45,7 @@ export function userView(r: UserRow): UserView {
     lastLoginAt: iso(r.last_login_at),
     lastSeenAt: iso(r.last_seen_at),
     pendingRole: r.pending_role ?? null,
+    language: r.language ?? null,
   };
 }
 
@@ -126,5 +129,10 @@ export class UserDirectory {
 
   async list(): Promise<UserRow[]> {
     return this.db.selectFrom('users').selectAll().orderBy('username_key').execute();
+  }
+
+  /** the user's language ('en', 'fr'), or null to follow the browser (docs/i18n.md) */
+  async setLanguage(id: string, language: string | null): Promise<void> {
+    await this.db.updateTable('users').set({ language }).where('id', '=', id).execute();
   }
 }

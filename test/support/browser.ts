@@ -24,7 +24,8 @@ export interface Watched {
   cspViolations: string[];
   consoleErrors: string[];
   pageErrors: string[];
-  newContext(opts?: { userAgent?: string }): Promise<BrowserContext>;
+  /** `locale`: the browser's language (navigator.languages, Accept-Language); English unless told */
+  newContext(opts?: { userAgent?: string; locale?: string }): Promise<BrowserContext>;
   close(): Promise<void>;
 }
 
@@ -62,7 +63,7 @@ export async function launchChromium(caPem: string): Promise<Watched> {
     consoleErrors,
     pageErrors,
     async newContext(opts = {}) {
-      const ctx = await browser.newContext({ acceptDownloads: true, viewport: { width: 1366, height: 860 }, ...(opts.userAgent ? { userAgent: opts.userAgent } : {}) });
+      const ctx = await browser.newContext({ acceptDownloads: true, viewport: { width: 1366, height: 860 }, locale: opts.locale ?? 'en-US', ...(opts.userAgent ? { userAgent: opts.userAgent } : {}) });
       ctx.setDefaultTimeout(15_000);
       await ctx.exposeBinding('__coffreCspViolation', (_src, v: string) => {
         cspViolations.push(`event: ${v}`);

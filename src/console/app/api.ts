@@ -8,6 +8,8 @@
  *   session tells the app that the session ended (idle or absolute timeout, logout elsewhere,
  *   disabled account), and the app goes back to the sign-in page.
  */
+import { language, t } from './i18n/index.js';
+
 export const API = '/api/v1';
 export const CSRF_HEADER = 'x-csrf-token';
 
@@ -86,7 +88,8 @@ function lost(status: number, opts: CallOptions): void {
 const unsafe = (m: string) => !['GET', 'HEAD', 'OPTIONS'].includes(m);
 
 export async function call<T>(method: string, path: string, body?: unknown, opts: CallOptions = {}): Promise<T> {
-  const headers: Record<string, string> = { accept: 'application/json', ...opts.headers };
+  // the appliance answers its messages in the language the console shows
+  const headers: Record<string, string> = { accept: 'application/json', 'accept-language': language(), ...opts.headers };
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (unsafe(method) && csrfToken) headers[CSRF_HEADER] = csrfToken;
   let res: Response;
@@ -102,7 +105,7 @@ export async function call<T>(method: string, path: string, body?: unknown, opts
     });
   } catch (e) {
     if ((e as Error).name === 'AbortError') throw e;
-    throw new ApiError(0, 'NETWORK', 'The appliance could not be reached.');
+    throw new ApiError(0, 'NETWORK', t('errors.network.text'));
   }
   if (!res.ok) {
     lost(res.status, opts);
@@ -138,10 +141,11 @@ export function upload<T>(path: string, body: Blob | FormData, o: UploadOptions 
     xhr.open(o.method ?? 'POST', url(path, o.query));
     xhr.responseType = 'text';
     xhr.setRequestHeader('accept', 'application/json');
+    xhr.setRequestHeader('accept-language', language());
     if (csrfToken) xhr.setRequestHeader(CSRF_HEADER, csrfToken);
     for (const [k, v] of Object.entries(o.headers ?? {})) xhr.setRequestHeader(k, v);
     xhr.upload.onprogress = (e) => o.onProgress?.(e.loaded, e.lengthComputable ? e.total : body instanceof Blob ? body.size : 0);
-    xhr.onerror = () => reject(new ApiError(0, 'NETWORK', 'The upload was interrupted: the appliance could not be reached.'));
+    xhr.onerror = () => reject(new ApiError(0, 'NETWORK', t('errors.network.upload')));
     xhr.onabort = () => reject(new DOMException('upload cancelled', 'AbortError'));
     xhr.onload = () => {
       const text = xhr.responseText;
@@ -163,37 +167,37 @@ export function upload<T>(path: string, body: Blob | FormData, o: UploadOptions 
 
 /** What to tell a person about an error: calm, specific, and what to do next. */
 export function describeError(e: unknown): { title: string; text: string; requestId?: string } {
-  if (!(e instanceof ApiError)) return { title: 'Something went wrong', text: e instanceof Error ? e.message : String(e) };
+  if (!(e instanceof ApiError)) return { title: t('errors.generic'), text: e instanceof Error ? e.message : String(e) };
   const rid = e.requestId ? { requestId: e.requestId } : {};
   switch (e.code) {
     case 'NETWORK':
-      return { title: 'The appliance cannot be reached', text: `${e.message} Check the network connection and try again.` };
+      return { title: t('errors.network.title'), text: e.message };
     case 'KEYS_UNAVAILABLE':
-      return { title: 'The hardware security module is unavailable', text: 'Documents cannot be encrypted or decrypted until the HSM is back. Nothing was changed. An IT admin can check the key status page.', ...rid };
+      return { title: t('errors.keys.title'), text: t('errors.keys.text'), ...rid };
     case 'TARGET_UNREACHABLE':
-      return { title: 'The backup target cannot be reached', text: `${e.message}. Check the target's address, credentials and network, then try again.`, ...rid };
+      return { title: t('errors.target.title'), text: t('errors.target.text', { message: e.message }), ...rid };
     case 'RATE_LIMITED':
     case 'THROTTLED':
-      return { title: 'Too many attempts', text: `Please wait${e.retryAfter ? ` ${e.retryAfter} seconds` : ' a moment'} before trying again.`, ...rid };
+      return { title: t('errors.throttled.title'), text: e.retryAfter ? t('errors.throttled.wait', { count: e.retryAfter }) : t('errors.throttled.moment'), ...rid };
     case 'FORBIDDEN':
-      return { title: 'Not allowed', text: 'Your account does not have access to this.', ...rid };
+      return { title: t('errors.forbidden.title'), text: t('errors.forbidden.text'), ...rid };
     case 'UNAUTHENTICATED':
-      return { title: 'Signed out', text: 'Your session has ended. Please sign in again.', ...rid };
+      return { title: t('errors.unauthenticated.title'), text: t('errors.unauthenticated.text'), ...rid };
     case 'NOT_FOUND':
-      return { title: 'Not found', text: `${capital(e.message)}. It may have been moved or deleted.`, ...rid };
+      return { title: t('errors.notFound.title'), text: t('errors.notFound.text', { message: capital(e.message) }), ...rid };
     case 'BODY_TOO_LARGE':
-      return { title: 'Too large', text: 'The appliance refused this file because it is larger than its configured limit.', ...rid };
+      return { title: t('errors.tooLarge.title'), text: t('errors.tooLarge.text'), ...rid };
     case 'DB_BUSY':
     case 'SHUTTING_DOWN':
-      return { title: 'The appliance is busy', text: `Nothing was changed. Please try again${e.retryAfter ? ` in ${e.retryAfter} seconds` : ' in a moment'}.`, ...rid };
+      return { title: t('errors.busy.title'), text: e.retryAfter ? t('errors.busy.in', { count: e.retryAfter }) : t('errors.busy.moment'), ...rid };
     case 'STORAGE_FULL':
-      return { title: 'The appliance is out of storage space', text: 'Nothing was stored. An IT admin has been alerted and must free space; then try again.', ...rid };
+      return { title: t('errors.full.title'), text: t('errors.full.text'), ...rid };
     case 'DB_CORRUPT':
-      return { title: 'The appliance refuses changes', text: 'Its database failed an integrity check, so nothing was changed. An IT admin has been alerted.', ...rid };
+      return { title: t('errors.corrupt.title'), text: t('errors.corrupt.text'), ...rid };
     case 'INTERNAL':
-      return { title: 'The appliance could not complete this', text: 'An internal error occurred. If it persists, give the request id below to your IT admin.', ...rid };
+      return { title: t('errors.internal.title'), text: t('errors.internal.text'), ...rid };
     default:
-      return { title: e.status >= 500 ? 'The appliance could not complete this' : 'That did not work', text: capital(e.message), ...rid };
+      return { title: e.status >= 500 ? t('errors.internal.title') : t('errors.failed'), text: capital(e.message), ...rid };
   }
 }
 

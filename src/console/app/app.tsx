@@ -12,31 +12,36 @@ import { UsersPage, ReviewsPage, ReviewPage, KeysPage, SettingsPage } from './sc
 import { BackupPage } from './screens/backup.js';
 import { AuditPage } from './screens/audit.js';
 import { AlertsPage, JobsPage, OperationsPage } from './screens/operations.js';
+import { t, useLanguage } from './i18n/index.js';
+import { roleLabel } from './labels.js';
 
 /** the console's sections, shown to whoever holds the permission */
 interface NavItem {
   path: string;
-  label: string;
+  /** a key of locales/<lang>/nav.json */
+  label: NavKey;
   icon: IconName;
   permission: string;
-  section: string;
+  section: SectionKey;
   /** shown only when this also holds */
   also?: (me: Me) => boolean;
 }
+type NavKey = 'workspaces' | 'reviews' | 'users' | 'keys' | 'settings' | 'dashboard' | 'alerts' | 'jobs' | 'backups' | 'audit' | 'account';
+type SectionKey = 'documents' | 'administration' | 'operations' | 'you';
 const NAV: NavItem[] = [
-  { path: '/workspaces', label: 'Workspaces', icon: 'folder', permission: 'workspace:use', section: 'Documents' },
+  { path: '/workspaces', label: 'workspaces', icon: 'folder', permission: 'workspace:use', section: 'documents' },
   // owners confirm their members in access reviews; admins see the item under Administration
-  { path: '/reviews', label: 'Access reviews', icon: 'list', permission: 'workspace:use', section: 'Documents', also: (me) => !can(me, 'access:review') },
-  { path: '/users', label: 'Users', icon: 'users', permission: 'users:read', section: 'Administration' },
-  { path: '/reviews', label: 'Access reviews', icon: 'list', permission: 'access:review', section: 'Administration' },
-  { path: '/keys', label: 'Keys', icon: 'key', permission: 'keys:read', section: 'Administration' },
-  { path: '/settings', label: 'Settings', icon: 'settings', permission: 'settings:manage', section: 'Administration' },
-  { path: '/operations', label: 'Dashboard', icon: 'home', permission: 'monitoring:read', section: 'Operations' },
-  { path: '/operations/alerts', label: 'Alerts', icon: 'alert', permission: 'monitoring:read', section: 'Operations' },
-  { path: '/operations/jobs', label: 'Jobs', icon: 'clock', permission: 'monitoring:read', section: 'Operations' },
-  { path: '/backups', label: 'Backups', icon: 'archive', permission: 'backup:read', section: 'Operations' },
-  { path: '/audit', label: 'Audit trail', icon: 'shield', permission: 'audit:read', section: 'Operations' },
-  { path: '/account', label: 'My account', icon: 'user', permission: 'self', section: 'You' },
+  { path: '/reviews', label: 'reviews', icon: 'list', permission: 'workspace:use', section: 'documents', also: (me) => !can(me, 'access:review') },
+  { path: '/users', label: 'users', icon: 'users', permission: 'users:read', section: 'administration' },
+  { path: '/reviews', label: 'reviews', icon: 'list', permission: 'access:review', section: 'administration' },
+  { path: '/keys', label: 'keys', icon: 'key', permission: 'keys:read', section: 'administration' },
+  { path: '/settings', label: 'settings', icon: 'settings', permission: 'settings:manage', section: 'administration' },
+  { path: '/operations', label: 'dashboard', icon: 'home', permission: 'monitoring:read', section: 'operations' },
+  { path: '/operations/alerts', label: 'alerts', icon: 'alert', permission: 'monitoring:read', section: 'operations' },
+  { path: '/operations/jobs', label: 'jobs', icon: 'clock', permission: 'monitoring:read', section: 'operations' },
+  { path: '/backups', label: 'backups', icon: 'archive', permission: 'backup:read', section: 'operations' },
+  { path: '/audit', label: 'audit', icon: 'shield', permission: 'audit:read', section: 'operations' },
+  { path: '/account', label: 'account', icon: 'user', permission: 'self', section: 'you' },
 ];
 
 const PUBLIC = ['/login', '/enrol', '/reset', '/forgot'];
@@ -55,6 +60,8 @@ export function homeOf(me: Me): string {
 let bootstrapped = false;
 
 export function App() {
+  // the whole console re-renders in the new language when it changes
+  useLanguage();
   const session = useSession();
   const route = useRoute();
 
@@ -64,7 +71,7 @@ export function App() {
     setSessionLostHandler(() => {
       if (getSession().status !== 'signed-in') return;
       const r = current();
-      setAnonymous('Your session has ended (it was idle too long, reached its time limit, or was ended). Please sign in again.');
+      setAnonymous(t('common.sessionEnded'));
       navigate('/login', isPublic(r) ? undefined : { next: r.path }, true);
     });
     void auth.resume();
@@ -77,7 +84,7 @@ export function App() {
     const events = ['pointerdown', 'keydown', 'wheel', 'touchstart'] as const;
     for (const e of events) window.addEventListener(e, on, { passive: true });
     const timer = setInterval(() => {
-      if (idleFor() > IDLE_MS) void auth.logout('You were signed out after 30 minutes without activity.');
+      if (idleFor() > IDLE_MS) void auth.logout(t('common.idleSignedOut'));
     }, 15_000);
     return () => {
       for (const e of events) window.removeEventListener(e, on);
@@ -88,7 +95,7 @@ export function App() {
   if (session.status === 'unknown') {
     return (
       <div class="auth-page">
-        <Loading label="Connecting to the appliance…" />
+        <Loading label={t('common.connecting')} />
       </div>
     );
   }
@@ -137,10 +144,10 @@ function Screen({ me, route }: { me: Me; route: Route }) {
   return (
     <div class="empty">
       <h1 class="page-title" tabIndex={-1}>
-        Page not found
+        {t('common.notFound.title')}
       </h1>
       <p class="muted">
-        There is nothing at this address. <a href={`#${homeOf(me)}`}>Go to the start page</a>.
+        {t('common.notFound.text')} <a href={`#${homeOf(me)}`}>{t('common.notFound.home')}</a>
       </p>
     </div>
   );
@@ -150,12 +157,12 @@ function Shell({ me, route, children }: { me: Me; route: Route; children: Compon
   const main = useRef<HTMLElement>(null);
   // move focus to the page's title on navigation (screen readers announce the new page)
   useEffect(() => {
-    const t = setTimeout(() => {
+    const timer = setTimeout(() => {
       const h = main.current?.querySelector<HTMLElement>('.page-title');
       if (h && !main.current?.contains(document.activeElement)) h.focus({ preventScroll: true });
     }, 0);
     document.title = `${titleOf(route)} — Coffre`;
-    return () => clearTimeout(t);
+    return () => clearTimeout(timer);
   }, [route.path]);
   const items = NAV.filter((n) => can(me, n.permission) && (n.also?.(me) ?? true));
   const sections = [...new Set(items.map((i) => i.section))];
@@ -163,7 +170,7 @@ function Shell({ me, route, children }: { me: Me; route: Route; children: Compon
   return (
     <div class="shell">
       <a class="skip-link" href="#main" onClick={(e) => (e.preventDefault(), main.current?.focus())}>
-        Skip to content
+        {t('common.skipToContent')}
       </a>
       <header class="topbar">
         <a class="brand" href={`#${homeOf(me)}`}>
@@ -176,22 +183,22 @@ function Shell({ me, route, children }: { me: Me; route: Route; children: Compon
         <div class="user">
           <Icon name="user" />
           <span data-testid="whoami">{me.username}</span>
-          <span class="badge">{me.role}</span>
+          <span class="badge">{roleLabel(me.role)}</span>
           <button type="button" class="btn btn-ghost btn-sm" onClick={() => void auth.logout()}>
-            <Icon name="logout" /> Sign out
+            <Icon name="logout" /> {t('common.signOut')}
           </button>
         </div>
       </header>
-      <nav class="sidebar" aria-label="Main">
+      <nav class="sidebar" aria-label={t('common.mainNav')}>
         {sections.map((s) => (
           <div class="nav-section">
-            <h2>{s}</h2>
+            <h2>{t(`nav.sections.${s}`)}</h2>
             {items
               .filter((i) => i.section === s)
               .map((i) => (
                 <a class="nav-link" href={`#${i.path}`} aria-current={here === i.path ? 'page' : undefined}>
                   <Icon name={i.icon} />
-                  {i.label}
+                  {t(`nav.${i.label}`)}
                 </a>
               ))}
           </div>
@@ -207,5 +214,5 @@ function Shell({ me, route, children }: { me: Me; route: Route; children: Compon
 
 function titleOf(r: Route): string {
   const n = NAV.find((i) => i.path === r.path) ?? NAV.find((i) => i.path === `/${r.parts[0] ?? ''}`);
-  return n?.label ?? 'Console';
+  return t(`nav.${n?.label ?? 'console'}`);
 }

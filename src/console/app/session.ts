@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { setCsrfToken } from './api.js';
+import { browserLanguage, setLanguage, supported } from './i18n/index.js';
 
 /**
  * Who is signed in, in memory only. Reloading the page asks the appliance again (the session
@@ -18,6 +19,8 @@ export interface User {
   lastSeenAt: string | null;
   /** a role waiting until the user sets up a second factor */
   pendingRole?: string | null;
+  /** 'en' | 'fr' chosen on My account, or null: the browser's language */
+  language?: string | null;
 }
 
 export interface Me extends User {
@@ -36,6 +39,8 @@ export function getSession(): SessionState {
 
 export function setSignedIn(me: Me, csrfToken: string | undefined): void {
   if (csrfToken !== undefined) setCsrfToken(csrfToken);
+  // the user's stored choice, else the browser's language (docs/i18n.md)
+  setLanguage(supported([me.language]) ?? browserLanguage());
   state = { status: 'signed-in', me };
   subs.forEach((s) => s(state));
 }

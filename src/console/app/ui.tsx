@@ -1,6 +1,7 @@
 import type { ButtonHTMLAttributes, ComponentChildren } from 'preact';
 import { useCallback, useEffect, useId, useRef, useState } from 'preact/hooks';
 import { describeError } from './api.js';
+import { formatDate, formatNumber, t } from './i18n/index.js';
 
 /**
  * The console's design system: a few accessible building blocks. No inline style anywhere (CSP
@@ -122,7 +123,11 @@ export function ErrorAlert({ error }: { error: unknown }) {
   return (
     <Alert kind="error" title={d.title}>
       <p>{d.text}</p>
-      {d.requestId ? <p class="muted small">Request id: <code>{d.requestId}</code></p> : null}
+      {d.requestId ? (
+        <p class="muted small">
+          {t('common.requestId')} <code>{d.requestId}</code>
+        </p>
+      ) : null}
     </Alert>
   );
 }
@@ -138,7 +143,7 @@ export function EmptyState({ title, children, action, icon = 'inbox' }: { title:
   );
 }
 
-export function Loading({ label = 'Loading…' }: { label?: string }) {
+export function Loading({ label = t('common.loading') }: { label?: string }) {
   return (
     <div class="loading" role="status" aria-live="polite">
       <span class="spinner" aria-hidden="true" /> {label}
@@ -211,7 +216,7 @@ export function Dialog({ open, title, onClose, children, footer }: { open: boole
     <dialog ref={ref} class="dialog" aria-labelledby={titleId} onClose={onClose} onCancel={onClose}>
       <div class="dialog-header">
         <h2 id={titleId}>{title}</h2>
-        <button type="button" class="icon-btn" aria-label="Close" onClick={onClose}>
+        <button type="button" class="icon-btn" aria-label={t('common.close')} onClick={onClose}>
           <Icon name="x" />
         </button>
       </div>
@@ -257,7 +262,7 @@ export function FormDialog({
       onClose={() => (onClose(), action.clear())}
       footer={
         <>
-          <Button onClick={onClose}>Cancel</Button>
+          <Button onClick={onClose}>{t('common.cancel')}</Button>
           <Button variant="primary" type="submit" form={id} busy={action.busy} disabled={!ready}>
             {submitLabel}
           </Button>
@@ -360,24 +365,25 @@ export function Notifications() {
   );
 }
 
-// ---- formatting ----
+// ---- formatting (in the console's language: i18n/index.ts) ----
+const UNITS = ['B', 'KB', 'MB', 'GB', 'TB'] as const;
 export function bytes(n: number | undefined | null): string {
   if (n === undefined || n === null) return '—';
-  const u = ['B', 'KB', 'MB', 'GB', 'TB'];
   let i = 0;
   let v = n;
-  while (v >= 1000 && i < u.length - 1) {
+  while (v >= 1000 && i < UNITS.length - 1) {
     v /= 1000;
     i++;
   }
-  return `${i === 0 ? v : v.toFixed(v < 100 ? 1 : 0)} ${u[i]}`;
+  const num = i === 0 ? formatNumber(v) : formatNumber(v, { minimumFractionDigits: v < 100 ? 1 : 0, maximumFractionDigits: v < 100 ? 1 : 0 });
+  return `${num} ${t(`common.units.${UNITS[i]!}`)}`;
 }
 
 export function when(t: number | string | undefined | null): string {
   if (t === undefined || t === null || t === '') return '—';
   const d = new Date(t);
   if (Number.isNaN(d.getTime())) return String(t);
-  return d.toLocaleString(undefined, { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+  return formatDate(d, { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
 }
 
 export function Time({ t }: { t: number | string | undefined | null }) {
@@ -393,12 +399,12 @@ export function Time({ t }: { t: number | string | undefined | null }) {
 
 export function duration(ms: number | undefined | null): string {
   if (ms === undefined || ms === null) return '—';
-  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 1000) return t('common.duration.ms', { ms: formatNumber(Math.round(ms)) });
   const s = ms / 1000;
-  if (s < 60) return `${s.toFixed(s < 10 ? 1 : 0)} s`;
+  if (s < 60) return t('common.duration.s', { s: formatNumber(s, { maximumFractionDigits: s < 10 ? 1 : 0, minimumFractionDigits: s < 10 ? 1 : 0 }) });
   const m = Math.floor(s / 60);
-  if (m < 60) return `${m} min ${Math.round(s % 60)} s`;
-  return `${Math.floor(m / 60)} h ${m % 60} min`;
+  if (m < 60) return t('common.duration.min', { m, s: Math.round(s % 60) });
+  return t('common.duration.h', { h: Math.floor(m / 60), m: m % 60 });
 }
 
 // ---- icons (inline SVG elements: markup, not styles) ----

@@ -1,10 +1,12 @@
 import { useState } from 'preact/hooks';
-import { del, get, post, url } from '../api.js';
+import { del, get, post, put, url } from '../api.js';
 import { auth, type TotpProvisioning } from '../endpoints.js';
 import { DEFAULT_RULES } from '../password.js';
 import type { Route } from '../router.js';
 import type { Me } from '../session.js';
-import { Alert, Badge, Button, Card, ErrorAlert, Facts, Loading, PageHeader, TextField, Time, notify, useAction, useAsync } from '../ui.js';
+import { Alert, Badge, Button, Card, ErrorAlert, Facts, Loading, PageHeader, SelectField, TextField, Time, notify, useAction, useAsync } from '../ui.js';
+import { LANGUAGES, browserLanguage, setLanguage, t, type Language } from '../i18n/index.js';
+import { roleLabel } from '../labels.js';
 import { PasswordChooser, RecoveryCodes, TotpSetup, passwordReady } from './signin.js';
 
 interface SessionRow {
@@ -20,34 +22,60 @@ interface SessionRow {
 export function AccountPage({ me }: { me: Me; route: Route }) {
   return (
     <>
-      <PageHeader title="My account" description="Your password, second factor and where you are signed in." />
-      <Card title="Profile">
+      <PageHeader title={t('account.title')} description={t('account.description')} />
+      <Card title={t('account.profile')}>
         <Facts
           items={[
-            ['User name', me.username],
-            ['User id', <code>{me.id}</code>],
-            ['Role', me.role],
-            ['Second factor', me.mfaMethod ? <Badge kind="ok">{mfaLabel(me.mfaMethod)}</Badge> : <Badge kind="warn">none</Badge>],
-            ['Last sign-in', <Time t={me.lastLoginAt} />],
+            [t('account.username'), me.username],
+            [t('account.userId'), <code>{me.id}</code>],
+            [t('account.role'), roleLabel(me.role)],
+            [t('account.secondFactor'), me.mfaMethod ? <Badge kind="ok">{mfaLabel(me.mfaMethod)}</Badge> : <Badge kind="warn">{t('account.mfa.none')}</Badge>],
+            [t('account.lastSignIn'), <Time t={me.lastLoginAt} />],
           ]}
         />
       </Card>
+      <LanguageCard me={me} />
       <div class="grid-2">
         <SecondFactorCard me={me} />
         <PasswordCard me={me} />
       </div>
       <SessionsCard />
-      <Card title="Your data">
-        <p class="muted">Everything this appliance holds about you: your profile, e-mail address and phone number, workspaces and roles, sessions and API tokens (never their secrets), your second factor's kind, and the audit records of what you did or what was done to your account. A zip of JSON and CSV files; the download is recorded in the audit trail.</p>
+      <Card title={t('account.data.title')}>
+        <p class="muted">{t('account.data.text')}</p>
         <a class="btn btn-secondary" data-testid="export-mine" href={url('/users/me/export')} download={`coffre-person-${me.id}.zip`}>
-          Download my data
+          {t('account.data.download')}
         </a>
       </Card>
     </>
   );
 }
 
-export const mfaLabel = (m: string | null) => (m === 'totp' ? 'authenticator app' : m === 'email' ? 'code by e-mail' : m === 'sms' ? 'code by text message' : 'none');
+export const mfaLabel = (m: string | null) => (m === 'totp' || m === 'email' || m === 'sms' ? t(`account.mfa.${m}`) : t('account.mfa.none'));
+
+/** the user's language, stored on the appliance: console, error messages and e-mails follow it */
+function LanguageCard({ me }: { me: Me }) {
+  const [value, setValue] = useState<string>(me.language ?? '');
+  const save = useAction(async (v: string) => {
+    const language = v === '' ? null : (v as Language);
+    await put('/auth/me/language', { language });
+    await auth.refresh();
+    setLanguage(language ?? browserLanguage());
+    notify(t('account.language.saved'));
+  });
+  return (
+    <Card title={t('account.language.title')}>
+      <ErrorAlert error={save.error} />
+      <SelectField
+        label={t('account.language.label')}
+        hint={t('account.language.hint')}
+        value={value}
+        onValue={(v) => (setValue(v), void save.run(v))}
+        disabled={save.busy}
+        options={[{ value: '', label: t('account.language.browser') }, ...LANGUAGES.map((l) => ({ value: l, label: t(`account.languages.${l}`) }))]}
+      />
+    </Card>
+  );
+}
 
 function SecondFactorCard({ me }: { me: Me }) {
   const [prov, setProv] = useState<TotpProvisioning | undefined>();
@@ -63,22 +91,22 @@ function SecondFactorCard({ me }: { me: Me }) {
     setProv(undefined);
     setCodes(r.recoveryCodes);
     await auth.refresh();
-    notify('Authenticator app set up');
+    notify(t('account.totp.done'));
   });
   if (codes) {
     return (
-      <Card title="Second factor">
-        <Alert kind="info">Your other sessions were ended.</Alert>
+      <Card title={t('account.secondFactor')}>
+        <Alert kind="info">{t('account.totp.othersEnded')}</Alert>
         <RecoveryCodes codes={codes} />
         <Button variant="primary" onClick={() => setCodes(undefined)}>
-          I have saved them
+          {t('account.totp.saved')}
         </Button>
       </Card>
     );
   }
   if (prov) {
     return (
-      <Card title="Set up an authenticator app">
+      <Card title={t('account.totp.setupTitle')}>
         <TotpSetup totp={prov} />
         <ErrorAlert error={confirm.error} />
         <form
@@ -88,26 +116,23 @@ function SecondFactorCard({ me }: { me: Me }) {
             void confirm.run();
           }}
         >
-          <TextField label="Code shown by the app" value={code} onValue={setCode} inputMode="numeric" autoComplete="one-time-code" pattern="[0-9]{6}" required class="input code-input" />
-          <TextField label="Your current password" type="password" value={current} onValue={setCurrent} autoComplete="current-password" required />
+          <TextField label={t('account.totp.code')} value={code} onValue={setCode} inputMode="numeric" autoComplete="one-time-code" pattern="[0-9]{6}" required class="input code-input" />
+          <TextField label={t('account.totp.currentPassword')} type="password" value={current} onValue={setCurrent} autoComplete="current-password" required />
           <Button type="submit" variant="primary" busy={confirm.busy}>
-            Confirm
+            {t('common.confirm')}
           </Button>
-          <Button onClick={() => (setProv(undefined), setCurrent(''))}>Cancel</Button>
+          <Button onClick={() => (setProv(undefined), setCurrent(''))}>{t('common.cancel')}</Button>
         </form>
       </Card>
     );
   }
   return (
-    <Card title="Second factor">
-      <p>
-        {me.mfaMethod === 'totp'
-          ? 'You sign in with a code from your authenticator app. Setting it up again replaces the old app and gives you new recovery codes.'
-          : 'Protect your account with an authenticator app: signing in will need your password and a 6-digit code.'}
+    <Card title={t('account.secondFactor')}>
+      <p>{me.mfaMethod === 'totp' ? t('account.totp.inUse') : t('account.totp.advice')}
       </p>
       <ErrorAlert error={start.error} />
       <Button variant={me.mfaMethod === 'totp' ? 'secondary' : 'primary'} busy={start.busy} onClick={() => void start.run()}>
-        {me.mfaMethod === 'totp' ? 'Replace authenticator app' : 'Set up an authenticator app'}
+        {me.mfaMethod === 'totp' ? t('account.totp.replace') : t('account.totp.setup')}
       </Button>
     </Card>
   );
@@ -127,8 +152,8 @@ function PasswordCard({ me }: { me: Me }) {
   });
   const ready = current.length > 0 && passwordReady(pw, confirm, DEFAULT_RULES, [me.username]);
   return (
-    <Card title="Password">
-      {ended !== undefined ? <Alert kind="ok">Password changed. {ended ? `${ended} other session(s) were ended.` : ''} You will get an e-mail about this change.</Alert> : null}
+    <Card title={t('account.password.title')}>
+      {ended !== undefined ? <Alert kind="ok">{ended ? t('account.password.changedEnded', { count: ended }) : t('account.password.changed')}</Alert> : null}
       <ErrorAlert error={act.error} />
       <form
         class="stack"
@@ -137,11 +162,11 @@ function PasswordCard({ me }: { me: Me }) {
           if (ready) void act.run();
         }}
       >
-        <TextField label="Current password" type="password" value={current} onValue={setCurrent} autoComplete="current-password" required />
+        <TextField label={t('account.password.current')} type="password" value={current} onValue={setCurrent} autoComplete="current-password" required />
         <PasswordChooser rules={DEFAULT_RULES} context={[me.username]} value={pw} onValue={setPw} confirm={confirm} onConfirm={setConfirm} />
         <div>
           <Button type="submit" variant="primary" busy={act.busy} disabled={!ready}>
-            Change password
+            {t('account.password.change')}
           </Button>
         </div>
       </form>
@@ -153,7 +178,7 @@ function SessionsCard() {
   const list = useAsync((signal) => get<{ sessions: SessionRow[] }>('/auth/sessions', { signal }), []);
   const endOthers = useAction(async () => {
     const r = await post<{ ended: number }>('/auth/sessions/end-others');
-    notify(`${r.ended} other session(s) ended`);
+    notify(t('account.sessions.ended', { count: r.ended }));
     list.reload();
   });
   const end = useAction(async (id: string) => {
@@ -163,12 +188,12 @@ function SessionsCard() {
   const others = list.data?.sessions.filter((s) => !s.current).length ?? 0;
   return (
     <Card
-      title="Where you are signed in"
+      title={t('account.sessions.title')}
       class="flush"
       actions={
         others > 0 ? (
           <Button small variant="danger" busy={endOthers.busy} onClick={() => void endOthers.run()}>
-            Sign out everywhere else
+            {t('account.sessions.endOthers')}
           </Button>
         ) : null
       }
@@ -180,13 +205,13 @@ function SessionsCard() {
           <table class="table">
             <thead>
               <tr>
-                <th>Browser</th>
-                <th>Address</th>
-                <th>Signed in</th>
-                <th>Last active</th>
-                <th>Expires</th>
+                <th>{t('account.sessions.browser')}</th>
+                <th>{t('account.sessions.address')}</th>
+                <th>{t('account.sessions.signedIn')}</th>
+                <th>{t('account.sessions.lastActive')}</th>
+                <th>{t('account.sessions.expires')}</th>
                 <th class="actions">
-                  <span class="sr-only">Actions</span>
+                  <span class="sr-only">{t('common.actions')}</span>
                 </th>
               </tr>
             </thead>
@@ -194,7 +219,7 @@ function SessionsCard() {
               {list.data.sessions.map((s) => (
                 <tr>
                   <td>
-                    {browserOf(s.userAgent)} {s.current ? <Badge kind="accent">this session</Badge> : null}
+                    {browserOf(s.userAgent)} {s.current ? <Badge kind="accent">{t('account.sessions.current')}</Badge> : null}
                   </td>
                   <td class="mono">{s.ip ?? '—'}</td>
                   <td>
@@ -209,7 +234,7 @@ function SessionsCard() {
                   <td class="actions">
                     {s.current ? null : (
                       <Button small variant="ghost" onClick={() => void end.run(s.id)}>
-                        Sign out
+                        {t('account.sessions.signOut')}
                       </Button>
                     )}
                   </td>
@@ -224,9 +249,9 @@ function SessionsCard() {
 }
 
 export function browserOf(ua: string | null): string {
-  if (!ua) return 'Unknown client';
-  if (/coffre/i.test(ua)) return 'coffre CLI';
-  const b = /Edg\//.test(ua) ? 'Edge' : /Firefox\//.test(ua) ? 'Firefox' : /Chrom(e|ium)\//.test(ua) ? 'Chrome' : /Safari\//.test(ua) ? 'Safari' : 'Browser';
+  if (!ua) return t('account.sessions.unknownClient');
+  if (/coffre/i.test(ua)) return t('account.sessions.cli');
+  const b = /Edg\//.test(ua) ? 'Edge' : /Firefox\//.test(ua) ? 'Firefox' : /Chrom(e|ium)\//.test(ua) ? 'Chrome' : /Safari\//.test(ua) ? 'Safari' : t('account.sessions.genericBrowser');
   const os = /Windows/.test(ua) ? 'Windows' : /Mac OS X/.test(ua) ? 'macOS' : /Linux/.test(ua) ? 'Linux' : '';
-  return os ? `${b} on ${os}` : b;
+  return os ? t('account.sessions.browserOn', { browser: b, os }) : b;
 }

@@ -1,0 +1,33 @@
+/**
+ * The console's catalogues: one JSON file per language and namespace (locales/<lang>/<ns>.json).
+ * A namespace is a top-level key: `t('account.language.label')` reads locales/<lang>/account.json.
+ * To add a namespace, add its two files and one line per language below; English is the
+ * reference type (a key missing in English fails the build), and test/i18n/catalogues.test.ts
+ * checks that French has exactly the same keys, none empty.
+ */
+import enCommon from './locales/en/common.json';
+import enNav from './locales/en/nav.json';
+import enErrors from './locales/en/errors.json';
+import enAccount from './locales/en/account.json';
+import frCommon from './locales/fr/common.json';
+import frNav from './locales/fr/nav.json';
+import frErrors from './locales/fr/errors.json';
+import frAccount from './locales/fr/account.json';
+
+const en = {
+  common: enCommon,
+  nav: enNav,
+  errors: enErrors,
+  account: enAccount,
+};
+
+export type Catalogue = typeof en;
+
+const fr: Catalogue = {
+  common: frCommon,
+  nav: frNav,
+  errors: frErrors,
+  account: frAccount,
+};
+
+export const RESOURCES = { en: { translation: en }, fr: { translation: fr } };
