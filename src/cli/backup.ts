@@ -4,7 +4,7 @@ import cliProgress from 'cli-progress';
 import { Option, type Command } from 'commander';
 import { Value } from '@sinclair/typebox/value';
 import { openAppliance } from '../main.js';
-import { processEnv, resolveDataDir } from '../config/index.js';
+import { resolveDataDir } from '../config/index.js';
 import { KeysSection, type KeysConfig } from '../config/sections/keys.js';
 import { createKeyProvider } from '../keys/registry.js';
 import { createLogger } from '../shared/logger.js';
@@ -13,7 +13,7 @@ import { backupErrors, fmtBytes, openTarget, parseHostKey, restoreInto, targetOp
 import { readSecretFile, resolveConfigPath } from '../config/index.js';
 import { action, dataDirOption, emit, interruptible, jsonOption, localActor, parseNumber, type Io } from './output.js';
 import { withBackupOps, type BackupOps, type DrillResult, type VerifyResult } from './backup-ops.js';
-import { SERVE_MALLOC_ENV, SERVE_V8_FLAGS } from './serve.js';
+import { reexecForTransfers } from '../runtime/index.js';
 
 /** A progress bar on stderr, one per phase (nothing when stderr is not a terminal). */
 export function progressBar(): { update(p: JobProgress): void; stop(): void } {
@@ -38,22 +38,8 @@ export function progressBar(): { update(p: JobProgress): void; stop(): void } {
   };
 }
 
-/**
- * The verbs that stream a whole backup (run, verify, restore) re-execute the CLI once (same PID)
- * with the server's V8 flags and malloc settings (./serve.ts): young generations capped at 2 MiB in
- * the process and its worker threads, and two malloc arenas instead of one per thread, so the
- * transfer buffers the threads drop are reused instead of piling up. Only as the real CLI entry,
- * never when a test calls `main()` in its own process.
- */
-function reexecForTransfer(): void {
-  if (!process.argv[1]?.endsWith('/cli/main.js') || typeof process.execve !== 'function') return;
-  const missing = SERVE_V8_FLAGS.filter((f) => !process.execArgv.includes(f));
-  const env = Object.entries(SERVE_MALLOC_ENV).filter(([k]) => processEnv()[k] === undefined);
-  if (missing.length === 0 && env.length === 0) return;
-  process.execve(process.execPath, [process.execPath, ...process.execArgv, ...missing, ...process.argv.slice(1)], { ...processEnv(), ...Object.fromEntries(env) } as Record<string, string>);
-}
-
-
+/** The verbs that stream a whole backup (run, verify, restore) run with the memory tuning of src/runtime/memory.ts. */
+const reexecForTransfer = () => reexecForTransfers({ cliEntryOnly: true });
 
 export function registerBackup(program: Command, io: Io): void {
   const backup = program

@@ -1,11 +1,12 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { release } from '../shared/buffers.js';
+import { collect } from '../runtime/index.js';
 
 /**
  * Streams allocate a buffer per piece (TLS records, sealed and opened chunks, file reads). V8
  * counts such external memory as it is allocated and, every ~64 MiB not yet given back by a
  * collection, runs a full mark-compact (10-40 ms on the server's heap, dozens per GiB). When the
- * process exposes `gc` (`coffre serve` does), a young-generation collection (about a millisecond)
+ * process exposes `gc` (`coffre serve` does, src/runtime/memory.ts), a young-generation collection (about a millisecond)
  * every 2 MiB streamed frees those buffers while they are young: fewer full collections, and
  * the garbage of a transfer never piles up (measured: 7 full collections per GiB moved instead of
  * 70, peak RSS 15 MB lower). The buffers that do live longer (waiting for a disk write or a slow
@@ -17,7 +18,7 @@ function streamed(n: number): void {
   sinceGc += n;
   if (sinceGc < GC_EVERY) return;
   sinceGc = 0;
-  (globalThis as { gc?: (o?: { type: 'minor' | 'major' }) => void }).gc?.({ type: 'minor' });
+  collect('minor');
 }
 
 /**

@@ -1,6 +1,6 @@
-import v8 from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import { BackupError } from '../errors.js';
+import { engineGcTriggers } from '../../runtime/index.js';
 import type { EngineJob, ReadJob, ReadResult, WriteJob, WriteResult } from './jobs.js';
 
 export type { MemberSource, TargetRef, WriteJob, ReadJob, WriteResult, ReadResult } from './jobs.js';
@@ -8,23 +8,8 @@ export type { MemberSource, TargetRef, WriteJob, ReadJob, WriteResult, ReadResul
 const FROM_SOURCES = import.meta.url.endsWith('.ts');
 const WORKER_URL = new URL(`./worker.${FROM_SOURCES ? 'ts' : 'js'}`, import.meta.url);
 
-/**
- * V8's incremental-marking triggers while an engine runs. The engine's heap is small (~10 MB) and
- * V8 started a mark-compact as soon as it grew by a fraction of a MB, again and again (measured,
- * 1 GiB backup: ~145 mark-compacts in the engine thread, 1.0-1.6 s of its CPU, --trace-gc and
- * --trace-incremental-marking); started only once the old generation reaches 80 % (in a task) or
- * 90 % (at once) of its limit, there were 4, and the upload phase took 7.5 s instead of 9.2. V8
- * flags are process-wide: they are set while at least one engine runs and put back after (0: V8's
- * own heuristics), so the server's heap follows V8's defaults the rest of the time.
- */
-const GC_TRIGGERS = { on: ['--incremental-marking-soft-trigger=80', '--incremental-marking-hard-trigger=90'], off: ['--incremental-marking-soft-trigger=0', '--incremental-marking-hard-trigger=0'] };
-let running = 0;
-function engineStarted(): void {
-  if (running++ === 0) for (const f of GC_TRIGGERS.on) v8.setFlagsFromString(f);
-}
-function engineEnded(): void {
-  if (--running === 0) for (const f of GC_TRIGGERS.off) v8.setFlagsFromString(f);
-}
+const engineStarted = () => engineGcTriggers.started();
+const engineEnded = () => engineGcTriggers.ended();
 
 /**
  * Runs one engine job (./jobs.ts) in its own worker thread and relays its progress. The session

@@ -1,7 +1,5 @@
 import fs from 'node:fs';
 import { Readable } from 'node:stream';
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import type { StorageConfig } from '../../config/sections/storage.js';
 import { createBlobStore } from '../../storage/registry.js';
 import { packArchive, type Member } from '../archive.js';
@@ -10,6 +8,7 @@ import { uploadParts } from '../parts.js';
 import { PartPool } from '../pgp/pool.js';
 import { discard, readArchive, toFile } from '../reader.js';
 import { openTargetRef, type TargetRef } from '../registry.js';
+import { collect } from '../../runtime/index.js';
 
 /**
  * The bulk work of a backup, run in a worker thread (./index.ts): archive + encrypt + upload, and
@@ -78,16 +77,11 @@ export type EngineJob = WriteJob | ReadJob;
  * triggers were raised (./index.ts), and not kept then: peak RSS 249-280 MB at 1 GiB, 330 MB at
  * 3 GiB, +16 % CPU. Now mark-compacts are otherwise rare, one every 64 parts bounds what survives.)
  */
-let gcFn: ((o: { type: 'minor' | 'major' }) => void) | undefined;
 let collections = 0;
 /** every this many parts, a full collection: a bound on promoted garbage whatever V8's triggers (~10 ms each on this small heap) */
 const MAJOR_EVERY = 64;
 function collectYoung(): void {
-  if (!gcFn) {
-    v8.setFlagsFromString('--expose-gc');
-    gcFn = vm.runInNewContext('gc') as (o: { type: 'minor' | 'major' }) => void;
-  }
-  gcFn({ type: ++collections % MAJOR_EVERY === 0 ? 'major' : 'minor' });
+  collect(++collections % MAJOR_EVERY === 0 ? 'major' : 'minor', { expose: true }); // src/runtime/memory.ts
 }
 export type Report = (bytes: number) => void;
 

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { runRequest, type WorkerReply, type WorkerRequest } from './seipd.js';
+import { memoryTuning } from '../../runtime/index.js';
 
 /** ./seipd.ts (tests, type stripping) or ./seipd.js (dist): the worker runs that module */
 const WORKER_URL = new URL(`./seipd${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
@@ -45,7 +46,7 @@ export class PartPool {
       return;
     }
     for (let i = 0; i < threads; i++) {
-      const w = new Worker(WORKER_URL, { workerData: { role: 'coffre-seipd', key: new Uint8Array(key), prefix, date } });
+      const w = new Worker(WORKER_URL, { workerData: { role: 'coffre-seipd', key: new Uint8Array(key), prefix, date, collect: memoryTuning() } });
       w.on('message', (r: WorkerReply) => this.settle(r));
       w.on('error', (e) => this.fail(e));
       w.on('exit', (code) => {

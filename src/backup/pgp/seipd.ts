@@ -224,15 +224,19 @@ export function runRequest(key: Uint8Array, prefix: Uint8Array, date: number, m:
 }
 
 if (!isMainThread && (workerData as { role?: string } | null)?.role === 'coffre-seipd') {
-  const init = workerData as { role: string; key: Uint8Array; prefix: Uint8Array; date: number };
+  const init = workerData as { role: string; key: Uint8Array; prefix: Uint8Array; date: number; collect: boolean };
   const key = Buffer.from(init.key);
   init.key.fill(0);
   const port = parentPort!;
   // Each part leaves ~1× its size of cipher temporaries. V8 only collects them once ~64 MB of
   // external memory piled up, per thread; a young-generation collection after each part keeps
   // every worker within a few MB (measured: −110 MB peak RSS with two workers).
-  v8.setFlagsFromString('--expose-gc');
-  const gc = vm.runInNewContext('gc') as (o?: { type: 'minor' | 'major'; execution?: 'sync' }) => void;
+  // (only with the memory tuning on: src/runtime/memory.ts decides, in `collect`)
+  let gc: ((o: { type: 'minor' }) => void) | undefined;
+  if (init.collect) {
+    v8.setFlagsFromString('--expose-gc');
+    gc = vm.runInNewContext('gc') as (o: { type: 'minor' }) => void;
+  }
   port.on('message', (m: WorkerRequest | 'wipe') => {
     if (m === 'wipe') {
       key.fill(0);
@@ -240,6 +244,6 @@ if (!isMainThread && (workerData as { role?: string } | null)?.role === 'coffre-
       return;
     }
     port.postMessage(runRequest(key, init.prefix, init.date, m), [m.input, m.out]);
-    gc({ type: 'minor' });
+    gc?.({ type: 'minor' });
   });
 }
