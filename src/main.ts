@@ -118,7 +118,7 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     health.push(storageHealth(config.storage.dir), auditExportHealth(audit.forwarder && (() => audit.forwarder!.status()), config.audit.syslog.alertAfterMs, clock));
     const mailer = config.mail.smtp ? smtpSender(config.mail.smtp) : undefined;
     // alerts raised by this process (server or CLI) wait in the outbox; close() delivers what is due
-    const monitoring = wireMonitoring({ config, db: db.db, clock, log, audit, mailer, hsmProbe: () => keys.provider.kekVersions(), verifyAudit: () => audit.verify() });
+    const monitoring = wireMonitoring({ config, db: db.db, clock, log, audit, mailer, hsmProbe: () => keys.provider.kekVersions(), verifyAudit: () => audit.verify(), targetSpace: () => backup.targetSpace() });
     closers.push(() => monitoring.stop(config.http.shutdownGraceMs));
     monitoring.jobs.forEach((j) => scheduler.register(j));
     root.push(monitoring.root);
@@ -187,7 +187,7 @@ export async function buildApp(a: Appliance, withTls = true): Promise<App> {
   return build({
     http: a.config.http,
     log: a.log,
-    ...(withTls ? { https: tlsServerOptions(a.config.tls) } : {}),
+    ...(withTls ? { https: a.monitoring.tlsOptions(tlsServerOptions(a.config.tls)) } : {}),
     auth: () => a.auth,
     api: a.api,
     root: a.root,

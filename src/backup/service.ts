@@ -5,6 +5,7 @@ import { drill } from './drill.js';
 import { addEscrow, expireEscrow, listEscrow, removeEscrow } from './escrow.js';
 import { slotName } from './retention.js';
 import { run } from './runs.js';
+import { targetSpace } from './space.js';
 import { destroy } from './shred.js';
 import { addTarget, removeTarget } from './targets-admin.js';
 import type { BackupTarget } from './targets/types.js';
@@ -39,6 +40,10 @@ export class BackupService {
   }
   removeTarget(name: string, actor: string) {
     return removeTarget(this.core, name, actor);
+  }
+  /** free and total bytes at each registered target (null figures: unreachable or cannot tell) */
+  targetSpace() {
+    return targetSpace(this.core);
   }
 
   addEscrow(keyText: string | Uint8Array, actor: string) {

@@ -1,4 +1,5 @@
-import crypto from 'node:crypto';
+import crypto, { type X509Certificate } from 'node:crypto';
+import { clientCertAllowed } from './mtls.js';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
@@ -216,19 +217,25 @@ export function monitoringRoutes(o: MonitoringRoutesOptions): FastifyPluginAsync
 
 /**
  * `GET /metrics`: the Prometheus text format, for a scraper that sends `Authorization: Bearer
- * <monitoring.scrapeTokenFile>`. 404 when no token is configured, 401 for a wrong one (compared
- * in constant time). Public as far as the session gate goes: the token is its own credential.
+ * <monitoring.scrapeTokenFile>` or presents a client certificate issued by
+ * `monitoring.scrapeClientCaFile` (./mtls.ts). 404 when neither is configured, 401 otherwise (the
+ * token compared in constant time). Public as far as the session gate goes: these are its own
+ * credentials.
  */
-export function metricsEndpoint(o: { registry: Registry; token: string | undefined }): FastifyPluginAsync {
+export function metricsEndpoint(o: { registry: Registry; token: string | undefined; clientCas?: readonly X509Certificate[] }): FastifyPluginAsync {
   const want = o.token === undefined ? undefined : crypto.createHash('sha256').update(o.token).digest();
+  const cas = o.clientCas ?? [];
   return async (app) => {
     app.get('/metrics', { config: { public: true }, schema: { hide: true } }, async (req, reply) => {
-      if (!want) throw errors.notFound('route');
-      const m = /^Bearer ([\x21-\x7e]{1,512})$/.exec(req.headers.authorization ?? '');
-      const got = crypto.createHash('sha256').update(m?.[1] ?? '').digest();
-      if (!m || !crypto.timingSafeEqual(got, want)) {
-        reply.header('www-authenticate', 'Bearer realm="coffre-metrics"');
-        throw errors.unauthenticated();
+      if (!want && !cas.length) throw errors.notFound('route');
+      const byCert = cas.length > 0 && clientCertAllowed(req.raw.socket, cas);
+      if (!byCert) {
+        const m = /^Bearer ([\x21-\x7e]{1,512})$/.exec(req.headers.authorization ?? '');
+        const got = crypto.createHash('sha256').update(m?.[1] ?? '').digest();
+        if (!want || !m || !crypto.timingSafeEqual(got, want)) {
+          if (want) reply.header('www-authenticate', 'Bearer realm="coffre-metrics"');
+          throw errors.unauthenticated();
+        }
       }
       reply.header('content-type', o.registry.contentType).header('cache-control', 'no-store');
       return o.registry.metrics();

@@ -131,6 +131,22 @@ export class RuleEngine {
         yield { kind: 'backup.stale', severity: 'critical', message: `no complete backup at target ${target} for ${fmt(hours)} h (limit ${r.backupAge.hours} h)`, targets: { target }, state: hours > r.backupAge.hours ? 'fire' : 'clear' };
       }
     }
+    if (r.targetDisk.enabled) {
+      for (const s of value(samples, 'backup_target_used_percent')) {
+        const target = s.labels?.target ?? 'unknown';
+        yield { kind: 'backup.target-disk', severity: s.value >= 95 ? 'critical' : 'warning', message: `backup target ${target} is ${fmt(s.value)} % full (alert at ${r.targetDisk.percent} %, clears at ${r.targetDisk.clearPercent} %)`, targets: { target }, state: band(s.value, r.targetDisk.percent, r.targetDisk.clearPercent) };
+      }
+    }
+    const exp = value(samples, 'audit_export_lag_seconds')[0];
+    if (r.auditExport.enabled && exp) {
+      const records = value(samples, 'audit_export_lag_records')[0]?.value ?? 0;
+      yield { kind: 'audit.export-lagging', severity: 'warning', message: exp.value > 0 ? `${records} audit record(s) wait for the syslog collector, the oldest for ${fmt(exp.value / 60)} min (alert at ${fmt(r.auditExport.seconds / 60)} min)` : 'the audit export has caught up', state: band(exp.value, r.auditExport.seconds, r.auditExport.clearSeconds) };
+    }
+    const drift = value(samples, 'clock_offset_seconds')[0];
+    if (r.clockDrift.enabled && drift) {
+      const off = Math.abs(drift.value);
+      yield { kind: 'monitoring.clock-drift', severity: off >= 60 ? 'critical' : 'warning', message: `this clock is ${fmt(off)} s ${drift.value > 0 ? 'ahead of' : 'behind'} its HTTPS peers (alert at ${r.clockDrift.seconds} s): timestamps, sessions and one-time codes are affected`, state: band(off, r.clockDrift.seconds, r.clockDrift.clearSeconds) };
+    }
     const cert = value(samples, 'tls_certificate_expiry_days')[0];
     if (r.certExpiry.enabled && cert) yield { kind: 'tls.certificate-expiring', severity: cert.value < 7 ? 'critical' : 'warning', message: cert.value < 0 ? 'the HTTPS certificate has expired' : `the HTTPS certificate expires in ${fmt(cert.value)} days (alert under ${r.certExpiry.days})`, state: cert.value < r.certExpiry.days ? 'fire' : 'clear' };
   }

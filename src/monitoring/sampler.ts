@@ -38,6 +38,13 @@ export const METRIC_HELP: Record<string, string> = {
   tls_certificate_expiry_days: 'days until the HTTPS certificate expires',
   sessions_active: 'signed-in sessions not ended, expired or idle',
   audit_export_lag_records: 'audit records not yet delivered to the syslog collector',
+  audit_export_lag_seconds: 'age of the oldest audit record not yet delivered to the syslog collector (0 when none waits)',
+  clock_offset_seconds: 'this machine\'s clock minus the time of the configured HTTPS peers (median of their Date headers)',
+  clock_peers_reached: 'configured clock peers that answered the last check',
+  backup_target_up: '1 when the backup {target} answered the last space check, else 0',
+  backup_target_total_bytes: 'size of the volume holding the backup {target}',
+  backup_target_free_bytes: 'space available at the backup {target}',
+  backup_target_used_percent: '100 - available / total at the backup {target}',
   alerts_open: 'open or acknowledged alerts, per {severity}',
 };
 
@@ -110,7 +117,16 @@ export interface SamplerOptions {
   /** the HTTPS certificate (PEM) */
   certFile?: string;
   sessionIdleMs: number;
+  /** space at each registered backup target (BackupService.targetSpace); measured every `targetSpaceIntervalMs` */
+  targetSpace?: () => Promise<readonly TargetSpace[]>;
+  targetSpaceIntervalMs?: number;
+  /** measures this machine's clock against HTTPS peers (./clock.ts); every `clockIntervalMs` */
+  clockOffset?: () => Promise<{ offsetMs: number | null; reached: number }>;
+  clockIntervalMs?: number;
 }
+
+/** one backup target's space, or why it could not be measured */
+export type TargetSpace = { target: string; free: number; total: number } | { target: string; free: null; total: null };
 
 /**
  * Samples every `intervalMs`: the process and the machine, the volumes, the event loop, requests,
@@ -172,7 +188,9 @@ export class Sampler {
       ['backups', () => this.backupSamples(at)],
       ['certificate', () => this.certSamples(at)],
       ['sessions', () => this.sessionSamples(at)],
-      ['audit', () => this.auditSamples()],
+      ['audit', () => this.auditSamples(at)],
+      ['clock', () => this.clockSamples(at)],
+      ['targets', () => this.targetSamples(at)],
       ['alerts', () => this.alertSamples()],
     ];
     for (const [what, f] of parts) {
@@ -318,11 +336,46 @@ export class Sampler {
     return [{ name: 'sessions_active', value: Number(r?.n ?? 0) }];
   }
 
-  private async auditSamples(): Promise<Sample[]> {
+  private async auditSamples(now: number): Promise<Sample[]> {
     const head = await this.o.db.selectFrom('audit_head').select('seq').executeTakeFirst();
     const cur = await this.o.db.selectFrom('audit_cursors').select('seq').where('sink', '=', 'syslog').executeTakeFirst();
     if (!cur) return [];
-    return [{ name: 'audit_export_lag_records', value: Math.max(0, Number(head?.seq ?? 0) - Number(cur.seq)) }];
+    const lag = Math.max(0, Number(head?.seq ?? 0) - Number(cur.seq));
+    // the oldest record waiting: the first one after the export cursor
+    const oldest = lag > 0 ? await this.o.db.selectFrom('audit_events').select('at').where('seq', '>', Number(cur.seq)).orderBy('seq').limit(1).executeTakeFirst() : undefined;
+    return [
+      { name: 'audit_export_lag_records', value: lag },
+      { name: 'audit_export_lag_seconds', value: oldest ? Math.max(0, (now - Number(oldest.at)) / 1000) : 0 },
+    ];
+  }
+
+  private clockCache: { at: number; samples: Sample[] } | null = null;
+  private async clockSamples(now: number): Promise<Sample[]> {
+    const f = this.o.clockOffset;
+    if (!f) return [];
+    if (!this.clockCache || now - this.clockCache.at >= (this.o.clockIntervalMs ?? 300_000) || now < this.clockCache.at) {
+      const r = await f();
+      this.clockCache = { at: now, samples: [{ name: 'clock_peers_reached', value: r.reached }, ...(r.offsetMs === null ? [] : [{ name: 'clock_offset_seconds', value: r.offsetMs / 1000 }])] };
+    }
+    return this.clockCache.samples;
+  }
+
+  private targetCache: { at: number; samples: Sample[] } | null = null;
+  /** each registered backup target's space; a remote target is contacted only every `targetSpaceIntervalMs` */
+  private async targetSamples(now: number): Promise<Sample[]> {
+    const f = this.o.targetSpace;
+    if (!f) return [];
+    if (!this.targetCache || now - this.targetCache.at >= (this.o.targetSpaceIntervalMs ?? 300_000) || now < this.targetCache.at) {
+      const out: Sample[] = [];
+      for (const t of await f()) {
+        const labels = { target: t.target };
+        out.push({ name: 'backup_target_up', labels, value: t.total === null ? 0 : 1 });
+        if (t.total === null || t.free === null) continue;
+        out.push({ name: 'backup_target_total_bytes', labels, value: t.total }, { name: 'backup_target_free_bytes', labels, value: t.free }, { name: 'backup_target_used_percent', labels, value: t.total > 0 ? 100 - (t.free / t.total) * 100 : 0 });
+      }
+      this.targetCache = { at: now, samples: out };
+    }
+    return this.targetCache.samples;
   }
 
   private async alertSamples(): Promise<Sample[]> {

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { Registry } from 'prom-client';
 import type { Kysely } from 'kysely';
@@ -15,7 +16,10 @@ import { DbAlerter } from './alerter.js';
 import { createAlertChannels } from './registry.js';
 import type { AlertMailer } from './channels/email.js';
 import { MetricStore } from './metric-store.js';
-import { HttpStats, Sampler } from './sampler.js';
+import { HttpStats, Sampler, type TargetSpace } from './sampler.js';
+import { measureClockOffset } from './clock.js';
+import { clientCertServerOptions, parseCaBundle } from './mtls.js';
+import type { TlsOptions } from 'node:tls';
 import { metricsEndpoint, monitoringRoutes } from './routes.js';
 import { RuleEngine } from './rules.js';
 import { installShedding } from './shedding.js';
@@ -33,6 +37,8 @@ export interface MonitoringOptions {
   hsmProbe?: () => Promise<unknown>;
   /** verifies the audit chain (the audit-chain rule) */
   verifyAudit?: () => Promise<{ ok: boolean; firstBadSeq?: number; problem?: { code: string } }>;
+  /** space at each backup target (BackupService.targetSpace) */
+  targetSpace?: () => Promise<readonly TargetSpace[]>;
 }
 
 export interface Monitoring {
@@ -47,6 +53,8 @@ export interface Monitoring {
   /** the operations API (under /api/v1) and `/metrics` (root) */
   api(o: { scheduler: Scheduler; health: () => readonly HealthCheck[] }): FastifyPluginAsync;
   root: FastifyPluginAsync;
+  /** extra HTTPS server options when scrapers may present a client certificate (monitoring.scrapeClientCaFile) */
+  tlsOptions(base: TlsOptions): TlsOptions;
   jobs: JobDefinition[];
   /** serving process only: sampling and background delivery */
   start(): void;
@@ -67,6 +75,7 @@ export function wireMonitoring(o: MonitoringOptions): Monitoring {
   const registry = new Registry();
   const http = new HttpStats(registry);
   const store = new MetricStore(db);
+  const clockCa = m.clock.caFile ? readFileSync(m.clock.caFile, 'utf8') : undefined;
   const sampler = new Sampler({
     db,
     clock,
@@ -82,6 +91,8 @@ export function wireMonitoring(o: MonitoringOptions): Monitoring {
     ...(o.hsmProbe ? { hsmProbe: o.hsmProbe } : {}),
     certFile: config.tls.certFile,
     sessionIdleMs: config.auth.sessions.idleTimeoutMinutes * 60_000,
+    ...(o.targetSpace ? { targetSpace: o.targetSpace, targetSpaceIntervalMs: m.targetSpaceIntervalMs } : {}),
+    ...(m.clock.peers.length ? { clockOffset: () => measureClockOffset({ peers: m.clock.peers, ...(clockCa ? { ca: clockCa } : {}) }), clockIntervalMs: m.clock.intervalMs } : {}),
   });
   const rules = new RuleEngine({ db, clock, log, alerts: alerter, rules: m.rules, timeZone: config.site.timeZone, ...(o.verifyAudit ? { verifyAudit: o.verifyAudit } : {}) });
   // one node evaluates the rules (database lease, renewed at every sample)
@@ -92,6 +103,8 @@ export function wireMonitoring(o: MonitoringOptions): Monitoring {
     leading = leading ? await leases.renew(RULES_LEASE) : await leases.acquire(RULES_LEASE);
     if (leading) await rules.evaluate({ now: at, samples });
   };
+  const clientCaPem = m.scrapeClientCaFile ? readFileSync(m.scrapeClientCaFile, 'utf8') : undefined;
+  const clientCas = clientCaPem ? parseCaBundle(clientCaPem) : [];
   const token = m.scrapeTokenFile ? readSecretFile(m.scrapeTokenFile, 'monitoring.scrapeTokenFile') : undefined;
   const compact: JobDefinition = {
     name: 'monitoring.compact',
@@ -107,7 +120,8 @@ export function wireMonitoring(o: MonitoringOptions): Monitoring {
     rules,
     extensions: [(app) => http.install(app), (app) => installShedding(app, m)],
     api: ({ scheduler, health }) => monitoringRoutes({ db, clock, alerter, store, sampler, scheduler, health }),
-    root: metricsEndpoint({ registry, token }),
+    root: metricsEndpoint({ registry, token, clientCas }),
+    tlsOptions: (base) => (clientCaPem ? { ...base, ...clientCertServerOptions(clientCaPem, base.ca) } : base),
     jobs: [compact],
     start: () => {
       outbox.start();

@@ -19,6 +19,20 @@ export const MonitoringSection = Type.Object(
     fullResolutionHours: Type.Integer({ minimum: 1, default: 24 }),
     /** file holding the bearer token Prometheus sends to GET /metrics (absent: /metrics answers 404) */
     scrapeTokenFile: Type.Optional(Type.String()),
+    /** CA (PEM) whose client certificates may scrape GET /metrics (mutual TLS), instead of or beside the token */
+    scrapeClientCaFile: Type.Optional(Type.String()),
+    /** how often the space at each backup target is measured (remote targets are contacted then) */
+    targetSpaceIntervalMs: Type.Integer({ minimum: 1000, default: 300_000 }),
+    /** the clock-drift rule's reference: HTTPS peers whose Date header is compared with this clock */
+    clock: Type.Object(
+      {
+        peers: Type.Array(Type.String({ pattern: '^https://' }), { default: [] }),
+        /** extra CA certificates (PEM) to trust for the peers */
+        caFile: Type.Optional(Type.String()),
+        intervalMs: Type.Integer({ minimum: 1000, default: 300_000 }),
+      },
+      opt,
+    ),
     alerts: Type.Object(
       {
         /** an open alert raised again is a repeat; after this long without an acknowledgement a reminder is sent */
@@ -89,6 +103,12 @@ export const MonitoringSection = Type.Object(
         }),
         auditChain: rule({ intervalMs: Type.Integer({ minimum: 60_000, default: 3_600_000 }) }),
         accessReview: rule({}),
+        /** the oldest audit record not yet at the syslog collector is this old */
+        auditExport: rule({ seconds: Type.Integer({ minimum: 1, default: 900 }), clearSeconds: Type.Integer({ minimum: 0, default: 60 }) }),
+        /** this clock differs from the HTTPS peers' (monitoring.clock) by this much, either way */
+        clockDrift: rule({ seconds: Type.Number({ minimum: 1, default: 5 }), clearSeconds: Type.Number({ minimum: 0, default: 2 }) }),
+        /** a backup target's volume is this full */
+        targetDisk: rule({ percent: Type.Number({ minimum: 1, maximum: 100, default: 85 }), clearPercent: Type.Number({ minimum: 1, maximum: 100, default: 80 }) }),
       },
       opt,
     ),
