@@ -118,4 +118,15 @@ describe('architecture', () => {
     expect(defined.size).toBeGreaterThan(40);
     expect(checklistCodes("const T0 = 1; // B5 and Q9\nit('Z9: x', () => {})")).toEqual(['B5', 'Z9']);
   });
+  it('every relative link of README.md and docs/ leads to a file of the repository', () => {
+    const broken: string[] = [];
+    const files = ['README.md', ...fs.readdirSync(path.join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+    for (const f of files) {
+      for (const m of fs.readFileSync(path.join(ROOT, f), 'utf8').matchAll(/\]\(([^)#\s]+)(#[^)]*)?\)/g)) {
+        if (/^[a-z]+:/.test(m[1]!)) continue;
+        if (!fs.existsSync(path.join(ROOT, path.dirname(f), m[1]!))) broken.push(`${f}: ${m[1]}`);
+      }
+    }
+    expect(broken).toEqual([]);
+  });
 });

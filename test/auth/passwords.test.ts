@@ -30,7 +30,7 @@ describe('passwords', () => {
     expect(checkPassword('Zx9#qTr2vW', { ...policy, minLength: 14 })).toContain('at least 14 characters');
   });
 
-  it('P3: 3 of 4 classes AND the blocklist (deviation from ASVS 5.0 6.2.5 documented in README)', () => {
+  it('P3: 3 of 4 classes AND the blocklist (deviation from ASVS 5.0 6.2.5 documented in docs/identity.md)', () => {
     expect(checkPassword('alllowercaseletters', policy).join()).toMatch(/at least 3 of/);
     expect(checkPassword('lowercase and digits 123', policy)).toEqual([]); // lower, digit, other (space)
     for (const p of ['Password1!', 'Welcome2026!', 'Coffre2026!', 'P@ssw0rd2026!', 'Qwerty12345!']) {
