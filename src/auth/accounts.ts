@@ -12,7 +12,7 @@ import { Links } from './links.js';
 import { checkPassword } from './passwords/policy.js';
 import { normaliseEmail, normaliseUsername } from './username.js';
 import { authErrors } from './errors.js';
-import { notices } from './notices.js';
+import { notices, ownerAlertText, type OwnerAlertWhat } from './notices.js';
 import { addressPrefix } from './address.js';
 import { newId } from './secrets.js';
 import { isApplianceRole } from '../access/index.js';
@@ -103,7 +103,7 @@ export class AccountService {
     const user = (await this.p.users.byId(id))!;
     let mailed = false;
     if (send && this.p.mail) {
-      const n = notices.enrol(display, link.url, this.d.config.links.ttlHours);
+      const n = notices.enrol(user, display, link.url, this.d.config.links.ttlHours);
       await this.p.mail.send({ to: email, subject: n.subject, text: n.text });
       mailed = true;
     }
@@ -123,10 +123,10 @@ export class AccountService {
       await this.d.audit.record(trx, { action: 'user.reinvite', actor: by, outcome: 'success', targets: { user: userId, ...(stripped.length ? { membershipsRemoved: idList(stripped) } : {}) }, source });
       return { link, stripped };
     });
-    await this.alertOwners(stripped, u, by, 'a new enrolment link was issued for it; its membership was removed');
+    await this.alertOwners(stripped, u, by, 'reinvite');
     let mailed = false;
     if (send && this.p.mail) {
-      const n = notices.enrol(u.username, l.url, this.d.config.links.ttlHours);
+      const n = notices.enrol(u, u.username, l.url, this.d.config.links.ttlHours);
       await this.p.mail.send({ to: await this.p.users.email(u), subject: n.subject, text: n.text });
       mailed = true;
     }
@@ -145,16 +145,16 @@ export class AccountService {
    * their members: an alert (ids only) and, where a mail server is configured, an e-mail to each
    * owner. Never throws (the action it reports is already recorded in the audit trail).
    */
-  private async alertOwners(workspaceIds: string[], user: UserRow, by: string, what: string): Promise<void> {
+  private async alertOwners(workspaceIds: string[], user: UserRow, by: string, what: OwnerAlertWhat): Promise<void> {
     if (!workspaceIds.length) return;
     try {
       const owners = await this.d.db.selectFrom('workspace_members').select('user_id').distinct().where('workspace_id', 'in', workspaceIds).where('role', '=', 'owner').execute();
-      await this.d.alerts.raise({ kind: 'auth.admin_credential', severity: 'warning', message: `${by} acted on the account ${user.username} (member of ${workspaceIds.length} workspace(s)): ${what}`, targets: { user: user.id, by, workspaces: idList(workspaceIds), owners: idList(owners.map((o) => o.user_id)) } });
+      await this.d.alerts.raise({ kind: 'auth.admin_credential', severity: 'warning', message: `${by} acted on the account ${user.username} (member of ${workspaceIds.length} workspace(s)): ${ownerAlertText(what)}`, targets: { user: user.id, by, workspaces: idList(workspaceIds), owners: idList(owners.map((o) => o.user_id)) } });
       if (!this.p.mail) return;
       for (const o of owners) {
         const owner = await this.p.users.byId(o.user_id);
         if (!owner || owner.state !== 'active') continue;
-        const n = notices.ownerAlert(owner.username, user.username, what);
+        const n = notices.ownerAlert(owner, owner.username, user.username, what);
         await this.p.mail.send({ to: await this.p.users.email(owner), subject: n.subject, text: n.text });
       }
     } catch (e) {
@@ -241,7 +241,7 @@ export class AccountService {
         await this.d.audit.record(trx, { action: 'auth.reset.request', actor: 'anonymous', outcome: 'success', targets: { user: u.id }, source });
         return l;
       });
-      const n = notices.reset(u.username, link.url, this.d.config.links.ttlHours);
+      const n = notices.reset(u, u.username, link.url, this.d.config.links.ttlHours);
       await this.p.mail.send({ to: await this.p.users.email(u), subject: n.subject, text: n.text });
     } catch (e) {
       this.d.log.error({ err: e, event: 'auth.reset.failed' }, 'password reset request failed');
@@ -331,9 +331,9 @@ export class AccountService {
       await this.d.audit.record(trx, { action: audit.action, actor: audit.by, outcome: 'success', targets: { user: user.id, ...audit.targets }, source: audit.source });
       return l;
     });
-    await this.alertOwners(await this.membershipsOf(user.id), user, audit.by, audit.action === 'auth.recovery.approve' ? 'a second admin approved an account recovery (new password and new second factor)' : 'a password reset was started for it');
+    await this.alertOwners(await this.membershipsOf(user.id), user, audit.by, audit.action === 'auth.recovery.approve' ? 'recovery' : 'reset');
     if (!this.p.mail) return { mailed: false, resetUrl: link.url, expiresAt: link.expiresAt };
-    const n = notices.reset(user.username, link.url, this.d.config.links.ttlHours);
+    const n = notices.reset(user, user.username, link.url, this.d.config.links.ttlHours);
     await this.p.mail.send({ to: await this.p.users.email(user), subject: n.subject, text: n.text });
     return { mailed: true, expiresAt: link.expiresAt };
   }
@@ -398,7 +398,7 @@ export class AccountService {
 
   private async notifyPasswordChanged(user: UserRow): Promise<void> {
     if (!this.p.mail) return;
-    const n = notices.passwordChanged(user.username, new Date(this.d.clock.nowMs()).toISOString());
+    const n = notices.passwordChanged(user, user.username, this.d.clock.nowMs());
     await this.p.mail.send({ to: await this.p.users.email(user), subject: n.subject, text: n.text }).catch((e: unknown) => this.d.log.warn({ err: e, event: 'auth.notify_failed' }, 'could not send the password-change notice'));
   }
 

@@ -41,7 +41,7 @@ export class SessionAuthenticator implements Authenticator {
   ) {}
 
   private async activeUser(id: string) {
-    return this.o.db.selectFrom('users').select(['id', 'username', 'role', 'state', 'last_seen_at']).where('id', '=', id).executeTakeFirst();
+    return this.o.db.selectFrom('users').select(['id', 'username', 'role', 'state', 'last_seen_at', 'language']).where('id', '=', id).executeTakeFirst();
   }
 
   private async touch(userId: string, lastSeen: number | null): Promise<void> {
@@ -72,7 +72,7 @@ export class SessionAuthenticator implements Authenticator {
       if (!t || !u || u.state !== 'active') throw failed();
       this.o.limiter.vouch(bearer);
       await this.touch(u.id, u.last_seen_at);
-      return { id: `token:${t.id}`, kind: 'token', userId: u.id, username: u.username, roles: [u.role], scopes: t.scopes };
+      return { id: `token:${t.id}`, kind: 'token', userId: u.id, username: u.username, roles: [u.role], scopes: t.scopes, language: u.language };
     }
     if (!secret) throw errors.unauthenticated();
     if (secret.length > 100) throw failed();
@@ -97,7 +97,7 @@ export class SessionAuthenticator implements Authenticator {
     }
     req.sessionSecret = secret;
     await this.touch(u.id, u.last_seen_at);
-    return { id: `user:${u.id}`, kind: 'user', userId: u.id, username: u.username, roles: [u.role], sessionId: r.session.id };
+    return { id: `user:${u.id}`, kind: 'user', userId: u.id, username: u.username, roles: [u.role], sessionId: r.session.id, language: u.language };
   }
 
   /** S5: synchroniser token (derived from the session) AND same-origin request */

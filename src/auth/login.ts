@@ -175,13 +175,13 @@ export class LoginService {
     await this.d.db.insertInto('auth_user_notices').values({ id: newId(), user_id: user.id, kind: 'mfa.locked', created_at: this.d.clock.nowMs(), shown_at: null }).execute();
     await this.alert('auth.mfa.locked', 'critical', `${n} wrong second-factor codes for one account within 15 minutes: its second factor is locked for ${minutes} minutes (someone may hold its password)`, { user: user.id });
     if (this.p.mail) {
-      const m = notices.mfaLocked(user.username, minutes, new Date(this.d.clock.nowMs()).toISOString());
+      const m = notices.mfaLocked(user, user.username, minutes, this.d.clock.nowMs());
       await this.p.mail.send({ to: await this.p.users.email(user), subject: m.subject, text: m.text }).catch((e: unknown) => this.d.log.warn({ err: e, event: 'auth.notify_failed' }, 'could not send the second-factor lock notice'));
     }
   }
 
   private async deliverCode(user: UserRow, method: string, code: string): Promise<void> {
-    const n = notices.code(code, Math.round(this.d.config.mfa.challengeTtlSeconds / 60));
+    const n = notices.code(user, code, Math.round(this.d.config.mfa.challengeTtlSeconds / 60));
     if (method === 'sms') {
       const phone = await this.p.users.phone(user);
       await this.p.sms!.send({ to: phone!, text: n.text });

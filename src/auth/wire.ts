@@ -132,7 +132,7 @@ export function wireIdentity(o: IdentityOptions): Identity {
       ? async (userId, due) => {
           const u = await users.byId(userId);
           if (!u || u.state !== 'active') return;
-          const n = notices.reviewReminder(due);
+          const n = notices.reviewReminder(u, due);
           await mail.send({ to: await users.email(u), subject: n.subject, text: n.text });
         }
       : undefined,

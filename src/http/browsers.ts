@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { acceptedLanguages, DEFAULT_LANGUAGE, translator, type Language } from '../shared/i18n/index.js';
 
 /**
  * Obsolete browsers are refused with a 426 page naming those that work.
@@ -27,16 +28,31 @@ export function isObsoleteBrowser(ua: string | undefined): boolean {
   return false;
 }
 
-const PAGE = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Browser not supported — Coffre</title></head>
-<body><h1>This browser is not supported</h1>
-<p>Coffre protects your documents with current encryption and security policies that this browser does not support.</p>
-<p>Please use a current browser: ${SUPPORTED}.</p></body></html>`;
+const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** the 426 page in one language (src/shared/i18n/locales/<lang>/pages.json) */
+export function obsoletePage(lang: Language): string {
+  const t = translator(lang);
+  return `<!doctype html>
+<html lang="${lang}"><head><meta charset="utf-8"><title>${escape(t('pages.obsolete.title'))}</title></head>
+<body><h1>${escape(t('pages.obsolete.heading'))}</h1>
+<p>${escape(t('pages.obsolete.why'))}</p>
+<p>${escape(t('pages.obsolete.use', { browsers: t('pages.obsolete.browsers') }))}</p></body></html>`;
+}
 
 export function installBrowserGate(app: FastifyInstance): void {
   app.addHook('onRequest', async (req, reply) => {
     if (isObsoleteBrowser(req.headers['user-agent'])) {
-      return reply.code(426).header('content-type', 'text/html; charset=utf-8').header('cache-control', 'no-store').send(PAGE);
+      // no session is read here: the browser's language (Accept-Language), else English
+      const h = req.headers['accept-language'];
+      const lang = acceptedLanguages(typeof h === 'string' ? h : undefined)[0] ?? DEFAULT_LANGUAGE;
+      return reply
+        .code(426)
+        .header('content-type', 'text/html; charset=utf-8')
+        .header('content-language', lang)
+        .header('vary', 'Accept-Language, User-Agent')
+        .header('cache-control', 'no-store')
+        .send(obsoletePage(lang));
     }
   });
 }

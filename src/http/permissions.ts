@@ -32,6 +32,8 @@ export interface Actor {
   /** token scopes, when authenticated by an API token */
   scopes?: readonly string[];
   sessionId?: string;
+  /** the user's chosen language ('en', 'fr'), or null: the request's Accept-Language (docs/i18n.md) */
+  language?: string | null;
 }
 
 /**
