@@ -4,6 +4,7 @@ import { Value } from '@sinclair/typebox/value';
 import { ConfigSchema, type Config, type ConfigFile } from './schema.js';
 import { AppError } from '../shared/errors.js';
 import { retiredKekGraceProblem } from './sections/keys.js';
+import { PostgresDb, SqliteDb } from './sections/database.js';
 
 export const CONFIG_FILE = 'config.json';
 
@@ -122,6 +123,31 @@ function fileProblems(cfg: Partial<ConfigFile>): ConfigProblem[] {
   return out;
 }
 
+/** The form of `database` its `type` names (the SQLite form when `type` is absent or unknown). */
+const databaseForm = (db: unknown) => ((db as { type?: unknown } | null)?.type === 'postgres' ? PostgresDb : SqliteDb);
+
+/**
+ * Defaults everywhere. `database` is a union of two forms: TypeBox would fill it with the first
+ * form's defaults whatever its `type` (a PostgreSQL section got SQLite's `file`, then matched
+ * neither form), so it gets the defaults of the form its `type` names.
+ */
+function withSectionDefaults(obj: Record<string, unknown>): Record<string, unknown> {
+  const { database, ...rest } = obj;
+  const out = Value.Default(ConfigSchema, rest) as Record<string, unknown>;
+  if (database !== undefined) out.database = typeof database === 'object' && database !== null ? Value.Default(databaseForm(database), database) : database;
+  return out;
+}
+
+/** `database` checked against the form its `type` names, so each problem names its key (not "Expected union value"). */
+function databaseProblems(db: unknown): ConfigProblem[] {
+  if (typeof db !== 'object' || db === null) return [];
+  const t = (db as { type?: unknown }).type;
+  if (t !== 'postgres' && t !== 'sqlite') return [{ path: '/database/type', message: 'must be "sqlite" or "postgres"' }];
+  const out: ConfigProblem[] = [];
+  for (const e of Value.Errors(databaseForm(db), db)) if (!out.some((p) => p.path === `/database${e.path}`)) out.push({ path: `/database${e.path}`, message: e.message });
+  return out;
+}
+
 /**
  * Validates a raw configuration object (already parsed). Returns the frozen config, or throws a
  * ConfigError listing every problem at once (schema errors, unknown keys, missing files).
@@ -132,11 +158,11 @@ export function validateConfig(raw: unknown, dataDir: string, env: Env = {}, sou
   }
   const obj = structuredClone(raw) as Record<string, unknown>;
   applyEnv(obj, env);
-  const withDefaults = Value.Default(ConfigSchema, obj) as Record<string, unknown>;
-  const problems: ConfigProblem[] = [];
+  const withDefaults = withSectionDefaults(obj);
+  const problems: ConfigProblem[] = databaseProblems(withDefaults.database);
   for (const e of Value.Errors(ConfigSchema, withDefaults)) {
-    // unions report once per branch; keep the first message per path
-    if (problems.some((p) => p.path === e.path)) continue;
+    // unions report once per branch; keep the first message per path (`database`: its form's, above)
+    if (problems.some((p) => p.path === e.path || p.path.startsWith(`${e.path}/`))) continue;
     problems.push({ path: e.path, message: e.message });
   }
   resolvePaths(withDefaults, dataDir);

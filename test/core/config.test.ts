@@ -50,6 +50,27 @@ describe('configuration', () => {
     }
   });
 
+  it('takes a PostgreSQL database section with its own defaults, and names each problem of one', () => {
+    const dir = tempDir();
+    const pw = path.join(dir, 'pg-password');
+    fs.writeFileSync(pw, 'secret\n');
+    const base = { version: 1, applianceId: 'abcdefgh-1234', keys: { type: 'pkcs11', module: '/bin/sh', pinFile: '/bin/sh' }, tls: { certFile: '/bin/sh', keyFile: '/bin/sh' } };
+    const c = validateConfig({ ...base, database: { type: 'postgres', host: '127.0.0.1', database: 'coffre', user: 'coffre', passwordFile: pw } }, dir, {});
+    expect(c.database).toEqual({ type: 'postgres', host: '127.0.0.1', port: 5432, database: 'coffre', user: 'coffre', passwordFile: pw, ssl: true, maxConnections: 10 });
+    expect(validateConfig({ ...base, database: { type: 'sqlite' } }, dir, {}).database).toEqual({ type: 'sqlite', file: path.join(dir, 'coffre.db'), busyTimeoutMs: 5000 });
+    const problems = (db: unknown) => {
+      try {
+        validateConfig({ ...base, database: db }, dir, {});
+        return [];
+      } catch (e) {
+        return (e as ConfigError).problems.map((p) => `${p.path}: ${p.message}`);
+      }
+    };
+    expect(problems({ type: 'postgres', host: '127.0.0.1', user: 'coffre', file: 'x.db', passwordFile: pw })).toEqual(['/database/database: Expected required property', '/database/file: Unexpected property']);
+    expect(problems({ type: 'mysql' })).toEqual(['/database/type: must be "sqlite" or "postgres"']);
+    expect(problems({ type: 'postgres', host: '127.0.0.1', database: 'c', user: 'c', passwordFile: 'missing' })).toEqual([`/database/passwordFile: file not found: ${path.join(dir, 'missing')}`]);
+  });
+
   it('reads a `credential:NAME` secret from the systemd credentials directory, and names that place when it cannot', () => {
     const creds = tempDir();
     fs.writeFileSync(path.join(creds, 'hsm-pin'), 'pin-1234567\n');
