@@ -14,7 +14,7 @@ import { wireMonitoring, type Alerter, type Monitoring } from './monitoring/inde
 import { smtpSender } from './auth/messaging.js';
 import { auditExportHealth, storageHealth } from './monitoring/health.js';
 import { referencedBlobIds, wireVault, type VaultService } from './vault/index.js';
-import { wireRecords, type Records } from './records/index.js';
+import { retentionGuard, wireRecords, type Records } from './records/index.js';
 import { wireIdentity, type Identity } from './auth/index.js';
 import { embeddedTokenNotice, openKeys, type Keys } from './keys/index.js';
 import { keysRoutes } from './keys/routes.js';
@@ -132,12 +132,12 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     auth = identity.authenticator;
     api.push(...identity.api);
     for (const j of identity.jobs) scheduler.register(j);
-    const vault = wireVault({ db: db.db, clock, log, config: config.vault, keys, policy: identity.policy, audit, alerts });
+    const vault = wireVault({ db: db.db, clock, log, config: config.vault, keys, policy: identity.policy, audit, alerts, retention: retentionGuard({ db: db.db, applianceId: config.applianceId }) });
     api.push(vault.api);
     for (const j of vault.jobs) scheduler.register(j);
     const privacy = new PrivacyService({ db: db.db, clock, log: log.child({ module: 'privacy' }), fields: keys.fields, users: identity.users, audit });
     api.push(privacyRoutes(privacy));
-    const records = wireRecords({ db: db.db, audit, vault: vault.service });
+    const records = wireRecords({ db: db.db, clock, audit, vault: vault.service });
     api.push(records.api);
     const backup = new BackupService({ db, config: { backup: config.backup, site: config.site, applianceId: config.applianceId, dataDir: config.dataDir, keys: config.keys, storage: config.storage, leaseTtlMs: config.jobs.leaseTtlMs }, keys: keys.provider, blobs: keys.blobs.store, blobRefs: referencedBlobIds, audit, exportAuditCheckpoints: () => audit.exportCheckpoints(), alerts, clock, log: log.child({ module: 'backup' }) });
     api.push(backupRoutes(backup, scheduler));

@@ -26,6 +26,8 @@ export const PERMISSIONS = {
   backupManage: 'backup:manage',
   auditRead: 'audit:read',
   auditVerify: 'audit:verify',
+  /** retention policies, legal holds, destruction certificates (changes need a second person) */
+  recordsManage: 'records:manage',
   /**
    * a token scope only (no role grants it, no route declares it): an API token may change its
    * user's password only when created with this scope explicitly (never by default)
@@ -39,7 +41,7 @@ export const OPT_IN_SCOPES: readonly PermissionName[] = ['password:change'];
 export type PermissionName = (typeof PERMISSIONS)[keyof typeof PERMISSIONS];
 export const ALL_PERMISSIONS: readonly PermissionName[] = Object.values(PERMISSIONS);
 
-export const APPLIANCE_ROLES = ['admin', 'backup-operator', 'auditor', 'member'] as const;
+export const APPLIANCE_ROLES = ['admin', 'backup-operator', 'auditor', 'member', 'records-manager'] as const;
 export type ApplianceRole = (typeof APPLIANCE_ROLES)[number];
 export const isApplianceRole = (r: string): r is ApplianceRole => (APPLIANCE_ROLES as readonly string[]).includes(r);
 
@@ -49,6 +51,8 @@ export const ROLE_PERMISSIONS: Record<ApplianceRole, readonly PermissionName[]> 
   'backup-operator': ['self', 'backup:read', 'backup:run', 'backup:manage', 'monitoring:read', 'monitoring:manage'],
   auditor: ['self', 'audit:read', 'audit:verify', 'users:read', 'backup:read', 'keys:read', 'monitoring:read'],
   member: ['self', 'workspace:create', 'workspace:use'],
+  /** the archivist: retention and holds by ids, no workspace content */
+  'records-manager': ['self', 'records:manage'],
 };
 
 export const WORKSPACE_ROLES = ['owner', 'editor', 'viewer'] as const;

@@ -14,7 +14,7 @@ export const authErrors = {
   badUsername: (why: string) => new AppError('USAGE', `invalid username: ${why}`, { httpStatus: 400, exitCode: 2 }),
   badEmail: () => new AppError('USAGE', 'invalid e-mail address', { httpStatus: 400, exitCode: 2 }),
   badPhone: () => new AppError('USAGE', 'invalid phone number (use the international form, e.g. +33612345678)', { httpStatus: 400, exitCode: 2 }),
-  badRole: (role: string) => new AppError('USAGE', `unknown role "${role}"`, { httpStatus: 400, exitCode: 2, hint: 'one of admin, backup-operator, auditor, member' }),
+  badRole: (role: string) => new AppError('USAGE', `unknown role "${role}"`, { httpStatus: 400, exitCode: 2, hint: 'one of admin, backup-operator, auditor, member, records-manager' }),
   rateLimited: (retryAfterSeconds: number) =>
     new AppError('RATE_LIMITED', 'too many attempts from this address; try again later', { httpStatus: 429, exitCode: 1, details: { retryAfterSeconds } }),
   /** B3: friction instead of refusal; asked before the password is evaluated, the same for existing and unknown accounts */

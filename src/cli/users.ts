@@ -36,7 +36,7 @@ export function registerUsers(program: Command, io: Io): void {
     .command('invite <username>')
     .description('create a user and print their one-time enrolment link (24 h, single use)')
     .requiredOption('--email <email>', 'their e-mail address (encrypted at rest)')
-    .requiredOption('--role <role>', 'admin, backup-operator, auditor or member')
+    .requiredOption('--role <role>', 'admin, backup-operator, auditor, member or records-manager')
     .option('--phone <number>', 'mobile number for SMS codes (+33…)')
     .addOption(dataDirOption())
     .addOption(jsonOption())

@@ -7,11 +7,12 @@ import type { VaultTables } from '../vault/tables.js';
 import type { AuthTables } from '../auth/tables.js';
 import type { AccessTables } from '../access/tables.js';
 import type { BackupTables } from '../backup/tables.js';
+import type { RecordsTables } from '../records/tables.js';
 
 /**
  * Every table of the appliance. Each module adds its table interface here (one line each).
  */
-export interface Database extends CoreTables, AuditTables, MonitoringTables, KeysTables, VaultTables, AuthTables, AccessTables, BackupTables {}
+export interface Database extends CoreTables, AuditTables, MonitoringTables, KeysTables, VaultTables, AuthTables, AccessTables, BackupTables, RecordsTables {}
 
 export type Db = Kysely<Database>;
 export type Dialect = 'sqlite' | 'postgres';

@@ -1,3 +1,4 @@
-export { wireRecords, type Records, type RecordsWiring } from './wire.js';
+export { wireRecords, retentionGuard, type Records, type RecordsWiring } from './wire.js';
 export { HistoryService, historyKind, type HistoryEntry, type HistoryKind, type HistoryPage, type AccessReport } from './history.js';
 export { recordsErrors } from './errors.js';
+export type { RecordsTables } from './tables.js';

@@ -2,7 +2,11 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Static } from '@sinclair/typebox';
 import { PERMISSIONS } from '../access/index.js';
-import { auditSource } from '../audit/index.js';
+import { auditSource, type Auditor } from '../audit/index.js';
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/types.js';
+import { listCertificates } from './certificates.js';
+import type { RecordsRequests } from './requests.js';
 import { errors } from '../shared/errors.js';
 import { recordsErrors } from './errors.js';
 import type { HistoryService } from './history.js';
@@ -10,6 +14,9 @@ import * as S from './schemas.js';
 
 export interface RecordsRoutesOptions {
   history: HistoryService;
+  requests: RecordsRequests;
+  db: Kysely<Database>;
+  audit: Auditor;
 }
 
 const tags = ['records'];
@@ -32,7 +39,8 @@ const time = (s: string | undefined, name: string): number | undefined => {
  */
 export const recordsRoutes: FastifyPluginAsync<RecordsRoutesOptions> = async (app0, opts) => {
   const app = app0.withTypeProvider<TypeBoxTypeProvider>();
-  const { history } = opts;
+  const { history, requests } = opts;
+  const manage = { permission: PERMISSIONS.recordsManage };
 
   app.get(
     '/documents/:id/history',
@@ -68,6 +76,50 @@ export const recordsRoutes: FastifyPluginAsync<RecordsRoutesOptions> = async (ap
     async (req) => {
       const q = req.query as Static<typeof S.ReportQuery>;
       return history.accessReport(caller(req), { ...(q.document !== undefined ? { document: q.document } : {}), ...(q.folder !== undefined ? { folder: q.folder } : {}) }, { from: time(q.from, 'from')!, to: time(q.to, 'to')! });
+    },
+  );
+
+  app.get(
+    '/records/retention',
+    { config: manage, schema: { tags, summary: 'retention policies, active legal holds and requests waiting for a second person (ids only)', response: { 200: S.OverviewReply, ...S.errs } } },
+    async (req) => requests.overview(caller(req)),
+  );
+
+  app.post(
+    '/records/requests',
+    {
+      config: manage,
+      schema: { tags, summary: 'ask for a retention policy change or a hold release; another person holding records:manage approves it', body: S.RequestBody, response: { 201: S.RequestReply, ...S.errs } },
+    },
+    async (req, reply) => {
+      const b = req.body as Static<typeof S.RequestBody>;
+      return reply.code(201).send(await requests.ask(caller(req), b.kind === 'retention' ? { kind: 'retention', scope: b.scope, minDays: b.minDays } : b.kind === 'retention-remove' ? { kind: 'retention', scope: b.scope, minDays: null } : { kind: 'release-hold', holdId: b.holdId }));
+    },
+  );
+
+  for (const decision of ['approve', 'reject'] as const) {
+    app.post(
+      `/records/requests/:id/${decision}`,
+      {
+        config: manage,
+        schema: { tags, summary: decision === 'approve' ? 'approve and apply a request (not by the person who asked)' : 'reject a request (or withdraw one’s own)', params: S.IdParams, response: { 200: S.RequestReply, ...S.errs } },
+      },
+      async (req) => requests.decide(caller(req), req.params.id, decision),
+    );
+  }
+
+  app.post(
+    '/records/holds',
+    { config: manage, schema: { tags, summary: 'place a legal hold on a workspace, folder or document: nothing it covers can be trashed or destroyed', body: S.HoldBody, response: { 201: S.HoldReply, ...S.errs } } },
+    async (req, reply) => reply.code(201).send(await requests.placeHold(caller(req), (req.body as Static<typeof S.HoldBody>).scope)),
+  );
+
+  app.get(
+    '/records/certificates',
+    { config: manage, schema: { tags, summary: 'destruction certificates, newest first', querystring: S.CertificateQuery, response: { 200: S.CertificateList, ...S.errs } } },
+    async (req) => {
+      const q = req.query as Static<typeof S.CertificateQuery>;
+      return { certificates: await listCertificates(opts.db, opts.audit, caller(req), { limit: q.limit, ...(q.document !== undefined ? { document: q.document } : {}), ...(q.workspace !== undefined ? { workspace: q.workspace } : {}) }) };
     },
   );
 };

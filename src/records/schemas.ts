@@ -73,3 +73,57 @@ export const ReportReply = Type.Object(
   },
   { additionalProperties: false },
 );
+
+const ScopeKind = Type.Union([Type.Literal('workspace'), Type.Literal('folder'), Type.Literal('document')]);
+export const Scope = Type.Object({ kind: ScopeKind, id: Id }, { additionalProperties: false });
+const NullableTime = Type.Union([IsoTime, Type.Null()]);
+
+export const RequestBody = Type.Union([
+  Type.Object(
+    { kind: Type.Literal('retention'), scope: Scope, minDays: Type.Integer({ minimum: 1, maximum: 36_500, description: 'minimum keeping period from deposit, in days' }) },
+    { additionalProperties: false },
+  ),
+  Type.Object({ kind: Type.Literal('retention-remove'), scope: Scope }, { additionalProperties: false, description: 'removes the policy of a workspace or folder' }),
+  Type.Object({ kind: Type.Literal('release-hold'), holdId: Id }, { additionalProperties: false }),
+]);
+
+export const RequestReply = Type.Object(
+  {
+    id: Type.String(),
+    kind: Type.String(),
+    scope: Type.Union([Scope, Type.Null()]),
+    workspaceId: Type.String(),
+    minDays: Type.Union([Type.Integer(), Type.Null()]),
+    holdId: Type.Union([Type.String(), Type.Null()]),
+    requestedBy: Type.String(),
+    requestedAt: IsoTime,
+    expiresAt: IsoTime,
+    state: Type.String(),
+    decidedBy: Type.Union([Type.String(), Type.Null()]),
+    decidedAt: NullableTime,
+  },
+  { additionalProperties: false },
+);
+
+export const HoldBody = Type.Object({ scope: Scope }, { additionalProperties: false });
+export const HoldReply = Type.Object({ id: Type.String(), scope: Scope, workspaceId: Type.String(), placedAt: IsoTime, placedBy: Type.String() }, { additionalProperties: false });
+export const PolicyReply = Type.Object(
+  { scope: Scope, workspaceId: Type.String(), minDays: Type.Integer(), setAt: IsoTime, requestedBy: Type.String(), approvedBy: Type.String() },
+  { additionalProperties: false },
+);
+export const OverviewReply = Type.Object({ policies: Type.Array(PolicyReply), holds: Type.Array(HoldReply), requests: Type.Array(RequestReply) }, { additionalProperties: false });
+
+export const CertificateQuery = Type.Object({ document: Type.Optional(Id), workspace: Type.Optional(Id), limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }) }, { additionalProperties: false });
+export const Certificate = Type.Object(
+  {
+    id: Type.String(),
+    documentId: Type.String(),
+    workspaceId: Type.String(),
+    destroyedAt: IsoTime,
+    body: Type.String({ description: 'the certificate as canonical JSON: the exact bytes sha256 and signature cover' }),
+    sha256: Type.String(),
+    signature: Type.Union([Type.String(), Type.Null()]),
+  },
+  { additionalProperties: false },
+);
+export const CertificateList = Type.Object({ certificates: Type.Array(Certificate) }, { additionalProperties: false });

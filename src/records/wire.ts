@@ -6,15 +6,19 @@ import type { VaultService } from '../vault/index.js';
 import { dbActorDirectory } from './actors.js';
 import { HistoryService } from './history.js';
 import { recordsRoutes } from './routes.js';
+import { RecordsRequests, type Places } from './requests.js';
+import type { Clock } from '../shared/clock.js';
 
 export interface RecordsWiring {
   db: Kysely<Database>;
+  clock: Clock;
   audit: Auditor;
   vault: VaultService;
 }
 
 export interface Records {
   history: HistoryService;
+  requests: RecordsRequests;
   /** API plugin for /api/v1 */
   api: FastifyPluginAsync;
 }
@@ -22,6 +26,18 @@ export interface Records {
 /** Builds the records module from the appliance's modules (composition for main.ts). */
 export function wireRecords(o: RecordsWiring): Records {
   const history = new HistoryService({ db: o.db, audit: o.audit, vault: o.vault, actors: dbActorDirectory(o.db) });
-  const api: FastifyPluginAsync = async (app) => app.register(recordsRoutes, { history });
-  return { history, api };
+  const places: Places = {
+    async workspaceOf(scope) {
+      if (scope.kind === 'document') return (await o.vault.documentPlace(scope.id))?.workspaceId ?? null;
+      if (scope.kind === 'folder') return (await o.vault.folderPlace(scope.id))?.workspaceId ?? null;
+      // the identity module's workspaces table: ids only
+      const ws = await o.db.selectFrom('workspaces').select('id').where('id', '=', scope.id).executeTakeFirst();
+      return ws ? ws.id : null;
+    },
+  };
+  const requests = new RecordsRequests({ db: o.db, clock: o.clock, audit: o.audit, places, requestTtlDays: 7 });
+  const api: FastifyPluginAsync = async (app) => app.register(recordsRoutes, { history, requests, db: o.db, audit: o.audit });
+  return { history, requests, api };
 }
+
+export { retentionGuard } from './retention.js';

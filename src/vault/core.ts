@@ -10,7 +10,7 @@ import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import { vaultErrors } from './errors.js';
 import { NameCache } from './name-cache.js';
-import type { SealedBlobs, VaultCaller, WorkspaceAccess, WorkspaceView } from './types.js';
+import type { GuardedDocument, RetentionGuard, SealedBlobs, VaultCaller, WorkspaceAccess, WorkspaceView } from './types.js';
 
 /** Everything the vault's operations use, injected by main.ts. */
 export interface VaultDeps {
@@ -24,6 +24,8 @@ export interface VaultDeps {
   access: WorkspaceAccess;
   audit: Auditor;
   alerts: Alerter;
+  /** retention and legal hold (src/records); none: nothing is retained */
+  retention?: RetentionGuard;
 }
 
 const RANK: Record<WorkspaceRole, number> = { viewer: 1, editor: 2, owner: 3 };
@@ -139,6 +141,37 @@ export class VaultCore {
     const f = await this.db.selectFrom('vault_folders').selectAll().where('id', '=', folderId).where('workspace_id', '=', workspaceId).executeTakeFirst();
     if (!f) throw vaultErrors.folderNotFound();
     return f;
+  }
+
+  /** A folder and its parents up to the root (empty for the root). */
+  async folderChain(workspaceId: string, folderId: string | null): Promise<string[]> {
+    const chain: string[] = [];
+    for (let cur = folderId; cur !== null && chain.length < 10_000; ) {
+      chain.push(cur);
+      const f: { parent_id: string | null } | undefined = await this.db.selectFrom('vault_folders').select('parent_id').where('id', '=', cur).where('workspace_id', '=', workspaceId).executeTakeFirst();
+      cur = f ? f.parent_id : null;
+    }
+    return chain;
+  }
+
+  /** A document row as retention rules see it. */
+  async guarded(doc: { id: string; workspace_id: string; folder_id: string | null }): Promise<GuardedDocument> {
+    const v = await this.db.selectFrom('vault_versions').select((eb) => eb.fn.max('created_at').as('at')).where('document_id', '=', doc.id).executeTakeFirst();
+    return { id: doc.id, workspaceId: doc.workspace_id, folderChain: await this.folderChain(doc.workspace_id, doc.folder_id), depositedAt: num(v?.at ?? 0) };
+  }
+
+  /** Refuses (409) to trash or destroy a document under retention or legal hold; the refusal is audited. */
+  async assertDestroyable(c: VaultCaller | string, doc: { id: string; workspace_id: string; folder_id: string | null }, action: string): Promise<void> {
+    const guard = this.d.retention;
+    if (!guard) return;
+    try {
+      await guard.assertDestroyable(await this.guarded(doc), this.now());
+    } catch (e) {
+      const code = (e as { code?: string }).code ?? 'REFUSED';
+      const ev = typeof c === 'string' ? { action, actor: c, outcome: 'denied' as const, reason: code, targets: { workspace: doc.workspace_id, document: doc.id } } : this.event(c, action, { workspace: doc.workspace_id, document: doc.id }, 'denied', code);
+      await this.d.audit.recordNow(ev);
+      throw e;
+    }
   }
 
   quotaOf(ws: WorkspaceView): number {

@@ -94,6 +94,14 @@ export async function updateDocument(core: VaultCore, c: VaultCaller, id: string
     const tags = checkTags(patch.tags);
     set.tags_enc = tags.length ? await core.encrypt(ws.id, JSON.stringify(tags), ctx.docTags(id)) : null;
   }
+  if (patch.folderId !== undefined && patch.folderId !== doc.folder_id && core.d.retention) {
+    try {
+      await core.d.retention.assertMovable(await core.guarded(doc), await core.folderChain(ws.id, patch.folderId), core.now());
+    } catch (e) {
+      await core.d.audit.recordNow(core.event(c, 'doc.move', { workspace: ws.id, document: id }, 'denied', (e as { code?: string }).code ?? 'REFUSED'));
+      throw e;
+    }
+  }
   if (patch.folderId !== undefined) set.folder_id = patch.folderId;
   const changed = Object.keys(set);
   if (changed.length === 0) throw vaultErrors.invalidInput('nothing to change: give name, folderId, description or tags');
@@ -114,6 +122,7 @@ export async function updateDocument(core: VaultCore, c: VaultCaller, id: string
 export async function trashDocument(core: VaultCore, c: VaultCaller, id: string): Promise<{ id: string; trashedAt: string; purgeAfter: string }> {
   const { doc, ws } = await core.document(c, id, 'editor', 'doc.delete');
   if (doc.trashed_at !== null) throw vaultErrors.inTrash();
+  await core.assertDestroyable(c, doc, 'doc.delete');
   const now = core.now();
   await core.db.transaction().execute(async (trx) => {
     const r = await trx.updateTable('vault_documents').set({ trashed_at: now, trashed_by: c.actor.id, updated_at: now }).where('id', '=', id).where('trashed_at', 'is', null).executeTakeFirst();

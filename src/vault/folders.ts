@@ -70,6 +70,14 @@ export async function updateFolder(core: VaultCore, c: VaultCaller, id: string, 
   if (patch.name !== undefined) set.name_enc = await core.encrypt(ws.id, checkName(patch.name), ctx.folderName(id));
   if (patch.parentId !== undefined) set.parent_id = patch.parentId;
   if (!Object.keys(set).length) throw vaultErrors.invalidInput('nothing to change: give name or parentId');
+  if (patch.parentId !== undefined && patch.parentId !== f.parent_id && core.d.retention) {
+    try {
+      await core.d.retention.assertFolderMovable(ws.id, id, await core.folderChain(ws.id, f.parent_id), await core.folderChain(ws.id, patch.parentId), core.now());
+    } catch (e) {
+      await core.d.audit.recordNow(core.event(c, 'folder.move', { workspace: ws.id, folder: id }, 'denied', (e as { code?: string }).code ?? 'REFUSED'));
+      throw e;
+    }
+  }
   await core.db.transaction().execute(async (trx) => {
     if (patch.parentId) {
       // walk up from the new parent: meeting this folder means a cycle

@@ -50,3 +50,9 @@ export async function folderTree(core: VaultCore, folderId: string): Promise<{ w
   }
   return { workspaceId: root.workspace_id, folderIds, documentIds };
 }
+
+/** Ids only: the workspace of a folder, or null. */
+export async function folderPlace(core: VaultCore, id: string): Promise<{ workspaceId: string } | null> {
+  const f = await core.db.selectFrom('vault_folders').select('workspace_id').where('id', '=', id).executeTakeFirst();
+  return f ? { workspaceId: f.workspace_id } : null;
+}

@@ -15,9 +15,14 @@ const DAY = 86_400_000;
  * A crash after 1 leaves `purged_at` set, and the next purge run finishes 2 and 3 (both
  * idempotent); a blob left behind is an orphan that collection removes.
  */
-async function shred(core: VaultCore, documentId: string): Promise<{ versions: number; bytes: number }> {
+async function shred(core: VaultCore, documentId: string, actor: string): Promise<{ versions: number; bytes: number }> {
   const { d } = core;
-  const versions = await core.db.selectFrom('vault_versions').select(['id', 'key_id', 'blob_id', 'size']).where('document_id', '=', documentId).execute();
+  const versions = await core.db.selectFrom('vault_versions').selectAll().where('document_id', '=', documentId).orderBy('version').execute();
+  const head = await core.db.selectFrom('vault_documents').select(['workspace_id', 'folder_id', 'trashed_at']).where('id', '=', documentId).executeTakeFirst();
+  // what the destruction certificate names, read while the rows (and the digests' field key) are there
+  const described = await Promise.all(
+    versions.map(async (v) => ({ version: num(v.version), sha256: await core.versionDigest(v).catch(() => 'unreadable'), size: num(v.size), depositedAt: num(v.created_at), depositedBy: v.created_by, keyId: v.key_id })),
+  );
   await d.dataKeys.destroy(versions.map((v) => v.key_id));
   for (const v of versions) {
     await d.blobs.delete(v.blob_id).catch((e: unknown) => d.log.warn({ err: e, blob: v.blob_id }, 'blob not deleted; orphan collection will'));
@@ -26,6 +31,8 @@ async function shred(core: VaultCore, documentId: string): Promise<{ versions: n
   await core.db.transaction().execute(async (trx) => {
     const doc = await trx.selectFrom('vault_documents').select('workspace_id').where('id', '=', documentId).executeTakeFirst();
     if (!doc) return;
+    if (d.retention && head)
+      await d.retention.certify(trx, { documentId, workspaceId: head.workspace_id, folderId: head.folder_id, versions: described, trashedAt: head.trashed_at === null ? null : num(head.trashed_at), destroyedAt: core.now(), actor });
     await trx.deleteFrom('vault_versions').where('document_id', '=', documentId).execute();
     await trx.deleteFrom('vault_idempotency').where('document_id', '=', documentId).execute();
     await trx.deleteFrom('vault_documents').where('id', '=', documentId).execute();
@@ -44,12 +51,13 @@ async function shred(core: VaultCore, documentId: string): Promise<{ versions: n
 export async function purgeNow(core: VaultCore, c: VaultCaller, id: string): Promise<{ id: string; versions: number; bytes: number }> {
   const { doc, ws } = await core.document(c, id, 'owner', 'doc.purge');
   if (doc.trashed_at === null) throw vaultErrors.notInTrash();
+  await core.assertDestroyable(c, doc, 'doc.purge');
   await core.db.transaction().execute(async (trx) => {
     const r = await trx.updateTable('vault_documents').set({ purged_at: core.now() }).where('id', '=', id).where('purged_at', 'is', null).where('trashed_at', 'is not', null).executeTakeFirst();
     if (Number(r.numUpdatedRows) !== 1) throw vaultErrors.documentNotFound();
     await core.recordIn(trx, c, 'doc.purge', { workspace: ws.id, document: id });
   });
-  const r = await shred(core, id);
+  const r = await shred(core, id, c.actor.id);
   return { id, ...r };
 }
 
@@ -66,8 +74,10 @@ export interface PurgeReport {
  */
 export async function purgeExpired(core: VaultCore, actor: string, signal?: AbortSignal, progress?: (done: number, total: number) => void): Promise<PurgeReport> {
   const cutoff = core.now() - core.d.config.trashRetentionDays * DAY;
-  const expired = await core.db.selectFrom('vault_documents').select(['id', 'workspace_id']).where('purged_at', 'is', null).where('trashed_at', 'is not', null).where('trashed_at', '<=', cutoff).execute();
+  const expired = await core.db.selectFrom('vault_documents').select(['id', 'workspace_id', 'folder_id']).where('purged_at', 'is', null).where('trashed_at', 'is not', null).where('trashed_at', '<=', cutoff).execute();
   for (const doc of expired) {
+    // retained or held (a policy or hold that came after it was trashed): it waits in the trash
+    if (core.d.retention && !(await core.d.retention.assertDestroyable(await core.guarded(doc), core.now()).then(() => true, () => false))) continue;
     await core.db.transaction().execute(async (trx) => {
       await trx.updateTable('vault_documents').set({ purged_at: core.now() }).where('id', '=', doc.id).where('purged_at', 'is', null).execute();
       await core.d.audit.record(trx, { action: 'doc.purge', actor, outcome: 'success', reason: 'TRASH_RETENTION', targets: { workspace: doc.workspace_id, document: doc.id } });
@@ -77,7 +87,7 @@ export async function purgeExpired(core: VaultCore, actor: string, signal?: Abor
   const report: PurgeReport = { documents: 0, versions: 0, bytes: 0, cutoff: iso(cutoff)! };
   for (const [i, doc] of marked.entries()) {
     if (signal?.aborted) break;
-    const r = await shred(core, doc.id);
+    const r = await shred(core, doc.id, actor);
     report.documents++;
     report.versions += r.versions;
     report.bytes += r.bytes;

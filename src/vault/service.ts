@@ -3,7 +3,7 @@ import { getDocument, restoreDocument, trashDocument, updateDocument, type Docum
 import { openContent } from './download.js';
 import { createFolder, deleteFolder, listFolders, updateFolder } from './folders.js';
 import { listDocuments, usage, type ListQuery } from './listing.js';
-import { documentPlace, folderTree, locateDocument } from './locate.js';
+import { documentPlace, folderPlace, folderTree, locateDocument } from './locate.js';
 import { collectOrphans, purgeExpired, purgeNow, sealDigests, sweepUploads } from './maintenance.js';
 import { upload, type UploadBody, type UploadTarget } from './upload.js';
 import type { VaultCaller } from './types.js';
@@ -33,6 +33,7 @@ export class VaultService {
   /** ids only, no caller check: for appliance roles that see ids but no content (auditor) */
   documentPlace = (id: string) => documentPlace(this.core, id);
   folderTree = (folderId: string) => folderTree(this.core, folderId);
+  folderPlace = (folderId: string) => folderPlace(this.core, folderId);
 
   createFolder = (c: VaultCaller, workspaceId: string, name: string, parentId: string | null) => createFolder(this.core, c, workspaceId, name, parentId);
   listFolders = (c: VaultCaller, workspaceId: string, parentId: string | null | 'all') => listFolders(this.core, c, workspaceId, parentId);

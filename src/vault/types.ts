@@ -59,3 +59,48 @@ export interface VaultCaller {
   actor: Actor;
   source?: AuditSource;
 }
+
+/** A document as retention rules see it: ids and dates only. */
+export interface GuardedDocument {
+  id: string;
+  workspaceId: string;
+  /** its folder, then each parent up to the root (empty at the root) */
+  folderChain: string[];
+  /** deposit time of its newest version (ms): the keeping period runs from there */
+  depositedAt: number;
+}
+
+/** What a destroyed document was, written in the transaction that deletes its rows. */
+export interface DestructionRecord {
+  documentId: string;
+  workspaceId: string;
+  folderId: string | null;
+  versions: { version: number; sha256: string; size: number; depositedAt: number; depositedBy: string; keyId: string }[];
+  trashedAt: number | null;
+  destroyedAt: number;
+  /** who ordered the destruction (an owner, or the trash-retention job) */
+  actor: string;
+}
+
+/**
+ * Retention and legal hold (the records module), as the vault consults them. Throws an AppError
+ * (409) to refuse; the vault asks before trashing, destroying or moving a document and before
+ * moving a folder.
+ */
+export interface RetentionGuard {
+  assertDestroyable(doc: GuardedDocument, at: number): Promise<void>;
+  /** moving to `toChain` (the new folder and its parents) must not shorten its keeping or lift a hold */
+  assertMovable(doc: GuardedDocument, toChain: string[], at: number): Promise<void>;
+  /** moving folder `folderId` from under `fromChain` to under `toChain` (parents only) */
+  assertFolderMovable(workspaceId: string, folderId: string, fromChain: string[], toChain: string[], at: number): Promise<void>;
+  /** the destruction certificate, inside the transaction that deletes the document's rows */
+  certify(trx: import('kysely').Kysely<import('../db/types.js').Database>, r: DestructionRecord): Promise<void>;
+}
+
+/** No records module: nothing is retained. */
+export const NO_RETENTION: RetentionGuard = {
+  assertDestroyable: async () => undefined,
+  assertMovable: async () => undefined,
+  assertFolderMovable: async () => undefined,
+  certify: async () => undefined,
+};

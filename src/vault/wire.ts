@@ -13,6 +13,7 @@ import { vaultJobs } from './jobs.js';
 import { vaultRoutes } from './routes.js';
 import { sealedBlobs } from './sealed.js';
 import { VaultService } from './service.js';
+import type { RetentionGuard } from './types.js';
 
 export interface VaultWiring {
   db: Kysely<Database>;
@@ -23,6 +24,7 @@ export interface VaultWiring {
   policy: WorkspacePolicy;
   audit: Auditor;
   alerts: Alerter;
+  retention?: RetentionGuard;
 }
 
 export interface Vault {
@@ -45,6 +47,7 @@ export function wireVault(o: VaultWiring): Vault {
     access: policyAccess(o.policy, o.db),
     audit: o.audit,
     alerts: o.alerts,
+    ...(o.retention ? { retention: o.retention } : {}),
   });
   const api: FastifyPluginAsync = async (app) => app.register(vaultRoutes, { vault: service, maxUploadBytes: o.config.maxUploadBytes });
   return { service, api, jobs: vaultJobs(service) };

@@ -13,9 +13,9 @@ import { enrolUser, signIn, type Signed } from '../auth/helpers.js';
  * 401/403, and but 404 on need-to-know routes), `unauth` (401), `forbidden` (403), `hidden` (404
  * on a workspace the caller is not a member of: its existence is itself need-to-know).
  */
-type Who = 'anon' | 'admin' | 'backup' | 'auditor' | 'owner' | 'editor' | 'viewer' | 'outsider';
+type Who = 'anon' | 'admin' | 'backup' | 'auditor' | 'records' | 'owner' | 'editor' | 'viewer' | 'outsider';
 type Outcome = 'allow' | 'unauth' | 'forbidden' | 'hidden';
-const WHO: Who[] = ['anon', 'admin', 'backup', 'auditor', 'owner', 'editor', 'viewer', 'outsider'];
+const WHO: Who[] = ['anon', 'admin', 'backup', 'auditor', 'records', 'owner', 'editor', 'viewer', 'outsider'];
 const SIGNED: Who[] = WHO.filter((w) => w !== 'anon');
 
 interface Row {
@@ -102,6 +102,13 @@ const EXPECTED: Record<string, Row> = {
   // records (src/records): history for members (owners see all), access reports for auditors
   'GET /api/v1/documents/:id/history': wsRead,
   'GET /api/v1/records/access-report': { allow: ['auditor'] },
+  // retention and legal hold: records managers only (ids, no content)
+  'GET /api/v1/records/retention': { allow: ['records'] },
+  'POST /api/v1/records/requests': { allow: ['records'] },
+  'POST /api/v1/records/requests/:id/approve': { allow: ['records'] },
+  'POST /api/v1/records/requests/:id/reject': { allow: ['records'] },
+  'POST /api/v1/records/holds': { allow: ['records'] },
+  'GET /api/v1/records/certificates': { allow: ['records'] },
   // audit (src/audit)
   'GET /api/v1/audit/events': { allow: ['auditor'] },
   'GET /api/v1/audit/export': { allow: ['auditor'] },
@@ -195,7 +202,7 @@ const ids: Record<string, string> = {};
 
 beforeAll(async () => {
   env = await openIdentityEnv({}, { listen: true });
-  const roles: Record<Exclude<Who, 'anon'>, string> = { admin: 'admin', backup: 'backup-operator', auditor: 'auditor', owner: 'member', editor: 'member', viewer: 'member', outsider: 'member' };
+  const roles: Record<Exclude<Who, 'anon'>, string> = { admin: 'admin', backup: 'backup-operator', auditor: 'auditor', records: 'records-manager', owner: 'member', editor: 'member', viewer: 'member', outsider: 'member' };
   const users: Partial<Record<Who, string>> = {};
   for (const [who, role] of Object.entries(roles) as [Exclude<Who, 'anon'>, string][]) {
     const u = await enrolUser(env, `mx-${who}`, role);

@@ -8,12 +8,13 @@ export { ReviewsPage, ReviewPage } from './reviews.js';
 export { KeysPage } from './keys.js';
 export { SettingsPage } from './settings.js';
 
-const ROLES = ['member', 'admin', 'backup-operator', 'auditor'] as const;
+const ROLES = ['member', 'admin', 'backup-operator', 'auditor', 'records-manager'] as const;
 const ROLE_TEXT: Record<string, string> = {
   member: 'Member — works with documents in their workspaces',
   admin: 'IT admin — users, keys and settings; no access to document content',
   'backup-operator': 'Backup operator — targets, backups, restores',
   auditor: 'Auditor — reads the audit trail and reports',
+  'records-manager': 'Records manager — retention policies and legal holds (a second one approves changes); no access to document content',
 };
 
 /** the invitation's answer: the link itself only when no mail server is configured */

@@ -1,0 +1,41 @@
+import type { Kysely } from 'kysely';
+import type { AuditSource, Auditor } from '../audit/index.js';
+import type { Database } from '../db/types.js';
+import type { Actor } from '../http/index.js';
+import { recordsErrors } from './errors.js';
+
+export interface CertificateInfo {
+  id: string;
+  documentId: string;
+  workspaceId: string;
+  destroyedAt: string;
+  body: string;
+  sha256: string;
+  signature: string | null;
+}
+
+const toInfo = (r: Database['records_certificates']): CertificateInfo => ({
+  id: r.id,
+  documentId: r.document_id,
+  workspaceId: r.workspace_id,
+  destroyedAt: new Date(Number(r.destroyed_at)).toISOString(),
+  body: r.body,
+  sha256: r.sha256,
+  signature: r.signature,
+});
+
+/** Destruction certificates, newest first, by document or workspace (ids only). Each read is audited. */
+export async function listCertificates(db: Kysely<Database>, audit: Auditor, c: { actor: Actor; source?: AuditSource }, q: { document?: string; workspace?: string; limit: number }): Promise<CertificateInfo[]> {
+  let s = db.selectFrom('records_certificates').selectAll();
+  if (q.document !== undefined) s = s.where('document_id', '=', q.document);
+  if (q.workspace !== undefined) s = s.where('workspace_id', '=', q.workspace);
+  const rows = await s.orderBy('destroyed_at', 'desc').limit(q.limit).execute();
+  await audit.recordNow({ action: 'records.certificates', actor: c.actor.id, outcome: 'success', targets: { ...(q.document ? { document: q.document } : {}), ...(q.workspace ? { workspace: q.workspace } : {}) }, ...(c.source ? { source: c.source } : {}) });
+  return rows.map(toInfo);
+}
+
+export async function getCertificate(db: Kysely<Database>, id: string): Promise<CertificateInfo> {
+  const r = await db.selectFrom('records_certificates').selectAll().where('id', '=', id).executeTakeFirst();
+  if (!r) throw recordsErrors.certificateNotFound();
+  return toInfo(r);
+}
