@@ -9,16 +9,19 @@ import enCommon from './locales/en/common.json';
 import enNav from './locales/en/nav.json';
 import enErrors from './locales/en/errors.json';
 import enAccount from './locales/en/account.json';
+import enRecords from './locales/en/records.json';
 import frCommon from './locales/fr/common.json';
 import frNav from './locales/fr/nav.json';
 import frErrors from './locales/fr/errors.json';
 import frAccount from './locales/fr/account.json';
+import frRecords from './locales/fr/records.json';
 
 const en = {
   common: enCommon,
   nav: enNav,
   errors: enErrors,
   account: enAccount,
+  records: enRecords,
 };
 
 export type Catalogue = typeof en;
@@ -28,6 +31,7 @@ const fr: Catalogue = {
   nav: frNav,
   errors: frErrors,
   account: frAccount,
+  records: frRecords,
 };
 
 export const RESOURCES = { en: { translation: en }, fr: { translation: fr } };

@@ -2,6 +2,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, del, describeError, get, patch, post, put, upload, url } from '../api.js';
 import { href, navigate, type Route } from '../router.js';
 import { activity, can, type Me, type User } from '../session.js';
+import { t } from '../i18n/index.js';
 import { DocumentHistory } from './history.js';
 import { Alert, Badge, Button, Card, EmptyState, ErrorAlert, FormDialog, Facts, Icon, Loading, PageHeader, Progress, SelectField, TextField, Time, bytes, notify, useAction, useAsync } from '../ui.js';
 
@@ -647,17 +648,17 @@ export function DocumentPage({ ws: wsId, doc: docId }: { me: Me; ws: string; doc
         />
       </Card>
       {writable && !d.trashedAt ? <Uploader workspaceId={wsId} documentId={d.id} onDone={() => doc.reload()} /> : null}
-      <div class="tabs" role="tablist" aria-label="Document">
+      <div class="tabs" role="tablist" aria-label={t('records.tabs.label')}>
         <button type="button" role="tab" id="tab-versions" aria-selected={tab === 'versions'} aria-controls="panel-doc" class={tab === 'versions' ? 'tab active' : 'tab'} onClick={() => setTab('versions')}>
-          Versions
+          {t('records.tabs.versions')}
         </button>
         <button type="button" role="tab" id="tab-history" aria-selected={tab === 'history'} aria-controls="panel-doc" class={tab === 'history' ? 'tab active' : 'tab'} onClick={() => setTab('history')}>
-          History
+          {t('records.tabs.history')}
         </button>
       </div>
       <div role="tabpanel" id="panel-doc" aria-labelledby={tab === 'versions' ? 'tab-versions' : 'tab-history'}>
         {tab === 'history' ? (
-          <Card title="History">
+          <Card title={t('records.history.title')}>
             <DocumentHistory id={d.id} />
           </Card>
         ) : (

@@ -1,8 +1,9 @@
 import { useState } from 'preact/hooks';
 import { get } from '../api.js';
+import { t, useLanguage } from '../i18n/index.js';
 import { Badge, Button, EmptyState, ErrorAlert, Loading, Time, useAsync } from '../ui.js';
 
-/** A document's history (GET /documents/{id}/history, src/records). The console's text for it lives here. */
+/** A document's history (GET /documents/{id}/history, src/records). Text: i18n/locales/<lang>/records.json. */
 interface Entry {
   seq: number;
   at: string;
@@ -20,34 +21,15 @@ interface Page {
   nextCursor: string | null;
 }
 
-const TEXT = {
-  ownScope: 'You see your own actions on this document. Workspace owners see everyone’s.',
-  allScope: 'Everyone’s actions on this document, and changes to who can access its workspace.',
-  empty: 'Nothing recorded yet.',
-  more: 'Older entries',
-  columns: { when: 'When', who: 'Who', what: 'What', outcome: 'Outcome' },
-  kind: { read: 'Viewed', download: 'Downloaded', change: 'Changed', share: 'Access changed', delete: 'Deleted', other: 'Other' } as Record<Entry['kind'], string>,
-  action: {
-    'doc.create': 'created it',
-    'doc.write': 'added a version',
-    'doc.update': 'edited its details',
-    'doc.move': 'moved it',
-    'doc.restore': 'restored it from the trash',
-    'doc.delete': 'moved it to the trash',
-    'doc.purge': 'destroyed it',
-    'doc.read': 'viewed its details',
-    'doc.download': 'downloaded it',
-    'doc.history': 'viewed its history',
-    'workspace.member.add': 'gave someone access to the workspace',
-    'workspace.member.remove': 'removed someone from the workspace',
-    'workspace.member.role': 'changed someone’s role in the workspace',
-  } as Record<string, string>,
-  outcome: { success: 'done', denied: 'refused', failure: 'failed' } as Record<string, string>,
-};
+/** known actions have a sentence in the catalogue (records.history.action.<action with _ for .>) */
+const KNOWN = new Set(['doc.create', 'doc.write', 'doc.update', 'doc.move', 'doc.restore', 'doc.delete', 'doc.purge', 'doc.read', 'doc.download', 'doc.history', 'workspace.member.add', 'workspace.member.remove', 'workspace.member.role']);
+const actionText = (a: string) => (KNOWN.has(a) ? t(`records.history.action.${a.replace(/\./g, '_')}` as 'records.history.action.doc_read') : null);
+const resultText = (o: string) => (['success', 'denied', 'failure'].includes(o) ? t(`records.history.result.${o}` as 'records.history.result.success') : o);
 
 const KIND_BADGE: Record<Entry['kind'], 'neutral' | 'ok' | 'warn' | 'error' | 'accent'> = { read: 'neutral', download: 'accent', change: 'ok', share: 'warn', delete: 'error', other: 'neutral' };
 
 export function DocumentHistory({ id }: { id: string }) {
+  useLanguage();
   const [cursor, setCursor] = useState<string | undefined>(undefined);
   const [older, setOlder] = useState<Entry[]>([]);
   const page = useAsync((signal) => get<Page>(`/documents/${encodeURIComponent(id)}/history${cursor ? `?cursor=${encodeURIComponent(cursor)}` : ''}`, { signal }), [id, cursor]);
@@ -56,18 +38,18 @@ export function DocumentHistory({ id }: { id: string }) {
   const entries = [...older, ...page.data.entries];
   return (
     <>
-      <p class="muted small">{page.data.scope === 'own' ? TEXT.ownScope : TEXT.allScope}</p>
+      <p class="muted small">{page.data.scope === 'own' ? t('records.history.ownScope') : t('records.history.allScope')}</p>
       {entries.length === 0 ? (
-        <EmptyState title={TEXT.empty} icon="inbox" />
+        <EmptyState title={t('records.history.empty')} icon="inbox" />
       ) : (
         <div class="table-wrap">
-          <table class="table" aria-label="History">
+          <table class="table" aria-label={t('records.history.table')}>
             <thead>
               <tr>
-                <th>{TEXT.columns.when}</th>
-                <th>{TEXT.columns.who}</th>
-                <th>{TEXT.columns.what}</th>
-                <th>{TEXT.columns.outcome}</th>
+                <th>{t('records.history.when')}</th>
+                <th>{t('records.history.who')}</th>
+                <th>{t('records.history.what')}</th>
+                <th>{t('records.history.outcome')}</th>
               </tr>
             </thead>
             <tbody>
@@ -78,10 +60,10 @@ export function DocumentHistory({ id }: { id: string }) {
                   </td>
                   <td>{e.username ?? <span class="mono small">{e.actor}</span>}</td>
                   <td>
-                    <Badge kind={KIND_BADGE[e.kind]}>{TEXT.kind[e.kind]}</Badge> {TEXT.action[e.action] ?? <span class="mono small">{e.action}</span>}
+                    <Badge kind={KIND_BADGE[e.kind]}>{t(`records.history.kind.${e.kind}`)}</Badge> {actionText(e.action) ?? <span class="mono small">{e.action}</span>}
                   </td>
                   <td>
-                    {e.outcome === 'success' ? TEXT.outcome.success : <Badge kind="error">{TEXT.outcome[e.outcome] ?? e.outcome}</Badge>}
+                    {e.outcome === 'success' ? resultText('success') : <Badge kind="error">{resultText(e.outcome)}</Badge>}
                     {e.reason ? <span class="mono small"> {e.reason}</span> : null}
                   </td>
                 </tr>
@@ -97,7 +79,7 @@ export function DocumentHistory({ id }: { id: string }) {
             setCursor(page.data!.nextCursor!);
           }}
         >
-          {TEXT.more}
+          {t('records.history.more')}
         </Button>
       ) : null}
     </>
