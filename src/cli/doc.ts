@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import cliProgress from 'cli-progress';
 import { Option, type Command } from 'commander';
 import { AppError } from '../shared/errors.js';
+import { SyncingFile } from '../shared/syncing-file.js';
 import { action, emit, jsonOption, parseNumber, type Io } from './output.js';
 import type { IncomingMessage } from 'node:http';
 import { clientFromEnv, type Client } from './client.js';
@@ -31,12 +32,15 @@ function progress(total: number, label: string): { tick(n: number): void; stop()
   };
 }
 
+/** Pieces read from a file to upload: large, so each costs one read and one TLS write burst. */
+const READ_SIZE = 1 << 20;
+
 /** Counts bytes through a pipe (progress) and hashes them. */
 class Tap extends Transform {
   readonly hash = crypto.createHash('sha256');
   bytes = 0;
   constructor(private readonly onBytes: (n: number) => void) {
-    super();
+    super({ highWaterMark: READ_SIZE });
   }
   override _transform(chunk: Buffer, _e: BufferEncoding, cb: (e?: Error | null, d?: Buffer) => void): void {
     this.bytes += chunk.length;
@@ -86,7 +90,7 @@ interface PutOpts {
 
 async function sha256Of(file: string): Promise<string> {
   const h = crypto.createHash('sha256');
-  for await (const c of fs.createReadStream(file)) h.update(c as Buffer);
+  for await (const c of fs.createReadStream(file, { highWaterMark: READ_SIZE })) h.update(c as Buffer);
   return h.digest('hex');
 }
 
@@ -146,7 +150,7 @@ async function putOnce(io: Io, client: Client, file: string, size: number, url: 
   try {
     const res = await client.raw('POST', url, {
       headers: { 'content-type': 'application/octet-stream', trailer: 'content-digest', 'idempotency-key': idempotencyKey, ...meta },
-      body: fs.createReadStream(file).pipe(tap),
+      body: fs.createReadStream(file, { highWaterMark: READ_SIZE }).pipe(tap),
       trailers: () => ({ 'content-digest': `sha-256=:${tap.hash.copy().digest('base64')}:` }),
     });
     const r = (await reply(res)) as unknown as { id: string; version: number; sha256: string; size: number };
@@ -178,20 +182,14 @@ async function get(io: Io, client: Client, id: string, o: { version?: number; ou
   const expected = Buffer.from(m[1]!, 'base64').toString('hex');
   const bar = progress(size, 'download');
   const tap = new Tap((n) => bar.tick(n));
-  const fd = fs.openSync(partial, 'w', 0o600);
   try {
-    await pipeline(res, tap, fs.createWriteStream('', { fd, autoClose: false }));
+    // written in batches (writev) and synced in the background as it comes, so the fdatasync
+    // before the rename only waits for the tail; the response's pieces are freed once written
+    await pipeline(res, tap, new SyncingFile(partial, { flags: 'w', free: true }));
     const got = tap.hash.digest('hex');
     if (got !== expected || tap.bytes !== size) throw new AppError('INTEGRITY', `downloaded content does not match its SHA-256 (${tap.bytes} of ${size} bytes)`, { exitCode: 1, hint: 'try again; if it persists, the stored copy is damaged: restore it from a backup' });
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
     fs.renameSync(partial, out);
   } catch (e) {
-    try {
-      fs.closeSync(fd);
-    } catch {
-      /* already closed */
-    }
     fs.rmSync(partial, { force: true });
     throw (e as { code?: string }).code === 'ERR_STREAM_PREMATURE_CLOSE' || (e as Error).message === 'aborted'
       ? new AppError('TRANSFER_FAILED', 'the download was cut before the end; nothing was written', { exitCode: 1, cause: e })

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 import fs from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { registrations } from './commands.js';
+import { registrationsFor, type Registration } from './commands.js';
 import { reportFailure, stdio, type Io } from './output.js';
 
-export function makeProgram(io: Io = stdio): Command {
+export function makeProgram(io: Io, registrations: Registration[]): Command {
   const program = new Command('coffre')
     .description('Coffre: the self-hosted digital safe. Exit codes: 0 done, 1 failed, 2 usage or configuration, 3 partial, 4 authentication or permission, 5 busy or locked, 6 unreachable, 7 integrity (docs/cli.md).')
     .version(packageVersion())
@@ -37,7 +37,7 @@ function packageVersion(): string {
 }
 
 export async function main(argv: string[], io: Io = stdio): Promise<number> {
-  const program = makeProgram(io);
+  const program = makeProgram(io, await registrationsFor(argv.slice(2)));
   try {
     await program.parseAsync(argv);
   } catch (e) {

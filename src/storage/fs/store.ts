@@ -3,108 +3,13 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
-import { Writable, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { BlobStore } from '../types.js';
 import { BLOB_ID, storageErrors } from '../errors.js';
-import { release } from '../../shared/buffers.js';
+import { SyncingFile } from '../../shared/syncing-file.js';
 import { isNoSpace, storageFull } from '../../shared/disk.js';
 
 const TMP = '.tmp';
-/** a background fdatasync every so many bytes written (see SyncingFile) */
-const SYNC_EVERY = 32 * 1024 * 1024;
-
-/**
- * The temp file of a blob being written. Every SYNC_EVERY bytes it starts an fdatasync in the
- * background (one at a time, never awaited by the writes), so the kernel writes the blob to disk
- * while the rest still streams in; the fdatasync at the end, which the blob's durability rests on
- * (before the link to its final name), then only waits for the tail instead of the whole blob.
- * A failed background sync fails the write.
- */
-class SyncingFile extends Writable {
-  bytesWritten = 0;
-  private fh: fsp.FileHandle | undefined;
-  private sinceSync = 0;
-  private syncing: Promise<void> | undefined;
-  private syncError: unknown;
-
-  /** `free`: the pieces are ours once written: buffers of their own are detached (see below) */
-  constructor(
-    private readonly path: string,
-    private readonly free: boolean,
-  ) {
-    super({ highWaterMark: 1 << 20 });
-  }
-
-  override _construct(cb: (e?: Error | null) => void): void {
-    fsp.open(this.path, 'wx', 0o600).then((fh) => {
-      this.fh = fh;
-      cb();
-    }, cb);
-  }
-
-  override _writev(chunks: { chunk: Buffer }[], cb: (e?: Error | null) => void): void {
-    this.writeAll(chunks.map((c) => c.chunk)).then(() => cb(), cb);
-  }
-
-  override _final(cb: (e?: Error | null) => void): void {
-    (async () => {
-      await this.syncing;
-      if (this.syncError !== undefined) throw this.syncError;
-      await this.fh!.datasync();
-      const fh = this.fh!;
-      this.fh = undefined;
-      await fh.close();
-    })().then(() => cb(), cb);
-  }
-
-  override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
-    const fh = this.fh;
-    this.fh = undefined;
-    if (!fh) return cb(err);
-    Promise.resolve(this.syncing)
-      .then(() => fh.close())
-      .then(
-        () => cb(err),
-        () => cb(err),
-      );
-  }
-
-  private async writeAll(bufs: Buffer[]): Promise<void> {
-    let total = 0;
-    for (const b of bufs) total += b.length;
-    let done = (await this.fh!.writev(bufs)).bytesWritten;
-    // a short write (rare on files): the rest, piece by piece
-    for (let i = 0, at = 0; done < total && i < bufs.length; at += bufs[i]!.length, i++) {
-      const b = bufs[i]!;
-      if (at + b.length <= done) continue;
-      for (let off = done - at; off < b.length; ) {
-        const n = (await this.fh!.write(b, off, b.length - off)).bytesWritten;
-        off += n;
-        done += n;
-      }
-    }
-    // Written pieces that are whole buffers go back to the system now rather than at V8's next
-    // full collection: streamed buffers often outlive a young collection (they wait for the
-    // disk), and V8 then runs a full collection for every ~64 MiB of them.
-    if (this.free) for (const b of bufs) release(b);
-    this.bytesWritten += total;
-    this.sinceSync += total;
-    if (this.sinceSync >= SYNC_EVERY && !this.syncing) {
-      this.sinceSync = 0;
-      this.syncing = this.fh!.datasync().then(
-        () => {
-          this.syncing = undefined;
-        },
-        (e: unknown) => {
-          this.syncing = undefined;
-          this.syncError ??= e;
-        },
-      );
-    }
-    if (this.syncError !== undefined) throw this.syncError;
-  }
-}
-
 /**
  * BlobStore on a local filesystem (invariant 7: crash-safe writes).
  *
@@ -133,7 +38,7 @@ export class FsBlobStore implements BlobStore {
     const tmp = path.join(this.dir, TMP, `${id}.${crypto.randomBytes(6).toString('hex')}`);
     let size = 0;
     try {
-      const out = new SyncingFile(tmp, o.consumeInput === true);
+      const out = new SyncingFile(tmp, { free: o.consumeInput === true });
       await pipeline(data, out);
       size = out.bytesWritten;
       await fsp.mkdir(path.dirname(final), { recursive: true, mode: 0o700 });
