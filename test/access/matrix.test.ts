@@ -45,6 +45,7 @@ const EXPECTED: Record<string, Row> = {
   'POST /api/v1/auth/password/forgot': PUBLIC,
   'POST /api/v1/auth/password/reset': PUBLIC,
   'GET /api/v1/auth/me': SELF,
+  'PUT /api/v1/auth/me/language': SELF,
   'POST /api/v1/auth/logout': SELF,
   'GET /api/v1/auth/sessions': SELF,
   'DELETE /api/v1/auth/sessions/:id': SELF,
