@@ -130,7 +130,8 @@ async function storm(dir: string): Promise<Record<string, unknown>> {
 /**
  * The lockout attack of the issue, measured: 35 addresses keep guessing one user's password (they
  * do not solve the proofs of work they are asked for once the account is under attack: a guess
- * then costs the server a counter update and an audit record); meanwhile the real user signs in.
+ * then costs the server reads, then nothing but the answer, docs/brute-force.md); meanwhile the
+ * real user signs in.
  */
 async function victimDuringLockoutAttack(dir: string): Promise<Record<string, unknown>> {
   const a = await openAppliance({ dataDir: dir, env: { ...process.env, COFFRE_CFG_auth__mfa__requiredRoles: '[]' }, log: createLogger({ level: 'silent', destination: 'stderr' }) });

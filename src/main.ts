@@ -127,7 +127,7 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     closers.push(() => offKeysAlerts());
     const dbWatch = watchDatabase({ db, alerts: monitoring.alerter, clock, log });
     scheduler.register(dbWatch.job);
-    const identity = wireIdentity({ db: db.db, clock, log, fields: keys.fields, audit, alerts, auth: config.auth, mail: config.mail, ...(mailer ? { mailSender: mailer } : {}), publicUrl: publicUrlOf(config), organisation: config.site.name, workspaceLimits: { defaultQuotaBytes: config.vault.defaultQuotaBytes, maxCreatedPerUser: config.vault.maxWorkspacesPerUser } });
+    const identity = wireIdentity({ db: db.db, clock, log, fields: keys.fields, keys: keys.provider, audit, alerts, auth: config.auth, mail: config.mail, ...(mailer ? { mailSender: mailer } : {}), publicUrl: publicUrlOf(config), organisation: config.site.name, workspaceLimits: { defaultQuotaBytes: config.vault.defaultQuotaBytes, maxCreatedPerUser: config.vault.maxWorkspacesPerUser } });
     closers.push(() => identity.close());
     auth = identity.authenticator;
     api.push(...identity.api);

@@ -26,7 +26,7 @@ export async function createFirstAdmin(o: { config: Config; db: Db; clock: Clock
   const audit = new DbAuditor({ db: o.db, clock: o.clock, log: o.log });
   try {
     const publicUrl = o.config.http.publicUrl ?? `https://127.0.0.1:${o.config.http.port}`;
-    const id = wireIdentity({ db: o.db, clock: o.clock, log: o.log, fields: keys.fields, audit, auth: o.config.auth, mail: {}, publicUrl });
+    const id = wireIdentity({ db: o.db, clock: o.clock, log: o.log, fields: keys.fields, keys: keys.provider, audit, auth: o.config.auth, mail: {}, publicUrl });
     const r = await id.accounts.invite({ username: o.username, email: o.email, role: 'admin' }, o.actor, {});
     return { enrolUrl: r.enrolUrl, userId: r.user.id };
   } finally {

@@ -7,6 +7,8 @@ import type { SecondFactor } from './mfa.js';
 import { ApiTokens, type TokenView } from './tokens.js';
 import type { MailSender, SmsSender } from './messaging.js';
 import { LoginThrottle as Throttle } from './throttle.js';
+import type { ProofChallenges } from './proof-challenges.js';
+import type { RefusalTally } from './refusals.js';
 import { addressPrefix } from './address.js';
 import { normaliseUsername } from './username.js';
 import { authErrors } from './errors.js';
@@ -44,6 +46,8 @@ export interface LoginParts {
   sessions: SessionStore;
   mfa: SecondFactor;
   tokens: ApiTokens;
+  proofs: ProofChallenges;
+  refusals: RefusalTally;
   mail?: MailSender | undefined;
   sms?: SmsSender | undefined;
 }
@@ -91,22 +95,32 @@ export class LoginService {
       key = o.username.normalize('NFKC').toLowerCase().slice(0, 200);
     }
     const accountKey = Throttle.accountKey(key);
+    // a guesser who sends again without solving the last demand: answered from memory (docs/brute-force.md)
+    const again = o.device || o.proof ? undefined : this.p.throttle.recentDemand(accountKey, prefix);
+    if (again) {
+      const challenge = await this.p.proofs.issue(accountKey, prefix, again.bits);
+      this.p.refusals.refused(prefix, again.bits, again.userId, source);
+      throw authErrors.proofRequired(challenge);
+    }
     const user = await this.p.users.byUsername(o.username);
     const targets: Record<string, string> = user ? { user: user.id } : {};
     const known = user ? await this.p.throttle.known(user.id, prefix, o.device) : null;
-    const proven = await this.p.throttle.redeemProof(o.proof, accountKey, prefix);
+    const proven = await this.p.proofs.redeem(o.proof, accountKey, prefix);
     const r = await this.p.throttle.reserve(accountKey, prefix, known, proven);
     if (!r.ok) {
-      // B3: friction, never a refusal: the same demand whether the account exists or not
-      await this.d.audit.recordNow({ action: 'auth.login', actor: 'anonymous', outcome: 'denied', reason: 'PROOF_REQUIRED', targets: { ...targets, address: prefix, bits: String(r.bits) }, source });
-      throw authErrors.proofRequired(await this.p.throttle.issueProof(accountKey, prefix, r.bits));
+      // B3: friction, never a refusal: the same demand whether the account exists or not. Nothing
+      // is written for it: the refusal is recorded in aggregate (per address and minute)
+      const challenge = await this.p.proofs.issue(accountKey, prefix, r.bits);
+      this.p.refusals.refused(prefix, r.bits, user?.id, source);
+      if (!o.device) this.p.throttle.noteDemand(accountKey, prefix, r.bits, user?.id);
+      throw authErrors.proofRequired(challenge);
     }
     await this.alertOnCounts(r, prefix, user ? { user: user.id } : { account: accountKey.slice(0, 48) });
     // P2: no silent truncation — an over-long password is simply wrong (and costs the same)
     const tooLong = codePoints(o.password) > MAX_PASSWORD_LENGTH;
     let good = false;
     if (!user || user.state !== 'active' || !user.password_hash || tooLong) await this.p.hasher.dummyVerify(o.password.slice(0, 256));
-    else good = await this.p.hasher.verify(user.password_hash, o.password);
+    else good = await this.p.hasher.verify(user.password_hash, o.password, known !== null);
     if (!good || !user) {
       const reason = !user ? 'UNKNOWN_USER' : user.state !== 'active' ? `USER_${user.state.toUpperCase()}` : 'BAD_PASSWORD';
       await this.d.audit.recordNow({ action: 'auth.login', actor: 'anonymous', outcome: 'failure', reason, targets, source });

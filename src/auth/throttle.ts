@@ -1,7 +1,6 @@
 import type { Db } from '../db/index.js';
 import type { Clock } from '../shared/clock.js';
-import { randomToken, sha256 } from './secrets.js';
-import { proofHolds } from './proof.js';
+import { sha256 } from './secrets.js';
 
 export interface ThrottleConfig {
   freeFailures: number;
@@ -28,15 +27,11 @@ export type Reservation =
   | (Counts & { ok: true; /** success: the attempt and the pair's history are given back */ release(): Promise<void> })
   | (Counts & { ok: false; /** a proof of work of this many bits is needed first */ bits: number });
 
-export interface ProofChallenge {
-  challenge: string;
-  bits: number;
-  expiresAt: number;
-}
-
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
-const PROOF_TTL_MS = 120_000;
+/** how long a proof demand is answered from memory, and how many are kept */
+const DEMAND_MEMORY_MS = 1_000;
+const MAX_DEMANDS = 20_000;
 
 /**
  * Brute-force throttling without lockout (B1–B3), counters in the database (several nodes share
@@ -55,9 +50,12 @@ const PROOF_TTL_MS = 120_000;
  * Accounts are keyed by a hash of the normalised username whether or not it exists, so nothing
  * here reveals whether an account exists. Attempts are counted before the password is evaluated
  * and given back on success (or when a proof is asked instead): counters stay exact under
- * parallel bursts; updates are compare-and-set.
+ * parallel bursts; updates are compare-and-set. An attempt refused for want of a proof writes
+ * nothing (the proof challenges are in ./proof-challenges.ts).
  */
 export class LoginThrottle {
+  /** recent proof demands by (account, address), for clients without a device cookie: see `recentDemand` */
+  private readonly demands = new Map<string, { bits: number; until: number; userId: string | undefined }>();
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
@@ -129,12 +127,56 @@ export class LoginThrottle {
   }
 
   /**
+   * The proof this (account, address) was asked for within the last second, if any (0: decide
+   * afresh). A guesser who keeps sending without solving is answered from memory: no database
+   * read or write per guess. Only for clients without a device cookie (a device is never asked)
+   * and without a proof; all are forgotten whenever this node counts an attempt or a sign-in
+   * succeeds. On a cluster, a demand can outlive the state it came from by a second at most
+   * (friction, never a refusal).
+   */
+  recentDemand(accountKey: string, prefix: string): { bits: number; userId: string | undefined } | undefined {
+    const d = this.demands.get(`${accountKey}|${prefix}`);
+    if (!d) return undefined;
+    if (d.until > this.clock.nowMs()) return d;
+    this.demands.delete(`${accountKey}|${prefix}`);
+    return undefined;
+  }
+
+  /** a proof demand made to a client without a device cookie (`recentDemand`) */
+  noteDemand(accountKey: string, prefix: string, bits: number, userId: string | undefined): void {
+    if (this.demands.size >= MAX_DEMANDS) this.demands.clear();
+    this.demands.set(`${accountKey}|${prefix}`, { bits, until: this.clock.nowMs() + DEMAND_MEMORY_MS, userId });
+  }
+
+  /** the failures counted so far under these keys (windows applied), in one read */
+  private async peek(keys: readonly [string, number][]): Promise<number[]> {
+    const rows = await this.db.selectFrom('login_throttle').selectAll().where('key', 'in', keys.map(([k]) => k)).execute();
+    const now = this.clock.nowMs();
+    return keys.map(([k, windowMs]) => {
+      const row = rows.find((r) => r.key === k);
+      return !row || Number(row.window_start) + windowMs <= now ? 0 : row.failures;
+    });
+  }
+
+  /**
    * Counts one attempt (account, pair, address) and says whether it may be evaluated with the
-   * proof the client brought (`provenBits`, 0 without one). When not, the attempt is given back.
+   * proof the client brought (`provenBits`, 0 without one). The counters are read first: an attempt
+   * that needs more proof than it brought is refused without any write (a guesser who does not
+   * solve proofs costs reads only). Otherwise it is counted (compare-and-set), checked again
+   * against the counts that include it (parallel bursts), and given back when refused after all.
    */
   async reserve(accountKey: string, prefix: string, known: Known, provenBits: number): Promise<Reservation> {
     const addrKey = `addr:${prefix}`;
     const pairKey = LoginThrottle.pairKey(accountKey, prefix);
+    const [addr0, pair0, acct0] = await this.peek([
+      [addrKey, this.cfg.addressWindowSeconds * 1000],
+      [pairKey, DAY],
+      [accountKey, HOUR],
+    ]);
+    const before: Counts = { accountFailures: acct0!, addressFailures: addr0!, pairFailures: pair0! };
+    const early = this.required(before, known);
+    if (early > provenBits) return { ok: false, bits: early, accountFailures: acct0! + 1, addressFailures: addr0! + 1, pairFailures: pair0! + 1 };
+    this.demands.clear(); // counts change: every remembered demand is decided afresh
     const always = () => ({ take: true });
     const addr = await this.cas(addrKey, this.cfg.addressWindowSeconds * 1000, always);
     const pair = await this.cas(pairKey, DAY, always);
@@ -145,37 +187,17 @@ export class LoginThrottle {
       // only what was counted is given back (a counter too contended to update counts as a demand)
       const counted = ([[addr, addrKey], [pair, pairKey], [acct, accountKey]] as const).filter(([c]) => c.taken).map(([, k]) => k);
       await Promise.all(counted.map((k) => this.giveBack(k)));
-      return { ok: false, bits, ...counts };
+      return { ok: false, bits: Math.max(bits, this.cfg.proofBits), ...counts };
     }
     return { ok: true, ...counts, release: () => this.release(accountKey, prefix) };
   }
 
   /** a successful sign-in gives its attempt back and clears the pair's history */
   async release(accountKey: string, prefix: string): Promise<void> {
+    this.demands.clear();
     await this.giveBack(`addr:${prefix}`);
     await this.giveBack(accountKey);
     await this.db.deleteFrom('login_throttle').where('key', '=', LoginThrottle.pairKey(accountKey, prefix)).execute();
-  }
-
-  /** a new single-use challenge for this account and address (expires after two minutes) */
-  async issueProof(accountKey: string, prefix: string, bits: number): Promise<ProofChallenge> {
-    const now = this.clock.nowMs();
-    const challenge = randomToken(16);
-    await this.db.deleteFrom('auth_proofs').where('expires_at', '<', now).execute();
-    await this.db.insertInto('auth_proofs').values({ id_hash: sha256(challenge), account_key: accountKey, prefix, bits, expires_at: now + PROOF_TTL_MS }).execute();
-    return { challenge, bits, expiresAt: now + PROOF_TTL_MS };
-  }
-
-  /** the bits a solved challenge proves (0 when absent, expired, used, for another account or address, or wrong); it is used up either way */
-  async redeemProof(proof: { challenge: string; nonce: string } | undefined, accountKey: string, prefix: string): Promise<number> {
-    if (!proof || proof.challenge.length > 64 || proof.nonce.length > 64) return 0;
-    const idHash = sha256(proof.challenge);
-    const row = await this.db.selectFrom('auth_proofs').selectAll().where('id_hash', '=', idHash).executeTakeFirst();
-    if (!row) return 0;
-    const gone = await this.db.deleteFrom('auth_proofs').where('id_hash', '=', idHash).executeTakeFirst();
-    if (Number(gone.numDeletedRows) !== 1) return 0;
-    if (Number(row.expires_at) <= this.clock.nowMs() || row.account_key !== accountKey || row.prefix !== prefix) return 0;
-    return proofHolds(proof.challenge, proof.nonce, row.bits) ? row.bits : 0;
   }
 
   private static clientHash(kind: 'address' | 'device', userId: string, value: string): string {

@@ -2,7 +2,8 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { Db } from '../db/index.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
-import type { FieldCipher } from '../keys/types.js';
+import type { FieldCipher, KeyProvider } from '../keys/types.js';
+import { macCreating } from '../keys/index.js';
 import type { Auditor } from '../audit/types.js';
 import type { Alerter } from '../monitoring/types.js';
 import type { AuthConfig } from '../config/sections/auth.js';
@@ -20,6 +21,11 @@ import { AccountService } from './accounts.js';
 import { SessionAuthenticator } from './authenticator.js';
 import { authRoutes } from './routes.js';
 import { FailedAuthLimiter } from './flood.js';
+import { ProofChallenges } from './proof-challenges.js';
+import { RefusalTally } from './refusals.js';
+
+/** the HSM HMAC key behind the proof-of-work challenges */
+const PROOF_KEY = 'coffre-auth-proof';
 import { httpSmsSender, smtpSender, type MailSender, type SmsSender } from './messaging.js';
 import { Policy, Workspaces, AccessReviews, type PickerDirectory, type WorkspaceLimits } from '../access/index.js';
 import { workspaceRoutes, reviewRoutes } from '../access/routes.js';
@@ -31,6 +37,8 @@ export interface IdentityOptions {
   clock: Clock;
   log: Logger;
   fields: FieldCipher;
+  /** the HSM: the key of the proof-of-work challenges (docs/brute-force.md) */
+  keys: Pick<KeyProvider, 'mac' | 'createMacKey'>;
   audit: Auditor;
   /** security events (brute force); when absent they are logged at warn level */
   alerts?: Alerter | undefined;
@@ -82,7 +90,9 @@ export function wireIdentity(o: IdentityOptions): Identity {
   const users = new UserDirectory(o.db, o.fields);
   const mail = o.mailSender ?? (o.mail.smtp ? smtpSender(o.mail.smtp) : undefined);
   const sms = o.smsSender ?? (o.mail.sms ? httpSmsSender(o.mail.sms) : undefined);
-  const login = new LoginService(d, { users, hasher, throttle, sessions, mfa, tokens, mail, sms });
+  const proofs = new ProofChallenges(o.db, o.clock, () => macCreating(o.keys, PROOF_KEY, Buffer.from('coffre sign-in proof challenges v1')));
+  const refusals = new RefusalTally({ clock: o.clock, audit: o.audit, log: o.log });
+  const login = new LoginService(d, { users, hasher, throttle, sessions, mfa, tokens, proofs, refusals, mail, sms });
   const accounts = new AccountService(d, { users, hasher, throttle, sessions, mfa, tokens, links, mail, sms });
   const policy = new Policy(o.db);
   const directory: PickerDirectory = {
@@ -138,5 +148,9 @@ export function wireIdentity(o: IdentityOptions): Identity {
       : undefined,
   });
   const api = [authRoutes({ db: o.db, login, accounts, users, sessions, tokens, audit: o.audit, publicOrigin, knownClientDays: o.auth.throttle.knownClientDays, vouch: (c) => limiter.vouch(c) }), workspaceRoutes(workspaces), reviewRoutes(reviews)];
-  return { users, accounts, login, sessions, tokens, hasher, policy, workspaces, authenticator, reviews, jobs: reviews.jobs(), api, close: () => limiter.close() };
+  return { users, accounts, login, sessions, tokens, hasher, policy, workspaces, authenticator, reviews, jobs: reviews.jobs(), api, close: async () => {
+      await refusals.close();
+      await limiter.close();
+    },
+  };
 }

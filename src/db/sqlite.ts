@@ -90,8 +90,24 @@ class Mutex {
   }
 }
 
+/** prepared statements per connection: preparing costs more than running most of our statements */
+const statements = new WeakMap<SQLite.Database, Map<string, SQLite.Statement>>();
+const MAX_STATEMENTS = 2000;
+
+function prepared(db: SQLite.Database, sql: string): SQLite.Statement {
+  let m = statements.get(db);
+  if (!m) statements.set(db, (m = new Map()));
+  let stmt = m.get(sql);
+  if (!stmt) {
+    if (m.size >= MAX_STATEMENTS) m.clear();
+    stmt = db.prepare(sql);
+    m.set(sql, stmt);
+  }
+  return stmt;
+}
+
 function run(db: SQLite.Database, q: CompiledQuery): QueryResult<unknown> {
-  const stmt = db.prepare(q.sql);
+  const stmt = prepared(db, q.sql);
   if (stmt.reader) return { rows: stmt.all(q.parameters as unknown[]) };
   const { changes, lastInsertRowid } = stmt.run(q.parameters as unknown[]);
   return {

@@ -85,4 +85,17 @@ describe('passwords', () => {
     expect(peak).toBe(2);
     expect(s.running).toBe(0);
   });
+
+  it('known clients have a lane of their own: a priority task goes before every ordinary waiter', async () => {
+    const s = new Semaphore(1);
+    const order: string[] = [];
+    const task = (name: string) => async () => {
+      order.push(name);
+      await new Promise((r) => setTimeout(r, 2));
+    };
+    const all = [s.run(task('first')), ...Array.from({ length: 5 }, (_, i) => s.run(task(`guess-${i}`))), s.run(task('known'), true)];
+    expect(s.pending).toBe(6);
+    await Promise.all(all);
+    expect(order.slice(0, 2)).toEqual(['first', 'known']);
+  });
 });

@@ -15,7 +15,7 @@ const ARGON2ID = 2;
  * P5: argon2id with a fresh 16-byte salt per hash; the PHC string keeps the parameters, so they
  * can be raised later: `needsRehash` tells the login to re-hash with the current ones. At most
  * `maxConcurrent` hashes run at once (the rest queue), so a login storm cannot starve the
- * appliance. `dummyVerify` costs the same as a real verification (unknown users, B3).
+ * appliance; known clients have a lane of their own (`priority`). `dummyVerify` costs the same as a real verification (unknown users, B3).
  */
 export class PasswordHasher {
   private readonly sem: Semaphore;
@@ -32,14 +32,15 @@ export class PasswordHasher {
     return this.sem.run(() => hash(password, this.opts() as never));
   }
 
-  async verify(phc: string, password: string): Promise<boolean> {
+  /** `priority`: a sign-in from a device or address the user is known for goes before other hashes waiting */
+  async verify(phc: string, password: string, priority = false): Promise<boolean> {
     return this.sem.run(async () => {
       try {
         return await verify(phc, password);
       } catch {
         return false;
       }
-    });
+    }, priority);
   }
 
   /** burns the time of one verification (same parameters) and returns false */
