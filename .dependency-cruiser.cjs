@@ -39,13 +39,6 @@ const exceptions = [
     reason: 'offline commands (init, keys, users, first boot) run without the server wiring and call module internals main.ts never exports',
   },
   {
-    name: 'blob-path',
-    rule: 'cross-module-internals',
-    from: '^src/(storage/encrypted|keys/index|backup/restore|backup/engine/jobs)\\.ts$',
-    to: '^src/(keys/stream/|storage/(registry|encrypted)\\.ts$)',
-    reason: 'the blob format and encrypting store sit between keys and storage; a src/blobs/ module is to hold them',
-  },
-  {
     name: 'shedding-groups',
     rule: 'cross-module-internals',
     from: '^src/monitoring/(shedding|sampler)\\.ts$',

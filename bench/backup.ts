@@ -76,7 +76,7 @@ export async function makeAppliance(dir: string, bytes: number, sshd: Sshd, targ
   let sum = 0;
   let files = 0;
   try {
-    const store = a.keys.blobs.store;
+    const store = a.blobs.store;
     const now = Date.now();
     const rnd = (lo: number, hi: number) => lo + Math.floor(Math.random() * (hi - lo));
     while (sum < bytes) {

@@ -4,12 +4,14 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { EncryptStream } from '../src/keys/stream/encrypt.js';
-import { DecryptStream } from '../src/keys/stream/decrypt.js';
-import { Sealer } from '../src/keys/stream/sealer.js';
-import { makeHeader } from '../src/keys/stream/format.js';
+import { EncryptStream } from '../src/blobs/encrypt.js';
+import { DecryptStream } from '../src/blobs/decrypt.js';
+import { Sealer } from '../src/blobs/sealer.js';
+import { makeHeader } from '../src/blobs/format.js';
 import { createSoftHsmToken, ensureKek, writeSoftHsmConf, SOFTHSM_MODULE } from '../src/keys/bootstrap.js';
 import { openKeys } from '../src/keys/index.js';
+import { openBlobs } from '../src/blobs/index.js';
+import { createBlobStore } from '../src/storage/index.js';
 import { openDatabase, migrateToLatest } from '../src/db/index.js';
 import { systemClock } from '../src/shared/clock.js';
 import { Value } from '@sinclair/typebox/value';
@@ -141,7 +143,9 @@ export default async function bench(): Promise<Record<string, unknown>> {
     await ensureKek(cfg);
     const db = openDatabase({ type: 'sqlite', file: path.join(dir, 'coffre.db'), busyTimeoutMs: 5000 });
     await migrateToLatest(db.db);
-    const keys = await openKeys({ config: cfg, storage: { type: 'fs', dir: path.join(dir, 'blobs') }, db: db.db, clock: systemClock });
+    const keys = await openKeys({ config: cfg, db: db.db, clock: systemClock });
+    const opened = openBlobs({ store: createBlobStore({ type: 'fs', dir: path.join(dir, 'blobs') }), dataKeys: keys.dataKeys });
+    const blobs = opened.blobs;
     try {
       const N = 2000;
       const deks = Array.from({ length: N }, () => crypto.randomBytes(32));
@@ -170,14 +174,14 @@ export default async function bench(): Promise<Record<string, unknown>> {
       // HSM calls per read of a cached document
       const doc = crypto.randomBytes(3 * MiB);
       const ref = { objectId: 'hot', version: 1 };
-      const b = await keys.blobs.put(ref, Readable.from([doc]));
+      const b = await blobs.put(ref, Readable.from([doc]));
       const reads = 100;
       const before = keys.provider.health().operations;
-      for (let i = 0; i < reads; i++) await pipeline(await keys.blobs.get({ ...ref, blobId: b.blobId }), sink());
+      for (let i = 0; i < reads; i++) await pipeline(await blobs.get({ ...ref, blobId: b.blobId }), sink());
       out.hsmCallsPerCachedRead = (keys.provider.health().operations - before) / reads;
       keys.dataKeys.wipeCache();
       const cold = keys.provider.health().operations;
-      await pipeline(await keys.blobs.get({ ...ref, blobId: b.blobId }), sink());
+      await pipeline(await blobs.get({ ...ref, blobId: b.blobId }), sink());
       out.hsmCallsPerColdRead = keys.provider.health().operations - cold;
 
       // rotation: re-wrap rate (inside the HSM with key-wrap-pad on both sides)
@@ -187,6 +191,7 @@ export default async function bench(): Promise<Record<string, unknown>> {
       const r = await keys.rotation.rotate({ actor: 'local:bench' });
       out.rotation = { keys: total, rewrapped: r.rewrapped, seconds: r.seconds, keysPerSecond: r.keysPerSecond, batchSize: cfg.rotationBatchSize, concurrency: cfg.sessionPoolSize };
     } finally {
+      await opened.close();
       await keys.close();
       await db.close();
     }

@@ -17,6 +17,8 @@ import { referencedBlobIds, wireVault, type VaultService } from './vault/index.j
 import { retentionGuard, wireRecords, type Records } from './records/index.js';
 import { wireIdentity, type Identity } from './auth/index.js';
 import { embeddedTokenNotice, openKeys, type Keys } from './keys/index.js';
+import { openBlobs, type EncryptedBlobs } from './blobs/index.js';
+import { createBlobStore } from './storage/index.js';
 import { keysRoutes } from './keys/routes.js';
 import { consolePlugin } from './console/serve.js';
 import { settingsRoutes } from './console/settings.js';
@@ -46,6 +48,8 @@ export interface Appliance {
   db: DatabaseHandle;
   /** the customer's HSM, data keys, field encryption (503 KEYS_UNAVAILABLE while the HSM is down) */
   keys: Keys;
+  /** document bodies, encrypted under data keys, over the configured BlobStore (src/blobs/) */
+  blobs: EncryptedBlobs;
   scheduler: Scheduler;
   /** API plugins of every module, mounted under /api/v1 */
   api: FastifyPluginAsync[];
@@ -103,8 +107,10 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     let auth: Authenticator | undefined;
 
     // ---- modules are wired here, in dependency order (keys, storage, audit, auth, vault, backup…) ----
-    const keys = await openKeys({ config: config.keys, storage: config.storage, db: db.db, clock, log });
+    const keys = await openKeys({ config: config.keys, db: db.db, clock, log });
     closers.push(() => keys.close());
+    const { blobs, close: closeBlobs } = openBlobs({ store: createBlobStore(config.storage), dataKeys: keys.dataKeys });
+    closers.push(closeBlobs);
     health.push(keys.health);
     keys.jobs.forEach((j) => scheduler.register(j));
     let alerts: Alerter | undefined;
@@ -132,14 +138,14 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     auth = identity.authenticator;
     api.push(...identity.api);
     for (const j of identity.jobs) scheduler.register(j);
-    const vault = wireVault({ db: db.db, clock, log, config: config.vault, keys, policy: identity.policy, audit, alerts, retention: retentionGuard({ db: db.db, applianceId: config.applianceId }) });
+    const vault = wireVault({ db: db.db, clock, log, config: config.vault, keys: { dataKeys: keys.dataKeys, fields: keys.fields, blobs }, policy: identity.policy, audit, alerts, retention: retentionGuard({ db: db.db, applianceId: config.applianceId }) });
     api.push(vault.api);
     for (const j of vault.jobs) scheduler.register(j);
     const privacy = new PrivacyService({ db: db.db, clock, log: log.child({ module: 'privacy' }), fields: keys.fields, users: identity.users, audit });
     api.push(privacyRoutes(privacy));
     const records = wireRecords({ db: db.db, clock, audit, vault: vault.service });
     api.push(records.api);
-    const backup = new BackupService({ db, config: { backup: config.backup, site: config.site, applianceId: config.applianceId, dataDir: config.dataDir, keys: config.keys, storage: config.storage, leaseTtlMs: config.jobs.leaseTtlMs }, keys: keys.provider, blobs: keys.blobs.store, blobRefs: referencedBlobIds, audit, exportAuditCheckpoints: () => audit.exportCheckpoints(), alerts, clock, log: log.child({ module: 'backup' }) });
+    const backup = new BackupService({ db, config: { backup: config.backup, site: config.site, applianceId: config.applianceId, dataDir: config.dataDir, keys: config.keys, storage: config.storage, leaseTtlMs: config.jobs.leaseTtlMs }, keys: keys.provider, blobs: blobs.store, blobRefs: referencedBlobIds, audit, exportAuditCheckpoints: () => audit.exportCheckpoints(), alerts, clock, log: log.child({ module: 'backup' }) });
     api.push(backupRoutes(backup, scheduler));
     keys.rotation.addHolder(backupKeyHolder(db.db)); // a KEK version that wraps a live backup key is never destroyed
     if (config.backup.enabled) for (const j of backupJobs(backup, config.backup.time)) scheduler.register(j);
@@ -153,6 +159,7 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
       clock,
       db,
       keys,
+      blobs,
       scheduler,
       api,
       root,

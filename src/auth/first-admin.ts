@@ -22,7 +22,7 @@ export function checkFirstAdminArgs(admin: string | undefined, email: string | u
  * configured public URL.
  */
 export async function createFirstAdmin(o: { config: Config; db: Db; clock: Clock; log: Logger; actor: string; username: string; email: string }): Promise<{ enrolUrl: string; userId: string }> {
-  const keys = await openKeys({ config: o.config.keys, storage: o.config.storage, db: o.db, clock: o.clock, log: o.log });
+  const keys = await openKeys({ config: o.config.keys, db: o.db, clock: o.clock, log: o.log });
   const audit = new DbAuditor({ db: o.db, clock: o.clock, log: o.log });
   try {
     const publicUrl = o.config.http.publicUrl ?? `https://127.0.0.1:${o.config.http.port}`;

@@ -11,11 +11,7 @@ import { createKeyProvider, type AdminKeyProvider } from './registry.js';
 import type { FieldCipher, KeyProvider } from './types.js';
 import type { Alerter } from '../monitoring/types.js';
 import { alertOnKeysDown } from './alerts.js';
-import type { StorageConfig } from '../config/sections/storage.js';
-import { createBlobStore } from '../storage/registry.js';
-import { EncryptedBlobs } from '../storage/encrypted.js';
 import { KeyRotation } from './rotation.js';
-import { Sealer } from './stream/sealer.js';
 import type { JobDefinition } from '../jobs/types.js';
 
 export type * from './types.js';
@@ -23,7 +19,6 @@ export { keysErrors } from './errors.js';
 export { DbDataKeys } from './data-keys.js';
 export { DataKeyFieldCipher } from './field-cipher.js';
 export type { AdminKeyProvider } from './registry.js';
-export { EncryptedBlobs, type StoredBlob, type ObjectRef } from '../storage/encrypted.js';
 export { KeyRotation, type RotationResult, type KekVersionState } from './rotation.js';
 export { alertOnKeysDown, KEYS_UNAVAILABLE_ALERT } from './alerts.js';
 export { embeddedTokenNotice, type EmbeddedTokenNotice } from './embedded.js';
@@ -32,15 +27,14 @@ export { embeddedTokenNotice, type EmbeddedTokenNotice } from './embedded.js';
  * The keys module as the rest of the appliance sees it (Appliance.keys):
  * - `provider`: the customer's HSM (wrap/unwrap/mac/verifyMac/health; KEK administration);
  * - `dataKeys`: envelope encryption (DEKs wrapped by the KEK, bounded cache);
- * - `fields`: confidential columns and blind indexes;
- * - `blobs`: encrypted document bodies (streaming AEAD) over the configured BlobStore.
+ * - `fields`: confidential columns and blind indexes.
+ * (Document bodies: src/blobs/, which takes `dataKeys`.)
  * Anything here that needs the HSM fails with 503 KEYS_UNAVAILABLE while it is down.
  */
 export interface Keys {
   provider: AdminKeyProvider;
   dataKeys: DbDataKeys;
   fields: FieldCipher;
-  blobs: EncryptedBlobs;
   rotation: KeyRotation;
   /** jobs to register with the scheduler: keys.rotate, keys.destroy-retired */
   jobs: JobDefinition[];
@@ -67,7 +61,7 @@ export function keysHealthCheck(provider: Pick<KeyProvider, 'health'>): HealthCh
   };
 }
 
-export async function openKeys(o: { config: KeysConfig; storage: StorageConfig; db: Kysely<Database>; clock: Clock; log?: Logger; chunkSize?: number }): Promise<Keys> {
+export async function openKeys(o: { config: KeysConfig; db: Kysely<Database>; clock: Clock; log?: Logger }): Promise<Keys> {
   const provider = await createKeyProvider(o.config, { log: o.log });
   const cache = new DekCache(o.config.dekCacheSize, o.config.dekCacheTtlMs, o.clock);
   const sweep = setInterval(() => cache.sweep(), Math.max(1_000, Math.min(60_000, o.config.dekCacheTtlMs))).unref();
@@ -79,15 +73,11 @@ export async function openKeys(o: { config: KeysConfig; storage: StorageConfig; 
   });
   const dataKeys = new DbDataKeys(o.db, provider, cache, o.clock);
   const fields = new DataKeyFieldCipher(dataKeys);
-  // document bodies are sealed and hashed in a worker thread: the event loop only moves bytes
-  const sealer = new Sealer();
-  const blobs = new EncryptedBlobs(createBlobStore(o.storage), dataKeys, { sealer, ...(o.chunkSize ? { chunkSize: o.chunkSize } : {}) });
   const rotation = new KeyRotation(o.db, provider, o.clock, { graceDays: o.config.retiredKekGraceDays, batchSize: o.config.rotationBatchSize, concurrency: o.config.sessionPoolSize, log: o.log });
   return {
     provider,
     dataKeys,
     fields,
-    blobs,
     rotation,
     jobs: rotation.jobs(),
     health: keysHealthCheck(provider),
@@ -96,7 +86,6 @@ export async function openKeys(o: { config: KeysConfig; storage: StorageConfig; 
       offMissing();
       clearInterval(sweep);
       cache.clear();
-      await sealer.close();
       await provider.close();
     },
   };

@@ -1,9 +1,9 @@
 import type { Readable } from 'node:stream';
-import type { EncryptedBlobs } from '../keys/index.js';
+import type { EncryptedBlobs } from '../blobs/index.js';
 import type { SealedBlobs } from './types.js';
 
 /**
- * The vault's blobs over the keys module's EncryptedBlobs (streaming AES-256-GCM STREAM format,
+ * The vault's blobs over src/blobs' EncryptedBlobs (streaming AES-256-GCM STREAM format,
  * docs/formats.md "Encrypted blob"). The object id bound into every chunk (AAD) is the blob id,
  * which is unique to one document version and recorded in its row with the key id: a blob moved
  * under another version, or one of its chunks spliced into another blob, fails authentication.

@@ -43,7 +43,7 @@ describe('DataKeys and FieldCipher over a real SoftHSM2 token and SQLite', () =>
     const token = createTestToken();
     db = await createTestDb();
     await (await import('../../src/keys/bootstrap.js')).ensureKek(token.config());
-    keys = await openKeys({ config: token.config({ dekCacheSize: 100, dekCacheTtlMs: 60_000 }), storage: { type: 'fs', dir: db.dir + '/blobs' }, db: db.db, clock });
+    keys = await openKeys({ config: token.config({ dekCacheSize: 100, dekCacheTtlMs: 60_000 }), db: db.db, clock });
   });
   afterAll(async () => {
     await keys.close();

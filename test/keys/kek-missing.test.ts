@@ -30,9 +30,9 @@ describe('the KEK is pulled from the HSM', { timeout: 120_000 }, () => {
   it('drops the cached data keys at once, alerts, and reports it in the health check', async () => {
     const a = t.appliance;
     const body = `secret ${crypto.randomBytes(8).toString('hex')}`;
-    const b = await a.keys.blobs.put({ objectId: 'pulled', version: 1 }, Readable.from([Buffer.from(body)]));
+    const b = await a.blobs.put({ objectId: 'pulled', version: 1 }, Readable.from([Buffer.from(body)]));
     const ref = { objectId: 'pulled', version: 1, blobId: b.blobId };
-    expect(await text(await a.keys.blobs.get(ref))).toBe(body); // its data key is cached
+    expect(await text(await a.blobs.get(ref))).toBe(body); // its data key is cached
     expect(await a.keys.health.check()).toEqual({ ok: true });
 
     // the key is destroyed in the HSM by someone else (another PKCS#11 user of the same token)
@@ -59,7 +59,7 @@ describe('the KEK is pulled from the HSM', { timeout: 120_000 }, () => {
     expect(a.keys.provider.health().up).toBe(false);
     expect(noticedMs).toBeLessThan(2_000);
     // the cache is gone: the document that was served from it now needs the HSM, which lacks the key
-    await expect(a.keys.blobs.get(ref).then(text)).rejects.toMatchObject({ code: 'KEYS_UNAVAILABLE' });
+    await expect(a.blobs.get(ref).then(text)).rejects.toMatchObject({ code: 'KEYS_UNAVAILABLE' });
     expect(await a.keys.health.check()).toMatchObject({ ok: false, detail: expect.stringMatching(/coffre-kek-1/) });
     const alerts = async () => (await a.db.db.selectFrom('alerts').select(['kind', 'state', 'message']).where('kind', '=', 'keys.unavailable').execute());
     for (const until = Date.now() + 5_000; (await alerts()).length === 0 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50));

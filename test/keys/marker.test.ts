@@ -49,7 +49,7 @@ describe('invariant 1 at the keys and storage level: no marker at rest', () => {
     const parts: Buffer[] = [];
     for (let i = 0; i < 3 * 1024; i++) parts.push(Buffer.from(`${marker} line ${i} `.padEnd(1024 - 1, '.') + '\n'));
     const body = Buffer.concat(parts);
-    const blob = await a.keys.blobs.put({ objectId: 'doc-1', version: 1 }, Readable.from([body]));
+    const blob = await a.blobs.put({ objectId: 'doc-1', version: 1 }, Readable.from([body]));
     // confidential columns: document name, e-mail (and its blind index), phone; stored in the database
     const name = `Contract ${marker}.pdf`;
     const email = `${marker.toLowerCase()}@example.org`;
@@ -63,7 +63,7 @@ describe('invariant 1 at the keys and storage level: no marker at rest', () => {
     await a.db.db.insertInto('appliance_meta').values(Object.entries(rows).map(([key, value]) => ({ key, value }))).execute();
     // read everything back (and log at trace level meanwhile), rotate the KEK, read again
     const back: Buffer[] = [];
-    for await (const c of (await a.keys.blobs.get({ objectId: 'doc-1', version: 1, blobId: blob.blobId })) as AsyncIterable<Buffer>) back.push(c);
+    for await (const c of (await a.blobs.get({ objectId: 'doc-1', version: 1, blobId: blob.blobId })) as AsyncIterable<Buffer>) back.push(c);
     expect(Buffer.concat(back).equals(body)).toBe(true);
     expect(await a.keys.fields.decrypt(rows['marker.doc.name'], 'doc.name:doc-1')).toBe(name);
     await a.keys.rotation.rotate({ actor: 'local:test' });

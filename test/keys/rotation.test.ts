@@ -26,7 +26,7 @@ interface Doc {
 async function expectReadable(a: Appliance, docs: Doc[], keys: { keyId: string; key: Buffer }[]): Promise<void> {
   a.keys.dataKeys.wipeCache();
   for (const d of docs) {
-    expect(await text(await a.keys.blobs.get(d.ref))).toBe(d.body);
+    expect(await text(await a.blobs.get(d.ref))).toBe(d.body);
     expect(await a.keys.fields.decrypt(d.nameCt, `doc.name:${d.ref.objectId}`)).toBe(d.name);
   }
   const sample = keys.filter((_, i) => i % 97 === 0);
@@ -47,7 +47,7 @@ describe('KEK rotation', { timeout: 240_000 }, () => {
     const a = t.appliance;
     for (let i = 0; i < 5; i++) {
       const body = `document ${i} ${crypto.randomBytes(8).toString('hex')}`.repeat(100);
-      const b = await a.keys.blobs.put({ objectId: `d${i}`, version: 1 }, Readable.from([Buffer.from(body)]));
+      const b = await a.blobs.put({ objectId: `d${i}`, version: 1 }, Readable.from([Buffer.from(body)]));
       const name = `name ${i}`;
       docs.push({ ref: { objectId: `d${i}`, version: 1, blobId: b.blobId }, body, name, nameCt: await a.keys.fields.encrypt('docs', name, `doc.name:d${i}`) });
     }

@@ -130,7 +130,7 @@ describe('crash safety', () => {
       expect(await db.selectFrom('data_keys').select('id').where('id', '=', pending[0]!.key_id).executeTakeFirst()).toBeUndefined();
       const referenced = new Set((await db.selectFrom('vault_versions').select('blob_id').execute()).map((r) => r.blob_id));
       const stored: string[] = [];
-      for await (const id of a.keys.blobs.store.list()) stored.push(id);
+      for await (const id of a.blobs.store.list()) stored.push(id);
       expect(new Set(stored)).toEqual(referenced);
       expect(fs.readdirSync(tmpDir)).toEqual([]);
     } finally {

@@ -190,7 +190,7 @@ describe('for backups', () => {
     for await (const id of referencedBlobIds(db, 3)) listed.push(id);
     expect(listed).toEqual(rows.map((r) => r.blob_id).sort());
     const stored: string[] = [];
-    for await (const id of env.t.appliance.keys.blobs.store.list()) stored.push(id);
+    for await (const id of env.t.appliance.blobs.store.list()) stored.push(id);
     expect(new Set(stored)).toEqual(new Set(listed));
   });
 });

@@ -95,7 +95,7 @@ describe('trash, restore and crypto-shredding', () => {
     for (const v of versions) {
       expect(await db().selectFrom('data_keys').select('id').where('id', '=', v.key_id).executeTakeFirst()).toBeUndefined();
       await expect(env.t.appliance.keys.dataKeys.get(v.key_id)).rejects.toMatchObject({ code: 'DATA_KEY_NOT_FOUND' });
-      expect(await env.t.appliance.keys.blobs.store.stat(v.blob_id)).toBeNull();
+      expect(await env.t.appliance.blobs.store.stat(v.blob_id)).toBeNull();
     }
     expect((await env.req('GET', `/api/v1/documents/${doc.id}`, { token: owner.token })).status).toBe(404);
     expect((await env.req('POST', `/api/v1/documents/${doc.id}/restore`, { token: owner.token })).status).toBe(404);

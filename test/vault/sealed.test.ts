@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EncryptedBlobs } from '../../src/keys/index.js';
+import { EncryptedBlobs } from '../../src/blobs/index.js';
 import { FsBlobStore } from '../../src/storage/fs/store.js';
 import { sealedBlobs } from '../../src/vault/sealed.js';
 import type { SealedBlobs } from '../../src/vault/types.js';

@@ -171,7 +171,7 @@ export async function footprint(env: VaultEnv): Promise<{ documents: number; ver
   const db = env.t.appliance.db.db;
   const n = async (table: 'vault_documents' | 'vault_versions' | 'vault_uploads' | 'data_keys') => Number((await db.selectFrom(table).select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
   const blobs = [];
-  for await (const id of env.t.appliance.keys.blobs.store.list()) blobs.push(id);
+  for await (const id of env.t.appliance.blobs.store.list()) blobs.push(id);
   const tmpDir = path.join(env.t.appliance.config.storage.dir, '.tmp');
   return {
     documents: await n('vault_documents'),

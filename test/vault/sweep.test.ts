@@ -83,7 +83,7 @@ describe('the hourly sweep', () => {
     t = await createTestAppliance({ clock, cron, env: { COFFRE_CFG_vault__pendingUploadGraceMs: String(15 * 60_000) } });
     const a = t.appliance;
     const db = a.db.db;
-    const store = a.keys.blobs.store;
+    const store = a.blobs.store;
     const tmpDir = path.join(a.config.storage.dir, '.tmp');
     await a.scheduler.start();
     expect(a.scheduler.list()).toContainEqual({ name: 'vault.sweep-uploads', schedule: '7 * * * *' });

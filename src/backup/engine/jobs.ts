@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { Readable } from 'node:stream';
 import type { StorageConfig } from '../../config/sections/storage.js';
-import { createBlobStore } from '../../storage/registry.js';
+import { createBlobStore } from '../../storage/index.js';
 import { packArchive, type Member } from '../archive.js';
 import { BLOB_PREFIX, type Manifest, type ManifestMember, type PartRecord, type Sidecar } from '../format.js';
 import { uploadParts } from '../parts.js';

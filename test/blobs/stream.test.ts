@@ -2,10 +2,10 @@ import crypto from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, describe, expect, it } from 'vitest';
-import { EncryptStream, type EncryptOptions } from '../../src/keys/stream/encrypt.js';
-import { Sealer } from '../../src/keys/stream/sealer.js';
-import { DecryptStream, type DecryptOptions } from '../../src/keys/stream/decrypt.js';
-import { TAG_BYTES, layout, makeHeader, parseHeader } from '../../src/keys/stream/format.js';
+import { EncryptStream, type EncryptOptions } from '../../src/blobs/encrypt.js';
+import { Sealer } from '../../src/blobs/sealer.js';
+import { DecryptStream, type DecryptOptions } from '../../src/blobs/decrypt.js';
+import { TAG_BYTES, layout, makeHeader, parseHeader } from '../../src/blobs/format.js';
 
 const C = 4096;
 const key = crypto.randomBytes(32);

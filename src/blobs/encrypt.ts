@@ -2,7 +2,7 @@ import crypto, { type CipherGCM, type Hash, type KeyObject } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { NONCE_BYTES, TAG_BYTES, nonceInto, type BlobHeader } from './format.js';
 import type { Sealed, SealSession, Sealer } from './sealer.js';
-import { release } from '../../shared/buffers.js';
+import { release } from '../shared/buffers.js';
 
 export interface EncryptOptions {
   /** seal whole chunks in this worker (a server: its event loop then only moves bytes) */

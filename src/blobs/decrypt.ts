@@ -1,7 +1,7 @@
 import crypto, { type DecipherGCM, type Hash, type KeyObject } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
-import { keysErrors } from '../errors.js';
-import { release } from '../../shared/buffers.js';
+import { blobErrors } from './errors.js';
+import { release } from '../shared/buffers.js';
 import { HEADER_PROBE, NONCE_BYTES, TAG_BYTES, chunkError, headerLength, nonceInto, parseHeader, type BlobHeader, type ObjectRef } from './format.js';
 import type { SealSession, Sealer } from './sealer.js';
 
@@ -38,7 +38,7 @@ export interface DecryptOptions {
 const TAIL = 2 * TAG_BYTES;
 /** chunks handed to the worker at once (per stream) */
 const IN_FLIGHT = 3;
-const endError = (i: number) => keysErrors.integrity(`encrypted blob does not end after chunk ${i}: truncated, extended or reordered`);
+const endError = (i: number) => blobErrors.integrity(`encrypted blob does not end after chunk ${i}: truncated, extended or reordered`);
 
 /** A chunk being opened in the worker: its plaintext once verified, or the error to end with. */
 interface Opening {
@@ -90,7 +90,7 @@ export class DecryptStream extends Transform {
     this.left = o.range?.take ?? Number.POSITIVE_INFINITY;
     this.tail = o.range && !o.range.toEnd ? 0 : TAIL;
     if (o.range) this.header = o.range.header;
-    if (o.verify && o.range && (o.range.firstChunk !== 0 || o.range.skip !== 0 || !o.range.toEnd)) throw keysErrors.usage('a verified read is a whole read');
+    if (o.verify && o.range && (o.range.firstChunk !== 0 || o.range.skip !== 0 || !o.range.toEnd)) throw blobErrors.usage('a verified read is a whole read');
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -121,7 +121,7 @@ export class DecryptStream extends Transform {
 
   override _flush(cb: TransformCallback): void {
     try {
-      if (!this.ready) throw keysErrors.integrity('encrypted blob is truncated (no complete header)');
+      if (!this.ready) throw blobErrors.integrity('encrypted blob is truncated (no complete header)');
       if (this.tail !== 0 && this.fed > 0 && this.fed < this.C && this.pendLen === TAIL) {
         // the last data chunk was partial: what is left is its tag, then the end chunk
         this.open(this.takeBytes(TAG_BYTES));
@@ -156,11 +156,11 @@ export class DecryptStream extends Transform {
   private finish(): void {
     if (this.tail === 0) {
       // a range that stops after a full chunk
-      if (this.fed !== 0 || this.pendLen !== 0) throw keysErrors.integrity('encrypted blob is truncated');
+      if (this.fed !== 0 || this.pendLen !== 0) throw blobErrors.integrity('encrypted blob is truncated');
       return;
     }
     if (!(this.fed === 0 && this.pendLen === TAG_BYTES)) {
-      throw this.fed === 0 && this.pendLen < TAG_BYTES ? keysErrors.integrity('encrypted blob is truncated') : chunkError(this.i);
+      throw this.fed === 0 && this.pendLen < TAG_BYTES ? blobErrors.integrity('encrypted blob is truncated') : chunkError(this.i);
     }
     const tag = this.takeBytes(TAG_BYTES);
     const i = this.i;
@@ -251,7 +251,7 @@ export class DecryptStream extends Transform {
       this.header = parseHeader(all, this.o.expect);
       this.takeBytes(len);
     }
-    if (this.o.keyId !== undefined && this.o.keyId !== this.header.keyId) throw keysErrors.integrity('blob names another data key than its record');
+    if (this.o.keyId !== undefined && this.o.keyId !== this.header.keyId) throw blobErrors.integrity('blob names another data key than its record');
     const raw = await this.o.getKey(this.header.keyId);
     if (this.o.sealer) {
       this.session = this.o.sealer.begin(raw, this.header.bytes, this.o.verify !== undefined);

@@ -1,14 +1,14 @@
 import crypto from 'node:crypto';
 import { Readable, pipeline } from 'node:stream';
-import type { BlobStore } from './types.js';
-import { storageErrors } from './errors.js';
-import type { DataKeys } from '../keys/types.js';
-import { DEFAULT_CHUNK, MAX_HEADER, TAG_BYTES, headerLength, layout, makeHeader, parseHeader, type ObjectRef } from '../keys/stream/format.js';
-import { EncryptStream } from '../keys/stream/encrypt.js';
-import type { Sealer } from '../keys/stream/sealer.js';
-import { DecryptStream } from '../keys/stream/decrypt.js';
+import type { BlobStore } from '../storage/index.js';
+import { storageErrors } from '../storage/index.js';
+import type { DataKeys } from '../keys/index.js';
+import { DEFAULT_CHUNK, MAX_HEADER, TAG_BYTES, headerLength, layout, makeHeader, parseHeader, type ObjectRef } from './format.js';
+import { EncryptStream } from './encrypt.js';
+import type { Sealer } from './sealer.js';
+import { DecryptStream } from './decrypt.js';
 
-export type { ObjectRef } from '../keys/stream/format.js';
+export type { ObjectRef } from './format.js';
 
 /** Checks a whole read's plaintext digest and size; an error it returns ends the stream (DecryptOptions.verify). */
 export type Verify = (got: { sha256: string; size: number }) => Error | undefined;

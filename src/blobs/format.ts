@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { keysErrors } from '../errors.js';
+import { blobErrors } from './errors.js';
 
 /**
  * Encrypted blob format, version 1 (docs/formats.md "Encrypted blob").
@@ -47,12 +47,12 @@ export interface ObjectRef {
 
 export function makeHeader(o: ObjectRef & { keyId: string; chunkSize?: number; noncePrefix?: Buffer }): BlobHeader {
   const chunkSize = o.chunkSize ?? DEFAULT_CHUNK;
-  if (!Number.isInteger(chunkSize) || chunkSize < MIN_CHUNK || chunkSize > MAX_CHUNK) throw keysErrors.usage(`chunk size must be between ${MIN_CHUNK} and ${MAX_CHUNK}`);
+  if (!Number.isInteger(chunkSize) || chunkSize < MIN_CHUNK || chunkSize > MAX_CHUNK) throw blobErrors.usage(`chunk size must be between ${MIN_CHUNK} and ${MAX_CHUNK}`);
   const key = Buffer.from(o.keyId, 'ascii');
   const obj = Buffer.from(o.objectId, 'utf8');
-  if (key.length === 0 || key.length > 255) throw keysErrors.usage('key id must be 1 to 255 ASCII bytes');
-  if (obj.length === 0 || obj.length > 1024) throw keysErrors.usage('object id must be 1 to 1024 bytes');
-  if (!Number.isInteger(o.version) || o.version < 0 || o.version > 0xffffffff) throw keysErrors.usage('object version must be a 32-bit unsigned integer');
+  if (key.length === 0 || key.length > 255) throw blobErrors.usage('key id must be 1 to 255 ASCII bytes');
+  if (obj.length === 0 || obj.length > 1024) throw blobErrors.usage('object id must be 1 to 1024 bytes');
+  if (!Number.isInteger(o.version) || o.version < 0 || o.version > 0xffffffff) throw blobErrors.usage('object version must be a 32-bit unsigned integer');
   const noncePrefix = o.noncePrefix ?? crypto.randomBytes(PREFIX_BYTES);
   const len = FIXED + key.length + 2 + obj.length + 4;
   const b = Buffer.alloc(len);
@@ -75,11 +75,11 @@ export function makeHeader(o: ObjectRef & { keyId: string; chunkSize?: number; n
 export const HEADER_PROBE = 8;
 
 export function headerLength(first: Buffer): number {
-  if (first.length < HEADER_PROBE || !first.subarray(0, 4).equals(MAGIC)) throw keysErrors.integrity('not an encrypted blob (bad magic)');
-  if (first[4] !== FORMAT_VERSION) throw keysErrors.integrity(`unsupported blob format version ${first[4]}`);
-  if (first[5] !== ALG_AES256GCM_STREAM) throw keysErrors.integrity(`unsupported blob algorithm ${first[5]}`);
+  if (first.length < HEADER_PROBE || !first.subarray(0, 4).equals(MAGIC)) throw blobErrors.integrity('not an encrypted blob (bad magic)');
+  if (first[4] !== FORMAT_VERSION) throw blobErrors.integrity(`unsupported blob format version ${first[4]}`);
+  if (first[5] !== ALG_AES256GCM_STREAM) throw blobErrors.integrity(`unsupported blob algorithm ${first[5]}`);
   const len = first.readUInt16BE(6);
-  if (len < FIXED + 1 + 2 + 1 + 4) throw keysErrors.integrity('blob header is truncated');
+  if (len < FIXED + 1 + 2 + 1 + 4) throw blobErrors.integrity('blob header is truncated');
   return len;
 }
 
@@ -90,26 +90,26 @@ export function headerLength(first: Buffer): number {
  */
 export function parseHeader(b: Buffer, expect: ObjectRef): BlobHeader {
   const len = headerLength(b);
-  if (b.length < len) throw keysErrors.integrity('blob header is truncated');
+  if (b.length < len) throw blobErrors.integrity('blob header is truncated');
   const h = b.subarray(0, len);
   let p = 8;
   const chunkSize = h.readUInt32BE(p);
   p += 4;
-  if (chunkSize < MIN_CHUNK || chunkSize > MAX_CHUNK) throw keysErrors.integrity('blob header has an invalid chunk size');
+  if (chunkSize < MIN_CHUNK || chunkSize > MAX_CHUNK) throw blobErrors.integrity('blob header has an invalid chunk size');
   const noncePrefix = Buffer.from(h.subarray(p, p + PREFIX_BYTES));
   p += PREFIX_BYTES;
   const kl = h[p++]!;
-  if (p + kl + 2 > len) throw keysErrors.integrity('blob header is malformed');
+  if (p + kl + 2 > len) throw blobErrors.integrity('blob header is malformed');
   const keyId = h.toString('ascii', p, p + kl);
   p += kl;
   const ol = h.readUInt16BE(p);
   p += 2;
-  if (p + ol + 4 !== len) throw keysErrors.integrity('blob header is malformed');
+  if (p + ol + 4 !== len) throw blobErrors.integrity('blob header is malformed');
   const objectId = h.toString('utf8', p, p + ol);
   p += ol;
   const version = h.readUInt32BE(p);
   if (objectId !== expect.objectId || version !== expect.version) {
-    throw keysErrors.integrity('blob belongs to another object or version (spliced or misfiled)');
+    throw blobErrors.integrity('blob belongs to another object or version (spliced or misfiled)');
   }
   return { chunkSize, noncePrefix, keyId, objectId, version, bytes: Buffer.from(h) };
 }
@@ -122,14 +122,14 @@ export function layout(h: { chunkSize: number; bytes: Buffer }, storedSize: numb
   const data = storedSize - h.bytes.length - TAG_BYTES;
   const frame = h.chunkSize + TAG_BYTES;
   const rem = data % frame;
-  if (data < 0 || (rem > 0 && rem <= TAG_BYTES)) throw keysErrors.integrity('encrypted blob is truncated');
+  if (data < 0 || (rem > 0 && rem <= TAG_BYTES)) throw blobErrors.integrity('encrypted blob is truncated');
   const chunks = Math.floor(data / frame) + (rem ? 1 : 0);
   return { chunks, plaintextSize: data - chunks * TAG_BYTES };
 }
 
 /** Writes the nonce of chunk `i` into `out` (12 bytes, reused: no allocation per chunk). */
 export function nonceInto(out: Buffer, prefix: Buffer, i: number, last: boolean): Buffer {
-  if (i > 0xffffffff) throw keysErrors.usage('blob too large: more than 2^32 chunks');
+  if (i > 0xffffffff) throw blobErrors.usage('blob too large: more than 2^32 chunks');
   prefix.copy(out, 0);
   out.writeUInt32BE(i, PREFIX_BYTES);
   out[NONCE_BYTES - 1] = last ? 1 : 0;
@@ -137,4 +137,4 @@ export function nonceInto(out: Buffer, prefix: Buffer, i: number, last: boolean)
 }
 
 export const chunkError = (i: number) =>
-  keysErrors.integrity(`encrypted blob chunk ${i} failed authentication: altered, reordered, truncated or from another object; no data of it was released`);
+  blobErrors.integrity(`encrypted blob chunk ${i} failed authentication: altered, reordered, truncated or from another object; no data of it was released`);
