@@ -9,6 +9,8 @@ import { AppError } from './shared/errors.js';
 import { checkFirstAdminArgs, createFirstAdmin } from './auth/first-admin.js';
 import { createLogger } from './shared/logger.js';
 import { systemClock } from './shared/clock.js';
+import { createKeyProvider } from './keys/registry.js';
+import { HsmSealer } from './seals/index.js';
 
 export interface InitOptions {
   dataDir: string;
@@ -103,6 +105,13 @@ export async function initAppliance(o: InitOptions): Promise<InitResult> {
         { key: 'created_at', value: new Date().toISOString() },
         { key: 'created_by', value: o.actor },
       ]).execute();
+      say('creating the sealing key in the HSM (ECDSA P-256) and its self-signed certificate…');
+      const provider = await createKeyProvider(config.keys);
+      try {
+        await new HsmSealer({ db: db.db, keys: provider, clock: systemClock, identity: { applianceId, organisation: config.site.name } }).ensure();
+      } finally {
+        await provider.close();
+      }
       if (o.admin && o.adminEmail) {
         say(`creating the first administrator (${o.admin})…`);
         const log = createLogger({ level: 'warn', destination: 'stderr' });

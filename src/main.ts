@@ -10,6 +10,8 @@ import { systemClock, type Clock } from './shared/clock.js';
 import type { FastifyPluginAsync } from 'fastify';
 import { BackupService, backupJobs, backupRoutes, backupKeyHolder } from './backup/index.js';
 import { AuditService, auditRoutes } from './audit/index.js';
+import { isAppError } from './shared/errors.js';
+import { HsmSealer } from './seals/index.js';
 import { wireMonitoring, type Alerter, type Monitoring } from './monitoring/index.js';
 import { smtpSender } from './auth/messaging.js';
 import { auditExportHealth, storageHealth } from './monitoring/health.js';
@@ -59,6 +61,8 @@ export interface Appliance {
   auth: Authenticator | undefined;
   /** the audit trail, an Auditor (fail closed: if it throws, refuse the action) */
   audit: AuditService;
+  /** the sealing key (HSM) and its certificates: signatures anyone checks offline (src/seals) */
+  seals: HsmSealer;
   /** raise alerts (stored, audited, logged, sent to the channels) */
   alerts: Alerter;
   /** alerts (life cycle, delivery), metrics, the operations API (src/monitoring) */
@@ -113,6 +117,9 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     closers.push(closeBlobs);
     health.push(keys.health);
     keys.jobs.forEach((j) => scheduler.register(j));
+    const seals = new HsmSealer({ db: db.db, keys: keys.provider, clock, identity: { applianceId: config.applianceId, organisation: config.site.name } });
+    // made at `coffre init`; an install that predates it gets its sealing key on its first start
+    await seals.ensure().catch((e: unknown) => log.warn({ code: isAppError(e) ? e.code : undefined, err: isAppError(e) ? undefined : e }, 'the sealing key cannot be read or made now; seals wait for the HSM'));
     let alerts: Alerter | undefined;
     const audit = new AuditService({ db: db.db, keys: keys.provider, clock, log, applianceId: config.applianceId, config: config.audit, leaseTtlMs: config.jobs.leaseTtlMs, anchorFile: path.join(o.dataDir, 'audit', 'anchor.json'), raise: (a) => alerts?.raise(a) ?? Promise.resolve() });
     closers.push(() => audit.close());
@@ -166,6 +173,7 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
       health,
       auth,
       audit,
+      seals,
       alerts,
       monitoring,
       identity,

@@ -1,4 +1,7 @@
+import fs from 'node:fs';
 import type { Command } from 'commander';
+import { AppError } from '../shared/errors.js';
+import type { SealCertificate } from '../seals/index.js';
 import { openAppliance, type Appliance } from '../main.js';
 import { loadConfig, resolveDataDir } from '../config/index.js';
 import { createLogger } from '../shared/logger.js';
@@ -23,6 +26,8 @@ async function withAppliance<T>(dataDir: string | undefined, fn: (a: Appliance) 
     await a.close();
   }
 }
+
+const sealCertJson = (c: SealCertificate) => ({ fingerprint: c.fingerprint, subject: c.subject, issuer: c.issuer, notBefore: c.notBefore.toISOString(), notAfter: c.notAfter.toISOString(), source: c.source, pem: c.pem });
 
 /** Records a local command in the audit trail; the command's own result stands if that fails. */
 async function audited(a: Appliance, io: Io, e: { action: string; outcome: 'success' | 'failure'; reason?: string; targets?: Record<string, string> }): Promise<void> {
@@ -101,6 +106,73 @@ export function registerKeys(program: Command, io: Io): void {
             ].join('\n'),
           );
         }, { json: opts.json }));
+      }),
+    );
+
+  keys
+    .command('seal-csr')
+    .description("a PKCS#10 request for the sealing key (ECDSA P-256 in the HSM), for the customer's CA to issue its certificate")
+    .addOption(dataDirOption())
+    .option('--out <file>', 'write the PEM request to this file (created, never overwritten) instead of stdout')
+    .addOption(jsonOption())
+    .action(
+      action(io, async (opts: { dataDir?: string; out?: string; json?: boolean }) => {
+        if (opts.out && fs.existsSync(opts.out)) throw new AppError('USAGE', `--out: ${opts.out} exists; nothing was written`, { exitCode: 2 });
+        await withAppliance(opts.dataDir, async (a) => {
+          const csr = await a.seals.csr();
+          await audited(a, io, { action: 'keys.seal_csr', outcome: 'success' });
+          if (opts.out) {
+            fs.writeFileSync(opts.out, csr, { flag: 'wx', mode: 0o644 });
+            emit(io, opts.json, { file: opts.out }, `certificate request written to ${opts.out}: have it signed by your CA, then run \`coffre keys seal-cert import FILE\``);
+          } else if (opts.json) emit(io, true, { csr }, '');
+          else io.out(csr.trimEnd());
+        });
+      }),
+    );
+
+  const sealCert = keys.command('seal-cert').description("the sealing key's certificate (checked offline with openssl, docs/proofs.md)");
+  sealCert
+    .command('import')
+    .argument('<file>', 'PEM certificate issued by your CA for the request of `coffre keys seal-csr` (a chain may follow it)')
+    .description('make a certificate issued by your CA the current certificate of the sealing key')
+    .addOption(dataDirOption())
+    .addOption(jsonOption())
+    .action(
+      action(io, async (file: string, opts: { dataDir?: string; json?: boolean }) => {
+        let text: string;
+        try {
+          text = fs.readFileSync(file, 'utf8');
+        } catch (e) {
+          throw new AppError('USAGE', `cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, { exitCode: 2 });
+        }
+        await withAppliance(opts.dataDir, async (a) => {
+          try {
+            const c = await a.seals.importCertificate(text);
+            await audited(a, io, { action: 'keys.seal_cert_import', outcome: 'success', targets: { certificate: c.fingerprint } });
+            emit(io, opts.json, sealCertJson(c), () => `sealing certificate imported: ${c.subject}, issued by ${c.issuer}, valid to ${c.notAfter.toISOString()} (SHA-256 ${c.fingerprint})`);
+          } catch (e) {
+            await audited(a, io, { action: 'keys.seal_cert_import', outcome: 'failure', reason: e instanceof AppError ? e.code : 'ERROR' });
+            throw e;
+          }
+        });
+      }),
+    );
+  sealCert
+    .command('show')
+    .description("the sealing key's current certificate (PEM on stdout, or --out FILE)")
+    .addOption(dataDirOption())
+    .option('--out <file>', 'write the PEM certificate to this file (created, never overwritten)')
+    .addOption(jsonOption())
+    .action(
+      action(io, async (opts: { dataDir?: string; out?: string; json?: boolean }) => {
+        if (opts.out && fs.existsSync(opts.out)) throw new AppError('USAGE', `--out: ${opts.out} exists; nothing was written`, { exitCode: 2 });
+        await withAppliance(opts.dataDir, async (a) => {
+          const c = await a.seals.certificate();
+          if (opts.out) fs.writeFileSync(opts.out, c.pem, { flag: 'wx', mode: 0o644 });
+          if (opts.json) emit(io, true, { ...sealCertJson(c), ...(opts.out ? { file: opts.out } : {}) }, '');
+          else if (opts.out) io.out(`sealing certificate written to ${opts.out} (SHA-256 ${c.fingerprint})`);
+          else io.out(c.pem.trimEnd());
+        });
       }),
     );
 

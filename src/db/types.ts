@@ -8,11 +8,12 @@ import type { AuthTables } from '../auth/tables.js';
 import type { AccessTables } from '../access/tables.js';
 import type { BackupTables } from '../backup/tables.js';
 import type { RecordsTables } from '../records/tables.js';
+import type { SealsTables } from '../seals/tables.js';
 
 /**
  * Every table of the appliance. Each module adds its table interface here (one line each).
  */
-export interface Database extends CoreTables, AuditTables, MonitoringTables, KeysTables, VaultTables, AuthTables, AccessTables, BackupTables, RecordsTables {}
+export interface Database extends CoreTables, AuditTables, MonitoringTables, KeysTables, VaultTables, AuthTables, AccessTables, BackupTables, RecordsTables, SealsTables {}
 
 export type Db = Kysely<Database>;
 export type Dialect = 'sqlite' | 'postgres';

@@ -1,9 +1,9 @@
 import type { KeysConfig } from '../config/sections/keys.js';
 import type { Logger } from '../shared/logger.js';
 import { Pkcs11KeyProvider } from './pkcs11/provider.js';
-import type { KekAdmin, KeyEvents, KeyProvider } from './types.js';
+import type { KekAdmin, KeyEvents, KeyProvider, SigningKeys } from './types.js';
 
-export type AdminKeyProvider = KeyProvider & KekAdmin & KeyEvents;
+export type AdminKeyProvider = KeyProvider & KekAdmin & KeyEvents & SigningKeys;
 
 /**
  * The one place that maps `keys.type` to an implementation. There is deliberately

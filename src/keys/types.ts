@@ -50,6 +50,34 @@ export interface KeyProvider {
 }
 
 /**
+ * Signing key pairs in the HSM (seals, receipts, reports): ECDSA P-256, the private half sensitive
+ * and never extractable. Separate from KeyProvider: only src/seals/ needs it.
+ */
+export interface SigningKeys {
+  /**
+   * The public key (SubjectPublicKeyInfo DER) of the pair `name`. With `create: true` the pair is
+   * generated inside the HSM when missing (token write: the slow deadline); without, a missing pair
+   * is KEY_DESTROYED (410).
+   */
+  signingPublicKey(name: string, o?: { create?: boolean }): Promise<Buffer>;
+  /** ECDSA signature of a SHA-256 digest (32 bytes) inside the HSM: raw r‖s, 64 bytes (IEEE P1363) */
+  signDigest(name: string, digest: Buffer): Promise<Buffer>;
+  /** what the HSM says of the private half (never its value) */
+  signingKeyAttributes(name: string): Promise<SigningKeyAttributes>;
+}
+
+/** Attributes of a signing key's private half as read back from the HSM. */
+export interface SigningKeyAttributes {
+  label: string;
+  sensitive: boolean;
+  extractable: boolean;
+  alwaysSensitive: boolean;
+  neverExtractable: boolean;
+  token: boolean;
+  private: boolean;
+}
+
+/**
  * Something outside `data_keys` that keeps keys wrapped under a KEK version (backup session keys):
  * rotation counts them before it destroys a version, and keeps any version that still wraps one.
  */

@@ -1,9 +1,10 @@
 import { isAppError } from '../../shared/errors.js';
 import { keysErrors } from '../errors.js';
-import type { KekAttributes, KeyHealth, TokenInfo, WrappedKey } from '../types.js';
+import type { KekAttributes, KeyHealth, SigningKeyAttributes, TokenInfo, WrappedKey } from '../types.js';
 import { Connection, type ConnectionEvents, type ConnectionOptions } from './connection.js';
 import { DEK_BYTES, hmac, rewrapInside, unwrapDek, verifyHmac, wrapDek } from './crypto.js';
 import { KekStore, type WrapMechanism } from './kek.js';
+import { SigningKeyStore } from './signing.js';
 
 export type { WrapMechanism } from './kek.js';
 
@@ -32,11 +33,13 @@ export interface EngineEvents extends ConnectionEvents {
 export class Pkcs11Engine {
   private readonly conn: Connection;
   private readonly kek: KekStore;
+  private readonly signing: SigningKeyStore;
   private readonly o: EngineOptions;
 
   constructor(o: EngineOptions, events: EngineEvents) {
     this.o = o;
     this.kek = new KekStore(o.kekLabel);
+    this.signing = new SigningKeyStore(o.kekLabel);
     this.conn = new Connection(o, events, {
       afterLogin: (p, s) => {
         this.kek.readVersions(p, s);
@@ -52,7 +55,10 @@ export class Pkcs11Engine {
         if (want !== 'auto' && want !== mech) throw keysErrors.unavailable(`KEK ${this.kek.label(this.kek.current())} is set up for ${mech}, not ${want}`, 'check keys.wrapMechanism');
       },
       describe: () => ({ kekVersion: this.kek.versions.at(-1) }),
-      forget: () => this.kek.forget(),
+      forget: () => {
+        this.kek.forget();
+        this.signing.forget();
+      },
     });
     this.kek.onMissing = (label) => {
       events.log('error', { event: 'keys.kek_missing', label }, 'a key-encryption key is missing from the HSM');
@@ -162,6 +168,20 @@ export class Pkcs11Engine {
       if (isAppError(e) && e.code === 'KEYS_INTEGRITY') return false;
       throw e;
     }
+  }
+
+  // ---------------------------------------------------------------- SigningKeys
+
+  signingPublicKey(name: string, create: boolean): Buffer {
+    return this.conn.run(create ? 'create signing key' : 'read signing key', (p, s) => this.signing.pair(p, s, name, create).spki, false);
+  }
+
+  signDigest(name: string, digest: Buffer): Buffer {
+    return this.conn.run('sign', (p, s) => this.signing.signDigest(p, s, name, digest), false);
+  }
+
+  signingKeyAttributes(name: string): SigningKeyAttributes {
+    return this.conn.run('read signing key attributes', (p, s) => this.signing.attributes(p, s, name), false);
   }
 
   // ---------------------------------------------------------------- KekAdmin

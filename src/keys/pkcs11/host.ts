@@ -59,6 +59,12 @@ function call(engine: Pkcs11Engine, op: string, args: unknown[]): { value: unkno
       return wrappedOut(engine.rewrap(wrappedIn(args[0]), args[1] as number));
     case 'mac':
       return moved(engine.mac(args[0] as string, buf(args[1]), args[2] !== false));
+    case 'signingPublicKey':
+      return moved(engine.signingPublicKey(args[0] as string, args[1] === true));
+    case 'signDigest':
+      return moved(engine.signDigest(args[0] as string, buf(args[1])));
+    case 'signingKeyAttributes':
+      return { value: engine.signingKeyAttributes(args[0] as string), transfer: [] };
     case 'createMacKey':
       return { value: engine.createMacKey(args[0] as string), transfer: [] };
     case 'destroyMacKey':

@@ -1,6 +1,6 @@
 import type { Logger } from '../../shared/logger.js';
 import { keysErrors } from '../errors.js';
-import type { KekAdmin, KekAttributes, KeyEvent, KeyEvents, KeyHealth, KeyProvider, TokenInfo, WrappedKey } from '../types.js';
+import type { KekAdmin, KekAttributes, KeyEvent, KeyEvents, KeyHealth, KeyProvider, SigningKeyAttributes, SigningKeys, TokenInfo, WrappedKey } from '../types.js';
 import type { EngineOptions, WrapMechanism } from './engine.js';
 import type { EngineOp, Notice } from './protocol.js';
 import { Pkcs11Thread } from './thread.js';
@@ -18,7 +18,7 @@ export interface Pkcs11ProviderOptions extends EngineOptions {
 }
 
 /** Operations under the short deadline; the others (connect, administration) get connectTimeoutMs. */
-const FAST: ReadonlySet<EngineOp> = new Set(['wrap', 'unwrap', 'rewrap', 'mac', 'verifyMac', 'ping', 'probe', 'mechanism', 'currentKekVersion', 'stats']);
+const FAST: ReadonlySet<EngineOp> = new Set(['wrap', 'unwrap', 'rewrap', 'mac', 'verifyMac', 'signDigest', 'ping', 'probe', 'mechanism', 'currentKekVersion', 'stats']);
 
 /** an exact-size copy: a view into a pooled buffer would clone the whole pool slab across threads */
 const u8 = (b: Buffer) => new Uint8Array(b);
@@ -45,7 +45,7 @@ const wrappedIn = (w: WrappedKey) => ({ kekLabel: w.kekLabel, kekVersion: w.kekV
  * - `on()` tells the appliance when the HSM goes down or comes back, and when a KEK it needs is
  *   missing from the HSM (alerts, dropping cached data keys).
  */
-export class Pkcs11KeyProvider implements KeyProvider, KekAdmin, KeyEvents {
+export class Pkcs11KeyProvider implements KeyProvider, KekAdmin, KeyEvents, SigningKeys {
   private readonly thread: Pkcs11Thread;
   private readonly pid: number;
   private engine: KeyHealth = { up: false, reconnects: 0, operations: 0 };
@@ -125,6 +125,20 @@ export class Pkcs11KeyProvider implements KeyProvider, KekAdmin, KeyEvents {
 
   verifyMac(keyName: string, data: Buffer, mac: Buffer): Promise<boolean> {
     return this.call('verifyMac', [keyName, u8(data), u8(mac)]);
+  }
+
+  // ---------------------------------------------------------------- SigningKeys
+
+  signingPublicKey(name: string, o: { create?: boolean } = {}): Promise<Buffer> {
+    return this.call('signingPublicKey', [name, o.create === true], toBuffer);
+  }
+
+  signDigest(name: string, digest: Buffer): Promise<Buffer> {
+    return this.call('signDigest', [name, u8(digest)], toBuffer);
+  }
+
+  signingKeyAttributes(name: string): Promise<SigningKeyAttributes> {
+    return this.call('signingKeyAttributes', [name]);
   }
 
   health(): KeyHealth {

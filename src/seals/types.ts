@@ -1,0 +1,30 @@
+/**
+ * The seals module's interfaces (docs/proofs.md). A `Sealer` signs bytes with the appliance's
+ * sealing key (ECDSA P-256 in the HSM, never extractable); anyone checks the signature offline with
+ * the certificate and `openssl` alone.
+ */
+
+export interface SealCertificate {
+  pem: string;
+  /** lowercase hex SHA-256 of the DER certificate */
+  fingerprint: string;
+  subject: string;
+  issuer: string;
+  notBefore: Date;
+  notAfter: Date;
+  /** 'self-signed' (made at creation) or 'imported' (issued by the customer's CA) */
+  source: 'self-signed' | 'imported';
+}
+
+export interface Sealer {
+  /**
+   * Signs `data` inside the HSM: ECDSA P-256 over SHA-256(data), DER-encoded (ECDSA-Sig-Value), as
+   * `openssl dgst -sha256 -verify pub.pem -signature sig.der data` reads it. 503 KEYS_UNAVAILABLE
+   * while the HSM is down.
+   */
+  sign(data: Buffer): Promise<Buffer>;
+  /** The current certificate of the sealing key. */
+  certificate(): Promise<SealCertificate>;
+  /** Checks a signature made by `sign` (no HSM) against the given certificate, or any the key has had. */
+  verify(data: Buffer, signature: Buffer, certPem?: string): Promise<boolean>;
+}
