@@ -71,7 +71,7 @@ const TABLE_EXCEPTIONS: Record<string, string> = {
   'auth -> access': 'an account invited again, disabled or erased loses its workspace memberships in the same transaction',
   'backup -> audit': 'a backup archive carries the audit checkpoints',
   'backup -> auth': 'the backup pages show the user names of the people who acted (actors are stored as ids)',
-  'backup -> keys': 'a restore re-wraps the restored data keys under this appliance\'s KEK',
+  'backup -> keys': 'a restore reads the restored database\'s wrapped data keys to check this HSM can unwrap them',
   'backup -> vault': 'a restore and a drill count the restored documents and versions',
   'monitoring -> access': 'the overdue-review rule reads review campaigns, read-only',
   'monitoring -> audit': 'metrics and rules read the audit head, cursors and events (export lag, denials, mass download), read-only',
