@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox';
 import type { Workspaces } from './workspaces.js';
 import { auditSource } from '../audit/index.js';
 import { AccessReviews } from './reviews.js';
-import { AppError } from '../shared/errors.js';
+import { AppError, errors } from '../shared/errors.js';
 
 const WorkspaceSchema = Type.Object({ id: Type.String(), name: Type.String(), quotaBytes: Type.Union([Type.Integer(), Type.Null()]), createdAt: Type.String(), state: Type.String(), role: Type.String() });
 const MemberSchema = Type.Object({ userId: Type.String(), username: Type.String(), role: Type.String(), addedAt: Type.String() });
@@ -30,6 +30,29 @@ export function workspaceRoutes(ws: Workspaces): FastifyPluginAsync {
     }));
     app.get('/workspaces/:id', { config: { permission: 'workspace:use' }, schema: { tags: ['workspaces'], params: WsParams, response: { 200: WorkspaceSchema } } }, async (req) =>
       ws.get(req.actor!, (req.params as { id: string }).id, auditSource(req)),
+    );
+    // only admins set or raise quotas (docs/identity.md "Workspaces"): no membership needed, no content shown
+    app.patch(
+      '/workspaces/:id/quota',
+      {
+        config: { permission: 'settings:manage' },
+        // the validator coerces null to 0 (unlimited): refused before it
+        preValidation: async (req) => {
+          const b = req.body as { quotaBytes?: unknown } | null;
+          if (b && typeof b === 'object' && b.quotaBytes === null) throw errors.usage('quotaBytes: a number of bytes (0: unlimited) or "default"');
+        },
+        schema: {
+          tags: ['workspaces'],
+          params: WsParams,
+          // "default" rather than null: the validator coerces null to 0 (unlimited) before a union's null branch
+          body: Type.Object({ quotaBytes: Type.Union([Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }), Type.Literal('default')]) }, { additionalProperties: false }),
+          response: { 200: Type.Object({ id: Type.String(), quotaBytes: Type.Union([Type.Integer(), Type.Null()]) }, { additionalProperties: false }) },
+        },
+      },
+      async (req) => {
+        const q = (req.body as { quotaBytes: number | 'default' }).quotaBytes;
+        return ws.setQuota(req.actor!, (req.params as { id: string }).id, q === 'default' ? null : q, auditSource(req));
+      },
     );
     app.get('/workspaces/:id/members', { config: { permission: 'workspace:use' }, schema: { tags: ['workspaces'], params: WsParams, response: { 200: Type.Object({ members: Type.Array(MemberSchema) }) } } }, async (req) => ({
       members: await ws.members(req.actor!, (req.params as { id: string }).id, auditSource(req)),

@@ -127,6 +127,29 @@ export class Workspaces {
     throw new AppError('QUOTA_ADMIN_ONLY', `only an administrator may set a quota above the default (${def === 0 ? 'unlimited' : `${def} bytes`})`, { httpStatus: 403, exitCode: 2, hint: 'leave the quota out to get the default, or ask an administrator' });
   }
 
+  /**
+   * Sets the quota of an existing workspace (admins and the local CLI only: `settings:manage`).
+   * The admin need not be a member: the answer carries the id and the quota, never the name or
+   * content. `null` returns the workspace to the default (`vault.defaultQuotaBytes`), 0 is unlimited.
+   * Audited (`workspace.quota`, with the old and new values); a refusal is recorded as
+   * `access.denied` / `QUOTA_ADMIN_ONLY`.
+   */
+  async setQuota(actor: Actor, id: string, quotaBytes: number | null, source: AuditSource): Promise<{ id: string; quotaBytes: number | null }> {
+    if (quotaBytes !== null && (!Number.isSafeInteger(quotaBytes) || quotaBytes < 0)) throw errors.usage('quotaBytes must be a non-negative integer or null');
+    if (!this.mayRaiseQuota(actor)) {
+      await this.o.audit.recordNow({ action: 'access.denied', actor: actor.id, outcome: 'denied', reason: 'QUOTA_ADMIN_ONLY', targets: { action: 'workspace:quota', workspace: id }, source });
+      throw new AppError('QUOTA_ADMIN_ONLY', 'only an administrator may change the quota of a workspace', { httpStatus: 403, exitCode: 4 });
+    }
+    await this.o.db.transaction().execute(async (trx) => {
+      const row = await trx.selectFrom('workspaces').select(['quota_bytes', 'state']).where('id', '=', id).executeTakeFirst();
+      if (!row || row.state !== 'active') throw errors.notFound('workspace');
+      await trx.updateTable('workspaces').set({ quota_bytes: quotaBytes }).where('id', '=', id).execute();
+      const was = row.quota_bytes === null ? 'default' : String(row.quota_bytes);
+      await this.o.audit.record(trx, { action: 'workspace.quota', actor: actor.id, outcome: 'success', targets: { workspace: id, from: was, to: quotaBytes === null ? 'default' : String(quotaBytes) }, source });
+    });
+    return { id, quotaBytes };
+  }
+
   /** Z7: at most `maxCreatedPerUser` workspaces created by one person (their sessions and tokens together) */
   private async checkCreatedCount(trx: Kysely<Database>, actor: Actor): Promise<void> {
     const max = this.limits.maxCreatedPerUser;

@@ -253,7 +253,7 @@ export function registerTokens(program: Command, io: Io): void {
     );
 }
 
-/** `coffre workspace create NAME` (client command). */
+/** `coffre workspace create NAME`, `list`, `quota ID BYTES` (client commands). */
 export function registerWorkspaces(program: Command, io: Io): void {
   const ws = program.command('workspace').description('workspaces (client commands)');
   ws.command('create <name>')
@@ -264,6 +264,17 @@ export function registerWorkspaces(program: Command, io: Io): void {
       action(io, async (name: string, opts: { quotaBytes?: string; json?: boolean }) => {
         const r = await clientFromEnv({ needToken: true }).json<{ id: string }>('POST', '/workspaces', { name, ...(opts.quotaBytes ? { quotaBytes: Number(opts.quotaBytes) } : {}) });
         emit(io, opts.json, { id: r.id }, r.id);
+      }),
+    );
+  ws.command('quota <id> <bytes>')
+    .description("admin: set a workspace's quota in bytes (0 unlimited, `default` back to vault.defaultQuotaBytes)")
+    .addOption(jsonOption())
+    .action(
+      action(io, async (id: string, bytes: string, opts: { json?: boolean }) => {
+        const quotaBytes = bytes === 'default' ? null : /^\d{1,16}$/.test(bytes) ? Number(bytes) : undefined;
+        if (quotaBytes === undefined || (quotaBytes !== null && !Number.isSafeInteger(quotaBytes))) throw errors.usage('the quota is a number of bytes (0: unlimited) or `default`');
+        const r = await clientFromEnv({ needToken: true }).json<{ id: string; quotaBytes: number | null }>('PATCH', `/workspaces/${encodeURIComponent(id)}/quota`, { quotaBytes: quotaBytes ?? 'default' });
+        emit(io, opts.json, r, `${r.id}  quota ${r.quotaBytes === null ? 'default' : r.quotaBytes === 0 ? 'unlimited' : `${r.quotaBytes} bytes`}`);
       }),
     );
   ws.command('list')

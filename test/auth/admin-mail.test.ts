@@ -172,6 +172,40 @@ describe('Z7: quotas and workspaces per person', () => {
   });
 });
 
+describe('Z7: an admin raises the quota of an existing workspace; nobody else can', () => {
+  it('PATCH /workspaces/{id}/quota: admins only (not even the owner), audited with old and new values, precise 4xx, nothing changed on refusal', async () => {
+    const admin = await signIn(mail, await enrolUser(mail, 'quota-admin', 'admin'));
+    const owner = await signIn(mail, await enrolUser(mail, 'quota-owner', 'member'));
+    const ws = (await call(mail, 'POST', '/workspaces', { as: owner, json: { name: 'Growing' } })).json().id as string;
+    const quota = async () => (await call(mail, 'GET', `/workspaces/${ws}/usage`, { as: owner })).json().quotaBytes as number;
+    expect(await quota()).toBe(1_000_000);
+    // the owner (a member) cannot raise it, nor set it unlimited
+    for (const quotaBytes of [5_000_000, 0]) {
+      const r = await call(mail, 'PATCH', `/workspaces/${ws}/quota`, { as: owner, json: { quotaBytes } });
+      expect(r.status, r.body).toBe(403);
+    }
+    expect(await quota()).toBe(1_000_000);
+    // bad input: precise 400s, nothing changed
+    for (const json of [{ quotaBytes: -1 }, { quotaBytes: 'lots' }, { quotaBytes: 1.5 }, {}, { quotaBytes: 5, name: 'x' }, { quotaBytes: null }]) {
+      const r = await call(mail, 'PATCH', `/workspaces/${ws}/quota`, { as: admin, json });
+      expect(r.status, JSON.stringify(json)).toBe(400);
+    }
+    expect((await call(mail, 'PATCH', '/workspaces/no-such-workspace/quota', { as: admin, json: { quotaBytes: 5 } })).status).toBe(404);
+    expect(await quota()).toBe(1_000_000);
+    // the admin (not a member) raises it: the answer names no workspace content
+    const up = await call(mail, 'PATCH', `/workspaces/${ws}/quota`, { as: admin, json: { quotaBytes: 5_000_000 } });
+    expect(up.status, up.body).toBe(200);
+    expect(up.json()).toEqual({ id: ws, quotaBytes: 5_000_000 });
+    expect(await quota()).toBe(5_000_000);
+    const rec = (await audit(mail, 'workspace.quota')).map((r) => Object.fromEntries(JSON.parse(r.targets!) as [string, string][]));
+    expect(rec).toContainEqual({ workspace: ws, from: 'default', to: '5000000' });
+    // back to the default
+    expect((await call(mail, 'PATCH', `/workspaces/${ws}/quota`, { as: admin, json: { quotaBytes: 'default' } })).json().quotaBytes).toBeNull();
+    expect((await call(mail, 'PATCH', `/workspaces/${ws}/quota`, { as: admin, json: { quotaBytes: null } })).status).toBe(400);
+    expect(await quota()).toBe(1_000_000);
+  });
+});
+
 describe('Z7: the member picker finds one person by exact name or e-mail, over HTTPS', () => {
   it('no prefix search, no search text in the URL', async () => {
     const o = await signIn(mail, await enrolUser(mail, 'oscar', 'member'));
