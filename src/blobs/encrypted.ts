@@ -7,6 +7,7 @@ import { DEFAULT_CHUNK, MAX_HEADER, TAG_BYTES, headerLength, layout, makeHeader,
 import { EncryptStream } from './encrypt.js';
 import type { Sealer } from './sealer.js';
 import { DecryptStream } from './decrypt.js';
+import { handOver, handedOver } from '../shared/buffers.js';
 
 export type { ObjectRef } from './format.js';
 
@@ -61,20 +62,20 @@ export class EncryptedBlobs {
    * By default under a fresh data key (`doc:<objectId>:v<version>`) and a random blob id; a caller
    * that manages its own keys and ids passes `dek` (a key from DataKeys.create; not wiped here) and
    * `blobId`; `sha256` also hashes the plaintext on its way (in the sealing worker, if any);
-   * `consumeInput`: the plaintext's pieces are this call's alone, freed once encrypted.
+   * A `plaintext` handed over (src/shared/buffers.ts) has its pieces freed once encrypted.
    * Resolves once the blob is durable; rejects, leaving no blob (and no key it created), when
    * `plaintext` errors.
    */
-  async put(ref: ObjectRef, plaintext: Readable, opts: { dek?: { keyId: string; key: Buffer }; blobId?: string; sha256?: boolean; consumeInput?: boolean } = {}): Promise<StoredBlob> {
+  async put(ref: ObjectRef, plaintext: Readable, opts: { dek?: { keyId: string; key: Buffer }; blobId?: string; sha256?: boolean } = {}): Promise<StoredBlob> {
     const created = opts.dek ? undefined : await this.keys.create(`doc:${ref.objectId}:v${ref.version}`);
     const { keyId, key } = opts.dek ?? created!;
     const blobId = opts.blobId ?? `b_${crypto.randomBytes(16).toString('base64url')}`;
     const header = makeHeader({ ...ref, keyId, chunkSize: this.o.chunkSize ?? DEFAULT_CHUNK });
-    const enc = new EncryptStream(key, header, { ...(this.o.sealer ? { sealer: this.o.sealer } : {}), sha256: opts.sha256 === true, consumeInput: opts.consumeInput === true });
+    const enc = new EncryptStream(key, header, { ...(this.o.sealer ? { sealer: this.o.sealer } : {}), sha256: opts.sha256 === true, consumeInput: handedOver(plaintext) });
     if (created) key.fill(0);
     pipeline(plaintext, enc, () => undefined); // an error of either side destroys both; put then rejects
     try {
-      const { size: storedSize } = await this.store.put(blobId, enc, { consumeInput: true });
+      const { size: storedSize } = await this.store.put(blobId, handOver(enc));
       return { blobId, keyId, size: enc.plaintextBytes, storedSize, ...(opts.sha256 ? { sha256: enc.sha256 } : {}) };
     } catch (e) {
       if (created) await this.keys.destroy(keyId).catch(() => undefined);

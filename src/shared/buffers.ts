@@ -9,3 +9,17 @@ export function release(b: Buffer): void {
   const ab = b.buffer as ArrayBuffer & { transfer?: (n: number) => ArrayBuffer };
   if (b.byteOffset === 0 && ab.byteLength === b.length && b.length >= 4096 && typeof ab.transfer === 'function') ab.transfer(0);
 }
+
+/**
+ * Ownership of a stream's pieces, carried by the stream instead of a flag in every interface it
+ * crosses. `handOver(s)` says: every buffer `s` yields is a piece of its own that nothing else will
+ * read, so its last user may `release` it (a raw request body, a cipher stream's output).
+ * `handedOver(s)` is how a consumer (a blob store, the encrypting stream) learns it may free what it
+ * has written. A stream not handed over is only read.
+ */
+const handedOverStreams = new WeakSet<object>();
+export function handOver<T extends object>(s: T): T {
+  handedOverStreams.add(s);
+  return s;
+}
+export const handedOver = (s: object): boolean => handedOverStreams.has(s);

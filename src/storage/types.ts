@@ -16,8 +16,8 @@ import type { Readable } from 'node:stream';
  * - Ids are 1..128 characters of [A-Za-z0-9_-] (BLOB_ID_INVALID otherwise).
  */
 export interface BlobStore {
-  /** `consumeInput`: the pieces of `data` are the store's to free once written (no one else holds them) */
-  put(id: string, data: Readable, o?: { consumeInput?: boolean }): Promise<{ size: number }>;
+  /** When `data` was handed over (src/shared/buffers.ts `handOver`), its pieces are the store's to free once written. */
+  put(id: string, data: Readable): Promise<{ size: number }>;
   get(id: string, range?: { start: number; end: number }, o?: { readSize?: number }): Promise<Readable>;
   stat(id: string): Promise<{ size: number } | null>;
   delete(id: string): Promise<void>;

@@ -12,6 +12,7 @@ import * as S from './schemas.js';
 import type { VaultService } from './service.js';
 import type { VaultCaller } from './types.js';
 import { checkIdempotencyKey, type UploadBody, type UploadTarget } from './upload.js';
+import { handOver } from '../shared/buffers.js';
 
 export interface VaultRoutesOptions {
   vault: VaultService;
@@ -167,7 +168,7 @@ async function readUpload(req: FastifyRequest, max: number, isNew: boolean): Pro
   return {
     meta,
     // the request's own pieces (one buffer per TLS record): freed as soon as they are encrypted
-    body: { stream: (req.body as Readable | undefined) ?? req.raw, ownsPieces: true, mediaType: checkMediaType(query.get('type')?.[0]), ...(n !== undefined ? { declaredLength: n } : {}), ...digest, finish },
+    body: { stream: handOver((req.body as Readable | undefined) ?? req.raw), mediaType: checkMediaType(query.get('type')?.[0]), ...(n !== undefined ? { declaredLength: n } : {}), ...digest, finish },
   };
 }
 

@@ -14,8 +14,8 @@ export function sealedBlobs(eb: EncryptedBlobs): SealedBlobs {
   const ref = (blobId: string) => ({ objectId: blobId, version: 1 });
   const store = eb.store;
   return {
-    async write(blobId, dek, plaintext: Readable, o = {}) {
-      const s = await eb.put(ref(blobId), plaintext, { dek, blobId, sha256: true, consumeInput: o.consumeInput === true });
+    async write(blobId, dek, plaintext: Readable) {
+      const s = await eb.put(ref(blobId), plaintext, { dek, blobId, sha256: true });
       return { storedSize: s.storedSize, sha256: s.sha256! };
     },
     read: (blobId, keyId, range, verify) => eb.get({ ...ref(blobId), blobId, keyId }, range ? { start: range.start, end: range.end + 1 } : undefined, verify && !range ? { verify } : {}),

@@ -36,10 +36,10 @@ export interface SealedBlobs {
   /**
    * Encrypts `plaintext` under the data key into the new blob `blobId`. Resolves once the blob is
    * durable (written, fsynced, renamed), with the SHA-256 (hex) of the plaintext it hashed on
-   * the way. Rejects, leaving no blob, when `plaintext` errors. `consumeInput`: the plaintext's
-   * pieces are the writer's alone (freed once encrypted).
+   * the way. Rejects, leaving no blob, when `plaintext` errors. A `plaintext` handed over
+   * (src/shared/buffers.ts) has its pieces freed once encrypted.
    */
-  write(blobId: string, dek: { keyId: string; key: Buffer }, plaintext: Readable, o?: { consumeInput?: boolean }): Promise<{ storedSize: number; sha256: string }>;
+  write(blobId: string, dek: { keyId: string; key: Buffer }, plaintext: Readable): Promise<{ storedSize: number; sha256: string }>;
   /**
    * Plaintext of the blob, or of bytes `range` of it (random access by chunk); the data key is
    * fetched by id (DataKeys) once the blob's header was read. Errors mid-stream (KEYS_INTEGRITY)

@@ -6,6 +6,7 @@ import { ctx, newBlobId, num, type VaultCore } from './core.js';
 import { vaultErrors } from './errors.js';
 import { Meter } from './streams.js';
 import type { VaultCaller, WorkspaceView } from './types.js';
+import { handOver, handedOver } from '../shared/buffers.js';
 
 /** What to upload into: a new document, or a new version of an existing one. */
 export type UploadTarget =
@@ -17,8 +18,6 @@ export interface UploadBody {
   /** Content-Length (or the multipart part's declared size), when known */
   declaredLength?: number;
   mediaType: string;
-  /** the stream's pieces are buffers of their own that nothing else reads (a raw request body) */
-  ownsPieces?: boolean;
   /** hex SHA-256 the client announced up front (Content-Digest / Repr-Digest header) */
   expectedSha256?: string;
   /**
@@ -129,7 +128,7 @@ export async function upload(core: VaultCore, c: VaultCaller, target: UploadTarg
   const room = quota > 0 ? Math.max(0, quota - used) : Number.POSITIVE_INFINITY;
   const limit = Math.min(max, room);
   // pieces freed as they are encrypted leave no garbage: the meter's collections are for the others
-  const meter = new Meter(limit, () => (limit === max ? vaultErrors.tooLarge(max) : vaultErrors.quotaExceeded(quota, used)), { collect: body.ownsPieces !== true });
+  const meter = new Meter(limit, () => (limit === max ? vaultErrors.tooLarge(max) : vaultErrors.quotaExceeded(quota, used)), { collect: !handedOver(body.stream) });
 
   // Encrypted fields of a new document, before any transaction (the cipher may use the database).
   let enc: { name: string; description: string | null; tags: string | null } | undefined;
@@ -153,7 +152,7 @@ export async function upload(core: VaultCore, c: VaultCaller, target: UploadTarg
   heartbeat.unref();
 
   try {
-    const [piped, stored] = await Promise.allSettled([pipeline(body.stream, meter), d.blobs.write(blobId, dek, meter, { consumeInput: body.ownsPieces === true })]);
+    const [piped, stored] = await Promise.allSettled([pipeline(body.stream, meter), d.blobs.write(blobId, dek, handedOver(body.stream) ? handOver(meter) : meter)]);
     if (piped.status === 'rejected' || stored.status === 'rejected') {
       throw pickError(piped.status === 'rejected' ? piped.reason : undefined, stored.status === 'rejected' ? stored.reason : undefined);
     }

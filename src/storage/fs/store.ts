@@ -8,6 +8,7 @@ import type { BlobStore } from '../types.js';
 import { BLOB_ID, storageErrors } from '../errors.js';
 import { SyncingFile } from '../../shared/syncing-file.js';
 import { isNoSpace, storageFull } from '../../shared/disk.js';
+import { handedOver } from '../../shared/buffers.js';
 
 const TMP = '.tmp';
 /**
@@ -29,7 +30,7 @@ export class FsBlobStore implements BlobStore {
     return path.join(this.dir, id.slice(0, 2).padEnd(2, '_'), id);
   }
 
-  async put(id: string, data: Readable, o: { consumeInput?: boolean } = {}): Promise<{ size: number }> {
+  async put(id: string, data: Readable): Promise<{ size: number }> {
     const final = this.file(id);
     if (fs.existsSync(final)) {
       data.destroy();
@@ -38,7 +39,7 @@ export class FsBlobStore implements BlobStore {
     const tmp = path.join(this.dir, TMP, `${id}.${crypto.randomBytes(6).toString('hex')}`);
     let size = 0;
     try {
-      const out = new SyncingFile(tmp, { free: o.consumeInput === true });
+      const out = new SyncingFile(tmp, { free: handedOver(data) });
       await pipeline(data, out);
       size = out.bytesWritten;
       await fsp.mkdir(path.dirname(final), { recursive: true, mode: 0o700 });
