@@ -381,7 +381,11 @@ describe('web console in Chromium', () => {
   it('a session ended by the admin sends the member back to sign-in, with nothing left behind', async () => {
     await admin.page.getByRole('link', { name: 'Users', exact: true }).click();
     await admin.page.locator('tr[data-user="bob"]').getByRole('button', { name: 'End sessions' }).click();
-    await admin.page.getByText(/session\(s\) of bob ended/).waitFor();
+    // a consequential action: the dialog says what happens before anything does
+    const confirm = admin.page.getByRole('dialog', { name: "End bob's sessions?" });
+    await confirm.getByText(/signed out on every device/).waitFor();
+    await confirm.getByRole('button', { name: 'End sessions' }).click();
+    await admin.page.getByText(/bob: \d+ sessions? ended/).waitFor();
     const { page } = member;
     await page.getByRole('link', { name: 'My account' }).click();
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();

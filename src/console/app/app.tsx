@@ -4,7 +4,7 @@ import { setSessionLostHandler } from './api.js';
 import { auth } from './endpoints.js';
 import { activity, can, getSession, IDLE_MS, idleFor, setAnonymous, useSession, type Me } from './session.js';
 import { current, match, navigate, useRoute, type Route } from './router.js';
-import { Icon, Loading, Notifications, type IconName } from './ui.js';
+import { ConfirmHost, Icon, Loading, Notifications, type IconName } from './ui.js';
 import { EnrolPage, ForgotPage, LoginPage, ResetPage } from './screens/signin.js';
 import { AccountPage } from './screens/account.js';
 import { WorkspacesPage, WorkspacePage, DocumentPage, MembersPage } from './screens/documents.js';
@@ -208,6 +208,7 @@ function Shell({ me, route, children }: { me: Me; route: Route; children: Compon
         {children}
       </main>
       <Notifications />
+      <ConfirmHost />
     </div>
   );
 }

@@ -2,6 +2,7 @@ import { ApiError, get, post } from './api.js';
 import { setAnonymous, setSignedIn, type User } from './session.js';
 import { DEFAULT_RULES, type PolicyRules } from './password.js';
 import { solveProof } from './proof.js';
+import { t } from './i18n/index.js';
 
 /** Identity routes (src/auth/routes.ts on the appliance), as documented in /api/v1/openapi.json. */
 export interface MeReply {
@@ -13,13 +14,11 @@ export interface MeReply {
 
 export type LoginAnswer = { status: 'mfa_required'; challenge: string; method: string; expiresAt: string } | { status: 'ok'; user: User; csrfToken?: string; notices?: { kind: string; at: string }[] };
 
-const NOTICE_TEXT: Record<string, string> = {
-  'mfa.locked': 'Too many wrong sign-in codes were entered for your account, so its second factor was locked for a while. Whoever entered them knew your password: if it was not you, change your password now and tell your administrator.',
-};
+const noticeText = (kind: string): string => (kind === 'mfa.locked' ? t('common.notices.mfaLocked') : kind);
 
 /** notices the appliance kept for this sign-in (shown once) */
 function showNotices(notices: { kind: string; at: string }[] | undefined): void {
-  for (const n of notices ?? []) window.alert(`${NOTICE_TEXT[n.kind] ?? n.kind} (${n.at})`);
+  for (const n of notices ?? []) window.alert(`${noticeText(n.kind)} (${n.at})`);
 }
 
 export interface TotpProvisioning {
@@ -47,7 +46,7 @@ export const auth = {
       await me();
     } catch (e) {
       if (e instanceof ApiError && e.status === 401) setAnonymous();
-      else setAnonymous(e instanceof ApiError ? `The appliance answered: ${e.message}` : 'The appliance could not be reached.');
+      else setAnonymous(e instanceof ApiError ? t('common.answered', { message: e.message }) : t('errors.network.text'));
     }
   },
 
@@ -78,7 +77,7 @@ export const auth = {
 
   refresh: me,
 
-  async logout(notice = 'You have signed out.'): Promise<void> {
+  async logout(notice = t('common.signedOut')): Promise<void> {
     try {
       await post('/auth/logout', {}, { anonymous: true });
     } catch {

@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { get } from './api.js';
 import { Alert, Progress, bytes, duration } from './ui.js';
+import { t } from './i18n/index.js';
 
 /** A job run record (src/jobs): what the console shows while a backup, verify or rotation runs. */
 export interface JobRun {
@@ -56,21 +57,21 @@ export function JobProgressView({ run, label }: { run: JobRun; label: string }) 
         <div class="row">
           <span class="spinner" aria-hidden="true" />
           <strong>{label}</strong>
-          <span class="muted">{p?.phase ?? 'starting'}</span>
+          <span class="muted">{p?.phase ?? t('common.job.starting')}</span>
           <span class="spacer" />
-          <span class="muted small">{p?.unit === 'bytes' && p.total ? `${bytes(p.done ?? 0)} of ${bytes(p.total)} · ` : p?.total ? `${p.done ?? 0} of ${p.total} · ` : ''}{duration(elapsed)}</span>
+          <span class="muted small">{p?.unit === 'bytes' && p.total ? t('common.job.of', { done: bytes(p.done ?? 0), total: bytes(p.total) }) : p?.total ? t('common.job.of', { done: p.done ?? 0, total: p.total }) : ''}{duration(elapsed)}</span>
         </div>
-        <Progress value={pct} max={100} label={`${label}: ${p?.phase ?? 'starting'}`} />
+        <Progress value={pct} max={100} label={t('common.job.phase', { label, phase: p?.phase ?? t('common.job.starting') })} />
       </div>
     );
   }
   return run.outcome === 'succeeded' ? (
-    <Alert kind="ok" title={`${label}: done`}>
-      Finished in {duration(elapsed)}.
+    <Alert kind="ok" title={t('common.job.done', { label })}>
+      {t('common.job.finishedIn', { duration: duration(elapsed) })}
     </Alert>
   ) : (
-    <Alert kind="error" title={`${label}: ${run.outcome}`}>
-      {run.error ?? 'The job did not finish.'}
+    <Alert kind="error" title={t('common.job.phase', { label, phase: run.outcome })}>
+      {run.error ?? t('common.job.notFinished')}
     </Alert>
   );
 }

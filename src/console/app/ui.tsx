@@ -332,6 +332,65 @@ export function useAction<A extends unknown[], R>(fn: (...a: A) => Promise<R>): 
   return { run, busy, error, clear: () => setError(undefined) };
 }
 
+// ---- confirmation of a consequential action (a modal dialog, never window.confirm) ----
+export interface ConfirmRequest {
+  title: string;
+  /** the consequence, in words: what happens, to whom, and whether it can be undone */
+  body: ComponentChildren;
+  confirmLabel: string;
+  danger?: boolean;
+}
+let pending: (ConfirmRequest & { resolve: (ok: boolean) => void }) | undefined;
+let confirmSubs: (() => void)[] = [];
+/**
+ * Asks before a consequential action: resolves true when the person confirms, false when they
+ * cancel (button, Escape, close). `ConfirmHost` (rendered once by the shell) shows the dialog.
+ */
+export function confirmAction(r: ConfirmRequest): Promise<boolean> {
+  pending?.resolve(false);
+  return new Promise((resolve) => {
+    pending = { ...r, resolve };
+    confirmSubs.forEach((s) => s());
+  });
+}
+export function ConfirmHost() {
+  const [, setTick] = useState(0);
+  useEffect(() => {
+    const s = () => setTick((n) => n + 1);
+    confirmSubs.push(s);
+    return () => {
+      confirmSubs = confirmSubs.filter((x) => x !== s);
+    };
+  }, []);
+  const p = pending;
+  const close = (ok: boolean) => {
+    if (!pending) return;
+    const r = pending.resolve;
+    pending = undefined;
+    confirmSubs.forEach((s) => s());
+    r(ok);
+  };
+  return (
+    <Dialog
+      open={!!p}
+      title={p?.title ?? ''}
+      onClose={() => close(false)}
+      footer={
+        <>
+          <Button onClick={() => close(false)}>{t('common.cancel')}</Button>
+          <Button variant={p?.danger ? 'danger' : 'primary'} data-testid="confirm-action" onClick={() => close(true)}>
+            {p?.confirmLabel ?? t('common.confirm')}
+          </Button>
+        </>
+      }
+    >
+      <div class="stack" data-testid="confirm-body">
+        {p?.body}
+      </div>
+    </Dialog>
+  );
+}
+
 // ---- notifications (a polite live region) ----
 type Note = { id: number; text: string; kind: 'ok' | 'error' | 'info' };
 let notes: Note[] = [];

@@ -10,6 +10,16 @@ import enNav from './locales/en/nav.json';
 import enErrors from './locales/en/errors.json';
 import enAccount from './locales/en/account.json';
 import enRecords from './locales/en/records.json';
+import enSignin from './locales/en/signin.json';
+import frSignin from './locales/fr/signin.json';
+import enAdmin from './locales/en/admin.json';
+import frAdmin from './locales/fr/admin.json';
+import enReviews from './locales/en/reviews.json';
+import frReviews from './locales/fr/reviews.json';
+import enKeys from './locales/en/keys.json';
+import frKeys from './locales/fr/keys.json';
+import enSettings from './locales/en/settings.json';
+import frSettings from './locales/fr/settings.json';
 import frCommon from './locales/fr/common.json';
 import frNav from './locales/fr/nav.json';
 import frErrors from './locales/fr/errors.json';
@@ -22,6 +32,11 @@ const en = {
   errors: enErrors,
   account: enAccount,
   records: enRecords,
+  signin: enSignin,
+  admin: enAdmin,
+  reviews: enReviews,
+  keys: enKeys,
+  settings: enSettings,
 };
 
 export type Catalogue = typeof en;
@@ -32,6 +47,11 @@ const fr: Catalogue = {
   errors: frErrors,
   account: frAccount,
   records: frRecords,
+  signin: frSignin,
+  admin: frAdmin,
+  reviews: frReviews,
+  keys: frKeys,
+  settings: frSettings,
 };
 
 export const RESOURCES = { en: { translation: en }, fr: { translation: fr } };

@@ -1,7 +1,9 @@
 import { useState } from 'preact/hooks';
 import { ApiError, get, post, put, url } from '../api.js';
 import { can, type Me, type User } from '../session.js';
-import { Alert, Badge, Button, Card, EmptyState, ErrorAlert, FormDialog, Icon, Loading, PageHeader, SelectField, TextField, Time, notify, useAction, useAsync } from '../ui.js';
+import { Alert, Badge, Button, Card, EmptyState, ErrorAlert, FormDialog, Icon, Loading, PageHeader, SelectField, TextField, Time, confirmAction, notify, useAction, useAsync } from '../ui.js';
+import { LANGUAGES, language, t } from '../i18n/index.js';
+import { roleLabel } from '../labels.js';
 import { mfaLabel } from './account.js';
 
 export { ReviewsPage, ReviewPage } from './reviews.js';
@@ -9,13 +11,8 @@ export { KeysPage } from './keys.js';
 export { SettingsPage } from './settings.js';
 
 const ROLES = ['member', 'admin', 'backup-operator', 'auditor', 'records-manager'] as const;
-const ROLE_TEXT: Record<string, string> = {
-  member: 'Member — works with documents in their workspaces',
-  admin: 'IT admin — users, keys and settings; no access to document content',
-  'backup-operator': 'Backup operator — targets, backups, restores',
-  auditor: 'Auditor — reads the audit trail and reports',
-  'records-manager': 'Records manager — retention policies and legal holds (a second one approves changes); no access to document content',
-};
+const roleText = (r: (typeof ROLES)[number]): string => t(`admin.roleText.${r}`);
+const stateLabel = (s: string): string => (s === 'active' || s === 'invited' || s === 'disabled' ? t(`admin.states.${s}`) : s);
 
 /** the invitation's answer: the link itself only when no mail server is configured */
 interface Invited {
@@ -43,11 +40,12 @@ export function UsersPage({ me }: { me: Me }) {
   const [username, setUsername] = useState('');
   const [email, setEmail] = useState('');
   const [role, setRole] = useState<string>('member');
+  const [lang, setLang] = useState<string>(language());
   const [link, setLink] = useState<Shown | undefined>();
   const [filter, setFilter] = useState('');
   const invite = useAction(async () => {
     const to = email.trim();
-    const r = await post<Invited>('/users', { username: username.trim(), email: to, role });
+    const r = await post<Invited>('/users', { username: username.trim(), email: to, role, language: lang });
     setInviting(false);
     setUsername('');
     setEmail('');
@@ -64,91 +62,110 @@ export function UsersPage({ me }: { me: Me }) {
     else setLink({ kind: 'link', username: u.username, enrolUrl: r.enrolUrl, expiresAt: r.expiresAt });
   });
   const setState = useAction(async (u: User, enable: boolean) => {
+    if (!enable) {
+      const ok = await confirmAction({ title: t('admin.disable.title', { username: u.username }), body: <p>{t('admin.disable.body', { username: u.username })}</p>, confirmLabel: t('admin.disable.confirm'), danger: true });
+      if (!ok) return;
+    }
     await post(`/users/${encodeURIComponent(u.id)}/${enable ? 'enable' : 'disable'}`);
-    notify(`${u.username} ${enable ? 'enabled' : 'disabled; their sessions were ended'}`);
+    notify(enable ? t('admin.enabled', { username: u.username }) : t('admin.disabled', { username: u.username }));
     list.reload();
   });
   const required = useRequiredRoles(me);
   const setRoleOf = useAction(async (u: User, r: string) => {
     // said before the change: a role that needs a second factor waits until the person has one
     const waits = !u.mfaMethod && required.includes(r);
-    const warn = waits
-      ? `${u.username} has no second factor. The role ${r} requires one: it takes effect only once they set up an authenticator app; until then they stay ${u.role}. Their sessions end and their API tokens are revoked now. Continue?`
-      : `Changing the role ends ${u.username}'s sessions and revokes their API tokens. Continue?`;
-    if (!window.confirm(warn)) return list.reload();
+    const names = { username: u.username, role: roleLabel(r), current: roleLabel(u.role) };
+    const ok = await confirmAction({
+      title: t('admin.role.title', names),
+      body: (
+        <>
+          {waits ? <Alert kind="warn">{t('admin.role.noFactor', names)}</Alert> : null}
+          <p>{t('admin.role.body', names)}</p>
+        </>
+      ),
+      confirmLabel: t('admin.role.confirm', names),
+      danger: true,
+    });
+    if (!ok) return list.reload();
     const res = await put<{ role: string; pendingRole: string | null }>(`/users/${encodeURIComponent(u.id)}/role`, { role: r });
-    notify(res.pendingRole ? `${u.username} stays ${res.role} until they set up a second factor; then ${res.pendingRole}` : `${u.username} is now ${res.role}`);
+    notify(res.pendingRole ? t('admin.role.pending', { username: u.username, role: roleLabel(res.role), pending: roleLabel(res.pendingRole) }) : t('admin.role.done', { username: u.username, role: roleLabel(res.role) }));
     list.reload();
   });
   const endSessions = useAction(async (u: User) => {
+    const ok = await confirmAction({ title: t('admin.end.title', { username: u.username }), body: <p>{t('admin.end.body', { username: u.username })}</p>, confirmLabel: t('admin.end.confirm'), danger: true });
+    if (!ok) return;
     const r = await post<{ ended: number; tokensRevoked: number }>(`/users/${encodeURIComponent(u.id)}/sessions/end`);
-    notify(`${r.ended} session(s) of ${u.username} ended, ${r.tokensRevoked} API token(s) revoked`);
+    notify(t('admin.end.done', { username: u.username, sessions: t('admin.end.sessions', { count: r.ended }), tokens: t('admin.end.tokens', { count: r.tokensRevoked }) }));
   });
   const reset = useAction(async (u: User) => {
     const r = await post<{ mailed: boolean; resetUrl?: string; expiresAt: string; codeRequired: boolean }>(`/users/${encodeURIComponent(u.id)}/reset`);
     setLink({ kind: 'reset', username: u.username, ...(r.resetUrl ? { resetUrl: r.resetUrl } : {}), expiresAt: r.expiresAt, codeRequired: r.codeRequired });
   });
   const recover = useAction(async (u: User) => {
-    if (!window.confirm(`Recover ${u.username}'s account? This is for a person who lost both password and second factor: a second IT admin must approve it, and the owners of their workspaces are alerted.`)) return;
+    const ok = await confirmAction({ title: t('admin.recover.title', { username: u.username }), body: <p>{t('admin.recover.body', { username: u.username })}</p>, confirmLabel: t('admin.recover.confirm') });
+    if (!ok) return;
     const r = await post<{ status: string; resetUrl?: string; expiresAt?: string }>(`/users/${encodeURIComponent(u.id)}/recovery`);
-    if (r.status === 'requested') notify(`Recovery of ${u.username} requested: a different IT admin must approve it`);
+    if (r.status === 'requested') notify(t('admin.recover.requested', { username: u.username }));
     else setLink({ kind: 'reset', username: u.username, ...(r.resetUrl ? { resetUrl: r.resetUrl } : {}), expiresAt: r.expiresAt!, codeRequired: false });
   });
   const users = (list.data?.users ?? []).filter((u) => !filter || u.username.toLowerCase().includes(filter.toLowerCase()) || u.role.includes(filter.toLowerCase()));
   return (
     <>
       <PageHeader
-        title="Users"
-        description="People who can sign in to this appliance. Each user chooses their own password from an enrolment link; nobody can set it for them."
+        title={t('admin.title')}
+        description={t('admin.description')}
         actions={
           manage ? (
             <Button variant="primary" onClick={() => (setLink(undefined), setInviting(true))}>
-              Invite a user
+              {t('admin.invite.open')}
             </Button>
           ) : null
         }
       />
       {link?.kind === 'mailed' ? (
-        <Alert kind="ok" title={`Invitation e-mailed to ${link.username}`}>
+        <Alert kind="ok" title={t('admin.mailed.title', { username: link.username })}>
           <div data-testid="invite-mailed">
             <p>
-              An enrolment link was sent to {link.email ? <strong>{link.email}</strong> : 'the address on file'}. It works once and expires <Time t={link.expiresAt} />. For safety it is not shown here: only the person who receives the e-mail can use it.
+              {link.email ? t('admin.mailed.to', { email: link.email }) : t('admin.mailed.onFile')} {t('admin.expires')} <Time t={link.expiresAt} />. {t('admin.mailed.notShown')}
             </p>
             <Button small variant="ghost" onClick={() => setLink(undefined)}>
-              Done
+              {t('admin.done')}
             </Button>
           </div>
         </Alert>
       ) : null}
       {link?.kind === 'link' ? (
-        <Alert kind="ok" title={`Enrolment link for ${link.username}`}>
-          <p>No mail server is configured, so the link is shown here once. Give it to the person through a channel you trust. It works once and expires <Time t={link.expiresAt} />.</p>
+        <Alert kind="ok" title={t('admin.link.title', { username: link.username })}>
+          <p>
+            {t('admin.link.text')} {t('admin.expires')} <Time t={link.expiresAt} />.
+          </p>
           <div class="link-box">
-            <input class="input" readOnly value={link.enrolUrl} aria-label="Enrolment link" data-testid="enrol-link" onFocus={(e) => e.currentTarget.select()} />
-            <Button small onClick={() => void navigator.clipboard?.writeText(link.enrolUrl).then(() => notify('Link copied'), () => notify('Copy failed: select the link and copy it', 'error'))}>
-              Copy
+            <input class="input" readOnly value={link.enrolUrl} aria-label={t('admin.link.label')} data-testid="enrol-link" onFocus={(e) => e.currentTarget.select()} />
+            <Button small onClick={() => void navigator.clipboard?.writeText(link.enrolUrl).then(() => notify(t('admin.link.copied')), () => notify(t('admin.link.copyFailed'), 'error'))}>
+              {t('admin.link.copy')}
             </Button>
             <Button small variant="ghost" onClick={() => setLink(undefined)}>
-              Done
+              {t('admin.done')}
             </Button>
           </div>
         </Alert>
       ) : null}
       {link?.kind === 'reset' ? (
-        <Alert kind="ok" title={`Password reset for ${link.username}`}>
+        <Alert kind="ok" title={t('admin.reset.title', { username: link.username })}>
           {link.resetUrl ? (
             <>
               <p>
-                No mail server is configured: give this link to the person through a channel you trust. It works once and expires <Time t={link.expiresAt} />.
-                {link.codeRequired ? ' It works only with a code from their own authenticator app, so it is of no use to anyone else.' : ' It replaces their second factor.'}
+                {t('admin.reset.noMail')} {t('admin.expires')} <Time t={link.expiresAt} />. {link.codeRequired ? t('admin.reset.codeRequired') : t('admin.reset.replaces')}
               </p>
-              <input class="input" readOnly value={link.resetUrl} aria-label="Reset link" data-testid="reset-link" onFocus={(e) => e.currentTarget.select()} />
+              <input class="input" readOnly value={link.resetUrl} aria-label={t('admin.reset.label')} data-testid="reset-link" onFocus={(e) => e.currentTarget.select()} />
             </>
           ) : (
-            <p>The reset link was e-mailed to the person. It works once and expires <Time t={link.expiresAt} />.</p>
+            <p>
+              {t('admin.reset.mailed')} {t('admin.expires')} <Time t={link.expiresAt} />.
+            </p>
           )}
           <Button small variant="ghost" onClick={() => setLink(undefined)}>
-            Done
+            {t('admin.done')}
           </Button>
         </Alert>
       ) : null}
@@ -158,27 +175,27 @@ export function UsersPage({ me }: { me: Me }) {
           <div class="search">
             <Icon name="search" />
             <label class="sr-only" for="user-filter">
-              Filter users
+              {t('admin.filter.label')}
             </label>
-            <input id="user-filter" class="input" type="search" placeholder="Filter by name or role" value={filter} onInput={(e) => setFilter(e.currentTarget.value)} />
+            <input id="user-filter" class="input" type="search" placeholder={t('admin.filter.placeholder')} value={filter} onInput={(e) => setFilter(e.currentTarget.value)} />
           </div>
           <span class="spacer" />
-          <span class="muted small">{list.data ? `${list.data.users.length} user(s)` : ''}</span>
+          <span class="muted small">{list.data ? t('admin.count', { count: list.data.users.length }) : ''}</span>
         </div>
         {list.loading && !list.data ? <Loading /> : null}
-        {list.data && users.length === 0 ? <EmptyState icon="users" title={filter ? 'No user matches' : 'No users yet'} /> : null}
+        {list.data && users.length === 0 ? <EmptyState icon="users" title={filter ? t('admin.noMatch') : t('admin.none')} /> : null}
         {users.length ? (
           <div class="table-wrap">
-            <table class="table" aria-label="Users">
+            <table class="table" aria-label={t('admin.title')}>
               <thead>
                 <tr>
-                  <th>User</th>
-                  <th>Role</th>
-                  <th>State</th>
-                  <th>Second factor</th>
-                  <th>Last sign-in</th>
+                  <th>{t('admin.col.user')}</th>
+                  <th>{t('admin.col.role')}</th>
+                  <th>{t('admin.col.state')}</th>
+                  <th>{t('admin.col.factor')}</th>
+                  <th>{t('admin.col.lastSignIn')}</th>
                   <th class="actions">
-                    <span class="sr-only">Actions</span>
+                    <span class="sr-only">{t('common.actions')}</span>
                   </th>
                 </tr>
               </thead>
@@ -186,60 +203,60 @@ export function UsersPage({ me }: { me: Me }) {
                 {users.map((u) => (
                   <tr data-user={u.username}>
                     <td>
-                      {u.username} {u.id === me.id ? <Badge kind="accent">you</Badge> : null}
+                      {u.username} {u.id === me.id ? <Badge kind="accent">{t('admin.you')}</Badge> : null}
                     </td>
                     <td>
                       {manage && u.id !== me.id ? (
-                        <select class="input" aria-label={`Role of ${u.username}`} value={u.role} onChange={(e) => void setRoleOf.run(u, e.currentTarget.value)}>
+                        <select class="input" aria-label={t('admin.roleOf', { username: u.username })} value={u.role} onChange={(e) => void setRoleOf.run(u, e.currentTarget.value)}>
                           {ROLES.map((r) => (
-                            <option value={r}>{r}</option>
+                            <option value={r}>{roleLabel(r)}</option>
                           ))}
                         </select>
                       ) : (
-                        <Badge>{u.role}</Badge>
+                        <Badge>{roleLabel(u.role)}</Badge>
                       )}
-                      {u.pendingRole ? <Badge kind="warn">{`${u.pendingRole} once a second factor is set up`}</Badge> : null}
+                      {u.pendingRole ? <Badge kind="warn">{t('admin.pendingRole', { role: roleLabel(u.pendingRole) })}</Badge> : null}
                     </td>
                     <td>
-                      <Badge kind={u.state === 'active' ? 'ok' : u.state === 'invited' ? 'warn' : 'error'}>{u.state}</Badge>
+                      <Badge kind={u.state === 'active' ? 'ok' : u.state === 'invited' ? 'warn' : 'error'}>{stateLabel(u.state)}</Badge>
                     </td>
-                    <td>{u.mfaMethod ? mfaLabel(u.mfaMethod) : <span class="muted">none</span>}</td>
+                    <td>{u.mfaMethod ? mfaLabel(u.mfaMethod) : <span class="muted">{t('account.mfa.none')}</span>}</td>
                     <td>
                       <Time t={u.lastLoginAt} />
                     </td>
                     <td class="actions">
                       {manage ? (
-                        <a class="btn btn-secondary btn-sm" data-testid="export-user" href={url(`/users/${encodeURIComponent(u.id)}/export`)} download={`coffre-person-${u.id}.zip`} title="Everything held about this person, as a zip of JSON and CSV (recorded in the audit trail)">
-                          Export data
+                        <a class="btn btn-secondary btn-sm" data-testid="export-user" href={url(`/users/${encodeURIComponent(u.id)}/export`)} download={`coffre-person-${u.id}.zip`} title={t('admin.export.title')}>
+                          {t('admin.export.label')}
                         </a>
                       ) : null}
                       {manage && u.id !== me.id ? (
                         <>
                           {u.state === 'invited' ? (
                             <Button small onClick={() => void reinvite.run(u)}>
-                              New link
+                              {t('admin.actions.newLink')}
                             </Button>
                           ) : null}
                           {u.state === 'active' ? (
                             <>
                               <Button small onClick={() => void endSessions.run(u)}>
-                                End sessions
+                                {t('admin.actions.endSessions')}
                               </Button>
                               <Button small onClick={() => void reset.run(u)}>
-                                Reset password
+                                {t('admin.actions.reset')}
                               </Button>
                               <Button small variant="ghost" onClick={() => void recover.run(u)}>
-                                Recover account
+                                {t('admin.actions.recover')}
                               </Button>
                             </>
                           ) : null}
                           {u.state === 'disabled' ? (
                             <Button small onClick={() => void setState.run(u, true)}>
-                              Enable
+                              {t('admin.actions.enable')}
                             </Button>
                           ) : (
                             <Button small variant="danger" onClick={() => void setState.run(u, false)}>
-                              Disable
+                              {t('admin.actions.disable')}
                             </Button>
                           )}
                         </>
@@ -255,18 +272,19 @@ export function UsersPage({ me }: { me: Me }) {
       <MfaPolicyNote required={required} />
       <FormDialog
         open={inviting}
-        title="Invite a user"
+        title={t('admin.invite.open')}
         id="invite"
         class="stack"
-        submitLabel="Invite"
+        submitLabel={t('admin.invite.submit')}
         action={invite}
         ready={!!username.trim() && !!email.trim()}
         onClose={() => setInviting(false)}
         error={taken ? null : undefined}
       >
-        <TextField label="User name" value={username} onValue={setUsername} required autoFocus autoCapitalize="none" spellcheck={false} error={taken ? 'This user name is taken.' : undefined} />
-        <TextField label="E-mail address" type="email" value={email} onValue={setEmail} required hint="Stored encrypted. Used for the invitation, reset links and security notices." />
-        <SelectField label="Role" value={role} onValue={setRole} options={ROLES.map((r) => ({ value: r, label: ROLE_TEXT[r] ?? r }))} />
+        <TextField label={t('signin.username')} value={username} onValue={setUsername} required autoFocus autoCapitalize="none" spellcheck={false} error={taken ? t('admin.invite.taken') : undefined} />
+        <TextField label={t('admin.invite.email')} type="email" value={email} onValue={setEmail} required hint={t('admin.invite.emailHint')} />
+        <SelectField label={t('admin.col.role')} value={role} onValue={setRole} options={ROLES.map((r) => ({ value: r, label: roleText(r) }))} />
+        <SelectField label={t('admin.invite.language')} hint={t('admin.invite.languageHint')} value={lang} onValue={setLang} options={LANGUAGES.map((l) => ({ value: l, label: t(`account.languages.${l}`) }))} />
       </FormDialog>
     </>
   );
@@ -277,14 +295,14 @@ function MfaPolicyNote({ required }: { required: readonly string[] }) {
   return (
     <>
       {relaxed.length ? (
-        <Alert kind="warn" title="A second factor is not required for every role">
+        <Alert kind="warn" title={t('admin.mfaPolicy.relaxedTitle')}>
           <span data-testid="mfa-relaxed">
-            Not required for: {relaxed.join(', ')}. Anyone who learns the password of such an account signs in with it alone. This was relaxed in the configuration (<code>auth.mfa.requiredRoles</code>).
+            {t('admin.mfaPolicy.relaxed', { roles: relaxed.map(roleLabel).join(', ') })} (<code>auth.mfa.requiredRoles</code>).
           </span>
         </Alert>
       ) : null}
       <p class="muted small">
-        A second factor is required for the roles listed in <code>auth.mfa.requiredRoles</code> (by default every role). Users of these roles set up an authenticator app when they enrol.
+        {t('admin.mfaPolicy.note')} (<code>auth.mfa.requiredRoles</code>)
       </p>
     </>
   );

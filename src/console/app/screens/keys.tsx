@@ -2,7 +2,8 @@ import { useState } from 'preact/hooks';
 import { ApiError, get, post } from '../api.js';
 import { JobProgressView, useJobRun } from '../jobs.js';
 import { can, type Me } from '../session.js';
-import { Alert, Badge, Button, Card, Dialog, ErrorAlert, Facts, Loading, PageHeader, Time, useAction, useAsync } from '../ui.js';
+import { Alert, Badge, Button, Card, Dialog, ErrorAlert, Facts, Loading, PageHeader, Time, useAction, useAsync, when } from '../ui.js';
+import { formatNumber, t } from '../i18n/index.js';
 
 /** Key status and rotation (src/keys/routes.ts), for IT admins (read-only for auditors). */
 interface KekVersion {
@@ -44,72 +45,72 @@ export function KeysPage({ me }: { me: Me }) {
   return (
     <>
       <PageHeader
-        title="Keys"
-        description="The key-encryption key lives in the HSM and never leaves it; data keys are wrapped by it. Rotation re-wraps data keys and never re-encrypts documents."
+        title={t('keys.title')}
+        description={t('keys.description')}
         actions={
           can(me, 'keys:manage') ? (
             <Button variant="primary" disabled={!s.data?.up || run?.outcome === 'running'} onClick={() => setConfirm(true)}>
-              Rotate the key
+              {t('keys.rotate')}
             </Button>
           ) : null
         }
       />
       {hsmDown ? (
-        <Alert kind="error" title="The hardware security module is unavailable">
-          Documents cannot be read or written, and backups cannot run, until the HSM answers again: Coffre never falls back to a software key. Check the HSM, its network and the PIN file named in the <code>keys</code> section of the configuration.
+        <Alert kind="error" title={t('errors.keys.title')}>
+          {t('keys.down')} (<code>keys</code>)
         </Alert>
       ) : (
         <ErrorAlert error={s.error} />
       )}
       <ErrorAlert error={jobError} />
       {s.data?.embeddedToken ? (
-        <Alert kind="warn" title="Evaluation only: the keys are in the embedded software token">
+        <Alert kind="warn" title={t('keys.embedded')}>
           <span data-testid="embedded-token">{s.data.embeddedToken.message}</span>
         </Alert>
       ) : null}
       {run ? (
         <Card>
-          <JobProgressView run={run} label="Key rotation" />
+          <JobProgressView run={run} label={t('keys.rotation')} />
         </Card>
       ) : null}
       {s.loading && !s.data ? <Loading /> : null}
       {s.data ? (
         <>
-          <Card title="Hardware security module">
+          <Card title={t('keys.hsm')}>
             <Facts
               items={[
-                ['State', s.data.up ? <Badge kind="ok">available</Badge> : <Badge kind="error">unavailable</Badge>],
-                ['PKCS#11 module', <code>{s.data.module}</code>],
-                ['Slot', String(s.data.slot)],
-                ['Token', `${s.data.token.label} (serial ${s.data.token.serial})`],
-                ['Device', `${s.data.token.manufacturer} ${s.data.token.model}`],
-                ['Current key', <code data-testid="kek-current">{s.data.kek.currentLabel}</code>],
-                ['Round trip', `${s.data.latencyMs} ms`],
-                ['Retired keys destroyed after', `${s.data.retiredKekGraceDays} day(s)`],
+                [t('keys.f.state'), s.data.up ? <Badge kind="ok">{t('keys.available')}</Badge> : <Badge kind="error">{t('keys.unavailable')}</Badge>],
+                [t('keys.f.module'), <code>{s.data.module}</code>],
+                [t('keys.f.slot'), String(s.data.slot)],
+                [t('keys.f.token'), t('keys.tokenValue', { label: s.data.token.label, serial: s.data.token.serial })],
+                [t('keys.f.device'), `${s.data.token.manufacturer} ${s.data.token.model}`],
+                [t('keys.f.current'), <code data-testid="kek-current">{s.data.kek.currentLabel}</code>],
+                [t('keys.f.latency'), t('common.duration.ms', { ms: formatNumber(s.data.latencyMs) })],
+                [t('keys.f.grace'), t('keys.days', { count: s.data.retiredKekGraceDays })],
               ]}
             />
           </Card>
-          <Card title="Key-encryption key versions" class="flush">
+          <Card title={t('keys.versions')} class="flush">
             <div class="table-wrap">
-              <table class="table" aria-label="Key versions">
+              <table class="table" aria-label={t('keys.versionsLabel')}>
                 <thead>
                   <tr>
-                    <th>Label</th>
-                    <th>State</th>
-                    <th>Attributes read from the HSM</th>
-                    <th class="num">Wrapped data keys</th>
-                    <th>Created</th>
+                    <th>{t('keys.col.label')}</th>
+                    <th>{t('keys.f.state')}</th>
+                    <th>{t('keys.col.attributes')}</th>
+                    <th class="num">{t('keys.col.wrapped')}</th>
+                    <th>{t('keys.col.created')}</th>
                   </tr>
                 </thead>
                 <tbody>
                   {[...s.data.versions].reverse().map((v) => (
                     <tr data-version={v.version} data-state={v.state}>
                       <td class="mono">
-                        {v.label} {v.version === s.data!.kek.currentVersion ? <Badge kind="accent">current</Badge> : null}
+                        {v.label} {v.version === s.data!.kek.currentVersion ? <Badge kind="accent">{t('keys.current')}</Badge> : null}
                       </td>
                       <td>
-                        <Badge kind={v.state === 'active' ? 'ok' : v.state === 'destroyed' ? 'error' : 'neutral'}>{v.state}</Badge>
-                        {v.state === 'retired' && v.destroyAfter ? <div class="muted small">destroyed after {new Date(v.destroyAfter).toLocaleDateString()}</div> : null}
+                        <Badge kind={v.state === 'active' ? 'ok' : v.state === 'destroyed' ? 'error' : 'neutral'}>{v.state === 'active' || v.state === 'retired' || v.state === 'destroyed' ? t(`keys.state.${v.state}`) : v.state}</Badge>
+                        {v.state === 'retired' && v.destroyAfter ? <div class="muted small">{t('keys.destroyedAfter', { date: when(v.destroyAfter) })}</div> : null}
                       </td>
                       <td class="small">
                         {v.attributes ? (
@@ -122,7 +123,7 @@ export function KeysPage({ me }: { me: Me }) {
                             </span>
                           </div>
                         ) : (
-                          <span class="muted">{v.inHsm ? '—' : 'not in the HSM'}</span>
+                          <span class="muted">{v.inHsm ? '—' : t('keys.notInHsm')}</span>
                         )}
                       </td>
                       <td class="num">{v.wrappedKeys}</td>
@@ -139,19 +140,19 @@ export function KeysPage({ me }: { me: Me }) {
       ) : null}
       <Dialog
         open={confirm}
-        title="Rotate the key-encryption key?"
+        title={t('keys.confirm.title')}
         onClose={() => setConfirm(false)}
         footer={
           <>
-            <Button onClick={() => setConfirm(false)}>Cancel</Button>
+            <Button onClick={() => setConfirm(false)}>{t('common.cancel')}</Button>
             <Button variant="primary" busy={rotate.busy} onClick={() => void rotate.run()}>
-              Rotate now
+              {t('keys.confirm.go')}
             </Button>
           </>
         }
       >
         <ErrorAlert error={rotate.error} />
-        <p>A new key version is created in the HSM and every data key is re-wrapped with it, online, in batches. Documents stay readable throughout. The old version is destroyed after the configured grace period.</p>
+        <p>{t('keys.confirm.body', { days: s.data?.retiredKekGraceDays ?? '?' })}</p>
       </Dialog>
     </>
   );

@@ -2,7 +2,9 @@ import { useState } from 'preact/hooks';
 import { get, post, url } from '../api.js';
 import { navigate } from '../router.js';
 import { can, type Me } from '../session.js';
-import { Alert, Badge, Button, Card, EmptyState, ErrorAlert, Loading, PageHeader, Progress, Time, notify, useAction, useAsync } from '../ui.js';
+import { Alert, Badge, Button, Card, EmptyState, ErrorAlert, Loading, PageHeader, Progress, Time, confirmAction, notify, useAction, useAsync, when } from '../ui.js';
+import { t } from '../i18n/index.js';
+import { roleLabel } from '../labels.js';
 
 /**
  * Access reviews (src/access): campaigns listing every membership (decided by the
@@ -44,30 +46,30 @@ export function ReviewsPage({ me }: { me: Me }) {
   const open = list.data?.reviews.find((r) => !r.closedAt);
   const start = useAction(async () => {
     const r = await post<{ id: string; items: number }>('/access-reviews');
-    notify(`Campaign started: ${r.items} item(s) to review`);
+    notify(t('reviews.started', { count: r.items }));
     navigate(`/reviews/${r.id}`);
   });
   return (
     <>
       <PageHeader
-        title="Access reviews"
-        description="Periodic campaigns in which workspace owners confirm their members and IT admins confirm roles and API tokens. Revoking takes effect at once."
+        title={t('reviews.title')}
+        description={t('reviews.description')}
         actions={
           admin ? (
             <>
               <a class="btn btn-secondary" href={url('/access-reviews/export', { format: 'csv' })} download="coffre-access.csv">
-                Export (CSV)
+                {t('reviews.exportCsv')}
               </a>
               <a class="btn btn-secondary" href={url('/access-reviews/export', { format: 'json' })} download="coffre-access.json">
-                Export (JSON)
+                {t('reviews.exportJson')}
               </a>
               {open ? (
                 <a class="btn btn-primary" href={`#/reviews/${encodeURIComponent(open.id)}`}>
-                  Open the current campaign
+                  {t('reviews.openCurrent')}
                 </a>
               ) : (
                 <Button variant="primary" busy={start.busy} disabled={!list.data} onClick={() => void start.run()}>
-                  Start a campaign
+                  {t('reviews.start')}
                 </Button>
               )}
             </>
@@ -78,21 +80,21 @@ export function ReviewsPage({ me }: { me: Me }) {
       {list.loading && !list.data ? <Loading /> : null}
       {list.data && list.data.reviews.length === 0 ? (
         <Card>
-          <EmptyState icon="list" title="No campaign yet">
-            {admin ? 'Campaigns also start on their own, every quarter by default.' : 'When a campaign starts, the memberships of your workspaces appear here for you to confirm.'}
+          <EmptyState icon="list" title={t('reviews.none')}>
+            {admin ? t('reviews.noneAdmin') : t('reviews.noneOwner')}
           </EmptyState>
         </Card>
       ) : null}
       {list.data && list.data.reviews.length ? (
         <Card class="flush">
           <div class="table-wrap">
-            <table class="table" aria-label="Campaigns">
+            <table class="table" aria-label={t('reviews.campaigns')}>
               <thead>
                 <tr>
-                  <th>Started</th>
-                  <th>Due</th>
-                  <th>Progress</th>
-                  <th>State</th>
+                  <th>{t('reviews.col.started')}</th>
+                  <th>{t('reviews.col.due')}</th>
+                  <th>{t('reviews.col.progress')}</th>
+                  <th>{t('reviews.col.state')}</th>
                 </tr>
               </thead>
               <tbody>
@@ -107,12 +109,10 @@ export function ReviewsPage({ me }: { me: Me }) {
                       <Time t={r.dueAt} />
                     </td>
                     <td>
-                      <Progress value={r.total - r.pending} max={r.total} label={`Decisions of the campaign started ${new Date(r.createdAt).toLocaleDateString()}`} />
-                      <span class="muted small">
-                        {r.total - r.pending} of {r.total} decided
-                      </span>
+                      <Progress value={r.total - r.pending} max={r.total} label={t('reviews.progressLabel', { date: when(r.createdAt) })} />
+                      <span class="muted small">{t('reviews.decided', { done: r.total - r.pending, total: r.total })}</span>
                     </td>
-                    <td>{r.closedAt ? <Badge kind="ok">closed</Badge> : new Date(r.dueAt) < new Date() ? <Badge kind="error">overdue</Badge> : <Badge kind="warn">open</Badge>}</td>
+                    <td>{r.closedAt ? <Badge kind="ok">{t('reviews.state.closed')}</Badge> : new Date(r.dueAt) < new Date() ? <Badge kind="error">{t('reviews.state.overdue')}</Badge> : <Badge kind="warn">{t('reviews.state.open')}</Badge>}</td>
                   </tr>
                 ))}
               </tbody>
@@ -130,12 +130,16 @@ export function ReviewPage({ me, id }: { me: Me; id: string }) {
   const campaign = useAsync(async (signal) => (admin ? (await get<{ reviews: Review[] }>('/access-reviews', { signal })).reviews.find((r) => r.id === id) : undefined), [id, admin]);
   const remind = useAction(async () => {
     const r = await post<{ reviewers: number; reminded: number }>(`/access-reviews/${encodeURIComponent(id)}/remind`);
-    notify(r.reviewers === 0 ? 'Nobody to remind: every item has a decision' : `Reminder e-mailed to ${r.reminded} of ${r.reviewers} reviewer(s)`, r.reminded < r.reviewers ? 'error' : 'ok');
+    notify(r.reviewers === 0 ? t('reviews.nobody') : t('reviews.reminded', { count: r.reviewers, reminded: r.reminded }), r.reminded < r.reviewers ? 'error' : 'ok');
   });
   const [all, setAll] = useState(false);
   const decide = useAction(async (it: Item, decision: 'confirm' | 'revoke') => {
+    if (decision === 'revoke') {
+      const ok = await confirmAction({ title: t('reviews.revoke.title', { username: it.username }), body: <p>{revokeConsequence(it)}</p>, confirmLabel: t('reviews.revoke.confirm'), danger: true });
+      if (!ok) return;
+    }
     await post(`/access-reviews/${encodeURIComponent(id)}/items/${encodeURIComponent(it.id)}`, { decision });
-    notify(decision === 'revoke' ? `Access of ${it.username} revoked` : `Access of ${it.username} confirmed`);
+    notify(decision === 'revoke' ? t('reviews.revoked', { username: it.username }) : t('reviews.confirmed', { username: it.username }));
     items.reload();
   });
   const shown = (items.data?.items ?? []).filter((i) => all || i.decision === null);
@@ -143,13 +147,13 @@ export function ReviewPage({ me, id }: { me: Me; id: string }) {
   return (
     <>
       <PageHeader
-        title="Access review"
-        back={{ href: '#/reviews', label: 'Access reviews' }}
-        description="Confirm what is still needed; revoke the rest. Idle accounts are flagged."
+        title={t('reviews.one')}
+        back={{ href: '#/reviews', label: t('reviews.title') }}
+        description={t('reviews.oneDescription')}
         actions={
           admin && campaign.data && !campaign.data.closedAt ? (
             <Button busy={remind.busy} onClick={() => void remind.run()}>
-              Remind reviewers
+              {t('reviews.remind')}
             </Button>
           ) : null
         }
@@ -159,28 +163,28 @@ export function ReviewPage({ me, id }: { me: Me; id: string }) {
       {items.data ? (
         <Card
           class="flush"
-          title={`${pending} decision(s) waiting for you`}
+          title={t('reviews.waiting', { count: pending })}
           actions={
             <label class="check">
-              <input type="checkbox" checked={all} onChange={(e) => setAll(e.currentTarget.checked)} /> show decided items
+              <input type="checkbox" checked={all} onChange={(e) => setAll(e.currentTarget.checked)} /> {t('reviews.showDecided')}
             </label>
           }
         >
           {shown.length === 0 ? (
-            <EmptyState icon="check" title={pending === 0 ? 'Nothing left to decide' : 'No item'}>
-              {pending === 0 ? 'Every item assigned to you has a decision.' : undefined}
+            <EmptyState icon="check" title={pending === 0 ? t('reviews.nothingLeft') : t('reviews.noItem')}>
+              {pending === 0 ? t('reviews.allDecided') : undefined}
             </EmptyState>
           ) : (
             <div class="table-wrap">
-              <table class="table" aria-label="Review items">
+              <table class="table" aria-label={t('reviews.items')}>
                 <thead>
                   <tr>
-                    <th>User</th>
-                    <th>Access</th>
-                    <th>Last active</th>
-                    <th>Decision</th>
+                    <th>{t('admin.col.user')}</th>
+                    <th>{t('reviews.col.access')}</th>
+                    <th>{t('account.sessions.lastActive')}</th>
+                    <th>{t('reviews.col.decision')}</th>
                     <th class="actions">
-                      <span class="sr-only">Actions</span>
+                      <span class="sr-only">{t('common.actions')}</span>
                     </th>
                   </tr>
                 </thead>
@@ -188,35 +192,35 @@ export function ReviewPage({ me, id }: { me: Me; id: string }) {
                   {shown.map((it) => (
                     <tr data-user={it.username} data-kind={it.kind}>
                       <td>
-                        {it.username} {it.idle ? <Badge kind="warn">idle</Badge> : null}
+                        {it.username} {it.idle ? <Badge kind="warn">{t('reviews.idle')}</Badge> : null}
                       </td>
                       <td>
                         {it.kind === 'membership' ? (
                           <span>
-                            {it.role} of workspace {it.workspaceName ? <strong>{it.workspaceName}</strong> : <code>{it.workspaceId}</code>}
+                            {t('reviews.access.membership', { role: it.role ?? '' })} {it.workspaceName ? <strong>{it.workspaceName}</strong> : <code>{it.workspaceId}</code>}
                           </span>
                         ) : it.kind === 'role' ? (
-                          <span>appliance role {it.role}</span>
+                          <span>{t('reviews.access.role', { role: roleLabel(it.role ?? '') })}</span>
                         ) : (
-                          <span>API token “{it.tokenName}”</span>
+                          <span>{t('reviews.access.token', { name: it.tokenName ?? '' })}</span>
                         )}
                       </td>
                       <td>
                         <Time t={it.lastSeenAt} />
                       </td>
                       <td>
-                        {it.decision ? <Badge kind={it.decision === 'confirm' ? 'ok' : 'error'}>{it.decision}</Badge> : <span class="muted">pending</span>}
-                        {it.decidedByName ? <span class="muted small"> by {it.decidedByName}</span> : null}
+                        {it.decision ? <Badge kind={it.decision === 'confirm' ? 'ok' : 'error'}>{t(`reviews.decision.${it.decision}`)}</Badge> : <span class="muted">{t('reviews.decision.pending')}</span>}
+                        {it.decidedByName ? <span class="muted small"> {t('reviews.by', { name: it.decidedByName })}</span> : null}
                       </td>
                       <td class="actions">
-                        {it.decision === null && it.self ? <span class="muted small">Your own access: another reviewer decides it</span> : null}
+                        {it.decision === null && it.self ? <span class="muted small">{t('reviews.own')}</span> : null}
                         {it.decision === null && !it.self ? (
                           <>
                             <Button small onClick={() => void decide.run(it, 'confirm')}>
-                              Confirm
+                              {t('reviews.confirmBtn')}
                             </Button>
                             <Button small variant="danger" onClick={() => void decide.run(it, 'revoke')}>
-                              Revoke
+                              {t('reviews.revokeBtn')}
                             </Button>
                           </>
                         ) : null}
@@ -229,7 +233,14 @@ export function ReviewPage({ me, id }: { me: Me; id: string }) {
           )}
         </Card>
       ) : null}
-      {items.data && pending > 0 ? <Alert kind="info">Undecided items are reminded by e-mail before the due date (weekly); an IT admin can also remind the reviewers now, at most once an hour.</Alert> : null}
+      {items.data && pending > 0 ? <Alert kind="info">{t('reviews.reminderNote')}</Alert> : null}
     </>
   );
+}
+
+/** what revoking this item does, in words */
+function revokeConsequence(it: Item): string {
+  if (it.kind === 'membership') return t('reviews.revoke.membership', { username: it.username, workspace: it.workspaceName ?? it.workspaceId ?? '' });
+  if (it.kind === 'token') return t('reviews.revoke.token', { username: it.username, name: it.tokenName ?? '' });
+  return it.role === 'member' ? t('reviews.revoke.member', { username: it.username }) : t('reviews.revoke.role', { username: it.username, role: roleLabel(it.role ?? '') });
 }

@@ -1,6 +1,7 @@
 import { get } from '../api.js';
 import type { Me } from '../session.js';
 import { Alert, Card, ErrorAlert, Facts, Loading, PageHeader, useAsync } from '../ui.js';
+import { t } from '../i18n/index.js';
 
 /**
  * Appliance settings (GET /api/v1/settings): the effective configuration, read-only, with every
@@ -16,21 +17,8 @@ interface Settings {
   sections: Record<string, unknown>;
 }
 
-const SECTION_TITLE: Record<string, string> = {
-  http: 'Web server (HTTPS)',
-  tls: 'TLS certificate',
-  database: 'Database',
-  keys: 'Keys (HSM)',
-  storage: 'Document storage',
-  site: 'Site',
-  jobs: 'Scheduled jobs',
-  logging: 'Logging',
-  audit: 'Audit trail',
-  vault: 'Documents',
-  auth: 'Sign-in and second factor',
-  mail: 'E-mail and SMS',
-  backup: 'Backups',
-};
+const SECTIONS = ['http', 'tls', 'database', 'keys', 'storage', 'site', 'jobs', 'logging', 'audit', 'vault', 'auth', 'mail', 'backup'] as const;
+const sectionTitle = (name: string): string => ((SECTIONS as readonly string[]).includes(name) ? t(`settings.sections.${name as (typeof SECTIONS)[number]}`) : name);
 
 function show(v: unknown): string {
   if (v === null || v === undefined) return '—';
@@ -54,22 +42,22 @@ export function SettingsPage(_: { me: Me }) {
   const s = useAsync((signal) => get<Settings>('/settings', { signal }), []);
   return (
     <>
-      <PageHeader title="Settings" description="The appliance's effective configuration. Secrets and the paths of the files that hold them are never shown." />
+      <PageHeader title={t('settings.title')} description={t('settings.description')} />
       <ErrorAlert error={s.error} />
       {s.loading && !s.data ? <Loading /> : null}
       {s.data ? (
         <>
-          <Alert kind="info" title={s.data.editable.length ? 'Some settings can be changed here' : 'Read-only'}>
-            {s.data.editable.length ? null : 'No setting can be changed while the appliance runs. '}
+          <Alert kind="info" title={s.data.editable.length ? t('settings.someEditable') : t('settings.readOnly')}>
+            {s.data.editable.length ? null : `${t('settings.noneEditable')} `}
             {s.data.howToChange}
           </Alert>
-          <Card title="Appliance">
-            <Facts items={[['Appliance id', <code>{s.data.applianceId}</code>], ['Data directory', <code>{s.data.dataDir}</code>]]} />
+          <Card title={t('settings.appliance')}>
+            <Facts items={[[t('settings.applianceId'), <code>{s.data.applianceId}</code>], [t('settings.dataDir'), <code>{s.data.dataDir}</code>]]} />
           </Card>
           <div class="settings-grid">
             {Object.entries(s.data.sections).map(([name, value]) => (
-              <Card title={SECTION_TITLE[name] ?? name}>
-                <table class="table compact" aria-label={`Settings: ${name}`} data-section={name}>
+              <Card title={sectionTitle(name)}>
+                <table class="table compact" aria-label={t('settings.tableLabel', { name: sectionTitle(name) })} data-section={name}>
                   <tbody>
                     {(value && typeof value === 'object' ? flatten(value as Record<string, unknown>) : [['value', show(value)] as [string, string]]).map(([k, v]) => (
                       <tr data-key={`${name}.${k}`}>

@@ -5,6 +5,7 @@ import { auth, type EnrolAnswer, type LoginAnswer } from '../endpoints.js';
 import { checkPassword, DEFAULT_RULES, type PolicyRules } from '../password.js';
 import { linkToken, forgetLinkToken, navigate, type Route } from '../router.js';
 import { Alert, Button, ErrorAlert, Field, Icon, TextField, useAction } from '../ui.js';
+import { t } from '../i18n/index.js';
 
 /** the frame of every sign-in page */
 export function AuthFrame({ title, lead, children, wide }: { title: string; lead?: ComponentChildren; children: ComponentChildren; wide?: boolean }) {
@@ -26,16 +27,12 @@ export function AuthFrame({ title, lead, children, wide }: { title: string; lead
         {lead ? <p class="lead">{lead}</p> : null}
         {children}
       </div>
-      <p class="auth-footer">Coffre digital safe · this appliance is operated by your organisation</p>
+      <p class="auth-footer">{t('signin.footer')}</p>
     </main>
   );
 }
 
-const METHOD_TEXT: Record<string, string> = {
-  totp: 'Enter the 6-digit code shown by your authenticator app.',
-  email: 'We sent a one-time code to your e-mail address. Enter it below.',
-  sms: 'We sent a one-time code to your phone by text message. Enter it below.',
-};
+const methodText = (m: string): string => (m === 'totp' || m === 'email' || m === 'sms' ? t(`signin.method.${m}`) : t('signin.method.other'));
 
 export function LoginPage({ next: nextPath, notice }: { next?: string | undefined; notice?: string | undefined }) {
   const [username, setUsername] = useState('');
@@ -71,7 +68,7 @@ export function LoginPage({ next: nextPath, notice }: { next?: string | undefine
 
   if (challenge) {
     return (
-      <AuthFrame title="Second factor" lead={recovery ? 'Enter one of your recovery codes. Each works only once.' : (METHOD_TEXT[challenge.method] ?? 'Enter your one-time code.')}>
+      <AuthFrame title={t('signin.mfa.title')} lead={recovery ? t('signin.mfa.recoveryLead') : methodText(challenge.method)}>
         <ErrorAlert error={mfa.error} />
         <form
           onSubmit={(e) => {
@@ -80,7 +77,7 @@ export function LoginPage({ next: nextPath, notice }: { next?: string | undefine
           }}
         >
           <TextField
-            label={recovery ? 'Recovery code' : 'One-time code'}
+            label={recovery ? t('signin.mfa.recoveryCode') : t('signin.mfa.code')}
             value={code}
             onValue={setCode}
             autoComplete="one-time-code"
@@ -91,15 +88,15 @@ export function LoginPage({ next: nextPath, notice }: { next?: string | undefine
             name="code"
           />
           <Button type="submit" variant="primary" busy={mfa.busy} class="full">
-            Verify and sign in
+            {t('signin.mfa.verify')}
           </Button>
         </form>
         <div class="auth-links">
           <button type="button" class="btn btn-ghost btn-sm" onClick={() => (setRecovery(!recovery), setCode(''))}>
-            {recovery ? 'Use a one-time code' : 'Use a recovery code'}
+            {recovery ? t('signin.mfa.useCode') : t('signin.mfa.useRecovery')}
           </button>
           <button type="button" class="btn btn-ghost btn-sm" onClick={() => (setChallenge(undefined), setCode(''), mfa.clear())}>
-            Start again
+            {t('signin.mfa.startAgain')}
           </button>
         </div>
       </AuthFrame>
@@ -107,7 +104,7 @@ export function LoginPage({ next: nextPath, notice }: { next?: string | undefine
   }
 
   return (
-    <AuthFrame title="Sign in" lead="Use your Coffre account.">
+    <AuthFrame title={t('signin.title')} lead={t('signin.lead')}>
       {notice ? <Alert kind="info">{notice}</Alert> : null}
       <ErrorAlert error={pw.error} />
       <form
@@ -116,14 +113,14 @@ export function LoginPage({ next: nextPath, notice }: { next?: string | undefine
           void pw.run();
         }}
       >
-        <TextField label="User name" value={username} onValue={setUsername} autoComplete="username" name="username" autoFocus required autoCapitalize="none" spellcheck={false} />
-        <TextField label="Password" type="password" value={password} onValue={setPassword} autoComplete="current-password" name="password" required />
+        <TextField label={t('signin.username')} value={username} onValue={setUsername} autoComplete="username" name="username" autoFocus required autoCapitalize="none" spellcheck={false} />
+        <TextField label={t('signin.password')} type="password" value={password} onValue={setPassword} autoComplete="current-password" name="password" required />
         <Button type="submit" variant="primary" busy={pw.busy} class="full">
-          Sign in
+          {t('signin.submit')}
         </Button>
       </form>
       <div class="auth-links">
-        <a href="#/forgot">Forgot your password?</a>
+        <a href="#/forgot">{t('signin.forgotLink')}</a>
       </div>
     </AuthFrame>
   );
@@ -136,31 +133,39 @@ export function PasswordChooser({ rules, context, value, onValue, confirm, onCon
   return (
     <>
       <Field
-        label="New password"
+        label={t('signin.pw.new')}
         error={serverError}
         hint={
-          <ul class="policy" aria-label="Password rules">
+          <ul class="policy" aria-label={t('signin.pw.rules')}>
             {checks.map((c) => (
               <li class={c.met ? 'met' : 'unmet'} data-check={c.id}>
                 <Icon name={c.met ? 'check' : 'x'} size={14} />
                 <span>
-                  {c.label}
-                  <span class="sr-only">{c.met ? ' (met)' : ' (not met yet)'}</span>
+                  {ruleLabel(c.id, rules, c.label)}
+                  <span class="sr-only">{c.met ? t('signin.pw.met') : t('signin.pw.unmet')}</span>
                 </span>
               </li>
             ))}
             <li class="unmet">
               <Icon name="info" size={14} />
-              <span>not a common or leaked password (checked by the appliance)</span>
+              <span>{t('signin.pw.blocklist')}</span>
             </li>
           </ul>
         }
       >
         {(p) => <input class="input" {...p} type="password" name="new-password" autoComplete="new-password" value={value} onInput={(e) => onValue(e.currentTarget.value)} required />}
       </Field>
-      <TextField label="Repeat the new password" type="password" name="confirm-password" autoComplete="new-password" value={confirm} onValue={onConfirm} error={mismatch ? 'The two passwords differ.' : undefined} required />
+      <TextField label={t('signin.pw.repeat')} type="password" name="confirm-password" autoComplete="new-password" value={confirm} onValue={onConfirm} error={mismatch ? t('signin.pw.differ') : undefined} required />
     </>
   );
+}
+
+/** a rule of password.ts in the console's language */
+function ruleLabel(id: string, rules: PolicyRules, fallback: string): string {
+  if (id === 'length') return t('signin.pw.length', { min: rules.minLength, max: rules.maxLength });
+  if (id === 'classes') return t('signin.pw.classes', { count: rules.minClasses });
+  if (id === 'context') return t('signin.pw.context');
+  return fallback;
 }
 
 export const passwordReady = (pw: string, confirm: string, rules: PolicyRules, context: string[]) => pw === confirm && checkPassword(pw, rules, context).every((c) => c.met);
@@ -169,7 +174,7 @@ export const passwordReady = (pw: string, confirm: string, rules: PolicyRules, c
 function passwordErrorOf(e: unknown): string | undefined {
   if (e instanceof ApiError && e.code === 'PASSWORD_REJECTED') {
     const reasons = (e.details as { reasons?: string[] } | undefined)?.reasons;
-    return reasons?.length ? `Refused: ${reasons.join('; ')}.` : e.message;
+    return reasons?.length ? t('signin.pw.refused', { reasons: reasons.join('; ') }) : e.message;
   }
   return undefined;
 }
@@ -210,39 +215,39 @@ export function EnrolPage({ route }: { route: Route }) {
 
   if (result && stage === 'totp' && result.totp) {
     return (
-      <AuthFrame title="Set up your authenticator" wide lead={`Account ${result.username} is ready. Your role requires a second factor.`}>
+      <AuthFrame title={t('signin.enrol.totpTitle')} wide lead={t('signin.enrol.totpLead', { username: result.username })}>
         <TotpSetup totp={result.totp} />
         <Button variant="primary" class="full" onClick={() => setStage('codes')}>
-          I have added it — next
+          {t('signin.enrol.added')}
         </Button>
       </AuthFrame>
     );
   }
   if (result) {
     return (
-      <AuthFrame title="You are enrolled" wide lead={`Welcome, ${result.username}.`}>
+      <AuthFrame title={t('signin.enrol.doneTitle')} wide lead={t('signin.enrol.welcome', { username: result.username })}>
         {result.recoveryCodes?.length ? <RecoveryCodes codes={result.recoveryCodes} /> : null}
-        <Alert kind="info">{result.totp ? 'Sign in now with your password and a code from your authenticator app: this also checks that it works.' : 'Sign in now with your new password.'}</Alert>
+        <Alert kind="info">{result.totp ? t('signin.enrol.signInTotp') : t('signin.enrol.signIn')}</Alert>
         <Button variant="primary" class="full" onClick={() => navigate('/login', undefined, true)}>
-          Continue to sign-in
+          {t('signin.enrol.continue')}
         </Button>
       </AuthFrame>
     );
   }
   if (!token) {
     return (
-      <AuthFrame title="Open your invitation link">
-        <Alert kind="warn" title="No enrolment link">
-          For your safety, the link's secret is removed from the address as soon as the page opens, so this page cannot be reloaded. Open the link from your invitation again, or ask an IT admin for a new one.
+      <AuthFrame title={t('signin.enrol.openTitle')}>
+        <Alert kind="warn" title={t('signin.enrol.noLink')}>
+          {t('signin.enrol.noLinkText')}
         </Alert>
         <a class="btn btn-secondary full" href="#/login">
-          Go to sign-in
+          {t('signin.goToSignIn')}
         </a>
       </AuthFrame>
     );
   }
   return (
-    <AuthFrame title="Welcome to Coffre" lead="Choose your password to activate your account. Nobody else, not even an IT admin, will know it.">
+    <AuthFrame title={t('signin.enrol.title')} lead={t('signin.enrol.lead')}>
       <ErrorAlert error={passwordErrorOf(act.error) ? undefined : act.error} />
       <form
         onSubmit={(e) => {
@@ -252,24 +257,17 @@ export function EnrolPage({ route }: { route: Route }) {
       >
         <PasswordChooser rules={rules} context={[]} value={password} onValue={setPassword} confirm={confirm} onConfirm={setConfirm} serverError={passwordErrorOf(act.error)} />
         <fieldset class="choices">
-          <legend>Second factor at sign-in (required for some roles)</legend>
-          {(
-            [
-              ['totp', 'A code from an authenticator app (recommended)'],
-              ['email', 'A code sent by e-mail'],
-              ['sms', 'A code sent by text message'],
-              ['none', 'None for now'],
-            ] as const
-          ).map(([v, text]) => (
+          <legend>{t('signin.enrol.factor')}</legend>
+          {(['totp', 'email', 'sms', 'none'] as const).map((v) => (
             <label class="check">
               <input type="radio" name="factor" value={v} checked={factor === v} onChange={() => setFactor(v)} />
-              <span>{text}</span>
+              <span>{t(`signin.enrol.factors.${v}`)}</span>
             </label>
           ))}
         </fieldset>
-        {factor === 'sms' ? <TextField label="Mobile phone number" type="text" value={phone} onValue={setPhone} required autoComplete="tel" hint="International format, e.g. +33 6 12 34 56 78." /> : null}
+        {factor === 'sms' ? <TextField label={t('signin.enrol.phone')} type="text" value={phone} onValue={setPhone} required autoComplete="tel" hint={t('signin.enrol.phoneHint')} /> : null}
         <Button type="submit" variant="primary" busy={act.busy} disabled={!passwordReady(password, confirm, rules, []) || (factor === 'sms' && !phone.trim())} class="full">
-          Activate my account
+          {t('signin.enrol.activate')}
         </Button>
       </form>
     </AuthFrame>
@@ -282,17 +280,17 @@ export function TotpSetup({ totp }: { totp: { secret: string; otpauthUrl: string
   return (
     <div class="stack">
       <ol>
-        <li>Open your authenticator app (for example FreeOTP, Aegis, Google or Microsoft Authenticator).</li>
-        <li>Scan this QR code, or type the key below.</li>
+        <li>{t('signin.totp.step1')}</li>
+        <li>{t('signin.totp.step2')}</li>
       </ol>
       <div class="qr">
-        <img src={src} alt="QR code to add this account to an authenticator app" width={184} height={184} />
+        <img src={src} alt={t('signin.totp.qrAlt')} width={184} height={184} />
         <div>
-          <div class="muted small">Key for manual entry</div>
+          <div class="muted small">{t('signin.totp.key')}</div>
           <div class="secret" data-testid="totp-secret">
             {totp.secret.replace(/(.{4})/g, '$1 ').trim()}
           </div>
-          <p class="muted small">Time-based, 6 digits, every 30 seconds.</p>
+          <p class="muted small">{t('signin.totp.kind')}</p>
         </div>
       </div>
     </div>
@@ -302,10 +300,10 @@ export function TotpSetup({ totp }: { totp: { secret: string; otpauthUrl: string
 export function RecoveryCodes({ codes }: { codes: string[] }) {
   return (
     <div class="stack">
-      <Alert kind="warn" title="Save your recovery codes now">
-        They are shown only once. Each one signs you in once if you lose your authenticator. Keep them somewhere safe, away from this computer.
+      <Alert kind="warn" title={t('signin.codes.title')}>
+        {t('signin.codes.text')}
       </Alert>
-      <ul class="codes" aria-label="Recovery codes" data-testid="recovery-codes">
+      <ul class="codes" aria-label={t('signin.codes.label')} data-testid="recovery-codes">
         {codes.map((c) => (
           <li>{c}</li>
         ))}
@@ -321,14 +319,14 @@ export function ForgotPage() {
     setSent((await auth.forgot(username.trim())).delivery);
   });
   return (
-    <AuthFrame title="Forgot your password?" lead="Enter your user name. If the account exists, a reset link is sent to its e-mail address.">
+    <AuthFrame title={t('signin.forgot.title')} lead={t('signin.forgot.lead')}>
       {sent === 'none' ? (
-        <Alert kind="warn" title="No e-mail can be sent from this appliance">
-          This appliance has no mail server, so no link is on its way. Ask an IT admin to start a password reset for you: they give you a link that works only with a code from your own authenticator app. If you lost your authenticator too, two IT admins must approve a recovery.
+        <Alert kind="warn" title={t('signin.forgot.noMailTitle')}>
+          {t('signin.forgot.noMail')}
         </Alert>
       ) : sent ? (
-        <Alert kind="ok" title="Check your e-mail">
-          If an account with this user name exists, a link to choose a new password is on its way. It is valid for 24 hours and works once.
+        <Alert kind="ok" title={t('signin.forgot.sentTitle')}>
+          {t('signin.forgot.sent')}
         </Alert>
       ) : (
         <>
@@ -339,15 +337,15 @@ export function ForgotPage() {
               void act.run();
             }}
           >
-            <TextField label="User name" value={username} onValue={setUsername} autoComplete="username" required autoFocus />
+            <TextField label={t('signin.username')} value={username} onValue={setUsername} autoComplete="username" required autoFocus />
             <Button type="submit" variant="primary" busy={act.busy} class="full">
-              Send a reset link
+              {t('signin.forgot.send')}
             </Button>
           </form>
         </>
       )}
       <div class="auth-links">
-        <a href="#/login">Back to sign-in</a>
+        <a href="#/login">{t('signin.back')}</a>
       </div>
     </AuthFrame>
   );
@@ -373,39 +371,39 @@ export function ResetPage({ route }: { route: Route }) {
   const needsCode = act.error instanceof ApiError && (act.error.code === 'CODE_REQUIRED' || act.error.code === 'INVALID_CODE');
   if (!token && !done) {
     return (
-      <AuthFrame title="Open your reset link">
-        <Alert kind="warn" title="No reset link">
-          Open the link from the e-mail again, or ask for a new one.
+      <AuthFrame title={t('signin.reset.openTitle')}>
+        <Alert kind="warn" title={t('signin.reset.noLink')}>
+          {t('signin.reset.noLinkText')}
         </Alert>
         <a class="btn btn-secondary full" href="#/forgot">
-          Ask for a new link
+          {t('signin.reset.askNew')}
         </a>
       </AuthFrame>
     );
   }
   if (done && recovered?.totp) {
     return (
-      <AuthFrame title="Set up your new authenticator" wide lead="Your account was recovered: your old second factor no longer works.">
+      <AuthFrame title={t('signin.reset.newTotpTitle')} wide lead={t('signin.reset.newTotpLead')}>
         <TotpSetup totp={recovered.totp} />
         {recovered.recoveryCodes?.length ? <RecoveryCodes codes={recovered.recoveryCodes} /> : null}
         <a class="btn btn-primary full" href="#/login">
-          Sign in
+          {t('signin.submit')}
         </a>
       </AuthFrame>
     );
   }
   if (done) {
     return (
-      <AuthFrame title="Password changed">
-        <Alert kind="ok">Your password was changed and your other sessions were ended. Sign in with the new password (and your second factor, if you use one).</Alert>
+      <AuthFrame title={t('signin.reset.doneTitle')}>
+        <Alert kind="ok">{t('signin.reset.done')}</Alert>
         <a class="btn btn-primary full" href="#/login">
-          Sign in
+          {t('signin.submit')}
         </a>
       </AuthFrame>
     );
   }
   return (
-    <AuthFrame title="Choose a new password">
+    <AuthFrame title={t('signin.reset.title')}>
       <ErrorAlert error={passwordErrorOf(act.error) ? undefined : act.error} />
       <form
         onSubmit={(e) => {
@@ -415,14 +413,14 @@ export function ResetPage({ route }: { route: Route }) {
       >
         <PasswordChooser rules={rules} context={[]} value={password} onValue={setPassword} confirm={confirm} onConfirm={setConfirm} serverError={passwordErrorOf(act.error)} />
         <TextField
-          label="Code from your authenticator app"
+          label={t('signin.reset.code')}
           value={code}
           onValue={setCode}
           autoComplete="one-time-code"
-          hint={needsCode ? 'An IT admin started this reset: it works only with a code from your own authenticator app (or one of your recovery codes).' : 'Needed only when an IT admin started the reset for you.'}
+          hint={needsCode ? t('signin.reset.codeNeeded') : t('signin.reset.codeHint')}
         />
         <Button type="submit" variant="primary" busy={act.busy} disabled={!passwordReady(password, confirm, rules, [])} class="full">
-          Change my password
+          {t('signin.reset.submit')}
         </Button>
       </form>
     </AuthFrame>
