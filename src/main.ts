@@ -121,13 +121,14 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     // made at `coffre init`; an install that predates it gets its sealing key on its first start
     await seals.ensure().catch((e: unknown) => log.warn({ code: isAppError(e) ? e.code : undefined, err: isAppError(e) ? undefined : e }, 'the sealing key cannot be read or made now; seals wait for the HSM'));
     let alerts: Alerter | undefined;
-    const audit = new AuditService({ db: db.db, keys: keys.provider, clock, log, applianceId: config.applianceId, config: config.audit, leaseTtlMs: config.jobs.leaseTtlMs, anchorFile: path.join(o.dataDir, 'audit', 'anchor.json'), raise: (a) => alerts?.raise(a) ?? Promise.resolve() });
+    const audit = new AuditService({ db: db.db, keys: keys.provider, clock, log, applianceId: config.applianceId, config: config.audit, leaseTtlMs: config.jobs.leaseTtlMs, anchorFile: path.join(o.dataDir, 'audit', 'anchor.json'), sealer: seals, raise: (a) => alerts?.raise(a) ?? Promise.resolve() });
     closers.push(() => audit.close());
     await audit.start();
     api.push(auditRoutes(audit));
     api.push(keysRoutes({ keys, config: config.keys, scheduler, audit }));
     api.push(settingsRoutes({ config, audit })); // the console's read-only settings view
     scheduler.register(audit.pruneJob());
+    scheduler.register(audit.sealJob());
     health.push(storageHealth(config.storage.dir), auditExportHealth(audit.forwarder && (() => audit.forwarder!.status()), config.audit.syslog.alertAfterMs, clock));
     const mailer = config.mail.smtp ? smtpSender(config.mail.smtp) : undefined;
     // alerts raised by this process (server or CLI) wait in the outbox; close() delivers what is due

@@ -19,6 +19,8 @@ export interface Checkpoint {
   keyName: string;
   /** lowercase hex HMAC-SHA256 over checkpointEncoding() */
   mac: string;
+  /** base64 DER ECDSA signature of the sealing key over checkpointEncoding(), when it was signed */
+  signature?: string;
 }
 
 /** What the HSM MACs: the JCS serialisation of a fixed-order array (see docs/formats.md). */
@@ -27,12 +29,12 @@ export function checkpointEncoding(c: Omit<Checkpoint, 'mac' | 'keyName'>): Buff
 }
 
 export function rowToCheckpoint(r: Selectable<AuditTables['audit_checkpoints']>, applianceId: string): Checkpoint {
-  return { applianceId, kind: r.kind as CheckpointKind, seq: Number(r.seq), hash: r.hash, at: Number(r.at), keyName: r.key_name, mac: r.mac };
+  return { applianceId, kind: r.kind as CheckpointKind, seq: Number(r.seq), hash: r.hash, at: Number(r.at), keyName: r.key_name, mac: r.mac, ...(r.signature ? { signature: r.signature } : {}) };
 }
 
 /** The exported form (one JSON object; also a line of the JSON-lines export and a syslog message). */
 export function exportCheckpoint(c: Checkpoint): Record<string, unknown> {
-  return { type: 'coffre.audit.checkpoint', version: CHECKPOINT_VERSION, applianceId: c.applianceId, kind: c.kind, seq: c.seq, hash: c.hash, at: new Date(c.at).toISOString(), keyName: c.keyName, mac: c.mac };
+  return { type: 'coffre.audit.checkpoint', version: CHECKPOINT_VERSION, applianceId: c.applianceId, kind: c.kind, seq: c.seq, hash: c.hash, at: new Date(c.at).toISOString(), keyName: c.keyName, mac: c.mac, ...(c.signature ? { signature: c.signature } : {}) };
 }
 
 /** Parses an exported checkpoint (from the SIEM or a backup); undefined when it is not one. */

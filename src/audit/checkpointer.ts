@@ -31,6 +31,8 @@ export interface CheckpointerOptions {
   onFailure?: (e: unknown) => void;
   /** the latest checkpoint is also written to this file, outside the database (src/audit/anchor.ts) */
   anchorFile?: string;
+  /** also signs each checkpoint's encoding with the sealing key (DER ECDSA), checkable offline */
+  sign?: (data: Buffer) => Promise<Buffer>;
 }
 
 /**
@@ -150,10 +152,21 @@ export class Checkpointer {
       throw e;
     }
     this.failing = false;
-    const c: Checkpoint = { ...base, keyName: CHECKPOINT_KEY, mac: mac.toString('hex') };
+    let signature: string | null = null;
+    if (this.o.sign) {
+      // the MAC is the checkpoint; a signature that cannot be made now only leaves this one unsigned
+      signature = await this.o.sign(checkpointEncoding(base)).then(
+        (b) => b.toString('base64'),
+        (e: unknown) => {
+          this.o.log.warn({ code: isAppError(e) ? e.code : undefined }, 'audit checkpoint could not be signed with the sealing key');
+          return null;
+        },
+      );
+    }
+    const c: Checkpoint = { ...base, keyName: CHECKPOINT_KEY, mac: mac.toString('hex'), ...(signature ? { signature } : {}) };
     const r = await this.o.db
       .insertInto('audit_checkpoints')
-      .values({ seq: c.seq, kind: c.kind, at: c.at, hash: c.hash, key_name: c.keyName, mac: c.mac })
+      .values({ seq: c.seq, kind: c.kind, at: c.at, hash: c.hash, key_name: c.keyName, mac: c.mac, signature })
       .onConflict((oc) => oc.columns(['seq', 'kind']).doNothing())
       .executeTakeFirst();
     if (Number(r.numInsertedOrUpdatedRows ?? 0n) === 0) return undefined;

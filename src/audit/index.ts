@@ -17,3 +17,4 @@ export { recordToJson, type ExportedRecord } from './export-format.js';
 export { pruneTrail, type PruneResult, type PruneOptions } from './prune.js';
 export { rowToRecord } from './db/rows.js';
 export { ABOUT_MAX_IDS, eventsAbout, summaryAbout, type AboutQuery, type AboutSummaryRow } from './about.js';
+export { DailySeals, SEAL_TYPE, SEAL_VERSION, type SealResult, type DailySealOptions } from './daily-seal.js';

@@ -5,7 +5,7 @@ import type { AuditConfig } from '../config/sections/audit.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { Alert } from '../monitoring/types.js';
-import { isAppError } from '../shared/errors.js';
+import { AppError, isAppError } from '../shared/errors.js';
 import type { AuditEvent, Auditor } from './types.js';
 import { DbAuditor } from './db/auditor.js';
 import { readHead } from './db/rows.js';
@@ -17,6 +17,8 @@ import { readAnchor } from './anchor.js';
 import { queryEvents, type AuditFilter, type AuditPage } from './query.js';
 import { exportJsonLines, type ExportRange, type ExportSummary } from './export.js';
 import { pruneTrail, type PruneResult } from './prune.js';
+import { DailySeals, type SealResult } from './daily-seal.js';
+import type { Sealer } from '../seals/index.js';
 import type { JobDefinition } from '../jobs/types.js';
 import { Leases, makeHolderId } from '../jobs/index.js';
 
@@ -34,6 +36,8 @@ export interface AuditServiceOptions {
   leaseTtlMs?: number;
   /** where the latest checkpoint is also kept, outside the database (src/audit/anchor.ts) */
   anchorFile?: string;
+  /** the sealing key: signs checkpoints and the daily seals (src/seals) */
+  sealer?: Sealer;
 }
 
 /** verify's allowance, beyond the cadence, for a slow HSM call and a loaded host */
@@ -48,6 +52,8 @@ export class AuditService implements Auditor {
   readonly auditor: DbAuditor;
   readonly checkpointer: Checkpointer;
   readonly forwarder: SyslogForwarder | undefined;
+  /** the daily log seals (when a sealer is given) */
+  readonly seals: DailySeals | undefined;
 
   constructor(private readonly o: AuditServiceOptions) {
     const log = o.log.child({ module: 'audit' });
@@ -76,6 +82,7 @@ export class AuditService implements Auditor {
       every: o.config.checkpointEvery,
       intervalMs: o.config.checkpointIntervalMs,
       ...(o.anchorFile ? { anchorFile: o.anchorFile } : {}),
+      ...(o.sealer ? { sign: (d: Buffer) => o.sealer!.sign(d) } : {}),
       onCheckpoint: () => this.forwarder?.wake(),
       onFailure: (e) => {
         // chained, so `verify` knows why the stretch it closes is longer than the cadence
@@ -83,6 +90,7 @@ export class AuditService implements Auditor {
         raise({ kind: 'audit.checkpoint_failed', severity: 'critical', message: `audit checkpoints cannot be MACed in the HSM (${isAppError(e) ? e.code : 'error'}); records are still written and chained` });
       },
     });
+    this.seals = o.sealer ? new DailySeals({ db: o.db, sealer: o.sealer, clock: o.clock, applianceId: o.applianceId }) : undefined;
     this.auditor.onAppended((seq) => {
       this.checkpointer.hint(seq);
       this.forwarder?.wake();
@@ -144,6 +152,29 @@ export class AuditService implements Auditor {
         try {
           const r = await this.prune(ctx.actor);
           ctx.log.info({ prunedUpTo: r.prunedUpTo, deleted: r.deleted }, 'audit retention applied');
+          return r;
+        } catch (e) {
+          if (isAppError(e) && e.code === 'AUDIT_TAMPERED') {
+            void this.o.raise?.({ kind: 'audit.tampered', severity: 'critical', message: e.message }).catch(() => undefined);
+          }
+          throw e;
+        }
+      },
+    };
+  }
+
+  /** The daily log seal (`audit.seal`, 00:10 in the appliance time zone, caught up at start): seals every complete UTC day not sealed yet. */
+  sealJob(): JobDefinition<SealResult> {
+    return {
+      name: 'audit.seal',
+      schedule: '10 0 * * *',
+      catchUp: true,
+      run: async (ctx) => {
+        if (!this.seals) throw new AppError('SEALS_UNAVAILABLE', 'this process has no sealing key', { httpStatus: 503 });
+        try {
+          const r = await this.seals.sealDue();
+          if (r.sealed.length) await this.auditor.recordNow({ action: 'audit.seal', actor: ctx.actor, outcome: 'success', targets: { day: r.sealed.at(-1)!, days: String(r.sealed.length) } });
+          ctx.log.info({ sealed: r.sealed.length, latest: r.latest }, 'audit trail sealed');
           return r;
         } catch (e) {
           if (isAppError(e) && e.code === 'AUDIT_TAMPERED') {

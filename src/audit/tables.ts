@@ -31,6 +31,28 @@ export interface AuditTables {
     hash: string;
     key_name: string;
     mac: string;
+    /** base64 DER ECDSA signature of the sealing key over the checkpoint's encoding (migrations/2026-12-07T0450-audit-seals.ts); null before */
+    signature: string | null;
+  };
+  /**
+   * One signed seal per UTC day (docs/formats.md "Daily audit seals"): `body` is the exact JSON that
+   * was signed, `sha256` its digest (the next day's seal names it). ts_state: 'none' | 'pending' | 'granted'.
+   */
+  audit_seals: {
+    day: string;
+    last_seq: number;
+    last_hash: string;
+    body: string;
+    sha256: string;
+    /** base64 DER ECDSA signature over `body` */
+    signature: string;
+    cert_fingerprint: string;
+    created_at: number;
+    ts_state: string;
+    /** base64 DER RFC 3161 TimeStampResp over `body` */
+    ts_token: string | null;
+    ts_at: number | null;
+    ts_attempts: number;
   };
   /** per export sink (e.g. syslog): the last seq delivered; the trail itself is the durable queue */
   audit_cursors: { sink: string; seq: number; updated_at: number };

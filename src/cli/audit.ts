@@ -5,7 +5,7 @@ import { openAppliance } from '../main.js';
 import { resolveDataDir } from '../config/index.js';
 import { createLogger } from '../shared/logger.js';
 import { AppError } from '../shared/errors.js';
-import { parseExportedCheckpoint, type Checkpoint, type PruneResult, type VerifyReport } from '../audit/index.js';
+import { parseExportedCheckpoint, type Checkpoint, type PruneResult, type SealResult, type VerifyReport } from '../audit/index.js';
 import { action, dataDirOption, emit, jsonOption, localActor, type Io } from './output.js';
 
 /** Reads exported checkpoints (a JSON object, an array, or JSON lines: other lines are ignored). */
@@ -136,6 +136,49 @@ export function registerAudit(program: Command, io: Io): void {
           if (fd !== undefined) fs.closeSync(fd);
           if (tmp) fs.rmSync(tmp, { force: true });
           throw e;
+        } finally {
+          await a.close();
+        }
+      }),
+    );
+  audit
+    .command('seal')
+    .description('seal every complete UTC day not sealed yet now (also the daily job audit.seal): signed by the HSM sealing key, chained day to day')
+    .addOption(dataDirOption())
+    .addOption(jsonOption())
+    .action(
+      action(io, async (opts: { dataDir?: string; json?: boolean }) => {
+        const a = await openAppliance({ dataDir: resolveDataDir(opts.dataDir), migrate: false, log: createLogger({ level: 'warn', destination: 'stderr' }) });
+        try {
+          const { result } = await a.scheduler.run<SealResult>('audit.seal', { trigger: 'cli', actor: localActor() });
+          emit(io, opts.json, { ...result }, result.sealed.length ? `sealed ${result.sealed.length} day(s), up to ${result.latest}` : `nothing to seal${result.latest ? ` (latest seal: ${result.latest})` : ''}`);
+        } finally {
+          await a.close();
+        }
+      }),
+    );
+  audit
+    .command('seals')
+    .description('the daily audit seals, checked offline with openssl (docs/proofs.md)')
+    .command('export')
+    .argument('<dir>', 'directory to write into (created; must not exist or be empty)')
+    .description('write the seals, their signatures, timestamps and certificates, and a README of the openssl commands')
+    .addOption(dataDirOption())
+    .option('--from <day>', 'first day (YYYY-MM-DD)')
+    .option('--to <day>', 'last day (YYYY-MM-DD)')
+    .addOption(jsonOption())
+    .action(
+      action(io, async (dir: string, opts: { dataDir?: string; from?: string; to?: string; json?: boolean }) => {
+        for (const [flag, v] of [['--from', opts.from], ['--to', opts.to]] as const) {
+          if (v !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(v)) throw new AppError('USAGE', `${flag} must be a day, YYYY-MM-DD (got "${v}")`, { exitCode: 2 });
+        }
+        if (fs.existsSync(dir) && fs.readdirSync(dir).length) throw new AppError('USAGE', `${dir} is not empty; nothing was written`, { exitCode: 2 });
+        const a = await openAppliance({ dataDir: resolveDataDir(opts.dataDir), migrate: false, log: createLogger({ level: 'warn', destination: 'stderr' }) });
+        try {
+          if (!a.audit.seals) throw new AppError('SEALS_UNAVAILABLE', 'this appliance has no sealing key', { httpStatus: 503 });
+          await a.audit.recordNow({ action: 'audit.seals_export', actor: localActor(), outcome: 'success' });
+          const r = await a.audit.seals.exportTo(dir, await a.seals.certificates(), { ...(opts.from ? { from: opts.from } : {}), ...(opts.to ? { to: opts.to } : {}) });
+          emit(io, opts.json, { ...r }, `${r.seals} seal(s) written to ${dir} (${r.timestamped} timestamped); see ${dir}/README.txt`);
         } finally {
           await a.close();
         }
