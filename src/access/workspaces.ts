@@ -138,7 +138,7 @@ export class Workspaces {
     if (quotaBytes !== null && (!Number.isSafeInteger(quotaBytes) || quotaBytes < 0)) throw errors.usage('quotaBytes must be a non-negative integer or null');
     if (!this.mayRaiseQuota(actor)) {
       await this.o.audit.recordNow({ action: 'access.denied', actor: actor.id, outcome: 'denied', reason: 'QUOTA_ADMIN_ONLY', targets: { action: 'workspace:quota', workspace: id }, source });
-      throw new AppError('QUOTA_ADMIN_ONLY', 'only an administrator may change the quota of a workspace', { httpStatus: 403, exitCode: 4 });
+      throw new AppError('QUOTA_ADMIN_ONLY', 'only an administrator may change the quota of a workspace', { httpStatus: 403 });
     }
     await this.o.db.transaction().execute(async (trx) => {
       const row = await trx.selectFrom('workspaces').select(['quota_bytes', 'state']).where('id', '=', id).executeTakeFirst();
