@@ -29,6 +29,14 @@ export interface DatabaseHandle {
  * The one factory that knows the dialects. Modules receive a Kysely instance and
  * never know which engine is behind it.
  */
+/** PostgreSQL's bigint (the migrations' integers there: src/db/pg-schema.ts) read as a number, as SQLite gives it; never silently rounded. */
+const INT8_OID = 20;
+function int8(v: string): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n)) throw new AppError('DB_VALUE_RANGE', `a 64-bit integer from the database is beyond 2^53 (${v.length} digits)`, { httpStatus: 500 });
+  return n;
+}
+
 export function openDatabase(cfg: DatabaseConfig, opts: { readonly?: boolean; mustExist?: boolean } = {}): DatabaseHandle {
   if (cfg.type === 'sqlite') {
     if (opts.mustExist && !fs.existsSync(cfg.file)) {
@@ -93,6 +101,7 @@ export function openDatabase(cfg: DatabaseConfig, opts: { readonly?: boolean; mu
     ...(password !== undefined ? { password } : {}),
     ssl: cfg.ssl ? { rejectUnauthorized: true } : false,
     max: cfg.maxConnections,
+    types: { getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === INT8_OID ? int8 : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser },
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return { db, dialect: 'postgres', close: () => db.destroy() };

@@ -4,6 +4,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Kysely } from 'kysely';
 import { Migrator, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely/migration';
 import { AppError } from '../shared/errors.js';
+import { forMigrations } from './pg-schema.js';
 
 /** Top-level migrations/ (next to src/ both in the checkout and in dist/). */
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
@@ -38,7 +39,7 @@ export interface MigrateResult {
  */
 export async function migrateToLatest(db: Kysely<any>, dir?: string): Promise<MigrateResult> {
   const migrator = new Migrator({
-    db,
+    db: forMigrations(db),
     provider: new DirMigrationProvider(dir),
     migrationTableName: 'coffre_migrations',
     migrationLockTableName: 'coffre_migrations_lock',
