@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { openAppliance } from '../src/main.js';
 import { createLogger } from '../src/shared/logger.js';
 import { ctx, fieldScope } from '../src/vault/core.js';
+import { NAME_INDEX_FORMAT, indexRows, type IndexRow } from '../src/vault/name-index.js';
 import { MiB, atMost, cli, cpuSeconds, load, median, memory, peer, randomFile, rate, ratio, request, resetPeak, round2, serve, source, stop, type Env } from './_vault-lib.js';
 
 /**
@@ -184,18 +185,23 @@ async function listing(a: Appliance, children: ChildProcess[]): Promise<Record<s
   try {
     const t4 = performance.now();
     const now = Date.now();
+    const index: IndexRow[] = [];
     for (let i = 0; i < DOCS; i += 1000) {
       const rows = await Promise.all(
         Array.from({ length: Math.min(1000, DOCS - i) }, async (_, k) => {
           const n = i + k;
           const did = crypto.randomUUID();
+          const name = n % 1000 === 0 ? `Board minutes ${n}.pdf` : `document-${n}.txt`;
+          const tags = n % 100 === 0 ? ['legal', `batch-${n % 7}`] : [];
+          index.push(...(await indexRows(app.keys.fields, ws, did, name, tags)));
           return {
             id: did,
             workspace_id: ws,
             folder_id: null,
-            name_enc: await app.keys.fields.encrypt(fieldScope(ws), n % 1000 === 0 ? `Board minutes ${n}.pdf` : `document-${n}.txt`, ctx.docName(did)),
+            name_enc: await app.keys.fields.encrypt(fieldScope(ws), name, ctx.docName(did)),
             description_enc: null,
-            tags_enc: n % 100 === 0 ? await app.keys.fields.encrypt(fieldScope(ws), JSON.stringify(['legal', `batch-${n % 7}`]), ctx.docTags(did)) : null,
+            tags_enc: tags.length ? await app.keys.fields.encrypt(fieldScope(ws), JSON.stringify(tags), ctx.docTags(did)) : null,
+            name_index: NAME_INDEX_FORMAT,
             head_version: 1,
             head_size: 1,
             created_at: now + n,
@@ -207,7 +213,11 @@ async function listing(a: Appliance, children: ChildProcess[]): Promise<Record<s
           };
         }),
       );
-      await app.db.db.insertInto('vault_documents').values(rows).execute();
+      await app.db.db.transaction().execute(async (trx) => {
+        await trx.insertInto('vault_documents').values(rows).execute();
+        for (let j = 0; j < index.length; j += 300) await trx.insertInto('vault_name_index').values(index.slice(j, j + 300)).execute();
+      });
+      index.length = 0;
     }
     insertS = (performance.now() - t4) / 1000;
   } finally {
@@ -222,20 +232,36 @@ async function listing(a: Appliance, children: ChildProcess[]): Promise<Record<s
     if (r.status !== 200) throw new Error(`${p}: ${r.status} ${r.text.slice(0, 200)}`);
     return { ms: Math.round(performance.now() - t), json: JSON.parse(r.text) as { total: number | null; items: unknown[] } };
   };
+  // cold: the first search after start (index key unwrapped by the HSM, pages read from disk)
   const cold = await timed(`/api/v1/workspaces/${ws}/documents`, { q: 'minutes' });
-  const warm = await timed(`/api/v1/workspaces/${ws}/documents`, { q: 'minutes' });
-  const tag = await timed(`/api/v1/workspaces/${ws}/documents`, { tag: 'legal' });
   const page = await timed(`/api/v1/workspaces/${ws}/documents?limit=100`);
+  const queries = ['minutes', 'board', 'Board Minutes', 'document-4242', 'docu 777', 'minutes 5000', 'BOARD', 'mînutes'];
+  const warm: number[] = [];
+  const matches: Record<string, number | null> = {};
+  for (let r = 0; r < 5; r++) {
+    for (const q of queries) {
+      const t = await timed(`/api/v1/workspaces/${ws}/documents`, { q });
+      warm.push(t.ms);
+      matches[q] = t.json.total;
+    }
+  }
+  const tags: number[] = [];
+  for (let r = 0; r < 10; r++) tags.push((await timed(`/api/v1/workspaces/${ws}/documents`, { tag: r % 2 ? 'legal' : 'batch-3' })).ms);
+  const tag = await timed(`/api/v1/workspaces/${ws}/documents`, { tag: 'legal' });
+  const pages: number[] = [];
+  for (let r = 0; r < 10; r++) pages.push((await timed(`/api/v1/workspaces/${ws}/documents?limit=100`)).ms);
   const out = {
     documents: DOCS + 1,
     load1: load(),
     insertDocsPerS: Math.round(DOCS / insertS),
     searchByNameColdMs: atMost(cold.ms, 1000, 'ms'),
-    searchByNameWarmMs: atMost(warm.ms, 50, 'ms'),
-    searchMatches: warm.json.total,
-    searchByTagMs: atMost(tag.ms, 50, 'ms'),
+    searchByNameWarmP50Ms: atMost(median(warm), 50, 'ms'),
+    searchByNameWarmMaxMs: Math.max(...warm),
+    searchMatches: matches,
+    searchByTagP50Ms: atMost(median(tags), 50, 'ms'),
     tagMatches: tag.json.total,
-    firstPageOf100Ms: atMost(page.ms, 50, 'ms'),
+    firstPageOf100ColdMs: atMost(page.ms, 50, 'ms'),
+    firstPageOf100P50Ms: atMost(median(pages), 50, 'ms'),
     serverPeakRssMB: atMost(Math.round(memory(lpid).peak / 1e6), 256, 'MB'),
   };
   await stop(server.child);

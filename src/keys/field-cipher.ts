@@ -69,6 +69,20 @@ export class DataKeyFieldCipher implements FieldCipher {
       key.fill(0);
     }
   }
+
+  async blindTokens(purpose: string, values: readonly string[]): Promise<string[]> {
+    if (!SCOPE.test(purpose)) throw keysErrors.usage(`invalid blind index purpose "${purpose}"`);
+    if (values.length === 0) return [];
+    const keyId = await this.keys.named(`blind:${purpose}`);
+    const key = await this.keys.get(keyId);
+    try {
+      const k = crypto.createSecretKey(key);
+      const prefix = `coffre-blind\0${purpose}\0`;
+      return values.map((v) => crypto.createHmac('sha256', k).update(prefix).update(v, 'utf8').digest().subarray(0, 16).toString('base64url'));
+    } finally {
+      key.fill(0);
+    }
+  }
 }
 
 const aad = (keyId: string, context: string) => Buffer.from(`coffre-field\0${VERSION}\0${keyId}\0${context}`, 'utf8');

@@ -188,4 +188,9 @@ export interface FieldCipher {
   decrypt(ciphertext: string, context: string): Promise<string>;
   /** deterministic HMAC for lookup (e.g. e-mail at reset), under an HSM-protected key */
   blindIndex(purpose: string, value: string): Promise<string>;
+  /**
+   * Search tokens: for each value, the first 16 bytes of the same HMAC under the same per-purpose
+   * key as `blindIndex`, in base64url (22 characters), computed under one key fetch for the batch.
+   */
+  blindTokens(purpose: string, values: readonly string[]): Promise<string[]>;
 }

@@ -3,6 +3,7 @@ import type { VaultTables } from './tables.js';
 import { ctx, iso, num, type VaultCore } from './core.js';
 import { vaultErrors } from './errors.js';
 import { checkDescription, checkName, checkTags } from './names.js';
+import { indexRows, writeIndex } from './name-index.js';
 import type { VaultCaller } from './types.js';
 
 export type DocumentRow = Selectable<VaultTables['vault_documents']>;
@@ -105,6 +106,11 @@ export async function updateDocument(core: VaultCore, c: VaultCaller, id: string
   if (patch.folderId !== undefined) set.folder_id = patch.folderId;
   const changed = Object.keys(set);
   if (changed.length === 0) throw vaultErrors.invalidInput('nothing to change: give name, folderId, description or tags');
+  // a new name or new tags: the document's rows in the name index are made again from both
+  const index =
+    patch.name !== undefined || patch.tags !== undefined
+      ? await indexRows(core.d.fields, ws.id, id, patch.name !== undefined ? checkName(patch.name) : await core.docName(id, doc.name_enc), patch.tags !== undefined ? checkTags(patch.tags) : await core.docTags(id, doc.tags_enc))
+      : undefined;
   await core.db.transaction().execute(async (trx) => {
     if (patch.folderId) {
       const f = await trx.selectFrom('vault_folders').select('id').where('id', '=', patch.folderId).where('workspace_id', '=', ws.id).executeTakeFirst();
@@ -112,6 +118,7 @@ export async function updateDocument(core: VaultCore, c: VaultCaller, id: string
     }
     const r = await trx.updateTable('vault_documents').set({ ...set, updated_at: core.now() }).where('id', '=', id).where('trashed_at', 'is', null).executeTakeFirst();
     if (Number(r.numUpdatedRows) !== 1) throw vaultErrors.inTrash();
+    if (index) await writeIndex(trx, id, index);
     await core.recordIn(trx, c, patch.folderId !== undefined ? 'doc.move' : 'doc.update', { workspace: ws.id, document: id });
   });
   const fresh = await core.db.selectFrom('vault_documents').selectAll().where('id', '=', id).executeTakeFirstOrThrow();

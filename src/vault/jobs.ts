@@ -9,7 +9,9 @@ import type { VaultService } from './service.js';
  * - `vault.sweep-uploads`: at start and hourly, the leftovers of interrupted uploads only (pending
  *   rows, temp files, data keys past the grace), without listing the blob store;
  * - `vault.seal-digests`: at start and daily, encrypts the SHA-256 of versions stored before
- *   digests were kept encrypted (none once done).
+ *   digests were kept encrypted (none once done);
+ * - `vault.index-names`: at start and daily, puts documents written before the name index into it
+ *   (none once done; until then their workspace's searches decrypt every name).
  */
 export function vaultJobs(vault: VaultService): JobDefinition[] {
   return [
@@ -37,6 +39,12 @@ export function vaultJobs(vault: VaultService): JobDefinition[] {
       schedule: '45 4 * * *',
       runAtStart: true,
       run: async () => vault.sealDigests(),
+    },
+    {
+      name: 'vault.index-names',
+      schedule: '50 4 * * *',
+      runAtStart: true,
+      run: async (ctx) => vault.indexNames(ctx.signal),
     },
   ];
 }

@@ -1,11 +1,12 @@
 import { iso, num, type VaultCore } from './core.js';
 import { vaultErrors } from './errors.js';
+import { foldForSearch, queryTokens } from './name-index.js';
 import type { VaultCaller } from './types.js';
 
 export interface ListQuery {
   /** a folder id, 'root' for the top level, or undefined for the whole workspace */
   folderId?: string;
-  /** case-insensitive substring of the name */
+  /** words, each a prefix of a word of the name (case- and accent-insensitive) */
   q?: string;
   /** exact tag (case-insensitive) */
   tag?: string;
@@ -35,7 +36,7 @@ export interface ListPage {
   total: number | null;
 }
 
-const fold = (s: string) => s.normalize('NFKC').toLocaleLowerCase();
+const fold = foldForSearch;
 
 const encodeCursor = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
 function decodeCursor<T>(s: string, valid: (o: unknown) => o is T): T {
@@ -61,9 +62,12 @@ type Row = {
 };
 
 /**
- * Lists or searches a workspace. Names and tags are encrypted, so a search decrypts them in
- * memory (the workspace's field key is cached: no HSM call per name) and filters there; a plain
- * listing pages by creation time and decrypts only the page. Audited as one read of the workspace.
+ * Lists or searches a workspace. A plain listing pages by creation time and decrypts only the
+ * page. A search looks its words (each a word prefix of the name, case- and accent-insensitive)
+ * and its tag up in the blind name index (name-index.ts) and decrypts only what it shows: the
+ * matches, sorted by name, when at most SORT_BY_NAME_MAX, else the page, newest first. Until every
+ * document of the workspace is indexed, it decrypts every name in memory instead (substring).
+ * Audited as one read of the workspace.
  */
 export async function listDocuments(core: VaultCore, c: VaultCaller, workspaceId: string, q: ListQuery): Promise<ListPage> {
   const ws = await core.workspace(c, workspaceId, 'viewer', 'doc.list');
@@ -102,37 +106,94 @@ export async function listDocuments(core: VaultCore, c: VaultCaller, workspaceId
     const last = shown[shown.length - 1];
     page = { items: await Promise.all(shown.map((r) => item(r))), next: more && last ? encodeCursor([num(last.created_at), last.id]) : null, total: null };
   } else {
-    const rows = (await base.execute()) as Row[];
-    const needle = q.q !== undefined ? fold(q.q) : undefined;
-    const tag = q.tag !== undefined ? fold(q.tag) : undefined;
-    const hits: { r: Row; name: string; tags?: string[] }[] = [];
-    // in slices: bounded concurrency and memory whatever the number of documents
-    for (let i = 0; i < rows.length; i += 512) {
-      await Promise.all(
-        rows.slice(i, i + 512).map(async (r) => {
-          if (tag !== undefined && r.tags_enc === null) return;
-          const name = await core.docName(r.id, r.name_enc);
-          if (needle !== undefined && !fold(name).includes(needle)) return;
-          let tags: string[] | undefined;
-          if (tag !== undefined) {
-            tags = await core.docTags(r.id, r.tags_enc);
-            if (!tags.some((t) => fold(t) === tag)) return;
-          }
-          hits.push(tags ? { r, name, tags } : { r, name });
-        }),
-      );
-    }
-    hits.sort((a, b) => a.name.localeCompare(b.name) || a.r.id.localeCompare(b.r.id));
     const offset = q.cursor ? decodeCursor(q.cursor, (o): o is { o: number } => typeof o === 'object' && o !== null && Number.isSafeInteger((o as { o: unknown }).o) && (o as { o: number }).o >= 0).o : 0;
-    const shown = hits.slice(offset, offset + q.limit);
+    const tokens = (await indexed(core, ws.id)) ? await queryTokens(core.d.fields, ws.id, q) : null;
+    let hits: { r: Row; name?: string; tags?: string[] }[];
+    let total: number;
+    if (tokens === null) {
+      // without the index (documents not indexed yet, or a query of punctuation only): every
+      // name of the workspace decrypted in memory, a case-insensitive substring
+      hits = await scan(core, (await base.execute()) as Row[], q);
+      total = hits.length;
+    } else {
+      // documents holding every token of the query (docs/formats.md "Name search index"): those
+      // of its rarest token, each checked for the others by primary key
+      const [rare, ...others] = await byRarity(core, tokens);
+      let matching = core.db.selectFrom('vault_name_index as i').select('i.document_id').where('i.token', '=', rare!);
+      for (const t of others) {
+        matching = matching.where((eb) => eb.exists(eb.selectFrom('vault_name_index as x').select('x.kind').where('x.token', '=', t).whereRef('x.document_id', '=', 'i.document_id')));
+      }
+      const found = base.where('id', 'in', matching);
+      total = num((await found.clearSelect().select((eb) => eb.fn.countAll().as('n')).executeTakeFirst())?.n ?? 0);
+      if (total <= SORT_BY_NAME_MAX) {
+        const rows = (await found.execute()) as Row[];
+        hits = await Promise.all(rows.map(async (r) => ({ r, name: await core.docName(r.id, r.name_enc) })));
+      } else {
+        // too many to sort by name without decrypting them all: newest first, by pages
+        const rows = (await found.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(q.limit).offset(offset).execute()) as Row[];
+        hits = rows.map((r) => ({ r }));
+      }
+    }
+    const byName = total <= SORT_BY_NAME_MAX || tokens === null;
+    if (byName) hits.sort((a, b) => a.name!.localeCompare(b.name!) || a.r.id.localeCompare(b.r.id));
+    const shown = byName ? hits.slice(offset, offset + q.limit) : hits;
     page = {
       items: await Promise.all(shown.map((h) => item(h.r, h.name, h.tags))),
-      next: offset + q.limit < hits.length ? encodeCursor({ o: offset + q.limit }) : null,
-      total: hits.length,
+      next: offset + q.limit < total ? encodeCursor({ o: offset + q.limit }) : null,
+      total,
     };
   }
   await core.recordRead(c, q.q !== undefined || q.tag !== undefined ? 'doc.search' : 'doc.list', { workspace: ws.id });
   return page;
+}
+
+/** searches that match at most this many documents are sorted by name (their names decrypted); more, newest first */
+const SORT_BY_NAME_MAX = 1000;
+
+/** Tokens, the rarest first (counted up to a bound: past it, a token is common enough). */
+async function byRarity(core: VaultCore, tokens: string[]): Promise<string[]> {
+  if (tokens.length < 2) return tokens;
+  const counted = await Promise.all(
+    tokens.map(async (t) => {
+      const r = await core.db
+        .selectFrom((eb) => eb.selectFrom('vault_name_index').select('kind').where('token', '=', t).limit(RARITY_BOUND).as('c'))
+        .select((eb) => eb.fn.countAll().as('n'))
+        .executeTakeFirst();
+      return { t, n: num(r?.n ?? 0) };
+    }),
+  );
+  return counted.sort((a, b) => a.n - b.n).map((c) => c.t);
+}
+const RARITY_BOUND = 2000;
+
+/** Whether every live document of the workspace is in the name index (the vault.index-names job indexes older ones). */
+async function indexed(core: VaultCore, workspaceId: string): Promise<boolean> {
+  const missing = await core.db.selectFrom('vault_documents').select('id').where('workspace_id', '=', workspaceId).where('name_index', 'is', null).where('purged_at', 'is', null).limit(1).executeTakeFirst();
+  return missing === undefined;
+}
+
+/** A search without the index: names (and tags) decrypted in memory, in slices. */
+async function scan(core: VaultCore, rows: Row[], q: ListQuery): Promise<{ r: Row; name: string; tags?: string[] }[]> {
+  const needle = q.q !== undefined ? fold(q.q) : undefined;
+  const tag = q.tag !== undefined ? foldForSearch(q.tag) : undefined;
+  const hits: { r: Row; name: string; tags?: string[] }[] = [];
+  // in slices: bounded concurrency and memory whatever the number of documents
+  for (let i = 0; i < rows.length; i += 512) {
+    await Promise.all(
+      rows.slice(i, i + 512).map(async (r) => {
+        if (tag !== undefined && r.tags_enc === null) return;
+        const name = await core.docName(r.id, r.name_enc);
+        if (needle !== undefined && !fold(name).includes(needle)) return;
+        let tags: string[] | undefined;
+        if (tag !== undefined) {
+          tags = await core.docTags(r.id, r.tags_enc);
+          if (!tags.some((t) => foldForSearch(t) === tag)) return;
+        }
+        hits.push(tags ? { r, name, tags } : { r, name });
+      }),
+    );
+  }
+  return hits;
 }
 
 /** Usage and quota of a workspace. */

@@ -1,5 +1,6 @@
 import { scrubDeleted } from '../db/index.js';
 import { ctx, isVaultBlob, iso, num, type VaultCore } from './core.js';
+import { indexRows, writeIndex } from './name-index.js';
 import { vaultErrors } from './errors.js';
 import type { VaultCaller } from './types.js';
 import { IDEMPOTENCY_TTL_MS } from './upload.js';
@@ -35,6 +36,7 @@ async function shred(core: VaultCore, documentId: string, actor: string): Promis
       await d.retention.certify(trx, { documentId, workspaceId: head.workspace_id, folderId: head.folder_id, versions: described, trashedAt: head.trashed_at === null ? null : num(head.trashed_at), destroyedAt: core.now(), actor });
     await trx.deleteFrom('vault_versions').where('document_id', '=', documentId).execute();
     await trx.deleteFrom('vault_idempotency').where('document_id', '=', documentId).execute();
+    await trx.deleteFrom('vault_name_index').where('document_id', '=', documentId).execute();
     await trx.deleteFrom('vault_documents').where('id', '=', documentId).execute();
     core.names.delete(documentId);
     core.tags.delete(documentId);
@@ -219,4 +221,31 @@ export async function sealDigests(core: VaultCore): Promise<{ sealed: number }> 
   }
   if (sealed > 0) await scrubDeleted(core.db);
   return { sealed };
+}
+
+/**
+ * Indexes the names and tags of documents written before the name index
+ * (migrations/2026-12-07T0440-vault-name-index.ts) in the blind index (name-index.ts): a
+ * workspace's searches use the index once none of its documents is left. Idempotent; run at start.
+ */
+export async function indexNames(core: VaultCore, signal?: AbortSignal): Promise<{ indexed: number }> {
+  let indexed = 0;
+  const tried = new Set<string>();
+  for (;;) {
+    if (signal?.aborted) break;
+    const rows = (await core.db.selectFrom('vault_documents').select(['id', 'workspace_id', 'name_enc', 'tags_enc']).where('name_index', 'is', null).where('purged_at', 'is', null).limit(200 + tried.size).execute()).filter((r) => !tried.has(r.id));
+    if (rows.length === 0) break;
+    for (const r of rows) {
+      tried.add(r.id);
+      const index = await indexRows(core.d.fields, r.workspace_id, r.id, await core.docName(r.id, r.name_enc), await core.docTags(r.id, r.tags_enc));
+      indexed += await core.db.transaction().execute(async (trx) => {
+        // still the same name and tags (a rename or re-tag meanwhile made its own rows)
+        const now = await trx.selectFrom('vault_documents').select(['name_enc', 'tags_enc', 'name_index']).where('id', '=', r.id).executeTakeFirst();
+        if (!now || now.name_index != null || now.name_enc !== r.name_enc || now.tags_enc !== r.tags_enc) return 0;
+        await writeIndex(trx, r.id, index);
+        return 1;
+      });
+    }
+  }
+  return { indexed };
 }

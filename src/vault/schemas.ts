@@ -118,7 +118,7 @@ export type ListQueryInput = Static<typeof ListQuerySchema>;
 export const SearchBody = Type.Object(
   {
     ...ListFields,
-    q: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'case-insensitive part of the name' })),
+    q: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'words, each the start of a word of the name (case- and accent-insensitive)' })),
     tag: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'exact tag (case-insensitive)' })),
   },
   { additionalProperties: false },

@@ -4,7 +4,7 @@ import { openContent } from './download.js';
 import { createFolder, deleteFolder, listFolders, updateFolder } from './folders.js';
 import { listDocuments, usage, type ListQuery } from './listing.js';
 import { documentPlace, folderPlace, folderTree, locateDocument } from './locate.js';
-import { collectOrphans, purgeExpired, purgeNow, sealDigests, sweepUploads } from './maintenance.js';
+import { collectOrphans, indexNames, purgeExpired, purgeNow, sealDigests, sweepUploads } from './maintenance.js';
 import { upload, type UploadBody, type UploadTarget } from './upload.js';
 import type { VaultCaller } from './types.js';
 
@@ -44,4 +44,5 @@ export class VaultService {
   collectOrphans = (signal?: AbortSignal) => collectOrphans(this.core, signal);
   sweepUploads = () => sweepUploads(this.core);
   sealDigests = () => sealDigests(this.core);
+  indexNames = (signal?: AbortSignal) => indexNames(this.core, signal);
 }

@@ -34,6 +34,18 @@ export interface VaultTables {
     trashed_by: string | null;
     /** set when purging (crypto-shredding) began; the row is deleted once keys and blobs are gone */
     purged_at: number | null;
+    /** format of its rows in vault_name_index (NAME_INDEX_FORMAT); null: not indexed yet */
+    name_index?: number | null;
+  };
+  /**
+   * Blind index of names and tags (migrations/2026-12-07T0440-vault-name-index.ts,
+   * src/vault/name-index.ts): search tokens, each an HMAC under the workspace's index key.
+   */
+  vault_name_index: {
+    token: string;
+    document_id: string;
+    /** 'n': a word prefix of the name; 't': a whole tag */
+    kind: string;
   };
   vault_versions: {
     id: string;

@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { isAppError } from '../shared/errors.js';
 import { ctx, newBlobId, num, type VaultCore } from './core.js';
+import { NAME_INDEX_FORMAT, indexRows, type IndexRow } from './name-index.js';
 import { vaultErrors } from './errors.js';
 import { Meter } from './streams.js';
 import type { VaultCaller, WorkspaceView } from './types.js';
@@ -131,12 +132,13 @@ export async function upload(core: VaultCore, c: VaultCaller, target: UploadTarg
   const meter = new Meter(limit, () => (limit === max ? vaultErrors.tooLarge(max) : vaultErrors.quotaExceeded(quota, used)), { collect: !handedOver(body.stream) });
 
   // Encrypted fields of a new document, before any transaction (the cipher may use the database).
-  let enc: { name: string; description: string | null; tags: string | null } | undefined;
+  let enc: CommitArgs['enc'];
   if (target.kind === 'new') {
     enc = {
       name: await core.encrypt(ws.id, target.name, ctx.docName(documentId)),
       description: target.description !== undefined ? await core.encrypt(ws.id, target.description, ctx.docDescription(documentId)) : null,
       tags: target.tags?.length ? await core.encrypt(ws.id, JSON.stringify(target.tags), ctx.docTags(documentId)) : null,
+      index: await indexRows(d.fields, ws.id, documentId, target.name, target.tags ?? []),
     };
   }
 
@@ -223,7 +225,8 @@ interface CommitArgs {
   sha256Enc: string;
   mediaType: string;
   quota: number;
-  enc: { name: string; description: string | null; tags: string | null } | undefined;
+  /** a new document's encrypted fields and its rows in the name index */
+  enc: { name: string; description: string | null; tags: string | null; index: IndexRow[] } | undefined;
   idem: IdempotencyScope | undefined;
 }
 
@@ -255,8 +258,10 @@ async function commit(core: VaultCore, c: VaultCaller, a: CommitArgs): Promise<n
               trashed_at: null,
               trashed_by: null,
               purged_at: null,
+              name_index: NAME_INDEX_FORMAT,
             })
             .execute();
+          for (let i = 0; i < a.enc!.index.length; i += 300) await trx.insertInto('vault_name_index').values(a.enc!.index.slice(i, i + 300)).execute();
         } else {
           const doc = await trx.selectFrom('vault_documents').select(['trashed_at', 'purged_at']).where('id', '=', a.documentId).executeTakeFirst();
           if (!doc || doc.purged_at !== null) throw vaultErrors.documentNotFound();
