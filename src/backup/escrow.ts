@@ -59,7 +59,7 @@ export async function activeEscrow(c: BackupCore, now: number) {
 
 const escrowNotFound = (fingerprint: string) => new BackupError('ESCROW_KEY_NOT_FOUND', `no escrow key ${fingerprint}`, { httpStatus: 404, exitCode: 2, hint: 'see `coffre backup escrow list`' });
 
-async function escrowRow(c: BackupCore, fingerprint: string) {
+export async function escrowRow(c: BackupCore, fingerprint: string) {
   const fpr = fingerprint.toUpperCase().replace(/\s+/g, '');
   const row = await c.db.selectFrom('backup_escrow_keys').select(['fingerprint', 'expires_at']).where('fingerprint', '=', fpr).executeTakeFirst();
   if (!row) throw escrowNotFound(fpr);
@@ -86,15 +86,21 @@ export async function removeEscrow(c: BackupCore, fingerprint: string, actor: st
  * widening what an escrow key opens takes adding a key, not editing one.
  */
 export async function expireEscrow(c: BackupCore, fingerprint: string, at: number, actor: string): Promise<{ fingerprint: string; expiresAt: number }> {
+  const row = await checkEscrowExpiry(c, fingerprint, at, actor);
+  await c.db.transaction().execute(async (trx) => {
+    await c.d.audit.record(trx, { action: 'backup.escrow.expire', actor, outcome: 'success', targets: { escrow: row.fingerprint } });
+    await trx.updateTable('backup_escrow_keys').set({ expires_at: at }).where('fingerprint', '=', row.fingerprint).execute();
+  });
+  return { fingerprint: row.fingerprint, expiresAt: at };
+}
+
+/** The checks of `expireEscrow` (refusals audited): the key exists and the expiry is only brought forward. */
+export async function checkEscrowExpiry(c: BackupCore, fingerprint: string, at: number, actor: string) {
   const row = await escrowRow(c, fingerprint);
   if (!Number.isFinite(at)) throw backupErrors.usage('--at must be a date (ISO 8601)');
   if (row.expires_at !== null && at > Number(row.expires_at)) {
     await c.d.audit.recordNow({ action: 'backup.escrow.expire', actor, outcome: 'denied', reason: 'EXPIRY_LATER', targets: { escrow: row.fingerprint } });
     throw backupErrors.usage(`escrow key ${row.fingerprint} already expires at ${new Date(Number(row.expires_at)).toISOString()}; an expiry can only be brought forward`);
   }
-  await c.db.transaction().execute(async (trx) => {
-    await c.d.audit.record(trx, { action: 'backup.escrow.expire', actor, outcome: 'success', targets: { escrow: row.fingerprint } });
-    await trx.updateTable('backup_escrow_keys').set({ expires_at: at }).where('fingerprint', '=', row.fingerprint).execute();
-  });
-  return { fingerprint: row.fingerprint, expiresAt: at };
+  return row;
 }

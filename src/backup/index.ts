@@ -4,6 +4,7 @@ export { restoreInto, pickBackup, type RestoreOptions, type RestoreReport } from
 export { openTarget, normaliseTargetUrl, targetOptions, targetRef, type TargetOptions } from './registry.js';
 export { parseHostKey } from './targets/sftp.js';
 export { backupRoutes } from './routes.js';
+export { publicChange, changeDigest, type ChangeRequest, type Change } from './requests.js';
 export { backupErrors, BackupError } from './errors.js';
 export type { BackupTables } from './tables.js';
 export type { BackupTarget, TargetSpec } from './targets/types.js';

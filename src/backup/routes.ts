@@ -1,11 +1,12 @@
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from '@sinclair/typebox';
 import { PERMISSIONS } from '../access/index.js';
 import type { Scheduler } from '../jobs/index.js';
 import { errors, isAppError } from '../shared/errors.js';
 import { BACKUP_JOB, DRILL_JOB, VERIFY_JOB, WATCHDOG_JOB } from './jobs.js';
-import type { BackupService } from './service.js';
+import type { BackupService, ChangeInput, ChangeRequest, Person } from './service.js';
+import { publicChange } from './requests.js';
 
 const tags = ['backup'];
 const ErrorReply = Type.Object({ error: Type.Object({ code: Type.String(), message: Type.String(), requestId: Type.String(), details: Type.Optional(Type.Unknown()) }) });
@@ -96,6 +97,29 @@ const DrillSchema = Type.Object(
   },
   { additionalProperties: false },
 );
+const RequestSchema = Type.Object(
+  {
+    id: Type.String(),
+    kind: Type.String(),
+    /** the change exactly as it will be applied (an escrow key by fingerprint; its armored text is covered by the digest) */
+    change: Type.Record(Type.String(), Type.Unknown()),
+    /** hex SHA-256 of the canonical change: the approver sends back the digest they reviewed */
+    digest: Type.String(),
+    summary: Type.String(),
+    state: Type.String(),
+    requestedBy: Type.String(),
+    requestedByName: Nullable(Type.String()),
+    requestedAt: Type.String(),
+    expiresAt: Type.String(),
+    decidedBy: Nullable(Type.String()),
+    decidedByName: Nullable(Type.String()),
+    decidedAt: Nullable(Type.String()),
+    reason: Nullable(Type.String()),
+  },
+  { additionalProperties: false },
+);
+const Pending = Type.Object({ status: Type.Literal('pending'), request: RequestSchema }, { additionalProperties: false });
+const RequestId = Type.Object({ id: Type.String({ pattern: '^[0-9a-f]{16}$' }) });
 const Started = Type.Object({ status: Type.Literal('started'), job: Type.String(), runId: Type.Integer() }, { additionalProperties: false });
 const RunDetailSchema = Type.Object(
   { ...RunSchema.properties, result: Type.Unknown(), errorCode: Nullable(Type.String()), errorDetails: Type.Unknown() },
@@ -109,10 +133,18 @@ function actorOf(req: FastifyRequest): string {
   return req.actor.id;
 }
 
+/** The caller as the two-person rule sees them: the person (`user:<id>`) behind a session or a token. */
+function personOf(req: FastifyRequest): Person {
+  if (!req.actor) throw errors.unauthenticated();
+  return { actor: req.actor.id, person: req.actor.userId ? `user:${req.actor.userId}` : req.actor.id };
+}
+
 /**
  * The backup operator's API (role `backup-operator`): list backups, targets and runs
  * (`backup:read`), start a backup or a verification (`backup:run`, answered 202 at once: follow it
- * in /backup/runs), manage targets and add escrow keys (`backup:manage`).
+ * in /backup/runs), ask for changes to targets and escrow keys (`backup:manage`, answered 202 with
+ * a pending request), which another person with the admin role approves or rejects
+ * (`backup:approve`, two-person rule: ./requests.ts).
  */
 export function backupRoutes(service: BackupService, scheduler: Scheduler): FastifyPluginAsync {
   /**
@@ -141,6 +173,55 @@ export function backupRoutes(service: BackupService, scheduler: Scheduler): Fast
       const rows = await service.d.db.db.selectFrom('users').select(['id', 'username']).where('id', 'in', ids).execute();
       return new Map(rows.map((r) => [`user:${r.id}`, r.username]));
     };
+    const requestOut = async (r: ChangeRequest) => {
+      const names = await usernamesOf([r.requestedBy, ...(r.decidedBy ? [r.decidedBy] : [])]);
+      return {
+        id: r.id,
+        kind: r.kind,
+        change: publicChange(r.change),
+        digest: r.digest,
+        summary: r.summary,
+        state: r.state,
+        requestedBy: r.requestedBy,
+        requestedByName: names.get(r.requestedBy) ?? null,
+        requestedAt: iso(r.requestedAt)!,
+        expiresAt: iso(r.expiresAt)!,
+        decidedBy: r.decidedBy,
+        decidedByName: r.decidedBy ? (names.get(r.decidedBy) ?? null) : null,
+        decidedAt: iso(r.decidedAt),
+        reason: r.reason,
+      };
+    };
+    /** a change to targets or escrow keys: recorded for an admin's approval, answered 202 with the request */
+    const ask = async (req: FastifyRequest, reply: FastifyReply, i: ChangeInput) => {
+      const r = await service.requestChange(i, personOf(req));
+      reply.code(202);
+      return { status: 'pending' as const, request: await requestOut(r) };
+    };
+    const listSchema = { querystring: Type.Object({ all: Type.Optional(Type.Boolean()) }, { additionalProperties: false }), response: { 200: Type.Object({ requests: Type.Array(RequestSchema) }), ...errs } };
+    const listHandler = async (req: FastifyRequest) => ({ requests: await Promise.all((await service.listRequests({ all: (req.query as { all?: boolean }).all ?? false })).map(requestOut)) });
+    // pending (all=true: every recent) changes to targets and escrow keys: operators and auditors here, admins at /backup/approvals
+    app.get('/backup/requests', { config: { permission: PERMISSIONS.backupRead }, schema: { tags, summary: 'changes to targets and escrow keys awaiting approval (all=true: decided ones too)', ...listSchema } }, listHandler);
+    app.get('/backup/approvals', { config: { permission: PERMISSIONS.backupApprove }, schema: { tags, summary: 'the same list, for the admins who decide', ...listSchema } }, listHandler);
+    app.post(
+      '/backup/requests/:id/approve',
+      {
+        config: { permission: PERMISSIONS.backupApprove },
+        schema: { tags, summary: "approve and apply another person's change, naming the digest reviewed (403 for the requester, 409 expired, decided or another digest)", params: RequestId, body: Type.Object({ digest: Type.String({ pattern: '^[0-9a-f]{64}$' }) }, { additionalProperties: false }), response: { 200: Type.Object({ request: RequestSchema, result: Type.Unknown() }), ...errs } },
+      },
+      async (req) => {
+        const r = await service.approveRequest((req.params as { id: string }).id, (req.body as { digest: string }).digest, personOf(req));
+        return { request: await requestOut(r), result: r.result };
+      },
+    );
+    app.post(
+      '/backup/requests/:id/reject',
+      {
+        config: { permission: PERMISSIONS.backupApprove },
+        schema: { tags, summary: "reject another person's change (nothing is changed)", params: RequestId, body: Type.Object({ reason: Type.Optional(Type.String({ maxLength: 500 })) }, { additionalProperties: false }), response: { 200: Type.Object({ request: RequestSchema }), ...errs } },
+      },
+      async (req) => ({ request: await requestOut(await service.rejectRequest((req.params as { id: string }).id, (req.body as { reason?: string }).reason ?? null, personOf(req))) }),
+    );
 
     app.get('/backup/backups', { config: { permission: PERMISSIONS.backupRead }, schema: { tags, summary: 'backups in the catalogue, newest first (all=true: deleted and failed ones too)', querystring: Type.Object({ all: Type.Optional(Type.Boolean()) }, { additionalProperties: false }), response: { 200: Type.Object({ backups: Type.Array(BackupSchema) }), ...errs } } }, async (req) => ({
       backups: (await service.list({ includeDeleted: (req.query as { all?: boolean }).all ?? false })).map((b) => ({
@@ -182,35 +263,24 @@ export function backupRoutes(service: BackupService, scheduler: Scheduler): Fast
     // stored, and audited by its fingerprint; it is never echoed back nor logged
     app.post(
       '/backup/escrow',
-      { config: { permission: PERMISSIONS.backupManage }, schema: { tags, summary: 'register an escrow key (armored OpenPGP public key; 400 when GnuPG 2.2 could not read it, 409 when already registered)', body: AddEscrowBody, response: { 201: EscrowSchema, ...errs } } },
-      async (req, reply) => {
-        const actor = actorOf(req);
-        const added = await service.addEscrow((req.body as Static<typeof AddEscrowBody>).publicKey, actor);
-        // answered as GET /backup/escrow lists it (createdAt: when it was registered)
-        const k = (await service.listEscrow()).find((x) => x.fingerprint === added.fingerprint)!;
-        const names = await usernamesOf([k.createdBy]);
-        reply.code(201);
-        return { fingerprint: k.fingerprint, userIds: k.userIds, algorithm: k.algorithm, expiresAt: iso(k.expiresAt), createdAt: iso(k.createdAt)!, createdBy: k.createdBy, createdByName: names.get(k.createdBy) ?? null };
-      },
+      { config: { permission: PERMISSIONS.backupManage }, schema: { tags, summary: "ask to register an escrow key (armored OpenPGP public key): 202 with a request an admin approves; 400 when GnuPG 2.2 could not read it, 409 when already registered", body: AddEscrowBody, response: { 202: Pending, ...errs } } },
+      async (req, reply) => ask(req, reply, { kind: 'escrow.add', publicKey: (req.body as Static<typeof AddEscrowBody>).publicKey }),
     );
 
     // stop encrypting to an escrow key (backups already encrypted to it stay readable by its holder)
     const Fingerprint = Type.Object({ fingerprint: Type.String({ pattern: '^[0-9A-Fa-f]{40,64}$' }) });
     app.delete(
       '/backup/escrow/:fingerprint',
-      { config: { permission: PERMISSIONS.backupManage }, schema: { tags, summary: 'remove an escrow key: no later backup is encrypted to it', params: Fingerprint, response: { 200: Type.Object({ fingerprint: Type.String() }), ...errs } } },
-      async (req) => service.removeEscrow((req.params as { fingerprint: string }).fingerprint, actorOf(req)),
+      { config: { permission: PERMISSIONS.backupManage }, schema: { tags, summary: 'ask to remove an escrow key (202: a request an admin approves)', params: Fingerprint, response: { 202: Pending, ...errs } } },
+      async (req, reply) => ask(req, reply, { kind: 'escrow.remove', fingerprint: (req.params as { fingerprint: string }).fingerprint }),
     );
     app.post(
       '/backup/escrow/:fingerprint/expiry',
       {
         config: { permission: PERMISSIONS.backupManage },
-        schema: { tags, summary: 'stop encrypting backups to an escrow key from a date on (only brought forward)', params: Fingerprint, body: Type.Object({ expiresAt: Type.String({ format: 'date-time' }) }, { additionalProperties: false }), response: { 200: Type.Object({ fingerprint: Type.String(), expiresAt: Type.String() }), ...errs } },
+        schema: { tags, summary: 'ask to stop encrypting backups to an escrow key from a date on (only brought forward; 202: a request an admin approves)', params: Fingerprint, body: Type.Object({ expiresAt: Type.String({ format: 'date-time' }) }, { additionalProperties: false }), response: { 202: Pending, ...errs } },
       },
-      async (req) => {
-        const r = await service.expireEscrow((req.params as { fingerprint: string }).fingerprint, Date.parse((req.body as { expiresAt: string }).expiresAt), actorOf(req));
-        return { fingerprint: r.fingerprint, expiresAt: iso(r.expiresAt)! };
-      },
+      async (req, reply) => ask(req, reply, { kind: 'escrow.expire', fingerprint: (req.params as { fingerprint: string }).fingerprint, expiresAt: Date.parse((req.body as { expiresAt: string }).expiresAt) }),
     );
 
     // the latest restore drills with their recovery time (RTO), newest first
@@ -268,17 +338,14 @@ export function backupRoutes(service: BackupService, scheduler: Scheduler): Fast
       },
     );
 
-    app.post('/backup/targets', { config: { permission: PERMISSIONS.backupManage }, schema: { tags, summary: 'register a target (refused when its site breaks the policy)', body: AddTargetBody, response: { 201: TargetSchema, ...errs } } }, async (req, reply) => {
-      const b = req.body as Static<typeof AddTargetBody>;
-      const t = await service.addTarget({ ...b }, actorOf(req));
-      reply.code(201);
-      return { name: t.name, type: t.type, url: t.url, jurisdiction: t.jurisdiction, lat: t.lat, lon: t.lon, distanceKm: Math.round(t.distanceKm * 10) / 10, allowed: true, hostKey: t.hostKey, createdAt: iso(t.createdAt)!, createdBy: t.createdBy };
-    });
+    app.post('/backup/targets', { config: { permission: PERMISSIONS.backupManage }, schema: { tags, summary: 'ask to register a target (refused at once when its site breaks the policy; else 202: a request an admin approves)', body: AddTargetBody, response: { 202: Pending, ...errs } } }, async (req, reply) =>
+      ask(req, reply, { kind: 'target.add', target: { ...(req.body as Static<typeof AddTargetBody>) } }),
+    );
 
     app.delete(
       '/backup/targets/:name',
-      { config: { permission: PERMISSIONS.backupManage }, schema: { tags, summary: 'destroy every backup at a target, then unregister it', params: Type.Object({ name: Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,31}$' }) }), response: { 200: Type.Object({ deleted: Type.Array(Type.String()) }), ...errs } } },
-      async (req) => service.removeTarget((req.params as { name: string }).name, actorOf(req)),
+      { config: { permission: PERMISSIONS.backupManage }, schema: { tags, summary: 'ask to destroy every backup at a target and unregister it (202: a request an admin approves)', params: Type.Object({ name: Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,31}$' }) }), response: { 202: Pending, ...errs } } },
+      async (req, reply) => ask(req, reply, { kind: 'target.remove', name: (req.params as { name: string }).name }),
     );
   };
 }

@@ -8,11 +8,13 @@ import { run } from './runs.js';
 import { targetSpace } from './space.js';
 import { destroy } from './shred.js';
 import { addTarget, removeTarget } from './targets-admin.js';
+import { alertLocalChange, approveRequest, listRequests, rejectRequest, requestChange, type ChangeInput, type Person } from './requests.js';
 import type { BackupTarget } from './targets/types.js';
 import type { AddTargetInput, BackupDeps, Progress, RunReport } from './types.js';
 import { find, verify, verifyAll } from './verify.js';
 import { watchdog } from './watchdog.js';
 
+export type { ChangeInput, ChangeRequest, Person } from './requests.js';
 export type { AddTargetInput, BackupDeps, BackupServiceConfig, Progress, RunReport, TargetRunReport } from './types.js';
 export { fmtBytes } from './types.js';
 
@@ -57,6 +59,23 @@ export class BackupService {
   }
   expireEscrow(fingerprint: string, at: number, actor: string) {
     return expireEscrow(this.core, fingerprint, at, actor);
+  }
+
+  /** two-person rule (./requests.ts): a change asked for through the API waits for another admin */
+  requestChange(i: ChangeInput, who: Person) {
+    return requestChange(this.core, i, who);
+  }
+  listRequests(o: { all?: boolean } = {}) {
+    return listRequests(this.core, o);
+  }
+  approveRequest(id: string, digest: string, who: Person) {
+    return approveRequest(this.core, id, digest, who);
+  }
+  rejectRequest(id: string, reason: string | null, who: Person) {
+    return rejectRequest(this.core, id, reason, who);
+  }
+  alertLocalChange(actor: string, what: string) {
+    return alertLocalChange(this.core, actor, what);
   }
 
   run(o: { actor: string; progress?: Progress; signal?: AbortSignal; wait?: boolean }): Promise<RunReport> {

@@ -52,6 +52,27 @@ export interface BackupTables {
     deleted_at: number | null;
     deleted_reason: string | null;
   };
+  /** changes to targets and escrow keys awaiting a second person (migrations/2026-12-07T0400-backup-requests.ts, ./requests.ts) */
+  backup_change_requests: {
+    id: string;
+    /** 'target.add' | 'target.remove' | 'escrow.add' | 'escrow.remove' | 'escrow.expire' */
+    kind: string;
+    /** JSON: the change exactly as it will be applied */
+    payload: string;
+    /** hex SHA-256 of the canonical kind and payload (./requests.ts `changeDigest`) */
+    digest: string;
+    /** one line for lists and alerts: no secret, no confidential field */
+    summary: string;
+    /** 'pending' | 'applying' | 'applied' | 'rejected' | 'expired' | 'failed' */
+    state: string;
+    requested_by: string;
+    requested_at: number;
+    expires_at: number;
+    decided_by: string | null;
+    decided_at: number | null;
+    /** rejection reason, or the error code a failed application ended with */
+    reason: string | null;
+  };
   backup_checks: {
     id: Generated<number>;
     backup_id: string;

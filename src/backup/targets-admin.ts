@@ -23,6 +23,27 @@ const TARGET_NAME = /^[a-z0-9][a-z0-9_-]{0,31}$/;
  * directory's marker are checked before the row is written.
  */
 export async function addTarget(c: BackupCore, i: AddTargetInput, actor: string): Promise<TargetInfo & { distanceKm: number }> {
+  const { info, distanceKm } = await checkNewTarget(c, i, actor);
+  // reached once, without retries: an unreachable target is reported at once, with its cause
+  const t = c.open(info, undefined, 0);
+  try {
+    await claim(c, t, i.name, actor);
+  } finally {
+    await t.close();
+  }
+  await c.db.transaction().execute(async (trx) => {
+    await c.d.audit.record(trx, { action: 'backup.target.add', actor, outcome: 'success', targets: { target: i.name } });
+    await insertTarget(trx, info);
+  });
+  return { ...info, distanceKm };
+}
+
+/**
+ * The checks of `addTarget` that do not write to the target: name, declared site, URL, host key,
+ * credentials, a name or location already registered. Refusals are audited. Returns the target
+ * as it would be stored (a change request records exactly this, ./requests.ts).
+ */
+export async function checkNewTarget(c: BackupCore, i: AddTargetInput, actor: string): Promise<{ info: TargetInfo; distanceKm: number }> {
   if (!TARGET_NAME.test(i.name)) throw backupErrors.usage(`target name ${JSON.stringify(i.name)} must be 1-32 of a-z 0-9 _ - (starting with a letter or digit)`);
   const site = { jurisdiction: i.jurisdiction.toUpperCase(), lat: i.lat, lon: i.lon };
   const sp = siteProblems(site);
@@ -67,18 +88,7 @@ export async function addTarget(c: BackupCore, i: AddTargetInput, actor: string)
     await c.d.audit.recordNow({ action: 'backup.target.add', actor, outcome: 'denied', reason: 'TARGET_DUPLICATE', targets: { target: i.name } });
     throw backupErrors.refused(`${url} is already registered as target ${same.name}`, 'one directory holds one target; use the existing target, or another directory');
   }
-  // reached once, without retries: an unreachable target is reported at once, with its cause
-  const t = c.open(info, undefined, 0);
-  try {
-    await claim(c, t, i.name, actor);
-  } finally {
-    await t.close();
-  }
-  await c.db.transaction().execute(async (trx) => {
-    await c.d.audit.record(trx, { action: 'backup.target.add', actor, outcome: 'success', targets: { target: i.name } });
-    await insertTarget(trx, info);
-  });
-  return { ...info, distanceKm: verdict.distanceKm };
+  return { info, distanceKm: verdict.distanceKm };
 }
 
 /**

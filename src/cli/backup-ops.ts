@@ -3,7 +3,7 @@ import { processEnv, resolveDataDir, type Env } from '../config/index.js';
 import { createLogger } from '../shared/logger.js';
 import { AppError } from '../shared/errors.js';
 import type { JobProgress, JobRunDetail } from '../jobs/index.js';
-import { BACKUP_JOB, DRILL_JOB, VERIFY_JOB, backupErrors, slotName, type AddTargetInput, type BackupService, type RunReport } from '../backup/index.js';
+import { BACKUP_JOB, DRILL_JOB, VERIFY_JOB, backupErrors, publicChange, slotName, type AddTargetInput, type BackupService, type RunReport } from '../backup/index.js';
 import { Client, clientFromEnv } from './client.js';
 import { localActor } from './output.js';
 
@@ -65,6 +65,30 @@ export interface RunStatus {
   error: string | null;
   errorCode: string | null;
 }
+/** A change request (two-person rule, src/backup/requests.ts) as the CLI prints it. */
+export interface RequestOut {
+  id: string;
+  kind: string;
+  change: Record<string, unknown>;
+  digest: string;
+  summary: string;
+  state: string;
+  requestedBy: string;
+  requestedByName: string | null;
+  requestedAt: string;
+  expiresAt: string;
+  decidedBy: string | null;
+  decidedByName: string | null;
+  decidedAt: string | null;
+  reason: string | null;
+}
+/** What a change to targets or escrow keys answers through the API: a request awaiting an admin. */
+export interface PendingOut {
+  status: 'pending';
+  request: RequestOut;
+}
+export const isPending = (x: unknown): x is PendingOut => !!x && typeof x === 'object' && (x as { status?: unknown }).status === 'pending';
+
 export interface Started {
   status: 'started';
   job: string;
@@ -72,14 +96,22 @@ export interface Started {
 }
 type Progress = (p: JobProgress) => void;
 
+/**
+ * Changes to targets and escrow keys: applied at once locally (alerted), a pending request
+ * remotely (an admin other than the caller approves it: `request approve`).
+ */
 export interface BackupOps {
-  addTarget(t: AddTargetInput): Promise<TargetOut>;
+  addTarget(t: AddTargetInput): Promise<TargetOut | PendingOut>;
   listTargets(): Promise<TargetListItem[]>;
-  removeTarget(name: string): Promise<{ deleted: string[] }>;
-  addEscrow(key: Uint8Array): Promise<EscrowOut>;
+  removeTarget(name: string): Promise<{ deleted: string[] } | PendingOut>;
+  addEscrow(key: Uint8Array): Promise<EscrowOut | PendingOut>;
   listEscrow(): Promise<EscrowOut[]>;
-  removeEscrow(fingerprint: string): Promise<{ fingerprint: string }>;
-  expireEscrow(fingerprint: string, at: number): Promise<{ fingerprint: string; expiresAt: string }>;
+  removeEscrow(fingerprint: string): Promise<{ fingerprint: string } | PendingOut>;
+  expireEscrow(fingerprint: string, at: number): Promise<{ fingerprint: string; expiresAt: string } | PendingOut>;
+  listRequests(all: boolean): Promise<RequestOut[]>;
+  /** remote only: an admin's token, never the requester's */
+  approveRequest(id: string): Promise<{ request: RequestOut; result: unknown }>;
+  rejectRequest(id: string, reason: string | null): Promise<{ request: RequestOut }>;
   list(all: boolean): Promise<BackupOut[]>;
   /** `signal`: stop at the next safe point (local), or stop following the run (remote) */
   run(progress: Progress, signal?: AbortSignal): Promise<RunReport>;
@@ -135,6 +167,7 @@ function localOps(a: Appliance, notice: (m: string) => void = () => undefined): 
   return {
     async addTarget(t) {
       const r = await b.addTarget(t, actor);
+      await b.alertLocalChange(actor, `added target ${r.name} (${r.url})`);
       return { name: r.name, type: r.type, url: r.url, jurisdiction: r.jurisdiction, lat: r.lat, lon: r.lon, distanceKm: round1(r.distanceKm), hostKey: r.hostKey };
     },
     async listTargets() {
@@ -143,19 +176,49 @@ function localOps(a: Appliance, notice: (m: string) => void = () => undefined): 
         return { name: t.name, type: t.type, url: t.url, jurisdiction: t.jurisdiction, lat: t.lat, lon: t.lon, distanceKm: round1(v.distanceKm), allowed: v.ok, problems: v.problems, hostKey: t.hostKey, createdAt: iso(t.createdAt) };
       });
     },
-    removeTarget: (name) => b.removeTarget(name, actor),
+    async removeTarget(name) {
+      const r = await b.removeTarget(name, actor);
+      await b.alertLocalChange(actor, `removed target ${name}`);
+      return r;
+    },
     async addEscrow(key) {
       const k = await b.addEscrow(key, actor);
+      await b.alertLocalChange(actor, `added escrow key ${k.fingerprint}`);
       return { fingerprint: k.fingerprint, userIds: k.userIds, algorithm: k.algorithm, expiresAt: iso(k.expiresAt), createdAt: iso(k.createdAt) };
     },
     async listEscrow() {
       return (await b.listEscrow()).map((k) => ({ fingerprint: k.fingerprint, userIds: k.userIds, algorithm: k.algorithm, expiresAt: iso(k.expiresAt), createdAt: iso(k.createdAt) }));
     },
-    removeEscrow: (fingerprint) => b.removeEscrow(fingerprint, actor),
+    async removeEscrow(fingerprint) {
+      const r = await b.removeEscrow(fingerprint, actor);
+      await b.alertLocalChange(actor, `removed escrow key ${r.fingerprint}`);
+      return r;
+    },
     async expireEscrow(fingerprint, at) {
       const r = await b.expireEscrow(fingerprint, at, actor);
+      await b.alertLocalChange(actor, `escrow key ${r.fingerprint} expires at ${iso(r.expiresAt)!}`);
       return { fingerprint: r.fingerprint, expiresAt: iso(r.expiresAt)! };
     },
+    async listRequests(all) {
+      return (await b.listRequests({ all })).map((r) => ({
+        id: r.id,
+        kind: r.kind,
+        change: publicChange(r.change),
+        digest: r.digest,
+        summary: r.summary,
+        state: r.state,
+        requestedBy: r.requestedBy,
+        requestedByName: null,
+        requestedAt: iso(r.requestedAt)!,
+        expiresAt: iso(r.expiresAt)!,
+        decidedBy: r.decidedBy,
+        decidedByName: null,
+        decidedAt: iso(r.decidedAt),
+        reason: r.reason,
+      }));
+    },
+    approveRequest: () => Promise.reject(notLocal()),
+    rejectRequest: () => Promise.reject(notLocal()),
     async list(all) {
       return (await b.list({ includeDeleted: all })).map((x) => ({ id: x.id, target: x.target, createdAt: iso(x.createdAt), slot: x.slot, slotName: slotName(x.slot), state: x.state, plainSize: x.plainSize, size: x.size, parts: x.parts, verifiedAt: iso(x.verifiedAt), error: x.error }));
     },
@@ -177,6 +240,10 @@ function localOps(a: Appliance, notice: (m: string) => void = () => undefined): 
     },
   };
 }
+
+/** A decision names a person with the admin role: it is taken with that person's token, not as the local OS user. */
+const notLocal = () =>
+  new AppError('USAGE', 'a change request is approved or rejected by a person with the admin role, through the appliance: set COFFRE_URL and COFFRE_TOKEN (an admin\'s token) without --data-dir', { exitCode: 2, hint: 'see docs/disaster-recovery.md "Two-person rule"' });
 
 const errors404 = (runId: number) => new AppError('RUN_NOT_FOUND', `no backup run ${runId}`, { httpStatus: 404, hint: 'see `coffre backup runs` in the console, or the runId a verb printed' });
 
@@ -216,22 +283,36 @@ function remoteOps(c: Client): BackupOps {
     async addTarget(t) {
       if (t.passwordFile) throw new AppError('USAGE', '--password-file is read on the appliance: register password targets locally, or use --identity', { exitCode: 2 });
       const body = { name: t.name, type: t.type, url: t.url, jurisdiction: t.jurisdiction, lat: t.lat, lon: t.lon, ...(t.hostKey ? { hostKey: t.hostKey } : {}), ...(t.identityFile ? { identityFile: t.identityFile } : {}) };
-      const r = await c.json<TargetListItem>('POST', '/backup/targets', body);
-      return { name: r.name, type: r.type, url: r.url, jurisdiction: r.jurisdiction, lat: r.lat, lon: r.lon, distanceKm: r.distanceKm, hostKey: r.hostKey };
+      return c.json<PendingOut>('POST', '/backup/targets', body);
     },
     async listTargets() {
       const { targets } = await c.json<{ targets: TargetListItem[] }>('GET', '/backup/targets');
       return targets.map((t) => ({ name: t.name, type: t.type, url: t.url, jurisdiction: t.jurisdiction, lat: t.lat, lon: t.lon, distanceKm: t.distanceKm, allowed: t.allowed, problems: t.problems ?? [], hostKey: t.hostKey, createdAt: t.createdAt }));
     },
-    removeTarget: (name) => c.json<{ deleted: string[] }>('DELETE', `/backup/targets/${encodeURIComponent(name)}`),
-    async addEscrow(key) {
-      return escrowOut(await c.json<EscrowOut>('POST', '/backup/escrow', { publicKey: Buffer.from(key).toString('utf8') }));
-    },
+    removeTarget: (name) => c.json<PendingOut>('DELETE', `/backup/targets/${encodeURIComponent(name)}`),
+    addEscrow: (key) => c.json<PendingOut>('POST', '/backup/escrow', { publicKey: Buffer.from(key).toString('utf8') }),
     async listEscrow() {
       return (await c.json<{ keys: EscrowOut[] }>('GET', '/backup/escrow')).keys.map(escrowOut);
     },
-    removeEscrow: (fingerprint) => c.json<{ fingerprint: string }>('DELETE', `/backup/escrow/${encodeURIComponent(fingerprint)}`),
-    expireEscrow: (fingerprint, at) => c.json<{ fingerprint: string; expiresAt: string }>('POST', `/backup/escrow/${encodeURIComponent(fingerprint)}/expiry`, { expiresAt: new Date(at).toISOString() }),
+    removeEscrow: (fingerprint) => c.json<PendingOut>('DELETE', `/backup/escrow/${encodeURIComponent(fingerprint)}`),
+    expireEscrow: (fingerprint, at) => c.json<PendingOut>('POST', `/backup/escrow/${encodeURIComponent(fingerprint)}/expiry`, { expiresAt: new Date(at).toISOString() }),
+    async listRequests(all) {
+      // operators and auditors read /backup/requests, admins /backup/approvals: the same list
+      const q = all ? '?all=true' : '';
+      try {
+        return (await c.json<{ requests: RequestOut[] }>('GET', `/backup/requests${q}`)).requests;
+      } catch (e) {
+        if (!(e instanceof AppError) || e.httpStatus !== 403) throw e;
+        return (await c.json<{ requests: RequestOut[] }>('GET', `/backup/approvals${q}`)).requests;
+      }
+    },
+    async approveRequest(id) {
+      // the digest of the change as listed now: approved only if it is still exactly that change
+      const r = (await this.listRequests(true)).find((x) => x.id === id);
+      if (!r) throw new AppError('REQUEST_NOT_FOUND', `no change request ${id}`, { httpStatus: 404, hint: 'see `coffre backup request list`' });
+      return c.json<{ request: RequestOut; result: unknown }>('POST', `/backup/requests/${encodeURIComponent(id)}/approve`, { digest: r.digest });
+    },
+    rejectRequest: (id, reason) => c.json<{ request: RequestOut }>('POST', `/backup/requests/${encodeURIComponent(id)}/reject`, reason ? { reason } : {}),
     async list(all) {
       const { backups } = await c.json<{ backups: BackupOut[] }>('GET', `/backup/backups${all ? '?all=true' : ''}`);
       return backups.map((x) => ({ id: x.id, target: x.target, createdAt: x.createdAt, slot: x.slot, slotName: x.slotName, state: x.state, plainSize: x.plainSize, size: x.size, parts: x.parts, verifiedAt: x.verifiedAt, error: x.error }));

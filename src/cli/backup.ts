@@ -12,7 +12,7 @@ import type { JobProgress } from '../jobs/types.js';
 import { backupErrors, fmtBytes, openTarget, parseHostKey, restoreInto, targetOptions, targetRef, type RunReport, type TargetOptions } from '../backup/index.js';
 import { readSecretFile, resolveConfigPath } from '../config/index.js';
 import { action, dataDirOption, emit, interruptible, jsonOption, localActor, parseNumber, type Io } from './output.js';
-import { withBackupOps, type BackupOps, type DrillResult, type VerifyResult } from './backup-ops.js';
+import { isPending, withBackupOps, type BackupOps, type DrillResult, type PendingOut, type RequestOut, type VerifyResult } from './backup-ops.js';
 import { reexecForTransfers } from '../runtime/index.js';
 
 /** A progress bar on stderr, one per phase (nothing when stderr is not a terminal). */
@@ -41,6 +41,13 @@ export function progressBar(): { update(p: JobProgress): void; stop(): void } {
 /** The verbs that stream a whole backup (run, verify, restore) run with the memory tuning of src/runtime/memory.ts. */
 const reexecForTransfer = () => reexecForTransfers({ cliEntryOnly: true });
 
+/** A change asked for through the appliance: the request to approve, exit 0 (docs/cli.md). */
+const pendingText = (p: PendingOut) =>
+  `request ${p.request.id}: ${p.request.summary}\npending approval by an admin (a person other than you): \`coffre backup request approve ${p.request.id}\` with an admin's token; expires ${p.request.expiresAt}\ndigest ${p.request.digest}`;
+
+const requestLine = (r: RequestOut) =>
+  `${r.id}\t${r.state}\t${r.summary}\tby ${r.requestedByName ?? r.requestedBy} at ${r.requestedAt}\t${r.state === 'pending' ? `expires ${r.expiresAt}` : r.decidedBy ? `decided by ${r.decidedByName ?? r.decidedBy}${r.reason ? ` (${r.reason})` : ''}` : ''}\tdigest ${r.digest}`;
+
 export function registerBackup(program: Command, io: Io): void {
   const backup = program
     .command('backup')
@@ -64,6 +71,7 @@ export function registerBackup(program: Command, io: Io): void {
     .action(
       action(io, async (name: string, o: { dataDir?: string; type: 'sftp' | 'path'; url: string; jurisdiction: string; lat: number; lon: number; hostKey?: string; identity?: string; passwordFile?: string; json?: boolean }) => {
         const t = await withBackupOps(o, (ops) => ops.addTarget({ name, type: o.type, url: o.url, jurisdiction: o.jurisdiction, lat: o.lat, lon: o.lon, hostKey: o.hostKey, identityFile: o.identity, passwordFile: o.passwordFile }));
+        if (isPending(t)) return emit(io, o.json, { ...t }, pendingText(t));
         emit(io, o.json, { ...t }, `target ${t.name} registered: ${t.url} (${t.jurisdiction}, ${t.distanceKm.toFixed(0)} km away)`);
       }),
     );
@@ -86,6 +94,7 @@ export function registerBackup(program: Command, io: Io): void {
     .action(
       action(io, async (name: string, o: { dataDir?: string; json?: boolean }) => {
         const r = await withBackupOps(o, (ops) => ops.removeTarget(name));
+        if (isPending(r)) return emit(io, o.json, { ...r }, pendingText(r));
         emit(io, o.json, { name, deleted: r.deleted }, `target ${name} removed; ${r.deleted.length} backup(s) destroyed`);
       }),
     );
@@ -107,6 +116,7 @@ export function registerBackup(program: Command, io: Io): void {
           throw backupErrors.usage(`--public-key: cannot read ${o.publicKey} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
         }
         const k = await withBackupOps(o, (ops) => ops.addEscrow(new Uint8Array(text)));
+        if (isPending(k)) return emit(io, o.json, { ...k }, pendingText(k));
         emit(io, o.json, { ...k }, `escrow key ${k.fingerprint} (${k.userIds.join(', ')}, ${k.algorithm}) added: future backups open with it`);
       }),
     );
@@ -133,6 +143,7 @@ export function registerBackup(program: Command, io: Io): void {
     .action(
       action(io, async (fingerprint: string, o: { dataDir?: string; json?: boolean }) => {
         const r = await withBackupOps(o, (ops) => ops.removeEscrow(fingerprint));
+        if (isPending(r)) return emit(io, o.json, { ...r }, pendingText(r));
         emit(io, o.json, r, `escrow key ${r.fingerprint} removed: later backups are not encrypted to it; destroy its private key to end access to earlier ones`);
       }),
     );
@@ -147,7 +158,46 @@ export function registerBackup(program: Command, io: Io): void {
         const at = Date.parse(o.at);
         if (!Number.isFinite(at)) throw backupErrors.usage(`--at ${JSON.stringify(o.at)} is not a date`, 'use ISO 8601, e.g. 2027-01-31T23:59:59Z');
         const r = await withBackupOps(o, (ops) => ops.expireEscrow(fingerprint, at));
+        if (isPending(r)) return emit(io, o.json, { ...r }, pendingText(r));
         emit(io, o.json, r, `escrow key ${r.fingerprint}: no backup taken after ${r.expiresAt} is encrypted to it`);
+      }),
+    );
+
+  // ---------------------------------------------------------------- change requests (two-person rule)
+  const request = backup.command('request').description('changes to targets and escrow keys asked for through the appliance, awaiting an admin other than the requester');
+  request
+    .command('list')
+    .description('pending requests (--all: decided and expired ones too)')
+    .addOption(dataDirOption())
+    .option('--all', 'include approved, rejected, failed and expired requests')
+    .addOption(jsonOption())
+    .action(
+      action(io, async (o: { dataDir?: string; all?: boolean; json?: boolean }) => {
+        const rs = await withBackupOps(o, (ops) => ops.listRequests(o.all ?? false));
+        emit(io, o.json, { requests: rs }, () => (rs.length ? rs.map(requestLine).join('\n') : o.all ? 'no change request' : 'no change request pending'));
+      }),
+    );
+  request
+    .command('approve <id>')
+    .description("approve and apply another person's request (an admin's token; the change applied is the one listed, checked by its digest)")
+    .addOption(dataDirOption())
+    .addOption(jsonOption())
+    .action(
+      action(io, async (id: string, o: { dataDir?: string; json?: boolean }) => {
+        const r = await withBackupOps(o, (ops) => ops.approveRequest(id));
+        emit(io, o.json, { ...r }, `request ${r.request.id} approved and applied: ${r.request.summary}`);
+      }),
+    );
+  request
+    .command('reject <id>')
+    .description("reject another person's request (nothing is changed)")
+    .option('--reason <text>', 'why (recorded with the request; no secret, no personal data)')
+    .addOption(dataDirOption())
+    .addOption(jsonOption())
+    .action(
+      action(io, async (id: string, o: { dataDir?: string; reason?: string; json?: boolean }) => {
+        const r = await withBackupOps(o, (ops) => ops.rejectRequest(id, o.reason ?? null));
+        emit(io, o.json, { ...r }, `request ${r.request.id} rejected: ${r.request.summary}`);
       }),
     );
 

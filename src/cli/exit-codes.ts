@@ -27,6 +27,7 @@ export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 const BY_CODE: Record<string, ExitCode> = {
   UNAUTHENTICATED: EXIT.auth,
   FORBIDDEN: EXIT.auth,
+  REQUEST_SELF_APPROVAL: EXIT.auth,
   INVALID_CREDENTIALS: EXIT.auth,
   INVALID_CODE: EXIT.auth,
   CHALLENGE_INVALID: EXIT.auth,

@@ -134,6 +134,11 @@ const EXPECTED: Record<string, Row> = {
   'DELETE /api/v1/backup/escrow/:fingerprint': { allow: ['backup'] },
   'POST /api/v1/backup/escrow/:fingerprint/expiry': { allow: ['backup'] },
   'GET /api/v1/backup/drills': { allow: ['backup', 'auditor'] },
+  // two-person rule: operators ask (the routes above answer 202), an admin decides
+  'GET /api/v1/backup/requests': { allow: ['backup', 'auditor'] },
+  'GET /api/v1/backup/approvals': { allow: ['admin'] },
+  'POST /api/v1/backup/requests/:id/approve': { allow: ['admin'] },
+  'POST /api/v1/backup/requests/:id/reject': { allow: ['admin'] },
   // monitoring (src/monitoring): operators read, admins and backup operators act on alerts
   'GET /metrics': PUBLIC,
   'GET /api/v1/monitoring/health': { allow: ['admin', 'backup', 'auditor'] },

@@ -13,6 +13,7 @@ import { createGpg } from '../support/gpg.js';
  */
 let e: VaultEnv;
 let op: User;
+let admin: User;
 let remote: NodeJS.ProcessEnv;
 /** how the trail names the operator acting through their API token: `token:<id>` of a token of theirs */
 let opActor: string;
@@ -26,6 +27,13 @@ const NO_MFA = { COFFRE_CFG_auth__mfa__requiredRoles: '[]' };
 const viaApi = async (args: string[]) => {
   const r = await runCli([...args, '--json'], { env: { ...remote, COFFRE_DATA_DIR: '' } });
   return { ...r, obj: JSON.parse(r.stdout.trim() || '{}') as Record<string, unknown> };
+};
+/** an admin (another person) approves a request the operator's verb returned (two-person rule) */
+const approve = async (pending: Record<string, unknown>) => {
+  expect(pending).toMatchObject({ status: 'pending', request: { state: 'pending' } });
+  const r = await runCli(['backup', 'request', 'approve', (pending.request as { id: string }).id, '--json'], { env: { ...remote, COFFRE_TOKEN: admin.token, COFFRE_DATA_DIR: '' } });
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as { request: { state: string }; result: Record<string, unknown> };
 };
 const onBox = async (args: string[]) => {
   const r = await runCli([...args, '--data-dir', e.t.dataDir, '--json'], { env: { ...FAST, ...NO_MFA, COFFRE_URL: '' } });
@@ -47,6 +55,7 @@ beforeAll(async () => {
   const ws = await e.workspace(alice);
   await upload(e, alice, ws, 'minutes.pdf', Buffer.from('board minutes, strictly confidential'));
   op = await e.user('op', 'backup-operator');
+  admin = await e.user('adm', 'admin');
   const tok = await e.t.appliance.db.db.selectFrom('api_tokens').select('id').where('user_id', '=', op.id).executeTakeFirstOrThrow();
   opActor = `token:${tok.id}`;
   remote = { COFFRE_URL: `https://127.0.0.1:${e.port}`, COFFRE_CA: path.join(e.t.dataDir, 'tls', 'cert.pem'), COFFRE_TOKEN: op.token };
@@ -56,15 +65,16 @@ afterAll(async () => {
 });
 
 describe('backup operator verbs, remote and local', { timeout: 300_000 }, () => {
-  it('targets and escrow: same JSON remotely and locally; the trail names the operator', async () => {
+  it('targets and escrow: remotely a request an admin approves, locally at once; the trail names the operator', async () => {
     fs.mkdirSync(path.join(dirs, 'lyon'));
     fs.mkdirSync(path.join(dirs, 'marseille'));
     const addR = await viaApi(['backup', 'target', 'add', 'lyon', '--type', 'path', '--url', `file://${dirs}/lyon`, ...LYON]);
     expect(addR.code, addR.stderr).toBe(0);
+    expect(addR.obj).toMatchObject({ status: 'pending', request: { kind: 'target.add', change: { target: { name: 'lyon', type: 'path', jurisdiction: 'FR' } } } });
+    expect((await approve(addR.obj)).result).toMatchObject({ name: 'lyon' });
     const addL = await onBox(['backup', 'target', 'add', 'marseille', '--type', 'path', '--url', `file://${dirs}/marseille`, ...MARSEILLE]);
     expect(addL.code, addL.stderr).toBe(0);
-    sameShape(addR.obj, addL.obj);
-    expect(addR.obj).toMatchObject({ name: 'lyon', type: 'path', jurisdiction: 'FR' });
+    expect(addL.obj).toMatchObject({ name: 'marseille', type: 'path', jurisdiction: 'FR' });
 
     const listR = await viaApi(['backup', 'target', 'list']);
     const listL = await onBox(['backup', 'target', 'list']);
@@ -78,7 +88,8 @@ describe('backup operator verbs, remote and local', { timeout: 300_000 }, () => 
       fs.writeFileSync(key, gpg.publicKey);
       const esc = await viaApi(['backup', 'escrow', 'add', '--public-key', key]);
       expect(esc.code, esc.stderr).toBe(0);
-      expect(esc.obj).toMatchObject({ fingerprint: gpg.fingerprint });
+      expect(esc.obj).toMatchObject({ status: 'pending', request: { change: { fingerprint: gpg.fingerprint } } });
+      await approve(esc.obj);
       const escL = await onBox(['backup', 'escrow', 'list']);
       const escR = await viaApi(['backup', 'escrow', 'list']);
       expect(escR.obj).toEqual(escL.obj);
@@ -87,7 +98,10 @@ describe('backup operator verbs, remote and local', { timeout: 300_000 }, () => 
     }
 
     const trail = await e.t.appliance.db.db.selectFrom('audit_events').select(['action', 'actor']).where('action', 'in', ['backup.target.add', 'backup.escrow.add']).execute();
-    expect(trail).toEqual(expect.arrayContaining([{ action: 'backup.target.add', actor: opActor }, { action: 'backup.escrow.add', actor: opActor }]));
+    // asked with the operator's token, applied in the operator's name once an admin approved
+    expect(trail).toEqual(expect.arrayContaining([{ action: 'backup.target.add', actor: `user:${op.id}` }, { action: 'backup.escrow.add', actor: `user:${op.id}` }]));
+    const asked = await e.t.appliance.db.db.selectFrom('audit_events').select(['action', 'actor']).where('action', '=', 'backup.request.create').execute();
+    expect(asked).toEqual([{ action: 'backup.request.create', actor: opActor }, { action: 'backup.request.create', actor: opActor }]);
     // the target added on the box is recorded as the local OS user, the remote ones as the operator
     expect(trail.filter((r) => r.actor.startsWith('local:')).map((r) => r.action)).toEqual(['backup.target.add']);
   });

@@ -276,15 +276,22 @@ describe('backup page: POST /backup/escrow', () => {
       expect(noCsrf.statusCode).toBe(403);
       expect(await stored()).toEqual(storedBefore);
 
-      // valid: 201 with its fingerprint, listed as GET lists it
-      const ok = await req('bob', 'POST', '/api/v1/backup/escrow', { publicKey: gpg.publicKey });
-      expect(ok.statusCode, ok.body).toBe(201);
-      expect(ok.json()).toEqual({ fingerprint: gpg.fingerprint, userIds: ['Coffre Escrow <escrow@example.fr>'], algorithm: 'ecdh curve25519Legacy', expiresAt: null, createdAt: new Date(env.clock.nowMs()).toISOString(), createdBy: `user:${u.bob!.id}`, createdByName: 'bob' });
+      // valid: 202 with a request an admin (another person) approves; then 201-shaped, listed as GET lists it
+      const asked = await req('bob', 'POST', '/api/v1/backup/escrow', { publicKey: gpg.publicKey });
+      expect(asked.statusCode, asked.body).toBe(202);
+      expect(asked.json()).toMatchObject({ status: 'pending', request: { kind: 'escrow.add', change: { fingerprint: gpg.fingerprint }, requestedBy: `user:${u.bob!.id}`, requestedByName: 'bob' } });
+      expect(asked.body).not.toContain('BEGIN PGP');
+      expect(await stored()).toEqual(storedBefore);
+      const { id, digest } = asked.json().request as { id: string; digest: string };
+      expect((await req('bob', 'POST', `/api/v1/backup/requests/${id}/approve`, { digest })).statusCode).toBe(403);
+      const ok = await req('adele', 'POST', `/api/v1/backup/requests/${id}/approve`, { digest });
+      expect(ok.statusCode, ok.body).toBe(200);
+      expect(ok.json().request).toMatchObject({ state: 'applied', decidedBy: `user:${u.adele!.id}`, decidedByName: 'adele' });
       const listed = (await req('aude', 'GET', '/api/v1/backup/escrow')).json().keys as { fingerprint: string }[];
       expect(listed).toHaveLength(before.length + 1);
-      expect(listed).toContainEqual(ok.json());
+      expect(listed).toContainEqual({ fingerprint: gpg.fingerprint, userIds: ['Coffre Escrow <escrow@example.fr>'], algorithm: 'ecdh curve25519Legacy', expiresAt: null, createdAt: new Date(env.clock.nowMs()).toISOString(), createdBy: `user:${u.bob!.id}`, createdByName: 'bob' });
 
-      // the same key again: 409, nothing changed
+      // the same key again: 409 at once, nothing requested
       const dup = await req('bob', 'POST', '/api/v1/backup/escrow', { publicKey: gpg.publicKey });
       expect(dup.statusCode, dup.body).toBe(409);
       expect(dup.json().error).toMatchObject({ code: 'ESCROW_KEY_EXISTS', message: expect.stringContaining(gpg.fingerprint) });

@@ -411,6 +411,22 @@ describe('web console in Chromium', () => {
     await page.getByText('authenticator app', { exact: true }).first().waitFor();
   });
 
+  /** the two-person rule: what the operator asked for waits, marked pending, until an admin approves it on the admin's own page */
+  const adminApproves = async (operatorPage: Page, summary: RegExp) => {
+    const mine = operatorPage.locator('[data-testid="backup-requests"] tr', { hasText: summary });
+    await mine.waitFor();
+    expect(await mine.textContent()).toMatch(/pending approval by an admin/);
+    expect(await mine.getByRole('button', { name: 'Approve' }).count()).toBe(0);
+    const { page } = admin;
+    await page.getByRole('link', { name: 'Backup approvals' }).click();
+    await page.reload(); // the list as it is now
+    await page.getByRole('heading', { name: 'Backup changes to approve' }).waitFor();
+    const row = page.locator('[data-testid="backup-requests"] tr', { hasText: summary });
+    await row.getByRole('button', { name: 'Approve' }).click();
+    await page.getByText(/Request [0-9a-f]{16} approved and applied/).waitFor();
+    await operatorPage.reload();
+  };
+
   it('a backup operator registers a distant target, runs a backup with progress and sees it verified', async () => {
     const link = await invite(admin, 'olga', 'backup-operator');
     const operator = await person('olga', 'Granite-Harbour-62-swifts');
@@ -430,6 +446,9 @@ describe('web console in Chromium', () => {
     await dialog.getByLabel('Latitude').fill('45.764');
     await dialog.getByLabel('Longitude').fill('4.8357');
     await dialog.getByRole('button', { name: 'Register' }).click();
+    await shot(page, '20b-backup-target-pending');
+    await adminApproves(page, /add target lyon/);
+    await shot(admin.page, '20c-admin-approved-target');
     const target = page.locator('tr[data-target="lyon"]');
     await target.waitFor();
     expect(await target.textContent()).toMatch(/39\d km/);
@@ -459,6 +478,7 @@ describe('web console in Chromium', () => {
       await form.getByRole('button', { name: 'Add escrow key' }).click();
       expect((await page.getByTestId('escrow-added').textContent())!.replace(/ /g, '')).toBe(fingerprint);
       expect(await form.getByRole('alert').count()).toBe(0);
+      await adminApproves(page, new RegExp(`add escrow key ${fingerprint}`));
     } finally {
       gpg.close();
     }

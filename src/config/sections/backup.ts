@@ -36,6 +36,8 @@ export const BackupSection = Type.Object(
     scratchDir: Type.String({ default: 'tmp/backup' }),
     /** documents whose content the weekly restore drill decrypts and compares */
     drillSamples: Type.Integer({ minimum: 0, maximum: 1000, default: 5 }),
+    /** a change to targets or escrow keys asked for through the API waits this long for an admin's approval, then expires (src/backup/requests.ts) */
+    approvalTtlHours: Type.Integer({ minimum: 1, maximum: 24 * 30, default: 72 }),
   },
   { additionalProperties: false, default: {} },
 );

@@ -26,7 +26,7 @@ interface NavItem {
   /** shown only when this also holds */
   also?: (me: Me) => boolean;
 }
-type NavKey = 'workspaces' | 'reviews' | 'users' | 'keys' | 'settings' | 'dashboard' | 'alerts' | 'jobs' | 'backups' | 'audit' | 'account';
+type NavKey = 'workspaces' | 'reviews' | 'users' | 'keys' | 'settings' | 'dashboard' | 'alerts' | 'jobs' | 'backups' | 'backupApprovals' | 'audit' | 'account';
 type SectionKey = 'documents' | 'administration' | 'operations' | 'you';
 const NAV: NavItem[] = [
   { path: '/workspaces', label: 'workspaces', icon: 'folder', permission: 'workspace:use', section: 'documents' },
@@ -40,6 +40,8 @@ const NAV: NavItem[] = [
   { path: '/operations/alerts', label: 'alerts', icon: 'alert', permission: 'monitoring:read', section: 'operations' },
   { path: '/operations/jobs', label: 'jobs', icon: 'clock', permission: 'monitoring:read', section: 'operations' },
   { path: '/backups', label: 'backups', icon: 'archive', permission: 'backup:read', section: 'operations' },
+  // admins decide backup operators' changes to targets and escrow keys (two-person rule)
+  { path: '/backups', label: 'backupApprovals', icon: 'archive', permission: 'backup:approve', section: 'administration', also: (me) => !can(me, 'backup:read') },
   { path: '/audit', label: 'audit', icon: 'shield', permission: 'audit:read', section: 'operations' },
   { path: '/account', label: 'account', icon: 'user', permission: 'self', section: 'you' },
 ];

@@ -20,11 +20,13 @@ import enKeys from './locales/en/keys.json';
 import frKeys from './locales/fr/keys.json';
 import enSettings from './locales/en/settings.json';
 import frSettings from './locales/fr/settings.json';
+import enBackup from './locales/en/backup.json';
 import frCommon from './locales/fr/common.json';
 import frNav from './locales/fr/nav.json';
 import frErrors from './locales/fr/errors.json';
 import frAccount from './locales/fr/account.json';
 import frRecords from './locales/fr/records.json';
+import frBackup from './locales/fr/backup.json';
 
 const en = {
   common: enCommon,
@@ -37,6 +39,7 @@ const en = {
   reviews: enReviews,
   keys: enKeys,
   settings: enSettings,
+  backup: enBackup,
 };
 
 export type Catalogue = typeof en;
@@ -52,6 +55,7 @@ const fr: Catalogue = {
   reviews: frReviews,
   keys: frKeys,
   settings: frSettings,
+  backup: frBackup,
 };
 
 export const RESOURCES = { en: { translation: en }, fr: { translation: fr } };

@@ -3,6 +3,7 @@ import { get, post } from '../api.js';
 import type { JobRun } from '../jobs.js';
 import { JobProgressView } from '../jobs.js';
 import { can, type Me } from '../session.js';
+import { t } from '../i18n/index.js';
 import { Alert, Badge, Button, Card, EmptyState, ErrorAlert, FormDialog, Facts, Field, Loading, PageHeader, SelectField, TextField, Time, bytes, duration, notify, useAction, useAsync } from '../ui.js';
 
 /**
@@ -44,6 +45,23 @@ const JOB_LABEL: Record<string, string> = { backup: 'Backup', verify: 'Verificat
 const WEEK = 7 * 86_400_000;
 
 export function BackupPage({ me }: { me: Me }) {
+  // an admin who reads no backup data sees only the changes awaiting their decision
+  if (!can(me, 'backup:read')) return <ApprovalsPage me={me} />;
+  return <OperatorPage me={me} />;
+}
+
+function ApprovalsPage({ me }: { me: Me }) {
+  const requests = useAsync((signal) => get<{ requests: ChangeRequest[] }>('/backup/approvals', { signal }), []);
+  return (
+    <>
+      <PageHeader title={t('backup.requests.approvalsTitle')} description={t('backup.requests.approvalsDescription')} />
+      <Requests me={me} list={requests} onDecided={() => undefined} />
+    </>
+  );
+}
+
+function OperatorPage({ me }: { me: Me }) {
+  const requests = useAsync((signal) => get<{ requests: ChangeRequest[] }>('/backup/requests', { signal }), []);
   const backups = useAsync((signal) => get<{ backups: Backup[] }>('/backup/backups', { signal }), []);
   const targets = useAsync((signal) => get<{ targets: Target[] }>('/backup/targets', { signal }), []);
   const runs = useAsync((signal) => get<{ runs: Run[] }>('/backup/runs', { signal }), []);
@@ -152,9 +170,10 @@ export function BackupPage({ me }: { me: Me }) {
       <ErrorAlert error={escrow.error ?? drills.error} />
       <div class="grid-2">
         <Drills drills={drills.data?.drills} />
-        <EscrowKeys keys={escrow.data?.keys} manager={manager} onAdded={() => escrow.reload()} />
+        <EscrowKeys keys={escrow.data?.keys} manager={manager} onAdded={() => (escrow.reload(), requests.reload())} />
       </div>
-      {manager ? <AddTarget open={adding} onClose={() => setAdding(false)} onAdded={() => (setAdding(false), targets.reload())} /> : null}
+      <Requests me={me} list={requests} onDecided={() => (targets.reload(), escrow.reload())} />
+      {manager ? <AddTarget open={adding} onClose={() => setAdding(false)} onAdded={() => (setAdding(false), targets.reload(), requests.reload())} /> : null}
     </>
   );
 }
@@ -314,7 +333,7 @@ function Runs({ runs }: { runs: Run[] | undefined }) {
 function AddTarget({ open, onClose, onAdded }: { open: boolean; onClose: () => void; onAdded: () => void }) {
   const [f, setF] = useState({ name: '', type: 'sftp', url: '', jurisdiction: '', lat: '', lon: '', hostKey: '' });
   const add = useAction(async () => {
-    await post('/backup/targets', {
+    const r = await post<{ request: ChangeRequest }>('/backup/targets', {
       name: f.name.trim(),
       type: f.type,
       url: f.url.trim(),
@@ -323,7 +342,7 @@ function AddTarget({ open, onClose, onAdded }: { open: boolean; onClose: () => v
       lon: Number(f.lon),
       ...(f.hostKey.trim() ? { hostKey: f.hostKey.trim() } : {}),
     });
-    notify(`Target ${f.name} registered`);
+    notify(t('backup.requests.pendingNotice', { id: r.request.id }));
     setF({ name: '', type: 'sftp', url: '', jurisdiction: '', lat: '', lon: '', hostKey: '' });
     onAdded();
   });
@@ -481,13 +500,13 @@ const fingerprintText = (f: string) => f.replace(/(.{4})/g, '$1 ').trim();
 /** paste an armored public key (`gpg --export --armor KEYID`); the appliance checks GnuPG 2.2 can read what it sends it */
 function AddEscrow({ onAdded }: { onAdded: () => void }) {
   const [key, setKey] = useState('');
-  const [added, setAdded] = useState<EscrowKey | undefined>();
+  const [added, setAdded] = useState<ChangeRequest | undefined>();
   const add = useAction(async () => {
     setAdded(undefined);
-    const k = await post<EscrowKey>('/backup/escrow', { publicKey: key.trim() });
-    setAdded(k);
+    const r = await post<{ request: ChangeRequest }>('/backup/escrow', { publicKey: key.trim() });
+    setAdded(r.request);
     setKey('');
-    notify(`Escrow key ${fingerprintText(k.fingerprint)} added`);
+    notify(t('backup.requests.pendingNotice', { id: r.request.id }));
     onAdded();
   });
   return (
@@ -504,9 +523,9 @@ function AddEscrow({ onAdded }: { onAdded: () => void }) {
       </Field>
       <ErrorAlert error={add.error} />
       {added ? (
-        <Alert kind="ok" title="Escrow key added">
+        <Alert kind="ok" title={t('backup.requests.pendingTitle')}>
           <p>
-            Fingerprint <code class="fingerprint" data-testid="escrow-added">{fingerprintText(added.fingerprint)}</code>: future backups open with it. Check it against the key holder's copy.
+            Fingerprint <code class="fingerprint" data-testid="escrow-added">{fingerprintText(String(added.change.fingerprint))}</code>: {t('backup.requests.escrowPending')} Check it against the key holder's copy.
           </p>
         </Alert>
       ) : null}
@@ -516,5 +535,73 @@ function AddEscrow({ onAdded }: { onAdded: () => void }) {
         </Button>
       </div>
     </form>
+  );
+}
+
+interface ChangeRequest {
+  id: string;
+  kind: string;
+  change: Record<string, unknown>;
+  digest: string;
+  summary: string;
+  state: string;
+  requestedBy: string;
+  requestedByName: string | null;
+  requestedAt: string;
+  expiresAt: string;
+  decidedBy: string | null;
+  decidedAt: string | null;
+  reason: string | null;
+}
+
+/** pending changes to targets and escrow keys (src/backup/requests.ts): admins decide, operators see them waiting */
+function Requests({ me, list, onDecided }: { me: Me; list: { data?: { requests: ChangeRequest[] } | undefined; error?: unknown; reload: () => void }; onDecided: () => void }) {
+  const approver = can(me, 'backup:approve');
+  const decide = useAction(async (r: ChangeRequest, how: 'approve' | 'reject') => {
+    await post(`/backup/requests/${encodeURIComponent(r.id)}/${how}`, how === 'approve' ? { digest: r.digest } : {});
+    notify(how === 'approve' ? t('backup.requests.approved', { id: r.id }) : t('backup.requests.rejected', { id: r.id }));
+    list.reload();
+    onDecided();
+  });
+  const rows = list.data?.requests ?? [];
+  return (
+    <Card title={t('backup.requests.title')} class="flush">
+      <ErrorAlert error={(list.error as Error | undefined) ?? decide.error} />
+      {rows.length === 0 ? (
+        <p class="muted small">{t('backup.requests.none')}</p>
+      ) : (
+        <table class="table" aria-label={t('backup.requests.title')} data-testid="backup-requests">
+          <tbody>
+            {rows.map((r) => {
+              const own = `user:${me.id}` === r.requestedBy;
+              return (
+                <tr key={r.id} data-request={r.id}>
+                  <td>
+                    <strong>{r.summary}</strong>
+                    <div class="muted small">
+                      {t('backup.requests.by')} {r.requestedByName ?? r.requestedBy}, <Time t={r.requestedAt} />; {t('backup.requests.expires')} <Time t={r.expiresAt} />; {t('backup.requests.digest')} <code>{r.digest.slice(0, 16)}…</code>
+                    </div>
+                  </td>
+                  <td>
+                    {approver && !own ? (
+                      <div class="row">
+                        <Button variant="primary" busy={decide.busy} onClick={() => void decide.run(r, 'approve')}>
+                          {t('backup.requests.approve')}
+                        </Button>
+                        <Button busy={decide.busy} onClick={() => void decide.run(r, 'reject')}>
+                          {t('backup.requests.reject')}
+                        </Button>
+                      </div>
+                    ) : (
+                      <Badge kind="warn">{own && approver ? t('backup.requests.own') : t('backup.requests.pendingBadge')}</Badge>
+                    )}
+                  </td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      )}
+    </Card>
   );
 }
