@@ -12,6 +12,7 @@ import { BackupService, backupJobs, backupRoutes, backupKeyHolder } from './back
 import { AuditService, auditRoutes } from './audit/index.js';
 import { isAppError } from './shared/errors.js';
 import { HsmSealer } from './seals/index.js';
+import { IncidentService, incidentRoutes } from './incidents/index.js';
 import { wireMonitoring, type Alerter, type Monitoring } from './monitoring/index.js';
 import { smtpSender } from './auth/messaging.js';
 import { auditExportHealth, storageHealth } from './monitoring/health.js';
@@ -75,6 +76,8 @@ export interface Appliance {
   records: Records;
   /** backups to a distant site, verification, restore drill (src/backup) */
   backup: BackupService;
+  /** the incident register, breach clock, notifications (src/incidents) */
+  incidents: IncidentService;
   /** a person's data: export, erasure, retention, record of processing (src/privacy) */
   privacy: PrivacyService;
   /** closers in reverse order of opening */
@@ -158,6 +161,8 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     keys.rotation.addHolder(backupKeyHolder(db.db)); // a KEK version that wraps a live backup key is never destroyed
     if (config.backup.enabled) for (const j of backupJobs(backup, config.backup.time)) scheduler.register(j);
     api.push(monitoring.api({ scheduler, health: () => health }));
+    const incidents = new IncidentService({ db: db.db, audit, clock });
+    api.push(incidentRoutes({ service: incidents, alerts, applianceId: config.applianceId, organisation: config.site.name ?? '' }));
 
     if (o.integrityCheck) await dbWatch.check();
 
@@ -181,6 +186,7 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
       vault: vault.service,
       records,
       backup,
+      incidents,
       privacy,
       close: async () => {
         await scheduler.stop(config.http.shutdownGraceMs);

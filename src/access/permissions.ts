@@ -26,6 +26,9 @@ export const PERMISSIONS = {
   backupManage: 'backup:manage',
   /** approve or reject another person's change to backup targets or escrow keys (two-person rule, src/backup/requests.ts) */
   backupApprove: 'backup:approve',
+  /** the incident register (read); managing it is `incidents:manage` */
+  incidentsRead: 'incidents:read',
+  incidentsManage: 'incidents:manage',
   auditRead: 'audit:read',
   auditVerify: 'audit:verify',
   /** retention policies, legal holds, destruction certificates (changes need a second person) */
@@ -49,9 +52,9 @@ export const isApplianceRole = (r: string): r is ApplianceRole => (APPLIANCE_ROL
 
 /** Which appliance role grants which permissions (owned by the access module). */
 export const ROLE_PERMISSIONS: Record<ApplianceRole, readonly PermissionName[]> = {
-  admin: ['self', 'users:manage', 'users:read', 'access:review', 'keys:read', 'keys:manage', 'settings:manage', 'monitoring:read', 'monitoring:manage', 'workspace:create', 'workspace:use', 'backup:approve'],
+  admin: ['self', 'users:manage', 'users:read', 'access:review', 'keys:read', 'keys:manage', 'settings:manage', 'monitoring:read', 'monitoring:manage', 'incidents:read', 'incidents:manage', 'workspace:create', 'workspace:use', 'backup:approve'],
   'backup-operator': ['self', 'backup:read', 'backup:run', 'backup:manage', 'monitoring:read', 'monitoring:manage'],
-  auditor: ['self', 'audit:read', 'audit:verify', 'users:read', 'backup:read', 'keys:read', 'monitoring:read'],
+  auditor: ['self', 'audit:read', 'audit:verify', 'users:read', 'backup:read', 'keys:read', 'monitoring:read', 'incidents:read'],
   member: ['self', 'workspace:create', 'workspace:use'],
   /** the archivist: retention and holds by ids, no workspace content */
   'records-manager': ['self', 'records:manage'],

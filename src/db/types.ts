@@ -9,11 +9,12 @@ import type { AccessTables } from '../access/tables.js';
 import type { BackupTables } from '../backup/tables.js';
 import type { RecordsTables } from '../records/tables.js';
 import type { SealsTables } from '../seals/tables.js';
+import type { IncidentsTables } from '../incidents/tables.js';
 
 /**
  * Every table of the appliance. Each module adds its table interface here (one line each).
  */
-export interface Database extends CoreTables, AuditTables, MonitoringTables, KeysTables, VaultTables, AuthTables, AccessTables, BackupTables, RecordsTables, SealsTables {}
+export interface Database extends CoreTables, AuditTables, MonitoringTables, KeysTables, VaultTables, AuthTables, AccessTables, BackupTables, RecordsTables, SealsTables, IncidentsTables {}
 
 export type Db = Kysely<Database>;
 export type Dialect = 'sqlite' | 'postgres';

@@ -149,6 +149,17 @@ const EXPECTED: Record<string, Row> = {
   'POST /api/v1/monitoring/alerts/:id/resolve': { allow: ['admin', 'backup'] },
   'GET /api/v1/monitoring/jobs': { allow: ['admin', 'backup', 'auditor'] },
   'GET /api/v1/monitoring/backups': { allow: ['admin', 'backup', 'auditor'] },
+  // incidents (src/incidents): admins manage, auditors read, anyone signed in reports
+  'GET /api/v1/incidents': { allow: ['admin', 'auditor'] },
+  'POST /api/v1/incidents': { allow: ['admin'] },
+  'POST /api/v1/incidents/report': SELF,
+  'GET /api/v1/incidents/:id': { allow: ['admin', 'auditor'] },
+  'PATCH /api/v1/incidents/:id': { allow: ['admin'] },
+  'POST /api/v1/incidents/:id/updates': { allow: ['admin'] },
+  'POST /api/v1/incidents/:id/actions': { allow: ['admin'] },
+  'POST /api/v1/incidents/:id/actions/:actionId/close': { allow: ['admin'] },
+  'PUT /api/v1/incidents/:id/affected': { allow: ['admin'] },
+  'GET /api/v1/incidents/:id/report': { allow: ['admin', 'auditor'] },
   // console (src/console): the read-only settings view
   'GET /api/v1/settings': { allow: ['admin'] },
   // auth (admin-started reset and two-admin recovery)
@@ -246,6 +257,7 @@ const fill = (url: string) =>
     .replace('/users/:id', `/users/${ids.user}`)
     .replace(':userId', ids.member!)
     .replace(':tokenId', '00000000-0000-4000-8000-000000000000')
+    .replace(':actionId', '00000000-0000-4000-8000-000000000000')
     .replace(':id', '00000000-0000-4000-8000-000000000000')
     .replace(':file', 'nothing.js');
 
