@@ -161,7 +161,15 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     keys.rotation.addHolder(backupKeyHolder(db.db)); // a KEK version that wraps a live backup key is never destroyed
     if (config.backup.enabled) for (const j of backupJobs(backup, config.backup.time)) scheduler.register(j);
     api.push(monitoring.api({ scheduler, health: () => health }));
-    const incidents = new IncidentService({ db: db.db, audit, clock });
+    const incidents = new IncidentService({
+      db: db.db,
+      audit,
+      clock,
+      existing: {
+        workspaces: (ids) => identity.workspaces.existing(ids),
+        users: async (ids) => new Set((await Promise.all(ids.map((id) => identity.users.byId(id)))).flatMap((r) => (r ? [r.id] : []))),
+      },
+    });
     api.push(incidentRoutes({ service: incidents, alerts, applianceId: config.applianceId, organisation: config.site.name ?? '' }));
 
     if (o.integrityCheck) await dbWatch.check();

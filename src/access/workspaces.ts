@@ -178,6 +178,12 @@ export class Workspaces {
     return Promise.all(rows.map(async (r) => ({ id: r.id, name: await this.name(r.id, r.name_enc), quotaBytes: r.quota_bytes === null ? null : Number(r.quota_bytes), createdAt: new Date(Number(r.created_at)).toISOString(), state: r.state, role: r.role as WorkspaceRole })));
   }
 
+  /** Which of these ids are workspaces (ids only, nothing about them: the incident register checks what it is told is affected). */
+  async existing(ids: readonly string[]): Promise<Set<string>> {
+    if (!ids.length) return new Set();
+    return new Set((await this.o.db.selectFrom('workspaces').select('id').where('id', 'in', [...ids]).execute()).map((r) => r.id));
+  }
+
   async get(actor: Actor, id: string, source?: AuditSource): Promise<WorkspaceView> {
     const role = await this.require(actor, id, 'workspace:read', source);
     const r = await this.o.db.selectFrom('workspaces').selectAll().where('id', '=', id).executeTakeFirstOrThrow();

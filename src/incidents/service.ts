@@ -65,6 +65,8 @@ export interface IncidentServiceOptions {
   db: Kysely<Database>;
   audit: Auditor;
   clock: Clock;
+  /** which of these ids exist (workspaces: the access module; users: the auth module) */
+  existing: { workspaces(ids: readonly string[]): Promise<Set<string>>; users(ids: readonly string[]): Promise<Set<string>> };
   /** after a public update is committed (banner, e-mail) */
   onPublicUpdate?: (incidentId: string, updateId: number) => Promise<void> | void;
 }
@@ -203,13 +205,9 @@ export class IncidentService {
         if (refs === undefined) continue;
         if (refs.length > 10_000) throw incidentErrors.invalid(`too many ${kind}s`);
         for (const r of refs) if (!ID.test(r)) throw incidentErrors.invalid(`${kind} references must be ids`);
-        if (kind === 'workspace' && refs.length) {
-          const known = await trx.selectFrom('workspaces').select('id').where('id', 'in', refs).execute();
-          if (known.length !== new Set(refs).size) throw incidentErrors.invalid('unknown workspace id');
-        }
-        if (kind === 'user' && refs.length) {
-          const known = await trx.selectFrom('users').select('id').where('id', 'in', refs).execute();
-          if (known.length !== new Set(refs).size) throw incidentErrors.invalid('unknown user id');
+        if (kind !== 'component' && refs.length) {
+          const known = await (kind === 'workspace' ? this.o.existing.workspaces(refs) : this.o.existing.users(refs));
+          if (refs.some((r) => !known.has(r))) throw incidentErrors.invalid(`unknown ${kind} id`);
         }
         await trx.deleteFrom('incident_affected').where('incident_id', '=', id).where('kind', '=', kind).execute();
         for (const r of new Set(refs)) await trx.insertInto('incident_affected').values({ incident_id: id, kind, ref: r }).execute();
