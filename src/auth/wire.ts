@@ -26,6 +26,8 @@ import { RefusalTally } from './refusals.js';
 
 /** the HSM HMAC key behind the proof-of-work challenges */
 const PROOF_KEY = 'coffre-auth-proof';
+/** the HSM HMAC key that peppers password hashes (never leaves the HSM; destroying it voids every password) */
+export const PEPPER_KEY = 'coffre-password-pepper';
 import { httpSmsSender, smtpSender, type MailSender, type SmsSender } from './messaging.js';
 import { Policy, Workspaces, AccessReviews, type PickerDirectory, type WorkspaceLimits } from '../access/index.js';
 import { workspaceRoutes, reviewRoutes } from '../access/routes.js';
@@ -37,7 +39,7 @@ export interface IdentityOptions {
   clock: Clock;
   log: Logger;
   fields: FieldCipher;
-  /** the HSM: the key of the proof-of-work challenges (docs/brute-force.md) */
+  /** the HSM: the password pepper and the key of the proof-of-work challenges (docs/brute-force.md) */
   keys: Pick<KeyProvider, 'mac' | 'createMacKey'>;
   audit: Auditor;
   /** security events (brute force); when absent they are logged at warn level */
@@ -81,7 +83,8 @@ export const logAlerter = (log: Logger): Alerter => ({
 /** Builds the identity and access modules from their configuration (composition for main.ts, init and the CLI). */
 export function wireIdentity(o: IdentityOptions): Identity {
   const d: AuthDeps = { db: o.db, clock: o.clock, log: o.log, fields: o.fields, audit: o.audit, alerts: o.alerts ?? logAlerter(o.log), config: o.auth, publicUrl: o.publicUrl, organisation: o.organisation };
-  const hasher = new PasswordHasher(o.auth.argon2);
+  // the pepper: one HMAC in the HSM per hash or verification (docs/formats.md "Password hashes")
+  const hasher = new PasswordHasher(o.auth.argon2, (password) => macCreating(o.keys, PEPPER_KEY, Buffer.from(password, 'utf8')));
   const throttle = new LoginThrottle(o.db, o.clock, o.auth.throttle);
   const sessions = new SessionStore(o.db, o.clock, o.auth.sessions);
   const mfa = new SecondFactor(o.db, o.clock, o.fields, o.auth.mfa);

@@ -2,11 +2,15 @@ import { describe, expect, it } from 'vitest';
 import { parseOptions } from '@node-rs/argon2';
 import { checkPassword, MAX_PASSWORD_LENGTH } from '../../src/auth/passwords/policy.js';
 import { commonPasswords } from '../../src/auth/passwords/blocklist.js';
-import { PasswordHasher } from '../../src/auth/passwords/hasher.js';
+import crypto from 'node:crypto';
+import { PasswordHasher, PEPPERED_PREFIX } from '../../src/auth/passwords/hasher.js';
 import { normaliseUsername } from '../../src/auth/username.js';
 import { Semaphore } from '../../src/shared/semaphore.js';
 
 const policy = { minLength: 10, minClasses: 3, contextWords: [] as string[] };
+/** the hasher alone; the HSM's own pepper is tested over HTTPS in test/auth/pepper.test.ts */
+const pepperKey = crypto.randomBytes(32);
+const pepper = async (p: string) => crypto.createHmac('sha256', pepperKey).update(p, 'utf8').digest();
 
 describe('passwords', () => {
   it('P1: usernames compare case-insensitively after NFKC', () => {
@@ -49,12 +53,12 @@ describe('passwords', () => {
   });
 
   it('P5: argon2id, m ≥ 19 MiB, t ≥ 2, p = 1, salted; parameters kept per hash and upgraded', async () => {
-    const h = new PasswordHasher({ memoryKiB: 19_456, timeCost: 2, parallelism: 1, maxConcurrent: 2 });
+    const h = new PasswordHasher({ memoryKiB: 19_456, timeCost: 2, parallelism: 1, maxConcurrent: 2 }, pepper);
     const a = await h.hash('Same-Password-42');
     const b = await h.hash('Same-Password-42');
     expect(a).not.toBe(b);
-    expect(a.startsWith('$argon2id$v=19$m=19456,t=2,p=1$')).toBe(true);
-    const o = parseOptions(a);
+    expect(a.startsWith(`${PEPPERED_PREFIX}$argon2id$v=19$m=19456,t=2,p=1$`)).toBe(true);
+    const o = parseOptions(a.slice(PEPPERED_PREFIX.length));
     expect(o.memoryCost).toBeGreaterThanOrEqual(19_456);
     expect(o.timeCost).toBeGreaterThanOrEqual(2);
     expect(o.parallelism).toBe(1);
@@ -65,7 +69,7 @@ describe('passwords', () => {
     const hl = await h.hash(long);
     expect(await h.verify(hl, long + 'z')).toBe(false);
     expect(h.needsRehash(a)).toBe(false);
-    const stronger = new PasswordHasher({ memoryKiB: 19_456, timeCost: 3, parallelism: 1, maxConcurrent: 1 });
+    const stronger = new PasswordHasher({ memoryKiB: 19_456, timeCost: 3, parallelism: 1, maxConcurrent: 1 }, pepper);
     expect(stronger.needsRehash(a)).toBe(true);
   });
 
