@@ -14,6 +14,7 @@ const files: { verbs: string[]; load: () => Promise<Registration[]> }[] = [
   { verbs: ['db'], load: async () => [(await import('./db.js')).registerDb] },
   { verbs: ['audit'], load: async () => [(await import('./audit.js')).registerAudit] },
   { verbs: ['doc'], load: async () => [(await import('./doc.js')).registerDoc] },
+  { verbs: ['vault'], load: async () => [(await import('./vault.js')).registerVault] },
   {
     verbs: ['user', 'login', 'token', 'workspace'],
     load: async () => {

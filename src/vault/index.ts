@@ -14,3 +14,4 @@ export { wireVault, type Vault, type VaultWiring } from './wire.js';
 export { sealedBlobs } from './sealed.js';
 export { policyAccess, type WorkspacePolicy } from './access.js';
 export type { DocumentPlace } from './locate.js';
+export type { VerifyReport, VerifyFailure, VerifyScope, VerifyOptions } from './verify.js';

@@ -350,6 +350,15 @@ export const vaultRoutes: FastifyPluginAsync<VaultRoutesOptions> = async (app0, 
   );
 
   app.post(
+    '/documents/:id/verify',
+    {
+      config: { permission },
+      schema: { tags, summary: "integrity control: re-read every version's blob, check every chunk's tag, its size and SHA-256 (members; no content released)", params: S.IdParams, response: { 200: S.VerifyReply, ...err4xx, 503: S.ErrorReply } },
+    },
+    async (req) => vault.verify(caller(req), req.params.id),
+  );
+
+  app.post(
     '/workspaces/:workspaceId/folders',
     { config: { permission }, schema: { tags, summary: 'create a folder', params: S.WorkspaceParams, body: S.FolderCreateBody, response: { 201: S.Folder, ...err4xx } } },
     async (req, reply) => reply.code(201).send(await vault.createFolder(caller(req), req.params.workspaceId, req.body.name, req.body.parentId ?? null)),

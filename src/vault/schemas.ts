@@ -196,3 +196,21 @@ export const UsageReply = Type.Object(
   { usedBytes: Type.Integer(), quotaBytes: Type.Union([Type.Integer(), Type.Null()]), documents: Type.Integer() },
   { additionalProperties: false },
 );
+
+export const VerifyReply = Type.Object(
+  {
+    type: Type.Literal('coffre.integrity-report'),
+    formatVersion: Type.Literal(1),
+    scope: Type.Object({ kind: Type.String(), id: Type.Union([Type.String(), Type.Null()]) }),
+    startedAt: IsoTime,
+    finishedAt: IsoTime,
+    documents: Type.Integer(),
+    versions: Type.Integer(),
+    bytes: Type.Integer(),
+    ok: Type.Boolean(),
+    failures: Type.Array(
+      Type.Object({ documentId: Type.String(), workspaceId: Type.String(), version: Type.Integer(), blobId: Type.String(), problem: Type.String() }, { additionalProperties: false }),
+    ),
+  },
+  { additionalProperties: false, description: 'integrity report: every chunk tag, size and SHA-256 re-checked' },
+);

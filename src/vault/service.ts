@@ -6,6 +6,7 @@ import { listDocuments, usage, type ListQuery } from './listing.js';
 import { documentPlace, folderPlace, folderTree, locateDocument } from './locate.js';
 import { collectOrphans, indexNames, purgeExpired, purgeNow, sealDigests, sweepUploads } from './maintenance.js';
 import { upload, type UploadBody, type UploadTarget } from './upload.js';
+import { reportVerify, verifyDocument, verifyVersions, type VerifyOptions, type VerifyReport, type VerifyScope } from './verify.js';
 import type { VaultCaller } from './types.js';
 
 /**
@@ -45,4 +46,10 @@ export class VaultService {
   sweepUploads = () => sweepUploads(this.core);
   sealDigests = () => sealDigests(this.core);
   indexNames = (signal?: AbortSignal) => indexNames(this.core, signal);
+
+  /** integrity control of one document by a member (audited; alerts on failure) */
+  verify = (c: VaultCaller, id: string) => verifyDocument(this.core, c, id);
+  /** integrity control of a scope by the appliance (CLI, scrub job): audited and alerted by `reportVerify` */
+  verifyScope = (scope: VerifyScope, o?: VerifyOptions) => verifyVersions(this.core, scope, o);
+  reportVerify = (actor: string, r: VerifyReport) => reportVerify(this.core, actor, r);
 }

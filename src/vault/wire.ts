@@ -51,5 +51,5 @@ export function wireVault(o: VaultWiring): Vault {
     ...(o.retention ? { retention: o.retention } : {}),
   });
   const api: FastifyPluginAsync = async (app) => app.register(vaultRoutes, { vault: service, maxUploadBytes: o.config.maxUploadBytes });
-  return { service, api, jobs: vaultJobs(service) };
+  return { service, api, jobs: vaultJobs(service, o.config.scrubBytesPerSecond) };
 }

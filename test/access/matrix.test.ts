@@ -96,6 +96,7 @@ const EXPECTED: Record<string, Row> = {
   'DELETE /api/v1/documents/:id': { ...wsRead, allow: ['owner', 'editor'] },
   'POST /api/v1/documents/:id/restore': { ...wsRead, allow: ['owner', 'editor'] },
   'POST /api/v1/documents/:id/purge': { ...wsRead, allow: ['owner'] },
+  'POST /api/v1/documents/:id/verify': wsRead,
   'POST /api/v1/workspaces/:workspaceId/folders': { ...wsRead, allow: ['owner', 'editor'] },
   'GET /api/v1/workspaces/:workspaceId/folders': wsRead,
   'PATCH /api/v1/folders/:id': { ...wsRead, allow: ['owner', 'editor'] },

@@ -15,7 +15,9 @@ export const VaultSection = Type.Object(
     pendingUploadGraceMs: Type.Integer({ minimum: 1000, default: 15 * 60_000 }),
     /** decrypted names and tags kept in memory for listing and search (entries; 0 = none) */
     nameCacheEntries: Type.Integer({ minimum: 0, default: 200_000 }),
-    /** cron schedules of the vault jobs are in jobs.schedules: vault.trash-purge, vault.collect-orphans, vault.sweep-uploads */
+    /** the weekly scrub (vault.scrub): re-reads every blob and checks every chunk and digest, at most this many plaintext bytes per second (0 = unbounded) */
+    scrubBytesPerSecond: Type.Integer({ minimum: 0, default: 32 * 1024 * 1024 }),
+    /** cron schedules of the vault jobs are in jobs.schedules: vault.trash-purge, vault.collect-orphans, vault.sweep-uploads, vault.scrub */
   },
   { additionalProperties: false, default: {} },
 );
