@@ -152,8 +152,9 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     const vault = wireVault({ db: db.db, clock, log, config: config.vault, keys: { dataKeys: keys.dataKeys, fields: keys.fields, blobs }, policy: identity.policy, audit, alerts, retention: retentionGuard({ db: db.db, applianceId: config.applianceId }) });
     api.push(vault.api);
     for (const j of vault.jobs) scheduler.register(j);
-    const privacy = new PrivacyService({ db: db.db, clock, log: log.child({ module: 'privacy' }), fields: keys.fields, users: identity.users, audit });
+    const privacy = new PrivacyService({ db: db.db, clock, log: log.child({ module: 'privacy' }), fields: keys.fields, users: identity.users, audit, shred: (name) => keys.dataKeys.destroyNamed(name) });
     api.push(privacyRoutes(privacy));
+    for (const j of privacy.jobs()) scheduler.register(j);
     const records = wireRecords({ db: db.db, clock, audit, vault: vault.service });
     api.push(records.api);
     const backup = new BackupService({ db, config: { backup: config.backup, site: config.site, applianceId: config.applianceId, dataDir: config.dataDir, keys: config.keys, storage: config.storage, leaseTtlMs: config.jobs.leaseTtlMs }, keys: keys.provider, blobs: blobs.store, blobRefs: referencedBlobIds, audit, exportAuditCheckpoints: () => audit.exportCheckpoints(), alerts, clock, log: log.child({ module: 'backup' }) });

@@ -153,6 +153,48 @@ export function registerUsers(program: Command, io: Io): void {
       }),
     );
   user
+    .command('erase <username>')
+    .description('erase a person (GDPR art. 17): e-mail and phone crypto-shredded, name, sessions, tokens and sign-in traces removed; the id stays in the audit trail, which keeps verifying')
+    .option('--transfer-to <username>', 'the new owner of the workspaces this person alone owns')
+    .option('--trash', 'send the workspaces this person alone owns to the trash (purged after vault.trashRetentionDays) instead')
+    .option('--id', 'the argument is the user id')
+    .addOption(dataDirOption())
+    .addOption(jsonOption())
+    .action(
+      action(io, async (who: string, opts: { transferTo?: string; trash?: boolean; id?: boolean; dataDir?: string; json?: boolean }) => {
+        if (opts.transferTo && opts.trash) throw errors.usage('give either --transfer-to or --trash, not both');
+        await local(opts.dataDir, async (a) => {
+          const id = opts.id ? who : (await findUser(a, who)).id;
+          const to = opts.transferTo ? await findUser(a, opts.transferTo) : undefined;
+          const r = await a.privacy.erase(id, to ? { transferTo: to.id } : opts.trash ? { trash: true } : undefined, localActor(), {});
+          emit(io, opts.json, { ...r }, () =>
+            [
+              `erased ${r.userId}: ${r.sessionsEnded} session(s) ended, ${r.tokensRevoked} token(s) revoked`,
+              ...(r.workspacesTransferred.length ? [`  ${r.workspacesTransferred.length} workspace(s) now owned by ${opts.transferTo}`] : []),
+              ...(r.workspacesTrashed.length ? [`  ${r.workspacesTrashed.length} workspace(s) archived, ${r.documentsTrashed} document(s) sent to the trash`] : []),
+              r.keyDestroyed ? '  their field key was destroyed' : '  their fields were overwritten (written before per-person keys)',
+              ...(r.scrubbed ? [] : ['  note: a reader kept the database log busy; the next erasure or a restart finishes scrubbing it']),
+            ].join('\n'),
+          );
+        });
+      }),
+    );
+  user
+    .command('delete <username>')
+    .description('delete an account that never signed in and holds no membership (any other is erased instead: coffre user erase)')
+    .option('--id', 'the argument is the user id')
+    .addOption(dataDirOption())
+    .addOption(jsonOption())
+    .action(
+      action(io, async (who: string, opts: { id?: boolean; dataDir?: string; json?: boolean }) => {
+        await local(opts.dataDir, async (a) => {
+          const id = opts.id ? who : (await findUser(a, who)).id;
+          const r = await a.privacy.remove(id, localActor(), {});
+          emit(io, opts.json, { ...r, deleted: true }, `deleted ${r.userId}`);
+        });
+      }),
+    );
+  user
     .command('enrol <url>')
     .description('complete an enrolment link: you choose your own password (read from stdin)')
     .option('--password-stdin', 'read the password from standard input (required)')

@@ -1,3 +1,4 @@
 export { PrivacyService, type PrivacyDeps } from './service.js';
 export { privacyRoutes } from './routes.js';
 export { collectPerson, exportMembers, zipExport, EXPORT_FORMAT, type PersonExport } from './export.js';
+export { Erasure, type ErasurePlan, type ErasureResult, type Handover } from './erase.js';

@@ -31,5 +31,66 @@ export function privacyRoutes(p: PrivacyService): FastifyPluginAsync {
       const r = await p.exportZip((req.params as { id: string }).id, req.actor!.id, auditSource(req));
       return sendZip(rep, r.zip, r.userId);
     });
+
+    app.get(
+      '/users/:id/erasure',
+      {
+        config: { permission: 'users:manage' },
+        schema: {
+          tags: ['privacy'],
+          summary: 'what erasing this person involves: the workspaces they alone own, and whether the account can be deleted outright',
+          params: IdParams,
+          response: { 200: Type.Object({ userId: Type.String(), state: Type.String(), soleOwned: Type.Array(Type.String()), memberships: Type.Integer(), signedIn: Type.Boolean(), deletable: Type.Boolean() }) },
+        },
+      },
+      async (req) => p.plan((req.params as { id: string }).id),
+    );
+
+    app.post(
+      '/users/:id/erase',
+      {
+        config: { permission: 'users:manage' },
+        schema: {
+          tags: ['privacy'],
+          summary: 'erase a person (GDPR art. 17): their e-mail and phone crypto-shredded, name and traces removed, sessions and tokens revoked; the id stays in the audit trail',
+          params: IdParams,
+          // confirm: the user name (or id) typed again; transferTo or trash: what happens to the workspaces they alone own
+          body: Type.Object({ confirm: Type.String({ minLength: 1, maxLength: 128 }), transferTo: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })), trash: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
+          response: {
+            200: Type.Object({
+              userId: Type.String(),
+              sessionsEnded: Type.Integer(),
+              tokensRevoked: Type.Integer(),
+              workspacesTransferred: Type.Array(Type.String()),
+              workspacesTrashed: Type.Array(Type.String()),
+              documentsTrashed: Type.Integer(),
+              keyDestroyed: Type.Boolean(),
+              scrubbed: Type.Boolean(),
+            }),
+          },
+        },
+      },
+      async (req) => {
+        const b = req.body as { confirm: string; transferTo?: string; trash?: boolean };
+        if (b.transferTo !== undefined && b.trash) throw errors.usage('give either transferTo or trash, not both');
+        const handover = b.transferTo !== undefined ? { transferTo: b.transferTo } : b.trash ? ({ trash: true } as const) : undefined;
+        return p.erase((req.params as { id: string }).id, handover, req.actor!.id, auditSource(req), b.confirm);
+      },
+    );
+
+    app.post(
+      '/users/:id/delete',
+      {
+        config: { permission: 'users:manage' },
+        schema: {
+          tags: ['privacy'],
+          summary: 'delete an account that never signed in and holds no membership (others are erased instead)',
+          params: IdParams,
+          body: Type.Object({ confirm: Type.String({ minLength: 1, maxLength: 128 }) }, { additionalProperties: false }),
+          response: { 200: Type.Object({ userId: Type.String(), scrubbed: Type.Boolean() }) },
+        },
+      },
+      async (req) => p.remove((req.params as { id: string }).id, req.actor!.id, auditSource(req), (req.body as { confirm: string }).confirm),
+    );
   };
 }

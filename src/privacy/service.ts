@@ -6,7 +6,9 @@ import type { Auditor, AuditSource } from '../audit/index.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import { errors } from '../shared/errors.js';
+import type { JobDefinition } from '../jobs/index.js';
 import { collectPerson, zipExport, type PersonExport } from './export.js';
+import { Erasure, type ErasurePlan, type ErasureResult, type Handover } from './erase.js';
 
 export interface PrivacyDeps {
   db: Kysely<Database>;
@@ -15,14 +17,55 @@ export interface PrivacyDeps {
   fields: FieldCipher;
   users: UserDirectory;
   audit: Auditor;
+  /** crypto-shreds a named data key and scrubs the database files (DbDataKeys.destroyNamed) */
+  shred(name: string): Promise<{ destroyed: boolean; scrubbed: boolean }>;
 }
 
 /**
- * A person's data (GDPR): export (art. 15 and 20). Every export is audited before anything is
- * handed out (fail closed: no audit record, no export).
+ * A person's data (GDPR): export (art. 15 and 20), erasure (art. 17, ./erase.ts). Every export is
+ * audited before anything is handed out (fail closed: no audit record, no export).
  */
 export class PrivacyService {
-  constructor(protected readonly d: PrivacyDeps) {}
+  private readonly erasure: Erasure;
+  constructor(protected readonly d: PrivacyDeps) {
+    this.erasure = new Erasure(d);
+  }
+
+  /** what erasing `userId` involves (workspaces they alone own, whether deletion is possible) */
+  plan(userId: string): Promise<ErasurePlan> {
+    return this.erasure.plan(userId);
+  }
+
+  erase(userId: string, handover: Handover, actor: string, source: AuditSource, confirm?: string): Promise<ErasureResult> {
+    return this.erasure.erase(userId, handover, actor, source, confirm);
+  }
+
+  remove(userId: string, actor: string, source: AuditSource, confirm?: string): Promise<{ userId: string; scrubbed: boolean }> {
+    return this.erasure.remove(userId, actor, source, confirm);
+  }
+
+  /** scheduled jobs: `privacy.rekey` (at start and daily) */
+  jobs(): JobDefinition[] {
+    return [
+      {
+        name: 'privacy.rekey',
+        schedule: '40 3 * * *',
+        runAtStart: true,
+        run: async (ctx) => {
+          const moved = await this.rekeyAll();
+          if (moved) ctx.log.info({ event: 'privacy.rekeyed', users: moved }, 'e-mails and phones moved under per-person keys');
+          return { moved };
+        },
+      },
+    ];
+  }
+
+  /** moves e-mails and phones written before per-person keys under each person's own key */
+  async rekeyAll(): Promise<number> {
+    let n = 0;
+    for (const u of await this.d.users.list()) if (await this.d.users.rekey(u)) n++;
+    return n;
+  }
 
   protected async user(userId: string): Promise<UserRow> {
     const u = await this.d.users.byId(userId);

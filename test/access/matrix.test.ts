@@ -68,6 +68,9 @@ const EXPECTED: Record<string, Row> = {
   // personal data (src/privacy)
   'GET /api/v1/users/me/export': SELF,
   'GET /api/v1/users/:id/export': { allow: ['admin'] },
+  'GET /api/v1/users/:id/erasure': { allow: ['admin'] },
+  'POST /api/v1/users/:id/erase': { allow: ['admin'] },
+  'POST /api/v1/users/:id/delete': { allow: ['admin'] },
   // workspaces (src/access)
   'POST /api/v1/workspaces': { allow: WS_CREATORS },
   'GET /api/v1/workspaces': { allow: WS_CREATORS },

@@ -5,6 +5,7 @@ import { Alert, Badge, Button, Card, EmptyState, ErrorAlert, FormDialog, Icon, L
 import { LANGUAGES, language, t } from '../i18n/index.js';
 import { roleLabel } from '../labels.js';
 import { mfaLabel } from './account.js';
+import { EraseDialog } from './erase.js';
 
 export { ReviewsPage, ReviewPage } from './reviews.js';
 export { KeysPage } from './keys.js';
@@ -43,6 +44,7 @@ export function UsersPage({ me }: { me: Me }) {
   const [lang, setLang] = useState<string>(language());
   const [link, setLink] = useState<Shown | undefined>();
   const [filter, setFilter] = useState('');
+  const [erasing, setErasing] = useState<User | undefined>();
   const invite = useAction(async () => {
     const to = email.trim();
     const r = await post<Invited>('/users', { username: username.trim(), email: to, role, language: lang });
@@ -218,7 +220,7 @@ export function UsersPage({ me }: { me: Me }) {
                       {u.pendingRole ? <Badge kind="warn">{t('admin.pendingRole', { role: roleLabel(u.pendingRole) })}</Badge> : null}
                     </td>
                     <td>
-                      <Badge kind={u.state === 'active' ? 'ok' : u.state === 'invited' ? 'warn' : 'error'}>{stateLabel(u.state)}</Badge>
+                      <Badge kind={u.state === 'active' ? 'ok' : u.state === 'invited' ? 'warn' : u.state === 'erased' ? 'neutral' : 'error'}>{stateLabel(u.state)}</Badge>
                     </td>
                     <td>{u.mfaMethod ? mfaLabel(u.mfaMethod) : <span class="muted">{t('account.mfa.none')}</span>}</td>
                     <td>
@@ -230,7 +232,7 @@ export function UsersPage({ me }: { me: Me }) {
                           {t('admin.export.label')}
                         </a>
                       ) : null}
-                      {manage && u.id !== me.id ? (
+                      {manage && u.id !== me.id && u.state !== 'erased' ? (
                         <>
                           {u.state === 'invited' ? (
                             <Button small onClick={() => void reinvite.run(u)}>
@@ -259,6 +261,9 @@ export function UsersPage({ me }: { me: Me }) {
                               {t('admin.actions.disable')}
                             </Button>
                           )}
+                          <Button small variant="danger" data-testid="erase-user" onClick={() => setErasing(u)}>
+                            Erase…
+                          </Button>
                         </>
                       ) : null}
                     </td>
@@ -270,6 +275,7 @@ export function UsersPage({ me }: { me: Me }) {
         ) : null}
       </Card>
       <MfaPolicyNote required={required} />
+      <EraseDialog user={erasing} users={list.data?.users ?? []} onClose={() => setErasing(undefined)} onDone={() => list.reload()} />
       <FormDialog
         open={inviting}
         title={t('admin.invite.open')}
