@@ -5,7 +5,7 @@ import type { UserRow } from '../auth/index.js';
 import { ERASED_NAME, personalKeyName } from '../auth/index.js';
 import type { AuditSource } from '../audit/index.js';
 import { AppError, errors } from '../shared/errors.js';
-import type { PrivacyDeps } from './service.js';
+import type { PrivacyDeps } from './types.js';
 
 /** What happens to the workspaces a person is the only owner of (they would be left without one). */
 export type Handover = { transferTo: string } | { trash: true } | undefined;
@@ -176,6 +176,7 @@ export class Erasure {
           totp_confirmed: 0,
           totp_last_step: null,
           pending_role: null,
+          language: null,
           state: 'erased',
           disabled_at: now,
         })

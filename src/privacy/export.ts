@@ -22,6 +22,8 @@ export interface PersonExport {
     role: string;
     pendingRole: string | null;
     state: string;
+    /** the console and e-mail language they chose (null: their browser's) */
+    language: string | null;
     createdAt: string;
     createdBy: string;
     lastLoginAt: string | null;
@@ -84,6 +86,7 @@ export async function collectPerson(o: { db: Kysely<Database>; fields: FieldCiph
       role: user.role,
       pendingRole: user.pending_role ?? null,
       state: user.state,
+      language: user.language ?? null,
       createdAt: iso(user.created_at)!,
       createdBy: user.created_by,
       lastLoginAt: iso(user.last_login_at),

@@ -1,25 +1,10 @@
-import type { Kysely } from 'kysely';
-import type { Database } from '../db/index.js';
-import type { FieldCipher } from '../keys/types.js';
-import type { UserDirectory, UserRow } from '../auth/index.js';
-import type { Auditor, AuditSource } from '../audit/index.js';
-import type { Clock } from '../shared/clock.js';
-import type { Logger } from '../shared/logger.js';
+import type { UserRow } from '../auth/index.js';
+import type { AuditSource } from '../audit/index.js';
+import type { PrivacyDeps } from './types.js';
 import { errors } from '../shared/errors.js';
 import type { JobDefinition } from '../jobs/index.js';
 import { collectPerson, zipExport, type PersonExport } from './export.js';
 import { Erasure, type ErasurePlan, type ErasureResult, type Handover } from './erase.js';
-
-export interface PrivacyDeps {
-  db: Kysely<Database>;
-  clock: Clock;
-  log: Logger;
-  fields: FieldCipher;
-  users: UserDirectory;
-  audit: Auditor;
-  /** crypto-shreds a named data key and scrubs the database files (DbDataKeys.destroyNamed) */
-  shred(name: string): Promise<{ destroyed: boolean; scrubbed: boolean }>;
-}
 
 /**
  * A person's data (GDPR): export (art. 15 and 20), erasure (art. 17, ./erase.ts). Every export is

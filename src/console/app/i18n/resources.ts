@@ -21,12 +21,14 @@ import frKeys from './locales/fr/keys.json';
 import enSettings from './locales/en/settings.json';
 import frSettings from './locales/fr/settings.json';
 import enBackup from './locales/en/backup.json';
+import enPrivacy from './locales/en/privacy.json';
 import frCommon from './locales/fr/common.json';
 import frNav from './locales/fr/nav.json';
 import frErrors from './locales/fr/errors.json';
 import frAccount from './locales/fr/account.json';
 import frRecords from './locales/fr/records.json';
 import frBackup from './locales/fr/backup.json';
+import frPrivacy from './locales/fr/privacy.json';
 
 const en = {
   common: enCommon,
@@ -40,6 +42,7 @@ const en = {
   keys: enKeys,
   settings: enSettings,
   backup: enBackup,
+  privacy: enPrivacy,
 };
 
 export type Catalogue = typeof en;
@@ -56,6 +59,7 @@ const fr: Catalogue = {
   keys: frKeys,
   settings: frSettings,
   backup: frBackup,
+  privacy: frPrivacy,
 };
 
 export const RESOURCES = { en: { translation: en }, fr: { translation: fr } };

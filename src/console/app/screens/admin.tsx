@@ -13,7 +13,7 @@ export { SettingsPage } from './settings.js';
 
 const ROLES = ['member', 'admin', 'backup-operator', 'auditor', 'records-manager'] as const;
 const roleText = (r: (typeof ROLES)[number]): string => t(`admin.roleText.${r}`);
-const stateLabel = (s: string): string => (s === 'active' || s === 'invited' || s === 'disabled' ? t(`admin.states.${s}`) : s);
+const stateLabel = (s: string): string => (s === 'active' || s === 'invited' || s === 'disabled' ? t(`admin.states.${s}`) : s === 'erased' ? t('privacy.erased') : s);
 
 /** the invitation's answer: the link itself only when no mail server is configured */
 interface Invited {
@@ -205,7 +205,7 @@ export function UsersPage({ me }: { me: Me }) {
                 {users.map((u) => (
                   <tr data-user={u.username}>
                     <td>
-                      {u.username} {u.id === me.id ? <Badge kind="accent">{t('admin.you')}</Badge> : null}
+                      {u.state === 'erased' ? t('privacy.erasedUser') : u.username} {u.id === me.id ? <Badge kind="accent">{t('admin.you')}</Badge> : null}
                     </td>
                     <td>
                       {manage && u.id !== me.id ? (
@@ -262,7 +262,7 @@ export function UsersPage({ me }: { me: Me }) {
                             </Button>
                           )}
                           <Button small variant="danger" data-testid="erase-user" onClick={() => setErasing(u)}>
-                            Erase…
+                            {t('privacy.erase.button')}
                           </Button>
                         </>
                       ) : null}

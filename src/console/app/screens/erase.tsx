@@ -1,7 +1,8 @@
 import { useState } from 'preact/hooks';
 import { get, post } from '../api.js';
 import type { User } from '../session.js';
-import { Alert, FormDialog, Loading, SelectField, TextField, notify, useAction, useAsync } from '../ui.js';
+import { Alert, Button, FormDialog, Loading, SelectField, TextField, notify, useAction, useAsync } from '../ui.js';
+import { t } from '../i18n/index.js';
 
 /** GET /users/:id/erasure (src/privacy/routes.ts) */
 interface Plan {
@@ -34,44 +35,40 @@ export function EraseDialog({ user, users, onClose, onDone }: { user: User | und
     if (!user || !p) return;
     const choice = !needsChoice ? {} : handover === 'trash' ? { trash: true } : { transferTo: handover };
     const r = await post<{ sessionsEnded: number; tokensRevoked: number; workspacesTransferred: string[]; workspacesTrashed: string[] }>(`/users/${encodeURIComponent(user.id)}/erase`, { confirm: typed.trim(), ...choice });
-    notify(`${user.username} was erased: ${r.sessionsEnded} session(s) ended, ${r.tokensRevoked} API token(s) revoked${r.workspacesTransferred.length ? `, ${r.workspacesTransferred.length} workspace(s) handed over` : ''}${r.workspacesTrashed.length ? `, ${r.workspacesTrashed.length} workspace(s) sent to the trash` : ''}`);
+    notify(t('privacy.erase.done', { name: user.username, sessions: r.sessionsEnded, tokens: r.tokensRevoked }));
     close();
     onDone();
   });
   const remove = useAction(async () => {
     if (!user) return;
     await post(`/users/${encodeURIComponent(user.id)}/delete`, { confirm: typed.trim() });
-    notify(`${user.username} was deleted`);
+    notify(t('privacy.erase.deleted', { name: user.username }));
     close();
     onDone();
   });
   const ready = !!user && !!p && typed.trim().toLowerCase() === user.username.toLowerCase() && (!needsChoice || handover !== '');
   return (
-    <FormDialog open={!!user} title={user ? `Erase ${user.username}` : 'Erase'} id="erase-user" class="stack" submitLabel="Erase for good" action={erase} ready={ready} onClose={close}>
+    <FormDialog open={!!user} title={t('privacy.erase.title', { name: user?.username ?? '' })} id="erase-user" class="stack" submitLabel={t('privacy.erase.submit')} action={erase} ready={ready} onClose={close}>
       {plan.loading && !p ? <Loading /> : null}
-      <Alert kind="error" title="This cannot be undone">
-        <span data-testid="erase-consequence">
-          Their e-mail address and phone number are destroyed (their encryption key is deleted), their user name is removed, and every session and API token of theirs ends now. The directory will show “erased user”. The audit trail keeps their id, so it still
-          verifies; it names no one. They can never sign in again.
-        </span>
+      <Alert kind="error" title={t('privacy.erase.warningTitle')}>
+        <span data-testid="erase-consequence">{t('privacy.erase.consequence')}</span>
       </Alert>
       {needsChoice ? (
         <SelectField
-          label={`They alone own ${p!.soleOwned.length} workspace(s). What becomes of it?`}
+          label={t('privacy.erase.soleOwned', { count: p!.soleOwned.length })}
           value={handover}
           onValue={setHandover}
-          options={[{ value: '', label: 'Choose…' }, ...owners.map((o) => ({ value: o.id, label: `Give it to ${o.username}` })), { value: 'trash', label: 'Send its documents to the trash (archived, purged after the trash retention)' }]}
+          options={[{ value: '', label: t('privacy.erase.choose') }, ...owners.map((o) => ({ value: o.id, label: t('privacy.erase.giveTo', { name: o.username }) })), { value: 'trash', label: t('privacy.erase.trash') }]}
         />
       ) : null}
-      <TextField label={`Type ${user?.username ?? ''} to confirm`} value={typed} onValue={setTyped} required autoCapitalize="none" spellcheck={false} />
+      <TextField label={t('privacy.erase.confirm', { name: user?.username ?? '' })} value={typed} onValue={setTyped} required autoCapitalize="none" spellcheck={false} />
       {p?.deletable ? (
-        <p class="muted small">
-          This account never signed in and holds no membership: it can also be{' '}
-          <button type="button" class="btn btn-ghost btn-sm" disabled={!ready || remove.busy} onClick={() => void remove.run()}>
-            deleted outright
-          </button>
-          .
-        </p>
+        <div class="stack">
+          <p class="muted small">{t('privacy.erase.deletable')}</p>
+          <Button small variant="danger" data-testid="delete-user" disabled={!ready} busy={remove.busy} onClick={() => void remove.run()}>
+            {t('privacy.erase.delete')}
+          </Button>
+        </div>
       ) : null}
     </FormDialog>
   );

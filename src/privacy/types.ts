@@ -1,0 +1,19 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/index.js';
+import type { FieldCipher } from '../keys/types.js';
+import type { UserDirectory } from '../auth/index.js';
+import type { Auditor } from '../audit/index.js';
+import type { Clock } from '../shared/clock.js';
+import type { Logger } from '../shared/logger.js';
+
+/** What the privacy module needs from the rest of the appliance (wired in src/main.ts). */
+export interface PrivacyDeps {
+  db: Kysely<Database>;
+  clock: Clock;
+  log: Logger;
+  fields: FieldCipher;
+  users: UserDirectory;
+  audit: Auditor;
+  /** crypto-shreds a named data key and scrubs the database files (DbDataKeys.destroyNamed) */
+  shred(name: string): Promise<{ destroyed: boolean; scrubbed: boolean }>;
+}
