@@ -140,7 +140,7 @@ describe('coffre user erase', () => {
     expect(list.users.some((x) => x.username === 'carol')).toBe(false);
     // by name she is gone; by id she can still be exported (ids and dates only)
     expect((await s.cli(['user', 'erase', 'carol'])).code).toBe(2);
-    const again = await s.cli(['user', 'erase', '--id', u.id, '--trash']);
+    const again = await s.cli(['user', 'erase', '--id', u.id!, '--trash']);
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch(/^USER_ERASED/);
   });
