@@ -149,7 +149,7 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     auth = identity.authenticator;
     api.push(...identity.api);
     for (const j of identity.jobs) scheduler.register(j);
-    const vault = wireVault({ db: db.db, clock, log, config: config.vault, keys: { dataKeys: keys.dataKeys, fields: keys.fields, blobs }, policy: identity.policy, audit, alerts, retention: retentionGuard({ db: db.db, applianceId: config.applianceId }) });
+    const vault = wireVault({ db: db.db, clock, log, config: config.vault, keys: { dataKeys: keys.dataKeys, fields: keys.fields, blobs }, policy: identity.policy, audit, alerts, retention: retentionGuard({ db: db.db, applianceId: config.applianceId, signer: seals }), signer: seals });
     api.push(vault.api);
     for (const j of vault.jobs) scheduler.register(j);
     const privacy = new PrivacyService({ db: db.db, clock, log: log.child({ module: 'privacy' }), fields: keys.fields, users: identity.users, audit, shred: (name) => keys.dataKeys.destroyNamed(name) });

@@ -33,9 +33,9 @@ export function registerVault(program: Command, io: Io): void {
         const scope: VerifyScope = opts.document !== undefined ? { kind: 'document', id: opts.document } : opts.workspace !== undefined ? { kind: 'workspace', id: opts.workspace } : { kind: 'all' };
         const a = await openAppliance({ dataDir: resolveDataDir(opts.dataDir), migrate: false, log: createLogger({ level: 'warn', destination: 'stderr' }) });
         try {
-          const r = await a.vault.verifyScope(scope, { bytesPerSecond: rate });
-          if (scope.kind !== 'all' && r.versions === 0) throw new AppError(scope.kind === 'document' ? 'DOCUMENT_NOT_FOUND' : 'WORKSPACE_NOT_FOUND', `no stored version for this ${scope.kind}`, { exitCode: 2 });
-          await a.vault.reportVerify(localActor(), r);
+          const unsigned = await a.vault.verifyScope(scope, { bytesPerSecond: rate });
+          if (scope.kind !== 'all' && unsigned.versions === 0) throw new AppError(scope.kind === 'document' ? 'DOCUMENT_NOT_FOUND' : 'WORKSPACE_NOT_FOUND', `no stored version for this ${scope.kind}`, { exitCode: 2 });
+          const r = await a.vault.reportVerify(localActor(), unsigned);
           emit(io, opts.json, { ...r }, () => human(r));
           if (!r.ok) {
             io.err(`VAULT_INTEGRITY: ${r.failures.length} version(s) failed their integrity check — an alert was raised; restore them from a backup`);

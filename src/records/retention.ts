@@ -2,7 +2,10 @@ import crypto from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/types.js';
 import type { DestructionRecord, GuardedDocument, RetentionGuard } from '../vault/index.js';
+import { canonicalJson } from '../shared/canonical-json.js';
 import { recordsErrors } from './errors.js';
+
+export { canonicalJson };
 
 export const DAY = 86_400_000;
 
@@ -41,25 +44,18 @@ export async function applicable(db: Kysely<Database>, workspaceId: string, fold
 
 const until = (depositedAt: number, minDays: number) => depositedAt + minDays * DAY;
 
-/** Canonical JSON (sorted keys, no spaces): the exact bytes a certificate's digest and signature cover. */
-export function canonicalJson(v: unknown): string {
-  if (v === null || typeof v !== 'object') return JSON.stringify(v);
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  const o = v as Record<string, unknown>;
-  return `{${Object.keys(o)
-    .filter((k) => o[k] !== undefined)
-    .sort()
-    .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
-    .join(',')}}`;
+/** The sealing key (src/seals Sealer), as the records module uses it. */
+export interface ProofSigner {
+  sign(data: Buffer): Promise<Buffer>;
+  certificate(): Promise<{ fingerprint: string }>;
 }
-
-/** Signs a certificate's canonical bytes (the HSM sealing key, once wired); null: left unsigned. */
-export type CertificateSigner = (body: Buffer) => Promise<string>;
 
 export interface GuardOptions {
   db: Kysely<Database>;
   /** the appliance's id, named in each certificate */
   applianceId: string;
+  /** signs each certificate (ECDSA in the HSM; fail closed: no signature, no certificate, the destruction finishes on the next run) */
+  signer?: ProofSigner;
 }
 
 /**
@@ -97,11 +93,13 @@ export function retentionGuard(o: GuardOptions): RetentionGuard {
     async certify(trx, r: DestructionRecord) {
       const a = await applicable(trx, r.workspaceId, []);
       const id = crypto.randomUUID();
-      const body = certificateBody(id, o.applianceId, r, a.minDays);
+      const seal = o.signer ? { certificateFingerprint: (await o.signer.certificate()).fingerprint, algorithm: 'ECDSA-P256-SHA256' } : null;
+      const body = { ...certificateBody(id, o.applianceId, r, a.minDays), seal };
       const text = canonicalJson(body);
+      const signature = o.signer ? (await o.signer.sign(Buffer.from(text, 'utf8'))).toString('base64') : null;
       await trx
         .insertInto('records_certificates')
-        .values({ id, document_id: r.documentId, workspace_id: r.workspaceId, destroyed_at: r.destroyedAt, body: text, sha256: crypto.createHash('sha256').update(text).digest('hex'), signature: null })
+        .values({ id, document_id: r.documentId, workspace_id: r.workspaceId, destroyed_at: r.destroyedAt, body: text, sha256: crypto.createHash('sha256').update(text).digest('hex'), signature })
         .execute();
     },
   };
@@ -112,7 +110,7 @@ export function certificateBody(id: string, applianceId: string, r: DestructionR
   const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
   return {
     type: 'coffre.destruction-certificate',
-    formatVersion: 1,
+    version: 1,
     id,
     appliance: applianceId,
     object: { kind: 'document', id: r.documentId, workspace: r.workspaceId, folder: r.folderId },

@@ -10,7 +10,7 @@ import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import { vaultErrors } from './errors.js';
 import { NameCache } from './name-cache.js';
-import type { GuardedDocument, RetentionGuard, SealedBlobs, VaultCaller, WorkspaceAccess, WorkspaceView } from './types.js';
+import type { GuardedDocument, ReportSigner, RetentionGuard, SealedBlobs, VaultCaller, WorkspaceAccess, WorkspaceView } from './types.js';
 
 /** Everything the vault's operations use, injected by main.ts. */
 export interface VaultDeps {
@@ -26,6 +26,8 @@ export interface VaultDeps {
   alerts: Alerter;
   /** retention and legal hold (src/records); none: nothing is retained */
   retention?: RetentionGuard;
+  /** signs integrity reports (the HSM sealing key); none: reports are unsigned */
+  signer?: ReportSigner;
 }
 
 const RANK: Record<WorkspaceRole, number> = { viewer: 1, editor: 2, owner: 3 };

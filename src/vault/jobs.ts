@@ -23,8 +23,7 @@ export function vaultJobs(vault: VaultService, scrubBytesPerSecond = 0): JobDefi
       catchUp: true,
       run: async (ctx) => {
         const r = await vault.verifyScope({ kind: 'all' }, { bytesPerSecond: scrubBytesPerSecond, signal: ctx.signal, progress: (done, total) => ctx.progress({ phase: 'verifying', done, total, percent: total ? Math.round((done / total) * 100) : 100 }) });
-        await vault.reportVerify(ctx.actor, r);
-        return r;
+        return vault.reportVerify(ctx.actor, r);
       },
     },
     {

@@ -211,6 +211,12 @@ export const VerifyReply = Type.Object(
     failures: Type.Array(
       Type.Object({ documentId: Type.String(), workspaceId: Type.String(), version: Type.Integer(), blobId: Type.String(), problem: Type.String() }, { additionalProperties: false }),
     ),
+    seal: Type.Optional(
+      Type.Object(
+        { algorithm: Type.String(), certificateFingerprint: Type.String(), signature: Type.String({ description: 'base64 DER ECDSA signature over the canonical JSON of this report without `seal`' }) },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false, description: 'integrity report: every chunk tag, size and SHA-256 re-checked' },
 );

@@ -104,3 +104,9 @@ export const NO_RETENTION: RetentionGuard = {
   assertFolderMovable: async () => undefined,
   certify: async () => undefined,
 };
+
+/** The appliance's sealing key (src/seals), as the vault uses it to sign integrity reports. */
+export interface ReportSigner {
+  sign(data: Buffer): Promise<Buffer>;
+  certificate(): Promise<{ fingerprint: string }>;
+}

@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { num, type VaultCore } from './core.js';
 import { vaultErrors } from './errors.js';
+import { canonicalJson } from '../shared/canonical-json.js';
 import type { VaultCaller } from './types.js';
 
 /** One version that failed its check. Ids only. */
@@ -27,6 +28,11 @@ export interface VerifyReport {
   bytes: number;
   ok: boolean;
   failures: VerifyFailure[];
+  /**
+   * ECDSA signature by the appliance's sealing key over the canonical JSON (src/shared/canonical-json.ts)
+   * of this report without `seal`; absent when no sealing key is wired
+   */
+  seal?: { algorithm: 'ECDSA-P256-SHA256'; certificateFingerprint: string; signature: string };
 }
 
 export type VerifyScope = { kind: 'document'; id: string } | { kind: 'workspace'; id: string } | { kind: 'all' };
@@ -112,8 +118,11 @@ export async function verifyVersions(core: VaultCore, scope: VerifyScope, o: Ver
   };
 }
 
-/** Raises one critical alert per failed version (ids only) and records the check in the audit trail. */
-export async function reportVerify(core: VaultCore, actor: string, r: VerifyReport, source?: VaultCaller['source']): Promise<void> {
+/**
+ * Raises one critical alert per failed version (ids only), records the check in the audit trail,
+ * and signs the report with the sealing key (fail closed: an unsigned report is refused).
+ */
+export async function reportVerify(core: VaultCore, actor: string, r: VerifyReport, source?: VaultCaller['source']): Promise<VerifyReport> {
   for (const f of r.failures) {
     await core.d.alerts.raise({
       kind: 'vault.integrity',
@@ -130,6 +139,12 @@ export async function reportVerify(core: VaultCore, actor: string, r: VerifyRepo
     targets: { scope: r.scope.kind, ...(r.scope.id ? { [r.scope.kind]: r.scope.id } : {}), versions: String(r.versions), failed: String(r.failures.length) },
     ...(source ? { source } : {}),
   });
+  const signer = core.d.signer;
+  if (!signer) return r;
+  const { seal: _unsigned, ...body } = r;
+  const certificateFingerprint = (await signer.certificate()).fingerprint;
+  const signature = (await signer.sign(Buffer.from(canonicalJson(body), 'utf8'))).toString('base64');
+  return { ...body, seal: { algorithm: 'ECDSA-P256-SHA256', certificateFingerprint, signature } };
 }
 
 /** A member's check of one document (any role: it releases no content). */
@@ -137,6 +152,5 @@ export async function verifyDocument(core: VaultCore, c: VaultCaller, id: string
   const { doc } = await core.document(c, id, 'viewer', 'vault.verify');
   if (!doc) throw vaultErrors.documentNotFound();
   const r = await verifyVersions(core, { kind: 'document', id });
-  await reportVerify(core, c.actor.id, r, c.source);
-  return r;
+  return reportVerify(core, c.actor.id, r, c.source);
 }

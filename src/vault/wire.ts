@@ -14,7 +14,7 @@ import { vaultJobs } from './jobs.js';
 import { vaultRoutes } from './routes.js';
 import { sealedBlobs } from './sealed.js';
 import { VaultService } from './service.js';
-import type { RetentionGuard } from './types.js';
+import type { ReportSigner, RetentionGuard } from './types.js';
 
 export interface VaultWiring {
   db: Kysely<Database>;
@@ -26,6 +26,7 @@ export interface VaultWiring {
   audit: Auditor;
   alerts: Alerter;
   retention?: RetentionGuard;
+  signer?: ReportSigner;
 }
 
 export interface Vault {
@@ -49,6 +50,7 @@ export function wireVault(o: VaultWiring): Vault {
     audit: o.audit,
     alerts: o.alerts,
     ...(o.retention ? { retention: o.retention } : {}),
+    ...(o.signer ? { signer: o.signer } : {}),
   });
   const api: FastifyPluginAsync = async (app) => app.register(vaultRoutes, { vault: service, maxUploadBytes: o.config.maxUploadBytes });
   return { service, api, jobs: vaultJobs(service, o.config.scrubBytesPerSecond) };

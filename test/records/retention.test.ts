@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openVaultEnv, upload, type User, type VaultEnv } from '../vault/support.js';
+import { opensslVerifies } from './openssl.js';
 
 /**
  * Retention and legal hold, played as the attacker: the owner, an IT admin who made himself an
@@ -142,6 +143,11 @@ describe('retention refuses the owner and the admin before term', () => {
     const { createHash } = await import('node:crypto');
     expect(cert.sha256).toBe(createHash('sha256').update(cert.body).digest('hex'));
     expect(cert.body).not.toContain('record.txt');
+    // signed by the sealing key: openssl and the certificate alone check it; one changed byte fails
+    const seal = await env.t.appliance.seals.certificate();
+    expect(body.seal).toEqual({ algorithm: 'ECDSA-P256-SHA256', certificateFingerprint: seal.fingerprint });
+    expect(opensslVerifies(Buffer.from(cert.body), cert.signature, seal.pem)).toBe(true);
+    expect(opensslVerifies(Buffer.from(cert.body.replace(doc.sha256, '0'.repeat(64))), cert.signature, seal.pem)).toBe(false);
     // the trash sweep now destroys the early one too, with its certificate
     await env.t.appliance.vault.purgeExpired('job:vault.purge');
     expect(await db().selectFrom('vault_documents').select('id').where('id', '=', early.id).executeTakeFirst()).toBeUndefined();

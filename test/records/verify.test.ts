@@ -3,7 +3,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
 import { Pattern } from '../support/pattern.js';
+import { canonicalJson } from '../../src/shared/canonical-json.js';
 import { openVaultEnv, upload, type User, type VaultEnv } from '../vault/support.js';
+import { opensslVerifies } from './openssl.js';
 
 /**
  * Integrity control: one flipped byte in one blob file on disk is found by the API, the CLI and
@@ -65,6 +67,12 @@ describe('integrity control', () => {
     const r = await verify(owner, bad.id);
     expect(r.status).toBe(200);
     expect(r.json()).toMatchObject({ ok: false, failures: [{ documentId: bad.id, version: 1, problem: 'INTEGRITY' }] });
+    // signed: checked offline with openssl and the sealing certificate alone; a tampered report is refused
+    const { seal, ...report } = r.json();
+    const cert = await env.t.appliance.seals.certificate();
+    expect(seal).toMatchObject({ algorithm: 'ECDSA-P256-SHA256', certificateFingerprint: cert.fingerprint });
+    expect(opensslVerifies(Buffer.from(canonicalJson(report)), seal.signature, cert.pem)).toBe(true);
+    expect(opensslVerifies(Buffer.from(canonicalJson({ ...report, ok: true, failures: [] })), seal.signature, cert.pem)).toBe(false);
     const alerts = await db().selectFrom('alerts').select(['kind', 'severity', 'targets']).where('kind', '=', 'vault.integrity').execute();
     expect(alerts.some((a) => a.severity === 'critical' && a.targets?.includes(bad.id))).toBe(true);
     expect(alerts.some((a) => a.targets?.includes(good.id))).toBe(false);
