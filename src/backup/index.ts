@@ -10,3 +10,4 @@ export type { BackupTables } from './tables.js';
 export type { BackupTarget, TargetSpec } from './targets/types.js';
 export { slotName } from './retention.js';
 export { backupKeyHolder } from './catalogue.js';
+export { secondaryDrill, DRILL_REPORTS, type DrillReport } from './secondary.js';

@@ -94,9 +94,14 @@ const DrillSchema = Type.Object(
     samples: Nullable(Type.Number()),
     plainSize: Nullable(Type.Number()),
     error: Nullable(Type.String()),
+    /** `local` (this appliance) or `secondary` (a signed report from the secondary site, docs/disaster-recovery.md) */
+    where: Type.String(),
+    /** the secondary site's name */
+    site: Nullable(Type.String()),
   },
   { additionalProperties: false },
 );
+const LastDrill = Nullable(Type.Object({ backupId: Type.String(), startedAt: Type.String(), endedAt: Type.String(), ok: Type.Boolean(), rtoMs: Nullable(Type.Number()), error: Nullable(Type.String()), site: Nullable(Type.String()) }, { additionalProperties: false }));
 const RequestSchema = Type.Object(
   {
     id: Type.String(),
@@ -293,7 +298,8 @@ export function backupRoutes(service: BackupService, scheduler: Scheduler): Fast
           .selectFrom('backup_checks')
           .leftJoin('backups', 'backups.id', 'backup_checks.backup_id')
           .select(['backup_checks.backup_id', 'backups.target', 'backup_checks.started_at', 'backup_checks.ended_at', 'backup_checks.ok', 'backup_checks.error', 'backup_checks.details'])
-          .where('backup_checks.kind', '=', 'drill')
+          .where('backup_checks.kind', 'in', ['drill', 'drill-secondary'])
+          .select('backup_checks.kind')
           .orderBy('backup_checks.id', 'desc')
           .limit(limit)
           .execute();
@@ -301,11 +307,19 @@ export function backupRoutes(service: BackupService, scheduler: Scheduler): Fast
           drills: rows.map((r) => {
             const d = (r.details ? JSON.parse(r.details) : {}) as Record<string, unknown>;
             const n = (k: string) => (typeof d[k] === 'number' ? (d[k] as number) : null);
-            return { backupId: r.backup_id, target: r.target ?? null, startedAt: iso(Number(r.started_at))!, endedAt: iso(Number(r.ended_at))!, ok: Number(r.ok) === 1, rtoMs: n('rtoMs'), documents: n('documents'), versions: n('versions'), blobs: n('blobs'), samples: n('samples'), plainSize: n('plainSize'), error: r.error };
+            const secondary = r.kind === 'drill-secondary';
+            return { backupId: r.backup_id, target: r.target ?? (secondary && typeof d.target === 'string' ? d.target : null), startedAt: iso(Number(r.started_at))!, endedAt: iso(Number(r.ended_at))!, ok: Number(r.ok) === 1, rtoMs: n('rtoMs'), documents: n('documents'), versions: n('versions'), blobs: n('blobs'), samples: n('samples'), plainSize: n('plainSize'), error: r.error, where: secondary ? 'secondary' : 'local', site: secondary && typeof d.site === 'string' ? d.site : null };
           }),
         };
       },
     );
+
+    // the latest drill here and the latest on the secondary site (its signed report, checked by this HSM)
+    app.get('/backup/drills/last', { config: { permission: PERMISSIONS.backupRead }, schema: { tags, summary: 'the latest local restore drill and the latest on the secondary site: when, RTO, outcome', response: { 200: Type.Object({ local: LastDrill, secondary: LastDrill }), ...errs } } }, async () => {
+      const l = await service.lastDrills();
+      const out = (x: (typeof l)['local']) => (x ? { backupId: x.backupId, startedAt: iso(x.startedAt)!, endedAt: iso(x.endedAt)!, ok: x.ok, rtoMs: x.rtoMs, error: x.error, site: x.site } : null);
+      return { local: out(l.local), secondary: out(l.secondary) };
+    });
 
     app.post('/backup/run', { config: { permission: PERMISSIONS.backupRun }, schema: { tags, summary: 'take a backup now (202; follow it in /backup/runs)', response: { 202: Started, ...errs } } }, async (req, reply) => {
       reply.code(202);

@@ -13,6 +13,7 @@ import type { BackupTarget } from './targets/types.js';
 import type { AddTargetInput, BackupDeps, Progress, RunReport } from './types.js';
 import { find, verify, verifyAll } from './verify.js';
 import { watchdog } from './watchdog.js';
+import { collectSecondaryDrills } from './secondary.js';
 
 export type { ChangeInput, ChangeRequest, Person } from './requests.js';
 export type { AddTargetInput, BackupDeps, BackupServiceConfig, Progress, RunReport, TargetRunReport } from './types.js';
@@ -95,6 +96,20 @@ export class BackupService {
   }
   destroy(t: BackupTarget, target: string, id: string, reason: string, actor: string) {
     return destroy(this.core, t, target, id, reason, actor);
+  }
+  /** reads and records the signed reports of drills run on the secondary site (./secondary.ts) */
+  collectSecondaryDrills() {
+    return collectSecondaryDrills(this.core);
+  }
+  /** the latest local drill and the latest drill on the secondary site, as recorded */
+  async lastDrills() {
+    const one = async (kind: string) => {
+      const r = await this.core.db.selectFrom('backup_checks').selectAll().where('kind', '=', kind).orderBy('started_at', 'desc').orderBy('id', 'desc').executeTakeFirst();
+      if (!r) return null;
+      const d = (r.details ? JSON.parse(r.details) : {}) as { rtoMs?: number; site?: string; target?: string; reportId?: string };
+      return { backupId: r.backup_id, startedAt: Number(r.started_at), endedAt: Number(r.ended_at), ok: Number(r.ok) === 1, rtoMs: typeof d.rtoMs === 'number' ? d.rtoMs : null, error: r.error, site: d.site ?? null, reportId: d.reportId ?? null };
+    };
+    return { local: await one('drill'), secondary: await one('drill-secondary') };
   }
   watchdog(o: { actor: string }) {
     return watchdog(this.core, o);

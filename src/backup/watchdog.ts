@@ -1,3 +1,4 @@
+import { collectSecondaryDrills } from './secondary.js';
 import { listTargets } from './catalogue.js';
 import { HOUR, type BackupCore } from './core.js';
 import { maxAgeMs } from './retention.js';
@@ -75,5 +76,7 @@ export async function watchdog(c: BackupCore, o: { actor: string }): Promise<{ o
       }
     });
   }
+  // reports of restore drills run on the secondary site (./secondary.ts): never stops the watchdog
+  await collectSecondaryDrills(c).catch((e: unknown) => c.d.log.warn({ err: e }, 'watchdog: secondary drill reports not collected'));
   return { overdue, lastCompletedAt, destroyed };
 }

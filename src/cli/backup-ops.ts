@@ -89,6 +89,16 @@ export interface PendingOut {
 }
 export const isPending = (x: unknown): x is PendingOut => !!x && typeof x === 'object' && (x as { status?: unknown }).status === 'pending';
 
+export interface LastDrillOut {
+  backupId: string;
+  startedAt: string;
+  endedAt: string;
+  ok: boolean;
+  rtoMs: number | null;
+  error: string | null;
+  site: string | null;
+}
+
 export interface Started {
   status: 'started';
   job: string;
@@ -109,6 +119,8 @@ export interface BackupOps {
   removeEscrow(fingerprint: string): Promise<{ fingerprint: string } | PendingOut>;
   expireEscrow(fingerprint: string, at: number): Promise<{ fingerprint: string; expiresAt: string } | PendingOut>;
   listRequests(all: boolean): Promise<RequestOut[]>;
+  /** the latest drill here and on the secondary site (locally: the targets' reports are read first) */
+  lastDrills(): Promise<{ local: LastDrillOut | null; secondary: LastDrillOut | null }>;
   /** remote only: an admin's token, never the requester's */
   approveRequest(id: string): Promise<{ request: RequestOut; result: unknown }>;
   rejectRequest(id: string, reason: string | null): Promise<{ request: RequestOut }>;
@@ -217,6 +229,12 @@ function localOps(a: Appliance, notice: (m: string) => void = () => undefined): 
         reason: r.reason,
       }));
     },
+    async lastDrills() {
+      await b.collectSecondaryDrills();
+      const l = await b.lastDrills();
+      const out = (x: (typeof l)['local']): LastDrillOut | null => (x ? { backupId: x.backupId, startedAt: iso(x.startedAt)!, endedAt: iso(x.endedAt)!, ok: x.ok, rtoMs: x.rtoMs, error: x.error, site: x.site } : null);
+      return { local: out(l.local), secondary: out(l.secondary) };
+    },
     approveRequest: () => Promise.reject(notLocal()),
     rejectRequest: () => Promise.reject(notLocal()),
     async list(all) {
@@ -306,6 +324,7 @@ function remoteOps(c: Client): BackupOps {
         return (await c.json<{ requests: RequestOut[] }>('GET', `/backup/approvals${q}`)).requests;
       }
     },
+    lastDrills: () => c.json<{ local: LastDrillOut | null; secondary: LastDrillOut | null }>('GET', '/backup/drills/last'),
     async approveRequest(id) {
       // the digest of the change as listed now: approved only if it is still exactly that change
       const r = (await this.listRequests(true)).find((x) => x.id === id);

@@ -9,7 +9,8 @@ import { KeysSection, type KeysConfig } from '../config/sections/keys.js';
 import { createKeyProvider } from '../keys/registry.js';
 import { createLogger } from '../shared/logger.js';
 import type { JobProgress } from '../jobs/types.js';
-import { backupErrors, fmtBytes, openTarget, parseHostKey, restoreInto, targetOptions, targetRef, type RunReport, type TargetOptions } from '../backup/index.js';
+import { backupErrors, fmtBytes, openTarget, parseHostKey, restoreInto, secondaryDrill, targetOptions, targetRef, type DrillReport, type RunReport, type TargetOptions } from '../backup/index.js';
+import { AppError } from '../shared/errors.js';
 import { readSecretFile, resolveConfigPath } from '../config/index.js';
 import { action, dataDirOption, emit, interruptible, jsonOption, localActor, parseNumber, type Io } from './output.js';
 import { isPending, withBackupOps, type BackupOps, type DrillResult, type PendingOut, type RequestOut, type VerifyResult } from './backup-ops.js';
@@ -269,14 +270,30 @@ export function registerBackup(program: Command, io: Io): void {
     );
   backup
     .command('drill')
-    .description('restore the newest backup into scratch space, check it, record the time taken (RTO)')
+    .description('restore the newest backup into scratch space, check it, record the time taken (RTO); --secondary: on the secondary installation, from the target, with a signed report the primary reads')
     .addOption(dataDirOption())
+    .option('--secondary', 'run on the secondary installation whose --data-dir holds secondary.json (docs/disaster-recovery.md "Drill on the secondary site")')
     .addOption(noWait())
     .addOption(jsonOption())
     .action(
-      action(io, (o: { dataDir?: string; wait?: boolean; json?: boolean }) =>
-        jobVerb(o, 'drill', (ops, p, signal) => ops.drill(p, signal), (r: DrillResult) => `restore drill of ${r.backupId}: ${r.documents} document(s), ${r.blobs} blob(s), ${r.samples} sample(s) decrypted and matched; RTO ${(r.rtoMs / 1000).toFixed(1)} s`),
+      action(io, (o: { dataDir?: string; wait?: boolean; json?: boolean; secondary?: boolean }) =>
+        o.secondary
+          ? runSecondaryDrill(io, o)
+          : jobVerb(o, 'drill', (ops, p, signal) => ops.drill(p, signal), (r: DrillResult) => `restore drill of ${r.backupId}: ${r.documents} document(s), ${r.blobs} blob(s), ${r.samples} sample(s) decrypted and matched; RTO ${(r.rtoMs / 1000).toFixed(1)} s`),
       ),
+    );
+  backup
+    .command('drills')
+    .description('the latest restore drill here and the latest on the secondary site (its signed report, read from the targets): when, RTO, outcome')
+    .addOption(dataDirOption())
+    .addOption(jsonOption())
+    .action(
+      action(io, async (o: { dataDir?: string; json?: boolean }) => {
+        const r = await withBackupOps(o, (ops) => ops.lastDrills());
+        const line = (what: string, d: (typeof r)['local']) =>
+          d ? `${what}: ${d.ok ? 'succeeded' : 'FAILED'} ${d.endedAt}${d.site ? ` at ${d.site}` : ''}, backup ${d.backupId}${d.rtoMs !== null ? `, RTO ${(d.rtoMs / 1000).toFixed(1)} s` : ''}${d.error ? ` — ${d.error}` : ''}` : `${what}: none recorded`;
+        emit(io, o.json, { ...r }, `${line('last drill on this appliance', r.local)}\n${line('last drill on the secondary site', r.secondary)}`);
+      }),
     );
   backup
     .command('status <runId>')
@@ -299,6 +316,62 @@ export function registerBackup(program: Command, io: Io): void {
     );
 
   registerRestore(program, io);
+}
+
+/**
+ * `coffre backup drill --secondary --data-dir DIR`: the secondary installation is DIR, holding
+ * `secondary.json` ({site, target: {url, hostKey?, identityFile?, passwordFile?}, keys, samples?};
+ * relative paths against DIR), scratch space under DIR/tmp and a log of its reports,
+ * DIR/drill-reports.jsonl. It reads the target and writes only its report (drill-reports/).
+ */
+async function runSecondaryDrill(io: Io, o: { dataDir?: string; json?: boolean }): Promise<void> {
+  if (!o.dataDir) throw backupErrors.usage('--secondary needs --data-dir: the secondary installation\'s directory (with secondary.json)', 'see docs/disaster-recovery.md "Drill on the secondary site"');
+  const dir = path.resolve(o.dataDir);
+  const file = path.join(dir, 'secondary.json');
+  let raw: { site?: unknown; target?: Record<string, unknown>; keys?: unknown; samples?: unknown };
+  try {
+    raw = JSON.parse(fs.readFileSync(file, 'utf8')) as typeof raw;
+  } catch (e) {
+    throw backupErrors.usage(`cannot read ${file} as JSON (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, 'see docs/disaster-recovery.md "Drill on the secondary site"');
+  }
+  const tgt = raw.target ?? {};
+  if (typeof raw.site !== 'string' || !raw.site || typeof tgt.url !== 'string' || !/^(sftp|file):\/\//.test(tgt.url) || !raw.keys) throw backupErrors.usage(`${file}: needs "site" (a name), "target": {"url": "sftp://…" or "file://…"} and "keys" (this site's HSM)`);
+  const keysFile = path.join(dir, '.keys.json');
+  fs.writeFileSync(keysFile, JSON.stringify({ keys: raw.keys }));
+  let keysConfig: KeysConfig;
+  try {
+    keysConfig = readKeysFile(keysFile);
+  } finally {
+    fs.rmSync(keysFile, { force: true });
+  }
+  const rel = (v: unknown) => (typeof v === 'string' && v ? resolveConfigPath(dir, v) : null);
+  const spec = { type: tgt.url.startsWith('sftp:') ? ('sftp' as const) : ('path' as const), url: tgt.url, hostKey: typeof tgt.hostKey === 'string' ? parseHostKey(tgt.hostKey) : null, identityFile: rel(tgt.identityFile), passwordFile: rel(tgt.passwordFile) };
+  const options: TargetOptions = { retry: { retries: 3, baseMs: 2000 } };
+  const log = createLogger({ level: 'warn', destination: 'stderr' });
+  reexecForTransfer();
+  const target = openTarget(spec, { ...options, readSecret: (f, what) => readSecretFile(f, what) });
+  const bar = progressBar();
+  let report!: DrillReport;
+  try {
+    const keys = await createKeyProvider(keysConfig, { log });
+    try {
+      await interruptible(io, async (signal) => {
+        report = await secondaryDrill({ target, targetRef: targetRef(spec, options, readSecretFile), keys, keysSection: { ...keysConfig }, scratchDir: path.join(dir, 'tmp'), site: raw.site as string, samples: typeof raw.samples === 'number' ? raw.samples : 5, log, progress: (p) => bar.update(p), signal });
+      }, { json: o.json });
+    } finally {
+      await keys.close();
+    }
+  } finally {
+    bar.stop();
+    await target.close();
+  }
+  if ((report as DrillReport | undefined) === undefined) return;
+  fs.appendFileSync(path.join(dir, 'drill-reports.jsonl'), JSON.stringify(report) + '\n', { mode: 0o600 });
+  if (!report.ok) {
+    const [code, ...rest] = (report.error ?? 'BACKUP_DRILL_FAILED: failed').split(': ');
+    throw new AppError(code!, rest.join(': '), { details: { reportId: report.reportId }, hint: 'the signed report of this failure was written to the target; the primary raises backup.drill-failed' });
+  }
+  emit(io, o.json, { ...report }, `restore drill on the secondary site ${report.site}: backup ${report.backupId} restored and checked (parts, database, audit chain of ${report.checks?.auditRecords} record(s), ${report.checks?.samples} sample(s)); RTO ${((report.rtoMs ?? 0) / 1000).toFixed(1)} s; signed report ${report.reportId} written to the target`);
 }
 
 /** Reads `--keys FILE`: the `keys` section for this site's HSM; relative paths against the file. */

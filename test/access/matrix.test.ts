@@ -138,6 +138,7 @@ const EXPECTED: Record<string, Row> = {
   'DELETE /api/v1/backup/escrow/:fingerprint': { allow: ['backup'] },
   'POST /api/v1/backup/escrow/:fingerprint/expiry': { allow: ['backup'] },
   'GET /api/v1/backup/drills': { allow: ['backup', 'auditor'] },
+  'GET /api/v1/backup/drills/last': { allow: ['backup', 'auditor'] },
   // two-person rule: operators ask (the routes above answer 202), an admin decides
   'GET /api/v1/backup/requests': { allow: ['backup', 'auditor'] },
   'GET /api/v1/backup/approvals': { allow: ['admin'] },

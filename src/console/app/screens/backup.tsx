@@ -386,11 +386,15 @@ interface Drill {
   blobs: number | null;
   samples: number | null;
   error: string | null;
+  /** `local`, or `secondary`: the signed report of a drill on the secondary site */
+  where: string;
+  site: string | null;
 }
 
-/** the latest restore drills (GET /backup/drills): the newest first, with its RTO */
+/** the latest restore drills (GET /backup/drills): the newest first, with its RTO; the secondary site's apart */
 function Drills({ drills }: { drills: Drill[] | undefined }) {
-  const last = drills?.[0];
+  const last = drills?.find((d) => d.where !== 'secondary');
+  const secondary = drills?.find((d) => d.where === 'secondary');
   return (
     <Card title="Restore drills" class="flush">
       <div class="pad">
@@ -408,9 +412,24 @@ function Drills({ drills }: { drills: Drill[] | undefined }) {
             />
           </div>
         ) : null}
+        <div data-testid="last-secondary-drill" data-ok={secondary ? (secondary.ok ? 'true' : 'false') : 'none'}>
+          <h3 class="small">{t('backup.drills.secondaryTitle')}</h3>
+          {secondary ? (
+            <Facts
+              items={[
+                [t('backup.drills.when'), <Time t={secondary.endedAt} />],
+                [t('backup.drills.site'), secondary.site ?? '—'],
+                [t('backup.drills.outcome'), secondary.ok ? <Badge kind="ok">{t('backup.drills.passed')}</Badge> : <Badge kind="error">{t('backup.drills.failed')}</Badge>],
+                ['RTO', secondary.rtoMs !== null ? <strong data-testid="secondary-drill-rto">{duration(secondary.rtoMs)}</strong> : (secondary.error ?? '—')],
+              ]}
+            />
+          ) : (
+            <p class="muted small">{t('backup.drills.secondaryNone')}</p>
+          )}
+        </div>
       </div>
       {drills && drills.length === 0 ? <EmptyState icon="clock" title="No restore drill yet">The first one runs on Sunday, or with <code>coffre backup drill</code>.</EmptyState> : null}
-      {drills && drills.length > 1 ? (
+      {drills && drills.some((d) => d !== last && d !== secondary) ? (
         <div class="table-wrap">
           <table class="table" aria-label="Restore drills">
             <thead>
@@ -422,7 +441,7 @@ function Drills({ drills }: { drills: Drill[] | undefined }) {
               </tr>
             </thead>
             <tbody>
-              {drills.slice(1).map((d) => (
+              {drills.filter((d) => d !== last && d !== secondary).map((d) => (
                 <tr data-drill={d.backupId}>
                   <td>
                     <Time t={d.endedAt} />
