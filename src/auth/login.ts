@@ -3,7 +3,7 @@ import type { UserDirectory, UserRow } from './users.js';
 import type { PasswordHasher } from './passwords/hasher.js';
 import type { Counts, LoginThrottle } from './throttle.js';
 import type { SessionStore } from './sessions.js';
-import type { SecondFactor } from './mfa.js';
+import type { SecondFactor, TotpProvisioning } from './mfa.js';
 import { ApiTokens, type TokenView } from './tokens.js';
 import type { MailSender, SmsSender } from './messaging.js';
 import { LoginThrottle as Throttle } from './throttle.js';
@@ -24,7 +24,7 @@ export interface TokenRequest {
 }
 
 export type LoginResult =
-  | { status: 'mfa_required'; challenge: string; method: string; expiresAt: number }
+  | { status: 'mfa_required'; challenge: string; method: string; expiresAt: number; /** method `totp-enrol`: the authenticator to add */ totp?: TotpProvisioning }
   | {
       status: 'ok';
       userId: string;
@@ -35,6 +35,9 @@ export type LoginResult =
       /** notices waiting since the last sign-in (e.g. `mfa.locked`) */
       notices?: { kind: string; at: number }[];
     };
+
+/** the challenge of a sign-in that adds its first authenticator (no mail server for codes) */
+const ENROL_METHOD = 'totp-enrol';
 
 /** the device cookie's value: 24 random bytes, base64url */
 const DEVICE_SECRET = /^[A-Za-z0-9_-]{32}$/;
@@ -141,6 +144,7 @@ export class LoginService {
       await this.d.audit.recordNow({ action: 'auth.login.password', actor: `user:${user.id}`, outcome: 'denied', reason: 'MFA_LOCKED', targets: { user: user.id }, source });
       throw authErrors.mfaLocked(locked);
     }
+    if (method === 'email' && !this.p.mail && !user.mfa_method) return this.enrolStep(user, o.purpose, o.token, JSON.stringify({ accountKey, prefix }), source);
     if (method === 'sms' && (!this.p.sms || !user.phone_enc)) throw authErrors.mfaUnavailable('no SMS gateway or phone number');
     if (method === 'email' && !this.p.mail) throw authErrors.mfaUnavailable('no mail server configured');
     if (method === 'sms' || method === 'email') await this.takeCodeBudget(user, method, source);
@@ -152,6 +156,28 @@ export class LoginService {
     });
     if (ch.code) await this.deliverCode(user, method, ch.code);
     return { status: 'mfa_required', challenge: ch.challenge, method, expiresAt: ch.expiresAt };
+  }
+
+  /**
+   * A role that requires a second factor, a user who has none, and no mail server to send a code
+   * (an upgraded install): right after the password, the user adds an authenticator (TOTP) bound to
+   * this one challenge (same life, attempts and lock as any challenge), and the sign-in completes
+   * only with a code from it. The password alone grants nothing else: no session, no token.
+   */
+  private async enrolStep(user: UserRow, purpose: 'session' | 'token', token: TokenRequest | undefined, release: string, source: Source): Promise<LoginResult> {
+    const locked = await this.mfaLockedFor(user.id);
+    if (locked) {
+      await this.d.audit.recordNow({ action: 'auth.login.password', actor: `user:${user.id}`, outcome: 'denied', reason: 'MFA_LOCKED', targets: { user: user.id }, source });
+      throw authErrors.mfaLocked(locked);
+    }
+    const t = await this.p.mfa.newTotp(user);
+    const ch = await this.d.db.transaction().execute(async (trx) => {
+      await trx.updateTable('users').set({ totp_pending_enc: t.secretEnc }).where('id', '=', user.id).where('mfa_method', 'is', null).execute();
+      const c = await this.p.mfa.createChallenge(trx, user.id, ENROL_METHOD, purpose, token, release);
+      await this.d.audit.record(trx, { action: 'auth.login.password', actor: `user:${user.id}`, outcome: 'success', reason: 'MFA_ENROL_REQUIRED', targets: { user: user.id }, source });
+      return c;
+    });
+    return { status: 'mfa_required', challenge: ch.challenge, method: ENROL_METHOD, expiresAt: ch.expiresAt, totp: t.provisioning };
   }
 
   private static readonly WINDOW_15_MIN = 15 * 60_000;
@@ -231,12 +257,26 @@ export class LoginService {
     if (res.method === 'totp' && user.totp_confirmed === 0) {
       await this.d.db.updateTable('users').set({ totp_confirmed: 1 }).where('id', '=', user.id).execute();
     }
+    if (res.method === ENROL_METHOD) {
+      // the code came from the authenticator added at this sign-in: it is now the user's factor
+      await this.d.db.transaction().execute(async (trx) => {
+        const done = await trx
+          .updateTable('users')
+          .set({ mfa_method: 'totp', totp_secret_enc: user.totp_pending_enc, totp_pending_enc: null, totp_confirmed: 1 })
+          .where('id', '=', user.id)
+          .where('mfa_method', 'is', null)
+          .where('totp_pending_enc', '=', user.totp_pending_enc)
+          .executeTakeFirst();
+        if (Number(done.numUpdatedRows) !== 1) throw authErrors.challengeInvalid();
+        await this.d.audit.record(trx, { action: 'auth.mfa.totp.enrol', actor: `user:${user.id}`, outcome: 'success', reason: 'AT_SIGN_IN', targets: { user: user.id }, source });
+      });
+    }
     if (res.release) {
       const rel = JSON.parse(res.release) as { accountKey: string; prefix: string };
       await this.p.throttle.release(rel.accountKey, rel.prefix);
     }
     const token = res.request ? (JSON.parse(res.request) as TokenRequest) : undefined;
-    return this.issue(user, res.purpose === 'token' ? 'token' : 'session', token, source, res.method, o.device);
+    return this.issue(user, res.purpose === 'token' ? 'token' : 'session', token, source, res.method === ENROL_METHOD ? 'totp' : res.method, o.device);
   }
 
   /** S2: a brand-new session (or token) at every sign-in; the address (and the browser, by its device cookie) becomes known for the user */

@@ -158,6 +158,7 @@ export class SecondFactor {
       const c = code.trim();
       if (row.code_hash && /^\d{6}$/.test(c)) good = safeEqual(sha256(`${idHash}:${c}`), row.code_hash);
       else if (row.method === 'totp' && /^\d{6}$/.test(c)) good = await this.verifyTotp(user, c);
+      else if (row.method === 'totp-enrol' && /^\d{6}$/.test(c) && user.totp_pending_enc) good = await this.verifyTotp(user, c, user.totp_pending_enc);
       if (!good && /-/.test(c)) good = await this.useRecoveryCode(user.id, c);
     }
     if (!good) {

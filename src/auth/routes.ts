@@ -55,7 +55,7 @@ export function authRoutes(d: AuthRouteDeps): FastifyPluginAsync {
       }
     });
     const reply = async (res: LoginResult, rep: FastifyReply) => {
-      if (res.status === 'mfa_required') return { status: res.status, challenge: res.challenge, method: res.method, expiresAt: new Date(res.expiresAt).toISOString() };
+      if (res.status === 'mfa_required') return { status: res.status, challenge: res.challenge, method: res.method, expiresAt: new Date(res.expiresAt).toISOString(), ...(res.totp ? { totp: res.totp } : {}) };
       const u = await d.users.byId(res.userId);
       const out: Record<string, unknown> = { status: 'ok', user: userView(u!) };
       const cookies: string[] = [];

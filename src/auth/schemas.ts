@@ -60,6 +60,8 @@ export const LoginReply = Type.Object({
   challenge: Type.Optional(Type.String()),
   method: Type.Optional(Type.String()),
   expiresAt: Type.Optional(Type.String()),
+  /** method `totp-enrol`: the authenticator to add now, then answer the challenge with its code (docs/identity.md) */
+  totp: Type.Optional(Type.Object({ secret: Type.String(), otpauthUrl: Type.String(), qrSvg: Type.String() })),
   user: Type.Optional(UserSchema),
   /** for cookie sessions: send it back as X-CSRF-Token on state-changing requests */
   csrfToken: Type.Optional(Type.String()),
