@@ -22,6 +22,10 @@ import enSettings from './locales/en/settings.json';
 import frSettings from './locales/fr/settings.json';
 import enBackup from './locales/en/backup.json';
 import enPrivacy from './locales/en/privacy.json';
+import enDocuments from './locales/en/documents.json';
+import frDocuments from './locales/fr/documents.json';
+import enAudit from './locales/en/audit.json';
+import frAudit from './locales/fr/audit.json';
 import frCommon from './locales/fr/common.json';
 import frNav from './locales/fr/nav.json';
 import frErrors from './locales/fr/errors.json';
@@ -43,6 +47,8 @@ const en = {
   settings: enSettings,
   backup: enBackup,
   privacy: enPrivacy,
+  documents: enDocuments,
+  audit: enAudit,
 };
 
 export type Catalogue = typeof en;
@@ -60,6 +66,8 @@ const fr: Catalogue = {
   settings: frSettings,
   backup: frBackup,
   privacy: frPrivacy,
+  documents: frDocuments,
+  audit: frAudit,
 };
 
 export const RESOURCES = { en: { translation: en }, fr: { translation: fr } };

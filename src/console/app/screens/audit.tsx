@@ -3,6 +3,7 @@ import { get, post } from '../api.js';
 import { navigate, type Route } from '../router.js';
 import { can, type Me, type User } from '../session.js';
 import { Alert, Badge, Button, Card, EmptyState, ErrorAlert, Loading, PageHeader, SelectField, TextField, useAction, useAsync } from '../ui.js';
+import { t } from '../i18n/index.js';
 
 /** The audit trail (src/audit): filters, pages, and `audit verify`. */
 export interface AuditRecord {
@@ -90,12 +91,12 @@ export function AuditPage({ me, route }: { me: Me; route: Route }) {
   return (
     <>
       <PageHeader
-        title="Audit trail"
-        description="Every security event, recorded before it takes effect and chained so that any change is detected."
+        title={t('nav.audit')}
+        description={t('audit.description')}
         actions={
           can(me, 'audit:verify') ? (
             <Button variant="primary" busy={verify.busy} onClick={() => void verify.run()}>
-              Verify the trail
+              {t('audit.verify')}
             </Button>
           ) : null
         }
@@ -105,21 +106,21 @@ export function AuditPage({ me, route }: { me: Me; route: Route }) {
       <Card class="flush">
         <form
           class="filters"
-          aria-label="Filters"
+          aria-label={t('audit.filters')}
           onSubmit={(e) => {
             e.preventDefault();
             apply(form);
           }}
         >
-          <TextField label="Actor" value={form.actor} onValue={(v) => setForm({ ...form, actor: v })} placeholder="a user name, local:…, job:…" />
-          <TextField label="Action" value={form.action} onValue={(v) => setForm({ ...form, action: v })} placeholder="auth.login or auth.*" />
-          <TextField label="Target" value={form.target} onValue={(v) => setForm({ ...form, target: v })} placeholder="an id" />
-          <SelectField label="Outcome" value={form.outcome} onValue={(v) => setForm({ ...form, outcome: v })} options={[{ value: '', label: 'any' }, 'success', 'failure', 'denied']} />
-          <TextField label="From" type="datetime-local" value={form.from} onValue={(v) => setForm({ ...form, from: v })} />
-          <TextField label="To" type="datetime-local" value={form.to} onValue={(v) => setForm({ ...form, to: v })} />
+          <TextField label={t('audit.col.actor')} value={form.actor} onValue={(v) => setForm({ ...form, actor: v })} placeholder={t('audit.ph.actor')} />
+          <TextField label={t('audit.col.action')} value={form.action} onValue={(v) => setForm({ ...form, action: v })} placeholder={t('audit.ph.action')} />
+          <TextField label={t('audit.col.target')} value={form.target} onValue={(v) => setForm({ ...form, target: v })} placeholder={t('audit.ph.target')} />
+          <SelectField label={t('audit.col.outcome')} value={form.outcome} onValue={(v) => setForm({ ...form, outcome: v })} options={[{ value: '', label: t('audit.any') }, ...(['success', 'failure', 'denied'] as const).map((o) => ({ value: o, label: t(`audit.outcomes.${o}`) }))]} />
+          <TextField label={t('audit.from')} type="datetime-local" value={form.from} onValue={(v) => setForm({ ...form, from: v })} />
+          <TextField label={t('audit.to')} type="datetime-local" value={form.to} onValue={(v) => setForm({ ...form, to: v })} />
           <div class="row">
             <Button type="submit" variant="primary">
-              Apply
+              {t('audit.apply')}
             </Button>
             {active ? (
               <Button
@@ -129,7 +130,7 @@ export function AuditPage({ me, route }: { me: Me; route: Route }) {
                   apply(empty);
                 }}
               >
-                Clear
+                {t('audit.clear')}
               </Button>
             ) : null}
           </div>
@@ -137,22 +138,22 @@ export function AuditPage({ me, route }: { me: Me; route: Route }) {
         <ErrorAlert error={first.error ?? more.error} />
         {first.loading ? <Loading /> : null}
         {!first.loading && first.data && events.length === 0 ? (
-          <EmptyState icon="shield" title={active ? 'No record matches these filters' : 'The trail is empty'}>
-            {active ? 'Widen the time range or clear a filter.' : undefined}
+          <EmptyState icon="shield" title={active ? t('audit.noMatch') : t('audit.empty')}>
+            {active ? t('audit.widen') : undefined}
           </EmptyState>
         ) : null}
         {events.length ? (
           <div class="table-wrap">
-            <table class="table" aria-label="Audit records">
+            <table class="table" aria-label={t('audit.records')}>
               <thead>
                 <tr>
                   <th class="num">#</th>
-                  <th>Time (UTC)</th>
-                  <th>Action</th>
-                  <th>Actor</th>
-                  <th>Outcome</th>
-                  <th>Targets</th>
-                  <th>Source</th>
+                  <th>{t('audit.col.time')}</th>
+                  <th>{t('audit.col.action')}</th>
+                  <th>{t('audit.col.actor')}</th>
+                  <th>{t('audit.col.outcome')}</th>
+                  <th>{t('audit.col.targets')}</th>
+                  <th>{t('audit.col.source')}</th>
                 </tr>
               </thead>
               <tbody>
@@ -192,13 +193,13 @@ export function AuditPage({ me, route }: { me: Me; route: Route }) {
         ) : null}
         {events.length ? (
           <div class="pager">
-            <span class="muted small">{events.length} record(s) shown</span>
+            <span class="muted small">{t('audit.shown', { count: events.length })}</span>
             {next ? (
               <Button small busy={more.busy} onClick={() => void more.run()}>
-                Older records
+                {t('audit.older')}
               </Button>
             ) : (
-              <span class="muted small">end of the trail</span>
+              <span class="muted small">{t('audit.end')}</span>
             )}
           </div>
         ) : null}
@@ -209,17 +210,16 @@ export function AuditPage({ me, route }: { me: Me; route: Route }) {
 
 export function VerifyAlert({ r }: { r: VerifyResult }) {
   return r.ok ? (
-    <Alert kind="ok" title="The audit trail is intact">
+    <Alert kind="ok" title={t('audit.intact.title')}>
       <p>
-        {r.records} record(s){r.firstSeq !== null ? ` (#${r.firstSeq} to #${r.lastSeq})` : ''} recomputed and {r.checkpoints.matched} of {r.checkpoints.total} checkpoint(s) matched{r.checkpoints.macChecked ? ', their HSM MACs checked' : ''}. Nothing was modified, deleted, inserted or reordered.
+        {r.firstSeq !== null ? t('audit.intact.range', { count: r.records, first: r.firstSeq, last: r.lastSeq }) : t('audit.intact.records', { count: r.records })} {r.checkpoints.macChecked ? t('audit.intact.checkpointsMac', { matched: r.checkpoints.matched, total: r.checkpoints.total }) : t('audit.intact.checkpoints', { matched: r.checkpoints.matched, total: r.checkpoints.total })} {t('audit.intact.nothing')}
       </p>
-      <Badge kind="ok">verified</Badge>
+      <Badge kind="ok">{t('audit.intact.badge')}</Badge>
     </Alert>
   ) : (
-    <Alert kind="error" title="The audit trail was altered">
+    <Alert kind="error" title={t('audit.altered.title')}>
       <p>
-        The first bad record is #{r.firstBadSeq ?? '?'}
-        {r.problem ? `: ${r.problem.message} (${r.problem.code})` : ''}. Keep the appliance as it is and follow your incident procedure.
+        {r.problem ? t('audit.altered.firstWith', { seq: r.firstBadSeq ?? '?', message: r.problem.message, code: r.problem.code }) : t('audit.altered.first', { seq: r.firstBadSeq ?? '?' })} {t('audit.altered.keep')}
       </p>
     </Alert>
   );

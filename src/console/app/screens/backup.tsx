@@ -1,10 +1,10 @@
 import { useEffect, useState } from 'preact/hooks';
-import { get, post } from '../api.js';
+import { del, get, post } from '../api.js';
 import type { JobRun } from '../jobs.js';
 import { JobProgressView } from '../jobs.js';
 import { can, type Me } from '../session.js';
-import { t } from '../i18n/index.js';
-import { Alert, Badge, Button, Card, EmptyState, ErrorAlert, FormDialog, Facts, Field, Loading, PageHeader, SelectField, TextField, Time, bytes, duration, notify, useAction, useAsync } from '../ui.js';
+import { formatNumber, parseDecimal, t, t as tr } from '../i18n/index.js';
+import { Alert, Badge, Button, Card, EmptyState, ErrorAlert, FormDialog, Facts, Field, Loading, PageHeader, SelectField, TextField, Time, bytes, confirmAction, duration, notify, useAction, useAsync } from '../ui.js';
 
 /**
  * Backups (src/backup/routes.ts): the seven weekday slots, targets with their declared site and
@@ -106,7 +106,7 @@ function OperatorPage({ me }: { me: Me }) {
   const start = useAction(async (what: 'run' | 'verify', id?: string) => {
     if (what === 'run') {
       await post('/backup/run');
-      notify('Backup started');
+      notify(tr('backup.started'));
       setWatch(true);
       runs.reload();
       return;
@@ -122,16 +122,16 @@ function OperatorPage({ me }: { me: Me }) {
   return (
     <>
       <PageHeader
-        title="Backups"
-        description="Encrypted every day to a distant site in the same jurisdiction: seven weekday slots, each new backup verified before the one it replaces is destroyed."
+        title={tr('backup.title')}
+        description={tr('backup.description')}
         actions={
           runner ? (
             <>
               <Button variant="primary" busy={start.busy} disabled={busy || !!noTarget} onClick={() => void start.run('run')}>
-                Back up now
+                {tr('backup.now')}
               </Button>
               <Button disabled={busy || live.length === 0} onClick={() => void start.run('verify')}>
-                Verify latest
+                {tr('backup.verifyLatest')}
               </Button>
             </>
           ) : null
@@ -155,16 +155,16 @@ function OperatorPage({ me }: { me: Me }) {
         <RunFailed run={lastEnded} />
       ) : null}
       {noTarget ? (
-        <Alert kind="warn" title="No backup target">
-          Nothing is backed up until a target at a distant site is registered{manager ? ': add one below' : ' by a backup operator'}.
+        <Alert kind="warn" title={tr('backup.noTarget.title')}>
+          {manager ? tr('backup.noTarget.manager') : tr('backup.noTarget.other')}
         </Alert>
       ) : null}
       <ErrorAlert error={backups.error ?? targets.error ?? runs.error} />
-      <Card title="The last seven days">
+      <Card title={tr('backup.week')}>
         {backups.loading && !backups.data ? <Loading /> : <Week backups={live} runner={runner} busy={busy} onVerify={(id) => void start.run('verify', id)} />}
       </Card>
       <div class="grid-2">
-        <Targets targets={targets.data?.targets} manager={manager} onAdd={() => setAdding(true)} />
+        <Targets targets={targets.data?.targets} manager={manager} onAdd={() => setAdding(true)} onRemoved={() => (targets.reload(), backups.reload())} />
         <Runs runs={runs.data?.runs} />
       </div>
       <ErrorAlert error={escrow.error ?? drills.error} />
@@ -240,30 +240,56 @@ function Week({ backups, runner, busy, onVerify }: { backups: Backup[]; runner: 
   );
 }
 
-function Targets({ targets, manager, onAdd }: { targets: Target[] | undefined; manager: boolean; onAdd: () => void }) {
+function Targets({ targets, manager, onAdd, onRemoved }: { targets: Target[] | undefined; manager: boolean; onAdd: () => void; onRemoved: () => void }) {
+  // removal destroys every backup at the target first: said in full before anything happens
+  const remove = useAction(async (t: Target) => {
+    const last = (targets ?? []).length === 1;
+    const ok = await confirmAction({
+      title: tr('backup.remove.title', { name: t.name }),
+      body: (
+        <>
+          <p>{tr('backup.remove.body', { name: t.name })}</p>
+          {last ? <Alert kind="warn">{tr('backup.remove.last')}</Alert> : null}
+        </>
+      ),
+      confirmLabel: tr('backup.remove.confirm'),
+      danger: true,
+    });
+    if (!ok) return;
+    // a request that another admin approves (two-person rule): nothing is destroyed before that
+    const r = await del<{ status: 'pending'; request: { id: string } }>(`/backup/targets/${encodeURIComponent(t.name)}`);
+    notify(tr('backup.requests.pendingNotice', { id: r.request.id }));
+    onRemoved();
+  });
   return (
     <Card
-      title="Targets"
+      title={tr('backup.targets')}
       class="flush"
       actions={
         manager ? (
           <Button small onClick={onAdd}>
-            Add a target
+            {tr('backup.add')}
           </Button>
         ) : null
       }
     >
+      <ErrorAlert error={remove.error} />
       {!targets ? <Loading /> : null}
-      {targets && targets.length === 0 ? <EmptyState icon="archive" title="No target yet" /> : null}
+      {targets && targets.length === 0 ? <EmptyState icon="archive" title={tr('backup.noTargetYet')} /> : null}
       {targets && targets.length ? (
         <div class="table-wrap">
-          <table class="table" aria-label="Backup targets">
+          <table class="table" aria-label={tr('backup.targetsLabel')}>
             <thead>
               <tr>
-                <th>Name</th>
-                <th>Declared site</th>
-                <th class="num">Distance</th>
-                <th>Policy</th>
+                <th>{tr('documents.col.name')}</th>
+                <th>{tr('backup.site')}</th>
+                <th class="num">{tr('backup.distance')}</th>
+                <th>{tr('backup.policy')}</th>
+                {manager ? (
+                  <th class="actions">
+                    <span class="sr-only">{tr('common.actions')}</span>
+                  </th>
+                ) : null}
               </tr>
             </thead>
             <tbody>
@@ -274,10 +300,17 @@ function Targets({ targets, manager, onAdd }: { targets: Target[] | undefined; m
                     <div class="muted small mono">{t.url}</div>
                   </td>
                   <td>
-                    {t.jurisdiction} · {t.lat.toFixed(3)}, {t.lon.toFixed(3)}
+                    {t.jurisdiction} · {formatNumber(t.lat, { minimumFractionDigits: 3, maximumFractionDigits: 3 })} ; {formatNumber(t.lon, { minimumFractionDigits: 3, maximumFractionDigits: 3 })}
                   </td>
-                  <td class="num">{Math.round(t.distanceKm)} km</td>
-                  <td>{t.allowed ? <Badge kind="ok">allowed</Badge> : <Badge kind="error">site not allowed</Badge>}</td>
+                  <td class="num">{tr('backup.km', { km: formatNumber(Math.round(t.distanceKm)) })}</td>
+                  <td>{t.allowed ? <Badge kind="ok">{tr('backup.allowed')}</Badge> : <Badge kind="error">{tr('backup.notAllowed')}</Badge>}</td>
+                  {manager ? (
+                    <td class="actions">
+                      <Button small variant="danger" busy={remove.busy} onClick={() => void remove.run(t)}>
+                        {tr('backup.remove.button')}
+                      </Button>
+                    </td>
+                  ) : null}
                 </tr>
               ))}
             </tbody>
@@ -338,29 +371,30 @@ function AddTarget({ open, onClose, onAdded }: { open: boolean; onClose: () => v
       type: f.type,
       url: f.url.trim(),
       jurisdiction: f.jurisdiction.trim().toUpperCase(),
-      lat: Number(f.lat),
-      lon: Number(f.lon),
+      // a French decimal comma is accepted ("45,76")
+      lat: parseDecimal(f.lat),
+      lon: parseDecimal(f.lon),
       ...(f.hostKey.trim() ? { hostKey: f.hostKey.trim() } : {}),
     });
     notify(t('backup.requests.pendingNotice', { id: r.request.id }));
     setF({ name: '', type: 'sftp', url: '', jurisdiction: '', lat: '', lon: '', hostKey: '' });
     onAdded();
   });
-  const ok = f.name && f.url && f.jurisdiction && f.lat !== '' && f.lon !== '' && Number.isFinite(Number(f.lat)) && Number.isFinite(Number(f.lon));
+  const ok = f.name && f.url && f.jurisdiction && f.lat !== '' && f.lon !== '' && Number.isFinite(parseDecimal(f.lat)) && Number.isFinite(parseDecimal(f.lon));
   return (
-    <FormDialog open={open} title="Add a backup target" id="add-target" class="stack" submitLabel="Register" action={add} ready={!!ok} onClose={onClose}>
-      <TextField label="Name" value={f.name} onValue={(v) => setF({ ...f, name: v })} required autoFocus hint="Lower-case letters, digits, - and _." />
-        <SelectField label="Type" value={f.type} onValue={(v) => setF({ ...f, type: v })} options={[{ value: 'sftp', label: 'SFTP server' }, { value: 'path', label: 'Mounted path' }]} />
-        <TextField label="Address" value={f.url} onValue={(v) => setF({ ...f, url: v })} required placeholder={f.type === 'sftp' ? 'sftp://coffre@backup.example:22/srv/coffre' : 'file:///mnt/secondary'} />
+    <FormDialog open={open} title={tr('backup.addTitle')} id="add-target" class="stack" submitLabel={tr('backup.register')} action={add} ready={!!ok} onClose={onClose}>
+      <TextField label={tr('documents.col.name')} value={f.name} onValue={(v) => setF({ ...f, name: v })} required autoFocus hint={tr('backup.nameHint')} />
+        <SelectField label={tr('documents.col.type')} value={f.type} onValue={(v) => setF({ ...f, type: v })} options={[{ value: 'sftp', label: tr('backup.types.sftp') }, { value: 'path', label: tr('backup.types.path') }]} />
+        <TextField label={tr('account.sessions.address')} value={f.url} onValue={(v) => setF({ ...f, url: v })} required placeholder={f.type === 'sftp' ? 'sftp://coffre@backup.example:22/srv/coffre' : 'file:///mnt/secondary'} />
         <div class="grid-2">
-          <TextField label="Jurisdiction (ISO country code)" value={f.jurisdiction} onValue={(v) => setF({ ...f, jurisdiction: v })} required maxLength={2} placeholder="FR" />
+          <TextField label={tr('backup.jurisdiction')} value={f.jurisdiction} onValue={(v) => setF({ ...f, jurisdiction: v })} required maxLength={2} placeholder="FR" />
           <div class="row">
-            <TextField label="Latitude" value={f.lat} onValue={(v) => setF({ ...f, lat: v })} required inputMode="text" placeholder="45.76" />
-            <TextField label="Longitude" value={f.lon} onValue={(v) => setF({ ...f, lon: v })} required inputMode="text" placeholder="4.84" />
+            <TextField label={tr('backup.lat')} value={f.lat} onValue={(v) => setF({ ...f, lat: v })} required inputMode="text" placeholder={formatNumber(45.76)} />
+            <TextField label={tr('backup.lon')} value={f.lon} onValue={(v) => setF({ ...f, lon: v })} required inputMode="text" placeholder={formatNumber(4.84)} />
           </div>
         </div>
-        {f.type === 'sftp' ? <TextField label="Host key (pinned)" value={f.hostKey} onValue={(v) => setF({ ...f, hostKey: v })} placeholder="ssh-ed25519 AAAA…" hint="The server's public key; the connection is refused if it ever differs." /> : null}
-        <p class="muted small">The site must be in the appliance's jurisdiction and far enough from it (the appliance refuses it otherwise).</p>
+        {f.type === 'sftp' ? <TextField label={tr('backup.hostKey')} value={f.hostKey} onValue={(v) => setF({ ...f, hostKey: v })} placeholder="ssh-ed25519 AAAA…" hint={tr('backup.hostKeyHint')} /> : null}
+        <p class="muted small">{tr('backup.siteRule')}</p>
     </FormDialog>
   );
 }

@@ -4,7 +4,10 @@ import { href, navigate, type Route } from '../router.js';
 import { activity, can, type Me, type User } from '../session.js';
 import { t } from '../i18n/index.js';
 import { DocumentHistory } from './history.js';
-import { Alert, Badge, Button, Card, EmptyState, ErrorAlert, FormDialog, Facts, Icon, Loading, PageHeader, Progress, SelectField, TextField, Time, bytes, notify, useAction, useAsync } from '../ui.js';
+import { Alert, Badge, Button, Card, EmptyState, ErrorAlert, FormDialog, Facts, Icon, Loading, PageHeader, Progress, SelectField, TextField, Time, bytes, confirmAction, notify, useAction, useAsync, when } from '../ui.js';
+
+/** a workspace role in the console's language */
+const wsRole = (r: string): string => (r === 'owner' || r === 'editor' || r === 'viewer' ? t(`documents.roles.${r}`) : r);
 
 /** Workspaces (src/access) and their documents (src/vault). */
 interface Workspace {
@@ -73,19 +76,19 @@ export function WorkspacesPage({ me }: { me: Me }) {
     const r = await post<{ id: string }>('/workspaces', { name: name.trim() });
     setCreating(false);
     setName('');
-    notify('Workspace created');
+    notify(t('documents.ws.created'));
     navigate(`/workspaces/${r.id}`);
   });
   const mayCreate = can(me, 'workspace:create');
   return (
     <>
       <PageHeader
-        title="Workspaces"
-        description="Each workspace keeps its documents encrypted; only its members can open them."
+        title={t('nav.workspaces')}
+        description={t('documents.ws.description')}
         actions={
           mayCreate ? (
             <Button variant="primary" onClick={() => setCreating(true)}>
-              <Icon name="plus" /> New workspace
+              <Icon name="plus" /> {t('documents.ws.new')}
             </Button>
           ) : null
         }
@@ -96,16 +99,16 @@ export function WorkspacesPage({ me }: { me: Me }) {
         <Card>
           <EmptyState
             icon="folder"
-            title="No workspaces yet"
+            title={t('documents.ws.none')}
             action={
               mayCreate ? (
                 <Button variant="primary" onClick={() => setCreating(true)}>
-                  Create a workspace
+                  {t('documents.ws.create')}
                 </Button>
               ) : null
             }
           >
-            {mayCreate ? 'Create one for a team or a project, then add its members.' : 'Ask a workspace owner to add you.'}
+            {mayCreate ? t('documents.ws.noneCreate') : t('documents.ws.noneAsk')}
           </EmptyState>
         </Card>
       ) : null}
@@ -115,10 +118,10 @@ export function WorkspacesPage({ me }: { me: Me }) {
             <table class="table">
               <thead>
                 <tr>
-                  <th>Name</th>
-                  <th>Your role</th>
-                  <th class="num">Quota</th>
-                  <th>Created</th>
+                  <th>{t('documents.col.name')}</th>
+                  <th>{t('documents.ws.yourRole')}</th>
+                  <th class="num">{t('documents.ws.quota')}</th>
+                  <th>{t('keys.col.created')}</th>
                 </tr>
               </thead>
               <tbody>
@@ -131,9 +134,9 @@ export function WorkspacesPage({ me }: { me: Me }) {
                       </span>
                     </td>
                     <td>
-                      <Badge kind={w.role === 'owner' ? 'accent' : 'neutral'}>{w.role}</Badge>
+                      <Badge kind={w.role === 'owner' ? 'accent' : 'neutral'}>{wsRole(w.role)}</Badge>
                     </td>
-                    <td class="num">{w.quotaBytes === null ? 'none' : bytes(w.quotaBytes)}</td>
+                    <td class="num">{w.quotaBytes === null ? t('common.none') : bytes(w.quotaBytes)}</td>
                     <td>
                       <Time t={w.createdAt} />
                     </td>
@@ -144,8 +147,8 @@ export function WorkspacesPage({ me }: { me: Me }) {
           </div>
         </Card>
       ) : null}
-      <FormDialog open={creating} title="New workspace" id="ws-create" submitLabel="Create" action={create} ready={!!name.trim()} onClose={() => setCreating(false)}>
-        <TextField label="Name" value={name} onValue={setName} required autoFocus hint="Visible to the workspace's members only; stored encrypted." />
+      <FormDialog open={creating} title={t('documents.ws.new')} id="ws-create" submitLabel={t('documents.create')} action={create} ready={!!name.trim()} onClose={() => setCreating(false)}>
+        <TextField label={t('documents.col.name')} value={name} onValue={setName} required autoFocus hint={t('documents.ws.nameHint')} />
       </FormDialog>
     </>
   );
@@ -161,8 +164,8 @@ function NoAccess({ error }: { error: unknown }) {
   if (!forbidden) return <ErrorAlert error={error} />;
   return (
     <Card>
-      <EmptyState icon="lock" title="You cannot open this workspace" action={<a href="#/workspaces">Back to your workspaces</a>}>
-        Only its members can see a workspace and its documents. Administrators manage the appliance, not its content.
+      <EmptyState icon="lock" title={t('documents.noAccess.title')} action={<a href="#/workspaces">{t('documents.noAccess.back')}</a>}>
+        {t('documents.noAccess.text')}
       </EmptyState>
     </Card>
   );
@@ -210,17 +213,20 @@ export function WorkspacePage({ me, ws: wsId, route }: { me: Me; ws: string; rou
     folders.reload();
   });
   const trashDoc = useAction(async (d: Item) => {
+    if (!(await confirmTrash(d.name))) return;
     await del(`/documents/${encodeURIComponent(d.id)}`);
-    notify(`"${d.name}" moved to the trash`);
+    notify(t('documents.trash.done', { name: d.name }));
     docs.reload();
     usage.reload();
   });
   const restore = useAction(async (d: Item) => {
     await post(`/documents/${encodeURIComponent(d.id)}/restore`);
-    notify(`"${d.name}" restored`);
+    notify(t('documents.trash.restored', { name: d.name }));
     docs.reload();
   });
   const rmdir = useAction(async (f: Folder) => {
+    const ok = await confirmAction({ title: t('documents.rmdir.title', { name: f.name }), body: <p>{t('documents.rmdir.body', { name: f.name })}</p>, confirmLabel: t('documents.rmdir.confirm'), danger: true });
+    if (!ok) return;
     await del(`/folders/${encodeURIComponent(f.id)}`);
     folders.reload();
   });
@@ -228,7 +234,7 @@ export function WorkspacePage({ me, ws: wsId, route }: { me: Me; ws: string; rou
   if (ws.error) {
     return (
       <>
-        <PageHeader title="Workspace" back={{ href: '#/workspaces', label: 'Workspaces' }} />
+        <PageHeader title={t('documents.workspace')} back={{ href: '#/workspaces', label: t('nav.workspaces') }} />
         <NoAccess error={ws.error} />
       </>
     );
@@ -247,13 +253,13 @@ export function WorkspacePage({ me, ws: wsId, route }: { me: Me; ws: string; rou
     <>
       <PageHeader
         title={w.name}
-        back={{ href: '#/workspaces', label: 'Workspaces' }}
+        back={{ href: '#/workspaces', label: t('nav.workspaces') }}
         description={
           <>
-            <Badge kind={w.role === 'owner' ? 'accent' : 'neutral'}>{w.role}</Badge>{' '}
+            <Badge kind={w.role === 'owner' ? 'accent' : 'neutral'}>{wsRole(w.role)}</Badge>{' '}
             {usage.data ? (
               <span>
-                {usage.data.documents} document{usage.data.documents === 1 ? '' : 's'} · {bytes(usage.data.usedBytes)} used{usage.data.quotaBytes !== null ? ` of ${bytes(usage.data.quotaBytes)}` : ''}
+                {t('documents.usage.count', { count: usage.data.documents })} · {usage.data.quotaBytes !== null ? t('documents.usage.usedOf', { used: bytes(usage.data.usedBytes), quota: bytes(usage.data.quotaBytes) }) : t('documents.usage.used', { used: bytes(usage.data.usedBytes) })}
               </span>
             ) : null}
           </>
@@ -261,11 +267,11 @@ export function WorkspacePage({ me, ws: wsId, route }: { me: Me; ws: string; rou
         actions={
           <>
             <a class="btn btn-secondary" href={`#${base}/members`}>
-              <Icon name="users" /> Members
+              <Icon name="users" /> {t('documents.members.title')}
             </a>
             {writable && !trash ? (
               <Button onClick={() => setNewFolder(true)}>
-                <Icon name="folder" /> New folder
+                <Icon name="folder" /> {t('documents.folder.new')}
               </Button>
             ) : null}
           </>
@@ -283,16 +289,16 @@ export function WorkspacePage({ me, ws: wsId, route }: { me: Me; ws: string; rou
       ) : null}
       <Card class="flush">
         <div class="toolbar">
-          <nav class="breadcrumbs" aria-label="Folder">
+          <nav class="breadcrumbs" aria-label={t('documents.folder.label')}>
             {trash ? (
-              <strong>Trash</strong>
+              <strong>{t('documents.trash.title')}</strong>
             ) : q ? (
               <span>
-                Results for <strong>“{q}”</strong>
+                {t('documents.search.results')} <strong>“{q}”</strong>
               </span>
             ) : (
               <>
-                <a href={href(base)}>All documents</a>
+                <a href={href(base)}>{t('documents.all')}</a>
                 {path.map((f) => (
                   <>
                     <span aria-hidden="true">/</span>
@@ -313,37 +319,37 @@ export function WorkspacePage({ me, ws: wsId, route }: { me: Me; ws: string; rou
           >
             <Icon name="search" />
             <label class="sr-only" for="doc-search">
-              Search documents by name
+              {t('documents.search.label')}
             </label>
-            <input id="doc-search" class="input" type="search" placeholder="Search by name" value={search} onInput={(e) => setSearch(e.currentTarget.value)} />
+            <input id="doc-search" class="input" type="search" placeholder={t('documents.search.placeholder')} value={search} onInput={(e) => setSearch(e.currentTarget.value)} />
           </form>
           {q ? (
             <Button small onClick={() => goto({ folder: folderId })}>
-              Clear search
+              {t('documents.search.clear')}
             </Button>
           ) : null}
           <Button small variant={trash ? 'primary' : 'secondary'} onClick={() => goto(trash ? {} : { view: 'trash' })} aria-pressed={trash ? 'true' : 'false'}>
-            <Icon name="trash" /> Trash
+            <Icon name="trash" /> {t('documents.trash.title')}
           </Button>
         </div>
         <ErrorAlert error={docs.error ?? trashDoc.error ?? restore.error ?? rmdir.error ?? more.error} />
         {docs.loading && !docs.data ? <Loading /> : null}
         {docs.data && items.length === 0 && subfolders.length === 0 ? (
-          <EmptyState icon={trash ? 'trash' : q ? 'search' : 'inbox'} title={trash ? 'The trash is empty' : q ? 'No document matches' : 'No documents here yet'}>
-            {trash ? 'Deleted documents stay here for a while before they are purged.' : q ? 'Try another part of the name.' : writable ? 'Drop files above, or choose them, to upload them.' : 'Documents added by editors will appear here.'}
+          <EmptyState icon={trash ? 'trash' : q ? 'search' : 'inbox'} title={trash ? t('documents.empty.trash') : q ? t('documents.empty.search') : t('documents.empty.folder')}>
+            {trash ? t('documents.empty.trashText') : q ? t('documents.empty.searchText') : writable ? t('documents.empty.dropText') : t('documents.empty.readText')}
           </EmptyState>
         ) : null}
         {items.length > 0 || subfolders.length > 0 ? (
           <div class="table-wrap">
-            <table class="table" aria-label="Documents">
+            <table class="table" aria-label={t('documents.label')}>
               <thead>
                 <tr>
-                  <th>Name</th>
-                  <th class="num">Size</th>
-                  <th class="num">Version</th>
-                  <th>{trash ? 'Deleted' : 'Modified'}</th>
+                  <th>{t('documents.col.name')}</th>
+                  <th class="num">{t('documents.col.size')}</th>
+                  <th class="num">{t('documents.col.version')}</th>
+                  <th>{trash ? t('documents.col.deleted') : t('documents.col.modified')}</th>
                   <th class="actions">
-                    <span class="sr-only">Actions</span>
+                    <span class="sr-only">{t('common.actions')}</span>
                   </th>
                 </tr>
               </thead>
@@ -363,7 +369,7 @@ export function WorkspacePage({ me, ws: wsId, route }: { me: Me; ws: string; rou
                     </td>
                     <td class="actions">
                       {writable ? (
-                        <Button small variant="ghost" aria-label={`Delete folder ${f.name}`} onClick={() => void rmdir.run(f)}>
+                        <Button small variant="ghost" aria-label={t('documents.rmdir.label', { name: f.name })} onClick={() => void rmdir.run(f)}>
                           <Icon name="trash" />
                         </Button>
                       ) : null}
@@ -376,8 +382,8 @@ export function WorkspacePage({ me, ws: wsId, route }: { me: Me; ws: string; rou
                       <span class="name-cell">
                         <Icon name="file" />
                         <a href={`#${base}/documents/${encodeURIComponent(d.id)}`}>{d.name}</a>
-                        {d.tags.map((t) => (
-                          <Badge>{t}</Badge>
+                        {d.tags.map((tag) => (
+                          <Badge>{tag}</Badge>
                         ))}
                       </span>
                     </td>
@@ -390,14 +396,14 @@ export function WorkspacePage({ me, ws: wsId, route }: { me: Me; ws: string; rou
                       {trash ? (
                         writable ? (
                           <Button small onClick={() => void restore.run(d)}>
-                            <Icon name="restore" /> Restore
+                            <Icon name="restore" /> {t('documents.restore')}
                           </Button>
                         ) : null
                       ) : (
                         <>
                           <DownloadButton id={d.id} name={d.name} />
                           {writable ? (
-                            <Button small variant="ghost" aria-label={`Move ${d.name} to the trash`} onClick={() => void trashDoc.run(d)}>
+                            <Button small variant="ghost" aria-label={t('documents.trash.label', { name: d.name })} onClick={() => void trashDoc.run(d)}>
                               <Icon name="trash" />
                             </Button>
                           ) : null}
@@ -412,15 +418,15 @@ export function WorkspacePage({ me, ws: wsId, route }: { me: Me; ws: string; rou
         ) : null}
         {next ? (
           <div class="pager">
-            <span class="muted small">{items.length} shown</span>
+            <span class="muted small">{t('documents.shown', { count: items.length })}</span>
             <Button small busy={more.busy} onClick={() => void more.run()}>
-              Load more
+              {t('documents.more')}
             </Button>
           </div>
         ) : null}
       </Card>
-      <FormDialog open={newFolder} title="New folder" id="mkdir" submitLabel="Create" action={mkdir} ready={!!folderName.trim()} onClose={() => setNewFolder(false)}>
-        <TextField label="Folder name" value={folderName} onValue={setFolderName} required autoFocus />
+      <FormDialog open={newFolder} title={t('documents.folder.new')} id="mkdir" submitLabel={t('documents.create')} action={mkdir} ready={!!folderName.trim()} onClose={() => setNewFolder(false)}>
+        <TextField label={t('documents.folder.name')} value={folderName} onValue={setFolderName} required autoFocus />
       </FormDialog>
     </>
   );
@@ -458,8 +464,8 @@ export function DownloadButton({ id, name, version, label }: { id: string; name:
     if (act.error) notify(describeError(act.error).title, 'error');
   }, [act.error]);
   return (
-    <Button small busy={act.busy} onClick={() => void act.run()} aria-label={`Download ${name}${version ? ` version ${version}` : ''}`}>
-      <Icon name="download" /> {label ?? 'Download'}
+    <Button small busy={act.busy} onClick={() => void act.run()} aria-label={version ? t('documents.download.versionLabel', { name, version }) : t('documents.download.label', { name })}>
+      <Icon name="download" /> {label ?? t('documents.download.button')}
     </Button>
   );
 }
@@ -511,7 +517,7 @@ function Uploader({ workspaceId, folderId, documentId, onDone }: { workspaceId: 
             });
           const r = await send().catch((e: unknown) => (e instanceof ApiError && e.code === 'NETWORK' && !abort.signal.aborted ? send() : Promise.reject(e)));
           update(key, { status: 'done', sent: file.size });
-          notify(`"${file.name}" uploaded (version ${r.version})`);
+          notify(t('documents.upload.done', { name: file.name, version: r.version }));
           onDone();
         } catch (e) {
           if ((e as Error).name === 'AbortError') update(key, { status: 'cancelled' });
@@ -548,25 +554,25 @@ function Uploader({ workspaceId, folderId, documentId, onDone }: { workspaceId: 
       data-testid="dropzone"
     >
       <Icon name="upload" size={24} />
-      <div>{documentId ? 'Drop a file here to upload it as a new version' : 'Drop files here to upload them to this folder'}</div>
+      <div>{documentId ? t('documents.upload.dropVersion') : t('documents.upload.drop')}</div>
       <input ref={input} id={`file-${documentId ?? 'new'}`} class="sr-only" type="file" multiple={!documentId} onChange={(e) => (add(e.currentTarget.files), (e.currentTarget.value = ''))} />
       <Button onClick={() => input.current?.click()}>
-        <Icon name="upload" /> {documentId ? 'Choose a file' : 'Choose files'}
+        <Icon name="upload" /> {documentId ? t('documents.upload.chooseOne') : t('documents.upload.choose')}
       </Button>
       {rows.length ? (
-        <div class="uploads" aria-label="Uploads">
+        <div class="uploads" aria-label={t('documents.upload.label')}>
           {rows.map((r) => (
             <div class="upload-row" data-status={r.status} data-name={r.name}>
               <div class="row">
                 <strong>{r.name}</strong>
                 <span class="muted small">
-                  {r.status === 'uploading' ? `${bytes(r.sent)} of ${bytes(r.size)}` : r.status === 'queued' ? 'waiting' : r.status === 'done' ? `${bytes(r.size)} · encrypted and stored` : r.status === 'cancelled' ? 'cancelled' : 'failed'}
+                  {r.status === 'uploading' ? t('documents.upload.progress', { sent: bytes(r.sent), size: bytes(r.size) }) : r.status === 'queued' ? t('documents.upload.waiting') : r.status === 'done' ? t('documents.upload.stored', { size: bytes(r.size) }) : r.status === 'cancelled' ? t('documents.upload.cancelled') : t('documents.upload.failed')}
                 </span>
               </div>
-              {r.status === 'uploading' || r.status === 'done' ? <Progress value={r.sent} max={r.size} label={`Upload of ${r.name}`} /> : null}
+              {r.status === 'uploading' || r.status === 'done' ? <Progress value={r.sent} max={r.size} label={t('documents.upload.of', { name: r.name })} /> : null}
               {r.status === 'uploading' ? (
                 <Button small variant="ghost" onClick={() => r.abort?.abort()}>
-                  Cancel
+                  {t('common.cancel')}
                 </Button>
               ) : null}
               {r.status === 'failed' ? <ErrorAlert error={r.error} /> : null}
@@ -589,6 +595,7 @@ export function DocumentPage({ ws: wsId, doc: docId }: { me: Me; ws: string; doc
     setRenaming(false);
   });
   const trash = useAction(async () => {
+    if (!(await confirmTrash(doc.data?.name ?? ''))) return;
     await del(`/documents/${encodeURIComponent(docId)}`);
     doc.reload();
   });
@@ -596,11 +603,11 @@ export function DocumentPage({ ws: wsId, doc: docId }: { me: Me; ws: string; doc
     await post(`/documents/${encodeURIComponent(docId)}/restore`);
     doc.reload();
   });
-  const back = { href: `#/workspaces/${encodeURIComponent(wsId)}`, label: ws.data?.name ?? 'Workspace' };
+  const back = { href: `#/workspaces/${encodeURIComponent(wsId)}`, label: ws.data?.name ?? t('documents.workspace') };
   if (doc.error) {
     return (
       <>
-        <PageHeader title="Document" back={back} />
+        <PageHeader title={t('documents.document')} back={back} />
         <NoAccess error={doc.error} />
       </>
     );
@@ -618,16 +625,16 @@ export function DocumentPage({ ws: wsId, doc: docId }: { me: Me; ws: string; doc
           d.trashedAt ? (
             writable ? (
               <Button variant="primary" busy={restore.busy} onClick={() => void restore.run()}>
-                <Icon name="restore" /> Restore
+                <Icon name="restore" /> {t('documents.restore')}
               </Button>
             ) : null
           ) : (
             <>
-              <DownloadButton id={d.id} name={d.name} label="Download latest" />
-              {writable ? <Button onClick={() => (setName(d.name), setRenaming(true))}>Rename</Button> : null}
+              <DownloadButton id={d.id} name={d.name} label={t('documents.download.latest')} />
+              {writable ? <Button onClick={() => (setName(d.name), setRenaming(true))}>{t('documents.rename.button')}</Button> : null}
               {writable ? (
                 <Button variant="danger" busy={trash.busy} onClick={() => void trash.run()}>
-                  <Icon name="trash" /> Move to trash
+                  <Icon name="trash" /> {t('documents.trash.move')}
                 </Button>
               ) : null}
             </>
@@ -635,15 +642,15 @@ export function DocumentPage({ ws: wsId, doc: docId }: { me: Me; ws: string; doc
         }
       />
       <ErrorAlert error={trash.error ?? restore.error} />
-      {d.trashedAt ? <Alert kind="warn" title="In the trash">This document was deleted on {new Date(d.trashedAt).toLocaleString()}. Restore it to use it again.</Alert> : null}
-      <Card title="Details">
+      {d.trashedAt ? <Alert kind="warn" title={t('documents.trash.inTrash')}>{t('documents.trash.deletedOn', { date: when(d.trashedAt) })}</Alert> : null}
+      <Card title={t('documents.details')}>
         <Facts
           items={[
-            ['Size', bytes(d.size)],
-            ['Latest version', `v${d.version}`],
-            ['Created', <Time t={d.createdAt} />],
-            ['Modified', <Time t={d.updatedAt} />],
-            ['Tags', d.tags.length ? d.tags.join(', ') : '—'],
+            [t('documents.col.size'), bytes(d.size)],
+            [t('documents.latest'), `v${d.version}`],
+            [t('keys.col.created'), <Time t={d.createdAt} />],
+            [t('documents.col.modified'), <Time t={d.updatedAt} />],
+            [t('documents.tags'), d.tags.length ? d.tags.join(', ') : '—'],
           ]}
         />
       </Card>
@@ -662,15 +669,15 @@ export function DocumentPage({ ws: wsId, doc: docId }: { me: Me; ws: string; doc
             <DocumentHistory id={d.id} />
           </Card>
         ) : (
-          <Card title="Versions" class="flush">
+          <Card title={t('records.tabs.versions')} class="flush">
         <div class="table-wrap">
           <table class="table" aria-label="Versions">
             <thead>
               <tr>
-                <th>Version</th>
-                <th class="num">Size</th>
-                <th>Type</th>
-                <th>Added</th>
+                <th>{t('documents.col.version')}</th>
+                <th class="num">{t('documents.col.size')}</th>
+                <th>{t('documents.col.type')}</th>
+                <th>{t('documents.col.added')}</th>
                 <th>SHA-256</th>
                 <th class="actions">
                   <span class="sr-only">Actions</span>
@@ -698,8 +705,8 @@ export function DocumentPage({ ws: wsId, doc: docId }: { me: Me; ws: string; doc
           </Card>
         )}
       </div>
-      <FormDialog open={renaming} title="Rename document" id="rename" submitLabel="Rename" action={rename} ready={!!name.trim()} onClose={() => setRenaming(false)}>
-        <TextField label="Name" value={name} onValue={setName} required autoFocus />
+      <FormDialog open={renaming} title={t('documents.rename.title')} id="rename" submitLabel={t('documents.rename.button')} action={rename} ready={!!name.trim()} onClose={() => setRenaming(false)}>
+        <TextField label={t('documents.col.name')} value={name} onValue={setName} required autoFocus />
       </FormDialog>
     </>
   );
@@ -713,24 +720,29 @@ export function MembersPage({ me, ws: wsId }: { me: Me; ws: string }) {
   const add = useAction(async () => {
     if (!picked) return;
     await put(`/workspaces/${encodeURIComponent(wsId)}/members/${encodeURIComponent(picked.userId)}`, { role });
-    notify(`${picked.username} added as ${role}`);
+    notify(t('documents.members.added', { username: picked.username, role: wsRole(role) }));
     setPicked(undefined);
     members.reload();
   });
   const change = useAction(async (m: Member, r: string) => {
+    const names = { username: m.username, role: wsRole(r), current: wsRole(m.role) };
+    const ok = await confirmAction({ title: t('documents.members.roleTitle', names), body: <p>{t(`documents.members.roleBody.${r === 'owner' || r === 'editor' ? r : 'viewer'}`, names)}</p>, confirmLabel: t('documents.members.roleConfirm', names) });
+    if (!ok) return members.reload();
     await put(`/workspaces/${encodeURIComponent(wsId)}/members/${encodeURIComponent(m.userId)}`, { role: r });
     members.reload();
   });
   const remove = useAction(async (m: Member) => {
+    const ok = await confirmAction({ title: t('documents.members.removeTitle', { username: m.username }), body: <p>{t('documents.members.removeBody', { username: m.username, workspace: ws.data?.name ?? '' })}</p>, confirmLabel: t('documents.members.removeConfirm'), danger: true });
+    if (!ok) return;
     await del(`/workspaces/${encodeURIComponent(wsId)}/members/${encodeURIComponent(m.userId)}`);
-    notify(`${m.username} removed`);
+    notify(t('documents.members.removed', { username: m.username }));
     members.reload();
   });
-  const back = { href: `#/workspaces/${encodeURIComponent(wsId)}`, label: ws.data?.name ?? 'Workspace' };
+  const back = { href: `#/workspaces/${encodeURIComponent(wsId)}`, label: ws.data?.name ?? t('documents.workspace') };
   if (ws.error) {
     return (
       <>
-        <PageHeader title="Members" back={back} />
+        <PageHeader title={t('documents.members.title')} back={back} />
         <NoAccess error={ws.error} />
       </>
     );
@@ -738,10 +750,10 @@ export function MembersPage({ me, ws: wsId }: { me: Me; ws: string }) {
   const owner = ws.data?.role === 'owner';
   return (
     <>
-      <PageHeader title="Members" back={back} description="Owners manage members; editors add and change documents; viewers read them." />
+      <PageHeader title={t('documents.members.title')} back={back} description={t('documents.members.description')} />
       <ErrorAlert error={members.error ?? change.error ?? remove.error} />
       {owner ? (
-        <Card title="Add a member">
+        <Card title={t('documents.members.add')}>
           <ErrorAlert error={add.error} />
           <form
             class="inline-form"
@@ -751,7 +763,7 @@ export function MembersPage({ me, ws: wsId }: { me: Me; ws: string }) {
             }}
           >
             <MemberPicker wsId={wsId} picked={picked} onPick={setPicked} />
-            <SelectField label="Role" value={role} onValue={setRole} options={['viewer', 'editor', 'owner']} />
+            <SelectField label={t('admin.col.role')} value={role} onValue={setRole} options={['viewer', 'editor', 'owner'].map((r) => ({ value: r, label: wsRole(r) }))} />
             <Button type="submit" variant="primary" busy={add.busy} disabled={!picked}>
               Add
             </Button>
@@ -777,17 +789,17 @@ export function MembersPage({ me, ws: wsId }: { me: Me; ws: string }) {
                 {members.data.members.map((m) => (
                   <tr>
                     <td>
-                      {m.username} {m.userId === me.id ? <Badge kind="accent">you</Badge> : null}
+                      {m.username} {m.userId === me.id ? <Badge kind="accent">{t('admin.you')}</Badge> : null}
                     </td>
                     <td>
                       {owner ? (
-                        <select class="input" aria-label={`Role of ${m.username}`} value={m.role} onChange={(e) => void change.run(m, e.currentTarget.value)}>
+                        <select class="input" aria-label={t('admin.roleOf', { username: m.username })} value={m.role} onChange={(e) => void change.run(m, e.currentTarget.value)}>
                           {['viewer', 'editor', 'owner'].map((r) => (
-                            <option value={r}>{r}</option>
+                            <option value={r}>{wsRole(r)}</option>
                           ))}
                         </select>
                       ) : (
-                        <Badge>{m.role}</Badge>
+                        <Badge>{wsRole(m.role)}</Badge>
                       )}
                     </td>
                     <td>
@@ -796,7 +808,7 @@ export function MembersPage({ me, ws: wsId }: { me: Me; ws: string }) {
                     <td class="actions">
                       {owner && m.userId !== me.id ? (
                         <Button small variant="ghost" onClick={() => void remove.run(m)}>
-                          Remove
+                          {t('documents.members.remove')}
                         </Button>
                       ) : null}
                     </td>
@@ -853,7 +865,7 @@ function MemberPicker({ wsId, picked, onPick }: { wsId: string; picked: Candidat
   return (
     <div class="picker">
       <div onKeyDown={(e) => e.key === 'Enter' && find(e)}>
-        <TextField label="Find a person" value={q} onValue={setQ} autoComplete="off" spellcheck={false} hint="Their exact user name or e-mail address." />
+        <TextField label={t('documents.picker.find')} value={q} onValue={setQ} autoComplete="off" spellcheck={false} hint={t('documents.picker.hint')} />
       </div>
       <Button small onClick={() => find()}>
         Find
@@ -861,7 +873,7 @@ function MemberPicker({ wsId, picked, onPick }: { wsId: string; picked: Candidat
       <ErrorAlert error={error} />
       {found ? (
         found.length ? (
-          <ul class="candidates" aria-label="Matching people">
+          <ul class="candidates" aria-label={t('documents.picker.matching')}>
             {found.map((c) => (
               <li>
                 <button type="button" class="btn btn-ghost btn-sm" data-candidate={c.username} disabled={c.member} onClick={() => onPick(c)}>
@@ -872,9 +884,14 @@ function MemberPicker({ wsId, picked, onPick }: { wsId: string; picked: Candidat
             ))}
           </ul>
         ) : (
-          <p class="muted small">Nobody with that exact user name or e-mail address.</p>
+          <p class="muted small">{t('documents.picker.nobody')}</p>
         )
       ) : null}
     </div>
   );
+}
+
+/** moving to the trash says what it means: recoverable from the trash until it is purged */
+function confirmTrash(name: string): Promise<boolean> {
+  return confirmAction({ title: t('documents.trash.confirmTitle', { name }), body: <p>{t('documents.trash.confirmBody', { name })}</p>, confirmLabel: t('documents.trash.move'), danger: true });
 }
