@@ -1,4 +1,4 @@
-import i18next, { type TFunction } from 'i18next';
+import i18next from 'i18next';
 import enErrors from './locales/en/errors.json' with { type: 'json' };
 import enMail from './locales/en/mail.json' with { type: 'json' };
 import enPages from './locales/en/pages.json' with { type: 'json' };
@@ -62,9 +62,13 @@ export function pickLanguage(preferred: string | null | undefined, acceptLanguag
   return acceptedLanguages(acceptLanguage)[0] ?? DEFAULT_LANGUAGE;
 }
 
+/** a message by key, with its `{{values}}`; keys are strings (the console's typed keys are its own) */
+export type Translate = (key: string, values?: Record<string, unknown>) => string;
+
 /** t() fixed to one language: translator('fr')('mail.reset.subject') */
-export function translator(lang: Language): TFunction {
-  return i18n.getFixedT(lang);
+export function translator(lang: Language): Translate {
+  const t = i18n.getFixedT(lang) as unknown as (key: string, values?: Record<string, unknown>) => string;
+  return (key, values) => t(key, values);
 }
 
 /** whether the catalogue has this key (e.g. `errors.codes.NOT_FOUND`) */

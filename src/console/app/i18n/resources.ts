@@ -5,34 +5,34 @@
  * reference type (a key missing in English fails the build), and test/i18n/catalogues.test.ts
  * checks that French has exactly the same keys, none empty.
  */
-import enCommon from './locales/en/common.json';
-import enNav from './locales/en/nav.json';
-import enErrors from './locales/en/errors.json';
-import enAccount from './locales/en/account.json';
-import enRecords from './locales/en/records.json';
-import enSignin from './locales/en/signin.json';
-import frSignin from './locales/fr/signin.json';
-import enAdmin from './locales/en/admin.json';
-import frAdmin from './locales/fr/admin.json';
-import enReviews from './locales/en/reviews.json';
-import frReviews from './locales/fr/reviews.json';
-import enKeys from './locales/en/keys.json';
-import frKeys from './locales/fr/keys.json';
-import enSettings from './locales/en/settings.json';
-import frSettings from './locales/fr/settings.json';
-import enBackup from './locales/en/backup.json';
-import enPrivacy from './locales/en/privacy.json';
-import enDocuments from './locales/en/documents.json';
-import frDocuments from './locales/fr/documents.json';
-import enAudit from './locales/en/audit.json';
-import frAudit from './locales/fr/audit.json';
-import frCommon from './locales/fr/common.json';
-import frNav from './locales/fr/nav.json';
-import frErrors from './locales/fr/errors.json';
-import frAccount from './locales/fr/account.json';
-import frRecords from './locales/fr/records.json';
-import frBackup from './locales/fr/backup.json';
-import frPrivacy from './locales/fr/privacy.json';
+import enCommon from './locales/en/common.json' with { type: 'json' };
+import enNav from './locales/en/nav.json' with { type: 'json' };
+import enErrors from './locales/en/errors.json' with { type: 'json' };
+import enAccount from './locales/en/account.json' with { type: 'json' };
+import enRecords from './locales/en/records.json' with { type: 'json' };
+import enSignin from './locales/en/signin.json' with { type: 'json' };
+import frSignin from './locales/fr/signin.json' with { type: 'json' };
+import enAdmin from './locales/en/admin.json' with { type: 'json' };
+import frAdmin from './locales/fr/admin.json' with { type: 'json' };
+import enReviews from './locales/en/reviews.json' with { type: 'json' };
+import frReviews from './locales/fr/reviews.json' with { type: 'json' };
+import enKeys from './locales/en/keys.json' with { type: 'json' };
+import frKeys from './locales/fr/keys.json' with { type: 'json' };
+import enSettings from './locales/en/settings.json' with { type: 'json' };
+import frSettings from './locales/fr/settings.json' with { type: 'json' };
+import enBackup from './locales/en/backup.json' with { type: 'json' };
+import enPrivacy from './locales/en/privacy.json' with { type: 'json' };
+import enDocuments from './locales/en/documents.json' with { type: 'json' };
+import frDocuments from './locales/fr/documents.json' with { type: 'json' };
+import enAudit from './locales/en/audit.json' with { type: 'json' };
+import frAudit from './locales/fr/audit.json' with { type: 'json' };
+import frCommon from './locales/fr/common.json' with { type: 'json' };
+import frNav from './locales/fr/nav.json' with { type: 'json' };
+import frErrors from './locales/fr/errors.json' with { type: 'json' };
+import frAccount from './locales/fr/account.json' with { type: 'json' };
+import frRecords from './locales/fr/records.json' with { type: 'json' };
+import frBackup from './locales/fr/backup.json' with { type: 'json' };
+import frPrivacy from './locales/fr/privacy.json' with { type: 'json' };
 
 const en = {
   common: enCommon,
