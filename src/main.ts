@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { loadConfig, processEnv, type Config, type Env } from './config/index.js';
 import { openDatabase, migrateToLatest, type DatabaseHandle } from './db/index.js';
@@ -11,7 +12,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { BackupService, backupJobs, backupRoutes, backupKeyHolder } from './backup/index.js';
 import { AuditService, auditRoutes } from './audit/index.js';
 import { isAppError } from './shared/errors.js';
-import { HsmSealer } from './seals/index.js';
+import { HsmSealer, TimestampRetrier, TsaClient } from './seals/index.js';
 import { IncidentService, incidentRoutes } from './incidents/index.js';
 import { wireMonitoring, type Alerter, type Monitoring } from './monitoring/index.js';
 import { smtpSender } from './auth/messaging.js';
@@ -64,6 +65,8 @@ export interface Appliance {
   audit: AuditService;
   /** the sealing key (HSM) and its certificates: signatures anyone checks offline (src/seals) */
   seals: HsmSealer;
+  /** retries RFC 3161 timestamps left pending while no TSA answered (started by `serve`) */
+  timestamps: TimestampRetrier;
   /** raise alerts (stored, audited, logged, sent to the channels) */
   alerts: Alerter;
   /** alerts (life cycle, delivery), metrics, the operations API (src/monitoring) */
@@ -123,8 +126,9 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     const seals = new HsmSealer({ db: db.db, keys: keys.provider, clock, identity: { applianceId: config.applianceId, organisation: config.site.name } });
     // made at `coffre init`; an install that predates it gets its sealing key on its first start
     await seals.ensure().catch((e: unknown) => log.warn({ code: isAppError(e) ? e.code : undefined, err: isAppError(e) ? undefined : e }, 'the sealing key cannot be read or made now; seals wait for the HSM'));
+    const tsa = config.seals.tsa.urls.length ? new TsaClient(config.seals.tsa, fs.readFileSync(config.seals.tsa.caFile!, 'utf8')) : undefined;
     let alerts: Alerter | undefined;
-    const audit = new AuditService({ db: db.db, keys: keys.provider, clock, log, applianceId: config.applianceId, config: config.audit, leaseTtlMs: config.jobs.leaseTtlMs, anchorFile: path.join(o.dataDir, 'audit', 'anchor.json'), sealer: seals, raise: (a) => alerts?.raise(a) ?? Promise.resolve() });
+    const audit = new AuditService({ db: db.db, keys: keys.provider, clock, log, applianceId: config.applianceId, config: config.audit, leaseTtlMs: config.jobs.leaseTtlMs, anchorFile: path.join(o.dataDir, 'audit', 'anchor.json'), sealer: seals, ...(tsa ? { timestamper: tsa } : {}), raise: (a) => alerts?.raise(a) ?? Promise.resolve() });
     closers.push(() => audit.close());
     await audit.start();
     api.push(auditRoutes(audit));
@@ -132,6 +136,8 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     api.push(settingsRoutes({ config, audit })); // the console's read-only settings view
     scheduler.register(audit.pruneJob());
     scheduler.register(audit.sealJob());
+    const timestamps = new TimestampRetrier({ tsa: tsa ?? { configured: false, timestamp: () => Promise.reject(new Error('no TSA')) }, sources: audit.seals ? [audit.seals.pendingSource()] : [], clock, log, retryMs: config.seals.tsa.retryMs, alertAfterMs: config.seals.tsa.alertAfterMs, raise: (a) => alerts?.raise(a) ?? Promise.resolve() });
+    closers.push(() => timestamps.stop());
     health.push(storageHealth(config.storage.dir), auditExportHealth(audit.forwarder && (() => audit.forwarder!.status()), config.audit.syslog.alertAfterMs, clock));
     const mailer = config.mail.smtp ? smtpSender(config.mail.smtp) : undefined;
     // alerts raised by this process (server or CLI) wait in the outbox; close() delivers what is due
@@ -189,6 +195,7 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
       auth,
       audit,
       seals,
+      timestamps,
       alerts,
       monitoring,
       identity,
@@ -254,6 +261,7 @@ export async function serve(o: ApplianceOptions & { port?: number; host?: string
     // fail closed: no audit trail, no appliance
     await appliance.audit.recordNow({ action: 'appliance.start', actor: 'system', outcome: 'success', targets: { appliance: config.applianceId } });
     await appliance.audit.startExport();
+    appliance.timestamps.start();
   } catch (e) {
     await app.close().catch(() => undefined);
     await appliance.close();

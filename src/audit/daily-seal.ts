@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/types.js';
-import type { Sealer } from '../seals/index.js';
+import type { PendingTimestamps, Sealer, Timestamper } from '../seals/index.js';
 import type { Clock } from '../shared/clock.js';
 import { AppError } from '../shared/errors.js';
 import { canonicalEncoding, chainHash, GENESIS_HASH } from './canonical.js';
@@ -22,6 +22,8 @@ export interface DailySealOptions {
   applianceId: string;
   /** how many days back the first seal of an install reaches (default 31) */
   firstDays?: number;
+  /** RFC 3161 timestamps of each seal (a seal waits `pending` while no TSA answers) */
+  timestamper?: Timestamper;
 }
 
 export interface SealResult {
@@ -110,12 +112,36 @@ export class DailySeals {
     const cert = await this.o.sealer.certificate();
     await this.o.db
       .insertInto('audit_seals')
-      .values({ day, last_seq: lastSeq, last_hash: lastHash, body: body.toString('utf8'), sha256, signature: signature.toString('base64'), cert_fingerprint: cert.fingerprint, created_at: this.o.clock.nowMs(), ts_state: 'none', ts_token: null, ts_at: null, ts_attempts: 0 })
+      .values({ day, last_seq: lastSeq, last_hash: lastHash, body: body.toString('utf8'), sha256, signature: signature.toString('base64'), cert_fingerprint: cert.fingerprint, created_at: this.o.clock.nowMs(), ts_state: this.o.timestamper?.configured ? 'pending' : 'none', ts_token: null, ts_at: null, ts_attempts: 0 })
       .onConflict((oc) => oc.column('day').doNothing())
       .execute();
     // another process may have sealed this day first: continue from what is stored
     const row = await this.o.db.selectFrom('audit_seals').selectAll().where('day', '=', day).executeTakeFirstOrThrow();
+    if (row.ts_state === 'pending') await this.tryTimestamp(day, Buffer.from(row.body, 'utf8'));
     return { day, seq: Number(row.last_seq), hash: row.last_hash, sha256: row.sha256 };
+  }
+
+  /** One attempt now; a TSA that does not answer leaves the seal pending for the retrier. */
+  private async tryTimestamp(day: string, body: Buffer): Promise<void> {
+    try {
+      await this.granted(day, await this.o.timestamper!.timestamp(body));
+    } catch {
+      await this.o.db.updateTable('audit_seals').set((eb) => ({ ts_attempts: eb('ts_attempts', '+', 1) })).where('day', '=', day).execute();
+    }
+  }
+
+  private async granted(day: string, t: { response: Buffer; genTime: Date }): Promise<void> {
+    await this.o.db.updateTable('audit_seals').set({ ts_state: 'granted', ts_token: t.response.toString('base64'), ts_at: t.genTime.getTime() }).where('day', '=', day).where('ts_state', '=', 'pending').execute();
+  }
+
+  /** The seals waiting for their timestamp, for the retrier (src/seals/retrier.ts). */
+  pendingSource(): PendingTimestamps {
+    return {
+      name: 'audit.seal',
+      pending: async (limit) =>
+        (await this.o.db.selectFrom('audit_seals').select(['day', 'body', 'created_at']).where('ts_state', '=', 'pending').orderBy('day', 'asc').limit(limit).execute()).map((r) => ({ id: r.day, data: Buffer.from(r.body, 'utf8'), since: Number(r.created_at) })),
+      granted: (id, t) => this.granted(id, t),
+    };
   }
 
   /**

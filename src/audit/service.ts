@@ -18,7 +18,7 @@ import { queryEvents, type AuditFilter, type AuditPage } from './query.js';
 import { exportJsonLines, type ExportRange, type ExportSummary } from './export.js';
 import { pruneTrail, type PruneResult } from './prune.js';
 import { DailySeals, type SealResult } from './daily-seal.js';
-import type { Sealer } from '../seals/index.js';
+import type { Sealer, Timestamper } from '../seals/index.js';
 import type { JobDefinition } from '../jobs/types.js';
 import { Leases, makeHolderId } from '../jobs/index.js';
 
@@ -38,6 +38,8 @@ export interface AuditServiceOptions {
   anchorFile?: string;
   /** the sealing key: signs checkpoints and the daily seals (src/seals) */
   sealer?: Sealer;
+  /** RFC 3161 timestamps of the daily seals */
+  timestamper?: Timestamper;
 }
 
 /** verify's allowance, beyond the cadence, for a slow HSM call and a loaded host */
@@ -90,7 +92,7 @@ export class AuditService implements Auditor {
         raise({ kind: 'audit.checkpoint_failed', severity: 'critical', message: `audit checkpoints cannot be MACed in the HSM (${isAppError(e) ? e.code : 'error'}); records are still written and chained` });
       },
     });
-    this.seals = o.sealer ? new DailySeals({ db: o.db, sealer: o.sealer, clock: o.clock, applianceId: o.applianceId }) : undefined;
+    this.seals = o.sealer ? new DailySeals({ db: o.db, sealer: o.sealer, clock: o.clock, applianceId: o.applianceId, ...(o.timestamper ? { timestamper: o.timestamper } : {}) }) : undefined;
     this.auditor.onAppended((seq) => {
       this.checkpointer.hint(seq);
       this.forwarder?.wake();

@@ -120,6 +120,8 @@ function fileProblems(cfg: Partial<ConfigFile>): ConfigProblem[] {
   must(cfg.keys.module, '/keys/module');
   must(cfg.keys.softhsmConfFile, '/keys/softhsmConfFile');
   if (cfg.database.type === 'postgres') must(cfg.database.passwordFile, '/database/passwordFile');
+  must(cfg.seals?.tsa.caFile, '/seals/tsa/caFile');
+  if (cfg.seals?.tsa.urls.length && !cfg.seals.tsa.caFile) out.push({ path: '/seals/tsa/caFile', message: 'required with seals.tsa.urls: the TSA certificate or its CA, to pin' });
   return out;
 }
 

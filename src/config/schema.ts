@@ -12,6 +12,7 @@ import { AuthSection } from './sections/auth.js';
 import { MailSection } from './sections/mail.js';
 import { BackupSection } from './sections/backup.js';
 import { MonitoringSection } from './sections/monitoring.js';
+import { SealsSection } from './sections/seals.js';
 
 /**
  * The whole configuration: one file `<data dir>/config.json` plus `COFFRE_*` overrides.
@@ -36,6 +37,7 @@ export const sections = {
   mail: MailSection,
   backup: BackupSection,
   monitoring: MonitoringSection,
+  seals: SealsSection,
 } satisfies Record<string, TSchema>;
 
 export const ConfigSchema = Type.Object(

@@ -28,3 +28,20 @@ export interface Sealer {
   /** Checks a signature made by `sign` (no HSM) against the given certificate, or any the key has had. */
   verify(data: Buffer, signature: Buffer, certPem?: string): Promise<boolean>;
 }
+
+/** An RFC 3161 time-stamping client (src/seals/tsa.ts). */
+export interface Timestamper {
+  /** false when no TSA is configured: items are not timestamped (state `none`) */
+  readonly configured: boolean;
+  /** a granted, checked timestamp of `data`; TSA_UNAVAILABLE (keep the item pending) or TSA_INVALID */
+  timestamp(data: Buffer): Promise<{ response: Buffer; genTime: Date; serial: string; url: string }>;
+}
+
+/** Items waiting for their timestamp (the owner's table): the retrier asks, and reports what it got. */
+export interface PendingTimestamps {
+  /** e.g. `audit.seal`, `receipt` */
+  readonly name: string;
+  /** the oldest pending items first: id, the exact bytes to timestamp, since when (ms) */
+  pending(limit: number): Promise<{ id: string; data: Buffer; since: number }[]>;
+  granted(id: string, t: { response: Buffer; genTime: Date }): Promise<void>;
+}
