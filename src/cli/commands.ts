@@ -24,6 +24,7 @@ const files: { verbs: string[]; load: () => Promise<Registration[]> }[] = [
   },
   { verbs: ['keys'], load: async () => [(await import('./keys.js')).registerKeys] },
   { verbs: ['backup', 'restore'], load: async () => [(await import('./backup.js')).registerBackup] },
+  { verbs: ['incident'], load: async () => [(await import('./incident.js')).registerIncident] },
 ];
 
 /** The registrations a command line needs: its verb's file (the first argument not an option), or every file. */
