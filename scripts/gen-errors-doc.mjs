@@ -54,8 +54,8 @@ function collect() {
   for (const file of sources(path.join(ROOT, 'src'))) {
     const text = fs.readFileSync(file, 'utf8');
     const module = path.relative(path.join(ROOT, 'src'), file).split(path.sep)[0].replace(/\.ts$/, '');
-    for (const m of text.matchAll(/new AppError\(\s*'([A-Z][A-Z0-9_]+)'/g)) {
-      const args = callArgs(text, m.index + 'new AppError'.length);
+    for (const m of text.matchAll(/new (?:App|Backup|Config)Error\(\s*'([A-Z][A-Z0-9_]+)'/g)) {
+      const args = callArgs(text, text.indexOf('(', m.index));
       const e = codes.get(m[1]) ?? { statuses: new Set(), exits: new Set(), modules: new Set(), message: null };
       const status = /httpStatus:\s*(\d{3})/.exec(args);
       e.statuses.add(status ? Number(status[1]) : /httpStatus:/.test(args) ? 'varies' : 500);
