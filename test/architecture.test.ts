@@ -81,6 +81,8 @@ const TABLE_EXCEPTIONS: Record<string, string> = {
   'privacy -> access': 'a person\'s data export lists their workspaces and memberships, read-only',
   'privacy -> audit': 'a person\'s data export carries the audit records about them, read-only',
   'privacy -> auth': 'a person\'s data export lists their sessions, tokens, known clients and second-factor kind (metadata only), read-only',
+  'privacy -> vault': "erasing the sole owner of a workspace with no new owner named trashes its documents in the erasure's transaction (destruction stays with the trash-clearing job, which honours retention and legal holds)",
+  'privacy -> monitoring': "erasure removes the person's name from stored alert messages and notices not yet sent",
   'records -> access': 'retention policies and exports are per workspace',
   'records -> auth': 'histories and reports name the people who acted',
   'vault -> access': 'every document operation checks the workspace\'s state and the caller\'s membership',

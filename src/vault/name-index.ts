@@ -24,7 +24,7 @@ const MAX_QUERY_WORDS = 8;
 export type IndexRow = { token: string; document_id: string; kind: 'n' | 't' };
 
 export const foldForSearch = (s: string): string => s.normalize('NFKD').replace(/\p{M}+/gu, '').toLowerCase().normalize('NFKC');
-/** Words: runs of letters and runs of digits (`invoice2026-B7` → invoice, 2026, b, 7). */
+/** Words: runs of letters and runs of digits (`invoice2026-x7` → invoice, 2026, x, 7). */
 export const searchWords = (s: string): string[] => foldForSearch(s).match(/\p{L}+|\p{N}+/gu) ?? [];
 
 /** The clear tokens of a name: every prefix of every word (deduplicated). */
