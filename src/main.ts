@@ -158,7 +158,7 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     const vault = wireVault({ db: db.db, clock, log, config: config.vault, keys: { dataKeys: keys.dataKeys, fields: keys.fields, blobs }, policy: identity.policy, audit, alerts, retention: retentionGuard({ db: db.db, applianceId: config.applianceId, signer: seals }), signer: seals });
     api.push(vault.api);
     for (const j of vault.jobs) scheduler.register(j);
-    const privacy = new PrivacyService({ db: db.db, clock, log: log.child({ module: 'privacy' }), fields: keys.fields, users: identity.users, audit, shred: (name) => keys.dataKeys.destroyNamed(name) });
+    const privacy = new PrivacyService({ db: db.db, clock, log: log.child({ module: 'privacy' }), fields: keys.fields, users: identity.users, audit, config: config.privacy, shred: (name) => keys.dataKeys.destroyNamed(name) });
     api.push(privacyRoutes(privacy));
     for (const j of privacy.jobs()) scheduler.register(j);
     const records = wireRecords({ db: db.db, clock, audit, vault: vault.service });

@@ -13,6 +13,7 @@ import { MailSection } from './sections/mail.js';
 import { BackupSection } from './sections/backup.js';
 import { MonitoringSection } from './sections/monitoring.js';
 import { SealsSection } from './sections/seals.js';
+import { PrivacySection } from './sections/privacy.js';
 
 /**
  * The whole configuration: one file `<data dir>/config.json` plus `COFFRE_*` overrides.
@@ -38,6 +39,7 @@ export const sections = {
   backup: BackupSection,
   monitoring: MonitoringSection,
   seals: SealsSection,
+  privacy: PrivacySection,
 } satisfies Record<string, TSchema>;
 
 export const ConfigSchema = Type.Object(

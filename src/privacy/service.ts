@@ -4,6 +4,7 @@ import type { PrivacyDeps } from './types.js';
 import { errors } from '../shared/errors.js';
 import type { JobDefinition } from '../jobs/index.js';
 import { collectPerson, zipExport, type PersonExport } from './export.js';
+import { purgePersonalData, type RetentionResult } from './retention.js';
 import { Erasure, type ErasurePlan, type ErasureResult, type Handover } from './erase.js';
 
 /**
@@ -29,9 +30,17 @@ export class PrivacyService {
     return this.erasure.remove(userId, actor, source, confirm);
   }
 
-  /** scheduled jobs: `privacy.rekey` (at start and daily) */
+  /** deletes personal data past its retention (config `privacy.retention`), audited as `privacy.retention` */
+  async purge(actor: string): Promise<RetentionResult> {
+    const r = await purgePersonalData(this.d.db, this.d.config.retention, this.d.clock.nowMs());
+    await this.d.audit.recordNow({ action: 'privacy.retention', actor, outcome: 'success', targets: Object.fromEntries(Object.entries(r).map(([k, v]) => [k, String(v)])) });
+    return r;
+  }
+
+  /** scheduled jobs: `privacy.rekey` (at start and daily), `privacy.retention` (daily) */
   jobs(): JobDefinition[] {
     return [
+      { name: 'privacy.retention', schedule: '50 3 * * *', catchUp: true, run: (ctx) => this.purge(ctx.actor) },
       {
         name: 'privacy.rekey',
         schedule: '40 3 * * *',

@@ -5,6 +5,7 @@ import type { UserDirectory } from '../auth/index.js';
 import type { Auditor } from '../audit/index.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
+import type { PrivacyConfig } from '../config/sections/privacy.js';
 
 /** What the privacy module needs from the rest of the appliance (wired in src/main.ts). */
 export interface PrivacyDeps {
@@ -14,6 +15,8 @@ export interface PrivacyDeps {
   fields: FieldCipher;
   users: UserDirectory;
   audit: Auditor;
+  /** config section `privacy` */
+  config: PrivacyConfig;
   /** crypto-shreds a named data key and scrubs the database files (DbDataKeys.destroyNamed) */
   shred(name: string): Promise<{ destroyed: boolean; scrubbed: boolean }>;
 }
