@@ -27,7 +27,10 @@ beforeAll(async () => {
   hook = await startWebhookReceiver(dir);
   const caFile = path.join(dir, 'syslog-ca.pem');
   fs.writeFileSync(caFile, syslog.caPem);
+  // the fake clock jumps hours between records, faster than the checkpointer's real-time tick: a
+  // 30-day cadence keeps verify's cadence check (test/audit/checkpoints.test.ts) out of this test
   env = await openIdentityEnv({
+    COFFRE_CFG_audit__checkpointIntervalMs: String(30 * 86_400_000),
     COFFRE_CFG_audit__syslog: JSON.stringify({ enabled: true, transport: 'tls', host: '127.0.0.1', port: syslog.port, caFile }),
     COFFRE_CFG_monitoring__alerts: JSON.stringify({ email: { to: ['oncall@example.fr'], minSeverity: 'info' }, webhook: { url: hook.url, secretFile: hook.secretFile, caFile: hook.caFile } }),
     COFFRE_CFG_monitoring__rules__massDownload: JSON.stringify({ count: 10, bytes: 1024 * 1024 }),
