@@ -26,7 +26,7 @@ import { createBlobStore } from './storage/index.js';
 import { keysRoutes } from './keys/routes.js';
 import { consolePlugin } from './console/serve.js';
 import { settingsRoutes } from './console/settings.js';
-import { PrivacyService, privacyRoutes } from './privacy/index.js';
+import { PrivacyService, privacyRoutes, ropaHtml } from './privacy/index.js';
 
 /**
  * Composition root: config → db → keys → stores → http + scheduler. No global singletons: every
@@ -159,7 +159,7 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     api.push(vault.api);
     for (const j of vault.jobs) scheduler.register(j);
     const privacy = new PrivacyService({ db: db.db, clock, log: log.child({ module: 'privacy' }), fields: keys.fields, users: identity.users, audit, config: config.privacy, shred: (name) => keys.dataKeys.destroyNamed(name) });
-    api.push(privacyRoutes(privacy));
+    api.push(privacyRoutes(privacy, () => ropaHtml(config, clock.nowMs())));
     for (const j of privacy.jobs()) scheduler.register(j);
     const records = wireRecords({ db: db.db, clock, audit, vault: vault.service });
     api.push(records.api);

@@ -18,8 +18,14 @@ const sendZip = (rep: FastifyReply, zip: Buffer, userId: string) =>
  * The personal-data API under /api/v1: a person's own export, an admin's export of anyone (both
  * audited as `user.export`).
  */
-export function privacyRoutes(p: PrivacyService): FastifyPluginAsync {
+export function privacyRoutes(p: PrivacyService, ropa: () => string): FastifyPluginAsync {
   return async (app) => {
+    app.get(
+      '/privacy/ropa',
+      { config: { permission: 'users:read' }, schema: { tags: ['privacy'], summary: 'the record of processing activities (GDPR art. 30), generated from the configuration, as printable HTML', response: { 200: { description: 'HTML', content: { 'text/html': { schema: { type: 'string' } } } } } } },
+      async (_req, rep) => rep.header('content-type', 'text/html; charset=utf-8').send(ropa()),
+    );
+
     app.get('/users/me/export', { config: { permission: 'self' }, schema: { tags: ['privacy'], summary: 'everything the appliance holds about you, as a zip of JSON and CSV', response: { 200: ZipReply } } }, async (req, rep) => {
       const userId = req.actor?.userId;
       if (!userId) throw errors.forbidden();

@@ -71,6 +71,7 @@ const EXPECTED: Record<string, Row> = {
   'GET /api/v1/users/:id/erasure': { allow: ['admin'] },
   'POST /api/v1/users/:id/erase': { allow: ['admin'] },
   'POST /api/v1/users/:id/delete': { allow: ['admin'] },
+  'GET /api/v1/privacy/ropa': { allow: ['admin', 'auditor'] },
   // workspaces (src/access)
   'POST /api/v1/workspaces': { allow: WS_CREATORS },
   'GET /api/v1/workspaces': { allow: WS_CREATORS },

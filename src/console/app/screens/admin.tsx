@@ -275,6 +275,11 @@ export function UsersPage({ me }: { me: Me }) {
         ) : null}
       </Card>
       <MfaPolicyNote required={required} />
+      <p class="muted small">
+        <a href={url('/privacy/ropa')} target="_blank" rel="noopener" data-testid="ropa">
+          {t('privacy.ropa')}
+        </a>
+      </p>
       <EraseDialog user={erasing} users={list.data?.users ?? []} onClose={() => setErasing(undefined)} onDone={() => list.reload()} />
       <FormDialog
         open={inviting}

@@ -1,0 +1,19 @@
+import type { Command } from 'commander';
+import { loadConfig, processEnv, resolveDataDir } from '../config/index.js';
+import { ropaHtml } from '../privacy/index.js';
+import { action, dataDirOption, type Io } from './output.js';
+
+/** `coffre gdpr ropa`: the record of processing activities, as printable HTML on stdout. */
+export function registerGdpr(program: Command, io: Io): void {
+  const gdpr = program.command('gdpr').description('personal data (docs/gdpr.md)');
+  gdpr
+    .command('ropa')
+    .description('print the record of processing activities (GDPR art. 30), generated from the configuration, as printable HTML')
+    .addOption(dataDirOption())
+    .action(
+      action(io, async (opts: { dataDir?: string }) => {
+        const config = loadConfig(resolveDataDir(opts.dataDir), processEnv());
+        io.out(ropaHtml(config, Date.now()));
+      }),
+    );
+}
