@@ -22,7 +22,7 @@ const exceptions = [
     rule: 'cross-module-internals',
     from: '^src/',
     to: '^src/config/sections/',
-    reason: "a module types its own config slice from its section file; config/index.ts exports only the whole Config",
+    reason: 'a module types its own config slice from its section file; config/index.ts exports only the whole Config',
   },
   {
     name: 'database-type',
@@ -36,7 +36,8 @@ const exceptions = [
     rule: 'cross-module-internals',
     from: '^src/(cli|firstboot)/',
     to: '^src/(cli|keys|auth|http|config)/',
-    reason: 'offline commands (init, keys, users, first boot) run without the server wiring and call module internals main.ts never exports',
+    reason:
+      'offline commands (init, keys, users, first boot) run without the server wiring and call module internals main.ts never exports',
   },
   {
     name: 'shedding-groups',
@@ -94,8 +95,7 @@ module.exports = {
   forbidden: [
     {
       name: 'implementation-outside-registry',
-      comment:
-        'An implementation is imported only by src/main.ts, a registry.ts, or files in its own folder.',
+      comment: 'An implementation is imported only by src/main.ts, a registry.ts, or files in its own folder.',
       severity: 'error',
       from: { path: '^(src/.*)/[^/]+$', pathNot: ['^src/[^/]+/registry\\.ts$'] },
       to: { path: IMPLEMENTATIONS, pathNot: ['^$1/[^/]+$'] },
@@ -103,7 +103,7 @@ module.exports = {
     {
       name: 'cross-module-internals',
       comment:
-        "Another module is reached only through its index.ts or types.ts (src/shared/ is a library, not a module).",
+        'Another module is reached only through its index.ts or types.ts (src/shared/ is a library, not a module).',
       severity: 'error',
       from: { path: '^src/([^/]+)/' },
       to: {

@@ -18,7 +18,7 @@ export function randomFile(file: string, size: number): void {
   const fd = fs.openSync(file, 'w');
   const b = Buffer.allocUnsafe(4 * MiB);
   try {
-    for (let pos = 0; pos < size; ) {
+    for (let pos = 0; pos < size;) {
       const n = Math.min(b.length, size - pos);
       crypto.randomFillSync(b, 0, n);
       fs.writeSync(fd, b, 0, n);
@@ -37,20 +37,27 @@ export type Env = Record<string, string>;
 /** Runs the `coffre` CLI; resolves with its stdout. */
 export function cli(args: string[], env: Env, input?: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const c = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const c = spawn(process.execPath, [CLI, ...args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+    });
     let out = '';
     let err = '';
     c.stdout.on('data', (d: Buffer) => (out += d.toString()));
     c.stderr.on('data', (d: Buffer) => (err += d.toString()));
     // the verb only: arguments may hold an enrolment link
-    c.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`coffre ${args.slice(0, 2).join(' ')}: ${err}`))));
+    c.on('close', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`coffre ${args.slice(0, 2).join(' ')}: ${err}`)),
+    );
     c.stdin.end(input ?? '');
   });
 }
 
 export function serve(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'serve', '--data-dir', dataDir, '--port', '0', '--host', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, 'serve', '--data-dir', dataDir, '--port', '0', '--host', '127.0.0.1'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     const on = (d: Buffer) => {
       out += d.toString();
@@ -65,7 +72,9 @@ export function serve(dataDir: string): Promise<{ child: ChildProcess; url: stri
 
 /** Starts bench/_vault-peer.js (plain static + durable upload routes); resolves with its URL. */
 export function peer(root: string, cert: string, key: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [path.join(here, '_vault-peer.js'), root, cert, key], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [path.join(here, '_vault-peer.js'), root, cert, key], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   return new Promise((resolve, reject) => {
     let o = '';
     child.stdout!.on('data', (d: Buffer) => {
@@ -98,12 +107,35 @@ export const memory = (pid: number) => {
 /** resets the peak RSS (VmHWM) of a process */
 export const resetPeak = (pid: number) => fs.writeFileSync(`/proc/${pid}/clear_refs`, '5');
 
-export function request(url: string, ca: string, method: string, p: string, token: string | undefined, body?: Readable | string, size?: number, extra: Record<string, string> = {}): Promise<{ status: number; bytes: number; text: string }> {
+export function request(
+  url: string,
+  ca: string,
+  method: string,
+  p: string,
+  token: string | undefined,
+  body?: Readable | string,
+  size?: number,
+  extra: Record<string, string> = {},
+): Promise<{ status: number; bytes: number; text: string }> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
-    const type = typeof body === 'string' ? { 'content-type': 'application/json' } : body ? { 'content-type': 'application/octet-stream', 'content-length': String(size) } : {};
+    const type =
+      typeof body === 'string'
+        ? { 'content-type': 'application/json' }
+        : body
+          ? { 'content-type': 'application/octet-stream', 'content-length': String(size) }
+          : {};
     const req = https.request(
-      { host: u.hostname, port: u.port, servername: 'localhost', ca, method, path: p, agent: false, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...type, ...extra } },
+      {
+        host: u.hostname,
+        port: u.port,
+        servername: 'localhost',
+        ca,
+        method,
+        path: p,
+        agent: false,
+        headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...type, ...extra },
+      },
       (res) => {
         let bytes = 0;
         const text: Buffer[] = [];
@@ -132,7 +164,11 @@ export function ratio(value: number, min: number): { value: number; target: stri
   return { value: round2(value), target: `>= ${min}`, met: value >= min };
 }
 /** A figure where lower is better (a time, a size) with its target. */
-export function atMost(value: number, max: number, unit: string): { value: number; unit: string; target: string; met: boolean } {
+export function atMost(
+  value: number,
+  max: number,
+  unit: string,
+): { value: number; unit: string; target: string; met: boolean } {
   return { value, unit, target: `<= ${max}`, met: value <= max };
 }
 

@@ -43,7 +43,14 @@ export default async function bench(): Promise<Record<string, unknown>> {
   const conf = path.join(dir, 'softhsm2.conf');
   writeSoftHsmConf(conf, path.join(dir, 'tokens'));
   createSoftHsmToken(conf, 'bench-audit', path.join(dir, 'pin'));
-  const keysCfg = Value.Default(KeysSection, { type: 'pkcs11', module: SOFTHSM_MODULE, tokenLabel: 'bench-audit', pinFile: path.join(dir, 'pin'), softhsmConfFile: conf, kekLabel: 'coffre-kek' }) as KeysConfig;
+  const keysCfg = Value.Default(KeysSection, {
+    type: 'pkcs11',
+    module: SOFTHSM_MODULE,
+    tokenLabel: 'bench-audit',
+    pinFile: path.join(dir, 'pin'),
+    softhsmConfFile: conf,
+    kekLabel: 'coffre-kek',
+  }) as KeysConfig;
   const keys = await createKeyProvider(keysCfg, { createKek: true });
   const h = openDatabase({ type: 'sqlite', file: path.join(dir, 'coffre.db'), busyTimeoutMs: 5000 });
   await migrateToLatest(h.db);
@@ -92,19 +99,37 @@ export default async function bench(): Promise<Record<string, unknown>> {
     const t2 = performance.now();
     for (let i = 0; i < n2; i++) {
       await h.db.transaction().execute(async (trx) => {
-        await trx.updateTable('appliance_meta').set({ value: String(i) }).where('key', '=', 'bench').execute();
+        await trx
+          .updateTable('appliance_meta')
+          .set({ value: String(i) })
+          .where('key', '=', 'bench')
+          .execute();
         await audit.record(trx, ev(i));
       });
     }
     const s2 = (performance.now() - t2) / 1000;
-    out.recordInCallerTransaction = { events: n2, eventsPerSecond: round(n2 / s2), note: 'one commit (fsync) per event: bounded by the caller’s own transactions' };
+    out.recordInCallerTransaction = {
+      events: n2,
+      eventsPerSecond: round(n2 / s2),
+      note: 'one commit (fsync) per event: bounded by the caller’s own transactions',
+    };
 
     // 3. added latency per audited request
-    const app = await build({ http: Value.Default(HttpSection, {}) as HttpConfig, log, rateLimitPerMinute: 10_000_000 });
+    const app = await build({
+      http: Value.Default(HttpSection, {}) as HttpConfig,
+      log,
+      rateLimitPerMinute: 10_000_000,
+    });
     await app.register(async (a) => {
       a.get('/plain', { config: { public: true } }, async () => ({ ok: true }));
       a.get('/audited', { config: { public: true } }, async (req) => {
-        await audit.recordNow({ action: 'doc.read', actor: 'user:1', outcome: 'success', targets: { document: 'd1' }, source: auditSource(req) });
+        await audit.recordNow({
+          action: 'doc.read',
+          actor: 'user:1',
+          outcome: 'success',
+          targets: { document: 'd1' },
+          source: auditSource(req),
+        });
         return { ok: true };
       });
     });
@@ -160,16 +185,26 @@ export default async function bench(): Promise<Record<string, unknown>> {
     const t4 = performance.now();
     const rep = await audit.verify();
     const s4 = (performance.now() - t4) / 1000;
-    out.verify = { ok: rep.ok, records: rep.records, checkpoints: rep.checkpoints.total, recordsPerSecond: round(rep.records / s4) };
+    out.verify = {
+      ok: rep.ok,
+      records: rep.records,
+      checkpoints: rep.checkpoints.total,
+      recordsPerSecond: round(rep.records / s4),
+    };
     // checkpoint MAC checks: a year of one-per-minute checkpoints is ~525,000 of them
     const [cp] = await audit.checkpointer.latest(1);
     const data = checkpointEncoding(cp!);
     const mac = Buffer.from(cp!.mac, 'hex');
     const n5 = 2000;
     const t5 = performance.now();
-    for (let i = 0; i < n5; i += 8) await Promise.all(Array.from({ length: 8 }, () => keys.verifyMac(CHECKPOINT_KEY, data, mac)));
+    for (let i = 0; i < n5; i += 8)
+      await Promise.all(Array.from({ length: 8 }, () => keys.verifyMac(CHECKPOINT_KEY, data, mac)));
     const s5 = (performance.now() - t5) / 1000;
-    out.verify = { ...(out.verify as object), checkpointMacChecksPerSecond: round(n5 / s5), secondsPerYearOfMinuteCheckpoints: round(525_600 / (n5 / s5)) };
+    out.verify = {
+      ...(out.verify as object),
+      checkpointMacChecksPerSecond: round(n5 / s5),
+      secondsPerYearOfMinuteCheckpoints: round(525_600 / (n5 / s5)),
+    };
   } finally {
     await audit.close();
     await h.close();

@@ -62,14 +62,25 @@ function measure(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Prom
     child.on('error', reject);
     child.on('close', (code) => {
       clearInterval(poll);
-      if (code !== 0) return reject(new Error(`${path.basename(cmd)} ${args.slice(0, 3).join(' ')} exited ${code}: ${stderr}`));
-      resolve({ wallS: (performance.now() - t0) / 1000, cpuS: cpuTicks / USER_HZ, peakRssMB: Math.round(peakKb / 1024), stdout });
+      if (code !== 0)
+        return reject(new Error(`${path.basename(cmd)} ${args.slice(0, 3).join(' ')} exited ${code}: ${stderr}`));
+      resolve({
+        wallS: (performance.now() - t0) / 1000,
+        cpuS: cpuTicks / USER_HZ,
+        peakRssMB: Math.round(peakKb / 1024),
+        stdout,
+      });
     });
   });
 }
 
 /** An appliance whose blob store holds `bytes` of mixed blobs, each referenced by a version row. */
-export async function makeAppliance(dir: string, bytes: number, sshd: Sshd, targetName: string): Promise<{ dataDir: string; datasetBytes: number; files: number }> {
+export async function makeAppliance(
+  dir: string,
+  bytes: number,
+  sshd: Sshd,
+  targetName: string,
+): Promise<{ dataDir: string; datasetBytes: number; files: number }> {
   const dataDir = path.join(dir, 'appliance');
   await initAppliance({ dataDir, jurisdiction: 'FR', timeZone: 'UTC', hostnames: [], actor: 'local:bench' });
   const a = await openAppliance({ dataDir, log: createLogger({ level: 'silent', destination: 'stderr' }) });
@@ -81,20 +92,68 @@ export async function makeAppliance(dir: string, bytes: number, sshd: Sshd, targ
     const rnd = (lo: number, hi: number) => lo + Math.floor(Math.random() * (hi - lo));
     while (sum < bytes) {
       const r = Math.random();
-      const size = Math.min(bytes - sum, r < 0.9 ? rnd(1024, 64 * 1024) : r < 0.99 ? rnd(1 << 20, 8 << 20) : rnd(32 << 20, 128 << 20));
+      const size = Math.min(
+        bytes - sum,
+        r < 0.9 ? rnd(1024, 64 * 1024) : r < 0.99 ? rnd(1 << 20, 8 << 20) : rnd(32 << 20, 128 << 20),
+      );
       const blobId = `${crypto.randomBytes(16).toString('hex')}_doc`;
       const docId = crypto.randomUUID();
       const body = crypto.randomBytes(size);
       await store.put(blobId, Readable.from([body]));
       await a.db.db.transaction().execute(async (trx) => {
-        await trx.insertInto('vault_documents').values({ id: docId, workspace_id: 'bench', folder_id: null, name_enc: 'bench', description_enc: null, tags_enc: null, head_version: 1, head_size: size, created_at: now, created_by: 'bench', updated_at: now, trashed_at: null, trashed_by: null, purged_at: null }).execute();
-        await trx.insertInto('vault_versions').values({ id: crypto.randomUUID(), document_id: docId, version: 1, blob_id: blobId, key_id: 'dk_bench', size, stored_size: size, sha256: crypto.createHash('sha256').update(body).digest('hex'), media_type: 'application/octet-stream', created_at: now, created_by: 'bench' }).execute();
+        await trx
+          .insertInto('vault_documents')
+          .values({
+            id: docId,
+            workspace_id: 'bench',
+            folder_id: null,
+            name_enc: 'bench',
+            description_enc: null,
+            tags_enc: null,
+            head_version: 1,
+            head_size: size,
+            created_at: now,
+            created_by: 'bench',
+            updated_at: now,
+            trashed_at: null,
+            trashed_by: null,
+            purged_at: null,
+          })
+          .execute();
+        await trx
+          .insertInto('vault_versions')
+          .values({
+            id: crypto.randomUUID(),
+            document_id: docId,
+            version: 1,
+            blob_id: blobId,
+            key_id: 'dk_bench',
+            size,
+            stored_size: size,
+            sha256: crypto.createHash('sha256').update(body).digest('hex'),
+            media_type: 'application/octet-stream',
+            created_at: now,
+            created_by: 'bench',
+          })
+          .execute();
       });
       sum += size;
       files++;
     }
     fs.mkdirSync(path.join(sshd.root, targetName));
-    await a.backup.addTarget({ name: targetName, type: 'sftp', url: sshd.url(targetName), jurisdiction: 'FR', lat: 45.764, lon: 4.8357, hostKey: sshd.hostKeyFingerprint, identityFile: sshd.identityFile }, 'local:bench');
+    await a.backup.addTarget(
+      {
+        name: targetName,
+        type: 'sftp',
+        url: sshd.url(targetName),
+        jurisdiction: 'FR',
+        lat: 45.764,
+        lon: 4.8357,
+        hostKey: sshd.hostKeyFingerprint,
+        identityFile: sshd.identityFile,
+      },
+      'local:bench',
+    );
   } finally {
     await a.close();
   }
@@ -104,7 +163,9 @@ export async function makeAppliance(dir: string, bytes: number, sshd: Sshd, targ
 async function coffreRun(dataDir: string, datasetBytes: number) {
   const l = load1();
   const m = await measure(process.execPath, [CLI, 'backup', 'run', '--data-dir', dataDir, '--json']);
-  const r = JSON.parse(m.stdout) as { targets: { durationMs: number; uploadMs: number; verifyMs: number; size: number; parts: number }[] };
+  const r = JSON.parse(m.stdout) as {
+    targets: { durationMs: number; uploadMs: number; verifyMs: number; size: number; parts: number }[];
+  };
   const t = r.targets[0]!;
   const backupS = (t.durationMs - t.verifyMs) / 1000;
   return {
@@ -143,11 +204,27 @@ export default async function bench(): Promise<Record<string, unknown>> {
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'coffre-bench-backup-'));
   const sshd = await startSshd();
-  const out: Record<string, unknown> = { machine: { cpus: os.availableParallelism(), loadavgAtStart: os.loadavg().map((x) => +x.toFixed(2)) } };
+  const out: Record<string, unknown> = {
+    machine: { cpus: os.availableParallelism(), loadavgAtStart: os.loadavg().map((x) => +x.toFixed(2)) },
+  };
   try {
     const small = await makeAppliance(path.join(dir, 'a1'), gib * GiB, sshd, 'coffre1');
     out.dataset = { bytes: small.datasetBytes, files: small.files };
-    const ssh = (extra: string[] = []) => ['-p', String(sshd.port), '-i', sshd.identityFile, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR', ...extra];
+    const ssh = (extra: string[] = []) => [
+      '-p',
+      String(sshd.port),
+      '-i',
+      sshd.identityFile,
+      '-o',
+      'StrictHostKeyChecking=no',
+      '-o',
+      'UserKnownHostsFile=/dev/null',
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'LogLevel=ERROR',
+      ...extra,
+    ];
     const sources = [path.join(small.dataDir, 'blobs'), path.join(small.dataDir, 'coffre.db')];
     const resticVersion = execFileSync('restic', ['version']).toString().trim();
     const gnupg = path.join(dir, 'gnupg');
@@ -156,7 +233,12 @@ export default async function bench(): Promise<Record<string, unknown>> {
     // tar | gpg | ssh (no compression: the data is random, like encrypted blobs)
     const pipe = (sshExtra: string[], file: string) =>
       `tar -C ${small.dataDir} -cf - blobs coffre.db | gpg --homedir ${gnupg} --batch --pinentry-mode loopback --passphrase-file ${path.join(dir, 'pass')} --symmetric --cipher-algo AES256 --compress-algo none -o - | ssh ${ssh(sshExtra).join(' ')} ${sshd.user}@127.0.0.1 'cat > ${path.join(sshd.root, file)}'`;
-    const runs = { coffre: [] as Awaited<ReturnType<typeof coffreRun>>[], restic: [] as { MBps: number; wallS: number; cpuS: number; peakRssMB: number; load1: number }[], pipe: [] as { MBps: number; wallS: number; load1: number }[], pipeAes256Gcm: [] as { MBps: number; wallS: number; load1: number }[] };
+    const runs = {
+      coffre: [] as Awaited<ReturnType<typeof coffreRun>>[],
+      restic: [] as { MBps: number; wallS: number; cpuS: number; peakRssMB: number; load1: number }[],
+      pipe: [] as { MBps: number; wallS: number; load1: number }[],
+      pipeAes256Gcm: [] as { MBps: number; wallS: number; load1: number }[],
+    };
     for (let i = 0; i < repeat; i++) {
       // Coffre (each run is a full backup: no deduplication to profit from)
       runs.coffre.push(await coffreRun(small.dataDir, small.datasetBytes));
@@ -168,17 +250,36 @@ export default async function bench(): Promise<Record<string, unknown>> {
       execFileSync('restic', ['-r', repo, '-o', sftpCmd, 'init', '-q'], { env: { ...process.env, ...resticEnv } });
       let l = load1();
       const rm = await measure('restic', ['-r', repo, '-o', sftpCmd, 'backup', '-q', ...sources], resticEnv);
-      runs.restic.push({ MBps: +(small.datasetBytes / 1e6 / rm.wallS).toFixed(1), wallS: +rm.wallS.toFixed(2), cpuS: +rm.cpuS.toFixed(1), peakRssMB: rm.peakRssMB, load1: l });
+      runs.restic.push({
+        MBps: +(small.datasetBytes / 1e6 / rm.wallS).toFixed(1),
+        wallS: +rm.wallS.toFixed(2),
+        cpuS: +rm.cpuS.toFixed(1),
+        peakRssMB: rm.peakRssMB,
+        load1: l,
+      });
       fs.rmSync(path.join(sshd.root, `restic-${i}`), { recursive: true, force: true });
       fs.rmSync(resticEnv.RESTIC_CACHE_DIR, { recursive: true, force: true });
 
       l = load1();
       const pm = await measure('bash', ['-o', 'pipefail', '-c', pipe([], 'pipe.tar.gpg')]);
-      runs.pipe.push({ MBps: +(small.datasetBytes / 1e6 / pm.wallS).toFixed(1), wallS: +pm.wallS.toFixed(2), load1: l });
+      runs.pipe.push({
+        MBps: +(small.datasetBytes / 1e6 / pm.wallS).toFixed(1),
+        wallS: +pm.wallS.toFixed(2),
+        load1: l,
+      });
       fs.rmSync(path.join(sshd.root, 'pipe.tar.gpg'), { force: true });
       l = load1();
-      const pg = await measure('bash', ['-o', 'pipefail', '-c', pipe(['-c', 'aes256-gcm@openssh.com'], 'pipe-gcm.tar.gpg')]);
-      runs.pipeAes256Gcm.push({ MBps: +(small.datasetBytes / 1e6 / pg.wallS).toFixed(1), wallS: +pg.wallS.toFixed(2), load1: l });
+      const pg = await measure('bash', [
+        '-o',
+        'pipefail',
+        '-c',
+        pipe(['-c', 'aes256-gcm@openssh.com'], 'pipe-gcm.tar.gpg'),
+      ]);
+      runs.pipeAes256Gcm.push({
+        MBps: +(small.datasetBytes / 1e6 / pg.wallS).toFixed(1),
+        wallS: +pg.wallS.toFixed(2),
+        load1: l,
+      });
       fs.rmSync(path.join(sshd.root, 'pipe-gcm.tar.gpg'), { force: true });
     }
     execFileSync('gpgconf', ['--homedir', gnupg, '--kill', 'gpg-agent']);
@@ -202,7 +303,13 @@ export default async function bench(): Promise<Record<string, unknown>> {
     const peak1 = Math.max(...runs.coffre.map((x) => x.peakRssMB));
     const ratio = (a: number, b: number) => +(a / b).toFixed(2);
     out.summary = {
-      MBps: { coffre: c.MBps, coffreWithVerify: c.MBpsWithVerify, restic: r.MBps, tarGpgSsh: p.MBps, tarGpgSshAes256Gcm: pg.MBps },
+      MBps: {
+        coffre: c.MBps,
+        coffreWithVerify: c.MBpsWithVerify,
+        restic: r.MBps,
+        tarGpgSsh: p.MBps,
+        tarGpgSshAes256Gcm: pg.MBps,
+      },
       coffreVsRestic: ratio(c.MBps, r.MBps),
       coffreVsPipe: ratio(c.MBps, p.MBps),
       coffreVsPipeAes256Gcm: ratio(c.MBps, pg.MBps),
@@ -212,9 +319,20 @@ export default async function bench(): Promise<Record<string, unknown>> {
         coffreVsRestic: { want: '>= 1.5 (stretch 2)', met: c.MBps >= 1.5 * r.MBps, stretch: c.MBps >= 2 * r.MBps },
         coffreVsPipe: { want: '>= 0.8', met: c.MBps >= 0.8 * p.MBps },
         peakRss: { want: '<= 256 MB', met: peak1 <= 256 && (!big || big.peakRssMB <= 256) },
-        ...(big ? { rssFlat: { want: `${bigGib} GiB within 20 % of ${gib} GiB`, met: Math.abs(big.peakRssMB - peak1) / peak1 <= 0.2 } } : {}),
+        ...(big
+          ? {
+              rssFlat: {
+                want: `${bigGib} GiB within 20 % of ${gib} GiB`,
+                met: Math.abs(big.peakRssMB - peak1) / peak1 <= 0.2,
+              },
+            }
+          : {}),
       },
-      loadavg1: { min: Math.min(...[...runs.coffre, ...runs.restic, ...runs.pipe, ...runs.pipeAes256Gcm].map((x) => x.load1)), max: Math.max(...[...runs.coffre, ...runs.restic, ...runs.pipe, ...runs.pipeAes256Gcm].map((x) => x.load1)), atEnd: load1() },
+      loadavg1: {
+        min: Math.min(...[...runs.coffre, ...runs.restic, ...runs.pipe, ...runs.pipeAes256Gcm].map((x) => x.load1)),
+        max: Math.max(...[...runs.coffre, ...runs.restic, ...runs.pipe, ...runs.pipeAes256Gcm].map((x) => x.load1)),
+        atEnd: load1(),
+      },
     };
   } finally {
     await sshd.close();

@@ -104,7 +104,11 @@ async function throughput(totalMiB: number, chunkSize: number, rounds: number) {
     best.off = Math.max(best.off, totalMiB / t.cpuS);
     wall.off = Math.max(wall.off, totalMiB / t.wallS);
     stop = cpuTimer();
-    await pipeline(Readable.from(ctInput), new DecryptStream({ expect: { objectId: 'bench', version: 1 }, getKey: async () => Buffer.from(key) }), sink());
+    await pipeline(
+      Readable.from(ctInput),
+      new DecryptStream({ expect: { objectId: 'bench', version: 1 }, getKey: async () => Buffer.from(key) }),
+      sink(),
+    );
     t = stop();
     best.dec = Math.max(best.dec, totalMiB / t.cpuS);
     perRound.dec.push(totalMiB / t.cpuS / rawRate);
@@ -121,8 +125,17 @@ async function throughput(totalMiB: number, chunkSize: number, rounds: number) {
     decryptMiBs: Math.round(best.dec),
     encryptVsRaw: r2(best.enc / best.raw),
     decryptVsRaw: r2(best.dec / best.raw),
-    medianOfRounds: { encryptVsRaw: r2(median(perRound.enc)), decryptVsRaw: r2(median(perRound.dec)), rawThroughStreamVsRaw: r2(median(perRound.rawStream)) },
-    wallMiBs: { raw: Math.round(wall.raw), encrypt: Math.round(wall.enc), decrypt: Math.round(wall.dec), encryptInWorkerWithSha256: Math.round(wall.off) },
+    medianOfRounds: {
+      encryptVsRaw: r2(median(perRound.enc)),
+      decryptVsRaw: r2(median(perRound.dec)),
+      rawThroughStreamVsRaw: r2(median(perRound.rawStream)),
+    },
+    wallMiBs: {
+      raw: Math.round(wall.raw),
+      encrypt: Math.round(wall.enc),
+      decrypt: Math.round(wall.dec),
+      encryptInWorkerWithSha256: Math.round(wall.off),
+    },
     // the server's upload mode: + SHA-256 of the plaintext, cipher and hash on the worker thread
     encryptInWorkerWithSha256CpuMiBs: Math.round(best.off),
   };
@@ -139,12 +152,22 @@ export default async function bench(): Promise<Record<string, unknown>> {
     const conf = path.join(dir, 'softhsm2.conf');
     writeSoftHsmConf(conf, path.join(dir, 'tokens'));
     createSoftHsmToken(conf, 'bench', path.join(dir, 'pin'));
-    const cfg = Value.Default(KeysSection, { type: 'pkcs11', module: SOFTHSM_MODULE, tokenLabel: 'bench', pinFile: path.join(dir, 'pin'), softhsmConfFile: conf, kekLabel: 'coffre-kek' }) as KeysConfig;
+    const cfg = Value.Default(KeysSection, {
+      type: 'pkcs11',
+      module: SOFTHSM_MODULE,
+      tokenLabel: 'bench',
+      pinFile: path.join(dir, 'pin'),
+      softhsmConfFile: conf,
+      kekLabel: 'coffre-kek',
+    }) as KeysConfig;
     await ensureKek(cfg);
     const db = openDatabase({ type: 'sqlite', file: path.join(dir, 'coffre.db'), busyTimeoutMs: 5000 });
     await migrateToLatest(db.db);
     const keys = await openKeys({ config: cfg, db: db.db, clock: systemClock });
-    const opened = openBlobs({ store: createBlobStore({ type: 'fs', dir: path.join(dir, 'blobs') }), dataKeys: keys.dataKeys });
+    const opened = openBlobs({
+      store: createBlobStore({ type: 'fs', dir: path.join(dir, 'blobs') }),
+      dataKeys: keys.dataKeys,
+    });
     const blobs = opened.blobs;
     try {
       const N = 2000;
@@ -187,9 +210,23 @@ export default async function bench(): Promise<Record<string, unknown>> {
       // rotation: re-wrap rate (inside the HSM with key-wrap-pad on both sides)
       const extra = 3000;
       await Promise.all(Array.from({ length: extra }, (_, i) => keys.dataKeys.create(`bench:${i}`)));
-      const total = Number((await db.db.selectFrom('data_keys').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+      const total = Number(
+        (
+          await db.db
+            .selectFrom('data_keys')
+            .select((eb) => eb.fn.countAll<number>().as('n'))
+            .executeTakeFirstOrThrow()
+        ).n,
+      );
       const r = await keys.rotation.rotate({ actor: 'local:bench' });
-      out.rotation = { keys: total, rewrapped: r.rewrapped, seconds: r.seconds, keysPerSecond: r.keysPerSecond, batchSize: cfg.rotationBatchSize, concurrency: cfg.sessionPoolSize };
+      out.rotation = {
+        keys: total,
+        rewrapped: r.rewrapped,
+        seconds: r.seconds,
+        keysPerSecond: r.keysPerSecond,
+        batchSize: cfg.rotationBatchSize,
+        concurrency: cfg.sessionPoolSize,
+      };
     } finally {
       await opened.close();
       await keys.close();

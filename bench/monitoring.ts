@@ -41,14 +41,31 @@ export default async function bench(): Promise<Record<string, unknown>> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
   try {
-    await initAppliance({ dataDir: path.join(dir, 'a'), jurisdiction: 'FR', timeZone: 'UTC', hostnames: ['localhost'], actor: 'local:bench' });
+    await initAppliance({
+      dataDir: path.join(dir, 'a'),
+      jurisdiction: 'FR',
+      timeZone: 'UTC',
+      hostnames: ['localhost'],
+      actor: 'local:bench',
+    });
     const env = {
       ...process.env,
-      COFFRE_CFG_monitoring__alerts: JSON.stringify({ webhook: { url: `https://localhost:${port}/hook`, secretFile: path.join(dir, 'hook-secret'), caFile: path.join(dir, 'hook-ca.pem'), retries: 0 } }),
+      COFFRE_CFG_monitoring__alerts: JSON.stringify({
+        webhook: {
+          url: `https://localhost:${port}/hook`,
+          secretFile: path.join(dir, 'hook-secret'),
+          caFile: path.join(dir, 'hook-ca.pem'),
+          retries: 0,
+        },
+      }),
       // the measuring client is one user standing for many: its own per-user budget lifted
       COFFRE_CFG_monitoring__budgets: JSON.stringify({ vault: { perAddress: 900, perUser: 1_000_000 } }),
     };
-    const a = await openAppliance({ dataDir: path.join(dir, 'a'), env, log: createLogger({ level: 'silent', destination: 'stderr' }) });
+    const a = await openAppliance({
+      dataDir: path.join(dir, 'a'),
+      env,
+      log: createLogger({ level: 'silent', destination: 'stderr' }),
+    });
     const app = await buildApp(a, false);
     await app.ready();
     try {
@@ -89,14 +106,27 @@ export default async function bench(): Promise<Record<string, unknown>> {
 
       // ---- flood from one address vs other clients' p99
       const password = 'Bench-Orchard-Pass-42';
-      const inv = await a.identity.accounts.invite({ username: 'bench-user', email: 'bench-user@bench.test', role: 'member' }, 'local:bench', {});
+      const inv = await a.identity.accounts.invite(
+        { username: 'bench-user', email: 'bench-user@bench.test', role: 'member' },
+        'local:bench',
+        {},
+      );
       await a.identity.accounts.enrol({ token: inv.enrolUrl, password }, {});
-      const tok = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: 'bench-user', password, issue: 'token' } });
+      const tok = await app.inject({
+        method: 'POST',
+        url: '/api/v1/auth/login',
+        payload: { username: 'bench-user', password, issue: 'token' },
+      });
       const bearer = { authorization: `Bearer ${tok.json().token as string}` };
       let n = 0;
       const me = async () => {
         const t0 = performance.now();
-        const r = await app.inject({ method: 'GET', url: '/api/v1/workspaces', headers: bearer, remoteAddress: `10.77.${n++ % 50}.1` });
+        const r = await app.inject({
+          method: 'GET',
+          url: '/api/v1/workspaces',
+          headers: bearer,
+          remoteAddress: `10.77.${n++ % 50}.1`,
+        });
         if (r.statusCode !== 200) throw new Error(`unexpected ${r.statusCode}`);
         return performance.now() - t0;
       };

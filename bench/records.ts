@@ -17,7 +17,8 @@ const MiB = 1024 * 1024;
 
 async function rawRead(files: string[]): Promise<number> {
   let n = 0;
-  for (const f of files) for await (const b of fs.createReadStream(f, { highWaterMark: MiB })) n += (b as Buffer).length;
+  for (const f of files)
+    for await (const b of fs.createReadStream(f, { highWaterMark: MiB })) n += (b as Buffer).length;
   return n;
 }
 
@@ -36,15 +37,35 @@ export default async function bench(): Promise<Record<string, unknown>> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'coffre-bench-records-'));
   const log = createLogger({ level: 'silent', destination: 'stderr' });
   try {
-    await initAppliance({ dataDir, jurisdiction: 'FR', timeZone: 'UTC', hostnames: ['localhost'], actor: 'local:bench' });
+    await initAppliance({
+      dataDir,
+      jurisdiction: 'FR',
+      timeZone: 'UTC',
+      hostnames: ['localhost'],
+      actor: 'local:bench',
+    });
     const a = await openAppliance({ dataDir, log });
     try {
-      const inv = await a.identity.accounts.invite({ username: 'bench', email: 'bench@example.test', role: 'member' }, 'local:bench', {});
-      const actor = { id: `user:${inv.user.id}`, kind: 'user' as const, userId: inv.user.id, username: 'bench', roles: ['member'] };
+      const inv = await a.identity.accounts.invite(
+        { username: 'bench', email: 'bench@example.test', role: 'member' },
+        'local:bench',
+        {},
+      );
+      const actor = {
+        id: `user:${inv.user.id}`,
+        kind: 'user' as const,
+        userId: inv.user.id,
+        username: 'bench',
+        roles: ['member'],
+      };
       const ws = await a.identity.workspaces.create(actor, { name: 'Bench' }, {});
       const piece = crypto.randomBytes(docSize);
       for (let i = 0; i * docSize < total; i++) {
-        await a.vault.upload({ actor }, { kind: 'new', workspaceId: ws.id, folderId: null, name: `doc-${i}.bin` }, { stream: Readable.from([piece]), mediaType: 'application/octet-stream', finish: async () => ({}) });
+        await a.vault.upload(
+          { actor },
+          { kind: 'new', workspaceId: ws.id, folderId: null, name: `doc-${i}.bin` },
+          { stream: Readable.from([piece]), mediaType: 'application/octet-stream', finish: async () => ({}) },
+        );
       }
       const files = walk(a.config.storage.dir);
       await rawRead(files); // warm the page cache

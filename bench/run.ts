@@ -14,12 +14,17 @@ const files = fs
   .filter((f) => f.endsWith('.js') && f !== 'run.js' && !f.startsWith('_'))
   .filter((f) => only.length === 0 || only.includes(f.replace(/\.js$/, '')))
   .sort();
-const results: Record<string, unknown> = { machine: { cpus: (await import('node:os')).cpus().length, node: process.version }, at: new Date().toISOString() };
+const results: Record<string, unknown> = {
+  machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
+  at: new Date().toISOString(),
+};
 for (const f of files) {
   const name = f.replace(/\.js$/, '');
   process.stderr.write(`bench ${name}…\n`);
   try {
-    const mod = (await import(pathToFileURL(path.join(here, f)).href)) as { default: () => Promise<Record<string, unknown>> };
+    const mod = (await import(pathToFileURL(path.join(here, f)).href)) as {
+      default: () => Promise<Record<string, unknown>>;
+    };
     results[name] = await mod.default();
   } catch (e) {
     results[name] = { error: (e as Error).message };

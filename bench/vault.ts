@@ -9,7 +9,26 @@ import { openAppliance } from '../src/main.js';
 import { createLogger } from '../src/shared/logger.js';
 import { ctx, fieldScope } from '../src/vault/core.js';
 import { NAME_INDEX_FORMAT, indexRows, type IndexRow } from '../src/vault/name-index.js';
-import { MiB, atMost, cli, cpuSeconds, load, median, memory, peer, randomFile, rate, ratio, request, resetPeak, round2, serve, source, stop, type Env } from './_vault-lib.js';
+import {
+  MiB,
+  atMost,
+  cli,
+  cpuSeconds,
+  load,
+  median,
+  memory,
+  peer,
+  randomFile,
+  rate,
+  ratio,
+  request,
+  resetPeak,
+  round2,
+  serve,
+  source,
+  stop,
+  type Env,
+} from './_vault-lib.js';
 
 /**
  * `npm run bench -- vault`: Coffre against its peers on loopback HTTPS, in one run, on the same
@@ -57,15 +76,44 @@ async function appliance(root: string, children: ChildProcess[]): Promise<Applia
   const server = await serve(dataDir);
   children.push(server.child);
   const env: Env = { COFFRE_URL: server.url, COFFRE_CA: init.caFile };
-  const inv = JSON.parse(await cli(['user', 'invite', 'bench', '--email', 'bench@example.test', '--role', 'member', '--data-dir', dataDir, '--json'], env)) as { enrolUrl: string; id: string };
+  const inv = JSON.parse(
+    await cli(
+      ['user', 'invite', 'bench', '--email', 'bench@example.test', '--role', 'member', '--data-dir', dataDir, '--json'],
+      env,
+    ),
+  ) as { enrolUrl: string; id: string };
   const password = `Tangerine-Ladder-${crypto.randomBytes(6).toString('hex')}-Q7`;
-  const enrolled = JSON.parse(await cli(['user', 'enrol', inv.enrolUrl, '--password-stdin', '--json'], env, `${password}\n`)) as { totp?: { secret: string } };
+  const enrolled = JSON.parse(
+    await cli(['user', 'enrol', inv.enrolUrl, '--password-stdin', '--json'], env, `${password}\n`),
+  ) as { totp?: { secret: string } };
   // every role has a second factor by default: the code is the second line on stdin
-  const code = enrolled.totp ? OTPAuth.TOTP.generate({ secret: OTPAuth.Secret.fromBase32(enrolled.totp.secret), algorithm: 'SHA1', digits: 6, period: 30 }) : '';
-  const token = (JSON.parse(await cli(['login', '--username', 'bench', '--password-stdin', '--json'], env, `${password}\n${code}\n`)) as { token: string }).token;
+  const code = enrolled.totp
+    ? OTPAuth.TOTP.generate({
+        secret: OTPAuth.Secret.fromBase32(enrolled.totp.secret),
+        algorithm: 'SHA1',
+        digits: 6,
+        period: 30,
+      })
+    : '';
+  const token = (
+    JSON.parse(
+      await cli(['login', '--username', 'bench', '--password-stdin', '--json'], env, `${password}\n${code}\n`),
+    ) as { token: string }
+  ).token;
   env.COFFRE_TOKEN = token;
   const ws = (JSON.parse(await cli(['workspace', 'create', 'Bench', '--json'], env)) as { id: string }).id;
-  return { root, dataDir, ca, caFile: init.caFile, url: server.url, token, ws, userId: inv.id, server: server.child, env };
+  return {
+    root,
+    dataDir,
+    ca,
+    caFile: init.caFile,
+    url: server.url,
+    token,
+    ws,
+    userId: inv.id,
+    server: server.child,
+    env,
+  };
 }
 
 /** One measure: seconds per round; `cpu`: the server's CPU seconds over each round's wall seconds. */
@@ -86,7 +134,16 @@ async function transfers(a: Appliance, children: ChildProcess[]): Promise<Record
   children.push(p.child);
   const pid = a.server.pid!;
   const post = (doc: string | undefined, file: string, size: number) =>
-    request(url, ca, 'POST', doc === undefined ? `/api/v1/workspaces/${a.ws}/documents` : `/api/v1/documents/${doc}/versions`, token, source(file), size, { 'content-disposition': 'attachment; filename=big.bin' }).then((r) => {
+    request(
+      url,
+      ca,
+      'POST',
+      doc === undefined ? `/api/v1/workspaces/${a.ws}/documents` : `/api/v1/documents/${doc}/versions`,
+      token,
+      source(file),
+      size,
+      { 'content-disposition': 'attachment; filename=big.bin' },
+    ).then((r) => {
       if (r.status !== 201) throw new Error(`upload: ${r.status} ${r.text.slice(0, 300)}`);
       return (JSON.parse(r.text) as { id: string }).id;
     });
@@ -112,16 +169,33 @@ async function transfers(a: Appliance, children: ChildProcess[]): Promise<Record
       server: false,
       f: async () => {
         const r = await request(p.url, ca, 'POST', '/upload', undefined, source(big), SIZE);
-        if (r.status !== 201 || (JSON.parse(r.text) as { bytes: number }).bytes !== SIZE) throw new Error(`plain upload: ${r.status} ${r.text}`);
+        if (r.status !== 201 || (JSON.parse(r.text) as { bytes: number }).bytes !== SIZE)
+          throw new Error(`plain upload: ${r.status} ${r.text}`);
       },
     },
     // the first upload creates the document, the next ones add versions to it
     upload: { bytes: SIZE, server: true, f: async () => void (bigDoc = await post(bigDoc, big, SIZE)) },
     staticDownload: { bytes: SIZE, server: false, f: () => get(p.url, '/big.bin', undefined, SIZE) },
     download: { bytes: SIZE, server: true, f: () => get(url, `/api/v1/documents/${bigDoc}/content`, token, SIZE) },
-    static8: { bytes: CONC * CONC_SIZE, server: false, f: async () => void (await Promise.all(Array.from({ length: CONC }, () => get(p.url, '/small.bin', undefined, CONC_SIZE)))) },
-    download8: { bytes: CONC * CONC_SIZE, server: true, f: async () => void (await Promise.all(Array.from({ length: CONC }, () => get(url, `/api/v1/documents/${smallDoc}/content`, token, CONC_SIZE)))) },
-    cliPut: { bytes: SIZE, server: true, f: async () => void (await cli(['doc', 'put', '--document', bigDoc!, big, '--json'], a.env)) },
+    static8: {
+      bytes: CONC * CONC_SIZE,
+      server: false,
+      f: async () =>
+        void (await Promise.all(Array.from({ length: CONC }, () => get(p.url, '/small.bin', undefined, CONC_SIZE)))),
+    },
+    download8: {
+      bytes: CONC * CONC_SIZE,
+      server: true,
+      f: async () =>
+        void (await Promise.all(
+          Array.from({ length: CONC }, () => get(url, `/api/v1/documents/${smallDoc}/content`, token, CONC_SIZE)),
+        )),
+    },
+    cliPut: {
+      bytes: SIZE,
+      server: true,
+      f: async () => void (await cli(['doc', 'put', '--document', bigDoc!, big, '--json'], a.env)),
+    },
     cliGet: {
       bytes: SIZE,
       server: true,
@@ -132,7 +206,9 @@ async function transfers(a: Appliance, children: ChildProcess[]): Promise<Record
       },
     },
   };
-  const results: Record<string, Measure> = Object.fromEntries(Object.entries(measures).map(([k, m]) => [k, { bytes: m.bytes, runs: [], serverCores: [] }]));
+  const results: Record<string, Measure> = Object.fromEntries(
+    Object.entries(measures).map(([k, m]) => [k, { bytes: m.bytes, runs: [], serverCores: [] }]),
+  );
   const loads: number[] = [];
   resetPeak(pid);
   const rssBefore = memory(pid).rss;
@@ -164,7 +240,11 @@ async function transfers(a: Appliance, children: ChildProcess[]): Promise<Record
     load1: loads,
     MiBs: Object.fromEntries(Object.keys(results).map((k) => [k, mibs(k)])),
     runsMiBs: Object.fromEntries(Object.entries(results).map(([k, m]) => [k, m.runs.map((s) => rate(m.bytes, s))])),
-    serverCoresBusy: Object.fromEntries(Object.entries(results).filter(([, m]) => m.serverCores.length).map(([k, m]) => [k, m.serverCores])),
+    serverCoresBusy: Object.fromEntries(
+      Object.entries(results)
+        .filter(([, m]) => m.serverCores.length)
+        .map(([k, m]) => [k, m.serverCores]),
+    ),
     ratios: {
       uploadVsDurableWrite: vs('upload', 'durableWrite', 0.9),
       uploadVsPlainUpload: vs('upload', 'plainUpload', 0.95),
@@ -180,7 +260,11 @@ async function transfers(a: Appliance, children: ChildProcess[]): Promise<Record
 async function listing(a: Appliance, children: ChildProcess[]): Promise<Record<string, unknown>> {
   await stop(a.server);
   const { dataDir, ws, ca, token } = a;
-  const app = await openAppliance({ dataDir, log: createLogger({ level: 'silent', destination: 'stderr' }), migrate: false });
+  const app = await openAppliance({
+    dataDir,
+    log: createLogger({ level: 'silent', destination: 'stderr' }),
+    migrate: false,
+  });
   let insertS = 0;
   try {
     const t4 = performance.now();
@@ -200,7 +284,9 @@ async function listing(a: Appliance, children: ChildProcess[]): Promise<Record<s
             folder_id: null,
             name_enc: await app.keys.fields.encrypt(fieldScope(ws), name, ctx.docName(did)),
             description_enc: null,
-            tags_enc: tags.length ? await app.keys.fields.encrypt(fieldScope(ws), JSON.stringify(tags), ctx.docTags(did)) : null,
+            tags_enc: tags.length
+              ? await app.keys.fields.encrypt(fieldScope(ws), JSON.stringify(tags), ctx.docTags(did))
+              : null,
             name_index: NAME_INDEX_FORMAT,
             head_version: 1,
             head_size: 1,
@@ -215,7 +301,11 @@ async function listing(a: Appliance, children: ChildProcess[]): Promise<Record<s
       );
       await app.db.db.transaction().execute(async (trx) => {
         await trx.insertInto('vault_documents').values(rows).execute();
-        for (let j = 0; j < index.length; j += 300) await trx.insertInto('vault_name_index').values(index.slice(j, j + 300)).execute();
+        for (let j = 0; j < index.length; j += 300)
+          await trx
+            .insertInto('vault_name_index')
+            .values(index.slice(j, j + 300))
+            .execute();
       });
       index.length = 0;
     }
@@ -228,14 +318,28 @@ async function listing(a: Appliance, children: ChildProcess[]): Promise<Record<s
   const lpid = server.child.pid!;
   const timed = async (p: string, search?: Record<string, string>) => {
     const t = performance.now();
-    const r = search ? await request(server.url, ca, 'POST', `${p}/search`, token, JSON.stringify(search)) : await request(server.url, ca, 'GET', p, token);
+    const r = search
+      ? await request(server.url, ca, 'POST', `${p}/search`, token, JSON.stringify(search))
+      : await request(server.url, ca, 'GET', p, token);
     if (r.status !== 200) throw new Error(`${p}: ${r.status} ${r.text.slice(0, 200)}`);
-    return { ms: Math.round(performance.now() - t), json: JSON.parse(r.text) as { total: number | null; items: unknown[] } };
+    return {
+      ms: Math.round(performance.now() - t),
+      json: JSON.parse(r.text) as { total: number | null; items: unknown[] },
+    };
   };
   // cold: the first search after start (index key unwrapped by the HSM, pages read from disk)
   const cold = await timed(`/api/v1/workspaces/${ws}/documents`, { q: 'minutes' });
   const page = await timed(`/api/v1/workspaces/${ws}/documents?limit=100`);
-  const queries = ['minutes', 'board', 'Board Minutes', 'document-4242', 'docu 777', 'minutes 5000', 'BOARD', 'mînutes'];
+  const queries = [
+    'minutes',
+    'board',
+    'Board Minutes',
+    'document-4242',
+    'docu 777',
+    'minutes 5000',
+    'BOARD',
+    'mînutes',
+  ];
   const warm: number[] = [];
   const matches: Record<string, number | null> = {};
   for (let r = 0; r < 5; r++) {
@@ -246,7 +350,8 @@ async function listing(a: Appliance, children: ChildProcess[]): Promise<Record<s
     }
   }
   const tags: number[] = [];
-  for (let r = 0; r < 10; r++) tags.push((await timed(`/api/v1/workspaces/${ws}/documents`, { tag: r % 2 ? 'legal' : 'batch-3' })).ms);
+  for (let r = 0; r < 10; r++)
+    tags.push((await timed(`/api/v1/workspaces/${ws}/documents`, { tag: r % 2 ? 'legal' : 'batch-3' })).ms);
   const tag = await timed(`/api/v1/workspaces/${ws}/documents`, { tag: 'legal' });
   const pages: number[] = [];
   for (let r = 0; r < 10; r++) pages.push((await timed(`/api/v1/workspaces/${ws}/documents?limit=100`)).ms);

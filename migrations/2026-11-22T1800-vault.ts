@@ -16,7 +16,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('created_by', 'text', (c) => c.notNull())
     .addColumn('updated_at', 'bigint', (c) => c.notNull())
     .execute();
-  await db.schema.createIndex('vault_folders_ws_parent').on('vault_folders').columns(['workspace_id', 'parent_id']).execute();
+  await db.schema
+    .createIndex('vault_folders_ws_parent')
+    .on('vault_folders')
+    .columns(['workspace_id', 'parent_id'])
+    .execute();
 
   await db.schema
     .createTable('vault_documents')
@@ -35,7 +39,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('trashed_by', 'text')
     .addColumn('purged_at', 'bigint')
     .execute();
-  await db.schema.createIndex('vault_documents_ws_created').on('vault_documents').columns(['workspace_id', 'created_at', 'id']).execute();
+  await db.schema
+    .createIndex('vault_documents_ws_created')
+    .on('vault_documents')
+    .columns(['workspace_id', 'created_at', 'id'])
+    .execute();
   await db.schema.createIndex('vault_documents_folder').on('vault_documents').column('folder_id').execute();
   await db.schema.createIndex('vault_documents_trashed').on('vault_documents').column('trashed_at').execute();
 

@@ -56,5 +56,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('error', 'text')
     .addColumn('details', 'text')
     .execute();
-  await db.schema.createIndex('backup_checks_backup').on('backup_checks').columns(['backup_id', 'started_at']).execute();
+  await db.schema
+    .createIndex('backup_checks_backup')
+    .on('backup_checks')
+    .columns(['backup_id', 'started_at'])
+    .execute();
 }

@@ -11,7 +11,12 @@ export async function up(db: Kysely<any>): Promise<void> {
   await db.schema.alterTable('users').addColumn('pending_role', 'text').execute();
   // names that already collide keep working: the later one's skeleton is made distinct by its id
   const seen = new Set<string>();
-  const rows = (await db.selectFrom('users').select(['id', 'username_key']).orderBy('created_at').orderBy('id').execute()) as { id: string; username_key: string }[];
+  const rows = (await db
+    .selectFrom('users')
+    .select(['id', 'username_key'])
+    .orderBy('created_at')
+    .orderBy('id')
+    .execute()) as { id: string; username_key: string }[];
   for (const r of rows) {
     let s = skeletonOf(r.username_key);
     if (seen.has(s)) s = `${s}#${r.id}`;

@@ -8,7 +8,10 @@ import type { Kysely } from 'kysely';
  */
 export async function up(db: Kysely<any>): Promise<void> {
   await db.schema.alterTable('alerts').addColumn('dedupe_key', 'text').execute();
-  await db.schema.alterTable('alerts').addColumn('state', 'text', (c) => c.notNull().defaultTo('open')).execute();
+  await db.schema
+    .alterTable('alerts')
+    .addColumn('state', 'text', (c) => c.notNull().defaultTo('open'))
+    .execute();
   await db.schema.alterTable('alerts').addColumn('last_at', 'bigint').execute();
   await db.schema.alterTable('alerts').addColumn('notified_at', 'bigint').execute();
   await db.schema.alterTable('alerts').addColumn('acked_at', 'bigint').execute();
@@ -34,7 +37,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('failed_at', 'bigint')
     .addColumn('last_error', 'text')
     .execute();
-  await db.schema.createIndex('alert_outbox_pending').on('alert_outbox').columns(['sent_at', 'failed_at', 'next_at']).execute();
+  await db.schema
+    .createIndex('alert_outbox_pending')
+    .on('alert_outbox')
+    .columns(['sent_at', 'failed_at', 'next_at'])
+    .execute();
   await db.schema.createIndex('alert_outbox_alert').on('alert_outbox').column('alert_id').execute();
 
   await db.schema

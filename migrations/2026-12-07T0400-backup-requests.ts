@@ -21,5 +21,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('decided_at', 'bigint')
     .addColumn('reason', 'text')
     .execute();
-  await db.schema.createIndex('backup_change_requests_state').on('backup_change_requests').columns(['state', 'requested_at']).execute();
+  await db.schema
+    .createIndex('backup_change_requests_state')
+    .on('backup_change_requests')
+    .columns(['state', 'requested_at'])
+    .execute();
 }

@@ -30,7 +30,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('released_at', 'bigint')
     .addColumn('released_by', 'text')
     .execute();
-  await db.schema.createIndex('records_holds_ws').on('records_holds').columns(['workspace_id', 'released_at']).execute();
+  await db.schema
+    .createIndex('records_holds_ws')
+    .on('records_holds')
+    .columns(['workspace_id', 'released_at'])
+    .execute();
 
   await db.schema
     .createTable('records_requests')
@@ -48,7 +52,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('decided_by', 'text')
     .addColumn('decided_at', 'bigint')
     .execute();
-  await db.schema.createIndex('records_requests_state').on('records_requests').columns(['state', 'requested_at']).execute();
+  await db.schema
+    .createIndex('records_requests_state')
+    .on('records_requests')
+    .columns(['state', 'requested_at'])
+    .execute();
 
   await db.schema
     .createTable('records_certificates')

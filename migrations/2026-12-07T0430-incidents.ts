@@ -47,7 +47,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     /** JSON { en, fr } of the public message, or NULL */
     .addColumn('public_message', 'text')
     .execute();
-  await db.schema.createIndex('incident_updates_incident').on('incident_updates').columns(['incident_id', 'at']).execute();
+  await db.schema
+    .createIndex('incident_updates_incident')
+    .on('incident_updates')
+    .columns(['incident_id', 'at'])
+    .execute();
   await db.schema
     .createTable('incident_actions')
     .addColumn('id', 'text', (c) => c.primaryKey())
@@ -65,7 +69,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('closed_by', 'text')
     .addColumn('outcome', 'text')
     .execute();
-  await db.schema.createIndex('incident_actions_incident').on('incident_actions').columns(['incident_id', 'state']).execute();
+  await db.schema
+    .createIndex('incident_actions_incident')
+    .on('incident_actions')
+    .columns(['incident_id', 'state'])
+    .execute();
   await db.schema
     .createTable('incident_affected')
     .addColumn('incident_id', 'text', (c) => c.notNull())

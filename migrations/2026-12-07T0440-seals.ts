@@ -10,5 +10,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('source', 'text', (c) => c.notNull())
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .execute();
-  await db.schema.createIndex('seal_certificates_key').on('seal_certificates').columns(['key_name', 'created_at']).execute();
+  await db.schema
+    .createIndex('seal_certificates_key')
+    .on('seal_certificates')
+    .columns(['key_name', 'created_at'])
+    .execute();
 }

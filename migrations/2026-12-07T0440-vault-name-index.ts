@@ -16,7 +16,15 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('kind', 'text', (c) => c.notNull())
     .addPrimaryKeyConstraint('vault_name_index_pk', ['token', 'document_id'])
     .execute();
-  await db.schema.createIndex('vault_name_index_document').on('vault_name_index').columns(['document_id', 'kind']).execute();
+  await db.schema
+    .createIndex('vault_name_index_document')
+    .on('vault_name_index')
+    .columns(['document_id', 'kind'])
+    .execute();
   await db.schema.alterTable('vault_documents').addColumn('name_index', 'integer').execute();
-  await db.schema.createIndex('vault_documents_unindexed').on('vault_documents').columns(['workspace_id', 'name_index']).execute();
+  await db.schema
+    .createIndex('vault_documents_unindexed')
+    .on('vault_documents')
+    .columns(['workspace_id', 'name_index'])
+    .execute();
 }

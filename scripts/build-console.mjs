@@ -31,7 +31,9 @@ const result = await build({
   define: { 'process.env.NODE_ENV': '"production"' },
 });
 
-const outputs = Object.keys(result.metafile.outputs).map((p) => path.relative(path.join(tmp, 'assets'), path.resolve(root, p)));
+const outputs = Object.keys(result.metafile.outputs).map((p) =>
+  path.relative(path.join(tmp, 'assets'), path.resolve(root, p)),
+);
 const js = outputs.find((p) => p.endsWith('.js'));
 const css = outputs.find((p) => p.endsWith('.css'));
 if (!js || !css) throw new Error(`console build: expected one .js and one .css, got ${outputs.join(', ')}`);
@@ -58,4 +60,6 @@ fs.rmSync(out, { recursive: true, force: true });
 fs.mkdirSync(path.dirname(out), { recursive: true });
 fs.renameSync(tmp, out);
 const size = (f) => fs.statSync(path.join(out, 'assets', f)).size;
-console.error(`console: dist/console/assets/${js} (${Math.round(size(js) / 1024)} KiB), ${css} (${Math.round(size(css) / 1024)} KiB)`);
+console.error(
+  `console: dist/console/assets/${js} (${Math.round(size(js) / 1024)} KiB), ${css} (${Math.round(size(css) / 1024)} KiB)`,
+);

@@ -39,7 +39,8 @@ for (const v of violations) {
   console.log(`${v.rule.name}: ${v.from} -> ${v.to}${cycle}`);
 }
 const stale = paths.length ? [] : exceptions.filter((e) => !used.has(e.name));
-for (const e of stale) console.log(`unused exception: ${e.name} (remove it from .dependency-cruiser.cjs and docs/architecture.md)`);
+for (const e of stale)
+  console.log(`unused exception: ${e.name} (remove it from .dependency-cruiser.cjs and docs/architecture.md)`);
 console.log(
   `architecture: ${result.summary.totalCruised} modules, ${violations.length} violation(s), ` +
     `${result.summary.violations.length - violations.length} allowed by ${used.size} named exception(s)`,

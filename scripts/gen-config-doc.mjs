@@ -41,12 +41,22 @@ function comments() {
       }
       const t = line.trim();
       if (inBlock) {
-        pending.push(t.replace(/\*\/$/, '').replace(/^\*\s?/, '').trim());
+        pending.push(
+          t
+            .replace(/\*\/$/, '')
+            .replace(/^\*\s?/, '')
+            .trim(),
+        );
         if (t.endsWith('*/')) inBlock = false;
         continue;
       }
       if (t.startsWith('/**') || t.startsWith('/*')) {
-        pending = [t.replace(/^\/\*\*?/, '').replace(/\*\/$/, '').trim()];
+        pending = [
+          t
+            .replace(/^\/\*\*?/, '')
+            .replace(/\*\/$/, '')
+            .trim(),
+        ];
         inBlock = !t.endsWith('*/');
         continue;
       }
@@ -136,7 +146,11 @@ function render() {
     const list = [];
     if (schema.anyOf) {
       // a section with several forms (database: sqlite or postgres): each form's keys, by its `type`
-      for (const form of schema.anyOf) list.push(`| \`${key}\` (\`type: ${JSON.stringify(form.properties?.type?.const)}\`) | object | ${schema.default ? `\`${JSON.stringify(schema.default)}\`` : ''} | |`), rows(form, key, docs.get(constByKey.get(key)), '', list);
+      for (const form of schema.anyOf)
+        (list.push(
+          `| \`${key}\` (\`type: ${JSON.stringify(form.properties?.type?.const)}\`) | object | ${schema.default ? `\`${JSON.stringify(schema.default)}\`` : ''} | |`,
+        ),
+          rows(form, key, docs.get(constByKey.get(key)), '', list));
     } else rows(schema, key, docs.get(constByKey.get(key)), '', list);
     out.push(...list, '');
   }
@@ -147,7 +161,9 @@ const text = render();
 if (process.argv.includes('--check')) {
   const current = fs.existsSync(OUT) ? fs.readFileSync(OUT, 'utf8') : '';
   if (current !== text) {
-    console.error('docs/config.md is out of date with the configuration schema: run `npm run build && node scripts/gen-config-doc.mjs` and commit it');
+    console.error(
+      'docs/config.md is out of date with the configuration schema: run `npm run build && node scripts/gen-config-doc.mjs` and commit it',
+    );
     process.exit(1);
   }
 } else {

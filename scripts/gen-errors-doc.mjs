@@ -28,7 +28,9 @@ function callArgs(text, open) {
 function sources(dir) {
   return fs
     .readdirSync(dir, { withFileTypes: true, recursive: true })
-    .filter((e) => e.isFile() && /\.(ts|tsx)$/.test(e.name) && !e.parentPath.includes(`${path.sep}console${path.sep}app`))
+    .filter(
+      (e) => e.isFile() && /\.(ts|tsx)$/.test(e.name) && !e.parentPath.includes(`${path.sep}console${path.sep}app`),
+    )
     .map((e) => path.join(e.parentPath, e.name))
     .sort();
 }
@@ -50,7 +52,8 @@ const HTTP_LAYER = [
 /** code → { statuses, exits, modules, message } */
 function collect() {
   const codes = new Map();
-  for (const [code, status, message] of HTTP_LAYER) codes.set(code, { statuses: new Set([status]), exits: new Set([1]), modules: new Set(['http']), message });
+  for (const [code, status, message] of HTTP_LAYER)
+    codes.set(code, { statuses: new Set([status]), exits: new Set([1]), modules: new Set(['http']), message });
   for (const file of sources(path.join(ROOT, 'src'))) {
     const text = fs.readFileSync(file, 'utf8');
     const module = path.relative(path.join(ROOT, 'src'), file).split(path.sep)[0].replace(/\.ts$/, '');
@@ -63,7 +66,11 @@ function collect() {
       e.exits.add(exit ? Number(exit[1]) : /exitCode:/.test(args) ? 'varies' : 1);
       e.modules.add(module);
       const msg = /^\s*'[A-Z0-9_]+'\s*,\s*(['"`])((?:\\.|(?!\1).)*)\1/s.exec(args);
-      if (!e.message && msg) e.message = msg[2].replace(/\\'/g, "'").replace(/\$\{[^}]*\}/g, '…').replace(/\s+/g, ' ');
+      if (!e.message && msg)
+        e.message = msg[2]
+          .replace(/\\'/g, "'")
+          .replace(/\$\{[^}]*\}/g, '…')
+          .replace(/\s+/g, ' ');
       codes.set(m[1], e);
     }
   }
@@ -75,7 +82,9 @@ function render(codes) {
   const cell = (s) => String(s).replace(/\|/g, '\\|');
   const rows = [...codes.keys()].sort().map((code) => {
     const e = codes.get(code);
-    return `| \`${code}\` | ${sorted(e.statuses).join(', ')} | ${sorted(e.exits).join(', ')} | ${sorted(e.modules).map((m) => `\`${m}\``).join(', ')} | ${e.message ? cell(e.message) : '(message built at run time)'} |`;
+    return `| \`${code}\` | ${sorted(e.statuses).join(', ')} | ${sorted(e.exits).join(', ')} | ${sorted(e.modules)
+      .map((m) => `\`${m}\``)
+      .join(', ')} | ${e.message ? cell(e.message) : '(message built at run time)'} |`;
   });
   return [
     '# Error codes',
@@ -99,7 +108,9 @@ const text = render(collect());
 if (process.argv.includes('--check')) {
   const current = fs.existsSync(OUT) ? fs.readFileSync(OUT, 'utf8') : '';
   if (current !== text) {
-    console.error('docs/errors.md is out of date with the error codes in src/: run `node scripts/gen-errors-doc.mjs` and commit it');
+    console.error(
+      'docs/errors.md is out of date with the error codes in src/: run `node scripts/gen-errors-doc.mjs` and commit it',
+    );
     process.exit(1);
   }
 } else {

@@ -48,23 +48,42 @@ export async function initAppliance(o: InitOptions): Promise<InitResult> {
   const say = o.progress ?? (() => undefined);
   const dir = path.resolve(o.dataDir);
   const jurisdiction = o.jurisdiction.toUpperCase();
-  if (!/^[A-Z]{2}$/.test(jurisdiction)) throw new AppError('USAGE', `--jurisdiction must be an ISO 3166-1 alpha-2 code (got "${o.jurisdiction}")`, { exitCode: 2, hint: 'e.g. --jurisdiction FR' });
+  if (!/^[A-Z]{2}$/.test(jurisdiction))
+    throw new AppError('USAGE', `--jurisdiction must be an ISO 3166-1 alpha-2 code (got "${o.jurisdiction}")`, {
+      exitCode: 2,
+      hint: 'e.g. --jurisdiction FR',
+    });
   try {
     new Intl.DateTimeFormat('en', { timeZone: o.timeZone });
   } catch {
-    throw new AppError('USAGE', `--tz: unknown time zone "${o.timeZone}"`, { exitCode: 2, hint: 'use an IANA name such as Europe/Paris' });
+    throw new AppError('USAGE', `--tz: unknown time zone "${o.timeZone}"`, {
+      exitCode: 2,
+      hint: 'use an IANA name such as Europe/Paris',
+    });
   }
   for (const h of o.hostnames) {
-    if (!/^[A-Za-z0-9.-]{1,253}$/.test(h)) throw new AppError('USAGE', `--hostname: invalid host name "${h}"`, { exitCode: 2, hint: 'use a DNS name such as coffre.example.org' });
+    if (!/^[A-Za-z0-9.-]{1,253}$/.test(h))
+      throw new AppError('USAGE', `--hostname: invalid host name "${h}"`, {
+        exitCode: 2,
+        hint: 'use a DNS name such as coffre.example.org',
+      });
   }
   checkFirstAdminArgs(o.admin, o.adminEmail);
   if (fs.existsSync(path.join(dir, CONFIG_FILE))) {
-    throw new AppError('APPLIANCE_EXISTS', `an appliance already exists in ${dir}; nothing was changed`, { exitCode: 2, hint: 'use another --data-dir, or `coffre serve` to run this one' });
+    throw new AppError('APPLIANCE_EXISTS', `an appliance already exists in ${dir}; nothing was changed`, {
+      exitCode: 2,
+      hint: 'use another --data-dir, or `coffre serve` to run this one',
+    });
   }
   let createdDir = false;
   if (fs.existsSync(dir)) {
-    if (!fs.statSync(dir).isDirectory()) throw new AppError('USAGE', `${dir} is not a directory`, { exitCode: 2, hint: 'pass a directory to --data-dir' });
-    if (fs.readdirSync(dir).length) throw new AppError('DATA_DIR_NOT_EMPTY', `${dir} is not empty; nothing was changed`, { exitCode: 2, hint: 'init needs an empty or absent directory' });
+    if (!fs.statSync(dir).isDirectory())
+      throw new AppError('USAGE', `${dir} is not a directory`, { exitCode: 2, hint: 'pass a directory to --data-dir' });
+    if (fs.readdirSync(dir).length)
+      throw new AppError('DATA_DIR_NOT_EMPTY', `${dir} is not empty; nothing was changed`, {
+        exitCode: 2,
+        hint: 'init needs an empty or absent directory',
+      });
   } else {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     createdDir = true;
@@ -89,7 +108,11 @@ export async function initAppliance(o: InitOptions): Promise<InitResult> {
     const raw: Partial<ConfigFile> & Record<string, unknown> = {
       version: 1,
       applianceId,
-      http: { port, hostnames: o.hostnames, publicUrl: o.publicUrl ?? `https://${publicHost}:${port}` } as ConfigFile['http'],
+      http: {
+        port,
+        hostnames: o.hostnames,
+        publicUrl: o.publicUrl ?? `https://${publicHost}:${port}`,
+      } as ConfigFile['http'],
       site: { jurisdiction, lat: o.lat ?? 48.8566, lon: o.lon ?? 2.3522, timeZone: o.timeZone } as ConfigFile['site'],
       keys: keys.keys as ConfigFile['keys'],
     };
@@ -100,22 +123,40 @@ export async function initAppliance(o: InitOptions): Promise<InitResult> {
     let enrolUrl: string | undefined;
     try {
       await migrateToLatest(db.db);
-      await db.db.insertInto('appliance_meta').values([
-        { key: 'appliance_id', value: applianceId },
-        { key: 'created_at', value: new Date().toISOString() },
-        { key: 'created_by', value: o.actor },
-      ]).execute();
+      await db.db
+        .insertInto('appliance_meta')
+        .values([
+          { key: 'appliance_id', value: applianceId },
+          { key: 'created_at', value: new Date().toISOString() },
+          { key: 'created_by', value: o.actor },
+        ])
+        .execute();
       say('creating the sealing key in the HSM (ECDSA P-256) and its self-signed certificate…');
       const provider = await createKeyProvider(config.keys);
       try {
-        await new HsmSealer({ db: db.db, keys: provider, clock: systemClock, identity: { applianceId, organisation: config.site.name } }).ensure();
+        await new HsmSealer({
+          db: db.db,
+          keys: provider,
+          clock: systemClock,
+          identity: { applianceId, organisation: config.site.name },
+        }).ensure();
       } finally {
         await provider.close();
       }
       if (o.admin && o.adminEmail) {
         say(`creating the first administrator (${o.admin})…`);
         const log = createLogger({ level: 'warn', destination: 'stderr' });
-        enrolUrl = (await createFirstAdmin({ config, db: db.db, clock: systemClock, log, actor: o.actor, username: o.admin, email: o.adminEmail })).enrolUrl;
+        enrolUrl = (
+          await createFirstAdmin({
+            config,
+            db: db.db,
+            clock: systemClock,
+            log,
+            actor: o.actor,
+            username: o.admin,
+            email: o.adminEmail,
+          })
+        ).enrolUrl;
       }
     } finally {
       await db.close();
@@ -130,7 +171,14 @@ export async function initAppliance(o: InitOptions): Promise<InitResult> {
     const dfd = fs.openSync(dir, 'r');
     fs.fsyncSync(dfd);
     fs.closeSync(dfd);
-    return { dataDir: dir, applianceId, url: `https://${publicHost}:${port}`, caFile: path.join(dir, 'tls', 'cert.pem'), fingerprint: cert.fingerprint256, ...(enrolUrl ? { enrolUrl } : {}) };
+    return {
+      dataDir: dir,
+      applianceId,
+      url: `https://${publicHost}:${port}`,
+      caFile: path.join(dir, 'tls', 'cert.pem'),
+      fingerprint: cert.fingerprint256,
+      ...(enrolUrl ? { enrolUrl } : {}),
+    };
   } catch (e) {
     cleanup();
     throw e;

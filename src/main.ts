@@ -112,7 +112,12 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     const api: FastifyPluginAsync[] = [];
     const root: FastifyPluginAsync[] = [consolePlugin({ log })]; // the web console's static files
     const health: HealthCheck[] = [
-      { name: 'database', check: async () => ({ ok: (await db.db.selectFrom('appliance_meta').select('key').limit(1).execute()) !== undefined }) },
+      {
+        name: 'database',
+        check: async () => ({
+          ok: (await db.db.selectFrom('appliance_meta').select('key').limit(1).execute()) !== undefined,
+        }),
+      },
     ];
     let auth: Authenticator | undefined;
 
@@ -123,12 +128,38 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     closers.push(closeBlobs);
     health.push(keys.health);
     keys.jobs.forEach((j) => scheduler.register(j));
-    const seals = new HsmSealer({ db: db.db, keys: keys.provider, clock, identity: { applianceId: config.applianceId, organisation: config.site.name } });
+    const seals = new HsmSealer({
+      db: db.db,
+      keys: keys.provider,
+      clock,
+      identity: { applianceId: config.applianceId, organisation: config.site.name },
+    });
     // made at `coffre init`; an install that predates it gets its sealing key on its first start
-    await seals.ensure().catch((e: unknown) => log.warn({ code: isAppError(e) ? e.code : undefined, err: isAppError(e) ? undefined : e }, 'the sealing key cannot be read or made now; seals wait for the HSM'));
-    const tsa = config.seals.tsa.urls.length ? new TsaClient(config.seals.tsa, fs.readFileSync(config.seals.tsa.caFile!, 'utf8')) : undefined;
+    await seals
+      .ensure()
+      .catch((e: unknown) =>
+        log.warn(
+          { code: isAppError(e) ? e.code : undefined, err: isAppError(e) ? undefined : e },
+          'the sealing key cannot be read or made now; seals wait for the HSM',
+        ),
+      );
+    const tsa = config.seals.tsa.urls.length
+      ? new TsaClient(config.seals.tsa, fs.readFileSync(config.seals.tsa.caFile!, 'utf8'))
+      : undefined;
     let alerts: Alerter | undefined;
-    const audit = new AuditService({ db: db.db, keys: keys.provider, clock, log, applianceId: config.applianceId, config: config.audit, leaseTtlMs: config.jobs.leaseTtlMs, anchorFile: path.join(o.dataDir, 'audit', 'anchor.json'), sealer: seals, ...(tsa ? { timestamper: tsa } : {}), raise: (a) => alerts?.raise(a) ?? Promise.resolve() });
+    const audit = new AuditService({
+      db: db.db,
+      keys: keys.provider,
+      clock,
+      log,
+      applianceId: config.applianceId,
+      config: config.audit,
+      leaseTtlMs: config.jobs.leaseTtlMs,
+      anchorFile: path.join(o.dataDir, 'audit', 'anchor.json'),
+      sealer: seals,
+      ...(tsa ? { timestamper: tsa } : {}),
+      raise: (a) => alerts?.raise(a) ?? Promise.resolve(),
+    });
     closers.push(() => audit.close());
     await audit.start();
     api.push(auditRoutes(audit));
@@ -136,12 +167,33 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     api.push(settingsRoutes({ config, audit })); // the console's read-only settings view
     scheduler.register(audit.pruneJob());
     scheduler.register(audit.sealJob());
-    const timestamps = new TimestampRetrier({ tsa: tsa ?? { configured: false, timestamp: () => Promise.reject(new Error('no TSA')) }, sources: audit.seals ? [audit.seals.pendingSource()] : [], clock, log, retryMs: config.seals.tsa.retryMs, alertAfterMs: config.seals.tsa.alertAfterMs, raise: (a) => alerts?.raise(a) ?? Promise.resolve() });
+    const timestamps = new TimestampRetrier({
+      tsa: tsa ?? { configured: false, timestamp: () => Promise.reject(new Error('no TSA')) },
+      sources: audit.seals ? [audit.seals.pendingSource()] : [],
+      clock,
+      log,
+      retryMs: config.seals.tsa.retryMs,
+      alertAfterMs: config.seals.tsa.alertAfterMs,
+      raise: (a) => alerts?.raise(a) ?? Promise.resolve(),
+    });
     closers.push(() => timestamps.stop());
-    health.push(storageHealth(config.storage.dir), auditExportHealth(audit.forwarder && (() => audit.forwarder!.status()), config.audit.syslog.alertAfterMs, clock));
+    health.push(
+      storageHealth(config.storage.dir),
+      auditExportHealth(audit.forwarder && (() => audit.forwarder!.status()), config.audit.syslog.alertAfterMs, clock),
+    );
     const mailer = config.mail.smtp ? smtpSender(config.mail.smtp) : undefined;
     // alerts raised by this process (server or CLI) wait in the outbox; close() delivers what is due
-    const monitoring = wireMonitoring({ config, db: db.db, clock, log, audit, mailer, hsmProbe: () => keys.provider.kekVersions(), verifyAudit: () => audit.verify(), targetSpace: () => backup.targetSpace() });
+    const monitoring = wireMonitoring({
+      config,
+      db: db.db,
+      clock,
+      log,
+      audit,
+      mailer,
+      hsmProbe: () => keys.provider.kekVersions(),
+      verifyAudit: () => audit.verify(),
+      targetSpace: () => backup.targetSpace(),
+    });
     closers.push(() => monitoring.stop(config.http.shutdownGraceMs));
     monitoring.jobs.forEach((j) => scheduler.register(j));
     root.push(monitoring.root);
@@ -150,20 +202,76 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     closers.push(() => offKeysAlerts());
     const dbWatch = watchDatabase({ db, alerts: monitoring.alerter, clock, log });
     scheduler.register(dbWatch.job);
-    const identity = wireIdentity({ db: db.db, clock, log, fields: keys.fields, keys: keys.provider, audit, alerts, auth: config.auth, mail: config.mail, ...(mailer ? { mailSender: mailer } : {}), publicUrl: publicUrlOf(config), organisation: config.site.name, workspaceLimits: { defaultQuotaBytes: config.vault.defaultQuotaBytes, maxCreatedPerUser: config.vault.maxWorkspacesPerUser } });
+    const identity = wireIdentity({
+      db: db.db,
+      clock,
+      log,
+      fields: keys.fields,
+      keys: keys.provider,
+      audit,
+      alerts,
+      auth: config.auth,
+      mail: config.mail,
+      ...(mailer ? { mailSender: mailer } : {}),
+      publicUrl: publicUrlOf(config),
+      organisation: config.site.name,
+      workspaceLimits: {
+        defaultQuotaBytes: config.vault.defaultQuotaBytes,
+        maxCreatedPerUser: config.vault.maxWorkspacesPerUser,
+      },
+    });
     closers.push(() => identity.close());
     auth = identity.authenticator;
     api.push(...identity.api);
     for (const j of identity.jobs) scheduler.register(j);
-    const vault = wireVault({ db: db.db, clock, log, config: config.vault, keys: { dataKeys: keys.dataKeys, fields: keys.fields, blobs }, policy: identity.policy, audit, alerts, retention: retentionGuard({ db: db.db, applianceId: config.applianceId, signer: seals }), signer: seals });
+    const vault = wireVault({
+      db: db.db,
+      clock,
+      log,
+      config: config.vault,
+      keys: { dataKeys: keys.dataKeys, fields: keys.fields, blobs },
+      policy: identity.policy,
+      audit,
+      alerts,
+      retention: retentionGuard({ db: db.db, applianceId: config.applianceId, signer: seals }),
+      signer: seals,
+    });
     api.push(vault.api);
     for (const j of vault.jobs) scheduler.register(j);
-    const privacy = new PrivacyService({ db: db.db, clock, log: log.child({ module: 'privacy' }), fields: keys.fields, users: identity.users, audit, config: config.privacy, shred: (name) => keys.dataKeys.destroyNamed(name) });
+    const privacy = new PrivacyService({
+      db: db.db,
+      clock,
+      log: log.child({ module: 'privacy' }),
+      fields: keys.fields,
+      users: identity.users,
+      audit,
+      config: config.privacy,
+      shred: (name) => keys.dataKeys.destroyNamed(name),
+    });
     api.push(privacyRoutes(privacy, () => ropaHtml(config, clock.nowMs())));
     for (const j of privacy.jobs()) scheduler.register(j);
     const records = wireRecords({ db: db.db, clock, audit, vault: vault.service });
     api.push(records.api);
-    const backup = new BackupService({ db, config: { backup: config.backup, site: config.site, applianceId: config.applianceId, dataDir: config.dataDir, keys: config.keys, storage: config.storage, leaseTtlMs: config.jobs.leaseTtlMs }, keys: keys.provider, blobs: blobs.store, blobRefs: referencedBlobIds, audit, exportAuditCheckpoints: () => audit.exportCheckpoints(), alerts, clock, log: log.child({ module: 'backup' }) });
+    const backup = new BackupService({
+      db,
+      config: {
+        backup: config.backup,
+        site: config.site,
+        applianceId: config.applianceId,
+        dataDir: config.dataDir,
+        keys: config.keys,
+        storage: config.storage,
+        leaseTtlMs: config.jobs.leaseTtlMs,
+      },
+      keys: keys.provider,
+      blobs: blobs.store,
+      blobRefs: referencedBlobIds,
+      audit,
+      exportAuditCheckpoints: () => audit.exportCheckpoints(),
+      alerts,
+      clock,
+      log: log.child({ module: 'backup' }),
+    });
     api.push(backupRoutes(backup, scheduler));
     keys.rotation.addHolder(backupKeyHolder(db.db)); // a KEK version that wraps a live backup key is never destroyed
     if (config.backup.enabled) for (const j of backupJobs(backup, config.backup.time)) scheduler.register(j);
@@ -174,10 +282,18 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
       clock,
       existing: {
         workspaces: (ids) => identity.workspaces.existing(ids),
-        users: async (ids) => new Set((await Promise.all(ids.map((id) => identity.users.byId(id)))).flatMap((r) => (r ? [r.id] : []))),
+        users: async (ids) =>
+          new Set((await Promise.all(ids.map((id) => identity.users.byId(id)))).flatMap((r) => (r ? [r.id] : []))),
       },
     });
-    api.push(incidentRoutes({ service: incidents, alerts, applianceId: config.applianceId, organisation: config.site.name ?? '' }));
+    api.push(
+      incidentRoutes({
+        service: incidents,
+        alerts,
+        applianceId: config.applianceId,
+        organisation: config.site.name ?? '',
+      }),
+    );
 
     if (o.integrityCheck) await dbWatch.check();
 
@@ -242,7 +358,13 @@ export interface Running {
 }
 
 /** `SIGTERM` → `SIGTERM`, `stop` → `STOP`: a stable reason code for the audit trail. */
-const reasonCode = (r: string): string => (r.toUpperCase().replace(/[^A-Z0-9_]/g, '_').replace(/^[^A-Z]+/, '') || 'STOP').slice(0, 64);
+const reasonCode = (r: string): string =>
+  (
+    r
+      .toUpperCase()
+      .replace(/[^A-Z0-9_]/g, '_')
+      .replace(/^[^A-Z]+/, '') || 'STOP'
+  ).slice(0, 64);
 
 /** Runs the appliance: HTTPS + scheduler. `stop()` drains within the configured grace. */
 export async function serve(o: ApplianceOptions & { port?: number; host?: string }): Promise<Running> {
@@ -259,7 +381,12 @@ export async function serve(o: ApplianceOptions & { port?: number; host?: string
   const { config } = appliance;
   try {
     // fail closed: no audit trail, no appliance
-    await appliance.audit.recordNow({ action: 'appliance.start', actor: 'system', outcome: 'success', targets: { appliance: config.applianceId } });
+    await appliance.audit.recordNow({
+      action: 'appliance.start',
+      actor: 'system',
+      outcome: 'success',
+      targets: { appliance: config.applianceId },
+    });
     await appliance.audit.startExport();
     appliance.timestamps.start();
   } catch (e) {
@@ -283,20 +410,33 @@ export async function serve(o: ApplianceOptions & { port?: number; host?: string
     (stopping ??= (async () => {
       log.info({ event: 'appliance.stopping', reason }, 'stopping');
       await appliance.audit
-        .recordNow({ action: 'appliance.stop', actor: 'system', outcome: 'success', reason: reasonCode(reason), targets: { appliance: config.applianceId } })
+        .recordNow({
+          action: 'appliance.stop',
+          actor: 'system',
+          outcome: 'success',
+          reason: reasonCode(reason),
+          targets: { appliance: config.applianceId },
+        })
         .catch((e: unknown) => log.error({ err: e }, 'appliance.stop could not be audited'));
       const grace = config.http.shutdownGraceMs;
       const timer = setTimeout(() => {
         // requests still running get an answer (503 SHUTTING_DOWN, Retry-After) before their connection closes
         const refused = app.inFlight.refuse();
-        log.warn({ event: 'appliance.grace_over', refused }, 'grace period over: requests still running answered 503, connections closed');
+        log.warn(
+          { event: 'appliance.grace_over', refused },
+          'grace period over: requests still running answered 503, connections closed',
+        );
         setTimeout(() => app.server.closeAllConnections(), 1000).unref();
       }, grace);
       timer.unref();
       await app.close();
       clearTimeout(timer);
       // their handlers' clean-up (an upload discarding its blob and data key) needs the database
-      if (!(await app.inFlight.settled(grace))) log.error({ event: 'appliance.cleanup_unfinished' }, 'request handlers still running after the grace; closing the database anyway');
+      if (!(await app.inFlight.settled(grace)))
+        log.error(
+          { event: 'appliance.cleanup_unfinished' },
+          'request handlers still running after the grace; closing the database anyway',
+        );
       await appliance.close();
       log.info({ event: 'appliance.stopped' }, 'stopped');
       log.flush();

@@ -15,7 +15,8 @@ const ENV_EXCEPTIONS: Record<string, string> = {
 };
 
 function sources(dir: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true, recursive: true })
+  return fs
+    .readdirSync(dir, { withFileTypes: true, recursive: true })
     .filter((e) => e.isFile() && /\.(ts|tsx|mts)$/.test(e.name))
     .map((e) => path.relative(ROOT, path.join(e.parentPath, e.name)).split(path.sep).join('/'));
 }
@@ -25,11 +26,11 @@ function envUses(text: string): number[] {
   const code = text.replace(/\/\*[\s\S]*?\*\//g, (c) => c.replace(/[^\n]/g, ' ')).replace(/\/\/.*$/gm, '');
   const lines: number[] = [];
   code.split('\n').forEach((l, i) => {
-    if (/\bprocess\s*(\.\s*env\b|\[\s*['"`]env['"`]\s*\])|\{[^}]*\benv\b[^}]*\}\s*=\s*process\b/.test(l)) lines.push(i + 1);
+    if (/\bprocess\s*(\.\s*env\b|\[\s*['"`]env['"`]\s*\])|\{[^}]*\benv\b[^}]*\}\s*=\s*process\b/.test(l))
+      lines.push(i + 1);
   });
   return lines;
 }
-
 
 /** Text files of the repository whose comments and prose must point only at what the repository holds. */
 function repoTextFiles(): string[] {
@@ -67,25 +68,30 @@ function checklistCodes(text: string): string[] {
  * appliance metadata) are the core every module shares.
  */
 const TABLE_EXCEPTIONS: Record<string, string> = {
-  'access -> auth': 'access reviews list users and their API tokens; workspace membership checks the member is an active user',
-  'auth -> access': 'an account invited again, disabled or erased loses its workspace memberships in the same transaction',
+  'access -> auth':
+    'access reviews list users and their API tokens; workspace membership checks the member is an active user',
+  'auth -> access':
+    'an account invited again, disabled or erased loses its workspace memberships in the same transaction',
   'backup -> audit': 'a backup archive carries the audit checkpoints',
   'backup -> auth': 'the backup pages show the user names of the people who acted (actors are stored as ids)',
-  'backup -> keys': 'a restore reads the restored database\'s wrapped data keys to check this HSM can unwrap them',
+  'backup -> keys': "a restore reads the restored database's wrapped data keys to check this HSM can unwrap them",
   'backup -> vault': 'a restore and a drill count the restored documents and versions',
   'monitoring -> access': 'the overdue-review rule reads review campaigns, read-only',
-  'monitoring -> audit': 'metrics and rules read the audit head, cursors and events (export lag, denials, mass download), read-only',
+  'monitoring -> audit':
+    'metrics and rules read the audit head, cursors and events (export lag, denials, mass download), read-only',
   'monitoring -> auth': 'metrics count sessions; the out-of-hours rule names admins, read-only',
   'monitoring -> backup': 'metrics and rules read targets, backups and checks (age of the newest backup), read-only',
   'monitoring -> vault': 'the mass-download rule sums version sizes, read-only',
-  'privacy -> access': 'a person\'s data export lists their workspaces and memberships, read-only',
-  'privacy -> audit': 'a person\'s data export carries the audit records about them, read-only',
-  'privacy -> auth': 'a person\'s data export lists their sessions, tokens, known clients and second-factor kind (metadata only), read-only',
-  'privacy -> vault': "erasing the sole owner of a workspace with no new owner named trashes its documents in the erasure's transaction (destruction stays with the trash-clearing job, which honours retention and legal holds)",
+  'privacy -> access': "a person's data export lists their workspaces and memberships, read-only",
+  'privacy -> audit': "a person's data export carries the audit records about them, read-only",
+  'privacy -> auth':
+    "a person's data export lists their sessions, tokens, known clients and second-factor kind (metadata only), read-only",
+  'privacy -> vault':
+    "erasing the sole owner of a workspace with no new owner named trashes its documents in the erasure's transaction (destruction stays with the trash-clearing job, which honours retention and legal holds)",
   'privacy -> monitoring': "erasure removes the person's name from stored alert messages and notices not yet sent",
   'records -> access': 'retention policies and exports are per workspace',
   'records -> auth': 'histories and reports name the people who acted',
-  'vault -> access': 'every document operation checks the workspace\'s state and the caller\'s membership',
+  'vault -> access': "every document operation checks the workspace's state and the caller's membership",
   'vault -> keys': 'orphan collection finds document data keys that no version or upload refers to, and destroys them',
 };
 
@@ -93,14 +99,19 @@ const TABLE_EXCEPTIONS: Record<string, string> = {
 function tableOwners(): Map<string, string> {
   const owners = new Map<string, string>();
   for (const f of sources(path.join(ROOT, 'src')).filter((x) => /^src\/[^/]+\/tables\.ts$/.test(x))) {
-    for (const m of fs.readFileSync(path.join(ROOT, f), 'utf8').matchAll(/^ {2}(\w+): \{/gm)) owners.set(m[1]!, f.split('/')[1]!);
+    for (const m of fs.readFileSync(path.join(ROOT, f), 'utf8').matchAll(/^ {2}(\w+): \{/gm))
+      owners.set(m[1]!, f.split('/')[1]!);
   }
   return owners;
 }
 
 /** Tables a source file names in a kysely query (from, into, update, delete, joins). */
 function queriedTables(text: string): string[] {
-  return [...text.matchAll(/\.(?:selectFrom|insertInto|updateTable|deleteFrom|innerJoin|leftJoin|rightJoin|fullJoin|replaceInto|mergeInto)\(\s*['"`](\w+)/g)].map((m) => m[1]!);
+  return [
+    ...text.matchAll(
+      /\.(?:selectFrom|insertInto|updateTable|deleteFrom|innerJoin|leftJoin|rightJoin|fullJoin|replaceInto|mergeInto)\(\s*['"`](\w+)/g,
+    ),
+  ].map((m) => m[1]!);
 }
 
 describe('architecture', () => {
@@ -112,12 +123,19 @@ describe('architecture', () => {
 
   it('the checker fails on forbidden imports (a vault file importing the PKCS#11 provider and a keys internal)', () => {
     const probe = path.join(ROOT, 'src', 'vault', `arch-probe-${process.pid}.ts`);
-    fs.writeFileSync(probe, "import { Pkcs11KeyProvider } from '../keys/pkcs11/provider.js';\nimport { DekCache } from '../keys/dek-cache.js';\nexport const p = [Pkcs11KeyProvider, DekCache];\n");
+    fs.writeFileSync(
+      probe,
+      "import { Pkcs11KeyProvider } from '../keys/pkcs11/provider.js';\nimport { DekCache } from '../keys/dek-cache.js';\nexport const p = [Pkcs11KeyProvider, DekCache];\n",
+    );
     try {
       const r = check(path.relative(ROOT, probe));
       expect(r.status).toBe(1);
-      expect(r.stdout).toContain(`implementation-outside-registry: src/vault/arch-probe-${process.pid}.ts -> src/keys/pkcs11/provider.ts`);
-      expect(r.stdout).toContain(`cross-module-internals: src/vault/arch-probe-${process.pid}.ts -> src/keys/dek-cache.ts`);
+      expect(r.stdout).toContain(
+        `implementation-outside-registry: src/vault/arch-probe-${process.pid}.ts -> src/keys/pkcs11/provider.ts`,
+      );
+      expect(r.stdout).toContain(
+        `cross-module-internals: src/vault/arch-probe-${process.pid}.ts -> src/keys/dek-cache.ts`,
+      );
     } finally {
       fs.rmSync(probe, { force: true });
     }
@@ -130,7 +148,8 @@ describe('architecture', () => {
       for (const line of envUses(fs.readFileSync(path.join(ROOT, f), 'utf8'))) found.push(`${f}:${line}`);
     }
     expect(found).toEqual([]);
-    for (const f of Object.keys(ENV_EXCEPTIONS)) expect(envUses(fs.readFileSync(path.join(ROOT, f), 'utf8')), f).not.toEqual([]);
+    for (const f of Object.keys(ENV_EXCEPTIONS))
+      expect(envUses(fs.readFileSync(path.join(ROOT, f), 'utf8')), f).not.toEqual([]);
   });
 
   it('the process.env scan sees the forms it forbids', () => {
@@ -150,11 +169,17 @@ describe('architecture', () => {
   });
 
   it('every security-checklist code named in src/ and test/ is defined in docs/security-checklist.md', () => {
-    const defined = new Set(fs.readFileSync(path.join(ROOT, 'docs', 'security-checklist.md'), 'utf8').match(/^- [A-Z]\d{1,2}\b/gm)?.map((m) => m.slice(2)));
+    const defined = new Set(
+      fs
+        .readFileSync(path.join(ROOT, 'docs', 'security-checklist.md'), 'utf8')
+        .match(/^- [A-Z]\d{1,2}\b/gm)
+        ?.map((m) => m.slice(2)),
+    );
     const undefinedCodes: string[] = [];
     for (const f of [...sources(path.join(ROOT, 'src')), ...sources(path.join(ROOT, 'test'))]) {
       if (f === 'test/architecture.test.ts') continue; // its own probes below
-      for (const c of checklistCodes(fs.readFileSync(path.join(ROOT, f), 'utf8'))) if (!defined.has(c)) undefinedCodes.push(`${f}: ${c}`);
+      for (const c of checklistCodes(fs.readFileSync(path.join(ROOT, f), 'utf8')))
+        if (!defined.has(c)) undefinedCodes.push(`${f}: ${c}`);
     }
     expect(undefinedCodes).toEqual([]);
     expect(defined.size).toBeGreaterThan(40);
@@ -162,7 +187,13 @@ describe('architecture', () => {
   });
   it('every relative link of README.md and docs/ leads to a file of the repository', () => {
     const broken: string[] = [];
-    const files = ['README.md', ...fs.readdirSync(path.join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+    const files = [
+      'README.md',
+      ...fs
+        .readdirSync(path.join(ROOT, 'docs'))
+        .filter((f) => f.endsWith('.md'))
+        .map((f) => `docs/${f}`),
+    ];
     for (const f of files) {
       for (const m of fs.readFileSync(path.join(ROOT, f), 'utf8').matchAll(/\]\(([^)#\s]+)(#[^)]*)?\)/g)) {
         if (/^[a-z]+:/.test(m[1]!)) continue;
@@ -186,7 +217,9 @@ describe('architecture', () => {
         found.set(key, [...(found.get(key) ?? []), `${f}: ${t}`]);
       }
     }
-    expect([...found.keys()].filter((k) => !(k in TABLE_EXCEPTIONS)).map((k) => `${k} (${found.get(k)!.join(', ')})`)).toEqual([]);
+    expect(
+      [...found.keys()].filter((k) => !(k in TABLE_EXCEPTIONS)).map((k) => `${k} (${found.get(k)!.join(', ')})`),
+    ).toEqual([]);
     expect(Object.keys(TABLE_EXCEPTIONS).filter((k) => !found.has(k))).toEqual([]);
     expect(queriedTables("db.selectFrom('users as u').innerJoin(\"sessions\", 'x')")).toEqual(['users', 'sessions']);
   });

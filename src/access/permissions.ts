@@ -52,9 +52,33 @@ export const isApplianceRole = (r: string): r is ApplianceRole => (APPLIANCE_ROL
 
 /** Which appliance role grants which permissions (owned by the access module). */
 export const ROLE_PERMISSIONS: Record<ApplianceRole, readonly PermissionName[]> = {
-  admin: ['self', 'users:manage', 'users:read', 'access:review', 'keys:read', 'keys:manage', 'settings:manage', 'monitoring:read', 'monitoring:manage', 'incidents:read', 'incidents:manage', 'workspace:create', 'workspace:use', 'backup:approve'],
+  admin: [
+    'self',
+    'users:manage',
+    'users:read',
+    'access:review',
+    'keys:read',
+    'keys:manage',
+    'settings:manage',
+    'monitoring:read',
+    'monitoring:manage',
+    'incidents:read',
+    'incidents:manage',
+    'workspace:create',
+    'workspace:use',
+    'backup:approve',
+  ],
   'backup-operator': ['self', 'backup:read', 'backup:run', 'backup:manage', 'monitoring:read', 'monitoring:manage'],
-  auditor: ['self', 'audit:read', 'audit:verify', 'users:read', 'backup:read', 'keys:read', 'monitoring:read', 'incidents:read'],
+  auditor: [
+    'self',
+    'audit:read',
+    'audit:verify',
+    'users:read',
+    'backup:read',
+    'keys:read',
+    'monitoring:read',
+    'incidents:read',
+  ],
   member: ['self', 'workspace:create', 'workspace:use'],
   /** the archivist: retention and holds by ids, no workspace content */
   'records-manager': ['self', 'records:manage'],

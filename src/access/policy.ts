@@ -69,7 +69,8 @@ export class Policy {
     if (!this.hasPermission(actor, 'workspace:use')) throw errors.forbidden();
     const role = await this.workspaceRole(actor, workspaceId);
     if (!role) throw errors.notFound('workspace');
-    if (!(WORKSPACE_ROLE_ACTIONS[role] as readonly string[]).includes(action)) throw new AppError('FORBIDDEN', `your role in this workspace (${role}) does not allow this`, { httpStatus: 403 });
+    if (!(WORKSPACE_ROLE_ACTIONS[role] as readonly string[]).includes(action))
+      throw new AppError('FORBIDDEN', `your role in this workspace (${role}) does not allow this`, { httpStatus: 403 });
     return role;
   }
 }

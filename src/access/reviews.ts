@@ -92,7 +92,11 @@ export class AccessReviews {
   }
 
   async start(by: string, source: AuditSource): Promise<{ id: string; items: number }> {
-    if (await this.open()) throw new AppError('REVIEW_OPEN', 'an access review is already open; finish it first', { httpStatus: 409, exitCode: 2 });
+    if (await this.open())
+      throw new AppError('REVIEW_OPEN', 'an access review is already open; finish it first', {
+        httpStatus: 409,
+        exitCode: 2,
+      });
     const now = this.o.clock.nowMs();
     const id = crypto.randomUUID();
     const members = await this.o.db
@@ -104,22 +108,81 @@ export class AccessReviews {
       .where('users.state', '!=', 'disabled')
       .execute();
     const users = await this.o.db.selectFrom('users').select(['id', 'role']).where('state', '!=', 'disabled').execute();
-    const tokens = await this.o.db.selectFrom('api_tokens').select(['id', 'user_id']).where('revoked_at', 'is', null).where('expires_at', '>', now).execute();
+    const tokens = await this.o.db
+      .selectFrom('api_tokens')
+      .select(['id', 'user_id'])
+      .where('revoked_at', 'is', null)
+      .where('expires_at', '>', now)
+      .execute();
     const items = [
-      ...members.map((m) => ({ kind: 'membership', user_id: m.user_id, workspace_id: m.workspace_id, token_id: null, role: m.role, reviewer: 'owner' })),
-      ...users.map((u) => ({ kind: 'role', user_id: u.id, workspace_id: null, token_id: null, role: u.role, reviewer: 'admin' })),
-      ...tokens.map((t) => ({ kind: 'token', user_id: t.user_id, workspace_id: null, token_id: t.id, role: null, reviewer: 'admin' })),
-    ].map((i) => ({ ...i, id: crypto.randomUUID(), review_id: id, decision: null, decided_by: null, decided_at: null }));
+      ...members.map((m) => ({
+        kind: 'membership',
+        user_id: m.user_id,
+        workspace_id: m.workspace_id,
+        token_id: null,
+        role: m.role,
+        reviewer: 'owner',
+      })),
+      ...users.map((u) => ({
+        kind: 'role',
+        user_id: u.id,
+        workspace_id: null,
+        token_id: null,
+        role: u.role,
+        reviewer: 'admin',
+      })),
+      ...tokens.map((t) => ({
+        kind: 'token',
+        user_id: t.user_id,
+        workspace_id: null,
+        token_id: t.id,
+        role: null,
+        reviewer: 'admin',
+      })),
+    ].map((i) => ({
+      ...i,
+      id: crypto.randomUUID(),
+      review_id: id,
+      decision: null,
+      decided_by: null,
+      decided_at: null,
+    }));
     await this.o.db.transaction().execute(async (trx) => {
-      await trx.insertInto('access_reviews').values({ id, created_at: now, created_by: by, due_at: now + this.o.cfg.dueDays * DAY, closed_at: null, reminded_at: null, overdue_alerted_at: null }).execute();
-      for (let i = 0; i < items.length; i += 200) await trx.insertInto('access_review_items').values(items.slice(i, i + 200)).execute();
-      await this.o.audit.record(trx, { action: 'access.review.start', actor: by, outcome: 'success', targets: { review: id, items: String(items.length) }, source });
+      await trx
+        .insertInto('access_reviews')
+        .values({
+          id,
+          created_at: now,
+          created_by: by,
+          due_at: now + this.o.cfg.dueDays * DAY,
+          closed_at: null,
+          reminded_at: null,
+          overdue_alerted_at: null,
+        })
+        .execute();
+      for (let i = 0; i < items.length; i += 200)
+        await trx
+          .insertInto('access_review_items')
+          .values(items.slice(i, i + 200))
+          .execute();
+      await this.o.audit.record(trx, {
+        action: 'access.review.start',
+        actor: by,
+        outcome: 'success',
+        targets: { review: id, items: String(items.length) },
+        source,
+      });
     });
     return { id, items: items.length };
   }
 
   async list(): Promise<ReviewView[]> {
-    const rows = await this.o.db.selectFrom('access_reviews').selectAll().orderBy('created_at', 'desc').limit(50).execute();
+    const rows = await this.o.db
+      .selectFrom('access_reviews')
+      .selectAll()
+      .orderBy('created_at', 'desc')
+      .limit(50)
+      .execute();
     return Promise.all(
       rows.map(async (r) => {
         const c = await this.o.db
@@ -127,7 +190,14 @@ export class AccessReviews {
           .select((eb) => [eb.fn.countAll<number>().as('total'), eb.fn.count<number>('decision').as('decided')])
           .where('review_id', '=', r.id)
           .executeTakeFirstOrThrow();
-        return { id: r.id, createdAt: iso(r.created_at)!, dueAt: iso(r.due_at)!, closedAt: iso(r.closed_at), total: Number(c.total), pending: Number(c.total) - Number(c.decided) };
+        return {
+          id: r.id,
+          createdAt: iso(r.created_at)!,
+          dueAt: iso(r.due_at)!,
+          closedAt: iso(r.closed_at),
+          total: Number(c.total),
+          pending: Number(c.total) - Number(c.decided),
+        };
       }),
     );
   }
@@ -139,17 +209,47 @@ export class AccessReviews {
       .selectFrom('access_review_items as i')
       .innerJoin('users as u', 'u.id', 'i.user_id')
       .leftJoin('api_tokens as t', 't.id', 'i.token_id')
-      .select(['i.id', 'i.kind', 'i.user_id', 'u.username', 'i.workspace_id', 'i.token_id', 't.name as token_name', 'i.role', 'i.reviewer', 'u.last_seen_at', 'u.last_login_at', 'u.created_at', 'i.decision', 'i.decided_by', 'i.decided_at'])
+      .select([
+        'i.id',
+        'i.kind',
+        'i.user_id',
+        'u.username',
+        'i.workspace_id',
+        'i.token_id',
+        't.name as token_name',
+        'i.role',
+        'i.reviewer',
+        'u.last_seen_at',
+        'u.last_login_at',
+        'u.created_at',
+        'i.decision',
+        'i.decided_by',
+        'i.decided_at',
+      ])
       .where('i.review_id', '=', reviewId)
       .orderBy('i.kind')
       .orderBy('u.username_key');
     if (!all) {
       if (!actor.userId || !this.o.policy.hasPermission(actor, 'workspace:use')) return [];
-      const owned = this.o.db.selectFrom('workspace_members').select('workspace_id').where('user_id', '=', actor.userId).where('role', '=', 'owner');
+      const owned = this.o.db
+        .selectFrom('workspace_members')
+        .select('workspace_id')
+        .where('user_id', '=', actor.userId)
+        .where('role', '=', 'owner');
       q = q.where('i.kind', '=', 'membership').where('i.workspace_id', 'in', owned);
     }
     const rows = await q.execute();
-    const mine = actor.userId ? new Set((await this.o.db.selectFrom('workspace_members').select('workspace_id').where('user_id', '=', actor.userId).execute()).map((m) => m.workspace_id)) : new Set<string>();
+    const mine = actor.userId
+      ? new Set(
+          (
+            await this.o.db
+              .selectFrom('workspace_members')
+              .select('workspace_id')
+              .where('user_id', '=', actor.userId)
+              .execute()
+          ).map((m) => m.workspace_id),
+        )
+      : new Set<string>();
     const wsNames = new Map<string, string | null>();
     for (const w of new Set(rows.map((r) => r.workspace_id).filter((w): w is string => w !== null))) {
       wsNames.set(w, mine.has(w) && this.o.workspaceName ? await this.o.workspaceName(w).catch(() => null) : null);
@@ -181,9 +281,20 @@ export class AccessReviews {
     const out = new Map<string, string>();
     const userIds = [...new Set(actors.filter((a) => a.startsWith('user:')).map((a) => a.slice(5)))];
     const tokenIds = [...new Set(actors.filter((a) => a.startsWith('token:')).map((a) => a.slice(6)))];
-    if (userIds.length) for (const u of await this.o.db.selectFrom('users').select(['id', 'username']).where('id', 'in', userIds).execute()) out.set(`user:${u.id}`, u.username);
+    if (userIds.length)
+      for (const u of await this.o.db
+        .selectFrom('users')
+        .select(['id', 'username'])
+        .where('id', 'in', userIds)
+        .execute())
+        out.set(`user:${u.id}`, u.username);
     if (tokenIds.length) {
-      const rows = await this.o.db.selectFrom('api_tokens').innerJoin('users', 'users.id', 'api_tokens.user_id').select(['api_tokens.id', 'users.username']).where('api_tokens.id', 'in', tokenIds).execute();
+      const rows = await this.o.db
+        .selectFrom('api_tokens')
+        .innerJoin('users', 'users.id', 'api_tokens.user_id')
+        .select(['api_tokens.id', 'users.username'])
+        .where('api_tokens.id', 'in', tokenIds)
+        .execute();
       for (const t of rows) out.set(`token:${t.id}`, t.username);
     }
     for (const a of actors) if (!out.has(a)) out.set(a, a);
@@ -192,59 +303,125 @@ export class AccessReviews {
 
   /** whether `userId` is the only owner of the workspace (then nobody else owns it to review them) */
   private async soleOwner(workspaceId: string, userId: string): Promise<boolean> {
-    const owners = await this.o.db.selectFrom('workspace_members').select('user_id').where('workspace_id', '=', workspaceId).where('role', '=', 'owner').execute();
+    const owners = await this.o.db
+      .selectFrom('workspace_members')
+      .select('user_id')
+      .where('workspace_id', '=', workspaceId)
+      .where('role', '=', 'owner')
+      .execute();
     return owners.length === 1 && owners[0]!.user_id === userId;
   }
 
   /** L4: an export of the directory is recorded before it is made */
   async recordExport(by: string, format: string, source: AuditSource): Promise<void> {
-    await this.o.audit.recordNow({ action: 'access.review.export', actor: by, outcome: 'success', targets: { format }, source });
+    await this.o.audit.recordNow({
+      action: 'access.review.export',
+      actor: by,
+      outcome: 'success',
+      targets: { format },
+      source,
+    });
   }
 
   /** records a decision; "revoke" takes effect; the campaign closes when nothing is pending */
-  async decide(actor: Actor, reviewId: string, itemId: string, decision: 'confirm' | 'revoke', source: AuditSource): Promise<void> {
-    const item = await this.o.db.selectFrom('access_review_items').selectAll().where('id', '=', itemId).where('review_id', '=', reviewId).executeTakeFirst();
-    const review = await this.o.db.selectFrom('access_reviews').selectAll().where('id', '=', reviewId).executeTakeFirst();
+  async decide(
+    actor: Actor,
+    reviewId: string,
+    itemId: string,
+    decision: 'confirm' | 'revoke',
+    source: AuditSource,
+  ): Promise<void> {
+    const item = await this.o.db
+      .selectFrom('access_review_items')
+      .selectAll()
+      .where('id', '=', itemId)
+      .where('review_id', '=', reviewId)
+      .executeTakeFirst();
+    const review = await this.o.db
+      .selectFrom('access_reviews')
+      .selectAll()
+      .where('id', '=', reviewId)
+      .executeTakeFirst();
     try {
       if (!item || !review) throw errors.notFound('review item');
       // Z4: nobody reviews their own access (membership, role or token)
-      if (actor.userId !== undefined && item.user_id === actor.userId) throw new AppError('SELF_REVIEW', 'you cannot review your own access; another reviewer decides it', { httpStatus: 409, exitCode: 2 });
+      if (actor.userId !== undefined && item.user_id === actor.userId)
+        throw new AppError('SELF_REVIEW', 'you cannot review your own access; another reviewer decides it', {
+          httpStatus: 409,
+          exitCode: 2,
+        });
       if (item.reviewer === 'owner') {
         // owners decide for their workspace (its existence stays need-to-know); a sole owner's own
         // membership, which no other owner can review, goes to the access reviewers (admins)
-        const byAdmin = this.o.policy.hasPermission(actor, 'access:review') && (await this.soleOwner(item.workspace_id!, item.user_id));
+        const byAdmin =
+          this.o.policy.hasPermission(actor, 'access:review') &&
+          (await this.soleOwner(item.workspace_id!, item.user_id));
         if (!byAdmin) await this.o.policy.requireWorkspace(actor, item.workspace_id!, 'workspace:members');
-      } else if (!this.o.policy.hasPermission(actor, 'access:review')) throw new AppError('NOT_REVIEWER', 'only access reviewers decide roles and tokens', { httpStatus: 403 });
-      if (review.closed_at !== null || item.decision !== null) throw new AppError('ALREADY_DECIDED', 'this access was already reviewed', { httpStatus: 409, exitCode: 2 });
+      } else if (!this.o.policy.hasPermission(actor, 'access:review'))
+        throw new AppError('NOT_REVIEWER', 'only access reviewers decide roles and tokens', { httpStatus: 403 });
+      if (review.closed_at !== null || item.decision !== null)
+        throw new AppError('ALREADY_DECIDED', 'this access was already reviewed', { httpStatus: 409, exitCode: 2 });
     } catch (e) {
       // L4: every refused decision is recorded (ids only)
       if (e instanceof AppError) {
-        await this.o.audit.recordNow({ action: 'access.review.decision', actor: actor.id, outcome: 'denied', reason: e.code, targets: { review: reviewId.slice(0, 100), item: itemId.slice(0, 100), decision }, source });
+        await this.o.audit.recordNow({
+          action: 'access.review.decision',
+          actor: actor.id,
+          outcome: 'denied',
+          reason: e.code,
+          targets: { review: reviewId.slice(0, 100), item: itemId.slice(0, 100), decision },
+          source,
+        });
         if (e.code === 'NOT_REVIEWER') throw errors.forbidden();
       }
       throw e;
     }
     if (decision === 'revoke') {
-      if (item.kind === 'membership') await this.o.effects.removeMember(actor, item.workspace_id!, item.user_id, source);
+      if (item.kind === 'membership')
+        await this.o.effects.removeMember(actor, item.workspace_id!, item.user_id, source);
       else if (item.kind === 'role') await this.o.effects.downgradeRole(item.user_id, actor.id, source);
       else await this.o.effects.revokeToken(item.token_id!, actor.id, source);
     }
     await this.o.db.transaction().execute(async (trx) => {
       const now = this.o.clock.nowMs();
-      const r = await trx.updateTable('access_review_items').set({ decision, decided_by: actor.id, decided_at: now }).where('id', '=', itemId).where('decision', 'is', null).executeTakeFirst();
-      if (Number(r.numUpdatedRows) !== 1) throw new AppError('ALREADY_DECIDED', 'this access was already reviewed', { httpStatus: 409, exitCode: 2 });
+      const r = await trx
+        .updateTable('access_review_items')
+        .set({ decision, decided_by: actor.id, decided_at: now })
+        .where('id', '=', itemId)
+        .where('decision', 'is', null)
+        .executeTakeFirst();
+      if (Number(r.numUpdatedRows) !== 1)
+        throw new AppError('ALREADY_DECIDED', 'this access was already reviewed', { httpStatus: 409, exitCode: 2 });
       await this.o.audit.record(trx, {
         action: 'access.review.decision',
         actor: actor.id,
         outcome: 'success',
         reason: decision.toUpperCase(),
-        targets: { review: reviewId, item: itemId, user: item.user_id, ...(item.workspace_id ? { workspace: item.workspace_id } : {}), ...(item.token_id ? { token: item.token_id } : {}) },
+        targets: {
+          review: reviewId,
+          item: itemId,
+          user: item.user_id,
+          ...(item.workspace_id ? { workspace: item.workspace_id } : {}),
+          ...(item.token_id ? { token: item.token_id } : {}),
+        },
         source,
       });
-      const left = await trx.selectFrom('access_review_items').select('id').where('review_id', '=', reviewId).where('decision', 'is', null).limit(1).execute();
+      const left = await trx
+        .selectFrom('access_review_items')
+        .select('id')
+        .where('review_id', '=', reviewId)
+        .where('decision', 'is', null)
+        .limit(1)
+        .execute();
       if (left.length === 0) {
         await trx.updateTable('access_reviews').set({ closed_at: now }).where('id', '=', reviewId).execute();
-        await this.o.audit.record(trx, { action: 'access.review.close', actor: actor.id, outcome: 'success', targets: { review: reviewId }, source });
+        await this.o.audit.record(trx, {
+          action: 'access.review.close',
+          actor: actor.id,
+          outcome: 'success',
+          targets: { review: reviewId },
+          source,
+        });
       }
     });
   }
@@ -253,8 +430,22 @@ export class AccessReviews {
   private async reviewersOf(pending: { reviewer: string; workspace_id: string | null }[]): Promise<string[]> {
     const to = new Set<string>();
     const wsIds = [...new Set(pending.filter((p) => p.reviewer === 'owner').map((p) => p.workspace_id!))];
-    if (wsIds.length) for (const o of await this.o.db.selectFrom('workspace_members').select('user_id').where('role', '=', 'owner').where('workspace_id', 'in', wsIds).execute()) to.add(o.user_id);
-    if (pending.some((p) => p.reviewer === 'admin')) for (const a of await this.o.db.selectFrom('users').select('id').where('role', '=', 'admin').where('state', '=', 'active').execute()) to.add(a.id);
+    if (wsIds.length)
+      for (const o of await this.o.db
+        .selectFrom('workspace_members')
+        .select('user_id')
+        .where('role', '=', 'owner')
+        .where('workspace_id', 'in', wsIds)
+        .execute())
+        to.add(o.user_id);
+    if (pending.some((p) => p.reviewer === 'admin'))
+      for (const a of await this.o.db
+        .selectFrom('users')
+        .select('id')
+        .where('role', '=', 'admin')
+        .where('state', '=', 'active')
+        .execute())
+        to.add(a.id);
     return [...to];
   }
 
@@ -266,7 +457,11 @@ export class AccessReviews {
         (e: unknown) => this.o.log.warn({ err: e, event: 'access.review.remind_failed' }, 'review reminder not sent'),
       );
     }
-    await this.o.db.updateTable('access_reviews').set({ reminded_at: this.o.clock.nowMs() }).where('id', '=', reviewId).execute();
+    await this.o.db
+      .updateTable('access_reviews')
+      .set({ reminded_at: this.o.clock.nowMs() })
+      .where('id', '=', reviewId)
+      .execute();
     return reminded;
   }
 
@@ -275,30 +470,65 @@ export class AccessReviews {
    * pending items, at once (not more than once per `minIntervalMs`, so a button cannot flood
    * people). Audited before anything is sent (`access.review.remind`, fail closed).
    */
-  async remindNow(reviewId: string, by: string, source: AuditSource, minIntervalMs = 60 * 60_000): Promise<{ reviewers: number; reminded: number }> {
+  async remindNow(
+    reviewId: string,
+    by: string,
+    source: AuditSource,
+    minIntervalMs = 60 * 60_000,
+  ): Promise<{ reviewers: number; reminded: number }> {
     const r = await this.o.db.selectFrom('access_reviews').selectAll().where('id', '=', reviewId).executeTakeFirst();
     if (!r) throw errors.notFound('access review');
-    if (r.closed_at !== null) throw new AppError('REVIEW_CLOSED', 'this access review is closed', { httpStatus: 409, exitCode: 2 });
-    if (!this.o.notify) throw new AppError('MAIL_NOT_CONFIGURED', 'reminders go by e-mail and no mail server is configured', { httpStatus: 409, exitCode: 2, hint: 'configure the mail.smtp section' });
+    if (r.closed_at !== null)
+      throw new AppError('REVIEW_CLOSED', 'this access review is closed', { httpStatus: 409, exitCode: 2 });
+    if (!this.o.notify)
+      throw new AppError('MAIL_NOT_CONFIGURED', 'reminders go by e-mail and no mail server is configured', {
+        httpStatus: 409,
+        exitCode: 2,
+        hint: 'configure the mail.smtp section',
+      });
     const now = this.o.clock.nowMs();
     if (r.reminded_at !== null && now - Number(r.reminded_at) < minIntervalMs) {
       const mins = Math.ceil((minIntervalMs - (now - Number(r.reminded_at))) / 60_000);
-      throw new AppError('REMINDED_RECENTLY', `reviewers were reminded less than ${Math.round(minIntervalMs / 60_000)} minutes ago; try again in ${mins} minute(s)`, { httpStatus: 409, exitCode: 2 });
+      throw new AppError(
+        'REMINDED_RECENTLY',
+        `reviewers were reminded less than ${Math.round(minIntervalMs / 60_000)} minutes ago; try again in ${mins} minute(s)`,
+        { httpStatus: 409, exitCode: 2 },
+      );
     }
-    const pending = await this.o.db.selectFrom('access_review_items').select(['reviewer', 'workspace_id']).where('review_id', '=', r.id).where('decision', 'is', null).execute();
+    const pending = await this.o.db
+      .selectFrom('access_review_items')
+      .select(['reviewer', 'workspace_id'])
+      .where('review_id', '=', r.id)
+      .where('decision', 'is', null)
+      .execute();
     const to = pending.length ? await this.reviewersOf(pending) : [];
-    await this.o.audit.recordNow({ action: 'access.review.remind', actor: by, outcome: 'success', targets: { review: r.id, reviewers: String(to.length) }, source });
+    await this.o.audit.recordNow({
+      action: 'access.review.remind',
+      actor: by,
+      outcome: 'success',
+      targets: { review: r.id, reviewers: String(to.length) },
+      source,
+    });
     if (!to.length) return { reviewers: 0, reminded: 0 };
     return { reviewers: to.length, reminded: await this.sendReminders(r.id, iso(r.due_at)!, to) };
   }
 
   /** daily: reminders (at most weekly) to reviewers with pending items; one alert when overdue */
   async remind(): Promise<{ reminded: number; overdue: boolean }> {
-    const r = await this.o.db.selectFrom('access_reviews').selectAll().where('closed_at', 'is', null).executeTakeFirst();
+    const r = await this.o.db
+      .selectFrom('access_reviews')
+      .selectAll()
+      .where('closed_at', 'is', null)
+      .executeTakeFirst();
     if (!r) return { reminded: 0, overdue: false };
     const now = this.o.clock.nowMs();
     let reminded = 0;
-    const pending = await this.o.db.selectFrom('access_review_items').select(['reviewer', 'workspace_id']).where('review_id', '=', r.id).where('decision', 'is', null).execute();
+    const pending = await this.o.db
+      .selectFrom('access_review_items')
+      .select(['reviewer', 'workspace_id'])
+      .where('review_id', '=', r.id)
+      .where('decision', 'is', null)
+      .execute();
     if (pending.length && this.o.notify && (r.reminded_at === null || now - Number(r.reminded_at) >= 7 * DAY)) {
       reminded = await this.sendReminders(r.id, iso(r.due_at)!, await this.reviewersOf(pending));
     }
@@ -306,7 +536,12 @@ export class AccessReviews {
     if (pending.length && now > Number(r.due_at) && r.overdue_alerted_at === null) {
       overdue = true;
       await this.o.db.updateTable('access_reviews').set({ overdue_alerted_at: now }).where('id', '=', r.id).execute();
-      await this.o.alerts.raise({ kind: 'access.review.overdue', severity: 'warning', message: `access review overdue: ${pending.length} decision(s) pending since ${iso(r.due_at)}`, targets: { review: r.id } });
+      await this.o.alerts.raise({
+        kind: 'access.review.overdue',
+        severity: 'warning',
+        message: `access review overdue: ${pending.length} decision(s) pending since ${iso(r.due_at)}`,
+        targets: { review: r.id },
+      });
     }
     return { reminded, overdue };
   }
@@ -314,9 +549,21 @@ export class AccessReviews {
   /** Z4: users × roles × workspaces × tokens × last use, idle accounts flagged */
   async exportRows(): Promise<ExportUser[]> {
     const now = this.o.clock.nowMs();
-    const users = await this.o.db.selectFrom('users').select(['id', 'username', 'role', 'state', 'mfa_method', 'created_at', 'last_login_at', 'last_seen_at']).orderBy('username_key').execute();
-    const members = await this.o.db.selectFrom('workspace_members').select(['user_id', 'workspace_id', 'role']).execute();
-    const tokens = await this.o.db.selectFrom('api_tokens').select(['id', 'user_id', 'name', 'scopes', 'expires_at', 'last_used_at']).where('revoked_at', 'is', null).where('expires_at', '>', now).execute();
+    const users = await this.o.db
+      .selectFrom('users')
+      .select(['id', 'username', 'role', 'state', 'mfa_method', 'created_at', 'last_login_at', 'last_seen_at'])
+      .orderBy('username_key')
+      .execute();
+    const members = await this.o.db
+      .selectFrom('workspace_members')
+      .select(['user_id', 'workspace_id', 'role'])
+      .execute();
+    const tokens = await this.o.db
+      .selectFrom('api_tokens')
+      .select(['id', 'user_id', 'name', 'scopes', 'expires_at', 'last_used_at'])
+      .where('revoked_at', 'is', null)
+      .where('expires_at', '>', now)
+      .execute();
     return users.map((u) => ({
       id: u.id,
       username: u.username,
@@ -327,7 +574,15 @@ export class AccessReviews {
       lastSeenAt: iso(u.last_seen_at),
       idleOver: this.idle(u.last_seen_at, u.last_login_at, u.created_at) ? this.o.cfg.idleDays : null,
       workspaces: members.filter((m) => m.user_id === u.id).map((m) => ({ id: m.workspace_id, role: m.role })),
-      tokens: tokens.filter((t) => t.user_id === u.id).map((t) => ({ id: t.id, name: t.name, scopes: JSON.parse(t.scopes) as string[], expiresAt: iso(t.expires_at)!, lastUsedAt: iso(t.last_used_at) })),
+      tokens: tokens
+        .filter((t) => t.user_id === u.id)
+        .map((t) => ({
+          id: t.id,
+          name: t.name,
+          scopes: JSON.parse(t.scopes) as string[],
+          expiresAt: iso(t.expires_at)!,
+          lastUsedAt: iso(t.last_used_at),
+        })),
     }));
   }
 
@@ -338,10 +593,36 @@ export class AccessReviews {
       const safe = /^[=+\-@\t\r]/.test(s) ? `'${s}` : s;
       return /[",\n\r]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
     };
-    const head = ['user_id', 'username', 'role', 'state', 'second_factor', 'last_login_at', 'last_seen_at', 'idle', 'kind', 'workspace_id', 'workspace_role', 'token_id', 'token_name', 'token_scopes', 'token_expires_at', 'token_last_used_at'];
+    const head = [
+      'user_id',
+      'username',
+      'role',
+      'state',
+      'second_factor',
+      'last_login_at',
+      'last_seen_at',
+      'idle',
+      'kind',
+      'workspace_id',
+      'workspace_role',
+      'token_id',
+      'token_name',
+      'token_scopes',
+      'token_expires_at',
+      'token_last_used_at',
+    ];
     const lines = [head.join(',')];
     for (const u of rows) {
-      const base = [u.id, u.username, u.role, u.state, u.secondFactor, u.lastLoginAt, u.lastSeenAt, u.idleOver !== null ? `idle>${u.idleOver}d` : ''];
+      const base = [
+        u.id,
+        u.username,
+        u.role,
+        u.state,
+        u.secondFactor,
+        u.lastLoginAt,
+        u.lastSeenAt,
+        u.idleOver !== null ? `idle>${u.idleOver}d` : '',
+      ];
       const extra: unknown[][] = [
         ...u.workspaces.map((w) => ['workspace', w.id, w.role, '', '', '', '', '']),
         ...u.tokens.map((t) => ['token', '', '', t.id, t.name, t.scopes.join(' '), t.expiresAt, t.lastUsedAt]),

@@ -51,7 +51,15 @@ export interface MemberView {
  */
 export class Workspaces {
   constructor(
-    private readonly o: { db: Db; clock: Clock; fields: FieldCipher; audit: Auditor; policy: Policy; limits?: WorkspaceLimits | undefined; directory?: PickerDirectory | undefined },
+    private readonly o: {
+      db: Db;
+      clock: Clock;
+      fields: FieldCipher;
+      audit: Auditor;
+      policy: Policy;
+      limits?: WorkspaceLimits | undefined;
+      directory?: PickerDirectory | undefined;
+    },
   ) {}
 
   private get limits(): WorkspaceLimits {
@@ -59,12 +67,24 @@ export class Workspaces {
   }
 
   /** need-to-know check whose refusals are audited (`access.denied`, NOT_MEMBER or ROLE_TOO_LOW) */
-  private async require(actor: Actor, id: string, action: WorkspaceAction, source: AuditSource | undefined): Promise<WorkspaceRole> {
+  private async require(
+    actor: Actor,
+    id: string,
+    action: WorkspaceAction,
+    source: AuditSource | undefined,
+  ): Promise<WorkspaceRole> {
     try {
       return await this.o.policy.requireWorkspace(actor, id, action);
     } catch (e) {
       if (e instanceof AppError && (e.httpStatus === 403 || e.httpStatus === 404)) {
-        await this.o.audit.recordNow({ action: 'access.denied', actor: actor.id, outcome: 'denied', reason: e.httpStatus === 404 ? 'NOT_MEMBER' : 'ROLE_TOO_LOW', targets: { workspace: id.slice(0, 128), action }, ...(source ? { source } : {}) });
+        await this.o.audit.recordNow({
+          action: 'access.denied',
+          actor: actor.id,
+          outcome: 'denied',
+          reason: e.httpStatus === 404 ? 'NOT_MEMBER' : 'ROLE_TOO_LOW',
+          targets: { workspace: id.slice(0, 128), action },
+          ...(source ? { source } : {}),
+        });
       }
       throw e;
     }
@@ -79,34 +99,85 @@ export class Workspaces {
    * review shows names only to reviewers who are members).
    */
   async nameOf(id: string): Promise<string> {
-    const r = await this.o.db.selectFrom('workspaces').select('name_enc').where('id', '=', id).executeTakeFirstOrThrow();
+    const r = await this.o.db
+      .selectFrom('workspaces')
+      .select('name_enc')
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow();
     return this.name(id, r.name_enc);
   }
 
   static checkName(name: string): string {
     const n = name.normalize('NFC').trim();
-    if (n.length < 1 || n.length > 200 || /[\u0000-\u001f\u007f]/.test(n) || hasInvisibleFormat(n)) throw errors.usage('workspace name: 1 to 200 characters, no control or invisible format characters (zero-width, direction marks)');
+    if (n.length < 1 || n.length > 200 || /[\u0000-\u001f\u007f]/.test(n) || hasInvisibleFormat(n))
+      throw errors.usage(
+        'workspace name: 1 to 200 characters, no control or invisible format characters (zero-width, direction marks)',
+      );
     return n;
   }
 
-  async create(actor: Actor, o: { name: string; quotaBytes?: number | null | undefined }, source: AuditSource, ownerId = actor.userId): Promise<{ id: string }> {
+  async create(
+    actor: Actor,
+    o: { name: string; quotaBytes?: number | null | undefined },
+    source: AuditSource,
+    ownerId = actor.userId,
+  ): Promise<{ id: string }> {
     const name = Workspaces.checkName(o.name);
-    if (!ownerId) throw new AppError('OWNER_REQUIRED', 'a workspace needs an owner: pass --owner USER', { httpStatus: 400, exitCode: 2 });
-    if (o.quotaBytes !== undefined && o.quotaBytes !== null && (!Number.isSafeInteger(o.quotaBytes) || o.quotaBytes < 0)) throw errors.usage('quotaBytes must be a non-negative integer');
+    if (!ownerId)
+      throw new AppError('OWNER_REQUIRED', 'a workspace needs an owner: pass --owner USER', {
+        httpStatus: 400,
+        exitCode: 2,
+      });
+    if (
+      o.quotaBytes !== undefined &&
+      o.quotaBytes !== null &&
+      (!Number.isSafeInteger(o.quotaBytes) || o.quotaBytes < 0)
+    )
+      throw errors.usage('quotaBytes must be a non-negative integer');
     await this.checkQuotaRequest(actor, o.quotaBytes, source);
     const id = crypto.randomUUID();
     const nameEnc = await this.o.fields.encrypt('workspaces', name, `workspaces.name:${id}`);
     const now = this.o.clock.nowMs();
-    await this.o.db.transaction().execute(async (trx) => {
-      await this.checkCreatedCount(trx, actor);
-      await trx.insertInto('workspaces').values({ id, name_enc: nameEnc, quota_bytes: o.quotaBytes ?? null, created_at: now, created_by: actor.id, state: 'active' }).execute();
-      await trx.insertInto('workspace_members').values({ workspace_id: id, user_id: ownerId, role: 'owner', added_at: now, added_by: actor.id }).execute();
-      await this.o.audit.record(trx, { action: 'workspace.create', actor: actor.id, outcome: 'success', targets: { workspace: id, owner: ownerId }, source });
-    }).catch(async (e: unknown) => {
-      // the refusal is recorded once the transaction that counted is over
-      if (e instanceof AppError && e.code === 'WORKSPACE_LIMIT') await this.o.audit.recordNow({ action: 'access.denied', actor: actor.id, outcome: 'denied', reason: 'WORKSPACE_LIMIT', targets: { action: 'workspace:create', limit: String(this.limits.maxCreatedPerUser) }, source });
-      throw e;
-    });
+    await this.o.db
+      .transaction()
+      .execute(async (trx) => {
+        await this.checkCreatedCount(trx, actor);
+        await trx
+          .insertInto('workspaces')
+          .values({
+            id,
+            name_enc: nameEnc,
+            quota_bytes: o.quotaBytes ?? null,
+            created_at: now,
+            created_by: actor.id,
+            state: 'active',
+          })
+          .execute();
+        await trx
+          .insertInto('workspace_members')
+          .values({ workspace_id: id, user_id: ownerId, role: 'owner', added_at: now, added_by: actor.id })
+          .execute();
+        await this.o.audit.record(trx, {
+          action: 'workspace.create',
+          actor: actor.id,
+          outcome: 'success',
+          targets: { workspace: id, owner: ownerId },
+          source,
+        });
+      })
+      .catch(async (e: unknown) => {
+        // the refusal is recorded once the transaction that counted is over
+        if (e instanceof AppError && e.code === 'WORKSPACE_LIMIT')
+          await this.o.audit.recordNow({
+            action: 'access.denied',
+            actor: actor.id,
+            outcome: 'denied',
+            reason: 'WORKSPACE_LIMIT',
+            targets: { action: 'workspace:create', limit: String(this.limits.maxCreatedPerUser) },
+            source,
+          });
+        throw e;
+      });
     return { id };
   }
 
@@ -123,8 +194,19 @@ export class Workspaces {
     if (quota === undefined || quota === null || this.mayRaiseQuota(actor)) return;
     const def = this.limits.defaultQuotaBytes;
     if (quota > 0 && (def === 0 || quota <= def)) return;
-    await this.o.audit.recordNow({ action: 'access.denied', actor: actor.id, outcome: 'denied', reason: 'QUOTA_ADMIN_ONLY', targets: { action: 'workspace:create' }, source });
-    throw new AppError('QUOTA_ADMIN_ONLY', `only an administrator may set a quota above the default (${def === 0 ? 'unlimited' : `${def} bytes`})`, { httpStatus: 403, exitCode: 2, hint: 'leave the quota out to get the default, or ask an administrator' });
+    await this.o.audit.recordNow({
+      action: 'access.denied',
+      actor: actor.id,
+      outcome: 'denied',
+      reason: 'QUOTA_ADMIN_ONLY',
+      targets: { action: 'workspace:create' },
+      source,
+    });
+    throw new AppError(
+      'QUOTA_ADMIN_ONLY',
+      `only an administrator may set a quota above the default (${def === 0 ? 'unlimited' : `${def} bytes`})`,
+      { httpStatus: 403, exitCode: 2, hint: 'leave the quota out to get the default, or ask an administrator' },
+    );
   }
 
   /**
@@ -134,18 +216,43 @@ export class Workspaces {
    * Audited (`workspace.quota`, with the old and new values); a refusal is recorded as
    * `access.denied` / `QUOTA_ADMIN_ONLY`.
    */
-  async setQuota(actor: Actor, id: string, quotaBytes: number | null, source: AuditSource): Promise<{ id: string; quotaBytes: number | null }> {
-    if (quotaBytes !== null && (!Number.isSafeInteger(quotaBytes) || quotaBytes < 0)) throw errors.usage('quotaBytes must be a non-negative integer or null');
+  async setQuota(
+    actor: Actor,
+    id: string,
+    quotaBytes: number | null,
+    source: AuditSource,
+  ): Promise<{ id: string; quotaBytes: number | null }> {
+    if (quotaBytes !== null && (!Number.isSafeInteger(quotaBytes) || quotaBytes < 0))
+      throw errors.usage('quotaBytes must be a non-negative integer or null');
     if (!this.mayRaiseQuota(actor)) {
-      await this.o.audit.recordNow({ action: 'access.denied', actor: actor.id, outcome: 'denied', reason: 'QUOTA_ADMIN_ONLY', targets: { action: 'workspace:quota', workspace: id }, source });
-      throw new AppError('QUOTA_ADMIN_ONLY', 'only an administrator may change the quota of a workspace', { httpStatus: 403 });
+      await this.o.audit.recordNow({
+        action: 'access.denied',
+        actor: actor.id,
+        outcome: 'denied',
+        reason: 'QUOTA_ADMIN_ONLY',
+        targets: { action: 'workspace:quota', workspace: id },
+        source,
+      });
+      throw new AppError('QUOTA_ADMIN_ONLY', 'only an administrator may change the quota of a workspace', {
+        httpStatus: 403,
+      });
     }
     await this.o.db.transaction().execute(async (trx) => {
-      const row = await trx.selectFrom('workspaces').select(['quota_bytes', 'state']).where('id', '=', id).executeTakeFirst();
+      const row = await trx
+        .selectFrom('workspaces')
+        .select(['quota_bytes', 'state'])
+        .where('id', '=', id)
+        .executeTakeFirst();
       if (!row || row.state !== 'active') throw errors.notFound('workspace');
       await trx.updateTable('workspaces').set({ quota_bytes: quotaBytes }).where('id', '=', id).execute();
       const was = row.quota_bytes === null ? 'default' : String(row.quota_bytes);
-      await this.o.audit.record(trx, { action: 'workspace.quota', actor: actor.id, outcome: 'success', targets: { workspace: id, from: was, to: quotaBytes === null ? 'default' : String(quotaBytes) }, source });
+      await this.o.audit.record(trx, {
+        action: 'workspace.quota',
+        actor: actor.id,
+        outcome: 'success',
+        targets: { workspace: id, from: was, to: quotaBytes === null ? 'default' : String(quotaBytes) },
+        source,
+      });
     });
     return { id, quotaBytes };
   }
@@ -158,10 +265,26 @@ export class Workspaces {
     const r = await trx
       .selectFrom('workspaces')
       .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where((eb) => eb.or([eb('created_by', '=', `user:${uid}`), eb('created_by', 'in', eb.selectFrom('api_tokens').select(sql<string>`'token:' || id`.as('t')).where('user_id', '=', uid))]))
+      .where((eb) =>
+        eb.or([
+          eb('created_by', '=', `user:${uid}`),
+          eb(
+            'created_by',
+            'in',
+            eb
+              .selectFrom('api_tokens')
+              .select(sql<string>`'token:' || id`.as('t'))
+              .where('user_id', '=', uid),
+          ),
+        ]),
+      )
       .executeTakeFirst();
     if (Number(r?.n ?? 0) < max) return;
-    throw new AppError('WORKSPACE_LIMIT', `you have created ${max} workspaces, the most one person may create`, { httpStatus: 409, exitCode: 2, hint: 'ask an administrator (vault.maxWorkspacesPerUser)' });
+    throw new AppError('WORKSPACE_LIMIT', `you have created ${max} workspaces, the most one person may create`, {
+      httpStatus: 409,
+      exitCode: 2,
+      hint: 'ask an administrator (vault.maxWorkspacesPerUser)',
+    });
   }
 
   /** workspaces the actor is a member of (and only those) */
@@ -170,24 +293,55 @@ export class Workspaces {
     const rows = await this.o.db
       .selectFrom('workspaces')
       .innerJoin('workspace_members', 'workspace_members.workspace_id', 'workspaces.id')
-      .select(['workspaces.id', 'workspaces.name_enc', 'workspaces.quota_bytes', 'workspaces.created_at', 'workspaces.state', 'workspace_members.role'])
+      .select([
+        'workspaces.id',
+        'workspaces.name_enc',
+        'workspaces.quota_bytes',
+        'workspaces.created_at',
+        'workspaces.state',
+        'workspace_members.role',
+      ])
       .where('workspace_members.user_id', '=', actor.userId)
       .where('workspaces.state', '=', 'active')
       .orderBy('workspaces.created_at')
       .execute();
-    return Promise.all(rows.map(async (r) => ({ id: r.id, name: await this.name(r.id, r.name_enc), quotaBytes: r.quota_bytes === null ? null : Number(r.quota_bytes), createdAt: new Date(Number(r.created_at)).toISOString(), state: r.state, role: r.role as WorkspaceRole })));
+    return Promise.all(
+      rows.map(async (r) => ({
+        id: r.id,
+        name: await this.name(r.id, r.name_enc),
+        quotaBytes: r.quota_bytes === null ? null : Number(r.quota_bytes),
+        createdAt: new Date(Number(r.created_at)).toISOString(),
+        state: r.state,
+        role: r.role as WorkspaceRole,
+      })),
+    );
   }
 
   /** Which of these ids are workspaces (ids only, nothing about them: the incident register checks what it is told is affected). */
   async existing(ids: readonly string[]): Promise<Set<string>> {
     if (!ids.length) return new Set();
-    return new Set((await this.o.db.selectFrom('workspaces').select('id').where('id', 'in', [...ids]).execute()).map((r) => r.id));
+    return new Set(
+      (
+        await this.o.db
+          .selectFrom('workspaces')
+          .select('id')
+          .where('id', 'in', [...ids])
+          .execute()
+      ).map((r) => r.id),
+    );
   }
 
   async get(actor: Actor, id: string, source?: AuditSource): Promise<WorkspaceView> {
     const role = await this.require(actor, id, 'workspace:read', source);
     const r = await this.o.db.selectFrom('workspaces').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
-    return { id: r.id, name: await this.name(r.id, r.name_enc), quotaBytes: r.quota_bytes === null ? null : Number(r.quota_bytes), createdAt: new Date(Number(r.created_at)).toISOString(), state: r.state, role };
+    return {
+      id: r.id,
+      name: await this.name(r.id, r.name_enc),
+      quotaBytes: r.quota_bytes === null ? null : Number(r.quota_bytes),
+      createdAt: new Date(Number(r.created_at)).toISOString(),
+      state: r.state,
+      role,
+    };
   }
 
   async members(actor: Actor, id: string, source?: AuditSource): Promise<MemberView[]> {
@@ -199,7 +353,12 @@ export class Workspaces {
       .where('workspace_members.workspace_id', '=', id)
       .orderBy('users.username_key')
       .execute();
-    return rows.map((r) => ({ userId: r.user_id, username: r.username, role: r.role, addedAt: new Date(Number(r.added_at)).toISOString() }));
+    return rows.map((r) => ({
+      userId: r.user_id,
+      username: r.username,
+      role: r.role,
+      addedAt: new Date(Number(r.added_at)).toISOString(),
+    }));
   }
 
   /**
@@ -210,33 +369,64 @@ export class Workspaces {
    * person is limited to `directory.lookupsPerHour` lookups (then 429, audited); every lookup is
    * audited (`user.lookup`, the id found or none: the typed text is never recorded).
    */
-  async candidates(actor: Actor, id: string, q: string, source: AuditSource): Promise<{ userId: string; username: string; member: boolean }[]> {
+  async candidates(
+    actor: Actor,
+    id: string,
+    q: string,
+    source: AuditSource,
+  ): Promise<{ userId: string; username: string; member: boolean }[]> {
     await this.require(actor, id, 'workspace:members', source);
     const text = q.normalize('NFKC').trim();
-    if (text.length < 2 || text.length > 254) throw errors.usage('type the exact user name or e-mail address of the person to add');
+    if (text.length < 2 || text.length > 254)
+      throw errors.usage('type the exact user name or e-mail address of the person to add');
     const dir = this.o.directory;
     if (!dir) return [];
     if (!(await dir.allowLookup(actor.userId ?? actor.id))) {
-      await this.o.audit.recordNow({ action: 'user.lookup', actor: actor.id, outcome: 'denied', reason: 'THROTTLED', targets: { workspace: id }, source });
-      throw new AppError('RATE_LIMITED', 'too many look-ups; try again later', { httpStatus: 429, exitCode: 1, details: { retryAfterSeconds: 600 } });
+      await this.o.audit.recordNow({
+        action: 'user.lookup',
+        actor: actor.id,
+        outcome: 'denied',
+        reason: 'THROTTLED',
+        targets: { workspace: id },
+        source,
+      });
+      throw new AppError('RATE_LIMITED', 'too many look-ups; try again later', {
+        httpStatus: 429,
+        exitCode: 1,
+        details: { retryAfterSeconds: 600 },
+      });
     }
     const userId = await dir.findExact(text);
     const row = userId
       ? await this.o.db
           .selectFrom('users')
-          .leftJoin('workspace_members', (j) => j.onRef('workspace_members.user_id', '=', 'users.id').on('workspace_members.workspace_id', '=', id))
+          .leftJoin('workspace_members', (j) =>
+            j.onRef('workspace_members.user_id', '=', 'users.id').on('workspace_members.workspace_id', '=', id),
+          )
           .select(['users.id', 'users.username', 'workspace_members.role'])
           .where('users.id', '=', userId)
           .where('users.state', '=', 'active')
           .executeTakeFirst()
       : undefined;
     const found = row ? [{ userId: row.id, username: row.username, member: row.role !== null }] : [];
-    await this.o.audit.recordNow({ action: 'user.lookup', actor: actor.id, outcome: 'success', reason: found.length ? 'FOUND' : 'NOT_FOUND', targets: { workspace: id, ...(row ? { users: row.id } : {}) }, source });
+    await this.o.audit.recordNow({
+      action: 'user.lookup',
+      actor: actor.id,
+      outcome: 'success',
+      reason: found.length ? 'FOUND' : 'NOT_FOUND',
+      targets: { workspace: id, ...(row ? { users: row.id } : {}) },
+      source,
+    });
     return found;
   }
 
   private async ownerCount(trx: Kysely<Database>, id: string): Promise<number> {
-    const r = await trx.selectFrom('workspace_members').select((eb) => eb.fn.countAll<number>().as('n')).where('workspace_id', '=', id).where('role', '=', 'owner').executeTakeFirst();
+    const r = await trx
+      .selectFrom('workspace_members')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('workspace_id', '=', id)
+      .where('role', '=', 'owner')
+      .executeTakeFirst();
     return Number(r?.n ?? 0);
   }
 
@@ -244,31 +434,77 @@ export class Workspaces {
   async setMember(actor: Actor, id: string, userId: string, role: string, source: AuditSource): Promise<void> {
     await this.require(actor, id, 'workspace:members', source);
     if (!isWorkspaceRole(role)) throw errors.usage(`unknown workspace role "${role}"`, 'one of owner, editor, viewer');
-    const user = await this.o.db.selectFrom('users').select(['id', 'state']).where('id', '=', userId).executeTakeFirst();
+    const user = await this.o.db
+      .selectFrom('users')
+      .select(['id', 'state'])
+      .where('id', '=', userId)
+      .executeTakeFirst();
     if (!user || user.state === 'disabled') throw errors.notFound('user');
     // Z6: whoever completes a pending invitation becomes that account, so it holds no membership until then
-    if (user.state !== 'active') throw new AppError('USER_NOT_ENROLLED', 'this person has not enrolled yet; add them once they have chosen their password', { httpStatus: 409, exitCode: 2 });
+    if (user.state !== 'active')
+      throw new AppError(
+        'USER_NOT_ENROLLED',
+        'this person has not enrolled yet; add them once they have chosen their password',
+        { httpStatus: 409, exitCode: 2 },
+      );
     await this.o.db.transaction().execute(async (trx) => {
       const now = this.o.clock.nowMs();
-      const before = await trx.selectFrom('workspace_members').select('role').where('workspace_id', '=', id).where('user_id', '=', userId).executeTakeFirst();
+      const before = await trx
+        .selectFrom('workspace_members')
+        .select('role')
+        .where('workspace_id', '=', id)
+        .where('user_id', '=', userId)
+        .executeTakeFirst();
       if (before) {
-        await trx.updateTable('workspace_members').set({ role }).where('workspace_id', '=', id).where('user_id', '=', userId).execute();
-        if ((await this.ownerCount(trx, id)) === 0) throw new AppError('LAST_OWNER', 'a workspace must keep at least one owner', { httpStatus: 409 });
+        await trx
+          .updateTable('workspace_members')
+          .set({ role })
+          .where('workspace_id', '=', id)
+          .where('user_id', '=', userId)
+          .execute();
+        if ((await this.ownerCount(trx, id)) === 0)
+          throw new AppError('LAST_OWNER', 'a workspace must keep at least one owner', { httpStatus: 409 });
       } else {
-        await trx.insertInto('workspace_members').values({ workspace_id: id, user_id: userId, role, added_at: now, added_by: actor.id }).execute();
+        await trx
+          .insertInto('workspace_members')
+          .values({ workspace_id: id, user_id: userId, role, added_at: now, added_by: actor.id })
+          .execute();
       }
-      await this.o.audit.record(trx, { action: before ? 'workspace.member.role' : 'workspace.member.add', actor: actor.id, outcome: 'success', targets: { workspace: id, user: userId, role, ...(before ? { previous: before.role } : {}) }, source });
+      await this.o.audit.record(trx, {
+        action: before ? 'workspace.member.role' : 'workspace.member.add',
+        actor: actor.id,
+        outcome: 'success',
+        targets: { workspace: id, user: userId, role, ...(before ? { previous: before.role } : {}) },
+        source,
+      });
     });
   }
 
-  async removeMember(actor: Actor, id: string, userId: string, source: AuditSource, via = 'workspace.member.remove'): Promise<void> {
+  async removeMember(
+    actor: Actor,
+    id: string,
+    userId: string,
+    source: AuditSource,
+    via = 'workspace.member.remove',
+  ): Promise<void> {
     // an access-review revocation was authorised by the review (owner checked there)
     if (via === 'workspace.member.remove') await this.require(actor, id, 'workspace:members', source);
     await this.o.db.transaction().execute(async (trx) => {
-      const r = await trx.deleteFrom('workspace_members').where('workspace_id', '=', id).where('user_id', '=', userId).executeTakeFirst();
+      const r = await trx
+        .deleteFrom('workspace_members')
+        .where('workspace_id', '=', id)
+        .where('user_id', '=', userId)
+        .executeTakeFirst();
       if (Number(r.numDeletedRows) !== 1) throw errors.notFound('member');
-      if ((await this.ownerCount(trx, id)) === 0) throw new AppError('LAST_OWNER', 'a workspace must keep at least one owner', { httpStatus: 409 });
-      await this.o.audit.record(trx, { action: via, actor: actor.id, outcome: 'success', targets: { workspace: id, user: userId }, source });
+      if ((await this.ownerCount(trx, id)) === 0)
+        throw new AppError('LAST_OWNER', 'a workspace must keep at least one owner', { httpStatus: 409 });
+      await this.o.audit.record(trx, {
+        action: via,
+        actor: actor.id,
+        outcome: 'success',
+        targets: { workspace: id, user: userId },
+        source,
+      });
     });
   }
 }

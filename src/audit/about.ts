@@ -34,17 +34,38 @@ export const ABOUT_MAX_IDS = 5_000;
 const MAX_IDS = ABOUT_MAX_IDS;
 
 function scoped(db: Kysely<Database>, q: AboutQuery) {
-  if (q.targets.reduce((n, t) => n + t.ids.length, 0) > MAX_IDS) throw new RangeError(`at most ${MAX_IDS} targets per query`);
+  if (q.targets.reduce((n, t) => n + t.ids.length, 0) > MAX_IDS)
+    throw new RangeError(`at most ${MAX_IDS} targets per query`);
   let s = db.selectFrom('audit_events');
   const targets = q.targets.filter((t) => t.ids.length > 0);
   s = s.where((eb) => {
-    const byTarget = eb.or(targets.map((t) => eb('seq', 'in', eb.selectFrom('audit_targets').select('audit_targets.seq').where('audit_targets.kind', '=', t.kind).where('audit_targets.id', 'in', [...t.ids]))));
+    const byTarget = eb.or(
+      targets.map((t) =>
+        eb(
+          'seq',
+          'in',
+          eb
+            .selectFrom('audit_targets')
+            .select('audit_targets.seq')
+            .where('audit_targets.kind', '=', t.kind)
+            .where('audit_targets.id', 'in', [...t.ids]),
+        ),
+      ),
+    );
     if (!q.sharing) return byTarget;
     const ws = q.sharing.workspace;
     const bySharing = eb.and([
       eb('action', '>=', 'workspace.member.'),
       eb('action', '<', 'workspace.member/'),
-      eb('seq', 'in', eb.selectFrom('audit_targets').select('audit_targets.seq').where('audit_targets.kind', '=', 'workspace').where('audit_targets.id', '=', ws)),
+      eb(
+        'seq',
+        'in',
+        eb
+          .selectFrom('audit_targets')
+          .select('audit_targets.seq')
+          .where('audit_targets.kind', '=', 'workspace')
+          .where('audit_targets.id', '=', ws),
+      ),
     ]);
     return eb.or([byTarget, bySharing]);
   });
@@ -55,26 +76,47 @@ function scoped(db: Kysely<Database>, q: AboutQuery) {
 }
 
 /** The events about a target, newest first, keyset-paginated on seq like `queryEvents`. */
-export async function eventsAbout(db: Kysely<Database>, q: AboutQuery, page: { limit: number; cursor?: string | undefined }): Promise<AuditPage> {
+export async function eventsAbout(
+  db: Kysely<Database>,
+  q: AboutQuery,
+  page: { limit: number; cursor?: string | undefined },
+): Promise<AuditPage> {
   const limit = Math.max(1, Math.min(1000, Math.floor(page.limit)));
   let s = scoped(db, q).selectAll();
   if (page.cursor !== undefined) s = s.where('seq', '<', decodeCursor(page.cursor));
-  const rows = await s.orderBy('seq', 'desc').limit(limit + 1).execute();
+  const rows = await s
+    .orderBy('seq', 'desc')
+    .limit(limit + 1)
+    .execute();
   const more = rows.length > limit;
   const events = rows.slice(0, limit).map((r) => recordToJson(rowToRecord(r)));
   return { events, nextCursor: more ? encodeCursor(events[events.length - 1]!.seq) : null };
 }
 
 /** Counts of the events about a target per (actor, action, outcome), with the first and last time. */
-export async function summaryAbout(db: Kysely<Database>, q: AboutQuery): Promise<{ total: number; rows: AboutSummaryRow[] }> {
+export async function summaryAbout(
+  db: Kysely<Database>,
+  q: AboutQuery,
+): Promise<{ total: number; rows: AboutSummaryRow[] }> {
   const rows = await scoped(db, q)
     .select(['actor', 'action', 'outcome'])
-    .select((eb) => [eb.fn.countAll<number | string>().as('n'), eb.fn.min<number | string>('at').as('first'), eb.fn.max<number | string>('at').as('last')])
+    .select((eb) => [
+      eb.fn.countAll<number | string>().as('n'),
+      eb.fn.min<number | string>('at').as('first'),
+      eb.fn.max<number | string>('at').as('last'),
+    ])
     .groupBy(['actor', 'action', 'outcome'])
     .orderBy(sql`count(*)`, 'desc')
     .orderBy('actor')
     .orderBy('action')
     .execute();
-  const out = rows.map((r) => ({ actor: r.actor, action: r.action, outcome: r.outcome, count: Number(r.n), first: new Date(Number(r.first)).toISOString(), last: new Date(Number(r.last)).toISOString() }));
+  const out = rows.map((r) => ({
+    actor: r.actor,
+    action: r.action,
+    outcome: r.outcome,
+    count: Number(r.n),
+    first: new Date(Number(r.first)).toISOString(),
+    last: new Date(Number(r.last)).toISOString(),
+  }));
   return { total: out.reduce((a, r) => a + r.count, 0), rows: out };
 }

@@ -47,10 +47,16 @@ const MAX_UA = 256;
  */
 export function normalizeEvent(e: AuditEvent, at: number): PendingRecord {
   if (typeof e !== 'object' || e === null) throw auditErrors.invalidEvent('event', 'is not an object');
-  if (typeof e.action !== 'string' || e.action.length > 64 || !ACTION.test(e.action)) throw auditErrors.invalidEvent('action', 'must be dotted lowercase, e.g. auth.login');
-  if (typeof e.actor !== 'string' || !ACTOR.test(e.actor)) throw auditErrors.invalidEvent('actor', 'must be user:<id>, token:<id>, local:<os-user>, job:<name>, anonymous or system');
+  if (typeof e.action !== 'string' || e.action.length > 64 || !ACTION.test(e.action))
+    throw auditErrors.invalidEvent('action', 'must be dotted lowercase, e.g. auth.login');
+  if (typeof e.actor !== 'string' || !ACTOR.test(e.actor))
+    throw auditErrors.invalidEvent(
+      'actor',
+      'must be user:<id>, token:<id>, local:<os-user>, job:<name>, anonymous or system',
+    );
   if (!OUTCOMES.has(e.outcome)) throw auditErrors.invalidEvent('outcome', 'must be success, failure or denied');
-  if (e.reason !== undefined && e.reason !== null && (typeof e.reason !== 'string' || !REASON.test(e.reason))) throw auditErrors.invalidEvent('reason', 'must be an UPPER_SNAKE code');
+  if (e.reason !== undefined && e.reason !== null && (typeof e.reason !== 'string' || !REASON.test(e.reason)))
+    throw auditErrors.invalidEvent('reason', 'must be an UPPER_SNAKE code');
   const targets: [string, string][] = [];
   if (e.targets !== undefined && e.targets !== null) {
     if (typeof e.targets !== 'object') throw auditErrors.invalidEvent('targets', 'must be an object of ids');
@@ -58,7 +64,11 @@ export function normalizeEvent(e: AuditEvent, at: number): PendingRecord {
     if (entries.length > MAX_TARGETS) throw auditErrors.invalidEvent('targets', `has more than ${MAX_TARGETS} entries`);
     for (const [k, v] of entries) {
       if (!KIND.test(k)) throw auditErrors.invalidEvent('targets', 'has a key that is not a short identifier');
-      if (typeof v !== 'string' || !ID.test(v)) throw auditErrors.invalidEvent(`targets.${k}`, 'must be an id (printable ASCII, no spaces, at most 128 characters)');
+      if (typeof v !== 'string' || !ID.test(v))
+        throw auditErrors.invalidEvent(
+          `targets.${k}`,
+          'must be an id (printable ASCII, no spaces, at most 128 characters)',
+        );
       targets.push([k, v]);
     }
     targets.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
@@ -66,21 +76,37 @@ export function normalizeEvent(e: AuditEvent, at: number): PendingRecord {
   const s = e.source ?? {};
   let sourceIp: string | null = null;
   if (s.ip !== undefined && s.ip !== null && s.ip !== '') {
-    if (typeof s.ip !== 'string' || net.isIP(s.ip) === 0) throw auditErrors.invalidEvent('source.ip', 'is not an IP address');
+    if (typeof s.ip !== 'string' || net.isIP(s.ip) === 0)
+      throw auditErrors.invalidEvent('source.ip', 'is not an IP address');
     sourceIp = s.ip;
   }
   let userAgent: string | null = null;
   if (typeof s.userAgent === 'string' && s.userAgent !== '') {
     // eslint-disable-next-line no-control-regex
-    userAgent = s.userAgent.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ').slice(0, MAX_UA).toWellFormed();
+    userAgent = s.userAgent
+      .replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ')
+      .slice(0, MAX_UA)
+      .toWellFormed();
   }
   let requestId: string | null = null;
   if (s.requestId !== undefined && s.requestId !== null && s.requestId !== '') {
-    if (typeof s.requestId !== 'string' || !ID.test(s.requestId)) throw auditErrors.invalidEvent('source.requestId', 'must be printable ASCII without spaces');
+    if (typeof s.requestId !== 'string' || !ID.test(s.requestId))
+      throw auditErrors.invalidEvent('source.requestId', 'must be printable ASCII without spaces');
     requestId = s.requestId;
   }
-  if (!Number.isSafeInteger(at) || at < 0 || at > 253402300799999) throw auditErrors.invalidEvent('at', 'is out of range');
-  return { at, actor: e.actor, action: e.action, outcome: e.outcome, reason: e.reason ?? null, targets, sourceIp, userAgent, requestId };
+  if (!Number.isSafeInteger(at) || at < 0 || at > 253402300799999)
+    throw auditErrors.invalidEvent('at', 'is out of range');
+  return {
+    at,
+    actor: e.actor,
+    action: e.action,
+    outcome: e.outcome,
+    reason: e.reason ?? null,
+    targets,
+    sourceIp,
+    userAgent,
+    requestId,
+  };
 }
 
 /**

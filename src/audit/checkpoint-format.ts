@@ -25,16 +25,39 @@ export interface Checkpoint {
 
 /** What the HSM MACs: the JCS serialisation of a fixed-order array (see docs/formats.md). */
 export function checkpointEncoding(c: Omit<Checkpoint, 'mac' | 'keyName'>): Buffer {
-  return Buffer.from(JSON.stringify([CHECKPOINT_VERSION, c.applianceId, c.kind, c.seq, c.hash, new Date(c.at).toISOString()]), 'utf8');
+  return Buffer.from(
+    JSON.stringify([CHECKPOINT_VERSION, c.applianceId, c.kind, c.seq, c.hash, new Date(c.at).toISOString()]),
+    'utf8',
+  );
 }
 
 export function rowToCheckpoint(r: Selectable<AuditTables['audit_checkpoints']>, applianceId: string): Checkpoint {
-  return { applianceId, kind: r.kind as CheckpointKind, seq: Number(r.seq), hash: r.hash, at: Number(r.at), keyName: r.key_name, mac: r.mac, ...(r.signature ? { signature: r.signature } : {}) };
+  return {
+    applianceId,
+    kind: r.kind as CheckpointKind,
+    seq: Number(r.seq),
+    hash: r.hash,
+    at: Number(r.at),
+    keyName: r.key_name,
+    mac: r.mac,
+    ...(r.signature ? { signature: r.signature } : {}),
+  };
 }
 
 /** The exported form (one JSON object; also a line of the JSON-lines export and a syslog message). */
 export function exportCheckpoint(c: Checkpoint): Record<string, unknown> {
-  return { type: 'coffre.audit.checkpoint', version: CHECKPOINT_VERSION, applianceId: c.applianceId, kind: c.kind, seq: c.seq, hash: c.hash, at: new Date(c.at).toISOString(), keyName: c.keyName, mac: c.mac, ...(c.signature ? { signature: c.signature } : {}) };
+  return {
+    type: 'coffre.audit.checkpoint',
+    version: CHECKPOINT_VERSION,
+    applianceId: c.applianceId,
+    kind: c.kind,
+    seq: c.seq,
+    hash: c.hash,
+    at: new Date(c.at).toISOString(),
+    keyName: c.keyName,
+    mac: c.mac,
+    ...(c.signature ? { signature: c.signature } : {}),
+  };
 }
 
 /** Parses an exported checkpoint (from the SIEM or a backup); undefined when it is not one. */
@@ -56,5 +79,13 @@ export function parseExportedCheckpoint(o: unknown): Checkpoint | undefined {
   ) {
     return undefined;
   }
-  return { applianceId: x.applianceId, kind: x.kind as CheckpointKind, seq: x.seq as number, hash: x.hash, at, keyName: x.keyName, mac: x.mac };
+  return {
+    applianceId: x.applianceId,
+    kind: x.kind as CheckpointKind,
+    seq: x.seq as number,
+    hash: x.hash,
+    at,
+    keyName: x.keyName,
+    mac: x.mac,
+  };
 }

@@ -6,7 +6,13 @@ import type { Logger } from '../shared/logger.js';
 import { isAppError } from '../shared/errors.js';
 import { readHead } from './db/rows.js';
 import { writeAnchor } from './anchor.js';
-import { CHECKPOINT_KEY, checkpointEncoding, rowToCheckpoint, type Checkpoint, type CheckpointKind } from './checkpoint-format.js';
+import {
+  CHECKPOINT_KEY,
+  checkpointEncoding,
+  rowToCheckpoint,
+  type Checkpoint,
+  type CheckpointKind,
+} from './checkpoint-format.js';
 
 /** How often the timer looks for a due checkpoint by default (verify allows for it). */
 export function checkpointTickMs(intervalMs: number): number {
@@ -120,18 +126,36 @@ export class Checkpointer {
 
   /** The latest checkpoints, newest first (what leaves the box with each backup). */
   async latest(n = 10): Promise<Checkpoint[]> {
-    const rows = await this.o.db.selectFrom('audit_checkpoints').selectAll().orderBy('seq', 'desc').orderBy('at', 'desc').limit(n).execute();
+    const rows = await this.o.db
+      .selectFrom('audit_checkpoints')
+      .selectAll()
+      .orderBy('seq', 'desc')
+      .orderBy('at', 'desc')
+      .limit(n)
+      .execute();
     return rows.map((r) => rowToCheckpoint(r, this.o.applianceId));
   }
 
   private async latestStored(): Promise<{ seq: number; at: number } | null> {
     if (this.last) {
       // another process may have made a newer one
-      const r = await this.o.db.selectFrom('audit_checkpoints').select(['seq', 'at']).where('seq', '>', this.last.seq).orderBy('seq', 'desc').limit(1).executeTakeFirst();
+      const r = await this.o.db
+        .selectFrom('audit_checkpoints')
+        .select(['seq', 'at'])
+        .where('seq', '>', this.last.seq)
+        .orderBy('seq', 'desc')
+        .limit(1)
+        .executeTakeFirst();
       if (r) this.last = { seq: Number(r.seq), at: Number(r.at) };
       return this.last;
     }
-    const r = await this.o.db.selectFrom('audit_checkpoints').select(['seq', 'at']).orderBy('seq', 'desc').orderBy('at', 'desc').limit(1).executeTakeFirst();
+    const r = await this.o.db
+      .selectFrom('audit_checkpoints')
+      .select(['seq', 'at'])
+      .orderBy('seq', 'desc')
+      .orderBy('at', 'desc')
+      .limit(1)
+      .executeTakeFirst();
     this.last = r ? { seq: Number(r.seq), at: Number(r.at) } : null;
     return this.last;
   }
@@ -144,7 +168,10 @@ export class Checkpointer {
     try {
       mac = await this.o.keys.mac(CHECKPOINT_KEY, checkpointEncoding(base));
     } catch (e) {
-      this.o.log.error({ code: isAppError(e) ? e.code : undefined, err: isAppError(e) ? undefined : e }, 'audit checkpoint could not be MACed in the HSM; retrying at the next tick');
+      this.o.log.error(
+        { code: isAppError(e) ? e.code : undefined, err: isAppError(e) ? undefined : e },
+        'audit checkpoint could not be MACed in the HSM; retrying at the next tick',
+      );
       if (!this.failing) {
         this.failing = true;
         this.o.onFailure?.(e);
@@ -158,12 +185,20 @@ export class Checkpointer {
       signature = await this.o.sign(checkpointEncoding(base)).then(
         (b) => b.toString('base64'),
         (e: unknown) => {
-          this.o.log.warn({ code: isAppError(e) ? e.code : undefined }, 'audit checkpoint could not be signed with the sealing key');
+          this.o.log.warn(
+            { code: isAppError(e) ? e.code : undefined },
+            'audit checkpoint could not be signed with the sealing key',
+          );
           return null;
         },
       );
     }
-    const c: Checkpoint = { ...base, keyName: CHECKPOINT_KEY, mac: mac.toString('hex'), ...(signature ? { signature } : {}) };
+    const c: Checkpoint = {
+      ...base,
+      keyName: CHECKPOINT_KEY,
+      mac: mac.toString('hex'),
+      ...(signature ? { signature } : {}),
+    };
     const r = await this.o.db
       .insertInto('audit_checkpoints')
       .values({ seq: c.seq, kind: c.kind, at: c.at, hash: c.hash, key_name: c.keyName, mac: c.mac, signature })

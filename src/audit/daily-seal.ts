@@ -47,16 +47,28 @@ export class DailySeals {
 
   async sealDue(): Promise<SealResult> {
     const today = dayOf(this.o.clock.nowMs());
-    const last = await this.o.db.selectFrom('audit_seals').selectAll().orderBy('day', 'desc').limit(1).executeTakeFirst();
+    const last = await this.o.db
+      .selectFrom('audit_seals')
+      .selectAll()
+      .orderBy('day', 'desc')
+      .limit(1)
+      .executeTakeFirst();
     let day: string;
     if (last) day = dayOf(dayStart(last.day) + DAY);
     else {
-      const first = await this.o.db.selectFrom('audit_events').select('at').orderBy('seq', 'asc').limit(1).executeTakeFirst();
+      const first = await this.o.db
+        .selectFrom('audit_events')
+        .select('at')
+        .orderBy('seq', 'asc')
+        .limit(1)
+        .executeTakeFirst();
       if (!first) return { sealed: [] };
       day = dayOf(Math.max(Number(first.at), dayStart(today) - (this.o.firstDays ?? 31) * DAY));
     }
     const sealed: string[] = [];
-    let prev = last ? { day: last.day, seq: Number(last.last_seq), hash: last.last_hash, sha256: last.sha256 } : undefined;
+    let prev = last
+      ? { day: last.day, seq: Number(last.last_seq), hash: last.last_hash, sha256: last.sha256 }
+      : undefined;
     for (; day < today; day = dayOf(dayStart(day) + DAY)) {
       prev = await this.sealDay(day, prev);
       sealed.push(day);
@@ -64,9 +76,18 @@ export class DailySeals {
     return { sealed, ...(sealed.length ? { latest: sealed.at(-1)! } : last ? { latest: last.day } : {}) };
   }
 
-  private async sealDay(day: string, prev: { day: string; seq: number; hash: string; sha256: string } | undefined): Promise<{ day: string; seq: number; hash: string; sha256: string }> {
+  private async sealDay(
+    day: string,
+    prev: { day: string; seq: number; hash: string; sha256: string } | undefined,
+  ): Promise<{ day: string; seq: number; hash: string; sha256: string }> {
     const end = dayStart(day) + DAY;
-    const lastRow = await this.o.db.selectFrom('audit_events').select(['seq', 'hash']).where('at', '<', end).orderBy('seq', 'desc').limit(1).executeTakeFirst();
+    const lastRow = await this.o.db
+      .selectFrom('audit_events')
+      .select(['seq', 'hash'])
+      .where('at', '<', end)
+      .orderBy('seq', 'desc')
+      .limit(1)
+      .executeTakeFirst();
     const lastSeq = lastRow ? Number(lastRow.seq) : (prev?.seq ?? 0);
     const lastHash = lastRow ? lastRow.hash : (prev?.hash ?? GENESIS_HASH);
     // the chain from the previous seal (or the oldest record kept) to this day's last record
@@ -76,9 +97,15 @@ export class DailySeals {
     for await (const r of iterateRecords(this.o.db, from, 5000, lastSeq)) {
       if (h === undefined) {
         // no previous seal: the oldest record kept (pruning may have removed older ones) starts the check
-        const pruned = await this.o.db.selectFrom('audit_checkpoints').select(['seq', 'hash']).where('kind', '=', 'pruned').where('seq', '=', r.seq - 1).executeTakeFirst();
+        const pruned = await this.o.db
+          .selectFrom('audit_checkpoints')
+          .select(['seq', 'hash'])
+          .where('kind', '=', 'pruned')
+          .where('seq', '=', r.seq - 1)
+          .executeTakeFirst();
         h = r.seq === 1 ? GENESIS_HASH : pruned?.hash;
-        if (h === undefined) throw tampered(day, `record ${r.seq - 1}, before the oldest kept, is neither pruned nor present`);
+        if (h === undefined)
+          throw tampered(day, `record ${r.seq - 1}, before the oldest kept, is neither pruned nor present`);
         expected = r.seq;
       }
       if (r.seq !== expected) throw tampered(day, `record ${expected} is missing`);
@@ -112,7 +139,20 @@ export class DailySeals {
     const cert = await this.o.sealer.certificate();
     await this.o.db
       .insertInto('audit_seals')
-      .values({ day, last_seq: lastSeq, last_hash: lastHash, body: body.toString('utf8'), sha256, signature: signature.toString('base64'), cert_fingerprint: cert.fingerprint, created_at: this.o.clock.nowMs(), ts_state: this.o.timestamper?.configured ? 'pending' : 'none', ts_token: null, ts_at: null, ts_attempts: 0 })
+      .values({
+        day,
+        last_seq: lastSeq,
+        last_hash: lastHash,
+        body: body.toString('utf8'),
+        sha256,
+        signature: signature.toString('base64'),
+        cert_fingerprint: cert.fingerprint,
+        created_at: this.o.clock.nowMs(),
+        ts_state: this.o.timestamper?.configured ? 'pending' : 'none',
+        ts_token: null,
+        ts_at: null,
+        ts_attempts: 0,
+      })
       .onConflict((oc) => oc.column('day').doNothing())
       .execute();
     // another process may have sealed this day first: continue from what is stored
@@ -126,12 +166,21 @@ export class DailySeals {
     try {
       await this.granted(day, await this.o.timestamper!.timestamp(body));
     } catch {
-      await this.o.db.updateTable('audit_seals').set((eb) => ({ ts_attempts: eb('ts_attempts', '+', 1) })).where('day', '=', day).execute();
+      await this.o.db
+        .updateTable('audit_seals')
+        .set((eb) => ({ ts_attempts: eb('ts_attempts', '+', 1) }))
+        .where('day', '=', day)
+        .execute();
     }
   }
 
   private async granted(day: string, t: { response: Buffer; genTime: Date }): Promise<void> {
-    await this.o.db.updateTable('audit_seals').set({ ts_state: 'granted', ts_token: t.response.toString('base64'), ts_at: t.genTime.getTime() }).where('day', '=', day).where('ts_state', '=', 'pending').execute();
+    await this.o.db
+      .updateTable('audit_seals')
+      .set({ ts_state: 'granted', ts_token: t.response.toString('base64'), ts_at: t.genTime.getTime() })
+      .where('day', '=', day)
+      .where('ts_state', '=', 'pending')
+      .execute();
   }
 
   /** The seals waiting for their timestamp, for the retrier (src/seals/retrier.ts). */
@@ -139,7 +188,15 @@ export class DailySeals {
     return {
       name: 'audit.seal',
       pending: async (limit) =>
-        (await this.o.db.selectFrom('audit_seals').select(['day', 'body', 'created_at']).where('ts_state', '=', 'pending').orderBy('day', 'asc').limit(limit).execute()).map((r) => ({ id: r.day, data: Buffer.from(r.body, 'utf8'), since: Number(r.created_at) })),
+        (
+          await this.o.db
+            .selectFrom('audit_seals')
+            .select(['day', 'body', 'created_at'])
+            .where('ts_state', '=', 'pending')
+            .orderBy('day', 'asc')
+            .limit(limit)
+            .execute()
+        ).map((r) => ({ id: r.day, data: Buffer.from(r.body, 'utf8'), since: Number(r.created_at) })),
       granted: (id, t) => this.granted(id, t),
     };
   }
@@ -150,13 +207,18 @@ export class DailySeals {
    * response, when granted), every certificate the sealing key has had, the latest signed
    * checkpoint, and README.txt with the openssl commands.
    */
-  async exportTo(dir: string, certificates: { pem: string; fingerprint: string }[], range: { from?: string; to?: string } = {}): Promise<{ dir: string; seals: number; timestamped: number }> {
+  async exportTo(
+    dir: string,
+    certificates: { pem: string; fingerprint: string }[],
+    range: { from?: string; to?: string } = {},
+  ): Promise<{ dir: string; seals: number; timestamped: number }> {
     let q = this.o.db.selectFrom('audit_seals').selectAll().orderBy('day', 'asc');
     if (range.from) q = q.where('day', '>=', range.from);
     if (range.to) q = q.where('day', '<=', range.to);
     const rows = await q.execute();
     fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
-    const write = (name: string, data: string | Buffer) => fs.writeFileSync(path.join(dir, name), data, { flag: 'wx', mode: 0o644 });
+    const write = (name: string, data: string | Buffer) =>
+      fs.writeFileSync(path.join(dir, name), data, { flag: 'wx', mode: 0o644 });
     let timestamped = 0;
     for (const r of rows) {
       write(`seal-${r.day}.json`, r.body);
@@ -168,18 +230,35 @@ export class DailySeals {
     }
     for (const c of certificates) write(`seal-cert-${c.fingerprint.slice(0, 16)}.pem`, c.pem);
     if (certificates[0]) write('seal-cert.pem', certificates[0].pem);
-    const cp = await this.o.db.selectFrom('audit_checkpoints').selectAll().where('signature', 'is not', null).orderBy('seq', 'desc').limit(1).executeTakeFirst();
+    const cp = await this.o.db
+      .selectFrom('audit_checkpoints')
+      .selectAll()
+      .where('signature', 'is not', null)
+      .orderBy('seq', 'desc')
+      .limit(1)
+      .executeTakeFirst();
     if (cp) {
       write('checkpoint-latest.json', checkpointEncoding(rowToCheckpoint(cp, this.o.applianceId)));
       write('checkpoint-latest.json.sig', Buffer.from(cp.signature!, 'base64'));
     }
-    write('README.txt', readme(rows.map((r) => r.day), timestamped > 0, cp !== undefined));
+    write(
+      'README.txt',
+      readme(
+        rows.map((r) => r.day),
+        timestamped > 0,
+        cp !== undefined,
+      ),
+    );
     return { dir, seals: rows.length, timestamped };
   }
 }
 
 function tampered(day: string, why: string): AppError {
-  return new AppError('AUDIT_TAMPERED', `the audit trail cannot be sealed for ${day}: ${why}; nothing was sealed`, { httpStatus: 500, exitCode: 1, hint: 'keep the database as evidence and run coffre audit verify' });
+  return new AppError('AUDIT_TAMPERED', `the audit trail cannot be sealed for ${day}: ${why}; nothing was sealed`, {
+    httpStatus: 500,
+    exitCode: 1,
+    hint: 'keep the database as evidence and run coffre audit verify',
+  });
 }
 
 function readme(days: string[], tsr: boolean, checkpoint: boolean): string {
@@ -213,13 +292,13 @@ authority over the same bytes; it proves the seal existed at the time it states:
 `
     : ''
 }${
-  checkpoint
-    ? `
+    checkpoint
+      ? `
 checkpoint-latest.json is the latest audit checkpoint (["coffre-audit-checkpoint/1", appliance,
 kind, seq, hash, time]); checkpoint-latest.json.sig its signature by the same key:
 
   openssl dgst -sha256 -verify seal-pub.pem -signature checkpoint-latest.json.sig checkpoint-latest.json
 `
-    : ''
-}`;
+      : ''
+  }`;
 }

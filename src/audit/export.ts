@@ -27,7 +27,12 @@ export interface ExportSummary {
  * inside the slice. Constant memory: `write` receives one line at a time (await it for
  * back-pressure).
  */
-export async function exportJsonLines(db: Kysely<Database>, applianceId: string, range: ExportRange, write: (line: string) => Promise<void> | void): Promise<ExportSummary> {
+export async function exportJsonLines(
+  db: Kysely<Database>,
+  applianceId: string,
+  range: ExportRange,
+  write: (line: string) => Promise<void> | void,
+): Promise<ExportSummary> {
   const bounds = await db
     .selectFrom('audit_events')
     .select((eb) => [eb.fn.min('seq').as('lo'), eb.fn.max('seq').as('hi')])
@@ -38,12 +43,30 @@ export async function exportJsonLines(db: Kysely<Database>, applianceId: string,
   const hi = bounds?.hi === null || bounds?.hi === undefined ? null : Number(bounds.hi);
   let prevHash: string | null = null;
   if (lo !== null) {
-    const prev = await db.selectFrom('audit_events').select('hash').where('seq', '=', lo - 1).executeTakeFirst();
-    const pruned = await db.selectFrom('audit_checkpoints').select('hash').where('kind', '=', 'pruned').where('seq', '=', lo - 1).executeTakeFirst();
+    const prev = await db
+      .selectFrom('audit_events')
+      .select('hash')
+      .where('seq', '=', lo - 1)
+      .executeTakeFirst();
+    const pruned = await db
+      .selectFrom('audit_checkpoints')
+      .select('hash')
+      .where('kind', '=', 'pruned')
+      .where('seq', '=', lo - 1)
+      .executeTakeFirst();
     prevHash = lo === 1 ? GENESIS_HASH : (prev?.hash ?? pruned?.hash ?? null);
   }
   await write(
-    JSON.stringify({ type: 'coffre.audit.export', version: 1, applianceId, from: new Date(range.from).toISOString(), to: new Date(range.to).toISOString(), firstSeq: lo, lastSeq: hi, prevHash }),
+    JSON.stringify({
+      type: 'coffre.audit.export',
+      version: 1,
+      applianceId,
+      from: new Date(range.from).toISOString(),
+      to: new Date(range.to).toISOString(),
+      firstSeq: lo,
+      lastSeq: hi,
+      prevHash,
+    }),
   );
   const summary: ExportSummary = { records: 0, firstSeq: null, lastSeq: null };
   if (lo === null || hi === null) return summary;
@@ -53,7 +76,14 @@ export async function exportJsonLines(db: Kysely<Database>, applianceId: string,
     summary.firstSeq ??= r.seq;
     summary.lastSeq = r.seq;
   }
-  const cps = await db.selectFrom('audit_checkpoints').selectAll().where('seq', '>=', lo).where('seq', '<=', hi).orderBy('seq').orderBy('kind').execute();
+  const cps = await db
+    .selectFrom('audit_checkpoints')
+    .selectAll()
+    .where('seq', '>=', lo)
+    .where('seq', '<=', hi)
+    .orderBy('seq')
+    .orderBy('kind')
+    .execute();
   for (const c of cps) await write(JSON.stringify(exportCheckpoint(rowToCheckpoint(c, applianceId))));
   return summary;
 }

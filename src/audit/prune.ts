@@ -37,14 +37,22 @@ export async function pruneTrail(o: PruneOptions): Promise<PruneResult> {
   const cutoff = o.clock.nowMs() - o.retentionDays * 86_400_000;
   const head = await readHead(o.db);
   if (!head || head.seq === 0) return { prunedUpTo: 0, deleted: 0 };
-  const firstKept = await o.db.selectFrom('audit_events').select((eb) => eb.fn.min('seq').as('s')).where('at', '>=', cutoff).executeTakeFirst();
+  const firstKept = await o.db
+    .selectFrom('audit_events')
+    .select((eb) => eb.fn.min('seq').as('s'))
+    .where('at', '>=', cutoff)
+    .executeTakeFirst();
   const n = firstKept?.s === null || firstKept?.s === undefined ? head.seq : Number(firstKept.s) - 1;
   const report: VerifyReport = await verifyTrail({ db: o.db, applianceId: o.applianceId, keys: o.keys });
   if (!report.ok) {
-    throw new AppError('AUDIT_TAMPERED', `the audit trail does not verify (first bad seq ${report.firstBadSeq}: ${report.problem?.message ?? ''}); nothing was pruned`, {
-      hint: 'keep the database as evidence and run coffre audit verify',
-      details: report,
-    });
+    throw new AppError(
+      'AUDIT_TAMPERED',
+      `the audit trail does not verify (first bad seq ${report.firstBadSeq}: ${report.problem?.message ?? ''}); nothing was pruned`,
+      {
+        hint: 'keep the database as evidence and run coffre audit verify',
+        details: report,
+      },
+    );
   }
   if (n <= report.prunedUpTo) return { prunedUpTo: report.prunedUpTo, deleted: 0 };
   const rec = await o.db.selectFrom('audit_events').select(['seq', 'hash']).where('seq', '=', n).executeTakeFirst();
@@ -55,8 +63,17 @@ export async function pruneTrail(o: PruneOptions): Promise<PruneResult> {
   let deleted = 0;
   await o.db.transaction().execute(async (trx) => {
     // recorded first, in the same transaction: if it cannot be written nothing is deleted
-    await o.auditor.record(trx, { action: 'audit.prune', actor: o.actor, outcome: 'success', targets: { upToSeq: String(n), retentionDays: String(o.retentionDays) } });
-    await trx.insertInto('audit_checkpoints').values({ seq: n, kind: 'pruned', at: base.at, hash: base.hash, key_name: CHECKPOINT_KEY, mac }).onConflict((oc) => oc.columns(['seq', 'kind']).doNothing()).execute();
+    await o.auditor.record(trx, {
+      action: 'audit.prune',
+      actor: o.actor,
+      outcome: 'success',
+      targets: { upToSeq: String(n), retentionDays: String(o.retentionDays) },
+    });
+    await trx
+      .insertInto('audit_checkpoints')
+      .values({ seq: n, kind: 'pruned', at: base.at, hash: base.hash, key_name: CHECKPOINT_KEY, mac })
+      .onConflict((oc) => oc.columns(['seq', 'kind']).doNothing())
+      .execute();
     await trx.deleteFrom('audit_targets').where('seq', '<=', n).execute();
     const r = await trx.deleteFrom('audit_events').where('seq', '<=', n).executeTakeFirst();
     deleted = Number(r.numDeletedRows);

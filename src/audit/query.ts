@@ -39,7 +39,11 @@ export function decodeCursor(c: string): number {
  * The auditor's query: newest first, keyset-paginated on seq (stable while records are appended).
  * Uses the indexes on (actor, at), (action, at), at, and audit_targets(id, seq).
  */
-export async function queryEvents(db: Kysely<Database>, f: AuditFilter, page: { limit: number; cursor?: string | undefined }): Promise<AuditPage> {
+export async function queryEvents(
+  db: Kysely<Database>,
+  f: AuditFilter,
+  page: { limit: number; cursor?: string | undefined },
+): Promise<AuditPage> {
   const limit = Math.max(1, Math.min(1000, Math.floor(page.limit)));
   let q = db.selectFrom('audit_events').selectAll();
   if (page.cursor !== undefined) q = q.where('seq', '<', decodeCursor(page.cursor));
@@ -62,7 +66,10 @@ export async function queryEvents(db: Kysely<Database>, f: AuditFilter, page: { 
       return s;
     });
   }
-  const rows = await q.orderBy('seq', 'desc').limit(limit + 1).execute();
+  const rows = await q
+    .orderBy('seq', 'desc')
+    .limit(limit + 1)
+    .execute();
   const more = rows.length > limit;
   const events = rows.slice(0, limit).map((r) => recordToJson(rowToRecord(r)));
   return { events, nextCursor: more ? encodeCursor(events[events.length - 1]!.seq) : null };

@@ -10,14 +10,29 @@ import type { AuditService } from './service.js';
 import { parseExportedCheckpoint, type Checkpoint } from './checkpoint-format.js';
 
 const tags = ['audit'];
-const ErrorReply = Type.Object({ error: Type.Object({ code: Type.String(), message: Type.String(), requestId: Type.String(), details: Type.Optional(Type.Unknown()) }) });
+const ErrorReply = Type.Object({
+  error: Type.Object({
+    code: Type.String(),
+    message: Type.String(),
+    requestId: Type.String(),
+    details: Type.Optional(Type.Unknown()),
+  }),
+});
 const errs = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 503: ErrorReply };
 const IdLike = (max = 128) => Type.String({ minLength: 1, maxLength: max, pattern: '^[\\x21-\\x7e]+$' });
 
 export const EventsQuery = Type.Object(
   {
-    actor: Type.Optional(Type.String({ pattern: '^(?:(?:user|token|local|job):[\\x21-\\x7e]{1,128}|anonymous|system)$' })),
-    action: Type.Optional(Type.String({ maxLength: 64, pattern: '^[a-z][a-z0-9_-]*(\\.[a-z0-9_-]+)*(\\.\\*)?$', description: 'exact action, or a prefix such as auth.*' })),
+    actor: Type.Optional(
+      Type.String({ pattern: '^(?:(?:user|token|local|job):[\\x21-\\x7e]{1,128}|anonymous|system)$' }),
+    ),
+    action: Type.Optional(
+      Type.String({
+        maxLength: 64,
+        pattern: '^[a-z][a-z0-9_-]*(\\.[a-z0-9_-]+)*(\\.\\*)?$',
+        description: 'exact action, or a prefix such as auth.*',
+      }),
+    ),
     target: Type.Optional(IdLike()),
     targetKind: Type.Optional(Type.String({ pattern: '^[a-z][a-zA-Z0-9_]{0,31}$' })),
     outcome: Type.Optional(Type.Union([Type.Literal('success'), Type.Literal('failure'), Type.Literal('denied')])),
@@ -39,18 +54,36 @@ export const EventSchema = Type.Object(
     outcome: Type.String(),
     reason: Type.Union([Type.String(), Type.Null()]),
     targets: Type.Record(Type.String(), Type.String()),
-    source: Type.Object({ ip: Type.Union([Type.String(), Type.Null()]), userAgent: Type.Union([Type.String(), Type.Null()]), requestId: Type.Union([Type.String(), Type.Null()]) }),
+    source: Type.Object({
+      ip: Type.Union([Type.String(), Type.Null()]),
+      userAgent: Type.Union([Type.String(), Type.Null()]),
+      requestId: Type.Union([Type.String(), Type.Null()]),
+    }),
     hash: Type.String(),
   },
   { additionalProperties: false },
 );
-const EventsReply = Type.Object({ events: Type.Array(EventSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) }, { additionalProperties: false });
+const EventsReply = Type.Object(
+  { events: Type.Array(EventSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) },
+  { additionalProperties: false },
+);
 
-const ExportQuery = Type.Object({ from: Type.String({ format: 'date-time' }), to: Type.String({ format: 'date-time' }) }, { additionalProperties: false });
+const ExportQuery = Type.Object(
+  { from: Type.String({ format: 'date-time' }), to: Type.String({ format: 'date-time' }) },
+  { additionalProperties: false },
+);
 
 const VerifyBody = Type.Union([
   Type.Null(),
-  Type.Object({ checkpoints: Type.Array(Type.Record(Type.String(), Type.Unknown()), { maxItems: 1000, description: 'exported checkpoints (SIEM, backups) to check against' }) }, { additionalProperties: false }),
+  Type.Object(
+    {
+      checkpoints: Type.Array(Type.Record(Type.String(), Type.Unknown()), {
+        maxItems: 1000,
+        description: 'exported checkpoints (SIEM, backups) to check against',
+      }),
+    },
+    { additionalProperties: false },
+  ),
 ]);
 const VerifyReply = Type.Object(
   {
@@ -89,7 +122,15 @@ export function auditRoutes(audit: AuditService): FastifyPluginAsync {
 
     app.get(
       '/audit/events',
-      { config: { permission: PERMISSIONS.auditRead }, schema: { tags, summary: 'audit events, newest first, filtered and paginated', querystring: EventsQuery, response: { 200: EventsReply, ...errs } } },
+      {
+        config: { permission: PERMISSIONS.auditRead },
+        schema: {
+          tags,
+          summary: 'audit events, newest first, filtered and paginated',
+          querystring: EventsQuery,
+          response: { 200: EventsReply, ...errs },
+        },
+      },
       async (req) => {
         const q = req.query as Static<typeof EventsQuery>;
         const f = {
@@ -101,7 +142,12 @@ export function auditRoutes(audit: AuditService): FastifyPluginAsync {
           ...(q.from !== undefined ? { from: time(q.from, 'from') } : {}),
           ...(q.to !== undefined ? { to: time(q.to, 'to') } : {}),
         };
-        await audit.recordNow({ action: 'audit.query', actor: actorOf(req), outcome: 'success', source: auditSource(req) });
+        await audit.recordNow({
+          action: 'audit.query',
+          actor: actorOf(req),
+          outcome: 'success',
+          source: auditSource(req),
+        });
         return audit.query(f, { limit: q.limit, cursor: q.cursor });
       },
     );
@@ -110,13 +156,23 @@ export function auditRoutes(audit: AuditService): FastifyPluginAsync {
       '/audit/export',
       {
         config: { permission: PERMISSIONS.auditRead },
-        schema: { tags, summary: 'JSON-lines export of the records in [from, to) (application/x-ndjson)', querystring: ExportQuery, response: { ...errs } },
+        schema: {
+          tags,
+          summary: 'JSON-lines export of the records in [from, to) (application/x-ndjson)',
+          querystring: ExportQuery,
+          response: { ...errs },
+        },
       },
       async (req, reply) => {
         const q = req.query as Static<typeof ExportQuery>;
         const range = { from: time(q.from, 'from')!, to: time(q.to, 'to')! };
         if (range.to <= range.from) throw new AppError('VALIDATION', 'to must be after from', { httpStatus: 400 });
-        await audit.recordNow({ action: 'audit.export', actor: actorOf(req), outcome: 'success', source: auditSource(req) });
+        await audit.recordNow({
+          action: 'audit.export',
+          actor: actorOf(req),
+          outcome: 'success',
+          source: auditSource(req),
+        });
         const out = new PassThrough();
         void audit
           .export(range, async (line) => {
@@ -129,13 +185,24 @@ export function auditRoutes(audit: AuditService): FastifyPluginAsync {
               out.destroy(e as Error);
             },
           );
-        return reply.header('content-type', 'application/x-ndjson; charset=utf-8').header('content-disposition', 'attachment; filename="coffre-audit.jsonl"').send(out as never);
+        return reply
+          .header('content-type', 'application/x-ndjson; charset=utf-8')
+          .header('content-disposition', 'attachment; filename="coffre-audit.jsonl"')
+          .send(out as never);
       },
     );
 
     app.post(
       '/audit/verify',
-      { config: { permission: PERMISSIONS.auditVerify }, schema: { tags, summary: 'recompute the chain and check every checkpoint in the HSM', body: VerifyBody, response: { 200: VerifyReply, ...errs } } },
+      {
+        config: { permission: PERMISSIONS.auditVerify },
+        schema: {
+          tags,
+          summary: 'recompute the chain and check every checkpoint in the HSM',
+          body: VerifyBody,
+          response: { 200: VerifyReply, ...errs },
+        },
+      },
       async (req) => {
         const body = req.body as Static<typeof VerifyBody>;
         const anchors: Checkpoint[] = [];
@@ -145,7 +212,13 @@ export function auditRoutes(audit: AuditService): FastifyPluginAsync {
           anchors.push(c);
         }
         const report = await audit.verify(anchors);
-        await audit.recordNow({ action: 'audit.verify', actor: actorOf(req), outcome: report.ok ? 'success' : 'failure', ...(report.ok ? {} : { reason: report.problem!.code }), source: auditSource(req) });
+        await audit.recordNow({
+          action: 'audit.verify',
+          actor: actorOf(req),
+          outcome: report.ok ? 'success' : 'failure',
+          ...(report.ok ? {} : { reason: report.problem!.code }),
+          source: auditSource(req),
+        });
         return report;
       },
     );

@@ -59,7 +59,8 @@ export class AuditService implements Auditor {
 
   constructor(private readonly o: AuditServiceOptions) {
     const log = o.log.child({ module: 'audit' });
-    const raise = (a: Alert) => void (o.raise?.(a) ?? Promise.resolve()).catch((e: unknown) => log.error({ err: e }, 'alert failed'));
+    const raise = (a: Alert) =>
+      void (o.raise?.(a) ?? Promise.resolve()).catch((e: unknown) => log.error({ err: e }, 'alert failed'));
     this.auditor = new DbAuditor({ db: o.db, clock: o.clock, log });
     this.forwarder = o.config.syslog.enabled
       ? new SyslogForwarder({
@@ -69,10 +70,21 @@ export class AuditService implements Auditor {
           clock: o.clock,
           log,
           ...(o.hostname ? { hostname: o.hostname } : {}),
-          lease: Object.assign(new Leases(o.db, o.clock, makeHolderId(), o.leaseTtlMs ?? 120_000), { ttlMs: o.leaseTtlMs ?? 120_000 }),
+          lease: Object.assign(new Leases(o.db, o.clock, makeHolderId(), o.leaseTtlMs ?? 120_000), {
+            ttlMs: o.leaseTtlMs ?? 120_000,
+          }),
           onDown: ({ downForMs, error, queued }) =>
-            raise({ kind: 'audit.syslog_down', severity: 'critical', message: `syslog collector unreachable for ${Math.round(downForMs / 1000)} s (${error}); ${queued} audit record(s) wait in the database and will be sent when it is back` }),
-          onUp: ({ downForMs }) => raise({ kind: 'audit.syslog_up', severity: 'info', message: `syslog collector reachable again after ${Math.round(downForMs / 1000)} s; queued audit records are being sent` }),
+            raise({
+              kind: 'audit.syslog_down',
+              severity: 'critical',
+              message: `syslog collector unreachable for ${Math.round(downForMs / 1000)} s (${error}); ${queued} audit record(s) wait in the database and will be sent when it is back`,
+            }),
+          onUp: ({ downForMs }) =>
+            raise({
+              kind: 'audit.syslog_up',
+              severity: 'info',
+              message: `syslog collector reachable again after ${Math.round(downForMs / 1000)} s; queued audit records are being sent`,
+            }),
         })
       : undefined;
     this.checkpointer = new Checkpointer({
@@ -88,11 +100,30 @@ export class AuditService implements Auditor {
       onCheckpoint: () => this.forwarder?.wake(),
       onFailure: (e) => {
         // chained, so `verify` knows why the stretch it closes is longer than the cadence
-        void this.auditor.recordNow({ action: 'audit.checkpoint', actor: 'system', outcome: 'failure', reason: isAppError(e) && /^[A-Z][A-Z0-9_]{0,63}$/.test(e.code) ? e.code : 'ERROR' }).catch((err: unknown) => log.error({ err }, 'the checkpoint failure could not be recorded'));
-        raise({ kind: 'audit.checkpoint_failed', severity: 'critical', message: `audit checkpoints cannot be MACed in the HSM (${isAppError(e) ? e.code : 'error'}); records are still written and chained` });
+        void this.auditor
+          .recordNow({
+            action: 'audit.checkpoint',
+            actor: 'system',
+            outcome: 'failure',
+            reason: isAppError(e) && /^[A-Z][A-Z0-9_]{0,63}$/.test(e.code) ? e.code : 'ERROR',
+          })
+          .catch((err: unknown) => log.error({ err }, 'the checkpoint failure could not be recorded'));
+        raise({
+          kind: 'audit.checkpoint_failed',
+          severity: 'critical',
+          message: `audit checkpoints cannot be MACed in the HSM (${isAppError(e) ? e.code : 'error'}); records are still written and chained`,
+        });
       },
     });
-    this.seals = o.sealer ? new DailySeals({ db: o.db, sealer: o.sealer, clock: o.clock, applianceId: o.applianceId, ...(o.timestamper ? { timestamper: o.timestamper } : {}) }) : undefined;
+    this.seals = o.sealer
+      ? new DailySeals({
+          db: o.db,
+          sealer: o.sealer,
+          clock: o.clock,
+          applianceId: o.applianceId,
+          ...(o.timestamper ? { timestamper: o.timestamper } : {}),
+        })
+      : undefined;
     this.auditor.onAppended((seq) => {
       this.checkpointer.hint(seq);
       this.forwarder?.wake();
@@ -125,8 +156,20 @@ export class AuditService implements Auditor {
   /** Recomputes the chain and checks every checkpoint's MAC in the HSM and the anchors given. */
   verify(anchors: readonly Checkpoint[] = []): Promise<VerifyReport> {
     const file = this.o.anchorFile ? readAnchor(this.o.anchorFile) : undefined;
-    const cadence = { every: this.o.config.checkpointEvery, intervalMs: this.o.config.checkpointIntervalMs, tickMs: checkpointTickMs(this.o.config.checkpointIntervalMs), graceMs: CADENCE_GRACE_MS };
-    return verifyTrail({ db: this.o.db, applianceId: this.o.applianceId, keys: this.o.keys, cadence, anchors: typeof file === 'object' ? [...anchors, file] : anchors, ...(file === 'unreadable' ? { anchorUnreadable: true } : {}) });
+    const cadence = {
+      every: this.o.config.checkpointEvery,
+      intervalMs: this.o.config.checkpointIntervalMs,
+      tickMs: checkpointTickMs(this.o.config.checkpointIntervalMs),
+      graceMs: CADENCE_GRACE_MS,
+    };
+    return verifyTrail({
+      db: this.o.db,
+      applianceId: this.o.applianceId,
+      keys: this.o.keys,
+      cadence,
+      anchors: typeof file === 'object' ? [...anchors, file] : anchors,
+      ...(file === 'unreadable' ? { anchorUnreadable: true } : {}),
+    });
   }
 
   /** The auditor's query (newest first, keyset pagination). The caller records the read. */
@@ -141,7 +184,15 @@ export class AuditService implements Auditor {
 
   /** Retention (audit.retentionDays): see pruneTrail. */
   prune(actor: string): Promise<PruneResult> {
-    return pruneTrail({ db: this.o.db, keys: this.o.keys, clock: this.o.clock, auditor: this.auditor, applianceId: this.o.applianceId, retentionDays: this.o.config.retentionDays, actor });
+    return pruneTrail({
+      db: this.o.db,
+      keys: this.o.keys,
+      clock: this.o.clock,
+      auditor: this.auditor,
+      applianceId: this.o.applianceId,
+      retentionDays: this.o.config.retentionDays,
+      actor,
+    });
   }
 
   /** The daily retention job (`audit.prune`, 03:30 in the appliance time zone, caught up at start). */
@@ -157,7 +208,9 @@ export class AuditService implements Auditor {
           return r;
         } catch (e) {
           if (isAppError(e) && e.code === 'AUDIT_TAMPERED') {
-            void this.o.raise?.({ kind: 'audit.tampered', severity: 'critical', message: e.message }).catch(() => undefined);
+            void this.o
+              .raise?.({ kind: 'audit.tampered', severity: 'critical', message: e.message })
+              .catch(() => undefined);
           }
           throw e;
         }
@@ -172,15 +225,24 @@ export class AuditService implements Auditor {
       schedule: '10 0 * * *',
       catchUp: true,
       run: async (ctx) => {
-        if (!this.seals) throw new AppError('SEALS_UNAVAILABLE', 'this process has no sealing key', { httpStatus: 503 });
+        if (!this.seals)
+          throw new AppError('SEALS_UNAVAILABLE', 'this process has no sealing key', { httpStatus: 503 });
         try {
           const r = await this.seals.sealDue();
-          if (r.sealed.length) await this.auditor.recordNow({ action: 'audit.seal', actor: ctx.actor, outcome: 'success', targets: { day: r.sealed.at(-1)!, days: String(r.sealed.length) } });
+          if (r.sealed.length)
+            await this.auditor.recordNow({
+              action: 'audit.seal',
+              actor: ctx.actor,
+              outcome: 'success',
+              targets: { day: r.sealed.at(-1)!, days: String(r.sealed.length) },
+            });
           ctx.log.info({ sealed: r.sealed.length, latest: r.latest }, 'audit trail sealed');
           return r;
         } catch (e) {
           if (isAppError(e) && e.code === 'AUDIT_TAMPERED') {
-            void this.o.raise?.({ kind: 'audit.tampered', severity: 'critical', message: e.message }).catch(() => undefined);
+            void this.o
+              .raise?.({ kind: 'audit.tampered', severity: 'critical', message: e.message })
+              .catch(() => undefined);
           }
           throw e;
         }

@@ -85,7 +85,9 @@ interface Expectation {
 export async function verifyTrail(o: VerifyOptions): Promise<VerifyReport> {
   const { db } = o;
   const head0 = await readHead(db);
-  const stored = (await db.selectFrom('audit_checkpoints').selectAll().orderBy('seq', 'asc').execute()).map((r) => rowToCheckpoint(r, o.applianceId));
+  const stored = (await db.selectFrom('audit_checkpoints').selectAll().orderBy('seq', 'asc').execute()).map((r) =>
+    rowToCheckpoint(r, o.applianceId),
+  );
   const anchors = o.anchors ?? [];
   const report: VerifyReport = {
     ok: true,
@@ -103,10 +105,20 @@ export async function verifyTrail(o: VerifyOptions): Promise<VerifyReport> {
     return report;
   };
   if (!head0) return fail(1, 'HEAD_MISMATCH', 'the chain head row is missing');
-  if (o.anchorUnreadable) return fail(head0.seq, 'ANCHOR_UNREADABLE', 'the audit anchor file holds no checkpoint: it was replaced or damaged');
+  if (o.anchorUnreadable)
+    return fail(
+      head0.seq,
+      'ANCHOR_UNREADABLE',
+      'the audit anchor file holds no checkpoint: it was replaced or damaged',
+    );
 
   for (const a of anchors) {
-    if (a.applianceId !== o.applianceId) return fail(a.seq, 'CHECKPOINT_FOREIGN', `exported checkpoint at seq ${a.seq} belongs to appliance ${a.applianceId}, not ${o.applianceId}`);
+    if (a.applianceId !== o.applianceId)
+      return fail(
+        a.seq,
+        'CHECKPOINT_FOREIGN',
+        `exported checkpoint at seq ${a.seq} belongs to appliance ${a.applianceId}, not ${o.applianceId}`,
+      );
   }
   const macOk = async (c: Checkpoint): Promise<boolean | undefined> =>
     o.keys ? o.keys.verifyMac(c.keyName, checkpointEncoding(c), Buffer.from(c.mac, 'hex')) : undefined;
@@ -118,7 +130,14 @@ export async function verifyTrail(o: VerifyOptions): Promise<VerifyReport> {
     const part = all.slice(i, i + 8);
     const oks = await Promise.all(part.map((x) => macOk(x.c)));
     part.forEach(({ c, anchor }, j) =>
-      expectations.push({ seq: c.seq, hash: c.hash, at: c.at, what: `${anchor ? 'exported ' : ''}${c.kind} checkpoint at seq ${c.seq}`, anchor, macOk: oks[j] }),
+      expectations.push({
+        seq: c.seq,
+        hash: c.hash,
+        at: c.at,
+        what: `${anchor ? 'exported ' : ''}${c.kind} checkpoint at seq ${c.seq}`,
+        anchor,
+        macOk: oks[j],
+      }),
     );
   }
   expectations.sort((a, b) => a.seq - b.seq);
@@ -135,17 +154,32 @@ export async function verifyTrail(o: VerifyOptions): Promise<VerifyReport> {
   report.prunedUpTo = prev.seq;
   let pending = expectations.filter((e) => e.seq > prev.seq);
   for (const e of expectations) {
-    if (e.seq <= prev.seq && e.macOk === false) return fail(e.seq, 'CHECKPOINT_MAC_INVALID', `the MAC of the ${e.what} does not verify: it was forged or altered`);
-    if (e.seq === prev.seq && e.hash !== prev.hash) return fail(e.seq, 'CHECKPOINT_MISMATCH', `the ${e.what} disagrees with the pruning checkpoint`);
+    if (e.seq <= prev.seq && e.macOk === false)
+      return fail(
+        e.seq,
+        'CHECKPOINT_MAC_INVALID',
+        `the MAC of the ${e.what} does not verify: it was forged or altered`,
+      );
+    if (e.seq === prev.seq && e.hash !== prev.hash)
+      return fail(e.seq, 'CHECKPOINT_MISMATCH', `the ${e.what} disagrees with the pruning checkpoint`);
   }
   let lastMatched = prev.seq;
 
   const settle = (seq: number, hash: string): VerifyReport | undefined => {
     while (pending.length && pending[0]!.seq === seq) {
       const e = pending.shift()!;
-      if (e.macOk === false) return fail(seq, 'CHECKPOINT_MAC_INVALID', `the MAC of the ${e.what} does not verify: it was forged or altered`);
+      if (e.macOk === false)
+        return fail(
+          seq,
+          'CHECKPOINT_MAC_INVALID',
+          `the MAC of the ${e.what} does not verify: it was forged or altered`,
+        );
       if (e.hash !== hash) {
-        return fail(lastMatched + 1, 'CHECKPOINT_MISMATCH', `the chain up to seq ${seq} differs from the ${e.what}: records ${lastMatched + 1}–${seq} were rewritten and the chain recomputed`);
+        return fail(
+          lastMatched + 1,
+          'CHECKPOINT_MISMATCH',
+          `the chain up to seq ${seq} differs from the ${e.what}: records ${lastMatched + 1}–${seq} were rewritten and the chain recomputed`,
+        );
       }
       if (e.anchor) report.anchors.matched += 1;
       else report.checkpoints.matched += 1;
@@ -168,7 +202,12 @@ export async function verifyTrail(o: VerifyOptions): Promise<VerifyReport> {
     if (seq > indexedUpTo) {
       index.clear();
       const to = Math.max(seq, indexedUpTo + pageSize);
-      const rows = await db.selectFrom('audit_targets').select(['seq', 'kind', 'id']).where('seq', '>', indexedUpTo).where('seq', '<=', to).execute();
+      const rows = await db
+        .selectFrom('audit_targets')
+        .select(['seq', 'kind', 'id'])
+        .where('seq', '>', indexedUpTo)
+        .where('seq', '<=', to)
+        .execute();
       for (const t of rows) {
         const k = Number(t.seq);
         index.set(k, [...(index.get(k) ?? []), `${t.kind}\u0000${t.id}`]);
@@ -181,13 +220,23 @@ export async function verifyTrail(o: VerifyOptions): Promise<VerifyReport> {
 
   for await (const r of iterateRecords(db, prev.seq, pageSize, head0.seq)) {
     const expected = prev.seq + 1;
-    if (r.seq !== expected) return fail(expected, 'SEQ_GAP', `record ${expected} is missing (the next record is ${r.seq})`);
+    if (r.seq !== expected)
+      return fail(expected, 'SEQ_GAP', `record ${expected} is missing (the next record is ${r.seq})`);
     const h = chainHash(prev.hash, canonicalEncoding(r));
-    if (h !== r.hash) return fail(r.seq, 'HASH_MISMATCH', `record ${r.seq} does not match its hash: it was modified, inserted or moved`);
+    if (h !== r.hash)
+      return fail(
+        r.seq,
+        'HASH_MISMATCH',
+        `record ${r.seq} does not match its hash: it was modified, inserted or moved`,
+      );
     const chained = r.targets.map(([k, id]) => `${k}\u0000${id}`).sort();
     const indexed = await indexOf(r.seq);
     if (chained.length !== indexed.length || chained.some((x, i) => x !== indexed[i])) {
-      return fail(r.seq, 'INDEX_MISMATCH', `the target index of record ${r.seq} does not match the record (${indexed.length} index row(s) for ${chained.length} target(s)): an index row was deleted, altered or added`);
+      return fail(
+        r.seq,
+        'INDEX_MISMATCH',
+        `the target index of record ${r.seq} does not match the record (${indexed.length} index row(s) for ${chained.length} target(s)): an index row was deleted, altered or added`,
+      );
     }
     cadence?.record(r);
     report.records += 1;
@@ -201,13 +250,28 @@ export async function verifyTrail(o: VerifyOptions): Promise<VerifyReport> {
   }
 
   const last = prev;
-  if (head0.seq > last.seq) return fail(last.seq + 1, 'TRUNCATED', `the trail ends at seq ${last.seq} but its head says ${head0.seq}: records ${last.seq + 1}–${head0.seq} were removed`);
-  if (head0.seq === last.seq && head0.hash !== last.hash) return fail(last.seq, 'HEAD_MISMATCH', `the head's hash does not match record ${last.seq}`);
+  if (head0.seq > last.seq)
+    return fail(
+      last.seq + 1,
+      'TRUNCATED',
+      `the trail ends at seq ${last.seq} but its head says ${head0.seq}: records ${last.seq + 1}–${head0.seq} were removed`,
+    );
+  if (head0.seq === last.seq && head0.hash !== last.hash)
+    return fail(last.seq, 'HEAD_MISMATCH', `the head's hash does not match record ${last.seq}`);
   pending = pending.filter((e) => e.seq > last.seq);
   if (pending.length) {
     const e = pending[0]!;
-    if (e.macOk === false) return fail(e.seq, 'CHECKPOINT_MAC_INVALID', `the MAC of the ${e.what} does not verify: it was forged or altered`);
-    return fail(last.seq + 1, 'TRUNCATED', `the trail ends at seq ${last.seq} but the ${e.what} exists: the tail was cut off`);
+    if (e.macOk === false)
+      return fail(
+        e.seq,
+        'CHECKPOINT_MAC_INVALID',
+        `the MAC of the ${e.what} does not verify: it was forged or altered`,
+      );
+    return fail(
+      last.seq + 1,
+      'TRUNCATED',
+      `the trail ends at seq ${last.seq} but the ${e.what} exists: the tail was cut off`,
+    );
   }
   const lateTail = cadence?.tail();
   if (lateTail) return fail(lateTail.seq, 'CHECKPOINT_OVERDUE', lateTail.message);
@@ -220,15 +284,31 @@ export async function verifyTrail(o: VerifyOptions): Promise<VerifyReport> {
     .orderBy('seq')
     .limit(1)
     .executeTakeFirst();
-  if (stray) return fail(Number(stray.seq), 'INDEX_MISMATCH', `the target index has a row for record ${stray.seq}, which the chain does not hold`);
+  if (stray)
+    return fail(
+      Number(stray.seq),
+      'INDEX_MISMATCH',
+      `the target index has a row for record ${stray.seq}, which the chain does not hold`,
+    );
   // records beyond the head: appended outside the chain. A writer moves the head in the same
   // transaction as its records, so reading the record first and the head second never mistakes a
   // record committed meanwhile for a forged one.
-  const beyond = await db.selectFrom('audit_events').select('seq').where('seq', '>', head0.seq).orderBy('seq', 'asc').limit(1).executeTakeFirst();
+  const beyond = await db
+    .selectFrom('audit_events')
+    .select('seq')
+    .where('seq', '>', head0.seq)
+    .orderBy('seq', 'asc')
+    .limit(1)
+    .executeTakeFirst();
   if (beyond) {
     const head1 = (await readHead(db)) ?? head0;
     const b = Number(beyond.seq);
-    if (b > head1.seq) return fail(Math.min(b, head1.seq + 1), 'HEAD_MISMATCH', `record ${b} lies beyond the chain head (${head1.seq}): it was inserted outside the trail`);
+    if (b > head1.seq)
+      return fail(
+        Math.min(b, head1.seq + 1),
+        'HEAD_MISMATCH',
+        `record ${b} lies beyond the chain head (${head1.seq}): it was inserted outside the trail`,
+      );
   }
   return report;
 }
@@ -270,9 +350,19 @@ class CadenceCheck {
     }
     if (r.action === 'audit.checkpoint' && r.outcome === 'failure') this.excused = true;
     if (this.late) return;
-    if (r.at > this.deadline) this.late = { seq: r.seq, at: r.at, why: `one was due after ${this.dueBy}, by ${iso(this.deadline)}, yet record ${r.seq} was written at ${iso(r.at)}` };
+    if (r.at > this.deadline)
+      this.late = {
+        seq: r.seq,
+        at: r.at,
+        why: `one was due after ${this.dueBy}, by ${iso(this.deadline)}, yet record ${r.seq} was written at ${iso(r.at)}`,
+      };
     // records of one transaction share a time: past twice the count, the dates no longer matter
-    else if (this.count > 2 * this.c.every) this.late = { seq: r.seq, at: r.at, why: `record ${r.seq} is more than twice checkpointEvery (${this.c.every}) records after the last checkpoint` };
+    else if (this.count > 2 * this.c.every)
+      this.late = {
+        seq: r.seq,
+        at: r.at,
+        why: `record ${r.seq} is more than twice checkpointEvery (${this.c.every}) records after the last checkpoint`,
+      };
   }
 
   /** A checkpoint (verified) at the current record: closes the stretch. */

@@ -37,17 +37,36 @@ declare module 'fastify' {
  */
 export class SessionAuthenticator implements Authenticator {
   constructor(
-    private readonly o: { db: Db; clock: Clock; sessions: SessionStore; tokens: ApiTokens; policy: Policy; audit: Auditor; publicOrigin: string | undefined; limiter: FailedAuthLimiter },
+    private readonly o: {
+      db: Db;
+      clock: Clock;
+      sessions: SessionStore;
+      tokens: ApiTokens;
+      policy: Policy;
+      audit: Auditor;
+      publicOrigin: string | undefined;
+      limiter: FailedAuthLimiter;
+    },
   ) {}
 
   private async activeUser(id: string) {
-    return this.o.db.selectFrom('users').select(['id', 'username', 'role', 'state', 'last_seen_at', 'language']).where('id', '=', id).executeTakeFirst();
+    return this.o.db
+      .selectFrom('users')
+      .select(['id', 'username', 'role', 'state', 'last_seen_at', 'language'])
+      .where('id', '=', id)
+      .executeTakeFirst();
   }
 
   private async touch(userId: string, lastSeen: number | null): Promise<void> {
     const now = this.o.clock.nowMs();
     // not awaited: a write waiting for another process's database lock must not hold up a read
-    if (lastSeen === null || now - Number(lastSeen) > 60_000) void this.o.db.updateTable('users').set({ last_seen_at: now }).where('id', '=', userId).execute().catch(() => undefined);
+    if (lastSeen === null || now - Number(lastSeen) > 60_000)
+      void this.o.db
+        .updateTable('users')
+        .set({ last_seen_at: now })
+        .where('id', '=', userId)
+        .execute()
+        .catch(() => undefined);
   }
 
   async authenticate(req: FastifyRequest): Promise<Actor> {
@@ -72,14 +91,29 @@ export class SessionAuthenticator implements Authenticator {
       if (!t || !u || u.state !== 'active') throw failed();
       this.o.limiter.vouch(bearer);
       await this.touch(u.id, u.last_seen_at);
-      return { id: `token:${t.id}`, kind: 'token', userId: u.id, username: u.username, roles: [u.role], scopes: t.scopes, language: u.language };
+      return {
+        id: `token:${t.id}`,
+        kind: 'token',
+        userId: u.id,
+        username: u.username,
+        roles: [u.role],
+        scopes: t.scopes,
+        language: u.language,
+      };
     }
     if (!secret) throw errors.unauthenticated();
     if (secret.length > 100) throw failed();
     const r = await this.o.sessions.lookup(secret);
     if (!r.ok) {
       if (r.reason === 'idle' || r.reason === 'expired') {
-        await this.o.audit.recordNow({ action: 'session.expire', actor: `user:${r.userId}`, outcome: 'success', reason: r.reason.toUpperCase(), targets: { user: r.userId!, session: r.sessionId! }, source: sourceOf(req) });
+        await this.o.audit.recordNow({
+          action: 'session.expire',
+          actor: `user:${r.userId}`,
+          outcome: 'success',
+          reason: r.reason.toUpperCase(),
+          targets: { user: r.userId!, session: r.sessionId! },
+          source: sourceOf(req),
+        });
       }
       throw failed();
     }
@@ -91,13 +125,28 @@ export class SessionAuthenticator implements Authenticator {
         this.checkCsrf(req, secret);
       } catch (e) {
         // L4: a refused cookie request is recorded (it needs a live session: no anonymous flood)
-        await this.o.audit.recordNow({ action: 'auth.csrf', actor: `user:${u.id}`, outcome: 'denied', reason: 'CSRF', targets: { user: u.id, method: req.method, route: req.routeOptions.url ?? 'unknown' }, source: sourceOf(req) });
+        await this.o.audit.recordNow({
+          action: 'auth.csrf',
+          actor: `user:${u.id}`,
+          outcome: 'denied',
+          reason: 'CSRF',
+          targets: { user: u.id, method: req.method, route: req.routeOptions.url ?? 'unknown' },
+          source: sourceOf(req),
+        });
         throw e;
       }
     }
     req.sessionSecret = secret;
     await this.touch(u.id, u.last_seen_at);
-    return { id: `user:${u.id}`, kind: 'user', userId: u.id, username: u.username, roles: [u.role], sessionId: r.session.id, language: u.language };
+    return {
+      id: `user:${u.id}`,
+      kind: 'user',
+      userId: u.id,
+      username: u.username,
+      roles: [u.role],
+      sessionId: r.session.id,
+      language: u.language,
+    };
   }
 
   /** S5: synchroniser token (derived from the session) AND same-origin request */
@@ -113,7 +162,14 @@ export class SessionAuthenticator implements Authenticator {
 
   async authorize(actor: Actor, permission: string, req: FastifyRequest): Promise<void> {
     if (await this.o.policy.can(actor, permission)) return;
-    await this.o.audit.recordNow({ action: 'access.denied', actor: actor.id, outcome: 'denied', reason: 'PERMISSION', targets: { permission, method: req.method, route: req.routeOptions.url ?? 'unknown' }, source: sourceOf(req) });
+    await this.o.audit.recordNow({
+      action: 'access.denied',
+      actor: actor.id,
+      outcome: 'denied',
+      reason: 'PERMISSION',
+      targets: { permission, method: req.method, route: req.routeOptions.url ?? 'unknown' },
+      source: sourceOf(req),
+    });
     throw errors.forbidden();
   }
 }

@@ -21,12 +21,30 @@ export function checkFirstAdminArgs(admin: string | undefined, email: string | u
  * has no account with a known password, P1), and their one-time enrolment link, built from the
  * configured public URL.
  */
-export async function createFirstAdmin(o: { config: Config; db: Db; clock: Clock; log: Logger; actor: string; username: string; email: string }): Promise<{ enrolUrl: string; userId: string }> {
+export async function createFirstAdmin(o: {
+  config: Config;
+  db: Db;
+  clock: Clock;
+  log: Logger;
+  actor: string;
+  username: string;
+  email: string;
+}): Promise<{ enrolUrl: string; userId: string }> {
   const keys = await openKeys({ config: o.config.keys, db: o.db, clock: o.clock, log: o.log });
   const audit = new DbAuditor({ db: o.db, clock: o.clock, log: o.log });
   try {
     const publicUrl = o.config.http.publicUrl ?? `https://127.0.0.1:${o.config.http.port}`;
-    const id = wireIdentity({ db: o.db, clock: o.clock, log: o.log, fields: keys.fields, keys: keys.provider, audit, auth: o.config.auth, mail: {}, publicUrl });
+    const id = wireIdentity({
+      db: o.db,
+      clock: o.clock,
+      log: o.log,
+      fields: keys.fields,
+      keys: keys.provider,
+      audit,
+      auth: o.config.auth,
+      mail: {},
+      publicUrl,
+    });
     const r = await id.accounts.invite({ username: o.username, email: o.email, role: 'admin' }, o.actor, {});
     return { enrolUrl: r.enrolUrl, userId: r.user.id };
   } finally {

@@ -43,9 +43,7 @@ export class FailedAuthLimiter {
   private flushedMinute = 0;
   private readonly timer: NodeJS.Timeout;
 
-  constructor(
-    private readonly o: { clock: Clock; audit: Auditor; alerts: Alerter; log: Logger; cfg: FloodConfig },
-  ) {
+  constructor(private readonly o: { clock: Clock; audit: Auditor; alerts: Alerter; log: Logger; cfg: FloodConfig }) {
     this.timer = setInterval(() => void this.flush(), 5_000);
     this.timer.unref();
   }
@@ -88,7 +86,11 @@ export class FailedAuthLimiter {
     b.userAgent ??= userAgent;
     this.countTotal(b.minute);
     if (b.failures === this.o.cfg.badCredentialsPerMinute) {
-      this.alert('warning', `${b.failures} failed authentications (bad token or cookie) from ${key} within a minute: further ones are refused (429) until the minute ends`, { address: key });
+      this.alert(
+        'warning',
+        `${b.failures} failed authentications (bad token or cookie) from ${key} within a minute: further ones are refused (429) until the minute ends`,
+        { address: key },
+      );
     }
   }
 
@@ -97,7 +99,11 @@ export class FailedAuthLimiter {
     if (this.total.minute !== m) this.total = { minute: m, failures: 0 };
     this.total.failures++;
     if (this.total.failures === this.o.cfg.floodAlertPerMinute) {
-      this.alert('critical', `${this.total.failures} failed or refused authentications (bad token or cookie) within a minute, all addresses together`, { scope: 'all' });
+      this.alert(
+        'critical',
+        `${this.total.failures} failed or refused authentications (bad token or cookie) within a minute, all addresses together`,
+        { scope: 'all' },
+      );
     }
   }
 
@@ -112,7 +118,9 @@ export class FailedAuthLimiter {
   }
 
   private alert(severity: 'warning' | 'critical', message: string, targets: Record<string, string>): void {
-    this.o.alerts.raise({ kind: 'auth.flood', severity, message, targets }).catch((e: unknown) => this.o.log.error({ err: e }, 'alert failed'));
+    this.o.alerts
+      .raise({ kind: 'auth.flood', severity, message, targets })
+      .catch((e: unknown) => this.o.log.error({ err: e }, 'alert failed'));
   }
 
   /** writes one audit record per address for every minute that has ended (and, on close, the current one) */
@@ -129,10 +137,20 @@ export class FailedAuthLimiter {
           actor: 'anonymous',
           outcome: 'denied',
           reason: 'BAD_CREDENTIALS',
-          targets: { address, minute: new Date(b.minute * MINUTE).toISOString(), failures: String(b.failures), refused: String(b.refused) },
-          source: { ...(address !== 'many' ? { ip: address } : {}), ...(b.userAgent ? { userAgent: b.userAgent.slice(0, 200) } : {}) },
+          targets: {
+            address,
+            minute: new Date(b.minute * MINUTE).toISOString(),
+            failures: String(b.failures),
+            refused: String(b.refused),
+          },
+          source: {
+            ...(address !== 'many' ? { ip: address } : {}),
+            ...(b.userAgent ? { userAgent: b.userAgent.slice(0, 200) } : {}),
+          },
         })
-        .catch((e: unknown) => this.o.log.error({ err: e, event: 'audit.failed' }, 'could not record failed authentications'));
+        .catch((e: unknown) =>
+          this.o.log.error({ err: e, event: 'audit.failed' }, 'could not record failed authentications'),
+        );
     }
   }
 

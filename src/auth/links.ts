@@ -29,18 +29,47 @@ export class Links {
     return m ? m[1]! : urlOrToken.trim();
   }
 
-  async issue(trx: Kysely<Database>, userId: string, purpose: LinkPurpose, by: string): Promise<{ id: string; url: string; expiresAt: number }> {
+  async issue(
+    trx: Kysely<Database>,
+    userId: string,
+    purpose: LinkPurpose,
+    by: string,
+  ): Promise<{ id: string; url: string; expiresAt: number }> {
     const now = this.clock.nowMs();
-    await trx.updateTable('one_time_links').set({ voided_at: now }).where('user_id', '=', userId).where('purpose', '=', purpose).where('used_at', 'is', null).where('voided_at', 'is', null).execute();
+    await trx
+      .updateTable('one_time_links')
+      .set({ voided_at: now })
+      .where('user_id', '=', userId)
+      .where('purpose', '=', purpose)
+      .where('used_at', 'is', null)
+      .where('voided_at', 'is', null)
+      .execute();
     const token = randomToken(32);
     const id = newId();
     const expiresAt = now + this.ttlHours * 3_600_000;
-    await trx.insertInto('one_time_links').values({ id, user_id: userId, purpose, token_hash: sha256(token), created_at: now, created_by: by, expires_at: expiresAt, used_at: null, voided_at: null }).execute();
+    await trx
+      .insertInto('one_time_links')
+      .values({
+        id,
+        user_id: userId,
+        purpose,
+        token_hash: sha256(token),
+        created_at: now,
+        created_by: by,
+        expires_at: expiresAt,
+        used_at: null,
+        voided_at: null,
+      })
+      .execute();
     return { id, url: this.url(purpose, token), expiresAt };
   }
 
   /** the live link's row for a token, without consuming it */
-  async peek(db: Kysely<Database>, purpose: LinkPurpose, token: string): Promise<{ id: string; userId: string; createdBy: string } | undefined> {
+  async peek(
+    db: Kysely<Database>,
+    purpose: LinkPurpose,
+    token: string,
+  ): Promise<{ id: string; userId: string; createdBy: string } | undefined> {
     const row = await db
       .selectFrom('one_time_links')
       .select(['id', 'user_id', 'created_by'])
@@ -68,10 +97,22 @@ export class Links {
   }
 
   async voidOne(trx: Kysely<Database>, id: string): Promise<void> {
-    await trx.updateTable('one_time_links').set({ voided_at: this.clock.nowMs() }).where('id', '=', id).where('used_at', 'is', null).where('voided_at', 'is', null).execute();
+    await trx
+      .updateTable('one_time_links')
+      .set({ voided_at: this.clock.nowMs() })
+      .where('id', '=', id)
+      .where('used_at', 'is', null)
+      .where('voided_at', 'is', null)
+      .execute();
   }
 
   async voidAll(trx: Kysely<Database>, userId: string): Promise<void> {
-    await trx.updateTable('one_time_links').set({ voided_at: this.clock.nowMs() }).where('user_id', '=', userId).where('used_at', 'is', null).where('voided_at', 'is', null).execute();
+    await trx
+      .updateTable('one_time_links')
+      .set({ voided_at: this.clock.nowMs() })
+      .where('user_id', '=', userId)
+      .where('used_at', 'is', null)
+      .where('voided_at', 'is', null)
+      .execute();
   }
 }

@@ -24,7 +24,13 @@ export interface TokenRequest {
 }
 
 export type LoginResult =
-  | { status: 'mfa_required'; challenge: string; method: string; expiresAt: number; /** method `totp-enrol`: the authenticator to add */ totp?: TotpProvisioning }
+  | {
+      status: 'mfa_required';
+      challenge: string;
+      method: string;
+      expiresAt: number;
+      /** method `totp-enrol`: the authenticator to add */ totp?: TotpProvisioning;
+    }
   | {
       status: 'ok';
       userId: string;
@@ -75,21 +81,55 @@ export class LoginService {
     return this.d.config.mfa.requiredRoles.includes(u.role) ? 'email' : null;
   }
 
-  private alert(kind: string, severity: 'info' | 'warning' | 'critical', message: string, targets: Record<string, string>): Promise<void> {
-    return this.d.alerts.raise({ kind, severity, message, targets }).catch((e: unknown) => this.d.log.error({ err: e }, 'alert failed'));
+  private alert(
+    kind: string,
+    severity: 'info' | 'warning' | 'critical',
+    message: string,
+    targets: Record<string, string>,
+  ): Promise<void> {
+    return this.d.alerts
+      .raise({ kind, severity, message, targets })
+      .catch((e: unknown) => this.d.log.error({ err: e }, 'alert failed'));
   }
 
   /** `auth.bruteforce` when an account or an address crosses a threshold (the alerter folds repeats) */
   private async alertOnCounts(c: Counts, prefix: string, account: Record<string, string>): Promise<void> {
     const t = this.d.config.throttle;
-    if (c.accountFailures === t.alertAfter) await this.alert('auth.bruteforce', 'warning', `${c.accountFailures} failed sign-ins for one account within an hour`, account);
+    if (c.accountFailures === t.alertAfter)
+      await this.alert(
+        'auth.bruteforce',
+        'warning',
+        `${c.accountFailures} failed sign-ins for one account within an hour`,
+        account,
+      );
     if (c.accountFailures === t.accountFailuresPerHour) {
-      await this.alert('auth.bruteforce', 'critical', `one account is under attack (${c.accountFailures} failed sign-ins within an hour): sign-ins from addresses and devices it does not know now need a proof of work`, { ...account, stage: 'friction' });
+      await this.alert(
+        'auth.bruteforce',
+        'critical',
+        `one account is under attack (${c.accountFailures} failed sign-ins within an hour): sign-ins from addresses and devices it does not know now need a proof of work`,
+        { ...account, stage: 'friction' },
+      );
     }
-    if (c.addressFailures === t.addressFailures) await this.alert('auth.bruteforce', 'warning', `${c.addressFailures} failed sign-ins from ${prefix}: it now needs a proof of work for accounts it is not known for`, { address: prefix });
+    if (c.addressFailures === t.addressFailures)
+      await this.alert(
+        'auth.bruteforce',
+        'warning',
+        `${c.addressFailures} failed sign-ins from ${prefix}: it now needs a proof of work for accounts it is not known for`,
+        { address: prefix },
+      );
   }
 
-  async passwordStep(o: { username: string; password: string; purpose: 'session' | 'token'; token?: TokenRequest | undefined; proof?: { challenge: string; nonce: string } | undefined; device?: string | undefined }, source: Source): Promise<LoginResult> {
+  async passwordStep(
+    o: {
+      username: string;
+      password: string;
+      purpose: 'session' | 'token';
+      token?: TokenRequest | undefined;
+      proof?: { challenge: string; nonce: string } | undefined;
+      device?: string | undefined;
+    },
+    source: Source,
+  ): Promise<LoginResult> {
     const prefix = addressPrefix(source.ip);
     let key: string;
     try {
@@ -122,16 +162,33 @@ export class LoginService {
     // P2: no silent truncation — an over-long password is simply wrong (and costs the same)
     const tooLong = codePoints(o.password) > MAX_PASSWORD_LENGTH;
     let good = false;
-    if (!user || user.state !== 'active' || !user.password_hash || tooLong) await this.p.hasher.dummyVerify(o.password.slice(0, 256));
+    if (!user || user.state !== 'active' || !user.password_hash || tooLong)
+      await this.p.hasher.dummyVerify(o.password.slice(0, 256));
     else good = await this.p.hasher.verify(user.password_hash, o.password, known !== null);
     if (!good || !user) {
-      const reason = !user ? 'UNKNOWN_USER' : user.state !== 'active' ? `USER_${user.state.toUpperCase()}` : 'BAD_PASSWORD';
-      await this.d.audit.recordNow({ action: 'auth.login', actor: 'anonymous', outcome: 'failure', reason, targets, source });
+      const reason = !user
+        ? 'UNKNOWN_USER'
+        : user.state !== 'active'
+          ? `USER_${user.state.toUpperCase()}`
+          : 'BAD_PASSWORD';
+      await this.d.audit.recordNow({
+        action: 'auth.login',
+        actor: 'anonymous',
+        outcome: 'failure',
+        reason,
+        targets,
+        source,
+      });
       throw authErrors.invalidCredentials();
     }
     if (user.password_hash && this.p.hasher.needsRehash(user.password_hash)) {
       const upgraded = await this.p.hasher.hash(o.password);
-      await this.d.db.updateTable('users').set({ password_hash: upgraded }).where('id', '=', user.id).where('password_hash', '=', user.password_hash).execute();
+      await this.d.db
+        .updateTable('users')
+        .set({ password_hash: upgraded })
+        .where('id', '=', user.id)
+        .where('password_hash', '=', user.password_hash)
+        .execute();
     }
     const method = this.mfaMethodOf(user);
     if (!method) {
@@ -141,17 +198,33 @@ export class LoginService {
     // M5: the reservation stays counted until the second factor succeeds
     const locked = await this.mfaLockedFor(user.id);
     if (locked) {
-      await this.d.audit.recordNow({ action: 'auth.login.password', actor: `user:${user.id}`, outcome: 'denied', reason: 'MFA_LOCKED', targets: { user: user.id }, source });
+      await this.d.audit.recordNow({
+        action: 'auth.login.password',
+        actor: `user:${user.id}`,
+        outcome: 'denied',
+        reason: 'MFA_LOCKED',
+        targets: { user: user.id },
+        source,
+      });
       throw authErrors.mfaLocked(locked);
     }
-    if (method === 'email' && !this.p.mail && !user.mfa_method) return this.enrolStep(user, o.purpose, o.token, JSON.stringify({ accountKey, prefix }), source);
-    if (method === 'sms' && (!this.p.sms || !user.phone_enc)) throw authErrors.mfaUnavailable('no SMS gateway or phone number');
+    if (method === 'email' && !this.p.mail && !user.mfa_method)
+      return this.enrolStep(user, o.purpose, o.token, JSON.stringify({ accountKey, prefix }), source);
+    if (method === 'sms' && (!this.p.sms || !user.phone_enc))
+      throw authErrors.mfaUnavailable('no SMS gateway or phone number');
     if (method === 'email' && !this.p.mail) throw authErrors.mfaUnavailable('no mail server configured');
     if (method === 'sms' || method === 'email') await this.takeCodeBudget(user, method, source);
     const release = JSON.stringify({ accountKey, prefix });
     const ch = await this.d.db.transaction().execute(async (trx) => {
       const c = await this.p.mfa.createChallenge(trx, user.id, method, o.purpose, o.token, release);
-      await this.d.audit.record(trx, { action: 'auth.login.password', actor: `user:${user.id}`, outcome: 'success', reason: 'MFA_REQUIRED', targets: { user: user.id }, source });
+      await this.d.audit.record(trx, {
+        action: 'auth.login.password',
+        actor: `user:${user.id}`,
+        outcome: 'success',
+        reason: 'MFA_REQUIRED',
+        targets: { user: user.id },
+        source,
+      });
       return c;
     });
     if (ch.code) await this.deliverCode(user, method, ch.code);
@@ -164,20 +237,51 @@ export class LoginService {
    * this one challenge (same life, attempts and lock as any challenge), and the sign-in completes
    * only with a code from it. The password alone grants nothing else: no session, no token.
    */
-  private async enrolStep(user: UserRow, purpose: 'session' | 'token', token: TokenRequest | undefined, release: string, source: Source): Promise<LoginResult> {
+  private async enrolStep(
+    user: UserRow,
+    purpose: 'session' | 'token',
+    token: TokenRequest | undefined,
+    release: string,
+    source: Source,
+  ): Promise<LoginResult> {
     const locked = await this.mfaLockedFor(user.id);
     if (locked) {
-      await this.d.audit.recordNow({ action: 'auth.login.password', actor: `user:${user.id}`, outcome: 'denied', reason: 'MFA_LOCKED', targets: { user: user.id }, source });
+      await this.d.audit.recordNow({
+        action: 'auth.login.password',
+        actor: `user:${user.id}`,
+        outcome: 'denied',
+        reason: 'MFA_LOCKED',
+        targets: { user: user.id },
+        source,
+      });
       throw authErrors.mfaLocked(locked);
     }
     const t = await this.p.mfa.newTotp(user);
     const ch = await this.d.db.transaction().execute(async (trx) => {
-      await trx.updateTable('users').set({ totp_pending_enc: t.secretEnc }).where('id', '=', user.id).where('mfa_method', 'is', null).execute();
+      await trx
+        .updateTable('users')
+        .set({ totp_pending_enc: t.secretEnc })
+        .where('id', '=', user.id)
+        .where('mfa_method', 'is', null)
+        .execute();
       const c = await this.p.mfa.createChallenge(trx, user.id, ENROL_METHOD, purpose, token, release);
-      await this.d.audit.record(trx, { action: 'auth.login.password', actor: `user:${user.id}`, outcome: 'success', reason: 'MFA_ENROL_REQUIRED', targets: { user: user.id }, source });
+      await this.d.audit.record(trx, {
+        action: 'auth.login.password',
+        actor: `user:${user.id}`,
+        outcome: 'success',
+        reason: 'MFA_ENROL_REQUIRED',
+        targets: { user: user.id },
+        source,
+      });
       return c;
     });
-    return { status: 'mfa_required', challenge: ch.challenge, method: ENROL_METHOD, expiresAt: ch.expiresAt, totp: t.provisioning };
+    return {
+      status: 'mfa_required',
+      challenge: ch.challenge,
+      method: ENROL_METHOD,
+      expiresAt: ch.expiresAt,
+      totp: t.provisioning,
+    };
   }
 
   private static readonly WINDOW_15_MIN = 15 * 60_000;
@@ -193,9 +297,24 @@ export class LoginService {
       if (await this.p.throttle.take(destKey, max, w)) return;
       await this.p.throttle.untake(userKey);
     }
-    const retry = Math.max(await this.p.throttle.windowLeftSeconds(userKey, w), await this.p.throttle.windowLeftSeconds(destKey, w));
-    await this.d.audit.recordNow({ action: 'auth.login.code', actor: `user:${user.id}`, outcome: 'denied', reason: 'CODE_RATE_LIMITED', targets: { user: user.id, method }, source });
-    await this.alert('auth.mfa.codes', 'warning', `the ${method === 'sms' ? 'SMS' : 'e-mail'} code budget of one account or destination is used up`, { user: user.id });
+    const retry = Math.max(
+      await this.p.throttle.windowLeftSeconds(userKey, w),
+      await this.p.throttle.windowLeftSeconds(destKey, w),
+    );
+    await this.d.audit.recordNow({
+      action: 'auth.login.code',
+      actor: `user:${user.id}`,
+      outcome: 'denied',
+      reason: 'CODE_RATE_LIMITED',
+      targets: { user: user.id, method },
+      source,
+    });
+    await this.alert(
+      'auth.mfa.codes',
+      'warning',
+      `the ${method === 'sms' ? 'SMS' : 'e-mail'} code budget of one account or destination is used up`,
+      { user: user.id },
+    );
     throw authErrors.codeRateLimited(retry);
   }
 
@@ -211,12 +330,31 @@ export class LoginService {
     const minutes = this.d.config.mfa.lockMinutes;
     await this.p.throttle.hit(`mfalock:${user.id}`, minutes * 60_000);
     await this.p.throttle.clear(`mfafail:${user.id}`);
-    await this.d.audit.recordNow({ action: 'auth.mfa.lock', actor: 'system', outcome: 'success', reason: 'TOO_MANY_WRONG_CODES', targets: { user: user.id, minutes: String(minutes) }, source });
-    await this.d.db.insertInto('auth_user_notices').values({ id: newId(), user_id: user.id, kind: 'mfa.locked', created_at: this.d.clock.nowMs(), shown_at: null }).execute();
-    await this.alert('auth.mfa.locked', 'critical', `${n} wrong second-factor codes for one account within 15 minutes: its second factor is locked for ${minutes} minutes (someone may hold its password)`, { user: user.id });
+    await this.d.audit.recordNow({
+      action: 'auth.mfa.lock',
+      actor: 'system',
+      outcome: 'success',
+      reason: 'TOO_MANY_WRONG_CODES',
+      targets: { user: user.id, minutes: String(minutes) },
+      source,
+    });
+    await this.d.db
+      .insertInto('auth_user_notices')
+      .values({ id: newId(), user_id: user.id, kind: 'mfa.locked', created_at: this.d.clock.nowMs(), shown_at: null })
+      .execute();
+    await this.alert(
+      'auth.mfa.locked',
+      'critical',
+      `${n} wrong second-factor codes for one account within 15 minutes: its second factor is locked for ${minutes} minutes (someone may hold its password)`,
+      { user: user.id },
+    );
     if (this.p.mail) {
       const m = notices.mfaLocked(user, user.username, minutes, this.d.clock.nowMs());
-      await this.p.mail.send({ to: await this.p.users.email(user), subject: m.subject, text: m.text }).catch((e: unknown) => this.d.log.warn({ err: e, event: 'auth.notify_failed' }, 'could not send the second-factor lock notice'));
+      await this.p.mail
+        .send({ to: await this.p.users.email(user), subject: m.subject, text: m.text })
+        .catch((e: unknown) =>
+          this.d.log.warn({ err: e, event: 'auth.notify_failed' }, 'could not send the second-factor lock notice'),
+        );
     }
   }
 
@@ -230,11 +368,21 @@ export class LoginService {
     }
   }
 
-  async mfaStep(o: { challenge: string; code: string; device?: string | undefined }, source: Source): Promise<LoginResult> {
+  async mfaStep(
+    o: { challenge: string; code: string; device?: string | undefined },
+    source: Source,
+  ): Promise<LoginResult> {
     const owner = await this.p.mfa.challengeUser(o.challenge);
     const locked = owner ? await this.mfaLockedFor(owner) : 0;
     if (owner && locked) {
-      await this.d.audit.recordNow({ action: 'auth.login.mfa', actor: `user:${owner}`, outcome: 'denied', reason: 'MFA_LOCKED', targets: { user: owner }, source });
+      await this.d.audit.recordNow({
+        action: 'auth.login.mfa',
+        actor: `user:${owner}`,
+        outcome: 'denied',
+        reason: 'MFA_LOCKED',
+        targets: { user: owner },
+        source,
+      });
       throw authErrors.mfaLocked(locked);
     }
     const res = await this.p.mfa.answer(o.challenge, o.code, (id) => this.p.users.byId(id));
@@ -244,7 +392,8 @@ export class LoginService {
         action: 'auth.login.mfa',
         actor: res.userId ? `user:${res.userId}` : 'anonymous',
         outcome: 'failure',
-        reason: res.reason === 'wrong-code' ? 'BAD_CODE' : res.reason === 'burned' ? 'CHALLENGE_BURNED' : 'CHALLENGE_INVALID',
+        reason:
+          res.reason === 'wrong-code' ? 'BAD_CODE' : res.reason === 'burned' ? 'CHALLENGE_BURNED' : 'CHALLENGE_INVALID',
         targets,
         source,
       });
@@ -262,13 +411,25 @@ export class LoginService {
       await this.d.db.transaction().execute(async (trx) => {
         const done = await trx
           .updateTable('users')
-          .set({ mfa_method: 'totp', totp_secret_enc: user.totp_pending_enc, totp_pending_enc: null, totp_confirmed: 1 })
+          .set({
+            mfa_method: 'totp',
+            totp_secret_enc: user.totp_pending_enc,
+            totp_pending_enc: null,
+            totp_confirmed: 1,
+          })
           .where('id', '=', user.id)
           .where('mfa_method', 'is', null)
           .where('totp_pending_enc', '=', user.totp_pending_enc)
           .executeTakeFirst();
         if (Number(done.numUpdatedRows) !== 1) throw authErrors.challengeInvalid();
-        await this.d.audit.record(trx, { action: 'auth.mfa.totp.enrol', actor: `user:${user.id}`, outcome: 'success', reason: 'AT_SIGN_IN', targets: { user: user.id }, source });
+        await this.d.audit.record(trx, {
+          action: 'auth.mfa.totp.enrol',
+          actor: `user:${user.id}`,
+          outcome: 'success',
+          reason: 'AT_SIGN_IN',
+          targets: { user: user.id },
+          source,
+        });
       });
     }
     if (res.release) {
@@ -276,18 +437,43 @@ export class LoginService {
       await this.p.throttle.release(rel.accountKey, rel.prefix);
     }
     const token = res.request ? (JSON.parse(res.request) as TokenRequest) : undefined;
-    return this.issue(user, res.purpose === 'token' ? 'token' : 'session', token, source, res.method === ENROL_METHOD ? 'totp' : res.method, o.device);
+    return this.issue(
+      user,
+      res.purpose === 'token' ? 'token' : 'session',
+      token,
+      source,
+      res.method === ENROL_METHOD ? 'totp' : res.method,
+      o.device,
+    );
   }
 
   /** S2: a brand-new session (or token) at every sign-in; the address (and the browser, by its device cookie) becomes known for the user */
-  private async issue(user: UserRow, purpose: 'session' | 'token', tokenReq: TokenRequest | undefined, source: Source, factor: string, device: string | undefined): Promise<LoginResult> {
+  private async issue(
+    user: UserRow,
+    purpose: 'session' | 'token',
+    tokenReq: TokenRequest | undefined,
+    source: Source,
+    factor: string,
+    device: string | undefined,
+  ): Promise<LoginResult> {
     let scopes: string[] = [];
     if (purpose === 'token') {
       // Z5: scopes above the role are refused exactly as POST /auth/tokens refuses them
       try {
-        scopes = ApiTokens.grant(isApplianceRole(user.role) ? ROLE_PERMISSIONS[user.role] : [], tokenReq?.scopes, OPT_IN_SCOPES);
+        scopes = ApiTokens.grant(
+          isApplianceRole(user.role) ? ROLE_PERMISSIONS[user.role] : [],
+          tokenReq?.scopes,
+          OPT_IN_SCOPES,
+        );
       } catch (e) {
-        await this.d.audit.recordNow({ action: 'auth.login', actor: `user:${user.id}`, outcome: 'denied', reason: 'SCOPE_ABOVE_ROLE', targets: { user: user.id }, source });
+        await this.d.audit.recordNow({
+          action: 'auth.login',
+          actor: `user:${user.id}`,
+          outcome: 'denied',
+          reason: 'SCOPE_ABOVE_ROLE',
+          targets: { user: user.id },
+          source,
+        });
         throw e;
       }
     }
@@ -295,12 +481,30 @@ export class LoginService {
       const now = this.d.clock.nowMs();
       await trx.updateTable('users').set({ last_login_at: now, last_seen_at: now }).where('id', '=', user.id).execute();
       if (purpose === 'token') {
-        const t = await this.p.tokens.create(trx, user.id, { name: tokenReq?.name ?? 'coffre login', scopes, ttlDays: tokenReq?.ttlDays });
-        await this.d.audit.record(trx, { action: 'auth.login', actor: `user:${user.id}`, outcome: 'success', reason: `TOKEN_${factor.toUpperCase()}`, targets: { user: user.id, token: t.view.id }, source });
+        const t = await this.p.tokens.create(trx, user.id, {
+          name: tokenReq?.name ?? 'coffre login',
+          scopes,
+          ttlDays: tokenReq?.ttlDays,
+        });
+        await this.d.audit.record(trx, {
+          action: 'auth.login',
+          actor: `user:${user.id}`,
+          outcome: 'success',
+          reason: `TOKEN_${factor.toUpperCase()}`,
+          targets: { user: user.id, token: t.view.id },
+          source,
+        });
         return { status: 'ok' as const, userId: user.id, token: t };
       }
       const s = await this.p.sessions.create(trx, user.id, { ip: source.ip, userAgent: source.userAgent });
-      await this.d.audit.record(trx, { action: 'auth.login', actor: `user:${user.id}`, outcome: 'success', reason: `SESSION_${factor.toUpperCase()}`, targets: { user: user.id, session: s.id }, source });
+      await this.d.audit.record(trx, {
+        action: 'auth.login',
+        actor: `user:${user.id}`,
+        outcome: 'success',
+        reason: `SESSION_${factor.toUpperCase()}`,
+        targets: { user: user.id, session: s.id },
+        source,
+      });
       return { status: 'ok' as const, userId: user.id, session: s };
     });
     const dev = purpose === 'session' ? (device && DEVICE_SECRET.test(device) ? device : randomToken(24)) : undefined;
@@ -310,8 +514,23 @@ export class LoginService {
 
   /** notices waiting for the user (shown once, at this sign-in) */
   private async takeNotices(userId: string): Promise<{ kind: string; at: number }[]> {
-    const rows = await this.d.db.selectFrom('auth_user_notices').selectAll().where('user_id', '=', userId).where('shown_at', 'is', null).orderBy('created_at').execute();
-    if (rows.length) await this.d.db.updateTable('auth_user_notices').set({ shown_at: this.d.clock.nowMs() }).where('id', 'in', rows.map((r) => r.id)).execute();
+    const rows = await this.d.db
+      .selectFrom('auth_user_notices')
+      .selectAll()
+      .where('user_id', '=', userId)
+      .where('shown_at', 'is', null)
+      .orderBy('created_at')
+      .execute();
+    if (rows.length)
+      await this.d.db
+        .updateTable('auth_user_notices')
+        .set({ shown_at: this.d.clock.nowMs() })
+        .where(
+          'id',
+          'in',
+          rows.map((r) => r.id),
+        )
+        .execute();
     return rows.map((r) => ({ kind: r.kind, at: Number(r.created_at) }));
   }
 }

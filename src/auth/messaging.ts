@@ -21,7 +21,11 @@ export interface SmsSender {
 }
 
 const unavailable = (what: string) =>
-  new AppError('DELIVERY_FAILED', `${what} could not be delivered`, { httpStatus: 503, exitCode: 1, hint: 'check the mail section of the configuration and the server it names' });
+  new AppError('DELIVERY_FAILED', `${what} could not be delivered`, {
+    httpStatus: 503,
+    exitCode: 1,
+    hint: 'check the mail section of the configuration and the server it names',
+  });
 
 /**
  * SMTP through nodemailer. STARTTLS is required unless `tls: disabled` was chosen explicitly;
@@ -32,20 +36,21 @@ export function smtpSender(cfg: NonNullable<MailConfig['smtp']>): MailSender {
   const ca = cfg.caFile ? fs.readFileSync(cfg.caFile) : undefined;
   const pass = cfg.passwordFile ? readSecretFile(cfg.passwordFile, 'mail.smtp.passwordFile') : undefined;
   // nodemailer (~5 MB of heap) loads at the first message, not at start
-  const open = async (): Promise<Transporter> => (await import('nodemailer')).default.createTransport({
-    host: cfg.host,
-    port: cfg.port,
-    secure: cfg.tls === 'implicit',
-    requireTLS: cfg.tls === 'required',
-    ignoreTLS: cfg.tls === 'disabled',
-    tls: { minVersion: 'TLSv1.2', rejectUnauthorized: true, ...(ca ? { ca } : {}) },
-    ...(cfg.user ? { auth: { user: cfg.user, pass: pass ?? '' } } : {}),
-    connectionTimeout: cfg.timeoutMs,
-    greetingTimeout: cfg.timeoutMs,
-    socketTimeout: cfg.timeoutMs,
-    logger: false,
-    debug: false,
-  });
+  const open = async (): Promise<Transporter> =>
+    (await import('nodemailer')).default.createTransport({
+      host: cfg.host,
+      port: cfg.port,
+      secure: cfg.tls === 'implicit',
+      requireTLS: cfg.tls === 'required',
+      ignoreTLS: cfg.tls === 'disabled',
+      tls: { minVersion: 'TLSv1.2', rejectUnauthorized: true, ...(ca ? { ca } : {}) },
+      ...(cfg.user ? { auth: { user: cfg.user, pass: pass ?? '' } } : {}),
+      connectionTimeout: cfg.timeoutMs,
+      greetingTimeout: cfg.timeoutMs,
+      socketTimeout: cfg.timeoutMs,
+      logger: false,
+      debug: false,
+    });
   let transport: Promise<Transporter> | undefined;
   return {
     async send(m) {
@@ -53,7 +58,9 @@ export function smtpSender(cfg: NonNullable<MailConfig['smtp']>): MailSender {
         await (await (transport ??= open())).sendMail({ from: cfg.from, to: m.to, subject: m.subject, text: m.text });
       } catch (e) {
         // the SMTP error text may echo the message: keep only its code
-        throw Object.assign(unavailable('e-mail'), { cause: new Error(redactText((e as { code?: string }).code ?? 'SMTP error')) });
+        throw Object.assign(unavailable('e-mail'), {
+          cause: new Error(redactText((e as { code?: string }).code ?? 'SMTP error')),
+        });
       }
     },
   };
@@ -79,7 +86,8 @@ export function httpSmsSender(cfg: NonNullable<MailConfig['sms']>): SmsSender {
   if (cfg.authHeaderFile) {
     const line = readSecretFile(cfg.authHeaderFile, 'mail.sms.authHeaderFile');
     const i = line.indexOf(':');
-    if (i < 1) throw new AppError('CONFIG_INVALID', 'mail.sms.authHeaderFile must hold one line "Name: value"', { exitCode: 2 });
+    if (i < 1)
+      throw new AppError('CONFIG_INVALID', 'mail.sms.authHeaderFile must hold one line "Name: value"', { exitCode: 2 });
     header = [line.slice(0, i).trim(), line.slice(i + 1).trim()];
   }
   const ca = cfg.caFile ? fs.readFileSync(cfg.caFile) : undefined;
@@ -92,13 +100,21 @@ export function httpSmsSender(cfg: NonNullable<MailConfig['sms']>): SmsSender {
           cfg.url,
           {
             method: cfg.method,
-            headers: { 'content-type': cfg.contentType, 'content-length': Buffer.byteLength(body), ...(header ? { [header[0]]: header[1] } : {}) },
+            headers: {
+              'content-type': cfg.contentType,
+              'content-length': Buffer.byteLength(body),
+              ...(header ? { [header[0]]: header[1] } : {}),
+            },
             timeout: cfg.timeoutMs,
             ...(ca ? { ca } : {}),
           },
           (res: IncomingMessage) => {
             res.resume();
-            res.on('end', () => ((res.statusCode ?? 500) < 300 ? resolve() : reject(unavailable(`SMS (gateway answered ${res.statusCode})`))));
+            res.on('end', () =>
+              (res.statusCode ?? 500) < 300
+                ? resolve()
+                : reject(unavailable(`SMS (gateway answered ${res.statusCode})`)),
+            );
           },
         );
         req.on('timeout', () => req.destroy(new Error('timeout')));

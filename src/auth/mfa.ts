@@ -22,7 +22,12 @@ export interface TotpProvisioning {
 
 export type ChallengeCheck =
   | { ok: true; userId: string; purpose: string; request: string | null; method: string; release: string | null }
-  | { ok: false; reason: 'invalid' | 'burned' | 'wrong-code'; userId?: string; /** set when a code was checked (and was wrong) */ attemptsLeft?: number };
+  | {
+      ok: false;
+      reason: 'invalid' | 'burned' | 'wrong-code';
+      userId?: string;
+      /** set when a code was checked (and was wrong) */ attemptsLeft?: number;
+    };
 
 const PERIOD = 30;
 const RECOVERY_ALPHABET = 'abcdefghjkmnpqrstuvwxyz23456789';
@@ -46,13 +51,19 @@ export class SecondFactor {
   }
 
   /** new TOTP secret for a user, encrypted for the row; the caller stores `secretEnc` */
-  async newTotp(user: Pick<UserRow, 'id' | 'username'>): Promise<{ secretEnc: string; provisioning: TotpProvisioning }> {
+  async newTotp(
+    user: Pick<UserRow, 'id' | 'username'>,
+  ): Promise<{ secretEnc: string; provisioning: TotpProvisioning }> {
     const secret = new OTPAuth.Secret({ size: 20 });
     const t = this.totp(secret, user.username);
     const otpauthUrl = t.toString();
     return {
       secretEnc: await this.fields.encrypt('users', secret.base32, `users.totp:${user.id}`),
-      provisioning: { secret: secret.base32, otpauthUrl, qrSvg: await (await import('qrcode')).default.toString(otpauthUrl, { type: 'svg', errorCorrectionLevel: 'M' }) },
+      provisioning: {
+        secret: secret.base32,
+        otpauthUrl,
+        qrSvg: await (await import('qrcode')).default.toString(otpauthUrl, { type: 'svg', errorCorrectionLevel: 'M' }),
+      },
     };
   }
 
@@ -83,7 +94,12 @@ export class SecondFactor {
     });
     await trx.deleteFrom('recovery_codes').where('user_id', '=', userId).execute();
     const now = this.clock.nowMs();
-    await trx.insertInto('recovery_codes').values(codes.map((c) => ({ code_hash: sha256(`${userId}:${c}`), user_id: userId, created_at: now, used_at: null }))).execute();
+    await trx
+      .insertInto('recovery_codes')
+      .values(
+        codes.map((c) => ({ code_hash: sha256(`${userId}:${c}`), user_id: userId, created_at: now, used_at: null })),
+      )
+      .execute();
     return codes;
   }
 
@@ -112,7 +128,8 @@ export class SecondFactor {
   ): Promise<{ challenge: string; code?: string; expiresAt: number }> {
     const challenge = randomToken(16);
     const idHash = sha256(challenge);
-    const code = method === 'email' || method === 'sms' ? String(crypto.randomInt(0, 1_000_000)).padStart(6, '0') : undefined;
+    const code =
+      method === 'email' || method === 'sms' ? String(crypto.randomInt(0, 1_000_000)).padStart(6, '0') : undefined;
     const now = this.clock.nowMs();
     const expiresAt = now + this.cfg.challengeTtlSeconds * 1000;
     await trx
@@ -139,11 +156,20 @@ export class SecondFactor {
    * check); the `maxAttempts`-th wrong code burns the challenge (M3). On success the challenge is
    * consumed (exactly once, even under parallel submissions).
    */
-  async answer(challenge: string, code: string, loadUser: (id: string) => Promise<UserRow | undefined>): Promise<ChallengeCheck> {
+  async answer(
+    challenge: string,
+    code: string,
+    loadUser: (id: string) => Promise<UserRow | undefined>,
+  ): Promise<ChallengeCheck> {
     const idHash = sha256(challenge);
     const now = this.clock.nowMs();
-    const row = await this.db.selectFrom('login_challenges').selectAll().where('id_hash', '=', idHash).executeTakeFirst();
-    if (!row || row.consumed_at !== null || Number(row.expires_at) <= now) return { ok: false, reason: 'invalid', ...(row ? { userId: row.user_id } : {}) };
+    const row = await this.db
+      .selectFrom('login_challenges')
+      .selectAll()
+      .where('id_hash', '=', idHash)
+      .executeTakeFirst();
+    if (!row || row.consumed_at !== null || Number(row.expires_at) <= now)
+      return { ok: false, reason: 'invalid', ...(row ? { userId: row.user_id } : {}) };
     const took = await this.db
       .updateTable('login_challenges')
       .set((eb) => ({ attempts: eb('attempts', '+', 1) }))
@@ -158,28 +184,63 @@ export class SecondFactor {
       const c = code.trim();
       if (row.code_hash && /^\d{6}$/.test(c)) good = safeEqual(sha256(`${idHash}:${c}`), row.code_hash);
       else if (row.method === 'totp' && /^\d{6}$/.test(c)) good = await this.verifyTotp(user, c);
-      else if (row.method === 'totp-enrol' && /^\d{6}$/.test(c) && user.totp_pending_enc) good = await this.verifyTotp(user, c, user.totp_pending_enc);
+      else if (row.method === 'totp-enrol' && /^\d{6}$/.test(c) && user.totp_pending_enc)
+        good = await this.verifyTotp(user, c, user.totp_pending_enc);
       if (!good && /-/.test(c)) good = await this.useRecoveryCode(user.id, c);
     }
     if (!good) {
-      const after = await this.db.selectFrom('login_challenges').select('attempts').where('id_hash', '=', idHash).executeTakeFirst();
+      const after = await this.db
+        .selectFrom('login_challenges')
+        .select('attempts')
+        .where('id_hash', '=', idHash)
+        .executeTakeFirst();
       const left = this.cfg.maxAttempts - (after?.attempts ?? this.cfg.maxAttempts);
-      if (left <= 0) await this.db.updateTable('login_challenges').set({ consumed_at: now }).where('id_hash', '=', idHash).where('consumed_at', 'is', null).execute();
-      return { ok: false, reason: left <= 0 ? 'burned' : 'wrong-code', userId: row.user_id, attemptsLeft: Math.max(0, left) };
+      if (left <= 0)
+        await this.db
+          .updateTable('login_challenges')
+          .set({ consumed_at: now })
+          .where('id_hash', '=', idHash)
+          .where('consumed_at', 'is', null)
+          .execute();
+      return {
+        ok: false,
+        reason: left <= 0 ? 'burned' : 'wrong-code',
+        userId: row.user_id,
+        attemptsLeft: Math.max(0, left),
+      };
     }
-    const consumed = await this.db.updateTable('login_challenges').set({ consumed_at: now }).where('id_hash', '=', idHash).where('consumed_at', 'is', null).executeTakeFirst();
+    const consumed = await this.db
+      .updateTable('login_challenges')
+      .set({ consumed_at: now })
+      .where('id_hash', '=', idHash)
+      .where('consumed_at', 'is', null)
+      .executeTakeFirst();
     if (Number(consumed.numUpdatedRows) !== 1) return { ok: false, reason: 'invalid', userId: row.user_id };
-    return { ok: true, userId: row.user_id, purpose: row.purpose, request: row.request, method: row.method, release: row.throttle_release };
+    return {
+      ok: true,
+      userId: row.user_id,
+      purpose: row.purpose,
+      request: row.request,
+      method: row.method,
+      release: row.throttle_release,
+    };
   }
 
   /** the user a live challenge belongs to (to check their second factor is not locked before a code is tried) */
   async challengeUser(challenge: string): Promise<string | undefined> {
-    const row = await this.db.selectFrom('login_challenges').select(['user_id', 'consumed_at', 'expires_at']).where('id_hash', '=', sha256(challenge)).executeTakeFirst();
+    const row = await this.db
+      .selectFrom('login_challenges')
+      .select(['user_id', 'consumed_at', 'expires_at'])
+      .where('id_hash', '=', sha256(challenge))
+      .executeTakeFirst();
     return row && row.consumed_at === null && Number(row.expires_at) > this.clock.nowMs() ? row.user_id : undefined;
   }
 
   /** housekeeping: old challenges are useless */
   async purge(): Promise<void> {
-    await this.db.deleteFrom('login_challenges').where('expires_at', '<', this.clock.nowMs() - 86_400_000).execute();
+    await this.db
+      .deleteFrom('login_challenges')
+      .where('expires_at', '<', this.clock.nowMs() - 86_400_000)
+      .execute();
   }
 }

@@ -25,7 +25,10 @@ export const notices = {
   },
   passwordChanged: (to: Recipient, username: string, atMs: number) => {
     const { t, lang } = tr(to);
-    return { subject: t('mail.passwordChanged.subject'), text: t('mail.passwordChanged.text', { username, at: utcDateTime(lang, atMs) }) };
+    return {
+      subject: t('mail.passwordChanged.subject'),
+      text: t('mail.passwordChanged.text', { username, at: utcDateTime(lang, atMs) }),
+    };
   },
   code: (to: Recipient, code: string, minutes: number) => {
     const { t } = tr(to);
@@ -33,16 +36,25 @@ export const notices = {
   },
   mfaLocked: (to: Recipient, username: string, minutes: number, atMs: number) => {
     const { t, lang } = tr(to);
-    return { subject: t('mail.mfaLocked.subject'), text: t('mail.mfaLocked.text', { username, minutes, at: utcDateTime(lang, atMs) }) };
+    return {
+      subject: t('mail.mfaLocked.subject'),
+      text: t('mail.mfaLocked.text', { username, minutes, at: utcDateTime(lang, atMs) }),
+    };
   },
   ownerAlert: (to: Recipient, owner: string, member: string, what: OwnerAlertWhat) => {
     const { t } = tr(to);
-    return { subject: t('mail.ownerAlert.subject'), text: t('mail.ownerAlert.text', { owner, member, what: t(`mail.ownerAlert.what.${what}`) }) };
+    return {
+      subject: t('mail.ownerAlert.subject'),
+      text: t('mail.ownerAlert.text', { owner, member, what: t(`mail.ownerAlert.what.${what}`) }),
+    };
   },
   reviewReminder: (to: Recipient, due: string) => {
     const { t, lang } = tr(to);
     const ms = Date.parse(due);
-    return { subject: t('mail.reviewReminder.subject'), text: t('mail.reviewReminder.text', { due: Number.isNaN(ms) ? due : utcDateTime(lang, ms) }) };
+    return {
+      subject: t('mail.reviewReminder.subject'),
+      text: t('mail.reviewReminder.text', { due: Number.isNaN(ms) ? due : utcDateTime(lang, ms) }),
+    };
   },
 };
 

@@ -37,18 +37,30 @@ export class ProofChallenges {
       this.key = undefined; // the HSM may come back: ask again next time
       throw e;
     });
-    return crypto.createHmac('sha256', await this.key).update(`${body}|${accountKey}|${prefix}`).digest().subarray(0, TAG_BYTES);
+    return crypto
+      .createHmac('sha256', await this.key)
+      .update(`${body}|${accountKey}|${prefix}`)
+      .digest()
+      .subarray(0, TAG_BYTES);
   }
 
   /** a new single-use challenge for this account and address (expires after two minutes) */
   async issue(accountKey: string, prefix: string, bits: number): Promise<ProofChallenge> {
     const expiresAt = this.clock.nowMs() + PROOF_TTL_MS;
     const body = `${bits}.${expiresAt}.${randomToken(12)}`;
-    return { challenge: `${body}.${(await this.tag(body, accountKey, prefix)).toString('base64url')}`, bits, expiresAt };
+    return {
+      challenge: `${body}.${(await this.tag(body, accountKey, prefix)).toString('base64url')}`,
+      bits,
+      expiresAt,
+    };
   }
 
   /** the bits a solved challenge proves (0 when absent, expired, used, for another account or address, forged or unsolved) */
-  async redeem(proof: { challenge: string; nonce: string } | undefined, accountKey: string, prefix: string): Promise<number> {
+  async redeem(
+    proof: { challenge: string; nonce: string } | undefined,
+    accountKey: string,
+    prefix: string,
+  ): Promise<number> {
     if (!proof || proof.nonce.length > 64) return 0;
     const m = SHAPE.exec(proof.challenge);
     if (!m) return 0;

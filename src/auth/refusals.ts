@@ -67,10 +67,21 @@ export class RefusalTally {
           actor: 'anonymous',
           outcome: 'denied',
           reason: 'PROOF_REQUIRED',
-          targets: { address, minute: new Date(b.minute * MINUTE).toISOString(), refused: String(b.refused), bits: String(b.bits), ...(users ? { users } : {}) },
-          source: { ...(address !== 'many' ? { ip: address } : {}), ...(b.userAgent ? { userAgent: b.userAgent.slice(0, 200) } : {}) },
+          targets: {
+            address,
+            minute: new Date(b.minute * MINUTE).toISOString(),
+            refused: String(b.refused),
+            bits: String(b.bits),
+            ...(users ? { users } : {}),
+          },
+          source: {
+            ...(address !== 'many' ? { ip: address } : {}),
+            ...(b.userAgent ? { userAgent: b.userAgent.slice(0, 200) } : {}),
+          },
         })
-        .catch((e: unknown) => this.o.log.error({ err: e, event: 'audit.failed' }, 'could not record refused sign-ins'));
+        .catch((e: unknown) =>
+          this.o.log.error({ err: e, event: 'audit.failed' }, 'could not record refused sign-ins'),
+        );
     }
   }
 

@@ -50,7 +50,15 @@ export const LoginBody = Type.Object(
     scopes: Type.Optional(Type.Array(Type.String(), { maxItems: 32 })),
     ttlDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 365 })),
     /** a solved proof of work, when the previous answer was 429 PROOF_REQUIRED */
-    proof: Type.Optional(Type.Object({ challenge: Type.String({ minLength: 1, maxLength: 64 }), nonce: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false })),
+    proof: Type.Optional(
+      Type.Object(
+        {
+          challenge: Type.String({ minLength: 1, maxLength: 64 }),
+          nonce: Type.String({ minLength: 1, maxLength: 64 }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );

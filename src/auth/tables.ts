@@ -114,7 +114,13 @@ export interface AuthTables {
   /** single-use proof-of-work challenges (migrations/2026-12-07T0030-auth-friction.ts) */
   auth_proofs: { id_hash: string; account_key: string; prefix: string; bits: number; expires_at: number };
   /** addresses and devices a user completed a sign-in from: SHA-256 of (kind, user, address or device secret) */
-  auth_known_clients: { client_hash: string; user_id: string; kind: string; first_seen_at: number; last_seen_at: number };
+  auth_known_clients: {
+    client_hash: string;
+    user_id: string;
+    kind: string;
+    first_seen_at: number;
+    last_seen_at: number;
+  };
   /** notices shown to a user at their next sign-in (e.g. their second factor was locked) */
   auth_user_notices: { id: string; user_id: string; kind: string; created_at: number; shown_at: number | null };
 }

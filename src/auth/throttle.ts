@@ -71,7 +71,11 @@ export class LoginThrottle {
   }
 
   /** compare-and-set update of one counter; `decide` sees the current row (window already applied) */
-  private async cas(key: string, windowMs: number, decide: (failures: number, last: number) => { take: boolean }): Promise<{ taken: boolean; failures: number; last: number }> {
+  private async cas(
+    key: string,
+    windowMs: number,
+    decide: (failures: number, last: number) => { take: boolean },
+  ): Promise<{ taken: boolean; failures: number; last: number }> {
     for (let i = 0; i < 20; i++) {
       const now = this.clock.nowMs();
       const row = await this.db.selectFrom('login_throttle').selectAll().where('key', '=', key).executeTakeFirst();
@@ -121,7 +125,13 @@ export class LoginThrottle {
     if (known === 'device') return 0;
     const over = before.pairFailures - this.cfg.freeFailures;
     const pair = over < 0 ? 0 : this.cfg.proofBits + over;
-    const wide = known === 'address' ? 0 : Math.max(this.levelBits(before.accountFailures, this.cfg.accountFailuresPerHour), this.levelBits(before.addressFailures, this.cfg.addressFailures));
+    const wide =
+      known === 'address'
+        ? 0
+        : Math.max(
+            this.levelBits(before.accountFailures, this.cfg.accountFailuresPerHour),
+            this.levelBits(before.addressFailures, this.cfg.addressFailures),
+          );
     const bits = Math.max(pair, wide);
     return bits === 0 ? 0 : Math.min(this.cfg.maxProofBits, bits);
   }
@@ -150,7 +160,15 @@ export class LoginThrottle {
 
   /** the failures counted so far under these keys (windows applied), in one read */
   private async peek(keys: readonly [string, number][]): Promise<number[]> {
-    const rows = await this.db.selectFrom('login_throttle').selectAll().where('key', 'in', keys.map(([k]) => k)).execute();
+    const rows = await this.db
+      .selectFrom('login_throttle')
+      .selectAll()
+      .where(
+        'key',
+        'in',
+        keys.map(([k]) => k),
+      )
+      .execute();
     const now = this.clock.nowMs();
     return keys.map(([k, windowMs]) => {
       const row = rows.find((r) => r.key === k);
@@ -175,17 +193,39 @@ export class LoginThrottle {
     ]);
     const before: Counts = { accountFailures: acct0!, addressFailures: addr0!, pairFailures: pair0! };
     const early = this.required(before, known);
-    if (early > provenBits) return { ok: false, bits: early, accountFailures: acct0! + 1, addressFailures: addr0! + 1, pairFailures: pair0! + 1 };
+    if (early > provenBits)
+      return {
+        ok: false,
+        bits: early,
+        accountFailures: acct0! + 1,
+        addressFailures: addr0! + 1,
+        pairFailures: pair0! + 1,
+      };
     this.demands.clear(); // counts change: every remembered demand is decided afresh
     const always = () => ({ take: true });
     const addr = await this.cas(addrKey, this.cfg.addressWindowSeconds * 1000, always);
     const pair = await this.cas(pairKey, DAY, always);
     const acct = await this.cas(accountKey, HOUR, always);
-    const counts: Counts = { accountFailures: acct.failures, addressFailures: addr.failures, pairFailures: pair.failures };
-    const bits = this.required({ accountFailures: acct.failures - 1, addressFailures: addr.failures - 1, pairFailures: pair.failures - 1 }, known);
+    const counts: Counts = {
+      accountFailures: acct.failures,
+      addressFailures: addr.failures,
+      pairFailures: pair.failures,
+    };
+    const bits = this.required(
+      { accountFailures: acct.failures - 1, addressFailures: addr.failures - 1, pairFailures: pair.failures - 1 },
+      known,
+    );
     if (bits > provenBits || !addr.taken || !pair.taken || !acct.taken) {
       // only what was counted is given back (a counter too contended to update counts as a demand)
-      const counted = ([[addr, addrKey], [pair, pairKey], [acct, accountKey]] as const).filter(([c]) => c.taken).map(([, k]) => k);
+      const counted = (
+        [
+          [addr, addrKey],
+          [pair, pairKey],
+          [acct, accountKey],
+        ] as const
+      )
+        .filter(([c]) => c.taken)
+        .map(([, k]) => k);
       await Promise.all(counted.map((k) => this.giveBack(k)));
       return { ok: false, bits: Math.max(bits, this.cfg.proofBits), ...counts };
     }
@@ -206,7 +246,10 @@ export class LoginThrottle {
 
   /** whether this user completed a sign-in from this device (cookie secret) or address recently */
   async known(userId: string, prefix: string, device: string | undefined): Promise<Known> {
-    const hashes = [LoginThrottle.clientHash('address', userId, prefix), ...(device ? [LoginThrottle.clientHash('device', userId, device)] : [])];
+    const hashes = [
+      LoginThrottle.clientHash('address', userId, prefix),
+      ...(device ? [LoginThrottle.clientHash('device', userId, device)] : []),
+    ];
     const rows = await this.db
       .selectFrom('auth_known_clients')
       .select('kind')
@@ -221,7 +264,10 @@ export class LoginThrottle {
   /** after a complete sign-in: this address (and device, when given) is known for the user */
   async remember(userId: string, prefix: string, device: string | undefined): Promise<void> {
     const now = this.clock.nowMs();
-    const rows = [{ kind: 'address', hash: LoginThrottle.clientHash('address', userId, prefix) }, ...(device ? [{ kind: 'device', hash: LoginThrottle.clientHash('device', userId, device) }] : [])];
+    const rows = [
+      { kind: 'address', hash: LoginThrottle.clientHash('address', userId, prefix) },
+      ...(device ? [{ kind: 'device', hash: LoginThrottle.clientHash('device', userId, device) }] : []),
+    ];
     for (const r of rows) {
       await this.db
         .insertInto('auth_known_clients')
@@ -238,7 +284,11 @@ export class LoginThrottle {
 
   /** seconds until the window of `key` ends (for Retry-After), at least 1 */
   async windowLeftSeconds(key: string, windowMs: number): Promise<number> {
-    const row = await this.db.selectFrom('login_throttle').select('window_start').where('key', '=', key).executeTakeFirst();
+    const row = await this.db
+      .selectFrom('login_throttle')
+      .select('window_start')
+      .where('key', '=', key)
+      .executeTakeFirst();
     return row ? Math.max(1, Math.ceil((Number(row.window_start) + windowMs - this.clock.nowMs()) / 1000)) : 1;
   }
 

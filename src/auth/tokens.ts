@@ -36,7 +36,11 @@ export class ApiTokens {
 
   static checkScopes(scopes: readonly string[]): void {
     const bad = scopes.filter((s) => !(ALL_PERMISSIONS as readonly string[]).includes(s));
-    if (bad.length) throw errors.usage(`unknown scope(s): ${bad.join(', ')}`, `scopes are permission names: ${ALL_PERMISSIONS.join(', ')}`);
+    if (bad.length)
+      throw errors.usage(
+        `unknown scope(s): ${bad.join(', ')}`,
+        `scopes are permission names: ${ALL_PERMISSIONS.join(', ')}`,
+      );
   }
 
   /**
@@ -45,22 +49,43 @@ export class ApiTokens {
    * and not one of the `optIn` scopes (given only when named).
    * Every path that mints a token goes through here.
    */
-  static grant(allowed: readonly string[], requested: readonly string[] | undefined, optIn: readonly string[] = []): string[] {
+  static grant(
+    allowed: readonly string[],
+    requested: readonly string[] | undefined,
+    optIn: readonly string[] = [],
+  ): string[] {
     const scopes = requested?.length ? [...requested] : [...allowed];
     ApiTokens.checkScopes(scopes);
     const extra = scopes.filter((s) => !allowed.includes(s) && !optIn.includes(s));
-    if (extra.length) throw new AppError('FORBIDDEN', `you do not hold: ${extra.join(', ')}`, { httpStatus: 403, exitCode: 1 });
+    if (extra.length)
+      throw new AppError('FORBIDDEN', `you do not hold: ${extra.join(', ')}`, { httpStatus: 403, exitCode: 1 });
     return scopes;
   }
 
-  async create(trx: Kysely<Database>, userId: string, o: { name: string; scopes: readonly string[]; ttlDays?: number | undefined }): Promise<{ token: string; view: TokenView }> {
+  async create(
+    trx: Kysely<Database>,
+    userId: string,
+    o: { name: string; scopes: readonly string[]; ttlDays?: number | undefined },
+  ): Promise<{ token: string; view: TokenView }> {
     ApiTokens.checkScopes(o.scopes);
     const ttl = o.ttlDays ?? this.cfg.defaultTtlDays;
-    if (!Number.isInteger(ttl) || ttl < 1 || ttl > this.cfg.maxTtlDays) throw errors.usage(`token lifetime must be 1 to ${this.cfg.maxTtlDays} days`);
+    if (!Number.isInteger(ttl) || ttl < 1 || ttl > this.cfg.maxTtlDays)
+      throw errors.usage(`token lifetime must be 1 to ${this.cfg.maxTtlDays} days`);
     const now = this.clock.nowMs();
     const id = newId();
     const token = `${TOKEN_PREFIX}${randomToken(32)}`;
-    const row = { id, user_id: userId, name: o.name.slice(0, 100), token_hash: sha256(token), scopes: JSON.stringify([...new Set(o.scopes)].sort()), created_at: now, expires_at: now + ttl * 86_400_000, last_used_at: null, revoked_at: null, revoked_by: null };
+    const row = {
+      id,
+      user_id: userId,
+      name: o.name.slice(0, 100),
+      token_hash: sha256(token),
+      scopes: JSON.stringify([...new Set(o.scopes)].sort()),
+      created_at: now,
+      expires_at: now + ttl * 86_400_000,
+      last_used_at: null,
+      revoked_at: null,
+      revoked_by: null,
+    };
     await trx.insertInto('api_tokens').values(row).execute();
     return { token, view: toView(row) };
   }
@@ -68,12 +93,21 @@ export class ApiTokens {
   /** the live token for a bearer value (updates last use at most once a minute) */
   async lookup(bearer: string): Promise<{ id: string; userId: string; scopes: string[] } | undefined> {
     if (!bearer.startsWith(TOKEN_PREFIX) || bearer.length > 200) return undefined;
-    const row = await this.db.selectFrom('api_tokens').selectAll().where('token_hash', '=', sha256(bearer)).executeTakeFirst();
+    const row = await this.db
+      .selectFrom('api_tokens')
+      .selectAll()
+      .where('token_hash', '=', sha256(bearer))
+      .executeTakeFirst();
     const now = this.clock.nowMs();
     if (!row || row.revoked_at !== null || Number(row.expires_at) <= now) return undefined;
     if (row.last_used_at === null || now - Number(row.last_used_at) > 60_000) {
       // not awaited: a write waiting for another process's database lock must not hold up a read
-      void this.db.updateTable('api_tokens').set({ last_used_at: now }).where('id', '=', row.id).execute().catch(() => undefined);
+      void this.db
+        .updateTable('api_tokens')
+        .set({ last_used_at: now })
+        .where('id', '=', row.id)
+        .execute()
+        .catch(() => undefined);
     }
     return { id: row.id, userId: row.user_id, scopes: JSON.parse(row.scopes) as string[] };
   }
@@ -90,13 +124,22 @@ export class ApiTokens {
   }
 
   async revoke(trx: Kysely<Database>, id: string, by: string, userId?: string): Promise<boolean> {
-    let q = trx.updateTable('api_tokens').set({ revoked_at: this.clock.nowMs(), revoked_by: by }).where('id', '=', id).where('revoked_at', 'is', null);
+    let q = trx
+      .updateTable('api_tokens')
+      .set({ revoked_at: this.clock.nowMs(), revoked_by: by })
+      .where('id', '=', id)
+      .where('revoked_at', 'is', null);
     if (userId) q = q.where('user_id', '=', userId);
     return Number((await q.executeTakeFirst()).numUpdatedRows) === 1;
   }
 
   async revokeAll(trx: Kysely<Database>, userId: string, by: string): Promise<number> {
-    const r = await trx.updateTable('api_tokens').set({ revoked_at: this.clock.nowMs(), revoked_by: by }).where('user_id', '=', userId).where('revoked_at', 'is', null).executeTakeFirst();
+    const r = await trx
+      .updateTable('api_tokens')
+      .set({ revoked_at: this.clock.nowMs(), revoked_by: by })
+      .where('user_id', '=', userId)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
     return Number(r.numUpdatedRows);
   }
 }

@@ -8,7 +8,8 @@ import { authErrors } from './errors.js';
 export function normaliseUsername(raw: string): { display: string; key: string; skeleton: string } {
   const display = raw.normalize('NFKC').trim();
   if (display.length < 2 || display.length > 64) throw authErrors.badUsername('2 to 64 characters');
-  if (!/^[\p{L}\p{N}._@-]+$/u.test(display)) throw authErrors.badUsername('letters, digits, ".", "_", "-" and "@" only');
+  if (!/^[\p{L}\p{N}._@-]+$/u.test(display))
+    throw authErrors.badUsername('letters, digits, ".", "_", "-" and "@" only');
   // toLowerCase after NFKC, then NFKC again: case folding may produce non-normalised sequences
   const key = display.toLowerCase().normalize('NFKC');
   return { display, key, skeleton: skeletonOf(key) };

@@ -111,9 +111,14 @@ export class UserDirectory {
     const email = await this.email(r);
     const emailEnc = await this.fields.encrypt(personalScope(r.id), email, `users.email:${r.id}`);
     const phone = await this.phone(r);
-    const phoneEnc = phone === undefined ? null : await this.fields.encrypt(personalScope(r.id), phone, `users.phone:${r.id}`);
+    const phoneEnc =
+      phone === undefined ? null : await this.fields.encrypt(personalScope(r.id), phone, `users.phone:${r.id}`);
     if (keyOf(emailEnc) === keyOf(r.email_enc) && keyOf(phoneEnc) === keyOf(r.phone_enc)) return false;
-    let q = this.db.updateTable('users').set({ email_enc: emailEnc, phone_enc: phoneEnc }).where('id', '=', r.id).where('email_enc', '=', r.email_enc);
+    let q = this.db
+      .updateTable('users')
+      .set({ email_enc: emailEnc, phone_enc: phoneEnc })
+      .where('id', '=', r.id)
+      .where('email_enc', '=', r.email_enc);
     q = r.phone_enc === null ? q.where('phone_enc', 'is', null) : q.where('phone_enc', '=', r.phone_enc);
     const res = await q.executeTakeFirst();
     return Number(res.numUpdatedRows) === 1;

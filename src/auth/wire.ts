@@ -77,14 +77,27 @@ export interface Identity {
 
 /** logs security events when no alert channel is wired */
 export const logAlerter = (log: Logger): Alerter => ({
-  raise: async (a) => void log.warn({ event: 'alert', kind: a.kind, severity: a.severity, targets: a.targets }, a.message),
+  raise: async (a) =>
+    void log.warn({ event: 'alert', kind: a.kind, severity: a.severity, targets: a.targets }, a.message),
 });
 
 /** Builds the identity and access modules from their configuration (composition for main.ts, init and the CLI). */
 export function wireIdentity(o: IdentityOptions): Identity {
-  const d: AuthDeps = { db: o.db, clock: o.clock, log: o.log, fields: o.fields, audit: o.audit, alerts: o.alerts ?? logAlerter(o.log), config: o.auth, publicUrl: o.publicUrl, organisation: o.organisation };
+  const d: AuthDeps = {
+    db: o.db,
+    clock: o.clock,
+    log: o.log,
+    fields: o.fields,
+    audit: o.audit,
+    alerts: o.alerts ?? logAlerter(o.log),
+    config: o.auth,
+    publicUrl: o.publicUrl,
+    organisation: o.organisation,
+  };
   // the pepper: one HMAC in the HSM per hash or verification (docs/formats.md "Password hashes")
-  const hasher = new PasswordHasher(o.auth.argon2, (password) => macCreating(o.keys, PEPPER_KEY, Buffer.from(password, 'utf8')));
+  const hasher = new PasswordHasher(o.auth.argon2, (password) =>
+    macCreating(o.keys, PEPPER_KEY, Buffer.from(password, 'utf8')),
+  );
   const throttle = new LoginThrottle(o.db, o.clock, o.auth.throttle);
   const sessions = new SessionStore(o.db, o.clock, o.auth.sessions);
   const mfa = new SecondFactor(o.db, o.clock, o.fields, o.auth.mfa);
@@ -93,7 +106,9 @@ export function wireIdentity(o: IdentityOptions): Identity {
   const users = new UserDirectory(o.db, o.fields);
   const mail = o.mailSender ?? (o.mail.smtp ? smtpSender(o.mail.smtp) : undefined);
   const sms = o.smsSender ?? (o.mail.sms ? httpSmsSender(o.mail.sms) : undefined);
-  const proofs = new ProofChallenges(o.db, o.clock, () => macCreating(o.keys, PROOF_KEY, Buffer.from('coffre sign-in proof challenges v1')));
+  const proofs = new ProofChallenges(o.db, o.clock, () =>
+    macCreating(o.keys, PROOF_KEY, Buffer.from('coffre sign-in proof challenges v1')),
+  );
   const refusals = new RefusalTally({ clock: o.clock, audit: o.audit, log: o.log });
   const login = new LoginService(d, { users, hasher, throttle, sessions, mfa, tokens, proofs, refusals, mail, sms });
   const accounts = new AccountService(d, { users, hasher, throttle, sessions, mfa, tokens, links, mail, sms });
@@ -109,7 +124,15 @@ export function wireIdentity(o: IdentityOptions): Identity {
     },
     allowLookup: (userId) => throttle.take(`lookup:${userId}`, o.auth.directory.lookupsPerHour, 3_600_000),
   };
-  const workspaces = new Workspaces({ db: o.db, clock: o.clock, fields: o.fields, audit: o.audit, policy, limits: o.workspaceLimits, directory });
+  const workspaces = new Workspaces({
+    db: o.db,
+    clock: o.clock,
+    fields: o.fields,
+    audit: o.audit,
+    policy,
+    limits: o.workspaceLimits,
+    directory,
+  });
   const publicOrigin = (() => {
     try {
       return new URL(o.publicUrl).origin;
@@ -117,8 +140,23 @@ export function wireIdentity(o: IdentityOptions): Identity {
       return undefined;
     }
   })();
-  const limiter = new FailedAuthLimiter({ clock: o.clock, audit: o.audit, alerts: d.alerts, log: o.log, cfg: o.auth.throttle });
-  const authenticator = new SessionAuthenticator({ db: o.db, clock: o.clock, sessions, tokens, policy, audit: o.audit, publicOrigin, limiter });
+  const limiter = new FailedAuthLimiter({
+    clock: o.clock,
+    audit: o.audit,
+    alerts: d.alerts,
+    log: o.log,
+    cfg: o.auth.throttle,
+  });
+  const authenticator = new SessionAuthenticator({
+    db: o.db,
+    clock: o.clock,
+    sessions,
+    tokens,
+    policy,
+    audit: o.audit,
+    publicOrigin,
+    limiter,
+  });
   const reviews = new AccessReviews({
     db: o.db,
     clock: o.clock,
@@ -129,7 +167,8 @@ export function wireIdentity(o: IdentityOptions): Identity {
     cfg: o.auth.reviews,
     workspaceName: (id) => workspaces.nameOf(id),
     effects: {
-      removeMember: (actor, ws, userId, source) => workspaces.removeMember(actor, ws, userId, source, 'access.review.revoke'),
+      removeMember: (actor, ws, userId, source) =>
+        workspaces.removeMember(actor, ws, userId, source, 'access.review.revoke'),
       downgradeRole: async (userId, by, source) => {
         const u = await users.byId(userId);
         if (u?.role === 'member') await accounts.setState(userId, 'disabled', by, source);
@@ -137,7 +176,15 @@ export function wireIdentity(o: IdentityOptions): Identity {
       },
       revokeToken: async (tokenId, by, source) => {
         await o.db.transaction().execute(async (trx) => {
-          if (await tokens.revoke(trx, tokenId, by)) await o.audit.record(trx, { action: 'token.revoke', actor: by, outcome: 'success', reason: 'ACCESS_REVIEW', targets: { token: tokenId }, source });
+          if (await tokens.revoke(trx, tokenId, by))
+            await o.audit.record(trx, {
+              action: 'token.revoke',
+              actor: by,
+              outcome: 'success',
+              reason: 'ACCESS_REVIEW',
+              targets: { token: tokenId },
+              source,
+            });
         });
       },
     },
@@ -150,8 +197,36 @@ export function wireIdentity(o: IdentityOptions): Identity {
         }
       : undefined,
   });
-  const api = [authRoutes({ db: o.db, login, accounts, users, sessions, tokens, audit: o.audit, publicOrigin, knownClientDays: o.auth.throttle.knownClientDays, vouch: (c) => limiter.vouch(c) }), workspaceRoutes(workspaces), reviewRoutes(reviews)];
-  return { users, accounts, login, sessions, tokens, hasher, policy, workspaces, authenticator, reviews, jobs: reviews.jobs(), api, close: async () => {
+  const api = [
+    authRoutes({
+      db: o.db,
+      login,
+      accounts,
+      users,
+      sessions,
+      tokens,
+      audit: o.audit,
+      publicOrigin,
+      knownClientDays: o.auth.throttle.knownClientDays,
+      vouch: (c) => limiter.vouch(c),
+    }),
+    workspaceRoutes(workspaces),
+    reviewRoutes(reviews),
+  ];
+  return {
+    users,
+    accounts,
+    login,
+    sessions,
+    tokens,
+    hasher,
+    policy,
+    workspaces,
+    authenticator,
+    reviews,
+    jobs: reviews.jobs(),
+    api,
+    close: async () => {
       await refusals.close();
       await limiter.close();
     },

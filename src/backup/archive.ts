@@ -25,7 +25,8 @@ export interface Member {
 }
 
 /** Names an archive may hold; anything else is refused when reading (no path tricks). */
-const MEMBER_NAME = /^(db\/coffre\.db|config\/config\.json|audit\/checkpoints\.json|manifest\.json|blobs\/[A-Za-z0-9._-]{1,200})$/;
+const MEMBER_NAME =
+  /^(db\/coffre\.db|config\/config\.json|audit\/checkpoints\.json|manifest\.json|blobs\/[A-Za-z0-9._-]{1,200})$/;
 export const isMemberName = (n: string) => MEMBER_NAME.test(n) && !n.endsWith('/.') && !n.includes('/..');
 
 const BLOCK = 512;
@@ -97,7 +98,11 @@ function* fileHeader(name: string, size: number, mtime: number): Generator<Buffe
  * is fixed (the backup's time) so the archive depends only on the content. A member whose size
  * changed while being read fails the backup.
  */
-export function packArchive(members: AsyncIterable<Member>, manifest: Omit<Manifest, 'members'>, mtime: Date): { stream: AsyncGenerator<Buffer> & { destroy(): void }; done: Promise<ManifestMember[]> } {
+export function packArchive(
+  members: AsyncIterable<Member>,
+  manifest: Omit<Manifest, 'members'>,
+  mtime: Date,
+): { stream: AsyncGenerator<Buffer> & { destroy(): void }; done: Promise<ManifestMember[]> } {
   let settle!: { resolve: (m: ManifestMember[]) => void; reject: (e: unknown) => void };
   const done = new Promise<ManifestMember[]>((resolve, reject) => (settle = { resolve, reject }));
   done.catch(() => undefined);
@@ -115,7 +120,8 @@ export function packArchive(members: AsyncIterable<Member>, manifest: Omit<Manif
         try {
           for await (const c of src as AsyncIterable<Buffer>) {
             n += c.length;
-            if (n > m.size) throw backupErrors.integrity(`${m.name} grew while being archived (${m.size} bytes expected)`);
+            if (n > m.size)
+              throw backupErrors.integrity(`${m.name} grew while being archived (${m.size} bytes expected)`);
             hash.update(c);
             yield c;
             if (m.ownChunks) release(c);
@@ -123,7 +129,8 @@ export function packArchive(members: AsyncIterable<Member>, manifest: Omit<Manif
         } finally {
           src.destroy();
         }
-        if (n !== m.size) throw backupErrors.integrity(`${m.name} shrank while being archived (${n} of ${m.size} bytes)`);
+        if (n !== m.size)
+          throw backupErrors.integrity(`${m.name} shrank while being archived (${n} of ${m.size} bytes)`);
         if (n % BLOCK) yield ZEROS.subarray(0, BLOCK - (n % BLOCK));
         seen.push({ name: m.name, size: m.size, sha256: hash.digest('hex') });
       }

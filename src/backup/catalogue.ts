@@ -39,7 +39,13 @@ export const targetFromRow = (r: TargetRow): TargetInfo => ({
   createdBy: r.created_by,
 });
 
-export const specOf = (t: TargetInfo): TargetSpec => ({ type: t.type, url: t.url, hostKey: t.hostKey, identityFile: t.identityFile, passwordFile: t.passwordFile });
+export const specOf = (t: TargetInfo): TargetSpec => ({
+  type: t.type,
+  url: t.url,
+  hostKey: t.hostKey,
+  identityFile: t.identityFile,
+  passwordFile: t.passwordFile,
+});
 
 export async function listTargets(db: Kysely<Database>): Promise<TargetInfo[]> {
   return (await db.selectFrom('backup_targets').selectAll().orderBy('name').execute()).map(targetFromRow);
@@ -110,7 +116,6 @@ export const backupFromRow = (r: BackupRow): BackupInfo => ({
   hasKey: r.wrapped_key !== null,
 });
 
-
 /** A format-1 wrapped session key as the catalogue kept it (tests and key rotation read such rows). */
 export const encodeWrapped = (w: WrappedKey): string => JSON.stringify(wrappedToJson(w));
 
@@ -118,13 +123,17 @@ export const encodeWrapped = (w: WrappedKey): string => JSON.stringify(wrappedTo
  * Live backup session keys under each KEK version, for key rotation (a version that still wraps
  * one is never destroyed): every format-1 backup whose catalogue row still holds its wrapped key.
  */
-export function backupKeyHolder(db: Kysely<Database>): { name: string; countUnder(kekVersion: number): Promise<number> } {
+export function backupKeyHolder(db: Kysely<Database>): {
+  name: string;
+  countUnder(kekVersion: number): Promise<number>;
+} {
   return {
     name: 'backupKeys',
     countUnder: async (kekVersion) => {
       const rows = await db.selectFrom('backups').select('wrapped_key').where('wrapped_key', 'is not', null).execute();
       // format-2 backups (a key reference to their own HSM key) do not depend on any KEK version
-      return rows.filter((r) => (JSON.parse(r.wrapped_key!) as { kekVersion?: unknown }).kekVersion === kekVersion).length;
+      return rows.filter((r) => (JSON.parse(r.wrapped_key!) as { kekVersion?: unknown }).kekVersion === kekVersion)
+        .length;
     },
   };
 }
@@ -133,7 +142,10 @@ export async function getBackupRow(db: Kysely<Database>, id: string): Promise<Ba
   return db.selectFrom('backups').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-export async function listBackups(db: Kysely<Database>, o: { target?: string; includeDeleted?: boolean } = {}): Promise<BackupInfo[]> {
+export async function listBackups(
+  db: Kysely<Database>,
+  o: { target?: string; includeDeleted?: boolean } = {},
+): Promise<BackupInfo[]> {
   let q = db.selectFrom('backups').selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc');
   if (o.target) q = q.where('target', '=', o.target);
   if (!o.includeDeleted) q = q.where('state', 'not in', ['deleted', 'failed']);
@@ -142,7 +154,15 @@ export async function listBackups(db: Kysely<Database>, o: { target?: string; in
 
 export async function recordCheck(
   db: Kysely<Database>,
-  c: { backupId: string; kind: string; startedAt: number; endedAt: number; ok: boolean; error?: string | null; details?: unknown },
+  c: {
+    backupId: string;
+    kind: string;
+    startedAt: number;
+    endedAt: number;
+    ok: boolean;
+    error?: string | null;
+    details?: unknown;
+  },
 ): Promise<void> {
   await db
     .insertInto('backup_checks')
@@ -159,5 +179,11 @@ export async function recordCheck(
 }
 
 export async function lastChecks(db: Kysely<Database>, backupId: string, limit = 10) {
-  return db.selectFrom('backup_checks').selectAll().where('backup_id', '=', backupId).orderBy('id', 'desc').limit(limit).execute();
+  return db
+    .selectFrom('backup_checks')
+    .selectAll()
+    .where('backup_id', '=', backupId)
+    .orderBy('id', 'desc')
+    .limit(limit)
+    .execute();
 }

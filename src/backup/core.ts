@@ -49,7 +49,10 @@ export class BackupCore {
   }
 
   geoCheck(t: { jurisdiction: string; lat: number; lon: number }): GeoVerdict {
-    return checkTargetSite(this.d.config.site, t, { minDistanceKm: this.cfg.minDistanceKm, allowedJurisdictions: this.cfg.allowedJurisdictions });
+    return checkTargetSite(this.d.config.site, t, {
+      minDistanceKm: this.cfg.minDistanceKm,
+      allowedJurisdictions: this.cfg.allowedJurisdictions,
+    });
   }
 
   /** Opens a registered target with the configured retries and bandwidth limit. */
@@ -63,7 +66,11 @@ export class BackupCore {
         retries,
         baseMs: this.cfg.retryBaseMs,
         ...(signal ? { signal } : {}),
-        onRetry: (i) => this.d.log.warn({ op: i.op, attempt: i.attempt, delayMs: i.delayMs, err: i.error.message }, 'backup target: retrying'),
+        onRetry: (i) =>
+          this.d.log.warn(
+            { op: i.op, attempt: i.attempt, delayMs: i.delayMs, err: i.error.message },
+            'backup target: retrying',
+          ),
       },
     });
   }
@@ -85,21 +92,50 @@ export class BackupCore {
   async checkMarker(t: BackupTarget, target: string): Promise<void> {
     const applianceId = this.d.config.applianceId;
     const v = await readMarker(t, this.d.keys, applianceId);
-    if (v.kind === 'missing') throw backupErrors.unreachable(t.display, `the marker ${MARKER} is missing: wrong directory, or the volume is not mounted`);
+    if (v.kind === 'missing')
+      throw backupErrors.unreachable(
+        t.display,
+        `the marker ${MARKER} is missing: wrong directory, or the volume is not mounted`,
+      );
     if (v.kind === 'ours' && v.marker.target === target) return;
-    const what = v.kind === 'ours' ? `${t.display} is marked as target ${v.marker.target}, not ${target}` : describeMarker(v, t.display);
+    const what =
+      v.kind === 'ours'
+        ? `${t.display} is marked as target ${v.marker.target}, not ${target}`
+        : describeMarker(v, t.display);
     if (v.kind !== 'claim' && (await this.holdsOurBackups(t, target))) {
-      await writeMarker(t, await newMarker(this.d.keys, { applianceId, target, createdAt: new Date(this.now()).toISOString() }));
-      await this.alert({ kind: 'backup.marker-forged', severity: 'critical', message: `${what}; the directory holds this appliance's backups (sidecars verified by its HSM): the marker was written again and backups go on`, targets: { target } });
+      await writeMarker(
+        t,
+        await newMarker(this.d.keys, { applianceId, target, createdAt: new Date(this.now()).toISOString() }),
+      );
+      await this.alert({
+        kind: 'backup.marker-forged',
+        severity: 'critical',
+        message: `${what}; the directory holds this appliance's backups (sidecars verified by its HSM): the marker was written again and backups go on`,
+        targets: { target },
+      });
       return;
     }
-    await this.alert({ kind: v.kind === 'claim' ? 'backup.target-claimed' : 'backup.marker-forged', severity: 'critical', message: `${what}; nothing was written or deleted there`, targets: { target } });
+    await this.alert({
+      kind: v.kind === 'claim' ? 'backup.target-claimed' : 'backup.marker-forged',
+      severity: 'critical',
+      message: `${what}; nothing was written or deleted there`,
+      targets: { target },
+    });
     throw v.kind === 'ours' ? backupErrors.refused(what) : markerRefused(v, t.display);
   }
 
   /** Whether the target holds a complete backup of this appliance that the catalogue knows (its sidecar's HSM MAC checked). */
   private async holdsOurBackups(t: BackupTarget, target: string): Promise<boolean> {
-    const known = new Set((await this.db.selectFrom('backups').select('id').where('target', '=', target).where('state', '=', 'complete').execute()).map((r) => r.id));
+    const known = new Set(
+      (
+        await this.db
+          .selectFrom('backups')
+          .select('id')
+          .where('target', '=', target)
+          .where('state', '=', 'complete')
+          .execute()
+      ).map((r) => r.id),
+    );
     const found = (await t.list('')).filter((e) => e.type === 'dir' && known.has(e.name)).map((e) => e.name);
     for (const id of found.sort().reverse().slice(0, 1)) {
       try {
@@ -124,11 +160,14 @@ export class BackupCore {
 
   /** A shredded key must not linger in the write-ahead log (secure_delete covers the main file). */
   async truncateWal(): Promise<void> {
-    if (this.d.db.dialect === 'sqlite') await sql`PRAGMA wal_checkpoint(TRUNCATE)`.execute(this.db).catch(() => undefined);
+    if (this.d.db.dialect === 'sqlite')
+      await sql`PRAGMA wal_checkpoint(TRUNCATE)`.execute(this.db).catch(() => undefined);
   }
 
   async alert(a: Alert): Promise<void> {
-    await this.d.alerts.raise(a).catch((e: unknown) => this.d.log.error({ err: e, alert: a.kind }, 'alert could not be recorded'));
+    await this.d.alerts
+      .raise(a)
+      .catch((e: unknown) => this.d.log.error({ err: e, alert: a.kind }, 'alert could not be recorded'));
   }
 
   /**
@@ -141,13 +180,20 @@ export class BackupCore {
     for (;;) {
       const got = await this.leases.take(LOCK);
       if (got.ok) {
-        if (got.tookOver) this.d.log.warn({ holder: got.tookOver.holder }, `backup: took over the lease of ${describeHolder(got.tookOver)}, which is no longer running`);
+        if (got.tookOver)
+          this.d.log.warn(
+            { holder: got.tookOver.holder },
+            `backup: took over the lease of ${describeHolder(got.tookOver)}, which is no longer running`,
+          );
         break;
       }
       if (!wait || Date.now() > deadline) throw await this.busy(got.holder);
       await new Promise((r) => setTimeout(r, 2000));
     }
-    const renew = setInterval(() => void this.leases.renew(LOCK).catch((e: unknown) => this.d.log.warn({ err: e }, 'backup lease not renewed')), Math.max(1000, Math.floor(this.d.config.leaseTtlMs / 3)));
+    const renew = setInterval(
+      () => void this.leases.renew(LOCK).catch((e: unknown) => this.d.log.warn({ err: e }, 'backup lease not renewed')),
+      Math.max(1000, Math.floor(this.d.config.leaseTtlMs / 3)),
+    );
     renew.unref();
     try {
       this.sweepScratch();
@@ -172,7 +218,12 @@ export class BackupCore {
           .orderBy('id', 'asc')
           .executeTakeFirst()
       : undefined;
-    const what = [run ? `${run.job} run #${run.id}, started ${new Date(Number(run.started_at)).toISOString()}` : '', holder ? describeHolder(holder) : ''].filter(Boolean).join(', ');
+    const what = [
+      run ? `${run.job} run #${run.id}, started ${new Date(Number(run.started_at)).toISOString()}` : '',
+      holder ? describeHolder(holder) : '',
+    ]
+      .filter(Boolean)
+      .join(', ');
     return new BackupError('BACKUP_BUSY', `another backup operation is running${what ? ` (${what})` : ''}`, {
       httpStatus: 409,
       hint: 'try again when it ends (see `coffre backup list`)',
@@ -190,6 +241,10 @@ export class BackupCore {
     }
     const left = names.filter((n) => SCRATCH.test(n));
     for (const n of left) fs.rmSync(path.join(this.scratch, n), { recursive: true, force: true });
-    if (left.length) this.d.log.warn({ removed: left.length, dir: this.scratch }, 'backup: removed scratch copies an interrupted operation left');
+    if (left.length)
+      this.d.log.warn(
+        { removed: left.length, dir: this.scratch },
+        'backup: removed scratch copies an interrupted operation left',
+      );
   }
 }

@@ -5,7 +5,6 @@ import { backupErrors, BackupError } from './errors.js';
 
 /** The customer's offline escrow OpenPGP keys: every future backup's session key is also encrypted to them. */
 
-
 /**
  * Registers an escrow key (CLI `backup escrow add`, API `POST /backup/escrow`). Refused, with
  * nothing stored and the refusal audited (fingerprint only, never the key text): a key GnuPG 2.2
@@ -17,24 +16,53 @@ export async function addEscrow(c: BackupCore, keyText: string | Uint8Array, act
   try {
     info = await checkEscrowKey(keyText, new Date(c.d.clock.nowMs()));
   } catch (e) {
-    await c.d.audit.recordNow({ action: 'backup.escrow.add', actor, outcome: 'failure', reason: isAppError(e) ? e.code : 'ESCROW_KEY_REFUSED' });
+    await c.d.audit.recordNow({
+      action: 'backup.escrow.add',
+      actor,
+      outcome: 'failure',
+      reason: isAppError(e) ? e.code : 'ESCROW_KEY_REFUSED',
+    });
     throw e;
   }
   const duplicate = () => backupErrors.escrowExists(info.fingerprint);
   try {
     await c.db.transaction().execute(async (trx) => {
-      const exists = await trx.selectFrom('backup_escrow_keys').select('fingerprint').where('fingerprint', '=', info.fingerprint).executeTakeFirst();
+      const exists = await trx
+        .selectFrom('backup_escrow_keys')
+        .select('fingerprint')
+        .where('fingerprint', '=', info.fingerprint)
+        .executeTakeFirst();
       if (exists) throw duplicate();
-      await c.d.audit.record(trx, { action: 'backup.escrow.add', actor, outcome: 'success', targets: { escrow: info.fingerprint } });
+      await c.d.audit.record(trx, {
+        action: 'backup.escrow.add',
+        actor,
+        outcome: 'success',
+        targets: { escrow: info.fingerprint },
+      });
       await trx
         .insertInto('backup_escrow_keys')
-        .values({ fingerprint: info.fingerprint, armored: info.armored, user_ids: JSON.stringify(info.userIds), algorithm: info.algorithm, expires_at: info.expiresAt, created_at: c.d.clock.nowMs(), created_by: actor })
+        .values({
+          fingerprint: info.fingerprint,
+          armored: info.armored,
+          user_ids: JSON.stringify(info.userIds),
+          algorithm: info.algorithm,
+          expires_at: info.expiresAt,
+          created_at: c.d.clock.nowMs(),
+          created_by: actor,
+        })
         .execute();
     });
   } catch (e) {
     // a concurrent add of the same key loses on the primary key: the same answer as the check
     const err = isAppError(e) ? e : /UNIQUE constraint/i.test((e as Error)?.message ?? '') ? duplicate() : e;
-    if (isAppError(err) && err.code === 'ESCROW_KEY_EXISTS') await c.d.audit.recordNow({ action: 'backup.escrow.add', actor, outcome: 'failure', reason: err.code, targets: { escrow: info.fingerprint } });
+    if (isAppError(err) && err.code === 'ESCROW_KEY_EXISTS')
+      await c.d.audit.recordNow({
+        action: 'backup.escrow.add',
+        actor,
+        outcome: 'failure',
+        reason: err.code,
+        targets: { escrow: info.fingerprint },
+      });
     throw err;
   }
   const { armored: _a, ...rest } = info;
@@ -57,11 +85,20 @@ export async function activeEscrow(c: BackupCore, now: number) {
   return (await listEscrowRows(c.db)).filter((r) => r.expires_at === null || Number(r.expires_at) > now);
 }
 
-const escrowNotFound = (fingerprint: string) => new BackupError('ESCROW_KEY_NOT_FOUND', `no escrow key ${fingerprint}`, { httpStatus: 404, exitCode: 2, hint: 'see `coffre backup escrow list`' });
+const escrowNotFound = (fingerprint: string) =>
+  new BackupError('ESCROW_KEY_NOT_FOUND', `no escrow key ${fingerprint}`, {
+    httpStatus: 404,
+    exitCode: 2,
+    hint: 'see `coffre backup escrow list`',
+  });
 
 export async function escrowRow(c: BackupCore, fingerprint: string) {
   const fpr = fingerprint.toUpperCase().replace(/\s+/g, '');
-  const row = await c.db.selectFrom('backup_escrow_keys').select(['fingerprint', 'expires_at']).where('fingerprint', '=', fpr).executeTakeFirst();
+  const row = await c.db
+    .selectFrom('backup_escrow_keys')
+    .select(['fingerprint', 'expires_at'])
+    .where('fingerprint', '=', fpr)
+    .executeTakeFirst();
   if (!row) throw escrowNotFound(fpr);
   return row;
 }
@@ -71,10 +108,19 @@ export async function escrowRow(c: BackupCore, fingerprint: string) {
  * to it stay readable by its holder, whatever Coffre destroys: only destroying the private key
  * ends that (docs/disaster-recovery.md "Escrow keys").
  */
-export async function removeEscrow(c: BackupCore, fingerprint: string, actor: string): Promise<{ fingerprint: string }> {
+export async function removeEscrow(
+  c: BackupCore,
+  fingerprint: string,
+  actor: string,
+): Promise<{ fingerprint: string }> {
   const row = await escrowRow(c, fingerprint);
   await c.db.transaction().execute(async (trx) => {
-    await c.d.audit.record(trx, { action: 'backup.escrow.remove', actor, outcome: 'success', targets: { escrow: row.fingerprint } });
+    await c.d.audit.record(trx, {
+      action: 'backup.escrow.remove',
+      actor,
+      outcome: 'success',
+      targets: { escrow: row.fingerprint },
+    });
     await trx.deleteFrom('backup_escrow_keys').where('fingerprint', '=', row.fingerprint).execute();
   });
   return { fingerprint: row.fingerprint };
@@ -85,11 +131,25 @@ export async function removeEscrow(c: BackupCore, fingerprint: string, actor: st
  * brought forward (never past the key's own OpenPGP expiry, never later than one already set):
  * widening what an escrow key opens takes adding a key, not editing one.
  */
-export async function expireEscrow(c: BackupCore, fingerprint: string, at: number, actor: string): Promise<{ fingerprint: string; expiresAt: number }> {
+export async function expireEscrow(
+  c: BackupCore,
+  fingerprint: string,
+  at: number,
+  actor: string,
+): Promise<{ fingerprint: string; expiresAt: number }> {
   const row = await checkEscrowExpiry(c, fingerprint, at, actor);
   await c.db.transaction().execute(async (trx) => {
-    await c.d.audit.record(trx, { action: 'backup.escrow.expire', actor, outcome: 'success', targets: { escrow: row.fingerprint } });
-    await trx.updateTable('backup_escrow_keys').set({ expires_at: at }).where('fingerprint', '=', row.fingerprint).execute();
+    await c.d.audit.record(trx, {
+      action: 'backup.escrow.expire',
+      actor,
+      outcome: 'success',
+      targets: { escrow: row.fingerprint },
+    });
+    await trx
+      .updateTable('backup_escrow_keys')
+      .set({ expires_at: at })
+      .where('fingerprint', '=', row.fingerprint)
+      .execute();
   });
   return { fingerprint: row.fingerprint, expiresAt: at };
 }
@@ -99,8 +159,16 @@ export async function checkEscrowExpiry(c: BackupCore, fingerprint: string, at: 
   const row = await escrowRow(c, fingerprint);
   if (!Number.isFinite(at)) throw backupErrors.usage('--at must be a date (ISO 8601)');
   if (row.expires_at !== null && at > Number(row.expires_at)) {
-    await c.d.audit.recordNow({ action: 'backup.escrow.expire', actor, outcome: 'denied', reason: 'EXPIRY_LATER', targets: { escrow: row.fingerprint } });
-    throw backupErrors.usage(`escrow key ${row.fingerprint} already expires at ${new Date(Number(row.expires_at)).toISOString()}; an expiry can only be brought forward`);
+    await c.d.audit.recordNow({
+      action: 'backup.escrow.expire',
+      actor,
+      outcome: 'denied',
+      reason: 'EXPIRY_LATER',
+      targets: { escrow: row.fingerprint },
+    });
+    throw backupErrors.usage(
+      `escrow key ${row.fingerprint} already expires at ${new Date(Number(row.expires_at)).toISOString()}; an expiry can only be brought forward`,
+    );
   }
   return row;
 }

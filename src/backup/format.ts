@@ -25,7 +25,8 @@ export const SESSION_KEY_SCHEME = 'hsm-hmac-sha256-per-backup';
 /** name of the backup's own HSM key (the provider prefixes its KEK label) */
 export const sessionKeyName = (backupId: string): string => `backup-${backupId.toLowerCase()}`;
 /** what the backup's HSM key MACs to give the 32-byte session key */
-export const sessionKeyInput = (backupId: string, nonce: string): Buffer => Buffer.from(`coffre-backup-session-key/1\0${backupId}\0${nonce}`, 'utf8');
+export const sessionKeyInput = (backupId: string, nonce: string): Buffer =>
+  Buffer.from(`coffre-backup-session-key/1\0${backupId}\0${nonce}`, 'utf8');
 export const MARKER = '.coffre-target';
 export const SIDECAR = 'sidecar.json';
 export const MANIFEST = 'manifest.json';
@@ -41,7 +42,10 @@ const ID = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z-([0-9a-f]{6})$/;
 
 /** `20261102T023000Z-1a2b3c`: sorts by time, tells its creation time without a read. */
 export function newBackupId(atMs: number): string {
-  const d = new Date(atMs).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  const d = new Date(atMs)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '');
   return `${d}-${crypto.randomBytes(3).toString('hex')}`;
 }
 
@@ -49,7 +53,11 @@ export const isBackupId = (s: string): boolean => ID.test(s);
 
 export function backupIdTime(id: string): number {
   const m = ID.exec(id);
-  if (!m) throw backupErrors.usage(`not a backup id: ${JSON.stringify(id)}`, 'ids look like 20261102T023000Z-1a2b3c; see `coffre backup list`');
+  if (!m)
+    throw backupErrors.usage(
+      `not a backup id: ${JSON.stringify(id)}`,
+      'ids look like 20261102T023000Z-1a2b3c; see `coffre backup list`',
+    );
   return Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!);
 }
 
@@ -132,14 +140,25 @@ export function canonicalJson(v: unknown): string {
   return JSON.stringify(v);
 }
 
-export const sidecarMacInput = (s: Omit<Sidecar, 'mac'>): Buffer => Buffer.from(canonicalJson({ ...s, mac: undefined }), 'utf8');
+export const sidecarMacInput = (s: Omit<Sidecar, 'mac'>): Buffer =>
+  Buffer.from(canonicalJson({ ...s, mac: undefined }), 'utf8');
 
 export function wrappedToJson(w: WrappedKey): NonNullable<Sidecar['wrappedKey']> {
-  return { kekLabel: w.kekLabel, kekVersion: w.kekVersion, mechanism: w.mechanism, wrapped: w.wrapped.toString('base64') };
+  return {
+    kekLabel: w.kekLabel,
+    kekVersion: w.kekVersion,
+    mechanism: w.mechanism,
+    wrapped: w.wrapped.toString('base64'),
+  };
 }
 
 export function wrappedFromJson(j: NonNullable<Sidecar['wrappedKey']>): WrappedKey {
-  return { kekLabel: j.kekLabel, kekVersion: j.kekVersion, mechanism: j.mechanism, wrapped: Buffer.from(j.wrapped, 'base64') };
+  return {
+    kekLabel: j.kekLabel,
+    kekVersion: j.kekVersion,
+    mechanism: j.mechanism,
+    wrapped: Buffer.from(j.wrapped, 'base64'),
+  };
 }
 
 /** Parses a sidecar read from a target (untrusted: shape checked here, MAC by the caller). */
@@ -164,24 +183,34 @@ export function parseSidecar(text: string, label: string): Sidecar {
         typeof s.sessionKey.nonce === 'string' &&
         /^[0-9a-f]{64}$/.test(s.sessionKey.nonce))) &&
     Array.isArray(s.parts) &&
-    s.parts.every((p, i) => p && p.name === partName(i) && Number.isSafeInteger(p.size) && /^[0-9a-f]{64}$/.test(p.sha256)) &&
+    s.parts.every(
+      (p, i) => p && p.name === partName(i) && Number.isSafeInteger(p.size) && /^[0-9a-f]{64}$/.test(p.sha256),
+    ) &&
     typeof s.mac === 'string';
   if (!ok) throw backupErrors.integrity(`${label}: sidecar is malformed or of an unknown format`);
   return s;
 }
 
 /** Checks a manifest read from the archive against what was read (names, sizes, hashes). */
-export function checkManifest(m: Manifest, seen: ManifestMember[], expect: { backupId: string; applianceId: string }, label: string): void {
+export function checkManifest(
+  m: Manifest,
+  seen: ManifestMember[],
+  expect: { backupId: string; applianceId: string },
+  label: string,
+): void {
   if (m.format !== FORMAT) throw backupErrors.integrity(`${label}: manifest of unknown format ${String(m.format)}`);
   if (m.backupId !== expect.backupId || m.applianceId !== expect.applianceId) {
-    throw backupErrors.integrity(`${label}: the archive is backup ${m.backupId} of appliance ${m.applianceId}, not ${expect.backupId} of ${expect.applianceId}`);
+    throw backupErrors.integrity(
+      `${label}: the archive is backup ${m.backupId} of appliance ${m.applianceId}, not ${expect.backupId} of ${expect.applianceId}`,
+    );
   }
   const want = new Map(m.members.map((x) => [x.name, x]));
   if (want.size !== m.members.length) throw backupErrors.integrity(`${label}: manifest lists a member twice`);
   for (const s of seen) {
     const w = want.get(s.name);
     if (!w) throw backupErrors.integrity(`${label}: member ${s.name} is not in the manifest`);
-    if (w.size !== s.size || w.sha256 !== s.sha256) throw backupErrors.integrity(`${label}: member ${s.name} does not match its manifest hash`);
+    if (w.size !== s.size || w.sha256 !== s.sha256)
+      throw backupErrors.integrity(`${label}: member ${s.name} does not match its manifest hash`);
     want.delete(s.name);
   }
   if (want.size) throw backupErrors.integrity(`${label}: ${want.size} member(s) missing, e.g. ${[...want.keys()][0]}`);

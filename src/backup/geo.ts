@@ -42,11 +42,15 @@ export function checkTargetSite(appliance: Site, target: Site, policy: GeoPolicy
   const home = appliance.jurisdiction.toUpperCase();
   const there = target.jurisdiction.toUpperCase();
   if (there !== home && !policy.allowedJurisdictions.map((j) => j.toUpperCase()).includes(there)) {
-    problems.push(`target jurisdiction ${there} differs from the appliance's (${home}) and is not in backup.allowedJurisdictions`);
+    problems.push(
+      `target jurisdiction ${there} differs from the appliance's (${home}) and is not in backup.allowedJurisdictions`,
+    );
   }
   const distanceKm = greatCircleKm(appliance, target);
   if (distanceKm < policy.minDistanceKm) {
-    problems.push(`target is ${distanceKm.toFixed(1)} km from the appliance, closer than backup.minDistanceKm (${policy.minDistanceKm} km)`);
+    problems.push(
+      `target is ${distanceKm.toFixed(1)} km from the appliance, closer than backup.minDistanceKm (${policy.minDistanceKm} km)`,
+    );
   }
   return { ok: problems.length === 0, distanceKm, problems };
 }
@@ -54,8 +58,11 @@ export function checkTargetSite(appliance: Site, target: Site, policy: GeoPolicy
 /** Validates declared coordinates and code (CLI input). Returns problems, empty when valid. */
 export function siteProblems(s: Partial<Site>): string[] {
   const out: string[] = [];
-  if (typeof s.jurisdiction !== 'string' || !/^[A-Z]{2}$/.test(s.jurisdiction)) out.push('jurisdiction must be an ISO 3166-1 alpha-2 code such as FR');
-  if (typeof s.lat !== 'number' || !Number.isFinite(s.lat) || s.lat < -90 || s.lat > 90) out.push('lat must be a number between -90 and 90');
-  if (typeof s.lon !== 'number' || !Number.isFinite(s.lon) || s.lon < -180 || s.lon > 180) out.push('lon must be a number between -180 and 180');
+  if (typeof s.jurisdiction !== 'string' || !/^[A-Z]{2}$/.test(s.jurisdiction))
+    out.push('jurisdiction must be an ISO 3166-1 alpha-2 code such as FR');
+  if (typeof s.lat !== 'number' || !Number.isFinite(s.lat) || s.lat < -90 || s.lat > 90)
+    out.push('lat must be a number between -90 and 90');
+  if (typeof s.lon !== 'number' || !Number.isFinite(s.lon) || s.lon < -180 || s.lon > 180)
+    out.push('lon must be a number between -180 and 180');
   return out;
 }

@@ -1,4 +1,12 @@
-export { BackupService, type BackupDeps, type BackupServiceConfig, type RunReport, type TargetRunReport, type AddTargetInput, fmtBytes } from './service.js';
+export {
+  BackupService,
+  type BackupDeps,
+  type BackupServiceConfig,
+  type RunReport,
+  type TargetRunReport,
+  type AddTargetInput,
+  fmtBytes,
+} from './service.js';
 export { backupJobs, BACKUP_JOB, VERIFY_JOB, DRILL_JOB, WATCHDOG_JOB } from './jobs.js';
 export { restoreInto, pickBackup, type RestoreOptions, type RestoreReport } from './restore.js';
 export { openTarget, normaliseTargetUrl, targetOptions, targetRef, type TargetOptions } from './registry.js';

@@ -20,12 +20,38 @@ export function backupJobs(s: BackupService, time: string): JobDefinition[] {
       schedule: `${mm} ${hh} * * *`,
       catchUp: true,
       // scheduled runs wait for a verify or drill in progress; the CLI says "busy" at once
-      run: (ctx) => s.run({ actor: ctx.actor, progress: ctx.progress, signal: ctx.signal, wait: ctx.trigger !== 'cli' && ctx.trigger !== 'api' }),
+      run: (ctx) =>
+        s.run({
+          actor: ctx.actor,
+          progress: ctx.progress,
+          signal: ctx.signal,
+          wait: ctx.trigger !== 'cli' && ctx.trigger !== 'api',
+        }),
     },
     // weekly: every live backup; with params.id (the API, a remote `coffre backup verify ID`): that one
-    { name: VERIFY_JOB, schedule: '0 4 * * 0', catchUp: true, run: (ctx) => (ctx.params['id'] ? s.verify(ctx.params['id'], { actor: ctx.actor, progress: ctx.progress, signal: ctx.signal }) : s.verifyAll({ actor: ctx.actor, progress: ctx.progress, signal: ctx.signal })) },
+    {
+      name: VERIFY_JOB,
+      schedule: '0 4 * * 0',
+      catchUp: true,
+      run: (ctx) =>
+        ctx.params['id']
+          ? s.verify(ctx.params['id'], { actor: ctx.actor, progress: ctx.progress, signal: ctx.signal })
+          : s.verifyAll({ actor: ctx.actor, progress: ctx.progress, signal: ctx.signal }),
+    },
     // scheduled drills wait for a backup in progress and skip when there is none; the API's fail at once
-    { name: DRILL_JOB, schedule: '0 5 * * 0', catchUp: true, run: (ctx) => s.drill({ actor: ctx.actor, progress: ctx.progress, signal: ctx.signal, wait: ctx.trigger !== 'api', skipWhenNone: ctx.trigger !== 'api' }) },
+    {
+      name: DRILL_JOB,
+      schedule: '0 5 * * 0',
+      catchUp: true,
+      run: (ctx) =>
+        s.drill({
+          actor: ctx.actor,
+          progress: ctx.progress,
+          signal: ctx.signal,
+          wait: ctx.trigger !== 'api',
+          skipWhenNone: ctx.trigger !== 'api',
+        }),
+    },
     { name: WATCHDOG_JOB, schedule: '17 * * * *', run: (ctx) => s.watchdog({ actor: ctx.actor }) },
   ];
 }

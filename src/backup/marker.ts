@@ -63,9 +63,14 @@ export async function readMarker(t: BackupTarget, keys: KeyProvider, applianceId
     return { kind: 'forged', marker: {} };
   }
   const mine = m.applianceId === applianceId;
-  if (typeof m.mac !== 'string') return mine && typeof m.target === 'string' ? { kind: 'ours', marker: m as Marker } : { kind: mine ? 'forged' : 'foreign', marker: m };
+  if (typeof m.mac !== 'string')
+    return mine && typeof m.target === 'string'
+      ? { kind: 'ours', marker: m as Marker }
+      : { kind: mine ? 'forged' : 'foreign', marker: m };
   const { mac, ...rest } = m;
-  const ok = /^[0-9a-f]{64}$/.test(mac) && (await keys.verifyMac(MARKER_MAC_KEY, macInput(rest as Omit<Marker, 'mac'>), Buffer.from(mac, 'hex')));
+  const ok =
+    /^[0-9a-f]{64}$/.test(mac) &&
+    (await keys.verifyMac(MARKER_MAC_KEY, macInput(rest as Omit<Marker, 'mac'>), Buffer.from(mac, 'hex')));
   if (ok) return mine ? { kind: 'ours', marker: m as Marker } : { kind: 'claim', marker: m };
   return { kind: mine ? 'forged' : 'foreign', marker: m };
 }
@@ -93,4 +98,9 @@ export function describeMarker(v: Exclude<MarkerVerdict, { kind: 'missing' }>, d
 
 /** A marker that cannot be trusted for a target: refused (exit 2), saying which case it is. */
 export const markerRefused = (v: Exclude<MarkerVerdict, { kind: 'missing' | 'ours' }>, display: string) =>
-  backupErrors.refused(describeMarker(v, display), v.kind === 'forged' ? 'someone with write access to the target directory altered the marker: investigate; Coffre never writes an unMACed marker' : 'give each appliance its own directory');
+  backupErrors.refused(
+    describeMarker(v, display),
+    v.kind === 'forged'
+      ? 'someone with write access to the target directory altered the marker: investigate; Coffre never writes an unMACed marker'
+      : 'give each appliance its own directory',
+  );

@@ -138,12 +138,16 @@ export async function* downloadParts(o: {
     try {
       const data = new Uint8Array(ab, 0, p.size);
       for await (const c of (await o.target.get(`${o.dir}/${p.name}`)) as AsyncIterable<Buffer>) {
-        if (n + c.length > p.size) throw backupErrors.integrity(`${o.label}: ${p.name} is larger at the target than the ${p.size} bytes recorded`);
+        if (n + c.length > p.size)
+          throw backupErrors.integrity(
+            `${o.label}: ${p.name} is larger at the target than the ${p.size} bytes recorded`,
+          );
         data.set(c, n);
         n += c.length;
         release(c);
       }
-      if (n !== p.size) throw backupErrors.integrity(`${o.label}: ${p.name} is ${n} bytes at the target, ${p.size} expected`);
+      if (n !== p.size)
+        throw backupErrors.integrity(`${o.label}: ${p.name} is ${n} bytes at the target, ${p.size} expected`);
     } catch (e) {
       cipherRing.give(ab);
       throw e;
@@ -155,7 +159,11 @@ export async function* downloadParts(o: {
       return r;
     } catch (e) {
       if (e instanceof PartError) {
-        throw backupErrors.integrity(e.kind === 'hash' ? `${o.label}: ${p.name} does not match its recorded SHA-256` : `${o.label}: ${p.name} does not decrypt (${e.message})`);
+        throw backupErrors.integrity(
+          e.kind === 'hash'
+            ? `${o.label}: ${p.name} does not match its recorded SHA-256`
+            : `${o.label}: ${p.name} does not decrypt (${e.message})`,
+        );
       }
       throw e;
     }

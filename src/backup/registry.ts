@@ -20,7 +20,9 @@ export interface TargetOptions {
 }
 
 /** The one function that turns `backup.*` settings into target options, for every path that opens a target. */
-export function targetOptions(cfg: Pick<BackupConfig, 'connectTimeoutMs' | 'stallTimeoutMs' | 'bandwidthLimitKiBps' | 'retries' | 'retryBaseMs'>): TargetOptions {
+export function targetOptions(
+  cfg: Pick<BackupConfig, 'connectTimeoutMs' | 'stallTimeoutMs' | 'bandwidthLimitKiBps' | 'retries' | 'retryBaseMs'>,
+): TargetOptions {
   return {
     connectTimeoutMs: cfg.connectTimeoutMs,
     stallTimeoutMs: cfg.stallTimeoutMs,
@@ -37,8 +39,18 @@ export interface TargetRef {
   options: TargetOptions;
 }
 
-export function targetRef(spec: TargetSpec, options: TargetOptions, readSecret: (file: string, what: string) => string): TargetRef {
-  return { spec, secrets: spec.passwordFile ? { [spec.passwordFile]: readSecret(spec.passwordFile, 'backup target password file') } : {}, options };
+export function targetRef(
+  spec: TargetSpec,
+  options: TargetOptions,
+  readSecret: (file: string, what: string) => string,
+): TargetRef {
+  return {
+    spec,
+    secrets: spec.passwordFile
+      ? { [spec.passwordFile]: readSecret(spec.passwordFile, 'backup target password file') }
+      : {},
+    options,
+  };
 }
 
 /** Opens a target the backup engine was handed (secrets come from the ref, never from files). */
@@ -81,7 +93,10 @@ export function openTarget(spec: TargetSpec, o: OpenTargetOptions): BackupTarget
       t = new PathTarget(pathFromFileUrl(spec.url));
       break;
     default:
-      throw backupErrors.usage(`unknown target type ${String((spec as { type: unknown }).type)}`, 'use --type sftp or --type path');
+      throw backupErrors.usage(
+        `unknown target type ${String((spec as { type: unknown }).type)}`,
+        'use --type sftp or --type path',
+      );
   }
   if (o.bandwidthLimitBytesPerSec) t = new BandwidthLimitedTarget(t, o.bandwidthLimitBytesPerSec);
   if (o.retry && o.retry.retries > 0) t = new RetryingTarget(t, o.retry);
@@ -94,11 +109,16 @@ export function pathFromFileUrl(url: string): string {
   try {
     u = new URL(url);
   } catch {
-    throw backupErrors.usage(`not a URL: ${JSON.stringify(url)}`, 'use file:///absolute/dir or sftp://user@host:port/dir');
+    throw backupErrors.usage(
+      `not a URL: ${JSON.stringify(url)}`,
+      'use file:///absolute/dir or sftp://user@host:port/dir',
+    );
   }
-  if (u.protocol !== 'file:' || (u.host && u.host !== 'localhost')) throw backupErrors.usage(`expected a file:/// URL, got ${JSON.stringify(url)}`);
+  if (u.protocol !== 'file:' || (u.host && u.host !== 'localhost'))
+    throw backupErrors.usage(`expected a file:/// URL, got ${JSON.stringify(url)}`);
   const p = decodeURIComponent(u.pathname).replace(/\/+$/, '');
-  if (!p.startsWith('/') || p === '' || path.normalize(p) !== p) throw backupErrors.usage(`the directory of ${JSON.stringify(url)} must be absolute and normalised`);
+  if (!p.startsWith('/') || p === '' || path.normalize(p) !== p)
+    throw backupErrors.usage(`the directory of ${JSON.stringify(url)} must be absolute and normalised`);
   return p;
 }
 

@@ -23,7 +23,14 @@ export type ChangeKind = (typeof CHANGE_KINDS)[number];
 
 /** A change exactly as it will be applied. */
 export type Change =
-  | { kind: 'target.add'; target: Required<Pick<AddTargetInput, 'name' | 'type' | 'url' | 'jurisdiction' | 'lat' | 'lon'>> & { hostKey: string | null; identityFile: string | null; passwordFile: string | null } }
+  | {
+      kind: 'target.add';
+      target: Required<Pick<AddTargetInput, 'name' | 'type' | 'url' | 'jurisdiction' | 'lat' | 'lon'>> & {
+        hostKey: string | null;
+        identityFile: string | null;
+        passwordFile: string | null;
+      };
+    }
   | { kind: 'target.remove'; name: string }
   | { kind: 'escrow.add'; fingerprint: string; userIds: string[]; algorithm: string; armored: string }
   | { kind: 'escrow.remove'; fingerprint: string }
@@ -65,7 +72,10 @@ function canonical(v: unknown): string {
 
 /** hex SHA-256 of `coffre-backup-change-v1\n` ‖ the canonical JSON of the change */
 export function changeDigest(c: Change): string {
-  return crypto.createHash('sha256').update(`coffre-backup-change-v1\n${canonical(c)}`).digest('hex');
+  return crypto
+    .createHash('sha256')
+    .update(`coffre-backup-change-v1\n${canonical(c)}`)
+    .digest('hex');
 }
 
 function summaryOf(c: Change): string {
@@ -84,13 +94,30 @@ function summaryOf(c: Change): string {
 }
 
 const err = {
-  notFound: (id: string) => new BackupError('REQUEST_NOT_FOUND', `no change request ${id}`, { httpStatus: 404, hint: 'see `coffre backup request list`' }),
+  notFound: (id: string) =>
+    new BackupError('REQUEST_NOT_FOUND', `no change request ${id}`, {
+      httpStatus: 404,
+      hint: 'see `coffre backup request list`',
+    }),
   self: () =>
-    new BackupError('REQUEST_SELF_APPROVAL', 'you asked for this change: another person with the admin role must decide it', { httpStatus: 403, hint: 'ask another admin to approve or reject it' }),
-  notPending: (id: string, state: string) => new BackupError('REQUEST_NOT_PENDING', `change request ${id} is ${state}, not pending`, { httpStatus: 409 }),
-  expired: (id: string) => new BackupError('REQUEST_EXPIRED', `change request ${id} expired before it was approved; nothing was changed`, { httpStatus: 409, hint: 'the operator asks again' }),
+    new BackupError(
+      'REQUEST_SELF_APPROVAL',
+      'you asked for this change: another person with the admin role must decide it',
+      { httpStatus: 403, hint: 'ask another admin to approve or reject it' },
+    ),
+  notPending: (id: string, state: string) =>
+    new BackupError('REQUEST_NOT_PENDING', `change request ${id} is ${state}, not pending`, { httpStatus: 409 }),
+  expired: (id: string) =>
+    new BackupError('REQUEST_EXPIRED', `change request ${id} expired before it was approved; nothing was changed`, {
+      httpStatus: 409,
+      hint: 'the operator asks again',
+    }),
   digest: (id: string) =>
-    new BackupError('REQUEST_DIGEST_MISMATCH', `change request ${id} is not the change you reviewed (its digest differs); nothing was changed`, { httpStatus: 409, hint: 'list the requests again and review what is pending' }),
+    new BackupError(
+      'REQUEST_DIGEST_MISMATCH',
+      `change request ${id} is not the change you reviewed (its digest differs); nothing was changed`,
+      { httpStatus: 409, hint: 'list the requests again and review what is pending' },
+    ),
 };
 
 type Row = {
@@ -145,10 +172,24 @@ async function prepare(c: BackupCore, i: ChangeInput, actor: string): Promise<Ch
   switch (i.kind) {
     case 'target.add': {
       const { info } = await checkNewTarget(c, i.target, actor);
-      return { kind: 'target.add', target: { name: info.name, type: info.type, url: info.url, jurisdiction: info.jurisdiction, lat: info.lat, lon: info.lon, hostKey: info.hostKey, identityFile: info.identityFile, passwordFile: info.passwordFile } };
+      return {
+        kind: 'target.add',
+        target: {
+          name: info.name,
+          type: info.type,
+          url: info.url,
+          jurisdiction: info.jurisdiction,
+          lat: info.lat,
+          lon: info.lon,
+          hostKey: info.hostKey,
+          identityFile: info.identityFile,
+          passwordFile: info.passwordFile,
+        },
+      };
     }
     case 'target.remove': {
-      if (!(await getTarget(c.db, i.name))) throw backupErrors.usage(`no target named ${i.name}`, 'see `coffre backup target list`');
+      if (!(await getTarget(c.db, i.name)))
+        throw backupErrors.usage(`no target named ${i.name}`, 'see `coffre backup target list`');
       return { kind: 'target.remove', name: i.name };
     }
     case 'escrow.add': {
@@ -157,15 +198,36 @@ async function prepare(c: BackupCore, i: ChangeInput, actor: string): Promise<Ch
       try {
         info = await checkEscrowKey(i.publicKey, new Date(c.now()));
       } catch (e) {
-        await c.d.audit.recordNow({ action: 'backup.escrow.add', actor, outcome: 'failure', reason: isAppError(e) ? e.code : 'ESCROW_KEY_REFUSED' });
+        await c.d.audit.recordNow({
+          action: 'backup.escrow.add',
+          actor,
+          outcome: 'failure',
+          reason: isAppError(e) ? e.code : 'ESCROW_KEY_REFUSED',
+        });
         throw e;
       }
-      const exists = await c.db.selectFrom('backup_escrow_keys').select('fingerprint').where('fingerprint', '=', info.fingerprint).executeTakeFirst();
+      const exists = await c.db
+        .selectFrom('backup_escrow_keys')
+        .select('fingerprint')
+        .where('fingerprint', '=', info.fingerprint)
+        .executeTakeFirst();
       if (exists) {
-        await c.d.audit.recordNow({ action: 'backup.escrow.add', actor, outcome: 'failure', reason: 'ESCROW_KEY_EXISTS', targets: { escrow: info.fingerprint } });
+        await c.d.audit.recordNow({
+          action: 'backup.escrow.add',
+          actor,
+          outcome: 'failure',
+          reason: 'ESCROW_KEY_EXISTS',
+          targets: { escrow: info.fingerprint },
+        });
         throw backupErrors.escrowExists(info.fingerprint);
       }
-      return { kind: 'escrow.add', fingerprint: info.fingerprint, userIds: info.userIds, algorithm: info.algorithm, armored: info.armored };
+      return {
+        kind: 'escrow.add',
+        fingerprint: info.fingerprint,
+        userIds: info.userIds,
+        algorithm: info.algorithm,
+        armored: info.armored,
+      };
     }
     case 'escrow.remove':
       return { kind: 'escrow.remove', fingerprint: (await escrowRow(c, i.fingerprint)).fingerprint };
@@ -199,7 +261,12 @@ export async function requestChange(c: BackupCore, i: ChangeInput, who: Person):
     reason: null,
   };
   await c.db.transaction().execute(async (trx) => {
-    await c.d.audit.record(trx, { action: 'backup.request.create', actor: who.actor, outcome: 'success', targets: { request: id, change: change.kind } });
+    await c.d.audit.record(trx, {
+      action: 'backup.request.create',
+      actor: who.actor,
+      outcome: 'success',
+      targets: { request: id, change: change.kind },
+    });
     await trx.insertInto('backup_change_requests').values(row).execute();
   });
   await c.alert({
@@ -229,17 +296,36 @@ async function getRequest(c: BackupCore, id: string): Promise<Row> {
  * Refused, audited `denied` with the reason, for the requester, a request no longer pending, an
  * expired one (marked expired), or a digest other than the stored change's.
  */
-async function decide(c: BackupCore, id: string, who: Person, action: 'approve' | 'reject', to: 'applying' | 'rejected', digest: string | null, reason: string | null): Promise<Row> {
+async function decide(
+  c: BackupCore,
+  id: string,
+  who: Person,
+  action: 'approve' | 'reject',
+  to: 'applying' | 'rejected',
+  digest: string | null,
+  reason: string | null,
+): Promise<Row> {
   const r = await getRequest(c, id);
   const now = c.now();
   const deny = async (e: BackupError) => {
-    await c.d.audit.recordNow({ action: `backup.request.${action}`, actor: who.actor, outcome: 'denied', reason: e.code, targets: { request: id } });
+    await c.d.audit.recordNow({
+      action: `backup.request.${action}`,
+      actor: who.actor,
+      outcome: 'denied',
+      reason: e.code,
+      targets: { request: id },
+    });
     return e;
   };
   if (r.requested_by === who.person) throw await deny(err.self());
   if (r.state !== 'pending') throw await deny(err.notPending(id, r.state));
   if (Number(r.expires_at) <= now) {
-    await c.db.updateTable('backup_change_requests').set({ state: 'expired' }).where('id', '=', id).where('state', '=', 'pending').execute();
+    await c.db
+      .updateTable('backup_change_requests')
+      .set({ state: 'expired' })
+      .where('id', '=', id)
+      .where('state', '=', 'pending')
+      .execute();
     throw await deny(err.expired(id));
   }
   if (action === 'approve') {
@@ -249,7 +335,12 @@ async function decide(c: BackupCore, id: string, who: Person, action: 'approve' 
   }
   let moved = 0;
   await c.db.transaction().execute(async (trx) => {
-    await c.d.audit.record(trx, { action: `backup.request.${action}`, actor: who.actor, outcome: 'success', targets: { request: id, change: r.kind } });
+    await c.d.audit.record(trx, {
+      action: `backup.request.${action}`,
+      actor: who.actor,
+      outcome: 'success',
+      targets: { request: id, change: r.kind },
+    });
     const u = await trx
       .updateTable('backup_change_requests')
       .set({ state: to, decided_by: who.person, decided_at: now, reason })
@@ -263,7 +354,12 @@ async function decide(c: BackupCore, id: string, who: Person, action: 'approve' 
 }
 
 /** Approves and applies a request (as its requester; the approval is audited as the approver). */
-export async function approveRequest(c: BackupCore, id: string, digest: string, who: Person): Promise<ChangeRequest & { result: unknown }> {
+export async function approveRequest(
+  c: BackupCore,
+  id: string,
+  digest: string,
+  who: Person,
+): Promise<ChangeRequest & { result: unknown }> {
   const r = await decide(c, id, who, 'approve', 'applying', digest, null);
   const change = JSON.parse(r.payload) as Change;
   const actor = r.requested_by;
@@ -272,17 +368,44 @@ export async function approveRequest(c: BackupCore, id: string, digest: string, 
     result = await apply(c, change, actor);
   } catch (e) {
     const code = isAppError(e) ? e.code : 'REQUEST_APPLY_FAILED';
-    await c.db.updateTable('backup_change_requests').set({ state: 'failed', reason: code }).where('id', '=', id).execute();
-    await c.d.audit.recordNow({ action: 'backup.request.apply', actor: who.actor, outcome: 'failure', reason: code, targets: { request: id, change: r.kind } }).catch(() => undefined);
+    await c.db
+      .updateTable('backup_change_requests')
+      .set({ state: 'failed', reason: code })
+      .where('id', '=', id)
+      .execute();
+    await c.d.audit
+      .recordNow({
+        action: 'backup.request.apply',
+        actor: who.actor,
+        outcome: 'failure',
+        reason: code,
+        targets: { request: id, change: r.kind },
+      })
+      .catch(() => undefined);
     throw e;
   }
   await c.db.updateTable('backup_change_requests').set({ state: 'applied' }).where('id', '=', id).execute();
-  await c.d.audit.recordNow({ action: 'backup.request.apply', actor: who.actor, outcome: 'success', targets: { request: id, change: r.kind } });
-  await c.alert({ kind: 'backup.change-approved', severity: 'info', message: `${who.person} approved request ${id} of ${r.requested_by}: ${r.summary}`, targets: { request: id } });
+  await c.d.audit.recordNow({
+    action: 'backup.request.apply',
+    actor: who.actor,
+    outcome: 'success',
+    targets: { request: id, change: r.kind },
+  });
+  await c.alert({
+    kind: 'backup.change-approved',
+    severity: 'info',
+    message: `${who.person} approved request ${id} of ${r.requested_by}: ${r.summary}`,
+    targets: { request: id },
+  });
   return { ...fromRow({ ...r, state: 'applied' }, c.now()), result };
 }
 
-export async function rejectRequest(c: BackupCore, id: string, reason: string | null, who: Person): Promise<ChangeRequest> {
+export async function rejectRequest(
+  c: BackupCore,
+  id: string,
+  reason: string | null,
+  who: Person,
+): Promise<ChangeRequest> {
   const r = await decide(c, id, who, 'reject', 'rejected', null, reason);
   return fromRow(r, c.now());
 }
@@ -290,7 +413,16 @@ export async function rejectRequest(c: BackupCore, id: string, reason: string | 
 async function apply(c: BackupCore, ch: Change, actor: string): Promise<unknown> {
   switch (ch.kind) {
     case 'target.add': {
-      const t = await addTarget(c, { ...ch.target, hostKey: ch.target.hostKey ?? undefined, identityFile: ch.target.identityFile ?? undefined, passwordFile: ch.target.passwordFile ?? undefined }, actor);
+      const t = await addTarget(
+        c,
+        {
+          ...ch.target,
+          hostKey: ch.target.hostKey ?? undefined,
+          identityFile: ch.target.identityFile ?? undefined,
+          passwordFile: ch.target.passwordFile ?? undefined,
+        },
+        actor,
+      );
       return { name: t.name, url: t.url, distanceKm: Math.round(t.distanceKm * 10) / 10 };
     }
     case 'target.remove':
@@ -298,7 +430,8 @@ async function apply(c: BackupCore, ch: Change, actor: string): Promise<unknown>
     case 'escrow.add': {
       const k = await addEscrow(c, ch.armored, actor);
       // the key that was reviewed is the key that was stored
-      if (k.fingerprint !== ch.fingerprint) throw backupErrors.integrity(`escrow key ${k.fingerprint} is not the requested ${ch.fingerprint}`);
+      if (k.fingerprint !== ch.fingerprint)
+        throw backupErrors.integrity(`escrow key ${k.fingerprint} is not the requested ${ch.fingerprint}`);
       return { fingerprint: k.fingerprint };
     }
     case 'escrow.remove':
@@ -310,5 +443,10 @@ async function apply(c: BackupCore, ch: Change, actor: string): Promise<unknown>
 
 /** A change made locally (data directory and HSM PIN): applied at once, but never silently. */
 export async function alertLocalChange(c: BackupCore, actor: string, what: string): Promise<void> {
-  await c.alert({ kind: 'backup.change-local', severity: 'warning', message: `${actor} changed the backup configuration on the appliance itself, without a second person's approval: ${what}`, targets: { actor: actor.slice(0, 128) } });
+  await c.alert({
+    kind: 'backup.change-local',
+    severity: 'warning',
+    message: `${actor} changed the backup configuration on the appliance itself, without a second person's approval: ${what}`,
+    targets: { actor: actor.slice(0, 128) },
+  });
 }

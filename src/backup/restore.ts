@@ -71,7 +71,11 @@ export async function restoreInto(o: RestoreOptions): Promise<RestoreReport> {
   let created = false;
   if (fs.existsSync(dir)) {
     if (!fs.statSync(dir).isDirectory()) throw backupErrors.usage(`${dir} is not a directory`);
-    if (fs.readdirSync(dir).length) throw new BackupError('DATA_DIR_NOT_EMPTY', `${dir} is not empty; nothing was changed`, { exitCode: 2, hint: 'restore into an empty or absent directory' });
+    if (fs.readdirSync(dir).length)
+      throw new BackupError('DATA_DIR_NOT_EMPTY', `${dir} is not empty; nothing was changed`, {
+        exitCode: 2,
+        hint: 'restore into an empty or absent directory',
+      });
   } else {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     created = true;
@@ -83,7 +87,12 @@ export async function restoreInto(o: RestoreOptions): Promise<RestoreReport> {
   try {
     const id = await pickBackup(o.target, o.backup);
     const { sidecar } = await readSidecar(o.target, id, id);
-    const key = await openSidecar(o.keys, sidecar, { backupId: id, ...(o.applianceId ? { applianceId: o.applianceId } : {}) }, id);
+    const key = await openSidecar(
+      o.keys,
+      sidecar,
+      { backupId: id, ...(o.applianceId ? { applianceId: o.applianceId } : {}) },
+      id,
+    );
     const stage = path.join(dir, '.restore');
     fs.mkdirSync(stage, { mode: 0o700 });
     const store = createBlobStore({ type: 'fs', dir: path.join(dir, 'blobs') });
@@ -99,10 +108,21 @@ export async function restoreInto(o: RestoreOptions): Promise<RestoreReport> {
           sidecar,
           key: new Uint8Array(key),
           threads: o.threads ?? 1,
-          files: { [DB_MEMBER]: path.join(stage, 'coffre.db'), [CONFIG_MEMBER]: path.join(stage, 'config.json'), [AUDIT_MEMBER]: path.join(stage, 'audit-checkpoints.json') },
+          files: {
+            [DB_MEMBER]: path.join(stage, 'coffre.db'),
+            [CONFIG_MEMBER]: path.join(stage, 'config.json'),
+            [AUDIT_MEMBER]: path.join(stage, 'audit-checkpoints.json'),
+          },
           blobsDir: path.join(dir, 'blobs'),
         },
-        (n) => o.progress?.({ phase: 'download', done: n, total, percent: total ? Math.round((n / total) * 1000) / 10 : 100, unit: 'bytes' }),
+        (n) =>
+          o.progress?.({
+            phase: 'download',
+            done: n,
+            total,
+            percent: total ? Math.round((n / total) * 1000) / 10 : 100,
+            unit: 'bytes',
+          }),
         o.signal,
       );
     } finally {
@@ -121,30 +141,61 @@ export async function restoreInto(o: RestoreOptions): Promise<RestoreReport> {
     let versions = 0;
     try {
       const problems = await integrityProblems(h.db);
-      if (problems.length) throw backupErrors.integrity(`${id}: the restored database fails PRAGMA integrity_check: ${problems.slice(0, 3).join('; ')}`);
+      if (problems.length)
+        throw backupErrors.integrity(
+          `${id}: the restored database fails PRAGMA integrity_check: ${problems.slice(0, 3).join('; ')}`,
+        );
       await migrateToLatest(h.db);
       for await (const b of referencedBlobIds(h.db)) {
-        if (!(await store.stat(b))) throw backupErrors.integrity(`${id}: the restored database references blob ${b}, absent from the backup`);
+        if (!(await store.stat(b)))
+          throw backupErrors.integrity(`${id}: the restored database references blob ${b}, absent from the backup`);
       }
-      documents = Number((await h.db.selectFrom('vault_documents').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
-      versions = Number((await h.db.selectFrom('vault_versions').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+      documents = Number(
+        (
+          await h.db
+            .selectFrom('vault_documents')
+            .select((eb) => eb.fn.countAll().as('n'))
+            .executeTakeFirstOrThrow()
+        ).n,
+      );
+      versions = Number(
+        (
+          await h.db
+            .selectFrom('vault_versions')
+            .select((eb) => eb.fn.countAll().as('n'))
+            .executeTakeFirstOrThrow()
+        ).n,
+      );
     } finally {
       await h.close();
     }
     // the configuration: as backed up, with this site's HSM, local paths and a fresh certificate
     const archived = JSON.parse(fs.readFileSync(path.join(stage, 'config.json'), 'utf8')) as Record<string, unknown>;
-    if (archived.applianceId !== sidecar.applianceId) throw backupErrors.integrity(`${id}: the archived configuration is of another appliance`);
+    if (archived.applianceId !== sidecar.applianceId)
+      throw backupErrors.integrity(`${id}: the archived configuration is of another appliance`);
     const http = (archived.http ?? {}) as { hostnames?: string[] };
     // backups stay off until the operator has declared this site and a target far from it
-    const raw = { ...archived, keys: o.keysSection, database: { type: 'sqlite', file: 'coffre.db' }, storage: { type: 'fs', dir: 'blobs' }, tls: {}, backup: { ...((archived.backup as object) ?? {}), enabled: false } };
+    const raw = {
+      ...archived,
+      keys: o.keysSection,
+      database: { type: 'sqlite', file: 'coffre.db' },
+      storage: { type: 'fs', dir: 'blobs' },
+      tls: {},
+      backup: { ...((archived.backup as object) ?? {}), enabled: false },
+    };
     const cert = await makeSelfSigned(http.hostnames ?? []);
     fs.mkdirSync(path.join(dir, 'tls'), { mode: 0o700 });
     fs.writeFileSync(path.join(dir, 'tls', 'cert.pem'), cert.certPem, { mode: 0o644 });
     fs.writeFileSync(path.join(dir, 'tls', 'key.pem'), cert.keyPem, { mode: 0o600 });
     validateConfig(raw, dir, {}, 'restored configuration');
     fs.mkdirSync(path.join(dir, 'restore'), { mode: 0o700 });
-    if (fs.existsSync(path.join(stage, 'audit-checkpoints.json'))) fs.renameSync(path.join(stage, 'audit-checkpoints.json'), path.join(dir, 'restore', 'audit-checkpoints.json'));
-    fs.writeFileSync(path.join(dir, 'restore', 'manifest.json'), JSON.stringify({ ...manifest, members: manifest.members.length }, null, 1) + '\n', { mode: 0o600 });
+    if (fs.existsSync(path.join(stage, 'audit-checkpoints.json')))
+      fs.renameSync(path.join(stage, 'audit-checkpoints.json'), path.join(dir, 'restore', 'audit-checkpoints.json'));
+    fs.writeFileSync(
+      path.join(dir, 'restore', 'manifest.json'),
+      JSON.stringify({ ...manifest, members: manifest.members.length }, null, 1) + '\n',
+      { mode: 0o600 },
+    );
     fs.rmSync(stage, { recursive: true, force: true });
     writeAtomic(path.join(dir, CONFIG_FILE), JSON.stringify(raw, null, 2) + '\n');
     o.progress?.({ phase: 'finish', percent: 100 });
@@ -179,14 +230,25 @@ export async function restoreInto(o: RestoreOptions): Promise<RestoreReport> {
 export async function pickBackup(t: BackupTarget, wanted: string): Promise<string> {
   // the marker is not required: a copy of the backups (cp without dot files) restores too
   const entries = await t.list('');
-  const ids = entries.filter((e) => e.type === 'dir' && isBackupId(e.name)).map((e) => e.name).sort();
-  if (!ids.length && !entries.some((e) => e.name === MARKER)) throw backupErrors.usage(`${t.display} is not a Coffre backup target (no ${MARKER}, no backup)`, 'check the URL: it names the directory that holds <id>/ directories');
+  const ids = entries
+    .filter((e) => e.type === 'dir' && isBackupId(e.name))
+    .map((e) => e.name)
+    .sort();
+  if (!ids.length && !entries.some((e) => e.name === MARKER))
+    throw backupErrors.usage(
+      `${t.display} is not a Coffre backup target (no ${MARKER}, no backup)`,
+      'check the URL: it names the directory that holds <id>/ directories',
+    );
   if (wanted === 'latest') {
     const id = ids[ids.length - 1];
     if (!id) throw backupErrors.notFoundBackup(`latest (${t.display} holds no complete backup)`);
     return id;
   }
-  if (!isBackupId(wanted)) throw backupErrors.usage(`not a backup id: ${JSON.stringify(wanted)}`, 'ids look like 20261102T023000Z-1a2b3c; `latest` takes the newest');
+  if (!isBackupId(wanted))
+    throw backupErrors.usage(
+      `not a backup id: ${JSON.stringify(wanted)}`,
+      'ids look like 20261102T023000Z-1a2b3c; `latest` takes the newest',
+    );
   if (!ids.includes(wanted)) throw backupErrors.notFoundBackup(`${wanted} at ${t.display}`);
   return wanted;
 }
@@ -219,9 +281,18 @@ class RestoredDataKeys implements DataKeys {
     throw new Error('read-only data keys');
   }
   async get(keyId: string): Promise<Buffer> {
-    const r = await this.db.selectFrom('data_keys').select(['kek_label', 'kek_version', 'mechanism', 'wrapped']).where('id', '=', keyId).executeTakeFirst();
+    const r = await this.db
+      .selectFrom('data_keys')
+      .select(['kek_label', 'kek_version', 'mechanism', 'wrapped'])
+      .where('id', '=', keyId)
+      .executeTakeFirst();
     if (!r) throw backupErrors.integrity(`data key ${keyId} is absent from the restored database`);
-    return this.keys.unwrap({ kekLabel: r.kek_label, kekVersion: Number(r.kek_version), mechanism: r.mechanism, wrapped: Buffer.from(r.wrapped, 'base64') });
+    return this.keys.unwrap({
+      kekLabel: r.kek_label,
+      kekVersion: Number(r.kek_version),
+      mechanism: r.mechanism,
+      wrapped: Buffer.from(r.wrapped, 'base64'),
+    });
   }
 }
 
@@ -229,16 +300,44 @@ class RestoredDataKeys implements DataKeys {
  * The restore drill's document check: decrypts `samples` random document versions of the
  * restored installation with the HSM and compares their SHA-256 with the recorded one.
  */
-export async function sampleDocuments(dataDir: string, keys: KeyProvider, samples: number): Promise<{ checked: number; documents: number; versions: number }> {
-  const h = openDatabase({ type: 'sqlite', file: path.join(dataDir, 'coffre.db'), busyTimeoutMs: 5000 }, { mustExist: true });
+export async function sampleDocuments(
+  dataDir: string,
+  keys: KeyProvider,
+  samples: number,
+): Promise<{ checked: number; documents: number; versions: number }> {
+  const h = openDatabase(
+    { type: 'sqlite', file: path.join(dataDir, 'coffre.db'), busyTimeoutMs: 5000 },
+    { mustExist: true },
+  );
   try {
     const dataKeys = new RestoredDataKeys(h.db, keys);
-    const blobs = sealedBlobs(new EncryptedBlobs(createBlobStore({ type: 'fs', dir: path.join(dataDir, 'blobs') }), dataKeys));
+    const blobs = sealedBlobs(
+      new EncryptedBlobs(createBlobStore({ type: 'fs', dir: path.join(dataDir, 'blobs') }), dataKeys),
+    );
     // recorded digests are field ciphertexts (older rows: hex in clear until sealed)
     const fields = new DataKeyFieldCipher({ get: (id) => dataKeys.get(id), named: () => dataKeys.create() });
-    const documents = Number((await h.db.selectFrom('vault_documents').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
-    const versions = Number((await h.db.selectFrom('vault_versions').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
-    const ids = await h.db.selectFrom('vault_versions').select(['id', 'blob_id', 'key_id', 'sha256', 'sha256_enc', 'size']).orderBy(sql`random()`).limit(samples).execute();
+    const documents = Number(
+      (
+        await h.db
+          .selectFrom('vault_documents')
+          .select((eb) => eb.fn.countAll().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
+    const versions = Number(
+      (
+        await h.db
+          .selectFrom('vault_versions')
+          .select((eb) => eb.fn.countAll().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
+    const ids = await h.db
+      .selectFrom('vault_versions')
+      .select(['id', 'blob_id', 'key_id', 'sha256', 'sha256_enc', 'size'])
+      .orderBy(sql`random()`)
+      .limit(samples)
+      .execute();
     for (const v of ids) {
       const hash = crypto.createHash('sha256');
       let n = 0;
@@ -246,8 +345,10 @@ export async function sampleDocuments(dataDir: string, keys: KeyProvider, sample
         hash.update(c);
         n += c.length;
       }
-      const recorded = v.sha256_enc !== null ? await fields.decrypt(v.sha256_enc, versionDigestContext(v.id)) : v.sha256;
-      if (n !== Number(v.size) || hash.digest('hex') !== recorded) throw backupErrors.integrity(`restored document blob ${v.blob_id} does not decrypt to its recorded SHA-256`);
+      const recorded =
+        v.sha256_enc !== null ? await fields.decrypt(v.sha256_enc, versionDigestContext(v.id)) : v.sha256;
+      if (n !== Number(v.size) || hash.digest('hex') !== recorded)
+        throw backupErrors.integrity(`restored document blob ${v.blob_id} does not decrypt to its recorded SHA-256`);
     }
     return { checked: ids.length, documents, versions };
   } finally {

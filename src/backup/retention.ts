@@ -63,7 +63,9 @@ export function planRetention(i: RetentionInput): Deletion[] {
     if (i.verifiedNew && b.slot === i.verifiedNew.slot && b.createdAt < i.verifiedNew.createdAt) {
       out.set(b.id, { id: b.id, reason: 'replaced', unreplaced: false });
     } else if (i.now - b.createdAt > limit) {
-      const replaced = i.held.some((o) => o.slot === b.slot && o.createdAt > b.createdAt && i.now - o.createdAt <= limit);
+      const replaced = i.held.some(
+        (o) => o.slot === b.slot && o.createdAt > b.createdAt && i.now - o.createdAt <= limit,
+      );
       out.set(b.id, { id: b.id, reason: 'expired', unreplaced: !replaced });
     }
   }

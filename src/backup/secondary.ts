@@ -74,27 +74,53 @@ export interface SecondaryDrillOptions {
 export async function secondaryDrill(o: SecondaryDrillOptions): Promise<DrillReport> {
   const started = new Date();
   const t0 = performance.now();
-  const reportId = `${started.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${crypto.randomBytes(4).toString('hex')}`;
+  const reportId = `${started
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z')}-${crypto.randomBytes(4).toString('hex')}`;
   fs.mkdirSync(o.scratchDir, { recursive: true, mode: 0o700 });
   const dir = path.join(o.scratchDir, `drill-${crypto.randomBytes(4).toString('hex')}`);
   let body: Omit<DrillReport, 'mac'>;
   let backupId: string | null = null;
   try {
     backupId = await pickBackup(o.target, 'latest');
-    const r = await restoreInto({ target: o.target, targetRef: o.targetRef, ...(o.threads !== undefined ? { threads: o.threads } : {}), backup: backupId, dataDir: dir, keys: o.keys, keysSection: o.keysSection, log: o.log, ...(o.progress ? { progress: o.progress } : {}), ...(o.signal ? { signal: o.signal } : {}) });
+    const r = await restoreInto({
+      target: o.target,
+      targetRef: o.targetRef,
+      ...(o.threads !== undefined ? { threads: o.threads } : {}),
+      backup: backupId,
+      dataDir: dir,
+      keys: o.keys,
+      keysSection: o.keysSection,
+      log: o.log,
+      ...(o.progress ? { progress: o.progress } : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
     const s = await sampleDocuments(dir, o.keys, o.samples);
     const got = { documents: s.documents, versions: s.versions, blobs: r.blobs };
-    if (got.documents !== r.expected.documents || got.versions !== r.expected.versions || got.blobs !== r.expected.blobs) {
-      throw backupErrors.integrity(`restored ${JSON.stringify(got)}, the backup recorded ${JSON.stringify(r.expected)}`);
+    if (
+      got.documents !== r.expected.documents ||
+      got.versions !== r.expected.versions ||
+      got.blobs !== r.expected.blobs
+    ) {
+      throw backupErrors.integrity(
+        `restored ${JSON.stringify(got)}, the backup recorded ${JSON.stringify(r.expected)}`,
+      );
     }
-    const h = openDatabase({ type: 'sqlite', file: path.join(dir, 'coffre.db'), busyTimeoutMs: 5000 }, { mustExist: true });
+    const h = openDatabase(
+      { type: 'sqlite', file: path.join(dir, 'coffre.db'), busyTimeoutMs: 5000 },
+      { mustExist: true },
+    );
     let audit;
     try {
       audit = await verifyTrail({ db: h.db, applianceId: r.applianceId, keys: o.keys });
     } finally {
       await h.close();
     }
-    if (!audit.ok) throw backupErrors.integrity(`the restored audit trail does not verify: ${audit.problem?.code ?? 'problem'} at record ${audit.firstBadSeq ?? '?'}`);
+    if (!audit.ok)
+      throw backupErrors.integrity(
+        `the restored audit trail does not verify: ${audit.problem?.code ?? 'problem'} at record ${audit.firstBadSeq ?? '?'}`,
+      );
     body = {
       format: REPORT_FORMAT,
       reportId,
@@ -112,7 +138,20 @@ export async function secondaryDrill(o: SecondaryDrillOptions): Promise<DrillRep
   } catch (e) {
     if (o.signal?.aborted) throw e;
     const code = isAppError(e) ? e.code : 'BACKUP_DRILL_FAILED';
-    body = { format: REPORT_FORMAT, reportId, site: o.site, applianceId: null, backupId, startedAt: started.toISOString(), endedAt: new Date().toISOString(), ok: false, error: `${code}: ${(e as Error).message}`.slice(0, 1000), rtoMs: null, counts: null, checks: null };
+    body = {
+      format: REPORT_FORMAT,
+      reportId,
+      site: o.site,
+      applianceId: null,
+      backupId,
+      startedAt: started.toISOString(),
+      endedAt: new Date().toISOString(),
+      ok: false,
+      error: `${code}: ${(e as Error).message}`.slice(0, 1000),
+      rtoMs: null,
+      counts: null,
+      checks: null,
+    };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -133,14 +172,18 @@ export async function collectSecondaryDrills(c: BackupCore): Promise<{ recorded:
   let recorded = 0;
   let refused = 0;
   const known = new Set(
-    (await c.db.selectFrom('backup_checks').select('details').where('kind', '=', 'drill-secondary').execute()).map((r) => (JSON.parse(r.details ?? '{}') as { reportId?: string }).reportId),
+    (await c.db.selectFrom('backup_checks').select('details').where('kind', '=', 'drill-secondary').execute()).map(
+      (r) => (JSON.parse(r.details ?? '{}') as { reportId?: string }).reportId,
+    ),
   );
   for (const info of await listTargets(c.db)) {
     const t = c.open(info);
     try {
       let names: string[];
       try {
-        names = (await t.list(DRILL_REPORTS)).filter((e) => e.type === 'file' && REPORT_NAME.test(e.name)).map((e) => e.name);
+        names = (await t.list(DRILL_REPORTS))
+          .filter((e) => e.type === 'file' && REPORT_NAME.test(e.name))
+          .map((e) => e.name);
       } catch (e) {
         if (isAppError(e) && e.code === 'TARGET_NOT_FOUND') continue;
         c.d.log.warn({ err: e, target: info.name }, 'secondary drill reports could not be listed');
@@ -152,7 +195,12 @@ export async function collectSecondaryDrills(c: BackupCore): Promise<{ recorded:
         const v = await readReport(c, t, name);
         if (!v.ok) {
           refused++;
-          await c.alert({ kind: 'backup.drill-report-forged', severity: 'critical', message: `the secondary drill report ${name} at target ${info.name} ${v.why}; it was not recorded`, targets: { target: info.name, report: reportId } });
+          await c.alert({
+            kind: 'backup.drill-report-forged',
+            severity: 'critical',
+            message: `the secondary drill report ${name} at target ${info.name} ${v.why}; it was not recorded`,
+            targets: { target: info.name, report: reportId },
+          });
           continue;
         }
         const r = v.report;
@@ -163,12 +211,31 @@ export async function collectSecondaryDrills(c: BackupCore): Promise<{ recorded:
           endedAt: Date.parse(r.endedAt),
           ok: r.ok,
           ...(r.error ? { error: r.error } : {}),
-          details: { reportId, site: r.site, target: info.name, rtoMs: r.rtoMs, ...(r.counts ?? {}), ...(r.checks ? { samples: r.checks.samples, auditRecords: r.checks.auditRecords } : {}) },
+          details: {
+            reportId,
+            site: r.site,
+            target: info.name,
+            rtoMs: r.rtoMs,
+            ...(r.counts ?? {}),
+            ...(r.checks ? { samples: r.checks.samples, auditRecords: r.checks.auditRecords } : {}),
+          },
         });
         known.add(reportId);
         recorded++;
-        await c.d.audit.recordNow({ action: 'backup.drill.secondary', actor: 'system', outcome: r.ok ? 'success' : 'failure', ...(r.ok ? {} : { reason: (r.error ?? 'FAILED').split(':')[0]!.slice(0, 64) }), targets: { target: info.name, report: reportId, ...(r.backupId ? { backup: r.backupId } : {}) } });
-        if (!r.ok) await c.alert({ kind: 'backup.drill-failed', severity: 'critical', message: `the restore drill on the secondary site ${r.site} failed: ${r.error}`, targets: { target: info.name, report: reportId } });
+        await c.d.audit.recordNow({
+          action: 'backup.drill.secondary',
+          actor: 'system',
+          outcome: r.ok ? 'success' : 'failure',
+          ...(r.ok ? {} : { reason: (r.error ?? 'FAILED').split(':')[0]!.slice(0, 64) }),
+          targets: { target: info.name, report: reportId, ...(r.backupId ? { backup: r.backupId } : {}) },
+        });
+        if (!r.ok)
+          await c.alert({
+            kind: 'backup.drill-failed',
+            severity: 'critical',
+            message: `the restore drill on the secondary site ${r.site} failed: ${r.error}`,
+            targets: { target: info.name, report: reportId },
+          });
       }
     } finally {
       await t.close();
@@ -177,14 +244,24 @@ export async function collectSecondaryDrills(c: BackupCore): Promise<{ recorded:
   return { recorded, refused };
 }
 
-async function readReport(c: BackupCore, t: BackupTarget, name: string): Promise<{ ok: true; report: DrillReport } | { ok: false; why: string }> {
+async function readReport(
+  c: BackupCore,
+  t: BackupTarget,
+  name: string,
+): Promise<{ ok: true; report: DrillReport } | { ok: false; why: string }> {
   let r: Partial<DrillReport>;
   try {
     r = JSON.parse(await streamText(await t.get(`${DRILL_REPORTS}/${name}`))) as Partial<DrillReport>;
   } catch {
     return { ok: false, why: 'is not JSON' };
   }
-  if (r.format !== REPORT_FORMAT || typeof r.mac !== 'string' || !/^[0-9a-f]{64}$/.test(r.mac) || `${r.reportId}.json` !== name) return { ok: false, why: 'is not a drill report' };
+  if (
+    r.format !== REPORT_FORMAT ||
+    typeof r.mac !== 'string' ||
+    !/^[0-9a-f]{64}$/.test(r.mac) ||
+    `${r.reportId}.json` !== name
+  )
+    return { ok: false, why: 'is not a drill report' };
   const { mac, ...rest } = r as DrillReport;
   let ok = false;
   try {
@@ -193,6 +270,7 @@ async function readReport(c: BackupCore, t: BackupTarget, name: string): Promise
     if (!isAppError(e) || e.code !== 'KEY_DESTROYED') throw e;
   }
   if (!ok) return { ok: false, why: 'carries a MAC this HSM does not verify (not made with this HSM partition)' };
-  if (r.ok && r.applianceId !== c.d.config.applianceId) return { ok: false, why: `restored appliance ${r.applianceId}, not this one` };
+  if (r.ok && r.applianceId !== c.d.config.applianceId)
+    return { ok: false, why: `restored appliance ${r.applianceId}, not this one` };
   return { ok: true, report: r as DrillReport };
 }

@@ -8,7 +8,15 @@ import { run } from './runs.js';
 import { targetSpace } from './space.js';
 import { destroy } from './shred.js';
 import { addTarget, removeTarget } from './targets-admin.js';
-import { alertLocalChange, approveRequest, listRequests, rejectRequest, requestChange, type ChangeInput, type Person } from './requests.js';
+import {
+  alertLocalChange,
+  approveRequest,
+  listRequests,
+  rejectRequest,
+  requestChange,
+  type ChangeInput,
+  type Person,
+} from './requests.js';
 import type { BackupTarget } from './targets/types.js';
 import type { AddTargetInput, BackupDeps, Progress, RunReport } from './types.js';
 import { find, verify, verifyAll } from './verify.js';
@@ -85,7 +93,10 @@ export class BackupService {
   find(idOrLatest: string, target?: string) {
     return find(this.core, idOrLatest, target);
   }
-  verify(idOrLatest: string, o: { actor: string; kind?: string; progress?: Progress; wait?: boolean; signal?: AbortSignal }) {
+  verify(
+    idOrLatest: string,
+    o: { actor: string; kind?: string; progress?: Progress; wait?: boolean; signal?: AbortSignal },
+  ) {
     return verify(this.core, idOrLatest, o);
   }
   verifyAll(o: { actor: string; progress?: Progress; signal?: AbortSignal }) {
@@ -104,10 +115,30 @@ export class BackupService {
   /** the latest local drill and the latest drill on the secondary site, as recorded */
   async lastDrills() {
     const one = async (kind: string) => {
-      const r = await this.core.db.selectFrom('backup_checks').selectAll().where('kind', '=', kind).orderBy('started_at', 'desc').orderBy('id', 'desc').executeTakeFirst();
+      const r = await this.core.db
+        .selectFrom('backup_checks')
+        .selectAll()
+        .where('kind', '=', kind)
+        .orderBy('started_at', 'desc')
+        .orderBy('id', 'desc')
+        .executeTakeFirst();
       if (!r) return null;
-      const d = (r.details ? JSON.parse(r.details) : {}) as { rtoMs?: number; site?: string; target?: string; reportId?: string };
-      return { backupId: r.backup_id, startedAt: Number(r.started_at), endedAt: Number(r.ended_at), ok: Number(r.ok) === 1, rtoMs: typeof d.rtoMs === 'number' ? d.rtoMs : null, error: r.error, site: d.site ?? null, reportId: d.reportId ?? null };
+      const d = (r.details ? JSON.parse(r.details) : {}) as {
+        rtoMs?: number;
+        site?: string;
+        target?: string;
+        reportId?: string;
+      };
+      return {
+        backupId: r.backup_id,
+        startedAt: Number(r.started_at),
+        endedAt: Number(r.ended_at),
+        ok: Number(r.ok) === 1,
+        rtoMs: typeof d.rtoMs === 'number' ? d.rtoMs : null,
+        error: r.error,
+        site: d.site ?? null,
+        reportId: d.reportId ?? null,
+      };
     };
     return { local: await one('drill'), secondary: await one('drill-secondary') };
   }

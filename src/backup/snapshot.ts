@@ -14,7 +14,10 @@ import { backupErrors } from './errors.js';
  */
 export async function snapshotDatabase(h: DatabaseHandle, file: string): Promise<void> {
   if (h.dialect !== 'sqlite' || !h.file) {
-    throw backupErrors.unsupported('backups of a PostgreSQL database are not built in yet', 'back PostgreSQL up with its own tooling (pg_basebackup) and keep blob backups here');
+    throw backupErrors.unsupported(
+      'backups of a PostgreSQL database are not built in yet',
+      'back PostgreSQL up with its own tooling (pg_basebackup) and keep blob backups here',
+    );
   }
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   fs.rmSync(file, { force: true });
@@ -23,7 +26,11 @@ export async function snapshotDatabase(h: DatabaseHandle, file: string): Promise
   } catch (e) {
     fs.rmSync(file, { force: true });
     const msg = (e as Error).message;
-    if (/SQLITE_FULL|disk is full|database or disk is full/i.test(msg) || (e as { code?: string }).code === 'SQLITE_FULL') throw backupErrors.localFull(`the database snapshot did not fit in ${path.dirname(file)}`);
+    if (
+      /SQLITE_FULL|disk is full|database or disk is full/i.test(msg) ||
+      (e as { code?: string }).code === 'SQLITE_FULL'
+    )
+      throw backupErrors.localFull(`the database snapshot did not fit in ${path.dirname(file)}`);
     throw e;
   }
   fs.chmodSync(file, 0o600);

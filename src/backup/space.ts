@@ -1,7 +1,8 @@
 import type { BackupCore } from './core.js';
 import { listTargets } from './catalogue.js';
 
-export type TargetSpaceReport = { target: string; free: number; total: number } | { target: string; free: null; total: null };
+export type TargetSpaceReport =
+  { target: string; free: number; total: number } | { target: string; free: null; total: null };
 
 /**
  * The space at each registered target (mounted path: statfs of its directory; SFTP: the
@@ -16,7 +17,9 @@ export async function targetSpace(c: BackupCore): Promise<TargetSpaceReport[]> {
     try {
       t = c.open(info, undefined, 0);
       const s = await t.space();
-      out.push(s ? { target: info.name, free: s.free, total: s.total } : { target: info.name, free: null, total: null });
+      out.push(
+        s ? { target: info.name, free: s.free, total: s.total } : { target: info.name, free: null, total: null },
+      );
     } catch (e) {
       c.d.log.warn({ err: e, target: info.name }, 'backup target space could not be measured');
       out.push({ target: info.name, free: null, total: null });

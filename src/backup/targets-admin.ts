@@ -22,7 +22,11 @@ const TARGET_NAME = /^[a-z0-9][a-z0-9_-]{0,31}$/;
  * another appliance. The target is reached once: authentication, the host key, and the
  * directory's marker are checked before the row is written.
  */
-export async function addTarget(c: BackupCore, i: AddTargetInput, actor: string): Promise<TargetInfo & { distanceKm: number }> {
+export async function addTarget(
+  c: BackupCore,
+  i: AddTargetInput,
+  actor: string,
+): Promise<TargetInfo & { distanceKm: number }> {
   const { info, distanceKm } = await checkNewTarget(c, i, actor);
   // reached once, without retries: an unreachable target is reported at once, with its cause
   const t = c.open(info, undefined, 0);
@@ -32,7 +36,12 @@ export async function addTarget(c: BackupCore, i: AddTargetInput, actor: string)
     await t.close();
   }
   await c.db.transaction().execute(async (trx) => {
-    await c.d.audit.record(trx, { action: 'backup.target.add', actor, outcome: 'success', targets: { target: i.name } });
+    await c.d.audit.record(trx, {
+      action: 'backup.target.add',
+      actor,
+      outcome: 'success',
+      targets: { target: i.name },
+    });
     await insertTarget(trx, info);
   });
   return { ...info, distanceKm };
@@ -43,17 +52,34 @@ export async function addTarget(c: BackupCore, i: AddTargetInput, actor: string)
  * credentials, a name or location already registered. Refusals are audited. Returns the target
  * as it would be stored (a change request records exactly this, ./requests.ts).
  */
-export async function checkNewTarget(c: BackupCore, i: AddTargetInput, actor: string): Promise<{ info: TargetInfo; distanceKm: number }> {
-  if (!TARGET_NAME.test(i.name)) throw backupErrors.usage(`target name ${JSON.stringify(i.name)} must be 1-32 of a-z 0-9 _ - (starting with a letter or digit)`);
+export async function checkNewTarget(
+  c: BackupCore,
+  i: AddTargetInput,
+  actor: string,
+): Promise<{ info: TargetInfo; distanceKm: number }> {
+  if (!TARGET_NAME.test(i.name))
+    throw backupErrors.usage(
+      `target name ${JSON.stringify(i.name)} must be 1-32 of a-z 0-9 _ - (starting with a letter or digit)`,
+    );
   const site = { jurisdiction: i.jurisdiction.toUpperCase(), lat: i.lat, lon: i.lon };
   const sp = siteProblems(site);
   if (sp.length) throw backupErrors.usage(`target site: ${sp.join('; ')}`);
   const verdict = c.geoCheck(site);
   if (!verdict.ok) {
-    await c.d.audit.recordNow({ action: 'backup.target.add', actor, outcome: 'denied', reason: 'SITE_POLICY', targets: { target: i.name } });
-    throw backupErrors.refused(`target ${i.name} refused: ${verdict.problems.join('; ')}`, 'declare a target in the same jurisdiction and far enough away (backup.minDistanceKm, backup.allowedJurisdictions)');
+    await c.d.audit.recordNow({
+      action: 'backup.target.add',
+      actor,
+      outcome: 'denied',
+      reason: 'SITE_POLICY',
+      targets: { target: i.name },
+    });
+    throw backupErrors.refused(
+      `target ${i.name} refused: ${verdict.problems.join('; ')}`,
+      'declare a target in the same jurisdiction and far enough away (backup.minDistanceKm, backup.allowedJurisdictions)',
+    );
   }
-  if (await getTarget(c.db, i.name)) throw backupErrors.usage(`a target named ${i.name} exists`, 'remove it first or choose another name');
+  if (await getTarget(c.db, i.name))
+    throw backupErrors.usage(`a target named ${i.name} exists`, 'remove it first or choose another name');
   const url = normaliseTargetUrl(i.type, i.url);
   let hostKey: string | null = null;
   if (i.type === 'sftp') {
@@ -61,11 +87,14 @@ export async function checkNewTarget(c: BackupCore, i: AddTargetInput, actor: st
       const presented = await probeHostKey(url, c.cfg.connectTimeoutMs).catch(() => null);
       throw backupErrors.usage(
         'an SFTP target needs --host-key: the server key is pinned, never trusted on first use',
-        presented ? `the server at ${url} presents ${presented}; check it out of band (ssh-keygen -lf on the target) and pass --host-key ${presented}` : 'get it at the target with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`',
+        presented
+          ? `the server at ${url} presents ${presented}; check it out of band (ssh-keygen -lf on the target) and pass --host-key ${presented}`
+          : 'get it at the target with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`',
       );
     }
     hostKey = parseHostKey(i.hostKey);
-    if (!i.identityFile && !i.passwordFile) throw backupErrors.usage('an SFTP target needs --identity FILE (a private key) or a password file');
+    if (!i.identityFile && !i.passwordFile)
+      throw backupErrors.usage('an SFTP target needs --identity FILE (a private key) or a password file');
   } else if (i.hostKey || i.identityFile || i.passwordFile) {
     throw backupErrors.usage('--host-key and --identity are for SFTP targets only');
   }
@@ -85,8 +114,17 @@ export async function checkNewTarget(c: BackupCore, i: AddTargetInput, actor: st
   const here = canonicalLocation(i.type, url);
   const same = (await listTargets(c.db)).find((x) => x.url === url || canonicalLocation(x.type, x.url) === here);
   if (same) {
-    await c.d.audit.recordNow({ action: 'backup.target.add', actor, outcome: 'denied', reason: 'TARGET_DUPLICATE', targets: { target: i.name } });
-    throw backupErrors.refused(`${url} is already registered as target ${same.name}`, 'one directory holds one target; use the existing target, or another directory');
+    await c.d.audit.recordNow({
+      action: 'backup.target.add',
+      actor,
+      outcome: 'denied',
+      reason: 'TARGET_DUPLICATE',
+      targets: { target: i.name },
+    });
+    throw backupErrors.refused(
+      `${url} is already registered as target ${same.name}`,
+      'one directory holds one target; use the existing target, or another directory',
+    );
   }
   return { info, distanceKm: verdict.distanceKm };
 }
@@ -102,12 +140,33 @@ async function claim(c: BackupCore, t: BackupTarget, name: string, actor: string
   if (v.kind === 'ours') {
     const other = v.marker.target !== name ? await getTarget(c.db, v.marker.target) : undefined;
     if (other) {
-      await c.d.audit.recordNow({ action: 'backup.target.add', actor, outcome: 'denied', reason: 'TARGET_DUPLICATE', targets: { target: name } });
-      throw backupErrors.refused(`${t.display} is already registered as target ${other.name} (its marker says so)`, 'one directory holds one target; use the existing target, or another directory');
+      await c.d.audit.recordNow({
+        action: 'backup.target.add',
+        actor,
+        outcome: 'denied',
+        reason: 'TARGET_DUPLICATE',
+        targets: { target: name },
+      });
+      throw backupErrors.refused(
+        `${t.display} is already registered as target ${other.name} (its marker says so)`,
+        'one directory holds one target; use the existing target, or another directory',
+      );
     }
   } else if (v.kind !== 'missing') {
-    if (v.kind === 'forged') await c.alert({ kind: 'backup.marker-forged', severity: 'critical', message: `${describeMarker(v, t.display)}; the target ${name} was not registered`, targets: { target: name } });
-    await c.d.audit.recordNow({ action: 'backup.target.add', actor, outcome: 'denied', reason: v.kind === 'forged' ? 'MARKER_FORGED' : 'TARGET_CLAIMED', targets: { target: name } });
+    if (v.kind === 'forged')
+      await c.alert({
+        kind: 'backup.marker-forged',
+        severity: 'critical',
+        message: `${describeMarker(v, t.display)}; the target ${name} was not registered`,
+        targets: { target: name },
+      });
+    await c.d.audit.recordNow({
+      action: 'backup.target.add',
+      actor,
+      outcome: 'denied',
+      reason: v.kind === 'forged' ? 'MARKER_FORGED' : 'TARGET_CLAIMED',
+      targets: { target: name },
+    });
     throw markerRefused(v, t.display);
   }
   // a new directory, or one of this appliance's whose target is no longer registered (a restored appliance): claimed under this name
@@ -157,10 +216,14 @@ export async function removeTarget(c: BackupCore, name: string, actor: string): 
       await t.close();
     }
     await c.db.transaction().execute(async (trx) => {
-      await c.d.audit.record(trx, { action: 'backup.target.remove', actor, outcome: 'success', targets: { target: name } });
+      await c.d.audit.record(trx, {
+        action: 'backup.target.remove',
+        actor,
+        outcome: 'success',
+        targets: { target: name },
+      });
       await trx.deleteFrom('backup_targets').where('name', '=', name).execute();
     });
     return { deleted };
   });
 }
-

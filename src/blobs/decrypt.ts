@@ -2,7 +2,17 @@ import crypto, { type DecipherGCM, type Hash, type KeyObject } from 'node:crypto
 import { Transform, type TransformCallback } from 'node:stream';
 import { blobErrors } from './errors.js';
 import { release } from '../shared/buffers.js';
-import { HEADER_PROBE, NONCE_BYTES, TAG_BYTES, chunkError, headerLength, nonceInto, parseHeader, type BlobHeader, type ObjectRef } from './format.js';
+import {
+  HEADER_PROBE,
+  NONCE_BYTES,
+  TAG_BYTES,
+  chunkError,
+  headerLength,
+  nonceInto,
+  parseHeader,
+  type BlobHeader,
+  type ObjectRef,
+} from './format.js';
 import type { SealSession, Sealer } from './sealer.js';
 
 export interface DecryptOptions {
@@ -38,7 +48,8 @@ export interface DecryptOptions {
 const TAIL = 2 * TAG_BYTES;
 /** chunks handed to the worker at once (per stream) */
 const IN_FLIGHT = 3;
-const endError = (i: number) => blobErrors.integrity(`encrypted blob does not end after chunk ${i}: truncated, extended or reordered`);
+const endError = (i: number) =>
+  blobErrors.integrity(`encrypted blob does not end after chunk ${i}: truncated, extended or reordered`);
 
 /** A chunk being opened in the worker: its plaintext once verified, or the error to end with. */
 interface Opening {
@@ -46,7 +57,6 @@ interface Opening {
   plain?: Buffer;
   error?: Error;
 }
-
 
 /**
  * Encrypted blob in, plaintext out. A chunk's plaintext is released only after its tag verified:
@@ -90,7 +100,8 @@ export class DecryptStream extends Transform {
     this.left = o.range?.take ?? Number.POSITIVE_INFINITY;
     this.tail = o.range && !o.range.toEnd ? 0 : TAIL;
     if (o.range) this.header = o.range.header;
-    if (o.verify && o.range && (o.range.firstChunk !== 0 || o.range.skip !== 0 || !o.range.toEnd)) throw blobErrors.usage('a verified read is a whole read');
+    if (o.verify && o.range && (o.range.firstChunk !== 0 || o.range.skip !== 0 || !o.range.toEnd))
+      throw blobErrors.usage('a verified read is a whole read');
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -160,7 +171,9 @@ export class DecryptStream extends Transform {
       return;
     }
     if (!(this.fed === 0 && this.pendLen === TAG_BYTES)) {
-      throw this.fed === 0 && this.pendLen < TAG_BYTES ? blobErrors.integrity('encrypted blob is truncated') : chunkError(this.i);
+      throw this.fed === 0 && this.pendLen < TAG_BYTES
+        ? blobErrors.integrity('encrypted blob is truncated')
+        : chunkError(this.i);
     }
     const tag = this.takeBytes(TAG_BYTES);
     const i = this.i;
@@ -251,7 +264,8 @@ export class DecryptStream extends Transform {
       this.header = parseHeader(all, this.o.expect);
       this.takeBytes(len);
     }
-    if (this.o.keyId !== undefined && this.o.keyId !== this.header.keyId) throw blobErrors.integrity('blob names another data key than its record');
+    if (this.o.keyId !== undefined && this.o.keyId !== this.header.keyId)
+      throw blobErrors.integrity('blob names another data key than its record');
     const raw = await this.o.getKey(this.header.keyId);
     if (this.o.sealer) {
       this.session = this.o.sealer.begin(raw, this.header.bytes, this.o.verify !== undefined);
@@ -310,7 +324,8 @@ export class DecryptStream extends Transform {
     } finally {
       // a whole chunk read for this stream alone (ciphertext ‖ tag in one buffer): freed now
       const one = held.length === 1 ? held[0]! : undefined;
-      if (this.o.consumeInput && one && one.buffer === tag.buffer && one.byteOffset + one.length === tag.byteOffset) release(Buffer.from(one.buffer, one.byteOffset, one.length + TAG_BYTES));
+      if (this.o.consumeInput && one && one.buffer === tag.buffer && one.byteOffset + one.length === tag.byteOffset)
+        release(Buffer.from(one.buffer, one.byteOffset, one.length + TAG_BYTES));
     }
     this.i++;
     this.fed = 0;
@@ -344,7 +359,14 @@ export class DecryptStream extends Transform {
     const n = held.reduce((a, b) => a + b.length, 0);
     const one = held.length === 1 ? held[0]! : undefined;
     let ab: ArrayBuffer;
-    if (this.o.consumeInput && one && one.buffer === tag.buffer && one.byteOffset === 0 && one.length + TAG_BYTES === one.buffer.byteLength && tag.byteOffset === one.length) {
+    if (
+      this.o.consumeInput &&
+      one &&
+      one.buffer === tag.buffer &&
+      one.byteOffset === 0 &&
+      one.length + TAG_BYTES === one.buffer.byteLength &&
+      tag.byteOffset === one.length
+    ) {
       ab = one.buffer as ArrayBuffer;
     } else {
       ab = new ArrayBuffer(n + TAG_BYTES);
@@ -390,7 +412,9 @@ export class DecryptStream extends Transform {
 
   private newDecipher(last: boolean): DecipherGCM {
     const h = this.header!;
-    const d = crypto.createDecipheriv('aes-256-gcm', this.key!, nonceInto(this.nonce, h.noncePrefix, this.i, last), { authTagLength: TAG_BYTES });
+    const d = crypto.createDecipheriv('aes-256-gcm', this.key!, nonceInto(this.nonce, h.noncePrefix, this.i, last), {
+      authTagLength: TAG_BYTES,
+    });
     d.setAAD(h.bytes);
     return d;
   }

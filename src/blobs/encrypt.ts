@@ -60,7 +60,11 @@ export class EncryptStream extends Transform {
     private readonly header: BlobHeader,
     o: EncryptOptions = {},
   ) {
-    super(o.sealer ? { writableHighWaterMark: 64 * 1024, readableHighWaterMark: header.chunkSize + TAG_BYTES } : { highWaterMark: header.chunkSize + TAG_BYTES });
+    super(
+      o.sealer
+        ? { writableHighWaterMark: 64 * 1024, readableHighWaterMark: header.chunkSize + TAG_BYTES }
+        : { highWaterMark: header.chunkSize + TAG_BYTES },
+    );
     this.C = header.chunkSize;
     this.consume = o.consumeInput === true;
     if (o.sealer) {
@@ -145,7 +149,12 @@ export class EncryptStream extends Transform {
   }
 
   private newCipher(last: boolean): CipherGCM {
-    const c = crypto.createCipheriv('aes-256-gcm', this.key!, nonceInto(this.nonce, this.header.noncePrefix, this.i, last), { authTagLength: TAG_BYTES });
+    const c = crypto.createCipheriv(
+      'aes-256-gcm',
+      this.key!,
+      nonceInto(this.nonce, this.header.noncePrefix, this.i, last),
+      { authTagLength: TAG_BYTES },
+    );
     c.setAAD(this.header.bytes);
     return c;
   }
@@ -177,7 +186,9 @@ export class EncryptStream extends Transform {
   /** Hands bytes [0, n) of the current chunk buffer to the worker as chunk i (the end chunk when `last`). */
   private send(n: number, last: boolean): void {
     const ab = last ? new ArrayBuffer(0) : (this.buf!.buffer as ArrayBuffer);
-    const entry: { done: Promise<Sealed>; sealed?: Sealed } = { done: this.session!.seal(ab, n, nonceInto(this.nonce, this.header.noncePrefix, this.i, last)) };
+    const entry: { done: Promise<Sealed>; sealed?: Sealed } = {
+      done: this.session!.seal(ab, n, nonceInto(this.nonce, this.header.noncePrefix, this.i, last)),
+    };
     if (!last) this.i++;
     entry.done.then(
       (s) => {

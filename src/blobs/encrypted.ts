@@ -3,7 +3,16 @@ import { Readable, pipeline } from 'node:stream';
 import type { BlobStore } from '../storage/index.js';
 import { storageErrors } from '../storage/index.js';
 import type { DataKeys } from '../keys/index.js';
-import { DEFAULT_CHUNK, MAX_HEADER, TAG_BYTES, headerLength, layout, makeHeader, parseHeader, type ObjectRef } from './format.js';
+import {
+  DEFAULT_CHUNK,
+  MAX_HEADER,
+  TAG_BYTES,
+  headerLength,
+  layout,
+  makeHeader,
+  parseHeader,
+  type ObjectRef,
+} from './format.js';
 import { EncryptStream } from './encrypt.js';
 import type { Sealer } from './sealer.js';
 import { DecryptStream } from './decrypt.js';
@@ -51,7 +60,10 @@ async function readAll(r: Readable, max: number): Promise<Buffer> {
  */
 export class EncryptedBlobs {
   constructor(
-    readonly store: BlobStore & { mtimeMs?(id: string): Promise<number | null>; collectTemp?(olderThanMs: number, nowMs?: number): Promise<number> },
+    readonly store: BlobStore & {
+      mtimeMs?(id: string): Promise<number | null>;
+      collectTemp?(olderThanMs: number, nowMs?: number): Promise<number>;
+    },
     private readonly keys: DataKeys,
     /** `sealer`: chunks are sealed and opened in its worker threads (the server), else on the calling thread */
     private readonly o: { chunkSize?: number; sealer?: Sealer } = {},
@@ -66,12 +78,20 @@ export class EncryptedBlobs {
    * Resolves once the blob is durable; rejects, leaving no blob (and no key it created), when
    * `plaintext` errors.
    */
-  async put(ref: ObjectRef, plaintext: Readable, opts: { dek?: { keyId: string; key: Buffer }; blobId?: string; sha256?: boolean } = {}): Promise<StoredBlob> {
+  async put(
+    ref: ObjectRef,
+    plaintext: Readable,
+    opts: { dek?: { keyId: string; key: Buffer }; blobId?: string; sha256?: boolean } = {},
+  ): Promise<StoredBlob> {
     const created = opts.dek ? undefined : await this.keys.create(`doc:${ref.objectId}:v${ref.version}`);
     const { keyId, key } = opts.dek ?? created!;
     const blobId = opts.blobId ?? `b_${crypto.randomBytes(16).toString('base64url')}`;
     const header = makeHeader({ ...ref, keyId, chunkSize: this.o.chunkSize ?? DEFAULT_CHUNK });
-    const enc = new EncryptStream(key, header, { ...(this.o.sealer ? { sealer: this.o.sealer } : {}), sha256: opts.sha256 === true, consumeInput: handedOver(plaintext) });
+    const enc = new EncryptStream(key, header, {
+      ...(this.o.sealer ? { sealer: this.o.sealer } : {}),
+      sha256: opts.sha256 === true,
+      consumeInput: handedOver(plaintext),
+    });
     if (created) key.fill(0);
     pipeline(plaintext, enc, () => undefined); // an error of either side destroys both; put then rejects
     try {
@@ -84,7 +104,9 @@ export class EncryptedBlobs {
   }
 
   /** Parses and checks the header; sizes of the stored blob. */
-  async describe(ref: ObjectRef & { blobId: string }): Promise<{ keyId: string; chunkSize: number; chunks: number; size: number; storedSize: number }> {
+  async describe(
+    ref: ObjectRef & { blobId: string },
+  ): Promise<{ keyId: string; chunkSize: number; chunks: number; size: number; storedSize: number }> {
     const { header, storedSize } = await this.header(ref);
     const l = layout(header, storedSize);
     return { keyId: header.keyId, chunkSize: header.chunkSize, chunks: l.chunks, size: l.plaintextSize, storedSize };
@@ -97,7 +119,11 @@ export class EncryptedBlobs {
    * are computed on the way and handed to it before the last piece is released; an error it
    * returns ends the stream instead (DecryptOptions.verify).
    */
-  async get(ref: ObjectRef & { blobId: string; keyId?: string }, range?: { start: number; end: number }, o: { verify?: Verify } = {}): Promise<Readable> {
+  async get(
+    ref: ObjectRef & { blobId: string; keyId?: string },
+    range?: { start: number; end: number },
+    o: { verify?: Verify } = {},
+  ): Promise<Readable> {
     if (range) return this.open(ref, range);
     try {
       return await this.open(ref, undefined, o.verify);
@@ -112,7 +138,11 @@ export class EncryptedBlobs {
     }
   }
 
-  private async open(ref: ObjectRef & { blobId: string; keyId?: string }, range?: { start: number; end: number }, verify?: Verify): Promise<Readable> {
+  private async open(
+    ref: ObjectRef & { blobId: string; keyId?: string },
+    range?: { start: number; end: number },
+    verify?: Verify,
+  ): Promise<Readable> {
     const getKey = (id: string) => this.keys.get(id);
     const expect = { objectId: ref.objectId, version: ref.version };
     const { header, storedSize } = await this.header(ref);
@@ -131,7 +161,11 @@ export class EncryptedBlobs {
     // last (and so does a whole read, even of an empty blob)
     const toEnd = !range || last === chunks - 1;
     // pieces of one chunk each (ciphertext ‖ tag): DecryptStream opens them without a copy
-    const src = await this.store.get(ref.blobId, { start: H + first * F, end: toEnd ? storedSize : H + (last + 1) * F }, { readSize: F });
+    const src = await this.store.get(
+      ref.blobId,
+      { start: H + first * F, end: toEnd ? storedSize : H + (last + 1) * F },
+      { readSize: F },
+    );
     const dec = new DecryptStream({
       expect,
       getKey,
@@ -155,7 +189,11 @@ export class EncryptedBlobs {
    * database), sparing blobs younger than `graceMs` (their row may still be committing), and
    * temp files of interrupted writes.
    */
-  async collectOrphans(isReferenced: (blobId: string) => Promise<boolean>, graceMs: number, nowMs = Date.now()): Promise<{ deleted: string[]; temp: number }> {
+  async collectOrphans(
+    isReferenced: (blobId: string) => Promise<boolean>,
+    graceMs: number,
+    nowMs = Date.now(),
+  ): Promise<{ deleted: string[]; temp: number }> {
     const deleted: string[] = [];
     for await (const id of this.store.list()) {
       if (await isReferenced(id)) continue;
@@ -172,7 +210,10 @@ export class EncryptedBlobs {
     const st = await this.store.stat(ref.blobId);
     if (!st) throw storageErrors.notFound(ref.blobId);
     // one read: the longest header is 1305 bytes
-    const bytes = await readAll(await this.store.get(ref.blobId, { start: 0, end: Math.min(st.size, MAX_HEADER) }), MAX_HEADER);
+    const bytes = await readAll(
+      await this.store.get(ref.blobId, { start: 0, end: Math.min(st.size, MAX_HEADER) }),
+      MAX_HEADER,
+    );
     headerLength(bytes);
     return { header: parseHeader(bytes, ref), storedSize: st.size };
   }

@@ -11,5 +11,6 @@ export const blobErrors = {
       hint: 'the stored data was altered or belongs elsewhere; restore it from a backup',
       ...(cause === undefined ? {} : { cause }),
     }),
-  usage: (message: string, hint?: string) => new AppError('USAGE', message, { httpStatus: 400, exitCode: 2, ...(hint ? { hint } : {}) }),
+  usage: (message: string, hint?: string) =>
+    new AppError('USAGE', message, { httpStatus: 400, exitCode: 2, ...(hint ? { hint } : {}) }),
 };

@@ -47,12 +47,14 @@ export interface ObjectRef {
 
 export function makeHeader(o: ObjectRef & { keyId: string; chunkSize?: number; noncePrefix?: Buffer }): BlobHeader {
   const chunkSize = o.chunkSize ?? DEFAULT_CHUNK;
-  if (!Number.isInteger(chunkSize) || chunkSize < MIN_CHUNK || chunkSize > MAX_CHUNK) throw blobErrors.usage(`chunk size must be between ${MIN_CHUNK} and ${MAX_CHUNK}`);
+  if (!Number.isInteger(chunkSize) || chunkSize < MIN_CHUNK || chunkSize > MAX_CHUNK)
+    throw blobErrors.usage(`chunk size must be between ${MIN_CHUNK} and ${MAX_CHUNK}`);
   const key = Buffer.from(o.keyId, 'ascii');
   const obj = Buffer.from(o.objectId, 'utf8');
   if (key.length === 0 || key.length > 255) throw blobErrors.usage('key id must be 1 to 255 ASCII bytes');
   if (obj.length === 0 || obj.length > 1024) throw blobErrors.usage('object id must be 1 to 1024 bytes');
-  if (!Number.isInteger(o.version) || o.version < 0 || o.version > 0xffffffff) throw blobErrors.usage('object version must be a 32-bit unsigned integer');
+  if (!Number.isInteger(o.version) || o.version < 0 || o.version > 0xffffffff)
+    throw blobErrors.usage('object version must be a 32-bit unsigned integer');
   const noncePrefix = o.noncePrefix ?? crypto.randomBytes(PREFIX_BYTES);
   const len = FIXED + key.length + 2 + obj.length + 4;
   const b = Buffer.alloc(len);
@@ -75,7 +77,8 @@ export function makeHeader(o: ObjectRef & { keyId: string; chunkSize?: number; n
 export const HEADER_PROBE = 8;
 
 export function headerLength(first: Buffer): number {
-  if (first.length < HEADER_PROBE || !first.subarray(0, 4).equals(MAGIC)) throw blobErrors.integrity('not an encrypted blob (bad magic)');
+  if (first.length < HEADER_PROBE || !first.subarray(0, 4).equals(MAGIC))
+    throw blobErrors.integrity('not an encrypted blob (bad magic)');
   if (first[4] !== FORMAT_VERSION) throw blobErrors.integrity(`unsupported blob format version ${first[4]}`);
   if (first[5] !== ALG_AES256GCM_STREAM) throw blobErrors.integrity(`unsupported blob algorithm ${first[5]}`);
   const len = first.readUInt16BE(6);
@@ -95,7 +98,8 @@ export function parseHeader(b: Buffer, expect: ObjectRef): BlobHeader {
   let p = 8;
   const chunkSize = h.readUInt32BE(p);
   p += 4;
-  if (chunkSize < MIN_CHUNK || chunkSize > MAX_CHUNK) throw blobErrors.integrity('blob header has an invalid chunk size');
+  if (chunkSize < MIN_CHUNK || chunkSize > MAX_CHUNK)
+    throw blobErrors.integrity('blob header has an invalid chunk size');
   const noncePrefix = Buffer.from(h.subarray(p, p + PREFIX_BYTES));
   p += PREFIX_BYTES;
   const kl = h[p++]!;
@@ -118,7 +122,10 @@ export function parseHeader(b: Buffer, expect: ObjectRef): BlobHeader {
  * Data chunks and plaintext size of a stored blob of `storedSize` bytes (the end chunk, 16 bytes,
  * is chunk number `chunks`).
  */
-export function layout(h: { chunkSize: number; bytes: Buffer }, storedSize: number): { chunks: number; plaintextSize: number } {
+export function layout(
+  h: { chunkSize: number; bytes: Buffer },
+  storedSize: number,
+): { chunks: number; plaintextSize: number } {
   const data = storedSize - h.bytes.length - TAG_BYTES;
   const frame = h.chunkSize + TAG_BYTES;
   const rem = data % frame;
@@ -137,4 +144,6 @@ export function nonceInto(out: Buffer, prefix: Buffer, i: number, last: boolean)
 }
 
 export const chunkError = (i: number) =>
-  blobErrors.integrity(`encrypted blob chunk ${i} failed authentication: altered, reordered, truncated or from another object; no data of it was released`);
+  blobErrors.integrity(
+    `encrypted blob chunk ${i} failed authentication: altered, reordered, truncated or from another object; no data of it was released`,
+  );

@@ -21,7 +21,11 @@ export interface Blobs {
 }
 
 /** The server's encrypted blobs: chunks sealed, opened and hashed in worker threads, the event loop only moves bytes. */
-export function openBlobs(o: { store: ConstructorParameters<typeof EncryptedBlobs>[0]; dataKeys: DataKeys; chunkSize?: number }): Blobs {
+export function openBlobs(o: {
+  store: ConstructorParameters<typeof EncryptedBlobs>[0];
+  dataKeys: DataKeys;
+  chunkSize?: number;
+}): Blobs {
   const sealer = new Sealer();
   const blobs = new EncryptedBlobs(o.store, o.dataKeys, { sealer, ...(o.chunkSize ? { chunkSize: o.chunkSize } : {}) });
   return { blobs, close: () => sealer.close() };

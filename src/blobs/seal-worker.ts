@@ -44,13 +44,20 @@ port.on('message', (m: SealRequest) => {
   switch (m.op) {
     case 'open': {
       const raw = Buffer.from(m.key.buffer, m.key.byteOffset, m.key.length);
-      streams.set(m.sid, { key: crypto.createSecretKey(raw), aad: Buffer.from(m.aad), hash: m.sha256 ? crypto.createHash('sha256') : undefined });
+      streams.set(m.sid, {
+        key: crypto.createSecretKey(raw),
+        aad: Buffer.from(m.aad),
+        hash: m.sha256 ? crypto.createHash('sha256') : undefined,
+      });
       raw.fill(0);
       return;
     }
     case 'seal': {
       const s = streams.get(m.sid);
-      if (!s) return port.postMessage({ rid: m.rid, error: 'unknown sealing stream', input: m.input } satisfies SealReply, [m.input]);
+      if (!s)
+        return port.postMessage({ rid: m.rid, error: 'unknown sealing stream', input: m.input } satisfies SealReply, [
+          m.input,
+        ]);
       try {
         const plain = Buffer.from(m.input, 0, m.length);
         s.hash?.update(plain);

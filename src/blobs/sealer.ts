@@ -43,7 +43,11 @@ export class Sealer {
   private rr = 0;
 
   constructor(threads = Math.min(4, Math.max(1, os.availableParallelism() - 1))) {
-    this.lanes = Array.from({ length: Math.max(1, threads) }, () => ({ worker: undefined, waiting: new Map(), open: 0 }));
+    this.lanes = Array.from({ length: Math.max(1, threads) }, () => ({
+      worker: undefined,
+      waiting: new Map(),
+      open: 0,
+    }));
   }
 
   private start(lane: Lane): Worker {
@@ -68,7 +72,12 @@ export class Sealer {
     return w;
   }
 
-  private request(lane: Lane, w: Worker, m: SealRequest & { rid: number }, transfer: ArrayBuffer[] = []): Promise<SealReply> {
+  private request(
+    lane: Lane,
+    w: Worker,
+    m: SealRequest & { rid: number },
+    transfer: ArrayBuffer[] = [],
+  ): Promise<SealReply> {
     return new Promise((resolve, reject) => {
       // a stream whose worker died fails at once (its key and hash state died with it)
       if (lane.worker !== w) return reject(new Error('the sealing worker exited'));
@@ -84,7 +93,9 @@ export class Sealer {
     if (lane.open++ === 0) w.ref();
     const sid = this.nextSid++;
     const copy = new Uint8Array(key);
-    w.postMessage({ op: 'open', sid, key: copy, aad: new Uint8Array(aad), sha256 } satisfies SealRequest, [copy.buffer]);
+    w.postMessage({ op: 'open', sid, key: copy, aad: new Uint8Array(aad), sha256 } satisfies SealRequest, [
+      copy.buffer,
+    ]);
     let closed = false;
     const done = () => {
       if (closed) return;
@@ -94,17 +105,33 @@ export class Sealer {
     };
     return {
       seal: async (input, length, nonce) => {
-        const r = await this.request(lane, w, { op: 'seal', sid, rid: this.nextRid++, input, length, nonce: new Uint8Array(nonce) }, [input]);
+        const r = await this.request(
+          lane,
+          w,
+          { op: 'seal', sid, rid: this.nextRid++, input, length, nonce: new Uint8Array(nonce) },
+          [input],
+        );
         const s = r as Extract<SealReply, { out: ArrayBuffer }>;
-        return { out: Buffer.from(s.out), tag: Buffer.from(s.tag.buffer, s.tag.byteOffset, s.tag.length), input: s.input };
+        return {
+          out: Buffer.from(s.out),
+          tag: Buffer.from(s.tag.buffer, s.tag.byteOffset, s.tag.length),
+          input: s.input,
+        };
       },
       unseal: async (input, length, nonce) => {
-        const r = await this.request(lane, w, { op: 'unseal', sid, rid: this.nextRid++, input, length, nonce: new Uint8Array(nonce) }, [input]);
+        const r = await this.request(
+          lane,
+          w,
+          { op: 'unseal', sid, rid: this.nextRid++, input, length, nonce: new Uint8Array(nonce) },
+          [input],
+        );
         return Buffer.from((r as Extract<SealReply, { plain: ArrayBuffer }>).plain);
       },
       end: async () => {
         try {
-          return (await this.request(lane, w, { op: 'end', sid, rid: this.nextRid++ })) as { sha256: string | undefined };
+          return (await this.request(lane, w, { op: 'end', sid, rid: this.nextRid++ })) as {
+            sha256: string | undefined;
+          };
         } finally {
           done();
         }

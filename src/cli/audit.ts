@@ -5,7 +5,13 @@ import { openAppliance } from '../main.js';
 import { resolveDataDir } from '../config/index.js';
 import { createLogger } from '../shared/logger.js';
 import { AppError } from '../shared/errors.js';
-import { parseExportedCheckpoint, type Checkpoint, type PruneResult, type SealResult, type VerifyReport } from '../audit/index.js';
+import {
+  parseExportedCheckpoint,
+  type Checkpoint,
+  type PruneResult,
+  type SealResult,
+  type VerifyReport,
+} from '../audit/index.js';
 import { action, dataDirOption, emit, jsonOption, localActor, type Io } from './output.js';
 
 /** Reads exported checkpoints (a JSON object, an array, or JSON lines: other lines are ignored). */
@@ -16,7 +22,9 @@ export function readAnchors(files: readonly string[]): Checkpoint[] {
     try {
       text = fs.readFileSync(f, 'utf8');
     } catch (e) {
-      throw new AppError('USAGE', `--checkpoint: cannot read ${f} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, { exitCode: 2 });
+      throw new AppError('USAGE', `--checkpoint: cannot read ${f} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, {
+        exitCode: 2,
+      });
     }
     const found: Checkpoint[] = [];
     const take = (o: unknown) => {
@@ -38,7 +46,11 @@ export function readAnchors(files: readonly string[]): Checkpoint[] {
         }
       }
     }
-    if (!found.length) throw new AppError('USAGE', `--checkpoint: ${f} holds no Coffre audit checkpoint`, { exitCode: 2, hint: 'pass a checkpoint exported to the SIEM or included with a backup' });
+    if (!found.length)
+      throw new AppError('USAGE', `--checkpoint: ${f} holds no Coffre audit checkpoint`, {
+        exitCode: 2,
+        hint: 'pass a checkpoint exported to the SIEM or included with a backup',
+      });
     out.push(...found);
   }
   return out;
@@ -57,24 +69,39 @@ export function registerAudit(program: Command, io: Io): void {
   const audit = program.command('audit').description('the tamper-evident audit trail');
   audit
     .command('verify')
-    .description('recompute the audit chain and check every checkpoint; exit 1 and the first bad record if it was altered')
+    .description(
+      'recompute the audit chain and check every checkpoint; exit 1 and the first bad record if it was altered',
+    )
     .addOption(dataDirOption())
     .option('--checkpoint <file...>', 'exported checkpoint(s) (from the SIEM or a backup): detects a cut-off tail')
     .addOption(jsonOption())
     .action(
       action(io, async (opts: { dataDir?: string; checkpoint?: string[]; json?: boolean }) => {
         const anchors = readAnchors(opts.checkpoint ?? []);
-        const a = await openAppliance({ dataDir: resolveDataDir(opts.dataDir), migrate: false, log: createLogger({ level: 'warn', destination: 'stderr' }) });
+        const a = await openAppliance({
+          dataDir: resolveDataDir(opts.dataDir),
+          migrate: false,
+          log: createLogger({ level: 'warn', destination: 'stderr' }),
+        });
         try {
           // a damaged page surfaces as DB_CORRUPT (exit 7, integrity), from the database layer
           const report = await a.audit.verify(anchors);
           // local commands are audited like any other actor; the verdict is printed even if that fails
           await a.audit
-            .recordNow({ action: 'audit.verify', actor: localActor(), outcome: report.ok ? 'success' : 'failure', ...(report.ok ? {} : { reason: report.problem!.code }) })
-            .catch((e: unknown) => io.err(`warning: this verification could not be recorded in the audit trail (${(e as Error).message})`));
+            .recordNow({
+              action: 'audit.verify',
+              actor: localActor(),
+              outcome: report.ok ? 'success' : 'failure',
+              ...(report.ok ? {} : { reason: report.problem!.code }),
+            })
+            .catch((e: unknown) =>
+              io.err(`warning: this verification could not be recorded in the audit trail (${(e as Error).message})`),
+            );
           emit(io, opts.json, { ...report }, () => human(report));
           if (!report.ok) {
-            io.err(`AUDIT_TAMPERED: ${report.problem!.message} — first bad seq ${report.firstBadSeq}; keep this database and the exported checkpoints as evidence`);
+            io.err(
+              `AUDIT_TAMPERED: ${report.problem!.message} — first bad seq ${report.firstBadSeq}; keep this database and the exported checkpoints as evidence`,
+            );
             process.exitCode = EXIT.integrity;
           }
         } finally {
@@ -84,12 +111,18 @@ export function registerAudit(program: Command, io: Io): void {
     );
   audit
     .command('checkpoint')
-    .description('MAC the head of the trail in the HSM now and print the checkpoint (keep it off the appliance: verify --checkpoint detects a trail cut back before it)')
+    .description(
+      'MAC the head of the trail in the HSM now and print the checkpoint (keep it off the appliance: verify --checkpoint detects a trail cut back before it)',
+    )
     .addOption(dataDirOption())
     .addOption(jsonOption())
     .action(
       action(io, async (opts: { dataDir?: string; json?: boolean }) => {
-        const a = await openAppliance({ dataDir: resolveDataDir(opts.dataDir), migrate: false, log: createLogger({ level: 'warn', destination: 'stderr' }) });
+        const a = await openAppliance({
+          dataDir: resolveDataDir(opts.dataDir),
+          migrate: false,
+          log: createLogger({ level: 'warn', destination: 'stderr' }),
+        });
         try {
           await a.audit.recordNow({ action: 'audit.checkpoint', actor: localActor(), outcome: 'success' });
           const [latest] = await a.audit.exportCheckpoints(1);
@@ -112,12 +145,20 @@ export function registerAudit(program: Command, io: Io): void {
       action(io, async (opts: { dataDir?: string; from: string; to: string; out?: string; json?: boolean }) => {
         const range = { from: parseTime('--from', opts.from), to: parseTime('--to', opts.to) };
         if (range.to <= range.from) throw new AppError('USAGE', '--to must be after --from', { exitCode: 2 });
-        if (opts.json && !opts.out) throw new AppError('USAGE', '--json needs --out (without it, stdout carries the JSON lines)', { exitCode: 2 });
-        const a = await openAppliance({ dataDir: resolveDataDir(opts.dataDir), migrate: false, log: createLogger({ level: 'warn', destination: 'stderr' }) });
+        if (opts.json && !opts.out)
+          throw new AppError('USAGE', '--json needs --out (without it, stdout carries the JSON lines)', {
+            exitCode: 2,
+          });
+        const a = await openAppliance({
+          dataDir: resolveDataDir(opts.dataDir),
+          migrate: false,
+          log: createLogger({ level: 'warn', destination: 'stderr' }),
+        });
         let fd: number | undefined;
         const tmp = opts.out ? `${opts.out}.partial` : undefined;
         try {
-          if (opts.out && fs.existsSync(opts.out)) throw new AppError('USAGE', `--out: ${opts.out} exists; nothing was written`, { exitCode: 2 });
+          if (opts.out && fs.existsSync(opts.out))
+            throw new AppError('USAGE', `--out: ${opts.out} exists; nothing was written`, { exitCode: 2 });
           // reads are recorded before the data is released
           await a.audit.recordNow({ action: 'audit.export', actor: localActor(), outcome: 'success' });
           if (tmp) fd = fs.openSync(tmp, 'wx', 0o600);
@@ -143,15 +184,28 @@ export function registerAudit(program: Command, io: Io): void {
     );
   audit
     .command('seal')
-    .description('seal every complete UTC day not sealed yet now (also the daily job audit.seal): signed by the HSM sealing key, chained day to day')
+    .description(
+      'seal every complete UTC day not sealed yet now (also the daily job audit.seal): signed by the HSM sealing key, chained day to day',
+    )
     .addOption(dataDirOption())
     .addOption(jsonOption())
     .action(
       action(io, async (opts: { dataDir?: string; json?: boolean }) => {
-        const a = await openAppliance({ dataDir: resolveDataDir(opts.dataDir), migrate: false, log: createLogger({ level: 'warn', destination: 'stderr' }) });
+        const a = await openAppliance({
+          dataDir: resolveDataDir(opts.dataDir),
+          migrate: false,
+          log: createLogger({ level: 'warn', destination: 'stderr' }),
+        });
         try {
           const { result } = await a.scheduler.run<SealResult>('audit.seal', { trigger: 'cli', actor: localActor() });
-          emit(io, opts.json, { ...result }, result.sealed.length ? `sealed ${result.sealed.length} day(s), up to ${result.latest}` : `nothing to seal${result.latest ? ` (latest seal: ${result.latest})` : ''}`);
+          emit(
+            io,
+            opts.json,
+            { ...result },
+            result.sealed.length
+              ? `sealed ${result.sealed.length} day(s), up to ${result.latest}`
+              : `nothing to seal${result.latest ? ` (latest seal: ${result.latest})` : ''}`,
+          );
         } finally {
           await a.close();
         }
@@ -169,16 +223,34 @@ export function registerAudit(program: Command, io: Io): void {
     .addOption(jsonOption())
     .action(
       action(io, async (dir: string, opts: { dataDir?: string; from?: string; to?: string; json?: boolean }) => {
-        for (const [flag, v] of [['--from', opts.from], ['--to', opts.to]] as const) {
-          if (v !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(v)) throw new AppError('USAGE', `${flag} must be a day, YYYY-MM-DD (got "${v}")`, { exitCode: 2 });
+        for (const [flag, v] of [
+          ['--from', opts.from],
+          ['--to', opts.to],
+        ] as const) {
+          if (v !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(v))
+            throw new AppError('USAGE', `${flag} must be a day, YYYY-MM-DD (got "${v}")`, { exitCode: 2 });
         }
-        if (fs.existsSync(dir) && fs.readdirSync(dir).length) throw new AppError('USAGE', `${dir} is not empty; nothing was written`, { exitCode: 2 });
-        const a = await openAppliance({ dataDir: resolveDataDir(opts.dataDir), migrate: false, log: createLogger({ level: 'warn', destination: 'stderr' }) });
+        if (fs.existsSync(dir) && fs.readdirSync(dir).length)
+          throw new AppError('USAGE', `${dir} is not empty; nothing was written`, { exitCode: 2 });
+        const a = await openAppliance({
+          dataDir: resolveDataDir(opts.dataDir),
+          migrate: false,
+          log: createLogger({ level: 'warn', destination: 'stderr' }),
+        });
         try {
-          if (!a.audit.seals) throw new AppError('SEALS_UNAVAILABLE', 'this appliance has no sealing key', { httpStatus: 503 });
+          if (!a.audit.seals)
+            throw new AppError('SEALS_UNAVAILABLE', 'this appliance has no sealing key', { httpStatus: 503 });
           await a.audit.recordNow({ action: 'audit.seals_export', actor: localActor(), outcome: 'success' });
-          const r = await a.audit.seals.exportTo(dir, await a.seals.certificates(), { ...(opts.from ? { from: opts.from } : {}), ...(opts.to ? { to: opts.to } : {}) });
-          emit(io, opts.json, { ...r }, `${r.seals} seal(s) written to ${dir} (${r.timestamped} timestamped); see ${dir}/README.txt`);
+          const r = await a.audit.seals.exportTo(dir, await a.seals.certificates(), {
+            ...(opts.from ? { from: opts.from } : {}),
+            ...(opts.to ? { to: opts.to } : {}),
+          });
+          emit(
+            io,
+            opts.json,
+            { ...r },
+            `${r.seals} seal(s) written to ${dir} (${r.timestamped} timestamped); see ${dir}/README.txt`,
+          );
         } finally {
           await a.close();
         }
@@ -186,15 +258,28 @@ export function registerAudit(program: Command, io: Io): void {
     );
   audit
     .command('prune')
-    .description('apply the retention now (audit.retentionDays): delete older records under a MACed "pruned up to N" checkpoint, once the whole trail verifies')
+    .description(
+      'apply the retention now (audit.retentionDays): delete older records under a MACed "pruned up to N" checkpoint, once the whole trail verifies',
+    )
     .addOption(dataDirOption())
     .addOption(jsonOption())
     .action(
       action(io, async (opts: { dataDir?: string; json?: boolean }) => {
-        const a = await openAppliance({ dataDir: resolveDataDir(opts.dataDir), migrate: false, log: createLogger({ level: 'warn', destination: 'stderr' }) });
+        const a = await openAppliance({
+          dataDir: resolveDataDir(opts.dataDir),
+          migrate: false,
+          log: createLogger({ level: 'warn', destination: 'stderr' }),
+        });
         try {
           const { result } = await a.scheduler.run<PruneResult>('audit.prune', { trigger: 'cli', actor: localActor() });
-          emit(io, opts.json, { prunedUpTo: result.prunedUpTo, deleted: result.deleted }, result.deleted ? `pruned ${result.deleted} record(s) up to seq ${result.prunedUpTo}` : `nothing to prune (records are kept ${a.config.audit.retentionDays} days)`);
+          emit(
+            io,
+            opts.json,
+            { prunedUpTo: result.prunedUpTo, deleted: result.deleted },
+            result.deleted
+              ? `pruned ${result.deleted} record(s) up to seq ${result.prunedUpTo}`
+              : `nothing to prune (records are kept ${a.config.audit.retentionDays} days)`,
+          );
         } finally {
           await a.close();
         }
@@ -204,7 +289,12 @@ export function registerAudit(program: Command, io: Io): void {
 
 /** ISO 8601 date or date-time (a date alone is midnight UTC). */
 function parseTime(flag: string, v: string): number {
-  const t = /^\d{4}-\d{2}-\d{2}$/.test(v) ? Date.parse(`${v}T00:00:00Z`) : /^\d{4}-\d{2}-\d{2}T/.test(v) ? Date.parse(v) : NaN;
-  if (!Number.isFinite(t)) throw new AppError('USAGE', `${flag} must be an ISO 8601 date or date-time (got "${v}")`, { exitCode: 2 });
+  const t = /^\d{4}-\d{2}-\d{2}$/.test(v)
+    ? Date.parse(`${v}T00:00:00Z`)
+    : /^\d{4}-\d{2}-\d{2}T/.test(v)
+      ? Date.parse(v)
+      : NaN;
+  if (!Number.isFinite(t))
+    throw new AppError('USAGE', `${flag} must be an ISO 8601 date or date-time (got "${v}")`, { exitCode: 2 });
   return t;
 }

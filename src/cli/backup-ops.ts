@@ -3,7 +3,17 @@ import { processEnv, resolveDataDir, type Env } from '../config/index.js';
 import { createLogger } from '../shared/logger.js';
 import { AppError } from '../shared/errors.js';
 import type { JobProgress, JobRunDetail } from '../jobs/index.js';
-import { BACKUP_JOB, DRILL_JOB, VERIFY_JOB, backupErrors, publicChange, slotName, type AddTargetInput, type BackupService, type RunReport } from '../backup/index.js';
+import {
+  BACKUP_JOB,
+  DRILL_JOB,
+  VERIFY_JOB,
+  backupErrors,
+  publicChange,
+  slotName,
+  type AddTargetInput,
+  type BackupService,
+  type RunReport,
+} from '../backup/index.js';
 import { Client, clientFromEnv } from './client.js';
 import { localActor } from './output.js';
 
@@ -87,7 +97,8 @@ export interface PendingOut {
   status: 'pending';
   request: RequestOut;
 }
-export const isPending = (x: unknown): x is PendingOut => !!x && typeof x === 'object' && (x as { status?: unknown }).status === 'pending';
+export const isPending = (x: unknown): x is PendingOut =>
+  !!x && typeof x === 'object' && (x as { status?: unknown }).status === 'pending';
 
 export interface LastDrillOut {
   backupId: string;
@@ -140,10 +151,18 @@ const round1 = (km: number) => Math.round(km * 10) / 10;
 const BACKUP_JOBS: readonly string[] = [BACKUP_JOB, VERIFY_JOB, DRILL_JOB];
 
 /** Runs `fn` with the ops of the mode the options and environment choose (see above). */
-export async function withBackupOps<T>(o: { dataDir?: string | undefined }, fn: (ops: BackupOps) => Promise<T>, x: { notice?: (m: string) => void; env?: Env } = {}): Promise<T> {
+export async function withBackupOps<T>(
+  o: { dataDir?: string | undefined },
+  fn: (ops: BackupOps) => Promise<T>,
+  x: { notice?: (m: string) => void; env?: Env } = {},
+): Promise<T> {
   const env = x.env ?? processEnv();
-  if (o.dataDir === undefined && !env.COFFRE_DATA_DIR && env.COFFRE_URL) return fn(remoteOps(clientFromEnv({ needToken: true, env })));
-  const a = await openAppliance({ dataDir: resolveDataDir(o.dataDir), log: createLogger({ level: 'warn', destination: 'stderr' }) });
+  if (o.dataDir === undefined && !env.COFFRE_DATA_DIR && env.COFFRE_URL)
+    return fn(remoteOps(clientFromEnv({ needToken: true, env })));
+  const a = await openAppliance({
+    dataDir: resolveDataDir(o.dataDir),
+    log: createLogger({ level: 'warn', destination: 'stderr' }),
+  });
   try {
     return await fn(localOps(a, x.notice));
   } finally {
@@ -152,15 +171,38 @@ export async function withBackupOps<T>(o: { dataDir?: string | undefined }, fn: 
 }
 
 function statusOf(r: JobRunDetail): RunStatus {
-  return { runId: r.id, job: r.job, actor: r.actor, startedAt: iso(r.startedAt), endedAt: iso(r.endedAt), outcome: r.outcome, progress: r.progress, result: r.result, error: r.error, errorCode: r.errorCode };
+  return {
+    runId: r.id,
+    job: r.job,
+    actor: r.actor,
+    startedAt: iso(r.startedAt),
+    endedAt: iso(r.endedAt),
+    outcome: r.outcome,
+    progress: r.progress,
+    result: r.result,
+    error: r.error,
+    errorCode: r.errorCode,
+  };
 }
 
 /** A finished run as its verb reports it: the result, or the error it failed with (same code, details). */
-function outcomeOf<T>(r: { outcome: string; result: unknown; error: string | null; errorCode: string | null; errorDetails: unknown; runId: number }): T {
+function outcomeOf<T>(r: {
+  outcome: string;
+  result: unknown;
+  error: string | null;
+  errorCode: string | null;
+  errorDetails: unknown;
+  runId: number;
+}): T {
   if (r.outcome === 'succeeded') return r.result as T;
-  if (r.outcome === 'abandoned') throw new AppError('RUN_ABANDONED', `run ${r.runId} was abandoned: the process running it stopped`, { hint: 'start it again' });
+  if (r.outcome === 'abandoned')
+    throw new AppError('RUN_ABANDONED', `run ${r.runId} was abandoned: the process running it stopped`, {
+      hint: 'start it again',
+    });
   const code = r.errorCode ?? 'JOB_FAILED';
-  const [message, hint] = (r.error ?? `run ${r.runId} failed`).replace(new RegExp(`^${code}: `), '').split(' — ', 2) as [string, string | undefined];
+  const [message, hint] = (r.error ?? `run ${r.runId} failed`)
+    .replace(new RegExp(`^${code}: `), '')
+    .split(' — ', 2) as [string, string | undefined];
   throw new AppError(code, message, { details: r.errorDetails, ...(hint ? { hint } : {}) });
 }
 
@@ -180,12 +222,33 @@ function localOps(a: Appliance, notice: (m: string) => void = () => undefined): 
     async addTarget(t) {
       const r = await b.addTarget(t, actor);
       await b.alertLocalChange(actor, `added target ${r.name} (${r.url})`);
-      return { name: r.name, type: r.type, url: r.url, jurisdiction: r.jurisdiction, lat: r.lat, lon: r.lon, distanceKm: round1(r.distanceKm), hostKey: r.hostKey };
+      return {
+        name: r.name,
+        type: r.type,
+        url: r.url,
+        jurisdiction: r.jurisdiction,
+        lat: r.lat,
+        lon: r.lon,
+        distanceKm: round1(r.distanceKm),
+        hostKey: r.hostKey,
+      };
     },
     async listTargets() {
       return (await b.listTargets()).map((t) => {
         const v = b.geoCheck(t);
-        return { name: t.name, type: t.type, url: t.url, jurisdiction: t.jurisdiction, lat: t.lat, lon: t.lon, distanceKm: round1(v.distanceKm), allowed: v.ok, problems: v.problems, hostKey: t.hostKey, createdAt: iso(t.createdAt) };
+        return {
+          name: t.name,
+          type: t.type,
+          url: t.url,
+          jurisdiction: t.jurisdiction,
+          lat: t.lat,
+          lon: t.lon,
+          distanceKm: round1(v.distanceKm),
+          allowed: v.ok,
+          problems: v.problems,
+          hostKey: t.hostKey,
+          createdAt: iso(t.createdAt),
+        };
       });
     },
     async removeTarget(name) {
@@ -196,10 +259,22 @@ function localOps(a: Appliance, notice: (m: string) => void = () => undefined): 
     async addEscrow(key) {
       const k = await b.addEscrow(key, actor);
       await b.alertLocalChange(actor, `added escrow key ${k.fingerprint}`);
-      return { fingerprint: k.fingerprint, userIds: k.userIds, algorithm: k.algorithm, expiresAt: iso(k.expiresAt), createdAt: iso(k.createdAt) };
+      return {
+        fingerprint: k.fingerprint,
+        userIds: k.userIds,
+        algorithm: k.algorithm,
+        expiresAt: iso(k.expiresAt),
+        createdAt: iso(k.createdAt),
+      };
     },
     async listEscrow() {
-      return (await b.listEscrow()).map((k) => ({ fingerprint: k.fingerprint, userIds: k.userIds, algorithm: k.algorithm, expiresAt: iso(k.expiresAt), createdAt: iso(k.createdAt) }));
+      return (await b.listEscrow()).map((k) => ({
+        fingerprint: k.fingerprint,
+        userIds: k.userIds,
+        algorithm: k.algorithm,
+        expiresAt: iso(k.expiresAt),
+        createdAt: iso(k.createdAt),
+      }));
     },
     async removeEscrow(fingerprint) {
       const r = await b.removeEscrow(fingerprint, actor);
@@ -232,16 +307,47 @@ function localOps(a: Appliance, notice: (m: string) => void = () => undefined): 
     async lastDrills() {
       await b.collectSecondaryDrills();
       const l = await b.lastDrills();
-      const out = (x: (typeof l)['local']): LastDrillOut | null => (x ? { backupId: x.backupId, startedAt: iso(x.startedAt)!, endedAt: iso(x.endedAt)!, ok: x.ok, rtoMs: x.rtoMs, error: x.error, site: x.site } : null);
+      const out = (x: (typeof l)['local']): LastDrillOut | null =>
+        x
+          ? {
+              backupId: x.backupId,
+              startedAt: iso(x.startedAt)!,
+              endedAt: iso(x.endedAt)!,
+              ok: x.ok,
+              rtoMs: x.rtoMs,
+              error: x.error,
+              site: x.site,
+            }
+          : null;
       return { local: out(l.local), secondary: out(l.secondary) };
     },
     approveRequest: () => Promise.reject(notLocal()),
     rejectRequest: () => Promise.reject(notLocal()),
     async list(all) {
-      return (await b.list({ includeDeleted: all })).map((x) => ({ id: x.id, target: x.target, createdAt: iso(x.createdAt), slot: x.slot, slotName: slotName(x.slot), state: x.state, plainSize: x.plainSize, size: x.size, parts: x.parts, verifiedAt: iso(x.verifiedAt), error: x.error }));
+      return (await b.list({ includeDeleted: all })).map((x) => ({
+        id: x.id,
+        target: x.target,
+        createdAt: iso(x.createdAt),
+        slot: x.slot,
+        slotName: slotName(x.slot),
+        state: x.state,
+        plainSize: x.plainSize,
+        size: x.size,
+        parts: x.parts,
+        verifiedAt: iso(x.verifiedAt),
+        error: x.error,
+      }));
     },
     async run(progress, signal) {
-      return (await a.scheduler.run<RunReport>(BACKUP_JOB, { trigger: 'cli', actor, onProgress: progress, onNotice: notice, ...(signal ? { signal } : {}) })).result;
+      return (
+        await a.scheduler.run<RunReport>(BACKUP_JOB, {
+          trigger: 'cli',
+          actor,
+          onProgress: progress,
+          onNotice: notice,
+          ...(signal ? { signal } : {}),
+        })
+      ).result;
     },
     verify: (id, progress, signal) => b.verify(id, { actor, progress, ...(signal ? { signal } : {}) }),
     async drill(progress, signal) {
@@ -249,7 +355,14 @@ function localOps(a: Appliance, notice: (m: string) => void = () => undefined): 
       if ('skipped' in r) throw backupErrors.notFoundBackup('latest');
       return r;
     },
-    start: () => Promise.reject(new AppError('USAGE', '--no-wait needs a running appliance: set COFFRE_URL and COFFRE_TOKEN (without --data-dir)', { exitCode: 2 })),
+    start: () =>
+      Promise.reject(
+        new AppError(
+          'USAGE',
+          '--no-wait needs a running appliance: set COFFRE_URL and COFFRE_TOKEN (without --data-dir)',
+          { exitCode: 2 },
+        ),
+      ),
     async status(runId, wait, progress) {
       const r = wait ? await follow(runId, progress) : await a.scheduler.runById(runId);
       if (!r || !BACKUP_JOBS.includes(r.job)) throw errors404(runId);
@@ -261,9 +374,17 @@ function localOps(a: Appliance, notice: (m: string) => void = () => undefined): 
 
 /** A decision names a person with the admin role: it is taken with that person's token, not as the local OS user. */
 const notLocal = () =>
-  new AppError('USAGE', 'a change request is approved or rejected by a person with the admin role, through the appliance: set COFFRE_URL and COFFRE_TOKEN (an admin\'s token) without --data-dir', { exitCode: 2, hint: 'see docs/disaster-recovery.md "Two-person rule"' });
+  new AppError(
+    'USAGE',
+    "a change request is approved or rejected by a person with the admin role, through the appliance: set COFFRE_URL and COFFRE_TOKEN (an admin's token) without --data-dir",
+    { exitCode: 2, hint: 'see docs/disaster-recovery.md "Two-person rule"' },
+  );
 
-const errors404 = (runId: number) => new AppError('RUN_NOT_FOUND', `no backup run ${runId}`, { httpStatus: 404, hint: 'see `coffre backup runs` in the console, or the runId a verb printed' });
+const errors404 = (runId: number) =>
+  new AppError('RUN_NOT_FOUND', `no backup run ${runId}`, {
+    httpStatus: 404,
+    hint: 'see `coffre backup runs` in the console, or the runId a verb printed',
+  });
 
 interface ApiRun {
   id: number;
@@ -282,7 +403,10 @@ interface ApiRun {
 function remoteOps(c: Client): BackupOps {
   const follow = async (runId: number, progress: Progress, signal?: AbortSignal): Promise<ApiRun> => {
     for (;;) {
-      if (signal?.aborted) throw new AppError('INTERRUPTED', `stopped following run ${runId}; it goes on at the appliance`, { hint: `follow it again with \`coffre backup status ${runId}\`` });
+      if (signal?.aborted)
+        throw new AppError('INTERRUPTED', `stopped following run ${runId}; it goes on at the appliance`, {
+          hint: `follow it again with \`coffre backup status ${runId}\``,
+        });
       const r = await c.json<ApiRun>('GET', `/backup/runs/${runId}`);
       if (r.progress) progress(r.progress);
       if (r.outcome !== 'running') return r;
@@ -290,22 +414,67 @@ function remoteOps(c: Client): BackupOps {
     }
   };
   const startJob: BackupOps['start'] = (job, id) =>
-    c.json<Started>('POST', job === 'run' ? '/backup/run' : job === 'drill' ? '/backup/drill' : `/backup/backups/${encodeURIComponent(id ?? 'latest')}/verify`, {});
-  const runToEnd = async <T>(job: 'run' | 'verify' | 'drill', progress: Progress, signal?: AbortSignal, id?: string): Promise<T> => {
+    c.json<Started>(
+      'POST',
+      job === 'run'
+        ? '/backup/run'
+        : job === 'drill'
+          ? '/backup/drill'
+          : `/backup/backups/${encodeURIComponent(id ?? 'latest')}/verify`,
+      {},
+    );
+  const runToEnd = async <T>(
+    job: 'run' | 'verify' | 'drill',
+    progress: Progress,
+    signal?: AbortSignal,
+    id?: string,
+  ): Promise<T> => {
     const s = await startJob(job, id);
     const r = await follow(s.runId, progress, signal);
     return outcomeOf<T>({ ...r, runId: r.id });
   };
-  const escrowOut = (k: EscrowOut): EscrowOut => ({ fingerprint: k.fingerprint, userIds: k.userIds, algorithm: k.algorithm, expiresAt: k.expiresAt, createdAt: k.createdAt });
+  const escrowOut = (k: EscrowOut): EscrowOut => ({
+    fingerprint: k.fingerprint,
+    userIds: k.userIds,
+    algorithm: k.algorithm,
+    expiresAt: k.expiresAt,
+    createdAt: k.createdAt,
+  });
   return {
     async addTarget(t) {
-      if (t.passwordFile) throw new AppError('USAGE', '--password-file is read on the appliance: register password targets locally, or use --identity', { exitCode: 2 });
-      const body = { name: t.name, type: t.type, url: t.url, jurisdiction: t.jurisdiction, lat: t.lat, lon: t.lon, ...(t.hostKey ? { hostKey: t.hostKey } : {}), ...(t.identityFile ? { identityFile: t.identityFile } : {}) };
+      if (t.passwordFile)
+        throw new AppError(
+          'USAGE',
+          '--password-file is read on the appliance: register password targets locally, or use --identity',
+          { exitCode: 2 },
+        );
+      const body = {
+        name: t.name,
+        type: t.type,
+        url: t.url,
+        jurisdiction: t.jurisdiction,
+        lat: t.lat,
+        lon: t.lon,
+        ...(t.hostKey ? { hostKey: t.hostKey } : {}),
+        ...(t.identityFile ? { identityFile: t.identityFile } : {}),
+      };
       return c.json<PendingOut>('POST', '/backup/targets', body);
     },
     async listTargets() {
       const { targets } = await c.json<{ targets: TargetListItem[] }>('GET', '/backup/targets');
-      return targets.map((t) => ({ name: t.name, type: t.type, url: t.url, jurisdiction: t.jurisdiction, lat: t.lat, lon: t.lon, distanceKm: t.distanceKm, allowed: t.allowed, problems: t.problems ?? [], hostKey: t.hostKey, createdAt: t.createdAt }));
+      return targets.map((t) => ({
+        name: t.name,
+        type: t.type,
+        url: t.url,
+        jurisdiction: t.jurisdiction,
+        lat: t.lat,
+        lon: t.lon,
+        distanceKm: t.distanceKm,
+        allowed: t.allowed,
+        problems: t.problems ?? [],
+        hostKey: t.hostKey,
+        createdAt: t.createdAt,
+      }));
     },
     removeTarget: (name) => c.json<PendingOut>('DELETE', `/backup/targets/${encodeURIComponent(name)}`),
     addEscrow: (key) => c.json<PendingOut>('POST', '/backup/escrow', { publicKey: Buffer.from(key).toString('utf8') }),
@@ -313,7 +482,10 @@ function remoteOps(c: Client): BackupOps {
       return (await c.json<{ keys: EscrowOut[] }>('GET', '/backup/escrow')).keys.map(escrowOut);
     },
     removeEscrow: (fingerprint) => c.json<PendingOut>('DELETE', `/backup/escrow/${encodeURIComponent(fingerprint)}`),
-    expireEscrow: (fingerprint, at) => c.json<PendingOut>('POST', `/backup/escrow/${encodeURIComponent(fingerprint)}/expiry`, { expiresAt: new Date(at).toISOString() }),
+    expireEscrow: (fingerprint, at) =>
+      c.json<PendingOut>('POST', `/backup/escrow/${encodeURIComponent(fingerprint)}/expiry`, {
+        expiresAt: new Date(at).toISOString(),
+      }),
     async listRequests(all) {
       // operators and auditors read /backup/requests, admins /backup/approvals: the same list
       const q = all ? '?all=true' : '';
@@ -324,17 +496,43 @@ function remoteOps(c: Client): BackupOps {
         return (await c.json<{ requests: RequestOut[] }>('GET', `/backup/approvals${q}`)).requests;
       }
     },
-    lastDrills: () => c.json<{ local: LastDrillOut | null; secondary: LastDrillOut | null }>('GET', '/backup/drills/last'),
+    lastDrills: () =>
+      c.json<{ local: LastDrillOut | null; secondary: LastDrillOut | null }>('GET', '/backup/drills/last'),
     async approveRequest(id) {
       // the digest of the change as listed now: approved only if it is still exactly that change
       const r = (await this.listRequests(true)).find((x) => x.id === id);
-      if (!r) throw new AppError('REQUEST_NOT_FOUND', `no change request ${id}`, { httpStatus: 404, hint: 'see `coffre backup request list`' });
-      return c.json<{ request: RequestOut; result: unknown }>('POST', `/backup/requests/${encodeURIComponent(id)}/approve`, { digest: r.digest });
+      if (!r)
+        throw new AppError('REQUEST_NOT_FOUND', `no change request ${id}`, {
+          httpStatus: 404,
+          hint: 'see `coffre backup request list`',
+        });
+      return c.json<{ request: RequestOut; result: unknown }>(
+        'POST',
+        `/backup/requests/${encodeURIComponent(id)}/approve`,
+        { digest: r.digest },
+      );
     },
-    rejectRequest: (id, reason) => c.json<{ request: RequestOut }>('POST', `/backup/requests/${encodeURIComponent(id)}/reject`, reason ? { reason } : {}),
+    rejectRequest: (id, reason) =>
+      c.json<{ request: RequestOut }>(
+        'POST',
+        `/backup/requests/${encodeURIComponent(id)}/reject`,
+        reason ? { reason } : {},
+      ),
     async list(all) {
       const { backups } = await c.json<{ backups: BackupOut[] }>('GET', `/backup/backups${all ? '?all=true' : ''}`);
-      return backups.map((x) => ({ id: x.id, target: x.target, createdAt: x.createdAt, slot: x.slot, slotName: x.slotName, state: x.state, plainSize: x.plainSize, size: x.size, parts: x.parts, verifiedAt: x.verifiedAt, error: x.error }));
+      return backups.map((x) => ({
+        id: x.id,
+        target: x.target,
+        createdAt: x.createdAt,
+        slot: x.slot,
+        slotName: x.slotName,
+        state: x.state,
+        plainSize: x.plainSize,
+        size: x.size,
+        parts: x.parts,
+        verifiedAt: x.verifiedAt,
+        error: x.error,
+      }));
     },
     run: (progress, signal) => runToEnd<RunReport>('run', progress, signal),
     verify: (id, progress, signal) => runToEnd<VerifyResult>('verify', progress, signal, id),
@@ -347,7 +545,18 @@ function remoteOps(c: Client): BackupOps {
     async status(runId, wait, progress) {
       const r = wait ? await follow(runId, progress) : await c.json<ApiRun>('GET', `/backup/runs/${runId}`);
       if (wait) outcomeOf({ ...r, runId: r.id });
-      return { runId: r.id, job: r.job, actor: r.actor, startedAt: r.startedAt, endedAt: r.endedAt, outcome: r.outcome, progress: r.progress, result: r.result, error: r.error, errorCode: r.errorCode };
+      return {
+        runId: r.id,
+        job: r.job,
+        actor: r.actor,
+        startedAt: r.startedAt,
+        endedAt: r.endedAt,
+        outcome: r.outcome,
+        progress: r.progress,
+        result: r.result,
+        error: r.error,
+        errorCode: r.errorCode,
+      };
     },
   };
 }

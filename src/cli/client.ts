@@ -25,16 +25,28 @@ export interface ApiError {
 export function clientFromEnv(o: { needToken?: boolean; url?: string | undefined; env?: Env } = {}): Client {
   const env = o.env ?? processEnv();
   const url = o.url ?? env.COFFRE_URL;
-  if (!url) throw new AppError('USAGE', 'COFFRE_URL is not set', { exitCode: 2, hint: 'export COFFRE_URL=https://appliance:8443 (and COFFRE_CA for a self-signed certificate)' });
+  if (!url)
+    throw new AppError('USAGE', 'COFFRE_URL is not set', {
+      exitCode: 2,
+      hint: 'export COFFRE_URL=https://appliance:8443 (and COFFRE_CA for a self-signed certificate)',
+    });
   if (!/^https:\/\//.test(url)) throw new AppError('USAGE', 'COFFRE_URL must be an https:// URL', { exitCode: 2 });
   const token = env.COFFRE_TOKEN || undefined;
-  if (o.needToken && !token) throw new AppError('USAGE', 'COFFRE_TOKEN is not set', { exitCode: 2, hint: 'get one with `coffre login --username USER` and export COFFRE_TOKEN' });
+  if (o.needToken && !token)
+    throw new AppError('USAGE', 'COFFRE_TOKEN is not set', {
+      exitCode: 2,
+      hint: 'get one with `coffre login --username USER` and export COFFRE_TOKEN',
+    });
   let ca: Buffer | undefined;
   if (env.COFFRE_CA) {
     try {
       ca = fs.readFileSync(env.COFFRE_CA);
     } catch (e) {
-      throw new AppError('USAGE', `COFFRE_CA: cannot read ${env.COFFRE_CA} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, { exitCode: 2 });
+      throw new AppError(
+        'USAGE',
+        `COFFRE_CA: cannot read ${env.COFFRE_CA} (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
+        { exitCode: 2 },
+      );
     }
   }
   return new Client({ url, token, ca });
@@ -51,7 +63,15 @@ export class Client {
    * for a streamed body, are computed when the body ends and sent after it (chunked encoding),
    * e.g. the `Content-Digest` of what was read.
    */
-  raw(method: string, path: string, o: { headers?: Record<string, string>; body?: Readable | Buffer | string; trailers?: () => Record<string, string> } = {}): Promise<IncomingMessage> {
+  raw(
+    method: string,
+    path: string,
+    o: {
+      headers?: Record<string, string>;
+      body?: Readable | Buffer | string;
+      trailers?: () => Record<string, string>;
+    } = {},
+  ): Promise<IncomingMessage> {
     const url = new URL(`/api/v1${path}`, this.base);
     return new Promise((resolve, reject) => {
       const req = https.request(
@@ -60,12 +80,26 @@ export class Client {
           method,
           minVersion: TLS_POLICY.minVersion,
           ...(this.o.ca ? { ca: this.o.ca } : {}),
-          headers: { accept: 'application/json', 'user-agent': 'coffre-cli', ...(this.o.token ? { authorization: `Bearer ${this.o.token}` } : {}), ...o.headers },
+          headers: {
+            accept: 'application/json',
+            'user-agent': 'coffre-cli',
+            ...(this.o.token ? { authorization: `Bearer ${this.o.token}` } : {}),
+            ...o.headers,
+          },
         },
         resolve,
       );
       req.on('error', (e: NodeJS.ErrnoException) =>
-        reject(new AppError('UNREACHABLE', `cannot reach ${this.base.origin} (${e.code ?? e.message})`, { exitCode: 1, cause: e, hint: e.code?.startsWith('ERR_TLS') || /certificate/i.test(e.message) ? 'set COFFRE_CA to the appliance certificate' : 'check COFFRE_URL and that the appliance is running' })),
+        reject(
+          new AppError('UNREACHABLE', `cannot reach ${this.base.origin} (${e.code ?? e.message})`, {
+            exitCode: 1,
+            cause: e,
+            hint:
+              e.code?.startsWith('ERR_TLS') || /certificate/i.test(e.message)
+                ? 'set COFFRE_CA to the appliance certificate'
+                : 'check COFFRE_URL and that the appliance is running',
+          }),
+        ),
       );
       if (o.body === undefined) req.end();
       else if (typeof o.body === 'string' || Buffer.isBuffer(o.body)) req.end(o.body);
@@ -84,7 +118,11 @@ export class Client {
 
   /** JSON in, JSON out; API errors become AppErrors with the API's code */
   async json<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<T> {
-    const res = await this.raw(method, path, body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const res = await this.raw(
+      method,
+      path,
+      body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) },
+    );
     const chunks: Buffer[] = [];
     for await (const c of res) chunks.push(c as Buffer);
     const text = Buffer.concat(chunks).toString('utf8');

@@ -17,11 +17,21 @@ export function registerDb(program: Command, io: Io): void {
         try {
           if (opts.dryRun) {
             const pending = await pendingMigrations(h.db);
-            emit(io, opts.json, { pending }, pending.length ? `pending:\n  ${pending.join('\n  ')}` : 'no pending migration');
+            emit(
+              io,
+              opts.json,
+              { pending },
+              pending.length ? `pending:\n  ${pending.join('\n  ')}` : 'no pending migration',
+            );
             return;
           }
           const r = await migrateToLatest(h.db);
-          emit(io, opts.json, { applied: r.applied }, r.applied.length ? `applied:\n  ${r.applied.join('\n  ')}` : 'database is up to date');
+          emit(
+            io,
+            opts.json,
+            { applied: r.applied },
+            r.applied.length ? `applied:\n  ${r.applied.join('\n  ')}` : 'database is up to date',
+          );
         } finally {
           await h.close();
         }

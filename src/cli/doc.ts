@@ -17,7 +17,12 @@ const PROGRESS_FROM = 4 * 1024 * 1024;
 function progress(total: number, label: string): { tick(n: number): void; stop(): void } {
   if (total < PROGRESS_FROM || !process.stderr.isTTY) return { tick: () => undefined, stop: () => undefined };
   const bar = new cliProgress.SingleBar(
-    { stream: process.stderr, format: `${label} [{bar}] {percentage}% {value}/{total} MiB {eta_formatted}`, hideCursor: true, clearOnComplete: true },
+    {
+      stream: process.stderr,
+      format: `${label} [{bar}] {percentage}% {value}/{total} MiB {eta_formatted}`,
+      hideCursor: true,
+      clearOnComplete: true,
+    },
     cliProgress.Presets.shades_classic,
   );
   const mib = (n: number) => Math.round((n / 1048576) * 10) / 10;
@@ -63,16 +68,21 @@ async function reply(res: IncomingMessage): Promise<Record<string, unknown>> {
   }
   const status = res.statusCode ?? 0;
   if (status >= 400) {
-    throw new AppError(parsed.error?.code ?? `HTTP_${status}`, parsed.error?.message ?? `the appliance answered ${status}`, {
-      httpStatus: status,
-      exitCode: status === 400 || status === 413 || status === 415 ? 2 : 1,
-    });
+    throw new AppError(
+      parsed.error?.code ?? `HTTP_${status}`,
+      parsed.error?.message ?? `the appliance answered ${status}`,
+      {
+        httpStatus: status,
+        exitCode: status === 400 || status === 413 || status === 415 ? 2 : 1,
+      },
+    );
   }
   return parsed;
 }
 
 /** RFC 8187 ext-value: how a name, tag or description travels in a header (never in the URL). */
-const extValue = (s: string) => `UTF-8''${encodeURIComponent(s).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)}`;
+const extValue = (s: string) =>
+  `UTF-8''${encodeURIComponent(s).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)}`;
 
 const human = (n: number) => (n >= 1048576 ? `${(n / 1048576).toFixed(1)} MiB` : `${n} bytes`);
 
@@ -100,7 +110,12 @@ const PUT_ATTEMPTS = 3;
 /** A connection lost after the request went out: the appliance may have stored the version. */
 function lostAnswer(e: unknown): boolean {
   const code = ((e as { cause?: NodeJS.ErrnoException }).cause ?? (e as NodeJS.ErrnoException)).code;
-  return code === 'ECONNRESET' || code === 'EPIPE' || code === 'ERR_STREAM_PREMATURE_CLOSE' || (e as Error).message === 'aborted';
+  return (
+    code === 'ECONNRESET' ||
+    code === 'EPIPE' ||
+    code === 'ERR_STREAM_PREMATURE_CLOSE' ||
+    (e as Error).message === 'aborted'
+  );
 }
 
 /**
@@ -116,7 +131,8 @@ async function put(io: Io, client: Client, file: string, o: PutOpts): Promise<vo
     throw new AppError('USAGE', `cannot read ${file}`, { exitCode: 2, hint: 'give the path of a readable file' });
   }
   if (!st.isFile()) throw new AppError('USAGE', `${file} is not a regular file`, { exitCode: 2 });
-  if (!o.workspace && !o.document) throw new AppError('USAGE', 'give --workspace ID (new document) or --document ID (new version)', { exitCode: 2 });
+  if (!o.workspace && !o.document)
+    throw new AppError('USAGE', 'give --workspace ID (new document) or --document ID (new version)', { exitCode: 2 });
   // ids and the media type in the URL; the name, tags and description in headers (URLs get logged)
   const q = new URLSearchParams();
   const meta: Record<string, string> = {};
@@ -135,29 +151,60 @@ async function put(io: Io, client: Client, file: string, o: PutOpts): Promise<vo
   const idempotencyKey = o.idempotencyKey ?? crypto.randomUUID();
   for (let attempt = 1; ; attempt++) {
     try {
-      return await putOnce(io, client, file, st.size, `${url}${q.size ? `?${q.toString()}` : ''}`, meta, idempotencyKey, o.json);
+      return await putOnce(
+        io,
+        client,
+        file,
+        st.size,
+        `${url}${q.size ? `?${q.toString()}` : ''}`,
+        meta,
+        idempotencyKey,
+        o.json,
+      );
     } catch (e) {
       if (attempt >= PUT_ATTEMPTS || !lostAnswer(e)) throw e;
-      process.stderr.write(`connection lost before the answer; retrying (${attempt}/${PUT_ATTEMPTS - 1}) with the same Idempotency-Key\n`);
+      process.stderr.write(
+        `connection lost before the answer; retrying (${attempt}/${PUT_ATTEMPTS - 1}) with the same Idempotency-Key\n`,
+      );
       await new Promise((r) => setTimeout(r, 1000 * attempt));
     }
   }
 }
 
-async function putOnce(io: Io, client: Client, file: string, size: number, url: string, meta: Record<string, string>, idempotencyKey: string, json: boolean | undefined): Promise<void> {
+async function putOnce(
+  io: Io,
+  client: Client,
+  file: string,
+  size: number,
+  url: string,
+  meta: Record<string, string>,
+  idempotencyKey: string,
+  json: boolean | undefined,
+): Promise<void> {
   const bar = progress(size, 'upload');
   const tap = new Tap((n) => bar.tick(n));
   try {
     const res = await client.raw('POST', url, {
-      headers: { 'content-type': 'application/octet-stream', trailer: 'content-digest', 'idempotency-key': idempotencyKey, ...meta },
+      headers: {
+        'content-type': 'application/octet-stream',
+        trailer: 'content-digest',
+        'idempotency-key': idempotencyKey,
+        ...meta,
+      },
       body: fs.createReadStream(file, { highWaterMark: READ_SIZE }).pipe(tap),
       trailers: () => ({ 'content-digest': `sha-256=:${tap.hash.copy().digest('base64')}:` }),
     });
     const r = (await reply(res)) as unknown as { id: string; version: number; sha256: string; size: number };
     // a replayed answer may come before this attempt's body was read: hash the whole file instead
     const local = res.headers['idempotent-replayed'] === 'true' ? await sha256Of(file) : tap.hash.digest('hex');
-    if (r.sha256 !== local) throw new AppError('INTEGRITY', 'the appliance reports another SHA-256 than the file sent', { exitCode: 1 });
-    emit(io, json, { id: r.id, version: r.version, sha256: r.sha256, size: r.size }, `stored ${file} as document ${r.id} version ${r.version} (${human(r.size)}, sha256 ${r.sha256})`);
+    if (r.sha256 !== local)
+      throw new AppError('INTEGRITY', 'the appliance reports another SHA-256 than the file sent', { exitCode: 1 });
+    emit(
+      io,
+      json,
+      { id: r.id, version: r.version, sha256: r.sha256, size: r.size },
+      `stored ${file} as document ${r.id} version ${r.version} (${human(r.size)}, sha256 ${r.sha256})`,
+    );
   } finally {
     bar.stop();
   }
@@ -168,10 +215,19 @@ async function putOnce(io: Io, client: Client, file: string, size: number, url: 
  * `Repr-Digest` the appliance recorded at upload, fsyncs, then renames it to `<out>`. A mismatch or
  * a cut transfer leaves nothing at `<out>`.
  */
-async function get(io: Io, client: Client, id: string, o: { version?: number; output: string; json?: boolean }): Promise<void> {
+async function get(
+  io: Io,
+  client: Client,
+  id: string,
+  o: { version?: number; output: string; json?: boolean },
+): Promise<void> {
   const out = path.resolve(o.output);
   const partial = `${out}.partial`;
-  const res = await client.raw('GET', `/documents/${encodeURIComponent(id)}/content${o.version ? `?version=${o.version}` : ''}`, { headers: { accept: 'application/octet-stream' } });
+  const res = await client.raw(
+    'GET',
+    `/documents/${encodeURIComponent(id)}/content${o.version ? `?version=${o.version}` : ''}`,
+    { headers: { accept: 'application/octet-stream' } },
+  );
   if ((res.statusCode ?? 0) >= 400) await reply(res);
   const size = Number(res.headers['content-length'] ?? 0);
   const m = /sha-256=:([A-Za-z0-9+/=]+):/.exec(String(res.headers['repr-digest'] ?? ''));
@@ -187,42 +243,79 @@ async function get(io: Io, client: Client, id: string, o: { version?: number; ou
     // before the rename only waits for the tail; the response's pieces are freed once written
     await pipeline(res, tap, new SyncingFile(partial, { flags: 'w', free: true }));
     const got = tap.hash.digest('hex');
-    if (got !== expected || tap.bytes !== size) throw new AppError('INTEGRITY', `downloaded content does not match its SHA-256 (${tap.bytes} of ${size} bytes)`, { exitCode: 1, hint: 'try again; if it persists, the stored copy is damaged: restore it from a backup' });
+    if (got !== expected || tap.bytes !== size)
+      throw new AppError('INTEGRITY', `downloaded content does not match its SHA-256 (${tap.bytes} of ${size} bytes)`, {
+        exitCode: 1,
+        hint: 'try again; if it persists, the stored copy is damaged: restore it from a backup',
+      });
     fs.renameSync(partial, out);
   } catch (e) {
     fs.rmSync(partial, { force: true });
     throw (e as { code?: string }).code === 'ERR_STREAM_PREMATURE_CLOSE' || (e as Error).message === 'aborted'
-      ? new AppError('TRANSFER_FAILED', 'the download was cut before the end; nothing was written', { exitCode: 1, cause: e })
+      ? new AppError('TRANSFER_FAILED', 'the download was cut before the end; nothing was written', {
+          exitCode: 1,
+          cause: e,
+        })
       : e;
   } finally {
     bar.stop();
   }
   const version = Number(res.headers['x-coffre-version'] ?? o.version ?? 0);
-  emit(io, o.json, { id, version, sha256: expected, size, file: out }, `wrote ${out} (${human(size)}, version ${version}, sha256 verified)`);
+  emit(
+    io,
+    o.json,
+    { id, version, sha256: expected, size, file: out },
+    `wrote ${out} (${human(size)}, version ${version}, sha256 verified)`,
+  );
 }
 
-async function list(io: Io, client: Client, o: { workspace: string; q?: string; tag?: string; folder?: string; trash?: boolean; json?: boolean }): Promise<void> {
+async function list(
+  io: Io,
+  client: Client,
+  o: { workspace: string; q?: string; tag?: string; folder?: string; trash?: boolean; json?: boolean },
+): Promise<void> {
   const items: { id: string; name: string; version: number; size: number; updatedAt: string; tags: string[] }[] = [];
   let cursor: string | null = null;
   const base = `/workspaces/${encodeURIComponent(o.workspace)}/documents`;
   // a search's text and tag are confidential: they travel in the body, never in the URL
   const search = o.q !== undefined || o.tag !== undefined;
   do {
-    const f: Record<string, string | number | boolean> = { limit: 1000, ...(o.folder ? { folderId: o.folder } : {}), ...(o.trash ? { trash: true } : {}), ...(cursor ? { cursor } : {}) };
+    const f: Record<string, string | number | boolean> = {
+      limit: 1000,
+      ...(o.folder ? { folderId: o.folder } : {}),
+      ...(o.trash ? { trash: true } : {}),
+      ...(cursor ? { cursor } : {}),
+    };
     type Page = { items: typeof items; next: string | null };
     const page: Page = search
-      ? await client.json<{ items: typeof items; next: string | null }>('POST', `${base}/search`, { ...f, ...(o.q !== undefined ? { q: o.q } : {}), ...(o.tag !== undefined ? { tag: o.tag } : {}) })
-      : await client.json<{ items: typeof items; next: string | null }>('GET', `${base}?${new URLSearchParams(Object.entries(f).map(([k, v]) => [k, String(v)])).toString()}`);
+      ? await client.json<{ items: typeof items; next: string | null }>('POST', `${base}/search`, {
+          ...f,
+          ...(o.q !== undefined ? { q: o.q } : {}),
+          ...(o.tag !== undefined ? { tag: o.tag } : {}),
+        })
+      : await client.json<{ items: typeof items; next: string | null }>(
+          'GET',
+          `${base}?${new URLSearchParams(Object.entries(f).map(([k, v]) => [k, String(v)])).toString()}`,
+        );
     items.push(...page.items);
     cursor = page.next;
   } while (cursor);
   emit(io, o.json, { documents: items }, () =>
-    items.length === 0 ? 'no documents' : items.map((d) => `${d.id}  v${d.version}  ${String(d.size).padStart(12)}  ${d.updatedAt}  ${d.name}${d.tags.length ? `  [${d.tags.join(', ')}]` : ''}`).join('\n'),
+    items.length === 0
+      ? 'no documents'
+      : items
+          .map(
+            (d) =>
+              `${d.id}  v${d.version}  ${String(d.size).padStart(12)}  ${d.updatedAt}  ${d.name}${d.tags.length ? `  [${d.tags.join(', ')}]` : ''}`,
+          )
+          .join('\n'),
   );
 }
 
 export function registerDoc(program: Command, io: Io): void {
-  const doc = program.command('doc').description('documents of a workspace (client: COFFRE_URL, COFFRE_TOKEN, COFFRE_CA)');
+  const doc = program
+    .command('doc')
+    .description('documents of a workspace (client: COFFRE_URL, COFFRE_TOKEN, COFFRE_CA)');
   doc
     .command('put')
     .description('upload a file as a new document, or as a new version with --document')
@@ -234,7 +327,10 @@ export function registerDoc(program: Command, io: Io): void {
     .option('--tag <tag...>', 'tags of the new document')
     .option('--description <text>', 'description of the new document')
     .option('--type <media-type>', 'media type of the content')
-    .option('--idempotency-key <key>', 'sent as Idempotency-Key (default: a fresh UUID): a script retrying with the same key gets the version already stored instead of a duplicate')
+    .option(
+      '--idempotency-key <key>',
+      'sent as Idempotency-Key (default: a fresh UUID): a script retrying with the same key gets the version already stored instead of a duplicate',
+    )
     .addOption(jsonOption())
     .action(action(io, async (file: string, o: PutOpts) => put(io, clientFromEnv({ needToken: true }), file, o)));
   doc
@@ -244,7 +340,11 @@ export function registerDoc(program: Command, io: Io): void {
     .addOption(new Option('--version <n>', 'version number').argParser(parseNumber('--version', 1, 2 ** 31, true)))
     .requiredOption('-o, --output <file>', 'where to write it')
     .addOption(jsonOption())
-    .action(action(io, async (id: string, o: { version?: number; output: string; json?: boolean }) => get(io, clientFromEnv({ needToken: true }), id, o)));
+    .action(
+      action(io, async (id: string, o: { version?: number; output: string; json?: boolean }) =>
+        get(io, clientFromEnv({ needToken: true }), id, o),
+      ),
+    );
   doc
     .command('list')
     .description('list (or search) the documents of a workspace')
@@ -254,6 +354,11 @@ export function registerDoc(program: Command, io: Io): void {
     .option('--folder <id>', 'a folder id, or root')
     .option('--trash', 'list the trash')
     .addOption(jsonOption())
-    .action(action(io, async (o: { workspace: string; q?: string; tag?: string; folder?: string; trash?: boolean; json?: boolean }) => list(io, clientFromEnv({ needToken: true }), o)));
+    .action(
+      action(
+        io,
+        async (o: { workspace: string; q?: string; tag?: string; folder?: string; trash?: boolean; json?: boolean }) =>
+          list(io, clientFromEnv({ needToken: true }), o),
+      ),
+    );
 }
-

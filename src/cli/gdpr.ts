@@ -8,7 +8,9 @@ export function registerGdpr(program: Command, io: Io): void {
   const gdpr = program.command('gdpr').description('personal data (docs/gdpr.md)');
   gdpr
     .command('ropa')
-    .description('print the record of processing activities (GDPR art. 30), generated from the configuration, as printable HTML')
+    .description(
+      'print the record of processing activities (GDPR art. 30), generated from the configuration, as printable HTML',
+    )
     .addOption(dataDirOption())
     .action(
       action(io, async (opts: { dataDir?: string }) => {

@@ -6,7 +6,9 @@ import { reportFailure, stdio, type Io } from './output.js';
 
 export function makeProgram(io: Io, registrations: Registration[]): Command {
   const program = new Command('coffre')
-    .description('Coffre: the self-hosted digital safe. Exit codes: 0 done, 1 failed, 2 usage or configuration, 3 partial, 4 authentication or permission, 5 busy or locked, 6 unreachable, 7 integrity (docs/cli.md).')
+    .description(
+      'Coffre: the self-hosted digital safe. Exit codes: 0 done, 1 failed, 2 usage or configuration, 3 partial, 4 authentication or permission, 5 busy or locked, 6 unreachable, 7 integrity (docs/cli.md).',
+    )
     .version(packageVersion())
     // root options only before the verb: `coffre doc get ID --version 2` is the verb's own option
     .enablePositionalOptions()
@@ -16,7 +18,11 @@ export function makeProgram(io: Io, registrations: Registration[]): Command {
   for (const r of registrations) r(program, io);
   // every sub-command reports usage errors the same way
   const walk = (c: Command) => {
-    c.exitOverride().configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s), outputError: () => undefined });
+    c.exitOverride().configureOutput({
+      writeOut: (s) => io.out(s),
+      writeErr: (s) => io.err(s),
+      outputError: () => undefined,
+    });
     c.commands.forEach(walk);
   };
   walk(program);
@@ -27,7 +33,10 @@ export function makeProgram(io: Io, registrations: Registration[]): Command {
 function packageVersion(): string {
   for (let dir = new URL('.', import.meta.url); dir.pathname !== '/'; dir = new URL('..', dir)) {
     try {
-      const pkg = JSON.parse(fs.readFileSync(new URL('package.json', dir), 'utf8')) as { name?: string; version?: string };
+      const pkg = JSON.parse(fs.readFileSync(new URL('package.json', dir), 'utf8')) as {
+        name?: string;
+        version?: string;
+      };
       if (pkg.name === 'coffre' && pkg.version) return pkg.version;
     } catch {
       /* not here: look one level up */
@@ -41,7 +50,11 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
   try {
     await program.parseAsync(argv);
   } catch (e) {
-    if (e instanceof CommanderError && (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help')) return 0;
+    if (
+      e instanceof CommanderError &&
+      (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help')
+    )
+      return 0;
     if (e instanceof CommanderError && e.code === 'commander.executeSubCommandAsync') return 1;
     return reportFailure(io, argv.includes('--json'), e);
   }

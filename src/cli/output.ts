@@ -32,10 +32,16 @@ export function localActor(): string {
 }
 
 export const jsonOption = () => new Option('--json', 'print one JSON object on stdout');
-export const dataDirOption = () => new Option('--data-dir <dir>', 'appliance data directory (default: $COFFRE_DATA_DIR or ./data)');
+export const dataDirOption = () =>
+  new Option('--data-dir <dir>', 'appliance data directory (default: $COFFRE_DATA_DIR or ./data)');
 
 /** Prints a result: JSON object with --json, else the human text. */
-export function emit(io: Io, json: boolean | undefined, obj: Record<string, unknown>, human: string | (() => string)): void {
+export function emit(
+  io: Io,
+  json: boolean | undefined,
+  obj: Record<string, unknown>,
+  human: string | (() => string),
+): void {
   if (json) io.out(JSON.stringify(obj));
   else io.out(typeof human === 'function' ? human() : human);
 }
@@ -63,14 +69,30 @@ export interface Failure {
 
 /** Turns any error into the one-line format, its JSON object and an exit code. */
 export function describeError(e: unknown): Failure {
-  const fail = (code: string, message: string, hint: string | undefined, exitCode: number, extra: Record<string, unknown> = {}): Failure => ({
+  const fail = (
+    code: string,
+    message: string,
+    hint: string | undefined,
+    exitCode: number,
+    extra: Record<string, unknown> = {},
+  ): Failure => ({
     line: redactText(`${code}: ${message}${hint ? ` — ${hint}` : ''}`),
     exitCode,
-    json: { ...extra, ok: false, code, message: redactText(message), ...(hint ? { hint: redactText(hint) } : {}), exitCode },
+    json: {
+      ...extra,
+      ok: false,
+      code,
+      message: redactText(message),
+      ...(hint ? { hint: redactText(hint) } : {}),
+      exitCode,
+    },
   });
   if (e instanceof ConfigError) return fail(e.code, e.message, e.hint, EXIT.usage);
   if (isAppError(e)) {
-    const details = e.details !== null && typeof e.details === 'object' && !Array.isArray(e.details) ? (e.details as Record<string, unknown>) : {};
+    const details =
+      e.details !== null && typeof e.details === 'object' && !Array.isArray(e.details)
+        ? (e.details as Record<string, unknown>)
+        : {};
     return fail(e.code, e.message, e.hint, exitCodeFor(e), details);
   }
   if (e instanceof CommanderError) return fail('USAGE', e.message.replace(/^error: /, ''), 'see --help', EXIT.usage);
@@ -112,7 +134,11 @@ const SIGNAL_EXIT: Record<'SIGINT' | 'SIGTERM', number> = { SIGINT: 130, SIGTERM
  * second signal, or no unwind within `graceMs`, exits at once: the next process of this host takes
  * the lease over at once and sweeps the scratch space.
  */
-export async function interruptible(io: Io, fn: (signal: AbortSignal) => Promise<void>, o: { json?: boolean | undefined; graceMs?: number } = {}): Promise<void> {
+export async function interruptible(
+  io: Io,
+  fn: (signal: AbortSignal) => Promise<void>,
+  o: { json?: boolean | undefined; graceMs?: number } = {},
+): Promise<void> {
   const graceMs = o.graceMs ?? 30_000;
   const ac = new AbortController();
   let got: 'SIGINT' | 'SIGTERM' | null = null;
@@ -122,7 +148,9 @@ export async function interruptible(io: Io, fn: (signal: AbortSignal) => Promise
     io.err(`${sig}: stopping at the next safe point (send it again to stop at once)`);
     ac.abort();
     setTimeout(() => {
-      io.err(`INTERRUPTED: not stopped ${Math.round(graceMs / 1000)} s after ${sig}; exiting now (the next run takes the lease over and removes what this one left)`);
+      io.err(
+        `INTERRUPTED: not stopped ${Math.round(graceMs / 1000)} s after ${sig}; exiting now (the next run takes the lease over and removes what this one left)`,
+      );
       process.exit(SIGNAL_EXIT[sig]);
     }, graceMs).unref();
   };
@@ -138,7 +166,9 @@ export async function interruptible(io: Io, fn: (signal: AbortSignal) => Promise
     const exitCode = SIGNAL_EXIT[got];
     if (o.json) io.out(JSON.stringify({ ...f.json, exitCode, interrupted: got }));
     io.err(f.line);
-    io.err(`INTERRUPTED: stopped by ${got}; the run is recorded as failed, its lease released and its scratch copies removed`);
+    io.err(
+      `INTERRUPTED: stopped by ${got}; the run is recorded as failed, its lease released and its scratch copies removed`,
+    );
     process.exitCode = exitCode;
   } finally {
     process.off('SIGINT', onInt);
@@ -151,7 +181,11 @@ export function parseNumber(name: string, min: number, max: number, integer = fa
   return (v: string): number => {
     const n = Number(v);
     if (!Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
-      throw new AppError('USAGE', `${name} must be ${integer ? 'an integer' : 'a number'} between ${min} and ${max} (got "${v}")`, { exitCode: 2, hint: 'see --help' });
+      throw new AppError(
+        'USAGE',
+        `${name} must be ${integer ? 'an integer' : 'a number'} between ${min} and ${max} (got "${v}")`,
+        { exitCode: 2, hint: 'see --help' },
+      );
     }
     return n;
   };

@@ -1,2 +1,12 @@
 export { ConfigSchema, sections, type Config, type ConfigFile } from './schema.js';
-export { loadConfig, validateConfig, resolveDataDir, readSecretFile, resolveConfigPath, processEnv, ConfigError, CONFIG_FILE, type Env } from './load.js';
+export {
+  loadConfig,
+  validateConfig,
+  resolveDataDir,
+  readSecretFile,
+  resolveConfigPath,
+  processEnv,
+  ConfigError,
+  CONFIG_FILE,
+  type Env,
+} from './load.js';

@@ -19,8 +19,15 @@ export class ConfigError extends AppError {
   constructor(problems: ConfigProblem[], source: string) {
     super(
       'CONFIG_INVALID',
-      `${problems.length} problem(s) in ${source}:\n` + problems.map((p) => `  ${p.path || '/'}: ${p.message}`).join('\n'),
-      { exitCode: 2, httpStatus: 500, expose: false, hint: 'fix the configuration; nothing was changed', details: problems },
+      `${problems.length} problem(s) in ${source}:\n` +
+        problems.map((p) => `  ${p.path || '/'}: ${p.message}`).join('\n'),
+      {
+        exitCode: 2,
+        httpStatus: 500,
+        expose: false,
+        hint: 'fix the configuration; nothing was changed',
+        details: problems,
+      },
     );
     this.problems = problems;
   }
@@ -109,7 +116,8 @@ function deepFreeze<T>(o: T): T {
 function fileProblems(cfg: Partial<ConfigFile>): ConfigProblem[] {
   const out: ConfigProblem[] = [];
   const must = (p: unknown, at: string) => {
-    if (typeof p === 'string' && !CREDENTIAL.test(p) && !fs.existsSync(p)) out.push({ path: at, message: `file not found: ${p}` });
+    if (typeof p === 'string' && !CREDENTIAL.test(p) && !fs.existsSync(p))
+      out.push({ path: at, message: `file not found: ${p}` });
   };
   if (!cfg.tls || !cfg.keys || !cfg.database) return out;
   must(cfg.tls.certFile, '/tls/certFile');
@@ -121,7 +129,11 @@ function fileProblems(cfg: Partial<ConfigFile>): ConfigProblem[] {
   must(cfg.keys.softhsmConfFile, '/keys/softhsmConfFile');
   if (cfg.database.type === 'postgres') must(cfg.database.passwordFile, '/database/passwordFile');
   must(cfg.seals?.tsa.caFile, '/seals/tsa/caFile');
-  if (cfg.seals?.tsa.urls.length && !cfg.seals.tsa.caFile) out.push({ path: '/seals/tsa/caFile', message: 'required with seals.tsa.urls: the TSA certificate or its CA, to pin' });
+  if (cfg.seals?.tsa.urls.length && !cfg.seals.tsa.caFile)
+    out.push({
+      path: '/seals/tsa/caFile',
+      message: 'required with seals.tsa.urls: the TSA certificate or its CA, to pin',
+    });
   return out;
 }
 
@@ -136,7 +148,9 @@ const databaseForm = (db: unknown) => ((db as { type?: unknown } | null)?.type =
 function withSectionDefaults(obj: Record<string, unknown>): Record<string, unknown> {
   const { database, ...rest } = obj;
   const out = Value.Default(ConfigSchema, rest) as Record<string, unknown>;
-  if (database !== undefined) out.database = typeof database === 'object' && database !== null ? Value.Default(databaseForm(database), database) : database;
+  if (database !== undefined)
+    out.database =
+      typeof database === 'object' && database !== null ? Value.Default(databaseForm(database), database) : database;
   return out;
 }
 
@@ -144,9 +158,11 @@ function withSectionDefaults(obj: Record<string, unknown>): Record<string, unkno
 function databaseProblems(db: unknown): ConfigProblem[] {
   if (typeof db !== 'object' || db === null) return [];
   const t = (db as { type?: unknown }).type;
-  if (t !== 'postgres' && t !== 'sqlite') return [{ path: '/database/type', message: 'must be "sqlite" or "postgres"' }];
+  if (t !== 'postgres' && t !== 'sqlite')
+    return [{ path: '/database/type', message: 'must be "sqlite" or "postgres"' }];
   const out: ConfigProblem[] = [];
-  for (const e of Value.Errors(databaseForm(db), db)) if (!out.some((p) => p.path === `/database${e.path}`)) out.push({ path: `/database${e.path}`, message: e.message });
+  for (const e of Value.Errors(databaseForm(db), db))
+    if (!out.some((p) => p.path === `/database${e.path}`)) out.push({ path: `/database${e.path}`, message: e.message });
   return out;
 }
 
@@ -168,7 +184,9 @@ export function validateConfig(raw: unknown, dataDir: string, env: Env = {}, sou
     problems.push({ path: e.path, message: e.message });
   }
   resolvePaths(withDefaults, dataDir);
-  problems.push(...fileProblems(withDefaults as unknown as ConfigFile).filter((f) => !problems.some((p) => p.path === f.path)));
+  problems.push(
+    ...fileProblems(withDefaults as unknown as ConfigFile).filter((f) => !problems.some((p) => p.path === f.path)),
+  );
   if (problems.length === 0) {
     const c = withDefaults as unknown as ConfigFile;
     const grace = retiredKekGraceProblem(c.keys, c.backup.graceHours);
@@ -209,15 +227,24 @@ export function readSecretFile(file: string, what: string, env: Env = processEnv
   const m = CREDENTIAL.exec(file);
   if (m) {
     const dir = env.CREDENTIALS_DIRECTORY;
-    if (!dir) throw new AppError('SECRET_UNREADABLE', `${what}: systemd credential ${m[1]} requested but CREDENTIALS_DIRECTORY is not set`, { exitCode: 2 });
+    if (!dir)
+      throw new AppError(
+        'SECRET_UNREADABLE',
+        `${what}: systemd credential ${m[1]} requested but CREDENTIALS_DIRECTORY is not set`,
+        { exitCode: 2 },
+      );
     p = path.join(dir, m[1]!);
   }
   try {
     return fs.readFileSync(p, 'utf8').replace(/\r?\n$/, '');
   } catch (e) {
-    throw new AppError('SECRET_UNREADABLE', `${what}: cannot read ${p} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, {
-      exitCode: 2,
-      hint: `check that the file exists and is readable by the service user`,
-    });
+    throw new AppError(
+      'SECRET_UNREADABLE',
+      `${what}: cannot read ${p} (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
+      {
+        exitCode: 2,
+        hint: `check that the file exists and is readable by the service user`,
+      },
+    );
   }
 }

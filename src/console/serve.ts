@@ -39,7 +39,10 @@ export function consolePlugin(opts: ConsoleOptions): FastifyPluginAsync {
     if (!fs.existsSync(indexFile)) {
       opts.log.warn({ dir }, 'web console not built (run scripts/setup or npm run build): / answers 503');
       app.get('/', { config: { public: true }, schema: { hide: true } }, async (_req, reply) =>
-        reply.code(503).type('text/plain; charset=utf-8').send('The Coffre web console is not built on this appliance: run scripts/setup.\n'),
+        reply
+          .code(503)
+          .type('text/plain; charset=utf-8')
+          .send('The Coffre web console is not built on this appliance: run scripts/setup.\n'),
       );
       return;
     }
@@ -49,10 +52,19 @@ export function consolePlugin(opts: ConsoleOptions): FastifyPluginAsync {
     app.get('/', { config: { public: true }, schema: { hide: true } }, async (_req, reply) =>
       reply.header('cache-control', 'no-store').type('text/html; charset=utf-8').send(index),
     );
-    app.get<{ Params: { file: string } }>('/assets/:file', { config: { public: true }, schema: { hide: true } }, async (req, reply) => {
-      const { file } = req.params;
-      if (!ASSET.test(file)) return reply.callNotFound();
-      return reply.sendFile(file, { immutable: true, maxAge: 365 * 24 * 3600 * 1000, dotfiles: 'deny', index: false });
-    });
+    app.get<{ Params: { file: string } }>(
+      '/assets/:file',
+      { config: { public: true }, schema: { hide: true } },
+      async (req, reply) => {
+        const { file } = req.params;
+        if (!ASSET.test(file)) return reply.callNotFound();
+        return reply.sendFile(file, {
+          immutable: true,
+          maxAge: 365 * 24 * 3600 * 1000,
+          dotfiles: 'deny',
+          index: false,
+        });
+      },
+    );
   };
 }

@@ -56,16 +56,33 @@ const SettingsReply = Type.Object(
  */
 export function settingsRoutes(o: { config: Config; audit: Auditor }): FastifyPluginAsync {
   return async (app) => {
-    app.get('/settings', { config: { permission: PERMISSIONS.settingsManage }, schema: { tags: ['settings'], summary: 'effective configuration, secrets redacted (read-only)', response: { 200: SettingsReply } } }, async (req) => {
-      if (!req.actor) throw errors.unauthenticated();
-      await o.audit.recordNow({ action: 'settings.read', actor: req.actor.id, outcome: 'success', source: auditSource(req) });
-      return {
-        applianceId: o.config.applianceId,
-        dataDir: o.config.dataDir,
-        editable: [],
-        howToChange: 'Edit config.json in the data directory (or set a COFFRE_* environment override), then restart the service. Secrets are given as files, never as values.',
-        sections: redactedConfig(o.config),
-      };
-    });
+    app.get(
+      '/settings',
+      {
+        config: { permission: PERMISSIONS.settingsManage },
+        schema: {
+          tags: ['settings'],
+          summary: 'effective configuration, secrets redacted (read-only)',
+          response: { 200: SettingsReply },
+        },
+      },
+      async (req) => {
+        if (!req.actor) throw errors.unauthenticated();
+        await o.audit.recordNow({
+          action: 'settings.read',
+          actor: req.actor.id,
+          outcome: 'success',
+          source: auditSource(req),
+        });
+        return {
+          applianceId: o.config.applianceId,
+          dataDir: o.config.dataDir,
+          editable: [],
+          howToChange:
+            'Edit config.json in the data directory (or set a COFFRE_* environment override), then restart the service. Secrets are given as files, never as values.',
+          sections: redactedConfig(o.config),
+        };
+      },
+    );
   };
 }

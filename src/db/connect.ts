@@ -33,14 +33,23 @@ export interface DatabaseHandle {
 const INT8_OID = 20;
 function int8(v: string): number {
   const n = Number(v);
-  if (!Number.isSafeInteger(n)) throw new AppError('DB_VALUE_RANGE', `a 64-bit integer from the database is beyond 2^53 (${v.length} digits)`, { httpStatus: 500 });
+  if (!Number.isSafeInteger(n))
+    throw new AppError('DB_VALUE_RANGE', `a 64-bit integer from the database is beyond 2^53 (${v.length} digits)`, {
+      httpStatus: 500,
+    });
   return n;
 }
 
-export function openDatabase(cfg: DatabaseConfig, opts: { readonly?: boolean; mustExist?: boolean } = {}): DatabaseHandle {
+export function openDatabase(
+  cfg: DatabaseConfig,
+  opts: { readonly?: boolean; mustExist?: boolean } = {},
+): DatabaseHandle {
   if (cfg.type === 'sqlite') {
     if (opts.mustExist && !fs.existsSync(cfg.file)) {
-      throw new AppError('DB_MISSING', `database file not found: ${cfg.file}`, { exitCode: 2, hint: 'check database.file or run coffre init' });
+      throw new AppError('DB_MISSING', `database file not found: ${cfg.file}`, {
+        exitCode: 2,
+        hint: 'check database.file or run coffre init',
+      });
     }
     fs.mkdirSync(path.dirname(cfg.file), { recursive: true });
     const open = (readonly: boolean, reader = false) => {
@@ -59,7 +68,10 @@ export function openDatabase(cfg: DatabaseConfig, opts: { readonly?: boolean; mu
     try {
       writer = open(opts.readonly ?? false);
     } catch (e) {
-      throw new AppError('DB_UNAVAILABLE', `cannot open database ${cfg.file}: ${(e as Error).message}`, { cause: e, hint: 'check the file and its permissions' });
+      throw new AppError('DB_UNAVAILABLE', `cannot open database ${cfg.file}: ${(e as Error).message}`, {
+        cause: e,
+        hint: 'check the file and its permissions',
+      });
     }
     // reads outside transactions use their own connection, opened on first use (src/db/sqlite.ts)
     const openReader = opts.readonly
@@ -101,7 +113,10 @@ export function openDatabase(cfg: DatabaseConfig, opts: { readonly?: boolean; mu
     ...(password !== undefined ? { password } : {}),
     ssl: cfg.ssl ? { rejectUnauthorized: true } : false,
     max: cfg.maxConnections,
-    types: { getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === INT8_OID ? int8 : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser },
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === INT8_OID ? int8 : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+    },
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return { db, dialect: 'postgres', close: () => db.destroy() };

@@ -17,7 +17,10 @@ const ALERT_EVERY_MS = 60_000;
  * (reads go on), so a damaged file is not written further. `check()` runs at start (serve) and as
  * the daily `db.integrity-check` job.
  */
-export function watchDatabase(o: { db: DatabaseHandle; alerts: Alerter; clock: Clock; log: Logger }): { check(): Promise<IntegrityReport | undefined>; job: JobDefinition } {
+export function watchDatabase(o: { db: DatabaseHandle; alerts: Alerter; clock: Clock; log: Logger }): {
+  check(): Promise<IntegrityReport | undefined>;
+  job: JobDefinition;
+} {
   const last = new Map<string, number>();
   const raise = (a: Alert) => {
     const now = o.clock.nowMs();
@@ -27,9 +30,17 @@ export function watchDatabase(o: { db: DatabaseHandle; alerts: Alerter; clock: C
     void o.alerts.raise(a).catch(() => undefined);
   };
   const store = { store: 'database' };
-  o.db.onBusy = (e) => raise({ kind: 'db.busy', severity: 'warning', message: `a change waited ${Math.round(e.waitedMs)} ms for the database lock held by another process and was refused (DB_BUSY)`, targets: store });
-  o.db.onFull = (e: AppError) => raise({ kind: 'storage.full', severity: 'critical', message: e.message, targets: store });
-  o.db.onCorrupt = (e: AppError) => raise({ kind: 'db.corrupt', severity: 'critical', message: e.message, targets: store });
+  o.db.onBusy = (e) =>
+    raise({
+      kind: 'db.busy',
+      severity: 'warning',
+      message: `a change waited ${Math.round(e.waitedMs)} ms for the database lock held by another process and was refused (DB_BUSY)`,
+      targets: store,
+    });
+  o.db.onFull = (e: AppError) =>
+    raise({ kind: 'storage.full', severity: 'critical', message: e.message, targets: store });
+  o.db.onCorrupt = (e: AppError) =>
+    raise({ kind: 'db.corrupt', severity: 'critical', message: e.message, targets: store });
 
   const check = async (): Promise<IntegrityReport | undefined> => {
     if (o.db.dialect !== 'sqlite' || !o.db.file) return undefined;
@@ -40,9 +51,17 @@ export function watchDatabase(o: { db: DatabaseHandle; alerts: Alerter; clock: C
     }
     const err = dbCorrupt(o.db.file, `PRAGMA quick_check: ${r.problems[0] ?? 'failed'}`);
     o.db.refuseWrites?.(err);
-    o.log.error({ event: 'db.integrity_failed', problems: r.problems, ms: r.ms }, 'database integrity check failed: changes are refused');
+    o.log.error(
+      { event: 'db.integrity_failed', problems: r.problems, ms: r.ms },
+      'database integrity check failed: changes are refused',
+    );
     last.delete('db.corrupt');
-    raise({ kind: 'db.corrupt', severity: 'critical', message: `${err.message} — ${r.problems.length} problem(s), first: ${r.problems[0] ?? '?'}`, targets: store });
+    raise({
+      kind: 'db.corrupt',
+      severity: 'critical',
+      message: `${err.message} — ${r.problems.length} problem(s), first: ${r.problems[0] ?? '?'}`,
+      targets: store,
+    });
     return r;
   };
   return {

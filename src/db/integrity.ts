@@ -36,7 +36,15 @@ export function quickCheck(file: string): Promise<IntegrityReport> {
     w.once('message', (m: { rows?: string[]; error?: string }) => {
       const ms = Math.round(performance.now() - t0);
       if (m.error) resolve({ ok: false, problems: [m.error], ms });
-      else resolve({ ok: m.rows!.length === 1 && m.rows![0] === 'ok', problems: m.rows!.filter((r) => r !== 'ok').slice(0, 10).map(scrub), ms });
+      else
+        resolve({
+          ok: m.rows!.length === 1 && m.rows![0] === 'ok',
+          problems: m
+            .rows!.filter((r) => r !== 'ok')
+            .slice(0, 10)
+            .map(scrub),
+          ms,
+        });
     });
     w.once('error', reject);
   });

@@ -1,4 +1,17 @@
-import { DataTypeNode, GeneratedNode, OperationNodeTransformer, PostgresAdapter, type ColumnDefinitionNode, type Kysely, type KyselyPlugin, type PluginTransformQueryArgs, type PluginTransformResultArgs, type QueryResult, type RootOperationNode, type UnknownRow } from 'kysely';
+import {
+  DataTypeNode,
+  GeneratedNode,
+  OperationNodeTransformer,
+  PostgresAdapter,
+  type ColumnDefinitionNode,
+  type Kysely,
+  type KyselyPlugin,
+  type PluginTransformQueryArgs,
+  type PluginTransformResultArgs,
+  type QueryResult,
+  type RootOperationNode,
+  type UnknownRow,
+} from 'kysely';
 
 /**
  * The migrations (migrations/, frozen once landed) are written with SQLite's column types. On
@@ -15,7 +28,8 @@ class SqliteTypesOnPostgres extends OperationNodeTransformer {
     const t = DataTypeNode.is(n.dataType) ? n.dataType.dataType : undefined;
     const mapped = t === 'integer' ? 'bigint' : t === 'real' ? 'double precision' : t === 'blob' ? 'bytea' : undefined;
     const out = { ...n, ...(mapped ? { dataType: DataTypeNode.create(mapped) } : {}) };
-    if (n.autoIncrement) return { ...out, autoIncrement: false, generated: GeneratedNode.create({ byDefault: true, identity: true }) };
+    if (n.autoIncrement)
+      return { ...out, autoIncrement: false, generated: GeneratedNode.create({ byDefault: true, identity: true }) };
     return out;
   }
 }

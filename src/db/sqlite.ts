@@ -57,13 +57,17 @@ export interface SqliteOptions {
 }
 
 export const dbBusy = (waitedMs: number, cause?: unknown): AppError =>
-  new AppError('DB_BUSY', `the database is locked by another process (waited ${Math.round(waitedMs)} ms); nothing was changed`, {
-    httpStatus: 503,
-    expose: true,
-    retryAfterS: DB_BUSY_RETRY_AFTER_S,
-    hint: 'try again in a few seconds; if it lasts, find the process holding the database file (fuser, lsof) — a sqlite3 shell or a backup tool left in a transaction',
-    cause,
-  });
+  new AppError(
+    'DB_BUSY',
+    `the database is locked by another process (waited ${Math.round(waitedMs)} ms); nothing was changed`,
+    {
+      httpStatus: 503,
+      expose: true,
+      retryAfterS: DB_BUSY_RETRY_AFTER_S,
+      hint: 'try again in a few seconds; if it lasts, find the process holding the database file (fuser, lsof) — a sqlite3 shell or a backup tool left in a transaction',
+      cause,
+    },
+  );
 
 /** The file is damaged: SQLite's code only, never its text (which may quote the bad bytes). */
 export const dbCorrupt = (file: string, why: string, cause?: unknown): AppError =>
@@ -73,7 +77,8 @@ export const dbCorrupt = (file: string, why: string, cause?: unknown): AppError 
     hint: 'keep a copy of the file as evidence and restore the latest backup (docs/disaster-recovery.md)',
     cause,
   });
-const isCorrupt = (e: unknown): boolean => /^SQLITE_(CORRUPT|NOTADB)/.test(String((e as { code?: unknown }).code ?? ''));
+const isCorrupt = (e: unknown): boolean =>
+  /^SQLITE_(CORRUPT|NOTADB)/.test(String((e as { code?: unknown }).code ?? ''));
 
 const isBusy = (e: unknown): boolean => /^SQLITE_(BUSY|LOCKED)/.test(String((e as { code?: unknown }).code ?? ''));
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

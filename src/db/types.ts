@@ -14,7 +14,19 @@ import type { IncidentsTables } from '../incidents/tables.js';
 /**
  * Every table of the appliance. Each module adds its table interface here (one line each).
  */
-export interface Database extends CoreTables, AuditTables, MonitoringTables, KeysTables, VaultTables, AuthTables, AccessTables, BackupTables, RecordsTables, SealsTables, IncidentsTables {}
+export interface Database
+  extends
+    CoreTables,
+    AuditTables,
+    MonitoringTables,
+    KeysTables,
+    VaultTables,
+    AuthTables,
+    AccessTables,
+    BackupTables,
+    RecordsTables,
+    SealsTables,
+    IncidentsTables {}
 
 export type Db = Kysely<Database>;
 export type Dialect = 'sqlite' | 'postgres';

@@ -32,13 +32,20 @@ export const EMBEDDED_TOKEN_DIR = '/var/lib/coffre/softhsm';
 function storePinCredential(pin: string): void {
   fs.mkdirSync(path.dirname(PIN_CREDENTIAL_FILE), { recursive: true, mode: 0o700 });
   try {
-    execFileSync('systemd-creds', ['encrypt', `--name=${PIN_CREDENTIAL}`, '-', PIN_CREDENTIAL_FILE], { input: pin, stdio: ['pipe', 'pipe', 'pipe'] });
+    execFileSync('systemd-creds', ['encrypt', `--name=${PIN_CREDENTIAL}`, '-', PIN_CREDENTIAL_FILE], {
+      input: pin,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
   } catch (e) {
     fs.rmSync(PIN_CREDENTIAL_FILE, { force: true });
-    throw new AppError('FIRSTBOOT_CREDENTIAL_FAILED', `could not encrypt the HSM PIN as a systemd credential (${(e as { stderr?: Buffer }).stderr?.toString().trim().split('\n')[0] ?? 'error'})`, {
-      exitCode: 1,
-      hint: 'use "pinStore": "file", or check systemd-creds on this machine',
-    });
+    throw new AppError(
+      'FIRSTBOOT_CREDENTIAL_FAILED',
+      `could not encrypt the HSM PIN as a systemd credential (${(e as { stderr?: Buffer }).stderr?.toString().trim().split('\n')[0] ?? 'error'})`,
+      {
+        exitCode: 1,
+        hint: 'use "pinStore": "file", or check systemd-creds on this machine',
+      },
+    );
   }
   fs.chmodSync(PIN_CREDENTIAL_FILE, 0o600);
 }
@@ -60,7 +67,10 @@ export interface ApplyResult {
 }
 
 const run = (cmd: string, args: string[], input?: string) =>
-  execFileSync(cmd, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], ...(input === undefined ? {} : { input }) }).toString();
+  execFileSync(cmd, args, {
+    stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    ...(input === undefined ? {} : { input }),
+  }).toString();
 
 /** Writes a file atomically (temp name, fsync, rename) with the given mode and owner. */
 function writeFile(file: string, content: string, mode = 0o644, owner?: { uid: number; gid: number }): void {
@@ -79,8 +89,15 @@ function writeFile(file: string, content: string, mode = 0o644, owner?: { uid: n
 }
 
 function serviceUser(): { uid: number; gid: number } {
-  const line = fs.readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('coffre:'));
-  if (!line) throw new AppError('FIRSTBOOT_NO_SERVICE_USER', 'the service user coffre does not exist', { exitCode: 1, hint: 'this is not a Coffre appliance image (appliance/install.sh)' });
+  const line = fs
+    .readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('coffre:'));
+  if (!line)
+    throw new AppError('FIRSTBOOT_NO_SERVICE_USER', 'the service user coffre does not exist', {
+      exitCode: 1,
+      hint: 'this is not a Coffre appliance image (appliance/install.sh)',
+    });
   const f = line.split(':');
   return { uid: Number(f[2]), gid: Number(f[3]) };
 }
@@ -96,7 +113,10 @@ function checkProvidedTls(s: Seed): { chain: string; key: string } | undefined {
     if (!cert.checkPrivateKey(key)) throw new Error('the key does not belong to the first certificate');
     if (Date.parse(cert.validTo) < Date.now()) throw new Error(`the certificate expired on ${cert.validTo}`);
   } catch (e) {
-    throw new AppError('SEED_INVALID', `tls: ${(e as Error).message}`, { exitCode: 2, hint: 'give the server certificate first, then its chain, and its private key (PEM)' });
+    throw new AppError('SEED_INVALID', `tls: ${(e as Error).message}`, {
+      exitCode: 2,
+      hint: 'give the server certificate first, then its chain, and its private key (PEM)',
+    });
   }
   return { chain: s.tls.certChain.trim() + '\n', key: s.tls.key.trim() + '\n' };
 }
@@ -122,7 +142,11 @@ const isLive = () => fs.existsSync('/run/systemd/system');
  */
 export async function applySeed(s: Seed, o: ApplyOptions): Promise<ApplyResult> {
   if (fs.existsSync(path.join(DATA_DIR, CONFIG_FILE))) {
-    throw new AppError('APPLIANCE_EXISTS', `an appliance already exists in ${DATA_DIR}; the first-boot set-up has nothing to do`, { exitCode: 2, hint: 'change settings with the coffre command' });
+    throw new AppError(
+      'APPLIANCE_EXISTS',
+      `an appliance already exists in ${DATA_DIR}; the first-boot set-up has nothing to do`,
+      { exitCode: 2, hint: 'change settings with the coffre command' },
+    );
   }
   const owner = serviceUser();
   const tls = checkProvidedTls(s);
@@ -131,9 +155,17 @@ export async function applySeed(s: Seed, o: ApplyOptions): Promise<ApplyResult> 
   const probe = `${SITE_NFT}.check`;
   writeFile(probe, site);
   try {
-    run('nft', ['-c', '-f', '-'], fs.readFileSync('/etc/nftables.conf', 'utf8').replace('/etc/coffre/nftables.d/*.nft', probe));
+    run(
+      'nft',
+      ['-c', '-f', '-'],
+      fs.readFileSync('/etc/nftables.conf', 'utf8').replace('/etc/coffre/nftables.d/*.nft', probe),
+    );
   } catch (e) {
-    throw new AppError('SEED_INVALID', `firewall: nft refuses the networks (${(e as { stderr?: Buffer }).stderr?.toString().trim().split('\n')[0] ?? 'error'})`, { exitCode: 2 });
+    throw new AppError(
+      'SEED_INVALID',
+      `firewall: nft refuses the networks (${(e as { stderr?: Buffer }).stderr?.toString().trim().split('\n')[0] ?? 'error'})`,
+      { exitCode: 2 },
+    );
   } finally {
     fs.rmSync(probe, { force: true });
   }
@@ -143,11 +175,21 @@ export async function applySeed(s: Seed, o: ApplyOptions): Promise<ApplyResult> 
   const pinTmp = '/run/coffre-firstboot-hsm-pin';
   if (s.hsm.type === 'pkcs11') {
     writeFile(pinTmp, s.hsm.pin + '\n', 0o600);
-    hsm = { type: 'pkcs11', module: s.hsm.module, pinFile: pinTmp, kekLabel: s.hsm.kekLabel ?? 'coffre-kek', ...(s.hsm.slot !== undefined ? { slot: s.hsm.slot } : {}), ...(s.hsm.tokenLabel ? { tokenLabel: s.hsm.tokenLabel } : {}) } as KeysFileSection;
-    o.log(`testing the HSM (${s.hsm.module}${s.hsm.tokenLabel ? `, token ${s.hsm.tokenLabel}` : `, slot ${s.hsm.slot}`})…`);
+    hsm = {
+      type: 'pkcs11',
+      module: s.hsm.module,
+      pinFile: pinTmp,
+      kekLabel: s.hsm.kekLabel ?? 'coffre-kek',
+      ...(s.hsm.slot !== undefined ? { slot: s.hsm.slot } : {}),
+      ...(s.hsm.tokenLabel ? { tokenLabel: s.hsm.tokenLabel } : {}),
+    } as KeysFileSection;
+    o.log(
+      `testing the HSM (${s.hsm.module}${s.hsm.tokenLabel ? `, token ${s.hsm.tokenLabel}` : `, slot ${s.hsm.slot}`})…`,
+    );
   }
   // the pin a systemd credential will keep: the customer HSM's (pinStore credential) or the embedded token's
-  let credentialPin: string | undefined = s.hsm.type === 'pkcs11' && s.hsm.pinStore === 'credential' ? s.hsm.pin : undefined;
+  let credentialPin: string | undefined =
+    s.hsm.type === 'pkcs11' && s.hsm.pinStore === 'credential' ? s.hsm.pin : undefined;
   if (s.hsm.type === 'softhsm') {
     fs.rmSync(EMBEDDED_TOKEN_DIR, { recursive: true, force: true }); // a token of an appliance that was never set up
     const conf = path.join(EMBEDDED_TOKEN_DIR, 'softhsm2.conf');
@@ -156,7 +198,14 @@ export async function applySeed(s: Seed, o: ApplyOptions): Promise<ApplyResult> 
     o.log('creating the embedded SoftHSM2 token (evaluation only: see docs/hsm.md)…');
     createSoftHsmToken(conf, label, pinTmp);
     credentialPin = fs.readFileSync(pinTmp, 'utf8').trim();
-    hsm = { type: 'pkcs11', module: SOFTHSM_MODULE, tokenLabel: label, pinFile: pinTmp, softhsmConfFile: conf, kekLabel: 'coffre-kek' };
+    hsm = {
+      type: 'pkcs11',
+      module: SOFTHSM_MODULE,
+      tokenLabel: label,
+      pinFile: pinTmp,
+      softhsmConfFile: conf,
+      kekLabel: 'coffre-kek',
+    };
   }
   const hostnames = seedHostnames(s);
   let r;
@@ -201,7 +250,10 @@ export async function applySeed(s: Seed, o: ApplyOptions): Promise<ApplyResult> 
   }, owner);
   if (s.hsm.type === 'softhsm') chownTree(EMBEDDED_TOKEN_DIR, owner);
   if (credentialPin !== undefined) {
-    writeFile(PIN_DROPIN, `# written by coffre-firstboot: the HSM PIN (keys.pinFile "credential:${PIN_CREDENTIAL}")\n[Service]\nLoadCredentialEncrypted=${PIN_CREDENTIAL}:${PIN_CREDENTIAL_FILE}\n`);
+    writeFile(
+      PIN_DROPIN,
+      `# written by coffre-firstboot: the HSM PIN (keys.pinFile "credential:${PIN_CREDENTIAL}")\n[Service]\nLoadCredentialEncrypted=${PIN_CREDENTIAL}:${PIN_CREDENTIAL_FILE}\n`,
+    );
   }
   let fingerprint = r.fingerprint;
   if (tls) {
@@ -225,11 +277,30 @@ export async function applySeed(s: Seed, o: ApplyOptions): Promise<ApplyResult> 
   if (ntp) {
     writeFile('/etc/chrony/sources.d/coffre.sources', ntp);
     const conf = '/etc/chrony/chrony.conf';
-    if (fs.existsSync(conf)) writeFile(conf, fs.readFileSync(conf, 'utf8').replace(/^(pool .*)$/gm, '# $1  (replaced by /etc/chrony/sources.d/coffre.sources)'));
+    if (fs.existsSync(conf))
+      writeFile(
+        conf,
+        fs
+          .readFileSync(conf, 'utf8')
+          .replace(/^(pool .*)$/gm, '# $1  (replaced by /etc/chrony/sources.d/coffre.sources)'),
+      );
   }
   for (const op of s.operators) {
-    const exists = fs.readFileSync('/etc/passwd', 'utf8').split('\n').some((l) => l.startsWith(`${op.name}:`));
-    if (!exists) run('useradd', ['--create-home', '--shell', '/bin/bash', '--groups', 'coffre-ssh,systemd-journal,adm', '--comment', 'Coffre operator', op.name]);
+    const exists = fs
+      .readFileSync('/etc/passwd', 'utf8')
+      .split('\n')
+      .some((l) => l.startsWith(`${op.name}:`));
+    if (!exists)
+      run('useradd', [
+        '--create-home',
+        '--shell',
+        '/bin/bash',
+        '--groups',
+        'coffre-ssh,systemd-journal,adm',
+        '--comment',
+        'Coffre operator',
+        op.name,
+      ]);
     run('passwd', ['--lock', op.name]);
     const home = `/home/${op.name}`;
     const ids = { uid: Number(run('id', ['-u', op.name]).trim()), gid: Number(run('id', ['-g', op.name]).trim()) };
@@ -250,13 +321,29 @@ export async function applySeed(s: Seed, o: ApplyOptions): Promise<ApplyResult> 
   }
 
   // 3. status (no secrets) and the enrolment link (console and a root-only file, never the journal)
-  const status = { version: 1, completedAt: new Date().toISOString(), source: o.source, hostname: s.hostname, hostnames, applianceId: r.applianceId, url: `https://${hostnames[0]}`, certificateSha256: fingerprint, hsm: s.hsm.type, operators: s.operators.map((x) => x.name), firewall: s.firewall };
+  const status = {
+    version: 1,
+    completedAt: new Date().toISOString(),
+    source: o.source,
+    hostname: s.hostname,
+    hostnames,
+    applianceId: r.applianceId,
+    url: `https://${hostnames[0]}`,
+    certificateSha256: fingerprint,
+    hsm: s.hsm.type,
+    operators: s.operators.map((x) => x.name),
+    firewall: s.firewall,
+  };
   writeFile(STATUS_FILE, JSON.stringify(status, null, 2) + '\n', 0o644);
   if (r.enrolUrl) {
     writeFile(ENROL_FILE, `${r.enrolUrl}\n`, 0o600);
-    o.console(`\n  First administrator (${s.admin?.username}): open this one-time link within 24 h to choose a password:\n  ${r.enrolUrl}\n  (also in ${ENROL_FILE}, readable by root only)\n`);
+    o.console(
+      `\n  First administrator (${s.admin?.username}): open this one-time link within 24 h to choose a password:\n  ${r.enrolUrl}\n  (also in ${ENROL_FILE}, readable by root only)\n`,
+    );
     // the journal says where the link is, never the link itself
-    o.log(`the first administrator's one-time enrolment link (${s.admin?.username}) is on the console and in ${ENROL_FILE}; an operator shows it with: sudo ${SHOW_ENROL_LINK}`);
+    o.log(
+      `the first administrator's one-time enrolment link (${s.admin?.username}) is on the console and in ${ENROL_FILE}; an operator shows it with: sudo ${SHOW_ENROL_LINK}`,
+    );
   }
   o.console(`\n  Coffre is set up: https://${hostnames[0]}\n  certificate SHA-256: ${fingerprint}\n`);
 
@@ -266,7 +353,10 @@ export async function applySeed(s: Seed, o: ApplyOptions): Promise<ApplyResult> 
         run('systemctl', args);
       } catch (e) {
         o.log(`systemctl ${args.join(' ')} failed: ${(e as { stderr?: Buffer }).stderr?.toString().trim() ?? ''}`);
-        throw new AppError('FIRSTBOOT_RELOAD_FAILED', `could not apply: systemctl ${args.join(' ')}`, { exitCode: 1, hint: 'see journalctl -b' });
+        throw new AppError('FIRSTBOOT_RELOAD_FAILED', `could not apply: systemctl ${args.join(' ')}`, {
+          exitCode: 1,
+          hint: 'see journalctl -b',
+        });
       }
     };
     run('hostname', [s.hostname]);
@@ -275,5 +365,10 @@ export async function applySeed(s: Seed, o: ApplyOptions): Promise<ApplyResult> 
     if (net) reload(['restart', 'systemd-networkd.service']);
     if (ntp) reload(['restart', 'chrony.service']);
   }
-  return { url: `https://${hostnames[0]}`, fingerprint, applianceId: r.applianceId, ...(r.enrolUrl ? { enrolUrl: r.enrolUrl } : {}) };
+  return {
+    url: `https://${hostnames[0]}`,
+    fingerprint,
+    applianceId: r.applianceId,
+    ...(r.enrolUrl ? { enrolUrl: r.enrolUrl } : {}),
+  };
 }

@@ -29,9 +29,11 @@ const quiet = (cmd: string, args: string[]) => {
  * COFFRESEED (an ISO, a small vfat or ext4 disk) holding coffre-seed.json. Undefined: none.
  */
 export function findSeed(log: (m: string) => void): FoundSeed | undefined {
-  if (fs.existsSync(SEED_FILE)) return { text: fs.readFileSync(SEED_FILE, 'utf8'), source: SEED_FILE, deleteAfter: SEED_FILE };
+  if (fs.existsSync(SEED_FILE))
+    return { text: fs.readFileSync(SEED_FILE, 'utf8'), source: SEED_FILE, deleteAfter: SEED_FILE };
   quiet('modprobe', ['-q', 'qemu_fw_cfg']);
-  if (fs.existsSync(FW_CFG_SEED)) return { text: fs.readFileSync(FW_CFG_SEED, 'utf8'), source: 'qemu fw_cfg opt/coffre/seed' };
+  if (fs.existsSync(FW_CFG_SEED))
+    return { text: fs.readFileSync(FW_CFG_SEED, 'utf8'), source: 'qemu fw_cfg opt/coffre/seed' };
   quiet('udevadm', ['settle', '--timeout=15']);
   const dev = `/dev/disk/by-label/${SEED_LABEL}`;
   if (fs.existsSync(dev)) {

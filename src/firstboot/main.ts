@@ -36,7 +36,10 @@ function showEnrolmentLink(): number {
     link = fs.readFileSync(ENROL_FILE, 'utf8').trim();
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    const hint = code === 'ENOENT' ? 'the first boot created no administrator (no "admin" in the seed), or the file was removed; invite one with: sudo coffre user invite NAME --email ADDRESS --role admin' : 'run it with sudo';
+    const hint =
+      code === 'ENOENT'
+        ? 'the first boot created no administrator (no "admin" in the seed), or the file was removed; invite one with: sudo coffre user invite NAME --email ADDRESS --role admin'
+        : 'run it with sudo';
     process.stderr.write(`ENROLMENT_LINK_UNAVAILABLE: cannot read ${ENROL_FILE} (${code ?? 'error'}) — ${hint}\n`);
     return 1;
   }
@@ -48,7 +51,9 @@ export async function main(argv: string[]): Promise<number> {
   process.umask(0o077);
   const args = argv.slice(2);
   if (args.includes('--help') || args.includes('-h')) {
-    process.stdout.write('usage: coffre-firstboot [--seed FILE | --wizard | --enrolment-link]\nSeed file format: docs/appliance.md\n');
+    process.stdout.write(
+      'usage: coffre-firstboot [--seed FILE | --wizard | --enrolment-link]\nSeed file format: docs/appliance.md\n',
+    );
     return 0;
   }
   if (args.length === 1 && args[0] === '--enrolment-link') return showEnrolmentLink();
@@ -63,7 +68,11 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     const seedArg = args.includes('--seed') ? args[args.indexOf('--seed') + 1]! : undefined;
-    const found = seedArg ? { text: fs.readFileSync(seedArg, 'utf8'), source: seedArg } : args.includes('--wizard') ? undefined : findSeed(log);
+    const found = seedArg
+      ? { text: fs.readFileSync(seedArg, 'utf8'), source: seedArg }
+      : args.includes('--wizard')
+        ? undefined
+        : findSeed(log);
     if (found) {
       log(`applying the seed from ${found.source}`);
       const seed = parseSeed(found.text, found.source);

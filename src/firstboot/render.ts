@@ -14,7 +14,14 @@ export function hostsFile(s: Seed): string {
 export function staticNetwork(s: Seed): string | undefined {
   const n = s.network;
   if (n.mode !== 'static') return undefined;
-  const lines = ['# written by coffre-firstboot', '[Match]', n.interface ? `Name=${n.interface}` : 'Name=en* eth*', '', '[Network]', `Address=${n.address}`];
+  const lines = [
+    '# written by coffre-firstboot',
+    '[Match]',
+    n.interface ? `Name=${n.interface}` : 'Name=en* eth*',
+    '',
+    '[Network]',
+    `Address=${n.address}`,
+  ];
   if (n.gateway) lines.push(`Gateway=${n.gateway}`);
   for (const d of n.dns) lines.push(`DNS=${d}`);
   lines.push('IPv6AcceptRA=no', 'LinkLocalAddressing=ipv6');
@@ -23,7 +30,10 @@ export function staticNetwork(s: Seed): string | undefined {
 
 /** nftables elements for the sets of /etc/nftables.conf (https_v4/6, mgmt_v4/6). */
 export function firewallSite(s: Seed): string {
-  const split = (list: string[]) => ({ v4: list.filter((c) => cidrFamily(c) === 4), v6: list.filter((c) => cidrFamily(c) === 6) });
+  const split = (list: string[]) => ({
+    v4: list.filter((c) => cidrFamily(c) === 4),
+    v6: list.filter((c) => cidrFamily(c) === 6),
+  });
   const h = split(s.firewall.httpsFrom);
   const m = split(s.firewall.sshFrom);
   const out = ['# written by coffre-firstboot: who may reach HTTPS and SSH (see /etc/nftables.conf)'];

@@ -9,7 +9,11 @@ import { AppError } from '../shared/errors.js';
  * once. It may hold secrets (the HSM PIN, the TLS key): the appliance never logs them, stores the
  * PIN in a 0600 file, and deletes a seed file it was able to delete.
  */
-const Cidr = Type.String({ minLength: 2, maxLength: 64, description: 'an IPv4 or IPv6 network in CIDR notation, e.g. 192.0.2.0/24' });
+const Cidr = Type.String({
+  minLength: 2,
+  maxLength: 64,
+  description: 'an IPv4 or IPv6 network in CIDR notation, e.g. 192.0.2.0/24',
+});
 const HostLabel = Type.String({ pattern: '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$' });
 
 export const SeedSchema = Type.Object(
@@ -18,7 +22,12 @@ export const SeedSchema = Type.Object(
     /** short host name (one DNS label) */
     hostname: HostLabel,
     /** DNS domain: the certificate and public URL use hostname.domain */
-    domain: Type.Optional(Type.String({ pattern: '^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$', maxLength: 200 })),
+    domain: Type.Optional(
+      Type.String({
+        pattern: '^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$',
+        maxLength: 200,
+      }),
+    ),
     network: Type.Union(
       [
         Type.Object({ mode: Type.Literal('dhcp') }, { additionalProperties: false }),
@@ -53,7 +62,13 @@ export const SeedSchema = Type.Object(
       Type.Object(
         {
           name: Type.String({ pattern: '^[a-z_][a-z0-9_-]{0,30}$' }),
-          sshKeys: Type.Array(Type.String({ pattern: '^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\\.com|sk-ecdsa-sha2-nistp256@openssh\\.com|ssh-rsa) [A-Za-z0-9+/=]+( [^\\n]*)?$' }), { minItems: 1 }),
+          sshKeys: Type.Array(
+            Type.String({
+              pattern:
+                '^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\\.com|sk-ecdsa-sha2-nistp256@openssh\\.com|ssh-rsa) [A-Za-z0-9+/=]+( [^\\n]*)?$',
+            }),
+            { minItems: 1 },
+          ),
           sudo: Type.Union([Type.Literal('appliance'), Type.Literal('full')], { default: 'appliance' }),
         },
         { additionalProperties: false },
@@ -113,7 +128,13 @@ export const SeedSchema = Type.Object(
     ),
     /** the first administrator of Coffre (gets a one-time enrolment link) */
     admin: Type.Optional(
-      Type.Object({ username: Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$' }), email: Type.String({ pattern: '^[^@\\s]+@[^@\\s]+$' }) }, { additionalProperties: false }),
+      Type.Object(
+        {
+          username: Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$' }),
+          email: Type.String({ pattern: '^[^@\\s]+@[^@\\s]+$' }),
+        },
+        { additionalProperties: false },
+      ),
     ),
   },
   { additionalProperties: false },
@@ -138,25 +159,38 @@ export function cidrFamily(s: string): 4 | 6 | undefined {
 
 function semanticProblems(s: Seed): SeedProblem[] {
   const out: SeedProblem[] = [];
-  s.firewall.httpsFrom.forEach((c, i) => cidrFamily(c) || out.push({ path: `/firewall/httpsFrom/${i}`, message: `not a network in CIDR notation: ${c}` }));
-  s.firewall.sshFrom.forEach((c, i) => cidrFamily(c) || out.push({ path: `/firewall/sshFrom/${i}`, message: `not a network in CIDR notation: ${c}` }));
+  s.firewall.httpsFrom.forEach(
+    (c, i) =>
+      cidrFamily(c) || out.push({ path: `/firewall/httpsFrom/${i}`, message: `not a network in CIDR notation: ${c}` }),
+  );
+  s.firewall.sshFrom.forEach(
+    (c, i) =>
+      cidrFamily(c) || out.push({ path: `/firewall/sshFrom/${i}`, message: `not a network in CIDR notation: ${c}` }),
+  );
   if (s.network.mode === 'static') {
-    if (!cidrFamily(s.network.address)) out.push({ path: '/network/address', message: `not an address with prefix: ${s.network.address}` });
-    if (s.network.gateway !== undefined && !net.isIP(s.network.gateway)) out.push({ path: '/network/gateway', message: `not an IP address: ${s.network.gateway}` });
-    s.network.dns.forEach((d, i) => net.isIP(d) || out.push({ path: `/network/dns/${i}`, message: `not an IP address: ${d}` }));
+    if (!cidrFamily(s.network.address))
+      out.push({ path: '/network/address', message: `not an address with prefix: ${s.network.address}` });
+    if (s.network.gateway !== undefined && !net.isIP(s.network.gateway))
+      out.push({ path: '/network/gateway', message: `not an IP address: ${s.network.gateway}` });
+    s.network.dns.forEach(
+      (d, i) => net.isIP(d) || out.push({ path: `/network/dns/${i}`, message: `not an IP address: ${d}` }),
+    );
   }
   try {
     new Intl.DateTimeFormat('en', { timeZone: s.site.timeZone });
   } catch {
     out.push({ path: '/site/timeZone', message: `unknown time zone: ${s.site.timeZone}` });
   }
-  if (s.hsm.type === 'pkcs11' && s.hsm.slot === undefined && s.hsm.tokenLabel === undefined) out.push({ path: '/hsm', message: 'give slot or tokenLabel' });
+  if (s.hsm.type === 'pkcs11' && s.hsm.slot === undefined && s.hsm.tokenLabel === undefined)
+    out.push({ path: '/hsm', message: 'give slot or tokenLabel' });
   const names = new Set<string>();
   s.operators.forEach((o, i) => {
-    if (['root', 'coffre', 'daemon', 'bin', 'sys', 'nobody'].includes(o.name) || names.has(o.name)) out.push({ path: `/operators/${i}/name`, message: `reserved or repeated name: ${o.name}` });
+    if (['root', 'coffre', 'daemon', 'bin', 'sys', 'nobody'].includes(o.name) || names.has(o.name))
+      out.push({ path: `/operators/${i}/name`, message: `reserved or repeated name: ${o.name}` });
     names.add(o.name);
   });
-  if (s.operators.length && !s.firewall.sshFrom.length) out.push({ path: '/firewall/sshFrom', message: 'operators are declared but no management network may reach SSH' });
+  if (s.operators.length && !s.firewall.sshFrom.length)
+    out.push({ path: '/firewall/sshFrom', message: 'operators are declared but no management network may reach SSH' });
   return out;
 }
 
@@ -171,14 +205,18 @@ export function parseSeed(text: string, source = 'seed file'): Seed {
   try {
     raw = JSON.parse(text);
   } catch (e) {
-    throw new AppError('SEED_INVALID', `${source} is not valid JSON (${(e as Error).message.replace(/".*"/, '…')})`, { exitCode: 2, hint: 'see docs/appliance.md "Seed file"' });
+    throw new AppError('SEED_INVALID', `${source} is not valid JSON (${(e as Error).message.replace(/".*"/, '…')})`, {
+      exitCode: 2,
+      hint: 'see docs/appliance.md "Seed file"',
+    });
   }
   return validateSeed(raw, source);
 }
 
 export function validateSeed(raw: unknown, source = 'seed'): Seed {
   const problems: SeedProblem[] = [];
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) problems.push({ path: '', message: 'must be a JSON object' });
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    problems.push({ path: '', message: 'must be a JSON object' });
   else {
     const withDefaults = Value.Default(SeedSchema, structuredClone(raw));
     for (const e of Value.Errors(SeedSchema, withDefaults)) {
@@ -192,11 +230,16 @@ export function validateSeed(raw: unknown, source = 'seed'): Seed {
       if (!problems.length) return seed;
     }
   }
-  throw new AppError('SEED_INVALID', `${problems.length} problem(s) in ${source}:\n` + problems.map((p) => `  ${p.path || '/'}: ${p.message}`).join('\n'), {
-    exitCode: 2,
-    hint: 'fix the seed file (docs/appliance.md "Seed file"); nothing was changed',
-    details: problems,
-  });
+  throw new AppError(
+    'SEED_INVALID',
+    `${problems.length} problem(s) in ${source}:\n` +
+      problems.map((p) => `  ${p.path || '/'}: ${p.message}`).join('\n'),
+    {
+      exitCode: 2,
+      hint: 'fix the seed file (docs/appliance.md "Seed file"); nothing was changed',
+      details: problems,
+    },
+  );
 }
 
 /** The host names the certificate covers: fqdn first (public URL), then the short name. */

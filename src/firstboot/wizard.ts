@@ -13,7 +13,11 @@ export class Prompter {
   private closed = false;
 
   /** `setEcho` turns the console's echo off while a secret is typed (stty on a real TTY). */
-  constructor(input: Readable, private readonly out: Writable, private readonly setEcho: (on: boolean) => void = () => undefined) {
+  constructor(
+    input: Readable,
+    private readonly out: Writable,
+    private readonly setEcho: (on: boolean) => void = () => undefined,
+  ) {
     const rl = readline.createInterface({ input, terminal: false });
     rl.on('line', (l) => {
       if (this.waiting) {
@@ -37,7 +41,8 @@ export class Prompter {
     if (l !== undefined) return Promise.resolve(l);
     if (this.closed) return Promise.reject(new Error('the console closed before the set-up was complete'));
     return new Promise((resolve, reject) => {
-      this.waiting = (x) => (x === undefined ? reject(new Error('the console closed before the set-up was complete')) : resolve(x));
+      this.waiting = (x) =>
+        x === undefined ? reject(new Error('the console closed before the set-up was complete')) : resolve(x);
     });
   }
 
@@ -83,7 +88,9 @@ const list = (s: string) => s.split(/[\s,]+/).filter(Boolean);
 
 /** Runs the wizard until the answers validate; returns the seed. */
 export async function runWizard(p: Prompter): Promise<Seed> {
-  p.say('\n=== Coffre first-boot set-up ===\nThis console is the only way in until the set-up is done. Press Enter to keep a [default].\n');
+  p.say(
+    '\n=== Coffre first-boot set-up ===\nThis console is the only way in until the set-up is done. Press Enter to keep a [default].\n',
+  );
   for (;;) {
     const raw: Record<string, unknown> = { version: 1 };
     p.say('--- Network');
@@ -117,7 +124,14 @@ export async function runWizard(p: Prompter): Promise<Seed> {
 
     p.say('--- TLS certificate');
     const tls = await p.choose('Certificate', ['generate', 'paste'] as const, 'generate');
-    raw.tls = tls === 'generate' ? { mode: 'generate' } : { mode: 'provided', certChain: await p.block('Certificate chain (PEM, server certificate first)'), key: await p.block('Private key (PEM)') };
+    raw.tls =
+      tls === 'generate'
+        ? { mode: 'generate' }
+        : {
+            mode: 'provided',
+            certChain: await p.block('Certificate chain (PEM, server certificate first)'),
+            key: await p.block('Private key (PEM)'),
+          };
 
     p.say('--- HSM');
     const hsm = await p.choose('Keys in', ['softhsm', 'pkcs11'] as const, 'softhsm');

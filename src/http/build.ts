@@ -69,9 +69,16 @@ export async function build(opts: BuildOptions): Promise<App> {
     // only tells Fastify the scheme (its "listening at https://…" log); the factory makes the server
     ...(opts.https ? { https: opts.https } : {}),
     serverFactory: (handler) => {
-      const server = opts.https ? https.createServer({ ...opts.https, ...serverOptions }, handler) : nodeHttp.createServer(serverOptions, handler);
+      const server = opts.https
+        ? https.createServer({ ...opts.https, ...serverOptions }, handler)
+        : nodeHttp.createServer(serverOptions, handler);
       server.timeout = http.connectionTimeoutMs;
-      capConnections(server, { maxConnections: http.maxConnections, perAddress: http.maxConnectionsPerAddress, trustedProxies: http.trustedProxies, log: opts.log });
+      capConnections(server, {
+        maxConnections: http.maxConnections,
+        perAddress: http.maxConnectionsPerAddress,
+        trustedProxies: http.trustedProxies,
+        log: opts.log,
+      });
       return server as HttpServer;
     },
     genReqId: () => crypto.randomUUID(),

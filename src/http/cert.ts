@@ -32,7 +32,10 @@ export async function makeSelfSigned(hostnames: string[], now = new Date(), days
   const notBefore = new Date(now.getTime() - 60_000);
   const notAfter = new Date(now.getTime() + days * 86_400_000);
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: crypto.randomBytes(16).toString('hex').replace(/^[89a-f]/, '1'),
+    serialNumber: crypto
+      .randomBytes(16)
+      .toString('hex')
+      .replace(/^[89a-f]/, '1'),
     name: `CN=${names[0]}, O=Coffre appliance`,
     notBefore,
     notAfter,
@@ -50,7 +53,9 @@ export async function makeSelfSigned(hostnames: string[], now = new Date(), days
     ],
   });
   const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
-  const keyPem = crypto.createPrivateKey({ key: Buffer.from(pkcs8), format: 'der', type: 'pkcs8' }).export({ type: 'pkcs8', format: 'pem' }) as string;
+  const keyPem = crypto
+    .createPrivateKey({ key: Buffer.from(pkcs8), format: 'der', type: 'pkcs8' })
+    .export({ type: 'pkcs8', format: 'pem' }) as string;
   const certPem = cert.toString('pem');
   return { certPem, keyPem, fingerprint256: certFingerprint(certPem), notAfter };
 }

@@ -11,7 +11,11 @@ const FASTIFY_CODES: Record<string, { status: number; code: string; message: str
   FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, code: 'UNSUPPORTED_MEDIA_TYPE', message: 'unsupported content type' },
   FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, code: 'BAD_REQUEST', message: 'empty JSON body' },
   FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, code: 'BAD_REQUEST', message: 'malformed JSON body' },
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, code: 'BAD_REQUEST', message: 'content length does not match the body' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: {
+    status: 400,
+    code: 'BAD_REQUEST',
+    message: 'content length does not match the body',
+  },
   FST_ERR_BAD_URL: { status: 400, code: 'BAD_REQUEST', message: 'malformed URL' },
 };
 
@@ -80,6 +84,12 @@ export function installErrorHandler(app: FastifyInstance): void {
   });
   app.setNotFoundHandler((req, reply) => {
     const lang = languageOf(req);
-    void reply.code(404).send({ error: { code: 'NOT_FOUND', message: lang === 'en' ? 'no such route' : translator(lang)('errors.noRoute'), requestId: String(req.id) } });
+    void reply.code(404).send({
+      error: {
+        code: 'NOT_FOUND',
+        message: lang === 'en' ? 'no such route' : translator(lang)('errors.noRoute'),
+        requestId: String(req.id),
+      },
+    });
   });
 }

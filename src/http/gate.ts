@@ -29,7 +29,14 @@ export function installGate(app: FastifyInstance, getAuth: () => Authenticator |
   app.addHook('onRoute', (route: RouteOptions) => {
     const cfg = (route.config ?? {}) as { permission?: string; public?: boolean };
     const methods = Array.isArray(route.method) ? route.method : [route.method];
-    for (const m of methods) if (m !== 'HEAD' && m !== 'OPTIONS') table.push({ method: m, url: route.url, ...(cfg.permission !== undefined ? { permission: cfg.permission } : {}), public: cfg.public === true });
+    for (const m of methods)
+      if (m !== 'HEAD' && m !== 'OPTIONS')
+        table.push({
+          method: m,
+          url: route.url,
+          ...(cfg.permission !== undefined ? { permission: cfg.permission } : {}),
+          public: cfg.public === true,
+        });
     if (methods.every((m) => m === 'HEAD' || m === 'OPTIONS') && route.prefixTrailingSlash) return;
     if (cfg.public === true && cfg.permission !== undefined) {
       undeclared.push(`${methods.join(',')} ${route.url} (declares both public and a permission)`);

@@ -3,7 +3,22 @@
  * (docs/monitoring.md "Route groups"). Derived from the route pattern, never from the raw URL, so
  * ids and query strings never become labels.
  */
-export const ROUTE_GROUPS = ['probes', 'console', 'auth', 'users', 'access', 'vault', 'transfer', 'audit', 'keys', 'backup', 'monitoring', 'settings', 'other', 'unmatched'] as const;
+export const ROUTE_GROUPS = [
+  'probes',
+  'console',
+  'auth',
+  'users',
+  'access',
+  'vault',
+  'transfer',
+  'audit',
+  'keys',
+  'backup',
+  'monitoring',
+  'settings',
+  'other',
+  'unmatched',
+] as const;
 export type RouteGroup = (typeof ROUTE_GROUPS)[number];
 
 const BY_SEGMENT: Record<string, RouteGroup> = {

@@ -22,10 +22,25 @@ export async function runHealthChecks(checks: readonly HealthCheck[], timeoutMs 
       const t0 = performance.now();
       let timer: NodeJS.Timeout | undefined;
       try {
-        const r = await Promise.race([c.check(), new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)))]);
-        return { name: c.name, ok: r.ok === true, ...(r.detail !== undefined ? { detail: r.detail } : {}), ms: Math.round(performance.now() - t0) };
+        const r = await Promise.race([
+          c.check(),
+          new Promise<never>(
+            (_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)),
+          ),
+        ]);
+        return {
+          name: c.name,
+          ok: r.ok === true,
+          ...(r.detail !== undefined ? { detail: r.detail } : {}),
+          ms: Math.round(performance.now() - t0),
+        };
       } catch (e) {
-        return { name: c.name, ok: false, detail: (e as NodeJS.ErrnoException).code ?? (e as Error).message, ms: Math.round(performance.now() - t0) };
+        return {
+          name: c.name,
+          ok: false,
+          detail: (e as NodeJS.ErrnoException).code ?? (e as Error).message,
+          ms: Math.round(performance.now() - t0),
+        };
       } finally {
         clearTimeout(timer);
       }

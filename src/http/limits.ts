@@ -20,13 +20,25 @@ export function installBodyDeadline(app: FastifyInstance, bodyTimeoutMs: number)
   app.addHook('onRequest', async (req, reply) => {
     const raw = req.raw;
     // no body (no Content-Length, no Transfer-Encoding) or already received: nothing to wait for
-    if (raw.complete || (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined)) return;
+    if (raw.complete || (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined))
+      return;
     req.bodyTimer = setTimeout(() => {
       if (raw.complete || reply.raw.writableEnded) return;
-      req.log.info({ event: 'http.body_timeout', route: req.routeOptions.url }, 'request body too slow: connection closed');
+      req.log.info(
+        { event: 'http.body_timeout', route: req.routeOptions.url },
+        'request body too slow: connection closed',
+      );
       if (!reply.raw.headersSent) {
         reply.raw.writeHead(408, { 'content-type': 'application/json; charset=utf-8', connection: 'close' });
-        reply.raw.end(JSON.stringify({ error: { code: 'BODY_TIMEOUT', message: `the request body did not arrive within ${Math.round(bodyTimeoutMs / 1000)} s`, requestId: String(req.id) } }));
+        reply.raw.end(
+          JSON.stringify({
+            error: {
+              code: 'BODY_TIMEOUT',
+              message: `the request body did not arrive within ${Math.round(bodyTimeoutMs / 1000)} s`,
+              requestId: String(req.id),
+            },
+          }),
+        );
       }
       raw.socket?.destroySoon();
       setTimeout(() => raw.socket?.destroy(), 1000).unref();
@@ -46,7 +58,10 @@ export function installBodyDeadline(app: FastifyInstance, bodyTimeoutMs: number)
  * `perAddress` from one peer address, except the trusted proxies (many clients share their
  * address: only the total applies to them). A connection over a cap is closed at once.
  */
-export function capConnections(server: Server, o: { maxConnections: number; perAddress: number; trustedProxies: readonly string[]; log: Logger }): void {
+export function capConnections(
+  server: Server,
+  o: { maxConnections: number; perAddress: number; trustedProxies: readonly string[]; log: Logger },
+): void {
   server.maxConnections = o.maxConnections;
   const open = new Map<string, number>();
   const proxies = new net.BlockList();
@@ -65,7 +80,10 @@ export function capConnections(server: Server, o: { maxConnections: number; perA
     if (n > o.perAddress) {
       if (Date.now() - warned > 60_000) {
         warned = Date.now();
-        o.log.warn({ event: 'http.connections_capped', remoteAddress: addr, limit: o.perAddress }, 'too many connections from one address: new ones are closed');
+        o.log.warn(
+          { event: 'http.connections_capped', remoteAddress: addr, limit: o.perAddress },
+          'too many connections from one address: new ones are closed',
+        );
       }
       socket.destroy();
       return;

@@ -8,7 +8,8 @@ import type { FastifyRequest } from 'fastify';
  */
 export function requestLogView(req: FastifyRequest): Record<string, unknown> {
   const route = req.routeOptions?.url;
-  const params = route && req.params && typeof req.params === 'object' ? (req.params as Record<string, unknown>) : undefined;
+  const params =
+    route && req.params && typeof req.params === 'object' ? (req.params as Record<string, unknown>) : undefined;
   return {
     method: req.method,
     route: route ?? null,

@@ -13,7 +13,13 @@ export async function listen(app: App, host: string, port: number, log: Logger):
   });
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
     log.warn(
-      { event: 'tls.handshake_failed', remoteAddress: socket.remoteAddress, remotePort: socket.remotePort, code: err.code, reason: err.message },
+      {
+        event: 'tls.handshake_failed',
+        remoteAddress: socket.remoteAddress,
+        remotePort: socket.remotePort,
+        code: err.code,
+        reason: err.message,
+      },
       'TLS handshake failed',
     );
   });

@@ -37,7 +37,8 @@ export function trackInFlight(app: FastifyInstance): InFlight {
       if (!r || typeof (r as Promise<unknown>).then !== 'function') return r;
       const p = Promise.resolve(r).catch((e: unknown) => {
         // answered by refuse(): the handler's own error (its body was cut) has nobody to go to
-        if (refused.has(req)) return req.log.info({ code: (e as { code?: string }).code }, 'request refused at shutdown stopped');
+        if (refused.has(req))
+          return req.log.info({ code: (e as { code?: string }).code }, 'request refused at shutdown stopped');
         throw e;
       });
       handlers.add(p);
@@ -63,11 +64,25 @@ export function trackInFlight(app: FastifyInstance): InFlight {
         }
         n++;
         refused.add(req);
-        const body = JSON.stringify({ error: { code: 'SHUTTING_DOWN', message: 'the appliance is stopping; nothing was stored by this request — try again shortly', requestId: String(req.id) } });
-        res.writeHead(503, { 'content-type': 'application/json; charset=utf-8', 'retry-after': String(SHUTDOWN_RETRY_AFTER_S), connection: 'close', 'content-length': Buffer.byteLength(body) });
+        const body = JSON.stringify({
+          error: {
+            code: 'SHUTTING_DOWN',
+            message: 'the appliance is stopping; nothing was stored by this request — try again shortly',
+            requestId: String(req.id),
+          },
+        });
+        res.writeHead(503, {
+          'content-type': 'application/json; charset=utf-8',
+          'retry-after': String(SHUTDOWN_RETRY_AFTER_S),
+          connection: 'close',
+          'content-length': Buffer.byteLength(body),
+        });
         // once the answer is out, the request's body is cut: its handler stops and cleans up
         res.end(body, () => req.raw.destroy());
-        req.log.warn({ event: 'http.refused_at_shutdown', reqId: req.id, url: req.routeOptions.url }, 'request still running at the end of the shutdown grace: answered 503');
+        req.log.warn(
+          { event: 'http.refused_at_shutdown', reqId: req.id, url: req.routeOptions.url },
+          'request still running at the end of the shutdown grace: answered 503',
+        );
       }
       return n;
     },

@@ -7,7 +7,11 @@ const iso = (ms: number | null | undefined) => (ms === null || ms === undefined 
  * notification content when personal data is involved, and the fields of a DORA major-incident
  * report. One JSON object; the CSV is the same content flattened to `field,value` rows.
  */
-export function incidentReport(i: Incident, clock: BreachClock | null, o: { applianceId: string; organisation: string; generatedAt: number }) {
+export function incidentReport(
+  i: Incident,
+  clock: BreachClock | null,
+  o: { applianceId: string; organisation: string; generatedAt: number },
+) {
   const b = i.breach ?? {};
   const d = i.dora ?? {};
   const corrective = i.actions.filter((a) => a.kind === 'corrective');
@@ -29,8 +33,20 @@ export function incidentReport(i: Incident, clock: BreachClock | null, o: { appl
       affectedComponents: i.affected.components,
       affectedWorkspaces: i.affected.workspaces.length,
       affectedUsers: i.affected.users.length,
-      correctiveActions: corrective.map((a) => ({ description: a.description, state: a.state, dueAt: iso(a.dueAt), closedAt: iso(a.closedAt), outcome: a.outcome })),
-      preventiveActions: preventive.map((a) => ({ description: a.description, state: a.state, dueAt: iso(a.dueAt), closedAt: iso(a.closedAt), outcome: a.outcome })),
+      correctiveActions: corrective.map((a) => ({
+        description: a.description,
+        state: a.state,
+        dueAt: iso(a.dueAt),
+        closedAt: iso(a.closedAt),
+        outcome: a.outcome,
+      })),
+      preventiveActions: preventive.map((a) => ({
+        description: a.description,
+        state: a.state,
+        dueAt: iso(a.dueAt),
+        closedAt: iso(a.closedAt),
+        outcome: a.outcome,
+      })),
       timeline: i.updates.map((u) => ({ at: iso(u.at), status: u.status, message: u.message, public: u.public })),
     },
     gdpr: i.personalData
@@ -60,7 +76,8 @@ export function incidentReport(i: Incident, clock: BreachClock | null, o: { appl
       clientsAffected: d.clientsAffected ?? null,
       clientsAffectedPercent: d.clientsAffectedPercent ?? null,
       counterpartsAffected: d.counterpartsAffected ?? null,
-      durationMinutes: d.durationMinutes ?? (i.resolvedAt !== null ? Math.round((i.resolvedAt - i.detectedAt) / 60_000) : null),
+      durationMinutes:
+        d.durationMinutes ?? (i.resolvedAt !== null ? Math.round((i.resolvedAt - i.detectedAt) / 60_000) : null),
       serviceDowntimeMinutes: d.serviceDowntimeMinutes ?? null,
       memberStates: d.memberStates ?? [],
       dataLosses: d.dataLosses ?? [],

@@ -7,10 +7,25 @@ import type { Alerter } from '../monitoring/types.js';
 import { errors } from '../shared/errors.js';
 import type { IncidentService } from './service.js';
 import { incidentReport, reportCsv } from './report.js';
-import { ACTION_KINDS, SEVERITIES, STATUSES, type ActionKind, type Incident, type IncidentSeverity, type IncidentStatus } from './types.js';
+import {
+  ACTION_KINDS,
+  SEVERITIES,
+  STATUSES,
+  type ActionKind,
+  type Incident,
+  type IncidentSeverity,
+  type IncidentStatus,
+} from './types.js';
 
 const tags = ['incidents'];
-const ErrorReply = Type.Object({ error: Type.Object({ code: Type.String(), message: Type.String(), requestId: Type.String(), details: Type.Optional(Type.Unknown()) }) });
+const ErrorReply = Type.Object({
+  error: Type.Object({
+    code: Type.String(),
+    message: Type.String(),
+    requestId: Type.String(),
+    details: Type.Optional(Type.Unknown()),
+  }),
+});
 const errs = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 409: ErrorReply };
 const N = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
 const lit = <T extends readonly string[]>(xs: T) => Type.Union(xs.map((x) => Type.Literal(x)));
@@ -43,7 +58,9 @@ const Dora = Type.Object(
     durationMinutes: Type.Optional(Type.Integer({ minimum: 0 })),
     serviceDowntimeMinutes: Type.Optional(Type.Integer({ minimum: 0 })),
     memberStates: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Z]{2}$' }), { maxItems: 40 })),
-    dataLosses: Type.Optional(Type.Array(lit(['availability', 'authenticity', 'integrity', 'confidentiality'] as const), { maxItems: 4 })),
+    dataLosses: Type.Optional(
+      Type.Array(lit(['availability', 'authenticity', 'integrity', 'confidentiality'] as const), { maxItems: 4 }),
+    ),
     criticalServicesAffected: Type.Optional(Type.Boolean()),
     economicImpactEur: Type.Optional(Type.Number({ minimum: 0 })),
     reputationalImpact: Type.Optional(Type.Boolean()),
@@ -52,13 +69,47 @@ const Dora = Type.Object(
   },
   { additionalProperties: false },
 );
-const ClockSchema = Type.Object({ detectedAt: Type.String(), deadline: Type.String(), remainingMs: Type.Integer(), notifiedAt: N(Type.String()), state: Type.String() }, { additionalProperties: false });
+const ClockSchema = Type.Object(
+  {
+    detectedAt: Type.String(),
+    deadline: Type.String(),
+    remainingMs: Type.Integer(),
+    notifiedAt: N(Type.String()),
+    state: Type.String(),
+  },
+  { additionalProperties: false },
+);
 const ActionSchema = Type.Object(
-  { id: Type.String(), kind: Type.String(), description: Type.String(), owner: N(Type.String()), dueAt: N(Type.String()), state: Type.String(), createdAt: Type.String(), createdBy: Type.String(), closedAt: N(Type.String()), closedBy: N(Type.String()), outcome: N(Type.String()) },
+  {
+    id: Type.String(),
+    kind: Type.String(),
+    description: Type.String(),
+    owner: N(Type.String()),
+    dueAt: N(Type.String()),
+    state: Type.String(),
+    createdAt: Type.String(),
+    createdBy: Type.String(),
+    closedAt: N(Type.String()),
+    closedBy: N(Type.String()),
+    outcome: N(Type.String()),
+  },
   { additionalProperties: false },
 );
 const UpdateSchema = Type.Object(
-  { id: Type.Integer(), at: Type.String(), actor: Type.String(), status: Type.String(), message: Type.String(), public: Type.Boolean(), publicMessage: N(Type.Object({ en: Type.Optional(Type.String()), fr: Type.Optional(Type.String()) }, { additionalProperties: false })) },
+  {
+    id: Type.Integer(),
+    at: Type.String(),
+    actor: Type.String(),
+    status: Type.String(),
+    message: Type.String(),
+    public: Type.Boolean(),
+    publicMessage: N(
+      Type.Object(
+        { en: Type.Optional(Type.String()), fr: Type.Optional(Type.String()) },
+        { additionalProperties: false },
+      ),
+    ),
+  },
   { additionalProperties: false },
 );
 const Summary = {
@@ -84,7 +135,14 @@ const IncidentSchema = Type.Object(
     rootCause: N(Type.String()),
     breach: N(Breach),
     dora: N(Dora),
-    affected: Type.Object({ components: Type.Array(Type.String()), workspaces: Type.Array(Type.String()), users: Type.Array(Type.String()) }, { additionalProperties: false }),
+    affected: Type.Object(
+      {
+        components: Type.Array(Type.String()),
+        workspaces: Type.Array(Type.String()),
+        users: Type.Array(Type.String()),
+      },
+      { additionalProperties: false },
+    ),
     actions: Type.Array(ActionSchema),
     updates: Type.Array(UpdateSchema),
   },
@@ -127,7 +185,15 @@ export function incidentRoutes(o: IncidentRoutesOptions): FastifyPluginAsync {
       authorityNotifiedAt: iso(i.authorityNotifiedAt),
       publicTitle: i.publicTitle,
       alertId: i.alertId,
-      breachClock: c ? { detectedAt: iso(c.detectedAt)!, deadline: iso(c.deadline)!, remainingMs: c.remainingMs, notifiedAt: iso(c.notifiedAt), state: c.state } : null,
+      breachClock: c
+        ? {
+            detectedAt: iso(c.detectedAt)!,
+            deadline: iso(c.deadline)!,
+            remainingMs: c.remainingMs,
+            notifiedAt: iso(c.notifiedAt),
+            state: c.state,
+          }
+        : null,
     };
   };
   const full = (i: Incident) => ({
@@ -136,7 +202,12 @@ export function incidentRoutes(o: IncidentRoutesOptions): FastifyPluginAsync {
     breach: i.breach,
     dora: i.dora,
     affected: i.affected,
-    actions: i.actions.map((a) => ({ ...a, dueAt: iso(a.dueAt), createdAt: iso(a.createdAt)!, closedAt: iso(a.closedAt) })),
+    actions: i.actions.map((a) => ({
+      ...a,
+      dueAt: iso(a.dueAt),
+      createdAt: iso(a.createdAt)!,
+      closedAt: iso(a.closedAt),
+    })),
     updates: i.updates.map((u) => ({ ...u, at: iso(u.at)! })),
   });
   return async (app0) => {
@@ -146,8 +217,29 @@ export function incidentRoutes(o: IncidentRoutesOptions): FastifyPluginAsync {
 
     app.get(
       '/incidents',
-      { config: read, schema: { tags, summary: 'the register, newest first', querystring: Type.Object({ status: Type.Optional(lit([...STATUSES, 'open'] as const)), limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }) }, { additionalProperties: false }), response: { 200: Type.Object({ incidents: Type.Array(SummarySchema) }), ...errs } } },
-      async (req) => ({ incidents: (await s.list({ ...(req.query.status ? { status: req.query.status as IncidentStatus | 'open' } : {}), limit: req.query.limit })).map(summary) }),
+      {
+        config: read,
+        schema: {
+          tags,
+          summary: 'the register, newest first',
+          querystring: Type.Object(
+            {
+              status: Type.Optional(lit([...STATUSES, 'open'] as const)),
+              limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }),
+            },
+            { additionalProperties: false },
+          ),
+          response: { 200: Type.Object({ incidents: Type.Array(SummarySchema) }), ...errs },
+        },
+      },
+      async (req) => ({
+        incidents: (
+          await s.list({
+            ...(req.query.status ? { status: req.query.status as IncidentStatus | 'open' } : {}),
+            limit: req.query.limit,
+          })
+        ).map(summary),
+      }),
     );
 
     app.post(
@@ -157,13 +249,34 @@ export function incidentRoutes(o: IncidentRoutesOptions): FastifyPluginAsync {
         schema: {
           tags,
           summary: 'open an incident (status investigating)',
-          body: Type.Object({ title: Type.String({ minLength: 1, maxLength: 200 }), severity: lit(SEVERITIES), detectedAt: Type.Optional(Time), personalData: Type.Optional(Type.Boolean()), message: Type.Optional(Type.String({ maxLength: 5000 })), components: Type.Optional(Type.Array(Type.String({ maxLength: 64 }), { maxItems: 50 })) }, { additionalProperties: false }),
+          body: Type.Object(
+            {
+              title: Type.String({ minLength: 1, maxLength: 200 }),
+              severity: lit(SEVERITIES),
+              detectedAt: Type.Optional(Time),
+              personalData: Type.Optional(Type.Boolean()),
+              message: Type.Optional(Type.String({ maxLength: 5000 })),
+              components: Type.Optional(Type.Array(Type.String({ maxLength: 64 }), { maxItems: 50 })),
+            },
+            { additionalProperties: false },
+          ),
           response: { 201: IncidentSchema, ...errs },
         },
       },
       async (req, reply) => {
         const b = req.body;
-        const i = await s.create({ title: b.title, severity: b.severity as IncidentSeverity, ...(b.detectedAt ? { detectedAt: ms(b.detectedAt)! } : {}), ...(b.personalData !== undefined ? { personalData: b.personalData } : {}), ...(b.message !== undefined ? { message: b.message } : {}), ...(b.components ? { components: b.components } : {}) }, actorOf(req), auditSource(req));
+        const i = await s.create(
+          {
+            title: b.title,
+            severity: b.severity as IncidentSeverity,
+            ...(b.detectedAt ? { detectedAt: ms(b.detectedAt)! } : {}),
+            ...(b.personalData !== undefined ? { personalData: b.personalData } : {}),
+            ...(b.message !== undefined ? { message: b.message } : {}),
+            ...(b.components ? { components: b.components } : {}),
+          },
+          actorOf(req),
+          auditSource(req),
+        );
         return reply.code(201).send(full(i));
       },
     );
@@ -175,19 +288,49 @@ export function incidentRoutes(o: IncidentRoutesOptions): FastifyPluginAsync {
         schema: {
           tags,
           summary: 'report a suspected incident (any signed-in user): a draft for the admins, and an alert',
-          body: Type.Object({ title: Type.String({ minLength: 1, maxLength: 200 }), description: Type.String({ minLength: 1, maxLength: 5000 }) }, { additionalProperties: false }),
-          response: { 201: Type.Object({ id: Type.String(), status: Type.String() }, { additionalProperties: false }), ...errs },
+          body: Type.Object(
+            {
+              title: Type.String({ minLength: 1, maxLength: 200 }),
+              description: Type.String({ minLength: 1, maxLength: 5000 }),
+            },
+            { additionalProperties: false },
+          ),
+          response: {
+            201: Type.Object({ id: Type.String(), status: Type.String() }, { additionalProperties: false }),
+            ...errs,
+          },
         },
       },
       async (req, reply) => {
         const actor = actorOf(req);
-        const i = await s.create({ title: req.body.title, severity: 'medium', message: req.body.description, draft: true }, actor, auditSource(req));
-        await o.alerts.raise({ kind: 'incident.reported', severity: 'warning', message: 'a user reported a suspected incident: a draft waits in the incident register', targets: { incident: i.id, actor } });
+        const i = await s.create(
+          { title: req.body.title, severity: 'medium', message: req.body.description, draft: true },
+          actor,
+          auditSource(req),
+        );
+        await o.alerts.raise({
+          kind: 'incident.reported',
+          severity: 'warning',
+          message: 'a user reported a suspected incident: a draft waits in the incident register',
+          targets: { incident: i.id, actor },
+        });
         return reply.code(201).send({ id: i.id, status: i.status });
       },
     );
 
-    app.get('/incidents/:id', { config: read, schema: { tags, summary: 'one incident with its timeline, actions, what it affects and its breach clock', params: IdParams, response: { 200: IncidentSchema, ...errs } } }, async (req) => full(await s.get(req.params.id)));
+    app.get(
+      '/incidents/:id',
+      {
+        config: read,
+        schema: {
+          tags,
+          summary: 'one incident with its timeline, actions, what it affects and its breach clock',
+          params: IdParams,
+          response: { 200: IncidentSchema, ...errs },
+        },
+      },
+      async (req) => full(await s.get(req.params.id)),
+    );
 
     app.patch(
       '/incidents/:id',
@@ -195,7 +338,8 @@ export function incidentRoutes(o: IncidentRoutesOptions): FastifyPluginAsync {
         config: manage,
         schema: {
           tags,
-          summary: 'edit the incident: title, severity, detection time, personal data, root cause, breach details, DORA fields, public title, when the authority was notified',
+          summary:
+            'edit the incident: title, severity, detection time, personal data, root cause, breach details, DORA fields, public title, when the authority was notified',
           params: IdParams,
           body: Type.Object(
             {
@@ -217,7 +361,20 @@ export function incidentRoutes(o: IncidentRoutesOptions): FastifyPluginAsync {
       async (req) => {
         const b = req.body;
         const { detectedAt, authorityNotifiedAt, ...rest } = b;
-        return full(await s.edit(req.params.id, { ...rest, ...(detectedAt !== undefined ? { detectedAt: ms(detectedAt)! } : {}), ...(authorityNotifiedAt !== undefined ? { authorityNotifiedAt: authorityNotifiedAt === null ? null : ms(authorityNotifiedAt)! } : {}) } as Parameters<IncidentService['edit']>[1], actorOf(req), auditSource(req)));
+        return full(
+          await s.edit(
+            req.params.id,
+            {
+              ...rest,
+              ...(detectedAt !== undefined ? { detectedAt: ms(detectedAt)! } : {}),
+              ...(authorityNotifiedAt !== undefined
+                ? { authorityNotifiedAt: authorityNotifiedAt === null ? null : ms(authorityNotifiedAt)! }
+                : {}),
+            } as Parameters<IncidentService['edit']>[1],
+            actorOf(req),
+            auditSource(req),
+          ),
+        );
       },
     );
 
@@ -227,14 +384,39 @@ export function incidentRoutes(o: IncidentRoutesOptions): FastifyPluginAsync {
         config: manage,
         schema: {
           tags,
-          summary: 'a timeline update, possibly changing the status (resolved: every action must be closed, else 409 INCIDENT_ACTIONS_OPEN); with publicMessage it is public',
+          summary:
+            'a timeline update, possibly changing the status (resolved: every action must be closed, else 409 INCIDENT_ACTIONS_OPEN); with publicMessage it is public',
           params: IdParams,
-          body: Type.Object({ status: lit(STATUSES), message: Type.String({ minLength: 1, maxLength: 5000 }), publicMessage: Type.Optional(Type.Object({ en: Type.Optional(Type.String({ maxLength: 2000 })), fr: Type.Optional(Type.String({ maxLength: 2000 })) }, { additionalProperties: false })) }, { additionalProperties: false }),
+          body: Type.Object(
+            {
+              status: lit(STATUSES),
+              message: Type.String({ minLength: 1, maxLength: 5000 }),
+              publicMessage: Type.Optional(
+                Type.Object(
+                  {
+                    en: Type.Optional(Type.String({ maxLength: 2000 })),
+                    fr: Type.Optional(Type.String({ maxLength: 2000 })),
+                  },
+                  { additionalProperties: false },
+                ),
+              ),
+            },
+            { additionalProperties: false },
+          ),
           response: { 201: IncidentSchema, ...errs },
         },
       },
       async (req, reply) => {
-        const { incident } = await s.addUpdate(req.params.id, { status: req.body.status as IncidentStatus, message: req.body.message, ...(req.body.publicMessage ? { publicMessage: req.body.publicMessage } : {}) }, actorOf(req), auditSource(req));
+        const { incident } = await s.addUpdate(
+          req.params.id,
+          {
+            status: req.body.status as IncidentStatus,
+            message: req.body.message,
+            ...(req.body.publicMessage ? { publicMessage: req.body.publicMessage } : {}),
+          },
+          actorOf(req),
+          auditSource(req),
+        );
         return reply.code(201).send(full(incident));
       },
     );
@@ -247,13 +429,33 @@ export function incidentRoutes(o: IncidentRoutesOptions): FastifyPluginAsync {
           tags,
           summary: 'add a corrective or preventive action',
           params: IdParams,
-          body: Type.Object({ kind: lit(ACTION_KINDS), description: Type.String({ minLength: 1, maxLength: 2000 }), owner: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._:-]{1,128}$' })), dueAt: Type.Optional(Time) }, { additionalProperties: false }),
+          body: Type.Object(
+            {
+              kind: lit(ACTION_KINDS),
+              description: Type.String({ minLength: 1, maxLength: 2000 }),
+              owner: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._:-]{1,128}$' })),
+              dueAt: Type.Optional(Time),
+            },
+            { additionalProperties: false },
+          ),
           response: { 201: ActionSchema, ...errs },
         },
       },
       async (req, reply) => {
-        const a = await s.addAction(req.params.id, { kind: req.body.kind as ActionKind, description: req.body.description, ...(req.body.owner ? { owner: req.body.owner } : {}), ...(req.body.dueAt ? { dueAt: ms(req.body.dueAt)! } : {}) }, actorOf(req), auditSource(req));
-        return reply.code(201).send({ ...a, dueAt: iso(a.dueAt), createdAt: iso(a.createdAt)!, closedAt: iso(a.closedAt) });
+        const a = await s.addAction(
+          req.params.id,
+          {
+            kind: req.body.kind as ActionKind,
+            description: req.body.description,
+            ...(req.body.owner ? { owner: req.body.owner } : {}),
+            ...(req.body.dueAt ? { dueAt: ms(req.body.dueAt)! } : {}),
+          },
+          actorOf(req),
+          auditSource(req),
+        );
+        return reply
+          .code(201)
+          .send({ ...a, dueAt: iso(a.dueAt), createdAt: iso(a.createdAt)!, closedAt: iso(a.closedAt) });
       },
     );
 
@@ -261,10 +463,24 @@ export function incidentRoutes(o: IncidentRoutesOptions): FastifyPluginAsync {
       '/incidents/:id/actions/:actionId/close',
       {
         config: manage,
-        schema: { tags, summary: 'close an action, with its outcome', params: Type.Object({ id: Uuid, actionId: Uuid }, { additionalProperties: false }), body: Type.Optional(Type.Object({ outcome: Type.Optional(Type.String({ maxLength: 2000 })) }, { additionalProperties: false })), response: { 200: ActionSchema, ...errs } },
+        schema: {
+          tags,
+          summary: 'close an action, with its outcome',
+          params: Type.Object({ id: Uuid, actionId: Uuid }, { additionalProperties: false }),
+          body: Type.Optional(
+            Type.Object({ outcome: Type.Optional(Type.String({ maxLength: 2000 })) }, { additionalProperties: false }),
+          ),
+          response: { 200: ActionSchema, ...errs },
+        },
       },
       async (req) => {
-        const a = await s.closeAction(req.params.id, req.params.actionId, req.body?.outcome, actorOf(req), auditSource(req));
+        const a = await s.closeAction(
+          req.params.id,
+          req.params.actionId,
+          req.body?.outcome,
+          actorOf(req),
+          auditSource(req),
+        );
         return { ...a, dueAt: iso(a.dueAt), createdAt: iso(a.createdAt)!, closedAt: iso(a.closedAt) };
       },
     );
@@ -273,7 +489,21 @@ export function incidentRoutes(o: IncidentRoutesOptions): FastifyPluginAsync {
       '/incidents/:id/affected',
       {
         config: manage,
-        schema: { tags, summary: 'what the incident affects: components (names), workspaces and users (ids); each list given replaces the previous one', params: IdParams, body: Type.Object({ components: Type.Optional(Type.Array(Type.String({ maxLength: 64 }), { maxItems: 50 })), workspaces: Type.Optional(Ids), users: Type.Optional(Ids) }, { additionalProperties: false }), response: { 200: IncidentSchema, ...errs } },
+        schema: {
+          tags,
+          summary:
+            'what the incident affects: components (names), workspaces and users (ids); each list given replaces the previous one',
+          params: IdParams,
+          body: Type.Object(
+            {
+              components: Type.Optional(Type.Array(Type.String({ maxLength: 64 }), { maxItems: 50 })),
+              workspaces: Type.Optional(Ids),
+              users: Type.Optional(Ids),
+            },
+            { additionalProperties: false },
+          ),
+          response: { 200: IncidentSchema, ...errs },
+        },
       },
       async (req) => full(await s.setAffected(req.params.id, req.body, actorOf(req), auditSource(req))),
     );
@@ -282,13 +512,24 @@ export function incidentRoutes(o: IncidentRoutesOptions): FastifyPluginAsync {
       '/incidents/:id/report',
       {
         config: read,
-        schema: { tags, summary: 'the report: register entry, GDPR art. 33 notification content, DORA fields; JSON or CSV (audited)', params: IdParams, querystring: Type.Object({ format: lit(['json', 'csv'] as const) }, { additionalProperties: false }) },
+        schema: {
+          tags,
+          summary: 'the report: register entry, GDPR art. 33 notification content, DORA fields; JSON or CSV (audited)',
+          params: IdParams,
+          querystring: Type.Object({ format: lit(['json', 'csv'] as const) }, { additionalProperties: false }),
+        },
       },
       async (req, reply) => {
         const i = await s.get(req.params.id);
         await s.recordExport(i.id, req.query.format, actorOf(req), auditSource(req));
-        const report = incidentReport(i, s.breachClock(i), { applianceId: o.applianceId, organisation: o.organisation, generatedAt: Date.now() });
-        reply.header('cache-control', 'no-store').header('content-disposition', `attachment; filename="incident-${i.id}.${req.query.format}"`);
+        const report = incidentReport(i, s.breachClock(i), {
+          applianceId: o.applianceId,
+          organisation: o.organisation,
+          generatedAt: Date.now(),
+        });
+        reply
+          .header('cache-control', 'no-store')
+          .header('content-disposition', `attachment; filename="incident-${i.id}.${req.query.format}"`);
         if (req.query.format === 'csv') return reply.type('text/csv; charset=utf-8').send(reportCsv(report));
         return reply.type('application/json; charset=utf-8').send(JSON.stringify(report, null, 2));
       },

@@ -28,17 +28,30 @@ const formats = new Map<string, Intl.DateTimeFormat>();
 function wall(t: number, tz: string): number {
   let f = formats.get(tz);
   if (!f) {
-    f = new Intl.DateTimeFormat('en-GB', { timeZone: tz, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+    f = new Intl.DateTimeFormat('en-GB', {
+      timeZone: tz,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+    });
     formats.set(tz, f);
   }
   const p: Record<string, number> = {};
   for (const x of f.formatToParts(new Date(t))) if (x.type !== 'literal') p[x.type] = Number(x.value);
-  return Date.UTC(p.year!, p.month! - 1, p.day!, p.hour!, p.minute!, p.second!) + (t % 1000 + 1000) % 1000;
+  return Date.UTC(p.year!, p.month! - 1, p.day!, p.hour!, p.minute!, p.second!) + (((t % 1000) + 1000) % 1000);
 }
 
 /** The instant of wall time `w` in `tz`: its first occurrence, or the end of the gap it falls in. */
 function instantOf(w: number, tz: string): number {
-  const offsets = new Set([wall(w - 36 * HOUR, tz) - (w - 36 * HOUR), wall(w + 36 * HOUR, tz) - (w + 36 * HOUR), wall(w, tz) - w]);
+  const offsets = new Set([
+    wall(w - 36 * HOUR, tz) - (w - 36 * HOUR),
+    wall(w + 36 * HOUR, tz) - (w + 36 * HOUR),
+    wall(w, tz) - w,
+  ]);
   const valid = [...offsets].map((o) => w - o).filter((i) => wall(i, tz) === w);
   if (valid.length) return Math.min(...valid);
   // in a gap: the first minute whose wall time is past w (local time only moves forward around a gap)

@@ -35,7 +35,8 @@ function goneHere(h: { host: string | null; pid: number | null }): boolean {
 }
 
 /** `process 1234 on host dr1` */
-export const describeHolder = (h: LeaseHolder) => (h.pid !== null ? `process ${h.pid} on host ${h.host}` : `holder ${h.holder}`);
+export const describeHolder = (h: LeaseHolder) =>
+  h.pid !== null ? `process ${h.pid} on host ${h.host}` : `holder ${h.holder}`;
 
 /**
  * Single-flight leases in the database. Acquisition is one atomic upsert that only takes over a
@@ -89,15 +90,27 @@ export class Leases {
     if (!row) return { ok: false, holder: null };
     if (!goneHere(row)) return { ok: false, holder: row };
     // its holder is gone: take it over, unless someone else did in the meantime
-    const r = await this.db.updateTable('job_leases').set(values).where('name', '=', name).where('holder', '=', row.holder).executeTakeFirst();
-    return Number(r.numUpdatedRows) === 1 ? { ok: true, tookOver: row } : { ok: false, holder: await this.current(name) };
+    const r = await this.db
+      .updateTable('job_leases')
+      .set(values)
+      .where('name', '=', name)
+      .where('holder', '=', row.holder)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1
+      ? { ok: true, tookOver: row }
+      : { ok: false, holder: await this.current(name) };
   }
 
   /** the lease's holder, or null when nobody holds it */
   async current(name: string): Promise<LeaseHolder | null> {
     const row = await this.db.selectFrom('job_leases').selectAll().where('name', '=', name).executeTakeFirst();
     if (!row) return null;
-    return { holder: row.holder, ...parseHolder(row.holder), acquiredAt: Number(row.acquired_at), expiresAt: Number(row.expires_at) };
+    return {
+      holder: row.holder,
+      ...parseHolder(row.holder),
+      acquiredAt: Number(row.acquired_at),
+      expiresAt: Number(row.expires_at),
+    };
   }
 
   async renew(name: string): Promise<boolean> {
@@ -120,7 +133,11 @@ export class Leases {
 
   /** names of leases currently held by a live holder (not expired, not a dead process of this host) */
   async live(): Promise<string[]> {
-    const rows = await this.db.selectFrom('job_leases').select(['name', 'holder']).where('expires_at', '>=', this.clock.nowMs()).execute();
+    const rows = await this.db
+      .selectFrom('job_leases')
+      .select(['name', 'holder'])
+      .where('expires_at', '>=', this.clock.nowMs())
+      .execute();
     return rows.filter((r) => !goneHere(parseHolder(r.holder))).map((r) => r.name);
   }
 }

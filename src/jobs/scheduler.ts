@@ -61,7 +61,11 @@ export class Scheduler {
       try {
         validateCron(expr);
       } catch (e) {
-        throw new AppError('CONFIG_INVALID', `jobs.schedules.${job.name}: invalid cron expression "${expr}": ${(e as Error).message}`, { exitCode: 2 });
+        throw new AppError(
+          'CONFIG_INVALID',
+          `jobs.schedules.${job.name}: invalid cron expression "${expr}": ${(e as Error).message}`,
+          { exitCode: 2 },
+        );
       }
     }
     this.jobs.set(job.name, job as JobDefinition);
@@ -90,21 +94,47 @@ export class Scheduler {
     let runId: number;
     try {
       // we hold the lease: a run of this job still marked running belongs to a process that stopped
-      const stale = await db.selectFrom('job_runs').select('id').where('job', '=', name).where('outcome', '=', 'running').execute();
+      const stale = await db
+        .selectFrom('job_runs')
+        .select('id')
+        .where('job', '=', name)
+        .where('outcome', '=', 'running')
+        .execute();
       if (stale.length) {
-        await db.updateTable('job_runs').set({ outcome: 'abandoned', ended_at: startedAt, error: 'process stopped during the run' }).where('job', '=', name).where('outcome', '=', 'running').execute();
+        await db
+          .updateTable('job_runs')
+          .set({ outcome: 'abandoned', ended_at: startedAt, error: 'process stopped during the run' })
+          .where('job', '=', name)
+          .where('outcome', '=', 'running')
+          .execute();
       }
       if (got.tookOver || stale.length) {
         const msg = [
-          got.tookOver ? `job ${name}: took over the lease of ${describeHolder(got.tookOver)}, which is no longer running` : `job ${name}:`,
-          stale.length ? `run${stale.length > 1 ? 's' : ''} ${stale.map((r) => `#${r.id}`).join(', ')} of a stopped process marked abandoned` : '',
-        ].filter(Boolean).join('; ');
+          got.tookOver
+            ? `job ${name}: took over the lease of ${describeHolder(got.tookOver)}, which is no longer running`
+            : `job ${name}:`,
+          stale.length
+            ? `run${stale.length > 1 ? 's' : ''} ${stale.map((r) => `#${r.id}`).join(', ')} of a stopped process marked abandoned`
+            : '',
+        ]
+          .filter(Boolean)
+          .join('; ');
         this.o.log.warn({ job: name, tookOver: got.tookOver?.holder, abandoned: stale.map((r) => Number(r.id)) }, msg);
         ro.onNotice?.(msg);
       }
       const row = await db
         .insertInto('job_runs')
-        .values({ job: name, trigger: ro.trigger, actor: ro.actor, scheduled_for: ro.scheduledFor ?? null, started_at: startedAt, ended_at: null, outcome: 'running', progress: null, error: null })
+        .values({
+          job: name,
+          trigger: ro.trigger,
+          actor: ro.actor,
+          scheduled_for: ro.scheduledFor ?? null,
+          started_at: startedAt,
+          ended_at: null,
+          outcome: 'running',
+          progress: null,
+          error: null,
+        })
         .returning('id')
         .executeTakeFirstOrThrow();
       runId = Number(row.id);
@@ -123,18 +153,26 @@ export class Scheduler {
       if (!pending) return;
       const p = pending;
       pending = null;
-      await db.updateTable('job_runs').set({ progress: JSON.stringify(p) }).where('id', '=', runId).execute().catch(() => undefined);
+      await db
+        .updateTable('job_runs')
+        .set({ progress: JSON.stringify(p) })
+        .where('id', '=', runId)
+        .execute()
+        .catch(() => undefined);
     };
-    const renew = setInterval(() => {
-      if (this.stopped) return clearInterval(renew); // the database may be closed: no more writes
-      void this.leases.renew(name).then(
-        (ok) => {
-          if (!ok) log.error('job lease lost; another holder took over');
-        },
-        (e: unknown) => log.warn({ err: e }, 'job lease not renewed'),
-      );
-      void flush();
-    }, Math.max(1000, Math.floor(this.o.leaseTtlMs / 3)));
+    const renew = setInterval(
+      () => {
+        if (this.stopped) return clearInterval(renew); // the database may be closed: no more writes
+        void this.leases.renew(name).then(
+          (ok) => {
+            if (!ok) log.error('job lease lost; another holder took over');
+          },
+          (e: unknown) => log.warn({ err: e }, 'job lease not renewed'),
+        );
+        void flush();
+      },
+      Math.max(1000, Math.floor(this.o.leaseTtlMs / 3)),
+    );
     renew.unref();
     const exec = (async () => {
       log.info({ trigger: ro.trigger }, 'job started');
@@ -158,14 +196,23 @@ export class Scheduler {
           },
         })) as R;
         await flush();
-        await db.updateTable('job_runs').set({ ended_at: clock.nowMs(), outcome: 'succeeded', result: storedJson(result) }).where('id', '=', runId).execute();
+        await db
+          .updateTable('job_runs')
+          .set({ ended_at: clock.nowMs(), outcome: 'succeeded', result: storedJson(result) })
+          .where('id', '=', runId)
+          .execute();
         log.info({ ms: clock.nowMs() - startedAt }, 'job succeeded');
         return result;
       } catch (e) {
         const msg = e instanceof AppError ? e.toLine() : (e as Error).message;
         await flush();
         const failure = e instanceof AppError ? { error_code: e.code, error_details: storedJson(e.details) } : {};
-        await db.updateTable('job_runs').set({ ended_at: clock.nowMs(), outcome: 'failed', error: msg.slice(0, 2000), ...failure }).where('id', '=', runId).execute().catch(() => undefined);
+        await db
+          .updateTable('job_runs')
+          .set({ ended_at: clock.nowMs(), outcome: 'failed', error: msg.slice(0, 2000), ...failure })
+          .where('id', '=', runId)
+          .execute()
+          .catch(() => undefined);
         log.error({ err: e }, 'job failed');
         throw e;
       } finally {
@@ -183,9 +230,20 @@ export class Scheduler {
 
   /** JOB_BUSY, saying which run holds the job and where (details: `runId`). */
   private async busy(name: string, holder: LeaseHolder | null): Promise<AppError> {
-    const run = await this.o.db.selectFrom('job_runs').select(['id', 'started_at']).where('job', '=', name).where('outcome', '=', 'running').orderBy('id', 'desc').executeTakeFirst();
+    const run = await this.o.db
+      .selectFrom('job_runs')
+      .select(['id', 'started_at'])
+      .where('job', '=', name)
+      .where('outcome', '=', 'running')
+      .orderBy('id', 'desc')
+      .executeTakeFirst();
     const runId = run ? Number(run.id) : null;
-    const what = [runId !== null ? `run #${runId}, started ${new Date(Number(run!.started_at)).toISOString()}` : '', holder ? describeHolder(holder) : ''].filter(Boolean).join(', ');
+    const what = [
+      runId !== null ? `run #${runId}, started ${new Date(Number(run!.started_at)).toISOString()}` : '',
+      holder ? describeHolder(holder) : '',
+    ]
+      .filter(Boolean)
+      .join(', ');
     return new AppError('JOB_BUSY', `job ${name} is already running${what ? ` (${what})` : ''}`, {
       httpStatus: 409,
       exitCode: 1,
@@ -244,7 +302,10 @@ export class Scheduler {
 
   private async markAbandoned(): Promise<void> {
     const live = await this.leases.live();
-    let q = this.o.db.updateTable('job_runs').set({ outcome: 'abandoned', ended_at: this.o.clock.nowMs(), error: 'process stopped during the run' }).where('outcome', '=', 'running');
+    let q = this.o.db
+      .updateTable('job_runs')
+      .set({ outcome: 'abandoned', ended_at: this.o.clock.nowMs(), error: 'process stopped during the run' })
+      .where('outcome', '=', 'running');
     if (live.length) q = q.where('job', 'not in', live);
     await q.execute();
   }
@@ -255,7 +316,10 @@ export class Scheduler {
     const running = [...this.running.values()];
     for (const r of running) r.abort.abort();
     if (running.length) {
-      await Promise.race([Promise.all(running.map((r) => r.done)), new Promise((res) => setTimeout(res, graceMs).unref())]);
+      await Promise.race([
+        Promise.all(running.map((r) => r.done)),
+        new Promise((res) => setTimeout(res, graceMs).unref()),
+      ]);
     }
     // what did not stop within the grace writes nothing more (its lease expires, or is taken over
     // at once by the next process of this host once this one has exited)

@@ -15,14 +15,23 @@ export function alertOnKeysDown(provider: KeyProvider & KeyEvents, alerts: Alert
   const inFlight = new Set<Promise<unknown>>();
   const track = (p: Promise<unknown> | undefined) => {
     if (!p) return;
-    const q = p.catch((e: unknown) => log?.error({ err: e }, 'the keys.unavailable alert could not be recorded')).finally(() => inFlight.delete(q));
+    const q = p
+      .catch((e: unknown) => log?.error({ err: e }, 'the keys.unavailable alert could not be recorded'))
+      .finally(() => inFlight.delete(q));
     inFlight.add(q);
   };
   const raise = (reason: string) =>
-    track(alerts.raise({ kind: KEYS_UNAVAILABLE_ALERT, severity: 'critical', message: `the HSM cannot be used (${reason}): everything that needs a key answers 503 KEYS_UNAVAILABLE until it is back` }));
+    track(
+      alerts.raise({
+        kind: KEYS_UNAVAILABLE_ALERT,
+        severity: 'critical',
+        message: `the HSM cannot be used (${reason}): everything that needs a key answers 503 KEYS_UNAVAILABLE until it is back`,
+      }),
+    );
   const off = provider.on((e) => {
     if (e.kind === 'down') raise(e.reason);
-    else if (e.kind === 'kek-missing') raise(`key-encryption key ${e.label} is missing from the HSM; cached data keys were dropped`);
+    else if (e.kind === 'kek-missing')
+      raise(`key-encryption key ${e.label} is missing from the HSM; cached data keys were dropped`);
     else if (e.kind === 'up') track(alerts.clear?.({ kind: KEYS_UNAVAILABLE_ALERT }));
   });
   const h = provider.health();

@@ -26,7 +26,11 @@ export interface KeysBootstrap {
 /** Writes a SoftHSM2 configuration whose token directory is `tokenDir`. */
 export function writeSoftHsmConf(conf: string, tokenDir: string): void {
   fs.mkdirSync(tokenDir, { recursive: true, mode: 0o700 });
-  fs.writeFileSync(conf, `directories.tokendir = ${tokenDir}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n`, { mode: 0o600 });
+  fs.writeFileSync(
+    conf,
+    `directories.tokendir = ${tokenDir}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n`,
+    { mode: 0o600 },
+  );
 }
 
 /** A random PIN in a new 0600 file (never on a command line, never printed). */
@@ -65,7 +69,10 @@ export async function ensureKek(cfg: KeysConfig): Promise<{ token: TokenInfo; ke
     const token = await provider.token();
     const kek = await provider.kekAttributes(await provider.currentKekVersion());
     if (kek.extractable || !kek.sensitive) {
-      throw keysErrors.unavailable(`KEK ${kek.label} is ${kek.extractable ? 'extractable' : 'not sensitive'}: refusing to use it`, 'create a new KEK version with CKA_EXTRACTABLE=false, CKA_SENSITIVE=true');
+      throw keysErrors.unavailable(
+        `KEK ${kek.label} is ${kek.extractable ? 'extractable' : 'not sensitive'}: refusing to use it`,
+        'create a new KEK version with CKA_EXTRACTABLE=false, CKA_SENSITIVE=true',
+      );
     }
     return { token, kek };
   } finally {
@@ -76,7 +83,12 @@ export async function ensureKek(cfg: KeysConfig): Promise<{ token: TokenInfo; ke
 const resolved = (dataDir: string, s: KeysFileSection): KeysConfig => {
   const c = Value.Default(KeysSection, structuredClone(s)) as KeysConfig;
   const abs = (p: string) => path.resolve(dataDir, p);
-  return { ...c, module: abs(c.module), pinFile: resolveConfigPath(dataDir, c.pinFile), ...(c.softhsmConfFile ? { softhsmConfFile: abs(c.softhsmConfFile) } : {}) };
+  return {
+    ...c,
+    module: abs(c.module),
+    pinFile: resolveConfigPath(dataDir, c.pinFile),
+    ...(c.softhsmConfFile ? { softhsmConfFile: abs(c.softhsmConfFile) } : {}),
+  };
 };
 
 /**
@@ -84,19 +96,33 @@ const resolved = (dataDir: string, s: KeysFileSection): KeysConfig => {
  * (PIN in `<dataDir>/secrets/hsm-pin`, 0600) and its KEK; with `hsm`, uses that token and finds or
  * creates the KEK there.
  */
-export async function bootstrapKeys(dataDir: string, applianceId: string, hsm?: KeysFileSection): Promise<KeysBootstrap> {
+export async function bootstrapKeys(
+  dataDir: string,
+  applianceId: string,
+  hsm?: KeysFileSection,
+): Promise<KeysBootstrap> {
   let section: KeysFileSection;
   if (hsm) {
     section = hsm;
   } else {
     if (!fs.existsSync(SOFTHSM_MODULE)) {
-      throw keysErrors.unavailable(`SoftHSM2 is not installed (${SOFTHSM_MODULE} missing)`, 'run ./scripts/setup as root, or apt-get install softhsm2');
+      throw keysErrors.unavailable(
+        `SoftHSM2 is not installed (${SOFTHSM_MODULE} missing)`,
+        'run ./scripts/setup as root, or apt-get install softhsm2',
+      );
     }
     const conf = path.join(dataDir, 'softhsm', 'softhsm2.conf');
     writeSoftHsmConf(conf, path.join(dataDir, 'softhsm', 'tokens'));
     const label = `coffre-${applianceId.slice(0, 8)}`;
     createSoftHsmToken(conf, label, path.join(dataDir, 'secrets', 'hsm-pin'));
-    section = { type: 'pkcs11', module: SOFTHSM_MODULE, tokenLabel: label, pinFile: 'secrets/hsm-pin', softhsmConfFile: 'softhsm/softhsm2.conf', kekLabel: 'coffre-kek' };
+    section = {
+      type: 'pkcs11',
+      module: SOFTHSM_MODULE,
+      tokenLabel: label,
+      pinFile: 'secrets/hsm-pin',
+      softhsmConfFile: 'softhsm/softhsm2.conf',
+      kekLabel: 'coffre-kek',
+    };
   }
   const { token, kek } = await ensureKek(resolved(dataDir, section));
   return { keys: section, token, kek };

@@ -60,14 +60,19 @@ export class DbDataKeys implements DataKeys {
 
   async get(keyId: string): Promise<Buffer> {
     // not quoted: the value comes from the database, which may be damaged
-    if (!isDataKeyId(keyId)) throw keysErrors.integrity(`a data key id read from the database is malformed (${keyId.length} characters)`);
+    if (!isDataKeyId(keyId))
+      throw keysErrors.integrity(`a data key id read from the database is malformed (${keyId.length} characters)`);
     const hit = this.cache.get(keyId);
     if (hit) return hit;
     // single flight: concurrent readers of one cold key cost one unwrap
     let p = this.pending.get(keyId);
     if (!p) {
       p = (async () => {
-        const row = await this.db.selectFrom('data_keys').select(['kek_label', 'kek_version', 'mechanism', 'wrapped']).where('id', '=', keyId).executeTakeFirst();
+        const row = await this.db
+          .selectFrom('data_keys')
+          .select(['kek_label', 'kek_version', 'mechanism', 'wrapped'])
+          .where('id', '=', keyId)
+          .executeTakeFirst();
         if (!row) throw keysErrors.dataKeyGone(keyId);
         const key = await this.provider.unwrap(toWrapped(row));
         this.cache.set(keyId, key);
@@ -88,7 +93,11 @@ export class DbDataKeys implements DataKeys {
    */
   async destroy(keyIds: string | readonly string[]): Promise<{ scrubbed: boolean }> {
     const ids = typeof keyIds === 'string' ? [keyIds] : [...keyIds];
-    for (let i = 0; i < ids.length; i += 500) await this.db.deleteFrom('data_keys').where('id', 'in', ids.slice(i, i + 500)).execute();
+    for (let i = 0; i < ids.length; i += 500)
+      await this.db
+        .deleteFrom('data_keys')
+        .where('id', 'in', ids.slice(i, i + 500))
+        .execute();
     for (const id of ids) this.cache.delete(id);
     return { scrubbed: (await scrubDeleted(this.db)).done };
   }
@@ -130,7 +139,12 @@ export class DbDataKeys implements DataKeys {
 
   /** Wrapped keys per KEK version (status, rotation). */
   async countByVersion(): Promise<Record<string, number>> {
-    const rows = await this.db.selectFrom('data_keys').select(['kek_version']).select((eb) => eb.fn.countAll<number>().as('n')).groupBy('kek_version').execute();
+    const rows = await this.db
+      .selectFrom('data_keys')
+      .select(['kek_version'])
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .groupBy('kek_version')
+      .execute();
     return Object.fromEntries(rows.map((r) => [String(r.kek_version), Number(r.n)]));
   }
 

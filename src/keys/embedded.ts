@@ -17,7 +17,9 @@ export interface EmbeddedTokenNotice {
  * both can decrypt everything. Fine to evaluate Coffre; not a production HSM. Undefined for any
  * other PKCS#11 module (a customer HSM).
  */
-export function embeddedTokenNotice(cfg: Pick<KeysConfig, 'module' | 'softhsmConfFile' | 'pinFile'>): EmbeddedTokenNotice | undefined {
+export function embeddedTokenNotice(
+  cfg: Pick<KeysConfig, 'module' | 'softhsmConfFile' | 'pinFile'>,
+): EmbeddedTokenNotice | undefined {
   if (!/softhsm/i.test(path.basename(cfg.module))) return undefined;
   const credential = cfg.pinFile.startsWith('credential:');
   const where = `${cfg.softhsmConfFile ? `token configured by ${cfg.softhsmConfFile}` : 'default SoftHSM2 token directory'}, PIN ${credential ? 'in a systemd credential' : `in ${cfg.pinFile}`}`;

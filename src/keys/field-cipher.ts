@@ -52,7 +52,9 @@ export class DataKeyFieldCipher implements FieldCipher {
       const out = Buffer.concat([d.update(raw.subarray(NONCE, raw.length - TAG)), d.final()]);
       return out.toString('utf8');
     } catch {
-      throw keysErrors.integrity('field ciphertext failed authentication: altered, or moved from another row or column');
+      throw keysErrors.integrity(
+        'field ciphertext failed authentication: altered, or moved from another row or column',
+      );
     } finally {
       key.fill(0);
     }
@@ -78,7 +80,9 @@ export class DataKeyFieldCipher implements FieldCipher {
     try {
       const k = crypto.createSecretKey(key);
       const prefix = `coffre-blind\0${purpose}\0`;
-      return values.map((v) => crypto.createHmac('sha256', k).update(prefix).update(v, 'utf8').digest().subarray(0, 16).toString('base64url'));
+      return values.map((v) =>
+        crypto.createHmac('sha256', k).update(prefix).update(v, 'utf8').digest().subarray(0, 16).toString('base64url'),
+      );
     } finally {
       key.fill(0);
     }

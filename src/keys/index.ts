@@ -61,7 +61,12 @@ export function keysHealthCheck(provider: Pick<KeyProvider, 'health'>): HealthCh
   };
 }
 
-export async function openKeys(o: { config: KeysConfig; db: Kysely<Database>; clock: Clock; log?: Logger }): Promise<Keys> {
+export async function openKeys(o: {
+  config: KeysConfig;
+  db: Kysely<Database>;
+  clock: Clock;
+  log?: Logger;
+}): Promise<Keys> {
   const provider = await createKeyProvider(o.config, { log: o.log });
   const cache = new DekCache(o.config.dekCacheSize, o.config.dekCacheTtlMs, o.clock);
   const sweep = setInterval(() => cache.sweep(), Math.max(1_000, Math.min(60_000, o.config.dekCacheTtlMs))).unref();
@@ -69,11 +74,19 @@ export async function openKeys(o: { config: KeysConfig; db: Kysely<Database>; cl
   const offMissing = provider.on((e) => {
     if (e.kind !== 'kek-missing') return;
     cache.clear();
-    o.log?.warn({ event: 'keys.cache_dropped', label: e.label }, 'a key-encryption key is missing from the HSM: cached data keys dropped');
+    o.log?.warn(
+      { event: 'keys.cache_dropped', label: e.label },
+      'a key-encryption key is missing from the HSM: cached data keys dropped',
+    );
   });
   const dataKeys = new DbDataKeys(o.db, provider, cache, o.clock);
   const fields = new DataKeyFieldCipher(dataKeys);
-  const rotation = new KeyRotation(o.db, provider, o.clock, { graceDays: o.config.retiredKekGraceDays, batchSize: o.config.rotationBatchSize, concurrency: o.config.sessionPoolSize, log: o.log });
+  const rotation = new KeyRotation(o.db, provider, o.clock, {
+    graceDays: o.config.retiredKekGraceDays,
+    batchSize: o.config.rotationBatchSize,
+    concurrency: o.config.sessionPoolSize,
+    log: o.log,
+  });
   return {
     provider,
     dataKeys,

@@ -9,7 +9,10 @@ export type AdminKeyProvider = KeyProvider & KekAdmin & KeyEvents & SigningKeys;
  * The one place that maps `keys.type` to an implementation. There is deliberately
  * no software provider (invariant 3).
  */
-export async function createKeyProvider(cfg: KeysConfig, o: { log?: Logger | undefined; createKek?: boolean } = {}): Promise<AdminKeyProvider> {
+export async function createKeyProvider(
+  cfg: KeysConfig,
+  o: { log?: Logger | undefined; createKek?: boolean } = {},
+): Promise<AdminKeyProvider> {
   switch (cfg.type) {
     case 'pkcs11':
       return Pkcs11KeyProvider.open({

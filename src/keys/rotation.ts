@@ -83,14 +83,24 @@ export class KeyRotation {
   /** Makes `kek_versions` list every version the HSM holds (created outside Coffre too). */
   async sync(): Promise<number[]> {
     const versions = await this.provider.kekVersions();
-    const known = new Set((await this.db.selectFrom('kek_versions').select('version').execute()).map((r) => Number(r.version)));
+    const known = new Set(
+      (await this.db.selectFrom('kek_versions').select('version').execute()).map((r) => Number(r.version)),
+    );
     const now = this.clock.nowMs();
     const label = (await this.provider.kekAttributes(versions[versions.length - 1]!)).label.replace(/-\d+$/, '');
     for (const v of versions) {
       if (!known.has(v)) {
         await this.db
           .insertInto('kek_versions')
-          .values({ version: v, label: `${label}-${v}`, state: 'active', created_at: now, retired_at: null, destroy_after: null, destroyed_at: null })
+          .values({
+            version: v,
+            label: `${label}-${v}`,
+            state: 'active',
+            created_at: now,
+            retired_at: null,
+            destroy_after: null,
+            destroyed_at: null,
+          })
           .onConflict((oc) => oc.column('version').doNothing())
           .execute();
       }
@@ -98,11 +108,20 @@ export class KeyRotation {
     return versions;
   }
 
-  async rotate(o: { actor: string; progress?: (p: JobProgress) => void; signal?: AbortSignal }): Promise<RotationResult> {
+  async rotate(o: {
+    actor: string;
+    progress?: (p: JobProgress) => void;
+    signal?: AbortSignal;
+  }): Promise<RotationResult> {
     const t0 = performance.now();
     await this.provider.ready();
     const before = await this.sync();
-    const running = await this.db.selectFrom('kek_rotations').selectAll().where('state', '=', 'running').orderBy('id', 'desc').executeTakeFirst();
+    const running = await this.db
+      .selectFrom('kek_rotations')
+      .selectAll()
+      .where('state', '=', 'running')
+      .orderBy('id', 'desc')
+      .executeTakeFirst();
     let target: number;
     let rotationId: number;
     if (running) {
@@ -113,7 +132,14 @@ export class KeyRotation {
       target = before[before.length - 1]! + 1;
       const row = await this.db
         .insertInto('kek_rotations')
-        .values({ to_version: target, state: 'running', actor: o.actor, started_at: this.clock.nowMs(), finished_at: null, rewrapped: 0 })
+        .values({
+          to_version: target,
+          state: 'running',
+          actor: o.actor,
+          started_at: this.clock.nowMs(),
+          finished_at: null,
+          rewrapped: 0,
+        })
         .returning('id')
         .executeTakeFirstOrThrow();
       rotationId = Number(row.id);
@@ -122,7 +148,15 @@ export class KeyRotation {
       const a = await this.provider.createKekVersion(target);
       await this.db
         .insertInto('kek_versions')
-        .values({ version: target, label: a.label, state: 'active', created_at: this.clock.nowMs(), retired_at: null, destroy_after: null, destroyed_at: null })
+        .values({
+          version: target,
+          label: a.label,
+          state: 'active',
+          created_at: this.clock.nowMs(),
+          retired_at: null,
+          destroy_after: null,
+          destroyed_at: null,
+        })
         .onConflict((oc) => oc.column('version').doNothing())
         .execute();
       this.o.log?.info({ event: 'keys.kek_version_created', version: target }, 'new KEK version created in the HSM');
@@ -134,7 +168,12 @@ export class KeyRotation {
     let retired: number[] = [];
     if (failed.length === 0) {
       const now = this.clock.nowMs();
-      const active = await this.db.selectFrom('kek_versions').select('version').where('state', '=', 'active').where('version', '<>', target).execute();
+      const active = await this.db
+        .selectFrom('kek_versions')
+        .select('version')
+        .where('state', '=', 'active')
+        .where('version', '<>', target)
+        .execute();
       retired = active.map((r) => Number(r.version));
       if (retired.length) {
         await this.db
@@ -144,7 +183,11 @@ export class KeyRotation {
           .where('version', '<>', target)
           .execute();
       }
-      await this.db.updateTable('kek_rotations').set({ state: 'done', finished_at: now }).where('id', '=', rotationId).execute();
+      await this.db
+        .updateTable('kek_rotations')
+        .set({ state: 'done', finished_at: now })
+        .where('id', '=', rotationId)
+        .execute();
     }
     const { destroyed, kept } = failed.length === 0 ? await this.destroyDue() : { destroyed: [], kept: [] };
     const seconds = (performance.now() - t0) / 1000;
@@ -153,11 +196,27 @@ export class KeyRotation {
         `KEK rotation to version ${target} incomplete: ${failed.length} wrapped key(s) failed their integrity check (${failed.slice(0, 5).join(', ')}${failed.length > 5 ? ', …' : ''}); their KEK version was kept`,
       );
     }
-    return { resumed: !!running, fromVersions, toVersion: target, rewrapped, failed, retired, destroyed, kept, seconds: Math.round(seconds * 1000) / 1000, keysPerSecond: seconds > 0 ? Math.round(rewrapped / seconds) : 0 };
+    return {
+      resumed: !!running,
+      fromVersions,
+      toVersion: target,
+      rewrapped,
+      failed,
+      retired,
+      destroyed,
+      kept,
+      seconds: Math.round(seconds * 1000) / 1000,
+      keysPerSecond: seconds > 0 ? Math.round(rewrapped / seconds) : 0,
+    };
   }
 
   /** Re-wraps every key not under `target`, in id order, batch by batch; returns counts. */
-  private async rewrapAll(target: number, rotationId: number, progress?: (p: JobProgress) => void, signal?: AbortSignal): Promise<{ rewrapped: number; failed: string[] }> {
+  private async rewrapAll(
+    target: number,
+    rotationId: number,
+    progress?: (p: JobProgress) => void,
+    signal?: AbortSignal,
+  ): Promise<{ rewrapped: number; failed: string[] }> {
     const batch = this.o.batchSize ?? 200;
     const conc = Math.max(1, this.o.concurrency ?? 4);
     const failed: string[] = [];
@@ -169,7 +228,11 @@ export class KeyRotation {
       let total = remaining;
       let after = '';
       for (;;) {
-        if (signal?.aborted) throw keysErrors.unavailable('KEK rotation interrupted (shutdown); run `coffre keys rotate` again to resume', 'it resumes where it stopped');
+        if (signal?.aborted)
+          throw keysErrors.unavailable(
+            'KEK rotation interrupted (shutdown); run `coffre keys rotate` again to resume',
+            'it resumes where it stopped',
+          );
         const rows = await this.db
           .selectFrom('data_keys')
           .select(['id', 'kek_label', 'kek_version', 'mechanism', 'wrapped'])
@@ -192,7 +255,10 @@ export class KeyRotation {
             } catch (e) {
               if (isAppError(e) && e.code === 'KEYS_INTEGRITY') {
                 failed.push(r.id);
-                this.o.log?.error({ event: 'keys.rewrap_failed', keyId: r.id }, 'wrapped key failed its integrity check');
+                this.o.log?.error(
+                  { event: 'keys.rewrap_failed', keyId: r.id },
+                  'wrapped key failed its integrity check',
+                );
                 continue;
               }
               throw e;
@@ -205,23 +271,43 @@ export class KeyRotation {
           for (const { id, old, w } of out) {
             const u = await trx
               .updateTable('data_keys')
-              .set({ kek_label: w.kekLabel, kek_version: w.kekVersion, mechanism: w.mechanism, wrapped: w.wrapped.toString('base64'), rewrapped_at: now })
+              .set({
+                kek_label: w.kekLabel,
+                kek_version: w.kekVersion,
+                mechanism: w.mechanism,
+                wrapped: w.wrapped.toString('base64'),
+                rewrapped_at: now,
+              })
               .where('id', '=', id)
               .where('wrapped', '=', old) // optimistic: a concurrent change wins
               .executeTakeFirst();
             if (Number(u.numUpdatedRows) === 1) rewrapped++;
           }
-          await trx.updateTable('kek_rotations').set({ rewrapped: (eb) => eb('rewrapped', '+', out.length) }).where('id', '=', rotationId).execute();
+          await trx
+            .updateTable('kek_rotations')
+            .set({ rewrapped: (eb) => eb('rewrapped', '+', out.length) })
+            .where('id', '=', rotationId)
+            .execute();
         });
         total = Math.max(total, rewrapped + failed.length);
-        progress?.({ phase: 'rewrap', done: rewrapped + failed.length, total, percent: Math.round((100 * (rewrapped + failed.length)) / Math.max(1, total)), unit: 'keys' });
+        progress?.({
+          phase: 'rewrap',
+          done: rewrapped + failed.length,
+          total,
+          percent: Math.round((100 * (rewrapped + failed.length)) / Math.max(1, total)),
+          unit: 'keys',
+        });
       }
     }
     return { rewrapped, failed };
   }
 
   private async countNotUnder(version: number): Promise<number> {
-    const r = await this.db.selectFrom('data_keys').select((eb) => eb.fn.countAll<number>().as('n')).where('kek_version', '<>', version).executeTakeFirstOrThrow();
+    const r = await this.db
+      .selectFrom('data_keys')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('kek_version', '<>', version)
+      .executeTakeFirstOrThrow();
     return Number(r.n);
   }
 
@@ -233,7 +319,12 @@ export class KeyRotation {
    */
   async destroyDue(): Promise<{ destroyed: number[]; kept: KeptVersion[] }> {
     const now = this.clock.nowMs();
-    const due = await this.db.selectFrom('kek_versions').select(['version']).where('state', '=', 'retired').where('destroy_after', '<=', now).execute();
+    const due = await this.db
+      .selectFrom('kek_versions')
+      .select(['version'])
+      .where('state', '=', 'retired')
+      .where('destroy_after', '<=', now)
+      .execute();
     const kept: KeptVersion[] = [];
     if (due.length === 0) return { destroyed: [], kept };
     const versions = await this.provider.kekVersions();
@@ -242,14 +333,24 @@ export class KeyRotation {
     for (const { version } of due) {
       const v = Number(version);
       if (v === current) continue;
-      const left = await this.db.selectFrom('data_keys').select(['id', 'kek_label', 'kek_version', 'mechanism', 'wrapped']).where('kek_version', '=', v).execute();
+      const left = await this.db
+        .selectFrom('data_keys')
+        .select(['id', 'kek_label', 'kek_version', 'mechanism', 'wrapped'])
+        .where('kek_version', '=', v)
+        .execute();
       let stuck = 0;
       for (const r of left) {
         try {
           const w = await this.provider.rewrap(toWrapped(r), current);
           await this.db
             .updateTable('data_keys')
-            .set({ kek_label: w.kekLabel, kek_version: w.kekVersion, mechanism: w.mechanism, wrapped: w.wrapped.toString('base64'), rewrapped_at: now })
+            .set({
+              kek_label: w.kekLabel,
+              kek_version: w.kekVersion,
+              mechanism: w.mechanism,
+              wrapped: w.wrapped.toString('base64'),
+              rewrapped_at: now,
+            })
             .where('id', '=', r.id)
             .where('wrapped', '=', r.wrapped)
             .execute();
@@ -262,12 +363,19 @@ export class KeyRotation {
       const wrappedKeys: Record<string, number> = { dataKeys: await this.countUnder(v) };
       for (const h of this.holders) wrappedKeys[h.name] = await h.countUnder(v);
       if (Object.values(wrappedKeys).some((n) => n > 0)) {
-        this.o.log?.error({ event: 'keys.kek_not_destroyed', version: v, wrappedKeys, failedIntegrity: stuck }, 'retired KEK version kept: it still wraps live keys');
+        this.o.log?.error(
+          { event: 'keys.kek_not_destroyed', version: v, wrappedKeys, failedIntegrity: stuck },
+          'retired KEK version kept: it still wraps live keys',
+        );
         kept.push({ version: v, wrappedKeys });
         continue;
       }
       if (versions.includes(v)) await this.provider.destroyKekVersion(v);
-      await this.db.updateTable('kek_versions').set({ state: 'destroyed', destroyed_at: now }).where('version', '=', v).execute();
+      await this.db
+        .updateTable('kek_versions')
+        .set({ state: 'destroyed', destroyed_at: now })
+        .where('version', '=', v)
+        .execute();
       this.o.log?.info({ event: 'keys.kek_destroyed', version: v }, 'retired KEK version destroyed in the HSM');
       destroyed.push(v);
     }
@@ -275,7 +383,11 @@ export class KeyRotation {
   }
 
   private async countUnder(version: number): Promise<number> {
-    const r = await this.db.selectFrom('data_keys').select((eb) => eb.fn.countAll<number>().as('n')).where('kek_version', '=', version).executeTakeFirstOrThrow();
+    const r = await this.db
+      .selectFrom('data_keys')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('kek_version', '=', version)
+      .executeTakeFirstOrThrow();
     return Number(r.n);
   }
 
@@ -284,10 +396,18 @@ export class KeyRotation {
     const inHsm = new Set(await this.provider.kekVersions().catch(() => [] as number[]));
     const rows = await this.db.selectFrom('kek_versions').selectAll().execute();
     const counts = new Map(
-      (await this.db.selectFrom('data_keys').select(['kek_version']).select((eb) => eb.fn.countAll<number>().as('n')).groupBy('kek_version').execute()).map((r) => [Number(r.kek_version), Number(r.n)]),
+      (
+        await this.db
+          .selectFrom('data_keys')
+          .select(['kek_version'])
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .groupBy('kek_version')
+          .execute()
+      ).map((r) => [Number(r.kek_version), Number(r.n)]),
     );
     const all = new Set<number>([...inHsm, ...rows.map((r) => Number(r.version)), ...counts.keys()]);
-    const iso = (n: number | null | undefined) => (n === null || n === undefined ? null : new Date(Number(n)).toISOString());
+    const iso = (n: number | null | undefined) =>
+      n === null || n === undefined ? null : new Date(Number(n)).toISOString();
     return [...all]
       .sort((a, b) => a - b)
       .map((v) => {
@@ -309,7 +429,10 @@ export class KeyRotation {
   /** The jobs of the keys module (registered by main.ts). */
   jobs(): JobDefinition[] {
     return [
-      { name: 'keys.rotate', run: (ctx) => this.rotate({ actor: ctx.actor, progress: (p) => ctx.progress(p), signal: ctx.signal }) },
+      {
+        name: 'keys.rotate',
+        run: (ctx) => this.rotate({ actor: ctx.actor, progress: (p) => ctx.progress(p), signal: ctx.signal }),
+      },
       { name: 'keys.destroy-retired', schedule: '40 3 * * *', catchUp: true, run: async () => this.destroyDue() },
     ];
   }

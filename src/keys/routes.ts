@@ -25,7 +25,14 @@ export interface KeysRoutesOptions {
 }
 
 const tags = ['keys'];
-const ErrorReply = Type.Object({ error: Type.Object({ code: Type.String(), message: Type.String(), requestId: Type.String(), details: Type.Optional(Type.Unknown()) }) });
+const ErrorReply = Type.Object({
+  error: Type.Object({
+    code: Type.String(),
+    message: Type.String(),
+    requestId: Type.String(),
+    details: Type.Optional(Type.Unknown()),
+  }),
+});
 const errs = { 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 409: ErrorReply, 503: ErrorReply };
 
 const Attributes = Type.Object({
@@ -64,14 +71,24 @@ export const KeyStatusReply = Type.Object({
   up: Type.Boolean(),
   module: Type.String(),
   slot: Type.Integer(),
-  token: Type.Object({ label: Type.String(), serial: Type.String(), manufacturer: Type.String(), model: Type.String() }),
+  token: Type.Object({
+    label: Type.String(),
+    serial: Type.String(),
+    manufacturer: Type.String(),
+    model: Type.String(),
+  }),
   kek: Type.Object({ labelPrefix: Type.String(), currentVersion: Type.Integer(), currentLabel: Type.String() }),
   versions: Type.Array(Version),
   latencyMs: Type.Number(),
   retiredKekGraceDays: Type.Number(),
   /** present when the keys are in the embedded SoftHSM2 token: evaluation only (src/keys/embedded.ts) */
   embeddedToken: Type.Optional(
-    Type.Object({ evaluationOnly: Type.Literal(true), tokenConfig: Nullable(Type.String()), pinStore: Type.Union([Type.Literal('file'), Type.Literal('systemd-credential')]), message: Type.String() }),
+    Type.Object({
+      evaluationOnly: Type.Literal(true),
+      tokenConfig: Nullable(Type.String()),
+      pinStore: Type.Union([Type.Literal('file'), Type.Literal('systemd-credential')]),
+      message: Type.String(),
+    }),
   ),
 });
 const RunReply = Type.Object({
@@ -82,7 +99,16 @@ const RunReply = Type.Object({
   startedAt: Type.String(),
   endedAt: Nullable(Type.String()),
   outcome: Type.String(),
-  progress: Type.Union([Type.Object({ phase: Type.String(), done: Type.Optional(Type.Number()), total: Type.Optional(Type.Number()), percent: Type.Optional(Type.Number()), unit: Type.Optional(Type.String()) }), Type.Null()]),
+  progress: Type.Union([
+    Type.Object({
+      phase: Type.String(),
+      done: Type.Optional(Type.Number()),
+      total: Type.Optional(Type.Number()),
+      percent: Type.Optional(Type.Number()),
+      unit: Type.Optional(Type.String()),
+    }),
+    Type.Null(),
+  ]),
   error: Nullable(Type.String()),
 });
 
@@ -105,10 +131,26 @@ function actorOf(req: FastifyRequest): string {
 
 export function keysRoutes(o: KeysRoutesOptions): FastifyPluginAsync {
   return async (app) => {
-    app.get('/keys/status', { config: { permission: PERMISSIONS.keysRead }, schema: { tags, summary: 'HSM, token and KEK versions with their attributes read back from the HSM', response: { 200: KeyStatusReply, ...errs } } }, async (req) => {
-      await o.audit.recordNow({ action: 'keys.status', actor: actorOf(req), outcome: 'success', source: auditSource(req) });
-      return keyStatus(o.keys, o.config);
-    });
+    app.get(
+      '/keys/status',
+      {
+        config: { permission: PERMISSIONS.keysRead },
+        schema: {
+          tags,
+          summary: 'HSM, token and KEK versions with their attributes read back from the HSM',
+          response: { 200: KeyStatusReply, ...errs },
+        },
+      },
+      async (req) => {
+        await o.audit.recordNow({
+          action: 'keys.status',
+          actor: actorOf(req),
+          outcome: 'success',
+          source: auditSource(req),
+        });
+        return keyStatus(o.keys, o.config);
+      },
+    );
 
     app.post(
       '/keys/rotate',
@@ -117,7 +159,10 @@ export function keysRoutes(o: KeysRoutesOptions): FastifyPluginAsync {
         schema: {
           tags,
           summary: 'start a KEK rotation (job keys.rotate); poll its run for progress',
-          body: Type.Object({ confirm: Type.Literal(true, { description: 'rotation is deliberate: the caller says so' }) }, { additionalProperties: false }),
+          body: Type.Object(
+            { confirm: Type.Literal(true, { description: 'rotation is deliberate: the caller says so' }) },
+            { additionalProperties: false },
+          ),
           response: { 202: Type.Object({ runId: Type.Integer() }), 400: ErrorReply, ...errs },
         },
       },
@@ -129,12 +174,29 @@ export function keysRoutes(o: KeysRoutesOptions): FastifyPluginAsync {
         const runId = await new Promise<number>((resolve, reject) => {
           let started = false;
           o.scheduler
-            .run<{ toVersion: number }>('keys.rotate', { trigger: 'api', actor, onStarted: (id) => ((started = true), resolve(id)) })
+            .run<{ toVersion: number }>('keys.rotate', {
+              trigger: 'api',
+              actor,
+              onStarted: (id) => ((started = true), resolve(id)),
+            })
             .then(
-              (r) => o.audit.recordNow({ action: 'keys.rotate', actor, outcome: 'success', targets: { kek_version: String(r.result.toVersion), run: String(r.runId) }, source }),
+              (r) =>
+                o.audit.recordNow({
+                  action: 'keys.rotate',
+                  actor,
+                  outcome: 'success',
+                  targets: { kek_version: String(r.result.toVersion), run: String(r.runId) },
+                  source,
+                }),
               async (e: unknown) => {
                 if (!started) return reject(e);
-                await o.audit.recordNow({ action: 'keys.rotate', actor, outcome: 'failure', reason: (e as { code?: string }).code ?? 'ERROR', source });
+                await o.audit.recordNow({
+                  action: 'keys.rotate',
+                  actor,
+                  outcome: 'failure',
+                  reason: (e as { code?: string }).code ?? 'ERROR',
+                  source,
+                });
               },
             )
             .catch((e: unknown) => req.log.error({ err: e }, 'keys.rotate: audit record failed'));
@@ -145,7 +207,15 @@ export function keysRoutes(o: KeysRoutesOptions): FastifyPluginAsync {
 
     app.get(
       '/keys/rotations/:runId',
-      { config: { permission: PERMISSIONS.keysRead }, schema: { tags, summary: 'a rotation run: outcome and progress', params: Type.Object({ runId: Type.Integer({ minimum: 1 }) }), response: { 200: RunReply, ...errs } } },
+      {
+        config: { permission: PERMISSIONS.keysRead },
+        schema: {
+          tags,
+          summary: 'a rotation run: outcome and progress',
+          params: Type.Object({ runId: Type.Integer({ minimum: 1 }) }),
+          response: { 200: RunReply, ...errs },
+        },
+      },
       async (req) => {
         const id = (req.params as { runId: number }).runId;
         const run = (await o.scheduler.runs('keys.rotate', 200)).find((r) => r.id === id);

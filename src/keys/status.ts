@@ -11,7 +11,8 @@ export async function keyStatus(keys: Keys, config: KeysConfig) {
   const current = await provider.currentKekVersion();
   const latencyMs = Math.round((await provider.ping()) * 1000) / 1000;
   const versions: (KekVersionState & { attributes?: KekAttributes })[] = [];
-  for (const v of await rotation.versions()) versions.push({ ...v, ...(v.inHsm ? { attributes: await provider.kekAttributes(v.version) } : {}) });
+  for (const v of await rotation.versions())
+    versions.push({ ...v, ...(v.inHsm ? { attributes: await provider.kekAttributes(v.version) } : {}) });
   return {
     up: true,
     module: token.module,

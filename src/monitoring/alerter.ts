@@ -56,7 +56,8 @@ export interface AlertView {
   deliveries: Record<string, string>;
 }
 
-const keyOf = (kind: string, targets: Record<string, string> | undefined) => `${kind}|${JSON.stringify(Object.entries(targets ?? {}).sort(([a], [b]) => (a < b ? -1 : 1)))}`;
+const keyOf = (kind: string, targets: Record<string, string> | undefined) =>
+  `${kind}|${JSON.stringify(Object.entries(targets ?? {}).sort(([a], [b]) => (a < b ? -1 : 1)))}`;
 
 /**
  * Alerts (src/monitoring/types.ts), with a life cycle: open → acknowledged → resolved.
@@ -90,31 +91,85 @@ export class DbAlerter implements Alerter {
           .orderBy('at', 'desc')
           .executeTakeFirst();
         if (open && now - Number(open.last_at ?? open.at) < (this.o.dedupeMs ?? 15 * 60_000)) {
-          const remind = open.state === 'open' && now - Number(open.notified_at ?? open.at) >= (this.o.renotifyMs ?? 4 * 3_600_000);
+          const remind =
+            open.state === 'open' && now - Number(open.notified_at ?? open.at) >= (this.o.renotifyMs ?? 4 * 3_600_000);
           await trx
             .updateTable('alerts')
             .set((eb) => ({ repeats: eb('repeats', '+', 1), last_at: now, ...(remind ? { notified_at: now } : {}) }))
             .where('id', '=', open.id)
             .execute();
           if (!remind) return undefined;
-          const n: AlertNotice = { ...alert, severity: open.severity as Severity, id: open.id, at: new Date(Number(open.at)).toISOString(), applianceId: this.o.applianceId, notice: 'reminder' };
-          await this.o.audit.record(trx, { action: 'alert.reminded', actor: 'system', outcome: 'success', targets: { ...(alert.targets ?? {}), alert: open.id, kind: alert.kind } });
+          const n: AlertNotice = {
+            ...alert,
+            severity: open.severity as Severity,
+            id: open.id,
+            at: new Date(Number(open.at)).toISOString(),
+            applianceId: this.o.applianceId,
+            notice: 'reminder',
+          };
+          await this.o.audit.record(trx, {
+            action: 'alert.reminded',
+            actor: 'system',
+            outcome: 'success',
+            targets: { ...(alert.targets ?? {}), alert: open.id, kind: alert.kind },
+          });
           await this.o.outbox.enqueue(trx, n, this.channelsFor(n.severity));
           return n;
         }
         const id = crypto.randomUUID();
-        const n: AlertNotice = { ...alert, id, at: new Date(now).toISOString(), applianceId: this.o.applianceId, notice: 'raised' };
+        const n: AlertNotice = {
+          ...alert,
+          id,
+          at: new Date(now).toISOString(),
+          applianceId: this.o.applianceId,
+          notice: 'raised',
+        };
         await trx
           .insertInto('alerts')
-          .values({ id, at: now, kind: alert.kind, severity: alert.severity, message: alert.message, targets: alert.targets ? JSON.stringify(alert.targets) : null, deliveries: null, repeats: 0, dedupe_key: key, state: 'open', last_at: now, notified_at: now, acked_at: null, acked_by: null, resolved_at: null, resolved_by: null })
+          .values({
+            id,
+            at: now,
+            kind: alert.kind,
+            severity: alert.severity,
+            message: alert.message,
+            targets: alert.targets ? JSON.stringify(alert.targets) : null,
+            deliveries: null,
+            repeats: 0,
+            dedupe_key: key,
+            state: 'open',
+            last_at: now,
+            notified_at: now,
+            acked_at: null,
+            acked_by: null,
+            resolved_at: null,
+            resolved_by: null,
+          })
           .execute();
-        await this.o.audit.record(trx, { action: 'alert.raised', actor: 'system', outcome: 'success', targets: { ...(alert.targets ?? {}), alert: id, kind: alert.kind } });
+        await this.o.audit.record(trx, {
+          action: 'alert.raised',
+          actor: 'system',
+          outcome: 'success',
+          targets: { ...(alert.targets ?? {}), alert: id, kind: alert.kind },
+        });
         await this.o.outbox.enqueue(trx, n, this.channelsFor(alert.severity));
         return n;
       });
     } catch (e) {
-      const failure = e instanceof AppError ? e : new AppError('ALERT_UNRECORDED', `the alert could not be recorded (${describeDbError(e)}); it was logged and sent to the channels`, { httpStatus: 503, cause: e });
-      const n: AlertNotice = { ...alert, id: crypto.randomUUID(), at: new Date(now).toISOString(), applianceId: this.o.applianceId, notice: 'raised' };
+      const failure =
+        e instanceof AppError
+          ? e
+          : new AppError(
+              'ALERT_UNRECORDED',
+              `the alert could not be recorded (${describeDbError(e)}); it was logged and sent to the channels`,
+              { httpStatus: 503, cause: e },
+            );
+      const n: AlertNotice = {
+        ...alert,
+        id: crypto.randomUUID(),
+        at: new Date(now).toISOString(),
+        applianceId: this.o.applianceId,
+        notice: 'raised',
+      };
       this.logAlert(n);
       this.o.log.error({ err: e, alert: n.id }, 'alert could not be recorded; sending it anyway');
       this.sendDirect(n);
@@ -128,7 +183,12 @@ export class DbAlerter implements Alerter {
 
   async clear(a: Pick<Alert, 'kind' | 'targets'>): Promise<void> {
     const key = keyOf(a.kind, a.targets);
-    const open = await this.o.db.selectFrom('alerts').select('id').where('dedupe_key', '=', key).where('state', 'in', ['open', 'acknowledged']).execute();
+    const open = await this.o.db
+      .selectFrom('alerts')
+      .select('id')
+      .where('dedupe_key', '=', key)
+      .where('state', 'in', ['open', 'acknowledged'])
+      .execute();
     for (const r of open) await this.resolve(r.id, 'rule');
   }
 
@@ -142,7 +202,12 @@ export class DbAlerter implements Alerter {
     return this.transition(id, by, 'acknowledged', source);
   }
 
-  private async transition(id: string, by: string, to: 'acknowledged' | 'resolved', source: Parameters<Auditor['record']>[1]['source']): Promise<boolean> {
+  private async transition(
+    id: string,
+    by: string,
+    to: 'acknowledged' | 'resolved',
+    source: Parameters<Auditor['record']>[1]['source'],
+  ): Promise<boolean> {
     if (!ACTOR.test(by)) throw new AppError('ALERT_INVALID', 'bad actor', { httpStatus: 500, expose: false });
     const now = this.o.clock.nowMs();
     const from = to === 'resolved' ? ['open', 'acknowledged'] : ['open'];
@@ -151,15 +216,35 @@ export class DbAlerter implements Alerter {
       if (!row || !from.includes(row.state)) return null;
       const r = await trx
         .updateTable('alerts')
-        .set(to === 'resolved' ? { state: to, resolved_at: now, resolved_by: by } : { state: to, acked_at: now, acked_by: by })
+        .set(
+          to === 'resolved'
+            ? { state: to, resolved_at: now, resolved_by: by }
+            : { state: to, acked_at: now, acked_by: by },
+        )
         .where('id', '=', id)
         .where('state', 'in', from)
         .executeTakeFirst();
       if (Number(r.numUpdatedRows) !== 1) return null;
       const targets = row.targets ? (JSON.parse(row.targets) as Record<string, string>) : {};
-      await this.o.audit.record(trx, { action: `alert.${to}`, actor: by === 'rule' ? 'system' : by, ...(by === 'rule' ? { reason: 'CONDITION_CLEARED' } : {}), outcome: 'success', targets: { ...targets, alert: id, kind: row.kind }, ...(source ? { source } : {}) });
+      await this.o.audit.record(trx, {
+        action: `alert.${to}`,
+        actor: by === 'rule' ? 'system' : by,
+        ...(by === 'rule' ? { reason: 'CONDITION_CLEARED' } : {}),
+        outcome: 'success',
+        targets: { ...targets, alert: id, kind: row.kind },
+        ...(source ? { source } : {}),
+      });
       if (to !== 'resolved') return undefined;
-      const n: AlertNotice = { kind: row.kind, severity: row.severity as Severity, message: row.message, ...(row.targets ? { targets } : {}), id, at: new Date(Number(row.at)).toISOString(), applianceId: this.o.applianceId, notice: 'resolved' };
+      const n: AlertNotice = {
+        kind: row.kind,
+        severity: row.severity as Severity,
+        message: row.message,
+        ...(row.targets ? { targets } : {}),
+        id,
+        at: new Date(Number(row.at)).toISOString(),
+        applianceId: this.o.applianceId,
+        notice: 'resolved',
+      };
       await this.o.outbox.enqueue(trx, n, this.channelsFor(n.severity));
       return n;
     });
@@ -173,7 +258,11 @@ export class DbAlerter implements Alerter {
 
   /** Alerts for the console: open first (newest first), then the history. */
   async list(o: { state?: AlertState | 'active'; limit?: number; before?: number } = {}): Promise<AlertView[]> {
-    let q = this.o.db.selectFrom('alerts').selectAll().orderBy('at', 'desc').limit(Math.min(o.limit ?? 100, 500));
+    let q = this.o.db
+      .selectFrom('alerts')
+      .selectAll()
+      .orderBy('at', 'desc')
+      .limit(Math.min(o.limit ?? 100, 500));
     if (o.state === 'active') q = q.where('state', 'in', ['open', 'acknowledged']);
     else if (o.state) q = q.where('state', '=', o.state);
     if (o.before !== undefined) q = q.where('at', '<', o.before);
@@ -202,20 +291,34 @@ export class DbAlerter implements Alerter {
   }
 
   private channelsFor(severity: Severity): string[] {
-    return this.o.outbox.channels.filter((c) => RANK[severity] >= RANK[this.o.minSeverity?.[c.name] ?? 'info']).map((c) => c.name);
+    return this.o.outbox.channels
+      .filter((c) => RANK[severity] >= RANK[this.o.minSeverity?.[c.name] ?? 'info'])
+      .map((c) => c.name);
   }
 
   private logAlert(n: AlertNotice): void {
     const level = n.severity === 'critical' ? 'error' : n.severity === 'warning' ? 'warn' : 'info';
-    this.o.log[level]({ alert: { id: n.id, kind: n.kind, severity: n.severity, targets: n.targets, notice: n.notice } }, `ALERT ${n.kind}: ${n.message}`);
+    this.o.log[level](
+      { alert: { id: n.id, kind: n.kind, severity: n.severity, targets: n.targets, notice: n.notice } },
+      `ALERT ${n.kind}: ${n.message}`,
+    );
   }
 
   /** the database is unusable: best effort, straight to the channels */
   private sendDirect(n: AlertNotice): void {
-    const channels: AlertChannel[] = this.o.outbox.channels.filter((c) => this.channelsFor(n.severity).includes(c.name));
+    const channels: AlertChannel[] = this.o.outbox.channels.filter((c) =>
+      this.channelsFor(n.severity).includes(c.name),
+    );
     const p = Promise.all(
       channels.map((c) =>
-        c.send({ ...n, deliveryId: `${n.id}:direct` }).catch((e: unknown) => this.o.log.error({ channel: c.name, alert: n.id, code: e instanceof AppError ? e.code : 'ERROR' }, 'alert channel failed')),
+        c
+          .send({ ...n, deliveryId: `${n.id}:direct` })
+          .catch((e: unknown) =>
+            this.o.log.error(
+              { channel: c.name, alert: n.id, code: e instanceof AppError ? e.code : 'ERROR' },
+              'alert channel failed',
+            ),
+          ),
       ),
     ).then(() => undefined);
     this.direct.add(p);
@@ -224,7 +327,8 @@ export class DbAlerter implements Alerter {
 
   private validate(a: Alert): Alert {
     const bad = (m: string) => new AppError('ALERT_INVALID', `alert refused: ${m}`, { httpStatus: 500, expose: false });
-    if (typeof a?.kind !== 'string' || !KIND.test(a.kind)) throw bad('kind must be dotted lowercase, e.g. backup.failed');
+    if (typeof a?.kind !== 'string' || !KIND.test(a.kind))
+      throw bad('kind must be dotted lowercase, e.g. backup.failed');
     if (!['info', 'warning', 'critical'].includes(a.severity)) throw bad('severity must be info, warning or critical');
     if (typeof a.message !== 'string' || a.message.length === 0) throw bad('message is empty');
     const out: Alert = { kind: a.kind, severity: a.severity, message: redactText(a.message).slice(0, 1000) };
@@ -232,11 +336,11 @@ export class DbAlerter implements Alerter {
       const entries = Object.entries(a.targets);
       if (entries.length > 8) throw bad('more than 8 targets');
       for (const [k, v] of entries) {
-        if (!TARGET_KEY.test(k) || k === 'alert' || k === 'kind' || typeof v !== 'string' || !TARGET_ID.test(v)) throw bad('targets must be ids');
+        if (!TARGET_KEY.test(k) || k === 'alert' || k === 'kind' || typeof v !== 'string' || !TARGET_ID.test(v))
+          throw bad('targets must be ids');
       }
       out.targets = { ...a.targets };
     }
     return out;
   }
 }
-

@@ -22,13 +22,23 @@ export async function measureClockOffset(o: ClockPeersOptions): Promise<{ offset
   const one = (url: string) =>
     new Promise<number>((resolve, reject) => {
       const t0 = now();
-      const req = https.request(url, { method: 'HEAD', timeout: o.timeoutMs ?? 5000, minVersion: 'TLSv1.2', ...(o.ca ? { ca: o.ca } : {}), agent: false }, (res) => {
-        const t1 = now();
-        res.resume();
-        const date = Date.parse(String(res.headers.date ?? ''));
-        if (!Number.isFinite(date)) return reject(new Error('no Date header'));
-        resolve((t0 + t1) / 2 - (date + 500));
-      });
+      const req = https.request(
+        url,
+        {
+          method: 'HEAD',
+          timeout: o.timeoutMs ?? 5000,
+          minVersion: 'TLSv1.2',
+          ...(o.ca ? { ca: o.ca } : {}),
+          agent: false,
+        },
+        (res) => {
+          const t1 = now();
+          res.resume();
+          const date = Date.parse(String(res.headers.date ?? ''));
+          if (!Number.isFinite(date)) return reject(new Error('no Date header'));
+          resolve((t0 + t1) / 2 - (date + 500));
+        },
+      );
       req.on('timeout', () => req.destroy(new Error('timeout')));
       req.on('error', reject);
       req.end();

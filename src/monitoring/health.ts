@@ -31,7 +31,11 @@ export function storageHealth(dir: string): HealthCheck {
  * `alertAfterMs` (records wait in the database meanwhile). Up when export is disabled, and on a
  * node that does not hold the export lease (another node sends).
  */
-export function auditExportHealth(status: (() => ForwarderStatus) | undefined, alertAfterMs: number, clock: Clock): HealthCheck {
+export function auditExportHealth(
+  status: (() => ForwarderStatus) | undefined,
+  alertAfterMs: number,
+  clock: Clock,
+): HealthCheck {
   return {
     name: 'audit-export',
     check: async () => {
@@ -39,7 +43,12 @@ export function auditExportHealth(status: (() => ForwarderStatus) | undefined, a
       const s = status();
       if (!s.leader || s.connected || s.downSince === null) return { ok: true };
       const downFor = clock.nowMs() - s.downSince;
-      return downFor < alertAfterMs ? { ok: true, detail: `reconnecting (${s.lastError ?? 'unknown'})` } : { ok: false, detail: `collector unreachable for ${Math.round(downFor / 1000)} s (${s.lastError ?? 'unknown'})` };
+      return downFor < alertAfterMs
+        ? { ok: true, detail: `reconnecting (${s.lastError ?? 'unknown'})` }
+        : {
+            ok: false,
+            detail: `collector unreachable for ${Math.round(downFor / 1000)} s (${s.lastError ?? 'unknown'})`,
+          };
     },
   };
 }

@@ -19,7 +19,8 @@ export interface Series {
 }
 
 /** canonical label JSON (sorted keys) */
-export const labelKey = (labels: Record<string, string> | undefined): string => JSON.stringify(Object.fromEntries(Object.entries(labels ?? {}).sort(([a], [b]) => (a < b ? -1 : 1))));
+export const labelKey = (labels: Record<string, string> | undefined): string =>
+  JSON.stringify(Object.fromEntries(Object.entries(labels ?? {}).sort(([a], [b]) => (a < b ? -1 : 1))));
 
 /**
  * Metric points in the database: every sample is merged into its 1-minute bucket (running mean
@@ -37,11 +38,24 @@ export class MetricStore {
       for (const s of finite) {
         await trx
           .insertInto('metric_samples')
-          .values({ name: s.name, labels: labelKey(s.labels), res: MINUTE, at: bucket, value: s.value, max: s.value, n: 1 })
+          .values({
+            name: s.name,
+            labels: labelKey(s.labels),
+            res: MINUTE,
+            at: bucket,
+            value: s.value,
+            max: s.value,
+            n: 1,
+          })
           .onConflict((oc) =>
             oc.columns(['name', 'labels', 'res', 'at']).doUpdateSet((eb) => ({
               value: sql<number>`(metric_samples.value * metric_samples.n + ${s.value}) / (metric_samples.n + 1)`,
-              max: eb.case().when('metric_samples.max', '<', s.value).then(s.value).else(eb.ref('metric_samples.max')).end(),
+              max: eb
+                .case()
+                .when('metric_samples.max', '<', s.value)
+                .then(s.value)
+                .else(eb.ref('metric_samples.max'))
+                .end(),
               n: eb(eb.ref('metric_samples.n'), '+', 1),
             })),
           )
@@ -51,10 +65,19 @@ export class MetricStore {
   }
 
   /** Downsamples and prunes; returns how many 1-minute points were folded and how many old points deleted. */
-  async compact(now: number, fullResolutionMs: number, retentionMs: number): Promise<{ folded: number; deleted: number }> {
+  async compact(
+    now: number,
+    fullResolutionMs: number,
+    retentionMs: number,
+  ): Promise<{ folded: number; deleted: number }> {
     const cutoff = Math.floor((now - fullResolutionMs) / COARSE) * COARSE;
     return this.db.transaction().execute(async (trx) => {
-      const old = await trx.selectFrom('metric_samples').selectAll().where('res', '=', MINUTE).where('at', '<', cutoff).execute();
+      const old = await trx
+        .selectFrom('metric_samples')
+        .selectAll()
+        .where('res', '=', MINUTE)
+        .where('at', '<', cutoff)
+        .execute();
       const agg = new Map<string, { name: string; labels: string; at: number; sum: number; max: number; n: number }>();
       for (const r of old) {
         const at = Math.floor(Number(r.at) / COARSE) * COARSE;
@@ -66,23 +89,40 @@ export class MetricStore {
         agg.set(k, a);
       }
       for (const a of agg.values()) {
-        const prev = await trx.selectFrom('metric_samples').selectAll().where('name', '=', a.name).where('labels', '=', a.labels).where('res', '=', COARSE).where('at', '=', a.at).executeTakeFirst();
+        const prev = await trx
+          .selectFrom('metric_samples')
+          .selectAll()
+          .where('name', '=', a.name)
+          .where('labels', '=', a.labels)
+          .where('res', '=', COARSE)
+          .where('at', '=', a.at)
+          .executeTakeFirst();
         if (prev) {
           const n = Number(prev.n) + a.n;
           await trx
             .updateTable('metric_samples')
-            .set({ value: (Number(prev.value) * Number(prev.n) + a.sum) / n, max: Math.max(Number(prev.max), a.max), n })
+            .set({
+              value: (Number(prev.value) * Number(prev.n) + a.sum) / n,
+              max: Math.max(Number(prev.max), a.max),
+              n,
+            })
             .where('name', '=', a.name)
             .where('labels', '=', a.labels)
             .where('res', '=', COARSE)
             .where('at', '=', a.at)
             .execute();
         } else {
-          await trx.insertInto('metric_samples').values({ name: a.name, labels: a.labels, res: COARSE, at: a.at, value: a.sum / a.n, max: a.max, n: a.n }).execute();
+          await trx
+            .insertInto('metric_samples')
+            .values({ name: a.name, labels: a.labels, res: COARSE, at: a.at, value: a.sum / a.n, max: a.max, n: a.n })
+            .execute();
         }
       }
       await trx.deleteFrom('metric_samples').where('res', '=', MINUTE).where('at', '<', cutoff).execute();
-      const del = await trx.deleteFrom('metric_samples').where('at', '<', now - retentionMs).executeTakeFirst();
+      const del = await trx
+        .deleteFrom('metric_samples')
+        .where('at', '<', now - retentionMs)
+        .executeTakeFirst();
       return { folded: old.length, deleted: Number(del.numDeletedRows) };
     });
   }
@@ -101,7 +141,10 @@ export class MetricStore {
       .where('res', 'in', coarse ? [MINUTE, COARSE] : [MINUTE])
       .orderBy('at')
       .execute();
-    const series = new Map<string, { name: string; labels: string; buckets: Map<number, { sum: number; n: number; max: number }> }>();
+    const series = new Map<
+      string,
+      { name: string; labels: string; buckets: Map<number, { sum: number; n: number; max: number }> }
+    >();
     for (const r of rows) {
       const k = `${r.name}\u0000${r.labels}`;
       const s = series.get(k) ?? { name: r.name, labels: r.labels, buckets: new Map() };
@@ -116,7 +159,9 @@ export class MetricStore {
     return [...series.values()].map((s) => ({
       name: s.name,
       labels: JSON.parse(s.labels) as Record<string, string>,
-      points: [...s.buckets].sort(([a], [b]) => a - b).map(([at, b]) => [at, round(b.sum / b.n), round(b.max)] as [number, number, number]),
+      points: [...s.buckets]
+        .sort(([a], [b]) => a - b)
+        .map(([at, b]) => [at, round(b.sum / b.n), round(b.max)] as [number, number, number]),
     }));
   }
 }

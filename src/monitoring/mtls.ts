@@ -15,7 +15,10 @@ export function parseCaBundle(pem: string): X509Certificate[] {
  * client for one (naming the scrape CAs) but lets it in without; only `GET /metrics` looks at it
  * (`clientCertAllowed`). Browsers that hold no certificate from these CAs are not prompted.
  */
-export function clientCertServerOptions(caPem: string, existingCa: TlsOptions['ca']): Pick<TlsOptions, 'requestCert' | 'rejectUnauthorized' | 'ca'> {
+export function clientCertServerOptions(
+  caPem: string,
+  existingCa: TlsOptions['ca'],
+): Pick<TlsOptions, 'requestCert' | 'rejectUnauthorized' | 'ca'> {
   const ca = [...(existingCa === undefined ? [] : Array.isArray(existingCa) ? existingCa : [existingCa]), caPem];
   return { requestCert: true, rejectUnauthorized: false, ca };
 }

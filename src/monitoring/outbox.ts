@@ -51,11 +51,28 @@ export class AlertOutbox {
     for (const channel of channels) {
       const row = await trx
         .insertInto('alert_outbox')
-        .values({ alert_id: notice.id, channel, notice: notice.notice ?? 'raised', payload: '{}', created_at: now, next_at: now, attempts: 0, holder: null, lease_until: null, sent_at: null, failed_at: null, last_error: null })
+        .values({
+          alert_id: notice.id,
+          channel,
+          notice: notice.notice ?? 'raised',
+          payload: '{}',
+          created_at: now,
+          next_at: now,
+          attempts: 0,
+          holder: null,
+          lease_until: null,
+          sent_at: null,
+          failed_at: null,
+          last_error: null,
+        })
         .returning('id')
         .executeTakeFirstOrThrow();
       const deliveryId = `${notice.id}:${row.id}`;
-      await trx.updateTable('alert_outbox').set({ payload: JSON.stringify({ ...notice, deliveryId }) }).where('id', '=', row.id).execute();
+      await trx
+        .updateTable('alert_outbox')
+        .set({ payload: JSON.stringify({ ...notice, deliveryId }) })
+        .where('id', '=', row.id)
+        .execute();
     }
   }
 
@@ -99,11 +116,18 @@ export class AlertOutbox {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    await this.drain(graceMs).catch((e: unknown) => this.o.log.warn({ err: e }, 'alert outbox: could not deliver before stopping'));
+    await this.drain(graceMs).catch((e: unknown) =>
+      this.o.log.warn({ err: e }, 'alert outbox: could not deliver before stopping'),
+    );
   }
 
   private async pending(dueOnly: boolean): Promise<number> {
-    let q = this.o.db.selectFrom('alert_outbox').select((eb) => eb.fn.countAll<number>().as('n')).where('sent_at', 'is', null).where('failed_at', 'is', null).where('channel', 'in', [...this.byName.keys(), '']);
+    let q = this.o.db
+      .selectFrom('alert_outbox')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('sent_at', 'is', null)
+      .where('failed_at', 'is', null)
+      .where('channel', 'in', [...this.byName.keys(), '']);
     if (dueOnly) q = q.where('next_at', '<=', this.o.clock.nowMs());
     return Number((await q.executeTakeFirst())?.n ?? 0);
   }
@@ -179,17 +203,31 @@ export class AlertOutbox {
       const code = e instanceof AppError ? `${e.code}: ${e.message}` : ((e as NodeJS.ErrnoException).code ?? 'ERROR');
       const giveUp = attempts >= (this.o.maxAttempts ?? 12);
       const delay = Math.min(MAX_BACKOFF, (this.o.backoffMs ?? 5000) * 2 ** (attempts - 1));
-      this.o.log.error({ channel: channel.name, alert: notice.id, notice: notice.notice, attempts, code: code.slice(0, 300), giveUp }, 'alert channel failed');
+      this.o.log.error(
+        { channel: channel.name, alert: notice.id, notice: notice.notice, attempts, code: code.slice(0, 300), giveUp },
+        'alert channel failed',
+      );
       await db
         .updateTable('alert_outbox')
-        .set({ attempts, holder: null, lease_until: null, last_error: code.slice(0, 500), next_at: clock.nowMs() + delay, ...(giveUp ? { failed_at: clock.nowMs() } : {}) })
+        .set({
+          attempts,
+          holder: null,
+          lease_until: null,
+          last_error: code.slice(0, 500),
+          next_at: clock.nowMs() + delay,
+          ...(giveUp ? { failed_at: clock.nowMs() } : {}),
+        })
         .where('id', '=', id)
         .where('holder', '=', this.o.holder)
         .execute();
       await this.summarise(notice.id);
       return 'failed';
     }
-    await db.updateTable('alert_outbox').set({ sent_at: clock.nowMs(), attempts: Number(row.attempts) + 1, holder: null, lease_until: null }).where('id', '=', id).execute();
+    await db
+      .updateTable('alert_outbox')
+      .set({ sent_at: clock.nowMs(), attempts: Number(row.attempts) + 1, holder: null, lease_until: null })
+      .where('id', '=', id)
+      .execute();
     await this.summarise(notice.id);
     return 'sent';
   }
@@ -199,13 +237,29 @@ export class AlertOutbox {
     await this.o.db
       .transaction()
       .execute(async (trx) => {
-        const rows = await trx.selectFrom('alert_outbox').select(['channel', 'sent_at', 'failed_at', 'last_error', 'attempts']).where('alert_id', '=', alertId).orderBy('id').execute();
+        const rows = await trx
+          .selectFrom('alert_outbox')
+          .select(['channel', 'sent_at', 'failed_at', 'last_error', 'attempts'])
+          .where('alert_id', '=', alertId)
+          .orderBy('id')
+          .execute();
         const out: Record<string, string> = {};
         for (const r of rows) {
           const code = r.last_error?.split(':')[0] ?? 'ERROR';
-          out[r.channel] = r.sent_at !== null ? 'sent' : r.failed_at !== null ? `failed: ${code}` : Number(r.attempts) > 0 ? `retrying: ${code}` : 'pending';
+          out[r.channel] =
+            r.sent_at !== null
+              ? 'sent'
+              : r.failed_at !== null
+                ? `failed: ${code}`
+                : Number(r.attempts) > 0
+                  ? `retrying: ${code}`
+                  : 'pending';
         }
-        await trx.updateTable('alerts').set({ deliveries: JSON.stringify(out) }).where('id', '=', alertId).execute();
+        await trx
+          .updateTable('alerts')
+          .set({ deliveries: JSON.stringify(out) })
+          .where('id', '=', alertId)
+          .execute();
       })
       .catch((e: unknown) => this.o.log.warn({ err: e }, 'alert outbox: could not record the delivery state'));
   }

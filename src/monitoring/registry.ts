@@ -21,12 +21,20 @@ export interface AlertChannelsOptions {
  * The one place that knows every AlertChannel: e-mail (mail.smtp to
  * monitoring.alerts.email.to), syslog (audit.syslog's collector), webhook (HTTPS, HMAC-signed).
  */
-export function createAlertChannels(o: AlertChannelsOptions): { channels: AlertChannel[]; minSeverity: Record<string, Severity> } {
+export function createAlertChannels(o: AlertChannelsOptions): {
+  channels: AlertChannel[];
+  minSeverity: Record<string, Severity>;
+} {
   const channels: AlertChannel[] = [];
   const minSeverity: Record<string, Severity> = {};
   const { email, syslog, webhook } = o.alerts;
   if (email.to.length) {
-    if (!o.mailer) throw new AppError('CONFIG_INVALID', 'monitoring.alerts.email.to names recipients but no mail server is configured', { exitCode: 2, hint: 'configure mail.smtp, or empty monitoring.alerts.email.to' });
+    if (!o.mailer)
+      throw new AppError(
+        'CONFIG_INVALID',
+        'monitoring.alerts.email.to names recipients but no mail server is configured',
+        { exitCode: 2, hint: 'configure mail.smtp, or empty monitoring.alerts.email.to' },
+      );
     channels.push(new EmailAlertChannel(o.mailer, email.to));
     minSeverity.email = email.minSeverity;
   }
@@ -36,14 +44,23 @@ export function createAlertChannels(o: AlertChannelsOptions): { channels: AlertC
   }
   if (webhook) {
     const secret = readSecretFile(webhook.secretFile, 'monitoring.alerts.webhook.secretFile');
-    if (secret.length < 16) throw new AppError('CONFIG_INVALID', 'monitoring.alerts.webhook.secretFile must hold at least 16 characters', { exitCode: 2 });
+    if (secret.length < 16)
+      throw new AppError('CONFIG_INVALID', 'monitoring.alerts.webhook.secretFile must hold at least 16 characters', {
+        exitCode: 2,
+      });
     let ca: Buffer | undefined;
     try {
       ca = webhook.caFile ? fs.readFileSync(webhook.caFile) : undefined;
     } catch (e) {
-      throw new AppError('CONFIG_INVALID', `monitoring.alerts.webhook.caFile: cannot read ${webhook.caFile} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, { exitCode: 2 });
+      throw new AppError(
+        'CONFIG_INVALID',
+        `monitoring.alerts.webhook.caFile: cannot read ${webhook.caFile} (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
+        { exitCode: 2 },
+      );
     }
-    channels.push(new WebhookAlertChannel({ url: webhook.url, secret, ca, timeoutMs: webhook.timeoutMs, retries: webhook.retries }));
+    channels.push(
+      new WebhookAlertChannel({ url: webhook.url, secret, ca, timeoutMs: webhook.timeoutMs, retries: webhook.retries }),
+    );
     minSeverity.webhook = webhook.minSeverity;
   }
   return { channels, minSeverity };

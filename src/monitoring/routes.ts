@@ -17,12 +17,23 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../db/types.js';
 
 const tags = ['monitoring'];
-const ErrorReply = Type.Object({ error: Type.Object({ code: Type.String(), message: Type.String(), requestId: Type.String(), details: Type.Optional(Type.Unknown()) }) });
+const ErrorReply = Type.Object({
+  error: Type.Object({
+    code: Type.String(),
+    message: Type.String(),
+    requestId: Type.String(),
+    details: Type.Optional(Type.Unknown()),
+  }),
+});
 const errs = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 409: ErrorReply };
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-const RANGES = { '1h': { ms: 3_600_000, coarse: false }, '24h': { ms: 86_400_000, coarse: false }, '30d': { ms: 30 * 86_400_000, coarse: true } } as const;
+const RANGES = {
+  '1h': { ms: 3_600_000, coarse: false },
+  '24h': { ms: 86_400_000, coarse: false },
+  '30d': { ms: 30 * 86_400_000, coarse: true },
+} as const;
 
 const AlertSchema = Type.Object(
   {
@@ -53,7 +64,15 @@ const RunSchema = Type.Object(
     endedAt: Nullable(Type.String()),
     durationMs: Nullable(Type.Integer()),
     outcome: Type.String(),
-    progress: Nullable(Type.Object({ phase: Type.String(), done: Type.Optional(Type.Number()), total: Type.Optional(Type.Number()), percent: Type.Optional(Type.Number()), unit: Type.Optional(Type.String()) })),
+    progress: Nullable(
+      Type.Object({
+        phase: Type.String(),
+        done: Type.Optional(Type.Number()),
+        total: Type.Optional(Type.Number()),
+        percent: Type.Optional(Type.Number()),
+        unit: Type.Optional(Type.String()),
+      }),
+    ),
     error: Nullable(Type.String()),
   },
   { additionalProperties: false },
@@ -87,7 +106,24 @@ export function monitoringRoutes(o: MonitoringRoutesOptions): FastifyPluginAsync
 
     app.get(
       '/monitoring/health',
-      { config: read, schema: { tags, summary: 'each component with why it is down', response: { 200: Type.Object({ components: Type.Array(Type.Object({ name: Type.String(), ok: Type.Boolean(), detail: Type.Optional(Type.String()), ms: Type.Integer() }, { additionalProperties: false })) }), ...errs } } },
+      {
+        config: read,
+        schema: {
+          tags,
+          summary: 'each component with why it is down',
+          response: {
+            200: Type.Object({
+              components: Type.Array(
+                Type.Object(
+                  { name: Type.String(), ok: Type.Boolean(), detail: Type.Optional(Type.String()), ms: Type.Integer() },
+                  { additionalProperties: false },
+                ),
+              ),
+            }),
+            ...errs,
+          },
+        },
+      },
       async () => ({ components: await runHealthChecks(o.health()) }),
     );
 
@@ -98,12 +134,27 @@ export function monitoringRoutes(o: MonitoringRoutesOptions): FastifyPluginAsync
         schema: {
           tags,
           summary: 'metric series over 1 h, 24 h (1-minute points) or 30 d (15-minute points)',
-          querystring: Type.Object({ range: Type.Union([Type.Literal('1h'), Type.Literal('24h'), Type.Literal('30d')], { default: '1h' }), names: Type.String({ pattern: '^[a-z0-9_]{1,64}(,[a-z0-9_]{1,64}){0,31}$' }) }, { additionalProperties: false }),
+          querystring: Type.Object(
+            {
+              range: Type.Union([Type.Literal('1h'), Type.Literal('24h'), Type.Literal('30d')], { default: '1h' }),
+              names: Type.String({ pattern: '^[a-z0-9_]{1,64}(,[a-z0-9_]{1,64}){0,31}$' }),
+            },
+            { additionalProperties: false },
+          ),
           response: {
             200: Type.Object({
               range: Type.String(),
               resolutionMs: Type.Integer(),
-              series: Type.Array(Type.Object({ name: Type.String(), labels: Type.Record(Type.String(), Type.String()), points: Type.Array(Type.Tuple([Type.Number(), Type.Number(), Type.Number()])) }, { additionalProperties: false })),
+              series: Type.Array(
+                Type.Object(
+                  {
+                    name: Type.String(),
+                    labels: Type.Record(Type.String(), Type.String()),
+                    points: Type.Array(Type.Tuple([Type.Number(), Type.Number(), Type.Number()])),
+                  },
+                  { additionalProperties: false },
+                ),
+              ),
             }),
             ...errs,
           },
@@ -111,14 +162,37 @@ export function monitoringRoutes(o: MonitoringRoutesOptions): FastifyPluginAsync
       },
       async (req) => {
         const r = RANGES[req.query.range];
-        return { range: req.query.range, resolutionMs: r.coarse ? COARSE : MINUTE, series: await o.store.query(req.query.names.split(','), o.clock.nowMs() - r.ms, r.coarse) };
+        return {
+          range: req.query.range,
+          resolutionMs: r.coarse ? COARSE : MINUTE,
+          series: await o.store.query(req.query.names.split(','), o.clock.nowMs() - r.ms, r.coarse),
+        };
       },
     );
 
     app.get(
       '/monitoring/now',
-      { config: read, schema: { tags, summary: 'the latest sample of every metric', response: { 200: Type.Object({ samples: Type.Array(Type.Object({ name: Type.String(), labels: Type.Record(Type.String(), Type.String()), value: Type.Number() }, { additionalProperties: false })) }), ...errs } } },
-      async () => ({ samples: o.sampler.latest().map((s) => ({ name: s.name, labels: s.labels ?? {}, value: s.value })) }),
+      {
+        config: read,
+        schema: {
+          tags,
+          summary: 'the latest sample of every metric',
+          response: {
+            200: Type.Object({
+              samples: Type.Array(
+                Type.Object(
+                  { name: Type.String(), labels: Type.Record(Type.String(), Type.String()), value: Type.Number() },
+                  { additionalProperties: false },
+                ),
+              ),
+            }),
+            ...errs,
+          },
+        },
+      },
+      async () => ({
+        samples: o.sampler.latest().map((s) => ({ name: s.name, labels: s.labels ?? {}, value: s.value })),
+      }),
     );
 
     app.get(
@@ -128,12 +202,27 @@ export function monitoringRoutes(o: MonitoringRoutesOptions): FastifyPluginAsync
         schema: {
           tags,
           summary: 'alerts, newest first: active (open or acknowledged), or by state, or all',
-          querystring: Type.Object({ state: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('open'), Type.Literal('acknowledged'), Type.Literal('resolved')])), limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }) }, { additionalProperties: false }),
+          querystring: Type.Object(
+            {
+              state: Type.Optional(
+                Type.Union([
+                  Type.Literal('active'),
+                  Type.Literal('open'),
+                  Type.Literal('acknowledged'),
+                  Type.Literal('resolved'),
+                ]),
+              ),
+              limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }),
+            },
+            { additionalProperties: false },
+          ),
           response: { 200: Type.Object({ alerts: Type.Array(AlertSchema) }), ...errs },
         },
       },
       async (req) => ({
-        alerts: (await o.alerter.list({ ...(req.query.state ? { state: req.query.state } : {}), limit: req.query.limit })).map((a) => ({
+        alerts: (
+          await o.alerter.list({ ...(req.query.state ? { state: req.query.state } : {}), limit: req.query.limit })
+        ).map((a) => ({
           ...a,
           raisedAt: iso(a.raisedAt)!,
           lastAt: iso(a.lastAt)!,
@@ -151,13 +240,27 @@ export function monitoringRoutes(o: MonitoringRoutesOptions): FastifyPluginAsync
         `/monitoring/alerts/:id/${verb}`,
         {
           config: { permission: PERMISSIONS.monitoringManage },
-          schema: { tags, summary: `${to} an alert`, params: Type.Object({ id: Type.String({ pattern: '^[0-9a-f-]{36}$' }) }), response: { 200: Type.Object({ id: Type.String(), state: Type.String() }), ...errs } },
+          schema: {
+            tags,
+            summary: `${to} an alert`,
+            params: Type.Object({ id: Type.String({ pattern: '^[0-9a-f-]{36}$' }) }),
+            response: { 200: Type.Object({ id: Type.String(), state: Type.String() }), ...errs },
+          },
         },
         async (req) => {
-          const exists = await o.db.selectFrom('alerts').select('state').where('id', '=', req.params.id).executeTakeFirst();
+          const exists = await o.db
+            .selectFrom('alerts')
+            .select('state')
+            .where('id', '=', req.params.id)
+            .executeTakeFirst();
           if (!exists) throw errors.notFound('alert');
           const ok = await o.alerter[to](req.params.id, actorOf(req), auditSource(req));
-          if (!ok) throw new AppError('ALERT_NOT_OPEN', to === 'acknowledge' ? 'only an open alert can be acknowledged' : 'this alert is already resolved', { httpStatus: 409 });
+          if (!ok)
+            throw new AppError(
+              'ALERT_NOT_OPEN',
+              to === 'acknowledge' ? 'only an open alert can be acknowledged' : 'this alert is already resolved',
+              { httpStatus: 409 },
+            );
           return { id: req.params.id, state: to === 'acknowledge' ? 'acknowledged' : 'resolved' };
         },
       );
@@ -170,8 +273,25 @@ export function monitoringRoutes(o: MonitoringRoutesOptions): FastifyPluginAsync
         schema: {
           tags,
           summary: 'every job with its schedule, and the latest runs (progress, outcome, error)',
-          querystring: Type.Object({ job: Type.Optional(Type.String({ pattern: '^[a-z][a-z0-9.-]{0,63}$' })), limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }) }, { additionalProperties: false }),
-          response: { 200: Type.Object({ jobs: Type.Array(Type.Object({ name: Type.String(), schedule: Nullable(Type.String()) }, { additionalProperties: false })), runs: Type.Array(RunSchema) }), ...errs },
+          querystring: Type.Object(
+            {
+              job: Type.Optional(Type.String({ pattern: '^[a-z][a-z0-9.-]{0,63}$' })),
+              limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }),
+            },
+            { additionalProperties: false },
+          ),
+          response: {
+            200: Type.Object({
+              jobs: Type.Array(
+                Type.Object(
+                  { name: Type.String(), schedule: Nullable(Type.String()) },
+                  { additionalProperties: false },
+                ),
+              ),
+              runs: Type.Array(RunSchema),
+            }),
+            ...errs,
+          },
         },
       },
       async (req) => ({
@@ -198,16 +318,49 @@ export function monitoringRoutes(o: MonitoringRoutesOptions): FastifyPluginAsync
         schema: {
           tags,
           summary: 'per backup target: the newest complete backup and the latest attempt (read-only)',
-          response: { 200: Type.Object({ targets: Type.Array(Type.Object({ target: Type.String(), newestCompleteAt: Nullable(Type.String()), verifiedAt: Nullable(Type.String()), lastAttemptAt: Nullable(Type.String()), lastState: Nullable(Type.String()) }, { additionalProperties: false })) }), ...errs },
+          response: {
+            200: Type.Object({
+              targets: Type.Array(
+                Type.Object(
+                  {
+                    target: Type.String(),
+                    newestCompleteAt: Nullable(Type.String()),
+                    verifiedAt: Nullable(Type.String()),
+                    lastAttemptAt: Nullable(Type.String()),
+                    lastState: Nullable(Type.String()),
+                  },
+                  { additionalProperties: false },
+                ),
+              ),
+            }),
+            ...errs,
+          },
         },
       },
       async () => {
         const targets = await o.db.selectFrom('backup_targets').select('name').orderBy('name').execute();
         const out = [];
         for (const t of targets) {
-          const complete = await o.db.selectFrom('backups').select(['created_at', 'verified_at']).where('target', '=', t.name).where('state', '=', 'complete').orderBy('created_at', 'desc').executeTakeFirst();
-          const last = await o.db.selectFrom('backups').select(['created_at', 'state']).where('target', '=', t.name).orderBy('created_at', 'desc').executeTakeFirst();
-          out.push({ target: t.name, newestCompleteAt: iso(complete ? Number(complete.created_at) : null), verifiedAt: iso(complete?.verified_at == null ? null : Number(complete.verified_at)), lastAttemptAt: iso(last ? Number(last.created_at) : null), lastState: last?.state ?? null });
+          const complete = await o.db
+            .selectFrom('backups')
+            .select(['created_at', 'verified_at'])
+            .where('target', '=', t.name)
+            .where('state', '=', 'complete')
+            .orderBy('created_at', 'desc')
+            .executeTakeFirst();
+          const last = await o.db
+            .selectFrom('backups')
+            .select(['created_at', 'state'])
+            .where('target', '=', t.name)
+            .orderBy('created_at', 'desc')
+            .executeTakeFirst();
+          out.push({
+            target: t.name,
+            newestCompleteAt: iso(complete ? Number(complete.created_at) : null),
+            verifiedAt: iso(complete?.verified_at == null ? null : Number(complete.verified_at)),
+            lastAttemptAt: iso(last ? Number(last.created_at) : null),
+            lastState: last?.state ?? null,
+          });
         }
         return { targets: out };
       },
@@ -222,7 +375,11 @@ export function monitoringRoutes(o: MonitoringRoutesOptions): FastifyPluginAsync
  * token compared in constant time). Public as far as the session gate goes: these are its own
  * credentials.
  */
-export function metricsEndpoint(o: { registry: Registry; token: string | undefined; clientCas?: readonly X509Certificate[] }): FastifyPluginAsync {
+export function metricsEndpoint(o: {
+  registry: Registry;
+  token: string | undefined;
+  clientCas?: readonly X509Certificate[];
+}): FastifyPluginAsync {
   const want = o.token === undefined ? undefined : crypto.createHash('sha256').update(o.token).digest();
   const cas = o.clientCas ?? [];
   return async (app) => {
@@ -231,7 +388,10 @@ export function metricsEndpoint(o: { registry: Registry; token: string | undefin
       const byCert = cas.length > 0 && clientCertAllowed(req.raw.socket, cas);
       if (!byCert) {
         const m = /^Bearer ([\x21-\x7e]{1,512})$/.exec(req.headers.authorization ?? '');
-        const got = crypto.createHash('sha256').update(m?.[1] ?? '').digest();
+        const got = crypto
+          .createHash('sha256')
+          .update(m?.[1] ?? '')
+          .digest();
         if (!want || !m || !crypto.timingSafeEqual(got, want)) {
           if (want) reply.header('www-authenticate', 'Bearer realm="coffre-metrics"');
           throw errors.unauthenticated();

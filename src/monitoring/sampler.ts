@@ -38,8 +38,10 @@ export const METRIC_HELP: Record<string, string> = {
   tls_certificate_expiry_days: 'days until the HTTPS certificate expires',
   sessions_active: 'signed-in sessions not ended, expired or idle',
   audit_export_lag_records: 'audit records not yet delivered to the syslog collector',
-  audit_export_lag_seconds: 'age of the oldest audit record not yet delivered to the syslog collector (0 when none waits)',
-  clock_offset_seconds: 'this machine\'s clock minus the time of the configured HTTPS peers (median of their Date headers)',
+  audit_export_lag_seconds:
+    'age of the oldest audit record not yet delivered to the syslog collector (0 when none waits)',
+  clock_offset_seconds:
+    "this machine's clock minus the time of the configured HTTPS peers (median of their Date headers)",
   clock_peers_reached: 'configured clock peers that answered the last check',
   backup_target_up: '1 when the backup {target} answered the last space check, else 0',
   backup_target_total_bytes: 'size of the volume holding the backup {target}',
@@ -48,7 +50,8 @@ export const METRIC_HELP: Record<string, string> = {
   alerts_open: 'open or acknowledged alerts, per {severity}',
 };
 
-const pct = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : 0);
+const pct = (sorted: number[], p: number) =>
+  sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : 0;
 const RESERVOIR = 5000;
 
 /**
@@ -62,8 +65,19 @@ export class HttpStats {
   private readonly histogram: Histogram<'group'>;
 
   constructor(registry: Registry) {
-    this.counter = new Counter({ name: 'coffre_http_requests_total', help: 'requests answered, per route group and status class', labelNames: ['group', 'code'], registers: [registry] });
-    this.histogram = new Histogram({ name: 'coffre_http_request_duration_seconds', help: 'response time per route group', labelNames: ['group'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [registry] });
+    this.counter = new Counter({
+      name: 'coffre_http_requests_total',
+      help: 'requests answered, per route group and status class',
+      labelNames: ['group', 'code'],
+      registers: [registry],
+    });
+    this.histogram = new Histogram({
+      name: 'coffre_http_request_duration_seconds',
+      help: 'response time per route group',
+      labelNames: ['group'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    });
   }
 
   install(app: FastifyInstance): void {
@@ -94,8 +108,12 @@ export class HttpStats {
     const out: Sample[] = [];
     for (const [group, g] of this.cur) {
       const lat = g.lat.sort((a, b) => a - b);
-      out.push({ name: 'http_requests_per_second', labels: { group }, value: g.n / secs }, { name: 'http_errors_per_second', labels: { group }, value: g.errors / secs });
-      for (const p of [50, 95, 99]) out.push({ name: 'http_latency_ms', labels: { group, stat: `p${p}` }, value: pct(lat, p) });
+      out.push(
+        { name: 'http_requests_per_second', labels: { group }, value: g.n / secs },
+        { name: 'http_errors_per_second', labels: { group }, value: g.errors / secs },
+      );
+      for (const p of [50, 95, 99])
+        out.push({ name: 'http_latency_ms', labels: { group, stat: `p${p}` }, value: pct(lat, p) });
     }
     this.cur = new Map();
     return out;
@@ -153,7 +171,10 @@ export class Sampler {
   start(): void {
     if (this.timer) return;
     this.lag.enable();
-    this.timer = setInterval(() => void this.sample().catch((e: unknown) => this.o.log.warn({ err: e }, 'metric sampling failed')), this.o.intervalMs);
+    this.timer = setInterval(
+      () => void this.sample().catch((e: unknown) => this.o.log.warn({ err: e }, 'metric sampling failed')),
+      this.o.intervalMs,
+    );
     this.timer.unref();
   }
 
@@ -214,7 +235,12 @@ export class Sampler {
       let g = this.gauges.get(name);
       if (!g) {
         const labelNames = [...new Set(list.flatMap((s) => Object.keys(s.labels ?? {})))].sort();
-        g = new Gauge({ name: `coffre_${name}`, help: METRIC_HELP[name] ?? name, labelNames, registers: [this.o.registry] });
+        g = new Gauge({
+          name: `coffre_${name}`,
+          help: METRIC_HELP[name] ?? name,
+          labelNames,
+          registers: [this.o.registry],
+        });
         this.gauges.set(name, g);
       }
       g.reset();
@@ -246,14 +272,17 @@ export class Sampler {
     const totalMem = os.totalmem();
     const avail = availableMemory();
     const q = (p: number) => this.lag.percentile(p) / 1e6;
-    const lag: Sample[] = this.lag.count > 0 ? [
-      { name: 'event_loop_lag_ms', labels: { stat: 'p50' }, value: q(50) },
-      { name: 'event_loop_lag_ms', labels: { stat: 'p99' }, value: q(99) },
-      { name: 'event_loop_lag_ms', labels: { stat: 'max' }, value: this.lag.max / 1e6 },
-    ] : [];
+    const lag: Sample[] =
+      this.lag.count > 0
+        ? [
+            { name: 'event_loop_lag_ms', labels: { stat: 'p50' }, value: q(50) },
+            { name: 'event_loop_lag_ms', labels: { stat: 'p99' }, value: q(99) },
+            { name: 'event_loop_lag_ms', labels: { stat: 'max' }, value: this.lag.max / 1e6 },
+          ]
+        : [];
     this.lag.reset();
     return [
-      { name: 'cpu_process_percent', value: (((cpu.user + cpu.system) / 1000) / wall) * 100 },
+      { name: 'cpu_process_percent', value: ((cpu.user + cpu.system) / 1000 / wall) * 100 },
       ...(total > 0 ? [{ name: 'cpu_system_percent', value: (busy / total) * 100 }] : []),
       { name: 'memory_rss_bytes', value: mem.rss },
       { name: 'memory_heap_used_bytes', value: mem.heapUsed },
@@ -273,7 +302,15 @@ export class Sampler {
       const free = s.bavail * s.bsize;
       // Use% as df counts it: used / (used + available to unprivileged users)
       const used = (s.blocks - s.bfree) * s.bsize;
-      out.push({ name: 'disk_total_bytes', labels: { volume: v.name }, value: total }, { name: 'disk_free_bytes', labels: { volume: v.name }, value: free }, { name: 'disk_used_percent', labels: { volume: v.name }, value: used + free > 0 ? (used / (used + free)) * 100 : 0 });
+      out.push(
+        { name: 'disk_total_bytes', labels: { volume: v.name }, value: total },
+        { name: 'disk_free_bytes', labels: { volume: v.name }, value: free },
+        {
+          name: 'disk_used_percent',
+          labels: { volume: v.name },
+          value: used + free > 0 ? (used / (used + free)) * 100 : 0,
+        },
+      );
     }
     return out;
   }
@@ -283,7 +320,10 @@ export class Sampler {
     const t0 = performance.now();
     try {
       await this.o.hsmProbe();
-      return [{ name: 'hsm_up', value: 1 }, { name: 'hsm_latency_ms', value: performance.now() - t0 }];
+      return [
+        { name: 'hsm_up', value: 1 },
+        { name: 'hsm_latency_ms', value: performance.now() - t0 },
+      ];
     } catch {
       return [{ name: 'hsm_up', value: 0 }];
     }
@@ -300,22 +340,47 @@ export class Sampler {
       .selectFrom('job_runs as r')
       .select(['r.job', 'r.started_at', 'r.ended_at'])
       .where('r.ended_at', 'is not', null)
-      .where('r.id', 'in', (qb) => qb.selectFrom('job_runs').select((eb) => eb.fn.max('id').as('id')).where('ended_at', 'is not', null).groupBy('job'))
+      .where('r.id', 'in', (qb) =>
+        qb
+          .selectFrom('job_runs')
+          .select((eb) => eb.fn.max('id').as('id'))
+          .where('ended_at', 'is not', null)
+          .groupBy('job'),
+      )
       .execute();
     return [
       ...rows.map((r) => ({ name: 'job_runs_24h', labels: { job: r.job, outcome: r.outcome }, value: Number(r.n) })),
-      ...last.map((r) => ({ name: 'job_last_duration_seconds', labels: { job: r.job }, value: (Number(r.ended_at) - Number(r.started_at)) / 1000 })),
+      ...last.map((r) => ({
+        name: 'job_last_duration_seconds',
+        labels: { job: r.job },
+        value: (Number(r.ended_at) - Number(r.started_at)) / 1000,
+      })),
     ];
   }
 
   private async backupSamples(now: number): Promise<Sample[]> {
     const targets = await this.o.db.selectFrom('backup_targets').select(['name', 'created_at']).execute();
-    const newest = await this.o.db.selectFrom('backups').select(['target', (eb) => eb.fn.max('created_at').as('at')]).where('state', '=', 'complete').groupBy('target').execute();
+    const newest = await this.o.db
+      .selectFrom('backups')
+      .select(['target', (eb) => eb.fn.max('created_at').as('at')])
+      .where('state', '=', 'complete')
+      .groupBy('target')
+      .execute();
     const at = new Map(newest.map((r) => [r.target, Number(r.at)]));
-    const drill = await this.o.db.selectFrom('backup_checks').select((eb) => eb.fn.max('ended_at').as('at')).where('kind', '=', 'drill').where('ok', '=', 1).executeTakeFirst();
+    const drill = await this.o.db
+      .selectFrom('backup_checks')
+      .select((eb) => eb.fn.max('ended_at').as('at'))
+      .where('kind', '=', 'drill')
+      .where('ok', '=', 1)
+      .executeTakeFirst();
     // a target never backed up counts from its registration
-    const out: Sample[] = targets.map((t) => ({ name: 'backup_newest_age_seconds', labels: { target: t.name }, value: (now - (at.get(t.name) ?? Number(t.created_at))) / 1000 }));
-    if (drill?.at !== null && drill?.at !== undefined) out.push({ name: 'backup_drill_age_seconds', value: (now - Number(drill.at)) / 1000 });
+    const out: Sample[] = targets.map((t) => ({
+      name: 'backup_newest_age_seconds',
+      labels: { target: t.name },
+      value: (now - (at.get(t.name) ?? Number(t.created_at))) / 1000,
+    }));
+    if (drill?.at !== null && drill?.at !== undefined)
+      out.push({ name: 'backup_drill_age_seconds', value: (now - Number(drill.at)) / 1000 });
     return out;
   }
 
@@ -338,11 +403,24 @@ export class Sampler {
 
   private async auditSamples(now: number): Promise<Sample[]> {
     const head = await this.o.db.selectFrom('audit_head').select('seq').executeTakeFirst();
-    const cur = await this.o.db.selectFrom('audit_cursors').select('seq').where('sink', '=', 'syslog').executeTakeFirst();
+    const cur = await this.o.db
+      .selectFrom('audit_cursors')
+      .select('seq')
+      .where('sink', '=', 'syslog')
+      .executeTakeFirst();
     if (!cur) return [];
     const lag = Math.max(0, Number(head?.seq ?? 0) - Number(cur.seq));
     // the oldest record waiting: the first one after the export cursor
-    const oldest = lag > 0 ? await this.o.db.selectFrom('audit_events').select('at').where('seq', '>', Number(cur.seq)).orderBy('seq').limit(1).executeTakeFirst() : undefined;
+    const oldest =
+      lag > 0
+        ? await this.o.db
+            .selectFrom('audit_events')
+            .select('at')
+            .where('seq', '>', Number(cur.seq))
+            .orderBy('seq')
+            .limit(1)
+            .executeTakeFirst()
+        : undefined;
     return [
       { name: 'audit_export_lag_records', value: lag },
       { name: 'audit_export_lag_seconds', value: oldest ? Math.max(0, (now - Number(oldest.at)) / 1000) : 0 },
@@ -353,9 +431,19 @@ export class Sampler {
   private async clockSamples(now: number): Promise<Sample[]> {
     const f = this.o.clockOffset;
     if (!f) return [];
-    if (!this.clockCache || now - this.clockCache.at >= (this.o.clockIntervalMs ?? 300_000) || now < this.clockCache.at) {
+    if (
+      !this.clockCache ||
+      now - this.clockCache.at >= (this.o.clockIntervalMs ?? 300_000) ||
+      now < this.clockCache.at
+    ) {
       const r = await f();
-      this.clockCache = { at: now, samples: [{ name: 'clock_peers_reached', value: r.reached }, ...(r.offsetMs === null ? [] : [{ name: 'clock_offset_seconds', value: r.offsetMs / 1000 }])] };
+      this.clockCache = {
+        at: now,
+        samples: [
+          { name: 'clock_peers_reached', value: r.reached },
+          ...(r.offsetMs === null ? [] : [{ name: 'clock_offset_seconds', value: r.offsetMs / 1000 }]),
+        ],
+      };
     }
     return this.clockCache.samples;
   }
@@ -365,13 +453,21 @@ export class Sampler {
   private async targetSamples(now: number): Promise<Sample[]> {
     const f = this.o.targetSpace;
     if (!f) return [];
-    if (!this.targetCache || now - this.targetCache.at >= (this.o.targetSpaceIntervalMs ?? 300_000) || now < this.targetCache.at) {
+    if (
+      !this.targetCache ||
+      now - this.targetCache.at >= (this.o.targetSpaceIntervalMs ?? 300_000) ||
+      now < this.targetCache.at
+    ) {
       const out: Sample[] = [];
       for (const t of await f()) {
         const labels = { target: t.target };
         out.push({ name: 'backup_target_up', labels, value: t.total === null ? 0 : 1 });
         if (t.total === null || t.free === null) continue;
-        out.push({ name: 'backup_target_total_bytes', labels, value: t.total }, { name: 'backup_target_free_bytes', labels, value: t.free }, { name: 'backup_target_used_percent', labels, value: t.total > 0 ? 100 - (t.free / t.total) * 100 : 0 });
+        out.push(
+          { name: 'backup_target_total_bytes', labels, value: t.total },
+          { name: 'backup_target_free_bytes', labels, value: t.free },
+          { name: 'backup_target_used_percent', labels, value: t.total > 0 ? 100 - (t.free / t.total) * 100 : 0 },
+        );
       }
       this.targetCache = { at: now, samples: out };
     }
@@ -379,9 +475,18 @@ export class Sampler {
   }
 
   private async alertSamples(): Promise<Sample[]> {
-    const rows = await this.o.db.selectFrom('alerts').select(['severity', (eb) => eb.fn.countAll<number>().as('n')]).where('state', 'in', ['open', 'acknowledged']).groupBy('severity').execute();
+    const rows = await this.o.db
+      .selectFrom('alerts')
+      .select(['severity', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('state', 'in', ['open', 'acknowledged'])
+      .groupBy('severity')
+      .execute();
     const by = new Map(rows.map((r) => [r.severity, Number(r.n)]));
-    return (['info', 'warning', 'critical'] as const).map((severity) => ({ name: 'alerts_open', labels: { severity }, value: by.get(severity) ?? 0 }));
+    return (['info', 'warning', 'critical'] as const).map((severity) => ({
+      name: 'alerts_open',
+      labels: { severity },
+      value: by.get(severity) ?? 0,
+    }));
   }
 }
 

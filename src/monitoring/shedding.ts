@@ -35,7 +35,10 @@ export const DEFAULT_BUDGETS: Record<RouteGroup, Budget> = {
 };
 
 const limited = (what: string, seconds: number) =>
-  new AppError('RATE_LIMITED', `too many requests ${what}; try again in ${seconds} s`, { httpStatus: 429, details: { retryAfterSeconds: seconds } });
+  new AppError('RATE_LIMITED', `too many requests ${what}; try again in ${seconds} s`, {
+    httpStatus: 429,
+    details: { retryAfterSeconds: seconds },
+  });
 
 /**
  * Load shedding, installed on the root before any route:
@@ -53,8 +56,16 @@ export function installShedding(app: FastifyInstance, cfg: MonitoringConfig): Pr
     const g = routeGroup(req.method, req.routeOptions.url);
     return [g, budgets[g]];
   };
-  const perAddress = app.createRateLimit({ timeWindow: 60_000, max: (req) => budgetOf(req)[1]?.perAddress ?? 0, keyGenerator: (req) => `a|${budgetOf(req)[0]}|${addressPrefix(req.ip)}` });
-  const perUser = app.createRateLimit({ timeWindow: 60_000, max: (req) => budgetOf(req)[1]?.perUser ?? 0, keyGenerator: (req) => `u|${budgetOf(req)[0]}|${req.actor?.userId ?? req.actor?.id ?? '-'}` });
+  const perAddress = app.createRateLimit({
+    timeWindow: 60_000,
+    max: (req) => budgetOf(req)[1]?.perAddress ?? 0,
+    keyGenerator: (req) => `a|${budgetOf(req)[0]}|${addressPrefix(req.ip)}`,
+  });
+  const perUser = app.createRateLimit({
+    timeWindow: 60_000,
+    max: (req) => budgetOf(req)[1]?.perUser ?? 0,
+    keyGenerator: (req) => `u|${budgetOf(req)[0]}|${req.actor?.userId ?? req.actor?.id ?? '-'}`,
+  });
   app.addHook('onRequest', async (req) => {
     const [group, b] = budgetOf(req);
     if (!b?.perAddress) return;
@@ -83,10 +94,20 @@ export function installShedding(app: FastifyInstance, cfg: MonitoringConfig): Pr
       if (since === null || now - last > 2000) since = now;
       last = now;
       if (now - since < p.sustainMs) return undefined;
-      void reply.code(503).header('retry-after', String(p.retryAfterSeconds)).header('content-type', 'application/json; charset=utf-8');
-      if (req.routeOptions.url === '/readyz') return { status: 'not-ready', components: { pressure: 'down' } } as unknown as void;
+      void reply
+        .code(503)
+        .header('retry-after', String(p.retryAfterSeconds))
+        .header('content-type', 'application/json; charset=utf-8');
+      if (req.routeOptions.url === '/readyz')
+        return { status: 'not-ready', components: { pressure: 'down' } } as unknown as void;
       // a non-null result is sent as the reply (the plugin's contract; its type says void)
-      return { error: { code: 'OVERLOADED', message: `the appliance is overloaded (${type}); try again in ${p.retryAfterSeconds} s`, requestId: String(req.id) } } as unknown as void;
+      return {
+        error: {
+          code: 'OVERLOADED',
+          message: `the appliance is overloaded (${type}); try again in ${p.retryAfterSeconds} s`,
+          requestId: String(req.id),
+        },
+      } as unknown as void;
     },
   }) as unknown as Promise<void>;
 }

@@ -69,9 +69,30 @@ export interface Monitoring {
 export function wireMonitoring(o: MonitoringOptions): Monitoring {
   const { config, db, clock, log } = o;
   const m = config.monitoring;
-  const { channels, minSeverity } = createAlertChannels({ alerts: m.alerts, syslog: config.audit.syslog, mailer: o.mailer });
-  const outbox = new AlertOutbox({ db, clock, log, channels, holder: makeHolderId(), maxAttempts: m.alerts.maxAttempts });
-  const alerter = new DbAlerter({ db, audit: o.audit, clock, log, applianceId: config.applianceId, outbox, minSeverity, dedupeMs: m.alerts.dedupeMs, renotifyMs: m.alerts.renotifyMs });
+  const { channels, minSeverity } = createAlertChannels({
+    alerts: m.alerts,
+    syslog: config.audit.syslog,
+    mailer: o.mailer,
+  });
+  const outbox = new AlertOutbox({
+    db,
+    clock,
+    log,
+    channels,
+    holder: makeHolderId(),
+    maxAttempts: m.alerts.maxAttempts,
+  });
+  const alerter = new DbAlerter({
+    db,
+    audit: o.audit,
+    clock,
+    log,
+    applianceId: config.applianceId,
+    outbox,
+    minSeverity,
+    dedupeMs: m.alerts.dedupeMs,
+    renotifyMs: m.alerts.renotifyMs,
+  });
   const registry = new Registry();
   const http = new HttpStats(registry);
   const store = new MetricStore(db);
@@ -92,9 +113,22 @@ export function wireMonitoring(o: MonitoringOptions): Monitoring {
     certFile: config.tls.certFile,
     sessionIdleMs: config.auth.sessions.idleTimeoutMinutes * 60_000,
     ...(o.targetSpace ? { targetSpace: o.targetSpace, targetSpaceIntervalMs: m.targetSpaceIntervalMs } : {}),
-    ...(m.clock.peers.length ? { clockOffset: () => measureClockOffset({ peers: m.clock.peers, ...(clockCa ? { ca: clockCa } : {}) }), clockIntervalMs: m.clock.intervalMs } : {}),
+    ...(m.clock.peers.length
+      ? {
+          clockOffset: () => measureClockOffset({ peers: m.clock.peers, ...(clockCa ? { ca: clockCa } : {}) }),
+          clockIntervalMs: m.clock.intervalMs,
+        }
+      : {}),
   });
-  const rules = new RuleEngine({ db, clock, log, alerts: alerter, rules: m.rules, timeZone: config.site.timeZone, ...(o.verifyAudit ? { verifyAudit: o.verifyAudit } : {}) });
+  const rules = new RuleEngine({
+    db,
+    clock,
+    log,
+    alerts: alerter,
+    rules: m.rules,
+    timeZone: config.site.timeZone,
+    ...(o.verifyAudit ? { verifyAudit: o.verifyAudit } : {}),
+  });
   // one node evaluates the rules (database lease, renewed at every sample)
   const holder = makeHolderId();
   const leases = new Leases(db, clock, holder, Math.max(config.jobs.leaseTtlMs, 4 * m.sampleIntervalMs));

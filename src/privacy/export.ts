@@ -9,7 +9,8 @@ import { toCsv } from './csv.js';
 /** Format version of the export (docs/gdpr.md "Export"). */
 export const EXPORT_FORMAT = 'coffre.person-export.v1';
 
-const iso = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(Number(ms)).toISOString());
+const iso = (ms: number | null | undefined) =>
+  ms === null || ms === undefined ? null : new Date(Number(ms)).toISOString();
 
 export interface PersonExport {
   format: typeof EXPORT_FORMAT;
@@ -35,9 +36,27 @@ export interface PersonExport {
   secondFactor: { method: string | null; totpConfirmed: boolean; recoveryCodesLeft: number };
   memberships: { workspaceId: string; workspaceName: string | null; role: string; addedAt: string; addedBy: string }[];
   /** metadata only: never the cookie value or its hash */
-  sessions: { id: string; createdAt: string; lastSeenAt: string; expiresAt: string; endedAt: string | null; endReason: string | null; ip: string | null; userAgent: string | null }[];
+  sessions: {
+    id: string;
+    createdAt: string;
+    lastSeenAt: string;
+    expiresAt: string;
+    endedAt: string | null;
+    endReason: string | null;
+    ip: string | null;
+    userAgent: string | null;
+  }[];
   /** metadata only: never the token value or its hash */
-  tokens: { id: string; name: string; scopes: string[]; createdAt: string; expiresAt: string; lastUsedAt: string | null; revokedAt: string | null; revokedBy: string | null }[];
+  tokens: {
+    id: string;
+    name: string;
+    scopes: string[];
+    createdAt: string;
+    expiresAt: string;
+    lastUsedAt: string | null;
+    revokedAt: string | null;
+    revokedBy: string | null;
+  }[];
   /** addresses and devices the person signed in from are kept as one-way hashes: only their count and dates */
   knownClients: { kind: string; firstSeenAt: string; lastSeenAt: string }[];
   /** audit records where the person (or one of their tokens) acted, or that name them as a target */
@@ -48,12 +67,27 @@ export interface PersonExport {
  * Collects everything Coffre holds about one person (GDPR art. 15 and 20). Reads only; the caller
  * audits the export before it hands the result out.
  */
-export async function collectPerson(o: { db: Kysely<Database>; fields: FieldCipher; users: UserDirectory; now: number }, user: UserRow): Promise<PersonExport> {
+export async function collectPerson(
+  o: { db: Kysely<Database>; fields: FieldCipher; users: UserDirectory; now: number },
+  user: UserRow,
+): Promise<PersonExport> {
   const { db, users } = o;
   const erased = user.state === 'erased';
   const email = erased ? null : await users.email(user);
   const phone = erased ? null : ((await users.phone(user)) ?? null);
-  const members = await db.selectFrom('workspace_members').innerJoin('workspaces', 'workspaces.id', 'workspace_members.workspace_id').select(['workspace_members.workspace_id', 'workspace_members.role', 'workspace_members.added_at', 'workspace_members.added_by', 'workspaces.name_enc']).where('workspace_members.user_id', '=', user.id).orderBy('workspace_members.added_at').execute();
+  const members = await db
+    .selectFrom('workspace_members')
+    .innerJoin('workspaces', 'workspaces.id', 'workspace_members.workspace_id')
+    .select([
+      'workspace_members.workspace_id',
+      'workspace_members.role',
+      'workspace_members.added_at',
+      'workspace_members.added_by',
+      'workspaces.name_enc',
+    ])
+    .where('workspace_members.user_id', '=', user.id)
+    .orderBy('workspace_members.added_at')
+    .execute();
   const memberships = await Promise.all(
     members.map(async (m) => ({
       workspaceId: m.workspace_id,
@@ -64,15 +98,44 @@ export async function collectPerson(o: { db: Kysely<Database>; fields: FieldCiph
       addedBy: m.added_by,
     })),
   );
-  const sessionRows = await db.selectFrom('sessions').select(['id', 'created_at', 'last_seen_at', 'expires_at', 'ended_at', 'end_reason', 'ip', 'user_agent']).where('user_id', '=', user.id).orderBy('created_at').execute();
-  const tokenRows = await db.selectFrom('api_tokens').select(['id', 'name', 'scopes', 'created_at', 'expires_at', 'last_used_at', 'revoked_at', 'revoked_by']).where('user_id', '=', user.id).orderBy('created_at').execute();
-  const codes = await db.selectFrom('recovery_codes').select((eb) => eb.fn.countAll<number>().as('n')).where('user_id', '=', user.id).where('used_at', 'is', null).executeTakeFirst();
-  const clients = await db.selectFrom('auth_known_clients').select(['kind', 'first_seen_at', 'last_seen_at']).where('user_id', '=', user.id).orderBy('first_seen_at').execute();
+  const sessionRows = await db
+    .selectFrom('sessions')
+    .select(['id', 'created_at', 'last_seen_at', 'expires_at', 'ended_at', 'end_reason', 'ip', 'user_agent'])
+    .where('user_id', '=', user.id)
+    .orderBy('created_at')
+    .execute();
+  const tokenRows = await db
+    .selectFrom('api_tokens')
+    .select(['id', 'name', 'scopes', 'created_at', 'expires_at', 'last_used_at', 'revoked_at', 'revoked_by'])
+    .where('user_id', '=', user.id)
+    .orderBy('created_at')
+    .execute();
+  const codes = await db
+    .selectFrom('recovery_codes')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('user_id', '=', user.id)
+    .where('used_at', 'is', null)
+    .executeTakeFirst();
+  const clients = await db
+    .selectFrom('auth_known_clients')
+    .select(['kind', 'first_seen_at', 'last_seen_at'])
+    .where('user_id', '=', user.id)
+    .orderBy('first_seen_at')
+    .execute();
   const actors = [`user:${user.id}`, ...tokenRows.map((t) => `token:${t.id}`)];
   const auditRows = await db
     .selectFrom('audit_events')
     .selectAll()
-    .where((eb) => eb.or([eb('actor', 'in', actors), eb('seq', 'in', eb.selectFrom('audit_targets').select('audit_targets.seq').where('audit_targets.id', '=', user.id))]))
+    .where((eb) =>
+      eb.or([
+        eb('actor', 'in', actors),
+        eb(
+          'seq',
+          'in',
+          eb.selectFrom('audit_targets').select('audit_targets.seq').where('audit_targets.id', '=', user.id),
+        ),
+      ]),
+    )
     .orderBy('seq')
     .execute();
   return {
@@ -94,11 +157,37 @@ export async function collectPerson(o: { db: Kysely<Database>; fields: FieldCiph
       passwordChangedAt: iso(user.password_changed_at),
       disabledAt: iso(user.disabled_at),
     },
-    secondFactor: { method: user.mfa_method, totpConfirmed: Number(user.totp_confirmed) === 1, recoveryCodesLeft: Number(codes?.n ?? 0) },
+    secondFactor: {
+      method: user.mfa_method,
+      totpConfirmed: Number(user.totp_confirmed) === 1,
+      recoveryCodesLeft: Number(codes?.n ?? 0),
+    },
     memberships,
-    sessions: sessionRows.map((s) => ({ id: s.id, createdAt: iso(s.created_at)!, lastSeenAt: iso(s.last_seen_at)!, expiresAt: iso(s.expires_at)!, endedAt: iso(s.ended_at), endReason: s.end_reason, ip: s.ip, userAgent: s.user_agent })),
-    tokens: tokenRows.map((t) => ({ id: t.id, name: t.name, scopes: JSON.parse(t.scopes) as string[], createdAt: iso(t.created_at)!, expiresAt: iso(t.expires_at)!, lastUsedAt: iso(t.last_used_at), revokedAt: iso(t.revoked_at), revokedBy: t.revoked_by })),
-    knownClients: clients.map((c) => ({ kind: c.kind, firstSeenAt: iso(c.first_seen_at)!, lastSeenAt: iso(c.last_seen_at)! })),
+    sessions: sessionRows.map((s) => ({
+      id: s.id,
+      createdAt: iso(s.created_at)!,
+      lastSeenAt: iso(s.last_seen_at)!,
+      expiresAt: iso(s.expires_at)!,
+      endedAt: iso(s.ended_at),
+      endReason: s.end_reason,
+      ip: s.ip,
+      userAgent: s.user_agent,
+    })),
+    tokens: tokenRows.map((t) => ({
+      id: t.id,
+      name: t.name,
+      scopes: JSON.parse(t.scopes) as string[],
+      createdAt: iso(t.created_at)!,
+      expiresAt: iso(t.expires_at)!,
+      lastUsedAt: iso(t.last_used_at),
+      revokedAt: iso(t.revoked_at),
+      revokedBy: t.revoked_by,
+    })),
+    knownClients: clients.map((c) => ({
+      kind: c.kind,
+      firstSeenAt: iso(c.first_seen_at)!,
+      lastSeenAt: iso(c.last_seen_at)!,
+    })),
     audit: auditRows.map((r) => recordToJson(rowToRecord(r))),
   };
 }
@@ -107,15 +196,58 @@ export async function collectPerson(o: { db: Kysely<Database>; fields: FieldCiph
 export function exportMembers(p: PersonExport): { name: string; content: string }[] {
   return [
     { name: 'person.json', content: `${JSON.stringify(p, null, 2)}\n` },
-    { name: 'profile.csv', content: toCsv([{ ...p.profile, secondFactor: p.secondFactor.method, totpConfirmed: p.secondFactor.totpConfirmed, recoveryCodesLeft: p.secondFactor.recoveryCodesLeft }]) },
-    { name: 'memberships.csv', content: toCsv(p.memberships, ['workspaceId', 'workspaceName', 'role', 'addedAt', 'addedBy']) },
-    { name: 'sessions.csv', content: toCsv(p.sessions, ['id', 'createdAt', 'lastSeenAt', 'expiresAt', 'endedAt', 'endReason', 'ip', 'userAgent']) },
-    { name: 'tokens.csv', content: toCsv(p.tokens.map((t) => ({ ...t, scopes: t.scopes.join(' ') })), ['id', 'name', 'scopes', 'createdAt', 'expiresAt', 'lastUsedAt', 'revokedAt', 'revokedBy']) },
+    {
+      name: 'profile.csv',
+      content: toCsv([
+        {
+          ...p.profile,
+          secondFactor: p.secondFactor.method,
+          totpConfirmed: p.secondFactor.totpConfirmed,
+          recoveryCodesLeft: p.secondFactor.recoveryCodesLeft,
+        },
+      ]),
+    },
+    {
+      name: 'memberships.csv',
+      content: toCsv(p.memberships, ['workspaceId', 'workspaceName', 'role', 'addedAt', 'addedBy']),
+    },
+    {
+      name: 'sessions.csv',
+      content: toCsv(p.sessions, [
+        'id',
+        'createdAt',
+        'lastSeenAt',
+        'expiresAt',
+        'endedAt',
+        'endReason',
+        'ip',
+        'userAgent',
+      ]),
+    },
+    {
+      name: 'tokens.csv',
+      content: toCsv(
+        p.tokens.map((t) => ({ ...t, scopes: t.scopes.join(' ') })),
+        ['id', 'name', 'scopes', 'createdAt', 'expiresAt', 'lastUsedAt', 'revokedAt', 'revokedBy'],
+      ),
+    },
     { name: 'known-clients.csv', content: toCsv(p.knownClients, ['kind', 'firstSeenAt', 'lastSeenAt']) },
     {
       name: 'audit.csv',
       content: toCsv(
-        p.audit.map((e) => ({ seq: e.seq, at: e.at, actor: e.actor, action: e.action, outcome: e.outcome, reason: e.reason, targets: JSON.stringify(e.targets), sourceIp: e.source.ip, userAgent: e.source.userAgent, requestId: e.source.requestId, hash: e.hash })),
+        p.audit.map((e) => ({
+          seq: e.seq,
+          at: e.at,
+          actor: e.actor,
+          action: e.action,
+          outcome: e.outcome,
+          reason: e.reason,
+          targets: JSON.stringify(e.targets),
+          sourceIp: e.source.ip,
+          userAgent: e.source.userAgent,
+          requestId: e.source.requestId,
+          hash: e.hash,
+        })),
         ['seq', 'at', 'actor', 'action', 'outcome', 'reason', 'targets', 'sourceIp', 'userAgent', 'requestId', 'hash'],
       ),
     },

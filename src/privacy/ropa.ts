@@ -1,6 +1,7 @@
 import type { Config } from '../config/index.js';
 
-const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+const esc = (s: string) =>
+  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 /**
  * The record of processing activities (GDPR art. 30), generated from the configuration: one
@@ -9,12 +10,48 @@ const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&
 export function ropaHtml(c: Config, now: number): string {
   const r = c.privacy.retention;
   const rows: [string, string, string, string, string][] = [
-    ['Accounts of the people who use the appliance', 'identification and access control (contract, legal obligation to secure records)', 'user name, e-mail (encrypted), phone (encrypted, optional), role, second-factor kind', 'admins (users:manage)', 'until erased (coffre user erase) or deleted'],
-    ['Sessions', 'keeping people signed in; security', 'client address, user agent, times', 'the person; admins end them', `${r.sessionsDays} days after they end (privacy.retention.sessionsDays)`],
-    ['Sign-in records', 'brute-force protection (no lockout), known devices', 'one-way hashes of addresses and devices, counters', 'nobody reads them directly', `${r.loginRecordsDays} days (privacy.retention.loginRecordsDays)`],
-    ['Alerts', 'operating and securing the appliance', 'alert texts may name a user', 'admins, backup operators (monitoring:read)', `${r.alertsDays} days after resolution (privacy.retention.alertsDays)`],
-    ['Audit trail', 'accountability, proof (tamper-evident)', 'user ids, client address, user agent, request id', 'auditors (audit:read)', `${c.audit.retentionDays} days (audit.retentionDays)`],
-    ['Backups', 'availability, disaster recovery', 'a copy of all of the above, encrypted (OpenPGP, HSM-wrapped key)', 'backup operators', 'per backup.retention'],
+    [
+      'Accounts of the people who use the appliance',
+      'identification and access control (contract, legal obligation to secure records)',
+      'user name, e-mail (encrypted), phone (encrypted, optional), role, second-factor kind',
+      'admins (users:manage)',
+      'until erased (coffre user erase) or deleted',
+    ],
+    [
+      'Sessions',
+      'keeping people signed in; security',
+      'client address, user agent, times',
+      'the person; admins end them',
+      `${r.sessionsDays} days after they end (privacy.retention.sessionsDays)`,
+    ],
+    [
+      'Sign-in records',
+      'brute-force protection (no lockout), known devices',
+      'one-way hashes of addresses and devices, counters',
+      'nobody reads them directly',
+      `${r.loginRecordsDays} days (privacy.retention.loginRecordsDays)`,
+    ],
+    [
+      'Alerts',
+      'operating and securing the appliance',
+      'alert texts may name a user',
+      'admins, backup operators (monitoring:read)',
+      `${r.alertsDays} days after resolution (privacy.retention.alertsDays)`,
+    ],
+    [
+      'Audit trail',
+      'accountability, proof (tamper-evident)',
+      'user ids, client address, user agent, request id',
+      'auditors (audit:read)',
+      `${c.audit.retentionDays} days (audit.retentionDays)`,
+    ],
+    [
+      'Backups',
+      'availability, disaster recovery',
+      'a copy of all of the above, encrypted (OpenPGP, HSM-wrapped key)',
+      'backup operators',
+      'per backup.retention',
+    ],
   ];
   const cell = (s: string) => `<td>${esc(s)}</td>`;
   return `<!doctype html>

@@ -5,7 +5,10 @@ import { errors } from '../shared/errors.js';
 import type { PrivacyService } from './service.js';
 
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false });
-const ZipReply = { description: 'the zip of JSON and CSV (docs/gdpr.md "Export")', content: { 'application/zip': { schema: { type: 'string', format: 'binary' } } } };
+const ZipReply = {
+  description: 'the zip of JSON and CSV (docs/gdpr.md "Export")',
+  content: { 'application/zip': { schema: { type: 'string', format: 'binary' } } },
+};
 
 const sendZip = (rep: FastifyReply, zip: Buffer, userId: string) =>
   rep
@@ -22,21 +25,52 @@ export function privacyRoutes(p: PrivacyService, ropa: () => string): FastifyPlu
   return async (app) => {
     app.get(
       '/privacy/ropa',
-      { config: { permission: 'users:read' }, schema: { tags: ['privacy'], summary: 'the record of processing activities (GDPR art. 30), generated from the configuration, as printable HTML', response: { 200: { description: 'HTML', content: { 'text/html': { schema: { type: 'string' } } } } } } },
+      {
+        config: { permission: 'users:read' },
+        schema: {
+          tags: ['privacy'],
+          summary:
+            'the record of processing activities (GDPR art. 30), generated from the configuration, as printable HTML',
+          response: { 200: { description: 'HTML', content: { 'text/html': { schema: { type: 'string' } } } } },
+        },
+      },
       async (_req, rep) => rep.header('content-type', 'text/html; charset=utf-8').send(ropa()),
     );
 
-    app.get('/users/me/export', { config: { permission: 'self' }, schema: { tags: ['privacy'], summary: 'everything the appliance holds about you, as a zip of JSON and CSV', response: { 200: ZipReply } } }, async (req, rep) => {
-      const userId = req.actor?.userId;
-      if (!userId) throw errors.forbidden();
-      const r = await p.exportZip(userId, req.actor!.id, auditSource(req));
-      return sendZip(rep, r.zip, r.userId);
-    });
+    app.get(
+      '/users/me/export',
+      {
+        config: { permission: 'self' },
+        schema: {
+          tags: ['privacy'],
+          summary: 'everything the appliance holds about you, as a zip of JSON and CSV',
+          response: { 200: ZipReply },
+        },
+      },
+      async (req, rep) => {
+        const userId = req.actor?.userId;
+        if (!userId) throw errors.forbidden();
+        const r = await p.exportZip(userId, req.actor!.id, auditSource(req));
+        return sendZip(rep, r.zip, r.userId);
+      },
+    );
 
-    app.get('/users/:id/export', { config: { permission: 'users:manage' }, schema: { tags: ['privacy'], summary: "everything the appliance holds about one person, as a zip of JSON and CSV (audited)", params: IdParams, response: { 200: ZipReply } } }, async (req, rep) => {
-      const r = await p.exportZip((req.params as { id: string }).id, req.actor!.id, auditSource(req));
-      return sendZip(rep, r.zip, r.userId);
-    });
+    app.get(
+      '/users/:id/export',
+      {
+        config: { permission: 'users:manage' },
+        schema: {
+          tags: ['privacy'],
+          summary: 'everything the appliance holds about one person, as a zip of JSON and CSV (audited)',
+          params: IdParams,
+          response: { 200: ZipReply },
+        },
+      },
+      async (req, rep) => {
+        const r = await p.exportZip((req.params as { id: string }).id, req.actor!.id, auditSource(req));
+        return sendZip(rep, r.zip, r.userId);
+      },
+    );
 
     app.get(
       '/users/:id/erasure',
@@ -44,9 +78,19 @@ export function privacyRoutes(p: PrivacyService, ropa: () => string): FastifyPlu
         config: { permission: 'users:manage' },
         schema: {
           tags: ['privacy'],
-          summary: 'what erasing this person involves: the workspaces they alone own, and whether the account can be deleted outright',
+          summary:
+            'what erasing this person involves: the workspaces they alone own, and whether the account can be deleted outright',
           params: IdParams,
-          response: { 200: Type.Object({ userId: Type.String(), state: Type.String(), soleOwned: Type.Array(Type.String()), memberships: Type.Integer(), signedIn: Type.Boolean(), deletable: Type.Boolean() }) },
+          response: {
+            200: Type.Object({
+              userId: Type.String(),
+              state: Type.String(),
+              soleOwned: Type.Array(Type.String()),
+              memberships: Type.Integer(),
+              signedIn: Type.Boolean(),
+              deletable: Type.Boolean(),
+            }),
+          },
         },
       },
       async (req) => p.plan((req.params as { id: string }).id),
@@ -58,10 +102,18 @@ export function privacyRoutes(p: PrivacyService, ropa: () => string): FastifyPlu
         config: { permission: 'users:manage' },
         schema: {
           tags: ['privacy'],
-          summary: 'erase a person (GDPR art. 17): their e-mail and phone crypto-shredded, name and traces removed, sessions and tokens revoked; the id stays in the audit trail',
+          summary:
+            'erase a person (GDPR art. 17): their e-mail and phone crypto-shredded, name and traces removed, sessions and tokens revoked; the id stays in the audit trail',
           params: IdParams,
           // confirm: the user name (or id) typed again; transferTo or trash: what happens to the workspaces they alone own
-          body: Type.Object({ confirm: Type.String({ minLength: 1, maxLength: 128 }), transferTo: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })), trash: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
+          body: Type.Object(
+            {
+              confirm: Type.String({ minLength: 1, maxLength: 128 }),
+              transferTo: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+              trash: Type.Optional(Type.Boolean()),
+            },
+            { additionalProperties: false },
+          ),
           response: {
             200: Type.Object({
               userId: Type.String(),
@@ -79,7 +131,8 @@ export function privacyRoutes(p: PrivacyService, ropa: () => string): FastifyPlu
       async (req) => {
         const b = req.body as { confirm: string; transferTo?: string; trash?: boolean };
         if (b.transferTo !== undefined && b.trash) throw errors.usage('give either transferTo or trash, not both');
-        const handover = b.transferTo !== undefined ? { transferTo: b.transferTo } : b.trash ? ({ trash: true } as const) : undefined;
+        const handover =
+          b.transferTo !== undefined ? { transferTo: b.transferTo } : b.trash ? ({ trash: true } as const) : undefined;
         return p.erase((req.params as { id: string }).id, handover, req.actor!.id, auditSource(req), b.confirm);
       },
     );
@@ -92,11 +145,20 @@ export function privacyRoutes(p: PrivacyService, ropa: () => string): FastifyPlu
           tags: ['privacy'],
           summary: 'delete an account that never signed in and holds no membership (others are erased instead)',
           params: IdParams,
-          body: Type.Object({ confirm: Type.String({ minLength: 1, maxLength: 128 }) }, { additionalProperties: false }),
+          body: Type.Object(
+            { confirm: Type.String({ minLength: 1, maxLength: 128 }) },
+            { additionalProperties: false },
+          ),
           response: { 200: Type.Object({ userId: Type.String(), scrubbed: Type.Boolean() }) },
         },
       },
-      async (req) => p.remove((req.params as { id: string }).id, req.actor!.id, auditSource(req), (req.body as { confirm: string }).confirm),
+      async (req) =>
+        p.remove(
+          (req.params as { id: string }).id,
+          req.actor!.id,
+          auditSource(req),
+          (req.body as { confirm: string }).confirm,
+        ),
     );
   };
 }

@@ -22,18 +22,34 @@ export class PrivacyService {
     return this.erasure.plan(userId);
   }
 
-  erase(userId: string, handover: Handover, actor: string, source: AuditSource, confirm?: string): Promise<ErasureResult> {
+  erase(
+    userId: string,
+    handover: Handover,
+    actor: string,
+    source: AuditSource,
+    confirm?: string,
+  ): Promise<ErasureResult> {
     return this.erasure.erase(userId, handover, actor, source, confirm);
   }
 
-  remove(userId: string, actor: string, source: AuditSource, confirm?: string): Promise<{ userId: string; scrubbed: boolean }> {
+  remove(
+    userId: string,
+    actor: string,
+    source: AuditSource,
+    confirm?: string,
+  ): Promise<{ userId: string; scrubbed: boolean }> {
     return this.erasure.remove(userId, actor, source, confirm);
   }
 
   /** deletes personal data past its retention (config `privacy.retention`), audited as `privacy.retention` */
   async purge(actor: string): Promise<RetentionResult> {
     const r = await purgePersonalData(this.d.db, this.d.config.retention, this.d.clock.nowMs());
-    await this.d.audit.recordNow({ action: 'privacy.retention', actor, outcome: 'success', targets: Object.fromEntries(Object.entries(r).map(([k, v]) => [k, String(v)])) });
+    await this.d.audit.recordNow({
+      action: 'privacy.retention',
+      actor,
+      outcome: 'success',
+      targets: Object.fromEntries(Object.entries(r).map(([k, v]) => [k, String(v)])),
+    });
     return r;
   }
 
@@ -47,7 +63,8 @@ export class PrivacyService {
         runAtStart: true,
         run: async (ctx) => {
           const moved = await this.rekeyAll();
-          if (moved) ctx.log.info({ event: 'privacy.rekeyed', users: moved }, 'e-mails and phones moved under per-person keys');
+          if (moved)
+            ctx.log.info({ event: 'privacy.rekeyed', users: moved }, 'e-mails and phones moved under per-person keys');
           return { moved };
         },
       },
@@ -70,7 +87,10 @@ export class PrivacyService {
   /** everything held about `userId`, as data (audited as `user.export`) */
   async collect(userId: string, actor: string, source: AuditSource): Promise<PersonExport> {
     const u = await this.user(userId);
-    const data = await collectPerson({ db: this.d.db, fields: this.d.fields, users: this.d.users, now: this.d.clock.nowMs() }, u);
+    const data = await collectPerson(
+      { db: this.d.db, fields: this.d.fields, users: this.d.users, now: this.d.clock.nowMs() },
+      u,
+    );
     await this.d.audit.recordNow({ action: 'user.export', actor, outcome: 'success', targets: { user: u.id }, source });
     return data;
   }

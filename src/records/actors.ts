@@ -28,11 +28,20 @@ export function dbActorDirectory(db: Kysely<Database>): ActorDirectory {
       }
       const out = new Map<string, string>();
       if (tokens.size) {
-        const rows = await db.selectFrom('api_tokens').innerJoin('users', 'users.id', 'api_tokens.user_id').select(['api_tokens.id', 'users.username']).where('api_tokens.id', 'in', [...tokens]).execute();
+        const rows = await db
+          .selectFrom('api_tokens')
+          .innerJoin('users', 'users.id', 'api_tokens.user_id')
+          .select(['api_tokens.id', 'users.username'])
+          .where('api_tokens.id', 'in', [...tokens])
+          .execute();
         for (const r of rows) out.set(`token:${r.id}`, r.username);
       }
       if (users.size) {
-        const rows = await db.selectFrom('users').select(['id', 'username']).where('id', 'in', [...users]).execute();
+        const rows = await db
+          .selectFrom('users')
+          .select(['id', 'username'])
+          .where('id', 'in', [...users])
+          .execute();
         for (const r of rows) out.set(`user:${r.id}`, r.username);
       }
       return out;

@@ -25,12 +25,23 @@ const toInfo = (r: Database['records_certificates']): CertificateInfo => ({
 });
 
 /** Destruction certificates, newest first, by document or workspace (ids only). Each read is audited. */
-export async function listCertificates(db: Kysely<Database>, audit: Auditor, c: { actor: Actor; source?: AuditSource }, q: { document?: string; workspace?: string; limit: number }): Promise<CertificateInfo[]> {
+export async function listCertificates(
+  db: Kysely<Database>,
+  audit: Auditor,
+  c: { actor: Actor; source?: AuditSource },
+  q: { document?: string; workspace?: string; limit: number },
+): Promise<CertificateInfo[]> {
   let s = db.selectFrom('records_certificates').selectAll();
   if (q.document !== undefined) s = s.where('document_id', '=', q.document);
   if (q.workspace !== undefined) s = s.where('workspace_id', '=', q.workspace);
   const rows = await s.orderBy('destroyed_at', 'desc').limit(q.limit).execute();
-  await audit.recordNow({ action: 'records.certificates', actor: c.actor.id, outcome: 'success', targets: { ...(q.document ? { document: q.document } : {}), ...(q.workspace ? { workspace: q.workspace } : {}) }, ...(c.source ? { source: c.source } : {}) });
+  await audit.recordNow({
+    action: 'records.certificates',
+    actor: c.actor.id,
+    outcome: 'success',
+    targets: { ...(q.document ? { document: q.document } : {}), ...(q.workspace ? { workspace: q.workspace } : {}) },
+    ...(c.source ? { source: c.source } : {}),
+  });
   return rows.map(toInfo);
 }
 

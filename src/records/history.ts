@@ -1,5 +1,12 @@
 import type { Kysely } from 'kysely';
-import { ABOUT_MAX_IDS, eventsAbout, summaryAbout, type AboutSummaryRow, type AuditSource, type Auditor } from '../audit/index.js';
+import {
+  ABOUT_MAX_IDS,
+  eventsAbout,
+  summaryAbout,
+  type AboutSummaryRow,
+  type AuditSource,
+  type Auditor,
+} from '../audit/index.js';
 import type { Database } from '../db/types.js';
 import type { Actor } from '../http/index.js';
 import type { VaultService } from '../vault/index.js';
@@ -20,7 +27,8 @@ const KIND: Record<string, HistoryKind> = {
   'doc.delete': 'delete',
   'doc.purge': 'delete',
 };
-export const historyKind = (action: string): HistoryKind => KIND[action] ?? (action.startsWith('workspace.member.') ? 'share' : 'other');
+export const historyKind = (action: string): HistoryKind =>
+  KIND[action] ?? (action.startsWith('workspace.member.') ? 'share' : 'other');
 
 export interface HistoryEntry {
   seq: number;
@@ -73,7 +81,12 @@ export interface HistoryDeps {
 export class HistoryService {
   constructor(private readonly d: HistoryDeps) {}
 
-  async documentHistory(c: { actor: Actor; source?: AuditSource }, id: string, period: Period, page: { limit: number; cursor?: string }): Promise<HistoryPage> {
+  async documentHistory(
+    c: { actor: Actor; source?: AuditSource },
+    id: string,
+    period: Period,
+    page: { limit: number; cursor?: string },
+  ): Promise<HistoryPage> {
     checkPeriod(period);
     const place = await this.d.vault.locate(c, id, 'doc.history');
     const scope = place.role === 'owner' ? 'all' : 'own';
@@ -88,20 +101,41 @@ export class HistoryService {
       },
       page,
     );
-    await this.d.audit.recordNow({ action: 'doc.history', actor: c.actor.id, outcome: 'success', targets: { workspace: place.workspaceId, document: id }, ...(c.source ? { source: c.source } : {}) });
+    await this.d.audit.recordNow({
+      action: 'doc.history',
+      actor: c.actor.id,
+      outcome: 'success',
+      targets: { workspace: place.workspaceId, document: id },
+      ...(c.source ? { source: c.source } : {}),
+    });
     const names = await this.d.actors.usernames([...new Set(p.events.map((e) => e.actor))]);
     return {
       documentId: id,
       scope,
       nextCursor: p.nextCursor,
-      entries: p.events.map((e) => ({ seq: e.seq, at: e.at, actor: e.actor, username: names.get(e.actor) ?? null, action: e.action, kind: historyKind(e.action), outcome: e.outcome, reason: e.reason, targets: e.targets })),
+      entries: p.events.map((e) => ({
+        seq: e.seq,
+        at: e.at,
+        actor: e.actor,
+        username: names.get(e.actor) ?? null,
+        action: e.action,
+        kind: historyKind(e.action),
+        outcome: e.outcome,
+        reason: e.reason,
+        targets: e.targets,
+      })),
     };
   }
 
   /** The auditor's report on a document or a folder (its sub-folders and their documents included). */
-  async accessReport(c: { actor: Actor; source?: AuditSource }, subject: { document?: string; folder?: string }, period: Required<Period>): Promise<AccessReport> {
+  async accessReport(
+    c: { actor: Actor; source?: AuditSource },
+    subject: { document?: string; folder?: string },
+    period: Required<Period>,
+  ): Promise<AccessReport> {
     checkPeriod(period);
-    if ((subject.document === undefined) === (subject.folder === undefined)) throw recordsErrors.invalidInput('give exactly one of document or folder');
+    if ((subject.document === undefined) === (subject.folder === undefined))
+      throw recordsErrors.invalidInput('give exactly one of document or folder');
     let about: AccessReport['subject'];
     let targets: { kind: string; ids: string[] }[];
     if (subject.document !== undefined) {
@@ -113,13 +147,25 @@ export class HistoryService {
       const tree = await this.d.vault.folderTree(subject.folder!);
       if (!tree) throw recordsErrors.folderNotFound();
       if (tree.documentIds.length + tree.folderIds.length > ABOUT_MAX_IDS) throw recordsErrors.tooLarge(ABOUT_MAX_IDS);
-      about = { kind: 'folder', id: subject.folder!, workspaceId: tree.workspaceId, documents: tree.documentIds.length, folders: tree.folderIds.length };
+      about = {
+        kind: 'folder',
+        id: subject.folder!,
+        workspaceId: tree.workspaceId,
+        documents: tree.documentIds.length,
+        folders: tree.folderIds.length,
+      };
       targets = [
         { kind: 'document', ids: tree.documentIds },
         { kind: 'folder', ids: tree.folderIds },
       ];
     }
-    await this.d.audit.recordNow({ action: 'records.access_report', actor: c.actor.id, outcome: 'success', targets: { workspace: about.workspaceId, [about.kind]: about.id }, ...(c.source ? { source: c.source } : {}) });
+    await this.d.audit.recordNow({
+      action: 'records.access_report',
+      actor: c.actor.id,
+      outcome: 'success',
+      targets: { workspace: about.workspaceId, [about.kind]: about.id },
+      ...(c.source ? { source: c.source } : {}),
+    });
     const s = await summaryAbout(this.d.db, { targets, ...period });
     const names = await this.d.actors.usernames([...new Set(s.rows.map((r) => r.actor))]);
     return {
@@ -133,6 +179,8 @@ export class HistoryService {
 }
 
 function checkPeriod(p: Period): void {
-  for (const [k, v] of Object.entries(p)) if (v !== undefined && !Number.isFinite(v)) throw recordsErrors.invalidInput(`${k} is not a date-time`);
-  if (p.from !== undefined && p.to !== undefined && p.to <= p.from) throw recordsErrors.invalidInput('to must be after from');
+  for (const [k, v] of Object.entries(p))
+    if (v !== undefined && !Number.isFinite(v)) throw recordsErrors.invalidInput(`${k} is not a date-time`);
+  if (p.from !== undefined && p.to !== undefined && p.to <= p.from)
+    throw recordsErrors.invalidInput('to must be after from');
 }

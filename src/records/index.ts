@@ -1,4 +1,11 @@
 export { wireRecords, retentionGuard, type Records, type RecordsWiring } from './wire.js';
-export { HistoryService, historyKind, type HistoryEntry, type HistoryKind, type HistoryPage, type AccessReport } from './history.js';
+export {
+  HistoryService,
+  historyKind,
+  type HistoryEntry,
+  type HistoryKind,
+  type HistoryPage,
+  type AccessReport,
+} from './history.js';
 export { recordsErrors } from './errors.js';
 export type { RecordsTables } from './tables.js';

@@ -18,7 +18,8 @@ export interface Places {
   workspaceOf(scope: Scope): Promise<string | null>;
 }
 
-export type ChangeRequest = { kind: 'retention'; scope: Scope; minDays: number | null } | { kind: 'release-hold'; holdId: string };
+export type ChangeRequest =
+  { kind: 'retention'; scope: Scope; minDays: number | null } | { kind: 'release-hold'; holdId: string };
 
 export interface RequestInfo {
   id: string;
@@ -63,29 +64,83 @@ export class RecordsRequests {
     return c.actor.userId;
   }
 
-  private ev(c: Caller, action: string, targets: Record<string, string>, outcome: 'success' | 'denied' = 'success', reason?: string) {
-    return { action, actor: c.actor.id, outcome, targets, ...(reason ? { reason } : {}), ...(c.source ? { source: c.source } : {}) };
+  private ev(
+    c: Caller,
+    action: string,
+    targets: Record<string, string>,
+    outcome: 'success' | 'denied' = 'success',
+    reason?: string,
+  ) {
+    return {
+      action,
+      actor: c.actor.id,
+      outcome,
+      targets,
+      ...(reason ? { reason } : {}),
+      ...(c.source ? { source: c.source } : {}),
+    };
   }
 
   async ask(c: Caller, r: ChangeRequest): Promise<RequestInfo> {
     const user = this.userOf(c);
     const now = this.d.clock.nowMs();
     let row: Database['records_requests'];
-    const base = { id: crypto.randomUUID(), requested_by: user, requested_at: now, expires_at: now + this.d.requestTtlDays * DAY, state: 'pending', decided_by: null, decided_at: null };
+    const base = {
+      id: crypto.randomUUID(),
+      requested_by: user,
+      requested_at: now,
+      expires_at: now + this.d.requestTtlDays * DAY,
+      state: 'pending',
+      decided_by: null,
+      decided_at: null,
+    };
     if (r.kind === 'retention') {
-      if (r.scope.kind === 'document') throw recordsErrors.invalidInput('a retention policy applies to a workspace or a folder');
-      if (r.minDays !== null && (!Number.isInteger(r.minDays) || r.minDays < 1 || r.minDays > MAX_DAYS)) throw recordsErrors.invalidInput(`minDays must be an integer from 1 to ${MAX_DAYS}, or null to remove the policy`);
+      if (r.scope.kind === 'document')
+        throw recordsErrors.invalidInput('a retention policy applies to a workspace or a folder');
+      if (r.minDays !== null && (!Number.isInteger(r.minDays) || r.minDays < 1 || r.minDays > MAX_DAYS))
+        throw recordsErrors.invalidInput(
+          `minDays must be an integer from 1 to ${MAX_DAYS}, or null to remove the policy`,
+        );
       const ws = await this.d.places.workspaceOf(r.scope);
       if (!ws) throw r.scope.kind === 'folder' ? recordsErrors.folderNotFound() : recordsErrors.workspaceNotFound();
-      row = { ...base, kind: 'retention', scope_kind: r.scope.kind, scope_id: r.scope.id, workspace_id: ws, min_days: r.minDays, hold_id: null };
+      row = {
+        ...base,
+        kind: 'retention',
+        scope_kind: r.scope.kind,
+        scope_id: r.scope.id,
+        workspace_id: ws,
+        min_days: r.minDays,
+        hold_id: null,
+      };
     } else {
-      const h = await this.d.db.selectFrom('records_holds').select(['id', 'workspace_id']).where('id', '=', r.holdId).where('released_at', 'is', null).executeTakeFirst();
+      const h = await this.d.db
+        .selectFrom('records_holds')
+        .select(['id', 'workspace_id'])
+        .where('id', '=', r.holdId)
+        .where('released_at', 'is', null)
+        .executeTakeFirst();
       if (!h) throw recordsErrors.holdNotFound();
-      row = { ...base, kind: 'release-hold', scope_kind: null, scope_id: null, workspace_id: h.workspace_id, min_days: null, hold_id: h.id };
+      row = {
+        ...base,
+        kind: 'release-hold',
+        scope_kind: null,
+        scope_id: null,
+        workspace_id: h.workspace_id,
+        min_days: null,
+        hold_id: h.id,
+      };
     }
     await this.d.db.transaction().execute(async (trx) => {
       await trx.insertInto('records_requests').values(row).execute();
-      await this.d.audit.record(trx, this.ev(c, 'records.request', { request: row.id, workspace: row.workspace_id, ...(row.hold_id ? { hold: row.hold_id } : {}), ...(row.scope_kind ? { [row.scope_kind]: row.scope_id! } : {}) }));
+      await this.d.audit.record(
+        trx,
+        this.ev(c, 'records.request', {
+          request: row.id,
+          workspace: row.workspace_id,
+          ...(row.hold_id ? { hold: row.hold_id } : {}),
+          ...(row.scope_kind ? { [row.scope_kind]: row.scope_id! } : {}),
+        }),
+      );
     });
     return info(row);
   }
@@ -101,25 +156,75 @@ export class RecordsRequests {
       if (Number(r.expires_at) <= now) throw recordsErrors.requestClosed('expired');
       // the asker may withdraw their own request, never approve it
       if (decision === 'approve' && r.requested_by === user) return { denied: true as const, r };
-      const upd = await trx.updateTable('records_requests').set({ state: decision === 'approve' ? 'approved' : r.requested_by === user ? 'cancelled' : 'rejected', decided_by: user, decided_at: now }).where('id', '=', id).where('state', '=', 'pending').executeTakeFirst();
+      const upd = await trx
+        .updateTable('records_requests')
+        .set({
+          state: decision === 'approve' ? 'approved' : r.requested_by === user ? 'cancelled' : 'rejected',
+          decided_by: user,
+          decided_at: now,
+        })
+        .where('id', '=', id)
+        .where('state', '=', 'pending')
+        .executeTakeFirst();
       if (Number(upd.numUpdatedRows) !== 1) throw recordsErrors.requestClosed('decided');
       if (decision === 'approve') {
         if (r.kind === 'retention') {
-          await trx.deleteFrom('records_policies').where('scope_kind', '=', r.scope_kind!).where('scope_id', '=', r.scope_id!).execute();
+          await trx
+            .deleteFrom('records_policies')
+            .where('scope_kind', '=', r.scope_kind!)
+            .where('scope_id', '=', r.scope_id!)
+            .execute();
           if (r.min_days !== null)
-            await trx.insertInto('records_policies').values({ scope_kind: r.scope_kind!, scope_id: r.scope_id!, workspace_id: r.workspace_id, min_days: r.min_days, set_at: now, requested_by: r.requested_by, approved_by: user }).execute();
-          await this.d.audit.record(trx, this.ev(c, r.min_days === null ? 'records.policy.remove' : 'records.policy.set', { request: id, workspace: r.workspace_id, [r.scope_kind!]: r.scope_id!, ...(r.min_days !== null ? { days: String(r.min_days) } : {}) }));
+            await trx
+              .insertInto('records_policies')
+              .values({
+                scope_kind: r.scope_kind!,
+                scope_id: r.scope_id!,
+                workspace_id: r.workspace_id,
+                min_days: r.min_days,
+                set_at: now,
+                requested_by: r.requested_by,
+                approved_by: user,
+              })
+              .execute();
+          await this.d.audit.record(
+            trx,
+            this.ev(c, r.min_days === null ? 'records.policy.remove' : 'records.policy.set', {
+              request: id,
+              workspace: r.workspace_id,
+              [r.scope_kind!]: r.scope_id!,
+              ...(r.min_days !== null ? { days: String(r.min_days) } : {}),
+            }),
+          );
         } else {
-          const rel = await trx.updateTable('records_holds').set({ released_at: now, released_by: user }).where('id', '=', r.hold_id!).where('released_at', 'is', null).executeTakeFirst();
+          const rel = await trx
+            .updateTable('records_holds')
+            .set({ released_at: now, released_by: user })
+            .where('id', '=', r.hold_id!)
+            .where('released_at', 'is', null)
+            .executeTakeFirst();
           if (Number(rel.numUpdatedRows) !== 1) throw recordsErrors.holdNotFound();
-          await this.d.audit.record(trx, this.ev(c, 'records.hold.release', { request: id, workspace: r.workspace_id, hold: r.hold_id! }));
+          await this.d.audit.record(
+            trx,
+            this.ev(c, 'records.hold.release', { request: id, workspace: r.workspace_id, hold: r.hold_id! }),
+          );
         }
       }
       await this.d.audit.record(trx, this.ev(c, action, { request: id, workspace: r.workspace_id }));
-      return { denied: false as const, r: { ...r, state: decision === 'approve' ? 'approved' : r.requested_by === user ? 'cancelled' : 'rejected', decided_by: user, decided_at: now } };
+      return {
+        denied: false as const,
+        r: {
+          ...r,
+          state: decision === 'approve' ? 'approved' : r.requested_by === user ? 'cancelled' : 'rejected',
+          decided_by: user,
+          decided_at: now,
+        },
+      };
     });
     if (out.denied) {
-      await this.d.audit.recordNow(this.ev(c, action, { request: id, workspace: out.r.workspace_id }, 'denied', 'SECOND_PERSON_REQUIRED'));
+      await this.d.audit.recordNow(
+        this.ev(c, action, { request: id, workspace: out.r.workspace_id }, 'denied', 'SECOND_PERSON_REQUIRED'),
+      );
       throw recordsErrors.selfApproval();
     }
     return info(out.r);
@@ -128,11 +233,28 @@ export class RecordsRequests {
   async placeHold(c: Caller, scope: Scope): Promise<HoldInfo> {
     const user = this.userOf(c);
     const ws = await this.d.places.workspaceOf(scope);
-    if (!ws) throw scope.kind === 'document' ? recordsErrors.documentNotFound() : scope.kind === 'folder' ? recordsErrors.folderNotFound() : recordsErrors.workspaceNotFound();
-    const row = { id: crypto.randomUUID(), scope_kind: scope.kind, scope_id: scope.id, workspace_id: ws, placed_at: this.d.clock.nowMs(), placed_by: user, released_at: null, released_by: null };
+    if (!ws)
+      throw scope.kind === 'document'
+        ? recordsErrors.documentNotFound()
+        : scope.kind === 'folder'
+          ? recordsErrors.folderNotFound()
+          : recordsErrors.workspaceNotFound();
+    const row = {
+      id: crypto.randomUUID(),
+      scope_kind: scope.kind,
+      scope_id: scope.id,
+      workspace_id: ws,
+      placed_at: this.d.clock.nowMs(),
+      placed_by: user,
+      released_at: null,
+      released_by: null,
+    };
     await this.d.db.transaction().execute(async (trx) => {
       await trx.insertInto('records_holds').values(row).execute();
-      await this.d.audit.record(trx, this.ev(c, 'records.hold.place', { hold: row.id, workspace: ws, [scope.kind]: scope.id }));
+      await this.d.audit.record(
+        trx,
+        this.ev(c, 'records.hold.place', { hold: row.id, workspace: ws, [scope.kind]: scope.id }),
+      );
     });
     return holdInfo(row);
   }
@@ -141,12 +263,30 @@ export class RecordsRequests {
   async overview(c: Caller): Promise<{ policies: PolicyInfo[]; holds: HoldInfo[]; requests: RequestInfo[] }> {
     const [p, h, r] = await Promise.all([
       this.d.db.selectFrom('records_policies').selectAll().orderBy('set_at', 'desc').execute(),
-      this.d.db.selectFrom('records_holds').selectAll().where('released_at', 'is', null).orderBy('placed_at', 'desc').execute(),
-      this.d.db.selectFrom('records_requests').selectAll().where('state', '=', 'pending').where('expires_at', '>', this.d.clock.nowMs()).orderBy('requested_at', 'desc').execute(),
+      this.d.db
+        .selectFrom('records_holds')
+        .selectAll()
+        .where('released_at', 'is', null)
+        .orderBy('placed_at', 'desc')
+        .execute(),
+      this.d.db
+        .selectFrom('records_requests')
+        .selectAll()
+        .where('state', '=', 'pending')
+        .where('expires_at', '>', this.d.clock.nowMs())
+        .orderBy('requested_at', 'desc')
+        .execute(),
     ]);
     await this.d.audit.recordNow(this.ev(c, 'records.read', {}));
     return {
-      policies: p.map((x) => ({ scope: { kind: x.scope_kind as ScopeKind, id: x.scope_id }, workspaceId: x.workspace_id, minDays: Number(x.min_days), setAt: iso(x.set_at)!, requestedBy: x.requested_by, approvedBy: x.approved_by })),
+      policies: p.map((x) => ({
+        scope: { kind: x.scope_kind as ScopeKind, id: x.scope_id },
+        workspaceId: x.workspace_id,
+        minDays: Number(x.min_days),
+        setAt: iso(x.set_at)!,
+        requestedBy: x.requested_by,
+        approvedBy: x.approved_by,
+      })),
       holds: h.map(holdInfo),
       requests: r.map(info),
     };
@@ -168,7 +308,13 @@ export interface HoldInfo {
   placedAt: string;
   placedBy: string;
 }
-const holdInfo = (h: Database['records_holds']): HoldInfo => ({ id: h.id, scope: { kind: h.scope_kind as ScopeKind, id: h.scope_id }, workspaceId: h.workspace_id, placedAt: iso(h.placed_at)!, placedBy: h.placed_by });
+const holdInfo = (h: Database['records_holds']): HoldInfo => ({
+  id: h.id,
+  scope: { kind: h.scope_kind as ScopeKind, id: h.scope_id },
+  workspaceId: h.workspace_id,
+  placedAt: iso(h.placed_at)!,
+  placedBy: h.placed_by,
+});
 
 function info(r: Database['records_requests']): RequestInfo {
   return {

@@ -19,12 +19,24 @@ export interface Applicable {
  * The rules, read from the records tables: policies of the workspace and of each folder up the
  * chain (the longest wins), and holds on the workspace, those folders or the document itself.
  */
-export async function applicable(db: Kysely<Database>, workspaceId: string, folderChain: readonly string[], documentId?: string): Promise<Applicable> {
+export async function applicable(
+  db: Kysely<Database>,
+  workspaceId: string,
+  folderChain: readonly string[],
+  documentId?: string,
+): Promise<Applicable> {
   const policies = await db
     .selectFrom('records_policies')
     .select(['scope_kind', 'scope_id', 'min_days'])
     .where('workspace_id', '=', workspaceId)
-    .where((eb) => eb.or([eb.and([eb('scope_kind', '=', 'workspace'), eb('scope_id', '=', workspaceId)]), ...(folderChain.length ? [eb.and([eb('scope_kind', '=', 'folder'), eb('scope_id', 'in', [...folderChain])])] : [])]))
+    .where((eb) =>
+      eb.or([
+        eb.and([eb('scope_kind', '=', 'workspace'), eb('scope_id', '=', workspaceId)]),
+        ...(folderChain.length
+          ? [eb.and([eb('scope_kind', '=', 'folder'), eb('scope_id', 'in', [...folderChain])])]
+          : []),
+      ]),
+    )
     .execute();
   const holds = await db
     .selectFrom('records_holds')
@@ -34,12 +46,17 @@ export async function applicable(db: Kysely<Database>, workspaceId: string, fold
     .where((eb) =>
       eb.or([
         eb.and([eb('scope_kind', '=', 'workspace'), eb('scope_id', '=', workspaceId)]),
-        ...(folderChain.length ? [eb.and([eb('scope_kind', '=', 'folder'), eb('scope_id', 'in', [...folderChain])])] : []),
+        ...(folderChain.length
+          ? [eb.and([eb('scope_kind', '=', 'folder'), eb('scope_id', 'in', [...folderChain])])]
+          : []),
         ...(documentId ? [eb.and([eb('scope_kind', '=', 'document'), eb('scope_id', '=', documentId)])] : []),
       ]),
     )
     .execute();
-  return { minDays: policies.reduce((m, p) => Math.max(m, Number(p.min_days)), 0), holds: holds.map((h) => ({ id: h.id, scopeKind: h.scope_kind, scopeId: h.scope_id })) };
+  return {
+    minDays: policies.reduce((m, p) => Math.max(m, Number(p.min_days)), 0),
+    holds: holds.map((h) => ({ id: h.id, scopeKind: h.scope_kind, scopeId: h.scope_id })),
+  };
 }
 
 const until = (depositedAt: number, minDays: number) => depositedAt + minDays * DAY;
@@ -78,28 +95,41 @@ export function retentionGuard(o: GuardOptions): RetentionGuard {
       const before = await applicable(o.db, doc.workspaceId, doc.folderChain, doc.id);
       const after = await applicable(o.db, doc.workspaceId, toChain, doc.id);
       const kept = new Set(after.holds.map((h) => h.id));
-      if (before.holds.some((h) => !kept.has(h.id))) throw recordsErrors.legalHold(before.holds.filter((h) => !kept.has(h.id)).map((h) => h.id));
+      if (before.holds.some((h) => !kept.has(h.id)))
+        throw recordsErrors.legalHold(before.holds.filter((h) => !kept.has(h.id)).map((h) => h.id));
       const term = until(doc.depositedAt, before.minDays);
-      if (before.minDays > after.minDays && at < term) throw recordsErrors.retentionActive(new Date(term).toISOString());
+      if (before.minDays > after.minDays && at < term)
+        throw recordsErrors.retentionActive(new Date(term).toISOString());
     },
     async assertFolderMovable(workspaceId: string, _folderId: string, fromChain: string[], toChain: string[]) {
       const before = await applicable(o.db, workspaceId, fromChain);
       const after = await applicable(o.db, workspaceId, toChain);
       const kept = new Set(after.holds.map((h) => h.id));
-      if (before.holds.some((h) => !kept.has(h.id))) throw recordsErrors.legalHold(before.holds.filter((h) => !kept.has(h.id)).map((h) => h.id));
+      if (before.holds.some((h) => !kept.has(h.id)))
+        throw recordsErrors.legalHold(before.holds.filter((h) => !kept.has(h.id)).map((h) => h.id));
       // strict: what the folder holds may still be within the longer period
       if (before.minDays > after.minDays) throw recordsErrors.retentionActive(null);
     },
     async certify(trx, r: DestructionRecord) {
       const a = await applicable(trx, r.workspaceId, []);
       const id = crypto.randomUUID();
-      const seal = o.signer ? { certificateFingerprint: (await o.signer.certificate()).fingerprint, algorithm: 'ECDSA-P256-SHA256' } : null;
+      const seal = o.signer
+        ? { certificateFingerprint: (await o.signer.certificate()).fingerprint, algorithm: 'ECDSA-P256-SHA256' }
+        : null;
       const body = { ...certificateBody(id, o.applianceId, r, a.minDays), seal };
       const text = canonicalJson(body);
       const signature = o.signer ? (await o.signer.sign(Buffer.from(text, 'utf8'))).toString('base64') : null;
       await trx
         .insertInto('records_certificates')
-        .values({ id, document_id: r.documentId, workspace_id: r.workspaceId, destroyed_at: r.destroyedAt, body: text, sha256: crypto.createHash('sha256').update(text).digest('hex'), signature })
+        .values({
+          id,
+          document_id: r.documentId,
+          workspace_id: r.workspaceId,
+          destroyed_at: r.destroyedAt,
+          body: text,
+          sha256: crypto.createHash('sha256').update(text).digest('hex'),
+          signature,
+        })
         .execute();
     },
   };
@@ -114,13 +144,20 @@ export function certificateBody(id: string, applianceId: string, r: DestructionR
     id,
     appliance: applianceId,
     object: { kind: 'document', id: r.documentId, workspace: r.workspaceId, folder: r.folderId },
-    versions: r.versions.map((v) => ({ version: v.version, sha256: v.sha256, size: v.size, depositedAt: iso(v.depositedAt), depositedBy: v.depositedBy })),
+    versions: r.versions.map((v) => ({
+      version: v.version,
+      sha256: v.sha256,
+      size: v.size,
+      depositedAt: iso(v.depositedAt),
+      depositedBy: v.depositedBy,
+    })),
     depositedAt: iso(r.versions.length ? Math.min(...r.versions.map((v) => v.depositedAt)) : null),
     trashedAt: iso(r.trashedAt),
     destroyedAt: iso(r.destroyedAt),
     actor: r.actor,
     keysDestroyed: r.versions.map((v) => v.keyId),
-    method: 'crypto-shredding: each version was encrypted under its own data key; the keys were destroyed, then the encrypted blobs deleted',
+    method:
+      'crypto-shredding: each version was encrypted under its own data key; the keys were destroyed, then the encrypted blobs deleted',
     workspaceRetentionDays: workspaceMinDays,
   };
 }

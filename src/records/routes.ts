@@ -48,7 +48,8 @@ export const recordsRoutes: FastifyPluginAsync<RecordsRoutesOptions> = async (ap
       config: { permission: PERMISSIONS.workspaceUse },
       schema: {
         tags,
-        summary: "who read, downloaded, changed or shared a document: every actor for the workspace's owners, one's own actions for other members",
+        summary:
+          "who read, downloaded, changed or shared a document: every actor for the workspace's owners, one's own actions for other members",
         params: S.IdParams,
         querystring: S.HistoryQuery,
         response: { 200: S.HistoryReply, ...S.errs },
@@ -58,7 +59,12 @@ export const recordsRoutes: FastifyPluginAsync<RecordsRoutesOptions> = async (ap
       const q = req.query as Static<typeof S.HistoryQuery>;
       const from = time(q.from, 'from');
       const to = time(q.to, 'to');
-      return history.documentHistory(caller(req), req.params.id, { ...(from !== undefined ? { from } : {}), ...(to !== undefined ? { to } : {}) }, { limit: q.limit, ...(q.cursor !== undefined ? { cursor: q.cursor } : {}) });
+      return history.documentHistory(
+        caller(req),
+        req.params.id,
+        { ...(from !== undefined ? { from } : {}), ...(to !== undefined ? { to } : {}) },
+        { limit: q.limit, ...(q.cursor !== undefined ? { cursor: q.cursor } : {}) },
+      );
     },
   );
 
@@ -68,20 +74,35 @@ export const recordsRoutes: FastifyPluginAsync<RecordsRoutesOptions> = async (ap
       config: { permission: PERMISSIONS.auditRead },
       schema: {
         tags,
-        summary: 'accesses to a document or a folder (its sub-folders included) over a period, per actor and action (auditors; ids only)',
+        summary:
+          'accesses to a document or a folder (its sub-folders included) over a period, per actor and action (auditors; ids only)',
         querystring: S.ReportQuery,
         response: { 200: S.ReportReply, ...S.errs, 413: S.ErrorReply },
       },
     },
     async (req) => {
       const q = req.query as Static<typeof S.ReportQuery>;
-      return history.accessReport(caller(req), { ...(q.document !== undefined ? { document: q.document } : {}), ...(q.folder !== undefined ? { folder: q.folder } : {}) }, { from: time(q.from, 'from')!, to: time(q.to, 'to')! });
+      return history.accessReport(
+        caller(req),
+        {
+          ...(q.document !== undefined ? { document: q.document } : {}),
+          ...(q.folder !== undefined ? { folder: q.folder } : {}),
+        },
+        { from: time(q.from, 'from')!, to: time(q.to, 'to')! },
+      );
     },
   );
 
   app.get(
     '/records/retention',
-    { config: manage, schema: { tags, summary: 'retention policies, active legal holds and requests waiting for a second person (ids only)', response: { 200: S.OverviewReply, ...S.errs } } },
+    {
+      config: manage,
+      schema: {
+        tags,
+        summary: 'retention policies, active legal holds and requests waiting for a second person (ids only)',
+        response: { 200: S.OverviewReply, ...S.errs },
+      },
+    },
     async (req) => requests.overview(caller(req)),
   );
 
@@ -89,11 +110,28 @@ export const recordsRoutes: FastifyPluginAsync<RecordsRoutesOptions> = async (ap
     '/records/requests',
     {
       config: manage,
-      schema: { tags, summary: 'ask for a retention policy change or a hold release; another person holding records:manage approves it', body: S.RequestBody, response: { 201: S.RequestReply, ...S.errs } },
+      schema: {
+        tags,
+        summary:
+          'ask for a retention policy change or a hold release; another person holding records:manage approves it',
+        body: S.RequestBody,
+        response: { 201: S.RequestReply, ...S.errs },
+      },
     },
     async (req, reply) => {
       const b = req.body as Static<typeof S.RequestBody>;
-      return reply.code(201).send(await requests.ask(caller(req), b.kind === 'retention' ? { kind: 'retention', scope: b.scope, minDays: b.minDays } : b.kind === 'retention-remove' ? { kind: 'retention', scope: b.scope, minDays: null } : { kind: 'release-hold', holdId: b.holdId }));
+      return reply
+        .code(201)
+        .send(
+          await requests.ask(
+            caller(req),
+            b.kind === 'retention'
+              ? { kind: 'retention', scope: b.scope, minDays: b.minDays }
+              : b.kind === 'retention-remove'
+                ? { kind: 'retention', scope: b.scope, minDays: null }
+                : { kind: 'release-hold', holdId: b.holdId },
+          ),
+        );
     },
   );
 
@@ -102,7 +140,15 @@ export const recordsRoutes: FastifyPluginAsync<RecordsRoutesOptions> = async (ap
       `/records/requests/:id/${decision}`,
       {
         config: manage,
-        schema: { tags, summary: decision === 'approve' ? 'approve and apply a request (not by the person who asked)' : 'reject a request (or withdraw one’s own)', params: S.IdParams, response: { 200: S.RequestReply, ...S.errs } },
+        schema: {
+          tags,
+          summary:
+            decision === 'approve'
+              ? 'approve and apply a request (not by the person who asked)'
+              : 'reject a request (or withdraw one’s own)',
+          params: S.IdParams,
+          response: { 200: S.RequestReply, ...S.errs },
+        },
       },
       async (req) => requests.decide(caller(req), req.params.id, decision),
     );
@@ -110,16 +156,39 @@ export const recordsRoutes: FastifyPluginAsync<RecordsRoutesOptions> = async (ap
 
   app.post(
     '/records/holds',
-    { config: manage, schema: { tags, summary: 'place a legal hold on a workspace, folder or document: nothing it covers can be trashed or destroyed', body: S.HoldBody, response: { 201: S.HoldReply, ...S.errs } } },
-    async (req, reply) => reply.code(201).send(await requests.placeHold(caller(req), (req.body as Static<typeof S.HoldBody>).scope)),
+    {
+      config: manage,
+      schema: {
+        tags,
+        summary: 'place a legal hold on a workspace, folder or document: nothing it covers can be trashed or destroyed',
+        body: S.HoldBody,
+        response: { 201: S.HoldReply, ...S.errs },
+      },
+    },
+    async (req, reply) =>
+      reply.code(201).send(await requests.placeHold(caller(req), (req.body as Static<typeof S.HoldBody>).scope)),
   );
 
   app.get(
     '/records/certificates',
-    { config: manage, schema: { tags, summary: 'destruction certificates, newest first', querystring: S.CertificateQuery, response: { 200: S.CertificateList, ...S.errs } } },
+    {
+      config: manage,
+      schema: {
+        tags,
+        summary: 'destruction certificates, newest first',
+        querystring: S.CertificateQuery,
+        response: { 200: S.CertificateList, ...S.errs },
+      },
+    },
     async (req) => {
       const q = req.query as Static<typeof S.CertificateQuery>;
-      return { certificates: await listCertificates(opts.db, opts.audit, caller(req), { limit: q.limit, ...(q.document !== undefined ? { document: q.document } : {}), ...(q.workspace !== undefined ? { workspace: q.workspace } : {}) }) };
+      return {
+        certificates: await listCertificates(opts.db, opts.audit, caller(req), {
+          limit: q.limit,
+          ...(q.document !== undefined ? { document: q.document } : {}),
+          ...(q.workspace !== undefined ? { workspace: q.workspace } : {}),
+        }),
+      };
     },
   );
 };

@@ -4,7 +4,14 @@ import { Type } from '@sinclair/typebox';
 
 export const Id = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' });
 export const IsoTime = Type.String({ format: 'date-time' });
-export const ErrorReply = Type.Object({ error: Type.Object({ code: Type.String(), message: Type.String(), requestId: Type.String(), details: Type.Optional(Type.Unknown()) }) });
+export const ErrorReply = Type.Object({
+  error: Type.Object({
+    code: Type.String(),
+    message: Type.String(),
+    requestId: Type.String(),
+    details: Type.Optional(Type.Unknown()),
+  }),
+});
 export const errs = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 409: ErrorReply };
 export const IdParams = Type.Object({ id: Id }, { additionalProperties: false });
 
@@ -23,7 +30,9 @@ export const HistoryQuery = Type.Object(
 export const HistoryReply = Type.Object(
   {
     documentId: Type.String(),
-    scope: Type.Union([Type.Literal('all'), Type.Literal('own')], { description: "all: every actor (workspace owners); own: the caller's own actions" }),
+    scope: Type.Union([Type.Literal('all'), Type.Literal('own')], {
+      description: "all: every actor (workspace owners); own: the caller's own actions",
+    }),
     entries: Type.Array(
       Type.Object(
         {
@@ -58,7 +67,13 @@ export const ReportQuery = Type.Object(
 export const ReportReply = Type.Object(
   {
     subject: Type.Object(
-      { kind: Type.Union([Type.Literal('document'), Type.Literal('folder')]), id: Type.String(), workspaceId: Type.String(), documents: Type.Integer(), folders: Type.Integer() },
+      {
+        kind: Type.Union([Type.Literal('document'), Type.Literal('folder')]),
+        id: Type.String(),
+        workspaceId: Type.String(),
+        documents: Type.Integer(),
+        folders: Type.Integer(),
+      },
       { additionalProperties: false },
     ),
     from: IsoTime,
@@ -66,7 +81,16 @@ export const ReportReply = Type.Object(
     total: Type.Integer(),
     rows: Type.Array(
       Type.Object(
-        { actor: Type.String(), username: Type.Union([Type.String(), Type.Null()]), action: Type.String(), kind: Kind, outcome: Type.String(), count: Type.Integer(), first: IsoTime, last: IsoTime },
+        {
+          actor: Type.String(),
+          username: Type.Union([Type.String(), Type.Null()]),
+          action: Type.String(),
+          kind: Kind,
+          outcome: Type.String(),
+          count: Type.Integer(),
+          first: IsoTime,
+          last: IsoTime,
+        },
         { additionalProperties: false },
       ),
     ),
@@ -80,10 +104,21 @@ const NullableTime = Type.Union([IsoTime, Type.Null()]);
 
 export const RequestBody = Type.Union([
   Type.Object(
-    { kind: Type.Literal('retention'), scope: Scope, minDays: Type.Integer({ minimum: 1, maximum: 36_500, description: 'minimum keeping period from deposit, in days' }) },
+    {
+      kind: Type.Literal('retention'),
+      scope: Scope,
+      minDays: Type.Integer({
+        minimum: 1,
+        maximum: 36_500,
+        description: 'minimum keeping period from deposit, in days',
+      }),
+    },
     { additionalProperties: false },
   ),
-  Type.Object({ kind: Type.Literal('retention-remove'), scope: Scope }, { additionalProperties: false, description: 'removes the policy of a workspace or folder' }),
+  Type.Object(
+    { kind: Type.Literal('retention-remove'), scope: Scope },
+    { additionalProperties: false, description: 'removes the policy of a workspace or folder' },
+  ),
   Type.Object({ kind: Type.Literal('release-hold'), holdId: Id }, { additionalProperties: false }),
 ]);
 
@@ -106,14 +141,34 @@ export const RequestReply = Type.Object(
 );
 
 export const HoldBody = Type.Object({ scope: Scope }, { additionalProperties: false });
-export const HoldReply = Type.Object({ id: Type.String(), scope: Scope, workspaceId: Type.String(), placedAt: IsoTime, placedBy: Type.String() }, { additionalProperties: false });
-export const PolicyReply = Type.Object(
-  { scope: Scope, workspaceId: Type.String(), minDays: Type.Integer(), setAt: IsoTime, requestedBy: Type.String(), approvedBy: Type.String() },
+export const HoldReply = Type.Object(
+  { id: Type.String(), scope: Scope, workspaceId: Type.String(), placedAt: IsoTime, placedBy: Type.String() },
   { additionalProperties: false },
 );
-export const OverviewReply = Type.Object({ policies: Type.Array(PolicyReply), holds: Type.Array(HoldReply), requests: Type.Array(RequestReply) }, { additionalProperties: false });
+export const PolicyReply = Type.Object(
+  {
+    scope: Scope,
+    workspaceId: Type.String(),
+    minDays: Type.Integer(),
+    setAt: IsoTime,
+    requestedBy: Type.String(),
+    approvedBy: Type.String(),
+  },
+  { additionalProperties: false },
+);
+export const OverviewReply = Type.Object(
+  { policies: Type.Array(PolicyReply), holds: Type.Array(HoldReply), requests: Type.Array(RequestReply) },
+  { additionalProperties: false },
+);
 
-export const CertificateQuery = Type.Object({ document: Type.Optional(Id), workspace: Type.Optional(Id), limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }) }, { additionalProperties: false });
+export const CertificateQuery = Type.Object(
+  {
+    document: Type.Optional(Id),
+    workspace: Type.Optional(Id),
+    limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+  },
+  { additionalProperties: false },
+);
 export const Certificate = Type.Object(
   {
     id: Type.String(),

@@ -36,7 +36,8 @@ export function wireRecords(o: RecordsWiring): Records {
     },
   };
   const requests = new RecordsRequests({ db: o.db, clock: o.clock, audit: o.audit, places, requestTtlDays: 7 });
-  const api: FastifyPluginAsync = async (app) => app.register(recordsRoutes, { history, requests, db: o.db, audit: o.audit });
+  const api: FastifyPluginAsync = async (app) =>
+    app.register(recordsRoutes, { history, requests, db: o.db, audit: o.audit });
   return { history, requests, api };
 }
 

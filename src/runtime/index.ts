@@ -1,1 +1,8 @@
-export { memoryTuning, reexecForTransfers, collect, engineGcTriggers, TRANSFER_V8_FLAGS, TRANSFER_MALLOC_ENV } from './memory.js';
+export {
+  memoryTuning,
+  reexecForTransfers,
+  collect,
+  engineGcTriggers,
+  TRANSFER_V8_FLAGS,
+  TRANSFER_MALLOC_ENV,
+} from './memory.js';

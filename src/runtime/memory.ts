@@ -37,7 +37,10 @@ export function reexecForTransfers(o: { cliEntryOnly?: boolean } = {}): void {
   const missing = TRANSFER_V8_FLAGS.filter((f) => !process.execArgv.includes(f));
   const unset = Object.entries(TRANSFER_MALLOC_ENV).filter(([k]) => env[k] === undefined);
   if (missing.length === 0 && unset.length === 0) return;
-  process.execve(process.execPath, [process.execPath, ...process.execArgv, ...missing, ...process.argv.slice(1)], { ...env, ...Object.fromEntries(unset) } as Record<string, string>);
+  process.execve(process.execPath, [process.execPath, ...process.execArgv, ...missing, ...process.argv.slice(1)], {
+    ...env,
+    ...Object.fromEntries(unset),
+  } as Record<string, string>);
 }
 
 type Gc = (o?: { type: 'minor' | 'major' }) => void;
@@ -70,7 +73,10 @@ export function collect(type: 'minor' | 'major', o: { expose?: boolean } = {}): 
  * phase took 7.5 s instead of 9.2. V8 flags are process-wide: they are set while at least one engine
  * runs and put back after (0: V8's own heuristics).
  */
-const GC_TRIGGERS = { on: ['--incremental-marking-soft-trigger=80', '--incremental-marking-hard-trigger=90'], off: ['--incremental-marking-soft-trigger=0', '--incremental-marking-hard-trigger=0'] };
+const GC_TRIGGERS = {
+  on: ['--incremental-marking-soft-trigger=80', '--incremental-marking-hard-trigger=90'],
+  off: ['--incremental-marking-soft-trigger=0', '--incremental-marking-hard-trigger=0'],
+};
 let engines = 0;
 export const engineGcTriggers = {
   started(): void {

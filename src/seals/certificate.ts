@@ -16,15 +16,25 @@ const SIGN_ALG = { ...EC, hash: 'SHA-256' } as const;
  * digest computed here); everything else is Node's WebCrypto. The private "key" is a handle-less
  * stand-in: the key itself never leaves the HSM.
  */
-async function hsmCrypto(keys: SigningKeys, keyName: string, spki: Buffer): Promise<{ crypto: Crypto; keys: CryptoKeyPair }> {
+async function hsmCrypto(
+  keys: SigningKeys,
+  keyName: string,
+  spki: Buffer,
+): Promise<{ crypto: Crypto; keys: CryptoKeyPair }> {
   const subtle = webcrypto.subtle;
   const publicKey = (await subtle.importKey('spki', spki, EC, true, ['verify'])) as CryptoKey;
   const privateKey = { algorithm: EC, type: 'private', extractable: false, usages: ['sign'] } as unknown as CryptoKey;
-  const sign = async (alg: { hash?: string | { name: string } }, key: CryptoKey, data: BufferSource): Promise<ArrayBuffer> => {
+  const sign = async (
+    alg: { hash?: string | { name: string } },
+    key: CryptoKey,
+    data: BufferSource,
+  ): Promise<ArrayBuffer> => {
     if (key !== privateKey) return subtle.sign(alg as EcdsaParams, key, data);
     const hash = typeof alg.hash === 'string' ? alg.hash : alg.hash?.name;
     if (hash !== 'SHA-256') throw new Error(`the sealing key signs SHA-256 only (asked ${String(hash)})`);
-    const bytes = ArrayBuffer.isView(data) ? Buffer.from(data.buffer, data.byteOffset, data.byteLength) : Buffer.from(data);
+    const bytes = ArrayBuffer.isView(data)
+      ? Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+      : Buffer.from(data);
     const raw = await keys.signDigest(keyName, crypto.createHash('sha256').update(bytes).digest());
     return raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength) as ArrayBuffer;
   };
@@ -35,7 +45,11 @@ async function hsmCrypto(keys: SigningKeys, keyName: string, spki: Buffer): Prom
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
     },
   });
-  const c = { subtle: proxied, getRandomValues: <T extends ArrayBufferView | null>(a: T) => webcrypto.getRandomValues(a as never) as T, randomUUID: () => webcrypto.randomUUID() };
+  const c = {
+    subtle: proxied,
+    getRandomValues: <T extends ArrayBufferView | null>(a: T) => webcrypto.getRandomValues(a as never) as T,
+    randomUUID: () => webcrypto.randomUUID(),
+  };
   return { crypto: c as unknown as Crypto, keys: { publicKey, privateKey } };
 }
 
@@ -45,15 +59,28 @@ export interface SealIdentity {
   organisation?: string | undefined;
 }
 
-const subjectOf = (id: SealIdentity): Record<string, string[]>[] => [{ CN: [`Coffre seal ${id.applianceId}`] }, { O: [id.organisation || 'Coffre appliance'] }];
+const subjectOf = (id: SealIdentity): Record<string, string[]>[] => [
+  { CN: [`Coffre seal ${id.applianceId}`] },
+  { O: [id.organisation || 'Coffre appliance'] },
+];
 
 /** A self-signed certificate for the HSM key (ECDSA P-256 with SHA-256; digitalSignature and nonRepudiation). */
-export async function selfSignedSealCert(keys: SigningKeys, keyName: string, spki: Buffer, id: SealIdentity, now: Date, years = 10): Promise<string> {
+export async function selfSignedSealCert(
+  keys: SigningKeys,
+  keyName: string,
+  spki: Buffer,
+  id: SealIdentity,
+  now: Date,
+  years = 10,
+): Promise<string> {
   const x509 = await loadX509();
   const { crypto: c, keys: pair } = await hsmCrypto(keys, keyName, spki);
   const cert = await x509.X509CertificateGenerator.createSelfSigned(
     {
-      serialNumber: crypto.randomBytes(16).toString('hex').replace(/^[89a-f]/, '1'),
+      serialNumber: crypto
+        .randomBytes(16)
+        .toString('hex')
+        .replace(/^[89a-f]/, '1'),
       name: subjectOf(id),
       notBefore: new Date(now.getTime() - 60_000),
       notAfter: new Date(Date.UTC(now.getUTCFullYear() + years, now.getUTCMonth(), now.getUTCDate())),
@@ -79,7 +106,9 @@ export async function sealCsr(keys: SigningKeys, keyName: string, spki: Buffer, 
       name: subjectOf(id),
       keys: pair,
       signingAlgorithm: SIGN_ALG,
-      extensions: [new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.nonRepudiation, true)],
+      extensions: [
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.nonRepudiation, true),
+      ],
     },
     c,
   );
@@ -121,9 +150,12 @@ export function checkIssuedCert(text: string, spki: Buffer, now: Date): ParsedCe
     throw sealsErrors.certInvalid('the PEM block is not a certificate');
   }
   const pub = x.publicKey.export({ type: 'spki', format: 'der' });
-  if (!pub.equals(spki)) throw sealsErrors.certInvalid("it is not for this appliance's sealing key (its public key differs)");
-  if (new Date(x.validTo).getTime() <= now.getTime()) throw sealsErrors.certInvalid(`it expired on ${new Date(x.validTo).toISOString()}`);
-  if (new Date(x.validFrom).getTime() > now.getTime() + 86_400_000) throw sealsErrors.certInvalid(`it is not valid before ${new Date(x.validFrom).toISOString()}`);
+  if (!pub.equals(spki))
+    throw sealsErrors.certInvalid("it is not for this appliance's sealing key (its public key differs)");
+  if (new Date(x.validTo).getTime() <= now.getTime())
+    throw sealsErrors.certInvalid(`it expired on ${new Date(x.validTo).toISOString()}`);
+  if (new Date(x.validFrom).getTime() > now.getTime() + 86_400_000)
+    throw sealsErrors.certInvalid(`it is not valid before ${new Date(x.validFrom).toISOString()}`);
   if (x.ca) throw sealsErrors.certInvalid('it is a CA certificate');
   return parseCert(block);
 }

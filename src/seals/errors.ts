@@ -2,6 +2,16 @@ import { AppError } from '../shared/errors.js';
 
 /** Errors of the seals module (docs/errors.md). */
 export const sealsErrors = {
-  certInvalid: (why: string) => new AppError('SEAL_CERT_INVALID', `the certificate cannot be used for the sealing key: ${why}`, { httpStatus: 400, expose: true, exitCode: 2 }),
-  signatureInvalid: (what: string) => new AppError('SEAL_INVALID', `${what} does not verify against the sealing certificate`, { httpStatus: 422, expose: true, exitCode: 1 }),
+  certInvalid: (why: string) =>
+    new AppError('SEAL_CERT_INVALID', `the certificate cannot be used for the sealing key: ${why}`, {
+      httpStatus: 400,
+      expose: true,
+      exitCode: 2,
+    }),
+  signatureInvalid: (what: string) =>
+    new AppError('SEAL_INVALID', `${what} does not verify against the sealing certificate`, {
+      httpStatus: 422,
+      expose: true,
+      exitCode: 1,
+    }),
 };

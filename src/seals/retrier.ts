@@ -70,10 +70,22 @@ export class TimestampRetrier {
     const waited = this.o.clock.nowMs() - oldest;
     if (pending && waited >= this.o.alertAfterMs && !this.alerted) {
       this.alerted = true;
-      await this.o.raise?.({ kind: 'seals.timestamp_pending', severity: 'critical', message: `${pending} item(s) have waited ${Math.round(waited / 60_000)} min for their RFC 3161 timestamp: no time-stamping authority answered; they are retried every ${Math.round(this.o.retryMs / 1000)} s` }).catch(() => undefined);
+      await this.o
+        .raise?.({
+          kind: 'seals.timestamp_pending',
+          severity: 'critical',
+          message: `${pending} item(s) have waited ${Math.round(waited / 60_000)} min for their RFC 3161 timestamp: no time-stamping authority answered; they are retried every ${Math.round(this.o.retryMs / 1000)} s`,
+        })
+        .catch(() => undefined);
     } else if (!pending && this.alerted) {
       this.alerted = false;
-      await this.o.raise?.({ kind: 'seals.timestamp_ok', severity: 'info', message: `every pending item got its RFC 3161 timestamp (${granted} now)` }).catch(() => undefined);
+      await this.o
+        .raise?.({
+          kind: 'seals.timestamp_ok',
+          severity: 'info',
+          message: `every pending item got its RFC 3161 timestamp (${granted} now)`,
+        })
+        .catch(() => undefined);
     }
     return { granted, pending };
   }

@@ -58,7 +58,12 @@ export class HsmSealer implements Sealer {
     const pems = certPem ? [certPem] : (await this.certificates()).map((c) => c.pem);
     return pems.some((pem) => {
       try {
-        return crypto.verify('sha256', data, { key: new crypto.X509Certificate(pem).publicKey, dsaEncoding: 'der' }, signature);
+        return crypto.verify(
+          'sha256',
+          data,
+          { key: new crypto.X509Certificate(pem).publicKey, dsaEncoding: 'der' },
+          signature,
+        );
       } catch {
         return false;
       }
@@ -80,7 +85,12 @@ export class HsmSealer implements Sealer {
 
   /** Every certificate the key has had, newest first. */
   async certificates(): Promise<SealCertificate[]> {
-    const rows = await this.o.db.selectFrom('seal_certificates').selectAll().where('key_name', '=', SEAL_KEY).orderBy('created_at', 'desc').execute();
+    const rows = await this.o.db
+      .selectFrom('seal_certificates')
+      .selectAll()
+      .where('key_name', '=', SEAL_KEY)
+      .orderBy('created_at', 'desc')
+      .execute();
     return rows.map((r) => ({ ...parseCert(r.pem), source: r.source as SealCertificate['source'] }));
   }
 
@@ -93,14 +103,27 @@ export class HsmSealer implements Sealer {
   private async store(pem: string, source: SealCertificate['source']): Promise<void> {
     const p = parseCert(pem);
     const now = this.o.clock.nowMs();
-    const last = await this.o.db.selectFrom('seal_certificates').select('created_at').where('key_name', '=', SEAL_KEY).orderBy('created_at', 'desc').limit(1).executeTakeFirst();
+    const last = await this.o.db
+      .selectFrom('seal_certificates')
+      .select('created_at')
+      .where('key_name', '=', SEAL_KEY)
+      .orderBy('created_at', 'desc')
+      .limit(1)
+      .executeTakeFirst();
     await this.o.db
       .insertInto('seal_certificates')
-      .values({ fingerprint: p.fingerprint, key_name: SEAL_KEY, pem: p.pem, source, created_at: Math.max(now, Number(last?.created_at ?? 0) + 1) })
+      .values({
+        fingerprint: p.fingerprint,
+        key_name: SEAL_KEY,
+        pem: p.pem,
+        source,
+        created_at: Math.max(now, Number(last?.created_at ?? 0) + 1),
+      })
       .onConflict((oc) => oc.column('fingerprint').doNothing())
       .execute();
     this.current = undefined;
   }
 }
 
-const publicKeyOf = (pem: string): Buffer => new crypto.X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' });
+const publicKeyOf = (pem: string): Buffer =>
+  new crypto.X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' });

@@ -24,8 +24,20 @@ export interface Timestamp {
 }
 
 export const tsaErrors = {
-  unavailable: (why: string) => new AppError('TSA_UNAVAILABLE', `no time-stamping authority answered: ${why}`, { httpStatus: 503, expose: true, exitCode: 1, hint: 'check seals.tsa.urls and the network; the item stays pending and is retried' }),
-  invalid: (why: string) => new AppError('TSA_INVALID', `the time-stamping authority's answer was refused: ${why}`, { httpStatus: 502, expose: true, exitCode: 1, hint: 'check seals.tsa.caFile (the pinned TSA certificate or CA)' }),
+  unavailable: (why: string) =>
+    new AppError('TSA_UNAVAILABLE', `no time-stamping authority answered: ${why}`, {
+      httpStatus: 503,
+      expose: true,
+      exitCode: 1,
+      hint: 'check seals.tsa.urls and the network; the item stays pending and is retried',
+    }),
+  invalid: (why: string) =>
+    new AppError('TSA_INVALID', `the time-stamping authority's answer was refused: ${why}`, {
+      httpStatus: 502,
+      expose: true,
+      exitCode: 1,
+      hint: 'check seals.tsa.caFile (the pinned TSA certificate or CA)',
+    }),
 };
 
 const toAb = (b: Buffer): ArrayBuffer => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
@@ -68,21 +80,31 @@ export class TsaClient {
       if (nonce[0] === 0) nonce[0] = 1;
       const req = new pkijs.TimeStampReq({
         version: 1,
-        messageImprint: new pkijs.MessageImprint({ hashAlgorithm: new pkijs.AlgorithmIdentifier({ algorithmId: SHA256 }), hashedMessage: new asn1js.OctetString({ valueHex: toAb(crypto.createHash('sha256').update(data).digest()) }) }),
+        messageImprint: new pkijs.MessageImprint({
+          hashAlgorithm: new pkijs.AlgorithmIdentifier({ algorithmId: SHA256 }),
+          hashedMessage: new asn1js.OctetString({ valueHex: toAb(crypto.createHash('sha256').update(data).digest()) }),
+        }),
         nonce: new asn1js.Integer({ valueHex: toAb(nonce) }),
         certReq: true,
         ...(this.cfg.policy ? { reqPolicy: this.cfg.policy } : {}),
       });
       let body: Buffer;
       try {
-        const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/timestamp-query', accept: 'application/timestamp-reply' }, body: Buffer.from(req.toSchema().toBER()), signal: AbortSignal.timeout(this.cfg.timeoutMs) });
+        const res = await fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/timestamp-query', accept: 'application/timestamp-reply' },
+          body: Buffer.from(req.toSchema().toBER()),
+          signal: AbortSignal.timeout(this.cfg.timeoutMs),
+        });
         if (!res.ok) {
           failures.push(`${hostOf(url)}: HTTP ${res.status}`);
           continue;
         }
         body = Buffer.from(await res.arrayBuffer());
       } catch (e) {
-        failures.push(`${hostOf(url)}: ${(e as Error).name === 'TimeoutError' ? 'timed out' : ((e as { cause?: { code?: string } }).cause?.code ?? 'unreachable')}`);
+        failures.push(
+          `${hostOf(url)}: ${(e as Error).name === 'TimeoutError' ? 'timed out' : ((e as { cause?: { code?: string } }).cause?.code ?? 'unreachable')}`,
+        );
         continue;
       }
       const t = await this.check(data, body, nonce);
@@ -100,7 +122,10 @@ export class TsaClient {
       throw tsaErrors.invalid('not a TimeStampResp');
     }
     const status = resp.status.status;
-    if (status !== pkijs.PKIStatus.granted && status !== pkijs.PKIStatus.grantedWithMods) throw tsaErrors.invalid(`status ${status}${resp.status.statusStrings?.length ? ` (${resp.status.statusStrings.map((s) => s.valueBlock.value).join('; ')})` : ''}`);
+    if (status !== pkijs.PKIStatus.granted && status !== pkijs.PKIStatus.grantedWithMods)
+      throw tsaErrors.invalid(
+        `status ${status}${resp.status.statusStrings?.length ? ` (${resp.status.statusStrings.map((s) => s.valueBlock.value).join('; ')})` : ''}`,
+      );
     if (!resp.timeStampToken) throw tsaErrors.invalid('granted without a token');
     const signed = new pkijs.SignedData({ schema: resp.timeStampToken.content });
     const econtent = signed.encapContentInfo.eContent;
@@ -108,22 +133,39 @@ export class TsaClient {
     const tst = pkijs.TSTInfo.fromBER(econtent.getValue());
     if (tst.messageImprint.hashAlgorithm.algorithmId !== SHA256) throw tsaErrors.invalid('the imprint is not SHA-256');
     const imprint = Buffer.from(tst.messageImprint.hashedMessage.valueBlock.valueHexView);
-    if (!imprint.equals(crypto.createHash('sha256').update(data).digest())) throw tsaErrors.invalid('the token is for other bytes (imprint mismatch)');
+    if (!imprint.equals(crypto.createHash('sha256').update(data).digest()))
+      throw tsaErrors.invalid('the token is for other bytes (imprint mismatch)');
     if (nonce) {
       const got = tst.nonce ? Buffer.from(tst.nonce.valueBlock.valueHexView) : undefined;
-      if (!got || !stripZeros(got).equals(stripZeros(nonce))) throw tsaErrors.invalid('the nonce does not match the request (replayed answer)');
+      if (!got || !stripZeros(got).equals(stripZeros(nonce)))
+        throw tsaErrors.invalid('the nonce does not match the request (replayed answer)');
     }
     let r: pkijs.SignedDataVerifyResult;
     try {
-      r = await signed.verify({ signer: 0, data: toAb(data), trustedCerts: this.pinned, checkChain: true, extendedMode: true, checkDate: tst.genTime });
+      r = await signed.verify({
+        signer: 0,
+        data: toAb(data),
+        trustedCerts: this.pinned,
+        checkChain: true,
+        extendedMode: true,
+        checkDate: tst.genTime,
+      });
     } catch (e) {
-      throw tsaErrors.invalid(`signature or certificate not accepted (${(e as { message?: string }).message ?? 'error'})`);
+      throw tsaErrors.invalid(
+        `signature or certificate not accepted (${(e as { message?: string }).message ?? 'error'})`,
+      );
     }
-    if (!r.signatureVerified || !r.signerCertificateVerified || !r.signerCertificate) throw tsaErrors.invalid('signature or certificate not accepted');
+    if (!r.signatureVerified || !r.signerCertificateVerified || !r.signerCertificate)
+      throw tsaErrors.invalid('signature or certificate not accepted');
     const eku = r.signerCertificate.extensions?.find((x) => x.extnID === '2.5.29.37');
     const usages = (eku?.parsedValue as { keyPurposes?: string[] } | undefined)?.keyPurposes ?? [];
-    if (!usages.includes(ID_KP_TIMESTAMPING)) throw tsaErrors.invalid("the signer's certificate is not for time-stamping (extended key usage)");
-    return { response, genTime: tst.genTime, serial: Buffer.from(tst.serialNumber.valueBlock.valueHexView).toString('hex') };
+    if (!usages.includes(ID_KP_TIMESTAMPING))
+      throw tsaErrors.invalid("the signer's certificate is not for time-stamping (extended key usage)");
+    return {
+      response,
+      genTime: tst.genTime,
+      serial: Buffer.from(tst.serialNumber.valueBlock.valueHexView).toString('hex'),
+    };
   }
 }
 

@@ -7,7 +7,8 @@
  */
 export function release(b: Buffer): void {
   const ab = b.buffer as ArrayBuffer & { transfer?: (n: number) => ArrayBuffer };
-  if (b.byteOffset === 0 && ab.byteLength === b.length && b.length >= 4096 && typeof ab.transfer === 'function') ab.transfer(0);
+  if (b.byteOffset === 0 && ab.byteLength === b.length && b.length >= 4096 && typeof ab.transfer === 'function')
+    ab.transfer(0);
 }
 
 /**

@@ -24,11 +24,15 @@ export const isNoSpace = (e: unknown): boolean => {
 export function storageFull(what: 'blobs' | 'database' | 'scratch', dir: string, cause?: unknown): AppError {
   const free = freeBytes(dir);
   const code = String((cause as { code?: unknown } | undefined)?.code ?? 'ENOSPC');
-  return new AppError('STORAGE_FULL', `no space left for the ${what} in ${dir} (${code}; ${free === undefined ? 'free space unknown' : `${free} bytes free`}); nothing was stored`, {
-    httpStatus: 507,
-    expose: true,
-    hint: 'free space on that file system or grow it; the appliance resumes by itself once there is room',
-    details: { store: what, path: dir, freeBytes: free ?? null },
-    cause,
-  });
+  return new AppError(
+    'STORAGE_FULL',
+    `no space left for the ${what} in ${dir} (${code}; ${free === undefined ? 'free space unknown' : `${free} bytes free`}); nothing was stored`,
+    {
+      httpStatus: 507,
+      expose: true,
+      hint: 'free space on that file system or grow it; the appliance resumes by itself once there is room',
+      details: { store: what, path: dir, freeBytes: free ?? null },
+      cause,
+    },
+  );
 }

@@ -54,7 +54,12 @@ export const isAppError = (e: unknown): e is AppError => e instanceof AppError;
 /** Common errors with fixed codes. */
 export const errors = {
   config: (message: string, details?: unknown) =>
-    new AppError('CONFIG_INVALID', message, { httpStatus: 500, exitCode: 2, hint: 'fix the configuration and try again', details }),
+    new AppError('CONFIG_INVALID', message, {
+      httpStatus: 500,
+      exitCode: 2,
+      hint: 'fix the configuration and try again',
+      details,
+    }),
   usage: (message: string, hint?: string) =>
     new AppError('USAGE', message, { httpStatus: 400, exitCode: 2, hint: hint ?? 'see --help' }),
   notFound: (what = 'resource') => new AppError('NOT_FOUND', `${what} not found`, { httpStatus: 404 }),

@@ -7,7 +7,9 @@ export type { Logger };
  * pino JSON logs with secrets redacted. `serve` logs to stdout; other CLI verbs log to stderr so
  * stdout stays for their result.
  */
-export function createLogger(opts: { level?: string; destination?: 'stdout' | 'stderr' | DestinationStream } = {}): Logger {
+export function createLogger(
+  opts: { level?: string; destination?: 'stdout' | 'stderr' | DestinationStream } = {},
+): Logger {
   const dest =
     opts.destination === undefined || opts.destination === 'stdout'
       ? pino.destination({ fd: 1, sync: false })

@@ -17,13 +17,15 @@ export class Semaphore {
     return this.active;
   }
   async run<T>(fn: () => Promise<T>, priority = false): Promise<T> {
-    if (this.active >= this.max) await new Promise<void>((resolve) => (priority ? this.urgent : this.waiting).push(resolve));
+    if (this.active >= this.max)
+      await new Promise<void>((resolve) => (priority ? this.urgent : this.waiting).push(resolve));
     else this.active++;
     try {
       return await fn();
     } finally {
       const next = this.urgent.shift() ?? this.waiting.shift();
-      if (next) next(); // hands the slot over: `active` stays the same
+      if (next)
+        next(); // hands the slot over: `active` stays the same
       else this.active--;
     }
   }

@@ -78,7 +78,7 @@ export class SyncingFile extends Writable {
     for (let i = 0, at = 0; done < total && i < bufs.length; at += bufs[i]!.length, i++) {
       const b = bufs[i]!;
       if (at + b.length <= done) continue;
-      for (let off = done - at; off < b.length; ) {
+      for (let off = done - at; off < b.length;) {
         const n = (await this.fh!.write(b, off, b.length - off)).bytesWritten;
         off += n;
         done += n;
@@ -105,4 +105,3 @@ export class SyncingFile extends Writable {
     if (this.syncError !== undefined) throw this.syncError;
   }
 }
-

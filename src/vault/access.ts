@@ -21,11 +21,18 @@ export function policyAccess(policy: WorkspacePolicy, db: Kysely<any>): Workspac
       if (!policy.hasPermission(actor, 'workspace:use')) return null;
       const role = await policy.workspaceRole(actor, workspaceId);
       if (!role) return null;
-      const ws = (await db.selectFrom('workspaces').select(['quota_bytes', 'state']).where('id', '=', workspaceId).executeTakeFirst()) as
-        | { quota_bytes: number | string | null; state: string }
-        | undefined;
+      const ws = (await db
+        .selectFrom('workspaces')
+        .select(['quota_bytes', 'state'])
+        .where('id', '=', workspaceId)
+        .executeTakeFirst()) as { quota_bytes: number | string | null; state: string } | undefined;
       if (!ws) return null;
-      return { id: workspaceId, role, quotaBytes: ws.quota_bytes === null ? null : Number(ws.quota_bytes), writable: ws.state === 'active' };
+      return {
+        id: workspaceId,
+        role,
+        quotaBytes: ws.quota_bytes === null ? null : Number(ws.quota_bytes),
+        writable: ws.state === 'active',
+      };
     },
   };
 }

@@ -10,7 +10,13 @@ import type { Database } from '../db/types.js';
 export async function* referencedBlobIds(db: Kysely<Database>, pageSize = 1000): AsyncGenerator<string> {
   let after = '';
   for (;;) {
-    const rows = await db.selectFrom('vault_versions').select('blob_id').where('blob_id', '>', after).orderBy('blob_id').limit(pageSize).execute();
+    const rows = await db
+      .selectFrom('vault_versions')
+      .select('blob_id')
+      .where('blob_id', '>', after)
+      .orderBy('blob_id')
+      .limit(pageSize)
+      .execute();
     for (const r of rows) yield r.blob_id;
     if (rows.length < pageSize) return;
     after = rows[rows.length - 1]!.blob_id;

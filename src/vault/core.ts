@@ -10,7 +10,15 @@ import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import { vaultErrors } from './errors.js';
 import { NameCache } from './name-cache.js';
-import type { GuardedDocument, ReportSigner, RetentionGuard, SealedBlobs, VaultCaller, WorkspaceAccess, WorkspaceView } from './types.js';
+import type {
+  GuardedDocument,
+  ReportSigner,
+  RetentionGuard,
+  SealedBlobs,
+  VaultCaller,
+  WorkspaceAccess,
+  WorkspaceView,
+} from './types.js';
 
 /** Everything the vault's operations use, injected by main.ts. */
 export interface VaultDeps {
@@ -43,7 +51,8 @@ export const isVaultBlob = (id: string): boolean => /^[0-9a-f]{32}_doc$/.test(id
 /** Row → number (PostgreSQL returns bigint columns as strings). */
 export const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
 
-export const iso = (ms: number | string | null): string | null => (ms === null ? null : new Date(num(ms)).toISOString());
+export const iso = (ms: number | string | null): string | null =>
+  ms === null ? null : new Date(num(ms)).toISOString();
 
 /** Field-encryption scope and contexts (bound as AAD, so a value cannot move between rows or columns). */
 export const fieldScope = (workspaceId: string) => {
@@ -85,8 +94,21 @@ export class VaultCore {
   }
 
   /** An audit event for `caller`. */
-  event(c: VaultCaller, action: string, targets: Record<string, string>, outcome: AuditEvent['outcome'] = 'success', reason?: string): AuditEvent {
-    return { action, actor: c.actor.id, outcome, targets, ...(reason ? { reason } : {}), ...(c.source ? { source: c.source } : {}) };
+  event(
+    c: VaultCaller,
+    action: string,
+    targets: Record<string, string>,
+    outcome: AuditEvent['outcome'] = 'success',
+    reason?: string,
+  ): AuditEvent {
+    return {
+      action,
+      actor: c.actor.id,
+      outcome,
+      targets,
+      ...(reason ? { reason } : {}),
+      ...(c.source ? { source: c.source } : {}),
+    };
   }
 
   /** Records a read before its data is released (own transaction; throws = refuse). */
@@ -94,7 +116,12 @@ export class VaultCore {
     await this.d.audit.recordNow(this.event(c, action, targets));
   }
 
-  async recordIn(trx: Transaction<Database>, c: VaultCaller, action: string, targets: Record<string, string>): Promise<void> {
+  async recordIn(
+    trx: Transaction<Database>,
+    c: VaultCaller,
+    action: string,
+    targets: Record<string, string>,
+  ): Promise<void> {
     await this.d.audit.record(trx, this.event(c, action, targets));
   }
 
@@ -121,15 +148,24 @@ export class VaultCore {
 
   /** A live (not purging) document the caller may act on with role `need`; 404 when not a member. */
   async document(c: VaultCaller, documentId: string, need: WorkspaceRole, action: string) {
-    const doc = await this.db.selectFrom('vault_documents').selectAll().where('id', '=', documentId).where('purged_at', 'is', null).executeTakeFirst();
+    const doc = await this.db
+      .selectFrom('vault_documents')
+      .selectAll()
+      .where('id', '=', documentId)
+      .where('purged_at', 'is', null)
+      .executeTakeFirst();
     if (!doc) throw vaultErrors.documentNotFound();
     const ws = await this.d.access.view(c.actor, doc.workspace_id);
     if (!ws) {
-      await this.d.audit.recordNow(this.event(c, action, { workspace: doc.workspace_id, document: documentId }, 'denied', 'NOT_MEMBER'));
+      await this.d.audit.recordNow(
+        this.event(c, action, { workspace: doc.workspace_id, document: documentId }, 'denied', 'NOT_MEMBER'),
+      );
       throw vaultErrors.documentNotFound();
     }
     if (RANK[ws.role] < RANK[need]) {
-      await this.d.audit.recordNow(this.event(c, action, { workspace: doc.workspace_id, document: documentId }, 'denied', 'ROLE_TOO_LOW'));
+      await this.d.audit.recordNow(
+        this.event(c, action, { workspace: doc.workspace_id, document: documentId }, 'denied', 'ROLE_TOO_LOW'),
+      );
       throw vaultErrors.forbidden(need);
     }
     if (need !== 'viewer' && !ws.writable) {
@@ -140,7 +176,12 @@ export class VaultCore {
 
   /** A folder of the workspace, or FOLDER_NOT_FOUND. */
   async folderIn(workspaceId: string, folderId: string) {
-    const f = await this.db.selectFrom('vault_folders').selectAll().where('id', '=', folderId).where('workspace_id', '=', workspaceId).executeTakeFirst();
+    const f = await this.db
+      .selectFrom('vault_folders')
+      .selectAll()
+      .where('id', '=', folderId)
+      .where('workspace_id', '=', workspaceId)
+      .executeTakeFirst();
     if (!f) throw vaultErrors.folderNotFound();
     return f;
   }
@@ -148,9 +189,14 @@ export class VaultCore {
   /** A folder and its parents up to the root (empty for the root). */
   async folderChain(workspaceId: string, folderId: string | null): Promise<string[]> {
     const chain: string[] = [];
-    for (let cur = folderId; cur !== null && chain.length < 10_000; ) {
+    for (let cur = folderId; cur !== null && chain.length < 10_000;) {
       chain.push(cur);
-      const f: { parent_id: string | null } | undefined = await this.db.selectFrom('vault_folders').select('parent_id').where('id', '=', cur).where('workspace_id', '=', workspaceId).executeTakeFirst();
+      const f: { parent_id: string | null } | undefined = await this.db
+        .selectFrom('vault_folders')
+        .select('parent_id')
+        .where('id', '=', cur)
+        .where('workspace_id', '=', workspaceId)
+        .executeTakeFirst();
       cur = f ? f.parent_id : null;
     }
     return chain;
@@ -158,19 +204,41 @@ export class VaultCore {
 
   /** A document row as retention rules see it. */
   async guarded(doc: { id: string; workspace_id: string; folder_id: string | null }): Promise<GuardedDocument> {
-    const v = await this.db.selectFrom('vault_versions').select((eb) => eb.fn.max('created_at').as('at')).where('document_id', '=', doc.id).executeTakeFirst();
-    return { id: doc.id, workspaceId: doc.workspace_id, folderChain: await this.folderChain(doc.workspace_id, doc.folder_id), depositedAt: num(v?.at ?? 0) };
+    const v = await this.db
+      .selectFrom('vault_versions')
+      .select((eb) => eb.fn.max('created_at').as('at'))
+      .where('document_id', '=', doc.id)
+      .executeTakeFirst();
+    return {
+      id: doc.id,
+      workspaceId: doc.workspace_id,
+      folderChain: await this.folderChain(doc.workspace_id, doc.folder_id),
+      depositedAt: num(v?.at ?? 0),
+    };
   }
 
   /** Refuses (409) to trash or destroy a document under retention or legal hold; the refusal is audited. */
-  async assertDestroyable(c: VaultCaller | string, doc: { id: string; workspace_id: string; folder_id: string | null }, action: string): Promise<void> {
+  async assertDestroyable(
+    c: VaultCaller | string,
+    doc: { id: string; workspace_id: string; folder_id: string | null },
+    action: string,
+  ): Promise<void> {
     const guard = this.d.retention;
     if (!guard) return;
     try {
       await guard.assertDestroyable(await this.guarded(doc), this.now());
     } catch (e) {
       const code = (e as { code?: string }).code ?? 'REFUSED';
-      const ev = typeof c === 'string' ? { action, actor: c, outcome: 'denied' as const, reason: code, targets: { workspace: doc.workspace_id, document: doc.id } } : this.event(c, action, { workspace: doc.workspace_id, document: doc.id }, 'denied', code);
+      const ev =
+        typeof c === 'string'
+          ? {
+              action,
+              actor: c,
+              outcome: 'denied' as const,
+              reason: code,
+              targets: { workspace: doc.workspace_id, document: doc.id },
+            }
+          : this.event(c, action, { workspace: doc.workspace_id, document: doc.id }, 'denied', code);
       await this.d.audit.recordNow(ev);
       throw e;
     }
@@ -181,7 +249,11 @@ export class VaultCore {
   }
 
   async usedBytes(workspaceId: string): Promise<number> {
-    const r = await this.db.selectFrom('vault_usage').select('used_bytes').where('workspace_id', '=', workspaceId).executeTakeFirst();
+    const r = await this.db
+      .selectFrom('vault_usage')
+      .select('used_bytes')
+      .where('workspace_id', '=', workspaceId)
+      .executeTakeFirst();
     return r ? num(r.used_bytes) : 0;
   }
 

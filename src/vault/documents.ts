@@ -34,10 +34,16 @@ export interface VersionInfo {
 }
 
 /** Decrypts a document row's fields. */
-export async function documentInfo(core: VaultCore, doc: DocumentRow, opts: { description?: boolean } = {}): Promise<DocumentInfo> {
+export async function documentInfo(
+  core: VaultCore,
+  doc: DocumentRow,
+  opts: { description?: boolean } = {},
+): Promise<DocumentInfo> {
   const [name, description, tags] = await Promise.all([
     core.docName(doc.id, doc.name_enc),
-    opts.description !== false && doc.description_enc !== null ? core.decrypt(doc.description_enc, ctx.docDescription(doc.id)) : Promise.resolve(null),
+    opts.description !== false && doc.description_enc !== null
+      ? core.decrypt(doc.description_enc, ctx.docDescription(doc.id))
+      : Promise.resolve(null),
     core.docTags(doc.id, doc.tags_enc),
   ]);
   return {
@@ -66,10 +72,19 @@ export const versionInfo = async (core: VaultCore, v: VersionRow): Promise<Versi
 });
 
 /** Metadata and versions of a document (audited as a read before it is returned). */
-export async function getDocument(core: VaultCore, c: VaultCaller, id: string): Promise<DocumentInfo & { versions: VersionInfo[] }> {
+export async function getDocument(
+  core: VaultCore,
+  c: VaultCaller,
+  id: string,
+): Promise<DocumentInfo & { versions: VersionInfo[] }> {
   const { doc } = await core.document(c, id, 'viewer', 'doc.read');
   const info = await documentInfo(core, doc);
-  const versions = await core.db.selectFrom('vault_versions').selectAll().where('document_id', '=', id).orderBy('version', 'desc').execute();
+  const versions = await core.db
+    .selectFrom('vault_versions')
+    .selectAll()
+    .where('document_id', '=', id)
+    .orderBy('version', 'desc')
+    .execute();
   await core.recordRead(c, 'doc.read', { workspace: doc.workspace_id, document: id });
   return { ...info, versions: await Promise.all(versions.map((v) => versionInfo(core, v))) };
 }
@@ -83,13 +98,21 @@ export interface DocumentPatch {
 }
 
 /** Rename, move, describe, tag. */
-export async function updateDocument(core: VaultCore, c: VaultCaller, id: string, patch: DocumentPatch): Promise<DocumentInfo> {
+export async function updateDocument(
+  core: VaultCore,
+  c: VaultCaller,
+  id: string,
+  patch: DocumentPatch,
+): Promise<DocumentInfo> {
   const { doc, ws } = await core.document(c, id, 'editor', 'doc.update');
   if (doc.trashed_at !== null) throw vaultErrors.inTrash();
   const set: Partial<DocumentRow> = {};
   if (patch.name !== undefined) set.name_enc = await core.encrypt(ws.id, checkName(patch.name), ctx.docName(id));
   if (patch.description !== undefined) {
-    set.description_enc = patch.description === null ? null : await core.encrypt(ws.id, checkDescription(patch.description), ctx.docDescription(id));
+    set.description_enc =
+      patch.description === null
+        ? null
+        : await core.encrypt(ws.id, checkDescription(patch.description), ctx.docDescription(id));
   }
   if (patch.tags !== undefined) {
     const tags = checkTags(patch.tags);
@@ -97,42 +120,83 @@ export async function updateDocument(core: VaultCore, c: VaultCaller, id: string
   }
   if (patch.folderId !== undefined && patch.folderId !== doc.folder_id && core.d.retention) {
     try {
-      await core.d.retention.assertMovable(await core.guarded(doc), await core.folderChain(ws.id, patch.folderId), core.now());
+      await core.d.retention.assertMovable(
+        await core.guarded(doc),
+        await core.folderChain(ws.id, patch.folderId),
+        core.now(),
+      );
     } catch (e) {
-      await core.d.audit.recordNow(core.event(c, 'doc.move', { workspace: ws.id, document: id }, 'denied', (e as { code?: string }).code ?? 'REFUSED'));
+      await core.d.audit.recordNow(
+        core.event(
+          c,
+          'doc.move',
+          { workspace: ws.id, document: id },
+          'denied',
+          (e as { code?: string }).code ?? 'REFUSED',
+        ),
+      );
       throw e;
     }
   }
   if (patch.folderId !== undefined) set.folder_id = patch.folderId;
   const changed = Object.keys(set);
-  if (changed.length === 0) throw vaultErrors.invalidInput('nothing to change: give name, folderId, description or tags');
+  if (changed.length === 0)
+    throw vaultErrors.invalidInput('nothing to change: give name, folderId, description or tags');
   // a new name or new tags: the document's rows in the name index are made again from both
   const index =
     patch.name !== undefined || patch.tags !== undefined
-      ? await indexRows(core.d.fields, ws.id, id, patch.name !== undefined ? checkName(patch.name) : await core.docName(id, doc.name_enc), patch.tags !== undefined ? checkTags(patch.tags) : await core.docTags(id, doc.tags_enc))
+      ? await indexRows(
+          core.d.fields,
+          ws.id,
+          id,
+          patch.name !== undefined ? checkName(patch.name) : await core.docName(id, doc.name_enc),
+          patch.tags !== undefined ? checkTags(patch.tags) : await core.docTags(id, doc.tags_enc),
+        )
       : undefined;
   await core.db.transaction().execute(async (trx) => {
     if (patch.folderId) {
-      const f = await trx.selectFrom('vault_folders').select('id').where('id', '=', patch.folderId).where('workspace_id', '=', ws.id).executeTakeFirst();
+      const f = await trx
+        .selectFrom('vault_folders')
+        .select('id')
+        .where('id', '=', patch.folderId)
+        .where('workspace_id', '=', ws.id)
+        .executeTakeFirst();
       if (!f) throw vaultErrors.folderNotFound();
     }
-    const r = await trx.updateTable('vault_documents').set({ ...set, updated_at: core.now() }).where('id', '=', id).where('trashed_at', 'is', null).executeTakeFirst();
+    const r = await trx
+      .updateTable('vault_documents')
+      .set({ ...set, updated_at: core.now() })
+      .where('id', '=', id)
+      .where('trashed_at', 'is', null)
+      .executeTakeFirst();
     if (Number(r.numUpdatedRows) !== 1) throw vaultErrors.inTrash();
     if (index) await writeIndex(trx, id, index);
-    await core.recordIn(trx, c, patch.folderId !== undefined ? 'doc.move' : 'doc.update', { workspace: ws.id, document: id });
+    await core.recordIn(trx, c, patch.folderId !== undefined ? 'doc.move' : 'doc.update', {
+      workspace: ws.id,
+      document: id,
+    });
   });
   const fresh = await core.db.selectFrom('vault_documents').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
   return documentInfo(core, fresh);
 }
 
 /** Moves a document to the trash: hidden from listings, restorable until the retention period ends. */
-export async function trashDocument(core: VaultCore, c: VaultCaller, id: string): Promise<{ id: string; trashedAt: string; purgeAfter: string }> {
+export async function trashDocument(
+  core: VaultCore,
+  c: VaultCaller,
+  id: string,
+): Promise<{ id: string; trashedAt: string; purgeAfter: string }> {
   const { doc, ws } = await core.document(c, id, 'editor', 'doc.delete');
   if (doc.trashed_at !== null) throw vaultErrors.inTrash();
   await core.assertDestroyable(c, doc, 'doc.delete');
   const now = core.now();
   await core.db.transaction().execute(async (trx) => {
-    const r = await trx.updateTable('vault_documents').set({ trashed_at: now, trashed_by: c.actor.id, updated_at: now }).where('id', '=', id).where('trashed_at', 'is', null).executeTakeFirst();
+    const r = await trx
+      .updateTable('vault_documents')
+      .set({ trashed_at: now, trashed_by: c.actor.id, updated_at: now })
+      .where('id', '=', id)
+      .where('trashed_at', 'is', null)
+      .executeTakeFirst();
     if (Number(r.numUpdatedRows) !== 1) throw vaultErrors.inTrash();
     await core.recordIn(trx, c, 'doc.delete', { workspace: ws.id, document: id });
   });

@@ -55,7 +55,12 @@ export async function openContent(
   const onIntegrity = (why: string) => {
     d.log.error({ event: 'vault.integrity', ...targets, why }, 'integrity check failed');
     void d.alerts
-      .raise({ kind: 'vault.integrity', severity: 'critical', message: `document version failed its integrity check (${why})`, targets })
+      .raise({
+        kind: 'vault.integrity',
+        severity: 'critical',
+        message: `document version failed its integrity check (${why})`,
+        targets,
+      })
       .catch((e: unknown) => d.log.error({ err: e }, 'could not raise the integrity alert'));
     void d.audit.recordNow(core.event(c, 'doc.download', targets, 'failure', 'INTEGRITY')).catch(() => undefined);
   };
@@ -69,7 +74,8 @@ export async function openContent(
   const plain = await d.blobs.read(v.blob_id, v.key_id, range ?? undefined, range === null ? verify : undefined);
   const out = new Streamed();
   pipeline(plain, out).catch((e: unknown) => {
-    if (isIntegrityError(e) && !(e as { code?: string }).code?.startsWith('INTEGRITY')) onIntegrity('authentication failed');
+    if (isIntegrityError(e) && !(e as { code?: string }).code?.startsWith('INTEGRITY'))
+      onIntegrity('authentication failed');
   });
   try {
     await core.recordRead(c, 'doc.download', targets);
@@ -78,7 +84,17 @@ export async function openContent(
     plain.destroy();
     throw e;
   }
-  return { documentId: doc.id, workspaceId: doc.workspace_id, version: v.version, name, mediaType: v.media_type, size, sha256, range, stream: out };
+  return {
+    documentId: doc.id,
+    workspaceId: doc.workspace_id,
+    version: v.version,
+    name,
+    mediaType: v.media_type,
+    size,
+    sha256,
+    range,
+    stream: out,
+  };
 }
 
 /** The keys module reports tampered ciphertext with an *INTEGRITY* code. */

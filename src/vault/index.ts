@@ -1,6 +1,14 @@
 export { VaultService } from './service.js';
 export type { VaultDeps } from './core.js';
-export type { SealedBlobs, WorkspaceAccess, WorkspaceView, VaultCaller, GuardedDocument, DestructionRecord, RetentionGuard } from './types.js';
+export type {
+  SealedBlobs,
+  WorkspaceAccess,
+  WorkspaceView,
+  VaultCaller,
+  GuardedDocument,
+  DestructionRecord,
+  RetentionGuard,
+} from './types.js';
 export type { VaultTables } from './tables.js';
 export { vaultRoutes, type VaultRoutesOptions } from './routes.js';
 export { vaultJobs } from './jobs.js';

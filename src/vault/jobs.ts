@@ -22,7 +22,20 @@ export function vaultJobs(vault: VaultService, scrubBytesPerSecond = 0): JobDefi
       schedule: '0 2 * * 0',
       catchUp: true,
       run: async (ctx) => {
-        const r = await vault.verifyScope({ kind: 'all' }, { bytesPerSecond: scrubBytesPerSecond, signal: ctx.signal, progress: (done, total) => ctx.progress({ phase: 'verifying', done, total, percent: total ? Math.round((done / total) * 100) : 100 }) });
+        const r = await vault.verifyScope(
+          { kind: 'all' },
+          {
+            bytesPerSecond: scrubBytesPerSecond,
+            signal: ctx.signal,
+            progress: (done, total) =>
+              ctx.progress({
+                phase: 'verifying',
+                done,
+                total,
+                percent: total ? Math.round((done / total) * 100) : 100,
+              }),
+          },
+        );
         return vault.reportVerify(ctx.actor, r);
       },
     },
@@ -31,7 +44,9 @@ export function vaultJobs(vault: VaultService, scrubBytesPerSecond = 0): JobDefi
       schedule: '30 3 * * *',
       catchUp: true,
       run: async (ctx) =>
-        vault.purgeExpired(ctx.actor, ctx.signal, (done, total) => ctx.progress({ phase: 'shredding', done, total, percent: total ? Math.round((done / total) * 100) : 100 })),
+        vault.purgeExpired(ctx.actor, ctx.signal, (done, total) =>
+          ctx.progress({ phase: 'shredding', done, total, percent: total ? Math.round((done / total) * 100) : 100 }),
+        ),
     },
     {
       name: 'vault.collect-orphans',

@@ -69,12 +69,27 @@ type Row = {
  * document of the workspace is indexed, it decrypts every name in memory instead (substring).
  * Audited as one read of the workspace.
  */
-export async function listDocuments(core: VaultCore, c: VaultCaller, workspaceId: string, q: ListQuery): Promise<ListPage> {
+export async function listDocuments(
+  core: VaultCore,
+  c: VaultCaller,
+  workspaceId: string,
+  q: ListQuery,
+): Promise<ListPage> {
   const ws = await core.workspace(c, workspaceId, 'viewer', 'doc.list');
   if (q.folderId !== undefined && q.folderId !== 'root') await core.folderIn(ws.id, q.folderId);
   let base = core.db
     .selectFrom('vault_documents')
-    .select(['id', 'folder_id', 'name_enc', 'tags_enc', 'head_version', 'head_size', 'created_at', 'updated_at', 'trashed_at'])
+    .select([
+      'id',
+      'folder_id',
+      'name_enc',
+      'tags_enc',
+      'head_version',
+      'head_size',
+      'created_at',
+      'updated_at',
+      'trashed_at',
+    ])
     .where('workspace_id', '=', ws.id)
     .where('purged_at', 'is', null)
     .where('trashed_at', q.trash ? 'is not' : 'is', null);
@@ -95,18 +110,39 @@ export async function listDocuments(core: VaultCore, c: VaultCaller, workspaceId
 
   let page: ListPage;
   if (q.q === undefined && q.tag === undefined) {
-    let sel = base.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(q.limit + 1);
+    let sel = base
+      .orderBy('created_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(q.limit + 1);
     if (q.cursor) {
-      const [at, id] = decodeCursor(q.cursor, (o): o is [number, string] => Array.isArray(o) && typeof o[0] === 'number' && typeof o[1] === 'string');
-      sel = sel.where((eb) => eb.or([eb('created_at', '<', at), eb.and([eb('created_at', '=', at), eb('id', '<', id)])]));
+      const [at, id] = decodeCursor(
+        q.cursor,
+        (o): o is [number, string] => Array.isArray(o) && typeof o[0] === 'number' && typeof o[1] === 'string',
+      );
+      sel = sel.where((eb) =>
+        eb.or([eb('created_at', '<', at), eb.and([eb('created_at', '=', at), eb('id', '<', id)])]),
+      );
     }
     const rows = (await sel.execute()) as Row[];
     const more = rows.length > q.limit;
     const shown = rows.slice(0, q.limit);
     const last = shown[shown.length - 1];
-    page = { items: await Promise.all(shown.map((r) => item(r))), next: more && last ? encodeCursor([num(last.created_at), last.id]) : null, total: null };
+    page = {
+      items: await Promise.all(shown.map((r) => item(r))),
+      next: more && last ? encodeCursor([num(last.created_at), last.id]) : null,
+      total: null,
+    };
   } else {
-    const offset = q.cursor ? decodeCursor(q.cursor, (o): o is { o: number } => typeof o === 'object' && o !== null && Number.isSafeInteger((o as { o: unknown }).o) && (o as { o: number }).o >= 0).o : 0;
+    const offset = q.cursor
+      ? decodeCursor(
+          q.cursor,
+          (o): o is { o: number } =>
+            typeof o === 'object' &&
+            o !== null &&
+            Number.isSafeInteger((o as { o: unknown }).o) &&
+            (o as { o: number }).o >= 0,
+        ).o
+      : 0;
     const tokens = (await indexed(core, ws.id)) ? await queryTokens(core.d.fields, ws.id, q) : null;
     let hits: { r: Row; name?: string; tags?: string[] }[];
     let total: number;
@@ -121,16 +157,36 @@ export async function listDocuments(core: VaultCore, c: VaultCaller, workspaceId
       const [rare, ...others] = await byRarity(core, tokens);
       let matching = core.db.selectFrom('vault_name_index as i').select('i.document_id').where('i.token', '=', rare!);
       for (const t of others) {
-        matching = matching.where((eb) => eb.exists(eb.selectFrom('vault_name_index as x').select('x.kind').where('x.token', '=', t).whereRef('x.document_id', '=', 'i.document_id')));
+        matching = matching.where((eb) =>
+          eb.exists(
+            eb
+              .selectFrom('vault_name_index as x')
+              .select('x.kind')
+              .where('x.token', '=', t)
+              .whereRef('x.document_id', '=', 'i.document_id'),
+          ),
+        );
       }
       const found = base.where('id', 'in', matching);
-      total = num((await found.clearSelect().select((eb) => eb.fn.countAll().as('n')).executeTakeFirst())?.n ?? 0);
+      total = num(
+        (
+          await found
+            .clearSelect()
+            .select((eb) => eb.fn.countAll().as('n'))
+            .executeTakeFirst()
+        )?.n ?? 0,
+      );
       if (total <= SORT_BY_NAME_MAX) {
         const rows = (await found.execute()) as Row[];
         hits = await Promise.all(rows.map(async (r) => ({ r, name: await core.docName(r.id, r.name_enc) })));
       } else {
         // too many to sort by name without decrypting them all: newest first, by pages
-        const rows = (await found.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(q.limit).offset(offset).execute()) as Row[];
+        const rows = (await found
+          .orderBy('created_at', 'desc')
+          .orderBy('id', 'desc')
+          .limit(q.limit)
+          .offset(offset)
+          .execute()) as Row[];
         hits = rows.map((r) => ({ r }));
       }
     }
@@ -156,7 +212,9 @@ async function byRarity(core: VaultCore, tokens: string[]): Promise<string[]> {
   const counted = await Promise.all(
     tokens.map(async (t) => {
       const r = await core.db
-        .selectFrom((eb) => eb.selectFrom('vault_name_index').select('kind').where('token', '=', t).limit(RARITY_BOUND).as('c'))
+        .selectFrom((eb) =>
+          eb.selectFrom('vault_name_index').select('kind').where('token', '=', t).limit(RARITY_BOUND).as('c'),
+        )
         .select((eb) => eb.fn.countAll().as('n'))
         .executeTakeFirst();
       return { t, n: num(r?.n ?? 0) };
@@ -168,7 +226,14 @@ const RARITY_BOUND = 2000;
 
 /** Whether every live document of the workspace is in the name index (the vault.index-names job indexes older ones). */
 async function indexed(core: VaultCore, workspaceId: string): Promise<boolean> {
-  const missing = await core.db.selectFrom('vault_documents').select('id').where('workspace_id', '=', workspaceId).where('name_index', 'is', null).where('purged_at', 'is', null).limit(1).executeTakeFirst();
+  const missing = await core.db
+    .selectFrom('vault_documents')
+    .select('id')
+    .where('workspace_id', '=', workspaceId)
+    .where('name_index', 'is', null)
+    .where('purged_at', 'is', null)
+    .limit(1)
+    .executeTakeFirst();
   return missing === undefined;
 }
 
@@ -197,10 +262,19 @@ async function scan(core: VaultCore, rows: Row[], q: ListQuery): Promise<{ r: Ro
 }
 
 /** Usage and quota of a workspace. */
-export async function usage(core: VaultCore, c: VaultCaller, workspaceId: string): Promise<{ usedBytes: number; quotaBytes: number | null; documents: number }> {
+export async function usage(
+  core: VaultCore,
+  c: VaultCaller,
+  workspaceId: string,
+): Promise<{ usedBytes: number; quotaBytes: number | null; documents: number }> {
   const ws = await core.workspace(c, workspaceId, 'viewer', 'workspace.usage');
   const used = await core.usedBytes(ws.id);
-  const n = await core.db.selectFrom('vault_documents').select((eb) => eb.fn.countAll().as('n')).where('workspace_id', '=', ws.id).where('purged_at', 'is', null).executeTakeFirst();
+  const n = await core.db
+    .selectFrom('vault_documents')
+    .select((eb) => eb.fn.countAll().as('n'))
+    .where('workspace_id', '=', ws.id)
+    .where('purged_at', 'is', null)
+    .executeTakeFirst();
   const quota = core.quotaOf(ws);
   return { usedBytes: used, quotaBytes: quota > 0 ? quota : null, documents: num(n?.n ?? 0) };
 }

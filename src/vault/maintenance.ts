@@ -18,22 +18,52 @@ const DAY = 86_400_000;
  */
 async function shred(core: VaultCore, documentId: string, actor: string): Promise<{ versions: number; bytes: number }> {
   const { d } = core;
-  const versions = await core.db.selectFrom('vault_versions').selectAll().where('document_id', '=', documentId).orderBy('version').execute();
-  const head = await core.db.selectFrom('vault_documents').select(['workspace_id', 'folder_id', 'trashed_at']).where('id', '=', documentId).executeTakeFirst();
+  const versions = await core.db
+    .selectFrom('vault_versions')
+    .selectAll()
+    .where('document_id', '=', documentId)
+    .orderBy('version')
+    .execute();
+  const head = await core.db
+    .selectFrom('vault_documents')
+    .select(['workspace_id', 'folder_id', 'trashed_at'])
+    .where('id', '=', documentId)
+    .executeTakeFirst();
   // what the destruction certificate names, read while the rows (and the digests' field key) are there
   const described = await Promise.all(
-    versions.map(async (v) => ({ version: num(v.version), sha256: await core.versionDigest(v).catch(() => 'unreadable'), size: num(v.size), depositedAt: num(v.created_at), depositedBy: v.created_by, keyId: v.key_id })),
+    versions.map(async (v) => ({
+      version: num(v.version),
+      sha256: await core.versionDigest(v).catch(() => 'unreadable'),
+      size: num(v.size),
+      depositedAt: num(v.created_at),
+      depositedBy: v.created_by,
+      keyId: v.key_id,
+    })),
   );
   await d.dataKeys.destroy(versions.map((v) => v.key_id));
   for (const v of versions) {
-    await d.blobs.delete(v.blob_id).catch((e: unknown) => d.log.warn({ err: e, blob: v.blob_id }, 'blob not deleted; orphan collection will'));
+    await d.blobs
+      .delete(v.blob_id)
+      .catch((e: unknown) => d.log.warn({ err: e, blob: v.blob_id }, 'blob not deleted; orphan collection will'));
   }
   const bytes = versions.reduce((s, v) => s + num(v.size), 0);
   await core.db.transaction().execute(async (trx) => {
-    const doc = await trx.selectFrom('vault_documents').select('workspace_id').where('id', '=', documentId).executeTakeFirst();
+    const doc = await trx
+      .selectFrom('vault_documents')
+      .select('workspace_id')
+      .where('id', '=', documentId)
+      .executeTakeFirst();
     if (!doc) return;
     if (d.retention && head)
-      await d.retention.certify(trx, { documentId, workspaceId: head.workspace_id, folderId: head.folder_id, versions: described, trashedAt: head.trashed_at === null ? null : num(head.trashed_at), destroyedAt: core.now(), actor });
+      await d.retention.certify(trx, {
+        documentId,
+        workspaceId: head.workspace_id,
+        folderId: head.folder_id,
+        versions: described,
+        trashedAt: head.trashed_at === null ? null : num(head.trashed_at),
+        destroyedAt: core.now(),
+        actor,
+      });
     await trx.deleteFrom('vault_versions').where('document_id', '=', documentId).execute();
     await trx.deleteFrom('vault_idempotency').where('document_id', '=', documentId).execute();
     await trx.deleteFrom('vault_name_index').where('document_id', '=', documentId).execute();
@@ -50,12 +80,22 @@ async function shred(core: VaultCore, documentId: string, actor: string): Promis
 }
 
 /** Purges one trashed document now (workspace owners). */
-export async function purgeNow(core: VaultCore, c: VaultCaller, id: string): Promise<{ id: string; versions: number; bytes: number }> {
+export async function purgeNow(
+  core: VaultCore,
+  c: VaultCaller,
+  id: string,
+): Promise<{ id: string; versions: number; bytes: number }> {
   const { doc, ws } = await core.document(c, id, 'owner', 'doc.purge');
   if (doc.trashed_at === null) throw vaultErrors.notInTrash();
   await core.assertDestroyable(c, doc, 'doc.purge');
   await core.db.transaction().execute(async (trx) => {
-    const r = await trx.updateTable('vault_documents').set({ purged_at: core.now() }).where('id', '=', id).where('purged_at', 'is', null).where('trashed_at', 'is not', null).executeTakeFirst();
+    const r = await trx
+      .updateTable('vault_documents')
+      .set({ purged_at: core.now() })
+      .where('id', '=', id)
+      .where('purged_at', 'is', null)
+      .where('trashed_at', 'is not', null)
+      .executeTakeFirst();
     if (Number(r.numUpdatedRows) !== 1) throw vaultErrors.documentNotFound();
     await core.recordIn(trx, c, 'doc.purge', { workspace: ws.id, document: id });
   });
@@ -74,15 +114,44 @@ export interface PurgeReport {
  * The trash-retention job: documents trashed more than `trashRetentionDays` ago are
  * crypto-shredded, plus any purge a crash interrupted.
  */
-export async function purgeExpired(core: VaultCore, actor: string, signal?: AbortSignal, progress?: (done: number, total: number) => void): Promise<PurgeReport> {
+export async function purgeExpired(
+  core: VaultCore,
+  actor: string,
+  signal?: AbortSignal,
+  progress?: (done: number, total: number) => void,
+): Promise<PurgeReport> {
   const cutoff = core.now() - core.d.config.trashRetentionDays * DAY;
-  const expired = await core.db.selectFrom('vault_documents').select(['id', 'workspace_id', 'folder_id']).where('purged_at', 'is', null).where('trashed_at', 'is not', null).where('trashed_at', '<=', cutoff).execute();
+  const expired = await core.db
+    .selectFrom('vault_documents')
+    .select(['id', 'workspace_id', 'folder_id'])
+    .where('purged_at', 'is', null)
+    .where('trashed_at', 'is not', null)
+    .where('trashed_at', '<=', cutoff)
+    .execute();
   for (const doc of expired) {
     // retained or held (a policy or hold that came after it was trashed): it waits in the trash
-    if (core.d.retention && !(await core.d.retention.assertDestroyable(await core.guarded(doc), core.now()).then(() => true, () => false))) continue;
+    if (
+      core.d.retention &&
+      !(await core.d.retention.assertDestroyable(await core.guarded(doc), core.now()).then(
+        () => true,
+        () => false,
+      ))
+    )
+      continue;
     await core.db.transaction().execute(async (trx) => {
-      await trx.updateTable('vault_documents').set({ purged_at: core.now() }).where('id', '=', doc.id).where('purged_at', 'is', null).execute();
-      await core.d.audit.record(trx, { action: 'doc.purge', actor, outcome: 'success', reason: 'TRASH_RETENTION', targets: { workspace: doc.workspace_id, document: doc.id } });
+      await trx
+        .updateTable('vault_documents')
+        .set({ purged_at: core.now() })
+        .where('id', '=', doc.id)
+        .where('purged_at', 'is', null)
+        .execute();
+      await core.d.audit.record(trx, {
+        action: 'doc.purge',
+        actor,
+        outcome: 'success',
+        reason: 'TRASH_RETENTION',
+        targets: { workspace: doc.workspace_id, document: doc.id },
+      });
     });
   }
   const marked = await core.db.selectFrom('vault_documents').select('id').where('purged_at', 'is not', null).execute();
@@ -132,7 +201,11 @@ export async function sweepUploads(core: VaultCore): Promise<SweepReport> {
   for (const u of stale) {
     await d.blobs.delete(u.blob_id);
     await d.dataKeys.destroy(u.key_id);
-    await core.db.deleteFrom('vault_uploads').where('blob_id', '=', u.blob_id).where('expires_at', '<', core.now()).execute();
+    await core.db
+      .deleteFrom('vault_uploads')
+      .where('blob_id', '=', u.blob_id)
+      .where('expires_at', '<', core.now())
+      .execute();
     report.abandonedUploads++;
   }
   if (d.blobs.collectTemp) report.tempFiles = await d.blobs.collectTemp(d.config.pendingUploadGraceMs, core.now());
@@ -142,8 +215,12 @@ export async function sweepUploads(core: VaultCore): Promise<SweepReport> {
     .where('scope', 'like', 'doc:%')
     .where('name', 'is', null)
     .where('created_at', '<', cutoff)
-    .where(({ not, exists, selectFrom }) => not(exists(selectFrom('vault_versions').select('key_id').whereRef('vault_versions.key_id', '=', 'data_keys.id'))))
-    .where(({ not, exists, selectFrom }) => not(exists(selectFrom('vault_uploads').select('key_id').whereRef('vault_uploads.key_id', '=', 'data_keys.id'))))
+    .where(({ not, exists, selectFrom }) =>
+      not(exists(selectFrom('vault_versions').select('key_id').whereRef('vault_versions.key_id', '=', 'data_keys.id'))),
+    )
+    .where(({ not, exists, selectFrom }) =>
+      not(exists(selectFrom('vault_uploads').select('key_id').whereRef('vault_uploads.key_id', '=', 'data_keys.id'))),
+    )
     .execute();
   for (const k of keys) {
     if (!UPLOAD_KEY_SCOPE.test(k.scope)) continue;
@@ -153,7 +230,10 @@ export async function sweepUploads(core: VaultCore): Promise<SweepReport> {
     await d.dataKeys.destroy(k.id);
     report.orphanKeys++;
   }
-  const idem = await core.db.deleteFrom('vault_idempotency').where('created_at', '<=', core.now() - IDEMPOTENCY_TTL_MS).executeTakeFirst();
+  const idem = await core.db
+    .deleteFrom('vault_idempotency')
+    .where('created_at', '<=', core.now() - IDEMPOTENCY_TTL_MS)
+    .executeTakeFirst();
   report.expiredIdempotencyKeys = Number(idem.numDeletedRows);
   const total = report.abandonedUploads + report.tempFiles + report.orphanKeys;
   if (total) d.log.info({ event: 'vault.uploads_swept', ...report }, 'leftovers of interrupted uploads removed');
@@ -215,7 +295,12 @@ export async function sealDigests(core: VaultCore): Promise<{ sealed: number }> 
     if (rows.length === 0) break;
     for (const r of rows) {
       const enc = await core.encrypt(r.workspace_id, r.sha256, ctx.versionDigest(r.id));
-      await core.db.updateTable('vault_versions').set({ sha256_enc: enc, sha256: '' }).where('id', '=', r.id).where('sha256_enc', 'is', null).execute();
+      await core.db
+        .updateTable('vault_versions')
+        .set({ sha256_enc: enc, sha256: '' })
+        .where('id', '=', r.id)
+        .where('sha256_enc', 'is', null)
+        .execute();
       sealed++;
     }
   }
@@ -233,14 +318,32 @@ export async function indexNames(core: VaultCore, signal?: AbortSignal): Promise
   const tried = new Set<string>();
   for (;;) {
     if (signal?.aborted) break;
-    const rows = (await core.db.selectFrom('vault_documents').select(['id', 'workspace_id', 'name_enc', 'tags_enc']).where('name_index', 'is', null).where('purged_at', 'is', null).limit(200 + tried.size).execute()).filter((r) => !tried.has(r.id));
+    const rows = (
+      await core.db
+        .selectFrom('vault_documents')
+        .select(['id', 'workspace_id', 'name_enc', 'tags_enc'])
+        .where('name_index', 'is', null)
+        .where('purged_at', 'is', null)
+        .limit(200 + tried.size)
+        .execute()
+    ).filter((r) => !tried.has(r.id));
     if (rows.length === 0) break;
     for (const r of rows) {
       tried.add(r.id);
-      const index = await indexRows(core.d.fields, r.workspace_id, r.id, await core.docName(r.id, r.name_enc), await core.docTags(r.id, r.tags_enc));
+      const index = await indexRows(
+        core.d.fields,
+        r.workspace_id,
+        r.id,
+        await core.docName(r.id, r.name_enc),
+        await core.docTags(r.id, r.tags_enc),
+      );
       indexed += await core.db.transaction().execute(async (trx) => {
         // still the same name and tags (a rename or re-tag meanwhile made its own rows)
-        const now = await trx.selectFrom('vault_documents').select(['name_enc', 'tags_enc', 'name_index']).where('id', '=', r.id).executeTakeFirst();
+        const now = await trx
+          .selectFrom('vault_documents')
+          .select(['name_enc', 'tags_enc', 'name_index'])
+          .where('id', '=', r.id)
+          .executeTakeFirst();
         if (!now || now.name_index != null || now.name_enc !== r.name_enc || now.tags_enc !== r.tags_enc) return 0;
         await writeIndex(trx, r.id, index);
         return 1;

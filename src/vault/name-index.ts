@@ -23,7 +23,12 @@ const MAX_QUERY_WORDS = 8;
 
 export type IndexRow = { token: string; document_id: string; kind: 'n' | 't' };
 
-export const foldForSearch = (s: string): string => s.normalize('NFKD').replace(/\p{M}+/gu, '').toLowerCase().normalize('NFKC');
+export const foldForSearch = (s: string): string =>
+  s
+    .normalize('NFKD')
+    .replace(/\p{M}+/gu, '')
+    .toLowerCase()
+    .normalize('NFKC');
 /** Words: runs of letters and runs of digits (`invoice2026-x7` → invoice, 2026, x, 7). */
 export const searchWords = (s: string): string[] => foldForSearch(s).match(/\p{L}+|\p{N}+/gu) ?? [];
 
@@ -47,7 +52,13 @@ export const indexPurpose = (workspaceId: string): string => {
 };
 
 /** The index rows of a document (its name's word prefixes and its tags), hashed. */
-export async function indexRows(fields: FieldCipher, workspaceId: string, documentId: string, name: string, tags: readonly string[]): Promise<IndexRow[]> {
+export async function indexRows(
+  fields: FieldCipher,
+  workspaceId: string,
+  documentId: string,
+  name: string,
+  tags: readonly string[],
+): Promise<IndexRow[]> {
   const n = nameTokens(name);
   const t = [...new Set(tags.map(tagToken))];
   const hashed = await fields.blindTokens(indexPurpose(workspaceId), [...n, ...t]);
@@ -57,18 +68,34 @@ export async function indexRows(fields: FieldCipher, workspaceId: string, docume
 }
 
 /** Replaces a document's index rows and marks it indexed, inside the caller's transaction. */
-export async function writeIndex(trx: Transaction<Database> | Kysely<Database>, documentId: string, rows: readonly IndexRow[]): Promise<void> {
+export async function writeIndex(
+  trx: Transaction<Database> | Kysely<Database>,
+  documentId: string,
+  rows: readonly IndexRow[],
+): Promise<void> {
   await trx.deleteFrom('vault_name_index').where('document_id', '=', documentId).execute();
   // 3 parameters a row: well under SQLite's limit of bound parameters per statement
-  for (let i = 0; i < rows.length; i += 300) await trx.insertInto('vault_name_index').values(rows.slice(i, i + 300)).execute();
-  await trx.updateTable('vault_documents').set({ name_index: NAME_INDEX_FORMAT }).where('id', '=', documentId).execute();
+  for (let i = 0; i < rows.length; i += 300)
+    await trx
+      .insertInto('vault_name_index')
+      .values(rows.slice(i, i + 300))
+      .execute();
+  await trx
+    .updateTable('vault_documents')
+    .set({ name_index: NAME_INDEX_FORMAT })
+    .where('id', '=', documentId)
+    .execute();
 }
 
 /**
  * The hashed tokens a search must all match, or null when the query has no word (only
  * punctuation: the caller then searches without the index).
  */
-export async function queryTokens(fields: FieldCipher, workspaceId: string, q: { q?: string | undefined; tag?: string | undefined }): Promise<string[] | null> {
+export async function queryTokens(
+  fields: FieldCipher,
+  workspaceId: string,
+  q: { q?: string | undefined; tag?: string | undefined },
+): Promise<string[] | null> {
   const clear: string[] = [];
   if (q.q !== undefined) {
     const words = searchWords(q.q).slice(0, MAX_QUERY_WORDS);

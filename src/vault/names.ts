@@ -49,7 +49,8 @@ export function checkName(raw: unknown, what = 'name'): string {
   if (len > MAX_NAME) throw vaultErrors.invalidName(what, `is ${len} characters long (at most ${MAX_NAME})`);
   if (name.includes('\u0000')) throw vaultErrors.invalidName(what, 'contains NUL');
   if (FORBIDDEN.test(name)) throw vaultErrors.invalidName(what, 'contains a control character');
-  if (hasInvisibleFormat(name)) throw vaultErrors.invalidName(what, 'contains an invisible format character (zero-width or direction mark)');
+  if (hasInvisibleFormat(name))
+    throw vaultErrors.invalidName(what, 'contains an invisible format character (zero-width or direction mark)');
   if (name.includes('/') || name.includes('\\')) throw vaultErrors.invalidName(what, 'contains / or \\');
   if (name === '.' || name === '..') throw vaultErrors.invalidName(what, 'is "." or ".."');
   if (name.trim() !== name) throw vaultErrors.invalidName(what, 'starts or ends with white space');
@@ -74,7 +75,8 @@ export function checkDescription(raw: unknown): string {
   if (!raw.isWellFormed() || raw.includes('\uFFFD')) throw vaultErrors.invalidName('description', 'is not valid UTF-8');
   const d = raw.normalize('NFC');
   if (d.includes('\u0000')) throw vaultErrors.invalidName('description', 'contains NUL');
-  if ([...d].length > MAX_DESCRIPTION) throw vaultErrors.invalidInput(`description longer than ${MAX_DESCRIPTION} characters`);
+  if ([...d].length > MAX_DESCRIPTION)
+    throw vaultErrors.invalidInput(`description longer than ${MAX_DESCRIPTION} characters`);
   return d;
 }
 

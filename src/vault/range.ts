@@ -19,7 +19,10 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
   if (header === undefined) return null;
   const m = /^\s*bytes\s*=\s*(.*)$/i.exec(header);
   if (!m) return null;
-  const specs = m[1]!.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  const specs = m[1]!
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
   if (specs.length !== 1) return null;
   const spec = specs[0]!;
   const r = /^(\d*)-(\d*)$/.exec(spec);

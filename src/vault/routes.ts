@@ -49,7 +49,10 @@ function strictQuery(req: FastifyRequest): Map<string, string[]> {
 
 /** Query parameters that would put confidential text in a URL (URLs are logged along the way). */
 const CONFIDENTIAL_QUERY = new Map([
-  ['name', "send the name in `Content-Disposition: attachment; filename*=UTF-8''<percent-encoded>` (or as a multipart field)"],
+  [
+    'name',
+    "send the name in `Content-Disposition: attachment; filename*=UTF-8''<percent-encoded>` (or as a multipart field)",
+  ],
   ['description', "send the description in `Coffre-Description: UTF-8''<percent-encoded>` (or as a multipart field)"],
   ['tags', "send the tags in `Coffre-Tags: UTF-8''<percent-encoded>, UTF-8''<…>` (or as multipart fields)"],
   ['q', 'search with POST /api/v1/workspaces/{workspaceId}/documents/search and the text in the JSON body'],
@@ -91,7 +94,11 @@ function dispositionName(h: string | undefined): string | undefined {
   const ext = params.get('filename*');
   if (ext !== undefined) return decodeExtValue(ext, 'name');
   const plain = params.get('filename');
-  if (plain !== undefined && !/^[\x20-\x7e]*$/.test(plain)) throw vaultErrors.invalidName('name', "in `filename` must be printable ASCII; use filename*=UTF-8''<percent-encoded>");
+  if (plain !== undefined && !/^[\x20-\x7e]*$/.test(plain))
+    throw vaultErrors.invalidName(
+      'name',
+      "in `filename` must be printable ASCII; use filename*=UTF-8''<percent-encoded>",
+    );
   return plain;
 }
 
@@ -104,7 +111,8 @@ function headerMeta(req: FastifyRequest): Map<string, string[]> {
   const description = one(req.headers['coffre-description']);
   if (description !== undefined) meta.set('description', [decodeExtValue(description, 'description')]);
   const tags = one(req.headers['coffre-tags']);
-  if (tags !== undefined) meta.set('tags', tags.trim() === '' ? [] : tags.split(',').map((t) => decodeExtValue(t, 'tag')));
+  if (tags !== undefined)
+    meta.set('tags', tags.trim() === '' ? [] : tags.split(',').map((t) => decodeExtValue(t, 'tag')));
   return meta;
 }
 
@@ -133,7 +141,11 @@ function declaredLength(req: FastifyRequest): number | undefined {
  * did not carry bytes past Content-Length (they make Node's parser fail and destroy the socket)
  * and picks up a digest sent as a trailer.
  */
-async function readUpload(req: FastifyRequest, max: number, isNew: boolean): Promise<{ body: UploadBody; meta: Map<string, string[]> }> {
+async function readUpload(
+  req: FastifyRequest,
+  max: number,
+  isNew: boolean,
+): Promise<{ body: UploadBody; meta: Map<string, string[]> }> {
   const query = strictQuery(req);
   const socket = req.raw.socket;
   const finish = async () => {
@@ -144,9 +156,14 @@ async function readUpload(req: FastifyRequest, max: number, isNew: boolean): Pro
   };
   const headerDigest = parseDigest(req.headers['content-digest'] ?? req.headers['repr-digest']);
   const idempotencyKey = checkIdempotencyKey(req.headers['idempotency-key']);
-  const digest = { ...(headerDigest ? { expectedSha256: headerDigest } : {}), ...(idempotencyKey !== undefined ? { idempotencyKey } : {}) };
+  const digest = {
+    ...(headerDigest ? { expectedSha256: headerDigest } : {}),
+    ...(idempotencyKey !== undefined ? { idempotencyKey } : {}),
+  };
   if (req.isMultipart()) {
-    const parts = req.parts({ limits: { fileSize: max + 1, files: 1, fields: 20, fieldSize: 64 * 1024, parts: 21, headerPairs: 50 } });
+    const parts = req.parts({
+      limits: { fileSize: max + 1, files: 1, fields: 20, fieldSize: 64 * 1024, parts: 21, headerPairs: 50 },
+    });
     const meta = new Map<string, string[]>();
     for await (const part of parts) {
       if (part.type === 'field') {
@@ -168,7 +185,13 @@ async function readUpload(req: FastifyRequest, max: number, isNew: boolean): Pro
   return {
     meta,
     // the request's own pieces (one buffer per TLS record): freed as soon as they are encrypted
-    body: { stream: handOver((req.body as Readable | undefined) ?? req.raw), mediaType: checkMediaType(query.get('type')?.[0]), ...(n !== undefined ? { declaredLength: n } : {}), ...digest, finish },
+    body: {
+      stream: handOver((req.body as Readable | undefined) ?? req.raw),
+      mediaType: checkMediaType(query.get('type')?.[0]),
+      ...(n !== undefined ? { declaredLength: n } : {}),
+      ...digest,
+      finish,
+    },
   };
 }
 
@@ -239,7 +262,11 @@ export const vaultRoutes: FastifyPluginAsync<VaultRoutesOptions> = async (app0, 
       const { body, meta } = await readUpload(req, maxUploadBytes, true);
       const one = (k: string) => meta.get(k)?.[0];
       const rawName = one('name');
-      if (rawName === undefined) throw vaultErrors.invalidName('name', "is required (`Content-Disposition: attachment; filename*=UTF-8''…`, or the multipart field or file name)");
+      if (rawName === undefined)
+        throw vaultErrors.invalidName(
+          'name',
+          "is required (`Content-Disposition: attachment; filename*=UTF-8''…`, or the multipart field or file name)",
+        );
       const target: UploadTarget = {
         kind: 'new',
         workspaceId,
@@ -257,14 +284,24 @@ export const vaultRoutes: FastifyPluginAsync<VaultRoutesOptions> = async (app0, 
     '/documents/:id/versions',
     {
       config: { permission, longBody: true },
-      schema: { tags, summary: 'upload a new version (raw body or multipart)', params: S.IdParams, querystring: S.NewVersionQuery, headers: S.UploadHeaders, body: S.UploadBodyDoc, response: uploadResponse } as never,
+      schema: {
+        tags,
+        summary: 'upload a new version (raw body or multipart)',
+        params: S.IdParams,
+        querystring: S.NewVersionQuery,
+        headers: S.UploadHeaders,
+        body: S.UploadBodyDoc,
+        response: uploadResponse,
+      } as never,
     },
     async (req, reply) => {
       const c = caller(req);
       const { id } = req.params as { id: string };
       const { body } = await readUpload(req, maxUploadBytes, false);
       const r = await vault.upload(c, { kind: 'version', documentId: id }, body);
-      return replied(reply, r).code(201).send(r as never);
+      return replied(reply, r)
+        .code(201)
+        .send(r as never);
     },
   );
 
@@ -297,7 +334,16 @@ export const vaultRoutes: FastifyPluginAsync<VaultRoutesOptions> = async (app0, 
 
   app.get(
     '/workspaces/:workspaceId/documents',
-    { config: { permission }, schema: { tags, summary: 'list documents (to search by name or tag: POST …/documents/search)', params: S.WorkspaceParams, querystring: S.ListQuerySchema, response: { 200: S.ListReply, ...err4xx } } },
+    {
+      config: { permission },
+      schema: {
+        tags,
+        summary: 'list documents (to search by name or tag: POST …/documents/search)',
+        params: S.WorkspaceParams,
+        querystring: S.ListQuerySchema,
+        response: { 200: S.ListReply, ...err4xx },
+      },
+    },
     async (req) => listing(req, req.params.workspaceId, req.query),
   );
 
@@ -305,38 +351,86 @@ export const vaultRoutes: FastifyPluginAsync<VaultRoutesOptions> = async (app0, 
     '/workspaces/:workspaceId/documents/search',
     {
       config: { permission },
-      schema: { tags, summary: 'search documents by part of the name or by tag (the search text travels in the body, never in the URL)', params: S.WorkspaceParams, body: S.SearchBody, response: { 200: S.ListReply, ...err4xx } },
+      schema: {
+        tags,
+        summary:
+          'search documents by part of the name or by tag (the search text travels in the body, never in the URL)',
+        params: S.WorkspaceParams,
+        body: S.SearchBody,
+        response: { 200: S.ListReply, ...err4xx },
+      },
     },
     async (req) => listing(req, req.params.workspaceId, req.body),
   );
 
   app.get(
     '/documents/:id',
-    { config: { permission }, schema: { tags, summary: 'a document with its versions', params: S.IdParams, response: { 200: S.DocumentWithVersions, ...err4xx } } },
+    {
+      config: { permission },
+      schema: {
+        tags,
+        summary: 'a document with its versions',
+        params: S.IdParams,
+        response: { 200: S.DocumentWithVersions, ...err4xx },
+      },
+    },
     async (req) => vault.get(caller(req), req.params.id),
   );
 
   app.get(
     '/documents/:id/versions',
-    { config: { permission }, schema: { tags, summary: "a document's versions, newest first", params: S.IdParams, response: { 200: S.VersionsReply, ...err4xx } } },
+    {
+      config: { permission },
+      schema: {
+        tags,
+        summary: "a document's versions, newest first",
+        params: S.IdParams,
+        response: { 200: S.VersionsReply, ...err4xx },
+      },
+    },
     async (req) => ({ versions: (await vault.get(caller(req), req.params.id)).versions }),
   );
 
   app.patch(
     '/documents/:id',
-    { config: { permission }, schema: { tags, summary: 'rename, move, describe or tag a document', params: S.IdParams, body: S.DocumentPatchBody, response: { 200: S.Document, ...err4xx } } },
+    {
+      config: { permission },
+      schema: {
+        tags,
+        summary: 'rename, move, describe or tag a document',
+        params: S.IdParams,
+        body: S.DocumentPatchBody,
+        response: { 200: S.Document, ...err4xx },
+      },
+    },
     async (req) => vault.update(caller(req), req.params.id, req.body),
   );
 
   app.delete(
     '/documents/:id',
-    { config: { permission }, schema: { tags, summary: 'move a document to the trash', params: S.IdParams, response: { 200: S.TrashReply, ...err4xx } } },
+    {
+      config: { permission },
+      schema: {
+        tags,
+        summary: 'move a document to the trash',
+        params: S.IdParams,
+        response: { 200: S.TrashReply, ...err4xx },
+      },
+    },
     async (req) => vault.trash(caller(req), req.params.id),
   );
 
   app.post(
     '/documents/:id/restore',
-    { config: { permission }, schema: { tags, summary: 'restore a document from the trash', params: S.IdParams, response: { 200: S.Document, ...err4xx } } },
+    {
+      config: { permission },
+      schema: {
+        tags,
+        summary: 'restore a document from the trash',
+        params: S.IdParams,
+        response: { 200: S.Document, ...err4xx },
+      },
+    },
     async (req) => vault.restore(caller(req), req.params.id),
   );
 
@@ -344,7 +438,12 @@ export const vaultRoutes: FastifyPluginAsync<VaultRoutesOptions> = async (app0, 
     '/documents/:id/purge',
     {
       config: { permission },
-      schema: { tags, summary: 'destroy a trashed document now (owners): its data keys are destroyed, it is unrecoverable', params: S.IdParams, response: { 200: S.PurgeReply, ...err4xx, 503: S.ErrorReply } },
+      schema: {
+        tags,
+        summary: 'destroy a trashed document now (owners): its data keys are destroyed, it is unrecoverable',
+        params: S.IdParams,
+        response: { 200: S.PurgeReply, ...err4xx, 503: S.ErrorReply },
+      },
     },
     async (req) => vault.purge(caller(req), req.params.id),
   );
@@ -353,32 +452,78 @@ export const vaultRoutes: FastifyPluginAsync<VaultRoutesOptions> = async (app0, 
     '/documents/:id/verify',
     {
       config: { permission },
-      schema: { tags, summary: "integrity control: re-read every version's blob, check every chunk's tag, its size and SHA-256 (members; no content released)", params: S.IdParams, response: { 200: S.VerifyReply, ...err4xx, 503: S.ErrorReply } },
+      schema: {
+        tags,
+        summary:
+          "integrity control: re-read every version's blob, check every chunk's tag, its size and SHA-256 (members; no content released)",
+        params: S.IdParams,
+        response: { 200: S.VerifyReply, ...err4xx, 503: S.ErrorReply },
+      },
     },
     async (req) => vault.verify(caller(req), req.params.id),
   );
 
   app.post(
     '/workspaces/:workspaceId/folders',
-    { config: { permission }, schema: { tags, summary: 'create a folder', params: S.WorkspaceParams, body: S.FolderCreateBody, response: { 201: S.Folder, ...err4xx } } },
-    async (req, reply) => reply.code(201).send(await vault.createFolder(caller(req), req.params.workspaceId, req.body.name, req.body.parentId ?? null)),
+    {
+      config: { permission },
+      schema: {
+        tags,
+        summary: 'create a folder',
+        params: S.WorkspaceParams,
+        body: S.FolderCreateBody,
+        response: { 201: S.Folder, ...err4xx },
+      },
+    },
+    async (req, reply) =>
+      reply
+        .code(201)
+        .send(await vault.createFolder(caller(req), req.params.workspaceId, req.body.name, req.body.parentId ?? null)),
   );
 
   app.get(
     '/workspaces/:workspaceId/folders',
-    { config: { permission }, schema: { tags, summary: 'list folders', params: S.WorkspaceParams, querystring: S.FolderListQuery, response: { 200: S.FolderList, ...err4xx } } },
-    async (req) => ({ folders: await vault.listFolders(caller(req), req.params.workspaceId, req.query.parentId ?? null) }),
+    {
+      config: { permission },
+      schema: {
+        tags,
+        summary: 'list folders',
+        params: S.WorkspaceParams,
+        querystring: S.FolderListQuery,
+        response: { 200: S.FolderList, ...err4xx },
+      },
+    },
+    async (req) => ({
+      folders: await vault.listFolders(caller(req), req.params.workspaceId, req.query.parentId ?? null),
+    }),
   );
 
   app.patch(
     '/folders/:id',
-    { config: { permission }, schema: { tags, summary: 'rename or move a folder', params: S.IdParams, body: S.FolderPatchBody, response: { 200: S.Folder, ...err4xx } } },
+    {
+      config: { permission },
+      schema: {
+        tags,
+        summary: 'rename or move a folder',
+        params: S.IdParams,
+        body: S.FolderPatchBody,
+        response: { 200: S.Folder, ...err4xx },
+      },
+    },
     async (req) => vault.updateFolder(caller(req), req.params.id, req.body),
   );
 
   app.delete(
     '/folders/:id',
-    { config: { permission }, schema: { tags, summary: 'delete an empty folder', params: S.IdParams, response: { 204: { type: 'null', description: 'deleted' }, ...err4xx } } },
+    {
+      config: { permission },
+      schema: {
+        tags,
+        summary: 'delete an empty folder',
+        params: S.IdParams,
+        response: { 204: { type: 'null', description: 'deleted' }, ...err4xx },
+      },
+    },
     async (req, reply) => {
       await vault.deleteFolder(caller(req), req.params.id);
       return reply.code(204).send();
@@ -387,7 +532,15 @@ export const vaultRoutes: FastifyPluginAsync<VaultRoutesOptions> = async (app0, 
 
   app.get(
     '/workspaces/:workspaceId/usage',
-    { config: { permission }, schema: { tags, summary: 'storage used and quota', params: S.WorkspaceParams, response: { 200: S.UsageReply, ...err4xx } } },
+    {
+      config: { permission },
+      schema: {
+        tags,
+        summary: 'storage used and quota',
+        params: S.WorkspaceParams,
+        response: { 200: S.UsageReply, ...err4xx },
+      },
+    },
     async (req) => vault.usage(caller(req), req.params.workspaceId),
   );
 };
@@ -396,7 +549,10 @@ async function sendContent(vault: VaultService, req: FastifyRequest, reply: Fast
   const { id } = req.params as { id: string };
   const { version } = req.query as { version?: number };
   const ifRange = req.headers['if-range'];
-  return sendOpened(await vault.open(caller(req), id, version, req.headers.range, typeof ifRange === 'string' ? ifRange : undefined), reply);
+  return sendOpened(
+    await vault.open(caller(req), id, version, req.headers.range, typeof ifRange === 'string' ? ifRange : undefined),
+    reply,
+  );
 }
 
 function sendOpened(o: Awaited<ReturnType<VaultService['open']>>, reply: FastifyReply): FastifyReply {
@@ -409,7 +565,10 @@ function sendOpened(o: Awaited<ReturnType<VaultService['open']>>, reply: Fastify
     .header('repr-digest', toDigest(o.sha256))
     .header('x-coffre-version', String(o.version));
   if (o.range) {
-    reply.code(206).header('content-range', `bytes ${o.range.start}-${o.range.end}/${o.size}`).header('content-length', String(o.range.end - o.range.start + 1));
+    reply
+      .code(206)
+      .header('content-range', `bytes ${o.range.start}-${o.range.end}/${o.size}`)
+      .header('content-length', String(o.range.end - o.range.start + 1));
   } else {
     reply.code(200).header('content-length', String(o.size));
   }

@@ -6,7 +6,14 @@ export const Id = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0
 export const IsoTime = Type.String({ format: 'date-time' });
 
 export const ErrorReply = Type.Object(
-  { error: Type.Object({ code: Type.String(), message: Type.String(), requestId: Type.String(), details: Type.Optional(Type.Unknown()) }) },
+  {
+    error: Type.Object({
+      code: Type.String(),
+      message: Type.String(),
+      requestId: Type.String(),
+      details: Type.Optional(Type.Unknown()),
+    }),
+  },
   { $id: 'VaultError', description: 'error with a stable code' },
 );
 
@@ -40,7 +47,10 @@ const DocumentFields = {
   trashedAt: Type.Union([IsoTime, Type.Null()]),
 };
 export const Document = Type.Object(DocumentFields, { additionalProperties: false });
-export const DocumentWithVersions = Type.Object({ ...DocumentFields, versions: Type.Array(Version) }, { additionalProperties: false });
+export const DocumentWithVersions = Type.Object(
+  { ...DocumentFields, versions: Type.Array(Version) },
+  { additionalProperties: false },
+);
 
 export const UploadReply = Type.Object(
   {
@@ -65,20 +75,40 @@ export const NewDocumentQuery = Type.Object(
   },
   { additionalProperties: false },
 );
-export const NewVersionQuery = Type.Object({ type: Type.Optional(Type.String({ maxLength: 127 })) }, { additionalProperties: false });
+export const NewVersionQuery = Type.Object(
+  { type: Type.Optional(Type.String({ maxLength: 127 })) },
+  { additionalProperties: false },
+);
 
 export const UploadHeaders = Type.Object({
   'content-disposition': Type.Optional(
     Type.String({
-      description: "raw upload of a new document: its name, `attachment; filename*=UTF-8''<percent-encoded>` (RFC 6266, RFC 8187); a plain `filename=\"…\"` must be printable ASCII",
+      description:
+        'raw upload of a new document: its name, `attachment; filename*=UTF-8\'\'<percent-encoded>` (RFC 6266, RFC 8187); a plain `filename="…"` must be printable ASCII',
     }),
   ),
-  'coffre-description': Type.Optional(Type.String({ description: "raw upload of a new document: its description, `UTF-8''<percent-encoded>` (RFC 8187)" })),
-  'coffre-tags': Type.Optional(Type.String({ description: "raw upload of a new document: its tags, comma-separated `UTF-8''<percent-encoded>` values (RFC 8187)" })),
+  'coffre-description': Type.Optional(
+    Type.String({
+      description: "raw upload of a new document: its description, `UTF-8''<percent-encoded>` (RFC 8187)",
+    }),
+  ),
+  'coffre-tags': Type.Optional(
+    Type.String({
+      description:
+        "raw upload of a new document: its tags, comma-separated `UTF-8''<percent-encoded>` values (RFC 8187)",
+    }),
+  ),
   'content-length': Type.Optional(Type.String({ pattern: '^[0-9]{1,16}$' })),
-  'content-digest': Type.Optional(Type.String({ description: 'RFC 9530 `sha-256=:<base64>:`; also accepted as a trailer' })),
+  'content-digest': Type.Optional(
+    Type.String({ description: 'RFC 9530 `sha-256=:<base64>:`; also accepted as a trailer' }),
+  ),
   'repr-digest': Type.Optional(Type.String({ description: 'RFC 9530 `sha-256=:<base64>:`' })),
-  'idempotency-key': Type.Optional(Type.String({ description: 'a fresh value per upload (e.g. a UUID); a retry with the same key gets the version the first attempt created (header `Idempotent-Replayed: true`)' })),
+  'idempotency-key': Type.Optional(
+    Type.String({
+      description:
+        'a fresh value per upload (e.g. a UUID); a retry with the same key gets the version the first attempt created (header `Idempotent-Replayed: true`)',
+    }),
+  ),
 });
 
 /**
@@ -87,7 +117,9 @@ export const UploadHeaders = Type.Object({
  */
 export const UploadBodyDoc = {
   content: {
-    'application/octet-stream': { schema: { type: ['string', 'object'], format: 'binary', description: 'the document content' } },
+    'application/octet-stream': {
+      schema: { type: ['string', 'object'], format: 'binary', description: 'the document content' },
+    },
     'multipart/form-data': {
       schema: {
         type: ['object', 'null'],
@@ -106,7 +138,9 @@ export const UploadBodyDoc = {
 };
 
 const ListFields = {
-  folderId: Type.Optional(Type.Union([Id, Type.Literal('root')], { description: 'a folder, or `root`; absent: the whole workspace' })),
+  folderId: Type.Optional(
+    Type.Union([Id, Type.Literal('root')], { description: 'a folder, or `root`; absent: the whole workspace' }),
+  ),
   trash: Type.Optional(Type.Boolean({ default: false })),
   limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
   cursor: Type.Optional(Type.String({ maxLength: 200 })),
@@ -118,7 +152,13 @@ export type ListQueryInput = Static<typeof ListQuerySchema>;
 export const SearchBody = Type.Object(
   {
     ...ListFields,
-    q: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'words, each the start of a word of the name (case- and accent-insensitive)' })),
+    q: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 255,
+        description: 'words, each the start of a word of the name (case- and accent-insensitive)',
+      }),
+    ),
     tag: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'exact tag (case-insensitive)' })),
   },
   { additionalProperties: false },
@@ -158,11 +198,20 @@ export const DocumentPatchBody = Type.Object(
   { additionalProperties: false, minProperties: 1 },
 );
 
-export const TrashReply = Type.Object({ id: Type.String(), trashedAt: IsoTime, purgeAfter: IsoTime }, { additionalProperties: false });
-export const PurgeReply = Type.Object({ id: Type.String(), versions: Type.Integer(), bytes: Type.Integer() }, { additionalProperties: false });
+export const TrashReply = Type.Object(
+  { id: Type.String(), trashedAt: IsoTime, purgeAfter: IsoTime },
+  { additionalProperties: false },
+);
+export const PurgeReply = Type.Object(
+  { id: Type.String(), versions: Type.Integer(), bytes: Type.Integer() },
+  { additionalProperties: false },
+);
 export const VersionsReply = Type.Object({ versions: Type.Array(Version) }, { additionalProperties: false });
 
-export const ContentQuery = Type.Object({ version: Type.Optional(Type.Integer({ minimum: 1 })) }, { additionalProperties: false });
+export const ContentQuery = Type.Object(
+  { version: Type.Optional(Type.Integer({ minimum: 1 })) },
+  { additionalProperties: false },
+);
 export const ContentHeaders = Type.Object({
   range: Type.Optional(Type.String({ maxLength: 200, description: 'one byte range, e.g. `bytes=0-1023`' })),
   'if-range': Type.Optional(Type.String({ maxLength: 200 })),
@@ -184,10 +233,20 @@ export const Folder = Type.Object(
   },
   { additionalProperties: false },
 );
-export const FolderCreateBody = Type.Object({ name: Type.String(), parentId: Type.Optional(Type.Union([Id, Type.Null()])) }, { additionalProperties: false });
-export const FolderPatchBody = Type.Object({ name: Type.Optional(Type.String()), parentId: Type.Optional(Type.Union([Id, Type.Null()])) }, { additionalProperties: false, minProperties: 1 });
+export const FolderCreateBody = Type.Object(
+  { name: Type.String(), parentId: Type.Optional(Type.Union([Id, Type.Null()])) },
+  { additionalProperties: false },
+);
+export const FolderPatchBody = Type.Object(
+  { name: Type.Optional(Type.String()), parentId: Type.Optional(Type.Union([Id, Type.Null()])) },
+  { additionalProperties: false, minProperties: 1 },
+);
 export const FolderListQuery = Type.Object(
-  { parentId: Type.Optional(Type.Union([Id, Type.Literal('all')], { description: 'absent: the root; `all`: every folder' })) },
+  {
+    parentId: Type.Optional(
+      Type.Union([Id, Type.Literal('all')], { description: 'absent: the root; `all`: every folder' }),
+    ),
+  },
   { additionalProperties: false },
 );
 export const FolderList = Type.Object({ folders: Type.Array(Folder) }, { additionalProperties: false });
@@ -209,11 +268,26 @@ export const VerifyReply = Type.Object(
     bytes: Type.Integer(),
     ok: Type.Boolean(),
     failures: Type.Array(
-      Type.Object({ documentId: Type.String(), workspaceId: Type.String(), version: Type.Integer(), blobId: Type.String(), problem: Type.String() }, { additionalProperties: false }),
+      Type.Object(
+        {
+          documentId: Type.String(),
+          workspaceId: Type.String(),
+          version: Type.Integer(),
+          blobId: Type.String(),
+          problem: Type.String(),
+        },
+        { additionalProperties: false },
+      ),
     ),
     seal: Type.Optional(
       Type.Object(
-        { algorithm: Type.String(), certificateFingerprint: Type.String(), signature: Type.String({ description: 'base64 DER ECDSA signature over the canonical JSON of this report without `seal`' }) },
+        {
+          algorithm: Type.String(),
+          certificateFingerprint: Type.String(),
+          signature: Type.String({
+            description: 'base64 DER ECDSA signature over the canonical JSON of this report without `seal`',
+          }),
+        },
         { additionalProperties: false },
       ),
     ),

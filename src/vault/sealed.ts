@@ -18,9 +18,16 @@ export function sealedBlobs(eb: EncryptedBlobs): SealedBlobs {
       const s = await eb.put(ref(blobId), plaintext, { dek, blobId, sha256: true });
       return { storedSize: s.storedSize, sha256: s.sha256! };
     },
-    read: (blobId, keyId, range, verify) => eb.get({ ...ref(blobId), blobId, keyId }, range ? { start: range.start, end: range.end + 1 } : undefined, verify && !range ? { verify } : {}),
+    read: (blobId, keyId, range, verify) =>
+      eb.get(
+        { ...ref(blobId), blobId, keyId },
+        range ? { start: range.start, end: range.end + 1 } : undefined,
+        verify && !range ? { verify } : {},
+      ),
     delete: (blobId) => store.delete(blobId),
     list: () => store.list(),
-    ...(store.collectTemp ? { collectTemp: (olderThanMs: number, nowMs: number) => store.collectTemp!(olderThanMs, nowMs) } : {}),
+    ...(store.collectTemp
+      ? { collectTemp: (olderThanMs: number, nowMs: number) => store.collectTemp!(olderThanMs, nowMs) }
+      : {}),
   };
 }

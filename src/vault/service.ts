@@ -6,7 +6,14 @@ import { listDocuments, usage, type ListQuery } from './listing.js';
 import { documentPlace, folderPlace, folderTree, locateDocument } from './locate.js';
 import { collectOrphans, indexNames, purgeExpired, purgeNow, sealDigests, sweepUploads } from './maintenance.js';
 import { upload, type UploadBody, type UploadTarget } from './upload.js';
-import { reportVerify, verifyDocument, verifyVersions, type VerifyOptions, type VerifyReport, type VerifyScope } from './verify.js';
+import {
+  reportVerify,
+  verifyDocument,
+  verifyVersions,
+  type VerifyOptions,
+  type VerifyReport,
+  type VerifyScope,
+} from './verify.js';
 import type { VaultCaller } from './types.js';
 
 /**
@@ -21,7 +28,8 @@ export class VaultService {
   }
 
   upload = (c: VaultCaller, target: UploadTarget, body: UploadBody) => upload(this.core, c, target, body);
-  open = (c: VaultCaller, id: string, version: number | undefined, range?: string, ifRange?: string) => openContent(this.core, c, id, version, range, ifRange);
+  open = (c: VaultCaller, id: string, version: number | undefined, range?: string, ifRange?: string) =>
+    openContent(this.core, c, id, version, range, ifRange);
   get = (c: VaultCaller, id: string) => getDocument(this.core, c, id);
   update = (c: VaultCaller, id: string, patch: DocumentPatch) => updateDocument(this.core, c, id, patch);
   trash = (c: VaultCaller, id: string) => trashDocument(this.core, c, id);
@@ -36,12 +44,16 @@ export class VaultService {
   folderTree = (folderId: string) => folderTree(this.core, folderId);
   folderPlace = (folderId: string) => folderPlace(this.core, folderId);
 
-  createFolder = (c: VaultCaller, workspaceId: string, name: string, parentId: string | null) => createFolder(this.core, c, workspaceId, name, parentId);
-  listFolders = (c: VaultCaller, workspaceId: string, parentId: string | null | 'all') => listFolders(this.core, c, workspaceId, parentId);
-  updateFolder = (c: VaultCaller, id: string, patch: { name?: string; parentId?: string | null }) => updateFolder(this.core, c, id, patch);
+  createFolder = (c: VaultCaller, workspaceId: string, name: string, parentId: string | null) =>
+    createFolder(this.core, c, workspaceId, name, parentId);
+  listFolders = (c: VaultCaller, workspaceId: string, parentId: string | null | 'all') =>
+    listFolders(this.core, c, workspaceId, parentId);
+  updateFolder = (c: VaultCaller, id: string, patch: { name?: string; parentId?: string | null }) =>
+    updateFolder(this.core, c, id, patch);
   deleteFolder = (c: VaultCaller, id: string) => deleteFolder(this.core, c, id);
 
-  purgeExpired = (actor: string, signal?: AbortSignal, progress?: (done: number, total: number) => void) => purgeExpired(this.core, actor, signal, progress);
+  purgeExpired = (actor: string, signal?: AbortSignal, progress?: (done: number, total: number) => void) =>
+    purgeExpired(this.core, actor, signal, progress);
   collectOrphans = (signal?: AbortSignal) => collectOrphans(this.core, signal);
   sweepUploads = () => sweepUploads(this.core);
   sealDigests = () => sealDigests(this.core);

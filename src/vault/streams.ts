@@ -76,4 +76,3 @@ export function freeWhenWritten(res: { write: (...a: never[]) => boolean }): voi
     });
   };
 }
-

@@ -39,7 +39,11 @@ export interface SealedBlobs {
    * the way. Rejects, leaving no blob, when `plaintext` errors. A `plaintext` handed over
    * (src/shared/buffers.ts) has its pieces freed once encrypted.
    */
-  write(blobId: string, dek: { keyId: string; key: Buffer }, plaintext: Readable): Promise<{ storedSize: number; sha256: string }>;
+  write(
+    blobId: string,
+    dek: { keyId: string; key: Buffer },
+    plaintext: Readable,
+  ): Promise<{ storedSize: number; sha256: string }>;
   /**
    * Plaintext of the blob, or of bytes `range` of it (random access by chunk); the data key is
    * fetched by id (DataKeys) once the blob's header was read. Errors mid-stream (KEYS_INTEGRITY)
@@ -47,7 +51,12 @@ export interface SealedBlobs {
    * SHA-256 (hex) and size of the plaintext, computed on the way (off the event loop on a server),
    * before the last piece is released; an error it returns ends the stream instead.
    */
-  read(blobId: string, keyId: string, range?: ByteRange, verify?: (got: { sha256: string; size: number }) => Error | undefined): Promise<Readable>;
+  read(
+    blobId: string,
+    keyId: string,
+    range?: ByteRange,
+    verify?: (got: { sha256: string; size: number }) => Error | undefined,
+  ): Promise<Readable>;
   delete(blobId: string): Promise<void>;
   list(): AsyncIterable<string>;
   /** removes temp files of writes that died (kill -9) more than `olderThanMs` ago */
@@ -75,7 +84,14 @@ export interface DestructionRecord {
   documentId: string;
   workspaceId: string;
   folderId: string | null;
-  versions: { version: number; sha256: string; size: number; depositedAt: number; depositedBy: string; keyId: string }[];
+  versions: {
+    version: number;
+    sha256: string;
+    size: number;
+    depositedAt: number;
+    depositedBy: string;
+    keyId: string;
+  }[];
   trashedAt: number | null;
   destroyedAt: number;
   /** who ordered the destruction (an owner, or the trash-retention job) */
@@ -92,7 +108,13 @@ export interface RetentionGuard {
   /** moving to `toChain` (the new folder and its parents) must not shorten its keeping or lift a hold */
   assertMovable(doc: GuardedDocument, toChain: string[], at: number): Promise<void>;
   /** moving folder `folderId` from under `fromChain` to under `toChain` (parents only) */
-  assertFolderMovable(workspaceId: string, folderId: string, fromChain: string[], toChain: string[], at: number): Promise<void>;
+  assertFolderMovable(
+    workspaceId: string,
+    folderId: string,
+    fromChain: string[],
+    toChain: string[],
+    at: number,
+  ): Promise<void>;
   /** the destruction certificate, inside the transaction that deletes the document's rows */
   certify(trx: import('kysely').Kysely<import('../db/types.js').Database>, r: DestructionRecord): Promise<void>;
 }

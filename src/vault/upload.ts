@@ -53,7 +53,8 @@ const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 /** An `Idempotency-Key` header value, checked (never echoed: it is the client's text). */
 export function checkIdempotencyKey(v: string | string[] | undefined): string | undefined {
   if (v === undefined) return undefined;
-  if (typeof v !== 'string' || !IDEMPOTENCY_KEY.test(v)) throw vaultErrors.invalidInput('Idempotency-Key must be 1 to 255 visible ASCII characters, sent once');
+  if (typeof v !== 'string' || !IDEMPOTENCY_KEY.test(v))
+    throw vaultErrors.invalidInput('Idempotency-Key must be 1 to 255 visible ASCII characters, sent once');
   return v;
 }
 
@@ -65,14 +66,20 @@ interface IdempotencyScope {
 }
 
 function idempotencyScope(c: VaultCaller, key: string, target: string): IdempotencyScope {
-  return { actor: c.actor.userId ? `user:${c.actor.userId}` : c.actor.id, keyHash: crypto.createHash('sha256').update(key).digest('hex'), target };
+  return {
+    actor: c.actor.userId ? `user:${c.actor.userId}` : c.actor.id,
+    keyHash: crypto.createHash('sha256').update(key).digest('hex'),
+    target,
+  };
 }
 
 /** The version an earlier upload with this key created, if any (the caller's access was checked). */
 async function replay(core: VaultCore, s: IdempotencyScope, workspaceId: string): Promise<UploadResult | undefined> {
   const row = await core.db
     .selectFrom('vault_idempotency as i')
-    .leftJoin('vault_versions as v', (j) => j.onRef('v.document_id', '=', 'i.document_id').onRef('v.version', '=', 'i.version'))
+    .leftJoin('vault_versions as v', (j) =>
+      j.onRef('v.document_id', '=', 'i.document_id').onRef('v.version', '=', 'i.version'),
+    )
     .select(['i.target', 'i.document_id', 'i.version', 'v.id as version_id', 'v.size', 'v.sha256', 'v.sha256_enc'])
     .where('i.actor_id', '=', s.actor)
     .where('i.key_hash', '=', s.keyHash)
@@ -82,7 +89,15 @@ async function replay(core: VaultCore, s: IdempotencyScope, workspaceId: string)
   if (row.target !== s.target) throw vaultErrors.idempotencyKeyReused();
   if (row.size === null || row.sha256 === null || row.version_id === null) throw vaultErrors.documentNotFound();
   const sha256 = await core.versionDigest({ id: row.version_id, sha256: row.sha256, sha256_enc: row.sha256_enc });
-  return { id: row.document_id, workspaceId, version: num(row.version), size: num(row.size), sha256, created: s.target.startsWith('ws:'), replayed: true };
+  return {
+    id: row.document_id,
+    workspaceId,
+    version: num(row.version),
+    size: num(row.size),
+    sha256,
+    created: s.target.startsWith('ws:'),
+    replayed: true,
+  };
 }
 
 /**
@@ -94,7 +109,12 @@ async function replay(core: VaultCore, s: IdempotencyScope, workspaceId: string)
  * its blob and data key. Any failure (client gone, too large, digest mismatch) removes the blob
  * and destroys its key before answering.
  */
-export async function upload(core: VaultCore, c: VaultCaller, target: UploadTarget, body: UploadBody): Promise<UploadResult> {
+export async function upload(
+  core: VaultCore,
+  c: VaultCaller,
+  target: UploadTarget,
+  body: UploadBody,
+): Promise<UploadResult> {
   const { d } = core;
   const action = target.kind === 'new' ? 'doc.create' : 'doc.write';
   let ws: WorkspaceView;
@@ -109,7 +129,10 @@ export async function upload(core: VaultCore, c: VaultCaller, target: UploadTarg
     ws = r.ws;
     documentId = r.doc.id;
   }
-  const idem = body.idempotencyKey !== undefined ? idempotencyScope(c, body.idempotencyKey, target.kind === 'new' ? `ws:${ws.id}` : `doc:${documentId}`) : undefined;
+  const idem =
+    body.idempotencyKey !== undefined
+      ? idempotencyScope(c, body.idempotencyKey, target.kind === 'new' ? `ws:${ws.id}` : `doc:${documentId}`)
+      : undefined;
   if (idem) {
     const prior = await replay(core, idem, ws.id);
     if (prior) {
@@ -129,15 +152,24 @@ export async function upload(core: VaultCore, c: VaultCaller, target: UploadTarg
   const room = quota > 0 ? Math.max(0, quota - used) : Number.POSITIVE_INFINITY;
   const limit = Math.min(max, room);
   // pieces freed as they are encrypted leave no garbage: the meter's collections are for the others
-  const meter = new Meter(limit, () => (limit === max ? vaultErrors.tooLarge(max) : vaultErrors.quotaExceeded(quota, used)), { collect: !handedOver(body.stream) });
+  const meter = new Meter(
+    limit,
+    () => (limit === max ? vaultErrors.tooLarge(max) : vaultErrors.quotaExceeded(quota, used)),
+    { collect: !handedOver(body.stream) },
+  );
 
   // Encrypted fields of a new document, before any transaction (the cipher may use the database).
   let enc: CommitArgs['enc'];
   if (target.kind === 'new') {
     enc = {
       name: await core.encrypt(ws.id, target.name, ctx.docName(documentId)),
-      description: target.description !== undefined ? await core.encrypt(ws.id, target.description, ctx.docDescription(documentId)) : null,
-      tags: target.tags?.length ? await core.encrypt(ws.id, JSON.stringify(target.tags), ctx.docTags(documentId)) : null,
+      description:
+        target.description !== undefined
+          ? await core.encrypt(ws.id, target.description, ctx.docDescription(documentId))
+          : null,
+      tags: target.tags?.length
+        ? await core.encrypt(ws.id, JSON.stringify(target.tags), ctx.docTags(documentId))
+        : null,
       index: await indexRows(d.fields, ws.id, documentId, target.name, target.tags ?? []),
     };
   }
@@ -146,21 +178,45 @@ export async function upload(core: VaultCore, c: VaultCaller, target: UploadTarg
   const dek = await d.dataKeys.create(`doc:${documentId}:${blobId}`);
   const grace = d.config.pendingUploadGraceMs;
   const started = core.now();
-  await core.db.insertInto('vault_uploads').values({ blob_id: blobId, key_id: dek.keyId, workspace_id: ws.id, started_at: started, expires_at: started + grace }).execute();
+  await core.db
+    .insertInto('vault_uploads')
+    .values({
+      blob_id: blobId,
+      key_id: dek.keyId,
+      workspace_id: ws.id,
+      started_at: started,
+      expires_at: started + grace,
+    })
+    .execute();
   // Keep the pending row alive while the body streams, however long it takes.
-  const heartbeat = setInterval(() => {
-    void core.db.updateTable('vault_uploads').set({ expires_at: core.now() + grace }).where('blob_id', '=', blobId).execute().catch(() => undefined);
-  }, Math.max(1000, Math.floor(grace / 3)));
+  const heartbeat = setInterval(
+    () => {
+      void core.db
+        .updateTable('vault_uploads')
+        .set({ expires_at: core.now() + grace })
+        .where('blob_id', '=', blobId)
+        .execute()
+        .catch(() => undefined);
+    },
+    Math.max(1000, Math.floor(grace / 3)),
+  );
   heartbeat.unref();
 
   try {
-    const [piped, stored] = await Promise.allSettled([pipeline(body.stream, meter), d.blobs.write(blobId, dek, handedOver(body.stream) ? handOver(meter) : meter)]);
+    const [piped, stored] = await Promise.allSettled([
+      pipeline(body.stream, meter),
+      d.blobs.write(blobId, dek, handedOver(body.stream) ? handOver(meter) : meter),
+    ]);
     if (piped.status === 'rejected' || stored.status === 'rejected') {
-      throw pickError(piped.status === 'rejected' ? piped.reason : undefined, stored.status === 'rejected' ? stored.reason : undefined);
+      throw pickError(
+        piped.status === 'rejected' ? piped.reason : undefined,
+        stored.status === 'rejected' ? stored.reason : undefined,
+      );
     }
     const { storedSize, sha256 } = stored.value;
     const size = meter.bytes;
-    if (body.declaredLength !== undefined && size !== body.declaredLength) throw vaultErrors.lengthMismatch(body.declaredLength, size);
+    if (body.declaredLength !== undefined && size !== body.declaredLength)
+      throw vaultErrors.lengthMismatch(body.declaredLength, size);
     const late = (await body.finish?.()) ?? {};
     const expected = late.expectedSha256 ?? body.expectedSha256;
     if (expected !== undefined && expected !== sha256) throw vaultErrors.digestMismatch();
@@ -168,7 +224,21 @@ export async function upload(core: VaultCore, c: VaultCaller, target: UploadTarg
     // the digest is confidential too (it confirms a guessed document): stored encrypted
     const versionId = crypto.randomUUID();
     const sha256Enc = await core.encrypt(ws.id, sha256, ctx.versionDigest(versionId));
-    const version = await commit(core, c, { target, ws, documentId, blobId, keyId: dek.keyId, size, storedSize, versionId, sha256Enc, mediaType: body.mediaType, quota, enc, idem });
+    const version = await commit(core, c, {
+      target,
+      ws,
+      documentId,
+      blobId,
+      keyId: dek.keyId,
+      size,
+      storedSize,
+      versionId,
+      sha256Enc,
+      mediaType: body.mediaType,
+      quota,
+      enc,
+      idem,
+    });
     if (target.kind === 'new' && enc) {
       core.names.set(documentId, enc.name, target.name);
       if (enc.tags !== null) core.tags.set(documentId, enc.tags, JSON.stringify(target.tags));
@@ -176,7 +246,10 @@ export async function upload(core: VaultCore, c: VaultCaller, target: UploadTarg
     d.log.info({ event: 'vault.upload', document: documentId, version, size }, 'version stored');
     return { id: documentId, workspaceId: ws.id, version, size, sha256, created: target.kind === 'new' };
   } catch (e) {
-    if (isAppError(e) && e.code === 'STORAGE_FULL') void d.alerts.raise({ kind: 'storage.full', severity: 'critical', message: e.message, targets: { store: 'blobs' } }).catch(() => undefined);
+    if (isAppError(e) && e.code === 'STORAGE_FULL')
+      void d.alerts
+        .raise({ kind: 'storage.full', severity: 'critical', message: e.message, targets: { store: 'blobs' } })
+        .catch(() => undefined);
     await discard(core, blobId, dek.keyId);
     // the same key committed meanwhile (two attempts in flight at once): that version is the answer
     const prior = idem && (await replay(core, idem, ws.id).catch(() => undefined));
@@ -194,7 +267,8 @@ function pickError(source: unknown, sink: unknown): unknown {
   if (isAppError(sink)) return sink;
   if (source !== undefined) {
     const code = (source as NodeJS.ErrnoException).code;
-    if (code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || (source as Error).message === 'aborted') return vaultErrors.incomplete();
+    if (code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || (source as Error).message === 'aborted')
+      return vaultErrors.incomplete();
     return source;
   }
   return sink;
@@ -238,7 +312,12 @@ async function commit(core: VaultCore, c: VaultCaller, a: CommitArgs): Promise<n
         let version = 1;
         if (a.target.kind === 'new') {
           if (a.target.folderId !== null) {
-            const f = await trx.selectFrom('vault_folders').select('id').where('id', '=', a.target.folderId).where('workspace_id', '=', a.ws.id).executeTakeFirst();
+            const f = await trx
+              .selectFrom('vault_folders')
+              .select('id')
+              .where('id', '=', a.target.folderId)
+              .where('workspace_id', '=', a.ws.id)
+              .executeTakeFirst();
             if (!f) throw vaultErrors.folderNotFound();
           }
           await trx
@@ -261,12 +340,24 @@ async function commit(core: VaultCore, c: VaultCaller, a: CommitArgs): Promise<n
               name_index: NAME_INDEX_FORMAT,
             })
             .execute();
-          for (let i = 0; i < a.enc!.index.length; i += 300) await trx.insertInto('vault_name_index').values(a.enc!.index.slice(i, i + 300)).execute();
+          for (let i = 0; i < a.enc!.index.length; i += 300)
+            await trx
+              .insertInto('vault_name_index')
+              .values(a.enc!.index.slice(i, i + 300))
+              .execute();
         } else {
-          const doc = await trx.selectFrom('vault_documents').select(['trashed_at', 'purged_at']).where('id', '=', a.documentId).executeTakeFirst();
+          const doc = await trx
+            .selectFrom('vault_documents')
+            .select(['trashed_at', 'purged_at'])
+            .where('id', '=', a.documentId)
+            .executeTakeFirst();
           if (!doc || doc.purged_at !== null) throw vaultErrors.documentNotFound();
           if (doc.trashed_at !== null) throw vaultErrors.inTrash();
-          const top = await trx.selectFrom('vault_versions').select((eb) => eb.fn.max('version').as('v')).where('document_id', '=', a.documentId).executeTakeFirst();
+          const top = await trx
+            .selectFrom('vault_versions')
+            .select((eb) => eb.fn.max('version').as('v'))
+            .where('document_id', '=', a.documentId)
+            .executeTakeFirst();
           version = num(top?.v ?? 0) + 1;
         }
         await trx
@@ -287,15 +378,25 @@ async function commit(core: VaultCore, c: VaultCaller, a: CommitArgs): Promise<n
           })
           .execute();
         if (a.target.kind === 'version') {
-          await trx.updateTable('vault_documents').set({ head_version: version, head_size: a.size, updated_at: now }).where('id', '=', a.documentId).execute();
+          await trx
+            .updateTable('vault_documents')
+            .set({ head_version: version, head_size: a.size, updated_at: now })
+            .where('id', '=', a.documentId)
+            .execute();
         }
         await trx
           .insertInto('vault_usage')
           .values({ workspace_id: a.ws.id, used_bytes: a.size })
-          .onConflict((oc) => oc.column('workspace_id').doUpdateSet((eb) => ({ used_bytes: eb('vault_usage.used_bytes', '+', a.size) })))
+          .onConflict((oc) =>
+            oc.column('workspace_id').doUpdateSet((eb) => ({ used_bytes: eb('vault_usage.used_bytes', '+', a.size) })),
+          )
           .execute();
         if (a.quota > 0) {
-          const u = await trx.selectFrom('vault_usage').select('used_bytes').where('workspace_id', '=', a.ws.id).executeTakeFirstOrThrow();
+          const u = await trx
+            .selectFrom('vault_usage')
+            .select('used_bytes')
+            .where('workspace_id', '=', a.ws.id)
+            .executeTakeFirstOrThrow();
           if (num(u.used_bytes) > a.quota) throw vaultErrors.quotaExceeded(a.quota, num(u.used_bytes) - a.size);
         }
         // the pending row must still be ours: if collection took it (a stall past the grace), its
@@ -305,8 +406,23 @@ async function commit(core: VaultCore, c: VaultCaller, a: CommitArgs): Promise<n
         if (a.idem) {
           // an expired use of the key is forgotten; a live one (a concurrent attempt that committed
           // first) makes this insert fail, so this version does not commit and that one is the answer
-          await trx.deleteFrom('vault_idempotency').where('actor_id', '=', a.idem.actor).where('key_hash', '=', a.idem.keyHash).where('created_at', '<=', now - IDEMPOTENCY_TTL_MS).execute();
-          await trx.insertInto('vault_idempotency').values({ actor_id: a.idem.actor, key_hash: a.idem.keyHash, target: a.idem.target, document_id: a.documentId, version, created_at: now }).execute();
+          await trx
+            .deleteFrom('vault_idempotency')
+            .where('actor_id', '=', a.idem.actor)
+            .where('key_hash', '=', a.idem.keyHash)
+            .where('created_at', '<=', now - IDEMPOTENCY_TTL_MS)
+            .execute();
+          await trx
+            .insertInto('vault_idempotency')
+            .values({
+              actor_id: a.idem.actor,
+              key_hash: a.idem.keyHash,
+              target: a.idem.target,
+              document_id: a.documentId,
+              version,
+              created_at: now,
+            })
+            .execute();
         }
         await core.recordIn(trx, c, a.target.kind === 'new' ? 'doc.create' : 'doc.write', {
           workspace: a.ws.id,
@@ -325,5 +441,9 @@ async function commit(core: VaultCore, c: VaultCaller, a: CommitArgs): Promise<n
 
 function isUniqueViolation(e: unknown): boolean {
   const err = e as { code?: string; message?: string };
-  return err.code === '23505' || err.code === 'SQLITE_CONSTRAINT_UNIQUE' || /UNIQUE constraint failed: vault_versions/.test(err.message ?? '');
+  return (
+    err.code === '23505' ||
+    err.code === 'SQLITE_CONSTRAINT_UNIQUE' ||
+    /UNIQUE constraint failed: vault_versions/.test(err.message ?? '')
+  );
 }

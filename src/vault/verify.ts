@@ -74,12 +74,26 @@ function classify(e: unknown): string {
  * compares it and its size with the recorded SHA-256 and size. Nothing is released: the bytes
  * go to a counting sink. Does not audit or alert: callers do (route, CLI, scrub job).
  */
-export async function verifyVersions(core: VaultCore, scope: VerifyScope, o: VerifyOptions = {}): Promise<VerifyReport> {
+export async function verifyVersions(
+  core: VaultCore,
+  scope: VerifyScope,
+  o: VerifyOptions = {},
+): Promise<VerifyReport> {
   const started = core.now();
   let q = core.db
     .selectFrom('vault_versions')
     .innerJoin('vault_documents', 'vault_documents.id', 'vault_versions.document_id')
-    .select(['vault_versions.id', 'vault_versions.document_id', 'vault_documents.workspace_id', 'vault_versions.version', 'vault_versions.blob_id', 'vault_versions.key_id', 'vault_versions.size', 'vault_versions.sha256', 'vault_versions.sha256_enc'])
+    .select([
+      'vault_versions.id',
+      'vault_versions.document_id',
+      'vault_documents.workspace_id',
+      'vault_versions.version',
+      'vault_versions.blob_id',
+      'vault_versions.key_id',
+      'vault_versions.size',
+      'vault_versions.sha256',
+      'vault_versions.sha256_enc',
+    ])
     .where('vault_documents.purged_at', 'is', null);
   if (scope.kind === 'document') q = q.where('vault_versions.document_id', '=', scope.id);
   if (scope.kind === 'workspace') q = q.where('vault_documents.workspace_id', '=', scope.id);
@@ -90,7 +104,14 @@ export async function verifyVersions(core: VaultCore, scope: VerifyScope, o: Ver
   for (const [i, v] of rows.entries()) {
     if (o.signal?.aborted) break;
     const size = num(v.size);
-    const fail = (problem: string) => failures.push({ documentId: v.document_id, workspaceId: v.workspace_id, version: num(v.version), blobId: v.blob_id, problem });
+    const fail = (problem: string) =>
+      failures.push({
+        documentId: v.document_id,
+        workspaceId: v.workspace_id,
+        version: num(v.version),
+        blobId: v.blob_id,
+        problem,
+      });
     try {
       const sha256 = await core.versionDigest(v);
       const check = (got: { sha256: string; size: number }) => {
@@ -98,7 +119,10 @@ export async function verifyVersions(core: VaultCore, scope: VerifyScope, o: Ver
         if (got.sha256 !== sha256) return Object.assign(new Error('digest mismatch'), { code: 'INTEGRITY_DIGEST' });
         return undefined;
       };
-      await pipeline(await core.d.blobs.read(v.blob_id, v.key_id, undefined, check), pacedSink(o.bytesPerSecond ?? 0, counted, t0));
+      await pipeline(
+        await core.d.blobs.read(v.blob_id, v.key_id, undefined, check),
+        pacedSink(o.bytesPerSecond ?? 0, counted, t0),
+      );
     } catch (e) {
       fail(classify(e));
     }
@@ -122,7 +146,12 @@ export async function verifyVersions(core: VaultCore, scope: VerifyScope, o: Ver
  * Raises one critical alert per failed version (ids only), records the check in the audit trail,
  * and signs the report with the sealing key (fail closed: an unsigned report is refused).
  */
-export async function reportVerify(core: VaultCore, actor: string, r: VerifyReport, source?: VaultCaller['source']): Promise<VerifyReport> {
+export async function reportVerify(
+  core: VaultCore,
+  actor: string,
+  r: VerifyReport,
+  source?: VaultCaller['source'],
+): Promise<VerifyReport> {
   for (const f of r.failures) {
     await core.d.alerts.raise({
       kind: 'vault.integrity',
@@ -136,7 +165,12 @@ export async function reportVerify(core: VaultCore, actor: string, r: VerifyRepo
     actor,
     outcome: r.ok ? 'success' : 'failure',
     ...(r.ok ? {} : { reason: 'INTEGRITY' }),
-    targets: { scope: r.scope.kind, ...(r.scope.id ? { [r.scope.kind]: r.scope.id } : {}), versions: String(r.versions), failed: String(r.failures.length) },
+    targets: {
+      scope: r.scope.kind,
+      ...(r.scope.id ? { [r.scope.kind]: r.scope.id } : {}),
+      versions: String(r.versions),
+      failed: String(r.failures.length),
+    },
     ...(source ? { source } : {}),
   });
   const signer = core.d.signer;

@@ -52,6 +52,7 @@ export function wireVault(o: VaultWiring): Vault {
     ...(o.retention ? { retention: o.retention } : {}),
     ...(o.signer ? { signer: o.signer } : {}),
   });
-  const api: FastifyPluginAsync = async (app) => app.register(vaultRoutes, { vault: service, maxUploadBytes: o.config.maxUploadBytes });
+  const api: FastifyPluginAsync = async (app) =>
+    app.register(vaultRoutes, { vault: service, maxUploadBytes: o.config.maxUploadBytes });
   return { service, api, jobs: vaultJobs(service, o.config.scrubBytesPerSecond) };
 }

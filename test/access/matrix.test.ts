@@ -183,7 +183,14 @@ interface Req {
   headers?: Record<string, string>;
   payload?: unknown;
 }
-const raw = (name: string): Req => ({ headers: { 'content-disposition': `attachment; filename=${name}`, 'content-type': 'application/octet-stream', 'content-length': '14' }, payload: Buffer.from('matrix content') });
+const raw = (name: string): Req => ({
+  headers: {
+    'content-disposition': `attachment; filename=${name}`,
+    'content-type': 'application/octet-stream',
+    'content-length': '14',
+  },
+  payload: Buffer.from('matrix content'),
+});
 const REQUESTS: Record<string, (who: Who) => Promise<Req> | Req> = {
   'POST /api/v1/workspaces': () => ({ payload: { name: 'Matrix' } }),
   'PUT /api/v1/workspaces/:id/members/:userId': () => ({ payload: { role: 'viewer' } }),
@@ -205,18 +212,33 @@ const REQUESTS: Record<string, (who: Who) => Promise<Req> | Req> = {
     await env.app.inject({ method: 'DELETE', url: `/api/v1/documents/${id}`, headers: s.owner!.headers });
     return { url: `/api/v1/documents/${id}/purge` };
   },
-  'POST /api/v1/workspaces/:workspaceId/folders': () => ({ payload: { name: `F-${Math.random().toString(36).slice(2)}` } }),
+  'POST /api/v1/workspaces/:workspaceId/folders': () => ({
+    payload: { name: `F-${Math.random().toString(36).slice(2)}` },
+  }),
   'PATCH /api/v1/folders/:id': () => ({ payload: { name: `R-${Math.random().toString(36).slice(2)}` } }),
   'DELETE /api/v1/folders/:id': async () => ({ url: `/api/v1/folders/${await newFolder()}` }),
 };
 
 async function newDoc(): Promise<string> {
-  const r = await env.https('POST', `/api/v1/workspaces/${ids.ws}/documents`, { headers: { ...s.owner!.headers, 'content-disposition': `attachment; filename=d-${Math.random().toString(36).slice(2)}.txt`, 'content-type': 'application/octet-stream', 'content-length': '1' }, body: Buffer.from('x') });
+  const r = await env.https('POST', `/api/v1/workspaces/${ids.ws}/documents`, {
+    headers: {
+      ...s.owner!.headers,
+      'content-disposition': `attachment; filename=d-${Math.random().toString(36).slice(2)}.txt`,
+      'content-type': 'application/octet-stream',
+      'content-length': '1',
+    },
+    body: Buffer.from('x'),
+  });
   expect(r.statusCode, r.body).toBe(201);
   return JSON.parse(r.body).id as string;
 }
 async function newFolder(): Promise<string> {
-  const r = await env.app.inject({ method: 'POST', url: `/api/v1/workspaces/${ids.ws}/folders`, headers: s.owner!.headers, payload: { name: `f-${Math.random().toString(36).slice(2)}` } });
+  const r = await env.app.inject({
+    method: 'POST',
+    url: `/api/v1/workspaces/${ids.ws}/folders`,
+    headers: s.owner!.headers,
+    payload: { name: `f-${Math.random().toString(36).slice(2)}` },
+  });
   expect(r.statusCode, r.body).toBe(201);
   return r.json().id as string;
 }
@@ -227,7 +249,16 @@ const ids: Record<string, string> = {};
 
 beforeAll(async () => {
   env = await openIdentityEnv({}, { listen: true });
-  const roles: Record<Exclude<Who, 'anon'>, string> = { admin: 'admin', backup: 'backup-operator', auditor: 'auditor', records: 'records-manager', owner: 'member', editor: 'member', viewer: 'member', outsider: 'member' };
+  const roles: Record<Exclude<Who, 'anon'>, string> = {
+    admin: 'admin',
+    backup: 'backup-operator',
+    auditor: 'auditor',
+    records: 'records-manager',
+    owner: 'member',
+    editor: 'member',
+    viewer: 'member',
+    outsider: 'member',
+  };
   const users: Partial<Record<Who, string>> = {};
   for (const [who, role] of Object.entries(roles) as [Exclude<Who, 'anon'>, string][]) {
     const u = await enrolUser(env, `mx-${who}`, role);
@@ -236,11 +267,22 @@ beforeAll(async () => {
   }
   const target = await enrolUser(env, 'mx-target', 'member');
   const extra = await enrolUser(env, 'mx-extra', 'member');
-  const mk = async (who: Who, name: string) => (await env.app.inject({ method: 'POST', url: '/api/v1/workspaces', headers: s[who]!.headers, payload: { name } })).json().id as string;
+  const mk = async (who: Who, name: string) =>
+    (
+      await env.app.inject({ method: 'POST', url: '/api/v1/workspaces', headers: s[who]!.headers, payload: { name } })
+    ).json().id as string;
   ids.ws = await mk('owner', 'Dossiers RH');
   await mk('outsider', 'Other team');
-  for (const [who, role] of [['editor', 'editor'], ['viewer', 'viewer']] as const) {
-    const r = await env.app.inject({ method: 'PUT', url: `/api/v1/workspaces/${ids.ws}/members/${users[who]}`, headers: s.owner!.headers, payload: { role } });
+  for (const [who, role] of [
+    ['editor', 'editor'],
+    ['viewer', 'viewer'],
+  ] as const) {
+    const r = await env.app.inject({
+      method: 'PUT',
+      url: `/api/v1/workspaces/${ids.ws}/members/${users[who]}`,
+      headers: s.owner!.headers,
+      payload: { role },
+    });
     expect(r.statusCode, r.body).toBe(200);
   }
   ids.user = target.id;
@@ -290,36 +332,52 @@ describe('access matrix (Z1, Z2)', () => {
   });
 
   // ~150 routes × 8 callers through inject: 25 s on a quiet machine, several times that under load
-  it('every route × every role, anonymous and another workspace: exactly as expected', { timeout: 300_000 }, async () => {
-    const routes = [...env.app.declaredRoutes].sort((a, b) => Number(a.url.endsWith('/logout')) - Number(b.url.endsWith('/logout')));
-    const wrong: string[] = [];
-    for (const r of routes) {
-      const key = `${r.method} ${r.url}`;
-      const row = EXPECTED[key]!;
-      for (const who of WHO) {
-        const headers = who === 'anon' ? {} : s[who]!.headers;
-        const q: Req = REQUESTS[key] ? await REQUESTS[key](who) : {};
-        const body = q.payload ?? (r.method === 'GET' || r.method === 'DELETE' ? undefined : {});
-        const url = (q.url ?? fill(r.url)) + (q.query && Object.keys(q.query).length ? `?${new URLSearchParams(q.query).toString()}` : '');
-        const isBuf = Buffer.isBuffer(body);
-        const res = await env.https(r.method, url, {
-          headers: { ...headers, ...(body !== undefined && !isBuf ? { 'content-type': 'application/json' } : {}), ...q.headers },
-          ...(body !== undefined ? { body: isBuf ? (body as Buffer) : JSON.stringify(body) } : {}),
-        });
-        const got = classify(res.statusCode, row);
-        const want = expected(row, who);
-        if (got !== want) wrong.push(`${key} as ${who}: expected ${want}, got ${got} (${res.statusCode})`);
+  it(
+    'every route × every role, anonymous and another workspace: exactly as expected',
+    { timeout: 300_000 },
+    async () => {
+      const routes = [...env.app.declaredRoutes].sort(
+        (a, b) => Number(a.url.endsWith('/logout')) - Number(b.url.endsWith('/logout')),
+      );
+      const wrong: string[] = [];
+      for (const r of routes) {
+        const key = `${r.method} ${r.url}`;
+        const row = EXPECTED[key]!;
+        for (const who of WHO) {
+          const headers = who === 'anon' ? {} : s[who]!.headers;
+          const q: Req = REQUESTS[key] ? await REQUESTS[key](who) : {};
+          const body = q.payload ?? (r.method === 'GET' || r.method === 'DELETE' ? undefined : {});
+          const url =
+            (q.url ?? fill(r.url)) +
+            (q.query && Object.keys(q.query).length ? `?${new URLSearchParams(q.query).toString()}` : '');
+          const isBuf = Buffer.isBuffer(body);
+          const res = await env.https(r.method, url, {
+            headers: {
+              ...headers,
+              ...(body !== undefined && !isBuf ? { 'content-type': 'application/json' } : {}),
+              ...q.headers,
+            },
+            ...(body !== undefined ? { body: isBuf ? (body as Buffer) : JSON.stringify(body) } : {}),
+          });
+          const got = classify(res.statusCode, row);
+          const want = expected(row, who);
+          if (got !== want) wrong.push(`${key} as ${who}: expected ${want}, got ${got} (${res.statusCode})`);
+        }
       }
-    }
-    expect(wrong).toEqual([]);
-  });
+      expect(wrong).toEqual([]);
+    },
+  );
 
   it('Z2: an admin, a backup operator and a member of another workspace cannot reach its content; the policy agrees', async () => {
     const policy = env.t.appliance.identity.policy;
     const actor = (who: Who, role: string) => ({ id: `user:x`, kind: 'user' as const, userId: '', roles: [role] });
     const usersByName = await env.t.appliance.db.db.selectFrom('users').select(['id', 'username', 'role']).execute();
     const idOf = (n: string) => usersByName.find((u) => u.username === n)!.id;
-    const a = (who: Who, role: string) => ({ ...actor(who, role), id: `user:${idOf(`mx-${who}`)}`, userId: idOf(`mx-${who}`) });
+    const a = (who: Who, role: string) => ({
+      ...actor(who, role),
+      id: `user:${idOf(`mx-${who}`)}`,
+      userId: idOf(`mx-${who}`),
+    });
     const ws = { type: 'workspace' as const, id: ids.ws! };
     expect(await policy.can(a('admin', 'admin'), 'doc:read', ws)).toBe(false);
     expect(await policy.can(a('admin', 'admin'), 'workspace:read', ws)).toBe(false);
@@ -333,11 +391,17 @@ describe('access matrix (Z1, Z2)', () => {
     expect(await policy.can(a('owner', 'member'), 'workspace:members', ws)).toBe(true);
     // a token scoped without workspace:use reaches no workspace even for its owner
     expect(await policy.can({ ...a('owner', 'member'), kind: 'token', scopes: ['self'] }, 'doc:read', ws)).toBe(false);
-    await expect(policy.requireWorkspace(a('admin', 'admin'), ids.ws!, 'doc:read')).rejects.toMatchObject({ httpStatus: 404 });
-    await expect(policy.requireWorkspace(a('viewer', 'member'), ids.ws!, 'doc:write')).rejects.toMatchObject({ httpStatus: 403 });
+    await expect(policy.requireWorkspace(a('admin', 'admin'), ids.ws!, 'doc:read')).rejects.toMatchObject({
+      httpStatus: 404,
+    });
+    await expect(policy.requireWorkspace(a('viewer', 'member'), ids.ws!, 'doc:write')).rejects.toMatchObject({
+      httpStatus: 403,
+    });
     // the admin's workspace list does not show it
     const list = await env.t.appliance.identity.workspaces.listFor(a('admin', 'admin'));
     expect(list.some((w) => w.id === ids.ws)).toBe(false);
-    expect((await env.t.appliance.identity.workspaces.listFor(a('viewer', 'member'))).map((w) => w.name)).toContain('Dossiers RH');
+    expect((await env.t.appliance.identity.workspaces.listFor(a('viewer', 'member'))).map((w) => w.name)).toContain(
+      'Dossiers RH',
+    );
   });
 });

@@ -37,11 +37,20 @@ async function trailOf(n: number): Promise<TestTrail> {
 describe('canonical encoding', () => {
   it('matches the test vector of docs/formats.md', () => {
     const rec = normalizeEvent(
-      { action: 'auth.login', actor: 'user:42', outcome: 'failure', reason: 'BAD_PASSWORD', targets: { user: '42', session: 's-1' }, source: { ip: '2001:db8::1', userAgent: 'curl/8.5.0', requestId: 'r-1' } },
+      {
+        action: 'auth.login',
+        actor: 'user:42',
+        outcome: 'failure',
+        reason: 'BAD_PASSWORD',
+        targets: { user: '42', session: 's-1' },
+        source: { ip: '2001:db8::1', userAgent: 'curl/8.5.0', requestId: 'r-1' },
+      },
       Date.UTC(2026, 10, 22, 15, 0, 0, 123),
     );
     const c = canonicalEncoding({ ...rec, seq: 1 });
-    expect(c).toBe('["coffre-audit/1",1,"2026-11-22T15:00:00.123Z","user:42","auth.login","failure","BAD_PASSWORD",[["session","s-1"],["user","42"]],"2001:db8::1","curl/8.5.0","r-1"]');
+    expect(c).toBe(
+      '["coffre-audit/1",1,"2026-11-22T15:00:00.123Z","user:42","auth.login","failure","BAD_PASSWORD",[["session","s-1"],["user","42"]],"2001:db8::1","curl/8.5.0","r-1"]',
+    );
     expect(chainHash(GENESIS_HASH, c)).toBe('62dc9b14197289a8503e23cecb32d12e23b73c289ec07fa3916cbdfd2ea0a83a');
   });
 
@@ -75,13 +84,20 @@ describe('DbAuditor', () => {
     for (let i = 1; i <= 500; i++) writes.push(auditor.recordNow(ev(i)));
     // writers inside callers' transactions interleave with the group commits
     for (let i = 0; i < 20; i++) {
-      writes.push(h.db.transaction().execute(async (trx) => {
-        await trx.insertInto('appliance_meta').values({ key: `k${i}`, value: 'v' }).execute();
-        await auditor.record(trx, ev(1000 + i, { action: 'settings.change' }));
-      }));
+      writes.push(
+        h.db.transaction().execute(async (trx) => {
+          await trx
+            .insertInto('appliance_meta')
+            .values({ key: `k${i}`, value: 'v' })
+            .execute();
+          await auditor.record(trx, ev(1000 + i, { action: 'settings.change' }));
+        }),
+      );
     }
     await Promise.all(writes);
-    const seqs = (await h.db.selectFrom('audit_events').select('seq').orderBy('seq').execute()).map((r) => Number(r.seq));
+    const seqs = (await h.db.selectFrom('audit_events').select('seq').orderBy('seq').execute()).map((r) =>
+      Number(r.seq),
+    );
     expect(seqs).toEqual(Array.from({ length: 520 }, (_, i) => i + 1));
     const head = await h.db.selectFrom('audit_head').selectAll().executeTakeFirstOrThrow();
     expect(Number(head.seq)).toBe(520);
@@ -160,12 +176,23 @@ describe('DbAuditor', () => {
       .transaction()
       .execute(async (trx) => {
         await trx.insertInto('appliance_meta').values({ key: 'change', value: 'small' }).execute();
-        for (let i = 0; i < 50; i++) await auditor.record(trx, ev(100 + i, { source: { userAgent: big.slice(0, 256), requestId: `r${i}`.padEnd(120, 'z') } }));
+        for (let i = 0; i < 50; i++)
+          await auditor.record(
+            trx,
+            ev(100 + i, { source: { userAgent: big.slice(0, 256), requestId: `r${i}`.padEnd(120, 'z') } }),
+          );
         await trx.insertInto('appliance_meta').values({ key: 'big', value: big }).execute();
       })
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(Error);
-    const many = await Promise.all(Array.from({ length: 3000 }, (_, i) => auditor.recordNow(ev(i)).then(() => 'ok', (e: { code?: string; httpStatus?: number; message: string }) => e)));
+    const many = await Promise.all(
+      Array.from({ length: 3000 }, (_, i) =>
+        auditor.recordNow(ev(i)).then(
+          () => 'ok',
+          (e: { code?: string; httpStatus?: number; message: string }) => e,
+        ),
+      ),
+    );
     const refused = many.filter((x) => x !== 'ok') as { code?: string; httpStatus?: number; message: string }[];
     expect(refused.length).toBeGreaterThan(0);
     // a full database is reported as such (507), with where and how much room is left
@@ -183,7 +210,9 @@ describe('DbAuditor', () => {
     await t.auditor.recordNow(ev(1));
     await sql`PRAGMA query_only = ON`.execute(t.h.db);
     await expect(t.auditor.recordNow(ev(2))).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE', httpStatus: 503 });
-    await expect(t.h.db.transaction().execute((trx) => t!.auditor.record(trx, ev(3)))).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
+    await expect(t.h.db.transaction().execute((trx) => t!.auditor.record(trx, ev(3)))).rejects.toMatchObject({
+      code: 'AUDIT_UNAVAILABLE',
+    });
     await sql`PRAGMA query_only = OFF`.execute(t.h.db);
     const r = await verifyTrail({ db: t.h.db, applianceId: APPLIANCE });
     expect(r).toMatchObject({ ok: true, records: 1 });
@@ -237,7 +266,9 @@ describe('tampering with the SQLite file is detected', () => {
     const { file } = await trailOf(50);
     tamper(file, (db) =>
       db
-        .prepare(`INSERT INTO audit_events (seq, at, actor, action, outcome, hash) VALUES (51, 0, 'user:1', 'doc.read', 'success', ?)`)
+        .prepare(
+          `INSERT INTO audit_events (seq, at, actor, action, outcome, hash) VALUES (51, 0, 'user:1', 'doc.read', 'success', ?)`,
+        )
         .run('ab'.repeat(32)),
     );
     expect(await verifyFile(file)).toMatchObject({ ok: false, firstBadSeq: 51, problem: { code: 'HEAD_MISMATCH' } });
@@ -256,8 +287,14 @@ describe('tampering with the SQLite file is detected', () => {
   it('two records’ contents swapped (sequence numbers kept)', async () => {
     const { file } = await trailOf(50);
     tamper(file, (db) => {
-      const a = db.prepare('SELECT actor, targets, request_id FROM audit_events WHERE seq = 8').get() as Record<string, unknown>;
-      const b = db.prepare('SELECT actor, targets, request_id FROM audit_events WHERE seq = 9').get() as Record<string, unknown>;
+      const a = db.prepare('SELECT actor, targets, request_id FROM audit_events WHERE seq = 8').get() as Record<
+        string,
+        unknown
+      >;
+      const b = db.prepare('SELECT actor, targets, request_id FROM audit_events WHERE seq = 9').get() as Record<
+        string,
+        unknown
+      >;
       const set = db.prepare('UPDATE audit_events SET actor = ?, targets = ?, request_id = ? WHERE seq = ?');
       set.run(b.actor, b.targets, b.request_id, 8);
       set.run(a.actor, a.targets, a.request_id, 9);
@@ -267,7 +304,8 @@ describe('tampering with the SQLite file is detected', () => {
 
   it('the per-target index: a row deleted, altered or added is reported, so "who touched this document" cannot silently miss an access', async () => {
     const { file } = await trailOf(50);
-    const seqOf = (db: import('better-sqlite3').Database, doc: string) => (db.prepare(`SELECT seq FROM audit_targets WHERE kind = 'document' AND id = ?`).get(doc) as { seq: number }).seq;
+    const seqOf = (db: import('better-sqlite3').Database, doc: string) =>
+      (db.prepare(`SELECT seq FROM audit_targets WHERE kind = 'document' AND id = ?`).get(doc) as { seq: number }).seq;
     let seq = 0;
     tamper(file, (db) => {
       seq = seqOf(db, 'd23');
@@ -281,7 +319,9 @@ describe('tampering with the SQLite file is detected', () => {
     tamper(file, (db) => db.prepare(`UPDATE audit_targets SET id = 'd23' WHERE seq = ? AND id = 'd999'`).run(seq));
     expect(await verifyFile(file)).toMatchObject({ ok: true, records: 50 });
     // an extra row for a record (a user it never touched), and a row for no record
-    tamper(file, (db) => db.prepare(`INSERT INTO audit_targets (seq, kind, id) VALUES (?, 'user', 'u7')`).run(seqOf(db, 'd40')));
+    tamper(file, (db) =>
+      db.prepare(`INSERT INTO audit_targets (seq, kind, id) VALUES (?, 'user', 'u7')`).run(seqOf(db, 'd40')),
+    );
     expect(await verifyFile(file)).toMatchObject({ ok: false, problem: { code: 'INDEX_MISMATCH' } });
     tamper(file, (db) => {
       db.prepare(`DELETE FROM audit_targets WHERE kind = 'user' AND id = 'u7'`).run();

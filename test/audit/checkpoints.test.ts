@@ -1,6 +1,14 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyProvider, type AdminKeyProvider } from '../../src/keys/registry.js';
-import { Checkpointer, CHECKPOINT_KEY, exportCheckpoint, parseExportedCheckpoint, pruneTrail, verifyTrail, type Checkpoint } from '../../src/audit/index.js';
+import {
+  Checkpointer,
+  CHECKPOINT_KEY,
+  exportCheckpoint,
+  parseExportedCheckpoint,
+  pruneTrail,
+  verifyTrail,
+  type Checkpoint,
+} from '../../src/audit/index.js';
 import { canonicalEncoding, chainHash, GENESIS_HASH } from '../../src/audit/canonical.js';
 import { rowToRecord } from '../../src/audit/db/rows.js';
 import { openDatabase } from '../../src/db/index.js';
@@ -28,7 +36,16 @@ afterEach(async () => {
 
 async function setup(every = 100, intervalMs = 60_000, keys: AdminKeyProvider = hsm, onFailure?: (e: unknown) => void) {
   t = await openTrail();
-  cp = new Checkpointer({ db: t.h.db, keys, clock: t.clock, log: silentLog(), applianceId: APPLIANCE, every, intervalMs, ...(onFailure ? { onFailure } : {}) });
+  cp = new Checkpointer({
+    db: t.h.db,
+    keys,
+    clock: t.clock,
+    log: silentLog(),
+    applianceId: APPLIANCE,
+    every,
+    intervalMs,
+    ...(onFailure ? { onFailure } : {}),
+  });
   t.auditor.onAppended((seq) => cp!.hint(seq));
   return { t, cp };
 }
@@ -36,7 +53,11 @@ const write = async (t: TestTrail, from: number, to: number) => {
   await Promise.all(Array.from({ length: to - from + 1 }, (_, i) => t.auditor.recordNow(ev(from + i))));
   await new Promise((r) => setTimeout(r, 20));
 };
-const stored = async (t: TestTrail) => (await t.h.db.selectFrom('audit_checkpoints').select(['seq', 'kind']).orderBy('seq').execute()).map((r) => [Number(r.seq), r.kind]);
+const stored = async (t: TestTrail) =>
+  (await t.h.db.selectFrom('audit_checkpoints').select(['seq', 'kind']).orderBy('seq').execute()).map((r) => [
+    Number(r.seq),
+    r.kind,
+  ]);
 async function verifyFile(file: string, anchors: Checkpoint[] = []) {
   const h = openDatabase({ type: 'sqlite', file, busyTimeoutMs: 5000 });
   try {
@@ -94,7 +115,11 @@ describe('HSM checkpoints', () => {
     await cp.checkpoint('manual');
     await t.close();
     tamper(t.file, (db) => db.prepare(`UPDATE audit_checkpoints SET at = at + 1 WHERE kind = 'manual'`).run());
-    expect(await verifyFile(t.file)).toMatchObject({ ok: false, firstBadSeq: 30, problem: { code: 'CHECKPOINT_MAC_INVALID' } });
+    expect(await verifyFile(t.file)).toMatchObject({
+      ok: false,
+      firstBadSeq: 30,
+      problem: { code: 'CHECKPOINT_MAC_INVALID' },
+    });
   });
 
   it('a rewritten and re-chained trail disagrees with its checkpoints', async () => {
@@ -134,15 +159,29 @@ describe('HSM checkpoints', () => {
     tamper(t.file, (db) => {
       db.prepare('DELETE FROM audit_events WHERE seq > 35').run();
       db.prepare('DELETE FROM audit_checkpoints WHERE seq > 35').run();
-      const last = db.prepare('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string };
+      const last = db.prepare('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1').get() as {
+        seq: number;
+        hash: string;
+      };
       db.prepare('UPDATE audit_head SET seq = ?, hash = ?').run(last.seq, last.hash);
     });
     expect(await verifyFile(t.file)).toMatchObject({ ok: true }); // the database alone cannot tell
-    expect(await verifyFile(t.file, anchors)).toMatchObject({ ok: false, firstBadSeq: 36, problem: { code: 'TRUNCATED' } });
+    expect(await verifyFile(t.file, anchors)).toMatchObject({
+      ok: false,
+      firstBadSeq: 36,
+      problem: { code: 'TRUNCATED' },
+    });
     // a forged "exported" checkpoint does not pass either
     const forged = { ...anchors[0]!, seq: 30, hash: 'ab'.repeat(32) };
-    expect(await verifyFile(t.file, [forged])).toMatchObject({ ok: false, firstBadSeq: 30, problem: { code: 'CHECKPOINT_MAC_INVALID' } });
-    expect(await verifyFile(t.file, [{ ...anchors[0]!, applianceId: 'another-appliance' }])).toMatchObject({ ok: false, problem: { code: 'CHECKPOINT_FOREIGN' } });
+    expect(await verifyFile(t.file, [forged])).toMatchObject({
+      ok: false,
+      firstBadSeq: 30,
+      problem: { code: 'CHECKPOINT_MAC_INVALID' },
+    });
+    expect(await verifyFile(t.file, [{ ...anchors[0]!, applianceId: 'another-appliance' }])).toMatchObject({
+      ok: false,
+      problem: { code: 'CHECKPOINT_FOREIGN' },
+    });
   });
 
   it('HSM down: records are still written, the failure is reported once, checkpoints resume', async () => {
@@ -156,7 +195,15 @@ describe('HSM checkpoints', () => {
     expect(failures).toHaveLength(1);
     expect(Number((await t.h.db.selectFrom('audit_head').select('seq').executeTakeFirstOrThrow()).seq)).toBe(20);
     expect(await stored(t)).toEqual([]);
-    const again = new Checkpointer({ db: t.h.db, keys: hsm, clock: t.clock, log: silentLog(), applianceId: APPLIANCE, every: 5, intervalMs: 60_000 });
+    const again = new Checkpointer({
+      db: t.h.db,
+      keys: hsm,
+      clock: t.clock,
+      log: silentLog(),
+      applianceId: APPLIANCE,
+      every: 5,
+      intervalMs: 60_000,
+    });
     expect(await again.maybe()).toMatchObject({ seq: 20, keyName: CHECKPOINT_KEY });
   });
 });
@@ -171,16 +218,51 @@ describe('retention', () => {
       t.clock.advance(day);
     }
     // retention 5 days: the first 5 days (seq 1–100) go
-    const r = await pruneTrail({ db: t.h.db, keys: hsm, clock: t.clock, auditor: t.auditor, applianceId: APPLIANCE, retentionDays: 5, actor: 'job:audit.prune' });
+    const r = await pruneTrail({
+      db: t.h.db,
+      keys: hsm,
+      clock: t.clock,
+      auditor: t.auditor,
+      applianceId: APPLIANCE,
+      retentionDays: 5,
+      actor: 'job:audit.prune',
+    });
     expect(r).toMatchObject({ prunedUpTo: 100, deleted: 100, checkpoint: { kind: 'pruned', seq: 100 } });
-    expect(Number((await t.h.db.selectFrom('audit_events').select((eb) => eb.fn.min('seq').as('m')).executeTakeFirstOrThrow()).m)).toBe(101);
+    expect(
+      Number(
+        (
+          await t.h.db
+            .selectFrom('audit_events')
+            .select((eb) => eb.fn.min('seq').as('m'))
+            .executeTakeFirstOrThrow()
+        ).m,
+      ),
+    ).toBe(101);
     expect(await t.h.db.selectFrom('audit_targets').select('seq').where('seq', '<=', 100).execute()).toHaveLength(0);
     const last = await t.h.db.selectFrom('audit_events').selectAll().orderBy('seq', 'desc').executeTakeFirstOrThrow();
     expect(last).toMatchObject({ action: 'audit.prune', actor: 'job:audit.prune' });
-    expect(JSON.parse(last.targets!)).toEqual([['retentionDays', '5'], ['upToSeq', '100']]);
-    expect(await verifyTrail({ db: t.h.db, applianceId: APPLIANCE, keys: hsm })).toMatchObject({ ok: true, prunedUpTo: 100, firstSeq: 101, lastSeq: 201 });
+    expect(JSON.parse(last.targets!)).toEqual([
+      ['retentionDays', '5'],
+      ['upToSeq', '100'],
+    ]);
+    expect(await verifyTrail({ db: t.h.db, applianceId: APPLIANCE, keys: hsm })).toMatchObject({
+      ok: true,
+      prunedUpTo: 100,
+      firstSeq: 101,
+      lastSeq: 201,
+    });
     // nothing more to prune: no-op
-    expect(await pruneTrail({ db: t.h.db, keys: hsm, clock: t.clock, auditor: t.auditor, applianceId: APPLIANCE, retentionDays: 5, actor: 'job:audit.prune' })).toMatchObject({ deleted: 0 });
+    expect(
+      await pruneTrail({
+        db: t.h.db,
+        keys: hsm,
+        clock: t.clock,
+        auditor: t.auditor,
+        applianceId: APPLIANCE,
+        retentionDays: 5,
+        actor: 'job:audit.prune',
+      }),
+    ).toMatchObject({ deleted: 0 });
     // deleting the next old record by hand is still a gap; a forged "pruned" checkpoint does not pass
     await t.close();
     tamper(t.file, (db) => db.prepare('DELETE FROM audit_events WHERE seq = 101').run());
@@ -188,7 +270,9 @@ describe('retention', () => {
     tamper(t.file, (db) => {
       db.prepare('DELETE FROM audit_events WHERE seq <= 120').run();
       const h = (db.prepare('SELECT hash FROM audit_events WHERE seq = 121').get() as { hash: string }).hash;
-      db.prepare(`INSERT INTO audit_checkpoints (seq, kind, at, hash, key_name, mac) VALUES (120, 'pruned', 0, ?, 'coffre-audit-checkpoint', ?)`).run(h, 'ab'.repeat(32));
+      db.prepare(
+        `INSERT INTO audit_checkpoints (seq, kind, at, hash, key_name, mac) VALUES (120, 'pruned', 0, ?, 'coffre-audit-checkpoint', ?)`,
+      ).run(h, 'ab'.repeat(32));
     });
     expect(await verifyFile(t.file)).toMatchObject({ ok: false, firstBadSeq: 101 });
   });
@@ -198,14 +282,25 @@ describe('retention', () => {
     await write(t, 1, 30);
     t.clock.advance(400 * 86_400_000);
     await t.h.db.updateTable('audit_events').set({ actor: 'user:x' }).where('seq', '=', 7).execute();
-    await expect(pruneTrail({ db: t.h.db, keys: hsm, clock: t.clock, auditor: t.auditor, applianceId: APPLIANCE, retentionDays: 365, actor: 'job:audit.prune' })).rejects.toMatchObject({ code: 'AUDIT_TAMPERED' });
+    await expect(
+      pruneTrail({
+        db: t.h.db,
+        keys: hsm,
+        clock: t.clock,
+        auditor: t.auditor,
+        applianceId: APPLIANCE,
+        retentionDays: 365,
+        actor: 'job:audit.prune',
+      }),
+    ).rejects.toMatchObject({ code: 'AUDIT_TAMPERED' });
     expect(await t.h.db.selectFrom('audit_events').select('seq').execute()).toHaveLength(30);
   });
 });
 
 describe('checkpoint cadence (verify holds every stretch to checkpointEvery / checkpointIntervalMs)', () => {
   const cadence = (every: number, intervalMs = 60_000) => ({ every, intervalMs, tickMs: 5000, graceMs: 30_000 });
-  const verifyCadence = (t: TestTrail, every: number) => verifyTrail({ db: t.h.db, applianceId: APPLIANCE, keys: hsm, cadence: cadence(every) });
+  const verifyCadence = (t: TestTrail, every: number) =>
+    verifyTrail({ db: t.h.db, applianceId: APPLIANCE, keys: hsm, cadence: cadence(every) });
 
   it('passes a trail the checkpointer kept, through hours of activity and idle days', async () => {
     const { t, cp } = await setup(10);
@@ -230,7 +325,9 @@ describe('checkpoint cadence (verify holds every stretch to checkpointEvery / ch
     await t.h.db.deleteFrom('audit_checkpoints').where('seq', '=', 6).execute();
     const r = await verifyCadence(t, 1000);
     expect(r).toMatchObject({ ok: false, firstBadSeq: 7, problem: { code: 'CHECKPOINT_OVERDUE' } });
-    expect(r.problem!.message).toMatch(/^records 4–9 \(6 record\(s\), .*\) went without a checkpoint before the checkpoint that closes it: one was due after 60000 ms of activity, by .*, yet record 7 was written at .*; checkpoints were deleted or the chain was rewritten from seq 4 on$/);
+    expect(r.problem!.message).toMatch(
+      /^records 4–9 \(6 record\(s\), .*\) went without a checkpoint before the checkpoint that closes it: one was due after 60000 ms of activity, by .*, yet record 7 was written at .*; checkpoints were deleted or the chain was rewritten from seq 4 on$/,
+    );
     // without the cadence (e.g. an older caller) the chain itself still verifies: the later checkpoint vouches for it
     expect(await verifyTrail({ db: t.h.db, applianceId: APPLIANCE, keys: hsm })).toMatchObject({ ok: true });
   });
@@ -242,7 +339,12 @@ describe('checkpoint cadence (verify holds every stretch to checkpointEvery / ch
     t.clock.advance(10_000);
     await write(t, 4, 5);
     t.clock.advance(70_000);
-    await t.auditor.recordNow({ action: 'audit.checkpoint', actor: 'system', outcome: 'failure', reason: 'KEYS_UNAVAILABLE' });
+    await t.auditor.recordNow({
+      action: 'audit.checkpoint',
+      actor: 'system',
+      outcome: 'failure',
+      reason: 'KEYS_UNAVAILABLE',
+    });
     t.clock.advance(600_000);
     await write(t, 7, 8);
     const tail = await verifyCadence(t, 1000);
@@ -262,10 +364,26 @@ describe('checkpoint cadence (verify holds every stretch to checkpointEvery / ch
     tamper(t.file, (db) => {
       const last = db.prepare('SELECT hash FROM audit_events WHERE seq = 10').get() as { hash: string };
       let prev = last.hash;
-      const ins = db.prepare('INSERT INTO audit_events (seq, at, actor, action, outcome, reason, targets, source_ip, user_agent, request_id, hash) VALUES (?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, NULL, ?)');
+      const ins = db.prepare(
+        'INSERT INTO audit_events (seq, at, actor, action, outcome, reason, targets, source_ip, user_agent, request_id, hash) VALUES (?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, NULL, ?)',
+      );
       const at = t.clock.nowMs();
       for (let seq = 11; seq <= 35; seq++) {
-        prev = chainHash(prev, canonicalEncoding({ seq, at, actor: 'system', action: 'doc.read', outcome: 'success', reason: null, targets: [], sourceIp: null, userAgent: null, requestId: null }));
+        prev = chainHash(
+          prev,
+          canonicalEncoding({
+            seq,
+            at,
+            actor: 'system',
+            action: 'doc.read',
+            outcome: 'success',
+            reason: null,
+            targets: [],
+            sourceIp: null,
+            userAgent: null,
+            requestId: null,
+          }),
+        );
         ins.run(seq, at, 'system', 'doc.read', 'success', prev);
       }
       db.prepare('UPDATE audit_head SET seq = 35, hash = ?').run(prev);
@@ -275,7 +393,9 @@ describe('checkpoint cadence (verify holds every stretch to checkpointEvery / ch
       expect(await verifyTrail({ db: h.db, applianceId: APPLIANCE, keys: hsm })).toMatchObject({ ok: true }); // the chain alone holds
       const r = await verifyTrail({ db: h.db, applianceId: APPLIANCE, keys: hsm, cadence: cadence(10) });
       expect(r).toMatchObject({ ok: false, firstBadSeq: 31, problem: { code: 'CHECKPOINT_OVERDUE' } });
-      expect(r.problem!.message).toMatch(/^records 11–35 \(25 record\(s\), .*\) went without a checkpoint and no checkpoint follows: record 31 is more than twice checkpointEvery \(10\) records after the last checkpoint; checkpoints were deleted or the chain was rewritten from seq 11 on$/);
+      expect(r.problem!.message).toMatch(
+        /^records 11–35 \(25 record\(s\), .*\) went without a checkpoint and no checkpoint follows: record 31 is more than twice checkpointEvery \(10\) records after the last checkpoint; checkpoints were deleted or the chain was rewritten from seq 11 on$/,
+      );
     } finally {
       await h.close();
     }

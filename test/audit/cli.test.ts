@@ -20,7 +20,10 @@ afterAll(() => rmrf(path.dirname(dir)));
 async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
-  const code = await main(['node', 'coffre', ...args], { out: (s) => void (out += s.endsWith('\n') ? s : s + '\n'), err: (s) => void (err += s.endsWith('\n') ? s : s + '\n') });
+  const code = await main(['node', 'coffre', ...args], {
+    out: (s) => void (out += s.endsWith('\n') ? s : s + '\n'),
+    err: (s) => void (err += s.endsWith('\n') ? s : s + '\n'),
+  });
   process.exitCode = undefined;
   return { code, out, err };
 }
@@ -28,7 +31,9 @@ async function run(args: string[]): Promise<{ code: number; out: string; err: st
 async function events(): Promise<{ seq: number; action: string; actor: string; reason: string | null }[]> {
   const h = openDatabase(loadConfig(dir, {}).database);
   try {
-    return (await h.db.selectFrom('audit_events').select(['seq', 'action', 'actor', 'reason']).orderBy('seq').execute()).map((r) => ({ ...r, seq: Number(r.seq) }));
+    return (
+      await h.db.selectFrom('audit_events').select(['seq', 'action', 'actor', 'reason']).orderBy('seq').execute()
+    ).map((r) => ({ ...r, seq: Number(r.seq) }));
   } finally {
     await h.close();
   }
@@ -37,7 +42,13 @@ async function events(): Promise<{ seq: number; action: string; actor: string; r
 describe('appliance start/stop and `coffre audit verify`', () => {
   it('records appliance.start before serving and appliance.stop when stopping', async () => {
     // scheduled jobs of other modules (catch-up runs) would add their own records: off here
-    const running = await serve({ dataDir: dir, env: { COFFRE_CFG_jobs__enabled: 'false' }, log: silentLog(), port: 0, host: '127.0.0.1' });
+    const running = await serve({
+      dataDir: dir,
+      env: { COFFRE_CFG_jobs__enabled: 'false' },
+      log: silentLog(),
+      port: 0,
+      host: '127.0.0.1',
+    });
     await running.stop('SIGTERM');
     const evs = await events();
     expect(evs.map((e) => [e.action, e.actor])).toEqual([
@@ -61,7 +72,8 @@ describe('appliance start/stop and `coffre audit verify`', () => {
   });
 
   it('exits 1 and names the first bad sequence number when a record was altered', async () => {
-    const file = loadConfig(dir, {}).database.type === 'sqlite' ? (loadConfig(dir, {}).database as { file: string }).file : '';
+    const file =
+      loadConfig(dir, {}).database.type === 'sqlite' ? (loadConfig(dir, {}).database as { file: string }).file : '';
     tamper(file, (db) => db.prepare(`UPDATE audit_events SET actor = 'user:someone' WHERE seq = 2`).run());
     const r = await run(['audit', 'verify', '--data-dir', dir, '--json']);
     expect(r.code).toBe(7);
@@ -94,7 +106,10 @@ describe('appliance start/stop and `coffre audit verify`', () => {
       db.prepare('DELETE FROM audit_events WHERE seq >= ?').run(n - 1);
       db.prepare('DELETE FROM audit_targets WHERE seq >= ?').run(n - 1);
       db.prepare('DELETE FROM audit_checkpoints WHERE seq >= ?').run(n - 1);
-      const prev = db.prepare('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string };
+      const prev = db.prepare('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1').get() as {
+        seq: number;
+        hash: string;
+      };
       db.prepare('UPDATE audit_head SET seq = ?, hash = ?').run(prev.seq, prev.hash);
     });
     const cut = await run(['audit', 'verify', '--data-dir', own, '--json']);
@@ -122,9 +137,22 @@ describe('appliance start/stop and `coffre audit verify`', () => {
       db.prepare('DELETE FROM audit_checkpoints WHERE seq > ?').run(k);
       const last = db.prepare('SELECT at, hash FROM audit_events WHERE seq = ?').get(k) as { at: number; hash: string };
       let prev = last.hash;
-      const ins = db.prepare('INSERT INTO audit_events (seq, at, actor, action, outcome, reason, targets, source_ip, user_agent, request_id, hash) VALUES (?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, NULL, ?)');
+      const ins = db.prepare(
+        'INSERT INTO audit_events (seq, at, actor, action, outcome, reason, targets, source_ip, user_agent, request_id, hash) VALUES (?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, NULL, ?)',
+      );
       for (let i = 1; i <= 4; i++) {
-        const r = { seq: k + i, at: last.at + i * 200_000, actor: 'system', action: 'appliance.start', outcome: 'success' as const, reason: null, targets: [], sourceIp: null, userAgent: null, requestId: null };
+        const r = {
+          seq: k + i,
+          at: last.at + i * 200_000,
+          actor: 'system',
+          action: 'appliance.start',
+          outcome: 'success' as const,
+          reason: null,
+          targets: [],
+          sourceIp: null,
+          userAgent: null,
+          requestId: null,
+        };
         prev = chainHash(prev, canonicalEncoding(r));
         ins.run(r.seq, r.at, r.actor, r.action, r.outcome, prev);
       }
@@ -135,7 +163,11 @@ describe('appliance start/stop and `coffre audit verify`', () => {
     expect(r.code, r.err).toBe(7);
     const rep = JSON.parse(r.out) as { ok: boolean; firstBadSeq: number; problem: { code: string; message: string } };
     expect(rep).toMatchObject({ ok: false, firstBadSeq: k + 2, problem: { code: 'CHECKPOINT_OVERDUE' } });
-    expect(rep.problem.message).toMatch(new RegExp(`^records ${k + 1}–${k + 4} \\(4 record\\(s\\), .*one was due after 60000 ms of activity.*yet record ${k + 2} was written at`));
+    expect(rep.problem.message).toMatch(
+      new RegExp(
+        `^records ${k + 1}–${k + 4} \\(4 record\\(s\\), .*one was due after 60000 ms of activity.*yet record ${k + 2} was written at`,
+      ),
+    );
     expect(r.err).toMatch(new RegExp(`^AUDIT_TAMPERED: records ${k + 1}–${k + 4} .* first bad seq ${k + 2}`, 'm'));
   });
 
@@ -145,7 +177,11 @@ describe('appliance start/stop and `coffre audit verify`', () => {
     const cp = await run(['audit', 'checkpoint', '--data-dir', dir, '--json']);
     expect(cp.code).toBe(0);
     const exported = JSON.parse(cp.out) as { seq: number; mac: string; type: string };
-    expect(exported).toMatchObject({ type: 'coffre.audit.checkpoint', applianceId: cfg.applianceId, mac: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(exported).toMatchObject({
+      type: 'coffre.audit.checkpoint',
+      applianceId: cfg.applianceId,
+      mac: expect.stringMatching(/^[0-9a-f]{64}$/),
+    });
     const anchor = path.join(path.dirname(dir), 'cp.jsonl');
     fs.writeFileSync(anchor, `<134>1 noise from the SIEM export\n${cp.out}`);
     expect((await run(['audit', 'verify', '--data-dir', dir, '--checkpoint', anchor, '--json'])).code).toBe(0);
@@ -154,7 +190,10 @@ describe('appliance start/stop and `coffre audit verify`', () => {
     tamper(file, (db) => {
       db.prepare('DELETE FROM audit_events WHERE seq >= ?').run(n - 1);
       db.prepare('DELETE FROM audit_checkpoints WHERE seq >= ?').run(n - 1);
-      const prev = db.prepare('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string };
+      const prev = db.prepare('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1').get() as {
+        seq: number;
+        hash: string;
+      };
       db.prepare('UPDATE audit_head SET seq = ?, hash = ?').run(prev.seq, prev.hash);
     });
     const cut = await run(['audit', 'verify', '--data-dir', dir, '--checkpoint', anchor, '--json']);
@@ -170,17 +209,43 @@ describe('appliance start/stop and `coffre audit verify`', () => {
   it('exports a time range as JSON lines (stdout or --out), and audits the export', async () => {
     const out = await run(['audit', 'export', '--data-dir', dir, '--from', '2000-01-01', '--to', '2100-01-01']);
     expect(out.code).toBe(0);
-    const lines = out.out.trim().split('\n').map((l) => JSON.parse(l) as { type: string; action?: string });
+    const lines = out.out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; action?: string });
     expect(lines[0]).toMatchObject({ type: 'coffre.audit.export', firstSeq: expect.any(Number) });
     expect(lines.filter((l) => l.type === 'coffre.audit.event').at(-1)).toMatchObject({ action: 'audit.export' });
     expect(out.err).toMatch(/exported \d+ record\(s\)/);
     const file = path.join(path.dirname(dir), 'export.jsonl');
-    const r = await run(['audit', 'export', '--data-dir', dir, '--from', '2000-01-01T00:00:00Z', '--to', '2100-01-01', '--out', file, '--json']);
+    const r = await run([
+      'audit',
+      'export',
+      '--data-dir',
+      dir,
+      '--from',
+      '2000-01-01T00:00:00Z',
+      '--to',
+      '2100-01-01',
+      '--out',
+      file,
+      '--json',
+    ]);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.out)).toMatchObject({ file, records: expect.any(Number) });
     expect(fs.readFileSync(file, 'utf8').trim().split('\n').length).toBeGreaterThan(3);
     expect((fs.statSync(file).mode & 0o777).toString(8)).toBe('600');
-    const again = await run(['audit', 'export', '--data-dir', dir, '--from', '2000-01-01', '--to', '2100-01-01', '--out', file]);
+    const again = await run([
+      'audit',
+      'export',
+      '--data-dir',
+      dir,
+      '--from',
+      '2000-01-01',
+      '--to',
+      '2100-01-01',
+      '--out',
+      file,
+    ]);
     expect(again.code).toBe(2);
     expect(again.err).toMatch(/^USAGE: --out: .* exists/);
     const bad = await run(['audit', 'export', '--data-dir', dir, '--from', 'yesterday', '--to', '2100-01-01']);

@@ -38,7 +38,8 @@ export class TestCollector {
           const sp = buf.indexOf(0x20);
           if (sp < 0) break;
           const len = Number(buf.subarray(0, sp).toString('ascii'));
-          if (!Number.isInteger(len) || len <= 0) throw new Error(`bad frame length: ${buf.subarray(0, sp).toString()}`);
+          if (!Number.isInteger(len) || len <= 0)
+            throw new Error(`bad frame length: ${buf.subarray(0, sp).toString()}`);
           if (buf.length < sp + 1 + len) break;
           this.messages.push(buf.subarray(sp + 1, sp + 1 + len).toString('utf8'));
           buf = buf.subarray(sp + 1 + len);
@@ -46,7 +47,10 @@ export class TestCollector {
       });
       sock.on('end', () => sock.end());
     };
-    const server = this.mode === 'tls' ? tls.createServer({ ...this.tlsOpts!, minVersion: 'TLSv1.2' }, onConn) : net.createServer(onConn);
+    const server =
+      this.mode === 'tls'
+        ? tls.createServer({ ...this.tlsOpts!, minVersion: 'TLSv1.2' }, onConn)
+        : net.createServer(onConn);
     server.on('tlsClientError', () => undefined);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -64,7 +68,7 @@ export class TestCollector {
       this.udp = null;
     }
     if (this.server) {
-      for (const s of this.sockets) (s instanceof tls.TLSSocket ? s.destroy() : s.resetAndDestroy());
+      for (const s of this.sockets) s instanceof tls.TLSSocket ? s.destroy() : s.resetAndDestroy();
       await new Promise<void>((r) => this.server!.close(() => r()));
       this.server = null;
     }
@@ -73,7 +77,8 @@ export class TestCollector {
   async waitFor(pred: (msgs: string[]) => boolean, timeoutMs = 20_000): Promise<void> {
     const end = Date.now() + timeoutMs;
     while (!pred(this.messages)) {
-      if (Date.now() > end) throw new Error(`collector: condition not met within ${timeoutMs} ms (${this.messages.length} messages)`);
+      if (Date.now() > end)
+        throw new Error(`collector: condition not met within ${timeoutMs} ms (${this.messages.length} messages)`);
       await new Promise((r) => setTimeout(r, 20));
     }
   }
@@ -98,8 +103,10 @@ export function parse5424(line: string): Parsed5424 {
   const pri = Number(m[1]);
   if (pri > 191) throw new Error('PRI out of range');
   const [timestamp, hostname, appName, procId, msgId] = [m[3]!, m[4]!, m[5]!, m[6]!, m[7]!];
-  if (timestamp !== '-' && !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$/.test(timestamp)) throw new Error(`bad TIMESTAMP ${timestamp}`);
-  if (hostname.length > 255 || appName.length > 48 || procId.length > 128 || msgId.length > 32) throw new Error('header field too long');
+  if (timestamp !== '-' && !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$/.test(timestamp))
+    throw new Error(`bad TIMESTAMP ${timestamp}`);
+  if (hostname.length > 255 || appName.length > 48 || procId.length > 128 || msgId.length > 32)
+    throw new Error('header field too long');
   let i = m[0].length;
   const sd: Record<string, Record<string, string>> = {};
   if (line[i] === '-') i += 1;

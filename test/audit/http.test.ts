@@ -22,37 +22,66 @@ const as = (token: string) => ({ authorization: `Bearer ${token}`, 'user-agent':
 
 describe('audit API', () => {
   it('lets the auditor query with filters and pagination, and records each query first', async () => {
-    const r = await env.app.inject({ url: '/api/v1/audit/events?action=auth.*&limit=2', headers: as(auditor), remoteAddress: '203.0.113.5' });
+    const r = await env.app.inject({
+      url: '/api/v1/audit/events?action=auth.*&limit=2',
+      headers: as(auditor),
+      remoteAddress: '203.0.113.5',
+    });
     expect(r.statusCode, r.body).toBe(200);
     const page = r.json() as { events: { seq: number; action: string; hash: string }[]; nextCursor: string | null };
     expect(page.events).toHaveLength(2);
     expect(page.events.every((e) => e.action.startsWith('auth.'))).toBe(true);
     expect(page.nextCursor).toEqual(expect.any(String));
-    const next = await env.app.inject({ url: `/api/v1/audit/events?action=auth.*&limit=2&cursor=${page.nextCursor}`, headers: as(auditor) });
+    const next = await env.app.inject({
+      url: `/api/v1/audit/events?action=auth.*&limit=2&cursor=${page.nextCursor}`,
+      headers: as(auditor),
+    });
     expect(next.statusCode).toBe(200);
     expect((next.json() as typeof page).events[0]!.seq).toBeLessThan(page.events[1]!.seq);
     // the query itself is in the trail, with who, from where and which request
     const mine = await env.app.inject({ url: '/api/v1/audit/events?action=audit.query&limit=5', headers: as(auditor) });
-    const q = (mine.json() as { events: { actor: string; source: { ip: string; userAgent: string; requestId: string } }[] }).events;
+    const q = (
+      mine.json() as { events: { actor: string; source: { ip: string; userAgent: string; requestId: string } }[] }
+    ).events;
     expect(q.length).toBeGreaterThanOrEqual(3);
-    expect(q.at(-1)).toMatchObject({ actor: expect.stringMatching(/^(user|token):/), source: { ip: '203.0.113.5', userAgent: 'audit-test/1.0', requestId: expect.any(String) } });
+    expect(q.at(-1)).toMatchObject({
+      actor: expect.stringMatching(/^(user|token):/),
+      source: { ip: '203.0.113.5', userAgent: 'audit-test/1.0', requestId: expect.any(String) },
+    });
     // bad input: precise 400
-    expect((await env.app.inject({ url: '/api/v1/audit/events?limit=5000', headers: as(auditor) })).statusCode).toBe(400);
-    expect((await env.app.inject({ url: '/api/v1/audit/events?cursor=bm9wZQ', headers: as(auditor) })).json()).toMatchObject({ error: { code: 'BAD_CURSOR' } });
-    expect((await env.app.inject({ url: '/api/v1/audit/events?from=yesterday', headers: as(auditor) })).statusCode).toBe(400);
+    expect((await env.app.inject({ url: '/api/v1/audit/events?limit=5000', headers: as(auditor) })).statusCode).toBe(
+      400,
+    );
+    expect(
+      (await env.app.inject({ url: '/api/v1/audit/events?cursor=bm9wZQ', headers: as(auditor) })).json(),
+    ).toMatchObject({ error: { code: 'BAD_CURSOR' } });
+    expect(
+      (await env.app.inject({ url: '/api/v1/audit/events?from=yesterday', headers: as(auditor) })).statusCode,
+    ).toBe(400);
   });
 
   it('exports JSON lines and verifies the trail for the auditor', async () => {
-    const x = await env.app.inject({ url: '/api/v1/audit/export?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z', headers: as(auditor) });
+    const x = await env.app.inject({
+      url: '/api/v1/audit/export?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z',
+      headers: as(auditor),
+    });
     expect(x.statusCode).toBe(200);
     expect(x.headers['content-type']).toMatch(/^application\/x-ndjson/);
-    const lines = x.body.trim().split('\n').map((l) => JSON.parse(l) as { type: string });
+    const lines = x.body
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string });
     expect(lines[0]).toMatchObject({ type: 'coffre.audit.export' });
     expect(lines.filter((l) => l.type === 'coffre.audit.event').length).toBeGreaterThan(5);
     const v = await env.app.inject({ method: 'POST', url: '/api/v1/audit/verify', headers: as(auditor) });
     expect(v.statusCode, v.body).toBe(200);
     expect(v.json()).toMatchObject({ ok: true, checkpoints: { macChecked: true } });
-    const bad = await env.app.inject({ method: 'POST', url: '/api/v1/audit/verify', headers: as(auditor), payload: { checkpoints: [{ hello: 1 }] } });
+    const bad = await env.app.inject({
+      method: 'POST',
+      url: '/api/v1/audit/verify',
+      headers: as(auditor),
+      payload: { checkpoints: [{ hello: 1 }] },
+    });
     expect(bad.statusCode).toBe(400);
   });
 
@@ -67,10 +96,22 @@ describe('audit API', () => {
       expect((await env.app.inject({ method, url, headers: as(admin) })).statusCode).toBe(403);
     }
     // each denial is in the trail
-    const denied = await env.app.inject({ url: '/api/v1/audit/events?action=access.denied&limit=1000', headers: as(auditor) });
-    const evs = (denied.json() as { events: { outcome: string; reason: string; targets: Record<string, string> }[] }).events;
+    const denied = await env.app.inject({
+      url: '/api/v1/audit/events?action=access.denied&limit=1000',
+      headers: as(auditor),
+    });
+    const evs = (denied.json() as { events: { outcome: string; reason: string; targets: Record<string, string> }[] })
+      .events;
     expect(evs.length).toBeGreaterThanOrEqual(6);
-    expect(evs[0]).toMatchObject({ outcome: 'denied', reason: 'PERMISSION', targets: { permission: expect.stringMatching(/^audit:/), method: expect.any(String), route: expect.stringMatching(/^\/api\/v1\/audit\//) } });
+    expect(evs[0]).toMatchObject({
+      outcome: 'denied',
+      reason: 'PERMISSION',
+      targets: {
+        permission: expect.stringMatching(/^audit:/),
+        method: expect.any(String),
+        route: expect.stringMatching(/^\/api\/v1\/audit\//),
+      },
+    });
   });
 
   it('refuses to release audit data it cannot record reading: 503 AUDIT_UNAVAILABLE, nothing sent', async () => {
@@ -81,7 +122,10 @@ describe('audit API', () => {
       expect(r.statusCode).toBe(503);
       expect(r.json()).toMatchObject({ error: { code: 'AUDIT_UNAVAILABLE' } });
       expect(r.body).not.toContain('"events"');
-      const x = await env.app.inject({ url: '/api/v1/audit/export?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z', headers: as(auditor) });
+      const x = await env.app.inject({
+        url: '/api/v1/audit/export?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z',
+        headers: as(auditor),
+      });
       expect(x.statusCode).toBe(503);
       expect(x.body).not.toContain('coffre.audit.event');
     } finally {

@@ -1,5 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canonicalEncoding, chainHash, exportJsonLines, queryEvents, type ExportedRecord } from '../../src/audit/index.js';
+import {
+  canonicalEncoding,
+  chainHash,
+  exportJsonLines,
+  queryEvents,
+  type ExportedRecord,
+} from '../../src/audit/index.js';
 import { build } from '../../src/http/index.js';
 import { auditRoutes } from '../../src/audit/routes.js';
 import { ev, openTrail, rmrf, silentLog, type TestTrail } from './support.js';
@@ -41,14 +47,32 @@ describe('the auditor’s query', () => {
     expect(auth).toHaveLength(200);
     expect(new Set(auth.map((e) => e.action))).toEqual(new Set(['auth.login', 'auth.logout']));
     expect((await queryEvents(t.h.db, { target: 'd42' }, { limit: 10 })).events.map((e) => e.seq)).toEqual([42]);
-    expect((await queryEvents(t.h.db, { target: 'w1', targetKind: 'workspace' }, { limit: 1000 })).events).toHaveLength(75);
-    expect((await queryEvents(t.h.db, { target: 'w1', targetKind: 'document' }, { limit: 1000 })).events).toHaveLength(0);
+    expect((await queryEvents(t.h.db, { target: 'w1', targetKind: 'workspace' }, { limit: 1000 })).events).toHaveLength(
+      75,
+    );
+    expect((await queryEvents(t.h.db, { target: 'w1', targetKind: 'document' }, { limit: 1000 })).events).toHaveLength(
+      0,
+    );
     const denied = (await queryEvents(t.h.db, { outcome: 'denied' }, { limit: 1000 })).events;
-    expect(denied.map((e) => e.seq)).toEqual([300, 290, 280, 270, 260, 250, 240, 230, 220, 210, 200, 190, 180, 170, 160, 150, 140, 130, 120, 110, 100, 90, 80, 70, 60, 50, 40, 30, 20, 10]);
-    expect(denied[0]).toMatchObject({ reason: 'FORBIDDEN', targets: { document: 'd300', workspace: 'w0' }, source: { ip: '192.0.2.10' } });
-    const window = (await queryEvents(t.h.db, { from: T0 + 10 * 60_000, to: T0 + 20 * 60_000 }, { limit: 1000 })).events;
+    expect(denied.map((e) => e.seq)).toEqual([
+      300, 290, 280, 270, 260, 250, 240, 230, 220, 210, 200, 190, 180, 170, 160, 150, 140, 130, 120, 110, 100, 90, 80,
+      70, 60, 50, 40, 30, 20, 10,
+    ]);
+    expect(denied[0]).toMatchObject({
+      reason: 'FORBIDDEN',
+      targets: { document: 'd300', workspace: 'w0' },
+      source: { ip: '192.0.2.10' },
+    });
+    const window = (await queryEvents(t.h.db, { from: T0 + 10 * 60_000, to: T0 + 20 * 60_000 }, { limit: 1000 }))
+      .events;
     expect(window.map((e) => e.seq)).toEqual([20, 19, 18, 17, 16, 15, 14, 13, 12, 11]);
-    const combined = (await queryEvents(t.h.db, { actor: 'user:u0', action: 'auth.*', outcome: 'denied', from: T0, to: T0 + 120 * 60_000 }, { limit: 1000 })).events;
+    const combined = (
+      await queryEvents(
+        t.h.db,
+        { actor: 'user:u0', action: 'auth.*', outcome: 'denied', from: T0, to: T0 + 120 * 60_000 },
+        { limit: 1000 },
+      )
+    ).events;
     expect(combined.map((e) => e.seq)).toEqual([120, 110, 90, 80, 60, 50, 30, 20]); // i%10==0 and not doc.read (i%3==1)
   });
 
@@ -65,15 +89,28 @@ describe('the auditor’s query', () => {
     expect(seen).toHaveLength(100);
     expect(new Set(seen).size).toBe(100);
     expect(pages).toBe(4);
-    await expect(queryEvents(t.h.db, {}, { limit: 10, cursor: 'bm9wZQ' })).rejects.toMatchObject({ code: 'BAD_CURSOR', httpStatus: 400 });
+    await expect(queryEvents(t.h.db, {}, { limit: 10, cursor: 'bm9wZQ' })).rejects.toMatchObject({
+      code: 'BAD_CURSOR',
+      httpStatus: 400,
+    });
   });
 
   it('exports a time range as JSON lines whose chain recomputes from the given previous hash', async () => {
     const lines: string[] = [];
-    const s = await exportJsonLines(t.h.db, 'appliance-1', { from: T0 + 100 * 60_000, to: T0 + 150 * 60_000 }, (l) => void lines.push(l));
+    const s = await exportJsonLines(
+      t.h.db,
+      'appliance-1',
+      { from: T0 + 100 * 60_000, to: T0 + 150 * 60_000 },
+      (l) => void lines.push(l),
+    );
     expect(s).toEqual({ records: 50, firstSeq: 101, lastSeq: 150 });
     const [head, ...rest] = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(head).toMatchObject({ type: 'coffre.audit.export', firstSeq: 101, lastSeq: 150, prevHash: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(head).toMatchObject({
+      type: 'coffre.audit.export',
+      firstSeq: 101,
+      lastSeq: 150,
+      prevHash: expect.stringMatching(/^[0-9a-f]{64}$/),
+    });
     let prev = head!.prevHash as string;
     for (const r of rest.filter((x) => x.type === 'coffre.audit.event') as unknown as ExportedRecord[]) {
       const rec = {
@@ -92,7 +129,11 @@ describe('the auditor’s query', () => {
       expect(prev).toBe(r.hash);
     }
     const none: string[] = [];
-    expect(await exportJsonLines(t.h.db, 'appliance-1', { from: 0, to: 1 }, (l) => void none.push(l))).toEqual({ records: 0, firstSeq: null, lastSeq: null });
+    expect(await exportJsonLines(t.h.db, 'appliance-1', { from: 0, to: 1 }, (l) => void none.push(l))).toEqual({
+      records: 0,
+      firstSeq: null,
+      lastSeq: null,
+    });
     expect(none).toHaveLength(1);
   });
 
@@ -103,7 +144,11 @@ describe('the auditor’s query', () => {
       log: silentLog(),
       api: [
         async (api) => {
-          api.addHook('onRoute', (r) => void seen.push({ url: r.url, permission: (r.config as { permission?: string } | undefined)?.permission }));
+          api.addHook(
+            'onRoute',
+            (r) =>
+              void seen.push({ url: r.url, permission: (r.config as { permission?: string } | undefined)?.permission }),
+          );
           await api.register(auditRoutes({} as AuditService));
         },
       ],

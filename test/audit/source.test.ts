@@ -10,7 +10,10 @@ describe('auditSource', () => {
     ] as const) {
       const app = Fastify({ trustProxy: trustProxy as never, genReqId: () => 'req-123' });
       app.get('/x', async (req) => auditSource(req));
-      const res = await app.inject({ url: '/x?token=secret', headers: { 'user-agent': 'Mozilla/5.0 (X11)', 'x-forwarded-for': '203.0.113.9' } });
+      const res = await app.inject({
+        url: '/x?token=secret',
+        headers: { 'user-agent': 'Mozilla/5.0 (X11)', 'x-forwarded-for': '203.0.113.9' },
+      });
       expect(res.json()).toEqual({ ip: expected, userAgent: 'Mozilla/5.0 (X11)', requestId: 'req-123' });
       expect(res.body).not.toContain('secret');
       await app.close();

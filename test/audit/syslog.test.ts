@@ -30,34 +30,65 @@ afterEach(async () => {
   fwd = collector = t = undefined;
 });
 
-const cfgFor = (over: Partial<AuditSyslogConfig>): AuditSyslogConfig => Value.Default(AuditSyslogSection, { enabled: true, ...over }) as AuditSyslogConfig;
+const cfgFor = (over: Partial<AuditSyslogConfig>): AuditSyslogConfig =>
+  Value.Default(AuditSyslogSection, { enabled: true, ...over }) as AuditSyslogConfig;
 
 function auditSeqs(msgs: string[]): number[] {
-  return msgs.map(parse5424).filter((p) => p.msgId === 'audit').map((p) => Number(p.sd[SD_ID]!.seq));
+  return msgs
+    .map(parse5424)
+    .filter((p) => p.msgId === 'audit')
+    .map((p) => Number(p.sd[SD_ID]!.seq));
 }
 const range = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, i) => a + i);
 const uniq = (xs: number[]) => [...new Set(xs)].sort((a, b) => a - b);
 
-async function tlsSetup(over: Partial<AuditSyslogConfig> = {}, fo: Partial<ConstructorParameters<typeof SyslogForwarder>[0]> = {}) {
+async function tlsSetup(
+  over: Partial<AuditSyslogConfig> = {},
+  fo: Partial<ConstructorParameters<typeof SyslogForwarder>[0]> = {},
+) {
   t = await openTrail();
   const caFile = path.join(t.dir, 'collector-ca.pem');
   fs.writeFileSync(caFile, cert.certPem);
   collector = new TestCollector('tls', { key: cert.keyPem, cert: cert.certPem });
   const port = await collector.start();
-  fwd = new SyslogForwarder({ db: t.h.db, cfg: cfgFor({ transport: 'tls', host: '127.0.0.1', port, caFile, alertAfterMs: 1000, ...over }), applianceId: APPLIANCE, clock: t.clock, log: process.env.DBG ? createLogger({ level: 'debug', destination: 'stderr' }) : silentLog(), pollMs: 50, confirmMs: 300, hostname: 'coffre-test', ...fo });
+  fwd = new SyslogForwarder({
+    db: t.h.db,
+    cfg: cfgFor({ transport: 'tls', host: '127.0.0.1', port, caFile, alertAfterMs: 1000, ...over }),
+    applianceId: APPLIANCE,
+    clock: t.clock,
+    log: process.env.DBG ? createLogger({ level: 'debug', destination: 'stderr' }) : silentLog(),
+    pollMs: 50,
+    confirmMs: 300,
+    hostname: 'coffre-test',
+    ...fo,
+  });
   t.auditor.onAppended(() => fwd?.wake());
   return { t, collector, fwd };
 }
 
 describe('RFC 5424 messages', () => {
   it('escape structured data and carry the whole record as JSON', () => {
-    const p = normalizeEvent(ev(1, { source: { ip: '::1', userAgent: 'evil"] \\ agent\u0001', requestId: 'r]"1' } }), Date.UTC(2026, 0, 2, 3, 4, 5, 6));
+    const p = normalizeEvent(
+      ev(1, { source: { ip: '::1', userAgent: 'evil"] \\ agent\u0001', requestId: 'r]"1' } }),
+      Date.UTC(2026, 0, 2, 3, 4, 5, 6),
+    );
     const [r] = chain(0, GENESIS_HASH, [p]);
     const m = parse5424(recordMessage({ facility: 13, appName: 'coffre', hostname: 'host name!' }, r!));
     expect(m.pri).toBe(13 * 8 + 6);
-    expect(m).toMatchObject({ version: 1, timestamp: '2026-01-02T03:04:05.006Z', hostname: 'host_name!', appName: 'coffre', msgId: 'audit' });
+    expect(m).toMatchObject({
+      version: 1,
+      timestamp: '2026-01-02T03:04:05.006Z',
+      hostname: 'host_name!',
+      appName: 'coffre',
+      msgId: 'audit',
+    });
     expect(m.sd[SD_ID]).toMatchObject({ seq: '1', action: 'doc.read', requestId: 'r]"1', hash: r!.hash });
-    expect(JSON.parse(m.msg)).toMatchObject({ type: 'coffre.audit.event', seq: 1, hash: r!.hash, source: { userAgent: 'evil"] \\ agent ' } });
+    expect(JSON.parse(m.msg)).toMatchObject({
+      type: 'coffre.audit.event',
+      seq: 1,
+      hash: r!.hash,
+      source: { userAgent: 'evil"] \\ agent ' },
+    });
   });
 });
 
@@ -65,7 +96,8 @@ describe('syslog export', () => {
   it('delivers every record over TLS in real time, in order, as RFC 5424', async () => {
     const { t, collector, fwd } = await tlsSetup();
     await fwd.start();
-    for (let i = 1; i <= 200; i++) await (i % 50 === 0 ? t.auditor.recordNow(ev(i)) : Promise.resolve(void t.auditor.recordNow(ev(i))));
+    for (let i = 1; i <= 200; i++)
+      await (i % 50 === 0 ? t.auditor.recordNow(ev(i)) : Promise.resolve(void t.auditor.recordNow(ev(i))));
     await t.auditor.flush();
     await collector.waitFor((m) => auditSeqs(m).length >= 200);
     expect(auditSeqs(collector.messages)).toEqual(range(1, 200));
@@ -80,7 +112,10 @@ describe('syslog export', () => {
   it('queues records while the collector is down, alerts, then delivers them all (none lost)', async () => {
     const down: { queued: number }[] = [];
     const up: unknown[] = [];
-    const { t, collector, fwd } = await tlsSetup({}, { onDown: (i) => down.push(i), onUp: (i) => up.push(i), maxBackoffMs: 400 });
+    const { t, collector, fwd } = await tlsSetup(
+      {},
+      { onDown: (i) => down.push(i), onUp: (i) => up.push(i), maxBackoffMs: 400 },
+    );
     await fwd.start();
     await Promise.all(range(1, 100).map((i) => t.auditor.recordNow(ev(i))));
     await collector.waitFor((m) => auditSeqs(m).length >= 100);
@@ -132,9 +167,26 @@ describe('syslog export', () => {
     await Promise.all(range(1, 50).map((i) => t.auditor.recordNow(ev(i))));
     await collector.waitFor((m) => auditSeqs(m).length >= 50);
     await fwd.stop();
-    expect(Number((await t.h.db.selectFrom('audit_cursors').select('seq').where('sink', '=', 'syslog').executeTakeFirstOrThrow()).seq)).toBe(50);
+    expect(
+      Number(
+        (await t.h.db.selectFrom('audit_cursors').select('seq').where('sink', '=', 'syslog').executeTakeFirstOrThrow())
+          .seq,
+      ),
+    ).toBe(50);
     await Promise.all(range(51, 80).map((i) => t.auditor.recordNow(ev(i))));
-    const again = new SyslogForwarder({ db: t.h.db, cfg: cfgFor({ transport: 'tls', host: '127.0.0.1', port: collector.port, caFile: path.join(t.dir, 'collector-ca.pem') }), applianceId: APPLIANCE, clock: t.clock, log: silentLog(), pollMs: 50 });
+    const again = new SyslogForwarder({
+      db: t.h.db,
+      cfg: cfgFor({
+        transport: 'tls',
+        host: '127.0.0.1',
+        port: collector.port,
+        caFile: path.join(t.dir, 'collector-ca.pem'),
+      }),
+      applianceId: APPLIANCE,
+      clock: t.clock,
+      log: silentLog(),
+      pollMs: 50,
+    });
     await again.start();
     try {
       await collector.waitFor((m) => auditSeqs(m).length >= 80);
@@ -149,18 +201,43 @@ describe('syslog export', () => {
     const { t, collector, fwd } = await tlsSetup();
     await t.auditor.recordNow(ev(1));
     const head = await t.h.db.selectFrom('audit_head').selectAll().executeTakeFirstOrThrow();
-    await t.h.db.insertInto('audit_checkpoints').values({ seq: head.seq, kind: 'periodic', at: 1, hash: head.hash, key_name: 'coffre-audit-checkpoint', mac: 'ab'.repeat(32) }).execute();
+    await t.h.db
+      .insertInto('audit_checkpoints')
+      .values({
+        seq: head.seq,
+        kind: 'periodic',
+        at: 1,
+        hash: head.hash,
+        key_name: 'coffre-audit-checkpoint',
+        mac: 'ab'.repeat(32),
+      })
+      .execute();
     await fwd.start();
     fwd.sendAlert('<130>1 2026-01-01T00:00:00.000Z h coffre 1 alert [coffre@32473 kind="x"] test');
-    await collector.waitFor((m) => m.some((x) => parse5424(x).msgId === 'checkpoint') && m.some((x) => parse5424(x).msgId === 'alert'));
+    await collector.waitFor(
+      (m) => m.some((x) => parse5424(x).msgId === 'checkpoint') && m.some((x) => parse5424(x).msgId === 'alert'),
+    );
     const cp = collector.messages.map(parse5424).find((p) => p.msgId === 'checkpoint')!;
-    expect(JSON.parse(cp.msg)).toMatchObject({ type: 'coffre.audit.checkpoint', applianceId: APPLIANCE, seq: 1, hash: head.hash, mac: 'ab'.repeat(32) });
+    expect(JSON.parse(cp.msg)).toMatchObject({
+      type: 'coffre.audit.checkpoint',
+      applianceId: APPLIANCE,
+      seq: 1,
+      hash: head.hash,
+      mac: 'ab'.repeat(32),
+    });
   });
 
   it('refuses a collector whose certificate it does not trust', async () => {
     const { t, collector, fwd: _unused } = await tlsSetup();
     await _unused.stop();
-    fwd = new SyslogForwarder({ db: t.h.db, cfg: cfgFor({ transport: 'tls', host: '127.0.0.1', port: collector.port }), applianceId: APPLIANCE, clock: t.clock, log: silentLog(), pollMs: 50 });
+    fwd = new SyslogForwarder({
+      db: t.h.db,
+      cfg: cfgFor({ transport: 'tls', host: '127.0.0.1', port: collector.port }),
+      applianceId: APPLIANCE,
+      clock: t.clock,
+      log: silentLog(),
+      pollMs: 50,
+    });
     await t.auditor.recordNow(ev(1));
     await fwd.start();
     await new Promise((r) => setTimeout(r, 500));
@@ -174,7 +251,12 @@ describe('syslog export', () => {
     const mk = (holder: string) =>
       new SyslogForwarder({
         db: t.h.db,
-        cfg: cfgFor({ transport: 'tls', host: '127.0.0.1', port: collector.port, caFile: path.join(t.dir, 'collector-ca.pem') }),
+        cfg: cfgFor({
+          transport: 'tls',
+          host: '127.0.0.1',
+          port: collector.port,
+          caFile: path.join(t.dir, 'collector-ca.pem'),
+        }),
         applianceId: APPLIANCE,
         clock: t.clock,
         log: silentLog(),
@@ -210,7 +292,14 @@ describe('syslog export', () => {
       t = await openTrail();
       collector = new TestCollector(transport);
       const port = await collector.start();
-      fwd = new SyslogForwarder({ db: t.h.db, cfg: cfgFor({ transport, host: '127.0.0.1', port }), applianceId: APPLIANCE, clock: t.clock, log: silentLog(), pollMs: 50 });
+      fwd = new SyslogForwarder({
+        db: t.h.db,
+        cfg: cfgFor({ transport, host: '127.0.0.1', port }),
+        applianceId: APPLIANCE,
+        clock: t.clock,
+        log: silentLog(),
+        pollMs: 50,
+      });
       await fwd.start();
       await Promise.all(range(1, 30).map((i) => t!.auditor.recordNow(ev(i))));
       fwd.wake();

@@ -30,24 +30,41 @@ afterAll(async () => {
 describe('Z5: tokens never above the role; roles never above the second factor', () => {
   it('POST /auth/login issue=token refuses scopes above the role, exactly like POST /auth/tokens; audited', async () => {
     const m = await enrolUser(mail, 'mina', 'member');
-    const over = await call(mail, 'POST', '/auth/login', { json: { username: 'mina', password: m.password, issue: 'token', scopes: ['users:manage', 'workspace:use'], ttlDays: 365 } });
+    const over = await call(mail, 'POST', '/auth/login', {
+      json: {
+        username: 'mina',
+        password: m.password,
+        issue: 'token',
+        scopes: ['users:manage', 'workspace:use'],
+        ttlDays: 365,
+      },
+    });
     expect(over.status, over.body).toBe(403);
     expect(over.json().error.code).toBe('FORBIDDEN');
     expect(over.body).not.toMatch(/cft_/);
-    expect(await mail.t.appliance.db.db.selectFrom('api_tokens').selectAll().where('user_id', '=', m.id).execute()).toEqual([]);
-    expect((await audit(mail, 'auth.login')).some((r) => r.reason === 'SCOPE_ABOVE_ROLE' && r.outcome === 'denied')).toBe(true);
+    expect(
+      await mail.t.appliance.db.db.selectFrom('api_tokens').selectAll().where('user_id', '=', m.id).execute(),
+    ).toEqual([]);
+    expect(
+      (await audit(mail, 'auth.login')).some((r) => r.reason === 'SCOPE_ABOVE_ROLE' && r.outcome === 'denied'),
+    ).toBe(true);
     // the same request to POST /auth/tokens from a session: the same refusal
     const s = await signIn(mail, m);
-    const viaTokens = await call(mail, 'POST', '/auth/tokens', { as: s, json: { name: 'x', scopes: ['users:manage'] } });
+    const viaTokens = await call(mail, 'POST', '/auth/tokens', {
+      as: s,
+      json: { name: 'x', scopes: ['users:manage'] },
+    });
     expect(viaTokens.status).toBe(403);
     // scopes within the role are fine
-    const fine = await call(mail, 'POST', '/auth/login', { json: { username: 'mina', password: m.password, issue: 'token', scopes: ['workspace:use'] } });
+    const fine = await call(mail, 'POST', '/auth/login', {
+      json: { username: 'mina', password: m.password, issue: 'token', scopes: ['workspace:use'] },
+    });
     expect(fine.status, fine.body).toBe(200);
     mail.secrets.add(fine.json().token);
     expect(fine.json().tokenInfo.scopes).toEqual(['workspace:use']);
   });
 
-  it('a role change revokes the user\'s tokens and ends their sessions', async () => {
+  it("a role change revokes the user's tokens and ends their sessions", async () => {
     const admin = await signIn(mail, await enrolUser(mail, 'alba', 'admin'));
     const m = await enrolUser(mail, 'remi', 'member');
     const s = await signIn(mail, m);
@@ -78,7 +95,10 @@ describe('Z5: tokens never above the role; roles never above the second factor',
     const secret = prov.json().secret as string;
     mail.secrets.add(secret);
     mail.clock.advance(30_000);
-    const ok = await call(mail, 'POST', '/auth/mfa/totp/confirm', { as: s, json: { code: totpNow(secret, mail.clock), currentPassword: p.password } });
+    const ok = await call(mail, 'POST', '/auth/mfa/totp/confirm', {
+      as: s,
+      json: { code: totpNow(secret, mail.clock), currentPassword: p.password },
+    });
     expect(ok.status, ok.body).toBe(200);
     for (const c of ok.json().recoveryCodes as string[]) mail.secrets.add(c);
     expect((await call(mail, 'GET', '/auth/me', { as: s })).status).toBe(401);
@@ -124,14 +144,20 @@ describe('S6: API tokens die with the sessions', () => {
     const s = await signIn(mail, u);
     const p2 = uniquePassword();
     mail.secrets.add(p2);
-    const r = await call(mail, 'POST', '/auth/password', { as: s, json: { currentPassword: u.password, newPassword: p2 } });
+    const r = await call(mail, 'POST', '/auth/password', {
+      as: s,
+      json: { currentPassword: u.password, newPassword: p2 },
+    });
     expect(r.status, r.body).toBe(200);
     expect(r.json().tokensRevoked).toBe(1);
     expect(await alive(t1)).toBe(401);
     const t2 = await tokenFor(mail, { ...u, password: p2 });
     const p3 = uniquePassword();
     mail.secrets.add(p3);
-    const keep = await call(mail, 'POST', '/auth/password', { as: s, json: { currentPassword: p2, newPassword: p3, keepTokens: true } });
+    const keep = await call(mail, 'POST', '/auth/password', {
+      as: s,
+      json: { currentPassword: p2, newPassword: p3, keepTokens: true },
+    });
     expect(keep.status, keep.body).toBe(200);
     expect(keep.json().tokensRevoked).toBe(0);
     expect(await alive(t2)).toBe(200);
@@ -160,10 +186,14 @@ describe('Z7: quotas and workspaces per person', () => {
     expect((await audit(mail, 'access.denied')).some((r) => r.reason === 'QUOTA_ADMIN_ONLY')).toBe(true);
     const dflt = await call(mail, 'POST', '/workspaces', { as: q, json: { name: 'Normal' } });
     expect(dflt.status).toBe(201);
-    expect((await call(mail, 'GET', `/workspaces/${dflt.json().id}/usage`, { as: q })).json().quotaBytes).toBe(1_000_000);
+    expect((await call(mail, 'GET', `/workspaces/${dflt.json().id}/usage`, { as: q })).json().quotaBytes).toBe(
+      1_000_000,
+    );
     const smaller = await call(mail, 'POST', '/workspaces', { as: q, json: { name: 'Small', quotaBytes: 500_000 } });
     expect(smaller.status, smaller.body).toBe(201);
-    expect((await call(mail, 'POST', '/workspaces', { as: admin, json: { name: 'Archive', quotaBytes: 0 } })).status).toBe(201);
+    expect(
+      (await call(mail, 'POST', '/workspaces', { as: admin, json: { name: 'Archive', quotaBytes: 0 } })).status,
+    ).toBe(201);
     // the third is the last one; a token of the same person counts with their sessions
     expect((await call(mail, 'POST', '/workspaces', { as: q, json: { name: 'Third' } })).status).toBe(201);
     const fourth = await call(mail, 'POST', '/workspaces', { as: await tokenFor(mail, qu), json: { name: 'Fourth' } });
@@ -177,7 +207,8 @@ describe('Z7: an admin raises the quota of an existing workspace; nobody else ca
     const admin = await signIn(mail, await enrolUser(mail, 'quota-admin', 'admin'));
     const owner = await signIn(mail, await enrolUser(mail, 'quota-owner', 'member'));
     const ws = (await call(mail, 'POST', '/workspaces', { as: owner, json: { name: 'Growing' } })).json().id as string;
-    const quota = async () => (await call(mail, 'GET', `/workspaces/${ws}/usage`, { as: owner })).json().quotaBytes as number;
+    const quota = async () =>
+      (await call(mail, 'GET', `/workspaces/${ws}/usage`, { as: owner })).json().quotaBytes as number;
     expect(await quota()).toBe(1_000_000);
     // the owner (a member) cannot raise it, nor set it unlimited
     for (const quotaBytes of [5_000_000, 0]) {
@@ -186,22 +217,38 @@ describe('Z7: an admin raises the quota of an existing workspace; nobody else ca
     }
     expect(await quota()).toBe(1_000_000);
     // bad input: precise 400s, nothing changed
-    for (const json of [{ quotaBytes: -1 }, { quotaBytes: 'lots' }, { quotaBytes: 1.5 }, {}, { quotaBytes: 5, name: 'x' }, { quotaBytes: null }]) {
+    for (const json of [
+      { quotaBytes: -1 },
+      { quotaBytes: 'lots' },
+      { quotaBytes: 1.5 },
+      {},
+      { quotaBytes: 5, name: 'x' },
+      { quotaBytes: null },
+    ]) {
       const r = await call(mail, 'PATCH', `/workspaces/${ws}/quota`, { as: admin, json });
       expect(r.status, JSON.stringify(json)).toBe(400);
     }
-    expect((await call(mail, 'PATCH', '/workspaces/no-such-workspace/quota', { as: admin, json: { quotaBytes: 5 } })).status).toBe(404);
+    expect(
+      (await call(mail, 'PATCH', '/workspaces/no-such-workspace/quota', { as: admin, json: { quotaBytes: 5 } })).status,
+    ).toBe(404);
     expect(await quota()).toBe(1_000_000);
     // the admin (not a member) raises it: the answer names no workspace content
     const up = await call(mail, 'PATCH', `/workspaces/${ws}/quota`, { as: admin, json: { quotaBytes: 5_000_000 } });
     expect(up.status, up.body).toBe(200);
     expect(up.json()).toEqual({ id: ws, quotaBytes: 5_000_000 });
     expect(await quota()).toBe(5_000_000);
-    const rec = (await audit(mail, 'workspace.quota')).map((r) => Object.fromEntries(JSON.parse(r.targets!) as [string, string][]));
+    const rec = (await audit(mail, 'workspace.quota')).map((r) =>
+      Object.fromEntries(JSON.parse(r.targets!) as [string, string][]),
+    );
     expect(rec).toContainEqual({ workspace: ws, from: 'default', to: '5000000' });
     // back to the default
-    expect((await call(mail, 'PATCH', `/workspaces/${ws}/quota`, { as: admin, json: { quotaBytes: 'default' } })).json().quotaBytes).toBeNull();
-    expect((await call(mail, 'PATCH', `/workspaces/${ws}/quota`, { as: admin, json: { quotaBytes: null } })).status).toBe(400);
+    expect(
+      (await call(mail, 'PATCH', `/workspaces/${ws}/quota`, { as: admin, json: { quotaBytes: 'default' } })).json()
+        .quotaBytes,
+    ).toBeNull();
+    expect(
+      (await call(mail, 'PATCH', `/workspaces/${ws}/quota`, { as: admin, json: { quotaBytes: null } })).status,
+    ).toBe(400);
     expect(await quota()).toBe(1_000_000);
   });
 });
@@ -214,14 +261,20 @@ describe('Z7: the member picker finds one person by exact name or e-mail, over H
     const pick = (q: string) => call(mail, 'POST', `/workspaces/${ws}/member-candidates`, { as: o, json: { q } });
     for (const q of ['le', 'leo', 'leon', 'leoni', 'ad']) expect((await pick(q)).json().users, q).toEqual([]);
     expect((await pick('Leonie')).json().users).toEqual([{ userId: target.id, username: 'leonie', member: false }]);
-    expect((await pick('leonie@example.test')).json().users).toEqual([{ userId: target.id, username: 'leonie', member: false }]);
+    expect((await pick('leonie@example.test')).json().users).toEqual([
+      { userId: target.id, username: 'leonie', member: false },
+    ]);
     expect((await call(mail, 'GET', `/workspaces/${ws}/member-candidates?q=leonie`, { as: o })).status).toBe(404);
   });
 });
 
 describe('password recovery with a mail server', () => {
   it('"forgot password" says a link is on its way by e-mail (the same answer for every account)', async () => {
-    for (const username of ['tess', 'nobody-at-all']) expect((await call(mail, 'POST', '/auth/password/forgot', { json: { username } })).json()).toEqual({ status: 'accepted', delivery: 'email' });
+    for (const username of ['tess', 'nobody-at-all'])
+      expect((await call(mail, 'POST', '/auth/password/forgot', { json: { username } })).json()).toEqual({
+        status: 'accepted',
+        delivery: 'email',
+      });
   });
 
   it('with a mail server the link goes to the user only, never in the reply', async () => {
@@ -240,16 +293,31 @@ describe('L4: reads of the directory, exports, token lists and refusals are reco
   it('GET /users, token lists, the access-review export, CSRF refusals (aggregated when anonymous)', async () => {
     const admin = await signIn(mail, await enrolUser(mail, 'arthur', 'admin'));
     const count = async (action: string) => (await audit(mail, action)).length;
-    const before = { list: await count('user.list'), tokens: await count('token.list'), exp: await count('access.review.export'), csrf: await count('auth.csrf') };
+    const before = {
+      list: await count('user.list'),
+      tokens: await count('token.list'),
+      exp: await count('access.review.export'),
+      csrf: await count('auth.csrf'),
+    };
     expect((await call(mail, 'GET', '/users', { as: admin })).status).toBe(200);
     expect((await call(mail, 'GET', '/auth/tokens', { as: admin })).status).toBe(200);
     const me = (await call(mail, 'GET', '/auth/me', { as: admin })).json().user.id as string;
     expect((await call(mail, 'GET', `/users/${me}/tokens`, { as: admin })).status).toBe(200);
     expect((await call(mail, 'GET', '/access-reviews/export?format=csv', { as: admin })).status).toBe(200);
     // a cookie request without the CSRF token, and anonymous cross-site sign-ins (a flood from one address)
-    expect((await call(mail, 'POST', '/workspaces', { headers: { cookie: admin.cookie, origin: admin.headers.origin! }, json: { name: 'x' } })).status).toBe(403);
+    expect(
+      (
+        await call(mail, 'POST', '/workspaces', {
+          headers: { cookie: admin.cookie, origin: admin.headers.origin! },
+          json: { name: 'x' },
+        })
+      ).status,
+    ).toBe(403);
     for (let i = 0; i < 20; i++) {
-      const r = await call(mail, 'POST', '/auth/login', { headers: { origin: 'https://evil.example' }, json: { username: 'arthur', password: 'x' } });
+      const r = await call(mail, 'POST', '/auth/login', {
+        headers: { origin: 'https://evil.example' },
+        json: { username: 'arthur', password: 'x' },
+      });
       expect(r.status, r.body).toBe(403);
     }
     expect(await count('user.list')).toBe(before.list + 1);

@@ -25,11 +25,17 @@ describe('Z6: no admin gets a usable credential for an account that holds member
     const admin = await signIn(bare, await enrolUser(bare, 'ada', 'admin'));
     const ownerU = await enrolUser(bare, 'olga', 'member');
     const owner = await signIn(bare, ownerU);
-    const ws = (await call(bare, 'POST', '/workspaces', { as: owner, json: { name: 'Fusion Beta' } })).json().id as string;
-    expect((await call(bare, 'POST', `/workspaces/${ws}/folders`, { as: owner, json: { name: 'Board minutes' } })).status).toBe(201);
+    const ws = (await call(bare, 'POST', '/workspaces', { as: owner, json: { name: 'Fusion Beta' } })).json()
+      .id as string;
+    expect(
+      (await call(bare, 'POST', `/workspaces/${ws}/folders`, { as: owner, json: { name: 'Board minutes' } })).status,
+    ).toBe(201);
 
     // the admin invites someone; with no mail server the link comes back to the admin
-    const inv = await call(bare, 'POST', '/users', { as: admin, json: { username: 'ivan', email: 'ivan@example.test', role: 'member' } });
+    const inv = await call(bare, 'POST', '/users', {
+      as: admin,
+      json: { username: 'ivan', email: 'ivan@example.test', role: 'member' },
+    });
     expect(inv.status, inv.body).toBe(201);
     expect(inv.json().mailed).toBe(false);
     const ivan = inv.json().user.id as string;
@@ -39,12 +45,23 @@ describe('Z6: no admin gets a usable credential for an account that holds member
     expect(add.status, add.body).toBe(409);
     expect(add.json().error.code).toBe('USER_NOT_ENROLLED');
     // 2. a membership from before this rule (written directly) is stripped by the re-issue, and the owner is alerted
-    await bare.t.appliance.db.db.insertInto('workspace_members').values({ workspace_id: ws, user_id: ivan, role: 'viewer', added_at: bare.clock.nowMs(), added_by: `user:${ownerU.id}` }).execute();
+    await bare.t.appliance.db.db
+      .insertInto('workspace_members')
+      .values({
+        workspace_id: ws,
+        user_id: ivan,
+        role: 'viewer',
+        added_at: bare.clock.nowMs(),
+        added_by: `user:${ownerU.id}`,
+      })
+      .execute();
     const again = await call(bare, 'POST', `/users/${ivan}/invite`, { as: admin });
     expect(again.status, again.body).toBe(200);
     const link = again.json().enrolUrl as string;
     bare.secrets.add(link.split('/').pop()!);
-    expect(await bare.t.appliance.db.db.selectFrom('workspace_members').selectAll().where('user_id', '=', ivan).execute()).toEqual([]);
+    expect(
+      await bare.t.appliance.db.db.selectFrom('workspace_members').selectAll().where('user_id', '=', ivan).execute(),
+    ).toEqual([]);
     const al = await alerts(bare, 'auth.admin_credential');
     expect(al.length).toBe(1);
     expect(JSON.parse(al[0]!.targets!)).toMatchObject({ user: ivan, workspaces: ws, owners: ownerU.id });
@@ -76,7 +93,11 @@ describe('Z6: no admin gets a usable credential for an account that holds member
 describe('P8: look-alike user names and invisible characters in names', () => {
   it('a user name whose UTS #39 skeleton matches an existing one is refused (Cyrillic а, dotless ı, digits)', async () => {
     const admin = await signIn(bare, await enrolUser(bare, 'root-admin', 'admin'));
-    const inv = (username: string) => call(bare, 'POST', '/users', { as: admin, json: { username, email: `${Math.random().toString(36).slice(2)}@example.test`, role: 'member' } });
+    const inv = (username: string) =>
+      call(bare, 'POST', '/users', {
+        as: admin,
+        json: { username, email: `${Math.random().toString(36).slice(2)}@example.test`, role: 'member' },
+      });
     const first = await inv('admin');
     expect(first.status, first.body).toBe(201);
     bare.secrets.add(first.json().enrolUrl.split('/').pop());
@@ -94,7 +115,19 @@ describe('P8: look-alike user names and invisible characters in names', () => {
 
   it('document, folder and workspace names refuse invisible format characters', async () => {
     const o = await signIn(bare, await enrolUser(bare, 'nadia', 'member'));
-    const bad = ['\u200b', '\u200d', '\u200e', '\u200f', '\u2060', '\u2064', '\ufeff', '\u061c', '\u202e', '\u2066', '\u2069'];
+    const bad = [
+      '\u200b',
+      '\u200d',
+      '\u200e',
+      '\u200f',
+      '\u2060',
+      '\u2064',
+      '\ufeff',
+      '\u061c',
+      '\u202e',
+      '\u2066',
+      '\u2069',
+    ];
     for (const c of bad) {
       const r = await call(bare, 'POST', '/workspaces', { as: o, json: { name: `Pay${c}roll` } });
       expect(r.status, `U+${c.codePointAt(0)!.toString(16)}`).toBe(400);
@@ -105,19 +138,35 @@ describe('P8: look-alike user names and invisible characters in names', () => {
       expect(f.status, `U+${c.codePointAt(0)!.toString(16)}`).toBe(400);
       expect(f.json().error.code).toBe('INVALID_NAME');
     }
-    const doc = await bare.https('POST', `/api/v1/workspaces/${ws}/documents`, { headers: { ...o.headers, 'content-disposition': `attachment; filename*=UTF-8''${encodeURIComponent('invoice\u200b.pdf')}`, 'content-type': 'application/octet-stream', 'content-length': '1' }, body: Buffer.from('x') });
+    const doc = await bare.https('POST', `/api/v1/workspaces/${ws}/documents`, {
+      headers: {
+        ...o.headers,
+        'content-disposition': `attachment; filename*=UTF-8''${encodeURIComponent('invoice\u200b.pdf')}`,
+        'content-type': 'application/octet-stream',
+        'content-length': '1',
+      },
+      body: Buffer.from('x'),
+    });
     expect(doc.statusCode, doc.body).toBe(400);
     expect(JSON.parse(doc.body).error.code).toBe('INVALID_NAME');
-    expect((await bare.t.appliance.db.db.selectFrom('vault_folders').selectAll().where('workspace_id', '=', ws).execute()).length).toBe(0);
+    expect(
+      (await bare.t.appliance.db.db.selectFrom('vault_folders').selectAll().where('workspace_id', '=', ws).execute())
+        .length,
+    ).toBe(0);
   });
 });
 
 describe('M4: a second factor for every role by default', () => {
   it('members and auditors enrol with TOTP and cannot sign in with a password alone', async () => {
-    for (const [name, role] of [['maya', 'member'], ['aurore', 'auditor']] as const) {
+    for (const [name, role] of [
+      ['maya', 'member'],
+      ['aurore', 'auditor'],
+    ] as const) {
       const u: Enrolled = await enrolUser(bare, name, role);
       expect(u.totp, role).toBeDefined();
-      const r = await call(bare, 'POST', '/auth/login', { json: { username: name, password: u.password, issue: 'token' } });
+      const r = await call(bare, 'POST', '/auth/login', {
+        json: { username: name, password: u.password, issue: 'token' },
+      });
       expect(r.status).toBe(200);
       expect(r.json().status).toBe('mfa_required');
       expect(r.body).not.toMatch(/cft_/);
@@ -135,15 +184,24 @@ describe('password recovery without a mail server; admins start resets they cann
     }
   });
 
-  it('an admin-started reset (no mail): the admin gets a link that only the user\'s own second factor completes; owners alerted; 5 wrong codes void it', async () => {
+  it("an admin-started reset (no mail): the admin gets a link that only the user's own second factor completes; owners alerted; 5 wrong codes void it", async () => {
     const admin = await signIn(bare, await enrolUser(bare, 'abel', 'admin'));
     const owner = await enrolUser(bare, 'odile', 'member');
     const so = await signIn(bare, owner);
     const user = await enrolUser(bare, 'ursule', 'member');
     const ws = (await call(bare, 'POST', '/workspaces', { as: so, json: { name: 'Legal' } })).json().id as string;
-    expect((await call(bare, 'PUT', `/workspaces/${ws}/members/${user.id}`, { as: so, json: { role: 'viewer' } })).status).toBe(200);
+    expect(
+      (await call(bare, 'PUT', `/workspaces/${ws}/members/${user.id}`, { as: so, json: { role: 'viewer' } })).status,
+    ).toBe(200);
     const t = await tokenFor(bare, user);
-    const hashOf = async () => (await bare.t.appliance.db.db.selectFrom('users').select('password_hash').where('id', '=', user.id).executeTakeFirstOrThrow()).password_hash;
+    const hashOf = async () =>
+      (
+        await bare.t.appliance.db.db
+          .selectFrom('users')
+          .select('password_hash')
+          .where('id', '=', user.id)
+          .executeTakeFirstOrThrow()
+      ).password_hash;
     const hash0 = await hashOf();
     const start = async () => {
       const r = await call(bare, 'POST', `/users/${user.id}/reset`, { as: admin });
@@ -159,22 +217,48 @@ describe('password recovery without a mail server; admins start resets they cann
     const noCode = await call(bare, 'POST', '/auth/password/reset', { json: { token: link, password: pw } });
     expect(noCode.status).toBe(401);
     expect(noCode.json().error.code).toBe('CODE_REQUIRED');
-    for (let i = 0; i < 5; i++) expect((await call(bare, 'POST', '/auth/password/reset', { json: { token: link, password: pw, code: String(100000 + i) } })).status).toBe(401);
+    for (let i = 0; i < 5; i++)
+      expect(
+        (
+          await call(bare, 'POST', '/auth/password/reset', {
+            json: { token: link, password: pw, code: String(100000 + i) },
+          })
+        ).status,
+      ).toBe(401);
     bare.clock.advance(30_000);
-    expect((await call(bare, 'POST', '/auth/password/reset', { json: { token: link, password: pw, code: totpNow(user.totp!, bare.clock) } })).status).toBe(410);
+    expect(
+      (
+        await call(bare, 'POST', '/auth/password/reset', {
+          json: { token: link, password: pw, code: totpNow(user.totp!, bare.clock) },
+        })
+      ).status,
+    ).toBe(410);
     expect(await hashOf()).toBe(hash0);
     expect((await call(bare, 'GET', '/auth/me', { as: t })).status).toBe(200);
     // a fresh link, completed by the user with their own code: the password changes, tokens die
     const link2 = await start();
     bare.clock.advance(30_000);
-    const done = await call(bare, 'POST', '/auth/password/reset', { json: { token: link2, password: pw, code: totpNow(user.totp!, bare.clock) } });
+    const done = await call(bare, 'POST', '/auth/password/reset', {
+      json: { token: link2, password: pw, code: totpNow(user.totp!, bare.clock) },
+    });
     expect(done.status, done.body).toBe(200);
     expect((await call(bare, 'GET', '/auth/me', { as: t })).status).toBe(401);
-    const al = (await alerts(bare, 'auth.admin_credential')).map((a) => JSON.parse(a.targets!) as Record<string, string>);
+    const al = (await alerts(bare, 'auth.admin_credential')).map(
+      (a) => JSON.parse(a.targets!) as Record<string, string>,
+    );
     expect(al.some((a) => a.user === user.id && a.owners === owner.id)).toBe(true);
     expect((await audit(bare, 'auth.reset.admin')).length).toBe(2);
     // an admin cannot reset themselves this way
-    expect((await call(bare, 'POST', `/users/${(await call(bare, 'GET', '/auth/me', { as: admin })).json().user.id}/reset`, { as: admin })).status).toBe(409);
+    expect(
+      (
+        await call(
+          bare,
+          'POST',
+          `/users/${(await call(bare, 'GET', '/auth/me', { as: admin })).json().user.id}/reset`,
+          { as: admin },
+        )
+      ).status,
+    ).toBe(409);
   });
 
   it('a user who lost both password and second factor: two different admins, each recorded', async () => {
@@ -203,9 +287,12 @@ describe('password recovery without a mail server; admins start resets they cann
     // the new factor is the one that works now
     const s = await signIn(bare, { ...u, password: pw, totp: secret });
     expect((await call(bare, 'GET', '/auth/me', { as: s })).status).toBe(200);
-    const idOf = async (x: Signed) => `user:${(await call(bare, 'GET', '/auth/me', { as: x })).json().user.id as string}`;
+    const idOf = async (x: Signed) =>
+      `user:${(await call(bare, 'GET', '/auth/me', { as: x })).json().user.id as string}`;
     expect((await audit(bare, 'auth.recovery.request')).map((r) => r.actor)).toContain(await idOf(a1));
-    expect((await audit(bare, 'auth.recovery.approve')).find((r) => r.outcome === 'success')!.actor).toBe(await idOf(a2));
+    expect((await audit(bare, 'auth.recovery.approve')).find((r) => r.outcome === 'success')!.actor).toBe(
+      await idOf(a2),
+    );
     expect((await audit(bare, 'auth.recovery.approve')).filter((r) => r.outcome === 'success')).toHaveLength(1);
   });
 });

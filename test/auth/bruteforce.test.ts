@@ -12,7 +12,13 @@ let env: IdentityEnv;
 let victim: Enrolled;
 beforeAll(async () => {
   // this suite is about the password step: members sign in with it alone here (second factor relaxed for them)
-  env = await openIdentityEnv({ COFFRE_CFG_http__trustedProxies: '["192.0.2.254"]', COFFRE_CFG_auth__mfa__requiredRoles: '["admin","backup-operator","auditor"]' }, { listen: true });
+  env = await openIdentityEnv(
+    {
+      COFFRE_CFG_http__trustedProxies: '["192.0.2.254"]',
+      COFFRE_CFG_auth__mfa__requiredRoles: '["admin","backup-operator","auditor"]',
+    },
+    { listen: true },
+  );
   victim = await enrolUser(env, 'victor', 'member');
 });
 afterAll(async () => {
@@ -21,16 +27,50 @@ afterAll(async () => {
 });
 
 type Answer = { statusCode: number; body: string; headers: Record<string, unknown> };
-const login = (username: string, password: string, ip: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): Promise<Answer> =>
-  env.app.inject({ method: 'POST', url: '/api/v1/auth/login', remoteAddress: ip, headers, payload: { username, password, ...extra } });
-const overHttps = (username: string, password: string, from: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): Promise<Answer> =>
-  env.https('POST', '/api/v1/auth/login', { from, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ username, password, ...extra }) });
-const json = (r: Answer) => JSON.parse(r.body) as { status?: string; csrfToken?: string; error?: { code: string; message: string; details?: { proof?: { challenge: string; bits: number } } } };
+const login = (
+  username: string,
+  password: string,
+  ip: string,
+  extra: Record<string, unknown> = {},
+  headers: Record<string, string> = {},
+): Promise<Answer> =>
+  env.app.inject({
+    method: 'POST',
+    url: '/api/v1/auth/login',
+    remoteAddress: ip,
+    headers,
+    payload: { username, password, ...extra },
+  });
+const overHttps = (
+  username: string,
+  password: string,
+  from: string,
+  extra: Record<string, unknown> = {},
+  headers: Record<string, string> = {},
+): Promise<Answer> =>
+  env.https('POST', '/api/v1/auth/login', {
+    from,
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify({ username, password, ...extra }),
+  });
+const json = (r: Answer) =>
+  JSON.parse(r.body) as {
+    status?: string;
+    csrfToken?: string;
+    error?: { code: string; message: string; details?: { proof?: { challenge: string; bits: number } } };
+  };
 const shape = (r: Answer) => ({ status: r.statusCode, body: r.body.replace(/"requestId":"[^"]+"/, '') });
 /** a proof demand without its (random) challenge */
-const demand = (r: Answer) => ({ status: r.statusCode, code: json(r).error?.code, message: json(r).error?.message, bits: json(r).error?.details?.proof?.bits });
-const audits = (reason: string) => env.t.appliance.db.db.selectFrom('audit_events').selectAll().where('reason', '=', reason).execute();
-const alerts = (kind: string) => env.t.appliance.db.db.selectFrom('alerts').selectAll().where('kind', '=', kind).execute();
+const demand = (r: Answer) => ({
+  status: r.statusCode,
+  code: json(r).error?.code,
+  message: json(r).error?.message,
+  bits: json(r).error?.details?.proof?.bits,
+});
+const audits = (reason: string) =>
+  env.t.appliance.db.db.selectFrom('audit_events').selectAll().where('reason', '=', reason).execute();
+const alerts = (kind: string) =>
+  env.t.appliance.db.db.selectFrom('alerts').selectAll().where('kind', '=', kind).execute();
 const keep = (r: Answer) => {
   const j = json(r);
   if (j.csrfToken) env.secrets.add(j.csrfToken);
@@ -38,7 +78,9 @@ const keep = (r: Answer) => {
 };
 
 /** what the console and `coffre login` do: on 429 PROOF_REQUIRED, solve and send again */
-async function withProof(send: (extra: Record<string, unknown>) => Promise<Answer>): Promise<{ r: Answer; bits: number }> {
+async function withProof(
+  send: (extra: Record<string, unknown>) => Promise<Answer>,
+): Promise<{ r: Answer; bits: number }> {
   let r = await send({});
   let bits = 0;
   const p = json(r).error?.code === 'PROOF_REQUIRED' ? json(r).error!.details!.proof! : undefined;
@@ -56,15 +98,23 @@ describe('brute force without lockout', () => {
     const attackers = Array.from({ length: 35 }, (_, i) => `127.0.2.${i + 1}`);
     const answers: Answer[] = [];
     for (let round = 0; round < 3; round++) {
-      answers.push(...(await Promise.all(attackers.map((ip, i) => overHttps('victor', `Guess-${round}-${i}-Wrong1x`, ip)))));
+      answers.push(
+        ...(await Promise.all(attackers.map((ip, i) => overHttps('victor', `Guess-${round}-${i}-Wrong1x`, ip)))),
+      );
       // the same attack on a name that does not exist
-      answers.push(...(await Promise.all(attackers.map((ip, i) => overHttps('no-such-victim', `Guess-${round}-${i}-Wrong1x`, ip)))));
+      answers.push(
+        ...(await Promise.all(
+          attackers.map((ip, i) => overHttps('no-such-victim', `Guess-${round}-${i}-Wrong1x`, ip)),
+        )),
+      );
     }
     expect(answers.length).toBe(210);
     expect(answers.every((r) => r.statusCode === 401 || json(r).error?.code === 'PROOF_REQUIRED')).toBe(true);
     expect(answers.filter((r) => r.statusCode === 401).length).toBe(200); // 100 evaluated per name, then friction
     // the account is under attack: an alert was raised
-    expect((await alerts('auth.bruteforce')).some((a) => a.targets?.includes(victim.id) && a.targets.includes('friction'))).toBe(true);
+    expect(
+      (await alerts('auth.bruteforce')).some((a) => a.targets?.includes(victim.id) && a.targets.includes('friction')),
+    ).toBe(true);
 
     const t0 = performance.now();
     // from the known address: no friction at all
@@ -82,7 +132,9 @@ describe('brute force without lockout', () => {
     expect(performance.now() - t0).toBeLessThan(60_000);
     // a browser that signed in before (device cookie) pays nothing, from any address
     const setCookie = fresh.r.headers['set-cookie'] as string[] | string;
-    const device = (Array.isArray(setCookie) ? setCookie : [setCookie]).find((c) => c.startsWith('__Host-coffre-device='))!;
+    const device = (Array.isArray(setCookie) ? setCookie : [setCookie]).find((c) =>
+      c.startsWith('__Host-coffre-device='),
+    )!;
     expect(device).toMatch(/; Secure; HttpOnly; SameSite=Strict; Max-Age=\d+/);
     const deviceValue = device.split(';')[0]!;
     env.secrets.add(deviceValue.split('=')[1]!);
@@ -93,13 +145,31 @@ describe('brute force without lockout', () => {
     expect(json(guess).error?.code).toBe('PROOF_REQUIRED');
     const p = json(guess).error!.details!.proof!;
     const nonce = solveProof(p.challenge, p.bits);
-    expect(json(await overHttps('victor', 'Another-Guess-9x', '127.0.2.2', { proof: { challenge: p.challenge, nonce } })).error?.code).toBe('PROOF_REQUIRED');
-    expect(json(await overHttps('victor', 'Another-Guess-9x', '127.0.2.1', { proof: { challenge: p.challenge, nonce } })).error?.code).toBe('INVALID_CREDENTIALS');
-    expect(json(await overHttps('victor', 'Another-Guess-10x', '127.0.2.1', { proof: { challenge: p.challenge, nonce } })).error?.code).toBe('PROOF_REQUIRED');
+    expect(
+      json(await overHttps('victor', 'Another-Guess-9x', '127.0.2.2', { proof: { challenge: p.challenge, nonce } }))
+        .error?.code,
+    ).toBe('PROOF_REQUIRED');
+    expect(
+      json(await overHttps('victor', 'Another-Guess-9x', '127.0.2.1', { proof: { challenge: p.challenge, nonce } }))
+        .error?.code,
+    ).toBe('INVALID_CREDENTIALS');
+    expect(
+      json(await overHttps('victor', 'Another-Guess-10x', '127.0.2.1', { proof: { challenge: p.challenge, nonce } }))
+        .error?.code,
+    ).toBe('PROOF_REQUIRED');
     // and reset still works
-    const reset = await env.app.inject({ method: 'POST', url: '/api/v1/auth/password/forgot', remoteAddress: '127.0.3.4', payload: { username: 'victor' } });
+    const reset = await env.app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/password/forgot',
+      remoteAddress: '127.0.3.4',
+      payload: { username: 'victor' },
+    });
     expect(reset.statusCode).toBe(202);
-    env.secrets.add(linkIn((await env.smtp.next('victor@example.test')).raw).split('/').pop()!);
+    env.secrets.add(
+      linkIn((await env.smtp.next('victor@example.test')).raw)
+        .split('/')
+        .pop()!,
+    );
   });
 
   it('a guesser who does not solve the proofs costs reads only: no counter, challenge or audit row per guess; one record per address and minute', async () => {
@@ -113,23 +183,37 @@ describe('brute force without lockout', () => {
       audit: (await db.selectFrom('audit_events').select('seq').execute()).length,
     });
     const before = await snapshot();
-    const refused = await Promise.all(Array.from({ length: 20 }, (_, i) => overHttps('wanda', `Wanda-Guess-more-${i}-x`, ip)));
+    const refused = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => overHttps('wanda', `Wanda-Guess-more-${i}-x`, ip)),
+    );
     expect(refused.every((r) => r.statusCode === 429 && json(r).error?.code === 'PROOF_REQUIRED')).toBe(true);
     // a forged or unsolved proof is no better, and costs no write either
     const p = json(refused[0]!).error!.details!.proof!;
     const lowered = p.challenge.replace(/^\d+\./, '1.');
-    expect(json(await overHttps('wanda', 'Wanda-Guess-forged-x', ip, { proof: { challenge: lowered, nonce: solveProof(lowered, 1) } })).error?.code).toBe('PROOF_REQUIRED');
-    expect(json(await overHttps('wanda', 'Wanda-Guess-unsolved-x', ip, { proof: { challenge: p.challenge, nonce: 'x' } })).error?.code).toBe('PROOF_REQUIRED');
+    expect(
+      json(
+        await overHttps('wanda', 'Wanda-Guess-forged-x', ip, {
+          proof: { challenge: lowered, nonce: solveProof(lowered, 1) },
+        }),
+      ).error?.code,
+    ).toBe('PROOF_REQUIRED');
+    expect(
+      json(await overHttps('wanda', 'Wanda-Guess-unsolved-x', ip, { proof: { challenge: p.challenge, nonce: 'x' } }))
+        .error?.code,
+    ).toBe('PROOF_REQUIRED');
     expect(await snapshot()).toEqual(before);
     // the right password with a solved proof still signs in
     const ok = await withProof((extra) => overHttps('wanda', w.password, ip, extra));
     expect(ok.r.statusCode, ok.r.body).toBe(200);
     // once the minute is over, the refusals are one record for the address, with the count and the account
     env.clock.advance(61_000);
-    for (let i = 0; i < 3; i++) expect((await overHttps('wanda', `Wanda-Guess-late-${i}-x`, '127.0.5.2')).statusCode).toBe(401);
+    for (let i = 0; i < 3; i++)
+      expect((await overHttps('wanda', `Wanda-Guess-late-${i}-x`, '127.0.5.2')).statusCode).toBe(401);
     expect(json(await overHttps('wanda', 'Wanda-Guess-late-x', '127.0.5.2')).error?.code).toBe('PROOF_REQUIRED'); // the first refusal of a new minute writes the last one's
     await new Promise((r) => setTimeout(r, 300));
-    const recs = (await audits('PROOF_REQUIRED')).map((r) => Object.fromEntries(JSON.parse(r.targets!) as [string, string][]));
+    const recs = (await audits('PROOF_REQUIRED')).map((r) =>
+      Object.fromEntries(JSON.parse(r.targets!) as [string, string][]),
+    );
     const mine = recs.filter((t) => t.address === ip);
     expect(mine).toHaveLength(1);
     expect(mine[0]).toMatchObject({ refused: '23', bits: '16', users: w.id });
@@ -198,21 +282,50 @@ describe('brute force without lockout', () => {
   });
 
   it('B4: 413 for oversized bodies, counters exact under parallel bursts, X-Forwarded-For only from trusted proxies', async () => {
-    const big = await env.app.inject({ method: 'POST', url: '/api/v1/auth/login', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ username: 'x', password: 'y'.repeat(2_000_000) }) });
+    const big = await env.app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/login',
+      headers: { 'content-type': 'application/json' },
+      payload: JSON.stringify({ username: 'x', password: 'y'.repeat(2_000_000) }),
+    });
     expect(big.statusCode).toBe(413);
     // a parallel burst from one address: exactly the budget (30) is evaluated, the rest are asked for a proof
-    const burst = await Promise.all(Array.from({ length: 45 }, (_, i) => login(`burst${i}`, 'Wrong-Password-1x', '198.51.100.77')));
+    const burst = await Promise.all(
+      Array.from({ length: 45 }, (_, i) => login(`burst${i}`, 'Wrong-Password-1x', '198.51.100.77')),
+    );
     expect(burst.filter((r) => r.statusCode === 401).length).toBe(30);
     expect(burst.filter((r) => r.statusCode === 429).length).toBe(15);
-    const row = await env.t.appliance.db.db.selectFrom('login_throttle').selectAll().where('key', '=', 'addr:198.51.100.77').executeTakeFirstOrThrow();
+    const row = await env.t.appliance.db.db
+      .selectFrom('login_throttle')
+      .selectAll()
+      .where('key', '=', 'addr:198.51.100.77')
+      .executeTakeFirstOrThrow();
     expect(row.failures).toBe(30);
     // X-Forwarded-For from an untrusted peer is ignored (still counted as 198.51.100.77)…
-    const spoof = await login('burst-x', 'Wrong-Password-1x', '198.51.100.77', {}, { 'x-forwarded-for': '203.0.113.1' });
+    const spoof = await login(
+      'burst-x',
+      'Wrong-Password-1x',
+      '198.51.100.77',
+      {},
+      { 'x-forwarded-for': '203.0.113.1' },
+    );
     expect(spoof.statusCode).toBe(429);
     // …but believed from the configured proxy
-    const viaProxy = await login('burst-x', 'Wrong-Password-1x', '192.0.2.254', {}, { 'x-forwarded-for': '203.0.113.1' });
+    const viaProxy = await login(
+      'burst-x',
+      'Wrong-Password-1x',
+      '192.0.2.254',
+      {},
+      { 'x-forwarded-for': '203.0.113.1' },
+    );
     expect(viaProxy.statusCode).toBe(401);
-    const viaProxyBlocked = await login('burst-y', 'Wrong-Password-1x', '192.0.2.254', {}, { 'x-forwarded-for': '198.51.100.77' });
+    const viaProxyBlocked = await login(
+      'burst-y',
+      'Wrong-Password-1x',
+      '192.0.2.254',
+      {},
+      { 'x-forwarded-for': '198.51.100.77' },
+    );
     expect(viaProxyBlocked.statusCode).toBe(429);
     const cfg = env.t.appliance.config.http;
     expect(cfg.requestTimeoutMs).toBeGreaterThan(0);

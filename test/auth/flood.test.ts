@@ -32,18 +32,25 @@ describe('flood of bad credentials', () => {
     expect((await me(flooder, { authorization: `Bearer ${token}` })).statusCode).toBe(200);
     const bad = Array.from({ length: 120 }, (_, i) => `cft_${String(i).padStart(43, 'x')}`);
     const answers = [];
-    for (let i = 0; i < bad.length; i += 20) answers.push(...(await Promise.all(bad.slice(i, i + 20).map((t) => me(flooder, { authorization: `Bearer ${t}` })))));
+    for (let i = 0; i < bad.length; i += 20)
+      answers.push(
+        ...(await Promise.all(bad.slice(i, i + 20).map((t) => me(flooder, { authorization: `Bearer ${t}` })))),
+      );
     expect(answers.filter((r) => r.statusCode === 401).length).toBe(30);
     const cut = answers.filter((r) => r.statusCode === 429);
     expect(cut.length).toBe(90);
     expect(Number(cut[0]!.headers['retry-after'])).toBeGreaterThan(0);
     // refused before the database: a token that never authenticated is refused too, even a valid one…
-    expect((await me(flooder, { authorization: `Bearer ${fresh.slice(0, -1)}${fresh.endsWith('A') ? 'B' : 'A'}` })).statusCode).toBe(429);
+    expect(
+      (await me(flooder, { authorization: `Bearer ${fresh.slice(0, -1)}${fresh.endsWith('A') ? 'B' : 'A'}` }))
+        .statusCode,
+    ).toBe(429);
     // …while a credential that authenticated recently goes on (and is still checked: revocation applies)
     expect((await me(flooder, { authorization: `Bearer ${token}` })).statusCode).toBe(200);
     // bad cookies count the same way, per address; another address is not affected
     const cookieFlood = [];
-    for (let i = 0; i < 35; i++) cookieFlood.push(await me('127.0.11.2', { cookie: `__Host-coffre=${'z'.repeat(43)}${i}` }));
+    for (let i = 0; i < 35; i++)
+      cookieFlood.push(await me('127.0.11.2', { cookie: `__Host-coffre=${'z'.repeat(43)}${i}` }));
     expect(cookieFlood.filter((r) => r.statusCode === 401).length).toBe(30);
     expect(cookieFlood.filter((r) => r.statusCode === 429).length).toBe(5);
     const s = await signIn(env, other, '127.0.11.3');
@@ -54,7 +61,9 @@ describe('flood of bad credentials', () => {
     expect(alerts.some((a) => a.targets?.includes('127.0.11.1'))).toBe(true);
     expect(alerts.some((a) => a.targets?.includes('"scope":"all"'))).toBe(true);
     // nothing is recorded per request; once the minute is over, one record per address with the counts
-    expect(await db().selectFrom('audit_events').selectAll().where('action', '=', 'auth.refused').execute()).toHaveLength(0);
+    expect(
+      await db().selectFrom('audit_events').selectAll().where('action', '=', 'auth.refused').execute(),
+    ).toHaveLength(0);
     env.clock.advance(61_000);
     expect((await me('127.0.11.4', { authorization: 'Bearer cft_nope' })).statusCode).toBe(401); // any failure after the minute flushes it
     await new Promise((r) => setTimeout(r, 300));

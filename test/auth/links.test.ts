@@ -15,12 +15,19 @@ afterAll(async () => {
 
 const db = () => env.t.appliance.db.db;
 const invite = async (username: string, role = 'member') => {
-  const r = await env.t.appliance.identity.accounts.invite({ username, email: `${username}@example.test`, role }, 'local:test', {}, true);
+  const r = await env.t.appliance.identity.accounts.invite(
+    { username, email: `${username}@example.test`, role },
+    'local:test',
+    {},
+    true,
+  );
   env.secrets.add(r.enrolUrl.split('/').pop()!);
   return r;
 };
-const enrol = (token: string, password: string) => env.app.inject({ method: 'POST', url: '/api/v1/auth/enrol', payload: { token, password } });
-const forgot = (body: Record<string, string>, ip = '203.0.113.9') => env.app.inject({ method: 'POST', url: '/api/v1/auth/password/forgot', remoteAddress: ip, payload: body });
+const enrol = (token: string, password: string) =>
+  env.app.inject({ method: 'POST', url: '/api/v1/auth/enrol', payload: { token, password } });
+const forgot = (body: Record<string, string>, ip = '203.0.113.9') =>
+  env.app.inject({ method: 'POST', url: '/api/v1/auth/password/forgot', remoteAddress: ip, payload: body });
 
 describe('enrolment and reset links', () => {
   it('R1: 256-bit CSPRNG token, only its SHA-256 stored; a newer link voids the older one', async () => {
@@ -95,7 +102,9 @@ describe('enrolment and reset links', () => {
     env.secrets.add(link.split('/').pop()!);
     expect(m.raw).not.toContain(u.password);
     await new Promise((r) => setTimeout(r, 300));
-    const resets = env.smtp.messages.filter((x) => x.to === 'rufus@example.test' && /Reset your Coffre password/.test(x.raw));
+    const resets = env.smtp.messages.filter(
+      (x) => x.to === 'rufus@example.test' && /Reset your Coffre password/.test(x.raw),
+    );
     expect(resets.length).toBe(3); // 1 + 5 + 5 requests for rufus, at most 3 mails per hour
     // per address: 20 per hour, then 429 with Retry-After, for known and unknown names alike
     let last = await forgot({ username: 'x' }, '203.0.113.50');
@@ -108,7 +117,12 @@ describe('enrolment and reset links', () => {
     const a = await enrolUser(env, 'romane', 'admin');
     const s = await signIn(env, a);
     env.clock.advance(3_600_000);
-    const r = await env.app.inject({ method: 'POST', url: '/api/v1/auth/password/forgot', headers: { host: 'evil.example', 'x-forwarded-host': 'evil.example' }, payload: { username: 'romane' } });
+    const r = await env.app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/password/forgot',
+      headers: { host: 'evil.example', 'x-forwarded-host': 'evil.example' },
+      payload: { username: 'romane' },
+    });
     expect(r.statusCode).toBe(202);
     expect(r.headers['referrer-policy']).toBe('no-referrer');
     const m = await env.smtp.next('romane@example.test');
@@ -118,19 +132,37 @@ describe('enrolment and reset links', () => {
     expect(m.raw).not.toContain('evil.example');
     const np = uniquePassword();
     env.secrets.add(np);
-    const done = await env.app.inject({ method: 'POST', url: '/api/v1/auth/password/reset', payload: { token: link, password: np } });
+    const done = await env.app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/password/reset',
+      payload: { token: link, password: np },
+    });
     expect(done.statusCode, done.body).toBe(200);
     expect(done.headers['set-cookie']).toBeUndefined();
     expect(done.headers['referrer-policy']).toBe('no-referrer');
     // the old session is gone
-    expect((await env.app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { cookie: s.cookie } })).statusCode).toBe(401);
+    expect(
+      (await env.app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { cookie: s.cookie } })).statusCode,
+    ).toBe(401);
     // the new password alone does not sign in: the TOTP step still applies
-    const li = await env.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: 'romane', password: np } });
+    const li = await env.app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/login',
+      payload: { username: 'romane', password: np },
+    });
     expect(li.statusCode).toBe(200);
     expect(li.json().status).toBe('mfa_required');
     expect(li.headers['set-cookie']).toBeUndefined();
     // the reset link worked once; the user was told by mail
-    expect((await env.app.inject({ method: 'POST', url: '/api/v1/auth/password/reset', payload: { token: link, password: uniquePassword() } })).statusCode).toBe(410);
+    expect(
+      (
+        await env.app.inject({
+          method: 'POST',
+          url: '/api/v1/auth/password/reset',
+          payload: { token: link, password: uniquePassword() },
+        })
+      ).statusCode,
+    ).toBe(410);
     const notice = await env.smtp.next('romane@example.test');
     expect(notice.raw).toMatch(/password was changed/);
     const events = await db().selectFrom('audit_events').selectAll().where('action', 'like', 'auth.reset%').execute();

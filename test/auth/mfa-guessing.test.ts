@@ -21,7 +21,14 @@ afterAll(async () => {
 
 type Answer = HttpsAnswer;
 const post = (p: string, body: unknown, from: string) => postFrom(env, p, body, from);
-const json = (r: Answer) => JSON.parse(r.body) as { status?: string; challenge?: string; csrfToken?: string; notices?: { kind: string }[]; error?: { code: string; details?: { proof?: { challenge: string; bits: number } } } };
+const json = (r: Answer) =>
+  JSON.parse(r.body) as {
+    status?: string;
+    challenge?: string;
+    csrfToken?: string;
+    notices?: { kind: string }[];
+    error?: { code: string; details?: { proof?: { challenge: string; bits: number } } };
+  };
 const challenge = async (username: string, password: string, from: string): Promise<string> => {
   const r = await post('/auth/login', { username, password }, from);
   expect(r.statusCode, r.body).toBe(200);
@@ -29,7 +36,8 @@ const challenge = async (username: string, password: string, from: string): Prom
   env.secrets.add(c);
   return c;
 };
-const alerts = (kind: string) => env.t.appliance.db.db.selectFrom('alerts').selectAll().where('kind', '=', kind).execute();
+const alerts = (kind: string) =>
+  env.t.appliance.db.db.selectFrom('alerts').selectAll().where('kind', '=', kind).execute();
 /** a 6-digit code that is not the current TOTP code */
 const wrongCode = (secret: string, i: number) => {
   const right = new Set([-1, 0, 1].map((o) => totpNow(secret, env.clock, o)));
@@ -42,7 +50,10 @@ describe('second-factor guessing', () => {
     const answers: Answer[] = [];
     for (let c = 0; c < 2; c++) {
       const ch = await challenge(u.username, u.password, `127.0.5.${c + 1}`);
-      for (let i = 0; i < 5; i++) answers.push(await post('/auth/login/mfa', { challenge: ch, code: wrongCode(u.totp!, c * 5 + i) }, `127.0.5.${c + 1}`));
+      for (let i = 0; i < 5; i++)
+        answers.push(
+          await post('/auth/login/mfa', { challenge: ch, code: wrongCode(u.totp!, c * 5 + i) }, `127.0.5.${c + 1}`),
+        );
     }
     expect(answers.every((r) => r.statusCode === 401)).toBe(true);
     // an 11th try on a new challenge: locked, whatever the code (guessing stops)
@@ -53,7 +64,11 @@ describe('second-factor guessing', () => {
     expect((await alerts('auth.mfa.locked')).some((a) => a.targets?.includes(u.id))).toBe(true);
     const mail = await env.smtp.next(u.email);
     expect(mail.raw).toMatch(/second factor was locked/);
-    const audit = await env.t.appliance.db.db.selectFrom('audit_events').selectAll().where('action', '=', 'auth.mfa.lock').execute();
+    const audit = await env.t.appliance.db.db
+      .selectFrom('audit_events')
+      .selectAll()
+      .where('action', '=', 'auth.mfa.lock')
+      .execute();
     expect(audit.some((a) => a.targets?.includes(u.id))).toBe(true);
 
     // once the lock is over, the user signs in and is told
@@ -78,7 +93,8 @@ describe('second-factor guessing', () => {
     const open = await challenge(u.username, u.password, '127.0.6.1');
     for (let c = 0; c < 2; c++) {
       const ch = await challenge(u.username, u.password, '127.0.6.2');
-      for (let i = 0; i < 5; i++) await post('/auth/login/mfa', { challenge: ch, code: wrongCode(u.totp!, i) }, '127.0.6.2');
+      for (let i = 0; i < 5; i++)
+        await post('/auth/login/mfa', { challenge: ch, code: wrongCode(u.totp!, i) }, '127.0.6.2');
     }
     env.clock.advance(30_000);
     const r = await post('/auth/login/mfa', { challenge: open, code: totpNow(u.totp!, env.clock) }, '127.0.6.1');
@@ -93,11 +109,23 @@ describe('second-factor guessing', () => {
     const fourth = await post('/auth/login', { username: u.username, password: u.password }, ip);
     expect(json(fourth).error?.code).toBe('PROOF_REQUIRED');
     const p = json(fourth).error!.details!.proof!;
-    const withProof = await post('/auth/login', { username: u.username, password: u.password, proof: { challenge: p.challenge, nonce: solveProof(p.challenge, p.bits) } }, ip);
+    const withProof = await post(
+      '/auth/login',
+      {
+        username: u.username,
+        password: u.password,
+        proof: { challenge: p.challenge, nonce: solveProof(p.challenge, p.bits) },
+      },
+      ip,
+    );
     expect(withProof.statusCode, withProof.body).toBe(200);
     env.secrets.add(json(withProof).challenge!);
     env.clock.advance(30_000);
-    const done = await post('/auth/login/mfa', { challenge: json(withProof).challenge, code: totpNow(u.totp!, env.clock) }, ip);
+    const done = await post(
+      '/auth/login/mfa',
+      { challenge: json(withProof).challenge, code: totpNow(u.totp!, env.clock) },
+      ip,
+    );
     expect(done.statusCode, done.body).toBe(200);
     env.secrets.add(json(done).csrfToken!);
     // the second factor succeeded: that address's count is released
@@ -121,9 +149,13 @@ describe('second-factor guessing', () => {
     // e-mail codes: the same per-user budget
     const e = await enrolUser(env, 'mail-emma', 'member', { mfa: 'email' });
     for (let i = 0; i < 5; i++) await challenge(e.username, e.password, `127.0.9.${i + 1}`);
-    expect(json(await post('/auth/login', { username: e.username, password: e.password }, '127.0.9.9')).error?.code).toBe('CODE_RATE_LIMITED');
+    expect(
+      json(await post('/auth/login', { username: e.username, password: e.password }, '127.0.9.9')).error?.code,
+    ).toBe('CODE_RATE_LIMITED');
     // the window passes: codes again
     env.clock.advance(15 * 60_000 + 1000);
-    expect((await post('/auth/login', { username: e.username, password: e.password }, '127.0.9.10')).statusCode).toBe(200);
+    expect((await post('/auth/login', { username: e.username, password: e.password }, '127.0.9.10')).statusCode).toBe(
+      200,
+    );
   });
 });

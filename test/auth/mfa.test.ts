@@ -12,8 +12,10 @@ afterAll(async () => {
   await env?.close();
 });
 
-const login = (username: string, password: string, ip = '192.0.2.20') => env.app.inject({ method: 'POST', url: '/api/v1/auth/login', remoteAddress: ip, payload: { username, password } });
-const answer = (challenge: string, code: string) => env.app.inject({ method: 'POST', url: '/api/v1/auth/login/mfa', payload: { challenge, code } });
+const login = (username: string, password: string, ip = '192.0.2.20') =>
+  env.app.inject({ method: 'POST', url: '/api/v1/auth/login', remoteAddress: ip, payload: { username, password } });
+const answer = (challenge: string, code: string) =>
+  env.app.inject({ method: 'POST', url: '/api/v1/auth/login/mfa', payload: { challenge, code } });
 const challengeOf = async (username: string, password: string, ip?: string) => {
   const r = await login(username, password, ip);
   expect(r.statusCode, r.body).toBe(200);
@@ -83,7 +85,11 @@ describe('second factor', () => {
     const c2 = await challengeOf('marius', u.password);
     const burst = await Promise.all(Array.from({ length: 12 }, () => answer(c2.challenge, '111111')));
     expect(burst.filter((x) => x.json().error.code === 'INVALID_CODE').length).toBeLessThanOrEqual(5);
-    const row = await env.t.appliance.db.db.selectFrom('recovery_codes').selectAll().where('user_id', '=', u.id).execute();
+    const row = await env.t.appliance.db.db
+      .selectFrom('recovery_codes')
+      .selectAll()
+      .where('user_id', '=', u.id)
+      .execute();
     expect(row).toHaveLength(10);
     expect(JSON.stringify(row)).not.toContain(u.recovery![0]!);
     // those 10 wrong codes (two challenges) locked the factor for 15 minutes (M5, mfa-guessing.test.ts)
@@ -102,7 +108,10 @@ describe('second factor', () => {
     expect(bo.totp).toBeDefined();
     expect(bo.recovery).toHaveLength(10);
     // members and auditors too: the password alone never signs anyone in
-    for (const [name, role] of [['milo', 'member'], ['mirabelle', 'auditor']] as const) {
+    for (const [name, role] of [
+      ['milo', 'member'],
+      ['mirabelle', 'auditor'],
+    ] as const) {
       const m = await enrolUser(env, name, role);
       expect(m.totp, role).toBeDefined();
       const direct = await login(name, m.password);
@@ -132,15 +141,34 @@ describe('second factor', () => {
     env.secrets.add(secret);
     expect(prov.json().qrSvg).toMatch(/^<svg/);
     const fresh = () => totpNow(secret, env.clock);
-    const noPw = await env.app.inject({ method: 'POST', url: '/api/v1/auth/mfa/totp/confirm', headers: sm.headers, payload: { code: fresh() } });
+    const noPw = await env.app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/mfa/totp/confirm',
+      headers: sm.headers,
+      payload: { code: fresh() },
+    });
     expect(noPw.statusCode).toBe(400);
-    const badPw = await env.app.inject({ method: 'POST', url: '/api/v1/auth/mfa/totp/confirm', headers: sm.headers, payload: { code: fresh(), currentPassword: 'Not-The-Password-1' } });
+    const badPw = await env.app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/mfa/totp/confirm',
+      headers: sm.headers,
+      payload: { code: fresh(), currentPassword: 'Not-The-Password-1' },
+    });
     expect(badPw.statusCode).toBe(403);
     env.clock.advance(30_000);
-    const ok = await env.app.inject({ method: 'POST', url: '/api/v1/auth/mfa/totp/confirm', headers: sm.headers, payload: { code: fresh(), currentPassword: mila.password } });
+    const ok = await env.app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/mfa/totp/confirm',
+      headers: sm.headers,
+      payload: { code: fresh(), currentPassword: mila.password },
+    });
     expect(ok.statusCode, ok.body).toBe(200);
     for (const c of ok.json().recoveryCodes as string[]) env.secrets.add(c);
-    expect((await env.app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { cookie: sm.cookie } })).statusCode).toBe(200);
-    expect((await env.app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { cookie: other.cookie } })).statusCode).toBe(401);
+    expect(
+      (await env.app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { cookie: sm.cookie } })).statusCode,
+    ).toBe(200);
+    expect(
+      (await env.app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { cookie: other.cookie } })).statusCode,
+    ).toBe(401);
   });
 });

@@ -40,7 +40,9 @@ describe('passwords', () => {
     for (const p of ['Password1!', 'Welcome2026!', 'Coffre2026!', 'P@ssw0rd2026!', 'Qwerty12345!']) {
       expect(checkPassword(p, policy).length, p).toBeGreaterThan(0);
     }
-    expect(checkPassword('Marguerite1!', policy, ['marguerite'])).toContain('contains a word tied to this account, organisation or product');
+    expect(checkPassword('Marguerite1!', policy, ['marguerite'])).toContain(
+      'contains a word tied to this account, organisation or product',
+    );
     expect(checkPassword('Acme-Corp-2026!', { ...policy, contextWords: ['acme'] }).length).toBeGreaterThan(0);
     expect(checkPassword('Tangerine-Ladder-42', policy)).toEqual([]);
   });
@@ -97,7 +99,11 @@ describe('passwords', () => {
       order.push(name);
       await new Promise((r) => setTimeout(r, 2));
     };
-    const all = [s.run(task('first')), ...Array.from({ length: 5 }, (_, i) => s.run(task(`guess-${i}`))), s.run(task('known'), true)];
+    const all = [
+      s.run(task('first')),
+      ...Array.from({ length: 5 }, (_, i) => s.run(task(`guess-${i}`))),
+      s.run(task('known'), true),
+    ];
     expect(s.pending).toBe(6);
     await Promise.all(all);
     expect(order.slice(0, 2)).toEqual(['first', 'known']);

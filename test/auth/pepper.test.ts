@@ -24,12 +24,25 @@ afterAll(async () => {
 });
 
 const signIn = (username: string, password: string, from = '127.0.6.1') =>
-  env.https('POST', '/api/v1/auth/login', { from, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password, issue: 'token' }) }).then((r) => {
-    const j = JSON.parse(r.body) as { token?: string };
-    if (j.token) env.secrets.add(j.token);
-    return r;
-  });
-const stored = async (id: string) => (await env.t.appliance.db.db.selectFrom('users').select('password_hash').where('id', '=', id).executeTakeFirstOrThrow()).password_hash!;
+  env
+    .https('POST', '/api/v1/auth/login', {
+      from,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username, password, issue: 'token' }),
+    })
+    .then((r) => {
+      const j = JSON.parse(r.body) as { token?: string };
+      if (j.token) env.secrets.add(j.token);
+      return r;
+    });
+const stored = async (id: string) =>
+  (
+    await env.t.appliance.db.db
+      .selectFrom('users')
+      .select('password_hash')
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow()
+  ).password_hash!;
 
 describe('password pepper in the HSM', () => {
   let u: Enrolled;
@@ -43,14 +56,22 @@ describe('password pepper in the HSM', () => {
     expect(await argon2Verify(phc, u.password)).toBe(false);
     expect(await argon2Verify(h, u.password).catch(() => false)).toBe(false);
     // with the HSM's HMAC it is the right hash (not garbage)
-    const peppered = await env.t.appliance.keys.provider.mac(PEPPER_KEY, Buffer.from(u.password, 'utf8'), { create: false });
+    const peppered = await env.t.appliance.keys.provider.mac(PEPPER_KEY, Buffer.from(u.password, 'utf8'), {
+      create: false,
+    });
     expect(await argon2Verify(phc, peppered.toString('base64'))).toBe(true);
   });
 
   it('a hash from before the pepper still signs in once, and is re-hashed with the pepper then', async () => {
     const v = await enrolUser(env, 'victoire', 'member');
     // what an upgraded install holds: argon2id over the bare password
-    const legacy = await argon2Hash(v.password, { algorithm: 2, memoryCost: 19_456, timeCost: 2, parallelism: 1, outputLen: 32 } as never);
+    const legacy = await argon2Hash(v.password, {
+      algorithm: 2,
+      memoryCost: 19_456,
+      timeCost: 2,
+      parallelism: 1,
+      outputLen: 32,
+    } as never);
     await env.t.appliance.db.db.updateTable('users').set({ password_hash: legacy }).where('id', '=', v.id).execute();
     expect((await signIn('victoire', 'Wrong-Password-1x')).statusCode).toBe(401);
     expect(await stored(v.id)).toBe(legacy);
@@ -65,7 +86,13 @@ describe('password pepper in the HSM', () => {
 
   it('HSM gone: sign-in answers 503 KEYS_UNAVAILABLE for peppered, legacy and unknown accounts alike (no check without the pepper), and works again once it is back', async () => {
     const w = await enrolUser(env, 'wolfgang', 'member');
-    const legacy = await argon2Hash(w.password, { algorithm: 2, memoryCost: 19_456, timeCost: 2, parallelism: 1, outputLen: 32 } as never);
+    const legacy = await argon2Hash(w.password, {
+      algorithm: 2,
+      memoryCost: 19_456,
+      timeCost: 2,
+      parallelism: 1,
+      outputLen: 32,
+    } as never);
     await env.t.appliance.db.db.updateTable('users').set({ password_hash: legacy }).where('id', '=', w.id).execute();
     const { tokenDir, module, conf } = env.t.token;
     const moved = `${tokenDir}.away`;
@@ -75,7 +102,11 @@ describe('password pepper in the HSM', () => {
       fs.mkdirSync(tokenDir);
       lib.finalize();
       lib.initialize();
-      for (const [name, password] of [['pia', u.password], ['wolfgang', w.password], ['nobody-here', 'Some-Password-1x']] as const) {
+      for (const [name, password] of [
+        ['pia', u.password],
+        ['wolfgang', w.password],
+        ['nobody-here', 'Some-Password-1x'],
+      ] as const) {
         const r = await signIn(name, password, '127.0.6.2');
         expect(r.statusCode, `${name}: ${r.body}`).toBe(503);
         expect(JSON.parse(r.body).error.code).toBe('KEYS_UNAVAILABLE');

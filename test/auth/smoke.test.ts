@@ -30,16 +30,31 @@ describe('identity smoke', () => {
 
   it('OpenAPI documents the identity routes with request and response schemas', async () => {
     const r = await env.app.inject({ method: 'GET', url: '/api/v1/openapi.json' });
-    const doc = r.json() as { paths: Record<string, Record<string, { requestBody?: unknown; responses?: Record<string, unknown> }>> };
-    for (const [p, m] of [['/api/v1/auth/login', 'post'], ['/api/v1/auth/enrol', 'post'], ['/api/v1/users', 'post'], ['/api/v1/workspaces', 'post'], ['/api/v1/access-reviews/{id}/items/{itemId}', 'post']] as const) {
+    const doc = r.json() as {
+      paths: Record<string, Record<string, { requestBody?: unknown; responses?: Record<string, unknown> }>>;
+    };
+    for (const [p, m] of [
+      ['/api/v1/auth/login', 'post'],
+      ['/api/v1/auth/enrol', 'post'],
+      ['/api/v1/users', 'post'],
+      ['/api/v1/workspaces', 'post'],
+      ['/api/v1/access-reviews/{id}/items/{itemId}', 'post'],
+    ] as const) {
       const op = doc.paths[p]?.[m];
       expect(op, p).toBeDefined();
       expect(op!.requestBody, p).toBeDefined();
-      expect(Object.keys(op!.responses ?? {}).some((c) => c.startsWith('2')), p).toBe(true);
+      expect(
+        Object.keys(op!.responses ?? {}).some((c) => c.startsWith('2')),
+        p,
+      ).toBe(true);
     }
     for (const [p, ops] of Object.entries(doc.paths)) {
       if (!/\/(auth|users|workspaces|access-reviews)/.test(p) || /documents|folders|usage/.test(p)) continue;
-      for (const [m, op] of Object.entries(ops)) expect(Object.keys(op.responses ?? {}).some((c) => c.startsWith('2')), `${m} ${p}`).toBe(true);
+      for (const [m, op] of Object.entries(ops))
+        expect(
+          Object.keys(op.responses ?? {}).some((c) => c.startsWith('2')),
+          `${m} ${p}`,
+        ).toBe(true);
     }
   });
 });

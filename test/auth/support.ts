@@ -35,7 +35,15 @@ export function captureLogger(): CapturedLog {
       cb();
     },
   });
-  const log = pino({ level: 'debug', base: { svc: 'coffre' }, redact: { paths: LOG_REDACT_PATHS, censor: '[REDACTED]' }, serializers: { err: pino.stdSerializers.err } }, stream);
+  const log = pino(
+    {
+      level: 'debug',
+      base: { svc: 'coffre' },
+      redact: { paths: LOG_REDACT_PATHS, censor: '[REDACTED]' },
+      serializers: { err: pino.stdSerializers.err },
+    },
+    stream,
+  );
   return { log, text: () => chunks.join('') };
 }
 
@@ -131,7 +139,11 @@ export async function startSmsReceiver(): Promise<SmsSink> {
   });
   await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
   const port = (server.address() as { port: number }).port;
-  return { url: `http://127.0.0.1:${port}/send`, received, close: () => new Promise<void>((res) => server.close(() => res())) };
+  return {
+    url: `http://127.0.0.1:${port}/send`,
+    received,
+    close: () => new Promise<void>((res) => server.close(() => res())),
+  };
 }
 
 export const linkIn = (text: string): string => {
@@ -156,12 +168,23 @@ export interface IdentityEnv {
   secrets: Set<string>;
   publicUrl: string;
   /** a real HTTPS request to the listening app (openIdentityEnv({}, { listen: true })) */
-  https(method: string, p: string, o?: { headers?: Record<string, string>; body?: Buffer | string; /** source address, e.g. 127.0.3.9 (any loopback address) */ from?: string }): Promise<{ statusCode: number; body: string; headers: http.IncomingHttpHeaders }>;
+  https(
+    method: string,
+    p: string,
+    o?: {
+      headers?: Record<string, string>;
+      body?: Buffer | string;
+      /** source address, e.g. 127.0.3.9 (any loopback address) */ from?: string;
+    },
+  ): Promise<{ statusCode: number; body: string; headers: http.IncomingHttpHeaders }>;
   close(): Promise<void>;
 }
 
 /** Opens an appliance with SMTP and SMS configured, a FakeClock and captured logs. */
-export async function openIdentityEnv(extraEnv: Record<string, string> = {}, opts: { listen?: boolean } = {}): Promise<IdentityEnv> {
+export async function openIdentityEnv(
+  extraEnv: Record<string, string> = {},
+  opts: { listen?: boolean } = {},
+): Promise<IdentityEnv> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'coffre-id-'));
   const smtp = await startSmtp(dir);
   const sms = await startSmsReceiver();
@@ -171,7 +194,13 @@ export async function openIdentityEnv(extraEnv: Record<string, string> = {}, opt
   const logs = captureLogger();
   const env = {
     COFFRE_CFG_mail: JSON.stringify({
-      smtp: { host: '127.0.0.1', port: smtp.port, tls: 'required', caFile: smtp.caFile, from: 'Coffre <coffre@example.test>' },
+      smtp: {
+        host: '127.0.0.1',
+        port: smtp.port,
+        tls: 'required',
+        caFile: smtp.caFile,
+        from: 'Coffre <coffre@example.test>',
+      },
       sms: { url: sms.url, authHeaderFile: smsAuth, bodyTemplate: '{"to":"{{to}}","text":"{{message}}"}' },
     }),
     COFFRE_CFG_site__name: '"Acme Archives"',
@@ -188,12 +217,30 @@ export async function openIdentityEnv(extraEnv: Record<string, string> = {}, opt
   const agent = new https.Agent({ keepAlive: false, ca: fs.readFileSync(path.join(t.dataDir, 'tls', 'cert.pem')) });
   const request: IdentityEnv['https'] = (method, p, o = {}) =>
     new Promise((resolve, reject) => {
-      const r = https.request({ host: '127.0.0.1', port, path: p, method, agent, servername: 'localhost', headers: o.headers ?? {}, ...(o.from ? { localAddress: o.from } : {}) }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', reject);
-        res.on('end', () => resolve({ statusCode: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-      });
+      const r = https.request(
+        {
+          host: '127.0.0.1',
+          port,
+          path: p,
+          method,
+          agent,
+          servername: 'localhost',
+          headers: o.headers ?? {},
+          ...(o.from ? { localAddress: o.from } : {}),
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', reject);
+          res.on('end', () =>
+            resolve({
+              statusCode: res.statusCode!,
+              headers: res.headers,
+              body: Buffer.concat(chunks).toString('utf8'),
+            }),
+          );
+        },
+      );
       r.on('error', reject);
       r.end(o.body);
     });
@@ -219,7 +266,13 @@ export async function openIdentityEnv(extraEnv: Record<string, string> = {}, opt
 }
 
 export const totpNow = (secret: string, clock: FakeClock, offsetSteps = 0) =>
-  OTPAuth.TOTP.generate({ secret: OTPAuth.Secret.fromBase32(secret), algorithm: 'SHA1', digits: 6, period: 30, timestamp: clock.nowMs() + offsetSteps * 30_000 });
+  OTPAuth.TOTP.generate({
+    secret: OTPAuth.Secret.fromBase32(secret),
+    algorithm: 'SHA1',
+    digits: 6,
+    period: 30,
+    timestamp: clock.nowMs() + offsetSteps * 30_000,
+  });
 
 export const cookieOf = (setCookie: string | string[] | undefined): string => {
   const v = Array.isArray(setCookie) ? setCookie[0]! : setCookie!;
@@ -230,6 +283,7 @@ export const cookieOf = (setCookie: string | string[] | undefined): string => {
 export function expectNoSecretsLogged(env: IdentityEnv): void {
   const text = env.logs.text();
   const leaked = [...env.secrets].filter((s) => typeof s === 'string' && s.length >= 6 && text.includes(s));
-  if (leaked.length) throw new Error(`secrets found in logs: ${leaked.length} (first starts ${leaked[0]!.slice(0, 3)}…)`);
+  if (leaked.length)
+    throw new Error(`secrets found in logs: ${leaked.length} (first starts ${leaked[0]!.slice(0, 3)}…)`);
   if (/#\/(enrol|reset)\/[A-Za-z0-9_-]{16,}/.test(text)) throw new Error('a one-time link was logged');
 }

@@ -22,7 +22,13 @@ const bodies: [string, Buffer][] = [
 ];
 const members = (list: [string, Buffer][], lie = 0) =>
   (async function* (): AsyncGenerator<Member> {
-    for (const [name, b] of list) yield { name, size: b.length + lie, open: async () => Readable.from([b.subarray(0, b.length >> 1), b.subarray(b.length >> 1)].filter((x) => x.length)) };
+    for (const [name, b] of list)
+      yield {
+        name,
+        size: b.length + lie,
+        open: async () =>
+          Readable.from([b.subarray(0, b.length >> 1), b.subarray(b.length >> 1)].filter((x) => x.length)),
+      };
   })();
 
 async function pack(list: [string, Buffer][], lie = 0) {
@@ -36,10 +42,15 @@ describe('archive writer', () => {
   it('writes a POSIX tar that GNU tar lists and unpacks byte for byte, long names included, manifest last', async () => {
     const { tar, seen } = await pack(bodies);
     expect(tar.length % 512).toBe(0);
-    expect(seen.map((s) => [s.name, s.size, s.sha256])).toEqual(bodies.map(([n, b]) => [n, b.length, crypto.createHash('sha256').update(b).digest('hex')]));
+    expect(seen.map((s) => [s.name, s.size, s.sha256])).toEqual(
+      bodies.map(([n, b]) => [n, b.length, crypto.createHash('sha256').update(b).digest('hex')]),
+    );
     const file = path.join(dir, 'a.tar');
     fs.writeFileSync(file, tar);
-    expect(execFileSync('tar', ['-tf', file]).toString().trim().split('\n')).toEqual([...bodies.map(([n]) => n), 'manifest.json']);
+    expect(execFileSync('tar', ['-tf', file]).toString().trim().split('\n')).toEqual([
+      ...bodies.map(([n]) => n),
+      'manifest.json',
+    ]);
     const out = path.join(dir, 'x');
     fs.mkdirSync(out);
     execFileSync('tar', ['-xf', file, '-C', out]);
@@ -48,7 +59,9 @@ describe('archive writer', () => {
     // and our own reader agrees
     const got = new Map<string, Buffer>();
     const r = await unpackArchive(
-      (async function* () { yield tar; })(),
+      (async function* () {
+        yield tar;
+      })(),
       async (name, _size, s) => {
         const cs: Buffer[] = [];
         for await (const c of s) cs.push(c as Buffer);
@@ -61,8 +74,14 @@ describe('archive writer', () => {
   });
 
   it('fails with BACKUP_INTEGRITY when a member is shorter or longer than declared', async () => {
-    await expect(pack(bodies.slice(1, 2), 1)).rejects.toMatchObject({ code: 'BACKUP_INTEGRITY', message: expect.stringContaining('shrank') });
-    await expect(pack(bodies.slice(1, 2), -1)).rejects.toMatchObject({ code: 'BACKUP_INTEGRITY', message: expect.stringContaining('grew') });
+    await expect(pack(bodies.slice(1, 2), 1)).rejects.toMatchObject({
+      code: 'BACKUP_INTEGRITY',
+      message: expect.stringContaining('shrank'),
+    });
+    await expect(pack(bodies.slice(1, 2), -1)).rejects.toMatchObject({
+      code: 'BACKUP_INTEGRITY',
+      message: expect.stringContaining('grew'),
+    });
   });
 
   it('frees (detaches) the chunks of a member that owns them once consumed, and only those', async () => {

@@ -35,7 +35,9 @@ describe('the bandwidth limit applies to the backup engine', { timeout: 180_000 
     const sample = setInterval(() => {
       const t = fs.readdirSync(dir).find((n) => n.startsWith('.tmp-'));
       if (!t) return;
-      const bytes = fs.readdirSync(path.join(dir, t)).reduce((sum, f) => sum + (fs.statSync(path.join(dir, t, f), { throwIfNoEntry: false })?.size ?? 0), 0);
+      const bytes = fs
+        .readdirSync(path.join(dir, t))
+        .reduce((sum, f) => sum + (fs.statSync(path.join(dir, t, f), { throwIfNoEntry: false })?.size ?? 0), 0);
       samples.push({ at: performance.now(), bytes });
     }, 100);
     const r = await e.service.run({ actor: 'job:backup' }).finally(() => clearInterval(sample));
@@ -51,7 +53,9 @@ describe('the bandwidth limit applies to the backup engine', { timeout: 180_000 
     const d = await e.service.drill({ actor: 'job:backup.drill' });
     const drill = ratio(rt.size!, performance.now() - t0);
     expect('backupId' in d).toBe(true);
-    console.log(`engine throughput / limit: upload ${up.toFixed(2)}, read-back ${back.toFixed(2)}, drill ${drill.toFixed(2)}`);
+    console.log(
+      `engine throughput / limit: upload ${up.toFixed(2)}, read-back ${back.toFixed(2)}, drill ${drill.toFixed(2)}`,
+    );
     for (const x of [up, back]) {
       expect(x).toBeGreaterThan(0.8);
       expect(x).toBeLessThan(1.2);

@@ -39,19 +39,37 @@ afterAll(async () => {
 });
 
 const run = () => e.service.run({ actor: 'job:backup' });
-const code = (p: Promise<unknown>) => p.then(() => 'no error', (x: { code?: string }) => x.code);
+const code = (p: Promise<unknown>) =>
+  p.then(
+    () => 'no error',
+    (x: { code?: string }) => x.code,
+  );
 
 describe('backup target registration', () => {
   it('refuses an out-of-jurisdiction target and a too-close target, storing nothing', async () => {
-    const base = { type: 'sftp' as const, url: e.sshd.url('x'), hostKey: e.sshd.hostKeyLine, identityFile: e.sshd.identityFile };
-    await expect(e.service.addTarget({ name: 'brussels', ...base, jurisdiction: 'BE', lat: 50.8503, lon: 4.3517 }, 'local:test')).rejects.toMatchObject({ code: 'TARGET_REFUSED', exitCode: 2 });
-    await expect(e.service.addTarget({ name: 'versailles', ...base, jurisdiction: 'FR', lat: 48.8049, lon: 2.1204 }, 'local:test')).rejects.toThrow(/closer than backup.minDistanceKm \(100 km\)/);
+    const base = {
+      type: 'sftp' as const,
+      url: e.sshd.url('x'),
+      hostKey: e.sshd.hostKeyLine,
+      identityFile: e.sshd.identityFile,
+    };
+    await expect(
+      e.service.addTarget({ name: 'brussels', ...base, jurisdiction: 'BE', lat: 50.8503, lon: 4.3517 }, 'local:test'),
+    ).rejects.toMatchObject({ code: 'TARGET_REFUSED', exitCode: 2 });
+    await expect(
+      e.service.addTarget({ name: 'versailles', ...base, jurisdiction: 'FR', lat: 48.8049, lon: 2.1204 }, 'local:test'),
+    ).rejects.toThrow(/closer than backup.minDistanceKm \(100 km\)/);
     expect(await e.service.listTargets()).toEqual([]);
     expect(fs.existsSync(path.join(e.sshd.root, 'x'))).toBe(false);
   });
 
   it('refuses an SFTP target without a pinned host key, and shows the key the server presents', async () => {
-    const err = await e.service.addTarget({ name: 'dr', type: 'sftp', url: e.sshd.url('dr'), ...LYON, identityFile: e.sshd.identityFile }, 'local:test').catch((x: Error & { code: string; hint: string }) => x);
+    const err = await e.service
+      .addTarget(
+        { name: 'dr', type: 'sftp', url: e.sshd.url('dr'), ...LYON, identityFile: e.sshd.identityFile },
+        'local:test',
+      )
+      .catch((x: Error & { code: string; hint: string }) => x);
     expect((err as { code: string }).code).toBe('USAGE');
     expect((err as { hint: string }).hint).toContain(e.sshd.hostKeyFingerprint);
   });
@@ -59,7 +77,9 @@ describe('backup target registration', () => {
   it('registers a distant target after reaching it, and writes its marker', async () => {
     await e.addTarget();
     expect((await e.service.listTargets()).map((t) => t.name)).toEqual(['dr']);
-    expect(JSON.parse(fs.readFileSync(path.join(e.targetDir, '.coffre-target'), 'utf8')).applianceId).toBe(e.env.t.appliance.config.applianceId);
+    expect(JSON.parse(fs.readFileSync(path.join(e.targetDir, '.coffre-target'), 'utf8')).applianceId).toBe(
+      e.env.t.appliance.config.applianceId,
+    );
   });
 });
 
@@ -74,8 +94,16 @@ describe('a full cycle', { timeout: 120_000 }, () => {
     await trail.exportCheckpoints();
     await trail.recordNow({ action: 'test.marker', actor: 'local:test', outcome: 'success' });
     const db = e.env.t.appliance.db.db;
-    headBefore = await db.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1).executeTakeFirstOrThrow().then((h) => ({ seq: Number(h.seq), hash: h.hash }));
-    const latest = await db.selectFrom('audit_checkpoints').select((eb) => eb.fn.max('seq').as('seq')).executeTakeFirstOrThrow();
+    headBefore = await db
+      .selectFrom('audit_head')
+      .select(['seq', 'hash'])
+      .where('id', '=', 1)
+      .executeTakeFirstOrThrow()
+      .then((h) => ({ seq: Number(h.seq), hash: h.hash }));
+    const latest = await db
+      .selectFrom('audit_checkpoints')
+      .select((eb) => eb.fn.max('seq').as('seq'))
+      .executeTakeFirstOrThrow();
     expect(Number(latest.seq)).toBeLessThan(headBefore.seq);
     const r = await run();
     expect(r.ok).toBe(true);
@@ -86,7 +114,10 @@ describe('a full cycle', { timeout: 120_000 }, () => {
     expect(t.members).toBe(3 + 3); // db, config, audit checkpoints + 3 blobs
     const at = atTarget(e.targetDir);
     expect(at).toEqual({ complete: [first], other: [] });
-    expect(fs.readdirSync(path.join(e.targetDir, first)).sort()).toEqual([...Array.from({ length: t.parts! }, (_, i) => `part-${String(i).padStart(6, '0')}.pgp`), 'sidecar.json']);
+    expect(fs.readdirSync(path.join(e.targetDir, first)).sort()).toEqual([
+      ...Array.from({ length: t.parts! }, (_, i) => `part-${String(i).padStart(6, '0')}.pgp`),
+      'sidecar.json',
+    ]);
     const [b] = await e.service.list();
     expect(b).toMatchObject({ id: first, state: 'complete', slot: 1, slotName: 'Mon', parts: t.parts });
     expect(b!.verifiedAt).toBe(MONDAY_0230);
@@ -96,7 +127,11 @@ describe('a full cycle', { timeout: 120_000 }, () => {
       expect(bytes.includes(Buffer.from('SQLite format 3'))).toBe(false);
       expect(bytes.includes(Buffer.from('board-minutes'))).toBe(false);
     }
-    const audit = await e.env.t.appliance.db.db.selectFrom('audit_events').select(['action', 'outcome']).where('action', 'like', 'backup.%').execute();
+    const audit = await e.env.t.appliance.db.db
+      .selectFrom('audit_events')
+      .select(['action', 'outcome'])
+      .where('action', 'like', 'backup.%')
+      .execute();
     expect(audit).toContainEqual({ action: 'backup.run', outcome: 'success' });
     expect(audit).toContainEqual({ action: 'backup.target.add', outcome: 'success' });
   });
@@ -104,7 +139,11 @@ describe('a full cycle', { timeout: 120_000 }, () => {
   it('verify reads it back again and records the check', async () => {
     const v = await e.service.verify('latest', { actor: 'local:test' });
     expect(v).toMatchObject({ id: first, ok: true, members: 6 });
-    const checks = await e.env.t.appliance.db.db.selectFrom('backup_checks').select(['kind', 'ok']).where('backup_id', '=', first).execute();
+    const checks = await e.env.t.appliance.db.db
+      .selectFrom('backup_checks')
+      .select(['kind', 'ok'])
+      .where('backup_id', '=', first)
+      .execute();
     expect(checks).toEqual([
       { kind: 'upload', ok: 1 },
       { kind: 'verify', ok: 1 },
@@ -116,15 +155,32 @@ describe('a full cycle', { timeout: 120_000 }, () => {
     const { sidecar } = await readSidecar(t, first, first);
     const key = await openSidecar(e.env.t.appliance.keys.provider, sidecar, { backupId: first }, first);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'inside-'));
-    const manifest = await readArchive({ target: t, dir: first, sidecar, key, label: first, onMember: sinkTo({ 'db/coffre.db': path.join(dir, 'db'), 'config/config.json': path.join(dir, 'config'), 'audit/checkpoints.json': path.join(dir, 'cps') }) });
+    const manifest = await readArchive({
+      target: t,
+      dir: first,
+      sidecar,
+      key,
+      label: first,
+      onMember: sinkTo({
+        'db/coffre.db': path.join(dir, 'db'),
+        'config/config.json': path.join(dir, 'config'),
+        'audit/checkpoints.json': path.join(dir, 'cps'),
+      }),
+    });
     expect(manifest.counts).toEqual({ documents: 3, versions: 3, blobs: 3 });
     expect(manifest.site).toMatchObject({ jurisdiction: 'FR' });
     const db = fs.readFileSync(path.join(dir, 'db'));
-    const row = await e.env.t.appliance.db.db.selectFrom('backups').select('wrapped_key').where('id', '=', first).executeTakeFirstOrThrow();
+    const row = await e.env.t.appliance.db.db
+      .selectFrom('backups')
+      .select('wrapped_key')
+      .where('id', '=', first)
+      .executeTakeFirstOrThrow();
     const nonce = JSON.parse(row.wrapped_key!).nonce as string;
     expect(db.includes(Buffer.from(nonce))).toBe(false);
     expect(db.includes(Buffer.from(nonce, 'hex'))).toBe(false);
-    expect(JSON.parse(fs.readFileSync(path.join(dir, 'config'), 'utf8')).applianceId).toBe(e.env.t.appliance.config.applianceId);
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'config'), 'utf8')).applianceId).toBe(
+      e.env.t.appliance.config.applianceId,
+    );
     // the backup carries a checkpoint MACed for it, covering the trail as it was when it was taken
     const cps = (JSON.parse(fs.readFileSync(path.join(dir, 'cps'), 'utf8')) as unknown[]).map(parseExportedCheckpoint);
     expect(cps[0]).toMatchObject({ kind: 'manual', seq: headBefore.seq, hash: headBefore.hash });
@@ -137,8 +193,16 @@ describe('a full cycle', { timeout: 120_000 }, () => {
 describe('escrow interop with stock GnuPG', { timeout: 120_000 }, () => {
   it('refuses an escrow key gpg 2.2 could not read, accepts a gpg-made key', async () => {
     const openpgp = await import('openpgp');
-    const v6 = await openpgp.generateKey({ type: 'curve25519', userIDs: [{ email: 'v6@example.fr' }], config: { v6Keys: true }, format: 'armored' });
-    await expect(e.service.addEscrow(v6.publicKey, 'local:test')).rejects.toMatchObject({ code: 'ESCROW_KEY_REFUSED', exitCode: 2 });
+    const v6 = await openpgp.generateKey({
+      type: 'curve25519',
+      userIDs: [{ email: 'v6@example.fr' }],
+      config: { v6Keys: true },
+      format: 'armored',
+    });
+    await expect(e.service.addEscrow(v6.publicKey, 'local:test')).rejects.toMatchObject({
+      code: 'ESCROW_KEY_REFUSED',
+      exitCode: 2,
+    });
     const k = await e.service.addEscrow(gpg.publicKey, 'local:test');
     expect(k.fingerprint).toBe(gpg.fingerprint);
   });
@@ -148,11 +212,17 @@ describe('escrow interop with stock GnuPG', { timeout: 120_000 }, () => {
     const r = await run();
     const id = r.targets[0]!.backupId!;
     const dir = path.join(e.targetDir, id);
-    const parts = fs.readdirSync(dir).filter((f) => f.endsWith('.pgp')).sort();
+    const parts = fs
+      .readdirSync(dir)
+      .filter((f) => f.endsWith('.pgp'))
+      .sort();
     const tarBytes = Buffer.concat(parts.map((p) => gpg.run(['--decrypt', path.join(dir, p)])));
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'untar-'));
     execFileSync('tar', ['-x', '-C', out], { input: tarBytes });
-    const manifest = JSON.parse(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8')) as { backupId: string; members: { name: string; size: number; sha256: string }[] };
+    const manifest = JSON.parse(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8')) as {
+      backupId: string;
+      members: { name: string; size: number; sha256: string }[];
+    };
     expect(manifest.backupId).toBe(id);
     expect(manifest.members.length).toBe(6);
     for (const m of manifest.members) {
@@ -161,7 +231,10 @@ describe('escrow interop with stock GnuPG', { timeout: 120_000 }, () => {
       expect(sha(b)).toBe(m.sha256);
     }
     // the document blobs stay encrypted under the KEK: the escrow key alone never reveals a document
-    for (const [, bytes] of e.docs) if (bytes.length > 32) for (const f of filesUnder(path.join(out, 'blobs'))) expect(fs.readFileSync(f).includes(bytes.subarray(0, 32))).toBe(false);
+    for (const [, bytes] of e.docs)
+      if (bytes.length > 32)
+        for (const f of filesUnder(path.join(out, 'blobs')))
+          expect(fs.readFileSync(f).includes(bytes.subarray(0, 32))).toBe(false);
     fs.rmSync(out, { recursive: true });
   });
 });
@@ -174,9 +247,16 @@ describe('tampering and failures', { timeout: 120_000 }, () => {
     const bad = Buffer.from(orig);
     bad[1000]! ^= 0x20;
     fs.writeFileSync(part, bad);
-    await expect(e.service.verify(latest!.id, { actor: 'local:test' })).rejects.toMatchObject({ code: 'BACKUP_INTEGRITY' });
+    await expect(e.service.verify(latest!.id, { actor: 'local:test' })).rejects.toMatchObject({
+      code: 'BACKUP_INTEGRITY',
+    });
     expect(await e.alerts()).toContain('backup.verify-failed');
-    const check = await e.env.t.appliance.db.db.selectFrom('backup_checks').selectAll().where('backup_id', '=', latest!.id).orderBy('id', 'desc').executeTakeFirstOrThrow();
+    const check = await e.env.t.appliance.db.db
+      .selectFrom('backup_checks')
+      .selectAll()
+      .where('backup_id', '=', latest!.id)
+      .orderBy('id', 'desc')
+      .executeTakeFirstOrThrow();
     expect(check.ok).toBe(0);
     expect(check.error).toMatch(/BACKUP_INTEGRITY: .*part-000001.pgp does not match its recorded SHA-256/);
     // an edited sidecar fails its HSM MAC
@@ -226,7 +306,11 @@ describe('retention by weekday slot', { timeout: 300_000 }, () => {
       }
       const r = await run();
       const id = r.targets[0]!.backupId!;
-      const row = await e.env.t.appliance.db.db.selectFrom('backups').select(['slot', 'wrapped_key']).where('id', '=', id).executeTakeFirstOrThrow();
+      const row = await e.env.t.appliance.db.db
+        .selectFrom('backups')
+        .select(['slot', 'wrapped_key'])
+        .where('id', '=', id)
+        .executeTakeFirstOrThrow();
       days.push({ id, slot: row.slot, wrapped: JSON.parse(row.wrapped_key!).nonce });
       expect(r.targets[0]!.deleted).toEqual(d === 7 ? [{ id: days[0]!.id, reason: 'replaced' }] : []);
     }
@@ -235,19 +319,42 @@ describe('retention by weekday slot', { timeout: 300_000 }, () => {
     expect(at.other).toEqual([]);
     expect(new Set(days.slice(1).map((d) => d.slot)).size).toBe(7);
     // the replacement came after the new backup's verification, in the audit trail's order
-    const events = await e.env.t.appliance.db.db.selectFrom('audit_events').select(['seq', 'action', 'targets', 'reason']).where('action', 'in', ['backup.run', 'backup.delete']).orderBy('seq').execute();
+    const events = await e.env.t.appliance.db.db
+      .selectFrom('audit_events')
+      .select(['seq', 'action', 'targets', 'reason'])
+      .where('action', 'in', ['backup.run', 'backup.delete'])
+      .orderBy('seq')
+      .execute();
     const runSeq = events.find((x) => x.action === 'backup.run' && x.targets?.includes(days[7]!.id))!.seq;
     const delSeq = events.find((x) => x.action === 'backup.delete' && x.targets?.includes(days[0]!.id))!.seq;
     expect(delSeq).toBeGreaterThan(runSeq);
     // the weekly verification reads all seven slots back in full
     expect(await e.service.verifyAll({ actor: 'job:backup.verify' })).toEqual({ ok: 7, failed: [] });
-    const weekly = await e.env.t.appliance.db.db.selectFrom('backup_checks').select('backup_id').where('kind', '=', 'weekly').where('ok', '=', 1).execute();
-    expect(weekly.map((w) => w.backup_id).sort()).toEqual(days.slice(1).map((d) => d.id).sort());
-    const old = await e.env.t.appliance.db.db.selectFrom('backups').selectAll().where('id', '=', days[0]!.id).executeTakeFirstOrThrow();
+    const weekly = await e.env.t.appliance.db.db
+      .selectFrom('backup_checks')
+      .select('backup_id')
+      .where('kind', '=', 'weekly')
+      .where('ok', '=', 1)
+      .execute();
+    expect(weekly.map((w) => w.backup_id).sort()).toEqual(
+      days
+        .slice(1)
+        .map((d) => d.id)
+        .sort(),
+    );
+    const old = await e.env.t.appliance.db.db
+      .selectFrom('backups')
+      .selectAll()
+      .where('id', '=', days[0]!.id)
+      .executeTakeFirstOrThrow();
     expect(old).toMatchObject({ state: 'deleted', wrapped_key: null, deleted_reason: 'replaced' });
     // the expired backup's HSM key object is destroyed, and its key reference exists nowhere:
     // catalogue, database file and WAL, target, scratch, other backups
-    await expect(e.env.t.appliance.keys.provider.mac(sessionKeyName(days[0]!.id), sessionKeyInput(days[0]!.id, days[0]!.wrapped), { create: false })).rejects.toMatchObject({ code: 'KEY_DESTROYED' });
+    await expect(
+      e.env.t.appliance.keys.provider.mac(sessionKeyName(days[0]!.id), sessionKeyInput(days[0]!.id, days[0]!.wrapped), {
+        create: false,
+      }),
+    ).rejects.toMatchObject({ code: 'KEY_DESTROYED' });
     const needles = [Buffer.from(days[0]!.wrapped), Buffer.from(days[0]!.wrapped, 'hex')];
     const dataDir = e.env.t.dataDir;
     const haystacks = [...filesUnder(dataDir), ...filesUnder(e.sshd.root)];

@@ -39,7 +39,9 @@ afterAll(async () => {
 });
 
 const db = () => e.env.t.appliance.db.db;
-const stateOf = async (id: string) => (await db().selectFrom('backups').select(['state', 'wrapped_key']).where('id', '=', id).executeTakeFirstOrThrow()).state;
+const stateOf = async (id: string) =>
+  (await db().selectFrom('backups').select(['state', 'wrapped_key']).where('id', '=', id).executeTakeFirstOrThrow())
+    .state;
 const run = () => e.service.run({ actor: 'job:backup' });
 
 describe('zombie backups', { timeout: 240_000 }, () => {
@@ -84,7 +86,7 @@ describe('zombie backups', { timeout: 240_000 }, () => {
 });
 
 describe('a copy of the target does not restore a destroyed backup', { timeout: 240_000 }, () => {
-  it('retention destroys a backup; `coffre restore` of a copy made before, with the appliance\'s own HSM, is refused and nothing in it decrypts', async () => {
+  it("retention destroys a backup; `coffre restore` of a copy made before, with the appliance's own HSM, is refused and nothing in it decrypts", async () => {
     const id = atTarget(share).complete.at(-1)!;
     const copyRoot = path.join(tmp, 'dr-site-snapshot');
     fs.mkdirSync(copyRoot);
@@ -97,7 +99,14 @@ describe('a copy of the target does not restore a destroyed backup', { timeout: 
     expect(sidecar.wrappedKey).toBeUndefined();
     const live = await keys.mac(sessionKeyName(id), sessionKeyInput(id, sidecar.sessionKey!.nonce), { create: false });
     const dbFile = path.join(tmp, 'live.db');
-    await readArchive({ target: t, dir: id, sidecar, key: live, label: id, onMember: sinkTo({ 'db/coffre.db': dbFile }) });
+    await readArchive({
+      target: t,
+      dir: id,
+      sidecar,
+      key: live,
+      label: id,
+      onMember: sinkTo({ 'db/coffre.db': dbFile }),
+    });
     expect(fs.statSync(dbFile).size).toBeGreaterThan(0);
     // eight days later the backup is past its promised life: retention destroys it
     e.env.clock.advance(8 * DAY_MS);
@@ -108,17 +117,31 @@ describe('a copy of the target does not restore a destroyed backup', { timeout: 
     const keysFile = path.join(tmp, 'keys.json');
     fs.writeFileSync(keysFile, JSON.stringify(e.env.t.token.section));
     const newDir = path.join(tmp, 'restored');
-    const r = await runCli(['restore', '--from', `file://${copyRoot}`, '--backup', id, '--data-dir', newDir, '--keys', keysFile]);
+    const r = await runCli([
+      'restore',
+      '--from',
+      `file://${copyRoot}`,
+      '--backup',
+      id,
+      '--data-dir',
+      newDir,
+      '--keys',
+      keysFile,
+    ]);
     expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toMatch(/^BACKUP_DESTROYED: backup \S+ was destroyed/m);
     expect(fs.existsSync(newDir)).toBe(false);
     // nothing in the copy decrypts: the sidecar names a key the HSM no longer holds, and a key
     // of that name made afresh opens nothing
-    await expect(keys.mac(sessionKeyName(id), sessionKeyInput(id, sidecar.sessionKey!.nonce), { create: false })).rejects.toMatchObject({ code: 'KEY_DESTROYED' });
+    await expect(
+      keys.mac(sessionKeyName(id), sessionKeyInput(id, sidecar.sessionKey!.nonce), { create: false }),
+    ).rejects.toMatchObject({ code: 'KEY_DESTROYED' });
     await keys.createMacKey(sessionKeyName(id));
     const fresh = await keys.mac(sessionKeyName(id), sessionKeyInput(id, sidecar.sessionKey!.nonce), { create: false });
     expect(fresh.equals(live)).toBe(false);
-    await expect(readArchive({ target: t, dir: id, sidecar, key: fresh, label: id, onMember: sinkTo({}) })).rejects.toThrow();
+    await expect(
+      readArchive({ target: t, dir: id, sidecar, key: fresh, label: id, onMember: sinkTo({}) }),
+    ).rejects.toThrow();
     await keys.destroyMacKey(sessionKeyName(id));
   });
 });
@@ -134,8 +157,16 @@ describe('the missed-backup alarm', { timeout: 240_000 }, () => {
     const w = await e.service.watchdog({ actor: 'job:backup.watchdog' });
     expect(w.overdue).toBe(true);
     expect(w.lastCompletedAt).toBe(e.env.clock.nowMs() - 72 * 3600_000);
-    const overdue = await db().selectFrom('alerts').select(['message', 'state']).where('kind', '=', 'backup.overdue').where('last_at', '=', e.env.clock.nowMs()).executeTakeFirstOrThrow();
-    expect(overdue).toEqual({ state: 'open', message: expect.stringMatching(/^no new backup completed at share for 72\.0 h/) });
+    const overdue = await db()
+      .selectFrom('alerts')
+      .select(['message', 'state'])
+      .where('kind', '=', 'backup.overdue')
+      .where('last_at', '=', e.env.clock.nowMs())
+      .executeTakeFirstOrThrow();
+    expect(overdue).toEqual({
+      state: 'open',
+      message: expect.stringMatching(/^no new backup completed at share for 72\.0 h/),
+    });
     await run();
     expect((await e.service.watchdog({ actor: 'job:backup.watchdog' })).overdue).toBe(false);
   });

@@ -34,7 +34,15 @@ afterAll(async () => {
 
 const escrowOf = async (id: string) => (await readSidecar(new PathTarget(path.join(tmp, 'dr')), id, id)).sidecar.escrow;
 const backup = async () => (await e.service.run({ actor: 'job:backup' })).targets[0]!.backupId!;
-const audited = async (action: string) => (await e.env.t.appliance.db.db.selectFrom('audit_events').select(['outcome', 'reason', 'targets']).where('action', '=', action).orderBy('seq').execute()).map((r) => ({ outcome: r.outcome, reason: r.reason, targets: r.targets }));
+const audited = async (action: string) =>
+  (
+    await e.env.t.appliance.db.db
+      .selectFrom('audit_events')
+      .select(['outcome', 'reason', 'targets'])
+      .where('action', '=', action)
+      .orderBy('seq')
+      .execute()
+  ).map((r) => ({ outcome: r.outcome, reason: r.reason, targets: r.targets }));
 
 describe('escrow keys: expiry and removal', { timeout: 180_000 }, () => {
   it('a key past the expiry set for it, or removed, is no longer used; both audited; an expiry is only brought forward', async () => {
@@ -49,15 +57,22 @@ describe('escrow keys: expiry and removal', { timeout: 180_000 }, () => {
     const now = e.env.clock.nowMs();
     const r = await e.service.expireEscrow(g1.fingerprint, now + 3600_000, 'local:test');
     expect(r).toEqual({ fingerprint: g1.fingerprint, expiresAt: now + 3600_000 });
-    await expect(e.service.expireEscrow(g1.fingerprint, now + 7200_000, 'local:test')).rejects.toMatchObject({ code: 'USAGE', exitCode: 2 });
-    expect((await e.service.listEscrow()).find((k) => k.fingerprint === g1.fingerprint)!.expiresAt).toBe(now + 3600_000);
+    await expect(e.service.expireEscrow(g1.fingerprint, now + 7200_000, 'local:test')).rejects.toMatchObject({
+      code: 'USAGE',
+      exitCode: 2,
+    });
+    expect((await e.service.listEscrow()).find((k) => k.fingerprint === g1.fingerprint)!.expiresAt).toBe(
+      now + 3600_000,
+    );
     e.env.clock.advance(2 * 3600_000);
     const second = await backup();
     expect(await escrowOf(second)).toEqual([g2.fingerprint]);
 
     await e.service.removeEscrow(g2.fingerprint, 'local:test');
     expect((await e.service.listEscrow()).map((k) => k.fingerprint)).toEqual([g1.fingerprint]);
-    await expect(e.service.removeEscrow(g2.fingerprint, 'local:test')).rejects.toMatchObject({ code: 'ESCROW_KEY_NOT_FOUND' });
+    await expect(e.service.removeEscrow(g2.fingerprint, 'local:test')).rejects.toMatchObject({
+      code: 'ESCROW_KEY_NOT_FOUND',
+    });
     e.env.clock.advance(3600_000);
     const third = await backup();
     expect(await escrowOf(third)).toEqual([]);
@@ -71,6 +86,8 @@ describe('escrow keys: expiry and removal', { timeout: 180_000 }, () => {
       { outcome: 'success', reason: null, targets: expect.stringContaining(g1.fingerprint) },
       { outcome: 'denied', reason: 'EXPIRY_LATER', targets: expect.stringContaining(g1.fingerprint) },
     ]);
-    expect(await audited('backup.escrow.remove')).toEqual([{ outcome: 'success', reason: null, targets: expect.stringContaining(g2.fingerprint) }]);
+    expect(await audited('backup.escrow.remove')).toEqual([
+      { outcome: 'success', reason: null, targets: expect.stringContaining(g2.fingerprint) },
+    ]);
   });
 });

@@ -25,15 +25,38 @@ const alertCount = async (kind: string) => (await e.alerts()).filter((k) => k ==
 
 describe('backup failures', { timeout: 180_000 }, () => {
   it('a full disk at the target: TARGET_FULL before a byte of the backup is sent, other targets still backed up', async () => {
-    await e.service.addTarget({ name: 'tiny', type: 'sftp', url: e.sshd.url('tiny'), ...LYON, hostKey: e.sshd.hostKeyFingerprint, identityFile: e.sshd.identityFile }, 'local:test');
+    await e.service.addTarget(
+      {
+        name: 'tiny',
+        type: 'sftp',
+        url: e.sshd.url('tiny'),
+        ...LYON,
+        hostKey: e.sshd.hostKeyFingerprint,
+        identityFile: e.sshd.identityFile,
+      },
+      'local:test',
+    );
     const before = await alertCount('backup.failed');
     e.env.clock.advance(60_000);
-    const err = (await run().catch((x: unknown) => x)) as { code: string; details: { targets: { target: string; ok: boolean; code?: string }[] } };
+    const err = (await run().catch((x: unknown) => x)) as {
+      code: string;
+      details: { targets: { target: string; ok: boolean; code?: string }[] };
+    };
     expect(err.code).toBe('TARGET_FULL');
-    expect(err.details.targets).toEqual([expect.objectContaining({ target: 'dr', ok: true }), expect.objectContaining({ target: 'tiny', ok: false, code: 'TARGET_FULL' })]);
+    expect(err.details.targets).toEqual([
+      expect.objectContaining({ target: 'dr', ok: true }),
+      expect.objectContaining({ target: 'tiny', ok: false, code: 'TARGET_FULL' }),
+    ]);
     expect(await alertCount('backup.failed')).toBe(before + 1);
     // at the (namespaced) tmpfs, seen through sftp: only the marker
-    const t = new SftpTarget({ host: e.sshd.host, port: e.sshd.port, username: e.sshd.user, dir: `${e.sshd.root}/tiny`, hostKey: e.sshd.hostKeyFingerprint, privateKey: fs.readFileSync(e.sshd.identityFile) });
+    const t = new SftpTarget({
+      host: e.sshd.host,
+      port: e.sshd.port,
+      username: e.sshd.user,
+      dir: `${e.sshd.root}/tiny`,
+      hostKey: e.sshd.hostKeyFingerprint,
+      privateKey: fs.readFileSync(e.sshd.identityFile),
+    });
     expect((await t.list('')).map((x) => x.name)).toEqual(['.coffre-target']);
     await t.close();
     await e.service.removeTarget('tiny', 'local:test');

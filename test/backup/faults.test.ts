@@ -88,7 +88,11 @@ describe('backup under faults', { timeout: 240_000 }, () => {
     expect(err).toMatchObject({ code: 'TARGET_STALLED' });
     expect(took).toBeGreaterThan(STALL_MS - 500);
     expect(took).toBeLessThan(STALL_MS + 15_000); // the deadline, then the failure recorded and audited
-    const alert = await db().selectFrom('alerts').select(['kind', 'message']).orderBy('at', 'desc').executeTakeFirstOrThrow();
+    const alert = await db()
+      .selectFrom('alerts')
+      .select(['kind', 'message'])
+      .orderBy('at', 'desc')
+      .executeTakeFirstOrThrow();
     expect(alert).toMatchObject({ kind: 'backup.failed', message: expect.stringContaining('TARGET_STALLED') });
     const [job] = await e.env.t.appliance.scheduler.runs();
     expect(job?.outcome).not.toBe('running');
@@ -104,11 +108,17 @@ describe('backup under faults', { timeout: 240_000 }, () => {
     expect(second.status, second.body.toString()).toBe(409);
     const running = (await e.env.t.appliance.scheduler.runs('backup')).find((r) => r.outcome === 'running');
     expect(running).toBeDefined();
-    expect(second.json<{ error: { code: string; details: { runId: number } } }>().error).toMatchObject({ code: 'JOB_BUSY', details: { runId: running!.id } });
+    expect(second.json<{ error: { code: string; details: { runId: number } } }>().error).toMatchObject({
+      code: 'JOB_BUSY',
+      details: { runId: running!.id },
+    });
     // a verification asked for meanwhile is refused the same way, naming the backup run
     const verify = await e.env.req('POST', '/api/v1/backup/backups/latest/verify', { token: operator.token });
     expect(verify.status, verify.body.toString()).toBe(409);
-    expect(verify.json<{ error: { code: string; details: { runId: number } } }>().error).toMatchObject({ code: 'BACKUP_BUSY', details: { runId: running!.id } });
+    expect(verify.json<{ error: { code: string; details: { runId: number } } }>().error).toMatchObject({
+      code: 'BACKUP_BUSY',
+      details: { runId: running!.id },
+    });
     // the first one completes (nobody deleted its temporary directory)
     const until = Date.now() + 120_000;
     for (;;) {
@@ -127,7 +137,11 @@ describe('backup under faults', { timeout: 240_000 }, () => {
     const done = await run();
     const id = done.targets[0]!.backupId!;
     // what a SIGKILL between the rename and the catalogue update leaves: the backup complete at the target, its row `uploading`
-    await db().updateTable('backups').set({ state: 'uploading', plain_size: null, size: null, parts: null, members: null, verified_at: null }).where('id', '=', id).execute();
+    await db()
+      .updateTable('backups')
+      .set({ state: 'uploading', plain_size: null, size: null, parts: null, members: null, verified_at: null })
+      .where('id', '=', id)
+      .execute();
     nextDay();
     expect((await run()).ok).toBe(true);
     const row = await db().selectFrom('backups').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
@@ -140,12 +154,21 @@ describe('backup under faults', { timeout: 240_000 }, () => {
   it('a backup the catalogue holds as failed but whose directory is at the target (the old outcome of that kill) is destroyed at the next run', async () => {
     nextDay();
     const id = (await run()).targets[0]!.backupId!;
-    await db().updateTable('backups').set({ state: 'failed', wrapped_key: null, error: 'ABANDONED', deleted_reason: 'abandoned' }).where('id', '=', id).execute();
+    await db()
+      .updateTable('backups')
+      .set({ state: 'failed', wrapped_key: null, error: 'ABANDONED', deleted_reason: 'abandoned' })
+      .where('id', '=', id)
+      .execute();
     expect(atTarget(e.targetDir).complete).toContain(id);
     nextDay();
     expect((await run()).ok).toBe(true);
     expect(atTarget(e.targetDir).complete).not.toContain(id);
-    const audit = await db().selectFrom('audit_events').select(['action', 'reason']).where('action', '=', 'backup.delete').where('reason', '=', 'UNMANAGED').execute();
+    const audit = await db()
+      .selectFrom('audit_events')
+      .select(['action', 'reason'])
+      .where('action', '=', 'backup.delete')
+      .where('reason', '=', 'UNMANAGED')
+      .execute();
     expect(audit.length).toBeGreaterThan(0);
   });
 

@@ -20,7 +20,12 @@ let operator: User;
 /** the operator signs in with a password only (the second factor is tested elsewhere) */
 const NO_MFA = { COFFRE_CFG_auth__mfa__requiredRoles: '["admin"]' };
 // slow enough to be interrupted mid-transfer; the default lease TTL (2 min): nothing here waits for it
-const cliEnv = { COFFRE_CFG_backup__partSizeMiB: '1', COFFRE_CFG_backup__retries: '1', COFFRE_CFG_backup__retryBaseMs: '20', COFFRE_CFG_backup__bandwidthLimitKiBps: '384' };
+const cliEnv = {
+  COFFRE_CFG_backup__partSizeMiB: '1',
+  COFFRE_CFG_backup__retries: '1',
+  COFFRE_CFG_backup__retryBaseMs: '20',
+  COFFRE_CFG_backup__bandwidthLimitKiBps: '384',
+};
 
 beforeAll(async () => {
   e = await openBackupEnv(NO_MFA);
@@ -40,10 +45,15 @@ const scratchCopies = () => (fs.existsSync(scratch) ? fs.readdirSync(scratch) : 
 
 /** starts a CLI verb; resolves its exit code, signal and stderr when it ends */
 function start(args: string[]) {
-  const child = spawn(process.execPath, [CLI, ...args, '--data-dir', e.env.t.dataDir], { env: { ...process.env, ...cliEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, ...args, '--data-dir', e.env.t.dataDir], {
+    env: { ...process.env, ...cliEnv },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string; at: number }>((r) => child.once('exit', (code, signal) => r({ code, signal, stderr, at: performance.now() })));
+  const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string; at: number }>((r) =>
+    child.once('exit', (code, signal) => r({ code, signal, stderr, at: performance.now() })),
+  );
   return { child, ended };
 }
 
@@ -89,7 +99,9 @@ describe('the CLI stopped by a signal', { timeout: 240_000 }, () => {
     expect(r.stderr).toMatch(/INTERRUPTED: stopped by SIGINT/);
     expect(scratchCopies()).toEqual([]);
     expect(await db().selectFrom('job_leases').selectAll().execute()).toEqual([]);
-    expect((await db().selectFrom('backups').select(['state', 'error']).where('id', '=', id).executeTakeFirstOrThrow())).toEqual({ state: 'complete', error: null });
+    expect(
+      await db().selectFrom('backups').select(['state', 'error']).where('id', '=', id).executeTakeFirstOrThrow(),
+    ).toEqual({ state: 'complete', error: null });
   });
 
   it('SIGTERM mid-drill: exit 143, the restored copy removed, no failed drill recorded nor alerted', async () => {
@@ -103,7 +115,9 @@ describe('the CLI stopped by a signal', { timeout: 240_000 }, () => {
     expect(scratchCopies()).toEqual([]);
     expect(await db().selectFrom('job_leases').selectAll().execute()).toEqual([]);
     expect((await e.alerts()).length).toBe(alerts);
-    expect((await db().selectFrom('backup_checks').select('id').where('kind', '=', 'drill').execute()).length).toBe(checks);
+    expect((await db().selectFrom('backup_checks').select('id').where('kind', '=', 'drill').execute()).length).toBe(
+      checks,
+    );
   });
 
   it('SIGKILL mid-upload: verify and run work at once (leases taken over, said so), the killed run marked abandoned, its snapshot swept', async () => {
@@ -111,7 +125,10 @@ describe('the CLI stopped by a signal', { timeout: 240_000 }, () => {
     await until('the upload', uploadingParts, child);
     child.kill('SIGKILL');
     await ended;
-    expect((await db().selectFrom('job_leases').select('name').orderBy('name').execute()).map((l) => l.name)).toEqual(['backup', 'backup.targets']);
+    expect((await db().selectFrom('job_leases').select('name').orderBy('name').execute()).map((l) => l.name)).toEqual([
+      'backup',
+      'backup.targets',
+    ]);
     expect(scratchCopies().some((n) => n.startsWith('snapshot-'))).toBe(true);
     const v = await coffre(['backup', 'verify', '--json']);
     expect(v.code, v.stderr).toBe(0);
@@ -121,8 +138,13 @@ describe('the CLI stopped by a signal', { timeout: 240_000 }, () => {
     expect(killed?.outcome).toBe('running'); // until the next run of the job
     const r = await coffre(['backup', 'run', '--json']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toContain(`note: job backup: took over the lease of process ${child.pid} on host ${os.hostname()}, which is no longer running; run #${killed!.id} of a stopped process marked abandoned`);
-    expect((await e.env.t.appliance.scheduler.runs('backup', 2)).map((x) => x.outcome)).toEqual(['succeeded', 'abandoned']);
+    expect(r.stderr).toContain(
+      `note: job backup: took over the lease of process ${child.pid} on host ${os.hostname()}, which is no longer running; run #${killed!.id} of a stopped process marked abandoned`,
+    );
+    expect((await e.env.t.appliance.scheduler.runs('backup', 2)).map((x) => x.outcome)).toEqual([
+      'succeeded',
+      'abandoned',
+    ]);
     expect(await db().selectFrom('job_leases').selectAll().execute()).toEqual([]);
   });
 
@@ -131,10 +153,20 @@ describe('the CLI stopped by a signal', { timeout: 240_000 }, () => {
     const dead = spawn(process.execPath, ['-e', '0']);
     await new Promise((r) => dead.once('exit', r));
     const now = Date.now(); // the CLI's clock is the real one
-    await db().insertInto('job_leases').values({ name: 'keys.rotate', holder: `${os.hostname()}:${dead.pid}:0badc0de`, acquired_at: now, expires_at: now + 120_000 }).execute();
+    await db()
+      .insertInto('job_leases')
+      .values({
+        name: 'keys.rotate',
+        holder: `${os.hostname()}:${dead.pid}:0badc0de`,
+        acquired_at: now,
+        expires_at: now + 120_000,
+      })
+      .execute();
     const r = await coffre(['keys', 'rotate', '--json']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toContain(`note: job keys.rotate: took over the lease of process ${dead.pid} on host ${os.hostname()}, which is no longer running`);
+    expect(r.stderr).toContain(
+      `note: job keys.rotate: took over the lease of process ${dead.pid} on host ${os.hostname()}, which is no longer running`,
+    );
   });
 
   it('SIGTERM to `coffre serve` during a backup: it stops within the grace, writes nothing after closing the database, and exits', async () => {
@@ -143,10 +175,21 @@ describe('the CLI stopped by a signal', { timeout: 240_000 }, () => {
     const ca = fs.readFileSync(path.join(e.env.t.dataDir, 'tls', 'cert.pem'));
     const status = await new Promise<number>((resolve, reject) => {
       https
-        .request({ host: '127.0.0.1', port: new URL(served.url).port, path: '/api/v1/backup/run', method: 'POST', ca, servername: 'localhost', headers: { authorization: `Bearer ${operator.token}` } }, (res) => {
-          res.resume();
-          res.on('end', () => resolve(res.statusCode!));
-        })
+        .request(
+          {
+            host: '127.0.0.1',
+            port: new URL(served.url).port,
+            path: '/api/v1/backup/run',
+            method: 'POST',
+            ca,
+            servername: 'localhost',
+            headers: { authorization: `Bearer ${operator.token}` },
+          },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode!));
+          },
+        )
         .on('error', reject)
         .end();
     });

@@ -4,7 +4,14 @@ import os from 'node:os';
 import path from 'node:path';
 import * as openpgp from 'openpgp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cfbDecrypt, decryptPart, encryptPart, packetHeader, PartFormatError, partSize } from '../../src/backup/pgp/seipd.js';
+import {
+  cfbDecrypt,
+  decryptPart,
+  encryptPart,
+  packetHeader,
+  PartFormatError,
+  partSize,
+} from '../../src/backup/pgp/seipd.js';
 import { PartPool } from '../../src/backup/pgp/pool.js';
 import { checkEscrowKey, escrowPackets } from '../../src/backup/pgp/openpgp.js';
 import { createGpg, gpgVersion, type Gpg } from '../support/gpg.js';
@@ -34,19 +41,50 @@ describe('part encryption (SEIPDv1), checked against OpenPGP.js', () => {
   it('our reader reads what OpenPGP.js writes for a session key, escrow packets included', async () => {
     const key = crypto.randomBytes(32);
     const pt = crypto.randomBytes(50_000);
-    const { publicKey } = await openpgp.generateKey({ type: 'ecc', curve: 'curve25519Legacy', userIDs: [{ email: 'e@example.fr' }], format: 'object' });
-    const msg = await openpgp.encrypt({ message: await openpgp.createMessage({ binary: pt }), sessionKey: { data: key, algorithm: 'aes256' }, encryptionKeys: publicKey, format: 'binary', config: { aeadProtect: false } });
+    const { publicKey } = await openpgp.generateKey({
+      type: 'ecc',
+      curve: 'curve25519Legacy',
+      userIDs: [{ email: 'e@example.fr' }],
+      format: 'object',
+    });
+    const msg = await openpgp.encrypt({
+      message: await openpgp.createMessage({ binary: pt }),
+      sessionKey: { data: key, algorithm: 'aes256' },
+      encryptionKeys: publicKey,
+      format: 'binary',
+      config: { aeadProtect: false },
+    });
     expect(Buffer.from(decryptPart(key, msg as Uint8Array)).equals(pt)).toBe(true);
   });
 
   it('decrypts CFB (zero IV) as AES-ECB of the shifted ciphertext, like OpenSSL aes-256-cfb, at any length and alignment', () => {
     const key = crypto.randomBytes(32);
-    const lengths = [0, 1, 15, 16, 17, 31, 32, 33, 100, 4099, (1 << 20) - 1, 1 << 20, (1 << 20) + 15, (1 << 20) + 17, 2_500_001];
+    const lengths = [
+      0,
+      1,
+      15,
+      16,
+      17,
+      31,
+      32,
+      33,
+      100,
+      4099,
+      (1 << 20) - 1,
+      1 << 20,
+      (1 << 20) + 15,
+      (1 << 20) + 17,
+      2_500_001,
+    ];
     for (const n of lengths) {
       const pt = crypto.randomBytes(n);
       const c = crypto.createCipheriv('aes-256-cfb', key, Buffer.alloc(16));
       const ct = Buffer.concat([c.update(pt), c.final()]);
-      for (const [inAt, outAt] of [[0, 0], [1, 3], [5, 2]] as const) {
+      for (const [inAt, outAt] of [
+        [0, 0],
+        [1, 3],
+        [5, 2],
+      ] as const) {
         const inBuf = new Uint8Array(n + 8);
         inBuf.set(ct, inAt);
         const outBuf = new Uint8Array(n + 8);
@@ -83,7 +121,11 @@ describe('part encryption (SEIPDv1), checked against OpenPGP.js', () => {
   it('a fresh random prefix per part: the same plaintext never gives the same ciphertext', () => {
     const key = crypto.randomBytes(32);
     const pt = Buffer.alloc(4096);
-    expect(encryptPart(key, pt, new Uint8Array(0), date).message.equals(encryptPart(key, pt, new Uint8Array(0), date).message)).toBe(false);
+    expect(
+      encryptPart(key, pt, new Uint8Array(0), date).message.equals(
+        encryptPart(key, pt, new Uint8Array(0), date).message,
+      ),
+    ).toBe(false);
   });
 
   it('encrypts in worker threads, results matched to their requests', async () => {
@@ -115,11 +157,15 @@ describe('part encryption (SEIPDv1), checked against OpenPGP.js', () => {
     };
     const back = await pool2.decrypt(copy(), msg0.length, new ArrayBuffer(msg0.length), out[0]!.sha256);
     expect(Buffer.from(new Uint8Array(back.out, back.offset, back.length)).equals(pts[0]!)).toBe(true);
-    await expect(pool2.decrypt(copy(), msg0.length, new ArrayBuffer(msg0.length), '0'.repeat(64))).rejects.toMatchObject({ kind: 'hash' });
+    await expect(
+      pool2.decrypt(copy(), msg0.length, new ArrayBuffer(msg0.length), '0'.repeat(64)),
+    ).rejects.toMatchObject({ kind: 'hash' });
     const bad = copy();
     new Uint8Array(bad)[100]! ^= 1;
     const badSha = crypto.createHash('sha256').update(new Uint8Array(bad)).digest('hex');
-    await expect(pool2.decrypt(bad, msg0.length, new ArrayBuffer(msg0.length), badSha)).rejects.toMatchObject({ kind: 'format' });
+    await expect(pool2.decrypt(bad, msg0.length, new ArrayBuffer(msg0.length), badSha)).rejects.toMatchObject({
+      kind: 'format',
+    });
     await pool2.close();
   });
 });
@@ -144,7 +190,9 @@ describe('escrow keys and stock GnuPG', () => {
       const prefix = await escrowPackets(key, [info.armored]);
       const pts = [crypto.randomBytes(200_000), crypto.randomBytes(12_345)];
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'parts-'));
-      pts.forEach((p, i) => fs.writeFileSync(path.join(dir, `part-${i}.pgp`), encryptPart(key, p, prefix, date).message));
+      pts.forEach((p, i) =>
+        fs.writeFileSync(path.join(dir, `part-${i}.pgp`), encryptPart(key, p, prefix, date).message),
+      );
       const out = Buffer.concat(pts.map((_, i) => g.run(['--decrypt', path.join(dir, `part-${i}.pgp`)])));
       expect(out.equals(Buffer.concat(pts))).toBe(true);
       fs.rmSync(dir, { recursive: true });
@@ -154,7 +202,10 @@ describe('escrow keys and stock GnuPG', () => {
   it('gpg also opens a part with the bare session key (the HSM-unwrapped key), without any escrow packet', () => {
     const key = crypto.randomBytes(32);
     const pt = crypto.randomBytes(5000);
-    const out = gpg.run(['--override-session-key', `9:${key.toString('hex').toUpperCase()}`, '--decrypt'], encryptPart(key, pt, new Uint8Array(0), date).message);
+    const out = gpg.run(
+      ['--override-session-key', `9:${key.toString('hex').toUpperCase()}`, '--decrypt'],
+      encryptPart(key, pt, new Uint8Array(0), date).message,
+    );
     expect(out.equals(pt)).toBe(true);
   });
 
@@ -162,16 +213,50 @@ describe('escrow keys and stock GnuPG', () => {
     const key = crypto.randomBytes(32);
     const msg = encryptPart(key, crypto.randomBytes(5000), new Uint8Array(0), date).message;
     msg[2000]! ^= 4;
-    expect(() => gpg.run(['--override-session-key', `9:${key.toString('hex')}`, '--decrypt'], msg)).toThrow(/gpg .* failed/);
+    expect(() => gpg.run(['--override-session-key', `9:${key.toString('hex')}`, '--decrypt'], msg)).toThrow(
+      /gpg .* failed/,
+    );
   });
 
   it('refuses keys whose messages GnuPG 2.2 could not read, and anything that is not a public key', async () => {
-    const v6 = await openpgp.generateKey({ type: 'curve25519', userIDs: [{ email: 'v6@example.fr' }], config: { v6Keys: true }, format: 'armored' });
-    const aead = await openpgp.generateKey({ type: 'ecc', curve: 'curve25519Legacy', userIDs: [{ email: 'aead@example.fr' }], config: { aeadProtect: true }, format: 'armored' });
-    const plain = await openpgp.generateKey({ type: 'ecc', curve: 'curve25519Legacy', userIDs: [{ email: 'ok@example.fr' }], format: 'armored' });
-    const short = await openpgp.generateKey({ type: 'rsa', rsaBits: 2048, userIDs: [{ email: 'rsa@example.fr' }], format: 'armored' });
-    const expired = await openpgp.generateKey({ type: 'ecc', curve: 'curve25519Legacy', userIDs: [{ email: 'old@example.fr' }], keyExpirationTime: 1, date: new Date(Date.now() - 86_400_000), format: 'armored' });
-    const reason = async (k: string) => checkEscrowKey(k).then(() => 'accepted', (e: Error & { code: string }) => `${e.code}: ${e.message}`);
+    const v6 = await openpgp.generateKey({
+      type: 'curve25519',
+      userIDs: [{ email: 'v6@example.fr' }],
+      config: { v6Keys: true },
+      format: 'armored',
+    });
+    const aead = await openpgp.generateKey({
+      type: 'ecc',
+      curve: 'curve25519Legacy',
+      userIDs: [{ email: 'aead@example.fr' }],
+      config: { aeadProtect: true },
+      format: 'armored',
+    });
+    const plain = await openpgp.generateKey({
+      type: 'ecc',
+      curve: 'curve25519Legacy',
+      userIDs: [{ email: 'ok@example.fr' }],
+      format: 'armored',
+    });
+    const short = await openpgp.generateKey({
+      type: 'rsa',
+      rsaBits: 2048,
+      userIDs: [{ email: 'rsa@example.fr' }],
+      format: 'armored',
+    });
+    const expired = await openpgp.generateKey({
+      type: 'ecc',
+      curve: 'curve25519Legacy',
+      userIDs: [{ email: 'old@example.fr' }],
+      keyExpirationTime: 1,
+      date: new Date(Date.now() - 86_400_000),
+      format: 'armored',
+    });
+    const reason = async (k: string) =>
+      checkEscrowKey(k).then(
+        () => 'accepted',
+        (e: Error & { code: string }) => `${e.code}: ${e.message}`,
+      );
     expect(await reason(v6.publicKey)).toMatch(/ESCROW_KEY_REFUSED: a v6 key/);
     expect(await reason(aead.publicKey)).toMatch(/ESCROW_KEY_REFUSED: .*SEIPDv2/);
     expect(await reason(short.publicKey)).toMatch(/ESCROW_KEY_REFUSED: RSA 2048/);

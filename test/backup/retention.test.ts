@@ -46,12 +46,16 @@ describe('planRetention', () => {
     const clock = new FakeClock(Date.UTC(2026, 10, 2, 2, 30));
     const b1 = { id: 'b1', createdAt: clock.nowMs(), slot: 1 };
     // day 8's run failed: b1 is not replaced …
-    expect(planRetention({ held: [b1], verifiedNew: null, now: b1.createdAt + 7 * DAY_MS, graceMs: grace })).toEqual([]);
+    expect(planRetention({ held: [b1], verifiedNew: null, now: b1.createdAt + 7 * DAY_MS, graceMs: grace })).toEqual(
+      [],
+    );
     // … but within the grace it is kept, past it it goes, flagged as unreplaced
-    expect(planRetention({ held: [b1], verifiedNew: null, now: b1.createdAt + 7 * DAY_MS + grace, graceMs: grace })).toEqual([]);
-    expect(planRetention({ held: [b1], verifiedNew: null, now: b1.createdAt + 7 * DAY_MS + grace + 1, graceMs: grace })).toEqual([
-      { id: 'b1', reason: 'expired', unreplaced: true },
-    ]);
+    expect(
+      planRetention({ held: [b1], verifiedNew: null, now: b1.createdAt + 7 * DAY_MS + grace, graceMs: grace }),
+    ).toEqual([]);
+    expect(
+      planRetention({ held: [b1], verifiedNew: null, now: b1.createdAt + 7 * DAY_MS + grace + 1, graceMs: grace }),
+    ).toEqual([{ id: 'b1', reason: 'expired', unreplaced: true }]);
   });
 
   it('never deletes a slot holder before a newer backup of that slot is verified', () => {
@@ -66,7 +70,9 @@ describe('planRetention', () => {
     const t = Date.UTC(2026, 10, 2, 2, 30);
     const a = { id: 'a', createdAt: t, slot: 1 };
     const b = { id: 'b', createdAt: t + 8 * H, slot: 1 };
-    expect(planRetention({ held: [a, b], verifiedNew: b, now: b.createdAt, graceMs: grace })).toEqual([{ id: 'a', reason: 'replaced', unreplaced: false }]);
+    expect(planRetention({ held: [a, b], verifiedNew: b, now: b.createdAt, graceMs: grace })).toEqual([
+      { id: 'a', reason: 'replaced', unreplaced: false },
+    ]);
     // the fresh backup itself is never planned for deletion, even with a stale clock
     expect(planRetention({ held: [a, b], verifiedNew: a, now: t, graceMs: grace })).toEqual([]);
   });

@@ -30,7 +30,10 @@ export interface BackupEnv {
 /** Paris appliance (the test appliance's default site), Lyon target: 392 km, same jurisdiction. */
 export const LYON = { jurisdiction: 'FR', lat: 45.764, lon: 4.8357 };
 
-export async function openBackupEnv(config: Record<string, string> = {}, sshdOptions: Parameters<typeof startSshd>[0] = {}): Promise<BackupEnv> {
+export async function openBackupEnv(
+  config: Record<string, string> = {},
+  sshdOptions: Parameters<typeof startSshd>[0] = {},
+): Promise<BackupEnv> {
   const sshd = await startSshd(sshdOptions);
   const env = await openVaultEnv({
     COFFRE_CFG_backup__retries: '1',
@@ -47,7 +50,11 @@ export async function openBackupEnv(config: Record<string, string> = {}, sshdOpt
   const workspace = await env.workspace(alice);
   const docs = new Map<string, Buffer>();
   const upload = async (name: string, bytes: Buffer) => {
-    const r = await env.req('POST', `/api/v1/workspaces/${workspace}/documents`, { token: alice.token, headers: { ...metaHeaders(name), 'content-type': 'application/octet-stream' }, body: bytes });
+    const r = await env.req('POST', `/api/v1/workspaces/${workspace}/documents`, {
+      token: alice.token,
+      headers: { ...metaHeaders(name), 'content-type': 'application/octet-stream' },
+      body: bytes,
+    });
     expect(r.status, r.body.toString()).toBe(201);
     const id = r.json<{ id: string }>().id;
     docs.set(id, bytes);
@@ -64,9 +71,20 @@ export async function openBackupEnv(config: Record<string, string> = {}, sshdOpt
     upload,
     targetDir,
     addTarget: async (name = 'dr') => {
-      await service.addTarget({ name, type: 'sftp', url: sshd.url(name), ...LYON, hostKey: sshd.hostKeyLine, identityFile: sshd.identityFile }, 'local:test');
+      await service.addTarget(
+        {
+          name,
+          type: 'sftp',
+          url: sshd.url(name),
+          ...LYON,
+          hostKey: sshd.hostKeyLine,
+          identityFile: sshd.identityFile,
+        },
+        'local:test',
+      );
     },
-    alerts: async () => (await env.t.appliance.db.db.selectFrom('alerts').select('kind').orderBy('at').execute()).map((r) => r.kind),
+    alerts: async () =>
+      (await env.t.appliance.db.db.selectFrom('alerts').select('kind').orderBy('at').execute()).map((r) => r.kind),
     close: async () => {
       await env.close();
       await sshd.close();
@@ -77,7 +95,9 @@ export async function openBackupEnv(config: Record<string, string> = {}, sshdOpt
 /** Complete backups at a target directory (as the target host sees it), and anything else there. */
 export function atTarget(dir: string): { complete: string[]; other: string[] } {
   const names = fs.existsSync(dir) ? fs.readdirSync(dir).sort() : [];
-  const complete = names.filter((n) => /^\d{8}T\d{6}Z-[0-9a-f]{6}$/.test(n) && fs.existsSync(path.join(dir, n, 'sidecar.json')));
+  const complete = names.filter(
+    (n) => /^\d{8}T\d{6}Z-[0-9a-f]{6}$/.test(n) && fs.existsSync(path.join(dir, n, 'sidecar.json')),
+  );
   return { complete, other: names.filter((n) => !complete.includes(n) && n !== '.coffre-target') };
 }
 

@@ -48,11 +48,18 @@ backupTargetContract('sftp (real OpenSSH sshd)', async () => {
 backupTargetContract('sftp wrapped in retry and a bandwidth limit', async () => {
   const dir = `contract-${n++}`;
   fs.mkdirSync(path.join(sshd.root, dir));
-  return { target: new RetryingTarget(new BandwidthLimitedTarget(sftp(dir), 200 * 1024 * 1024), { retries: 2, baseMs: 10 }), cleanup: async () => undefined };
+  return {
+    target: new RetryingTarget(new BandwidthLimitedTarget(sftp(dir), 200 * 1024 * 1024), { retries: 2, baseMs: 10 }),
+    cleanup: async () => undefined,
+  };
 });
 
 describe('sftp target failures', () => {
-  const code = async (p: Promise<unknown>) => p.then(() => 'no error', (e: { code?: string }) => e.code);
+  const code = async (p: Promise<unknown>) =>
+    p.then(
+      () => 'no error',
+      (e: { code?: string }) => e.code,
+    );
 
   it('refuses a server whose host key is not the pinned one', async () => {
     const other = parseHostKey(`ssh-ed25519 ${crypto.randomBytes(51).toString('base64')}`);
@@ -71,40 +78,47 @@ describe('sftp target failures', () => {
     await t.close();
   });
 
-  it('reports an unreachable server, reconnects when it is back, and the retry wrapper rides out a short outage', { timeout: 180_000 }, async () => {
-    fs.mkdirSync(path.join(sshd.root, 'outage'), { recursive: true });
-    const t = sftp('outage');
-    await t.put('before', Buffer.from('1'));
-    await sshd.stop();
-    expect(await code(t.put('during', Buffer.from('2')))).toBe('TARGET_UNREACHABLE');
-    // the wrapper retries while sshd is down; sshd comes back once it has failed at least once
-    // (a condition, not a fixed wait). 10 retries from 100 ms: ~100 s of back-off in all, far more
-    // than sshd needs to restart even on a loaded machine
-    let failedOnce!: () => void;
-    const failed = new Promise<void>((res) => (failedOnce = res));
-    const retries: number[] = [];
-    const r = new RetryingTarget(t, {
-      retries: 10,
-      baseMs: 100,
-      onRetry: (i) => {
-        retries.push(i.attempt);
-        failedOnce();
-      },
-    });
-    const pending = r.put('after', Buffer.from('3'));
-    pending.catch(() => undefined); // awaited below
-    await failed;
-    await sshd.start();
-    await pending;
-    expect(retries.length).toBeGreaterThan(0);
-    expect((await buffer(await t.get('after'))).toString()).toBe('3');
-    expect((await t.list('')).map((e) => e.name)).toEqual(['after', 'before']);
-    await t.close();
-  });
+  it(
+    'reports an unreachable server, reconnects when it is back, and the retry wrapper rides out a short outage',
+    { timeout: 180_000 },
+    async () => {
+      fs.mkdirSync(path.join(sshd.root, 'outage'), { recursive: true });
+      const t = sftp('outage');
+      await t.put('before', Buffer.from('1'));
+      await sshd.stop();
+      expect(await code(t.put('during', Buffer.from('2')))).toBe('TARGET_UNREACHABLE');
+      // the wrapper retries while sshd is down; sshd comes back once it has failed at least once
+      // (a condition, not a fixed wait). 10 retries from 100 ms: ~100 s of back-off in all, far more
+      // than sshd needs to restart even on a loaded machine
+      let failedOnce!: () => void;
+      const failed = new Promise<void>((res) => (failedOnce = res));
+      const retries: number[] = [];
+      const r = new RetryingTarget(t, {
+        retries: 10,
+        baseMs: 100,
+        onRetry: (i) => {
+          retries.push(i.attempt);
+          failedOnce();
+        },
+      });
+      const pending = r.put('after', Buffer.from('3'));
+      pending.catch(() => undefined); // awaited below
+      await failed;
+      await sshd.start();
+      await pending;
+      expect(retries.length).toBeGreaterThan(0);
+      expect((await buffer(await t.get('after'))).toString()).toBe('3');
+      expect((await t.list('')).map((e) => e.name)).toEqual(['after', 'before']);
+      await t.close();
+    },
+  );
 
   it('does not retry final failures', async () => {
     const retries: number[] = [];
-    const r = new RetryingTarget(sftp('.', { hostKey: parseHostKey(`ssh-ed25519 ${crypto.randomBytes(51).toString('base64')}`) }), { retries: 3, baseMs: 10, onRetry: (i) => retries.push(i.attempt) });
+    const r = new RetryingTarget(
+      sftp('.', { hostKey: parseHostKey(`ssh-ed25519 ${crypto.randomBytes(51).toString('base64')}`) }),
+      { retries: 3, baseMs: 10, onRetry: (i) => retries.push(i.attempt) },
+    );
     expect(await code(r.list(''))).toBe('TARGET_HOST_KEY');
     expect(retries).toEqual([]);
     await r.close();
@@ -145,54 +159,70 @@ describe('sftp server process dies or hangs while the SSH connection stays up', 
     return pids;
   };
 
-  it('its SFTP process killed mid-upload: the put fails at once (TARGET_UNREACHABLE), the next put reconnects', { timeout: 60_000 }, async () => {
-    const dir = path.join(sshd.root, 'killed');
-    fs.mkdirSync(dir, { recursive: true });
-    const t = sftp('killed', { stallTimeoutMs: 30_000 });
-    await t.put('before', Buffer.from('1'));
-    const src = feeding();
-    const put = t.put('big', src);
-    put.catch(() => undefined);
-    await untilWriting(dir);
-    const t0 = performance.now();
-    signalServers('SIGKILL');
-    src.write(crypto.randomBytes(1024 * 1024)); // what comes after is never acknowledged
-    await expect(put).rejects.toMatchObject({ code: 'TARGET_UNREACHABLE', message: expect.stringContaining('SFTP process ended') });
-    expect(performance.now() - t0).toBeLessThan(5000); // not the stall deadline: the channel closing is enough
-    // a later operation on the same target opens a fresh session
-    await t.put('after', Buffer.from('3'));
-    expect((await t.list('')).filter((e) => !e.name.startsWith('.')).map((e) => e.name)).toEqual(['after', 'before']);
-    await t.close();
-  });
+  it(
+    'its SFTP process killed mid-upload: the put fails at once (TARGET_UNREACHABLE), the next put reconnects',
+    { timeout: 60_000 },
+    async () => {
+      const dir = path.join(sshd.root, 'killed');
+      fs.mkdirSync(dir, { recursive: true });
+      const t = sftp('killed', { stallTimeoutMs: 30_000 });
+      await t.put('before', Buffer.from('1'));
+      const src = feeding();
+      const put = t.put('big', src);
+      put.catch(() => undefined);
+      await untilWriting(dir);
+      const t0 = performance.now();
+      signalServers('SIGKILL');
+      src.write(crypto.randomBytes(1024 * 1024)); // what comes after is never acknowledged
+      await expect(put).rejects.toMatchObject({
+        code: 'TARGET_UNREACHABLE',
+        message: expect.stringContaining('SFTP process ended'),
+      });
+      expect(performance.now() - t0).toBeLessThan(5000); // not the stall deadline: the channel closing is enough
+      // a later operation on the same target opens a fresh session
+      await t.put('after', Buffer.from('3'));
+      expect((await t.list('')).filter((e) => !e.name.startsWith('.')).map((e) => e.name)).toEqual(['after', 'before']);
+      await t.close();
+    },
+  );
 
-  it('its SFTP process frozen mid-upload: TARGET_STALLED after the stall deadline, not a hang; then it works again', { timeout: 60_000 }, async () => {
-    const dir = path.join(sshd.root, 'frozen');
-    fs.mkdirSync(dir, { recursive: true });
-    const t = sftp('frozen', { stallTimeoutMs: 1500 });
-    const src = feeding();
-    const put = t.put('big', src);
-    put.catch(() => undefined);
-    await untilWriting(dir);
-    const t0 = performance.now();
-    const frozen = signalServers('SIGSTOP');
-    try {
-      src.write(crypto.randomBytes(1024 * 1024));
-      await expect(put).rejects.toMatchObject({ code: 'TARGET_STALLED', retryable: true });
-      const took = performance.now() - t0;
-      expect(took).toBeGreaterThan(1400);
-      expect(took).toBeLessThan(6000);
-      // a list on a fresh session is not held up by the frozen one
-      expect((await t.list('')).some((e) => e.name.startsWith('.'))).toBe(true);
-    } finally {
-      for (const pid of frozen) process.kill(pid, 'SIGKILL');
-    }
-    await t.close();
-  });
+  it(
+    'its SFTP process frozen mid-upload: TARGET_STALLED after the stall deadline, not a hang; then it works again',
+    { timeout: 60_000 },
+    async () => {
+      const dir = path.join(sshd.root, 'frozen');
+      fs.mkdirSync(dir, { recursive: true });
+      const t = sftp('frozen', { stallTimeoutMs: 1500 });
+      const src = feeding();
+      const put = t.put('big', src);
+      put.catch(() => undefined);
+      await untilWriting(dir);
+      const t0 = performance.now();
+      const frozen = signalServers('SIGSTOP');
+      try {
+        src.write(crypto.randomBytes(1024 * 1024));
+        await expect(put).rejects.toMatchObject({ code: 'TARGET_STALLED', retryable: true });
+        const took = performance.now() - t0;
+        expect(took).toBeGreaterThan(1400);
+        expect(took).toBeLessThan(6000);
+        // a list on a fresh session is not held up by the frozen one
+        expect((await t.list('')).some((e) => e.name.startsWith('.'))).toBe(true);
+      } finally {
+        for (const pid of frozen) process.kill(pid, 'SIGKILL');
+      }
+      await t.close();
+    },
+  );
 });
 
 describe('target URLs and host keys', () => {
   it('parses sftp URLs and refuses passwords in them', () => {
-    expect(parseSftpUrl('sftp://backup@dr.example.fr:2222/srv/coffre/')).toEqual({ host: 'dr.example.fr', port: 2222, username: 'backup', dir: '/srv/coffre' });
+    expect(parseSftpUrl('sftp://backup@dr.example.fr:2222/srv/coffre/')).toEqual({
+      host: 'dr.example.fr',
+      port: 2222,
+      username: 'backup',
+      dir: '/srv/coffre',
+    });
     expect(parseSftpUrl('sftp://b@[::1]/x').host).toBe('::1');
     expect(() => parseSftpUrl('sftp://b:hunter2@h/x')).toThrow(/password in the URL/);
     expect(() => parseSftpUrl('sftp://b:hunter2@h/x')).not.toThrow(/hunter2/);

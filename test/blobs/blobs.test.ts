@@ -23,7 +23,9 @@ async function collect(r: Readable): Promise<Buffer> {
  * Reads in flowing mode until the stream fails: every byte the stream releases ('data' events are
  * emitted as it pushes) is captured, so this is exactly what a client would have received.
  */
-function collectUntilError(r: Readable): Promise<{ got: Buffer; error: { code?: string; message: string } | undefined }> {
+function collectUntilError(
+  r: Readable,
+): Promise<{ got: Buffer; error: { code?: string; message: string } | undefined }> {
   const parts: Buffer[] = [];
   return new Promise((resolve) => {
     r.on('data', (c: Buffer) => parts.push(c));
@@ -54,7 +56,11 @@ describe('encrypted blobs (chunked AES-256-GCM STREAM) over the filesystem store
     db = await createTestDb();
     blobDir = path.join(db.dir, 'blobs');
     keys = await openKeys({ config: token.config(), db: db.db, clock: new FakeClock() });
-    opened = openBlobs({ store: createBlobStore({ type: 'fs', dir: blobDir }), dataKeys: keys.dataKeys, chunkSize: CHUNK });
+    opened = openBlobs({
+      store: createBlobStore({ type: 'fs', dir: blobDir }),
+      dataKeys: keys.dataKeys,
+      chunkSize: CHUNK,
+    });
     blobs = opened.blobs;
   });
   afterAll(async () => {
@@ -76,7 +82,12 @@ describe('encrypted blobs (chunked AES-256-GCM STREAM) over the filesystem store
       expect(b.storedSize - n).toBe(onDisk.readUInt16BE(6) + (chunks + 1) * TAG_BYTES);
       if (n >= 16) expect(onDisk.includes(pt.subarray(0, 16))).toBe(false);
       expect((await collect(await blobs.get({ ...ref, blobId: b.blobId, keyId: b.keyId }))).equals(pt)).toBe(true);
-      expect(await blobs.describe({ ...ref, blobId: b.blobId })).toMatchObject({ size: n, chunks, chunkSize: CHUNK, keyId: b.keyId });
+      expect(await blobs.describe({ ...ref, blobId: b.blobId })).toMatchObject({
+        size: n,
+        chunks,
+        chunkSize: CHUNK,
+        keyId: b.keyId,
+      });
     }
   });
 
@@ -84,10 +95,24 @@ describe('encrypted blobs (chunked AES-256-GCM STREAM) over the filesystem store
     const pt = crypto.randomBytes(10 * CHUNK + 500);
     const ref = { objectId: 'ranged', version: 3 };
     const b = await blobs.put(ref, Readable.from([pt]));
-    for (const [s, e] of [[0, 1], [0, CHUNK], [CHUNK - 1, CHUNK + 1], [3 * CHUNK + 5, 7 * CHUNK - 5], [10 * CHUNK, 10 * CHUNK + 500], [10 * CHUNK + 499, 10 * CHUNK + 500], [0, pt.length], [7, 7]] as const) {
-      expect((await collect(await blobs.get({ ...ref, blobId: b.blobId }, { start: s, end: e }))).equals(pt.subarray(s, e))).toBe(true);
+    for (const [s, e] of [
+      [0, 1],
+      [0, CHUNK],
+      [CHUNK - 1, CHUNK + 1],
+      [3 * CHUNK + 5, 7 * CHUNK - 5],
+      [10 * CHUNK, 10 * CHUNK + 500],
+      [10 * CHUNK + 499, 10 * CHUNK + 500],
+      [0, pt.length],
+      [7, 7],
+    ] as const) {
+      expect(
+        (await collect(await blobs.get({ ...ref, blobId: b.blobId }, { start: s, end: e }))).equals(pt.subarray(s, e)),
+      ).toBe(true);
     }
-    await expect(blobs.get({ ...ref, blobId: b.blobId }, { start: 0, end: pt.length + 1 })).rejects.toMatchObject({ code: 'RANGE_NOT_SATISFIABLE', httpStatus: 416 });
+    await expect(blobs.get({ ...ref, blobId: b.blobId }, { start: 0, end: pt.length + 1 })).rejects.toMatchObject({
+      code: 'RANGE_NOT_SATISFIABLE',
+      httpStatus: 416,
+    });
   });
 
   describe('tampering is detected, with no plaintext of the bad chunk released', () => {
@@ -109,7 +134,10 @@ describe('encrypted blobs (chunked AES-256-GCM STREAM) over the filesystem store
       const full = await collectUntilError(await blobs.get({ ...r, blobId: id }));
       return full;
     }
-    const expectDetected = (res: { got: Buffer; error: { code?: string; message: string } | undefined }, badChunk: number) => {
+    const expectDetected = (
+      res: { got: Buffer; error: { code?: string; message: string } | undefined },
+      badChunk: number,
+    ) => {
       expect(res.error?.code).toBe('KEYS_INTEGRITY');
       // only whole chunks before the bad one were released, and they are genuine
       expect(res.got.length).toBe(badChunk * CHUNK);
@@ -117,7 +145,11 @@ describe('encrypted blobs (chunked AES-256-GCM STREAM) over the filesystem store
     };
 
     it('flip a byte (in a chunk, in a tag, in the header)', async () => {
-      for (const [pos, bad] of [[H + 2 * F + 100, 2], [H + 3 * F + CHUNK + 3, 3], [H + 6 * F + 50, 6]] as const) {
+      for (const [pos, bad] of [
+        [H + 2 * F + 100, 2],
+        [H + 3 * F + CHUNK + 3, 3],
+        [H + 6 * F + 50, 6],
+      ] as const) {
         const t = Buffer.from(original);
         t[pos]! ^= 0x01;
         expectDetected(await readTampered(t), bad);
@@ -155,7 +187,9 @@ describe('encrypted blobs (chunked AES-256-GCM STREAM) over the filesystem store
 
     it('splice a chunk from another object (same key even), or the whole blob from another object or version', async () => {
       // another object's blob under the same data key: same key, different header (AAD)
-      const other = await blobs.put({ objectId: 'other', version: 2 }, Readable.from([crypto.randomBytes(pt.length)]), { dek: { keyId: blob.keyId, key: await keys.dataKeys.get(blob.keyId) } });
+      const other = await blobs.put({ objectId: 'other', version: 2 }, Readable.from([crypto.randomBytes(pt.length)]), {
+        dek: { keyId: blob.keyId, key: await keys.dataKeys.get(blob.keyId) },
+      });
       const o = fs.readFileSync(stored(other.blobId));
       const Ho = o.readUInt16BE(6);
       const t = Buffer.from(original);
@@ -167,8 +201,12 @@ describe('encrypted blobs (chunked AES-256-GCM STREAM) over the filesystem store
       expect(res.got.length).toBe(0);
       // an older version of the same object
       const v1 = await blobs.put({ objectId: 'victim', version: 1 }, Readable.from([pt]));
-      expect((await collectUntilError(await blobs.get({ ...ref, blobId: v1.blobId }))).error?.code).toBe('KEYS_INTEGRITY');
-      await expect(blobs.get({ ...ref, blobId: v1.blobId }, { start: 0, end: 10 })).rejects.toMatchObject({ code: 'KEYS_INTEGRITY' });
+      expect((await collectUntilError(await blobs.get({ ...ref, blobId: v1.blobId }))).error?.code).toBe(
+        'KEYS_INTEGRITY',
+      );
+      await expect(blobs.get({ ...ref, blobId: v1.blobId }, { start: 0, end: 10 })).rejects.toMatchObject({
+        code: 'KEYS_INTEGRITY',
+      });
     });
 
     it('random access sees tampering in the chunks it reads', async () => {
@@ -176,38 +214,60 @@ describe('encrypted blobs (chunked AES-256-GCM STREAM) over the filesystem store
       t[H + 4 * F + 10]! ^= 0x80;
       const id = `b_r${crypto.randomBytes(8).toString('hex')}`;
       await blobs.store.put(id, Readable.from([t]));
-      expect((await collect(await blobs.get({ ...ref, blobId: id }, { start: CHUNK, end: 3 * CHUNK }))).equals(pt.subarray(CHUNK, 3 * CHUNK))).toBe(true);
-      const bad = await collectUntilError(await blobs.get({ ...ref, blobId: id }, { start: 4 * CHUNK + 1, end: 4 * CHUNK + 2 }));
+      expect(
+        (await collect(await blobs.get({ ...ref, blobId: id }, { start: CHUNK, end: 3 * CHUNK }))).equals(
+          pt.subarray(CHUNK, 3 * CHUNK),
+        ),
+      ).toBe(true);
+      const bad = await collectUntilError(
+        await blobs.get({ ...ref, blobId: id }, { start: 4 * CHUNK + 1, end: 4 * CHUNK + 2 }),
+      );
       expect(bad.error?.code).toBe('KEYS_INTEGRITY');
       expect(bad.got.length).toBe(0);
       // truncated at a chunk boundary: a range reaching what is now the last chunk fails (chunks
       // before it are genuine and read fine: random access authenticates what it reads)
       const id2 = `b_r${crypto.randomBytes(8).toString('hex')}`;
       await blobs.store.put(id2, Readable.from([original.subarray(0, H + 6 * F)]));
-      expect((await collect(await blobs.get({ ...ref, blobId: id2 }, { start: 0, end: 10 }))).equals(pt.subarray(0, 10))).toBe(true);
-      const atEnd = await collectUntilError(await blobs.get({ ...ref, blobId: id2 }, { start: 5 * CHUNK, end: 5 * CHUNK + 10 }));
+      expect(
+        (await collect(await blobs.get({ ...ref, blobId: id2 }, { start: 0, end: 10 }))).equals(pt.subarray(0, 10)),
+      ).toBe(true);
+      const atEnd = await collectUntilError(
+        await blobs.get({ ...ref, blobId: id2 }, { start: 5 * CHUNK, end: 5 * CHUNK + 10 }),
+      );
       expect(atEnd.error?.code).toBe('KEYS_INTEGRITY');
       expect(atEnd.got.length).toBe(0);
       // a range over the genuine last chunk also checks the end chunk
       const id4 = `b_r${crypto.randomBytes(8).toString('hex')}`;
       await blobs.store.put(id4, Readable.from([original.subarray(0, original.length - 1)]));
-      const cut = await collectUntilError(await blobs.get({ ...ref, blobId: id4 }, { start: 6 * CHUNK, end: 6 * CHUNK + 5 }));
+      const cut = await collectUntilError(
+        await blobs.get({ ...ref, blobId: id4 }, { start: 6 * CHUNK, end: 6 * CHUNK + 5 }),
+      );
       expect(cut.error?.code).toBe('KEYS_INTEGRITY');
       expect(cut.got.length).toBe(0);
       // truncated inside a chunk: that chunk, read as the last one, fails (the last-chunk flag)
       const id3 = `b_r${crypto.randomBytes(8).toString('hex')}`;
       await blobs.store.put(id3, Readable.from([original.subarray(0, H + 5 * F + 100)]));
-      const cut3 = await collectUntilError(await blobs.get({ ...ref, blobId: id3 }, { start: 5 * CHUNK, end: 5 * CHUNK + 10 }));
+      const cut3 = await collectUntilError(
+        await blobs.get({ ...ref, blobId: id3 }, { start: 5 * CHUNK, end: 5 * CHUNK + 10 }),
+      );
       expect(cut3.error?.code).toBe('KEYS_INTEGRITY');
       expect(cut3.got.length).toBe(0);
     });
 
     it('alter the wrapped data key', async () => {
-      const row = await db.db.selectFrom('data_keys').select('wrapped').where('id', '=', blob.keyId).executeTakeFirstOrThrow();
+      const row = await db.db
+        .selectFrom('data_keys')
+        .select('wrapped')
+        .where('id', '=', blob.keyId)
+        .executeTakeFirstOrThrow();
       const w = Buffer.from(row.wrapped, 'base64');
       w[3]! ^= 0x10;
       try {
-        await db.db.updateTable('data_keys').set({ wrapped: w.toString('base64') }).where('id', '=', blob.keyId).execute();
+        await db.db
+          .updateTable('data_keys')
+          .set({ wrapped: w.toString('base64') })
+          .where('id', '=', blob.keyId)
+          .execute();
         keys.dataKeys.wipeCache();
         const res = await collectUntilError(await blobs.get({ ...ref, blobId: blob.blobId }));
         expect(res.error?.code).toBe('KEYS_INTEGRITY');
@@ -225,7 +285,12 @@ describe('encrypted blobs (chunked AES-256-GCM STREAM) over the filesystem store
     const reads = await Promise.all(
       puts.map(async (p, i) => {
         const s = crypto.createHash('sha256');
-        for await (const c of (await blobs.get({ objectId: `c${i}`, version: 1, blobId: p.blobId })) as AsyncIterable<Buffer>) s.update(c);
+        for await (const c of (await blobs.get({
+          objectId: `c${i}`,
+          version: 1,
+          blobId: p.blobId,
+        })) as AsyncIterable<Buffer>)
+          s.update(c);
         return s.digest('hex');
       }),
     );
@@ -233,7 +298,10 @@ describe('encrypted blobs (chunked AES-256-GCM STREAM) over the filesystem store
   });
 
   it('a failing source leaves neither a blob nor a data key', async () => {
-    const before = await db.db.selectFrom('data_keys').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const before = await db.db
+      .selectFrom('data_keys')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
     const src = Readable.from(
       (async function* () {
         yield crypto.randomBytes(3 * CHUNK);
@@ -241,7 +309,10 @@ describe('encrypted blobs (chunked AES-256-GCM STREAM) over the filesystem store
       })(),
     );
     await expect(blobs.put({ objectId: 'dead', version: 1 }, src)).rejects.toThrow();
-    const after = await db.db.selectFrom('data_keys').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const after = await db.db
+      .selectFrom('data_keys')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
     expect(Number(after.n)).toBe(Number(before.n));
     expect(fs.readdirSync(path.join(blobDir, '.tmp'))).toEqual([]);
   });
@@ -259,7 +330,9 @@ describe('encrypted blobs (chunked AES-256-GCM STREAM) over the filesystem store
     all.filter((id) => id !== orphan.blobId && id !== kept.blobId).forEach((id) => referenced.add(id));
     // young orphans are spared (their row may be committing)
     expect((await blobs.collectOrphans(async (id) => referenced.has(id), 60_000)).deleted).toEqual([]);
-    expect((await blobs.collectOrphans(async (id) => referenced.has(id), 60_000, Date.now() + 120_000)).deleted).toEqual([orphan.blobId]);
+    expect(
+      (await blobs.collectOrphans(async (id) => referenced.has(id), 60_000, Date.now() + 120_000)).deleted,
+    ).toEqual([orphan.blobId]);
     expect(await blobs.store.stat(kept.blobId)).not.toBeNull();
   });
 });

@@ -18,15 +18,28 @@ const prefix = crypto.randomBytes(7);
 async function encrypt(pt: Buffer, pieces: (b: Buffer) => Buffer[], o: EncryptOptions = {}): Promise<Buffer> {
   return (await encryptWithDigest(pt, pieces, o)).ct;
 }
-async function encryptWithDigest(pt: Buffer, pieces: (b: Buffer) => Buffer[], o: EncryptOptions = {}): Promise<{ ct: Buffer; enc: EncryptStream }> {
+async function encryptWithDigest(
+  pt: Buffer,
+  pieces: (b: Buffer) => Buffer[],
+  o: EncryptOptions = {},
+): Promise<{ ct: Buffer; enc: EncryptStream }> {
   const out: Buffer[] = [];
   const h = makeHeader({ ...ref, keyId: 'dk_unitunitunitunitunitu', chunkSize: C, noncePrefix: prefix });
   const enc = new EncryptStream(key, h, o);
   await pipeline(Readable.from(pieces(pt)), enc, new Writable({ write: (c: Buffer, _e, cb) => (out.push(c), cb()) }));
   return { ct: Buffer.concat(out), enc };
 }
-async function decrypt(ct: Buffer, pieces: (b: Buffer) => Buffer[], o: Partial<DecryptOptions> = {}, out: Buffer[] = []): Promise<Buffer> {
-  await pipeline(Readable.from(pieces(ct)), new DecryptStream({ expect: ref, getKey: async () => Buffer.from(key), ...o }), new Writable({ write: (c: Buffer, _e, cb) => (out.push(Buffer.from(c)), cb()) }));
+async function decrypt(
+  ct: Buffer,
+  pieces: (b: Buffer) => Buffer[],
+  o: Partial<DecryptOptions> = {},
+  out: Buffer[] = [],
+): Promise<Buffer> {
+  await pipeline(
+    Readable.from(pieces(ct)),
+    new DecryptStream({ expect: ref, getKey: async () => Buffer.from(key), ...o }),
+    new Writable({ write: (c: Buffer, _e, cb) => (out.push(Buffer.from(c)), cb()) }),
+  );
   return Buffer.concat(out);
 }
 /** pieces of one frame each (ciphertext ‖ tag), each in an ArrayBuffer of its own: as FsBlobStore reads them */
@@ -43,7 +56,7 @@ const frames = (b: Buffer) => {
 const sha = (b: Buffer) => crypto.createHash('sha256').update(b).digest('hex');
 const randomPieces = (max: number) => (b: Buffer) => {
   const o: Buffer[] = [];
-  for (let i = 0; i < b.length; ) {
+  for (let i = 0; i < b.length;) {
     const n = 1 + crypto.randomInt(max);
     o.push(b.subarray(i, i + n));
     i += n;
@@ -54,7 +67,26 @@ const whole = (b: Buffer) => [b];
 
 describe('streaming blob format, in memory', () => {
   it('round-trips every size near the chunk boundaries whatever the piece sizes on either side', async () => {
-    for (const n of [0, 1, 15, 16, 17, 31, 32, 33, C - 17, C - 16, C - 1, C, C + 1, C + 16, C + 17, 2 * C - 1, 2 * C, 3 * C + 33]) {
+    for (const n of [
+      0,
+      1,
+      15,
+      16,
+      17,
+      31,
+      32,
+      33,
+      C - 17,
+      C - 16,
+      C - 1,
+      C,
+      C + 1,
+      C + 16,
+      C + 17,
+      2 * C - 1,
+      2 * C,
+      3 * C + 33,
+    ]) {
       const pt = crypto.randomBytes(n);
       for (const [inP, outP] of [
         [whole, whole],
@@ -84,7 +116,9 @@ describe('streaming blob format, in memory', () => {
   it('16 concurrent streams over 3 sealing workers: each blob and digest is its own', async () => {
     const three = new Sealer(3);
     const bodies = Array.from({ length: 16 }, (_, i) => crypto.randomBytes(5 * C + i * 333));
-    const outs = await Promise.all(bodies.map((b) => encryptWithDigest(b, randomPieces(3000), { sealer: three, sha256: true })));
+    const outs = await Promise.all(
+      bodies.map((b) => encryptWithDigest(b, randomPieces(3000), { sealer: three, sha256: true })),
+    );
     for (const [i, o] of outs.entries()) {
       expect(o.enc.sha256).toBe(crypto.createHash('sha256').update(bodies[i]!).digest('hex'));
       expect((await decrypt(o.ct, whole)).equals(bodies[i]!)).toBe(true);
@@ -106,7 +140,11 @@ describe('streaming blob format, in memory', () => {
     await expect(run).rejects.toThrow(/sealing worker exited|sealer/);
     const pt = crypto.randomBytes(2 * C + 5);
     const out: Buffer[] = [];
-    await pipeline(Readable.from([pt]), new EncryptStream(key, makeHeader({ ...ref, keyId: 'dk_unitunitunitunitunitu', chunkSize: C }), { sealer: own }), new Writable({ write: (c: Buffer, _e, cb) => (out.push(c), cb()) }));
+    await pipeline(
+      Readable.from([pt]),
+      new EncryptStream(key, makeHeader({ ...ref, keyId: 'dk_unitunitunitunitunitu', chunkSize: C }), { sealer: own }),
+      new Writable({ write: (c: Buffer, _e, cb) => (out.push(c), cb()) }),
+    );
     expect((await decrypt(Buffer.concat(out), whole)).equals(pt)).toBe(true);
     await own.close();
   });
@@ -130,7 +168,9 @@ describe('streaming blob format, in memory', () => {
       const bad = Buffer.from(ct);
       bad[H + at]! ^= 1;
       const got: Buffer[] = [];
-      await expect(decrypt(bad, frames, { sealer, consumeInput: true }, got)).rejects.toMatchObject({ code: 'KEYS_INTEGRITY' });
+      await expect(decrypt(bad, frames, { sealer, consumeInput: true }, got)).rejects.toMatchObject({
+        code: 'KEYS_INTEGRITY',
+      });
       expect(Buffer.concat(got).equals(pt.subarray(0, released))).toBe(true);
     }
   });
@@ -141,7 +181,9 @@ describe('streaming blob format, in memory', () => {
       for (const o of [{}, { sealer }, { sealer, consumeInput: true }]) {
         const got: Buffer[] = [];
         const refuse = () => Object.assign(new Error('digest mismatch'), { code: 'TEST_MISMATCH' });
-        await expect(decrypt(ct, o.sealer ? frames : randomPieces(900), { ...o, verify: refuse }, got)).rejects.toMatchObject({ code: 'TEST_MISMATCH' });
+        await expect(
+          decrypt(ct, o.sealer ? frames : randomPieces(900), { ...o, verify: refuse }, got),
+        ).rejects.toMatchObject({ code: 'TEST_MISMATCH' });
         expect(Buffer.concat(got).length).toBeLessThan(Math.max(1, pt.length));
         expect(pt.subarray(0, Buffer.concat(got).length).equals(Buffer.concat(got))).toBe(true);
       }
@@ -153,7 +195,11 @@ describe('streaming blob format, in memory', () => {
     const bodies = Array.from({ length: 16 }, (_, i) => crypto.randomBytes(4 * C + i * 555));
     const cts = await Promise.all(bodies.map((b) => encrypt(b, whole)));
     const seen: string[] = [];
-    const outs = await Promise.all(cts.map((ct, i) => decrypt(ct, frames, { sealer: three, consumeInput: true, verify: (g) => void (seen[i] = g.sha256) })));
+    const outs = await Promise.all(
+      cts.map((ct, i) =>
+        decrypt(ct, frames, { sealer: three, consumeInput: true, verify: (g) => void (seen[i] = g.sha256) }),
+      ),
+    );
     for (const [i, o] of outs.entries()) {
       expect(o.equals(bodies[i]!)).toBe(true);
       expect(seen[i]).toBe(sha(bodies[i]!));
@@ -167,11 +213,20 @@ describe('streaming blob format, in memory', () => {
     const H = ct.readUInt16BE(6);
     for (let cut = H; cut < ct.length; cut += cut < H + 40 ? 1 : 97) {
       await expect(decrypt(ct.subarray(0, cut), randomPieces(300))).rejects.toMatchObject({ code: 'KEYS_INTEGRITY' });
-      if ((cut - H) % 41 === 0) await expect(decrypt(ct.subarray(0, cut), randomPieces(300), { sealer })).rejects.toMatchObject({ code: 'KEYS_INTEGRITY' });
+      if ((cut - H) % 41 === 0)
+        await expect(decrypt(ct.subarray(0, cut), randomPieces(300), { sealer })).rejects.toMatchObject({
+          code: 'KEYS_INTEGRITY',
+        });
     }
-    await expect(decrypt(Buffer.concat([ct, Buffer.alloc(1)]), frames, { sealer, consumeInput: true })).rejects.toMatchObject({ code: 'KEYS_INTEGRITY' });
+    await expect(
+      decrypt(Buffer.concat([ct, Buffer.alloc(1)]), frames, { sealer, consumeInput: true }),
+    ).rejects.toMatchObject({ code: 'KEYS_INTEGRITY' });
     // and appending anything fails too
-    await expect(decrypt(Buffer.concat([ct, Buffer.alloc(1)]), whole)).rejects.toMatchObject({ code: 'KEYS_INTEGRITY' });
-    await expect(decrypt(Buffer.concat([ct, ct.subarray(ct.length - 16)]), whole)).rejects.toMatchObject({ code: 'KEYS_INTEGRITY' });
+    await expect(decrypt(Buffer.concat([ct, Buffer.alloc(1)]), whole)).rejects.toMatchObject({
+      code: 'KEYS_INTEGRITY',
+    });
+    await expect(decrypt(Buffer.concat([ct, ct.subarray(ct.length - 16)]), whole)).rejects.toMatchObject({
+      code: 'KEYS_INTEGRITY',
+    });
   });
 });

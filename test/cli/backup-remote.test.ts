@@ -31,22 +31,39 @@ const viaApi = async (args: string[]) => {
 /** an admin (another person) approves a request the operator's verb returned (two-person rule) */
 const approve = async (pending: Record<string, unknown>) => {
   expect(pending).toMatchObject({ status: 'pending', request: { state: 'pending' } });
-  const r = await runCli(['backup', 'request', 'approve', (pending.request as { id: string }).id, '--json'], { env: { ...remote, COFFRE_TOKEN: admin.token, COFFRE_DATA_DIR: '' } });
+  const r = await runCli(['backup', 'request', 'approve', (pending.request as { id: string }).id, '--json'], {
+    env: { ...remote, COFFRE_TOKEN: admin.token, COFFRE_DATA_DIR: '' },
+  });
   expect(r.code, r.stderr).toBe(0);
   return JSON.parse(r.stdout) as { request: { state: string }; result: Record<string, unknown> };
 };
 const onBox = async (args: string[]) => {
-  const r = await runCli([...args, '--data-dir', e.t.dataDir, '--json'], { env: { ...FAST, ...NO_MFA, COFFRE_URL: '' } });
+  const r = await runCli([...args, '--data-dir', e.t.dataDir, '--json'], {
+    env: { ...FAST, ...NO_MFA, COFFRE_URL: '' },
+  });
   return { ...r, obj: JSON.parse(r.stdout.trim() || '{}') as Record<string, unknown> };
 };
 /** the keys of an object and of its first-level arrays' first items: the "shape" a script relies on */
 const shape = (o: Record<string, unknown>): unknown =>
-  Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Array.isArray(v) ? (v[0] && typeof v[0] === 'object' ? Object.keys(v[0] as object).sort() : 'array') : v === null ? 'null-or-value' : typeof v]));
+  Object.fromEntries(
+    Object.entries(o).map(([k, v]) => [
+      k,
+      Array.isArray(v)
+        ? v[0] && typeof v[0] === 'object'
+          ? Object.keys(v[0] as object).sort()
+          : 'array'
+        : v === null
+          ? 'null-or-value'
+          : typeof v,
+    ]),
+  );
 const sameShape = (a: Record<string, unknown>, b: Record<string, unknown>) => {
   expect(Object.keys(a).sort()).toEqual(Object.keys(b).sort());
   const sa = shape(a) as Record<string, unknown>;
   const sb = shape(b) as Record<string, unknown>;
-  for (const k of Object.keys(sa)) if (Array.isArray(sa[k]) && Array.isArray(sb[k]) && (sa[k] as unknown[]).length && (sb[k] as unknown[]).length) expect(sa[k]).toEqual(sb[k]);
+  for (const k of Object.keys(sa))
+    if (Array.isArray(sa[k]) && Array.isArray(sb[k]) && (sa[k] as unknown[]).length && (sb[k] as unknown[]).length)
+      expect(sa[k]).toEqual(sb[k]);
 };
 
 beforeAll(async () => {
@@ -56,9 +73,17 @@ beforeAll(async () => {
   await upload(e, alice, ws, 'minutes.pdf', Buffer.from('board minutes, strictly confidential'));
   op = await e.user('op', 'backup-operator');
   admin = await e.user('adm', 'admin');
-  const tok = await e.t.appliance.db.db.selectFrom('api_tokens').select('id').where('user_id', '=', op.id).executeTakeFirstOrThrow();
+  const tok = await e.t.appliance.db.db
+    .selectFrom('api_tokens')
+    .select('id')
+    .where('user_id', '=', op.id)
+    .executeTakeFirstOrThrow();
   opActor = `token:${tok.id}`;
-  remote = { COFFRE_URL: `https://127.0.0.1:${e.port}`, COFFRE_CA: path.join(e.t.dataDir, 'tls', 'cert.pem'), COFFRE_TOKEN: op.token };
+  remote = {
+    COFFRE_URL: `https://127.0.0.1:${e.port}`,
+    COFFRE_CA: path.join(e.t.dataDir, 'tls', 'cert.pem'),
+    COFFRE_TOKEN: op.token,
+  };
 });
 afterAll(async () => {
   await e?.close();
@@ -68,11 +93,34 @@ describe('backup operator verbs, remote and local', { timeout: 300_000 }, () => 
   it('targets and escrow: remotely a request an admin approves, locally at once; the trail names the operator', async () => {
     fs.mkdirSync(path.join(dirs, 'lyon'));
     fs.mkdirSync(path.join(dirs, 'marseille'));
-    const addR = await viaApi(['backup', 'target', 'add', 'lyon', '--type', 'path', '--url', `file://${dirs}/lyon`, ...LYON]);
+    const addR = await viaApi([
+      'backup',
+      'target',
+      'add',
+      'lyon',
+      '--type',
+      'path',
+      '--url',
+      `file://${dirs}/lyon`,
+      ...LYON,
+    ]);
     expect(addR.code, addR.stderr).toBe(0);
-    expect(addR.obj).toMatchObject({ status: 'pending', request: { kind: 'target.add', change: { target: { name: 'lyon', type: 'path', jurisdiction: 'FR' } } } });
+    expect(addR.obj).toMatchObject({
+      status: 'pending',
+      request: { kind: 'target.add', change: { target: { name: 'lyon', type: 'path', jurisdiction: 'FR' } } },
+    });
     expect((await approve(addR.obj)).result).toMatchObject({ name: 'lyon' });
-    const addL = await onBox(['backup', 'target', 'add', 'marseille', '--type', 'path', '--url', `file://${dirs}/marseille`, ...MARSEILLE]);
+    const addL = await onBox([
+      'backup',
+      'target',
+      'add',
+      'marseille',
+      '--type',
+      'path',
+      '--url',
+      `file://${dirs}/marseille`,
+      ...MARSEILLE,
+    ]);
     expect(addL.code, addL.stderr).toBe(0);
     expect(addL.obj).toMatchObject({ name: 'marseille', type: 'path', jurisdiction: 'FR' });
 
@@ -97,11 +145,27 @@ describe('backup operator verbs, remote and local', { timeout: 300_000 }, () => 
       gpg.close();
     }
 
-    const trail = await e.t.appliance.db.db.selectFrom('audit_events').select(['action', 'actor']).where('action', 'in', ['backup.target.add', 'backup.escrow.add']).execute();
+    const trail = await e.t.appliance.db.db
+      .selectFrom('audit_events')
+      .select(['action', 'actor'])
+      .where('action', 'in', ['backup.target.add', 'backup.escrow.add'])
+      .execute();
     // asked with the operator's token, applied in the operator's name once an admin approved
-    expect(trail).toEqual(expect.arrayContaining([{ action: 'backup.target.add', actor: `user:${op.id}` }, { action: 'backup.escrow.add', actor: `user:${op.id}` }]));
-    const asked = await e.t.appliance.db.db.selectFrom('audit_events').select(['action', 'actor']).where('action', '=', 'backup.request.create').execute();
-    expect(asked).toEqual([{ action: 'backup.request.create', actor: opActor }, { action: 'backup.request.create', actor: opActor }]);
+    expect(trail).toEqual(
+      expect.arrayContaining([
+        { action: 'backup.target.add', actor: `user:${op.id}` },
+        { action: 'backup.escrow.add', actor: `user:${op.id}` },
+      ]),
+    );
+    const asked = await e.t.appliance.db.db
+      .selectFrom('audit_events')
+      .select(['action', 'actor'])
+      .where('action', '=', 'backup.request.create')
+      .execute();
+    expect(asked).toEqual([
+      { action: 'backup.request.create', actor: opActor },
+      { action: 'backup.request.create', actor: opActor },
+    ]);
     // the target added on the box is recorded as the local OS user, the remote ones as the operator
     expect(trail.filter((r) => r.actor.startsWith('local:')).map((r) => r.action)).toEqual(['backup.target.add']);
   });
@@ -134,11 +198,20 @@ describe('backup operator verbs, remote and local', { timeout: 300_000 }, () => 
     expect(started.obj).toMatchObject({ status: 'started', job: 'backup.verify', runId: expect.any(Number) });
     const followed = await viaApi(['backup', 'status', String(started.obj['runId'])]);
     expect(followed.code, followed.stderr).toBe(0);
-    expect(followed.obj, JSON.stringify(followed.obj)).toMatchObject({ runId: started.obj['runId'], job: 'backup.verify', outcome: 'succeeded', actor: opActor });
+    expect(followed.obj, JSON.stringify(followed.obj)).toMatchObject({
+      runId: started.obj['runId'],
+      job: 'backup.verify',
+      outcome: 'succeeded',
+      actor: opActor,
+    });
     const local = await onBox(['backup', 'status', String(started.obj['runId']), '--no-wait']);
     expect(local.obj).toEqual(followed.obj);
 
-    const trail = await e.t.appliance.db.db.selectFrom('audit_events').select(['action', 'actor']).where('actor', '=', opActor).execute();
+    const trail = await e.t.appliance.db.db
+      .selectFrom('audit_events')
+      .select(['action', 'actor'])
+      .where('actor', '=', opActor)
+      .execute();
     expect(trail.map((r) => r.action)).toEqual(expect.arrayContaining(['backup.run', 'backup.verify', 'backup.drill']));
   });
 
@@ -147,7 +220,10 @@ describe('backup operator verbs, remote and local', { timeout: 300_000 }, () => 
     const r = await viaApi(['backup', 'run']);
     expect(r.code, r.stderr).toBe(3);
     expect(r.obj).toMatchObject({ ok: false, exitCode: 3 });
-    expect((r.obj['targets'] as { target: string; ok: boolean }[]).map((t) => [t.target, t.ok]).sort()).toEqual([['lyon', true], ['marseille', false]]);
+    expect((r.obj['targets'] as { target: string; ok: boolean }[]).map((t) => [t.target, t.ok]).sort()).toEqual([
+      ['lyon', true],
+      ['marseille', false],
+    ]);
     const l = await onBox(['backup', 'run']);
     expect(l.code).toBe(3);
     expect(Object.keys(l.obj).sort()).toEqual(Object.keys(r.obj).sort());
@@ -156,10 +232,14 @@ describe('backup operator verbs, remote and local', { timeout: 300_000 }, () => 
     expect(none.code).toBe(1);
     expect(none.obj).toMatchObject({ ok: false, code: 'NOT_FOUND' });
 
-    const noToken = await runCli(['backup', 'list', '--json'], { env: { ...remote, COFFRE_TOKEN: '', COFFRE_DATA_DIR: '' } });
+    const noToken = await runCli(['backup', 'list', '--json'], {
+      env: { ...remote, COFFRE_TOKEN: '', COFFRE_DATA_DIR: '' },
+    });
     expect(noToken.code).toBe(2);
     const member = await e.user('mallory');
-    const denied = await runCli(['backup', 'target', 'list', '--json'], { env: { ...remote, COFFRE_TOKEN: member.token, COFFRE_DATA_DIR: '' } });
+    const denied = await runCli(['backup', 'target', 'list', '--json'], {
+      env: { ...remote, COFFRE_TOKEN: member.token, COFFRE_DATA_DIR: '' },
+    });
     expect(denied.code).toBe(4);
     expect(JSON.parse(denied.stdout)).toMatchObject({ ok: false, code: 'FORBIDDEN', exitCode: 4 });
   });

@@ -20,7 +20,10 @@ const LYON = ['--jurisdiction', 'FR', '--lat', '45.764', '--lon', '4.8357'];
 const MARSEILLE = ['--jurisdiction', 'FR', '--lat', '43.2965', '--lon', '5.3698'];
 const targets = tempDir('coffre-exit-targets-');
 
-const local = (args: string[]) => runCli([...args, '--data-dir', e.t.dataDir, '--json'], { env: { COFFRE_CFG_backup__retries: '1', COFFRE_CFG_backup__retryBaseMs: '20' } });
+const local = (args: string[]) =>
+  runCli([...args, '--data-dir', e.t.dataDir, '--json'], {
+    env: { COFFRE_CFG_backup__retries: '1', COFFRE_CFG_backup__retryBaseMs: '20' },
+  });
 const failure = (stdout: string) => {
   const lines = stdout.trim().split('\n');
   expect(lines).toHaveLength(1);
@@ -30,7 +33,11 @@ const failure = (stdout: string) => {
 beforeAll(async () => {
   e = await openVaultEnv();
   alice = await e.user('alice');
-  client = { COFFRE_URL: `https://127.0.0.1:${e.port}`, COFFRE_CA: path.join(e.t.dataDir, 'tls', 'cert.pem'), COFFRE_TOKEN: alice.token };
+  client = {
+    COFFRE_URL: `https://127.0.0.1:${e.port}`,
+    COFFRE_CA: path.join(e.t.dataDir, 'tls', 'cert.pem'),
+    COFFRE_TOKEN: alice.token,
+  };
 });
 afterAll(async () => {
   await e?.close();
@@ -42,7 +49,10 @@ describe('coffre exit codes', { timeout: 180_000 }, () => {
     expect(ok.code, ok.stderr).toBe(EXIT.ok);
     expect(JSON.parse(ok.stdout)).toHaveProperty('workspaces');
 
-    const missing = await runCli(['doc', 'get', '00000000-0000-4000-8000-000000000000', '-o', path.join(targets, 'x'), '--json'], { env: client });
+    const missing = await runCli(
+      ['doc', 'get', '00000000-0000-4000-8000-000000000000', '-o', path.join(targets, 'x'), '--json'],
+      { env: client },
+    );
     expect(missing.code).toBe(EXIT.failed);
     expect(failure(missing.stdout)).toMatchObject({ ok: false, code: 'DOCUMENT_NOT_FOUND', exitCode: 1 });
     expect(missing.stderr).toMatch(/^DOCUMENT_NOT_FOUND: /);
@@ -53,7 +63,9 @@ describe('coffre exit codes', { timeout: 180_000 }, () => {
   });
 
   it('4 authentication or permission: a revoked or made-up token', async () => {
-    const r = await runCli(['workspace', 'list', '--json'], { env: { ...client, COFFRE_TOKEN: 'cft_not-a-real-token-0000000000000000' } });
+    const r = await runCli(['workspace', 'list', '--json'], {
+      env: { ...client, COFFRE_TOKEN: 'cft_not-a-real-token-0000000000000000' },
+    });
     expect(r.code).toBe(EXIT.auth);
     expect(failure(r.stdout)).toMatchObject({ ok: false, code: 'UNAUTHENTICATED', exitCode: 4 });
   });
@@ -69,7 +81,10 @@ describe('coffre exit codes', { timeout: 180_000 }, () => {
     const b = path.join(targets, 'marseille');
     fs.mkdirSync(a);
     fs.mkdirSync(b);
-    for (const [name, dir, site] of [['lyon', a, LYON], ['marseille', b, MARSEILLE]] as const) {
+    for (const [name, dir, site] of [
+      ['lyon', a, LYON],
+      ['marseille', b, MARSEILLE],
+    ] as const) {
       const r = await local(['backup', 'target', 'add', name, '--type', 'path', '--url', `file://${dir}`, ...site]);
       expect(r.code, r.stderr).toBe(0);
     }
@@ -77,9 +92,16 @@ describe('coffre exit codes', { timeout: 180_000 }, () => {
     fs.rmSync(b, { recursive: true });
     const run = await local(['backup', 'run']);
     expect(run.code, run.stderr).toBe(EXIT.partial);
-    const report = failure(run.stdout) as unknown as { ok: boolean; exitCode: number; targets: { target: string; ok: boolean }[] };
+    const report = failure(run.stdout) as unknown as {
+      ok: boolean;
+      exitCode: number;
+      targets: { target: string; ok: boolean }[];
+    };
     expect(report).toMatchObject({ ok: false, exitCode: 3 });
-    expect(report.targets.map((t) => [t.target, t.ok]).sort()).toEqual([['lyon', true], ['marseille', false]]);
+    expect(report.targets.map((t) => [t.target, t.ok]).sort()).toEqual([
+      ['lyon', true],
+      ['marseille', false],
+    ]);
 
     // this process (alive, this host) holds the daily backup's lease, as a running job would
     const leases = new Leases(e.t.appliance.db.db, systemClock, makeHolderId(), 3_600_000);
@@ -95,7 +117,20 @@ describe('coffre exit codes', { timeout: 180_000 }, () => {
   it('6 unreachable, at once: registering a target that cannot be reached does not retry', async () => {
     const t0 = Date.now();
     // default retries and back-off (the daily run keeps them); the operator at the prompt gets the cause now
-    const r = await runCli(['backup', 'target', 'add', 'gone', '--type', 'path', '--url', `file://${targets}/not-mounted`, ...LYON, '--data-dir', e.t.dataDir, '--json']);
+    const r = await runCli([
+      'backup',
+      'target',
+      'add',
+      'gone',
+      '--type',
+      'path',
+      '--url',
+      `file://${targets}/not-mounted`,
+      ...LYON,
+      '--data-dir',
+      e.t.dataDir,
+      '--json',
+    ]);
     const tookMs = Date.now() - t0;
     expect(r.code, r.stderr).toBe(EXIT.unreachable);
     expect(failure(r.stdout)).toMatchObject({ code: 'TARGET_UNREACHABLE', message: expect.stringMatching(/absent/) });
@@ -118,5 +153,4 @@ describe('coffre exit codes', { timeout: 180_000 }, () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ ok: false });
     expect(r.stderr).toMatch(/^AUDIT_TAMPERED: /m);
   });
-
 });

@@ -29,10 +29,26 @@ export interface RunningAppliance {
 }
 
 /** `coffre init --admin …` on a temp data dir, then `coffre serve` on the port of its public URL */
-export async function startAppliance(admin: { username: string; email: string }, extra: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<RunningAppliance> {
+export async function startAppliance(
+  admin: { username: string; email: string },
+  extra: string[] = [],
+  env: NodeJS.ProcessEnv = {},
+): Promise<RunningAppliance> {
   const dataDir = path.join(tempDir('coffre-console-'), 'appliance');
   const port = await freePort();
-  const init = await runCli(['init', '--data-dir', dataDir, '--port', String(port), '--admin', admin.username, '--admin-email', admin.email, '--json', ...extra]);
+  const init = await runCli([
+    'init',
+    '--data-dir',
+    dataDir,
+    '--port',
+    String(port),
+    '--admin',
+    admin.username,
+    '--admin-email',
+    admin.email,
+    '--json',
+    ...extra,
+  ]);
   if (init.code !== 0) throw new Error(`coffre init failed (${init.code}): ${init.stderr}`);
   const out = JSON.parse(init.stdout) as { url: string; caFile: string; enrolUrl?: string };
   const s = await startServe(dataDir, port, env);

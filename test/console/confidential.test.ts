@@ -33,13 +33,36 @@ beforeAll(async () => {
   const caFile = path.join(dir, 'ca.pem');
   fs.writeFileSync(caFile, s.ca);
   clientEnv = { COFFRE_URL: s.url, COFFRE_CA: caFile };
-  const invite = await s.cli(['user', 'invite', username, '--email', `${username}@example.test`, '--role', 'member', '--json']);
+  const invite = await s.cli([
+    'user',
+    'invite',
+    username,
+    '--email',
+    `${username}@example.test`,
+    '--role',
+    'member',
+    '--json',
+  ]);
   expect(invite.code, invite.stderr).toBe(0);
   // every role has a second factor: the member enrols an authenticator and signs in with its code
-  const enrolled = JSON.parse(await coffre(['user', 'enrol', (JSON.parse(invite.stdout) as { enrolUrl: string }).enrolUrl, '--password-stdin', '--json'], `${password}\n`)) as { totp: { secret: string } };
+  const enrolled = JSON.parse(
+    await coffre(
+      ['user', 'enrol', (JSON.parse(invite.stdout) as { enrolUrl: string }).enrolUrl, '--password-stdin', '--json'],
+      `${password}\n`,
+    ),
+  ) as { totp: { secret: string } };
   totpSecret = enrolled.totp.secret;
-  const code = OTPAuth.TOTP.generate({ secret: OTPAuth.Secret.fromBase32(totpSecret), algorithm: 'SHA1', digits: 6, period: 30 });
-  clientEnv.COFFRE_TOKEN = (JSON.parse(await coffre(['login', '--username', username, '--password-stdin', '--json'], `${password}\n${code}\n`)) as { token: string }).token;
+  const code = OTPAuth.TOTP.generate({
+    secret: OTPAuth.Secret.fromBase32(totpSecret),
+    algorithm: 'SHA1',
+    digits: 6,
+    period: 30,
+  });
+  clientEnv.COFFRE_TOKEN = (
+    JSON.parse(
+      await coffre(['login', '--username', username, '--password-stdin', '--json'], `${password}\n${code}\n`),
+    ) as { token: string }
+  ).token;
   workspace = (JSON.parse(await coffre(['workspace', 'create', 'Board', '--json'])) as { id: string }).id;
 }, 120_000);
 afterAll(async () => {
@@ -57,21 +80,52 @@ const coffre = async (args: string[], input?: string) => {
 
 /** Every file under `d`, recursively. */
 function files(d: string): string[] {
-  return fs.readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(path.join(d, e.name)) : e.isFile() ? [path.join(d, e.name)] : []));
+  return fs
+    .readdirSync(d, { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? files(path.join(d, e.name)) : e.isFile() ? [path.join(d, e.name)] : []));
 }
-const needles = (m: string) => [m, m.toLowerCase(), m.toUpperCase()].flatMap((x) => [Buffer.from(x, 'utf8'), Buffer.from(x, 'utf16le'), Buffer.from(encodeURIComponent(`${x} `).slice(0, -3))]);
+const needles = (m: string) =>
+  [m, m.toLowerCase(), m.toUpperCase()].flatMap((x) => [
+    Buffer.from(x, 'utf8'),
+    Buffer.from(x, 'utf16le'),
+    Buffer.from(encodeURIComponent(`${x} `).slice(0, -3)),
+  ]);
 const holds = (b: Buffer, m: string) => needles(m).some((n) => b.includes(n));
 
 describe('no confidential field in a URL that is logged (CLI and console)', () => {
   it('the CLI sends name, tags and description in headers and searches in a body', async () => {
     const file = path.join(dir, 'upload.bin');
     fs.writeFileSync(file, 'the content');
-    const put = JSON.parse(await coffre(['doc', 'put', '--workspace', workspace, file, '--name', `Dossier ${marker} é.pdf`, '--tag', `tag-${marker}`, 'other', '--description', `description ${marker}`, '--json'])) as { id: string };
-    const byName = JSON.parse(await coffre(['doc', 'list', '--workspace', workspace, '--q', marker.slice(3).toUpperCase(), '--json'])) as { documents: { id: string; name: string; tags: string[] }[] };
-    expect(byName.documents).toEqual([expect.objectContaining({ id: put.id, name: `Dossier ${marker} é.pdf`, tags: [`tag-${marker}`, 'other'] })]);
-    const byTag = JSON.parse(await coffre(['doc', 'list', '--workspace', workspace, '--tag', `TAG-${marker}`, '--json'])) as { documents: { id: string }[] };
+    const put = JSON.parse(
+      await coffre([
+        'doc',
+        'put',
+        '--workspace',
+        workspace,
+        file,
+        '--name',
+        `Dossier ${marker} é.pdf`,
+        '--tag',
+        `tag-${marker}`,
+        'other',
+        '--description',
+        `description ${marker}`,
+        '--json',
+      ]),
+    ) as { id: string };
+    const byName = JSON.parse(
+      await coffre(['doc', 'list', '--workspace', workspace, '--q', marker.slice(3).toUpperCase(), '--json']),
+    ) as { documents: { id: string; name: string; tags: string[] }[] };
+    expect(byName.documents).toEqual([
+      expect.objectContaining({ id: put.id, name: `Dossier ${marker} é.pdf`, tags: [`tag-${marker}`, 'other'] }),
+    ]);
+    const byTag = JSON.parse(
+      await coffre(['doc', 'list', '--workspace', workspace, '--tag', `TAG-${marker}`, '--json']),
+    ) as { documents: { id: string }[] };
     expect(byTag.documents.map((d) => d.id)).toEqual([put.id]);
-    const none = JSON.parse(await coffre(['doc', 'list', '--workspace', workspace, '--q', `${marker}-absent`, '--json'])) as { documents: unknown[] };
+    const none = JSON.parse(
+      await coffre(['doc', 'list', '--workspace', workspace, '--q', `${marker}-absent`, '--json']),
+    ) as { documents: unknown[] };
     expect(none.documents).toEqual([]);
   });
 
@@ -87,7 +141,15 @@ describe('no confidential field in a URL that is logged (CLI and console)', () =
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('heading', { name: 'Second factor' }).waitFor();
     // a code works once: the CLI's sign-in used this time step's, so the next step's (accepted, window 1)
-    await page.getByLabel('One-time code').fill(OTPAuth.TOTP.generate({ secret: OTPAuth.Secret.fromBase32(totpSecret), algorithm: 'SHA1', digits: 6, period: 30, timestamp: Date.now() + 30_000 }));
+    await page.getByLabel('One-time code').fill(
+      OTPAuth.TOTP.generate({
+        secret: OTPAuth.Secret.fromBase32(totpSecret),
+        algorithm: 'SHA1',
+        digits: 6,
+        period: 30,
+        timestamp: Date.now() + 30_000,
+      }),
+    );
     await page.getByRole('button', { name: 'Verify and sign in' }).click();
     await page.getByTestId('whoami').filter({ hasText: username }).waitFor();
 
@@ -97,8 +159,13 @@ describe('no confidential field in a URL that is logged (CLI and console)', () =
     const file = path.join(dir, name);
     fs.writeFileSync(file, 'console content');
     await page.locator('input[type="file"]').setInputFiles(file);
-    await page.locator('.upload-row[data-status="done"], .upload-row[data-status="failed"]').waitFor({ timeout: 30_000 });
-    expect(await page.locator('.upload-row').getAttribute('data-status'), (await page.locator('.upload-row').textContent()) ?? '').toBe('done');
+    await page
+      .locator('.upload-row[data-status="done"], .upload-row[data-status="failed"]')
+      .waitFor({ timeout: 30_000 });
+    expect(
+      await page.locator('.upload-row').getAttribute('data-status'),
+      (await page.locator('.upload-row').textContent()) ?? '',
+    ).toBe('done');
     await page.locator(`tr[data-doc="${name}"]`).waitFor();
 
     await page.getByLabel('Search documents by name').fill(`console ${marker.toLowerCase()}`);

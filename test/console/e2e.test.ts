@@ -46,7 +46,12 @@ class Authenticator {
       step = Math.floor(Date.now() / 30_000);
     }
     this.lastStep = step;
-    return new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(this.secret), digits: 6, period: 30, algorithm: 'SHA1' }).generate({ timestamp: step * 30_000 + 1000 });
+    return new OTPAuth.TOTP({
+      secret: OTPAuth.Secret.fromBase32(this.secret),
+      digits: 6,
+      period: 30,
+      algorithm: 'SHA1',
+    }).generate({ timestamp: step * 30_000 + 1000 });
   }
 }
 
@@ -81,7 +86,11 @@ async function enrol(p: Person, link: string, o: { totp: boolean; shots?: string
     await page.getByRole('heading', { name: 'Set up your authenticator' }).waitFor();
     const secret = (await page.getByTestId('totp-secret').textContent())!.replace(/\s+/g, '');
     expect(secret).toMatch(/^[A-Z2-7]{32}$/);
-    expect(await page.getByRole('img', { name: /QR code/ }).evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth > 0)).toBe(true);
+    expect(
+      await page
+        .getByRole('img', { name: /QR code/ })
+        .evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth > 0),
+    ).toBe(true);
     p.totp = new Authenticator(secret);
     if (o.shots) await shot(page, `${o.shots}-totp-setup`);
     await page.getByRole('button', { name: /I have added it/ }).click();
@@ -132,15 +141,23 @@ describe('web console in Chromium', () => {
   beforeAll(async () => {
     fs.mkdirSync(SHOTS, { recursive: true });
     // the appliance's site: Paris (its backup target will be in Lyon, same jurisdiction, ~390 km away)
-    app = await startAppliance({ username: 'alice', email: 'alice@example.test' }, ['--jurisdiction', 'FR', '--lat', '48.8566', '--lon', '2.3522'], {
-      // an unreachable target is retried 4 times with back-off: short here, to keep the run brief
-      COFFRE_CFG_backup__retryBaseMs: '100',
-    });
+    app = await startAppliance(
+      { username: 'alice', email: 'alice@example.test' },
+      ['--jurisdiction', 'FR', '--lat', '48.8566', '--lon', '2.3522'],
+      {
+        // an unreachable target is retried 4 times with back-off: short here, to keep the run brief
+        COFFRE_CFG_backup__retryBaseMs: '100',
+      },
+    );
     chrome = await launchChromium(app.ca);
   });
   afterEach(async (ctx) => {
     // what each person saw when a step failed
-    if (ctx.task.result?.state === 'fail') for (const p of people) await shot(p.page, `failed-${ctx.task.name.slice(0, 40).replace(/\W+/g, '-')}-${p.username}`).catch(() => undefined);
+    if (ctx.task.result?.state === 'fail')
+      for (const p of people)
+        await shot(p.page, `failed-${ctx.task.name.slice(0, 40).replace(/\W+/g, '-')}-${p.username}`).catch(
+          () => undefined,
+        );
   });
   afterAll(async () => {
     await chrome?.close();
@@ -148,7 +165,9 @@ describe('web console in Chromium', () => {
   });
 
   it('gives an obsolete browser the 426 page instead of the console', async () => {
-    const ctx = await chrome.newContext({ userAgent: 'Mozilla/5.0 (Windows NT 10.0; Trident/7.0; rv:11.0) like Gecko' });
+    const ctx = await chrome.newContext({
+      userAgent: 'Mozilla/5.0 (Windows NT 10.0; Trident/7.0; rv:11.0) like Gecko',
+    });
     const page = await ctx.newPage();
     const res = await page.goto(app.url);
     expect(res?.status()).toBe(426);
@@ -204,7 +223,11 @@ describe('web console in Chromium', () => {
     const secret = (await page.getByTestId('totp-secret').textContent())!.replace(/\s+/g, '');
     expect(secret).toMatch(/^[A-Z2-7]{32}$/);
     admin.totp = new Authenticator(secret);
-    expect(await page.getByRole('img', { name: /QR code/ }).evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth > 0)).toBe(true);
+    expect(
+      await page
+        .getByRole('img', { name: /QR code/ })
+        .evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth > 0),
+    ).toBe(true);
     await shot(page, '03-enrol-totp-qr');
     await page.getByRole('button', { name: /I have added it/ }).click();
     await page.getByRole('heading', { name: 'You are enrolled' }).waitFor();
@@ -219,7 +242,10 @@ describe('web console in Chromium', () => {
     await p2.getByLabel('Repeat the new password').fill('Another-Quiet-Harbour-9');
     await p2.getByLabel('None for now').check();
     await p2.getByRole('button', { name: 'Activate my account' }).click();
-    await p2.getByRole('alert').filter({ hasText: /invalid, expired or was already used/ }).waitFor();
+    await p2
+      .getByRole('alert')
+      .filter({ hasText: /invalid, expired or was already used/ })
+      .waitFor();
     await again.close();
   });
 
@@ -227,7 +253,11 @@ describe('web console in Chromium', () => {
     await signIn(admin);
     const { page } = admin;
     await shot(page, '05-admin-home');
-    const storage = await page.evaluate(() => ({ local: localStorage.length, session: sessionStorage.length, cookie: document.cookie }));
+    const storage = await page.evaluate(() => ({
+      local: localStorage.length,
+      session: sessionStorage.length,
+      cookie: document.cookie,
+    }));
     expect(storage).toEqual({ local: 0, session: 0, cookie: '' }); // the session cookie is HttpOnly
     const cookies = await admin.ctx.cookies(app.url);
     const sess = cookies.find((c) => c.name.startsWith('__Host-'));
@@ -260,7 +290,8 @@ describe('web console in Chromium', () => {
       const seen: string[] = [];
       (window as unknown as { __progress: string[] }).__progress = seen;
       new MutationObserver(() => {
-        for (const el of document.querySelectorAll('.upload-row[data-status="uploading"] .progress-text')) seen.push(el.textContent ?? '');
+        for (const el of document.querySelectorAll('.upload-row[data-status="uploading"] .progress-text'))
+          seen.push(el.textContent ?? '');
       }).observe(document.body, { subtree: true, childList: true, characterData: true });
     });
     const dir = tempDir();
@@ -272,12 +303,20 @@ describe('web console in Chromium', () => {
     await page.locator('input[type="file"]').setInputFiles(file);
     await page.locator('.upload-row[data-status="uploading"]').waitFor();
     await shot(page, '08-upload-in-progress');
-    await page.locator('.upload-row[data-status="done"], .upload-row[data-status="failed"]').waitFor({ timeout: 200_000 });
-    expect(await page.locator('.upload-row').getAttribute('data-status'), await page.locator('.upload-row').textContent() ?? '').toBe('done');
+    await page
+      .locator('.upload-row[data-status="done"], .upload-row[data-status="failed"]')
+      .waitFor({ timeout: 200_000 });
+    expect(
+      await page.locator('.upload-row').getAttribute('data-status'),
+      (await page.locator('.upload-row').textContent()) ?? '',
+    ).toBe('done');
     const uploadMs = Date.now() - started;
     const seen = await page.evaluate(() => (window as unknown as { __progress: string[] }).__progress);
     const pcts = seen.map((s) => Number.parseInt(s, 10)).filter((n) => Number.isFinite(n));
-    expect(pcts.some((n) => n > 0 && n < 100), `intermediate progress seen: ${[...new Set(pcts)].join(',')}`).toBe(true);
+    expect(
+      pcts.some((n) => n > 0 && n < 100),
+      `intermediate progress seen: ${[...new Set(pcts)].join(',')}`,
+    ).toBe(true);
     const row = page.locator('tr[data-doc="ledger-2026.bin"]');
     await row.waitFor();
     expect(await row.textContent()).toMatch(/52\.4 MB/);
@@ -285,7 +324,10 @@ describe('web console in Chromium', () => {
 
     // download from the list: the browser streams it to disk
     const started2 = Date.now();
-    const [download] = await Promise.all([page.waitForEvent('download'), row.getByRole('button', { name: /Download/ }).click()]);
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      row.getByRole('button', { name: /Download/ }).click(),
+    ]);
     const saved = path.join(dir, 'downloaded.bin');
     await download.saveAs(saved);
     const downloadMs = Date.now() - started2;
@@ -327,14 +369,21 @@ describe('web console in Chromium', () => {
     const before = (await current.textContent())!;
     expect(before).toMatch(/-1$/);
     // the test token is SoftHSM2: the page says plainly that it is for evaluation, and what an HSM changes
-    const embedded = page.getByRole('status').filter({ hasText: 'Evaluation only: the keys are in the embedded software token' });
+    const embedded = page
+      .getByRole('status')
+      .filter({ hasText: 'Evaluation only: the keys are in the embedded software token' });
     await embedded.waitFor();
-    expect(await embedded.getByTestId('embedded-token').textContent()).toMatch(/^EVALUATION ONLY: .* A production HSM \(Thales Luna, Entrust nShield, YubiHSM 2, or a network HSM through p11-kit\) keeps the key-encryption key in hardware/);
+    expect(await embedded.getByTestId('embedded-token').textContent()).toMatch(
+      /^EVALUATION ONLY: .* A production HSM \(Thales Luna, Entrust nShield, YubiHSM 2, or a network HSM through p11-kit\) keeps the key-encryption key in hardware/,
+    );
     const v1 = page.locator('tr[data-version="1"]');
     expect(await v1.textContent()).toMatch(/extractable: false.*sensitive: true/);
     await shot(page, '17-keys-status');
     await page.getByRole('button', { name: 'Rotate the key' }).click();
-    await page.getByRole('dialog', { name: /Rotate the key-encryption key/ }).getByRole('button', { name: 'Rotate now' }).click();
+    await page
+      .getByRole('dialog', { name: /Rotate the key-encryption key/ })
+      .getByRole('button', { name: 'Rotate now' })
+      .click();
     await page.getByText('Key rotation: done').waitFor({ timeout: 60_000 });
     await page.getByTestId('kek-current').filter({ hasText: /-2$/ }).waitFor();
     expect(await page.locator('tr[data-version="2"]').getAttribute('data-state')).toBe('active');
@@ -362,7 +411,9 @@ describe('web console in Chromium', () => {
     // nobody reviews their own access: alice's own role waits for another admin
     await page.locator('tr[data-user="alice"][data-kind="role"]').getByText('Your own access').waitFor();
     await shot(page, '20-access-review-items');
-    expect(await page.locator('tr[data-user="alice"][data-kind="role"]').getByRole('button', { name: 'Confirm' }).count()).toBe(0);
+    expect(
+      await page.locator('tr[data-user="alice"][data-kind="role"]').getByRole('button', { name: 'Confirm' }).count(),
+    ).toBe(0);
     // bob's role is in the campaign when it was started after his invitation (not when it opened at start-up)
     const item = page.locator('tr[data-user="bob"][data-kind="role"]');
     if (await item.count()) {
@@ -372,7 +423,10 @@ describe('web console in Chromium', () => {
     }
     // the export for auditors: users × roles × workspaces × tokens × last use
     await page.getByRole('link', { name: 'Access reviews', exact: true }).click();
-    const [dl] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Export (CSV)' }).click()]);
+    const [dl] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('link', { name: 'Export (CSV)' }).click(),
+    ]);
     const csv = fs.readFileSync((await dl.path())!, 'utf8');
     expect(csv.split('\n')[0]).toMatch(/username/);
     expect(csv).toMatch(/\bbob\b/);
@@ -399,7 +453,11 @@ describe('web console in Chromium', () => {
     // the member replaces their authenticator app from the account page (QR code, then a code and the password)
     await page.getByRole('button', { name: 'Replace authenticator app' }).click();
     const secret = (await page.getByTestId('totp-secret').textContent())!.replace(/\s+/g, '');
-    expect(await page.getByRole('img', { name: /QR code/ }).evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth > 0)).toBe(true);
+    expect(
+      await page
+        .getByRole('img', { name: /QR code/ })
+        .evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth > 0),
+    ).toBe(true);
     member.totp = new Authenticator(secret, member.totp);
     await page.getByLabel('Code shown by the app').fill(await member.totp.code());
     await page.getByLabel('Your current password').fill(member.password);
@@ -473,7 +531,10 @@ describe('web console in Chromium', () => {
       const box = form.getByLabel('Public key (armored)');
       await box.fill(gpg.publicKey.replace(/^([A-Za-z0-9+/]{20})[A-Za-z0-9+/]{8}/m, '$1********'));
       await form.getByRole('button', { name: 'Add escrow key' }).click();
-      await form.getByRole('alert').getByText(/^Not an OpenPGP public key/).waitFor();
+      await form
+        .getByRole('alert')
+        .getByText(/^Not an OpenPGP public key/)
+        .waitFor();
       await box.fill(gpg.publicKey);
       await form.getByRole('button', { name: 'Add escrow key' }).click();
       expect((await page.getByTestId('escrow-added').textContent())!.replace(/ /g, '')).toBe(fingerprint);
@@ -497,8 +558,14 @@ describe('web console in Chromium', () => {
     await page.locator('[data-testid="last-drill"][data-ok="true"]').waitFor();
     // the RTO the drill measured, as the page words it (e.g. "840 ms", "2.4 s")
     const rto = (await page.getByTestId('drill-rto').textContent())!;
-    const shown = /^(\d+) ms$/.exec(rto) ? Number(rto.split(' ')[0]) : /^[\d.]+ s$/.test(rto) ? Number.parseFloat(rto) * 1000 : Number.NaN;
-    expect(Math.abs(shown - rtoMs), `RTO shown "${rto}", measured ${rtoMs} ms`).toBeLessThanOrEqual(rtoMs < 1000 ? 1 : rtoMs < 10_000 ? 50 : 500);
+    const shown = /^(\d+) ms$/.exec(rto)
+      ? Number(rto.split(' ')[0])
+      : /^[\d.]+ s$/.test(rto)
+        ? Number.parseFloat(rto) * 1000
+        : Number.NaN;
+    expect(Math.abs(shown - rtoMs), `RTO shown "${rto}", measured ${rtoMs} ms`).toBeLessThanOrEqual(
+      rtoMs < 1000 ? 1 : rtoMs < 10_000 ? 50 : 500,
+    );
     await shot(page, '23b-backup-escrow-and-drill');
     // the secondary site goes away (volume unmounted): the run fails with a clear message, and
     // the verified backup that holds the slot is kept
@@ -506,7 +573,9 @@ describe('web console in Chromium', () => {
     try {
       await page.getByRole('button', { name: 'Back up now' }).click();
       await page.getByText('The backup target could not be reached').waitFor({ timeout: 150_000 });
-      expect(await page.getByRole('alert').filter({ hasText: 'could not be reached' }).textContent()).toMatch(/TARGET_UNREACHABLE.*absent/);
+      expect(await page.getByRole('alert').filter({ hasText: 'could not be reached' }).textContent()).toMatch(
+        /TARGET_UNREACHABLE.*absent/,
+      );
       expect(await page.locator('.slot[data-verified="true"]').count()).toBe(1);
       await shot(page, '24-backup-target-unreachable');
     } finally {
@@ -533,10 +602,17 @@ describe('web console in Chromium', () => {
     // the filtered page replaces the unfiltered one: every row shown matches the filters
     await page.waitForFunction(() => {
       const trs = [...document.querySelectorAll('table[aria-label="Audit records"] tbody tr')];
-      return trs.length > 0 && trs.every((tr) => tr.getAttribute('data-action') === 'auth.login' && tr.getAttribute('data-outcome') === 'failure');
+      return (
+        trs.length > 0 &&
+        trs.every(
+          (tr) => tr.getAttribute('data-action') === 'auth.login' && tr.getAttribute('data-outcome') === 'failure',
+        )
+      );
     });
     // alice's wrong password at the start of the run, while her account was still "invited"
-    expect(await rows.evaluateAll((trs) => trs.map((tr) => tr.textContent ?? '').join('\n'))).toMatch(/USER_INVITED|BAD_PASSWORD/);
+    expect(await rows.evaluateAll((trs) => trs.map((tr) => tr.textContent ?? '').join('\n'))).toMatch(
+      /USER_INVITED|BAD_PASSWORD/,
+    );
     // by actor, with a user name: the admin's own records only
     await filters.getByLabel('Outcome').selectOption('');
     await filters.getByLabel('Action').fill('user.*');
@@ -545,7 +621,10 @@ describe('web console in Chromium', () => {
     await page.waitForURL(/actor=alice/);
     await page.waitForFunction(() => {
       const trs = [...document.querySelectorAll('table[aria-label="Audit records"] tbody tr')];
-      return trs.some((tr) => tr.getAttribute('data-action') === 'user.invite') && trs.every((tr) => tr.getAttribute('data-action')!.startsWith('user.') && tr.textContent!.includes('alice'));
+      return (
+        trs.some((tr) => tr.getAttribute('data-action') === 'user.invite') &&
+        trs.every((tr) => tr.getAttribute('data-action')!.startsWith('user.') && tr.textContent!.includes('alice'))
+      );
     });
     await shot(page, '15-audit-filtered');
     await page.getByRole('button', { name: 'Verify the trail' }).click();

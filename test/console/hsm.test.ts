@@ -47,8 +47,16 @@ describe('console: HSM unavailable', () => {
     // a member who creates a workspace and uploads a document through the console
     const username = 'hsm-member';
     const password = 'Quartz-Meadow-47-herons';
-    const inv = await t.appliance.identity.accounts.invite({ username, email: `${username}@example.test`, role: 'member' }, 'local:test', {});
-    const enrolled = await app.inject({ method: 'POST', url: '/api/v1/auth/enrol', payload: { token: inv.enrolUrl, password } });
+    const inv = await t.appliance.identity.accounts.invite(
+      { username, email: `${username}@example.test`, role: 'member' },
+      'local:test',
+      {},
+    );
+    const enrolled = await app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/enrol',
+      payload: { token: inv.enrolUrl, password },
+    });
     expect(enrolled.statusCode).toBe(200);
     // every role requires a second factor by default: the member set up an authenticator
     const secret = (enrolled.json() as { totp: { secret: string } }).totp.secret;
@@ -60,7 +68,15 @@ describe('console: HSM unavailable', () => {
     await page.getByLabel('Password', { exact: true }).fill(password);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('heading', { name: 'Second factor' }).waitFor();
-    await page.getByLabel('One-time code').fill(OTPAuth.TOTP.generate({ secret: OTPAuth.Secret.fromBase32(secret), digits: 6, period: 30, algorithm: 'SHA1', timestamp: Date.now() }));
+    await page.getByLabel('One-time code').fill(
+      OTPAuth.TOTP.generate({
+        secret: OTPAuth.Secret.fromBase32(secret),
+        digits: 6,
+        period: 30,
+        algorithm: 'SHA1',
+        timestamp: Date.now(),
+      }),
+    );
     await page.getByRole('button', { name: 'Verify and sign in' }).click();
     await page.getByRole('button', { name: 'New workspace' }).click();
     await page.getByRole('dialog', { name: 'New workspace' }).getByLabel('Name').fill('Archives');

@@ -33,19 +33,30 @@ async function code(): Promise<string> {
     step = Math.floor(Date.now() / 30_000);
   }
   lastStep = step;
-  return new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(secret), digits: 6, period: 30, algorithm: 'SHA1' }).generate({ timestamp: step * 30_000 + 1000 });
+  return new OTPAuth.TOTP({
+    secret: OTPAuth.Secret.fromBase32(secret),
+    digits: 6,
+    period: 30,
+    algorithm: 'SHA1',
+  }).generate({ timestamp: step * 30_000 + 1000 });
 }
 const shot = (name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
 
 /** every screen of the side navigation, photographed; returns the titles seen */
 async function everyScreen(lang: string): Promise<string[]> {
-  const links = await page.locator('nav.sidebar a.nav-link').evaluateAll((as) => as.map((a) => (a as HTMLAnchorElement).getAttribute('href') ?? ''));
+  const links = await page
+    .locator('nav.sidebar a.nav-link')
+    .evaluateAll((as) => as.map((a) => (a as HTMLAnchorElement).getAttribute('href') ?? ''));
   const titles: string[] = [];
   for (const href of [...new Set(links)]) {
     await page.goto(`${app.url}/${href}`);
     const title = page.locator('h1.page-title');
     await title.waitFor();
-    await page.locator('.loading').first().waitFor({ state: 'detached', timeout: 10_000 }).catch(() => undefined);
+    await page
+      .locator('.loading')
+      .first()
+      .waitFor({ state: 'detached', timeout: 10_000 })
+      .catch(() => undefined);
     titles.push((await title.textContent()) ?? '');
     await shot(`${lang}-${href.replace(/\W+/g, '-').replace(/^-|-$/g, '')}`);
   }
@@ -61,7 +72,8 @@ describe('the console in French and English', () => {
     page = await ctx.newPage();
   }, 120_000);
   afterEach(async (c) => {
-    if (c.task.result?.state === 'fail') await shot(`failed-${c.task.name.slice(0, 40).replace(/\W+/g, '-')}`).catch(() => undefined);
+    if (c.task.result?.state === 'fail')
+      await shot(`failed-${c.task.name.slice(0, 40).replace(/\W+/g, '-')}`).catch(() => undefined);
   });
   afterAll(async () => {
     await chrome?.close();
@@ -114,12 +126,22 @@ describe('the console in French and English', () => {
     const row = page.locator('tr[data-user="carla"]');
     await row.getByLabel('Rôle de carla').selectOption('admin');
     const confirm = page.getByRole('dialog', { name: 'Donner le rôle administrateur informatique à carla ?' });
-    await confirm.getByText('carla n’a pas de second facteur : il doit en configurer un avant de pouvoir se connecter en tant que administrateur informatique.', { exact: false }).waitFor();
+    await confirm
+      .getByText(
+        'carla n’a pas de second facteur : il doit en configurer un avant de pouvoir se connecter en tant que administrateur informatique.',
+        { exact: false },
+      )
+      .waitFor();
     await shot('fr-04-role-change-dialog');
     await confirm.getByRole('button', { name: 'Annuler' }).click();
     await confirm.waitFor({ state: 'hidden' });
     // nothing changed: the appliance still has carla as a member, and no role is pending
-    const users = await page.evaluate(async () => (await (await fetch('/api/v1/users', { credentials: 'same-origin' })).json()) as { users: { username: string; role: string; pendingRole: string | null }[] });
+    const users = await page.evaluate(
+      async () =>
+        (await (await fetch('/api/v1/users', { credentials: 'same-origin' })).json()) as {
+          users: { username: string; role: string; pendingRole: string | null }[];
+        },
+    );
     expect(users.users.find((u) => u.username === 'carla')).toMatchObject({ role: 'member', pendingRole: null });
     await expect.poll(() => row.getByLabel('Rôle de carla').inputValue()).toBe('member');
     // disabling asks too
@@ -133,7 +155,16 @@ describe('the console in French and English', () => {
 
   it('every screen in French', async () => {
     const titles = await everyScreen('fr');
-    expect(titles).toEqual(expect.arrayContaining(['Utilisateurs', 'Revues d’accès', 'Clés', 'Paramètres', 'Mon compte', 'Espaces de travail']));
+    expect(titles).toEqual(
+      expect.arrayContaining([
+        'Utilisateurs',
+        'Revues d’accès',
+        'Clés',
+        'Paramètres',
+        'Mon compte',
+        'Espaces de travail',
+      ]),
+    );
   });
 
   it('the admin switches to English on My account: stored on the appliance, it survives a reload', async () => {
@@ -146,7 +177,15 @@ describe('the console in French and English', () => {
     await page.getByRole('heading', { name: 'My account' }).waitFor();
     expect(await page.getByLabel('Language of the console and of your e-mails').inputValue()).toBe('en');
     // the appliance's own messages follow the stored choice, whatever the browser says
-    const r = await page.evaluate(async () => (await (await fetch('/api/v1/workspaces/nope/documents', { credentials: 'same-origin', headers: { 'accept-language': 'fr' } })).json()) as { error: { message: string } });
+    const r = await page.evaluate(
+      async () =>
+        (await (
+          await fetch('/api/v1/workspaces/nope/documents', {
+            credentials: 'same-origin',
+            headers: { 'accept-language': 'fr' },
+          })
+        ).json()) as { error: { message: string } },
+    );
     expect(r.error.message).not.toMatch(/introuvable/);
   });
 
@@ -155,7 +194,9 @@ describe('the console in French and English', () => {
     const row = page.locator('tr[data-user="carla"]');
     await row.getByLabel('Role of carla').selectOption('admin');
     const confirm = page.getByRole('dialog', { name: 'Make carla admin?' });
-    await confirm.getByText('carla has no second factor: they must set one up before they can sign in as admin.', { exact: false }).waitFor();
+    await confirm
+      .getByText('carla has no second factor: they must set one up before they can sign in as admin.', { exact: false })
+      .waitFor();
     await shot('en-04-role-change-dialog');
     await confirm.getByRole('button', { name: 'Change the role to admin' }).click();
     await row.getByText('admin once a second factor is set up').waitFor();
@@ -163,7 +204,9 @@ describe('the console in French and English', () => {
 
   it('every screen in English', async () => {
     const titles = await everyScreen('en');
-    expect(titles).toEqual(expect.arrayContaining(['Users', 'Access reviews', 'Keys', 'Settings', 'My account', 'Workspaces']));
+    expect(titles).toEqual(
+      expect.arrayContaining(['Users', 'Access reviews', 'Keys', 'Settings', 'My account', 'Workspaces']),
+    );
   });
 
   it('reported no CSP violation and no script error', () => {

@@ -50,7 +50,11 @@ async function enrol(p: Person, link: string, factor: 'email' | 'sms' | 'none', 
   await page.waitForURL(/#\/enrol$/);
   await page.getByLabel('New password', { exact: true }).fill(p.password);
   await page.getByLabel('Repeat the new password').fill(p.password);
-  await page.getByLabel(factor === 'email' ? 'A code sent by e-mail' : factor === 'sms' ? 'A code sent by text message' : 'None for now').check();
+  await page
+    .getByLabel(
+      factor === 'email' ? 'A code sent by e-mail' : factor === 'sms' ? 'A code sent by text message' : 'None for now',
+    )
+    .check();
   if (phone) await page.getByLabel('Mobile phone number').fill(phone);
   await page.getByRole('button', { name: 'Activate my account' }).click();
   await page.getByRole('heading', { name: 'You are enrolled' }).waitFor();
@@ -107,14 +111,24 @@ describe('web console with mail and SMS, in Chromium', () => {
     sms = await startSmsReceiver();
     app = await startAppliance({ username: 'alice', email: 'alice@example.test' }, [], {
       COFFRE_CFG_mail: JSON.stringify({
-        smtp: { host: '127.0.0.1', port: smtp.port, tls: 'required', caFile: smtp.caFile, from: 'Coffre <coffre@example.test>' },
+        smtp: {
+          host: '127.0.0.1',
+          port: smtp.port,
+          tls: 'required',
+          caFile: smtp.caFile,
+          from: 'Coffre <coffre@example.test>',
+        },
         sms: { url: sms.url, bodyTemplate: '{"to":"{{to}}","text":"{{message}}"}' },
       }),
     });
     chrome = await launchChromium(app.ca);
   });
   afterEach(async (ctx) => {
-    if (ctx.task.result?.state === 'fail') for (const p of people) await shot(p.page, `failed-msg-${ctx.task.name.slice(0, 40).replace(/\W+/g, '-')}-${p.username}`).catch(() => undefined);
+    if (ctx.task.result?.state === 'fail')
+      for (const p of people)
+        await shot(p.page, `failed-msg-${ctx.task.name.slice(0, 40).replace(/\W+/g, '-')}-${p.username}`).catch(
+          () => undefined,
+        );
   });
   afterAll(async () => {
     await chrome?.close();
@@ -126,7 +140,11 @@ describe('web console with mail and SMS, in Chromium', () => {
   it('the admin enrols with e-mailed codes and signs in with the code from the mail', async () => {
     admin = await person('alice', 'Silver-Orchard-83-herons');
     await enrol(admin, app.enrolUrl!, 'email');
-    await signIn(admin, async () => codeIn((await smtp.next('alice@example.test', 30_000)).raw), '30-second-factor-email');
+    await signIn(
+      admin,
+      async () => codeIn((await smtp.next('alice@example.test', 30_000)).raw),
+      '30-second-factor-email',
+    );
     await admin.page.getByRole('link', { name: 'My account' }).click();
     await admin.page.getByRole('heading', { name: 'My account' }).waitFor();
     expect(await admin.page.locator('main').textContent()).toMatch(/e-mail/i);
@@ -201,7 +219,10 @@ describe('web console with mail and SMS, in Chromium', () => {
     expect((await smtp.next('alice@example.test', 30_000)).raw).toMatch(/access review is waiting/);
     await shot(page, '33-review-reminded');
     await page.getByRole('button', { name: 'Remind reviewers' }).click();
-    await page.getByRole('alert').filter({ hasText: /reminded less than 60 minutes ago/ }).waitFor();
+    await page
+      .getByRole('alert')
+      .filter({ hasText: /reminded less than 60 minutes ago/ })
+      .waitFor();
   });
 
   it('the admin reads the settings: sections of the effective configuration, secrets redacted', async () => {

@@ -45,7 +45,16 @@ async function enrolAndSignIn(link: string, username: string): Promise<Page> {
 }
 
 async function invite(username: string, role: string): Promise<string> {
-  const r = await app.cli(['user', 'invite', username, '--email', `${username}@example.test`, '--role', role, '--json']);
+  const r = await app.cli([
+    'user',
+    'invite',
+    username,
+    '--email',
+    `${username}@example.test`,
+    '--role',
+    role,
+    '--json',
+  ]);
   expect(r.code, r.stderr).toBe(0);
   return (JSON.parse(r.stdout) as { enrolUrl: string }).enrolUrl;
 }
@@ -55,21 +64,41 @@ describe('console operations section in Chromium', { timeout: 240_000 }, () => {
 
   beforeAll(async () => {
     fs.mkdirSync(SHOTS, { recursive: true });
-    app = await startAppliance({ username: 'olga', email: 'olga@example.test' }, ['--jurisdiction', 'FR', '--lat', '48.8566', '--lon', '2.3522'], {
-      COFFRE_CFG_auth__mfa__requiredRoles: '[]',
-      COFFRE_CFG_monitoring__sampleIntervalMs: '1000',
-      COFFRE_CFG_backup__retryBaseMs: '50',
-    });
+    app = await startAppliance(
+      { username: 'olga', email: 'olga@example.test' },
+      ['--jurisdiction', 'FR', '--lat', '48.8566', '--lon', '2.3522'],
+      {
+        COFFRE_CFG_auth__mfa__requiredRoles: '[]',
+        COFFRE_CFG_monitoring__sampleIntervalMs: '1000',
+        COFFRE_CFG_backup__retryBaseMs: '50',
+      },
+    );
     chrome = await launchChromium(app.ca);
     // a target that vanished: a failed backup run, its alert, and a job run with an error
     const dir = fs.mkdtempSync(path.join(app.dataDir, '..', 'lyon-'));
-    const add = await app.cli(['backup', 'target', 'add', 'lyon', '--type', 'path', '--url', `file://${dir}`, '--jurisdiction', 'FR', '--lat', '45.764', '--lon', '4.8357']);
+    const add = await app.cli([
+      'backup',
+      'target',
+      'add',
+      'lyon',
+      '--type',
+      'path',
+      '--url',
+      `file://${dir}`,
+      '--jurisdiction',
+      'FR',
+      '--lat',
+      '45.764',
+      '--lon',
+      '4.8357',
+    ]);
     expect(add.code, add.stderr).toBe(0);
     fs.rmSync(dir, { recursive: true });
     expect((await app.cli(['backup', 'run'])).code).not.toBe(0);
   }, 240_000);
   afterEach(async (ctx) => {
-    if (ctx.task.result?.state === 'fail') for (const [i, p] of pages.entries()) await shot(p, `failed-operations-${i}`).catch(() => undefined);
+    if (ctx.task.result?.state === 'fail')
+      for (const [i, p] of pages.entries()) await shot(p, `failed-operations-${i}`).catch(() => undefined);
   });
   afterAll(async () => {
     await chrome?.close();
@@ -80,7 +109,8 @@ describe('console operations section in Chromium', { timeout: 240_000 }, () => {
     admin = await enrolAndSignIn(app.enrolUrl!, 'olga');
     await admin.getByRole('link', { name: 'Dashboard' }).click();
     await admin.getByRole('heading', { name: 'Operations', level: 1 }).waitFor();
-    for (const c of ['database', 'keys', 'storage', 'audit-export']) await admin.locator(`[data-component="${c}"][data-ok="true"]`).waitFor();
+    for (const c of ['database', 'keys', 'storage', 'audit-export'])
+      await admin.locator(`[data-component="${c}"][data-ok="true"]`).waitFor();
     await admin.locator('[data-target="lyon"]').filter({ hasText: 'never backed up' }).waitFor();
     await admin.locator('tr[data-kind="backup.failed"][data-state="open"]').first().waitFor();
     // a few samples later the charts have lines

@@ -10,9 +10,30 @@ import { AuthSection } from '../../src/config/sections/auth.js';
  * (The blocklist stays server-only: the form shows its answer after submitting.)
  */
 const SAMPLES = [
-  '', 'short', 'Sh0rt!', 'abcdefghij', 'ABCDEFGHIJ', '0123456789', 'abcdeFGHIJ', 'abcde12345', 'abcdeFGH12', 'abcde!@#$%', 'Abcdefghi!',
-  'ÉléphantRose7', 'éléphant-rose', 'ΑΒΓδεζηθικ', 'ΑΒΓδεζηθι5', '日本語のパスワード日本語', '日本語のパスワードA1', 'x'.repeat(128), `Aa1${'x'.repeat(125)}`, `Aa1${'x'.repeat(126)}`,
-  '😀😀😀😀😀😀😀😀😀A', '😀😀😀😀😀😀😀😀a1', 'Quiet-Harbour-74-lanterns', 'tab\tSeparated9',
+  '',
+  'short',
+  'Sh0rt!',
+  'abcdefghij',
+  'ABCDEFGHIJ',
+  '0123456789',
+  'abcdeFGHIJ',
+  'abcde12345',
+  'abcdeFGH12',
+  'abcde!@#$%',
+  'Abcdefghi!',
+  'ÉléphantRose7',
+  'éléphant-rose',
+  'ΑΒΓδεζηθικ',
+  'ΑΒΓδεζηθι5',
+  '日本語のパスワード日本語',
+  '日本語のパスワードA1',
+  'x'.repeat(128),
+  `Aa1${'x'.repeat(125)}`,
+  `Aa1${'x'.repeat(126)}`,
+  '😀😀😀😀😀😀😀😀😀A',
+  '😀😀😀😀😀😀😀😀a1',
+  'Quiet-Harbour-74-lanterns',
+  'tab\tSeparated9',
 ];
 
 describe('password rules: the console mirrors the server', () => {
@@ -25,8 +46,14 @@ describe('password rules: the console mirrors the server', () => {
   });
 
   it.each(SAMPLES)('agrees on %j', (pw) => {
-    const client = clientCheck(pw, DEFAULT_RULES).filter((c) => c.id === 'length' || c.id === 'classes').every((c) => c.met);
-    const reasons = serverCheck(pw, { minLength: defaults.password.minLength, minClasses: defaults.password.minClasses, contextWords: [] });
+    const client = clientCheck(pw, DEFAULT_RULES)
+      .filter((c) => c.id === 'length' || c.id === 'classes')
+      .every((c) => c.met);
+    const reasons = serverCheck(pw, {
+      minLength: defaults.password.minLength,
+      minClasses: defaults.password.minClasses,
+      contextWords: [],
+    });
     const serverStructural = reasons.filter((r) => /characters|use at least/.test(r));
     expect(client, `server said: ${reasons.join('; ')}`).toBe(serverStructural.length === 0);
   });

@@ -67,7 +67,14 @@ describe('console static serving', () => {
     const c = await app.inject({ url: css });
     expect(c.statusCode).toBe(200);
     expect(c.headers['content-type']).toMatch(/^text\/css/);
-    for (const bad of ['/assets/..%2F..%2Fpackage.json', '/assets/%2e%2e%2findex.html', '/assets/.hidden.js', '/assets/missing-X.js', '/index.html', '/assets/']) {
+    for (const bad of [
+      '/assets/..%2F..%2Fpackage.json',
+      '/assets/%2e%2e%2findex.html',
+      '/assets/.hidden.js',
+      '/assets/missing-X.js',
+      '/index.html',
+      '/assets/',
+    ]) {
       const r = await app.inject({ url: bad });
       expect(r.statusCode, bad).toBe(404);
       expect(r.headers['content-type'], bad).toMatch(/json/);

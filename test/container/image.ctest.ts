@@ -27,7 +27,11 @@ class HardenedContainer extends GenericContainer {
     this.hostConfig.Init = true;
     this.withDroppedCapabilities('ALL')
       .withSecurityOpt('no-new-privileges:true')
-      .withUlimits({ core: { hard: 0, soft: 0 }, nofile: { hard: 8192, soft: 8192 }, nproc: { hard: 4096, soft: 4096 } })
+      .withUlimits({
+        core: { hard: 0, soft: 0 },
+        nofile: { hard: 8192, soft: 8192 },
+        nproc: { hard: 4096, soft: 4096 },
+      })
       .withTmpFs({ '/tmp': 'rw,size=64m,mode=1777' });
   }
 }
@@ -40,7 +44,10 @@ const sh = async (c: StartedTestContainer, script: string) => {
   return { code: r.exitCode, out: r.output };
 };
 
-function get(port: number, ca: Buffer): Promise<{ status: number; body: string; protocol: string | null; cipher: string }> {
+function get(
+  port: number,
+  ca: Buffer,
+): Promise<{ status: number; body: string; protocol: string | null; cipher: string }> {
   return new Promise((resolve, reject) => {
     https
       .get({ host: '127.0.0.1', port, path: '/healthz', ca, servername: 'localhost', agent: false }, (r) => {
@@ -59,7 +66,13 @@ beforeAll(async () => {
   expect(process.env.DOCKER_HOST, 'run through scripts/test-container').toMatch(/^unix:\/\//);
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'coffre-ctest-'));
   coffre = await new HardenedContainer(IMAGE)
-    .withEnvironment({ COFFRE_JURISDICTION: 'FR', COFFRE_LAT: '45.76', COFFRE_LON: '4.84', COFFRE_TZ: 'Europe/Paris', COFFRE_HOSTNAME: 'localhost' })
+    .withEnvironment({
+      COFFRE_JURISDICTION: 'FR',
+      COFFRE_LAT: '45.76',
+      COFFRE_LON: '4.84',
+      COFFRE_TZ: 'Europe/Paris',
+      COFFRE_HOSTNAME: 'localhost',
+    })
     .withExposedPorts(8443)
     .withWaitStrategy(Wait.forLogMessage(/"event":"appliance\.started"/))
     .withStartupTimeout(180_000)
@@ -99,11 +112,15 @@ describe('the Coffre container', () => {
   it('has a read-only root file system; only the volumes and /tmp are writable', async () => {
     expect((await sh(coffre, 'touch /opt/coffre/x')).code).not.toBe(0);
     expect((await sh(coffre, 'touch /etc/x')).code).not.toBe(0);
-    expect((await sh(coffre, 'touch /var/lib/coffre/data/.w && rm /var/lib/coffre/data/.w && touch /tmp/x')).code).toBe(0);
+    expect((await sh(coffre, 'touch /var/lib/coffre/data/.w && rm /var/lib/coffre/data/.w && touch /tmp/x')).code).toBe(
+      0,
+    );
   });
 
   it('keeps the SoftHSM2 token in its own volume, separate from the data', async () => {
-    const cfg = JSON.parse((await sh(coffre, 'cat /var/lib/coffre/data/config.json')).out) as { keys: { softhsmConfFile: string; pinFile: string } };
+    const cfg = JSON.parse((await sh(coffre, 'cat /var/lib/coffre/data/config.json')).out) as {
+      keys: { softhsmConfFile: string; pinFile: string };
+    };
     expect(cfg.keys.softhsmConfFile).toBe('/var/lib/coffre/token/softhsm2.conf');
     expect((await sh(coffre, 'ls /var/lib/coffre/token/tokens | wc -l')).out.trim()).toBe('1');
     expect((await sh(coffre, 'test -e /var/lib/coffre/data/softhsm')).code).not.toBe(0);
@@ -137,18 +154,32 @@ describe('the evaluation SFTP target', () => {
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(tmp, 'other-key')]);
     fs.chmodSync(path.join(tmp, 'backup-key.pub'), 0o644);
     const sftp = await new HardenedContainer(SFTP_IMAGE)
-      .withBindMounts([{ source: path.join(tmp, 'backup-key.pub'), target: '/run/secrets/sftp_authorized_keys', mode: 'ro' }])
+      .withBindMounts([
+        { source: path.join(tmp, 'backup-key.pub'), target: '/run/secrets/sftp_authorized_keys', mode: 'ro' },
+      ])
       .withExposedPorts(2222)
       .withWaitStrategy(Wait.forListeningPorts())
       .start();
     try {
       const c = new SftpClient();
-      await c.connect({ host: '127.0.0.1', port: sftp.getMappedPort(2222), username: 'sftp', privateKey: fs.readFileSync(path.join(tmp, 'backup-key')) });
+      await c.connect({
+        host: '127.0.0.1',
+        port: sftp.getMappedPort(2222),
+        username: 'sftp',
+        privateKey: fs.readFileSync(path.join(tmp, 'backup-key')),
+      });
       await c.put(Buffer.from('backup bytes'), 'probe.bin');
       expect((await c.list('.')).map((f) => f.name)).toContain('probe.bin');
       await c.end();
       const other = new SftpClient();
-      await expect(other.connect({ host: '127.0.0.1', port: sftp.getMappedPort(2222), username: 'sftp', privateKey: fs.readFileSync(path.join(tmp, 'other-key')) })).rejects.toThrow();
+      await expect(
+        other.connect({
+          host: '127.0.0.1',
+          port: sftp.getMappedPort(2222),
+          username: 'sftp',
+          privateKey: fs.readFileSync(path.join(tmp, 'other-key')),
+        }),
+      ).rejects.toThrow();
       await other.end().catch(() => undefined);
     } finally {
       await sftp.stop({ remove: true, removeVolumes: true });

@@ -56,9 +56,17 @@ export function alertChannelContract(name: string, make: () => Promise<AlertChan
     });
 
     it('carries the notice (raised, reminder, resolved) and the delivery id receivers deduplicate on', async () => {
-      const base = { id: '00000000-0000-4000-8000-0000000000aa', at: new Date(Date.UTC(2026, 10, 22, 13)).toISOString(), applianceId: 'appliance-1', kind: 'monitoring.disk', severity: 'warning' as const, message: 'disk 91 % full' };
+      const base = {
+        id: '00000000-0000-4000-8000-0000000000aa',
+        at: new Date(Date.UTC(2026, 10, 22, 13)).toISOString(),
+        applianceId: 'appliance-1',
+        kind: 'monitoring.disk',
+        severity: 'warning' as const,
+        message: 'disk 91 % full',
+      };
       const before = (await env.received()).length;
-      for (const notice of ['raised', 'reminder', 'resolved'] as const) await env.channel.send({ ...base, notice, deliveryId: `${base.id}:${notice}` });
+      for (const notice of ['raised', 'reminder', 'resolved'] as const)
+        await env.channel.send({ ...base, notice, deliveryId: `${base.id}:${notice}` });
       const got = (await wait(env, before + 3)).slice(before);
       expect(got.map((g) => [g.notice, g.deliveryId])).toEqual([
         ['raised', `${base.id}:raised`],
@@ -70,7 +78,16 @@ export function alertChannelContract(name: string, make: () => Promise<AlertChan
     it('rejects (so the outbox retries) when the other end is down, instead of pretending it delivered', async () => {
       const dead = env.unreachable();
       expect(dead.name).toBe(env.channel.name);
-      await expect(dead.send({ id: '00000000-0000-4000-8000-0000000000ff', at: new Date().toISOString(), applianceId: 'appliance-1', kind: 'keys.unavailable', severity: 'critical', message: 'HSM down' })).rejects.toThrow();
+      await expect(
+        dead.send({
+          id: '00000000-0000-4000-8000-0000000000ff',
+          at: new Date().toISOString(),
+          applianceId: 'appliance-1',
+          kind: 'keys.unavailable',
+          severity: 'critical',
+          message: 'HSM down',
+        }),
+      ).rejects.toThrow();
     });
   });
 }

@@ -24,7 +24,12 @@ const tmpDir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'coffre-alert-channel
 alertChannelContract('email (nodemailer → smtp-server, STARTTLS)', async () => {
   const dir = tmpDir();
   const smtp = await startSmtpReceiver(dir);
-  const mail = (port: number) => (Value.Default(MailSection, { smtp: { host: 'localhost', port, caFile: smtp.caFile, timeoutMs: 2000 } }) as MailConfig).smtp!;
+  const mail = (port: number) =>
+    (
+      Value.Default(MailSection, {
+        smtp: { host: 'localhost', port, caFile: smtp.caFile, timeoutMs: 2000 },
+      }) as MailConfig
+    ).smtp!;
   const dead = await deadPort();
   return {
     channel: new EmailAlertChannel(smtpSender(mail(smtp.port)), ['oncall@example.fr']),
@@ -42,7 +47,14 @@ alertChannelContract('syslog (RFC 5424 over TLS)', async () => {
   const rx = await startSyslogReceiver();
   const caFile = path.join(dir, 'ca.pem');
   fs.writeFileSync(caFile, rx.caPem);
-  const cfg = (port: number) => Value.Default(AuditSyslogSection, { enabled: true, transport: 'tls', host: '127.0.0.1', port, caFile }) as AuditSyslogConfig;
+  const cfg = (port: number) =>
+    Value.Default(AuditSyslogSection, {
+      enabled: true,
+      transport: 'tls',
+      host: '127.0.0.1',
+      port,
+      caFile,
+    }) as AuditSyslogConfig;
   const dead = await deadPort();
   return {
     channel: new SyslogAlertChannel(cfg(rx.port), { facility: 13, appName: 'coffre' }),
@@ -61,9 +73,24 @@ alertChannelContract('webhook (HTTPS JSON, HMAC-signed)', async () => {
   const ca = fs.readFileSync(rx.caFile);
   const dead = await deadPort();
   return {
-    channel: new WebhookAlertChannel({ url: rx.url, secret: rx.secret, ca, timeoutMs: 5000, retries: 2, backoffMs: 20 }),
+    channel: new WebhookAlertChannel({
+      url: rx.url,
+      secret: rx.secret,
+      ca,
+      timeoutMs: 5000,
+      retries: 2,
+      backoffMs: 20,
+    }),
     received: async () => rx.notices(),
-    unreachable: () => new WebhookAlertChannel({ url: `https://localhost:${dead}/x`, secret: rx.secret, ca, timeoutMs: 2000, retries: 1, backoffMs: 20 }),
+    unreachable: () =>
+      new WebhookAlertChannel({
+        url: `https://localhost:${dead}/x`,
+        secret: rx.secret,
+        ca,
+        timeoutMs: 2000,
+        retries: 1,
+        backoffMs: 20,
+      }),
     cleanup: async () => {
       await rx.close();
       fs.rmSync(dir, { recursive: true, force: true });

@@ -8,7 +8,10 @@ import type { BackupTarget } from '../../src/backup/targets/types.js';
  * The one contract every BackupTarget passes, wrappers included. `make` returns a
  * fresh, empty target. What it checks is the doc comment of src/backup/targets/types.ts.
  */
-export function backupTargetContract(name: string, make: () => Promise<{ target: BackupTarget; cleanup: () => Promise<void> }>): void {
+export function backupTargetContract(
+  name: string,
+  make: () => Promise<{ target: BackupTarget; cleanup: () => Promise<void> }>,
+): void {
   describe(`BackupTarget contract: ${name}`, () => {
     let t: BackupTarget;
     let cleanup: () => Promise<void>;
@@ -35,7 +38,9 @@ export function backupTargetContract(name: string, make: () => Promise<{ target:
       await t.put('rt/one', Buffer.from('x'));
       expect(await t.put('rt/big', big)).toEqual({ size: big.length });
       const streamed = crypto.randomBytes(3 * 1024 * 1024 + 5);
-      const chunks = Array.from({ length: 50 }, (_, i) => streamed.subarray(i * 65_000, Math.min((i + 1) * 65_000, streamed.length))).filter((c) => c.length);
+      const chunks = Array.from({ length: 50 }, (_, i) =>
+        streamed.subarray(i * 65_000, Math.min((i + 1) * 65_000, streamed.length)),
+      ).filter((c) => c.length);
       expect(await t.put('rt/streamed', Readable.from(chunks))).toEqual({ size: streamed.length });
       expect((await buffer(await t.get('rt/empty'))).length).toBe(0);
       expect((await buffer(await t.get('rt/one'))).toString()).toBe('x');

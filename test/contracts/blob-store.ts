@@ -58,10 +58,18 @@ export function blobStoreContract(name: string, make: () => Promise<StoreUnderTe
       const b = crypto.randomBytes(100_000);
       const k = id();
       await t.store.put(k, Readable.from([b]));
-      for (const [s, e] of [[0, 1], [10, 20], [99_999, 100_000], [0, 100_000], [5, 5]] as const) {
+      for (const [s, e] of [
+        [0, 1],
+        [10, 20],
+        [99_999, 100_000],
+        [0, 100_000],
+        [5, 5],
+      ] as const) {
         expect((await bytes(await t.store.get(k, { start: s, end: e }))).equals(b.subarray(s, e))).toBe(true);
       }
-      await expect(t.store.get(k, { start: 10, end: 100_001 })).rejects.toMatchObject({ code: 'RANGE_NOT_SATISFIABLE' });
+      await expect(t.store.get(k, { start: 10, end: 100_001 })).rejects.toMatchObject({
+        code: 'RANGE_NOT_SATISFIABLE',
+      });
       await expect(t.store.get(k, { start: 20, end: 10 })).rejects.toMatchObject({ code: 'RANGE_NOT_SATISFIABLE' });
     });
 
@@ -69,14 +77,18 @@ export function blobStoreContract(name: string, make: () => Promise<StoreUnderTe
       const k = id();
       const a = crypto.randomBytes(1000);
       await t.store.put(k, Readable.from([a]));
-      await expect(t.store.put(k, Readable.from([crypto.randomBytes(10)]))).rejects.toMatchObject({ code: 'BLOB_EXISTS' });
+      await expect(t.store.put(k, Readable.from([crypto.randomBytes(10)]))).rejects.toMatchObject({
+        code: 'BLOB_EXISTS',
+      });
       expect((await bytes(await t.store.get(k))).equals(a)).toBe(true);
     });
 
     it('two concurrent puts of one id: exactly one wins, the blob is whole', async () => {
       const k = id();
       const bodies = [crypto.randomBytes(300_000), crypto.randomBytes(300_000)];
-      const r = await Promise.allSettled(bodies.map((b) => t.store.put(k, Readable.from([b.subarray(0, 1000), b.subarray(1000)]))));
+      const r = await Promise.allSettled(
+        bodies.map((b) => t.store.put(k, Readable.from([b.subarray(0, 1000), b.subarray(1000)]))),
+      );
       expect(r.filter((x) => x.status === 'fulfilled')).toHaveLength(1);
       const got = await bytes(await t.store.get(k));
       expect(got.equals(bodies[0]!) || got.equals(bodies[1]!)).toBe(true);
@@ -112,7 +124,9 @@ export function blobStoreContract(name: string, make: () => Promise<StoreUnderTe
 
     it('refuses ids that are not [A-Za-z0-9_-]{1,128} (never a path)', async () => {
       for (const bad of ['', '../x', 'a/b', 'x'.repeat(129), 'a b', '.tmp']) {
-        await expect(t.store.put(bad, Readable.from([Buffer.from('x')]))).rejects.toMatchObject({ code: 'BLOB_ID_INVALID' });
+        await expect(t.store.put(bad, Readable.from([Buffer.from('x')]))).rejects.toMatchObject({
+          code: 'BLOB_ID_INVALID',
+        });
         await expect(t.store.get(bad)).rejects.toMatchObject({ code: 'BLOB_ID_INVALID' });
       }
     });

@@ -27,7 +27,11 @@ const failure = async (p: Promise<unknown>) =>
   );
 
 /** `canHang`: the path can be made to hang for real (a stopped network server); then `hang` is required. */
-export function keyProviderContract(name: string, o: { canHang: boolean }, make: () => Promise<ProviderUnderTest>): void {
+export function keyProviderContract(
+  name: string,
+  o: { canHang: boolean },
+  make: () => Promise<ProviderUnderTest>,
+): void {
   describe(`KeyProvider contract: ${name}`, { timeout: 60_000 }, () => {
     let t: ProviderUnderTest;
     beforeAll(async () => {
@@ -74,7 +78,9 @@ export function keyProviderContract(name: string, o: { canHang: boolean }, make:
       const bad = { ...w, wrapped: Buffer.from(w.wrapped) };
       bad.wrapped[5]! ^= 0x01;
       await expect(t.provider.unwrap(bad)).rejects.toMatchObject({ code: 'KEYS_INTEGRITY' });
-      await expect(t.provider.unwrap({ ...w, kekLabel: 'someone-else-1' })).rejects.toMatchObject({ code: 'KEYS_INTEGRITY' });
+      await expect(t.provider.unwrap({ ...w, kekLabel: 'someone-else-1' })).rejects.toMatchObject({
+        code: 'KEYS_INTEGRITY',
+      });
       expect(t.provider.health().up).toBe(true);
     });
 
@@ -112,17 +118,23 @@ export function keyProviderContract(name: string, o: { canHang: boolean }, make:
         await t.hang.stop();
         try {
           const t0 = performance.now();
-          expect(await failure(t.provider.mac('contract', data))).toMatchObject({ code: 'KEYS_UNAVAILABLE', httpStatus: 503 });
+          expect(await failure(t.provider.mac('contract', data))).toMatchObject({
+            code: 'KEYS_UNAVAILABLE',
+            httpStatus: 503,
+          });
           expect(performance.now() - t0).toBeLessThan(t.callTimeoutMs + 400);
           const t1 = performance.now();
-          expect(await failure(t.provider.verifyMac('contract', data, good))).toMatchObject({ code: 'KEYS_UNAVAILABLE' });
+          expect(await failure(t.provider.verifyMac('contract', data, good))).toMatchObject({
+            code: 'KEYS_UNAVAILABLE',
+          });
           expect(performance.now() - t1).toBeLessThan(100);
           expect(t.provider.health().up).toBe(false);
           expect(events).toContain('down');
         } finally {
           await t.hang.resume();
         }
-        for (const until = Date.now() + 15_000; !t.provider.health().up && Date.now() < until; ) await new Promise((r) => setTimeout(r, 20));
+        for (const until = Date.now() + 15_000; !t.provider.health().up && Date.now() < until;)
+          await new Promise((r) => setTimeout(r, 20));
         expect(t.provider.health().up).toBe(true);
         expect(events.at(-1)).toBe('up');
         expect((await t.provider.mac('contract', data)).equals(good)).toBe(true);

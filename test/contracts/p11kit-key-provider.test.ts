@@ -13,11 +13,23 @@ const CLIENT = '/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so';
 keyProviderContract('PKCS#11, SoftHSM2 through p11-kit server', { canHang: true }, async () => {
   if (!fs.existsSync(CLIENT)) throw new Error(`${CLIENT} (Debian p11-kit-modules) is required`);
   const t = createTestToken();
-  const direct = await Pkcs11KeyProvider.open({ module: t.module, tokenLabel: t.label, pinFile: t.pinFile, kekLabel: t.kekLabel, softhsmConfFile: t.conf, sessionPoolSize: 2, createKek: true });
+  const direct = await Pkcs11KeyProvider.open({
+    module: t.module,
+    tokenLabel: t.label,
+    pinFile: t.pinFile,
+    kekLabel: t.kekLabel,
+    softhsmConfFile: t.conf,
+    sessionPoolSize: 2,
+    createKek: true,
+  });
   await direct.ready(); // the KEK, made on the token itself
   await direct.close();
   const sock = path.join(t.dir, `p11-${crypto.randomBytes(4).toString('hex')}.sock`);
-  const server = spawn('p11-kit', ['server', '-f', '-n', sock, '--provider', t.module, `pkcs11:token=${t.label}`], { env: { ...process.env, SOFTHSM2_CONF: t.conf }, stdio: 'ignore', detached: true });
+  const server = spawn('p11-kit', ['server', '-f', '-n', sock, '--provider', t.module, `pkcs11:token=${t.label}`], {
+    env: { ...process.env, SOFTHSM2_CONF: t.conf },
+    stdio: 'ignore',
+    detached: true,
+  });
   const group = (sig: NodeJS.Signals) => {
     try {
       process.kill(-server.pid!, sig);
@@ -29,7 +41,16 @@ keyProviderContract('PKCS#11, SoftHSM2 through p11-kit server', { canHang: true 
     if (Date.now() > until || server.exitCode !== null) throw new Error('p11-kit server did not start');
   }
   process.env.P11_KIT_SERVER_ADDRESS = `unix:path=${sock}`;
-  const provider = await Pkcs11KeyProvider.open({ module: CLIENT, tokenLabel: t.label, pinFile: t.pinFile, kekLabel: t.kekLabel, sessionPoolSize: 2, callTimeoutMs: 500, probeIntervalMs: 200, backoff: { initialMs: 50, maxMs: 400 } });
+  const provider = await Pkcs11KeyProvider.open({
+    module: CLIENT,
+    tokenLabel: t.label,
+    pinFile: t.pinFile,
+    kekLabel: t.kekLabel,
+    sessionPoolSize: 2,
+    callTimeoutMs: 500,
+    probeIntervalMs: 200,
+    backoff: { initialMs: 50, maxMs: 400 },
+  });
   await provider.ready();
   return {
     provider,

@@ -18,7 +18,10 @@ describe('configuration', () => {
     fs.writeFileSync(cfgFile, JSON.stringify(cfg));
     fs.rmSync(path.join(dir, 'coffre.db'));
     const before = treeHashes(dir);
-    for (const args of [['serve', '--data-dir', dir, '--port', '0'], ['db', 'migrate', '--data-dir', dir]]) {
+    for (const args of [
+      ['serve', '--data-dir', dir, '--port', '0'],
+      ['db', 'migrate', '--data-dir', dir],
+    ]) {
       const r = await runCli(args);
       expect(r.code).toBe(2);
       expect(r.stdout).toBe('');
@@ -32,14 +35,23 @@ describe('configuration', () => {
 
   it('applies COFFRE_* environment overrides and reports bad ones with their path', () => {
     const dir = tempDir();
-    const base = { version: 1, applianceId: 'abcdefgh-1234', keys: { type: 'pkcs11', module: '/bin/sh', pinFile: '/bin/sh' }, tls: { certFile: '/bin/sh', keyFile: '/bin/sh' } };
+    const base = {
+      version: 1,
+      applianceId: 'abcdefgh-1234',
+      keys: { type: 'pkcs11', module: '/bin/sh', pinFile: '/bin/sh' },
+      tls: { certFile: '/bin/sh', keyFile: '/bin/sh' },
+    };
     const c = validateConfig(base, dir, { COFFRE_PORT: '9443', COFFRE_CFG_logging__level: 'debug' });
     expect(c.http.port).toBe(9443);
     expect(c.logging.level).toBe('debug');
     expect(Object.isFrozen(c.http)).toBe(true);
     // a systemd credential is not a file on disk: accepted, read at use time
-    expect(validateConfig({ ...base, keys: { ...base.keys, pinFile: 'credential:hsm-pin' } }, dir, {}).keys.pinFile).toBe('credential:hsm-pin');
-    expect(() => validateConfig({ ...base, keys: { ...base.keys, pinFile: 'secrets/missing' } }, dir, {})).toThrow(/keys\/pinFile: file not found/);
+    expect(
+      validateConfig({ ...base, keys: { ...base.keys, pinFile: 'credential:hsm-pin' } }, dir, {}).keys.pinFile,
+    ).toBe('credential:hsm-pin');
+    expect(() => validateConfig({ ...base, keys: { ...base.keys, pinFile: 'secrets/missing' } }, dir, {})).toThrow(
+      /keys\/pinFile: file not found/,
+    );
     expect(c.database).toMatchObject({ type: 'sqlite', file: path.join(dir, 'coffre.db') });
     try {
       validateConfig(base, dir, { COFFRE_PORT: '99999' });
@@ -54,10 +66,35 @@ describe('configuration', () => {
     const dir = tempDir();
     const pw = path.join(dir, 'pg-password');
     fs.writeFileSync(pw, 'secret\n');
-    const base = { version: 1, applianceId: 'abcdefgh-1234', keys: { type: 'pkcs11', module: '/bin/sh', pinFile: '/bin/sh' }, tls: { certFile: '/bin/sh', keyFile: '/bin/sh' } };
-    const c = validateConfig({ ...base, database: { type: 'postgres', host: '127.0.0.1', database: 'coffre', user: 'coffre', passwordFile: pw } }, dir, {});
-    expect(c.database).toEqual({ type: 'postgres', host: '127.0.0.1', port: 5432, database: 'coffre', user: 'coffre', passwordFile: pw, ssl: true, maxConnections: 10 });
-    expect(validateConfig({ ...base, database: { type: 'sqlite' } }, dir, {}).database).toEqual({ type: 'sqlite', file: path.join(dir, 'coffre.db'), busyTimeoutMs: 5000 });
+    const base = {
+      version: 1,
+      applianceId: 'abcdefgh-1234',
+      keys: { type: 'pkcs11', module: '/bin/sh', pinFile: '/bin/sh' },
+      tls: { certFile: '/bin/sh', keyFile: '/bin/sh' },
+    };
+    const c = validateConfig(
+      {
+        ...base,
+        database: { type: 'postgres', host: '127.0.0.1', database: 'coffre', user: 'coffre', passwordFile: pw },
+      },
+      dir,
+      {},
+    );
+    expect(c.database).toEqual({
+      type: 'postgres',
+      host: '127.0.0.1',
+      port: 5432,
+      database: 'coffre',
+      user: 'coffre',
+      passwordFile: pw,
+      ssl: true,
+      maxConnections: 10,
+    });
+    expect(validateConfig({ ...base, database: { type: 'sqlite' } }, dir, {}).database).toEqual({
+      type: 'sqlite',
+      file: path.join(dir, 'coffre.db'),
+      busyTimeoutMs: 5000,
+    });
     const problems = (db: unknown) => {
       try {
         validateConfig({ ...base, database: db }, dir, {});
@@ -66,17 +103,26 @@ describe('configuration', () => {
         return (e as ConfigError).problems.map((p) => `${p.path}: ${p.message}`);
       }
     };
-    expect(problems({ type: 'postgres', host: '127.0.0.1', user: 'coffre', file: 'x.db', passwordFile: pw })).toEqual(['/database/database: Expected required property', '/database/file: Unexpected property']);
+    expect(problems({ type: 'postgres', host: '127.0.0.1', user: 'coffre', file: 'x.db', passwordFile: pw })).toEqual([
+      '/database/database: Expected required property',
+      '/database/file: Unexpected property',
+    ]);
     expect(problems({ type: 'mysql' })).toEqual(['/database/type: must be "sqlite" or "postgres"']);
-    expect(problems({ type: 'postgres', host: '127.0.0.1', database: 'c', user: 'c', passwordFile: 'missing' })).toEqual([`/database/passwordFile: file not found: ${path.join(dir, 'missing')}`]);
+    expect(
+      problems({ type: 'postgres', host: '127.0.0.1', database: 'c', user: 'c', passwordFile: 'missing' }),
+    ).toEqual([`/database/passwordFile: file not found: ${path.join(dir, 'missing')}`]);
   });
 
   it('reads a `credential:NAME` secret from the systemd credentials directory, and names that place when it cannot', () => {
     const creds = tempDir();
     fs.writeFileSync(path.join(creds, 'hsm-pin'), 'pin-1234567\n');
     expect(readSecretFile('credential:hsm-pin', 'keys.pinFile', { CREDENTIALS_DIRECTORY: creds })).toBe('pin-1234567');
-    expect(() => readSecretFile('credential:hsm-pin', 'keys.pinFile', {})).toThrow(/keys.pinFile: systemd credential hsm-pin requested but CREDENTIALS_DIRECTORY is not set/);
-    expect(() => readSecretFile('credential:other', 'keys.pinFile', { CREDENTIALS_DIRECTORY: creds })).toThrow(`keys.pinFile: cannot read ${path.join(creds, 'other')} (ENOENT)`);
+    expect(() => readSecretFile('credential:hsm-pin', 'keys.pinFile', {})).toThrow(
+      /keys.pinFile: systemd credential hsm-pin requested but CREDENTIALS_DIRECTORY is not set/,
+    );
+    expect(() => readSecretFile('credential:other', 'keys.pinFile', { CREDENTIALS_DIRECTORY: creds })).toThrow(
+      `keys.pinFile: cannot read ${path.join(creds, 'other')} (ENOENT)`,
+    );
   });
 
   it('a missing data dir is a usage error (exit 2) with what to do', async () => {
@@ -89,12 +135,27 @@ describe('configuration', () => {
 describe('coffre init', () => {
   it('refuses a second init on the same data dir and changes nothing', async () => {
     const dir = path.join(tempDir(), 'appliance');
-    const first = await runCli(['init', '--data-dir', dir, '--jurisdiction', 'de', '--lat', '50.1', '--lon', '8.7', '--json']);
+    const first = await runCli([
+      'init',
+      '--data-dir',
+      dir,
+      '--jurisdiction',
+      'de',
+      '--lat',
+      '50.1',
+      '--lon',
+      '8.7',
+      '--json',
+    ]);
     expect(first.code, first.stderr).toBe(0);
     const out = JSON.parse(first.stdout);
     expect(out.url).toMatch(/^https:\/\//);
     expect(fs.existsSync(out.caFile)).toBe(true);
-    expect(JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')).site).toMatchObject({ jurisdiction: 'DE', lat: 50.1, lon: 8.7 });
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')).site).toMatchObject({
+      jurisdiction: 'DE',
+      lat: 50.1,
+      lon: 8.7,
+    });
     expect(fs.statSync(path.join(dir, 'tls/key.pem')).mode & 0o777).toBe(0o600);
     const before = treeHashes(dir);
     const second = await runCli(['init', '--data-dir', dir, '--json']);
@@ -106,7 +167,13 @@ describe('coffre init', () => {
 
   it('rejects bad flags with exit 2 and creates nothing', async () => {
     const dir = path.join(tempDir(), 'appliance');
-    for (const args of [['--lat', '123'], ['--jurisdiction', 'France'], ['--port', 'x'], ['--bogus'], ['--tz', 'Mars/Olympus']]) {
+    for (const args of [
+      ['--lat', '123'],
+      ['--jurisdiction', 'France'],
+      ['--port', 'x'],
+      ['--bogus'],
+      ['--tz', 'Mars/Olympus'],
+    ]) {
       const r = await runCli(['init', '--data-dir', dir, ...args]);
       expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
       expect(r.stderr).toMatch(/^[A-Z_]+: .+ — /);

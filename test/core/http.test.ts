@@ -22,7 +22,10 @@ describe('route-permission gate', () => {
       app.post('/things/:id', async () => ({}));
     };
     const app = await build({ http, log: capture().log, api: [bad] });
-    await expect(app.ready()).rejects.toMatchObject({ code: 'ROUTE_PERMISSION_MISSING', message: expect.stringContaining('POST /api/v1/things/:id') });
+    await expect(app.ready()).rejects.toMatchObject({
+      code: 'ROUTE_PERMISSION_MISSING',
+      message: expect.stringContaining('POST /api/v1/things/:id'),
+    });
   });
 
   it('denies by default: a non-public route answers 401 without an authenticator, and the handler never runs', async () => {
@@ -49,7 +52,8 @@ describe('route-permission gate', () => {
       api: [p],
       auth: {
         authenticate: async (req) => {
-          if (req.headers.authorization !== 'Bearer good') throw new AppError('UNAUTHENTICATED', 'authentication required', { httpStatus: 401 });
+          if (req.headers.authorization !== 'Bearer good')
+            throw new AppError('UNAUTHENTICATED', 'authentication required', { httpStatus: 401 });
           return { id: 'user:1', kind: 'user', roles: ['auditor'] };
         },
         authorize: async (actor, perm) => {
@@ -73,7 +77,10 @@ describe('errors', () => {
         throw new Error('SQLITE_CORRUPT at /var/lib/coffre/coffre.db');
       });
       app.get('/nope', { config: { public: true } }, async () => {
-        throw new AppError('KEYS_UNAVAILABLE', 'HSM unavailable (CKR_DEVICE_REMOVED)', { httpStatus: 503, expose: true });
+        throw new AppError('KEYS_UNAVAILABLE', 'HSM unavailable (CKR_DEVICE_REMOVED)', {
+          httpStatus: 503,
+          expose: true,
+        });
       });
     };
     const app = await build({ http, log: cap.log, api: [p] });
@@ -95,7 +102,11 @@ describe('errors', () => {
     const p: FastifyPluginAsync = async (app) => {
       app.post('/echo', { config: { public: true } }, async (req) => ({ n: JSON.stringify(req.body).length }));
     };
-    const app = await build({ http: { ...(http as object), bodyLimitBytes: 1024 } as never, log: capture().log, api: [p] });
+    const app = await build({
+      http: { ...(http as object), bodyLimitBytes: 1024 } as never,
+      log: capture().log,
+      api: [p],
+    });
     const r = await app.inject({ method: 'POST', url: '/api/v1/echo', payload: { x: 'a'.repeat(5000) } });
     expect(r.statusCode).toBe(413);
     expect(r.json().error.code).toBe('BODY_TOO_LARGE');
@@ -132,13 +143,35 @@ describe('logging', () => {
       });
     };
     const app = await build({ http, log: cap.log, api: [p] });
-    cap.log.info({ pin: '12345678', user: { password: 'hunter2hunter2' }, token: 'tok_abcdef', link: 'https://x/enrol/abc' }, 'secrets');
-    cap.log.info({ body: { challenge: 'ch_1', code: '482913' }, user: { recoveryCodes: ['rc-7f3k-99qa'] } }, 'second factor');
+    cap.log.info(
+      { pin: '12345678', user: { password: 'hunter2hunter2' }, token: 'tok_abcdef', link: 'https://x/enrol/abc' },
+      'secrets',
+    );
+    cap.log.info(
+      { body: { challenge: 'ch_1', code: '482913' }, user: { recoveryCodes: ['rc-7f3k-99qa'] } },
+      'second factor',
+    );
     // an error's code is not a secret: operators need it
     cap.log.error({ err: Object.assign(new Error('HSM unavailable'), { code: 'KEYS_UNAVAILABLE' }) }, 'failed');
-    await app.inject({ method: 'POST', url: '/api/v1/login', headers: { authorization: 'Bearer sekret-token', cookie: '__Host-coffre=sess123' }, payload: { password: 'Correct-Horse-9' } });
+    await app.inject({
+      method: 'POST',
+      url: '/api/v1/login',
+      headers: { authorization: 'Bearer sekret-token', cookie: '__Host-coffre=sess123' },
+      payload: { password: 'Correct-Horse-9' },
+    });
     const t = cap.text();
-    for (const s of ['12345678', 'hunter2hunter2', 'tok_abcdef', 'https://x/enrol/abc', 'sekret-token', 'sess123', 'Correct-Horse-9', '482913', 'rc-7f3k-99qa']) expect(t).not.toContain(s);
+    for (const s of [
+      '12345678',
+      'hunter2hunter2',
+      'tok_abcdef',
+      'https://x/enrol/abc',
+      'sekret-token',
+      'sess123',
+      'Correct-Horse-9',
+      '482913',
+      'rc-7f3k-99qa',
+    ])
+      expect(t).not.toContain(s);
     expect(t).toContain('[REDACTED]');
     expect(t).toContain('"code":"KEYS_UNAVAILABLE"');
     await app.close();

@@ -49,7 +49,10 @@ describe('jobs', () => {
     b.register(job);
     const first = a.run('backup', { trigger: 'schedule', actor: 'job:backup' });
     await new Promise((r) => setTimeout(r, 50));
-    await expect(b.run('backup', { trigger: 'cli', actor: 'local:root' })).rejects.toMatchObject({ code: 'JOB_BUSY', exitCode: 1 });
+    await expect(b.run('backup', { trigger: 'cli', actor: 'local:root' })).rejects.toMatchObject({
+      code: 'JOB_BUSY',
+      exitCode: 1,
+    });
     gate.resolve();
     expect((await first).result).toBe('done');
     // released: B can run now
@@ -65,8 +68,24 @@ describe('jobs', () => {
   it('a crashed holder’s lease expires, its run is marked abandoned at start, and the job can run again', async () => {
     const { h } = await db();
     const clock = new FakeClock();
-    await h.db.insertInto('job_leases').values({ name: 'verify', holder: 'dead', acquired_at: clock.nowMs(), expires_at: clock.nowMs() + 1000 }).execute();
-    await h.db.insertInto('job_runs').values({ job: 'verify', trigger: 'schedule', actor: 'job:verify', scheduled_for: null, started_at: clock.nowMs(), ended_at: null, outcome: 'running', progress: null, error: null }).execute();
+    await h.db
+      .insertInto('job_leases')
+      .values({ name: 'verify', holder: 'dead', acquired_at: clock.nowMs(), expires_at: clock.nowMs() + 1000 })
+      .execute();
+    await h.db
+      .insertInto('job_runs')
+      .values({
+        job: 'verify',
+        trigger: 'schedule',
+        actor: 'job:verify',
+        scheduled_for: null,
+        started_at: clock.nowMs(),
+        ended_at: null,
+        outcome: 'running',
+        progress: null,
+        error: null,
+      })
+      .execute();
     const s = new Scheduler({ db: h.db, clock, log, timeZone: 'UTC', leaseTtlMs: 60_000, cron: new ManualCron() });
     s.register({ name: 'verify', run: async () => 1 });
     await expect(s.run('verify', { trigger: 'cli', actor: 'local:root' })).rejects.toMatchObject({ code: 'JOB_BUSY' });
@@ -104,7 +123,14 @@ describe('jobs', () => {
     const [run] = await s.runs('daily');
     expect(run).toMatchObject({ trigger: 'catch-up', outcome: 'succeeded', progress: { phase: 'work', percent: 50 } });
     // a second start the same day does not run it again
-    const again = new Scheduler({ db: h.db, clock, log, timeZone: 'Europe/Paris', leaseTtlMs: 60_000, cron: new ManualCron() });
+    const again = new Scheduler({
+      db: h.db,
+      clock,
+      log,
+      timeZone: 'Europe/Paris',
+      leaseTtlMs: 60_000,
+      cron: new ManualCron(),
+    });
     again.register({ name: 'daily', schedule: '0 2 * * *', catchUp: true, run: async () => void slots.push(-1) });
     expect(await again.catchUp()).toEqual([]);
     // cron fires next day; failing run is recorded with its error
@@ -120,7 +146,14 @@ describe('jobs', () => {
 
   it('stop() asks a running job to reach a safe point', async () => {
     const { h } = await db();
-    const s = new Scheduler({ db: h.db, clock: new FakeClock(), log, timeZone: 'UTC', leaseTtlMs: 60_000, cron: new ManualCron() });
+    const s = new Scheduler({
+      db: h.db,
+      clock: new FakeClock(),
+      log,
+      timeZone: 'UTC',
+      leaseTtlMs: 60_000,
+      cron: new ManualCron(),
+    });
     let sawAbort = false;
     s.register({
       name: 'long',
@@ -145,14 +178,26 @@ describe('jobs', () => {
 
   it('one run at a time inside one process too: a second run of the same scheduler gets 409 JOB_BUSY naming the running run', async () => {
     const { h } = await db();
-    const s = new Scheduler({ db: h.db, clock: new FakeClock(), log, timeZone: 'UTC', leaseTtlMs: 60_000, cron: new ManualCron() });
+    const s = new Scheduler({
+      db: h.db,
+      clock: new FakeClock(),
+      log,
+      timeZone: 'UTC',
+      leaseTtlMs: 60_000,
+      cron: new ManualCron(),
+    });
     const gate = deferred();
     let runs = 0;
     s.register({ name: 'backup', run: async () => (runs++, await gate.p) });
     let firstId = 0;
     const first = s.run('backup', { trigger: 'api', actor: 'user:a', onStarted: (id) => (firstId = id) });
     await new Promise((r) => setTimeout(r, 50));
-    const second = (await s.run('backup', { trigger: 'api', actor: 'user:b' }).catch((e: unknown) => e)) as { code: string; httpStatus: number; message: string; details: { runId: number } };
+    const second = (await s.run('backup', { trigger: 'api', actor: 'user:b' }).catch((e: unknown) => e)) as {
+      code: string;
+      httpStatus: number;
+      message: string;
+      details: { runId: number };
+    };
     expect(second).toMatchObject({ code: 'JOB_BUSY', httpStatus: 409, details: { runId: firstId } });
     expect(second.message).toContain(`run #${firstId}`);
     expect(second.message).toContain(`process ${process.pid} on host ${os.hostname()}`);
@@ -170,12 +215,32 @@ describe('jobs', () => {
     const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
     await new Promise((r) => child.once('spawn', r));
     const holder = `${os.hostname()}:${child.pid}:0badc0de`;
-    await h.db.insertInto('job_leases').values({ name: 'keys.rotate', holder, acquired_at: clock.nowMs(), expires_at: clock.nowMs() + 120_000 }).execute();
-    const dead = await h.db.insertInto('job_runs').values({ job: 'keys.rotate', trigger: 'cli', actor: 'local:root', scheduled_for: null, started_at: clock.nowMs(), ended_at: null, outcome: 'running', progress: null, error: null }).returning('id').executeTakeFirstOrThrow();
+    await h.db
+      .insertInto('job_leases')
+      .values({ name: 'keys.rotate', holder, acquired_at: clock.nowMs(), expires_at: clock.nowMs() + 120_000 })
+      .execute();
+    const dead = await h.db
+      .insertInto('job_runs')
+      .values({
+        job: 'keys.rotate',
+        trigger: 'cli',
+        actor: 'local:root',
+        scheduled_for: null,
+        started_at: clock.nowMs(),
+        ended_at: null,
+        outcome: 'running',
+        progress: null,
+        error: null,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
     const s = new Scheduler({ db: h.db, clock, log, timeZone: 'UTC', leaseTtlMs: 120_000, cron: new ManualCron() });
     s.register({ name: 'keys.rotate', run: async () => 'rotated' });
     // while it lives, the job is busy, and the message says who holds it
-    await expect(s.run('keys.rotate', { trigger: 'cli', actor: 'local:root' })).rejects.toMatchObject({ code: 'JOB_BUSY', message: expect.stringContaining(`process ${child.pid}`) });
+    await expect(s.run('keys.rotate', { trigger: 'cli', actor: 'local:root' })).rejects.toMatchObject({
+      code: 'JOB_BUSY',
+      message: expect.stringContaining(`process ${child.pid}`),
+    });
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
     const notices: string[] = [];
@@ -183,7 +248,9 @@ describe('jobs', () => {
     const r = await s.run('keys.rotate', { trigger: 'cli', actor: 'local:root', onNotice: (m) => notices.push(m) });
     expect(r.result).toBe('rotated');
     expect(notices).toHaveLength(1);
-    expect(notices[0]).toContain(`took over the lease of process ${child.pid} on host ${os.hostname()}, which is no longer running`);
+    expect(notices[0]).toContain(
+      `took over the lease of process ${child.pid} on host ${os.hostname()}, which is no longer running`,
+    );
     expect(notices[0]).toContain(`#${dead.id}`);
     const rows = await s.runs('keys.rotate');
     expect(rows.map((x) => [x.id, x.outcome])).toEqual([
@@ -212,7 +279,14 @@ describe('jobs', () => {
     const file = path.join(tempDir(), 'stop.db');
     const h = openDatabase({ type: 'sqlite', file, busyTimeoutMs: 2000 });
     await migrateToLatest(h.db);
-    const s = new Scheduler({ db: h.db, clock: new FakeClock(), log, timeZone: 'UTC', leaseTtlMs: 1000, cron: new ManualCron() });
+    const s = new Scheduler({
+      db: h.db,
+      clock: new FakeClock(),
+      log,
+      timeZone: 'UTC',
+      leaseTtlMs: 1000,
+      cron: new ManualCron(),
+    });
     s.register({ name: 'stuck', run: () => new Promise(() => undefined) }); // ignores the abort
     const unhandled: unknown[] = [];
     const onUnhandled = (e: unknown) => unhandled.push(e);
@@ -251,8 +325,20 @@ describe('jobs', () => {
       /** a scheduler started at `from`, the clock then set to each step in turn */
       const season = async (from: string, days: [string, string[]][]) => {
         const clock = new FakeClock(utc(from));
-        const s = new Scheduler({ db: h.db, clock, log, timeZone: PARIS, leaseTtlMs: 60_000, cron: clockCron(clock, { maxSleepMs: 5 }) });
-        s.register({ name: 'backup', schedule: '30 2 * * *', run: async (ctx) => void ran.push({ at: clock.now().toISOString(), slot: new Date(ctx.scheduledFor!).toISOString() }) });
+        const s = new Scheduler({
+          db: h.db,
+          clock,
+          log,
+          timeZone: PARIS,
+          leaseTtlMs: 60_000,
+          cron: clockCron(clock, { maxSleepMs: 5 }),
+        });
+        s.register({
+          name: 'backup',
+          schedule: '30 2 * * *',
+          run: async (ctx) =>
+            void ran.push({ at: clock.now().toISOString(), slot: new Date(ctx.scheduledFor!).toISOString() }),
+        });
         await s.start();
         for (const [, steps] of days) {
           for (const d of steps) {
@@ -271,11 +357,21 @@ describe('jobs', () => {
         ])),
         ...(await season('2027-10-29T12:00', [
           ['2027-10-30', ['2027-10-30T00:29', '2027-10-30T00:30', '2027-10-30T05:00']], // CEST
-          ['2027-10-31', ['2027-10-31T00:29', '2027-10-31T00:30', '2027-10-31T01:29', '2027-10-31T01:30', '2027-10-31T05:00']], // 02:30 twice
+          [
+            '2027-10-31',
+            ['2027-10-31T00:29', '2027-10-31T00:30', '2027-10-31T01:29', '2027-10-31T01:30', '2027-10-31T05:00'],
+          ], // 02:30 twice
           ['2027-11-01', ['2027-11-01T01:29', '2027-11-01T01:30', '2027-11-01T05:00']], // CET
         ])),
       ];
-      expect(ran.map((r) => r.slot)).toEqual(['2027-03-27T01:30:00.000Z', '2027-03-28T01:00:00.000Z', '2027-03-29T00:30:00.000Z', '2027-10-30T00:30:00.000Z', '2027-10-31T00:30:00.000Z', '2027-11-01T01:30:00.000Z']);
+      expect(ran.map((r) => r.slot)).toEqual([
+        '2027-03-27T01:30:00.000Z',
+        '2027-03-28T01:00:00.000Z',
+        '2027-03-29T00:30:00.000Z',
+        '2027-10-30T00:30:00.000Z',
+        '2027-10-31T00:30:00.000Z',
+        '2027-11-01T01:30:00.000Z',
+      ]);
       expect(ran.map((r) => r.at)).toEqual(ran.map((r) => r.slot)); // each at its slot, not later
       // one run per local date
       const localDate = (iso: string) => new Intl.DateTimeFormat('en-CA', { timeZone: PARIS }).format(new Date(iso));

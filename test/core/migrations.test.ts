@@ -17,7 +17,11 @@ const M2_HANG = `export async function up(db) {
 const M2 = `export async function up(db) { await db.schema.createTable('t2').addColumn('id', 'integer', (c) => c.primaryKey()).execute(); }\n`;
 const M2_FAIL = `export async function up(db) { await db.schema.createTable('t2').addColumn('id', 'integer').execute(); await db.schema.createTable('t2').addColumn('id', 'integer').execute(); }\n`;
 
-const tables = (file: string) => new SQLite(file, { readonly: true }).prepare("select name from sqlite_master where type='table' and name like 't%' order by name").all().map((r) => (r as { name: string }).name);
+const tables = (file: string) =>
+  new SQLite(file, { readonly: true })
+    .prepare("select name from sqlite_master where type='table' and name like 't%' order by name")
+    .all()
+    .map((r) => (r as { name: string }).name);
 
 describe('migrations', () => {
   it('kill -9 during a migration leaves the database consistent, and the migration applies at the next start', async () => {
@@ -61,7 +65,10 @@ describe('migrations', () => {
     let h = openDatabase({ type: 'sqlite', file, busyTimeoutMs: 1000 });
     await migrateToLatest(h.db, mig);
     fs.writeFileSync(path.join(mig, '2026-01-02T0000-two.js'), M2_FAIL);
-    await expect(migrateToLatest(h.db, mig)).rejects.toMatchObject({ code: 'MIGRATION_FAILED', message: expect.stringMatching(/2026-01-02T0000-two failed: .*left unchanged/) });
+    await expect(migrateToLatest(h.db, mig)).rejects.toMatchObject({
+      code: 'MIGRATION_FAILED',
+      message: expect.stringMatching(/2026-01-02T0000-two failed: .*left unchanged/),
+    });
     await h.close();
     expect(tables(file)).toEqual(['t1']);
     h = openDatabase({ type: 'sqlite', file, busyTimeoutMs: 1000 });

@@ -10,7 +10,15 @@ let pg: TestPostgres;
 let h: DatabaseHandle;
 beforeAll(async () => {
   pg = await startPostgres();
-  h = openDatabase({ type: 'postgres', host: pg.host, port: pg.port, database: pg.database, user: pg.user, ssl: false, maxConnections: 4 });
+  h = openDatabase({
+    type: 'postgres',
+    host: pg.host,
+    port: pg.port,
+    database: pg.database,
+    user: pg.user,
+    ssl: false,
+    maxConnections: 4,
+  });
 }, 60_000);
 afterAll(async () => {
   await h?.close().catch(() => undefined);
@@ -31,10 +39,16 @@ function declaredTables(): string[] {
 describe('migrations on PostgreSQL', () => {
   it('run from scratch, create every declared table with 64-bit integers, and run again as a no-op', async () => {
     await migrateToLatest(h.db);
-    const rows = await sql<{ table_name: string }>`select table_name from information_schema.tables where table_schema = 'public'`.execute(h.db);
+    const rows = await sql<{
+      table_name: string;
+    }>`select table_name from information_schema.tables where table_schema = 'public'`.execute(h.db);
     const have = new Set(rows.rows.map((r) => r.table_name));
     expect(declaredTables().filter((t) => !have.has(t))).toEqual([]);
-    const narrow = await sql<{ c: string }>`select table_name || '.' || column_name as c from information_schema.columns where table_schema = 'public' and data_type = 'integer'`.execute(h.db);
+    const narrow = await sql<{
+      c: string;
+    }>`select table_name || '.' || column_name as c from information_schema.columns where table_schema = 'public' and data_type = 'integer'`.execute(
+      h.db,
+    );
     expect(narrow.rows.map((r) => r.c)).toEqual([]);
     expect(await pendingMigrations(h.db)).toEqual([]);
     expect((await migrateToLatest(h.db)).applied).toEqual([]);

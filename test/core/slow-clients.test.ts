@@ -15,7 +15,11 @@ let env: IdentityEnv;
 let port: number;
 beforeAll(async () => {
   env = await openIdentityEnv(
-    { COFFRE_CFG_http__bodyTimeoutMs: '1500', COFFRE_CFG_http__maxConnectionsPerAddress: '5', COFFRE_CFG_http__maxConnections: '9' },
+    {
+      COFFRE_CFG_http__bodyTimeoutMs: '1500',
+      COFFRE_CFG_http__maxConnectionsPerAddress: '5',
+      COFFRE_CFG_http__maxConnections: '9',
+    },
     { listen: true },
   );
   port = (env.app.server.address() as { port: number }).port;
@@ -28,7 +32,13 @@ afterAll(async () => {
 const ca = () => fs.readFileSync(path.join(env.t.dataDir, 'tls', 'cert.pem'));
 function connect(from: string): Promise<tls.TLSSocket> {
   return new Promise((resolve, reject) => {
-    const opts: tls.ConnectionOptions & { localAddress: string } = { host: '127.0.0.1', port, localAddress: from, ca: ca(), servername: 'localhost' };
+    const opts: tls.ConnectionOptions & { localAddress: string } = {
+      host: '127.0.0.1',
+      port,
+      localAddress: from,
+      ca: ca(),
+      servername: 'localhost',
+    };
     const s = tls.connect(opts, () => resolve(s));
     s.once('error', reject);
   });
@@ -54,7 +64,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe('slow clients', () => {
   it('B5: a trickled body on a public route is cut within seconds (408, socket closed)', async () => {
     const s = await connect('127.0.13.1');
-    s.write('POST /api/v1/auth/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{');
+    s.write(
+      'POST /api/v1/auth/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{',
+    );
     const trickle = setInterval(() => s.writable && s.write(' '), 300);
     const r = await closedWithin(s, 10_000);
     clearInterval(trickle);
@@ -67,11 +79,18 @@ describe('slow clients', () => {
   it('B5: an authenticated upload may take longer than the body deadline', async () => {
     const u = await enrolUser(env, 'slow-uploader', 'member');
     const token = await tokenFor(env, u);
-    const ws = await env.app.inject({ method: 'POST', url: '/api/v1/workspaces', headers: { authorization: `Bearer ${token}` }, payload: { name: 'slow' } });
+    const ws = await env.app.inject({
+      method: 'POST',
+      url: '/api/v1/workspaces',
+      headers: { authorization: `Bearer ${token}` },
+      payload: { name: 'slow' },
+    });
     expect(ws.statusCode, ws.body).toBe(201);
     const s = await connect('127.0.13.2');
     const body = 'x'.repeat(10);
-    s.write(`POST /api/v1/workspaces/${ws.json().id}/documents HTTP/1.1\r\nHost: localhost\r\nContent-Disposition: attachment; filename=slow.txt\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/octet-stream\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`);
+    s.write(
+      `POST /api/v1/workspaces/${ws.json().id}/documents HTTP/1.1\r\nHost: localhost\r\nContent-Disposition: attachment; filename=slow.txt\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/octet-stream\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`,
+    );
     const done = closedWithin(s, 15_000);
     for (const ch of body) {
       await sleep(300); // 3 s in all: twice the deadline
@@ -96,7 +115,10 @@ describe('slow clients', () => {
   });
 
   it('the systemd unit caps the service memory (MemoryMax=)', () => {
-    const unit = fs.readFileSync(path.join(import.meta.dirname, '..', '..', 'appliance', 'systemd', 'coffre.service'), 'utf8');
+    const unit = fs.readFileSync(
+      path.join(import.meta.dirname, '..', '..', 'appliance', 'systemd', 'coffre.service'),
+      'utf8',
+    );
     expect(unit).toMatch(/^\[Service\][\s\S]*^MemoryMax=\d+(%|[KMGT])$/m);
   });
 });

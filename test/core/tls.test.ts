@@ -29,7 +29,9 @@ afterAll(() => {
 });
 
 /** Tries a handshake; resolves with the negotiated cipher or the error. */
-function handshake(opts: tls.ConnectionOptions): Promise<{ ok: true; cipher: string; version: string | null } | { ok: false; error: string }> {
+function handshake(
+  opts: tls.ConnectionOptions,
+): Promise<{ ok: true; cipher: string; version: string | null } | { ok: false; error: string }> {
   return new Promise((resolve) => {
     const s = tls.connect({ host: '127.0.0.1', port, ca, servername: 'localhost', ...opts }, () => {
       const r = { ok: true as const, cipher: s.getCipher().standardName, version: s.getProtocol() };
@@ -50,7 +52,14 @@ describe('TLS policy over a real socket', () => {
   });
 
   it('on TLS 1.2 refuses AES-128, CBC and RSA key exchange suites', async () => {
-    for (const c of ['ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES256-SHA384', 'ECDHE-ECDSA-AES256-SHA', 'AES256-GCM-SHA384', 'AES128-GCM-SHA256', 'AES256-SHA256']) {
+    for (const c of [
+      'ECDHE-ECDSA-AES128-GCM-SHA256',
+      'ECDHE-ECDSA-AES256-SHA384',
+      'ECDHE-ECDSA-AES256-SHA',
+      'AES256-GCM-SHA384',
+      'AES128-GCM-SHA256',
+      'AES256-SHA256',
+    ]) {
       const r = await handshake({ maxVersion: 'TLSv1.2', ciphers: `${c}@SECLEVEL=0` });
       expect(r.ok, `${c} must be refused`).toBe(false);
     }
@@ -86,15 +95,27 @@ describe('TLS policy over a real socket', () => {
 
   it('sends HSTS (1 year+, includeSubDomains), the strict CSP, and 426 to IE11', async () => {
     const get = (ua?: string) =>
-      new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }>((resolve, reject) => {
-        https
-          .get({ host: '127.0.0.1', port, path: '/healthz', ca, servername: 'localhost', headers: ua ? { 'user-agent': ua } : {} }, (res) => {
-            let body = '';
-            res.on('data', (d) => (body += d));
-            res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
-          })
-          .on('error', reject);
-      });
+      new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }>(
+        (resolve, reject) => {
+          https
+            .get(
+              {
+                host: '127.0.0.1',
+                port,
+                path: '/healthz',
+                ca,
+                servername: 'localhost',
+                headers: ua ? { 'user-agent': ua } : {},
+              },
+              (res) => {
+                let body = '';
+                res.on('data', (d) => (body += d));
+                res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+              },
+            )
+            .on('error', reject);
+        },
+      );
     const r = await get();
     expect(r.status).toBe(200);
     expect(JSON.parse(r.body)).toEqual({ status: 'ok' });
@@ -102,7 +123,8 @@ describe('TLS policy over a real socket', () => {
     expect(Number(/max-age=(\d+)/.exec(hsts)?.[1])).toBeGreaterThanOrEqual(31_536_000);
     expect(hsts).toMatch(/includeSubDomains/);
     const csp = String(r.headers['content-security-policy']);
-    for (const d of ["default-src 'self'", "object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'"]) expect(csp).toContain(d);
+    for (const d of ["default-src 'self'", "object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'"])
+      expect(csp).toContain(d);
     expect(csp).not.toContain('unsafe-inline');
     expect(r.headers['x-content-type-options']).toBe('nosniff');
     expect(r.headers['referrer-policy']).toBe('no-referrer');

@@ -23,7 +23,13 @@ let dbFile: string;
 const copies: string[] = [];
 beforeAll(async () => {
   t = await createTestAppliance({ keep: true });
-  for (let i = 0; i < 400; i++) await t.appliance.audit.recordNow({ action: 'test.event', actor: `user:u${i % 7}`, outcome: 'success', targets: { document: `d${i}`, workspace: `w${i % 3}` } });
+  for (let i = 0; i < 400; i++)
+    await t.appliance.audit.recordNow({
+      action: 'test.event',
+      actor: `user:u${i % 7}`,
+      outcome: 'success',
+      targets: { document: `d${i}`, workspace: `w${i % 3}` },
+    });
   dbFile = (t.appliance.config.database as { file: string }).file;
   await t.appliance.close();
 });
@@ -53,7 +59,8 @@ function smash(file: string, pageOf: (db: SQLite.Database) => number): void {
   fs.closeSync(fd);
 }
 
-const rootOf = (name: string) => (db: SQLite.Database) => (db.prepare('select rootpage from sqlite_master where name = ?').get(name) as { rootpage: number }).rootpage;
+const rootOf = (name: string) => (db: SQLite.Database) =>
+  (db.prepare('select rootpage from sqlite_master where name = ?').get(name) as { rootpage: number }).rootpage;
 
 function sink(): { lines: string[]; stream: Writable } {
   const lines: string[] = [];
@@ -73,7 +80,10 @@ describe('a damaged database', () => {
     const dir = corruptedCopy(rootOf('audit_events'));
     let out = '';
     let err = '';
-    const code = await main(['node', 'coffre', 'audit', 'verify', '--data-dir', dir, '--json'], { out: (s) => void (out += s), err: (s) => void (err += s) });
+    const code = await main(['node', 'coffre', 'audit', 'verify', '--data-dir', dir, '--json'], {
+      out: (s) => void (out += s),
+      err: (s) => void (err += s),
+    });
     process.exitCode = undefined;
     expect(code, err).toBe(7);
     expect(JSON.parse(out)).toMatchObject({ ok: false, code: 'DB_CORRUPT' });
@@ -84,42 +94,67 @@ describe('a damaged database', () => {
     }
   });
 
-  it('serve checks the file at start: db.corrupt alert, changes refused, the appliance does not start', { timeout: 60_000 }, async () => {
-    const dir = corruptedCopy(rootOf('audit_targets_id'));
-    const s = sink();
-    const started = await serve({ dataDir: dir, env: { COFFRE_CFG_jobs__enabled: 'false' }, log: createLogger({ level: 'info', destination: s.stream }), port: 0, host: '127.0.0.1' }).then(
-      async (r) => {
-        await r.stop();
-        return undefined;
-      },
-      (e: unknown) => e,
-    );
-    expect(started).toMatchObject({ code: 'DB_CORRUPT', httpStatus: 503 });
-    expect((started as Error).message).toContain('quick_check');
-    expect(s.lines.some((l) => l.includes('"event":"db.integrity_failed"'))).toBe(true);
-    expect(s.lines.some((l) => l.includes('ALERT db.corrupt'))).toBe(true);
-    expect(s.lines.join('\n')).not.toContain('MARKERBYTES');
-  });
-
-  it('the daily check finds damage while running: alert, changes refused, reads go on', { timeout: 60_000 }, async () => {
-    const dir = `${t.dataDir}-live`;
-    fs.cpSync(t.dataDir, dir, { recursive: true });
-    copies.push(dir);
-    const s = sink();
-    const a = await openAppliance({ dataDir: dir, clock: new FakeClock(Date.now()), log: createLogger({ level: 'info', destination: s.stream }) });
-    try {
-      const first = await a.scheduler.run<{ ok: boolean }>('db.integrity-check', { trigger: 'cli', actor: 'local:test' });
-      expect(first.result.ok).toBe(true);
-      await sql`PRAGMA wal_checkpoint(TRUNCATE)`.execute(a.db.db);
-      smash((a.config.database as { file: string }).file, rootOf('audit_targets_id'));
-
-      await expect(a.scheduler.run('db.integrity-check', { trigger: 'schedule', actor: 'job:db.integrity-check' })).rejects.toMatchObject({ code: 'DB_CORRUPT' });
+  it(
+    'serve checks the file at start: db.corrupt alert, changes refused, the appliance does not start',
+    { timeout: 60_000 },
+    async () => {
+      const dir = corruptedCopy(rootOf('audit_targets_id'));
+      const s = sink();
+      const started = await serve({
+        dataDir: dir,
+        env: { COFFRE_CFG_jobs__enabled: 'false' },
+        log: createLogger({ level: 'info', destination: s.stream }),
+        port: 0,
+        host: '127.0.0.1',
+      }).then(
+        async (r) => {
+          await r.stop();
+          return undefined;
+        },
+        (e: unknown) => e,
+      );
+      expect(started).toMatchObject({ code: 'DB_CORRUPT', httpStatus: 503 });
+      expect((started as Error).message).toContain('quick_check');
+      expect(s.lines.some((l) => l.includes('"event":"db.integrity_failed"'))).toBe(true);
       expect(s.lines.some((l) => l.includes('ALERT db.corrupt'))).toBe(true);
-      await expect(a.audit.recordNow({ action: 'test.after', actor: 'local:test', outcome: 'success' })).rejects.toMatchObject({ code: 'DB_CORRUPT', httpStatus: 503 });
-      expect(await a.db.db.selectFrom('appliance_meta').select('key').limit(1).execute()).toHaveLength(1);
       expect(s.lines.join('\n')).not.toContain('MARKERBYTES');
-    } finally {
-      await a.close();
-    }
-  });
+    },
+  );
+
+  it(
+    'the daily check finds damage while running: alert, changes refused, reads go on',
+    { timeout: 60_000 },
+    async () => {
+      const dir = `${t.dataDir}-live`;
+      fs.cpSync(t.dataDir, dir, { recursive: true });
+      copies.push(dir);
+      const s = sink();
+      const a = await openAppliance({
+        dataDir: dir,
+        clock: new FakeClock(Date.now()),
+        log: createLogger({ level: 'info', destination: s.stream }),
+      });
+      try {
+        const first = await a.scheduler.run<{ ok: boolean }>('db.integrity-check', {
+          trigger: 'cli',
+          actor: 'local:test',
+        });
+        expect(first.result.ok).toBe(true);
+        await sql`PRAGMA wal_checkpoint(TRUNCATE)`.execute(a.db.db);
+        smash((a.config.database as { file: string }).file, rootOf('audit_targets_id'));
+
+        await expect(
+          a.scheduler.run('db.integrity-check', { trigger: 'schedule', actor: 'job:db.integrity-check' }),
+        ).rejects.toMatchObject({ code: 'DB_CORRUPT' });
+        expect(s.lines.some((l) => l.includes('ALERT db.corrupt'))).toBe(true);
+        await expect(
+          a.audit.recordNow({ action: 'test.after', actor: 'local:test', outcome: 'success' }),
+        ).rejects.toMatchObject({ code: 'DB_CORRUPT', httpStatus: 503 });
+        expect(await a.db.db.selectFrom('appliance_meta').select('key').limit(1).execute()).toHaveLength(1);
+        expect(s.lines.join('\n')).not.toContain('MARKERBYTES');
+      } finally {
+        await a.close();
+      }
+    },
+  );
 });

@@ -36,56 +36,74 @@ beforeAll(async () => {
 afterAll(async () => env?.close());
 
 describe('a second process holds the SQLite write lock', () => {
-  it('health and reads answer at once; writes get 503 DB_BUSY with Retry-After; db.busy is raised', { timeout: 60_000 }, async () => {
-    const json = { 'content-type': 'application/json' };
-    const folder = await env.req('POST', `/api/v1/workspaces/${env.workspace}/folders`, { headers: json, body: JSON.stringify({ name: 'before' }) });
-    expect(folder.status, folder.text).toBe(201);
+  it(
+    'health and reads answer at once; writes get 503 DB_BUSY with Retry-After; db.busy is raised',
+    { timeout: 60_000 },
+    async () => {
+      const json = { 'content-type': 'application/json' };
+      const folder = await env.req('POST', `/api/v1/workspaces/${env.workspace}/folders`, {
+        headers: json,
+        body: JSON.stringify({ name: 'before' }),
+      });
+      expect(folder.status, folder.text).toBe(201);
 
-    const { released } = await holdLock((env.t.appliance.config.database as { file: string }).file, HOLD_MS);
-    const t0 = performance.now();
-    const health: number[] = [];
-    const probing = (async () => {
-      while (performance.now() - t0 < HOLD_MS - 500) {
-        const r = await env.req('GET', '/healthz', { token: null });
-        expect(r.status).toBe(200);
-        health.push(r.ms);
-        await new Promise((res) => setTimeout(res, 20));
+      const { released } = await holdLock((env.t.appliance.config.database as { file: string }).file, HOLD_MS);
+      const t0 = performance.now();
+      const health: number[] = [];
+      const probing = (async () => {
+        while (performance.now() - t0 < HOLD_MS - 500) {
+          const r = await env.req('GET', '/healthz', { token: null });
+          expect(r.status).toBe(200);
+          health.push(r.ms);
+          await new Promise((res) => setTimeout(res, 20));
+        }
+      })();
+      // writes, a few of them at once, while the lock is held
+      const writes: Promise<Reply>[] = [];
+      for (let i = 0; i < 3; i++)
+        writes.push(
+          env.req('POST', `/api/v1/workspaces/${env.workspace}/folders`, {
+            headers: json,
+            body: JSON.stringify({ name: `during-${i}` }),
+          }),
+        );
+      // reads keep answering (authenticated: token looked up, user and tokens read)
+      const me = await env.req('GET', '/api/v1/auth/me');
+      const tokens = await env.req('GET', '/api/v1/auth/tokens');
+      // a read that is audited fails closed, promptly: its audit record cannot be written
+      const audited = await env.req('GET', `/api/v1/workspaces/${env.workspace}/folders`);
+      const refused = await Promise.all(writes);
+      await probing;
+      await released;
+
+      expect(me.status, me.text).toBe(200);
+      expect(me.ms).toBeLessThan(FAST_MS);
+      // listing one's tokens is an audited read of the directory: it fails closed, promptly, like the next one
+      expect(tokens.status, tokens.text).toBe(503);
+      expect(tokens.ms).toBeLessThan(WAIT_MS + 1000);
+      expect(audited.status, audited.text).toBe(503);
+      expect(audited.ms).toBeLessThan(WAIT_MS + 1000);
+      for (const w of refused) {
+        expect(w.status, w.text).toBe(503);
+        expect(JSON.parse(w.text).error.code).toBe('DB_BUSY');
+        expect(w.headers['retry-after']).toBe('2');
+        expect(w.ms).toBeLessThan(WAIT_MS + 1000);
       }
-    })();
-    // writes, a few of them at once, while the lock is held
-    const writes: Promise<Reply>[] = [];
-    for (let i = 0; i < 3; i++) writes.push(env.req('POST', `/api/v1/workspaces/${env.workspace}/folders`, { headers: json, body: JSON.stringify({ name: `during-${i}` }) }));
-    // reads keep answering (authenticated: token looked up, user and tokens read)
-    const me = await env.req('GET', '/api/v1/auth/me');
-    const tokens = await env.req('GET', '/api/v1/auth/tokens');
-    // a read that is audited fails closed, promptly: its audit record cannot be written
-    const audited = await env.req('GET', `/api/v1/workspaces/${env.workspace}/folders`);
-    const refused = await Promise.all(writes);
-    await probing;
-    await released;
+      const max = Math.max(...health);
+      console.log(
+        `healthz during a ${HOLD_MS} ms lock (${health.length} probes): median ${median(health).toFixed(1)} ms, max ${max.toFixed(1)} ms; writes refused after ${refused.map((w) => Math.round(w.ms)).join(', ')} ms`,
+      );
+      expect(health.length).toBeGreaterThan(20);
+      expect(median(health)).toBeLessThan(100);
+      expect(max).toBeLessThan(FAST_MS);
+      expect(env.logs.some((l) => l.includes('ALERT db.busy'))).toBe(true);
 
-    expect(me.status, me.text).toBe(200);
-    expect(me.ms).toBeLessThan(FAST_MS);
-    // listing one's tokens is an audited read of the directory: it fails closed, promptly, like the next one
-    expect(tokens.status, tokens.text).toBe(503);
-    expect(tokens.ms).toBeLessThan(WAIT_MS + 1000);
-    expect(audited.status, audited.text).toBe(503);
-    expect(audited.ms).toBeLessThan(WAIT_MS + 1000);
-    for (const w of refused) {
-      expect(w.status, w.text).toBe(503);
-      expect(JSON.parse(w.text).error.code).toBe('DB_BUSY');
-      expect(w.headers['retry-after']).toBe('2');
-      expect(w.ms).toBeLessThan(WAIT_MS + 1000);
-    }
-    const max = Math.max(...health);
-    console.log(`healthz during a ${HOLD_MS} ms lock (${health.length} probes): median ${median(health).toFixed(1)} ms, max ${max.toFixed(1)} ms; writes refused after ${refused.map((w) => Math.round(w.ms)).join(', ')} ms`);
-    expect(health.length).toBeGreaterThan(20);
-    expect(median(health)).toBeLessThan(100);
-    expect(max).toBeLessThan(FAST_MS);
-    expect(env.logs.some((l) => l.includes('ALERT db.busy'))).toBe(true);
-
-    // once the lock is gone, writes go through again
-    const after = await env.req('POST', `/api/v1/workspaces/${env.workspace}/folders`, { headers: json, body: JSON.stringify({ name: 'after' }) });
-    expect(after.status, after.text).toBe(201);
-  });
+      // once the lock is gone, writes go through again
+      const after = await env.req('POST', `/api/v1/workspaces/${env.workspace}/folders`, {
+        headers: json,
+        body: JSON.stringify({ name: 'after' }),
+      });
+      expect(after.status, after.text).toBe(201);
+    },
+  );
 });

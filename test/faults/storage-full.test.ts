@@ -63,7 +63,14 @@ describe('disk full', () => {
     expect(blobsDir.startsWith(MNT)).toBe(true);
     const filler = fill('filler-1', 6 * 1024 * 1024);
     const body = Buffer.alloc(10 * 1024 * 1024, 7);
-    const r = await e.req('POST', `/api/v1/workspaces/${e.workspace}/documents`, { headers: { 'content-disposition': 'attachment; filename=big.bin', 'content-type': 'application/octet-stream', 'content-length': String(body.length) }, body });
+    const r = await e.req('POST', `/api/v1/workspaces/${e.workspace}/documents`, {
+      headers: {
+        'content-disposition': 'attachment; filename=big.bin',
+        'content-type': 'application/octet-stream',
+        'content-length': String(body.length),
+      },
+      body,
+    });
     expect(r.status, r.text).toBe(507);
     const err = JSON.parse(r.text).error;
     expect(err.code).toBe('STORAGE_FULL');
@@ -75,11 +82,21 @@ describe('disk full', () => {
     expect(await db.selectFrom('vault_uploads').selectAll().execute()).toEqual([]);
     expect(await db.selectFrom('vault_versions').selectAll().execute()).toEqual([]);
     expect(fs.readdirSync(path.join(blobsDir, '.tmp'))).toEqual([]);
-    await eventually(async () => (await db.selectFrom('alerts').select('kind').where('kind', '=', 'storage.full').execute()).length === 1);
+    await eventually(
+      async () =>
+        (await db.selectFrom('alerts').select('kind').where('kind', '=', 'storage.full').execute()).length === 1,
+    );
 
     // room again: the same upload goes through, no restart
     fs.rmSync(filler);
-    const ok = await e.req('POST', `/api/v1/workspaces/${e.workspace}/documents`, { headers: { 'content-disposition': 'attachment; filename=big.bin', 'content-type': 'application/octet-stream', 'content-length': String(body.length) }, body });
+    const ok = await e.req('POST', `/api/v1/workspaces/${e.workspace}/documents`, {
+      headers: {
+        'content-disposition': 'attachment; filename=big.bin',
+        'content-type': 'application/octet-stream',
+        'content-length': String(body.length),
+      },
+      body,
+    });
     expect(ok.status, ok.text).toBe(201);
   });
 
@@ -89,8 +106,15 @@ describe('disk full', () => {
     const json = { 'content-type': 'application/json' };
     await sql`PRAGMA wal_checkpoint(TRUNCATE)`.execute(a.db.db);
     const filler = fill('filler-2', 0);
-    let r = await e.req('POST', `/api/v1/workspaces/${e.workspace}/folders`, { headers: json, body: JSON.stringify({ name: 'f0' }) });
-    for (let i = 1; r.status === 201 && i < 200; i++) r = await e.req('POST', `/api/v1/workspaces/${e.workspace}/folders`, { headers: json, body: JSON.stringify({ name: `f${i}` }) });
+    let r = await e.req('POST', `/api/v1/workspaces/${e.workspace}/folders`, {
+      headers: json,
+      body: JSON.stringify({ name: 'f0' }),
+    });
+    for (let i = 1; r.status === 201 && i < 200; i++)
+      r = await e.req('POST', `/api/v1/workspaces/${e.workspace}/folders`, {
+        headers: json,
+        body: JSON.stringify({ name: `f${i}` }),
+      });
     expect(r.status, r.text).toBe(507);
     const err = JSON.parse(r.text).error;
     expect(err.code).toBe('STORAGE_FULL');
@@ -99,7 +123,10 @@ describe('disk full', () => {
     await eventually(async () => e.logs.some((l) => l.includes('ALERT storage.full')));
 
     fs.rmSync(filler);
-    const ok = await e.req('POST', `/api/v1/workspaces/${e.workspace}/folders`, { headers: json, body: JSON.stringify({ name: 'after' }) });
+    const ok = await e.req('POST', `/api/v1/workspaces/${e.workspace}/folders`, {
+      headers: json,
+      body: JSON.stringify({ name: 'after' }),
+    });
     expect(ok.status, ok.text).toBe(201);
   });
 });

@@ -47,7 +47,15 @@ describe('seed file', () => {
       firewall: { sshFrom: ['10.0.0.0/33'] },
       operators: [{ name: 'root', sshKeys: [KEY] }],
     });
-    expect(p).toEqual(expect.arrayContaining(['/site/timeZone', '/network/address', '/network/gateway', '/firewall/sshFrom/0', '/operators/0/name']));
+    expect(p).toEqual(
+      expect.arrayContaining([
+        '/site/timeZone',
+        '/network/address',
+        '/network/gateway',
+        '/firewall/sshFrom/0',
+        '/operators/0/name',
+      ]),
+    );
   });
 
   it('refuses operators when no management network may reach SSH', () => {
@@ -69,9 +77,21 @@ describe('seed file', () => {
   it('a customer HSM needs a slot or a token label', () => {
     expect(problems({ ...minimal, hsm: { type: 'pkcs11', module: '/usr/lib/x.so', pin: '123456' } })).toEqual(['/hsm']);
     // the PIN is kept in a 0600 file unless the seed asks for a systemd credential
-    expect(validateSeed({ ...minimal, hsm: { type: 'pkcs11', module: '/usr/lib/x.so', slot: 0, pin: '123456' } }).hsm).toMatchObject({ pinStore: 'file' });
-    expect(validateSeed({ ...minimal, hsm: { type: 'pkcs11', module: '/usr/lib/x.so', slot: 0, pin: '123456', pinStore: 'credential' } }).hsm).toMatchObject({ pinStore: 'credential' });
-    expect(problems({ ...minimal, hsm: { type: 'pkcs11', module: '/usr/lib/x.so', slot: 0, pin: '123456', pinStore: 'tpm' } })).toEqual(['/hsm']);
+    expect(
+      validateSeed({ ...minimal, hsm: { type: 'pkcs11', module: '/usr/lib/x.so', slot: 0, pin: '123456' } }).hsm,
+    ).toMatchObject({ pinStore: 'file' });
+    expect(
+      validateSeed({
+        ...minimal,
+        hsm: { type: 'pkcs11', module: '/usr/lib/x.so', slot: 0, pin: '123456', pinStore: 'credential' },
+      }).hsm,
+    ).toMatchObject({ pinStore: 'credential' });
+    expect(
+      problems({
+        ...minimal,
+        hsm: { type: 'pkcs11', module: '/usr/lib/x.so', slot: 0, pin: '123456', pinStore: 'tpm' },
+      }),
+    ).toEqual(['/hsm']);
   });
 
   it('rejects text that is not JSON with exit code 2', () => {
@@ -88,7 +108,13 @@ describe('rendered OS files', () => {
   const s = validateSeed({
     ...minimal,
     domain: 'example.org',
-    network: { mode: 'static', interface: 'ens3', address: '192.0.2.10/24', gateway: '192.0.2.1', dns: ['192.0.2.53', '2001:db8::53'] },
+    network: {
+      mode: 'static',
+      interface: 'ens3',
+      address: '192.0.2.10/24',
+      gateway: '192.0.2.1',
+      dns: ['192.0.2.53', '2001:db8::53'],
+    },
     firewall: { httpsFrom: ['192.0.2.0/24', '2001:db8::/32'], sshFrom: ['10.1.0.0/16'] },
     ntp: ['ntp1.example.org'],
     operators: [
@@ -98,7 +124,11 @@ describe('rendered OS files', () => {
   });
 
   it('splits firewall networks by family into the nftables sets', () => {
-    expect(firewallSite(s).split('\n').filter((l) => l.startsWith('add'))).toEqual([
+    expect(
+      firewallSite(s)
+        .split('\n')
+        .filter((l) => l.startsWith('add')),
+    ).toEqual([
       'add element inet coffre https_v4 { 192.0.2.0/24 }',
       'add element inet coffre https_v6 { 2001:db8::/32 }',
       'add element inet coffre mgmt_v4 { 10.1.0.0/16 }',
@@ -135,12 +165,30 @@ describe('console wizard', () => {
 
   it('turns answers into the same seed a file would give, PIN typed without echo', async () => {
     const { p, echo } = answer([
-      'vault1', 'example.org', 'static', '192.0.2.10/24', '192.0.2.1', '192.0.2.53', '',
-      '', '10.1.0.0/16', 'ops', KEY, '',
+      'vault1',
+      'example.org',
+      'static',
+      '192.0.2.10/24',
+      '192.0.2.1',
+      '192.0.2.53',
       '',
-      'pkcs11', '/usr/lib/vendor/pkcs11.so', 'coffre', '123456', 'credential',
-      'de', '52.52', '13.40', 'Europe/Berlin',
-      'alice', 'alice@example.org',
+      '',
+      '10.1.0.0/16',
+      'ops',
+      KEY,
+      '',
+      '',
+      'pkcs11',
+      '/usr/lib/vendor/pkcs11.so',
+      'coffre',
+      '123456',
+      'credential',
+      'de',
+      '52.52',
+      '13.40',
+      'Europe/Berlin',
+      'alice',
+      'alice@example.org',
       'yes',
     ]);
     const s = await runWizard(p);
@@ -148,7 +196,13 @@ describe('console wizard', () => {
     expect(s.network).toEqual({ mode: 'static', address: '192.0.2.10/24', gateway: '192.0.2.1', dns: ['192.0.2.53'] });
     expect(s.firewall).toEqual({ httpsFrom: ['0.0.0.0/0', '::/0'], sshFrom: ['10.1.0.0/16'] });
     expect(s.operators).toEqual([{ name: 'ops', sshKeys: [KEY], sudo: 'appliance' }]);
-    expect(s.hsm).toEqual({ type: 'pkcs11', module: '/usr/lib/vendor/pkcs11.so', tokenLabel: 'coffre', pin: '123456', pinStore: 'credential' });
+    expect(s.hsm).toEqual({
+      type: 'pkcs11',
+      module: '/usr/lib/vendor/pkcs11.so',
+      tokenLabel: 'coffre',
+      pin: '123456',
+      pinStore: 'credential',
+    });
     expect(s.site).toEqual({ jurisdiction: 'DE', lat: 52.52, lon: 13.4, timeZone: 'Europe/Berlin' });
     expect(s.admin).toEqual({ username: 'alice', email: 'alice@example.org' });
     expect(echo).toEqual([false, true]);

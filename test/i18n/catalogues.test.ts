@@ -25,7 +25,10 @@ const vars = (s: string) => [...s.matchAll(/\{\{\s*([\w.]+)\s*\}\}/g)].map((m) =
 
 function load(dir: string, lang: string): { files: string[]; keys: Flat } {
   const d = path.join(dir, 'locales', lang);
-  const files = fs.readdirSync(d).filter((f) => f.endsWith('.json')).sort();
+  const files = fs
+    .readdirSync(d)
+    .filter((f) => f.endsWith('.json'))
+    .sort();
   const keys: Flat = new Map();
   for (const f of files) flatten(JSON.parse(fs.readFileSync(path.join(d, f), 'utf8')), path.basename(f, '.json'), keys);
   return { files, keys };
@@ -36,7 +39,10 @@ export function compare(a: Flat, b: Flat): string[] {
   const problems: string[] = [];
   for (const k of a.keys()) if (!b.has(k)) problems.push(`missing in fr: ${k}`);
   for (const k of b.keys()) if (!a.has(k)) problems.push(`missing in en: ${k}`);
-  for (const [lang, m] of [['en', a], ['fr', b]] as const) {
+  for (const [lang, m] of [
+    ['en', a],
+    ['fr', b],
+  ] as const) {
     for (const [k, v] of m) {
       if (typeof v !== 'string') problems.push(`${lang}: ${k} is not a string`);
       else if (v.trim() === '') problems.push(`${lang}: ${k} is empty`);
@@ -44,7 +50,8 @@ export function compare(a: Flat, b: Flat): string[] {
   }
   for (const [k, v] of a) {
     const w = b.get(k);
-    if (typeof v === 'string' && typeof w === 'string' && vars(v).join() !== vars(w).join()) problems.push(`${k}: variables differ (en ${vars(v).join(',')} / fr ${vars(w).join(',')})`);
+    if (typeof v === 'string' && typeof w === 'string' && vars(v).join() !== vars(w).join())
+      problems.push(`${k}: variables differ (en ${vars(v).join(',')} / fr ${vars(w).join(',')})`);
   }
   return problems;
 }
@@ -60,13 +67,27 @@ describe('catalogues', () => {
 
     it(`${c.name}: every catalogue file is loaded by ${c.loader}`, () => {
       const loader = fs.readFileSync(path.join(c.dir, c.loader), 'utf8');
-      for (const l of LANGS) for (const f of load(c.dir, l).files) expect(loader, `${l}/${f}`).toContain(`./locales/${l}/${f}`);
+      for (const l of LANGS)
+        for (const f of load(c.dir, l).files) expect(loader, `${l}/${f}`).toContain(`./locales/${l}/${f}`);
     });
   }
 
   it('the comparison finds a missing key, an empty value and a changed variable', () => {
-    const en = new Map<string, unknown>([['a.b', 'Hello {{name}}'], ['a.c', 'x'], ['a.d', 'y']]);
-    const fr = new Map<string, unknown>([['a.b', 'Bonjour {{nom}}'], ['a.c', ' '], ['a.e', 'z']]);
-    expect(compare(en, fr)).toEqual(['missing in fr: a.d', 'missing in en: a.e', 'fr: a.c is empty', 'a.b: variables differ (en name / fr nom)']);
+    const en = new Map<string, unknown>([
+      ['a.b', 'Hello {{name}}'],
+      ['a.c', 'x'],
+      ['a.d', 'y'],
+    ]);
+    const fr = new Map<string, unknown>([
+      ['a.b', 'Bonjour {{nom}}'],
+      ['a.c', ' '],
+      ['a.e', 'z'],
+    ]);
+    expect(compare(en, fr)).toEqual([
+      'missing in fr: a.d',
+      'missing in en: a.e',
+      'fr: a.c is empty',
+      'a.b: variables differ (en name / fr nom)',
+    ]);
   });
 });

@@ -27,7 +27,8 @@ afterAll(async () => {
   await env?.close();
 });
 
-const me = async (who: string) => (await env.app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: s[who]!.headers })).json().user;
+const me = async (who: string) =>
+  (await env.app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: s[who]!.headers })).json().user;
 const setLang = (who: string, language: unknown, headers: Record<string, string> = s[who]!.headers) =>
   env.app.inject({ method: 'PUT', url: '/api/v1/auth/me/language', headers, payload: { language } });
 
@@ -50,23 +51,41 @@ describe('a user’s language', () => {
       expect(r.statusCode, `${String(bad)} ${r.body}`).toBe(400);
       expect(r.json().error.code).toBe('VALIDATION');
     }
-    const extra = await env.app.inject({ method: 'PUT', url: '/api/v1/auth/me/language', headers: s.carla!.headers, payload: { language: 'fr', userId: u.adam!.id } });
+    const extra = await env.app.inject({
+      method: 'PUT',
+      url: '/api/v1/auth/me/language',
+      headers: s.carla!.headers,
+      payload: { language: 'fr', userId: u.adam!.id },
+    });
     expect(extra.statusCode).toBe(400);
     expect((await me('adam')).language).toBeNull();
   });
 
   it('needs a session and its CSRF token', async () => {
-    expect((await env.app.inject({ method: 'PUT', url: '/api/v1/auth/me/language', payload: { language: 'fr' } })).statusCode).toBe(401);
+    expect(
+      (await env.app.inject({ method: 'PUT', url: '/api/v1/auth/me/language', payload: { language: 'fr' } }))
+        .statusCode,
+    ).toBe(401);
     const { 'x-csrf-token': _csrf, ...noCsrf } = s.carla!.headers;
     expect((await setLang('carla', 'fr', noCsrf)).statusCode).toBe(403);
     expect((await me('carla')).language).toBeNull();
   });
 
   it('an admin invites a user in French: the invitee starts in French', async () => {
-    const r = await env.app.inject({ method: 'POST', url: '/api/v1/users', headers: s.adam!.headers, payload: { username: 'zoe', email: 'zoe@example.test', role: 'member', language: 'fr' } });
+    const r = await env.app.inject({
+      method: 'POST',
+      url: '/api/v1/users',
+      headers: s.adam!.headers,
+      payload: { username: 'zoe', email: 'zoe@example.test', role: 'member', language: 'fr' },
+    });
     expect(r.statusCode, r.body).toBe(201);
     expect(r.json().user.language).toBe('fr');
-    const bad = await env.app.inject({ method: 'POST', url: '/api/v1/users', headers: s.adam!.headers, payload: { username: 'zed', email: 'zed@example.test', role: 'member', language: 'xx' } });
+    const bad = await env.app.inject({
+      method: 'POST',
+      url: '/api/v1/users',
+      headers: s.adam!.headers,
+      payload: { username: 'zed', email: 'zed@example.test', role: 'member', language: 'xx' },
+    });
     expect(bad.statusCode).toBe(400);
   });
 });

@@ -28,9 +28,19 @@ beforeAll(async () => {
     u[name] = await enrolUser(env, name, role);
     s[name] = await signIn(env, u[name]);
   }
-  const r = await env.app.inject({ method: 'PUT', url: '/api/v1/auth/me/language', headers: s.francoise!.headers, payload: { language: 'fr' } });
+  const r = await env.app.inject({
+    method: 'PUT',
+    url: '/api/v1/auth/me/language',
+    headers: s.francoise!.headers,
+    payload: { language: 'fr' },
+  });
   expect(r.statusCode, r.body).toBe(200);
-  const e = await env.app.inject({ method: 'PUT', url: '/api/v1/auth/me/language', headers: s.edward!.headers, payload: { language: 'en' } });
+  const e = await env.app.inject({
+    method: 'PUT',
+    url: '/api/v1/auth/me/language',
+    headers: s.edward!.headers,
+    payload: { language: 'en' },
+  });
   expect(e.statusCode, e.body).toBe(200);
 }, 120_000);
 afterAll(async () => {
@@ -67,7 +77,12 @@ describe('error messages', () => {
     const anon = await get('/api/v1/auth/me', { 'accept-language': 'fr' });
     expect(anon.statusCode).toBe(401);
     expect(anon.json().error).toMatchObject({ code: 'UNAUTHENTICATED', message: FR.UNAUTHENTICATED });
-    const bad = await env.app.inject({ method: 'PUT', url: '/api/v1/auth/me/language', headers: s.francoise!.headers, payload: { language: 'de' } });
+    const bad = await env.app.inject({
+      method: 'PUT',
+      url: '/api/v1/auth/me/language',
+      headers: s.francoise!.headers,
+      payload: { language: 'de' },
+    });
     expect(bad.statusCode).toBe(400);
     expect(bad.json().error.code).toBe('VALIDATION');
     expect(bad.json().error.message).toMatch(/^requête invalide : /);
@@ -120,14 +135,22 @@ function bodyOf(m: Mail): string {
   const i = m.raw.search(/\r?\n\r?\n/);
   const head = m.raw.slice(0, i);
   const body = m.raw.slice(i).trim();
-  if (/content-transfer-encoding:\s*base64/i.test(head)) return Buffer.from(body.replace(/\s+/g, ''), 'base64').toString('utf8');
-  return Buffer.from(body.replace(/=([0-9A-F]{2})/g, (_, h: string) => String.fromCharCode(Number.parseInt(h, 16))), 'latin1').toString('utf8');
+  if (/content-transfer-encoding:\s*base64/i.test(head))
+    return Buffer.from(body.replace(/\s+/g, ''), 'base64').toString('utf8');
+  return Buffer.from(
+    body.replace(/=([0-9A-F]{2})/g, (_, h: string) => String.fromCharCode(Number.parseInt(h, 16))),
+    'latin1',
+  ).toString('utf8');
 }
 
 describe('e-mails', () => {
   it('a reset link reaches a French user in French and an English user in English; the link works in both', async () => {
     for (const who of ['francoise', 'edward']) {
-      const r = await env.app.inject({ method: 'POST', url: '/api/v1/auth/password/forgot', payload: { username: who } });
+      const r = await env.app.inject({
+        method: 'POST',
+        url: '/api/v1/auth/password/forgot',
+        payload: { username: who },
+      });
       expect(r.statusCode).toBe(202);
     }
     const fr = bodyOf(await env.smtp.next('francoise@example.test'));
@@ -143,13 +166,23 @@ describe('e-mails', () => {
   it('an invitation in French, with the date of a password change written the French way', async () => {
     const admin = await enrolUser(env, 'adeline', 'admin');
     const sa = await signIn(env, admin);
-    const r = await env.app.inject({ method: 'POST', url: '/api/v1/users', headers: sa.headers, payload: { username: 'gaston', email: 'gaston@example.test', role: 'member', language: 'fr' } });
+    const r = await env.app.inject({
+      method: 'POST',
+      url: '/api/v1/users',
+      headers: sa.headers,
+      payload: { username: 'gaston', email: 'gaston@example.test', role: 'member', language: 'fr' },
+    });
     expect(r.statusCode, r.body).toBe(201);
     const inv = bodyOf(await env.smtp.next('gaston@example.test'));
     expect(inv).toContain('Un compte a été créé pour vous sur Coffre');
     env.secrets.add(linkIn(inv).split('/').pop()!);
 
-    const pw = await env.app.inject({ method: 'POST', url: '/api/v1/auth/password', headers: s.francoise!.headers, payload: { currentPassword: u.francoise!.password, newPassword: 'Rhubarbe-Pivoine-Lanterne-42' } });
+    const pw = await env.app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/password',
+      headers: s.francoise!.headers,
+      payload: { currentPassword: u.francoise!.password, newPassword: 'Rhubarbe-Pivoine-Lanterne-42' },
+    });
     expect(pw.statusCode, pw.body).toBe(200);
     env.secrets.add('Rhubarbe-Pivoine-Lanterne-42');
     const changed = bodyOf(await env.smtp.next('francoise@example.test'));

@@ -44,7 +44,11 @@ function shellScripts(): string[] {
     for (const e of fs.readdirSync(path.join(ROOT, dir), { withFileTypes: true })) {
       const rel = path.join(dir, e.name);
       if (e.isDirectory()) {
-        if (!['node_modules', 'dist', '.git', '.runtime', 'output', 'data'].includes(e.name) && !e.name.startsWith('output')) walk(rel);
+        if (
+          !['node_modules', 'dist', '.git', '.runtime', 'output', 'data'].includes(e.name) &&
+          !e.name.startsWith('output')
+        )
+          walk(rel);
       } else if (e.isFile()) {
         if (rel.endsWith('.sh')) files.add(rel);
         else {
@@ -61,7 +65,14 @@ function shellScripts(): string[] {
 describe('scripts', () => {
   it('shellcheck passes on every shell script, including the release wrapper', async () => {
     const scripts = shellScripts();
-    expect(scripts).toEqual(expect.arrayContaining(['scripts/test', 'scripts/image/rootfs', 'appliance/sbin/coffre-update', 'appliance/install.sh']));
+    expect(scripts).toEqual(
+      expect.arrayContaining([
+        'scripts/test',
+        'scripts/image/rootfs',
+        'appliance/sbin/coffre-update',
+        'appliance/install.sh',
+      ]),
+    );
     const wrapper = ov.file('opt/coffre/current/bin/coffre');
     const r = await run('shellcheck', ['-x', '-S', 'style', ...scripts, wrapper]);
     expect(r.stdout + r.stderr).toBe('');
@@ -96,33 +107,53 @@ describe('packer', () => {
 
 describe('compose', () => {
   it('docker-compose config -q and dclint accept the compose file (default and eval profiles)', async () => {
-    for (const args of [['-f', 'compose/compose.yaml', 'config', '-q'], ['-f', 'compose/compose.yaml', '--profile', 'eval', 'config', '-q']]) {
+    for (const args of [
+      ['-f', 'compose/compose.yaml', 'config', '-q'],
+      ['-f', 'compose/compose.yaml', '--profile', 'eval', 'config', '-q'],
+    ]) {
       const r = await run('docker-compose', args);
       expect(r.stdout + r.stderr, args.join(' ')).toBe('');
       expect(r.code).toBe(0);
     }
     // docker-compose v1 rejects the top-level `name` that dclint asks for: that one rule is off
-    const lint = await run(process.execPath, ['node_modules/dclint/bin/dclint.cjs', 'compose/compose.yaml', '--max-warnings', '0', '--disable-rule', 'require-project-name-field']);
+    const lint = await run(process.execPath, [
+      'node_modules/dclint/bin/dclint.cjs',
+      'compose/compose.yaml',
+      '--max-warnings',
+      '0',
+      '--disable-rule',
+      'require-project-name-field',
+    ]);
     expect(lint.stdout + lint.stderr).not.toMatch(/error|warning/);
     expect(lint.code).toBe(0);
   });
 
   it('dclint would catch a port published on every interface (the check can fail)', async () => {
     const bad = path.join(tmp, 'compose.yaml');
-    fs.writeFileSync(bad, fs.readFileSync(path.join(ROOT, 'compose/compose.yaml'), 'utf8').replace("'127.0.0.1:8443:8443'", "'8443:8443'"));
-    const lint = await run(process.execPath, ['node_modules/dclint/bin/dclint.cjs', bad, '--disable-rule', 'require-project-name-field']);
+    fs.writeFileSync(
+      bad,
+      fs.readFileSync(path.join(ROOT, 'compose/compose.yaml'), 'utf8').replace("'127.0.0.1:8443:8443'", "'8443:8443'"),
+    );
+    const lint = await run(process.execPath, [
+      'node_modules/dclint/bin/dclint.cjs',
+      bad,
+      '--disable-rule',
+      'require-project-name-field',
+    ]);
     expect(lint.code).not.toBe(0);
     expect(lint.stdout + lint.stderr).toMatch(/no-unbound-port-interfaces/);
   });
 });
 
 describe('coffre-update refuses what is not a signed release', () => {
-  const update = (file: string) => run(path.join(ROOT, 'appliance/sbin/coffre-update'), ['--root', ov.root, '--no-restart', file]);
+  const update = (file: string) =>
+    run(path.join(ROOT, 'appliance/sbin/coffre-update'), ['--root', ov.root, '--no-restart', file]);
   const unpack = (dir: string) => {
     fs.mkdirSync(dir);
     return must('tar', ['-xf', bundle, '-C', dir]);
   };
-  const repack = (dir: string, out: string) => must('tar', ['-cf', out, '-C', dir, 'manifest', 'manifest.sig', 'payload.tar.gz']);
+  const repack = (dir: string, out: string) =>
+    must('tar', ['-cf', out, '-C', dir, 'manifest', 'manifest.sig', 'payload.tar.gz']);
 
   it('a payload changed by one byte: exit 2 UPDATE_BAD_BUNDLE, the current release stays', async () => {
     const t = path.join(tmp, 'tampered.bundle');
@@ -145,7 +176,17 @@ describe('coffre-update refuses what is not a signed release', () => {
     const edited = await update(path.join(tmp, 'edited.bundle'));
     expect(edited.code).toBe(2);
     expect(edited.stderr).toMatch(/^UPDATE_BAD_SIGNATURE: /m);
-    await must('openssl', ['pkeyutl', '-sign', '-inkey', other.priv, '-rawin', '-in', path.join(d, 'manifest'), '-out', path.join(d, 'manifest.sig')]);
+    await must('openssl', [
+      'pkeyutl',
+      '-sign',
+      '-inkey',
+      other.priv,
+      '-rawin',
+      '-in',
+      path.join(d, 'manifest'),
+      '-out',
+      path.join(d, 'manifest.sig'),
+    ]);
     await repack(d, path.join(tmp, 'untrusted.bundle'));
     const untrusted = await update(path.join(tmp, 'untrusted.bundle'));
     expect(untrusted.code).toBe(2);
@@ -170,7 +211,12 @@ describe('systemd units in the Debian 12 tree', () => {
 
   it('verify would have caught a broken unit (the check can fail)', async () => {
     const broken = ov.file('usr/local/lib/systemd/system/coffre-broken-probe.service');
-    fs.writeFileSync(broken, fs.readFileSync(ov.file('usr/local/lib/systemd/system/coffre.service'), 'utf8').replace('ExecStart=/opt', 'ExecStart=/nonexistent/opt') + 'NoSuchKey=1\n');
+    fs.writeFileSync(
+      broken,
+      fs
+        .readFileSync(ov.file('usr/local/lib/systemd/system/coffre.service'), 'utf8')
+        .replace('ExecStart=/opt', 'ExecStart=/nonexistent/opt') + 'NoSuchKey=1\n',
+    );
     try {
       const r = await run('systemd-analyze', ['verify', `--root=${ov.root}`, 'coffre-broken-probe.service']);
       expect(r.stdout + r.stderr).toMatch(/NoSuchKey|not executable/);
@@ -180,7 +226,14 @@ describe('systemd units in the Debian 12 tree', () => {
   });
 
   it(`coffre.service exposure is at most ${EXPOSURE_THRESHOLD / 10} (systemd-analyze security --offline)`, async () => {
-    const r = await run('systemd-analyze', ['security', '--offline=yes', `--root=${ov.root}`, `--threshold=${EXPOSURE_THRESHOLD}`, '--no-pager', 'coffre.service']);
+    const r = await run('systemd-analyze', [
+      'security',
+      '--offline=yes',
+      `--root=${ov.root}`,
+      `--threshold=${EXPOSURE_THRESHOLD}`,
+      '--no-pager',
+      'coffre.service',
+    ]);
     const level = /Overall exposure level for coffre\.service: ([\d.]+)/.exec(r.stdout)?.[1];
     expect(level, r.stdout + r.stderr).toBeDefined();
     expect(Number(level)).toBeLessThanOrEqual(EXPOSURE_THRESHOLD / 10);
@@ -206,13 +259,28 @@ describe('systemd units in the Debian 12 tree', () => {
     expect(one('SystemCallErrorNumber')).toBe('EPERM');
     expect(one('RestrictAddressFamilies')).toBe('AF_INET AF_INET6 AF_UNIX AF_NETLINK');
     expect(one('MemoryDenyWriteExecute')).toBe('no');
-    for (const k of ['ProtectHome', 'PrivateTmp', 'PrivateDevices', 'ProtectKernelTunables', 'ProtectKernelModules', 'ProtectKernelLogs', 'ProtectControlGroups', 'RestrictSUIDSGID', 'LockPersonality']) {
+    for (const k of [
+      'ProtectHome',
+      'PrivateTmp',
+      'PrivateDevices',
+      'ProtectKernelTunables',
+      'ProtectKernelModules',
+      'ProtectKernelLogs',
+      'ProtectControlGroups',
+      'RestrictSUIDSGID',
+      'LockPersonality',
+    ]) {
       expect(one(k), k).toBe('yes');
     }
   });
 
   it('the units are enabled in the tree', () => {
-    for (const link of ['etc/systemd/system/multi-user.target.wants/coffre.service', 'etc/systemd/system/multi-user.target.wants/coffre-firstboot.service', 'etc/systemd/system/sysinit.target.wants/nftables.service', 'etc/systemd/system/ssh.service.requires/coffre-ssh-hostkeys.service']) {
+    for (const link of [
+      'etc/systemd/system/multi-user.target.wants/coffre.service',
+      'etc/systemd/system/multi-user.target.wants/coffre-firstboot.service',
+      'etc/systemd/system/sysinit.target.wants/nftables.service',
+      'etc/systemd/system/ssh.service.requires/coffre-ssh-hostkeys.service',
+    ]) {
       // absolute links into the tree: check the link, not its target on this machine
       expect(fs.lstatSync(ov.file(link), { throwIfNoEntry: false })?.isSymbolicLink(), link).toBe(true);
     }
@@ -224,7 +292,10 @@ describe('host hardening in the Debian 12 tree', () => {
   it('nft -c accepts the firewall, also with a site file, and rejects a broken one (inside the chroot)', async () => {
     expect((await ov.chroot(['nft', '-c', '-f', '/etc/nftables.conf'])).stderr).toBe('');
     const site = ov.file('etc/coffre/nftables.d/site.nft');
-    fs.writeFileSync(site, 'add element inet coffre mgmt_v4 { 10.0.2.2/32, 192.0.2.0/24 }\nadd element inet coffre https_v4 { 0.0.0.0/0 }\nadd element inet coffre https_v6 { ::/0 }\n');
+    fs.writeFileSync(
+      site,
+      'add element inet coffre mgmt_v4 { 10.0.2.2/32, 192.0.2.0/24 }\nadd element inet coffre https_v4 { 0.0.0.0/0 }\nadd element inet coffre https_v6 { ::/0 }\n',
+    );
     try {
       const ok = await ov.chroot(['nft', '-c', '-f', '/etc/nftables.conf']);
       expect(ok.stderr).toBe('');
@@ -254,14 +325,17 @@ describe('host hardening in the Debian 12 tree', () => {
       expect(eff.get('allowtcpforwarding')).toBe('no');
       expect(eff.get('x11forwarding')).toBe('no');
     } finally {
-      for (const f of fs.readdirSync(ov.file('etc/ssh'))) if (f.startsWith('ssh_host_')) fs.rmSync(ov.file(`etc/ssh/${f}`));
+      for (const f of fs.readdirSync(ov.file('etc/ssh')))
+        if (f.startsWith('ssh_host_')) fs.rmSync(ov.file(`etc/ssh/${f}`));
     }
   });
 
   it('unattended-upgrades takes Debian-Security only', async () => {
     const r = await must('chroot', [ov.root, 'apt-config', 'dump', 'Unattended-Upgrade::Origins-Pattern']);
     const origins = r.stdout.split('\n').filter((l) => l.startsWith('Unattended-Upgrade::Origins-Pattern::'));
-    expect(origins).toEqual(['Unattended-Upgrade::Origins-Pattern:: "origin=Debian,codename=${distro_codename}-security,label=Debian-Security";']);
+    expect(origins).toEqual([
+      'Unattended-Upgrade::Origins-Pattern:: "origin=Debian,codename=${distro_codename}-security,label=Debian-Security";',
+    ]);
   });
 
   it('core dumps are off and the kernel settings parse', () => {
@@ -275,8 +349,18 @@ describe('host hardening in the Debian 12 tree', () => {
 describe('the app in the tree (chroot smoke test)', () => {
   it('coffre-firstboot refuses an invalid seed with exit 2, without showing its secrets, and creates nothing', async () => {
     await ov.mountPseudo();
-    fs.writeFileSync(ov.file('tmp/bad-seed.json'), JSON.stringify({ version: 1, hostname: 'Bad_Host', site: { jurisdiction: 'FR', lat: 0, lon: 0 }, hsm: { type: 'pkcs11', module: '/nope.so', pin: 12345678 } }));
-    const r = await ov.chroot(['/usr/local/sbin/coffre-firstboot', '--seed', '/tmp/bad-seed.json'], { timeoutMs: 60_000 });
+    fs.writeFileSync(
+      ov.file('tmp/bad-seed.json'),
+      JSON.stringify({
+        version: 1,
+        hostname: 'Bad_Host',
+        site: { jurisdiction: 'FR', lat: 0, lon: 0 },
+        hsm: { type: 'pkcs11', module: '/nope.so', pin: 12345678 },
+      }),
+    );
+    const r = await ov.chroot(['/usr/local/sbin/coffre-firstboot', '--seed', '/tmp/bad-seed.json'], {
+      timeoutMs: 60_000,
+    });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^SEED_INVALID: 2 problem\(s\) in \/tmp\/bad-seed\.json/);
     expect(r.stderr).toMatch(/\/hostname: /);
@@ -287,7 +371,9 @@ describe('the app in the tree (chroot smoke test)', () => {
   });
 
   it('coffre-firstboot applies a seed file: appliance, host name, firewall sets, operator, status; deletes the seed', async () => {
-    const key = (await must('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'op', '-f', path.join(tmp, 'op')])) && fs.readFileSync(path.join(tmp, 'op.pub'), 'utf8').trim();
+    const key =
+      (await must('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'op', '-f', path.join(tmp, 'op')])) &&
+      fs.readFileSync(path.join(tmp, 'op.pub'), 'utf8').trim();
     const seed = {
       version: 1,
       hostname: 'coffre-fc',
@@ -303,26 +389,45 @@ describe('the app in the tree (chroot smoke test)', () => {
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(fs.existsSync(ov.file('etc/coffre/seed.json'))).toBe(false);
     const status = JSON.parse(fs.readFileSync(ov.file('etc/coffre/firstboot.json'), 'utf8')) as Record<string, unknown>;
-    expect(status).toMatchObject({ version: 1, source: '/etc/coffre/seed.json', hostname: 'coffre-fc', url: 'https://coffre-fc.example.test', hsm: 'softhsm', operators: ['ops'] });
-    const config = JSON.parse(fs.readFileSync(ov.file('var/lib/coffre/data/config.json'), 'utf8')) as { http: { publicUrl: string; hostnames: string[] }; site: { timeZone: string } };
+    expect(status).toMatchObject({
+      version: 1,
+      source: '/etc/coffre/seed.json',
+      hostname: 'coffre-fc',
+      url: 'https://coffre-fc.example.test',
+      hsm: 'softhsm',
+      operators: ['ops'],
+    });
+    const config = JSON.parse(fs.readFileSync(ov.file('var/lib/coffre/data/config.json'), 'utf8')) as {
+      http: { publicUrl: string; hostnames: string[] };
+      site: { timeZone: string };
+    };
     expect(config.http.publicUrl).toBe('https://coffre-fc.example.test');
     expect(config.http.hostnames).toEqual(['coffre-fc.example.test', 'coffre-fc']);
     expect(config.site.timeZone).toBe('Europe/Paris');
     // the embedded token lives outside the data dir, its PIN a systemd credential: a copy of the data dir holds no key
     const keys = (config as unknown as { keys: { pinFile: string; softhsmConfFile: string } }).keys;
-    expect(keys).toMatchObject({ pinFile: 'credential:hsm-pin', softhsmConfFile: '/var/lib/coffre/softhsm/softhsm2.conf' });
+    expect(keys).toMatchObject({
+      pinFile: 'credential:hsm-pin',
+      softhsmConfFile: '/var/lib/coffre/softhsm/softhsm2.conf',
+    });
     expect(fs.existsSync(ov.file('var/lib/coffre/data/softhsm'))).toBe(false);
     expect(fs.existsSync(ov.file('var/lib/coffre/data/secrets/hsm-pin'))).toBe(false);
     expect(fs.readdirSync(ov.file('var/lib/coffre/softhsm/tokens')).length).toBe(1);
     expect(fs.statSync(ov.file('etc/coffre/credentials/hsm-pin.cred')).mode & 0o077).toBe(0);
-    expect(fs.readFileSync(ov.file('etc/systemd/system/coffre.service.d/50-hsm-pin-credential.conf'), 'utf8')).toMatch(/^LoadCredentialEncrypted=hsm-pin:\/etc\/coffre\/credentials\/hsm-pin\.cred$/m);
+    expect(fs.readFileSync(ov.file('etc/systemd/system/coffre.service.d/50-hsm-pin-credential.conf'), 'utf8')).toMatch(
+      /^LoadCredentialEncrypted=hsm-pin:\/etc\/coffre\/credentials\/hsm-pin\.cred$/m,
+    );
     expect(fs.readFileSync(ov.file('etc/hostname'), 'utf8')).toBe('coffre-fc\n');
-    expect(fs.readFileSync(ov.file('etc/coffre/nftables.d/site.nft'), 'utf8')).toContain('add element inet coffre mgmt_v6 { 2001:db8::/64 }');
+    expect(fs.readFileSync(ov.file('etc/coffre/nftables.d/site.nft'), 'utf8')).toContain(
+      'add element inet coffre mgmt_v6 { 2001:db8::/64 }',
+    );
     expect((await ov.chroot(['nft', '-c', '-f', '/etc/nftables.conf'])).code).toBe(0);
     expect(fs.readFileSync(ov.file('home/ops/.ssh/authorized_keys'), 'utf8')).toBe(key + '\n');
     expect((await must('chroot', [ov.root, 'id', '-nG', 'ops'])).stdout).toMatch(/\bcoffre-ssh\b/);
     expect((await must('chroot', [ov.root, 'visudo', '-c', '-q'])).code).toBe(0);
-    expect(fs.readFileSync(ov.file('etc/chrony/sources.d/coffre.sources'), 'utf8')).toContain('server ntp.example.test iburst');
+    expect(fs.readFileSync(ov.file('etc/chrony/sources.d/coffre.sources'), 'utf8')).toContain(
+      'server ntp.example.test iburst',
+    );
     // the first administrator's link: in a root-only file, shown to operators on request, never in the log
     const enrol = fs.statSync(ov.file('root/coffre-enrolment-link'));
     expect([enrol.uid, enrol.mode & 0o777]).toEqual([0, 0o600]);
@@ -333,13 +438,28 @@ describe('the app in the tree (chroot smoke test)', () => {
     expect(r.stdout).toContain('sudo /usr/local/sbin/coffre-firstboot --enrolment-link');
     const shown = await ov.chroot(['/usr/local/sbin/coffre-firstboot', '--enrolment-link'], { timeoutMs: 60_000 });
     expect([shown.code, shown.stdout.split('\n')[0]]).toEqual([0, link]);
-    const notRoot = await ov.chroot(['setpriv', '--reuid=coffre', '--regid=coffre', '--clear-groups', '/usr/local/sbin/coffre-firstboot', '--enrolment-link'], { timeoutMs: 60_000 });
+    const notRoot = await ov.chroot(
+      [
+        'setpriv',
+        '--reuid=coffre',
+        '--regid=coffre',
+        '--clear-groups',
+        '/usr/local/sbin/coffre-firstboot',
+        '--enrolment-link',
+      ],
+      { timeoutMs: 60_000 },
+    );
     expect([notRoot.code, notRoot.stdout]).toEqual([1, '']);
     expect(notRoot.stderr).toMatch(/^ENROLMENT_LINK_UNAVAILABLE: cannot read \/root\/coffre-enrolment-link \(EACCES\)/);
-    expect(fs.readFileSync(ov.file('etc/sudoers.d/coffre-operators'), 'utf8')).toContain(', /usr/local/sbin/coffre-firstboot --enrolment-link,');
+    expect(fs.readFileSync(ov.file('etc/sudoers.d/coffre-operators'), 'utf8')).toContain(
+      ', /usr/local/sbin/coffre-firstboot --enrolment-link,',
+    );
     // every file of the appliance belongs to the service user and is private
     const uid = Number((await must('chroot', [ov.root, 'id', '-u', 'coffre'])).stdout.trim());
-    const walk = (p: string): string[] => [p, ...(fs.statSync(p).isDirectory() ? fs.readdirSync(p).flatMap((e) => walk(path.join(p, e))) : [])];
+    const walk = (p: string): string[] => [
+      p,
+      ...(fs.statSync(p).isDirectory() ? fs.readdirSync(p).flatMap((e) => walk(path.join(p, e))) : []),
+    ];
     for (const f of walk(ov.file('var/lib/coffre/data'))) {
       const st = fs.statSync(f);
       expect(st.uid, f).toBe(uid);
@@ -359,14 +479,26 @@ describe('the app in the tree (chroot smoke test)', () => {
     expect(data.uid).toBe(uid);
     expect(data.mode & 0o077).toBe(0);
 
-    const child = ov.spawnChroot(['/usr/local/bin/coffre', 'serve', '--data-dir', '/var/lib/coffre/data', '--port', '0', '--host', '127.0.0.1']);
+    const child = ov.spawnChroot([
+      '/usr/local/bin/coffre',
+      'serve',
+      '--data-dir',
+      '/var/lib/coffre/data',
+      '--port',
+      '0',
+      '--host',
+      '127.0.0.1',
+    ]);
     let out = '';
     let errOut = '';
     child.stderr!.on('data', (d: Buffer) => (errOut += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     try {
       const url = await new Promise<string>((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`no "appliance.started" line in 60 s:\n${out}\n${errOut}`)), 60_000);
+        const t = setTimeout(
+          () => reject(new Error(`no "appliance.started" line in 60 s:\n${out}\n${errOut}`)),
+          60_000,
+        );
         child.stdout!.on('data', (d: Buffer) => {
           out += d.toString();
           const m = /"event":"appliance\.started","url":"([^"]+)"/.exec(out);
@@ -378,37 +510,60 @@ describe('the app in the tree (chroot smoke test)', () => {
         child.on('exit', (code) => reject(new Error(`serve exited ${code}:\n${out}\n${errOut}`)));
       });
       // the serving process: the service user, with the softhsm group, no capabilities
-      const pid = (await must('pgrep', ['-f', '-n', 'main.js serve --data-dir /var/lib/coffre/data --port 0'])).stdout.trim();
+      const pid = (
+        await must('pgrep', ['-f', '-n', 'main.js serve --data-dir /var/lib/coffre/data --port 0'])
+      ).stdout.trim();
       const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
       expect(status).toMatch(new RegExp(`^Uid:\\s+${uid}\\s+${uid}\\s+${uid}\\s+${uid}$`, 'm'));
-      expect(status.match(/^Groups:\s*(.*)$/m)![1]!.trim().split(/\s+/).map(Number)).toContain(softhsmGid);
+      expect(
+        status
+          .match(/^Groups:\s*(.*)$/m)![1]!
+          .trim()
+          .split(/\s+/)
+          .map(Number),
+      ).toContain(softhsmGid);
       expect(status).toMatch(/^CapEff:\s+0+$/m);
       expect(status).toMatch(/^NoNewPrivs:\s+1$/m);
 
       const ca = fs.readFileSync(ov.file(caFile));
       const u = new URL(url);
-      const res = await new Promise<{ status: number; body: string; protocol: string | null; cipher: string }>((resolve, reject) => {
-        https
-          .get({ host: u.hostname, port: u.port, path: '/healthz', ca, servername: 'localhost', agent: false }, (r) => {
-            const s = r.socket as tls.TLSSocket;
-            const protocol = s.getProtocol();
-            const cipher = s.getCipher().name;
-            let body = '';
-            r.on('data', (c: Buffer) => (body += c.toString()));
-            r.on('end', () => resolve({ status: r.statusCode ?? 0, body, protocol, cipher }));
-          })
-          .on('error', reject);
-      });
+      const res = await new Promise<{ status: number; body: string; protocol: string | null; cipher: string }>(
+        (resolve, reject) => {
+          https
+            .get(
+              { host: u.hostname, port: u.port, path: '/healthz', ca, servername: 'localhost', agent: false },
+              (r) => {
+                const s = r.socket as tls.TLSSocket;
+                const protocol = s.getProtocol();
+                const cipher = s.getCipher().name;
+                let body = '';
+                r.on('data', (c: Buffer) => (body += c.toString()));
+                r.on('end', () => resolve({ status: r.statusCode ?? 0, body, protocol, cipher }));
+              },
+            )
+            .on('error', reject);
+        },
+      );
       expect(res.status).toBe(200);
       expect(JSON.parse(res.body)).toEqual({ status: 'ok' });
       expect(res.protocol).toBe('TLSv1.3');
       expect(['TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256']).toContain(res.cipher);
       // a 128-bit suite is refused
       const weak = await new Promise<string>((resolve) => {
-        const s = tls.connect({ host: u.hostname, port: Number(u.port), ca, servername: 'localhost', maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' }, () => {
-          resolve('connected');
-          s.end();
-        });
+        const s = tls.connect(
+          {
+            host: u.hostname,
+            port: Number(u.port),
+            ca,
+            servername: 'localhost',
+            maxVersion: 'TLSv1.2',
+            ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256',
+          },
+          () => {
+            resolve('connected');
+            s.end();
+          },
+        );
         s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
       });
       expect(weak).not.toBe('connected');
@@ -424,38 +579,73 @@ describe('the app in the tree (chroot smoke test)', () => {
     const softhsmGid = (await must('chroot', [ov.root, 'getent', 'group', 'softhsm'])).stdout.split(':')[2]!;
     const asCoffre = ['setpriv', '--reuid=coffre', '--regid=coffre', `--groups=${softhsmGid}`];
     const pin = '24681357';
-    expect((await ov.chroot([...asCoffre, 'softhsm2-util', '--init-token', '--free', '--label', 'credtest', '--pin', pin, '--so-pin', '97531864'])).code).toBe(0);
+    expect(
+      (
+        await ov.chroot([
+          ...asCoffre,
+          'softhsm2-util',
+          '--init-token',
+          '--free',
+          '--label',
+          'credtest',
+          '--pin',
+          pin,
+          '--so-pin',
+          '97531864',
+        ])
+      ).code,
+    ).toBe(0);
     const seed = {
       version: 1,
       hostname: 'coffre-cred',
       site: { jurisdiction: 'FR', lat: 45.76, lon: 4.84 },
-      hsm: { type: 'pkcs11', module: '/usr/lib/softhsm/libsofthsm2.so', tokenLabel: 'credtest', pin, pinStore: 'credential' },
+      hsm: {
+        type: 'pkcs11',
+        module: '/usr/lib/softhsm/libsofthsm2.so',
+        tokenLabel: 'credtest',
+        pin,
+        pinStore: 'credential',
+      },
     };
     fs.writeFileSync(ov.file('tmp/cred-seed.json'), JSON.stringify(seed), { mode: 0o600 });
-    const r = await ov.chroot(['/usr/local/sbin/coffre-firstboot', '--seed', '/tmp/cred-seed.json'], { timeoutMs: 120_000 });
+    const r = await ov.chroot(['/usr/local/sbin/coffre-firstboot', '--seed', '/tmp/cred-seed.json'], {
+      timeoutMs: 120_000,
+    });
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout + r.stderr).not.toContain(pin);
     // the KEK was made by root during the set-up: the token's files go to the service user, as a real HSM needs no such step
     await must('chroot', [ov.root, 'chown', '-R', 'coffre:softhsm', '/var/lib/softhsm/tokens']);
 
-    const config = JSON.parse(fs.readFileSync(ov.file('var/lib/coffre/data/config.json'), 'utf8')) as { keys: { pinFile: string; type: string } };
+    const config = JSON.parse(fs.readFileSync(ov.file('var/lib/coffre/data/config.json'), 'utf8')) as {
+      keys: { pinFile: string; type: string };
+    };
     expect(config.keys).toMatchObject({ type: 'pkcs11', pinFile: 'credential:hsm-pin' });
     expect(fs.existsSync(ov.file('var/lib/coffre/data/secrets/hsm-pin'))).toBe(false);
     const cred = fs.statSync(ov.file('etc/coffre/credentials/hsm-pin.cred'));
     expect([cred.uid, cred.mode & 0o777]).toEqual([0, 0o600]);
     expect(fs.readFileSync(ov.file('etc/coffre/credentials/hsm-pin.cred')).includes(pin)).toBe(false);
-    expect(fs.readFileSync(ov.file('etc/systemd/system/coffre.service.d/50-hsm-pin-credential.conf'), 'utf8')).toMatch(/^LoadCredentialEncrypted=hsm-pin:\/etc\/coffre\/credentials\/hsm-pin\.cred$/m);
+    expect(fs.readFileSync(ov.file('etc/systemd/system/coffre.service.d/50-hsm-pin-credential.conf'), 'utf8')).toMatch(
+      /^LoadCredentialEncrypted=hsm-pin:\/etc\/coffre\/credentials\/hsm-pin\.cred$/m,
+    );
     const verify = await run('systemd-analyze', ['verify', `--root=${ov.root}`, 'coffre.service']);
     expect(verify.stdout + verify.stderr).toBe('');
     // what the unit does: the credential decrypted into a private directory, the PIN read from it
-    const decrypted = await ov.chroot(['systemd-creds', 'decrypt', '--name=hsm-pin', '/etc/coffre/credentials/hsm-pin.cred', '-']);
+    const decrypted = await ov.chroot([
+      'systemd-creds',
+      'decrypt',
+      '--name=hsm-pin',
+      '/etc/coffre/credentials/hsm-pin.cred',
+      '-',
+    ]);
     expect([decrypted.code, decrypted.stdout]).toEqual([0, pin]);
     // the CLI as root decrypts it for one command (the HSM answers); without it the service user has no PIN
     const status = await ov.chroot(['/usr/local/bin/coffre', 'keys', 'status', '--json'], { timeoutMs: 120_000 });
     expect(status.code, status.stdout + status.stderr).toBe(0);
     expect(JSON.parse(status.stdout)).toMatchObject({ up: true, token: { label: 'credtest' } });
     expect(fs.readdirSync(ov.file('run')).filter((f) => f.startsWith('coffre-cli-credentials'))).toEqual([]);
-    const noCred = await ov.chroot([...asCoffre, '/opt/coffre/current/bin/coffre', 'keys', 'status'], { timeoutMs: 120_000 });
+    const noCred = await ov.chroot([...asCoffre, '/opt/coffre/current/bin/coffre', 'keys', 'status'], {
+      timeoutMs: 120_000,
+    });
     expect(noCred.code, noCred.stderr).toBe(6); // KEYS_UNAVAILABLE: unreachable (docs/cli.md)
     expect(noCred.stderr).toMatch(/^KEYS_UNAVAILABLE: cannot read the HSM PIN file \S*credential:hsm-pin /m);
   });

@@ -19,9 +19,18 @@ export interface RunResult {
 }
 
 /** Runs a command; never throws on a non-zero exit (the caller asserts). */
-export async function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string } = {}): Promise<RunResult> {
+export async function run(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string } = {},
+): Promise<RunResult> {
   try {
-    const p = pexec(cmd, args, { cwd: opts.cwd ?? ROOT, env: opts.env ?? process.env, timeout: opts.timeoutMs ?? 120_000, maxBuffer: 64 * 1024 * 1024 });
+    const p = pexec(cmd, args, {
+      cwd: opts.cwd ?? ROOT,
+      env: opts.env ?? process.env,
+      timeout: opts.timeoutMs ?? 120_000,
+      maxBuffer: 64 * 1024 * 1024,
+    });
     if (opts.input !== undefined) {
       p.child.stdin?.end(opts.input);
     }
@@ -29,7 +38,11 @@ export async function run(cmd: string, args: string[], opts: { cwd?: string; env
     return { code: 0, stdout, stderr };
   } catch (e) {
     const err = e as { code?: number | string; stdout?: string; stderr?: string; message: string };
-    return { code: typeof err.code === 'number' ? err.code : 127, stdout: err.stdout ?? '', stderr: (err.stderr ?? '') + (typeof err.code === 'number' ? '' : err.message) };
+    return {
+      code: typeof err.code === 'number' ? err.code : 127,
+      stdout: err.stdout ?? '',
+      stderr: (err.stderr ?? '') + (typeof err.code === 'number' ? '' : err.message),
+    };
   }
 }
 
@@ -60,10 +73,14 @@ export async function testSigningKey(dir: string, name = 'test'): Promise<Signin
 
 /** Makes a signed bundle of the built app; returns its path. */
 export async function makeBundle(key: SigningKey, outDir: string, version: string): Promise<string> {
-  const r = await must(path.join(ROOT, 'scripts/image/make-bundle'), ['--key', key.priv, '--out', outDir, '--version', version], {
-    timeoutMs: 300_000,
-    env: { ...process.env, COFFRE_BUNDLE_GZIP: '1' },
-  });
+  const r = await must(
+    path.join(ROOT, 'scripts/image/make-bundle'),
+    ['--key', key.priv, '--out', outDir, '--version', version],
+    {
+      timeoutMs: 300_000,
+      env: { ...process.env, COFFRE_BUNDLE_GZIP: '1' },
+    },
+  );
   return r.stdout.trim().split('\n').pop()!;
 }
 
@@ -79,7 +96,14 @@ export class Overlay {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'coffre-image-'));
     const o = new Overlay(dir);
     for (const d of ['upper', 'work', 'root']) fs.mkdirSync(path.join(dir, d));
-    await must('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${tree},upperdir=${dir}/upper,workdir=${dir}/work`, o.root]);
+    await must('mount', [
+      '-t',
+      'overlay',
+      'overlay',
+      '-o',
+      `lowerdir=${tree},upperdir=${dir}/upper,workdir=${dir}/work`,
+      o.root,
+    ]);
     o.mounted.push(o.root);
     return o;
   }
@@ -100,11 +124,17 @@ export class Overlay {
 
   /** Runs a command inside the root (chroot). */
   chroot(args: string[], opts: Parameters<typeof run>[2] = {}): Promise<RunResult> {
-    return run('chroot', [this.root, ...args], { env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' }, ...opts });
+    return run('chroot', [this.root, ...args], {
+      env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' },
+      ...opts,
+    });
   }
 
   spawnChroot(args: string[]): ChildProcess {
-    return spawn('chroot', [this.root, ...args], { env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    return spawn('chroot', [this.root, ...args], {
+      env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
   }
 
   file(p: string): string {
@@ -118,7 +148,10 @@ export class Overlay {
     }
     this.mounted = [];
     // never delete through a mount that is still there (/dev and /sys are bind mounts of the host's)
-    const left = fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').filter((l) => l.split(' ')[1]?.startsWith(this.dir + '/'));
+    const left = fs
+      .readFileSync('/proc/self/mounts', 'utf8')
+      .split('\n')
+      .filter((l) => l.split(' ')[1]?.startsWith(this.dir + '/'));
     if (left.length) throw new Error(`still mounted, not deleting ${this.dir}:\n${left.join('\n')}`);
     fs.rmSync(this.dir, { recursive: true, force: true });
   }

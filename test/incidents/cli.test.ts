@@ -39,26 +39,66 @@ afterAll(async () => {
 
 describe('coffre incident', { timeout: 120_000 }, () => {
   it('open, act, refuse to resolve with an open action, close it, resolve, export; an auditor reads and exports but cannot write', async () => {
-    let r = await cli(admin, ['incident', 'open', 'Payroll export sent to the wrong firm', '--severity', 'high', '--personal-data', '--component', 'vault', '--json']);
+    let r = await cli(admin, [
+      'incident',
+      'open',
+      'Payroll export sent to the wrong firm',
+      '--severity',
+      'high',
+      '--personal-data',
+      '--component',
+      'vault',
+      '--json',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const id = r.obj.id as string;
     expect(r.obj).toMatchObject({ status: 'investigating', personalData: true, breachClock: { state: 'running' } });
-    r = await cli(admin, ['incident', 'action', 'add', id, '--kind', 'corrective', '--description', 'recall the message', '--json']);
+    r = await cli(admin, [
+      'incident',
+      'action',
+      'add',
+      id,
+      '--kind',
+      'corrective',
+      '--description',
+      'recall the message',
+      '--json',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const action = r.obj.id as string;
     r = await cli(admin, ['incident', 'update', id, '--status', 'resolved', '--message', 'done']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^INCIDENT_ACTIONS_OPEN: 1 corrective or preventive action/m);
-    expect((await cli(admin, ['incident', 'action', 'close', id, action, '--outcome', 'recalled', '--json'])).obj).toMatchObject({ state: 'closed' });
-    fs.writeFileSync(path.join(dir, 'breach.json'), JSON.stringify({ nature: 'confidentiality', subjectsApprox: 240, recordsApprox: 2880 }));
-    expect((await cli(admin, ['incident', 'edit', id, '--root-cause', 'wrong distribution list', '--breach-file', path.join(dir, 'breach.json'), '--json'])).code).toBe(0);
+    expect(
+      (await cli(admin, ['incident', 'action', 'close', id, action, '--outcome', 'recalled', '--json'])).obj,
+    ).toMatchObject({ state: 'closed' });
+    fs.writeFileSync(
+      path.join(dir, 'breach.json'),
+      JSON.stringify({ nature: 'confidentiality', subjectsApprox: 240, recordsApprox: 2880 }),
+    );
+    expect(
+      (
+        await cli(admin, [
+          'incident',
+          'edit',
+          id,
+          '--root-cause',
+          'wrong distribution list',
+          '--breach-file',
+          path.join(dir, 'breach.json'),
+          '--json',
+        ])
+      ).code,
+    ).toBe(0);
     r = await cli(admin, ['incident', 'update', id, '--status', 'resolved', '--message', 'done', '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.obj.status).toBe('resolved');
 
     r = await cli(auditor, ['incident', 'list']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(new RegExp(`^${id}  resolved +high +Payroll export sent to the wrong firm  \\[personal data\\]$`, 'm'));
+    expect(r.stdout).toMatch(
+      new RegExp(`^${id}  resolved +high +Payroll export sent to the wrong firm  \\[personal data\\]$`, 'm'),
+    );
     const out = path.join(dir, 'report.csv');
     r = await cli(auditor, ['incident', 'report', id, '--format', 'csv', '-o', out, '--json']);
     expect(r.code, r.stderr).toBe(0);
@@ -70,7 +110,9 @@ describe('coffre incident', { timeout: 120_000 }, () => {
 
   it('bad usage exits 2 before anything is sent; an unknown incident exits 1 with its code', async () => {
     expect((await cli(admin, ['incident', 'open', 'x', '--severity', 'apocalyptic'])).code).toBe(2);
-    expect((await cli(admin, ['incident', 'open', 'x', '--severity', 'low', '--detected-at', 'yesterday'])).code).toBe(2);
+    expect((await cli(admin, ['incident', 'open', 'x', '--severity', 'low', '--detected-at', 'yesterday'])).code).toBe(
+      2,
+    );
     const r = await cli(admin, ['incident', 'show', '00000000-0000-4000-8000-000000000000']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^INCIDENT_NOT_FOUND/m);

@@ -33,15 +33,33 @@ describe('keys wired into the appliance', () => {
     try {
       expect(await a.health.find((h) => h.name === 'keys')!.check()).toMatchObject({ ok: false });
       // all four at once, each awaited at once (the HSM thread answers them together: none may go unhandled)
-      const failures = await Promise.all([a.keys.dataKeys.create('doc:y:v1'), a.keys.fields.encrypt('users', 'x', 'c'), a.keys.fields.blindIndex('email', 'x'), a.keys.provider.mac('audit', Buffer.from('x'))].map((p) => p.then(() => null, (e: unknown) => e)));
+      const failures = await Promise.all(
+        [
+          a.keys.dataKeys.create('doc:y:v1'),
+          a.keys.fields.encrypt('users', 'x', 'c'),
+          a.keys.fields.blindIndex('email', 'x'),
+          a.keys.provider.mac('audit', Buffer.from('x')),
+        ].map((p) =>
+          p.then(
+            () => null,
+            (e: unknown) => e,
+          ),
+        ),
+      );
       for (const e of failures) expect(e).toMatchObject({ code: 'KEYS_UNAVAILABLE', httpStatus: 503, expose: true });
       const e = await a.keys.provider.ready().catch((x: unknown) => x as { message: string; hint: string });
-      expect(e).toMatchObject({ message: expect.stringContaining('CKR_TOKEN_NOT_PRESENT'), hint: expect.stringContaining('keys.tokenLabel') });
+      expect(e).toMatchObject({
+        message: expect.stringContaining('CKR_TOKEN_NOT_PRESENT'),
+        hint: expect.stringContaining('keys.tokenLabel'),
+      });
     } finally {
       await a.close();
     }
     // and back to normal with the right configuration
-    t.appliance = await openAppliance({ dataDir: t.dataDir, log: createLogger({ level: 'silent', destination: 'stderr' }) });
+    t.appliance = await openAppliance({
+      dataDir: t.dataDir,
+      log: createLogger({ level: 'silent', destination: 'stderr' }),
+    });
     await t.appliance.keys.provider.ready();
   });
 });

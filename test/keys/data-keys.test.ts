@@ -56,7 +56,13 @@ describe('DataKeys and FieldCipher over a real SoftHSM2 token and SQLite', () =>
     expect(a.keyId).toMatch(/^dk_[A-Za-z0-9_-]{22}$/);
     expect(a.key.equals(b.key)).toBe(false);
     const row = await db.db.selectFrom('data_keys').selectAll().where('id', '=', a.keyId).executeTakeFirstOrThrow();
-    expect(row).toMatchObject({ scope: 'doc:1:v1', kek_label: 'coffre-kek-1', kek_version: 1, mechanism: 'CKM_AES_KEY_WRAP_PAD', name: null });
+    expect(row).toMatchObject({
+      scope: 'doc:1:v1',
+      kek_label: 'coffre-kek-1',
+      kek_version: 1,
+      mechanism: 'CKM_AES_KEY_WRAP_PAD',
+      name: null,
+    });
     expect(Buffer.from(row.wrapped, 'base64').includes(a.key)).toBe(false);
     expect((await keys.dataKeys.get(a.keyId)).equals(a.key)).toBe(true);
   });
@@ -92,7 +98,11 @@ describe('DataKeys and FieldCipher over a real SoftHSM2 token and SQLite', () =>
     const row = await db.db.selectFrom('data_keys').select('wrapped').where('id', '=', keyId).executeTakeFirstOrThrow();
     const w = Buffer.from(row.wrapped, 'base64');
     w[10]! ^= 4;
-    await db.db.updateTable('data_keys').set({ wrapped: w.toString('base64') }).where('id', '=', keyId).execute();
+    await db.db
+      .updateTable('data_keys')
+      .set({ wrapped: w.toString('base64') })
+      .where('id', '=', keyId)
+      .execute();
     await expect(keys.dataKeys.get(keyId)).rejects.toMatchObject({ code: 'KEYS_INTEGRITY' });
     // a key row pointing at another KEK family
     await db.db.updateTable('data_keys').set({ kek_label: 'evil-1' }).where('id', '=', keyId).execute();
@@ -113,18 +123,33 @@ describe('DataKeys and FieldCipher over a real SoftHSM2 token and SQLite', () =>
     const parts = ct.split('.');
     const raw = Buffer.from(parts[2]!, 'base64url');
     raw[14]! ^= 1;
-    await expect(keys.fields.decrypt(`${parts[0]}.${parts[1]}.${raw.toString('base64url')}`, 'users.email:u1')).rejects.toMatchObject({ code: 'KEYS_INTEGRITY' });
+    await expect(
+      keys.fields.decrypt(`${parts[0]}.${parts[1]}.${raw.toString('base64url')}`, 'users.email:u1'),
+    ).rejects.toMatchObject({ code: 'KEYS_INTEGRITY' });
     await expect(keys.fields.decrypt('plain text', 'users.email:u1')).rejects.toMatchObject({ code: 'KEYS_INTEGRITY' });
     // unicode round trip, empty string
-    expect(await keys.fields.decrypt(await keys.fields.encrypt('folders', 'Dossier « été » 📁', 'folders.name:f1'), 'folders.name:f1')).toBe('Dossier « été » 📁');
-    expect(await keys.fields.decrypt(await keys.fields.encrypt('folders', '', 'folders.name:f2'), 'folders.name:f2')).toBe('');
+    expect(
+      await keys.fields.decrypt(
+        await keys.fields.encrypt('folders', 'Dossier « été » 📁', 'folders.name:f1'),
+        'folders.name:f1',
+      ),
+    ).toBe('Dossier « été » 📁');
+    expect(
+      await keys.fields.decrypt(await keys.fields.encrypt('folders', '', 'folders.name:f2'), 'folders.name:f2'),
+    ).toBe('');
   });
 
   it('one long-lived key per field scope, even under concurrent first use', async () => {
-    const cts = await Promise.all(Array.from({ length: 10 }, (_, i) => keys.fields.encrypt('phones', `+33 6 ${i}`, `users.phone:${i}`)));
+    const cts = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => keys.fields.encrypt('phones', `+33 6 ${i}`, `users.phone:${i}`)),
+    );
     const ids = new Set(cts.map((c) => c.split('.')[1]));
     expect(ids.size).toBe(1);
-    const rows = await db.db.selectFrom('data_keys').select(['name', 'scope']).where('name', '=', 'field:phones').execute();
+    const rows = await db.db
+      .selectFrom('data_keys')
+      .select(['name', 'scope'])
+      .where('name', '=', 'field:phones')
+      .execute();
     expect(rows).toEqual([{ name: 'field:phones', scope: 'field:phones' }]);
   });
 
@@ -136,7 +161,11 @@ describe('DataKeys and FieldCipher over a real SoftHSM2 token and SQLite', () =>
     expect(await keys.fields.blindIndex('phone', 'alice@example.org')).not.toBe(a);
     // not a bare hash of the value
     expect(a).not.toContain(crypto.createHash('sha256').update('alice@example.org').digest('base64url'));
-    const row = await db.db.selectFrom('data_keys').select('kek_label').where('name', '=', 'blind:email').executeTakeFirstOrThrow();
+    const row = await db.db
+      .selectFrom('data_keys')
+      .select('kek_label')
+      .where('name', '=', 'blind:email')
+      .executeTakeFirstOrThrow();
     expect(row.kek_label).toBe('coffre-kek-1');
   });
 });

@@ -55,10 +55,21 @@ describe('the HSM hangs (p11-kit server stopped), then resumes', { timeout: 180_
     let auditorToken: string;
     {
       const a = await buildApp(t.appliance, false);
-      const inv = await t.appliance.identity.accounts.invite({ username: 'ines', email: 'ines@example.test', role: 'auditor' }, 'local:test', {});
+      const inv = await t.appliance.identity.accounts.invite(
+        { username: 'ines', email: 'ines@example.test', role: 'auditor' },
+        'local:test',
+        {},
+      );
       const password = `Tangerine-Ladder-${crypto.randomBytes(4).toString('hex')}X`;
-      expect((await a.inject({ method: 'POST', url: '/api/v1/auth/enrol', payload: { token: inv.enrolUrl, password } })).statusCode).toBe(200);
-      const l = await a.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: 'ines', password, issue: 'token' } });
+      expect(
+        (await a.inject({ method: 'POST', url: '/api/v1/auth/enrol', payload: { token: inv.enrolUrl, password } }))
+          .statusCode,
+      ).toBe(200);
+      const l = await a.inject({
+        method: 'POST',
+        url: '/api/v1/auth/login',
+        payload: { username: 'ines', password, issue: 'token' },
+      });
       auditorToken = (l.json() as { token: string }).token;
       expect(auditorToken).toBeTruthy();
       await t.appliance.audit.checkpointer.checkpoint('manual');
@@ -68,11 +79,15 @@ describe('the HSM hangs (p11-kit server stopped), then resumes', { timeout: 180_
 
     // 2. the same token behind p11-kit server; the appliance served through its client module
     const sock = path.join(token.dir, `p11-${crypto.randomBytes(4).toString('hex')}.sock`);
-    const server = spawn('p11-kit', ['server', '-f', '-n', sock, '--provider', token.module, `pkcs11:token=${token.label}`], {
-      env: { ...process.env, SOFTHSM2_CONF: token.conf },
-      stdio: 'ignore',
-      detached: true, // own process group: it forks one child per connection, stopped with it
-    });
+    const server = spawn(
+      'p11-kit',
+      ['server', '-f', '-n', sock, '--provider', token.module, `pkcs11:token=${token.label}`],
+      {
+        env: { ...process.env, SOFTHSM2_CONF: token.conf },
+        stdio: 'ignore',
+        detached: true, // own process group: it forks one child per connection, stopped with it
+      },
+    );
     servers.push(server);
     for (const until = Date.now() + 10_000; !fs.existsSync(sock); await new Promise((r) => setTimeout(r, 20))) {
       if (Date.now() > until) throw new Error('p11-kit server did not start');
@@ -81,12 +96,30 @@ describe('the HSM hangs (p11-kit server stopped), then resumes', { timeout: 180_
     appliance = await openAppliance({
       dataDir: t.dataDir,
       log: createLogger({ level: 'silent', destination: 'stderr' }),
-      env: { COFFRE_CFG_keys__module: JSON.stringify(CLIENT), COFFRE_CFG_keys__probeIntervalMs: '250', COFFRE_CFG_keys__callTimeoutMs: '400' },
+      env: {
+        COFFRE_CFG_keys__module: JSON.stringify(CLIENT),
+        COFFRE_CFG_keys__probeIntervalMs: '250',
+        COFFRE_CFG_keys__callTimeoutMs: '400',
+      },
     });
     app = await buildApp(appliance, false);
     await app.ready();
-    const verify = () => app!.inject({ method: 'POST', url: '/api/v1/audit/verify', headers: { authorization: `Bearer ${auditorToken}` }, payload: { checkpoints: [] } });
-    const alerts = async () => (await appliance!.db.db.selectFrom('alerts').select(['kind', 'state']).where('kind', 'like', 'keys.%').orderBy('at').execute()).map((r) => `${r.kind}:${r.state}`);
+    const verify = () =>
+      app!.inject({
+        method: 'POST',
+        url: '/api/v1/audit/verify',
+        headers: { authorization: `Bearer ${auditorToken}` },
+        payload: { checkpoints: [] },
+      });
+    const alerts = async () =>
+      (
+        await appliance!.db.db
+          .selectFrom('alerts')
+          .select(['kind', 'state'])
+          .where('kind', 'like', 'keys.%')
+          .orderBy('at')
+          .execute()
+      ).map((r) => `${r.kind}:${r.state}`);
 
     const ok = await verify();
     expect(ok.statusCode, ok.body).toBe(200);
@@ -120,13 +153,21 @@ describe('the HSM hangs (p11-kit server stopped), then resumes', { timeout: 180_
     const t2 = performance.now();
     expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
     expect((await app.inject({ method: 'GET', url: '/' })).statusCode).toBe(200); // the console
-    const me = await app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { authorization: `Bearer ${auditorToken}` } });
+    const me = await app.inject({
+      method: 'GET',
+      url: '/api/v1/auth/me',
+      headers: { authorization: `Bearer ${auditorToken}` },
+    });
     expect(me.statusCode, me.body).toBe(200);
     const othersMs = performance.now() - t2;
     expect(othersMs).toBeLessThan(500);
     expect(appliance.keys.provider.health()).toMatchObject({ up: false });
-    expect(await appliance.keys.health.check()).toMatchObject({ ok: false, detail: expect.stringMatching(/CKR_TIMEOUT/) });
-    for (const until = Date.now() + 5_000; !(await alerts()).includes('keys.unavailable:open') && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50));
+    expect(await appliance.keys.health.check()).toMatchObject({
+      ok: false,
+      detail: expect.stringMatching(/CKR_TIMEOUT/),
+    });
+    for (const until = Date.now() + 5_000; !(await alerts()).includes('keys.unavailable:open') && Date.now() < until;)
+      await new Promise((r) => setTimeout(r, 50));
     expect(await alerts()).toEqual(['keys.unavailable:open']);
     await new Promise((r) => setTimeout(r, 1500)); // a while hung, with the probe running
     lag.disable();
@@ -137,14 +178,30 @@ describe('the HSM hangs (p11-kit server stopped), then resumes', { timeout: 180_
     // 4. it resumes: picked up again, same process, no restart
     group(server, 'SIGCONT');
     const t3 = performance.now();
-    for (const until = Date.now() + 15_000; !appliance.keys.provider.health().up && Date.now() < until; ) await new Promise((r) => setTimeout(r, 20));
+    for (const until = Date.now() + 15_000; !appliance.keys.provider.health().up && Date.now() < until;)
+      await new Promise((r) => setTimeout(r, 20));
     const recoveryMs = performance.now() - t3;
     expect(appliance.keys.provider.health().up).toBe(true);
     const back = await verify();
     expect(back.statusCode, back.body).toBe(200);
-    for (const until = Date.now() + 5_000; !(await alerts()).includes('keys.unavailable:resolved') && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50));
+    for (
+      const until = Date.now() + 5_000;
+      !(await alerts()).includes('keys.unavailable:resolved') && Date.now() < until;
+    )
+      await new Promise((r) => setTimeout(r, 50));
     expect(await alerts()).toEqual(['keys.unavailable:resolved']);
     // figures for the record (docs/ and the developer's note)
-    console.log(JSON.stringify({ hsmHang: { timeTo503Ms: Math.round(timeTo503), nextTo503Ms: Math.round(nextTo503), otherRequestsMs: Math.round(othersMs), eventLoopLagMs: lagMs, eventLoopLagBeforeMs: idleLagMs, recoveryMs: Math.round(recoveryMs) } }));
+    console.log(
+      JSON.stringify({
+        hsmHang: {
+          timeTo503Ms: Math.round(timeTo503),
+          nextTo503Ms: Math.round(nextTo503),
+          otherRequestsMs: Math.round(othersMs),
+          eventLoopLagMs: lagMs,
+          eventLoopLagBeforeMs: idleLagMs,
+          recoveryMs: Math.round(recoveryMs),
+        },
+      }),
+    );
   });
 });

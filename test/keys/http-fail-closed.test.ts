@@ -28,7 +28,15 @@ describe('HTTP: 503 KEYS_UNAVAILABLE while the HSM is missing', () => {
     const doc = await upload(env, alice, ws, 'before.bin', body);
     const { tokenDir, module, conf } = env.t.token;
     const moved = `${tokenDir}.away`;
-    const count = async (t: 'data_keys' | 'vault_uploads') => Number((await env.t.appliance.db.db.selectFrom(t).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+    const count = async (t: 'data_keys' | 'vault_uploads') =>
+      Number(
+        (
+          await env.t.appliance.db.db
+            .selectFrom(t)
+            .select((eb) => eb.fn.countAll<number>().as('n'))
+            .executeTakeFirstOrThrow()
+        ).n,
+      );
     const keysBefore = await count('data_keys');
     const lib = acquireLibrary(module, conf);
     try {

@@ -18,13 +18,22 @@ describe('coffre init: default SoftHSM2 token and KEK', () => {
   it('creates the token with a random PIN in a 0600 file and the KEK inside it; the appliance opens and uses it', async () => {
     const out: string[] = [];
     const err: string[] = [];
-    const code = await main(['node', 'coffre', 'init', '--data-dir', dir, '--json'], { out: (t) => void out.push(t), err: (t) => void err.push(t) });
+    const code = await main(['node', 'coffre', 'init', '--data-dir', dir, '--json'], {
+      out: (t) => void out.push(t),
+      err: (t) => void err.push(t),
+    });
     expect(err.join('')).not.toMatch(/KEYS_|INTERNAL/);
     expect(code).toBe(0);
     expect(JSON.parse(out.join(''))).toHaveProperty('url');
 
     const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
-    expect(cfg.keys).toMatchObject({ type: 'pkcs11', module: '/usr/lib/softhsm/libsofthsm2.so', pinFile: 'secrets/hsm-pin', softhsmConfFile: 'softhsm/softhsm2.conf', kekLabel: 'coffre-kek' });
+    expect(cfg.keys).toMatchObject({
+      type: 'pkcs11',
+      module: '/usr/lib/softhsm/libsofthsm2.so',
+      pinFile: 'secrets/hsm-pin',
+      softhsmConfFile: 'softhsm/softhsm2.conf',
+      kekLabel: 'coffre-kek',
+    });
     expect(cfg.keys.tokenLabel).toMatch(/^coffre-[0-9a-f]{8}$/);
     const pinFile = path.join(dir, 'secrets', 'hsm-pin');
     expect(fs.statSync(pinFile).mode & 0o777).toBe(0o600);
@@ -33,14 +42,21 @@ describe('coffre init: default SoftHSM2 token and KEK', () => {
     // the PIN appears nowhere but its file
     expect(out.join('') + err.join('')).not.toContain(pin);
     expect(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')).not.toContain(pin);
-    expect(fs.readFileSync(path.join(dir, 'softhsm', 'softhsm2.conf'), 'utf8')).toContain(path.join(dir, 'softhsm', 'tokens'));
+    expect(fs.readFileSync(path.join(dir, 'softhsm', 'softhsm2.conf'), 'utf8')).toContain(
+      path.join(dir, 'softhsm', 'tokens'),
+    );
     expect(fs.readdirSync(path.join(dir, 'softhsm', 'tokens')).length).toBe(1);
 
     const a = await openAppliance({ dataDir: dir, log: createLogger({ level: 'silent', destination: 'stderr' }) });
     try {
       await a.keys.provider.ready();
       expect(await a.keys.provider.kekVersions()).toEqual([1]);
-      expect(await a.keys.provider.kekAttributes(1)).toMatchObject({ label: 'coffre-kek-1', extractable: false, sensitive: true, neverExtractable: true });
+      expect(await a.keys.provider.kekAttributes(1)).toMatchObject({
+        label: 'coffre-kek-1',
+        extractable: false,
+        sensitive: true,
+        neverExtractable: true,
+      });
       expect(await a.keys.provider.token()).toMatchObject({ label: cfg.keys.tokenLabel });
       const { keyId, key } = await a.keys.dataKeys.create('doc:x:v1');
       a.keys.dataKeys.wipeCache();
@@ -54,7 +70,10 @@ describe('coffre init: default SoftHSM2 token and KEK', () => {
   it('a failed init leaves nothing behind (no token, no PIN file)', async () => {
     const bad = path.join(path.dirname(dir), 'bad');
     const err: string[] = [];
-    const code = await main(['node', 'coffre', 'init', '--data-dir', bad, '--hostname', 'bad host!'], { out: () => undefined, err: (t) => void err.push(t) });
+    const code = await main(['node', 'coffre', 'init', '--data-dir', bad, '--hostname', 'bad host!'], {
+      out: () => undefined,
+      err: (t) => void err.push(t),
+    });
     expect(code).toBe(2);
     expect(fs.existsSync(path.join(bad, 'secrets'))).toBe(false);
   });

@@ -54,15 +54,22 @@ describe('the KEK is pulled from the HSM', { timeout: 120_000 }, () => {
       lib.p.C_CloseSession(s);
     }
     const t0 = performance.now();
-    for (const until = Date.now() + 5_000; a.keys.provider.health().up && Date.now() < until; ) await new Promise((r) => setTimeout(r, 20));
+    for (const until = Date.now() + 5_000; a.keys.provider.health().up && Date.now() < until;)
+      await new Promise((r) => setTimeout(r, 20));
     const noticedMs = performance.now() - t0;
     expect(a.keys.provider.health().up).toBe(false);
     expect(noticedMs).toBeLessThan(2_000);
     // the cache is gone: the document that was served from it now needs the HSM, which lacks the key
     await expect(a.blobs.get(ref).then(text)).rejects.toMatchObject({ code: 'KEYS_UNAVAILABLE' });
     expect(await a.keys.health.check()).toMatchObject({ ok: false, detail: expect.stringMatching(/coffre-kek-1/) });
-    const alerts = async () => (await a.db.db.selectFrom('alerts').select(['kind', 'state', 'message']).where('kind', '=', 'keys.unavailable').execute());
-    for (const until = Date.now() + 5_000; (await alerts()).length === 0 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50));
+    const alerts = async () =>
+      await a.db.db
+        .selectFrom('alerts')
+        .select(['kind', 'state', 'message'])
+        .where('kind', '=', 'keys.unavailable')
+        .execute();
+    for (const until = Date.now() + 5_000; (await alerts()).length === 0 && Date.now() < until;)
+      await new Promise((r) => setTimeout(r, 50));
     expect(await alerts()).toMatchObject([{ kind: 'keys.unavailable', state: 'open' }]);
     expect((await alerts())[0]!.message).toMatch(/coffre-kek-1/);
   });

@@ -20,7 +20,11 @@ function files(dir: string): string[] {
 
 /** Files (and which encoding) in which `marker` appears. */
 function findMarker(paths: string[], marker: string): string[] {
-  const needles = [Buffer.from(marker, 'utf8'), Buffer.from(marker, 'utf16le'), Buffer.from(marker.toUpperCase(), 'utf8')];
+  const needles = [
+    Buffer.from(marker, 'utf8'),
+    Buffer.from(marker, 'utf16le'),
+    Buffer.from(marker.toUpperCase(), 'utf8'),
+  ];
   const hits: string[] = [];
   for (const f of paths) {
     const b = fs.readFileSync(f);
@@ -60,10 +64,18 @@ describe('invariant 1 at the keys and storage level: no marker at rest', () => {
       'marker.user.phone': await a.keys.fields.encrypt('users', `+33 6 ${marker}`, 'users.phone:u1'),
       'marker.blob': blob.blobId,
     };
-    await a.db.db.insertInto('appliance_meta').values(Object.entries(rows).map(([key, value]) => ({ key, value }))).execute();
+    await a.db.db
+      .insertInto('appliance_meta')
+      .values(Object.entries(rows).map(([key, value]) => ({ key, value })))
+      .execute();
     // read everything back (and log at trace level meanwhile), rotate the KEK, read again
     const back: Buffer[] = [];
-    for await (const c of (await a.blobs.get({ objectId: 'doc-1', version: 1, blobId: blob.blobId })) as AsyncIterable<Buffer>) back.push(c);
+    for await (const c of (await a.blobs.get({
+      objectId: 'doc-1',
+      version: 1,
+      blobId: blob.blobId,
+    })) as AsyncIterable<Buffer>)
+      back.push(c);
     expect(Buffer.concat(back).equals(body)).toBe(true);
     expect(await a.keys.fields.decrypt(rows['marker.doc.name'], 'doc.name:doc-1')).toBe(name);
     await a.keys.rotation.rotate({ actor: 'local:test' });

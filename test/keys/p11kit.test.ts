@@ -32,7 +32,15 @@ describe('HSM behind p11-kit server, killed and restarted', () => {
     expect(fs.existsSync(CLIENT), `${CLIENT} (Debian p11-kit-modules) is required`).toBe(true);
     const t = createTestToken();
     // KEK created directly on the token
-    const direct = await Pkcs11KeyProvider.open({ module: t.module, tokenLabel: t.label, pinFile: t.pinFile, kekLabel: t.kekLabel, softhsmConfFile: t.conf, sessionPoolSize: 2, createKek: true });
+    const direct = await Pkcs11KeyProvider.open({
+      module: t.module,
+      tokenLabel: t.label,
+      pinFile: t.pinFile,
+      kekLabel: t.kekLabel,
+      softhsmConfFile: t.conf,
+      sessionPoolSize: 2,
+      createKek: true,
+    });
     await direct.ready();
     await direct.close();
 
@@ -54,7 +62,14 @@ describe('HSM behind p11-kit server, killed and restarted', () => {
     let server = await start();
     // read by p11-kit's client module at C_Initialize (also at each reconnect)
     process.env.P11_KIT_SERVER_ADDRESS = `unix:path=${sock}`;
-    const hsm = await Pkcs11KeyProvider.open({ module: CLIENT, tokenLabel: t.label, pinFile: t.pinFile, kekLabel: t.kekLabel, sessionPoolSize: 2, backoff: { initialMs: 50, maxMs: 400 } });
+    const hsm = await Pkcs11KeyProvider.open({
+      module: CLIENT,
+      tokenLabel: t.label,
+      pinFile: t.pinFile,
+      kekLabel: t.kekLabel,
+      sessionPoolSize: 2,
+      backoff: { initialMs: 50, maxMs: 400 },
+    });
     try {
       await hsm.ready();
       expect(await hsm.kekAttributes(1)).toMatchObject({ extractable: false, sensitive: true });

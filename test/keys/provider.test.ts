@@ -110,7 +110,9 @@ describe('Pkcs11KeyProvider on a real SoftHSM2 token', () => {
     }
     expect((await rejects(hsm.unwrap({ ...w, wrapped: w.wrapped.subarray(0, 32) }))).code).toBe('KEYS_INTEGRITY');
     expect((await rejects(hsm.unwrap({ ...w, kekLabel: 'other-kek-1' }))).code).toBe('KEYS_INTEGRITY');
-    expect((await rejects(hsm.unwrap({ ...w, kekVersion: 9, kekLabel: 'coffre-kek-9' }))).code).toBe('KEYS_UNAVAILABLE');
+    expect((await rejects(hsm.unwrap({ ...w, kekVersion: 9, kekLabel: 'coffre-kek-9' }))).code).toBe(
+      'KEYS_UNAVAILABLE',
+    );
     // an integrity failure is not a connection problem
     expect(hsm.health()).toMatchObject({ up: true, reconnects: before });
     const dek = crypto.randomBytes(32);
@@ -153,7 +155,9 @@ describe('Pkcs11KeyProvider on a real SoftHSM2 token', () => {
     const other = await Pkcs11KeyProvider.open(opts(token, { createKek: false, log }));
     try {
       await other.ready();
-      const connected = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['event'] === 'keys.connected');
+      const connected = lines
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .find((l) => l['event'] === 'keys.connected');
       expect(connected).toMatchObject({ tokenLabel: token.label });
       const pin = fs.readFileSync(token.pinFile, 'utf8').trim();
       expect(lines.join('')).not.toContain(pin);
@@ -206,7 +210,14 @@ describe('CKM_AES_GCM wrapping (tokens without key-wrap-pad)', () => {
       const bad = { ...w, wrapped: Buffer.from(w.wrapped) };
       bad.wrapped[20]! ^= 0x80;
       expect((await rejects(hsm.unwrap(bad))).code).toBe('KEYS_INTEGRITY');
-      expect(await hsm.kekAttributes(1)).toMatchObject({ extractable: false, sensitive: true, wrap: false, unwrap: false, encrypt: true, decrypt: true });
+      expect(await hsm.kekAttributes(1)).toMatchObject({
+        extractable: false,
+        sensitive: true,
+        wrap: false,
+        unwrap: false,
+        encrypt: true,
+        decrypt: true,
+      });
     } finally {
       await hsm.close();
     }
@@ -254,9 +265,17 @@ describe('fail closed', () => {
     const cases: [Partial<Parameters<typeof Pkcs11KeyProvider.open>[0]>, RegExp, string][] = [
       [{ tokenLabel: 'no-such-token' }, /no token labelled "no-such-token"/, 'keys.tokenLabel'],
       [{ module: '/nonexistent/libpkcs11.so' }, /not found/, 'keys.module'],
-      [{ createKek: false, kekLabel: 'absent-kek' }, /no key-encryption key labelled absent-kek-<n>/, 'coffre keys init'],
+      [
+        { createKek: false, kekLabel: 'absent-kek' },
+        /no key-encryption key labelled absent-kek-<n>/,
+        'coffre keys init',
+      ],
       [{ pinFile: '/nonexistent/pin' }, /cannot read the HSM PIN file/, 'keys.pinFile'],
-      [{ pinFile: 'credential:hsm-pin' }, /cannot read the HSM PIN file credential:hsm-pin \(systemd credential hsm-pin requested but CREDENTIALS_DIRECTORY is not set\)/, 'keys.pinFile'],
+      [
+        { pinFile: 'credential:hsm-pin' },
+        /cannot read the HSM PIN file credential:hsm-pin \(systemd credential hsm-pin requested but CREDENTIALS_DIRECTORY is not set\)/,
+        'keys.pinFile',
+      ],
     ];
     for (const [over, msg, hint] of cases) {
       const hsm = await Pkcs11KeyProvider.open(opts(t, over));

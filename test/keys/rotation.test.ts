@@ -49,7 +49,12 @@ describe('KEK rotation', { timeout: 240_000 }, () => {
       const body = `document ${i} ${crypto.randomBytes(8).toString('hex')}`.repeat(100);
       const b = await a.blobs.put({ objectId: `d${i}`, version: 1 }, Readable.from([Buffer.from(body)]));
       const name = `name ${i}`;
-      docs.push({ ref: { objectId: `d${i}`, version: 1, blobId: b.blobId }, body, name, nameCt: await a.keys.fields.encrypt('docs', name, `doc.name:d${i}`) });
+      docs.push({
+        ref: { objectId: `d${i}`, version: 1, blobId: b.blobId },
+        body,
+        name,
+        nameCt: await a.keys.fields.encrypt('docs', name, `doc.name:d${i}`),
+      });
     }
     // enough keys for a rotation that lasts long enough to be interrupted
     const created = await Promise.all(Array.from({ length: 800 }, (_, i) => a.keys.dataKeys.create(`doc:bulk:v${i}`)));
@@ -74,7 +79,17 @@ describe('KEK rotation', { timeout: 240_000 }, () => {
     expect(s.latencyMs).toBeGreaterThanOrEqual(0);
     expect(s.versions).toHaveLength(1);
     expect(s.versions[0]).toMatchObject({ version: 1, state: 'active', inHsm: true, wrappedKeys: 800 + 5 + 1 });
-    expect(s.versions[0].attributes).toMatchObject({ extractable: false, sensitive: true, neverExtractable: true, alwaysSensitive: true, local: true, wrap: true, unwrap: true, encrypt: false, decrypt: false });
+    expect(s.versions[0].attributes).toMatchObject({
+      extractable: false,
+      sensitive: true,
+      neverExtractable: true,
+      alwaysSensitive: true,
+      local: true,
+      wrap: true,
+      unwrap: true,
+      encrypt: false,
+      decrypt: false,
+    });
     const human = await runCli(['keys', 'status', '--data-dir', t.dataDir]);
     expect(human.stdout).toMatch(/KEK: +coffre-kek-1 \(current\)/);
     expect(human.stdout).toMatch(/extractable=false sensitive=true/);
@@ -84,7 +99,10 @@ describe('KEK rotation', { timeout: 240_000 }, () => {
     const a = t.appliance;
     await expectReadable(a, docs, keys); // before
     const env = { COFFRE_CFG_keys__rotationBatchSize: '2', COFFRE_CFG_jobs__leaseTtlMs: '1500' };
-    const child = spawn(process.execPath, [CLI, 'keys', 'rotate', '--data-dir', t.dataDir, '--json'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, 'keys', 'rotate', '--data-dir', t.dataDir, '--json'], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
@@ -128,20 +146,38 @@ describe('KEK rotation', { timeout: 240_000 }, () => {
     // a second rotation from a clean state, no kill; the old version is kept for the grace period
     const r2 = await runCli(['keys', 'rotate', '--data-dir', t.dataDir, '--json']);
     expect(r2.code).toBe(0);
-    expect(JSON.parse(r2.stdout)).toMatchObject({ resumed: false, fromVersions: [2], toVersion: 3, rewrapped: 806, retired: [2], destroyed: [] });
+    expect(JSON.parse(r2.stdout)).toMatchObject({
+      resumed: false,
+      fromVersions: [2],
+      toVersion: 3,
+      rewrapped: 806,
+      retired: [2],
+      destroyed: [],
+    });
     await expectReadable(a, docs, keys);
     const s = JSON.parse((await runCli(['keys', 'status', '--data-dir', t.dataDir, '--json'])).stdout);
-    expect(s.versions.map((v: { version: number; state: string; inHsm: boolean; wrappedKeys: number }) => [v.version, v.state, v.inHsm, v.wrappedKeys])).toEqual([
+    expect(
+      s.versions.map((v: { version: number; state: string; inHsm: boolean; wrappedKeys: number }) => [
+        v.version,
+        v.state,
+        v.inHsm,
+        v.wrappedKeys,
+      ]),
+    ).toEqual([
       [1, 'destroyed', false, 0],
       [2, 'retired', true, 0],
       [3, 'active', true, 806],
     ]);
     expect(s.versions[1].destroyAfter).toMatch(/^\d{4}-/);
     // new keys go under the new version (this process re-reads the KEK versions)
-    const fresh = await a.keys.provider.rewrap((await a.keys.provider.wrap(crypto.randomBytes(32))), 3);
+    const fresh = await a.keys.provider.rewrap(await a.keys.provider.wrap(crypto.randomBytes(32)), 3);
     expect(fresh.kekLabel).toBe('coffre-kek-3');
     // every rotation is in the audit trail with the local actor
-    const audits = await a.db.db.selectFrom('audit_events').select(['action', 'actor', 'outcome']).where('action', '=', 'keys.rotate').execute();
+    const audits = await a.db.db
+      .selectFrom('audit_events')
+      .select(['action', 'actor', 'outcome'])
+      .where('action', '=', 'keys.rotate')
+      .execute();
     expect(audits.filter((x) => x.outcome === 'success').length).toBe(2);
     expect(audits[0]!.actor).toMatch(/^local:/);
   });
@@ -161,32 +197,69 @@ describe('keys CLI fails closed', { timeout: 240_000 }, () => {
     const wrongPin = `bad-${crypto.randomBytes(8).toString('hex')}`;
     fs.writeFileSync(wrong, wrongPin + '\n', { mode: 0o600 });
     const goodPin = fs.readFileSync(t.token.pinFile, 'utf8').trim();
-    for (const args of [['keys', 'status'], ['keys', 'rotate', '--json']]) {
-      const r = await runCli([...args, '--data-dir', t.dataDir], { env: { COFFRE_CFG_keys__pinFile: JSON.stringify(wrong) } });
+    for (const args of [
+      ['keys', 'status'],
+      ['keys', 'rotate', '--json'],
+    ]) {
+      const r = await runCli([...args, '--data-dir', t.dataDir], {
+        env: { COFFRE_CFG_keys__pinFile: JSON.stringify(wrong) },
+      });
       expect(r.code).toBe(6);
       // --json: one object on stdout, the failure included; without it, nothing on stdout
-      if (args.includes('--json')) expect(JSON.parse(r.stdout)).toMatchObject({ ok: false, code: 'KEYS_UNAVAILABLE', exitCode: 6 });
+      if (args.includes('--json'))
+        expect(JSON.parse(r.stdout)).toMatchObject({ ok: false, code: 'KEYS_UNAVAILABLE', exitCode: 6 });
       else expect(r.stdout).toBe('');
-      const lines = r.stderr.trim().split('\n').filter((l) => l.startsWith('KEYS_UNAVAILABLE'));
+      const lines = r.stderr
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('KEYS_UNAVAILABLE'));
       expect(lines).toHaveLength(1);
-      expect(lines[0]).toMatch(/^KEYS_UNAVAILABLE: the HSM refused the PIN for token ".+" \(CKR_PIN_INCORRECT\) — check keys\.pinFile \(a refused PIN is not tried again until that file changes: retries would lock the token\)$/);
+      expect(lines[0]).toMatch(
+        /^KEYS_UNAVAILABLE: the HSM refused the PIN for token ".+" \(CKR_PIN_INCORRECT\) — check keys\.pinFile \(a refused PIN is not tried again until that file changes: retries would lock the token\)$/,
+      );
       expect(r.stderr + r.stdout).not.toContain(wrongPin);
       expect(r.stderr + r.stdout).not.toContain(goodPin);
     }
     // and a missing token names its config key
-    const r = await runCli(['keys', 'status', '--data-dir', t.dataDir], { env: { COFFRE_CFG_keys__tokenLabel: 'gone' } });
+    const r = await runCli(['keys', 'status', '--data-dir', t.dataDir], {
+      env: { COFFRE_CFG_keys__tokenLabel: 'gone' },
+    });
     expect(r.code).toBe(6);
-    expect(r.stderr).toMatch(/KEYS_UNAVAILABLE: no token labelled "gone" \(CKR_TOKEN_NOT_PRESENT\) — check keys.tokenLabel/);
+    expect(r.stderr).toMatch(
+      /KEYS_UNAVAILABLE: no token labelled "gone" \(CKR_TOKEN_NOT_PRESENT\) — check keys.tokenLabel/,
+    );
   });
 
   it('coffre init --hsm-*: an appliance born on a customer HSM token (here SoftHSM2 through its own SOFTHSM2_CONF)', async () => {
     const token = createTestToken();
     const dir = path.join(t.dataDir, 'born-on-hsm');
     const env = { SOFTHSM2_CONF: token.conf };
-    const r = await runCli(['init', '--data-dir', dir, '--hsm-module', token.module, '--hsm-token', token.label, '--hsm-pin-file', token.pinFile, '--kek-label', 'acme-kek', '--json'], { env });
+    const r = await runCli(
+      [
+        'init',
+        '--data-dir',
+        dir,
+        '--hsm-module',
+        token.module,
+        '--hsm-token',
+        token.label,
+        '--hsm-pin-file',
+        token.pinFile,
+        '--kek-label',
+        'acme-kek',
+        '--json',
+      ],
+      { env },
+    );
     expect(r.code, r.stderr).toBe(0);
     const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
-    expect(cfg.keys).toEqual({ type: 'pkcs11', module: token.module, pinFile: token.pinFile, kekLabel: 'acme-kek', tokenLabel: token.label });
+    expect(cfg.keys).toEqual({
+      type: 'pkcs11',
+      module: token.module,
+      pinFile: token.pinFile,
+      kekLabel: 'acme-kek',
+      tokenLabel: token.label,
+    });
     expect(fs.existsSync(path.join(dir, 'softhsm'))).toBe(false); // no default token was made
     const s = await runCli(['keys', 'status', '--data-dir', dir, '--json'], { env });
     expect(s.code, s.stderr).toBe(0);
@@ -199,10 +272,20 @@ describe('keys CLI fails closed', { timeout: 240_000 }, () => {
   it('keys init finds the existing KEK (customer HSM path) and reports its attributes', async () => {
     const r = await runCli(['keys', 'init', '--data-dir', t.dataDir, '--json']);
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ token: { label: t.token.label }, kek: { label: 'coffre-kek-1', extractable: false, sensitive: true } });
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      token: { label: t.token.label },
+      kek: { label: 'coffre-kek-1', extractable: false, sensitive: true },
+    });
     // a new label on the same token: created inside the HSM
-    const r2 = await runCli(['keys', 'init', '--data-dir', t.dataDir, '--json'], { env: { COFFRE_CFG_keys__kekLabel: 'acme-kek' } });
+    const r2 = await runCli(['keys', 'init', '--data-dir', t.dataDir, '--json'], {
+      env: { COFFRE_CFG_keys__kekLabel: 'acme-kek' },
+    });
     expect(r2.code).toBe(0);
-    expect(JSON.parse(r2.stdout).kek).toMatchObject({ label: 'acme-kek-1', extractable: false, sensitive: true, local: true });
+    expect(JSON.parse(r2.stdout).kek).toMatchObject({
+      label: 'acme-kek-1',
+      extractable: false,
+      sensitive: true,
+      local: true,
+    });
   });
 });

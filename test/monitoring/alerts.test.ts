@@ -20,14 +20,50 @@ async function alertEnv(over: Record<string, unknown> = {}) {
   const caFile = path.join(t.dir, 'syslog-ca.pem');
   fs.writeFileSync(caFile, syslog.caPem);
   const monitoring = Value.Default(MonitoringSection, {
-    alerts: { email: { to: ['oncall@example.fr'] }, webhook: { url: hook.url, secretFile: hook.secretFile, caFile: hook.caFile, retries: 0 }, ...over },
+    alerts: {
+      email: { to: ['oncall@example.fr'] },
+      webhook: { url: hook.url, secretFile: hook.secretFile, caFile: hook.caFile, retries: 0 },
+      ...over,
+    },
   }) as MonitoringConfig;
-  const mail = (Value.Default(MailSection, { smtp: { host: 'localhost', port: smtp.port, caFile: smtp.caFile } }) as MailConfig).smtp!;
-  const audSyslog = Value.Default(AuditSyslogSection, { enabled: true, transport: 'tls', host: '127.0.0.1', port: syslog.port, caFile }) as AuditSyslogConfig;
-  const { channels, minSeverity } = createAlertChannels({ alerts: monitoring.alerts, syslog: audSyslog, mailer: smtpSender(mail) });
-  const outbox = (holder: string) => new AlertOutbox({ db: t.h.db, clock: t.clock, log: silentLog(), channels, holder, backoffMs: 1000, maxAttempts: 3 });
+  const mail = (
+    Value.Default(MailSection, { smtp: { host: 'localhost', port: smtp.port, caFile: smtp.caFile } }) as MailConfig
+  ).smtp!;
+  const audSyslog = Value.Default(AuditSyslogSection, {
+    enabled: true,
+    transport: 'tls',
+    host: '127.0.0.1',
+    port: syslog.port,
+    caFile,
+  }) as AuditSyslogConfig;
+  const { channels, minSeverity } = createAlertChannels({
+    alerts: monitoring.alerts,
+    syslog: audSyslog,
+    mailer: smtpSender(mail),
+  });
+  const outbox = (holder: string) =>
+    new AlertOutbox({
+      db: t.h.db,
+      clock: t.clock,
+      log: silentLog(),
+      channels,
+      holder,
+      backoffMs: 1000,
+      maxAttempts: 3,
+    });
   const ob = outbox('test:1');
-  const alerter = (o = ob) => new DbAlerter({ db: t.h.db, audit: t.auditor, clock: t.clock, log: silentLog(), applianceId: 'appliance-1', outbox: o, minSeverity, dedupeMs: monitoring.alerts.dedupeMs, renotifyMs: monitoring.alerts.renotifyMs });
+  const alerter = (o = ob) =>
+    new DbAlerter({
+      db: t.h.db,
+      audit: t.auditor,
+      clock: t.clock,
+      log: silentLog(),
+      applianceId: 'appliance-1',
+      outbox: o,
+      minSeverity,
+      dedupeMs: monitoring.alerts.dedupeMs,
+      renotifyMs: monitoring.alerts.renotifyMs,
+    });
   return {
     t,
     smtp,
@@ -36,7 +72,8 @@ async function alertEnv(over: Record<string, unknown> = {}) {
     outbox,
     ob,
     alerter,
-    audit: async (action: string) => t.h.db.selectFrom('audit_events').selectAll().where('action', '=', action).execute(),
+    audit: async (action: string) =>
+      t.h.db.selectFrom('audit_events').selectAll().where('action', '=', action).execute(),
     cleanup: async () => {
       await ob.stop(100);
       await smtp.close();
@@ -66,7 +103,12 @@ describe('DbAlerter with real receivers (SMTP, syslog over TLS, HTTPS webhook)',
   it('stores, audits, redacts and delivers an alert to every channel once; repeats while open are counted, not re-sent', async () => {
     env = await alertEnv();
     const a = env.alerter();
-    await a.raise({ kind: 'backup.failed', severity: 'critical', message: 'backup failed; retry link https://h/reset/AAAAAAAAAAAAAAAAAAAAAAAA', targets: { target: 'tgt-1' } });
+    await a.raise({
+      kind: 'backup.failed',
+      severity: 'critical',
+      message: 'backup failed; retry link https://h/reset/AAAAAAAAAAAAAAAAAAAAAAAA',
+      targets: { target: 'tgt-1' },
+    });
     await a.raise({ kind: 'backup.failed', severity: 'critical', message: 'again', targets: { target: 'tgt-1' } });
     await a.settle();
     const rows = await env.t.h.db.selectFrom('alerts').selectAll().execute();
@@ -76,9 +118,17 @@ describe('DbAlerter with real receivers (SMTP, syslog over TLS, HTTPS webhook)',
     expect(rows[0]!.message).not.toContain('AAAAAAAAAAAAAAAA');
     const ev = await env.audit('alert.raised');
     expect(ev).toHaveLength(1);
-    expect(JSON.parse(ev[0]!.targets!)).toEqual([['alert', rows[0]!.id], ['kind', 'backup.failed'], ['target', 'tgt-1']]);
+    expect(JSON.parse(ev[0]!.targets!)).toEqual([
+      ['alert', rows[0]!.id],
+      ['kind', 'backup.failed'],
+      ['target', 'tgt-1'],
+    ]);
     const id = rows[0]!.id;
-    expect(seen(env)).toEqual({ email: [['raised', 'backup.failed', id]], syslog: [['raised', 'backup.failed', id]], webhook: [['raised', 'backup.failed', id]] });
+    expect(seen(env)).toEqual({
+      email: [['raised', 'backup.failed', id]],
+      syslog: [['raised', 'backup.failed', id]],
+      webhook: [['raised', 'backup.failed', id]],
+    });
     // a syslog message of severity critical (2) in facility 13; a signed webhook with a delivery id
     expect(env.syslog.collector.messages[0]).toMatch(/^<106>1 /);
     expect(env.hook.hits[0]!.signed).toBe(true);
@@ -87,7 +137,12 @@ describe('DbAlerter with real receivers (SMTP, syslog over TLS, HTTPS webhook)',
     env.t.clock.advance(16 * 60_000);
     await a.raise({ kind: 'backup.failed', severity: 'critical', message: 'later', targets: { target: 'tgt-1' } });
     await a.settle();
-    expect((await env.t.h.db.selectFrom('alerts').select(['repeats', 'message']).orderBy('at').execute()).map((r) => [r.repeats, r.message])).toEqual([
+    expect(
+      (await env.t.h.db.selectFrom('alerts').select(['repeats', 'message']).orderBy('at').execute()).map((r) => [
+        r.repeats,
+        r.message,
+      ]),
+    ).toEqual([
       [1, rows[0]!.message],
       [0, 'later'],
     ]);
@@ -97,7 +152,12 @@ describe('DbAlerter with real receivers (SMTP, syslog over TLS, HTTPS webhook)',
   it('reminds about an unacknowledged alert, stops after acknowledgement, and sends the resolution when the condition clears', async () => {
     env = await alertEnv();
     const a = env.alerter();
-    const disk = { kind: 'monitoring.disk', severity: 'warning' as const, message: 'data disk 91 % full', targets: { volume: 'data' } };
+    const disk = {
+      kind: 'monitoring.disk',
+      severity: 'warning' as const,
+      message: 'data disk 91 % full',
+      targets: { volume: 'data' },
+    };
     await a.raise(disk);
     // still raised every minute for 4 hours: a reminder at 4 h, not before
     for (let m = 1; m <= 240; m += 1) {
@@ -137,7 +197,10 @@ describe('DbAlerter with real receivers (SMTP, syslog over TLS, HTTPS webhook)',
     // raised again after resolution: a new alert
     await a.raise(disk);
     await a.settle();
-    expect(await env.t.h.db.selectFrom('alerts').select('state').orderBy('at').execute()).toEqual([{ state: 'resolved' }, { state: 'open' }]);
+    expect(await env.t.h.db.selectFrom('alerts').select('state').orderBy('at').execute()).toEqual([
+      { state: 'resolved' },
+      { state: 'open' },
+    ]);
   });
 
   it('sends an info alert to syslog and the webhook but not by e-mail (minSeverity warning)', async () => {
@@ -157,7 +220,11 @@ describe('DbAlerter with real receivers (SMTP, syslog over TLS, HTTPS webhook)',
     await a.raise({ kind: 'keys.unavailable', severity: 'critical', message: 'HSM unreachable' });
     await a.settle(2000);
     const [row] = await env.t.h.db.selectFrom('alerts').selectAll().execute();
-    expect(JSON.parse(row!.deliveries!)).toMatchObject({ webhook: expect.stringMatching(/^retrying: ALERT_CHANNEL_FAILED/), email: 'sent', syslog: 'sent' });
+    expect(JSON.parse(row!.deliveries!)).toMatchObject({
+      webhook: expect.stringMatching(/^retrying: ALERT_CHANNEL_FAILED/),
+      email: 'sent',
+      syslog: 'sent',
+    });
     expect(env.hook.notices()).toHaveLength(0);
     // not before its back-off (1 s on the injected clock)
     await env.ob.deliverDue();
@@ -165,7 +232,9 @@ describe('DbAlerter with real receivers (SMTP, syslog over TLS, HTTPS webhook)',
     env.t.clock.advance(1000);
     await a.settle();
     expect(env.hook.notices().map((n) => n.id)).toEqual([row!.id]);
-    expect(JSON.parse((await env.t.h.db.selectFrom('alerts').select('deliveries').executeTakeFirstOrThrow()).deliveries!)).toEqual({ email: 'sent', syslog: 'sent', webhook: 'sent' });
+    expect(
+      JSON.parse((await env.t.h.db.selectFrom('alerts').select('deliveries').executeTakeFirstOrThrow()).deliveries!),
+    ).toEqual({ email: 'sent', syslog: 'sent', webhook: 'sent' });
     // a receiver that keeps refusing: given up after maxAttempts (3), recorded
     env.hook.failNext(100, 500);
     await a.raise({ kind: 'backup.failed', severity: 'critical', message: 'x', targets: { target: 't' } });
@@ -173,7 +242,12 @@ describe('DbAlerter with real receivers (SMTP, syslog over TLS, HTTPS webhook)',
       await env.ob.deliverDue();
       env.t.clock.advance(60_000);
     }
-    const failed = await env.t.h.db.selectFrom('alert_outbox').selectAll().where('channel', '=', 'webhook').where('failed_at', 'is not', null).execute();
+    const failed = await env.t.h.db
+      .selectFrom('alert_outbox')
+      .selectAll()
+      .where('channel', '=', 'webhook')
+      .where('failed_at', 'is not', null)
+      .execute();
     expect(failed).toHaveLength(1);
     expect(failed[0]!.attempts).toBe(3);
   });
@@ -181,7 +255,13 @@ describe('DbAlerter with real receivers (SMTP, syslog over TLS, HTTPS webhook)',
   it('two processes draining the same outbox deliver each notice exactly once', async () => {
     env = await alertEnv();
     const a = env.alerter();
-    for (let i = 0; i < 20; i++) await a.raise({ kind: 'vault.integrity', severity: 'critical', message: `mismatch ${i}`, targets: { document: `d${i}` } });
+    for (let i = 0; i < 20; i++)
+      await a.raise({
+        kind: 'vault.integrity',
+        severity: 'critical',
+        message: `mismatch ${i}`,
+        targets: { document: `d${i}` },
+      });
     const other = env.outbox('test:2');
     await Promise.all([env.ob.drain(), other.drain(), env.ob.drain(), other.drain()]);
     for (const list of [env.hook.notices(), env.syslog.notices(), env.smtp.notices()]) {
@@ -193,12 +273,23 @@ describe('DbAlerter with real receivers (SMTP, syslog over TLS, HTTPS webhook)',
   it('refuses malformed alerts, and still sends an alert the database cannot store', async () => {
     env = await alertEnv();
     const a = env.alerter();
-    await expect(a.raise({ kind: 'Backup failed', severity: 'critical', message: 'x' })).rejects.toMatchObject({ code: 'ALERT_INVALID' });
-    await expect(a.raise({ kind: 'a.b', severity: 'bad' as never, message: 'x' })).rejects.toMatchObject({ code: 'ALERT_INVALID' });
-    await expect(a.raise({ kind: 'a.b', severity: 'info', message: 'x', targets: { name: 'Quarterly report.pdf' } })).rejects.toMatchObject({ code: 'ALERT_INVALID' });
+    await expect(a.raise({ kind: 'Backup failed', severity: 'critical', message: 'x' })).rejects.toMatchObject({
+      code: 'ALERT_INVALID',
+    });
+    await expect(a.raise({ kind: 'a.b', severity: 'bad' as never, message: 'x' })).rejects.toMatchObject({
+      code: 'ALERT_INVALID',
+    });
+    await expect(
+      a.raise({ kind: 'a.b', severity: 'info', message: 'x', targets: { name: 'Quarterly report.pdf' } }),
+    ).rejects.toMatchObject({ code: 'ALERT_INVALID' });
     await sql`PRAGMA query_only = ON`.execute(env.t.h.db);
-    await expect(a.raise({ kind: 'db.readonly', severity: 'critical', message: 'database is read-only' })).rejects.toMatchObject({ code: 'ALERT_UNRECORDED', message: expect.stringContaining('SQLITE_READONLY') });
-    const got = await eventually(() => seen(env!), (s) => s.webhook.length > 0 && s.syslog.length > 0 && s.email.length > 0);
+    await expect(
+      a.raise({ kind: 'db.readonly', severity: 'critical', message: 'database is read-only' }),
+    ).rejects.toMatchObject({ code: 'ALERT_UNRECORDED', message: expect.stringContaining('SQLITE_READONLY') });
+    const got = await eventually(
+      () => seen(env!),
+      (s) => s.webhook.length > 0 && s.syslog.length > 0 && s.email.length > 0,
+    );
     expect(got.webhook[0]).toEqual(['raised', 'db.readonly', expect.any(String)]);
     await sql`PRAGMA query_only = OFF`.execute(env.t.h.db);
     expect(await env.t.h.db.selectFrom('alerts').selectAll().execute()).toHaveLength(0);

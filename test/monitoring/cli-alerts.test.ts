@@ -27,8 +27,17 @@ beforeAll(async () => {
   fs.writeFileSync(caFile, syslog.caPem);
   env = {
     COFFRE_CFG_mail__smtp: JSON.stringify({ host: 'localhost', port: smtp.port, caFile: smtp.caFile }),
-    COFFRE_CFG_audit__syslog: JSON.stringify({ enabled: true, transport: 'tls', host: '127.0.0.1', port: syslog.port, caFile }),
-    COFFRE_CFG_monitoring__alerts: JSON.stringify({ email: { to: ['oncall@example.fr'] }, webhook: { url: hook.url, secretFile: hook.secretFile, caFile: hook.caFile } }),
+    COFFRE_CFG_audit__syslog: JSON.stringify({
+      enabled: true,
+      transport: 'tls',
+      host: '127.0.0.1',
+      port: syslog.port,
+      caFile,
+    }),
+    COFFRE_CFG_monitoring__alerts: JSON.stringify({
+      email: { to: ['oncall@example.fr'] },
+      webhook: { url: hook.url, secretFile: hook.secretFile, caFile: hook.caFile },
+    }),
     COFFRE_CFG_jobs__leaseTtlMs: '3000',
     COFFRE_CFG_backup__retries: '1',
     COFFRE_CFG_backup__retryBaseMs: '20',
@@ -57,7 +66,11 @@ describe('alerts raised by the CLI', { timeout: 180_000 }, () => {
     const r = await coffre(['backup', 'run', '--json']);
     expect(r.code, r.stderr).toBeGreaterThan(0); // a failure exit code (by kind: docs/cli.md)
     // the process has exited: whatever was delivered was delivered by it
-    expect(kinds()).toEqual({ email: ['raised:backup.failed'], syslog: ['raised:backup.failed'], webhook: ['raised:backup.failed'] });
+    expect(kinds()).toEqual({
+      email: ['raised:backup.failed'],
+      syslog: ['raised:backup.failed'],
+      webhook: ['raised:backup.failed'],
+    });
     expect(hook.notices()[0]).toMatchObject({ severity: 'critical', targets: { target: 'dr' } });
     expect(hook.hits.every((h) => h.signed)).toBe(true);
   });
@@ -69,7 +82,9 @@ describe('alerts raised by the CLI', { timeout: 180_000 }, () => {
       const before = kinds();
       // a second target that vanished: a new alert (the first one is still open)
       const dir = fs.mkdtempSync(path.join(ta.dataDir, 'secondary2-'));
-      expect((await coffre(['backup', 'target', 'add', 'dr2', '--type', 'path', '--url', `file://${dir}`, ...LYON])).code).toBe(0);
+      expect(
+        (await coffre(['backup', 'target', 'add', 'dr2', '--type', 'path', '--url', `file://${dir}`, ...LYON])).code,
+      ).toBe(0);
       fs.rmSync(dir, { recursive: true });
       const r = await coffre(['backup', 'run']);
       expect(r.code, r.stderr).toBeGreaterThan(0); // a failure exit code (by kind: docs/cli.md)

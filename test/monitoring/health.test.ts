@@ -21,7 +21,17 @@ async function deadPort(): Promise<number> {
 beforeAll(async () => {
   // the audit export points at a collector that is down, and counts as down after 1 s
   const port = await deadPort();
-  ta = await createTestAppliance({ env: { COFFRE_CFG_audit__syslog: JSON.stringify({ enabled: true, transport: 'tcp', host: '127.0.0.1', port, alertAfterMs: 1000 }) } });
+  ta = await createTestAppliance({
+    env: {
+      COFFRE_CFG_audit__syslog: JSON.stringify({
+        enabled: true,
+        transport: 'tcp',
+        host: '127.0.0.1',
+        port,
+        alertAfterMs: 1000,
+      }),
+    },
+  });
   app = await buildApp(ta.appliance, false);
   await app.ready();
 }, 120_000);
@@ -32,7 +42,11 @@ afterAll(async () => {
 
 const get = async (url: string) => {
   const r = await app.inject({ method: 'GET', url });
-  return { status: r.statusCode, body: r.json() as { status: string; components?: Record<string, string> }, headers: r.headers };
+  return {
+    status: r.statusCode,
+    body: r.json() as { status: string; components?: Record<string, string> },
+    headers: r.headers,
+  };
 };
 const after = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -41,7 +55,10 @@ describe('/healthz and /readyz', { timeout: 60_000 }, () => {
     expect(await get('/healthz')).toMatchObject({ status: 200, body: { status: 'ok' } });
     const r = await get('/readyz');
     expect(r.status).toBe(200);
-    expect(r.body).toEqual({ status: 'ready', components: { database: 'up', keys: 'up', storage: 'up', 'audit-export': 'up' } });
+    expect(r.body).toEqual({
+      status: 'ready',
+      components: { database: 'up', keys: 'up', storage: 'up', 'audit-export': 'up' },
+    });
     expect(r.headers['cache-control']).toBe('no-store');
   });
 
@@ -52,7 +69,10 @@ describe('/healthz and /readyz', { timeout: 60_000 }, () => {
       await after(1100);
       const r = await get('/readyz');
       expect(r.status).toBe(503);
-      expect(r.body).toEqual({ status: 'not-ready', components: { database: 'up', keys: 'up', storage: 'down', 'audit-export': 'up' } });
+      expect(r.body).toEqual({
+        status: 'not-ready',
+        components: { database: 'up', keys: 'up', storage: 'down', 'audit-export': 'up' },
+      });
       expect(JSON.stringify(r.body)).not.toContain(path.basename(dir));
       expect((await get('/healthz')).status).toBe(200);
     } finally {

@@ -32,10 +32,59 @@ const SCRAPE = 'scrape-token-0c1d2e3f4a5b6c7d';
 const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
 /** a CA and a client certificate it issued (real openssl) */
 function makeCa(name: string): void {
-  ssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}-ca.key`, '-out', `${name}-ca.pem`, '-days', '30', '-subj', `/CN=${name} CA`, '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign');
-  ssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}-client.key`, '-out', `${name}-client.csr`, '-subj', `/CN=${name} scraper`);
+  ssl(
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    `${name}-ca.key`,
+    '-out',
+    `${name}-ca.pem`,
+    '-days',
+    '30',
+    '-subj',
+    `/CN=${name} CA`,
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign',
+  );
+  ssl(
+    'req',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    `${name}-client.key`,
+    '-out',
+    `${name}-client.csr`,
+    '-subj',
+    `/CN=${name} scraper`,
+  );
   fs.writeFileSync(path.join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n');
-  ssl('x509', '-req', '-in', `${name}-client.csr`, '-CA', `${name}-ca.pem`, '-CAkey', `${name}-ca.key`, '-CAcreateserial', '-out', `${name}-client.pem`, '-days', '30', '-extfile', 'client.ext');
+  ssl(
+    'x509',
+    '-req',
+    '-in',
+    `${name}-client.csr`,
+    '-CA',
+    `${name}-ca.pem`,
+    '-CAkey',
+    `${name}-ca.key`,
+    '-CAcreateserial',
+    '-out',
+    `${name}-client.pem`,
+    '-days',
+    '30',
+    '-extfile',
+    'client.ext',
+  );
 }
 
 beforeAll(async () => {
@@ -56,10 +105,24 @@ beforeAll(async () => {
   fs.writeFileSync(path.join(dir, 'syslog-ca.pem'), syslog.caPem);
   env = await openIdentityEnv(
     {
-      COFFRE_CFG_audit__syslog: JSON.stringify({ enabled: true, transport: 'tls', host: '127.0.0.1', port: syslog.port, caFile: path.join(dir, 'syslog-ca.pem') }),
+      COFFRE_CFG_audit__syslog: JSON.stringify({
+        enabled: true,
+        transport: 'tls',
+        host: '127.0.0.1',
+        port: syslog.port,
+        caFile: path.join(dir, 'syslog-ca.pem'),
+      }),
       // alerts must not depend on the collector the audit-export test stops
-      COFFRE_CFG_monitoring__alerts: JSON.stringify({ syslog: { enabled: false }, email: { to: ['oncall@example.fr'], minSeverity: 'info' }, webhook: { url: hook.url, secretFile: hook.secretFile, caFile: hook.caFile } }),
-      COFFRE_CFG_monitoring__clock: JSON.stringify({ peers: [`https://localhost:${(peer.address() as AddressInfo).port}/`], caFile: path.join(dir, 'peer-ca.pem'), intervalMs: 1000 }),
+      COFFRE_CFG_monitoring__alerts: JSON.stringify({
+        syslog: { enabled: false },
+        email: { to: ['oncall@example.fr'], minSeverity: 'info' },
+        webhook: { url: hook.url, secretFile: hook.secretFile, caFile: hook.caFile },
+      }),
+      COFFRE_CFG_monitoring__clock: JSON.stringify({
+        peers: [`https://localhost:${(peer.address() as AddressInfo).port}/`],
+        caFile: path.join(dir, 'peer-ca.pem'),
+        intervalMs: 1000,
+      }),
       COFFRE_CFG_monitoring__targetSpaceIntervalMs: '1000',
       COFFRE_CFG_monitoring__rules__targetDisk: JSON.stringify({ percent: 2, clearPercent: 1 }),
       COFFRE_CFG_monitoring__scrapeTokenFile: JSON.stringify(path.join(dir, 'scrape-token')),
@@ -79,9 +142,17 @@ afterAll(async () => {
 
 const m = () => env.t.appliance.monitoring;
 const db = () => env.t.appliance.db.db;
-const at = (kind: string) => hook.notices().filter((n) => n.kind === kind).map((n) => n.notice);
-const mailed = (kind: string) => env.smtp.messages.filter((x) => x.raw.replace(/=\r?\n/g, '').includes(`"kind":"${kind}"`)).map((x) => /"notice":"(\w+)"/.exec(x.raw)?.[1]);
-const one = (samples: readonly Sample[], name: string, labels: Record<string, string> = {}) => samples.find((x) => x.name === name && Object.entries(labels).every(([k, v]) => x.labels?.[k] === v))?.value;
+const at = (kind: string) =>
+  hook
+    .notices()
+    .filter((n) => n.kind === kind)
+    .map((n) => n.notice);
+const mailed = (kind: string) =>
+  env.smtp.messages
+    .filter((x) => x.raw.replace(/=\r?\n/g, '').includes(`"kind":"${kind}"`))
+    .map((x) => /"notice":"(\w+)"/.exec(x.raw)?.[1]);
+const one = (samples: readonly Sample[], name: string, labels: Record<string, string> = {}) =>
+  samples.find((x) => x.name === name && Object.entries(labels).every(([k, v]) => x.labels?.[k] === v))?.value;
 /** one real sample (the rules run on it: this process holds the rules lease), then delivery */
 async function sample(advanceMs = 2000): Promise<Sample[]> {
   env.clock.advance(advanceMs);
@@ -112,7 +183,9 @@ describe('audit export lagging', { timeout: 120_000 }, () => {
     s = await sample(11 * 60_000);
     expect(one(s, 'audit_export_lag_seconds')).toBeGreaterThanOrEqual(900);
     expect(at('audit.export-lagging')).toEqual(['raised']);
-    expect(hook.notices().find((n) => n.kind === 'audit.export-lagging')!.message).toMatch(/\d+ audit record\(s\) wait for the syslog collector, the oldest for 1[56]\.\d min/);
+    expect(hook.notices().find((n) => n.kind === 'audit.export-lagging')!.message).toMatch(
+      /\d+ audit record\(s\) wait for the syslog collector, the oldest for 1[56]\.\d min/,
+    );
     await syslog.collector.start(syslog.port);
     await eventually(lag, (n) => n === 0, 60_000);
     s = await sample();
@@ -137,7 +210,11 @@ describe('clock drift against HTTPS peers', { timeout: 60_000 }, () => {
     expect(n.message).toMatch(/this clock is 1[12]\d\.\d s behind its HTTPS peers/);
     skewMs = 3000; // between the thresholds (2 s and 5 s): held
     s = await sample();
-    expect((await db().selectFrom('alerts').select('state').where('kind', '=', 'monitoring.clock-drift').execute()).map((r) => r.state)).toEqual(['open']);
+    expect(
+      (await db().selectFrom('alerts').select('state').where('kind', '=', 'monitoring.clock-drift').execute()).map(
+        (r) => r.state,
+      ),
+    ).toEqual(['open']);
     skewMs = 0;
     await sample();
     expect(at('monitoring.clock-drift')).toEqual(['raised', 'resolved']);
@@ -153,7 +230,13 @@ describe('clock drift against HTTPS peers', { timeout: 60_000 }, () => {
     await new Promise<void>((r) => liar.listen(0, '127.0.0.1', r));
     try {
       const { measureClockOffset } = await import('../../src/monitoring/clock.js');
-      const r = await measureClockOffset({ peers: [`https://localhost:${(liar.address() as AddressInfo).port}/`, `https://localhost:${(peer.address() as AddressInfo).port}/`], ca: fs.readFileSync(path.join(dir, 'peer-ca.pem'), 'utf8') });
+      const r = await measureClockOffset({
+        peers: [
+          `https://localhost:${(liar.address() as AddressInfo).port}/`,
+          `https://localhost:${(peer.address() as AddressInfo).port}/`,
+        ],
+        ca: fs.readFileSync(path.join(dir, 'peer-ca.pem'), 'utf8'),
+      });
       expect(r.reached).toBe(1);
       expect(Math.abs(r.offsetMs!)).toBeLessThan(2000);
     } finally {
@@ -165,8 +248,21 @@ describe('clock drift against HTTPS peers', { timeout: 60_000 }, () => {
 describe('space at each backup target', { timeout: 120_000 }, () => {
   it('a mounted path (statfs) and SFTP (statvfs@openssh.com) measured; the rule raises per target and clears', async () => {
     const site = { jurisdiction: 'FR', lat: 45.764, lon: 4.8357 };
-    await env.t.appliance.backup.addTarget({ name: 'dr', type: 'sftp', url: sshd.url('dr'), ...site, hostKey: sshd.hostKeyLine, identityFile: sshd.identityFile }, 'local:test');
-    await env.t.appliance.backup.addTarget({ name: 'mnt', type: 'path', url: `file://${pathTarget}`, ...site }, 'local:test');
+    await env.t.appliance.backup.addTarget(
+      {
+        name: 'dr',
+        type: 'sftp',
+        url: sshd.url('dr'),
+        ...site,
+        hostKey: sshd.hostKeyLine,
+        identityFile: sshd.identityFile,
+      },
+      'local:test',
+    );
+    await env.t.appliance.backup.addTarget(
+      { name: 'mnt', type: 'path', url: `file://${pathTarget}`, ...site },
+      'local:test',
+    );
     const s = await sample();
     for (const [target, where] of [
       ['dr', sshd.root],
@@ -176,7 +272,9 @@ describe('space at each backup target', { timeout: 120_000 }, () => {
       expect(one(s, 'backup_target_up', { target }), target).toBe(1);
       expect(one(s, 'backup_target_total_bytes', { target }), target).toBe(st.blocks * st.bsize);
       // free space moves as other processes write: within 1 %
-      expect(Math.abs(one(s, 'backup_target_free_bytes', { target })! - st.bavail * st.bsize), target).toBeLessThan(st.blocks * st.bsize * 0.01);
+      expect(Math.abs(one(s, 'backup_target_free_bytes', { target })! - st.bavail * st.bsize), target).toBeLessThan(
+        st.blocks * st.bsize * 0.01,
+      );
       expect(one(s, 'backup_target_used_percent', { target }), target).toBeGreaterThan(2); // over the test's 2 % threshold
     }
     const raised = hook.notices().filter((x) => x.kind === 'backup.target-disk');
@@ -185,10 +283,23 @@ describe('space at each backup target', { timeout: 120_000 }, () => {
       ['raised', 'mnt'],
     ]);
     // a volume that empties (fed: a real disk cannot be emptied on demand) clears its alert only
-    await m().rules.evaluate({ now: env.clock.nowMs(), samples: [{ name: 'backup_target_used_percent', labels: { target: 'mnt' }, value: 0.1 }] });
+    await m().rules.evaluate({
+      now: env.clock.nowMs(),
+      samples: [{ name: 'backup_target_used_percent', labels: { target: 'mnt' }, value: 0.1 }],
+    });
     await m().alerter.settle();
-    expect(hook.notices().filter((x) => x.kind === 'backup.target-disk').map((x) => [x.notice, x.targets?.target])).toEqual(expect.arrayContaining([['resolved', 'mnt']]));
-    expect(hook.notices().filter((x) => x.kind === 'backup.target-disk' && x.targets?.target === 'dr').map((x) => x.notice)).toEqual(['raised']);
+    expect(
+      hook
+        .notices()
+        .filter((x) => x.kind === 'backup.target-disk')
+        .map((x) => [x.notice, x.targets?.target]),
+    ).toEqual(expect.arrayContaining([['resolved', 'mnt']]));
+    expect(
+      hook
+        .notices()
+        .filter((x) => x.kind === 'backup.target-disk' && x.targets?.target === 'dr')
+        .map((x) => x.notice),
+    ).toEqual(['raised']);
     expect(mailed('backup.target-disk')).toEqual(['raised', 'raised', 'resolved']);
     // /metrics carries them
     const r = await env.app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${SCRAPE}` } });
@@ -220,7 +331,12 @@ describe('/metrics over mutual TLS', { timeout: 60_000 }, () => {
           agent: false,
           ca: fs.readFileSync(path.join(env.t.dataDir, 'tls', 'cert.pem')),
           headers: o.headers ?? {},
-          ...(o.cert ? { cert: fs.readFileSync(path.join(dir, `${o.cert}-client.pem`)), key: fs.readFileSync(path.join(dir, `${o.cert}-client.key`)) } : {}),
+          ...(o.cert
+            ? {
+                cert: fs.readFileSync(path.join(dir, `${o.cert}-client.pem`)),
+                key: fs.readFileSync(path.join(dir, `${o.cert}-client.key`)),
+              }
+            : {}),
         },
         (res) => {
           let body = '';

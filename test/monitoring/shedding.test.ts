@@ -34,14 +34,18 @@ afterAll(async () => {
   await env?.close();
 });
 
-const get = (who: string | null, url: string, remoteAddress = '127.0.0.1') => env.app.inject({ method: 'GET', url, remoteAddress, headers: who ? s[who]!.headers : {} });
+const get = (who: string | null, url: string, remoteAddress = '127.0.0.1') =>
+  env.app.inject({ method: 'GET', url, remoteAddress, headers: who ? s[who]!.headers : {} });
 
 describe('request budgets per route group', { timeout: 60_000 }, () => {
   it('per user, then per address; other addresses and other groups are not affected', async () => {
     for (let i = 0; i < 3; i++) expect((await get('adele', '/api/v1/monitoring/now')).statusCode).toBe(200);
     const over = await get('adele', '/api/v1/monitoring/now');
     expect(over.statusCode).toBe(429);
-    expect(over.json().error).toMatchObject({ code: 'RATE_LIMITED', message: expect.stringContaining('for this account (monitoring)') });
+    expect(over.json().error).toMatchObject({
+      code: 'RATE_LIMITED',
+      message: expect.stringContaining('for this account (monitoring)'),
+    });
     expect(Number(over.headers['retry-after'])).toBeGreaterThan(0);
     // another user from the same address: its own 3... until the address has spent its 5
     expect((await get('bob', '/api/v1/monitoring/now')).statusCode).toBe(200);
@@ -59,7 +63,9 @@ describe('request budgets per route group', { timeout: 60_000 }, () => {
 describe('under pressure', { timeout: 60_000 }, () => {
   it('503 OVERLOADED with Retry-After while the event loop lags; /healthz still answers; back once it recovers', async () => {
     // the real plugin on an app of its own (a whole appliance's start-up lags the loop by itself)
-    const cfg = Value.Default(MonitoringSection, { pressure: { maxEventLoopDelayMs: 100, retryAfterSeconds: 7, sustainMs: 0 } }) as MonitoringConfig;
+    const cfg = Value.Default(MonitoringSection, {
+      pressure: { maxEventLoopDelayMs: 100, retryAfterSeconds: 7, sustainMs: 0 },
+    }) as MonitoringConfig;
     const app = await build({
       http: Value.Default(HttpSection, {}) as HttpConfig,
       log: createLogger({ level: 'silent', destination: 'stderr' }),
@@ -81,7 +87,10 @@ describe('under pressure', { timeout: 60_000 }, () => {
       expect(r.headers['retry-after']).toBe('7');
       expect(r.json().error.code).toBe('OVERLOADED');
       const ready = await app.inject({ method: 'GET', url: '/readyz' });
-      expect([ready.statusCode, ready.json()]).toEqual([503, { status: 'not-ready', components: { pressure: 'down' } }]);
+      expect([ready.statusCode, ready.json()]).toEqual([
+        503,
+        { status: 'not-ready', components: { pressure: 'down' } },
+      ]);
       expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
       let back = 503;
       for (let i = 0; i < 50 && back === 503; i++) {

@@ -45,7 +45,12 @@ beforeAll(async () => {
   sAdmin = await signIn(env, admin);
   sAuditor = await signIn(env, auditor);
   aliceToken = await tokenFor(env, alice, { tokenName: `laptop ${marker}` });
-  const ws = await env.app.inject({ method: 'POST', url: '/api/v1/workspaces', headers: sa.headers, payload: { name: `Board ${marker}` } });
+  const ws = await env.app.inject({
+    method: 'POST',
+    url: '/api/v1/workspaces',
+    headers: sa.headers,
+    payload: { name: `Board ${marker}` },
+  });
   expect(ws.statusCode, ws.body).toBe(201);
   workspace = (ws.json() as { id: string }).id;
 }, 120_000);
@@ -71,21 +76,46 @@ describe('personal data export', () => {
   let person: PersonExport;
 
   it('a person downloads their own data as a zip of JSON and CSV', async () => {
-    const r = await env.app.inject({ method: 'GET', url: '/api/v1/users/me/export', headers: { ...sa.headers, 'user-agent': 'ExportTest/1.0' } });
+    const r = await env.app.inject({
+      method: 'GET',
+      url: '/api/v1/users/me/export',
+      headers: { ...sa.headers, 'user-agent': 'ExportTest/1.0' },
+    });
     expect(r.statusCode, r.body).toBe(200);
     expect(r.headers['content-type']).toBe('application/zip');
     expect(r.headers['content-disposition']).toBe(`attachment; filename="coffre-person-${alice.id}.zip"`);
     expect(r.headers['cache-control']).toMatch(/no-store/);
     files = unzip(r.rawPayload);
-    expect(Object.keys(files).sort()).toEqual(['audit.csv', 'known-clients.csv', 'memberships.csv', 'person.json', 'profile.csv', 'sessions.csv', 'tokens.csv']);
+    expect(Object.keys(files).sort()).toEqual([
+      'audit.csv',
+      'known-clients.csv',
+      'memberships.csv',
+      'person.json',
+      'profile.csv',
+      'sessions.csv',
+      'tokens.csv',
+    ]);
     person = JSON.parse(files['person.json']!) as PersonExport;
   });
 
   it('holds the profile (decrypted e-mail and phone), the second factor kind and memberships', () => {
     expect(person.format).toBe('coffre.person-export.v1');
-    expect(person.profile).toMatchObject({ id: alice.id, username: 'alice', email: alice.email, phone, role: 'member', state: 'active' });
-    expect(person.secondFactor).toEqual({ method: 'totp', totpConfirmed: true, recoveryCodesLeft: alice.recovery!.length });
-    expect(person.memberships).toEqual([expect.objectContaining({ workspaceId: workspace, workspaceName: `Board ${marker}`, role: 'owner' })]);
+    expect(person.profile).toMatchObject({
+      id: alice.id,
+      username: 'alice',
+      email: alice.email,
+      phone,
+      role: 'member',
+      state: 'active',
+    });
+    expect(person.secondFactor).toEqual({
+      method: 'totp',
+      totpConfirmed: true,
+      recoveryCodesLeft: alice.recovery!.length,
+    });
+    expect(person.memberships).toEqual([
+      expect.objectContaining({ workspaceId: workspace, workspaceName: `Board ${marker}`, role: 'owner' }),
+    ]);
     expect(files['profile.csv']!.split('\r\n')[1]).toContain(alice.email);
     expect(files['memberships.csv']).toContain(`Board ${marker}`);
   });
@@ -96,12 +126,29 @@ describe('personal data export', () => {
     expect(files['tokens.csv']).toContain(`laptop ${marker}`);
     const db = env.t.appliance.db.db;
     const hashes = [
-      ...(await db.selectFrom('sessions').select('secret_hash').where('user_id', '=', alice.id).execute()).map((r) => r.secret_hash),
-      ...(await db.selectFrom('api_tokens').select('token_hash').where('user_id', '=', alice.id).execute()).map((r) => r.token_hash),
-      ...(await db.selectFrom('recovery_codes').select('code_hash').where('user_id', '=', alice.id).execute()).map((r) => r.code_hash),
+      ...(await db.selectFrom('sessions').select('secret_hash').where('user_id', '=', alice.id).execute()).map(
+        (r) => r.secret_hash,
+      ),
+      ...(await db.selectFrom('api_tokens').select('token_hash').where('user_id', '=', alice.id).execute()).map(
+        (r) => r.token_hash,
+      ),
+      ...(await db.selectFrom('recovery_codes').select('code_hash').where('user_id', '=', alice.id).execute()).map(
+        (r) => r.code_hash,
+      ),
     ];
     const u = (await env.t.appliance.identity.users.byId(alice.id))!;
-    const secrets = [aliceToken, sa.cookie.split('=')[1]!, alice.password, alice.totp!, ...alice.recovery!, ...hashes, u.password_hash!, u.totp_secret_enc!, u.email_enc, u.email_index];
+    const secrets = [
+      aliceToken,
+      sa.cookie.split('=')[1]!,
+      alice.password,
+      alice.totp!,
+      ...alice.recovery!,
+      ...hashes,
+      u.password_hash!,
+      u.totp_secret_enc!,
+      u.email_enc,
+      u.email_index,
+    ];
     const all = Object.values(files).join('\n');
     expect(secrets.filter((s) => all.includes(s))).toEqual([]);
   });
@@ -110,16 +157,27 @@ describe('personal data export', () => {
     const actions = person.audit.map((e) => e.action);
     expect(actions).toEqual(expect.arrayContaining(['user.invite', 'user.enrol', 'auth.login', 'workspace.create']));
     for (const e of person.audit) {
-      const mine = e.actor === `user:${alice.id}` || person.tokens.some((t) => e.actor === `token:${t.id}`) || Object.values(e.targets).includes(alice.id);
+      const mine =
+        e.actor === `user:${alice.id}` ||
+        person.tokens.some((t) => e.actor === `token:${t.id}`) ||
+        Object.values(e.targets).includes(alice.id);
       expect(mine, `${e.seq} ${e.action} ${e.actor}`).toBe(true);
     }
-    expect(person.audit.some((e) => e.actor === `user:${bob.id}` || Object.values(e.targets).includes(bob.id))).toBe(false);
-    expect(files['audit.csv']!.split('\r\n')[0]).toBe('seq,at,actor,action,outcome,reason,targets,sourceIp,userAgent,requestId,hash');
+    expect(person.audit.some((e) => e.actor === `user:${bob.id}` || Object.values(e.targets).includes(bob.id))).toBe(
+      false,
+    );
+    expect(files['audit.csv']!.split('\r\n')[0]).toBe(
+      'seq,at,actor,action,outcome,reason,targets,sourceIp,userAgent,requestId,hash',
+    );
     expect(files['audit.csv']!.trim().split('\r\n').length).toBe(person.audit.length + 1);
   });
 
-  it('works with the person\'s API token too', async () => {
-    const r = await env.app.inject({ method: 'GET', url: '/api/v1/users/me/export', headers: { authorization: `Bearer ${aliceToken}` } });
+  it("works with the person's API token too", async () => {
+    const r = await env.app.inject({
+      method: 'GET',
+      url: '/api/v1/users/me/export',
+      headers: { authorization: `Bearer ${aliceToken}` },
+    });
     expect(r.statusCode, r.body).toBe(200);
     expect((JSON.parse(unzip(r.rawPayload)['person.json']!) as PersonExport).profile.id).toBe(alice.id);
   });
@@ -129,12 +187,21 @@ describe('personal data export', () => {
     expect(r.statusCode, r.body).toBe(200);
     const p = JSON.parse(unzip(r.rawPayload)['person.json']!) as PersonExport;
     expect(p.profile).toMatchObject({ id: bob.id, email: bob.email });
-    const rec = await env.t.appliance.db.db.selectFrom('audit_events').selectAll().where('action', '=', 'user.export').orderBy('seq', 'desc').executeTakeFirstOrThrow();
+    const rec = await env.t.appliance.db.db
+      .selectFrom('audit_events')
+      .selectAll()
+      .where('action', '=', 'user.export')
+      .orderBy('seq', 'desc')
+      .executeTakeFirstOrThrow();
     expect(rec.actor).toBe(`user:${admin.id}`);
     expect(JSON.parse(rec.targets!)).toEqual([['user', bob.id]]);
     // nothing confidential in the record
     expect(JSON.stringify(rec)).not.toContain(bob.email);
-    const unknown = await env.app.inject({ method: 'GET', url: `/api/v1/users/${crypto.randomUUID()}/export`, headers: sAdmin.headers });
+    const unknown = await env.app.inject({
+      method: 'GET',
+      url: `/api/v1/users/${crypto.randomUUID()}/export`,
+      headers: sAdmin.headers,
+    });
     expect(unknown.statusCode).toBe(404);
   });
 

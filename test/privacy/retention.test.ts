@@ -13,7 +13,10 @@ let env: IdentityEnv;
 let u: Enrolled;
 
 beforeAll(async () => {
-  env = await openIdentityEnv({ COFFRE_CFG_privacy: JSON.stringify({ retention: { sessionsDays: 90, loginRecordsDays: 60, alertsDays: 365 } }), COFFRE_CFG_audit__checkpointIntervalMs: '86400000' });
+  env = await openIdentityEnv({
+    COFFRE_CFG_privacy: JSON.stringify({ retention: { sessionsDays: 90, loginRecordsDays: 60, alertsDays: 365 } }),
+    COFFRE_CFG_audit__checkpointIntervalMs: '86400000',
+  });
   u = await enrolUser(env, 'rita', 'member');
 }, 120_000);
 afterAll(async () => {
@@ -22,18 +25,24 @@ afterAll(async () => {
 });
 
 const db = () => env.t.appliance.db.db;
-const sessionIds = async () => (await db().selectFrom('sessions').select('id').where('user_id', '=', u.id).orderBy('created_at').execute()).map((r) => r.id);
+const sessionIds = async () =>
+  (await db().selectFrom('sessions').select('id').where('user_id', '=', u.id).orderBy('created_at').execute()).map(
+    (r) => r.id,
+  );
 
 describe('retention of personal data', () => {
   it('keeps what is younger than its retention, deletes what is older, per kind', async () => {
     const first = await signIn(env, u, '198.51.100.31');
-    expect((await env.app.inject({ method: 'POST', url: '/api/v1/auth/logout', headers: first.headers })).statusCode).toBe(200);
+    expect(
+      (await env.app.inject({ method: 'POST', url: '/api/v1/auth/logout', headers: first.headers })).statusCode,
+    ).toBe(200);
     const [ended] = await sessionIds();
     env.clock.advance(30 * DAY);
     await signIn(env, u, '198.51.100.32');
     const [, live] = await sessionIds();
     expect(live).toBeDefined();
-    const clients = async () => (await db().selectFrom('auth_known_clients').select('last_seen_at').where('user_id', '=', u.id).execute()).length;
+    const clients = async () =>
+      (await db().selectFrom('auth_known_clients').select('last_seen_at').where('user_id', '=', u.id).execute()).length;
     const clientsBefore = await clients();
     expect(clientsBefore).toBeGreaterThan(0);
 
@@ -60,6 +69,11 @@ describe('retention of personal data', () => {
   });
 
   it('the purge is a registered daily job', () => {
-    expect(env.t.appliance.scheduler.list()).toEqual(expect.arrayContaining([{ name: 'privacy.retention', schedule: '50 3 * * *' }, { name: 'privacy.rekey', schedule: '40 3 * * *' }]));
+    expect(env.t.appliance.scheduler.list()).toEqual(
+      expect.arrayContaining([
+        { name: 'privacy.retention', schedule: '50 3 * * *' },
+        { name: 'privacy.rekey', schedule: '40 3 * * *' },
+      ]),
+    );
   });
 });

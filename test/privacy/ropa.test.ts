@@ -5,7 +5,12 @@ import type { Config } from '../../src/config/index.js';
 /** The record of processing activities follows the configuration and escapes what it quotes. */
 describe('record of processing activities', () => {
   it('states each processing with its retention from the configuration', () => {
-    const c = { applianceId: 'app-1234', site: { name: 'Étude <Martin>', jurisdiction: 'FR' }, audit: { retentionDays: 400 }, privacy: { retention: { sessionsDays: 30, loginRecordsDays: 45, alertsDays: 200 } } } as unknown as Config;
+    const c = {
+      applianceId: 'app-1234',
+      site: { name: 'Étude <Martin>', jurisdiction: 'FR' },
+      audit: { retentionDays: 400 },
+      privacy: { retention: { sessionsDays: 30, loginRecordsDays: 45, alertsDays: 200 } },
+    } as unknown as Config;
     const html = ropaHtml(c, Date.UTC(2026, 11, 7));
     expect(html).toContain('<h1>Record of processing activities (GDPR art. 30)</h1>');
     expect(html).toContain('30 days after they end (privacy.retention.sessionsDays)');

@@ -13,7 +13,19 @@ export function opensslVerifies(data: Buffer, signatureB64: string, certPem: str
     const pub = execFileSync('openssl', ['x509', '-in', path.join(dir, 'seal-cert.pem'), '-pubkey', '-noout']);
     fs.writeFileSync(path.join(dir, 'seal-pub.pem'), pub);
     try {
-      const out = execFileSync('openssl', ['dgst', '-sha256', '-verify', path.join(dir, 'seal-pub.pem'), '-signature', path.join(dir, 'proof.json.sig'), path.join(dir, 'proof.json')], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const out = execFileSync(
+        'openssl',
+        [
+          'dgst',
+          '-sha256',
+          '-verify',
+          path.join(dir, 'seal-pub.pem'),
+          '-signature',
+          path.join(dir, 'proof.json.sig'),
+          path.join(dir, 'proof.json'),
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
       return out.toString().includes('Verified OK');
     } catch {
       return false;

@@ -36,7 +36,11 @@ afterAll(async () => env?.close());
 const db = () => env.t.appliance.db.db;
 const verify = (u: User, id: string) => env.req('POST', `/api/v1/documents/${id}/verify`, { token: u.token, json: {} });
 async function blobFile(documentId: string): Promise<string> {
-  const v = await db().selectFrom('vault_versions').select('blob_id').where('document_id', '=', documentId).executeTakeFirstOrThrow();
+  const v = await db()
+    .selectFrom('vault_versions')
+    .select('blob_id')
+    .where('document_id', '=', documentId)
+    .executeTakeFirstOrThrow();
   return path.join(env.t.appliance.config.storage.dir, v.blob_id.slice(0, 2), v.blob_id);
 }
 
@@ -44,10 +48,19 @@ describe('integrity control', () => {
   it('passes on intact blobs; members only (others get the 404 of a missing document)', async () => {
     const r = await verify(viewer, good.id);
     expect(r.status, r.body.toString()).toBe(200);
-    expect(r.json()).toMatchObject({ type: 'coffre.integrity-report', ok: true, versions: 1, bytes: 3 * 1024 * 1024 + 17, failures: [] });
+    expect(r.json()).toMatchObject({
+      type: 'coffre.integrity-report',
+      ok: true,
+      versions: 1,
+      bytes: 3 * 1024 * 1024 + 17,
+      failures: [],
+    });
     // the scrub's bound: 4 MiB/s over 3 MiB takes at least ~0.75 s
     const t0 = Date.now();
-    const paced = await env.t.appliance.vault.verifyScope({ kind: 'document', id: good.id }, { bytesPerSecond: 4 * 1024 * 1024 });
+    const paced = await env.t.appliance.vault.verifyScope(
+      { kind: 'document', id: good.id },
+      { bytesPerSecond: 4 * 1024 * 1024 },
+    );
     expect(paced.ok).toBe(true);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(700);
     for (const u of [outsider, admin]) {
@@ -72,15 +85,29 @@ describe('integrity control', () => {
     const cert = await env.t.appliance.seals.certificate();
     expect(seal).toMatchObject({ algorithm: 'ECDSA-P256-SHA256', certificateFingerprint: cert.fingerprint });
     expect(opensslVerifies(Buffer.from(canonicalJson(report)), seal.signature, cert.pem)).toBe(true);
-    expect(opensslVerifies(Buffer.from(canonicalJson({ ...report, ok: true, failures: [] })), seal.signature, cert.pem)).toBe(false);
-    const alerts = await db().selectFrom('alerts').select(['kind', 'severity', 'targets']).where('kind', '=', 'vault.integrity').execute();
+    expect(
+      opensslVerifies(Buffer.from(canonicalJson({ ...report, ok: true, failures: [] })), seal.signature, cert.pem),
+    ).toBe(false);
+    const alerts = await db()
+      .selectFrom('alerts')
+      .select(['kind', 'severity', 'targets'])
+      .where('kind', '=', 'vault.integrity')
+      .execute();
     expect(alerts.some((a) => a.severity === 'critical' && a.targets?.includes(bad.id))).toBe(true);
     expect(alerts.some((a) => a.targets?.includes(good.id))).toBe(false);
-    const audited = await db().selectFrom('audit_events').select(['outcome', 'reason']).where('action', '=', 'vault.verify').execute();
+    const audited = await db()
+      .selectFrom('audit_events')
+      .select(['outcome', 'reason'])
+      .where('action', '=', 'vault.verify')
+      .execute();
     expect(audited.some((a) => a.outcome === 'failure' && a.reason === 'INTEGRITY')).toBe(true);
 
     // the scrub job over the whole store, through the scheduler
-    const job = await env.t.appliance.scheduler.run<{ ok: boolean; versions: number; failures: { documentId: string }[] }>('vault.scrub', { trigger: 'cli', actor: 'local:test' });
+    const job = await env.t.appliance.scheduler.run<{
+      ok: boolean;
+      versions: number;
+      failures: { documentId: string }[];
+    }>('vault.scrub', { trigger: 'cli', actor: 'local:test' });
     expect(job.result.ok).toBe(false);
     expect(job.result.versions).toBe(2);
     expect(job.result.failures.map((f) => f.documentId)).toEqual([bad.id]);

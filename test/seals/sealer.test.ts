@@ -22,7 +22,14 @@ afterAll(async () => {
 describe('the sealing key', () => {
   it('is made at init inside the HSM: ECDSA P-256, sensitive, never extractable; a self-signed certificate names the appliance', async () => {
     const a = await t.appliance.keys.provider.signingKeyAttributes('seal');
-    expect(a).toMatchObject({ sensitive: true, extractable: false, alwaysSensitive: true, neverExtractable: true, token: true, private: true });
+    expect(a).toMatchObject({
+      sensitive: true,
+      extractable: false,
+      alwaysSensitive: true,
+      neverExtractable: true,
+      token: true,
+      private: true,
+    });
     const c = await t.appliance.seals.certificate();
     expect(c).toMatchObject({ source: 'self-signed', fingerprint: expect.stringMatching(/^[0-9a-f]{64}$/) });
     expect(c.subject).toContain(`CN=Coffre seal ${t.init.applianceId}`);
@@ -34,7 +41,9 @@ describe('the sealing key', () => {
     expect(text.out).toMatch(/Digital Signature, Non Repudiation/);
     expect(text.out).toMatch(/CA:FALSE/);
     // the self-signature itself is made by the HSM key
-    expect(openssl(['verify', '-partial_chain', '-CAfile', path.join(work, 'self.pem'), path.join(work, 'self.pem')]).out).toMatch(/OK/);
+    expect(
+      openssl(['verify', '-partial_chain', '-CAfile', path.join(work, 'self.pem'), path.join(work, 'self.pem')]).out,
+    ).toMatch(/OK/);
   });
 
   it('signs inside the HSM; openssl alone verifies with the certificate, and refuses a changed byte or another signature', async () => {
@@ -68,9 +77,48 @@ describe('the sealing key', () => {
     expect((await cli(['keys', 'seal-csr', '--data-dir', t.dataDir, '--out', csr])).code).toBe(2); // never overwritten
     // the customer's CA
     const ca = (f: string) => path.join(work, f);
-    expect(openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', ca('ca.key'), '-out', ca('ca.pem'), '-days', '30', '-subj', '/CN=Customer CA']).status).toBe(0);
-    expect(openssl(['x509', '-req', '-in', csr, '-CA', ca('ca.pem'), '-CAkey', ca('ca.key'), '-CAcreateserial', '-days', '30', '-copy_extensions', 'copy', '-out', ca('issued.pem')]).status).toBe(0);
-    fs.writeFileSync(ca('chain.pem'), fs.readFileSync(ca('issued.pem'), 'utf8') + fs.readFileSync(ca('ca.pem'), 'utf8'));
+    expect(
+      openssl([
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        ca('ca.key'),
+        '-out',
+        ca('ca.pem'),
+        '-days',
+        '30',
+        '-subj',
+        '/CN=Customer CA',
+      ]).status,
+    ).toBe(0);
+    expect(
+      openssl([
+        'x509',
+        '-req',
+        '-in',
+        csr,
+        '-CA',
+        ca('ca.pem'),
+        '-CAkey',
+        ca('ca.key'),
+        '-CAcreateserial',
+        '-days',
+        '30',
+        '-copy_extensions',
+        'copy',
+        '-out',
+        ca('issued.pem'),
+      ]).status,
+    ).toBe(0);
+    fs.writeFileSync(
+      ca('chain.pem'),
+      fs.readFileSync(ca('issued.pem'), 'utf8') + fs.readFileSync(ca('ca.pem'), 'utf8'),
+    );
     const imp = await cli(['keys', 'seal-cert', 'import', ca('chain.pem'), '--data-dir', t.dataDir, '--json']);
     expect(imp.code, imp.err).toBe(0);
     expect(JSON.parse(imp.out)).toMatchObject({ source: 'imported', issuer: 'CN=Customer CA' });
@@ -78,7 +126,10 @@ describe('the sealing key', () => {
     const current = JSON.parse(show.out) as { pem: string; source: string };
     expect(current.source).toBe('imported');
     // a signature made now checks against the CA-issued certificate, and that certificate against the CA
-    const b = await openAppliance({ dataDir: t.dataDir, log: createLogger({ level: 'silent', destination: 'stderr' }) });
+    const b = await openAppliance({
+      dataDir: t.dataDir,
+      log: createLogger({ level: 'silent', destination: 'stderr' }),
+    });
     try {
       const data = Buffer.from('sealed under the CA-issued certificate');
       const sig = await b.seals.sign(data);
@@ -97,13 +148,18 @@ describe('the sealing key', () => {
     const junk = await cli(['keys', 'seal-cert', 'import', ca('junk.pem'), '--data-dir', t.dataDir]);
     expect(junk.code).toBe(2);
     expect(junk.err).toMatch(/^SEAL_CERT_INVALID: .*holds no PEM certificate/m);
-    expect(JSON.parse((await cli(['keys', 'seal-cert', 'show', '--data-dir', t.dataDir, '--json'])).out)).toMatchObject({ source: 'imported' });
+    expect(JSON.parse((await cli(['keys', 'seal-cert', 'show', '--data-dir', t.dataDir, '--json'])).out)).toMatchObject(
+      { source: 'imported' },
+    );
   });
 
   it('an install without a sealing certificate gets one, for the same HSM key, at its next start', async () => {
     const before = await t.appliance.seals.certificate();
     await t.appliance.db.db.deleteFrom('seal_certificates').execute();
-    const b = await openAppliance({ dataDir: t.dataDir, log: createLogger({ level: 'silent', destination: 'stderr' }) });
+    const b = await openAppliance({
+      dataDir: t.dataDir,
+      log: createLogger({ level: 'silent', destination: 'stderr' }),
+    });
     try {
       const c = await b.seals.certificate();
       expect(c.source).toBe('self-signed');

@@ -16,7 +16,15 @@ let work: string;
 beforeAll(async () => {
   tsa = await startTestTsa();
   clock = new FakeClock(Date.UTC(2026, 10, 2, 9, 0, 0));
-  t = await createTestAppliance({ clock, env: { COFFRE_CFG_seals__tsa__urls: JSON.stringify([tsa.url]), COFFRE_CFG_seals__tsa__caFile: tsa.caFile, COFFRE_CFG_seals__tsa__alertAfterMs: '600000', COFFRE_CFG_jobs__enabled: 'false' } });
+  t = await createTestAppliance({
+    clock,
+    env: {
+      COFFRE_CFG_seals__tsa__urls: JSON.stringify([tsa.url]),
+      COFFRE_CFG_seals__tsa__caFile: tsa.caFile,
+      COFFRE_CFG_seals__tsa__alertAfterMs: '600000',
+      COFFRE_CFG_jobs__enabled: 'false',
+    },
+  });
   work = tempDir('coffre-ts-');
 });
 afterAll(async () => {
@@ -25,9 +33,17 @@ afterAll(async () => {
   fs.rmSync(work, { recursive: true, force: true });
 });
 
-const seal = async () => (await t.appliance.scheduler.run<SealResult>('audit.seal', { trigger: 'cli', actor: 'local:test' })).result;
-const states = async () => (await t.appliance.db.db.selectFrom('audit_seals').select(['day', 'ts_state']).orderBy('day').execute()).map((r) => [r.day, r.ts_state]);
-const alerts = async () => (await t.appliance.db.db.selectFrom('audit_events').select('targets').where('action', '=', 'alert.raised').execute()).map((r) => (JSON.parse(r.targets ?? '[]') as [string, string][]).find(([k]) => k === 'kind')?.[1]);
+const seal = async () =>
+  (await t.appliance.scheduler.run<SealResult>('audit.seal', { trigger: 'cli', actor: 'local:test' })).result;
+const states = async () =>
+  (await t.appliance.db.db.selectFrom('audit_seals').select(['day', 'ts_state']).orderBy('day').execute()).map((r) => [
+    r.day,
+    r.ts_state,
+  ]);
+const alerts = async () =>
+  (
+    await t.appliance.db.db.selectFrom('audit_events').select('targets').where('action', '=', 'alert.raised').execute()
+  ).map((r) => (JSON.parse(r.targets ?? '[]') as [string, string][]).find(([k]) => k === 'kind')?.[1]);
 
 describe('RFC 3161 timestamps on the daily seals', () => {
   it('TSA down: the seal is made and left pending, retried, alerted after the delay; TSA back: granted, and openssl ts -verify accepts it', async () => {
@@ -57,11 +73,37 @@ describe('RFC 3161 timestamps on the daily seals', () => {
     expect(ex.code, ex.err).toBe(0);
     expect(JSON.parse(ex.out)).toMatchObject({ seals: 2, timestamped: 2 });
     for (const d of ['2026-11-02', '2026-11-03']) {
-      const v = openssl(['ts', '-verify', '-data', path.join(dir, `seal-${d}.json`), '-in', path.join(dir, `seal-${d}.json.tsr`), '-CAfile', tsa.caFile, '-untrusted', tsa.certFile]);
+      const v = openssl([
+        'ts',
+        '-verify',
+        '-data',
+        path.join(dir, `seal-${d}.json`),
+        '-in',
+        path.join(dir, `seal-${d}.json.tsr`),
+        '-CAfile',
+        tsa.caFile,
+        '-untrusted',
+        tsa.certFile,
+      ]);
       expect(v.out, d).toMatch(/Verification: OK/);
     }
     // a token moved to the other day's seal is refused
-    expect(openssl(['ts', '-verify', '-data', path.join(dir, 'seal-2026-11-03.json'), '-in', path.join(dir, 'seal-2026-11-02.json.tsr'), '-CAfile', tsa.caFile, '-untrusted', tsa.certFile]).out).toMatch(/Verification: FAILED/);
-    expect(fs.readFileSync(path.join(dir, 'README.txt'), 'utf8')).toContain('openssl ts -verify -data seal-2026-11-03.json -in seal-2026-11-03.json.tsr');
+    expect(
+      openssl([
+        'ts',
+        '-verify',
+        '-data',
+        path.join(dir, 'seal-2026-11-03.json'),
+        '-in',
+        path.join(dir, 'seal-2026-11-02.json.tsr'),
+        '-CAfile',
+        tsa.caFile,
+        '-untrusted',
+        tsa.certFile,
+      ]).out,
+    ).toMatch(/Verification: FAILED/);
+    expect(fs.readFileSync(path.join(dir, 'README.txt'), 'utf8')).toContain(
+      'openssl ts -verify -data seal-2026-11-03.json -in seal-2026-11-03.json.tsr',
+    );
   });
 });

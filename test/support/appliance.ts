@@ -20,10 +20,19 @@ export interface TestAppliance {
   close(): Promise<void>;
 }
 
-export async function createTestAppliance(o: Partial<Omit<ApplianceOptions, 'dataDir'>> & { token?: TestToken; keep?: boolean } = {}): Promise<TestAppliance> {
+export async function createTestAppliance(
+  o: Partial<Omit<ApplianceOptions, 'dataDir'>> & { token?: TestToken; keep?: boolean } = {},
+): Promise<TestAppliance> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'coffre-test-'));
   const token = o.token ?? createTestToken();
-  const init = await initAppliance({ dataDir, jurisdiction: 'FR', timeZone: 'UTC', hostnames: ['localhost'], actor: 'local:test', hsm: token.section });
+  const init = await initAppliance({
+    dataDir,
+    jurisdiction: 'FR',
+    timeZone: 'UTC',
+    hostnames: ['localhost'],
+    actor: 'local:test',
+    hsm: token.section,
+  });
   // COFFRE_TEST_DIALECT=postgres: the same tests on a throwaway PostgreSQL cluster (docs/scale-out.md),
   // written into config.json so that CLI processes started by a test use it too
   let pg: TestPostgres | undefined;
@@ -31,10 +40,22 @@ export async function createTestAppliance(o: Partial<Omit<ApplianceOptions, 'dat
     pg = await startPostgres();
     const file = path.join(dataDir, 'config.json');
     const cfg = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
-    cfg.database = { type: 'postgres', host: pg.host, port: pg.port, database: pg.database, user: pg.user, ssl: false, maxConnections: 8 };
+    cfg.database = {
+      type: 'postgres',
+      host: pg.host,
+      port: pg.port,
+      database: pg.database,
+      user: pg.user,
+      ssl: false,
+      maxConnections: 8,
+    };
     fs.writeFileSync(file, JSON.stringify(cfg, null, 2));
   }
-  const appliance = await openAppliance({ log: createLogger({ level: 'silent', destination: 'stderr' }), ...o, dataDir }).catch(async (e: unknown) => {
+  const appliance = await openAppliance({
+    log: createLogger({ level: 'silent', destination: 'stderr' }),
+    ...o,
+    dataDir,
+  }).catch(async (e: unknown) => {
     await pg?.stop();
     throw e;
   });

@@ -30,7 +30,8 @@ export interface Watched {
 }
 
 export async function launchChromium(caPem: string): Promise<Watched> {
-  if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (scripts/test installs it)`);
+  if (!fs.existsSync(CHROMIUM))
+    throw new Error(`${CHROMIUM} is missing: apt-get install chromium (scripts/test installs it)`);
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
@@ -52,7 +53,8 @@ export async function launchChromium(caPem: string): Promise<Watched> {
   const watch = (page: Page) => {
     page.on('console', (m) => {
       const t = m.text();
-      if (/Content Security Policy|Refused to (?:load|execute|apply|evaluate|connect|frame|create)/i.test(t)) cspViolations.push(`console: ${t}`);
+      if (/Content Security Policy|Refused to (?:load|execute|apply|evaluate|connect|frame|create)/i.test(t))
+        cspViolations.push(`console: ${t}`);
       else if (m.type() === 'error') consoleErrors.push(t);
     });
     page.on('pageerror', (e) => pageErrors.push(String(e)));
@@ -63,14 +65,21 @@ export async function launchChromium(caPem: string): Promise<Watched> {
     consoleErrors,
     pageErrors,
     async newContext(opts = {}) {
-      const ctx = await browser.newContext({ acceptDownloads: true, viewport: { width: 1366, height: 860 }, locale: opts.locale ?? 'en-US', ...(opts.userAgent ? { userAgent: opts.userAgent } : {}) });
+      const ctx = await browser.newContext({
+        acceptDownloads: true,
+        viewport: { width: 1366, height: 860 },
+        locale: opts.locale ?? 'en-US',
+        ...(opts.userAgent ? { userAgent: opts.userAgent } : {}),
+      });
       ctx.setDefaultTimeout(15_000);
       await ctx.exposeBinding('__coffreCspViolation', (_src, v: string) => {
         cspViolations.push(`event: ${v}`);
       });
       await ctx.addInitScript(() => {
         document.addEventListener('securitypolicyviolation', (e) => {
-          (window as unknown as { __coffreCspViolation(v: string): void }).__coffreCspViolation(`${e.violatedDirective} blocked ${e.blockedURI || '(inline)'} at ${e.sourceFile}:${e.lineNumber}`);
+          (window as unknown as { __coffreCspViolation(v: string): void }).__coffreCspViolation(
+            `${e.violatedDirective} blocked ${e.blockedURI || '(inline)'} at ${e.sourceFile}:${e.lineNumber}`,
+          );
         });
       });
       ctx.on('page', watch);

@@ -29,14 +29,22 @@ export function createGpg(algo: 'cv25519' | 'rsa3072' = 'cv25519', o: { at?: Dat
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'gpg-'));
   fs.chmodSync(home, 0o700);
   const run = (args: string[], input?: Buffer): Buffer => {
-    const r = spawnSync('gpg', ['--homedir', home, '--batch', '--yes', '--no-tty', '--pinentry-mode', 'loopback', '--passphrase', '', ...args], { input, maxBuffer: 1 << 30 });
+    const r = spawnSync(
+      'gpg',
+      ['--homedir', home, '--batch', '--yes', '--no-tty', '--pinentry-mode', 'loopback', '--passphrase', '', ...args],
+      { input, maxBuffer: 1 << 30 },
+    );
     if (r.status !== 0) throw new Error(`gpg ${args.join(' ')} failed (${r.status}): ${r.stderr.toString()}`);
     return r.stdout;
   };
   const [primary, sub] = algo === 'cv25519' ? ['ed25519', 'cv25519'] : ['rsa3072', 'rsa3072'];
   const faked = o.at ? ['--faked-system-time', `${Math.floor(o.at.getTime() / 1000)}!`] : [];
   run([...faked, '--quick-gen-key', 'Coffre Escrow <escrow@example.fr>', primary, 'sign', 'never']);
-  const fpr = run(['--list-keys', '--with-colons']).toString().split('\n').find((l) => l.startsWith('fpr:'))!.split(':')[9]!;
+  const fpr = run(['--list-keys', '--with-colons'])
+    .toString()
+    .split('\n')
+    .find((l) => l.startsWith('fpr:'))!
+    .split(':')[9]!;
   run([...faked, '--quick-add-key', fpr, sub, 'encr', 'never']);
   const publicKey = run(['--export', '--armor', fpr]).toString();
   return {

@@ -20,8 +20,13 @@ export interface TestPostgres {
 
 function binDir(): string {
   const root = '/usr/lib/postgresql';
-  const versions = fs.existsSync(root) ? fs.readdirSync(root).filter((v) => fs.existsSync(path.join(root, v, 'bin', 'postgres'))) : [];
-  if (!versions.length) throw new Error('PostgreSQL is not installed (/usr/lib/postgresql/*/bin/postgres); ./scripts/test installs the postgresql package');
+  const versions = fs.existsSync(root)
+    ? fs.readdirSync(root).filter((v) => fs.existsSync(path.join(root, v, 'bin', 'postgres')))
+    : [];
+  if (!versions.length)
+    throw new Error(
+      'PostgreSQL is not installed (/usr/lib/postgresql/*/bin/postgres); ./scripts/test installs the postgresql package',
+    );
   return path.join(root, versions.sort((a, b) => Number(b) - Number(a))[0]!, 'bin');
 }
 
@@ -41,11 +46,31 @@ export async function startPostgres(): Promise<TestPostgres> {
   const data = path.join(dir, 'data');
   const asPostgres = process.getuid?.() === 0 ? ['runuser', '-u', 'postgres', '--'] : [];
   if (asPostgres.length) execFileSync('chown', ['postgres:postgres', dir]);
-  const run = (cmd: string, args: string[]) => (asPostgres.length ? execFileSync(asPostgres[0]!, [...asPostgres.slice(1), cmd, ...args], { stdio: 'pipe' }) : execFileSync(cmd, args, { stdio: 'pipe' }));
+  const run = (cmd: string, args: string[]) =>
+    asPostgres.length
+      ? execFileSync(asPostgres[0]!, [...asPostgres.slice(1), cmd, ...args], { stdio: 'pipe' })
+      : execFileSync(cmd, args, { stdio: 'pipe' });
   run(path.join(bin, 'initdb'), ['-D', data, '-U', 'coffre', '-A', 'trust', '-E', 'UTF8', '--no-sync', '--locale=C']);
   const port = await freePort();
-  const args = ['-D', data, '-k', dir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'max_connections=60'];
-  const child: ChildProcess = asPostgres.length ? spawn(asPostgres[0]!, [...asPostgres.slice(1), path.join(bin, 'postgres'), ...args], { stdio: ['ignore', 'ignore', 'pipe'] }) : spawn(path.join(bin, 'postgres'), args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const args = [
+    '-D',
+    data,
+    '-k',
+    dir,
+    '-p',
+    String(port),
+    '-c',
+    'listen_addresses=127.0.0.1',
+    '-c',
+    'fsync=off',
+    '-c',
+    'max_connections=60',
+  ];
+  const child: ChildProcess = asPostgres.length
+    ? spawn(asPostgres[0]!, [...asPostgres.slice(1), path.join(bin, 'postgres'), ...args], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      })
+    : spawn(path.join(bin, 'postgres'), args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   child.stderr?.on('data', (d: Buffer) => (log += d.toString()));
   const deadline = Date.now() + 30_000;

@@ -33,7 +33,10 @@ export interface WebhookReceiver {
   close(): Promise<void>;
 }
 
-export async function startWebhookReceiver(dir: string, secret = 'webhook-secret-0123456789abcdef'): Promise<WebhookReceiver> {
+export async function startWebhookReceiver(
+  dir: string,
+  secret = 'webhook-secret-0123456789abcdef',
+): Promise<WebhookReceiver> {
   const cert = await makeSelfSigned(['localhost']);
   const caFile = path.join(dir, 'webhook-ca.pem');
   fs.writeFileSync(caFile, cert.certPem);
@@ -48,7 +51,11 @@ export async function startWebhookReceiver(dir: string, secret = 'webhook-secret
     req.on('data', (d: Buffer) => (body += d.toString('utf8')));
     req.on('end', () => {
       const ts = String(req.headers['x-coffre-timestamp'] ?? '');
-      const hit = { headers: req.headers, body, signed: req.headers['x-coffre-signature'] === webhookSignature(secret, ts, body) };
+      const hit = {
+        headers: req.headers,
+        body,
+        signed: req.headers['x-coffre-signature'] === webhookSignature(secret, ts, body),
+      };
       hits.push(hit);
       if (failing > 0) {
         failing -= 1;
@@ -85,7 +92,12 @@ export async function startWebhookReceiver(dir: string, secret = 'webhook-secret
 }
 
 /** A syslog-over-TLS collector and a reader of the alert notices it got. */
-export async function startSyslogReceiver(): Promise<{ collector: TestCollector; port: number; caPem: string; notices(): AlertNotice[] }> {
+export async function startSyslogReceiver(): Promise<{
+  collector: TestCollector;
+  port: number;
+  caPem: string;
+  notices(): AlertNotice[];
+}> {
   const cert = await makeSelfSigned([]);
   const collector = new TestCollector('tls', { key: cert.keyPem, cert: cert.certPem });
   const port = await collector.start();
@@ -101,9 +113,13 @@ export async function startSyslogReceiver(): Promise<{ collector: TestCollector;
 function decodeBody(raw: string): string {
   const [head, ...rest] = raw.split(/\r?\n\r?\n/);
   const body = rest.join('\n\n');
-  if (/content-transfer-encoding:\s*base64/i.test(head ?? '')) return Buffer.from(body.replace(/\s+/g, ''), 'base64').toString('utf8');
+  if (/content-transfer-encoding:\s*base64/i.test(head ?? ''))
+    return Buffer.from(body.replace(/\s+/g, ''), 'base64').toString('utf8');
   // the SMTP sink already undid soft line breaks and =3D; undo the remaining =XX escapes (UTF-8 bytes)
-  return Buffer.from(body.replace(/=([0-9A-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1').toString('utf8');
+  return Buffer.from(
+    body.replace(/=([0-9A-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))),
+    'latin1',
+  ).toString('utf8');
 }
 
 /** An SMTP server (STARTTLS required) and a reader of the alert notices mailed to it. */

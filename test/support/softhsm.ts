@@ -19,7 +19,12 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import { Value } from '@sinclair/typebox/value';
 import { KeysSection, type KeysConfig } from '../../src/config/sections/keys.js';
-import { SOFTHSM_MODULE, createSoftHsmToken, writeSoftHsmConf, type KeysFileSection } from '../../src/keys/bootstrap.js';
+import {
+  SOFTHSM_MODULE,
+  createSoftHsmToken,
+  writeSoftHsmConf,
+  type KeysFileSection,
+} from '../../src/keys/bootstrap.js';
 
 export interface TestToken {
   /** this process's SoftHSM2 directory (configuration and token directory) */
@@ -43,7 +48,8 @@ let processDir: { dir: string; conf: string; tokenDir: string } | undefined;
 /** The SoftHSM2 configuration of this process (one per test file). */
 export function softHsmDir(): { dir: string; conf: string; tokenDir: string } {
   if (processDir) return processDir;
-  if (!fs.existsSync(SOFTHSM_MODULE)) throw new Error(`SoftHSM2 is not installed (${SOFTHSM_MODULE}); run ./scripts/test, which installs it`);
+  if (!fs.existsSync(SOFTHSM_MODULE))
+    throw new Error(`SoftHSM2 is not installed (${SOFTHSM_MODULE}); run ./scripts/test, which installs it`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `coffre-softhsm-${process.pid}-`));
   fs.chmodSync(dir, 0o700);
   const conf = path.join(dir, 'softhsm2.conf');
@@ -61,7 +67,14 @@ export function createTestToken(o: { label?: string; kekLabel?: string } = {}): 
   const pinFile = path.join(dir, `${label}.pin`);
   const info = createSoftHsmToken(conf, label, pinFile);
   const kekLabel = o.kekLabel ?? 'coffre-kek';
-  const section: KeysFileSection = { type: 'pkcs11', module: SOFTHSM_MODULE, tokenLabel: label, pinFile, softhsmConfFile: conf, kekLabel };
+  const section: KeysFileSection = {
+    type: 'pkcs11',
+    module: SOFTHSM_MODULE,
+    tokenLabel: label,
+    pinFile,
+    softhsmConfFile: conf,
+    kekLabel,
+  };
   return {
     dir,
     conf,

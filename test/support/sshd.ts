@@ -49,10 +49,11 @@ function descendants(pid: number): number[] {
   }
   const out: number[] = [];
   const walk = (p: number) => {
-    for (const [c, pp] of parent) if (pp === p) {
-      out.push(c);
-      walk(c);
-    }
+    for (const [c, pp] of parent)
+      if (pp === p) {
+        out.push(c);
+        walk(c);
+      }
   };
   walk(pid);
   return out;
@@ -86,7 +87,8 @@ async function waitForBanner(port: number, timeoutMs: number, proc: ChildProcess
       });
     });
     if (ok) return;
-    if (Date.now() > deadline) throw new Error(`sshd did not answer on 127.0.0.1:${port} within ${timeoutMs} ms: ${log()}`);
+    if (Date.now() > deadline)
+      throw new Error(`sshd did not answer on 127.0.0.1:${port} within ${timeoutMs} ms: ${log()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -97,16 +99,20 @@ async function waitForBanner(port: number, timeoutMs: number, proc: ChildProcess
  * file systems are untouched.
  */
 export async function startSshd(o: { small?: Record<string, string> } = {}): Promise<Sshd> {
-  if (!fs.existsSync(SSHD)) throw new Error(`${SSHD} is missing: apt-get install openssh-server (scripts/test installs it)`);
+  if (!fs.existsSync(SSHD))
+    throw new Error(`${SSHD} is missing: apt-get install openssh-server (scripts/test installs it)`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'coffre-sshd-'));
   const root = path.join(dir, 'srv');
   fs.mkdirSync(root);
-  const keygen = (file: string) => execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'coffre-test', '-f', file]);
+  const keygen = (file: string) =>
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'coffre-test', '-f', file]);
   keygen(path.join(dir, 'host_ed25519'));
   keygen(path.join(dir, 'user_ed25519'));
   fs.copyFileSync(path.join(dir, 'user_ed25519.pub'), path.join(dir, 'authorized_keys'));
   const hostKeyLine = fs.readFileSync(path.join(dir, 'host_ed25519.pub'), 'utf8').trim();
-  const fp = execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', path.join(dir, 'host_ed25519.pub')]).toString().split(/\s+/)[1]!;
+  const fp = execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', path.join(dir, 'host_ed25519.pub')])
+    .toString()
+    .split(/\s+/)[1]!;
   const port = await freePort();
   const user = os.userInfo().username;
   fs.writeFileSync(

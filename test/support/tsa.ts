@@ -29,10 +29,67 @@ const run = (args: string[], cwd: string) => execFileSync('openssl', args, { cwd
 
 export async function startTestTsa(): Promise<TestTsa> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'coffre-tsa-'));
-  run(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '30', '-subj', '/CN=Test TSA Root'], dir);
-  fs.writeFileSync(path.join(dir, 'ext.cnf'), 'extendedKeyUsage = critical, timeStamping\nkeyUsage = critical, digitalSignature\nbasicConstraints = CA:FALSE\n');
-  run(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'tsa.key', '-out', 'tsa.csr', '-subj', '/CN=Test TSA'], dir);
-  run(['x509', '-req', '-in', 'tsa.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '30', '-extfile', 'ext.cnf', '-out', 'tsa.pem'], dir);
+  run(
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.pem',
+      '-days',
+      '30',
+      '-subj',
+      '/CN=Test TSA Root',
+    ],
+    dir,
+  );
+  fs.writeFileSync(
+    path.join(dir, 'ext.cnf'),
+    'extendedKeyUsage = critical, timeStamping\nkeyUsage = critical, digitalSignature\nbasicConstraints = CA:FALSE\n',
+  );
+  run(
+    [
+      'req',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      'tsa.key',
+      '-out',
+      'tsa.csr',
+      '-subj',
+      '/CN=Test TSA',
+    ],
+    dir,
+  );
+  run(
+    [
+      'x509',
+      '-req',
+      '-in',
+      'tsa.csr',
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-days',
+      '30',
+      '-extfile',
+      'ext.cnf',
+      '-out',
+      'tsa.pem',
+    ],
+    dir,
+  );
   fs.writeFileSync(path.join(dir, 'serial'), '01\n');
   fs.writeFileSync(
     path.join(dir, 'ts.cnf'),

@@ -39,7 +39,9 @@ describe('coffre doc put / get / list', () => {
 
     const list = await coffre(['doc', 'list', '--workspace', s.workspace, '--json']);
     expect(list.code, list.stderr).toBe(0);
-    expect(JSON.parse(list.stdout).documents).toEqual([expect.objectContaining({ id: r.id, name: 'Board minutes.pdf', version: 2 })]);
+    expect(JSON.parse(list.stdout).documents).toEqual([
+      expect.objectContaining({ id: r.id, name: 'Board minutes.pdf', version: 2 }),
+    ]);
     const human = await coffre(['doc', 'list', '--workspace', s.workspace]);
     expect(human.stdout).toContain('Board minutes.pdf');
 
@@ -63,10 +65,19 @@ describe('coffre doc put / get / list', () => {
     const noFile = await coffre(['doc', 'put', '--workspace', s.workspace, path.join(dir, 'absent')]);
     expect(noFile.code).toBe(2);
     expect(noFile.stderr).toMatch(/^USAGE: /);
-    const foreign = await coffre(['doc', 'put', '--workspace', '00000000-0000-4000-8000-000000000000', path.join(dir, 'v2.pdf')]);
+    const foreign = await coffre([
+      'doc',
+      'put',
+      '--workspace',
+      '00000000-0000-4000-8000-000000000000',
+      path.join(dir, 'v2.pdf'),
+    ]);
     expect(foreign.code).toBe(1);
     expect(foreign.stderr).toMatch(/^WORKSPACE_NOT_FOUND: /);
-    const noToken = await coffre(['doc', 'list', '--workspace', s.workspace], { COFFRE_URL: s.url, COFFRE_CA: s.caFile });
+    const noToken = await coffre(['doc', 'list', '--workspace', s.workspace], {
+      COFFRE_URL: s.url,
+      COFFRE_CA: s.caFile,
+    });
     expect(noToken.code).toBe(2);
     expect(noToken.stderr).toMatch(/^USAGE: COFFRE_TOKEN/);
   });

@@ -63,7 +63,11 @@ describe('Range requests: random access by chunk', () => {
   });
 
   it('raised no integrity alert while serving ranges (every chunk verified clean)', async () => {
-    const alerts = await env.t.appliance.db.db.selectFrom('alerts').select('kind').where('kind', '=', 'vault.integrity').execute();
+    const alerts = await env.t.appliance.db.db
+      .selectFrom('alerts')
+      .select('kind')
+      .where('kind', '=', 'vault.integrity')
+      .execute();
     expect(alerts).toEqual([]);
   });
 
@@ -74,17 +78,29 @@ describe('Range requests: random access by chunk', () => {
       expect(r.json().error.code).toBe('RANGE_NOT_SATISFIABLE');
     }
     const empty = await upload(env, alice, ws, 'empty', Buffer.alloc(0));
-    const r = await env.req('GET', `/api/v1/documents/${empty.id}/content`, { token: alice.token, headers: { range: 'bytes=0-' } });
+    const r = await env.req('GET', `/api/v1/documents/${empty.id}/content`, {
+      token: alice.token,
+      headers: { range: 'bytes=0-' },
+    });
     expect(r.status).toBe(416);
   });
 
   it('a stale If-Range gets the whole content; several ranges too', async () => {
-    const stale = await env.req('GET', `/api/v1/documents/${id}/content`, { token: alice.token, headers: { range: 'bytes=0-9', 'if-range': '"0000"' } });
+    const stale = await env.req('GET', `/api/v1/documents/${id}/content`, {
+      token: alice.token,
+      headers: { range: 'bytes=0-9', 'if-range': '"0000"' },
+    });
     expect(stale.status).toBe(200);
     expect(stale.body.length).toBe(size);
-    const fresh = await env.req('GET', `/api/v1/documents/${id}/content`, { token: alice.token, headers: { range: 'bytes=0-9', 'if-range': `"${sha(data)}"` } });
+    const fresh = await env.req('GET', `/api/v1/documents/${id}/content`, {
+      token: alice.token,
+      headers: { range: 'bytes=0-9', 'if-range': `"${sha(data)}"` },
+    });
     expect(fresh.status).toBe(206);
-    const multi = await env.req('GET', `/api/v1/documents/${id}/content`, { token: alice.token, headers: { range: 'bytes=0-1,5-6' } });
+    const multi = await env.req('GET', `/api/v1/documents/${id}/content`, {
+      token: alice.token,
+      headers: { range: 'bytes=0-1,5-6' },
+    });
     expect(multi.status).toBe(200);
   });
 });
@@ -94,7 +110,11 @@ describe('versions', () => {
     const v1 = new Pattern(1001).slice(0, 5000);
     const v2 = new Pattern(1002).slice(0, 7000);
     const doc = await upload(env, alice, ws, 'minutes.txt', v1);
-    const r = await env.req('POST', `/api/v1/documents/${doc.id}/versions`, { token: alice.token, headers: { 'content-type': 'application/octet-stream' }, body: v2 });
+    const r = await env.req('POST', `/api/v1/documents/${doc.id}/versions`, {
+      token: alice.token,
+      headers: { 'content-type': 'application/octet-stream' },
+      body: v2,
+    });
     expect(r.status).toBe(201);
     expect(r.json()).toMatchObject({ id: doc.id, version: 2, size: 7000, sha256: sha(v2), created: false });
     const meta = (await env.req('GET', `/api/v1/documents/${doc.id}`, { token: alice.token })).json();
@@ -119,13 +139,20 @@ describe('versions', () => {
     const a = new Pattern(2001);
     const b = new Pattern(2002);
     const put = (p: Pattern) =>
-      env.req('POST', `/api/v1/documents/${base.id}/versions`, { token: alice.token, headers: { 'content-type': 'application/octet-stream' }, body: p.stream(size) });
+      env.req('POST', `/api/v1/documents/${base.id}/versions`, {
+        token: alice.token,
+        headers: { 'content-type': 'application/octet-stream' },
+        body: p.stream(size),
+      });
     const [ra, rb] = await Promise.all([put(a), put(b)]);
     expect([ra.status, rb.status]).toEqual([201, 201]);
     const versions = [ra.json().version, rb.json().version].sort();
     expect(versions).toEqual([2, 3]);
     const bodies = await Promise.all(
-      versions.map(async (v) => (await env.req('GET', `/api/v1/documents/${base.id}/content?version=${v}`, { token: alice.token })).body),
+      versions.map(
+        async (v) =>
+          (await env.req('GET', `/api/v1/documents/${base.id}/content?version=${v}`, { token: alice.token })).body,
+      ),
     );
     const hashes = new Set(bodies.map(sha));
     expect(hashes).toEqual(new Set([a.sha256(size), b.sha256(size)]));
@@ -151,7 +178,11 @@ describe('multipart uploads', () => {
     const { id, sha256 } = r.json();
     expect(sha256).toBe(sha(data));
     const meta = (await env.req('GET', `/api/v1/documents/${id}`, { token: alice.token })).json();
-    expect(meta).toMatchObject({ name: 'Procès-verbal.pdf', tags: ['board', '2026'], description: 'Q3 minutes, signed' });
+    expect(meta).toMatchObject({
+      name: 'Procès-verbal.pdf',
+      tags: ['board', '2026'],
+      description: 'Q3 minutes, signed',
+    });
     expect(meta.versions[0].mediaType).toBe('application/pdf');
     const down = await env.req('GET', `/api/v1/documents/${id}/content`, { token: alice.token });
     expect(down.body.equals(data)).toBe(true);
@@ -177,7 +208,10 @@ describe('API description', () => {
       expect(doc.paths[p]?.[m], `${m} ${p}`).toBeDefined();
       expect(Object.keys(doc.paths[p][m].responses).length).toBeGreaterThan(1);
     }
-    expect(Object.keys(doc.paths['/api/v1/workspaces/{workspaceId}/documents'].post.requestBody.content)).toEqual(['application/octet-stream', 'multipart/form-data']);
+    expect(Object.keys(doc.paths['/api/v1/workspaces/{workspaceId}/documents'].post.requestBody.content)).toEqual([
+      'application/octet-stream',
+      'multipart/form-data',
+    ]);
   });
 });
 

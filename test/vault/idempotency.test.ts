@@ -25,7 +25,16 @@ afterAll(async () => {
 });
 
 const put = (u: User, p: string, body: Buffer, key?: string, name?: string) =>
-  env.req('POST', p, { token: u.token, headers: { 'content-type': 'application/octet-stream', 'content-length': String(body.length), ...(name ? metaHeaders(name) : {}), ...(key ? { 'idempotency-key': key } : {}) }, body });
+  env.req('POST', p, {
+    token: u.token,
+    headers: {
+      'content-type': 'application/octet-stream',
+      'content-length': String(body.length),
+      ...(name ? metaHeaders(name) : {}),
+      ...(key ? { 'idempotency-key': key } : {}),
+    },
+    body,
+  });
 
 describe('Idempotency-Key on uploads', () => {
   it('a retry with the same key returns the version already stored, without storing anything more', async () => {
@@ -48,7 +57,10 @@ describe('Idempotency-Key on uploads', () => {
   it('two attempts with one key in flight at once make one document; the loser leaves nothing behind', async () => {
     const before = await footprint(env);
     const body = Buffer.alloc(3 * 1024 * 1024, 7);
-    const [a, b] = await Promise.all([put(alice, `/api/v1/workspaces/${ws}/documents`, body, 'key-race', 'twice.bin'), put(alice, `/api/v1/workspaces/${ws}/documents`, body, 'key-race', 'twice.bin')]);
+    const [a, b] = await Promise.all([
+      put(alice, `/api/v1/workspaces/${ws}/documents`, body, 'key-race', 'twice.bin'),
+      put(alice, `/api/v1/workspaces/${ws}/documents`, body, 'key-race', 'twice.bin'),
+    ]);
     expect([a.status, b.status]).toEqual([201, 201]);
     expect(a.json().id).toBe(b.json().id);
     const after = await footprint(env);
@@ -93,7 +105,13 @@ describe('Idempotency-Key on uploads', () => {
   });
 
   it('a malformed key is refused (400) without being echoed', async () => {
-    const r = await put(alice, `/api/v1/workspaces/${ws}/documents`, Buffer.from('x'), `SECRET-MARKER ${'x'.repeat(300)}`, 'bad.txt');
+    const r = await put(
+      alice,
+      `/api/v1/workspaces/${ws}/documents`,
+      Buffer.from('x'),
+      `SECRET-MARKER ${'x'.repeat(300)}`,
+      'bad.txt',
+    );
     expect(r.status).toBe(400);
     expect(r.body.toString()).not.toContain('SECRET-MARKER');
   });
@@ -135,7 +153,9 @@ describe('coffre doc put after a lost answer', () => {
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
     const port = (proxy.address() as net.AddressInfo).port;
     try {
-      const r = await runCli(['doc', 'put', '--workspace', cliWs, file, '--json'], { env: { COFFRE_URL: `https://localhost:${port}`, COFFRE_TOKEN: alice.token, COFFRE_CA: caFile } });
+      const r = await runCli(['doc', 'put', '--workspace', cliWs, file, '--json'], {
+        env: { COFFRE_URL: `https://localhost:${port}`, COFFRE_TOKEN: alice.token, COFFRE_CA: caFile },
+      });
       expect(r.code, r.stderr).toBe(0);
       expect(r.stderr).toContain('retrying');
       expect(connections).toBe(2);

@@ -32,20 +32,45 @@ const post = (p: string, body: Buffer | string, token = alice.token, headers: Re
 
 describe('bodies that do not match their Content-Length', () => {
   it('shorter: the connection ends early, nothing is stored', async () => {
-    const got = await env.raw(head(`/api/v1/workspaces/${ws}/documents`, 'Content-Disposition: attachment; filename=short.bin\r\nContent-Length: 100000\r\n') + 'x'.repeat(50_000), { endAfterMs: 300 });
+    const got = await env.raw(
+      head(
+        `/api/v1/workspaces/${ws}/documents`,
+        'Content-Disposition: attachment; filename=short.bin\r\nContent-Length: 100000\r\n',
+      ) + 'x'.repeat(50_000),
+      { endAfterMs: 300 },
+    );
     expect([0, 400]).toContain(status(got));
     await unchanged();
   });
 
   it('longer: 400, nothing is stored', async () => {
-    const got = await env.raw(head(`/api/v1/workspaces/${ws}/documents`, 'Content-Disposition: attachment; filename=long.bin\r\nContent-Length: 10\r\n') + '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ', { endAfterMs: 1000 });
+    const got = await env.raw(
+      head(
+        `/api/v1/workspaces/${ws}/documents`,
+        'Content-Disposition: attachment; filename=long.bin\r\nContent-Length: 10\r\n',
+      ) + '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ',
+      { endAfterMs: 1000 },
+    );
     expect(got).toMatch(/^HTTP\/1\.1 400/m);
     await unchanged();
   });
 
   it('a client that disconnects mid-upload leaves nothing', async () => {
     await new Promise<void>((resolve) => {
-      const req = https.request({ host: '127.0.0.1', port: env.port, servername: 'localhost', ca: env.ca, method: 'POST', path: `/api/v1/workspaces/${ws}/documents`, headers: { ...metaHeaders('gone.bin'), authorization: `Bearer ${alice.token}`, 'content-type': 'application/octet-stream', 'content-length': String(MAX) } });
+      const req = https.request({
+        host: '127.0.0.1',
+        port: env.port,
+        servername: 'localhost',
+        ca: env.ca,
+        method: 'POST',
+        path: `/api/v1/workspaces/${ws}/documents`,
+        headers: {
+          ...metaHeaders('gone.bin'),
+          authorization: `Bearer ${alice.token}`,
+          'content-type': 'application/octet-stream',
+          'content-length': String(MAX),
+        },
+      });
       req.on('error', () => resolve());
       req.on('close', () => resolve());
       req.write(new Pattern(5).slice(0, 1024 * 1024));
@@ -64,7 +89,9 @@ describe('names', () => {
     ['a truncated UTF-8 sequence', 'caf%C3'],
     ['empty', ''],
   ])('%s: 400 INVALID_NAME', async (_l, q) => {
-    const r = await post(`/api/v1/workspaces/${ws}/documents`, 'content', alice.token, { 'content-disposition': `attachment; filename*=UTF-8''${q}` });
+    const r = await post(`/api/v1/workspaces/${ws}/documents`, 'content', alice.token, {
+      'content-disposition': `attachment; filename*=UTF-8''${q}`,
+    });
     expect(r.status).toBe(400);
     expect(r.json().error.code).toBe('INVALID_NAME');
     await unchanged();
@@ -94,20 +121,34 @@ describe('names', () => {
     const bad = await post(`/api/v1/workspaces/${ws}/documents`, 'x', alice.token, { 'content-disposition': latin1 });
     expect(bad.status).toBe(400);
     expect(bad.json().error.message).toMatch(/filename\*=UTF-8/);
-    for (const h of ["attachment; filename*=latin1''caf%E9", 'attachment; filename*=UTF-8caf', 'attachment; filename="a"; filename="b"', 'attachment; filename*=UTF-8\'\'a b']) {
+    for (const h of [
+      "attachment; filename*=latin1''caf%E9",
+      'attachment; filename*=UTF-8caf',
+      'attachment; filename="a"; filename="b"',
+      "attachment; filename*=UTF-8''a b",
+    ]) {
       const r = await post(`/api/v1/workspaces/${ws}/documents`, 'x', alice.token, { 'content-disposition': h });
       expect(r.status, h).toBe(400);
     }
     await unchanged();
     const name = "Relevé d'identité — 2026 (copie).pdf";
-    const r = await post(`/api/v1/workspaces/${ws}/documents`, 'x', alice.token, metaHeaders(name, { description: 'Notes, «privées»', tags: ['RH, paie', 'signé'] }));
+    const r = await post(
+      `/api/v1/workspaces/${ws}/documents`,
+      'x',
+      alice.token,
+      metaHeaders(name, { description: 'Notes, «privées»', tags: ['RH, paie', 'signé'] }),
+    );
     expect(r.status, r.body.toString()).toBe(201);
     const doc = (await env.req('GET', `/api/v1/documents/${r.json().id}`, { token: alice.token })).json();
     expect(doc).toMatchObject({ name, description: 'Notes, «privées»', tags: ['RH, paie', 'signé'] });
     // the client's own encodeURIComponent (which leaves ' ( ) * as they are) is accepted too
-    const r2 = await post(`/api/v1/workspaces/${ws}/documents`, 'x', alice.token, { 'content-disposition': `attachment; filename*=UTF-8''${encodeURIComponent("l'été (1).txt")}` });
+    const r2 = await post(`/api/v1/workspaces/${ws}/documents`, 'x', alice.token, {
+      'content-disposition': `attachment; filename*=UTF-8''${encodeURIComponent("l'été (1).txt")}`,
+    });
     expect(r2.status, r2.body.toString()).toBe(201);
-    expect((await env.req('GET', `/api/v1/documents/${r2.json().id}`, { token: alice.token })).json().name).toBe("l'été (1).txt");
+    expect((await env.req('GET', `/api/v1/documents/${r2.json().id}`, { token: alice.token })).json().name).toBe(
+      "l'été (1).txt",
+    );
     before = await footprint(env);
   });
 
@@ -120,9 +161,15 @@ describe('names', () => {
       expect(r.json().error.code).toBe('INVALID_NAME');
     }
     const bad = Buffer.concat([Buffer.from('{"name":"'), Buffer.from([0xff, 0xfe, 0x41]), Buffer.from('"}')]);
-    const r = await env.req('PATCH', `/api/v1/documents/${doc.id}`, { token: alice.token, headers: { 'content-type': 'application/json' }, body: bad });
+    const r = await env.req('PATCH', `/api/v1/documents/${doc.id}`, {
+      token: alice.token,
+      headers: { 'content-type': 'application/json' },
+      body: bad,
+    });
     expect(r.status).toBe(400);
-    expect((await env.req('GET', `/api/v1/documents/${doc.id}`, { token: alice.token })).json().name).toBe('to-rename.txt');
+    expect((await env.req('GET', `/api/v1/documents/${doc.id}`, { token: alice.token })).json().name).toBe(
+      'to-rename.txt',
+    );
   });
 
   it('a multipart field that was not valid UTF-8 (replaced by U+FFFD) is refused', async () => {
@@ -130,9 +177,15 @@ describe('names', () => {
     const body = Buffer.concat([
       Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="name"\r\n\r\n`),
       Buffer.from([0x61, 0xff, 0x62]),
-      Buffer.from(`\r\n--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="f.bin"\r\nContent-Type: application/octet-stream\r\n\r\nDATA\r\n--${boundary}--\r\n`),
+      Buffer.from(
+        `\r\n--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="f.bin"\r\nContent-Type: application/octet-stream\r\n\r\nDATA\r\n--${boundary}--\r\n`,
+      ),
     ]);
-    const r = await env.req('POST', `/api/v1/workspaces/${ws}/documents`, { token: alice.token, headers: { 'content-type': `multipart/form-data; boundary=${boundary}` }, body });
+    const r = await env.req('POST', `/api/v1/workspaces/${ws}/documents`, {
+      token: alice.token,
+      headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
+      body,
+    });
     expect(r.status).toBe(400);
     expect(r.json().error.code).toBe('INVALID_NAME');
     await unchanged();
@@ -141,7 +194,12 @@ describe('names', () => {
 
 describe('workspaces and folders', () => {
   it('an unknown workspace id: 404', async () => {
-    const r = await post('/api/v1/workspaces/00000000-0000-4000-8000-000000000000/documents', 'x', alice.token, metaHeaders('a'));
+    const r = await post(
+      '/api/v1/workspaces/00000000-0000-4000-8000-000000000000/documents',
+      'x',
+      alice.token,
+      metaHeaders('a'),
+    );
     expect(r.status).toBe(404);
     expect(r.json().error.code).toBe('WORKSPACE_NOT_FOUND');
     await unchanged();
@@ -172,10 +230,18 @@ describe('workspaces and folders', () => {
 
   it('a folder of another workspace: 404', async () => {
     const theirs = await env.workspace(bob, 'Bob folders');
-    const f = await env.req('POST', `/api/v1/workspaces/${theirs}/folders`, { token: bob.token, json: { name: 'Theirs' } });
+    const f = await env.req('POST', `/api/v1/workspaces/${theirs}/folders`, {
+      token: bob.token,
+      json: { name: 'Theirs' },
+    });
     expect(f.status).toBe(201);
     before = await footprint(env);
-    const r = await post(`/api/v1/workspaces/${ws}/documents?folderId=${f.json().id}`, 'x', alice.token, metaHeaders('a'));
+    const r = await post(
+      `/api/v1/workspaces/${ws}/documents?folderId=${f.json().id}`,
+      'x',
+      alice.token,
+      metaHeaders('a'),
+    );
     expect(r.status).toBe(404);
     expect(r.json().error.code).toBe('FOLDER_NOT_FOUND');
     await unchanged();
@@ -184,18 +250,26 @@ describe('workspaces and folders', () => {
 
 describe('size limit, media type, digests', () => {
   it('a declared length over vault.maxUploadBytes: 413 before the body is read', async () => {
-    const got = await env.raw(head(`/api/v1/workspaces/${ws}/documents`, `Content-Disposition: attachment; filename=big.bin\r\nContent-Length: ${MAX + 1}\r\n`), { endAfterMs: 1500 });
+    const got = await env.raw(
+      head(
+        `/api/v1/workspaces/${ws}/documents`,
+        `Content-Disposition: attachment; filename=big.bin\r\nContent-Length: ${MAX + 1}\r\n`,
+      ),
+      { endAfterMs: 1500 },
+    );
     expect(status(got)).toBe(413);
     expect(got).toContain('UPLOAD_TOO_LARGE');
     await unchanged();
   });
 
   it('a chunked body that grows past the limit: 413, and the partial blob is gone', async () => {
-    const r = await env.req('POST', `/api/v1/workspaces/${ws}/documents`, {
-      token: alice.token,
-      headers: { ...metaHeaders('big.bin'), 'content-type': 'application/octet-stream' },
-      body: new Pattern(6).stream(MAX + 5 * 1024 * 1024),
-    }).catch((e: NodeJS.ErrnoException) => ({ status: 0, code: e.code, json: () => ({}) }));
+    const r = await env
+      .req('POST', `/api/v1/workspaces/${ws}/documents`, {
+        token: alice.token,
+        headers: { ...metaHeaders('big.bin'), 'content-type': 'application/octet-stream' },
+        body: new Pattern(6).stream(MAX + 5 * 1024 * 1024),
+      })
+      .catch((e: NodeJS.ErrnoException) => ({ status: 0, code: e.code, json: () => ({}) }));
     if (r.status !== 0) {
       expect(r.status).toBe(413);
       expect(r.json().error.code).toBe('UPLOAD_TOO_LARGE');
@@ -204,20 +278,31 @@ describe('size limit, media type, digests', () => {
   });
 
   it('exactly the limit is accepted', async () => {
-    const r = await env.req('POST', `/api/v1/workspaces/${ws}/documents`, { token: alice.token, headers: { ...metaHeaders('limit.bin'), 'content-type': 'application/octet-stream' }, body: new Pattern(7).stream(MAX) });
+    const r = await env.req('POST', `/api/v1/workspaces/${ws}/documents`, {
+      token: alice.token,
+      headers: { ...metaHeaders('limit.bin'), 'content-type': 'application/octet-stream' },
+      body: new Pattern(7).stream(MAX),
+    });
     expect(r.status).toBe(201);
     expect(r.json().size).toBe(MAX);
   });
 
   it('another content type: 415', async () => {
-    const r = await env.req('POST', `/api/v1/workspaces/${ws}/documents`, { token: alice.token, headers: { ...metaHeaders('a.txt'), 'content-type': 'text/plain' }, body: 'hello' });
+    const r = await env.req('POST', `/api/v1/workspaces/${ws}/documents`, {
+      token: alice.token,
+      headers: { ...metaHeaders('a.txt'), 'content-type': 'text/plain' },
+      body: 'hello',
+    });
     expect(r.status).toBe(415);
     await unchanged();
   });
 
   it('a Content-Digest that does not match the body: 400, nothing stored', async () => {
     const wrong = `sha-256=:${Buffer.alloc(32).toString('base64')}:`;
-    const r = await post(`/api/v1/workspaces/${ws}/documents`, 'content', alice.token, { ...metaHeaders('d.bin'), 'content-digest': wrong });
+    const r = await post(`/api/v1/workspaces/${ws}/documents`, 'content', alice.token, {
+      ...metaHeaders('d.bin'),
+      'content-digest': wrong,
+    });
     expect(r.status).toBe(400);
     expect(r.json().error.code).toBe('DIGEST_MISMATCH');
     await unchanged();
@@ -228,7 +313,20 @@ describe('digest sent as a trailer (what `coffre doc put` does)', () => {
   const send = (trailer: string) =>
     new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = https.request(
-        { host: '127.0.0.1', port: env.port, servername: 'localhost', ca: env.ca, method: 'POST', path: `/api/v1/workspaces/${ws}/documents`, headers: { ...metaHeaders('trailer.bin'), authorization: `Bearer ${alice.token}`, 'content-type': 'application/octet-stream', trailer: 'content-digest' } },
+        {
+          host: '127.0.0.1',
+          port: env.port,
+          servername: 'localhost',
+          ca: env.ca,
+          method: 'POST',
+          path: `/api/v1/workspaces/${ws}/documents`,
+          headers: {
+            ...metaHeaders('trailer.bin'),
+            authorization: `Bearer ${alice.token}`,
+            'content-type': 'application/octet-stream',
+            trailer: 'content-digest',
+          },
+        },
         (res) => {
           let body = '';
           res.on('data', (d: Buffer) => (body += d.toString()));

@@ -26,7 +26,8 @@ const search = async (u: User, space: string, body: Record<string, unknown>) => 
   expect(r.status).toBe(200);
   return r.json() as { total: number; items: { id: string; name: string; tags: string[] }[]; next: string | null };
 };
-const names = async (u: User, space: string, body: Record<string, unknown>) => (await search(u, space, body)).items.map((i) => i.name);
+const names = async (u: User, space: string, body: Record<string, unknown>) =>
+  (await search(u, space, body)).items.map((i) => i.name);
 
 describe('name tokens', () => {
   it('fold case, accents and compatibility forms; words are runs of letters and digits', () => {
@@ -40,11 +41,21 @@ describe('name tokens', () => {
 
 describe('search through the blind index', () => {
   it('word prefixes, case- and accent-insensitive, every word of the query; tags exact; trash and other workspaces excluded', async () => {
-    const a = await upload(env, owner, ws, 'École Polytechnique — procès-verbal.pdf', Buffer.from('a'), metaHeaders('École Polytechnique — procès-verbal.pdf', { tags: ['Conseil'] }));
+    const a = await upload(
+      env,
+      owner,
+      ws,
+      'École Polytechnique — procès-verbal.pdf',
+      Buffer.from('a'),
+      metaHeaders('École Polytechnique — procès-verbal.pdf', { tags: ['Conseil'] }),
+    );
     const b = await upload(env, owner, ws, 'Rapport annuel 2026.docx', Buffer.from('b'));
     await upload(env, owner, ws, 'rapport-ecole.txt', Buffer.from('c'));
     await upload(env, other, ws2, 'École secrète.pdf', Buffer.from('d'));
-    expect(await names(owner, ws, { q: 'ecole' })).toEqual(['École Polytechnique — procès-verbal.pdf', 'rapport-ecole.txt']);
+    expect(await names(owner, ws, { q: 'ecole' })).toEqual([
+      'École Polytechnique — procès-verbal.pdf',
+      'rapport-ecole.txt',
+    ]);
     expect(await names(owner, ws, { q: 'PROCES verb' })).toEqual(['École Polytechnique — procès-verbal.pdf']);
     expect(await names(owner, ws, { q: 'rap 2026' })).toEqual(['Rapport annuel 2026.docx']);
     // a word prefix, not any substring
@@ -54,7 +65,14 @@ describe('search through the blind index', () => {
     expect(await names(owner, ws, { tag: 'cons' })).toEqual([]);
     expect(await names(owner, ws, { q: 'ecole', tag: 'CONSEIL' })).toEqual(['École Polytechnique — procès-verbal.pdf']);
     // renamed and re-tagged: the old words and tag no longer match, the new ones do
-    expect((await env.req('PATCH', `/api/v1/documents/${a.id}`, { token: owner.token, json: { name: 'Minutes du conseil.pdf', tags: ['Board'] } })).status).toBe(200);
+    expect(
+      (
+        await env.req('PATCH', `/api/v1/documents/${a.id}`, {
+          token: owner.token,
+          json: { name: 'Minutes du conseil.pdf', tags: ['Board'] },
+        })
+      ).status,
+    ).toBe(200);
     expect(await names(owner, ws, { q: 'polytech' })).toEqual([]);
     expect(await names(owner, ws, { q: 'minutes conseil' })).toEqual(['Minutes du conseil.pdf']);
     expect(await names(owner, ws, { tag: 'conseil' })).toEqual([]);
@@ -66,24 +84,40 @@ describe('search through the blind index', () => {
     const before = await db().selectFrom('vault_name_index').select('token').where('document_id', '=', b.id).execute();
     expect(before.length).toBeGreaterThan(10);
     expect((await env.req('POST', `/api/v1/documents/${b.id}/purge`, { token: owner.token })).status).toBe(200);
-    expect(await db().selectFrom('vault_name_index').select('token').where('document_id', '=', b.id).execute()).toEqual([]);
+    expect(await db().selectFrom('vault_name_index').select('token').where('document_id', '=', b.id).execute()).toEqual(
+      [],
+    );
     // the other workspace's member sees only theirs; the owner of this one cannot search there
     expect(await names(other, ws2, { q: 'ecole' })).toEqual(['École secrète.pdf']);
-    expect((await env.req('POST', `/api/v1/workspaces/${ws2}/documents/search`, { token: owner.token, json: { q: 'ecole' } })).status).toBe(404);
+    expect(
+      (
+        await env.req('POST', `/api/v1/workspaces/${ws2}/documents/search`, {
+          token: owner.token,
+          json: { q: 'ecole' },
+        })
+      ).status,
+    ).toBe(404);
   });
 
   it('stores HMACs under a per-workspace key: no word in clear, the same word gives other tokens in another workspace', async () => {
     const marker = 'Zanzibarquux';
     const d1 = await upload(env, owner, ws, `${marker} plan.pdf`, Buffer.from('x'));
     const d2 = await upload(env, other, ws2, `${marker} plan.pdf`, Buffer.from('y'));
-    const t1 = (await db().selectFrom('vault_name_index').select(['token', 'kind']).where('document_id', '=', d1.id).execute()).map((r) => r.token);
-    const t2 = (await db().selectFrom('vault_name_index').select('token').where('document_id', '=', d2.id).execute()).map((r) => r.token);
+    const t1 = (
+      await db().selectFrom('vault_name_index').select(['token', 'kind']).where('document_id', '=', d1.id).execute()
+    ).map((r) => r.token);
+    const t2 = (
+      await db().selectFrom('vault_name_index').select('token').where('document_id', '=', d2.id).execute()
+    ).map((r) => r.token);
     expect(t1).toHaveLength(nameTokens(`${marker} plan.pdf`).length);
     expect(t1.every((t) => /^[A-Za-z0-9_-]{22}$/.test(t))).toBe(true);
     expect(t1.filter((t) => t2.includes(t))).toEqual([]);
     // the marker is in no file of the data directory (database, WAL), in any case
     const dir = env.t.dataDir;
-    const files = fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((f) => f.isFile()).map((f) => path.join(f.parentPath, f.name));
+    const files = fs
+      .readdirSync(dir, { recursive: true, withFileTypes: true })
+      .filter((f) => f.isFile())
+      .map((f) => path.join(f.parentPath, f.name));
     for (const f of files) {
       const text = fs.readFileSync(f).toString('latin1').toLowerCase();
       expect(text.includes(marker.toLowerCase()), f).toBe(false);
@@ -91,19 +125,36 @@ describe('search through the blind index', () => {
   });
 
   it('documents written before the index: searched by decrypting until the vault.index-names job has indexed them', async () => {
-    const old = await upload(env, owner, ws, 'Legacy ledger.xlsx', Buffer.from('l'), metaHeaders('Legacy ledger.xlsx', { tags: ['Finance'] }));
+    const old = await upload(
+      env,
+      owner,
+      ws,
+      'Legacy ledger.xlsx',
+      Buffer.from('l'),
+      metaHeaders('Legacy ledger.xlsx', { tags: ['Finance'] }),
+    );
     // as a row written before the migration
     await db().deleteFrom('vault_name_index').where('document_id', '=', old.id).execute();
     await db().updateTable('vault_documents').set({ name_index: null }).where('id', '=', old.id).execute();
     // the workspace falls back to decrypting (a substring then matches too)
     expect(await names(owner, ws, { q: 'edger' })).toEqual(['Legacy ledger.xlsx']);
     expect(await names(owner, ws, { tag: 'finance' })).toEqual(['Legacy ledger.xlsx']);
-    const run = await env.t.appliance.scheduler.run<{ indexed: number }>('vault.index-names', { trigger: 'cli', actor: 'local:test' });
+    const run = await env.t.appliance.scheduler.run<{ indexed: number }>('vault.index-names', {
+      trigger: 'cli',
+      actor: 'local:test',
+    });
     expect(run.result).toEqual({ indexed: 1 });
     expect(await names(owner, ws, { q: 'edger' })).toEqual([]);
     expect(await names(owner, ws, { q: 'ledg' })).toEqual(['Legacy ledger.xlsx']);
     expect(await names(owner, ws, { tag: 'finance' })).toEqual(['Legacy ledger.xlsx']);
-    expect((await env.t.appliance.scheduler.run<{ indexed: number }>('vault.index-names', { trigger: 'cli', actor: 'local:test' })).result).toEqual({ indexed: 0 });
+    expect(
+      (
+        await env.t.appliance.scheduler.run<{ indexed: number }>('vault.index-names', {
+          trigger: 'cli',
+          actor: 'local:test',
+        })
+      ).result,
+    ).toEqual({ indexed: 0 });
   });
 
   it('more matches than it sorts by name: newest first, by pages, every match once', async () => {
@@ -119,11 +170,31 @@ describe('search through the blind index', () => {
       const index = [];
       for (let k = i; k < Math.min(n, i + 200); k++) {
         const id = `00000000-0000-4000-8000-${String(k).padStart(12, '0')}`;
-        rows.push({ id, workspace_id: space, folder_id: null, name_enc: await fields.encrypt(fieldScope(space), `scan ${k}.pdf`, ctx.docName(id)), description_enc: null, tags_enc: null, head_version: 1, head_size: 1, created_at: now + k, created_by: 'user:x', updated_at: now + k, trashed_at: null, trashed_by: null, purged_at: null, name_index: NAME_INDEX_FORMAT });
+        rows.push({
+          id,
+          workspace_id: space,
+          folder_id: null,
+          name_enc: await fields.encrypt(fieldScope(space), `scan ${k}.pdf`, ctx.docName(id)),
+          description_enc: null,
+          tags_enc: null,
+          head_version: 1,
+          head_size: 1,
+          created_at: now + k,
+          created_by: 'user:x',
+          updated_at: now + k,
+          trashed_at: null,
+          trashed_by: null,
+          purged_at: null,
+          name_index: NAME_INDEX_FORMAT,
+        });
         index.push(...(await indexRows(fields, space, id, `scan ${k}.pdf`, [])));
       }
       await db().insertInto('vault_documents').values(rows).execute();
-      for (let j = 0; j < index.length; j += 300) await db().insertInto('vault_name_index').values(index.slice(j, j + 300)).execute();
+      for (let j = 0; j < index.length; j += 300)
+        await db()
+          .insertInto('vault_name_index')
+          .values(index.slice(j, j + 300))
+          .execute();
     }
     const seen: string[] = [];
     let cursor: string | null = null;

@@ -12,7 +12,17 @@ let pg: TestPostgres;
 let e: VaultEnv;
 beforeAll(async () => {
   pg = await startPostgres();
-  e = await openVaultEnv({ COFFRE_CFG_database: JSON.stringify({ type: 'postgres', host: pg.host, port: pg.port, database: pg.database, user: pg.user, ssl: false, maxConnections: 8 }) });
+  e = await openVaultEnv({
+    COFFRE_CFG_database: JSON.stringify({
+      type: 'postgres',
+      host: pg.host,
+      port: pg.port,
+      database: pg.database,
+      user: pg.user,
+      ssl: false,
+      maxConnections: 8,
+    }),
+  });
 }, 120_000);
 afterAll(async () => {
   await e?.close();
@@ -29,13 +39,19 @@ describe('an appliance on PostgreSQL', () => {
     const alice = await e.user('alice');
     const ws = await e.workspace(alice);
     const body = crypto.randomBytes(300_000);
-    const up = await e.req('POST', `/api/v1/workspaces/${ws}/documents`, { token: alice.token, headers: { ...metaHeaders('Compte rendu.pdf'), 'content-type': 'application/octet-stream' }, body });
+    const up = await e.req('POST', `/api/v1/workspaces/${ws}/documents`, {
+      token: alice.token,
+      headers: { ...metaHeaders('Compte rendu.pdf'), 'content-type': 'application/octet-stream' },
+      body,
+    });
     expect(up.status, up.body.toString()).toBe(201);
     const id = up.json<{ id: string }>().id;
     const list = await e.req('GET', `/api/v1/workspaces/${ws}/documents`, { token: alice.token });
     expect(list.status).toBe(200);
     expect(JSON.stringify(list.json())).toContain(id);
-    const found = (await e.req('POST', `/api/v1/workspaces/${ws}/documents/search`, { token: alice.token, json: { q: 'RENDU' } })).json<{ total: number; items: { id: string }[] }>();
+    const found = (
+      await e.req('POST', `/api/v1/workspaces/${ws}/documents/search`, { token: alice.token, json: { q: 'RENDU' } })
+    ).json<{ total: number; items: { id: string }[] }>();
     expect(found.total).toBe(1);
     expect(found.items[0]!.id).toBe(id);
     const got = await e.req('GET', `/api/v1/documents/${id}/content`, { token: alice.token });

@@ -43,6 +43,11 @@ describe('Range header', () => {
     expect(chunkSpan({ start: 0, end: C - 1 }, C)).toEqual({ firstChunk: 0, lastChunk: 0, skip: 0, length: C });
     expect(chunkSpan({ start: C - 1, end: C }, C)).toEqual({ firstChunk: 0, lastChunk: 1, skip: C - 1, length: 2 });
     expect(chunkSpan({ start: C, end: C }, C)).toEqual({ firstChunk: 1, lastChunk: 1, skip: 0, length: 1 });
-    expect(chunkSpan({ start: 3 * C + 5, end: 5 * C }, C)).toEqual({ firstChunk: 3, lastChunk: 5, skip: 5, length: 2 * C - 4 });
+    expect(chunkSpan({ start: 3 * C + 5, end: 5 * C }, C)).toEqual({
+      firstChunk: 3,
+      lastChunk: 5,
+      skip: 5,
+      length: 2 * C - 4,
+    });
   });
 });

@@ -87,13 +87,41 @@ export async function serveAppliance(env: Record<string, string> = {}): Promise<
     },
   } as Served;
   await s.start();
-  const invite = JSON.parse(await cliOk(['user', 'invite', 'alice', '--email', 'alice@example.test', '--role', 'member', '--data-dir', dataDir, '--json'], env)) as { enrolUrl: string };
+  const invite = JSON.parse(
+    await cliOk(
+      ['user', 'invite', 'alice', '--email', 'alice@example.test', '--role', 'member', '--data-dir', dataDir, '--json'],
+      env,
+    ),
+  ) as { enrolUrl: string };
   const password = `Tangerine-Ladder-${Math.random().toString(36).slice(2, 10)}X`;
-  const enrolled = JSON.parse(await cliOk(['user', 'enrol', invite.enrolUrl, '--password-stdin', '--json'], { ...env, ...s.clientEnv }, `${password}\n`)) as { totp?: { secret: string } };
+  const enrolled = JSON.parse(
+    await cliOk(
+      ['user', 'enrol', invite.enrolUrl, '--password-stdin', '--json'],
+      { ...env, ...s.clientEnv },
+      `${password}\n`,
+    ),
+  ) as { totp?: { secret: string } };
   // a second factor is required for every role by default: the code goes on stdin's second line
-  const code = enrolled.totp ? OTPAuth.TOTP.generate({ secret: OTPAuth.Secret.fromBase32(enrolled.totp.secret), algorithm: 'SHA1', digits: 6, period: 30 }) : '';
-  s.token = (JSON.parse(await cliOk(['login', '--username', 'alice', '--password-stdin', '--json'], { ...env, ...s.clientEnv }, `${password}\n${code}\n`)) as { token: string }).token;
+  const code = enrolled.totp
+    ? OTPAuth.TOTP.generate({
+        secret: OTPAuth.Secret.fromBase32(enrolled.totp.secret),
+        algorithm: 'SHA1',
+        digits: 6,
+        period: 30,
+      })
+    : '';
+  s.token = (
+    JSON.parse(
+      await cliOk(
+        ['login', '--username', 'alice', '--password-stdin', '--json'],
+        { ...env, ...s.clientEnv },
+        `${password}\n${code}\n`,
+      ),
+    ) as { token: string }
+  ).token;
   s.clientEnv.COFFRE_TOKEN = s.token;
-  s.workspace = (JSON.parse(await cliOk(['workspace', 'create', 'Board', '--json'], { ...env, ...s.clientEnv })) as { id: string }).id;
+  s.workspace = (
+    JSON.parse(await cliOk(['workspace', 'create', 'Board', '--json'], { ...env, ...s.clientEnv })) as { id: string }
+  ).id;
   return s;
 }

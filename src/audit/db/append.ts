@@ -32,10 +32,17 @@ export async function appendRecords(trx: Kysely<Database>, pending: readonly Pen
       await trx.insertInto('audit_events').values(part.map(recordToRow)).execute();
       const targets = part.flatMap((r) => r.targets.map(([kind, id]) => ({ seq: r.seq, kind, id })));
       for (let j = 0; j < targets.length; j += CHUNK * 3) {
-        await trx.insertInto('audit_targets').values(targets.slice(j, j + CHUNK * 3)).execute();
+        await trx
+          .insertInto('audit_targets')
+          .values(targets.slice(j, j + CHUNK * 3))
+          .execute();
       }
     }
-    await trx.updateTable('audit_head').set({ hash: records[records.length - 1]!.hash }).where('id', '=', 1).execute();
+    await trx
+      .updateTable('audit_head')
+      .set({ hash: records[records.length - 1]!.hash })
+      .where('id', '=', 1)
+      .execute();
     return records;
   } catch (e) {
     if (isAppError(e)) throw e;

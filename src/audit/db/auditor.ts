@@ -107,20 +107,28 @@ export class DbAuditor implements Auditor {
       const batch = this.queue.splice(0, this.maxBatch);
       const state = { started: false, abandoned: false };
       const refuse = (err: AppError) => {
-        this.o.log.error({ code: err.code, events: batch.length }, `audit records could not be written (${err.message}); the recorded actions were refused`);
+        this.o.log.error(
+          { code: err.code, events: batch.length },
+          `audit records could not be written (${err.message}); the recorded actions were refused`,
+        );
         for (const b of batch) b.reject(err);
       };
       const timer = setTimeout(() => {
         if (state.started) return;
         state.abandoned = true;
-        refuse(auditErrors.unavailable({ code: 'TIMEOUT waiting for the database (recordNow inside a held transaction?)' }));
+        refuse(
+          auditErrors.unavailable({ code: 'TIMEOUT waiting for the database (recordNow inside a held transaction?)' }),
+        );
       }, this.o.startTimeoutMs ?? 30_000);
       try {
         const records = await this.o.db.transaction().execute((trx) => {
           state.started = true;
           clearTimeout(timer);
           if (state.abandoned) throw ABANDONED;
-          return appendRecords(trx, batch.map((b) => b.rec));
+          return appendRecords(
+            trx,
+            batch.map((b) => b.rec),
+          );
         });
         for (const b of batch) b.resolve();
         const last = records[records.length - 1];

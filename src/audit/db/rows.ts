@@ -42,7 +42,12 @@ export function recordToRow(r: AuditRecord): EventRow {
  * Reads records in seq order in pages (constant memory for any trail size): `afterSeq` exclusive,
  * up to `limit` records.
  */
-export async function readAfter(db: Kysely<Database>, afterSeq: number, limit: number, upToSeq?: number): Promise<AuditRecord[]> {
+export async function readAfter(
+  db: Kysely<Database>,
+  afterSeq: number,
+  limit: number,
+  upToSeq?: number,
+): Promise<AuditRecord[]> {
   let q = db.selectFrom('audit_events').selectAll().where('seq', '>', afterSeq).orderBy('seq', 'asc').limit(limit);
   if (upToSeq !== undefined) q = q.where('seq', '<=', upToSeq);
   return (await q.execute()).map(rowToRecord);
@@ -53,7 +58,12 @@ export async function readAfter(db: Kysely<Database>, afterSeq: number, limit: n
  * event loop between pages: SQLite calls are synchronous, and a long verification or export must
  * not stall the requests the appliance is serving.
  */
-export async function* iterateRecords(db: Kysely<Database>, afterSeq = 0, pageSize = 5000, upToSeq?: number): AsyncGenerator<AuditRecord> {
+export async function* iterateRecords(
+  db: Kysely<Database>,
+  afterSeq = 0,
+  pageSize = 5000,
+  upToSeq?: number,
+): AsyncGenerator<AuditRecord> {
   let after = afterSeq;
   for (;;) {
     const page = await readAfter(db, after, pageSize, upToSeq);

@@ -41,7 +41,12 @@ export interface SyslogForwarderOptions {
    * Single sender across processes and nodes (jobs/leases.ts): only the holder of the lease
    * `audit.syslog` sends; the others wait and take over when it stops or dies.
    */
-  lease?: { acquire(name: string): Promise<boolean>; renew(name: string): Promise<boolean>; release(name: string): Promise<void>; ttlMs: number };
+  lease?: {
+    acquire(name: string): Promise<boolean>;
+    renew(name: string): Promise<boolean>;
+    release(name: string): Promise<void>;
+    ttlMs: number;
+  };
 }
 
 export const LEASE = 'audit.syslog';
@@ -117,7 +122,14 @@ export class SyslogForwarder {
   }
 
   status(): ForwarderStatus {
-    return { connected: this.conn !== null, leader: this.o.lease ? this.held : true, deliveredSeq: this.deliveredSeq, sentSeq: this.sentSeq, downSince: this.downSince, lastError: this.lastError };
+    return {
+      connected: this.conn !== null,
+      leader: this.o.lease ? this.held : true,
+      deliveredSeq: this.deliveredSeq,
+      sentSeq: this.sentSeq,
+      downSince: this.downSince,
+      lastError: this.lastError,
+    };
   }
 
   /**
@@ -141,8 +153,13 @@ export class SyslogForwarder {
       this.conn = null;
       conn.close();
       const left = Math.max(100, deadline - performance.now());
-      const clean = await Promise.race([conn.closed, new Promise<string>((r) => setTimeout(() => r('timeout'), left).unref())]);
-      await this.confirm(clean === undefined).catch((e: unknown) => this.o.log.warn({ err: e }, 'could not persist the syslog cursor'));
+      const clean = await Promise.race([
+        conn.closed,
+        new Promise<string>((r) => setTimeout(() => r('timeout'), left).unref()),
+      ]);
+      await this.confirm(clean === undefined).catch((e: unknown) =>
+        this.o.log.warn({ err: e }, 'could not persist the syslog cursor'),
+      );
     }
     if (this.held) await this.o.lease?.release(LEASE).catch(() => undefined);
     this.held = false;
@@ -171,7 +188,11 @@ export class SyslogForwarder {
   }
 
   private async loadCursors(): Promise<void> {
-    const cur = await this.o.db.selectFrom('audit_cursors').select(['sink', 'seq']).where('sink', 'in', [EVENTS_CURSOR, CHECKPOINTS_CURSOR]).execute();
+    const cur = await this.o.db
+      .selectFrom('audit_cursors')
+      .select(['sink', 'seq'])
+      .where('sink', 'in', [EVENTS_CURSOR, CHECKPOINTS_CURSOR])
+      .execute();
     for (const c of cur) {
       if (c.sink === EVENTS_CURSOR) this.deliveredSeq = Number(c.seq);
       else this.deliveredCp = Number(c.seq);
@@ -204,7 +225,10 @@ export class SyslogForwarder {
     this.conn = null;
     conn.close();
     this.lastError = e instanceof Error ? ((e as NodeJS.ErrnoException).code ?? e.message) : String(e);
-    this.o.log.warn({ error: this.lastError, deliveredSeq: this.deliveredSeq }, 'syslog connection lost; unconfirmed records will be resent');
+    this.o.log.warn(
+      { error: this.lastError, deliveredSeq: this.deliveredSeq },
+      'syslog connection lost; unconfirmed records will be resent',
+    );
     this.rewind();
     this.downSince ??= this.o.clock.nowMs();
     this.wake();
@@ -253,7 +277,9 @@ export class SyslogForwarder {
       try {
         const more = await this.pump();
         // a cursor that cannot be saved (database read-only) is not a broken connection
-        await this.confirm(false).catch((e: unknown) => this.o.log.warn({ err: e }, 'could not persist the syslog cursor'));
+        await this.confirm(false).catch((e: unknown) =>
+          this.o.log.warn({ err: e }, 'could not persist the syslog cursor'),
+        );
         if (!more && !this.stopping) await this.sleep(Math.min(this.o.pollMs ?? 1000, this.o.confirmMs ?? 2000));
       } catch (e) {
         if (conn) this.broken(conn, e);
@@ -266,9 +292,16 @@ export class SyslogForwarder {
     const downForMs = this.o.clock.nowMs() - this.downSince;
     if (downForMs < this.o.cfg.alertAfterMs) return;
     this.alerted = true;
-    const head = await this.o.db.selectFrom('audit_head').select('seq').executeTakeFirst().catch(() => undefined);
+    const head = await this.o.db
+      .selectFrom('audit_head')
+      .select('seq')
+      .executeTakeFirst()
+      .catch(() => undefined);
     const queued = head ? Math.max(0, Number(head.seq) - this.deliveredSeq) : 0;
-    this.o.log.error({ downForMs, queued, error: this.lastError }, 'syslog collector unreachable; audit records are kept and will be sent when it is back');
+    this.o.log.error(
+      { downForMs, queued, error: this.lastError },
+      'syslog collector unreachable; audit records are kept and will be sent when it is back',
+    );
     try {
       this.o.onDown?.({ downForMs, error: this.lastError ?? 'unknown', queued });
     } catch (e) {
@@ -283,11 +316,24 @@ export class SyslogForwarder {
     const batch = this.o.batch ?? 500;
     const alerts = this.alerts.splice(0);
     const records = await readAfter(this.o.db, this.sentSeq, batch);
-    const cps = (await this.o.db.selectFrom('audit_checkpoints').selectAll().where('seq', '>=', this.sentCp).orderBy('seq').orderBy('kind').limit(100).execute())
+    const cps = (
+      await this.o.db
+        .selectFrom('audit_checkpoints')
+        .selectAll()
+        .where('seq', '>=', this.sentCp)
+        .orderBy('seq')
+        .orderBy('kind')
+        .limit(100)
+        .execute()
+    )
       .map((r) => rowToCheckpoint(r, this.o.applianceId))
       .filter((c) => !this.sentCpKeys.has(`${c.seq}:${c.kind}`));
     if (!alerts.length && !records.length && !cps.length) return false;
-    const msgs = [...alerts, ...records.map((r) => recordMessage(this.header, r)), ...cps.map((c) => checkpointMessage(this.header, c))];
+    const msgs = [
+      ...alerts,
+      ...records.map((r) => recordMessage(this.header, r)),
+      ...cps.map((c) => checkpointMessage(this.header, c)),
+    ];
     try {
       await conn.send(msgs);
     } catch (e) {

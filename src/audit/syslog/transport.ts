@@ -24,7 +24,11 @@ export interface ConnectOptions {
 }
 
 const unreachable = (cfg: AuditSyslogConfig, why: string) =>
-  new AppError('SYSLOG_UNREACHABLE', `syslog collector ${cfg.transport}://${cfg.host}:${cfg.port} unreachable: ${why}`, { hint: 'check audit.syslog and the collector' });
+  new AppError(
+    'SYSLOG_UNREACHABLE',
+    `syslog collector ${cfg.transport}://${cfg.host}:${cfg.port} unreachable: ${why}`,
+    { hint: 'check audit.syslog and the collector' },
+  );
 
 function streamConnection(sock: net.Socket): SyslogConnection {
   let failure: Error | undefined;
@@ -35,7 +39,9 @@ function streamConnection(sock: net.Socket): SyslogConnection {
       failure = e;
     });
     // clean only when we ended first and the collector then closed its side without error
-    sock.on('close', () => resolve(failure ?? (ending && peerEnded ? undefined : new Error('connection closed by the collector'))));
+    sock.on('close', () =>
+      resolve(failure ?? (ending && peerEnded ? undefined : new Error('connection closed by the collector'))),
+    );
   });
   sock.on('data', () => undefined); // collectors do not talk; drain anything they send
   sock.on('end', () => {
@@ -77,7 +83,9 @@ export async function connectSyslog(o: ConnectOptions): Promise<SyslogConnection
     return {
       send: async (messages) => {
         for (const m of messages) {
-          await new Promise<void>((resolve, reject) => sock.send(Buffer.from(m, 'utf8'), (e) => (e ? reject(e) : resolve())));
+          await new Promise<void>((resolve, reject) =>
+            sock.send(Buffer.from(m, 'utf8'), (e) => (e ? reject(e) : resolve())),
+          );
         }
       },
       closed,
@@ -108,7 +116,12 @@ export async function connectSyslog(o: ConnectOptions): Promise<SyslogConnection
         ...(cfg.caFile ? { ca: fs.readFileSync(cfg.caFile) } : {}),
         ...(cfg.certFile ? { cert: fs.readFileSync(cfg.certFile) } : {}),
         ...(cfg.keyFile ? { key: fs.readFileSync(cfg.keyFile) } : {}),
-        ...(cfg.serverName ? { checkServerIdentity: (_h: string, cert: tls.PeerCertificate) => tls.checkServerIdentity(cfg.serverName!, cert) } : {}),
+        ...(cfg.serverName
+          ? {
+              checkServerIdentity: (_h: string, cert: tls.PeerCertificate) =>
+                tls.checkServerIdentity(cfg.serverName!, cert),
+            }
+          : {}),
         minVersion: 'TLSv1.2',
         rejectUnauthorized: true,
       });

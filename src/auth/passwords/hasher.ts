@@ -44,7 +44,13 @@ export class PasswordHasher {
   }
 
   private opts() {
-    return { algorithm: ARGON2ID, memoryCost: this.params.memoryKiB, timeCost: this.params.timeCost, parallelism: this.params.parallelism, outputLen: 32 };
+    return {
+      algorithm: ARGON2ID,
+      memoryCost: this.params.memoryKiB,
+      timeCost: this.params.timeCost,
+      parallelism: this.params.parallelism,
+      outputLen: 32,
+    };
   }
 
   async hash(password: string): Promise<string> {
@@ -79,7 +85,12 @@ export class PasswordHasher {
     if (!stored.startsWith(PEPPERED_PREFIX)) return true;
     try {
       const o = parseOptions(stored.slice(PEPPERED_PREFIX.length));
-      return o.algorithm !== ARGON2ID || o.memoryCost < this.params.memoryKiB || o.timeCost < this.params.timeCost || o.parallelism !== this.params.parallelism;
+      return (
+        o.algorithm !== ARGON2ID ||
+        o.memoryCost < this.params.memoryKiB ||
+        o.timeCost < this.params.timeCost ||
+        o.parallelism !== this.params.parallelism
+      );
     } catch {
       return true;
     }

@@ -10,7 +10,20 @@ export const MAX_PASSWORD_LENGTH = 128;
 /** the product's own words, always refused inside a password (P4 context words) */
 export const PRODUCT_WORDS = ['coffre'];
 
-const LEET: Record<string, string> = { '@': 'a', '4': 'a', '0': 'o', '1': 'i', '!': 'i', '3': 'e', '$': 's', '5': 's', '7': 't', '+': 't', '8': 'b', '9': 'g' };
+const LEET: Record<string, string> = {
+  '@': 'a',
+  '4': 'a',
+  '0': 'o',
+  '1': 'i',
+  '!': 'i',
+  '3': 'e',
+  $: 's',
+  '5': 's',
+  '7': 't',
+  '+': 't',
+  '8': 'b',
+  '9': 'g',
+};
 
 /** code points, not UTF-16 units (P2) */
 export const codePoints = (s: string): number => [...s].length;
@@ -34,13 +47,22 @@ export function checkPassword(password: string, cfg: PasswordPolicyConfig, conte
   if (n < cfg.minLength) reasons.push(`at least ${cfg.minLength} characters`);
   if (n > MAX_PASSWORD_LENGTH) reasons.push(`at most ${MAX_PASSWORD_LENGTH} characters`);
   const classes = [/\p{Ll}/u, /\p{Lu}/u, /\p{Nd}/u, /[^\p{Ll}\p{Lu}\p{Nd}]/u].filter((r) => r.test(password)).length;
-  if (classes < cfg.minClasses) reasons.push(`use at least ${cfg.minClasses} of: lower-case, upper-case, digits, other characters`);
+  if (classes < cfg.minClasses)
+    reasons.push(`use at least ${cfg.minClasses} of: lower-case, upper-case, digits, other characters`);
   if (reasons.length) return reasons;
 
   const lower = password.normalize('NFKC').toLowerCase();
   const core = lower.replace(/^[^\p{L}]+/u, '').replace(/[^\p{L}]+$/u, '');
   const deleet = (s: string) => [...s].map((c) => LEET[c] ?? c).join('');
-  const candidates = new Set([lower, core, deleet(lower), deleet(core), deleet(lower).replace(/^[^\p{L}]+/u, '').replace(/[^\p{L}]+$/u, '')]);
+  const candidates = new Set([
+    lower,
+    core,
+    deleet(lower),
+    deleet(core),
+    deleet(lower)
+      .replace(/^[^\p{L}]+/u, '')
+      .replace(/[^\p{L}]+$/u, ''),
+  ]);
   const list = commonPasswords();
   const words = [...PRODUCT_WORDS, ...cfg.contextWords, ...context]
     .map((w) => w.normalize('NFKC').toLowerCase().trim())

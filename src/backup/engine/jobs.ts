@@ -108,7 +108,18 @@ export async function runWrite(j: WriteJob, report: Report): Promise<WriteResult
   j.key.fill(0);
   try {
     const { stream, done } = packArchive(members, j.manifestBase, new Date(j.mtime));
-    const up = await uploadParts({ source: stream, target: t, dir: j.dir, partSize: j.partSize, prefixLength: j.prefix.length, pool, threads: j.threads, maxInFlight: j.maxInFlight, onPlainBytes: report, onPart: collectYoung });
+    const up = await uploadParts({
+      source: stream,
+      target: t,
+      dir: j.dir,
+      partSize: j.partSize,
+      prefixLength: j.prefix.length,
+      pool,
+      threads: j.threads,
+      maxInFlight: j.maxInFlight,
+      onPlainBytes: report,
+      onPart: collectYoung,
+    });
     return { ...up, archived: await done };
   } finally {
     await pool.close();

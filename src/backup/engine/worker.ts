@@ -12,7 +12,8 @@ if (import.meta.url.endsWith('.ts')) {
       try {
         return next(specifier, context);
       } catch (e) {
-        if (specifier.startsWith('.') && specifier.endsWith('.js')) return next(`${specifier.slice(0, -3)}.ts`, context);
+        if (specifier.startsWith('.') && specifier.endsWith('.js'))
+          return next(`${specifier.slice(0, -3)}.ts`, context);
         throw e;
       }
     },
@@ -35,5 +36,16 @@ try {
   port.postMessage({ type: 'done', result });
 } catch (e) {
   const x = e as Error & { code?: string; hint?: string; httpStatus?: number; exitCode?: number; retryable?: boolean };
-  port.postMessage({ type: 'error', error: { name: x.name, message: x.message, code: x.code, hint: x.hint, httpStatus: x.httpStatus, exitCode: x.exitCode, retryable: x.retryable } });
+  port.postMessage({
+    type: 'error',
+    error: {
+      name: x.name,
+      message: x.message,
+      code: x.code,
+      hint: x.hint,
+      httpStatus: x.httpStatus,
+      exitCode: x.exitCode,
+      retryable: x.retryable,
+    },
+  });
 }

@@ -16,7 +16,16 @@ const FULL_CONFIG: openpgp.Config = { ...openpgp.config, ...CONFIG };
 const FEATURE_SEIPDV2 = 0x08;
 
 /** Public-key algorithms GnuPG 2.2 decrypts, with what we require of them. */
-const ALLOWED_CURVES = new Set(['curve25519Legacy', 'curve25519', 'nistP256', 'nistP384', 'nistP521', 'brainpoolP256r1', 'brainpoolP384r1', 'brainpoolP512r1']);
+const ALLOWED_CURVES = new Set([
+  'curve25519Legacy',
+  'curve25519',
+  'nistP256',
+  'nistP384',
+  'nistP521',
+  'brainpoolP256r1',
+  'brainpoolP384r1',
+  'brainpoolP512r1',
+]);
 
 export interface EscrowKeyInfo {
   /** uppercase hex v4 fingerprint */
@@ -44,12 +53,19 @@ export async function checkEscrowKey(input: string | Uint8Array, now = new Date(
       ? await openpgp.readKey({ armoredKey: text })
       : await openpgp.readKey({ binaryKey: typeof input === 'string' ? Buffer.from(input, 'latin1') : input });
   } catch (e) {
-    throw backupErrors.escrow(`not an OpenPGP public key (${(e as Error).message.split('\n')[0]})`, 'export it with `gpg --export --armor KEYID > escrow.asc`');
+    throw backupErrors.escrow(
+      `not an OpenPGP public key (${(e as Error).message.split('\n')[0]})`,
+      'export it with `gpg --export --armor KEYID > escrow.asc`',
+    );
   }
   if (key.isPrivate()) {
-    throw backupErrors.escrow('this is a PRIVATE key: give the public key only, and keep the private key offline', 'export it with `gpg --export --armor KEYID`');
+    throw backupErrors.escrow(
+      'this is a PRIVATE key: give the public key only, and keep the private key offline',
+      'export it with `gpg --export --armor KEYID`',
+    );
   }
-  if (key.keyPacket.version !== 4) throw backupErrors.escrow(`a v${key.keyPacket.version} key: GnuPG 2.2 cannot read messages to it`);
+  if (key.keyPacket.version !== 4)
+    throw backupErrors.escrow(`a v${key.keyPacket.version} key: GnuPG 2.2 cannot read messages to it`);
   let features: Uint8Array | null = null;
   try {
     features = (await key.getPrimaryUser(now, undefined, FULL_CONFIG)).selfCertification.features;
@@ -57,7 +73,9 @@ export async function checkEscrowKey(input: string | Uint8Array, now = new Date(
     throw backupErrors.escrow(`the key has no valid user id self-signature (${(e as Error).message})`);
   }
   if (features && features.length && (features[0]! & FEATURE_SEIPDV2) !== 0) {
-    throw backupErrors.escrow('the key advertises AEAD (SEIPDv2) encryption, so OpenPGP tools would send it messages GnuPG 2.2 cannot read');
+    throw backupErrors.escrow(
+      'the key advertises AEAD (SEIPDv2) encryption, so OpenPGP tools would send it messages GnuPG 2.2 cannot read',
+    );
   }
   let enc: openpgp.Key | openpgp.Subkey;
   try {
@@ -69,12 +87,17 @@ export async function checkEscrowKey(input: string | Uint8Array, now = new Date(
   if (enc.keyPacket.version !== 4) throw backupErrors.escrow('the encryption subkey is not a v4 key');
   let algorithm: string;
   if (info.algorithm === 'rsaEncryptSign' || info.algorithm === 'rsaEncrypt') {
-    if ((info.bits ?? 0) < 3072) throw backupErrors.escrow(`RSA ${info.bits} bits is too short for keys that guard every backup: use 3072 bits or more`);
+    if ((info.bits ?? 0) < 3072)
+      throw backupErrors.escrow(
+        `RSA ${info.bits} bits is too short for keys that guard every backup: use 3072 bits or more`,
+      );
     algorithm = `rsa ${info.bits}`;
   } else if (info.algorithm === 'ecdh' && info.curve && ALLOWED_CURVES.has(info.curve)) {
     algorithm = `ecdh ${info.curve}`;
   } else {
-    throw backupErrors.escrow(`encryption algorithm ${info.algorithm}${info.curve ? ` (${info.curve})` : ''} is not one GnuPG 2.2 reads (x25519/x448 keys are RFC 9580)`);
+    throw backupErrors.escrow(
+      `encryption algorithm ${info.algorithm}${info.curve ? ` (${info.curve})` : ''} is not one GnuPG 2.2 reads (x25519/x448 keys are RFC 9580)`,
+    );
   }
   const exp = await key.getExpirationTime(undefined, FULL_CONFIG);
   return {
@@ -94,11 +117,20 @@ export async function checkEscrowKey(input: string | Uint8Array, now = new Date(
 export async function escrowPackets(sessionKey: Uint8Array, armoredKeys: readonly string[]): Promise<Uint8Array> {
   if (!armoredKeys.length) return new Uint8Array(0);
   const keys = await Promise.all(armoredKeys.map((k) => openpgp.readKey({ armoredKey: k })));
-  const bin = await openpgp.encryptSessionKey({ data: sessionKey, algorithm: 'aes256', encryptionKeys: keys, format: 'binary', config: CONFIG });
+  const bin = await openpgp.encryptSessionKey({
+    data: sessionKey,
+    algorithm: 'aes256',
+    encryptionKeys: keys,
+    format: 'binary',
+    config: CONFIG,
+  });
   // belt and braces: every packet is a v3 PKESK (what GnuPG 2.2 reads)
   const msg = await openpgp.readMessage({ binaryMessage: bin });
   for (const p of msg.packets) {
-    if (!(p instanceof openpgp.PublicKeyEncryptedSessionKeyPacket) || (p as unknown as { version: number }).version !== 3) {
+    if (
+      !(p instanceof openpgp.PublicKeyEncryptedSessionKeyPacket) ||
+      (p as unknown as { version: number }).version !== 3
+    ) {
       throw backupErrors.escrow('OpenPGP.js produced a session-key packet GnuPG 2.2 cannot read');
     }
   }

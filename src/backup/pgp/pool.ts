@@ -46,7 +46,9 @@ export class PartPool {
       return;
     }
     for (let i = 0; i < threads; i++) {
-      const w = new Worker(WORKER_URL, { workerData: { role: 'coffre-seipd', key: new Uint8Array(key), prefix, date, collect: memoryTuning() } });
+      const w = new Worker(WORKER_URL, {
+        workerData: { role: 'coffre-seipd', key: new Uint8Array(key), prefix, date, collect: memoryTuning() },
+      });
       w.on('message', (r: WorkerReply) => this.settle(r));
       w.on('error', (e) => this.fail(e));
       w.on('exit', (code) => {
@@ -60,7 +62,8 @@ export class PartPool {
     const p = this.waiting.get(r.id);
     if (!p) return;
     this.waiting.delete(r.id);
-    if (r.error !== undefined) p.reject(Object.assign(new PartError(r.error, r.kind), { buffers: { input: r.input, out: r.out } }));
+    if (r.error !== undefined)
+      p.reject(Object.assign(new PartError(r.error, r.kind), { buffers: { input: r.input, out: r.out } }));
     else p.resolve({ input: r.input, out: r.out, offset: r.offset, length: r.length, sha256: r.sha256 });
   }
 

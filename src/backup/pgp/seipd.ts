@@ -57,7 +57,13 @@ export function partSize(plainLength: number, prefixLength: number): number {
  * packets (may be empty); `date` is the literal packet's date (seconds). Returns the message
  * length and the SHA-256 of the message.
  */
-export function encryptPart(key: Uint8Array, plaintext: Uint8Array, prefix: Uint8Array, date: number, out?: Uint8Array): { message: Buffer; sha256: string } {
+export function encryptPart(
+  key: Uint8Array,
+  plaintext: Uint8Array,
+  prefix: Uint8Array,
+  date: number,
+  out?: Uint8Array,
+): { message: Buffer; sha256: string } {
   if (key.length !== 32) throw new RangeError('AES-256 needs a 32-byte key');
   const litHeader = packetHeader(11, 6 + plaintext.length);
   const litMeta = Buffer.alloc(6);
@@ -186,11 +192,16 @@ export function decryptPart(key: Uint8Array, message: Uint8Array, out?: Uint8Arr
     if (pt[14] !== pt[16] || pt[15] !== pt[17]) throw new PartFormatError('wrong session key');
     const mdcAt = pt.length - 22;
     if (pt[mdcAt] !== 0xd3 || pt[mdcAt + 1] !== 0x14) throw new PartFormatError('integrity check packet missing');
-    const digest = crypto.createHash('sha1').update(pt.subarray(0, mdcAt + 2)).digest();
-    if (!crypto.timingSafeEqual(digest, pt.subarray(mdcAt + 2, mdcAt + 22))) throw new PartFormatError('integrity check failed');
+    const digest = crypto
+      .createHash('sha1')
+      .update(pt.subarray(0, mdcAt + 2))
+      .digest();
+    if (!crypto.timingSafeEqual(digest, pt.subarray(mdcAt + 2, mdcAt + 22)))
+      throw new PartFormatError('integrity check failed');
     const lit = pt.subarray(18, mdcAt);
     const [ltag, lbody, llen] = readHeader(lit, 0);
-    if (ltag !== 11 || lbody + llen !== lit.length || llen < 6 || lit[lbody] !== 0x62 || lit[lbody + 1] !== 0) throw new PartFormatError('unexpected literal data packet');
+    if (ltag !== 11 || lbody + llen !== lit.length || llen < 6 || lit[lbody] !== 0x62 || lit[lbody + 1] !== 0)
+      throw new PartFormatError('unexpected literal data packet');
     return lit.subarray(lbody + 6);
   }
 }
@@ -200,9 +211,24 @@ export function decryptPart(key: Uint8Array, message: Uint8Array, out?: Uint8Arr
  * `encrypt`: input is plaintext, the message goes to `out[0, length)`. `decrypt`: input is a
  * message whose SHA-256 must be `sha256`; the plaintext is `out[offset, offset + length)`.
  */
-export type WorkerRequest = { id: number; op: 'encrypt' | 'decrypt'; input: ArrayBuffer; length: number; out: ArrayBuffer; sha256?: string };
+export type WorkerRequest = {
+  id: number;
+  op: 'encrypt' | 'decrypt';
+  input: ArrayBuffer;
+  length: number;
+  out: ArrayBuffer;
+  sha256?: string;
+};
 export type WorkerReply =
-  | { id: number; input: ArrayBuffer; out: ArrayBuffer; offset: number; length: number; sha256: string; error?: undefined }
+  | {
+      id: number;
+      input: ArrayBuffer;
+      out: ArrayBuffer;
+      offset: number;
+      length: number;
+      sha256: string;
+      error?: undefined;
+    }
   | { id: number; input: ArrayBuffer; out: ArrayBuffer; error: string; kind: 'hash' | 'format' | 'other' };
 
 /** Runs one request (in a worker, or inline). */
@@ -210,7 +236,13 @@ export function runRequest(key: Uint8Array, prefix: Uint8Array, date: number, m:
   const base = { id: m.id, input: m.input, out: m.out };
   try {
     if (m.op === 'encrypt') {
-      const { message, sha256 } = encryptPart(key, new Uint8Array(m.input, 0, m.length), prefix, date, new Uint8Array(m.out));
+      const { message, sha256 } = encryptPart(
+        key,
+        new Uint8Array(m.input, 0, m.length),
+        prefix,
+        date,
+        new Uint8Array(m.out),
+      );
       return { ...base, offset: 0, length: message.length, sha256 };
     }
     const msg = new Uint8Array(m.input, 0, m.length);

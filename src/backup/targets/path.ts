@@ -47,7 +47,8 @@ export class PathTarget implements BackupTarget {
     try {
       if (!(await fsp.stat(this.root)).isDirectory()) throw backupErrors.unreachable(this.display, 'not a directory');
     } catch (e) {
-      if ((e as { code?: string }).code === 'ENOENT') throw backupErrors.unreachable(this.display, 'the directory is absent (is the volume mounted?)');
+      if ((e as { code?: string }).code === 'ENOENT')
+        throw backupErrors.unreachable(this.display, 'the directory is absent (is the volume mounted?)');
       this.fail(e, '');
     }
   }
@@ -82,7 +83,11 @@ export class PathTarget implements BackupTarget {
         }
         await fh.sync();
         const st = await fh.stat();
-        if (st.size !== sent) throw backupErrors.io(this.display, `size check failed for ${p}: wrote ${sent} bytes, the target holds ${st.size}`);
+        if (st.size !== sent)
+          throw backupErrors.io(
+            this.display,
+            `size check failed for ${p}: wrote ${sent} bytes, the target holds ${st.size}`,
+          );
       } finally {
         await fh.close();
       }

@@ -11,7 +11,8 @@ import { pathSegments, tempName, type BackupTarget, type TargetEntry } from './t
 
 /** ssh2 (~3 MB of heap) loads when an SFTP target is first used, not when the server starts. */
 let ssh2: typeof import('ssh2') | undefined;
-const newClient = (): SshClient => new (ssh2 ??= createRequire(import.meta.url)('ssh2') as typeof import('ssh2')).Client();
+const newClient = (): SshClient =>
+  new (ssh2 ??= createRequire(import.meta.url)('ssh2') as typeof import('ssh2')).Client();
 
 /** SFTP status codes (draft-ietf-secsh-filexfer-02) */
 const FX = { EOF: 1, NO_SUCH_FILE: 2, PERMISSION_DENIED: 3, FAILURE: 4 } as const;
@@ -45,16 +46,36 @@ export function sshFingerprint(blob: Buffer): string {
 export function parseHostKey(v: string): string {
   const s = v.trim();
   if (/^SHA256:[A-Za-z0-9+/]{43}$/.test(s)) return s;
-  const m = /^(ssh-ed25519|ecdsa-sha2-nistp(?:256|384|521)|ssh-rsa|rsa-sha2-(?:256|512))\s+([A-Za-z0-9+/]+={0,2})(\s.*)?$/.exec(s);
+  const m =
+    /^(ssh-ed25519|ecdsa-sha2-nistp(?:256|384|521)|ssh-rsa|rsa-sha2-(?:256|512))\s+([A-Za-z0-9+/]+={0,2})(\s.*)?$/.exec(
+      s,
+    );
   if (m) return sshFingerprint(Buffer.from(m[2]!, 'base64'));
-  throw backupErrors.usage('--host-key must be a SHA256:… fingerprint or an OpenSSH public key line', 'print it at the target with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`');
+  throw backupErrors.usage(
+    '--host-key must be a SHA256:… fingerprint or an OpenSSH public key line',
+    'print it at the target with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`',
+  );
 }
 
 /** 256-bit AEAD ciphers only, modern key exchange (same posture as the HTTPS side). */
 const ALGORITHMS = {
   cipher: ['aes256-gcm@openssh.com', 'chacha20-poly1305@openssh.com'],
-  kex: ['curve25519-sha256', 'curve25519-sha256@libssh.org', 'ecdh-sha2-nistp521', 'ecdh-sha2-nistp384', 'diffie-hellman-group18-sha512', 'diffie-hellman-group16-sha512'],
-  serverHostKey: ['ssh-ed25519', 'ecdsa-sha2-nistp521', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp256', 'rsa-sha2-512', 'rsa-sha2-256'],
+  kex: [
+    'curve25519-sha256',
+    'curve25519-sha256@libssh.org',
+    'ecdh-sha2-nistp521',
+    'ecdh-sha2-nistp384',
+    'diffie-hellman-group18-sha512',
+    'diffie-hellman-group16-sha512',
+  ],
+  serverHostKey: [
+    'ssh-ed25519',
+    'ecdsa-sha2-nistp521',
+    'ecdsa-sha2-nistp384',
+    'ecdsa-sha2-nistp256',
+    'rsa-sha2-512',
+    'rsa-sha2-256',
+  ],
   hmac: ['hmac-sha2-512-etm@openssh.com', 'hmac-sha2-256-etm@openssh.com'],
   compress: ['none'],
 } as never;
@@ -68,7 +89,8 @@ const ALGORITHMS = {
 function freeWrittenPackets(sock: net.Socket): void {
   const write = sock.write;
   sock.write = function (this: net.Socket, data: unknown, ...rest: unknown[]): boolean {
-    if (rest.length === 0 && Buffer.isBuffer(data)) return (write as (d: Buffer, cb: () => void) => boolean).call(this, data, () => release(data));
+    if (rest.length === 0 && Buffer.isBuffer(data))
+      return (write as (d: Buffer, cb: () => void) => boolean).call(this, data, () => release(data));
     return (write as (...a: unknown[]) => boolean).call(this, data, ...rest);
   } as typeof sock.write;
 }
@@ -123,9 +145,8 @@ class Session {
   }
 }
 
-const p2 =
-  <T>(fn: (cb: (err: Error | null | undefined, v: T) => void) => void): Promise<T> =>
-    new Promise<T>((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v))));
+const p2 = <T>(fn: (cb: (err: Error | null | undefined, v: T) => void) => void): Promise<T> =>
+  new Promise<T>((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v))));
 
 /**
  * SFTP over SSH (ssh2): pinned host key, public-key or password authentication, pipelined reads
@@ -170,95 +191,118 @@ export class SftpTarget implements BackupTarget {
   private connect(): Promise<{ client: SshClient; sftp: SFTPWrapper }> {
     if (this.conn && this.sock && !this.sock.destroyed && !this.live?.dead) return this.conn;
     this.live = null;
-    const p: Promise<{ client: SshClient; sftp: SFTPWrapper }> = new Promise<{ client: SshClient; sftp: SFTPWrapper }>((resolve, reject) => {
-      const client = newClient();
-      let presented = '';
-      let settled = false;
-      const done = (e: Error | null, v?: { client: SshClient; sftp: SFTPWrapper }) => {
-        if (settled) return;
-        settled = true;
-        if (e) {
-          client.end();
-          reject(e);
-        } else resolve(v!);
-      };
-      client.on('error', (e: Error & { level?: string; code?: string }) => {
-        this.conn = null;
-        if (!settled) {
-          if (/Host denied/.test(e.message) || (presented && presented !== this.o.hostKey)) done(backupErrors.hostKey(this.display, presented));
-          else if (e.level === 'client-authentication') done(backupErrors.auth(this.display, 'no accepted method'));
-          else done(backupErrors.unreachable(this.display, e.code ?? e.level ?? e.message, e));
-        }
-      });
-      client.on('close', () => {
-        this.conn = null;
-        done(backupErrors.unreachable(this.display, 'connection closed'));
-      });
-      client.on('ready', () => {
-        const subsystemTimer = setTimeout(() => done(backupErrors.unreachable(this.display, 'the SFTP subsystem did not start')), this.o.connectTimeoutMs ?? 20_000);
-        client.sftp((err, sftp) => {
-          clearTimeout(subsystemTimer);
-          if (err) return done(backupErrors.unreachable(this.display, `sftp subsystem refused: ${err.message}`, err));
-          // requests sent as the session dies are never answered: they fail with it instead
-          const session = new Session();
-          const end = (e: Error) => {
-            clearInterval(watchdog);
-            session.fire(e);
-            if (this.conn === p) this.conn = null;
-            client.end(); // the next request reconnects: a fresh session
-          };
-          const lost = () => end(backupErrors.unreachable(this.display, 'connection lost'));
-          const closed = () => end(backupErrors.unreachable(this.display, 'the SFTP session was closed by the server (its SFTP process ended)'));
-          const watchdog = setInterval(() => {
-            const ms = session.waitingMs();
-            if (ms >= this.stallMs) {
-              end(backupErrors.stalled(this.display, `${session.requests} request(s) unanswered for ${Math.round(ms / 1000)} s`));
-              sock.destroy();
-            }
-          }, Math.max(100, Math.min(1000, Math.floor(this.stallMs / 4))));
-          watchdog.unref();
-          if (sock.destroyed) lost();
-          else sock.once('close', lost);
-          sftp.once('end', closed);
-          sftp.once('close', closed);
-          this.sessions.set(sftp, session);
-          this.live = session;
-          done(null, { client, sftp });
+    const p: Promise<{ client: SshClient; sftp: SFTPWrapper }> = new Promise<{ client: SshClient; sftp: SFTPWrapper }>(
+      (resolve, reject) => {
+        const client = newClient();
+        let presented = '';
+        let settled = false;
+        const done = (e: Error | null, v?: { client: SshClient; sftp: SFTPWrapper }) => {
+          if (settled) return;
+          settled = true;
+          if (e) {
+            client.end();
+            reject(e);
+          } else resolve(v!);
+        };
+        client.on('error', (e: Error & { level?: string; code?: string }) => {
+          this.conn = null;
+          if (!settled) {
+            if (/Host denied/.test(e.message) || (presented && presented !== this.o.hostKey))
+              done(backupErrors.hostKey(this.display, presented));
+            else if (e.level === 'client-authentication') done(backupErrors.auth(this.display, 'no accepted method'));
+            else done(backupErrors.unreachable(this.display, e.code ?? e.level ?? e.message, e));
+          }
         });
-      });
-      const sock = net.connect({ host: this.o.host, port: this.o.port });
-      sock.setNoDelay(true);
-      freeWrittenPackets(sock);
-      this.sock = sock;
-      const connectTimer = setTimeout(() => sock.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), this.o.connectTimeoutMs ?? 20_000);
-      sock.once('connect', () => clearTimeout(connectTimer));
-      sock.once('error', (e: Error & { code?: string }) => {
-        clearTimeout(connectTimer);
-        this.conn = null;
-        done(backupErrors.unreachable(this.display, e.code ?? e.message, e));
-      });
-      sock.once('close', () => {
-        clearTimeout(connectTimer);
-        if (this.conn === p) this.conn = null;
-      });
-      client.connect({
-        sock,
-        host: this.o.host,
-        port: this.o.port,
-        username: this.o.username,
-        ...(this.o.privateKey ? { privateKey: this.o.privateKey } : {}),
-        ...(this.o.password !== undefined ? { password: this.o.password } : {}),
-        tryKeyboard: false,
-        readyTimeout: this.o.connectTimeoutMs ?? 20_000,
-        keepaliveInterval: 15_000,
-        keepaliveCountMax: 4,
-        algorithms: ALGORITHMS,
-        hostVerifier: (key: Buffer) => {
-          presented = sshFingerprint(key);
-          return presented === this.o.hostKey;
-        },
-      });
-    });
+        client.on('close', () => {
+          this.conn = null;
+          done(backupErrors.unreachable(this.display, 'connection closed'));
+        });
+        client.on('ready', () => {
+          const subsystemTimer = setTimeout(
+            () => done(backupErrors.unreachable(this.display, 'the SFTP subsystem did not start')),
+            this.o.connectTimeoutMs ?? 20_000,
+          );
+          client.sftp((err, sftp) => {
+            clearTimeout(subsystemTimer);
+            if (err) return done(backupErrors.unreachable(this.display, `sftp subsystem refused: ${err.message}`, err));
+            // requests sent as the session dies are never answered: they fail with it instead
+            const session = new Session();
+            const end = (e: Error) => {
+              clearInterval(watchdog);
+              session.fire(e);
+              if (this.conn === p) this.conn = null;
+              client.end(); // the next request reconnects: a fresh session
+            };
+            const lost = () => end(backupErrors.unreachable(this.display, 'connection lost'));
+            const closed = () =>
+              end(
+                backupErrors.unreachable(
+                  this.display,
+                  'the SFTP session was closed by the server (its SFTP process ended)',
+                ),
+              );
+            const watchdog = setInterval(
+              () => {
+                const ms = session.waitingMs();
+                if (ms >= this.stallMs) {
+                  end(
+                    backupErrors.stalled(
+                      this.display,
+                      `${session.requests} request(s) unanswered for ${Math.round(ms / 1000)} s`,
+                    ),
+                  );
+                  sock.destroy();
+                }
+              },
+              Math.max(100, Math.min(1000, Math.floor(this.stallMs / 4))),
+            );
+            watchdog.unref();
+            if (sock.destroyed) lost();
+            else sock.once('close', lost);
+            sftp.once('end', closed);
+            sftp.once('close', closed);
+            this.sessions.set(sftp, session);
+            this.live = session;
+            done(null, { client, sftp });
+          });
+        });
+        const sock = net.connect({ host: this.o.host, port: this.o.port });
+        sock.setNoDelay(true);
+        freeWrittenPackets(sock);
+        this.sock = sock;
+        const connectTimer = setTimeout(
+          () => sock.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })),
+          this.o.connectTimeoutMs ?? 20_000,
+        );
+        sock.once('connect', () => clearTimeout(connectTimer));
+        sock.once('error', (e: Error & { code?: string }) => {
+          clearTimeout(connectTimer);
+          this.conn = null;
+          done(backupErrors.unreachable(this.display, e.code ?? e.message, e));
+        });
+        sock.once('close', () => {
+          clearTimeout(connectTimer);
+          if (this.conn === p) this.conn = null;
+        });
+        client.connect({
+          sock,
+          host: this.o.host,
+          port: this.o.port,
+          username: this.o.username,
+          ...(this.o.privateKey ? { privateKey: this.o.privateKey } : {}),
+          ...(this.o.password !== undefined ? { password: this.o.password } : {}),
+          tryKeyboard: false,
+          readyTimeout: this.o.connectTimeoutMs ?? 20_000,
+          keepaliveInterval: 15_000,
+          keepaliveCountMax: 4,
+          algorithms: ALGORITHMS,
+          hostVerifier: (key: Buffer) => {
+            presented = sshFingerprint(key);
+            return presented === this.o.hostKey;
+          },
+        });
+      },
+    );
     this.conn = p;
     p.catch(() => {
       if (this.conn === p) this.conn = null;
@@ -279,7 +323,10 @@ export class SftpTarget implements BackupTarget {
     if (typeof err.code === 'number') throw backupErrors.io(this.display, `${err.message} on ${p}`, e);
     // not an SFTP status: the channel or the connection went away
     this.conn = null;
-    const why = err.message === 'No response from server' ? 'the SFTP session was closed by the server (its SFTP process ended)' : err.message;
+    const why =
+      err.message === 'No response from server'
+        ? 'the SFTP session was closed by the server (its SFTP process ended)'
+        : err.message;
     throw backupErrors.unreachable(this.display, `${why} on ${p}`, e);
   }
 
@@ -397,16 +444,22 @@ export class SftpTarget implements BackupTarget {
       const st = await this.r<Stats>(sftp, (cb) => sftp.fstat(handle!, cb));
       await this.r<void>(sftp, (cb) => sftp.close(handle!, (e) => cb(e, undefined)));
       handle = null;
-      if (st.size !== sent) throw backupErrors.io(this.display, `size check failed for ${p}: sent ${sent} bytes, the target holds ${st.size}`);
+      if (st.size !== sent)
+        throw backupErrors.io(
+          this.display,
+          `size check failed for ${p}: sent ${sent} bytes, the target holds ${st.size}`,
+        );
       await this.renameNoReplace(sftp, tmp, final, p);
       return { size: sent };
     } catch (e) {
       if (handle) sftp.close(handle, () => undefined);
-      if (this.conn) await this.r<void>(sftp, (cb) => sftp.unlink(tmp, (er) => cb(er, undefined))).catch(() => undefined);
+      if (this.conn)
+        await this.r<void>(sftp, (cb) => sftp.unlink(tmp, (er) => cb(er, undefined))).catch(() => undefined);
       if ((e as Error & { code?: unknown }).code === FX.FAILURE) {
         // OpenSSH maps ENOSPC to a generic failure: tell a full disk from other failures
         const space = await this.space().catch(() => null);
-        if (space && space.free < (Buffer.isBuffer(data) ? data.length : 1 << 20)) throw backupErrors.full(this.display, `${space.free} bytes free`);
+        if (space && space.free < (Buffer.isBuffer(data) ? data.length : 1 << 20))
+          throw backupErrors.full(this.display, `${space.free} bytes free`);
       }
       this.fail(e, p);
     }
@@ -530,7 +583,11 @@ export class SftpTarget implements BackupTarget {
     }
     return ents
       .filter((e) => e.attrs.isFile() || e.attrs.isDirectory())
-      .map((e) => ({ name: e.filename, type: e.attrs.isFile() ? ('file' as const) : ('dir' as const), size: e.attrs.isFile() ? e.attrs.size : 0 }))
+      .map((e) => ({
+        name: e.filename,
+        type: e.attrs.isFile() ? ('file' as const) : ('dir' as const),
+        size: e.attrs.isFile() ? e.attrs.size : 0,
+      }))
       .sort((a, b) => a.name.localeCompare(b.name));
   }
 
@@ -575,7 +632,9 @@ export class SftpTarget implements BackupTarget {
   async space(): Promise<{ free: number; total: number } | null> {
     const { sftp } = await this.connect();
     try {
-      const s = await this.r<{ f_frsize: number; f_bavail: number; f_blocks: number; f_bsize: number }>(sftp, (cb) => sftp.ext_openssh_statvfs(this.o.dir, cb as never));
+      const s = await this.r<{ f_frsize: number; f_bavail: number; f_blocks: number; f_bsize: number }>(sftp, (cb) =>
+        sftp.ext_openssh_statvfs(this.o.dir, cb as never),
+      );
       const unit = Number(s.f_frsize || s.f_bsize);
       return { free: Number(s.f_bavail) * unit, total: Number(s.f_blocks) * unit };
     } catch (e) {
@@ -589,11 +648,12 @@ export class SftpTarget implements BackupTarget {
     this.conn = null;
     if (!c) return;
     const { client } = await c.catch(() => ({ client: null }));
-    if (client) await new Promise<void>((r) => {
-      client.once('close', () => r());
-      client.end();
-      setTimeout(r, 2000).unref();
-    });
+    if (client)
+      await new Promise<void>((r) => {
+        client.once('close', () => r());
+        client.end();
+        setTimeout(r, 2000).unref();
+      });
   }
 }
 
@@ -625,7 +685,14 @@ export function probeHostKey(url: string, timeoutMs = 10_000): Promise<string> {
 /** Builds an SFTP target from a registered URL and the auth files it names. */
 export function sftpFromUrl(
   url: string,
-  o: { hostKey: string; identityFile?: string | null; passwordFile?: string | null; readSecret: (file: string, what: string) => string; connectTimeoutMs?: number; stallTimeoutMs?: number },
+  o: {
+    hostKey: string;
+    identityFile?: string | null;
+    passwordFile?: string | null;
+    readSecret: (file: string, what: string) => string;
+    connectTimeoutMs?: number;
+    stallTimeoutMs?: number;
+  },
 ): SftpTarget {
   const u = parseSftpUrl(url);
   let privateKey: Buffer | undefined;
@@ -633,11 +700,14 @@ export function sftpFromUrl(
     try {
       privateKey = fs.readFileSync(o.identityFile);
     } catch (e) {
-      throw backupErrors.usage(`cannot read the identity file ${o.identityFile} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+      throw backupErrors.usage(
+        `cannot read the identity file ${o.identityFile} (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
+      );
     }
   }
   const password = o.passwordFile ? o.readSecret(o.passwordFile, 'backup target password file') : undefined;
-  if (!privateKey && password === undefined) throw backupErrors.usage('an SFTP target needs --identity FILE (or a password file)');
+  if (!privateKey && password === undefined)
+    throw backupErrors.usage('an SFTP target needs --identity FILE (or a password file)');
   return new SftpTarget({
     ...u,
     hostKey: o.hostKey,
@@ -654,14 +724,23 @@ export function parseSftpUrl(url: string): { host: string; port: number; usernam
   try {
     u = new URL(url);
   } catch {
-    throw backupErrors.usage(`not a URL: ${JSON.stringify(url.replace(/:[^@/]*@/, ':***@'))}`, 'use sftp://user@host:port/dir or file:///dir');
+    throw backupErrors.usage(
+      `not a URL: ${JSON.stringify(url.replace(/:[^@/]*@/, ':***@'))}`,
+      'use sftp://user@host:port/dir or file:///dir',
+    );
   }
   if (u.protocol !== 'sftp:') throw backupErrors.usage(`expected an sftp:// URL, got ${u.protocol}`);
   if (u.password) throw backupErrors.usage('a password in the URL is refused: pass a password file instead');
   if (!u.username) throw backupErrors.usage('the sftp URL needs a user: sftp://user@host/dir');
   if (!u.hostname) throw backupErrors.usage('the sftp URL needs a host');
   const dir = decodeURIComponent(u.pathname).replace(/\/+$/, '');
-  if (!dir.startsWith('/') || dir.split('/').some((s) => s === '..')) throw backupErrors.usage('the sftp URL needs an absolute directory: sftp://user@host/srv/coffre');
+  if (!dir.startsWith('/') || dir.split('/').some((s) => s === '..'))
+    throw backupErrors.usage('the sftp URL needs an absolute directory: sftp://user@host/srv/coffre');
   if (u.search || u.hash) throw backupErrors.usage('the sftp URL must not have a query or fragment');
-  return { host: u.hostname.replace(/^\[|\]$/g, ''), port: u.port ? Number(u.port) : 22, username: decodeURIComponent(u.username), dir };
+  return {
+    host: u.hostname.replace(/^\[|\]$/g, ''),
+    port: u.port ? Number(u.port) : 22,
+    username: decodeURIComponent(u.username),
+    dir,
+  };
 }

@@ -50,7 +50,10 @@ export interface RetryOptions {
  * from a stream is not retried (the stream is consumed); puts of buffers are.
  */
 export class RetryingTarget extends TargetWrapper {
-  constructor(inner: BackupTarget, private readonly o: RetryOptions) {
+  constructor(
+    inner: BackupTarget,
+    private readonly o: RetryOptions,
+  ) {
     super(inner);
   }
 

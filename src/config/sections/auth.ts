@@ -40,7 +40,9 @@ export const AuthSection = Type.Object(
       {
         /** M4: appliance roles that must use a second factor */
         /** M4: every role by default; removing one is shown as a warning in the console */
-        requiredRoles: Type.Array(Type.String(), { default: ['admin', 'backup-operator', 'auditor', 'member', 'records-manager'] }),
+        requiredRoles: Type.Array(Type.String(), {
+          default: ['admin', 'backup-operator', 'auditor', 'member', 'records-manager'],
+        }),
         challengeTtlSeconds: Type.Integer({ minimum: 30, maximum: 900, default: 300 }),
         maxAttempts: Type.Integer({ minimum: 1, maximum: 10, default: 5 }),
         issuer: Type.String({ default: 'Coffre' }),

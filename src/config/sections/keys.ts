@@ -14,7 +14,10 @@ export const KeysSection = Type.Object(
     /** SoftHSM2 only: its configuration file (sets SOFTHSM2_CONF for the process) */
     softhsmConfFile: Type.Optional(Type.String()),
     /** 'auto': CKM_AES_KEY_WRAP_PAD when the token wraps with it, else CKM_AES_GCM */
-    wrapMechanism: Type.Union([Type.Literal('auto'), Type.Literal('CKM_AES_KEY_WRAP_PAD'), Type.Literal('CKM_AES_GCM')], { default: 'auto' }),
+    wrapMechanism: Type.Union(
+      [Type.Literal('auto'), Type.Literal('CKM_AES_KEY_WRAP_PAD'), Type.Literal('CKM_AES_GCM')],
+      { default: 'auto' },
+    ),
     sessionPoolSize: Type.Integer({ minimum: 1, maximum: 64, default: 4 }),
     /** deadline of one HSM operation (wrap, unwrap, MAC): past it the HSM counts as hung and requests get 503 at once */
     callTimeoutMs: Type.Integer({ minimum: 50, maximum: 60_000, default: 800 }),
@@ -44,7 +47,10 @@ export const KEK_GRACE_MARGIN_DAYS = 7;
  * backup still kept, plus a margin; otherwise the next rotation would destroy the key that opens
  * the last week's backups. Returns the problem, or undefined when the setting is safe.
  */
-export function retiredKekGraceProblem(keys: Pick<KeysConfig, 'retiredKekGraceDays'>, backupGraceHours: number): { path: string; message: string } | undefined {
+export function retiredKekGraceProblem(
+  keys: Pick<KeysConfig, 'retiredKekGraceDays'>,
+  backupGraceHours: number,
+): { path: string; message: string } | undefined {
   const min = Math.ceil(BACKUP_RETENTION_DAYS + backupGraceHours / 24) + KEK_GRACE_MARGIN_DAYS;
   if (keys.retiredKekGraceDays >= min) return undefined;
   return {

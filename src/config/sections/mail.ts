@@ -12,7 +12,9 @@ export const MailSection = Type.Object(
           host: Type.String({ minLength: 1 }),
           port: Type.Integer({ minimum: 1, maximum: 65535, default: 587 }),
           /** `required` (default): STARTTLS or refuse to send; `implicit`: TLS from the start (465); `disabled`: plain text, only when explicitly chosen */
-          tls: Type.Union([Type.Literal('required'), Type.Literal('implicit'), Type.Literal('disabled')], { default: 'required' }),
+          tls: Type.Union([Type.Literal('required'), Type.Literal('implicit'), Type.Literal('disabled')], {
+            default: 'required',
+          }),
           user: Type.Optional(Type.String()),
           passwordFile: Type.Optional(Type.String()),
           /** extra CA certificates to trust (PEM), e.g. the customer's internal CA */

@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 
-const severity = (d: 'info' | 'warning') => Type.Union([Type.Literal('info'), Type.Literal('warning'), Type.Literal('critical')], { default: d });
+const severity = (d: 'info' | 'warning') =>
+  Type.Union([Type.Literal('info'), Type.Literal('warning'), Type.Literal('critical')], { default: d });
 const opt = { additionalProperties: false, default: {} } as const;
 const rule = <T extends Record<string, ReturnType<typeof Type.Integer> | ReturnType<typeof Type.Number>>>(fields: T) =>
   Type.Object({ enabled: Type.Boolean({ default: true }), ...fields }, opt);
@@ -80,15 +81,28 @@ export const MonitoringSection = Type.Object(
       {
         /** evaluation period of the rules */
         intervalMs: Type.Integer({ minimum: 1000, default: 60_000 }),
-        disk: rule({ percent: Type.Number({ minimum: 1, maximum: 100, default: 85 }), clearPercent: Type.Number({ minimum: 1, maximum: 100, default: 80 }) }),
-        memory: rule({ percent: Type.Number({ minimum: 1, maximum: 100, default: 90 }), clearPercent: Type.Number({ minimum: 1, maximum: 100, default: 85 }) }),
-        eventLoopLag: rule({ ms: Type.Integer({ minimum: 1, default: 500 }), clearMs: Type.Integer({ minimum: 1, default: 200 }), forMs: Type.Integer({ minimum: 0, default: 60_000 }) }),
+        disk: rule({
+          percent: Type.Number({ minimum: 1, maximum: 100, default: 85 }),
+          clearPercent: Type.Number({ minimum: 1, maximum: 100, default: 80 }),
+        }),
+        memory: rule({
+          percent: Type.Number({ minimum: 1, maximum: 100, default: 90 }),
+          clearPercent: Type.Number({ minimum: 1, maximum: 100, default: 85 }),
+        }),
+        eventLoopLag: rule({
+          ms: Type.Integer({ minimum: 1, default: 500 }),
+          clearMs: Type.Integer({ minimum: 1, default: 200 }),
+          forMs: Type.Integer({ minimum: 0, default: 60_000 }),
+        }),
         hsm: rule({ forMs: Type.Integer({ minimum: 0, default: 30_000 }) }),
         backupAge: rule({ hours: Type.Number({ minimum: 1, default: 26 }) }),
         drillAge: rule({ days: Type.Number({ minimum: 1, default: 8 }) }),
         jobFailed: rule({}),
         certExpiry: rule({ days: Type.Number({ minimum: 1, default: 30 }) }),
-        denials: rule({ count: Type.Integer({ minimum: 1, default: 30 }), windowMs: Type.Integer({ minimum: 60_000, default: 600_000 }) }),
+        denials: rule({
+          count: Type.Integer({ minimum: 1, default: 30 }),
+          windowMs: Type.Integer({ minimum: 60_000, default: 600_000 }),
+        }),
         massDownload: rule({
           count: Type.Integer({ minimum: 1, default: 50 }),
           bytes: Type.Integer({ minimum: 1, default: 1024 ** 3 }),
@@ -104,11 +118,20 @@ export const MonitoringSection = Type.Object(
         auditChain: rule({ intervalMs: Type.Integer({ minimum: 60_000, default: 3_600_000 }) }),
         accessReview: rule({}),
         /** the oldest audit record not yet at the syslog collector is this old */
-        auditExport: rule({ seconds: Type.Integer({ minimum: 1, default: 900 }), clearSeconds: Type.Integer({ minimum: 0, default: 60 }) }),
+        auditExport: rule({
+          seconds: Type.Integer({ minimum: 1, default: 900 }),
+          clearSeconds: Type.Integer({ minimum: 0, default: 60 }),
+        }),
         /** this clock differs from the HTTPS peers' (monitoring.clock) by this much, either way */
-        clockDrift: rule({ seconds: Type.Number({ minimum: 1, default: 5 }), clearSeconds: Type.Number({ minimum: 0, default: 2 }) }),
+        clockDrift: rule({
+          seconds: Type.Number({ minimum: 1, default: 5 }),
+          clearSeconds: Type.Number({ minimum: 0, default: 2 }),
+        }),
         /** a backup target's volume is this full */
-        targetDisk: rule({ percent: Type.Number({ minimum: 1, maximum: 100, default: 85 }), clearPercent: Type.Number({ minimum: 1, maximum: 100, default: 80 }) }),
+        targetDisk: rule({
+          percent: Type.Number({ minimum: 1, maximum: 100, default: 85 }),
+          clearPercent: Type.Number({ minimum: 1, maximum: 100, default: 80 }),
+        }),
       },
       opt,
     ),
@@ -128,7 +151,10 @@ export const MonitoringSection = Type.Object(
     /** per route group: requests per minute per source address and per signed-in user (0 = no limit) */
     budgets: Type.Record(
       Type.String({ pattern: '^[a-z][a-z0-9-]*$' }),
-      Type.Object({ perAddress: Type.Integer({ minimum: 0 }), perUser: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }),
+      Type.Object(
+        { perAddress: Type.Integer({ minimum: 0 }), perUser: Type.Integer({ minimum: 0 }) },
+        { additionalProperties: false },
+      ),
       { default: {} },
     ),
   },

@@ -68,7 +68,9 @@ async function errorOf(res: Response): Promise<ApiError> {
   let requestId: string | undefined;
   let details: unknown;
   try {
-    const body = (await res.json()) as { error?: { code?: string; message?: string; requestId?: string; details?: unknown } };
+    const body = (await res.json()) as {
+      error?: { code?: string; message?: string; requestId?: string; details?: unknown };
+    };
     if (body.error) {
       code = body.error.code ?? code;
       message = body.error.message ?? message;
@@ -89,7 +91,11 @@ const unsafe = (m: string) => !['GET', 'HEAD', 'OPTIONS'].includes(m);
 
 export async function call<T>(method: string, path: string, body?: unknown, opts: CallOptions = {}): Promise<T> {
   // the appliance answers its messages in the language the console shows
-  const headers: Record<string, string> = { accept: 'application/json', 'accept-language': language(), ...opts.headers };
+  const headers: Record<string, string> = {
+    accept: 'application/json',
+    'accept-language': language(),
+    ...opts.headers,
+  };
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (unsafe(method) && csrfToken) headers[CSRF_HEADER] = csrfToken;
   let res: Response;
@@ -118,7 +124,8 @@ export async function call<T>(method: string, path: string, body?: unknown, opts
 }
 
 export const get = <T>(path: string, opts?: CallOptions) => call<T>('GET', path, undefined, opts);
-export const post = <T>(path: string, body?: unknown, opts?: CallOptions) => call<T>('POST', path, body === undefined ? {} : body, opts);
+export const post = <T>(path: string, body?: unknown, opts?: CallOptions) =>
+  call<T>('POST', path, body === undefined ? {} : body, opts);
 export const put = <T>(path: string, body?: unknown, opts?: CallOptions) => call<T>('PUT', path, body ?? {}, opts);
 export const patch = <T>(path: string, body?: unknown, opts?: CallOptions) => call<T>('PATCH', path, body ?? {}, opts);
 export const del = <T>(path: string, opts?: CallOptions) => call<T>('DELETE', path, undefined, opts);
@@ -144,7 +151,8 @@ export function upload<T>(path: string, body: Blob | FormData, o: UploadOptions 
     xhr.setRequestHeader('accept-language', language());
     if (csrfToken) xhr.setRequestHeader(CSRF_HEADER, csrfToken);
     for (const [k, v] of Object.entries(o.headers ?? {})) xhr.setRequestHeader(k, v);
-    xhr.upload.onprogress = (e) => o.onProgress?.(e.loaded, e.lengthComputable ? e.total : body instanceof Blob ? body.size : 0);
+    xhr.upload.onprogress = (e) =>
+      o.onProgress?.(e.loaded, e.lengthComputable ? e.total : body instanceof Blob ? body.size : 0);
     xhr.onerror = () => reject(new ApiError(0, 'NETWORK', t('errors.network.upload')));
     xhr.onabort = () => reject(new DOMException('upload cancelled', 'AbortError'));
     xhr.onload = () => {
@@ -157,8 +165,19 @@ export function upload<T>(path: string, body: Blob | FormData, o: UploadOptions 
       }
       if (xhr.status >= 200 && xhr.status < 300) return resolve(json as T);
       if (xhr.status === 401) onSessionLost?.();
-      const e = (json as { error?: { code?: string; message?: string; requestId?: string; details?: unknown } } | undefined)?.error;
-      reject(new ApiError(xhr.status, e?.code ?? `HTTP_${xhr.status}`, e?.message ?? 'upload failed', e?.requestId, e?.details, retryAfterOf(xhr.getResponseHeader('retry-after'))));
+      const e = (
+        json as { error?: { code?: string; message?: string; requestId?: string; details?: unknown } } | undefined
+      )?.error;
+      reject(
+        new ApiError(
+          xhr.status,
+          e?.code ?? `HTTP_${xhr.status}`,
+          e?.message ?? 'upload failed',
+          e?.requestId,
+          e?.details,
+          retryAfterOf(xhr.getResponseHeader('retry-after')),
+        ),
+      );
     };
     o.signal?.addEventListener('abort', () => xhr.abort(), { once: true });
     xhr.send(body);
@@ -178,18 +197,30 @@ export function describeError(e: unknown): { title: string; text: string; reques
       return { title: t('errors.target.title'), text: t('errors.target.text', { message: e.message }), ...rid };
     case 'RATE_LIMITED':
     case 'THROTTLED':
-      return { title: t('errors.throttled.title'), text: e.retryAfter ? t('errors.throttled.wait', { count: e.retryAfter }) : t('errors.throttled.moment'), ...rid };
+      return {
+        title: t('errors.throttled.title'),
+        text: e.retryAfter ? t('errors.throttled.wait', { count: e.retryAfter }) : t('errors.throttled.moment'),
+        ...rid,
+      };
     case 'FORBIDDEN':
       return { title: t('errors.forbidden.title'), text: t('errors.forbidden.text'), ...rid };
     case 'UNAUTHENTICATED':
       return { title: t('errors.unauthenticated.title'), text: t('errors.unauthenticated.text'), ...rid };
     case 'NOT_FOUND':
-      return { title: t('errors.notFound.title'), text: t('errors.notFound.text', { message: capital(e.message) }), ...rid };
+      return {
+        title: t('errors.notFound.title'),
+        text: t('errors.notFound.text', { message: capital(e.message) }),
+        ...rid,
+      };
     case 'BODY_TOO_LARGE':
       return { title: t('errors.tooLarge.title'), text: t('errors.tooLarge.text'), ...rid };
     case 'DB_BUSY':
     case 'SHUTTING_DOWN':
-      return { title: t('errors.busy.title'), text: e.retryAfter ? t('errors.busy.in', { count: e.retryAfter }) : t('errors.busy.moment'), ...rid };
+      return {
+        title: t('errors.busy.title'),
+        text: e.retryAfter ? t('errors.busy.in', { count: e.retryAfter }) : t('errors.busy.moment'),
+        ...rid,
+      };
     case 'STORAGE_FULL':
       return { title: t('errors.full.title'), text: t('errors.full.text'), ...rid };
     case 'DB_CORRUPT':
@@ -197,7 +228,11 @@ export function describeError(e: unknown): { title: string; text: string; reques
     case 'INTERNAL':
       return { title: t('errors.internal.title'), text: t('errors.internal.text'), ...rid };
     default:
-      return { title: e.status >= 500 ? t('errors.internal.title') : t('errors.failed'), text: capital(e.message), ...rid };
+      return {
+        title: e.status >= 500 ? t('errors.internal.title') : t('errors.failed'),
+        text: capital(e.message),
+        ...rid,
+      };
   }
 }
 

@@ -26,12 +26,31 @@ interface NavItem {
   /** shown only when this also holds */
   also?: (me: Me) => boolean;
 }
-type NavKey = 'workspaces' | 'reviews' | 'users' | 'keys' | 'settings' | 'dashboard' | 'alerts' | 'jobs' | 'backups' | 'backupApprovals' | 'audit' | 'account';
+type NavKey =
+  | 'workspaces'
+  | 'reviews'
+  | 'users'
+  | 'keys'
+  | 'settings'
+  | 'dashboard'
+  | 'alerts'
+  | 'jobs'
+  | 'backups'
+  | 'backupApprovals'
+  | 'audit'
+  | 'account';
 type SectionKey = 'documents' | 'administration' | 'operations' | 'you';
 const NAV: NavItem[] = [
   { path: '/workspaces', label: 'workspaces', icon: 'folder', permission: 'workspace:use', section: 'documents' },
   // owners confirm their members in access reviews; admins see the item under Administration
-  { path: '/reviews', label: 'reviews', icon: 'list', permission: 'workspace:use', section: 'documents', also: (me) => !can(me, 'access:review') },
+  {
+    path: '/reviews',
+    label: 'reviews',
+    icon: 'list',
+    permission: 'workspace:use',
+    section: 'documents',
+    also: (me) => !can(me, 'access:review'),
+  },
   { path: '/users', label: 'users', icon: 'users', permission: 'users:read', section: 'administration' },
   { path: '/reviews', label: 'reviews', icon: 'list', permission: 'access:review', section: 'administration' },
   { path: '/keys', label: 'keys', icon: 'key', permission: 'keys:read', section: 'administration' },
@@ -41,7 +60,14 @@ const NAV: NavItem[] = [
   { path: '/operations/jobs', label: 'jobs', icon: 'clock', permission: 'monitoring:read', section: 'operations' },
   { path: '/backups', label: 'backups', icon: 'archive', permission: 'backup:read', section: 'operations' },
   // admins decide backup operators' changes to targets and escrow keys (two-person rule)
-  { path: '/backups', label: 'backupApprovals', icon: 'archive', permission: 'backup:approve', section: 'administration', also: (me) => !can(me, 'backup:read') },
+  {
+    path: '/backups',
+    label: 'backupApprovals',
+    icon: 'archive',
+    permission: 'backup:approve',
+    section: 'administration',
+    also: (me) => !can(me, 'backup:read'),
+  },
   { path: '/audit', label: 'audit', icon: 'shield', permission: 'audit:read', section: 'operations' },
   { path: '/account', label: 'account', icon: 'user', permission: 'self', section: 'you' },
 ];
@@ -50,7 +76,12 @@ const PUBLIC = ['/login', '/enrol', '/reset', '/forgot'];
 const isPublic = (r: Route) => PUBLIC.includes(`/${r.parts[0] ?? ''}`);
 
 /** where each role starts: its main task */
-const HOME: Record<string, string> = { member: '/workspaces', admin: '/users', 'backup-operator': '/backups', auditor: '/audit' };
+const HOME: Record<string, string> = {
+  member: '/workspaces',
+  admin: '/users',
+  'backup-operator': '/backups',
+  auditor: '/audit',
+};
 
 export function homeOf(me: Me): string {
   const h = HOME[me.role];
@@ -110,7 +141,10 @@ export function App() {
       return <Redirect to={route.query.get('next') ?? homeOf(session.me)} />;
     }
     // a signed-out visitor of a console page signs in, then lands on that page
-    const next = p === 'login' ? (route.query.get('next') ?? undefined) : `${route.path}${route.query.toString() ? `?${route.query.toString()}` : ''}`;
+    const next =
+      p === 'login'
+        ? (route.query.get('next') ?? undefined)
+        : `${route.path}${route.query.toString() ? `?${route.query.toString()}` : ''}`;
     return <LoginPage next={next} notice={session.status === 'anonymous' ? session.notice : undefined} />;
   }
   return (

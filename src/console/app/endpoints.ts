@@ -12,7 +12,9 @@ export interface MeReply {
   sessionId?: string;
 }
 
-export type LoginAnswer = { status: 'mfa_required'; challenge: string; method: string; expiresAt: string } | { status: 'ok'; user: User; csrfToken?: string; notices?: { kind: string; at: string }[] };
+export type LoginAnswer =
+  | { status: 'mfa_required'; challenge: string; method: string; expiresAt: string }
+  | { status: 'ok'; user: User; csrfToken?: string; notices?: { kind: string; at: string }[] };
 
 const noticeText = (kind: string): string => (kind === 'mfa.locked' ? t('common.notices.mfaLocked') : kind);
 
@@ -36,7 +38,10 @@ export interface EnrolAnswer {
 
 async function me(): Promise<void> {
   const m = await get<MeReply>('/auth/me', { anonymous: true });
-  setSignedIn({ ...m.user, permissions: m.permissions, ...(m.sessionId ? { sessionId: m.sessionId } : {}) }, m.csrfToken);
+  setSignedIn(
+    { ...m.user, permissions: m.permissions, ...(m.sessionId ? { sessionId: m.sessionId } : {}) },
+    m.csrfToken,
+  );
 }
 
 export const auth = {
@@ -46,7 +51,8 @@ export const auth = {
       await me();
     } catch (e) {
       if (e instanceof ApiError && e.status === 401) setAnonymous();
-      else setAnonymous(e instanceof ApiError ? t('common.answered', { message: e.message }) : t('errors.network.text'));
+      else
+        setAnonymous(e instanceof ApiError ? t('common.answered', { message: e.message }) : t('errors.network.text'));
     }
   },
 
@@ -54,7 +60,11 @@ export const auth = {
     let proof: { challenge: string; nonce: string } | undefined;
     for (let i = 0; ; i++) {
       try {
-        const a = await post<LoginAnswer>('/auth/login', { username, password, ...(proof ? { proof } : {}) }, { anonymous: true });
+        const a = await post<LoginAnswer>(
+          '/auth/login',
+          { username, password, ...(proof ? { proof } : {}) },
+          { anonymous: true },
+        );
         if (a.status === 'ok') {
           showNotices(a.notices);
           await me();
@@ -62,7 +72,10 @@ export const auth = {
         return a;
       } catch (e) {
         // the account or address is under attack: the appliance asks for a proof of work first
-        const p = e instanceof ApiError && e.code === 'PROOF_REQUIRED' ? (e.details as { proof?: { challenge: string; bits: number } } | undefined)?.proof : undefined;
+        const p =
+          e instanceof ApiError && e.code === 'PROOF_REQUIRED'
+            ? (e.details as { proof?: { challenge: string; bits: number } } | undefined)?.proof
+            : undefined;
         if (!p || i >= 3) throw e;
         proof = { challenge: p.challenge, nonce: await solveProof(p.challenge, p.bits) };
       }
@@ -97,16 +110,32 @@ export const auth = {
   },
 
   enrol(token: string, password: string, mfa?: string, phone?: string): Promise<EnrolAnswer> {
-    return post<EnrolAnswer>('/auth/enrol', { token, password, ...(mfa ? { mfa } : {}), ...(phone ? { phone } : {}) }, { anonymous: true });
+    return post<EnrolAnswer>(
+      '/auth/enrol',
+      { token, password, ...(mfa ? { mfa } : {}), ...(phone ? { phone } : {}) },
+      { anonymous: true },
+    );
   },
 
   /** delivery 'none': no mail server, nothing will be sent (the same answer for every account) */
   forgot(username: string): Promise<{ status: string; delivery: 'email' | 'none' }> {
-    return post<{ status: string; delivery: 'email' | 'none' }>('/auth/password/forgot', { username }, { anonymous: true });
+    return post<{ status: string; delivery: 'email' | 'none' }>(
+      '/auth/password/forgot',
+      { username },
+      { anonymous: true },
+    );
   },
 
   /** code: the user's own authenticator (or recovery) code, needed when an admin started the reset; a recovery answers with a new authenticator */
-  reset(token: string, password: string, code?: string): Promise<{ status: string; totp?: { secret: string; otpauthUrl: string; qrSvg: string }; recoveryCodes?: string[] }> {
+  reset(
+    token: string,
+    password: string,
+    code?: string,
+  ): Promise<{
+    status: string;
+    totp?: { secret: string; otpauthUrl: string; qrSvg: string };
+    recoveryCodes?: string[];
+  }> {
     return post('/auth/password/reset', { token, password, ...(code ? { code } : {}) }, { anonymous: true });
   },
 };

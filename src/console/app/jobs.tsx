@@ -18,7 +18,10 @@ export interface JobRun {
 }
 
 /** polls a run until it ends (every second while running) */
-export function useJobRun(path: string | undefined, onEnd?: (r: JobRun) => void): { run: JobRun | undefined; error: unknown } {
+export function useJobRun(
+  path: string | undefined,
+  onEnd?: (r: JobRun) => void,
+): { run: JobRun | undefined; error: unknown } {
   const [run, setRun] = useState<JobRun | undefined>();
   const [error, setError] = useState<unknown>();
   useEffect(() => {
@@ -59,9 +62,20 @@ export function JobProgressView({ run, label }: { run: JobRun; label: string }) 
           <strong>{label}</strong>
           <span class="muted">{p?.phase ?? t('common.job.starting')}</span>
           <span class="spacer" />
-          <span class="muted small">{p?.unit === 'bytes' && p.total ? t('common.job.of', { done: bytes(p.done ?? 0), total: bytes(p.total) }) : p?.total ? t('common.job.of', { done: p.done ?? 0, total: p.total }) : ''}{duration(elapsed)}</span>
+          <span class="muted small">
+            {p?.unit === 'bytes' && p.total
+              ? t('common.job.of', { done: bytes(p.done ?? 0), total: bytes(p.total) })
+              : p?.total
+                ? t('common.job.of', { done: p.done ?? 0, total: p.total })
+                : ''}
+            {duration(elapsed)}
+          </span>
         </div>
-        <Progress value={pct} max={100} label={t('common.job.phase', { label, phase: p?.phase ?? t('common.job.starting') })} />
+        <Progress
+          value={pct}
+          max={100}
+          label={t('common.job.phase', { label, phase: p?.phase ?? t('common.job.starting') })}
+        />
       </div>
     );
   }

@@ -26,13 +26,27 @@ export function classesOf(p: string): number {
 export function checkPassword(p: string, rules: PolicyRules, context: readonly string[] = []): Check[] {
   const n = codePoints(p);
   const lower = p.normalize('NFKC').toLowerCase();
-  const words = ['coffre', ...context].map((w) => w.normalize('NFKC').toLowerCase().trim()).filter((w) => w.length >= 4);
+  const words = ['coffre', ...context]
+    .map((w) => w.normalize('NFKC').toLowerCase().trim())
+    .filter((w) => w.length >= 4);
   const checks: Check[] = [
-    { id: 'length', label: `${rules.minLength} to ${rules.maxLength} characters`, met: n >= rules.minLength && n <= rules.maxLength },
+    {
+      id: 'length',
+      label: `${rules.minLength} to ${rules.maxLength} characters`,
+      met: n >= rules.minLength && n <= rules.maxLength,
+    },
   ];
   if (rules.minClasses > 0) {
-    checks.push({ id: 'classes', label: `${rules.minClasses} of 4 kinds: lower-case, upper-case, digits, other characters`, met: classesOf(p) >= rules.minClasses });
+    checks.push({
+      id: 'classes',
+      label: `${rules.minClasses} of 4 kinds: lower-case, upper-case, digits, other characters`,
+      met: classesOf(p) >= rules.minClasses,
+    });
   }
-  checks.push({ id: 'context', label: 'not your user name, the product or the organisation', met: n > 0 && !words.some((w) => lower.includes(w)) });
+  checks.push({
+    id: 'context',
+    label: 'not your user name, the product or the organisation',
+    met: n > 0 && !words.some((w) => lower.includes(w)),
+  });
   return checks;
 }

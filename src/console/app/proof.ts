@@ -10,7 +10,9 @@ export async function solveProof(challenge: string, bits: number): Promise<strin
   const BATCH = 512;
   for (let base = 0; ; base += BATCH) {
     const nonces = Array.from({ length: BATCH }, (_, i) => (base + i).toString(36));
-    const digests = await Promise.all(nonces.map((n) => crypto.subtle.digest('SHA-256', enc.encode(`${challenge}:${n}`))));
+    const digests = await Promise.all(
+      nonces.map((n) => crypto.subtle.digest('SHA-256', enc.encode(`${challenge}:${n}`))),
+    );
     const i = digests.findIndex((d) => leadingZeroBits(new Uint8Array(d), bits));
     if (i >= 0) return nonces[i]!;
   }

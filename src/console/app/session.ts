@@ -28,7 +28,8 @@ export interface Me extends User {
   sessionId?: string;
 }
 
-export type SessionState = { status: 'unknown' } | { status: 'anonymous'; notice?: string } | { status: 'signed-in'; me: Me };
+export type SessionState =
+  { status: 'unknown' } | { status: 'anonymous'; notice?: string } | { status: 'signed-in'; me: Me };
 
 let state: SessionState = { status: 'unknown' };
 let subs: ((s: SessionState) => void)[] = [];

@@ -16,7 +16,15 @@ type ButtonProps = ButtonHTMLAttributes<HTMLButtonElement> & {
   disabled?: boolean;
 };
 
-export function Button({ variant = 'secondary', busy, small, type = 'button', children, disabled, ...rest }: ButtonProps) {
+export function Button({
+  variant = 'secondary',
+  busy,
+  small,
+  type = 'button',
+  children,
+  disabled,
+  ...rest
+}: ButtonProps) {
   const cls = ['btn', `btn-${variant}`, small ? 'btn-sm' : '', busy ? 'is-busy' : ''].filter(Boolean).join(' ');
   return (
     <button {...rest} type={type} class={cls} disabled={disabled || busy} aria-busy={busy ? 'true' : undefined}>
@@ -26,7 +34,17 @@ export function Button({ variant = 'secondary', busy, small, type = 'button', ch
   );
 }
 
-export function LinkButton({ href, children, variant = 'secondary', small }: { href: string; children: ComponentChildren; variant?: 'primary' | 'secondary' | 'ghost'; small?: boolean }) {
+export function LinkButton({
+  href,
+  children,
+  variant = 'secondary',
+  small,
+}: {
+  href: string;
+  children: ComponentChildren;
+  variant?: 'primary' | 'secondary' | 'ghost';
+  small?: boolean;
+}) {
   return (
     <a class={['btn', `btn-${variant}`, small ? 'btn-sm' : ''].join(' ')} href={href}>
       {children}
@@ -50,7 +68,11 @@ export function Field({ label, hint, error, children }: FieldProps) {
   return (
     <div class={`field${error ? ' has-error' : ''}`}>
       <label for={id}>{label}</label>
-      {children({ id, ...(describedBy ? { 'aria-describedby': describedBy } : {}), ...(error ? { 'aria-invalid': 'true' as const } : {}) })}
+      {children({
+        id,
+        ...(describedBy ? { 'aria-describedby': describedBy } : {}),
+        ...(error ? { 'aria-invalid': 'true' as const } : {}),
+      })}
       {hint ? (
         <div class="hint" id={hintId}>
           {hint}
@@ -82,29 +104,74 @@ interface InputAttrs {
   maxLength?: number;
   pattern?: string;
 }
-type InputProps = InputAttrs & { label: string; hint?: ComponentChildren; error?: string | undefined; value: string; onValue: (v: string) => void; 'data-testid'?: string };
+type InputProps = InputAttrs & {
+  label: string;
+  hint?: ComponentChildren;
+  error?: string | undefined;
+  value: string;
+  onValue: (v: string) => void;
+  'data-testid'?: string;
+};
 
 export function TextField({ label, hint, error, value, onValue, ...rest }: InputProps) {
   return (
     <Field label={label} hint={hint} error={error}>
-      {(p) => <input class="input" {...(rest as object)} {...p} value={value} onInput={(e) => onValue((e.currentTarget as HTMLInputElement).value)} />}
+      {(p) => (
+        <input
+          class="input"
+          {...(rest as object)}
+          {...p}
+          value={value}
+          onInput={(e) => onValue((e.currentTarget as HTMLInputElement).value)}
+        />
+      )}
     </Field>
   );
 }
 
-export function SelectField({ label, hint, value, onValue, options, disabled }: { label: string; hint?: string; value: string; onValue: (v: string) => void; options: readonly (string | { value: string; label: string })[]; disabled?: boolean }) {
+export function SelectField({
+  label,
+  hint,
+  value,
+  onValue,
+  options,
+  disabled,
+}: {
+  label: string;
+  hint?: string;
+  value: string;
+  onValue: (v: string) => void;
+  options: readonly (string | { value: string; label: string })[];
+  disabled?: boolean;
+}) {
   return (
     <Field label={label} hint={hint}>
       {(p) => (
-        <select class="input" {...p} value={value} disabled={disabled} onChange={(e) => onValue((e.currentTarget as HTMLSelectElement).value)}>
-          {options.map((o) => (typeof o === 'string' ? <option value={o}>{o}</option> : <option value={o.value}>{o.label}</option>))}
+        <select
+          class="input"
+          {...p}
+          value={value}
+          disabled={disabled}
+          onChange={(e) => onValue((e.currentTarget as HTMLSelectElement).value)}
+        >
+          {options.map((o) =>
+            typeof o === 'string' ? <option value={o}>{o}</option> : <option value={o.value}>{o.label}</option>,
+          )}
         </select>
       )}
     </Field>
   );
 }
 
-export function Alert({ kind = 'info', title, children }: { kind?: 'info' | 'ok' | 'warn' | 'error'; title?: string; children?: ComponentChildren }) {
+export function Alert({
+  kind = 'info',
+  title,
+  children,
+}: {
+  kind?: 'info' | 'ok' | 'warn' | 'error';
+  title?: string;
+  children?: ComponentChildren;
+}) {
   return (
     <div class={`alert alert-${kind}`} role={kind === 'error' ? 'alert' : 'status'}>
       <Icon name={kind === 'ok' ? 'check' : kind === 'info' ? 'info' : 'alert'} />
@@ -132,7 +199,17 @@ export function ErrorAlert({ error }: { error: unknown }) {
   );
 }
 
-export function EmptyState({ title, children, action, icon = 'inbox' }: { title: string; children?: ComponentChildren; action?: ComponentChildren; icon?: IconName }) {
+export function EmptyState({
+  title,
+  children,
+  action,
+  icon = 'inbox',
+}: {
+  title: string;
+  children?: ComponentChildren;
+  action?: ComponentChildren;
+  icon?: IconName;
+}) {
   return (
     <div class="empty">
       <Icon name={icon} size={32} />
@@ -151,7 +228,17 @@ export function Loading({ label = t('common.loading') }: { label?: string }) {
   );
 }
 
-export function PageHeader({ title, description, actions, back }: { title: string; description?: ComponentChildren; actions?: ComponentChildren; back?: { href: string; label: string } }) {
+export function PageHeader({
+  title,
+  description,
+  actions,
+  back,
+}: {
+  title: string;
+  description?: ComponentChildren;
+  actions?: ComponentChildren;
+  back?: { href: string; label: string };
+}) {
   return (
     <div class="page-header">
       <div>
@@ -170,7 +257,17 @@ export function PageHeader({ title, description, actions, back }: { title: strin
   );
 }
 
-export function Card({ title, children, actions, class: cls }: { title?: string; children: ComponentChildren; actions?: ComponentChildren; class?: string }) {
+export function Card({
+  title,
+  children,
+  actions,
+  class: cls,
+}: {
+  title?: string;
+  children: ComponentChildren;
+  actions?: ComponentChildren;
+  class?: string;
+}) {
   return (
     <section class={`card ${cls ?? ''}`}>
       {title || actions ? (
@@ -184,7 +281,13 @@ export function Card({ title, children, actions, class: cls }: { title?: string;
   );
 }
 
-export function Badge({ kind = 'neutral', children }: { kind?: 'neutral' | 'ok' | 'warn' | 'error' | 'accent'; children: ComponentChildren }) {
+export function Badge({
+  kind = 'neutral',
+  children,
+}: {
+  kind?: 'neutral' | 'ok' | 'warn' | 'error' | 'accent';
+  children: ComponentChildren;
+}) {
   return <span class={`badge badge-${kind}`}>{children}</span>;
 }
 
@@ -203,7 +306,19 @@ export function Facts({ items }: { items: [string, ComponentChildren][] }) {
 }
 
 /** native <dialog>: modal, focus kept inside, Escape closes */
-export function Dialog({ open, title, onClose, children, footer }: { open: boolean; title: string; onClose: () => void; children: ComponentChildren; footer?: ComponentChildren }) {
+export function Dialog({
+  open,
+  title,
+  onClose,
+  children,
+  footer,
+}: {
+  open: boolean;
+  title: string;
+  onClose: () => void;
+  children: ComponentChildren;
+  footer?: ComponentChildren;
+}) {
   const ref = useRef<HTMLDialogElement>(null);
   const titleId = useId();
   useEffect(() => {
@@ -295,8 +410,15 @@ export function Progress({ value, max, label }: { value: number; max: number; la
 }
 
 /** data loading with error and reload; cancels on unmount or change of deps */
-export function useAsync<T>(fn: (signal: AbortSignal) => Promise<T>, deps: unknown[]): { data: T | undefined; error: unknown; loading: boolean; reload: () => void; set: (t: T) => void } {
-  const [state, setState] = useState<{ data: T | undefined; error: unknown; loading: boolean }>({ data: undefined, error: undefined, loading: true });
+export function useAsync<T>(
+  fn: (signal: AbortSignal) => Promise<T>,
+  deps: unknown[],
+): { data: T | undefined; error: unknown; loading: boolean; reload: () => void; set: (t: T) => void } {
+  const [state, setState] = useState<{ data: T | undefined; error: unknown; loading: boolean }>({
+    data: undefined,
+    error: undefined,
+    loading: true,
+  });
   const [tick, setTick] = useState(0);
   useEffect(() => {
     const ac = new AbortController();
@@ -314,7 +436,9 @@ export function useAsync<T>(fn: (signal: AbortSignal) => Promise<T>, deps: unkno
 }
 
 /** runs an action with busy and error state */
-export function useAction<A extends unknown[], R>(fn: (...a: A) => Promise<R>): { run: (...a: A) => Promise<R | undefined>; busy: boolean; error: unknown; clear: () => void } {
+export function useAction<A extends unknown[], R>(
+  fn: (...a: A) => Promise<R>,
+): { run: (...a: A) => Promise<R | undefined>; busy: boolean; error: unknown; clear: () => void } {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(undefined);
   const run = async (...a: A) => {
@@ -434,7 +558,10 @@ export function bytes(n: number | undefined | null): string {
     v /= 1000;
     i++;
   }
-  const num = i === 0 ? formatNumber(v) : formatNumber(v, { minimumFractionDigits: v < 100 ? 1 : 0, maximumFractionDigits: v < 100 ? 1 : 0 });
+  const num =
+    i === 0
+      ? formatNumber(v)
+      : formatNumber(v, { minimumFractionDigits: v < 100 ? 1 : 0, maximumFractionDigits: v < 100 ? 1 : 0 });
   return `${num} ${t(`common.units.${UNITS[i]!}`)}`;
 }
 
@@ -450,7 +577,13 @@ export function Time({ t }: { t: number | string | undefined | null }) {
   const d = new Date(t);
   if (Number.isNaN(d.getTime())) return <span>{String(t)}</span>;
   return (
-    <time dateTime={d.toISOString()} title={`${d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC')}`}>
+    <time
+      dateTime={d.toISOString()}
+      title={`${d
+        .toISOString()
+        .replace('T', ' ')
+        .replace(/\.\d+Z$/, ' UTC')}`}
+    >
       {when(t)}
     </time>
   );
@@ -460,7 +593,10 @@ export function duration(ms: number | undefined | null): string {
   if (ms === undefined || ms === null) return '—';
   if (ms < 1000) return t('common.duration.ms', { ms: formatNumber(Math.round(ms)) });
   const s = ms / 1000;
-  if (s < 60) return t('common.duration.s', { s: formatNumber(s, { maximumFractionDigits: s < 10 ? 1 : 0, minimumFractionDigits: s < 10 ? 1 : 0 }) });
+  if (s < 60)
+    return t('common.duration.s', {
+      s: formatNumber(s, { maximumFractionDigits: s < 10 ? 1 : 0, minimumFractionDigits: s < 10 ? 1 : 0 }),
+    });
   const m = Math.floor(s / 60);
   if (m < 60) return t('common.duration.min', { m, s: Math.round(s % 60) });
   return t('common.duration.h', { h: Math.floor(m / 60), m: m % 60 });
@@ -478,12 +614,14 @@ const PATHS = {
   upload: 'M12 16V4m0 0l-5 5m5-5l5 5M4 20h16',
   download: 'M12 4v12m0 0l-5-5m5 5l5-5M4 20h16',
   trash: 'M4 7h16M10 11v6M14 11v6M6 7l1 13h10l1-13M9 7V4h6v3',
-  users: 'M16 19v-1a4 4 0 00-4-4H6a4 4 0 00-4 4v1M9 10a3 3 0 100-6 3 3 0 000 6zM22 19v-1a4 4 0 00-3-3.9M16 4.1a3 3 0 010 5.8',
+  users:
+    'M16 19v-1a4 4 0 00-4-4H6a4 4 0 00-4 4v1M9 10a3 3 0 100-6 3 3 0 000 6zM22 19v-1a4 4 0 00-3-3.9M16 4.1a3 3 0 010 5.8',
   key: 'M15 7a3 3 0 11-3 3M12 10l-9 9v2h3l1-1v-2h2v-2h2l1.5-1.5M15 4a6 6 0 110 12 6 6 0 010-12z',
   shield: 'M12 3l8 3v6c0 5-3.5 8-8 9-4.5-1-8-4-8-9V6z',
   archive: 'M3 5h18v4H3zM5 9v10h14V9M10 13h4',
   list: 'M8 6h13M8 12h13M8 18h13M3 6h.01M3 12h.01M3 18h.01',
-  settings: 'M12 15a3 3 0 100-6 3 3 0 000 6zM19.4 15a1.7 1.7 0 00.3 1.8l.1.1a2 2 0 11-2.8 2.8l-.1-.1a1.7 1.7 0 00-2.9 1.2V21a2 2 0 11-4 0v-.1a1.7 1.7 0 00-2.9-1.2l-.1.1a2 2 0 11-2.8-2.8l.1-.1A1.7 1.7 0 003 15H3a2 2 0 110-4h.1a1.7 1.7 0 001.2-2.9l-.1-.1a2 2 0 112.8-2.8l.1.1A1.7 1.7 0 0010 3.1V3a2 2 0 114 0v.1a1.7 1.7 0 002.9 1.2l.1-.1a2 2 0 112.8 2.8l-.1.1a1.7 1.7 0 001.2 2.9H21a2 2 0 110 4h-.1a1.7 1.7 0 00-1.5 1z',
+  settings:
+    'M12 15a3 3 0 100-6 3 3 0 000 6zM19.4 15a1.7 1.7 0 00.3 1.8l.1.1a2 2 0 11-2.8 2.8l-.1-.1a1.7 1.7 0 00-2.9 1.2V21a2 2 0 11-4 0v-.1a1.7 1.7 0 00-2.9-1.2l-.1.1a2 2 0 11-2.8-2.8l.1-.1A1.7 1.7 0 003 15H3a2 2 0 110-4h.1a1.7 1.7 0 001.2-2.9l-.1-.1a2 2 0 112.8-2.8l.1.1A1.7 1.7 0 0010 3.1V3a2 2 0 114 0v.1a1.7 1.7 0 002.9 1.2l.1-.1a2 2 0 112.8 2.8l-.1.1a1.7 1.7 0 001.2 2.9H21a2 2 0 110 4h-.1a1.7 1.7 0 00-1.5 1z',
   user: 'M20 21v-2a4 4 0 00-4-4H8a4 4 0 00-4 4v2M12 11a4 4 0 100-8 4 4 0 000 8z',
   search: 'M11 18a7 7 0 100-14 7 7 0 000 14zM21 21l-5-5',
   clock: 'M12 7v5l3 3M12 3a9 9 0 100 18 9 9 0 000-18z',
@@ -498,7 +636,19 @@ export type IconName = keyof typeof PATHS;
 
 export function Icon({ name, size = 18 }: { name: IconName; size?: number }) {
   return (
-    <svg class="icon" width={size} height={size} viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="1.8" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true" focusable="false">
+    <svg
+      class="icon"
+      width={size}
+      height={size}
+      viewBox="0 0 24 24"
+      fill="none"
+      stroke="currentColor"
+      stroke-width="1.8"
+      stroke-linecap="round"
+      stroke-linejoin="round"
+      aria-hidden="true"
+      focusable="false"
+    >
       <path d={PATHS[name]} />
     </svg>
   );

@@ -97,10 +97,22 @@ export const CONNECTION_CODES: ReadonlySet<string> = new Set([
 export const RELOGIN_CODES: ReadonlySet<string> = new Set(['CKR_USER_NOT_LOGGED_IN']);
 
 /** Cached object handles are stale: look keys up again by label. */
-export const STALE_HANDLE_CODES: ReadonlySet<string> = new Set(['CKR_OBJECT_HANDLE_INVALID', 'CKR_KEY_HANDLE_INVALID', 'CKR_WRAPPING_KEY_HANDLE_INVALID', 'CKR_UNWRAPPING_KEY_HANDLE_INVALID']);
+export const STALE_HANDLE_CODES: ReadonlySet<string> = new Set([
+  'CKR_OBJECT_HANDLE_INVALID',
+  'CKR_KEY_HANDLE_INVALID',
+  'CKR_WRAPPING_KEY_HANDLE_INVALID',
+  'CKR_UNWRAPPING_KEY_HANDLE_INVALID',
+]);
 
 /** The PIN was refused: never retried by itself (retrying a wrong PIN would lock the token). */
-export const PIN_CODES: ReadonlySet<string> = new Set(['CKR_PIN_INCORRECT', 'CKR_PIN_INVALID', 'CKR_PIN_LEN_RANGE', 'CKR_PIN_EXPIRED', 'CKR_PIN_LOCKED', 'CKR_USER_PIN_NOT_INITIALIZED']);
+export const PIN_CODES: ReadonlySet<string> = new Set([
+  'CKR_PIN_INCORRECT',
+  'CKR_PIN_INVALID',
+  'CKR_PIN_LEN_RANGE',
+  'CKR_PIN_EXPIRED',
+  'CKR_PIN_LOCKED',
+  'CKR_USER_PIN_NOT_INITIALIZED',
+]);
 
 /**
  * Codes an unwrap/decrypt/verify returns for input that does not authenticate. CKR_GENERAL_ERROR is

@@ -65,7 +65,11 @@ export class Connection {
   /** handles died: forget cached object handles */
   private readonly forget: () => void;
 
-  constructor(o: ConnectionOptions, events: ConnectionEvents, hooks: { afterLogin: (p: PKCS11, s: Buffer) => void; describe: () => Record<string, unknown>; forget: () => void }) {
+  constructor(
+    o: ConnectionOptions,
+    events: ConnectionEvents,
+    hooks: { afterLogin: (p: PKCS11, s: Buffer) => void; describe: () => Record<string, unknown>; forget: () => void },
+  ) {
     this.o = o;
     this.events = events;
     this.afterLogin = hooks.afterLogin;
@@ -106,9 +110,15 @@ export class Connection {
       this.backoffMs = 0;
       this.nextAttemptAt = 0;
       this.lastErr = undefined;
-      this.events.log('info', { event: 'keys.connected', tokenLabel: this.tokenInfo?.label, ...this.describe() }, 'HSM connected');
+      this.events.log(
+        'info',
+        { event: 'keys.connected', tokenLabel: this.tokenInfo?.label, ...this.describe() },
+        'HSM connected',
+      );
     } catch (e) {
-      const err = isAppError(e) ? e : keysErrors.unavailable(`cannot use the HSM (${ckrOf(e) ?? (e as Error).message})`, undefined, e);
+      const err = isAppError(e)
+        ? e
+        : keysErrors.unavailable(`cannot use the HSM (${ckrOf(e) ?? (e as Error).message})`, undefined, e);
       // a module whose connection broke (a network HSM's client library) only reconnects when it
       // is initialized again: the next attempt does that, unless the PIN was the problem or
       // other providers of this process are using the module (connection codes reinitialize anyway)
@@ -211,7 +221,11 @@ export class Connection {
         if (ckr && CONNECTION_CODES.has(ckr)) {
           this.connectionLost(ckr);
           if (attempt === 0) continue;
-          throw keysErrors.unavailable(`the HSM connection was lost during ${op} (${ckr})`, 'check that the HSM is reachable; Coffre reconnects by itself', e);
+          throw keysErrors.unavailable(
+            `the HSM connection was lost during ${op} (${ckr})`,
+            'check that the HSM is reachable; Coffre reconnects by itself',
+            e,
+          );
         }
         if (ckr && (RELOGIN_CODES.has(ckr) || STALE_HANDLE_CODES.has(ckr))) {
           this.up = false; // the next ensureUp logs in again and forgets handles
@@ -220,9 +234,16 @@ export class Connection {
           throw keysErrors.unavailable(`the HSM refused ${op} (${ckr})`, 'check the HSM session and keys.pinFile', e);
         }
         if (integrity && ckr && INTEGRITY_CODES.has(ckr)) {
-          throw keysErrors.integrity(`the HSM rejected the ${op} input (${ckr}): it was altered or was not made with this key`, e);
+          throw keysErrors.integrity(
+            `the HSM rejected the ${op} input (${ckr}): it was altered or was not made with this key`,
+            e,
+          );
         }
-        throw keysErrors.unavailable(`the HSM refused ${op} (${ckr ?? (e as Error).message})`, 'check the HSM and the keys section of config.json', e);
+        throw keysErrors.unavailable(
+          `the HSM refused ${op} (${ckr ?? (e as Error).message})`,
+          'check the HSM and the keys section of config.json',
+          e,
+        );
       }
     }
   }

@@ -15,7 +15,13 @@ export const DEK_BYTES = 32;
 
 const gcm = (iv: Buffer, label: string) => ({
   mechanism: pk.CKM_AES_GCM,
-  parameter: { type: pk.CK_PARAMS_AES_GCM, iv, ivBits: iv.length * 8, aad: Buffer.from(`coffre-dek\0${label}`), tagBits: 128 },
+  parameter: {
+    type: pk.CK_PARAMS_AES_GCM,
+    iv,
+    ivBits: iv.length * 8,
+    aad: Buffer.from(`coffre-dek\0${label}`),
+    tagBits: 128,
+  },
 });
 
 /** A data key as a session object, for wrapping (extractable, not sensitive, never on the token). */
@@ -44,7 +50,8 @@ export function wrapDek(p: PKCS11, s: Buffer, kek: Buffer, mech: WrapMechanism, 
 
 export function unwrapDek(p: PKCS11, s: Buffer, kek: Buffer, mech: string, label: string, wrapped: Buffer): Buffer {
   if (mech === 'CKM_AES_GCM') {
-    if (wrapped.length !== GCM_IV_BYTES + DEK_BYTES + 16) throw keysErrors.integrity('wrapped key has the wrong length');
+    if (wrapped.length !== GCM_IV_BYTES + DEK_BYTES + 16)
+      throw keysErrors.integrity('wrapped key has the wrong length');
     p.C_DecryptInit(s, gcm(wrapped.subarray(0, GCM_IV_BYTES), label), kek);
     return Buffer.from(p.C_Decrypt(s, wrapped.subarray(GCM_IV_BYTES), Buffer.alloc(wrapped.length)));
   }

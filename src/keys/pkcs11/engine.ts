@@ -47,12 +47,20 @@ export class Pkcs11Engine {
           if (!o.createKek) this.kek.current(); // throws: no KEK
           const mech = this.kek.chooseMechanism(p, this.conn.slot!, o.wrapMechanism ?? 'auto');
           this.kek.generate(p, s, this.kek.label(1), mech);
-          events.log('info', { event: 'keys.kek_created', label: this.kek.label(1), mechanism: mech }, 'key-encryption key created in the HSM');
+          events.log(
+            'info',
+            { event: 'keys.kek_created', label: this.kek.label(1), mechanism: mech },
+            'key-encryption key created in the HSM',
+          );
           this.kek.readVersions(p, s);
         }
         const mech = this.kek.mechanismOf(this.kek.current())!;
         const want = o.wrapMechanism ?? 'auto';
-        if (want !== 'auto' && want !== mech) throw keysErrors.unavailable(`KEK ${this.kek.label(this.kek.current())} is set up for ${mech}, not ${want}`, 'check keys.wrapMechanism');
+        if (want !== 'auto' && want !== mech)
+          throw keysErrors.unavailable(
+            `KEK ${this.kek.label(this.kek.current())} is set up for ${mech}, not ${want}`,
+            'check keys.wrapMechanism',
+          );
       },
       describe: () => ({ kekVersion: this.kek.versions.at(-1) }),
       forget: () => {
@@ -105,20 +113,31 @@ export class Pkcs11Engine {
   private wrapWith(dek: Buffer, version: number): WrappedKey {
     const label = this.kek.label(version);
     const mech = this.kek.mechanismOf(version)!;
-    const wrapped = this.conn.run('wrap', (p, s) => wrapDek(p, s, this.kek.kekHandle(p, s, version), mech, label, dek), false);
+    const wrapped = this.conn.run(
+      'wrap',
+      (p, s) => wrapDek(p, s, this.kek.kekHandle(p, s, version), mech, label, dek),
+      false,
+    );
     return { kekLabel: label, kekVersion: version, mechanism: mech, wrapped };
   }
 
   private checkWrapped(w: WrappedKey): void {
     if (w.kekLabel !== this.kek.label(w.kekVersion)) {
-      throw keysErrors.integrity(`wrapped key names KEK "${w.kekLabel}" version ${w.kekVersion}, which is not a version of ${this.o.kekLabel}`);
+      throw keysErrors.integrity(
+        `wrapped key names KEK "${w.kekLabel}" version ${w.kekVersion}, which is not a version of ${this.o.kekLabel}`,
+      );
     }
-    if (w.mechanism !== 'CKM_AES_KEY_WRAP_PAD' && w.mechanism !== 'CKM_AES_GCM') throw keysErrors.integrity(`wrapped key uses unknown mechanism ${w.mechanism}`);
+    if (w.mechanism !== 'CKM_AES_KEY_WRAP_PAD' && w.mechanism !== 'CKM_AES_GCM')
+      throw keysErrors.integrity(`wrapped key uses unknown mechanism ${w.mechanism}`);
   }
 
   unwrap(w: WrappedKey): Buffer {
     this.checkWrapped(w);
-    const value = this.conn.run('unwrap', (p, s) => unwrapDek(p, s, this.kek.kekHandle(p, s, w.kekVersion), w.mechanism, w.kekLabel, w.wrapped), true);
+    const value = this.conn.run(
+      'unwrap',
+      (p, s) => unwrapDek(p, s, this.kek.kekHandle(p, s, w.kekVersion), w.mechanism, w.kekLabel, w.wrapped),
+      true,
+    );
     if (value.length !== DEK_BYTES) {
       value.fill(0);
       throw keysErrors.integrity('unwrapped data key has the wrong length');
@@ -129,9 +148,11 @@ export class Pkcs11Engine {
   rewrap(w: WrappedKey, toVersion: number): WrappedKey {
     this.checkWrapped(w);
     this.conn.ensureUp();
-    if (!this.kek.mechanismOf(toVersion)) this.conn.run('read KEK versions', (p, s) => this.kek.readVersions(p, s), false);
+    if (!this.kek.mechanismOf(toVersion))
+      this.conn.run('read KEK versions', (p, s) => this.kek.readVersions(p, s), false);
     const toMech = this.kek.mechanismOf(toVersion);
-    if (!toMech) throw keysErrors.unavailable(`KEK ${this.kek.label(toVersion)} is not in the HSM`, 'check keys.kekLabel');
+    if (!toMech)
+      throw keysErrors.unavailable(`KEK ${this.kek.label(toVersion)} is not in the HSM`, 'check keys.kekLabel');
     if (w.mechanism !== 'CKM_AES_KEY_WRAP_PAD' || toMech !== 'CKM_AES_KEY_WRAP_PAD') {
       const dek = this.unwrap(w);
       try {
@@ -140,7 +161,12 @@ export class Pkcs11Engine {
         dek.fill(0);
       }
     }
-    const wrapped = this.conn.run('rewrap', (p, s) => rewrapInside(p, s, this.kek.kekHandle(p, s, w.kekVersion), this.kek.kekHandle(p, s, toVersion), w.wrapped), true);
+    const wrapped = this.conn.run(
+      'rewrap',
+      (p, s) =>
+        rewrapInside(p, s, this.kek.kekHandle(p, s, w.kekVersion), this.kek.kekHandle(p, s, toVersion), w.wrapped),
+      true,
+    );
     return { kekLabel: this.kek.label(toVersion), kekVersion: toVersion, mechanism: toMech, wrapped };
   }
 
@@ -173,7 +199,11 @@ export class Pkcs11Engine {
   // ---------------------------------------------------------------- SigningKeys
 
   signingPublicKey(name: string, create: boolean): Buffer {
-    return this.conn.run(create ? 'create signing key' : 'read signing key', (p, s) => this.signing.pair(p, s, name, create).spki, false);
+    return this.conn.run(
+      create ? 'create signing key' : 'read signing key',
+      (p, s) => this.signing.pair(p, s, name, create).spki,
+      false,
+    );
   }
 
   signDigest(name: string, digest: Buffer): Buffer {
@@ -210,12 +240,14 @@ export class Pkcs11Engine {
   }
 
   createKekVersion(version: number): KekAttributes {
-    if (!Number.isInteger(version) || version < 1) throw keysErrors.usage(`KEK version must be a positive integer (got ${version})`);
+    if (!Number.isInteger(version) || version < 1)
+      throw keysErrors.usage(`KEK version must be a positive integer (got ${version})`);
     return this.conn.run(
       'create KEK',
       (p, s) => {
         const label = this.kek.label(version);
-        if (this.kek.find(p, s, label).length) throw keysErrors.unavailable(`the HSM already holds a key labelled ${label}`, 'check keys.kekLabel');
+        if (this.kek.find(p, s, label).length)
+          throw keysErrors.unavailable(`the HSM already holds a key labelled ${label}`, 'check keys.kekLabel');
         this.kek.generate(p, s, label, this.kek.chooseMechanism(p, this.conn.slot!, this.o.wrapMechanism ?? 'auto'));
         this.kek.readVersions(p, s);
         return this.kek.attributes(p, s, version);
@@ -260,7 +292,8 @@ export class Pkcs11Engine {
     try {
       this.conn.run('probe', (p, s) => this.kek.kekHandle(p, s, version), false);
     } catch (e) {
-      if (isAppError(e) && e.code === 'KEYS_UNAVAILABLE' && e.message.startsWith(`KEK ${label} is not in the HSM`)) this.conn.markDown(e);
+      if (isAppError(e) && e.code === 'KEYS_UNAVAILABLE' && e.message.startsWith(`KEK ${label} is not in the HSM`))
+        this.conn.markDown(e);
       throw e;
     }
   }

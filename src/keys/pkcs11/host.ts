@@ -16,7 +16,8 @@ const port = parentPort!;
 const engines = new Map<number, Pkcs11Engine>();
 /** requests up to this rid were cancelled by the main thread (they passed their deadline there) */
 const cancelled = (workerData as { cancelled: Int32Array }).cancelled;
-const buf = (u: unknown) => (u instanceof Uint8Array ? Buffer.from(u.buffer, u.byteOffset, u.byteLength) : (u as Buffer));
+const buf = (u: unknown) =>
+  u instanceof Uint8Array ? Buffer.from(u.buffer, u.byteOffset, u.byteLength) : (u as Buffer);
 const wrappedIn = (w: unknown): WrappedKey => {
   const x = w as WrappedKey;
   return { kekLabel: x.kekLabel, kekVersion: x.kekVersion, mechanism: x.mechanism, wrapped: buf(x.wrapped) };
@@ -34,8 +35,21 @@ const wrappedOut = (w: WrappedKey): { value: unknown; transfer: ArrayBuffer[] } 
 
 const serialize = (e: unknown): SerializedError =>
   isAppError(e)
-    ? { code: e.code, message: e.message, hint: e.hint, httpStatus: e.httpStatus, exitCode: e.exitCode, expose: e.expose }
-    : { code: 'KEYS_UNAVAILABLE', message: `the PKCS#11 worker failed (${(e as Error)?.message ?? String(e)})`, httpStatus: 503, exitCode: 1, expose: true };
+    ? {
+        code: e.code,
+        message: e.message,
+        hint: e.hint,
+        httpStatus: e.httpStatus,
+        exitCode: e.exitCode,
+        expose: e.expose,
+      }
+    : {
+        code: 'KEYS_UNAVAILABLE',
+        message: `the PKCS#11 worker failed (${(e as Error)?.message ?? String(e)})`,
+        httpStatus: 503,
+        exitCode: 1,
+        expose: true,
+      };
 
 function call(engine: Pkcs11Engine, op: string, args: unknown[]): { value: unknown; transfer: ArrayBuffer[] } {
   switch (op) {
@@ -128,6 +142,12 @@ port.on('message', (m: Request) => {
     const { value, transfer } = call(engine, m.op, m.args);
     port.postMessage({ rid: m.rid, pid: m.pid, ok: true, value, health: engine.health() } satisfies Reply, transfer);
   } catch (e) {
-    port.postMessage({ rid: m.rid, pid: m.pid, ok: false, error: serialize(e), health: engine?.health() } satisfies Reply);
+    port.postMessage({
+      rid: m.rid,
+      pid: m.pid,
+      ok: false,
+      error: serialize(e),
+      health: engine?.health(),
+    } satisfies Reply);
   }
 });

@@ -6,7 +6,8 @@ import { pk } from './library.js';
 
 export type WrapMechanism = 'CKM_AES_KEY_WRAP_PAD' | 'CKM_AES_GCM';
 
-export const attr = (type: number, value?: number | boolean | string | Buffer) => (value === undefined ? { type } : { type, value });
+export const attr = (type: number, value?: number | boolean | string | Buffer) =>
+  value === undefined ? { type } : { type, value };
 export const bool = (b: Buffer | undefined): boolean => b !== undefined && b.length > 0 && b[0] !== 0;
 const MAC_NAME = /^[a-z0-9][a-z0-9._-]{0,47}$/;
 
@@ -41,7 +42,11 @@ export class KekStore {
 
   current(): number {
     const v = this.versions[this.versions.length - 1];
-    if (v === undefined) throw keysErrors.unavailable(`no key-encryption key labelled ${this.prefix}-<n> in the HSM`, 'run `coffre keys init`, or check keys.kekLabel');
+    if (v === undefined)
+      throw keysErrors.unavailable(
+        `no key-encryption key labelled ${this.prefix}-<n> in the HSM`,
+        'run `coffre keys init`, or check keys.kekLabel',
+      );
     return v;
   }
 
@@ -55,7 +60,11 @@ export class KekStore {
   }
 
   find(p: PKCS11, s: Buffer, label: string): Buffer[] {
-    p.C_FindObjectsInit(s, [attr(pk.CKA_CLASS, pk.CKO_SECRET_KEY), attr(pk.CKA_TOKEN, true), attr(pk.CKA_LABEL, label)]);
+    p.C_FindObjectsInit(s, [
+      attr(pk.CKA_CLASS, pk.CKO_SECRET_KEY),
+      attr(pk.CKA_TOKEN, true),
+      attr(pk.CKA_LABEL, label),
+    ]);
     try {
       return p.C_FindObjects(s, 16);
     } finally {
@@ -70,9 +79,16 @@ export class KekStore {
     const found = this.find(p, s, label);
     if (found.length === 0) {
       this.onMissing(label);
-      throw keysErrors.unavailable(`KEK ${label} is not in the HSM (destroyed, or another token)`, 'check keys.tokenLabel and keys.kekLabel');
+      throw keysErrors.unavailable(
+        `KEK ${label} is not in the HSM (destroyed, or another token)`,
+        'check keys.tokenLabel and keys.kekLabel',
+      );
     }
-    if (found.length > 1) throw keysErrors.unavailable(`${found.length} keys in the HSM are labelled ${label}`, 'remove the duplicate from the HSM');
+    if (found.length > 1)
+      throw keysErrors.unavailable(
+        `${found.length} keys in the HSM are labelled ${label}`,
+        'remove the duplicate from the HSM',
+      );
     this.handles.set(label, found[0]!);
     return found[0]!;
   }
@@ -108,7 +124,9 @@ export class KekStore {
     const chosen =
       found.length === 1
         ? found[0]!
-        : found.map((h) => ({ h, id: p.C_GetAttributeValue(s, h, [attr(pk.CKA_ID)])[0]!.value })).sort((a, b) => Buffer.compare(a.id, b.id))[0]!.h;
+        : found
+            .map((h) => ({ h, id: p.C_GetAttributeValue(s, h, [attr(pk.CKA_ID)])[0]!.value }))
+            .sort((a, b) => Buffer.compare(a.id, b.id))[0]!.h;
     this.handles.set(label, chosen);
     return chosen;
   }
@@ -124,7 +142,11 @@ export class KekStore {
   /** Lists `<kekLabel>-<n>` keys (labels read back from the HSM) and the mechanism of each. */
   readVersions(p: PKCS11, s: Buffer): void {
     const re = new RegExp(`^${this.prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-(\\d+)$`);
-    p.C_FindObjectsInit(s, [attr(pk.CKA_CLASS, pk.CKO_SECRET_KEY), attr(pk.CKA_TOKEN, true), attr(pk.CKA_KEY_TYPE, pk.CKK_AES)]);
+    p.C_FindObjectsInit(s, [
+      attr(pk.CKA_CLASS, pk.CKO_SECRET_KEY),
+      attr(pk.CKA_TOKEN, true),
+      attr(pk.CKA_KEY_TYPE, pk.CKK_AES),
+    ]);
     const all: Buffer[] = [];
     try {
       for (;;) {
@@ -138,20 +160,28 @@ export class KekStore {
     const versions: number[] = [];
     this.mech.clear();
     for (const h of all) {
-      const [label, wrap, enc] = p.C_GetAttributeValue(s, h, [attr(pk.CKA_LABEL), attr(pk.CKA_WRAP), attr(pk.CKA_ENCRYPT)]);
+      const [label, wrap, enc] = p.C_GetAttributeValue(s, h, [
+        attr(pk.CKA_LABEL),
+        attr(pk.CKA_WRAP),
+        attr(pk.CKA_ENCRYPT),
+      ]);
       const m = re.exec(label!.value.toString('utf8'));
       if (!m) continue;
       const v = Number(m[1]);
       versions.push(v);
       this.handles.set(this.label(v), h);
-      this.mech.set(v, bool(wrap!.value) ? 'CKM_AES_KEY_WRAP_PAD' : bool(enc!.value) ? 'CKM_AES_GCM' : 'CKM_AES_KEY_WRAP_PAD');
+      this.mech.set(
+        v,
+        bool(wrap!.value) ? 'CKM_AES_KEY_WRAP_PAD' : bool(enc!.value) ? 'CKM_AES_GCM' : 'CKM_AES_KEY_WRAP_PAD',
+      );
     }
     const before = this.versions;
     this.versions = [...new Set(versions)].sort((a, b) => a - b);
     this.readAt = performance.now();
     // the version in use vanished from the HSM (nobody rotated): it was pulled
     const cur = before[before.length - 1];
-    if (cur !== undefined && !this.versions.includes(cur) && !this.versions.some((v) => v > cur)) this.onMissing(this.label(cur));
+    if (cur !== undefined && !this.versions.includes(cur) && !this.versions.some((v) => v > cur))
+      this.onMissing(this.label(cur));
   }
 
   /** The wrapping mechanism for a new KEK: what the configuration asks, else what the token offers. */
@@ -166,10 +196,15 @@ export class KekStore {
     const kwp = has(pk.CKM_AES_KEY_WRAP_PAD, pk.CKF_WRAP | pk.CKF_UNWRAP);
     const gcm = has(pk.CKM_AES_GCM, pk.CKF_ENCRYPT | pk.CKF_DECRYPT);
     if (want === 'CKM_AES_KEY_WRAP_PAD' || (want === 'auto' && kwp)) {
-      if (!kwp) throw keysErrors.unavailable('the token does not wrap with CKM_AES_KEY_WRAP_PAD', 'check keys.wrapMechanism');
+      if (!kwp)
+        throw keysErrors.unavailable('the token does not wrap with CKM_AES_KEY_WRAP_PAD', 'check keys.wrapMechanism');
       return 'CKM_AES_KEY_WRAP_PAD';
     }
-    if (!gcm) throw keysErrors.unavailable('the token offers neither CKM_AES_KEY_WRAP_PAD (wrap) nor CKM_AES_GCM (encrypt)', 'use an HSM with AES key wrapping');
+    if (!gcm)
+      throw keysErrors.unavailable(
+        'the token offers neither CKM_AES_KEY_WRAP_PAD (wrap) nor CKM_AES_GCM (encrypt)',
+        'use an HSM with AES key wrapping',
+      );
     return 'CKM_AES_GCM';
   }
 
@@ -227,8 +262,15 @@ export class KekStore {
       pk.CKA_VERIFY,
       pk.CKA_DERIVE,
     ];
-    const v = p.C_GetAttributeValue(s, h, types.map((t) => attr(t))).map((a) => a.value);
-    const num = (b: Buffer | undefined) => (b && b.length >= 8 ? Number(b.readBigUInt64LE(0)) : b && b.length >= 4 ? b.readUInt32LE(0) : -1);
+    const v = p
+      .C_GetAttributeValue(
+        s,
+        h,
+        types.map((t) => attr(t)),
+      )
+      .map((a) => a.value);
+    const num = (b: Buffer | undefined) =>
+      b && b.length >= 8 ? Number(b.readBigUInt64LE(0)) : b && b.length >= 4 ? b.readUInt32LE(0) : -1;
     const keyType = num(v[1]);
     const wrap = bool(v[11]);
     return {

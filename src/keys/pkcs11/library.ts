@@ -37,7 +37,11 @@ export class Pkcs11Library {
     try {
       this.p.load(modulePath);
     } catch (e) {
-      throw keysErrors.unavailable(`cannot load the PKCS#11 module ${modulePath} (${ckrOf(e) ?? (e as Error).message})`, 'check keys.module', e);
+      throw keysErrors.unavailable(
+        `cannot load the PKCS#11 module ${modulePath} (${ckrOf(e) ?? (e as Error).message})`,
+        'check keys.module',
+        e,
+      );
     }
   }
 
@@ -52,7 +56,11 @@ export class Pkcs11Library {
       this.p.C_Initialize({ flags: pk.CKF_OS_LOCKING_OK });
     } catch (e) {
       if (ckrOf(e) !== 'CKR_CRYPTOKI_ALREADY_INITIALIZED') {
-        throw keysErrors.unavailable(`cannot initialize the PKCS#11 module (${ckrOf(e) ?? (e as Error).message})`, 'check keys.module and the HSM client configuration', e);
+        throw keysErrors.unavailable(
+          `cannot initialize the PKCS#11 module (${ckrOf(e) ?? (e as Error).message})`,
+          'check keys.module and the HSM client configuration',
+          e,
+        );
       }
     }
     this.initialized = true;
@@ -95,7 +103,8 @@ function realpathOr(p: string): string {
  * Release it with `releaseLibrary`; the last release finalizes the module.
  */
 export function acquireLibrary(modulePath: string, softhsmConf?: string): Pkcs11Library {
-  if (!fs.existsSync(modulePath)) throw keysErrors.unavailable(`PKCS#11 module ${modulePath} not found`, 'check keys.module');
+  if (!fs.existsSync(modulePath))
+    throw keysErrors.unavailable(`PKCS#11 module ${modulePath} not found`, 'check keys.module');
   const key = realpathOr(modulePath);
   let lib = libraries.get(key);
   if (!lib) {

@@ -6,7 +6,8 @@ import { keysErrors } from '../errors.js';
 import { PIN_CODES, ckrOf } from './ckr.js';
 import { pk } from './library.js';
 
-export const PIN_HINT = 'check keys.pinFile (a refused PIN is not tried again until that file changes: retries would lock the token)';
+export const PIN_HINT =
+  'check keys.pinFile (a refused PIN is not tried again until that file changes: retries would lock the token)';
 
 /**
  * The PIN guard: reads the user PIN from `keys.pinFile` at each login (never keeps it), and
@@ -34,7 +35,11 @@ export class PinGuard {
   login(p: PKCS11, session: Buffer, tokenLabel: string): void {
     const pin = this.read();
     const hash = crypto.createHash('sha256').update(pin).digest('hex');
-    if (this.rejectedHash === hash) throw keysErrors.unavailable(`the HSM refused the PIN for token "${tokenLabel}" (${this.rejectedCode})`, PIN_HINT);
+    if (this.rejectedHash === hash)
+      throw keysErrors.unavailable(
+        `the HSM refused the PIN for token "${tokenLabel}" (${this.rejectedCode})`,
+        PIN_HINT,
+      );
     try {
       this.loginAttempts++;
       p.C_Login(session, pk.CKU_USER, pin);
@@ -46,7 +51,11 @@ export class PinGuard {
           this.rejectedCode = ckr;
           throw keysErrors.unavailable(`the HSM refused the PIN for token "${tokenLabel}" (${ckr})`, PIN_HINT, e);
         }
-        throw keysErrors.unavailable(`cannot log in to token "${tokenLabel}" (${ckr ?? (e as Error).message})`, 'check the HSM and keys.pinFile', e);
+        throw keysErrors.unavailable(
+          `cannot log in to token "${tokenLabel}" (${ckr ?? (e as Error).message})`,
+          'check the HSM and keys.pinFile',
+          e,
+        );
       }
     }
     this.rejectedHash = undefined;
@@ -60,8 +69,15 @@ export class PinGuard {
     } catch (e) {
       if (isAppError(e) && e.code === 'KEYS_UNAVAILABLE') throw e;
       // a systemd credential: say why (not loaded for this unit, not readable…); a file: its path says it
-      const why = this.pinFile.startsWith('credential:') && isAppError(e) ? ` (${e.message.replace(/^keys\.pinFile: /, '')})` : '';
-      throw keysErrors.unavailable(`cannot read the HSM PIN file ${this.pinFile}${why}`, 'check keys.pinFile (it must be readable by the service user)', e);
+      const why =
+        this.pinFile.startsWith('credential:') && isAppError(e)
+          ? ` (${e.message.replace(/^keys\.pinFile: /, '')})`
+          : '';
+      throw keysErrors.unavailable(
+        `cannot read the HSM PIN file ${this.pinFile}${why}`,
+        'check keys.pinFile (it must be readable by the service user)',
+        e,
+      );
     }
   }
 }

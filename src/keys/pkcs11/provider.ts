@@ -1,6 +1,17 @@
 import type { Logger } from '../../shared/logger.js';
 import { keysErrors } from '../errors.js';
-import type { KekAdmin, KekAttributes, KeyEvent, KeyEvents, KeyHealth, KeyProvider, SigningKeyAttributes, SigningKeys, TokenInfo, WrappedKey } from '../types.js';
+import type {
+  KekAdmin,
+  KekAttributes,
+  KeyEvent,
+  KeyEvents,
+  KeyHealth,
+  KeyProvider,
+  SigningKeyAttributes,
+  SigningKeys,
+  TokenInfo,
+  WrappedKey,
+} from '../types.js';
 import type { EngineOptions, WrapMechanism } from './engine.js';
 import type { EngineOp, Notice } from './protocol.js';
 import { Pkcs11Thread } from './thread.js';
@@ -18,7 +29,19 @@ export interface Pkcs11ProviderOptions extends EngineOptions {
 }
 
 /** Operations under the short deadline; the others (connect, administration) get connectTimeoutMs. */
-const FAST: ReadonlySet<EngineOp> = new Set(['wrap', 'unwrap', 'rewrap', 'mac', 'verifyMac', 'signDigest', 'ping', 'probe', 'mechanism', 'currentKekVersion', 'stats']);
+const FAST: ReadonlySet<EngineOp> = new Set([
+  'wrap',
+  'unwrap',
+  'rewrap',
+  'mac',
+  'verifyMac',
+  'signDigest',
+  'ping',
+  'probe',
+  'mechanism',
+  'currentKekVersion',
+  'stats',
+]);
 
 /** an exact-size copy: a view into a pooled buffer would clone the whole pool slab across threads */
 const u8 = (b: Buffer) => new Uint8Array(b);
@@ -30,7 +53,12 @@ const wrappedOut = (v: unknown): WrappedKey => {
   const w = v as WrappedKey;
   return { kekLabel: w.kekLabel, kekVersion: w.kekVersion, mechanism: w.mechanism, wrapped: toBuffer(w.wrapped) };
 };
-const wrappedIn = (w: WrappedKey) => ({ kekLabel: w.kekLabel, kekVersion: w.kekVersion, mechanism: w.mechanism, wrapped: u8(w.wrapped) });
+const wrappedIn = (w: WrappedKey) => ({
+  kekLabel: w.kekLabel,
+  kekVersion: w.kekVersion,
+  mechanism: w.mechanism,
+  wrapped: u8(w.wrapped),
+});
 
 /**
  * KeyProvider and KekAdmin over a PKCS#11 module. This object lives on the main thread and holds
@@ -151,7 +179,8 @@ export class Pkcs11KeyProvider implements KeyProvider, KekAdmin, KeyEvents, Sign
     if (this.closed) return;
     this.closed = true;
     if (this.probeTimer) clearInterval(this.probeTimer);
-    if (!this.thread.stalled) await this.thread.request(this.pid, 'close', {}, this.connectTimeout).catch(() => undefined);
+    if (!this.thread.stalled)
+      await this.thread.request(this.pid, 'close', {}, this.connectTimeout).catch(() => undefined);
     this.thread.unregister(this.pid);
     this.listeners.clear();
   }

@@ -9,7 +9,6 @@ import { pk } from './library.js';
 const P256 = Buffer.from('06082a8648ce3d030107', 'hex');
 const NAME = /^[a-z0-9][a-z0-9._-]{0,47}$/;
 
-
 /**
  * ECDSA P-256 signing key pairs `<kekLabel>-sign-<name>`: private half on the token, sensitive and
  * never extractable, sign only; public half on the token, verify only; same CKA_ID. Handles are
@@ -55,7 +54,16 @@ export class SigningKeyStore {
       p.C_GenerateKeyPair(
         s,
         { mechanism: pk.CKM_EC_KEY_PAIR_GEN },
-        [attr(pk.CKA_TOKEN, true), attr(pk.CKA_PRIVATE, false), attr(pk.CKA_VERIFY, true), attr(pk.CKA_ENCRYPT, false), attr(pk.CKA_WRAP, false), attr(pk.CKA_EC_PARAMS, P256), attr(pk.CKA_LABEL, label), attr(pk.CKA_ID, id)],
+        [
+          attr(pk.CKA_TOKEN, true),
+          attr(pk.CKA_PRIVATE, false),
+          attr(pk.CKA_VERIFY, true),
+          attr(pk.CKA_ENCRYPT, false),
+          attr(pk.CKA_WRAP, false),
+          attr(pk.CKA_EC_PARAMS, P256),
+          attr(pk.CKA_LABEL, label),
+          attr(pk.CKA_ID, id),
+        ],
         [
           attr(pk.CKA_TOKEN, true),
           attr(pk.CKA_PRIVATE, true),
@@ -72,10 +80,18 @@ export class SigningKeyStore {
       privs = this.find(p, s, pk.CKO_PRIVATE_KEY, label);
     }
     // two processes may have created one at once: every process picks the pair with the lowest CKA_ID
-    const ids = privs.map((h) => ({ h, id: Buffer.from(p.C_GetAttributeValue(s, h, [attr(pk.CKA_ID)])[0]!.value) })).sort((a, b) => Buffer.compare(a.id, b.id));
+    const ids = privs
+      .map((h) => ({ h, id: Buffer.from(p.C_GetAttributeValue(s, h, [attr(pk.CKA_ID)])[0]!.value) }))
+      .sort((a, b) => Buffer.compare(a.id, b.id));
     const chosen = ids[0]!;
-    const pub = this.find(p, s, pk.CKO_PUBLIC_KEY, label).find((h) => Buffer.from(p.C_GetAttributeValue(s, h, [attr(pk.CKA_ID)])[0]!.value).equals(chosen.id));
-    if (!pub) throw keysErrors.unavailable(`the public half of signing key ${label} is missing from the HSM`, 'restore it, or destroy the private half to make a new pair');
+    const pub = this.find(p, s, pk.CKO_PUBLIC_KEY, label).find((h) =>
+      Buffer.from(p.C_GetAttributeValue(s, h, [attr(pk.CKA_ID)])[0]!.value).equals(chosen.id),
+    );
+    if (!pub)
+      throw keysErrors.unavailable(
+        `the public half of signing key ${label} is missing from the HSM`,
+        'restore it, or destroy the private half to make a new pair',
+      );
     const spki = spkiOf(Buffer.from(p.C_GetAttributeValue(s, pub, [attr(pk.CKA_EC_POINT)])[0]!.value));
     const entry = { priv: chosen.h, spki };
     this.handles.set(label, entry);
@@ -101,7 +117,15 @@ export class SigningKeyStore {
       attr(pk.CKA_TOKEN),
       attr(pk.CKA_PRIVATE),
     ]);
-    return { label, sensitive: bool(sens!.value), extractable: bool(ext!.value), alwaysSensitive: bool(as!.value), neverExtractable: bool(ne!.value), token: bool(tok!.value), private: bool(prv!.value) };
+    return {
+      label,
+      sensitive: bool(sens!.value),
+      extractable: bool(ext!.value),
+      alwaysSensitive: bool(as!.value),
+      neverExtractable: bool(ne!.value),
+      token: bool(tok!.value),
+      private: bool(prv!.value),
+    };
   }
 }
 
@@ -109,7 +133,13 @@ export class SigningKeyStore {
 function spkiOf(ecPoint: Buffer): Buffer {
   let point = ecPoint;
   if (point.length === 67 && point[0] === 0x04 && point[1] === 0x41) point = point.subarray(2);
-  if (point.length !== 65 || point[0] !== 0x04) throw keysErrors.unavailable('the HSM returned an EC point that is not an uncompressed P-256 point');
-  const jwk = { kty: 'EC', crv: 'P-256', x: point.subarray(1, 33).toString('base64url'), y: point.subarray(33).toString('base64url') };
+  if (point.length !== 65 || point[0] !== 0x04)
+    throw keysErrors.unavailable('the HSM returned an EC point that is not an uncompressed P-256 point');
+  const jwk = {
+    kty: 'EC',
+    crv: 'P-256',
+    x: point.subarray(1, 33).toString('base64url'),
+    y: point.subarray(33).toString('base64url'),
+  };
   return crypto.createPublicKey({ key: jwk, format: 'jwk' }).export({ type: 'spki', format: 'der' });
 }

@@ -63,7 +63,11 @@ export class Pkcs11Thread {
   private constructor() {
     // SHARE_ENV: SoftHSM2 reads SOFTHSM2_CONF, and p11-kit's client P11_KIT_SERVER_ADDRESS, from the
     // process environment at C_Initialize
-    this.worker = new Worker(WORKER_URL, { name: 'coffre-pkcs11', env: SHARE_ENV, workerData: { cancelled: this.cancelled } });
+    this.worker = new Worker(WORKER_URL, {
+      name: 'coffre-pkcs11',
+      env: SHARE_ENV,
+      workerData: { cancelled: this.cancelled },
+    });
     this.worker.on('message', (m: Reply | Notice) => this.onMessage(m));
     const fail = (e: Error) => {
       this.dead = e;
@@ -71,7 +75,13 @@ export class Pkcs11Thread {
       if (this.watchdog) clearTimeout(this.watchdog);
       for (const [rid, p] of this.pending) {
         this.pending.delete(rid);
-        p.reject(keysErrors.unavailable(`the PKCS#11 worker thread stopped (${e.message})`, 'see the log; Coffre starts a new one on the next provider', e));
+        p.reject(
+          keysErrors.unavailable(
+            `the PKCS#11 worker thread stopped (${e.message})`,
+            'see the log; Coffre starts a new one on the next provider',
+            e,
+          ),
+        );
       }
     };
     this.worker.on('error', fail);
@@ -95,11 +105,23 @@ export class Pkcs11Thread {
   }
 
   /** Sends one request; resolves with its reply or rejects with KEYS_UNAVAILABLE (see the class comment). */
-  request(pid: number, op: Request['op'], payload: { args?: unknown[]; options?: unknown }, timeoutMs: number, transfer: ArrayBuffer[] = []): Promise<Extract<Reply, { ok: true }>> {
-    if (this.dead) return Promise.reject(keysErrors.unavailable(`the PKCS#11 worker thread stopped (${this.dead.message})`));
+  request(
+    pid: number,
+    op: Request['op'],
+    payload: { args?: unknown[]; options?: unknown },
+    timeoutMs: number,
+    transfer: ArrayBuffer[] = [],
+  ): Promise<Extract<Reply, { ok: true }>> {
+    if (this.dead)
+      return Promise.reject(keysErrors.unavailable(`the PKCS#11 worker thread stopped (${this.dead.message})`));
     if (this.stalled && op !== 'close') {
       const s = Math.round((Date.now() - this.stalledSince) / 100) / 10;
-      return Promise.reject(keysErrors.unavailable(`the HSM has not answered for ${s} s (a PKCS#11 call is hanging)`, 'check that the HSM is reachable; Coffre picks it up again by itself'));
+      return Promise.reject(
+        keysErrors.unavailable(
+          `the HSM has not answered for ${s} s (a PKCS#11 call is hanging)`,
+          'check that the HSM is reachable; Coffre picks it up again by itself',
+        ),
+      );
     }
     const rid = this.nextRid++;
     return new Promise((resolve, reject) => {
@@ -124,7 +146,13 @@ export class Pkcs11Thread {
       Atomics.store(this.cancelled, 0, this.nextRid - 1);
       const all = [...this.pending.values()];
       this.pending.clear();
-      for (const x of all) x.reject(keysErrors.unavailable(`the HSM did not answer ${p.op} within ${p.timeoutMs} ms (keys.callTimeoutMs)`, 'check that the HSM is reachable; Coffre picks it up again by itself'));
+      for (const x of all)
+        x.reject(
+          keysErrors.unavailable(
+            `the HSM did not answer ${p.op} within ${p.timeoutMs} ms (keys.callTimeoutMs)`,
+            'check that the HSM is reachable; Coffre picks it up again by itself',
+          ),
+        );
       for (const l of this.listeners.values()) l.stalled(true);
     }, p.timeoutMs);
   }
@@ -147,9 +175,22 @@ export class Pkcs11Thread {
     }
     this.pending.delete(m.rid);
     this.armWatchdog();
-    if ('expired' in m) return p.reject(keysErrors.unavailable('the HSM request expired before the PKCS#11 thread could run it', 'check that the HSM is reachable'));
+    if ('expired' in m)
+      return p.reject(
+        keysErrors.unavailable(
+          'the HSM request expired before the PKCS#11 thread could run it',
+          'check that the HSM is reachable',
+        ),
+      );
     if (m.ok) return p.resolve(m);
     const e = m.error;
-    p.reject(new AppError(e.code, e.message, { httpStatus: e.httpStatus, expose: e.expose, exitCode: e.exitCode, ...(e.hint ? { hint: e.hint } : {}) }));
+    p.reject(
+      new AppError(e.code, e.message, {
+        httpStatus: e.httpStatus,
+        expose: e.expose,
+        exitCode: e.exitCode,
+        ...(e.hint ? { hint: e.hint } : {}),
+      }),
+    );
   }
 }

@@ -40,6 +40,10 @@ export class EmailAlertChannel implements AlertChannel {
 
   async send(a: AlertNotice): Promise<void> {
     const head = `[Coffre ${NOTICE[a.notice ?? 'raised']}] ${a.severity.toUpperCase()} ${a.kind}`;
-    await this.mailer.send({ to: this.to.join(', '), subject: `${head}: ${a.message.replace(/\s+/g, ' ')}`.slice(0, 200), text: alertMailText(a) });
+    await this.mailer.send({
+      to: this.to.join(', '),
+      subject: `${head}: ${a.message.replace(/\s+/g, ' ')}`.slice(0, 200),
+      text: alertMailText(a),
+    });
   }
 }

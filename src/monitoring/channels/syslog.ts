@@ -15,7 +15,8 @@ export class SyslogAlertChannel implements AlertChannel {
   constructor(
     private readonly cfg: AuditSyslogConfig,
     private readonly header: SyslogHeader,
-    private readonly connect: (cfg: AuditSyslogConfig) => Promise<SyslogConnection> = (cfg) => connectSyslog({ cfg, timeoutMs: 10_000 }),
+    private readonly connect: (cfg: AuditSyslogConfig) => Promise<SyslogConnection> = (cfg) =>
+      connectSyslog({ cfg, timeoutMs: 10_000 }),
     private readonly closeTimeoutMs = 10_000,
   ) {}
 
@@ -25,13 +26,24 @@ export class SyslogAlertChannel implements AlertChannel {
       await conn.send([alertMessage(this.header, { ...a })]);
     } catch (e) {
       conn.close();
-      throw new AppError('ALERT_CHANNEL_FAILED', `syslog collector broke the connection (${(e as NodeJS.ErrnoException).code ?? 'error'})`, { cause: e });
+      throw new AppError(
+        'ALERT_CHANNEL_FAILED',
+        `syslog collector broke the connection (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
+        { cause: e },
+      );
     }
     conn.close();
     if (this.cfg.transport === 'udp') return;
     let timer: NodeJS.Timeout | undefined;
-    const outcome = await Promise.race([conn.closed, new Promise<Error>((r) => (timer = setTimeout(() => r(new Error('timeout')), this.closeTimeoutMs)))]);
+    const outcome = await Promise.race([
+      conn.closed,
+      new Promise<Error>((r) => (timer = setTimeout(() => r(new Error('timeout')), this.closeTimeoutMs))),
+    ]);
     clearTimeout(timer);
-    if (outcome) throw new AppError('ALERT_CHANNEL_FAILED', `syslog collector did not close the session cleanly (${(outcome as NodeJS.ErrnoException).code ?? outcome.message}); the alert is resent`);
+    if (outcome)
+      throw new AppError(
+        'ALERT_CHANNEL_FAILED',
+        `syslog collector did not close the session cleanly (${(outcome as NodeJS.ErrnoException).code ?? outcome.message}); the alert is resent`,
+      );
   }
 }

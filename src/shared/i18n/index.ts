@@ -31,7 +31,8 @@ void i18n.init({
   returnNull: false,
 });
 
-export const isLanguage = (s: unknown): s is Language => typeof s === 'string' && (LANGUAGES as readonly string[]).includes(s);
+export const isLanguage = (s: unknown): s is Language =>
+  typeof s === 'string' && (LANGUAGES as readonly string[]).includes(s);
 
 /**
  * The languages of an `Accept-Language` header, best first ("fr-CH, fr;q=0.9, en;q=0.8" →
@@ -78,5 +79,9 @@ export function hasMessage(key: string): boolean {
 
 /** a date and time in UTC, written the way this language writes it */
 export function utcDateTime(lang: Language, ms: number): string {
-  return new Intl.DateTimeFormat(lang === 'fr' ? 'fr-FR' : 'en-GB', { dateStyle: 'long', timeStyle: 'short', timeZone: 'UTC' }).format(new Date(ms));
+  return new Intl.DateTimeFormat(lang === 'fr' ? 'fr-FR' : 'en-GB', {
+    dateStyle: 'long',
+    timeStyle: 'short',
+    timeZone: 'UTC',
+  }).format(new Date(ms));
 }

@@ -57,7 +57,8 @@ export class FsBlobStore implements BlobStore {
       await fsp.rm(tmp, { force: true });
       if ((e as { code?: string }).code === 'BLOB_EXISTS') throw e;
       if (isNoSpace(e)) throw storageFull('blobs', this.dir, e);
-      if ((e as NodeJS.ErrnoException).syscall) throw storageErrors.io(`cannot write blob ${id}: ${(e as NodeJS.ErrnoException).code}`, e);
+      if ((e as NodeJS.ErrnoException).syscall)
+        throw storageErrors.io(`cannot write blob ${id}: ${(e as NodeJS.ErrnoException).code}`, e);
       throw e;
     }
   }
@@ -73,7 +74,13 @@ export class FsBlobStore implements BlobStore {
     }
     if (range) {
       const size = (await fh.stat()).size;
-      if (!(Number.isInteger(range.start) && Number.isInteger(range.end) && range.start >= 0 && range.start <= range.end && range.end <= size)) {
+      if (!(
+        Number.isInteger(range.start) &&
+        Number.isInteger(range.end) &&
+        range.start >= 0 &&
+        range.start <= range.end &&
+        range.end <= size
+      )) {
         await fh.close();
         throw storageErrors.badRange(`range [${range.start}, ${range.end}) is outside blob ${id} (${size} bytes)`);
       }
@@ -107,9 +114,12 @@ export class FsBlobStore implements BlobStore {
   }
 
   async *list(): AsyncIterable<string> {
-    for (const shard of (await fsp.readdir(this.dir, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
+    for (const shard of (await fsp.readdir(this.dir, { withFileTypes: true })).sort((a, b) =>
+      a.name.localeCompare(b.name),
+    )) {
       if (!shard.isDirectory() || shard.name === TMP) continue;
-      for (const name of (await fsp.readdir(path.join(this.dir, shard.name))).sort()) if (BLOB_ID.test(name)) yield name;
+      for (const name of (await fsp.readdir(path.join(this.dir, shard.name))).sort())
+        if (BLOB_ID.test(name)) yield name;
     }
   }
 

@@ -105,7 +105,10 @@ export function formatDate(d: Date, o?: Intl.DateTimeFormatOptions): string {
  * thousands separator). Returns NaN when it is not a number.
  */
 export function parseDecimal(s: string): number {
-  const v = s.trim().replace(/\u2212/g, '-').replace(',', '.');
+  const v = s
+    .trim()
+    .replace(/\u2212/g, '-')
+    .replace(',', '.');
   if (!/^[-+]?(?:\d+(?:\.\d*)?|\.\d+)$/.test(v)) return Number.NaN;
   return Number(v);
 }

@@ -4,7 +4,22 @@ import { auth, type TotpProvisioning } from '../endpoints.js';
 import { DEFAULT_RULES } from '../password.js';
 import type { Route } from '../router.js';
 import type { Me } from '../session.js';
-import { Alert, Badge, Button, Card, ErrorAlert, Facts, Loading, PageHeader, SelectField, TextField, Time, notify, useAction, useAsync } from '../ui.js';
+import {
+  Alert,
+  Badge,
+  Button,
+  Card,
+  ErrorAlert,
+  Facts,
+  Loading,
+  PageHeader,
+  SelectField,
+  TextField,
+  Time,
+  notify,
+  useAction,
+  useAsync,
+} from '../ui.js';
 import { LANGUAGES, browserLanguage, setLanguage, t, type Language } from '../i18n/index.js';
 import { roleLabel } from '../labels.js';
 import { PasswordChooser, RecoveryCodes, TotpSetup, passwordReady } from './signin.js';
@@ -29,7 +44,14 @@ export function AccountPage({ me }: { me: Me; route: Route }) {
             [t('account.username'), me.username],
             [t('account.userId'), <code>{me.id}</code>],
             [t('account.role'), roleLabel(me.role)],
-            [t('account.secondFactor'), me.mfaMethod ? <Badge kind="ok">{mfaLabel(me.mfaMethod)}</Badge> : <Badge kind="warn">{t('account.mfa.none')}</Badge>],
+            [
+              t('account.secondFactor'),
+              me.mfaMethod ? (
+                <Badge kind="ok">{mfaLabel(me.mfaMethod)}</Badge>
+              ) : (
+                <Badge kind="warn">{t('account.mfa.none')}</Badge>
+              ),
+            ],
             [t('account.lastSignIn'), <Time t={me.lastLoginAt} />],
           ]}
         />
@@ -42,7 +64,12 @@ export function AccountPage({ me }: { me: Me; route: Route }) {
       <SessionsCard />
       <Card title={t('account.data.title')}>
         <p class="muted">{t('account.data.text')}</p>
-        <a class="btn btn-secondary" data-testid="export-mine" href={url('/users/me/export')} download={`coffre-person-${me.id}.zip`}>
+        <a
+          class="btn btn-secondary"
+          data-testid="export-mine"
+          href={url('/users/me/export')}
+          download={`coffre-person-${me.id}.zip`}
+        >
           {t('account.data.download')}
         </a>
       </Card>
@@ -50,7 +77,8 @@ export function AccountPage({ me }: { me: Me; route: Route }) {
   );
 }
 
-export const mfaLabel = (m: string | null) => (m === 'totp' || m === 'email' || m === 'sms' ? t(`account.mfa.${m}`) : t('account.mfa.none'));
+export const mfaLabel = (m: string | null) =>
+  m === 'totp' || m === 'email' || m === 'sms' ? t(`account.mfa.${m}`) : t('account.mfa.none');
 
 /** the user's language, stored on the appliance: console, error messages and e-mails follow it */
 function LanguageCard({ me }: { me: Me }) {
@@ -71,7 +99,10 @@ function LanguageCard({ me }: { me: Me }) {
         value={value}
         onValue={(v) => (setValue(v), void save.run(v))}
         disabled={save.busy}
-        options={[{ value: '', label: t('account.language.browser') }, ...LANGUAGES.map((l) => ({ value: l, label: t(`account.languages.${l}`) }))]}
+        options={[
+          { value: '', label: t('account.language.browser') },
+          ...LANGUAGES.map((l) => ({ value: l, label: t(`account.languages.${l}`) })),
+        ]}
       />
     </Card>
   );
@@ -85,7 +116,10 @@ function SecondFactorCard({ me }: { me: Me }) {
   const start = useAction(async () => setProv(await post<TotpProvisioning>('/auth/mfa/totp')));
   const confirm = useAction(async () => {
     // the appliance asks for the password too: a stolen session alone cannot swap the second factor
-    const r = await post<{ recoveryCodes: string[] }>('/auth/mfa/totp/confirm', { code: code.trim(), currentPassword: current });
+    const r = await post<{ recoveryCodes: string[] }>('/auth/mfa/totp/confirm', {
+      code: code.trim(),
+      currentPassword: current,
+    });
     setCode('');
     setCurrent('');
     setProv(undefined);
@@ -116,8 +150,24 @@ function SecondFactorCard({ me }: { me: Me }) {
             void confirm.run();
           }}
         >
-          <TextField label={t('account.totp.code')} value={code} onValue={setCode} inputMode="numeric" autoComplete="one-time-code" pattern="[0-9]{6}" required class="input code-input" />
-          <TextField label={t('account.totp.currentPassword')} type="password" value={current} onValue={setCurrent} autoComplete="current-password" required />
+          <TextField
+            label={t('account.totp.code')}
+            value={code}
+            onValue={setCode}
+            inputMode="numeric"
+            autoComplete="one-time-code"
+            pattern="[0-9]{6}"
+            required
+            class="input code-input"
+          />
+          <TextField
+            label={t('account.totp.currentPassword')}
+            type="password"
+            value={current}
+            onValue={setCurrent}
+            autoComplete="current-password"
+            required
+          />
           <Button type="submit" variant="primary" busy={confirm.busy}>
             {t('common.confirm')}
           </Button>
@@ -128,10 +178,13 @@ function SecondFactorCard({ me }: { me: Me }) {
   }
   return (
     <Card title={t('account.secondFactor')}>
-      <p>{me.mfaMethod === 'totp' ? t('account.totp.inUse') : t('account.totp.advice')}
-      </p>
+      <p>{me.mfaMethod === 'totp' ? t('account.totp.inUse') : t('account.totp.advice')}</p>
       <ErrorAlert error={start.error} />
-      <Button variant={me.mfaMethod === 'totp' ? 'secondary' : 'primary'} busy={start.busy} onClick={() => void start.run()}>
+      <Button
+        variant={me.mfaMethod === 'totp' ? 'secondary' : 'primary'}
+        busy={start.busy}
+        onClick={() => void start.run()}
+      >
         {me.mfaMethod === 'totp' ? t('account.totp.replace') : t('account.totp.setup')}
       </Button>
     </Card>
@@ -144,7 +197,11 @@ function PasswordCard({ me }: { me: Me }) {
   const [confirm, setConfirm] = useState('');
   const [ended, setEnded] = useState<number | undefined>();
   const act = useAction(async () => {
-    const r = await post<{ sessionsEnded: number }>('/auth/password', { currentPassword: current, newPassword: pw, endOtherSessions: true });
+    const r = await post<{ sessionsEnded: number }>('/auth/password', {
+      currentPassword: current,
+      newPassword: pw,
+      endOtherSessions: true,
+    });
     setCurrent('');
     setPw('');
     setConfirm('');
@@ -153,7 +210,11 @@ function PasswordCard({ me }: { me: Me }) {
   const ready = current.length > 0 && passwordReady(pw, confirm, DEFAULT_RULES, [me.username]);
   return (
     <Card title={t('account.password.title')}>
-      {ended !== undefined ? <Alert kind="ok">{ended ? t('account.password.changedEnded', { count: ended }) : t('account.password.changed')}</Alert> : null}
+      {ended !== undefined ? (
+        <Alert kind="ok">
+          {ended ? t('account.password.changedEnded', { count: ended }) : t('account.password.changed')}
+        </Alert>
+      ) : null}
       <ErrorAlert error={act.error} />
       <form
         class="stack"
@@ -162,8 +223,22 @@ function PasswordCard({ me }: { me: Me }) {
           if (ready) void act.run();
         }}
       >
-        <TextField label={t('account.password.current')} type="password" value={current} onValue={setCurrent} autoComplete="current-password" required />
-        <PasswordChooser rules={DEFAULT_RULES} context={[me.username]} value={pw} onValue={setPw} confirm={confirm} onConfirm={setConfirm} />
+        <TextField
+          label={t('account.password.current')}
+          type="password"
+          value={current}
+          onValue={setCurrent}
+          autoComplete="current-password"
+          required
+        />
+        <PasswordChooser
+          rules={DEFAULT_RULES}
+          context={[me.username]}
+          value={pw}
+          onValue={setPw}
+          confirm={confirm}
+          onConfirm={setConfirm}
+        />
         <div>
           <Button type="submit" variant="primary" busy={act.busy} disabled={!ready}>
             {t('account.password.change')}
@@ -219,7 +294,8 @@ function SessionsCard() {
               {list.data.sessions.map((s) => (
                 <tr>
                   <td>
-                    {browserOf(s.userAgent)} {s.current ? <Badge kind="accent">{t('account.sessions.current')}</Badge> : null}
+                    {browserOf(s.userAgent)}{' '}
+                    {s.current ? <Badge kind="accent">{t('account.sessions.current')}</Badge> : null}
                   </td>
                   <td class="mono">{s.ip ?? '—'}</td>
                   <td>
@@ -251,7 +327,15 @@ function SessionsCard() {
 export function browserOf(ua: string | null): string {
   if (!ua) return t('account.sessions.unknownClient');
   if (/coffre/i.test(ua)) return t('account.sessions.cli');
-  const b = /Edg\//.test(ua) ? 'Edge' : /Firefox\//.test(ua) ? 'Firefox' : /Chrom(e|ium)\//.test(ua) ? 'Chrome' : /Safari\//.test(ua) ? 'Safari' : t('account.sessions.genericBrowser');
+  const b = /Edg\//.test(ua)
+    ? 'Edge'
+    : /Firefox\//.test(ua)
+      ? 'Firefox'
+      : /Chrom(e|ium)\//.test(ua)
+        ? 'Chrome'
+        : /Safari\//.test(ua)
+          ? 'Safari'
+          : t('account.sessions.genericBrowser');
   const os = /Windows/.test(ua) ? 'Windows' : /Mac OS X/.test(ua) ? 'macOS' : /Linux/.test(ua) ? 'Linux' : '';
   return os ? t('account.sessions.browserOn', { browser: b, os }) : b;
 }

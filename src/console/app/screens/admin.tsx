@@ -1,7 +1,25 @@
 import { useState } from 'preact/hooks';
 import { ApiError, get, post, put, url } from '../api.js';
 import { can, type Me, type User } from '../session.js';
-import { Alert, Badge, Button, Card, EmptyState, ErrorAlert, FormDialog, Icon, Loading, PageHeader, SelectField, TextField, Time, confirmAction, notify, useAction, useAsync } from '../ui.js';
+import {
+  Alert,
+  Badge,
+  Button,
+  Card,
+  EmptyState,
+  ErrorAlert,
+  FormDialog,
+  Icon,
+  Loading,
+  PageHeader,
+  SelectField,
+  TextField,
+  Time,
+  confirmAction,
+  notify,
+  useAction,
+  useAsync,
+} from '../ui.js';
 import { LANGUAGES, language, t } from '../i18n/index.js';
 import { roleLabel } from '../labels.js';
 import { mfaLabel } from './account.js';
@@ -13,7 +31,12 @@ export { SettingsPage } from './settings.js';
 
 const ROLES = ['member', 'admin', 'backup-operator', 'auditor', 'records-manager'] as const;
 const roleText = (r: (typeof ROLES)[number]): string => t(`admin.roleText.${r}`);
-const stateLabel = (s: string): string => (s === 'active' || s === 'invited' || s === 'disabled' ? t(`admin.states.${s}`) : s === 'erased' ? t('privacy.erased') : s);
+const stateLabel = (s: string): string =>
+  s === 'active' || s === 'invited' || s === 'disabled'
+    ? t(`admin.states.${s}`)
+    : s === 'erased'
+      ? t('privacy.erased')
+      : s;
 
 /** the invitation's answer: the link itself only when no mail server is configured */
 interface Invited {
@@ -29,7 +52,13 @@ type Shown =
 
 /** auth.mfa.requiredRoles, from the settings view (admins); every role when it cannot be read */
 function useRequiredRoles(me: Me): readonly string[] {
-  const s = useAsync((signal) => (can(me, 'settings:manage') ? get<{ sections: { auth?: { mfa?: { requiredRoles?: string[] } } } }>('/settings', { signal }) : Promise.resolve(undefined)), []);
+  const s = useAsync(
+    (signal) =>
+      can(me, 'settings:manage')
+        ? get<{ sections: { auth?: { mfa?: { requiredRoles?: string[] } } } }>('/settings', { signal })
+        : Promise.resolve(undefined),
+    [],
+  );
   return s.data?.sections.auth?.mfa?.requiredRoles ?? ROLES;
 }
 
@@ -53,19 +82,27 @@ export function UsersPage({ me }: { me: Me }) {
     setEmail('');
     setRole('member');
     // mailed: the link went to the person only; it is never shown (nor kept) here
-    if (r.mailed || !r.enrolUrl) setLink({ kind: 'mailed', username: r.user.username, email: to, expiresAt: r.expiresAt });
+    if (r.mailed || !r.enrolUrl)
+      setLink({ kind: 'mailed', username: r.user.username, email: to, expiresAt: r.expiresAt });
     else setLink({ kind: 'link', username: r.user.username, enrolUrl: r.enrolUrl, expiresAt: r.expiresAt });
     list.reload();
   });
   const taken = invite.error instanceof ApiError && invite.error.code === 'USERNAME_TAKEN';
   const reinvite = useAction(async (u: User) => {
-    const r = await post<{ enrolUrl?: string; expiresAt: string; mailed: boolean }>(`/users/${encodeURIComponent(u.id)}/invite`);
+    const r = await post<{ enrolUrl?: string; expiresAt: string; mailed: boolean }>(
+      `/users/${encodeURIComponent(u.id)}/invite`,
+    );
     if (r.mailed || !r.enrolUrl) setLink({ kind: 'mailed', username: u.username, email: '', expiresAt: r.expiresAt });
     else setLink({ kind: 'link', username: u.username, enrolUrl: r.enrolUrl, expiresAt: r.expiresAt });
   });
   const setState = useAction(async (u: User, enable: boolean) => {
     if (!enable) {
-      const ok = await confirmAction({ title: t('admin.disable.title', { username: u.username }), body: <p>{t('admin.disable.body', { username: u.username })}</p>, confirmLabel: t('admin.disable.confirm'), danger: true });
+      const ok = await confirmAction({
+        title: t('admin.disable.title', { username: u.username }),
+        body: <p>{t('admin.disable.body', { username: u.username })}</p>,
+        confirmLabel: t('admin.disable.confirm'),
+        danger: true,
+      });
       if (!ok) return;
     }
     await post(`/users/${encodeURIComponent(u.id)}/${enable ? 'enable' : 'disable'}`);
@@ -89,28 +126,72 @@ export function UsersPage({ me }: { me: Me }) {
       danger: true,
     });
     if (!ok) return list.reload();
-    const res = await put<{ role: string; pendingRole: string | null }>(`/users/${encodeURIComponent(u.id)}/role`, { role: r });
-    notify(res.pendingRole ? t('admin.role.pending', { username: u.username, role: roleLabel(res.role), pending: roleLabel(res.pendingRole) }) : t('admin.role.done', { username: u.username, role: roleLabel(res.role) }));
+    const res = await put<{ role: string; pendingRole: string | null }>(`/users/${encodeURIComponent(u.id)}/role`, {
+      role: r,
+    });
+    notify(
+      res.pendingRole
+        ? t('admin.role.pending', {
+            username: u.username,
+            role: roleLabel(res.role),
+            pending: roleLabel(res.pendingRole),
+          })
+        : t('admin.role.done', { username: u.username, role: roleLabel(res.role) }),
+    );
     list.reload();
   });
   const endSessions = useAction(async (u: User) => {
-    const ok = await confirmAction({ title: t('admin.end.title', { username: u.username }), body: <p>{t('admin.end.body', { username: u.username })}</p>, confirmLabel: t('admin.end.confirm'), danger: true });
+    const ok = await confirmAction({
+      title: t('admin.end.title', { username: u.username }),
+      body: <p>{t('admin.end.body', { username: u.username })}</p>,
+      confirmLabel: t('admin.end.confirm'),
+      danger: true,
+    });
     if (!ok) return;
     const r = await post<{ ended: number; tokensRevoked: number }>(`/users/${encodeURIComponent(u.id)}/sessions/end`);
-    notify(t('admin.end.done', { username: u.username, sessions: t('admin.end.sessions', { count: r.ended }), tokens: t('admin.end.tokens', { count: r.tokensRevoked }) }));
+    notify(
+      t('admin.end.done', {
+        username: u.username,
+        sessions: t('admin.end.sessions', { count: r.ended }),
+        tokens: t('admin.end.tokens', { count: r.tokensRevoked }),
+      }),
+    );
   });
   const reset = useAction(async (u: User) => {
-    const r = await post<{ mailed: boolean; resetUrl?: string; expiresAt: string; codeRequired: boolean }>(`/users/${encodeURIComponent(u.id)}/reset`);
-    setLink({ kind: 'reset', username: u.username, ...(r.resetUrl ? { resetUrl: r.resetUrl } : {}), expiresAt: r.expiresAt, codeRequired: r.codeRequired });
+    const r = await post<{ mailed: boolean; resetUrl?: string; expiresAt: string; codeRequired: boolean }>(
+      `/users/${encodeURIComponent(u.id)}/reset`,
+    );
+    setLink({
+      kind: 'reset',
+      username: u.username,
+      ...(r.resetUrl ? { resetUrl: r.resetUrl } : {}),
+      expiresAt: r.expiresAt,
+      codeRequired: r.codeRequired,
+    });
   });
   const recover = useAction(async (u: User) => {
-    const ok = await confirmAction({ title: t('admin.recover.title', { username: u.username }), body: <p>{t('admin.recover.body', { username: u.username })}</p>, confirmLabel: t('admin.recover.confirm') });
+    const ok = await confirmAction({
+      title: t('admin.recover.title', { username: u.username }),
+      body: <p>{t('admin.recover.body', { username: u.username })}</p>,
+      confirmLabel: t('admin.recover.confirm'),
+    });
     if (!ok) return;
-    const r = await post<{ status: string; resetUrl?: string; expiresAt?: string }>(`/users/${encodeURIComponent(u.id)}/recovery`);
+    const r = await post<{ status: string; resetUrl?: string; expiresAt?: string }>(
+      `/users/${encodeURIComponent(u.id)}/recovery`,
+    );
     if (r.status === 'requested') notify(t('admin.recover.requested', { username: u.username }));
-    else setLink({ kind: 'reset', username: u.username, ...(r.resetUrl ? { resetUrl: r.resetUrl } : {}), expiresAt: r.expiresAt!, codeRequired: false });
+    else
+      setLink({
+        kind: 'reset',
+        username: u.username,
+        ...(r.resetUrl ? { resetUrl: r.resetUrl } : {}),
+        expiresAt: r.expiresAt!,
+        codeRequired: false,
+      });
   });
-  const users = (list.data?.users ?? []).filter((u) => !filter || u.username.toLowerCase().includes(filter.toLowerCase()) || u.role.includes(filter.toLowerCase()));
+  const users = (list.data?.users ?? []).filter(
+    (u) => !filter || u.username.toLowerCase().includes(filter.toLowerCase()) || u.role.includes(filter.toLowerCase()),
+  );
   return (
     <>
       <PageHeader
@@ -128,7 +209,8 @@ export function UsersPage({ me }: { me: Me }) {
         <Alert kind="ok" title={t('admin.mailed.title', { username: link.username })}>
           <div data-testid="invite-mailed">
             <p>
-              {link.email ? t('admin.mailed.to', { email: link.email }) : t('admin.mailed.onFile')} {t('admin.expires')} <Time t={link.expiresAt} />. {t('admin.mailed.notShown')}
+              {link.email ? t('admin.mailed.to', { email: link.email }) : t('admin.mailed.onFile')} {t('admin.expires')}{' '}
+              <Time t={link.expiresAt} />. {t('admin.mailed.notShown')}
             </p>
             <Button small variant="ghost" onClick={() => setLink(undefined)}>
               {t('admin.done')}
@@ -142,8 +224,23 @@ export function UsersPage({ me }: { me: Me }) {
             {t('admin.link.text')} {t('admin.expires')} <Time t={link.expiresAt} />.
           </p>
           <div class="link-box">
-            <input class="input" readOnly value={link.enrolUrl} aria-label={t('admin.link.label')} data-testid="enrol-link" onFocus={(e) => e.currentTarget.select()} />
-            <Button small onClick={() => void navigator.clipboard?.writeText(link.enrolUrl).then(() => notify(t('admin.link.copied')), () => notify(t('admin.link.copyFailed'), 'error'))}>
+            <input
+              class="input"
+              readOnly
+              value={link.enrolUrl}
+              aria-label={t('admin.link.label')}
+              data-testid="enrol-link"
+              onFocus={(e) => e.currentTarget.select()}
+            />
+            <Button
+              small
+              onClick={() =>
+                void navigator.clipboard?.writeText(link.enrolUrl).then(
+                  () => notify(t('admin.link.copied')),
+                  () => notify(t('admin.link.copyFailed'), 'error'),
+                )
+              }
+            >
               {t('admin.link.copy')}
             </Button>
             <Button small variant="ghost" onClick={() => setLink(undefined)}>
@@ -157,9 +254,17 @@ export function UsersPage({ me }: { me: Me }) {
           {link.resetUrl ? (
             <>
               <p>
-                {t('admin.reset.noMail')} {t('admin.expires')} <Time t={link.expiresAt} />. {link.codeRequired ? t('admin.reset.codeRequired') : t('admin.reset.replaces')}
+                {t('admin.reset.noMail')} {t('admin.expires')} <Time t={link.expiresAt} />.{' '}
+                {link.codeRequired ? t('admin.reset.codeRequired') : t('admin.reset.replaces')}
               </p>
-              <input class="input" readOnly value={link.resetUrl} aria-label={t('admin.reset.label')} data-testid="reset-link" onFocus={(e) => e.currentTarget.select()} />
+              <input
+                class="input"
+                readOnly
+                value={link.resetUrl}
+                aria-label={t('admin.reset.label')}
+                data-testid="reset-link"
+                onFocus={(e) => e.currentTarget.select()}
+              />
             </>
           ) : (
             <p>
@@ -171,7 +276,17 @@ export function UsersPage({ me }: { me: Me }) {
           </Button>
         </Alert>
       ) : null}
-      <ErrorAlert error={list.error ?? reinvite.error ?? setState.error ?? setRoleOf.error ?? endSessions.error ?? reset.error ?? recover.error} />
+      <ErrorAlert
+        error={
+          list.error ??
+          reinvite.error ??
+          setState.error ??
+          setRoleOf.error ??
+          endSessions.error ??
+          reset.error ??
+          recover.error
+        }
+      />
       <Card class="flush">
         <div class="toolbar">
           <div class="search">
@@ -179,13 +294,22 @@ export function UsersPage({ me }: { me: Me }) {
             <label class="sr-only" for="user-filter">
               {t('admin.filter.label')}
             </label>
-            <input id="user-filter" class="input" type="search" placeholder={t('admin.filter.placeholder')} value={filter} onInput={(e) => setFilter(e.currentTarget.value)} />
+            <input
+              id="user-filter"
+              class="input"
+              type="search"
+              placeholder={t('admin.filter.placeholder')}
+              value={filter}
+              onInput={(e) => setFilter(e.currentTarget.value)}
+            />
           </div>
           <span class="spacer" />
           <span class="muted small">{list.data ? t('admin.count', { count: list.data.users.length }) : ''}</span>
         </div>
         {list.loading && !list.data ? <Loading /> : null}
-        {list.data && users.length === 0 ? <EmptyState icon="users" title={filter ? t('admin.noMatch') : t('admin.none')} /> : null}
+        {list.data && users.length === 0 ? (
+          <EmptyState icon="users" title={filter ? t('admin.noMatch') : t('admin.none')} />
+        ) : null}
         {users.length ? (
           <div class="table-wrap">
             <table class="table" aria-label={t('admin.title')}>
@@ -205,11 +329,17 @@ export function UsersPage({ me }: { me: Me }) {
                 {users.map((u) => (
                   <tr data-user={u.username}>
                     <td>
-                      {u.state === 'erased' ? t('privacy.erasedUser') : u.username} {u.id === me.id ? <Badge kind="accent">{t('admin.you')}</Badge> : null}
+                      {u.state === 'erased' ? t('privacy.erasedUser') : u.username}{' '}
+                      {u.id === me.id ? <Badge kind="accent">{t('admin.you')}</Badge> : null}
                     </td>
                     <td>
                       {manage && u.id !== me.id ? (
-                        <select class="input" aria-label={t('admin.roleOf', { username: u.username })} value={u.role} onChange={(e) => void setRoleOf.run(u, e.currentTarget.value)}>
+                        <select
+                          class="input"
+                          aria-label={t('admin.roleOf', { username: u.username })}
+                          value={u.role}
+                          onChange={(e) => void setRoleOf.run(u, e.currentTarget.value)}
+                        >
                           {ROLES.map((r) => (
                             <option value={r}>{roleLabel(r)}</option>
                           ))}
@@ -217,10 +347,24 @@ export function UsersPage({ me }: { me: Me }) {
                       ) : (
                         <Badge>{roleLabel(u.role)}</Badge>
                       )}
-                      {u.pendingRole ? <Badge kind="warn">{t('admin.pendingRole', { role: roleLabel(u.pendingRole) })}</Badge> : null}
+                      {u.pendingRole ? (
+                        <Badge kind="warn">{t('admin.pendingRole', { role: roleLabel(u.pendingRole) })}</Badge>
+                      ) : null}
                     </td>
                     <td>
-                      <Badge kind={u.state === 'active' ? 'ok' : u.state === 'invited' ? 'warn' : u.state === 'erased' ? 'neutral' : 'error'}>{stateLabel(u.state)}</Badge>
+                      <Badge
+                        kind={
+                          u.state === 'active'
+                            ? 'ok'
+                            : u.state === 'invited'
+                              ? 'warn'
+                              : u.state === 'erased'
+                                ? 'neutral'
+                                : 'error'
+                        }
+                      >
+                        {stateLabel(u.state)}
+                      </Badge>
                     </td>
                     <td>{u.mfaMethod ? mfaLabel(u.mfaMethod) : <span class="muted">{t('account.mfa.none')}</span>}</td>
                     <td>
@@ -228,7 +372,13 @@ export function UsersPage({ me }: { me: Me }) {
                     </td>
                     <td class="actions">
                       {manage ? (
-                        <a class="btn btn-secondary btn-sm" data-testid="export-user" href={url(`/users/${encodeURIComponent(u.id)}/export`)} download={`coffre-person-${u.id}.zip`} title={t('admin.export.title')}>
+                        <a
+                          class="btn btn-secondary btn-sm"
+                          data-testid="export-user"
+                          href={url(`/users/${encodeURIComponent(u.id)}/export`)}
+                          download={`coffre-person-${u.id}.zip`}
+                          title={t('admin.export.title')}
+                        >
                           {t('admin.export.label')}
                         </a>
                       ) : null}
@@ -280,7 +430,12 @@ export function UsersPage({ me }: { me: Me }) {
           {t('privacy.ropa')}
         </a>
       </p>
-      <EraseDialog user={erasing} users={list.data?.users ?? []} onClose={() => setErasing(undefined)} onDone={() => list.reload()} />
+      <EraseDialog
+        user={erasing}
+        users={list.data?.users ?? []}
+        onClose={() => setErasing(undefined)}
+        onDone={() => list.reload()}
+      />
       <FormDialog
         open={inviting}
         title={t('admin.invite.open')}
@@ -292,10 +447,37 @@ export function UsersPage({ me }: { me: Me }) {
         onClose={() => setInviting(false)}
         error={taken ? null : undefined}
       >
-        <TextField label={t('signin.username')} value={username} onValue={setUsername} required autoFocus autoCapitalize="none" spellcheck={false} error={taken ? t('admin.invite.taken') : undefined} />
-        <TextField label={t('admin.invite.email')} type="email" value={email} onValue={setEmail} required hint={t('admin.invite.emailHint')} />
-        <SelectField label={t('admin.col.role')} value={role} onValue={setRole} options={ROLES.map((r) => ({ value: r, label: roleText(r) }))} />
-        <SelectField label={t('admin.invite.language')} hint={t('admin.invite.languageHint')} value={lang} onValue={setLang} options={LANGUAGES.map((l) => ({ value: l, label: t(`account.languages.${l}`) }))} />
+        <TextField
+          label={t('signin.username')}
+          value={username}
+          onValue={setUsername}
+          required
+          autoFocus
+          autoCapitalize="none"
+          spellcheck={false}
+          error={taken ? t('admin.invite.taken') : undefined}
+        />
+        <TextField
+          label={t('admin.invite.email')}
+          type="email"
+          value={email}
+          onValue={setEmail}
+          required
+          hint={t('admin.invite.emailHint')}
+        />
+        <SelectField
+          label={t('admin.col.role')}
+          value={role}
+          onValue={setRole}
+          options={ROLES.map((r) => ({ value: r, label: roleText(r) }))}
+        />
+        <SelectField
+          label={t('admin.invite.language')}
+          hint={t('admin.invite.languageHint')}
+          value={lang}
+          onValue={setLang}
+          options={LANGUAGES.map((l) => ({ value: l, label: t(`account.languages.${l}`) }))}
+        />
       </FormDialog>
     </>
   );
@@ -308,7 +490,8 @@ function MfaPolicyNote({ required }: { required: readonly string[] }) {
       {relaxed.length ? (
         <Alert kind="warn" title={t('admin.mfaPolicy.relaxedTitle')}>
           <span data-testid="mfa-relaxed">
-            {t('admin.mfaPolicy.relaxed', { roles: relaxed.map(roleLabel).join(', ') })} (<code>auth.mfa.requiredRoles</code>).
+            {t('admin.mfaPolicy.relaxed', { roles: relaxed.map(roleLabel).join(', ') })} (
+            <code>auth.mfa.requiredRoles</code>).
           </span>
         </Alert>
       ) : null}

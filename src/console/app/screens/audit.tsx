@@ -2,7 +2,20 @@ import { useState } from 'preact/hooks';
 import { get, post } from '../api.js';
 import { navigate, type Route } from '../router.js';
 import { can, type Me, type User } from '../session.js';
-import { Alert, Badge, Button, Card, EmptyState, ErrorAlert, Loading, PageHeader, SelectField, TextField, useAction, useAsync } from '../ui.js';
+import {
+  Alert,
+  Badge,
+  Button,
+  Card,
+  EmptyState,
+  ErrorAlert,
+  Loading,
+  PageHeader,
+  SelectField,
+  TextField,
+  useAction,
+  useAsync,
+} from '../ui.js';
 import { t } from '../i18n/index.js';
 
 /** The audit trail (src/audit): filters, pages, and `audit verify`. */
@@ -46,7 +59,10 @@ export function AuditPage({ me, route }: { me: Me; route: Route }) {
   const [pages, setPages] = useState<AuditRecord[][]>([]);
   const [next, setNext] = useState<string | null>(null);
   // the auditor reads the user directory: names are shown and accepted for user:<id> actors
-  const directory = useAsync(async (signal) => (can(me, 'users:read') ? (await get<{ users: User[] }>('/users', { signal })).users : []), [me.id]);
+  const directory = useAsync(
+    async (signal) => (can(me, 'users:read') ? (await get<{ users: User[] }>('/users', { signal })).users : []),
+    [me.id],
+  );
   const names = new Map((directory.data ?? []).map((u) => [`user:${u.id}`, u.username]));
   const actorOf = (a: string) => {
     if (!a || a.includes(':') || a === 'anonymous' || a === 'system') return a || undefined;
@@ -112,12 +128,48 @@ export function AuditPage({ me, route }: { me: Me; route: Route }) {
             apply(form);
           }}
         >
-          <TextField label={t('audit.col.actor')} value={form.actor} onValue={(v) => setForm({ ...form, actor: v })} placeholder={t('audit.ph.actor')} />
-          <TextField label={t('audit.col.action')} value={form.action} onValue={(v) => setForm({ ...form, action: v })} placeholder={t('audit.ph.action')} />
-          <TextField label={t('audit.col.target')} value={form.target} onValue={(v) => setForm({ ...form, target: v })} placeholder={t('audit.ph.target')} />
-          <SelectField label={t('audit.col.outcome')} value={form.outcome} onValue={(v) => setForm({ ...form, outcome: v })} options={[{ value: '', label: t('audit.any') }, ...(['success', 'failure', 'denied'] as const).map((o) => ({ value: o, label: t(`audit.outcomes.${o}`) }))]} />
-          <TextField label={t('audit.from')} type="datetime-local" value={form.from} onValue={(v) => setForm({ ...form, from: v })} />
-          <TextField label={t('audit.to')} type="datetime-local" value={form.to} onValue={(v) => setForm({ ...form, to: v })} />
+          <TextField
+            label={t('audit.col.actor')}
+            value={form.actor}
+            onValue={(v) => setForm({ ...form, actor: v })}
+            placeholder={t('audit.ph.actor')}
+          />
+          <TextField
+            label={t('audit.col.action')}
+            value={form.action}
+            onValue={(v) => setForm({ ...form, action: v })}
+            placeholder={t('audit.ph.action')}
+          />
+          <TextField
+            label={t('audit.col.target')}
+            value={form.target}
+            onValue={(v) => setForm({ ...form, target: v })}
+            placeholder={t('audit.ph.target')}
+          />
+          <SelectField
+            label={t('audit.col.outcome')}
+            value={form.outcome}
+            onValue={(v) => setForm({ ...form, outcome: v })}
+            options={[
+              { value: '', label: t('audit.any') },
+              ...(['success', 'failure', 'denied'] as const).map((o) => ({
+                value: o,
+                label: t(`audit.outcomes.${o}`),
+              })),
+            ]}
+          />
+          <TextField
+            label={t('audit.from')}
+            type="datetime-local"
+            value={form.from}
+            onValue={(v) => setForm({ ...form, from: v })}
+          />
+          <TextField
+            label={t('audit.to')}
+            type="datetime-local"
+            value={form.to}
+            onValue={(v) => setForm({ ...form, to: v })}
+          />
           <div class="row">
             <Button type="submit" variant="primary">
               {t('audit.apply')}
@@ -212,16 +264,28 @@ export function VerifyAlert({ r }: { r: VerifyResult }) {
   return r.ok ? (
     <Alert kind="ok" title={t('audit.intact.title')}>
       <p>
-        {r.firstSeq !== null ? t('audit.intact.range', { count: r.records, first: r.firstSeq, last: r.lastSeq }) : t('audit.intact.records', { count: r.records })} {r.checkpoints.macChecked ? t('audit.intact.checkpointsMac', { matched: r.checkpoints.matched, total: r.checkpoints.total }) : t('audit.intact.checkpoints', { matched: r.checkpoints.matched, total: r.checkpoints.total })} {t('audit.intact.nothing')}
+        {r.firstSeq !== null
+          ? t('audit.intact.range', { count: r.records, first: r.firstSeq, last: r.lastSeq })
+          : t('audit.intact.records', { count: r.records })}{' '}
+        {r.checkpoints.macChecked
+          ? t('audit.intact.checkpointsMac', { matched: r.checkpoints.matched, total: r.checkpoints.total })
+          : t('audit.intact.checkpoints', { matched: r.checkpoints.matched, total: r.checkpoints.total })}{' '}
+        {t('audit.intact.nothing')}
       </p>
       <Badge kind="ok">{t('audit.intact.badge')}</Badge>
     </Alert>
   ) : (
     <Alert kind="error" title={t('audit.altered.title')}>
       <p>
-        {r.problem ? t('audit.altered.firstWith', { seq: r.firstBadSeq ?? '?', message: r.problem.message, code: r.problem.code }) : t('audit.altered.first', { seq: r.firstBadSeq ?? '?' })} {t('audit.altered.keep')}
+        {r.problem
+          ? t('audit.altered.firstWith', {
+              seq: r.firstBadSeq ?? '?',
+              message: r.problem.message,
+              code: r.problem.code,
+            })
+          : t('audit.altered.first', { seq: r.firstBadSeq ?? '?' })}{' '}
+        {t('audit.altered.keep')}
       </p>
     </Alert>
   );
 }
-

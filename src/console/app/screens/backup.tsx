@@ -4,7 +4,28 @@ import type { JobRun } from '../jobs.js';
 import { JobProgressView } from '../jobs.js';
 import { can, type Me } from '../session.js';
 import { formatNumber, parseDecimal, t, t as tr } from '../i18n/index.js';
-import { Alert, Badge, Button, Card, EmptyState, ErrorAlert, FormDialog, Facts, Field, Loading, PageHeader, SelectField, TextField, Time, bytes, confirmAction, duration, notify, useAction, useAsync } from '../ui.js';
+import {
+  Alert,
+  Badge,
+  Button,
+  Card,
+  EmptyState,
+  ErrorAlert,
+  FormDialog,
+  Facts,
+  Field,
+  Loading,
+  PageHeader,
+  SelectField,
+  TextField,
+  Time,
+  bytes,
+  confirmAction,
+  duration,
+  notify,
+  useAction,
+  useAsync,
+} from '../ui.js';
 
 /**
  * Backups (src/backup/routes.ts): the seven weekday slots, targets with their declared site and
@@ -40,8 +61,22 @@ interface Target {
 type Run = JobRun & { startedAt: string; endedAt: string | null };
 
 const SLOTS = [1, 2, 3, 4, 5, 6, 7] as const;
-const SLOT_NAMES: Record<number, string> = { 1: 'Monday', 2: 'Tuesday', 3: 'Wednesday', 4: 'Thursday', 5: 'Friday', 6: 'Saturday', 7: 'Sunday' };
-const JOB_LABEL: Record<string, string> = { backup: 'Backup', verify: 'Verification', 'backup.verify': 'Weekly verification', 'backup.drill': 'Restore drill', 'backup.watchdog': 'Watchdog' };
+const SLOT_NAMES: Record<number, string> = {
+  1: 'Monday',
+  2: 'Tuesday',
+  3: 'Wednesday',
+  4: 'Thursday',
+  5: 'Friday',
+  6: 'Saturday',
+  7: 'Sunday',
+};
+const JOB_LABEL: Record<string, string> = {
+  backup: 'Backup',
+  verify: 'Verification',
+  'backup.verify': 'Weekly verification',
+  'backup.drill': 'Restore drill',
+  'backup.watchdog': 'Watchdog',
+};
 const WEEK = 7 * 86_400_000;
 
 export function BackupPage({ me }: { me: Me }) {
@@ -93,7 +128,10 @@ function OperatorPage({ me }: { me: Me }) {
     if (!verifying) return;
     const b = backups.data?.backups.find((x) => x.id === verifying.id);
     if (b && b.verifiedAt !== verifying.before) {
-      notify(b.error ? `Verification of ${b.id} failed: ${b.error}` : `Backup ${b.id} verified`, b.error ? 'error' : 'ok');
+      notify(
+        b.error ? `Verification of ${b.id} failed: ${b.error}` : `Backup ${b.id} verified`,
+        b.error ? 'error' : 'ok',
+      );
       setVerifying(undefined);
       runs.reload();
       return;
@@ -111,7 +149,9 @@ function OperatorPage({ me }: { me: Me }) {
       runs.reload();
       return;
     }
-    const target = id ? live.find((b) => b.id === id) : [...live].sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1))[0];
+    const target = id
+      ? live.find((b) => b.id === id)
+      : [...live].sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1))[0];
     if (!target) return;
     await post(`/backup/backups/${encodeURIComponent(target.id)}/verify`);
     setVerifying({ id: target.id, before: target.verifiedAt, since: Date.now() });
@@ -127,7 +167,12 @@ function OperatorPage({ me }: { me: Me }) {
         actions={
           runner ? (
             <>
-              <Button variant="primary" busy={start.busy} disabled={busy || !!noTarget} onClick={() => void start.run('run')}>
+              <Button
+                variant="primary"
+                busy={start.busy}
+                disabled={busy || !!noTarget}
+                onClick={() => void start.run('run')}
+              >
                 {tr('backup.now')}
               </Button>
               <Button disabled={busy || live.length === 0} onClick={() => void start.run('verify')}>
@@ -151,7 +196,10 @@ function OperatorPage({ me }: { me: Me }) {
         <Card>
           <JobProgressView run={running} label={JOB_LABEL[running.job] ?? running.job} />
         </Card>
-      ) : lastEnded && watch === false && lastEnded.outcome === 'failed' && !(noTarget && /BACKUP_NO_TARGET/.test(lastEnded.error ?? '')) ? (
+      ) : lastEnded &&
+        watch === false &&
+        lastEnded.outcome === 'failed' &&
+        !(noTarget && /BACKUP_NO_TARGET/.test(lastEnded.error ?? '')) ? (
         <RunFailed run={lastEnded} />
       ) : null}
       {noTarget ? (
@@ -161,10 +209,19 @@ function OperatorPage({ me }: { me: Me }) {
       ) : null}
       <ErrorAlert error={backups.error ?? targets.error ?? runs.error} />
       <Card title={tr('backup.week')}>
-        {backups.loading && !backups.data ? <Loading /> : <Week backups={live} runner={runner} busy={busy} onVerify={(id) => void start.run('verify', id)} />}
+        {backups.loading && !backups.data ? (
+          <Loading />
+        ) : (
+          <Week backups={live} runner={runner} busy={busy} onVerify={(id) => void start.run('verify', id)} />
+        )}
       </Card>
       <div class="grid-2">
-        <Targets targets={targets.data?.targets} manager={manager} onAdd={() => setAdding(true)} onRemoved={() => (targets.reload(), backups.reload())} />
+        <Targets
+          targets={targets.data?.targets}
+          manager={manager}
+          onAdd={() => setAdding(true)}
+          onRemoved={() => (targets.reload(), backups.reload())}
+        />
         <Runs runs={runs.data?.runs} />
       </div>
       <ErrorAlert error={escrow.error ?? drills.error} />
@@ -173,7 +230,13 @@ function OperatorPage({ me }: { me: Me }) {
         <EscrowKeys keys={escrow.data?.keys} manager={manager} onAdded={() => (escrow.reload(), requests.reload())} />
       </div>
       <Requests me={me} list={requests} onDecided={() => (targets.reload(), escrow.reload())} />
-      {manager ? <AddTarget open={adding} onClose={() => setAdding(false)} onAdded={() => (setAdding(false), targets.reload(), requests.reload())} /> : null}
+      {manager ? (
+        <AddTarget
+          open={adding}
+          onClose={() => setAdding(false)}
+          onAdded={() => (setAdding(false), targets.reload(), requests.reload())}
+        />
+      ) : null}
     </>
   );
 }
@@ -182,16 +245,39 @@ function RunFailed({ run }: { run: Run }) {
   const unreachable = /TARGET_UNREACHABLE|ECONNREFUSED|EHOSTUNREACH|ETIMEDOUT|unreachable/i.test(run.error ?? '');
   const hsm = /KEYS_UNAVAILABLE/.test(run.error ?? '');
   return (
-    <Alert kind="error" title={unreachable ? 'The backup target could not be reached' : hsm ? 'The hardware security module was unavailable' : `${JOB_LABEL[run.job] ?? run.job} failed`}>
+    <Alert
+      kind="error"
+      title={
+        unreachable
+          ? 'The backup target could not be reached'
+          : hsm
+            ? 'The hardware security module was unavailable'
+            : `${JOB_LABEL[run.job] ?? run.job} failed`
+      }
+    >
       <p>{run.error}</p>
       <p class="muted small">
-        {unreachable ? "Check the target's address, its credentials and the network; the backup that holds this slot was kept." : hsm ? 'No backup can be encrypted without the HSM; nothing was deleted.' : 'Nothing was deleted: a slot is only replaced by a verified backup.'}
+        {unreachable
+          ? "Check the target's address, its credentials and the network; the backup that holds this slot was kept."
+          : hsm
+            ? 'No backup can be encrypted without the HSM; nothing was deleted.'
+            : 'Nothing was deleted: a slot is only replaced by a verified backup.'}
       </p>
     </Alert>
   );
 }
 
-function Week({ backups, runner, busy, onVerify }: { backups: Backup[]; runner: boolean; busy: boolean; onVerify: (id: string) => void }) {
+function Week({
+  backups,
+  runner,
+  busy,
+  onVerify,
+}: {
+  backups: Backup[];
+  runner: boolean;
+  busy: boolean;
+  onVerify: (id: string) => void;
+}) {
   const bySlot = new Map<number, Backup>();
   for (const b of backups) {
     const cur = bySlot.get(b.slot);
@@ -218,18 +304,33 @@ function Week({ backups, runner, busy, onVerify }: { backups: Backup[]; runner: 
             <div class="muted small">
               {b.members ?? '—'} member(s) · {b.parts ?? '—'} part(s)
             </div>
-            <div>{verified ? <Badge kind="ok">verified</Badge> : b.state === 'complete' ? <Badge kind="warn">not verified</Badge> : <Badge kind={b.error ? 'error' : 'warn'}>{b.state}</Badge>}</div>
+            <div>
+              {verified ? (
+                <Badge kind="ok">verified</Badge>
+              ) : b.state === 'complete' ? (
+                <Badge kind="warn">not verified</Badge>
+              ) : (
+                <Badge kind={b.error ? 'error' : 'warn'}>{b.state}</Badge>
+              )}
+            </div>
             {b.verifiedAt ? (
               <div class="muted small">
                 checked <Time t={b.verifiedAt} />
               </div>
             ) : null}
-            <div class="muted small">replaced after {new Date(new Date(b.createdAt).getTime() + WEEK).toLocaleDateString()}</div>
+            <div class="muted small">
+              replaced after {new Date(new Date(b.createdAt).getTime() + WEEK).toLocaleDateString()}
+            </div>
             <div class="muted small mono" title="target">
               → {b.target}
             </div>
             {runner && b.state === 'complete' ? (
-              <Button small disabled={busy} onClick={() => onVerify(b.id)} aria-label={`Verify the ${SLOT_NAMES[s]} backup`}>
+              <Button
+                small
+                disabled={busy}
+                onClick={() => onVerify(b.id)}
+                aria-label={`Verify the ${SLOT_NAMES[s]} backup`}
+              >
                 Verify
               </Button>
             ) : null}
@@ -240,7 +341,17 @@ function Week({ backups, runner, busy, onVerify }: { backups: Backup[]; runner: 
   );
 }
 
-function Targets({ targets, manager, onAdd, onRemoved }: { targets: Target[] | undefined; manager: boolean; onAdd: () => void; onRemoved: () => void }) {
+function Targets({
+  targets,
+  manager,
+  onAdd,
+  onRemoved,
+}: {
+  targets: Target[] | undefined;
+  manager: boolean;
+  onAdd: () => void;
+  onRemoved: () => void;
+}) {
   // removal destroys every backup at the target first: said in full before anything happens
   const remove = useAction(async (t: Target) => {
     const last = (targets ?? []).length === 1;
@@ -257,7 +368,9 @@ function Targets({ targets, manager, onAdd, onRemoved }: { targets: Target[] | u
     });
     if (!ok) return;
     // a request that another admin approves (two-person rule): nothing is destroyed before that
-    const r = await del<{ status: 'pending'; request: { id: string } }>(`/backup/targets/${encodeURIComponent(t.name)}`);
+    const r = await del<{ status: 'pending'; request: { id: string } }>(
+      `/backup/targets/${encodeURIComponent(t.name)}`,
+    );
     notify(tr('backup.requests.pendingNotice', { id: r.request.id }));
     onRemoved();
   });
@@ -300,10 +413,17 @@ function Targets({ targets, manager, onAdd, onRemoved }: { targets: Target[] | u
                     <div class="muted small mono">{t.url}</div>
                   </td>
                   <td>
-                    {t.jurisdiction} · {formatNumber(t.lat, { minimumFractionDigits: 3, maximumFractionDigits: 3 })} ; {formatNumber(t.lon, { minimumFractionDigits: 3, maximumFractionDigits: 3 })}
+                    {t.jurisdiction} · {formatNumber(t.lat, { minimumFractionDigits: 3, maximumFractionDigits: 3 })} ;{' '}
+                    {formatNumber(t.lon, { minimumFractionDigits: 3, maximumFractionDigits: 3 })}
                   </td>
                   <td class="num">{tr('backup.km', { km: formatNumber(Math.round(t.distanceKm)) })}</td>
-                  <td>{t.allowed ? <Badge kind="ok">{tr('backup.allowed')}</Badge> : <Badge kind="error">{tr('backup.notAllowed')}</Badge>}</td>
+                  <td>
+                    {t.allowed ? (
+                      <Badge kind="ok">{tr('backup.allowed')}</Badge>
+                    ) : (
+                      <Badge kind="error">{tr('backup.notAllowed')}</Badge>
+                    )}
+                  </td>
                   {manager ? (
                     <td class="actions">
                       <Button small variant="danger" busy={remove.busy} onClick={() => void remove.run(t)}>
@@ -348,9 +468,13 @@ function Runs({ runs }: { runs: Run[] | undefined }) {
                   <td>
                     <Time t={r.startedAt} />
                   </td>
-                  <td class="num">{r.endedAt ? duration(new Date(r.endedAt).getTime() - new Date(r.startedAt).getTime()) : '…'}</td>
+                  <td class="num">
+                    {r.endedAt ? duration(new Date(r.endedAt).getTime() - new Date(r.startedAt).getTime()) : '…'}
+                  </td>
                   <td>
-                    <Badge kind={r.outcome === 'succeeded' ? 'ok' : r.outcome === 'running' ? 'accent' : 'error'}>{r.outcome}</Badge>
+                    <Badge kind={r.outcome === 'succeeded' ? 'ok' : r.outcome === 'running' ? 'accent' : 'error'}>
+                      {r.outcome}
+                    </Badge>
                     {r.error ? <div class="small field-error">{r.error}</div> : null}
                   </td>
                 </tr>
@@ -380,21 +504,87 @@ function AddTarget({ open, onClose, onAdded }: { open: boolean; onClose: () => v
     setF({ name: '', type: 'sftp', url: '', jurisdiction: '', lat: '', lon: '', hostKey: '' });
     onAdded();
   });
-  const ok = f.name && f.url && f.jurisdiction && f.lat !== '' && f.lon !== '' && Number.isFinite(parseDecimal(f.lat)) && Number.isFinite(parseDecimal(f.lon));
+  const ok =
+    f.name &&
+    f.url &&
+    f.jurisdiction &&
+    f.lat !== '' &&
+    f.lon !== '' &&
+    Number.isFinite(parseDecimal(f.lat)) &&
+    Number.isFinite(parseDecimal(f.lon));
   return (
-    <FormDialog open={open} title={tr('backup.addTitle')} id="add-target" class="stack" submitLabel={tr('backup.register')} action={add} ready={!!ok} onClose={onClose}>
-      <TextField label={tr('documents.col.name')} value={f.name} onValue={(v) => setF({ ...f, name: v })} required autoFocus hint={tr('backup.nameHint')} />
-        <SelectField label={tr('documents.col.type')} value={f.type} onValue={(v) => setF({ ...f, type: v })} options={[{ value: 'sftp', label: tr('backup.types.sftp') }, { value: 'path', label: tr('backup.types.path') }]} />
-        <TextField label={tr('account.sessions.address')} value={f.url} onValue={(v) => setF({ ...f, url: v })} required placeholder={f.type === 'sftp' ? 'sftp://coffre@backup.example:22/srv/coffre' : 'file:///mnt/secondary'} />
-        <div class="grid-2">
-          <TextField label={tr('backup.jurisdiction')} value={f.jurisdiction} onValue={(v) => setF({ ...f, jurisdiction: v })} required maxLength={2} placeholder="FR" />
-          <div class="row">
-            <TextField label={tr('backup.lat')} value={f.lat} onValue={(v) => setF({ ...f, lat: v })} required inputMode="text" placeholder={formatNumber(45.76)} />
-            <TextField label={tr('backup.lon')} value={f.lon} onValue={(v) => setF({ ...f, lon: v })} required inputMode="text" placeholder={formatNumber(4.84)} />
-          </div>
+    <FormDialog
+      open={open}
+      title={tr('backup.addTitle')}
+      id="add-target"
+      class="stack"
+      submitLabel={tr('backup.register')}
+      action={add}
+      ready={!!ok}
+      onClose={onClose}
+    >
+      <TextField
+        label={tr('documents.col.name')}
+        value={f.name}
+        onValue={(v) => setF({ ...f, name: v })}
+        required
+        autoFocus
+        hint={tr('backup.nameHint')}
+      />
+      <SelectField
+        label={tr('documents.col.type')}
+        value={f.type}
+        onValue={(v) => setF({ ...f, type: v })}
+        options={[
+          { value: 'sftp', label: tr('backup.types.sftp') },
+          { value: 'path', label: tr('backup.types.path') },
+        ]}
+      />
+      <TextField
+        label={tr('account.sessions.address')}
+        value={f.url}
+        onValue={(v) => setF({ ...f, url: v })}
+        required
+        placeholder={f.type === 'sftp' ? 'sftp://coffre@backup.example:22/srv/coffre' : 'file:///mnt/secondary'}
+      />
+      <div class="grid-2">
+        <TextField
+          label={tr('backup.jurisdiction')}
+          value={f.jurisdiction}
+          onValue={(v) => setF({ ...f, jurisdiction: v })}
+          required
+          maxLength={2}
+          placeholder="FR"
+        />
+        <div class="row">
+          <TextField
+            label={tr('backup.lat')}
+            value={f.lat}
+            onValue={(v) => setF({ ...f, lat: v })}
+            required
+            inputMode="text"
+            placeholder={formatNumber(45.76)}
+          />
+          <TextField
+            label={tr('backup.lon')}
+            value={f.lon}
+            onValue={(v) => setF({ ...f, lon: v })}
+            required
+            inputMode="text"
+            placeholder={formatNumber(4.84)}
+          />
         </div>
-        {f.type === 'sftp' ? <TextField label={tr('backup.hostKey')} value={f.hostKey} onValue={(v) => setF({ ...f, hostKey: v })} placeholder="ssh-ed25519 AAAA…" hint={tr('backup.hostKeyHint')} /> : null}
-        <p class="muted small">{tr('backup.siteRule')}</p>
+      </div>
+      {f.type === 'sftp' ? (
+        <TextField
+          label={tr('backup.hostKey')}
+          value={f.hostKey}
+          onValue={(v) => setF({ ...f, hostKey: v })}
+          placeholder="ssh-ed25519 AAAA…"
+          hint={tr('backup.hostKeyHint')}
+        />
+      ) : null}
+      <p class="muted small">{tr('backup.siteRule')}</p>
     </FormDialog>
   );
 }
@@ -432,7 +622,10 @@ function Drills({ drills }: { drills: Drill[] | undefined }) {
   return (
     <Card title="Restore drills" class="flush">
       <div class="pad">
-        <p class="muted small">Every week the latest backup is restored into a scratch directory and sample documents are decrypted and compared. The time it took is the recovery time objective (RTO) measured on this appliance.</p>
+        <p class="muted small">
+          Every week the latest backup is restored into a scratch directory and sample documents are decrypted and
+          compared. The time it took is the recovery time objective (RTO) measured on this appliance.
+        </p>
         {last ? (
           <div data-testid="last-drill" data-ok={last.ok ? 'true' : 'false'}>
             <Facts
@@ -441,7 +634,12 @@ function Drills({ drills }: { drills: Drill[] | undefined }) {
                 ['Result', last.ok ? <Badge kind="ok">passed</Badge> : <Badge kind="error">failed</Badge>],
                 ['RTO', last.rtoMs !== null ? <strong data-testid="drill-rto">{duration(last.rtoMs)}</strong> : '—'],
                 ['Backup', <code>{last.backupId}</code>],
-                ['Restored', last.ok ? `${last.documents ?? 0} document(s), ${last.versions ?? 0} version(s), ${last.samples ?? 0} sample(s) decrypted and matched` : (last.error ?? '—')],
+                [
+                  'Restored',
+                  last.ok
+                    ? `${last.documents ?? 0} document(s), ${last.versions ?? 0} version(s), ${last.samples ?? 0} sample(s) decrypted and matched`
+                    : (last.error ?? '—'),
+                ],
               ]}
             />
           </div>
@@ -453,8 +651,22 @@ function Drills({ drills }: { drills: Drill[] | undefined }) {
               items={[
                 [t('backup.drills.when'), <Time t={secondary.endedAt} />],
                 [t('backup.drills.site'), secondary.site ?? '—'],
-                [t('backup.drills.outcome'), secondary.ok ? <Badge kind="ok">{t('backup.drills.passed')}</Badge> : <Badge kind="error">{t('backup.drills.failed')}</Badge>],
-                ['RTO', secondary.rtoMs !== null ? <strong data-testid="secondary-drill-rto">{duration(secondary.rtoMs)}</strong> : (secondary.error ?? '—')],
+                [
+                  t('backup.drills.outcome'),
+                  secondary.ok ? (
+                    <Badge kind="ok">{t('backup.drills.passed')}</Badge>
+                  ) : (
+                    <Badge kind="error">{t('backup.drills.failed')}</Badge>
+                  ),
+                ],
+                [
+                  'RTO',
+                  secondary.rtoMs !== null ? (
+                    <strong data-testid="secondary-drill-rto">{duration(secondary.rtoMs)}</strong>
+                  ) : (
+                    (secondary.error ?? '—')
+                  ),
+                ],
               ]}
             />
           ) : (
@@ -462,7 +674,11 @@ function Drills({ drills }: { drills: Drill[] | undefined }) {
           )}
         </div>
       </div>
-      {drills && drills.length === 0 ? <EmptyState icon="clock" title="No restore drill yet">The first one runs on Sunday, or with <code>coffre backup drill</code>.</EmptyState> : null}
+      {drills && drills.length === 0 ? (
+        <EmptyState icon="clock" title="No restore drill yet">
+          The first one runs on Sunday, or with <code>coffre backup drill</code>.
+        </EmptyState>
+      ) : null}
       {drills && drills.some((d) => d !== last && d !== secondary) ? (
         <div class="table-wrap">
           <table class="table" aria-label="Restore drills">
@@ -475,18 +691,20 @@ function Drills({ drills }: { drills: Drill[] | undefined }) {
               </tr>
             </thead>
             <tbody>
-              {drills.filter((d) => d !== last && d !== secondary).map((d) => (
-                <tr data-drill={d.backupId}>
-                  <td>
-                    <Time t={d.endedAt} />
-                  </td>
-                  <td>
-                    <code>{d.backupId}</code>
-                  </td>
-                  <td class="num">{d.rtoMs !== null ? duration(d.rtoMs) : '—'}</td>
-                  <td>{d.ok ? <Badge kind="ok">passed</Badge> : <Badge kind="error">failed</Badge>}</td>
-                </tr>
-              ))}
+              {drills
+                .filter((d) => d !== last && d !== secondary)
+                .map((d) => (
+                  <tr data-drill={d.backupId}>
+                    <td>
+                      <Time t={d.endedAt} />
+                    </td>
+                    <td>
+                      <code>{d.backupId}</code>
+                    </td>
+                    <td class="num">{d.rtoMs !== null ? duration(d.rtoMs) : '—'}</td>
+                    <td>{d.ok ? <Badge kind="ok">passed</Badge> : <Badge kind="error">failed</Badge>}</td>
+                  </tr>
+                ))}
             </tbody>
           </table>
         </div>
@@ -496,17 +714,39 @@ function Drills({ drills }: { drills: Drill[] | undefined }) {
 }
 
 /** escrow keys (GET /backup/escrow): the customer's offline OpenPGP recovery keys; operators add one (POST /backup/escrow) */
-function EscrowKeys({ keys, manager, onAdded }: { keys: EscrowKey[] | undefined; manager: boolean; onAdded: () => void }) {
+function EscrowKeys({
+  keys,
+  manager,
+  onAdded,
+}: {
+  keys: EscrowKey[] | undefined;
+  manager: boolean;
+  onAdded: () => void;
+}) {
   return (
     <Card title="Escrow keys" class="flush">
       <div class="pad">
-        <p class="muted small">Every backup's key is also encrypted to these offline OpenPGP keys, so a backup can be opened without this appliance's HSM. {manager ? 'Paste a public key below (or use' : 'Keys are added by a backup operator (or with'} <code>coffre backup escrow add</code>).</p>
+        <p class="muted small">
+          Every backup's key is also encrypted to these offline OpenPGP keys, so a backup can be opened without this
+          appliance's HSM.{' '}
+          {manager ? 'Paste a public key below (or use' : 'Keys are added by a backup operator (or with'}{' '}
+          <code>coffre backup escrow add</code>).
+        </p>
         <p class="small" data-testid="escrow-warning">
-          <strong>A backup encrypted to an escrow key stays readable by that key's holder, whatever Coffre destroys</strong> (expired or replaced backups, removed targets): only destroying the private key ends it. Bound it with one key per period, given an expiry (<code>coffre backup escrow expire</code>), whose private key the holder destroys once that period's backups have expired.
+          <strong>
+            A backup encrypted to an escrow key stays readable by that key's holder, whatever Coffre destroys
+          </strong>{' '}
+          (expired or replaced backups, removed targets): only destroying the private key ends it. Bound it with one key
+          per period, given an expiry (<code>coffre backup escrow expire</code>), whose private key the holder destroys
+          once that period's backups have expired.
         </p>
         {manager ? <AddEscrow onAdded={onAdded} /> : null}
       </div>
-      {keys && keys.length === 0 ? <EmptyState icon="lock" title="No escrow key">Backups can only be opened with this appliance's HSM.</EmptyState> : null}
+      {keys && keys.length === 0 ? (
+        <EmptyState icon="lock" title="No escrow key">
+          Backups can only be opened with this appliance's HSM.
+        </EmptyState>
+      ) : null}
       {keys && keys.length ? (
         <div class="table-wrap">
           <table class="table" aria-label="Escrow keys">
@@ -571,14 +811,31 @@ function AddEscrow({ onAdded }: { onAdded: () => void }) {
         if (key.trim()) void add.run();
       }}
     >
-      <Field label="Public key (armored)" hint="The output of gpg --export --armor KEYID. Only the public key: the private key stays offline.">
-        {(p) => <textarea class="input mono" rows={4} {...p} value={key} spellcheck={false} placeholder="-----BEGIN PGP PUBLIC KEY BLOCK-----" onInput={(e) => setKey((e.currentTarget as HTMLTextAreaElement).value)} />}
+      <Field
+        label="Public key (armored)"
+        hint="The output of gpg --export --armor KEYID. Only the public key: the private key stays offline."
+      >
+        {(p) => (
+          <textarea
+            class="input mono"
+            rows={4}
+            {...p}
+            value={key}
+            spellcheck={false}
+            placeholder="-----BEGIN PGP PUBLIC KEY BLOCK-----"
+            onInput={(e) => setKey((e.currentTarget as HTMLTextAreaElement).value)}
+          />
+        )}
       </Field>
       <ErrorAlert error={add.error} />
       {added ? (
         <Alert kind="ok" title={t('backup.requests.pendingTitle')}>
           <p>
-            Fingerprint <code class="fingerprint" data-testid="escrow-added">{fingerprintText(String(added.change.fingerprint))}</code>: {t('backup.requests.escrowPending')} Check it against the key holder's copy.
+            Fingerprint{' '}
+            <code class="fingerprint" data-testid="escrow-added">
+              {fingerprintText(String(added.change.fingerprint))}
+            </code>
+            : {t('backup.requests.escrowPending')} Check it against the key holder's copy.
           </p>
         </Alert>
       ) : null}
@@ -608,11 +865,21 @@ interface ChangeRequest {
 }
 
 /** pending changes to targets and escrow keys (src/backup/requests.ts): admins decide, operators see them waiting */
-function Requests({ me, list, onDecided }: { me: Me; list: { data?: { requests: ChangeRequest[] } | undefined; error?: unknown; reload: () => void }; onDecided: () => void }) {
+function Requests({
+  me,
+  list,
+  onDecided,
+}: {
+  me: Me;
+  list: { data?: { requests: ChangeRequest[] } | undefined; error?: unknown; reload: () => void };
+  onDecided: () => void;
+}) {
   const approver = can(me, 'backup:approve');
   const decide = useAction(async (r: ChangeRequest, how: 'approve' | 'reject') => {
     await post(`/backup/requests/${encodeURIComponent(r.id)}/${how}`, how === 'approve' ? { digest: r.digest } : {});
-    notify(how === 'approve' ? t('backup.requests.approved', { id: r.id }) : t('backup.requests.rejected', { id: r.id }));
+    notify(
+      how === 'approve' ? t('backup.requests.approved', { id: r.id }) : t('backup.requests.rejected', { id: r.id }),
+    );
     list.reload();
     onDecided();
   });
@@ -632,7 +899,9 @@ function Requests({ me, list, onDecided }: { me: Me; list: { data?: { requests: 
                   <td>
                     <strong>{r.summary}</strong>
                     <div class="muted small">
-                      {t('backup.requests.by')} {r.requestedByName ?? r.requestedBy}, <Time t={r.requestedAt} />; {t('backup.requests.expires')} <Time t={r.expiresAt} />; {t('backup.requests.digest')} <code>{r.digest.slice(0, 16)}…</code>
+                      {t('backup.requests.by')} {r.requestedByName ?? r.requestedBy}, <Time t={r.requestedAt} />;{' '}
+                      {t('backup.requests.expires')} <Time t={r.expiresAt} />; {t('backup.requests.digest')}{' '}
+                      <code>{r.digest.slice(0, 16)}…</code>
                     </div>
                   </td>
                   <td>
@@ -646,7 +915,9 @@ function Requests({ me, list, onDecided }: { me: Me; list: { data?: { requests: 
                         </Button>
                       </div>
                     ) : (
-                      <Badge kind="warn">{own && approver ? t('backup.requests.own') : t('backup.requests.pendingBadge')}</Badge>
+                      <Badge kind="warn">
+                        {own && approver ? t('backup.requests.own') : t('backup.requests.pendingBadge')}
+                      </Badge>
                     )}
                   </td>
                 </tr>

@@ -4,10 +4,33 @@ import { href, navigate, type Route } from '../router.js';
 import { activity, can, type Me, type User } from '../session.js';
 import { t } from '../i18n/index.js';
 import { DocumentHistory } from './history.js';
-import { Alert, Badge, Button, Card, EmptyState, ErrorAlert, FormDialog, Facts, Icon, Loading, PageHeader, Progress, SelectField, TextField, Time, bytes, confirmAction, notify, useAction, useAsync, when } from '../ui.js';
+import {
+  Alert,
+  Badge,
+  Button,
+  Card,
+  EmptyState,
+  ErrorAlert,
+  FormDialog,
+  Facts,
+  Icon,
+  Loading,
+  PageHeader,
+  Progress,
+  SelectField,
+  TextField,
+  Time,
+  bytes,
+  confirmAction,
+  notify,
+  useAction,
+  useAsync,
+  when,
+} from '../ui.js';
 
 /** a workspace role in the console's language */
-const wsRole = (r: string): string => (r === 'owner' || r === 'editor' || r === 'viewer' ? t(`documents.roles.${r}`) : r);
+const wsRole = (r: string): string =>
+  r === 'owner' || r === 'editor' || r === 'viewer' ? t(`documents.roles.${r}`) : r;
 
 /** Workspaces (src/access) and their documents (src/vault). */
 interface Workspace {
@@ -147,8 +170,23 @@ export function WorkspacesPage({ me }: { me: Me }) {
           </div>
         </Card>
       ) : null}
-      <FormDialog open={creating} title={t('documents.ws.new')} id="ws-create" submitLabel={t('documents.create')} action={create} ready={!!name.trim()} onClose={() => setCreating(false)}>
-        <TextField label={t('documents.col.name')} value={name} onValue={setName} required autoFocus hint={t('documents.ws.nameHint')} />
+      <FormDialog
+        open={creating}
+        title={t('documents.ws.new')}
+        id="ws-create"
+        submitLabel={t('documents.create')}
+        action={create}
+        ready={!!name.trim()}
+        onClose={() => setCreating(false)}
+      >
+        <TextField
+          label={t('documents.col.name')}
+          value={name}
+          onValue={setName}
+          required
+          autoFocus
+          hint={t('documents.ws.nameHint')}
+        />
       </FormDialog>
     </>
   );
@@ -164,7 +202,11 @@ function NoAccess({ error }: { error: unknown }) {
   if (!forbidden) return <ErrorAlert error={error} />;
   return (
     <Card>
-      <EmptyState icon="lock" title={t('documents.noAccess.title')} action={<a href="#/workspaces">{t('documents.noAccess.back')}</a>}>
+      <EmptyState
+        icon="lock"
+        title={t('documents.noAccess.title')}
+        action={<a href="#/workspaces">{t('documents.noAccess.back')}</a>}
+      >
         {t('documents.noAccess.text')}
       </EmptyState>
     </Card>
@@ -178,16 +220,35 @@ export function WorkspacePage({ me, ws: wsId, route }: { me: Me; ws: string; rou
   const trash = route.query.get('view') === 'trash';
   const [search, setSearch] = useState(q);
   useEffect(() => setSearch(q), [q]);
-  const folders = useAsync((signal) => get<{ folders: Folder[] }>(`/workspaces/${encodeURIComponent(wsId)}/folders`, { signal, query: { parentId: 'all' } }), [wsId]);
+  const folders = useAsync(
+    (signal) =>
+      get<{ folders: Folder[] }>(`/workspaces/${encodeURIComponent(wsId)}/folders`, {
+        signal,
+        query: { parentId: 'all' },
+      }),
+    [wsId],
+  );
   const [extra, setExtra] = useState<Item[]>([]);
   const [next, setNext] = useState<string | null>(null);
   // the search text is confidential: it goes in a POST body, never in a URL (URLs get logged)
   const page = (cursor: string | undefined, signal?: AbortSignal) => {
     const path = `/workspaces/${encodeURIComponent(wsId)}/documents`;
-    const f = { folderId: q || trash ? undefined : (folderId ?? 'root'), trash: trash || undefined, limit: 100, cursor };
+    const f = {
+      folderId: q || trash ? undefined : (folderId ?? 'root'),
+      trash: trash || undefined,
+      limit: 100,
+      cursor,
+    };
     return q
-      ? post<{ items: Item[]; next: string | null; total: number | null }>(`${path}/search`, { ...f, q }, signal ? { signal } : {})
-      : get<{ items: Item[]; next: string | null; total: number | null }>(path, { ...(signal ? { signal } : {}), query: f });
+      ? post<{ items: Item[]; next: string | null; total: number | null }>(
+          `${path}/search`,
+          { ...f, q },
+          signal ? { signal } : {},
+        )
+      : get<{ items: Item[]; next: string | null; total: number | null }>(path, {
+          ...(signal ? { signal } : {}),
+          query: f,
+        });
   };
   const docs = useAsync(
     async (signal) => {
@@ -198,7 +259,14 @@ export function WorkspacePage({ me, ws: wsId, route }: { me: Me; ws: string; rou
     },
     [wsId, folderId, q, trash],
   );
-  const usage = useAsync((signal) => get<{ usedBytes: number; quotaBytes: number | null; documents: number }>(`/workspaces/${encodeURIComponent(wsId)}/usage`, { signal }), [wsId]);
+  const usage = useAsync(
+    (signal) =>
+      get<{ usedBytes: number; quotaBytes: number | null; documents: number }>(
+        `/workspaces/${encodeURIComponent(wsId)}/usage`,
+        { signal },
+      ),
+    [wsId],
+  );
   const more = useAction(async () => {
     const r = await page(next ?? undefined);
     setExtra((x) => [...x, ...r.items]);
@@ -207,7 +275,10 @@ export function WorkspacePage({ me, ws: wsId, route }: { me: Me; ws: string; rou
   const [newFolder, setNewFolder] = useState(false);
   const [folderName, setFolderName] = useState('');
   const mkdir = useAction(async () => {
-    await post(`/workspaces/${encodeURIComponent(wsId)}/folders`, { name: folderName.trim(), parentId: folderId ?? null });
+    await post(`/workspaces/${encodeURIComponent(wsId)}/folders`, {
+      name: folderName.trim(),
+      parentId: folderId ?? null,
+    });
     setNewFolder(false);
     setFolderName('');
     folders.reload();
@@ -225,7 +296,12 @@ export function WorkspacePage({ me, ws: wsId, route }: { me: Me; ws: string; rou
     docs.reload();
   });
   const rmdir = useAction(async (f: Folder) => {
-    const ok = await confirmAction({ title: t('documents.rmdir.title', { name: f.name }), body: <p>{t('documents.rmdir.body', { name: f.name })}</p>, confirmLabel: t('documents.rmdir.confirm'), danger: true });
+    const ok = await confirmAction({
+      title: t('documents.rmdir.title', { name: f.name }),
+      body: <p>{t('documents.rmdir.body', { name: f.name })}</p>,
+      confirmLabel: t('documents.rmdir.confirm'),
+      danger: true,
+    });
     if (!ok) return;
     await del(`/folders/${encodeURIComponent(f.id)}`);
     folders.reload();
@@ -259,7 +335,13 @@ export function WorkspacePage({ me, ws: wsId, route }: { me: Me; ws: string; rou
             <Badge kind={w.role === 'owner' ? 'accent' : 'neutral'}>{wsRole(w.role)}</Badge>{' '}
             {usage.data ? (
               <span>
-                {t('documents.usage.count', { count: usage.data.documents })} · {usage.data.quotaBytes !== null ? t('documents.usage.usedOf', { used: bytes(usage.data.usedBytes), quota: bytes(usage.data.quotaBytes) }) : t('documents.usage.used', { used: bytes(usage.data.usedBytes) })}
+                {t('documents.usage.count', { count: usage.data.documents })} ·{' '}
+                {usage.data.quotaBytes !== null
+                  ? t('documents.usage.usedOf', {
+                      used: bytes(usage.data.usedBytes),
+                      quota: bytes(usage.data.quotaBytes),
+                    })
+                  : t('documents.usage.used', { used: bytes(usage.data.usedBytes) })}
               </span>
             ) : null}
           </>
@@ -321,22 +403,43 @@ export function WorkspacePage({ me, ws: wsId, route }: { me: Me; ws: string; rou
             <label class="sr-only" for="doc-search">
               {t('documents.search.label')}
             </label>
-            <input id="doc-search" class="input" type="search" placeholder={t('documents.search.placeholder')} value={search} onInput={(e) => setSearch(e.currentTarget.value)} />
+            <input
+              id="doc-search"
+              class="input"
+              type="search"
+              placeholder={t('documents.search.placeholder')}
+              value={search}
+              onInput={(e) => setSearch(e.currentTarget.value)}
+            />
           </form>
           {q ? (
             <Button small onClick={() => goto({ folder: folderId })}>
               {t('documents.search.clear')}
             </Button>
           ) : null}
-          <Button small variant={trash ? 'primary' : 'secondary'} onClick={() => goto(trash ? {} : { view: 'trash' })} aria-pressed={trash ? 'true' : 'false'}>
+          <Button
+            small
+            variant={trash ? 'primary' : 'secondary'}
+            onClick={() => goto(trash ? {} : { view: 'trash' })}
+            aria-pressed={trash ? 'true' : 'false'}
+          >
             <Icon name="trash" /> {t('documents.trash.title')}
           </Button>
         </div>
         <ErrorAlert error={docs.error ?? trashDoc.error ?? restore.error ?? rmdir.error ?? more.error} />
         {docs.loading && !docs.data ? <Loading /> : null}
         {docs.data && items.length === 0 && subfolders.length === 0 ? (
-          <EmptyState icon={trash ? 'trash' : q ? 'search' : 'inbox'} title={trash ? t('documents.empty.trash') : q ? t('documents.empty.search') : t('documents.empty.folder')}>
-            {trash ? t('documents.empty.trashText') : q ? t('documents.empty.searchText') : writable ? t('documents.empty.dropText') : t('documents.empty.readText')}
+          <EmptyState
+            icon={trash ? 'trash' : q ? 'search' : 'inbox'}
+            title={trash ? t('documents.empty.trash') : q ? t('documents.empty.search') : t('documents.empty.folder')}
+          >
+            {trash
+              ? t('documents.empty.trashText')
+              : q
+                ? t('documents.empty.searchText')
+                : writable
+                  ? t('documents.empty.dropText')
+                  : t('documents.empty.readText')}
           </EmptyState>
         ) : null}
         {items.length > 0 || subfolders.length > 0 ? (
@@ -369,7 +472,12 @@ export function WorkspacePage({ me, ws: wsId, route }: { me: Me; ws: string; rou
                     </td>
                     <td class="actions">
                       {writable ? (
-                        <Button small variant="ghost" aria-label={t('documents.rmdir.label', { name: f.name })} onClick={() => void rmdir.run(f)}>
+                        <Button
+                          small
+                          variant="ghost"
+                          aria-label={t('documents.rmdir.label', { name: f.name })}
+                          onClick={() => void rmdir.run(f)}
+                        >
                           <Icon name="trash" />
                         </Button>
                       ) : null}
@@ -403,7 +511,12 @@ export function WorkspacePage({ me, ws: wsId, route }: { me: Me; ws: string; rou
                         <>
                           <DownloadButton id={d.id} name={d.name} />
                           {writable ? (
-                            <Button small variant="ghost" aria-label={t('documents.trash.label', { name: d.name })} onClick={() => void trashDoc.run(d)}>
+                            <Button
+                              small
+                              variant="ghost"
+                              aria-label={t('documents.trash.label', { name: d.name })}
+                              onClick={() => void trashDoc.run(d)}
+                            >
                               <Icon name="trash" />
                             </Button>
                           ) : null}
@@ -425,7 +538,15 @@ export function WorkspacePage({ me, ws: wsId, route }: { me: Me; ws: string; rou
           </div>
         ) : null}
       </Card>
-      <FormDialog open={newFolder} title={t('documents.folder.new')} id="mkdir" submitLabel={t('documents.create')} action={mkdir} ready={!!folderName.trim()} onClose={() => setNewFolder(false)}>
+      <FormDialog
+        open={newFolder}
+        title={t('documents.folder.new')}
+        id="mkdir"
+        submitLabel={t('documents.create')}
+        action={mkdir}
+        ready={!!folderName.trim()}
+        onClose={() => setNewFolder(false)}
+      >
         <TextField label={t('documents.folder.name')} value={folderName} onValue={setFolderName} required autoFocus />
       </FormDialog>
     </>
@@ -449,7 +570,17 @@ function folderPath(all: Folder[], id: string | undefined): Folder[] {
  * same origin; the cookie goes with it, a GET needs no CSRF token). The session is checked first,
  * so an expired one sends the person to sign in instead of saving an error as a file.
  */
-export function DownloadButton({ id, name, version, label }: { id: string; name: string; version?: number; label?: string }) {
+export function DownloadButton({
+  id,
+  name,
+  version,
+  label,
+}: {
+  id: string;
+  name: string;
+  version?: number;
+  label?: string;
+}) {
   const act = useAction(async () => {
     await get(`/documents/${encodeURIComponent(id)}`);
     const a = document.createElement('a');
@@ -464,7 +595,14 @@ export function DownloadButton({ id, name, version, label }: { id: string; name:
     if (act.error) notify(describeError(act.error).title, 'error');
   }, [act.error]);
   return (
-    <Button small busy={act.busy} onClick={() => void act.run()} aria-label={version ? t('documents.download.versionLabel', { name, version }) : t('documents.download.label', { name })}>
+    <Button
+      small
+      busy={act.busy}
+      onClick={() => void act.run()}
+      aria-label={
+        version ? t('documents.download.versionLabel', { name, version }) : t('documents.download.label', { name })
+      }
+    >
       <Icon name="download" /> {label ?? t('documents.download.button')}
     </Button>
   );
@@ -483,13 +621,24 @@ interface UploadState {
 let uploadSeq = 0;
 
 /** drag-and-drop (or choose) files; each streams up with its own progress bar, one at a time */
-function Uploader({ workspaceId, folderId, documentId, onDone }: { workspaceId: string; folderId?: string | undefined; documentId?: string; onDone: () => void }) {
+function Uploader({
+  workspaceId,
+  folderId,
+  documentId,
+  onDone,
+}: {
+  workspaceId: string;
+  folderId?: string | undefined;
+  documentId?: string;
+  onDone: () => void;
+}) {
   const [over, setOver] = useState(false);
   const [rows, setRows] = useState<UploadState[]>([]);
   const input = useRef<HTMLInputElement>(null);
   const queue = useRef<{ key: number; file: File }[]>([]);
   const running = useRef(false);
-  const update = (key: number, p: Partial<UploadState>) => setRows((rs) => rs.map((r) => (r.key === key ? { ...r, ...p } : r)));
+  const update = (key: number, p: Partial<UploadState>) =>
+    setRows((rs) => rs.map((r) => (r.key === key ? { ...r, ...p } : r)));
 
   const pump = async () => {
     if (running.current) return;
@@ -501,10 +650,14 @@ function Uploader({ workspaceId, folderId, documentId, onDone }: { workspaceId: 
         update(key, { status: 'uploading', abort });
         try {
           const type = file.type || 'application/octet-stream';
-          const path = documentId ? `/documents/${encodeURIComponent(documentId)}/versions` : `/workspaces/${encodeURIComponent(workspaceId)}/documents`;
+          const path = documentId
+            ? `/documents/${encodeURIComponent(documentId)}/versions`
+            : `/workspaces/${encodeURIComponent(workspaceId)}/documents`;
           // ids and the media type in the URL; the name in a header (URLs get logged), RFC 8187 encoded
           const query = documentId ? { type } : { folderId, type };
-          const named: Record<string, string> = documentId ? {} : { 'content-disposition': `attachment; filename*=UTF-8''${encodeURIComponent(file.name)}` };
+          const named: Record<string, string> = documentId
+            ? {}
+            : { 'content-disposition': `attachment; filename*=UTF-8''${encodeURIComponent(file.name)}` };
           // one Idempotency-Key per upload: when the connection drops before the answer, the retry
           // gets the version the appliance may already have stored instead of a duplicate
           const idempotencyKey = crypto.randomUUID();
@@ -515,7 +668,9 @@ function Uploader({ workspaceId, folderId, documentId, onDone }: { workspaceId: 
               signal: abort.signal,
               onProgress: (sent) => (activity(), update(key, { sent })),
             });
-          const r = await send().catch((e: unknown) => (e instanceof ApiError && e.code === 'NETWORK' && !abort.signal.aborted ? send() : Promise.reject(e)));
+          const r = await send().catch((e: unknown) =>
+            e instanceof ApiError && e.code === 'NETWORK' && !abort.signal.aborted ? send() : Promise.reject(e),
+          );
           update(key, { status: 'done', sent: file.size });
           notify(t('documents.upload.done', { name: file.name, version: r.version }));
           onDone();
@@ -534,7 +689,10 @@ function Uploader({ workspaceId, folderId, documentId, onDone }: { workspaceId: 
     const list = documentId ? [files[0]!] : [...files];
     const added = list.map((file) => ({ key: ++uploadSeq, file }));
     queue.current.push(...added);
-    setRows((rs) => [...rs.filter((r) => r.status === 'uploading' || r.status === 'queued' || r.status === 'failed'), ...added.map(({ key, file }) => ({ key, name: file.name, size: file.size, sent: 0, status: 'queued' as const }))]);
+    setRows((rs) => [
+      ...rs.filter((r) => r.status === 'uploading' || r.status === 'queued' || r.status === 'failed'),
+      ...added.map(({ key, file }) => ({ key, name: file.name, size: file.size, sent: 0, status: 'queued' as const })),
+    ]);
     void pump();
   };
 
@@ -555,7 +713,14 @@ function Uploader({ workspaceId, folderId, documentId, onDone }: { workspaceId: 
     >
       <Icon name="upload" size={24} />
       <div>{documentId ? t('documents.upload.dropVersion') : t('documents.upload.drop')}</div>
-      <input ref={input} id={`file-${documentId ?? 'new'}`} class="sr-only" type="file" multiple={!documentId} onChange={(e) => (add(e.currentTarget.files), (e.currentTarget.value = ''))} />
+      <input
+        ref={input}
+        id={`file-${documentId ?? 'new'}`}
+        class="sr-only"
+        type="file"
+        multiple={!documentId}
+        onChange={(e) => (add(e.currentTarget.files), (e.currentTarget.value = ''))}
+      />
       <Button onClick={() => input.current?.click()}>
         <Icon name="upload" /> {documentId ? t('documents.upload.chooseOne') : t('documents.upload.choose')}
       </Button>
@@ -566,10 +731,20 @@ function Uploader({ workspaceId, folderId, documentId, onDone }: { workspaceId: 
               <div class="row">
                 <strong>{r.name}</strong>
                 <span class="muted small">
-                  {r.status === 'uploading' ? t('documents.upload.progress', { sent: bytes(r.sent), size: bytes(r.size) }) : r.status === 'queued' ? t('documents.upload.waiting') : r.status === 'done' ? t('documents.upload.stored', { size: bytes(r.size) }) : r.status === 'cancelled' ? t('documents.upload.cancelled') : t('documents.upload.failed')}
+                  {r.status === 'uploading'
+                    ? t('documents.upload.progress', { sent: bytes(r.sent), size: bytes(r.size) })
+                    : r.status === 'queued'
+                      ? t('documents.upload.waiting')
+                      : r.status === 'done'
+                        ? t('documents.upload.stored', { size: bytes(r.size) })
+                        : r.status === 'cancelled'
+                          ? t('documents.upload.cancelled')
+                          : t('documents.upload.failed')}
                 </span>
               </div>
-              {r.status === 'uploading' || r.status === 'done' ? <Progress value={r.sent} max={r.size} label={t('documents.upload.of', { name: r.name })} /> : null}
+              {r.status === 'uploading' || r.status === 'done' ? (
+                <Progress value={r.sent} max={r.size} label={t('documents.upload.of', { name: r.name })} />
+              ) : null}
               {r.status === 'uploading' ? (
                 <Button small variant="ghost" onClick={() => r.abort?.abort()}>
                   {t('common.cancel')}
@@ -591,7 +766,12 @@ export function DocumentPage({ ws: wsId, doc: docId }: { me: Me; ws: string; doc
   const [tab, setTab] = useState<'versions' | 'history'>('versions');
   const [name, setName] = useState('');
   const rename = useAction(async () => {
-    doc.set(await patch<Doc>(`/documents/${encodeURIComponent(docId)}`, { name: name.trim() }).then((d) => ({ ...doc.data!, ...d })));
+    doc.set(
+      await patch<Doc>(`/documents/${encodeURIComponent(docId)}`, { name: name.trim() }).then((d) => ({
+        ...doc.data!,
+        ...d,
+      })),
+    );
     setRenaming(false);
   });
   const trash = useAction(async () => {
@@ -631,7 +811,9 @@ export function DocumentPage({ ws: wsId, doc: docId }: { me: Me; ws: string; doc
           ) : (
             <>
               <DownloadButton id={d.id} name={d.name} label={t('documents.download.latest')} />
-              {writable ? <Button onClick={() => (setName(d.name), setRenaming(true))}>{t('documents.rename.button')}</Button> : null}
+              {writable ? (
+                <Button onClick={() => (setName(d.name), setRenaming(true))}>{t('documents.rename.button')}</Button>
+              ) : null}
               {writable ? (
                 <Button variant="danger" busy={trash.busy} onClick={() => void trash.run()}>
                   <Icon name="trash" /> {t('documents.trash.move')}
@@ -642,7 +824,11 @@ export function DocumentPage({ ws: wsId, doc: docId }: { me: Me; ws: string; doc
         }
       />
       <ErrorAlert error={trash.error ?? restore.error} />
-      {d.trashedAt ? <Alert kind="warn" title={t('documents.trash.inTrash')}>{t('documents.trash.deletedOn', { date: when(d.trashedAt) })}</Alert> : null}
+      {d.trashedAt ? (
+        <Alert kind="warn" title={t('documents.trash.inTrash')}>
+          {t('documents.trash.deletedOn', { date: when(d.trashedAt) })}
+        </Alert>
+      ) : null}
       <Card title={t('documents.details')}>
         <Facts
           items={[
@@ -656,10 +842,26 @@ export function DocumentPage({ ws: wsId, doc: docId }: { me: Me; ws: string; doc
       </Card>
       {writable && !d.trashedAt ? <Uploader workspaceId={wsId} documentId={d.id} onDone={() => doc.reload()} /> : null}
       <div class="tabs" role="tablist" aria-label={t('records.tabs.label')}>
-        <button type="button" role="tab" id="tab-versions" aria-selected={tab === 'versions'} aria-controls="panel-doc" class={tab === 'versions' ? 'tab active' : 'tab'} onClick={() => setTab('versions')}>
+        <button
+          type="button"
+          role="tab"
+          id="tab-versions"
+          aria-selected={tab === 'versions'}
+          aria-controls="panel-doc"
+          class={tab === 'versions' ? 'tab active' : 'tab'}
+          onClick={() => setTab('versions')}
+        >
           {t('records.tabs.versions')}
         </button>
-        <button type="button" role="tab" id="tab-history" aria-selected={tab === 'history'} aria-controls="panel-doc" class={tab === 'history' ? 'tab active' : 'tab'} onClick={() => setTab('history')}>
+        <button
+          type="button"
+          role="tab"
+          id="tab-history"
+          aria-selected={tab === 'history'}
+          aria-controls="panel-doc"
+          class={tab === 'history' ? 'tab active' : 'tab'}
+          onClick={() => setTab('history')}
+        >
           {t('records.tabs.history')}
         </button>
       </div>
@@ -670,42 +872,52 @@ export function DocumentPage({ ws: wsId, doc: docId }: { me: Me; ws: string; doc
           </Card>
         ) : (
           <Card title={t('records.tabs.versions')} class="flush">
-        <div class="table-wrap">
-          <table class="table" aria-label="Versions">
-            <thead>
-              <tr>
-                <th>{t('documents.col.version')}</th>
-                <th class="num">{t('documents.col.size')}</th>
-                <th>{t('documents.col.type')}</th>
-                <th>{t('documents.col.added')}</th>
-                <th>SHA-256</th>
-                <th class="actions">
-                  <span class="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {d.versions.map((v) => (
-                <tr>
-                  <td>v{v.version}</td>
-                  <td class="num">{bytes(v.size)}</td>
-                  <td class="mono small">{v.mediaType}</td>
-                  <td>
-                    <Time t={v.createdAt} />
-                  </td>
-                  <td class="mono small" title={v.sha256}>
-                    {v.sha256.slice(0, 16)}…
-                  </td>
-                  <td class="actions">{d.trashedAt ? null : <DownloadButton id={d.id} name={d.name} version={v.version} />}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+            <div class="table-wrap">
+              <table class="table" aria-label="Versions">
+                <thead>
+                  <tr>
+                    <th>{t('documents.col.version')}</th>
+                    <th class="num">{t('documents.col.size')}</th>
+                    <th>{t('documents.col.type')}</th>
+                    <th>{t('documents.col.added')}</th>
+                    <th>SHA-256</th>
+                    <th class="actions">
+                      <span class="sr-only">Actions</span>
+                    </th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {d.versions.map((v) => (
+                    <tr>
+                      <td>v{v.version}</td>
+                      <td class="num">{bytes(v.size)}</td>
+                      <td class="mono small">{v.mediaType}</td>
+                      <td>
+                        <Time t={v.createdAt} />
+                      </td>
+                      <td class="mono small" title={v.sha256}>
+                        {v.sha256.slice(0, 16)}…
+                      </td>
+                      <td class="actions">
+                        {d.trashedAt ? null : <DownloadButton id={d.id} name={d.name} version={v.version} />}
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
           </Card>
         )}
       </div>
-      <FormDialog open={renaming} title={t('documents.rename.title')} id="rename" submitLabel={t('documents.rename.button')} action={rename} ready={!!name.trim()} onClose={() => setRenaming(false)}>
+      <FormDialog
+        open={renaming}
+        title={t('documents.rename.title')}
+        id="rename"
+        submitLabel={t('documents.rename.button')}
+        action={rename}
+        ready={!!name.trim()}
+        onClose={() => setRenaming(false)}
+      >
         <TextField label={t('documents.col.name')} value={name} onValue={setName} required autoFocus />
       </FormDialog>
     </>
@@ -714,7 +926,10 @@ export function DocumentPage({ ws: wsId, doc: docId }: { me: Me; ws: string; doc
 
 export function MembersPage({ me, ws: wsId }: { me: Me; ws: string }) {
   const ws = useWorkspace(wsId);
-  const members = useAsync((signal) => get<{ members: Member[] }>(`/workspaces/${encodeURIComponent(wsId)}/members`, { signal }), [wsId]);
+  const members = useAsync(
+    (signal) => get<{ members: Member[] }>(`/workspaces/${encodeURIComponent(wsId)}/members`, { signal }),
+    [wsId],
+  );
   const [role, setRole] = useState('editor');
   const [picked, setPicked] = useState<Candidate | undefined>();
   const add = useAction(async () => {
@@ -726,13 +941,22 @@ export function MembersPage({ me, ws: wsId }: { me: Me; ws: string }) {
   });
   const change = useAction(async (m: Member, r: string) => {
     const names = { username: m.username, role: wsRole(r), current: wsRole(m.role) };
-    const ok = await confirmAction({ title: t('documents.members.roleTitle', names), body: <p>{t(`documents.members.roleBody.${r === 'owner' || r === 'editor' ? r : 'viewer'}`, names)}</p>, confirmLabel: t('documents.members.roleConfirm', names) });
+    const ok = await confirmAction({
+      title: t('documents.members.roleTitle', names),
+      body: <p>{t(`documents.members.roleBody.${r === 'owner' || r === 'editor' ? r : 'viewer'}`, names)}</p>,
+      confirmLabel: t('documents.members.roleConfirm', names),
+    });
     if (!ok) return members.reload();
     await put(`/workspaces/${encodeURIComponent(wsId)}/members/${encodeURIComponent(m.userId)}`, { role: r });
     members.reload();
   });
   const remove = useAction(async (m: Member) => {
-    const ok = await confirmAction({ title: t('documents.members.removeTitle', { username: m.username }), body: <p>{t('documents.members.removeBody', { username: m.username, workspace: ws.data?.name ?? '' })}</p>, confirmLabel: t('documents.members.removeConfirm'), danger: true });
+    const ok = await confirmAction({
+      title: t('documents.members.removeTitle', { username: m.username }),
+      body: <p>{t('documents.members.removeBody', { username: m.username, workspace: ws.data?.name ?? '' })}</p>,
+      confirmLabel: t('documents.members.removeConfirm'),
+      danger: true,
+    });
     if (!ok) return;
     await del(`/workspaces/${encodeURIComponent(wsId)}/members/${encodeURIComponent(m.userId)}`);
     notify(t('documents.members.removed', { username: m.username }));
@@ -763,7 +987,12 @@ export function MembersPage({ me, ws: wsId }: { me: Me; ws: string }) {
             }}
           >
             <MemberPicker wsId={wsId} picked={picked} onPick={setPicked} />
-            <SelectField label={t('admin.col.role')} value={role} onValue={setRole} options={['viewer', 'editor', 'owner'].map((r) => ({ value: r, label: wsRole(r) }))} />
+            <SelectField
+              label={t('admin.col.role')}
+              value={role}
+              onValue={setRole}
+              options={['viewer', 'editor', 'owner'].map((r) => ({ value: r, label: wsRole(r) }))}
+            />
             <Button type="submit" variant="primary" busy={add.busy} disabled={!picked}>
               Add
             </Button>
@@ -793,7 +1022,12 @@ export function MembersPage({ me, ws: wsId }: { me: Me; ws: string }) {
                     </td>
                     <td>
                       {owner ? (
-                        <select class="input" aria-label={t('admin.roleOf', { username: m.username })} value={m.role} onChange={(e) => void change.run(m, e.currentTarget.value)}>
+                        <select
+                          class="input"
+                          aria-label={t('admin.roleOf', { username: m.username })}
+                          value={m.role}
+                          onChange={(e) => void change.run(m, e.currentTarget.value)}
+                        >
                           {['viewer', 'editor', 'owner'].map((r) => (
                             <option value={r}>{wsRole(r)}</option>
                           ))}
@@ -835,7 +1069,15 @@ interface Candidate {
  * each audited). Nothing is looked up while typing: only when the owner asks. The result is a
  * button: keyboard and screen readers reach it like any other control.
  */
-function MemberPicker({ wsId, picked, onPick }: { wsId: string; picked: Candidate | undefined; onPick: (c: Candidate | undefined) => void }) {
+function MemberPicker({
+  wsId,
+  picked,
+  onPick,
+}: {
+  wsId: string;
+  picked: Candidate | undefined;
+  onPick: (c: Candidate | undefined) => void;
+}) {
   const [q, setQ] = useState('');
   const [found, setFound] = useState<Candidate[] | undefined>();
   const [error, setError] = useState<unknown>();
@@ -865,7 +1107,14 @@ function MemberPicker({ wsId, picked, onPick }: { wsId: string; picked: Candidat
   return (
     <div class="picker">
       <div onKeyDown={(e) => e.key === 'Enter' && find(e)}>
-        <TextField label={t('documents.picker.find')} value={q} onValue={setQ} autoComplete="off" spellcheck={false} hint={t('documents.picker.hint')} />
+        <TextField
+          label={t('documents.picker.find')}
+          value={q}
+          onValue={setQ}
+          autoComplete="off"
+          spellcheck={false}
+          hint={t('documents.picker.hint')}
+        />
       </div>
       <Button small onClick={() => find()}>
         Find
@@ -876,7 +1125,13 @@ function MemberPicker({ wsId, picked, onPick }: { wsId: string; picked: Candidat
           <ul class="candidates" aria-label={t('documents.picker.matching')}>
             {found.map((c) => (
               <li>
-                <button type="button" class="btn btn-ghost btn-sm" data-candidate={c.username} disabled={c.member} onClick={() => onPick(c)}>
+                <button
+                  type="button"
+                  class="btn btn-ghost btn-sm"
+                  data-candidate={c.username}
+                  disabled={c.member}
+                  onClick={() => onPick(c)}
+                >
                   {c.username}
                   {c.member ? <span class="muted small"> — already a member</span> : null}
                 </button>
@@ -893,5 +1148,10 @@ function MemberPicker({ wsId, picked, onPick }: { wsId: string; picked: Candidat
 
 /** moving to the trash says what it means: recoverable from the trash until it is purged */
 function confirmTrash(name: string): Promise<boolean> {
-  return confirmAction({ title: t('documents.trash.confirmTitle', { name }), body: <p>{t('documents.trash.confirmBody', { name })}</p>, confirmLabel: t('documents.trash.move'), danger: true });
+  return confirmAction({
+    title: t('documents.trash.confirmTitle', { name }),
+    body: <p>{t('documents.trash.confirmBody', { name })}</p>,
+    confirmLabel: t('documents.trash.move'),
+    danger: true,
+  });
 }

@@ -2,7 +2,21 @@ import { useState } from 'preact/hooks';
 import { ApiError, get, post } from '../api.js';
 import { JobProgressView, useJobRun } from '../jobs.js';
 import { can, type Me } from '../session.js';
-import { Alert, Badge, Button, Card, Dialog, ErrorAlert, Facts, Loading, PageHeader, Time, useAction, useAsync, when } from '../ui.js';
+import {
+  Alert,
+  Badge,
+  Button,
+  Card,
+  Dialog,
+  ErrorAlert,
+  Facts,
+  Loading,
+  PageHeader,
+  Time,
+  useAction,
+  useAsync,
+  when,
+} from '../ui.js';
 import { formatNumber, t } from '../i18n/index.js';
 
 /** Key status and rotation (src/keys/routes.ts), for IT admins (read-only for auditors). */
@@ -16,7 +30,18 @@ interface KekVersion {
   retiredAt: string | null;
   destroyAfter: string | null;
   destroyedAt: string | null;
-  attributes?: { extractable: boolean; sensitive: boolean; neverExtractable: boolean; alwaysSensitive: boolean; local: boolean; keyType: string; valueLen: number; mechanism: string; wrap: boolean; unwrap: boolean };
+  attributes?: {
+    extractable: boolean;
+    sensitive: boolean;
+    neverExtractable: boolean;
+    alwaysSensitive: boolean;
+    local: boolean;
+    keyType: string;
+    valueLen: number;
+    mechanism: string;
+    wrap: boolean;
+    unwrap: boolean;
+  };
 }
 interface KeyStatus {
   up: boolean;
@@ -28,7 +53,12 @@ interface KeyStatus {
   latencyMs: number;
   retiredKekGraceDays: number;
   /** the embedded SoftHSM2 token: evaluation only */
-  embeddedToken?: { evaluationOnly: true; tokenConfig: string | null; pinStore: 'file' | 'systemd-credential'; message: string };
+  embeddedToken?: {
+    evaluationOnly: true;
+    tokenConfig: string | null;
+    pinStore: 'file' | 'systemd-credential';
+    message: string;
+  };
 }
 
 export function KeysPage({ me }: { me: Me }) {
@@ -49,7 +79,11 @@ export function KeysPage({ me }: { me: Me }) {
         description={t('keys.description')}
         actions={
           can(me, 'keys:manage') ? (
-            <Button variant="primary" disabled={!s.data?.up || run?.outcome === 'running'} onClick={() => setConfirm(true)}>
+            <Button
+              variant="primary"
+              disabled={!s.data?.up || run?.outcome === 'running'}
+              onClick={() => setConfirm(true)}
+            >
               {t('keys.rotate')}
             </Button>
           ) : null
@@ -79,7 +113,14 @@ export function KeysPage({ me }: { me: Me }) {
           <Card title={t('keys.hsm')}>
             <Facts
               items={[
-                [t('keys.f.state'), s.data.up ? <Badge kind="ok">{t('keys.available')}</Badge> : <Badge kind="error">{t('keys.unavailable')}</Badge>],
+                [
+                  t('keys.f.state'),
+                  s.data.up ? (
+                    <Badge kind="ok">{t('keys.available')}</Badge>
+                  ) : (
+                    <Badge kind="error">{t('keys.unavailable')}</Badge>
+                  ),
+                ],
                 [t('keys.f.module'), <code>{s.data.module}</code>],
                 [t('keys.f.slot'), String(s.data.slot)],
                 [t('keys.f.token'), t('keys.tokenValue', { label: s.data.token.label, serial: s.data.token.serial })],
@@ -106,18 +147,33 @@ export function KeysPage({ me }: { me: Me }) {
                   {[...s.data.versions].reverse().map((v) => (
                     <tr data-version={v.version} data-state={v.state}>
                       <td class="mono">
-                        {v.label} {v.version === s.data!.kek.currentVersion ? <Badge kind="accent">{t('keys.current')}</Badge> : null}
+                        {v.label}{' '}
+                        {v.version === s.data!.kek.currentVersion ? (
+                          <Badge kind="accent">{t('keys.current')}</Badge>
+                        ) : null}
                       </td>
                       <td>
-                        <Badge kind={v.state === 'active' ? 'ok' : v.state === 'destroyed' ? 'error' : 'neutral'}>{v.state === 'active' || v.state === 'retired' || v.state === 'destroyed' ? t(`keys.state.${v.state}`) : v.state}</Badge>
-                        {v.state === 'retired' && v.destroyAfter ? <div class="muted small">{t('keys.destroyedAfter', { date: when(v.destroyAfter) })}</div> : null}
+                        <Badge kind={v.state === 'active' ? 'ok' : v.state === 'destroyed' ? 'error' : 'neutral'}>
+                          {v.state === 'active' || v.state === 'retired' || v.state === 'destroyed'
+                            ? t(`keys.state.${v.state}`)
+                            : v.state}
+                        </Badge>
+                        {v.state === 'retired' && v.destroyAfter ? (
+                          <div class="muted small">{t('keys.destroyedAfter', { date: when(v.destroyAfter) })}</div>
+                        ) : null}
                       </td>
                       <td class="small">
                         {v.attributes ? (
                           <div class="row">
-                            <Badge kind={v.attributes.extractable ? 'error' : 'ok'}>extractable: {String(v.attributes.extractable)}</Badge>
-                            <Badge kind={v.attributes.sensitive ? 'ok' : 'error'}>sensitive: {String(v.attributes.sensitive)}</Badge>
-                            <Badge kind={v.attributes.neverExtractable ? 'ok' : 'warn'}>never extractable: {String(v.attributes.neverExtractable)}</Badge>
+                            <Badge kind={v.attributes.extractable ? 'error' : 'ok'}>
+                              extractable: {String(v.attributes.extractable)}
+                            </Badge>
+                            <Badge kind={v.attributes.sensitive ? 'ok' : 'error'}>
+                              sensitive: {String(v.attributes.sensitive)}
+                            </Badge>
+                            <Badge kind={v.attributes.neverExtractable ? 'ok' : 'warn'}>
+                              never extractable: {String(v.attributes.neverExtractable)}
+                            </Badge>
                             <span class="muted mono">
                               {v.attributes.keyType} {v.attributes.valueLen * 8}-bit · {v.attributes.mechanism}
                             </span>

@@ -2,7 +2,23 @@ import { useState } from 'preact/hooks';
 import { get, post, url } from '../api.js';
 import { navigate } from '../router.js';
 import { can, type Me } from '../session.js';
-import { Alert, Badge, Button, Card, EmptyState, ErrorAlert, Loading, PageHeader, Progress, Time, confirmAction, notify, useAction, useAsync, when } from '../ui.js';
+import {
+  Alert,
+  Badge,
+  Button,
+  Card,
+  EmptyState,
+  ErrorAlert,
+  Loading,
+  PageHeader,
+  Progress,
+  Time,
+  confirmAction,
+  notify,
+  useAction,
+  useAsync,
+  when,
+} from '../ui.js';
 import { t } from '../i18n/index.js';
 import { roleLabel } from '../labels.js';
 
@@ -57,10 +73,18 @@ export function ReviewsPage({ me }: { me: Me }) {
         actions={
           admin ? (
             <>
-              <a class="btn btn-secondary" href={url('/access-reviews/export', { format: 'csv' })} download="coffre-access.csv">
+              <a
+                class="btn btn-secondary"
+                href={url('/access-reviews/export', { format: 'csv' })}
+                download="coffre-access.csv"
+              >
                 {t('reviews.exportCsv')}
               </a>
-              <a class="btn btn-secondary" href={url('/access-reviews/export', { format: 'json' })} download="coffre-access.json">
+              <a
+                class="btn btn-secondary"
+                href={url('/access-reviews/export', { format: 'json' })}
+                download="coffre-access.json"
+              >
                 {t('reviews.exportJson')}
               </a>
               {open ? (
@@ -109,10 +133,24 @@ export function ReviewsPage({ me }: { me: Me }) {
                       <Time t={r.dueAt} />
                     </td>
                     <td>
-                      <Progress value={r.total - r.pending} max={r.total} label={t('reviews.progressLabel', { date: when(r.createdAt) })} />
-                      <span class="muted small">{t('reviews.decided', { done: r.total - r.pending, total: r.total })}</span>
+                      <Progress
+                        value={r.total - r.pending}
+                        max={r.total}
+                        label={t('reviews.progressLabel', { date: when(r.createdAt) })}
+                      />
+                      <span class="muted small">
+                        {t('reviews.decided', { done: r.total - r.pending, total: r.total })}
+                      </span>
                     </td>
-                    <td>{r.closedAt ? <Badge kind="ok">{t('reviews.state.closed')}</Badge> : new Date(r.dueAt) < new Date() ? <Badge kind="error">{t('reviews.state.overdue')}</Badge> : <Badge kind="warn">{t('reviews.state.open')}</Badge>}</td>
+                    <td>
+                      {r.closedAt ? (
+                        <Badge kind="ok">{t('reviews.state.closed')}</Badge>
+                      ) : new Date(r.dueAt) < new Date() ? (
+                        <Badge kind="error">{t('reviews.state.overdue')}</Badge>
+                      ) : (
+                        <Badge kind="warn">{t('reviews.state.open')}</Badge>
+                      )}
+                    </td>
                   </tr>
                 ))}
               </tbody>
@@ -125,21 +163,42 @@ export function ReviewsPage({ me }: { me: Me }) {
 }
 
 export function ReviewPage({ me, id }: { me: Me; id: string }) {
-  const items = useAsync((signal) => get<{ items: Item[] }>(`/access-reviews/${encodeURIComponent(id)}/items`, { signal }), [id]);
+  const items = useAsync(
+    (signal) => get<{ items: Item[] }>(`/access-reviews/${encodeURIComponent(id)}/items`, { signal }),
+    [id],
+  );
   const admin = can(me, 'access:review');
-  const campaign = useAsync(async (signal) => (admin ? (await get<{ reviews: Review[] }>('/access-reviews', { signal })).reviews.find((r) => r.id === id) : undefined), [id, admin]);
+  const campaign = useAsync(
+    async (signal) =>
+      admin
+        ? (await get<{ reviews: Review[] }>('/access-reviews', { signal })).reviews.find((r) => r.id === id)
+        : undefined,
+    [id, admin],
+  );
   const remind = useAction(async () => {
     const r = await post<{ reviewers: number; reminded: number }>(`/access-reviews/${encodeURIComponent(id)}/remind`);
-    notify(r.reviewers === 0 ? t('reviews.nobody') : t('reviews.reminded', { count: r.reviewers, reminded: r.reminded }), r.reminded < r.reviewers ? 'error' : 'ok');
+    notify(
+      r.reviewers === 0 ? t('reviews.nobody') : t('reviews.reminded', { count: r.reviewers, reminded: r.reminded }),
+      r.reminded < r.reviewers ? 'error' : 'ok',
+    );
   });
   const [all, setAll] = useState(false);
   const decide = useAction(async (it: Item, decision: 'confirm' | 'revoke') => {
     if (decision === 'revoke') {
-      const ok = await confirmAction({ title: t('reviews.revoke.title', { username: it.username }), body: <p>{revokeConsequence(it)}</p>, confirmLabel: t('reviews.revoke.confirm'), danger: true });
+      const ok = await confirmAction({
+        title: t('reviews.revoke.title', { username: it.username }),
+        body: <p>{revokeConsequence(it)}</p>,
+        confirmLabel: t('reviews.revoke.confirm'),
+        danger: true,
+      });
       if (!ok) return;
     }
     await post(`/access-reviews/${encodeURIComponent(id)}/items/${encodeURIComponent(it.id)}`, { decision });
-    notify(decision === 'revoke' ? t('reviews.revoked', { username: it.username }) : t('reviews.confirmed', { username: it.username }));
+    notify(
+      decision === 'revoke'
+        ? t('reviews.revoked', { username: it.username })
+        : t('reviews.confirmed', { username: it.username }),
+    );
     items.reload();
   });
   const shown = (items.data?.items ?? []).filter((i) => all || i.decision === null);
@@ -166,7 +225,8 @@ export function ReviewPage({ me, id }: { me: Me; id: string }) {
           title={t('reviews.waiting', { count: pending })}
           actions={
             <label class="check">
-              <input type="checkbox" checked={all} onChange={(e) => setAll(e.currentTarget.checked)} /> {t('reviews.showDecided')}
+              <input type="checkbox" checked={all} onChange={(e) => setAll(e.currentTarget.checked)} />{' '}
+              {t('reviews.showDecided')}
             </label>
           }
         >
@@ -197,7 +257,8 @@ export function ReviewPage({ me, id }: { me: Me; id: string }) {
                       <td>
                         {it.kind === 'membership' ? (
                           <span>
-                            {t('reviews.access.membership', { role: it.role ?? '' })} {it.workspaceName ? <strong>{it.workspaceName}</strong> : <code>{it.workspaceId}</code>}
+                            {t('reviews.access.membership', { role: it.role ?? '' })}{' '}
+                            {it.workspaceName ? <strong>{it.workspaceName}</strong> : <code>{it.workspaceId}</code>}
                           </span>
                         ) : it.kind === 'role' ? (
                           <span>{t('reviews.access.role', { role: roleLabel(it.role ?? '') })}</span>
@@ -209,8 +270,16 @@ export function ReviewPage({ me, id }: { me: Me; id: string }) {
                         <Time t={it.lastSeenAt} />
                       </td>
                       <td>
-                        {it.decision ? <Badge kind={it.decision === 'confirm' ? 'ok' : 'error'}>{t(`reviews.decision.${it.decision}`)}</Badge> : <span class="muted">{t('reviews.decision.pending')}</span>}
-                        {it.decidedByName ? <span class="muted small"> {t('reviews.by', { name: it.decidedByName })}</span> : null}
+                        {it.decision ? (
+                          <Badge kind={it.decision === 'confirm' ? 'ok' : 'error'}>
+                            {t(`reviews.decision.${it.decision}`)}
+                          </Badge>
+                        ) : (
+                          <span class="muted">{t('reviews.decision.pending')}</span>
+                        )}
+                        {it.decidedByName ? (
+                          <span class="muted small"> {t('reviews.by', { name: it.decidedByName })}</span>
+                        ) : null}
                       </td>
                       <td class="actions">
                         {it.decision === null && it.self ? <span class="muted small">{t('reviews.own')}</span> : null}
@@ -240,7 +309,13 @@ export function ReviewPage({ me, id }: { me: Me; id: string }) {
 
 /** what revoking this item does, in words */
 function revokeConsequence(it: Item): string {
-  if (it.kind === 'membership') return t('reviews.revoke.membership', { username: it.username, workspace: it.workspaceName ?? it.workspaceId ?? '' });
+  if (it.kind === 'membership')
+    return t('reviews.revoke.membership', {
+      username: it.username,
+      workspace: it.workspaceName ?? it.workspaceId ?? '',
+    });
   if (it.kind === 'token') return t('reviews.revoke.token', { username: it.username, name: it.tokenName ?? '' });
-  return it.role === 'member' ? t('reviews.revoke.member', { username: it.username }) : t('reviews.revoke.role', { username: it.username, role: roleLabel(it.role ?? '') });
+  return it.role === 'member'
+    ? t('reviews.revoke.member', { username: it.username })
+    : t('reviews.revoke.role', { username: it.username, role: roleLabel(it.role ?? '') });
 }

@@ -17,13 +17,29 @@ interface Settings {
   sections: Record<string, unknown>;
 }
 
-const SECTIONS = ['http', 'tls', 'database', 'keys', 'storage', 'site', 'jobs', 'logging', 'audit', 'vault', 'auth', 'mail', 'backup'] as const;
-const sectionTitle = (name: string): string => ((SECTIONS as readonly string[]).includes(name) ? t(`settings.sections.${name as (typeof SECTIONS)[number]}`) : name);
+const SECTIONS = [
+  'http',
+  'tls',
+  'database',
+  'keys',
+  'storage',
+  'site',
+  'jobs',
+  'logging',
+  'audit',
+  'vault',
+  'auth',
+  'mail',
+  'backup',
+] as const;
+const sectionTitle = (name: string): string =>
+  (SECTIONS as readonly string[]).includes(name) ? t(`settings.sections.${name as (typeof SECTIONS)[number]}`) : name;
 
 function show(v: unknown): string {
   if (v === null || v === undefined) return '—';
   if (typeof v === 'string') return v === '' ? '—' : v;
-  if (Array.isArray(v)) return v.length ? v.map((x) => (typeof x === 'object' ? JSON.stringify(x) : String(x))).join(', ') : '—';
+  if (Array.isArray(v))
+    return v.length ? v.map((x) => (typeof x === 'object' ? JSON.stringify(x) : String(x))).join(', ') : '—';
   return String(v);
 }
 
@@ -52,14 +68,26 @@ export function SettingsPage(_: { me: Me }) {
             {s.data.howToChange}
           </Alert>
           <Card title={t('settings.appliance')}>
-            <Facts items={[[t('settings.applianceId'), <code>{s.data.applianceId}</code>], [t('settings.dataDir'), <code>{s.data.dataDir}</code>]]} />
+            <Facts
+              items={[
+                [t('settings.applianceId'), <code>{s.data.applianceId}</code>],
+                [t('settings.dataDir'), <code>{s.data.dataDir}</code>],
+              ]}
+            />
           </Card>
           <div class="settings-grid">
             {Object.entries(s.data.sections).map(([name, value]) => (
               <Card title={sectionTitle(name)}>
-                <table class="table compact" aria-label={t('settings.tableLabel', { name: sectionTitle(name) })} data-section={name}>
+                <table
+                  class="table compact"
+                  aria-label={t('settings.tableLabel', { name: sectionTitle(name) })}
+                  data-section={name}
+                >
                   <tbody>
-                    {(value && typeof value === 'object' ? flatten(value as Record<string, unknown>) : [['value', show(value)] as [string, string]]).map(([k, v]) => (
+                    {(value && typeof value === 'object'
+                      ? flatten(value as Record<string, unknown>)
+                      : [['value', show(value)] as [string, string]]
+                    ).map(([k, v]) => (
                       <tr data-key={`${name}.${k}`}>
                         <th scope="row">
                           <code>{k}</code>

@@ -8,7 +8,17 @@ import { Alert, Button, ErrorAlert, Field, Icon, TextField, useAction } from '..
 import { t } from '../i18n/index.js';
 
 /** the frame of every sign-in page */
-export function AuthFrame({ title, lead, children, wide }: { title: string; lead?: ComponentChildren; children: ComponentChildren; wide?: boolean }) {
+export function AuthFrame({
+  title,
+  lead,
+  children,
+  wide,
+}: {
+  title: string;
+  lead?: ComponentChildren;
+  children: ComponentChildren;
+  wide?: boolean;
+}) {
   useEffect(() => {
     document.title = `${title} — Coffre`;
   }, [title]);
@@ -32,7 +42,8 @@ export function AuthFrame({ title, lead, children, wide }: { title: string; lead
   );
 }
 
-const methodText = (m: string): string => (m === 'totp' || m === 'email' || m === 'sms' ? t(`signin.method.${m}`) : t('signin.method.other'));
+const methodText = (m: string): string =>
+  m === 'totp' || m === 'email' || m === 'sms' ? t(`signin.method.${m}`) : t('signin.method.other');
 
 export function LoginPage({ next: nextPath, notice }: { next?: string | undefined; notice?: string | undefined }) {
   const [username, setUsername] = useState('');
@@ -61,14 +72,18 @@ export function LoginPage({ next: nextPath, notice }: { next?: string | undefine
     } catch (e) {
       setCode('');
       // a burned or expired challenge: start again from the password
-      if (e instanceof ApiError && (e.code === 'CHALLENGE_INVALID' || e.code === 'CHALLENGE_EXPIRED')) setChallenge(undefined);
+      if (e instanceof ApiError && (e.code === 'CHALLENGE_INVALID' || e.code === 'CHALLENGE_EXPIRED'))
+        setChallenge(undefined);
       throw e;
     }
   });
 
   if (challenge) {
     return (
-      <AuthFrame title={t('signin.mfa.title')} lead={recovery ? t('signin.mfa.recoveryLead') : methodText(challenge.method)}>
+      <AuthFrame
+        title={t('signin.mfa.title')}
+        lead={recovery ? t('signin.mfa.recoveryLead') : methodText(challenge.method)}
+      >
         <ErrorAlert error={mfa.error} />
         <form
           onSubmit={(e) => {
@@ -95,7 +110,11 @@ export function LoginPage({ next: nextPath, notice }: { next?: string | undefine
           <button type="button" class="btn btn-ghost btn-sm" onClick={() => (setRecovery(!recovery), setCode(''))}>
             {recovery ? t('signin.mfa.useCode') : t('signin.mfa.useRecovery')}
           </button>
-          <button type="button" class="btn btn-ghost btn-sm" onClick={() => (setChallenge(undefined), setCode(''), mfa.clear())}>
+          <button
+            type="button"
+            class="btn btn-ghost btn-sm"
+            onClick={() => (setChallenge(undefined), setCode(''), mfa.clear())}
+          >
             {t('signin.mfa.startAgain')}
           </button>
         </div>
@@ -113,8 +132,26 @@ export function LoginPage({ next: nextPath, notice }: { next?: string | undefine
           void pw.run();
         }}
       >
-        <TextField label={t('signin.username')} value={username} onValue={setUsername} autoComplete="username" name="username" autoFocus required autoCapitalize="none" spellcheck={false} />
-        <TextField label={t('signin.password')} type="password" value={password} onValue={setPassword} autoComplete="current-password" name="password" required />
+        <TextField
+          label={t('signin.username')}
+          value={username}
+          onValue={setUsername}
+          autoComplete="username"
+          name="username"
+          autoFocus
+          required
+          autoCapitalize="none"
+          spellcheck={false}
+        />
+        <TextField
+          label={t('signin.password')}
+          type="password"
+          value={password}
+          onValue={setPassword}
+          autoComplete="current-password"
+          name="password"
+          required
+        />
         <Button type="submit" variant="primary" busy={pw.busy} class="full">
           {t('signin.submit')}
         </Button>
@@ -127,7 +164,23 @@ export function LoginPage({ next: nextPath, notice }: { next?: string | undefine
 }
 
 /** new password, confirmation and the live policy checklist */
-export function PasswordChooser({ rules, context, value, onValue, confirm, onConfirm, serverError }: { rules: PolicyRules; context: string[]; value: string; onValue: (v: string) => void; confirm: string; onConfirm: (v: string) => void; serverError?: string | undefined }) {
+export function PasswordChooser({
+  rules,
+  context,
+  value,
+  onValue,
+  confirm,
+  onConfirm,
+  serverError,
+}: {
+  rules: PolicyRules;
+  context: string[];
+  value: string;
+  onValue: (v: string) => void;
+  confirm: string;
+  onConfirm: (v: string) => void;
+  serverError?: string | undefined;
+}) {
   const checks = checkPassword(value, rules, context);
   const mismatch = confirm.length > 0 && confirm !== value;
   return (
@@ -153,9 +206,29 @@ export function PasswordChooser({ rules, context, value, onValue, confirm, onCon
           </ul>
         }
       >
-        {(p) => <input class="input" {...p} type="password" name="new-password" autoComplete="new-password" value={value} onInput={(e) => onValue(e.currentTarget.value)} required />}
+        {(p) => (
+          <input
+            class="input"
+            {...p}
+            type="password"
+            name="new-password"
+            autoComplete="new-password"
+            value={value}
+            onInput={(e) => onValue(e.currentTarget.value)}
+            required
+          />
+        )}
       </Field>
-      <TextField label={t('signin.pw.repeat')} type="password" name="confirm-password" autoComplete="new-password" value={confirm} onValue={onConfirm} error={mismatch ? t('signin.pw.differ') : undefined} required />
+      <TextField
+        label={t('signin.pw.repeat')}
+        type="password"
+        name="confirm-password"
+        autoComplete="new-password"
+        value={confirm}
+        onValue={onConfirm}
+        error={mismatch ? t('signin.pw.differ') : undefined}
+        required
+      />
     </>
   );
 }
@@ -168,7 +241,8 @@ function ruleLabel(id: string, rules: PolicyRules, fallback: string): string {
   return fallback;
 }
 
-export const passwordReady = (pw: string, confirm: string, rules: PolicyRules, context: string[]) => pw === confirm && checkPassword(pw, rules, context).every((c) => c.met);
+export const passwordReady = (pw: string, confirm: string, rules: PolicyRules, context: string[]) =>
+  pw === confirm && checkPassword(pw, rules, context).every((c) => c.met);
 
 /** the reasons the server gave for refusing a password, if that is what it said */
 function passwordErrorOf(e: unknown): string | undefined {
@@ -204,7 +278,12 @@ export function EnrolPage({ route }: { route: Route }) {
   const [phone, setPhone] = useState('');
   const act = useAction(async () => {
     // without a choice, the appliance still sets up an authenticator for roles that require one
-    const r = await auth.enrol(token!, password, factor === 'none' ? undefined : factor, factor === 'sms' ? phone.trim() : undefined);
+    const r = await auth.enrol(
+      token!,
+      password,
+      factor === 'none' ? undefined : factor,
+      factor === 'sms' ? phone.trim() : undefined,
+    );
     setPhone('');
     forgetLinkToken('enrol');
     setPassword('');
@@ -215,7 +294,11 @@ export function EnrolPage({ route }: { route: Route }) {
 
   if (result && stage === 'totp' && result.totp) {
     return (
-      <AuthFrame title={t('signin.enrol.totpTitle')} wide lead={t('signin.enrol.totpLead', { username: result.username })}>
+      <AuthFrame
+        title={t('signin.enrol.totpTitle')}
+        wide
+        lead={t('signin.enrol.totpLead', { username: result.username })}
+      >
         <TotpSetup totp={result.totp} />
         <Button variant="primary" class="full" onClick={() => setStage('codes')}>
           {t('signin.enrol.added')}
@@ -225,7 +308,11 @@ export function EnrolPage({ route }: { route: Route }) {
   }
   if (result) {
     return (
-      <AuthFrame title={t('signin.enrol.doneTitle')} wide lead={t('signin.enrol.welcome', { username: result.username })}>
+      <AuthFrame
+        title={t('signin.enrol.doneTitle')}
+        wide
+        lead={t('signin.enrol.welcome', { username: result.username })}
+      >
         {result.recoveryCodes?.length ? <RecoveryCodes codes={result.recoveryCodes} /> : null}
         <Alert kind="info">{result.totp ? t('signin.enrol.signInTotp') : t('signin.enrol.signIn')}</Alert>
         <Button variant="primary" class="full" onClick={() => navigate('/login', undefined, true)}>
@@ -255,7 +342,15 @@ export function EnrolPage({ route }: { route: Route }) {
           if (passwordReady(password, confirm, rules, [])) void act.run();
         }}
       >
-        <PasswordChooser rules={rules} context={[]} value={password} onValue={setPassword} confirm={confirm} onConfirm={setConfirm} serverError={passwordErrorOf(act.error)} />
+        <PasswordChooser
+          rules={rules}
+          context={[]}
+          value={password}
+          onValue={setPassword}
+          confirm={confirm}
+          onConfirm={setConfirm}
+          serverError={passwordErrorOf(act.error)}
+        />
         <fieldset class="choices">
           <legend>{t('signin.enrol.factor')}</legend>
           {(['totp', 'email', 'sms', 'none'] as const).map((v) => (
@@ -265,8 +360,24 @@ export function EnrolPage({ route }: { route: Route }) {
             </label>
           ))}
         </fieldset>
-        {factor === 'sms' ? <TextField label={t('signin.enrol.phone')} type="text" value={phone} onValue={setPhone} required autoComplete="tel" hint={t('signin.enrol.phoneHint')} /> : null}
-        <Button type="submit" variant="primary" busy={act.busy} disabled={!passwordReady(password, confirm, rules, []) || (factor === 'sms' && !phone.trim())} class="full">
+        {factor === 'sms' ? (
+          <TextField
+            label={t('signin.enrol.phone')}
+            type="text"
+            value={phone}
+            onValue={setPhone}
+            required
+            autoComplete="tel"
+            hint={t('signin.enrol.phoneHint')}
+          />
+        ) : null}
+        <Button
+          type="submit"
+          variant="primary"
+          busy={act.busy}
+          disabled={!passwordReady(password, confirm, rules, []) || (factor === 'sms' && !phone.trim())}
+          class="full"
+        >
           {t('signin.enrol.activate')}
         </Button>
       </form>
@@ -337,7 +448,14 @@ export function ForgotPage() {
               void act.run();
             }}
           >
-            <TextField label={t('signin.username')} value={username} onValue={setUsername} autoComplete="username" required autoFocus />
+            <TextField
+              label={t('signin.username')}
+              value={username}
+              onValue={setUsername}
+              autoComplete="username"
+              required
+              autoFocus
+            />
             <Button type="submit" variant="primary" busy={act.busy} class="full">
               {t('signin.forgot.send')}
             </Button>
@@ -368,7 +486,8 @@ export function ResetPage({ route }: { route: Route }) {
     if (r.totp) setRecovered(r);
     setDone(true);
   });
-  const needsCode = act.error instanceof ApiError && (act.error.code === 'CODE_REQUIRED' || act.error.code === 'INVALID_CODE');
+  const needsCode =
+    act.error instanceof ApiError && (act.error.code === 'CODE_REQUIRED' || act.error.code === 'INVALID_CODE');
   if (!token && !done) {
     return (
       <AuthFrame title={t('signin.reset.openTitle')}>
@@ -411,7 +530,15 @@ export function ResetPage({ route }: { route: Route }) {
           if (passwordReady(password, confirm, rules, [])) void act.run();
         }}
       >
-        <PasswordChooser rules={rules} context={[]} value={password} onValue={setPassword} confirm={confirm} onConfirm={setConfirm} serverError={passwordErrorOf(act.error)} />
+        <PasswordChooser
+          rules={rules}
+          context={[]}
+          value={password}
+          onValue={setPassword}
+          confirm={confirm}
+          onConfirm={setConfirm}
+          serverError={passwordErrorOf(act.error)}
+        />
         <TextField
           label={t('signin.reset.code')}
           value={code}
@@ -419,7 +546,13 @@ export function ResetPage({ route }: { route: Route }) {
           autoComplete="one-time-code"
           hint={needsCode ? t('signin.reset.codeNeeded') : t('signin.reset.codeHint')}
         />
-        <Button type="submit" variant="primary" busy={act.busy} disabled={!passwordReady(password, confirm, rules, [])} class="full">
+        <Button
+          type="submit"
+          variant="primary"
+          busy={act.busy}
+          disabled={!passwordReady(password, confirm, rules, [])}
+          class="full"
+        >
           {t('signin.reset.submit')}
         </Button>
       </form>
