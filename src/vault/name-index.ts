@@ -18,8 +18,8 @@ import { vaultErrors } from './errors.js';
 export const NAME_INDEX_FORMAT = 1;
 /** longest word prefix indexed (code points); query words are cut to the same length */
 export const MAX_PREFIX = 32;
-/** words of a query beyond this are ignored (each costs a token lookup) */
-const MAX_QUERY_WORDS = 8;
+/** words a query may hold (each costs a token lookup); a longer query is refused, never cut: every word must match */
+const MAX_QUERY_WORDS = 32;
 
 export type IndexRow = { token: string; document_id: string; kind: 'n' | 't' };
 
@@ -98,8 +98,12 @@ export async function queryTokens(
 ): Promise<string[] | null> {
   const clear: string[] = [];
   if (q.q !== undefined) {
-    const words = searchWords(q.q).slice(0, MAX_QUERY_WORDS);
+    const words = searchWords(q.q);
     if (words.length === 0) return null;
+    if (words.length > MAX_QUERY_WORDS)
+      throw vaultErrors.invalidInput(
+        `a search holds at most ${MAX_QUERY_WORDS} words (letters and digits count apart)`,
+      );
     for (const w of words) clear.push(`n\0${Array.from(w).slice(0, MAX_PREFIX).join('')}`);
   }
   if (q.tag !== undefined) clear.push(tagToken(q.tag));

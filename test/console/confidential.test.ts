@@ -114,7 +114,7 @@ describe('no confidential field in a URL that is logged (CLI and console)', () =
       ]),
     ) as { id: string };
     const byName = JSON.parse(
-      await coffre(['doc', 'list', '--workspace', workspace, '--q', marker.slice(3).toUpperCase(), '--json']),
+      await coffre(['doc', 'list', '--workspace', workspace, '--q', marker.toUpperCase(), '--json']), // search is by word prefix, in any case (docs/formats.md)
     ) as { documents: { id: string; name: string; tags: string[] }[] };
     expect(byName.documents).toEqual([
       expect.objectContaining({ id: put.id, name: `Dossier ${marker} é.pdf`, tags: [`tag-${marker}`, 'other'] }),

@@ -58,6 +58,16 @@ describe('search through the blind index', () => {
     ]);
     expect(await names(owner, ws, { q: 'PROCES verb' })).toEqual(['École Polytechnique — procès-verbal.pdf']);
     expect(await names(owner, ws, { q: 'rap 2026' })).toEqual(['Rapport annuel 2026.docx']);
+    // every word counts, however many: a word the name lacks, even the ninth, matches nothing
+    expect(await names(owner, ws, { q: 'r ra rap rapp an ann 2 20 absent' })).toEqual([]);
+    expect(await names(owner, ws, { q: 'r ra rap rapp an ann 2 20 do' })).toEqual(['Rapport annuel 2026.docx']);
+    // a query of more than 32 words is refused, never cut
+    const long = await env.req('POST', `/api/v1/workspaces/${ws}/documents/search`, {
+      token: owner.token,
+      json: { q: Array.from({ length: 33 }, (_, i) => `w${i}`).join(' ') },
+    });
+    expect(long.status).toBe(400);
+    expect(long.json().error.code).toBe('INVALID_INPUT');
     // a word prefix, not any substring
     expect(await names(owner, ws, { q: 'olytechnique' })).toEqual([]);
     expect(await names(owner, ws, { q: 'secrète' })).toEqual([]);
