@@ -214,7 +214,7 @@ describe('web console with mail and SMS, in Chromium', () => {
     await page.getByRole('heading', { name: 'Access review', exact: true }).waitFor();
     await page.getByRole('button', { name: 'Remind reviewers' }).click();
     // sam owns a workspace (memberships to review); alice decides roles
-    await page.getByText('Reminder e-mailed to 2 of 2 reviewer(s)').waitFor();
+    await page.getByText('Reminder e-mailed to 2 of 2 reviewers').waitFor();
     expect((await smtp.next('sam@example.test', 30_000)).raw).toMatch(/access review is waiting/);
     expect((await smtp.next('alice@example.test', 30_000)).raw).toMatch(/access review is waiting/);
     await shot(page, '33-review-reminded');
