@@ -12,7 +12,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { BackupService, backupJobs, backupRoutes, backupKeyHolder } from './backup/index.js';
 import { AuditService, auditRoutes } from './audit/index.js';
 import { isAppError } from './shared/errors.js';
-import { HsmSealer, TimestampRetrier, TsaClient } from './seals/index.js';
+import { HsmSealer, TimestampRetrier, openTsaClient } from './seals/index.js';
 import { IncidentService, incidentRoutes } from './incidents/index.js';
 import { wireMonitoring, type Alerter, type Monitoring } from './monitoring/index.js';
 import { smtpSender } from './auth/messaging.js';
@@ -144,7 +144,7 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
         ),
       );
     const tsa = config.seals.tsa.urls.length
-      ? new TsaClient(config.seals.tsa, fs.readFileSync(config.seals.tsa.caFile!, 'utf8'))
+      ? await openTsaClient(config.seals.tsa, fs.readFileSync(config.seals.tsa.caFile!, 'utf8'))
       : undefined;
     let alerts: Alerter | undefined;
     const audit = new AuditService({

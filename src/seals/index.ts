@@ -3,5 +3,15 @@ export type { SealsTables } from './tables.js';
 export { HsmSealer, SEAL_KEY, type HsmSealerOptions } from './sealer.js';
 export { rawToDer, parseCert, type SealIdentity } from './certificate.js';
 export { sealsErrors } from './errors.js';
-export { TsaClient, tsaErrors, type Timestamp } from './tsa.js';
+export type { TsaClient, Timestamp } from './tsa.js';
+import type { TsaClient } from './tsa.js';
+
+/**
+ * The RFC 3161 client, loaded only when a TSA is configured: pkijs and asn1js cost ~21 MB of
+ * resident memory, which an appliance without a TSA does not spend.
+ */
+export async function openTsaClient(...args: ConstructorParameters<typeof TsaClient>): Promise<TsaClient> {
+  const { TsaClient: Client } = await import('./tsa.js');
+  return new Client(...args);
+}
 export { TimestampRetrier, type TimestampRetrierOptions } from './retrier.js';
