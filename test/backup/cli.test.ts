@@ -123,7 +123,10 @@ describe('coffre backup target add', { timeout: 180_000 }, () => {
       '--json',
     ]);
     // stderr holds only the alert a local change raises (no second person approved it): docs/disaster-recovery.md
-    const logged = r.stderr.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { alert?: { kind: string } });
+    const logged = r.stderr
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { alert?: { kind: string } });
     expect(logged.map((l) => l.alert?.kind)).toEqual(['backup.change-local']);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ name: 'dr', jurisdiction: 'FR', hostKey: e.sshd.hostKeyFingerprint });
