@@ -148,9 +148,14 @@ const databaseForm = (db: unknown) => ((db as { type?: unknown } | null)?.type =
 function withSectionDefaults(obj: Record<string, unknown>): Record<string, unknown> {
   const { database, ...rest } = obj;
   const out = Value.Default(ConfigSchema, rest) as Record<string, unknown>;
-  if (database !== undefined)
-    out.database =
-      typeof database === 'object' && database !== null ? Value.Default(databaseForm(database), database) : database;
+  if (database !== undefined) {
+    // no `type`: the default form, SQLite (an override such as COFFRE_CFG_database__busyTimeoutMs alone)
+    const db =
+      typeof database === 'object' && database !== null && !('type' in database)
+        ? { type: 'sqlite', ...database }
+        : database;
+    out.database = typeof db === 'object' && db !== null ? Value.Default(databaseForm(db), db) : db;
+  }
   return out;
 }
 

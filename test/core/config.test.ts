@@ -108,6 +108,12 @@ describe('configuration', () => {
       '/database/file: Unexpected property',
     ]);
     expect(problems({ type: 'mysql' })).toEqual(['/database/type: must be "sqlite" or "postgres"']);
+    // an override of one key without `type` (COFFRE_CFG_database__busyTimeoutMs) is the default form, SQLite
+    expect(validateConfig(base, dir, { COFFRE_CFG_database__busyTimeoutMs: '250' }).database).toEqual({
+      type: 'sqlite',
+      file: path.join(dir, 'coffre.db'),
+      busyTimeoutMs: 250,
+    });
     expect(
       problems({ type: 'postgres', host: '127.0.0.1', database: 'c', user: 'c', passwordFile: 'missing' }),
     ).toEqual([`/database/passwordFile: file not found: ${path.join(dir, 'missing')}`]);
