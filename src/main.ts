@@ -18,7 +18,7 @@ import { wireMonitoring, type Alerter, type Monitoring } from './monitoring/inde
 import { smtpSender } from './auth/messaging.js';
 import { auditExportHealth, storageHealth } from './monitoring/health.js';
 import { referencedBlobIds, wireVault, type VaultService } from './vault/index.js';
-import { retentionGuard, wireRecords, type Records } from './records/index.js';
+import { dbActorDirectory, retentionGuard, wireRecords, type Records } from './records/index.js';
 import { wireIdentity, type Identity } from './auth/index.js';
 import { embeddedTokenNotice, openKeys, type Keys } from './keys/index.js';
 import { openBlobs, type EncryptedBlobs } from './blobs/index.js';
@@ -235,6 +235,7 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
       alerts,
       retention: retentionGuard({ db: db.db, applianceId: config.applianceId, signer: seals }),
       signer: seals,
+      actors: dbActorDirectory(db.db),
     });
     api.push(vault.api);
     for (const j of vault.jobs) scheduler.register(j);

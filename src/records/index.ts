@@ -8,4 +8,5 @@ export {
   type AccessReport,
 } from './history.js';
 export { recordsErrors } from './errors.js';
+export { dbActorDirectory, type ActorDirectory } from './actors.js';
 export type { RecordsTables } from './tables.js';

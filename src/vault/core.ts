@@ -11,6 +11,7 @@ import type { Logger } from '../shared/logger.js';
 import { vaultErrors } from './errors.js';
 import { NameCache } from './name-cache.js';
 import type {
+  ActorNames,
   GuardedDocument,
   ReportSigner,
   RetentionGuard,
@@ -36,6 +37,8 @@ export interface VaultDeps {
   retention?: RetentionGuard;
   /** signs integrity reports (the HSM sealing key); none: reports are unsigned */
   signer?: ReportSigner;
+  /** names the authors of versions; none: only their ids are shown */
+  actors?: ActorNames;
 }
 
 const RANK: Record<WorkspaceRole, number> = { viewer: 1, editor: 2, owner: 3 };

@@ -31,6 +31,8 @@ export interface VersionInfo {
   mediaType: string;
   createdAt: string;
   createdBy: string;
+  /** the author's user name, when `createdBy` is a user or one of their tokens */
+  createdByName: string | null;
 }
 
 /** Decrypts a document row's fields. */
@@ -62,13 +64,18 @@ export async function documentInfo(
   };
 }
 
-export const versionInfo = async (core: VaultCore, v: VersionRow): Promise<VersionInfo> => ({
+export const versionInfo = async (
+  core: VaultCore,
+  v: VersionRow,
+  names: ReadonlyMap<string, string> = new Map(),
+): Promise<VersionInfo> => ({
   version: num(v.version),
   size: num(v.size),
   sha256: await core.versionDigest(v),
   mediaType: v.media_type,
   createdAt: iso(v.created_at)!,
   createdBy: v.created_by,
+  createdByName: names.get(v.created_by) ?? null,
 });
 
 /** Metadata and versions of a document (audited as a read before it is returned). */
@@ -85,8 +92,9 @@ export async function getDocument(
     .where('document_id', '=', id)
     .orderBy('version', 'desc')
     .execute();
+  const names = (await core.d.actors?.usernames([...new Set(versions.map((v) => v.created_by))])) ?? new Map();
   await core.recordRead(c, 'doc.read', { workspace: doc.workspace_id, document: id });
-  return { ...info, versions: await Promise.all(versions.map((v) => versionInfo(core, v))) };
+  return { ...info, versions: await Promise.all(versions.map((v) => versionInfo(core, v, names))) };
 }
 
 export interface DocumentPatch {

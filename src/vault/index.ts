@@ -8,6 +8,7 @@ export type {
   GuardedDocument,
   DestructionRecord,
   RetentionGuard,
+  ActorNames,
 } from './types.js';
 export type { VaultTables } from './tables.js';
 export { vaultRoutes, type VaultRoutesOptions } from './routes.js';

@@ -378,6 +378,50 @@ export const vaultRoutes: FastifyPluginAsync<VaultRoutesOptions> = async (app0, 
   );
 
   app.get(
+    '/workspaces/:workspaceId/documents/archive',
+    {
+      config: { permission },
+      exposeHeadRoute: false,
+      schema: {
+        tags,
+        summary:
+          'download several documents as one zip, streamed (the newest version of each; each audited as a download and integrity-checked)',
+        params: S.WorkspaceParams,
+        querystring: S.ArchiveQuery,
+        response: { 200: S.ArchiveReplyDoc, ...err4xx, 503: S.ErrorReply },
+      } as never,
+    },
+    async (req, reply) => {
+      const { workspaceId } = req.params as { workspaceId: string };
+      const { ids } = req.query as { ids: string };
+      const zip = await vault.archive(caller(req), workspaceId, ids.split(','));
+      const day = new Date().toISOString().slice(0, 10);
+      return reply
+        .code(200)
+        .header('content-type', 'application/zip')
+        .header('content-disposition', `attachment; filename="documents-${day}.zip"`)
+        .header('content-security-policy', "sandbox; default-src 'none'")
+        .send(zip);
+    },
+  );
+
+  app.post(
+    '/documents/:id/versions/:version/restore',
+    {
+      config: { permission },
+      schema: {
+        tags,
+        summary:
+          'restore an older version: its content becomes a new version (editors; audited as doc.version.restore)',
+        params: S.VersionParams,
+        response: { 201: S.RestoreVersionReply, ...err4xx, 413: S.ErrorReply, 503: S.ErrorReply },
+      },
+    },
+    async (req, reply) =>
+      reply.code(201).send(await vault.restoreVersion(caller(req), req.params.id, req.params.version)),
+  );
+
+  app.get(
     '/documents/:id/versions',
     {
       config: { permission },

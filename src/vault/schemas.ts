@@ -27,7 +27,10 @@ export const Version = Type.Object(
     sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
     mediaType: Type.String(),
     createdAt: IsoTime,
-    createdBy: Type.String(),
+    createdBy: Type.String({ description: 'actor id of the author (`user:<id>`, `token:<id>`…)' }),
+    createdByName: Type.Union([Type.String(), Type.Null()], {
+      description: "the author's user name; null when the author is not a user (the appliance, a local command)",
+    }),
   },
   { additionalProperties: false },
 );
@@ -294,3 +297,32 @@ export const VerifyReply = Type.Object(
   },
   { additionalProperties: false, description: 'integrity report: every chunk tag, size and SHA-256 re-checked' },
 );
+
+export const VersionParams = Type.Object(
+  { id: Id, version: Type.Integer({ minimum: 1 }) },
+  { additionalProperties: false },
+);
+export const RestoreVersionReply = Type.Object(
+  {
+    ...UploadReply.properties,
+    restoredFrom: Type.Integer({ minimum: 1, description: 'the version whose content this new version holds' }),
+  },
+  { additionalProperties: false },
+);
+
+/** Document ids are not confidential: they may travel in the URL (a GET the browser downloads). */
+export const ArchiveQuery = Type.Object(
+  {
+    ids: Type.String({
+      minLength: 1,
+      maxLength: 6600,
+      pattern: '^[A-Za-z0-9_-]{1,64}(,[A-Za-z0-9_-]{1,64}){0,99}$',
+      description: 'comma-separated document ids of the workspace, at most 100',
+    }),
+  },
+  { additionalProperties: false },
+);
+export const ArchiveReplyDoc = {
+  description: 'a zip of the newest version of each document, streamed (stored, not compressed)',
+  content: { 'application/zip': { schema: { type: 'string', format: 'binary' } } },
+};

@@ -1,10 +1,12 @@
 import { VaultCore, type VaultDeps } from './core.js';
 import { getDocument, restoreDocument, trashDocument, updateDocument, type DocumentPatch } from './documents.js';
+import { openArchive } from './archive.js';
 import { openContent } from './download.js';
 import { createFolder, deleteFolder, listFolders, updateFolder } from './folders.js';
 import { listDocuments, usage, type ListQuery } from './listing.js';
 import { documentPlace, folderPlace, folderTree, locateDocument } from './locate.js';
 import { collectOrphans, indexNames, purgeExpired, purgeNow, sealDigests, sweepUploads } from './maintenance.js';
+import { restoreVersion } from './restore-version.js';
 import { upload, type UploadBody, type UploadTarget } from './upload.js';
 import {
   reportVerify,
@@ -30,6 +32,11 @@ export class VaultService {
   upload = (c: VaultCaller, target: UploadTarget, body: UploadBody) => upload(this.core, c, target, body);
   open = (c: VaultCaller, id: string, version: number | undefined, range?: string, ifRange?: string) =>
     openContent(this.core, c, id, version, range, ifRange);
+  /** several documents of a workspace as one streamed zip (newest versions) */
+  archive = (c: VaultCaller, workspaceId: string, ids: readonly string[]) =>
+    openArchive(this.core, c, workspaceId, ids);
+  /** an older version deposited again as the newest */
+  restoreVersion = (c: VaultCaller, id: string, version: number) => restoreVersion(this.core, c, id, version);
   get = (c: VaultCaller, id: string) => getDocument(this.core, c, id);
   update = (c: VaultCaller, id: string, patch: DocumentPatch) => updateDocument(this.core, c, id, patch);
   trash = (c: VaultCaller, id: string) => trashDocument(this.core, c, id);

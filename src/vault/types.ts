@@ -132,3 +132,11 @@ export interface ReportSigner {
   sign(data: Buffer): Promise<Buffer>;
   certificate(): Promise<{ fingerprint: string }>;
 }
+
+/**
+ * User names of the actors who deposited versions (`user:<id>`, `token:<id>`), for display beside
+ * the ids. Ids that belong to no user (the appliance, `local:<os-user>`) are left out.
+ */
+export interface ActorNames {
+  usernames(actorIds: readonly string[]): Promise<Map<string, string>>;
+}

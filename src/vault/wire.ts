@@ -14,7 +14,7 @@ import { vaultJobs } from './jobs.js';
 import { vaultRoutes } from './routes.js';
 import { sealedBlobs } from './sealed.js';
 import { VaultService } from './service.js';
-import type { ReportSigner, RetentionGuard } from './types.js';
+import type { ActorNames, ReportSigner, RetentionGuard } from './types.js';
 
 export interface VaultWiring {
   db: Kysely<Database>;
@@ -27,6 +27,7 @@ export interface VaultWiring {
   alerts: Alerter;
   retention?: RetentionGuard;
   signer?: ReportSigner;
+  actors?: ActorNames;
 }
 
 export interface Vault {
@@ -51,6 +52,7 @@ export function wireVault(o: VaultWiring): Vault {
     alerts: o.alerts,
     ...(o.retention ? { retention: o.retention } : {}),
     ...(o.signer ? { signer: o.signer } : {}),
+    ...(o.actors ? { actors: o.actors } : {}),
   });
   const api: FastifyPluginAsync = async (app) =>
     app.register(vaultRoutes, { vault: service, maxUploadBytes: o.config.maxUploadBytes });

@@ -96,6 +96,8 @@ const EXPECTED: Record<string, Row> = {
   'GET /api/v1/documents/:id/content': wsRead,
   'GET /api/v1/documents/:id/versions': wsRead,
   'POST /api/v1/documents/:id/versions': { ...wsRead, allow: ['owner', 'editor'] },
+  'POST /api/v1/documents/:id/versions/:version/restore': { ...wsRead, allow: ['owner', 'editor'] },
+  'GET /api/v1/workspaces/:workspaceId/documents/archive': wsRead,
   'PATCH /api/v1/documents/:id': { ...wsRead, allow: ['owner', 'editor'] },
   'DELETE /api/v1/documents/:id': { ...wsRead, allow: ['owner', 'editor'] },
   'POST /api/v1/documents/:id/restore': { ...wsRead, allow: ['owner', 'editor'] },
@@ -201,6 +203,15 @@ const REQUESTS: Record<string, (who: Who) => Promise<Req> | Req> = {
   'POST /api/v1/documents/:id/versions': () => raw('v2.txt'),
   'POST /api/v1/workspaces/:workspaceId/documents/search': () => ({ payload: { q: 'matrix' } }),
   'PATCH /api/v1/documents/:id': () => ({ payload: { description: 'seen by the matrix' } }),
+  'POST /api/v1/documents/:id/versions/:version/restore': async () => {
+    const id = await newDoc();
+    await env.https('POST', `/api/v1/documents/${id}/versions`, {
+      headers: { ...s.owner!.headers, ...raw('v2.txt').headers },
+      body: raw('v2.txt').payload as Buffer,
+    });
+    return { url: `/api/v1/documents/${id}/versions/1/restore` };
+  },
+  'GET /api/v1/workspaces/:workspaceId/documents/archive': () => ({ query: { ids: ids.doc! } }),
   'DELETE /api/v1/documents/:id': async () => ({ url: `/api/v1/documents/${await newDoc()}` }),
   'POST /api/v1/documents/:id/restore': async () => {
     const id = await newDoc();
