@@ -13,7 +13,16 @@ import { BackupService, backupJobs, backupRoutes, backupKeyHolder } from './back
 import { AuditService, auditRoutes } from './audit/index.js';
 import { isAppError } from './shared/errors.js';
 import { HsmSealer, TimestampRetrier, openTsaClient } from './seals/index.js';
-import { IncidentService, incidentRoutes } from './incidents/index.js';
+import {
+  IncidentMail,
+  IncidentNotices,
+  IncidentService,
+  alertDraftJob,
+  backupStaleWaitMs,
+  incidentRoutes,
+  noticeRoutes,
+  statusRoutes,
+} from './incidents/index.js';
 import { wireMonitoring, type Alerter, type Monitoring } from './monitoring/index.js';
 import { smtpSender } from './auth/messaging.js';
 import { auditExportHealth, storageHealth } from './monitoring/health.js';
@@ -81,6 +90,10 @@ export interface Appliance {
   backup: BackupService;
   /** the incident register, breach clock, notifications (src/incidents) */
   incidents: IncidentService;
+  /** what users are told: banner, status page */
+  incidentNotices: IncidentNotices;
+  /** e-mails of public updates (absent without an SMTP server) */
+  incidentMail: IncidentMail | undefined;
   /** a person's data: export, erasure, retention, record of processing (src/privacy) */
   privacy: PrivacyService;
   /** closers in reverse order of opening */
@@ -277,10 +290,33 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     keys.rotation.addHolder(backupKeyHolder(db.db)); // a KEK version that wraps a live backup key is never destroyed
     if (config.backup.enabled) for (const j of backupJobs(backup, config.backup.time)) scheduler.register(j);
     api.push(monitoring.api({ scheduler, health: () => health }));
+    const notices = new IncidentNotices({
+      db: db.db,
+      audit,
+      clock,
+      memberIds: (ids) => identity.workspaces.memberIds(ids),
+    });
+    const incidentMail = mailer
+      ? new IncidentMail({
+          notices,
+          mailer,
+          recipient: async (id) => {
+            const r = await identity.users.byId(id);
+            if (!r || r.state !== 'active') return null;
+            return { email: await identity.users.email(r), username: r.username, language: r.language };
+          },
+          everyone: async () => (await identity.users.list()).filter((r) => r.state === 'active').map((r) => r.id),
+          publicUrl: publicUrlOf(config),
+          organisation: config.site.name ?? 'Coffre',
+          log: log.child({ module: 'incidents' }),
+        })
+      : undefined;
+    if (incidentMail) closers.push(() => incidentMail.drain());
     const incidents = new IncidentService({
       db: db.db,
       audit,
       clock,
+      ...(incidentMail ? { onPublicUpdate: (id: string, u: number) => incidentMail.publish(id, u) } : {}),
       existing: {
         workspaces: (ids) => identity.workspaces.existing(ids),
         users: async (ids) =>
@@ -294,6 +330,24 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
         applianceId: config.applianceId,
         organisation: config.site.name ?? '',
       }),
+      noticeRoutes(notices),
+    );
+    root.push(statusRoutes({ notices, organisation: config.site.name ?? 'Coffre', now: () => clock.nowMs() }));
+    scheduler.register(
+      alertDraftJob(
+        incidents,
+        async () =>
+          (await monitoring.alerter.list({ state: 'active', limit: 500 })).map((a) => ({
+            id: a.id,
+            kind: a.kind,
+            severity: a.severity,
+            raisedAt: a.raisedAt,
+          })),
+        () => ({
+          now: clock.nowMs(),
+          minOpenMs: { 'backup.stale': backupStaleWaitMs(config.monitoring.rules.backupAge.hours) },
+        }),
+      ),
     );
 
     if (o.integrityCheck) await dbWatch.check();
@@ -320,6 +374,8 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
       records,
       backup,
       incidents,
+      incidentNotices: notices,
+      incidentMail,
       privacy,
       close: async () => {
         await scheduler.stop(config.http.shutdownGraceMs);

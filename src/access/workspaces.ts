@@ -331,6 +331,20 @@ export class Workspaces {
     );
   }
 
+  /** The ids of the members of these workspaces (the incident register tells them of an incident that affects their workspace). */
+  async memberIds(workspaceIds: readonly string[]): Promise<Set<string>> {
+    if (!workspaceIds.length) return new Set();
+    return new Set(
+      (
+        await this.o.db
+          .selectFrom('workspace_members')
+          .select('user_id')
+          .where('workspace_id', 'in', [...workspaceIds])
+          .execute()
+      ).map((r) => r.user_id),
+    );
+  }
+
   async get(actor: Actor, id: string, source?: AuditSource): Promise<WorkspaceView> {
     const role = await this.require(actor, id, 'workspace:read', source);
     const r = await this.o.db.selectFrom('workspaces').selectAll().where('id', '=', id).executeTakeFirstOrThrow();

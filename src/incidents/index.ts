@@ -11,3 +11,8 @@ export {
 export { incidentRoutes, type IncidentRoutesOptions } from './routes.js';
 export { incidentReport, reportCsv } from './report.js';
 export * from './types.js';
+export { IncidentNotices, type PublicIncident, type Banner } from './notices.js';
+export { noticeRoutes } from './notice-routes.js';
+export { statusRoutes, statusPage } from './status-page.js';
+export { IncidentMail, incidentMail, type Recipient } from './mail.js';
+export { alertDraftJob, draftFromAlerts, backupStaleWaitMs, DRAFT_ALERTS, type DraftTiming } from './alert-drafts.js';

@@ -159,6 +159,16 @@ export class IncidentService {
     return this.get(id);
   }
 
+  /**
+   * A draft opened by an alert, unless one already exists for that alert (one draft per ongoing
+   * condition). Returns the new incident's id, or null when the alert already has its draft.
+   */
+  async draftForAlert(alertId: string, i: CreateInput, actor: string): Promise<string | null> {
+    const had = await this.o.db.selectFrom('incidents').select('id').where('alert_id', '=', alertId).executeTakeFirst();
+    if (had) return null;
+    return (await this.create({ ...i, draft: true, alertId }, actor)).id;
+  }
+
   async edit(id: string, e: EditInput, actor: string, source?: AuditSource): Promise<Incident> {
     const now = this.now();
     const set: Partial<Database['incidents']> = { updated_at: now };

@@ -168,6 +168,10 @@ const EXPECTED: Record<string, Row> = {
   'POST /api/v1/incidents/:id/actions/:actionId/close': { allow: ['admin'] },
   'PUT /api/v1/incidents/:id/affected': { allow: ['admin'] },
   'GET /api/v1/incidents/:id/report': { allow: ['admin', 'auditor'] },
+  'GET /api/v1/incidents/banner': SELF,
+  'POST /api/v1/incidents/:id/ack': SELF,
+  'GET /status': PUBLIC,
+  'GET /status.css': PUBLIC,
   // console (src/console): the read-only settings view
   'GET /api/v1/settings': { allow: ['admin'] },
   // auth (admin-started reset and two-admin recovery)

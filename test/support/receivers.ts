@@ -110,7 +110,7 @@ export async function startSyslogReceiver(): Promise<{
 }
 
 /** decodes a quoted-printable or base64 text/plain part (nodemailer picks one) */
-function decodeBody(raw: string): string {
+export function decodeBody(raw: string): string {
   const [head, ...rest] = raw.split(/\r?\n\r?\n/);
   const body = rest.join('\n\n');
   if (/content-transfer-encoding:\s*base64/i.test(head ?? ''))
