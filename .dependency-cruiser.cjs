@@ -27,9 +27,10 @@ const exceptions = [
   {
     name: 'database-type',
     rule: 'cross-module-internals',
-    from: '^src/db/types\\.ts$',
+    from: '^src/db/(types|schemas)\\.ts$',
     to: '^src/[^/]+/tables\\.ts$',
-    reason: "the Database type joins every module's tables; each module does not yet get a Kysely typed with its own",
+    reason:
+      "the Database type joins every module's tables, and each module's view (db/schemas.ts) joins its own with its named exceptions",
   },
   {
     name: 'cli-internals',

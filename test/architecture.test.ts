@@ -2,6 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import type { BackupDb, VaultDb } from '../src/db/index.js';
 
 // The rules of docs/architecture.md: the import rules through scripts/check-architecture.mjs
 // (dependency-cruiser with .dependency-cruiser.cjs), and `process.env` only in src/config/.
@@ -202,6 +203,34 @@ describe('architecture', () => {
     }
     expect(broken).toEqual([]);
   });
+  it("each module's typed view of the database grants exactly its own tables and the named exceptions", () => {
+    const text = fs.readFileSync(path.join(ROOT, 'src', 'db', 'schemas.ts'), 'utf8');
+    const granted: string[] = [];
+    for (const m of text.matchAll(/export interface (\w+)Schema\s+extends([^{]+)\{/g)) {
+      const mod = m[1]!.toLowerCase();
+      const tables = m[2]!.split(',').map((s) =>
+        s
+          .trim()
+          .replace(/Tables$/, '')
+          .toLowerCase(),
+      );
+      expect(tables).toContain('core');
+      for (const owner of tables) if (owner !== 'core' && owner !== mod) granted.push(`${mod} -> ${owner}`);
+    }
+    expect(granted.length).toBeGreaterThan(0);
+    expect(granted.sort()).toEqual(Object.keys(TABLE_EXCEPTIONS).sort());
+  });
+  // Checked by the type-checker (`npm run lint` type-checks test/): each module's code receives its own
+  // view, and a query on a table outside it does not compile. Were the views widened to the whole
+  // database, these directives would be unused and the type-check would fail.
+  function typedViewsRefuseOtherTables(vault: VaultDb, backup: BackupDb) {
+    // @ts-expect-error the vault's view has no backup tables
+    void vault.selectFrom('backup_targets');
+    // @ts-expect-error the backup module's view has no monitoring tables
+    void backup.selectFrom('alert_outbox');
+    return [vault.selectFrom('vault_documents'), backup.selectFrom('backup_targets')];
+  }
+  void typedViewsRefuseOtherTables;
   it("no module queries another module's tables, apart from the named exceptions, and no exception is stale", () => {
     const owners = tableOwners();
     expect(owners.get('vault_documents')).toBe('vault');

@@ -1,5 +1,5 @@
 import type { Actor } from '../http/index.js';
-import type { Db } from '../db/index.js';
+import type { AccessDb } from '../db/index.js';
 import { AppError, errors } from '../shared/errors.js';
 import {
   isApplianceRole,
@@ -25,7 +25,7 @@ export type Resource = { type: 'appliance' } | { type: 'workspace'; id: string }
  *   appliance permission but no workspace content either.
  */
 export class Policy {
-  constructor(private readonly db: Db) {}
+  constructor(private readonly db: AccessDb) {}
 
   permissionsOf(actor: Actor): Set<PermissionName> {
     const out = new Set<PermissionName>();

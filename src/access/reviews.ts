@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import type { Db } from '../db/index.js';
+import type { AccessDb } from '../db/index.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { Auditor, AuditSource } from '../audit/types.js';
@@ -67,7 +67,7 @@ const DAY = 86_400_000;
 export class AccessReviews {
   constructor(
     private readonly o: {
-      db: Db;
+      db: AccessDb;
       clock: Clock;
       log: Logger;
       audit: Auditor;

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Database, Db } from '../db/index.js';
+import type { AccessSchema, AccessDb } from '../db/index.js';
 import type { Clock } from '../shared/clock.js';
 import type { FieldCipher } from '../keys/types.js';
 import type { Auditor, AuditSource } from '../audit/types.js';
@@ -52,7 +52,7 @@ export interface MemberView {
 export class Workspaces {
   constructor(
     private readonly o: {
-      db: Db;
+      db: AccessDb;
       clock: Clock;
       fields: FieldCipher;
       audit: Auditor;
@@ -258,7 +258,7 @@ export class Workspaces {
   }
 
   /** Z7: at most `maxCreatedPerUser` workspaces created by one person (their sessions and tokens together) */
-  private async checkCreatedCount(trx: Kysely<Database>, actor: Actor): Promise<void> {
+  private async checkCreatedCount(trx: Kysely<AccessSchema>, actor: Actor): Promise<void> {
     const max = this.limits.maxCreatedPerUser;
     if (max === 0 || !actor.userId || actor.kind === 'local') return;
     const uid = actor.userId;
@@ -434,7 +434,7 @@ export class Workspaces {
     return found;
   }
 
-  private async ownerCount(trx: Kysely<Database>, id: string): Promise<number> {
+  private async ownerCount(trx: Kysely<AccessSchema>, id: string): Promise<number> {
     const r = await trx
       .selectFrom('workspace_members')
       .select((eb) => eb.fn.countAll<number>().as('n'))

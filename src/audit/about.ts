@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import type { Database } from '../db/types.js';
+import type { AuditSchema, SharedDb } from '../db/index.js';
 import { rowToRecord } from './db/rows.js';
 import { recordToJson } from './export-format.js';
 import { decodeCursor, encodeCursor, type AuditPage } from './query.js';
@@ -33,7 +33,7 @@ export interface AboutSummaryRow {
 export const ABOUT_MAX_IDS = 5_000;
 const MAX_IDS = ABOUT_MAX_IDS;
 
-function scoped(db: Kysely<Database>, q: AboutQuery) {
+function scoped(db: Kysely<AuditSchema>, q: AboutQuery) {
   if (q.targets.reduce((n, t) => n + t.ids.length, 0) > MAX_IDS)
     throw new RangeError(`at most ${MAX_IDS} targets per query`);
   let s = db.selectFrom('audit_events');
@@ -77,7 +77,7 @@ function scoped(db: Kysely<Database>, q: AboutQuery) {
 
 /** The events about a target, newest first, keyset-paginated on seq like `queryEvents`. */
 export async function eventsAbout(
-  db: Kysely<Database>,
+  db: SharedDb,
   q: AboutQuery,
   page: { limit: number; cursor?: string | undefined },
 ): Promise<AuditPage> {
@@ -94,10 +94,7 @@ export async function eventsAbout(
 }
 
 /** Counts of the events about a target per (actor, action, outcome), with the first and last time. */
-export async function summaryAbout(
-  db: Kysely<Database>,
-  q: AboutQuery,
-): Promise<{ total: number; rows: AboutSummaryRow[] }> {
+export async function summaryAbout(db: SharedDb, q: AboutQuery): Promise<{ total: number; rows: AboutSummaryRow[] }> {
   const rows = await scoped(db, q)
     .select(['actor', 'action', 'outcome'])
     .select((eb) => [

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Database } from '../db/types.js';
+import type { AuditSchema } from '../db/index.js';
 import type { KeyProvider } from '../keys/types.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
@@ -20,7 +20,7 @@ export function checkpointTickMs(intervalMs: number): number {
 }
 
 export interface CheckpointerOptions {
-  db: Kysely<Database>;
+  db: Kysely<AuditSchema>;
   keys: KeyProvider;
   clock: Clock;
   log: Logger;

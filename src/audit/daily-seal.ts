@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Kysely } from 'kysely';
-import type { Database } from '../db/types.js';
+import type { AuditSchema } from '../db/index.js';
 import type { PendingTimestamps, Sealer, Timestamper } from '../seals/index.js';
 import type { Clock } from '../shared/clock.js';
 import { AppError } from '../shared/errors.js';
@@ -16,7 +16,7 @@ export const SEAL_VERSION = 1;
 const DAY = 86_400_000;
 
 export interface DailySealOptions {
-  db: Kysely<Database>;
+  db: Kysely<AuditSchema>;
   sealer: Sealer;
   clock: Clock;
   applianceId: string;

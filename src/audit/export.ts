@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Database } from '../db/types.js';
+import type { AuditSchema } from '../db/index.js';
 import { GENESIS_HASH } from './canonical.js';
 import { exportCheckpoint, rowToCheckpoint } from './checkpoint-format.js';
 import { iterateRecords } from './db/rows.js';
@@ -28,7 +28,7 @@ export interface ExportSummary {
  * back-pressure).
  */
 export async function exportJsonLines(
-  db: Kysely<Database>,
+  db: Kysely<AuditSchema>,
   applianceId: string,
   range: ExportRange,
   write: (line: string) => Promise<void> | void,

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Database } from '../db/types.js';
+import type { AuditSchema } from '../db/index.js';
 import type { KeyProvider } from '../keys/types.js';
 import type { Clock } from '../shared/clock.js';
 import { AppError } from '../shared/errors.js';
@@ -9,7 +9,7 @@ import { readHead } from './db/rows.js';
 import { verifyTrail, type VerifyReport } from './verify.js';
 
 export interface PruneOptions {
-  db: Kysely<Database>;
+  db: Kysely<AuditSchema>;
   keys: KeyProvider;
   clock: Clock;
   auditor: Auditor;

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Database } from '../db/types.js';
+import type { AuditSchema } from '../db/index.js';
 import { AppError } from '../shared/errors.js';
 import { rowToRecord } from './db/rows.js';
 import { recordToJson, type ExportedRecord } from './export-format.js';
@@ -40,7 +40,7 @@ export function decodeCursor(c: string): number {
  * Uses the indexes on (actor, at), (action, at), at, and audit_targets(id, seq).
  */
 export async function queryEvents(
-  db: Kysely<Database>,
+  db: Kysely<AuditSchema>,
   f: AuditFilter,
   page: { limit: number; cursor?: string | undefined },
 ): Promise<AuditPage> {

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Database } from '../db/types.js';
+import type { AuditSchema, SharedDb } from '../db/index.js';
 import type { KeyProvider } from '../keys/types.js';
 import type { AuditConfig } from '../config/sections/audit.js';
 import type { Clock } from '../shared/clock.js';
@@ -23,7 +23,7 @@ import type { JobDefinition } from '../jobs/types.js';
 import { Leases, makeHolderId } from '../jobs/index.js';
 
 export interface AuditServiceOptions {
-  db: Kysely<Database>;
+  db: Kysely<AuditSchema>;
   keys: KeyProvider;
   clock: Clock;
   log: Logger;
@@ -130,7 +130,7 @@ export class AuditService implements Auditor {
     });
   }
 
-  record(trx: Kysely<Database>, e: AuditEvent): Promise<void> {
+  record(trx: SharedDb, e: AuditEvent): Promise<void> {
     return this.auditor.record(trx, e);
   }
 

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Database } from '../db/types.js';
+import type { AuditSchema, SharedDb } from '../db/index.js';
 
 /** Where a request came from. */
 export interface AuditSource {
@@ -31,6 +31,6 @@ export interface AuditEvent {
  * is released; denials and failed logins have no other change to join).
  */
 export interface Auditor {
-  record(trx: Kysely<Database>, e: AuditEvent): Promise<void>;
+  record(trx: SharedDb, e: AuditEvent): Promise<void>;
   recordNow(e: AuditEvent): Promise<void>;
 }

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Database } from '../db/types.js';
+import type { AuditSchema } from '../db/index.js';
 import type { KeyProvider } from '../keys/types.js';
 import { canonicalEncoding, chainHash, GENESIS_HASH, type AuditRecord } from './canonical.js';
 import { checkpointEncoding, rowToCheckpoint, type Checkpoint } from './checkpoint-format.js';
@@ -40,7 +40,7 @@ export interface CheckpointCadence {
 }
 
 export interface VerifyOptions {
-  db: Kysely<Database>;
+  db: Kysely<AuditSchema>;
   applianceId: string;
   /** when given, every checkpoint's MAC is checked inside the HSM */
   keys?: KeyProvider;

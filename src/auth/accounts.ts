@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Database } from '../db/index.js';
+import type { AuthSchema } from '../db/index.js';
 import type { AuthDeps, Source } from './deps.js';
 import type { UserDirectory, UserRow } from './users.js';
 import type { PasswordHasher } from './passwords/hasher.js';
@@ -184,7 +184,7 @@ export class AccountService {
   }
 
   /** removes every workspace membership of a user (returns the workspace ids) */
-  private async stripMemberships(trx: Kysely<Database>, userId: string): Promise<string[]> {
+  private async stripMemberships(trx: Kysely<AuthSchema>, userId: string): Promise<string[]> {
     const rows = await trx
       .selectFrom('workspace_members')
       .select('workspace_id')
@@ -547,7 +547,7 @@ export class AccountService {
     user: UserRow,
     createdBy: string,
     audit: { action: string; by: string; source: Source; targets: Record<string, string> },
-    also?: (trx: Kysely<Database>, linkId: string) => Promise<void>,
+    also?: (trx: Kysely<AuthSchema>, linkId: string) => Promise<void>,
   ): Promise<{ mailed: boolean; resetUrl?: string; expiresAt: number }> {
     const link = await this.d.db.transaction().execute(async (trx) => {
       const l = await this.p.links.issue(trx, user.id, 'reset', createdBy);

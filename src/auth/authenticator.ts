@@ -3,7 +3,7 @@ import type { Actor, Authenticator } from '../http/index.js';
 import type { Auditor } from '../audit/types.js';
 import type { Policy } from '../access/index.js';
 import type { Clock } from '../shared/clock.js';
-import type { Db } from '../db/index.js';
+import type { AuthDb } from '../db/index.js';
 import { errors } from '../shared/errors.js';
 import { auditSource } from '../audit/index.js';
 import { SESSION_COOKIE, csrfTokenFor, readCookie, type SessionStore } from './sessions.js';
@@ -38,7 +38,7 @@ declare module 'fastify' {
 export class SessionAuthenticator implements Authenticator {
   constructor(
     private readonly o: {
-      db: Db;
+      db: AuthDb;
       clock: Clock;
       sessions: SessionStore;
       tokens: ApiTokens;

@@ -1,4 +1,4 @@
-import type { Db } from '../db/index.js';
+import type { AuthDb } from '../db/index.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { FieldCipher } from '../keys/types.js';
@@ -8,7 +8,7 @@ import type { AuthConfig } from '../config/sections/auth.js';
 
 /** What the identity services share (built once in wire.ts). */
 export interface AuthDeps {
-  db: Db;
+  db: AuthDb;
   clock: Clock;
   log: Logger;
   fields: FieldCipher;

@@ -23,6 +23,7 @@ export function checkFirstAdminArgs(admin: string | undefined, email: string | u
  */
 export async function createFirstAdmin(o: {
   config: Config;
+  /** The whole database: this composes keys, audit and identity, as main.ts does. */
   db: Db;
   clock: Clock;
   log: Logger;

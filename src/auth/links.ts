@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Database } from '../db/index.js';
+import type { AuthSchema } from '../db/index.js';
 import type { Clock } from '../shared/clock.js';
 import { newId, randomToken, sha256 } from './secrets.js';
 
@@ -30,7 +30,7 @@ export class Links {
   }
 
   async issue(
-    trx: Kysely<Database>,
+    trx: Kysely<AuthSchema>,
     userId: string,
     purpose: LinkPurpose,
     by: string,
@@ -66,7 +66,7 @@ export class Links {
 
   /** the live link's row for a token, without consuming it */
   async peek(
-    db: Kysely<Database>,
+    db: Kysely<AuthSchema>,
     purpose: LinkPurpose,
     token: string,
   ): Promise<{ id: string; userId: string; createdBy: string } | undefined> {
@@ -83,7 +83,7 @@ export class Links {
   }
 
   /** consumes the link; true for exactly one caller */
-  async consume(trx: Kysely<Database>, id: string): Promise<boolean> {
+  async consume(trx: Kysely<AuthSchema>, id: string): Promise<boolean> {
     const now = this.clock.nowMs();
     const r = await trx
       .updateTable('one_time_links')
@@ -96,7 +96,7 @@ export class Links {
     return Number(r.numUpdatedRows) === 1;
   }
 
-  async voidOne(trx: Kysely<Database>, id: string): Promise<void> {
+  async voidOne(trx: Kysely<AuthSchema>, id: string): Promise<void> {
     await trx
       .updateTable('one_time_links')
       .set({ voided_at: this.clock.nowMs() })
@@ -106,7 +106,7 @@ export class Links {
       .execute();
   }
 
-  async voidAll(trx: Kysely<Database>, userId: string): Promise<void> {
+  async voidAll(trx: Kysely<AuthSchema>, userId: string): Promise<void> {
     await trx
       .updateTable('one_time_links')
       .set({ voided_at: this.clock.nowMs() })

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { Kysely } from 'kysely';
 import * as OTPAuth from 'otpauth';
-import type { Database, Db } from '../db/index.js';
+import type { AuthSchema, AuthDb } from '../db/index.js';
 import type { Clock } from '../shared/clock.js';
 import type { FieldCipher } from '../keys/types.js';
 import type { UserRow } from './users.js';
@@ -40,7 +40,7 @@ const RECOVERY_ALPHABET = 'abcdefghjkmnpqrstuvwxyz23456789';
  */
 export class SecondFactor {
   constructor(
-    private readonly db: Db,
+    private readonly db: AuthDb,
     private readonly clock: Clock,
     private readonly fields: FieldCipher,
     private readonly cfg: MfaConfig,
@@ -86,7 +86,7 @@ export class SecondFactor {
   }
 
   /** 10 recovery codes (50 bits each); only their SHA-256 is stored; the old ones are deleted */
-  async newRecoveryCodes(trx: Kysely<Database>, userId: string): Promise<string[]> {
+  async newRecoveryCodes(trx: Kysely<AuthSchema>, userId: string): Promise<string[]> {
     const codes = Array.from({ length: 10 }, () => {
       const b = crypto.randomBytes(10);
       const s = [...b].map((x) => RECOVERY_ALPHABET[x % RECOVERY_ALPHABET.length]).join('');
@@ -119,7 +119,7 @@ export class SecondFactor {
 
   /** M2: a challenge for one login attempt; for e-mail/SMS, also the code to deliver */
   async createChallenge(
-    trx: Kysely<Database>,
+    trx: Kysely<AuthSchema>,
     userId: string,
     method: string,
     purpose: 'session' | 'token',

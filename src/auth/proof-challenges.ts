@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import type { Db } from '../db/index.js';
+import type { AuthDb } from '../db/index.js';
 import type { Clock } from '../shared/clock.js';
 import { proofHolds } from './proof.js';
 import { randomToken, sha256 } from './secrets.js';
@@ -27,7 +27,7 @@ const SHAPE = /^(\d{1,2})\.(\d{13})\.([A-Za-z0-9_-]{16})\.([A-Za-z0-9_-]{22})$/;
 export class ProofChallenges {
   private key: Promise<Buffer> | undefined;
   constructor(
-    private readonly db: Db,
+    private readonly db: AuthDb,
     private readonly clock: Clock,
     private readonly keyOf: () => Promise<Buffer>,
   ) {}

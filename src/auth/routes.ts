@@ -6,7 +6,7 @@ import type { UserDirectory } from './users.js';
 import type { SessionStore } from './sessions.js';
 import { ApiTokens } from './tokens.js';
 import type { Auditor } from '../audit/types.js';
-import type { Db } from '../db/index.js';
+import type { AuthDb } from '../db/index.js';
 import { userView } from './users.js';
 import { LANGUAGES, type Language } from '../shared/i18n/index.js';
 import { sourceOf } from './authenticator.js';
@@ -35,7 +35,7 @@ import { authErrors } from './errors.js';
 import { OPT_IN_SCOPES, ROLE_PERMISSIONS, isApplianceRole } from '../access/index.js';
 
 export interface AuthRouteDeps {
-  db: Db;
+  db: AuthDb;
   login: LoginService;
   accounts: AccountService;
   users: UserDirectory;

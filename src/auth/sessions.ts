@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { Database, Db } from '../db/index.js';
+import type { AuthSchema, AuthDb } from '../db/index.js';
 import type { Clock } from '../shared/clock.js';
 import { newId, randomToken, sha256 } from './secrets.js';
 
@@ -62,7 +62,7 @@ export function readCookie(header: string | undefined, name: string): string | u
  */
 export class SessionStore {
   constructor(
-    private readonly db: Db,
+    private readonly db: AuthDb,
     private readonly clock: Clock,
     private readonly cfg: SessionConfig,
   ) {}
@@ -72,7 +72,7 @@ export class SessionStore {
   }
 
   async create(
-    trx: Kysely<Database>,
+    trx: Kysely<AuthSchema>,
     userId: string,
     source: { ip?: string | undefined; userAgent?: string | undefined },
   ): Promise<{ id: string; secret: string; csrfToken: string; expiresAt: number }> {
@@ -147,7 +147,7 @@ export class SessionStore {
   }
 
   /** ends one session; returns whether it was live */
-  async end(trx: Kysely<Database>, id: string, reason: string, userId?: string): Promise<boolean> {
+  async end(trx: Kysely<AuthSchema>, id: string, reason: string, userId?: string): Promise<boolean> {
     let q = trx
       .updateTable('sessions')
       .set({ ended_at: this.clock.nowMs(), end_reason: reason })
@@ -158,7 +158,7 @@ export class SessionStore {
   }
 
   /** ends every live session of a user (but `except`); returns how many */
-  async endAll(trx: Kysely<Database>, userId: string, reason: string, except?: string): Promise<number> {
+  async endAll(trx: Kysely<AuthSchema>, userId: string, reason: string, except?: string): Promise<number> {
     let q = trx
       .updateTable('sessions')
       .set({ ended_at: this.clock.nowMs(), end_reason: reason })

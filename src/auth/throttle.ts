@@ -1,4 +1,4 @@
-import type { Db } from '../db/index.js';
+import type { AuthDb } from '../db/index.js';
 import type { Clock } from '../shared/clock.js';
 import { sha256 } from './secrets.js';
 
@@ -57,7 +57,7 @@ export class LoginThrottle {
   /** recent proof demands by (account, address), for clients without a device cookie: see `recentDemand` */
   private readonly demands = new Map<string, { bits: number; until: number; userId: string | undefined }>();
   constructor(
-    private readonly db: Db,
+    private readonly db: AuthDb,
     private readonly clock: Clock,
     private readonly cfg: ThrottleConfig,
   ) {}

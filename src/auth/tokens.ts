@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Database, Db } from '../db/index.js';
+import type { AuthSchema, AuthDb } from '../db/index.js';
 import type { Clock } from '../shared/clock.js';
 import { AppError, errors } from '../shared/errors.js';
 import { ALL_PERMISSIONS } from '../access/index.js';
@@ -29,7 +29,7 @@ export interface TokenConfig {
  */
 export class ApiTokens {
   constructor(
-    private readonly db: Db,
+    private readonly db: AuthDb,
     private readonly clock: Clock,
     private readonly cfg: TokenConfig,
   ) {}
@@ -63,7 +63,7 @@ export class ApiTokens {
   }
 
   async create(
-    trx: Kysely<Database>,
+    trx: Kysely<AuthSchema>,
     userId: string,
     o: { name: string; scopes: readonly string[]; ttlDays?: number | undefined },
   ): Promise<{ token: string; view: TokenView }> {
@@ -123,7 +123,7 @@ export class ApiTokens {
     return r ? toView(r) : undefined;
   }
 
-  async revoke(trx: Kysely<Database>, id: string, by: string, userId?: string): Promise<boolean> {
+  async revoke(trx: Kysely<AuthSchema>, id: string, by: string, userId?: string): Promise<boolean> {
     let q = trx
       .updateTable('api_tokens')
       .set({ revoked_at: this.clock.nowMs(), revoked_by: by })
@@ -133,7 +133,7 @@ export class ApiTokens {
     return Number((await q.executeTakeFirst()).numUpdatedRows) === 1;
   }
 
-  async revokeAll(trx: Kysely<Database>, userId: string, by: string): Promise<number> {
+  async revokeAll(trx: Kysely<AuthSchema>, userId: string, by: string): Promise<number> {
     const r = await trx
       .updateTable('api_tokens')
       .set({ revoked_at: this.clock.nowMs(), revoked_by: by })
@@ -145,7 +145,7 @@ export class ApiTokens {
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString());
-function toView(r: Database['api_tokens']): TokenView {
+function toView(r: AuthSchema['api_tokens']): TokenView {
   return {
     id: r.id,
     userId: r.user_id,

@@ -1,5 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
-import type { Database, Db } from '../db/index.js';
+import type { AuthSchema, AuthDb } from '../db/index.js';
 import type { FieldCipher } from '../keys/types.js';
 import type { AuthTables } from './tables.js';
 import { normaliseEmail, normalisePhone, normaliseUsername } from './username.js';
@@ -56,11 +56,11 @@ export function userView(r: UserRow): UserView {
  */
 export class UserDirectory {
   constructor(
-    private readonly db: Db,
+    private readonly db: AuthDb,
     private readonly fields: FieldCipher,
   ) {}
 
-  async byId(id: string, trx: Kysely<Database> = this.db): Promise<UserRow | undefined> {
+  async byId(id: string, trx: Kysely<AuthSchema> = this.db): Promise<UserRow | undefined> {
     return trx.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
   }
 

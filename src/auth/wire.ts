@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import type { Db } from '../db/index.js';
+import type { AuthDb } from '../db/index.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { FieldCipher, KeyProvider } from '../keys/types.js';
@@ -35,7 +35,7 @@ import type { JobDefinition } from '../jobs/index.js';
 import { notices } from './notices.js';
 
 export interface IdentityOptions {
-  db: Db;
+  db: AuthDb;
   clock: Clock;
   log: Logger;
   fields: FieldCipher;

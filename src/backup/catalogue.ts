@@ -1,11 +1,11 @@
 import type { Kysely, Selectable } from 'kysely';
-import type { Database } from '../db/types.js';
+import type { BackupSchema } from '../db/index.js';
 import type { WrappedKey } from '../keys/types.js';
 import { wrappedToJson } from './format.js';
 import type { BackupTables } from './tables.js';
 import type { TargetSpec } from './targets/types.js';
 
-/** Database access of the backup catalogue (tables.ts). Plain functions over a Kysely (or a transaction). */
+/** BackupSchema access of the backup catalogue (tables.ts). Plain functions over a Kysely (or a transaction). */
 
 export type TargetRow = Selectable<BackupTables['backup_targets']>;
 export type BackupRow = Selectable<BackupTables['backups']>;
@@ -47,16 +47,16 @@ export const specOf = (t: TargetInfo): TargetSpec => ({
   passwordFile: t.passwordFile,
 });
 
-export async function listTargets(db: Kysely<Database>): Promise<TargetInfo[]> {
+export async function listTargets(db: Kysely<BackupSchema>): Promise<TargetInfo[]> {
   return (await db.selectFrom('backup_targets').selectAll().orderBy('name').execute()).map(targetFromRow);
 }
 
-export async function getTarget(db: Kysely<Database>, name: string): Promise<TargetInfo | null> {
+export async function getTarget(db: Kysely<BackupSchema>, name: string): Promise<TargetInfo | null> {
   const r = await db.selectFrom('backup_targets').selectAll().where('name', '=', name).executeTakeFirst();
   return r ? targetFromRow(r) : null;
 }
 
-export async function insertTarget(db: Kysely<Database>, t: TargetInfo): Promise<void> {
+export async function insertTarget(db: Kysely<BackupSchema>, t: TargetInfo): Promise<void> {
   await db
     .insertInto('backup_targets')
     .values({
@@ -75,7 +75,7 @@ export async function insertTarget(db: Kysely<Database>, t: TargetInfo): Promise
     .execute();
 }
 
-export async function listEscrow(db: Kysely<Database>): Promise<EscrowRow[]> {
+export async function listEscrow(db: Kysely<BackupSchema>): Promise<EscrowRow[]> {
   return db.selectFrom('backup_escrow_keys').selectAll().orderBy('created_at').execute();
 }
 
@@ -123,7 +123,7 @@ export const encodeWrapped = (w: WrappedKey): string => JSON.stringify(wrappedTo
  * Live backup session keys under each KEK version, for key rotation (a version that still wraps
  * one is never destroyed): every format-1 backup whose catalogue row still holds its wrapped key.
  */
-export function backupKeyHolder(db: Kysely<Database>): {
+export function backupKeyHolder(db: Kysely<BackupSchema>): {
   name: string;
   countUnder(kekVersion: number): Promise<number>;
 } {
@@ -138,12 +138,12 @@ export function backupKeyHolder(db: Kysely<Database>): {
   };
 }
 
-export async function getBackupRow(db: Kysely<Database>, id: string): Promise<BackupRow | undefined> {
+export async function getBackupRow(db: Kysely<BackupSchema>, id: string): Promise<BackupRow | undefined> {
   return db.selectFrom('backups').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
 export async function listBackups(
-  db: Kysely<Database>,
+  db: Kysely<BackupSchema>,
   o: { target?: string; includeDeleted?: boolean } = {},
 ): Promise<BackupInfo[]> {
   let q = db.selectFrom('backups').selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc');
@@ -153,7 +153,7 @@ export async function listBackups(
 }
 
 export async function recordCheck(
-  db: Kysely<Database>,
+  db: Kysely<BackupSchema>,
   c: {
     backupId: string;
     kind: string;
@@ -178,7 +178,7 @@ export async function recordCheck(
     .execute();
 }
 
-export async function lastChecks(db: Kysely<Database>, backupId: string, limit = 10) {
+export async function lastChecks(db: Kysely<BackupSchema>, backupId: string, limit = 10) {
   return db
     .selectFrom('backup_checks')
     .selectAll()

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { sql, type Kysely } from 'kysely';
 import { readSecretFile } from '../config/index.js';
-import type { Database } from '../db/index.js';
+import type { BackupSchema } from '../db/index.js';
 import type { Alert } from '../monitoring/types.js';
 import { describeHolder, Leases, makeHolderId, type LeaseHolder } from '../jobs/index.js';
 import { specOf, type TargetInfo } from './catalogue.js';
@@ -38,7 +38,7 @@ export class BackupCore {
   get cfg() {
     return this.d.config.backup;
   }
-  get db(): Kysely<Database> {
+  get db(): Kysely<BackupSchema> {
     return this.d.db.db;
   }
   get scratch(): string {

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { sql, type Kysely } from 'kysely';
 import { CONFIG_FILE, validateConfig } from '../config/index.js';
-import { migrateToLatest, openDatabase, type Database } from '../db/index.js';
+import { migrateToLatest, openDatabase, type BackupSchema } from '../db/index.js';
 import { makeSelfSigned } from '../http/index.js';
 import { DataKeyFieldCipher, type DataKeys, type KeyProvider } from '../keys/index.js';
 import { EncryptedBlobs } from '../blobs/index.js';
@@ -271,7 +271,7 @@ function writeAtomic(file: string, text: string): void {
 /** Read-only data keys over a restored database, unwrapped by the HSM (restore drill). */
 class RestoredDataKeys implements DataKeys {
   constructor(
-    private readonly db: Kysely<Database>,
+    private readonly db: Kysely<BackupSchema>,
     private readonly keys: KeyProvider,
   ) {}
   async create(): Promise<never> {

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Kysely } from 'kysely';
-import type { Database } from '../db/index.js';
+import type { BackupSchema } from '../db/index.js';
 import { isAppError } from '../shared/errors.js';
 import { exportCheckpoint } from '../audit/index.js';
 import { listTargets, recordCheck, type TargetInfo } from './catalogue.js';
@@ -473,7 +473,7 @@ async function archiveMembers(c: BackupCore, snapFile: string): Promise<MemberSo
 }
 
 /** The latest audit checkpoints of the snapshot, in the audit module's export form. */
-async function checkpoints(c: BackupCore, db: Kysely<Database>): Promise<Record<string, unknown>[]> {
+async function checkpoints(c: BackupCore, db: Kysely<BackupSchema>): Promise<Record<string, unknown>[]> {
   const rows = await db.selectFrom('audit_checkpoints').selectAll().orderBy('seq', 'desc').limit(16).execute();
   return rows.map((r) =>
     exportCheckpoint({

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { sql, type Kysely } from 'kysely';
-import type { Database } from '../db/types.js';
+import type { BackupSchema } from '../db/index.js';
 import { openDatabase, type DatabaseHandle } from '../db/index.js';
 import { backupErrors } from './errors.js';
 
@@ -52,14 +52,14 @@ export function openSnapshot(file: string): DatabaseHandle {
 }
 
 /** `PRAGMA integrity_check` on a restored or downloaded snapshot: the problems, empty when sound. */
-export async function integrityProblems(db: Kysely<Database>): Promise<string[]> {
+export async function integrityProblems(db: Kysely<BackupSchema>): Promise<string[]> {
   const r = await sql<{ integrity_check: string }>`PRAGMA integrity_check`.execute(db);
   const lines = r.rows.map((x) => x.integrity_check);
   return lines.length === 1 && lines[0] === 'ok' ? [] : lines.slice(0, 20);
 }
 
 /** The newest applied migration: the schema version recorded in the manifest. */
-export async function schemaVersion(db: Kysely<Database>): Promise<string> {
+export async function schemaVersion(db: Kysely<BackupSchema>): Promise<string> {
   const r = await sql<{ name: string }>`SELECT name FROM coffre_migrations ORDER BY name DESC LIMIT 1`.execute(db);
   return r.rows[0]?.name ?? 'none';
 }

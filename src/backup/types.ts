@@ -3,7 +3,7 @@ import type { BackupConfig } from '../config/sections/backup.js';
 import type { KeysConfig } from '../config/sections/keys.js';
 import type { SiteConfig } from '../config/sections/site.js';
 import type { StorageConfig } from '../config/sections/storage.js';
-import type { Database, DatabaseHandle } from '../db/index.js';
+import type { BackupSchema, DatabaseHandle, SharedDb } from '../db/index.js';
 import type { Auditor } from '../audit/types.js';
 import type { Alerter } from '../monitoring/types.js';
 import type { KeyProvider } from '../keys/types.js';
@@ -37,7 +37,7 @@ export interface BackupDeps {
   /** the raw blob store (encrypted blobs as stored, not the decrypting wrapper) */
   blobs: BlobStore;
   /** the blob ids a (snapshot) database references: the vault's `referencedBlobIds` */
-  blobRefs: (snapshot: Kysely<Database>) => AsyncIterable<string>;
+  blobRefs: (snapshot: SharedDb) => AsyncIterable<string>;
   audit: Auditor;
   /**
    * The audit module's `exportCheckpoints()`: MACs the trail's head in the HSM when records were

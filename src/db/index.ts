@@ -3,3 +3,4 @@ export type { CoreTables } from './tables.js';
 export { scrubDeleted, type ScrubResult } from './scrub.js';
 export { openDatabase, type DatabaseHandle } from './connect.js';
 export { migrateToLatest, pendingMigrations, MIGRATIONS_DIR } from './migrate.js';
+export type * from './schemas.js';

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { Database } from '../db/types.js';
+import type { IncidentsSchema } from '../db/index.js';
 import type { Auditor, AuditSource } from '../audit/types.js';
 import type { Clock } from '../shared/clock.js';
 import { AppError } from '../shared/errors.js';
@@ -85,7 +85,7 @@ export interface UpdateInput {
 }
 
 export interface IncidentServiceOptions {
-  db: Kysely<Database>;
+  db: Kysely<IncidentsSchema>;
   audit: Auditor;
   clock: Clock;
   /** which of these ids exist (workspaces: the access module; users: the auth module) */
@@ -171,7 +171,7 @@ export class IncidentService {
 
   async edit(id: string, e: EditInput, actor: string, source?: AuditSource): Promise<Incident> {
     const now = this.now();
-    const set: Partial<Database['incidents']> = { updated_at: now };
+    const set: Partial<IncidentsSchema['incidents']> = { updated_at: now };
     if (e.title !== undefined) set.title = text(e.title, 'title', 200);
     if (e.severity !== undefined) set.severity = e.severity;
     if (e.detectedAt !== undefined) {

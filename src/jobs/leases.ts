@@ -1,6 +1,6 @@
 import os from 'node:os';
 import crypto from 'node:crypto';
-import type { Db } from '../db/index.js';
+import type { JobsDb } from '../db/index.js';
 import type { Clock } from '../shared/clock.js';
 
 /** Identifies this process as a lease holder: `<host>:<pid>:<random>`. */
@@ -53,7 +53,7 @@ export class Leases {
   private readonly mine = new Set<string>();
 
   constructor(
-    private readonly db: Db,
+    private readonly db: JobsDb,
     private readonly clock: Clock,
     readonly holder: string,
     private readonly ttlMs: number,

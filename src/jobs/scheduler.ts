@@ -1,5 +1,5 @@
 import type { Selectable } from 'kysely';
-import type { Db } from '../db/index.js';
+import type { JobsDb } from '../db/index.js';
 import type { CoreTables } from '../db/index.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
@@ -9,7 +9,7 @@ import { describeHolder, Leases, makeHolderId, type LeaseHolder } from './leases
 import type { JobDefinition, JobProgress, JobRunDetail, JobRunRecord, JobTrigger } from './types.js';
 
 export interface SchedulerOptions {
-  db: Db;
+  db: JobsDb;
   clock: Clock;
   log: Logger;
   timeZone: string;

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { Database } from '../db/types.js';
+import type { KeysSchema } from '../db/index.js';
 import { scrubDeleted } from '../db/index.js';
 import type { Clock } from '../shared/clock.js';
 import { keysErrors } from './errors.js';
@@ -10,7 +10,7 @@ import type { DataKeys, KeyProvider, WrappedKey } from './types.js';
 const KEY_ID = /^dk_[A-Za-z0-9_-]{22}$/;
 export const isDataKeyId = (s: string): boolean => KEY_ID.test(s);
 
-type Row = Database['data_keys'];
+type Row = KeysSchema['data_keys'];
 
 export const toWrapped = (r: Pick<Row, 'kek_label' | 'kek_version' | 'mechanism' | 'wrapped'>): WrappedKey => ({
   kekLabel: r.kek_label,
@@ -29,7 +29,7 @@ export class DbDataKeys implements DataKeys {
   private readonly names = new Map<string, string>();
 
   constructor(
-    private readonly db: Kysely<Database>,
+    private readonly db: Kysely<KeysSchema>,
     private readonly provider: KeyProvider,
     private readonly cache: DekCache,
     private readonly clock: Clock,

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { KeysConfig } from '../config/sections/keys.js';
-import type { Database } from '../db/types.js';
+import type { KeysSchema } from '../db/index.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { HealthCheck } from '../http/index.js';
@@ -63,7 +63,7 @@ export function keysHealthCheck(provider: Pick<KeyProvider, 'health'>): HealthCh
 
 export async function openKeys(o: {
   config: KeysConfig;
-  db: Kysely<Database>;
+  db: Kysely<KeysSchema>;
   clock: Clock;
   log?: Logger;
 }): Promise<Keys> {

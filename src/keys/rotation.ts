@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Database } from '../db/types.js';
+import type { KeysSchema } from '../db/index.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import { isAppError } from '../shared/errors.js';
@@ -69,7 +69,7 @@ export class KeyRotation {
   private readonly holders: WrappedKeyHolder[] = [];
 
   constructor(
-    private readonly db: Kysely<Database>,
+    private readonly db: Kysely<KeysSchema>,
     private readonly provider: AdminKeyProvider,
     private readonly clock: Clock,
     private readonly o: { graceDays: number; batchSize?: number; concurrency?: number; log?: Logger | undefined },

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { Database } from '../db/types.js';
+import type { MonitoringSchema } from '../db/index.js';
 import type { Auditor } from '../audit/types.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
@@ -14,7 +14,7 @@ export type Severity = Alert['severity'];
 const RANK: Record<Severity, number> = { info: 0, warning: 1, critical: 2 };
 
 export interface DbAlerterOptions {
-  db: Kysely<Database>;
+  db: Kysely<MonitoringSchema>;
   audit: Auditor;
   clock: Clock;
   log: Logger;

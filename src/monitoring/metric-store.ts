@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import type { Database } from '../db/types.js';
+import type { MonitoringSchema } from '../db/index.js';
 
 export const MINUTE = 60_000;
 export const COARSE = 15 * MINUTE;
@@ -28,7 +28,7 @@ export const labelKey = (labels: Record<string, string> | undefined): string =>
  * and deletes what is older than the retention. Runs on SQLite and PostgreSQL.
  */
 export class MetricStore {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(private readonly db: Kysely<MonitoringSchema>) {}
 
   async write(samples: readonly Sample[], at: number): Promise<void> {
     const bucket = Math.floor(at / MINUTE) * MINUTE;

@@ -1,12 +1,12 @@
 import type { Kysely, Transaction } from 'kysely';
-import type { Database } from '../db/types.js';
+import type { MonitoringSchema } from '../db/index.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import { AppError } from '../shared/errors.js';
 import type { AlertChannel, AlertNotice } from './types.js';
 
 export interface OutboxOptions {
-  db: Kysely<Database>;
+  db: Kysely<MonitoringSchema>;
   clock: Clock;
   log: Logger;
   channels: readonly AlertChannel[];
@@ -46,7 +46,7 @@ export class AlertOutbox {
   }
 
   /** Queues a notice for each channel (inside the caller's transaction). */
-  async enqueue(trx: Transaction<Database>, notice: AlertNotice, channels: readonly string[]): Promise<void> {
+  async enqueue(trx: Transaction<MonitoringSchema>, notice: AlertNotice, channels: readonly string[]): Promise<void> {
     const now = this.o.clock.nowMs();
     for (const channel of channels) {
       const row = await trx

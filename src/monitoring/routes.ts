@@ -14,7 +14,7 @@ import type { DbAlerter } from './alerter.js';
 import { COARSE, MINUTE, type MetricStore } from './metric-store.js';
 import type { Sampler } from './sampler.js';
 import type { Kysely } from 'kysely';
-import type { Database } from '../db/types.js';
+import type { MonitoringSchema } from '../db/index.js';
 
 const tags = ['monitoring'];
 const ErrorReply = Type.Object({
@@ -79,7 +79,7 @@ const RunSchema = Type.Object(
 );
 
 export interface MonitoringRoutesOptions {
-  db: Kysely<Database>;
+  db: Kysely<MonitoringSchema>;
   clock: Clock;
   alerter: DbAlerter;
   store: MetricStore;

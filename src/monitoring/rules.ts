@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import type { Database } from '../db/types.js';
+import type { MonitoringSchema } from '../db/index.js';
 import type { MonitoringConfig } from '../config/sections/monitoring.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
@@ -23,7 +23,7 @@ export interface RuleInputs {
 }
 
 export interface RuleEngineOptions {
-  db: Kysely<Database>;
+  db: Kysely<MonitoringSchema>;
   clock: Clock;
   log: Logger;
   alerts: Alerter;

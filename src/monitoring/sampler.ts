@@ -6,7 +6,7 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Kysely } from 'kysely';
-import type { Database } from '../db/types.js';
+import type { MonitoringSchema } from '../db/index.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import { routeGroup } from '../http/groups.js';
@@ -121,7 +121,7 @@ export class HttpStats {
 }
 
 export interface SamplerOptions {
-  db: Kysely<Database>;
+  db: Kysely<MonitoringSchema>;
   clock: Clock;
   log: Logger;
   store: MetricStore;

@@ -4,7 +4,7 @@ import { Registry } from 'prom-client';
 import type { Kysely } from 'kysely';
 import type { Config } from '../config/index.js';
 import { readSecretFile } from '../config/index.js';
-import type { Database } from '../db/types.js';
+import type { MonitoringSchema } from '../db/index.js';
 import type { Auditor } from '../audit/types.js';
 import type { HealthCheck } from '../http/index.js';
 import type { JobDefinition } from '../jobs/types.js';
@@ -28,7 +28,7 @@ const RULES_LEASE = 'monitoring.rules';
 
 export interface MonitoringOptions {
   config: Config;
-  db: Kysely<Database>;
+  db: Kysely<MonitoringSchema>;
   clock: Clock;
   log: Logger;
   audit: Auditor;

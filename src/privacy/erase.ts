@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { Database } from '../db/index.js';
+import type { PrivacySchema } from '../db/index.js';
 import type { UserRow } from '../auth/index.js';
 import { ERASED_NAME, personalKeyName } from '../auth/index.js';
 import type { AuditSource } from '../audit/index.js';
@@ -97,7 +97,7 @@ export class Erasure {
     return u;
   }
 
-  private async soleOwned(db: Kysely<Database>, userId: string): Promise<string[]> {
+  private async soleOwned(db: Kysely<PrivacySchema>, userId: string): Promise<string[]> {
     const owned = await db
       .selectFrom('workspace_members')
       .select('workspace_id')
@@ -332,7 +332,7 @@ export class Erasure {
   }
 
   /** alert texts that name the person: the name becomes "erased user" (alerts and their queued notices) */
-  private async scrubAlerts(trx: Kysely<Database>, u: UserRow): Promise<void> {
+  private async scrubAlerts(trx: Kysely<PrivacySchema>, u: UserRow): Promise<void> {
     const rows = await trx
       .selectFrom('alerts')
       .select(['id', 'message'])

@@ -1,6 +1,6 @@
 import { ZipArchive } from 'archiver';
 import type { Kysely } from 'kysely';
-import type { Database } from '../db/index.js';
+import type { PrivacySchema } from '../db/index.js';
 import type { FieldCipher } from '../keys/types.js';
 import type { UserDirectory, UserRow } from '../auth/index.js';
 import { recordToJson, rowToRecord, type ExportedRecord } from '../audit/index.js';
@@ -68,7 +68,7 @@ export interface PersonExport {
  * audits the export before it hands the result out.
  */
 export async function collectPerson(
-  o: { db: Kysely<Database>; fields: FieldCipher; users: UserDirectory; now: number },
+  o: { db: Kysely<PrivacySchema>; fields: FieldCipher; users: UserDirectory; now: number },
   user: UserRow,
 ): Promise<PersonExport> {
   const { db, users } = o;

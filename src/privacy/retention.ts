@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Database } from '../db/index.js';
+import type { PrivacySchema } from '../db/index.js';
 import type { PrivacyConfig } from '../config/sections/privacy.js';
 
 const DAY = 86_400_000;
@@ -20,7 +20,7 @@ export interface RetentionResult {
  * resolved alerts and their notices. Open alerts, live sessions and anything newer are kept.
  */
 export async function purgePersonalData(
-  db: Kysely<Database>,
+  db: Kysely<PrivacySchema>,
   cfg: PrivacyConfig['retention'],
   now: number,
 ): Promise<RetentionResult> {

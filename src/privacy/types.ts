@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Database } from '../db/index.js';
+import type { PrivacySchema } from '../db/index.js';
 import type { FieldCipher } from '../keys/types.js';
 import type { UserDirectory } from '../auth/index.js';
 import type { Auditor } from '../audit/index.js';
@@ -9,7 +9,7 @@ import type { PrivacyConfig } from '../config/sections/privacy.js';
 
 /** What the privacy module needs from the rest of the appliance (wired in src/main.ts). */
 export interface PrivacyDeps {
-  db: Kysely<Database>;
+  db: Kysely<PrivacySchema>;
   clock: Clock;
   log: Logger;
   fields: FieldCipher;

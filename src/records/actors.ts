@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Database } from '../db/types.js';
+import type { RecordsSchema } from '../db/index.js';
 
 /**
  * Who an audit actor id is: `user:<id>` and `token:<id>` (an API token of a user) both belong to a
@@ -13,7 +13,7 @@ export interface ActorDirectory {
   usernames(actorIds: readonly string[]): Promise<Map<string, string>>;
 }
 
-export function dbActorDirectory(db: Kysely<Database>): ActorDirectory {
+export function dbActorDirectory(db: Kysely<RecordsSchema>): ActorDirectory {
   return {
     async actorIdsOf(userId) {
       const tokens = await db.selectFrom('api_tokens').select('id').where('user_id', '=', userId).execute();

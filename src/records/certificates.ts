@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { AuditSource, Auditor } from '../audit/index.js';
-import type { Database } from '../db/types.js';
+import type { RecordsSchema } from '../db/index.js';
 import type { Actor } from '../http/index.js';
 import { recordsErrors } from './errors.js';
 
@@ -14,7 +14,7 @@ export interface CertificateInfo {
   signature: string | null;
 }
 
-const toInfo = (r: Database['records_certificates']): CertificateInfo => ({
+const toInfo = (r: RecordsSchema['records_certificates']): CertificateInfo => ({
   id: r.id,
   documentId: r.document_id,
   workspaceId: r.workspace_id,
@@ -26,7 +26,7 @@ const toInfo = (r: Database['records_certificates']): CertificateInfo => ({
 
 /** Destruction certificates, newest first, by document or workspace (ids only). Each read is audited. */
 export async function listCertificates(
-  db: Kysely<Database>,
+  db: Kysely<RecordsSchema>,
   audit: Auditor,
   c: { actor: Actor; source?: AuditSource },
   q: { document?: string; workspace?: string; limit: number },
@@ -45,7 +45,7 @@ export async function listCertificates(
   return rows.map(toInfo);
 }
 
-export async function getCertificate(db: Kysely<Database>, id: string): Promise<CertificateInfo> {
+export async function getCertificate(db: Kysely<RecordsSchema>, id: string): Promise<CertificateInfo> {
   const r = await db.selectFrom('records_certificates').selectAll().where('id', '=', id).executeTakeFirst();
   if (!r) throw recordsErrors.certificateNotFound();
   return toInfo(r);

@@ -7,7 +7,7 @@ import {
   type AuditSource,
   type Auditor,
 } from '../audit/index.js';
-import type { Database } from '../db/types.js';
+import type { RecordsSchema } from '../db/index.js';
 import type { Actor } from '../http/index.js';
 import type { VaultService } from '../vault/index.js';
 import type { ActorDirectory } from './actors.js';
@@ -65,7 +65,7 @@ export interface AccessReport {
 }
 
 export interface HistoryDeps {
-  db: Kysely<Database>;
+  db: Kysely<RecordsSchema>;
   audit: Auditor;
   vault: Pick<VaultService, 'locate' | 'documentPlace' | 'folderTree'>;
   actors: ActorDirectory;

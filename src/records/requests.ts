@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { AuditSource, Auditor } from '../audit/index.js';
-import type { Database } from '../db/types.js';
+import type { RecordsSchema } from '../db/index.js';
 import type { Actor } from '../http/index.js';
 import type { Clock } from '../shared/clock.js';
 import { DAY } from './retention.js';
@@ -37,7 +37,7 @@ export interface RequestInfo {
 }
 
 export interface RequestsDeps {
-  db: Kysely<Database>;
+  db: Kysely<RecordsSchema>;
   clock: Clock;
   audit: Auditor;
   places: Places;
@@ -84,7 +84,7 @@ export class RecordsRequests {
   async ask(c: Caller, r: ChangeRequest): Promise<RequestInfo> {
     const user = this.userOf(c);
     const now = this.d.clock.nowMs();
-    let row: Database['records_requests'];
+    let row: RecordsSchema['records_requests'];
     const base = {
       id: crypto.randomUUID(),
       requested_by: user,
@@ -308,7 +308,7 @@ export interface HoldInfo {
   placedAt: string;
   placedBy: string;
 }
-const holdInfo = (h: Database['records_holds']): HoldInfo => ({
+const holdInfo = (h: RecordsSchema['records_holds']): HoldInfo => ({
   id: h.id,
   scope: { kind: h.scope_kind as ScopeKind, id: h.scope_id },
   workspaceId: h.workspace_id,
@@ -316,7 +316,7 @@ const holdInfo = (h: Database['records_holds']): HoldInfo => ({
   placedBy: h.placed_by,
 });
 
-function info(r: Database['records_requests']): RequestInfo {
+function info(r: RecordsSchema['records_requests']): RequestInfo {
   return {
     id: r.id,
     kind: r.kind,

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { Database } from '../db/types.js';
+import type { RecordsDb, RecordsSchema } from '../db/index.js';
 import type { DestructionRecord, GuardedDocument, RetentionGuard } from '../vault/index.js';
 import { canonicalJson } from '../shared/canonical-json.js';
 import { recordsErrors } from './errors.js';
@@ -20,7 +20,7 @@ export interface Applicable {
  * chain (the longest wins), and holds on the workspace, those folders or the document itself.
  */
 export async function applicable(
-  db: Kysely<Database>,
+  db: Kysely<RecordsSchema>,
   workspaceId: string,
   folderChain: readonly string[],
   documentId?: string,
@@ -68,7 +68,7 @@ export interface ProofSigner {
 }
 
 export interface GuardOptions {
-  db: Kysely<Database>;
+  db: Kysely<RecordsSchema>;
   /** the appliance's id, named in each certificate */
   applianceId: string;
   /** signs each certificate (ECDSA in the HSM; fail closed: no signature, no certificate, the destruction finishes on the next run) */
@@ -110,7 +110,8 @@ export function retentionGuard(o: GuardOptions): RetentionGuard {
       // strict: what the folder holds may still be within the longer period
       if (before.minDays > after.minDays) throw recordsErrors.retentionActive(null);
     },
-    async certify(trx, r: DestructionRecord) {
+    async certify(shared, r: DestructionRecord) {
+      const trx: RecordsDb = shared;
       const a = await applicable(trx, r.workspaceId, []);
       const id = crypto.randomUUID();
       const seal = o.signer

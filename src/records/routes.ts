@@ -4,7 +4,7 @@ import type { Static } from '@sinclair/typebox';
 import { PERMISSIONS } from '../access/index.js';
 import { auditSource, type Auditor } from '../audit/index.js';
 import type { Kysely } from 'kysely';
-import type { Database } from '../db/types.js';
+import type { RecordsSchema } from '../db/index.js';
 import { listCertificates } from './certificates.js';
 import type { RecordsRequests } from './requests.js';
 import { errors } from '../shared/errors.js';
@@ -15,7 +15,7 @@ import * as S from './schemas.js';
 export interface RecordsRoutesOptions {
   history: HistoryService;
   requests: RecordsRequests;
-  db: Kysely<Database>;
+  db: Kysely<RecordsSchema>;
   audit: Auditor;
 }
 

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { Auditor } from '../audit/index.js';
-import type { Database } from '../db/types.js';
+import type { RecordsSchema } from '../db/index.js';
 import type { VaultService } from '../vault/index.js';
 import { dbActorDirectory } from './actors.js';
 import { HistoryService } from './history.js';
@@ -10,7 +10,7 @@ import { RecordsRequests, type Places } from './requests.js';
 import type { Clock } from '../shared/clock.js';
 
 export interface RecordsWiring {
-  db: Kysely<Database>;
+  db: Kysely<RecordsSchema>;
   clock: Clock;
   audit: Auditor;
   vault: VaultService;

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { Database } from '../db/types.js';
+import type { SealsSchema } from '../db/index.js';
 import type { SigningKeys } from '../keys/types.js';
 import type { Clock } from '../shared/clock.js';
 import { checkIssuedCert, parseCert, rawToDer, sealCsr, selfSignedSealCert, type SealIdentity } from './certificate.js';
@@ -10,7 +10,7 @@ import type { SealCertificate, Sealer } from './types.js';
 export const SEAL_KEY = 'seal';
 
 export interface HsmSealerOptions {
-  db: Kysely<Database>;
+  db: Kysely<SealsSchema>;
   keys: SigningKeys;
   clock: Clock;
   identity: SealIdentity;

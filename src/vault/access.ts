@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { VaultDb } from '../db/index.js';
 import type { WorkspaceRole } from '../access/index.js';
 import type { Actor } from '../http/index.js';
 import type { WorkspaceAccess, WorkspaceView } from './types.js';
@@ -15,17 +15,17 @@ export interface WorkspacePolicy {
  * workspace's quota from its row. Anything else (unknown workspace, not a member, admin who is not
  * a member, archived workspace) is null: the vault answers 404 without telling which.
  */
-export function policyAccess(policy: WorkspacePolicy, db: Kysely<any>): WorkspaceAccess {
+export function policyAccess(policy: WorkspacePolicy, db: VaultDb): WorkspaceAccess {
   return {
     async view(actor: Actor, workspaceId: string): Promise<WorkspaceView | null> {
       if (!policy.hasPermission(actor, 'workspace:use')) return null;
       const role = await policy.workspaceRole(actor, workspaceId);
       if (!role) return null;
-      const ws = (await db
+      const ws = await db
         .selectFrom('workspaces')
         .select(['quota_bytes', 'state'])
         .where('id', '=', workspaceId)
-        .executeTakeFirst()) as { quota_bytes: number | string | null; state: string } | undefined;
+        .executeTakeFirst();
       if (!ws) return null;
       return {
         id: workspaceId,

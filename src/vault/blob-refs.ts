@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Database } from '../db/types.js';
+import type { VaultSchema } from '../db/index.js';
 
 /**
  * For backups: the blob ids a database references, so a snapshot holds exactly the blobs its
@@ -7,7 +7,7 @@ import type { Database } from '../db/types.js';
  * blobs are write-once, so every id listed exists in the store unless purged after the snapshot.
  * Streams in id order, in pages, so memory stays flat at any number of versions.
  */
-export async function* referencedBlobIds(db: Kysely<Database>, pageSize = 1000): AsyncGenerator<string> {
+export async function* referencedBlobIds(db: Kysely<VaultSchema>, pageSize = 1000): AsyncGenerator<string> {
   let after = '';
   for (;;) {
     const rows = await db

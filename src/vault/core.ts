@@ -3,7 +3,7 @@ import type { Kysely, Transaction } from 'kysely';
 import type { WorkspaceRole } from '../access/index.js';
 import type { AuditEvent, Auditor } from '../audit/types.js';
 import type { VaultConfig } from '../config/sections/vault.js';
-import type { Database } from '../db/types.js';
+import type { VaultSchema } from '../db/index.js';
 import type { DataKeys, FieldCipher } from '../keys/types.js';
 import type { Alerter } from '../monitoring/types.js';
 import type { Clock } from '../shared/clock.js';
@@ -23,7 +23,7 @@ import type {
 
 /** Everything the vault's operations use, injected by main.ts. */
 export interface VaultDeps {
-  db: Kysely<Database>;
+  db: Kysely<VaultSchema>;
   clock: Clock;
   log: Logger;
   config: VaultConfig;
@@ -88,7 +88,7 @@ export class VaultCore {
     this.tags = new NameCache(d.config.nameCacheEntries);
   }
 
-  get db(): Kysely<Database> {
+  get db(): Kysely<VaultSchema> {
     return this.d.db;
   }
 
@@ -120,7 +120,7 @@ export class VaultCore {
   }
 
   async recordIn(
-    trx: Transaction<Database>,
+    trx: Transaction<VaultSchema>,
     c: VaultCaller,
     action: string,
     targets: Record<string, string>,

@@ -1,5 +1,5 @@
 import type { Kysely, Transaction } from 'kysely';
-import type { Database } from '../db/types.js';
+import type { VaultSchema } from '../db/index.js';
 import type { FieldCipher } from '../keys/types.js';
 import { vaultErrors } from './errors.js';
 
@@ -69,7 +69,7 @@ export async function indexRows(
 
 /** Replaces a document's index rows and marks it indexed, inside the caller's transaction. */
 export async function writeIndex(
-  trx: Transaction<Database> | Kysely<Database>,
+  trx: Transaction<VaultSchema> | Kysely<VaultSchema>,
   documentId: string,
   rows: readonly IndexRow[],
 ): Promise<void> {

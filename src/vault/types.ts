@@ -116,7 +116,7 @@ export interface RetentionGuard {
     at: number,
   ): Promise<void>;
   /** the destruction certificate, inside the transaction that deletes the document's rows */
-  certify(trx: import('kysely').Kysely<import('../db/types.js').Database>, r: DestructionRecord): Promise<void>;
+  certify(trx: import('../db/index.js').SharedDb, r: DestructionRecord): Promise<void>;
 }
 
 /** No records module: nothing is retained. */

@@ -2,7 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { Auditor } from '../audit/types.js';
 import type { VaultConfig } from '../config/sections/vault.js';
-import type { Database } from '../db/types.js';
+import type { VaultSchema } from '../db/index.js';
 import type { JobDefinition } from '../jobs/index.js';
 import type { DataKeys, FieldCipher } from '../keys/index.js';
 import type { EncryptedBlobs } from '../blobs/index.js';
@@ -17,7 +17,7 @@ import { VaultService } from './service.js';
 import type { ActorNames, ReportSigner, RetentionGuard } from './types.js';
 
 export interface VaultWiring {
-  db: Kysely<Database>;
+  db: Kysely<VaultSchema>;
   clock: Clock;
   log: Logger;
   config: VaultConfig;

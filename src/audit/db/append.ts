@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Database } from '../../db/types.js';
+import type { AuditSchema } from '../../db/index.js';
 import { chain, type AuditRecord, type PendingRecord } from '../canonical.js';
 import { auditErrors } from '../errors.js';
 import { isAppError } from '../../shared/errors.js';
@@ -15,7 +15,10 @@ const CHUNK = 500;
  * row lock (PostgreSQL) until the transaction ends, so a second writer waits and then sees the new
  * head. Any database failure becomes AUDIT_UNAVAILABLE, and the caller's transaction must not commit.
  */
-export async function appendRecords(trx: Kysely<Database>, pending: readonly PendingRecord[]): Promise<AuditRecord[]> {
+export async function appendRecords(
+  trx: Kysely<AuditSchema>,
+  pending: readonly PendingRecord[],
+): Promise<AuditRecord[]> {
   if (pending.length === 0) return [];
   try {
     const n = pending.length;

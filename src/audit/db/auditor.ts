@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Database } from '../../db/types.js';
+import type { AuditSchema, SharedDb } from '../../db/index.js';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import { AppError, isAppError } from '../../shared/errors.js';
@@ -9,7 +9,7 @@ import { auditErrors } from '../errors.js';
 import { appendRecords } from './append.js';
 
 export interface DbAuditorOptions {
-  db: Kysely<Database>;
+  db: Kysely<AuditSchema>;
   clock: Clock;
   log: Logger;
   /** group commit: at most this many `recordNow` events per transaction (default 1000) */
@@ -52,7 +52,7 @@ export class DbAuditor implements Auditor {
     this.maxBatch = o.maxBatch ?? 1000;
   }
 
-  async record(trx: Kysely<Database>, e: AuditEvent): Promise<void> {
+  async record(trx: SharedDb, e: AuditEvent): Promise<void> {
     if (this.closed) throw auditErrors.closed();
     if (!trx.isTransaction) throw auditErrors.notInTransaction();
     const rec = normalizeEvent(e, this.o.clock.nowMs());

@@ -1,5 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
-import type { Database } from '../../db/types.js';
+import type { AuditSchema } from '../../db/index.js';
 import type { AuditTables } from '../tables.js';
 import type { AuditRecord } from '../canonical.js';
 
@@ -43,7 +43,7 @@ export function recordToRow(r: AuditRecord): EventRow {
  * up to `limit` records.
  */
 export async function readAfter(
-  db: Kysely<Database>,
+  db: Kysely<AuditSchema>,
   afterSeq: number,
   limit: number,
   upToSeq?: number,
@@ -59,7 +59,7 @@ export async function readAfter(
  * not stall the requests the appliance is serving.
  */
 export async function* iterateRecords(
-  db: Kysely<Database>,
+  db: Kysely<AuditSchema>,
   afterSeq = 0,
   pageSize = 5000,
   upToSeq?: number,
@@ -74,7 +74,7 @@ export async function* iterateRecords(
   }
 }
 
-export async function readHead(db: Kysely<Database>): Promise<{ seq: number; hash: string } | undefined> {
+export async function readHead(db: Kysely<AuditSchema>): Promise<{ seq: number; hash: string } | undefined> {
   const h = await db.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1).executeTakeFirst();
   return h ? { seq: Number(h.seq), hash: h.hash } : undefined;
 }

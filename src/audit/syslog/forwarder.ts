@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { Kysely } from 'kysely';
-import type { Database } from '../../db/types.js';
+import type { AuditSchema } from '../../db/index.js';
 import type { AuditSyslogConfig } from '../../config/sections/audit.js';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
@@ -13,7 +13,7 @@ export const EVENTS_CURSOR = 'syslog';
 export const CHECKPOINTS_CURSOR = 'syslog:checkpoints';
 
 export interface SyslogForwarderOptions {
-  db: Kysely<Database>;
+  db: Kysely<AuditSchema>;
   cfg: AuditSyslogConfig;
   applianceId: string;
   clock: Clock;
