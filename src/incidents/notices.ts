@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Database } from '../db/types.js';
+import type { IncidentsSchema } from '../db/index.js';
 import type { Auditor, AuditSource } from '../audit/types.js';
 import type { Clock } from '../shared/clock.js';
 import { AppError } from '../shared/errors.js';
@@ -33,7 +33,7 @@ export interface Banner {
 }
 
 export interface IncidentNoticesOptions {
-  db: Kysely<Database>;
+  db: Kysely<IncidentsSchema>;
   audit: Auditor;
   clock: Clock;
   /** the ids of the members of these workspaces (the access module) */
