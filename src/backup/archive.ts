@@ -7,8 +7,8 @@ import { backupErrors } from './errors.js';
 import { MANIFEST, type Manifest, type ManifestMember } from './format.js';
 
 /**
- * The archive: a POSIX tar stream (tar-stream: measured 1.1 CPU-s per GiB against 2.5 for
- * archiver on this machine) of the members, then `manifest.json` with every member's size and
+ * The archive: a POSIX tar stream of the members (written by `packArchive` below, read with
+ * tar-stream), then `manifest.json` with every member's size and
  * SHA-256. Streamed: nothing is staged whole on disk.
  */
 export interface Member {
@@ -18,8 +18,8 @@ export interface Member {
   /**
    * The chunks `open()`'s stream yields are fresh buffers nobody else holds (file reads): each is
    * freed (released) as soon as the consumer is done with it, instead of at V8's next collection
-   * (measured in the backup engine: those that outlived a young collection were otherwise only
-   * freed by mark-compacts).
+   * (in the backup engine, those that outlived a young collection were otherwise only freed by
+   * mark-compacts).
    */
   ownChunks?: boolean;
 }
@@ -93,8 +93,8 @@ function* fileHeader(name: string, size: number, mtime: number): Generator<Buffe
 /**
  * Packs `members` then the manifest, as a POSIX tar stream of the members' own chunks: the
  * headers are written here and each chunk read from a member goes out as it is (no tar library
- * stream, no copy; measured: tar-stream's pack and the stream plumbing around it cost ~1.5 CPU-s
- * per GiB in the backup engine). A yielded chunk is valid until the next one is requested. `mtime`
+ * stream, no copy: tar-stream's pack and the stream plumbing around it cost more CPU per GiB than
+ * the encryption; figures: bench/RESULTS.md, "Design measurements"). A yielded chunk is valid until the next one is requested. `mtime`
  * is fixed (the backup's time) so the archive depends only on the content. A member whose size
  * changed while being read fails the backup.
  */

@@ -7,7 +7,7 @@ import { backupErrors } from './errors.js';
 
 /**
  * A consistent copy of the database with `VACUUM INTO` (it is consistent under writers
- * and leaves deleted content behind, unlike the online backup API, measured here). The copy is
+ * and leaves deleted content behind, unlike the online backup API). The copy is
  * then scrubbed of what a backup must not carry: the backup catalogue's rows (each backup's
  * wrapped session key: crypto-shredding an expired backup must not leave its key inside a newer
  * one) and job leases. Deletions are zeroed in place (secure_delete).

@@ -14,7 +14,8 @@ import { processEnv } from '../config/index.js';
  *   are freed at once instead of piling up to V8's 64 MiB external-memory trigger.
  * - glibc malloc: two arenas instead of up to 8 per core. Transfer buffers are also allocated by
  *   the thread pool (file reads, WebCrypto) and every arena keeps what was freed in it. (A fixed
- *   mmap threshold saved ~5 MB of peak RSS but cost ~40 % more CPU per GiB streamed: not kept.)
+ *   mmap threshold saved a little peak RSS for much more CPU per GiB streamed: not kept; figures
+ *   in bench/RESULTS.md, "Design measurements".)
  * - Incremental-marking triggers raised while a backup engine runs (`engineGcTriggers`).
  */
 export const TRANSFER_V8_FLAGS = ['--max-semi-space-size=2', '--expose-gc'];
@@ -67,11 +68,11 @@ export function collect(type: 'minor' | 'major', o: { expose?: boolean } = {}): 
 
 /**
  * V8's incremental-marking triggers while a backup engine runs. The engine's heap is small (~10 MB)
- * and V8 started a mark-compact as soon as it grew by a fraction of a MB, again and again (measured,
- * 1 GiB backup: ~145 mark-compacts in the engine thread, 1.0-1.6 s of its CPU); started only once the
- * old generation reaches 80 % (in a task) or 90 % (at once) of its limit, there were 4, and the upload
- * phase took 7.5 s instead of 9.2. V8 flags are process-wide: they are set while at least one engine
- * runs and put back after (0: V8's own heuristics).
+ * and V8 started a mark-compact as soon as it grew by a fraction of a MB, again and again; started
+ * only once the old generation reaches 80 % (in a task) or 90 % (at once) of its limit, there are a
+ * handful per GiB and the upload phase is faster (figures: bench/RESULTS.md, "Design measurements"). V8 flags are
+ * process-wide: they are set while at least one engine runs and put back after (0: V8's own
+ * heuristics).
  */
 const GC_TRIGGERS = {
   on: ['--incremental-marking-soft-trigger=80', '--incremental-marking-hard-trigger=90'],

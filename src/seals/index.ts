@@ -7,8 +7,8 @@ export type { TsaClient, Timestamp } from './tsa.js';
 import type { TsaClient } from './tsa.js';
 
 /**
- * The RFC 3161 client, loaded only when a TSA is configured: pkijs and asn1js cost ~21 MB of
- * resident memory, which an appliance without a TSA does not spend.
+ * The RFC 3161 client, loaded only when a TSA is configured: pkijs and asn1js cost tens of MB of
+ * resident memory (figures: bench/RESULTS.md, "Design measurements"), which an appliance without a TSA does not spend.
  */
 export async function openTsaClient(...args: ConstructorParameters<typeof TsaClient>): Promise<TsaClient> {
   const { TsaClient: Client } = await import('./tsa.js');

@@ -5,11 +5,11 @@ import { collect } from '../runtime/index.js';
 /**
  * Streams allocate a buffer per piece (TLS records, sealed and opened chunks, file reads). V8
  * counts such external memory as it is allocated and, every ~64 MiB not yet given back by a
- * collection, runs a full mark-compact (10-40 ms on the server's heap, dozens per GiB). When the
- * process exposes `gc` (`coffre serve` does, src/runtime/memory.ts), a young-generation collection (about a millisecond)
- * every 2 MiB streamed frees those buffers while they are young: fewer full collections, and
- * the garbage of a transfer never piles up (measured: 7 full collections per GiB moved instead of
- * 70, peak RSS 15 MB lower). The buffers that do live longer (waiting for a disk write or a slow
+ * collection, runs a full mark-compact (tens of milliseconds on the server's heap, dozens per GiB).
+ * When the process exposes `gc` (`coffre serve` does, src/runtime/memory.ts), a young-generation
+ * collection (about a millisecond) every 2 MiB streamed frees those buffers while they are young:
+ * a tenth of the full collections, and the garbage of a transfer never piles up (figures:
+ * bench/RESULTS.md, "Design measurements"). The buffers that do live longer (waiting for a disk write or a slow
  * client) are detached by their last user (FsBlobStore, DecryptStream, `freeWhenWritten`).
  */
 const GC_EVERY = 2 * 1024 * 1024;

@@ -14,7 +14,7 @@ import { collect } from '../../runtime/index.js';
  * The bulk work of a backup, run in a worker thread (./index.ts): archive + encrypt + upload, and
  * download + decrypt + unpack. Its JS heap stays small, so the garbage collector's full
  * collections, which the many transfer buffers trigger, cost little (with the appliance's heap
- * they doubled the CPU per GiB, measured); and the HTTP server's event loop is never blocked by
+ * they doubled the CPU per GiB); and the HTTP server's event loop is never blocked by
  * a backup. Everything that needs the HSM, the database or the audit trail stays on the main thread.
  */
 
@@ -73,9 +73,10 @@ export type EngineJob = WriteJob | ReadJob;
  * A young-generation collection after each part: the transfer's temporaries (SSH packets, file
  * chunks, tar slices; about 4× the data in all) are buffers outside the small JS heap, which V8
  * would otherwise let pile up to tens of MB before collecting (peak RSS). About a millisecond each.
- * (A full collection every 16 parts was measured before the buffers were detached and V8's marking
- * triggers were raised (./index.ts), and not kept then: peak RSS 249-280 MB at 1 GiB, 330 MB at
- * 3 GiB, +16 % CPU. Now mark-compacts are otherwise rare, one every 64 parts bounds what survives.)
+ * (A full collection every 16 parts was tried before the buffers were detached and V8's marking
+ * triggers were raised (src/runtime/memory.ts), and not kept: more memory and more CPU, see
+ * bench/RESULTS.md, "Design measurements". Now mark-compacts are otherwise rare, one every 64 parts bounds what
+ * survives.)
  */
 let collections = 0;
 /** every this many parts, a full collection: a bound on promoted garbage whatever V8's triggers (~10 ms each on this small heap) */

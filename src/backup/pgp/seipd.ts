@@ -6,10 +6,9 @@
  *   SEIPD v1 (tag 18) = 0x01 ‖ AES-256-CFB(IV = 0) of
  *       16 random bytes ‖ their last 2 bytes ‖ Literal Data packet (tag 11, binary) ‖ MDC (0xD3 0x14 SHA-1)
  *
- * Why native code rather than OpenPGP.js for the bulk: measured on the 2-core appliance,
- * OpenPGP.js spends ~5.2 CPU-s per GiB encrypting whole 16 MiB buffers (~12 CPU-s per GiB as a web
- * stream) and allocates several copies of each part (peak RSS ~480 MB for a 1 GiB backup), against
- * ~2.4 CPU-s per GiB here, into recycled buffers. OpenPGP.js makes the escrow packets; the tests
+ * Why native code rather than OpenPGP.js for the bulk: OpenPGP.js spends about twice the CPU per GiB
+ * (five times as a web stream) and allocates several copies of each part, where this writes into
+ * recycled buffers (figures: bench/RESULTS.md, "Design measurements"). OpenPGP.js makes the escrow packets; the tests
  * check every length boundary and tampering against OpenPGP.js and GnuPG reading this output.
  *
  * The reader accepts exactly what the writer produces (new-format packets, definite lengths,
@@ -128,8 +127,8 @@ function xorInto(dst: Uint8Array, at: number, src: Uint8Array, len: number): voi
  * `ct` into `pt` (same length, not overlapping). CFB decryption is P_i = E(C_{i-1}) ⊕ C_i with
  * C_{-1} = IV: unlike encryption, every block's AES is independent of the others, so it runs as
  * AES-ECB over the ciphertext shifted by one block, which OpenSSL pipelines (AES-NI), then one
- * XOR. Measured on the appliance (one thread, quiet): 0.25 s per GiB, against 0.62 s for
- * OpenSSL's aes-256-cfb, whose decryption goes block after block.
+ * XOR: less than half the time of OpenSSL's aes-256-cfb, whose decryption goes block after block
+ * (figures: bench/RESULTS.md, "Design measurements").
  */
 export function cfbDecrypt(key: Uint8Array, ct: Uint8Array, pt: Uint8Array): void {
   const n = ct.length;
@@ -262,7 +261,7 @@ if (!isMainThread && (workerData as { role?: string } | null)?.role === 'coffre-
   const port = parentPort!;
   // Each part leaves ~1× its size of cipher temporaries. V8 only collects them once ~64 MB of
   // external memory piled up, per thread; a young-generation collection after each part keeps
-  // every worker within a few MB (measured: −110 MB peak RSS with two workers).
+  // every worker within a few MB (figures: bench/RESULTS.md, "Design measurements").
   // (only with the memory tuning on: src/runtime/memory.ts decides, in `collect`)
   let gc: ((o: { type: 'minor' }) => void) | undefined;
   if (init.collect) {

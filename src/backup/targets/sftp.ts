@@ -83,8 +83,7 @@ const ALGORITHMS = {
 /**
  * ssh2 gives the socket one fresh buffer per SSH packet (~32 KiB each, about 1.03 GiB per GiB
  * uploaded) and keeps no reference to it once written. Those still queued at a young collection
- * were only freed by mark-compacts (measured in the backup engine: ~170 per GiB, 2.2 CPU-s of GC);
- * so each whole packet buffer is detached (freed) as soon as the kernel took it.
+ * were only freed by mark-compacts (a hundred or more per GiB in the backup engine); so each whole packet buffer is detached (freed) as soon as the kernel took it.
  */
 function freeWrittenPackets(sock: net.Socket): void {
   const write = sock.write;
