@@ -12,7 +12,8 @@ import type { FastifyPluginAsync } from 'fastify';
 import { BackupService, backupJobs, backupRoutes, backupKeyHolder } from './backup/index.js';
 import { AuditService, auditRoutes } from './audit/index.js';
 import { isAppError } from './shared/errors.js';
-import { HsmSealer, TimestampRetrier, openTsaClient } from './seals/index.js';
+import { DepositReceipts, HsmSealer, TimestampRetrier, openTsaClient } from './seals/index.js';
+import { receiptRoutes } from './seals/routes.js';
 import {
   IncidentMail,
   IncidentNotices,
@@ -74,6 +75,8 @@ export interface Appliance {
   audit: AuditService;
   /** the sealing key (HSM) and its certificates: signatures anyone checks offline (src/seals) */
   seals: HsmSealer;
+  /** deposit receipts: signed, timestamped, one per version (src/seals/receipts.ts) */
+  receipts: DepositReceipts;
   /** retries RFC 3161 timestamps left pending while no TSA answered (started by `serve`) */
   timestamps: TimestampRetrier;
   /** raise alerts (stored, audited, logged, sent to the channels) */
@@ -180,9 +183,19 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     api.push(settingsRoutes({ config, audit })); // the console's read-only settings view
     scheduler.register(audit.pruneJob());
     scheduler.register(audit.sealJob());
+    const receipts = new DepositReceipts({
+      db: db.db,
+      fields: keys.fields,
+      sealer: seals,
+      clock,
+      log: log.child({ module: 'seals' }),
+      applianceId: config.applianceId,
+      ...(tsa ? { timestamper: tsa } : {}),
+    });
+    closers.push(() => receipts.settled());
     const timestamps = new TimestampRetrier({
       tsa: tsa ?? { configured: false, timestamp: () => Promise.reject(new Error('no TSA')) },
-      sources: audit.seals ? [audit.seals.pendingSource()] : [],
+      sources: [...(audit.seals ? [audit.seals.pendingSource()] : []), receipts.pendingSource()],
       clock,
       log,
       retryMs: config.seals.tsa.retryMs,
@@ -249,8 +262,16 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
       retention: retentionGuard({ db: db.db, applianceId: config.applianceId, signer: seals }),
       signer: seals,
       actors: dbActorDirectory(db.db),
+      receipts,
     });
     api.push(vault.api);
+    api.push(async (app) =>
+      app.register(receiptRoutes, {
+        receipts,
+        locate: (c, id, action) => vault.service.locate(c, id, action),
+        audit,
+      }),
+    );
     for (const j of vault.jobs) scheduler.register(j);
     const privacy = new PrivacyService({
       db: db.db,
@@ -264,7 +285,21 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     });
     api.push(privacyRoutes(privacy, () => ropaHtml(config, clock.nowMs())));
     for (const j of privacy.jobs()) scheduler.register(j);
-    const records = wireRecords({ db: db.db, clock, audit, vault: vault.service });
+    const records = wireRecords({
+      db: db.db,
+      clock,
+      audit,
+      vault: vault.service,
+      log: log.child({ module: 'records' }),
+      exportSources: {
+        workspaceName: (id) => identity.workspaces.nameOf(id),
+        receipt: (documentId, version) => receipts.get(documentId, version),
+        seals: () => audit.seals?.list() ?? Promise.resolve([]),
+        certificates: () => seals.certificates(),
+        sign: (data) => seals.sign(data),
+        applianceId: config.applianceId,
+      },
+    });
     api.push(records.api);
     const backup = new BackupService({
       db,
@@ -366,6 +401,7 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
       auth,
       audit,
       seals,
+      receipts,
       timestamps,
       alerts,
       monitoring,

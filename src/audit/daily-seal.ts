@@ -201,6 +201,21 @@ export class DailySeals {
     };
   }
 
+  /** Every seal, oldest first: the signed bytes, the signature (base64 DER), the RFC 3161 response (base64 DER) when granted. */
+  async list(): Promise<{ day: string; body: string; signature: string; token: string | null }[]> {
+    const rows = await this.o.db
+      .selectFrom('audit_seals')
+      .select(['day', 'body', 'signature', 'ts_state', 'ts_token'])
+      .orderBy('day', 'asc')
+      .execute();
+    return rows.map((r) => ({
+      day: r.day,
+      body: r.body,
+      signature: r.signature,
+      token: r.ts_state === 'granted' ? r.ts_token : null,
+    }));
+  }
+
   /**
    * Writes every seal in [from, to] (all when not given) into `dir` (created; files never
    * overwritten): `seal-DAY.json` (the signed bytes), `.json.sig` (DER ECDSA), `.json.tsr` (RFC 3161

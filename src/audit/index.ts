@@ -1,4 +1,4 @@
-export type { Auditor, AuditEvent, AuditSource } from './types.js';
+export type { Auditor, AuditEvent, AuditSource, AuditStamp } from './types.js';
 export type { AuditTables } from './tables.js';
 export { DbAuditor, type DbAuditorOptions } from './db/auditor.js';
 export { auditSource } from './source.js';

@@ -6,7 +6,7 @@ import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { Alert } from '../monitoring/types.js';
 import { AppError, isAppError } from '../shared/errors.js';
-import type { AuditEvent, Auditor } from './types.js';
+import type { AuditEvent, AuditStamp, Auditor } from './types.js';
 import { DbAuditor } from './db/auditor.js';
 import { readHead } from './db/rows.js';
 import { Checkpointer, checkpointTickMs } from './checkpointer.js';
@@ -130,7 +130,7 @@ export class AuditService implements Auditor {
     });
   }
 
-  record(trx: SharedDb, e: AuditEvent): Promise<void> {
+  record(trx: SharedDb, e: AuditEvent): Promise<AuditStamp> {
     return this.auditor.record(trx, e);
   }
 

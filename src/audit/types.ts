@@ -24,6 +24,12 @@ export interface AuditEvent {
   source?: AuditSource;
 }
 
+/** Where a record sits in the chain: its sequence number and chain hash (docs/formats.md "Audit chain"). */
+export interface AuditStamp {
+  seq: number;
+  hash: string;
+}
+
 /**
  * The audit trail's write side (fail closed).
  * `record(trx, e)` writes inside the caller's transaction: if it throws, the caller's change
@@ -31,6 +37,7 @@ export interface AuditEvent {
  * is released; denials and failed logins have no other change to join).
  */
 export interface Auditor {
-  record(trx: SharedDb, e: AuditEvent): Promise<void>;
+  /** resolves with the appended record's place in the chain (committed with the caller's transaction) */
+  record(trx: SharedDb, e: AuditEvent): Promise<AuditStamp>;
   recordNow(e: AuditEvent): Promise<void>;
 }

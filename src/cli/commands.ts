@@ -26,6 +26,7 @@ const files: { verbs: string[]; load: () => Promise<Registration[]> }[] = [
   { verbs: ['backup', 'restore'], load: async () => [(await import('./backup.js')).registerBackup] },
   { verbs: ['incident'], load: async () => [(await import('./incident.js')).registerIncident] },
   { verbs: ['gdpr'], load: async () => [(await import('./gdpr.js')).registerGdpr] },
+  { verbs: ['export', 'import'], load: async () => [(await import('./transfer.js')).registerTransfer] },
 ];
 
 /** The registrations a command line needs: its verb's file (the first argument not an option), or every file. */

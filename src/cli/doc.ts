@@ -10,6 +10,7 @@ import { SyncingFile } from '../shared/syncing-file.js';
 import { action, emit, jsonOption, parseNumber, type Io } from './output.js';
 import type { IncomingMessage } from 'node:http';
 import { clientFromEnv, type Client } from './client.js';
+import { receipt } from './receipt.js';
 
 /** Transfers above this size show a progress bar on stderr. */
 const PROGRESS_FROM = 4 * 1024 * 1024;
@@ -95,6 +96,7 @@ interface PutOpts {
   description?: string;
   type?: string;
   idempotencyKey?: string;
+  receiptName?: boolean;
   json?: boolean;
 }
 
@@ -147,6 +149,7 @@ async function put(io: Io, client: Client, file: string, o: PutOpts): Promise<vo
     if (o.description !== undefined) meta['coffre-description'] = extValue(o.description);
   }
   if (o.type) q.set('type', o.type);
+  if (o.receiptName) meta['coffre-receipt-name'] = 'include';
   // one key per file: a retry after a lost answer gets the version the first attempt stored
   const idempotencyKey = o.idempotencyKey ?? crypto.randomUUID();
   for (let attempt = 1; ; attempt++) {
@@ -194,7 +197,13 @@ async function putOnce(
       body: fs.createReadStream(file, { highWaterMark: READ_SIZE }).pipe(tap),
       trailers: () => ({ 'content-digest': `sha-256=:${tap.hash.copy().digest('base64')}:` }),
     });
-    const r = (await reply(res)) as unknown as { id: string; version: number; sha256: string; size: number };
+    const r = (await reply(res)) as unknown as {
+      id: string;
+      version: number;
+      sha256: string;
+      size: number;
+      receipt?: string;
+    };
     // a replayed answer may come before this attempt's body was read: hash the whole file instead
     const local = res.headers['idempotent-replayed'] === 'true' ? await sha256Of(file) : tap.hash.digest('hex');
     if (r.sha256 !== local)
@@ -202,7 +211,7 @@ async function putOnce(
     emit(
       io,
       json,
-      { id: r.id, version: r.version, sha256: r.sha256, size: r.size },
+      { id: r.id, version: r.version, sha256: r.sha256, size: r.size, ...(r.receipt ? { receipt: r.receipt } : {}) },
       `stored ${file} as document ${r.id} version ${r.version} (${human(r.size)}, sha256 ${r.sha256})`,
     );
   } finally {
@@ -327,6 +336,7 @@ export function registerDoc(program: Command, io: Io): void {
     .option('--tag <tag...>', 'tags of the new document')
     .option('--description <text>', 'description of the new document')
     .option('--type <media-type>', 'media type of the content')
+    .option('--receipt-name', "put the document's name in the deposit receipt (left out by default)")
     .option(
       '--idempotency-key <key>',
       'sent as Idempotency-Key (default: a fresh UUID): a script retrying with the same key gets the version already stored instead of a duplicate',
@@ -343,6 +353,23 @@ export function registerDoc(program: Command, io: Io): void {
     .action(
       action(io, async (id: string, o: { version?: number; output: string; json?: boolean }) =>
         get(io, clientFromEnv({ needToken: true }), id, o),
+      ),
+    );
+  doc
+    .command('receipt')
+    .description(
+      'the signed (and timestamped) deposit receipt of a version, written as files an auditor checks with openssl alone',
+    )
+    .argument('<id>')
+    .addOption(new Option('--version <n>', 'version number').argParser(parseNumber('--version', 1, 2 ** 31, true)))
+    .requiredOption(
+      '-o, --output <dir>',
+      'directory to write the receipt, signature, certificate, token and README into',
+    )
+    .addOption(jsonOption())
+    .action(
+      action(io, async (id: string, o: { version?: number; output: string; json?: boolean }) =>
+        receipt(io, clientFromEnv({ needToken: true }), id, o),
       ),
     );
   doc

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Kysely } from 'kysely';
-import type { Auditor } from '../audit/index.js';
+import { eventsAbout, type Auditor } from '../audit/index.js';
 import type { RecordsSchema } from '../db/index.js';
 import type { VaultService } from '../vault/index.js';
 import { dbActorDirectory } from './actors.js';
@@ -8,12 +8,18 @@ import { HistoryService } from './history.js';
 import { recordsRoutes } from './routes.js';
 import { RecordsRequests, type Places } from './requests.js';
 import type { Clock } from '../shared/clock.js';
+import type { Logger } from '../shared/logger.js';
+import type { ExportSources } from './export.js';
+import { exportRoutes } from './export-routes.js';
 
 export interface RecordsWiring {
   db: Kysely<RecordsSchema>;
   clock: Clock;
   audit: Auditor;
   vault: VaultService;
+  log: Logger;
+  /** what a workspace export reads besides the vault (receipts, seals, names); none: no export route */
+  exportSources?: Omit<ExportSources, 'vault' | 'auditAbout' | 'now'>;
 }
 
 export interface Records {
@@ -36,8 +42,17 @@ export function wireRecords(o: RecordsWiring): Records {
     },
   };
   const requests = new RecordsRequests({ db: o.db, clock: o.clock, audit: o.audit, places, requestTtlDays: 7 });
-  const api: FastifyPluginAsync = async (app) =>
-    app.register(recordsRoutes, { history, requests, db: o.db, audit: o.audit });
+  const exportSources: ExportSources | undefined = o.exportSources && {
+    ...o.exportSources,
+    vault: o.vault,
+    auditAbout: (workspaceId, page) =>
+      eventsAbout(o.db, { targets: [{ kind: 'workspace', ids: [workspaceId] }] }, page),
+    now: () => o.clock.nowMs(),
+  };
+  const api: FastifyPluginAsync = async (app) => {
+    await app.register(recordsRoutes, { history, requests, db: o.db, audit: o.audit });
+    if (exportSources) await app.register(exportRoutes, { sources: exportSources, audit: o.audit, log: o.log });
+  };
   return { history, requests, api };
 }
 

@@ -8,6 +8,12 @@ export const sealsErrors = {
       expose: true,
       exitCode: 2,
     }),
+  receiptNotFound: () =>
+    new AppError(
+      'RECEIPT_NOT_FOUND',
+      'no deposit receipt for this version (deposited before receipts existed, or no such version)',
+      { httpStatus: 404, expose: true, exitCode: 1 },
+    ),
   signatureInvalid: (what: string) =>
     new AppError('SEAL_INVALID', `${what} does not verify against the sealing certificate`, {
       httpStatus: 422,

@@ -14,4 +14,13 @@ export async function openTsaClient(...args: ConstructorParameters<typeof TsaCli
   const { TsaClient: Client } = await import('./tsa.js');
   return new Client(...args);
 }
+export {
+  DepositReceipts,
+  RECEIPT_TYPE,
+  RECEIPT_VERSION,
+  type DepositFacts,
+  type PreparedReceipt,
+  type ReceiptView,
+  type DepositReceiptsOptions,
+} from './receipts.js';
 export { TimestampRetrier, type TimestampRetrierOptions } from './retrier.js';

@@ -16,4 +16,35 @@ export interface SealsTables {
     source: string;
     created_at: number;
   };
+  /**
+   * One deposit receipt per document version (migrations/2026-12-07T0700-seal-receipts.ts,
+   * src/seals/receipts.ts). The row is written in the deposit's transaction (`facts_enc`, the audit
+   * record's place); the signed body comes right after, or from the retrier if the HSM could not
+   * sign then. Confidential values (the plaintext's digest, the name when asked for) are only in
+   * FieldCipher ciphertext; the body carries a random salt, so neither the signature nor the RFC
+   * 3161 token confirms a guessed digest. Deleted with the document at its destruction.
+   */
+  seal_receipts: {
+    id: string;
+    document_id: string;
+    version: number;
+    workspace_id: string;
+    /** FieldCipher ciphertext of the deposit's facts (JSON), context `seal_receipts.facts:<id>` */
+    facts_enc: string;
+    audit_seq: number;
+    audit_hash: string;
+    created_at: number;
+    /** FieldCipher ciphertext of the exact signed JSON, context `seal_receipts.body:<id>`; null until signed */
+    body_enc: string | null;
+    /** base64 DER ECDSA signature over the body */
+    signature: string | null;
+    cert_fingerprint: string | null;
+    signed_at: number | null;
+    /** 'none' | 'pending' | 'granted' */
+    ts_state: string;
+    /** base64 DER RFC 3161 TimeStampResp over the body */
+    ts_token: string | null;
+    ts_at: number | null;
+    ts_attempts: number;
+  };
 }

@@ -25,6 +25,8 @@ export interface Sealer {
   sign(data: Buffer): Promise<Buffer>;
   /** The current certificate of the sealing key. */
   certificate(): Promise<SealCertificate>;
+  /** Every certificate the key has had, newest first (proofs made under an older one still check). */
+  certificates(): Promise<SealCertificate[]>;
   /** Checks a signature made by `sign` (no HSM) against the given certificate, or any the key has had. */
   verify(data: Buffer, signature: Buffer, certPem?: string): Promise<boolean>;
 }

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
 import type { WorkspaceRole } from '../access/index.js';
-import type { AuditEvent, Auditor } from '../audit/types.js';
+import type { AuditEvent, AuditStamp, Auditor } from '../audit/types.js';
 import type { VaultConfig } from '../config/sections/vault.js';
 import type { VaultSchema } from '../db/index.js';
 import type { DataKeys, FieldCipher } from '../keys/types.js';
@@ -13,6 +13,7 @@ import { NameCache } from './name-cache.js';
 import type {
   ActorNames,
   GuardedDocument,
+  ReceiptIssuer,
   ReportSigner,
   RetentionGuard,
   SealedBlobs,
@@ -39,6 +40,8 @@ export interface VaultDeps {
   signer?: ReportSigner;
   /** names the authors of versions; none: only their ids are shown */
   actors?: ActorNames;
+  /** deposit receipts (src/seals); none: deposits get no receipt */
+  receipts?: ReceiptIssuer;
 }
 
 const RANK: Record<WorkspaceRole, number> = { viewer: 1, editor: 2, owner: 3 };
@@ -124,8 +127,8 @@ export class VaultCore {
     c: VaultCaller,
     action: string,
     targets: Record<string, string>,
-  ): Promise<void> {
-    await this.d.audit.record(trx, this.event(c, action, targets));
+  ): Promise<AuditStamp> {
+    return this.d.audit.record(trx, this.event(c, action, targets));
   }
 
   /**

@@ -9,6 +9,7 @@ export type {
   DestructionRecord,
   RetentionGuard,
   ActorNames,
+  ReceiptIssuer,
 } from './types.js';
 export type { VaultTables } from './tables.js';
 export { vaultRoutes, type VaultRoutesOptions } from './routes.js';

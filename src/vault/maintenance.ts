@@ -66,6 +66,7 @@ async function shred(core: VaultCore, documentId: string, actor: string): Promis
       });
     await trx.deleteFrom('vault_versions').where('document_id', '=', documentId).execute();
     await trx.deleteFrom('vault_idempotency').where('document_id', '=', documentId).execute();
+    await d.receipts?.forget(trx, documentId);
     await trx.deleteFrom('vault_name_index').where('document_id', '=', documentId).execute();
     await trx.deleteFrom('vault_documents').where('id', '=', documentId).execute();
     core.names.delete(documentId);

@@ -156,9 +156,13 @@ async function readUpload(
   };
   const headerDigest = parseDigest(req.headers['content-digest'] ?? req.headers['repr-digest']);
   const idempotencyKey = checkIdempotencyKey(req.headers['idempotency-key']);
+  const receiptName = req.headers['coffre-receipt-name'];
+  if (receiptName !== undefined && receiptName !== 'include' && receiptName !== 'omit')
+    throw vaultErrors.invalidInput('Coffre-Receipt-Name must be `include` or `omit`');
   const digest = {
     ...(headerDigest ? { expectedSha256: headerDigest } : {}),
     ...(idempotencyKey !== undefined ? { idempotencyKey } : {}),
+    ...(receiptName === 'include' ? { receiptName: true } : {}),
   };
   if (req.isMultipart()) {
     const parts = req.parts({

@@ -63,6 +63,9 @@ export const UploadReply = Type.Object(
     size: Type.Integer({ minimum: 0 }),
     sha256: Type.String({ pattern: '^[0-9a-f]{64}$', description: 'SHA-256 of the plaintext, hex' }),
     created: Type.Boolean({ description: 'true when this upload created the document' }),
+    receipt: Type.Optional(
+      Type.String({ description: "the deposit receipt's id (`GET /documents/{id}/receipt?version=N`)" }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -106,6 +109,11 @@ export const UploadHeaders = Type.Object({
     Type.String({ description: 'RFC 9530 `sha-256=:<base64>:`; also accepted as a trailer' }),
   ),
   'repr-digest': Type.Optional(Type.String({ description: 'RFC 9530 `sha-256=:<base64>:`' })),
+  'coffre-receipt-name': Type.Optional(
+    Type.Union([Type.Literal('include'), Type.Literal('omit')], {
+      description: "`include` puts the document's name in the deposit receipt (left out by default: receipts travel)",
+    }),
+  ),
   'idempotency-key': Type.Optional(
     Type.String({
       description:

@@ -17,6 +17,7 @@ import {
   type VerifyScope,
 } from './verify.js';
 import type { VaultCaller } from './types.js';
+import type { WorkspaceRole } from '../access/index.js';
 
 /**
  * The document vault: workspaces' folders, documents and versions. Every operation checks the
@@ -46,6 +47,9 @@ export class VaultService {
   usage = (c: VaultCaller, workspaceId: string) => usage(this.core, c, workspaceId);
   /** need-to-know lookup without decrypting anything (history, retention, verify) */
   locate = (c: VaultCaller, id: string, action: string) => locateDocument(this.core, c, id, action);
+  /** the caller's view of a workspace, refused (404 when not a member, 403 below `role`; audited under `action`) */
+  workspaceRole = (c: VaultCaller, workspaceId: string, role: WorkspaceRole, action: string) =>
+    this.core.workspace(c, workspaceId, role, action);
   /** ids only, no caller check: for appliance roles that see ids but no content (auditor) */
   documentPlace = (id: string) => documentPlace(this.core, id);
   folderTree = (folderId: string) => folderTree(this.core, folderId);

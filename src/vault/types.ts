@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { WorkspaceRole } from '../access/index.js';
-import type { AuditSource } from '../audit/types.js';
+import type { AuditSource, AuditStamp } from '../audit/types.js';
+import type { DepositFacts, PreparedReceipt } from '../seals/index.js';
 import type { Actor } from '../http/index.js';
 import type { ByteRange } from './range.js';
 
@@ -126,6 +127,24 @@ export const NO_RETENTION: RetentionGuard = {
   assertFolderMovable: async () => undefined,
   certify: async () => undefined,
 };
+
+/**
+ * Deposit receipts (src/seals), as the vault issues them: `prepare` before the deposit's
+ * transaction, `record` inside it (a version never commits without its receipt), `issue` after the
+ * commit (never throws); `forget` inside a document's destruction.
+ */
+export interface ReceiptIssuer {
+  prepare(f: DepositFacts): Promise<PreparedReceipt>;
+  record(
+    trx: import('../db/index.js').SharedDb,
+    p: PreparedReceipt,
+    at: { version: number; depositedAt: number; audit: AuditStamp },
+  ): Promise<void>;
+  issue(id: string): Promise<void>;
+  /** the receipt id of a version, if it has one (a replayed upload answers with it) */
+  idOf(documentId: string, version: number): Promise<string | undefined>;
+  forget(trx: import('../db/index.js').SharedDb, documentId: string): Promise<void>;
+}
 
 /** The appliance's sealing key (src/seals), as the vault uses it to sign integrity reports. */
 export interface ReportSigner {

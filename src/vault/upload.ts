@@ -7,6 +7,7 @@ import { NAME_INDEX_FORMAT, indexRows, type IndexRow } from './name-index.js';
 import { vaultErrors } from './errors.js';
 import { Meter } from './streams.js';
 import type { VaultCaller, WorkspaceView } from './types.js';
+import type { PreparedReceipt } from '../seals/index.js';
 import { handOver, handedOver } from '../shared/buffers.js';
 
 /** What to upload into: a new document, or a new version of an existing one. */
@@ -31,6 +32,8 @@ export interface UploadBody {
    * IDEMPOTENCY_TTL_MS) gets the version the first attempt created instead of a new one.
    */
   idempotencyKey?: string;
+  /** the depositor asks for the document's name in the deposit receipt (left out by default) */
+  receiptName?: boolean;
 }
 
 export interface UploadResult {
@@ -40,6 +43,8 @@ export interface UploadResult {
   size: number;
   sha256: string;
   created: boolean;
+  /** the deposit receipt's id (GET /documents/{id}/receipt?version=N) */
+  receipt?: string;
   /** true when an earlier upload with the same idempotency key created this version */
   replayed?: boolean;
 }
@@ -89,6 +94,7 @@ async function replay(core: VaultCore, s: IdempotencyScope, workspaceId: string)
   if (row.target !== s.target) throw vaultErrors.idempotencyKeyReused();
   if (row.size === null || row.sha256 === null || row.version_id === null) throw vaultErrors.documentNotFound();
   const sha256 = await core.versionDigest({ id: row.version_id, sha256: row.sha256, sha256_enc: row.sha256_enc });
+  const receipt = await core.d.receipts?.idOf(row.document_id, num(row.version));
   return {
     id: row.document_id,
     workspaceId,
@@ -96,6 +102,7 @@ async function replay(core: VaultCore, s: IdempotencyScope, workspaceId: string)
     size: num(row.size),
     sha256,
     created: s.target.startsWith('ws:'),
+    ...(receipt ? { receipt } : {}),
     replayed: true,
   };
 }
@@ -119,6 +126,7 @@ export async function upload(
   const action = target.kind === 'new' ? 'doc.create' : 'doc.write';
   let ws: WorkspaceView;
   let documentId: string;
+  let nameEnc: string | undefined;
   if (target.kind === 'new') {
     ws = await core.workspace(c, target.workspaceId, 'editor', action);
     if (target.folderId !== null) await core.folderIn(ws.id, target.folderId);
@@ -128,6 +136,7 @@ export async function upload(
     if (r.doc.trashed_at !== null) throw vaultErrors.inTrash();
     ws = r.ws;
     documentId = r.doc.id;
+    nameEnc = r.doc.name_enc;
   }
   const idem =
     body.idempotencyKey !== undefined
@@ -224,6 +233,23 @@ export async function upload(
     // the digest is confidential too (it confirms a guessed document): stored encrypted
     const versionId = crypto.randomUUID();
     const sha256Enc = await core.encrypt(ws.id, sha256, ctx.versionDigest(versionId));
+    const receipt = await d.receipts?.prepare({
+      workspaceId: ws.id,
+      documentId,
+      versionId,
+      action,
+      sha256,
+      size,
+      mediaType: body.mediaType,
+      depositor: {
+        actor: c.actor.id,
+        ...(c.actor.userId ? { userId: c.actor.userId } : {}),
+        ...(c.actor.username ? { username: c.actor.username } : {}),
+      },
+      ...(body.receiptName
+        ? { name: target.kind === 'new' ? target.name : await core.docName(documentId, nameEnc!) }
+        : {}),
+    });
     const version = await commit(core, c, {
       target,
       ws,
@@ -238,13 +264,23 @@ export async function upload(
       quota,
       enc,
       idem,
+      receipt,
     });
+    if (receipt) await d.receipts!.issue(receipt.id);
     if (target.kind === 'new' && enc) {
       core.names.set(documentId, enc.name, target.name);
       if (enc.tags !== null) core.tags.set(documentId, enc.tags, JSON.stringify(target.tags));
     }
     d.log.info({ event: 'vault.upload', document: documentId, version, size }, 'version stored');
-    return { id: documentId, workspaceId: ws.id, version, size, sha256, created: target.kind === 'new' };
+    return {
+      id: documentId,
+      workspaceId: ws.id,
+      version,
+      size,
+      sha256,
+      created: target.kind === 'new',
+      ...(receipt ? { receipt: receipt.id } : {}),
+    };
   } catch (e) {
     if (isAppError(e) && e.code === 'STORAGE_FULL')
       void d.alerts
@@ -302,6 +338,8 @@ interface CommitArgs {
   /** a new document's encrypted fields and its rows in the name index */
   enc: { name: string; description: string | null; tags: string | null; index: IndexRow[] } | undefined;
   idem: IdempotencyScope | undefined;
+  /** the deposit receipt promised for this version (src/seals) */
+  receipt: PreparedReceipt | undefined;
 }
 
 async function commit(core: VaultCore, c: VaultCaller, a: CommitArgs): Promise<number> {
@@ -424,11 +462,12 @@ async function commit(core: VaultCore, c: VaultCaller, a: CommitArgs): Promise<n
             })
             .execute();
         }
-        await core.recordIn(trx, c, a.target.kind === 'new' ? 'doc.create' : 'doc.write', {
+        const stamp = await core.recordIn(trx, c, a.target.kind === 'new' ? 'doc.create' : 'doc.write', {
           workspace: a.ws.id,
           document: a.documentId,
           version: String(version),
         });
+        if (a.receipt) await core.d.receipts!.record(trx, a.receipt, { version, depositedAt: now, audit: stamp });
         return version;
       });
     } catch (e) {

@@ -14,7 +14,7 @@ import { vaultJobs } from './jobs.js';
 import { vaultRoutes } from './routes.js';
 import { sealedBlobs } from './sealed.js';
 import { VaultService } from './service.js';
-import type { ActorNames, ReportSigner, RetentionGuard } from './types.js';
+import type { ActorNames, ReceiptIssuer, ReportSigner, RetentionGuard } from './types.js';
 
 export interface VaultWiring {
   db: Kysely<VaultSchema>;
@@ -28,6 +28,7 @@ export interface VaultWiring {
   retention?: RetentionGuard;
   signer?: ReportSigner;
   actors?: ActorNames;
+  receipts?: ReceiptIssuer;
 }
 
 export interface Vault {
@@ -53,6 +54,7 @@ export function wireVault(o: VaultWiring): Vault {
     ...(o.retention ? { retention: o.retention } : {}),
     ...(o.signer ? { signer: o.signer } : {}),
     ...(o.actors ? { actors: o.actors } : {}),
+    ...(o.receipts ? { receipts: o.receipts } : {}),
   });
   const api: FastifyPluginAsync = async (app) =>
     app.register(vaultRoutes, { vault: service, maxUploadBytes: o.config.maxUploadBytes });

@@ -110,6 +110,9 @@ const EXPECTED: Record<string, Row> = {
   'GET /api/v1/workspaces/:workspaceId/usage': wsRead,
   // records (src/records): history for members (owners see all), access reports for auditors
   'GET /api/v1/documents/:id/history': wsRead,
+  // deposit receipts (src/seals) for members; a whole-workspace export for its owners
+  'GET /api/v1/documents/:id/receipt': wsRead,
+  'GET /api/v1/workspaces/:id/export': wsOwner,
   'GET /api/v1/records/access-report': { allow: ['auditor'] },
   // retention and legal hold: records managers only (ids, no content)
   'GET /api/v1/records/retention': { allow: ['records'] },

@@ -3,7 +3,7 @@ import type { AuditSchema, SharedDb } from '../../db/index.js';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import { AppError, isAppError } from '../../shared/errors.js';
-import type { AuditEvent, Auditor } from '../types.js';
+import type { AuditEvent, AuditStamp, Auditor } from '../types.js';
 import { normalizeEvent, type PendingRecord } from '../canonical.js';
 import { auditErrors } from '../errors.js';
 import { appendRecords } from './append.js';
@@ -52,13 +52,15 @@ export class DbAuditor implements Auditor {
     this.maxBatch = o.maxBatch ?? 1000;
   }
 
-  async record(trx: SharedDb, e: AuditEvent): Promise<void> {
+  async record(trx: SharedDb, e: AuditEvent): Promise<AuditStamp> {
     if (this.closed) throw auditErrors.closed();
     if (!trx.isTransaction) throw auditErrors.notInTransaction();
     const rec = normalizeEvent(e, this.o.clock.nowMs());
     const [r] = await appendRecords(trx, [rec]);
+    if (!r) throw auditErrors.unavailable(new Error('no record was appended'));
     // committed later by the caller: listeners only take this as a hint to look
-    if (r) this.notify(r.seq);
+    this.notify(r.seq);
+    return { seq: r.seq, hash: r.hash };
   }
 
   recordNow(e: AuditEvent): Promise<void> {
