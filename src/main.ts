@@ -12,7 +12,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { BackupService, backupJobs, backupRoutes, backupKeyHolder } from './backup/index.js';
 import { AuditService, auditRoutes } from './audit/index.js';
 import { isAppError } from './shared/errors.js';
-import { DepositReceipts, HsmSealer, TimestampRetrier, openTsaClient } from './seals/index.js';
+import { DepositReceipts, HsmSealer, ProofStamps, TimestampRetrier, openTsaClient } from './seals/index.js';
 import { receiptRoutes } from './seals/routes.js';
 import {
   IncidentMail,
@@ -193,9 +193,14 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
       ...(tsa ? { timestamper: tsa } : {}),
     });
     closers.push(() => receipts.settled());
+    const stamps = new ProofStamps({ db: db.db, clock, ...(tsa ? { timestamper: tsa } : {}) });
     const timestamps = new TimestampRetrier({
       tsa: tsa ?? { configured: false, timestamp: () => Promise.reject(new Error('no TSA')) },
-      sources: [...(audit.seals ? [audit.seals.pendingSource()] : []), receipts.pendingSource()],
+      sources: [
+        ...(audit.seals ? [audit.seals.pendingSource()] : []),
+        receipts.pendingSource(),
+        stamps.pendingSource(),
+      ],
       clock,
       log,
       retryMs: config.seals.tsa.retryMs,
@@ -259,10 +264,11 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
       policy: identity.policy,
       audit,
       alerts,
-      retention: retentionGuard({ db: db.db, applianceId: config.applianceId, signer: seals }),
+      retention: retentionGuard({ db: db.db, applianceId: config.applianceId, signer: seals, stamps }),
       signer: seals,
       actors: dbActorDirectory(db.db),
       receipts,
+      stamps,
     });
     api.push(vault.api);
     api.push(async (app) =>
@@ -291,6 +297,7 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
       audit,
       vault: vault.service,
       log: log.child({ module: 'records' }),
+      stamps,
       exportSources: {
         workspaceName: (id) => identity.workspaces.nameOf(id),
         receipt: (documentId, version) => receipts.get(documentId, version),

@@ -12,6 +12,8 @@ export interface CertificateInfo {
   body: string;
   sha256: string;
   signature: string | null;
+  /** RFC 3161 timestamp over `body`, when a TSA is configured */
+  timestamp?: { state: 'none' | 'pending' | 'granted'; token?: string; genTime?: string };
 }
 
 const toInfo = (r: RecordsSchema['records_certificates']): CertificateInfo => ({
@@ -30,6 +32,7 @@ export async function listCertificates(
   audit: Auditor,
   c: { actor: Actor; source?: AuditSource },
   q: { document?: string; workspace?: string; limit: number },
+  stampOf?: (id: string) => Promise<NonNullable<CertificateInfo['timestamp']>>,
 ): Promise<CertificateInfo[]> {
   let s = db.selectFrom('records_certificates').selectAll();
   if (q.document !== undefined) s = s.where('document_id', '=', q.document);
@@ -42,7 +45,9 @@ export async function listCertificates(
     targets: { ...(q.document ? { document: q.document } : {}), ...(q.workspace ? { workspace: q.workspace } : {}) },
     ...(c.source ? { source: c.source } : {}),
   });
-  return rows.map(toInfo);
+  const out = rows.map(toInfo);
+  if (stampOf) for (const c of out) c.timestamp = await stampOf(c.id);
+  return out;
 }
 
 export async function getCertificate(db: Kysely<RecordsSchema>, id: string): Promise<CertificateInfo> {

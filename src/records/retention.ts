@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { RecordsDb, RecordsSchema } from '../db/index.js';
+import type { RecordsDb, RecordsSchema, SharedDb } from '../db/index.js';
 import type { DestructionRecord, GuardedDocument, RetentionGuard } from '../vault/index.js';
 import { canonicalJson } from '../shared/canonical-json.js';
 import { recordsErrors } from './errors.js';
@@ -73,7 +73,21 @@ export interface GuardOptions {
   applianceId: string;
   /** signs each certificate (ECDSA in the HSM; fail closed: no signature, no certificate, the destruction finishes on the next run) */
   signer?: ProofSigner;
+  /** queues each certificate for its RFC 3161 timestamp, in the destruction's transaction (src/seals) */
+  stamps?: CertificateStamps;
 }
+
+/** RFC 3161 timestamps of certificates (src/seals ProofStamps), as the records module uses them. */
+export interface CertificateStamps {
+  queue(kind: string, subject: string, body: string, shared: SharedDb): Promise<void>;
+  of(
+    kind: string,
+    subject: string,
+  ): Promise<{ state: 'none' | 'pending' | 'granted'; token?: string; genTime?: string }>;
+}
+
+/** the kind under which destruction certificates are timestamped */
+export const CERTIFICATE_STAMP = 'destruction-certificate';
 
 /**
  * The vault's retention guard: refuses (409 `RETENTION_ACTIVE` before term, `LEGAL_HOLD` while
@@ -132,6 +146,8 @@ export function retentionGuard(o: GuardOptions): RetentionGuard {
           signature,
         })
         .execute();
+      // a certificate is timestamped once signed: the TSA is asked by the retrier, after the commit
+      if (signature !== null) await o.stamps?.queue(CERTIFICATE_STAMP, id, text, shared);
     },
   };
 }

@@ -17,6 +17,10 @@ export interface RecordsRoutesOptions {
   requests: RecordsRequests;
   db: Kysely<RecordsSchema>;
   audit: Auditor;
+  /** the RFC 3161 timestamp of a certificate (src/seals); none: certificates carry none */
+  certificateStamp?: (
+    id: string,
+  ) => Promise<{ state: 'none' | 'pending' | 'granted'; token?: string; genTime?: string }>;
 }
 
 const tags = ['records'];
@@ -183,11 +187,17 @@ export const recordsRoutes: FastifyPluginAsync<RecordsRoutesOptions> = async (ap
     async (req) => {
       const q = req.query as Static<typeof S.CertificateQuery>;
       return {
-        certificates: await listCertificates(opts.db, opts.audit, caller(req), {
-          limit: q.limit,
-          ...(q.document !== undefined ? { document: q.document } : {}),
-          ...(q.workspace !== undefined ? { workspace: q.workspace } : {}),
-        }),
+        certificates: await listCertificates(
+          opts.db,
+          opts.audit,
+          caller(req),
+          {
+            limit: q.limit,
+            ...(q.document !== undefined ? { document: q.document } : {}),
+            ...(q.workspace !== undefined ? { workspace: q.workspace } : {}),
+          },
+          opts.certificateStamp,
+        ),
       };
     },
   );

@@ -178,6 +178,18 @@ export const Certificate = Type.Object(
     body: Type.String({ description: 'the certificate as canonical JSON: the exact bytes sha256 and signature cover' }),
     sha256: Type.String(),
     signature: Type.Union([Type.String(), Type.Null()]),
+    timestamp: Type.Optional(
+      Type.Object(
+        {
+          state: Type.Union([Type.Literal('none'), Type.Literal('pending'), Type.Literal('granted')]),
+          token: Type.Optional(
+            Type.String({ description: 'RFC 3161 TimeStampResp over the signed bytes, DER, base64' }),
+          ),
+          genTime: Type.Optional(Type.String({ format: 'date-time' })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );

@@ -11,6 +11,7 @@ import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { ExportSources } from './export.js';
 import { exportRoutes } from './export-routes.js';
+import { CERTIFICATE_STAMP, type CertificateStamps } from './retention.js';
 
 export interface RecordsWiring {
   db: Kysely<RecordsSchema>;
@@ -20,6 +21,8 @@ export interface RecordsWiring {
   log: Logger;
   /** what a workspace export reads besides the vault (receipts, seals, names); none: no export route */
   exportSources?: Omit<ExportSources, 'vault' | 'auditAbout' | 'now'>;
+  /** RFC 3161 timestamps of destruction certificates (the same `stamps` given to retentionGuard) */
+  stamps?: CertificateStamps;
 }
 
 export interface Records {
@@ -50,7 +53,13 @@ export function wireRecords(o: RecordsWiring): Records {
     now: () => o.clock.nowMs(),
   };
   const api: FastifyPluginAsync = async (app) => {
-    await app.register(recordsRoutes, { history, requests, db: o.db, audit: o.audit });
+    await app.register(recordsRoutes, {
+      history,
+      requests,
+      db: o.db,
+      audit: o.audit,
+      ...(o.stamps ? { certificateStamp: (id: string) => o.stamps!.of(CERTIFICATE_STAMP, id) } : {}),
+    });
     if (exportSources) await app.register(exportRoutes, { sources: exportSources, audit: o.audit, log: o.log });
   };
   return { history, requests, api };

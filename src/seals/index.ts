@@ -24,3 +24,4 @@ export {
   type DepositReceiptsOptions,
 } from './receipts.js';
 export { TimestampRetrier, type TimestampRetrierOptions } from './retrier.js';
+export { ProofStamps, type ProofTimestamp, type ProofStampsOptions } from './stamps.js';

@@ -47,4 +47,25 @@ export interface SealsTables {
     ts_at: number | null;
     ts_attempts: number;
   };
+  /**
+   * RFC 3161 timestamps of the other signed proofs (migrations/2026-12-07T0720-seal-timestamps.ts,
+   * src/seals/stamps.ts): destruction certificates (`kind` 'destruction-certificate', `subject` the
+   * certificate id) and integrity reports ('integrity-report', the report's SHA-256). `body` is the
+   * exact signed text (ids, digests and dates only: nothing confidential).
+   */
+  seal_timestamps: {
+    id: string;
+    kind: string;
+    subject: string;
+    body: string;
+    /** hex SHA-256 of `body` */
+    sha256: string;
+    created_at: number;
+    /** 'pending' | 'granted' */
+    ts_state: string;
+    /** base64 DER RFC 3161 TimeStampResp over `body` */
+    ts_token: string | null;
+    ts_at: number | null;
+    ts_attempts: number;
+  };
 }

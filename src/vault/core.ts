@@ -15,6 +15,7 @@ import type {
   GuardedDocument,
   ReceiptIssuer,
   ReportSigner,
+  ReportStamper,
   RetentionGuard,
   SealedBlobs,
   VaultCaller,
@@ -42,6 +43,8 @@ export interface VaultDeps {
   actors?: ActorNames;
   /** deposit receipts (src/seals); none: deposits get no receipt */
   receipts?: ReceiptIssuer;
+  /** RFC 3161 timestamps of integrity reports (src/seals); none: reports are not timestamped */
+  stamps?: ReportStamper;
 }
 
 const RANK: Record<WorkspaceRole, number> = { viewer: 1, editor: 2, owner: 3 };

@@ -10,6 +10,7 @@ export type {
   RetentionGuard,
   ActorNames,
   ReceiptIssuer,
+  ReportStamper,
 } from './types.js';
 export type { VaultTables } from './tables.js';
 export { vaultRoutes, type VaultRoutesOptions } from './routes.js';

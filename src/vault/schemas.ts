@@ -296,8 +296,21 @@ export const VerifyReply = Type.Object(
           algorithm: Type.String(),
           certificateFingerprint: Type.String(),
           signature: Type.String({
-            description: 'base64 DER ECDSA signature over the canonical JSON of this report without `seal`',
+            description:
+              'base64 DER ECDSA signature over the canonical JSON of this report without `seal` and `timestamp`',
           }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    timestamp: Type.Optional(
+      Type.Object(
+        {
+          state: Type.Union([Type.Literal('none'), Type.Literal('pending'), Type.Literal('granted')]),
+          token: Type.Optional(
+            Type.String({ description: 'RFC 3161 TimeStampResp over the signed bytes, DER, base64' }),
+          ),
+          genTime: Type.Optional(Type.String({ format: 'date-time' })),
         },
         { additionalProperties: false },
       ),

@@ -146,6 +146,16 @@ export interface ReceiptIssuer {
   forget(trx: import('../db/index.js').SharedDb, documentId: string): Promise<void>;
 }
 
+/** RFC 3161 timestamps of signed integrity reports (src/seals): asked at once, retried while pending. */
+export interface ReportStamper {
+  readonly configured: boolean;
+  stamp(
+    kind: string,
+    subject: string,
+    body: string,
+  ): Promise<{ state: 'none' | 'pending' | 'granted'; token?: string; genTime?: string }>;
+}
+
 /** The appliance's sealing key (src/seals), as the vault uses it to sign integrity reports. */
 export interface ReportSigner {
   sign(data: Buffer): Promise<Buffer>;

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -33,6 +34,8 @@ export interface VerifyReport {
    * of this report without `seal`; absent when no sealing key is wired
    */
   seal?: { algorithm: 'ECDSA-P256-SHA256'; certificateFingerprint: string; signature: string };
+  /** RFC 3161 timestamp over the same signed bytes, when a TSA is configured (docs/proofs.md) */
+  timestamp?: { state: 'none' | 'pending' | 'granted'; token?: string; genTime?: string };
 }
 
 export type VerifyScope = { kind: 'document'; id: string } | { kind: 'workspace'; id: string } | { kind: 'all' };
@@ -175,10 +178,15 @@ export async function reportVerify(
   });
   const signer = core.d.signer;
   if (!signer) return r;
-  const { seal: _unsigned, ...body } = r;
+  const { seal: _unsigned, timestamp: _unstamped, ...body } = r;
   const certificateFingerprint = (await signer.certificate()).fingerprint;
-  const signature = (await signer.sign(Buffer.from(canonicalJson(body), 'utf8'))).toString('base64');
-  return { ...body, seal: { algorithm: 'ECDSA-P256-SHA256', certificateFingerprint, signature } };
+  const text = canonicalJson(body);
+  const signature = (await signer.sign(Buffer.from(text, 'utf8'))).toString('base64');
+  const sealed = { ...body, seal: { algorithm: 'ECDSA-P256-SHA256' as const, certificateFingerprint, signature } };
+  const stamps = core.d.stamps;
+  if (!stamps?.configured) return sealed;
+  const sha256 = crypto.createHash('sha256').update(text, 'utf8').digest('hex');
+  return { ...sealed, timestamp: await stamps.stamp('integrity-report', sha256, text) };
 }
 
 /** A member's check of one document (any role: it releases no content). */

@@ -14,7 +14,7 @@ import { vaultJobs } from './jobs.js';
 import { vaultRoutes } from './routes.js';
 import { sealedBlobs } from './sealed.js';
 import { VaultService } from './service.js';
-import type { ActorNames, ReceiptIssuer, ReportSigner, RetentionGuard } from './types.js';
+import type { ActorNames, ReceiptIssuer, ReportSigner, ReportStamper, RetentionGuard } from './types.js';
 
 export interface VaultWiring {
   db: Kysely<VaultSchema>;
@@ -29,6 +29,7 @@ export interface VaultWiring {
   signer?: ReportSigner;
   actors?: ActorNames;
   receipts?: ReceiptIssuer;
+  stamps?: ReportStamper;
 }
 
 export interface Vault {
@@ -55,6 +56,7 @@ export function wireVault(o: VaultWiring): Vault {
     ...(o.signer ? { signer: o.signer } : {}),
     ...(o.actors ? { actors: o.actors } : {}),
     ...(o.receipts ? { receipts: o.receipts } : {}),
+    ...(o.stamps ? { stamps: o.stamps } : {}),
   });
   const api: FastifyPluginAsync = async (app) =>
     app.register(vaultRoutes, { vault: service, maxUploadBytes: o.config.maxUploadBytes });
