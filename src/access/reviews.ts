@@ -1,3 +1,4 @@
+import { isoOrNull } from '../shared/time.js';
 import crypto from 'node:crypto';
 import type { AccessDb } from '../db/index.js';
 import type { Clock } from '../shared/clock.js';
@@ -54,7 +55,6 @@ export interface RevokeEffects {
   revokeToken(tokenId: string, by: string, source: AuditSource): Promise<void>;
 }
 
-const iso = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString());
 const DAY = 86_400_000;
 
 /**
@@ -192,9 +192,9 @@ export class AccessReviews {
           .executeTakeFirstOrThrow();
         return {
           id: r.id,
-          createdAt: iso(r.created_at)!,
-          dueAt: iso(r.due_at)!,
-          closedAt: iso(r.closed_at),
+          createdAt: isoOrNull(r.created_at)!,
+          dueAt: isoOrNull(r.due_at)!,
+          closedAt: isoOrNull(r.closed_at),
           total: Number(c.total),
           pending: Number(c.total) - Number(c.decided),
         };
@@ -266,12 +266,12 @@ export class AccessReviews {
       tokenName: r.token_name ?? null,
       role: r.role,
       reviewer: r.reviewer as 'owner' | 'admin',
-      lastSeenAt: iso(r.last_seen_at),
+      lastSeenAt: isoOrNull(r.last_seen_at),
       idle: this.idle(r.last_seen_at, r.last_login_at, r.created_at),
       decision: r.decision as ReviewItemView['decision'],
       decidedBy: r.decided_by,
       decidedByName: r.decided_by ? (deciders.get(r.decided_by) ?? null) : null,
-      decidedAt: iso(r.decided_at),
+      decidedAt: isoOrNull(r.decided_at),
       self: actor.userId !== undefined && r.user_id === actor.userId,
     }));
   }
@@ -510,7 +510,7 @@ export class AccessReviews {
       source,
     });
     if (!to.length) return { reviewers: 0, reminded: 0 };
-    return { reviewers: to.length, reminded: await this.sendReminders(r.id, iso(r.due_at)!, to) };
+    return { reviewers: to.length, reminded: await this.sendReminders(r.id, isoOrNull(r.due_at)!, to) };
   }
 
   /** daily: reminders (at most weekly) to reviewers with pending items; one alert when overdue */
@@ -530,7 +530,7 @@ export class AccessReviews {
       .where('decision', 'is', null)
       .execute();
     if (pending.length && this.o.notify && (r.reminded_at === null || now - Number(r.reminded_at) >= 7 * DAY)) {
-      reminded = await this.sendReminders(r.id, iso(r.due_at)!, await this.reviewersOf(pending));
+      reminded = await this.sendReminders(r.id, isoOrNull(r.due_at)!, await this.reviewersOf(pending));
     }
     let overdue = false;
     if (pending.length && now > Number(r.due_at) && r.overdue_alerted_at === null) {
@@ -539,7 +539,7 @@ export class AccessReviews {
       await this.o.alerts.raise({
         kind: 'access.review.overdue',
         severity: 'warning',
-        message: `access review overdue: ${pending.length} decision(s) pending since ${iso(r.due_at)}`,
+        message: `access review overdue: ${pending.length} decision(s) pending since ${isoOrNull(r.due_at)}`,
         targets: { review: r.id },
       });
     }
@@ -570,8 +570,8 @@ export class AccessReviews {
       role: u.role,
       state: u.state,
       secondFactor: u.mfa_method,
-      lastLoginAt: iso(u.last_login_at),
-      lastSeenAt: iso(u.last_seen_at),
+      lastLoginAt: isoOrNull(u.last_login_at),
+      lastSeenAt: isoOrNull(u.last_seen_at),
       idleOver: this.idle(u.last_seen_at, u.last_login_at, u.created_at) ? this.o.cfg.idleDays : null,
       workspaces: members.filter((m) => m.user_id === u.id).map((m) => ({ id: m.workspace_id, role: m.role })),
       tokens: tokens
@@ -580,8 +580,8 @@ export class AccessReviews {
           id: t.id,
           name: t.name,
           scopes: JSON.parse(t.scopes) as string[],
-          expiresAt: iso(t.expires_at)!,
-          lastUsedAt: iso(t.last_used_at),
+          expiresAt: isoOrNull(t.expires_at)!,
+          lastUsedAt: isoOrNull(t.last_used_at),
         })),
     }));
   }

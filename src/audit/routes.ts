@@ -1,3 +1,4 @@
+import { ErrorReply, errorReplies } from '../http/index.js';
 import { PassThrough } from 'node:stream';
 import { once } from 'node:events';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
@@ -10,15 +11,7 @@ import type { AuditService } from './service.js';
 import { parseExportedCheckpoint, type Checkpoint } from './checkpoint-format.js';
 
 const tags = ['audit'];
-const ErrorReply = Type.Object({
-  error: Type.Object({
-    code: Type.String(),
-    message: Type.String(),
-    requestId: Type.String(),
-    details: Type.Optional(Type.Unknown()),
-  }),
-});
-const errs = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 503: ErrorReply };
+const errs = errorReplies(400, 401, 403, 503);
 const IdLike = (max = 128) => Type.String({ minLength: 1, maxLength: max, pattern: '^[\\x21-\\x7e]+$' });
 
 export const EventsQuery = Type.Object(

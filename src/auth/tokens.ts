@@ -1,3 +1,4 @@
+import { isoOrNull } from '../shared/time.js';
 import type { Kysely } from 'kysely';
 import type { AuthSchema, AuthDb } from '../db/index.js';
 import type { Clock } from '../shared/clock.js';
@@ -144,7 +145,6 @@ export class ApiTokens {
   }
 }
 
-const iso = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString());
 function toView(r: AuthSchema['api_tokens']): TokenView {
   return {
     id: r.id,
@@ -153,7 +153,7 @@ function toView(r: AuthSchema['api_tokens']): TokenView {
     scopes: JSON.parse(r.scopes) as string[],
     createdAt: new Date(Number(r.created_at)).toISOString(),
     expiresAt: new Date(Number(r.expires_at)).toISOString(),
-    lastUsedAt: iso(r.last_used_at),
-    revokedAt: iso(r.revoked_at),
+    lastUsedAt: isoOrNull(r.last_used_at),
+    revokedAt: isoOrNull(r.revoked_at),
   };
 }

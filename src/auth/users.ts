@@ -1,3 +1,4 @@
+import { isoOrNull } from '../shared/time.js';
 import type { Kysely, Selectable } from 'kysely';
 import type { AuthSchema, AuthDb } from '../db/index.js';
 import type { FieldCipher } from '../keys/types.js';
@@ -21,8 +22,6 @@ export interface UserView {
   language: string | null;
 }
 
-const iso = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString());
-
 /** what the directory shows in place of an erased person's name */
 export const ERASED_NAME = 'erased user';
 
@@ -42,8 +41,8 @@ export function userView(r: UserRow): UserView {
     state: r.state,
     mfaMethod: r.mfa_method,
     createdAt: new Date(Number(r.created_at)).toISOString(),
-    lastLoginAt: iso(r.last_login_at),
-    lastSeenAt: iso(r.last_seen_at),
+    lastLoginAt: isoOrNull(r.last_login_at),
+    lastSeenAt: isoOrNull(r.last_seen_at),
     pendingRole: r.pending_role ?? null,
     language: r.language ?? null,
   };

@@ -1,3 +1,5 @@
+import { ErrorReply, errorReplies, JobRunSchema, Nullable } from '../http/index.js';
+import { isoOrNull } from '../shared/time.js';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from '@sinclair/typebox';
@@ -9,16 +11,7 @@ import type { BackupService, ChangeInput, ChangeRequest, Person } from './servic
 import { publicChange } from './requests.js';
 
 const tags = ['backup'];
-const ErrorReply = Type.Object({
-  error: Type.Object({
-    code: Type.String(),
-    message: Type.String(),
-    requestId: Type.String(),
-    details: Type.Optional(Type.Unknown()),
-  }),
-});
-const errs = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 409: ErrorReply, 503: ErrorReply };
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
+const errs = errorReplies(400, 401, 403, 404, 409, 503);
 
 const BackupSchema = Type.Object(
   {
@@ -52,28 +45,6 @@ const TargetSchema = Type.Object(
     hostKey: Nullable(Type.String()),
     createdAt: Type.String(),
     createdBy: Type.String(),
-  },
-  { additionalProperties: false },
-);
-const RunSchema = Type.Object(
-  {
-    id: Type.Integer(),
-    job: Type.String(),
-    trigger: Type.String(),
-    actor: Type.String(),
-    startedAt: Type.String(),
-    endedAt: Nullable(Type.String()),
-    outcome: Type.String(),
-    progress: Nullable(
-      Type.Object({
-        phase: Type.String(),
-        done: Type.Optional(Type.Number()),
-        total: Type.Optional(Type.Number()),
-        percent: Type.Optional(Type.Number()),
-        unit: Type.Optional(Type.String()),
-      }),
-    ),
-    error: Nullable(Type.String()),
   },
   { additionalProperties: false },
 );
@@ -172,11 +143,15 @@ const Started = Type.Object(
   { additionalProperties: false },
 );
 const RunDetailSchema = Type.Object(
-  { ...RunSchema.properties, result: Type.Unknown(), errorCode: Nullable(Type.String()), errorDetails: Type.Unknown() },
+  {
+    ...JobRunSchema.properties,
+    result: Type.Unknown(),
+    errorCode: Nullable(Type.String()),
+    errorDetails: Type.Unknown(),
+  },
   { additionalProperties: false },
 );
 const BACKUP_JOBS = [BACKUP_JOB, VERIFY_JOB, DRILL_JOB, WATCHDOG_JOB];
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 function actorOf(req: FastifyRequest): string {
   if (!req.actor) throw errors.unauthenticated();
@@ -246,11 +221,11 @@ export function backupRoutes(service: BackupService, scheduler: Scheduler): Fast
         state: r.state,
         requestedBy: r.requestedBy,
         requestedByName: names.get(r.requestedBy) ?? null,
-        requestedAt: iso(r.requestedAt)!,
-        expiresAt: iso(r.expiresAt)!,
+        requestedAt: isoOrNull(r.requestedAt)!,
+        expiresAt: isoOrNull(r.expiresAt)!,
         decidedBy: r.decidedBy,
         decidedByName: r.decidedBy ? (names.get(r.decidedBy) ?? null) : null,
-        decidedAt: iso(r.decidedAt),
+        decidedAt: isoOrNull(r.decidedAt),
         reason: r.reason,
       };
     };
@@ -355,13 +330,13 @@ export function backupRoutes(service: BackupService, scheduler: Scheduler): Fast
           target: b.target,
           slot: b.slot,
           slotName: b.slotName,
-          createdAt: iso(b.createdAt)!,
+          createdAt: isoOrNull(b.createdAt)!,
           state: b.state,
           plainSize: b.plainSize,
           size: b.size,
           parts: b.parts,
           members: b.members,
-          verifiedAt: iso(b.verifiedAt),
+          verifiedAt: isoOrNull(b.verifiedAt),
           error: b.error,
         })),
       }),
@@ -391,7 +366,7 @@ export function backupRoutes(service: BackupService, scheduler: Scheduler): Fast
             allowed: v.ok,
             problems: v.problems,
             hostKey: t.hostKey,
-            createdAt: iso(t.createdAt)!,
+            createdAt: isoOrNull(t.createdAt)!,
             createdBy: t.createdBy,
           };
         }),
@@ -405,7 +380,7 @@ export function backupRoutes(service: BackupService, scheduler: Scheduler): Fast
         schema: {
           tags,
           summary: 'recent runs of the backup jobs, with progress',
-          response: { 200: Type.Object({ runs: Type.Array(RunSchema) }), ...errs },
+          response: { 200: Type.Object({ runs: Type.Array(JobRunSchema) }), ...errs },
         },
       },
       async () => {
@@ -421,8 +396,8 @@ export function backupRoutes(service: BackupService, scheduler: Scheduler): Fast
             job: r.job,
             trigger: r.trigger,
             actor: r.actor,
-            startedAt: iso(r.startedAt)!,
-            endedAt: iso(r.endedAt),
+            startedAt: isoOrNull(r.startedAt)!,
+            endedAt: isoOrNull(r.endedAt),
             outcome: r.outcome,
             progress: r.progress,
             error: r.error,
@@ -450,8 +425,8 @@ export function backupRoutes(service: BackupService, scheduler: Scheduler): Fast
             fingerprint: k.fingerprint,
             userIds: k.userIds,
             algorithm: k.algorithm,
-            expiresAt: iso(k.expiresAt),
-            createdAt: iso(k.createdAt)!,
+            expiresAt: isoOrNull(k.expiresAt),
+            createdAt: isoOrNull(k.createdAt)!,
             createdBy: k.createdBy,
             createdByName: names.get(k.createdBy) ?? null,
           })),
@@ -556,8 +531,8 @@ export function backupRoutes(service: BackupService, scheduler: Scheduler): Fast
             return {
               backupId: r.backup_id,
               target: r.target ?? (secondary && typeof d.target === 'string' ? d.target : null),
-              startedAt: iso(Number(r.started_at))!,
-              endedAt: iso(Number(r.ended_at))!,
+              startedAt: isoOrNull(Number(r.started_at))!,
+              endedAt: isoOrNull(Number(r.ended_at))!,
               ok: Number(r.ok) === 1,
               rtoMs: n('rtoMs'),
               documents: n('documents'),
@@ -591,8 +566,8 @@ export function backupRoutes(service: BackupService, scheduler: Scheduler): Fast
           x
             ? {
                 backupId: x.backupId,
-                startedAt: iso(x.startedAt)!,
-                endedAt: iso(x.endedAt)!,
+                startedAt: isoOrNull(x.startedAt)!,
+                endedAt: isoOrNull(x.endedAt)!,
                 ok: x.ok,
                 rtoMs: x.rtoMs,
                 error: x.error,
@@ -673,8 +648,8 @@ export function backupRoutes(service: BackupService, scheduler: Scheduler): Fast
           job: r.job,
           trigger: r.trigger,
           actor: r.actor,
-          startedAt: iso(r.startedAt)!,
-          endedAt: iso(r.endedAt),
+          startedAt: isoOrNull(r.startedAt)!,
+          endedAt: isoOrNull(r.endedAt),
           outcome: r.outcome,
           progress: r.progress,
           error: r.error,

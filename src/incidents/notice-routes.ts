@@ -1,3 +1,4 @@
+import { ErrorReply } from '../http/index.js';
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
@@ -7,14 +8,6 @@ import { errors } from '../shared/errors.js';
 import type { IncidentNotices } from './notices.js';
 
 const tags = ['incidents'];
-const ErrorReply = Type.Object({
-  error: Type.Object({
-    code: Type.String(),
-    message: Type.String(),
-    requestId: Type.String(),
-    details: Type.Optional(Type.Unknown()),
-  }),
-});
 const Message = Type.Object(
   { en: Type.Optional(Type.String()), fr: Type.Optional(Type.String()) },
   { additionalProperties: false },

@@ -1,3 +1,5 @@
+import { ErrorReply, errorReplies, Nullable as N } from '../http/index.js';
+import { isoOrNull } from '../shared/time.js';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
@@ -18,18 +20,8 @@ import {
 } from './types.js';
 
 const tags = ['incidents'];
-const ErrorReply = Type.Object({
-  error: Type.Object({
-    code: Type.String(),
-    message: Type.String(),
-    requestId: Type.String(),
-    details: Type.Optional(Type.Unknown()),
-  }),
-});
-const errs = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 409: ErrorReply };
-const N = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
+const errs = errorReplies(400, 401, 403, 404, 409);
 const lit = <T extends readonly string[]>(xs: T) => Type.Union(xs.map((x) => Type.Literal(x)));
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 const Uuid = Type.String({ pattern: '^[0-9a-f-]{36}$' });
 const IdParams = Type.Object({ id: Uuid }, { additionalProperties: false });
 const Time = Type.String({ format: 'date-time' });
@@ -176,21 +168,21 @@ export function incidentRoutes(o: IncidentRoutesOptions): FastifyPluginAsync {
       title: i.title,
       severity: i.severity,
       status: i.status,
-      createdAt: iso(i.createdAt)!,
+      createdAt: isoOrNull(i.createdAt)!,
       createdBy: i.createdBy,
-      detectedAt: iso(i.detectedAt)!,
-      updatedAt: iso(i.updatedAt)!,
-      resolvedAt: iso(i.resolvedAt),
+      detectedAt: isoOrNull(i.detectedAt)!,
+      updatedAt: isoOrNull(i.updatedAt)!,
+      resolvedAt: isoOrNull(i.resolvedAt),
       personalData: i.personalData,
-      authorityNotifiedAt: iso(i.authorityNotifiedAt),
+      authorityNotifiedAt: isoOrNull(i.authorityNotifiedAt),
       publicTitle: i.publicTitle,
       alertId: i.alertId,
       breachClock: c
         ? {
-            detectedAt: iso(c.detectedAt)!,
-            deadline: iso(c.deadline)!,
+            detectedAt: isoOrNull(c.detectedAt)!,
+            deadline: isoOrNull(c.deadline)!,
             remainingMs: c.remainingMs,
-            notifiedAt: iso(c.notifiedAt),
+            notifiedAt: isoOrNull(c.notifiedAt),
             state: c.state,
           }
         : null,
@@ -204,11 +196,11 @@ export function incidentRoutes(o: IncidentRoutesOptions): FastifyPluginAsync {
     affected: i.affected,
     actions: i.actions.map((a) => ({
       ...a,
-      dueAt: iso(a.dueAt),
-      createdAt: iso(a.createdAt)!,
-      closedAt: iso(a.closedAt),
+      dueAt: isoOrNull(a.dueAt),
+      createdAt: isoOrNull(a.createdAt)!,
+      closedAt: isoOrNull(a.closedAt),
     })),
-    updates: i.updates.map((u) => ({ ...u, at: iso(u.at)! })),
+    updates: i.updates.map((u) => ({ ...u, at: isoOrNull(u.at)! })),
   });
   return async (app0) => {
     const app = app0.withTypeProvider<TypeBoxTypeProvider>();
@@ -453,9 +445,12 @@ export function incidentRoutes(o: IncidentRoutesOptions): FastifyPluginAsync {
           actorOf(req),
           auditSource(req),
         );
-        return reply
-          .code(201)
-          .send({ ...a, dueAt: iso(a.dueAt), createdAt: iso(a.createdAt)!, closedAt: iso(a.closedAt) });
+        return reply.code(201).send({
+          ...a,
+          dueAt: isoOrNull(a.dueAt),
+          createdAt: isoOrNull(a.createdAt)!,
+          closedAt: isoOrNull(a.closedAt),
+        });
       },
     );
 
@@ -481,7 +476,7 @@ export function incidentRoutes(o: IncidentRoutesOptions): FastifyPluginAsync {
           actorOf(req),
           auditSource(req),
         );
-        return { ...a, dueAt: iso(a.dueAt), createdAt: iso(a.createdAt)!, closedAt: iso(a.closedAt) };
+        return { ...a, dueAt: isoOrNull(a.dueAt), createdAt: isoOrNull(a.createdAt)!, closedAt: isoOrNull(a.closedAt) };
       },
     );
 

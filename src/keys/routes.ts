@@ -1,3 +1,4 @@
+import { ErrorReply, errorReplies, Nullable, JobRunSchema } from '../http/index.js';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { PERMISSIONS } from '../access/index.js';
@@ -25,15 +26,7 @@ export interface KeysRoutesOptions {
 }
 
 const tags = ['keys'];
-const ErrorReply = Type.Object({
-  error: Type.Object({
-    code: Type.String(),
-    message: Type.String(),
-    requestId: Type.String(),
-    details: Type.Optional(Type.Unknown()),
-  }),
-});
-const errs = { 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 409: ErrorReply, 503: ErrorReply };
+const errs = errorReplies(401, 403, 404, 409, 503);
 
 const Attributes = Type.Object({
   label: Type.String(),
@@ -54,7 +47,6 @@ const Attributes = Type.Object({
   derive: Type.Boolean(),
   mechanism: Type.String(),
 });
-const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
 const Version = Type.Object({
   version: Type.Integer(),
   label: Type.String(),
@@ -90,26 +82,6 @@ export const KeyStatusReply = Type.Object({
       message: Type.String(),
     }),
   ),
-});
-const RunReply = Type.Object({
-  id: Type.Integer(),
-  job: Type.String(),
-  trigger: Type.String(),
-  actor: Type.String(),
-  startedAt: Type.String(),
-  endedAt: Nullable(Type.String()),
-  outcome: Type.String(),
-  progress: Type.Union([
-    Type.Object({
-      phase: Type.String(),
-      done: Type.Optional(Type.Number()),
-      total: Type.Optional(Type.Number()),
-      percent: Type.Optional(Type.Number()),
-      unit: Type.Optional(Type.String()),
-    }),
-    Type.Null(),
-  ]),
-  error: Nullable(Type.String()),
 });
 
 const runView = (r: JobRunRecord) => ({
@@ -213,7 +185,7 @@ export function keysRoutes(o: KeysRoutesOptions): FastifyPluginAsync {
           tags,
           summary: 'a rotation run: outcome and progress',
           params: Type.Object({ runId: Type.Integer({ minimum: 1 }) }),
-          response: { 200: RunReply, ...errs },
+          response: { 200: JobRunSchema, ...errs },
         },
       },
       async (req) => {

@@ -1,3 +1,5 @@
+import { ErrorReply, errorReplies, JobRunSchema, Nullable } from '../http/index.js';
+import { isoOrNull } from '../shared/time.js';
 import crypto, { type X509Certificate } from 'node:crypto';
 import { clientCertAllowed } from './mtls.js';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
@@ -17,17 +19,7 @@ import type { Kysely } from 'kysely';
 import type { MonitoringSchema } from '../db/index.js';
 
 const tags = ['monitoring'];
-const ErrorReply = Type.Object({
-  error: Type.Object({
-    code: Type.String(),
-    message: Type.String(),
-    requestId: Type.String(),
-    details: Type.Optional(Type.Unknown()),
-  }),
-});
-const errs = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 409: ErrorReply };
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+const errs = errorReplies(400, 401, 403, 404, 409);
 
 const RANGES = {
   '1h': { ms: 3_600_000, coarse: false },
@@ -51,29 +43,6 @@ const AlertSchema = Type.Object(
     resolvedAt: Nullable(Type.String()),
     resolvedBy: Nullable(Type.String()),
     deliveries: Type.Record(Type.String(), Type.String()),
-  },
-  { additionalProperties: false },
-);
-const RunSchema = Type.Object(
-  {
-    id: Type.Integer(),
-    job: Type.String(),
-    trigger: Type.String(),
-    actor: Type.String(),
-    startedAt: Type.String(),
-    endedAt: Nullable(Type.String()),
-    durationMs: Nullable(Type.Integer()),
-    outcome: Type.String(),
-    progress: Nullable(
-      Type.Object({
-        phase: Type.String(),
-        done: Type.Optional(Type.Number()),
-        total: Type.Optional(Type.Number()),
-        percent: Type.Optional(Type.Number()),
-        unit: Type.Optional(Type.String()),
-      }),
-    ),
-    error: Nullable(Type.String()),
   },
   { additionalProperties: false },
 );
@@ -224,10 +193,10 @@ export function monitoringRoutes(o: MonitoringRoutesOptions): FastifyPluginAsync
           await o.alerter.list({ ...(req.query.state ? { state: req.query.state } : {}), limit: req.query.limit })
         ).map((a) => ({
           ...a,
-          raisedAt: iso(a.raisedAt)!,
-          lastAt: iso(a.lastAt)!,
-          acknowledgedAt: iso(a.acknowledgedAt),
-          resolvedAt: iso(a.resolvedAt),
+          raisedAt: isoOrNull(a.raisedAt)!,
+          lastAt: isoOrNull(a.lastAt)!,
+          acknowledgedAt: isoOrNull(a.acknowledgedAt),
+          resolvedAt: isoOrNull(a.resolvedAt),
         })),
       }),
     );
@@ -288,7 +257,7 @@ export function monitoringRoutes(o: MonitoringRoutesOptions): FastifyPluginAsync
                   { additionalProperties: false },
                 ),
               ),
-              runs: Type.Array(RunSchema),
+              runs: Type.Array(JobRunSchema),
             }),
             ...errs,
           },
@@ -301,8 +270,8 @@ export function monitoringRoutes(o: MonitoringRoutesOptions): FastifyPluginAsync
           job: r.job,
           trigger: r.trigger,
           actor: r.actor,
-          startedAt: iso(r.startedAt)!,
-          endedAt: iso(r.endedAt),
+          startedAt: isoOrNull(r.startedAt)!,
+          endedAt: isoOrNull(r.endedAt),
           durationMs: r.endedAt === null ? null : r.endedAt - r.startedAt,
           outcome: r.outcome,
           progress: r.progress,
@@ -356,9 +325,9 @@ export function monitoringRoutes(o: MonitoringRoutesOptions): FastifyPluginAsync
             .executeTakeFirst();
           out.push({
             target: t.name,
-            newestCompleteAt: iso(complete ? Number(complete.created_at) : null),
-            verifiedAt: iso(complete?.verified_at == null ? null : Number(complete.verified_at)),
-            lastAttemptAt: iso(last ? Number(last.created_at) : null),
+            newestCompleteAt: isoOrNull(complete ? Number(complete.created_at) : null),
+            verifiedAt: isoOrNull(complete?.verified_at == null ? null : Number(complete.verified_at)),
+            lastAttemptAt: isoOrNull(last ? Number(last.created_at) : null),
             lastState: last?.state ?? null,
           });
         }

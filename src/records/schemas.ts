@@ -1,18 +1,13 @@
+import { ErrorReply, errorReplies } from '../http/index.js';
+
+export { ErrorReply };
 import { Type } from '@sinclair/typebox';
 
 /** TypeBox schemas of the records API (also the response filters: nothing else is serialised). */
 
 export const Id = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' });
 export const IsoTime = Type.String({ format: 'date-time' });
-export const ErrorReply = Type.Object({
-  error: Type.Object({
-    code: Type.String(),
-    message: Type.String(),
-    requestId: Type.String(),
-    details: Type.Optional(Type.Unknown()),
-  }),
-});
-export const errs = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 409: ErrorReply };
+export const errs = errorReplies(400, 401, 403, 404, 409);
 export const IdParams = Type.Object({ id: Id }, { additionalProperties: false });
 
 const Kind = Type.Union(['read', 'download', 'change', 'share', 'delete', 'other'].map((k) => Type.Literal(k)));
