@@ -6,6 +6,7 @@ import { auditSource, type Auditor } from '../audit/index.js';
 import type { Kysely } from 'kysely';
 import type { RecordsSchema } from '../db/index.js';
 import { listCertificates } from './certificates.js';
+import { dbActorDirectory } from './actors.js';
 import type { RecordsRequests } from './requests.js';
 import { errors } from '../shared/errors.js';
 import { recordsErrors } from './errors.js';
@@ -107,7 +108,19 @@ export const recordsRoutes: FastifyPluginAsync<RecordsRoutesOptions> = async (ap
         response: { 200: S.OverviewReply, ...S.errs },
       },
     },
-    async (req) => requests.overview(caller(req)),
+    async (req) => {
+      const o = await requests.overview(caller(req));
+      // user names are not confidential: the page names the two people behind each change
+      const ids = new Set<string>();
+      for (const p of o.policies) ids.add(p.requestedBy).add(p.approvedBy);
+      for (const h of o.holds) ids.add(h.placedBy);
+      for (const r of o.requests) {
+        ids.add(r.requestedBy);
+        if (r.decidedBy) ids.add(r.decidedBy);
+      }
+      const names = await dbActorDirectory(opts.db).usernames([...ids].map((id) => `user:${id}`));
+      return { ...o, people: Object.fromEntries([...names].map(([k, v]) => [k.slice(5), v])) };
+    },
   );
 
   app.post(

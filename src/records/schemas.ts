@@ -152,7 +152,14 @@ export const PolicyReply = Type.Object(
   { additionalProperties: false },
 );
 export const OverviewReply = Type.Object(
-  { policies: Type.Array(PolicyReply), holds: Type.Array(HoldReply), requests: Type.Array(RequestReply) },
+  {
+    policies: Type.Array(PolicyReply),
+    holds: Type.Array(HoldReply),
+    requests: Type.Array(RequestReply),
+    people: Type.Optional(
+      Type.Record(Type.String(), Type.String(), { description: 'user id → user name of the people named above' }),
+    ),
+  },
   { additionalProperties: false },
 );
 

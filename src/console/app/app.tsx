@@ -11,6 +11,7 @@ import { WorkspacesPage, WorkspacePage, DocumentPage, MembersPage } from './scre
 import { UsersPage, ReviewsPage, ReviewPage, KeysPage, SettingsPage } from './screens/admin.js';
 import { BackupPage } from './screens/backup.js';
 import { AuditPage } from './screens/audit.js';
+import { RecordsPage } from './screens/records.js';
 import { AlertsPage, JobsPage, OperationsPage } from './screens/operations.js';
 import { t, useLanguage } from './i18n/index.js';
 import { roleLabel } from './labels.js';
@@ -38,6 +39,7 @@ type NavKey =
   | 'backups'
   | 'backupApprovals'
   | 'audit'
+  | 'records'
   | 'account';
 type SectionKey = 'documents' | 'administration' | 'operations' | 'you';
 const NAV: NavItem[] = [
@@ -69,6 +71,7 @@ const NAV: NavItem[] = [
     also: (me) => !can(me, 'backup:read'),
   },
   { path: '/audit', label: 'audit', icon: 'shield', permission: 'audit:read', section: 'operations' },
+  { path: '/records', label: 'records', icon: 'archive', permission: 'records:manage', section: 'documents' },
   { path: '/account', label: 'account', icon: 'user', permission: 'self', section: 'you' },
 ];
 
@@ -81,6 +84,7 @@ const HOME: Record<string, string> = {
   admin: '/users',
   'backup-operator': '/backups',
   auditor: '/audit',
+  'records-manager': '/records',
 };
 
 export function homeOf(me: Me): string {
@@ -173,6 +177,7 @@ function Screen({ me, route }: { me: Me; route: Route }) {
   if (match('/settings', route)) return <SettingsPage me={me} />;
   if (match('/backups', route)) return <BackupPage me={me} />;
   if (match('/audit', route)) return <AuditPage me={me} route={route} />;
+  if (match('/records', route)) return <RecordsPage me={me} />;
   if (match('/operations', route)) return <OperationsPage me={me} />;
   if (match('/operations/alerts', route)) return <AlertsPage me={me} />;
   if (match('/operations/jobs', route)) return <JobsPage me={me} />;

@@ -1,0 +1,124 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { launchChromium, type Watched } from '../support/browser.js';
+import { ROOT } from '../support/cli.js';
+import { startAppliance, type RunningAppliance } from './appliance.js';
+
+/**
+ * The records manager's page in Chromium against `coffre serve`: a retention change asked by one
+ * records manager is approved by another from the page, then listed as a policy; the page is the
+ * records manager's home, in English and in French; a member has no such entry. Screenshots go to
+ * test-results/console/.
+ */
+const SHOTS = path.join(ROOT, 'test-results', 'console');
+let app: RunningAppliance;
+let chrome: Watched;
+let n = 0;
+
+async function invite(username: string, role: string): Promise<string> {
+  const r = await app.cli([
+    'user',
+    'invite',
+    username,
+    '--email',
+    `${username}@example.test`,
+    '--role',
+    role,
+    '--json',
+  ]);
+  expect(r.code, r.stderr).toBe(0);
+  return (JSON.parse(r.stdout) as { enrolUrl: string }).enrolUrl;
+}
+
+/** enrols from a link without a second factor and signs in; returns the signed-in page */
+async function enrolAndSignIn(link: string, username: string): Promise<Page> {
+  const page = await (await chrome.newContext()).newPage();
+  const password = `Amber-Meadow-${++n}-58-compass`;
+  await page.goto(link);
+  await page.getByRole('heading', { name: 'Welcome to Coffre' }).waitFor();
+  await page.getByLabel('None for now').check();
+  await page.getByLabel('New password', { exact: true }).fill(password);
+  await page.getByLabel('Repeat the new password').fill(password);
+  await page.getByRole('button', { name: 'Activate my account' }).click();
+  await page.getByRole('heading', { name: 'You are enrolled' }).waitFor();
+  await page.getByRole('button', { name: 'Continue to sign-in' }).click();
+  await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+  await page.getByLabel('User name').fill(username);
+  await page.getByLabel('Password', { exact: true }).fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByTestId('whoami').filter({ hasText: username }).waitFor();
+  return page;
+}
+
+/** an API call from the signed-in page, with its session cookie and CSRF token */
+async function call(page: Page, method: string, p: string, body?: unknown): Promise<{ status: number; json: any }> {
+  return page.evaluate(
+    async ([m, url, b]) => {
+      const me = (await (await fetch('/api/v1/auth/me')).json()) as { csrfToken?: string };
+      const r = await fetch(`/api/v1${url}`, {
+        method: m as string,
+        headers: { 'content-type': 'application/json', 'x-csrf-token': me.csrfToken ?? '' },
+        ...(b === undefined ? {} : { body: JSON.stringify(b) }),
+      });
+      return { status: r.status, json: await r.json().catch(() => null) };
+    },
+    [method, p, body] as const,
+  );
+}
+
+describe('console records page in Chromium', { timeout: 240_000 }, () => {
+  beforeAll(async () => {
+    fs.mkdirSync(SHOTS, { recursive: true });
+    app = await startAppliance({ username: 'olga', email: 'olga@example.test' }, [], {
+      COFFRE_CFG_auth__mfa__requiredRoles: '[]',
+    });
+    chrome = await launchChromium(app.ca);
+  }, 120_000);
+  afterAll(async () => {
+    await chrome?.close();
+    await app?.stop();
+  });
+
+  it('a second records manager approves a retention change from the page; French too; members have no entry', async () => {
+    const member = await enrolAndSignIn(await invite('mona', 'member'), 'mona');
+    const ws = await call(member, 'POST', '/workspaces', { name: 'Paie' });
+    expect(ws.status).toBe(201);
+    expect(await member.getByRole('link', { name: 'Records' }).count()).toBe(0);
+
+    const rhea = await enrolAndSignIn(await invite('rhea', 'records-manager'), 'rhea');
+    await rhea.getByRole('heading', { name: 'Records', exact: true }).waitFor(); // the records manager's home
+    const asked = await call(rhea, 'POST', '/records/requests', {
+      kind: 'retention',
+      scope: { kind: 'workspace', id: ws.json.id },
+      minDays: 3650,
+    });
+    expect(asked.status, JSON.stringify(asked.json)).toBe(201);
+
+    const rita = await enrolAndSignIn(await invite('rita', 'records-manager'), 'rita');
+    await rita.getByRole('heading', { name: 'Records', exact: true }).waitFor();
+    const row = rita.locator(`tr[data-request="${asked.json.id}"]`);
+    await row.getByText('keep for at least 3650 days').waitFor();
+    await rita.getByText('No retention policy.').waitFor();
+    await rita.getByText('No document has been destroyed.').waitFor();
+    await rita.screenshot({ path: path.join(SHOTS, 'records-request.png'), fullPage: true });
+    await row.getByRole('button', { name: 'Approve' }).click();
+    await rita.getByRole('dialog').getByRole('button', { name: 'Approve' }).click();
+    await rita.getByText('Change approved.').waitFor();
+    await rita.getByText('No change is waiting for approval.').waitFor();
+    const policies = rita.getByRole('table', { name: 'Retention policies' });
+    await policies.getByText('3650').waitFor();
+    await policies.getByText('asked by rhea, approved by rita').waitFor();
+
+    // French, once the records manager chose it
+    expect((await call(rhea, 'PUT', '/auth/me/language', { language: 'fr' })).status).toBe(200);
+    await rhea.reload();
+    await rhea.getByRole('heading', { name: 'Archives', exact: true }).waitFor();
+    await rhea.getByRole('table', { name: 'Politiques de conservation' }).getByText('3650').waitFor();
+    await rhea.getByText('Aucun document n’a été détruit.').waitFor();
+    await rhea.screenshot({ path: path.join(SHOTS, 'records-fr.png'), fullPage: true });
+    expect(chrome.cspViolations).toEqual([]);
+    expect(chrome.pageErrors).toEqual([]);
+  });
+});
