@@ -3,7 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from '@sinclair/typebox';
 import { PERMISSIONS } from '../access/index.js';
 import { auditSource, type AuditSource, type Auditor } from '../audit/index.js';
-import type { Actor } from '../http/index.js';
+import { errorReplies, type Actor } from '../http/index.js';
 import { errors } from '../shared/errors.js';
 import { sealsErrors } from './errors.js';
 import type { DepositReceipts } from './receipts.js';
@@ -23,14 +23,6 @@ export interface ReceiptRoutesOptions {
 }
 
 const Id = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' });
-const ErrorReply = Type.Object({
-  error: Type.Object({
-    code: Type.String(),
-    message: Type.String(),
-    requestId: Type.String(),
-    details: Type.Optional(Type.Unknown()),
-  }),
-});
 const Query = Type.Object(
   { version: Type.Optional(Type.Integer({ minimum: 1, maximum: 2 ** 31 })) },
   { additionalProperties: false },
@@ -70,14 +62,7 @@ export const receiptRoutes: FastifyPluginAsync<ReceiptRoutesOptions> = async (ap
           "a version's deposit receipt (newest unless `version`): signed by the sealing key, RFC 3161 timestamp when a TSA is configured; members of the document's workspace",
         params: Type.Object({ id: Id }, { additionalProperties: false }),
         querystring: Query,
-        response: {
-          200: ReceiptReply,
-          400: ErrorReply,
-          401: ErrorReply,
-          403: ErrorReply,
-          404: ErrorReply,
-          503: ErrorReply,
-        },
+        response: { 200: ReceiptReply, ...errorReplies(400, 401, 403, 404, 503) },
       },
     },
     async (req: FastifyRequest) => {
