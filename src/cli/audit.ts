@@ -1,9 +1,7 @@
 import { EXIT } from './exit-codes.js';
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import { openAppliance } from '../main.js';
-import { resolveDataDir } from '../config/index.js';
-import { createLogger } from '../shared/logger.js';
+import { withAppliance } from './local.js';
 import { AppError } from '../shared/errors.js';
 import {
   parseExportedCheckpoint,
@@ -78,35 +76,32 @@ export function registerAudit(program: Command, io: Io): void {
     .action(
       action(io, async (opts: { dataDir?: string; checkpoint?: string[]; json?: boolean }) => {
         const anchors = readAnchors(opts.checkpoint ?? []);
-        const a = await openAppliance({
-          dataDir: resolveDataDir(opts.dataDir),
-          migrate: false,
-          log: createLogger({ level: 'warn', destination: 'stderr' }),
-        });
-        try {
-          // a damaged page surfaces as DB_CORRUPT (exit 7, integrity), from the database layer
-          const report = await a.audit.verify(anchors);
-          // local commands are audited like any other actor; the verdict is printed even if that fails
-          await a.audit
-            .recordNow({
-              action: 'audit.verify',
-              actor: localActor(),
-              outcome: report.ok ? 'success' : 'failure',
-              ...(report.ok ? {} : { reason: report.problem!.code }),
-            })
-            .catch((e: unknown) =>
-              io.err(`warning: this verification could not be recorded in the audit trail (${(e as Error).message})`),
-            );
-          emit(io, opts.json, { ...report }, () => human(report));
-          if (!report.ok) {
-            io.err(
-              `AUDIT_TAMPERED: ${report.problem!.message} — first bad seq ${report.firstBadSeq}; keep this database and the exported checkpoints as evidence`,
-            );
-            process.exitCode = EXIT.integrity;
-          }
-        } finally {
-          await a.close();
-        }
+        return withAppliance(
+          opts.dataDir,
+          async (a) => {
+            // a damaged page surfaces as DB_CORRUPT (exit 7, integrity), from the database layer
+            const report = await a.audit.verify(anchors);
+            // local commands are audited like any other actor; the verdict is printed even if that fails
+            await a.audit
+              .recordNow({
+                action: 'audit.verify',
+                actor: localActor(),
+                outcome: report.ok ? 'success' : 'failure',
+                ...(report.ok ? {} : { reason: report.problem!.code }),
+              })
+              .catch((e: unknown) =>
+                io.err(`warning: this verification could not be recorded in the audit trail (${(e as Error).message})`),
+              );
+            emit(io, opts.json, { ...report }, () => human(report));
+            if (!report.ok) {
+              io.err(
+                `AUDIT_TAMPERED: ${report.problem!.message} — first bad seq ${report.firstBadSeq}; keep this database and the exported checkpoints as evidence`,
+              );
+              process.exitCode = EXIT.integrity;
+            }
+          },
+          { migrate: false },
+        );
       }),
     );
   audit
@@ -118,19 +113,16 @@ export function registerAudit(program: Command, io: Io): void {
     .addOption(jsonOption())
     .action(
       action(io, async (opts: { dataDir?: string; json?: boolean }) => {
-        const a = await openAppliance({
-          dataDir: resolveDataDir(opts.dataDir),
-          migrate: false,
-          log: createLogger({ level: 'warn', destination: 'stderr' }),
-        });
-        try {
-          await a.audit.recordNow({ action: 'audit.checkpoint', actor: localActor(), outcome: 'success' });
-          const [latest] = await a.audit.exportCheckpoints(1);
-          if (!latest) throw new AppError('AUDIT_EMPTY', 'the audit trail is empty: nothing to checkpoint');
-          emit(io, opts.json, latest, () => `checkpoint at seq ${String(latest.seq)}: ${JSON.stringify(latest)}`);
-        } finally {
-          await a.close();
-        }
+        return withAppliance(
+          opts.dataDir,
+          async (a) => {
+            await a.audit.recordNow({ action: 'audit.checkpoint', actor: localActor(), outcome: 'success' });
+            const [latest] = await a.audit.exportCheckpoints(1);
+            if (!latest) throw new AppError('AUDIT_EMPTY', 'the audit trail is empty: nothing to checkpoint');
+            emit(io, opts.json, latest, () => `checkpoint at seq ${String(latest.seq)}: ${JSON.stringify(latest)}`);
+          },
+          { migrate: false },
+        );
       }),
     );
   audit
@@ -149,37 +141,41 @@ export function registerAudit(program: Command, io: Io): void {
           throw new AppError('USAGE', '--json needs --out (without it, stdout carries the JSON lines)', {
             exitCode: 2,
           });
-        const a = await openAppliance({
-          dataDir: resolveDataDir(opts.dataDir),
-          migrate: false,
-          log: createLogger({ level: 'warn', destination: 'stderr' }),
-        });
-        let fd: number | undefined;
-        const tmp = opts.out ? `${opts.out}.partial` : undefined;
-        try {
-          if (opts.out && fs.existsSync(opts.out))
-            throw new AppError('USAGE', `--out: ${opts.out} exists; nothing was written`, { exitCode: 2 });
-          // reads are recorded before the data is released
-          await a.audit.recordNow({ action: 'audit.export', actor: localActor(), outcome: 'success' });
-          if (tmp) fd = fs.openSync(tmp, 'wx', 0o600);
-          const summary = await a.audit.export(range, (line) => {
-            if (fd !== undefined) fs.writeSync(fd, line + '\n');
-            else io.out(line);
-          });
-          if (fd !== undefined && tmp && opts.out) {
-            fs.fsyncSync(fd);
-            fs.closeSync(fd);
-            fd = undefined;
-            fs.renameSync(tmp, opts.out);
-            emit(io, opts.json, { file: opts.out, ...summary }, `exported ${summary.records} record(s) to ${opts.out}`);
-          } else io.err(`exported ${summary.records} record(s)`);
-        } catch (e) {
-          if (fd !== undefined) fs.closeSync(fd);
-          if (tmp) fs.rmSync(tmp, { force: true });
-          throw e;
-        } finally {
-          await a.close();
-        }
+        return withAppliance(
+          opts.dataDir,
+          async (a) => {
+            let fd: number | undefined;
+            const tmp = opts.out ? `${opts.out}.partial` : undefined;
+            try {
+              if (opts.out && fs.existsSync(opts.out))
+                throw new AppError('USAGE', `--out: ${opts.out} exists; nothing was written`, { exitCode: 2 });
+              // reads are recorded before the data is released
+              await a.audit.recordNow({ action: 'audit.export', actor: localActor(), outcome: 'success' });
+              if (tmp) fd = fs.openSync(tmp, 'wx', 0o600);
+              const summary = await a.audit.export(range, (line) => {
+                if (fd !== undefined) fs.writeSync(fd, line + '\n');
+                else io.out(line);
+              });
+              if (fd !== undefined && tmp && opts.out) {
+                fs.fsyncSync(fd);
+                fs.closeSync(fd);
+                fd = undefined;
+                fs.renameSync(tmp, opts.out);
+                emit(
+                  io,
+                  opts.json,
+                  { file: opts.out, ...summary },
+                  `exported ${summary.records} record(s) to ${opts.out}`,
+                );
+              } else io.err(`exported ${summary.records} record(s)`);
+            } catch (e) {
+              if (fd !== undefined) fs.closeSync(fd);
+              if (tmp) fs.rmSync(tmp, { force: true });
+              throw e;
+            }
+          },
+          { migrate: false },
+        );
       }),
     );
   audit
@@ -191,24 +187,21 @@ export function registerAudit(program: Command, io: Io): void {
     .addOption(jsonOption())
     .action(
       action(io, async (opts: { dataDir?: string; json?: boolean }) => {
-        const a = await openAppliance({
-          dataDir: resolveDataDir(opts.dataDir),
-          migrate: false,
-          log: createLogger({ level: 'warn', destination: 'stderr' }),
-        });
-        try {
-          const { result } = await a.scheduler.run<SealResult>('audit.seal', { trigger: 'cli', actor: localActor() });
-          emit(
-            io,
-            opts.json,
-            { ...result },
-            result.sealed.length
-              ? `sealed ${result.sealed.length} day(s), up to ${result.latest}`
-              : `nothing to seal${result.latest ? ` (latest seal: ${result.latest})` : ''}`,
-          );
-        } finally {
-          await a.close();
-        }
+        return withAppliance(
+          opts.dataDir,
+          async (a) => {
+            const { result } = await a.scheduler.run<SealResult>('audit.seal', { trigger: 'cli', actor: localActor() });
+            emit(
+              io,
+              opts.json,
+              { ...result },
+              result.sealed.length
+                ? `sealed ${result.sealed.length} day(s), up to ${result.latest}`
+                : `nothing to seal${result.latest ? ` (latest seal: ${result.latest})` : ''}`,
+            );
+          },
+          { migrate: false },
+        );
       }),
     );
   audit
@@ -232,28 +225,25 @@ export function registerAudit(program: Command, io: Io): void {
         }
         if (fs.existsSync(dir) && fs.readdirSync(dir).length)
           throw new AppError('USAGE', `${dir} is not empty; nothing was written`, { exitCode: 2 });
-        const a = await openAppliance({
-          dataDir: resolveDataDir(opts.dataDir),
-          migrate: false,
-          log: createLogger({ level: 'warn', destination: 'stderr' }),
-        });
-        try {
-          if (!a.audit.seals)
-            throw new AppError('SEALS_UNAVAILABLE', 'this appliance has no sealing key', { httpStatus: 503 });
-          await a.audit.recordNow({ action: 'audit.seals_export', actor: localActor(), outcome: 'success' });
-          const r = await a.audit.seals.exportTo(dir, await a.seals.certificates(), {
-            ...(opts.from ? { from: opts.from } : {}),
-            ...(opts.to ? { to: opts.to } : {}),
-          });
-          emit(
-            io,
-            opts.json,
-            { ...r },
-            `${r.seals} seal(s) written to ${dir} (${r.timestamped} timestamped); see ${dir}/README.txt`,
-          );
-        } finally {
-          await a.close();
-        }
+        return withAppliance(
+          opts.dataDir,
+          async (a) => {
+            if (!a.audit.seals)
+              throw new AppError('SEALS_UNAVAILABLE', 'this appliance has no sealing key', { httpStatus: 503 });
+            await a.audit.recordNow({ action: 'audit.seals_export', actor: localActor(), outcome: 'success' });
+            const r = await a.audit.seals.exportTo(dir, await a.seals.certificates(), {
+              ...(opts.from ? { from: opts.from } : {}),
+              ...(opts.to ? { to: opts.to } : {}),
+            });
+            emit(
+              io,
+              opts.json,
+              { ...r },
+              `${r.seals} seal(s) written to ${dir} (${r.timestamped} timestamped); see ${dir}/README.txt`,
+            );
+          },
+          { migrate: false },
+        );
       }),
     );
   audit
@@ -265,24 +255,24 @@ export function registerAudit(program: Command, io: Io): void {
     .addOption(jsonOption())
     .action(
       action(io, async (opts: { dataDir?: string; json?: boolean }) => {
-        const a = await openAppliance({
-          dataDir: resolveDataDir(opts.dataDir),
-          migrate: false,
-          log: createLogger({ level: 'warn', destination: 'stderr' }),
-        });
-        try {
-          const { result } = await a.scheduler.run<PruneResult>('audit.prune', { trigger: 'cli', actor: localActor() });
-          emit(
-            io,
-            opts.json,
-            { prunedUpTo: result.prunedUpTo, deleted: result.deleted },
-            result.deleted
-              ? `pruned ${result.deleted} record(s) up to seq ${result.prunedUpTo}`
-              : `nothing to prune (records are kept ${a.config.audit.retentionDays} days)`,
-          );
-        } finally {
-          await a.close();
-        }
+        return withAppliance(
+          opts.dataDir,
+          async (a) => {
+            const { result } = await a.scheduler.run<PruneResult>('audit.prune', {
+              trigger: 'cli',
+              actor: localActor(),
+            });
+            emit(
+              io,
+              opts.json,
+              { prunedUpTo: result.prunedUpTo, deleted: result.deleted },
+              result.deleted
+                ? `pruned ${result.deleted} record(s) up to seq ${result.prunedUpTo}`
+                : `nothing to prune (records are kept ${a.config.audit.retentionDays} days)`,
+            );
+          },
+          { migrate: false },
+        );
       }),
     );
 }

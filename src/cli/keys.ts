@@ -2,30 +2,22 @@ import fs from 'node:fs';
 import type { Command } from 'commander';
 import { AppError } from '../shared/errors.js';
 import type { SealCertificate } from '../seals/index.js';
-import { openAppliance, type Appliance } from '../main.js';
+import type { Appliance } from '../main.js';
+import { withAppliance } from './local.js';
 import { loadConfig, resolveDataDir } from '../config/index.js';
-import { createLogger } from '../shared/logger.js';
 import { ensureKek } from '../keys/bootstrap.js';
 import type { KekAttributes, RotationResult } from '../keys/index.js';
 import { keyStatus } from '../keys/status.js';
 import type { JobProgress } from '../jobs/types.js';
 import { action, dataDirOption, emit, interruptible, jsonOption, localActor, type Io } from './output.js';
 
-const quietLog = () => createLogger({ level: 'error', destination: 'stderr' });
-
 /** The attributes that matter for invariant 2, as printed by status and init. */
 const kekFlags = (a: KekAttributes) =>
   `extractable=${a.extractable} sensitive=${a.sensitive} neverExtractable=${a.neverExtractable} alwaysSensitive=${a.alwaysSensitive} local=${a.local} ` +
   `usages=${['wrap', 'unwrap', 'encrypt', 'decrypt', 'sign', 'verify', 'derive'].filter((u) => a[u as keyof KekAttributes] === true).join(',') || 'none'}`;
 
-async function withAppliance<T>(dataDir: string | undefined, fn: (a: Appliance) => Promise<T>): Promise<T> {
-  const a = await openAppliance({ dataDir: resolveDataDir(dataDir), migrate: true, log: quietLog() });
-  try {
-    return await fn(a);
-  } finally {
-    await a.close();
-  }
-}
+const withQuietAppliance = <T>(dataDir: string | undefined, fn: (a: Appliance) => Promise<T>): Promise<T> =>
+  withAppliance(dataDir, fn, { quiet: true });
 
 const sealCertJson = (c: SealCertificate) => ({
   fingerprint: c.fingerprint,
@@ -62,7 +54,7 @@ export function registerKeys(program: Command, io: Io): void {
     .addOption(jsonOption())
     .action(
       action(io, async (opts: { dataDir?: string; json?: boolean }) => {
-        await withAppliance(opts.dataDir, async (a) => {
+        await withQuietAppliance(opts.dataDir, async (a) => {
           const cfg = a.config.keys;
           const status = await keyStatus(a.keys, cfg); // KEYS_UNAVAILABLE: … (CKR_…) — check keys.…
           const { token, latencyMs, versions: withAttrs } = status;
@@ -101,7 +93,7 @@ export function registerKeys(program: Command, io: Io): void {
     .addOption(jsonOption())
     .action(
       action(io, async (opts: { dataDir?: string; json?: boolean }) => {
-        await withAppliance(opts.dataDir, (a) =>
+        await withQuietAppliance(opts.dataDir, (a) =>
           interruptible(
             io,
             async (signal) => {
@@ -170,7 +162,7 @@ export function registerKeys(program: Command, io: Io): void {
       action(io, async (opts: { dataDir?: string; out?: string; json?: boolean }) => {
         if (opts.out && fs.existsSync(opts.out))
           throw new AppError('USAGE', `--out: ${opts.out} exists; nothing was written`, { exitCode: 2 });
-        await withAppliance(opts.dataDir, async (a) => {
+        await withQuietAppliance(opts.dataDir, async (a) => {
           const csr = await a.seals.csr();
           await audited(a, io, { action: 'keys.seal_csr', outcome: 'success' });
           if (opts.out) {
@@ -209,7 +201,7 @@ export function registerKeys(program: Command, io: Io): void {
             exitCode: 2,
           });
         }
-        await withAppliance(opts.dataDir, async (a) => {
+        await withQuietAppliance(opts.dataDir, async (a) => {
           try {
             const c = await a.seals.importCertificate(text);
             await audited(a, io, {
@@ -245,7 +237,7 @@ export function registerKeys(program: Command, io: Io): void {
       action(io, async (opts: { dataDir?: string; out?: string; json?: boolean }) => {
         if (opts.out && fs.existsSync(opts.out))
           throw new AppError('USAGE', `--out: ${opts.out} exists; nothing was written`, { exitCode: 2 });
-        await withAppliance(opts.dataDir, async (a) => {
+        await withQuietAppliance(opts.dataDir, async (a) => {
           const c = await a.seals.certificate();
           if (opts.out) fs.writeFileSync(opts.out, c.pem, { flag: 'wx', mode: 0o644 });
           if (opts.json) emit(io, true, { ...sealCertJson(c), ...(opts.out ? { file: opts.out } : {}) }, '');
@@ -267,7 +259,7 @@ export function registerKeys(program: Command, io: Io): void {
         const dataDir = resolveDataDir(opts.dataDir);
         const config = loadConfig(dataDir);
         const { token, kek } = await ensureKek(config.keys);
-        await withAppliance(dataDir, async (a) => {
+        await withQuietAppliance(dataDir, async (a) => {
           await a.keys.rotation.sync();
           await audited(a, io, {
             action: 'keys.init',

@@ -3,9 +3,8 @@ import path from 'node:path';
 import { solveProof } from '../auth/proof.js';
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { openAppliance } from '../main.js';
-import { resolveDataDir } from '../config/index.js';
-import { createLogger } from '../shared/logger.js';
+import type { Appliance } from '../main.js';
+import { withAppliance } from './local.js';
 import { errors } from '../shared/errors.js';
 import { userView } from '../auth/index.js';
 import { Links } from '../auth/links.js';
@@ -14,23 +13,10 @@ import { Client, clientFromEnv, readStdinSecret } from './client.js';
 import { processEnv } from '../config/index.js';
 import { AppError } from '../shared/errors.js';
 
-async function local<T>(
-  dataDir: string | undefined,
-  fn: (a: Awaited<ReturnType<typeof openAppliance>>) => Promise<T>,
-): Promise<T> {
-  const a = await openAppliance({
-    dataDir: resolveDataDir(dataDir),
-    log: createLogger({ level: 'warn', destination: 'stderr' }),
-    migrate: true,
-  });
-  try {
-    return await fn(a);
-  } finally {
-    await a.close();
-  }
-}
+const local = <T>(dataDir: string | undefined, fn: (a: Appliance) => Promise<T>): Promise<T> =>
+  withAppliance(dataDir, fn);
 
-async function findUser(a: Awaited<ReturnType<typeof openAppliance>>, name: string) {
+async function findUser(a: Appliance, name: string) {
   const u = await a.identity.users.byUsername(name);
   if (!u) throw new AppError('NOT_FOUND', `no user named "${name}"`, { exitCode: 2 });
   return u;

@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
-import { openAppliance } from '../main.js';
-import { resolveDataDir } from '../config/index.js';
-import { createLogger } from '../shared/logger.js';
+import { withAppliance } from './local.js';
 import { AppError } from '../shared/errors.js';
 import type { VerifyReport, VerifyScope } from '../vault/index.js';
 import { EXIT } from './exit-codes.js';
@@ -57,30 +55,27 @@ export function registerVault(program: Command, io: Io): void {
               : opts.workspace !== undefined
                 ? { kind: 'workspace', id: opts.workspace }
                 : { kind: 'all' };
-          const a = await openAppliance({
-            dataDir: resolveDataDir(opts.dataDir),
-            migrate: false,
-            log: createLogger({ level: 'warn', destination: 'stderr' }),
-          });
-          try {
-            const unsigned = await a.vault.verifyScope(scope, { bytesPerSecond: rate });
-            if (scope.kind !== 'all' && unsigned.versions === 0)
-              throw new AppError(
-                scope.kind === 'document' ? 'DOCUMENT_NOT_FOUND' : 'WORKSPACE_NOT_FOUND',
-                `no stored version for this ${scope.kind}`,
-                { exitCode: 2 },
-              );
-            const r = await a.vault.reportVerify(localActor(), unsigned);
-            emit(io, opts.json, { ...r }, () => human(r));
-            if (!r.ok) {
-              io.err(
-                `VAULT_INTEGRITY: ${r.failures.length} version(s) failed their integrity check — an alert was raised; restore them from a backup`,
-              );
-              process.exitCode = EXIT.integrity;
-            }
-          } finally {
-            await a.close();
-          }
+          return withAppliance(
+            opts.dataDir,
+            async (a) => {
+              const unsigned = await a.vault.verifyScope(scope, { bytesPerSecond: rate });
+              if (scope.kind !== 'all' && unsigned.versions === 0)
+                throw new AppError(
+                  scope.kind === 'document' ? 'DOCUMENT_NOT_FOUND' : 'WORKSPACE_NOT_FOUND',
+                  `no stored version for this ${scope.kind}`,
+                  { exitCode: 2 },
+                );
+              const r = await a.vault.reportVerify(localActor(), unsigned);
+              emit(io, opts.json, { ...r }, () => human(r));
+              if (!r.ok) {
+                io.err(
+                  `VAULT_INTEGRITY: ${r.failures.length} version(s) failed their integrity check — an alert was raised; restore them from a backup`,
+                );
+                process.exitCode = EXIT.integrity;
+              }
+            },
+            { migrate: false },
+          );
         },
       ),
     );
