@@ -12,8 +12,15 @@ import type { FastifyPluginAsync } from 'fastify';
 import { BackupService, backupJobs, backupRoutes, backupKeyHolder } from './backup/index.js';
 import { AuditService, auditRoutes } from './audit/index.js';
 import { isAppError } from './shared/errors.js';
-import { DepositReceipts, HsmSealer, ProofStamps, TimestampRetrier, openTsaClient } from './seals/index.js';
-import { receiptRoutes } from './seals/routes.js';
+import {
+  DepositReceipts,
+  HsmSealer,
+  ProofStamps,
+  ReportArchive,
+  TimestampRetrier,
+  openTsaClient,
+} from './seals/index.js';
+import { receiptRoutes, reportRoutes } from './seals/routes.js';
 import {
   IncidentMail,
   IncidentNotices,
@@ -194,6 +201,7 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     });
     closers.push(() => receipts.settled());
     const stamps = new ProofStamps({ db: db.db, clock, ...(tsa ? { timestamper: tsa } : {}) });
+    const reports = new ReportArchive({ db: db.db, clock, stamps });
     const timestamps = new TimestampRetrier({
       tsa: tsa ?? { configured: false, timestamp: () => Promise.reject(new Error('no TSA')) },
       sources: [
@@ -269,8 +277,10 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
       actors: dbActorDirectory(db.db),
       receipts,
       stamps,
+      reports,
     });
     api.push(vault.api);
+    api.push(async (app) => app.register(reportRoutes, { reports, audit }));
     api.push(async (app) =>
       app.register(receiptRoutes, {
         receipts,

@@ -25,3 +25,4 @@ export {
 } from './receipts.js';
 export { TimestampRetrier, type TimestampRetrierOptions } from './retrier.js';
 export { ProofStamps, type ProofTimestamp, type ProofStampsOptions } from './stamps.js';
+export { ReportArchive, type KeptReport } from './reports.js';

@@ -7,6 +7,7 @@ import { errorReplies, type Actor } from '../http/index.js';
 import { errors } from '../shared/errors.js';
 import { sealsErrors } from './errors.js';
 import type { DepositReceipts } from './receipts.js';
+import type { ReportArchive } from './reports.js';
 
 export interface ReceiptRoutesOptions {
   receipts: DepositReceipts;
@@ -81,6 +82,73 @@ export const receiptRoutes: FastifyPluginAsync<ReceiptRoutesOptions> = async (ap
         source: c.source,
       });
       return r;
+    },
+  );
+};
+
+const Timestamp = Type.Object(
+  {
+    state: Type.Union([Type.Literal('none'), Type.Literal('pending'), Type.Literal('granted')]),
+    token: Type.Optional(Type.String({ description: 'RFC 3161 TimeStampResp over `body`, DER, base64' })),
+    genTime: Type.Optional(Type.String({ format: 'date-time' })),
+  },
+  { additionalProperties: false },
+);
+const ReportList = Type.Object(
+  {
+    reports: Type.Array(
+      Type.Object(
+        {
+          id: Type.String(),
+          createdAt: Type.String({ format: 'date-time' }),
+          actor: Type.String(),
+          scope: Type.Object({ kind: Type.String(), id: Type.Union([Type.String(), Type.Null()]) }),
+          ok: Type.Boolean(),
+          versions: Type.Integer(),
+          failures: Type.Integer(),
+          body: Type.String({ description: 'the exact signed bytes (canonical JSON of the report)' }),
+          sha256: Type.String(),
+          signature: Type.String({ description: 'DER ECDSA-Sig-Value over `body`, base64' }),
+          certificateFingerprint: Type.String(),
+          timestamp: Timestamp,
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+const ReportQuery = Type.Object(
+  { limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }) },
+  { additionalProperties: false },
+);
+
+/** GET /records/integrity-reports: the signed integrity reports, newest first, for records managers (ids only). */
+export const reportRoutes: FastifyPluginAsync<{ reports: ReportArchive; audit: Auditor }> = async (app0, o) => {
+  const app = app0.withTypeProvider<TypeBoxTypeProvider>();
+  app.get(
+    '/records/integrity-reports',
+    {
+      config: { permission: PERMISSIONS.recordsManage },
+      schema: {
+        tags: ['records'],
+        summary:
+          'signed (and timestamped) integrity reports, newest first: scrub job, coffre vault verify, members checks',
+        querystring: ReportQuery,
+        response: { 200: ReportList, ...errorReplies(400, 401, 403) },
+      },
+    },
+    async (req: FastifyRequest) => {
+      if (!req.actor) throw errors.unauthenticated();
+      const { limit } = req.query as Static<typeof ReportQuery>;
+      const reports = await o.reports.list(limit);
+      await o.audit.recordNow({
+        action: 'records.integrity_reports',
+        actor: req.actor.id,
+        outcome: 'success',
+        source: auditSource(req),
+      });
+      return { reports };
     },
   );
 };

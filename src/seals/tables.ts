@@ -68,4 +68,25 @@ export interface SealsTables {
     ts_at: number | null;
     ts_attempts: number;
   };
+  /**
+   * Signed integrity reports (migrations/2026-12-07T0740-seal-reports.ts, src/seals/reports.ts), for
+   * the records managers: `body` is the exact signed canonical JSON (ids, counts, problem codes; no
+   * name, no content), `signature` its base64 DER ECDSA signature. `ok` is 1 or 0.
+   */
+  seal_reports: {
+    id: string;
+    sha256: string;
+    body: string;
+    signature: string;
+    cert_fingerprint: string;
+    /** 'document' | 'workspace' | 'all' */
+    scope_kind: string;
+    scope_id: string | null;
+    ok: number;
+    versions: number;
+    failures: number;
+    /** who asked: a member's actor id, `local:<os-user>`, `job:vault.scrub` */
+    actor: string;
+    created_at: number;
+  };
 }

@@ -15,6 +15,7 @@ import type {
   GuardedDocument,
   ReceiptIssuer,
   ReportSigner,
+  ReportKeeper,
   ReportStamper,
   RetentionGuard,
   SealedBlobs,
@@ -45,6 +46,8 @@ export interface VaultDeps {
   receipts?: ReceiptIssuer;
   /** RFC 3161 timestamps of integrity reports (src/seals); none: reports are not timestamped */
   stamps?: ReportStamper;
+  /** keeps signed integrity reports (src/seals); none: they are only returned */
+  reports?: ReportKeeper;
 }
 
 const RANK: Record<WorkspaceRole, number> = { viewer: 1, editor: 2, owner: 3 };

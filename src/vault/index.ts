@@ -11,6 +11,7 @@ export type {
   ActorNames,
   ReceiptIssuer,
   ReportStamper,
+  ReportKeeper,
 } from './types.js';
 export type { VaultTables } from './tables.js';
 export { vaultRoutes, type VaultRoutesOptions } from './routes.js';

@@ -156,6 +156,20 @@ export interface ReportStamper {
   ): Promise<{ state: 'none' | 'pending' | 'granted'; token?: string; genTime?: string }>;
 }
 
+/** Where signed integrity reports are kept for the records managers (src/seals). */
+export interface ReportKeeper {
+  keep(r: {
+    body: string;
+    signature: string;
+    certificateFingerprint: string;
+    scope: { kind: string; id: string | null };
+    ok: boolean;
+    versions: number;
+    failures: number;
+    actor: string;
+  }): Promise<void>;
+}
+
 /** The appliance's sealing key (src/seals), as the vault uses it to sign integrity reports. */
 export interface ReportSigner {
   sign(data: Buffer): Promise<Buffer>;

@@ -183,6 +183,16 @@ export async function reportVerify(
   const text = canonicalJson(body);
   const signature = (await signer.sign(Buffer.from(text, 'utf8'))).toString('base64');
   const sealed = { ...body, seal: { algorithm: 'ECDSA-P256-SHA256' as const, certificateFingerprint, signature } };
+  await core.d.reports?.keep({
+    body: text,
+    signature,
+    certificateFingerprint,
+    scope: r.scope,
+    ok: r.ok,
+    versions: r.versions,
+    failures: r.failures.length,
+    actor,
+  });
   const stamps = core.d.stamps;
   if (!stamps?.configured) return sealed;
   const sha256 = crypto.createHash('sha256').update(text, 'utf8').digest('hex');

@@ -14,7 +14,7 @@ import { vaultJobs } from './jobs.js';
 import { vaultRoutes } from './routes.js';
 import { sealedBlobs } from './sealed.js';
 import { VaultService } from './service.js';
-import type { ActorNames, ReceiptIssuer, ReportSigner, ReportStamper, RetentionGuard } from './types.js';
+import type { ActorNames, ReceiptIssuer, ReportKeeper, ReportSigner, ReportStamper, RetentionGuard } from './types.js';
 
 export interface VaultWiring {
   db: Kysely<VaultSchema>;
@@ -30,6 +30,7 @@ export interface VaultWiring {
   actors?: ActorNames;
   receipts?: ReceiptIssuer;
   stamps?: ReportStamper;
+  reports?: ReportKeeper;
 }
 
 export interface Vault {
@@ -57,6 +58,7 @@ export function wireVault(o: VaultWiring): Vault {
     ...(o.actors ? { actors: o.actors } : {}),
     ...(o.receipts ? { receipts: o.receipts } : {}),
     ...(o.stamps ? { stamps: o.stamps } : {}),
+    ...(o.reports ? { reports: o.reports } : {}),
   });
   const api: FastifyPluginAsync = async (app) =>
     app.register(vaultRoutes, { vault: service, maxUploadBytes: o.config.maxUploadBytes });

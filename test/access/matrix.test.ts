@@ -121,6 +121,7 @@ const EXPECTED: Record<string, Row> = {
   'POST /api/v1/records/requests/:id/reject': { allow: ['records'] },
   'POST /api/v1/records/holds': { allow: ['records'] },
   'GET /api/v1/records/certificates': { allow: ['records'] },
+  'GET /api/v1/records/integrity-reports': { allow: ['records'] },
   // audit (src/audit)
   'GET /api/v1/audit/events': { allow: ['auditor'] },
   'GET /api/v1/audit/export': { allow: ['auditor'] },

@@ -86,6 +86,21 @@ describe('console records page in Chromium', { timeout: 240_000 }, () => {
     const ws = await call(member, 'POST', '/workspaces', { name: 'Paie' });
     expect(ws.status).toBe(201);
     expect(await member.getByRole('link', { name: 'Records' }).count()).toBe(0);
+    // a member checks a document's integrity: the signed report is kept for the records managers
+    const doc = await member.evaluate(async (wsId) => {
+      const me = (await (await fetch('/api/v1/auth/me')).json()) as { csrfToken?: string };
+      const r = await fetch(`/api/v1/workspaces/${wsId}/documents`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/octet-stream',
+          'content-disposition': "attachment; filename*=UTF-8''bulletin.txt",
+          'x-csrf-token': me.csrfToken ?? '',
+        },
+        body: 'bulletin de paie',
+      });
+      return ((await r.json()) as { id: string }).id;
+    }, ws.json.id as string);
+    expect((await call(member, 'POST', `/documents/${doc}/verify`, {})).json.ok).toBe(true);
 
     const rhea = await enrolAndSignIn(await invite('rhea', 'records-manager'), 'rhea');
     await rhea.getByRole('heading', { name: 'Records', exact: true }).waitFor(); // the records manager's home
@@ -102,6 +117,11 @@ describe('console records page in Chromium', { timeout: 240_000 }, () => {
     await row.getByText('keep for at least 3650 days').waitFor();
     await rita.getByText('No retention policy.').waitFor();
     await rita.getByText('No document has been destroyed.').waitFor();
+    const reports = rita.getByRole('table', { name: 'Integrity reports' });
+    await reports
+      .locator('tr', { hasText: `document ${doc.slice(0, 8)}…` })
+      .getByText('intact')
+      .waitFor();
     await rita.screenshot({ path: path.join(SHOTS, 'records-request.png'), fullPage: true });
     await row.getByRole('button', { name: 'Approve' }).click();
     await rita.getByRole('dialog').getByRole('button', { name: 'Approve' }).click();

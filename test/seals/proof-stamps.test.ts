@@ -80,6 +80,13 @@ describe('timestamps on destruction certificates and integrity reports', () => {
     const { seal: _s, timestamp, ...body } = r;
     expect(tsVerifies('report', canonicalJson(body), timestamp!.token!)).toBe(true);
     expect(tsVerifies('report-bad', canonicalJson({ ...body, ok: false }), timestamp!.token!)).toBe(false);
+    // kept for the records managers, with the exact signed bytes and the same timestamp
+    const [kept] = await t.appliance.db.db
+      .selectFrom('seal_reports')
+      .select(['body', 'signature', 'ok'])
+      .orderBy('created_at', 'desc')
+      .execute();
+    expect(kept).toMatchObject({ body: canonicalJson(body), signature: r.seal!.signature });
   });
 
   it('a destruction certificate is queued in the destruction and timestamped by the retrier; TSA down: pending until it is back', async () => {

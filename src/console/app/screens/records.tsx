@@ -69,6 +69,28 @@ interface CertificateRow {
   timestamp?: { state: 'none' | 'pending' | 'granted'; genTime?: string };
 }
 
+interface ReportRow {
+  id: string;
+  createdAt: string;
+  actor: string;
+  scope: { kind: string; id: string | null };
+  ok: boolean;
+  versions: number;
+  failures: number;
+  timestamp: { state: 'none' | 'pending' | 'granted'; genTime?: string };
+}
+
+function StampBadge({ ts }: { ts: { state: 'none' | 'pending' | 'granted'; genTime?: string } | undefined }) {
+  if (ts?.state === 'granted')
+    return (
+      <Badge kind="ok">
+        {t('records.manager.stamped')} <Time t={ts.genTime} />
+      </Badge>
+    );
+  if (ts?.state === 'pending') return <Badge kind="warn">{t('records.manager.pending')}</Badge>;
+  return <Badge>{t('records.manager.noTsa')}</Badge>;
+}
+
 const short = (id: string) => (id.length > 13 ? `${id.slice(0, 8)}…` : id);
 const scopeText = (s: Scope | null) =>
   s
@@ -85,6 +107,10 @@ export function RecordsPage({ me: _me }: { me: Me }) {
   const o = useAsync((signal) => get<Overview>('/records/retention', { signal }), []);
   const c = useAsync(
     (signal) => get<{ certificates: CertificateRow[] }>('/records/certificates?limit=100', { signal }),
+    [],
+  );
+  const reports = useAsync(
+    (signal) => get<{ reports: ReportRow[] }>('/records/integrity-reports?limit=50', { signal }),
     [],
   );
   const decide = useAction(async (r: RequestRow, approve: boolean) => {
@@ -245,15 +271,7 @@ export function RecordsPage({ me: _me }: { me: Me }) {
                     )}
                   </td>
                   <td>
-                    {x.timestamp?.state === 'granted' ? (
-                      <Badge kind="ok">
-                        {t('records.manager.stamped')} <Time t={x.timestamp.genTime} />
-                      </Badge>
-                    ) : x.timestamp?.state === 'pending' ? (
-                      <Badge kind="warn">{t('records.manager.pending')}</Badge>
-                    ) : (
-                      <Badge>{t('records.manager.noTsa')}</Badge>
-                    )}
+                    <StampBadge ts={x.timestamp} />
                   </td>
                 </tr>
               ))}
@@ -263,6 +281,50 @@ export function RecordsPage({ me: _me }: { me: Me }) {
       </Card>
       <Card title={t('records.manager.integrity')}>
         <p class="muted">{t('records.manager.integrityHint')}</p>
+        <ErrorAlert error={reports.error} />
+        {reports.data && reports.data.reports.length === 0 ? (
+          <EmptyState title={t('records.manager.noReports')} />
+        ) : null}
+        {reports.data && reports.data.reports.length > 0 ? (
+          <table class="table" aria-label={t('records.manager.integrity')}>
+            <thead>
+              <tr>
+                <th>{t('records.manager.col.checked')}</th>
+                <th>{t('records.manager.col.scope')}</th>
+                <th class="num">{t('records.manager.col.versions')}</th>
+                <th>{t('records.manager.col.result')}</th>
+                <th>{t('records.manager.col.timestamp')}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {reports.data.reports.map((r) => (
+                <tr data-report={r.id}>
+                  <td>
+                    <Time t={r.createdAt} />
+                  </td>
+                  <td>
+                    <code>
+                      {r.scope.kind === 'all'
+                        ? t('records.manager.scope.all')
+                        : scopeText({ kind: r.scope.kind, id: r.scope.id ?? '' })}
+                    </code>
+                  </td>
+                  <td class="num">{r.versions}</td>
+                  <td>
+                    {r.ok ? (
+                      <Badge kind="ok">{t('records.manager.intact')}</Badge>
+                    ) : (
+                      <Badge kind="error">{t('records.manager.failed', { count: r.failures })}</Badge>
+                    )}
+                  </td>
+                  <td>
+                    <StampBadge ts={r.timestamp} />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        ) : null}
       </Card>
     </>
   );
