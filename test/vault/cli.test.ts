@@ -28,8 +28,15 @@ describe('coffre doc put / get / list', () => {
     fs.writeFileSync(file, data);
     const put = await coffre(['doc', 'put', '--workspace', s.workspace, file, '--json']);
     expect(put.code, put.stderr).toBe(0);
-    const r = JSON.parse(put.stdout) as { id: string; version: number; sha256: string; size: number };
-    expect(r).toEqual({ id: expect.any(String), version: 1, sha256: sha(data), size: data.length });
+    const r = JSON.parse(put.stdout) as { id: string; version: number; sha256: string; size: number; receipt: string };
+    // the deposit receipt's id comes with the answer (`coffre doc receipt` fetches it)
+    expect(r).toEqual({
+      id: expect.any(String),
+      version: 1,
+      sha256: sha(data),
+      size: data.length,
+      receipt: expect.any(String),
+    });
 
     const v2 = path.join(dir, 'v2.pdf');
     fs.writeFileSync(v2, 'second version');
