@@ -286,7 +286,13 @@ function scenario(lang: Lang, username: string, workspace: string) {
       const sha = await page
         .locator('tr[data-version]')
         .evaluateAll((rows) =>
-          rows.map((r) => [r.getAttribute('data-version'), r.querySelector('td[title]')?.getAttribute('title')]),
+          rows.map(
+            (r) =>
+              [
+                r.getAttribute('data-version') ?? '',
+                r.querySelector('td[title]')?.getAttribute('title') ?? '',
+              ] as const,
+          ),
         );
       const byVersion = new Map(sha);
       expect(byVersion.get('3')).toBe(byVersion.get('1'));
