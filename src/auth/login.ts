@@ -1,7 +1,7 @@
 import type { AuthDeps, Source } from './deps.js';
 import type { UserDirectory, UserRow } from './users.js';
 import type { PasswordHasher } from './passwords/hasher.js';
-import type { Counts, LoginThrottle } from './throttle.js';
+import type { Counts, Known, LoginThrottle, Reservation } from './throttle.js';
 import type { SessionStore } from './sessions.js';
 import type { SecondFactor, TotpProvisioning } from './mfa.js';
 import { ApiTokens, type TokenView } from './tokens.js';
@@ -12,6 +12,7 @@ import type { RefusalTally } from './refusals.js';
 import { addressPrefix } from './address.js';
 import { normaliseUsername } from './username.js';
 import { authErrors } from './errors.js';
+import { isAppError } from '../shared/errors.js';
 import { notices } from './notices.js';
 import { newId, randomToken } from './secrets.js';
 import { OPT_IN_SCOPES, ROLE_PERMISSIONS, isApplianceRole } from '../access/index.js';
@@ -159,6 +160,28 @@ export class LoginService {
       throw authErrors.proofRequired(challenge);
     }
     await this.alertOnCounts(r, prefix, user ? { user: user.id } : { account: accountKey.slice(0, 48) });
+    const seen = { wrong: false };
+    try {
+      return await this.evaluate(o, user, known, r, { accountKey, prefix, targets, seen }, source);
+    } catch (e) {
+      // a server fault (HSM down, database error…) is no guess: the attempt is given back, unless a
+      // wrong password had already been found (the fault came after it was counted as one)
+      if (!seen.wrong && (!isAppError(e) || e.httpStatus >= 500))
+        await r.cancel().catch((err: unknown) => this.d.log.error({ err }, 'could not give back a sign-in attempt'));
+      throw e;
+    }
+  }
+
+  /** the password step once its attempt is counted: the password, then the second factor or the sign-in */
+  private async evaluate(
+    o: Parameters<LoginService['passwordStep']>[0],
+    user: UserRow | undefined,
+    known: Known,
+    r: Extract<Reservation, { ok: true }>,
+    c: { accountKey: string; prefix: string; targets: Record<string, string>; seen: { wrong: boolean } },
+    source: Source,
+  ): Promise<LoginResult> {
+    const { accountKey, prefix, targets } = c;
     // P2: no silent truncation — an over-long password is simply wrong (and costs the same)
     const tooLong = codePoints(o.password) > MAX_PASSWORD_LENGTH;
     let good = false;
@@ -166,6 +189,7 @@ export class LoginService {
       await this.p.hasher.dummyVerify(o.password.slice(0, 256));
     else good = await this.p.hasher.verify(user.password_hash, o.password, known !== null);
     if (!good || !user) {
+      c.seen.wrong = true;
       const reason = !user
         ? 'UNKNOWN_USER'
         : user.state !== 'active'

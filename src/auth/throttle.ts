@@ -24,7 +24,13 @@ export interface Counts {
 }
 
 export type Reservation =
-  | (Counts & { ok: true; /** success: the attempt and the pair's history are given back */ release(): Promise<void> })
+  | (Counts & {
+      ok: true;
+      /** success: the attempt and the pair's history are given back */
+      release(): Promise<void>;
+      /** a server fault (HSM down, …): the attempt was no guess and is given back, nothing else */
+      cancel(): Promise<void>;
+    })
   | (Counts & { ok: false; /** a proof of work of this many bits is needed first */ bits: number });
 
 const HOUR = 3_600_000;
@@ -229,7 +235,15 @@ export class LoginThrottle {
       await Promise.all(counted.map((k) => this.giveBack(k)));
       return { ok: false, bits: Math.max(bits, this.cfg.proofBits), ...counts };
     }
-    return { ok: true, ...counts, release: () => this.release(accountKey, prefix) };
+    return {
+      ok: true,
+      ...counts,
+      release: () => this.release(accountKey, prefix),
+      cancel: async () => {
+        this.demands.clear();
+        await Promise.all([addrKey, pairKey, accountKey].map((k) => this.giveBack(k)));
+      },
+    };
   }
 
   /** a successful sign-in gives its attempt back and clears the pair's history */

@@ -44,6 +44,31 @@ const stored = async (id: string) =>
       .executeTakeFirstOrThrow()
   ).password_hash!;
 
+/** takes the HSM token away for the duration of `fn`, then waits until the provider is up again */
+async function withHsmDown(fn: () => Promise<void>): Promise<void> {
+  const { tokenDir, module, conf } = env.t.token;
+  const moved = `${tokenDir}.away`;
+  const lib = acquireLibrary(module, conf);
+  try {
+    fs.renameSync(tokenDir, moved);
+    fs.mkdirSync(tokenDir);
+    lib.finalize();
+    lib.initialize();
+    await fn();
+  } finally {
+    fs.rmSync(tokenDir, { recursive: true, force: true });
+    fs.renameSync(moved, tokenDir);
+    lib.finalize();
+    lib.initialize();
+    releaseLibrary(lib);
+  }
+  const until = Date.now() + 15_000;
+  while (!env.t.appliance.keys.provider.health().up && Date.now() < until) {
+    await env.t.appliance.keys.provider.ready().catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 describe('password pepper in the HSM', () => {
   let u: Enrolled;
   it('a hash copied out of the database does not verify with argon2 alone and the right password; it does with the HSM', async () => {
@@ -94,14 +119,7 @@ describe('password pepper in the HSM', () => {
       outputLen: 32,
     } as never);
     await env.t.appliance.db.db.updateTable('users').set({ password_hash: legacy }).where('id', '=', w.id).execute();
-    const { tokenDir, module, conf } = env.t.token;
-    const moved = `${tokenDir}.away`;
-    const lib = acquireLibrary(module, conf);
-    try {
-      fs.renameSync(tokenDir, moved);
-      fs.mkdirSync(tokenDir);
-      lib.finalize();
-      lib.initialize();
+    await withHsmDown(async () => {
       for (const [name, password] of [
         ['pia', u.password],
         ['wolfgang', w.password],
@@ -112,20 +130,40 @@ describe('password pepper in the HSM', () => {
         expect(JSON.parse(r.body).error.code).toBe('KEYS_UNAVAILABLE');
       }
       expect(await stored(w.id)).toBe(legacy);
-    } finally {
-      fs.rmSync(tokenDir, { recursive: true, force: true });
-      fs.renameSync(moved, tokenDir);
-      lib.finalize();
-      lib.initialize();
-      releaseLibrary(lib);
-    }
-    const until = Date.now() + 15_000;
-    while (!env.t.appliance.keys.provider.health().up && Date.now() < until) {
-      await env.t.appliance.keys.provider.ready().catch(() => undefined);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    });
     expect((await signIn('pia', u.password, '127.0.6.3')).statusCode).toBe(200);
     expect((await signIn('wolfgang', w.password, '127.0.6.3')).statusCode).toBe(200);
     expect((await stored(w.id)).startsWith(PEPPERED_PREFIX)).toBe(true);
+  });
+
+  it('a server fault is no guess: sign-ins answered 503 while the HSM is down leave no count, and the user right after the outage, from the same address, is not asked for a proof', async () => {
+    const x = await enrolUser(env, 'xavière', 'member');
+    const counts = () =>
+      env.t.appliance.db.db
+        .selectFrom('login_throttle')
+        .select(['key', 'failures'])
+        .where('failures', '>', 0)
+        .execute();
+    const before = await counts();
+    // what an attacker sees: 503 for every guess (right or wrong), on one account from one address
+    // (past the 3 free failures of the pair) and on 35 names from another (past the address's 30)
+    await withHsmDown(async () => {
+      for (let i = 0; i < 6; i++) {
+        const r = await signIn('xavière', i === 5 ? x.password : `Wrong-Guess-${i}-x`, '127.0.6.4');
+        expect(r.statusCode, r.body).toBe(503);
+        expect(JSON.parse(r.body).error.code).toBe('KEYS_UNAVAILABLE');
+      }
+      for (let i = 0; i < 35; i++) {
+        const r = await signIn(`guess-${i}`, 'Wrong-Guess-1x', '127.0.6.5');
+        expect(r.statusCode, r.body).toBe(503);
+      }
+    });
+    expect(await counts()).toEqual(before);
+    // the user, from the address the guesses came from: no proof of work, straight in
+    const r = await signIn('xavière', x.password, '127.0.6.4');
+    expect(r.statusCode, r.body).toBe(200);
+    // the other address is not under suspicion either: a name it never signed in pays no proof
+    const y = await enrolUser(env, 'yolande', 'member');
+    expect((await signIn('yolande', y.password, '127.0.6.5')).statusCode).toBe(200);
   });
 });
