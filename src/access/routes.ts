@@ -33,12 +33,24 @@ export function workspaceRoutes(ws: Workspaces): FastifyPluginAsync {
       '/workspaces',
       {
         config: { permission: 'workspace:create' },
+        // absent, null or "default": vault.defaultQuotaBytes; 0: unlimited; N: N bytes (only admins set
+        // 0 or more than the default). The validator would coerce null to 0 (unlimited): taken out before it
+        preValidation: async (req) => {
+          const b = req.body as { quotaBytes?: unknown } | null;
+          if (b && typeof b === 'object' && b.quotaBytes === null) delete b.quotaBytes;
+        },
         schema: {
           tags: ['workspaces'],
           body: Type.Object(
             {
               name: Type.String({ minLength: 1, maxLength: 200 }),
-              quotaBytes: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.Null()])),
+              quotaBytes: Type.Optional(
+                Type.Union([
+                  Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
+                  Type.Literal('default'),
+                  Type.Null(),
+                ]),
+              ),
             },
             { additionalProperties: false },
           ),
@@ -46,8 +58,9 @@ export function workspaceRoutes(ws: Workspaces): FastifyPluginAsync {
         },
       },
       async (req, rep) => {
-        const b = req.body as { name: string; quotaBytes?: number | null };
-        return rep.code(201).send(await ws.create(req.actor!, b, auditSource(req)));
+        const b = req.body as { name: string; quotaBytes?: number | 'default' | null };
+        const quotaBytes = typeof b.quotaBytes === 'number' ? b.quotaBytes : undefined;
+        return rep.code(201).send(await ws.create(req.actor!, { name: b.name, quotaBytes }, auditSource(req)));
       },
     );
     app.get(

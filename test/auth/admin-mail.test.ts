@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openIdentityEnv, expectNoSecretsLogged, linkIn, totpNow, type IdentityEnv } from './support.js';
-import { enrolUser, signIn, tokenFor, uniquePassword } from './helpers.js';
+import { enrolUser, signIn, tokenFor, uniquePassword, type Signed } from './helpers.js';
 import { audit, call } from './attack.js';
 
 /**
@@ -199,6 +199,47 @@ describe('Z7: quotas and workspaces per person', () => {
     const fourth = await call(mail, 'POST', '/workspaces', { as: await tokenFor(mail, qu), json: { name: 'Fourth' } });
     expect(fourth.status, fourth.body).toBe(409);
     expect(fourth.json().error.code).toBe('WORKSPACE_LIMIT');
+  });
+});
+
+describe('Z7: the quota asked at creation: absent or null is the default, 0 unlimited, a number that many bytes', () => {
+  it('POST /workspaces: null never means unlimited, for an admin or a member; 0 and more than the default are for admins only', async () => {
+    // two admins: vault.maxWorkspacesPerUser is 3 here
+    const admin = await signIn(mail, await enrolUser(mail, 'null-admin', 'admin'));
+    const admin2 = await signIn(mail, await enrolUser(mail, 'null-admin-2', 'admin'));
+    const member = await signIn(mail, await enrolUser(mail, 'null-member', 'member'));
+    const quotaOf = async (as: Signed, json: Record<string, unknown>) => {
+      const r = await call(mail, 'POST', '/workspaces', { as, json });
+      expect(r.status, `${JSON.stringify(json)}: ${r.body}`).toBe(201);
+      return (await call(mail, 'GET', `/workspaces/${r.json().id}/usage`, { as })).json().quotaBytes as number | null;
+    };
+    // the default is 1 MB here; `usage` shows null for unlimited
+    expect(await quotaOf(admin, { name: 'A-null', quotaBytes: null })).toBe(1_000_000);
+    expect(await quotaOf(admin, { name: 'A-absent' })).toBe(1_000_000);
+    expect(await quotaOf(admin, { name: 'A-default', quotaBytes: 'default' })).toBe(1_000_000);
+    expect(await quotaOf(admin2, { name: 'A-zero', quotaBytes: 0 })).toBeNull();
+    expect(await quotaOf(admin2, { name: 'A-big', quotaBytes: 7_000_000 })).toBe(7_000_000);
+    expect(await quotaOf(member, { name: 'M-null', quotaBytes: null })).toBe(1_000_000);
+    const count = async () =>
+      Number(
+        (
+          await mail.t.appliance.db.db
+            .selectFrom('workspaces')
+            .select((eb) => eb.fn.countAll().as('n'))
+            .executeTakeFirstOrThrow()
+        ).n,
+      );
+    const before = await count();
+    for (const quotaBytes of [0, '0', 1_000_001]) {
+      const r = await call(mail, 'POST', '/workspaces', { as: member, json: { name: 'M-greedy', quotaBytes } });
+      expect(r.status, r.body).toBe(403);
+      expect(r.json().error.code).toBe('QUOTA_ADMIN_ONLY');
+    }
+    for (const quotaBytes of [-1, 1.5, 'lots', 'null', [], {}]) {
+      const r = await call(mail, 'POST', '/workspaces', { as: admin, json: { name: 'A-bad', quotaBytes } });
+      expect(r.status, `${JSON.stringify(quotaBytes)}: ${r.body}`).toBe(400);
+    }
+    expect(await count()).toBe(before);
   });
 });
 
