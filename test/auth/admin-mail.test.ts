@@ -369,3 +369,45 @@ describe('L4: reads of the directory, exports, token lists and refusals are reco
     expect(csrf.filter((r) => r.actor === 'anonymous')).toHaveLength(1);
   });
 });
+
+describe('Z4: nobody reviews their own access, over HTTPS', () => {
+  it('an admin confirming their own admin role (session or token) gets 409 SELF_REVIEW, recorded; another admin decides it; items name people', async () => {
+    const selfU = await enrolUser(mail, 'self-reviewer', 'admin');
+    const self = await signIn(mail, selfU);
+    const selfToken = await tokenFor(mail, selfU);
+    const other = await signIn(mail, await enrolUser(mail, 'other-reviewer', 'admin'));
+    const start = await call(mail, 'POST', '/access-reviews', { as: self });
+    expect(start.status, start.body).toBe(201);
+    const id = start.json().id as string;
+    const items = (await call(mail, 'GET', `/access-reviews/${id}/items`, { as: self })).json().items as {
+      id: string;
+      kind: string;
+      userId: string;
+      username: string;
+      self: boolean;
+    }[];
+    const mine = items.find((i) => i.kind === 'role' && i.userId === selfU.id)!;
+    expect(mine).toMatchObject({ username: 'self-reviewer', self: true });
+    for (const as of [self, selfToken]) {
+      const r = await call(mail, 'POST', `/access-reviews/${id}/items/${mine.id}`, {
+        as,
+        json: { decision: 'confirm' },
+      });
+      expect(r.status, r.body).toBe(409);
+      expect(r.json().error.code).toBe('SELF_REVIEW');
+    }
+    const refused = (await audit(mail, 'access.review.decision')).filter((r) => r.reason === 'SELF_REVIEW');
+    expect(refused.length).toBeGreaterThanOrEqual(2);
+    expect(refused.every((r) => r.outcome === 'denied')).toBe(true);
+    const ok = await call(mail, 'POST', `/access-reviews/${id}/items/${mine.id}`, {
+      as: other,
+      json: { decision: 'confirm' },
+    });
+    expect(ok.status, ok.body).toBe(200);
+    const decided = (await call(mail, 'GET', `/access-reviews/${id}/items`, { as: self })).json().items as {
+      id: string;
+      decidedByName: string | null;
+    }[];
+    expect(decided.find((i) => i.id === mine.id)!.decidedByName).toBe('other-reviewer');
+  });
+});
