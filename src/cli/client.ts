@@ -1,3 +1,4 @@
+import readline from 'node:readline';
 import fs from 'node:fs';
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
@@ -147,6 +148,25 @@ export class Client {
 }
 
 /** reads a secret from standard input (first line, without its newline) */
+/**
+ * Standard input one line at a time, read only as far as asked: a command can print something
+ * (a secret to add to an authenticator) and then wait for the next line, typed or piped.
+ */
+export function stdinLines(stdin: NodeJS.ReadableStream = process.stdin): {
+  next(): Promise<string | undefined>;
+  close(): void;
+} {
+  const rl = readline.createInterface({ input: stdin, crlfDelay: Infinity, terminal: false });
+  const it = rl[Symbol.asyncIterator]();
+  return {
+    next: async () => {
+      const r = await it.next();
+      return r.done ? undefined : r.value;
+    },
+    close: () => rl.close(),
+  };
+}
+
 export async function readStdinSecret(stdin: NodeJS.ReadableStream = process.stdin): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of stdin) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c as string));

@@ -9,7 +9,7 @@ import { errors } from '../shared/errors.js';
 import { userView } from '../auth/index.js';
 import { Links } from '../auth/links.js';
 import { action, dataDirOption, emit, jsonOption, localActor, type Io } from './output.js';
-import { Client, clientFromEnv, readStdinSecret } from './client.js';
+import { Client, clientFromEnv, readStdinSecret, stdinLines } from './client.js';
 import { processEnv } from '../config/index.js';
 import { AppError } from '../shared/errors.js';
 
@@ -390,39 +390,43 @@ export function registerTokens(program: Command, io: Io): void {
         }) => {
           if (!opts.passwordStdin)
             throw errors.usage('--password-stdin is required (passwords are never taken on the command line)');
-          const lines: string[] = [];
-          for await (const c of process.stdin) lines.push((c as Buffer).toString('utf8'));
-          const [password, stdinCode] = lines.join('').split(/\r?\n/);
-          if (!password) throw errors.usage('no password on standard input');
-          const client = clientFromEnv();
-          const body = {
-            username: opts.username,
-            password,
-            issue: 'token',
-            tokenName: opts.name,
-            ...(opts.scope ? { scopes: opts.scope } : {}),
-            ...(opts.ttlDays ? { ttlDays: Number(opts.ttlDays) } : {}),
-          };
-          type Answer = {
-            status: string;
-            challenge?: string;
-            method?: string;
-            token?: string;
-            tokenInfo?: { id: string; expiresAt: string };
-          };
-          let r = await withProofOfWork((proof) =>
-            client.json<Answer>('POST', '/auth/login', { ...body, ...(proof ? { proof } : {}) }),
-          );
-          if (r.status === 'mfa_required') {
-            const code = opts.code ?? stdinCode;
-            if (!code)
-              throw new AppError('MFA_REQUIRED', `a second-factor code is needed (${r.method})`, {
-                exitCode: 2,
-                hint: 'give it as the second line of standard input or with --code',
-              });
-            r = await client.json('POST', '/auth/login/mfa', { challenge: r.challenge, code: code.trim() });
+          const stdin = stdinLines();
+          try {
+            const password = await stdin.next();
+            if (!password) throw errors.usage('no password on standard input');
+            const client = clientFromEnv();
+            const body = {
+              username: opts.username,
+              password,
+              issue: 'token',
+              tokenName: opts.name,
+              ...(opts.scope ? { scopes: opts.scope } : {}),
+              ...(opts.ttlDays ? { ttlDays: Number(opts.ttlDays) } : {}),
+            };
+            type Answer = {
+              status: string;
+              challenge?: string;
+              method?: string;
+              totp?: { secret: string; otpauthUrl: string };
+              token?: string;
+              tokenInfo?: { id: string; expiresAt: string };
+            };
+            let r = await withProofOfWork((proof) =>
+              client.json<Answer>('POST', '/auth/login', { ...body, ...(proof ? { proof } : {}) }),
+            );
+            if (r.status === 'mfa_required') {
+              const code = r.totp ? await enrolAuthenticator(io, r.totp, stdin) : (opts.code ?? (await stdin.next()));
+              if (!code)
+                throw new AppError('MFA_REQUIRED', `a second-factor code is needed (${r.method})`, {
+                  exitCode: 2,
+                  hint: 'give it as the second line of standard input or with --code',
+                });
+              r = await client.json('POST', '/auth/login/mfa', { challenge: r.challenge, code: code.trim() });
+            }
+            emit(io, opts.json, { token: r.token, id: r.tokenInfo?.id, expiresAt: r.tokenInfo?.expiresAt }, r.token!);
+          } finally {
+            stdin.close();
           }
-          emit(io, opts.json, { token: r.token, id: r.tokenInfo?.id, expiresAt: r.tokenInfo?.expiresAt }, r.token!);
         },
       ),
     );
@@ -555,6 +559,33 @@ export function registerWorkspaces(program: Command, io: Io): void {
  * Sign-in friction: when the appliance answers 429 PROOF_REQUIRED (the account or address is
  * under attack), solve its proof of work (a few seconds at most) and send the sign-in again.
  */
+/**
+ * No mail server and no second factor yet: the appliance hands an authenticator to add now (its
+ * secret, on stderr: stdout keeps the token), and only a code from it completes the sign-in. The
+ * code is the next line of standard input, read after the secret is shown (`--code` cannot know it).
+ */
+async function enrolAuthenticator(
+  io: Io,
+  totp: { secret: string; otpauthUrl: string },
+  stdin: ReturnType<typeof stdinLines>,
+): Promise<string> {
+  io.err(
+    [
+      'your role requires a second factor and this appliance cannot send codes: add this account to your authenticator app now',
+      `  ${totp.otpauthUrl}`,
+      `  (or type the secret: ${totp.secret}; time-based, 6 digits, every 30 seconds)`,
+      'then enter the code it shows (it becomes your second factor; you have a few minutes):',
+    ].join('\n'),
+  );
+  const code = await stdin.next();
+  if (!code?.trim())
+    throw new AppError('MFA_ENROL_REQUIRED', 'no code from the new authenticator: nothing was set up', {
+      exitCode: 2,
+      hint: 'run coffre login again and type the code from your authenticator app when asked',
+    });
+  return code;
+}
+
 async function withProofOfWork<T>(send: (proof?: { challenge: string; nonce: string }) => Promise<T>): Promise<T> {
   let proof: { challenge: string; nonce: string } | undefined;
   for (let i = 0; ; i++) {

@@ -25,6 +25,8 @@ export interface RunningAppliance {
   child: ChildProcess;
   logs(): string;
   cli(args: string[], input?: string): ReturnType<typeof runCli>;
+  /** `coffre user invite` on the local data dir: the enrolment link */
+  invite(username: string, role: string): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -60,6 +62,14 @@ export async function startAppliance(
     child: s.child,
     logs: s.logs,
     cli: (args, input) => runCli([...args, '--data-dir', dataDir], input === undefined ? {} : { input }),
+    invite: async (username, role) => {
+      const r = await runCli([
+        ...['user', 'invite', username, '--email', `${username}@example.test`, '--role', role, '--json'],
+        ...['--data-dir', dataDir],
+      ]);
+      if (r.code !== 0) throw new Error(`coffre user invite failed (${r.code}): ${r.stderr}`);
+      return (JSON.parse(r.stdout) as { enrolUrl: string }).enrolUrl;
+    },
     stop: () =>
       new Promise<void>((resolve) => {
         if (s.child.exitCode !== null) return resolve();

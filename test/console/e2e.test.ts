@@ -1,7 +1,6 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import * as OTPAuth from 'otpauth';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
 import { launchChromium, type Watched } from '../support/browser.js';
@@ -9,6 +8,7 @@ import { ROOT } from '../support/cli.js';
 import { tempDir } from '../support/tmp.js';
 import { createGpg } from '../support/gpg.js';
 import { startAppliance, type RunningAppliance } from './appliance.js';
+import { Authenticator } from './authenticator.js';
 
 /**
  * The console end to end, as people use it: a real appliance (`coffre init --admin` then
@@ -27,32 +27,6 @@ let chrome: Watched;
 
 async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
-}
-
-/** TOTP codes as the person's authenticator app makes them; never the same time step twice (M1) */
-class Authenticator {
-  private lastStep = -1;
-  /** `after`: the app this one replaces (the server accepts each time step once per user, whichever secret) */
-  constructor(
-    private readonly secret: string,
-    after?: Authenticator,
-  ) {
-    this.lastStep = after?.lastStep ?? -1;
-  }
-  async code(): Promise<string> {
-    let step = Math.floor(Date.now() / 30_000);
-    if (step <= this.lastStep) {
-      await new Promise((r) => setTimeout(r, (this.lastStep + 1) * 30_000 - Date.now() + 200));
-      step = Math.floor(Date.now() / 30_000);
-    }
-    this.lastStep = step;
-    return new OTPAuth.TOTP({
-      secret: OTPAuth.Secret.fromBase32(this.secret),
-      digits: 6,
-      period: 30,
-      algorithm: 'SHA1',
-    }).generate({ timestamp: step * 30_000 + 1000 });
-  }
 }
 
 interface Person {

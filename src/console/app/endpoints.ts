@@ -13,7 +13,14 @@ export interface MeReply {
 }
 
 export type LoginAnswer =
-  | { status: 'mfa_required'; challenge: string; method: string; expiresAt: string }
+  | {
+      status: 'mfa_required';
+      challenge: string;
+      method: string;
+      expiresAt: string;
+      /** method `totp-enrol` (no mail server, no second factor yet): the authenticator to add now */
+      totp?: TotpProvisioning;
+    }
   | { status: 'ok'; user: User; csrfToken?: string; notices?: { kind: string; at: string }[] };
 
 const noticeText = (kind: string): string => (kind === 'mfa.locked' ? t('common.notices.mfaLocked') : kind);

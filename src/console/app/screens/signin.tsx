@@ -79,11 +79,19 @@ export function LoginPage({ next: nextPath, notice }: { next?: string | undefine
   });
 
   if (challenge) {
+    // no mail server and no second factor yet: the user adds an authenticator now, and its first
+    // code both proves it works and completes the sign-in (nothing is kept if they stop here)
+    const enrol = challenge.method === 'totp-enrol' && challenge.totp ? challenge.totp : undefined;
     return (
       <AuthFrame
-        title={t('signin.mfa.title')}
-        lead={recovery ? t('signin.mfa.recoveryLead') : methodText(challenge.method)}
+        title={enrol ? t('signin.mfa.enrolTitle') : t('signin.mfa.title')}
+        wide={!!enrol}
+        lead={
+          enrol ? t('signin.mfa.enrolLead') : recovery ? t('signin.mfa.recoveryLead') : methodText(challenge.method)
+        }
       >
+        {enrol ? <TotpSetup totp={enrol} /> : null}
+        {enrol ? <p class="muted small">{t('signin.mfa.enrolCode')}</p> : null}
         <ErrorAlert error={mfa.error} />
         <form
           onSubmit={(e) => {
@@ -92,24 +100,26 @@ export function LoginPage({ next: nextPath, notice }: { next?: string | undefine
           }}
         >
           <TextField
-            label={recovery ? t('signin.mfa.recoveryCode') : t('signin.mfa.code')}
+            label={recovery && !enrol ? t('signin.mfa.recoveryCode') : t('signin.mfa.code')}
             value={code}
             onValue={setCode}
             autoComplete="one-time-code"
-            inputMode={recovery ? 'text' : 'numeric'}
-            class={recovery ? 'input' : 'input code-input'}
+            inputMode={recovery && !enrol ? 'text' : 'numeric'}
+            class={recovery && !enrol ? 'input' : 'input code-input'}
             autoFocus
             required
             name="code"
           />
           <Button type="submit" variant="primary" busy={mfa.busy} class="full">
-            {t('signin.mfa.verify')}
+            {enrol ? t('signin.mfa.enrolVerify') : t('signin.mfa.verify')}
           </Button>
         </form>
         <div class="auth-links">
-          <button type="button" class="btn btn-ghost btn-sm" onClick={() => (setRecovery(!recovery), setCode(''))}>
-            {recovery ? t('signin.mfa.useCode') : t('signin.mfa.useRecovery')}
-          </button>
+          {enrol ? null : (
+            <button type="button" class="btn btn-ghost btn-sm" onClick={() => (setRecovery(!recovery), setCode(''))}>
+              {recovery ? t('signin.mfa.useCode') : t('signin.mfa.useRecovery')}
+            </button>
+          )}
           <button
             type="button"
             class="btn btn-ghost btn-sm"
