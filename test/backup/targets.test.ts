@@ -124,6 +124,18 @@ describe('sftp target failures', () => {
     await r.close();
   });
 
+  it('puts are spread over several SFTP sessions of one connection (one server process each)', async () => {
+    for (const sessions of [1, 3]) {
+      fs.mkdirSync(path.join(sshd.root, `sessions-${sessions}`), { recursive: true });
+      const t = sftp(`sessions-${sessions}`, { sessions });
+      const parts = [0, 1, 2, 3, 4, 5].map(() => crypto.randomBytes(2 * 1024 * 1024 + 17));
+      await Promise.all(parts.map((b, i) => t.put(`part-${i}`, b)));
+      expect(sshd.sftpServers().length).toBe(sessions);
+      for (const [i, b] of parts.entries()) expect((await buffer(await t.get(`part-${i}`))).equals(b)).toBe(true);
+      await t.close();
+    }
+  });
+
   it('bandwidth limit paces all uploads together', async () => {
     fs.mkdirSync(path.join(sshd.root, 'slow'), { recursive: true });
     const t = new BandwidthLimitedTarget(sftp('slow'), 1024 * 1024);

@@ -32,7 +32,18 @@ export interface SftpOptions {
   stallTimeoutMs?: number;
   /** outstanding write/read requests per file (pipelining) */
   window?: number;
+  /**
+   * SFTP sessions opened on the one SSH connection; puts go to the least busy one. The server
+   * runs one SFTP process per session and each serves its requests one at a time, so with one
+   * session every part's fsync stops all other writes for its duration (measured: 129 fsyncs of
+   * 2 MiB parts, 23 ms each, 3 s of a 256 MiB upload on a shared disk). Several sessions
+   * let parts be written while another one is being synced.
+   */
+  sessions?: number;
 }
+
+/** default `sessions`: as many as the backup engine keeps parts in flight by default */
+const PUT_SESSIONS = 3;
 
 /** `SHA256:<base64, no padding>` of an SSH public key blob, as `ssh-keygen -l` prints it. */
 export function sshFingerprint(blob: Buffer): string {
@@ -109,6 +120,8 @@ class Session {
   dead: Error | null = null;
   private inflight = 0;
   private lastAnswer = 0;
+  /** puts running on this session (to pick the least busy one) */
+  puts = 0;
   /** calls `f` when (or, if already, now that) the session is lost; returns the unsubscribe */
   on(f: (e: Error) => void): () => void {
     if (this.dead) {
@@ -144,6 +157,9 @@ class Session {
   }
 }
 
+/** one SSH connection: its first SFTP session (every request but puts) and all of them */
+type Conn = { client: SshClient; sftp: SFTPWrapper; all: SFTPWrapper[] };
+
 const p2 = <T>(fn: (cb: (err: Error | null | undefined, v: T) => void) => void): Promise<T> =>
   new Promise<T>((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v))));
 
@@ -154,20 +170,22 @@ const p2 = <T>(fn: (cb: (err: Error | null | undefined, v: T) => void) => void):
  */
 export class SftpTarget implements BackupTarget {
   readonly display: string;
-  private conn: Promise<{ client: SshClient; sftp: SFTPWrapper }> | null = null;
+  private conn: Promise<Conn> | null = null;
   /** the TCP socket under the current connection (ours, so writes can be corked) */
   private sock: net.Socket | null = null;
   private readonly window: number;
   private readonly stallMs: number;
   /** per session: told when it dies or stalls, so no request on it waits for ever */
   private readonly sessions = new WeakMap<SFTPWrapper, Session>();
-  /** the current connection's session, once it is up */
-  private live: Session | null = null;
+  /** the current connection's sessions, once they are up */
+  private live: Session[] = [];
+  private readonly putSessions: number;
 
   constructor(private readonly o: SftpOptions) {
     this.display = `sftp://${o.username}@${o.host}:${o.port}${o.dir}`;
     this.window = o.window ?? 4;
     this.stallMs = o.stallTimeoutMs ?? 60_000;
+    this.putSessions = Math.max(1, o.sessions ?? PUT_SESSIONS);
   }
 
   /** an SFTP request on `sftp`, failing if its session dies or stalls before the answer */
@@ -187,121 +205,131 @@ export class SftpTarget implements BackupTarget {
     });
   }
 
-  private connect(): Promise<{ client: SshClient; sftp: SFTPWrapper }> {
-    if (this.conn && this.sock && !this.sock.destroyed && !this.live?.dead) return this.conn;
-    this.live = null;
-    const p: Promise<{ client: SshClient; sftp: SFTPWrapper }> = new Promise<{ client: SshClient; sftp: SFTPWrapper }>(
-      (resolve, reject) => {
-        const client = newClient();
-        let presented = '';
-        let settled = false;
-        const done = (e: Error | null, v?: { client: SshClient; sftp: SFTPWrapper }) => {
-          if (settled) return;
-          settled = true;
-          if (e) {
-            client.end();
-            reject(e);
-          } else resolve(v!);
-        };
-        client.on('error', (e: Error & { level?: string; code?: string }) => {
-          this.conn = null;
-          if (!settled) {
-            if (/Host denied/.test(e.message) || (presented && presented !== this.o.hostKey))
-              done(backupErrors.hostKey(this.display, presented));
-            else if (e.level === 'client-authentication') done(backupErrors.auth(this.display, 'no accepted method'));
-            else done(backupErrors.unreachable(this.display, e.code ?? e.level ?? e.message, e));
-          }
-        });
-        client.on('close', () => {
-          this.conn = null;
-          done(backupErrors.unreachable(this.display, 'connection closed'));
-        });
-        client.on('ready', () => {
-          const subsystemTimer = setTimeout(
-            () => done(backupErrors.unreachable(this.display, 'the SFTP subsystem did not start')),
-            this.o.connectTimeoutMs ?? 20_000,
+  /**
+   * Watches one SFTP session of `client`: requests sent as it dies are never answered, so they
+   * fail with it instead; its death (socket closed, channel closed, stall) ends the connection and
+   * the next request reconnects, with fresh sessions.
+   */
+  private watch(client: SshClient, sock: net.Socket, sftp: SFTPWrapper, forget: () => void): void {
+    const session = new Session();
+    const end = (e: Error) => {
+      clearInterval(watchdog);
+      session.fire(e);
+      forget();
+      client.end();
+    };
+    const lost = () => end(backupErrors.unreachable(this.display, 'connection lost'));
+    const closed = () =>
+      end(backupErrors.unreachable(this.display, 'the SFTP session was closed by the server (its SFTP process ended)'));
+    const watchdog = setInterval(
+      () => {
+        const ms = session.waitingMs();
+        if (ms >= this.stallMs) {
+          end(
+            backupErrors.stalled(
+              this.display,
+              `${session.requests} request(s) unanswered for ${Math.round(ms / 1000)} s`,
+            ),
           );
-          client.sftp((err, sftp) => {
-            clearTimeout(subsystemTimer);
-            if (err) return done(backupErrors.unreachable(this.display, `sftp subsystem refused: ${err.message}`, err));
-            // requests sent as the session dies are never answered: they fail with it instead
-            const session = new Session();
-            const end = (e: Error) => {
-              clearInterval(watchdog);
-              session.fire(e);
-              if (this.conn === p) this.conn = null;
-              client.end(); // the next request reconnects: a fresh session
-            };
-            const lost = () => end(backupErrors.unreachable(this.display, 'connection lost'));
-            const closed = () =>
-              end(
-                backupErrors.unreachable(
-                  this.display,
-                  'the SFTP session was closed by the server (its SFTP process ended)',
-                ),
-              );
-            const watchdog = setInterval(
-              () => {
-                const ms = session.waitingMs();
-                if (ms >= this.stallMs) {
-                  end(
-                    backupErrors.stalled(
-                      this.display,
-                      `${session.requests} request(s) unanswered for ${Math.round(ms / 1000)} s`,
-                    ),
-                  );
-                  sock.destroy();
-                }
-              },
-              Math.max(100, Math.min(1000, Math.floor(this.stallMs / 4))),
-            );
-            watchdog.unref();
-            if (sock.destroyed) lost();
-            else sock.once('close', lost);
-            sftp.once('end', closed);
-            sftp.once('close', closed);
-            this.sessions.set(sftp, session);
-            this.live = session;
-            done(null, { client, sftp });
-          });
-        });
-        const sock = net.connect({ host: this.o.host, port: this.o.port });
-        sock.setNoDelay(true);
-        freeWrittenPackets(sock);
-        this.sock = sock;
-        const connectTimer = setTimeout(
-          () => sock.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })),
+          sock.destroy();
+        }
+      },
+      Math.max(100, Math.min(1000, Math.floor(this.stallMs / 4))),
+    );
+    watchdog.unref();
+    if (sock.destroyed) lost();
+    else sock.once('close', lost);
+    sftp.once('end', closed);
+    sftp.once('close', closed);
+    this.sessions.set(sftp, session);
+    this.live.push(session);
+  }
+
+  private connect(): Promise<Conn> {
+    if (this.conn && this.sock && !this.sock.destroyed && !this.live.some((s) => s.dead)) return this.conn;
+    this.live = [];
+    const p: Promise<Conn> = new Promise<Conn>((resolve, reject) => {
+      const client = newClient();
+      let presented = '';
+      let settled = false;
+      const done = (e: Error | null, v?: Conn) => {
+        if (settled) return;
+        settled = true;
+        if (e) {
+          client.end();
+          reject(e);
+        } else resolve(v!);
+      };
+      client.on('error', (e: Error & { level?: string; code?: string }) => {
+        this.conn = null;
+        if (!settled) {
+          if (/Host denied/.test(e.message) || (presented && presented !== this.o.hostKey))
+            done(backupErrors.hostKey(this.display, presented));
+          else if (e.level === 'client-authentication') done(backupErrors.auth(this.display, 'no accepted method'));
+          else done(backupErrors.unreachable(this.display, e.code ?? e.level ?? e.message, e));
+        }
+      });
+      client.on('close', () => {
+        this.conn = null;
+        done(backupErrors.unreachable(this.display, 'connection closed'));
+      });
+      client.on('ready', () => {
+        const subsystemTimer = setTimeout(
+          () => done(backupErrors.unreachable(this.display, 'the SFTP subsystem did not start')),
           this.o.connectTimeoutMs ?? 20_000,
         );
-        sock.once('connect', () => clearTimeout(connectTimer));
-        sock.once('error', (e: Error & { code?: string }) => {
-          clearTimeout(connectTimer);
-          this.conn = null;
-          done(backupErrors.unreachable(this.display, e.code ?? e.message, e));
-        });
-        sock.once('close', () => {
-          clearTimeout(connectTimer);
-          if (this.conn === p) this.conn = null;
-        });
-        client.connect({
-          sock,
-          host: this.o.host,
-          port: this.o.port,
-          username: this.o.username,
-          ...(this.o.privateKey ? { privateKey: this.o.privateKey } : {}),
-          ...(this.o.password !== undefined ? { password: this.o.password } : {}),
-          tryKeyboard: false,
-          readyTimeout: this.o.connectTimeoutMs ?? 20_000,
-          keepaliveInterval: 15_000,
-          keepaliveCountMax: 4,
-          algorithms: ALGORITHMS,
-          hostVerifier: (key: Buffer) => {
-            presented = sshFingerprint(key);
-            return presented === this.o.hostKey;
-          },
-        });
-      },
-    );
+        const all: SFTPWrapper[] = [];
+        const open = () =>
+          client.sftp((err, sftp) => {
+            if (settled) return;
+            if (err) {
+              clearTimeout(subsystemTimer);
+              return done(backupErrors.unreachable(this.display, `sftp subsystem refused: ${err.message}`, err));
+            }
+            this.watch(client, sock, sftp, () => this.conn === p && (this.conn = null));
+            all.push(sftp);
+            if (all.length < this.putSessions) return open();
+            clearTimeout(subsystemTimer);
+            done(null, { client, sftp: all[0]!, all });
+          });
+        open();
+      });
+      const sock = net.connect({ host: this.o.host, port: this.o.port });
+      sock.setNoDelay(true);
+      freeWrittenPackets(sock);
+      this.sock = sock;
+      const connectTimer = setTimeout(
+        () => sock.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })),
+        this.o.connectTimeoutMs ?? 20_000,
+      );
+      sock.once('connect', () => clearTimeout(connectTimer));
+      sock.once('error', (e: Error & { code?: string }) => {
+        clearTimeout(connectTimer);
+        this.conn = null;
+        done(backupErrors.unreachable(this.display, e.code ?? e.message, e));
+      });
+      sock.once('close', () => {
+        clearTimeout(connectTimer);
+        if (this.conn === p) this.conn = null;
+      });
+      client.connect({
+        sock,
+        host: this.o.host,
+        port: this.o.port,
+        username: this.o.username,
+        ...(this.o.privateKey ? { privateKey: this.o.privateKey } : {}),
+        ...(this.o.password !== undefined ? { password: this.o.password } : {}),
+        tryKeyboard: false,
+        readyTimeout: this.o.connectTimeoutMs ?? 20_000,
+        keepaliveInterval: 15_000,
+        keepaliveCountMax: 4,
+        algorithms: ALGORITHMS,
+        hostVerifier: (key: Buffer) => {
+          presented = sshFingerprint(key);
+          return presented === this.o.hostKey;
+        },
+      });
+    });
     this.conn = p;
     p.catch(() => {
       if (this.conn === p) this.conn = null;
@@ -428,7 +456,19 @@ export class SftpTarget implements BackupTarget {
 
   async put(p: string, data: Buffer | Readable): Promise<{ size: number }> {
     const final = this.abs(p);
-    const { sftp } = await this.connect();
+    const { all } = await this.connect();
+    // the least busy session: another put's fsync does not hold this one's writes
+    const sftp = all.reduce((a, b) => ((this.sessions.get(b)?.puts ?? 0) < (this.sessions.get(a)?.puts ?? 0) ? b : a));
+    const session = this.sessions.get(sftp);
+    if (session) session.puts++;
+    try {
+      return await this.putOn(sftp, p, final, data);
+    } finally {
+      if (session) session.puts--;
+    }
+  }
+
+  private async putOn(sftp: SFTPWrapper, p: string, final: string, data: Buffer | Readable): Promise<{ size: number }> {
     const dir = path.posix.dirname(final);
     const tmp = path.posix.join(dir, tempName(path.posix.basename(final)));
     let handle: Buffer | null = null;
