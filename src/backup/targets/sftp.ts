@@ -14,6 +14,17 @@ let ssh2: typeof import('ssh2') | undefined;
 const newClient = (): SshClient =>
   new (ssh2 ??= createRequire(import.meta.url)('ssh2') as typeof import('ssh2')).Client();
 
+/**
+ * Whether ssh2 runs its ciphers in its native addon. Without it (an addon built against another
+ * Node's headers fails to load, and ssh2 says nothing) every SSH packet gets a fresh OpenSSL
+ * context from JavaScript: measured ~15 % more CPU for a backup with its verification, and
+ * slower uploads. scripts/setup builds addons against the project's Node.
+ */
+export function sshNativeCrypto(): boolean {
+  return (createRequire(import.meta.url)('ssh2/lib/protocol/crypto.js') as { bindingAvailable: boolean })
+    .bindingAvailable;
+}
+
 /** SFTP status codes (draft-ietf-secsh-filexfer-02) */
 const FX = { EOF: 1, NO_SUCH_FILE: 2, PERMISSION_DENIED: 3, FAILURE: 4 } as const;
 
