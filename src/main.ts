@@ -147,7 +147,8 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     // ---- modules are wired here, in dependency order (keys, storage, audit, auth, vault, backup…) ----
     const keys = await openKeys({ config: config.keys, db: db.db, clock, log });
     closers.push(() => keys.close());
-    const { blobs, close: closeBlobs } = openBlobs({ store: createBlobStore(config.storage), dataKeys: keys.dataKeys });
+    const store = createBlobStore(config.storage);
+    const { blobs, close: closeBlobs } = openBlobs({ store, dataKeys: keys.dataKeys });
     closers.push(closeBlobs);
     health.push(keys.health);
     keys.jobs.forEach((j) => scheduler.register(j));
@@ -217,7 +218,7 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     });
     closers.push(() => timestamps.stop());
     health.push(
-      storageHealth(config.storage.dir),
+      storageHealth(config.storage.type === 'fs' ? config.storage.dir : store),
       auditExportHealth(audit.forwarder && (() => audit.forwarder!.status()), config.audit.syslog.alertAfterMs, clock),
     );
     const mailer = config.mail.smtp ? smtpSender(config.mail.smtp) : undefined;

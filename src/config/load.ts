@@ -128,6 +128,11 @@ function fileProblems(cfg: Partial<ConfigFile>): ConfigProblem[] {
   must(cfg.keys.module, '/keys/module');
   must(cfg.keys.softhsmConfFile, '/keys/softhsmConfFile');
   if (cfg.database.type === 'postgres') must(cfg.database.passwordFile, '/database/passwordFile');
+  if (cfg.storage?.type === 's3') {
+    if (!cfg.storage.s3) out.push({ path: '/storage/s3', message: 'required when storage.type is "s3"' });
+    must(cfg.storage.s3?.secretAccessKeyFile, '/storage/s3/secretAccessKeyFile');
+    must(cfg.storage.s3?.caFile, '/storage/s3/caFile');
+  }
   must(cfg.seals?.tsa.caFile, '/seals/tsa/caFile');
   if (cfg.seals?.tsa.urls.length && !cfg.seals.tsa.caFile)
     out.push({

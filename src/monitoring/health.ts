@@ -6,12 +6,17 @@ import type { Clock } from '../shared/clock.js';
 
 /**
  * The blob store directory can take a write: a small probe file is written, synced and removed
- * (a missing, read-only or full volume fails).
+ * (a missing, read-only or full volume fails); an object store must answer a signed request.
  */
-export function storageHealth(dir: string): HealthCheck {
+export function storageHealth(dir: string | { stat(id: string): Promise<unknown> }): HealthCheck {
   return {
     name: 'storage',
     check: async () => {
+      // an object store: it answers a signed request (a missing blob's metadata)
+      if (typeof dir !== 'string') {
+        await dir.stat('ready-probe');
+        return { ok: true };
+      }
       const probe = path.join(dir, `.ready-${process.pid}`);
       const fh = await fs.open(probe, 'w');
       try {
