@@ -22,24 +22,53 @@ async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
 }
 
-/** enrols from a link without a second factor and signs in; returns the signed-in page */
-async function enrolAndSignIn(link: string, username: string): Promise<Page> {
-  const ctx = await chrome.newContext();
+/** the enrolment and sign-in labels in each browser language */
+const WORDS = {
+  en: {
+    welcome: 'Welcome to Coffre',
+    none: 'None for now',
+    password: 'New password',
+    repeat: 'Repeat the new password',
+    activate: 'Activate my account',
+    enrolled: 'You are enrolled',
+    next: 'Continue to sign-in',
+    signIn: 'Sign in',
+    user: 'User name',
+    pass: 'Password',
+  },
+  fr: {
+    welcome: 'Bienvenue sur Coffre',
+    none: 'Aucun pour l’instant',
+    password: 'Nouveau mot de passe',
+    repeat: 'Répétez le nouveau mot de passe',
+    activate: 'Activer mon compte',
+    enrolled: 'Votre compte est activé',
+    next: 'Continuer vers la connexion',
+    signIn: 'Connexion',
+    user: 'Nom d’utilisateur',
+    pass: 'Mot de passe',
+  },
+};
+
+/** enrols from a link without a second factor and signs in, in a browser of that language; returns the signed-in page */
+async function enrolAndSignIn(link: string, username: string, lang: 'en' | 'fr' = 'en'): Promise<Page> {
+  const w = WORDS[lang];
+  const ctx = await chrome.newContext({ locale: lang === 'fr' ? 'fr-FR' : 'en-US' });
   const page = await ctx.newPage();
   pages.push(page);
   const password = `Quiet-Harbour-${pages.length}-74-lanterns`;
   await page.goto(link);
-  await page.getByRole('heading', { name: 'Welcome to Coffre' }).waitFor();
-  await page.getByLabel('None for now').check();
-  await page.getByLabel('New password', { exact: true }).fill(password);
-  await page.getByLabel('Repeat the new password').fill(password);
-  await page.getByRole('button', { name: 'Activate my account' }).click();
-  await page.getByRole('heading', { name: 'You are enrolled' }).waitFor();
-  await page.getByRole('button', { name: 'Continue to sign-in' }).click();
-  await page.getByRole('heading', { name: 'Sign in' }).waitFor();
-  await page.getByLabel('User name').fill(username);
-  await page.getByLabel('Password', { exact: true }).fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: w.welcome }).waitFor();
+  await page.getByLabel(w.none).check();
+  await page.getByLabel(w.password, { exact: true }).fill(password);
+  await page.getByLabel(w.repeat).fill(password);
+  await page.getByRole('button', { name: w.activate }).click();
+  await page.getByRole('heading', { name: w.enrolled }).waitFor();
+  await page.getByRole('button', { name: w.next }).click();
+  await page.getByRole('heading', { name: w.signIn }).waitFor();
+  await page.getByLabel(w.user).fill(username);
+  await page.getByLabel(w.pass, { exact: true }).fill(password);
+  await page.getByRole('button', { name: lang === 'fr' ? 'Se connecter' : 'Sign in' }).click();
   await page.getByTestId('whoami').filter({ hasText: username }).waitFor();
   return page;
 }
@@ -116,17 +145,17 @@ describe('console operations section in Chromium', { timeout: 240_000 }, () => {
     // a few samples later the charts have lines
     await admin.waitForTimeout(2500);
     // a chart needs two samples (CPU is a delta): on a loaded machine the second can come late; re-read until it has one
-    for (let i = 0; i < 20 && !(await admin.locator('[data-chart="CPU"] polyline').count()); i++) {
-      await admin.getByRole('button', { name: i % 2 ? '1h' : '24h' }).click();
+    for (let i = 0; i < 20 && !(await admin.locator('[data-chart="cpu"] polyline').count()); i++) {
+      await admin.getByRole('button', { name: i % 2 ? '1 h' : '24 h' }).click();
       await admin.waitForTimeout(1500);
     }
-    await admin.getByRole('button', { name: '1h' }).click();
-    await admin.locator('[data-chart="CPU"] polyline').first().waitFor({ state: 'attached' }); // a flat line has no height: attached, not visible
-    await admin.locator('[data-chart="Memory"] polyline').first().waitFor({ state: 'attached' }); // a flat line has no height: attached, not visible
-    await admin.locator('[data-chart="Disk"] polyline').first().waitFor({ state: 'attached' }); // a flat line has no height: attached, not visible
+    await admin.getByRole('button', { name: '1 h' }).click();
+    // a flat line has no height: attached, not visible
+    for (const c of ['cpu', 'memory', 'disk'])
+      await admin.locator(`[data-chart="${c}"] polyline`).first().waitFor({ state: 'attached' });
     await shot(admin, 'ops-01-dashboard');
-    await admin.getByRole('button', { name: '30d' }).click();
-    await admin.getByRole('button', { name: '30d', pressed: true }).waitFor();
+    await admin.getByRole('button', { name: '30 days' }).click();
+    await admin.getByRole('button', { name: '30 days', pressed: true }).waitFor();
   });
 
   it('alerts: the admin acknowledges, then resolves; the alert moves to the history with who did it', async () => {
@@ -167,6 +196,41 @@ describe('console operations section in Chromium', { timeout: 240_000 }, () => {
     await member.getByTestId('denied').waitFor();
     expect(await member.getByRole('alert').or(member.getByRole('status')).first().textContent()).toMatch(/Not allowed/);
     await shot(member, 'ops-05-member-denied');
+  });
+
+  it('in French: the dashboard, the alerts (read-only) and the jobs, with French dates and numbers', async () => {
+    const fr = await enrolAndSignIn(await invite('aurelie', 'auditor'), 'aurelie', 'fr');
+    await fr.getByRole('link', { name: 'Tableau de bord' }).click();
+    await fr.getByRole('heading', { name: 'Exploitation', level: 1 }).waitFor();
+    await fr.locator('[data-component="database"]').filter({ hasText: 'Base de données' }).waitFor();
+    await fr.locator('[data-target="lyon"]').filter({ hasText: 'jamais sauvegardée' }).waitFor();
+    await fr.getByRole('button', { name: '30 jours' }).click();
+    await fr.getByRole('button', { name: '30 jours', pressed: true }).waitFor();
+    // chart readings use a decimal comma, never a point
+    await fr.locator('[data-chart="memory"] .chart-legend li').first().waitFor();
+    expect(await fr.locator('[data-chart="memory"] .chart-legend').textContent()).toMatch(/\d,\d+ %/);
+    await shot(fr, 'ops-fr-01-dashboard');
+    await fr.getByRole('link', { name: 'Alertes', exact: true }).click();
+    await fr.getByRole('heading', { name: 'Alertes' }).waitFor();
+    await fr.getByText('Lecture seule pour votre rôle.').waitFor();
+    await fr.getByRole('button', { name: 'Historique' }).click();
+    const done = fr.locator('tr[data-kind="backup.failed"][data-state="resolved"]').first();
+    await done.waitFor();
+    expect(await done.textContent()).toMatch(/prise en charge par user:.*résolue par user:/s);
+    // dates in French: a month name or a day/month/year date, not the English order
+    expect(await done.locator('time').first().textContent()).not.toMatch(/AM|PM/);
+    await shot(fr, 'ops-fr-02-alerts');
+    await fr.getByRole('link', { name: 'Tâches', exact: true }).click();
+    await fr.getByRole('heading', { name: 'Tâches', level: 1 }).waitFor();
+    const run = fr.locator('tr[data-outcome="failed"]').filter({ hasText: 'backup' }).first();
+    await run.waitFor();
+    expect(await run.textContent()).toMatch(/échouée/);
+    expect(await run.textContent()).toMatch(/ligne de commande/);
+    await fr
+      .locator('tr[data-job="monitoring.compact"]')
+      .filter({ hasText: /jamais exécutée|réussie|échouée/ })
+      .waitFor();
+    await shot(fr, 'ops-fr-03-jobs');
     expect(chrome.cspViolations).toEqual([]);
     expect(chrome.pageErrors).toEqual([]);
   });

@@ -84,7 +84,7 @@ export function JobProgressView({ run, label }: { run: JobRun; label: string }) 
       {t('common.job.finishedIn', { duration: duration(elapsed) })}
     </Alert>
   ) : (
-    <Alert kind="error" title={t('common.job.phase', { label, phase: run.outcome })}>
+    <Alert kind="error" title={t('common.job.phase', { label, phase: t(`operations.outcome.${run.outcome}`) })}>
       {run.error ?? t('common.job.notFinished')}
     </Alert>
   );

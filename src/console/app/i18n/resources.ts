@@ -33,6 +33,8 @@ import frAccount from './locales/fr/account.json' with { type: 'json' };
 import frRecords from './locales/fr/records.json' with { type: 'json' };
 import frBackup from './locales/fr/backup.json' with { type: 'json' };
 import frPrivacy from './locales/fr/privacy.json' with { type: 'json' };
+import enOperations from './locales/en/operations.json' with { type: 'json' };
+import frOperations from './locales/fr/operations.json' with { type: 'json' };
 
 const en = {
   common: enCommon,
@@ -49,6 +51,7 @@ const en = {
   privacy: enPrivacy,
   documents: enDocuments,
   audit: enAudit,
+  operations: enOperations,
 };
 
 export type Catalogue = typeof en;
@@ -68,6 +71,7 @@ const fr: Catalogue = {
   privacy: frPrivacy,
   documents: frDocuments,
   audit: frAudit,
+  operations: frOperations,
 };
 
 export const RESOURCES = { en: { translation: en }, fr: { translation: fr } };

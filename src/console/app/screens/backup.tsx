@@ -3,7 +3,8 @@ import { del, get, post } from '../api.js';
 import type { JobRun } from '../jobs.js';
 import { JobProgressView } from '../jobs.js';
 import { can, type Me } from '../session.js';
-import { formatNumber, parseDecimal, t, t as tr } from '../i18n/index.js';
+import { outcomeLabel, triggerLabel } from '../labels.js';
+import { formatDate, formatNumber, parseDecimal, t, t as tr } from '../i18n/index.js';
 import {
   Alert,
   Badge,
@@ -61,22 +62,24 @@ interface Target {
 type Run = JobRun & { startedAt: string; endedAt: string | null };
 
 const SLOTS = [1, 2, 3, 4, 5, 6, 7] as const;
-const SLOT_NAMES: Record<number, string> = {
-  1: 'Monday',
-  2: 'Tuesday',
-  3: 'Wednesday',
-  4: 'Thursday',
-  5: 'Friday',
-  6: 'Saturday',
-  7: 'Sunday',
-};
-const JOB_LABEL: Record<string, string> = {
-  backup: 'Backup',
-  verify: 'Verification',
-  'backup.verify': 'Weekly verification',
-  'backup.drill': 'Restore drill',
-  'backup.watchdog': 'Watchdog',
-};
+const slotName = (s: (typeof SLOTS)[number]) => t(`backup.slots.${s}`);
+/** a backup job's name in the console's language (the stable job id when it has none) */
+function jobLabel(job: string): string {
+  const key = (
+    {
+      backup: 'backup',
+      verify: 'verify',
+      'backup.verify': 'weeklyVerify',
+      'backup.drill': 'drill',
+      'backup.watchdog': 'watchdog',
+    } as const
+  )[job];
+  return key ? t(`backup.jobs.${key}`) : job;
+}
+const STATES = ['complete', 'failed', 'uploading', 'deleted', 'delete-pending', 'expired'] as const;
+const stateLabel = (v: string) =>
+  (STATES as readonly string[]).includes(v) ? t(`backup.states.${v as (typeof STATES)[number]}`) : v;
+
 const WEEK = 7 * 86_400_000;
 
 export function BackupPage({ me }: { me: Me }) {
@@ -112,14 +115,14 @@ function OperatorPage({ me }: { me: Me }) {
   // while a job runs (or was just started), follow it every second; then refresh the lists
   useEffect(() => {
     if (!running && !watch) return;
-    const t = setTimeout(() => {
+    const timer = setTimeout(() => {
       runs.reload();
       if (!running) {
         setWatch(false);
         backups.reload();
       }
     }, 1000);
-    return () => clearTimeout(t);
+    return () => clearTimeout(timer);
   }, [runs.data, watch]);
 
   // a verification started here runs outside the job table: follow the backup's own record
@@ -129,7 +132,7 @@ function OperatorPage({ me }: { me: Me }) {
     const b = backups.data?.backups.find((x) => x.id === verifying.id);
     if (b && b.verifiedAt !== verifying.before) {
       notify(
-        b.error ? `Verification of ${b.id} failed: ${b.error}` : `Backup ${b.id} verified`,
+        b.error ? t('backup.verifyFailed', { id: b.id, error: b.error }) : t('backup.verifyDone', { id: b.id }),
         b.error ? 'error' : 'ok',
       );
       setVerifying(undefined);
@@ -137,8 +140,8 @@ function OperatorPage({ me }: { me: Me }) {
       return;
     }
     if (Date.now() - verifying.since > 10 * 60_000) return setVerifying(undefined);
-    const t = setTimeout(() => backups.reload(), 1000);
-    return () => clearTimeout(t);
+    const timer = setTimeout(() => backups.reload(), 1000);
+    return () => clearTimeout(timer);
   }, [backups.data, verifying]);
 
   const start = useAction(async (what: 'run' | 'verify', id?: string) => {
@@ -187,14 +190,14 @@ function OperatorPage({ me }: { me: Me }) {
         <Card>
           <div class="row" data-testid="verifying" role="status">
             <span class="spinner" aria-hidden="true" />
-            <strong>Verifying backup {verifying.id}</strong>
-            <span class="muted">downloading, decrypting and checking every member…</span>
+            <strong>{t('backup.verifying', { id: verifying.id })}</strong>
+            <span class="muted">{t('backup.verifyingText')}</span>
           </div>
         </Card>
       ) : null}
       {running ? (
         <Card>
-          <JobProgressView run={running} label={JOB_LABEL[running.job] ?? running.job} />
+          <JobProgressView run={running} label={jobLabel(running.job)} />
         </Card>
       ) : lastEnded &&
         watch === false &&
@@ -249,19 +252,19 @@ function RunFailed({ run }: { run: Run }) {
       kind="error"
       title={
         unreachable
-          ? 'The backup target could not be reached'
+          ? t('backup.failed.unreachable')
           : hsm
-            ? 'The hardware security module was unavailable'
-            : `${JOB_LABEL[run.job] ?? run.job} failed`
+            ? t('backup.failed.hsm')
+            : t('backup.failed.other', { job: jobLabel(run.job) })
       }
     >
       <p>{run.error}</p>
       <p class="muted small">
         {unreachable
-          ? "Check the target's address, its credentials and the network; the backup that holds this slot was kept."
+          ? t('backup.failed.unreachableText')
           : hsm
-            ? 'No backup can be encrypted without the HSM; nothing was deleted.'
-            : 'Nothing was deleted: a slot is only replaced by a verified backup.'}
+            ? t('backup.failed.hsmText')
+            : t('backup.failed.otherText')}
       </p>
     </Alert>
   );
@@ -284,44 +287,49 @@ function Week({
     if (!cur || cur.createdAt < b.createdAt) bySlot.set(b.slot, b);
   }
   return (
-    <div class="week" aria-label="Backups by weekday slot">
+    <div class="week" aria-label={t('backup.slot.label')}>
       {SLOTS.map((s) => {
         const b = bySlot.get(s);
         if (!b) {
           return (
             <div class="slot empty-slot" data-slot={s}>
-              <h3>{SLOT_NAMES[s]}</h3>
-              <span>no backup</span>
+              <h3>{slotName(s)}</h3>
+              <span>{t('backup.slot.none')}</span>
             </div>
           );
         }
         const verified = b.verifiedAt !== null && b.state === 'complete';
         return (
           <div class="slot" data-slot={s} data-state={b.state} data-verified={verified ? 'true' : 'false'}>
-            <h3>{SLOT_NAMES[s]}</h3>
+            <h3>{slotName(s)}</h3>
             <Time t={b.createdAt} />
             <div>{bytes(b.size)}</div>
             <div class="muted small">
-              {b.members ?? '—'} member(s) · {b.parts ?? '—'} part(s)
+              {t('backup.slot.counts', {
+                members: b.members === null ? '—' : t('backup.slot.members', { count: b.members }),
+                parts: b.parts === null ? '—' : t('backup.slot.parts', { count: b.parts }),
+              })}
             </div>
             <div>
               {verified ? (
-                <Badge kind="ok">verified</Badge>
+                <Badge kind="ok">{t('backup.slot.verified')}</Badge>
               ) : b.state === 'complete' ? (
-                <Badge kind="warn">not verified</Badge>
+                <Badge kind="warn">{t('backup.slot.notVerified')}</Badge>
               ) : (
-                <Badge kind={b.error ? 'error' : 'warn'}>{b.state}</Badge>
+                <Badge kind={b.error ? 'error' : 'warn'}>{stateLabel(b.state)}</Badge>
               )}
             </div>
             {b.verifiedAt ? (
               <div class="muted small">
-                checked <Time t={b.verifiedAt} />
+                {t('backup.slot.checked')} <Time t={b.verifiedAt} />
               </div>
             ) : null}
             <div class="muted small">
-              replaced after {new Date(new Date(b.createdAt).getTime() + WEEK).toLocaleDateString()}
+              {t('backup.slot.replacedAfter', {
+                date: formatDate(new Date(new Date(b.createdAt).getTime() + WEEK), { dateStyle: 'medium' }),
+              })}
             </div>
-            <div class="muted small mono" title="target">
+            <div class="muted small mono" title={t('backup.slot.target')}>
               → {b.target}
             </div>
             {runner && b.state === 'complete' ? (
@@ -329,9 +337,9 @@ function Week({
                 small
                 disabled={busy}
                 onClick={() => onVerify(b.id)}
-                aria-label={`Verify the ${SLOT_NAMES[s]} backup`}
+                aria-label={t('backup.slot.verifyLabel', { day: slotName(s) })}
               >
-                Verify
+                {t('backup.slot.verify')}
               </Button>
             ) : null}
           </div>
@@ -444,26 +452,26 @@ function Targets({
 function Runs({ runs }: { runs: Run[] | undefined }) {
   const shown = (runs ?? []).filter((r) => r.job !== 'backup.watchdog').slice(0, 10);
   return (
-    <Card title="Recent runs" class="flush">
+    <Card title={t('backup.runs.title')} class="flush">
       {shown.length === 0 ? (
-        <EmptyState icon="clock" title="No run yet" />
+        <EmptyState icon="clock" title={t('backup.runs.none')} />
       ) : (
         <div class="table-wrap">
-          <table class="table" aria-label="Backup runs">
+          <table class="table" aria-label={t('backup.runs.label')}>
             <thead>
               <tr>
-                <th>Job</th>
-                <th>Started</th>
-                <th class="num">Took</th>
-                <th>Outcome</th>
+                <th>{t('backup.runs.job')}</th>
+                <th>{t('backup.runs.started')}</th>
+                <th class="num">{t('backup.runs.took')}</th>
+                <th>{t('backup.runs.outcome')}</th>
               </tr>
             </thead>
             <tbody>
               {shown.map((r) => (
                 <tr data-job={r.job} data-outcome={r.outcome}>
                   <td>
-                    {JOB_LABEL[r.job] ?? r.job}
-                    <div class="muted small">{r.trigger}</div>
+                    {jobLabel(r.job)}
+                    <div class="muted small">{triggerLabel(r.trigger)}</div>
                   </td>
                   <td>
                     <Time t={r.startedAt} />
@@ -473,7 +481,7 @@ function Runs({ runs }: { runs: Run[] | undefined }) {
                   </td>
                   <td>
                     <Badge kind={r.outcome === 'succeeded' ? 'ok' : r.outcome === 'running' ? 'accent' : 'error'}>
-                      {r.outcome}
+                      {outcomeLabel(r.outcome)}
                     </Badge>
                     {r.error ? <div class="small field-error">{r.error}</div> : null}
                   </td>
@@ -620,24 +628,35 @@ function Drills({ drills }: { drills: Drill[] | undefined }) {
   const last = drills?.find((d) => d.where !== 'secondary');
   const secondary = drills?.find((d) => d.where === 'secondary');
   return (
-    <Card title="Restore drills" class="flush">
+    <Card title={t('backup.drillsCard.title')} class="flush">
       <div class="pad">
-        <p class="muted small">
-          Every week the latest backup is restored into a scratch directory and sample documents are decrypted and
-          compared. The time it took is the recovery time objective (RTO) measured on this appliance.
-        </p>
+        <p class="muted small">{t('backup.drillsCard.text')}</p>
         {last ? (
           <div data-testid="last-drill" data-ok={last.ok ? 'true' : 'false'}>
             <Facts
               items={[
-                ['Last drill', <Time t={last.endedAt} />],
-                ['Result', last.ok ? <Badge kind="ok">passed</Badge> : <Badge kind="error">failed</Badge>],
-                ['RTO', last.rtoMs !== null ? <strong data-testid="drill-rto">{duration(last.rtoMs)}</strong> : '—'],
-                ['Backup', <code>{last.backupId}</code>],
+                [t('backup.drillsCard.last'), <Time t={last.endedAt} />],
                 [
-                  'Restored',
+                  t('backup.drillsCard.result'),
+                  last.ok ? (
+                    <Badge kind="ok">{t('backup.drills.passed')}</Badge>
+                  ) : (
+                    <Badge kind="error">{t('backup.drills.failed')}</Badge>
+                  ),
+                ],
+                [
+                  t('backup.drillsCard.rto'),
+                  last.rtoMs !== null ? <strong data-testid="drill-rto">{duration(last.rtoMs)}</strong> : '—',
+                ],
+                [t('backup.drillsCard.backup'), <code>{last.backupId}</code>],
+                [
+                  t('backup.drillsCard.restored'),
                   last.ok
-                    ? `${last.documents ?? 0} document(s), ${last.versions ?? 0} version(s), ${last.samples ?? 0} sample(s) decrypted and matched`
+                    ? t('backup.drillsCard.restoredText', {
+                        documents: t('backup.drillsCard.documents', { count: last.documents ?? 0 }),
+                        versions: t('backup.drillsCard.versions', { count: last.versions ?? 0 }),
+                        samples: t('backup.drillsCard.samples', { count: last.samples ?? 0 }),
+                      })
                     : (last.error ?? '—'),
                 ],
               ]}
@@ -660,7 +679,7 @@ function Drills({ drills }: { drills: Drill[] | undefined }) {
                   ),
                 ],
                 [
-                  'RTO',
+                  t('backup.drillsCard.rto'),
                   secondary.rtoMs !== null ? (
                     <strong data-testid="secondary-drill-rto">{duration(secondary.rtoMs)}</strong>
                   ) : (
@@ -675,19 +694,19 @@ function Drills({ drills }: { drills: Drill[] | undefined }) {
         </div>
       </div>
       {drills && drills.length === 0 ? (
-        <EmptyState icon="clock" title="No restore drill yet">
-          The first one runs on Sunday, or with <code>coffre backup drill</code>.
+        <EmptyState icon="clock" title={t('backup.drillsCard.none')}>
+          {t('backup.drillsCard.noneText')} <code>coffre backup drill</code>.
         </EmptyState>
       ) : null}
       {drills && drills.some((d) => d !== last && d !== secondary) ? (
         <div class="table-wrap">
-          <table class="table" aria-label="Restore drills">
+          <table class="table" aria-label={t('backup.drillsCard.label')}>
             <thead>
               <tr>
-                <th>Ended</th>
-                <th>Backup</th>
-                <th class="num">RTO</th>
-                <th>Result</th>
+                <th>{t('backup.drillsCard.ended')}</th>
+                <th>{t('backup.drillsCard.backup')}</th>
+                <th class="num">{t('backup.drillsCard.rto')}</th>
+                <th>{t('backup.drillsCard.result')}</th>
               </tr>
             </thead>
             <tbody>
@@ -702,7 +721,13 @@ function Drills({ drills }: { drills: Drill[] | undefined }) {
                       <code>{d.backupId}</code>
                     </td>
                     <td class="num">{d.rtoMs !== null ? duration(d.rtoMs) : '—'}</td>
-                    <td>{d.ok ? <Badge kind="ok">passed</Badge> : <Badge kind="error">failed</Badge>}</td>
+                    <td>
+                      {d.ok ? (
+                        <Badge kind="ok">{t('backup.drills.passed')}</Badge>
+                      ) : (
+                        <Badge kind="error">{t('backup.drills.failed')}</Badge>
+                      )}
+                    </td>
                   </tr>
                 ))}
             </tbody>
@@ -724,38 +749,32 @@ function EscrowKeys({
   onAdded: () => void;
 }) {
   return (
-    <Card title="Escrow keys" class="flush">
+    <Card title={t('backup.escrow.title')} class="flush">
       <div class="pad">
         <p class="muted small">
-          Every backup's key is also encrypted to these offline OpenPGP keys, so a backup can be opened without this
-          appliance's HSM.{' '}
-          {manager ? 'Paste a public key below (or use' : 'Keys are added by a backup operator (or with'}{' '}
+          {t('backup.escrow.text')} {manager ? t('backup.escrow.manager') : t('backup.escrow.other')}{' '}
           <code>coffre backup escrow add</code>).
         </p>
         <p class="small" data-testid="escrow-warning">
-          <strong>
-            A backup encrypted to an escrow key stays readable by that key's holder, whatever Coffre destroys
-          </strong>{' '}
-          (expired or replaced backups, removed targets): only destroying the private key ends it. Bound it with one key
-          per period, given an expiry (<code>coffre backup escrow expire</code>), whose private key the holder destroys
-          once that period's backups have expired.
+          <strong>{t('backup.escrow.warningStrong')}</strong> {t('backup.escrow.warning')} (
+          <code>coffre backup escrow expire</code>), {t('backup.escrow.warningEnd')}
         </p>
         {manager ? <AddEscrow onAdded={onAdded} /> : null}
       </div>
       {keys && keys.length === 0 ? (
-        <EmptyState icon="lock" title="No escrow key">
-          Backups can only be opened with this appliance's HSM.
+        <EmptyState icon="lock" title={t('backup.escrow.none')}>
+          {t('backup.escrow.noneText')}
         </EmptyState>
       ) : null}
       {keys && keys.length ? (
         <div class="table-wrap">
-          <table class="table" aria-label="Escrow keys">
+          <table class="table" aria-label={t('backup.escrow.label')}>
             <thead>
               <tr>
-                <th>Fingerprint</th>
-                <th>Owner</th>
-                <th>Added</th>
-                <th>By</th>
+                <th>{t('backup.escrow.fingerprint')}</th>
+                <th>{t('backup.escrow.owner')}</th>
+                <th>{t('backup.escrow.added')}</th>
+                <th>{t('backup.escrow.by')}</th>
               </tr>
             </thead>
             <tbody>
@@ -768,7 +787,7 @@ function EscrowKeys({
                       {k.expiresAt ? (
                         <>
                           {' '}
-                          · expires <Time t={k.expiresAt} />
+                          · {t('backup.escrow.expires')} <Time t={k.expiresAt} />
                         </>
                       ) : null}
                     </div>
@@ -805,16 +824,13 @@ function AddEscrow({ onAdded }: { onAdded: () => void }) {
   return (
     <form
       class="stack"
-      aria-label="Add an escrow key"
+      aria-label={t('backup.escrow.form')}
       onSubmit={(e) => {
         e.preventDefault();
         if (key.trim()) void add.run();
       }}
     >
-      <Field
-        label="Public key (armored)"
-        hint="The output of gpg --export --armor KEYID. Only the public key: the private key stays offline."
-      >
+      <Field label={t('backup.escrow.key')} hint={t('backup.escrow.keyHint')}>
         {(p) => (
           <textarea
             class="input mono"
@@ -831,17 +847,17 @@ function AddEscrow({ onAdded }: { onAdded: () => void }) {
       {added ? (
         <Alert kind="ok" title={t('backup.requests.pendingTitle')}>
           <p>
-            Fingerprint{' '}
+            {t('backup.escrow.fingerprintLabel')}{' '}
             <code class="fingerprint" data-testid="escrow-added">
               {fingerprintText(String(added.change.fingerprint))}
             </code>
-            : {t('backup.requests.escrowPending')} Check it against the key holder's copy.
+            : {t('backup.requests.escrowPending')} {t('backup.escrow.check')}
           </p>
         </Alert>
       ) : null}
       <div>
         <Button variant="primary" type="submit" busy={add.busy} disabled={!key.trim()}>
-          Add escrow key
+          {t('backup.escrow.add')}
         </Button>
       </div>
     </form>

@@ -1,6 +1,8 @@
 import { useEffect, useState } from 'preact/hooks';
 import { get, post } from '../api.js';
 import { can, type Me } from '../session.js';
+import { outcomeLabel, triggerLabel } from '../labels.js';
+import { formatNumber, t } from '../i18n/index.js';
 import {
   Alert,
   Badge,
@@ -71,15 +73,27 @@ function Denied({ title }: { title: string }) {
   return (
     <>
       <PageHeader title={title} />
-      <Alert kind="warn" title="Not allowed">
-        <p data-testid="denied">
-          Your role does not give access to the operations section. Admins, backup operators and auditors see it; ask an
-          admin if you need it.
-        </p>
+      <Alert kind="warn" title={t('operations.denied.title')}>
+        <p data-testid="denied">{t('operations.denied.text')}</p>
       </Alert>
     </>
   );
 }
+
+/** `v` when it is one of `known` (a value the catalogues name), else undefined: the stable id is shown as is */
+function known<T extends string>(v: string | null | undefined, known: readonly T[]): T | undefined {
+  return (known as readonly string[]).includes(v ?? '') ? (v as T) : undefined;
+}
+const COMPONENTS = ['database', 'keys', 'storage', 'audit-export'] as const;
+const componentLabel = (v: string) => {
+  const k = known(v, COMPONENTS);
+  return k ? t(`operations.components.names.${k}`) : v;
+};
+const BACKUP_STATES = ['complete', 'failed', 'uploading', 'deleted', 'delete-pending', 'expired'] as const;
+const backupStateLabel = (v: string) => {
+  const k = known(v, BACKUP_STATES);
+  return k ? t(`operations.targets.states.${k}`) : v;
+};
 
 const SEVERITY_KIND = { info: 'neutral', warning: 'warn', critical: 'error' } as const;
 const OUTCOME_KIND: Record<string, 'ok' | 'error' | 'warn' | 'accent' | 'neutral'> = {
@@ -92,8 +106,8 @@ const OUTCOME_KIND: Record<string, 'ok' | 'error' | 'warn' | 'accent' | 'neutral
 /** re-runs `reload` every `ms` while the page is open */
 function useEvery(ms: number, reload: () => void): void {
   useEffect(() => {
-    const t = setInterval(reload, ms);
-    return () => clearInterval(t);
+    const timer = setInterval(reload, ms);
+    return () => clearInterval(timer);
   }, [ms]);
 }
 
@@ -102,29 +116,35 @@ function useEvery(ms: number, reload: () => void): void {
 const RANGES = ['1h', '24h', '30d'] as const;
 type Range = (typeof RANGES)[number];
 const CHARTS: {
-  title: string;
+  id: 'cpu' | 'memory' | 'disk' | 'requests' | 'latency' | 'hsm';
   names: string[];
   unit: string;
   pick?: (s: Series) => boolean;
   label: (s: Series) => string;
 }[] = [
   {
-    title: 'CPU',
+    id: 'cpu',
     names: ['cpu_process_percent', 'cpu_system_percent'],
     unit: '%',
-    label: (s) => (s.name === 'cpu_process_percent' ? 'Coffre (% of a core)' : 'machine (% of all cores)'),
+    label: (s) =>
+      s.name === 'cpu_process_percent' ? t('operations.charts.cpuProcess') : t('operations.charts.cpuSystem'),
   },
-  { title: 'Memory', names: ['memory_system_used_percent'], unit: '%', label: () => 'machine memory used' },
-  { title: 'Disk', names: ['disk_used_percent'], unit: '%', label: (s) => `${s.labels.volume} volume used` },
-  { title: 'Requests', names: ['http_requests_per_second'], unit: '/s', label: (s) => s.labels.group ?? '' },
+  { id: 'memory', names: ['memory_system_used_percent'], unit: '%', label: () => t('operations.charts.memoryUsed') },
   {
-    title: 'Latency (p95)',
+    id: 'disk',
+    names: ['disk_used_percent'],
+    unit: '%',
+    label: (s) => t('operations.charts.diskUsed', { volume: s.labels.volume ?? '' }),
+  },
+  { id: 'requests', names: ['http_requests_per_second'], unit: '/s', label: (s) => s.labels.group ?? '' },
+  {
+    id: 'latency',
     names: ['http_latency_ms'],
     unit: 'ms',
     pick: (s) => s.labels.stat === 'p95',
     label: (s) => s.labels.group ?? '',
   },
-  { title: 'HSM latency', names: ['hsm_latency_ms'], unit: 'ms', label: () => 'HSM probe' },
+  { id: 'hsm', names: ['hsm_latency_ms'], unit: 'ms', label: () => t('operations.charts.hsmProbe') },
 ];
 
 export function OperationsPage({ me }: { me: Me }) {
@@ -146,48 +166,52 @@ export function OperationsPage({ me }: { me: Me }) {
     alerts.reload();
     metrics.reload();
   });
-  if (!can(me, 'monitoring:read')) return <Denied title="Operations" />;
+  if (!can(me, 'monitoring:read')) return <Denied title={t('operations.title')} />;
   return (
     <>
-      <PageHeader
-        title="Operations"
-        description="Health of each component, the last backup per target, open alerts and the appliance's load. Sampled every 15 seconds."
-      />
+      <PageHeader title={t('operations.title')} description={t('operations.description')} />
       <div class="grid-2">
-        <Card title="Components">
+        <Card title={t('operations.components.title')}>
           <ErrorAlert error={health.error} />
           {health.loading && !health.data ? <Loading /> : null}
-          <ul class="plain-list" aria-label="Components">
+          <ul class="plain-list" aria-label={t('operations.components.title')}>
             {health.data?.components.map((c) => (
               <li data-component={c.name} data-ok={String(c.ok)}>
-                <Badge kind={c.ok ? 'ok' : 'error'}>{c.ok ? 'up' : 'down'}</Badge> <strong>{c.name}</strong>
+                <Badge kind={c.ok ? 'ok' : 'error'}>
+                  {c.ok ? t('operations.components.up') : t('operations.components.down')}
+                </Badge>{' '}
+                <strong>{componentLabel(c.name)}</strong>
                 {c.detail ? <span class="muted small"> — {c.detail}</span> : null}
               </li>
             ))}
           </ul>
         </Card>
-        <Card title="Last backup per target">
+        <Card title={t('operations.targets.title')}>
           <ErrorAlert error={backups.error} />
           {backups.data && backups.data.targets.length === 0 ? (
-            <EmptyState title="No backup target">A backup operator registers one (Operations › Backups).</EmptyState>
+            <EmptyState title={t('operations.targets.none')}>{t('operations.targets.noneText')}</EmptyState>
           ) : null}
-          <ul class="plain-list" aria-label="Backup targets">
-            {backups.data?.targets.map((t) => (
-              <li data-target={t.target}>
-                <strong>{t.target}</strong>{' '}
-                {t.newestCompleteAt ? (
+          <ul class="plain-list" aria-label={t('operations.targets.label')}>
+            {backups.data?.targets.map((s) => (
+              <li data-target={s.target}>
+                <strong>{s.target}</strong>{' '}
+                {s.newestCompleteAt ? (
                   <>
-                    newest complete <Time t={t.newestCompleteAt} />
-                    {t.verifiedAt ? <Badge kind="ok">verified</Badge> : <Badge kind="warn">not verified</Badge>}
+                    {t('operations.targets.newest')} <Time t={s.newestCompleteAt} />{' '}
+                    {s.verifiedAt ? (
+                      <Badge kind="ok">{t('operations.targets.verified')}</Badge>
+                    ) : (
+                      <Badge kind="warn">{t('operations.targets.notVerified')}</Badge>
+                    )}
                   </>
                 ) : (
-                  <Badge kind="error">never backed up</Badge>
+                  <Badge kind="error">{t('operations.targets.never')}</Badge>
                 )}
-                {t.lastState && t.lastState !== 'complete' ? (
+                {s.lastState && s.lastState !== 'complete' ? (
                   <span class="small">
                     {' '}
-                    · last attempt <Time t={t.lastAttemptAt} />:{' '}
-                    <Badge kind={t.lastState === 'failed' ? 'error' : 'neutral'}>{t.lastState}</Badge>
+                    · {t('operations.targets.lastAttempt')} <Time t={s.lastAttemptAt} />{' '}
+                    <Badge kind={s.lastState === 'failed' ? 'error' : 'neutral'}>{backupStateLabel(s.lastState)}</Badge>
                   </span>
                 ) : null}
               </li>
@@ -195,17 +219,19 @@ export function OperationsPage({ me }: { me: Me }) {
           </ul>
         </Card>
       </div>
-      <Card title="Open alerts" actions={<a href="#/operations/alerts">All alerts</a>}>
+      <Card title={t('operations.openAlerts')} actions={<a href="#/operations/alerts">{t('operations.allAlerts')}</a>}>
         <ErrorAlert error={alerts.error} />
-        {alerts.data && alerts.data.alerts.length === 0 ? <EmptyState title="No open alert" icon="check" /> : null}
+        {alerts.data && alerts.data.alerts.length === 0 ? (
+          <EmptyState title={t('operations.noOpenAlert')} icon="check" />
+        ) : null}
         {alerts.data && alerts.data.alerts.length ? (
           <AlertTable rows={alerts.data.alerts} me={me} onChange={() => alerts.reload()} />
         ) : null}
       </Card>
       <Card
-        title="Load"
+        title={t('operations.load')}
         actions={
-          <div class="row" role="group" aria-label="Time range">
+          <div class="row" role="group" aria-label={t('operations.range')}>
             {RANGES.map((r) => (
               <Button
                 small
@@ -213,7 +239,7 @@ export function OperationsPage({ me }: { me: Me }) {
                 aria-pressed={r === range}
                 onClick={() => setRange(r)}
               >
-                {r}
+                {t(`operations.ranges.${r}`)}
               </Button>
             ))}
           </div>
@@ -227,7 +253,8 @@ export function OperationsPage({ me }: { me: Me }) {
                 const series = metrics.data!.series.filter((s) => c.names.includes(s.name) && (c.pick?.(s) ?? true));
                 return (
                   <Chart
-                    title={c.title}
+                    id={c.id}
+                    title={t(`operations.charts.${c.id}`)}
                     unit={c.unit}
                     series={series.map((s) => ({ label: c.label(s), points: s.points }))}
                   />
@@ -242,10 +269,12 @@ export function OperationsPage({ me }: { me: Me }) {
 
 /** A line chart in SVG (attributes only: the console's CSP forbids inline styles). */
 function Chart({
+  id,
   title,
   unit,
   series,
 }: {
+  id: string;
   title: string;
   unit: string;
   series: { label: string; points: [number, number, number][] }[];
@@ -255,9 +284,9 @@ function Chart({
   const all = series.flatMap((s) => s.points);
   if (!all.length) {
     return (
-      <figure class="chart" data-chart={title}>
+      <figure class="chart" data-chart={id}>
         <figcaption>{title}</figcaption>
-        <p class="muted small">No data yet for this range.</p>
+        <p class="muted small">{t('operations.charts.noData')}</p>
       </figure>
     );
   }
@@ -268,19 +297,20 @@ function Chart({
     `${(((p[0] - x0) / (x1 - x0)) * W).toFixed(1)},${(H - (p[1] / yMax) * H).toFixed(1)}`;
   const last = (s: (typeof series)[number]) => s.points[s.points.length - 1]?.[1];
   return (
-    <figure class="chart" data-chart={title}>
+    <figure class="chart" data-chart={id}>
       <figcaption>
-        {title}{' '}
-        <span class="muted small">
-          (max {fmt(yMax)} {unit})
-        </span>
+        {title} <span class="muted small">{t('operations.charts.max', { value: fmt(yMax), unit })}</span>
       </figcaption>
       <svg
         viewBox={`0 0 ${W} ${H}`}
         width="100%"
         height={H}
         role="img"
-        aria-label={`${title}: ${series.map((s) => `${s.label} ${fmt(last(s) ?? 0)} ${unit}`).join(', ')}`}
+        aria-label={t('operations.charts.reading', {
+          label: title,
+          value: series.map((s) => `${s.label} ${fmt(last(s) ?? 0)}`).join(', '),
+          unit,
+        })}
         preserveAspectRatio="none"
       >
         <line x1="0" y1={H} x2={W} y2={H} class="chart-axis" />
@@ -306,21 +336,22 @@ function Chart({
       <ul class="chart-legend">
         {series.map((s, i) => (
           <li>
-            <span class={`chart-key chart-line-${i % 6}`} aria-hidden="true" /> {s.label}: {fmt(last(s) ?? 0)} {unit}
+            <span class={`chart-key chart-line-${i % 6}`} aria-hidden="true" />{' '}
+            {t('operations.charts.reading', { label: s.label, value: fmt(last(s) ?? 0), unit })}
           </li>
         ))}
       </ul>
     </figure>
   );
 }
-const fmt = (n: number) => (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
+const fmt = (n: number) => formatNumber(n, { maximumFractionDigits: n >= 100 ? 0 : n >= 10 ? 1 : 2 });
 
 // ------------------------------------------------------------------------------ alerts
 
 function AlertTable({ rows, me, onChange }: { rows: AlertRow[]; me: Me; onChange: () => void }) {
   const act = useAction(async (id: string, verb: 'ack' | 'resolve') => {
     await post(`/monitoring/alerts/${id}/${verb}`);
-    notify(verb === 'ack' ? 'Alert acknowledged: no more reminders.' : 'Alert resolved.');
+    notify(verb === 'ack' ? t('operations.alerts.acknowledged') : t('operations.alerts.resolved'));
     onChange();
   });
   const manage = can(me, 'monitoring:manage');
@@ -328,29 +359,29 @@ function AlertTable({ rows, me, onChange }: { rows: AlertRow[]; me: Me; onChange
     <>
       <ErrorAlert error={act.error} />
       <div class="table-wrap">
-        <table class="table" aria-label="Alerts">
+        <table class="table" aria-label={t('operations.alerts.table')}>
           <thead>
             <tr>
-              <th>Severity</th>
-              <th>Alert</th>
-              <th>Raised</th>
-              <th>State</th>
-              <th>Delivered</th>
-              {manage ? <th>Actions</th> : null}
+              <th>{t('operations.alerts.col.severity')}</th>
+              <th>{t('operations.alerts.col.alert')}</th>
+              <th>{t('operations.alerts.col.raised')}</th>
+              <th>{t('operations.alerts.col.state')}</th>
+              <th>{t('operations.alerts.col.delivered')}</th>
+              {manage ? <th>{t('common.actions')}</th> : null}
             </tr>
           </thead>
           <tbody>
             {rows.map((a) => (
               <tr data-alert={a.id} data-kind={a.kind} data-state={a.state}>
                 <td>
-                  <Badge kind={SEVERITY_KIND[a.severity]}>{a.severity}</Badge>
+                  <Badge kind={SEVERITY_KIND[a.severity]}>{t(`operations.alerts.severity.${a.severity}`)}</Badge>
                 </td>
                 <td>
                   <code>{a.kind}</code>
                   <div>{a.message}</div>
                   {a.repeats ? (
                     <div class="muted small">
-                      repeated {a.repeats} time(s), last <Time t={a.lastAt} />
+                      {t('operations.alerts.repeated', { count: a.repeats })} <Time t={a.lastAt} />
                     </div>
                   ) : null}
                 </td>
@@ -359,12 +390,16 @@ function AlertTable({ rows, me, onChange }: { rows: AlertRow[]; me: Me; onChange
                 </td>
                 <td>
                   <Badge kind={a.state === 'open' ? 'error' : a.state === 'acknowledged' ? 'warn' : 'ok'}>
-                    {a.state}
+                    {t(`operations.alerts.state.${a.state}`)}
                   </Badge>
-                  {a.acknowledgedBy ? <div class="muted small">acknowledged by {a.acknowledgedBy}</div> : null}
+                  {a.acknowledgedBy ? (
+                    <div class="muted small">{t('operations.alerts.acknowledgedBy', { who: a.acknowledgedBy })}</div>
+                  ) : null}
                   {a.resolvedBy ? (
                     <div class="muted small">
-                      resolved by {a.resolvedBy === 'rule' ? 'the rule (condition cleared)' : a.resolvedBy}
+                      {a.resolvedBy === 'rule'
+                        ? t('operations.alerts.resolvedByRule')
+                        : t('operations.alerts.resolvedBy', { who: a.resolvedBy })}
                     </div>
                   ) : null}
                 </td>
@@ -380,12 +415,12 @@ function AlertTable({ rows, me, onChange }: { rows: AlertRow[]; me: Me; onChange
                     <div class="row">
                       {a.state === 'open' ? (
                         <Button small onClick={() => void act.run(a.id, 'ack')}>
-                          Acknowledge
+                          {t('operations.alerts.acknowledge')}
                         </Button>
                       ) : null}
                       {a.state !== 'resolved' ? (
                         <Button small onClick={() => void act.run(a.id, 'resolve')}>
-                          Resolve
+                          {t('operations.alerts.resolve')}
                         </Button>
                       ) : null}
                     </div>
@@ -407,21 +442,21 @@ export function AlertsPage({ me }: { me: Me }) {
     [view],
   );
   useEvery(30_000, () => list.reload());
-  if (!can(me, 'monitoring:read')) return <Denied title="Alerts" />;
+  if (!can(me, 'monitoring:read')) return <Denied title={t('operations.alerts.title')} />;
   return (
     <>
       <PageHeader
-        title="Alerts"
-        description={`Every alert is stored, audited and sent to the configured channels (e-mail, syslog, webhook). ${can(me, 'monitoring:manage') ? 'Acknowledge one to stop reminders; resolve it once handled (alerts whose condition clears resolve themselves).' : 'Read-only for your role.'}`}
+        title={t('operations.alerts.title')}
+        description={`${t('operations.alerts.description')} ${can(me, 'monitoring:manage') ? t('operations.alerts.manage') : t('operations.alerts.readOnly')}`}
         actions={
-          <div class="row" role="group" aria-label="Which alerts">
+          <div class="row" role="group" aria-label={t('operations.alerts.which')}>
             <Button
               small
               variant={view === 'active' ? 'primary' : 'secondary'}
               aria-pressed={view === 'active'}
               onClick={() => setView('active')}
             >
-              Open
+              {t('operations.alerts.open')}
             </Button>
             <Button
               small
@@ -429,7 +464,7 @@ export function AlertsPage({ me }: { me: Me }) {
               aria-pressed={view === 'resolved'}
               onClick={() => setView('resolved')}
             >
-              History
+              {t('operations.alerts.history')}
             </Button>
           </div>
         }
@@ -438,7 +473,10 @@ export function AlertsPage({ me }: { me: Me }) {
       {list.loading && !list.data ? <Loading /> : null}
       <Card class="flush">
         {list.data && list.data.alerts.length === 0 ? (
-          <EmptyState title={view === 'active' ? 'No open alert' : 'No resolved alert yet'} icon="check" />
+          <EmptyState
+            title={view === 'active' ? t('operations.noOpenAlert') : t('operations.alerts.noResolved')}
+            icon="check"
+          />
         ) : null}
         {list.data && list.data.alerts.length ? (
           <AlertTable rows={list.data.alerts} me={me} onChange={() => list.reload()} />
@@ -460,26 +498,23 @@ export function JobsPage({ me }: { me: Me }) {
     [],
   );
   useEvery(5_000, () => data.reload());
-  if (!can(me, 'monitoring:read')) return <Denied title="Jobs" />;
+  if (!can(me, 'monitoring:read')) return <Denied title={t('operations.jobs.title')} />;
   const lastOf = (job: string) => data.data?.runs.find((r) => r.job === job);
   return (
     <>
-      <PageHeader
-        title="Jobs"
-        description="Every job of the appliance (scheduled, or started from the console or the CLI), its runs, their progress, outcome and error."
-      />
+      <PageHeader title={t('operations.jobs.title')} description={t('operations.jobs.description')} />
       <ErrorAlert error={data.error} />
       {data.loading && !data.data ? <Loading /> : null}
       {data.data ? (
         <>
-          <Card title="Jobs" class="flush">
+          <Card title={t('operations.jobs.table')} class="flush">
             <div class="table-wrap">
-              <table class="table" aria-label="Jobs">
+              <table class="table" aria-label={t('operations.jobs.table')}>
                 <thead>
                   <tr>
-                    <th>Job</th>
-                    <th>Schedule</th>
-                    <th>Last run</th>
+                    <th>{t('operations.jobs.col.job')}</th>
+                    <th>{t('operations.jobs.col.schedule')}</th>
+                    <th>{t('operations.jobs.col.lastRun')}</th>
                   </tr>
                 </thead>
                 <tbody>
@@ -488,15 +523,15 @@ export function JobsPage({ me }: { me: Me }) {
                     return (
                       <tr data-job={j.name}>
                         <td class="mono">{j.name}</td>
-                        <td class="mono">{j.schedule ?? <span class="muted">on demand</span>}</td>
+                        <td class="mono">{j.schedule ?? <span class="muted">{t('operations.jobs.onDemand')}</span>}</td>
                         <td>
                           {r ? (
                             <>
-                              <Badge kind={OUTCOME_KIND[r.outcome] ?? 'neutral'}>{r.outcome}</Badge>{' '}
+                              <Badge kind={OUTCOME_KIND[r.outcome] ?? 'neutral'}>{outcomeLabel(r.outcome)}</Badge>{' '}
                               <Time t={r.startedAt} />
                             </>
                           ) : (
-                            <span class="muted">never run</span>
+                            <span class="muted">{t('operations.jobs.neverRun')}</span>
                           )}
                         </td>
                       </tr>
@@ -506,18 +541,18 @@ export function JobsPage({ me }: { me: Me }) {
               </table>
             </div>
           </Card>
-          <Card title="Runs" class="flush">
-            {data.data.runs.length === 0 ? <EmptyState title="No run yet" /> : null}
+          <Card title={t('operations.jobs.runs')} class="flush">
+            {data.data.runs.length === 0 ? <EmptyState title={t('operations.jobs.noRun')} /> : null}
             <div class="table-wrap">
-              <table class="table" aria-label="Job runs">
+              <table class="table" aria-label={t('operations.jobs.runsTable')}>
                 <thead>
                   <tr>
-                    <th>Job</th>
-                    <th>Started</th>
-                    <th>By</th>
-                    <th>Duration</th>
-                    <th>Outcome</th>
-                    <th>Progress / error</th>
+                    <th>{t('operations.jobs.col.job')}</th>
+                    <th>{t('operations.jobs.col.started')}</th>
+                    <th>{t('operations.jobs.col.by')}</th>
+                    <th>{t('operations.jobs.col.duration')}</th>
+                    <th>{t('operations.jobs.col.outcome')}</th>
+                    <th>{t('operations.jobs.col.progress')}</th>
                   </tr>
                 </thead>
                 <tbody>
@@ -528,11 +563,11 @@ export function JobsPage({ me }: { me: Me }) {
                         <Time t={r.startedAt} />
                       </td>
                       <td class="small">
-                        {r.trigger} · {r.actor}
+                        {triggerLabel(r.trigger)} · {r.actor}
                       </td>
                       <td>{r.durationMs === null ? '—' : duration(r.durationMs)}</td>
                       <td>
-                        <Badge kind={OUTCOME_KIND[r.outcome] ?? 'neutral'}>{r.outcome}</Badge>
+                        <Badge kind={OUTCOME_KIND[r.outcome] ?? 'neutral'}>{outcomeLabel(r.outcome)}</Badge>
                       </td>
                       <td class="small">
                         {r.outcome === 'running' && r.progress ? (
