@@ -457,6 +457,15 @@ describe('web console in Chromium', () => {
     await row.getByRole('button', { name: 'Approve' }).click();
     await page.getByText(/Request [0-9a-f]{16} approved and applied/).waitFor();
     await operatorPage.reload();
+    // the operator's own requests, decided ones too: applied, with who decided and the full digest reviewed
+    await operatorPage.getByRole('button', { name: 'Mine', exact: true }).click();
+    const applied = operatorPage.locator('[data-testid="backup-requests"] tr[data-state="applied"]', {
+      hasText: summary,
+    });
+    await applied.first().waitFor();
+    expect(await applied.first().textContent()).toMatch(/decided by alice/);
+    expect(await applied.first().getByTestId('request-digest').textContent()).toMatch(/^[0-9a-f]{64}$/);
+    await operatorPage.getByRole('button', { name: 'Pending', exact: true }).click();
   };
 
   it('a backup operator registers a distant target, runs a backup with progress and sees it verified', async () => {

@@ -93,7 +93,7 @@ function ApprovalsPage({ me }: { me: Me }) {
   return (
     <>
       <PageHeader title={t('backup.requests.approvalsTitle')} description={t('backup.requests.approvalsDescription')} />
-      <Requests me={me} list={requests} onDecided={() => undefined} />
+      <Requests me={me} path="/backup/approvals" list={requests} onDecided={() => undefined} />
     </>
   );
 }
@@ -232,7 +232,7 @@ function OperatorPage({ me }: { me: Me }) {
         <Drills drills={drills.data?.drills} />
         <EscrowKeys keys={escrow.data?.keys} manager={manager} onAdded={() => (escrow.reload(), requests.reload())} />
       </div>
-      <Requests me={me} list={requests} onDecided={() => (targets.reload(), escrow.reload())} />
+      <Requests me={me} path="/backup/requests" list={requests} onDecided={() => (targets.reload(), escrow.reload())} />
       {manager ? (
         <AddTarget
           open={adding}
@@ -876,21 +876,48 @@ interface ChangeRequest {
   requestedAt: string;
   expiresAt: string;
   decidedBy: string | null;
+  decidedByName?: string | null;
   decidedAt: string | null;
   reason: string | null;
 }
+const REQUEST_STATES = ['pending', 'applying', 'applied', 'rejected', 'expired', 'failed'] as const;
+const requestState = (v: string) =>
+  (REQUEST_STATES as readonly string[]).includes(v)
+    ? t(`backup.requests.states.${v as (typeof REQUEST_STATES)[number]}`)
+    : v;
+const REQUEST_KIND: Record<string, 'ok' | 'error' | 'warn' | 'neutral'> = {
+  pending: 'warn',
+  applying: 'warn',
+  applied: 'ok',
+  rejected: 'neutral',
+  expired: 'neutral',
+  failed: 'error',
+};
+type RequestView = 'pending' | 'mine' | 'all';
 
 /** pending changes to targets and escrow keys (src/backup/requests.ts): admins decide, operators see them waiting */
 function Requests({
   me,
+  path,
   list,
   onDecided,
 }: {
   me: Me;
+  /** where the list comes from: /backup/requests (operators, auditors) or /backup/approvals (admins) */
+  path: string;
   list: { data?: { requests: ChangeRequest[] } | undefined; error?: unknown; reload: () => void };
   onDecided: () => void;
 }) {
   const approver = can(me, 'backup:approve');
+  // pending (what the page loaded), mine (everything I asked for) or every recent request, decided ones too
+  const [view, setView] = useState<RequestView>('pending');
+  const recent = useAsync(
+    (signal) =>
+      view === 'pending'
+        ? Promise.resolve(undefined)
+        : get<{ requests: ChangeRequest[] }>(path, { signal, query: { all: true } }),
+    [view, list.data],
+  );
   const decide = useAction(async (r: ChangeRequest, how: 'approve' | 'reject') => {
     await post(`/backup/requests/${encodeURIComponent(r.id)}/${how}`, how === 'approve' ? { digest: r.digest } : {});
     notify(
@@ -899,29 +926,82 @@ function Requests({
     list.reload();
     onDecided();
   });
-  const rows = list.data?.requests ?? [];
+  const mine = (r: ChangeRequest) => `user:${me.id}` === r.requestedBy;
+  const rows =
+    view === 'pending'
+      ? (list.data?.requests ?? [])
+      : (recent.data?.requests ?? []).filter((r) => view === 'all' || mine(r));
+  const views: [RequestView, string][] = [
+    ['pending', t('backup.requests.views.pending')],
+    ['mine', t('backup.requests.views.mine')],
+    ['all', t('backup.requests.views.all')],
+  ];
   return (
-    <Card title={t('backup.requests.title')} class="flush">
-      <ErrorAlert error={(list.error as Error | undefined) ?? decide.error} />
+    <Card
+      title={t('backup.requests.title')}
+      class="flush"
+      actions={
+        <div class="row" role="group" aria-label={t('backup.requests.views.label')}>
+          {views.map(([v, label]) => (
+            <Button
+              small
+              variant={v === view ? 'primary' : 'secondary'}
+              aria-pressed={v === view}
+              onClick={() => setView(v)}
+            >
+              {label}
+            </Button>
+          ))}
+        </div>
+      }
+    >
+      <ErrorAlert error={(list.error as Error | undefined) ?? recent.error ?? decide.error} />
+      {view !== 'pending' && recent.loading && !recent.data ? <Loading /> : null}
       {rows.length === 0 ? (
-        <p class="muted small">{t('backup.requests.none')}</p>
+        <p class="muted small">
+          {view === 'pending'
+            ? t('backup.requests.none')
+            : view === 'mine'
+              ? t('backup.requests.noneMine')
+              : t('backup.requests.noneRecent')}
+        </p>
       ) : (
         <table class="table" aria-label={t('backup.requests.title')} data-testid="backup-requests">
           <tbody>
             {rows.map((r) => {
-              const own = `user:${me.id}` === r.requestedBy;
+              const own = mine(r);
+              const pending = r.state === 'pending';
               return (
-                <tr key={r.id} data-request={r.id}>
+                <tr key={r.id} data-request={r.id} data-state={r.state}>
                   <td>
                     <strong>{r.summary}</strong>
                     <div class="muted small">
                       {t('backup.requests.by')} {r.requestedByName ?? r.requestedBy}, <Time t={r.requestedAt} />;{' '}
-                      {t('backup.requests.expires')} <Time t={r.expiresAt} />; {t('backup.requests.digest')}{' '}
-                      <code>{r.digest.slice(0, 16)}…</code>
+                      {pending ? (
+                        <>
+                          {t('backup.requests.expires')} <Time t={r.expiresAt} />;{' '}
+                        </>
+                      ) : r.decidedAt ? (
+                        <>
+                          {t('backup.requests.decided', { who: r.decidedByName ?? r.decidedBy ?? '—' })}{' '}
+                          <Time t={r.decidedAt} />;{' '}
+                        </>
+                      ) : null}
+                      {r.reason ? <>{t('backup.requests.reason', { reason: r.reason })}; </> : null}
+                      {t('backup.requests.digest')} <code>{r.digest.slice(0, 16)}…</code>
                     </div>
+                    <details class="small">
+                      <summary>{t('backup.requests.fullDigest')}</summary>
+                      <code class="digest" data-testid="request-digest">
+                        {r.digest}
+                      </code>
+                      <p class="muted">{t('backup.requests.digestHint')}</p>
+                    </details>
                   </td>
                   <td>
-                    {approver && !own ? (
+                    {!pending ? (
+                      <Badge kind={REQUEST_KIND[r.state] ?? 'neutral'}>{requestState(r.state)}</Badge>
+                    ) : approver && !own ? (
                       <div class="row">
                         <Button variant="primary" busy={decide.busy} onClick={() => void decide.run(r, 'approve')}>
                           {t('backup.requests.approve')}
