@@ -279,6 +279,7 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
       receipts,
       stamps,
       reports,
+      scheduler,
     });
     api.push(vault.api);
     api.push(async (app) => app.register(reportRoutes, { reports, audit }));

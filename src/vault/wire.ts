@@ -3,7 +3,7 @@ import type { Kysely } from 'kysely';
 import type { Auditor } from '../audit/types.js';
 import type { VaultConfig } from '../config/sections/vault.js';
 import type { VaultSchema } from '../db/index.js';
-import type { JobDefinition } from '../jobs/index.js';
+import type { JobDefinition, Scheduler } from '../jobs/index.js';
 import type { DataKeys, FieldCipher } from '../keys/index.js';
 import type { EncryptedBlobs } from '../blobs/index.js';
 import type { Alerter } from '../monitoring/types.js';
@@ -14,6 +14,7 @@ import { vaultJobs } from './jobs.js';
 import { vaultRoutes } from './routes.js';
 import { sealedBlobs } from './sealed.js';
 import { VaultService } from './service.js';
+import { vaultVerifyRoutes } from './verify-routes.js';
 import type { ActorNames, ReceiptIssuer, ReportKeeper, ReportSigner, ReportStamper, RetentionGuard } from './types.js';
 
 export interface VaultWiring {
@@ -31,6 +32,8 @@ export interface VaultWiring {
   receipts?: ReceiptIssuer;
   stamps?: ReportStamper;
   reports?: ReportKeeper;
+  /** runs the whole-store integrity control on demand (POST /vault/verify); without it, no such route */
+  scheduler?: Scheduler;
 }
 
 export interface Vault {
@@ -60,7 +63,9 @@ export function wireVault(o: VaultWiring): Vault {
     ...(o.stamps ? { stamps: o.stamps } : {}),
     ...(o.reports ? { reports: o.reports } : {}),
   });
-  const api: FastifyPluginAsync = async (app) =>
-    app.register(vaultRoutes, { vault: service, maxUploadBytes: o.config.maxUploadBytes });
+  const api: FastifyPluginAsync = async (app) => {
+    await app.register(vaultRoutes, { vault: service, maxUploadBytes: o.config.maxUploadBytes });
+    if (o.scheduler) await app.register(vaultVerifyRoutes(o.scheduler));
+  };
   return { service, api, jobs: vaultJobs(service, o.config.scrubBytesPerSecond) };
 }

@@ -126,6 +126,10 @@ const EXPECTED: Record<string, Row> = {
   'GET /api/v1/audit/events': { allow: ['auditor'] },
   'GET /api/v1/audit/export': { allow: ['auditor'] },
   'POST /api/v1/audit/verify': { allow: ['auditor'] },
+  // the whole store's integrity control on demand (src/vault/verify-routes.ts): auditors, like the trail's
+  'POST /api/v1/vault/verify': { allow: ['auditor'] },
+  'GET /api/v1/vault/verify/runs': { allow: ['auditor'] },
+  'GET /api/v1/vault/verify/runs/:runId': { allow: ['auditor'] },
   // keys (src/keys): rotation needs { confirm: true }, so the matrix's {} stops at validation
   'GET /api/v1/keys/status': { allow: ['admin', 'auditor'] },
   'POST /api/v1/keys/rotate': { allow: ['admin'] },

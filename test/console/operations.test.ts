@@ -231,6 +231,16 @@ describe('console operations section in Chromium', { timeout: 240_000 }, () => {
       .filter({ hasText: /jamais exécutée|réussie|échouée/ })
       .waitFor();
     await shot(fr, 'ops-fr-03-jobs');
+    // the auditor checks the whole document store on demand and reads the signed report
+    await fr.getByRole('link', { name: 'Journal d’audit' }).click();
+    await fr.getByRole('button', { name: 'Vérifier les documents maintenant' }).click();
+    const report = fr.getByTestId('integrity-report');
+    await report.waitFor({ timeout: 60_000 });
+    expect(await report.getAttribute('data-ok')).toBe('true');
+    await report.getByText('Tous les documents sont intègres').waitFor();
+    await report.getByText('signé', { exact: true }).waitFor();
+    expect(await report.getByTestId('integrity-certificate').textContent()).toMatch(/^[0-9a-f:]{40,}$/i);
+    await shot(fr, 'ops-fr-04-integrity');
     expect(chrome.cspViolations).toEqual([]);
     expect(chrome.pageErrors).toEqual([]);
   });

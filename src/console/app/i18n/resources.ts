@@ -35,6 +35,8 @@ import frBackup from './locales/fr/backup.json' with { type: 'json' };
 import frPrivacy from './locales/fr/privacy.json' with { type: 'json' };
 import enOperations from './locales/en/operations.json' with { type: 'json' };
 import frOperations from './locales/fr/operations.json' with { type: 'json' };
+import enIntegrity from './locales/en/integrity.json' with { type: 'json' };
+import frIntegrity from './locales/fr/integrity.json' with { type: 'json' };
 
 const en = {
   common: enCommon,
@@ -52,6 +54,7 @@ const en = {
   documents: enDocuments,
   audit: enAudit,
   operations: enOperations,
+  integrity: enIntegrity,
 };
 
 export type Catalogue = typeof en;
@@ -72,6 +75,7 @@ const fr: Catalogue = {
   documents: frDocuments,
   audit: frAudit,
   operations: frOperations,
+  integrity: frIntegrity,
 };
 
 export const RESOURCES = { en: { translation: en }, fr: { translation: fr } };

@@ -17,6 +17,7 @@ import {
   useAsync,
 } from '../ui.js';
 import { t } from '../i18n/index.js';
+import { IntegrityCard } from './integrity.js';
 
 /** The audit trail (src/audit): filters, pages, and `audit verify`. */
 export interface AuditRecord {
@@ -256,6 +257,7 @@ export function AuditPage({ me, route }: { me: Me; route: Route }) {
           </div>
         ) : null}
       </Card>
+      {can(me, 'audit:verify') ? <IntegrityCard /> : null}
     </>
   );
 }
