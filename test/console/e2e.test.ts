@@ -566,6 +566,12 @@ describe('web console in Chromium', () => {
     }
   }, 300_000);
 
+  /** clicks a button that saves a file and returns the file's text */
+  const download = async (page: Page, button: string): Promise<string> => {
+    const [d] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: button }).click()]);
+    return fs.readFileSync((await d.path())!, 'utf8');
+  };
+
   it('an auditor filters the trail and verifies it', async () => {
     const link = await invite(admin, 'audrey', 'auditor');
     const auditor = await person('audrey', 'Copper-Lantern-58-owls');
@@ -610,6 +616,16 @@ describe('web console in Chromium', () => {
       );
     });
     await shot(page, '15-audit-filtered');
+    // the filtered view exported: every matching record with the actor's name, as CSV and JSON lines
+    const csv = await download(page, 'Export CSV');
+    const lines = csv.trim().split('\r\n');
+    expect(lines[0]).toBe('seq,at,action,actor,actor_name,outcome,reason,targets,ip,request_id,hash');
+    expect(lines.length).toBeGreaterThan(1);
+    for (const l of lines.slice(1)) expect(l).toMatch(/^\d+,[^,]+,user\.[a-z.-]+,user:[0-9a-f-]+,alice,/);
+    const jsonl = (await download(page, 'Export JSON lines')).trim().split('\n');
+    expect(jsonl).toHaveLength(lines.length - 1);
+    for (const l of jsonl)
+      expect(JSON.parse(l)).toMatchObject({ actorName: 'alice', action: expect.stringMatching(/^user\./) });
     await page.getByRole('button', { name: 'Verify the trail' }).click();
     await page.getByText('The audit trail is intact').waitFor();
     await shot(page, '16-audit-verified');

@@ -16,21 +16,12 @@ import {
   useAction,
   useAsync,
 } from '../ui.js';
-import { t } from '../i18n/index.js';
+import { formatDate, formatNumber, t } from '../i18n/index.js';
+import { saveText } from '../download.js';
 import { IntegrityCard } from './integrity.js';
+import { MAX_RECORDS, fetchFiltered, toCsv, toJsonl, type AuditRecord, type ExportFormat } from './audit-export.js';
 
 /** The audit trail (src/audit): filters, pages, and `audit verify`. */
-export interface AuditRecord {
-  seq: number;
-  at: string;
-  action: string;
-  actor: string;
-  outcome: string;
-  reason: string | null;
-  targets: Record<string, string>;
-  source: { ip: string | null; userAgent: string | null; requestId: string | null };
-  hash: string;
-}
 interface Page {
   events: AuditRecord[];
   nextCursor: string | null;
@@ -49,6 +40,11 @@ export interface VerifyResult {
 
 const FILTERS = ['actor', 'action', 'target', 'outcome', 'from', 'to'] as const;
 type Filters = Record<(typeof FILTERS)[number], string>;
+
+/** the zone the table shows and the time filters are typed in: the browser's */
+const ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone;
+const outcomeText = (o: string) =>
+  o === 'success' || o === 'failure' || o === 'denied' ? t(`audit.outcomes.${o}`) : o;
 
 /** datetime-local (the browser's time zone) → ISO UTC, as the API takes it */
 const toIso = (local: string) => (local ? new Date(local).toISOString() : undefined);
@@ -94,6 +90,15 @@ export function AuditPage({ me, route }: { me: Me; route: Route }) {
     const r = await get<Page>('/audit/events', { query: query(next ?? undefined) });
     setPages((p) => [...p, r.events]);
     setNext(r.nextCursor);
+  });
+  // the filtered view as a file: every matching record, not only the pages shown
+  const [truncated, setTruncated] = useState(false);
+  const exporter = useAction(async (format: ExportFormat) => {
+    const { records, truncated } = await fetchFiltered(query());
+    setTruncated(truncated);
+    const stamp = new Date().toISOString().slice(0, 19).replace(/:/g, '');
+    if (format === 'csv') saveText(toCsv(records, names), `coffre-audit-${stamp}.csv`, 'text/csv;charset=utf-8');
+    else saveText(toJsonl(records, names), `coffre-audit-${stamp}.jsonl`, 'application/x-ndjson');
   });
   const [verified, setVerified] = useState<VerifyResult | undefined>();
   const verify = useAction(async () => setVerified(await post<VerifyResult>('/audit/verify', null)));
@@ -188,7 +193,12 @@ export function AuditPage({ me, route }: { me: Me; route: Route }) {
             ) : null}
           </div>
         </form>
-        <ErrorAlert error={first.error ?? more.error} />
+        <ErrorAlert error={first.error ?? more.error ?? exporter.error} />
+        {truncated ? (
+          <Alert kind="warn" title={t('audit.export.truncated', { max: formatNumber(MAX_RECORDS) })}>
+            {t('audit.export.narrow')}
+          </Alert>
+        ) : null}
         {first.loading ? <Loading /> : null}
         {!first.loading && first.data && events.length === 0 ? (
           <EmptyState icon="shield" title={active ? t('audit.noMatch') : t('audit.empty')}>
@@ -201,7 +211,7 @@ export function AuditPage({ me, route }: { me: Me; route: Route }) {
               <thead>
                 <tr>
                   <th class="num">#</th>
-                  <th>{t('audit.col.time')}</th>
+                  <th>{t('audit.col.timeIn', { zone: ZONE })}</th>
                   <th>{t('audit.col.action')}</th>
                   <th>{t('audit.col.actor')}</th>
                   <th>{t('audit.col.outcome')}</th>
@@ -213,14 +223,18 @@ export function AuditPage({ me, route }: { me: Me; route: Route }) {
                 {events.map((e) => (
                   <tr data-action={e.action} data-outcome={e.outcome}>
                     <td class="num mono small">{e.seq}</td>
-                    <td class="mono small">{e.at.replace('T', ' ').replace(/\.\d+Z$|Z$/, '')}</td>
+                    <td class="mono small">
+                      <time dateTime={e.at} title={e.at}>
+                        {formatDate(new Date(e.at), { dateStyle: 'short', timeStyle: 'medium' })}
+                      </time>
+                    </td>
                     <td class="mono small">{e.action}</td>
                     <td class="small">
                       {names.get(e.actor) ? <strong>{names.get(e.actor)}</strong> : null}
                       <div class="mono muted">{e.actor}</div>
                     </td>
                     <td>
-                      <span class={`outcome-${e.outcome}`}>{e.outcome}</span>
+                      <span class={`outcome-${e.outcome}`}>{outcomeText(e.outcome)}</span>
                       {e.reason ? <div class="muted small mono">{e.reason}</div> : null}
                     </td>
                     <td class="mono small">
@@ -247,6 +261,14 @@ export function AuditPage({ me, route }: { me: Me; route: Route }) {
         {events.length ? (
           <div class="pager">
             <span class="muted small">{t('audit.shown', { count: events.length })}</span>
+            <div class="row" role="group" aria-label={t('audit.export.label')}>
+              <Button small busy={exporter.busy} onClick={() => void exporter.run('csv')}>
+                {t('audit.export.csv')}
+              </Button>
+              <Button small busy={exporter.busy} onClick={() => void exporter.run('jsonl')}>
+                {t('audit.export.jsonl')}
+              </Button>
+            </div>
             {next ? (
               <Button small busy={more.busy} onClick={() => void more.run()}>
                 {t('audit.older')}

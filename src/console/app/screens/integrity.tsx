@@ -2,6 +2,7 @@ import { useState } from 'preact/hooks';
 import { get, post } from '../api.js';
 import { JobProgressView, useJobRun, type JobRun } from '../jobs.js';
 import { triggerLabel } from '../labels.js';
+import { saveText } from '../download.js';
 import { formatNumber, t } from '../i18n/index.js';
 import { Alert, Badge, Button, Card, ErrorAlert, Facts, Loading, Time, bytes, useAction, useAsync } from '../ui.js';
 
@@ -37,17 +38,6 @@ interface ScrubRun {
 const PROBLEMS = ['INTEGRITY', 'DIGEST_MISMATCH', 'SIZE_MISMATCH', 'MISSING', 'KEY'] as const;
 const problemLabel = (p: string) =>
   (PROBLEMS as readonly string[]).includes(p) ? t(`integrity.problems.${p as (typeof PROBLEMS)[number]}`) : p;
-
-/** saves the report exactly as signed (its canonical JSON is what the signature covers) */
-function download(r: IntegrityReport, runId: number): void {
-  const a = document.createElement('a');
-  a.href = URL.createObjectURL(new Blob([JSON.stringify(r, null, 2)], { type: 'application/json' }));
-  a.download = `coffre-integrity-report-${runId}.json`;
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
-}
 
 export function IntegrityCard() {
   const runs = useAsync(
@@ -147,7 +137,12 @@ function Report({ run, report }: { run: ScrubRun; report: IntegrityReport }) {
         </div>
       ) : null}
       <div>
-        <Button small onClick={() => download(report, run.id)}>
+        <Button
+          small
+          onClick={() =>
+            saveText(JSON.stringify(report, null, 2), `coffre-integrity-report-${run.id}.json`, 'application/json')
+          }
+        >
           {t('integrity.download')}
         </Button>
       </div>
