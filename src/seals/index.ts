@@ -26,3 +26,4 @@ export {
 export { TimestampRetrier, type TimestampRetrierOptions } from './retrier.js';
 export { ProofStamps, type ProofTimestamp, type ProofStampsOptions } from './stamps.js';
 export { ReportArchive, type KeptReport } from './reports.js';
+export { receiptFiles, receiptReadme } from './receipt-files.js';

@@ -6,7 +6,9 @@ import { auditSource, type AuditSource, type Auditor } from '../audit/index.js';
 import { errorReplies, type Actor } from '../http/index.js';
 import { errors } from '../shared/errors.js';
 import { sealsErrors } from './errors.js';
+import tar from 'tar-stream';
 import type { DepositReceipts } from './receipts.js';
+import { receiptFiles } from './receipt-files.js';
 import type { ReportArchive } from './reports.js';
 
 export interface ReceiptRoutesOptions {
@@ -25,7 +27,15 @@ export interface ReceiptRoutesOptions {
 
 const Id = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' });
 const Query = Type.Object(
-  { version: Type.Optional(Type.Integer({ minimum: 1, maximum: 2 ** 31 })) },
+  {
+    version: Type.Optional(Type.Integer({ minimum: 1, maximum: 2 ** 31 })),
+    format: Type.Optional(
+      Type.Union([Type.Literal('json'), Type.Literal('tar')], {
+        description:
+          '`tar`: the files an auditor checks with openssl alone (signed JSON, .sig, .tsr, seal-cert.pem, README.txt)',
+      }),
+    ),
+  },
   { additionalProperties: false },
 );
 export const ReceiptReply = Type.Object(
@@ -66,11 +76,11 @@ export const receiptRoutes: FastifyPluginAsync<ReceiptRoutesOptions> = async (ap
         response: { 200: ReceiptReply, ...errorReplies(400, 401, 403, 404, 503) },
       },
     },
-    async (req: FastifyRequest) => {
+    async (req: FastifyRequest, reply) => {
       if (!req.actor) throw errors.unauthenticated();
       const c = { actor: req.actor, source: auditSource(req) };
       const { id } = req.params as { id: string };
-      const { version } = req.query as Static<typeof Query>;
+      const { version, format } = req.query as Static<typeof Query>;
       const place = await o.locate(c, id, 'doc.receipt');
       const r = await o.receipts.get(id, version);
       if (!r) throw sealsErrors.receiptNotFound();
@@ -81,7 +91,15 @@ export const receiptRoutes: FastifyPluginAsync<ReceiptRoutesOptions> = async (ap
         targets: { workspace: place.workspaceId, document: id, version: String(r.version), receipt: r.id },
         source: c.source,
       });
-      return r;
+      if (format !== 'tar') return r;
+      const { base, files } = receiptFiles(r);
+      const pack = tar.pack();
+      for (const [name, data] of files) pack.entry({ name: `${base}/${name}`, size: data.length }, data);
+      pack.finalize();
+      return reply
+        .header('content-type', 'application/x-tar')
+        .header('content-disposition', `attachment; filename="${base}.tar"`)
+        .send(pack);
     },
   );
 };

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -101,6 +102,25 @@ describe('console records page in Chromium', { timeout: 240_000 }, () => {
       return ((await r.json()) as { id: string }).id;
     }, ws.json.id as string);
     expect((await call(member, 'POST', `/documents/${doc}/verify`, {})).json.ok).toBe(true);
+    // the version's deposit receipt, from its Versions tab: the files an auditor checks with openssl
+    await member.goto(`${app.url}/#/workspaces/${ws.json.id as string}/documents/${doc}`);
+    await member.getByRole('tab', { name: 'Versions' }).click();
+    const [dl] = await Promise.all([
+      member.waitForEvent('download'),
+      member.getByRole('button', { name: 'Deposit receipt of bulletin.txt version 1 (signed, for openssl)' }).click(),
+    ]);
+    expect(dl.suggestedFilename()).toBe(`receipt-${doc}-v1.tar`);
+    const tarDir = fs.mkdtempSync(path.join(app.dataDir, '..', 'receipt-'));
+    await dl.saveAs(path.join(tarDir, 'r.tar'));
+    execFileSync('tar', ['-xf', 'r.tar'], { cwd: tarDir });
+    const base = path.join(tarDir, `receipt-${doc}-v1`);
+    execFileSync('openssl', ['x509', '-in', 'seal-cert.pem', '-pubkey', '-noout', '-out', 'pub.pem'], { cwd: base });
+    const verified = execFileSync(
+      'openssl',
+      ['dgst', '-sha256', '-verify', 'pub.pem', '-signature', `receipt-${doc}-v1.json.sig`, `receipt-${doc}-v1.json`],
+      { cwd: base, encoding: 'utf8' },
+    );
+    expect(verified).toContain('Verified OK');
 
     const rhea = await enrolAndSignIn(await invite('rhea', 'records-manager'), 'rhea');
     await rhea.getByRole('heading', { name: 'Records', exact: true }).waitFor(); // the records manager's home

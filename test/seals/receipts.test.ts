@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -158,6 +159,33 @@ describe('deposit receipts', () => {
       tsa.certFile,
     ]);
     expect(badTs.status).not.toBe(0);
+
+    // the same files as a tar from the API (what the console's Receipt button downloads)
+    const tarRes = await getReceipt(viewer, doc.id, '?version=1&format=tar');
+    expect(tarRes.status).toBe(200);
+    expect(tarRes.headers['content-type']).toContain('application/x-tar');
+    const tdir = path.join(work, 'tar');
+    fs.mkdirSync(tdir);
+    fs.writeFileSync(path.join(tdir, 'r.tar'), tarRes.body);
+    expect(openssl(['version']).status).toBe(0);
+    execFileSync('tar', ['-xf', 'r.tar'], { cwd: tdir });
+    const td = path.join(tdir, base);
+    expect(fs.readFileSync(path.join(td, `${base}.json`))).toEqual(fs.readFileSync(f(`${base}.json`)));
+    expect(
+      openssl(['x509', '-in', path.join(td, 'seal-cert.pem'), '-pubkey', '-noout', '-out', path.join(td, 'pub.pem')])
+        .status,
+    ).toBe(0);
+    expect(
+      openssl([
+        'dgst',
+        '-sha256',
+        '-verify',
+        path.join(td, 'pub.pem'),
+        '-signature',
+        path.join(td, `${base}.json.sig`),
+        path.join(td, `${base}.json`),
+      ]).out,
+    ).toContain('Verified OK');
 
     // the CLI refuses to overwrite a receipt already written
     const again = await runCli(['doc', 'receipt', doc.id, '-o', dir], { env: clientEnv(viewer) });

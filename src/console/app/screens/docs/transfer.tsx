@@ -16,17 +16,22 @@ export function DownloadButton({
   name,
   version,
   label,
+  receipt,
 }: {
   id: string;
   name: string;
   version?: number;
   label?: string;
+  /** the version's deposit receipt (a tar of the files an auditor checks with openssl) instead of its content */
+  receipt?: boolean;
 }) {
   const act = useAction(async () => {
     await get(`/documents/${encodeURIComponent(id)}`);
     const a = document.createElement('a');
-    a.href = url(`/documents/${encodeURIComponent(id)}/content`, version ? { version } : undefined);
-    a.download = name;
+    a.href = receipt
+      ? url(`/documents/${encodeURIComponent(id)}/receipt`, { ...(version ? { version } : {}), format: 'tar' })
+      : url(`/documents/${encodeURIComponent(id)}/content`, version ? { version } : undefined);
+    a.download = receipt ? `receipt-${id}-v${version ?? 'latest'}.tar` : name;
     a.rel = 'noopener';
     document.body.appendChild(a);
     a.click();
@@ -41,10 +46,14 @@ export function DownloadButton({
       busy={act.busy}
       onClick={() => void act.run()}
       aria-label={
-        version ? t('documents.download.versionLabel', { name, version }) : t('documents.download.label', { name })
+        receipt
+          ? t('documents.download.receiptLabel', { name, version: version ?? '' })
+          : version
+            ? t('documents.download.versionLabel', { name, version })
+            : t('documents.download.label', { name })
       }
     >
-      <Icon name="download" /> {label ?? t('documents.download.button')}
+      <Icon name="download" /> {label ?? (receipt ? t('documents.download.receipt') : t('documents.download.button'))}
     </Button>
   );
 }

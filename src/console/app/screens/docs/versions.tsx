@@ -53,7 +53,12 @@ export function VersionsTable({ doc, writable, onRestored }: { doc: Doc; writabl
                   {v.sha256.slice(0, 16)}…
                 </td>
                 <td class="actions">
-                  {doc.trashedAt ? null : <DownloadButton id={doc.id} name={doc.name} version={v.version} />}
+                  {doc.trashedAt ? null : (
+                    <>
+                      <DownloadButton id={doc.id} name={doc.name} version={v.version} />{' '}
+                      <DownloadButton id={doc.id} name={doc.name} version={v.version} receipt />
+                    </>
+                  )}
                   {writable && !doc.trashedAt && v.version !== doc.version ? (
                     <Button
                       small
