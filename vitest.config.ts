@@ -1,14 +1,55 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * The dialect loop: every test runs on SQLite (project `sqlite`); the suites below run a second
+ * time on PostgreSQL (project `postgres`: COFFRE_TEST_DIALECT=postgres, one throwaway cluster for
+ * the run, a database of its own per appliance; test/support/appliance.ts). Together they reach
+ * every module's database code; the rest of the suite tests what does not depend on the dialect
+ * (HTTP, TLS, the HSM, formats) and would only double the run's time. `--project sqlite` or
+ * `--project postgres` runs one dialect.
+ */
+export const POSTGRES_SUITES = [
+  'test/access/matrix.test.ts', // every route with every role: access, auth, vault, records, incidents, privacy, backup, monitoring, audit
+  'test/access/reviews.test.ts',
+  'test/audit/http.test.ts',
+  'test/auth/links.test.ts',
+  'test/auth/password-oracle.test.ts', // the sign-in throttles' counters
+  'test/backup/postgres.test.ts', // backup, restore (into PostgreSQL and SQLite), drill, through the real sshd
+  'test/incidents/cli.test.ts', // offline CLI commands on a PostgreSQL data dir
+  'test/keys/data-keys.test.ts', // and the data-key caches of several nodes
+  'test/monitoring/metrics.test.ts',
+  'test/privacy/erasure.test.ts',
+  'test/records/retention.test.ts',
+  'test/seals/audit-seals.test.ts',
+  'test/vault/lifecycle.test.ts',
+];
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    // the image checks need root and a Debian tree: their own CI stage (scripts/test-image-checks)
-    exclude: ['test/image/**', '**/node_modules/**'],
     pool: 'forks',
     testTimeout: 60_000,
     hookTimeout: 120_000,
     maxWorkers: 2,
     reporters: ['default'],
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'sqlite',
+          include: ['test/**/*.test.ts'],
+          // the image checks need root and a Debian tree: their own CI stage (scripts/test-image-checks)
+          exclude: ['test/image/**', '**/node_modules/**'],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'postgres',
+          include: POSTGRES_SUITES,
+          env: { COFFRE_TEST_DIALECT: 'postgres' },
+          globalSetup: ['test/support/postgres-global.ts'],
+        },
+      },
+    ],
   },
 });

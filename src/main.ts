@@ -145,7 +145,7 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     let auth: Authenticator | undefined;
 
     // ---- modules are wired here, in dependency order (keys, storage, audit, auth, vault, backup…) ----
-    const keys = await openKeys({ config: config.keys, db: db.db, clock, log });
+    const keys = await openKeys({ config: config.keys, db: db.db, clock, log, bus: db.bus });
     closers.push(() => keys.close());
     const store = createBlobStore(config.storage);
     const { blobs, close: closeBlobs } = openBlobs({ store, dataKeys: keys.dataKeys });

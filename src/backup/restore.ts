@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { sql, type Kysely } from 'kysely';
 import { CONFIG_FILE, validateConfig } from '../config/index.js';
-import { migrateToLatest, openDatabase, type BackupSchema } from '../db/index.js';
+import { migrateToLatest, openDatabase, sqliteToPostgres, type BackupSchema } from '../db/index.js';
+import type { PostgresConfig } from '../config/sections/database.js';
 import { makeSelfSigned } from '../http/index.js';
 import { DataKeyFieldCipher, type DataKeys, type KeyProvider } from '../keys/index.js';
 import { EncryptedBlobs } from '../blobs/index.js';
@@ -39,6 +40,11 @@ export interface RestoreOptions {
   progress?: Progress;
   /** stops the download (the data directory is cleaned up as on any failure) */
   signal?: AbortSignal;
+  /**
+   * restore into this PostgreSQL database (new and empty) rather than a SQLite file in the data
+   * directory: the archive's database, checked, is copied into it in one transaction
+   */
+  postgres?: PostgresConfig;
 }
 
 export interface RestoreReport {
@@ -166,9 +172,11 @@ export async function restoreInto(o: RestoreOptions): Promise<RestoreReport> {
             .executeTakeFirstOrThrow()
         ).n,
       );
+      if (o.postgres) await loadIntoPostgres(h.db, o.postgres);
     } finally {
       await h.close();
     }
+    if (o.postgres) fs.rmSync(dbFile);
     // the configuration: as backed up, with this site's HSM, local paths and a fresh certificate
     const archived = JSON.parse(fs.readFileSync(path.join(stage, 'config.json'), 'utf8')) as Record<string, unknown>;
     if (archived.applianceId !== sidecar.applianceId)
@@ -178,7 +186,7 @@ export async function restoreInto(o: RestoreOptions): Promise<RestoreReport> {
     const raw = {
       ...archived,
       keys: o.keysSection,
-      database: { type: 'sqlite', file: 'coffre.db' },
+      database: o.postgres ?? { type: 'sqlite', file: 'coffre.db' },
       storage: { type: 'fs', dir: 'blobs' },
       tls: {},
       backup: { ...((archived.backup as object) ?? {}), enabled: false },
@@ -223,6 +231,17 @@ export async function restoreInto(o: RestoreOptions): Promise<RestoreReport> {
   } catch (e) {
     cleanup();
     throw e;
+  }
+}
+
+/** The checked, migrated SQLite database of a backup into a new PostgreSQL database (src/db/copy.ts). */
+async function loadIntoPostgres(from: Kysely<BackupSchema>, cfg: PostgresConfig): Promise<void> {
+  const pg = openDatabase(cfg);
+  try {
+    await migrateToLatest(pg.db);
+    await sqliteToPostgres(from, pg.db);
+  } finally {
+    await pg.close();
   }
 }
 

@@ -6,6 +6,7 @@ import { Value } from '@sinclair/typebox/value';
 import { openAppliance } from '../main.js';
 import { resolveDataDir } from '../config/index.js';
 import { KeysSection, type KeysConfig } from '../config/sections/keys.js';
+import { PostgresDb, type PostgresConfig } from '../config/sections/database.js';
 import { createKeyProvider } from '../keys/registry.js';
 import { createLogger } from '../shared/logger.js';
 import type { JobProgress } from '../jobs/types.js';
@@ -637,6 +638,25 @@ function readKeysFile(file: string): KeysConfig {
   return withDefaults as unknown as KeysConfig;
 }
 
+/** `--postgres FILE`: a `database` section of type postgres (or a config holding one), checked like config.json's. */
+function readPostgresFile(file: string): PostgresConfig {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw backupErrors.usage(`--postgres: cannot read ${file} as JSON (${(e as Error).message})`);
+  }
+  const obj = (
+    raw && typeof (raw as { database?: unknown }).database === 'object' ? (raw as { database: unknown }).database : raw
+  ) as Record<string, unknown>;
+  const withDefaults = Value.Default(PostgresDb, structuredClone(obj)) as Record<string, unknown>;
+  const problems = [...Value.Errors(PostgresDb, withDefaults)].map((e) => `${e.path || '/'}: ${e.message}`);
+  if (problems.length) throw backupErrors.usage(`--postgres: ${problems.join('; ')}`);
+  if (typeof withDefaults.passwordFile === 'string')
+    withDefaults.passwordFile = resolveConfigPath(path.dirname(path.resolve(file)), withDefaults.passwordFile);
+  return withDefaults as unknown as PostgresConfig;
+}
+
 function registerRestore(program: Command, io: Io): void {
   program
     .command('restore')
@@ -657,11 +677,16 @@ function registerRestore(program: Command, io: Io): void {
     .option('--host-key <key>', 'SFTP URL: the server host key to pin')
     .option('--identity <file>', 'SFTP URL: private key file')
     .option('--password-file <file>', 'SFTP URL: password file')
+    .option(
+      '--postgres <file>',
+      'JSON of a `database` section of type postgres: restore into that new, empty PostgreSQL database instead of a SQLite file',
+    )
     .addOption(jsonOption())
     .action(
       action(
         io,
         async (o: {
+          postgres?: string;
           from: string;
           backup: string;
           dataDir: string;
@@ -736,6 +761,7 @@ function registerRestore(program: Command, io: Io): void {
                       log,
                       progress: (p) => bar.update(p),
                       signal,
+                      ...(o.postgres ? { postgres: readPostgresFile(o.postgres) } : {}),
                     });
                   },
                   { json: o.json },

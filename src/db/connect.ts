@@ -8,10 +8,13 @@ import { readSecretFile } from '../config/index.js';
 import type { Database, Dialect } from './types.js';
 import { AppError } from '../shared/errors.js';
 import { CoffreSqliteDialect, SQLITE_BUSY_SPIN_MS, type BusyEvent } from './sqlite.js';
+import { localBus, postgresBus, type ChangeBus } from './notify.js';
 
 export interface DatabaseHandle {
   db: Kysely<Database>;
   dialect: Dialect;
+  /** messages to every node on this database (src/db/notify.ts) */
+  bus: ChangeBus;
   /** SQLite only: the file path (backups use VACUUM INTO on it) */
   file?: string;
   /** SQLite only: called when a statement gave up waiting for another process's lock (DB_BUSY) */
@@ -85,7 +88,9 @@ export function openDatabase(
       db: undefined as unknown as Kysely<Database>,
       dialect: 'sqlite',
       file: cfg.file,
+      bus: localBus(),
       close: async () => {
+        await handle.bus.close();
         await handle.db.destroy();
         // kysely only closes a driver it used
         if (writer.open) writer.close();
@@ -105,13 +110,16 @@ export function openDatabase(
   const password = cfg.passwordFile ? readSecretFile(cfg.passwordFile, 'database.passwordFile') : undefined;
   // pg loads only for a PostgreSQL database (its ~1.4 MB of heap are not spent on SQLite appliances)
   const pg = createRequire(import.meta.url)('pg') as typeof import('pg');
-  const pool = new pg.Pool({
+  const client = {
     host: cfg.host,
     port: cfg.port,
     database: cfg.database,
     user: cfg.user,
     ...(password !== undefined ? { password } : {}),
     ssl: cfg.ssl ? { rejectUnauthorized: true } : false,
+  };
+  const pool = new pg.Pool({
+    ...client,
     max: cfg.maxConnections,
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
@@ -119,5 +127,14 @@ export function openDatabase(
     },
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  return { db, dialect: 'postgres', close: () => db.destroy() };
+  const bus = postgresBus(pg, client, (text, values) => pool.query(text, values));
+  return {
+    db,
+    dialect: 'postgres',
+    bus,
+    close: async () => {
+      await bus.close();
+      await db.destroy();
+    },
+  };
 }

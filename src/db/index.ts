@@ -4,3 +4,5 @@ export { scrubDeleted, type ScrubResult } from './scrub.js';
 export { openDatabase, type DatabaseHandle } from './connect.js';
 export { migrateToLatest, pendingMigrations, MIGRATIONS_DIR } from './migrate.js';
 export type * from './schemas.js';
+export { postgresToSqlite, sqliteToPostgres } from './copy.js';
+export type { ChangeBus } from './notify.js';

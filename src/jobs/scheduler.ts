@@ -48,6 +48,7 @@ export class Scheduler {
   private readonly cron: CronAdapter;
   private started = false;
   private stopped = false;
+  private watch: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: SchedulerOptions) {
     this.leases = new Leases(o.db, o.clock, o.holder ?? makeHolderId(), o.leaseTtlMs);
@@ -84,7 +85,7 @@ export class Scheduler {
   }
 
   /** Runs a job now. Throws JOB_BUSY when another run (here or elsewhere) holds the lease. */
-  async run<R = unknown>(name: string, ro: RunOptions): Promise<{ runId: number; result: R }> {
+  async run<R = unknown>(name: string, ro: RunOptions): Promise<{ runId: number; result: R; skipped?: true }> {
     const job = this.jobs.get(name);
     if (!job) throw new AppError('JOB_UNKNOWN', `no job named ${name}`, { httpStatus: 404, exitCode: 2 });
     const { db, clock } = this.o;
@@ -93,6 +94,20 @@ export class Scheduler {
     const startedAt = clock.nowMs();
     let runId: number;
     try {
+      // several nodes fire the same slot: the first to take the lease runs it, the others find its run
+      if (ro.scheduledFor != null && (ro.trigger === 'schedule' || ro.trigger === 'catch-up')) {
+        const done = await db
+          .selectFrom('job_runs')
+          .select('id')
+          .where('job', '=', name)
+          .where('scheduled_for', '=', ro.scheduledFor)
+          .where('outcome', 'in', ['succeeded', 'running'])
+          .executeTakeFirst();
+        if (done) {
+          await this.leases.release(name);
+          return { runId: Number(done.id), result: undefined as R, skipped: true };
+        }
+      }
       // we hold the lease: a run of this job still marked running belongs to a process that stopped
       const stale = await db
         .selectFrom('job_runs')
@@ -268,6 +283,26 @@ export class Scheduler {
     }
     await this.catchUp();
     for (const job of this.jobs.values()) if (job.runAtStart) this.fire(job.name, 'start', null);
+    // several nodes (PostgreSQL): a run whose node died is taken over by another within half a lease
+    if (this.leases.advisory) {
+      this.watch = setInterval(
+        () => void this.takeOverAbandoned().catch((e: unknown) => this.o.log.warn({ err: e }, 'job watch failed')),
+        Math.max(1000, Math.floor(this.o.leaseTtlMs / 2)),
+      );
+      this.watch.unref();
+    }
+  }
+
+  /** Runs again, here, the scheduled runs whose holder is gone (its lease free while still marked running). */
+  async takeOverAbandoned(): Promise<string[]> {
+    if (this.stopped) return [];
+    const abandoned = await this.markAbandoned();
+    for (const r of abandoned) {
+      if (!this.jobs.has(r.job) || r.scheduledFor === null) continue;
+      this.o.log.warn({ job: r.job, runId: r.id }, 'taking over a run whose node stopped');
+      this.fire(r.job, 'catch-up', r.scheduledFor);
+    }
+    return abandoned.map((r) => r.job);
   }
 
   private fire(name: string, trigger: JobTrigger, slot: number | null): void {
@@ -300,18 +335,25 @@ export class Scheduler {
     return started;
   }
 
-  private async markAbandoned(): Promise<void> {
+  /** Marks abandoned the runs still marked running whose lease nobody holds; returns them. */
+  private async markAbandoned(): Promise<{ id: number; job: string; scheduledFor: number | null }[]> {
     const live = await this.leases.live();
     let q = this.o.db
       .updateTable('job_runs')
       .set({ outcome: 'abandoned', ended_at: this.o.clock.nowMs(), error: 'process stopped during the run' })
       .where('outcome', '=', 'running');
     if (live.length) q = q.where('job', 'not in', live);
-    await q.execute();
+    const rows = await q.returning(['id', 'job', 'scheduled_for']).execute();
+    return rows.map((r) => ({
+      id: Number(r.id),
+      job: r.job,
+      scheduledFor: r.scheduled_for === null ? null : Number(r.scheduled_for),
+    }));
   }
 
   /** Stops cron triggers, asks running jobs to stop at a safe point, waits up to `graceMs`. */
   async stop(graceMs = 10_000): Promise<void> {
+    clearInterval(this.watch);
     for (const t of this.tasks.splice(0)) t.stop();
     const running = [...this.running.values()];
     for (const r of running) r.abort.abort();

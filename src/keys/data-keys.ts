@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { KeysSchema } from '../db/index.js';
-import { scrubDeleted } from '../db/index.js';
+import { scrubDeleted, type ChangeBus } from '../db/index.js';
 import type { Clock } from '../shared/clock.js';
 import { keysErrors } from './errors.js';
 import type { DekCache } from './dek-cache.js';
@@ -11,6 +11,9 @@ const KEY_ID = /^dk_[A-Za-z0-9_-]{22}$/;
 export const isDataKeyId = (s: string): boolean => KEY_ID.test(s);
 
 type Row = KeysSchema['data_keys'];
+
+/** the bus channel of destroyed data keys (src/db/notify.ts) */
+const DATA_KEYS_CHANNEL = 'coffre_data_keys';
 
 export const toWrapped = (r: Pick<Row, 'kek_label' | 'kek_version' | 'mechanism' | 'wrapped'>): WrappedKey => ({
   kekLabel: r.kek_label,
@@ -33,7 +36,30 @@ export class DbDataKeys implements DataKeys {
     private readonly provider: KeyProvider,
     private readonly cache: DekCache,
     private readonly clock: Clock,
+    private readonly bus?: ChangeBus,
   ) {}
+
+  /**
+   * Drops what other nodes destroyed from this node's caches (the plaintext key and the name →
+   * id entry), as they announce it on the bus; `*` drops everything (after a rotation, or a
+   * gap in the messages). Returns the unsubscribe.
+   */
+  follow(): () => void {
+    return (
+      this.bus?.subscribe(DATA_KEYS_CHANNEL, (payload) => {
+        if (payload === '*') return this.wipeCache();
+        const ids = new Set(payload.split(','));
+        for (const id of ids) this.cache.delete(id);
+        for (const [name, id] of this.names) if (ids.has(id)) this.names.delete(name);
+      }) ?? (() => undefined)
+    );
+  }
+
+  /** Tells every node to drop its cached data keys (a rotation, a destroyed KEK version). */
+  async announceAll(): Promise<void> {
+    this.wipeCache();
+    await this.bus?.publish(DATA_KEYS_CHANNEL, '*');
+  }
 
   async create(scope: string, name?: string): Promise<{ keyId: string; key: Buffer }> {
     if (!scope || scope.length > 200) throw keysErrors.usage('a data key scope is 1 to 200 characters');
@@ -99,6 +125,9 @@ export class DbDataKeys implements DataKeys {
         .where('id', 'in', ids.slice(i, i + 500))
         .execute();
     for (const id of ids) this.cache.delete(id);
+    // every other node drops them too (a NOTIFY's payload is at most 8000 bytes: 200 ids of 25 characters)
+    for (let i = 0; i < ids.length; i += 200)
+      await this.bus?.publish(DATA_KEYS_CHANNEL, ids.slice(i, i + 200).join(','));
     return { scrubbed: (await scrubDeleted(this.db)).done };
   }
 
@@ -151,5 +180,6 @@ export class DbDataKeys implements DataKeys {
   /** Forget every cached key (wiped). */
   wipeCache(): void {
     this.cache.clear();
+    this.names.clear();
   }
 }

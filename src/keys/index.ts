@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { KeysConfig } from '../config/sections/keys.js';
 import type { KeysSchema } from '../db/index.js';
+import type { ChangeBus } from '../db/index.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { HealthCheck } from '../http/index.js';
@@ -66,6 +67,8 @@ export async function openKeys(o: {
   db: Kysely<KeysSchema>;
   clock: Clock;
   log?: Logger;
+  /** several nodes: destroyed keys and rotations announced to every node (src/db/notify.ts) */
+  bus?: ChangeBus;
 }): Promise<Keys> {
   const provider = await createKeyProvider(o.config, { log: o.log });
   const cache = new DekCache(o.config.dekCacheSize, o.config.dekCacheTtlMs, o.clock);
@@ -79,13 +82,15 @@ export async function openKeys(o: {
       'a key-encryption key is missing from the HSM: cached data keys dropped',
     );
   });
-  const dataKeys = new DbDataKeys(o.db, provider, cache, o.clock);
+  const dataKeys = new DbDataKeys(o.db, provider, cache, o.clock, o.bus);
+  const unfollow = dataKeys.follow();
   const fields = new DataKeyFieldCipher(dataKeys);
   const rotation = new KeyRotation(o.db, provider, o.clock, {
     graceDays: o.config.retiredKekGraceDays,
     batchSize: o.config.rotationBatchSize,
     concurrency: o.config.sessionPoolSize,
     log: o.log,
+    changed: () => dataKeys.announceAll(),
   });
   return {
     provider,
@@ -97,6 +102,7 @@ export async function openKeys(o: {
     alertOn: (alerts) => alertOnKeysDown(provider, alerts, o.log),
     close: async () => {
       offMissing();
+      unfollow();
       clearInterval(sweep);
       cache.clear();
       await provider.close();

@@ -72,7 +72,14 @@ export class KeyRotation {
     private readonly db: Kysely<KeysSchema>,
     private readonly provider: AdminKeyProvider,
     private readonly clock: Clock,
-    private readonly o: { graceDays: number; batchSize?: number; concurrency?: number; log?: Logger | undefined },
+    private readonly o: {
+      graceDays: number;
+      batchSize?: number;
+      concurrency?: number;
+      log?: Logger | undefined;
+      /** after a rotation re-wrapped keys or a KEK version was destroyed: every node drops its cached data keys */
+      changed?: () => Promise<void>;
+    },
   ) {}
 
   /** Another holder of wrapped keys (backups): its keys keep their KEK version from being destroyed. */
@@ -190,6 +197,7 @@ export class KeyRotation {
         .execute();
     }
     const { destroyed, kept } = failed.length === 0 ? await this.destroyDue() : { destroyed: [], kept: [] };
+    await this.o.changed?.();
     const seconds = (performance.now() - t0) / 1000;
     if (failed.length) {
       throw keysErrors.integrity(
@@ -379,6 +387,7 @@ export class KeyRotation {
       this.o.log?.info({ event: 'keys.kek_destroyed', version: v }, 'retired KEK version destroyed in the HSM');
       destroyed.push(v);
     }
+    if (destroyed.length) await this.o.changed?.();
     return { destroyed, kept };
   }
 

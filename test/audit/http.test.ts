@@ -116,7 +116,16 @@ describe('audit API', () => {
 
   it('refuses to release audit data it cannot record reading: 503 AUDIT_UNAVAILABLE, nothing sent', async () => {
     const db = env.t.appliance.db.db;
-    await sql`PRAGMA query_only = ON`.execute(db);
+    // the database refuses every write: SQLite's query_only, or on PostgreSQL a trigger on the trail
+    const pg = env.t.appliance.db.dialect === 'postgres';
+    if (pg) {
+      await sql`CREATE FUNCTION refuse_write() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'read only'; END $$`.execute(
+        db,
+      );
+      await sql`CREATE TRIGGER refuse_write BEFORE INSERT OR UPDATE ON audit_events FOR EACH STATEMENT EXECUTE FUNCTION refuse_write()`.execute(
+        db,
+      );
+    } else await sql`PRAGMA query_only = ON`.execute(db);
     try {
       const r = await env.app.inject({ url: '/api/v1/audit/events?limit=5', headers: as(auditor) });
       expect(r.statusCode).toBe(503);
@@ -129,7 +138,10 @@ describe('audit API', () => {
       expect(x.statusCode).toBe(503);
       expect(x.body).not.toContain('coffre.audit.event');
     } finally {
-      await sql`PRAGMA query_only = OFF`.execute(db);
+      if (pg) {
+        await sql`DROP TRIGGER refuse_write ON audit_events`.execute(db);
+        await sql`DROP FUNCTION refuse_write()`.execute(db);
+      } else await sql`PRAGMA query_only = OFF`.execute(db);
     }
     expect((await env.app.inject({ url: '/api/v1/audit/events?limit=5', headers: as(auditor) })).statusCode).toBe(200);
   });

@@ -5,6 +5,9 @@ import { DekCache } from '../../src/keys/dek-cache.js';
 import { FakeClock } from '../../src/shared/clock.js';
 import { createTestToken } from '../support/softhsm.js';
 import { createTestDb } from '../support/db.js';
+import { dialect } from '../support/appliance.js';
+import { DbDataKeys } from '../../src/keys/data-keys.js';
+import { openDatabase } from '../../src/db/index.js';
 
 describe('DekCache', () => {
   it('is bounded by size and TTL, LRU, returns copies and wipes what leaves it', () => {
@@ -35,7 +38,7 @@ describe('DekCache', () => {
   });
 });
 
-describe('DataKeys and FieldCipher over a real SoftHSM2 token and SQLite', () => {
+describe(`DataKeys and FieldCipher over a real SoftHSM2 token and ${dialect()}`, () => {
   let keys: Keys;
   let db: Awaited<ReturnType<typeof createTestDb>>;
   const clock = new FakeClock();
@@ -43,7 +46,12 @@ describe('DataKeys and FieldCipher over a real SoftHSM2 token and SQLite', () =>
     const token = createTestToken();
     db = await createTestDb();
     await (await import('../../src/keys/bootstrap.js')).ensureKek(token.config());
-    keys = await openKeys({ config: token.config({ dekCacheSize: 100, dekCacheTtlMs: 60_000 }), db: db.db, clock });
+    keys = await openKeys({
+      config: token.config({ dekCacheSize: 100, dekCacheTtlMs: 60_000 }),
+      db: db.db,
+      clock,
+      bus: db.bus,
+    });
   });
   afterAll(async () => {
     await keys.close();
@@ -66,6 +74,48 @@ describe('DataKeys and FieldCipher over a real SoftHSM2 token and SQLite', () =>
     expect(Buffer.from(row.wrapped, 'base64').includes(a.key)).toBe(false);
     expect((await keys.dataKeys.get(a.keyId)).equals(a.key)).toBe(true);
   });
+
+  // several nodes share one PostgreSQL database (LISTEN/NOTIFY); a SQLite appliance is one node
+  it.runIf(dialect() === 'postgres')(
+    "another node's cache drops a key destroyed here at once, and every key after a rotation",
+    async () => {
+      const other = openDatabase(db.config);
+      const node2 = new DbDataKeys(other.db, keys.provider, new DekCache(100, 60_000, clock), clock, other.bus);
+      const unfollow = node2.follow();
+      try {
+        await new Promise((r) => setTimeout(r, 300)); // its LISTEN is in place
+        const a = await keys.dataKeys.create('doc:bus:1');
+        const b = await keys.dataKeys.create('doc:bus:2');
+        expect((await node2.get(a.keyId)).equals(a.key)).toBe(true);
+        expect((await node2.get(b.keyId)).equals(b.key)).toBe(true);
+        const ops = () => keys.provider.health().operations;
+        const before = ops();
+        await node2.get(a.keyId); // from its cache: no HSM call
+        expect(ops()).toBe(before);
+        await keys.dataKeys.destroy(a.keyId);
+        // without the message, node 2 would serve it from its cache for its whole TTL (60 s)
+        const deadline = Date.now() + 5_000;
+        let refused: unknown;
+        while (!refused && Date.now() < deadline) {
+          refused = await node2.get(a.keyId).then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+          if (!refused) await new Promise((r) => setTimeout(r, 50));
+        }
+        expect(refused).toMatchObject({ code: 'DATA_KEY_NOT_FOUND' });
+        // a rotation: every node drops every cached key (the next use unwraps again)
+        await keys.dataKeys.announceAll();
+        await new Promise((r) => setTimeout(r, 300));
+        const b0 = ops();
+        expect((await node2.get(b.keyId)).equals(b.key)).toBe(true);
+        expect(ops() - b0).toBe(1);
+      } finally {
+        unfollow();
+        await other.close();
+      }
+    },
+  );
 
   it('serves a hot key from the cache with zero HSM calls; a cold one costs exactly one unwrap', async () => {
     const { keyId, key } = await keys.dataKeys.create('doc:2:v1');

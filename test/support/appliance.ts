@@ -10,7 +10,8 @@ import { initAppliance, type InitResult } from '../../src/init.js';
 import { openAppliance, type Appliance, type ApplianceOptions } from '../../src/main.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { createTestToken, type TestToken } from './softhsm.js';
-import { startPostgres, type TestPostgres } from './postgres.js';
+import { inject } from 'vitest';
+import { createTestDatabase, startPostgres, type TestPostgres } from './postgres.js';
 
 export interface TestAppliance {
   dataDir: string;
@@ -33,11 +34,11 @@ export async function createTestAppliance(
     actor: 'local:test',
     hsm: token.section,
   });
-  // COFFRE_TEST_DIALECT=postgres: the same tests on a throwaway PostgreSQL cluster (docs/scale-out.md),
-  // written into config.json so that CLI processes started by a test use it too
-  let pg: TestPostgres | undefined;
-  if (process.env.COFFRE_TEST_DIALECT === 'postgres' && !o.env?.COFFRE_CFG_database) {
-    pg = await startPostgres();
+  // COFFRE_TEST_DIALECT=postgres (the `postgres` project of vitest.config.ts): the same tests on
+  // PostgreSQL, a database of its own in the run's cluster (or a cluster of its own when run without
+  // the project), written into config.json so that CLI processes started by a test use it too
+  const pg = dialect() === 'postgres' && !o.env?.COFFRE_CFG_database ? await testPostgres() : undefined;
+  if (pg) {
     const file = path.join(dataDir, 'config.json');
     const cfg = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
     cfg.database = {
@@ -70,4 +71,18 @@ export async function createTestAppliance(
       if (!o.keep) fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** The dialect this run's appliances use: `postgres` in the `postgres` project (vitest.config.ts). */
+export const dialect = (): 'sqlite' | 'postgres' =>
+  process.env.COFFRE_TEST_DIALECT === 'postgres' ? 'postgres' : 'sqlite';
+
+/** A database for one appliance: in the run's shared cluster, else in a cluster of its own. */
+async function testPostgres(): Promise<Omit<TestPostgres, 'stop'> & { stop(): Promise<void> }> {
+  const shared = inject('postgres');
+  if (shared) {
+    const d = await createTestDatabase(shared);
+    return { ...d, stop: d.drop };
+  }
+  return startPostgres();
 }

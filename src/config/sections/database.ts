@@ -24,3 +24,4 @@ export const PostgresDb = Type.Object(
 );
 export const DatabaseSection = Type.Union([SqliteDb, PostgresDb], { default: { type: 'sqlite', file: 'coffre.db' } });
 export type DatabaseConfig = Static<typeof DatabaseSection>;
+export type PostgresConfig = Static<typeof PostgresDb>;
