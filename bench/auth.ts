@@ -1,294 +1,417 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { initAppliance } from '../src/init.js';
-import { openAppliance, buildApp } from '../src/main.js';
+import { openAppliance } from '../src/main.js';
 import { createLogger } from '../src/shared/logger.js';
 import { solveProof } from '../src/auth/proof.js';
 
 /**
- * `npm run bench -- auth`: sign-in cost at the configured argon2id parameters, and isolation of
- * other users under a password-guessing storm, on a real appliance (SoftHSM2, SQLite with
- * synchronous=FULL, the audit trail). Requests go through the whole Fastify pipeline with
- * `inject` (no TLS: client-side TLS in the same process would cost more than the server).
- * - login p50/p99: sequential successful sign-ins (argon2id verify + session + audit);
- * - idle p50/p99 of an authenticated request (GET /auth/me with an API token);
- * - the same while 100 concurrent clients send wrong passwords for unknown and known users as
- *   fast as the server answers (per-address limits lifted, as from a botnet) and 20 more flood
- *   bad bearer tokens; target: p99 within 2× of idle. Argon2 runs in the thread pool behind a
- *   semaphore (auth.argon2.maxConcurrent).
- * - the real user's sign-in while 35 addresses guess their password (default thresholds, the same
- *   appliance reopened): from an address they signed in from before (target: within 2× of their
- *   idle sign-in) and from fresh addresses, proof of work included (must stay under a minute).
+ * `npm run bench -- auth`: sign-in under attack, as it happens on a real install. `coffre serve`
+ * runs in its own process (HTTPS, SoftHSM2, SQLite with synchronous=FULL, the audit trail); the
+ * attackers are separate client processes (bench/_auth-attacker.ts) speaking from their own
+ * loopback addresses (127.0.x.y stand for other hosts); the legitimate user is this process, over
+ * HTTPS with a kept-alive connection like a browser's.
+ *
+ * 1. At the configured argon2id cost: successful sign-ins per second (4 clients at once) and the
+ *    latency of one sign-in (sequential), both with the password step alone (second factor relaxed).
+ * 2. A botnet: 100 guessers from 100 addresses (per-address and per-pair thresholds lifted, so every
+ *    guess is evaluated: the worst case for argon2), half on the user's name, half on unknown names,
+ *    plus 20 addresses flooding bad bearer tokens. The user's sign-in from an address they used
+ *    before, p50/p99 idle and under attack (target p99 ≤ 2× idle); and `GET /auth/me` p99.
+ * 3. The lockout attack: 35 addresses guess one user's password (default thresholds: the account
+ *    gets under attack past 100 failures); the user's sign-in from a known address (target ≤ 2×
+ *    idle) and from fresh addresses, proof of work included (must stay under a minute).
+ * Every figure comes with the 1-minute load average (2 cores shared with other work).
  */
+const here = path.dirname(fileURLToPath(import.meta.url));
+const CLI = path.resolve(here, '../src/cli/main.js');
+const ATTACKER = path.join(here, '_auth-attacker.js');
+/** attacker processes per scenario (each holds several addresses) */
+const PROCS = Number(process.env.AUTH_BENCH_ATTACKER_PROCS ?? 5);
+
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return Math.round(s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]! * 100) / 100;
 };
+const round2 = (x: number) => Math.round(x * 100) / 100;
+const load = () => round2(os.loadavg()[0]!);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Server {
+  child: ChildProcess;
+  url: string;
+}
+
+function serve(dataDir: string, env: Record<string, string>): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, 'serve', '--data-dir', dataDir, '--port', '0', '--host', '127.0.0.1'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+    });
+    let out = '';
+    const on = (d: Buffer) => {
+      out += d.toString();
+      if (out.length > 100_000) out = out.slice(-20_000);
+      const m = /"event":"appliance.started","url":"([^"]+)"/.exec(out);
+      if (m) resolve({ child, url: m[1]! });
+    };
+    child.stdout!.on('data', on);
+    child.stderr!.on('data', on);
+    child.on('exit', (c) => reject(new Error(`serve exited ${c}: ${out.slice(-2000)}`)));
+  });
+}
+
+const stopChild = (c: ChildProcess) =>
+  new Promise<void>((r) => {
+    if (c.exitCode !== null) return r();
+    c.removeAllListeners('exit');
+    c.once('exit', () => r());
+    c.kill('SIGTERM');
+  });
+
+/** CPU seconds (user + system) a process used so far */
+const cpuSeconds = (pid: number): number => {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+};
+
+/** a client of the API from one loopback address, kept-alive like a browser */
+class Client {
+  private readonly agent: https.Agent;
+  private readonly u: URL;
+  constructor(
+    url: string,
+    private readonly ca: string,
+    address: string,
+  ) {
+    this.u = new URL(url);
+    this.agent = new https.Agent({ keepAlive: true, maxSockets: 4, localAddress: address });
+  }
+  req(method: string, p: string, body?: unknown, headers: Record<string, string> = {}) {
+    return new Promise<{ status: number; json: () => any }>((resolve, reject) => {
+      const r = https.request(
+        {
+          host: this.u.hostname,
+          port: this.u.port,
+          servername: 'localhost',
+          ca: this.ca,
+          agent: this.agent,
+          method,
+          path: `/api/v1${p}`,
+          headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...headers },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (d: Buffer) => chunks.push(d));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            resolve({ status: res.statusCode!, json: () => JSON.parse(text) });
+          });
+          res.on('error', reject);
+        },
+      );
+      r.on('error', reject);
+      r.end(body ? JSON.stringify(body) : undefined);
+    });
+  }
+  /** one sign-in as the console does it: on 429 PROOF_REQUIRED, solve and send again */
+  async signIn(username: string, password: string): Promise<{ ms: number; bits: number; token?: string }> {
+    const t0 = performance.now();
+    let r = await this.req('POST', '/auth/login', { username, password, issue: 'token' });
+    let bits = 0;
+    if (r.status === 429 && r.json().error.code === 'PROOF_REQUIRED') {
+      const p = r.json().error.details.proof as { challenge: string; bits: number };
+      bits = p.bits;
+      r = await this.req('POST', '/auth/login', {
+        username,
+        password,
+        issue: 'token',
+        proof: { challenge: p.challenge, nonce: solveProof(p.challenge, p.bits) },
+      });
+    }
+    if (r.status !== 200) throw new Error(`sign-in refused: ${r.status} ${JSON.stringify(r.json())}`);
+    return { ms: performance.now() - t0, bits, token: r.json().token as string };
+  }
+  close() {
+    this.agent.destroy();
+  }
+}
+
+interface Attack {
+  stop(): Promise<{ sent: number; status: Record<string, number> }>;
+}
+
+/** `addresses` spread over PROCS attacker processes */
+async function attack(
+  s: Server,
+  ca: string,
+  addresses: string[],
+  o: { mode: 'guess' | 'flood'; usernames?: string[]; paceMs?: number },
+): Promise<Attack> {
+  const procs = Math.min(PROCS, addresses.length);
+  const children = Array.from({ length: procs }, (_, i) => {
+    const mine = addresses.filter((_a, k) => k % procs === i);
+    const child = spawn(process.execPath, [ATTACKER, JSON.stringify({ url: s.url, ca, addresses: mine, ...o })], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    let out = '';
+    const ready = new Promise<void>((r) =>
+      child.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('"ready"')) r();
+      }),
+    );
+    const done = new Promise<void>((r) => child.once('close', () => r()));
+    return { child, ready, done, out: () => out };
+  });
+  await Promise.all(children.map((c) => c.ready));
+  return {
+    async stop() {
+      for (const c of children) c.child.stdin!.end();
+      await Promise.all(children.map((c) => c.done));
+      const total = { sent: 0, status: {} as Record<string, number> };
+      for (const c of children) {
+        const line = c
+          .out()
+          .split('\n')
+          .find((l) => l.includes('"sent"'));
+        if (!line) continue;
+        const r = JSON.parse(line) as { sent: number; status: Record<string, number> };
+        total.sent += r.sent;
+        for (const [k, v] of Object.entries(r.status)) total.status[k] = (total.status[k] ?? 0) + v;
+      }
+      return total;
+    },
+  };
+}
+
+const range = (n: number, f: (k: number) => string) => Array.from({ length: n }, (_, k) => f(k));
 
 export default async function bench(): Promise<Record<string, unknown>> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'coffre-bench-auth-'));
   try {
-    await initAppliance({
+    const init = await initAppliance({
       dataDir: dir,
       jurisdiction: 'FR',
       timeZone: 'UTC',
       hostnames: ['localhost'],
       actor: 'local:bench',
     });
-    // one SoftHSM2 configuration per process: both parts open the same appliance, one after the other
-    const first = await storm(dir);
-    const second = await victimDuringLockoutAttack(dir).catch((e: unknown) => ({ victim_error: (e as Error).message }));
-    return { ...first, ...second };
+    const passwords = {
+      'bench-user': 'Bench-Orchard-Pass-42',
+      'other-user': 'Bench-Harbour-Pass-42',
+      vera: 'Bench-Meadow-Pass-42',
+    };
+    // the accounts, made locally before the server starts (the HSM is opened by one process at a time)
+    const a = await openAppliance({
+      dataDir: dir,
+      env: process.env,
+      log: createLogger({ level: 'silent', destination: 'stderr' }),
+    });
+    const argon2 = { ...a.config.auth.argon2 };
+    try {
+      for (const [username, password] of Object.entries(passwords)) {
+        const inv = await a.identity.accounts.invite(
+          { username, email: `${username}@bench.test`, role: 'member' },
+          'local:bench',
+          {},
+        );
+        await a.identity.accounts.enrol({ token: inv.enrolUrl, password }, {});
+      }
+    } finally {
+      await a.close();
+    }
+    const ca = fs.readFileSync(init.caFile, 'utf8');
+    const first = await storm(dir, ca, passwords, argon2);
+    const second = await lockoutAttack(dir, ca, passwords.vera).catch((e: unknown) => ({
+      victim_error: (e as Error).message,
+    }));
+    return { attacker_processes: PROCS, ...first, ...second };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
-async function storm(dir: string): Promise<Record<string, unknown>> {
-  // the bench measures the password step: members sign in with it alone here (second factor relaxed)
-  const env = {
-    ...process.env,
+async function storm(
+  dir: string,
+  ca: string,
+  pw: Record<string, string>,
+  argon2: Record<string, unknown>,
+): Promise<Record<string, unknown>> {
+  const s = await serve(dir, {
     COFFRE_CFG_auth__throttle__addressFailures: '1000000',
     COFFRE_CFG_auth__throttle__freeFailures: '1000000',
     COFFRE_CFG_auth__mfa__requiredRoles: '[]',
-  };
-  const a = await openAppliance({ dataDir: dir, env, log: createLogger({ level: 'silent', destination: 'stderr' }) });
-  const app = await buildApp(a, false);
-  await app.ready();
+  });
+  const user = new Client(s.url, ca, '127.0.1.1');
+  const other = new Client(s.url, ca, '127.0.1.2');
   try {
-    const password = 'Bench-Orchard-Pass-42';
-    const mk = async (username: string) => {
-      const inv = await a.identity.accounts.invite(
-        { username, email: `${username}@bench.test`, role: 'member' },
-        'local:bench',
-        {},
-      );
-      await a.identity.accounts.enrol({ token: inv.enrolUrl, password }, {});
-    };
-    await mk('bench-user');
-    await mk('other-user');
-    const tok = await app.inject({
-      method: 'POST',
-      url: '/api/v1/auth/login',
-      payload: { username: 'other-user', password, issue: 'token' },
-    });
-    const bearer = { authorization: `Bearer ${tok.json().token as string}` };
-    const time = async (fn: () => Promise<{ statusCode: number }>, want: number) => {
-      const t0 = performance.now();
-      const r = await fn();
-      if (r.statusCode !== want) throw new Error(`unexpected ${r.statusCode}: ${(r as { body?: string }).body ?? ''}`);
-      return performance.now() - t0;
-    };
-    const login = () =>
-      app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: 'bench-user', password } });
-    // several client addresses, so the global per-address rate limit (1200/min) stays out of the way
-    let n = 0;
-    const me = () =>
-      app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: bearer, remoteAddress: `10.77.${n++ % 50}.1` });
-    for (let i = 0; i < 5; i++) await time(login, 200); // warm-up
-    const logins: number[] = [];
-    for (let i = 0; i < 40; i++) logins.push(await time(login, 200));
-    for (let i = 0; i < 50; i++) await time(me, 200);
-    const idle: number[] = [];
-    for (let i = 0; i < 1000; i++) idle.push(await time(me, 200));
-
-    let stop = false;
-    let attempts = 0;
-    const attackers = Array.from({ length: 100 }, async (_, k) => {
-      while (!stop) {
-        if (attempts > 100_000) break;
-        const user = k % 2 === 0 ? `ghost-${k}-${attempts}` : 'bench-user';
-        await app
-          .inject({
-            method: 'POST',
-            url: '/api/v1/auth/login',
-            remoteAddress: `10.66.${k}.${attempts % 250}`,
-            payload: { username: user, password: `Wrong-Guess-${attempts}` },
-          })
-          .catch(() => undefined);
-        attempts++;
-      }
-    });
-    // and a flood of bad bearer tokens from 20 more addresses, 2000/s (cut per address before any database work)
-    let floods = 0;
-    let floodCut = 0;
-    const flooders = Array.from({ length: 20 }, async (_, k) => {
-      while (!stop) {
-        const r = await app
-          .inject({
-            method: 'GET',
-            url: '/api/v1/auth/me',
-            headers: { authorization: `Bearer cft_${'f'.repeat(40)}${floods}` },
-            remoteAddress: `10.55.${k}.1`,
-          })
-          .catch(() => undefined);
-        floods++;
-        if (r?.statusCode === 429) floodCut++;
-        // 100 requests/s per flooder (2000/s in all): unpaced, `inject` itself retains ~11 KB per
-        // request that GC does not reclaim (real HTTP requests do not) and the bench runs out of heap
-        await new Promise((res) => setTimeout(res, 10));
-      }
-    });
-    await new Promise((r) => setTimeout(r, 500));
-    const underAttack: number[] = [];
+    for (let i = 0; i < 5; i++) await user.signIn('bench-user', pw['bench-user']!); // warm-up; the address becomes known
+    const bearer = { authorization: `Bearer ${(await other.signIn('other-user', pw['other-user']!)).token!}` };
+    // 1. sign-ins per second with 4 clients at once (4 known addresses), then one at a time
+    const par = range(4, (k) => `127.0.3.${k + 1}`).map((ip) => new Client(s.url, ca, ip));
+    for (const c of par) await c.signIn('bench-user', pw['bench-user']!);
+    let done = 0;
+    const load0 = load();
     const t0 = performance.now();
-    let before = 0;
-    let perSecond = 0;
+    await Promise.all(
+      par.map(async (c) => {
+        while (performance.now() - t0 < 10_000) {
+          await c.signIn('bench-user', pw['bench-user']!);
+          done++;
+        }
+      }),
+    );
+    const perSecond = round2(done / ((performance.now() - t0) / 1000));
+    for (const c of par) c.close();
+    const idleSignIn: number[] = [];
+    for (let i = 0; i < 60; i++) idleSignIn.push((await user.signIn('bench-user', pw['bench-user']!)).ms);
+    const me = async () => {
+      const t = performance.now();
+      const r = await other.req('GET', '/auth/me', undefined, bearer);
+      if (r.status !== 200) throw new Error(`GET /auth/me: ${r.status}`);
+      return performance.now() - t;
+    };
+    for (let i = 0; i < 50; i++) await me();
+    const idleMe: number[] = [];
+    for (let i = 0; i < 500; i++) idleMe.push(await me());
+    const loadIdle = load();
+
+    // 2. 100 guessers and a bad-token flood
+    const cpu0 = cpuSeconds(s.child.pid!);
+    const guessers = await attack(
+      s,
+      ca,
+      range(100, (k) => `127.0.66.${k + 1}`),
+      { mode: 'guess', usernames: ['bench-user', 'ghost-{n}'] },
+    );
+    const flood = await attack(
+      s,
+      ca,
+      range(20, (k) => `127.0.55.${k + 1}`),
+      { mode: 'flood', paceMs: 10 },
+    );
+    await sleep(1000);
+    const attackSignIn: number[] = [];
+    const attackMe: number[] = [];
+    const t1 = performance.now();
+    let loadAttack = 0;
+    let g: Awaited<ReturnType<Attack['stop']>>;
+    let f: Awaited<ReturnType<Attack['stop']>>;
     try {
-      for (let i = 0; i < 1000; i++) underAttack.push(await time(me, 200));
-      before = attempts;
-      await new Promise((r) => setTimeout(r, 1000));
-      perSecond = attempts - before;
+      for (let i = 0; i < 60; i++) {
+        attackSignIn.push((await user.signIn('bench-user', pw['bench-user']!)).ms);
+        for (let j = 0; j < 5; j++) attackMe.push(await me());
+      }
+      loadAttack = load();
     } finally {
-      stop = true;
-      await Promise.all([...attackers, ...flooders]);
+      g = await guessers.stop();
+      f = await flood.stop();
     }
-    const attackMs = performance.now() - t0;
-    const p99idle = pct(idle, 99);
-    const p99attack = pct(underAttack, 99);
+    const attackS = (performance.now() - t1) / 1000;
+    const serverCores = round2((cpuSeconds(s.child.pid!) - cpu0) / attackS);
+    const p99 = (xs: number[]) => pct(xs, 99);
     return {
-      argon2: {
-        memoryKiB: a.config.auth.argon2.memoryKiB,
-        timeCost: a.config.auth.argon2.timeCost,
-        parallelism: 1,
-        maxConcurrent: a.config.auth.argon2.maxConcurrent,
-      },
-      login_ms: { p50: pct(logins, 50), p99: pct(logins, 99), n: logins.length },
-      authenticated_idle_ms: { p50: pct(idle, 50), p99: p99idle },
-      bad_token_requests: { sent: floods, cut_before_database: floodCut },
-      authenticated_under_100_guessers_and_token_flood_ms: {
-        p50: pct(underAttack, 50),
-        p99: p99attack,
-        ratio_p99: Math.round((p99attack / p99idle) * 100) / 100,
+      argon2,
+      signins_per_second_4_clients: perSecond,
+      signin_idle_ms: { p50: pct(idleSignIn, 50), p99: p99(idleSignIn), n: idleSignIn.length, load: load0 },
+      signin_under_100_guessers_and_token_flood_ms: {
+        p50: pct(attackSignIn, 50),
+        p99: p99(attackSignIn),
+        n: attackSignIn.length,
+        ratio_p50: round2(pct(attackSignIn, 50) / pct(idleSignIn, 50)),
+        ratio_p99: round2(p99(attackSignIn) / p99(idleSignIn)),
         target_ratio: 2,
-        within_target: p99attack <= 2 * p99idle,
+        within_target: p99(attackSignIn) <= 2 * p99(idleSignIn),
+        load: loadAttack,
       },
-      guesses_per_second: perSecond,
-      measured_for_ms: Math.round(attackMs),
+      authenticated_idle_ms: { p50: pct(idleMe, 50), p99: p99(idleMe), load: loadIdle },
+      authenticated_under_attack_ms: {
+        p50: pct(attackMe, 50),
+        p99: p99(attackMe),
+        ratio_p99: round2(p99(attackMe) / p99(idleMe)),
+      },
+      guesses: { sent: g.sent, per_second: round2(g.sent / attackS), status: g.status },
+      bad_tokens: { sent: f.sent, status: f.status },
+      server_cores_busy_under_attack: serverCores,
     };
   } finally {
-    await app.close();
-    await a.close();
+    user.close();
+    other.close();
+    await stopChild(s.child);
   }
 }
 
 /**
- * The lockout attack of the issue, measured: 35 addresses keep guessing one user's password (they
- * do not solve the proofs of work they are asked for once the account is under attack: a guess
- * then costs the server reads, then nothing but the answer, docs/brute-force.md); meanwhile the
- * real user signs in.
+ * The lockout attack of the issue: 35 addresses keep guessing one user's password (they do not
+ * solve the proofs they are asked for once the account is under attack); meanwhile the real user
+ * signs in, from an address they used before and from fresh ones. Default thresholds.
  */
-async function victimDuringLockoutAttack(dir: string): Promise<Record<string, unknown>> {
-  const a = await openAppliance({
-    dataDir: dir,
-    env: { ...process.env, COFFRE_CFG_auth__mfa__requiredRoles: '[]' },
-    log: createLogger({ level: 'silent', destination: 'stderr' }),
-  });
-  const app = await buildApp(a, false);
-  await app.ready();
+async function lockoutAttack(dir: string, ca: string, password: string): Promise<Record<string, unknown>> {
+  const s = await serve(dir, { COFFRE_CFG_auth__mfa__requiredRoles: '[]' });
+  const known = new Client(s.url, ca, '127.0.1.10');
   try {
-    const password = 'Bench-Meadow-Pass-42';
-    const inv = await a.identity.accounts.invite(
-      { username: 'vera', email: 'vera@bench.test', role: 'member' },
-      'local:bench',
-      {},
-    );
-    await a.identity.accounts.enrol({ token: inv.enrolUrl, password }, {});
-    let fresh = 0;
-    /** one sign-in as the console does it: on 429 PROOF_REQUIRED, solve and send again */
-    const signIn = async (ip: string): Promise<{ ms: number; bits: number }> => {
-      const t0 = performance.now();
-      let r = await app.inject({
-        method: 'POST',
-        url: '/api/v1/auth/login',
-        remoteAddress: ip,
-        payload: { username: 'vera', password },
-      });
-      let bits = 0;
-      if (r.statusCode === 429 && r.json().error.code === 'PROOF_REQUIRED') {
-        const p = r.json().error.details.proof as { challenge: string; bits: number };
-        bits = p.bits;
-        r = await app.inject({
-          method: 'POST',
-          url: '/api/v1/auth/login',
-          remoteAddress: ip,
-          payload: {
-            username: 'vera',
-            password,
-            proof: { challenge: p.challenge, nonce: solveProof(p.challenge, p.bits) },
-          },
-        });
-      }
-      if (r.statusCode !== 200) throw new Error(`victim refused: ${r.statusCode} ${r.body}`);
-      return { ms: performance.now() - t0, bits };
-    };
-    const known = '10.1.1.1';
-    for (let i = 0; i < 5; i++) await signIn(known);
+    for (let i = 0; i < 5; i++) await known.signIn('vera', password);
     const idle: number[] = [];
-    for (let i = 0; i < 20; i++) idle.push((await signIn(known)).ms);
-
-    let stop = false;
-    let guesses = 0;
-    let evaluated = 0;
-    const attackers = Array.from({ length: 35 }, async (_, k) => {
-      while (!stop) {
-        const r = await app
-          .inject({
-            method: 'POST',
-            url: '/api/v1/auth/login',
-            remoteAddress: `10.35.${k}.1`,
-            payload: { username: 'vera', password: `Wrong-Guess-${k}-${guesses}` },
-          })
-          .catch(() => undefined);
-        guesses++;
-        if (r?.statusCode === 401) evaluated++;
-      }
-    });
+    for (let i = 0; i < 40; i++) idle.push((await known.signIn('vera', password)).ms);
+    const loadIdle = load();
+    const guessers = await attack(
+      s,
+      ca,
+      range(35, (k) => `127.0.35.${k + 1}`),
+      { mode: 'guess', usernames: ['vera'] },
+    );
+    let g: Awaited<ReturnType<Attack['stop']>>;
+    const knownMs: number[] = [];
+    const freshMs: number[] = [];
+    let bits = 0;
+    let loadAttack = 0;
     try {
-      // until the account is under attack (100 failures within the hour)
-      const until = performance.now() + 120_000;
-      while (evaluated < a.config.auth.throttle.accountFailuresPerHour) {
-        if (performance.now() > until)
-          throw new Error(`the attack did not reach the account threshold (${evaluated} evaluated)`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      const knownMs: number[] = [];
-      const freshMs: number[] = [];
-      let bits = 0;
-      for (let i = 0; i < 20; i++) knownMs.push((await signIn(known)).ms);
+      // until the account is under attack: 100 failures within the hour, read from the audit trail
+      // is not possible from here (the server holds the database): 100 failures take well under 10 s
+      await sleep(10_000);
+      for (let i = 0; i < 40; i++) knownMs.push((await known.signIn('vera', password)).ms);
       for (let i = 0; i < 10; i++) {
-        const r = await signIn(`10.2.${fresh++}.1`);
+        const c = new Client(s.url, ca, `127.0.2.${i + 1}`);
+        const r = await c.signIn('vera', password);
+        c.close();
         freshMs.push(r.ms);
         bits = Math.max(bits, r.bits);
       }
-      const p50idle = pct(idle, 50);
-      return {
-        victim_idle_signin_ms: { p50: p50idle, p99: pct(idle, 99), n: idle.length },
-        victim_signin_during_35_address_attack_known_address_ms: {
-          p50: pct(knownMs, 50),
-          p99: pct(knownMs, 99),
-          ratio_p50: Math.round((pct(knownMs, 50) / p50idle) * 100) / 100,
-          target_ratio: 2,
-          within_target: pct(knownMs, 50) <= 2 * p50idle,
-        },
-        victim_signin_during_35_address_attack_fresh_address_ms: {
-          p50: pct(freshMs, 50),
-          max: Math.round(Math.max(...freshMs)),
-          proof_bits: bits,
-          ratio_p50: Math.round((pct(freshMs, 50) / p50idle) * 100) / 100,
-          target_ms: 60_000,
-          within_target: Math.max(...freshMs) < 60_000,
-        },
-        attack_guesses: guesses,
-        attack_guesses_evaluated: evaluated,
-      };
+      loadAttack = load();
     } finally {
-      stop = true;
-      await Promise.all(attackers);
+      g = await guessers.stop();
     }
+    const p50idle = pct(idle, 50);
+    const p99idle = pct(idle, 99);
+    return {
+      victim_idle_signin_ms: { p50: p50idle, p99: p99idle, n: idle.length, load: loadIdle },
+      victim_signin_during_35_address_attack_known_address_ms: {
+        p50: pct(knownMs, 50),
+        p99: pct(knownMs, 99),
+        n: knownMs.length,
+        ratio_p50: round2(pct(knownMs, 50) / p50idle),
+        ratio_p99: round2(pct(knownMs, 99) / p99idle),
+        target_ratio: 2,
+        within_target: pct(knownMs, 99) <= 2 * p99idle,
+        load: loadAttack,
+      },
+      victim_signin_during_35_address_attack_fresh_address_ms: {
+        p50: pct(freshMs, 50),
+        max: Math.round(Math.max(...freshMs)),
+        proof_bits: bits,
+        target_ms: 60_000,
+        within_target: Math.max(...freshMs) < 60_000,
+      },
+      lockout_attack_guesses: g.sent,
+      lockout_attack_status: g.status,
+    };
   } finally {
-    await app.close();
-    await a.close();
+    known.close();
+    await stopChild(s.child);
   }
 }

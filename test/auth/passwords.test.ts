@@ -108,4 +108,30 @@ describe('passwords', () => {
     await Promise.all(all);
     expect(order.slice(0, 2)).toEqual(['first', 'known']);
   });
+
+  it('a reserved slot: ordinary tasks never take the last one, so a known client never waits for a guesser', async () => {
+    const s = new Semaphore(2, 1);
+    let ordinary = 0;
+    let peakOrdinary = 0;
+    const slow = () =>
+      s.run(async () => {
+        peakOrdinary = Math.max(peakOrdinary, ++ordinary);
+        await new Promise((r) => setTimeout(r, 20));
+        ordinary--;
+      });
+    const guesses = Array.from({ length: 6 }, slow);
+    await new Promise((r) => setTimeout(r, 5));
+    expect(s.running).toBe(1);
+    // the known client starts at once, though six guesses are queued or running
+    let startedAfter = -1;
+    const t0 = Date.now();
+    await s.run(async () => {
+      startedAfter = Date.now() - t0;
+    }, true);
+    expect(startedAfter).toBeLessThan(10);
+    await Promise.all(guesses);
+    expect(peakOrdinary).toBe(1);
+    expect(s.running).toBe(0);
+    expect(() => new Semaphore(1, 1)).toThrow();
+  });
 });

@@ -6,6 +6,8 @@ export interface Argon2Params {
   timeCost: number;
   parallelism: 1;
   maxConcurrent: number;
+  /** slots kept for priority (known-client) verifications, capped at maxConcurrent - 1 */
+  knownClientSlots?: number;
 }
 
 /**
@@ -30,7 +32,8 @@ export const PEPPERED_PREFIX = '$coffre-pepper$v=1';
  * (KEYS_UNAVAILABLE), never without the pepper.
  *
  * At most `maxConcurrent` hashes run at once (the rest queue), so a login storm cannot starve the
- * appliance; known clients have a lane of their own (`priority`). `dummyVerify` costs the same as a
+ * appliance; known clients have a lane of their own (`priority`) and `knownClientSlots` slots of
+ * their own (1 by default; all other hashes share the rest, at least one). `dummyVerify` costs the same as a
  * real verification, HSM call included (unknown users, B3).
  */
 export class PasswordHasher {
@@ -40,7 +43,9 @@ export class PasswordHasher {
     readonly params: Argon2Params,
     private readonly pepper: Pepper,
   ) {
-    this.sem = new Semaphore(params.maxConcurrent);
+    // slots kept for known clients: their sign-in never waits for a guesser's hash to finish,
+    // however many are queued
+    this.sem = new Semaphore(params.maxConcurrent, Math.min(params.knownClientSlots ?? 1, params.maxConcurrent - 1));
   }
 
   private opts() {

@@ -26,6 +26,8 @@ export const AuthSection = Type.Object(
         parallelism: Type.Literal(1, { default: 1 }),
         /** hashes computed at once; more wait (a login storm cannot starve the appliance) */
         maxConcurrent: Type.Integer({ minimum: 1, maximum: 64, default: 2 }),
+        /** of those, slots only sign-ins from a known device or address may use (at most maxConcurrent - 1): they never wait for a guesser's hash */
+        knownClientSlots: Type.Integer({ minimum: 0, maximum: 63, default: 1 }),
       },
       { additionalProperties: false, default: {} },
     ),
