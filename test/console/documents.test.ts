@@ -45,8 +45,30 @@ function catalogue(lang: Lang) {
 let app: RunningAppliance;
 let chrome: Watched;
 
-/** a member invited with the local CLI, enrolled through the API (members need no second factor here) */
-async function member(username: string, password: string): Promise<void> {
+/** a JSON request to the appliance over HTTPS (as a script would make it) */
+function api(method: string, p: string, body: unknown, token?: string): Promise<{ status: number; json: any }> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(
+      new URL(p, app.url),
+      {
+        method,
+        ca: app.ca,
+        servername: 'localhost',
+        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode!, json: text ? JSON.parse(text) : null }));
+      },
+    );
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
+}
+
+/** a user invited with the local CLI and enrolled through the API (only admins need a second factor here) */
+async function enrolled(username: string, password: string, role = 'member'): Promise<void> {
   const r = await app.cli([
     'user',
     'invite',
@@ -54,23 +76,23 @@ async function member(username: string, password: string): Promise<void> {
     '--email',
     `${username}@example.test`,
     '--role',
-    'member',
+    role,
     '--json',
   ]);
   expect(r.code, r.stderr).toBe(0);
   const link = (JSON.parse(r.stdout) as { enrolUrl: string }).enrolUrl;
   const token = link.slice(link.indexOf('#/enrol/') + '#/enrol/'.length);
-  const status = await new Promise<number>((resolve, reject) => {
-    const u = new URL('/api/v1/auth/enrol', app.url);
-    const req = https.request(
-      u,
-      { method: 'POST', ca: app.ca, servername: 'localhost', headers: { 'content-type': 'application/json' } },
-      (res) => (res.resume(), res.on('end', () => resolve(res.statusCode!))),
-    );
-    req.on('error', reject);
-    req.end(JSON.stringify({ token, password }));
-  });
-  expect(status).toBe(200);
+  expect((await api('POST', '/api/v1/auth/enrol', { token, password })).status).toBe(200);
+}
+
+/** a records manager's API token, to place legal holds */
+async function recordsManager(): Promise<string> {
+  const password = 'Registre-des-Archives-2026';
+  const username = `rm${Math.random().toString(36).slice(2, 8)}`;
+  await enrolled(username, password, 'records-manager');
+  const l = await api('POST', '/api/v1/auth/login', { username, password, issue: 'token' });
+  expect(l.status, JSON.stringify(l.json)).toBe(200);
+  return l.json.token as string;
 }
 
 /** an unzipped listing with Info-ZIP's stock `unzip` */
@@ -101,7 +123,7 @@ function scenario(lang: Lang, username: string, workspace: string) {
 
   describe(`documents in ${lang === 'fr' ? 'French' : 'English'}`, () => {
     beforeAll(async () => {
-      await member(username, password);
+      await enrolled(username, password);
       ctx = await chrome.newContext({ locale: lang === 'fr' ? 'fr-FR' : 'en-GB' });
       page = await ctx.newPage();
       await page.goto(app.url);
@@ -261,6 +283,27 @@ function scenario(lang: Lang, username: string, workspace: string) {
       await p.getByRole('button', { name: t('documents.purge.confirm') }).click();
       await notice(t('documents.purge.done', { name: 'notes.txt' }));
       await row('notes.txt').waitFor({ state: 'detached' });
+      // a legal hold on the other: the purge is refused, and the page says why in words
+      const href = await row('budget.xlsx').getByRole('link', { name: 'budget.xlsx' }).getAttribute('href');
+      const id = decodeURIComponent(href!.split('/documents/')[1]!);
+      const hold = await api(
+        'POST',
+        '/api/v1/records/holds',
+        { scope: { kind: 'document', id } },
+        await recordsManager(),
+      );
+      expect(hold.status, JSON.stringify(hold.json)).toBe(201);
+      await row('budget.xlsx')
+        .getByRole('button', { name: t('documents.purge.label', { name: 'budget.xlsx' }) })
+        .click();
+      await dialog(t('documents.purge.title', { name: 'budget.xlsx' }))
+        .getByRole('button', { name: t('documents.purge.confirm') })
+        .click();
+      await page.getByText(t('documents.purge.refused')).waitFor();
+      expect(await page.getByTestId('purge-refused').textContent()).toContain(
+        t('documents.purge.why.hold', { message: '' }).replace(/\s*\(\)\s*$/, ''),
+      );
+      await shot('07b-purge-refused-hold');
       await row('budget.xlsx').waitFor();
     });
 
