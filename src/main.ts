@@ -301,7 +301,7 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
       config: config.privacy,
       shred: (name) => keys.dataKeys.destroyNamed(name),
     });
-    api.push(privacyRoutes(privacy, () => ropaHtml(config, clock.nowMs())));
+    api.push(privacyRoutes(privacy, (lang) => ropaHtml(config, clock.nowMs(), lang)));
     for (const j of privacy.jobs()) scheduler.register(j);
     const records = wireRecords({
       db: db.db,

@@ -2,6 +2,7 @@ import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { auditSource } from '../audit/index.js';
 import { errors } from '../shared/errors.js';
+import { pickLanguage, type Language } from '../shared/i18n/index.js';
 import type { PrivacyService } from './service.js';
 
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false });
@@ -21,7 +22,7 @@ const sendZip = (rep: FastifyReply, zip: Buffer, userId: string) =>
  * The personal-data API under /api/v1: a person's own export, an admin's export of anyone (both
  * audited as `user.export`).
  */
-export function privacyRoutes(p: PrivacyService, ropa: () => string): FastifyPluginAsync {
+export function privacyRoutes(p: PrivacyService, ropa: (lang: Language) => string): FastifyPluginAsync {
   return async (app) => {
     app.get(
       '/privacy/ropa',
@@ -30,11 +31,20 @@ export function privacyRoutes(p: PrivacyService, ropa: () => string): FastifyPlu
         schema: {
           tags: ['privacy'],
           summary:
-            'the record of processing activities (GDPR art. 30), generated from the configuration, as printable HTML',
+            'the record of processing activities (GDPR art. 30), generated from the configuration, as printable HTML in French or English (?lang=, else your language, else Accept-Language)',
+          querystring: Type.Object(
+            { lang: Type.Optional(Type.Union([Type.Literal('en'), Type.Literal('fr')])) },
+            { additionalProperties: false },
+          ),
           response: { 200: { description: 'HTML', content: { 'text/html': { schema: { type: 'string' } } } } },
         },
       },
-      async (_req, rep) => rep.header('content-type', 'text/html; charset=utf-8').send(ropa()),
+      async (req, rep) => {
+        const q = (req.query as { lang?: Language }).lang;
+        const h = req.headers['accept-language'];
+        const lang = q ?? pickLanguage(req.actor?.language, typeof h === 'string' ? h : undefined);
+        return rep.header('content-type', 'text/html; charset=utf-8').header('content-language', lang).send(ropa(lang));
+      },
     );
 
     app.get(

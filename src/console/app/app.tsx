@@ -13,6 +13,7 @@ import { BackupPage } from './screens/backup.js';
 import { AuditPage } from './screens/audit.js';
 import { RecordsPage } from './screens/records.js';
 import { AlertsPage, JobsPage, OperationsPage } from './screens/operations.js';
+import { IncidentBanner, IncidentPage, IncidentsPage, ReportIncidentPage } from './screens/incidents.js';
 import { t, useLanguage } from './i18n/index.js';
 import { roleLabel } from './labels.js';
 
@@ -40,6 +41,8 @@ type NavKey =
   | 'backupApprovals'
   | 'audit'
   | 'records'
+  | 'incidents'
+  | 'reportIncident'
   | 'account';
 type SectionKey = 'documents' | 'administration' | 'operations' | 'you';
 const NAV: NavItem[] = [
@@ -72,7 +75,9 @@ const NAV: NavItem[] = [
   },
   { path: '/audit', label: 'audit', icon: 'shield', permission: 'audit:read', section: 'operations' },
   { path: '/records', label: 'records', icon: 'archive', permission: 'records:manage', section: 'documents' },
+  { path: '/incidents', label: 'incidents', icon: 'alert', permission: 'incidents:read', section: 'operations' },
   { path: '/account', label: 'account', icon: 'user', permission: 'self', section: 'you' },
+  { path: '/report-incident', label: 'reportIncident', icon: 'alert', permission: 'self', section: 'you' },
 ];
 
 const PUBLIC = ['/login', '/enrol', '/reset', '/forgot'];
@@ -182,6 +187,9 @@ function Screen({ me, route }: { me: Me; route: Route }) {
   if (match('/operations/alerts', route)) return <AlertsPage me={me} />;
   if (match('/operations/jobs', route)) return <JobsPage me={me} />;
   if (match('/account', route) || match('/account/:tab', route)) return <AccountPage me={me} route={route} />;
+  if (match('/incidents', route)) return <IncidentsPage me={me} />;
+  if ((m = match('/incidents/:id', route))) return <IncidentPage me={me} id={m.id!} />;
+  if (match('/report-incident', route)) return <ReportIncidentPage />;
   return (
     <div class="empty">
       <h1 class="page-title" tabIndex={-1}>
@@ -246,6 +254,7 @@ function Shell({ me, route, children }: { me: Me; route: Route; children: Compon
         ))}
       </nav>
       <main id="main" class="content" ref={main} tabIndex={-1}>
+        <IncidentBanner />
         {children}
       </main>
       <Notifications />

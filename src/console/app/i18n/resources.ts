@@ -37,6 +37,8 @@ import enOperations from './locales/en/operations.json' with { type: 'json' };
 import frOperations from './locales/fr/operations.json' with { type: 'json' };
 import enIntegrity from './locales/en/integrity.json' with { type: 'json' };
 import frIntegrity from './locales/fr/integrity.json' with { type: 'json' };
+import enIncidents from './locales/en/incidents.json' with { type: 'json' };
+import frIncidents from './locales/fr/incidents.json' with { type: 'json' };
 
 const en = {
   common: enCommon,
@@ -55,6 +57,7 @@ const en = {
   audit: enAudit,
   operations: enOperations,
   integrity: enIntegrity,
+  incidents: enIncidents,
 };
 
 export type Catalogue = typeof en;
@@ -76,6 +79,7 @@ const fr: Catalogue = {
   audit: frAudit,
   operations: frOperations,
   integrity: frIntegrity,
+  incidents: frIncidents,
 };
 
 export const RESOURCES = { en: { translation: en }, fr: { translation: fr } };
