@@ -245,7 +245,7 @@ describe('incidents and erasure in the console, in Chromium', { timeout: 300_000
     await submit.click();
     await page.getByText('zoe was erased').waitFor();
     await d.waitFor({ state: 'hidden' });
-    expect(await page.getByRole('row').filter({ hasText: 'zoe' }).count()).toBe(0);
+    await expect.poll(() => page.getByRole('row').filter({ hasText: 'zoe' }).count()).toBe(0);
     await page.getByText('erased user').first().waitFor();
     await shot(page, 'erase-done-en');
   });
