@@ -3,7 +3,7 @@ import type { BackupSchema } from '../db/index.js';
 import type { WrappedKey } from '../keys/types.js';
 import { wrappedToJson } from './format.js';
 import type { BackupTables } from './tables.js';
-import type { TargetSpec } from './targets/types.js';
+import type { TargetSpec, TargetType } from './targets/types.js';
 
 /** BackupSchema access of the backup catalogue (tables.ts). Plain functions over a Kysely (or a transaction). */
 
@@ -13,7 +13,7 @@ export type EscrowRow = Selectable<BackupTables['backup_escrow_keys']>;
 
 export interface TargetInfo {
   name: string;
-  type: 'sftp' | 'path';
+  type: TargetType;
   url: string;
   jurisdiction: string;
   lat: number;

@@ -52,6 +52,11 @@ export const backupErrors = {
     new BackupError('TARGET_IO', `${what}: ${why}`, { cause, retryable, httpStatus: 502 }),
   exists: (what: string, p: string) =>
     new BackupError('TARGET_EXISTS', `${what}: ${p} already exists; nothing was overwritten`, { httpStatus: 409 }),
+  locked: (what: string, p: string) =>
+    new BackupError('TARGET_LOCKED', `${what}: ${p} is retained by the bucket's Object Lock; nothing was deleted`, {
+      httpStatus: 409,
+      hint: 'a backup stays until its retain-until date (the expiry of its slot); its key is already destroyed, and the next run deletes it once the date has passed',
+    }),
   notFound: (what: string, p: string) =>
     new BackupError('TARGET_NOT_FOUND', `${what}: ${p} not found`, { httpStatus: 404 }),
   badPath: (p: string) =>

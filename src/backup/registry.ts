@@ -1,7 +1,12 @@
 import path from 'node:path';
 import type { BackupConfig } from '../config/sections/backup.js';
 import { backupErrors } from './errors.js';
+import { s3Client, s3Display } from '../shared/s3.js';
+import { backupIdTime, isBackupId } from './format.js';
+import { DAY_MS, RETENTION_DAYS } from './retention.js';
 import { PathTarget } from './targets/path.js';
+import { S3Target } from './targets/s3.js';
+import { formatS3Url, parseS3Url } from './targets/s3-url.js';
 import { parseSftpUrl, sftpFromUrl } from './targets/sftp.js';
 import type { BackupTarget, TargetSpec } from './targets/types.js';
 import { BandwidthLimitedTarget, RetryingTarget, type RetryOptions } from './targets/wrappers.js';
@@ -92,10 +97,33 @@ export function openTarget(spec: TargetSpec, o: OpenTargetOptions): BackupTarget
     case 'path':
       t = new PathTarget(pathFromFileUrl(spec.url));
       break;
+    case 's3': {
+      if (!spec.passwordFile) throw backupErrors.usage('an S3 target needs --password-file (its secret access key)');
+      const u = parseS3Url(spec.url);
+      t = new S3Target(
+        s3Client({
+          endpoint: u.endpoint,
+          region: u.region,
+          forcePathStyle: true,
+          accessKeyId: u.accessKeyId,
+          secretAccessKey: o.readSecret(spec.passwordFile, 'S3 target secret key file'),
+          ...(o.connectTimeoutMs ? { connectTimeoutMs: o.connectTimeoutMs } : {}),
+          ...(o.stallTimeoutMs ? { idleTimeoutMs: o.stallTimeoutMs } : {}),
+        }),
+        {
+          bucket: u.bucket,
+          prefix: u.prefix,
+          display: s3Display(u, u.bucket, u.prefix),
+          retainUntil: backupRetainUntil,
+          quotaBytes: u.quotaBytes,
+        },
+      );
+      break;
+    }
     default:
       throw backupErrors.usage(
         `unknown target type ${String((spec as { type: unknown }).type)}`,
-        'use --type sftp or --type path',
+        'use --type sftp, path or s3',
       );
   }
   if (o.bandwidthLimitBytesPerSec) t = new BandwidthLimitedTarget(t, o.bandwidthLimitBytesPerSec);
@@ -122,6 +150,20 @@ export function pathFromFileUrl(url: string): string {
   return p;
 }
 
+/** Object Lock keeps a backup's files this long before its slot expires: a weekly slot moves by an hour at DST changes, and runs start late. */
+export const LOCK_MARGIN_MS = 3 * 3_600_000;
+
+/**
+ * Object Lock policy of S3 targets: the files of a backup (`<backup id>/…`, written there by the
+ * rename that completes it) are retained until its weekday slot expires, seven days after the
+ * backup's time less LOCK_MARGIN_MS, so the next backup of that slot can destroy it on time.
+ * Temporary names and the target's marker are not locked.
+ */
+export function backupRetainUntil(p: string): Date | null {
+  const first = p.split('/')[0]!;
+  return isBackupId(first) ? new Date(backupIdTime(first) + RETENTION_DAYS * DAY_MS - LOCK_MARGIN_MS) : null;
+}
+
 /** Checks a URL for its type without connecting (CLI `target add`). Returns the normalised URL. */
 export function normaliseTargetUrl(type: TargetSpec['type'], url: string): string {
   if (type === 'path') return `file://${pathFromFileUrl(url)}`;
@@ -130,5 +172,6 @@ export function normaliseTargetUrl(type: TargetSpec['type'], url: string): strin
     const host = u.host.includes(':') ? `[${u.host}]` : u.host;
     return `sftp://${encodeURIComponent(u.username)}@${host}:${u.port}${u.dir}`;
   }
-  throw backupErrors.usage(`unknown target type ${String(type)}`, 'use --type sftp or --type path');
+  if (type === 's3') return formatS3Url(parseS3Url(url));
+  throw backupErrors.usage(`unknown target type ${String(type)}`, 'use --type sftp, path or s3');
 }

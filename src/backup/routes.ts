@@ -51,7 +51,7 @@ const TargetSchema = Type.Object(
 const AddTargetBody = Type.Object(
   {
     name: Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,31}$' }),
-    type: Type.Union([Type.Literal('sftp'), Type.Literal('path')]),
+    type: Type.Union([Type.Literal('sftp'), Type.Literal('path'), Type.Literal('s3')]),
     url: Type.String({ minLength: 1, maxLength: 2000 }),
     jurisdiction: Type.String({ pattern: '^[A-Z]{2}$' }),
     lat: Type.Number({ minimum: -90, maximum: 90 }),

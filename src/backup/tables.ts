@@ -10,7 +10,7 @@ import type { Generated } from 'kysely';
 export interface BackupTables {
   backup_targets: {
     name: string;
-    type: string; // 'sftp' | 'path'
+    type: string; // 'sftp' | 'path' | 's3'
     /** without credentials */
     url: string;
     jurisdiction: string;

@@ -9,7 +9,7 @@ import { siteProblems } from './geo.js';
 import { normaliseTargetUrl, pathFromFileUrl } from './registry.js';
 import { adopt, cleanTemp, destroy, removeUnmanaged } from './shred.js';
 import { parseHostKey, probeHostKey } from './targets/sftp.js';
-import type { BackupTarget } from './targets/types.js';
+import type { BackupTarget, TargetType } from './targets/types.js';
 import type { AddTargetInput } from './types.js';
 
 /** Registering and removing targets, and the marker that ties a target directory to this appliance. */
@@ -95,6 +95,9 @@ export async function checkNewTarget(
     hostKey = parseHostKey(i.hostKey);
     if (!i.identityFile && !i.passwordFile)
       throw backupErrors.usage('an SFTP target needs --identity FILE (a private key) or a password file');
+  } else if (i.type === 's3') {
+    if (!i.passwordFile) throw backupErrors.usage('an S3 target needs --password-file: its secret access key');
+    if (i.hostKey || i.identityFile) throw backupErrors.usage('--host-key and --identity are for SFTP targets only');
   } else if (i.hostKey || i.identityFile || i.passwordFile) {
     throw backupErrors.usage('--host-key and --identity are for SFTP targets only');
   }
@@ -176,7 +179,7 @@ async function claim(c: BackupCore, t: BackupTarget, name: string, actor: string
 }
 
 /** The location a URL reaches, for telling one directory registered twice: symbolic links resolved for a mounted path. */
-function canonicalLocation(type: 'sftp' | 'path', url: string): string {
+function canonicalLocation(type: TargetType, url: string): string {
   if (type !== 'path') return url;
   const dir = pathFromFileUrl(url);
   try {

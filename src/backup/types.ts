@@ -11,6 +11,7 @@ import type { BlobStore } from '../storage/types.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { JobProgress } from '../jobs/types.js';
+import type { TargetType } from './targets/types.js';
 
 /** The part of the appliance's configuration the backup module reads (main.ts cuts it out). */
 export interface BackupServiceConfig {
@@ -54,7 +55,7 @@ export type Progress = (p: JobProgress) => void;
 
 export interface AddTargetInput {
   name: string;
-  type: 'sftp' | 'path';
+  type: TargetType;
   url: string;
   jurisdiction: string;
   lat: number;

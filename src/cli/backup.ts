@@ -96,8 +96,11 @@ export function registerBackup(program: Command, io: Io): void {
       'register a target at a declared site; refused (exit 2) in another jurisdiction or closer than backup.minDistanceKm',
     )
     .addOption(dataDirOption())
-    .addOption(new Option('--type <type>', 'sftp or path').choices(['sftp', 'path']).makeOptionMandatory())
-    .requiredOption('--url <url>', 'sftp://user@host:port/dir or file:///mnt/secondary')
+    .addOption(new Option('--type <type>', 'sftp, path or s3').choices(['sftp', 'path', 's3']).makeOptionMandatory())
+    .requiredOption(
+      '--url <url>',
+      'sftp://user@host:port/dir, file:///mnt/secondary or s3://ACCESS_KEY_ID@host:port/bucket/prefix?quotaGiB=N',
+    )
     .requiredOption('--jurisdiction <CC>', 'ISO 3166-1 alpha-2 code of the target site')
     .addOption(
       new Option('--lat <deg>', 'latitude of the target site')
@@ -111,7 +114,10 @@ export function registerBackup(program: Command, io: Io): void {
     )
     .option('--host-key <key>', 'SFTP: the server host key to pin (SHA256:… fingerprint or public key line)')
     .option('--identity <file>', 'SFTP: private key file for authentication (a path on the appliance)')
-    .option('--password-file <file>', 'SFTP: file holding the password (when no identity; local mode only)')
+    .option(
+      '--password-file <file>',
+      'SFTP: file holding the password (when no identity); S3: the secret access key (local mode only)',
+    )
     .addOption(jsonOption())
     .action(
       action(
@@ -120,7 +126,7 @@ export function registerBackup(program: Command, io: Io): void {
           name: string,
           o: {
             dataDir?: string;
-            type: 'sftp' | 'path';
+            type: 'sftp' | 'path' | 's3';
             url: string;
             jurisdiction: string;
             lat: number;

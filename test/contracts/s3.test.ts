@@ -1,6 +1,7 @@
 /**
  * The S3 blob store against a real S3 server (Ceph RGW, test/support/s3.ts): the BlobStore
- * contract, multipart uploads with bounded memory, and collection of what dead writers left.
+ * contract, multipart uploads with bounded memory, and collection of what dead writers left; then
+ * the S3 backup target on the same cluster (./s3-target.ts).
  */
 import crypto from 'node:crypto';
 import v8 from 'node:v8';
@@ -18,6 +19,7 @@ import { S3BlobStore } from '../../src/storage/s3/store.js';
 import { s3Client } from '../../src/shared/s3.js';
 import { startS3, type TestS3 } from '../support/s3.js';
 import { blobStoreContract } from './blob-store.js';
+import { s3TargetSuite } from './s3-target.js';
 
 let server: Promise<TestS3> | null = null;
 const s3 = () => (server ??= startS3());
@@ -152,3 +154,5 @@ describe('S3BlobStore beyond the contract', () => {
     expect(JSON.stringify({ m: e.message, s: e.stack })).not.toContain(secret);
   });
 });
+
+s3TargetSuite(s3);

@@ -102,8 +102,20 @@ function rssOf(pidFile: string): number {
   }
 }
 
+/** Starts a cluster; one that fails to start on a loaded machine is tried again (3 times in all), with fresh ports and a fresh dir. */
 export async function startS3(): Promise<TestS3> {
   checkInstalled();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce();
+    } catch (e) {
+      if (attempt === 3) throw e;
+      process.stderr.write(`test S3: start ${attempt} failed, retrying: ${(e as Error).message.split('\n')[0]}\n`);
+    }
+  }
+}
+
+async function startOnce(): Promise<TestS3> {
   const t0 = performance.now();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'coffre-rgw-'));
   for (const d of ['mon/a', 'mgr/x', 'osd', 'rgw', 'run', 'log']) fs.mkdirSync(path.join(dir, d), { recursive: true });

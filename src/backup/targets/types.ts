@@ -9,7 +9,7 @@ export interface TargetEntry {
 
 /**
  * A place at a distant site that holds backups (restic's backend is the model).
- * Implementations: ./sftp.ts, ./path.ts; behaviour such as retries and bandwidth limits is added by
+ * Implementations: ./sftp.ts, ./path.ts, ./s3.ts (Object Lock); behaviour such as retries and bandwidth limits is added by
  * wrapping (./wrappers.ts). Every implementation passes test/contracts/backup-target.ts.
  *
  * The target is untrusted: it only ever holds OpenPGP ciphertext and HSM-wrapped keys, and the
@@ -47,15 +47,17 @@ export interface BackupTarget {
 }
 
 /** How a target is registered (catalogue row `backup_targets`, minus the site). */
+export type TargetType = 'sftp' | 'path' | 's3';
+
 export interface TargetSpec {
-  type: 'sftp' | 'path';
-  /** `sftp://user@host[:port]/dir` or `file:///dir`; never holds a password */
+  type: TargetType;
+  /** `sftp://user@host[:port]/dir`, `file:///dir` or `s3://KEYID@host[:port]/bucket[/prefix]`; never holds a password */
   url: string;
   /** sftp: pinned host key fingerprint `SHA256:…` */
   hostKey?: string | null;
   /** sftp: private key file for public-key authentication */
   identityFile?: string | null;
-  /** sftp: file holding the password (when no identity file) */
+  /** sftp: file holding the password (when no identity file); s3: the secret access key */
   passwordFile?: string | null;
 }
 
