@@ -5,6 +5,7 @@ import type { Page } from 'playwright-core';
 import { launchChromium, type Watched } from '../support/browser.js';
 import { ROOT } from '../support/cli.js';
 import { startAppliance, type RunningAppliance } from './appliance.js';
+import { enrol, invite as inviteWith, newPage, signIn, type Lang } from './people.js';
 
 /**
  * The console's operations section in Chromium against `coffre serve`: the dashboard (components,
@@ -22,71 +23,16 @@ async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
 }
 
-/** the enrolment and sign-in labels in each browser language */
-const WORDS = {
-  en: {
-    welcome: 'Welcome to Coffre',
-    none: 'None for now',
-    password: 'New password',
-    repeat: 'Repeat the new password',
-    activate: 'Activate my account',
-    enrolled: 'You are enrolled',
-    next: 'Continue to sign-in',
-    signIn: 'Sign in',
-    user: 'User name',
-    pass: 'Password',
-  },
-  fr: {
-    welcome: 'Bienvenue sur Coffre',
-    none: 'Aucun pour l’instant',
-    password: 'Nouveau mot de passe',
-    repeat: 'Répétez le nouveau mot de passe',
-    activate: 'Activer mon compte',
-    enrolled: 'Votre compte est activé',
-    next: 'Continuer vers la connexion',
-    signIn: 'Connexion',
-    user: 'Nom d’utilisateur',
-    pass: 'Mot de passe',
-  },
-};
-
 /** enrols from a link without a second factor and signs in, in a browser of that language; returns the signed-in page */
-async function enrolAndSignIn(link: string, username: string, lang: 'en' | 'fr' = 'en'): Promise<Page> {
-  const w = WORDS[lang];
-  const ctx = await chrome.newContext({ locale: lang === 'fr' ? 'fr-FR' : 'en-US' });
-  const page = await ctx.newPage();
+async function enrolAndSignIn(link: string, username: string, lang: Lang = 'en'): Promise<Page> {
+  const page = await newPage(chrome, lang);
   pages.push(page);
   const password = `Quiet-Harbour-${pages.length}-74-lanterns`;
-  await page.goto(link);
-  await page.getByRole('heading', { name: w.welcome }).waitFor();
-  await page.getByLabel(w.none).check();
-  await page.getByLabel(w.password, { exact: true }).fill(password);
-  await page.getByLabel(w.repeat).fill(password);
-  await page.getByRole('button', { name: w.activate }).click();
-  await page.getByRole('heading', { name: w.enrolled }).waitFor();
-  await page.getByRole('button', { name: w.next }).click();
-  await page.getByRole('heading', { name: w.signIn }).waitFor();
-  await page.getByLabel(w.user).fill(username);
-  await page.getByLabel(w.pass, { exact: true }).fill(password);
-  await page.getByRole('button', { name: lang === 'fr' ? 'Se connecter' : 'Sign in' }).click();
-  await page.getByTestId('whoami').filter({ hasText: username }).waitFor();
+  await enrol(page, link, password, lang);
+  await signIn(page, username, password, lang);
   return page;
 }
-
-async function invite(username: string, role: string): Promise<string> {
-  const r = await app.cli([
-    'user',
-    'invite',
-    username,
-    '--email',
-    `${username}@example.test`,
-    '--role',
-    role,
-    '--json',
-  ]);
-  expect(r.code, r.stderr).toBe(0);
-  return (JSON.parse(r.stdout) as { enrolUrl: string }).enrolUrl;
-}
+const invite = (username: string, role: string) => inviteWith(app, username, role);
 
 describe('console operations section in Chromium', { timeout: 240_000 }, () => {
   let admin: Page;
