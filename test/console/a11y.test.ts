@@ -161,10 +161,15 @@ describe('accessibility (axe-core) and phone-sized screens', { timeout: 900_000 
           doc: document.documentElement.scrollWidth,
           body: document.body.scrollWidth,
           inner: window.innerWidth,
-          wide: [...document.querySelectorAll('main *')]
+          // the outermost elements that stick out, outside any frame that scrolls by itself
+          wide: [...document.querySelectorAll('body *')]
             .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1)
-            .filter((e) => !e.closest('.table-wrap, .sidebar, pre, .week'))
-            .slice(0, 3)
+            .filter((e) => {
+              for (let p = e.parentElement; p; p = p.parentElement)
+                if (['auto', 'scroll', 'hidden'].includes(getComputedStyle(p).overflowX)) return false;
+              return true;
+            })
+            .slice(0, 4)
             .map((e) => `${e.tagName.toLowerCase()}.${[...e.classList].join('.')}`),
         }));
         if (overflow.doc > overflow.inner || overflow.body > overflow.inner)
