@@ -25,6 +25,12 @@ export interface DatabaseHandle {
   onCorrupt?: (e: AppError) => void;
   /** SQLite only: refuse every change with `e` from now on (a failed integrity check); undefined lifts it */
   refuseWrites?(e: AppError | undefined): void;
+  /**
+   * PostgreSQL only: called when the server ended an idle pooled connection (a restart, a
+   * failover, an administrator's pg_terminate_backend). The pool drops that connection and the
+   * next query opens a new one; without a listener the pool's error would end the process.
+   */
+  onConnectionLost?: (e: Error) => void;
   close(): Promise<void>;
 }
 
@@ -128,7 +134,7 @@ export function openDatabase(
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const bus = postgresBus(pg, client, (text, values) => pool.query(text, values));
-  return {
+  const handle: DatabaseHandle = {
     db,
     dialect: 'postgres',
     bus,
@@ -137,4 +143,6 @@ export function openDatabase(
       await db.destroy();
     },
   };
+  pool.on('error', (e) => handle.onConnectionLost?.(e));
+  return handle;
 }

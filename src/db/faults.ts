@@ -41,6 +41,12 @@ export function watchDatabase(o: { db: DatabaseHandle; alerts: Alerter; clock: C
     raise({ kind: 'storage.full', severity: 'critical', message: e.message, targets: store });
   o.db.onCorrupt = (e: AppError) =>
     raise({ kind: 'db.corrupt', severity: 'critical', message: e.message, targets: store });
+  // PostgreSQL: the server ended an idle connection; the next query reconnects, and fails loudly if it cannot
+  o.db.onConnectionLost = (e) =>
+    o.log.warn(
+      { event: 'db.connection_lost', code: (e as { code?: string }).code },
+      'the database server ended an idle connection; the next query opens a new one',
+    );
 
   const check = async (): Promise<IntegrityReport | undefined> => {
     if (o.db.dialect !== 'sqlite' || !o.db.file) return undefined;
