@@ -1,15 +1,11 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { eventsAbout } from '../src/audit/index.js';
-import { initAppliance } from '../src/init.js';
-import { openAppliance } from '../src/main.js';
+import { withBenchWorkspace } from './_workspace.js';
 import { writeWorkspaceExport } from '../src/records/export.js';
-import { createLogger } from '../src/shared/logger.js';
 
 /**
  * One-request workspace export (`GET /workspaces/{id}/export`, `coffre export`): throughput of the
@@ -29,91 +25,63 @@ const status = () => {
 export default async function bench(): Promise<Record<string, unknown>> {
   const total = Number(process.env.BENCH_EXPORT_MIB ?? 256) * MiB;
   const small = Number(process.env.BENCH_EXPORT_SMALL ?? 500);
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'coffre-bench-export-'));
-  const log = createLogger({ level: 'silent', destination: 'stderr' });
-  try {
-    await initAppliance({
-      dataDir,
-      jurisdiction: 'FR',
-      timeZone: 'UTC',
-      hostnames: ['localhost'],
-      actor: 'local:bench',
-    });
-    const a = await openAppliance({ dataDir, log });
-    try {
-      const inv = await a.identity.accounts.invite(
-        { username: 'bench', email: 'bench@example.test', role: 'member' },
-        'local:bench',
-        {},
+  return withBenchWorkspace('coffre-bench-export-', async ({ a, actor, workspaceId }) => {
+    const ws = { id: workspaceId };
+    const put = (name: string, body: Buffer) =>
+      a.vault.upload(
+        { actor },
+        { kind: 'new', workspaceId: ws.id, folderId: null, name },
+        { stream: Readable.from([body]), mediaType: 'application/octet-stream', finish: async () => ({}) },
       );
-      const actor = {
-        id: `user:${inv.user.id}`,
-        kind: 'user' as const,
-        userId: inv.user.id,
-        username: 'bench',
-        roles: ['member'],
-      };
-      const ws = await a.identity.workspaces.create(actor, { name: 'Bench' }, {});
-      const put = (name: string, body: Buffer) =>
-        a.vault.upload(
-          { actor },
-          { kind: 'new', workspaceId: ws.id, folderId: null, name },
-          { stream: Readable.from([body]), mediaType: 'application/octet-stream', finish: async () => ({}) },
-        );
-      const big = crypto.randomBytes(16 * MiB);
-      for (let i = 0; i * 16 * MiB < total; i++) await put(`big-${i}.bin`, big);
-      const tiny = crypto.randomBytes(4096);
-      for (let i = 0; i < small; i++) await put(`small-${i}.bin`, tiny);
-      await a.receipts.settled();
+    const big = crypto.randomBytes(16 * MiB);
+    for (let i = 0; i * 16 * MiB < total; i++) await put(`big-${i}.bin`, big);
+    const tiny = crypto.randomBytes(4096);
+    for (let i = 0; i < small; i++) await put(`small-${i}.bin`, tiny);
+    await a.receipts.settled();
 
-      global.gc?.();
-      fs.writeFileSync('/proc/self/clear_refs', '5'); // reset the peak
-      const before = status();
-      const pack = tar.pack();
-      let bytes = 0;
-      const sink = new Writable({
-        write(chunk: Buffer, _e, done) {
-          bytes += chunk.length;
-          done();
+    global.gc?.();
+    fs.writeFileSync('/proc/self/clear_refs', '5'); // reset the peak
+    const before = status();
+    const pack = tar.pack();
+    let bytes = 0;
+    const sink = new Writable({
+      write(chunk: Buffer, _e, done) {
+        bytes += chunk.length;
+        done();
+      },
+    });
+    const t = performance.now();
+    const [r] = await Promise.all([
+      writeWorkspaceExport(
+        {
+          vault: a.vault,
+          workspaceName: (id) => a.identity.workspaces.nameOf(id),
+          auditAbout: (id, page) => eventsAbout(a.db.db, { targets: [{ kind: 'workspace', ids: [id] }] }, page),
+          receipt: (d, v) => a.receipts.get(d, v),
+          seals: () => a.audit.seals?.list() ?? Promise.resolve([]),
+          certificates: () => a.seals.certificates(),
+          sign: (d) => a.seals.sign(d),
+          applianceId: a.config.applianceId,
+          now: () => Date.now(),
         },
-      });
-      const t = performance.now();
-      const [r] = await Promise.all([
-        writeWorkspaceExport(
-          {
-            vault: a.vault,
-            workspaceName: (id) => a.identity.workspaces.nameOf(id),
-            auditAbout: (id, page) => eventsAbout(a.db.db, { targets: [{ kind: 'workspace', ids: [id] }] }, page),
-            receipt: (d, v) => a.receipts.get(d, v),
-            seals: () => a.audit.seals?.list() ?? Promise.resolve([]),
-            certificates: () => a.seals.certificates(),
-            sign: (d) => a.seals.sign(d),
-            applianceId: a.config.applianceId,
-            now: () => Date.now(),
-          },
-          { actor },
-          ws.id,
-          pack,
-        ).then((x) => {
-          pack.finalize();
-          return x;
-        }),
-        pipeline(pack, sink),
-      ]);
-      const s = (performance.now() - t) / 1000;
-      const after = status();
-      return {
-        conditions: `${r.documents} documents, ${r.versions} versions, ${(r.bytes / MiB).toFixed(0)} MiB of content, SQLite, SoftHSM2, page cache warm, loadavg ${fs.readFileSync('/proc/loadavg', 'utf8').trim()}`,
-        archiveMiB: Number((bytes / MiB).toFixed(1)),
-        exportMiBps: Number((r.bytes / MiB / s).toFixed(1)),
-        seconds: Number(s.toFixed(1)),
-        rssBeforeMiB: Number((before.rss / MiB).toFixed(1)),
-        peakRssGrowthMiB: Number(((after.peak - before.rss) / MiB).toFixed(1)),
-      };
-    } finally {
-      await a.close();
-    }
-  } finally {
-    fs.rmSync(dataDir, { recursive: true, force: true });
-  }
+        { actor },
+        ws.id,
+        pack,
+      ).then((x) => {
+        pack.finalize();
+        return x;
+      }),
+      pipeline(pack, sink),
+    ]);
+    const s = (performance.now() - t) / 1000;
+    const after = status();
+    return {
+      conditions: `${r.documents} documents, ${r.versions} versions, ${(r.bytes / MiB).toFixed(0)} MiB of content, SQLite, SoftHSM2, page cache warm, loadavg ${fs.readFileSync('/proc/loadavg', 'utf8').trim()}`,
+      archiveMiB: Number((bytes / MiB).toFixed(1)),
+      exportMiBps: Number((r.bytes / MiB / s).toFixed(1)),
+      seconds: Number(s.toFixed(1)),
+      rssBeforeMiB: Number((before.rss / MiB).toFixed(1)),
+      peakRssGrowthMiB: Number(((after.peak - before.rss) / MiB).toFixed(1)),
+    };
+  });
 }

@@ -1,11 +1,8 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { initAppliance } from '../src/init.js';
-import { openAppliance } from '../src/main.js';
-import { createLogger } from '../src/shared/logger.js';
+import { withBenchWorkspace } from './_workspace.js';
 
 /**
  * Integrity control (`vault.scrub`, `coffre vault verify`): throughput of the scrub, which decrypts
@@ -34,60 +31,32 @@ function walk(dir: string): string[] {
 export default async function bench(): Promise<Record<string, unknown>> {
   const total = Number(process.env.BENCH_SCRUB_MIB ?? 256) * MiB;
   const docSize = 16 * MiB;
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'coffre-bench-records-'));
-  const log = createLogger({ level: 'silent', destination: 'stderr' });
-  try {
-    await initAppliance({
-      dataDir,
-      jurisdiction: 'FR',
-      timeZone: 'UTC',
-      hostnames: ['localhost'],
-      actor: 'local:bench',
-    });
-    const a = await openAppliance({ dataDir, log });
-    try {
-      const inv = await a.identity.accounts.invite(
-        { username: 'bench', email: 'bench@example.test', role: 'member' },
-        'local:bench',
-        {},
+  return withBenchWorkspace('coffre-bench-records-', async ({ a, actor, workspaceId }) => {
+    const ws = { id: workspaceId };
+    const piece = crypto.randomBytes(docSize);
+    for (let i = 0; i * docSize < total; i++) {
+      await a.vault.upload(
+        { actor },
+        { kind: 'new', workspaceId: ws.id, folderId: null, name: `doc-${i}.bin` },
+        { stream: Readable.from([piece]), mediaType: 'application/octet-stream', finish: async () => ({}) },
       );
-      const actor = {
-        id: `user:${inv.user.id}`,
-        kind: 'user' as const,
-        userId: inv.user.id,
-        username: 'bench',
-        roles: ['member'],
-      };
-      const ws = await a.identity.workspaces.create(actor, { name: 'Bench' }, {});
-      const piece = crypto.randomBytes(docSize);
-      for (let i = 0; i * docSize < total; i++) {
-        await a.vault.upload(
-          { actor },
-          { kind: 'new', workspaceId: ws.id, folderId: null, name: `doc-${i}.bin` },
-          { stream: Readable.from([piece]), mediaType: 'application/octet-stream', finish: async () => ({}) },
-        );
-      }
-      const files = walk(a.config.storage.dir);
-      await rawRead(files); // warm the page cache
-      let t = performance.now();
-      const rawBytes = await rawRead(files);
-      const rawS = (performance.now() - t) / 1000;
-      t = performance.now();
-      const r = await a.vault.verifyScope({ kind: 'all' });
-      const scrubS = (performance.now() - t) / 1000;
-      if (!r.ok) throw new Error('the bench store failed its own integrity check');
-      const load = fs.readFileSync('/proc/loadavg', 'utf8').trim();
-      return {
-        conditions: `${files.length} blobs, ${(rawBytes / MiB).toFixed(0)} MiB stored, page cache warm, unbounded rate, loadavg ${load}`,
-        rawReadMiBps: Number((rawBytes / MiB / rawS).toFixed(1)),
-        scrubMiBps: Number((r.bytes / MiB / scrubS).toFixed(1)),
-        scrubVsRaw: Number((r.bytes / scrubS / (rawBytes / rawS)).toFixed(3)),
-        versions: r.versions,
-      };
-    } finally {
-      await a.close();
     }
-  } finally {
-    fs.rmSync(dataDir, { recursive: true, force: true });
-  }
+    const files = walk(a.config.storage.dir);
+    await rawRead(files); // warm the page cache
+    let t = performance.now();
+    const rawBytes = await rawRead(files);
+    const rawS = (performance.now() - t) / 1000;
+    t = performance.now();
+    const r = await a.vault.verifyScope({ kind: 'all' });
+    const scrubS = (performance.now() - t) / 1000;
+    if (!r.ok) throw new Error('the bench store failed its own integrity check');
+    const load = fs.readFileSync('/proc/loadavg', 'utf8').trim();
+    return {
+      conditions: `${files.length} blobs, ${(rawBytes / MiB).toFixed(0)} MiB stored, page cache warm, unbounded rate, loadavg ${load}`,
+      rawReadMiBps: Number((rawBytes / MiB / rawS).toFixed(1)),
+      scrubMiBps: Number((r.bytes / MiB / scrubS).toFixed(1)),
+      scrubVsRaw: Number((r.bytes / scrubS / (rawBytes / rawS)).toFixed(3)),
+      versions: r.versions,
+    };
+  });
 }
