@@ -53,11 +53,11 @@ export function cli(args: string[], env: Env, input?: string): Promise<string> {
   });
 }
 
-export function serve(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
+/** `coffre serve` on loopback; `port` 0 takes a free one (the URL it logs names it); `env` adds to this process's */
+export function serve(dataDir: string, port = 0, env: Env = {}): Promise<{ child: ChildProcess; url: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'serve', '--data-dir', dataDir, '--port', '0', '--host', '127.0.0.1'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const args = [CLI, 'serve', '--data-dir', dataDir, '--port', String(port), '--host', '127.0.0.1'];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let out = '';
     const on = (d: Buffer) => {
       out += d.toString();
