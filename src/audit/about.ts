@@ -13,6 +13,8 @@ export interface AboutQuery {
   targets: readonly { kind: string; ids: readonly string[] }[];
   sharing?: { workspace: string };
   actors?: readonly string[];
+  /** also every event done by one of these actor ids, whatever it names (a person's own trail) */
+  byActors?: readonly string[];
   /** inclusive */
   from?: number;
   /** exclusive */
@@ -34,7 +36,7 @@ export const ABOUT_MAX_IDS = 5_000;
 const MAX_IDS = ABOUT_MAX_IDS;
 
 function scoped(db: Kysely<AuditSchema>, q: AboutQuery) {
-  if (q.targets.reduce((n, t) => n + t.ids.length, 0) > MAX_IDS)
+  if (q.targets.reduce((n, t) => n + t.ids.length, 0) + (q.byActors?.length ?? 0) > MAX_IDS)
     throw new RangeError(`at most ${MAX_IDS} targets per query`);
   let s = db.selectFrom('audit_events');
   const targets = q.targets.filter((t) => t.ids.length > 0);
@@ -52,7 +54,8 @@ function scoped(db: Kysely<AuditSchema>, q: AboutQuery) {
         ),
       ),
     );
-    if (!q.sharing) return byTarget;
+    const byActor = q.byActors?.length ? [eb('actor', 'in', [...q.byActors])] : [];
+    if (!q.sharing) return byActor.length ? eb.or([byTarget, ...byActor]) : byTarget;
     const ws = q.sharing.workspace;
     const bySharing = eb.and([
       eb('action', '>=', 'workspace.member.'),
@@ -67,7 +70,7 @@ function scoped(db: Kysely<AuditSchema>, q: AboutQuery) {
           .where('audit_targets.id', '=', ws),
       ),
     ]);
-    return eb.or([byTarget, bySharing]);
+    return eb.or([byTarget, bySharing, ...byActor]);
   });
   if (q.actors !== undefined) s = s.where('actor', 'in', q.actors.length ? [...q.actors] : ['\u0000none']);
   if (q.from !== undefined) s = s.where('at', '>=', q.from);

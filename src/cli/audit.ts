@@ -10,7 +10,7 @@ import {
   type SealResult,
   type VerifyReport,
 } from '../audit/index.js';
-import { action, dataDirOption, emit, jsonOption, localActor, type Io } from './output.js';
+import { action, dataDirOption, emit, jsonOption, localActor, parseTime, type Io } from './output.js';
 
 /** Reads exported checkpoints (a JSON object, an array, or JSON lines: other lines are ignored). */
 export function readAnchors(files: readonly string[]): Checkpoint[] {
@@ -275,16 +275,4 @@ export function registerAudit(program: Command, io: Io): void {
         );
       }),
     );
-}
-
-/** ISO 8601 date or date-time (a date alone is midnight UTC). */
-function parseTime(flag: string, v: string): number {
-  const t = /^\d{4}-\d{2}-\d{2}$/.test(v)
-    ? Date.parse(`${v}T00:00:00Z`)
-    : /^\d{4}-\d{2}-\d{2}T/.test(v)
-      ? Date.parse(v)
-      : NaN;
-  if (!Number.isFinite(t))
-    throw new AppError('USAGE', `${flag} must be an ISO 8601 date or date-time (got "${v}")`, { exitCode: 2 });
-  return t;
 }

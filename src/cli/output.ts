@@ -191,4 +191,16 @@ export function parseNumber(name: string, min: number, max: number, integer = fa
   };
 }
 
+/** Parses an ISO 8601 date (midnight UTC) or date-time option to ms, failing with a usage error. */
+export function parseTime(flag: string, v: string): number {
+  const t = /^\d{4}-\d{2}-\d{2}$/.test(v)
+    ? Date.parse(`${v}T00:00:00Z`)
+    : /^\d{4}-\d{2}-\d{2}T/.test(v)
+      ? Date.parse(v)
+      : NaN;
+  if (!Number.isFinite(t))
+    throw new AppError('USAGE', `${flag} must be an ISO 8601 date or date-time (got "${v}")`, { exitCode: 2 });
+  return t;
+}
+
 export type { Command };

@@ -7,7 +7,7 @@ import tar from 'tar-stream';
 import type { Command } from 'commander';
 import { AppError } from '../shared/errors.js';
 import { SyncingFile } from '../shared/syncing-file.js';
-import { action, emit, jsonOption, type Io } from './output.js';
+import { action, emit, jsonOption, parseTime, type Io } from './output.js';
 import { clientFromEnv, type Client } from './client.js';
 
 /**
@@ -31,10 +31,11 @@ interface DocMeta {
 }
 interface Checked {
   manifest: { documents: number; versions: number; bytes: number; files: ManifestFile[] };
+  /** null in a person's export (user.json), which cannot be imported */
   workspace: {
     workspace: { id: string; name: string };
     folders: { id: string; parentId: string | null; name: string }[];
-  };
+  } | null;
   documents: Map<string, DocMeta>;
   /** content path → its document and version */
   contents: Map<string, { doc: DocMeta; version: number }>;
@@ -110,7 +111,7 @@ export async function checkArchive(file: string): Promise<Checked> {
   if (!crypto.verify('sha256', mj, { key, dsaEncoding: 'der' }, sig))
     throw invalid("the manifest's signature does not verify against seal-cert.pem");
   const ws = small.get('workspace.json');
-  if (!ws) throw invalid('no workspace.json');
+  if (!ws && !got.has('user.json')) throw invalid('neither workspace.json nor user.json');
   const documents = new Map<string, DocMeta>();
   const contents = new Map<string, { doc: DocMeta; version: number }>();
   for (const [name, b] of small) {
@@ -123,7 +124,12 @@ export async function checkArchive(file: string): Promise<Checked> {
       contents.set(v.path, { doc: d, version: v.version });
     }
   }
-  return { manifest, workspace: JSON.parse(ws.toString('utf8')) as Checked['workspace'], documents, contents };
+  return {
+    manifest,
+    workspace: ws ? (JSON.parse(ws.toString('utf8')) as Checked['workspace']) : null,
+    documents,
+    contents,
+  };
 }
 
 /** RFC 8187 ext-value (metadata travels in headers, never in the URL). */
@@ -142,14 +148,43 @@ async function replyJson(res: import('node:http').IncomingMessage): Promise<Reco
   return body;
 }
 
-/** `coffre export --workspace ID --out FILE`: streams the archive to FILE.partial, checks it, renames it. */
-async function exportWorkspace(io: Io, client: Client, o: { workspace: string; out: string; json?: boolean }) {
+interface ExportOptions {
+  workspace?: string;
+  user?: string;
+  from?: string;
+  to?: string;
+  out: string;
+  json?: boolean;
+}
+
+/** The API path of the export asked for: one workspace, or one person's deposits and trail over a period. */
+function exportPath(o: ExportOptions): string {
+  const usage = (m: string) => new AppError('USAGE', m, { exitCode: 2, hint: 'see coffre export --help' });
+  if ((o.workspace === undefined) === (o.user === undefined)) throw usage('give either --workspace ID or --user ID');
+  if (o.workspace !== undefined) {
+    if (o.from !== undefined || o.to !== undefined) throw usage('--from and --to go with --user');
+    return `/workspaces/${encodeURIComponent(o.workspace)}/export`;
+  }
+  const q = new URLSearchParams();
+  const from = o.from === undefined ? undefined : parseTime('--from', o.from);
+  const to = o.to === undefined ? undefined : parseTime('--to', o.to);
+  if (from !== undefined && to !== undefined && to <= from) throw usage('--to must be after --from');
+  if (from !== undefined) q.set('from', new Date(from).toISOString());
+  if (to !== undefined) q.set('to', new Date(to).toISOString());
+  const qs = q.toString();
+  return `/users/${encodeURIComponent(o.user!)}/archive${qs ? `?${qs}` : ''}`;
+}
+
+/**
+ * `coffre export --workspace ID | --user ID [--from T --to T] --out FILE`: streams the archive to
+ * FILE.partial, checks it against its signed manifest, renames it.
+ */
+async function exportArchive(io: Io, client: Client, o: ExportOptions) {
+  const url = exportPath(o);
   const out = path.resolve(o.out);
   if (fs.existsSync(out)) throw new AppError('USAGE', `${out} already exists`, { exitCode: 2 });
   const partial = `${out}.partial`;
-  const res = await client.raw('GET', `/workspaces/${encodeURIComponent(o.workspace)}/export`, {
-    headers: { accept: 'application/x-tar' },
-  });
+  const res = await client.raw('GET', url, { headers: { accept: 'application/x-tar' } });
   if ((res.statusCode ?? 0) >= 400) await replyJson(res);
   try {
     await pipeline(res, new SyncingFile(partial, { flags: 'w' }));
@@ -180,6 +215,10 @@ async function exportWorkspace(io: Io, client: Client, o: { workspace: string; o
 async function importWorkspace(io: Io, client: Client, file: string, o: { name?: string; json?: boolean }) {
   if (!fs.existsSync(file)) throw new AppError('USAGE', `cannot read ${file}`, { exitCode: 2 });
   const c = await checkArchive(file);
+  if (!c.workspace)
+    throw new AppError('USAGE', `${file} is a person's export: only a workspace export can be imported`, {
+      exitCode: 2,
+    });
   const ws = (await client.json<{ id: string }>('POST', '/workspaces', {
     name: o.name ?? c.workspace.workspace.name,
   })) as { id: string };
@@ -243,16 +282,15 @@ export function registerTransfer(program: Command, io: Io): void {
   program
     .command('export')
     .description(
-      'client: everything in a workspace in one archive (tar: files, metadata, receipts, audit extract, seals, signed manifest); owners only',
+      'client: everything in a workspace (owners), or everything traceable to one person (themselves, or an owner for the workspaces they own), in one archive (tar: files, metadata, receipts, audit extract, seals, signed manifest)',
     )
-    .requiredOption('--workspace <id>', 'the workspace to export')
+    .option('--workspace <id>', 'the workspace to export')
+    .option('--user <id>', "a person's deposits and the audit records of what they did")
+    .option('--from <time>', 'with --user: deposits and records from this date or time (ISO 8601, inclusive)')
+    .option('--to <time>', 'with --user: until this date or time (ISO 8601, exclusive)')
     .requiredOption('--out <file>', 'where to write the archive (must not exist)')
     .addOption(jsonOption())
-    .action(
-      action(io, async (o: { workspace: string; out: string; json?: boolean }) =>
-        exportWorkspace(io, clientFromEnv({ needToken: true }), o),
-      ),
-    );
+    .action(action(io, async (o: ExportOptions) => exportArchive(io, clientFromEnv({ needToken: true }), o)));
   program
     .command('import')
     .description(

@@ -1,17 +1,55 @@
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { Kysely } from 'kysely';
 import { PassThrough } from 'node:stream';
 import tar from 'tar-stream';
 import { PERMISSIONS } from '../access/index.js';
-import { auditSource, type Auditor } from '../audit/index.js';
+import { auditSource, type Auditor, type AuditEvent } from '../audit/index.js';
+import type { RecordsSchema } from '../db/index.js';
 import type { Logger } from '../shared/logger.js';
 import { errors, isAppError } from '../shared/errors.js';
 import { writeWorkspaceExport, type ExportSources } from './export.js';
+import { recordsErrors } from './errors.js';
+import { userScope, writeUserExport, type UserExportSources } from './user-export.js';
 import * as S from './schemas.js';
 
 export interface ExportRoutesOptions {
   sources: ExportSources;
+  userSources: UserExportSources;
+  db: Kysely<RecordsSchema>;
   audit: Auditor;
   log: Logger;
+}
+
+const idList = (ids: string[]) => (ids.length > 3 ? `${ids.slice(0, 3).join(',')},+${ids.length - 3}` : ids.join(','));
+
+/**
+ * Sends a tar that `write` fills; a failure half-way cuts the stream (the client sees an
+ * incomplete archive and keeps nothing) and is logged and audited with `event`.
+ */
+function sendTar(
+  o: ExportRoutesOptions,
+  reply: FastifyReply,
+  fileName: string,
+  event: Omit<AuditEvent, 'outcome'>,
+  write: (pack: tar.Pack) => Promise<unknown>,
+) {
+  const pack = tar.pack();
+  const out = new PassThrough();
+  pack.pipe(out);
+  void write(pack)
+    .then(() => pack.finalize())
+    .catch((e: unknown) => {
+      o.log.error({ code: isAppError(e) ? e.code : undefined, action: event.action }, 'export cut short');
+      void o.audit
+        .recordNow({ ...event, outcome: 'failure', reason: isAppError(e) ? e.code : 'ERROR' })
+        .catch(() => undefined);
+      out.destroy(e as Error);
+      pack.destroy();
+    });
+  return reply
+    .header('content-type', 'application/x-tar')
+    .header('content-disposition', `attachment; filename="${fileName}"`)
+    .send(out);
 }
 
 /**
@@ -43,30 +81,59 @@ export const exportRoutes: FastifyPluginAsync<ExportRoutesOptions> = async (app,
         targets: { workspace: id },
         source: c.source,
       });
-      const pack = tar.pack();
-      const out = new PassThrough();
-      pack.pipe(out);
-      void writeWorkspaceExport(o.sources, c, id, pack)
-        .then(() => pack.finalize())
-        .catch((e: unknown) => {
-          o.log.error({ code: isAppError(e) ? e.code : undefined, workspace: id }, 'workspace export cut short');
-          void o.audit
-            .recordNow({
-              action: 'workspace.export',
-              actor: c.actor.id,
-              outcome: 'failure',
-              reason: isAppError(e) ? e.code : 'ERROR',
-              targets: { workspace: id },
-              source: c.source,
-            })
-            .catch(() => undefined);
-          out.destroy(e as Error);
-          pack.destroy();
+      return sendTar(
+        o,
+        reply,
+        `coffre-export-${id}.tar`,
+        { action: 'workspace.export', actor: c.actor.id, targets: { workspace: id }, source: c.source },
+        (pack) => writeWorkspaceExport(o.sources, c, id, pack),
+      );
+    },
+  );
+
+  app.get(
+    '/users/:id/archive',
+    {
+      config: { permission: PERMISSIONS.workspaceUse, longBody: true },
+      schema: {
+        tags: ['records'],
+        summary:
+          "everything traceable to one person in one request: a POSIX tar of the versions they deposited (original bytes, document metadata, deposit receipts), the audit records of what they did, the daily seals and a signed manifest. A person gets their own from every workspace they are a member of; a workspace owner gets a member's from the workspaces they own; anyone else the 404 of an unknown user",
+        params: S.IdParams,
+        querystring: S.PeriodQuery,
+        response: { 200: { type: 'string', format: 'binary' }, ...S.errs },
+      },
+    },
+    async (req: FastifyRequest, reply) => {
+      if (!req.actor) throw errors.unauthenticated();
+      const c = { actor: req.actor, source: auditSource(req) };
+      const { id } = req.params as { id: string };
+      const q = req.query as { from?: string; to?: string };
+      const period = { ...(q.from ? { from: Date.parse(q.from) } : {}), ...(q.to ? { to: Date.parse(q.to) } : {}) };
+      if (period.from !== undefined && period.to !== undefined && period.to <= period.from)
+        throw recordsErrors.invalidInput('`to` must come after `from`');
+      const scope = await userScope(o.db, req.actor, id);
+      if (!scope) {
+        await o.audit.recordNow({
+          action: 'user.archive',
+          actor: c.actor.id,
+          outcome: 'denied',
+          reason: 'NOT_FOUND',
+          targets: { user: id },
+          source: c.source,
         });
-      return reply
-        .header('content-type', 'application/x-tar')
-        .header('content-disposition', `attachment; filename="coffre-export-${id}.tar"`)
-        .send(out);
+        throw errors.notFound('user');
+      }
+      const event = {
+        action: 'user.archive',
+        actor: c.actor.id,
+        targets: { user: id, workspaces: idList(scope.workspaces.map((w) => w.id)) },
+        source: c.source,
+      };
+      await o.audit.recordNow({ ...event, outcome: 'success' });
+      return sendTar(o, reply, `coffre-export-user-${id}.tar`, event, (pack) =>
+        writeUserExport(o.userSources, c, scope, period, pack),
+      );
     },
   );
 };

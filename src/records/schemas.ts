@@ -9,6 +9,13 @@ export const Id = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0
 export const IsoTime = Type.String({ format: 'date-time' });
 export const errs = errorReplies(400, 401, 403, 404, 409);
 export const IdParams = Type.Object({ id: Id }, { additionalProperties: false });
+export const PeriodQuery = Type.Object(
+  {
+    from: Type.Optional(Type.String({ format: 'date-time', description: 'inclusive' })),
+    to: Type.Optional(Type.String({ format: 'date-time', description: 'exclusive' })),
+  },
+  { additionalProperties: false },
+);
 
 const Kind = Type.Union(['read', 'download', 'change', 'share', 'delete', 'other'].map((k) => Type.Literal(k)));
 

@@ -11,6 +11,7 @@ import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { ExportSources } from './export.js';
 import { exportRoutes } from './export-routes.js';
+import type { UserExportSources } from './user-export.js';
 import { CERTIFICATE_STAMP, type CertificateStamps } from './retention.js';
 
 export interface RecordsWiring {
@@ -19,7 +20,7 @@ export interface RecordsWiring {
   audit: Auditor;
   vault: VaultService;
   log: Logger;
-  /** what a workspace export reads besides the vault (receipts, seals, names); none: no export route */
+  /** what an export reads besides the vault (receipts, seals, names); none: no export routes */
   exportSources?: Omit<ExportSources, 'vault' | 'auditAbout' | 'now'>;
   /** RFC 3161 timestamps of destruction certificates (the same `stamps` given to retentionGuard) */
   stamps?: CertificateStamps;
@@ -52,6 +53,12 @@ export function wireRecords(o: RecordsWiring): Records {
       eventsAbout(o.db, { targets: [{ kind: 'workspace', ids: [workspaceId] }] }, page),
     now: () => o.clock.nowMs(),
   };
+  const actors = dbActorDirectory(o.db);
+  const userSources: UserExportSources | undefined = exportSources && {
+    ...exportSources,
+    actorIdsOf: (userId) => actors.actorIdsOf(userId),
+    auditAbout: (q, page) => eventsAbout(o.db, q, page),
+  };
   const api: FastifyPluginAsync = async (app) => {
     await app.register(recordsRoutes, {
       history,
@@ -60,7 +67,8 @@ export function wireRecords(o: RecordsWiring): Records {
       audit: o.audit,
       ...(o.stamps ? { certificateStamp: (id: string) => o.stamps!.of(CERTIFICATE_STAMP, id) } : {}),
     });
-    if (exportSources) await app.register(exportRoutes, { sources: exportSources, audit: o.audit, log: o.log });
+    if (exportSources && userSources)
+      await app.register(exportRoutes, { sources: exportSources, userSources, db: o.db, audit: o.audit, log: o.log });
   };
   return { history, requests, api };
 }

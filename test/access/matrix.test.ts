@@ -113,6 +113,8 @@ const EXPECTED: Record<string, Row> = {
   // deposit receipts (src/seals) for members; a whole-workspace export for its owners
   'GET /api/v1/documents/:id/receipt': wsRead,
   'GET /api/v1/workspaces/:id/export': wsOwner,
+  // a person's export: themselves, or an owner of a workspace they are in (the target is in none: 404 for all)
+  'GET /api/v1/users/:id/archive': { allow: [], hidden: ['admin', 'owner', 'editor', 'viewer', 'outsider'], ws: true },
   'GET /api/v1/records/access-report': { allow: ['auditor'] },
   // retention and legal hold: records managers only (ids, no content)
   'GET /api/v1/records/retention': { allow: ['records'] },

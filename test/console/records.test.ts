@@ -10,7 +10,9 @@ import { startAppliance, type RunningAppliance } from './appliance.js';
 /**
  * The records manager's page in Chromium against `coffre serve`: a retention change asked by one
  * records manager is approved by another from the page, then listed as a policy; the page is the
- * records manager's home, in English and in French; a member has no such entry. Screenshots go to
+ * records manager's home, in English and in French; a member has no such entry. A member downloads
+ * a deposit receipt, the export of the workspace they own and the export of their own deposits, in
+ * English and in French, each checked with tar, sha256sum and openssl. Screenshots go to
  * test-results/console/.
  */
 const SHOTS = path.join(ROOT, 'test-results', 'console');
@@ -121,6 +123,41 @@ describe('console records page in Chromium', { timeout: 240_000 }, () => {
       { cwd: base, encoding: 'utf8' },
     );
     expect(verified).toContain('Verified OK');
+
+    // the owner's export of the workspace, and the member's own deposits: each checks with stock tools alone
+    const archive = async (testId: string, name: RegExp, file: string) => {
+      const [got] = await Promise.all([member.waitForEvent('download'), member.getByRole('link', { name }).click()]);
+      expect(await member.getByTestId(testId).count()).toBe(1);
+      expect(got.suggestedFilename()).toBe(file);
+      const dir = fs.mkdtempSync(path.join(app.dataDir, '..', 'export-'));
+      await got.saveAs(path.join(dir, file));
+      execFileSync('tar', ['-xf', file], { cwd: dir });
+      execFileSync('sha256sum', ['-c', '--quiet', 'manifest.sha256'], { cwd: dir });
+      execFileSync('openssl', ['x509', '-in', 'seal-cert.pem', '-pubkey', '-noout', '-out', 'pub.pem'], { cwd: dir });
+      const ok = execFileSync(
+        'openssl',
+        ['dgst', '-sha256', '-verify', 'pub.pem', '-signature', 'manifest.json.sig', 'manifest.json'],
+        { cwd: dir, encoding: 'utf8' },
+      );
+      expect(ok).toContain('Verified OK');
+      return JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as { versions: number };
+    };
+    await member.goto(`${app.url}/#/workspaces/${ws.json.id as string}`);
+    const wsExport = await archive(
+      'export-workspace',
+      /^Export the workspace$/,
+      `coffre-export-${ws.json.id as string}.tar`,
+    );
+    expect(wsExport.versions).toBe(1);
+    const me = ((await call(member, 'GET', '/auth/me')).json as { user: { id: string } }).user;
+    await member.goto(`${app.url}/#/account`);
+    const mine = await archive('export-deposits', /^Export my deposits$/, `coffre-export-user-${me.id}.tar`);
+    expect(mine.versions).toBe(1);
+    expect((await call(member, 'PUT', '/auth/me/language', { language: 'fr' })).status).toBe(200);
+    await member.reload();
+    await member.getByRole('link', { name: 'Exporter mes dépôts' }).waitFor();
+    await member.goto(`${app.url}/#/workspaces/${ws.json.id as string}`);
+    await member.getByRole('link', { name: /Exporter l’espace/ }).waitFor();
 
     const rhea = await enrolAndSignIn(await invite('rhea', 'records-manager'), 'rhea');
     await rhea.getByRole('heading', { name: 'Records', exact: true }).waitFor(); // the records manager's home

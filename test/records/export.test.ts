@@ -267,6 +267,134 @@ describe('one-request export and import', () => {
   }, 120_000);
 });
 
+describe("one person's export (everything traceable to them)", () => {
+  /** the archive extracted, its manifest checked with sha256sum and openssl alone */
+  function openArchive(file: string) {
+    const dir = fs.mkdtempSync(path.join(work, 'u-'));
+    execFileSync('tar', ['-xf', file, '-C', dir]);
+    const sums = spawnSync('sha256sum', ['-c', '--quiet', 'manifest.sha256'], { cwd: dir, encoding: 'utf8' });
+    expect(sums.status, sums.stdout + sums.stderr).toBe(0);
+    execFileSync('openssl', ['x509', '-in', 'seal-cert.pem', '-pubkey', '-noout', '-out', 'pub.pem'], { cwd: dir });
+    const verify = (f: string) =>
+      spawnSync('openssl', ['dgst', '-sha256', '-verify', 'pub.pem', '-signature', `${f}.sig`, f], {
+        cwd: dir,
+        encoding: 'utf8',
+      }).stdout;
+    expect(verify('manifest.json')).toContain('Verified OK');
+    const read = (f: string) => fs.readFileSync(path.join(dir, f), 'utf8');
+    const docs = fs.existsSync(path.join(dir, 'documents'))
+      ? fs.readdirSync(path.join(dir, 'documents')).map((d) => JSON.parse(read(`documents/${d}/document.json`)))
+      : [];
+    const events = fs
+      .readdirSync(path.join(dir, 'audit'))
+      .flatMap((f) => read(`audit/${f}`).split('\n').filter(Boolean))
+      .map((l) => JSON.parse(l) as { actor: string; action: string; targets?: Record<string, string> });
+    return {
+      dir,
+      read,
+      verify,
+      docs,
+      events,
+      user: JSON.parse(read('user.json')),
+      manifest: JSON.parse(read('manifest.json')),
+    };
+  }
+  const exportUser = (u: User, id: string, file: string, extra: string[] = []) =>
+    runCli(['export', '--user', id, '--out', file, '--json', ...extra], { env: cliEnv(a, u) });
+
+  it('their own: the versions they deposited, with receipts, and their own trail; checkable with openssl', async () => {
+    const file = path.join(work, 'ed.tar');
+    const ex = await exportUser(editor, editor.id, file);
+    expect(ex.code, ex.stderr).toBe(0);
+    expect(JSON.parse(ex.stdout)).toMatchObject({ documents: 1, versions: 2 });
+    const x = openArchive(file);
+    expect(x.user.user).toMatchObject({ id: editor.id, username: editor.username });
+    expect(x.user.workspaces).toEqual([{ id: ws, role: 'editor', name: 'Dossiers RH' }]);
+    expect(x.docs).toHaveLength(1);
+    const doc = x.docs[0];
+    expect(doc).toMatchObject({ workspaceId: ws, name: 'Contrat Zoé n°7.pdf', tags: ['rh', 'contrat'] });
+    // only the two versions the editor deposited (the owner's first version is not theirs)
+    expect(doc.versions.map((v: { version: number }) => v.version)).toEqual([2, 3]);
+    for (const v of doc.versions) {
+      expect(x.read(v.path)).toBe(v.version === 2 ? 'version two' : 'version three, longer');
+      expect(x.verify(v.receipt)).toContain('Verified OK');
+    }
+    expect(x.read('manifest.csv').split('\r\n')[0]).toMatch(/^workspace_id,document_id,version,/);
+    // the trail: what the editor did (under any of their tokens) and what names their account; nobody else's
+    const mine = new Set<string>(x.user.user.actorIds);
+    expect(x.events.some((e) => e.action === 'doc.version.create' || e.action.startsWith('doc.'))).toBe(true);
+    expect(x.events.some((e) => e.action === 'user.archive')).toBe(true);
+    for (const e of x.events) expect(mine.has(e.actor) || e.targets?.user === editor.id, JSON.stringify(e)).toBe(true);
+    // the owner's big upload never travels in it
+    expect(fs.statSync(file).size).toBeLessThan(1024 * 1024);
+  }, 60_000);
+
+  it("a workspace owner gets a member's, from the workspaces they own; anyone else the 404 of an unknown user", async () => {
+    const file = path.join(work, 'ed-by-owner.tar');
+    const ex = await exportUser(owner, editor.id, file);
+    expect(ex.code, ex.stderr).toBe(0);
+    const x = openArchive(file);
+    expect(x.docs.flatMap((d) => d.versions.map((v: { version: number }) => v.version))).toEqual([2, 3]);
+    const theirs = new Set<string>(x.user.user.actorIds);
+    for (const e of x.events) {
+      expect(theirs.has(e.actor), JSON.stringify(e)).toBe(true);
+      expect(e.targets?.workspace).toBe(ws);
+    }
+    // an admin, an outsider, and a mere editor asking for the owner's: the same answer as an unknown id
+    const unknown = await a.req('GET', `/api/v1/users/${crypto.randomUUID()}/archive`, { token: editor.token });
+    expect(unknown.status).toBe(404);
+    for (const [u, id] of [
+      [admin, editor.id],
+      [outsider, editor.id],
+      [editor, owner.id],
+      [outsider, admin.id],
+    ] as const) {
+      const r = await a.req('GET', `/api/v1/users/${id}/archive`, { token: u.token });
+      expect(r.status).toBe(404);
+      expect(r.json().error.code).toBe(unknown.json().error.code);
+    }
+    const denied = await a.t.appliance.db.db
+      .selectFrom('audit_events')
+      .select('outcome')
+      .where('action', '=', 'user.archive')
+      .where('outcome', '=', 'denied')
+      .execute();
+    expect(denied.length).toBeGreaterThanOrEqual(5);
+  }, 60_000);
+
+  it('--from/--to bound the deposits and the records; bad flags are usage errors (exit 2)', async () => {
+    const later = await exportUser(editor, editor.id, path.join(work, 'later.tar'), ['--from', '2999-01-01']);
+    expect(later.code, later.stderr).toBe(0);
+    expect(JSON.parse(later.stdout)).toMatchObject({ documents: 0, versions: 0 });
+    const x = openArchive(path.join(work, 'later.tar'));
+    expect(x.events).toEqual([]);
+    expect(x.user).toMatchObject({ from: '2999-01-01T00:00:00.000Z', to: null });
+    const before = await exportUser(editor, editor.id, path.join(work, 'before.tar'), [
+      '--from',
+      '2020-01-01',
+      '--to',
+      '2020-12-31T23:00:00Z',
+    ]);
+    expect(JSON.parse(before.stdout)).toMatchObject({ versions: 0 });
+    for (const args of [
+      ['--workspace', ws, '--user', editor.id],
+      ['--workspace', ws, '--from', '2020-01-01'],
+      ['--user', editor.id, '--from', 'yesterday'],
+      ['--user', editor.id, '--from', '2026-02-01', '--to', '2026-01-01'],
+      [],
+    ]) {
+      const r = await runCli(['export', ...args, '--out', path.join(work, 'never.tar')], { env: cliEnv(a, editor) });
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(/^USAGE/m);
+    }
+    expect(fs.existsSync(path.join(work, 'never.tar'))).toBe(false);
+    // a person's export is not a workspace: import refuses it before touching the appliance
+    const im = await runCli(['import', path.join(work, 'ed.tar')], { env: bEnv() });
+    expect(im.code).toBe(2);
+    expect(im.stderr).toMatch(/^USAGE.*person's export/m);
+  }, 90_000);
+});
+
 function fetchTls(
   base: string,
   ca: string,

@@ -73,6 +73,17 @@ export function AccountPage({ me }: { me: Me; route: Route }) {
           {t('account.data.download')}
         </a>
       </Card>
+      <Card title={t('account.deposits.title')}>
+        <p class="muted">{t('account.deposits.text')}</p>
+        <a
+          class="btn btn-secondary"
+          data-testid="export-deposits"
+          href={url(`/users/${encodeURIComponent(me.id)}/archive`)}
+          download={`coffre-export-user-${me.id}.tar`}
+        >
+          {t('account.deposits.download')}
+        </a>
+      </Card>
     </>
   );
 }

@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
-import { del, get, patch, post } from '../../api.js';
+import { del, get, patch, post, url } from '../../api.js';
 import { href, navigate, type Route } from '../../router.js';
 import type { Me } from '../../session.js';
 import { t } from '../../i18n/index.js';
@@ -239,6 +239,17 @@ export function WorkspacePage({ ws: wsId, route }: { me: Me; ws: string; route: 
             <a class="btn btn-secondary" href={`#${base}/members`}>
               <Icon name="users" /> {t('documents.members.title')}
             </a>
+            {w.role === 'owner' ? (
+              <a
+                class="btn btn-secondary"
+                data-testid="export-workspace"
+                href={url(`/workspaces/${enc(wsId)}/export`)}
+                download={`coffre-export-${wsId}.tar`}
+                title={t('documents.export.hint')}
+              >
+                <Icon name="download" /> {t('documents.export.button')}
+              </a>
+            ) : null}
             {writable && !trash ? (
               <Button onClick={() => (setFolderName(''), setNewFolder(true))}>
                 <Icon name="folder" /> {t('documents.folder.new')}
