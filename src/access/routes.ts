@@ -182,6 +182,36 @@ export function workspaceRoutes(ws: Workspaces): FastifyPluginAsync {
         return { users };
       },
     );
+    // an admin's user page: a person's workspaces as the access review shows them (ids and roles;
+    // names only of the workspaces the admin is a member of)
+    app.get(
+      '/users/:id/workspaces',
+      {
+        config: { permission: 'access:review' },
+        schema: {
+          tags: ['users'],
+          params: WsParams,
+          response: {
+            200: Type.Object({
+              memberships: Type.Array(
+                Type.Object(
+                  {
+                    workspaceId: Type.String(),
+                    role: Type.String(),
+                    addedAt: Type.String(),
+                    name: Type.Union([Type.String(), Type.Null()]),
+                  },
+                  { additionalProperties: false },
+                ),
+              ),
+            }),
+          },
+        },
+      },
+      async (req) => ({
+        memberships: await ws.membershipsOf(req.actor!, (req.params as { id: string }).id, auditSource(req)),
+      }),
+    );
     app.delete(
       '/workspaces/:id/members/:userId',
       {

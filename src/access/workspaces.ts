@@ -36,6 +36,14 @@ export interface PickerDirectory {
   allowLookup(userId: string): Promise<boolean>;
 }
 
+/** a person's membership, for admins: the workspace's name only when the caller is a member too */
+export interface MembershipView {
+  workspaceId: string;
+  role: string;
+  addedAt: string;
+  name: string | null;
+}
+
 export interface MemberView {
   userId: string;
   username: string;
@@ -313,6 +321,48 @@ export class Workspaces {
         createdAt: new Date(Number(r.created_at)).toISOString(),
         state: r.state,
         role: r.role as WorkspaceRole,
+      })),
+    );
+  }
+
+  /**
+   * A person's memberships as an admin may see them (the same rule as the access review): every
+   * workspace id and role, the name only of the workspaces the caller is a member of himself
+   * (need-to-know); audited first (`membership.list`, ids only).
+   */
+  async membershipsOf(actor: Actor, userId: string, source: AuditSource): Promise<MembershipView[]> {
+    await this.o.audit.recordNow({
+      action: 'membership.list',
+      actor: actor.id,
+      outcome: 'success',
+      targets: { user: userId.slice(0, 128) },
+      source,
+    });
+    const rows = await this.o.db
+      .selectFrom('workspace_members')
+      .innerJoin('workspaces', 'workspaces.id', 'workspace_members.workspace_id')
+      .select(['workspace_members.workspace_id', 'workspace_members.role', 'workspace_members.added_at'])
+      .where('workspace_members.user_id', '=', userId)
+      .where('workspaces.state', '=', 'active')
+      .orderBy('workspace_members.added_at')
+      .execute();
+    const mine = new Set(
+      actor.userId
+        ? (
+            await this.o.db
+              .selectFrom('workspace_members')
+              .select('workspace_id')
+              .where('user_id', '=', actor.userId)
+              .execute()
+          ).map((r) => r.workspace_id)
+        : [],
+    );
+    return Promise.all(
+      rows.map(async (r) => ({
+        workspaceId: r.workspace_id,
+        role: r.role,
+        addedAt: new Date(Number(r.added_at)).toISOString(),
+        name: mine.has(r.workspace_id) ? await this.nameOf(r.workspace_id) : null,
       })),
     );
   }

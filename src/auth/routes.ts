@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox';
 import type { LoginService, LoginResult } from './login.js';
 import type { AccountService } from './accounts.js';
 import type { UserDirectory } from './users.js';
-import type { SessionStore } from './sessions.js';
+import type { SessionRow, SessionStore } from './sessions.js';
 import { ApiTokens } from './tokens.js';
 import type { Auditor } from '../audit/types.js';
 import type { AuthDb } from '../db/index.js';
@@ -60,6 +60,17 @@ const actorOf = (req: FastifyRequest) => {
  * The identity API under /api/v1: sign-in, enrolment, reset, own account, users (admins).
  * Public routes are only those a signed-out user needs.
  */
+/** a live session as its owner or an admin sees it; `current`: the caller's own */
+const sessionView = (s: SessionRow, current: string | undefined) => ({
+  id: s.id,
+  createdAt: new Date(s.createdAt).toISOString(),
+  lastSeenAt: new Date(s.lastSeenAt).toISOString(),
+  expiresAt: new Date(s.expiresAt).toISOString(),
+  ip: s.ip,
+  userAgent: s.userAgent,
+  current: s.id === current,
+});
+
 export function authRoutes(d: AuthRouteDeps): FastifyPluginAsync {
   return async (app) => {
     // Login CSRF: a browser may only post the public forms (sign-in, enrolment, reset) from our
@@ -356,15 +367,7 @@ export function authRoutes(d: AuthRouteDeps): FastifyPluginAsync {
         const a = actorOf(req);
         const rows = await d.sessions.listLive(a.userId);
         return {
-          sessions: rows.map((s) => ({
-            id: s.id,
-            createdAt: new Date(s.createdAt).toISOString(),
-            lastSeenAt: new Date(s.lastSeenAt).toISOString(),
-            expiresAt: new Date(s.expiresAt).toISOString(),
-            ip: s.ip,
-            userAgent: s.userAgent,
-            current: s.id === a.sessionId,
-          })),
+          sessions: rows.map((s) => sessionView(s, a.sessionId)),
         };
       },
     );
@@ -760,6 +763,53 @@ export function authRoutes(d: AuthRouteDeps): FastifyPluginAsync {
         const id = (req.params as { id: string }).id;
         if (!(await d.users.byId(id))) throw errors.notFound('user');
         return d.accounts.endAccess(id, req.actor!.id, sourceOf(req));
+      },
+    );
+
+    // an admin's user page: the person's live sessions (device, address, last seen); audited like token lists
+    app.get(
+      '/users/:id/sessions',
+      {
+        config: { permission: 'users:manage' },
+        schema: {
+          tags: ['users'],
+          params: IdParams,
+          response: { 200: Type.Object({ sessions: Type.Array(SessionSchema) }) },
+        },
+      },
+      async (req) => {
+        const id = (req.params as { id: string }).id;
+        await d.audit.recordNow({
+          action: 'session.list',
+          actor: req.actor!.id,
+          outcome: 'success',
+          targets: { user: id.slice(0, 128) },
+          source: sourceOf(req),
+        });
+        const rows = await d.sessions.listLive(id);
+        return { sessions: rows.map((s) => sessionView(s, req.actor!.sessionId)) };
+      },
+    );
+
+    // one session of a person, ended by an admin (S4): that cookie gets 401 from now on
+    app.delete(
+      '/users/:id/sessions/:sessionId',
+      {
+        config: { permission: 'users:manage' },
+        schema: {
+          tags: ['users'],
+          params: Type.Object({
+            id: Type.String({ minLength: 1, maxLength: 100 }),
+            sessionId: Type.String({ minLength: 1, maxLength: 100 }),
+          }),
+          response: { 200: Ok },
+        },
+      },
+      async (req) => {
+        const p = req.params as { id: string; sessionId: string };
+        const ok = await d.accounts.endSession(p.id, p.sessionId, req.actor!.id, sourceOf(req), 'ended-by-admin');
+        if (!ok) throw errors.notFound('session');
+        return { status: 'ok' as const };
       },
     );
 

@@ -65,6 +65,10 @@ const EXPECTED: Record<string, Row> = {
   'POST /api/v1/users/:id/sessions/end': { allow: ['admin'] },
   'GET /api/v1/users/:id/tokens': { allow: ['admin', 'auditor'] },
   'DELETE /api/v1/users/:id/tokens/:tokenId': { allow: ['admin'] },
+  // an admin's user page: sessions (device, address) for admins only; memberships as the access review shows them
+  'GET /api/v1/users/:id/sessions': { allow: ['admin'] },
+  'DELETE /api/v1/users/:id/sessions/:sessionId': { allow: ['admin'] },
+  'GET /api/v1/users/:id/workspaces': { allow: ['admin'] },
   // personal data (src/privacy)
   'GET /api/v1/users/me/export': SELF,
   'GET /api/v1/users/:id/export': { allow: ['admin'] },
@@ -330,6 +334,7 @@ const fill = (url: string) =>
     .replace('/users/:id', `/users/${ids.user}`)
     .replace(':userId', ids.member!)
     .replace(':tokenId', '00000000-0000-4000-8000-000000000000')
+    .replace(':sessionId', '00000000-0000-4000-8000-000000000000')
     .replace(':actionId', '00000000-0000-4000-8000-000000000000')
     .replace(':id', '00000000-0000-4000-8000-000000000000')
     .replace(':file', 'nothing.js');

@@ -1,12 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { createRequire } from 'node:module';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { launchChromium, type Watched } from '../support/browser.js';
 import { ROOT } from '../support/cli.js';
 import { startAppliance, type RunningAppliance } from './appliance.js';
 import { enrol, invite, newPage, signIn, type Lang } from './people.js';
+import { PHONE, axe, overflow } from './checks.js';
 
 /**
  * Accessibility and small screens, in Debian's Chromium against `coffre serve`: axe-core (the
@@ -18,36 +18,13 @@ import { enrol, invite, newPage, signIn, type Lang } from './people.js';
  * brought into view and opened. Screenshots of the phone views go to test-results/console-a11y/.
  */
 const SHOTS = path.join(ROOT, 'test-results', 'console-a11y');
-const AXE = fs.readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const ROLES = ['admin', 'member', 'backup-operator', 'auditor', 'records-manager'] as const;
 const LANGS: Lang[] = ['en', 'fr'];
-const PHONE = { width: 390, height: 844 };
 
 let app: RunningAppliance;
 let chrome: Watched;
 const people = new Map<string, { username: string; password: string }>();
 let current: Page | undefined;
-
-interface Violation {
-  id: string;
-  impact: string | null;
-  help: string;
-  nodes: { target: string[] }[];
-}
-
-/** axe-core on the page as it is now; the serious and critical violations, one line each */
-async function axe(page: Page, where: string): Promise<string[]> {
-  if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(AXE);
-  const violations = await page.evaluate(async () => {
-    const w = window as unknown as {
-      axe: { run(ctx: Document, o: object): Promise<{ violations: Violation[] }> };
-    };
-    return (await w.axe.run(document, { resultTypes: ['violations'] })).violations;
-  });
-  return violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${where}: ${v.id} (${v.impact}) ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-}
 
 /** waits until the screen has its title and nothing is loading any more */
 async function settle(page: Page): Promise<void> {
@@ -157,25 +134,7 @@ describe('accessibility (axe-core) and phone-sized screens', { timeout: 900_000 
           problems.push(`${role} ${href}: navigation link not reachable`);
         await link.click();
         await settle(page);
-        const overflow = await page.evaluate(() => ({
-          doc: document.documentElement.scrollWidth,
-          body: document.body.scrollWidth,
-          inner: window.innerWidth,
-          // the outermost elements that stick out, outside any frame that scrolls by itself
-          wide: [...document.querySelectorAll('body *')]
-            .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1)
-            .filter((e) => {
-              for (let p = e.parentElement; p; p = p.parentElement)
-                if (['auto', 'scroll', 'hidden'].includes(getComputedStyle(p).overflowX)) return false;
-              return true;
-            })
-            .slice(0, 4)
-            .map((e) => `${e.tagName.toLowerCase()}.${[...e.classList].join('.')}`),
-        }));
-        if (overflow.doc > overflow.inner || overflow.body > overflow.inner)
-          problems.push(
-            `${role} ${href}: page ${overflow.doc}px wide in ${overflow.inner}px (${overflow.wide.join(', ')})`,
-          );
+        problems.push(...(await overflow(page, `${role} ${href}`)));
         await page.screenshot({
           path: path.join(SHOTS, `phone-${role}-${lang}-${href.replace(/\W+/g, '-').replace(/^-|-$/g, '')}.png`),
           fullPage: true,

@@ -8,6 +8,7 @@ import { launchChromium, type Watched } from '../support/browser.js';
 import { ROOT } from '../support/cli.js';
 import { tempDir } from '../support/tmp.js';
 import { startAppliance, type RunningAppliance } from './appliance.js';
+import { catalogue, type Lang } from './checks.js';
 
 /**
  * The documents screens in Debian's Chromium against a real appliance (`coffre init`, `coffre
@@ -20,28 +21,6 @@ import { startAppliance, type RunningAppliance } from './appliance.js';
  * test-results/console-documents/ (not committed).
  */
 const SHOTS = path.join(ROOT, 'test-results', 'console-documents');
-const LOCALES = path.join(ROOT, 'src', 'console', 'app', 'i18n', 'locales');
-type Lang = 'en' | 'fr';
-
-/** a catalogue message with its {{variables}} filled, and `count` choosing the plural form */
-function catalogue(lang: Lang) {
-  const cache = new Map<string, Record<string, unknown>>();
-  return (key: string, vars: Record<string, string | number> = {}): string => {
-    const [ns, ...rest] = key.split('.');
-    if (!cache.has(ns!))
-      cache.set(ns!, JSON.parse(fs.readFileSync(path.join(LOCALES, lang, `${ns}.json`), 'utf8')) as never);
-    let node: unknown = cache.get(ns!);
-    for (const [i, k] of rest.entries()) {
-      const o = node as Record<string, unknown>;
-      const plural = i === rest.length - 1 && typeof vars.count === 'number';
-      const form = plural ? new Intl.PluralRules(lang).select(vars.count as number) : '';
-      node = plural && `${k}_${form}` in o ? o[`${k}_${form}`] : o[k];
-    }
-    if (typeof node !== 'string') throw new Error(`no message ${key} in ${lang}`);
-    return node.replace(/\{\{(\w+)\}\}/g, (_m, v: string) => String(vars[v]));
-  };
-}
-
 let app: RunningAppliance;
 let chrome: Watched;
 

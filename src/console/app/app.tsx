@@ -10,6 +10,7 @@ import { AccountPage } from './screens/account.js';
 import { WorkspacesPage, WorkspacePage, DocumentPage, MembersPage } from './screens/documents.js';
 import { UsersPage, ReviewsPage, ReviewPage, KeysPage, SettingsPage } from './screens/admin.js';
 import { BackupPage } from './screens/backup.js';
+import { UserPage } from './screens/user.js';
 import { AuditPage } from './screens/audit.js';
 import { RecordsPage } from './screens/records.js';
 import { AlertsPage, JobsPage, OperationsPage } from './screens/operations.js';
@@ -176,6 +177,7 @@ function Screen({ me, route }: { me: Me; route: Route }) {
   if ((m = match('/workspaces/:ws/members', route))) return <MembersPage me={me} ws={m.ws!} />;
   if ((m = match('/workspaces/:ws/documents/:doc', route))) return <DocumentPage me={me} ws={m.ws!} doc={m.doc!} />;
   if (match('/users', route)) return <UsersPage me={me} />;
+  if ((m = match('/users/:id', route))) return <UserPage me={me} id={m.id!} />;
   if (match('/reviews', route)) return <ReviewsPage me={me} />;
   if ((m = match('/reviews/:id', route))) return <ReviewPage me={me} id={m.id!} />;
   if (match('/keys', route)) return <KeysPage me={me} />;

@@ -39,6 +39,8 @@ import enIntegrity from './locales/en/integrity.json' with { type: 'json' };
 import frIntegrity from './locales/fr/integrity.json' with { type: 'json' };
 import enIncidents from './locales/en/incidents.json' with { type: 'json' };
 import frIncidents from './locales/fr/incidents.json' with { type: 'json' };
+import enUser from './locales/en/user.json' with { type: 'json' };
+import frUser from './locales/fr/user.json' with { type: 'json' };
 
 const en = {
   common: enCommon,
@@ -58,6 +60,7 @@ const en = {
   operations: enOperations,
   integrity: enIntegrity,
   incidents: enIncidents,
+  user: enUser,
 };
 
 export type Catalogue = typeof en;
@@ -80,6 +83,7 @@ const fr: Catalogue = {
   operations: frOperations,
   integrity: frIntegrity,
   incidents: frIncidents,
+  user: frUser,
 };
 
 export const RESOURCES = { en: { translation: en }, fr: { translation: fr } };

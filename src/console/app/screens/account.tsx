@@ -1,3 +1,4 @@
+import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
 import { del, get, post, put, url } from '../api.js';
 import { auth, type TotpProvisioning } from '../endpoints.js';
@@ -24,7 +25,7 @@ import { LANGUAGES, browserLanguage, setLanguage, t, type Language } from '../i1
 import { roleLabel } from '../labels.js';
 import { PasswordChooser, RecoveryCodes, TotpSetup, passwordReady } from './signin.js';
 
-interface SessionRow {
+export interface SessionRow {
   id: string;
   createdAt: string;
   lastSeenAt: string;
@@ -287,51 +288,67 @@ function SessionsCard() {
       <ErrorAlert error={list.error ?? endOthers.error ?? end.error} />
       {list.loading && !list.data ? <Loading /> : null}
       {list.data ? (
-        <div class="table-wrap">
-          <table class="table">
-            <thead>
-              <tr>
-                <th>{t('account.sessions.browser')}</th>
-                <th>{t('account.sessions.address')}</th>
-                <th>{t('account.sessions.signedIn')}</th>
-                <th>{t('account.sessions.lastActive')}</th>
-                <th>{t('account.sessions.expires')}</th>
-                <th class="actions">
-                  <span class="sr-only">{t('common.actions')}</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.data.sessions.map((s) => (
-                <tr>
-                  <td>
-                    {browserOf(s.userAgent)}{' '}
-                    {s.current ? <Badge kind="accent">{t('account.sessions.current')}</Badge> : null}
-                  </td>
-                  <td class="mono">{s.ip ?? '—'}</td>
-                  <td>
-                    <Time t={s.createdAt} />
-                  </td>
-                  <td>
-                    <Time t={s.lastSeenAt} />
-                  </td>
-                  <td>
-                    <Time t={s.expiresAt} />
-                  </td>
-                  <td class="actions">
-                    {s.current ? null : (
-                      <Button small variant="ghost" onClick={() => void end.run(s.id)}>
-                        {t('account.sessions.signOut')}
-                      </Button>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <SessionsTable
+          sessions={list.data.sessions}
+          action={(s) => (
+            <Button small variant="ghost" onClick={() => void end.run(s.id)}>
+              {t('account.sessions.signOut')}
+            </Button>
+          )}
+        />
       ) : null}
     </Card>
+  );
+}
+
+/** live sessions by device and address; `action`: a button for each session but the caller's own */
+export function SessionsTable({
+  sessions,
+  action,
+  label,
+}: {
+  sessions: SessionRow[];
+  action: (s: SessionRow) => ComponentChildren;
+  label?: string;
+}) {
+  return (
+    <div class="table-wrap">
+      <table class="table" aria-label={label}>
+        <thead>
+          <tr>
+            <th>{t('account.sessions.browser')}</th>
+            <th>{t('account.sessions.address')}</th>
+            <th>{t('account.sessions.signedIn')}</th>
+            <th>{t('account.sessions.lastActive')}</th>
+            <th>{t('account.sessions.expires')}</th>
+            <th class="actions">
+              <span class="sr-only">{t('common.actions')}</span>
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {sessions.map((s) => (
+            <tr data-session={s.id}>
+              <td title={s.userAgent ?? undefined}>
+                {browserOf(s.userAgent)}{' '}
+                {s.current ? <Badge kind="accent">{t('account.sessions.current')}</Badge> : null}
+              </td>
+              <td class="mono">{s.ip ?? '—'}</td>
+              <td>
+                <Time t={s.createdAt} />
+              </td>
+              <td>
+                <Time t={s.lastSeenAt} />
+              </td>
+              <td>
+                <Time t={s.expiresAt} />
+              </td>
+              <td class="actions">{s.current ? null : action(s)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
   );
 }
 
