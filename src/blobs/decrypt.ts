@@ -46,7 +46,7 @@ export interface DecryptOptions {
 }
 
 const TAIL = 2 * TAG_BYTES;
-/** chunks handed to the worker at once (per stream) */
+/** chunks handed to the worker at once by a stream alone on its worker (fewer when it shares it: SealSession.depth) */
 const IN_FLIGHT = 3;
 const endError = (i: number) =>
   blobErrors.integrity(`encrypted blob does not end after chunk ${i}: truncated, extended or reordered`);
@@ -62,7 +62,7 @@ interface Opening {
  * Encrypted blob in, plaintext out. A chunk's plaintext is released only after its tag verified:
  * its ciphertext is held (references, at most one chunk) until the tag arrives, then decrypted and
  * its plaintext pushed only once the tag verified: on the calling thread, or with a `sealer` in
- * its worker threads (ciphertext ‖ tag transferred there, up to IN_FLIGHT chunks per stream, the
+ * its worker threads (ciphertext ‖ tag transferred there, up to IN_FLIGHT chunks per stream and fewer when streams share a worker, the
  * plaintext transferred back, in order), so that concurrent downloads spread their cipher and
  * hash over the cores instead of sharing the event loop's. Input pieces that are whole chunks (ciphertext ‖ tag, as FsBlobStore reads them when told
  * the frame size) are opened without a copy; the last 32 bytes of input are held back, since at the end of the input they are the last
@@ -115,7 +115,7 @@ export class DecryptStream extends Transform {
             cb(e as Error);
             return;
           }
-          this.pump(IN_FLIGHT, cb);
+          this.pump(this.depth(), cb);
         },
         (e: unknown) => cb(e as Error),
       );
@@ -127,7 +127,7 @@ export class DecryptStream extends Transform {
       cb(e as Error);
       return;
     }
-    this.pump(IN_FLIGHT, cb);
+    this.pump(this.depth(), cb);
   }
 
   override _flush(cb: TransformCallback): void {
@@ -157,6 +157,11 @@ export class DecryptStream extends Transform {
         cb();
       }, cb);
     });
+  }
+
+  /** chunks this stream keeps in flight in the worker */
+  private depth(): number {
+    return this.session ? this.session.depth(IN_FLIGHT) : IN_FLIGHT;
   }
 
   private get ready(): boolean {

@@ -17,6 +17,14 @@ interface Waiting {
   reject(e: Error): void;
 }
 
+/**
+ * Chunks one worker thread is given at once, summed over the streams on its lane: a stream alone
+ * keeps up to its own pipeline depth in flight, streams sharing a lane split this (at least one
+ * each). The worker opens one chunk at a time, so more queued there only holds memory (a
+ * ciphertext and a plaintext chunk each).
+ */
+const LANE_CHUNKS = 4;
+
 /** One worker thread and what it owes: a stream stays on the lane it started on. */
 interface Lane {
   worker: Worker | undefined;
@@ -136,6 +144,7 @@ export class Sealer {
           done();
         }
       },
+      depth: (max) => Math.max(1, Math.min(max, Math.floor(LANE_CHUNKS / Math.max(1, lane.open)))),
       drop: () => {
         if (closed) return;
         if (lane.worker === w) w.postMessage({ op: 'drop', sid } satisfies SealRequest);
@@ -168,6 +177,11 @@ export interface SealSession {
   unseal(input: ArrayBuffer, length: number, nonce: Buffer): Promise<Buffer>;
   /** Ends the stream: the SHA-256 (hex) of its plaintext (sealed or opened) when asked for. */
   end(): Promise<{ sha256: string | undefined }>;
+  /**
+   * How many chunks this stream may keep in flight now, at most `max`: its share of the lane's
+   * LANE_CHUNKS while other streams run on the same worker, and at least one.
+   */
+  depth(max: number): number;
   /** Forgets the stream (an error or a destroy): its key is dropped in the worker. */
   drop(): void;
 }

@@ -126,6 +126,25 @@ describe('streaming blob format, in memory', () => {
     await three.close();
   });
 
+  it('streams sharing a sealing worker split its chunks in flight, and each still opens its own blob', async () => {
+    const one = new Sealer(1);
+    const aad = Buffer.from('aad');
+    const alone = one.begin(key, aad, false);
+    expect(alone.depth(3)).toBe(3);
+    const others = Array.from({ length: 7 }, () => one.begin(key, aad, false));
+    expect(alone.depth(3)).toBe(1);
+    for (const s of others.slice(1)) s.drop();
+    expect(alone.depth(3)).toBe(2);
+    others[0]!.drop();
+    expect(alone.depth(3)).toBe(3);
+    alone.drop();
+    const bodies = Array.from({ length: 8 }, (_, i) => crypto.randomBytes(6 * C + i * 101));
+    const cts = await Promise.all(bodies.map((b) => encrypt(b, whole)));
+    const got = await Promise.all(cts.map((ct) => decrypt(ct, frames, { sealer: one, consumeInput: true })));
+    for (const [i, g] of got.entries()) expect(g.equals(bodies[i]!)).toBe(true);
+    await one.close();
+  });
+
   it('a sealing worker that dies fails the stream it was sealing, and the next stream gets a new worker', async () => {
     const own = new Sealer(1);
     const h = makeHeader({ ...ref, keyId: 'dk_unitunitunitunitunitu', chunkSize: C });
