@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { freePort } from './_peers-servers.js';
+import { endsWithBench, freePort } from './_peers-servers.js';
 import { cli, request, serve, type Env } from './_vault-lib.js';
 
 /**
@@ -37,6 +37,7 @@ export async function startBenchAppliance(root: string, serveEnv: Env = {}): Pro
   ) as { caFile: string };
   const ca = fs.readFileSync(init.caFile, 'utf8');
   const server = await serve(dataDir, port, { ...NO_SECOND_FACTOR, ...serveEnv });
+  endsWithBench(server.child);
   const username = 'bench';
   const link = (
     JSON.parse(

@@ -117,19 +117,33 @@ export class Client {
   }
 }
 
-/** What `many` measured: documents per second over the whole batch, and per-request latencies. */
+/**
+ * What a batch measured: documents per second over the whole batch (those that succeeded), each
+ * request's latency, and the requests that failed (counted, the first error kept: a server that
+ * refuses some requests under load is reported as such, and the batch goes on).
+ */
 export interface Batch {
   seconds: number;
   docsPerS: number;
   p50Ms: number;
   p99Ms: number;
   cipher: string;
+  errors: number;
+  firstError?: string;
 }
 
-function batch(latencies: number[], seconds: number, cipher: string): Batch {
+function batch(latencies: number[], seconds: number, cipher: string, errors: string[]): Batch {
   const s = [...latencies].sort((a, b) => a - b);
   const at = (q: number) => Math.round(s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]! * 10) / 10;
-  return { seconds, docsPerS: Math.round(s.length / seconds), p50Ms: at(0.5), p99Ms: at(0.99), cipher };
+  return {
+    seconds,
+    docsPerS: Math.round(s.length / seconds),
+    p50Ms: at(0.5),
+    p99Ms: at(0.99),
+    cipher,
+    errors: errors.length,
+    ...(errors.length ? { firstError: errors[0]!.slice(0, 300) } : {}),
+  };
 }
 
 /** `jobs` run by `clients` concurrent clients (each takes the next job when its last one is done) */
@@ -141,6 +155,7 @@ async function concurrently(
 ): Promise<Batch> {
   const cs = Array.from({ length: clients }, (_, n) => new Client(server, n));
   const latencies: number[] = [];
+  const errors: string[] = [];
   let next = 0;
   let cipher = '';
   const t = performance.now();
@@ -148,22 +163,26 @@ async function concurrently(
     await Promise.all(
       cs.map(async (c) => {
         for (let i = next++; i < jobs; i = next++) {
-          const r = await job(c, i);
-          latencies.push(r.ms);
-          cipher = r.cipher;
+          try {
+            const r = await job(c, i);
+            latencies.push(r.ms);
+            cipher = r.cipher;
+          } catch (e) {
+            errors.push((e as Error).message);
+          }
         }
       }),
     );
   } finally {
     for (const c of cs) c.close();
   }
-  return batch(latencies, (performance.now() - t) / 1000, cipher);
+  return batch(latencies, (performance.now() - t) / 1000, cipher, errors);
 }
 
 /**
  * Uploads `count` documents of `size` bytes, document i being bytes [i·size, (i+1)·size) of
  * `source` (a file of random bytes, in the page cache), named `${prefix}${i}.bin`; returns the
- * batch's figures and the paths that read each back.
+ * batch's figures and the paths that read back each document stored.
  */
 export async function uploadMany(
   server: Server,
@@ -179,7 +198,7 @@ export async function uploadMany(
       paths[i] = r.readPath;
       return r;
     });
-    return { batch: b, paths };
+    return { batch: b, paths: paths.filter(Boolean) };
   } finally {
     await fd.close();
   }

@@ -50,8 +50,14 @@ async function listening(child: ChildProcess, port: number, what: string, log: (
   throw new Error(`${what} did not listen on ${port}: ${log().slice(-2000)}`);
 }
 
+/** a server the bench started ends with the bench, even when an uncaught error ends it */
+export function endsWithBench(child: ChildProcess): ChildProcess {
+  process.once('exit', () => child.exitCode === null && child.kill('SIGTERM'));
+  return child;
+}
+
 function start(bin: string, args: string[]): { child: ChildProcess; log: () => string } {
-  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = endsWithBench(spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
   let out = '';
   const keep = (d: Buffer) => (out = (out + d.toString()).slice(-8000));
   child.stdout!.on('data', keep);

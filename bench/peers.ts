@@ -203,7 +203,11 @@ export default async function bench(): Promise<Record<string, unknown>> {
           }
           const seconds = (performance.now() - t) / 1000;
           record(c.name, kind, { ...run, seconds, cores: round2((treeCpu(c.child.pid!) - c0) / seconds) });
-          process.stderr.write(`peers: round ${r} ${c.name} ${kind} ${seconds.toFixed(1)} s\n`);
+          const b = run.batch;
+          const detail = b ? `, ${b.docsPerS} docs/s, p99 ${b.p99Ms} ms, ${b.errors} errors` : '';
+          process.stderr.write(
+            `peers: round ${r} ${c.name} ${kind} ${seconds.toFixed(1)} s${detail}, load ${load()}\n`,
+          );
         }
       }
       for (const c of order) await c.endRound(r);
@@ -219,27 +223,31 @@ export default async function bench(): Promise<Record<string, unknown>> {
 
 function report(runs: Map<string, Run[]>, loads: number[]): Record<string, unknown> {
   const of = (name: string, kind: Kind) => runs.get(`${name}.${kind}`)!;
-  const best = (name: string, kind: Kind) => Math.min(...of(name, kind).map((x) => x.seconds));
+  /** a run's throughput: bytes per second for the file, documents stored or read per second for the batches */
+  const speed = (x: Run) => (x.batch ? x.batch.docsPerS : SIZE / x.seconds);
+  const best = (name: string, kind: Kind) => Math.max(...of(name, kind).map(speed));
   const names = ['coffre', 'nginx', 'rclone'];
   const perServer = (name: string) => {
     const f = (k: Kind) => of(name, k);
     const docs = (k: Kind) => ({
-      bestDocsPerS: Math.round(DOCS / best(name, k)),
+      bestDocsPerS: best(name, k),
       runsDocsPerS: f(k).map((x) => x.batch!.docsPerS),
       runsP50Ms: f(k).map((x) => x.batch!.p50Ms),
       runsP99Ms: f(k).map((x) => x.batch!.p99Ms),
+      runsErrors: f(k).map((x) => x.batch!.errors),
+      firstError: f(k).find((x) => x.batch!.firstError)?.batch!.firstError,
       bestP99Ms: Math.min(...f(k).map((x) => x.batch!.p99Ms)),
       serverCoresBusy: f(k).map((x) => x.cores),
     });
     return {
       cipher: [...new Set(KINDS.flatMap((k) => f(k).map((x) => x.cipher)))].join(','),
       fileUpload: {
-        bestMiBs: rate(SIZE, best(name, 'fileUpload')),
+        bestMiBs: rate(best(name, 'fileUpload'), 1),
         runsMiBs: f('fileUpload').map((x) => rate(SIZE, x.seconds)),
         serverCoresBusy: f('fileUpload').map((x) => x.cores),
       },
       fileDownload: {
-        bestMiBs: rate(SIZE, best(name, 'fileDownload')),
+        bestMiBs: rate(best(name, 'fileDownload'), 1),
         runsMiBs: f('fileDownload').map((x) => rate(SIZE, x.seconds)),
         serverCoresBusy: f('fileDownload').map((x) => x.cores),
       },
@@ -249,8 +257,8 @@ function report(runs: Map<string, Run[]>, loads: number[]): Record<string, unkno
   };
   /** throughput of Coffre over the peer's, best against best and the median of the rounds */
   const vs = (peer: string, kind: Kind, min: number) => ({
-    ...ratio(best(peer, kind) / best('coffre', kind), min),
-    medianOfRounds: round2(median(of('coffre', kind).map((x, i) => of(peer, kind)[i]!.seconds / x.seconds))),
+    ...ratio(best('coffre', kind) / best(peer, kind), min),
+    medianOfRounds: round2(median(of('coffre', kind).map((x, i) => speed(x) / speed(of(peer, kind)[i]!)))),
   });
   /** p99 latency of the peer over Coffre's (higher is better for Coffre), best against best */
   const p99 = (peer: string, kind: Kind, min: number) => {
