@@ -48,7 +48,9 @@ describe('S3BlobStore beyond the contract', () => {
   beforeAll(async () => {
     t = await freshStore();
     // eslint-disable-next-line no-console
-    console.log(`Ceph RGW test cluster: up in ${t.srv.startMs} ms; RSS KiB ${JSON.stringify(t.srv.rssKiB)}`);
+    console.log(
+      `Ceph RGW test cluster: up in ${t.srv.startMs} ms (attempt ${t.srv.attempts}; steps ${JSON.stringify(t.srv.stepsMs)}); RSS KiB ${JSON.stringify(t.srv.rssKiB)}`,
+    );
   });
   afterAll(() => t?.client.destroy());
 
