@@ -82,8 +82,25 @@ function* wallTimes(expr: string, from: number, back: boolean): Generator<number
   }
 }
 
+/**
+ * The UTC offset of `tz` at `at` when it is the same 36 hours either side (no change of offset
+ * near `at`): fire times in that span map to instants by that one offset. Null near a change.
+ */
+function steadyOffset(at: number, tz: string): number | null {
+  const o = wall(at, tz) - at;
+  const same = (t: number) => wall(t, tz) - t === o;
+  return same(at - 36 * HOUR) && same(at + 36 * HOUR) ? o : null;
+}
+
 /** The last fire time at or before `at` (ms epoch), or null. */
 export function previousFire(expr: string, tz: string, at: number): number | null {
+  const o = steadyOffset(at, tz);
+  if (o !== null) {
+    const w = wallTimes(expr, wall(at, tz) + 1, true).next();
+    if (w.done) return null;
+    if (w.value - o >= at - 36 * HOUR) return w.value - o;
+  }
+  // near a change of offset (or further back than the steady span): every wall time, from 3 hours on
   for (const w of wallTimes(expr, wall(at, tz) + 3 * HOUR + 1, true)) {
     const i = instantOf(w, tz);
     if (i <= at) return i;
@@ -93,6 +110,11 @@ export function previousFire(expr: string, tz: string, at: number): number | nul
 
 /** The next fire time strictly after `at` (ms epoch). */
 export function nextFire(expr: string, tz: string, at: number): number {
+  const o = steadyOffset(at, tz);
+  if (o !== null) {
+    const w = wallTimes(expr, wall(at, tz), false).next();
+    if (!w.done && w.value - o <= at + 36 * HOUR) return w.value - o;
+  }
   for (const w of wallTimes(expr, wall(at, tz) - 3 * HOUR, false)) {
     const i = instantOf(w, tz);
     if (i > at) return i;

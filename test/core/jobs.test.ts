@@ -176,6 +176,18 @@ describe('jobs', () => {
     expect(previousFire('30 3 * * *', 'Europe/Paris', Date.UTC(2026, 6, 1, 12))).toBe(Date.UTC(2026, 6, 1, 1, 30));
   });
 
+  it('a six-field expression counts seconds (the two-node test fires a slot every 2 seconds)', () => {
+    const at = Date.UTC(2026, 6, 1, 12, 0, 3, 500);
+    expect(nextFire('*/2 * * * * *', 'Europe/Paris', at)).toBe(Date.UTC(2026, 6, 1, 12, 0, 4));
+    expect(previousFire('*/2 * * * * *', 'Europe/Paris', at)).toBe(Date.UTC(2026, 6, 1, 12, 0, 2));
+    expect(nextFire('*/2 * * * * *', 'Europe/Paris', Date.UTC(2026, 6, 1, 12, 0, 4))).toBe(
+      Date.UTC(2026, 6, 1, 12, 0, 6),
+    );
+    expect(previousFire('*/2 * * * * *', 'Europe/Paris', Date.UTC(2026, 6, 1, 12, 0, 4))).toBe(
+      Date.UTC(2026, 6, 1, 12, 0, 4),
+    );
+  });
+
   it('one run at a time inside one process too: a second run of the same scheduler gets 409 JOB_BUSY naming the running run', async () => {
     const { h } = await db();
     const s = new Scheduler({
