@@ -26,6 +26,8 @@ const cliEnv = {
   COFFRE_CFG_backup__retryBaseMs: '20',
   COFFRE_CFG_backup__bandwidthLimitKiBps: '384',
 };
+/** the runs that nobody interrupts go at full speed */
+const fullSpeed = { ...cliEnv, COFFRE_CFG_backup__bandwidthLimitKiBps: '0' };
 
 beforeAll(async () => {
   e = await openBackupEnv(NO_MFA);
@@ -40,7 +42,7 @@ afterAll(async () => {
 });
 
 const db = () => e.env.t.appliance.db.db;
-const coffre = (args: string[]) => runCli([...args, '--data-dir', e.env.t.dataDir], { env: cliEnv });
+const coffre = (args: string[]) => runCli([...args, '--data-dir', e.env.t.dataDir], { env: fullSpeed });
 const scratchCopies = () => (fs.existsSync(scratch) ? fs.readdirSync(scratch) : []);
 
 /** starts a CLI verb; resolves its exit code, signal and stderr when it ends */
