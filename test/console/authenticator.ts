@@ -10,12 +10,15 @@ export class Authenticator {
   ) {
     this.lastStep = after?.lastStep ?? -1;
   }
+  /**
+   * The code of the current time step, or once that step is used, of the next one: the server
+   * accepts one step of drift either way (as from a phone whose clock runs a little fast), so two
+   * sign-ins in a row need not wait for the next 30 seconds. Only a third waits.
+   */
   async code(): Promise<string> {
-    let step = Math.floor(Date.now() / 30_000);
-    if (step <= this.lastStep) {
-      await new Promise((r) => setTimeout(r, (this.lastStep + 1) * 30_000 - Date.now() + 200));
-      step = Math.floor(Date.now() / 30_000);
-    }
+    const current = () => Math.floor(Date.now() / 30_000);
+    const step = Math.max(current(), this.lastStep + 1);
+    if (step > current() + 1) await new Promise((r) => setTimeout(r, (step - 1) * 30_000 - Date.now() + 200));
     this.lastStep = step;
     return new OTPAuth.TOTP({
       secret: OTPAuth.Secret.fromBase32(this.secret),
