@@ -5,6 +5,7 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { launchChromium, type Watched } from '../support/browser.js';
 import { ROOT } from '../support/cli.js';
 import { startAppliance, type RunningAppliance } from './appliance.js';
+import { enrolAndSignIn as enrolAndSignInAs, invite as inviteWith } from './people.js';
 
 /**
  * Incidents and erasure in Debian's Chromium against `coffre serve`: the admin opens an incident in
@@ -23,24 +24,9 @@ const pages: Page[] = [];
 const shot = (page: Page, name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
 
 async function enrolAndSignIn(link: string, username: string): Promise<{ page: Page; ctx: BrowserContext }> {
-  const ctx = await chrome.newContext();
-  const page = await ctx.newPage();
+  const page = await enrolAndSignInAs(chrome, link, username, `Quiet-Harbour-${pages.length + 1}-74-beacons`);
   pages.push(page);
-  const password = `Quiet-Harbour-${pages.length}-74-beacons`;
-  await page.goto(link);
-  await page.getByRole('heading', { name: 'Welcome to Coffre' }).waitFor();
-  await page.getByLabel('None for now').check();
-  await page.getByLabel('New password', { exact: true }).fill(password);
-  await page.getByLabel('Repeat the new password').fill(password);
-  await page.getByRole('button', { name: 'Activate my account' }).click();
-  await page.getByRole('heading', { name: 'You are enrolled' }).waitFor();
-  await page.getByRole('button', { name: 'Continue to sign-in' }).click();
-  await page.getByRole('heading', { name: 'Sign in' }).waitFor();
-  await page.getByLabel('User name').fill(username);
-  await page.getByLabel('Password', { exact: true }).fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByTestId('whoami').filter({ hasText: username }).waitFor();
-  return { page, ctx };
+  return { page, ctx: page.context() };
 }
 
 /** the same session in a French browser (the user's language follows the browser) */
@@ -52,20 +38,7 @@ async function inFrench(ctx: BrowserContext): Promise<Page> {
   return page;
 }
 
-async function invite(username: string, role: string): Promise<string> {
-  const r = await app.cli([
-    'user',
-    'invite',
-    username,
-    '--email',
-    `${username}@example.test`,
-    '--role',
-    role,
-    '--json',
-  ]);
-  expect(r.code, r.stderr).toBe(0);
-  return (JSON.parse(r.stdout) as { enrolUrl: string }).enrolUrl;
-}
+const invite = (username: string, role: string) => inviteWith(app, username, role);
 
 const settle = (page: Page) =>
   page

@@ -86,3 +86,11 @@ export async function signIn(page: Page, username: string, password: string, lan
   await page.getByRole('button', { name: w.signIn }).click();
   await page.getByTestId('whoami').filter({ hasText: username }).waitFor();
 }
+
+/** a new English browser context: enrols from `link` without a second factor, signs in; the signed-in page */
+export async function enrolAndSignIn(chrome: Watched, link: string, username: string, password: string): Promise<Page> {
+  const page = await newPage(chrome, 'en');
+  await enrol(page, link, password);
+  await signIn(page, username, password);
+  return page;
+}

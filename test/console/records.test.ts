@@ -6,6 +6,7 @@ import type { Page } from 'playwright-core';
 import { launchChromium, type Watched } from '../support/browser.js';
 import { ROOT } from '../support/cli.js';
 import { startAppliance, type RunningAppliance } from './appliance.js';
+import { enrolAndSignIn as enrolAndSignInAs, invite as inviteWith } from './people.js';
 
 /**
  * The records manager's page in Chromium against `coffre serve`: a retention change asked by one
@@ -20,40 +21,9 @@ let app: RunningAppliance;
 let chrome: Watched;
 let n = 0;
 
-async function invite(username: string, role: string): Promise<string> {
-  const r = await app.cli([
-    'user',
-    'invite',
-    username,
-    '--email',
-    `${username}@example.test`,
-    '--role',
-    role,
-    '--json',
-  ]);
-  expect(r.code, r.stderr).toBe(0);
-  return (JSON.parse(r.stdout) as { enrolUrl: string }).enrolUrl;
-}
-
-/** enrols from a link without a second factor and signs in; returns the signed-in page */
-async function enrolAndSignIn(link: string, username: string): Promise<Page> {
-  const page = await (await chrome.newContext()).newPage();
-  const password = `Amber-Meadow-${++n}-58-compass`;
-  await page.goto(link);
-  await page.getByRole('heading', { name: 'Welcome to Coffre' }).waitFor();
-  await page.getByLabel('None for now').check();
-  await page.getByLabel('New password', { exact: true }).fill(password);
-  await page.getByLabel('Repeat the new password').fill(password);
-  await page.getByRole('button', { name: 'Activate my account' }).click();
-  await page.getByRole('heading', { name: 'You are enrolled' }).waitFor();
-  await page.getByRole('button', { name: 'Continue to sign-in' }).click();
-  await page.getByRole('heading', { name: 'Sign in' }).waitFor();
-  await page.getByLabel('User name').fill(username);
-  await page.getByLabel('Password', { exact: true }).fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByTestId('whoami').filter({ hasText: username }).waitFor();
-  return page;
-}
+const invite = (username: string, role: string) => inviteWith(app, username, role);
+const enrolAndSignIn = (link: string, username: string) =>
+  enrolAndSignInAs(chrome, link, username, `Amber-Meadow-${++n}-58-compass`);
 
 /** an API call from the signed-in page, with its session cookie and CSRF token */
 async function call(page: Page, method: string, p: string, body?: unknown): Promise<{ status: number; json: any }> {
