@@ -743,6 +743,8 @@ export class AccountService {
       if (r.ok) await r.release();
       return;
     }
+    // the signed-in caller counts as a known client: its failure counts for the account and the address now
+    if (r.ok) await r.failed();
     await this.d.audit.recordNow({
       action,
       actor: `user:${user.id}`,

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { FastifyRequest } from 'fastify';
 import type { Actor, Authenticator } from '../http/index.js';
 import type { Auditor } from '../audit/types.js';
@@ -79,7 +80,11 @@ export class SessionAuthenticator implements Authenticator {
     const credential = bearer ?? secret;
     if (credential !== undefined) {
       const wait = this.o.limiter.check(prefix, credential, ua);
-      if (wait) throw authErrors.rateLimited(wait);
+      if (wait) {
+        // held before the answer: a flooder that waits for it sends a few a second, not thousands
+        await delay(this.o.limiter.refusalDelayMs);
+        throw authErrors.rateLimited(wait);
+      }
     }
     const failed = () => {
       this.o.limiter.failed(prefix, ua);

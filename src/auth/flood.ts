@@ -9,6 +9,8 @@ export interface FloodConfig {
   badCredentialsPerMinute: number;
   /** failed authentications from all addresses in one minute that raise `auth.flood` */
   floodAlertPerMinute: number;
+  /** how long a refused request is held before its 429 (the client waits; no work is done) */
+  refusalDelayMs: number;
 }
 
 interface Bucket {
@@ -62,6 +64,11 @@ export class FailedAuthLimiter {
       this.buckets.set(key, b);
     }
     return { key, b };
+  }
+
+  /** how long a refused request is held before its answer (`check` said to wait) */
+  get refusalDelayMs(): number {
+    return this.o.cfg.refusalDelayMs;
   }
 
   /**

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { AuthDeps, Source } from './deps.js';
 import type { UserDirectory, UserRow } from './users.js';
 import type { PasswordHasher } from './passwords/hasher.js';
@@ -142,6 +143,8 @@ export class LoginService {
     // a guesser who sends again without solving the last demand: answered from memory (docs/brute-force.md)
     const again = o.device || o.proof ? undefined : this.p.throttle.recentDemand(accountKey, prefix);
     if (again) {
+      // held before the answer: a guesser who waits for it sends a few a second, not hundreds
+      await delay(this.d.config.throttle.refusalDelayMs);
       const challenge = await this.p.proofs.issue(accountKey, prefix, again.bits);
       this.p.refusals.refused(prefix, again.bits, again.userId, source);
       throw authErrors.proofRequired(challenge);
@@ -190,6 +193,10 @@ export class LoginService {
     else good = await this.p.hasher.verify(user.password_hash, o.password, known !== null);
     if (!good || !user) {
       c.seen.wrong = true;
+      // a known client's attempt counts for the account and the address only now
+      const after = await r.failed();
+      if (after)
+        await this.alertOnCounts(after, prefix, user ? { user: user.id } : { account: accountKey.slice(0, 48) });
       const reason = !user
         ? 'UNKNOWN_USER'
         : user.state !== 'active'
@@ -233,12 +240,12 @@ export class LoginService {
       throw authErrors.mfaLocked(locked);
     }
     if (method === 'email' && !this.p.mail && !user.mfa_method)
-      return this.enrolStep(user, o.purpose, o.token, JSON.stringify({ accountKey, prefix }), source);
+      return this.enrolStep(user, o.purpose, o.token, JSON.stringify({ accountKey, prefix, light: r.light }), source);
     if (method === 'sms' && (!this.p.sms || !user.phone_enc))
       throw authErrors.mfaUnavailable('no SMS gateway or phone number');
     if (method === 'email' && !this.p.mail) throw authErrors.mfaUnavailable('no mail server configured');
     if (method === 'sms' || method === 'email') await this.takeCodeBudget(user, method, source);
-    const release = JSON.stringify({ accountKey, prefix });
+    const release = JSON.stringify({ accountKey, prefix, light: r.light });
     const ch = await this.d.db.transaction().execute(async (trx) => {
       const c = await this.p.mfa.createChallenge(trx, user.id, method, o.purpose, o.token, release);
       await this.d.audit.record(trx, {
@@ -457,8 +464,8 @@ export class LoginService {
       });
     }
     if (res.release) {
-      const rel = JSON.parse(res.release) as { accountKey: string; prefix: string };
-      await this.p.throttle.release(rel.accountKey, rel.prefix);
+      const rel = JSON.parse(res.release) as { accountKey: string; prefix: string; light?: boolean };
+      await this.p.throttle.release(rel.accountKey, rel.prefix, rel.light === true);
     }
     const token = res.request ? (JSON.parse(res.request) as TokenRequest) : undefined;
     return this.issue(

@@ -30,6 +30,13 @@ export type Reservation =
       release(): Promise<void>;
       /** a server fault (HSM down, …): the attempt was no guess and is given back, nothing else */
       cancel(): Promise<void>;
+      /**
+       * the password was wrong: what was not counted before (a known client's account and address
+       * counters) is counted now; returns the counts with it, or null when there was nothing to add
+       */
+      failed(): Promise<Counts | null>;
+      /** only the pair was counted (a known client): `release` must be told (`light`) */
+      light: boolean;
     })
   | (Counts & { ok: false; /** a proof of work of this many bits is needed first */ bits: number });
 
@@ -81,17 +88,18 @@ export class LoginThrottle {
     key: string,
     windowMs: number,
     decide: (failures: number, last: number) => { take: boolean },
+    db: AuthDb = this.db,
   ): Promise<{ taken: boolean; failures: number; last: number }> {
     for (let i = 0; i < 20; i++) {
       const now = this.clock.nowMs();
-      const row = await this.db.selectFrom('login_throttle').selectAll().where('key', '=', key).executeTakeFirst();
+      const row = await db.selectFrom('login_throttle').selectAll().where('key', '=', key).executeTakeFirst();
       const fresh = !row || Number(row.window_start) + windowMs <= now;
       const failures = fresh ? 0 : row.failures;
       const last = fresh ? 0 : Number(row.last_failure_at);
       const d = decide(failures, last);
       if (!d.take) return { taken: false, failures, last };
       if (!row) {
-        const r = await this.db
+        const r = await db
           .insertInto('login_throttle')
           .values({ key, failures: 1, window_start: now, last_failure_at: now })
           .onConflict((oc) => oc.column('key').doNothing())
@@ -99,7 +107,7 @@ export class LoginThrottle {
         if (Number(r.numInsertedOrUpdatedRows ?? 0n) === 1) return { taken: true, failures: 1, last: now };
         continue;
       }
-      const r = await this.db
+      const r = await db
         .updateTable('login_throttle')
         .set({ failures: failures + 1, window_start: fresh ? now : Number(row.window_start), last_failure_at: now })
         .where('key', '=', key)
@@ -111,8 +119,8 @@ export class LoginThrottle {
     return { taken: false, failures: Number.MAX_SAFE_INTEGER, last: this.clock.nowMs() };
   }
 
-  private async giveBack(key: string): Promise<void> {
-    await this.db
+  private async giveBack(key: string, db: AuthDb = this.db): Promise<void> {
+    await db
       .updateTable('login_throttle')
       .set((eb) => ({ failures: eb('failures', '-', 1) }))
       .where('key', '=', key)
@@ -209,49 +217,117 @@ export class LoginThrottle {
       };
     this.demands.clear(); // counts change: every remembered demand is decided afresh
     const always = () => ({ take: true });
-    const addr = await this.cas(addrKey, this.cfg.addressWindowSeconds * 1000, always);
-    const pair = await this.cas(pairKey, DAY, always);
-    const acct = await this.cas(accountKey, HOUR, always);
+    if (known !== null) return this.reserveKnown(accountKey, prefix, known, provenBits, before);
+    // one transaction: one commit (one fsync) for the three counters, not three
+    const [addr, pair, acct] = await this.db
+      .transaction()
+      .execute(async (trx) => [
+        await this.cas(addrKey, this.cfg.addressWindowSeconds * 1000, always, trx),
+        await this.cas(pairKey, DAY, always, trx),
+        await this.cas(accountKey, HOUR, always, trx),
+      ]);
     const counts: Counts = {
-      accountFailures: acct.failures,
-      addressFailures: addr.failures,
-      pairFailures: pair.failures,
+      accountFailures: acct!.failures,
+      addressFailures: addr!.failures,
+      pairFailures: pair!.failures,
     };
     const bits = this.required(
-      { accountFailures: acct.failures - 1, addressFailures: addr.failures - 1, pairFailures: pair.failures - 1 },
+      { accountFailures: acct!.failures - 1, addressFailures: addr!.failures - 1, pairFailures: pair!.failures - 1 },
       known,
     );
-    if (bits > provenBits || !addr.taken || !pair.taken || !acct.taken) {
+    if (bits > provenBits || !addr!.taken || !pair!.taken || !acct!.taken) {
       // only what was counted is given back (a counter too contended to update counts as a demand)
       const counted = (
         [
-          [addr, addrKey],
-          [pair, pairKey],
-          [acct, accountKey],
+          [addr!, addrKey],
+          [pair!, pairKey],
+          [acct!, accountKey],
         ] as const
       )
         .filter(([c]) => c.taken)
         .map(([, k]) => k);
-      await Promise.all(counted.map((k) => this.giveBack(k)));
+      await this.db.transaction().execute(async (trx) => {
+        for (const k of counted) await this.giveBack(k, trx);
+      });
       return { ok: false, bits: Math.max(bits, this.cfg.proofBits), ...counts };
     }
     return {
       ok: true,
+      light: false,
       ...counts,
       release: () => this.release(accountKey, prefix),
       cancel: async () => {
         this.demands.clear();
-        await Promise.all([addrKey, pairKey, accountKey].map((k) => this.giveBack(k)));
+        await this.db.transaction().execute(async (trx) => {
+          for (const k of [addrKey, pairKey, accountKey]) await this.giveBack(k, trx);
+        });
+      },
+      failed: () => Promise.resolve(null),
+    };
+  }
+
+  /**
+   * A client the user is known for (device or address): only the (account, address) pair decides
+   * its proof (`required`), so only the pair is counted before the password is evaluated (exact
+   * under parallel bursts from that client); the account's and the address's counters, which
+   * decide for other clients, are counted only when the password was wrong. The user's own
+   * sign-in thus writes one counter and clears it, instead of counting and giving back three.
+   */
+  private async reserveKnown(
+    accountKey: string,
+    prefix: string,
+    known: Exclude<Known, null>,
+    provenBits: number,
+    before: Counts,
+  ): Promise<Reservation> {
+    const pairKey = LoginThrottle.pairKey(accountKey, prefix);
+    const addrKey = `addr:${prefix}`;
+    const pair = await this.cas(pairKey, DAY, () => ({ take: true }));
+    const counts: Counts = { ...before, pairFailures: pair.failures };
+    const bits = this.required({ ...before, pairFailures: pair.failures - 1 }, known);
+    if (bits > provenBits || !pair.taken) {
+      if (pair.taken) await this.giveBack(pairKey);
+      return { ok: false, bits: Math.max(bits, this.cfg.proofBits), ...counts };
+    }
+    return {
+      ok: true,
+      light: true,
+      ...counts,
+      release: () => this.release(accountKey, prefix, true),
+      cancel: async () => {
+        this.demands.clear();
+        await this.giveBack(pairKey);
+      },
+      failed: async () => {
+        this.demands.clear();
+        const always = () => ({ take: true });
+        const [addr, acct] = await this.db
+          .transaction()
+          .execute(async (trx) => [
+            await this.cas(addrKey, this.cfg.addressWindowSeconds * 1000, always, trx),
+            await this.cas(accountKey, HOUR, always, trx),
+          ]);
+        return { accountFailures: acct!.failures, addressFailures: addr!.failures, pairFailures: pair.failures };
       },
     };
   }
 
-  /** a successful sign-in gives its attempt back and clears the pair's history */
-  async release(accountKey: string, prefix: string): Promise<void> {
+  /**
+   * A successful sign-in gives its attempt back and clears the pair's history (`light`: a known
+   * client's reservation, which counted the pair only), in one transaction.
+   */
+  async release(accountKey: string, prefix: string, light = false): Promise<void> {
     this.demands.clear();
-    await this.giveBack(`addr:${prefix}`);
-    await this.giveBack(accountKey);
-    await this.db.deleteFrom('login_throttle').where('key', '=', LoginThrottle.pairKey(accountKey, prefix)).execute();
+    const pairKey = LoginThrottle.pairKey(accountKey, prefix);
+    if (light) {
+      await this.db.deleteFrom('login_throttle').where('key', '=', pairKey).execute();
+      return;
+    }
+    await this.db.transaction().execute(async (trx) => {
+      await this.giveBack(`addr:${prefix}`, trx);
+      await trx.deleteFrom('login_throttle').where('key', '=', pairKey).execute();
+      await this.giveBack(accountKey, trx);
+    });
   }
 
   private static clientHash(kind: 'address' | 'device', userId: string, value: string): string {

@@ -238,6 +238,44 @@ describe('brute force without lockout', () => {
     expect(keep(await login('bastien', u.password, ip)).statusCode).toBe(200);
   });
 
+  it("a known client's sign-in writes one counter (the pair) and clears it; its wrong passwords still count for the account and the address", async () => {
+    const u = await enrolUser(env, 'kira', 'member');
+    const ip = '198.51.100.40';
+    expect(keep(await login('kira', u.password, ip)).statusCode).toBe(200); // the address becomes known
+    const db = env.t.appliance.db.db;
+    const counters = async () =>
+      Object.fromEntries(
+        (await db.selectFrom('login_throttle').select(['key', 'failures']).execute())
+          .filter((r) => r.key === `addr:${ip}` || r.key.startsWith('acct:') || r.key.includes(`:${ip}`))
+          .map((r) => [r.key.startsWith('acct:') ? 'acct' : r.key.startsWith('addr:') ? 'addr' : 'pair', r.failures]),
+      );
+    const before = await counters();
+    expect(keep(await login('kira', u.password, ip)).statusCode).toBe(200);
+    expect(await counters()).toEqual(before); // nothing left behind by a success
+    expect((await login('kira', 'Wrong-Password-9x', ip)).statusCode).toBe(401);
+    const after = await counters();
+    expect(after.pair).toBe(1);
+    expect(after.addr).toBe((before.addr ?? 0) + 1);
+    expect((after.acct ?? 0) - (before.acct ?? 0)).toBe(1);
+    // the right password from there still signs in, and clears the pair
+    expect(keep(await login('kira', u.password, ip)).statusCode).toBe(200);
+    expect((await counters()).pair).toBeUndefined();
+  });
+
+  it('a guess sent again without the proof it was just asked for is answered after auth.throttle.refusalDelayMs', async () => {
+    await enrolUser(env, 'tarquin', 'member');
+    const ip = '198.51.100.50';
+    for (let i = 0; i < 3; i++) expect((await login('tarquin', `Tarquin-Guess-${i}-x`, ip)).statusCode).toBe(401);
+    const t0 = performance.now();
+    expect(json(await login('tarquin', 'Tarquin-Guess-3-x', ip)).error?.code).toBe('PROOF_REQUIRED');
+    const first = performance.now() - t0;
+    const t1 = performance.now();
+    expect(json(await login('tarquin', 'Tarquin-Guess-4-x', ip)).error?.code).toBe('PROOF_REQUIRED');
+    const again = performance.now() - t1;
+    expect(again).toBeGreaterThanOrEqual(240); // 250 ms by default, timer slack aside
+    expect(first).toBeLessThan(again);
+  });
+
   it('B3: unknown user, wrong password and disabled account give the same answer', async () => {
     const ip = '198.51.100.150';
     const unknown = await login('no-such-user', 'Wrong-Password-1x', ip);

@@ -41,10 +41,13 @@ describe('flood of bad credentials', () => {
     expect(cut.length).toBe(90);
     expect(Number(cut[0]!.headers['retry-after'])).toBeGreaterThan(0);
     // refused before the database: a token that never authenticated is refused too, even a valid one…
+    // (held auth.throttle.refusalDelayMs, 250 ms, before the answer: a flooder waiting for it is slowed down)
+    const t0 = performance.now();
     expect(
       (await me(flooder, { authorization: `Bearer ${fresh.slice(0, -1)}${fresh.endsWith('A') ? 'B' : 'A'}` }))
         .statusCode,
     ).toBe(429);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(240);
     // …while a credential that authenticated recently goes on (and is still checked: revocation applies)
     expect((await me(flooder, { authorization: `Bearer ${token}` })).statusCode).toBe(200);
     // bad cookies count the same way, per address; another address is not affected

@@ -98,6 +98,8 @@ export const AuthSection = Type.Object(
         badCredentialsPerMinute: Type.Integer({ minimum: 1, default: 30 }),
         /** alert `auth.flood` when failed authentications from all addresses reach this many in a minute */
         floodAlertPerMinute: Type.Integer({ minimum: 1, default: 600 }),
+        /** a refusal that repeats (a sign-in sent again without the proof of work it was just asked for, a bad token or cookie from an address over its budget) is answered after this delay: the client waits, the server does no work meanwhile */
+        refusalDelayMs: Type.Integer({ minimum: 0, maximum: 10_000, default: 250 }),
       },
       { additionalProperties: false, default: {} },
     ),
