@@ -188,7 +188,7 @@ export async function openAppliance(o: ApplianceOptions): Promise<Appliance> {
     await audit.start();
     api.push(auditRoutes(audit));
     api.push(keysRoutes({ keys, config: config.keys, scheduler, audit }));
-    api.push(settingsRoutes({ config, audit })); // the console's read-only settings view
+    api.push(settingsRoutes({ config, env, audit })); // the console's settings view and its editable subset
     scheduler.register(audit.pruneJob());
     scheduler.register(audit.sealJob());
     const receipts = new DepositReceipts({

@@ -18,6 +18,7 @@ import { runEngine, type ReadResult, type TargetRef } from './engine/index.js';
 import { integrityProblems } from './snapshot.js';
 import type { BackupTarget } from './targets/types.js';
 import type { Progress } from './types.js';
+import { writeFileAtomic } from '../shared/atomic-file.js';
 
 export interface RestoreOptions {
   /** the target, for listing and the sidecar */
@@ -205,7 +206,7 @@ export async function restoreInto(o: RestoreOptions): Promise<RestoreReport> {
       { mode: 0o600 },
     );
     fs.rmSync(stage, { recursive: true, force: true });
-    writeAtomic(path.join(dir, CONFIG_FILE), JSON.stringify(raw, null, 2) + '\n');
+    writeFileAtomic(path.join(dir, CONFIG_FILE), JSON.stringify(raw, null, 2) + '\n');
     o.progress?.({ phase: 'finish', percent: 100 });
     return {
       backupId: id,
@@ -270,21 +271,6 @@ export async function pickBackup(t: BackupTarget, wanted: string): Promise<strin
     );
   if (!ids.includes(wanted)) throw backupErrors.notFoundBackup(`${wanted} at ${t.display}`);
   return wanted;
-}
-
-function writeAtomic(file: string, text: string): void {
-  const tmp = `${file}.${crypto.randomBytes(4).toString('hex')}.tmp`;
-  const fd = fs.openSync(tmp, 'wx', 0o600);
-  try {
-    fs.writeSync(fd, text);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
-  const dfd = fs.openSync(path.dirname(file), 'r');
-  fs.fsyncSync(dfd);
-  fs.closeSync(dfd);
 }
 
 /** Read-only data keys over a restored database, unwrapped by the HSM (restore drill). */

@@ -10,3 +10,11 @@ export {
   CONFIG_FILE,
   type Env,
 } from './load.js';
+export {
+  EDITABLE,
+  applySettings,
+  editableView,
+  type EditableField,
+  type EditableView,
+  type FieldProblem,
+} from './edit.js';

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import type { Config } from '../config/index.js';
+import { applySettings, editableView, type Config, type Env } from '../config/index.js';
 import type { Auditor } from '../audit/types.js';
 import { auditSource } from '../audit/index.js';
 import { PERMISSIONS } from '../access/index.js';
@@ -38,14 +38,38 @@ export function redactedConfig(config: Config): Record<string, unknown> {
   return walk(sections, '') as Record<string, unknown>;
 }
 
+const EditableSchema = Type.Object(
+  {
+    key: Type.String(),
+    group: Type.String(),
+    kind: Type.Union(['text', 'integer', 'choice', 'boolean', 'list', 'secret'].map((k) => Type.Literal(k))),
+    choices: Type.Optional(Type.Array(Type.String())),
+    value: Type.Optional(Type.Unknown()),
+    set: Type.Optional(Type.Boolean()),
+    overridden: Type.Boolean(),
+    pending: Type.Boolean(),
+    restart: Type.Literal(true),
+  },
+  { additionalProperties: false },
+);
+
 const SettingsReply = Type.Object(
   {
     applianceId: Type.String(),
     dataDir: Type.String(),
-    /** nothing in the configuration can be changed while the appliance runs (it is frozen at start) */
-    editable: Type.Array(Type.String()),
+    /** the safe subset an admin may change here (src/config/edit.ts); secrets only as set or not */
+    editable: Type.Array(EditableSchema),
     howToChange: Type.String(),
     sections: Type.Record(Type.String(), Type.Unknown()),
+  },
+  { additionalProperties: false },
+);
+
+const SettingsEdit = Type.Object(
+  {
+    values: Type.Optional(Type.Record(Type.String({ maxLength: 100 }), Type.Unknown())),
+    /** write-only: each goes to a file of its own, never back in a reply, a log or the audit trail */
+    secrets: Type.Optional(Type.Record(Type.String({ maxLength: 100 }), Type.String({ maxLength: 4096 }))),
   },
   { additionalProperties: false },
 );
@@ -54,7 +78,7 @@ const SettingsReply = Type.Object(
  * GET /api/v1/settings (admins, `settings:manage`): the effective configuration, read-only and
  * redacted. Every read is audited (`settings.read`) before the reply leaves.
  */
-export function settingsRoutes(o: { config: Config; audit: Auditor }): FastifyPluginAsync {
+export function settingsRoutes(o: { config: Config; env: Env; audit: Auditor }): FastifyPluginAsync {
   return async (app) => {
     app.get(
       '/settings',
@@ -77,11 +101,44 @@ export function settingsRoutes(o: { config: Config; audit: Auditor }): FastifyPl
         return {
           applianceId: o.config.applianceId,
           dataDir: o.config.dataDir,
-          editable: [],
+          editable: editableView(o.config, o.env),
           howToChange:
-            'Edit config.json in the data directory (or set a COFFRE_* environment override), then restart the service. Secrets are given as files, never as values.',
+            'The other settings: edit config.json in the data directory (or set a COFFRE_* environment override), then restart the service. Secrets are given as files, never as values.',
           sections: redactedConfig(o.config),
         };
+      },
+    );
+
+    app.put(
+      '/settings',
+      {
+        config: { permission: PERMISSIONS.settingsManage },
+        schema: {
+          tags: ['settings'],
+          summary: 'change the editable settings (written to config.json; effective at the next start)',
+          body: SettingsEdit,
+          response: {
+            200: Type.Object(
+              { status: Type.Literal('ok'), changed: Type.Array(Type.String()), restartRequired: Type.Boolean() },
+              { additionalProperties: false },
+            ),
+          },
+        },
+      },
+      async (req) => {
+        if (!req.actor) throw errors.unauthenticated();
+        const actor = req.actor.id;
+        // audited once the edit is known good and before anything is written (fail closed); keys only, never values
+        const r = await applySettings(o.config.dataDir, o.env, req.body as never, (changed) =>
+          o.audit.recordNow({
+            action: 'settings.change',
+            actor,
+            outcome: 'success',
+            targets: { keys: changed.join(',').slice(0, 1000) },
+            source: auditSource(req),
+          }),
+        );
+        return { status: 'ok' as const, changed: r.changed, restartRequired: r.changed.length > 0 };
       },
     );
   };

@@ -186,8 +186,9 @@ const EXPECTED: Record<string, Row> = {
   'POST /api/v1/incidents/:id/ack': SELF,
   'GET /status': PUBLIC,
   'GET /status.css': PUBLIC,
-  // console (src/console): the read-only settings view
+  // console (src/console): the settings view and its editable subset
   'GET /api/v1/settings': { allow: ['admin'] },
+  'PUT /api/v1/settings': { allow: ['admin'] },
   // auth (admin-started reset and two-admin recovery)
   'POST /api/v1/users/:id/reset': { allow: ['admin'] },
   'POST /api/v1/users/:id/recovery': { allow: ['admin'] },

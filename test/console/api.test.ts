@@ -246,8 +246,12 @@ describe('settings: GET /settings', () => {
   it('admins read the effective configuration with every secret redacted; audited; others refused', async () => {
     const r = await req('adele', 'GET', '/api/v1/settings');
     expect(r.statusCode, r.body).toBe(200);
-    const j = r.json() as { editable: string[]; sections: Record<string, Record<string, unknown>> };
-    expect(j.editable).toEqual([]);
+    const j = r.json() as {
+      editable: { key: string; set?: boolean }[];
+      sections: Record<string, Record<string, unknown>>;
+    };
+    expect(j.editable.map((f) => f.key)).toContain('mail.smtp.host');
+    expect(j.editable.find((f) => f.key === 'mail.sms.authHeader')).toMatchObject({ set: true });
     expect(Object.keys(j.sections)).toEqual(
       expect.arrayContaining(['http', 'keys', 'auth', 'mail', 'backup', 'audit', 'site']),
     );

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { afterEach } from 'vitest';
 import type { Page } from 'playwright-core';
 import { ROOT } from '../support/cli.js';
 import type { Lang } from './people.js';
@@ -96,4 +97,15 @@ export function catalogue(lang: Lang) {
     if (typeof node !== 'string') throw new Error(`no message ${key} in ${lang}`);
     return node.replace(/\{\{(\w+)\}\}/g, (_m, v: string) => String(vars[v]));
   };
+}
+
+/** registers (in a describe) a full screenshot of the current page when a test fails */
+export function shotOnFailure(dir: string, page: () => Page | undefined): void {
+  afterEach(async (c) => {
+    const p = page();
+    if (c.task.result?.state === 'fail' && p)
+      await p
+        .screenshot({ path: path.join(dir, `failed-${c.task.name.slice(0, 40).replace(/\W+/g, '-')}.png`) })
+        .catch(() => undefined);
+  });
 }

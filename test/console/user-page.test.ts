@@ -1,12 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { launchChromium, type Watched } from '../support/browser.js';
 import { ROOT } from '../support/cli.js';
 import { startAppliance, type RunningAppliance } from './appliance.js';
 import { enrol, invite, newPage, signIn } from './people.js';
-import { PHONE, axe, call, catalogue, overflow, type Lang } from './checks.js';
+import { PHONE, axe, call, catalogue, overflow, shotOnFailure, type Lang } from './checks.js';
 
 /**
  * An IT admin's page for one user, in Debian's Chromium against `coffre serve`: the person's role,
@@ -75,12 +75,7 @@ describe('an admin’s page for one user', { timeout: 240_000 }, () => {
     );
     await page.context().close();
   }, 180_000);
-  afterEach(async (c) => {
-    if (c.task.result?.state === 'fail' && current)
-      await current
-        .screenshot({ path: path.join(SHOTS, `failed-${c.task.name.slice(0, 40).replace(/\W+/g, '-')}.png`) })
-        .catch(() => undefined);
-  });
+  shotOnFailure(SHOTS, () => current);
   afterAll(async () => {
     await chrome?.close();
     await app?.stop();

@@ -2,17 +2,18 @@ import { get } from '../api.js';
 import type { Me } from '../session.js';
 import { Alert, Card, ErrorAlert, Facts, Loading, PageHeader, useAsync } from '../ui.js';
 import { t } from '../i18n/index.js';
+import { EditableSettings, type Editable } from './settings-edit.js';
 
 /**
- * Appliance settings (GET /api/v1/settings): the effective configuration, read-only, with every
- * secret and secret-file path redacted by the server. Nothing can be changed while the appliance
- * runs (its configuration is frozen at start), so the page says how to change it instead of
- * offering controls that would not take effect.
+ * Appliance settings (GET /api/v1/settings): a safe subset editable here (settings-edit.tsx),
+ * written to config.json and effective at the next start of the service; the rest of the effective
+ * configuration read-only, with every secret and secret-file path redacted by the server, each
+ * value under a label in words rather than its configuration key.
  */
 interface Settings {
   applianceId: string;
   dataDir: string;
-  editable: string[];
+  editable: Editable[];
   howToChange: string;
   sections: Record<string, unknown>;
 }
@@ -43,6 +44,20 @@ function show(v: unknown): string {
   return String(v);
 }
 
+/** a configuration key in words: `idleTimeoutMinutes` → "Idle timeout minutes", `smtp.host` → "Smtp · host" */
+export function humanKey(key: string): string {
+  const words = key
+    .split('.')
+    .map((k) =>
+      k
+        .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+        .replace(/([A-Z]+)([A-Z][a-z])/g, '$1 $2')
+        .toLowerCase(),
+    )
+    .join(' · ');
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
 /** nested objects become dotted keys: `smtp.host` */
 function flatten(o: Record<string, unknown>, prefix = ''): [string, string][] {
   const out: [string, string][] = [];
@@ -56,6 +71,9 @@ function flatten(o: Record<string, unknown>, prefix = ''): [string, string][] {
 
 export function SettingsPage(_: { me: Me }) {
   const s = useAsync((signal) => get<Settings>('/settings', { signal }), []);
+  const editable = new Set(
+    (s.data?.editable ?? []).flatMap((f) => [f.key, f.key.replace(/\.(password|authHeader|secret)$/, '.$1File')]),
+  );
   return (
     <>
       <PageHeader title={t('settings.title')} description={t('settings.description')} />
@@ -63,10 +81,16 @@ export function SettingsPage(_: { me: Me }) {
       {s.loading && !s.data ? <Loading /> : null}
       {s.data ? (
         <>
-          <Alert kind="info" title={s.data.editable.length ? t('settings.someEditable') : t('settings.readOnly')}>
-            {s.data.editable.length ? null : `${t('settings.noneEditable')} `}
-            {s.data.howToChange}
+          <Alert kind="info" title={t('settings.someEditable')}>
+            {t('settings.editIntro')}
           </Alert>
+          <EditableSettings
+            key={s.data.editable.map((f) => JSON.stringify(f)).join()}
+            fields={s.data.editable}
+            onSaved={s.reload}
+          />
+          <h2 class="section-title">{t('settings.readOnly')}</h2>
+          <p class="muted">{t('settings.readOnlyText')}</p>
           <Card title={t('settings.appliance')}>
             <Facts
               items={[
@@ -87,14 +111,16 @@ export function SettingsPage(_: { me: Me }) {
                     {(value && typeof value === 'object'
                       ? flatten(value as Record<string, unknown>)
                       : [['value', show(value)] as [string, string]]
-                    ).map(([k, v]) => (
-                      <tr data-key={`${name}.${k}`}>
-                        <th scope="row">
-                          <code>{k}</code>
-                        </th>
-                        <td class={v === '[redacted]' ? 'muted' : undefined}>{v}</td>
-                      </tr>
-                    ))}
+                    )
+                      .filter(([k]) => !editable.has(`${name}.${k}`))
+                      .map(([k, v]) => (
+                        <tr data-key={`${name}.${k}`}>
+                          <th scope="row">{humanKey(k)}</th>
+                          <td class={v === '[redacted]' ? 'muted' : undefined}>
+                            {v === '[redacted]' ? t('settings.redacted') : v}
+                          </td>
+                        </tr>
+                      ))}
                   </tbody>
                 </table>
               </Card>
