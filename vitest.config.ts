@@ -22,6 +22,7 @@ export const POSTGRES_SUITES = [
   'test/records/retention.test.ts',
   'test/seals/audit-seals.test.ts',
   'test/vault/lifecycle.test.ts',
+  'test/vault/name-index.test.ts', // the search's queries (counted, uncounted) and its indexes
   'test/core/nodes.test.ts', // two nodes behind HAProxy: PostgreSQL only
 ];
 

@@ -1,6 +1,7 @@
 import { iso, num, type VaultCore } from './core.js';
 import { vaultErrors } from './errors.js';
 import { foldForSearch, queryTokens } from './name-index.js';
+import { HOLDERS_MAX, countTokens, holders, newestHolding, type Found, type Scope } from './name-search.js';
 import type { VaultCaller } from './types.js';
 
 export interface ListQuery {
@@ -32,7 +33,7 @@ export interface ListPage {
   items: ListItem[];
   /** pass back as `cursor` for the next page; null at the end */
   next: string | null;
-  /** total matches (search only) */
+  /** total matches (search only; null when not counted: src/vault/name-search.ts) */
   total: number | null;
 }
 
@@ -49,6 +50,17 @@ function decodeCursor<T>(s: string, valid: (o: unknown) => o is T): T {
   throw vaultErrors.invalidInput('invalid cursor');
 }
 
+const COLUMNS = [
+  'id',
+  'folder_id',
+  'name_enc',
+  'tags_enc',
+  'head_version',
+  'head_size',
+  'created_at',
+  'updated_at',
+  'trashed_at',
+] as const;
 type Row = {
   id: string;
   folder_id: string | null;
@@ -64,8 +76,9 @@ type Row = {
 /**
  * Lists or searches a workspace. A plain listing pages by creation time and decrypts only the
  * page. A search looks its words (each a word prefix of the name, case- and accent-insensitive)
- * and its tag up in the blind name index (name-index.ts) and decrypts only what it shows: the
- * matches, sorted by name, when at most SORT_BY_NAME_MAX, else the page, newest first. Until every
+ * and its tag up in the blind name index (name-index.ts, name-search.ts) and decrypts only what
+ * it shows: the matches, sorted by name, when at most SORT_BY_NAME_MAX, else the page, newest
+ * first (uncounted when every word is held by more than HOLDERS_MAX documents). Until every
  * document of the workspace is indexed, it decrypts every name in memory instead (substring).
  * Audited as one read of the workspace.
  */
@@ -79,17 +92,7 @@ export async function listDocuments(
   if (q.folderId !== undefined && q.folderId !== 'root') await core.folderIn(ws.id, q.folderId);
   let base = core.db
     .selectFrom('vault_documents')
-    .select([
-      'id',
-      'folder_id',
-      'name_enc',
-      'tags_enc',
-      'head_version',
-      'head_size',
-      'created_at',
-      'updated_at',
-      'trashed_at',
-    ])
+    .select(COLUMNS)
     .where('workspace_id', '=', ws.id)
     .where('purged_at', 'is', null)
     .where('trashed_at', q.trash ? 'is not' : 'is', null);
@@ -133,71 +136,59 @@ export async function listDocuments(
       total: null,
     };
   } else {
-    const offset = q.cursor
-      ? decodeCursor(
-          q.cursor,
-          (o): o is { o: number } =>
-            typeof o === 'object' &&
-            o !== null &&
-            Number.isSafeInteger((o as { o: unknown }).o) &&
-            (o as { o: number }).o >= 0,
-        ).o
-      : 0;
+    const cur: SearchCursor = q.cursor ? decodeCursor(q.cursor, isSearchCursor) : { o: 0 };
     const tokens = (await indexed(core, ws.id)) ? await queryTokens(core.d.fields, ws.id, q) : null;
-    let hits: { r: Row; name?: string; tags?: string[] }[];
-    let total: number;
     if (tokens === null) {
       // without the index (documents not indexed yet, or a query of punctuation only): every
-      // name of the workspace decrypted in memory, a case-insensitive substring
-      hits = await scan(core, (await base.execute()) as Row[], q);
-      total = hits.length;
+      // name of the workspace decrypted in memory, a case-insensitive substring, sorted by name
+      const hits = await scan(core, (await base.execute()) as Row[], q);
+      hits.sort((a, b) => byName(a.name, a.r.id, b.name, b.r.id));
+      page = await offsetPage(hits, 'o' in cur ? cur.o : 0, q.limit, (h) => item(h.r, h.name, h.tags));
     } else {
-      // documents holding every token of the query (docs/formats.md "Name search index"): those
-      // of its rarest token, each checked for the others by primary key
-      const [rare, ...others] = await byRarity(core, tokens);
-      let matching = core.db.selectFrom('vault_name_index as i').select('i.document_id').where('i.token', '=', rare!);
-      for (const t of others) {
-        matching = matching.where((eb) =>
-          eb.exists(
-            eb
-              .selectFrom('vault_name_index as x')
-              .select('x.kind')
-              .where('x.token', '=', t)
-              .whereRef('x.document_id', '=', 'i.document_id'),
-          ),
+      const scope: Scope = { workspaceId: ws.id, folderId: q.folderId, trash: q.trash ?? false };
+      const [rare, ...others] = await countTokens(core.db, tokens);
+      if (rare!.n <= HOLDERS_MAX) {
+        // few enough to count and order them all (docs/formats.md "Name search index")
+        const found = await holders(
+          core.db,
+          scope,
+          rare!.token,
+          others.map((o) => o.token),
         );
-      }
-      const found = base.where('id', 'in', matching);
-      total = num(
-        (
-          await found
-            .clearSelect()
-            .select((eb) => eb.fn.countAll().as('n'))
-            .executeTakeFirst()
-        )?.n ?? 0,
-      );
-      if (total <= SORT_BY_NAME_MAX) {
-        const rows = (await found.execute()) as Row[];
-        hits = await Promise.all(rows.map(async (r) => ({ r, name: await core.docName(r.id, r.name_enc) })));
+        if (found.length <= SORT_BY_NAME_MAX) {
+          const rows = await rowsById(core, found);
+          const named = await Promise.all(rows.map(async (r) => ({ r, name: await core.docName(r.id, r.name_enc) })));
+          named.sort((a, b) => byName(a.name, a.r.id, b.name, b.r.id));
+          page = await offsetPage(named, 'o' in cur ? cur.o : 0, q.limit, (h) => item(h.r, h.name));
+        } else {
+          // too many to sort by name without decrypting them all: newest first
+          found.sort(newestFirst);
+          const start = 'o' in cur ? cur.o : olderThan(found, cur.k);
+          const shown = await rowsById(core, found.slice(start, start + q.limit));
+          page = {
+            items: await Promise.all(shown.map((r) => item(r))),
+            next: start + q.limit < found.length ? encodeCursor({ o: start + q.limit }) : null,
+            total: found.length,
+          };
+        }
       } else {
-        // too many to sort by name without decrypting them all: newest first, by pages
-        const rows = (await found
-          .orderBy('created_at', 'desc')
-          .orderBy('id', 'desc')
-          .limit(q.limit)
-          .offset(offset)
-          .execute()) as Row[];
-        hits = rows.map((r) => ({ r }));
+        // every word held by many documents: newest first, by pages, not counted
+        const found = await newestHolding(
+          core.db,
+          scope,
+          tokens,
+          q.limit,
+          'k' in cur ? { after: cur.k } : { offset: cur.o },
+        );
+        const shown = found.slice(0, q.limit);
+        const last = shown[shown.length - 1];
+        page = {
+          items: await Promise.all((await rowsById(core, shown)).map((r) => item(r))),
+          next: found.length > q.limit && last ? encodeCursor({ k: [last.createdAt, last.id] }) : null,
+          total: null,
+        };
       }
     }
-    const byName = total <= SORT_BY_NAME_MAX || tokens === null;
-    if (byName) hits.sort((a, b) => a.name!.localeCompare(b.name!) || a.r.id.localeCompare(b.r.id));
-    const shown = byName ? hits.slice(offset, offset + q.limit) : hits;
-    page = {
-      items: await Promise.all(shown.map((h) => item(h.r, h.name, h.tags))),
-      next: offset + q.limit < total ? encodeCursor({ o: offset + q.limit }) : null,
-      total,
-    };
   }
   await core.recordRead(c, q.q !== undefined || q.tag !== undefined ? 'doc.search' : 'doc.list', { workspace: ws.id });
   return page;
@@ -206,23 +197,49 @@ export async function listDocuments(
 /** searches that match at most this many documents are sorted by name (their names decrypted); more, newest first */
 const SORT_BY_NAME_MAX = 1000;
 
-/** Tokens, the rarest first (counted up to a bound: past it, a token is common enough). */
-async function byRarity(core: VaultCore, tokens: string[]): Promise<string[]> {
-  if (tokens.length < 2) return tokens;
-  const counted = await Promise.all(
-    tokens.map(async (t) => {
-      const r = await core.db
-        .selectFrom((eb) =>
-          eb.selectFrom('vault_name_index').select('kind').where('token', '=', t).limit(RARITY_BOUND).as('c'),
-        )
-        .select((eb) => eb.fn.countAll().as('n'))
-        .executeTakeFirst();
-      return { t, n: num(r?.n ?? 0) };
-    }),
-  );
-  return counted.sort((a, b) => a.n - b.n).map((c) => c.t);
+/** A search's cursor: an offset in its ordered matches, or (uncounted searches) the last one shown. */
+type SearchCursor = { o: number } | { k: [number, string] };
+const isSearchCursor = (o: unknown): o is SearchCursor => {
+  if (typeof o !== 'object' || o === null) return false;
+  const c = o as { o?: unknown; k?: unknown };
+  if ('o' in c) return Number.isSafeInteger(c.o) && (c.o as number) >= 0;
+  return Array.isArray(c.k) && c.k.length === 2 && Number.isSafeInteger(c.k[0]) && typeof c.k[1] === 'string';
+};
+
+const byName = (a: string, aId: string, b: string, bId: string) => a.localeCompare(b) || aId.localeCompare(bId);
+const newestFirst = (a: Found, b: Found) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+/** position of the first match after `k` (newest first) */
+const olderThan = (found: readonly Found[], k: [number, string]): number => {
+  const i = found.findIndex((f) => newestFirst({ createdAt: k[0], id: k[1] }, f) < 0);
+  return i < 0 ? found.length : i;
+};
+
+/** A page of ordered, counted matches from an offset. */
+async function offsetPage<H>(hits: H[], offset: number, limit: number, item: (h: H) => Promise<ListItem>) {
+  return {
+    items: await Promise.all(hits.slice(offset, offset + limit).map(item)),
+    next: offset + limit < hits.length ? encodeCursor({ o: offset + limit }) : null,
+    total: hits.length,
+  };
 }
-const RARITY_BOUND = 2000;
+
+/** The rows of documents found, in their order (by primary key, chunks under any dialect's bound-parameter limit). */
+async function rowsById(core: VaultCore, found: readonly Found[]): Promise<Row[]> {
+  const byId = new Map<string, Row>();
+  for (let i = 0; i < found.length; i += 500) {
+    const rows = (await core.db
+      .selectFrom('vault_documents')
+      .select(COLUMNS)
+      .where(
+        'id',
+        'in',
+        found.slice(i, i + 500).map((f) => f.id),
+      )
+      .execute()) as Row[];
+    for (const r of rows) byId.set(r.id, r);
+  }
+  return found.flatMap((f) => byId.get(f.id) ?? []);
+}
 
 /** Whether every live document of the workspace is in the name index (the vault.index-names job indexes older ones). */
 async function indexed(core: VaultCore, workspaceId: string): Promise<boolean> {

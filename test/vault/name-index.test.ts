@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -167,19 +168,18 @@ describe('search through the blind index', () => {
     ).toEqual({ indexed: 0 });
   });
 
-  it('more matches than it sorts by name: newest first, by pages, every match once', async () => {
-    const space = await env.workspace(owner, 'Many');
-    const n = 1010;
-    // inserted through the same code path as uploads would be slow: rows and their index directly
+  /** n documents `scan <k>.pdf` (k from `from`), rows and index written directly: through uploads they would be slow */
+  async function seed(space: string, from: number, n: number, at: number): Promise<string[]> {
+    const ids: string[] = [];
     const { indexRows, NAME_INDEX_FORMAT } = await import('../../src/vault/name-index.js');
     const { ctx, fieldScope } = await import('../../src/vault/core.js');
     const fields = env.t.appliance.keys.fields;
-    const now = Date.now();
-    for (let i = 0; i < n; i += 200) {
+    for (let i = from; i < from + n; i += 500) {
       const rows = [];
       const index = [];
-      for (let k = i; k < Math.min(n, i + 200); k++) {
-        const id = `00000000-0000-4000-8000-${String(k).padStart(12, '0')}`;
+      for (let k = i; k < Math.min(from + n, i + 500); k++) {
+        const id = crypto.randomUUID();
+        ids.push(id);
         rows.push({
           id,
           workspace_id: space,
@@ -189,9 +189,9 @@ describe('search through the blind index', () => {
           tags_enc: null,
           head_version: 1,
           head_size: 1,
-          created_at: now + k,
+          created_at: at + k,
           created_by: 'user:x',
-          updated_at: now + k,
+          updated_at: at + k,
           trashed_at: null,
           trashed_by: null,
           purged_at: null,
@@ -206,17 +206,60 @@ describe('search through the blind index', () => {
           .values(index.slice(j, j + 300))
           .execute();
     }
+    return ids;
+  }
+
+  /** every page of a search, following `next` */
+  async function pages(space: string, body: Record<string, unknown>) {
     const seen: string[] = [];
+    const totals = new Set<number | null>();
     let cursor: string | null = null;
     do {
-      const r = await search(owner, space, { q: 'scan', limit: 500, ...(cursor ? { cursor } : {}) });
-      expect(r.total).toBe(n);
+      const r = await search(owner, space, { ...body, ...(cursor ? { cursor } : {}) });
+      totals.add(r.total);
       seen.push(...r.items.map((i) => i.name));
       cursor = r.next;
     } while (cursor);
+    return { seen, totals: [...totals] };
+  }
+
+  it('more matches than it sorts by name: newest first, by pages, every match once', async () => {
+    const space = await env.workspace(owner, 'Many');
+    const n = 1010;
+    await seed(space, 0, n, Date.now());
+    const { seen, totals } = await pages(space, { q: 'scan', limit: 500 });
+    expect(totals).toEqual([n]);
     expect(seen).toHaveLength(n);
     expect(seen[0]).toBe(`scan ${n - 1}.pdf`);
     expect(new Set(seen).size).toBe(n);
     expect((await search(owner, space, { q: 'scan 1009' })).items.map((i) => i.name)).toEqual(['scan 1009.pdf']);
+  });
+
+  it('words held by more documents than it counts: newest first, uncounted, every match once', async () => {
+    const space = await env.workspace(owner, 'Crowded');
+    const n = 5100;
+    const at = Date.now();
+    const ids = await seed(space, 0, n, at);
+    // a trashed match is left out of the live listing and its pages
+    const trashed = ids[n - 2]!;
+    await db()
+      .updateTable('vault_documents')
+      .set({ trashed_at: at, trashed_by: 'user:x' })
+      .where('id', '=', trashed)
+      .execute();
+    const { seen, totals } = await pages(space, { q: 'scan pdf', limit: 1000 });
+    expect(totals).toEqual([null]);
+    expect(seen).toHaveLength(n - 1);
+    expect(new Set(seen).size).toBe(n - 1);
+    expect(seen.slice(0, 2)).toEqual([`scan ${n - 1}.pdf`, `scan ${n - 3}.pdf`]);
+    expect(seen.at(-1)).toBe('scan 0.pdf');
+    // a rarer word among them: counted again, sorted by name
+    const few = await search(owner, space, { q: 'scan 4321' });
+    expect(few.total).toBe(1);
+    expect(few.items.map((i) => i.name)).toEqual(['scan 4321.pdf']);
+    // the trash, searched: only the trashed one
+    expect((await search(owner, space, { q: 'scan', trash: true })).items.map((i) => i.name)).toEqual([
+      `scan ${n - 2}.pdf`,
+    ]);
   });
 });
