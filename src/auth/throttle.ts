@@ -45,6 +45,8 @@ const DAY = 24 * HOUR;
 /** how long a proof demand is answered from memory, and how many are kept */
 const DEMAND_MEMORY_MS = 1_000;
 const MAX_DEMANDS = 20_000;
+/** known clients whose last write this node keeps in mind */
+const MAX_REMEMBERED = 20_000;
 
 /**
  * Brute-force throttling without lockout (B1–B3), counters in the database (several nodes share
@@ -69,6 +71,8 @@ const MAX_DEMANDS = 20_000;
 export class LoginThrottle {
   /** recent proof demands by (account, address), for clients without a device cookie: see `recentDemand` */
   private readonly demands = new Map<string, { bits: number; until: number; userId: string | undefined }>();
+  /** known clients this node wrote lately (hash → when): see `remember` */
+  private readonly remembered = new Map<string, number>();
   constructor(
     private readonly db: AuthDb,
     private readonly clock: Clock,
@@ -351,19 +355,28 @@ export class LoginThrottle {
     return rows.length ? 'address' : null;
   }
 
-  /** after a complete sign-in: this address (and device, when given) is known for the user */
+  /**
+   * After a complete sign-in: this address (and device, when given) is known for the user. A client
+   * this node remembered within the last hour is not written again (its `last_seen_at` lags by an
+   * hour at most, against `knownClientDays`): a user signing in again costs no write for it.
+   */
   async remember(userId: string, prefix: string, device: string | undefined): Promise<void> {
     const now = this.clock.nowMs();
     const rows = [
       { kind: 'address', hash: LoginThrottle.clientHash('address', userId, prefix) },
       ...(device ? [{ kind: 'device', hash: LoginThrottle.clientHash('device', userId, device) }] : []),
-    ];
+    ].filter((r) => {
+      const at = this.remembered.get(r.hash);
+      return at === undefined || now - at >= HOUR || at > now;
+    });
+    if (this.remembered.size + rows.length > MAX_REMEMBERED) this.remembered.clear();
     for (const r of rows) {
       await this.db
         .insertInto('auth_known_clients')
         .values({ client_hash: r.hash, user_id: userId, kind: r.kind, first_seen_at: now, last_seen_at: now })
         .onConflict((oc) => oc.column('client_hash').doUpdateSet({ last_seen_at: now }))
         .execute();
+      this.remembered.set(r.hash, now);
     }
   }
 
