@@ -23,6 +23,7 @@ export const POSTGRES_SUITES = [
   'test/seals/audit-seals.test.ts',
   'test/vault/lifecycle.test.ts',
   'test/vault/name-index.test.ts', // the search's queries (counted, uncounted) and its indexes
+  'test/db/counters.test.ts', // the rate counters the nodes share
   'test/core/nodes.test.ts', // two nodes behind HAProxy: PostgreSQL only
 ];
 

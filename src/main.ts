@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { loadConfig, processEnv, type Config, type Env } from './config/index.js';
-import { openDatabase, migrateToLatest, type DatabaseHandle } from './db/index.js';
+import { openDatabase, migrateToLatest, DbWindowCounters, type DatabaseHandle } from './db/index.js';
 import { watchDatabase } from './db/faults.js';
 import { build, listen, tlsServerOptions, type App } from './http/index.js';
 import type { Authenticator, HealthCheck } from './http/index.js';
@@ -459,6 +459,8 @@ export async function buildApp(a: Appliance, withTls = true): Promise<App> {
     root: a.root,
     health: a.health,
     extensions: a.monitoring.extensions,
+    // several nodes need PostgreSQL; one process on SQLite counts exactly in memory, without a write per request
+    ...(a.config.database.type === 'postgres' ? { rateCounters: new DbWindowCounters(a.db.db) } : {}),
   });
 }
 

@@ -6,3 +6,4 @@ export { migrateToLatest, pendingMigrations, MIGRATIONS_DIR } from './migrate.js
 export type * from './schemas.js';
 export { postgresToSqlite, sqliteToPostgres } from './copy.js';
 export type { ChangeBus } from './notify.js';
+export { DbWindowCounters, type WindowCounters } from './counters.js';

@@ -4,6 +4,8 @@ import type { Generated } from 'kysely';
 export interface CoreTables {
   appliance_meta: { key: string; value: string };
   job_leases: { name: string; holder: string; acquired_at: number; expires_at: number };
+  /** fixed-window request counters shared by the nodes (./counters.ts); key: SHA-256 of the limiter's key */
+  rate_counters: { key: string; window_start: number; count: number; expires_at: number };
   job_runs: {
     id: Generated<number>;
     job: string;

@@ -4,6 +4,8 @@ import type { TlsOptions } from 'node:tls';
 import type { Server as HttpServer } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
+import type { WindowCounters } from '../db/index.js';
+import { sharedRateStore } from './rate-store.js';
 import swagger from '@fastify/swagger';
 import type { HttpConfig } from '../config/sections/http.js';
 import type { Logger } from '../shared/logger.js';
@@ -36,6 +38,8 @@ export interface BuildOptions {
   health?: HealthCheck[];
   /** global per-address rate limit (requests per minute) */
   rateLimitPerMinute?: number;
+  /** counters every node shares (several nodes behind a load balancer); default: this process's memory */
+  rateCounters?: WindowCounters;
   /** installed on the root before any route (request metrics, load shedding, request budgets) */
   extensions?: ((app: FastifyInstance) => Promise<void> | void)[];
 }
@@ -102,6 +106,7 @@ export async function build(opts: BuildOptions): Promise<App> {
     max: opts.rateLimitPerMinute ?? 1200,
     timeWindow: 60_000,
     keyGenerator: (req) => req.ip,
+    ...(opts.rateCounters ? { store: sharedRateStore(opts.rateCounters) } : {}),
     addHeadersOnExceeding: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false },
   });
   for (const x of opts.extensions ?? []) await x(app);

@@ -4,6 +4,7 @@ import https from 'node:https';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import * as OTPAuth from 'otpauth';
 import { metaHeaders, openVaultEnv, type User, type VaultEnv } from '../vault/support.js';
 import { ROOT, startServe } from '../support/cli.js';
 import { createTestDatabase, startPostgres, type TestPostgres } from '../support/postgres.js';
@@ -15,13 +16,15 @@ import type { DatabaseConfig } from '../../src/config/sections/database.js';
  * Two `coffre serve` nodes on one PostgreSQL database behind HAProxy (TCP, round robin) on
  * loopback. Blobs: both nodes use the same data directory, so one blob directory (until an object
  * store is configured). What the nodes must share goes through the database: documents, API
- * tokens, sign-in throttles; each scheduled run happens once (advisory-lock leases), and the run
- * of a node that dies is taken over within the lease time.
+ * tokens, session cookies, sign-in throttles, request budgets (rate limits and load shedding);
+ * each scheduled run happens once (advisory-lock leases), and the run of a node that dies is
+ * taken over within the lease time.
  */
 const LEASE_MS = 4_000;
 const SCHEDULED = 'vault.sweep-uploads';
 /** a slot every 2 seconds (cron with a seconds field), so that the test sees several without waiting for the minute */
 const EVERY_MS = 2_000;
+const UNMATCHED_BUDGET = 6;
 let own: TestPostgres | undefined;
 let drop: () => Promise<void>;
 let e: VaultEnv;
@@ -54,6 +57,8 @@ beforeAll(async () => {
     COFFRE_CFG_database: JSON.stringify(dbCfg),
     COFFRE_CFG_jobs__leaseTtlMs: String(LEASE_MS),
     COFFRE_CFG_jobs__schedules: JSON.stringify({ [SCHEDULED]: `*/${EVERY_MS / 1000} * * * * *` }),
+    // a small budget for requests to no route, to count a flood's hits across the nodes
+    COFFRE_CFG_monitoring__budgets: JSON.stringify({ unmatched: { perAddress: UNMATCHED_BUDGET, perUser: 0 } }),
   };
   for (let i = 0; i < 2; i++) {
     const s = await startServe(e.t.dataDir, 0, env);
@@ -83,7 +88,7 @@ function call(
   method: string,
   p: string,
   o: { token?: string; json?: unknown; body?: Buffer; headers?: Record<string, string> } = {},
-): Promise<{ status: number; body: Buffer }> {
+): Promise<{ status: number; body: Buffer; headers: import('node:http').IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = {
       ...(o.token ? { authorization: `Bearer ${o.token}` } : {}),
@@ -95,7 +100,9 @@ function call(
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), headers: res.headers }),
+        );
       },
     );
     r.on('error', reject);
@@ -133,6 +140,53 @@ describe('two nodes on one PostgreSQL database behind HAProxy', { timeout: 180_0
     }
     const fourth = await attempt(nodes[1]!.port);
     expect(fourth.body.toString()).toMatch(/PROOF_REQUIRED/);
+  });
+
+  it('a session cookie issued by one node is honoured by the other', async () => {
+    const name = `carol${crypto.randomBytes(3).toString('hex')}`;
+    const inv = await e.t.appliance.identity.accounts.invite(
+      { username: name, email: `${name}@example.test`, role: 'member' },
+      'local:test',
+      {},
+    );
+    const password = `Juniper-Compass-${crypto.randomBytes(4).toString('hex')}X`;
+    const enrol = await call(nodes[0]!.port, 'POST', '/api/v1/auth/enrol', {
+      json: { token: inv.enrolUrl, password },
+    });
+    expect(enrol.status, enrol.body.toString()).toBe(200);
+    const secret = (JSON.parse(enrol.body.toString()) as { totp?: { secret: string } }).totp?.secret;
+    let login = await call(nodes[0]!.port, 'POST', '/api/v1/auth/login', { json: { username: name, password } });
+    expect(login.status, login.body.toString()).toBe(200);
+    const challenge = (JSON.parse(login.body.toString()) as { challenge?: string }).challenge;
+    if (challenge && secret) {
+      const code = OTPAuth.TOTP.generate({ secret: OTPAuth.Secret.fromBase32(secret), digits: 6, period: 30 });
+      login = await call(nodes[0]!.port, 'POST', '/api/v1/auth/login/mfa', { json: { challenge, code } });
+      expect(login.status, login.body.toString()).toBe(200);
+    }
+    const cookie = (login.headers['set-cookie'] ?? [])
+      .map((c) => c.split(';')[0] ?? '')
+      .find((c) => c.startsWith('__Host-'));
+    expect(cookie).toBeTruthy();
+    const me = await call(nodes[1]!.port, 'GET', '/api/v1/auth/me', { headers: { cookie: cookie! } });
+    expect(me.status, me.body.toString()).toBe(200);
+    expect(me.body.toString()).toContain(inv.user.id);
+    const anon = await call(nodes[1]!.port, 'GET', '/api/v1/auth/me');
+    expect(anon.status).toBe(401);
+  });
+
+  it("a flood spread over both nodes meets one address's budget (the counters are in the database)", async () => {
+    // round robin: through the load balancer, then straight to each node; all from 127.0.0.1
+    const hit = (port: number) => call(port, 'GET', `/api/v1/no-such-route-${crypto.randomBytes(2).toString('hex')}`);
+    const ports = [lb.port, lb.port, nodes[0]!.port, nodes[1]!.port, lb.port, nodes[1]!.port];
+    // the budget's window is the minute: start early in one, so that all hits fall in it
+    if (Date.now() % 60_000 > 45_000) await new Promise((r) => setTimeout(r, 60_000 - (Date.now() % 60_000) + 50));
+    for (const port of ports.slice(0, UNMATCHED_BUDGET)) expect((await hit(port)).status).toBe(404);
+    // each node saw about half of the budget; the next hit is refused on either node
+    for (const port of [nodes[0]!.port, nodes[1]!.port, lb.port]) {
+      const r = await hit(port);
+      expect(r.status, r.body.toString()).toBe(429);
+      expect(Number(r.headers['retry-after'])).toBeGreaterThan(0);
+    }
   });
 
   it('each scheduled slot runs once, on one node', async () => {
