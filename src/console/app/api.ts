@@ -62,42 +62,45 @@ function retryAfterOf(h: string | null): number | undefined {
   return Number.isFinite(n) ? n : undefined;
 }
 
-async function errorOf(res: Response): Promise<ApiError> {
-  let code = `HTTP_${res.status}`;
-  let message = res.statusText || 'request failed';
-  let requestId: string | undefined;
-  let details: unknown;
-  try {
-    const body = (await res.json()) as {
-      error?: { code?: string; message?: string; requestId?: string; details?: unknown };
-    };
-    if (body.error) {
-      code = body.error.code ?? code;
-      message = body.error.message ?? message;
-      requestId = body.error.requestId;
-      details = body.error.details;
-    }
-  } catch {
-    /* not JSON (a proxy's page): keep the status */
-  }
-  return new ApiError(res.status, code, message, requestId, details, retryAfterOf(res.headers.get('retry-after')));
+/** the appliance's error reply (`{error: {code, message, requestId, details}}`) as an ApiError */
+export function errorFrom(res: Response, body: unknown): ApiError {
+  const e = (body as { error?: { code?: string; message?: string; requestId?: string; details?: unknown } } | null)
+    ?.error;
+  return new ApiError(
+    res.status,
+    e?.code ?? `HTTP_${res.status}`,
+    e?.message ?? (res.statusText || 'request failed'),
+    e?.requestId,
+    e?.details,
+    retryAfterOf(res.headers.get('retry-after')),
+  );
 }
 
-function lost(status: number, opts: CallOptions): void {
+async function errorOf(res: Response): Promise<ApiError> {
+  // not JSON (a proxy's page): the status alone
+  return errorFrom(res, await res.json().catch(() => null));
+}
+
+/** a 401 on a call that needs a session: the session ended, the app goes back to sign-in */
+export function lost(status: number, opts: { anonymous?: boolean } = {}): void {
   if (status === 401 && !opts.anonymous) onSessionLost?.();
+}
+
+/** the headers every call carries: JSON, the console's language, the CSRF token on changes */
+export function requestHeaders(method: string): Record<string, string> {
+  return {
+    accept: 'application/json',
+    'accept-language': language(),
+    ...(unsafe(method) && csrfToken ? { [CSRF_HEADER]: csrfToken } : {}),
+  };
 }
 
 const unsafe = (m: string) => !['GET', 'HEAD', 'OPTIONS'].includes(m);
 
 export async function call<T>(method: string, path: string, body?: unknown, opts: CallOptions = {}): Promise<T> {
   // the appliance answers its messages in the language the console shows
-  const headers: Record<string, string> = {
-    accept: 'application/json',
-    'accept-language': language(),
-    ...opts.headers,
-  };
+  const headers: Record<string, string> = { ...requestHeaders(method), ...opts.headers };
   if (body !== undefined) headers['content-type'] = 'application/json';
-  if (unsafe(method) && csrfToken) headers[CSRF_HEADER] = csrfToken;
   let res: Response;
   try {
     res = await fetch(url(path, opts.query), {

@@ -1,5 +1,6 @@
 import { useState } from 'preact/hooks';
-import { ApiError, put } from '../api.js';
+import { ApiError } from '../api.js';
+import { client, data, type Reply } from '../client.js';
 import { Alert, Button, Card, ErrorAlert, Field, TextField, notify, useAction } from '../ui.js';
 import { t } from '../i18n/index.js';
 import { roleLabel } from '../labels.js';
@@ -10,18 +11,9 @@ import { roleLabel } from '../labels.js';
  * a pattern), secrets write-only (the field is empty; typing replaces the secret). Saving writes
  * config.json; the page says that the service must restart for the change to take effect.
  */
-export interface Editable {
-  key: string;
-  group: string;
-  kind: 'text' | 'integer' | 'choice' | 'boolean' | 'list' | 'secret';
-  choices?: string[];
-  value?: unknown;
-  set?: boolean;
-  overridden: boolean;
-  /** saved, waiting for the service to restart */
-  pending: boolean;
-  restart: true;
-}
+/** one editable setting as the appliance describes it (GET /api/v1/settings) */
+export type Editable = Reply<'/api/v1/settings', 'get'>['editable'][number];
+
 interface Problem {
   field: string;
   rule: string;
@@ -77,7 +69,7 @@ export function EditableSettings({ fields, onSaved }: { fields: Editable[]; onSa
       if (JSON.stringify(v) !== JSON.stringify(parsed(f, shown(f)))) values[f.key] = v;
     }
     const typed = Object.fromEntries(Object.entries(secrets).filter(([, v]) => v !== ''));
-    const r = await put<{ changed: string[]; restartRequired: boolean }>('/settings', { values, secrets: typed });
+    const r = await data(client.PUT('/api/v1/settings', { body: { values, secrets: typed } }));
     setSecrets({});
     if (r.changed.length) {
       notify(t('settings.edit.saved', { count: r.changed.length }));

@@ -1,4 +1,4 @@
-import { get } from '../api.js';
+import { client, data } from '../client.js';
 import type { Me } from '../session.js';
 import { Alert, Card, ErrorAlert, Facts, Loading, PageHeader, useAsync } from '../ui.js';
 import { t } from '../i18n/index.js';
@@ -10,13 +10,6 @@ import { EditableSettings, type Editable } from './settings-edit.js';
  * configuration read-only, with every secret and secret-file path redacted by the server, each
  * value under a label in words rather than its configuration key.
  */
-interface Settings {
-  applianceId: string;
-  dataDir: string;
-  editable: Editable[];
-  howToChange: string;
-  sections: Record<string, unknown>;
-}
 
 const SECTIONS = [
   'http',
@@ -70,7 +63,7 @@ function flatten(o: Record<string, unknown>, prefix = ''): [string, string][] {
 }
 
 export function SettingsPage(_: { me: Me }) {
-  const s = useAsync((signal) => get<Settings>('/settings', { signal }), []);
+  const s = useAsync((signal) => data(client.GET('/api/v1/settings', { signal })), []);
   const editable = new Set(
     (s.data?.editable ?? []).flatMap((f) => [f.key, f.key.replace(/\.(password|authHeader|secret)$/, '.$1File')]),
   );

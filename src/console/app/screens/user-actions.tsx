@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import { get, post, put } from '../api.js';
+import { client, data } from '../client.js';
 import { can, type Me, type User } from '../session.js';
 import { Alert, Button, Time, confirmAction, notify, useAction, useAsync } from '../ui.js';
 import { t } from '../i18n/index.js';
@@ -30,22 +30,21 @@ export type Shown =
 export function useRequiredRoles(me: Me): readonly string[] {
   const s = useAsync(
     (signal) =>
-      can(me, 'settings:manage')
-        ? get<{ sections: { auth?: { mfa?: { requiredRoles?: string[] } } } }>('/settings', { signal })
-        : Promise.resolve(undefined),
+      can(me, 'settings:manage') ? data(client.GET('/api/v1/settings', { signal })) : Promise.resolve(undefined),
     [],
   );
-  return s.data?.sections.auth?.mfa?.requiredRoles ?? ROLES;
+  const auth = s.data?.sections.auth as { mfa?: { requiredRoles?: string[] } } | undefined;
+  return auth?.mfa?.requiredRoles ?? ROLES;
 }
 
-const userPath = (u: User, rest: string) => `/users/${encodeURIComponent(u.id)}/${rest}`;
+const of = (u: User) => ({ params: { path: { id: u.id } } });
 
 /** the account actions; `changed` reloads whatever shows the account */
 export function useUserActions(me: Me, changed: () => void) {
   const [link, setLink] = useState<Shown | undefined>();
   const required = useRequiredRoles(me);
   const reinvite = useAction(async (u: User) => {
-    const r = await post<{ enrolUrl?: string; expiresAt: string; mailed: boolean }>(userPath(u, 'invite'));
+    const r = await data(client.POST('/api/v1/users/{id}/invite', of(u)));
     if (r.mailed || !r.enrolUrl) setLink({ kind: 'mailed', username: u.username, email: '', expiresAt: r.expiresAt });
     else setLink({ kind: 'link', username: u.username, enrolUrl: r.enrolUrl, expiresAt: r.expiresAt });
   });
@@ -59,7 +58,9 @@ export function useUserActions(me: Me, changed: () => void) {
       });
       if (!ok) return;
     }
-    await post(userPath(u, enable ? 'enable' : 'disable'));
+    await data(
+      enable ? client.POST('/api/v1/users/{id}/enable', of(u)) : client.POST('/api/v1/users/{id}/disable', of(u)),
+    );
     notify(enable ? t('admin.enabled', { username: u.username }) : t('admin.disabled', { username: u.username }));
     changed();
   });
@@ -79,7 +80,7 @@ export function useUserActions(me: Me, changed: () => void) {
       danger: true,
     });
     if (!ok) return changed();
-    const res = await put<{ role: string; pendingRole: string | null }>(userPath(u, 'role'), { role: r });
+    const res = await data(client.PUT('/api/v1/users/{id}/role', { ...of(u), body: { role: r } }));
     notify(
       res.pendingRole
         ? t('admin.role.pending', {
@@ -99,7 +100,7 @@ export function useUserActions(me: Me, changed: () => void) {
       danger: true,
     });
     if (!ok) return;
-    const r = await post<{ ended: number; tokensRevoked: number }>(userPath(u, 'sessions/end'));
+    const r = await data(client.POST('/api/v1/users/{id}/sessions/end', of(u)));
     notify(
       t('admin.end.done', {
         username: u.username,
@@ -110,9 +111,7 @@ export function useUserActions(me: Me, changed: () => void) {
     changed();
   });
   const reset = useAction(async (u: User) => {
-    const r = await post<{ mailed: boolean; resetUrl?: string; expiresAt: string; codeRequired: boolean }>(
-      userPath(u, 'reset'),
-    );
+    const r = await data(client.POST('/api/v1/users/{id}/reset', of(u)));
     setLink({
       kind: 'reset',
       username: u.username,
@@ -128,7 +127,7 @@ export function useUserActions(me: Me, changed: () => void) {
       confirmLabel: t('admin.recover.confirm'),
     });
     if (!ok) return;
-    const r = await post<{ status: string; resetUrl?: string; expiresAt?: string }>(userPath(u, 'recovery'));
+    const r = await data(client.POST('/api/v1/users/{id}/recovery', of(u)));
     if (r.status === 'requested') notify(t('admin.recover.requested', { username: u.username }));
     else
       setLink({

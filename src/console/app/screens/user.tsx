@@ -1,4 +1,4 @@
-import { del, get } from '../api.js';
+import { client, data, type Reply } from '../client.js';
 import { can, type Me, type User } from '../session.js';
 import {
   Alert,
@@ -23,24 +23,7 @@ import { SessionsTable, browserOf, mfaLabel, type SessionRow } from './account.j
 import { wsRole } from './docs/common.js';
 import { AccountButtons, ROLES, ShownLink, stateKind, stateLabel, useUserActions } from './user-actions.js';
 
-interface TokenRow {
-  id: string;
-  name: string;
-  scopes: string[];
-  createdAt: string;
-  expiresAt: string;
-  lastUsedAt: string | null;
-  revokedAt: string | null;
-}
-interface Membership {
-  workspaceId: string;
-  role: string;
-  addedAt: string;
-  /** only for workspaces the admin is a member of (need-to-know) */
-  name: string | null;
-}
-
-const enc = encodeURIComponent;
+type TokenRow = Reply<'/api/v1/users/{id}/tokens', 'get'>['tokens'][number];
 
 /**
  * One person, for an IT admin (`#/users/:id`): role, state, second factor, live sessions (device,
@@ -51,21 +34,25 @@ const enc = encodeURIComponent;
 export function UserPage({ me, id }: { me: Me; id: string }) {
   const manage = can(me, 'users:manage');
   const user = useAsync(
-    async (signal) => (await get<{ users: User[] }>('/users', { signal })).users.find((u) => u.id === id),
+    async (signal) =>
+      (await data(client.GET('/api/v1/users', { signal }))).users.find((u) => u.id === id) as User | undefined,
     [id],
   );
   const sessions = useAsync(
     (signal) =>
       manage
-        ? get<{ sessions: SessionRow[] }>(`/users/${enc(id)}/sessions`, { signal })
+        ? data(client.GET('/api/v1/users/{id}/sessions', { params: { path: { id } }, signal }))
         : Promise.resolve({ sessions: [] }),
     [id],
   );
-  const tokens = useAsync((signal) => get<{ tokens: TokenRow[] }>(`/users/${enc(id)}/tokens`, { signal }), [id]);
+  const tokens = useAsync(
+    (signal) => data(client.GET('/api/v1/users/{id}/tokens', { params: { path: { id } }, signal })),
+    [id],
+  );
   const ws = useAsync(
     (signal) =>
       can(me, 'access:review')
-        ? get<{ memberships: Membership[] }>(`/users/${enc(id)}/workspaces`, { signal })
+        ? data(client.GET('/api/v1/users/{id}/workspaces', { params: { path: { id } }, signal }))
         : Promise.resolve(undefined),
     [id],
   );
@@ -73,19 +60,22 @@ export function UserPage({ me, id }: { me: Me; id: string }) {
   const acts = useUserActions(me, reload);
   const u = user.data;
   /** asks with the consequence in words, then deletes and says it is done */
-  const remove = useAction(async (q: ConfirmRequest & { path: string; done: string; after: () => void }) => {
-    if (!(await confirmAction({ ...q, danger: true }))) return;
-    await del(q.path);
-    notify(q.done);
-    q.after();
-  });
+  const remove = useAction(
+    async (q: ConfirmRequest & { act: () => Promise<unknown>; done: string; after: () => void }) => {
+      if (!(await confirmAction({ ...q, danger: true }))) return;
+      await q.act();
+      notify(q.done);
+      q.after();
+    },
+  );
   const endSession = (s: SessionRow) => {
     const names = { username: u!.username, device: browserOf(s.userAgent), address: s.ip ?? '—' };
     void remove.run({
       title: t('user.sessions.endTitle', names),
       body: <p>{t('user.sessions.endBody', names)}</p>,
       confirmLabel: t('user.sessions.endConfirm'),
-      path: `/users/${enc(id)}/sessions/${enc(s.id)}`,
+      act: () =>
+        data(client.DELETE('/api/v1/users/{id}/sessions/{sessionId}', { params: { path: { id, sessionId: s.id } } })),
       done: t('user.sessions.ended', names),
       after: sessions.reload,
     });
@@ -96,7 +86,8 @@ export function UserPage({ me, id }: { me: Me; id: string }) {
       title: t('user.tokens.revokeTitle', names),
       body: <p>{t('user.tokens.revokeBody', names)}</p>,
       confirmLabel: t('user.tokens.revokeConfirm'),
-      path: `/users/${enc(id)}/tokens/${enc(tk.id)}`,
+      act: () =>
+        data(client.DELETE('/api/v1/users/{id}/tokens/{tokenId}', { params: { path: { id, tokenId: tk.id } } })),
       done: t('user.tokens.revoked', names),
       after: tokens.reload,
     });
