@@ -13,7 +13,10 @@ import prettier from 'prettier';
 
 // openapi-typescript builds its output with the TypeScript compiler API, which the project's
 // TypeScript 7 (native) no longer ships: tools/openapi-gen holds it with TypeScript 5 beside it.
-const { default: openapiTS, astToString } = await import('coffre-openapi-gen');
+const { default: openapiTS, astToString } = await import('coffre-openapi-gen').catch((e) => {
+  console.error(`tools/openapi-gen is not installed (${e.code ?? e.message}): run \`npm ci\``);
+  process.exit(2);
+});
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const OUT = path.join(ROOT, 'src', 'console', 'app', 'api-types.ts');

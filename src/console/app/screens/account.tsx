@@ -1,6 +1,7 @@
 import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
-import { del, get, post, put, url } from '../api.js';
+import { put, url } from '../api.js';
+import { client, data, type Reply } from '../client.js';
 import { auth, type TotpProvisioning } from '../endpoints.js';
 import { DEFAULT_RULES } from '../password.js';
 import type { Route } from '../router.js';
@@ -25,15 +26,8 @@ import { LANGUAGES, browserLanguage, setLanguage, t, type Language } from '../i1
 import { roleLabel } from '../labels.js';
 import { PasswordChooser, RecoveryCodes, TotpSetup, passwordReady } from './signin.js';
 
-export interface SessionRow {
-  id: string;
-  createdAt: string;
-  lastSeenAt: string;
-  expiresAt: string;
-  ip: string | null;
-  userAgent: string | null;
-  current: boolean;
-}
+/** a live session, as the appliance describes it */
+export type SessionRow = Reply<'/api/v1/auth/sessions', 'get'>['sessions'][number];
 
 export function AccountPage({ me }: { me: Me; route: Route }) {
   return (
@@ -125,13 +119,12 @@ function SecondFactorCard({ me }: { me: Me }) {
   const [code, setCode] = useState('');
   const [current, setCurrent] = useState('');
   const [codes, setCodes] = useState<string[] | undefined>();
-  const start = useAction(async () => setProv(await post<TotpProvisioning>('/auth/mfa/totp')));
+  const start = useAction(async () => setProv(await data(client.POST('/api/v1/auth/mfa/totp'))));
   const confirm = useAction(async () => {
     // the appliance asks for the password too: a stolen session alone cannot swap the second factor
-    const r = await post<{ recoveryCodes: string[] }>('/auth/mfa/totp/confirm', {
-      code: code.trim(),
-      currentPassword: current,
-    });
+    const r = await data(
+      client.POST('/api/v1/auth/mfa/totp/confirm', { body: { code: code.trim(), currentPassword: current } }),
+    );
     setCode('');
     setCurrent('');
     setProv(undefined);
@@ -209,11 +202,11 @@ function PasswordCard({ me }: { me: Me }) {
   const [confirm, setConfirm] = useState('');
   const [ended, setEnded] = useState<number | undefined>();
   const act = useAction(async () => {
-    const r = await post<{ sessionsEnded: number }>('/auth/password', {
-      currentPassword: current,
-      newPassword: pw,
-      endOtherSessions: true,
-    });
+    const r = await data(
+      client.POST('/api/v1/auth/password', {
+        body: { currentPassword: current, newPassword: pw, endOtherSessions: true },
+      }),
+    );
     setCurrent('');
     setPw('');
     setConfirm('');
@@ -262,14 +255,14 @@ function PasswordCard({ me }: { me: Me }) {
 }
 
 function SessionsCard() {
-  const list = useAsync((signal) => get<{ sessions: SessionRow[] }>('/auth/sessions', { signal }), []);
+  const list = useAsync((signal) => data(client.GET('/api/v1/auth/sessions', { signal })), []);
   const endOthers = useAction(async () => {
-    const r = await post<{ ended: number }>('/auth/sessions/end-others');
+    const r = await data(client.POST('/api/v1/auth/sessions/end-others'));
     notify(t('account.sessions.ended', { count: r.ended }));
     list.reload();
   });
   const end = useAction(async (id: string) => {
-    await del(`/auth/sessions/${encodeURIComponent(id)}`);
+    await data(client.DELETE('/api/v1/auth/sessions/{id}', { params: { path: { id } } }));
     list.reload();
   });
   const others = list.data?.sessions.filter((s) => !s.current).length ?? 0;

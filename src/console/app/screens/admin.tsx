@@ -1,5 +1,6 @@
 import { useState } from 'preact/hooks';
-import { ApiError, get, post, url } from '../api.js';
+import { ApiError, url } from '../api.js';
+import { client, data } from '../client.js';
 import { can, type Me, type User } from '../session.js';
 import {
   Alert,
@@ -18,7 +19,7 @@ import {
   useAction,
   useAsync,
 } from '../ui.js';
-import { LANGUAGES, language, t } from '../i18n/index.js';
+import { LANGUAGES, language, t, type Language } from '../i18n/index.js';
 import { roleLabel } from '../labels.js';
 import { mfaLabel } from './account.js';
 import { EraseDialog } from './erase.js';
@@ -29,17 +30,12 @@ export { KeysPage } from './keys.js';
 export { SettingsPage } from './settings.js';
 
 const roleText = (r: (typeof ROLES)[number]): string => t(`admin.roleText.${r}`);
-/** the invitation's answer: the link itself only when no mail server is configured */
-interface Invited {
-  user: User;
-  enrolUrl?: string;
-  expiresAt: string;
-  mailed: boolean;
-}
-
 /** Users (src/auth): invite, roles, disable/enable, end sessions, new enrolment links. */
 export function UsersPage({ me }: { me: Me }) {
-  const list = useAsync((signal) => get<{ users: User[] }>('/users', { signal }), []);
+  const list = useAsync(
+    async (signal) => (await data(client.GET('/api/v1/users', { signal }))) as { users: User[] },
+    [],
+  );
   const manage = can(me, 'users:manage');
   const [inviting, setInviting] = useState(false);
   const [username, setUsername] = useState('');
@@ -50,7 +46,11 @@ export function UsersPage({ me }: { me: Me }) {
   const [erasing, setErasing] = useState<User | undefined>();
   const invite = useAction(async () => {
     const to = email.trim();
-    const r = await post<Invited>('/users', { username: username.trim(), email: to, role, language: lang });
+    const r = await data(
+      client.POST('/api/v1/users', {
+        body: { username: username.trim(), email: to, role, language: lang as Language },
+      }),
+    );
     setInviting(false);
     setUsername('');
     setEmail('');
