@@ -87,6 +87,7 @@ export interface FieldProblem {
     | 'format'
     | 'choice'
     | 'timeZone'
+    | 'weaker'
     | 'invalid';
   limit?: number;
 }
@@ -173,6 +174,29 @@ function fieldProblem(f: EditableField, value: unknown): FieldProblem | undefine
   }
 }
 
+/**
+ * Sign-in policies the console may only make stricter: a longer or more varied password, more roles
+ * that need a second factor. Relaxing them (which would let a stolen admin session open the way for
+ * weaker credentials) is done in config.json on the appliance by whoever runs it, and takes effect
+ * at its restart like any other change.
+ */
+const TIGHTEN_ONLY: readonly { key: string; weaker: (before: unknown, after: unknown) => boolean }[] = [
+  { key: 'auth.password.minLength', weaker: (b, a) => Number(a) < Number(b) },
+  { key: 'auth.password.minClasses', weaker: (b, a) => Number(a) < Number(b) },
+  {
+    key: 'auth.mfa.requiredRoles',
+    weaker: (b, a) => (b as string[]).some((role) => !(a as string[]).includes(role)),
+  },
+];
+
+/** the tighten-only policies an edit would relax, comparing the effective values before and after */
+function weakened(before: Config, after: Config): FieldProblem[] {
+  return TIGHTEN_ONLY.filter((p) => p.weaker(getPath(before, parts(p.key)), getPath(after, parts(p.key)))).map((p) => ({
+    field: p.key,
+    rule: 'weaker' as const,
+  }));
+}
+
 export function validTimeZone(tz: string): boolean {
   try {
     new Intl.DateTimeFormat('en', { timeZone: tz });
@@ -235,6 +259,7 @@ export async function applySettings(
 ): Promise<{ changed: string[] }> {
   const file = path.join(dataDir, CONFIG_FILE);
   const raw = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+  const original = structuredClone(raw);
   const problems: FieldProblem[] = [];
   const changed: string[] = [];
   const secretFiles: { file: string; text: string }[] = [];
@@ -274,8 +299,9 @@ export async function applySettings(
   }
   if (problems.length) throw settingsInvalid(problems);
   // the whole file as `coffre serve` will load it (secret files do not exist yet: checked by path only)
+  let after: Config;
   try {
-    validateConfig(raw, dataDir, env, file);
+    after = validateConfig(raw, dataDir, env, file);
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     const keyOf = (p: string) => p.replace(/^\//, '').split('/').join('.');
@@ -288,6 +314,8 @@ export async function applySettings(
       }),
     );
   }
+  const relaxed = weakened(validateConfig(original, dataDir, env, file), after);
+  if (relaxed.length) throw settingsInvalid(relaxed);
   if (!changed.length) return { changed };
   await beforeWrite(changed);
   if (secretFiles.length) fs.mkdirSync(path.join(dataDir, 'secrets'), { recursive: true, mode: 0o700 });

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import * as openpgp from 'openpgp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openIdentityEnv, expectNoSecretsLogged, linkIn, type IdentityEnv } from '../auth/support.js';
@@ -292,6 +293,56 @@ describe('settings: GET /settings', () => {
     expect(out).toContain('"pinFile":null');
     // the password policy is not a secret: its values are shown
     expect(out).toContain('"password":{"minLength":12}');
+  });
+});
+
+describe('settings: PUT /settings cannot relax the sign-in policies', () => {
+  const put = (values: Record<string, unknown>) =>
+    env.app.inject({
+      method: 'PUT',
+      url: '/api/v1/settings',
+      headers: s.adele!.headers,
+      payload: { values },
+    });
+  const file = () => path.join(env.t.appliance.config.dataDir, 'config.json');
+
+  it('an admin session may tighten the password and second-factor policies, never relax them; nothing written', async () => {
+    await signInAll();
+    const before = fs.readFileSync(file(), 'utf8');
+    // a stolen admin session tries to switch off the second factor and ease the password rules
+    const r = await put({
+      'auth.mfa.requiredRoles': ['member'],
+      'auth.password.minClasses': 1,
+      'mail.smtp.port': 2526,
+    });
+    expect(r.statusCode, r.body).toBe(400);
+    expect(r.json().error.code).toBe('SETTINGS_INVALID');
+    expect(r.json().error.details.problems).toEqual(
+      expect.arrayContaining([
+        { field: 'auth.mfa.requiredRoles', rule: 'weaker' },
+        { field: 'auth.password.minClasses', rule: 'weaker' },
+      ]),
+    );
+    expect(fs.readFileSync(file(), 'utf8')).toBe(before);
+    expect(await auditRows('settings.change')).toHaveLength(0);
+
+    // stricter is fine; going back from the saved stricter value (or removing it) is relaxing
+    const up = await put({ 'auth.password.minLength': 14 });
+    expect(up.statusCode, up.body).toBe(200);
+    for (const back of [12, null]) {
+      const down = await put({ 'auth.password.minLength': back });
+      expect(down.statusCode, down.body).toBe(400);
+      expect(down.json().error.details.problems).toEqual([{ field: 'auth.password.minLength', rule: 'weaker' }]);
+    }
+    expect(JSON.parse(fs.readFileSync(file(), 'utf8')).auth.password.minLength).toBe(14);
+    // every role keeps its second factor; adding one that had none is allowed
+    expect(
+      (await put({ 'auth.mfa.requiredRoles': [...env.t.appliance.config.auth.mfa.requiredRoles] })).statusCode,
+    ).toBe(200);
+    expect((await auditRows('settings.change')).map((a) => a.actor)).toEqual([
+      `user:${u.adele!.id}`,
+      `user:${u.adele!.id}`,
+    ]);
   });
 });
 

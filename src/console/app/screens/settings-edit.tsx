@@ -50,8 +50,8 @@ export function problemText(p: Problem): string {
   if (p.rule === 'format') return t(`settings.fields.${p.field}.format` as never);
   if (p.rule === 'minimum' || p.rule === 'maximum' || p.rule === 'minLength' || p.rule === 'maxLength')
     return t(`settings.rules.${p.rule}`, { limit: p.limit ?? 0 });
-  if (['required', 'type', 'choice', 'timeZone'].includes(p.rule))
-    return t(`settings.rules.${p.rule as 'required' | 'type' | 'choice' | 'timeZone'}`);
+  if (['required', 'type', 'choice', 'timeZone', 'weaker'].includes(p.rule))
+    return t(`settings.rules.${p.rule as 'required' | 'type' | 'choice' | 'timeZone' | 'weaker'}`);
   return t('settings.rules.invalid');
 }
 
