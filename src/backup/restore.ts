@@ -5,6 +5,7 @@ import { sql, type Kysely } from 'kysely';
 import { CONFIG_FILE, validateConfig } from '../config/index.js';
 import { migrateToLatest, openDatabase, sqliteToPostgres, type BackupSchema } from '../db/index.js';
 import type { PostgresConfig } from '../config/sections/database.js';
+import type { StorageConfig } from '../config/sections/storage.js';
 import { makeSelfSigned } from '../http/index.js';
 import { DataKeyFieldCipher, type DataKeys, type KeyProvider } from '../keys/index.js';
 import { EncryptedBlobs } from '../blobs/index.js';
@@ -46,6 +47,8 @@ export interface RestoreOptions {
    * directory: the archive's database, checked, is copied into it in one transaction
    */
   postgres?: PostgresConfig;
+  /** the new installation's blob store (an S3 bucket, its paths absolute); default: `blobs/` in the data directory */
+  storage?: StorageConfig;
 }
 
 export interface RestoreReport {
@@ -102,7 +105,9 @@ export async function restoreInto(o: RestoreOptions): Promise<RestoreReport> {
     );
     const stage = path.join(dir, '.restore');
     fs.mkdirSync(stage, { mode: 0o700 });
-    const store = createBlobStore({ type: 'fs', dir: path.join(dir, 'blobs') });
+    // the new installation's blob store: a directory in it, or the store the operator configured (S3)
+    const storeCfg: StorageConfig = o.storage ?? { type: 'fs', dir: path.join(dir, 'blobs') };
+    const store = createBlobStore(storeCfg);
     const total = sidecar.parts.reduce((s, p) => s + p.size, 0);
     let read: ReadResult;
     try {
@@ -120,7 +125,7 @@ export async function restoreInto(o: RestoreOptions): Promise<RestoreReport> {
             [CONFIG_MEMBER]: path.join(stage, 'config.json'),
             [AUDIT_MEMBER]: path.join(stage, 'audit-checkpoints.json'),
           },
-          blobsDir: path.join(dir, 'blobs'),
+          blobStore: storeCfg,
         },
         (n) =>
           o.progress?.({
@@ -188,7 +193,7 @@ export async function restoreInto(o: RestoreOptions): Promise<RestoreReport> {
       ...archived,
       keys: o.keysSection,
       database: o.postgres ?? { type: 'sqlite', file: 'coffre.db' },
-      storage: { type: 'fs', dir: 'blobs' },
+      storage: o.storage ?? { type: 'fs', dir: 'blobs' },
       tls: {},
       backup: { ...((archived.backup as object) ?? {}), enabled: false },
     };

@@ -7,6 +7,7 @@ import { openAppliance } from '../main.js';
 import { resolveDataDir } from '../config/index.js';
 import { KeysSection, type KeysConfig } from '../config/sections/keys.js';
 import { PostgresDb, type PostgresConfig } from '../config/sections/database.js';
+import { StorageSection, type StorageConfig } from '../config/sections/storage.js';
 import { createKeyProvider } from '../keys/registry.js';
 import { createLogger } from '../shared/logger.js';
 import type { JobProgress } from '../jobs/types.js';
@@ -645,22 +646,45 @@ function readKeysFile(file: string): KeysConfig {
 }
 
 /** `--postgres FILE`: a `database` section of type postgres (or a config holding one), checked like config.json's. */
-function readPostgresFile(file: string): PostgresConfig {
+/** a JSON file holding one configuration section, or a whole configuration that holds it */
+function readSectionFile(file: string, flag: string, section: string): Record<string, unknown> {
   let raw: unknown;
   try {
     raw = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (e) {
-    throw backupErrors.usage(`--postgres: cannot read ${file} as JSON (${(e as Error).message})`);
+    throw backupErrors.usage(`${flag}: cannot read ${file} as JSON (${(e as Error).message})`);
   }
-  const obj = (
-    raw && typeof (raw as { database?: unknown }).database === 'object' ? (raw as { database: unknown }).database : raw
-  ) as Record<string, unknown>;
+  const inner = raw && typeof raw === 'object' ? (raw as Record<string, unknown>)[section] : undefined;
+  return (inner && typeof inner === 'object' ? inner : raw) as Record<string, unknown>;
+}
+
+function readPostgresFile(file: string): PostgresConfig {
+  const obj = readSectionFile(file, '--postgres', 'database');
   const withDefaults = Value.Default(PostgresDb, structuredClone(obj)) as Record<string, unknown>;
   const problems = [...Value.Errors(PostgresDb, withDefaults)].map((e) => `${e.path || '/'}: ${e.message}`);
   if (problems.length) throw backupErrors.usage(`--postgres: ${problems.join('; ')}`);
   if (typeof withDefaults.passwordFile === 'string')
     withDefaults.passwordFile = resolveConfigPath(path.dirname(path.resolve(file)), withDefaults.passwordFile);
   return withDefaults as unknown as PostgresConfig;
+}
+
+/** `--storage FILE`: a `storage` section (or a config holding one), checked, its file paths made absolute */
+function readStorageFile(file: string): StorageConfig {
+  const obj = readSectionFile(file, '--storage', 'storage');
+  const cfg = Value.Default(StorageSection, structuredClone(obj)) as StorageConfig;
+  const problems = [...Value.Errors(StorageSection, cfg)].map((e) => `${e.path || '/'}: ${e.message}`);
+  if (cfg.type === 's3' && !cfg.s3) problems.push('/s3: required when type is s3');
+  if (problems.length) throw backupErrors.usage(`--storage: ${problems.join('; ')}`);
+  const base = path.dirname(path.resolve(file));
+  if (cfg.type === 'fs') return { ...cfg, dir: path.resolve(base, cfg.dir) };
+  return {
+    ...cfg,
+    s3: {
+      ...cfg.s3!,
+      secretAccessKeyFile: resolveConfigPath(base, cfg.s3!.secretAccessKeyFile),
+      ...(cfg.s3!.caFile ? { caFile: resolveConfigPath(base, cfg.s3!.caFile) } : {}),
+    },
+  };
 }
 
 function registerRestore(program: Command, io: Io): void {
@@ -671,7 +695,7 @@ function registerRestore(program: Command, io: Io): void {
     )
     .requiredOption(
       '--from <target>',
-      'a target URL (sftp://…, file://…) or the name of a target registered at --source-data-dir',
+      'a target URL (sftp://…, file://…, s3://…) or the name of a target registered at --source-data-dir',
     )
     .requiredOption('--backup <id>', 'a backup id, or latest')
     .requiredOption('--data-dir <dir>', 'the new data directory (absent or empty)')
@@ -682,7 +706,11 @@ function registerRestore(program: Command, io: Io): void {
     )
     .option('--host-key <key>', 'SFTP URL: the server host key to pin')
     .option('--identity <file>', 'SFTP URL: private key file')
-    .option('--password-file <file>', 'SFTP URL: password file')
+    .option('--password-file <file>', 'SFTP URL: password file; S3 URL: the secret access key')
+    .option(
+      '--storage <file>',
+      'JSON of a `storage` section: the blob store the restored blobs go into (e.g. an S3 bucket) instead of blobs/ in the data directory',
+    )
     .option(
       '--postgres <file>',
       'JSON of a `database` section of type postgres: restore into that new, empty PostgreSQL database instead of a SQLite file',
@@ -693,6 +721,7 @@ function registerRestore(program: Command, io: Io): void {
         io,
         async (o: {
           postgres?: string;
+          storage?: string;
           from: string;
           backup: string;
           dataDir: string;
@@ -725,9 +754,13 @@ function registerRestore(program: Command, io: Io): void {
                 'see docs/disaster-recovery.md',
               );
             let spec;
-            if (/^(sftp|file):\/\//.test(o.from)) {
+            if (/^(sftp|file|s3|s3\+http):\/\//.test(o.from)) {
               spec = {
-                type: o.from.startsWith('sftp:') ? ('sftp' as const) : ('path' as const),
+                type: o.from.startsWith('sftp:')
+                  ? ('sftp' as const)
+                  : o.from.startsWith('s3')
+                    ? ('s3' as const)
+                    : ('path' as const),
                 url: o.from,
                 hostKey: o.hostKey ? parseHostKey(o.hostKey) : null,
                 identityFile: o.identity ?? null,
@@ -768,6 +801,7 @@ function registerRestore(program: Command, io: Io): void {
                       progress: (p) => bar.update(p),
                       signal,
                       ...(o.postgres ? { postgres: readPostgresFile(o.postgres) } : {}),
+                      ...(o.storage ? { storage: readStorageFile(o.storage) } : {}),
                     });
                   },
                   { json: o.json },

@@ -59,8 +59,8 @@ export interface ReadJob {
   threads: number;
   /** member name → file to write it to (0600, must not exist) */
   files: Record<string, string>;
-  /** restore: blobs go into an fs blob store at this directory */
-  blobsDir?: string;
+  /** restore: the blob store the blobs go into (the new installation's: a directory, or an S3 bucket) */
+  blobStore?: StorageConfig;
 }
 export interface ReadResult {
   manifest: Manifest;
@@ -130,7 +130,7 @@ export async function runWrite(j: WriteJob, report: Report): Promise<WriteResult
 
 export async function runRead(j: ReadJob, report: Report): Promise<ReadResult> {
   const t = target(j.target);
-  const store = j.blobsDir ? createBlobStore({ type: 'fs', dir: j.blobsDir }) : null;
+  const store = j.blobStore ? createBlobStore(j.blobStore) : null;
   let blobs = 0;
   try {
     const manifest = await readArchive({
