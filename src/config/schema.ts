@@ -17,7 +17,8 @@ import { PrivacySection } from './sections/privacy.js';
 
 /**
  * The whole configuration: one file `<data dir>/config.json` plus `COFFRE_*` overrides.
- * Each module owns one section under ./sections/. Unknown keys are errors.
+ * Each module owns one section under ./sections/. Unknown keys are errors. Every key has a label
+ * in French and English for the console's Settings page (docs/i18n.md, settings.labels.*).
  *
  * Path convention: every string whose key is `file`, `dir` or ends in `File` or `Dir`
  * (and `keys.module`) is resolved against the data dir when relative.

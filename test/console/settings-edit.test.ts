@@ -116,7 +116,7 @@ describe('editable settings', { timeout: 240_000 }, () => {
     expect(await field('mail.smtp.password').inputValue()).toBe('');
     // the read-only part: labels in words, not configuration keys
     expect(await page.locator('tr[data-key="auth.sessions.idleTimeoutMinutes"] th').textContent()).toBe(
-      'Sessions · idle timeout minutes',
+      'Session idle timeout (minutes)',
     );
     // audited by key, never by value
     const db = new Database(path.join(app.dataDir, 'coffre.db'), { readonly: true });
@@ -153,6 +153,18 @@ describe('editable settings', { timeout: 240_000 }, () => {
     expect(await errorUnder(page, t('settings.fields.audit.syslog.port.label')).textContent()).toBe(
       t('settings.rules.type'),
     );
+    // the read-only part in French: each key under its French label (a map's entries under the map's)
+    expect(await page.locator('tr[data-key="auth.sessions.idleTimeoutMinutes"] th').textContent()).toBe(
+      'Délai d’inactivité de la session (minutes)',
+    );
+    const rows = await page
+      .locator('table[data-section] tr[data-key]')
+      .evaluateAll((trs) =>
+        trs.map((tr) => [tr.getAttribute('data-key')!, tr.querySelector('th')!.textContent!] as const),
+      );
+    expect(rows.length).toBeGreaterThan(100);
+    for (const [key, label] of rows)
+      if (!/^(jobs\.schedules|monitoring\.budgets)\./.test(key)) expect(label, key).toBe(t(`settings.labels.${key}`));
     const found = [...(await axe(page, 'settings fr')), ...(await overflow(page, 'settings fr'))];
     await page.emulateMedia({ colorScheme: 'dark' });
     found.push(...(await axe(page, 'settings fr dark')));

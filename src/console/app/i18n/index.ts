@@ -79,6 +79,18 @@ export function useLanguage(): Language {
 /** the translation of a key in the current language: t('documents.upload.title', { name }) */
 export const t: typeof i18n.t = i18n.t.bind(i18n);
 
+/**
+ * The text of a key built at run time (a configuration key's label), in the current language or
+ * else in English; undefined when the catalogues have no text there, where t() would return the key.
+ */
+export function lookup(key: string): string | undefined {
+  for (const l of [language(), DEFAULT_LANGUAGE]) {
+    const v: unknown = i18n.getResource(l, 'translation', key);
+    if (typeof v === 'string') return v;
+  }
+  return undefined;
+}
+
 /** the fixed options type of t, for helpers that pass them through */
 export type TranslateOptions = TOptions;
 

@@ -2,32 +2,16 @@ import { client, data } from '../client.js';
 import type { Me } from '../session.js';
 import { Alert, Card, ErrorAlert, Facts, Loading, PageHeader, useAsync } from '../ui.js';
 import { t } from '../i18n/index.js';
+import { sectionTitle, settingLabel } from './setting-labels.js';
 import { EditableSettings, type Editable } from './settings-edit.js';
 
 /**
  * Appliance settings (GET /api/v1/settings): a safe subset editable here (settings-edit.tsx),
  * written to config.json and effective at the next start of the service; the rest of the effective
  * configuration read-only, with every secret and secret-file path redacted by the server, each
- * value under a label in words rather than its configuration key.
+ * value under a label in words rather than its configuration key: `settings.labels.<key>` in the
+ * catalogues, one for every key of the schema (setting-labels.ts).
  */
-
-const SECTIONS = [
-  'http',
-  'tls',
-  'database',
-  'keys',
-  'storage',
-  'site',
-  'jobs',
-  'logging',
-  'audit',
-  'vault',
-  'auth',
-  'mail',
-  'backup',
-] as const;
-const sectionTitle = (name: string): string =>
-  (SECTIONS as readonly string[]).includes(name) ? t(`settings.sections.${name as (typeof SECTIONS)[number]}`) : name;
 
 function show(v: unknown): string {
   if (v === null || v === undefined) return '—';
@@ -35,20 +19,6 @@ function show(v: unknown): string {
   if (Array.isArray(v))
     return v.length ? v.map((x) => (typeof x === 'object' ? JSON.stringify(x) : String(x))).join(', ') : '—';
   return String(v);
-}
-
-/** a configuration key in words: `idleTimeoutMinutes` → "Idle timeout minutes", `smtp.host` → "Smtp · host" */
-export function humanKey(key: string): string {
-  const words = key
-    .split('.')
-    .map((k) =>
-      k
-        .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
-        .replace(/([A-Z]+)([A-Z][a-z])/g, '$1 $2')
-        .toLowerCase(),
-    )
-    .join(' · ');
-  return words.charAt(0).toUpperCase() + words.slice(1);
 }
 
 /** nested objects become dotted keys: `smtp.host` */
@@ -108,7 +78,7 @@ export function SettingsPage(_: { me: Me }) {
                       .filter(([k]) => !editable.has(`${name}.${k}`))
                       .map(([k, v]) => (
                         <tr data-key={`${name}.${k}`}>
-                          <th scope="row">{humanKey(k)}</th>
+                          <th scope="row">{settingLabel(name, k)}</th>
                           <td class={v === '[redacted]' ? 'muted' : undefined}>
                             {v === '[redacted]' ? t('settings.redacted') : v}
                           </td>
