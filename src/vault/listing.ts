@@ -173,18 +173,24 @@ export async function listDocuments(
         }
       } else {
         // every word held by many documents: newest first, by pages, not counted
-        const found = await newestHolding(
+        const { found, resumeAfter } = await newestHolding(
           core.db,
           scope,
           tokens,
           q.limit,
           'k' in cur ? { after: cur.k } : { offset: cur.o },
+          core.d.config.searchScanRows,
         );
         const shown = found.slice(0, q.limit);
         const last = shown[shown.length - 1];
         page = {
           items: await Promise.all((await rowsById(core, shown)).map((r) => item(r))),
-          next: found.length > q.limit && last ? encodeCursor({ k: [last.createdAt, last.id] }) : null,
+          next:
+            found.length > q.limit && last
+              ? encodeCursor({ k: [last.createdAt, last.id] })
+              : resumeAfter
+                ? encodeCursor({ k: resumeAfter })
+                : null,
           total: null,
         };
       }

@@ -11,6 +11,9 @@ import { num } from './core.js';
  * walked newest first until a page holds enough matches (`newestHolding`), which at that density
  * is reached after about limit × documents / HOLDERS_MAX rows. The two costs meet near
  * √(limit × documents): 5,000 index rows is that point for pages of 100 at a million documents.
+ * That walk stops after `vault.searchScanRows` documents whatever it found (words each common but
+ * rarely together would otherwise walk the whole workspace): the page then holds fewer matches, or
+ * none, and a cursor that resumes after the last document looked at.
  */
 export const HOLDERS_MAX = 5000;
 
@@ -44,7 +47,7 @@ function inScope(s: Scope): Expression<SqlBool> {
 }
 
 /** `document` holds the token (a primary-key probe of the index) */
-const holds = (token: string, document: 'd.id' | 'i.document_id'): Expression<SqlBool> =>
+const holds = (token: string, document: 'd.id' | 'i.document_id' | 'w.id'): Expression<SqlBool> =>
   sql<SqlBool>`exists (select 1 from vault_name_index x where x.token = ${token} and x.document_id = ${sql.ref(document)})`;
 
 /** Tokens with the number of index rows holding each (counted up to HOLDERS_MAX + 1), rarest first. */
@@ -85,9 +88,17 @@ export async function holders(db: Db, s: Scope, rare: string, others: readonly s
   return (await q.execute()).map((r) => ({ id: r.id, createdAt: num(r.created_at) }));
 }
 
+/** A page of matches, and where to resume when the walk stopped at its bound before the page was full. */
+export interface NewestPage {
+  found: Found[];
+  /** (created_at, id) of the last document looked at, when the walk stopped at `scanRows` */
+  resumeAfter: [number, string] | null;
+}
+
 /**
  * A page (limit + 1 rows, to tell whether more follow) of the documents in scope holding every
- * token, newest first, after `after` (created_at, id) or skipping `offset` of them.
+ * token, newest first, after `after` (created_at, id) or skipping `offset` of them, looking at no
+ * more than `scanRows` documents.
  */
 export async function newestHolding(
   db: Db,
@@ -95,20 +106,34 @@ export async function newestHolding(
   tokens: readonly string[],
   limit: number,
   from: { after: [number, string] } | { offset: number },
-): Promise<Found[]> {
-  let q = db
+  scanRows: number,
+): Promise<NewestPage> {
+  let walk = db
     .selectFrom('vault_documents as d')
     .select(['d.id', 'd.created_at'])
     .where(inScope(s))
     .orderBy('d.created_at', 'desc')
-    .orderBy('d.id', 'desc')
-    .limit(limit + 1);
-  for (const t of tokens) q = q.where(holds(t, 'd.id'));
+    .orderBy('d.id', 'desc');
   if ('after' in from) {
     const [at, id] = from.after;
-    q = q.where((eb) =>
+    walk = walk.where((eb) =>
       eb.or([eb('d.created_at', '<', at), eb.and([eb('d.created_at', '=', at), eb('d.id', '<', id)])]),
     );
-  } else if (from.offset > 0) q = q.offset(from.offset);
-  return (await q.execute()).map((r) => ({ id: r.id, createdAt: num(r.created_at) }));
+  }
+  let q = db
+    .selectFrom(walk.limit(scanRows).as('w'))
+    .select(['w.id', 'w.created_at'])
+    .orderBy('w.created_at', 'desc')
+    .orderBy('w.id', 'desc')
+    .limit(limit + 1);
+  for (const t of tokens) q = q.where(holds(t, 'w.id'));
+  if ('offset' in from && from.offset > 0) q = q.offset(from.offset);
+  const found = (await q.execute()).map((r) => ({ id: r.id, createdAt: num(r.created_at) }));
+  if (found.length > limit) return { found, resumeAfter: null };
+  // not a full page: did the walk stop at its bound? then resume after the last document it looked at
+  const edge = await walk
+    .offset(scanRows - 1)
+    .limit(1)
+    .executeTakeFirst();
+  return { found, resumeAfter: edge ? [num(edge.created_at), edge.id] : null };
 }

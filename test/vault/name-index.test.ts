@@ -12,7 +12,7 @@ let ws: string;
 let ws2: string;
 
 beforeAll(async () => {
-  env = await openVaultEnv({ COFFRE_CFG_auth__mfa__requiredRoles: '[]' });
+  env = await openVaultEnv({ COFFRE_CFG_auth__mfa__requiredRoles: '[]', COFFRE_CFG_vault__searchScanRows: '1000' });
   owner = await env.user('nora');
   other = await env.user('otto');
   ws = await env.workspace(owner, 'Index');
@@ -169,7 +169,13 @@ describe('search through the blind index', () => {
   });
 
   /** n documents `scan <k>.pdf` (k from `from`), rows and index written directly: through uploads they would be slow */
-  async function seed(space: string, from: number, n: number, at: number): Promise<string[]> {
+  async function seed(
+    space: string,
+    from: number,
+    n: number,
+    at: number,
+    name = (k: number) => `scan ${k}.pdf`,
+  ): Promise<string[]> {
     const ids: string[] = [];
     const { indexRows, NAME_INDEX_FORMAT } = await import('../../src/vault/name-index.js');
     const { ctx, fieldScope } = await import('../../src/vault/core.js');
@@ -184,7 +190,7 @@ describe('search through the blind index', () => {
           id,
           workspace_id: space,
           folder_id: null,
-          name_enc: await fields.encrypt(fieldScope(space), `scan ${k}.pdf`, ctx.docName(id)),
+          name_enc: await fields.encrypt(fieldScope(space), name(k), ctx.docName(id)),
           description_enc: null,
           tags_enc: null,
           head_version: 1,
@@ -197,7 +203,7 @@ describe('search through the blind index', () => {
           purged_at: null,
           name_index: NAME_INDEX_FORMAT,
         });
-        index.push(...(await indexRows(fields, space, id, `scan ${k}.pdf`, [])));
+        index.push(...(await indexRows(fields, space, id, name(k), [])));
       }
       await db().insertInto('vault_documents').values(rows).execute();
       for (let j = 0; j < index.length; j += 300)
@@ -233,6 +239,32 @@ describe('search through the blind index', () => {
     expect(seen[0]).toBe(`scan ${n - 1}.pdf`);
     expect(new Set(seen).size).toBe(n);
     expect((await search(owner, space, { q: 'scan 1009' })).items.map((i) => i.name)).toEqual(['scan 1009.pdf']);
+  });
+
+  it('words each common but rarely together: every page looks at a bounded number of documents, and the walk resumes', async () => {
+    const space = await env.workspace(owner, 'Sparse');
+    const at = Date.now();
+    // the oldest document holds both words; 10,200 newer ones hold one each (the scan bound is 1,000 here)
+    await seed(space, 0, 1, at, () => 'scan memo.doc');
+    await seed(space, 1, 5100, at, (k) => `scan ${k}.pdf`);
+    await seed(space, 5101, 5100, at, (k) => `memo ${k}.txt`);
+    const first = await search(owner, space, { q: 'scan memo', limit: 100 });
+    // the walk stopped at its bound: nothing found yet, and a cursor to go on (not a full walk of the workspace)
+    expect(first.items).toEqual([]);
+    expect(first.total).toBeNull();
+    expect(first.next).not.toBeNull();
+    let cursor: string | null = first.next;
+    let pages = 1;
+    const seen: string[] = [];
+    while (cursor) {
+      const r = await search(owner, space, { q: 'scan memo', limit: 100, cursor });
+      seen.push(...r.items.map((i) => i.name));
+      cursor = r.next;
+      pages++;
+    }
+    expect(seen).toEqual(['scan memo.doc']);
+    // 10,201 documents at 1,000 a page
+    expect(pages).toBe(11);
   });
 
   it('words held by more documents than it counts: newest first, uncounted, every match once', async () => {

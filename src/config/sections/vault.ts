@@ -13,6 +13,8 @@ export const VaultSection = Type.Object(
     maxWorkspacesPerUser: Type.Integer({ minimum: 0, default: 20 }),
     /** an upload whose blob is written but never committed is collected after this long (crash, kill -9) */
     pendingUploadGraceMs: Type.Integer({ minimum: 1000, default: 15 * 60_000 }),
+    /** a search whose every word is common walks the newest documents: at most this many per page, then answers with what it found and a cursor to go on */
+    searchScanRows: Type.Integer({ minimum: 1000, maximum: 10_000_000, default: 50_000 }),
     /** decrypted names and tags kept in memory for listing and search (entries; 0 = none) */
     nameCacheEntries: Type.Integer({ minimum: 0, default: 200_000 }),
     /** the weekly scrub (vault.scrub): re-reads every blob and checks every chunk and digest, at most this many plaintext bytes per second (0 = unbounded) */

@@ -78,7 +78,7 @@ export function WorkspacePage({ ws: wsId, route }: { me: Me; ws: string; route: 
   const [newFolder, setNewFolder] = useState(false);
   // the search text and tag are confidential: they go in a POST body, never in a URL (URLs get logged);
   // the appliance folds case and accents ("evacuation" finds "Évacuation")
-  const page = (cursor: string | undefined, signal?: AbortSignal) => {
+  const onePage = (cursor: string | undefined, signal?: AbortSignal) => {
     const path = `/workspaces/${enc(wsId)}/documents`;
     const f = {
       folderId: searching || trash ? undefined : (folderId ?? 'root'),
@@ -89,6 +89,12 @@ export function WorkspacePage({ ws: wsId, route }: { me: Me; ws: string; route: 
     return searching
       ? post<Page>(`${path}/search`, { ...f, ...(q ? { q } : {}), ...(tag ? { tag } : {}) }, signal ? { signal } : {})
       : get<Page>(path, { ...(signal ? { signal } : {}), query: f });
+  };
+  // a search for common words answers in bounded steps, some with no match yet: follow those here
+  const page = async (cursor: string | undefined, signal?: AbortSignal) => {
+    let r = await onePage(cursor, signal);
+    for (let i = 0; i < 50 && r.items.length === 0 && r.next; i++) r = await onePage(r.next, signal);
+    return r;
   };
   const docs = useAsync(
     async (signal) => {
