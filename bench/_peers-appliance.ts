@@ -15,12 +15,14 @@ import { cli, request, serve, type Env } from './_vault-lib.js';
 export interface BenchAppliance {
   dataDir: string;
   url: string;
+  port: number;
   ca: string;
   /** the appliance's TLS certificate and key: the peers serve the same ones */
   cert: string;
   key: string;
   child: ChildProcess;
   username: string;
+  userId: string;
   password: string;
   /** an API token of `bench` */
   token: string;
@@ -28,29 +30,41 @@ export interface BenchAppliance {
 
 export const NO_SECOND_FACTOR: Env = { COFFRE_CFG_auth__mfa__requiredRoles: '[]' };
 
-/** `serveEnv`: added to `coffre serve`'s environment (e.g. NODE_OPTIONS for a CPU profile) */
-export async function startBenchAppliance(root: string, serveEnv: Env = {}): Promise<BenchAppliance> {
+/**
+ * `serveEnv`: added to `coffre serve`'s environment (e.g. NODE_OPTIONS for a CPU profile);
+ * `database`: a `database` section written into config.json after `coffre init` (e.g. a PostgreSQL
+ * database, migrated by the first start), used by the server and the CLI alike.
+ */
+export async function startBenchAppliance(
+  root: string,
+  serveEnv: Env = {},
+  o: { database?: Record<string, unknown> } = {},
+): Promise<BenchAppliance> {
   const dataDir = path.join(root, 'data');
   const port = await freePort();
   const init = JSON.parse(
     await cli(['init', '--data-dir', dataDir, '--port', String(port), '--json'], NO_SECOND_FACTOR),
   ) as { caFile: string };
+  if (o.database) {
+    const file = path.join(dataDir, 'config.json');
+    const cfg = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+    fs.writeFileSync(file, JSON.stringify({ ...cfg, database: o.database }, null, 2));
+  }
   const ca = fs.readFileSync(init.caFile, 'utf8');
   const server = await serve(dataDir, port, { ...NO_SECOND_FACTOR, ...serveEnv });
   endsWithBench(server.child);
   const username = 'bench';
-  const link = (
-    JSON.parse(
-      await cli(
-        ['user', 'invite', username, '--email', 'bench@example.test', '--role', 'member'].concat([
-          '--data-dir',
-          dataDir,
-          '--json',
-        ]),
-        NO_SECOND_FACTOR,
-      ),
-    ) as { enrolUrl: string }
-  ).enrolUrl;
+  const invited = JSON.parse(
+    await cli(
+      ['user', 'invite', username, '--email', 'bench@example.test', '--role', 'member'].concat([
+        '--data-dir',
+        dataDir,
+        '--json',
+      ]),
+      NO_SECOND_FACTOR,
+    ),
+  ) as { enrolUrl: string; id: string };
+  const link = invited.enrolUrl;
   const password = `Tangerine-Ladder-${crypto.randomBytes(6).toString('hex')}-Q7`;
   const json = async (p: string, body: unknown, token?: string) => {
     const r = await request(server.url, ca, 'POST', p, token, JSON.stringify(body));
@@ -62,11 +76,13 @@ export async function startBenchAppliance(root: string, serveEnv: Env = {}): Pro
   return {
     dataDir,
     url: server.url,
+    port,
     ca,
     cert: path.join(dataDir, 'tls', 'cert.pem'),
     key: path.join(dataDir, 'tls', 'key.pem'),
     child: server.child,
     username,
+    userId: invited.id,
     password,
     token,
   };

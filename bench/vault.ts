@@ -266,7 +266,7 @@ async function listing(a: Appliance, children: ChildProcess[]): Promise<Record<s
   });
   let seed = { seconds: 0, writeSeconds: 0, indexBuildSeconds: 0 };
   try {
-    const seeded = await seedDocuments(app.db.file!, app.keys.fields, {
+    const seeded = await seedDocuments(app.db, app.keys.fields, {
       workspaceId: ws,
       createdBy: `user:${a.userId}`,
       count: DOCS,

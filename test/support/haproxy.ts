@@ -11,6 +11,8 @@ import { spawn } from 'node:child_process';
 
 export interface TestHaproxy {
   port: number;
+  /** HAProxy's process (one process, its threads within: the benches read its CPU time) */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -69,6 +71,7 @@ export async function startHaproxy(backends: number[]): Promise<TestHaproxy> {
   }
   return {
     port,
+    pid: child.pid!,
     stop: async () => {
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
