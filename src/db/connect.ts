@@ -23,6 +23,8 @@ export interface DatabaseHandle {
   onFull?: (e: AppError) => void;
   /** SQLite only: called when SQLite found the file damaged (DB_CORRUPT) */
   onCorrupt?: (e: AppError) => void;
+  /** SQLite only: the group commit's WAL flushes begun and ended so far (src/db/wal-sync.ts) */
+  flushes?(): { started: number; ended: number };
   /** SQLite only: refuse every change with `e` from now on (a failed integrity check); undefined lifts it */
   refuseWrites?(e: AppError | undefined): void;
   /**
@@ -67,7 +69,9 @@ export function openDatabase(
       sqlite.pragma('foreign_keys = ON');
       // deleted rows are zeroed in place: crypto-shredded keys (data keys, backup session keys) leave no residue in free space
       sqlite.pragma('secure_delete = ON');
-      // FULL: a committed transaction survives power loss, not just a process crash
+      // FULL: a committed transaction survives power loss, not just a process crash. On a WAL
+      // journal the driver lowers it to NORMAL and flushes each commit itself, off the event loop,
+      // before answering (group commit: src/db/wal-sync.ts)
       sqlite.pragma('synchronous = FULL');
       // SQLite's own busy handler sleeps on the event loop: a few ms only, the rest is waited for asynchronously (src/db/sqlite.ts)
       sqlite.pragma(`busy_timeout = ${SQLITE_BUSY_SPIN_MS}`);
@@ -110,6 +114,7 @@ export function openDatabase(
       onCorrupt: (e) => handle.onCorrupt?.(e),
     });
     handle.refuseWrites = (e) => dialect.refuseWrites(e);
+    handle.flushes = () => dialect.flushes();
     handle.db = new Kysely<Database>({ dialect });
     return handle;
   }

@@ -16,6 +16,7 @@ import {
 import path from 'node:path';
 import { AppError } from '../shared/errors.js';
 import { isNoSpace, storageFull } from '../shared/disk.js';
+import { WalSync } from './wal-sync.js';
 
 /**
  * SQLite for a server that must keep answering while another process holds the write lock.
@@ -31,6 +32,8 @@ import { isNoSpace, storageFull } from '../shared/disk.js';
  * - Statements outside a transaction that only read go to a second, query-only connection, without
  *   waiting for the writer: in WAL mode readers are never blocked by a writer, ours or another
  *   process's, so reads keep answering while writes wait or fail.
+ * - In WAL mode a change resolves only once it is on the disk, flushed off the event loop and
+ *   shared by the changes that end together (group commit: src/db/wal-sync.ts).
  */
 
 /** SQLite's own (blocking) busy wait, per attempt */
@@ -55,6 +58,19 @@ export interface SqliteOptions {
   /** called when SQLite found the file damaged (DB_CORRUPT) */
   onCorrupt?: (e: AppError) => void;
 }
+
+/** The WAL could not be flushed: what was committed may not be on the disk, so no change is accepted any more. */
+export const dbSyncFailed = (file: string, cause: unknown): AppError =>
+  new AppError(
+    'DB_SYNC_FAILED',
+    `the database journal of ${file} could not be written to the disk (${String((cause as { code?: unknown }).code ?? 'I/O error')}); changes are refused until the appliance restarts`,
+    {
+      httpStatus: 503,
+      expose: true,
+      hint: 'check the disk (dmesg, SMART) and restart once it is healthy: SQLite replays its journal up to the last change that reached the disk',
+      cause,
+    },
+  );
 
 export const dbBusy = (waitedMs: number, cause?: unknown): AppError =>
   new AppError(
@@ -129,12 +145,47 @@ class CoffreSqliteDriver implements Driver {
   refusal: AppError | undefined;
 
   private readerDb: SQLite.Database | undefined;
+  /** set while the writer's journal is a WAL: commits are flushed by it (group commit) */
+  wal: WalSync | undefined;
 
   constructor(
     readonly writer: SQLite.Database,
     private readonly openReader: (() => SQLite.Database) | undefined,
     private readonly o: SqliteOptions,
-  ) {}
+  ) {
+    this.followJournal();
+  }
+
+  /**
+   * Chooses who makes a commit durable, from the writer's journal mode: in WAL mode, this driver's
+   * group flush (`synchronous = NORMAL` keeps the file consistent; src/db/wal-sync.ts); in any
+   * other mode, SQLite itself at each commit (`synchronous = FULL`).
+   */
+  followJournal(): void {
+    if (this.writer.readonly) return;
+    const wal = String(this.writer.pragma('journal_mode', { simple: true })).toLowerCase() === 'wal';
+    void this.wal?.close();
+    this.wal = wal ? new WalSync(`${this.writer.name}-wal`) : undefined;
+    this.writer.pragma(`synchronous = ${wal ? 'NORMAL' : 'FULL'}`);
+  }
+
+  /** Resolves once every change committed so far is on the disk. A failed flush refuses every later change. */
+  async durable(): Promise<void> {
+    if (!this.wal) return;
+    try {
+      await this.wal.durable();
+    } catch (e) {
+      if (isNoSpace(e)) {
+        const err = storageFull('database', path.dirname(this.o.file), e);
+        this.o.onFull?.(err);
+        throw err;
+      }
+      const err = dbSyncFailed(this.o.file, e);
+      this.refusal ??= err;
+      this.o.onCorrupt?.(err);
+      throw err;
+    }
+  }
 
   /** The query-only connection, opened on first use (a short-lived command that only writes never opens it). */
   get reader(): SQLite.Database | undefined {
@@ -167,6 +218,7 @@ class CoffreSqliteDriver implements Driver {
   }
   async destroy(): Promise<void> {
     this.closeReader();
+    await this.wal?.close();
     if (this.writer.open) this.writer.close();
   }
 
@@ -245,6 +297,8 @@ class Session implements DatabaseConnection {
     // a failed commit leaves the transaction open: kysely then calls rollback, which releases
     await this.d.exec(this.d.writer, CompiledQuery.raw('commit'), performance.now());
     this.release();
+    // the next transaction runs while this one's commit is flushed (and shares the flush)
+    await this.d.durable();
   }
 
   async rollback(): Promise<void> {
@@ -268,12 +322,18 @@ class Session implements DatabaseConnection {
     if (this.d.readsOnly(q.sql)) return (await this.d.exec(this.d.reader!, q, since)) as QueryResult<R>;
     if (this.d.refusal) throw this.d.refusal;
     const unlock = await this.d.writes.lock();
+    let r: QueryResult<R>;
     try {
-      if (/^\s*pragma\s+journal_mode\s*=/i.test(q.sql)) this.d.closeReader();
-      return (await this.d.exec(this.d.writer, q, since)) as QueryResult<R>;
+      const journal = /^\s*pragma\s+journal_mode\s*=/i.test(q.sql);
+      if (journal) this.d.closeReader();
+      r = (await this.d.exec(this.d.writer, q, since)) as QueryResult<R>;
+      if (journal) this.d.followJournal();
     } finally {
       unlock();
     }
+    // a change outside a transaction (its own implicit one) is answered once durable too
+    if (r.numAffectedRows !== undefined) await this.d.durable();
+    return r;
   }
 
   async *streamQuery<R>(q: CompiledQuery): AsyncIterableIterator<QueryResult<R>> {
@@ -311,6 +371,11 @@ export class CoffreSqliteDialect implements Dialect {
     this.driver = new CoffreSqliteDriver(this.writer, this.openReader, this.o);
     this.driver.refusal = this.refusal;
     return this.driver;
+  }
+  /** The group commit's flushes so far (none outside WAL mode). */
+  flushes(): { started: number; ended: number } {
+    const w = this.driver?.wal;
+    return { started: w?.started ?? 0, ended: w?.ended ?? 0 };
   }
   /** From now on every change is refused with `e` (reads go on); undefined lifts the refusal. */
   refuseWrites(e: AppError | undefined): void {
