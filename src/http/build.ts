@@ -93,7 +93,15 @@ export async function build(opts: BuildOptions): Promise<App> {
     trustProxy: http.trustedProxies.length ? http.trustedProxies : false,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+    ajv: {
+      customOptions: {
+        removeAdditional: false,
+        coerceTypes: 'array',
+        useDefaults: true,
+        allErrors: false,
+        allowUnionTypes: true,
+      },
+    },
   }) as unknown as FastifyInstance;
 
   app.decorate('inFlight', trackInFlight(app));
