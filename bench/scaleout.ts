@@ -36,8 +36,9 @@ import {
  *   PostgreSQL database and one blob directory. CPU: utime + stime of the nodes and HAProxy
  *   (not PostgreSQL's), per GiB moved. Interleaved rounds, as bench/vault.ts.
  * - listing: one workspace of SCALEOUT_BENCH_DOCS (100,000) documents on SQLite and on
- *   PostgreSQL (bench/_listing-seed.ts), documents listed per second: the first page, a walk
- *   through pages of 100 and of 1,000, and a name search, warm.
+ *   PostgreSQL (bench/_listing-seed.ts), each behind its own `coffre serve`, both up at once:
+ *   documents listed per second (the first page, walks through pages of 100 and of 1,000, name
+ *   searches, warm), the two dialects' rounds interleaved.
  * SCALEOUT_BENCH_PARTS=nodes,listing selects parts.
  */
 const SIZE = Number(process.env.SCALEOUT_BENCH_BYTES ?? 256 * MiB);
@@ -170,12 +171,24 @@ async function nodes(pg: TestPostgres, root: string, children: ChildProcess[]): 
   }
 }
 
-/** One dialect's listing figures at DOCS documents, through the API of a fresh `coffre serve`. */
-async function listingOn(
-  root: string,
-  database: Record<string, unknown> | undefined,
-  children: ChildProcess[],
-): Promise<{ docsPerS: Record<string, number>; out: Record<string, unknown> }> {
+/**
+ * The listing rounds call the vault's routes ~340 times a round: more than a person's budget for
+ * them (`monitoring.budgets`), which is lifted here; the global limit per address stays.
+ */
+const UNBUDGETED_LISTING = { COFFRE_CFG_monitoring__budgets__vault: '{"perAddress":0,"perUser":0}' };
+
+/** The listing figures of one round, documents per second, and the p50 latencies behind them. */
+interface ListingRound {
+  docsPerS: Record<string, number>;
+  firstPageOf100P50Ms: number;
+  searchP50Ms: Record<string, number>;
+}
+
+/**
+ * One dialect's workspace of DOCS documents behind a fresh `coffre serve`: seeded while the server
+ * is stopped, then `round()` measures once through the API (one client).
+ */
+async function listingServer(root: string, database: Record<string, unknown> | undefined, children: ChildProcess[]) {
   const a: BenchAppliance = await startBenchAppliance(root, {}, database ? { database } : {});
   children.push(a.child);
   const ws = await newWorkspace(a, 'Listing bench');
@@ -196,7 +209,7 @@ async function listingOn(
   } finally {
     await app.close();
   }
-  const server = await serve(a.dataDir, 0, NO_SECOND_FACTOR);
+  const server = await serve(a.dataDir, 0, { ...NO_SECOND_FACTOR, ...UNBUDGETED_LISTING });
   children.push(endsWithBench(server.child));
   const base = `/api/v1/workspaces/${ws}/documents`;
   type Page = { items: unknown[]; next: string | null; total: number | null };
@@ -206,28 +219,21 @@ async function listingOn(
     if (r.status !== 200) throw new Error(`${p}: ${r.status} ${r.text.slice(0, 200)}`);
     return { s: (performance.now() - t) / 1000, page: JSON.parse(r.text) as Page };
   };
-  const loads = [load()];
-  const cold = await timed('GET', `${base}?limit=100`);
-  const first: number[] = [];
-  for (let r = 0; r < 20; r++) first.push((await timed('GET', `${base}?limit=100`)).s);
+  // the first request after start: index key unwrapped, pool connections opened, pages read
+  const coldMs = Math.round((await timed('GET', `${base}?limit=100`)).s * 1000);
   /** pages of `limit` from the newest, until `docs` documents or the end: documents per second */
   const walk = async (limit: number, docs: number) => {
     let cursor: string | null = null;
     let seen = 0;
-    let pages = 0;
     const t = performance.now();
     do {
       const q: string = cursor ? `&cursor=${encodeURIComponent(cursor)}` : '';
       const { page } = await timed('GET', `${base}?limit=${limit}${q}`);
       seen += page.items.length;
-      pages++;
       cursor = page.next;
     } while (cursor && seen < docs);
-    const s = (performance.now() - t) / 1000;
-    return { documents: seen, pages, seconds: round2(s), docsPerS: Math.round(seen / s) };
+    return Math.round(seen / ((performance.now() - t) / 1000));
   };
-  const walk100 = await walk(100, 20_000);
-  const walk1000 = await walk(1000, Infinity);
   // name searches, warm (each query once before): 'minutes' matches 100 names, sorted by name;
   // 'document' matches nearly all, a page of the newest (src/vault/listing.ts)
   const search = async (q: string) => {
@@ -238,55 +244,92 @@ async function listingOn(
       runs.push({ s, n: page.items.length });
     }
     const p50 = median(runs.map((x) => x.s));
-    return { items: runs[0]!.n, p50Ms: round2(p50 * 1000), docsPerS: Math.round(runs[0]!.n / p50) };
+    return { p50Ms: round2(p50 * 1000), docsPerS: Math.round(runs[0]!.n / p50) };
   };
-  const fewMatches = await search('minutes');
-  const manyMatches = await search('document');
-  loads.push(load());
-  await stop(server.child);
-  const firstP50 = median(first);
-  const docsPerS = {
-    firstPageOf100: Math.round(100 / firstP50),
-    walkPagesOf100: walk100.docsPerS,
-    walkPagesOf1000: walk1000.docsPerS,
-    searchFewMatches: fewMatches.docsPerS,
-    searchManyMatches: manyMatches.docsPerS,
-  };
-  return {
-    docsPerS,
-    out: {
-      documents: DOCS,
-      load1: loads,
-      seeding: {
-        docsPerS: Math.round(DOCS / seed.seconds),
-        seconds: round2(seed.seconds),
-        writeSeconds: round2(seed.writeSeconds),
-        indexBuildSeconds: round2(seed.indexBuildSeconds),
+  const round = async (): Promise<ListingRound> => {
+    const first: number[] = [];
+    for (let r = 0; r < 20; r++) first.push((await timed('GET', `${base}?limit=100`)).s);
+    const walkPagesOf100 = await walk(100, 20_000);
+    const walkPagesOf1000 = await walk(1000, Infinity);
+    const minutes = await search('minutes');
+    const document = await search('document');
+    return {
+      docsPerS: {
+        firstPageOf100: Math.round(100 / median(first)),
+        walkPagesOf100,
+        walkPagesOf1000,
+        searchFewMatches: minutes.docsPerS,
+        searchManyMatches: document.docsPerS,
       },
-      docsPerS,
-      firstPageOf100ColdMs: atMost(Math.round(cold.s * 1000), 50, 'ms'),
-      firstPageOf100P50Ms: atMost(round2(firstP50 * 1000), 50, 'ms'),
-      walkPagesOf100: walk100,
-      walkPagesOf1000: walk1000,
-      searchByName: {
-        minutes: { ...fewMatches, p50Ms: atMost(fewMatches.p50Ms, 50, 'ms') },
-        document: { ...manyMatches, p50Ms: atMost(manyMatches.p50Ms, 50, 'ms') },
-      },
-    },
+      firstPageOf100P50Ms: round2(median(first) * 1000),
+      searchP50Ms: { minutes: minutes.p50Ms, document: document.p50Ms },
+    };
   };
+  return { seed, coldMs, round, stop: () => stop(server.child) };
 }
 
+const LISTING_FIGURES: Record<string, string> = {
+  firstPageOf100: 'the first page of 100, p50 of 20',
+  walkPagesOf100: 'pages of 100 from the newest, 20,000 documents',
+  walkPagesOf1000: 'pages of 1,000, the whole workspace',
+  searchFewMatches: "name search 'minutes' (100 matches, sorted by name), p50 of 10",
+  searchManyMatches: "name search 'document' (every document matches: the newest 100), p50 of 10",
+};
+
+/** SQLite and PostgreSQL side by side: both servers up, their rounds interleaved (as bench/vault.ts). */
 async function listing(pg: TestPostgres, root: string, children: ChildProcess[]): Promise<Record<string, unknown>> {
-  const sqlite = await listingOn(path.join(root, 'listing-sqlite'), undefined, children);
   const db = await createTestDatabase(pg);
-  const postgres = await listingOn(path.join(root, 'listing-postgres'), postgresSection(db), children);
+  const servers = {
+    sqlite: await listingServer(path.join(root, 'listing-sqlite'), undefined, children),
+    postgres: await listingServer(path.join(root, 'listing-postgres'), postgresSection(db), children),
+  };
+  const rounds: Record<keyof typeof servers, ListingRound[]> = { sqlite: [], postgres: [] };
+  const loads: number[] = [];
+  for (let r = 0; r < REPEAT; r++) {
+    loads.push(load());
+    for (const d of ['sqlite', 'postgres'] as const) rounds[d].push(await servers[d].round());
+  }
+  loads.push(load());
+  for (const s of Object.values(servers)) await s.stop();
+  const best = (d: keyof typeof servers, k: string) => Math.max(...rounds[d].map((x) => x.docsPerS[k]!));
+  const of = (d: keyof typeof servers) => {
+    const x = servers[d];
+    return {
+      seeding: {
+        docsPerS: Math.round(DOCS / x.seed.seconds),
+        seconds: round2(x.seed.seconds),
+        writeSeconds: round2(x.seed.writeSeconds),
+        indexBuildSeconds: round2(x.seed.indexBuildSeconds),
+      },
+      docsPerS: Object.fromEntries(Object.keys(LISTING_FIGURES).map((k) => [k, best(d, k)])),
+      runsDocsPerS: Object.fromEntries(
+        Object.keys(LISTING_FIGURES).map((k) => [k, rounds[d].map((x) => x.docsPerS[k]!)]),
+      ),
+      firstPageOf100ColdMs: atMost(x.coldMs, 50, 'ms'),
+      firstPageOf100P50Ms: atMost(round2(median(rounds[d].map((x) => x.firstPageOf100P50Ms))), 50, 'ms'),
+      searchByNameP50Ms: {
+        minutes: atMost(round2(median(rounds[d].map((x) => x.searchP50Ms.minutes!))), 50, 'ms'),
+        document: atMost(round2(median(rounds[d].map((x) => x.searchP50Ms.document!))), 50, 'ms'),
+      },
+    };
+  };
   return {
-    sqlite: sqlite.out,
-    postgres: postgres.out,
+    documents: DOCS,
+    rounds: REPEAT,
+    load1: loads,
+    figures: LISTING_FIGURES,
+    sqlite: of('sqlite'),
+    postgres: of('postgres'),
     postgresVsSqlite: Object.fromEntries(
-      Object.entries(postgres.docsPerS).map(([k, v]) => [
+      Object.keys(LISTING_FIGURES).map((k) => [
         k,
-        { value: round2(v / sqlite.docsPerS[k]!), target: 'none given (reported)' },
+        {
+          value: round2(best('postgres', k) / best('sqlite', k)),
+          medianOfRounds: round2(
+            median(rounds.postgres.map((x, i) => x.docsPerS[k]! / rounds.sqlite[i]!.docsPerS[k]!)),
+          ),
+          target: 'none given: reported',
+        },
       ]),
     ),
   };
