@@ -5,7 +5,7 @@ import path from 'node:path';
 import { newWorkspace, startBenchAppliance } from './_peers-appliance.js';
 import { Client, downloadMany, uploadMany, type Batch, type Server } from './_peers-client.js';
 import { startNginx, startRclone, type Peer } from './_peers-servers.js';
-import { MiB, load, median, randomFile, rate, ratio, round2, source, stop } from './_vault-lib.js';
+import { MiB, load, median, randomFile, rate, ratio, round2, stop } from './_vault-lib.js';
 
 /**
  * `npm run bench -- peers`: Coffre against the servers someone might run instead, in one run, on
@@ -174,7 +174,7 @@ export default async function bench(): Promise<Record<string, unknown>> {
           if (kind === 'fileUpload') {
             const cl = new Client(s);
             try {
-              const p = await cl.put('big.bin', source(big), SIZE);
+              const p = await cl.put('big.bin', fs.createReadStream(big, { highWaterMark: MiB, end: SIZE - 1 }), SIZE);
               filePaths.set(c.name, p.readPath);
               run = { cipher: p.cipher };
             } finally {

@@ -7,3 +7,4 @@ export type * from './schemas.js';
 export { postgresToSqlite, sqliteToPostgres } from './copy.js';
 export type { ChangeBus } from './notify.js';
 export { DbWindowCounters, type WindowCounters } from './counters.js';
+export { unwaited } from './durability.js';

@@ -17,6 +17,7 @@ import path from 'node:path';
 import { AppError } from '../shared/errors.js';
 import { isNoSpace, storageFull } from '../shared/disk.js';
 import { WalSync } from './wal-sync.js';
+import { flushWaived } from './durability.js';
 
 /**
  * SQLite for a server that must keep answering while another process holds the write lock.
@@ -169,9 +170,12 @@ class CoffreSqliteDriver implements Driver {
     this.writer.pragma(`synchronous = ${wal ? 'NORMAL' : 'FULL'}`);
   }
 
-  /** Resolves once every change committed so far is on the disk. A failed flush refuses every later change. */
+  /**
+   * Resolves once every change committed so far is on the disk (at once inside `unwaited`:
+   * src/db/durability.ts). A failed flush refuses every later change.
+   */
   async durable(): Promise<void> {
-    if (!this.wal) return;
+    if (!this.wal || flushWaived()) return;
     try {
       await this.wal.durable();
     } catch (e) {

@@ -9,6 +9,7 @@ import { Meter } from './streams.js';
 import type { VaultCaller, WorkspaceView } from './types.js';
 import type { PreparedReceipt } from '../seals/index.js';
 import { handOver, handedOver } from '../shared/buffers.js';
+import { unwaited } from '../db/index.js';
 
 /** What to upload into: a new document, or a new version of an existing one. */
 export type UploadTarget =
@@ -184,19 +185,25 @@ export async function upload(
   }
 
   const blobId = newBlobId();
-  const dek = await d.dataKeys.create(`doc:${documentId}:${blobId}`);
   const grace = d.config.pendingUploadGraceMs;
-  const started = core.now();
-  await core.db
-    .insertInto('vault_uploads')
-    .values({
-      blob_id: blobId,
-      key_id: dek.keyId,
-      workspace_id: ws.id,
-      started_at: started,
-      expires_at: started + grace,
-    })
-    .execute();
+  // The data key and the pending row are not waited for on the disk: the version's commit is, and
+  // brings them with it. Lost at a power cut before it, they leave at most a blob no row names,
+  // encrypted under a key that no longer exists, which orphan collection removes.
+  const dek = await unwaited(async () => {
+    const key = await d.dataKeys.create(`doc:${documentId}:${blobId}`);
+    const started = core.now();
+    await core.db
+      .insertInto('vault_uploads')
+      .values({
+        blob_id: blobId,
+        key_id: key.keyId,
+        workspace_id: ws.id,
+        started_at: started,
+        expires_at: started + grace,
+      })
+      .execute();
+    return key;
+  });
   // Keep the pending row alive while the body streams, however long it takes.
   const heartbeat = setInterval(
     () => {
@@ -266,7 +273,8 @@ export async function upload(
       idem,
       receipt,
     });
-    if (receipt) await d.receipts!.issue(receipt.id);
+    // the signature is not waited for on the disk: lost at a power cut, it is made again when fetched
+    if (receipt) await unwaited(() => d.receipts!.issue(receipt.id));
     if (target.kind === 'new' && enc) {
       core.names.set(documentId, enc.name, target.name);
       if (enc.tags !== null) core.tags.set(documentId, enc.tags, JSON.stringify(target.tags));

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openDatabase, type DatabaseHandle } from '../../src/db/index.js';
+import { openDatabase, unwaited, type DatabaseHandle } from '../../src/db/index.js';
 
 const dirs: string[] = [];
 const handles: DatabaseHandle[] = [];
@@ -71,6 +71,18 @@ describe('group commit (SQLite, WAL)', () => {
       .selectAll()
       .execute();
     expect(h.flushes!().started).toBe(ended);
+  });
+
+  it('does not wait for a flush inside `unwaited`; the next waited change brings it to the disk', async () => {
+    const h = await open();
+    const before = h.flushes!();
+    await unwaited(async () => {
+      await sql`insert into t (id, v) values (1, 'pending row')`.execute(h.db);
+      await h.db.transaction().execute((trx) => sql`insert into t (id, v) values (2, 'data key')`.execute(trx));
+    });
+    expect(h.flushes!().started).toBe(before.started);
+    await sql`insert into t (id, v) values (3, 'version')`.execute(h.db);
+    expect(h.flushes!().ended).toBe(before.ended + 1);
   });
 
   it('refuses every later change once the journal could not be flushed; reads go on', async () => {

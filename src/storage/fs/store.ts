@@ -16,8 +16,10 @@ const TMP = '.tmp';
  *
  * put: stream to `<dir>/.tmp/<id>.<random>`, fsync the file, then `link()` it to its final name
  * (which, unlike rename, refuses to replace an existing blob: write-once even under races), unlink
- * the temp name and fsync both directories. A kill -9 at any point leaves either nothing under the
- * final name or the whole blob; temp files left behind are removed by `collectTemp`. Final names
+ * the temp name and fsync the final name's directory. A kill -9 or a power cut at any point leaves
+ * either nothing under the final name or the whole blob; temp names left behind (an unlink the
+ * power cut undid: the temp directory is not flushed, nothing depends on it) are removed by
+ * `collectTemp`. Final names
  * are sharded by the first two characters of the id: `<dir>/<id[0..2]>/<id>`.
  */
 export class FsBlobStore implements BlobStore {
@@ -42,7 +44,8 @@ export class FsBlobStore implements BlobStore {
       const out = new SyncingFile(tmp, { free: handedOver(data) });
       await pipeline(data, out);
       size = out.bytesWritten;
-      await fsp.mkdir(path.dirname(final), { recursive: true, mode: 0o700 });
+      // a new shard directory's own name is flushed too, or a power cut could lose the whole shard
+      if (await fsp.mkdir(path.dirname(final), { recursive: true, mode: 0o700 })) await fsyncDir(this.dir);
       try {
         await fsp.link(tmp, final);
       } catch (e) {
@@ -51,7 +54,6 @@ export class FsBlobStore implements BlobStore {
       }
       await fsp.unlink(tmp);
       await fsyncDir(path.dirname(final));
-      await fsyncDir(path.join(this.dir, TMP));
       return { size };
     } catch (e) {
       await fsp.rm(tmp, { force: true });
