@@ -27,12 +27,21 @@ export const POSTGRES_SUITES = [
   'test/core/nodes.test.ts', // two nodes behind HAProxy: PostgreSQL only
 ];
 
+/**
+ * Three files at a time on two cores: the suite's files wait on disks, daemons (sshd, PostgreSQL,
+ * Ceph, HAProxy) and browsers much of the time, and a third one fills that time. The appliances the
+ * tests start (in process, or as `coffre` processes, which inherit this environment) then give an
+ * HSM call 3 s instead of the production 800 ms before answering KEYS_UNAVAILABLE, so a call that
+ * waited for the CPU is not mistaken for a hung HSM; the tests of that deadline set their own.
+ */
+const ENV = { COFFRE_CFG_keys__callTimeoutMs: '3000' };
+
 export default defineConfig({
   test: {
     pool: 'forks',
     testTimeout: 60_000,
     hookTimeout: 120_000,
-    maxWorkers: 2,
+    maxWorkers: 3,
     reporters: ['default'],
     projects: [
       {
@@ -40,6 +49,7 @@ export default defineConfig({
         test: {
           name: 'sqlite',
           include: ['test/**/*.test.ts'],
+          env: ENV,
           // the image checks need root and a Debian tree: their own CI stage (scripts/test-image-checks)
           exclude: ['test/image/**', '**/node_modules/**', 'test/core/nodes.test.ts'],
         },
@@ -49,7 +59,7 @@ export default defineConfig({
         test: {
           name: 'postgres',
           include: POSTGRES_SUITES,
-          env: { COFFRE_TEST_DIALECT: 'postgres' },
+          env: { ...ENV, COFFRE_TEST_DIALECT: 'postgres' },
           globalSetup: ['test/support/postgres-global.ts'],
         },
       },
