@@ -32,10 +32,10 @@ export const POSTGRES_SUITES = [
 /**
  * Three files at a time on two cores: measured whole runs, 721 s with three workers against 767 s
  * with two (the suite keeps about 1.7 cores busy; a third file fills what the others leave while
- * they wait on disks, daemons and browsers). The appliances the tests start (in process, or as `coffre` processes, which inherit this
- * environment) give an HSM call 3 s instead of the production 800 ms before answering
- * KEYS_UNAVAILABLE, so a call that waited for a busy CPU is not mistaken for a hung HSM; the tests
- * of that deadline set their own.
+ * they wait on disks, daemons and browsers). The appliances the tests start (in process, or as
+ * `coffre` processes, which inherit this environment) give an HSM call 3 s instead of the
+ * production 800 ms before answering KEYS_UNAVAILABLE, so a call that waited for a busy CPU is not
+ * mistaken for a hung HSM; the tests of that deadline set their own.
  */
 const ENV = { COFFRE_CFG_keys__callTimeoutMs: '3000' };
 
