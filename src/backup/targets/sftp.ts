@@ -221,11 +221,20 @@ export class SftpTarget implements BackupTarget {
    * fail with it instead; its death (socket closed, channel closed, stall) ends the connection and
    * the next request reconnects, with fresh sessions.
    */
-  private watch(client: SshClient, sock: net.Socket, sftp: SFTPWrapper, forget: () => void): void {
+  private watch(
+    client: SshClient,
+    sock: net.Socket,
+    sftp: SFTPWrapper,
+    forget: () => void,
+    conn: { ended: Error | null },
+  ): void {
     const session = new Session();
+    // the first session to end ends the connection, and says why for all of them: a stalled
+    // session's peers then fail as stalled too, not with the "connection lost" that follows
     const end = (e: Error) => {
       clearInterval(watchdog);
-      session.fire(e);
+      conn.ended ??= e;
+      session.fire(conn.ended);
       forget();
       client.end();
     };
@@ -261,6 +270,7 @@ export class SftpTarget implements BackupTarget {
     this.live = [];
     const p: Promise<Conn> = new Promise<Conn>((resolve, reject) => {
       const client = newClient();
+      const state = { ended: null as Error | null };
       let presented = '';
       let settled = false;
       const done = (e: Error | null, v?: Conn) => {
@@ -297,7 +307,7 @@ export class SftpTarget implements BackupTarget {
               clearTimeout(subsystemTimer);
               return done(backupErrors.unreachable(this.display, `sftp subsystem refused: ${err.message}`, err));
             }
-            this.watch(client, sock, sftp, () => this.conn === p && (this.conn = null));
+            this.watch(client, sock, sftp, () => this.conn === p && (this.conn = null), state);
             all.push(sftp);
             if (all.length < this.putSessions) return open();
             clearTimeout(subsystemTimer);
