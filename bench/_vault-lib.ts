@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 /** Helpers of bench/vault.ts: processes, HTTPS requests, /proc readings, figures with their targets. */
 export const here = path.dirname(fileURLToPath(import.meta.url));
 /** VAULT_BENCH_CLI: another build's CLI (e.g. an older commit's), to compare builds with the same bench */
-export const CLI = process.env.VAULT_BENCH_CLI ?? path.resolve(here, '../src/cli/main.js');
+export const CLI = process.env.VAULT_BENCH_CLI ?? path.resolve(here, '../bundle/coffre.mjs');
 export const MiB = 1024 * 1024;
 
 /** Writes `size` bytes from the CSPRNG to `file` (incompressible: what clients send, once encrypted or not). */

@@ -30,7 +30,7 @@ import { solveProof } from '../src/auth/proof.js';
  * Every figure comes with the 1-minute load average (2 cores shared with other work).
  */
 const here = path.dirname(fileURLToPath(import.meta.url));
-const CLI = path.resolve(here, '../src/cli/main.js');
+const CLI = path.resolve(here, '../bundle/coffre.mjs');
 const ATTACKER = path.join(here, '_auth-attacker.js');
 /** attacker processes per scenario (each holds several addresses) */
 const PROCS = Number(process.env.AUTH_BENCH_ATTACKER_PROCS ?? 5);

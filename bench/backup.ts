@@ -26,7 +26,7 @@ import { sshNativeCrypto } from '../src/backup/targets/sftp.js';
  * Sizes: BENCH_BACKUP_GIB (default 1) and BENCH_BACKUP_BIG_GIB (default 3; 0 skips).
  */
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const CLI = path.join(ROOT, 'dist/src/cli/main.js');
+const CLI = path.join(ROOT, 'dist/bundle/coffre.mjs');
 const GiB = 1024 ** 3;
 /** clock ticks per second in /proc/<pid>/stat */
 const USER_HZ = 100;

@@ -11,7 +11,7 @@ umask 077
 DATA=/var/lib/coffre/data
 TOKEN=/var/lib/coffre/token
 NODE=/opt/coffre/current/node/bin/node
-CLI=/opt/coffre/current/app/dist/src/cli/main.js
+CLI=/opt/coffre/current/app/dist/bundle/coffre.mjs
 say() { printf 'coffre-entrypoint: %s\n' "$*" >&2; }
 
 if [ "${1:-serve}" != serve ]; then exec "$NODE" "$CLI" "$@"; fi

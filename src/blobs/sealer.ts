@@ -1,9 +1,9 @@
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { workerEntry } from '../runtime/index.js';
 import type { SealReply, SealRequest } from './seal-worker.js';
 
-const FROM_SOURCES = import.meta.url.endsWith('.ts');
-const WORKER_URL = new URL(`./seal-worker.${FROM_SOURCES ? 'ts' : 'js'}`, import.meta.url);
+const WORKER_URL = workerEntry(import.meta.url, './seal-worker', 'seal-worker');
 
 /** A sealed chunk: ciphertext (a buffer of its own) and tag; `input` is the plaintext buffer, handed back for reuse. */
 export interface Sealed {

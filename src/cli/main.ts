@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { registrationsFor, type Registration } from './commands.js';
 import { reportFailure, stdio, type Io } from './output.js';
+import { isCliEntry } from '../runtime/index.js';
 
 export function makeProgram(io: Io, registrations: Registration[]): Command {
   const program = new Command('coffre')
@@ -61,7 +62,7 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
   return typeof process.exitCode === 'number' ? process.exitCode : 0;
 }
 
-const isEntry = import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/cli/main.js');
+const isEntry = import.meta.url === `file://${process.argv[1]}` || isCliEntry(process.argv[1]);
 if (isEntry) {
   main(process.argv).then((code) => {
     process.exitCode = code;

@@ -4,22 +4,32 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Kysely } from 'kysely';
 import { Migrator, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely/migration';
 import { AppError } from '../shared/errors.js';
+import { BUNDLED } from '../runtime/index.js';
 import { forMigrations } from './pg-schema.js';
 
 /** Top-level migrations/ (next to src/ both in the checkout and in dist/). */
-export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
+export const MIGRATIONS_DIR = fileURLToPath(new URL(BUNDLED ? '../migrations/' : '../../migrations/', import.meta.url));
+
+/**
+ * In the bundle, dist/migrations compiled into one entry (scripts/build-bundle.mjs) that shares
+ * kysely with the rest: importing each file would load kysely's ~250 modules again.
+ */
+const BUNDLED_MIGRATIONS: string | null = BUNDLED ? new URL('./migrations.mjs', import.meta.url).href : null;
 
 const NAME = /^\d{4}-\d{2}-\d{2}T\d{4}-[a-z0-9-]+\.(ts|js)$/;
 
 /** Loads migrations named `YYYY-MM-DDTHHMM-what.{ts,js}`, each exporting `up(db: Kysely<any>)`. */
 export class DirMigrationProvider implements MigrationProvider {
-  constructor(private readonly dir: string = MIGRATIONS_DIR) {}
+  constructor(private readonly dir?: string) {}
   async getMigrations(): Promise<Record<string, Migration>> {
+    if (this.dir === undefined && BUNDLED_MIGRATIONS)
+      return ((await import(BUNDLED_MIGRATIONS)) as { migrations: Record<string, Migration> }).migrations;
+    const dir = this.dir ?? MIGRATIONS_DIR;
     const out: Record<string, Migration> = {};
-    for (const f of fs.readdirSync(this.dir).sort()) {
+    for (const f of fs.readdirSync(dir).sort()) {
       if (!NAME.test(f) || f.endsWith('.d.ts')) continue;
       // the mtime in the URL keeps a rewritten file from being served from the module cache
-      const p = path.join(this.dir, f);
+      const p = path.join(dir, f);
       const url = pathToFileURL(p).href + (f.endsWith('.js') ? `?m=${fs.statSync(p).mtimeMs}` : '');
       const mod = (await import(url)) as Migration;
       out[f.replace(/\.(ts|js)$/, '')] = mod;

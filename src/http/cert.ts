@@ -1,12 +1,5 @@
 import crypto, { webcrypto } from 'node:crypto';
-
-/** @peculiar/x509 (and its ASN.1 stack, ~4 MB of heap) loads only when a certificate is made. */
-async function loadX509(): Promise<typeof import('@peculiar/x509')> {
-  await import('reflect-metadata');
-  const x509 = await import('@peculiar/x509');
-  x509.cryptoProvider.set(webcrypto as unknown as Crypto);
-  return x509;
-}
+import { loadX509 } from '../shared/x509.js';
 
 export interface SelfSigned {
   certPem: string;

@@ -6,3 +6,4 @@ export {
   TRANSFER_V8_FLAGS,
   TRANSFER_MALLOC_ENV,
 } from './memory.js';
+export { BUNDLED, workerEntry, isCliEntry } from './layout.js';

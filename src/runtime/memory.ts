@@ -1,6 +1,7 @@
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { processEnv } from '../config/index.js';
+import { isCliEntry } from './layout.js';
 
 /**
  * Memory tuning of the processes that stream documents and backups, in one place and behind one
@@ -33,7 +34,7 @@ export function memoryTuning(): boolean {
  */
 export function reexecForTransfers(o: { cliEntryOnly?: boolean } = {}): void {
   if (!memoryTuning() || typeof process.execve !== 'function') return;
-  if (o.cliEntryOnly && !process.argv[1]?.endsWith('/cli/main.js')) return;
+  if (o.cliEntryOnly && !isCliEntry(process.argv[1])) return;
   const env = processEnv();
   const missing = TRANSFER_V8_FLAGS.filter((f) => !process.execArgv.includes(f));
   const unset = Object.entries(TRANSFER_MALLOC_ENV).filter(([k]) => env[k] === undefined);

@@ -1,12 +1,7 @@
 import crypto, { webcrypto } from 'node:crypto';
 import type { SigningKeys } from '../keys/types.js';
 import { sealsErrors } from './errors.js';
-
-/** @peculiar/x509 (and its ASN.1 stack) loads only when a certificate or request is made. */
-async function loadX509(): Promise<typeof import('@peculiar/x509')> {
-  await import('reflect-metadata');
-  return import('@peculiar/x509');
-}
+import { loadX509 } from '../shared/x509.js';
 
 const EC = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 const SIGN_ALG = { ...EC, hash: 'SHA-256' } as const;

@@ -511,7 +511,7 @@ describe('the app in the tree (chroot smoke test)', () => {
       });
       // the serving process: the service user, with the softhsm group, no capabilities
       const pid = (
-        await must('pgrep', ['-f', '-n', 'main.js serve --data-dir /var/lib/coffre/data --port 0'])
+        await must('pgrep', ['-f', '-n', 'coffre.mjs serve --data-dir /var/lib/coffre/data --port 0'])
       ).stdout.trim();
       const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
       expect(status).toMatch(new RegExp(`^Uid:\\s+${uid}\\s+${uid}\\s+${uid}\\s+${uid}$`, 'm'));

@@ -3,8 +3,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-/** The built CLI (scripts/test builds before running the suite). */
-export const CLI = path.join(ROOT, 'dist/src/cli/main.js');
+/** The built CLI, as operators run it: the bundle (scripts/test builds before running the suite). */
+export const CLI = path.join(ROOT, 'dist/bundle/coffre.mjs');
 
 export interface CliResult {
   code: number | null;

@@ -1,12 +1,12 @@
 import { Worker } from 'node:worker_threads';
 import { BackupError } from '../errors.js';
-import { engineGcTriggers } from '../../runtime/index.js';
+import { engineGcTriggers, workerEntry } from '../../runtime/index.js';
 import type { EngineJob, ReadJob, ReadResult, WriteJob, WriteResult } from './jobs.js';
 
 export type { MemberSource, TargetRef, WriteJob, ReadJob, WriteResult, ReadResult } from './jobs.js';
 
 const FROM_SOURCES = import.meta.url.endsWith('.ts');
-const WORKER_URL = new URL(`./worker.${FROM_SOURCES ? 'ts' : 'js'}`, import.meta.url);
+const WORKER_URL = workerEntry(import.meta.url, './worker', 'engine-worker');
 
 const engineStarted = () => engineGcTriggers.started();
 const engineEnded = () => engineGcTriggers.ended();

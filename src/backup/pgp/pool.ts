@@ -1,10 +1,10 @@
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { runRequest, type WorkerReply, type WorkerRequest } from './seipd.js';
-import { memoryTuning } from '../../runtime/index.js';
+import { memoryTuning, workerEntry } from '../../runtime/index.js';
 
-/** ./seipd.ts (tests, type stripping) or ./seipd.js (dist): the worker runs that module */
-const WORKER_URL = new URL(`./seipd${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
+/** ./seipd.ts (tests, type stripping), ./seipd.js (dist/src) or the bundle's seipd.mjs: the worker runs that module */
+const WORKER_URL = workerEntry(import.meta.url, './seipd', 'seipd');
 
 export interface Processed {
   /** the input buffer, handed back for reuse */

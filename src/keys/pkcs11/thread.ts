@@ -1,11 +1,11 @@
 import { SHARE_ENV, Worker } from 'node:worker_threads';
 import { AppError } from '../../shared/errors.js';
+import { workerEntry } from '../../runtime/index.js';
 import { keysErrors } from '../errors.js';
 import type { KeyHealth } from '../types.js';
 import type { Notice, Reply, Request } from './protocol.js';
 
-const FROM_SOURCES = import.meta.url.endsWith('.ts');
-const WORKER_URL = new URL(`./worker.${FROM_SOURCES ? 'ts' : 'js'}`, import.meta.url);
+const WORKER_URL = workerEntry(import.meta.url, './worker', 'pkcs11-worker');
 
 interface Pending {
   resolve(r: Extract<Reply, { ok: true }>): void;

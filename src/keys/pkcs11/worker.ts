@@ -6,6 +6,7 @@
 import { registerHooks } from 'node:module';
 
 const FROM_SOURCES = import.meta.url.endsWith('.ts');
+const HOST_SOURCE: string = './host.ts';
 if (FROM_SOURCES) {
   registerHooks({
     resolve(specifier, context, next) {
@@ -20,4 +21,6 @@ if (FROM_SOURCES) {
     },
   });
 }
-await import(FROM_SOURCES ? './host.ts' : './host.js');
+// a literal specifier for the compiled layouts, so that the bundle carries the host with it
+if (FROM_SOURCES) await import(HOST_SOURCE);
+else await import('./host.js');
