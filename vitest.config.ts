@@ -39,8 +39,8 @@ export const POSTGRES_SUITES = [
  */
 const ENV = { COFFRE_CFG_keys__callTimeoutMs: '3000' };
 
-// Every `coffre` process a test starts (several hundred a run, most of a second of CPU each, mostly
-// compiling the same modules) keeps V8's compiled code in the project's own cache: about a fifth
+// Every `coffre` process a test starts (several hundred a run; the bundle, about half a second of
+// CPU each, bench/RESULTS.md) keeps V8's compiled code in the project's own cache: about a quarter
 // less CPU per start. Tests only: the appliance does not load code from a writable cache.
 process.env.NODE_COMPILE_CACHE ??= path.join(
   path.dirname(fileURLToPath(import.meta.url)),
