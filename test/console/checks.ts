@@ -22,15 +22,31 @@ interface Violation {
   nodes: { target: string[] }[];
 }
 
-/** axe-core on the page as it is now; the serious and critical violations, one line each */
-export async function axe(page: Page, where: string): Promise<string[]> {
+/**
+ * axe-core's rules that depend on colours. The console's colour schemes differ only in CSS
+ * (src/console/app/styles.css, `prefers-color-scheme`), never in the DOM: a page checked with every
+ * rule in one scheme needs only these in the other.
+ */
+const COLOUR_RULES = ['color-contrast', 'link-in-text-block'];
+
+/**
+ * axe-core on the page as it is now; the serious and critical violations, one line each.
+ * `colours`: only the colour rules (the page was checked with all of them in the other scheme).
+ */
+export async function axe(page: Page, where: string, o: { colours?: boolean } = {}): Promise<string[]> {
   if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(AXE);
-  const violations = await page.evaluate(async () => {
+  const only = o.colours ? COLOUR_RULES : null;
+  const violations = await page.evaluate(async (rules) => {
     const w = window as unknown as {
       axe: { run(ctx: Document, o: object): Promise<{ violations: Violation[] }> };
     };
-    return (await w.axe.run(document, { resultTypes: ['violations'] })).violations;
-  });
+    return (
+      await w.axe.run(document, {
+        resultTypes: ['violations'],
+        ...(rules ? { runOnly: { type: 'rule', values: rules } } : {}),
+      })
+    ).violations;
+  }, only);
   return violations
     .filter((v) => v.impact === 'serious' || v.impact === 'critical')
     .map((v) => `${where}: ${v.id} (${v.impact}) ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);

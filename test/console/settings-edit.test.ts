@@ -167,7 +167,7 @@ describe('editable settings', { timeout: 240_000 }, () => {
       if (!/^(jobs\.schedules|monitoring\.budgets)\./.test(key)) expect(label, key).toBe(t(`settings.labels.${key}`));
     const found = [...(await axe(page, 'settings fr')), ...(await overflow(page, 'settings fr'))];
     await page.emulateMedia({ colorScheme: 'dark' });
-    found.push(...(await axe(page, 'settings fr dark')));
+    found.push(...(await axe(page, 'settings fr dark', { colours: true })));
     expect(found).toEqual([]);
     await page.screenshot({ path: path.join(SHOTS, 'fr-refused-phone.png'), fullPage: true });
     await page.context().close();

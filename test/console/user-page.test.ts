@@ -101,7 +101,7 @@ describe('an admin’s page for one user', { timeout: 240_000 }, () => {
     expect(await page.getByTestId('user-role').textContent()).toContain(t('common.roles.member'));
     const found = [...(await axe(page, 'user en light'))];
     await page.emulateMedia({ colorScheme: 'dark' });
-    found.push(...(await axe(page, 'user en dark')));
+    found.push(...(await axe(page, 'user en dark', { colours: true })));
     await page.emulateMedia({ colorScheme: 'light' });
     expect(found).toEqual([]);
     await page.screenshot({ path: path.join(SHOTS, 'en-user.png'), fullPage: true });
@@ -162,7 +162,7 @@ describe('an admin’s page for one user', { timeout: 240_000 }, () => {
     expect(await page.locator('main').textContent()).not.toContain('Secret Ward');
     const found = [...(await axe(page, 'user fr light')), ...(await overflow(page, 'user fr'))];
     await page.emulateMedia({ colorScheme: 'dark' });
-    found.push(...(await axe(page, 'user fr dark')));
+    found.push(...(await axe(page, 'user fr dark', { colours: true })));
     expect(found).toEqual([]);
     await page.screenshot({ path: path.join(SHOTS, 'fr-user-phone.png'), fullPage: true });
     await page.context().close();
