@@ -1,6 +1,6 @@
 // Bundles tsc's output (dist/src) into dist/bundle: the `coffre` entry and the entries of its
 // worker threads, with the code they share in chunks beside them. Node then reads a handful of
-// files where it resolved and compiled ~1,000 modules, and a command starts in about half the
+// files where it resolved and compiled about 1,500 modules, and a command starts in about half the
 // CPU time (bench/RESULTS.md). Native addons and the packages loaded through createRequire stay
 // in node_modules. src/runtime/layout.ts finds the worker entries. Run by `npm run build`.
 import { build } from 'esbuild';
