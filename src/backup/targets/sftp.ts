@@ -127,6 +127,8 @@ function freeWrittenPackets(sock: net.Socket): void {
  * when the last answer came, so a session that stops answering is declared stalled.
  */
 class Session {
+  /** `conn.ended`: why the session's connection ended, once it did (shared by its sessions) */
+  constructor(private readonly conn: { ended: Error | null } = { ended: null }) {}
   private readonly waiters = new Set<(e: Error) => void>();
   dead: Error | null = null;
   private inflight = 0;
@@ -142,6 +144,14 @@ class Session {
     }
     this.waiters.add(f);
     return () => void this.waiters.delete(f);
+  }
+  /**
+   * The error a request of this session ends with: once the connection ended, why it ended. ssh2
+   * fails the requests still pending on a closed channel ("No response from server"), sometimes
+   * before this session hears that the connection is gone.
+   */
+  cause(e: Error): Error {
+    return this.conn.ended ?? e;
   }
   fire(e: Error): void {
     if (this.dead) return;
@@ -210,7 +220,7 @@ export class SftpTarget implements BackupTarget {
       fn((err, v) => {
         session.answered();
         off();
-        if (err) reject(err);
+        if (err) reject(session.cause(err));
         else resolve(v);
       });
     });
@@ -228,7 +238,7 @@ export class SftpTarget implements BackupTarget {
     forget: () => void,
     conn: { ended: Error | null },
   ): void {
-    const session = new Session();
+    const session = new Session(conn);
     // the first session to end ends the connection, and says why for all of them: a stalled
     // session's peers then fail as stalled too, not with the "connection lost" that follows
     const end = (e: Error) => {
@@ -424,7 +434,7 @@ export class SftpTarget implements BackupTarget {
       sftp.write(handle, buf, 0, buf.length, at, (e) => {
         session?.answered();
         inflight--;
-        if (e && !error) error = e;
+        if (e && !error) error = session?.cause(e) ?? e;
         signal();
       });
     };
@@ -604,7 +614,9 @@ export class SftpTarget implements BackupTarget {
         session?.answered();
         inflight--;
         if (e || !n) {
-          stream.destroy(e ? self.mapError(e, label) : backupErrors.io(self.display, `${label} ended early`));
+          stream.destroy(
+            e ? self.mapError(session?.cause(e) ?? e, label) : backupErrors.io(self.display, `${label} ended early`),
+          );
           return;
         }
         done.set(at, buf.subarray(0, n));
