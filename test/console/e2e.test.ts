@@ -177,15 +177,15 @@ describe('web console in Chromium', () => {
     // live feedback mirrors the server's rules
     const pw = page.getByLabel('New password', { exact: true });
     await pw.fill('short');
-    expect(await page.locator('[data-check="length"]').getAttribute('class')).toBe('unmet');
+    await expect.poll(() => page.locator('[data-check="length"]').getAttribute('class')).toBe('unmet');
     await pw.fill('longenoughbutlower');
-    expect(await page.locator('[data-check="length"]').getAttribute('class')).toBe('met');
-    expect(await page.locator('[data-check="classes"]').getAttribute('class')).toBe('unmet');
-    expect(await page.getByRole('button', { name: 'Activate my account' }).isDisabled()).toBe(true);
+    await expect.poll(() => page.locator('[data-check="length"]').getAttribute('class')).toBe('met');
+    await expect.poll(() => page.locator('[data-check="classes"]').getAttribute('class')).toBe('unmet');
+    await expect.poll(() => page.getByRole('button', { name: 'Activate my account' }).isDisabled()).toBe(true);
     // a password the class rule accepts but the server's blocklist refuses
     await pw.fill('Welcome2026!');
     await page.getByLabel('Repeat the new password').fill('Welcome2026!');
-    expect(await page.locator('[data-check="classes"]').getAttribute('class')).toBe('met');
+    await expect.poll(() => page.locator('[data-check="classes"]').getAttribute('class')).toBe('met');
     await page.getByRole('button', { name: 'Activate my account' }).click();
     await page.getByText(/Refused: .*too common/).waitFor();
     await shot(page, '02-enrol-password-refused');

@@ -208,12 +208,18 @@ describe('incidents and erasure in the console, in Chromium', { timeout: 300_000
     const d = page.getByRole('dialog', { name: 'Erase zoe' });
     await d.getByTestId('erase-consequence').waitFor();
     expect(await d.getByTestId('erase-consequence').textContent()).toMatch(/cannot|destroyed/);
+    // The button waits for the erasure plan (fetched when the dialog opens) and for the typed name;
+    // Preact renders after the input event, so each state is polled for, never read once.
+    await d.getByRole('status').waitFor({ state: 'hidden' });
     const submit = d.getByRole('button', { name: 'Erase for good' });
+    const confirm = d.getByLabel('Type zoe to confirm');
     expect(await submit.isDisabled()).toBe(true);
-    await d.getByLabel('Type zoe to confirm').fill('zoé');
-    expect(await submit.isDisabled()).toBe(true);
-    await d.getByLabel('Type zoe to confirm').fill('zoe');
-    expect(await submit.isDisabled()).toBe(false);
+    await confirm.fill('zoe');
+    await expect.poll(() => submit.isDisabled()).toBe(false);
+    await confirm.fill('zoé');
+    await expect.poll(() => submit.isDisabled()).toBe(true);
+    await confirm.fill('zoe');
+    await expect.poll(() => submit.isDisabled()).toBe(false);
     await shot(page, 'erase-dialog-en');
     await submit.click();
     await page.getByText('zoe was erased').waitFor();
