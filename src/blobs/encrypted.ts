@@ -23,6 +23,15 @@ export type { ObjectRef } from './format.js';
 /** Checks a whole read's plaintext digest and size; an error it returns ends the stream (DecryptOptions.verify). */
 export type Verify = (got: { sha256: string; size: number }) => Error | undefined;
 
+/**
+ * Blobs of at most this many plaintext bytes are sealed and opened on the calling thread even when
+ * a sealer is given: a small document costs more to hand to a worker (a chunk buffer allocated and
+ * copied, three messages, a thread hop) than to encrypt here, where AES-256-GCM and SHA-256 of
+ * 256 KiB take a fraction of a millisecond. Same bytes either way (EncryptStream); figures in
+ * bench/RESULTS.md ("peers", small documents).
+ */
+export const INLINE_MAX_BYTES = 256 * 1024;
+
 export interface StoredBlob {
   /** the store's id of the encrypted blob: record it in the row of the object version */
   blobId: string;
@@ -36,16 +45,14 @@ export interface StoredBlob {
   sha256?: string;
 }
 
-/** Reads `n` bytes (or to the end) of a stream into one buffer (small reads only: headers). */
-async function readAll(r: Readable, max: number): Promise<Buffer> {
+/** Reads a bounded stream (a range of a blob: a header, a small blob) to its end into one buffer. */
+async function readAll(r: Readable): Promise<Buffer> {
   const parts: Buffer[] = [];
   let n = 0;
   for await (const c of r as AsyncIterable<Buffer>) {
     parts.push(c);
     n += c.length;
-    if (n >= max) break;
   }
-  r.destroy();
   return Buffer.concat(parts, n);
 }
 
@@ -75,20 +82,23 @@ export class EncryptedBlobs {
    * that manages its own keys and ids passes `dek` (a key from DataKeys.create; not wiped here) and
    * `blobId`; `sha256` also hashes the plaintext on its way (in the sealing worker, if any);
    * A `plaintext` handed over (src/shared/buffers.ts) has its pieces freed once encrypted.
+   * `maxBytes`: the plaintext is known to be at most this long (a request body framed by its
+   * Content-Length); up to INLINE_MAX_BYTES it is sealed on the calling thread.
    * Resolves once the blob is durable; rejects, leaving no blob (and no key it created), when
    * `plaintext` errors.
    */
   async put(
     ref: ObjectRef,
     plaintext: Readable,
-    opts: { dek?: { keyId: string; key: Buffer }; blobId?: string; sha256?: boolean } = {},
+    opts: { dek?: { keyId: string; key: Buffer }; blobId?: string; sha256?: boolean; maxBytes?: number } = {},
   ): Promise<StoredBlob> {
     const created = opts.dek ? undefined : await this.keys.create(`doc:${ref.objectId}:v${ref.version}`);
     const { keyId, key } = opts.dek ?? created!;
     const blobId = opts.blobId ?? `b_${crypto.randomBytes(16).toString('base64url')}`;
     const header = makeHeader({ ...ref, keyId, chunkSize: this.o.chunkSize ?? DEFAULT_CHUNK });
+    const small = opts.maxBytes !== undefined && opts.maxBytes <= INLINE_MAX_BYTES;
     const enc = new EncryptStream(key, header, {
-      ...(this.o.sealer ? { sealer: this.o.sealer } : {}),
+      ...(this.o.sealer && !small ? { sealer: this.o.sealer } : {}),
       sha256: opts.sha256 === true,
       consumeInput: handedOver(plaintext),
     });
@@ -145,7 +155,7 @@ export class EncryptedBlobs {
   ): Promise<Readable> {
     const getKey = (id: string) => this.keys.get(id);
     const expect = { objectId: ref.objectId, version: ref.version };
-    const { header, storedSize } = await this.header(ref);
+    const { header, storedSize, whole } = await this.header(ref);
     const { chunks, plaintextSize } = layout(header, storedSize);
     const { start, end } = range ?? { start: 0, end: plaintextSize };
     if (!(Number.isInteger(start) && Number.isInteger(end) && start >= 0 && start <= end && end <= plaintextSize)) {
@@ -161,18 +171,22 @@ export class EncryptedBlobs {
     // last (and so does a whole read, even of an empty blob)
     const toEnd = !range || last === chunks - 1;
     // pieces of one chunk each (ciphertext ‖ tag): DecryptStream opens them without a copy
-    const src = await this.store.get(
-      ref.blobId,
-      { start: H + first * F, end: toEnd ? storedSize : H + (last + 1) * F },
-      { readSize: F },
-    );
+    const from = H + first * F;
+    const to = toEnd ? storedSize : H + (last + 1) * F;
+    const src = whole
+      ? Readable.from(
+          Array.from({ length: Math.ceil((to - from) / F) }, (_, i) =>
+            whole.subarray(from + i * F, Math.min(to, from + (i + 1) * F)),
+          ),
+        )
+      : await this.store.get(ref.blobId, { start: from, end: to }, { readSize: F });
     const dec = new DecryptStream({
       expect,
       getKey,
       ...(ref.keyId ? { keyId: ref.keyId } : {}),
       range: { header, firstChunk: first, toEnd, skip: start - first * C, take: end - start },
       consumeInput: true,
-      ...(this.o.sealer ? { sealer: this.o.sealer } : {}),
+      ...(this.o.sealer && end - start > INLINE_MAX_BYTES ? { sealer: this.o.sealer } : {}),
       ...(verify ? { verify } : {}),
     });
     return pipeline(src, dec, () => undefined);
@@ -206,15 +220,21 @@ export class EncryptedBlobs {
     return { deleted, temp };
   }
 
+  /**
+   * The blob's header and stored size. A blob of at most INLINE_MAX_BYTES stored is read whole in
+   * the same read (`whole`): its chunks then come from memory instead of a second open of the file.
+   */
   private async header(ref: ObjectRef & { blobId: string }) {
     const st = await this.store.stat(ref.blobId);
     if (!st) throw storageErrors.notFound(ref.blobId);
+    if (st.size <= INLINE_MAX_BYTES) {
+      const whole = await readAll(await this.store.get(ref.blobId));
+      headerLength(whole);
+      return { header: parseHeader(whole, ref), storedSize: whole.length, whole };
+    }
     // one read: the longest header is 1305 bytes
-    const bytes = await readAll(
-      await this.store.get(ref.blobId, { start: 0, end: Math.min(st.size, MAX_HEADER) }),
-      MAX_HEADER,
-    );
+    const bytes = await readAll(await this.store.get(ref.blobId, { start: 0, end: Math.min(st.size, MAX_HEADER) }));
     headerLength(bytes);
-    return { header: parseHeader(bytes, ref), storedSize: st.size };
+    return { header: parseHeader(bytes, ref), storedSize: st.size, whole: undefined };
   }
 }

@@ -153,6 +153,11 @@ export class Sealer {
     };
   }
 
+  /** worker threads running now (they start on a stream's first use) */
+  running(): number {
+    return this.lanes.filter((l) => l.worker !== undefined).length;
+  }
+
   async close(): Promise<void> {
     await Promise.all(
       this.lanes.map(async (lane) => {

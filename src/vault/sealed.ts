@@ -14,8 +14,8 @@ export function sealedBlobs(eb: EncryptedBlobs): SealedBlobs {
   const ref = (blobId: string) => ({ objectId: blobId, version: 1 });
   const store = eb.store;
   return {
-    async write(blobId, dek, plaintext: Readable) {
-      const s = await eb.put(ref(blobId), plaintext, { dek, blobId, sha256: true });
+    async write(blobId, dek, plaintext: Readable, o = {}) {
+      const s = await eb.put(ref(blobId), plaintext, { dek, blobId, sha256: true, ...o });
       return { storedSize: s.storedSize, sha256: s.sha256! };
     },
     read: (blobId, keyId, range, verify) =>

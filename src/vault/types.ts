@@ -38,12 +38,14 @@ export interface SealedBlobs {
    * Encrypts `plaintext` under the data key into the new blob `blobId`. Resolves once the blob is
    * durable (written, fsynced, renamed), with the SHA-256 (hex) of the plaintext it hashed on
    * the way. Rejects, leaving no blob, when `plaintext` errors. A `plaintext` handed over
-   * (src/shared/buffers.ts) has its pieces freed once encrypted.
+   * (src/shared/buffers.ts) has its pieces freed once encrypted. `maxBytes`: the plaintext is
+   * known to be at most this long (its Content-Length), which lets a small one skip the worker.
    */
   write(
     blobId: string,
     dek: { keyId: string; key: Buffer },
     plaintext: Readable,
+    o?: { maxBytes?: number },
   ): Promise<{ storedSize: number; sha256: string }>;
   /**
    * Plaintext of the blob, or of bytes `range` of it (random access by chunk); the data key is

@@ -18,7 +18,7 @@ export type UploadTarget =
 
 export interface UploadBody {
   stream: Readable;
-  /** Content-Length (or the multipart part's declared size), when known */
+  /** Content-Length, when known: the body is refused as soon as it runs past it */
   declaredLength?: number;
   mediaType: string;
   /** hex SHA-256 the client announced up front (Content-Digest / Repr-Digest header) */
@@ -161,10 +161,18 @@ export async function upload(
   }
   const room = quota > 0 ? Math.max(0, quota - used) : Number.POSITIVE_INFINITY;
   const limit = Math.min(max, room);
+  // A body longer than it declared stops at the first byte past it: the blob writer may have
+  // chosen its path (inline for a small one) from the declared length.
+  const declared = body.declaredLength ?? Number.POSITIVE_INFINITY;
   // pieces freed as they are encrypted leave no garbage: the meter's collections are for the others
   const meter = new Meter(
-    limit,
-    () => (limit === max ? vaultErrors.tooLarge(max) : vaultErrors.quotaExceeded(quota, used)),
+    Math.min(limit, declared),
+    () =>
+      declared < limit
+        ? vaultErrors.lengthMismatch(declared, meter.bytes)
+        : limit === max
+          ? vaultErrors.tooLarge(max)
+          : vaultErrors.quotaExceeded(quota, used),
     { collect: !handedOver(body.stream) },
   );
 
@@ -221,7 +229,12 @@ export async function upload(
   try {
     const [piped, stored] = await Promise.allSettled([
       pipeline(body.stream, meter),
-      d.blobs.write(blobId, dek, handedOver(body.stream) ? handOver(meter) : meter),
+      d.blobs.write(
+        blobId,
+        dek,
+        handedOver(body.stream) ? handOver(meter) : meter,
+        body.declaredLength !== undefined ? { maxBytes: body.declaredLength } : {},
+      ),
     ]);
     if (piped.status === 'rejected' || stored.status === 'rejected') {
       throw pickError(

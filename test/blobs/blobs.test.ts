@@ -4,7 +4,8 @@ import crypto from 'node:crypto';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openKeys, type Keys } from '../../src/keys/index.js';
-import { openBlobs, type Blobs, type EncryptedBlobs } from '../../src/blobs/index.js';
+import { EncryptedBlobs, Sealer, openBlobs, type Blobs } from '../../src/blobs/index.js';
+import { INLINE_MAX_BYTES } from '../../src/blobs/encrypted.js';
 import { createBlobStore } from '../../src/storage/index.js';
 import { ensureKek } from '../../src/keys/bootstrap.js';
 import { FakeClock } from '../../src/shared/clock.js';
@@ -277,6 +278,32 @@ describe('encrypted blobs (chunked AES-256-GCM STREAM) over the filesystem store
       }
       expect((await collect(await blobs.get({ ...ref, blobId: blob.blobId }))).equals(pt)).toBe(true);
     });
+  });
+
+  it('a body known to be small is sealed and opened without the worker; a larger one uses it', async () => {
+    const sealer = new Sealer(1);
+    try {
+      const eb = new EncryptedBlobs(createBlobStore({ type: 'fs', dir: blobDir }), keys.dataKeys, {
+        sealer,
+        chunkSize: CHUNK,
+      });
+      const small = crypto.randomBytes(INLINE_MAX_BYTES);
+      const ref = { objectId: 'small-inline', version: 1 };
+      const s = await eb.put(ref, pieces(small), { maxBytes: small.length, sha256: true });
+      expect(s.sha256).toBe(crypto.createHash('sha256').update(small).digest('hex'));
+      expect((await collect(await eb.get({ ...ref, blobId: s.blobId, keyId: s.keyId }))).equals(small)).toBe(true);
+      expect(sealer.running()).toBe(0);
+      const big = crypto.randomBytes(INLINE_MAX_BYTES + 1);
+      const b = await eb.put({ objectId: 'big-offloaded', version: 1 }, pieces(big), { maxBytes: big.length });
+      expect(sealer.running()).toBe(1);
+      const bigRef = { objectId: 'big-offloaded', version: 1, blobId: b.blobId };
+      expect((await collect(await eb.get(bigRef))).equals(big)).toBe(true);
+      // chunks sealed in the worker, opened on this thread: a small range of them
+      const part = await collect(await eb.get(bigRef, { start: 5, end: 3 * CHUNK + 7 }));
+      expect(part.equals(big.subarray(5, 3 * CHUNK + 7))).toBe(true);
+    } finally {
+      await sealer.close();
+    }
   });
 
   it('runs 16 concurrent encrypt and decrypt streams clean', async () => {

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import https from 'node:https';
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Pattern } from '../support/pattern.js';
 import { eventually, footprint, metaHeaders, openVaultEnv, upload, type User, type VaultEnv } from './support.js';
@@ -61,6 +62,35 @@ describe('bodies that do not match their Content-Length', () => {
       { endAfterMs: 1000 },
     );
     expect(got).toMatch(/^HTTP\/1\.1 400/m);
+    await unchanged();
+  });
+
+  it('longer, handed to the service in process: refused at the first byte past it, nothing stored', async () => {
+    // HTTP framing cuts a body at its Content-Length; the service holds any caller to it as well
+    // (it picks the blob writer's path from the declared length)
+    let sent = 0;
+    const body = new Readable({
+      read() {
+        if (sent >= 1024 * 1024) return this.push(null);
+        sent += 64 * 1024;
+        this.push(crypto.randomBytes(64 * 1024));
+      },
+    });
+    const actor = {
+      id: `user:${alice.id}`,
+      kind: 'user' as const,
+      userId: alice.id,
+      username: 'alice',
+      roles: ['member'],
+    };
+    await expect(
+      env.t.appliance.vault.upload(
+        { actor },
+        { kind: 'new', workspaceId: ws, folderId: null, name: 'liar.bin' },
+        { stream: body, declaredLength: 100_000, mediaType: 'application/octet-stream' },
+      ),
+    ).rejects.toMatchObject({ code: 'BODY_LENGTH_MISMATCH' });
+    expect(sent).toBeLessThan(1024 * 1024);
     await unchanged();
   });
 
