@@ -18,7 +18,11 @@ let g2: Gpg;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'coffre-escrow-'));
 beforeAll(async () => {
   e = await openBackupEnv();
-  e.env.clock.set(Date.now() + 86_400_000); // ahead of real time: the gpg keys made now are valid
+  // ahead of real time (the gpg keys made now are valid) and at 09:00 UTC, the appliance's time
+  // zone: the three backups below, three hours apart, share one weekday slot whenever the test runs
+  const start = new Date(Date.now() + 2 * 86_400_000);
+  start.setUTCHours(9, 0, 0, 0);
+  e.env.clock.set(start.getTime());
   g1 = createGpg('cv25519');
   g2 = createGpg('cv25519');
   await e.upload('ledger.ods', randomDoc(100_000));
