@@ -1,12 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import { spawn } from 'node:child_process';
 import { Pkcs11KeyProvider } from '../../src/keys/pkcs11/provider.js';
 import { createTestToken } from '../support/softhsm.js';
 import { keyProviderContract } from './key-provider.js';
+import { P11KIT_CLIENT, signalGroup, startP11KitServer } from '../support/p11kit.js';
 
-const CLIENT = '/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so';
+const CLIENT = P11KIT_CLIENT;
 
 // the same SoftHSM2 token behind `p11-kit server` (a network HSM's shape), through p11-kit's client
 // module; Debian's p11-kit 0.24 does not forward CKM_AES_KEY_WRAP_PAD nor CKM_AES_GCM (wraps: false)
@@ -25,21 +25,8 @@ keyProviderContract('PKCS#11, SoftHSM2 through p11-kit server', { canHang: true 
   await direct.ready(); // the KEK, made on the token itself
   await direct.close();
   const sock = path.join(t.dir, `p11-${crypto.randomBytes(4).toString('hex')}.sock`);
-  const server = spawn('p11-kit', ['server', '-f', '-n', sock, '--provider', t.module, `pkcs11:token=${t.label}`], {
-    env: { ...process.env, SOFTHSM2_CONF: t.conf },
-    stdio: 'ignore',
-    detached: true,
-  });
-  const group = (sig: NodeJS.Signals) => {
-    try {
-      process.kill(-server.pid!, sig);
-    } catch {
-      /* gone */
-    }
-  };
-  for (const until = Date.now() + 10_000; !fs.existsSync(sock); await new Promise((r) => setTimeout(r, 20))) {
-    if (Date.now() > until || server.exitCode !== null) throw new Error('p11-kit server did not start');
-  }
+  const server = await startP11KitServer(t, sock);
+  const group = (sig: NodeJS.Signals) => signalGroup(server, sig);
   process.env.P11_KIT_SERVER_ADDRESS = `unix:path=${sock}`;
   const provider = await Pkcs11KeyProvider.open({
     module: CLIENT,

@@ -1,11 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTestAppliance } from '../support/appliance.js';
 import { createTestToken } from '../support/softhsm.js';
+import { P11KIT_CLIENT, startP11KitServer } from '../support/p11kit.js';
 import { buildApp, openAppliance, type Appliance } from '../../src/main.js';
 import type { App } from '../../src/http/index.js';
 import { createLogger } from '../../src/shared/logger.js';
@@ -22,7 +23,7 @@ import { createLogger } from '../../src/shared/logger.js';
  * `POST /api/v1/audit/verify`). What is under test is the connection, the deadline and the
  * recovery, which are the same for every operation.
  */
-const CLIENT = '/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so';
+const CLIENT = P11KIT_CLIENT;
 
 describe('the HSM hangs (p11-kit server stopped), then resumes', { timeout: 180_000 }, () => {
   const servers: ChildProcess[] = [];
@@ -79,19 +80,8 @@ describe('the HSM hangs (p11-kit server stopped), then resumes', { timeout: 180_
 
     // 2. the same token behind p11-kit server; the appliance served through its client module
     const sock = path.join(token.dir, `p11-${crypto.randomBytes(4).toString('hex')}.sock`);
-    const server = spawn(
-      'p11-kit',
-      ['server', '-f', '-n', sock, '--provider', token.module, `pkcs11:token=${token.label}`],
-      {
-        env: { ...process.env, SOFTHSM2_CONF: token.conf },
-        stdio: 'ignore',
-        detached: true, // own process group: it forks one child per connection, stopped with it
-      },
-    );
+    const server = await startP11KitServer(token, sock);
     servers.push(server);
-    for (const until = Date.now() + 10_000; !fs.existsSync(sock); await new Promise((r) => setTimeout(r, 20))) {
-      if (Date.now() > until) throw new Error('p11-kit server did not start');
-    }
     process.env.P11_KIT_SERVER_ADDRESS = `unix:path=${sock}`; // read by the client module at C_Initialize
     appliance = await openAppliance({
       dataDir: t.dataDir,

@@ -1,10 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Pkcs11KeyProvider } from '../../src/keys/pkcs11/provider.js';
 import { createTestToken } from '../support/softhsm.js';
+import { P11KIT_CLIENT, startP11KitServer } from '../support/p11kit.js';
 
 /**
  * An HSM that goes away while serving and comes back, like a network HSM: SoftHSM2 behind
@@ -15,7 +16,7 @@ import { createTestToken } from '../support/softhsm.js';
  * round trips here are HMACs (`mac`/`verifyMac`, the audit checkpoints' path): what is under test is
  * the connection handling, which is the same for every operation.
  */
-const CLIENT = '/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so';
+const CLIENT = P11KIT_CLIENT;
 
 describe('HSM behind p11-kit server, killed and restarted', () => {
   const servers: ChildProcess[] = [];
@@ -46,17 +47,8 @@ describe('HSM behind p11-kit server, killed and restarted', () => {
 
     const sock = path.join(t.dir, `p11-${crypto.randomBytes(4).toString('hex')}.sock`);
     const start = async () => {
-      const p = spawn('p11-kit', ['server', '-f', '-n', sock, '--provider', t.module, `pkcs11:token=${t.label}`], {
-        env: { ...process.env, SOFTHSM2_CONF: t.conf },
-        stdio: ['ignore', 'pipe', 'pipe'],
-        detached: true, // own process group: the server forks one child per connection
-      });
+      const p = await startP11KitServer(t, sock, ['ignore', 'pipe', 'pipe']);
       servers.push(p);
-      const until = Date.now() + 10_000;
-      while (!fs.existsSync(sock)) {
-        if (Date.now() > until || p.exitCode !== null) throw new Error('p11-kit server did not start');
-        await new Promise((r) => setTimeout(r, 20));
-      }
       return p;
     };
     let server = await start();
