@@ -11,7 +11,7 @@ import { solveProof } from '../src/auth/proof.js';
 
 /**
  * `npm run bench -- auth`: sign-in under attack, as it happens on a real install. `coffre serve`
- * runs in its own process (HTTPS, SoftHSM2, SQLite with synchronous=FULL, the audit trail); the
+ * runs in its own process (HTTPS, SoftHSM2, SQLite, each commit flushed before it resolves, the audit trail); the
  * attackers are separate client processes (bench/_auth-attacker.ts) speaking from their own
  * loopback addresses (127.0.x.y stand for other hosts); the legitimate user is this process, over
  * HTTPS with a kept-alive connection like a browser's.

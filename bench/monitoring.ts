@@ -9,7 +9,7 @@ import { makeSelfSigned } from '../src/http/index.js';
 import { createLogger } from '../src/shared/logger.js';
 
 /**
- * `npm run bench -- monitoring`, on a real appliance (SoftHSM2, SQLite with synchronous=FULL, the
+ * `npm run bench -- monitoring`, on a real appliance (SoftHSM2, SQLite, each commit flushed before it resolves, the
  * audit trail):
  * - sampling overhead: CPU time of one sample (every source, the HSM probe, the database write,
  *   the rules), as a share of one core at the 15 s interval (target < 1 %);
