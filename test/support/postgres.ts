@@ -40,7 +40,8 @@ const freePort = () =>
     });
   });
 
-export async function startPostgres(o: { maxConnections?: number } = {}): Promise<TestPostgres> {
+/** `fsync`: commits reach the disk (benches of durability); tests run without, for speed */
+export async function startPostgres(o: { maxConnections?: number; fsync?: boolean } = {}): Promise<TestPostgres> {
   const bin = binDir();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'coffre-pg-'));
   const data = path.join(dir, 'data');
@@ -62,7 +63,7 @@ export async function startPostgres(o: { maxConnections?: number } = {}): Promis
     '-c',
     'listen_addresses=127.0.0.1',
     '-c',
-    'fsync=off',
+    `fsync=${o.fsync ? 'on' : 'off'}`,
     '-c',
     `max_connections=${o.maxConnections ?? 60}`,
   ];
