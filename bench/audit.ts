@@ -14,8 +14,7 @@ import { build } from '../src/http/index.js';
 import { createLogger } from '../src/shared/logger.js';
 import { systemClock } from '../src/shared/clock.js';
 import type { KeyProvider } from '../src/keys/index.js';
-import type { DatabaseConfig } from '../src/config/sections/database.js';
-import { createTestDatabase, startPostgres } from '../test/support/postgres.js';
+import { createTestDatabase, postgresConfig, startPostgres } from '../test/support/postgres.js';
 
 /**
  * `npm run bench -- audit`: the audit trail on a real SQLite file (WAL; every commit is on the disk
@@ -88,15 +87,7 @@ async function onPostgres(keys: KeyProvider, log: ReturnType<typeof createLogger
   const pg = await startPostgres({ fsync: true });
   try {
     const d = await createTestDatabase(pg);
-    const h = openDatabase({
-      type: 'postgres',
-      host: d.host,
-      port: d.port,
-      database: d.database,
-      user: d.user,
-      ssl: false,
-      maxConnections: 10,
-    } as DatabaseConfig);
+    const h = openDatabase(postgresConfig(d, 10));
     try {
       await migrateToLatest(h.db);
       const audit = new AuditService({

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { openAppliance } from '../src/main.js';
 import { createLogger } from '../src/shared/logger.js';
-import { createTestDatabase, startPostgres, type TestPostgres } from '../test/support/postgres.js';
+import { createTestDatabase, postgresConfig, startPostgres, type TestPostgres } from '../test/support/postgres.js';
 import { startHaproxy, type TestHaproxy } from '../test/support/haproxy.js';
 import { seedDocuments } from './_listing-seed.js';
 import { NO_SECOND_FACTOR, newWorkspace, startBenchAppliance, type BenchAppliance } from './_peers-appliance.js';
@@ -48,15 +48,7 @@ const DOCS = Number(process.env.SCALEOUT_BENCH_DOCS ?? 100_000);
 const PARTS = new Set((process.env.SCALEOUT_BENCH_PARTS ?? 'nodes,listing').split(','));
 const GiB = 1024 * MiB;
 
-const postgresSection = (d: { host: string; port: number; user: string; database: string }) => ({
-  type: 'postgres',
-  host: d.host,
-  port: d.port,
-  database: d.database,
-  user: d.user,
-  ssl: false,
-  maxConnections: 10,
-});
+const postgresSection = (d: { host: string; port: number; user: string; database: string }) => postgresConfig(d, 10);
 
 /** A figure where no speed-up is expected (two nodes on two cores): a ratio of at least `min`. */
 const sameOrder = (value: number, min: number) => ({ ...ratio(value, min), expectation: 'same order on two cores' });

@@ -11,7 +11,7 @@ import { openAppliance, type Appliance, type ApplianceOptions } from '../../src/
 import { createLogger } from '../../src/shared/logger.js';
 import { createTestToken, type TestToken } from './softhsm.js';
 import { inject } from 'vitest';
-import { createTestDatabase, startPostgres, type TestPostgres } from './postgres.js';
+import { createTestDatabase, postgresConfig, startPostgres, type TestPostgres } from './postgres.js';
 
 export interface TestAppliance {
   dataDir: string;
@@ -41,15 +41,7 @@ export async function createTestAppliance(
   if (pg) {
     const file = path.join(dataDir, 'config.json');
     const cfg = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
-    cfg.database = {
-      type: 'postgres',
-      host: pg.host,
-      port: pg.port,
-      database: pg.database,
-      user: pg.user,
-      ssl: false,
-      maxConnections: 8,
-    };
+    cfg.database = postgresConfig(pg);
     fs.writeFileSync(file, JSON.stringify(cfg, null, 2));
   }
   const appliance = await openAppliance({

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { inject } from 'vitest';
 import { openDatabase, migrateToLatest, type DatabaseHandle } from '../../src/db/index.js';
 import type { DatabaseConfig } from '../../src/config/sections/database.js';
-import { createTestDatabase, startPostgres } from './postgres.js';
+import { createTestDatabase, postgresConfig, startPostgres } from './postgres.js';
 
 /**
  * A migrated database: a SQLite file in a temp dir (real SQLite, WAL), or in the `postgres`
@@ -18,15 +18,7 @@ export async function createTestDb(): Promise<
     const shared = inject('postgres');
     const own = shared ? undefined : await startPostgres();
     const pg = await createTestDatabase(shared ?? own!);
-    const config: DatabaseConfig = {
-      type: 'postgres',
-      host: pg.host,
-      port: pg.port,
-      database: pg.database,
-      user: pg.user,
-      ssl: false,
-      maxConnections: 8,
-    };
+    const config = postgresConfig(pg);
     const h = openDatabase(config);
     await migrateToLatest(h.db);
     return {

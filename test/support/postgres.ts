@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import type { DatabaseConfig } from '../../src/config/sections/database.js';
 
 export interface TestPostgres {
   host: string;
@@ -113,6 +114,22 @@ export async function startPostgres(o: { maxConnections?: number; fsync?: boolea
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** The appliance's `database` section for a test database (loopback, trust authentication, no TLS). */
+export function postgresConfig(
+  d: Pick<TestPostgres, 'host' | 'port' | 'user' | 'database'>,
+  maxConnections = 8,
+): DatabaseConfig {
+  return {
+    type: 'postgres',
+    host: d.host,
+    port: d.port,
+    database: d.database,
+    user: d.user,
+    ssl: false,
+    maxConnections,
+  } as DatabaseConfig;
 }
 
 /**
