@@ -122,7 +122,8 @@ describe('console operations section in Chromium', { timeout: 240_000 }, () => {
 
   it('jobs: the failed backup run with its error; the other jobs and their schedules', async () => {
     await admin.getByRole('link', { name: 'Jobs', exact: true }).click();
-    await admin.getByRole('heading', { name: 'Jobs' }).waitFor();
+    // the page's title; its table's card is titled "Jobs" too, once the jobs have loaded
+    await admin.getByRole('heading', { name: 'Jobs', level: 1 }).waitFor();
     const run = admin.locator('tr[data-outcome="failed"]').filter({ hasText: 'backup' }).first();
     await run.waitFor();
     expect(await run.textContent()).toMatch(/TARGET_UNREACHABLE/);
