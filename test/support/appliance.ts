@@ -47,6 +47,7 @@ export async function createTestAppliance(
   const appliance = await openAppliance({
     log: createLogger({ level: 'silent', destination: 'stderr' }),
     ...o,
+    ...(o.env ? { env: { ...runSettings(), ...o.env } } : {}),
     dataDir,
   }).catch(async (e: unknown) => {
     await pg?.stop();
@@ -64,6 +65,18 @@ export async function createTestAppliance(
     },
   };
 }
+
+/**
+ * The run's settings for every appliance (vitest.config.ts: an HSM call's deadline on a busy
+ * machine), also for one given an environment of its own, which would otherwise replace the
+ * process's; that environment may still set them itself.
+ */
+const runSettings = (): Record<string, string> =>
+  Object.fromEntries(
+    Object.entries(process.env).filter(
+      (e): e is [string, string] => e[0] === 'COFFRE_CFG_keys__callTimeoutMs' && !!e[1],
+    ),
+  );
 
 /** The dialect this run's appliances use: `postgres` in the `postgres` project (vitest.config.ts). */
 export const dialect = (): 'sqlite' | 'postgres' =>
