@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { Readable, pipeline } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { BlobStore } from '../storage/index.js';
 import { storageErrors } from '../storage/index.js';
 import type { DataKeys } from '../keys/index.js';
@@ -17,6 +17,7 @@ import { EncryptStream } from './encrypt.js';
 import type { Sealer } from './sealer.js';
 import { DecryptStream } from './decrypt.js';
 import { handOver, handedOver } from '../shared/buffers.js';
+import { pump } from '../shared/pump.js';
 
 export type { ObjectRef } from './format.js';
 
@@ -103,7 +104,7 @@ export class EncryptedBlobs {
       consumeInput: handedOver(plaintext),
     });
     if (created) key.fill(0);
-    pipeline(plaintext, enc, () => undefined); // an error of either side destroys both; put then rejects
+    pump(plaintext, enc, () => undefined); // an error of either side destroys both; put then rejects
     try {
       const { size: storedSize } = await this.store.put(blobId, handOver(enc));
       return { blobId, keyId, size: enc.plaintextBytes, storedSize, ...(opts.sha256 ? { sha256: enc.sha256 } : {}) };
@@ -189,7 +190,7 @@ export class EncryptedBlobs {
       ...(this.o.sealer && end - start > INLINE_MAX_BYTES ? { sealer: this.o.sealer } : {}),
       ...(verify ? { verify } : {}),
     });
-    return pipeline(src, dec, () => undefined);
+    return pump(src, dec, () => undefined);
   }
 
   /** Deletes the blob; with `keyId`, also destroys its data key (crypto-shredding). */

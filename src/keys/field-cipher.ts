@@ -29,7 +29,7 @@ export class DataKeyFieldCipher implements FieldCipher {
     const key = await this.keys.get(keyId);
     try {
       const nonce = crypto.randomBytes(NONCE);
-      const c = crypto.createCipheriv('aes-256-gcm', key, nonce);
+      const c = crypto.createCipheriv('aes-256-gcm', secret(key), nonce);
       c.setAAD(aad(keyId, context));
       const ct = Buffer.concat([c.update(plaintext, 'utf8'), c.final()]);
       return `${VERSION}.${keyId}.${Buffer.concat([nonce, ct, c.getAuthTag()]).toString('base64url')}`;
@@ -46,7 +46,7 @@ export class DataKeyFieldCipher implements FieldCipher {
     if (raw.length < NONCE + TAG) throw keysErrors.integrity('field ciphertext is truncated');
     const key = await this.keys.get(keyId);
     try {
-      const d = crypto.createDecipheriv('aes-256-gcm', key, raw.subarray(0, NONCE));
+      const d = crypto.createDecipheriv('aes-256-gcm', secret(key), raw.subarray(0, NONCE));
       d.setAAD(aad(keyId, context));
       d.setAuthTag(raw.subarray(raw.length - TAG));
       const out = Buffer.concat([d.update(raw.subarray(NONCE, raw.length - TAG)), d.final()]);
@@ -65,7 +65,11 @@ export class DataKeyFieldCipher implements FieldCipher {
     const keyId = await this.keys.named(`blind:${purpose}`);
     const key = await this.keys.get(keyId);
     try {
-      const mac = crypto.createHmac('sha256', key).update(`coffre-blind\0${purpose}\0`).update(value, 'utf8').digest();
+      const mac = crypto
+        .createHmac('sha256', secret(key))
+        .update(`coffre-blind\0${purpose}\0`)
+        .update(value, 'utf8')
+        .digest();
       return `bi1.${mac.toString('base64url')}`;
     } finally {
       key.fill(0);
@@ -78,7 +82,7 @@ export class DataKeyFieldCipher implements FieldCipher {
     const keyId = await this.keys.named(`blind:${purpose}`);
     const key = await this.keys.get(keyId);
     try {
-      const k = crypto.createSecretKey(key);
+      const k = secret(key);
       const prefix = `coffre-blind\0${purpose}\0`;
       return values.map((v) =>
         crypto.createHmac('sha256', k).update(prefix).update(v, 'utf8').digest().subarray(0, 16).toString('base64url'),
@@ -88,5 +92,13 @@ export class DataKeyFieldCipher implements FieldCipher {
     }
   }
 }
+
+/**
+ * The key as a KeyObject: Node 24 checks a Buffer key for being a KeyObject by catching an
+ * exception, which makes a cipher made from a Buffer ~4x dearer than one made from a KeyObject
+ * (bench/RESULTS.md, design measurements). Node wipes the KeyObject's copy when it is collected,
+ * as it does a cipher's; the Buffer is wiped by the caller at once.
+ */
+const secret = (key: Buffer) => crypto.createSecretKey(key);
 
 const aad = (keyId: string, context: string) => Buffer.from(`coffre-field\0${VERSION}\0${keyId}\0${context}`, 'utf8');

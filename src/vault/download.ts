@@ -1,10 +1,10 @@
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { VaultCore } from './core.js';
 import { ctx, num } from './core.js';
 import { vaultErrors } from './errors.js';
 import { parseRange, type ByteRange } from './range.js';
 import { Streamed } from './streams.js';
+import { pumped } from '../shared/pump.js';
 import type { VaultCaller } from './types.js';
 
 export interface OpenedContent {
@@ -73,7 +73,7 @@ export async function openContent(
   };
   const plain = await d.blobs.read(v.blob_id, v.key_id, range ?? undefined, range === null ? verify : undefined);
   const out = new Streamed();
-  pipeline(plain, out).catch((e: unknown) => {
+  pumped(plain, out).catch((e: unknown) => {
     if (isIntegrityError(e) && !(e as { code?: string }).code?.startsWith('INTEGRITY'))
       onIntegrity('authentication failed');
   });

@@ -1,6 +1,5 @@
 import crypto from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { isAppError } from '../shared/errors.js';
 import { ctx, newBlobId, num, type VaultCore } from './core.js';
 import { NAME_INDEX_FORMAT, indexRows, type IndexRow } from './name-index.js';
@@ -10,6 +9,7 @@ import type { VaultCaller, WorkspaceView } from './types.js';
 import type { PreparedReceipt } from '../seals/index.js';
 import { handOver, handedOver } from '../shared/buffers.js';
 import { unwaited } from '../db/index.js';
+import { pumped } from '../shared/pump.js';
 
 /** What to upload into: a new document, or a new version of an existing one. */
 export type UploadTarget =
@@ -228,7 +228,7 @@ export async function upload(
 
   try {
     const [piped, stored] = await Promise.allSettled([
-      pipeline(body.stream, meter),
+      pumped(body.stream, meter),
       d.blobs.write(
         blobId,
         dek,

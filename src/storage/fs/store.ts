@@ -2,13 +2,13 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import type { BlobStore } from '../types.js';
 import { BLOB_ID, storageErrors } from '../errors.js';
 import { SyncingFile } from '../../shared/syncing-file.js';
 import { isNoSpace, storageFull } from '../../shared/disk.js';
 import { handedOver } from '../../shared/buffers.js';
+import { pumped } from '../../shared/pump.js';
 
 const TMP = '.tmp';
 /**
@@ -42,7 +42,7 @@ export class FsBlobStore implements BlobStore {
     let size = 0;
     try {
       const out = new SyncingFile(tmp, { free: handedOver(data) });
-      await pipeline(data, out);
+      await pumped(data, out);
       size = out.bytesWritten;
       // a new shard directory's own name is flushed too, or a power cut could lose the whole shard
       if (await fsp.mkdir(path.dirname(final), { recursive: true, mode: 0o700 })) await fsyncDir(this.dir);
