@@ -3,16 +3,7 @@ import { Readable } from 'node:stream';
 import type { BlobStore } from '../storage/index.js';
 import { storageErrors } from '../storage/index.js';
 import type { DataKeys } from '../keys/index.js';
-import {
-  DEFAULT_CHUNK,
-  MAX_HEADER,
-  TAG_BYTES,
-  headerLength,
-  layout,
-  makeHeader,
-  parseHeader,
-  type ObjectRef,
-} from './format.js';
+import { DEFAULT_CHUNK, TAG_BYTES, headerLength, layout, makeHeader, parseHeader, type ObjectRef } from './format.js';
 import { EncryptStream } from './encrypt.js';
 import type { Sealer } from './sealer.js';
 import { DecryptStream } from './decrypt.js';
@@ -44,17 +35,6 @@ export interface StoredBlob {
   storedSize: number;
   /** SHA-256 (hex) of the plaintext, when `put` was asked for it */
   sha256?: string;
-}
-
-/** Reads a bounded stream (a range of a blob: a header, a small blob) to its end into one buffer. */
-async function readAll(r: Readable): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  let n = 0;
-  for await (const c of r as AsyncIterable<Buffer>) {
-    parts.push(c);
-    n += c.length;
-  }
-  return Buffer.concat(parts, n);
 }
 
 /**
@@ -226,16 +206,13 @@ export class EncryptedBlobs {
    * the same read (`whole`): its chunks then come from memory instead of a second open of the file.
    */
   private async header(ref: ObjectRef & { blobId: string }) {
-    const st = await this.store.stat(ref.blobId);
-    if (!st) throw storageErrors.notFound(ref.blobId);
-    if (st.size <= INLINE_MAX_BYTES) {
-      const whole = await readAll(await this.store.get(ref.blobId));
-      headerLength(whole);
-      return { header: parseHeader(whole, ref), storedSize: whole.length, whole };
-    }
-    // one read: the longest header is 1305 bytes
-    const bytes = await readAll(await this.store.get(ref.blobId, { start: 0, end: Math.min(st.size, MAX_HEADER) }));
-    headerLength(bytes);
-    return { header: parseHeader(bytes, ref), storedSize: st.size, whole: undefined };
+    // one read: a small blob whole, else its first bytes (a header is at most MAX_HEADER, src/blobs/format.ts)
+    const p = await this.store.prefix(ref.blobId, INLINE_MAX_BYTES);
+    if (!p) throw storageErrors.notFound(ref.blobId);
+    headerLength(p.bytes);
+    const header = parseHeader(p.bytes, ref);
+    return p.size <= INLINE_MAX_BYTES
+      ? { header, storedSize: p.size, whole: p.bytes }
+      : { header, storedSize: p.size, whole: undefined };
   }
 }

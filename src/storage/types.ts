@@ -9,6 +9,8 @@ import type { Readable } from 'node:stream';
  * - `get` streams the stored bytes; `range` reads bytes [start, end) of them (random access by
  *   chunk); `readSize` is a hint: pieces of that many bytes (one encrypted chunk each). A missing
  *   id fails with BLOB_NOT_FOUND (404).
+ * - `prefix` answers the stored size and the first min(size, `max`) bytes in one read (a small
+ *   blob whole, a large one's header); null for a missing id.
  * - `put` of an existing id fails with BLOB_EXISTS (409) and leaves the existing blob untouched; a
  *   source stream that errors leaves nothing behind.
  * - `delete` of a missing id is not an error. `list` is for orphan collection and backups; it never
@@ -20,6 +22,7 @@ export interface BlobStore {
   put(id: string, data: Readable): Promise<{ size: number }>;
   get(id: string, range?: { start: number; end: number }, o?: { readSize?: number }): Promise<Readable>;
   stat(id: string): Promise<{ size: number } | null>;
+  prefix(id: string, max: number): Promise<{ size: number; bytes: Buffer } | null>;
   delete(id: string): Promise<void>;
   list(): AsyncIterable<string>;
 }

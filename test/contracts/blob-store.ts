@@ -54,6 +54,18 @@ export function blobStoreContract(name: string, make: () => Promise<StoreUnderTe
       }
     });
 
+    it('prefix: the stored size and the first bytes in one read; a small blob whole; null when missing', async () => {
+      for (const n of [0, 1, 4096, 100_000, 300_000]) {
+        const b = crypto.randomBytes(n);
+        const k = id();
+        await t.store.put(k, Readable.from([b]));
+        const p = await t.store.prefix(k, 262_144);
+        expect(p?.size).toBe(n);
+        expect(p!.bytes.equals(b.subarray(0, 262_144))).toBe(true);
+      }
+      expect(await t.store.prefix(id(), 1024)).toBeNull();
+    });
+
     it('reads byte ranges [start, end)', async () => {
       const b = crypto.randomBytes(100_000);
       const k = id();

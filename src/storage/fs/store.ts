@@ -96,6 +96,37 @@ export class FsBlobStore implements BlobStore {
     return fh.createReadStream({ highWaterMark: o.readSize ?? 1 << 20 });
   }
 
+  /**
+   * One open, one fstat, one read, one close, with the callback API: for a blob of 100 KiB this
+   * costs about a sixth of the CPU of a stat, an open and a read stream (bench/RESULTS.md, design
+   * measurements).
+   */
+  prefix(id: string, max: number): Promise<{ size: number; bytes: Buffer } | null> {
+    const f = this.file(id);
+    const failed = (e: NodeJS.ErrnoException) => storageErrors.io(`cannot read blob ${id}: ${e.code ?? e.message}`, e);
+    return new Promise((resolve, reject) => {
+      fs.open(f, 'r', (e, fd) => {
+        if (e) return e.code === 'ENOENT' ? resolve(null) : reject(failed(e));
+        const end = (err: Error | null, out?: { size: number; bytes: Buffer }) =>
+          fs.close(fd, () => (err ? reject(err) : resolve(out!)));
+        fs.fstat(fd, (e2, st) => {
+          if (e2) return end(failed(e2));
+          const bytes = Buffer.allocUnsafe(Math.min(st.size, max));
+          const more = (at: number): void => {
+            if (at === bytes.length) return end(null, { size: st.size, bytes });
+            fs.read(fd, bytes, at, bytes.length - at, at, (e3, n) => {
+              if (e3) return end(failed(e3));
+              if (n === 0)
+                return end(failed(Object.assign(new Error('the blob is shorter than its size'), { code: 'EIO' })));
+              more(at + n);
+            });
+          };
+          more(0);
+        });
+      });
+    });
+  }
+
   async stat(id: string): Promise<{ size: number } | null> {
     try {
       return { size: (await fsp.stat(this.file(id))).size };

@@ -149,6 +149,25 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
+  /** One ranged GET: its Content-Range gives the stored size. */
+  async prefix(id: string, max: number): Promise<{ size: number; bytes: Buffer } | null> {
+    const key = this.key(id);
+    try {
+      const r = await this.s3.send(
+        new GetObjectCommand({ Bucket: this.o.bucket, Key: key, Range: `bytes=0-${Math.max(0, max - 1)}` }),
+      );
+      const bytes = Buffer.from(await r.Body!.transformToByteArray());
+      const total = /\/(\d+)$/.exec(r.ContentRange ?? '');
+      return { size: total ? Number(total[1]) : bytes.length, bytes: bytes.subarray(0, max) };
+    } catch (e) {
+      const status = s3Status(e);
+      if (status === 404) return null;
+      // an empty object has no byte 0 to range over
+      if (status === 416) return (await this.head(id)) ? { size: 0, bytes: Buffer.alloc(0) } : null;
+      this.io(`read blob ${id}`, e);
+    }
+  }
+
   async stat(id: string): Promise<{ size: number } | null> {
     const h = await this.head(id);
     return h ? { size: h.size } : null;
