@@ -116,8 +116,7 @@ export class FsBlobStore implements BlobStore {
             if (at === bytes.length) return end(null, { size: st.size, bytes });
             fs.read(fd, bytes, at, bytes.length - at, at, (e3, n) => {
               if (e3) return end(failed(e3));
-              if (n === 0)
-                return end(failed(Object.assign(new Error('the blob is shorter than its size'), { code: 'EIO' })));
+              if (n === 0) return end(storageErrors.io(`cannot read blob ${id}: it ended before its size`));
               more(at + n);
             });
           };
