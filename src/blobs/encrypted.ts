@@ -210,9 +210,10 @@ export class EncryptedBlobs {
     const p = await this.store.prefix(ref.blobId, INLINE_MAX_BYTES);
     if (!p) throw storageErrors.notFound(ref.blobId);
     headerLength(p.bytes);
-    const header = parseHeader(p.bytes, ref);
-    return p.size <= INLINE_MAX_BYTES
-      ? { header, storedSize: p.size, whole: p.bytes }
-      : { header, storedSize: p.size, whole: undefined };
+    return {
+      header: parseHeader(p.bytes, ref),
+      storedSize: p.size,
+      whole: p.size <= INLINE_MAX_BYTES ? p.bytes : undefined,
+    };
   }
 }
